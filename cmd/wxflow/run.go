@@ -1,0 +1,81 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+
+	_ "github.com/wxflow/wxflow/steps"    // register step kinds
+	_ "github.com/wxflow/wxflow/triggers" // register trigger kinds
+)
+
+// Exit codes.
+const (
+	exitOK       = 0
+	exitProblems = 1
+	exitUsage    = 2
+)
+
+// command is one subcommand: its one-line help and its function.
+type command struct {
+	summary string
+	run     func(ctx context.Context, args []string, stdout, stderr io.Writer) int
+}
+
+var commands = map[string]command{
+	"validate": {"check flow files and print every problem", runValidate},
+	"schema":   {"print the JSON Schema of flow files, for editors", runSchema},
+	"graph":    {"print a flow as a Mermaid flowchart", runGraph},
+	"docs":     {"print the flow language reference (docs/flows.md)", runDocs},
+}
+
+// run is the whole program, testable without os.Exit.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+		usage(stdout)
+		if len(args) == 0 {
+			return exitUsage
+		}
+		return exitOK
+	}
+	cmd, ok := commands[args[0]]
+	if !ok {
+		fmt.Fprintf(stderr, "wxflow: unknown command %q\n\n", args[0])
+		usage(stderr)
+		return exitUsage
+	}
+	return cmd.run(ctx, args[1:], stdout, stderr)
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "usage: wxflow COMMAND [ARGS]")
+	fmt.Fprintln(w, "\ncommands:")
+	var names []string
+	for n := range commands {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fmt.Fprintf(w, "  %-10s %s\n", n, commands[n].summary)
+	}
+	fmt.Fprintln(w, "\nRun wxflow COMMAND -h for a command's flags.")
+}
+
+// splitRegions parses --region-of "main=international,hk=international".
+func splitRegions(s string) (map[string]string, error) {
+	out := map[string]string{}
+	if s == "" {
+		return out, nil
+	}
+	for _, kv := range strings.Split(s, ",") {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || (v != "mainland" && v != "international") {
+			return nil, fmt.Errorf("invalid --account-region %q: want ACCOUNT=mainland|international", kv)
+		}
+		out[strings.TrimSpace(k)] = v
+	}
+	return out, nil
+}
+

@@ -1,0 +1,85 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+
+	"github.com/wxflow/wxflow/flows"
+)
+
+func runValidate(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("validate", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	format := fs.String("format", "text", "output format: text or json")
+	region := fs.String("region", "mainland", "region of the accounts: mainland or international")
+	accountRegions := fs.String("account-region", "", "regions of named accounts: ACCOUNT=international,...")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: wxflow validate [--format text|json] [--region R] [PATH...]")
+		fmt.Fprintln(stderr, "\nChecks flow files and folders (default flows/) and prints every problem.")
+		fmt.Fprintln(stderr, "Exit 0 without errors (warnings allowed), 1 with errors, 2 on usage errors.")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return exitUsage
+	}
+	if *format != "text" && *format != "json" {
+		fmt.Fprintf(stderr, "wxflow validate: --format must be text or json, not %q\n", *format)
+		return exitUsage
+	}
+	if *region != "mainland" && *region != "international" {
+		fmt.Fprintf(stderr, "wxflow validate: --region must be mainland or international, not %q\n", *region)
+		return exitUsage
+	}
+	regions, err := splitRegions(*accountRegions)
+	if err != nil {
+		fmt.Fprintf(stderr, "wxflow validate: %v\n", err)
+		return exitUsage
+	}
+	paths := fs.Args()
+	if len(paths) == 0 {
+		paths = []string{"flows"}
+	}
+	diags, files, err := flows.Validate(paths, flows.Options{Region: *region, Regions: regions})
+	if err != nil {
+		fmt.Fprintf(stderr, "wxflow validate: %v\n", err)
+		return exitUsage
+	}
+	errs, warns := diags.Count(flows.SeverityError), diags.Count(flows.SeverityWarning)
+	if *format == "json" {
+		out := struct {
+			Files       int               `json:"files"`
+			Errors      int               `json:"errors"`
+			Warnings    int               `json:"warnings"`
+			Diagnostics flows.Diagnostics `json:"diagnostics"`
+		}{files, errs, warns, diags}
+		if out.Diagnostics == nil {
+			out.Diagnostics = flows.Diagnostics{}
+		}
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		enc.SetEscapeHTML(false)
+		if err := enc.Encode(out); err != nil {
+			fmt.Fprintf(stderr, "wxflow validate: %v\n", err)
+			return exitProblems
+		}
+	} else {
+		for _, d := range diags {
+			fmt.Fprintln(stdout, d.String())
+		}
+		fmt.Fprintf(stdout, "%d %s checked: %d %s, %d %s\n", files, plural(files, "flow"), errs, plural(errs, "error"), warns, plural(warns, "warning"))
+	}
+	if errs > 0 {
+		return exitProblems
+	}
+	return exitOK
+}
+
+func plural(n int, word string) string {
+	if n == 1 {
+		return word
+	}
+	return word + "s"
+}

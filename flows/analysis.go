@@ -1,0 +1,316 @@
+package flows
+
+import (
+	"fmt"
+	"time"
+)
+
+// Edge labels with a meaning for the WeChat analysis.
+const (
+	labelNext = "next"
+	labelSkip = "skip"
+)
+
+// cfg is a flow's control-flow graph: one node per step, edges for going
+// on, skipping (`if:`), entering nested lists and jumping.
+type cfg struct {
+	steps []*Step
+	index map[*Step]int
+	edges [][]cfgEdge
+	entry int
+}
+
+type cfgEdge struct {
+	to    int // -1: the run ends
+	label string
+	jump  bool // a goto or on_* jump by id
+}
+
+const endNode = -1
+
+// buildCFG builds the graph of a flow whose references all resolve.
+func buildCFG(f *Flow) *cfg {
+	g := &cfg{index: map[*Step]int{}, entry: endNode}
+	ids := map[string]int{}
+	f.Walk(func(s *Step) {
+		g.index[s] = len(g.steps)
+		if s.ID != "" {
+			ids[s.ID] = len(g.steps)
+		}
+		g.steps = append(g.steps, s)
+	})
+	g.edges = make([][]cfgEdge, len(g.steps))
+	if len(f.Steps) > 0 {
+		g.entry = 0
+	}
+	var link func(list []*Step, cont int)
+	link = func(list []*Step, cont int) {
+		for i, s := range list {
+			next := cont
+			if i+1 < len(list) {
+				next = g.index[list[i+1]]
+			}
+			n := g.index[s]
+			if s.If != nil {
+				g.edges[n] = append(g.edges[n], cfgEdge{to: next, label: labelSkip})
+			}
+			for _, ch := range s.Children() {
+				switch {
+				case ch.Ref != "":
+					if to, ok := ids[string(ch.Ref)]; ok {
+						g.edges[n] = append(g.edges[n], cfgEdge{to: to, label: ch.Label, jump: true})
+					}
+				case len(ch.Steps) > 0:
+					g.edges[n] = append(g.edges[n], cfgEdge{to: g.index[ch.Steps[0]], label: ch.Label})
+					link(ch.Steps, next)
+				default:
+					g.edges[n] = append(g.edges[n], cfgEdge{to: next, label: ch.Label})
+				}
+			}
+			if !s.Spec.Terminal && (s.Spec.Exhaustive == nil || !s.Spec.Exhaustive(s)) {
+				g.edges[n] = append(g.edges[n], cfgEdge{to: next, label: labelNext})
+			}
+		}
+	}
+	link(f.Steps, endNode)
+	return g
+}
+
+// analyse runs the checks that need the whole flow: unreachable steps,
+// loops that never wait, and WeChat's window and quota rules.
+func analyse(p *parser, f *Flow) {
+	if len(f.Steps) == 0 {
+		return
+	}
+	g := buildCFG(f)
+	reached := g.reachable()
+	checkUnreachable(p, g, f.Steps, reached)
+	checkLoops(p, g)
+	checkWeChat(p, f, g)
+}
+
+func (g *cfg) reachable() []bool {
+	seen := make([]bool, len(g.steps))
+	stack := []int{g.entry}
+	for len(stack) > 0 {
+		n := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		if n == endNode || seen[n] {
+			continue
+		}
+		seen[n] = true
+		for _, e := range g.edges[n] {
+			stack = append(stack, e.to)
+		}
+	}
+	return seen
+}
+
+// checkUnreachable warns once per stretch of steps no path leads to.
+func checkUnreachable(p *parser, g *cfg, list []*Step, reached []bool) {
+	for i, s := range list {
+		n := g.index[s]
+		if !reached[n] {
+			if i == 0 || reached[g.index[list[i-1]]] {
+				p.report(SeverityWarning, s.Pos, "it comes after a goto or end and no jump leads here; give it an id and jump to it, or remove it", "step is never reached")
+			}
+			continue
+		}
+		for _, ch := range s.Children() {
+			checkUnreachable(p, g, ch.Steps, reached)
+		}
+	}
+}
+
+// checkLoops warns about cycles of steps with no ask or wait inside: such a
+// run jumps until it is stopped as `looping`.
+func checkLoops(p *parser, g *cfg) {
+	// Tarjan's strongly connected components over the steps that do not
+	// suspend the run.
+	n := len(g.steps)
+	index, low := make([]int, n), make([]int, n)
+	onStack := make([]bool, n)
+	for i := range index {
+		index[i] = -1
+	}
+	var stack []int
+	counter := 0
+	comp := make([]int, n)
+	for i := range comp {
+		comp[i] = -1
+	}
+	ncomp := 0
+	var strong func(v int)
+	strong = func(v int) {
+		index[v], low[v] = counter, counter
+		counter++
+		stack = append(stack, v)
+		onStack[v] = true
+		for _, e := range g.edges[v] {
+			w := e.to
+			if w == endNode || g.steps[w].Spec.Suspends {
+				continue
+			}
+			if index[w] < 0 {
+				strong(w)
+				low[v] = min(low[v], low[w])
+			} else if onStack[w] {
+				low[v] = min(low[v], index[w])
+			}
+		}
+		if low[v] == index[v] {
+			for {
+				w := stack[len(stack)-1]
+				stack = stack[:len(stack)-1]
+				onStack[w] = false
+				comp[w] = ncomp
+				if w == v {
+					break
+				}
+			}
+			ncomp++
+		}
+	}
+	for v := 0; v < n; v++ {
+		if index[v] < 0 && !g.steps[v].Spec.Suspends {
+			strong(v)
+		}
+	}
+	reported := map[int]bool{}
+	for v := 0; v < n; v++ {
+		if g.steps[v].Spec.Suspends || reported[comp[v]] {
+			continue
+		}
+		for _, e := range g.edges[v] {
+			if e.to == endNode || !e.jump || comp[e.to] != comp[v] || g.steps[e.to].Spec.Suspends {
+				continue
+			}
+			reported[comp[v]] = true
+			target := g.steps[e.to]
+			p.report(SeverityWarning, g.steps[v].Pos,
+				"the run is stopped as looping after 100 jumps; put an ask or a wait inside the loop",
+				fmt.Sprintf("%s jumps back to %q with no ask or wait in between", e.label, target.ID))
+			break
+		}
+	}
+}
+
+// windowState is what the WeChat analysis knows on a path: the quota of
+// the interaction that opened the window, the messages sent since, and
+// the time passed since.
+type windowState struct {
+	quota   int
+	sent    int
+	elapsed time.Duration
+	opener  string
+}
+
+// checkWeChat follows every path of the flow from its triggers and warns
+// where a message would exceed the reply quota or come after the window.
+func checkWeChat(p *parser, f *Flow, g *cfg) {
+	window := p.opts.window()
+	region := p.opts.regionFor(f.Account)
+	for _, s := range g.steps {
+		if s.Kind == "ask" {
+			if d := s.Args.Duration("timeout", DefaultAskTimeout); d > window {
+				p.report(SeverityWarning, s.Args.At("timeout"),
+					fmt.Sprintf("an answer after %s opens a new window, but on_timeout can no longer send anything", window),
+					fmt.Sprintf("ask waits %s, longer than WeChat's %s window", formatDuration(d), formatDuration(window)))
+			}
+		}
+		if m, ok := s.Arg.(*Message); ok && region == "international" && (m.Type == "voice" || m.Type == "video") {
+			p.report(SeverityWarning, m.Media.Pos, "international accounts can send text and images only; use an image, or send from a mainland account",
+				fmt.Sprintf("an international account cannot send %s by API", m.Type))
+		}
+	}
+	start := windowState{}
+	for _, t := range f.Triggers {
+		var q int
+		switch t.Spec.Interaction {
+		case "event":
+			q = p.opts.eventQuota()
+			if start.quota == 0 || q < start.quota {
+				start = windowState{quota: q, opener: "a follow, scan or menu click"}
+			}
+		case "message":
+			q = p.opts.messageQuota()
+			if start.quota == 0 || q < start.quota {
+				start = windowState{quota: q, opener: "a message"}
+			}
+		}
+	}
+	if start.quota == 0 {
+		return // no interaction opens the window: nothing to check statically
+	}
+	warnedQuota, warnedWindow := map[int]bool{}, map[int]bool{}
+	seen := map[[2]any]bool{}
+	visits := 0
+	var walk func(n int, st windowState)
+	walk = func(n int, st windowState) {
+		if n == endNode || visits > 200000 {
+			return
+		}
+		if st.elapsed > window {
+			st.elapsed = window + time.Second
+		}
+		if st.sent > st.quota+1 {
+			st.sent = st.quota + 1
+		}
+		key := [2]any{n, st}
+		if seen[key] {
+			return
+		}
+		seen[key] = true
+		visits++
+		s := g.steps[n]
+		before := st
+		if s.Spec.Sends {
+			st.sent++
+			switch {
+			case st.elapsed >= window && !warnedWindow[n]:
+				warnedWindow[n] = true
+				p.report(SeverityWarning, s.Pos,
+					fmt.Sprintf("%s of waiting with no reply from the contact comes before it; it will fail as window_closed", formatDuration(st.elapsed)),
+					fmt.Sprintf("this message can only be sent after WeChat's %s window has closed", formatDuration(window)))
+			case st.elapsed < window && st.sent > st.quota && !warnedQuota[n]:
+				warnedQuota[n] = true
+				p.report(SeverityWarning, s.Pos,
+					"ask a question first, or send fewer messages; the extra ones fail as quota_exhausted",
+					fmt.Sprintf("message %d in a row, but WeChat allows %d replies after %s", st.sent, st.quota, st.opener))
+			}
+		}
+		reset := windowState{quota: p.opts.messageQuota(), opener: "a message"}
+		for _, e := range g.edges[n] {
+			next := st
+			switch {
+			case e.label == labelSkip:
+				next = before
+			case s.Kind == "ask" && (e.label == labelNext || e.label == "on_invalid"):
+				next = reset
+			case s.Kind == "ask" && e.label == "on_timeout":
+				next.elapsed += s.Args.Duration("timeout", DefaultAskTimeout)
+			case s.Kind == "wait":
+				if d, ok := s.Arg.(time.Duration); ok {
+					next.elapsed += d
+				}
+			}
+			walk(e.to, next)
+		}
+	}
+	walk(g.entry, start)
+}
+
+// DefaultAskTimeout is how long an `ask` waits when it has no `timeout:`.
+const DefaultAskTimeout = 24 * time.Hour
+
+func formatDuration(d time.Duration) string {
+	switch {
+	case d%(24*time.Hour) == 0 && d > 48*time.Hour:
+		return fmt.Sprintf("%dd", d/(24*time.Hour))
+	case d%time.Hour == 0:
+		return fmt.Sprintf("%dh", d/time.Hour)
+	case d%time.Minute == 0:
+		return fmt.Sprintf("%dm", d/time.Minute)
+	}
+	return d.String()
+}

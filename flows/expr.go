@@ -1,0 +1,281 @@
+package flows
+
+import (
+	"errors"
+	"fmt"
+	"reflect"
+	"regexp"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/expr-lang/expr"
+	"github.com/expr-lang/expr/file"
+	"github.com/expr-lang/expr/vm"
+)
+
+// ExprKind says what an expression must produce.
+type ExprKind int
+
+const (
+	// ExprAny accepts any result (templates).
+	ExprAny ExprKind = iota
+	// ExprBool requires a boolean (`if:`, `audience:`).
+	ExprBool
+	// ExprTime requires a time (`until:`).
+	ExprTime
+)
+
+// Expr is an expression compiled at load time.
+type Expr struct {
+	// Src is the expression's source text.
+	Src string
+	// Pos is where the expression starts in its file.
+	Pos     Pos
+	program *vm.Program
+}
+
+// Eval runs the expression in env.
+func (e *Expr) Eval(env *Env) (any, error) {
+	out, err := expr.Run(e.program, env)
+	if err != nil {
+		return nil, fmt.Errorf("evaluate %q: %w", e.Src, err)
+	}
+	return out, nil
+}
+
+// EvalBool runs a boolean expression in env. A nil expression is true.
+func (e *Expr) EvalBool(env *Env) (bool, error) {
+	if e == nil {
+		return true, nil
+	}
+	out, err := e.Eval(env)
+	if err != nil {
+		return false, err
+	}
+	b, ok := out.(bool)
+	if !ok {
+		return false, fmt.Errorf("evaluate %q: got %T, want a boolean", e.Src, out)
+	}
+	return b, nil
+}
+
+// compiled is one cached compilation: expressions are compiled once per
+// distinct source and kind, however many flows use them.
+type compiled struct {
+	program *vm.Program
+	err     *exprError
+}
+
+type exprKey struct {
+	src  string
+	kind ExprKind
+}
+
+var exprCache sync.Map // exprKey -> *compiled
+
+// exprError is a compile error with its position inside the expression.
+type exprError struct {
+	line, col int // 1-based line, 0-based column inside the expression
+	msg, hint string
+}
+
+var timeType = reflect.TypeOf(time.Time{})
+
+func compileExpr(src string, kind ExprKind) *compiled {
+	key := exprKey{src, kind}
+	if c, ok := exprCache.Load(key); ok {
+		return c.(*compiled)
+	}
+	c := &compiled{}
+	opts := []expr.Option{expr.Env(Env{})}
+	if kind == ExprBool {
+		opts = append(opts, expr.AsBool())
+	}
+	p, err := expr.Compile(src, opts...)
+	if err != nil {
+		c.err = translateExprError(err)
+	} else if kind == ExprTime {
+		if t := p.Node().Type(); t != nil && t != timeType && t.Kind() != reflect.Interface {
+			c.err = &exprError{line: 1, msg: fmt.Sprintf("expression must give a time, but gives %s", t)}
+		}
+	}
+	if c.err == nil {
+		c.program = p
+	}
+	actual, _ := exprCache.LoadOrStore(key, c)
+	return actual.(*compiled)
+}
+
+var (
+	reUnknownName = regexp.MustCompile(`^unknown name (\S+)$`)
+	reNoField     = regexp.MustCompile(`^type (\S+) has no field (\S+)$`)
+	reExpected    = regexp.MustCompile(`^expected bool, but got (.+)$`)
+)
+
+// translateExprError turns expr's error into a position and a message in
+// the flow language's words, with a did-you-mean hint where possible.
+func translateExprError(err error) *exprError {
+	var fe *file.Error
+	if !errors.As(err, &fe) {
+		return &exprError{line: 1, msg: err.Error()}
+	}
+	e := &exprError{line: max(fe.Line, 1), col: fe.Column, msg: fe.Message}
+	if m := reUnknownName.FindStringSubmatch(fe.Message); m != nil {
+		e.msg = fmt.Sprintf("unknown name %q", m[1])
+		e.hint = didYouMean(m[1], EnvNames())
+		if e.hint == "" {
+			e.hint = "names are " + strings.Join(EnvNames(), ", ")
+		}
+	} else if m := reNoField.FindStringSubmatch(fe.Message); m != nil {
+		if shape, ok := envShapes[m[1]]; ok {
+			e.msg = fmt.Sprintf("%s has no field %q", shape.path, m[2])
+			e.hint = didYouMean(m[2], shape.fields)
+			if e.hint == "" {
+				e.hint = shape.path + " has " + strings.Join(shape.fields, ", ")
+			}
+		}
+	} else if m := reExpected.FindStringSubmatch(fe.Message); m != nil {
+		e.msg = fmt.Sprintf("condition must be true or false, but gives %s", m[1])
+		e.hint = `compare it, e.g. contact.fields.city == "Shanghai"`
+	}
+	return e
+}
+
+// Template is a string with `${expr}` parts, compiled at load time.
+// `$${` writes a literal `${`.
+type Template struct {
+	// Src is the template as written.
+	Src   string
+	parts []templatePart
+}
+
+type templatePart struct {
+	lit  string
+	expr *Expr
+}
+
+// IsConst reports whether the template has no expressions.
+func (t *Template) IsConst() bool {
+	for _, p := range t.parts {
+		if p.expr != nil {
+			return false
+		}
+	}
+	return true
+}
+
+// Exprs returns the template's expressions in order.
+func (t *Template) Exprs() []*Expr {
+	var out []*Expr
+	for _, p := range t.parts {
+		if p.expr != nil {
+			out = append(out, p.expr)
+		}
+	}
+	return out
+}
+
+// Eval renders the template in env. A template that is exactly one
+// `${expr}` keeps the expression's type; otherwise the result is a string.
+func (t *Template) Eval(env *Env) (any, error) {
+	if len(t.parts) == 1 && t.parts[0].expr != nil {
+		return t.parts[0].expr.Eval(env)
+	}
+	var b strings.Builder
+	for _, p := range t.parts {
+		if p.expr == nil {
+			b.WriteString(p.lit)
+			continue
+		}
+		v, err := p.expr.Eval(env)
+		if err != nil {
+			return nil, err
+		}
+		if v != nil {
+			fmt.Fprint(&b, v)
+		}
+	}
+	return b.String(), nil
+}
+
+// Render renders the template as a string.
+func (t *Template) Render(env *Env) (string, error) {
+	v, err := t.Eval(env)
+	if err != nil {
+		return "", err
+	}
+	if v == nil {
+		return "", nil
+	}
+	if s, ok := v.(string); ok {
+		return s, nil
+	}
+	return fmt.Sprint(v), nil
+}
+
+// templateSegment is one `${...}` found in a template's source: the
+// expression text and its byte offset in the template.
+type templateSegment struct {
+	lit    string
+	expr   string
+	offset int // byte offset of the expression text (after "${")
+}
+
+// splitTemplate cuts a template into literal text and expressions. It
+// returns the byte offset and a message when a `${` is never closed.
+func splitTemplate(s string) ([]templateSegment, int, string) {
+	var segs []templateSegment
+	var lit strings.Builder
+	for i := 0; i < len(s); {
+		if strings.HasPrefix(s[i:], "$${") {
+			lit.WriteString("${")
+			i += 3
+			continue
+		}
+		if !strings.HasPrefix(s[i:], "${") {
+			lit.WriteByte(s[i])
+			i++
+			continue
+		}
+		start := i + 2
+		end, ok := closingBrace(s, start)
+		if !ok {
+			return nil, i, "unclosed ${ in template"
+		}
+		if lit.Len() > 0 {
+			segs = append(segs, templateSegment{lit: lit.String()})
+			lit.Reset()
+		}
+		segs = append(segs, templateSegment{expr: s[start:end], offset: start})
+		i = end + 1
+	}
+	if lit.Len() > 0 {
+		segs = append(segs, templateSegment{lit: lit.String()})
+	}
+	return segs, 0, ""
+}
+
+// closingBrace finds the `}` that closes an expression starting at start,
+// skipping nested braces and string literals.
+func closingBrace(s string, start int) (int, bool) {
+	depth := 0
+	for i := start; i < len(s); i++ {
+		switch c := s[i]; c {
+		case '"', '\'', '`':
+			for i++; i < len(s) && s[i] != c; i++ {
+				if s[i] == '\\' && c != '`' {
+					i++
+				}
+			}
+		case '{':
+			depth++
+		case '}':
+			if depth == 0 {
+				return i, true
+			}
+			depth--
+		}
+	}
+	return 0, false
+}

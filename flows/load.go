@@ -1,0 +1,833 @@
+package flows
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"regexp"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// maxNodes bounds how many YAML nodes one file may expand to (aliases can
+// make a small file huge), and maxDepth how deeply steps may nest.
+const (
+	maxNodes = 200000
+	maxDepth = 64
+)
+
+// parser walks one file's yaml.Node tree against the registered specs and
+// collects every problem as a diagnostic.
+type parser struct {
+	file  string
+	src   []byte
+	opts  *Options
+	diags Diagnostics
+
+	lineStarts []int
+	budget     int
+	depth      int
+	overBudget bool
+
+	where    string // "send step", "http request": names the map in messages
+	key      string // the key being parsed, for reference messages
+	ids      map[string]Pos
+	refs     []refUse
+	flowRefs []refUse
+}
+
+type refUse struct {
+	id, key string
+	pos     Pos
+}
+
+// Reporter lets a spec's Check function report problems at positions of
+// the file being loaded.
+type Reporter struct{ p *parser }
+
+// Errorf reports an error at a position; hint may be "".
+func (r *Reporter) Errorf(at Pos, hint, format string, args ...any) {
+	r.p.report(SeverityError, at, hint, fmt.Sprintf(format, args...))
+}
+
+// Warnf reports a warning at a position; hint may be "".
+func (r *Reporter) Warnf(at Pos, hint, format string, args ...any) {
+	r.p.report(SeverityWarning, at, hint, fmt.Sprintf(format, args...))
+}
+
+func newParser(file string, src []byte, opts *Options) *parser {
+	p := &parser{file: file, src: src, opts: opts, budget: maxNodes, ids: map[string]Pos{}}
+	p.lineStarts = []int{0}
+	for i, b := range src {
+		if b == '\n' {
+			p.lineStarts = append(p.lineStarts, i+1)
+		}
+	}
+	return p
+}
+
+func (p *parser) pos(n *yaml.Node) Pos { return Pos{Line: n.Line, Col: n.Column} }
+
+func (p *parser) report(sev Severity, at Pos, hint, msg string) {
+	p.diags = append(p.diags, Diagnostic{File: p.file, Line: at.Line, Col: at.Col, Severity: sev, Message: msg, Hint: hint})
+}
+
+func (p *parser) errorAt(n *yaml.Node, hint, format string, args ...any) {
+	p.report(SeverityError, p.pos(n), hint, fmt.Sprintf(format, args...))
+}
+
+func (p *parser) warnAt(n *yaml.Node, hint, format string, args ...any) {
+	p.report(SeverityWarning, p.pos(n), hint, fmt.Sprintf(format, args...))
+}
+
+// deref follows aliases and spends the node budget, so that alias bombs
+// end with one error instead of exhausting memory.
+func (p *parser) deref(n *yaml.Node) (*yaml.Node, bool) {
+	for i := 0; n.Kind == yaml.AliasNode && n.Alias != nil && i < 100; i++ {
+		n = n.Alias
+	}
+	if n.Kind == yaml.AliasNode {
+		p.errorAt(n, "", "alias points nowhere")
+		return nil, false
+	}
+	p.budget--
+	if p.budget < 0 {
+		if !p.overBudget {
+			p.overBudget = true
+			p.errorAt(n, "aliases (*name) expand this file beyond 200000 values; write it without them", "file too large once aliases are expanded")
+		}
+		return nil, false
+	}
+	return n, true
+}
+
+// parseValue checks one value against a type.
+func (p *parser) parseValue(t *Type, n *yaml.Node) (any, bool) {
+	n, ok := p.deref(n)
+	if !ok {
+		return nil, false
+	}
+	return t.parse(p, n)
+}
+
+// pairs returns a mapping's key/value nodes, reporting duplicate keys and
+// keys that are not plain text.
+func (p *parser) pairs(n *yaml.Node) [][2]*yaml.Node {
+	seen := map[string]int{}
+	var out [][2]*yaml.Node
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		if k.Kind != yaml.ScalarNode {
+			p.errorAt(k, "", "a key must be a name, got %s", describeNode(k))
+			continue
+		}
+		if k.Value == "<<" {
+			p.errorAt(k, "write the keys out", "merge keys (<<) are not supported")
+			continue
+		}
+		if line, dup := seen[k.Value]; dup {
+			p.errorAt(k, fmt.Sprintf("it is first given at line %d", line), "duplicate key %q", k.Value)
+			continue
+		}
+		seen[k.Value] = k.Line
+		out = append(out, [2]*yaml.Node{k, v})
+	}
+	return out
+}
+
+func fieldNames(fields []Field) []string {
+	out := make([]string, len(fields))
+	for i, f := range fields {
+		out[i] = f.Name
+	}
+	return out
+}
+
+func findField(fields []Field, name string) (Field, bool) {
+	for _, f := range fields {
+		if f.Name == name {
+			return f, true
+		}
+	}
+	return Field{}, false
+}
+
+func (p *parser) in() string {
+	if p.where == "" {
+		return ""
+	}
+	return " in " + p.where
+}
+
+// object parses a map. With fields, only those keys are allowed; with
+// elem, any key is allowed and every value has that type.
+func (p *parser) object(n *yaml.Node, fields []Field, elem *Type, where string) (*Object, bool) {
+	if where != "" {
+		defer func(old string) { p.where = old }(p.where)
+		p.where = where
+	}
+	if n.Kind != yaml.MappingNode {
+		p.errorAt(n, "", "expected a map%s, got %s", p.in(), describeNode(n))
+		return nil, false
+	}
+	o := &Object{Values: map[string]any{}, KeyPos: map[string]Pos{}, ValPos: map[string]Pos{}, Pos: p.pos(n)}
+	ok := true
+	for _, kv := range p.pairs(n) {
+		k, v := kv[0], kv[1]
+		t := elem
+		if fields != nil {
+			f, found := findField(fields, k.Value)
+			if !found {
+				hint := didYouMean(k.Value, fieldNames(fields))
+				if hint == "" {
+					hint = "allowed keys: " + strings.Join(fieldNames(fields), ", ")
+				}
+				p.errorAt(k, hint, "unknown key %q%s", k.Value, p.in())
+				ok = false
+				continue
+			}
+			t = f.Type
+		}
+		p.key = k.Value
+		val, good := p.parseValue(t, v)
+		if !good {
+			ok = false
+			continue
+		}
+		o.Keys = append(o.Keys, k.Value)
+		o.Values[k.Value] = val
+		o.KeyPos[k.Value] = p.pos(k)
+		o.ValPos[k.Value] = p.pos(v)
+	}
+	for _, f := range fields {
+		if _, given := o.KeyPos[f.Name]; f.Required && !given && !p.keyGiven(n, f.Name) {
+			p.errorAt(n, "", "missing key %q%s", f.Name, p.in())
+			ok = false
+		}
+	}
+	return o, ok
+}
+
+func (p *parser) keyGiven(n *yaml.Node, key string) bool {
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == key {
+			return true
+		}
+	}
+	return false
+}
+
+// template compiles a `${...}` template.
+func (p *parser) template(n *yaml.Node) (any, bool) {
+	segs, off, msg := splitTemplate(n.Value)
+	if msg != "" {
+		at := p.locate(n, n.Value[off:min(off+2, len(n.Value))])
+		p.report(SeverityError, at, "close it with }, or write $${ for a literal ${", msg)
+		return nil, false
+	}
+	t := &Template{Src: n.Value}
+	ok := true
+	for _, s := range segs {
+		if s.expr == "" && s.lit == "" {
+			continue
+		}
+		if s.lit != "" {
+			t.parts = append(t.parts, templatePart{lit: s.lit})
+			continue
+		}
+		if strings.TrimSpace(s.expr) == "" {
+			p.report(SeverityError, p.locate(n, "${"+s.expr+"}"), "put an expression inside, e.g. ${contact.fields.name}", "empty ${} in template")
+			ok = false
+			continue
+		}
+		at := p.locate(n, "${"+firstLine(s.expr))
+		at.Col += 2
+		e, good := p.compile(s.expr, ExprAny, at)
+		ok = ok && good
+		t.parts = append(t.parts, templatePart{expr: e})
+	}
+	return t, ok
+}
+
+// expr compiles a whole-value expression (`if:`, `audience:`, `until:`).
+func (p *parser) expr(n *yaml.Node, kind ExprKind) (any, bool) {
+	src := n.Value
+	if n.Tag == "!!bool" && kind == ExprBool {
+		src = n.Value
+	}
+	if strings.TrimSpace(src) == "" {
+		p.errorAt(n, "", "empty expression")
+		return nil, false
+	}
+	if strings.HasPrefix(strings.TrimSpace(src), "${") && strings.HasSuffix(strings.TrimSpace(src), "}") {
+		p.errorAt(n, "write the expression without ${ }: "+strings.TrimSpace(src)[2:len(strings.TrimSpace(src))-1], "%s is an expression, not a template", p.key)
+		return nil, false
+	}
+	at := p.locate(n, firstLine(src))
+	return p.compile(src, kind, at)
+}
+
+// compile compiles one expression that starts at position at, reporting
+// its errors at their own place inside the file.
+func (p *parser) compile(src string, kind ExprKind, at Pos) (*Expr, bool) {
+	c := compileExpr(src, kind)
+	if c.err != nil {
+		e := c.err
+		pos := at
+		if e.line > 1 {
+			pos.Line += e.line - 1
+			pos.Col = e.col + 1
+		} else {
+			pos.Col += e.col
+		}
+		p.diags = append(p.diags, Diagnostic{File: p.file, Line: pos.Line, Col: pos.Col, Severity: SeverityError,
+			Message: e.msg, Hint: e.hint, Snippet: snippet(p.src, pos.Line, pos.Col)})
+		return nil, false
+	}
+	return &Expr{Src: src, Pos: at, program: c.program}, true
+}
+
+func firstLine(s string) string {
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		return s[:i]
+	}
+	return s
+}
+
+// locate finds where text appears in the source at or after node n, so
+// that positions inside quoted or block scalars are exact. It falls back
+// to the node's own position.
+func (p *parser) locate(n *yaml.Node, text string) Pos {
+	if n.Line < 1 || n.Line > len(p.lineStarts) || text == "" {
+		return p.pos(n)
+	}
+	start := p.lineStarts[n.Line-1]
+	// advance to the node's column (in characters)
+	for c := 1; c < n.Column && start < len(p.src) && p.src[start] != '\n'; c++ {
+		_, size := utf8.DecodeRune(p.src[start:])
+		start += size
+	}
+	i := bytes.Index(p.src[start:], []byte(text))
+	if i < 0 {
+		return p.pos(n)
+	}
+	off := start + i
+	line := n.Line
+	for line < len(p.lineStarts) && p.lineStarts[line] <= off {
+		line++
+	}
+	col := utf8.RuneCount(p.src[p.lineStarts[line-1]:off]) + 1
+	return Pos{Line: line, Col: col}
+}
+
+func (p *parser) savePath(n *yaml.Node) (any, bool) {
+	v := n.Value
+	if reSave.MatchString(v) {
+		return v, true
+	}
+	hint := "use vars.<name> or contact.fields.<name>"
+	switch {
+	case strings.HasPrefix(v, "contact.") && !strings.HasPrefix(v, "contact.fields."):
+		hint = "contact's own fields are read-only; use contact.fields." + lastSegment(v)
+	case !strings.Contains(v, "."):
+		hint = fmt.Sprintf("did you mean \"vars.%s\"?", v)
+	}
+	p.errorAt(n, hint, "cannot save to %q", v)
+	return nil, false
+}
+
+func lastSegment(s string) string {
+	if i := strings.LastIndexByte(s, '.'); i >= 0 {
+		return s[i+1:]
+	}
+	return s
+}
+
+// jsonValue converts any YAML value into a JSON-ready value whose strings
+// are templates.
+func (p *parser) jsonValue(n *yaml.Node) (any, bool) {
+	switch n.Kind {
+	case yaml.MappingNode:
+		m := map[string]any{}
+		ok := true
+		for _, kv := range p.pairs(n) {
+			v, good := p.parseValue(JSON, kv[1])
+			ok = ok && good
+			m[kv[0].Value] = v
+		}
+		return m, ok
+	case yaml.SequenceNode:
+		out := []any{}
+		ok := true
+		for _, c := range n.Content {
+			v, good := p.parseValue(JSON, c)
+			ok = ok && good
+			out = append(out, v)
+		}
+		return out, ok
+	}
+	switch n.Tag {
+	case "!!null":
+		return nil, true
+	case "!!bool":
+		return n.Value == "true", true
+	case "!!int":
+		if i, err := strconv.ParseInt(n.Value, 0, 64); err == nil {
+			return i, true
+		}
+	case "!!float":
+		if f, err := strconv.ParseFloat(n.Value, 64); err == nil {
+			return f, true
+		}
+	}
+	return p.template(n)
+}
+
+// stepList parses a list of steps.
+func (p *parser) stepList(n *yaml.Node, top bool) ([]*Step, bool) {
+	if isNull(n) {
+		if top {
+			p.errorAt(n, "add at least one step, e.g. - send: \"Hello\"", "a flow needs at least one step")
+			return nil, false
+		}
+		return []*Step{}, true
+	}
+	if n.Kind != yaml.SequenceNode {
+		p.errorAt(n, "write one \"- kind: ...\" item per step", "expected a list of steps, got %s", describeNode(n))
+		return nil, false
+	}
+	if top && len(n.Content) == 0 {
+		p.errorAt(n, "add at least one step, e.g. - send: \"Hello\"", "a flow needs at least one step")
+		return nil, false
+	}
+	if p.depth >= maxDepth {
+		p.errorAt(n, "", "steps nested more than %d deep", maxDepth)
+		return nil, false
+	}
+	p.depth++
+	defer func() { p.depth-- }()
+	steps := make([]*Step, 0, len(n.Content))
+	ok := true
+	for _, c := range n.Content {
+		s, good := p.step(c)
+		ok = ok && good
+		if s != nil {
+			steps = append(steps, s)
+		}
+	}
+	return steps, ok
+}
+
+// kindOfItem finds which keys of a step or trigger map are kinds.
+func (p *parser) kindsIn(n *yaml.Node, isKind func(string) bool) []*yaml.Node {
+	var out []*yaml.Node
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if isKind(n.Content[i].Value) {
+			out = append(out, n.Content[i])
+		}
+	}
+	return out
+}
+
+// step parses one step.
+func (p *parser) step(n *yaml.Node) (*Step, bool) {
+	n, ok := p.deref(n)
+	if !ok {
+		return nil, false
+	}
+	isKind := func(k string) bool { _, ok := LookupStep(k); return ok }
+	switch {
+	case isNull(n):
+		p.errorAt(n, `write a step, e.g. - send: "Hello"`, "empty step")
+		return nil, false
+	case n.Kind == yaml.ScalarNode:
+		spec, found := LookupStep(n.Value)
+		if !found {
+			p.errorAt(n, kindHint(n.Value, stepKinds(), "step"), "unknown step kind %q", n.Value)
+			return nil, false
+		}
+		s := &Step{Kind: spec.Kind, Spec: spec, Pos: p.pos(n), ArgPos: p.pos(n), Args: emptyObject(p.pos(n))}
+		if spec.ArgRequired {
+			p.errorAt(n, "", "%s step needs a value: %s", spec.Kind, spec.ArgDoc)
+			return s, false
+		}
+		p.checkStep(s)
+		return s, true
+	case n.Kind != yaml.MappingNode:
+		p.errorAt(n, `write a step, e.g. - send: "Hello"`, "expected a step, got %s", describeNode(n))
+		return nil, false
+	}
+	kinds := p.kindsIn(n, isKind)
+	if len(kinds) == 0 {
+		p.noKind(n, "step", stepKinds(), stepCommonKeys)
+		return nil, false
+	}
+	if len(kinds) > 1 {
+		p.errorAt(kinds[1], "split it into two steps", "a step has one kind, but this one has %q and %q", kinds[0].Value, kinds[1].Value)
+		ok = false
+	}
+	spec, _ := LookupStep(kinds[0].Value)
+	old := p.where
+	p.where = spec.Kind + " step"
+	defer func() { p.where = old }()
+	s := &Step{Kind: spec.Kind, Spec: spec, Pos: p.pos(n)}
+	args := emptyObject(p.pos(n))
+	for _, kv := range p.pairs(n) {
+		k, v := kv[0], kv[1]
+		p.key = k.Value
+		switch {
+		case k.Value == spec.Kind:
+			s.ArgPos = p.pos(v)
+			arg, good := p.kindArg(spec.Kind, spec.Arg, spec.ArgRequired, spec.ArgDoc, v)
+			ok = ok && good
+			s.Arg = arg
+		case k.Value == "id":
+			id, good := p.parseValue(StepID, v)
+			if good {
+				s.ID = id.(string)
+				if first, dup := p.ids[s.ID]; dup {
+					p.errorAt(v, fmt.Sprintf("it is first used at line %d", first.Line), "duplicate step id %q", s.ID)
+					ok = false
+				} else {
+					p.ids[s.ID] = p.pos(v)
+				}
+			}
+			ok = ok && good
+		case k.Value == "if":
+			e, good := p.parseValue(BoolExpr, v)
+			ok = ok && good
+			if good {
+				s.If = e.(*Expr)
+			}
+		case isKind(k.Value):
+			// second kind: already reported
+		default:
+			f, found := findField(spec.Keys, k.Value)
+			if !found {
+				p.errorAt(k, p.unknownKeyHint(k.Value, spec.Kind, spec.Arg, append(fieldNames(stepCommonKeys), fieldNames(spec.Keys)...)), "unknown key %q in %s step", k.Value, spec.Kind)
+				ok = false
+				continue
+			}
+			val, good := p.parseValue(f.Type, v)
+			if !good {
+				ok = false
+				continue
+			}
+			args.Keys = append(args.Keys, k.Value)
+			args.Values[k.Value] = val
+			args.KeyPos[k.Value] = p.pos(k)
+			args.ValPos[k.Value] = p.pos(v)
+		}
+	}
+	s.Args = args
+	for _, f := range spec.Keys {
+		if f.Required && !p.keyGiven(n, f.Name) {
+			p.errorAt(n, "", "missing key %q in %s step", f.Name, spec.Kind)
+			ok = false
+		}
+	}
+	p.checkStep(s)
+	return s, ok
+}
+
+func (p *parser) checkStep(s *Step) {
+	if s.Spec.Check != nil {
+		s.Spec.Check(s, &Reporter{p: p})
+	}
+}
+
+func emptyObject(at Pos) *Object {
+	return &Object{Values: map[string]any{}, KeyPos: map[string]Pos{}, ValPos: map[string]Pos{}, Pos: at}
+}
+
+// kindArg parses the value of a step's or trigger's kind key.
+func (p *parser) kindArg(kind string, t *Type, required bool, doc string, v *yaml.Node) (any, bool) {
+	v, ok := p.deref(v)
+	if !ok {
+		return nil, false
+	}
+	if isNull(v) && (t == nil || !required) {
+		if t == Steps || t == StepsOrRef {
+			return t.parse(p, v)
+		}
+		return nil, true
+	}
+	if t == nil {
+		p.errorAt(v, fmt.Sprintf("write \"%s:\" with nothing after it, or \"- %s\"", kind, kind), "%s takes no value", kind)
+		return nil, false
+	}
+	if isNull(v) {
+		p.errorAt(v, doc, "%s needs a value", kind)
+		return nil, false
+	}
+	return t.parse(p, v)
+}
+
+// unknownKeyHint explains an unknown key: a typo of an allowed key, or a
+// key that belongs inside the kind's map.
+func (p *parser) unknownKeyHint(key, kind string, arg *Type, allowed []string) string {
+	if h := didYouMean(key, append(allowed, kind)); h != "" {
+		return h
+	}
+	if arg != nil {
+		for _, t := range append([]*Type{arg}, arg.Alts...) {
+			if _, in := findField(t.Fields, key); in {
+				return fmt.Sprintf("%q belongs under %q", key, kind+":")
+			}
+		}
+	}
+	return "allowed keys: " + strings.Join(append([]string{kind}, allowed...), ", ")
+}
+
+func kindHint(word string, kinds []string, what string) string {
+	if h := didYouMean(word, kinds); h != "" {
+		return h
+	}
+	return what + " kinds are " + strings.Join(kinds, ", ")
+}
+
+// noKind reports a step or trigger map that names no kind.
+func (p *parser) noKind(n *yaml.Node, what string, kinds []string, common []Field) {
+	for _, kv := range p.pairs(n) {
+		k := kv[0].Value
+		if _, isCommon := findField(common, k); isCommon {
+			continue
+		}
+		p.errorAt(kv[0], kindHint(k, kinds, what), "unknown %s kind %q", what, k)
+		return
+	}
+	p.errorAt(n, what+" kinds are "+strings.Join(kinds, ", "), "%s has no kind", what)
+}
+
+// triggerList parses a flow's triggers.
+func (p *parser) triggerList(n *yaml.Node) (any, bool) {
+	if isNull(n) {
+		return []*Trigger{}, true
+	}
+	if n.Kind != yaml.SequenceNode {
+		p.errorAt(n, "write one \"- kind\" item per trigger, e.g. - follow", "expected a list of triggers, got %s", describeNode(n))
+		return nil, false
+	}
+	out := []*Trigger{}
+	ok := true
+	for _, c := range n.Content {
+		t, good := p.trigger(c)
+		ok = ok && good
+		if t != nil {
+			out = append(out, t)
+		}
+	}
+	return out, ok
+}
+
+func (p *parser) trigger(n *yaml.Node) (*Trigger, bool) {
+	n, ok := p.deref(n)
+	if !ok {
+		return nil, false
+	}
+	isKind := func(k string) bool { _, ok := LookupTrigger(k); return ok }
+	switch {
+	case isNull(n):
+		p.errorAt(n, "write a trigger, e.g. - follow", "empty trigger")
+		return nil, false
+	case n.Kind == yaml.ScalarNode:
+		spec, found := LookupTrigger(n.Value)
+		if !found {
+			p.errorAt(n, kindHint(n.Value, triggerKinds(), "trigger"), "unknown trigger kind %q", n.Value)
+			return nil, false
+		}
+		t := &Trigger{Kind: spec.Kind, Spec: spec, Pos: p.pos(n), ArgPos: p.pos(n), Interrupt: spec.InterruptDefault, Args: emptyObject(p.pos(n))}
+		if spec.ArgRequired {
+			p.errorAt(n, spec.ArgDoc, "%s trigger needs a value", spec.Kind)
+			return t, false
+		}
+		p.checkTrigger(t)
+		return t, true
+	case n.Kind != yaml.MappingNode:
+		p.errorAt(n, "write a trigger, e.g. - follow", "expected a trigger, got %s", describeNode(n))
+		return nil, false
+	}
+	kinds := p.kindsIn(n, isKind)
+	if len(kinds) == 0 {
+		p.noKind(n, "trigger", triggerKinds(), triggerCommonKeys)
+		return nil, false
+	}
+	if len(kinds) > 1 {
+		p.errorAt(kinds[1], "write them as two triggers", "a trigger has one kind, but this one has %q and %q", kinds[0].Value, kinds[1].Value)
+		ok = false
+	}
+	spec, _ := LookupTrigger(kinds[0].Value)
+	old := p.where
+	p.where = spec.Kind + " trigger"
+	defer func() { p.where = old }()
+	t := &Trigger{Kind: spec.Kind, Spec: spec, Pos: p.pos(n), Interrupt: spec.InterruptDefault}
+	args := emptyObject(p.pos(n))
+	for _, kv := range p.pairs(n) {
+		k, v := kv[0], kv[1]
+		p.key = k.Value
+		switch {
+		case k.Value == spec.Kind:
+			t.ArgPos = p.pos(v)
+			arg, good := p.kindArg(spec.Kind, spec.Arg, spec.ArgRequired, spec.ArgDoc, v)
+			ok = ok && good
+			t.Arg = arg
+		case k.Value == "if":
+			e, good := p.parseValue(BoolExpr, v)
+			ok = ok && good
+			if good {
+				t.If = e.(*Expr)
+			}
+		case k.Value == "priority":
+			i, good := p.parseValue(Int, v)
+			ok = ok && good
+			if good {
+				t.Priority = i.(int)
+			}
+		case k.Value == "interrupt":
+			b, good := p.parseValue(Bool, v)
+			ok = ok && good
+			if good {
+				t.Interrupt = b.(bool)
+			}
+		case isKind(k.Value):
+		default:
+			f, found := findField(spec.Keys, k.Value)
+			if !found {
+				p.errorAt(k, p.unknownKeyHint(k.Value, spec.Kind, spec.Arg, append(fieldNames(triggerCommonKeys), fieldNames(spec.Keys)...)), "unknown key %q in %s trigger", k.Value, spec.Kind)
+				ok = false
+				continue
+			}
+			val, good := p.parseValue(f.Type, v)
+			if !good {
+				ok = false
+				continue
+			}
+			args.Keys = append(args.Keys, k.Value)
+			args.Values[k.Value] = val
+			args.KeyPos[k.Value] = p.pos(k)
+			args.ValPos[k.Value] = p.pos(v)
+		}
+	}
+	t.Args = args
+	p.checkTrigger(t)
+	return t, ok
+}
+
+func (p *parser) checkTrigger(t *Trigger) {
+	if t.Spec.Check != nil {
+		t.Spec.Check(t, &Reporter{p: p})
+	}
+}
+
+var reYAMLLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+
+// parseFile reads one flow file into a Flow, with every problem found in
+// the file itself (references to other flows are checked by the Set).
+func parseFile(file string, src []byte, opts *Options) (*Flow, *parser) {
+	p := newParser(file, src, opts)
+	sum := sha256.Sum256(src)
+	f := &Flow{File: file, Source: src, Version: "sha256:" + hex.EncodeToString(sum[:8])}
+	dec := yaml.NewDecoder(bytes.NewReader(src))
+	var doc yaml.Node
+	if err := dec.Decode(&doc); err != nil {
+		if errors.Is(err, io.EOF) {
+			p.report(SeverityError, Pos{1, 1}, "a flow needs name:, triggers: and steps:", "the file is empty")
+		} else {
+			p.yamlError(err)
+		}
+		f.Diags = p.diags
+		return f, p
+	}
+	var extra yaml.Node
+	if err := dec.Decode(&extra); err == nil {
+		p.report(SeverityError, Pos{extra.Line, extra.Column}, "put each flow in its own file", "a flow file holds one flow, but this one has another document after ---")
+	} else if !errors.Is(err, io.EOF) {
+		p.yamlError(err)
+	}
+	root := &doc
+	if root.Kind == yaml.DocumentNode && len(root.Content) == 1 {
+		root = root.Content[0]
+	}
+	p.flow(root, f)
+	p.resolveRefs()
+	if !p.diags.HasErrors() {
+		analyse(p, f)
+	}
+	f.Diags = p.diags
+	return f, p
+}
+
+func (p *parser) yamlError(err error) {
+	msg := err.Error()
+	line := 1
+	if m := reYAMLLine.FindStringSubmatch(msg); m != nil {
+		line, _ = strconv.Atoi(m[1])
+		msg = m[2]
+	} else {
+		msg = strings.TrimPrefix(msg, "yaml: ")
+	}
+	hint := "check the indentation and quoting on this line or the one before"
+	if strings.Contains(msg, "tab") {
+		hint = "indent with spaces, not tabs"
+	}
+	p.report(SeverityError, Pos{Line: line, Col: 1}, hint, "YAML syntax error: "+msg)
+}
+
+// flow parses the top-level map of a flow file.
+func (p *parser) flow(n *yaml.Node, f *Flow) {
+	n, ok := p.deref(n)
+	if !ok {
+		return
+	}
+	if n.Kind != yaml.MappingNode {
+		p.errorAt(n, "a flow is a map with name:, triggers: and steps:", "expected a flow, got %s", describeNode(n))
+		return
+	}
+	o, _ := p.object(n, flowKeys, nil, "flow")
+	if o == nil {
+		return
+	}
+	f.Name = o.String("name")
+	f.NamePos = o.At("name")
+	f.Description = o.String("description")
+	f.Account = o.String("account")
+	f.Cooldown = o.Duration("cooldown", 0)
+	f.Reentry = o.String("reentry")
+	if f.Reentry == "" {
+		f.Reentry = "ignore"
+	}
+	if ts, ok := o.Get("triggers").([]*Trigger); ok {
+		f.Triggers = ts
+	}
+	if ss, ok := o.Get("steps").([]*Step); ok {
+		f.Steps = ss
+	}
+}
+
+// resolveRefs checks that every jump names a step of the flow.
+func (p *parser) resolveRefs() {
+	var ids []string
+	for id := range p.ids {
+		ids = append(ids, id)
+	}
+	for _, r := range p.refs {
+		if _, ok := p.ids[r.id]; ok {
+			continue
+		}
+		hint := didYouMean(r.id, ids)
+		if hint == "" {
+			if len(ids) == 0 {
+				hint = "give the target step an id: " + r.id
+			} else {
+				hint = "step ids in this flow: " + strings.Join(sortedCopy(ids), ", ")
+			}
+		}
+		p.report(SeverityError, r.pos, hint, fmt.Sprintf("no step has id %q", r.id))
+	}
+}

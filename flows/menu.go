@@ -1,0 +1,168 @@
+package flows
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// WeChat's custom menu limits (WECHAT.md, menu/create).
+const (
+	MenuMaxButtons    = 3
+	MenuMaxSubButtons = 5
+	MenuMaxNameBytes  = 16
+	MenuMaxSubName    = 60
+	MenuMaxKeyBytes   = 128
+	MenuMaxURLBytes   = 1024
+)
+
+// Menu is an account's custom menu, from menu.yaml.
+type Menu struct {
+	File    string
+	Buttons []*MenuButton
+}
+
+// MenuButton is one button: a click (Key), a link (URL), or a top-level
+// button with sub-buttons (Items).
+type MenuButton struct {
+	Name   string
+	Key    string
+	URL    string
+	Items  []*MenuButton
+	Pos    Pos
+	KeyPos Pos
+}
+
+// ClickButtons returns every button that sends a click key, in order.
+func (m *Menu) ClickButtons() []*MenuButton {
+	var out []*MenuButton
+	for _, b := range m.Buttons {
+		if b.Key != "" {
+			out = append(out, b)
+		}
+		for _, s := range b.Items {
+			if s.Key != "" {
+				out = append(out, s)
+			}
+		}
+	}
+	return out
+}
+
+// Keys returns the menu's click keys in order.
+func (m *Menu) Keys() []string {
+	var out []string
+	for _, b := range m.ClickButtons() {
+		out = append(out, b.Key)
+	}
+	return out
+}
+
+var menuButtonFields = []Field{
+	{Name: "name", Type: String, Required: true, Doc: "The button's label (16 bytes at most on top, 60 in a sub-menu)."},
+	{Name: "key", Type: String, Doc: "A click key (128 bytes at most); flows start on it with `- menu: KEY`."},
+	{Name: "url", Type: String, Doc: "A link the button opens (1024 bytes at most)."},
+	{Name: "items", Type: ListOf(ObjectOf("menu button", "menu button", Field{Name: "name", Type: String, Required: true},
+		Field{Name: "key", Type: String}, Field{Name: "url", Type: String}), false), Doc: "Sub-buttons (1 to 5)."},
+}
+
+// MenuKeys returns the keys of menu.yaml's buttons, for the docs.
+func MenuKeys() []Field { return menuButtonFields }
+
+// LoadMenu parses and checks a menu.yaml against WeChat's limits.
+func LoadMenu(file string, src []byte) (*Menu, Diagnostics) {
+	p := newParser(file, src, &Options{})
+	m := &Menu{File: file}
+	var doc yaml.Node
+	if err := yaml.NewDecoder(bytes.NewReader(src)).Decode(&doc); err != nil {
+		if errors.Is(err, io.EOF) {
+			p.report(SeverityError, Pos{1, 1}, "write menu: and a list of buttons", "menu.yaml is empty")
+		} else {
+			p.yamlError(err)
+		}
+		return m, p.diags
+	}
+	root := &doc
+	if root.Kind == yaml.DocumentNode && len(root.Content) == 1 {
+		root = root.Content[0]
+	}
+	top := []Field{{Name: "menu", Type: ListOf(ObjectOf("menu button", "menu button", menuButtonFields...), false), Required: true}}
+	o, _ := p.object(root, top, nil, "menu.yaml")
+	if o == nil {
+		return m, p.diags
+	}
+	items, _ := o.Get("menu").([]any)
+	if o.Has("menu") && (len(items) < 1 || len(items) > MenuMaxButtons) {
+		p.report(SeverityError, o.At("menu"), "WeChat allows 1 to 3 top-level buttons", fmt.Sprintf("the menu has %d buttons", len(items)))
+	}
+	keys := map[string]Pos{}
+	var button func(v any, sub bool) *MenuButton
+	button = func(v any, sub bool) *MenuButton {
+		bo, ok := v.(*Object)
+		if !ok {
+			return nil
+		}
+		b := &MenuButton{Name: bo.String("name"), Key: bo.String("key"), URL: bo.String("url"), Pos: bo.Pos, KeyPos: bo.At("key")}
+		kinds := 0
+		for _, k := range []string{"key", "url", "items"} {
+			if bo.Has(k) {
+				kinds++
+			}
+		}
+		switch {
+		case kinds == 0 && sub:
+			p.report(SeverityError, bo.Pos, "give it key: (a click) or url: (a link)", fmt.Sprintf("menu button %q does nothing", b.Name))
+		case kinds == 0:
+			p.report(SeverityError, bo.Pos, "give it key: (a click), url: (a link) or items: (a sub-menu)", fmt.Sprintf("menu button %q does nothing", b.Name))
+		case kinds > 1:
+			p.report(SeverityError, bo.Pos, "use one of key:, url: and items: per button", fmt.Sprintf("menu button %q has more than one action", b.Name))
+		}
+		limit := MenuMaxNameBytes
+		if sub {
+			limit = MenuMaxSubName
+		}
+		if len(b.Name) > limit || b.Name == "" {
+			p.report(SeverityError, bo.At("name"), fmt.Sprintf("WeChat allows 1 to %d bytes here (a Chinese character is 3 bytes)", limit),
+				fmt.Sprintf("menu button name %q is %d bytes", b.Name, len(b.Name)))
+		}
+		if bo.Has("key") {
+			if len(b.Key) > MenuMaxKeyBytes || b.Key == "" {
+				p.report(SeverityError, b.KeyPos, "WeChat allows 1 to 128 bytes", fmt.Sprintf("menu key %q is %d bytes", b.Key, len(b.Key)))
+			}
+			if first, dup := keys[b.Key]; dup {
+				p.report(SeverityError, b.KeyPos, fmt.Sprintf("it is first used at line %d", first.Line), fmt.Sprintf("duplicate menu key %q", b.Key))
+			} else {
+				keys[b.Key] = b.KeyPos
+			}
+		}
+		if bo.Has("url") {
+			if !strings.HasPrefix(b.URL, "http://") && !strings.HasPrefix(b.URL, "https://") {
+				p.report(SeverityError, bo.At("url"), "links start with https:// or http://", fmt.Sprintf("invalid menu link %q", b.URL))
+			} else if len(b.URL) > MenuMaxURLBytes {
+				p.report(SeverityError, bo.At("url"), "WeChat allows 1024 bytes", fmt.Sprintf("menu link is %d bytes", len(b.URL)))
+			}
+		}
+		if subs, ok := bo.Get("items").([]any); ok {
+			if len(subs) < 1 || len(subs) > MenuMaxSubButtons {
+				p.report(SeverityError, bo.At("items"), "WeChat allows 1 to 5 sub-buttons", fmt.Sprintf("menu button %q has %d sub-buttons", b.Name, len(subs)))
+			}
+			for _, s := range subs {
+				if sb := button(s, true); sb != nil {
+					b.Items = append(b.Items, sb)
+				}
+			}
+		}
+		return b
+	}
+	for _, it := range items {
+		if b := button(it, false); b != nil {
+			m.Buttons = append(m.Buttons, b)
+		}
+	}
+	p.diags.Sort()
+	return m, p.diags
+}

@@ -1,0 +1,226 @@
+package flows
+
+import (
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// Message is what a `send` step sends or an `ask` step asks: text, media,
+// a news article or a message menu.
+type Message struct {
+	// Type is text, image, voice, video, news or menu.
+	Type string
+	Text *Template
+	// Media is the image, voice or video; Thumb the video's thumbnail.
+	Media, Thumb       *Media
+	Title, Description *Template
+	News               *News
+	Menu               *MsgMenu
+	Pos                Pos
+}
+
+// Media is a media file: a path relative to the flow file (checked at load
+// time), a URL, or a media_id already uploaded to WeChat.
+type Media struct {
+	// Kind is image, voice, video or thumb.
+	Kind string
+	// Path is the file's absolute path, when the media is a file.
+	Path    string
+	URL     string
+	MediaID string
+	// Size is the file's size in bytes, when the media is a file.
+	Size int64
+	Pos  Pos
+}
+
+// News is one article of a news message.
+type News struct {
+	Title, Description, URL, PicURL *Template
+}
+
+// MsgMenu is a WeChat message menu: a head text, items the contact taps,
+// and a tail text.
+type MsgMenu struct {
+	Head, Tail *Template
+	Items      []MenuItem
+}
+
+// MenuItem is one tappable line of a message menu.
+type MenuItem struct {
+	ID   string
+	Text *Template
+}
+
+// MediaLimit is what WeChat accepts for one kind of media.
+type MediaLimit struct {
+	MaxBytes int64
+	// Exts are the accepted file extensions, lower case, without the dot.
+	Exts []string
+}
+
+// MediaLimits are WeChat's limits for temporary media (WECHAT.md).
+var MediaLimits = map[string]MediaLimit{
+	"image": {MaxBytes: 10 << 20, Exts: []string{"jpg", "jpeg", "png", "gif", "bmp"}},
+	"voice": {MaxBytes: 2 << 20, Exts: []string{"amr", "mp3"}},
+	"video": {MaxBytes: 10 << 20, Exts: []string{"mp4"}},
+	"thumb": {MaxBytes: 64 << 10, Exts: []string{"jpg", "jpeg"}},
+}
+
+func mediaType(kind string) *Type {
+	byID := ObjectOf("media id", kind, Field{Name: "media_id", Type: String, Required: true, Doc: "The id of media already uploaded to WeChat."})
+	return Refine(OneOf(kind, String, byID), kind,
+		"A file path relative to the flow file, an http(s) URL, or `{media_id: ...}`.",
+		func(v any, at Pos, r *Reporter) (any, bool) {
+			m := &Media{Kind: kind, Pos: at}
+			switch v := v.(type) {
+			case *Object:
+				m.MediaID = v.String("media_id")
+				return m, true
+			case string:
+				if strings.HasPrefix(v, "http://") || strings.HasPrefix(v, "https://") {
+					m.URL = v
+					return m, true
+				}
+				return r.p.mediaFile(m, v, at)
+			}
+			return nil, false
+		})
+}
+
+// mediaFile checks a media file named in a flow: it exists, and its type
+// and size fit WeChat's limits for the kind.
+func (p *parser) mediaFile(m *Media, name string, at Pos) (*Media, bool) {
+	limit := MediaLimits[m.Kind]
+	path := name
+	if !filepath.IsAbs(path) {
+		path = filepath.Join(filepath.Dir(p.file), name)
+	}
+	ext := strings.TrimPrefix(strings.ToLower(filepath.Ext(name)), ".")
+	if !contains(limit.Exts, ext) {
+		p.report(SeverityError, at, "WeChat accepts "+m.Kind+" files of type "+strings.Join(limit.Exts, ", "), fmt.Sprintf("%s %q has an unsupported type", m.Kind, name))
+		return nil, false
+	}
+	st, err := os.Stat(path)
+	if err != nil || !st.Mode().IsRegular() {
+		p.report(SeverityError, at, "paths are relative to the flow file's folder", fmt.Sprintf("%s file %q not found", m.Kind, name))
+		return nil, false
+	}
+	if st.Size() > limit.MaxBytes {
+		p.report(SeverityError, at, fmt.Sprintf("WeChat accepts %s files up to %s", m.Kind, formatBytes(limit.MaxBytes)),
+			fmt.Sprintf("%s %q is %s, too large", m.Kind, name, formatBytes(st.Size())))
+		return nil, false
+	}
+	if m.Kind == "image" || m.Kind == "thumb" {
+		if f, err := os.Open(path); err == nil {
+			head := make([]byte, 512)
+			n, _ := f.Read(head)
+			f.Close()
+			if ct := http.DetectContentType(head[:n]); !strings.HasPrefix(ct, "image/") {
+				p.report(SeverityError, at, "the file's content is "+ct, fmt.Sprintf("%s %q is not an image", m.Kind, name))
+				return nil, false
+			}
+		}
+	}
+	m.Path, m.Size = path, st.Size()
+	return m, true
+}
+
+func formatBytes(n int64) string {
+	switch {
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d bytes", n)
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+var messageKinds = []string{"text", "image", "voice", "video", "news", "menu"}
+
+var messageFields = []Field{
+	{Name: "text", Type: Text, Doc: "A text message."},
+	{Name: "image", Type: mediaType("image"), Doc: "An image (jpg, png, gif, bmp; up to 10 MB)."},
+	{Name: "voice", Type: mediaType("voice"), Doc: "A voice message (amr, mp3; up to 2 MB; mainland accounts only)."},
+	{Name: "video", Type: mediaType("video"), Doc: "A video (mp4; up to 10 MB; mainland accounts only)."},
+	{Name: "title", Type: Text, Doc: "The video's title."},
+	{Name: "description", Type: Text, Doc: "The video's description."},
+	{Name: "thumb", Type: mediaType("thumb"), Doc: "The video's thumbnail (jpg, up to 64 KB)."},
+	{Name: "news", Type: ObjectOf("news article", "news article",
+		Field{Name: "title", Type: Text, Required: true, Doc: "The article's title."},
+		Field{Name: "description", Type: Text, Doc: "A line under the title."},
+		Field{Name: "url", Type: Text, Required: true, Doc: "Where a tap leads."},
+		Field{Name: "picurl", Type: Text, Doc: "The picture's URL."}), Doc: "One news article: `title`, `description`, `url`, `picurl`."},
+	{Name: "menu", Type: ObjectOf("message menu", "message menu",
+		Field{Name: "head", Type: Text, Doc: "Text above the items."},
+		Field{Name: "items", Type: ListOf(ObjectOf("menu item", "menu item",
+			Field{Name: "id", Type: String, Required: true, Doc: "The value the tap sends back."},
+			Field{Name: "text", Type: Text, Required: true, Doc: "The item's text."}), true), Required: true, Doc: "The items the contact taps: `{id, text}`."},
+		Field{Name: "tail", Type: Text, Doc: "Text below the items."}), Doc: "A message menu: `head`, `items` (`{id, text}`), `tail`."},
+}
+
+// MessageType is what `send` and `ask` accept: a text, or a map with one of
+// text, image, voice, video, news or menu.
+var MessageType = Refine(OneOf("message", Text, ObjectOf("message", "", messageFields...)), "message",
+	"A text, or a map with one of `text`, `image`, `voice`, `video` (+`title`, `description`, `thumb`), `news`, `menu`.",
+	func(v any, at Pos, r *Reporter) (any, bool) {
+		m := &Message{Pos: at}
+		switch v := v.(type) {
+		case *Template:
+			m.Type, m.Text = "text", v
+			return m, true
+		case *Object:
+			var kinds []string
+			for _, k := range messageKinds {
+				if v.Has(k) {
+					kinds = append(kinds, k)
+				}
+			}
+			if len(kinds) != 1 {
+				if len(kinds) == 0 {
+					r.Errorf(at, "add one of "+strings.Join(messageKinds, ", "), "message has no content")
+				} else {
+					r.Errorf(v.KeyPos[kinds[1]], "send them as two messages", "a message has one kind, but this one has %q and %q", kinds[0], kinds[1])
+				}
+				return nil, false
+			}
+			m.Type = kinds[0]
+			for _, k := range []string{"title", "description", "thumb"} {
+				if v.Has(k) && m.Type != "video" {
+					r.Errorf(v.KeyPos[k], "title, description and thumb go with video", "%q does not apply to a %s message", k, m.Type)
+					return nil, false
+				}
+			}
+			m.Text = v.Template("text")
+			m.Title, m.Description = v.Template("title"), v.Template("description")
+			if md, ok := v.Get(m.Type).(*Media); ok {
+				m.Media = md
+			}
+			m.Thumb, _ = v.Get("thumb").(*Media)
+			if n, ok := v.Get("news").(*Object); ok {
+				m.News = &News{Title: n.Template("title"), Description: n.Template("description"), URL: n.Template("url"), PicURL: n.Template("picurl")}
+			}
+			if mo, ok := v.Get("menu").(*Object); ok {
+				m.Menu = &MsgMenu{Head: mo.Template("head"), Tail: mo.Template("tail")}
+				items, _ := mo.Get("items").([]any)
+				for _, it := range items {
+					if io, ok := it.(*Object); ok {
+						m.Menu.Items = append(m.Menu.Items, MenuItem{ID: io.String("id"), Text: io.Template("text")})
+					}
+				}
+			}
+			return m, true
+		}
+		return nil, false
+	})

@@ -1,0 +1,446 @@
+package flows
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Options are the account settings the WeChat-aware checks use.
+type Options struct {
+	// Region is the region of accounts not listed in Regions:
+	// "mainland" (the default) or "international".
+	Region string
+	// Regions maps account ids to their region.
+	Regions map[string]string
+	// Window is how long replies are allowed after an interaction (48h).
+	Window time.Duration
+	// MessageQuota and EventQuota are the replies allowed after a message
+	// (5) and after an event (3).
+	MessageQuota, EventQuota int
+}
+
+func (o *Options) window() time.Duration {
+	if o == nil || o.Window <= 0 {
+		return 48 * time.Hour
+	}
+	return o.Window
+}
+
+func (o *Options) messageQuota() int {
+	if o == nil || o.MessageQuota <= 0 {
+		return 5
+	}
+	return o.MessageQuota
+}
+
+func (o *Options) eventQuota() int {
+	if o == nil || o.EventQuota <= 0 {
+		return 3
+	}
+	return o.EventQuota
+}
+
+func (o *Options) regionFor(account string) string {
+	if o == nil {
+		return "mainland"
+	}
+	if r, ok := o.Regions[account]; ok && account != "" {
+		return r
+	}
+	if o.Region == "" {
+		return "mainland"
+	}
+	return o.Region
+}
+
+// Set is the flows of one folder, loaded and checked together: the flows
+// see each other (`start:`) and the folder's menu.yaml.
+type Set struct {
+	// Dir is the folder the flows came from.
+	Dir   string
+	Flows []*Flow
+	// Menu is the folder's menu.yaml, or nil.
+	Menu *Menu
+	// Diags holds the problems of every file, sorted.
+	Diags Diagnostics
+}
+
+// Flow returns the flow with the given name, or nil.
+func (s *Set) Flow(name string) *Flow {
+	for _, f := range s.Flows {
+		if f.Name == name {
+			return f
+		}
+	}
+	return nil
+}
+
+// IsFlowFile reports whether a file name is a flow (a .yaml or .yml file
+// that is not a test scenario and not menu.yaml).
+func IsFlowFile(name string) bool {
+	base := filepath.Base(name)
+	ext := filepath.Ext(base)
+	if ext != ".yaml" && ext != ".yml" {
+		return false
+	}
+	stem := strings.TrimSuffix(base, ext)
+	return !strings.HasSuffix(stem, ".test") && stem != "menu" && !strings.HasPrefix(base, ".")
+}
+
+// LoadFile loads one flow from its source. Checks that need the other flows
+// of its folder (start:, duplicate names, menu keys) are done by LoadDir.
+func LoadFile(file string, src []byte, opts Options) (*Flow, Diagnostics) {
+	f, _ := parseFile(file, src, &opts)
+	f.Diags.Sort()
+	return f, f.Diags
+}
+
+// LoadDir loads every flow of a folder (not its subfolders) and its
+// menu.yaml, in parallel, and checks them together. The error is only for
+// a folder that cannot be read; problems in files are in the Set's Diags.
+func LoadDir(dir string, opts Options) (*Set, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("read flows folder: %w", err)
+	}
+	var files []string
+	menuFile := ""
+	for _, e := range entries {
+		if e.IsDir() {
+			continue
+		}
+		switch name := e.Name(); {
+		case name == "menu.yaml" || name == "menu.yml":
+			menuFile = filepath.Join(dir, name)
+		case IsFlowFile(name):
+			files = append(files, filepath.Join(dir, name))
+		}
+	}
+	set := &Set{Dir: dir, Flows: make([]*Flow, len(files))}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	jobs := make(chan int)
+	for w := 0; w < min(runtime.GOMAXPROCS(0), max(len(files), 1)); w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range jobs {
+				src, err := os.ReadFile(files[i])
+				if err != nil {
+					mu.Lock()
+					set.Diags = append(set.Diags, Diagnostic{File: files[i], Line: 1, Col: 1, Severity: SeverityError, Message: "cannot read file: " + err.Error()})
+					mu.Unlock()
+					continue
+				}
+				f, _ := parseFile(files[i], src, &opts)
+				set.Flows[i] = f
+			}
+		}()
+	}
+	for i := range files {
+		jobs <- i
+	}
+	close(jobs)
+	wg.Wait()
+	var flows []*Flow
+	for _, f := range set.Flows {
+		if f != nil {
+			flows = append(flows, f)
+			set.Diags = append(set.Diags, f.Diags...)
+		}
+	}
+	set.Flows = flows
+	if menuFile != "" {
+		src, err := os.ReadFile(menuFile)
+		if err != nil {
+			set.Diags = append(set.Diags, Diagnostic{File: menuFile, Line: 1, Col: 1, Severity: SeverityError, Message: "cannot read file: " + err.Error()})
+		} else {
+			m, diags := LoadMenu(menuFile, src)
+			set.Menu = m
+			set.Diags = append(set.Diags, diags...)
+		}
+	}
+	set.Diags = append(set.Diags, crossCheck(set)...)
+	set.Diags.Sort()
+	return set, nil
+}
+
+// Validate loads the flows at the given paths and returns every problem.
+// A folder is walked with its subfolders (skipping testdata and hidden
+// ones), each folder checked as one Set; a file is checked in the context
+// of its folder, and only its own problems are returned. files counts the
+// flow files checked.
+func Validate(paths []string, opts Options) (diags Diagnostics, files int, err error) {
+	type job struct {
+		dir  string
+		only map[string]bool // nil: every file of the folder
+	}
+	var jobs []*job
+	byDir := map[string]*job{}
+	add := func(dir, file string) {
+		j := byDir[dir]
+		if j == nil {
+			j = &job{dir: dir, only: map[string]bool{}}
+			byDir[dir] = j
+			jobs = append(jobs, j)
+		}
+		if file == "" {
+			j.only = nil
+		} else if j.only != nil {
+			j.only[file] = true
+		}
+	}
+	for _, path := range paths {
+		path = filepath.Clean(path)
+		st, err := os.Stat(path)
+		if err != nil {
+			return nil, 0, fmt.Errorf("no such file or folder: %s", path)
+		}
+		if !st.IsDir() {
+			ext := filepath.Ext(path)
+			if ext != ".yaml" && ext != ".yml" {
+				return nil, 0, fmt.Errorf("%s is not a .yaml file", path)
+			}
+			add(filepath.Dir(path), path)
+			continue
+		}
+		err = filepath.WalkDir(path, func(p string, d os.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			if d.IsDir() {
+				name := d.Name()
+				if p != path && (name == "testdata" || strings.HasPrefix(name, ".") || strings.HasPrefix(name, "_")) {
+					return filepath.SkipDir
+				}
+				add(p, "")
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, 0, fmt.Errorf("walk %s: %w", path, err)
+		}
+	}
+	for _, j := range jobs {
+		set, err := LoadDir(j.dir, opts)
+		if err != nil {
+			return nil, 0, err
+		}
+		for _, f := range set.Flows {
+			if j.only == nil || j.only[f.File] {
+				files++
+			}
+		}
+		for _, d := range set.Diags {
+			if j.only == nil || j.only[d.File] {
+				diags = append(diags, d)
+			}
+		}
+	}
+	diags.Sort()
+	return diags, files, nil
+}
+
+// crossCheck finds the problems between the flows of a set: duplicate
+// names, start: naming a missing flow or forming a cycle, triggers that
+// tie, and menu keys without a flow or flows without a menu key.
+func crossCheck(set *Set) Diagnostics {
+	var diags Diagnostics
+	report := func(file string, at Pos, sev Severity, hint, format string, args ...any) {
+		diags = append(diags, Diagnostic{File: file, Line: at.Line, Col: at.Col, Severity: sev, Message: fmt.Sprintf(format, args...), Hint: hint})
+	}
+	flows := append([]*Flow(nil), set.Flows...)
+	sort.SliceStable(flows, func(i, j int) bool { return flows[i].File < flows[j].File })
+	byName := map[string]*Flow{}
+	var names []string
+	for _, f := range flows {
+		if f.Name == "" {
+			continue
+		}
+		if first, dup := byName[f.Name]; dup {
+			report(f.File, f.NamePos, SeverityError, fmt.Sprintf("%s:%d already has this name", first.File, first.NamePos.Line), "duplicate flow name %q", f.Name)
+			continue
+		}
+		byName[f.Name] = f
+		names = append(names, f.Name)
+	}
+	checkStarts(flows, byName, names, report)
+	checkTies(flows, report)
+	checkMenu(set, flows, report)
+	return diags
+}
+
+type reportFunc func(file string, at Pos, sev Severity, hint, format string, args ...any)
+
+// checkStarts checks every `start:` names a flow, and that flows do not
+// start each other in a cycle.
+func checkStarts(flows []*Flow, byName map[string]*Flow, names []string, report reportFunc) {
+	type startUse struct {
+		step *Step
+		to   string
+	}
+	starts := map[string][]startUse{}
+	for _, f := range flows {
+		f.Walk(func(s *Step) {
+			if s.Kind != "start" {
+				return
+			}
+			to, _ := s.Arg.(string)
+			if to == "" {
+				return
+			}
+			if _, ok := byName[to]; !ok {
+				hint := didYouMean(to, names)
+				if hint == "" {
+					hint = "flows in this folder: " + strings.Join(sortedCopy(names), ", ")
+				}
+				report(f.File, s.ArgPos, SeverityError, hint, "no flow named %q", to)
+				return
+			}
+			starts[f.Name] = append(starts[f.Name], startUse{s, to})
+		})
+	}
+	// Depth-first search for cycles; each cycle is reported once, at the
+	// start step that closes it.
+	const (
+		white = iota
+		grey
+		black
+	)
+	color := map[string]int{}
+	var path []string
+	var visit func(name string)
+	visit = func(name string) {
+		color[name] = grey
+		path = append(path, name)
+		for _, u := range starts[name] {
+			switch color[u.to] {
+			case white:
+				visit(u.to)
+			case grey:
+				i := len(path) - 1
+				for path[i] != u.to {
+					i--
+				}
+				cycle := append(append([]string{}, path[i:]...), u.to)
+				f := byName[name]
+				report(f.File, u.step.ArgPos, SeverityError, "a flow that starts itself, directly or through others, never ends",
+					"start: forms a cycle: %s", strings.Join(cycle, " -> "))
+			}
+		}
+		path = path[:len(path)-1]
+		color[name] = black
+	}
+	for _, n := range sortedCopy(names) {
+		if color[n] == white {
+			visit(n)
+		}
+	}
+}
+
+// checkTies warns where triggers of two flows match the same input with
+// the same priority and specificity: only the flow name decides then.
+func checkTies(flows []*Flow, report reportFunc) {
+	type seen struct {
+		flow *Flow
+		t    *Trigger
+	}
+	first := map[string]seen{}
+	for _, f := range flows {
+		for _, t := range f.Triggers {
+			if t.If != nil || t.Spec.Inputs == nil {
+				continue
+			}
+			inputs, spec := t.Spec.Inputs(t)
+			for _, in := range inputs {
+				key := fmt.Sprintf("%s|%s|%d|%d|%s", f.Account, t.Kind, t.Priority, spec, in)
+				prev, ok := first[key]
+				if !ok {
+					first[key] = seen{f, t}
+					continue
+				}
+				if prev.flow == f {
+					continue
+				}
+				winner := prev.flow.Name
+				if f.Name < winner {
+					winner = f.Name
+				}
+				report(f.File, t.Pos, SeverityWarning, "give one of them a higher priority",
+					"%s trigger ties with flow %q (%s:%d) for the same input; %q wins by name order",
+					t.Kind, prev.flow.Name, prev.flow.File, prev.t.Pos.Line, winner)
+				break
+			}
+		}
+	}
+}
+
+// checkMenu compares menu.yaml's click keys with the flows' menu triggers.
+func checkMenu(set *Set, flows []*Flow, report reportFunc) {
+	var menuTriggers []*Trigger
+	var triggerFiles []string
+	for _, f := range flows {
+		for _, t := range f.Triggers {
+			if t.Kind == "menu" {
+				menuTriggers = append(menuTriggers, t)
+				triggerFiles = append(triggerFiles, f.File)
+			}
+		}
+	}
+	var keys []string
+	if set.Menu != nil {
+		keys = set.Menu.Keys()
+	}
+	for i, t := range menuTriggers {
+		pattern, _ := t.Arg.(string)
+		if pattern == "" {
+			continue
+		}
+		matched := false
+		for _, k := range keys {
+			if MatchGlob(pattern, k) {
+				matched = true
+				break
+			}
+		}
+		if matched {
+			continue
+		}
+		if set.Menu == nil {
+			report(triggerFiles[i], t.ArgPos, SeverityWarning, "declare the account's menu in menu.yaml beside the flows",
+				"menu key %q is not in menu.yaml (there is no menu.yaml in %s)", pattern, set.Dir)
+			continue
+		}
+		report(triggerFiles[i], t.ArgPos, SeverityWarning, didYouMeanOr(pattern, keys, "menu.yaml has keys "+strings.Join(keys, ", ")),
+			"menu key %q is not in menu.yaml", pattern)
+	}
+	if set.Menu == nil {
+		return
+	}
+	for _, b := range set.Menu.ClickButtons() {
+		handled := false
+		for _, t := range menuTriggers {
+			if pattern, _ := t.Arg.(string); MatchGlob(pattern, b.Key) {
+				handled = true
+				break
+			}
+		}
+		if !handled {
+			report(set.Menu.File, b.KeyPos, SeverityWarning, "add a flow with the trigger - menu: "+b.Key,
+				"no flow handles menu key %q", b.Key)
+		}
+	}
+}
+
+func didYouMeanOr(word string, candidates []string, otherwise string) string {
+	if h := didYouMean(word, candidates); h != "" {
+		return h
+	}
+	return otherwise
+}

@@ -1,0 +1,608 @@
+package flows
+
+import (
+	"fmt"
+	"math"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/robfig/cron/v3"
+	"go.yaml.in/yaml/v3"
+)
+
+// Type is what a key accepts. The loader checks a YAML value against it and
+// turns it into a Go value; the JSON Schema and the docs describe it.
+type Type struct {
+	// Name is the type as the docs and error messages call it.
+	Name string
+	// Doc explains the type in a sentence, for the docs.
+	Doc string
+	// Fields lists the keys of a map type, for the docs and the schema.
+	Fields []Field
+	// Elem is the element type of a list or map type.
+	Elem *Type
+	// Alts are the alternatives of a OneOf type.
+	Alts []*Type
+
+	kinds  nodeKinds
+	parse  func(p *parser, n *yaml.Node) (any, bool)
+	schema func(g *schemaGen) map[string]any
+}
+
+type nodeKinds uint8
+
+const (
+	kScalar nodeKinds = 1 << iota
+	kSeq
+	kMap
+)
+
+// Object is a parsed YAML map: its values in key order, with the position
+// of each key and value.
+type Object struct {
+	Keys   []string
+	Values map[string]any
+	KeyPos map[string]Pos
+	ValPos map[string]Pos
+	Pos    Pos
+}
+
+// Has reports whether the key was given.
+func (o *Object) Has(key string) bool {
+	if o == nil {
+		return false
+	}
+	_, ok := o.Values[key]
+	return ok
+}
+
+// Get returns a key's parsed value, or nil.
+func (o *Object) Get(key string) any {
+	if o == nil {
+		return nil
+	}
+	return o.Values[key]
+}
+
+// String returns a plain string value, or "".
+func (o *Object) String(key string) string { s, _ := o.Get(key).(string); return s }
+
+// Template returns a template value, or nil.
+func (o *Object) Template(key string) *Template { t, _ := o.Get(key).(*Template); return t }
+
+// Duration returns a duration value, or def when absent.
+func (o *Object) Duration(key string, def time.Duration) time.Duration {
+	if d, ok := o.Get(key).(time.Duration); ok {
+		return d
+	}
+	return def
+}
+
+// Int returns an integer value, or def when absent.
+func (o *Object) Int(key string, def int) int {
+	if i, ok := o.Get(key).(int); ok {
+		return i
+	}
+	return def
+}
+
+// Ref returns a step reference, or "".
+func (o *Object) Ref(key string) StepRef { r, _ := o.Get(key).(StepRef); return r }
+
+// Expr returns an expression value, or nil.
+func (o *Object) Expr(key string) *Expr { e, _ := o.Get(key).(*Expr); return e }
+
+// At returns the position of a key's value, or of the map itself.
+func (o *Object) At(key string) Pos {
+	if p, ok := o.ValPos[key]; ok {
+		return p
+	}
+	if p, ok := o.KeyPos[key]; ok {
+		return p
+	}
+	return o.Pos
+}
+
+// StepRef is the id of a step that a `goto`, `on_timeout`, `on_error`,
+// `on_invalid`, `on_fail`, `else` or `when_*` key jumps to.
+type StepRef string
+
+// Target is a step list or a jump to a step id (`else:`, `when_open:`).
+type Target struct {
+	Steps []*Step
+	Ref   StepRef
+	Pos   Pos
+}
+
+// Date is a calendar date (midnight UTC).
+type Date struct{ time.Time }
+
+// String formats the date as YYYY-MM-DD.
+func (d Date) String() string { return d.Format(time.DateOnly) }
+
+// Cron is a parsed 5-field cron expression.
+type Cron struct {
+	Src string
+	cron.Schedule
+}
+
+var cronParser = cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow)
+
+func isNull(n *yaml.Node) bool { return n.Kind == yaml.ScalarNode && n.Tag == "!!null" }
+
+func kindOf(n *yaml.Node) nodeKinds {
+	switch n.Kind {
+	case yaml.SequenceNode:
+		return kSeq
+	case yaml.MappingNode:
+		return kMap
+	}
+	return kScalar
+}
+
+func describeNode(n *yaml.Node) string {
+	switch {
+	case n.Kind == yaml.SequenceNode:
+		return "a list"
+	case n.Kind == yaml.MappingNode:
+		return "a map"
+	case isNull(n):
+		return "nothing"
+	case n.Tag == "!!int" || n.Tag == "!!float":
+		return "the number " + n.Value
+	case n.Tag == "!!bool":
+		return n.Value
+	}
+	return strconv.Quote(n.Value)
+}
+
+func article(name string) string {
+	if name == "" {
+		return ""
+	}
+	switch name[0] {
+	case 'a', 'e', 'i', 'o', 'u':
+		return "an " + name
+	}
+	return "a " + name
+}
+
+// scalarType builds a type that accepts one non-empty scalar and converts it.
+func scalarType(name, doc string, schema map[string]any, conv func(p *parser, n *yaml.Node) (any, bool)) *Type {
+	return &Type{Name: name, Doc: doc, kinds: kScalar,
+		parse: func(p *parser, n *yaml.Node) (any, bool) {
+			if n.Kind != yaml.ScalarNode {
+				p.errorAt(n, "", "expected %s, got %s", article(name), describeNode(n))
+				return nil, false
+			}
+			if isNull(n) {
+				p.errorAt(n, "", "expected %s, got nothing", article(name))
+				return nil, false
+			}
+			return conv(p, n)
+		},
+		schema: func(*schemaGen) map[string]any { return copyMap(schema) },
+	}
+}
+
+func copyMap(m map[string]any) map[string]any {
+	out := make(map[string]any, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
+
+var (
+	reName   = regexp.MustCompile(`^[a-z0-9_-]+$`)
+	reStepID = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
+	reSave   = regexp.MustCompile(`^(vars|contact\.fields)\.[A-Za-z_][A-Za-z0-9_]*$`)
+)
+
+// The base types.
+var (
+	// String is plain text, with no `${...}`.
+	String = scalarType("string", "Plain text.", map[string]any{"type": "string"},
+		func(p *parser, n *yaml.Node) (any, bool) { return n.Value, true })
+
+	// Text is a template: `${expr}` parts are replaced when the step runs.
+	Text = scalarType("text", "Text; `${expr}` inside it is replaced by the expression's value, `$${` writes `${`.",
+		map[string]any{"type": []any{"string", "number", "boolean"}},
+		func(p *parser, n *yaml.Node) (any, bool) { return p.template(n) })
+
+	// Int is a whole number.
+	Int = scalarType("integer", "A whole number.", map[string]any{"type": "integer"},
+		func(p *parser, n *yaml.Node) (any, bool) {
+			i, err := strconv.Atoi(n.Value)
+			if n.Tag != "!!int" || err != nil {
+				p.errorAt(n, "", "expected a whole number, got %s", describeNode(n))
+				return nil, false
+			}
+			return i, true
+		})
+
+	// Number is any number.
+	Number = scalarType("number", "A number.", map[string]any{"type": "number"},
+		func(p *parser, n *yaml.Node) (any, bool) {
+			f, err := strconv.ParseFloat(n.Value, 64)
+			if (n.Tag != "!!int" && n.Tag != "!!float") || err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
+				p.errorAt(n, "", "expected a number, got %s", describeNode(n))
+				return nil, false
+			}
+			return f, true
+		})
+
+	// Bool is true or false.
+	Bool = scalarType("boolean", "`true` or `false`.", map[string]any{"type": "boolean"},
+		func(p *parser, n *yaml.Node) (any, bool) {
+			if n.Tag != "!!bool" {
+				p.errorAt(n, "write true or false", "expected true or false, got %s", describeNode(n))
+				return nil, false
+			}
+			return n.Value == "true", true
+		})
+
+	// Duration is a length of time such as 30s, 10m, 2h, 3d or 1h30m.
+	Duration = scalarType("duration", "A length of time: a number and a unit, `s`, `m`, `h` or `d` (`30s`, `10m`, `2h`, `3d`, `1h30m`).",
+		map[string]any{"type": "string", "pattern": `^([0-9]+(\.[0-9]+)?(ms|s|m|h|d))+$`},
+		func(p *parser, n *yaml.Node) (any, bool) {
+			d, err := ParseDuration(n.Value)
+			if err != nil {
+				p.errorAt(n, "write a number and a unit: 30s, 10m, 2h, 3d", "%v", err)
+				return nil, false
+			}
+			return d, true
+		})
+
+	// BoolExpr is an expression that must be true or false.
+	BoolExpr = scalarType("condition", "An expression that is true or false, e.g. `contact.fields.city == \"Shanghai\"`.",
+		map[string]any{"type": []any{"string", "boolean"}},
+		func(p *parser, n *yaml.Node) (any, bool) { return p.expr(n, ExprBool) })
+
+	// TimeExpr is an expression that gives a time.
+	TimeExpr = scalarType("time expression", "An expression that gives a time, e.g. `now.Add(duration(\"2h\"))`.",
+		map[string]any{"type": "string"},
+		func(p *parser, n *yaml.Node) (any, bool) { return p.expr(n, ExprTime) })
+
+	// StepID is the name of a step.
+	StepID = scalarType("step id", "A step's name: letters, digits, `_` and `-`.",
+		map[string]any{"type": "string", "pattern": reStepID.String()},
+		func(p *parser, n *yaml.Node) (any, bool) {
+			if !reStepID.MatchString(n.Value) {
+				p.errorAt(n, "use letters, digits, _ and -", "invalid step id %q", n.Value)
+				return nil, false
+			}
+			return n.Value, true
+		})
+
+	// Ref is a jump to the step with this id.
+	Ref = scalarType("step id", "The id of a step of the same flow to go to.",
+		map[string]any{"type": "string"},
+		func(p *parser, n *yaml.Node) (any, bool) {
+			p.refs = append(p.refs, refUse{id: n.Value, pos: p.pos(n)})
+			return StepRef(n.Value), true
+		})
+
+	// FlowName is the name of a flow.
+	FlowName = scalarType("flow name", "Lower-case letters, digits, `_` and `-`.",
+		map[string]any{"type": "string", "pattern": reName.String()},
+		func(p *parser, n *yaml.Node) (any, bool) {
+			if !reName.MatchString(n.Value) {
+				p.errorAt(n, "use lower-case letters, digits, _ and -, e.g. \""+suggestName(n.Value)+"\"", "invalid flow name %q", n.Value)
+				return nil, false
+			}
+			return n.Value, true
+		})
+
+	// FlowRef names another flow (`start:`).
+	FlowRef = scalarType("flow name", "The name of another flow.",
+		map[string]any{"type": "string", "pattern": reName.String()},
+		func(p *parser, n *yaml.Node) (any, bool) {
+			p.flowRefs = append(p.flowRefs, refUse{id: n.Value, pos: p.pos(n)})
+			return n.Value, true
+		})
+
+	// SavePath is where a value is stored: vars.x or contact.fields.x.
+	SavePath = scalarType("save path", "Where a value goes: `vars.<name>` (the run's variables) or `contact.fields.<name>` (kept on the contact).",
+		map[string]any{"type": "string", "pattern": reSave.String()},
+		func(p *parser, n *yaml.Node) (any, bool) { return p.savePath(n) })
+
+	// Regex is a regular expression (Go RE2 syntax).
+	Regex = scalarType("regular expression", "A regular expression (RE2 syntax, as Go's regexp).",
+		map[string]any{"type": "string"},
+		func(p *parser, n *yaml.Node) (any, bool) {
+			re, err := regexp.Compile(n.Value)
+			if err != nil {
+				msg := strings.TrimPrefix(err.Error(), "error parsing regexp: ")
+				p.errorAt(n, "the syntax is Go's RE2: https://golang.org/s/re2syntax", "invalid regular expression: %s", msg)
+				return nil, false
+			}
+			return re, true
+		})
+
+	// Timezone is an IANA time zone name.
+	Timezone = scalarType("time zone", "An IANA time zone name, e.g. `Asia/Shanghai`.",
+		map[string]any{"type": "string"},
+		func(p *parser, n *yaml.Node) (any, bool) {
+			loc, err := loadLocation(n.Value)
+			if err != nil {
+				p.errorAt(n, timezoneHint(n.Value), "unknown time zone %q", n.Value)
+				return nil, false
+			}
+			return loc, true
+		})
+
+	// CronSpec is a 5-field cron expression.
+	CronSpec = scalarType("cron expression", "Five fields: minute hour day-of-month month day-of-week, e.g. `0 9 * * mon-fri`.",
+		map[string]any{"type": "string"},
+		func(p *parser, n *yaml.Node) (any, bool) {
+			if strings.HasPrefix(n.Value, "CRON_TZ=") || strings.HasPrefix(n.Value, "TZ=") {
+				p.errorAt(n, "put the zone in timezone:", "time zone inside a cron expression")
+				return nil, false
+			}
+			s, err := cronParser.Parse(n.Value)
+			if err != nil {
+				p.errorAt(n, `five fields: minute hour day-of-month month day-of-week, e.g. "0 9 * * mon-fri"`, "invalid cron expression %q: %v", n.Value, err)
+				return nil, false
+			}
+			return &Cron{Src: n.Value, Schedule: s}, true
+		})
+
+	// DateType is a calendar date, YYYY-MM-DD.
+	DateType = scalarType("date", "A date, `YYYY-MM-DD`.",
+		map[string]any{"type": "string", "pattern": `^[0-9]{4}-[0-9]{2}-[0-9]{2}$`},
+		func(p *parser, n *yaml.Node) (any, bool) {
+			t, err := time.Parse(time.DateOnly, n.Value)
+			if err != nil {
+				p.errorAt(n, "write dates as YYYY-MM-DD, e.g. 2026-10-01", "invalid date %q", n.Value)
+				return nil, false
+			}
+			return Date{t}, true
+		})
+
+	// Glob is a pattern where `*` matches any text and `?` one character.
+	Glob = scalarType("glob", "Exact text, or a pattern where `*` matches any text and `?` one character.",
+		map[string]any{"type": "string"},
+		func(p *parser, n *yaml.Node) (any, bool) {
+			if strings.TrimSpace(n.Value) == "" {
+				p.errorAt(n, "* matches any text, ? one character", "empty pattern")
+				return nil, false
+			}
+			return n.Value, true
+		})
+)
+
+// Enum is a type that accepts one of the given words.
+func Enum(values ...string) *Type {
+	name := "one of " + strings.Join(values, ", ")
+	enum := make([]any, len(values))
+	for i, v := range values {
+		enum[i] = v
+	}
+	return scalarType(name, "One of: `"+strings.Join(values, "`, `")+"`.", map[string]any{"type": "string", "enum": enum},
+		func(p *parser, n *yaml.Node) (any, bool) {
+			for _, v := range values {
+				if n.Value == v {
+					return v, true
+				}
+			}
+			hint := didYouMean(n.Value, values)
+			if hint == "" {
+				hint = "one of " + strings.Join(values, ", ")
+			}
+			p.errorAt(n, hint, "invalid value %q", n.Value)
+			return nil, false
+		})
+}
+
+// ListOf is a list of values of one type. A single value where a list is
+// expected is an error, so that `tag: vip` and `tag: [vip]` are not confused.
+func ListOf(elem *Type, nonEmpty bool) *Type {
+	t := &Type{Name: "list of " + elem.Name + "s", Doc: "A list.", Elem: elem, kinds: kSeq}
+	t.parse = func(p *parser, n *yaml.Node) (any, bool) {
+		if n.Kind != yaml.SequenceNode {
+			p.errorAt(n, "write a list: [a, b] or one \"- item\" per line", "expected a list of %ss, got %s", elem.Name, describeNode(n))
+			return nil, false
+		}
+		if nonEmpty && len(n.Content) == 0 {
+			p.errorAt(n, "", "the list is empty")
+			return nil, false
+		}
+		out := make([]any, 0, len(n.Content))
+		ok := true
+		for _, c := range n.Content {
+			v, good := p.parseValue(elem, c)
+			ok = ok && good
+			out = append(out, v)
+		}
+		return out, ok
+	}
+	t.schema = func(g *schemaGen) map[string]any {
+		s := map[string]any{"type": "array", "items": g.typeSchema(elem)}
+		if nonEmpty {
+			s["minItems"] = 1
+		}
+		return s
+	}
+	return t
+}
+
+// MapOf is a map from names to values of one type, parsed as an *Object.
+func MapOf(elem *Type) *Type {
+	t := &Type{Name: "map of " + elem.Name, Doc: "A map.", Elem: elem, kinds: kMap}
+	t.parse = func(p *parser, n *yaml.Node) (any, bool) { return p.object(n, nil, elem, "") }
+	t.schema = func(g *schemaGen) map[string]any {
+		return map[string]any{"type": "object", "additionalProperties": g.typeSchema(elem)}
+	}
+	return t
+}
+
+// ObjectOf is a map with the given keys, parsed as an *Object. where names
+// the map in error messages ("http request").
+func ObjectOf(name, where string, fields ...Field) *Type {
+	t := &Type{Name: name, Doc: "A map.", Fields: fields, kinds: kMap}
+	t.parse = func(p *parser, n *yaml.Node) (any, bool) { return p.object(n, fields, nil, where) }
+	t.schema = func(g *schemaGen) map[string]any { return g.objectSchema(fields, nil) }
+	return t
+}
+
+// OneOf accepts the first alternative whose shape (scalar, list or map)
+// matches the value.
+func OneOf(name string, alts ...*Type) *Type {
+	t := &Type{Name: name, Alts: alts}
+	for _, a := range alts {
+		t.kinds |= a.kinds
+	}
+	t.parse = func(p *parser, n *yaml.Node) (any, bool) {
+		k := kindOf(n)
+		for _, a := range alts {
+			if a.kinds&k != 0 {
+				return a.parse(p, n)
+			}
+		}
+		var names []string
+		for _, a := range alts {
+			names = append(names, article(a.Name))
+		}
+		p.errorAt(n, "", "expected %s, got %s", strings.Join(names, " or "), describeNode(n))
+		return nil, false
+	}
+	t.schema = func(g *schemaGen) map[string]any {
+		var any_ []any
+		for _, a := range alts {
+			any_ = append(any_, g.typeSchema(a))
+		}
+		return map[string]any{"anyOf": any_}
+	}
+	return t
+}
+
+// Refine builds a type from base whose parsed value is checked (and
+// possibly converted) by check. check reports problems through r and
+// returns false when the value is unusable.
+func Refine(base *Type, name, doc string, check func(v any, at Pos, r *Reporter) (any, bool)) *Type {
+	t := &Type{Name: name, Doc: doc, Fields: base.Fields, Elem: base.Elem, Alts: base.Alts, kinds: base.kinds, schema: base.schema}
+	t.parse = func(p *parser, n *yaml.Node) (any, bool) {
+		v, ok := base.parse(p, n)
+		if !ok {
+			return v, false
+		}
+		return check(v, p.pos(n), &Reporter{p: p})
+	}
+	return t
+}
+
+// Steps is a list of steps (`then:`, `when_open:`, ...).
+var Steps = &Type{Name: "step list", Doc: "A list of steps.", kinds: kSeq}
+
+// StepsOrRef is a list of steps, or the id of a step to go to.
+var StepsOrRef = &Type{Name: "steps or step id", Doc: "A list of steps, or the id of a step to go to.", kinds: kSeq | kScalar}
+
+// JSON is any YAML value, sent as JSON; strings inside it are templates.
+var JSON = &Type{Name: "JSON value", Doc: "Any value (map, list, text, number); texts are templates.", kinds: kScalar | kSeq | kMap}
+
+// stepsType is the flow's top-level step list.
+var stepsType = &Type{Name: "step list", Doc: "A list of steps.", kinds: kSeq}
+
+// triggersType is the flow's trigger list.
+var triggersType = &Type{Name: "trigger list", Doc: "A list of triggers.", kinds: kSeq}
+
+func init() {
+	Steps.parse = func(p *parser, n *yaml.Node) (any, bool) { return p.stepList(n, false) }
+	Steps.schema = func(g *schemaGen) map[string]any { return g.stepsSchema() }
+	stepsType.parse = func(p *parser, n *yaml.Node) (any, bool) { return p.stepList(n, true) }
+	stepsType.schema = Steps.schema
+	StepsOrRef.parse = func(p *parser, n *yaml.Node) (any, bool) {
+		if n.Kind == yaml.SequenceNode || isNull(n) {
+			steps, ok := p.stepList(n, false)
+			return &Target{Steps: steps, Pos: p.pos(n)}, ok
+		}
+		v, ok := Ref.parse(p, n)
+		if !ok {
+			return nil, false
+		}
+		return &Target{Ref: v.(StepRef), Pos: p.pos(n)}, true
+	}
+	StepsOrRef.schema = func(g *schemaGen) map[string]any {
+		return map[string]any{"anyOf": []any{g.stepsSchema(), map[string]any{"type": "string"}}}
+	}
+	JSON.parse = func(p *parser, n *yaml.Node) (any, bool) { return p.jsonValue(n) }
+	JSON.schema = func(*schemaGen) map[string]any { return map[string]any{} }
+	triggersType.parse = func(p *parser, n *yaml.Node) (any, bool) { return p.triggerList(n) }
+	triggersType.schema = func(g *schemaGen) map[string]any { return g.triggersSchema() }
+}
+
+// ParseDuration parses durations such as 30s, 10m, 2h, 3d and 1h30m.
+// It accepts Go's units plus `d` (24 hours) and rejects zero or negative
+// lengths.
+func ParseDuration(s string) (time.Duration, error) {
+	if s == "" {
+		return 0, fmt.Errorf("empty duration")
+	}
+	var total time.Duration
+	rest := s
+	for rest != "" {
+		i := 0
+		for i < len(rest) && (rest[i] >= '0' && rest[i] <= '9' || rest[i] == '.') {
+			i++
+		}
+		if i == 0 {
+			return 0, fmt.Errorf("invalid duration %q", s)
+		}
+		num := rest[:i]
+		rest = rest[i:]
+		j := 0
+		for j < len(rest) && (rest[j] < '0' || rest[j] > '9') && rest[j] != '.' {
+			j++
+		}
+		unit := rest[:j]
+		rest = rest[j:]
+		var mult time.Duration
+		switch unit {
+		case "ms":
+			mult = time.Millisecond
+		case "s":
+			mult = time.Second
+		case "m":
+			mult = time.Minute
+		case "h":
+			mult = time.Hour
+		case "d":
+			mult = 24 * time.Hour
+		case "":
+			return 0, fmt.Errorf("duration %q has no unit", s)
+		default:
+			return 0, fmt.Errorf("unknown unit %q in duration %q", unit, s)
+		}
+		f, err := strconv.ParseFloat(num, 64)
+		if err != nil {
+			return 0, fmt.Errorf("invalid duration %q", s)
+		}
+		if f*float64(mult) > float64(math.MaxInt64/2) {
+			return 0, fmt.Errorf("duration %q is too long", s)
+		}
+		total += time.Duration(f * float64(mult))
+	}
+	if total <= 0 {
+		return 0, fmt.Errorf("duration %q must be longer than zero", s)
+	}
+	return total, nil
+}
+
+func suggestName(s string) string {
+	var b strings.Builder
+	for _, r := range strings.ToLower(s) {
+		switch {
+		case r >= 'a' && r <= 'z', r >= '0' && r <= '9', r == '_', r == '-':
+			b.WriteRune(r)
+		case r == ' ' || r == '.':
+			b.WriteRune('-')
+		}
+	}
+	if b.Len() == 0 {
+		return "my-flow"
+	}
+	return b.String()
+}

@@ -1,0 +1,200 @@
+package steps
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/wxflow/wxflow/flows"
+)
+
+// TimeRange is an opening range within a day, in minutes after midnight;
+// End may be 24*60.
+type TimeRange struct{ Start, End int }
+
+// OpenHours is a week of opening ranges, indexed by time.Weekday.
+type OpenHours [7][]TimeRange
+
+var dayNames = map[string]time.Weekday{
+	"sun": time.Sunday, "mon": time.Monday, "tue": time.Tuesday, "wed": time.Wednesday,
+	"thu": time.Thursday, "fri": time.Friday, "sat": time.Saturday,
+}
+
+
+// openHoursType accepts `mon-fri: "09:00-18:00"`, `sat: "10:00-14:00"`,
+// several ranges as a list or separated by commas, and day lists `sat,sun`.
+var openHoursType = flows.Refine(flows.MapOf(flows.OneOf("time ranges", flows.String, flows.ListOf(flows.String, true))),
+	"opening hours", "Days (`mon`, `mon-fri`, `sat,sun`) to ranges (`\"09:00-18:00\"`, or several: `[\"09:00-12:00\", \"13:00-18:00\"]`).",
+	func(v any, at flows.Pos, r *flows.Reporter) (any, bool) {
+		o := v.(*flows.Object)
+		var week OpenHours
+		given := map[time.Weekday]bool{}
+		ok := true
+		for _, k := range o.Keys {
+			days, err := parseDays(k)
+			if err != nil {
+				r.Errorf(o.KeyPos[k], "days are mon, tue, wed, thu, fri, sat, sun; ranges like mon-fri; lists like sat,sun", "%v", err)
+				ok = false
+				continue
+			}
+			var texts []string
+			switch val := o.Get(k).(type) {
+			case string:
+				texts = strings.Split(val, ",")
+			case []any:
+				for _, t := range val {
+					texts = append(texts, t.(string))
+				}
+			}
+			var ranges []TimeRange
+			for _, t := range texts {
+				rg, err := parseRange(strings.TrimSpace(t))
+				if err != nil {
+					r.Errorf(o.At(k), `write ranges as "09:00-18:00"`, "%v", err)
+					ok = false
+					continue
+				}
+				ranges = append(ranges, rg)
+			}
+			for _, d := range days {
+				if given[d] {
+					r.Errorf(o.KeyPos[k], "give each day once", "%s is given twice", strings.ToLower(d.String()[:3]))
+					ok = false
+				}
+				given[d] = true
+				week[d] = append(week[d], ranges...)
+			}
+		}
+		return week, ok
+	})
+
+func parseDays(s string) ([]time.Weekday, error) {
+	var out []time.Weekday
+	for _, part := range strings.Split(s, ",") {
+		part = strings.ToLower(strings.TrimSpace(part))
+		from, to, isRange := strings.Cut(part, "-")
+		a, okA := dayNames[from]
+		if !okA {
+			return nil, fmt.Errorf("unknown day %q", from)
+		}
+		if !isRange {
+			out = append(out, a)
+			continue
+		}
+		b, okB := dayNames[to]
+		if !okB {
+			return nil, fmt.Errorf("unknown day %q", to)
+		}
+		for d := a; ; d = (d + 1) % 7 {
+			out = append(out, d)
+			if d == b {
+				break
+			}
+		}
+	}
+	return out, nil
+}
+
+func parseRange(s string) (TimeRange, error) {
+	from, to, ok := strings.Cut(s, "-")
+	if !ok {
+		return TimeRange{}, fmt.Errorf("invalid time range %q", s)
+	}
+	a, errA := parseClock(strings.TrimSpace(from))
+	b, errB := parseClock(strings.TrimSpace(to))
+	if errA != nil || errB != nil {
+		return TimeRange{}, fmt.Errorf("invalid time range %q", s)
+	}
+	if a >= b {
+		return TimeRange{}, fmt.Errorf("time range %q ends before it starts", s)
+	}
+	return TimeRange{Start: a, End: b}, nil
+}
+
+func parseClock(s string) (int, error) {
+	if s == "24:00" {
+		return 24 * 60, nil
+	}
+	t, err := time.Parse("15:04", s)
+	if err != nil {
+		return 0, err
+	}
+	return t.Hour()*60 + t.Minute(), nil
+}
+
+func init() {
+	flows.RegisterStep(&flows.StepSpec{
+		Kind:        "hours",
+		Summary:     "Branches on business hours: runs when_open or when_closed.",
+		ArgRequired: true,
+		ArgDoc:      "a map with timezone, open, holidays, workdays",
+		Arg: flows.ObjectOf("business hours", "hours",
+			flows.Field{Name: "timezone", Type: flows.Timezone, Default: "the server's time zone", Doc: "The zone the hours are in."},
+			flows.Field{Name: "open", Type: openHoursType, Required: true, Doc: "Opening hours per day: `mon-fri: \"09:00-18:00\"`, `sat: \"10:00-14:00\"`; days not listed are closed."},
+			flows.Field{Name: "holidays", Type: flows.ListOf(flows.DateType, false), Doc: "Dates closed all day."},
+			flows.Field{Name: "workdays", Type: flows.ListOf(flows.DateType, false), Doc: "Weekend dates that are working days (China's make-up days); they open with Monday-to-Friday's first listed hours."},
+		),
+		Keys: []flows.Field{
+			{Name: "when_open", Type: flows.StepsOrRef, Doc: "Steps (or a step id) for when it is open; without it the run goes on."},
+			{Name: "when_closed", Type: flows.StepsOrRef, Doc: "Steps (or a step id) for when it is closed; without it the run goes on."},
+		},
+		Check: checkHours,
+		Exhaustive: func(s *flows.Step) bool {
+			return s.Args.Has("when_open") && s.Args.Has("when_closed")
+		},
+		Example: `- hours:
+    timezone: Asia/Shanghai
+    open: { mon-fri: "09:00-18:00", sat: "10:00-14:00" }
+    holidays: [2026-10-01, 2026-10-02]
+    workdays: [2026-10-10]
+  when_closed:
+    - send: "We're closed now; we'll answer from 9:00."`,
+	})
+}
+
+func checkHours(s *flows.Step, r *flows.Reporter) {
+	o, _ := s.Arg.(*flows.Object)
+	if o == nil {
+		return
+	}
+	if !s.Args.Has("when_open") && !s.Args.Has("when_closed") {
+		r.Errorf(s.Pos, "add when_open: or when_closed: (a list of steps or a step id)", "hours has neither when_open: nor when_closed:")
+	}
+	holidays := map[string]bool{}
+	if hs, ok := o.Get("holidays").([]any); ok {
+		for _, h := range hs {
+			holidays[h.(flows.Date).String()] = true
+		}
+	}
+	week, _ := o.Get("open").(OpenHours)
+	hasWeekday := false
+	for d := time.Monday; d <= time.Friday; d++ {
+		hasWeekday = hasWeekday || len(week[d]) > 0
+	}
+	if ws, ok := o.Get("workdays").([]any); ok {
+		for _, w := range ws {
+			d := w.(flows.Date)
+			if holidays[d.String()] {
+				r.Errorf(o.At("workdays"), "a date is either a holiday or a workday", "%s is both a holiday and a workday", d)
+			}
+			if wd := d.Weekday(); wd != time.Saturday && wd != time.Sunday {
+				r.Warnf(o.At("workdays"), "workdays: are weekend dates that are working days", "%s is a %s, not a weekend day", d, wd)
+			}
+		}
+		if len(ws) > 0 && !hasWeekday {
+			r.Errorf(o.At("workdays"), "give Monday-to-Friday hours in open:", "workdays open with weekday hours, but open: has none")
+		}
+	}
+}
+
+// WorkdayHours returns the ranges a make-up workday opens with: those of
+// the first weekday, Monday to Friday, that has any.
+func (w OpenHours) WorkdayHours() []TimeRange {
+	for d := time.Monday; d <= time.Friday; d++ {
+		if len(w[d]) > 0 {
+			return w[d]
+		}
+	}
+	return nil
+}
+

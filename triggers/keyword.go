@@ -1,0 +1,68 @@
+package triggers
+
+import (
+	"regexp"
+	"strings"
+
+	"github.com/wxflow/wxflow/flows"
+)
+
+// Keywords is a keyword trigger's argument: words matched against the whole
+// trimmed message case-insensitively, or a pattern whose groups land in
+// event.match.
+type Keywords struct {
+	Words   []string
+	Pattern *regexp.Regexp
+}
+
+var keywordsType = flows.Refine(flows.OneOf("keywords",
+	flows.ListOf(flows.String, true),
+	flows.ObjectOf("keyword pattern", "keyword trigger", flows.Field{Name: "pattern", Type: flows.Regex, Required: true, Doc: "A regular expression; its groups land in event.match."})),
+	"keywords", "A list of words (`[hi, hello, 你好]`), or `{pattern: REGEX}`.",
+	func(v any, at flows.Pos, r *flows.Reporter) (any, bool) {
+		switch v := v.(type) {
+		case []any:
+			k := &Keywords{}
+			for _, w := range v {
+				word := strings.TrimSpace(w.(string))
+				if word == "" {
+					r.Errorf(at, "remove the empty word", "empty keyword")
+					return nil, false
+				}
+				k.Words = append(k.Words, word)
+			}
+			return k, true
+		case *flows.Object:
+			re, _ := v.Get("pattern").(*regexp.Regexp)
+			return &Keywords{Pattern: re}, true
+		}
+		return nil, false
+	})
+
+func init() {
+	flows.RegisterTrigger(&flows.TriggerSpec{
+		Kind:        "keyword",
+		Summary:     "The contact sends a text that is one of the words, or matches the pattern.",
+		Input:       "text message",
+		Arg:         keywordsType,
+		ArgRequired: true,
+		ArgDoc:      "a list of words, or {pattern: REGEX}",
+		Interaction: "message",
+		Inputs: func(t *flows.Trigger) ([]string, int) {
+			k, _ := t.Arg.(*Keywords)
+			if k == nil {
+				return nil, 0
+			}
+			if k.Pattern != nil {
+				return []string{"re:" + k.Pattern.String()}, SpecificityPattern
+			}
+			var out []string
+			for _, w := range k.Words {
+				out = append(out, strings.ToLower(w))
+			}
+			return out, SpecificityExact
+		},
+		Example: `- keyword: [hi, hello, 你好]
+- keyword: { pattern: "^order ([0-9]+)$" }`,
+	})
+}
