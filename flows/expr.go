@@ -118,7 +118,7 @@ var (
 func translateExprError(err error) *exprError {
 	var fe *file.Error
 	if !errors.As(err, &fe) {
-		return &exprError{line: 1, msg: err.Error()}
+		fe = &file.Error{Line: 1, Message: err.Error()}
 	}
 	e := &exprError{line: max(fe.Line, 1), col: fe.Column, msg: fe.Message}
 	if m := reUnknownName.FindStringSubmatch(fe.Message); m != nil {

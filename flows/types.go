@@ -407,7 +407,7 @@ func ListOf(elem *Type, nonEmpty bool) *Type {
 			return nil, false
 		}
 		if nonEmpty && len(n.Content) == 0 {
-			p.errorAt(n, "", "the list is empty")
+			p.errorAt(n, "", "%s needs at least one item, but the list is empty", p.key)
 			return nil, false
 		}
 		out := make([]any, 0, len(n.Content))

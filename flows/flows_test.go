@@ -1,0 +1,400 @@
+package flows_test
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/wxflow/wxflow/flows"
+	_ "github.com/wxflow/wxflow/steps"
+	_ "github.com/wxflow/wxflow/triggers"
+)
+
+// load loads one flow from src as dir/flow.yaml and returns its rendered
+// diagnostics, one per line, without the file name.
+func load(t *testing.T, src string, opts flows.Options) (*flows.Flow, []string) {
+	t.Helper()
+	f, diags := flows.LoadFile("flow.yaml", []byte(src), opts)
+	var out []string
+	for _, d := range diags {
+		out = append(out, strings.TrimPrefix(strings.SplitN(d.String(), "\n", 2)[0], "flow.yaml:"))
+	}
+	return f, out
+}
+
+func TestDiagnosticsAtTheirPlace(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name, src string
+		want      []string
+	}{
+		{"unknown key with hint", `name: a
+triggers: [follow]
+steps:
+  - send:
+      txt: hi
+`, []string{`5:7: error: unknown key "txt" in send step (did you mean "text"?)`}},
+		{"expression inside a template, exact column", `name: a
+triggers: [follow]
+steps:
+  - send: "Hello ${contact.feilds.name}!"
+`, []string{`4:28: error: contact has no field "feilds" (did you mean "fields"?)`}},
+		{"if must be boolean", `name: a
+triggers: [follow]
+steps:
+  - if: contact.id
+    send: hi
+`, []string{`4:9: error: condition must be true or false, but gives string (compare it, e.g. contact.fields.city == "Shanghai")`}},
+		{"template in block scalar", `name: a
+triggers: [follow]
+steps:
+  - send: |
+      Line one
+      Hi ${vars.name + } there
+`, []string{`6:23: error: unexpected token EOF`}},
+		{"quota after follow", `name: a
+triggers: [follow]
+steps:
+  - send: one
+  - send: two
+  - send: three
+  - send: four
+`, []string{`7:5: warning: message 4 in a row, but WeChat allows 3 replies after a follow, scan or menu click (ask a question first, or send fewer messages; the extra ones fail as quota_exhausted)`}},
+		{"quota resets after an answer", `name: a
+triggers: [follow]
+steps:
+  - send: one
+  - send: two
+  - ask: three?
+  - send: four
+  - send: five
+`, nil},
+		{"keyword trigger allows five", `name: a
+triggers:
+  - keyword: [hi]
+steps:
+  - send: one
+  - send: two
+  - send: three
+  - send: four
+  - send: five
+`, nil},
+		{"a conditional send still counts", `name: a
+triggers: [follow]
+steps:
+  - send: one
+  - send: two
+  - if: event.scene != ""
+    send: three
+  - send: four
+`, []string{`8:5: warning: message 4 in a row`}},
+		{"send after the window", `name: a
+triggers: [follow]
+steps:
+  - send: one
+  - wait: 49h
+  - send: late
+`, []string{`6:5: warning: this message can only be sent after WeChat's 48h window has closed`}},
+		{"ask timeout longer than the window, and the reminder after it", `name: a
+triggers: [follow]
+steps:
+  - ask: name?
+    timeout: 3d
+    on_timeout: remind
+  - end
+  - id: remind
+    send: still there?
+`, []string{`5:14: warning: ask waits 3d, longer than WeChat's 48h window`, `8:5: warning: this message can only be sent after`}},
+		{"unreachable after goto", `name: a
+triggers: [follow]
+steps:
+  - id: top
+    ask: q?
+  - goto: top
+  - send: never
+  - send: never again
+`, []string{`7:5: warning: step is never reached`}},
+		{"loop without wait", `name: a
+triggers: [follow]
+steps:
+  - id: top
+    set: { vars.n: 1 }
+  - goto: top
+`, []string{`6:5: warning: goto jumps back to "top" with no ask or wait in between`}},
+		{"loop through an ask is fine", `name: a
+triggers: [follow]
+steps:
+  - id: top
+    ask: again?
+  - goto: top
+`, nil},
+		{"region", `name: a
+triggers: [follow]
+steps:
+  - send: { voice: https://example.com/a.mp3 }
+`, nil},
+		{"duplicate key", `name: a
+name: b
+triggers: [follow]
+steps: [end]
+`, []string{`2:1: error: duplicate key "name" (it is first given at line 1)`}},
+		{"two kinds", `name: a
+triggers: [follow]
+steps:
+  - send: hi
+    ask: q
+`, []string{`5:5: error: a step has one kind, but this one has "send" and "ask" (split it into two steps)`}},
+		{"jump nowhere", `name: a
+triggers: [follow]
+steps:
+  - id: menu
+    ask: q
+    on_timeout: menus
+`, []string{`6:17: error: no step has id "menus" (did you mean "menu"?)`}},
+		{"branch else not last", `name: a
+triggers: [follow]
+steps:
+  - branch:
+      - else: [end]
+      - if: true
+        then: [end]
+`, []string{`5:9: error: else: must be the last case of a branch (move it to the end)`}},
+		{"empty branch", `name: a
+triggers: [follow]
+steps:
+  - branch: []
+`, []string{`4:13: error: branch needs at least one item, but the list is empty`}},
+		{"cron and zone", `name: a
+triggers:
+  - schedule:
+      cron: "0 9 * *"
+      timezone: Asia/Shangai
+steps: [end]
+`, []string{`4:13: error: invalid cron expression "0 9 * *"`, `5:17: error: unknown time zone "Asia/Shangai" (did you mean "Asia/Shanghai"?)`}},
+		{"save target", `name: a
+triggers: [follow]
+steps:
+  - ask: q
+    save: contact.name
+`, []string{`5:11: error: cannot save to "contact.name" (contact's own fields are read-only; use contact.fields.name)`}},
+		{"until must be a time", `name: a
+triggers: [follow]
+steps:
+  - wait:
+    until: contact.id
+`, []string{`5:12: error: expression must give a time, but gives string`}},
+		{"alias bomb ends with one error", "name: a\ntriggers: [follow]\nx0: &a [send, send, send, send, send, send, send, send, send, send]\n" +
+			"x1: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\nx2: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\n" +
+			"x3: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\nx4: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d, *d]\n" +
+			"x5: &f [*e, *e, *e, *e, *e, *e, *e, *e, *e, *e]\nsteps: [*f, *f, *f, *f, *f, *f, *f, *f, *f, *f]\n",
+			[]string{`error: unknown key "x0" in flow`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			_, got := load(t, tt.src, flows.Options{})
+			if len(tt.want) == 0 && len(got) > 0 {
+				t.Fatalf("want no diagnostics, got:\n%s", strings.Join(got, "\n"))
+			}
+			for _, w := range tt.want {
+				found := false
+				for _, g := range got {
+					found = found || strings.HasPrefix(g, w) || (strings.Contains(g, w) && !strings.Contains(w, ": error: ") && !strings.Contains(w, ": warning: "))
+				}
+				if !found {
+					t.Errorf("missing diagnostic %q; got:\n%s", w, strings.Join(got, "\n"))
+				}
+			}
+		})
+	}
+}
+
+func TestAliasBombIsBounded(t *testing.T) {
+	t.Parallel()
+	src := "name: a\ntriggers: [follow]\nsteps: &s0 [{send: hi}, {send: hi}, {send: hi}, {send: hi}, {send: hi}, {send: hi}, {send: hi}, {send: hi}]\n"
+	// Build a flow whose steps expand to 8^7 sends through nested branch lists.
+	prev := "s0"
+	var b strings.Builder
+	b.WriteString("name: a\ntriggers: [follow]\ndefs:\n")
+	b.WriteString("  - &s0 {send: hi}\n")
+	for i := 1; i <= 7; i++ {
+		cur := "s" + string(rune('0'+i))
+		b.WriteString("  - &" + cur + " {branch: [{if: true, then: [*" + prev + ", *" + prev + ", *" + prev + ", *" + prev + ", *" + prev + ", *" + prev + ", *" + prev + ", *" + prev + "]}]}\n")
+		prev = cur
+	}
+	b.WriteString("steps: [*" + prev + "]\n")
+	_ = src
+	_, got := load(t, b.String(), flows.Options{})
+	joined := strings.Join(got, "\n")
+	if !strings.Contains(joined, "file too large once aliases are expanded") {
+		t.Fatalf("want the alias budget error, got:\n%s", joined)
+	}
+}
+
+func TestRegionWarning(t *testing.T) {
+	t.Parallel()
+	src := "name: a\naccount: hk\ntriggers: [follow]\nsteps:\n  - send: { video: https://example.com/a.mp4 }\n"
+	_, got := load(t, src, flows.Options{Regions: map[string]string{"hk": "international"}})
+	if len(got) != 1 || !strings.HasPrefix(got[0], `5:20: warning: an international account cannot send video by API`) {
+		t.Fatalf("got %q", got)
+	}
+	_, got = load(t, src, flows.Options{})
+	if len(got) != 0 {
+		t.Fatalf("mainland: want nothing, got %q", got)
+	}
+}
+
+func TestMediaFiles(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	png := []byte("\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR")
+	must(t, os.WriteFile(filepath.Join(dir, "ok.png"), png, 0o644))
+	must(t, os.WriteFile(filepath.Join(dir, "fake.png"), []byte("hello, not an image"), 0o644))
+	big := make([]byte, 2<<20+1)
+	must(t, os.WriteFile(filepath.Join(dir, "big.mp3"), big, 0o644))
+	src := `name: a
+triggers: [follow]
+steps:
+  - send: { image: ok.png }
+  - send: { image: missing.png }
+  - send: { image: fake.png }
+  - ask: { voice: big.mp3 }
+  - send: { image: doc.pdf }
+`
+	file := filepath.Join(dir, "flow.yaml")
+	_, diags := flows.LoadFile(file, []byte(src), flows.Options{})
+	var got []string
+	for _, d := range diags {
+		got = append(got, strings.TrimPrefix(d.String(), file+":"))
+	}
+	want := []string{
+		`5:20: error: image file "missing.png" not found (paths are relative to the flow file's folder)`,
+		`6:20: error: image "fake.png" is not an image (the file's content is text/plain; charset=utf-8)`,
+		`7:19: error: voice "big.mp3" is 2.0 MB, too large (WeChat accepts voice files up to 2.0 MB)`,
+		`8:20: error: image "doc.pdf" has an unsupported type (WeChat accepts image files of type jpg, jpeg, png, gif, bmp)`,
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("got:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestTemplateEval(t *testing.T) {
+	t.Parallel()
+	src := `name: a
+triggers: [follow]
+steps:
+  - send: "Hi ${contact.fields.name}, you are ${vars.age + 1}. Literal $${x}."
+  - set: { vars.n: "${vars.age * 2}" }
+`
+	f, diags := load(t, src, flows.Options{})
+	if len(diags) > 0 {
+		t.Fatal(diags)
+	}
+	env := &flows.Env{Contact: flows.ContactEnv{Fields: map[string]any{"name": "Alice"}}, Vars: map[string]any{"age": 41}}
+	msg := f.Steps[0].Arg.(*flows.Message)
+	got, err := msg.Text.Render(env)
+	if err != nil || got != "Hi Alice, you are 42. Literal ${x}." {
+		t.Fatalf("got %q, %v", got, err)
+	}
+	if f.Version == "" || !strings.HasPrefix(f.Version, "sha256:") {
+		t.Fatalf("version %q", f.Version)
+	}
+}
+
+func TestParseDuration(t *testing.T) {
+	t.Parallel()
+	good := map[string]time.Duration{"30s": 30 * time.Second, "10m": 10 * time.Minute, "2h": 2 * time.Hour, "3d": 72 * time.Hour, "1h30m": 90 * time.Minute, "1.5h": 90 * time.Minute}
+	for in, want := range good {
+		if got, err := flows.ParseDuration(in); err != nil || got != want {
+			t.Errorf("ParseDuration(%q) = %v, %v; want %v", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "0s", "5", "h", "5x", "-1h", "1..5h", "99999999999999d"} {
+		if _, err := flows.ParseDuration(in); err == nil {
+			t.Errorf("ParseDuration(%q): want an error", in)
+		}
+	}
+}
+
+func TestMatchGlob(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		pattern, s string
+		want       bool
+	}{
+		{"store_*", "store_1", true}, {"store_*", "store_", true}, {"store_*", "shop_1", false},
+		{"*", "", true}, {"a?c", "abc", true}, {"a?c", "ac", false}, {"MENU_HELP", "MENU_HELP", true},
+		{"*_1", "store/x_1", true}, {"门店*", "门店上海", true},
+	}
+	for _, tt := range tests {
+		if got := flows.MatchGlob(tt.pattern, tt.s); got != tt.want {
+			t.Errorf("MatchGlob(%q, %q) = %v", tt.pattern, tt.s, got)
+		}
+	}
+}
+
+func TestValidateFolderCrossChecks(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	write := func(name, src string) { must(t, os.WriteFile(filepath.Join(dir, name), []byte(src), 0o644)) }
+	write("a.yaml", "name: a\ntriggers:\n  - menu: MENU_A\nsteps:\n  - start: b\n")
+	write("b.yaml", "name: b\ntriggers: []\nsteps:\n  - start: a\n  - start: nope\n")
+	write("c.yaml", "name: c\ntriggers:\n  - menu: MENU_A\nsteps: [end]\n")
+	write("menu.yaml", "menu:\n  - { name: A, key: MENU_A }\n  - { name: B, key: MENU_B }\n")
+	write("a.test.yaml", "this is a scenario file, not a flow: [")
+	diags, files, err := flows.Validate([]string{dir}, flows.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if files != 3 {
+		t.Errorf("files = %d, want 3", files)
+	}
+	var got []string
+	for _, d := range diags {
+		rel, _ := filepath.Rel(dir, d.File)
+		got = append(got, rel+":"+strings.SplitN(d.String(), ":", 2)[1])
+	}
+	want := []string{
+		`b.yaml:4:12: error: start: forms a cycle: a -> b -> a (a flow that starts itself, directly or through others, never ends)`,
+		`b.yaml:5:12: error: no flow named "nope" (flows in this folder: a, b, c)`,
+		`c.yaml:3:5: warning: menu trigger ties with flow "a" (` + filepath.Join(dir, "a.yaml") + `:3) for the same input; "a" wins by name order (give one of them a higher priority)`,
+		`menu.yaml:3:21: warning: no flow handles menu key "MENU_B" (add a flow with the trigger - menu: MENU_B)`,
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("got:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	// A single file is checked in its folder's context, and only its own
+	// problems are reported.
+	diags, files, err = flows.Validate([]string{filepath.Join(dir, "c.yaml")}, flows.Options{})
+	if err != nil || files != 1 || len(diags) != 1 || diags[0].Severity != flows.SeverityWarning {
+		t.Fatalf("single file: %d files, %v, %v", files, diags, err)
+	}
+	if _, _, err := flows.Validate([]string{filepath.Join(dir, "missing")}, flows.Options{}); err == nil {
+		t.Fatal("want an error for a missing path")
+	}
+}
+
+func TestExprEvalBool(t *testing.T) {
+	t.Parallel()
+	f, diags := load(t, "name: a\ntriggers: [follow]\nsteps:\n  - if: contact.fields.city == \"Shanghai\" && \"vip\" in contact.tags\n    end:\n", flows.Options{})
+	if len(diags) > 0 {
+		t.Fatal(diags)
+	}
+	env := &flows.Env{Contact: flows.ContactEnv{Fields: map[string]any{"city": "Shanghai"}, Tags: []string{"vip"}}}
+	if ok, err := f.Steps[0].If.EvalBool(env); !ok || err != nil {
+		t.Fatalf("got %v, %v", ok, err)
+	}
+	env.Contact.Tags = nil
+	if ok, err := f.Steps[0].If.EvalBool(env); ok || err != nil {
+		t.Fatalf("got %v, %v", ok, err)
+	}
+}
