@@ -1,7 +1,6 @@
 package flows
 
 import (
-
 	"sort"
 	"strings"
 	"time"
@@ -75,7 +74,6 @@ func MatchGlob(pattern, s string) bool {
 
 // IsGlob reports whether a pattern has wildcards.
 func IsGlob(pattern string) bool { return strings.ContainsAny(pattern, "*?") }
-
 
 func sortedCopy(s []string) []string {
 	out := append([]string(nil), s...)

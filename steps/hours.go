@@ -20,7 +20,6 @@ var dayNames = map[string]time.Weekday{
 	"thu": time.Thursday, "fri": time.Friday, "sat": time.Saturday,
 }
 
-
 // openHoursType accepts `mon-fri: "09:00-18:00"`, `sat: "10:00-14:00"`,
 // several ranges as a list or separated by commas, and day lists `sat,sun`.
 var openHoursType = flows.Refine(flows.MapOf(flows.OneOf("time ranges", flows.String, flows.ListOf(flows.String, true))),
@@ -197,4 +196,3 @@ func (w OpenHours) WorkdayHours() []TimeRange {
 	}
 	return nil
 }
-

@@ -78,4 +78,3 @@ func splitRegions(s string) (map[string]string, error) {
 	}
 	return out, nil
 }
-
