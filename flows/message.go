@@ -198,7 +198,7 @@ var MessageType = Refine(OneOf("message", Text, ObjectOf("message", "", messageF
 			m.Type = kinds[0]
 			for _, k := range []string{"title", "description", "thumb"} {
 				if v.Has(k) && m.Type != "video" {
-					r.Errorf(v.KeyPos[k], "title, description and thumb go with video", "%q does not apply to a %s message", k, m.Type)
+					r.Errorf(v.KeyPos[k], "title, description and thumb go with video", "%q does not apply to %s message", k, article(m.Type))
 					return nil, false
 				}
 			}
