@@ -111,6 +111,9 @@ func (s *Step) Children() []Child {
 				visit(label, e, pos)
 			}
 		case *Object:
+			if v == nil {
+				return
+			}
 			// A case of a branch: {if: cond, then: [...]} is labelled by its
 			// condition.
 			sub := label

@@ -75,6 +75,13 @@ func newParser(file string, src []byte, opts *Options) *parser {
 func (p *parser) pos(n *yaml.Node) Pos { return Pos{Line: n.Line, Col: n.Column} }
 
 func (p *parser) report(sev Severity, at Pos, hint, msg string) {
+	// Keep positions inside the file (YAML reports some past its end).
+	lines := len(p.lineStarts)
+	if len(p.src) > 0 && p.src[len(p.src)-1] == '\n' {
+		lines--
+	}
+	at.Line = min(max(at.Line, 1), max(lines, 1))
+	at.Col = max(at.Col, 1)
 	p.diags = append(p.diags, Diagnostic{File: p.file, Line: at.Line, Col: at.Col, Severity: sev, Message: msg, Hint: hint})
 }
 
@@ -113,7 +120,11 @@ func (p *parser) parseValue(t *Type, n *yaml.Node) (any, bool) {
 	if !ok {
 		return nil, false
 	}
-	return t.parse(p, n)
+	v, ok := t.parse(p, n)
+	if !ok {
+		return nil, false // never a typed nil or a half-parsed value
+	}
+	return v, true
 }
 
 // pairs returns a mapping's key/value nodes, reporting duplicate keys and
@@ -753,6 +764,11 @@ func parseFile(file string, src []byte, opts *Options) (*Flow, *parser) {
 	root := &doc
 	if root.Kind == yaml.DocumentNode && len(root.Content) == 1 {
 		root = root.Content[0]
+	}
+	if isNull(root) {
+		p.report(SeverityError, Pos{1, 1}, "a flow needs name:, triggers: and steps:", "the file is empty")
+		f.Diags = p.diags
+		return f, p
 	}
 	p.flow(root, f)
 	p.resolveRefs()

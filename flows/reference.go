@@ -1,5 +1,848 @@
 package flows
 
+import (
+	"fmt"
+	"reflect"
+	"sort"
+	"strings"
+	"time"
+	"unicode"
+)
+
 // Reference renders the flow language reference (docs/flows.md) from the
-// registered specs.
-func Reference() string { return "# Flow language reference\n" }
+// registered specs: the flow file's keys, every trigger and step kind with
+// its argument, keys, types, defaults and example, the value types, the
+// expression environment (read from Env's `expr` tags), menu.yaml, the
+// WeChat-aware checks and the test scenario format. Only the prose around
+// them is written by hand, so the reference cannot describe keys the
+// loader does not accept. `wxflow docs` prints it.
+func Reference() string {
+	d := newRefDoc()
+	d.intro()
+	d.flowFile()
+	d.triggers()
+	d.steps()
+	d.values()
+	d.menu()
+	d.checks()
+	d.scenarios()
+	return d.String()
+}
+
+// refDoc builds the Markdown of the reference: headings with the anchors
+// GitHub gives them, and a table of contents.
+type refDoc struct {
+	body  strings.Builder
+	slugs map[string]int
+	toc   []refHeading
+	// maps holds the anchor of every map type already documented, by its
+	// signature, so a map shared by several keys is described once.
+	maps map[string]string
+}
+
+type refHeading struct {
+	level int
+	text  string
+	slug  string
+}
+
+func newRefDoc() *refDoc {
+	return &refDoc{slugs: map[string]int{}, maps: map[string]string{}}
+}
+
+func (d *refDoc) String() string {
+	var b strings.Builder
+	body := d.body.String()
+	head, rest, _ := strings.Cut(body, tocMarker)
+	b.WriteString(head)
+	b.WriteString("## Contents\n\n")
+	for _, h := range d.toc {
+		if h.level > 3 {
+			continue
+		}
+		fmt.Fprintf(&b, "%s- [%s](#%s)\n", strings.Repeat("  ", h.level-2), h.text, h.slug)
+	}
+	b.WriteString("\n")
+	b.WriteString(rest)
+	return strings.TrimRight(b.String(), "\n") + "\n"
+}
+
+const tocMarker = "\x00toc\x00"
+
+func (d *refDoc) p(format string, args ...any) {
+	fmt.Fprintf(&d.body, format, args...)
+	d.body.WriteString("\n\n")
+}
+
+func (d *refDoc) raw(s string) {
+	d.body.WriteString(strings.TrimSpace(s))
+	d.body.WriteString("\n\n")
+}
+
+// heading writes a heading and returns its anchor.
+func (d *refDoc) heading(level int, text string) string {
+	slug := d.slug(text)
+	d.toc = append(d.toc, refHeading{level, text, slug})
+	fmt.Fprintf(&d.body, "%s %s\n\n", strings.Repeat("#", level), text)
+	return slug
+}
+
+// slug is the anchor GitHub gives a heading: lower case, punctuation
+// dropped, spaces as hyphens, and -1, -2, ... for repeats.
+func (d *refDoc) slug(text string) string {
+	var b strings.Builder
+	for _, r := range strings.ToLower(text) {
+		switch {
+		case r == ' ':
+			b.WriteByte('-')
+		case r == '-' || r == '_' || unicode.IsLetter(r) || unicode.IsDigit(r):
+			b.WriteRune(r)
+		}
+	}
+	s := b.String()
+	n := d.slugs[s]
+	d.slugs[s] = n + 1
+	if n > 0 {
+		s = fmt.Sprintf("%s-%d", s, n)
+	}
+	return s
+}
+
+func (d *refDoc) yaml(src string) {
+	d.body.WriteString("```yaml\n")
+	d.body.WriteString(strings.TrimRight(src, "\n"))
+	d.body.WriteString("\n```\n\n")
+}
+
+// cell makes text safe inside a Markdown table cell.
+func cell(s string) string {
+	s = strings.ReplaceAll(s, "\n", " ")
+	return strings.ReplaceAll(s, "|", `\|`)
+}
+
+func code(s string) string { return "`" + s + "`" }
+
+func codeList(words []string) string {
+	out := make([]string, len(words))
+	for i, w := range words {
+		out[i] = code(w)
+	}
+	return joinAnd(out)
+}
+
+func joinAnd(words []string) string {
+	switch len(words) {
+	case 0:
+		return ""
+	case 1:
+		return words[0]
+	}
+	return strings.Join(words[:len(words)-1], ", ") + " and " + words[len(words)-1]
+}
+
+// mapSignature identifies a map type by its name and keys, so that equal
+// maps built twice (the media id map of image, voice and video) are
+// documented once.
+func mapSignature(t *Type) string {
+	var b strings.Builder
+	b.WriteString(t.Name)
+	for _, f := range t.Fields {
+		fmt.Fprintf(&b, "|%s:%s:%s", f.Name, f.Type.Name, f.Doc)
+	}
+	return b.String()
+}
+
+// directMaps returns the map types a value of type t can be written as:
+// t itself, or the maps among its alternatives and elements (not the maps
+// inside those maps' keys).
+func directMaps(t *Type) []*Type {
+	if t == nil {
+		return nil
+	}
+	if len(t.Fields) > 0 {
+		return []*Type{t}
+	}
+	var out []*Type
+	for _, a := range t.Alts {
+		out = append(out, directMaps(a)...)
+	}
+	return append(out, directMaps(t.Elem)...)
+}
+
+// allMaps returns every map type reachable from the given types, in
+// breadth-first order, each once.
+func allMaps(types ...*Type) []*Type {
+	var out []*Type
+	seen := map[string]bool{}
+	queue := append([]*Type{}, types...)
+	for len(queue) > 0 {
+		t := queue[0]
+		queue = queue[1:]
+		for _, m := range directMaps(t) {
+			sig := mapSignature(m)
+			if seen[sig] {
+				continue
+			}
+			seen[sig] = true
+			out = append(out, m)
+			for _, f := range m.Fields {
+				queue = append(queue, f.Type)
+			}
+		}
+	}
+	return out
+}
+
+// typeRef names a type in a table, linking to its map's keys when the
+// value can be a documented map.
+func (d *refDoc) typeRef(t *Type) string {
+	if t == nil {
+		return "none"
+	}
+	for _, m := range directMaps(t) {
+		if slug, ok := d.maps[mapSignature(m)]; ok {
+			return fmt.Sprintf("[%s](#%s)", t.Name, slug)
+		}
+	}
+	return t.Name
+}
+
+// fieldTable writes a table of keys.
+func (d *refDoc) fieldTable(fields []Field) {
+	d.body.WriteString("| key | type | default | description |\n|---|---|---|---|\n")
+	for _, f := range fields {
+		def := f.Default
+		if f.Required {
+			def = "required"
+		}
+		fmt.Fprintf(&d.body, "| %s | %s | %s | %s |\n", code(f.Name), cell(d.typeRef(f.Type)), cell(def), cell(f.Doc))
+	}
+	d.body.WriteString("\n")
+}
+
+// reserveMaps gives an anchor to every map reachable from the types that
+// no earlier section documents, so that the section's facts and tables can
+// link to them before writeMaps writes them. No heading may be written
+// between the two calls, or the anchors would not match GitHub's.
+func (d *refDoc) reserveMaps(types ...*Type) []*Type {
+	var todo []*Type
+	for _, m := range allMaps(types...) {
+		sig := mapSignature(m)
+		if _, done := d.maps[sig]; done {
+			continue
+		}
+		d.maps[sig] = d.slug(mapHeading(m))
+		todo = append(todo, m)
+	}
+	return todo
+}
+
+func mapHeading(m *Type) string { return "The " + m.Name + " map" }
+
+// writeMaps documents the maps reserveMaps returned.
+func (d *refDoc) writeMaps(maps []*Type) {
+	for _, m := range maps {
+		text := mapHeading(m)
+		d.toc = append(d.toc, refHeading{4, text, d.maps[mapSignature(m)]})
+		fmt.Fprintf(&d.body, "#### %s\n\n", text)
+		if m.Doc != "" && m.Doc != "A map." {
+			d.p("%s", m.Doc)
+		}
+		d.fieldTable(m.Fields)
+	}
+}
+
+func (d *refDoc) intro() {
+	d.p("# Flow language reference")
+	d.p("<!-- Generated by `wxflow docs` (flows.Reference) from the step and trigger specs. Do not edit: run `go run ./cmd/wxflow docs > docs/flows.md`. -->")
+	d.raw(`
+Operators describe what a WeChat Official Account does in flows: YAML files
+that say what starts a conversation (triggers) and what happens then
+(steps). This reference lists every key wxflow accepts, with its type,
+default and meaning. It is generated from the same specs as the validator
+and the JSON Schema, so it describes exactly what ` + "`wxflow validate`" + ` accepts.
+
+- ` + "`wxflow validate [PATH...]`" + ` checks flow files and folders and prints every
+  problem with its file, line and column.
+- ` + "`wxflow graph FILE`" + ` prints a flow as a Mermaid flowchart.
+- ` + "`wxflow schema > flow.schema.json`" + ` writes the JSON Schema that editors use to
+  complete and check flows as you type (see [editors.md](editors.md)).
+- ` + "`wxflow docs > docs/flows.md`" + ` writes this reference.`)
+	d.body.WriteString(tocMarker)
+}
+
+func (d *refDoc) flowFile() {
+	d.heading(2, "A flow file")
+	d.p("One flow per `.yaml` (or `.yml`) file. Files ending `.test.yaml` are [test scenarios](#test-scenarios), and `menu.yaml` declares the account's [menu](#the-menu). A flow's keys:")
+	d.yaml(flowFileExample)
+	maps := d.reserveMaps(fieldTypes(FlowKeys())...)
+	d.fieldTable(FlowKeys())
+	d.writeMaps(maps)
+
+	d.heading(3, "Writing triggers and steps")
+	var bareT, bareS []string
+	for _, t := range TriggerSpecs() {
+		if !t.ArgRequired {
+			bareT = append(bareT, t.Kind)
+		}
+	}
+	for _, s := range StepSpecs() {
+		if !s.ArgRequired {
+			bareS = append(bareS, s.Kind)
+		}
+	}
+	d.p("A trigger or a step is a map with one kind key (`send:`, `menu:`, ...), whose value is the kind's argument, beside the kind's own keys and the common keys. "+
+		"A kind that needs no argument may be written alone, as a bare word: the triggers %s and the steps %s (`- follow`, `- end`). "+
+		"When such a kind has sibling keys, write it with an empty value: `- message:` and, on the next line, `priority: -10`; `end:` beside an `id:`.",
+		codeList(bareT), codeList(bareS))
+	d.yaml(itemFormExample)
+}
+
+func (d *refDoc) triggers() {
+	d.heading(2, "Triggers")
+	d.p("`triggers:` lists what starts the flow. One event starts at most one flow: see [which flow starts](#which-flow-starts).")
+	d.body.WriteString("| trigger | WeChat input | argument | opens the window |\n|---|---|---|---|\n")
+	for _, t := range TriggerSpecs() {
+		arg := t.ArgDoc
+		if t.Arg == nil {
+			arg = "none"
+		}
+		fmt.Fprintf(&d.body, "| [%s](#%s) | %s | %s | %s |\n", code(t.Kind), t.Kind, cell(t.Input), cell(arg), cell(interactionText(t.Interaction, true)))
+	}
+	d.body.WriteString("\n")
+
+	d.heading(3, "Keys of every trigger")
+	d.p("Besides its kind key and its own keys, every trigger may have:")
+	d.fieldTable(TriggerCommonKeys())
+
+	for _, t := range TriggerSpecs() {
+		d.heading(3, code(t.Kind))
+		d.p("%s", t.Summary)
+		maps := d.reserveMaps(append([]*Type{t.Arg}, fieldTypes(t.Keys)...)...)
+		var facts []string
+		facts = append(facts, "**WeChat input:** "+t.Input+".")
+		facts = append(facts, argFact(t.Kind, t.Arg, t.ArgRequired, t.ArgDoc, d.typeRef(t.Arg)))
+		facts = append(facts, "**Interaction:** "+interactionText(t.Interaction, false)+".")
+		facts = append(facts, fmt.Sprintf("**`interrupt` default:** `%t`.", t.InterruptDefault))
+		d.bullets(facts)
+		if len(t.Keys) > 0 {
+			d.p("Its own keys, besides [the keys of every trigger](#keys-of-every-trigger):")
+			d.fieldTable(t.Keys)
+		}
+		d.writeMaps(maps)
+		d.p("Example:")
+		d.yaml(t.Example)
+	}
+
+	d.heading(3, "Which flow starts")
+	d.raw(whichFlowStarts)
+
+	d.heading(3, "When a contact unfollows")
+	d.raw(unfollowText)
+
+	d.heading(3, "Conversations and interrupt")
+	var interrupting, waiting []string
+	for _, t := range TriggerSpecs() {
+		if t.InterruptDefault {
+			interrupting = append(interrupting, t.Kind)
+		} else {
+			waiting = append(waiting, t.Kind)
+		}
+	}
+	d.raw(conversationsText)
+	d.p("`interrupt` defaults to `true` for %s, and to `false` for %s: a keyword or message trigger only starts its flow for a contact who is not in the middle of answering, unless it says `interrupt: true`.",
+		codeList(interrupting), codeList(waiting))
+}
+
+func (d *refDoc) bullets(items []string) {
+	for _, it := range items {
+		if it != "" {
+			fmt.Fprintf(&d.body, "- %s\n", it)
+		}
+	}
+	d.body.WriteString("\n")
+}
+
+func argFact(kind string, arg *Type, required bool, doc, typeName string) string {
+	switch {
+	case arg == nil:
+		return fmt.Sprintf("**Argument:** none; write `- %s`, or `%s:` with nothing after it beside other keys.", kind, kind)
+	case required:
+		return fmt.Sprintf("**Argument** (`%s: ...`, required): %s. Type: %s.", kind, doc, typeName)
+	}
+	return fmt.Sprintf("**Argument** (`%s: ...`, optional): %s. Type: %s.", kind, doc, typeName)
+}
+
+// interactionText says whether a trigger's input opens WeChat's reply
+// window, and how many replies it allows.
+func interactionText(kind string, short bool) string {
+	o := &Options{}
+	switch kind {
+	case "event":
+		if short {
+			return fmt.Sprintf("yes: %d replies", o.eventQuota())
+		}
+		return fmt.Sprintf("an event, which opens WeChat's %s reply window with %d replies", formatDuration(o.window()), o.eventQuota())
+	case "message":
+		if short {
+			return fmt.Sprintf("yes: %d replies", o.messageQuota())
+		}
+		return fmt.Sprintf("a message from the contact, which opens WeChat's %s reply window with %d replies", formatDuration(o.window()), o.messageQuota())
+	}
+	if short {
+		return "no"
+	}
+	return "none: the flow can only send while a window opened by an earlier interaction is still open"
+}
+
+func fieldTypes(fields []Field) []*Type {
+	out := make([]*Type, len(fields))
+	for i, f := range fields {
+		out[i] = f.Type
+	}
+	return out
+}
+
+func (d *refDoc) steps() {
+	d.heading(2, "Steps")
+	d.p("`steps:` lists what the flow does, in order. A run goes from one step to the next; steps nested in a `branch` case, `when_open` or `when_closed` go on, after their last step, with the step after their parent. `goto` and the `on_*` keys jump to a step by its `id`.")
+	d.body.WriteString("| step | what it does |\n|---|---|\n")
+	for _, s := range StepSpecs() {
+		fmt.Fprintf(&d.body, "| [%s](#%s) | %s |\n", code(s.Kind), s.Kind, cell(s.Summary))
+	}
+	d.body.WriteString("\n")
+
+	d.heading(3, "Keys of every step")
+	d.p("Besides its kind key and its own keys, every step may have:")
+	d.fieldTable(StepCommonKeys())
+
+	for _, s := range StepSpecs() {
+		d.heading(3, code(s.Kind))
+		d.p("%s", s.Summary)
+		maps := d.reserveMaps(append([]*Type{s.Arg}, fieldTypes(s.Keys)...)...)
+		facts := []string{argFact(s.Kind, s.Arg, s.ArgRequired, s.ArgDoc, d.typeRef(s.Arg))}
+		if s.Sends {
+			facts = append(facts, "**Sends a message** to the contact: it counts against the reply quota and needs WeChat's window to be open.")
+		}
+		if s.Suspends {
+			facts = append(facts, "**Suspends the run** until a reply or a time; the run is kept in the store meanwhile.")
+		}
+		if s.Terminal {
+			facts = append(facts, "**Does not go on** to the next step.")
+		}
+		d.bullets(facts)
+		if len(s.Keys) > 0 {
+			d.p("Its own keys, besides [the keys of every step](#keys-of-every-step):")
+			d.fieldTable(s.Keys)
+		}
+		d.writeMaps(maps)
+		d.p("Example:")
+		d.yaml(s.Example)
+	}
+}
+
+// allTypes lists every type a key of the language can have, each once.
+func allTypes() []*Type {
+	var out []*Type
+	seen := map[*Type]bool{}
+	var visit func(t *Type)
+	visit = func(t *Type) {
+		if t == nil || seen[t] {
+			return
+		}
+		seen[t] = true
+		out = append(out, t)
+		for _, f := range t.Fields {
+			visit(f.Type)
+		}
+		for _, a := range t.Alts {
+			visit(a)
+		}
+		visit(t.Elem)
+	}
+	fields := append(append(append([]Field{}, FlowKeys()...), StepCommonKeys()...), TriggerCommonKeys()...)
+	for _, t := range TriggerSpecs() {
+		visit(t.Arg)
+		fields = append(fields, t.Keys...)
+	}
+	for _, s := range StepSpecs() {
+		visit(s.Arg)
+		fields = append(fields, s.Keys...)
+	}
+	for _, f := range fields {
+		visit(f.Type)
+	}
+	return out
+}
+
+// keysOfType lists the keys whose value has type t, for the docs.
+func keysOfType(t *Type) []string {
+	var out []string
+	seen := map[string]bool{}
+	add := func(fields []Field) {
+		for _, f := range fields {
+			if f.Type == t && !seen[f.Name] {
+				seen[f.Name] = true
+				out = append(out, f.Name)
+			}
+		}
+	}
+	add(FlowKeys())
+	add(StepCommonKeys())
+	add(TriggerCommonKeys())
+	for _, typ := range allTypes() {
+		add(typ.Fields)
+	}
+	for _, s := range TriggerSpecs() {
+		add(s.Keys)
+	}
+	for _, s := range StepSpecs() {
+		add(s.Keys)
+	}
+	return out
+}
+
+// kindsTaking lists the step kinds whose argument can be a value of type t
+// (directly, or as an alternative or element of it).
+func kindsTaking(t *Type) []string {
+	var has func(a *Type) bool
+	has = func(a *Type) bool {
+		if a == nil {
+			return false
+		}
+		if a == t {
+			return true
+		}
+		for _, alt := range a.Alts {
+			if has(alt) {
+				return true
+			}
+		}
+		return has(a.Elem)
+	}
+	var out []string
+	for _, s := range StepSpecs() {
+		if has(s.Arg) {
+			out = append(out, s.Kind)
+		}
+	}
+	return out
+}
+
+func (d *refDoc) values() {
+	d.heading(2, "Values")
+
+	d.heading(3, "Key types")
+	d.p("The tables above name the type of every key. The types:")
+	d.body.WriteString("| type | what it accepts |\n|---|---|\n")
+	// One row per description (image, voice, video and thumb share one),
+	// then one row per name (both kinds of step id).
+	var docs []string
+	names := map[string][]string{}
+	for _, t := range allTypes() {
+		if t.Doc == "" || len(t.Fields) > 0 || t.Doc == "A list." || t.Doc == "A map." || strings.HasPrefix(t.Name, "one of ") {
+			continue
+		}
+		if _, ok := names[t.Doc]; !ok {
+			docs = append(docs, t.Doc)
+		}
+		if !contains(names[t.Doc], t.Name) {
+			names[t.Doc] = append(names[t.Doc], t.Name)
+		}
+	}
+	var rowNames []string
+	byName := map[string][]string{}
+	for _, doc := range docs {
+		n := strings.Join(names[doc], ", ")
+		if _, ok := byName[n]; !ok {
+			rowNames = append(rowNames, n)
+		}
+		byName[n] = append(byName[n], doc)
+	}
+	sort.Slice(rowNames, func(i, j int) bool { return strings.ToLower(rowNames[i]) < strings.ToLower(rowNames[j]) })
+	for _, n := range rowNames {
+		fmt.Fprintf(&d.body, "| %s | %s |\n", cell(n), cell(strings.Join(byName[n], " ")))
+	}
+	d.body.WriteString("\n")
+	d.p("A `list of X` is a YAML list (`[a, b]`, or one `- item` per line); a single value where a list is expected is an error, so that `tag: vip` and `tag: [vip]` are not confused. A `map of X` is a map whose keys you choose and whose values are X. `one of a, b` accepts exactly one of those words. A `... map` has the keys listed in its table, and no others.")
+
+	d.heading(3, "Durations")
+	d.p("%s `ms` works too, `d` is 24 hours, parts add up (`1h30m`), and a duration must be longer than zero. Durations are the keys %s and the argument of %s.",
+		Duration.Doc, codeList(keysOfType(Duration)), codeList(kindsTaking(Duration)))
+
+	d.heading(3, "Templates")
+	d.p("%s Every text is a template: the keys %s, the arguments of %s, and the texts inside `json:` and `set:` values.",
+		Text.Doc, codeList(keysOfType(Text)), codeList(kindsTaking(Text)))
+	d.raw(templatesText)
+
+	d.heading(3, "Expressions")
+	var exprKeys []string
+	for _, t := range []*Type{BoolExpr, TimeExpr} {
+		exprKeys = append(exprKeys, keysOfType(t)...)
+	}
+	d.p("The keys %s are expressions, written without `${ }`, in the syntax of [expr](https://expr-lang.org/docs/language-definition) (github.com/expr-lang/expr). %s %s",
+		codeList(exprKeys), BoolExpr.Doc, TimeExpr.Doc)
+	d.raw(expressionsText)
+
+	d.heading(3, "The environment")
+	d.p("Expressions and `${...}` see these names (the engine's Env type; every name is checked when the flow loads):")
+	d.body.WriteString("| name | type | what |\n|---|---|---|\n")
+	for _, e := range envEntries() {
+		doc, ok := envDocs[e.path]
+		if !ok {
+			doc = "(undocumented)"
+		}
+		fmt.Fprintf(&d.body, "| %s | %s | %s |\n", code(e.path), e.typ, cell(doc))
+	}
+	d.body.WriteString("\n")
+}
+
+// envEntry is one name of the expression environment.
+type envEntry struct{ path, typ string }
+
+// envEntries walks Env by its `expr` tags: every name an expression can
+// use, with its type in the docs' words.
+func envEntries() []envEntry {
+	var out []envEntry
+	var walk func(t reflect.Type, prefix string)
+	walk = func(t reflect.Type, prefix string) {
+		for i := 0; i < t.NumField(); i++ {
+			f := t.Field(i)
+			name := f.Tag.Get("expr")
+			if name == "" || name == "-" {
+				continue
+			}
+			path := prefix + name
+			if f.Type.Kind() == reflect.Struct && f.Type != reflect.TypeOf(time.Time{}) {
+				walk(f.Type, path+".")
+				continue
+			}
+			out = append(out, envEntry{path, envTypeName(f.Type)})
+		}
+	}
+	walk(reflect.TypeOf(Env{}), "")
+	return out
+}
+
+func envTypeName(t reflect.Type) string {
+	if t == reflect.TypeOf(time.Time{}) {
+		return "time"
+	}
+	switch t.Kind() {
+	case reflect.String:
+		return "text"
+	case reflect.Bool:
+		return "boolean"
+	case reflect.Int, reflect.Int64, reflect.Int32:
+		return "integer"
+	case reflect.Float64, reflect.Float32:
+		return "number"
+	case reflect.Interface:
+		return "any value"
+	case reflect.Slice:
+		return "list of " + envTypeName(t.Elem()) + "s"
+	case reflect.Map:
+		if t.Elem().Kind() == reflect.Interface {
+			return "map"
+		}
+		return "map of " + envTypeName(t.Elem()) + "s"
+	}
+	return t.String()
+}
+
+// envDocs describes each name of the environment; a name without a
+// description shows as "(undocumented)" and fails the reference's tests.
+var envDocs = map[string]string{
+	"contact.id":                "The contact's OpenID (WeChat gives no profile name).",
+	"contact.tags":              "The contact's tags (`'vip' in contact.tags`); change them with `tag` and `untag`.",
+	"contact.fields":            "The contact's custom fields, `contact.fields.<name>`; kept across runs; written by `set` and `save`.",
+	"contact.followed":          "Whether the contact follows the account.",
+	"contact.first_seen":        "When the contact was first seen.",
+	"contact.last_seen":         "When the contact was last seen.",
+	"contact.window.open":       "Whether WeChat's reply window is open now, as the channel sees it.",
+	"contact.window.expires_at": "When the reply window closes.",
+	"contact.window.quota_left": "How many more messages the window allows.",
+	"event.type":                "The type of the event that started or last resumed the run.",
+	"event.text":                "The text of a text message.",
+	"event.scene":               "The scene of the QR code of a follow or scan; empty otherwise.",
+	"event.key":                 "The key of a menu click.",
+	"event.match":               "The groups of a `keyword` pattern: `event.match[1]` is the first group.",
+	"event.media_id":            "The media id of an image, voice or video message.",
+	"event.location.lat":        "The latitude of a location message.",
+	"event.location.lng":        "The longitude of a location message.",
+	"event.location.scale":      "The map scale of a location message.",
+	"event.location.label":      "The place name of a location message.",
+	"event.at":                  "When the event happened.",
+	"answer":                    "The last accepted answer of an `ask`.",
+	"vars":                      "The run's variables, `vars.<name>`; written by `set`, `save` and `http`'s `save`; they last as long as the run.",
+	"http.status":               "The status code of the last `http` step's response.",
+	"http.body":                 "The body of the last `http` step's response, parsed when it is JSON.",
+	"http.headers":              "The headers of the last `http` step's response.",
+	"now":                       "The current time, from the engine's clock.",
+	"flow.name":                 "The name of the run's flow.",
+	"flow.version":              "The version of the flow the run started with (`sha256:` and 16 hex digits of the file); a run keeps it when the file changes.",
+	"account.id":                "The account the run belongs to.",
+}
+
+func (d *refDoc) menu() {
+	d.heading(2, "The menu")
+	d.p("A file `menu.yaml` beside the flows declares the account's custom menu: `menu:` and a list of buttons.")
+	d.yaml(menuExample)
+	d.p("Each button has these keys, and exactly one of `key`, `url` and `items`; a sub-button (in `items`) has `name` and one of `key` and `url`:")
+	d.fieldTable(MenuKeys())
+	d.p("WeChat's limits, which `wxflow validate` checks:")
+	d.bullets([]string{
+		fmt.Sprintf("1 to %d top-level buttons, each with 1 to %d sub-buttons when it has `items`;", MenuMaxButtons, MenuMaxSubButtons),
+		fmt.Sprintf("names of 1 to %d bytes on top and %d in a sub-menu (a Chinese character is 3 bytes);", MenuMaxNameBytes, MenuMaxSubName),
+		fmt.Sprintf("click keys of 1 to %d bytes, unique in the menu;", MenuMaxKeyBytes),
+		fmt.Sprintf("links starting with `https://` or `http://`, of at most %d bytes.", MenuMaxURLBytes),
+	})
+	d.p("It also warns when a click key has no flow with a matching `menu` trigger, and when a `menu` trigger names a key that is not in `menu.yaml` (or there is no `menu.yaml`). Publishing the menu to WeChat (`wxflow menu push`) comes in a later version.")
+}
+
+func (d *refDoc) checks() {
+	d.heading(2, "WeChat-aware checks")
+	o := &Options{}
+	var events, messages []string
+	for _, t := range TriggerSpecs() {
+		switch t.Interaction {
+		case "event":
+			events = append(events, t.Kind)
+		case "message":
+			messages = append(messages, t.Kind)
+		}
+	}
+	d.p("WeChat lets an account message a contact only within %s of the contact's last interaction (the window), and only so many times: %d messages after an event (%s triggers) and %d after a message (%s triggers). `wxflow validate` follows every path of a flow from its triggers and warns, at the step that causes it, about:",
+		formatDuration(o.window()), o.eventQuota(), codeList(events), o.messageQuota(), codeList(messages))
+	d.bullets([]string{
+		"more sends in a row than the quota of the interaction that opened the window (an `ask` answered by the contact opens a new window);",
+		fmt.Sprintf("a send that can only happen after the window has closed: a `wait`, or an `ask`'s timeout, of %s or more with no possible interaction in between;", formatDuration(o.window())),
+		fmt.Sprintf("an `ask` whose `timeout` (default %s) is longer than the window: its `on_timeout` steps could no longer send anything;", formatDuration(DefaultAskTimeout)),
+		"media the account's region cannot send: international accounts send text and images only (`wxflow validate --region international`, or `--account-region ACCOUNT=international` for one account).",
+	})
+	d.p("Media files are checked when the flow loads: a path is relative to the flow file, and the file must exist and fit WeChat's limits:")
+	d.body.WriteString("| media | file types | largest file |\n|---|---|---|\n")
+	for _, kind := range []string{"image", "voice", "video", "thumb"} {
+		l, ok := MediaLimits[kind]
+		if !ok {
+			continue
+		}
+		fmt.Fprintf(&d.body, "| %s | %s | %s |\n", kind, strings.Join(l.Exts, ", "), formatBytes(l.MaxBytes))
+	}
+	d.body.WriteString("\n")
+	d.heading(3, "Other checks")
+	d.bullets([]string{
+		"a step no path reaches (after a `goto` or `end`, with no jump to it);",
+		"a loop of steps with no `ask` or `wait` inside: such a run jumps until it is stopped as `looping` after 100 jumps;",
+		"two flows whose triggers tie for the same input (see [which flow starts](#which-flow-starts));",
+		"`start:` naming a flow that does not exist, or flows that start each other in a cycle;",
+		"two flows with the same name, and jumps to an `id` no step has.",
+	})
+}
+
+func (d *refDoc) scenarios() {
+	d.heading(2, "Test scenarios")
+	d.p("**Not implemented yet:** `wxflow test` and the scenario runner come in a later version; this is the format they will accept, and `wxflow validate` skips `.test.yaml` files meanwhile.")
+	d.raw(scenariosText)
+}
+
+// The prose of the reference, from FLOW-LANGUAGE.md. Everything that
+// names keys, kinds, defaults or limits is generated from the specs above.
+
+const flowFileExample = `name: welcome                     # required, unique, [a-z0-9_-]+
+description: Greets new followers # optional
+account: main                     # optional: only events of this account
+cooldown: 12h                     # optional: not started again for the same contact within this time
+reentry: ignore                   # optional: ignore | restart, when the contact already has a run of this flow
+triggers:                         # required (a flow with none can only be started by ` + "`start:`" + `)
+  - follow
+steps:                            # required, at least one
+  - send: "Welcome! Reply MENU at any time to see what we can do."`
+
+const itemFormExample = `triggers:
+  - follow                 # a bare kind
+  - menu: MENU_HELP        # kind: argument
+  - message:               # a kind without an argument, with sibling keys
+    priority: -10
+steps:
+  - send: "Hello"
+  - id: done               # a common key beside an empty kind
+    end:`
+
+const whichFlowStarts = `
+One event starts at most one flow: the matching trigger with the highest
+` + "`priority`" + `; on a tie, the more specific trigger (an exact key, scene or
+keyword before a glob or pattern, before a bare kind); then the flow whose
+name comes first. ` + "`wxflow validate`" + ` warns where two flows' triggers tie for
+the same input (triggers with an ` + "`if:`" + ` are not compared).
+
+A flow with ` + "`account:`" + ` only starts on events of that account. A flow with
+` + "`cooldown:`" + ` is not started again for the same contact within that time, and
+` + "`reentry:`" + ` decides what happens when the contact already has a run of it.`
+
+const unfollowText = `
+An ` + "`unsubscribe`" + ` ends every run of the contact (status ` + "`unfollowed`" + `) before any
+` + "`unfollow`" + ` trigger runs; nothing can be sent to them.`
+
+const conversationsText = `
+A contact has at most one run waiting for an answer (` + "`ask`" + `). A text message
+from a contact with such a run is its answer, unless it matches a trigger
+with ` + "`interrupt: true`" + `. Events (follow, scan, menu click) start their flow even
+then. A run that starts while another waits for an answer takes the
+conversation over; the older one ends as ` + "`interrupted`" + `. Runs that are only
+waiting (` + "`wait:`" + `) keep going.`
+
+const templatesText = `
+- ` + "`${expr}`" + ` inside a text is replaced by the expression's value when the step
+  runs: ` + "`\"Nice to meet you, ${contact.fields.name}!\"`" + `.
+- A value that is exactly one ` + "`${expr}`" + ` keeps the expression's type (a number
+  stays a number, a list a list): ` + "`vars.count: \"${vars.count + 1}\"`" + `.
+- ` + "`$${`" + ` writes a literal ` + "`${`" + `.
+- The expressions inside are compiled when the flow loads: a misspelt name is
+  a validation error with its line and column, not a runtime surprise.
+- Quote texts that contain ` + "`${`" + ` inside a YAML flow list or map
+  (` + "`[a, \"store_${event.scene}\"]`" + `): there ` + "`{`" + ` would start a YAML map.`
+
+const expressionsText = `
+For example ` + "`contact.fields.city == \"Shanghai\"`" + `, ` + "`'vip' in contact.tags`" + `,
+` + "`vars.party >= 6 && now.Hour() < 18`" + `. Expressions are compiled when the flow
+loads, against the typed environment below: a misspelt name or field, or a
+condition that is not true or false, is a validation error placed at the
+expression's line and column, with a did-you-mean hint.`
+
+const menuExample = `menu:
+  - name: Products           # top-level button with sub-buttons
+    items:
+      - { name: New arrivals, key: MENU_NEW }      # click: a menu trigger
+      - { name: Shop, url: "https://shop.example.com" }   # view: a link
+  - { name: Help, key: MENU_HELP }`
+
+// scenariosText is the test scenario format of FLOW-LANGUAGE.md, which a
+// later version implements.
+const scenariosText = `
+A file ending ` + "`.test.yaml`" + ` holds one or more scenarios (YAML documents
+separated by ` + "`---`" + `) run by ` + "`wxflow test`" + ` against the flows of its directory
+(and its ` + "`menu.yaml`" + `), on the simulated channel and a virtual clock. Each
+scenario starts from an empty store. Every outbound attempt, sent or failed,
+joins the scenario's transcript in order; ` + "`expect`" + ` takes the next one,
+` + "`expect_none`" + ` checks that none is left. ` + "`wait`" + ` moves the clock and fires the
+timers that come due, in order. The closing line is ` + "`N passed, N failed`" + `.
+
+` + "```yaml" + `
+name: a new follower is greeted and asked for a name
+start: 2026-11-20T10:00:00+08:00   # virtual clock start (optional)
+account: { region: mainland }      # account settings (optional)
+contact: { tags: [vip], fields: { city: Shanghai } }   # starting contact (optional)
+script:
+  - follow: store_1        # user actions: follow [scene], unfollow, scan: scene, menu: key, say: text, image, location
+  - expect: "Welcome*"     # the next message sent; a string is a glob on the text; or a map (image:, menu:, status:, reason:)
+  - say: Alice
+  - expect: "Nice to meet you, Alice!"
+  - wait: 49h              # advance the virtual clock; due timers fire
+  - expect: { status: failed, reason: window_closed }
+  - expect_none            # nothing more was sent
+  - expect_contact: { fields: { name: Alice }, tags: [vip] }
+` + "```" + `
+
+Failure reasons a scenario can name: ` + "`window_closed`" + `, ` + "`quota_exhausted`" + `,
+` + "`unfollowed`" + `, ` + "`media_too_large`" + `, ` + "`media_type`" + `, ` + "`region`" + `, ` + "`api_error`" + `.`

@@ -3,7 +3,19 @@ package flows
 import (
 	"encoding/json"
 	"sort"
+	"strings"
 )
+
+// SchemaDraft is the JSON Schema dialect of JSONSchema's output. It is
+// draft-07, not 2020-12: yaml-language-server (the YAML extension of VS
+// Code, and most editors' YAML support) validates documents with a
+// draft-07 validator, and its 2019-09/2020-12 support was merged and then
+// reverted. The schema needs nothing newer: anyOf, enum, pattern,
+// required and additionalProperties are all draft-07.
+const SchemaDraft = "http://json-schema.org/draft-07/schema#"
+
+// SchemaID is the $id of the flow schema.
+const SchemaID = "https://wxflow.dev/schema/flow.json"
 
 // schemaGen builds the JSON Schema of the language from the registered
 // specs, so the schema can never describe keys the loader does not accept.
@@ -27,6 +39,10 @@ func (g *schemaGen) objectSchema(fields []Field, extra map[string]any) map[strin
 		if f.Doc != "" {
 			s["description"] = f.Doc
 		}
+		if f.Default != "" {
+			desc, _ := s["description"].(string)
+			s["description"] = strings.TrimSpace(desc + " Default: " + f.Default + ".")
+		}
 		props[f.Name] = s
 		if f.Required {
 			required = append(required, f.Name)
@@ -43,11 +59,11 @@ func (g *schemaGen) objectSchema(fields []Field, extra map[string]any) map[strin
 }
 
 func (g *schemaGen) stepsSchema() map[string]any {
-	return map[string]any{"type": "array", "items": map[string]any{"$ref": "#/$defs/step"}}
+	return map[string]any{"type": "array", "items": map[string]any{"$ref": "#/definitions/step"}}
 }
 
 func (g *schemaGen) triggersSchema() map[string]any {
-	return map[string]any{"type": "array", "items": map[string]any{"$ref": "#/$defs/trigger"}}
+	return map[string]any{"type": "array", "items": map[string]any{"$ref": "#/definitions/trigger"}}
 }
 
 // kindSchema is the schema of one step or trigger kind in map form.
@@ -72,9 +88,10 @@ func (g *schemaGen) kindSchema(kind, summary string, arg *Type, argRequired bool
 	return s
 }
 
-// JSONSchema returns a JSON Schema (draft 2020-12) of flow files, generated
-// from the registered step and trigger specs. yaml-language-server uses it
-// to complete and check flows in editors.
+// JSONSchema returns a JSON Schema (draft-07, see SchemaDraft) of flow
+// files, generated from the registered step and trigger specs: unknown keys
+// are rejected everywhere. yaml-language-server uses it to complete and
+// check flows in editors (docs/editors.md).
 func JSONSchema() ([]byte, error) {
 	g := &schemaGen{}
 	var stepAlts, bareSteps []any
@@ -95,11 +112,11 @@ func JSONSchema() ([]byte, error) {
 	stepAlts = append(stepAlts, map[string]any{"type": "string", "enum": bareSteps, "description": "A step kind that needs no value, written alone."})
 	trigAlts = append(trigAlts, map[string]any{"type": "string", "enum": bareTrigs, "description": "A trigger kind that needs no value, written alone."})
 	root := g.objectSchema(flowKeys, nil)
-	root["$schema"] = "https://json-schema.org/draft/2020-12/schema"
-	root["$id"] = "https://wxflow.dev/schema/flow.json"
+	root["$schema"] = SchemaDraft
+	root["$id"] = SchemaID
 	root["title"] = "wxflow flow"
 	root["description"] = "A wxflow flow file: what starts it and the steps it runs."
-	root["$defs"] = map[string]any{
+	root["definitions"] = map[string]any{
 		"step":    map[string]any{"anyOf": stepAlts},
 		"trigger": map[string]any{"anyOf": trigAlts},
 	}

@@ -40,7 +40,7 @@ func checkBranch(s *flows.Step, r *flows.Reporter) {
 	cases, _ := s.Arg.([]any)
 	for i, c := range cases {
 		o, ok := c.(*flows.Object)
-		if !ok {
+		if !ok || o == nil {
 			continue
 		}
 		switch {

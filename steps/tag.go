@@ -9,6 +9,6 @@ func init() {
 		Arg:         flows.ListOf(flows.Text, true),
 		ArgRequired: true,
 		ArgDoc:      "a list of tags",
-		Example:     `- tag: [vip, store_${event.scene}]`,
+		Example:     `- tag: [vip, "store_${event.scene}"]`,
 	})
 }
