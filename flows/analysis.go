@@ -214,14 +214,27 @@ func checkWeChat(p *parser, f *Flow, g *cfg) {
 		if s.Kind == "ask" {
 			if d := s.Args.Duration("timeout", DefaultAskTimeout); d > window {
 				p.report(SeverityWarning, s.Args.At("timeout"),
-					fmt.Sprintf("an answer after %s opens a new window, but on_timeout can no longer send anything", window),
-					fmt.Sprintf("ask waits %s, longer than WeChat's %s window", formatDuration(d), formatDuration(window)))
+					fmt.Sprintf("an answer after %s opens a new window, but on_timeout can no longer send anything", FormatDuration(window)),
+					fmt.Sprintf("ask waits %s, longer than WeChat's %s window", FormatDuration(d), FormatDuration(window)))
 			}
 		}
 		if m, ok := s.Arg.(*Message); ok && region == "international" && (m.Type == "voice" || m.Type == "video") {
 			p.report(SeverityWarning, m.Media.Pos, "international accounts can send text and images only; use an image, or send from a mainland account",
 				fmt.Sprintf("an international account cannot send %s by API", m.Type))
 		}
+	}
+	onlyUnfollow := len(f.Triggers) > 0
+	for _, t := range f.Triggers {
+		onlyUnfollow = onlyUnfollow && t.Kind == "unfollow"
+	}
+	if onlyUnfollow {
+		for _, s := range g.steps {
+			if s.Spec.Sends && g.reachable()[g.index[s]] {
+				p.report(SeverityWarning, s.Pos, "an unfollow flow can only update tags and fields, or call http",
+					"this flow starts on unfollow, and nothing can be sent to a contact who unfollowed; it will fail as unfollowed")
+			}
+		}
+		return
 	}
 	start := windowState{}
 	for _, t := range f.Triggers {
@@ -250,8 +263,8 @@ func checkWeChat(p *parser, f *Flow, g *cfg) {
 		if n == endNode || visits > 200000 {
 			return
 		}
-		if st.elapsed > window {
-			st.elapsed = window + time.Second
+		if st.elapsed > 4*window { // bound the states; any such path is past the window
+			st.elapsed = 4 * window
 		}
 		if st.sent > st.quota+1 {
 			st.sent = st.quota + 1
@@ -270,8 +283,8 @@ func checkWeChat(p *parser, f *Flow, g *cfg) {
 			case st.elapsed >= window && !warnedWindow[n]:
 				warnedWindow[n] = true
 				p.report(SeverityWarning, s.Pos,
-					fmt.Sprintf("%s of waiting with no reply from the contact comes before it; it will fail as window_closed", formatDuration(st.elapsed)),
-					fmt.Sprintf("this message can only be sent after WeChat's %s window has closed", formatDuration(window)))
+					fmt.Sprintf("%s of waiting with no reply from the contact comes before it; it will fail as window_closed", FormatDuration(st.elapsed)),
+					fmt.Sprintf("this message can only be sent after WeChat's %s window has closed", FormatDuration(window)))
 			case st.elapsed < window && st.sent > st.quota && !warnedQuota[n]:
 				warnedQuota[n] = true
 				p.report(SeverityWarning, s.Pos,
@@ -303,7 +316,8 @@ func checkWeChat(p *parser, f *Flow, g *cfg) {
 // DefaultAskTimeout is how long an `ask` waits when it has no `timeout:`.
 const DefaultAskTimeout = 24 * time.Hour
 
-func formatDuration(d time.Duration) string {
+// FormatDuration writes a duration the way flows do: 3d, 48h, 90m, 30s.
+func FormatDuration(d time.Duration) string {
 	switch {
 	case d%(24*time.Hour) == 0 && d > 48*time.Hour:
 		return fmt.Sprintf("%dd", d/(24*time.Hour))

@@ -135,6 +135,9 @@ func translateExprError(err error) *exprError {
 				e.hint = shape.path + " has " + strings.Join(shape.fields, ", ")
 			}
 		}
+	} else if strings.Contains(fe.Message, `unexpected token Operator("=")`) {
+		e.msg = "a single = is not an operator"
+		e.hint = "use == to compare"
 	} else if m := reExpected.FindStringSubmatch(fe.Message); m != nil {
 		e.msg = fmt.Sprintf("condition must be true or false, but gives %s", m[1])
 		e.hint = `compare it, e.g. contact.fields.city == "Shanghai"`
@@ -217,6 +220,7 @@ func (t *Template) Render(env *Env) (string, error) {
 // templateSegment is one `${...}` found in a template's source: the
 // expression text and its byte offset in the template.
 type templateSegment struct {
+	isExpr bool
 	lit    string
 	expr   string
 	offset int // byte offset of the expression text (after "${")
@@ -247,7 +251,7 @@ func splitTemplate(s string) ([]templateSegment, int, string) {
 			segs = append(segs, templateSegment{lit: lit.String()})
 			lit.Reset()
 		}
-		segs = append(segs, templateSegment{expr: s[start:end], offset: start})
+		segs = append(segs, templateSegment{isExpr: true, expr: s[start:end], offset: start})
 		i = end + 1
 	}
 	if lit.Len() > 0 {

@@ -38,6 +38,9 @@ type Step struct {
 	If *Expr
 	// Arg is the parsed value of the kind key (nil when it has none).
 	Arg any
+	// HasArg reports whether the kind key was given a value (even an
+	// invalid one).
+	HasArg bool
 	// Args holds the step's other keys.
 	Args *Object
 	// Pos is where the step starts; ArgPos where the kind key's value is.

@@ -272,7 +272,7 @@ steps:
 	want := []string{
 		`5:20: error: image file "missing.png" not found (paths are relative to the flow file's folder)`,
 		`6:20: error: image "fake.png" is not an image (the file's content is text/plain; charset=utf-8)`,
-		`7:19: error: voice "big.mp3" is 2.0 MB, too large (WeChat accepts voice files up to 2.0 MB)`,
+		`7:19: error: voice "big.mp3" is too large: 2097153 bytes (WeChat accepts voice files up to 2.0 MB, 2097152 bytes)`,
 		`8:20: error: image "doc.pdf" has an unsupported type (WeChat accepts image files of type jpg, jpeg, png, gif, bmp)`,
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
@@ -396,5 +396,60 @@ func TestExprEvalBool(t *testing.T) {
 	env.Contact.Tags = nil
 	if ok, err := f.Steps[0].If.EvalBool(env); ok || err != nil {
 		t.Fatalf("got %v, %v", ok, err)
+	}
+}
+
+func TestMoreDiagnostics(t *testing.T) {
+	t.Parallel()
+	tests := []struct{ name, src, want string }{
+		{"unfollow flow that sends", "name: a\ntriggers: [unfollow]\nsteps:\n  - send: bye\n", `4:5: warning: this flow starts on unfollow, and nothing can be sent to a contact who unfollowed`},
+		{"empty message", "name: a\ntriggers: [follow]\nsteps:\n  - send: \"\"\n", `4:11: error: empty message`},
+		{"empty ${}", "name: a\ntriggers: [follow]\nsteps:\n  - send: \"a ${} b\"\n", `4:14: error: empty ${} in template`},
+		{"sibling key under the kind", "name: a\ntriggers: [follow]\nsteps:\n  - send:\n      text: hi\n      on_fail: x\n", `6:7: error: unknown key "on_fail" in send step ("on_fail" belongs beside "send:", not under it)`},
+		{"single =", "name: a\ntriggers: [follow]\nsteps:\n  - if: vars.a = 1\n    end:\n", `4:16: error: a single = is not an operator (use == to compare)`},
+		{"second template on the line", "name: a\ntriggers: [follow]\nsteps:\n  - send: \"${contact.id} and ${contcat.id}\"\n", `4:32: error: unknown name "contcat"`},
+		{"escaped newline inside an expression", "name: a\ntriggers: [follow]\nsteps:\n  - send: \"${vars.a +\\n\\n contcat}\"\n", `4:27: error: unknown name "contcat"`},
+		{"key without its value's kind", "name: a\ntriggers: [follow]\nsteps:\n  - expect: number\n", `4:5: error: step has no kind ("expect" is a key of ask steps; add ask: to this step)`},
+		{"window message with the real wait", "name: a\ntriggers:\n  - keyword: [hi]\nsteps:\n  - ask: q\n    timeout: 47h\n    on_timeout: t\n  - end\n  - id: t\n    wait: 2h\n  - send: late\n", `11:5: warning: this message can only be sent after WeChat's 48h window has closed (49h of waiting`},
+		{"tab indentation", "name: a\ntriggers: [follow]\nsteps:\n\t- send: hi\n", `4:1: error: YAML syntax error: found character that cannot start any token (indent with spaces, not tabs)`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			_, got := load(t, tt.src, flows.Options{})
+			for _, g := range got {
+				if strings.HasPrefix(g, tt.want) {
+					return
+				}
+			}
+			t.Fatalf("missing %q; got:\n%s", tt.want, strings.Join(got, "\n"))
+		})
+	}
+}
+
+func TestTiesAcrossKindsAndAccounts(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	write := func(name, src string) { must(t, os.WriteFile(filepath.Join(dir, name), []byte(src), 0o644)) }
+	write("a.yaml", "name: a\ntriggers:\n  - follow: store_*\nsteps: [end]\n")
+	write("b.yaml", "name: b\ntriggers:\n  - scan: store_*\nsteps: [end]\n")
+	write("c.yaml", "name: c\naccount: main\ntriggers:\n  - keyword: [hi]\nsteps: [end]\n")
+	write("d.yaml", "name: d\ntriggers:\n  - keyword: [HI]\nsteps: [end]\n")
+	write("e.yaml", "name: e\naccount: other\ntriggers:\n  - keyword: [bye]\nsteps: [end]\n")
+	write("f.yaml", "name: f\naccount: main\ntriggers:\n  - keyword: [bye]\nsteps: [end]\n")
+	diags, _, err := flows.Validate([]string{dir}, flows.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, d := range diags {
+		got = append(got, filepath.Base(d.File)+": "+d.Message)
+	}
+	want := []string{
+		`b.yaml: scan trigger ties with flow "a" (` + filepath.Join(dir, "a.yaml") + `:3) for the same input; "a" wins by name order`,
+		`d.yaml: keyword trigger ties with flow "c" (` + filepath.Join(dir, "c.yaml") + `:4) for the same input; "c" wins by name order`,
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("got:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }

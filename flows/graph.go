@@ -335,7 +335,7 @@ func summarize(v any) string {
 		}
 		return v.Src
 	case time.Duration:
-		return formatDuration(v)
+		return FormatDuration(v)
 	case *time.Location:
 		if v == nil {
 			return ""

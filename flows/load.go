@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -36,6 +37,7 @@ type parser struct {
 	overBudget bool
 
 	where    string // "send step", "http request": names the map in messages
+	stepSpec *StepSpec // the step being parsed
 	key      string // the key being parsed, for reference messages
 	ids      map[string]Pos
 	refs     []refUse
@@ -184,11 +186,14 @@ func (p *parser) object(n *yaml.Node, fields []Field, elem *Type, where string) 
 		p.where = where
 	}
 	if n.Kind != yaml.MappingNode {
-		p.errorAt(n, "", "expected a map%s, got %s", p.in(), describeNode(n))
+		p.errorAt(n, "", "%sexpected a map%s, got %s", keyPrefix(p), p.in(), describeNode(n))
 		return nil, false
 	}
+	outer := p.key // the key whose value this map is
+	defer func() { p.key = outer }()
 	o := &Object{Values: map[string]any{}, KeyPos: map[string]Pos{}, ValPos: map[string]Pos{}, Pos: p.pos(n)}
 	ok := true
+	misspelt := map[string]bool{} // required keys an unknown key is a typo of
 	for _, kv := range p.pairs(n) {
 		k, v := kv[0], kv[1]
 		t := elem
@@ -196,8 +201,16 @@ func (p *parser) object(n *yaml.Node, fields []Field, elem *Type, where string) 
 			f, found := findField(fields, k.Value)
 			if !found {
 				hint := didYouMean(k.Value, fieldNames(fields))
+				if hint == "" && p.stepSpec != nil && outer == p.stepSpec.Kind {
+					if _, sibling := findField(append(stepCommonKeys, p.stepSpec.Keys...), k.Value); sibling {
+						hint = fmt.Sprintf("%q belongs beside %q, not under it", k.Value, p.stepSpec.Kind+":")
+					}
+				}
 				if hint == "" {
 					hint = "allowed keys: " + strings.Join(fieldNames(fields), ", ")
+				}
+				if s := suggest(k.Value, fieldNames(fields)); s != "" {
+					misspelt[s] = true
 				}
 				p.errorAt(k, hint, "unknown key %q%s", k.Value, p.in())
 				ok = false
@@ -206,6 +219,8 @@ func (p *parser) object(n *yaml.Node, fields []Field, elem *Type, where string) 
 			t = f.Type
 		}
 		p.key = k.Value
+		o.KeyPos[k.Value] = p.pos(k)
+		o.ValPos[k.Value] = p.pos(v)
 		val, good := p.parseValue(t, v)
 		if !good {
 			ok = false
@@ -213,11 +228,9 @@ func (p *parser) object(n *yaml.Node, fields []Field, elem *Type, where string) 
 		}
 		o.Keys = append(o.Keys, k.Value)
 		o.Values[k.Value] = val
-		o.KeyPos[k.Value] = p.pos(k)
-		o.ValPos[k.Value] = p.pos(v)
 	}
 	for _, f := range fields {
-		if _, given := o.KeyPos[f.Name]; f.Required && !given && !p.keyGiven(n, f.Name) {
+		if f.Required && !o.Given(f.Name) && !p.keyGiven(n, f.Name) && !misspelt[f.Name] {
 			p.errorAt(n, "", "missing key %q%s", f.Name, p.in())
 			ok = false
 		}
@@ -237,29 +250,34 @@ func (p *parser) keyGiven(n *yaml.Node, key string) bool {
 // template compiles a `${...}` template.
 func (p *parser) template(n *yaml.Node) (any, bool) {
 	segs, off, msg := splitTemplate(n.Value)
+	cursor := p.nodeOffset(n)
 	if msg != "" {
-		at := p.locate(n, n.Value[off:min(off+2, len(n.Value))])
+		at := p.pos(n)
+		if o := p.find(firstLine(n.Value[off:]), cursor); o >= 0 {
+			at = p.posAt(o)
+		}
 		p.report(SeverityError, at, "close it with }, or write $${ for a literal ${", msg)
 		return nil, false
 	}
 	t := &Template{Src: n.Value}
 	ok := true
 	for _, s := range segs {
-		if s.expr == "" && s.lit == "" {
-			continue
-		}
-		if s.lit != "" {
+		if !s.isExpr {
 			t.parts = append(t.parts, templatePart{lit: s.lit})
 			continue
 		}
+		needle := "${" + firstLine(s.expr)
+		at, exprOff := p.pos(n), -1
+		if o := p.find(needle, cursor); o >= 0 {
+			at, exprOff, cursor = p.posAt(o+2), o+2, o+len(needle)
+		}
 		if strings.TrimSpace(s.expr) == "" {
-			p.report(SeverityError, p.locate(n, "${"+s.expr+"}"), "put an expression inside, e.g. ${contact.fields.name}", "empty ${} in template")
+			at.Col = max(at.Col-2, 1)
+			p.report(SeverityError, at, "put an expression inside, e.g. ${contact.fields.name}", "empty ${} in template")
 			ok = false
 			continue
 		}
-		at := p.locate(n, "${"+firstLine(s.expr))
-		at.Col += 2
-		e, good := p.compile(s.expr, ExprAny, at)
+		e, good := p.compile(s.expr, ExprAny, at, exprOff)
 		ok = ok && good
 		t.parts = append(t.parts, templatePart{expr: e})
 	}
@@ -268,35 +286,34 @@ func (p *parser) template(n *yaml.Node) (any, bool) {
 
 // expr compiles a whole-value expression (`if:`, `audience:`, `until:`).
 func (p *parser) expr(n *yaml.Node, kind ExprKind) (any, bool) {
-	src := n.Value
-	if n.Tag == "!!bool" && kind == ExprBool {
-		src = n.Value
-	}
-	if strings.TrimSpace(src) == "" {
+	src := strings.TrimSpace(n.Value)
+	if src == "" {
 		p.errorAt(n, "", "empty expression")
 		return nil, false
 	}
-	if strings.HasPrefix(strings.TrimSpace(src), "${") && strings.HasSuffix(strings.TrimSpace(src), "}") {
-		p.errorAt(n, "write the expression without ${ }: "+strings.TrimSpace(src)[2:len(strings.TrimSpace(src))-1], "%s is an expression, not a template", p.key)
+	if strings.HasPrefix(src, "${") && strings.HasSuffix(src, "}") {
+		p.errorAt(n, "write the expression without ${ }: "+src[2:len(src)-1], "%s: is an expression, not a template", p.key)
 		return nil, false
 	}
-	at := p.locate(n, firstLine(src))
-	return p.compile(src, kind, at)
+	at, off := p.pos(n), -1
+	o := p.find(firstLine(n.Value), p.nodeOffset(n))
+	if o < 0 { // folded: the first line of the value is not a line of the file
+		o = p.find(strings.Fields(n.Value)[0], p.nodeOffset(n))
+	}
+	if o >= 0 {
+		at, off = p.posAt(o), o
+	}
+	return p.compile(n.Value, kind, at, off)
 }
 
-// compile compiles one expression that starts at position at, reporting
-// its errors at their own place inside the file.
-func (p *parser) compile(src string, kind ExprKind, at Pos) (*Expr, bool) {
+// compile compiles one expression that starts at position at (byte offset
+// off in the file, or -1 when unknown), reporting its errors at their own
+// place inside the file.
+func (p *parser) compile(src string, kind ExprKind, at Pos, off int) (*Expr, bool) {
 	c := compileExpr(src, kind)
 	if c.err != nil {
 		e := c.err
-		pos := at
-		if e.line > 1 {
-			pos.Line += e.line - 1
-			pos.Col = e.col + 1
-		} else {
-			pos.Col += e.col
-		}
+		pos := p.exprErrorPos(src, e, at, off)
 		p.diags = append(p.diags, Diagnostic{File: p.file, Line: pos.Line, Col: pos.Col, Severity: SeverityError,
 			Message: e.msg, Hint: e.hint, Snippet: snippet(p.src, pos.Line, pos.Col)})
 		return nil, false
@@ -304,37 +321,92 @@ func (p *parser) compile(src string, kind ExprKind, at Pos) (*Expr, bool) {
 	return &Expr{Src: src, Pos: at, program: c.program}, true
 }
 
+// exprErrorPos maps a position inside an expression to the file. The
+// expression's text is looked up in the source, so that escapes, quoted
+// and folded scalars and block indentation do not shift it; where the
+// text cannot be found the expression's start is used.
+func (p *parser) exprErrorPos(src string, e *exprError, at Pos, off int) Pos {
+	lines := strings.Split(src, "\n")
+	if off < 0 || e.line < 1 || e.line > len(lines) {
+		return at
+	}
+	line := lines[e.line-1]
+	lineOff := off
+	if e.line > 1 {
+		trimmed := strings.TrimSpace(line)
+		o := p.find(trimmed, off)
+		if trimmed == "" || o < 0 {
+			return at
+		}
+		lineOff = o
+		e = &exprError{line: 1, col: e.col - (utf8.RuneCountInString(line) - utf8.RuneCountInString(strings.TrimLeft(line, " \t"))), msg: e.msg}
+	}
+	pos := p.posAt(lineOff)
+	pos.Col += max(e.col, 0)
+	// A folded or quoted expression may continue on the next source line:
+	// find the text at the error instead of counting past the line's end.
+	if width := p.lineWidth(pos.Line); pos.Col > width+1 {
+		runes := []rune(line)
+		rest := strings.Fields(string(runes[min(max(e.col, 0), len(runes)):]))
+		if len(rest) > 0 {
+			if o := p.find(rest[0], lineOff); o >= 0 {
+				return p.posAt(o)
+			}
+		}
+		pos.Col = width + 1
+	}
+	return pos
+}
+
+// nodeOffset returns the byte offset where a node starts.
+func (p *parser) nodeOffset(n *yaml.Node) int {
+	if n.Line < 1 || n.Line > len(p.lineStarts) {
+		return 0
+	}
+	off := p.lineStarts[n.Line-1]
+	for c := 1; c < n.Column && off < len(p.src) && p.src[off] != '\n'; c++ {
+		_, size := utf8.DecodeRune(p.src[off:])
+		off += size
+	}
+	return off
+}
+
+// find returns the byte offset of text in the source at or after from, or -1.
+func (p *parser) find(text string, from int) int {
+	if text == "" || from < 0 || from > len(p.src) {
+		return -1
+	}
+	i := bytes.Index(p.src[from:], []byte(text))
+	if i < 0 {
+		return -1
+	}
+	return from + i
+}
+
+// posAt converts a byte offset to a position.
+func (p *parser) posAt(off int) Pos {
+	line := sort.Search(len(p.lineStarts), func(i int) bool { return p.lineStarts[i] > off })
+	line = max(line, 1)
+	return Pos{Line: line, Col: utf8.RuneCount(p.src[p.lineStarts[line-1]:off]) + 1}
+}
+
+// lineWidth returns the number of characters on a line.
+func (p *parser) lineWidth(line int) int {
+	if line < 1 || line > len(p.lineStarts) {
+		return 0
+	}
+	end := len(p.src)
+	if line < len(p.lineStarts) {
+		end = p.lineStarts[line] - 1
+	}
+	return utf8.RuneCount(bytes.TrimRight(p.src[p.lineStarts[line-1]:end], "\r"))
+}
+
 func firstLine(s string) string {
 	if i := strings.IndexByte(s, '\n'); i >= 0 {
 		return s[:i]
 	}
 	return s
-}
-
-// locate finds where text appears in the source at or after node n, so
-// that positions inside quoted or block scalars are exact. It falls back
-// to the node's own position.
-func (p *parser) locate(n *yaml.Node, text string) Pos {
-	if n.Line < 1 || n.Line > len(p.lineStarts) || text == "" {
-		return p.pos(n)
-	}
-	start := p.lineStarts[n.Line-1]
-	// advance to the node's column (in characters)
-	for c := 1; c < n.Column && start < len(p.src) && p.src[start] != '\n'; c++ {
-		_, size := utf8.DecodeRune(p.src[start:])
-		start += size
-	}
-	i := bytes.Index(p.src[start:], []byte(text))
-	if i < 0 {
-		return p.pos(n)
-	}
-	off := start + i
-	line := n.Line
-	for line < len(p.lineStarts) && p.lineStarts[line] <= off {
-		line++
-	}
-	col := utf8.RuneCount(p.src[p.lineStarts[line-1]:off]) + 1
-	return Pos{Line: line, Col: col}
 }
 
 func (p *parser) savePath(n *yaml.Node) (any, bool) {
@@ -484,9 +556,9 @@ func (p *parser) step(n *yaml.Node) (*Step, bool) {
 		ok = false
 	}
 	spec, _ := LookupStep(kinds[0].Value)
-	old := p.where
-	p.where = spec.Kind + " step"
-	defer func() { p.where = old }()
+	old, oldSpec := p.where, p.stepSpec
+	p.where, p.stepSpec = spec.Kind+" step", spec
+	defer func() { p.where, p.stepSpec = old, oldSpec }()
 	s := &Step{Kind: spec.Kind, Spec: spec, Pos: p.pos(n)}
 	args := emptyObject(p.pos(n))
 	for _, kv := range p.pairs(n) {
@@ -495,6 +567,7 @@ func (p *parser) step(n *yaml.Node) (*Step, bool) {
 		switch {
 		case k.Value == spec.Kind:
 			s.ArgPos = p.pos(v)
+			s.HasArg = !isNull(v)
 			arg, good := p.kindArg(spec.Kind, spec.Arg, spec.ArgRequired, spec.ArgDoc, v)
 			ok = ok && good
 			s.Arg = arg
@@ -525,6 +598,8 @@ func (p *parser) step(n *yaml.Node) (*Step, bool) {
 				ok = false
 				continue
 			}
+			args.KeyPos[k.Value] = p.pos(k)
+			args.ValPos[k.Value] = p.pos(v)
 			val, good := p.parseValue(f.Type, v)
 			if !good {
 				ok = false
@@ -532,8 +607,6 @@ func (p *parser) step(n *yaml.Node) (*Step, bool) {
 			}
 			args.Keys = append(args.Keys, k.Value)
 			args.Values[k.Value] = val
-			args.KeyPos[k.Value] = p.pos(k)
-			args.ValPos[k.Value] = p.pos(v)
 		}
 	}
 	s.Args = args
@@ -609,6 +682,14 @@ func (p *parser) noKind(n *yaml.Node, what string, kinds []string, common []Fiel
 		k := kv[0].Value
 		if _, isCommon := findField(common, k); isCommon {
 			continue
+		}
+		if what == "step" {
+			for _, s := range StepSpecs() {
+				if _, ok := findField(s.Keys, k); ok {
+					p.errorAt(n, fmt.Sprintf("%q is a key of %s steps; add %s: to this step", k, s.Kind, s.Kind), "step has no kind")
+					return
+				}
+			}
 		}
 		p.errorAt(kv[0], kindHint(k, kinds, what), "unknown %s kind %q", what, k)
 		return
@@ -714,6 +795,8 @@ func (p *parser) trigger(n *yaml.Node) (*Trigger, bool) {
 				ok = false
 				continue
 			}
+			args.KeyPos[k.Value] = p.pos(k)
+			args.ValPos[k.Value] = p.pos(v)
 			val, good := p.parseValue(f.Type, v)
 			if !good {
 				ok = false
@@ -721,8 +804,6 @@ func (p *parser) trigger(n *yaml.Node) (*Trigger, bool) {
 			}
 			args.Keys = append(args.Keys, k.Value)
 			args.Values[k.Value] = val
-			args.KeyPos[k.Value] = p.pos(k)
-			args.ValPos[k.Value] = p.pos(v)
 		}
 	}
 	t.Args = args
@@ -736,7 +817,26 @@ func (p *parser) checkTrigger(t *Trigger) {
 	}
 }
 
-var reYAMLLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+var (
+	reYAMLLine      = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+	reUnknownAnchor = regexp.MustCompile(`unknown anchor '([^']+)' referenced`)
+)
+
+// tabIndented reports whether a line, or the one after it, is indented
+// with a tab.
+func (p *parser) tabIndented(line int) bool {
+	for l := line; l <= line+1 && l >= 1 && l <= len(p.lineStarts); l++ {
+		if off := p.lineStarts[l-1]; off < len(p.src) && p.src[off] == '\t' {
+			return true
+		}
+		rest := p.src[p.lineStarts[l-1]:]
+		trimmed := bytes.TrimLeft(rest, " ")
+		if len(trimmed) > 0 && trimmed[0] == '\t' {
+			return true
+		}
+	}
+	return false
+}
 
 // parseFile reads one flow file into a Flow, with every problem found in
 // the file itself (references to other flows are checked by the Set).
@@ -789,10 +889,23 @@ func (p *parser) yamlError(err error) {
 		msg = strings.TrimPrefix(msg, "yaml: ")
 	}
 	hint := "check the indentation and quoting on this line or the one before"
-	if strings.Contains(msg, "tab") {
+	col := 1
+	switch {
+	case strings.Contains(msg, "tab") || p.tabIndented(line):
 		hint = "indent with spaces, not tabs"
+	case strings.Contains(msg, "unexpected end of stream") || strings.Contains(msg, "found unexpected end"):
+		hint = "a quoted text may be missing its closing quote"
+	case strings.Contains(msg, "mapping values are not allowed"):
+		hint = "a kind with keys under it needs a colon (- follow:), and a text with \": \" in it needs quotes"
 	}
-	p.report(SeverityError, Pos{Line: line, Col: 1}, hint, "YAML syntax error: "+msg)
+	if m := reUnknownAnchor.FindStringSubmatch(msg); m != nil {
+		if o := p.find("*"+m[1], 0); o >= 0 {
+			at := p.posAt(o)
+			line, col = at.Line, at.Col
+		}
+		hint = "define it first with &" + m[1]
+	}
+	p.report(SeverityError, Pos{Line: line, Col: col}, hint, "YAML syntax error: "+msg)
 }
 
 // flow parses the top-level map of a flow file.

@@ -125,8 +125,11 @@ func LoadMenu(file string, src []byte) (*Menu, Diagnostics) {
 		if sub {
 			limit = MenuMaxSubName
 		}
-		if len(b.Name) > limit || b.Name == "" {
-			p.report(SeverityError, bo.At("name"), fmt.Sprintf("WeChat allows 1 to %d bytes here (a Chinese character is 3 bytes)", limit),
+		switch {
+		case b.Name == "" && bo.Has("name"):
+			p.report(SeverityError, bo.At("name"), "give the button a label", "menu button has an empty name")
+		case len(b.Name) > limit:
+			p.report(SeverityError, bo.At("name"), fmt.Sprintf("WeChat allows %d bytes here; a Chinese character takes 3", limit),
 				fmt.Sprintf("menu button name %q is %d bytes", b.Name, len(b.Name)))
 		}
 		if bo.Has("key") {

@@ -109,8 +109,8 @@ func (p *parser) mediaFile(m *Media, name string, at Pos) (*Media, bool) {
 		return nil, false
 	}
 	if st.Size() > limit.MaxBytes {
-		p.report(SeverityError, at, fmt.Sprintf("WeChat accepts %s files up to %s", m.Kind, formatBytes(limit.MaxBytes)),
-			fmt.Sprintf("%s %q is %s, too large", m.Kind, name, formatBytes(st.Size())))
+		p.report(SeverityError, at, fmt.Sprintf("WeChat accepts %s files up to %s, %d bytes", m.Kind, formatBytes(limit.MaxBytes), limit.MaxBytes),
+			fmt.Sprintf("%s %q is too large: %d bytes", m.Kind, name, st.Size()))
 		return nil, false
 	}
 	if m.Kind == "image" || m.Kind == "thumb" {
@@ -178,6 +178,10 @@ var MessageType = Refine(OneOf("message", Text, ObjectOf("message", "", messageF
 		m := &Message{Pos: at}
 		switch v := v.(type) {
 		case *Template:
+			if strings.TrimSpace(v.Src) == "" {
+				r.Errorf(at, "write the text to send", "empty message")
+				return nil, false
+			}
 			m.Type, m.Text = "text", v
 			return m, true
 		case *Object:
@@ -203,6 +207,10 @@ var MessageType = Refine(OneOf("message", Text, ObjectOf("message", "", messageF
 				}
 			}
 			m.Text = v.Template("text")
+			if m.Type == "text" && m.Text != nil && strings.TrimSpace(m.Text.Src) == "" {
+				r.Errorf(v.At("text"), "write the text to send", "empty message")
+				return nil, false
+			}
 			m.Title, m.Description = v.Template("title"), v.Template("description")
 			if md, ok := v.Get(m.Type).(*Media); ok {
 				m.Media = md

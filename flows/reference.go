@@ -382,12 +382,12 @@ func interactionText(kind string, short bool) string {
 		if short {
 			return fmt.Sprintf("yes: %d replies", o.eventQuota())
 		}
-		return fmt.Sprintf("an event, which opens WeChat's %s reply window with %d replies", formatDuration(o.window()), o.eventQuota())
+		return fmt.Sprintf("an event, which opens WeChat's %s reply window with %d replies", FormatDuration(o.window()), o.eventQuota())
 	case "message":
 		if short {
 			return fmt.Sprintf("yes: %d replies", o.messageQuota())
 		}
-		return fmt.Sprintf("a message from the contact, which opens WeChat's %s reply window with %d replies", formatDuration(o.window()), o.messageQuota())
+		return fmt.Sprintf("a message from the contact, which opens WeChat's %s reply window with %d replies", FormatDuration(o.window()), o.messageQuota())
 	}
 	if short {
 		return "no"
@@ -713,11 +713,11 @@ func (d *refDoc) checks() {
 		}
 	}
 	d.p("WeChat lets an account message a contact only within %s of the contact's last interaction (the window), and only so many times: %d messages after an event (%s triggers) and %d after a message (%s triggers). `wxflow validate` follows every path of a flow from its triggers and warns, at the step that causes it, about:",
-		formatDuration(o.window()), o.eventQuota(), codeList(events), o.messageQuota(), codeList(messages))
+		FormatDuration(o.window()), o.eventQuota(), codeList(events), o.messageQuota(), codeList(messages))
 	d.bullets([]string{
 		"more sends in a row than the quota of the interaction that opened the window (an `ask` answered by the contact opens a new window);",
-		fmt.Sprintf("a send that can only happen after the window has closed: a `wait`, or an `ask`'s timeout, of %s or more with no possible interaction in between;", formatDuration(o.window())),
-		fmt.Sprintf("an `ask` whose `timeout` (default %s) is longer than the window: its `on_timeout` steps could no longer send anything;", formatDuration(DefaultAskTimeout)),
+		fmt.Sprintf("a send that can only happen after the window has closed: a `wait`, or an `ask`'s timeout, of %s or more with no possible interaction in between;", FormatDuration(o.window())),
+		fmt.Sprintf("an `ask` whose `timeout` (default %s) is longer than the window: its `on_timeout` steps could no longer send anything;", FormatDuration(DefaultAskTimeout)),
 		"media the account's region cannot send: international accounts send text and images only (`wxflow validate --region international`, or `--account-region ACCOUNT=international` for one account).",
 	})
 	d.p("Media files are checked when the flow loads: a path is relative to the flow file, and the file must exist and fit WeChat's limits:")

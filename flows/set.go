@@ -69,6 +69,8 @@ type Set struct {
 	Menu *Menu
 	// Diags holds the problems of every file, sorted.
 	Diags Diagnostics
+
+	menuBroken bool // menu.yaml has errors: its keys are not compared with the flows
 }
 
 // Flow returns the flow with the given name, or nil.
@@ -163,6 +165,7 @@ func LoadDir(dir string, opts Options) (*Set, error) {
 		} else {
 			m, diags := LoadMenu(menuFile, src)
 			set.Menu = m
+			set.menuBroken = diags.HasErrors()
 			set.Diags = append(set.Diags, diags...)
 		}
 	}
@@ -351,22 +354,30 @@ func checkTies(flows []*Flow, report reportFunc) {
 		flow *Flow
 		t    *Trigger
 	}
-	first := map[string]seen{}
+	// Inputs are namespaced by the spec ("qrscene:store_*"), so a follow
+	// with a scene and a scan of the same scene tie; a flow without
+	// account: competes with the flows of every account.
+	earlier := map[string][]seen{}
 	for _, f := range flows {
 		for _, t := range f.Triggers {
 			if t.If != nil || t.Spec.Inputs == nil {
 				continue
 			}
 			inputs, spec := t.Spec.Inputs(t)
+		inputs:
 			for _, in := range inputs {
-				key := fmt.Sprintf("%s|%s|%d|%d|%s", f.Account, t.Kind, t.Priority, spec, in)
-				prev, ok := first[key]
-				if !ok {
-					first[key] = seen{f, t}
-					continue
+				key := fmt.Sprintf("%d|%d|%s", t.Priority, spec, in)
+				var prev seen
+				found := false
+				for _, e := range earlier[key] {
+					if e.flow != f && (e.flow.Account == "" || f.Account == "" || e.flow.Account == f.Account) {
+						prev, found = e, true
+						break
+					}
 				}
-				if prev.flow == f {
-					continue
+				earlier[key] = append(earlier[key], seen{f, t})
+				if !found {
+					continue inputs
 				}
 				winner := prev.flow.Name
 				if f.Name < winner {
@@ -375,7 +386,7 @@ func checkTies(flows []*Flow, report reportFunc) {
 				report(f.File, t.Pos, SeverityWarning, "give one of them a higher priority",
 					"%s trigger ties with flow %q (%s:%d) for the same input; %q wins by name order",
 					t.Kind, prev.flow.Name, prev.flow.File, prev.t.Pos.Line, winner)
-				break
+				break inputs
 			}
 		}
 	}
@@ -383,6 +394,9 @@ func checkTies(flows []*Flow, report reportFunc) {
 
 // checkMenu compares menu.yaml's click keys with the flows' menu triggers.
 func checkMenu(set *Set, flows []*Flow, report reportFunc) {
+	if set.menuBroken {
+		return
+	}
 	var menuTriggers []*Trigger
 	var triggerFiles []string
 	for _, f := range flows {

@@ -58,6 +58,16 @@ func (o *Object) Has(key string) bool {
 	return ok
 }
 
+// Given reports whether the key was written, even if its value was
+// invalid (and so is not in Values).
+func (o *Object) Given(key string) bool {
+	if o == nil {
+		return false
+	}
+	_, ok := o.KeyPos[key]
+	return ok
+}
+
 // Get returns a key's parsed value, or nil.
 func (o *Object) Get(key string) any {
 	if o == nil {
@@ -187,6 +197,14 @@ func scalarType(name, doc string, schema map[string]any, conv func(p *parser, n 
 	}
 }
 
+// keyPrefix names the key being parsed at the start of a message.
+func keyPrefix(p *parser) string {
+	if p.key == "" {
+		return ""
+	}
+	return p.key + ": "
+}
+
 func copyMap(m map[string]any) map[string]any {
 	out := make(map[string]any, len(m))
 	for k, v := range m {
@@ -217,7 +235,7 @@ var (
 		func(p *parser, n *yaml.Node) (any, bool) {
 			i, err := strconv.Atoi(n.Value)
 			if n.Tag != "!!int" || err != nil {
-				p.errorAt(n, "", "expected a whole number, got %s", describeNode(n))
+				p.errorAt(n, "", "%sexpected a whole number, got %s", keyPrefix(p), describeNode(n))
 				return nil, false
 			}
 			return i, true
@@ -228,7 +246,7 @@ var (
 		func(p *parser, n *yaml.Node) (any, bool) {
 			f, err := strconv.ParseFloat(n.Value, 64)
 			if (n.Tag != "!!int" && n.Tag != "!!float") || err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
-				p.errorAt(n, "", "expected a number, got %s", describeNode(n))
+				p.errorAt(n, "", "%sexpected a number, got %s", keyPrefix(p), describeNode(n))
 				return nil, false
 			}
 			return f, true
@@ -238,7 +256,7 @@ var (
 	Bool = scalarType("boolean", "`true` or `false`.", map[string]any{"type": "boolean"},
 		func(p *parser, n *yaml.Node) (any, bool) {
 			if n.Tag != "!!bool" {
-				p.errorAt(n, "write true or false", "expected true or false, got %s", describeNode(n))
+				p.errorAt(n, "write true or false", "%sexpected true or false, got %s", keyPrefix(p), describeNode(n))
 				return nil, false
 			}
 			return n.Value == "true", true
@@ -392,7 +410,7 @@ func Enum(values ...string) *Type {
 			if hint == "" {
 				hint = "one of " + strings.Join(values, ", ")
 			}
-			p.errorAt(n, hint, "invalid value %q", n.Value)
+			p.errorAt(n, hint, "%sinvalid value %q", keyPrefix(p), n.Value)
 			return nil, false
 		})
 }
@@ -557,7 +575,7 @@ func ParseDuration(s string) (time.Duration, error) {
 		for j < len(rest) && (rest[j] < '0' || rest[j] > '9') && rest[j] != '.' {
 			j++
 		}
-		unit := rest[:j]
+		unit := strings.TrimSpace(rest[:j])
 		rest = rest[j:]
 		var mult time.Duration
 		switch unit {

@@ -46,20 +46,23 @@ func init() {
 func checkAsk(s *flows.Step, r *flows.Reporter) {
 	a := s.Args
 	expect := a.String("expect")
+	if a.Given("expect") && expect == "" {
+		return // an invalid expect: is reported already; rules below depend on it
+	}
 	switch {
-	case a.Has("pattern") && expect != "" && expect != "pattern" && expect != "text":
+	case a.Given("pattern") && expect != "" && expect != "pattern" && expect != "text":
 		r.Errorf(a.KeyPos["pattern"], "remove expect:, or remove pattern:", "pattern: applies to text answers, but this ask expects %s", expect)
-	case expect == "pattern" && !a.Has("pattern"):
+	case expect == "pattern" && !a.Given("pattern"):
 		r.Errorf(a.KeyPos["expect"], `add pattern: "^[0-9]{6}$" or similar`, "expect: pattern needs a pattern:")
 	}
-	if a.Has("choices") && expect != "choice" {
+	if a.Given("choices") && expect != "choice" {
 		r.Errorf(a.KeyPos["choices"], "add expect: choice", "choices: only apply to an ask that expects a choice")
 	}
-	if expect == "choice" && !a.Has("choices") {
+	if expect == "choice" && !a.Given("choices") {
 		r.Errorf(a.KeyPos["expect"], `add choices:, e.g. choices: { yes: ["1", "yes"], no: ["2", "no"] }`, "expect: choice needs choices:")
 	}
 	for _, k := range []string{"min", "max"} {
-		if a.Has(k) && expect != "number" {
+		if a.Given(k) && expect != "number" {
 			r.Errorf(a.KeyPos[k], "add expect: number", "%s: only applies to an ask that expects a number", k)
 		}
 	}

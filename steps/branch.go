@@ -44,18 +44,18 @@ func checkBranch(s *flows.Step, r *flows.Reporter) {
 			continue
 		}
 		switch {
-		case o.Has("else"):
-			if o.Has("if") || o.Has("then") || o.Has("goto") {
+		case o.Given("else"):
+			if o.Given("if") || o.Given("then") || o.Given("goto") {
 				r.Errorf(o.KeyPos["else"], "write else: as a case of its own: - else: [...]", "else: stands alone, without if:, then: or goto:")
 			}
-			if i != len(cases)-1 {
+			if i != len(cases)-1 && !o.Given("if") {
 				r.Errorf(o.KeyPos["else"], "move it to the end", "else: must be the last case of a branch")
 			}
-		case !o.Has("if"):
+		case !o.Given("if"):
 			r.Errorf(o.Pos, "add if: condition, or make it the else: case", "branch case has no if:")
-		case o.Has("then") && o.Has("goto"):
+		case o.Given("then") && o.Given("goto"):
 			r.Errorf(o.KeyPos["goto"], "use then: or goto:, not both", "branch case has both then: and goto:")
-		case !o.Has("then") && !o.Has("goto"):
+		case !o.Given("then") && !o.Given("goto"):
 			r.Errorf(o.Pos, "add then: [steps] or goto: step_id", "branch case has no then: or goto:")
 		}
 	}

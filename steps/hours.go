@@ -156,8 +156,8 @@ func checkHours(s *flows.Step, r *flows.Reporter) {
 	if o == nil {
 		return
 	}
-	if !s.Args.Has("when_open") && !s.Args.Has("when_closed") {
-		r.Errorf(s.Pos, "add when_open: or when_closed: (a list of steps or a step id)", "hours has neither when_open: nor when_closed:")
+	if !s.Args.Given("when_open") && !s.Args.Given("when_closed") {
+		r.Errorf(s.Pos, "add when_open: or when_closed:, each a list of steps or a step id", "hours has neither when_open: nor when_closed:")
 	}
 	holidays := map[string]bool{}
 	if hs, ok := o.Get("holidays").([]any); ok {
@@ -165,7 +165,7 @@ func checkHours(s *flows.Step, r *flows.Reporter) {
 			holidays[h.(flows.Date).String()] = true
 		}
 	}
-	week, _ := o.Get("open").(OpenHours)
+	week, weekOK := o.Get("open").(OpenHours)
 	hasWeekday := false
 	for d := time.Monday; d <= time.Friday; d++ {
 		hasWeekday = hasWeekday || len(week[d]) > 0
@@ -180,7 +180,7 @@ func checkHours(s *flows.Step, r *flows.Reporter) {
 				r.Warnf(o.At("workdays"), "workdays: are weekend dates that are working days", "%s is a %s, not a weekend day", d, wd)
 			}
 		}
-		if len(ws) > 0 && !hasWeekday {
+		if len(ws) > 0 && weekOK && !hasWeekday {
 			r.Errorf(o.At("workdays"), "give Monday-to-Friday hours in open:", "workdays open with weekday hours, but open: has none")
 		}
 	}

@@ -52,7 +52,7 @@ func checkHTTP(s *flows.Step, r *flows.Reporter) {
 		r.Errorf(o.KeyPos["method"], "use POST, PUT or PATCH to send a body", "a GET request has no body")
 	}
 	if d := o.Duration("timeout", 0); d > HTTPMaxTimeout {
-		r.Errorf(o.At("timeout"), "use 2m or less", "http timeout %s is too long", d)
+		r.Errorf(o.At("timeout"), "use 2m or less", "http timeout %s is too long", flows.FormatDuration(d))
 	}
 	if u := o.Template("url"); u != nil && !strings.HasPrefix(u.Src, "${") {
 		if !strings.HasPrefix(u.Src, "https://") && !strings.HasPrefix(u.Src, "http://") {

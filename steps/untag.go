@@ -9,6 +9,7 @@ func init() {
 		Arg:         flows.ListOf(flows.Text, true),
 		ArgRequired: true,
 		ArgDoc:      "a list of tags",
+		Check:       checkTags,
 		Example:     `- untag: [wants_human]`,
 	})
 }

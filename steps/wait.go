@@ -14,9 +14,9 @@ func init() {
 		Suspends: true,
 		Check: func(s *flows.Step, r *flows.Reporter) {
 			switch {
-			case s.Arg != nil && s.Args.Has("until"):
+			case s.HasArg && s.Args.Given("until"):
 				r.Errorf(s.Args.KeyPos["until"], "use one of them", "wait has both a duration and until:")
-			case s.Arg == nil && !s.Args.Has("until"):
+			case !s.HasArg && !s.Args.Given("until"):
 				r.Errorf(s.Pos, "write wait: 2h, or wait: with until: an expression", "wait needs a duration or until:")
 			}
 		},

@@ -11,7 +11,7 @@ func init() {
 		ArgDoc:           "optional scene glob: only follows that came through a QR code whose scene matches",
 		Interaction:      "event",
 		InterruptDefault: true,
-		Inputs:           globInputs,
+		Inputs:           globInputs("qrscene"),
 		Example: `- follow
 - follow: store_*`,
 	})

@@ -10,15 +10,19 @@ const (
 	SpecificityExact   = 2
 )
 
-// globInputs is the Inputs function of triggers whose argument is a glob
-// (follow, scan, menu).
-func globInputs(t *flows.Trigger) ([]string, int) {
-	pattern, _ := t.Arg.(string)
-	switch {
-	case pattern == "":
-		return []string{""}, SpecificityBare
-	case flows.IsGlob(pattern):
-		return []string{pattern}, SpecificityPattern
+// globInputs returns the Inputs function of triggers whose argument is a
+// glob. space names the input the glob applies to: a follow with a scene
+// and a scan share the space "qrscene", since a follow through a QR code
+// is also a scan.
+func globInputs(space string) func(t *flows.Trigger) ([]string, int) {
+	return func(t *flows.Trigger) ([]string, int) {
+		pattern, _ := t.Arg.(string)
+		switch {
+		case pattern == "":
+			return []string{t.Kind + ":"}, SpecificityBare
+		case flows.IsGlob(pattern):
+			return []string{space + ":" + pattern}, SpecificityPattern
+		}
+		return []string{space + ":" + pattern}, SpecificityExact
 	}
-	return []string{pattern}, SpecificityExact
 }

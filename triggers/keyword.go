@@ -54,11 +54,11 @@ func init() {
 				return nil, 0
 			}
 			if k.Pattern != nil {
-				return []string{"re:" + k.Pattern.String()}, SpecificityPattern
+				return []string{"text-pattern:" + k.Pattern.String()}, SpecificityPattern
 			}
 			var out []string
 			for _, w := range k.Words {
-				out = append(out, strings.ToLower(w))
+				out = append(out, "text:"+strings.ToLower(w))
 			}
 			return out, SpecificityExact
 		},

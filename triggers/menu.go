@@ -12,7 +12,7 @@ func init() {
 		ArgDoc:           "a menu key glob, e.g. MENU_HELP",
 		Interaction:      "event",
 		InterruptDefault: true,
-		Inputs:           globInputs,
+		Inputs:           globInputs("menu"),
 		Example:          `- menu: MENU_HELP`,
 	})
 }

@@ -13,9 +13,9 @@ func init() {
 		Interaction: "message",
 		Inputs: func(t *flows.Trigger) ([]string, int) {
 			if typ := t.Args.String("type"); typ != "" {
-				return []string{typ}, SpecificityPattern
+				return []string{"message:" + typ}, SpecificityPattern
 			}
-			return []string{""}, SpecificityBare
+			return []string{"message:"}, SpecificityBare
 		},
 		Example: `- message:
   priority: -10

@@ -12,7 +12,7 @@ func init() {
 		ArgDoc:           "a scene glob, e.g. store_*",
 		Interaction:      "event",
 		InterruptDefault: true,
-		Inputs:           globInputs,
+		Inputs:           globInputs("qrscene"),
 		Example:          `- scan: store_*`,
 	})
 }

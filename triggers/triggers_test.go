@@ -34,9 +34,9 @@ func TestTriggerRules(t *testing.T) {
 		{"keyword bad pattern", "  - keyword: { pattern: \"(\" }\n", `3:25: error: invalid regular expression: missing closing ): ` + "`(`"},
 		{"keyword empty word", "  - keyword: [hi, \" \"]\n", `3:14: error: empty keyword (remove the empty word)`},
 		{"message with type", "  - message:\n    type: image\n    priority: -10\n", ""},
-		{"message bad type", "  - message:\n    type: imgae\n", `4:11: error: invalid value "imgae" (did you mean "image"?)`},
-		{"priority not a number", "  - follow:\n    priority: high\n", `4:15: error: expected a whole number, got "high"`},
-		{"interrupt not a bool", "  - keyword: [hi]\n    interrupt: yes please\n", `4:16: error: expected true or false, got "yes please" (write true or false)`},
+		{"message bad type", "  - message:\n    type: imgae\n", `4:11: error: type: invalid value "imgae" (did you mean "image"?)`},
+		{"priority not a number", "  - follow:\n    priority: high\n", `4:15: error: priority: expected a whole number, got "high"`},
+		{"interrupt not a bool", "  - keyword: [hi]\n    interrupt: yes please\n", `4:16: error: interrupt: expected true or false, got "yes please" (write true or false)`},
 		{"unknown key", "  - follow:\n    scene: store_1\n", `4:5: error: unknown key "scene" in follow trigger`},
 		{"schedule", "  - schedule:\n      cron: \"0 9 * * mon-fri\"\n      timezone: Asia/Shanghai\n      audience: \"'weekly' in contact.tags\"\n", ""},
 		{"schedule without cron", "  - schedule:\n      timezone: UTC\n", `4:7: error: missing key "cron" in schedule trigger`},
@@ -75,7 +75,7 @@ func TestKeywordsAndDefaults(t *testing.T) {
 	if strings.Join(k.Words, ",") != "Hi,Hello" || f.Triggers[0].Interrupt {
 		t.Errorf("keyword: %v interrupt=%v", k.Words, f.Triggers[0].Interrupt)
 	}
-	if in, spec := f.Triggers[0].Spec.Inputs(f.Triggers[0]); strings.Join(in, ",") != "hi,hello" || spec != triggers.SpecificityExact {
+	if in, spec := f.Triggers[0].Spec.Inputs(f.Triggers[0]); strings.Join(in, ",") != "text:hi,text:hello" || spec != triggers.SpecificityExact {
 		t.Errorf("inputs %v %d", in, spec)
 	}
 	if !f.Triggers[1].Interrupt {

@@ -8,7 +8,7 @@ func init() {
 		Summary:          "Someone unfollows the account; every run of the contact has ended first and nothing can be sent.",
 		Input:            "`unsubscribe` event",
 		InterruptDefault: true,
-		Inputs:           globInputs,
+		Inputs:           globInputs("unfollow"),
 		Example:          `- unfollow`,
 	})
 }
