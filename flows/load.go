@@ -36,9 +36,9 @@ type parser struct {
 	depth      int
 	overBudget bool
 
-	where    string // "send step", "http request": names the map in messages
+	where    string    // "send step", "http request": names the map in messages
 	stepSpec *StepSpec // the step being parsed
-	key      string // the key being parsed, for reference messages
+	key      string    // the key being parsed, for reference messages
 	ids      map[string]Pos
 	refs     []refUse
 	flowRefs []refUse
