@@ -86,7 +86,7 @@ func analyse(p *parser, f *Flow) {
 	reached := g.reachable()
 	checkUnreachable(p, g, f.Steps, reached)
 	checkLoops(p, g)
-	checkWeChat(p, f, g)
+	checkWeChat(p, f, g, reached)
 }
 
 func (g *cfg) reachable() []bool {
@@ -207,7 +207,7 @@ type windowState struct {
 
 // checkWeChat follows every path of the flow from its triggers and warns
 // where a message would exceed the reply quota or come after the window.
-func checkWeChat(p *parser, f *Flow, g *cfg) {
+func checkWeChat(p *parser, f *Flow, g *cfg, reached []bool) {
 	window := p.opts.window()
 	region := p.opts.regionFor(f.Account)
 	for _, s := range g.steps {
@@ -229,7 +229,7 @@ func checkWeChat(p *parser, f *Flow, g *cfg) {
 	}
 	if onlyUnfollow {
 		for _, s := range g.steps {
-			if s.Spec.Sends && g.reachable()[g.index[s]] {
+			if s.Spec.Sends && reached[g.index[s]] {
 				p.report(SeverityWarning, s.Pos, "an unfollow flow can only update tags and fields, or call http",
 					"this flow starts on unfollow, and nothing can be sent to a contact who unfollowed; it will fail as unfollowed")
 			}

@@ -217,13 +217,12 @@ func (t *Template) Render(env *Env) (string, error) {
 	return fmt.Sprint(v), nil
 }
 
-// templateSegment is one `${...}` found in a template's source: the
-// expression text and its byte offset in the template.
+// templateSegment is a piece of a template: literal text, or the text of
+// one `${...}` expression.
 type templateSegment struct {
 	isExpr bool
 	lit    string
 	expr   string
-	offset int // byte offset of the expression text (after "${")
 }
 
 // splitTemplate cuts a template into literal text and expressions. It
@@ -251,7 +250,7 @@ func splitTemplate(s string) ([]templateSegment, int, string) {
 			segs = append(segs, templateSegment{lit: lit.String()})
 			lit.Reset()
 		}
-		segs = append(segs, templateSegment{isExpr: true, expr: s[start:end], offset: start})
+		segs = append(segs, templateSegment{isExpr: true, expr: s[start:end]})
 		i = end + 1
 	}
 	if lit.Len() > 0 {

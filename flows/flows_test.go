@@ -213,7 +213,6 @@ steps:
 
 func TestAliasBombIsBounded(t *testing.T) {
 	t.Parallel()
-	src := "name: a\ntriggers: [follow]\nsteps: &s0 [{send: hi}, {send: hi}, {send: hi}, {send: hi}, {send: hi}, {send: hi}, {send: hi}, {send: hi}]\n"
 	// Build a flow whose steps expand to 8^7 sends through nested branch lists.
 	prev := "s0"
 	var b strings.Builder
@@ -225,7 +224,6 @@ func TestAliasBombIsBounded(t *testing.T) {
 		prev = cur
 	}
 	b.WriteString("steps: [*" + prev + "]\n")
-	_ = src
 	_, got := load(t, b.String(), flows.Options{})
 	joined := strings.Join(got, "\n")
 	if !strings.Contains(joined, "file too large once aliases are expanded") {

@@ -15,7 +15,7 @@ import (
 	_ "github.com/wxflow/wxflow/triggers"
 )
 
-var update = flag.Bool("update", false, "rewrite the want.txt files of testdata/ with the current diagnostics")
+var update = flag.Bool("update", false, "rewrite the golden files under testdata/ with the current output")
 
 // TestGolden validates every case folder of testdata/ (NN-short-name/,
 // holding one or more flow files and maybe a menu.yaml) and compares the
@@ -65,21 +65,7 @@ func TestGolden(t *testing.T) {
 					t.Errorf("diagnostic with no message: %s", d)
 				}
 			}
-			got := render(dir, diags)
-			wantFile := filepath.Join(dir, "want.txt")
-			if *update {
-				if err := os.WriteFile(wantFile, []byte(got), 0o644); err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			want, err := os.ReadFile(wantFile)
-			if err != nil {
-				t.Fatalf("%v (run go test -run TestGolden -update to create it)", err)
-			}
-			if got != string(want) {
-				t.Errorf("diagnostics differ from %s (run with -update to accept them)\n--- got\n%s--- want\n%s", wantFile, got, want)
-			}
+			checkGolden(t, filepath.Join(dir, "want.txt"), render(dir, diags))
 		})
 	}
 }
@@ -212,19 +198,24 @@ steps:
 			t.Errorf("want a too-large error, got %s", d)
 		}
 	}
-	got := render(dir, diags)
-	wantFile := filepath.Join("testdata", "media-too-large.txt")
+	checkGolden(t, filepath.Join("testdata", "media-too-large.txt"), render(dir, diags))
+}
+
+// checkGolden compares got with the golden file, or rewrites the file
+// under -update.
+func checkGolden(t *testing.T, golden, got string) {
+	t.Helper()
 	if *update {
-		if err := os.WriteFile(wantFile, []byte(got), 0o644); err != nil {
+		if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
 			t.Fatal(err)
 		}
 		return
 	}
-	want, err := os.ReadFile(wantFile)
+	want, err := os.ReadFile(golden)
 	if err != nil {
-		t.Fatalf("%v (run go test -run TestMediaTooLarge -update to create it)", err)
+		t.Fatalf("%v (run go test ./flows -run %s -update to create it)", err, t.Name())
 	}
 	if got != string(want) {
-		t.Errorf("diagnostics differ from %s (run with -update to accept them)\n--- got\n%s--- want\n%s", wantFile, got, want)
+		t.Errorf("%s differs (check the change, then run go test ./flows -run %s -update)\n--- got\n%s--- want\n%s", golden, t.Name(), got, want)
 	}
 }

@@ -1,7 +1,6 @@
 package flows_test
 
 import (
-	"flag"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,22 +10,6 @@ import (
 	_ "github.com/wxflow/wxflow/steps"
 	_ "github.com/wxflow/wxflow/triggers"
 )
-
-// The -update flag rewrites golden files. Other test files of the package
-// may declare it too, so it is declared here only when missing (every
-// package-level variable is initialised before any init function runs) and
-// read through the flag package.
-func init() {
-	if flag.Lookup("update") == nil {
-		flag.Bool("update", false, "rewrite the golden files of the tests")
-	}
-}
-
-// updating reports whether the tests should rewrite their golden files.
-func updating() bool {
-	f := flag.Lookup("update")
-	return f != nil && f.Value.String() == "true"
-}
 
 // TestMermaidGolden renders each flow of testdata/graph/ and compares it with
 // the .mmd file beside it; run with -update to rewrite them.
@@ -50,21 +33,7 @@ func TestMermaidGolden(t *testing.T) {
 			if diags.HasErrors() {
 				t.Fatalf("flow does not load:\n%s", diags.Error())
 			}
-			got := flows.Mermaid(f)
-			golden := strings.TrimSuffix(file, ".yaml") + ".mmd"
-			if updating() {
-				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (run go test ./flows -run TestMermaidGolden -update)", err)
-			}
-			if got != string(want) {
-				t.Errorf("Mermaid(%s) differs from %s (run go test ./flows -run TestMermaidGolden -update after checking the change)\n--- got\n%s\n--- want\n%s", file, golden, got, want)
-			}
+			checkGolden(t, strings.TrimSuffix(file, ".yaml")+".mmd", flows.Mermaid(f))
 		})
 	}
 }

@@ -45,8 +45,8 @@ type parser struct {
 }
 
 type refUse struct {
-	id, key string
-	pos     Pos
+	id  string
+	pos Pos
 }
 
 // Reporter lets a spec's Check function report problems at positions of
@@ -219,15 +219,7 @@ func (p *parser) object(n *yaml.Node, fields []Field, elem *Type, where string) 
 			t = f.Type
 		}
 		p.key = k.Value
-		o.KeyPos[k.Value] = p.pos(k)
-		o.ValPos[k.Value] = p.pos(v)
-		val, good := p.parseValue(t, v)
-		if !good {
-			ok = false
-			continue
-		}
-		o.Keys = append(o.Keys, k.Value)
-		o.Values[k.Value] = val
+		ok = p.field(o, t, k, v) && ok
 	}
 	for _, f := range fields {
 		if f.Required && !o.Given(f.Name) && !p.keyGiven(n, f.Name) && !misspelt[f.Name] {
@@ -236,6 +228,20 @@ func (p *parser) object(n *yaml.Node, fields []Field, elem *Type, where string) 
 		}
 	}
 	return o, ok
+}
+
+// field parses the value of key k into o. The key's position is kept even
+// when its value is invalid, so that checks know it was written.
+func (p *parser) field(o *Object, t *Type, k, v *yaml.Node) bool {
+	o.KeyPos[k.Value] = p.pos(k)
+	o.ValPos[k.Value] = p.pos(v)
+	val, ok := p.parseValue(t, v)
+	if !ok {
+		return false
+	}
+	o.Keys = append(o.Keys, k.Value)
+	o.Values[k.Value] = val
+	return true
 }
 
 func (p *parser) keyGiven(n *yaml.Node, key string) bool {
@@ -598,15 +604,7 @@ func (p *parser) step(n *yaml.Node) (*Step, bool) {
 				ok = false
 				continue
 			}
-			args.KeyPos[k.Value] = p.pos(k)
-			args.ValPos[k.Value] = p.pos(v)
-			val, good := p.parseValue(f.Type, v)
-			if !good {
-				ok = false
-				continue
-			}
-			args.Keys = append(args.Keys, k.Value)
-			args.Values[k.Value] = val
+			ok = p.field(args, f.Type, k, v) && ok
 		}
 	}
 	s.Args = args
@@ -637,9 +635,6 @@ func (p *parser) kindArg(kind string, t *Type, required bool, doc string, v *yam
 		return nil, false
 	}
 	if isNull(v) && (t == nil || !required) {
-		if t == Steps || t == StepsOrRef {
-			return t.parse(p, v)
-		}
 		return nil, true
 	}
 	if t == nil {
@@ -795,15 +790,7 @@ func (p *parser) trigger(n *yaml.Node) (*Trigger, bool) {
 				ok = false
 				continue
 			}
-			args.KeyPos[k.Value] = p.pos(k)
-			args.ValPos[k.Value] = p.pos(v)
-			val, good := p.parseValue(f.Type, v)
-			if !good {
-				ok = false
-				continue
-			}
-			args.Keys = append(args.Keys, k.Value)
-			args.Values[k.Value] = val
+			ok = p.field(args, f.Type, k, v) && ok
 		}
 	}
 	t.Args = args

@@ -1,6 +1,7 @@
 package flows
 
 import (
+	"errors"
 	"sort"
 	"strings"
 	"time"
@@ -16,11 +17,7 @@ func loadLocation(name string) (*time.Location, error) {
 	return time.LoadLocation(name)
 }
 
-type zoneError struct{}
-
-func (zoneError) Error() string { return "unknown time zone" }
-
-var errUnknownZone = zoneError{}
+var errUnknownZone = errors.New("unknown time zone")
 
 // commonZones are offered as suggestions for misspelt time zones.
 var commonZones = []string{

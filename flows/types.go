@@ -205,6 +205,10 @@ func keyPrefix(p *parser) string {
 	return p.key + ": "
 }
 
+// IsSavePath reports whether s names a place a value can be stored:
+// vars.<name> or contact.fields.<name>.
+func IsSavePath(s string) bool { return reSave.MatchString(s) }
+
 func copyMap(m map[string]any) map[string]any {
 	out := make(map[string]any, len(m))
 	for k, v := range m {

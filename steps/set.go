@@ -1,10 +1,6 @@
 package steps
 
-import (
-	"regexp"
-
-	"github.com/wxflow/wxflow/flows"
-)
+import "github.com/wxflow/wxflow/flows"
 
 // Assignment is one `target: value` of a set step; Value is a JSON value
 // whose strings are templates.
@@ -12,8 +8,6 @@ type Assignment struct {
 	Target string
 	Value  any
 }
-
-var reTarget = regexp.MustCompile(`^(vars|contact\.fields)\.[A-Za-z_][A-Za-z0-9_]*$`)
 
 func init() {
 	flows.RegisterStep(&flows.StepSpec{
@@ -31,7 +25,7 @@ func init() {
 				var out []Assignment
 				ok := true
 				for _, k := range o.Keys {
-					if !reTarget.MatchString(k) {
+					if !flows.IsSavePath(k) {
 						r.Errorf(o.KeyPos[k], "use vars.<name> or contact.fields.<name>", "cannot set %q", k)
 						ok = false
 						continue
