@@ -9,4 +9,7 @@ require (
 	go.yaml.in/yaml/v3 v3.0.6
 )
 
-require golang.org/x/text v0.14.0 // indirect
+require (
+	github.com/mattn/go-sqlite3 v1.14.52 // indirect
+	golang.org/x/text v0.14.0 // indirect
+)

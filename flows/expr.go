@@ -282,3 +282,9 @@ func closingBrace(s string, start int) (int, bool) {
 	}
 	return 0, false
 }
+
+// LiteralTemplate returns a template that renders s as it is, without
+// looking for `${...}` in it.
+func LiteralTemplate(s string) *Template {
+	return &Template{Src: s, parts: []templatePart{{lit: s}}}
+}

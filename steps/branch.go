@@ -1,6 +1,10 @@
 package steps
 
-import "github.com/wxflow/wxflow/flows"
+import (
+	"fmt"
+
+	"github.com/wxflow/wxflow/flows"
+)
 
 var branchCase = flows.ObjectOf("branch case", "branch case",
 	flows.Field{Name: "if", Type: flows.BoolExpr, Doc: "The case is taken when this is true."},
@@ -10,6 +14,7 @@ var branchCase = flows.ObjectOf("branch case", "branch case",
 )
 
 func init() {
+	register("branch", branchStep{})
 	flows.RegisterStep(&flows.StepSpec{
 		Kind:        "branch",
 		Summary:     "Runs the first case whose condition is true; without a true case and an else, goes on.",
@@ -59,4 +64,40 @@ func checkBranch(s *flows.Step, r *flows.Reporter) {
 			r.Errorf(o.Pos, "add then: [steps] or goto: step_id", "branch case has no then: or goto:")
 		}
 	}
+}
+
+// branchStep runs the first case whose condition is true.
+type branchStep struct{}
+
+// Run evaluates the cases in order: the first true one's then: steps are
+// entered, or its goto: taken; else: when none is true; Next without it.
+func (branchStep) Run(rt Runtime, s *flows.Step) (Outcome, error) {
+	cases, _ := s.Arg.([]any)
+	for i, c := range cases {
+		o, _ := c.(*flows.Object)
+		if o == nil {
+			continue
+		}
+		if o.Has("else") {
+			t, _ := o.Get("else").(*flows.Target)
+			return TargetOutcome(t), nil
+		}
+		e := o.Expr("if")
+		if e == nil {
+			return Outcome{}, fmt.Errorf("branch: case %d has no condition", i+1)
+		}
+		ok, err := e.EvalBool(rt.Env())
+		if err != nil {
+			return Outcome{}, fmt.Errorf("branch: %w", err)
+		}
+		if !ok {
+			continue
+		}
+		if ref := o.Ref("goto"); ref != "" {
+			return Outcome{Kind: Goto, Target: ref}, nil
+		}
+		steps, _ := o.Get("then").([]*flows.Step)
+		return Outcome{Kind: Enter, Steps: steps}, nil
+	}
+	return Outcome{Kind: Next}, nil
 }

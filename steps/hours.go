@@ -1,6 +1,7 @@
 package steps
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -122,6 +123,7 @@ func parseClock(s string) (int, error) {
 }
 
 func init() {
+	register("hours", hoursStep{})
 	flows.RegisterStep(&flows.StepSpec{
 		Kind:        "hours",
 		Summary:     "Branches on business hours: runs when_open or when_closed.",
@@ -195,4 +197,100 @@ func (w OpenHours) WorkdayHours() []TimeRange {
 		}
 	}
 	return nil
+}
+
+// Hours are the business hours of an hours step.
+type Hours struct {
+	// Location is the zone the hours are in; nil means time.Local.
+	Location *time.Location
+	// Week holds each weekday's opening ranges.
+	Week OpenHours
+	// Holidays are dates closed all day.
+	Holidays []flows.Date
+	// Workdays are weekend dates that open with Week.WorkdayHours().
+	Workdays []flows.Date
+}
+
+// HoursOf returns the business hours an hours step was given.
+func HoursOf(s *flows.Step) (*Hours, error) {
+	o, _ := s.Arg.(*flows.Object)
+	if o == nil {
+		return nil, errors.New("no business hours")
+	}
+	h := &Hours{}
+	h.Location, _ = o.Get("timezone").(*time.Location)
+	week, ok := o.Get("open").(OpenHours)
+	if !ok {
+		return nil, errors.New("no opening hours")
+	}
+	h.Week = week
+	h.Holidays = dates(o.Get("holidays"))
+	h.Workdays = dates(o.Get("workdays"))
+	return h, nil
+}
+
+func dates(v any) []flows.Date {
+	list, _ := v.([]any)
+	out := make([]flows.Date, 0, len(list))
+	for _, x := range list {
+		if d, ok := x.(flows.Date); ok {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+// Open reports whether the business is open at t: t's wall clock in the
+// hours' zone falls in one of its day's ranges (start included, end
+// excluded), the day is not a holiday, and a make-up workday on a weekend
+// has the weekday hours.
+func (h *Hours) Open(t time.Time) bool {
+	loc := h.Location
+	if loc == nil {
+		loc = time.Local
+	}
+	t = t.In(loc)
+	if onDate(h.Holidays, t) {
+		return false
+	}
+	ranges := h.Week[t.Weekday()]
+	if wd := t.Weekday(); (wd == time.Saturday || wd == time.Sunday) && onDate(h.Workdays, t) {
+		ranges = h.Week.WorkdayHours()
+	}
+	minute := t.Hour()*60 + t.Minute()
+	for _, r := range ranges {
+		if minute >= r.Start && minute < r.End {
+			return true
+		}
+	}
+	return false
+}
+
+// onDate reports whether t's calendar date (in t's zone) is in list.
+func onDate(list []flows.Date, t time.Time) bool {
+	y, m, d := t.Date()
+	for _, x := range list {
+		if xy, xm, xd := x.Date(); xy == y && xm == m && xd == d {
+			return true
+		}
+	}
+	return false
+}
+
+// hoursStep branches on business hours.
+type hoursStep struct{}
+
+// Run takes when_open or when_closed by whether it is open now; an absent
+// one goes on.
+func (hoursStep) Run(rt Runtime, s *flows.Step) (Outcome, error) {
+	h, err := HoursOf(s)
+	if err != nil {
+		return Outcome{}, fmt.Errorf("hours: %w", err)
+	}
+	key := "when_closed"
+	if h.Open(rt.Now()) {
+		key = "when_open"
+	}
+	t, _ := s.Args.Get(key).(*flows.Target)
+	return TargetOutcome(t), nil
 }

@@ -1,6 +1,13 @@
 package steps
 
 import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"sort"
 	"strings"
 	"time"
 
@@ -11,6 +18,7 @@ import (
 const HTTPMaxTimeout = 2 * time.Minute
 
 func init() {
+	register("http", httpStep{})
 	flows.RegisterStep(&flows.StepSpec{
 		Kind:        "http",
 		Summary:     "Calls an outside service over HTTP; `on_error` is taken on network errors and non-2xx answers.",
@@ -59,4 +67,147 @@ func checkHTTP(s *flows.Step, r *flows.Reporter) {
 			r.Errorf(o.At("url"), "URLs start with https:// or http://", "invalid URL %q", u.Src)
 		}
 	}
+}
+
+// HTTPDefaultTimeout is the timeout of an http step without timeout:.
+const HTTPDefaultTimeout = 10 * time.Second
+
+// httpStep asks the engine to make an HTTP request and handles the answer.
+type httpStep struct{}
+
+// Run builds the request and suspends while the engine makes it.
+func (httpStep) Run(rt Runtime, s *flows.Step) (Outcome, error) {
+	o, _ := s.Arg.(*flows.Object)
+	if o == nil {
+		return Outcome{}, errors.New("http: no request")
+	}
+	req, err := buildRequest(rt.Env(), o)
+	if err != nil {
+		return Outcome{}, fmt.Errorf("http: %w", err)
+	}
+	return Outcome{Kind: Call, Request: req}, nil
+}
+
+// buildRequest renders an http step's request map (method, url, headers,
+// json or body, timeout) in env. The method defaults to GET, or POST with
+// a body; a json: body is encoded without HTML escaping and sent as
+// application/json unless the headers say otherwise.
+func buildRequest(env *flows.Env, o *flows.Object) (*Request, error) {
+	req := &Request{Method: o.String("method"), Timeout: o.Duration("timeout", HTTPDefaultTimeout)}
+	hasBody := o.Has("json") || o.Has("body")
+	if req.Method == "" {
+		req.Method = http.MethodGet
+		if hasBody {
+			req.Method = http.MethodPost
+		}
+	}
+	t := o.Template("url")
+	if t == nil {
+		return nil, errors.New("no url")
+	}
+	u, err := t.Render(env)
+	if err != nil {
+		return nil, fmt.Errorf("url: %w", err)
+	}
+	u = strings.TrimSpace(u)
+	if pu, err := url.Parse(u); err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" {
+		return nil, fmt.Errorf("invalid URL %q: want http:// or https:// and a host", u)
+	}
+	req.URL = u
+	if hs, _ := o.Get("headers").(*flows.Object); hs != nil {
+		req.Headers = make(map[string]string, len(hs.Keys))
+		for _, k := range hs.Keys {
+			ht, _ := hs.Get(k).(*flows.Template)
+			if ht == nil {
+				continue
+			}
+			v, err := ht.Render(env)
+			if err != nil {
+				return nil, fmt.Errorf("headers: %s: %w", k, err)
+			}
+			req.Headers[http.CanonicalHeaderKey(k)] = v
+		}
+	}
+	switch {
+	case o.Has("json"):
+		v, err := renderValue(env, o.Get("json"))
+		if err != nil {
+			return nil, fmt.Errorf("json: %w", err)
+		}
+		var buf bytes.Buffer
+		enc := json.NewEncoder(&buf)
+		enc.SetEscapeHTML(false)
+		if err := enc.Encode(v); err != nil {
+			return nil, fmt.Errorf("json: %w", err)
+		}
+		req.Body = bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
+		if _, given := req.Headers["Content-Type"]; !given {
+			if req.Headers == nil {
+				req.Headers = map[string]string{}
+			}
+			req.Headers["Content-Type"] = "application/json"
+		}
+	case o.Has("body"):
+		bt, _ := o.Get("body").(*flows.Template)
+		if bt != nil {
+			b, err := bt.Render(env)
+			if err != nil {
+				return nil, fmt.Errorf("body: %w", err)
+			}
+			req.Body = []byte(b)
+		}
+	}
+	return req, nil
+}
+
+// Resume makes the response `http` (and saves it as {status, headers,
+// body} with save:), then takes on_error on an error or a non-2xx status.
+func (httpStep) Resume(rt Runtime, s *flows.Step, in Input) (Outcome, error) {
+	if in.Kind != Response || in.Response == nil {
+		return Outcome{}, fmt.Errorf("http: resumed with %s, want a response", in.Kind)
+	}
+	res := in.Response
+	env := responseEnv(res)
+	rt.SetHTTP(env)
+	o, _ := s.Arg.(*flows.Object)
+	if path := o.String("save"); path != "" {
+		headers := make(map[string]any, len(env.Headers))
+		for k, v := range env.Headers {
+			headers[k] = v
+		}
+		saved := map[string]any{"status": env.Status, "headers": headers, "body": env.Body}
+		if err := rt.Save(path, saved); err != nil {
+			return Outcome{}, fmt.Errorf("http: %w", err)
+		}
+	}
+	if res.Err != "" || res.Status < 200 || res.Status > 299 {
+		return refOr(s.Args.Ref("on_error"), Outcome{Kind: Next}), nil
+	}
+	return Outcome{Kind: Next}, nil
+}
+
+// responseEnv turns an HTTP result into the `http` of the environment:
+// header names in canonical form, and the body decoded when it is JSON,
+// else as text.
+func responseEnv(res *HTTPResult) flows.HTTPEnv {
+	env := flows.HTTPEnv{Status: res.Status, Headers: make(map[string]string, len(res.Headers)), Body: string(res.Body)}
+	// Sorted, so that of two spellings of one name the same one wins.
+	names := make([]string, 0, len(res.Headers))
+	for k := range res.Headers {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	for _, k := range names {
+		ck := http.CanonicalHeaderKey(k)
+		if _, dup := env.Headers[ck]; !dup {
+			env.Headers[ck] = res.Headers[k]
+		}
+	}
+	if trimmed := bytes.TrimSpace(res.Body); len(trimmed) > 0 && json.Valid(trimmed) {
+		var v any
+		if err := json.Unmarshal(trimmed, &v); err == nil {
+			env.Body = v
+		}
+	}
+	return env
 }

@@ -1,8 +1,14 @@
 package steps
 
-import "github.com/wxflow/wxflow/flows"
+import (
+	"errors"
+	"fmt"
+
+	"github.com/wxflow/wxflow/flows"
+)
 
 func init() {
+	register("send", sendStep{})
 	flows.RegisterStep(&flows.StepSpec{
 		Kind:        "send",
 		Summary:     "Sends a message to the contact.",
@@ -18,4 +24,24 @@ func init() {
     image: images/map.png
   on_fail: fallback`,
 	})
+}
+
+// sendStep sends its message; a message the channel's policy refuses goes
+// to on_fail when it is given.
+type sendStep struct{}
+
+// Run sends the message and goes on, or to on_fail when it was refused.
+func (sendStep) Run(rt Runtime, s *flows.Step) (Outcome, error) {
+	msg, _ := s.Arg.(*flows.Message)
+	if msg == nil {
+		return Outcome{}, errors.New("send: no message")
+	}
+	ok, err := rt.Send(msg)
+	if err != nil {
+		return Outcome{}, fmt.Errorf("send: %w", err)
+	}
+	if !ok {
+		return refOr(s.Args.Ref("on_fail"), Outcome{Kind: Next}), nil
+	}
+	return Outcome{Kind: Next}, nil
 }

@@ -1,6 +1,10 @@
 package steps
 
-import "github.com/wxflow/wxflow/flows"
+import (
+	"fmt"
+
+	"github.com/wxflow/wxflow/flows"
+)
 
 // Assignment is one `target: value` of a set step; Value is a JSON value
 // whose strings are templates.
@@ -10,6 +14,7 @@ type Assignment struct {
 }
 
 func init() {
+	register("set", setStep{})
 	flows.RegisterStep(&flows.StepSpec{
 		Kind:        "set",
 		Summary:     "Sets run variables or contact fields.",
@@ -38,4 +43,24 @@ func init() {
     vars.attempts: 0
     contact.fields.city: "${answer}"`,
 	})
+}
+
+// setStep stores values in run variables and contact fields.
+type setStep struct{}
+
+// Run evaluates each assignment in order and saves it, so that a later
+// value can use an earlier one. A value that is exactly one `${expr}`
+// keeps the expression's type; maps and lists are rendered item by item.
+func (setStep) Run(rt Runtime, s *flows.Step) (Outcome, error) {
+	assignments, _ := s.Arg.([]Assignment)
+	for _, a := range assignments {
+		v, err := renderValue(rt.Env(), a.Value)
+		if err != nil {
+			return Outcome{}, fmt.Errorf("set: %s: %w", a.Target, err)
+		}
+		if err := rt.Save(a.Target, v); err != nil {
+			return Outcome{}, fmt.Errorf("set: %s: %w", a.Target, err)
+		}
+	}
+	return Outcome{Kind: Next}, nil
 }

@@ -1,12 +1,14 @@
 package steps
 
 import (
+	"fmt"
 	"strings"
 
 	"github.com/wxflow/wxflow/flows"
 )
 
 func init() {
+	register("tag", tagStep{})
 	flows.RegisterStep(&flows.StepSpec{
 		Kind:        "tag",
 		Summary:     "Adds tags to the contact.",
@@ -26,4 +28,40 @@ func checkTags(s *flows.Step, r *flows.Reporter) {
 			r.Errorf(s.ArgPos, "remove the empty tag", "empty tag name")
 		}
 	}
+}
+
+// tagStep adds the contact tags its templates render to.
+type tagStep struct{}
+
+// Run renders the tags and adds them; empty ones are skipped.
+func (tagStep) Run(rt Runtime, s *flows.Step) (Outcome, error) {
+	tags, err := renderTags(rt.Env(), s)
+	if err != nil {
+		return Outcome{}, fmt.Errorf("tag: %w", err)
+	}
+	if len(tags) > 0 {
+		rt.Tag(tags...)
+	}
+	return Outcome{Kind: Next}, nil
+}
+
+// renderTags renders the tag templates of a tag or untag step, trimmed,
+// without the empty ones.
+func renderTags(env *flows.Env, s *flows.Step) ([]string, error) {
+	items, _ := s.Arg.([]any)
+	var out []string
+	for _, it := range items {
+		t, ok := it.(*flows.Template)
+		if !ok || t == nil {
+			continue
+		}
+		name, err := t.Render(env)
+		if err != nil {
+			return nil, err
+		}
+		if name = strings.TrimSpace(name); name != "" {
+			out = append(out, name)
+		}
+	}
+	return out, nil
 }

@@ -1,8 +1,13 @@
 package steps
 
-import "github.com/wxflow/wxflow/flows"
+import (
+	"fmt"
+
+	"github.com/wxflow/wxflow/flows"
+)
 
 func init() {
+	register("untag", untagStep{})
 	flows.RegisterStep(&flows.StepSpec{
 		Kind:        "untag",
 		Summary:     "Removes tags from the contact.",
@@ -12,4 +17,19 @@ func init() {
 		Check:       checkTags,
 		Example:     `- untag: [wants_human]`,
 	})
+}
+
+// untagStep removes the contact tags its templates render to.
+type untagStep struct{}
+
+// Run renders the tags and removes them; empty ones are skipped.
+func (untagStep) Run(rt Runtime, s *flows.Step) (Outcome, error) {
+	tags, err := renderTags(rt.Env(), s)
+	if err != nil {
+		return Outcome{}, fmt.Errorf("untag: %w", err)
+	}
+	if len(tags) > 0 {
+		rt.Untag(tags...)
+	}
+	return Outcome{Kind: Next}, nil
 }

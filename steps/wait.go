@@ -1,8 +1,15 @@
 package steps
 
-import "github.com/wxflow/wxflow/flows"
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/wxflow/wxflow/flows"
+)
 
 func init() {
+	register("wait", waitStep{})
 	flows.RegisterStep(&flows.StepSpec{
 		Kind:    "wait",
 		Summary: "Pauses the run for a duration, or until a time.",
@@ -24,4 +31,48 @@ func init() {
 - wait:
   until: vars.appointment.Add(duration("-1h"))`,
 	})
+}
+
+// waitStep suspends the run for a duration or until a time.
+type waitStep struct{}
+
+// Run returns WaitUntil now plus the duration, or the time until: gives;
+// a time that is not after now goes straight on.
+func (waitStep) Run(rt Runtime, s *flows.Step) (Outcome, error) {
+	now := rt.Now()
+	if d, ok := s.Arg.(time.Duration); ok {
+		return Outcome{Kind: WaitUntil, Until: now.Add(d)}, nil
+	}
+	e := s.Args.Expr("until")
+	if e == nil {
+		return Outcome{}, errors.New("wait: no duration and no until:")
+	}
+	v, err := e.Eval(rt.Env())
+	if err != nil {
+		return Outcome{}, fmt.Errorf("wait: %w", err)
+	}
+	until, ok := v.(time.Time)
+	if !ok {
+		return Outcome{}, fmt.Errorf("wait: until: %q gave %s, want a time", e.Src, describe(v))
+	}
+	if !until.After(now) {
+		return Outcome{Kind: Next}, nil
+	}
+	return Outcome{Kind: WaitUntil, Until: until}, nil
+}
+
+// Resume goes on once the time has come.
+func (waitStep) Resume(rt Runtime, s *flows.Step, in Input) (Outcome, error) {
+	if in.Kind != Elapsed {
+		return Outcome{}, fmt.Errorf("wait: resumed with %s, want elapsed", in.Kind)
+	}
+	return Outcome{Kind: Next}, nil
+}
+
+// describe names a value's type for an error message.
+func describe(v any) string {
+	if v == nil {
+		return "nil"
+	}
+	return fmt.Sprintf("%T %v", v, v)
 }

@@ -1,0 +1,87 @@
+package engine
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net/http"
+
+	"github.com/wxflow/wxflow/steps"
+)
+
+// maxResponseBody is the most of an `http` step's response body kept.
+const maxResponseBody = 1 << 20
+
+// call makes an `http` step's request outside any transaction, then
+// resumes the run with the response. A crash before the resume commits
+// makes the call again on start: calls are made at least once.
+func (e *Engine) call(runID, seq int64, req *steps.Request) {
+	e.addBusy(1)
+	go func() {
+		defer e.addBusy(-1)
+		res := e.doRequest(req)
+		e.submitAsync("http step", func(w *work) error { return w.resumeCall(runID, seq, res) })
+	}()
+}
+
+func (e *Engine) doRequest(req *steps.Request) *steps.HTTPResult {
+	ctx, cancel := context.WithTimeout(context.Background(), req.Timeout)
+	defer cancel()
+	hr, err := http.NewRequestWithContext(ctx, req.Method, req.URL, bytes.NewReader(req.Body))
+	if err != nil {
+		return &steps.HTTPResult{Err: err.Error()}
+	}
+	if len(req.Body) == 0 {
+		hr.Body = nil
+	}
+	for k, v := range req.Headers {
+		hr.Header.Set(k, v)
+	}
+	resp, err := e.cfg.HTTPClient.Do(hr)
+	if err != nil {
+		if errors.Is(err, context.DeadlineExceeded) {
+			return &steps.HTTPResult{Err: "timed out after " + req.Timeout.String()}
+		}
+		return &steps.HTTPResult{Err: err.Error()}
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBody))
+	if err != nil {
+		return &steps.HTTPResult{Status: resp.StatusCode, Err: "reading the response: " + err.Error()}
+	}
+	headers := map[string]string{}
+	for k, v := range resp.Header {
+		if len(v) > 0 {
+			headers[k] = v[0]
+		}
+	}
+	return &steps.HTTPResult{Status: resp.StatusCode, Headers: headers, Body: body}
+}
+
+// resumeCall resumes a run with its call's response, if the run still
+// waits for it.
+func (w *work) resumeCall(runID, seq int64, res *steps.HTTPResult) error {
+	r, err := w.tx.Run(runID)
+	if err != nil {
+		return err
+	}
+	if r.Status != RunCalling || r.Seq != seq {
+		return nil
+	}
+	cs, err := w.contact(r.Account, r.Contact, true)
+	if err != nil {
+		return err
+	}
+	runs, err := w.activeRuns(cs)
+	if err != nil {
+		return err
+	}
+	for _, a := range runs {
+		if a.ID == r.ID {
+			r = a
+		}
+	}
+	r.State.Request = nil
+	return w.resume(cs, r, steps.Input{Kind: steps.Response, Response: res}, nil)
+}

@@ -1,0 +1,139 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"hash/fnv"
+	"sync"
+
+	"github.com/wxflow/wxflow/channels"
+)
+
+// sendBatch is how many outbox entries one round claims.
+const sendBatch = 512
+
+// kickOutbox tells the dispatcher that pending messages may be waiting.
+func (e *Engine) kickOutbox() {
+	e.busyMu.Lock()
+	if !e.dispatchQ {
+		e.dispatchQ = true
+		e.busy++
+		select {
+		case e.kick <- struct{}{}:
+		default:
+		}
+	}
+	e.busyMu.Unlock()
+}
+
+// dispatcher sends the outbox. Each round claims pending messages
+// (marking them `sending` in a commit of its own, so a crash afterwards
+// leaves them `unknown`, never sent twice), sends them, one contact's
+// messages in order and different contacts in parallel, and records each
+// outcome.
+func (e *Engine) dispatcher() {
+	defer e.wg.Done()
+	for {
+		select {
+		case <-e.stop:
+			return
+		case <-e.kick:
+		}
+		e.busyMu.Lock()
+		e.dispatchQ = false
+		e.busyMu.Unlock()
+		for {
+			n, err := e.dispatchOnce(context.Background())
+			if err != nil {
+				if !errors.Is(err, ErrStopped) {
+					e.log.Error("outbox", "err", err)
+				}
+				break
+			}
+			if n < sendBatch {
+				break
+			}
+		}
+		e.addBusy(-1)
+	}
+}
+
+type sendResult struct {
+	o      *OutboxEntry
+	status OutboxStatus
+	reason channels.Reason
+	code   int
+	detail string
+}
+
+func (e *Engine) dispatchOnce(ctx context.Context) (int, error) {
+	var claimed []*OutboxEntry
+	err := e.submit(ctx, func(w *work) error {
+		var err error
+		claimed, err = w.tx.ClaimOutbox(sendBatch, w.now)
+		return err
+	})
+	if err != nil || len(claimed) == 0 {
+		return 0, err
+	}
+	shards := make([][]*OutboxEntry, e.cfg.SendWorkers)
+	for _, o := range claimed {
+		h := fnv.New32a()
+		h.Write([]byte(o.Account))
+		h.Write([]byte{0})
+		h.Write([]byte(o.Contact))
+		i := int(h.Sum32() % uint32(len(shards)))
+		shards[i] = append(shards[i], o)
+	}
+	results := make([][]sendResult, len(shards))
+	var wg sync.WaitGroup
+	for i, shard := range shards {
+		if len(shard) == 0 {
+			continue
+		}
+		wg.Add(1)
+		go func(i int, shard []*OutboxEntry) {
+			defer wg.Done()
+			for _, o := range shard {
+				results[i] = append(results[i], e.sendOne(ctx, o))
+			}
+		}(i, shard)
+	}
+	wg.Wait()
+	err = e.submit(ctx, func(w *work) error {
+		for _, rs := range results {
+			for _, r := range rs {
+				if err := w.tx.FinishOutbox(r.o.ID, r.status, r.reason, r.code, r.detail, w.now); err != nil {
+					return err
+				}
+				if r.reason == channels.ReasonWindowClosed || r.reason == channels.ReasonQuotaExhausted {
+					// The platform knows better: close the session so the
+					// next send is refused here.
+					cs, err := w.contact(r.o.Account, r.o.Contact, false)
+					if err != nil {
+						return err
+					}
+					cs.s.Closed = true
+					cs.dirtyS = true
+				}
+			}
+		}
+		return nil
+	})
+	return len(claimed), err
+}
+
+func (e *Engine) sendOne(ctx context.Context, o *OutboxEntry) sendResult {
+	err := e.cfg.Channel.Send(ctx, o.Account, o.Contact, &o.Message)
+	if err == nil {
+		return sendResult{o: o, status: OutboxSent}
+	}
+	var ref *channels.Refusal
+	switch {
+	case errors.As(err, &ref):
+		return sendResult{o: o, status: OutboxFailed, reason: ref.Reason, code: ref.Code, detail: ref.Detail}
+	case errors.Is(err, channels.ErrUnknown):
+		return sendResult{o: o, status: OutboxUnknown, detail: err.Error()}
+	}
+	return sendResult{o: o, status: OutboxFailed, reason: channels.ReasonAPIError, detail: err.Error()}
+}

@@ -1,0 +1,409 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/wxflow/wxflow/channels"
+	"github.com/wxflow/wxflow/flows"
+	"github.com/wxflow/wxflow/triggers"
+)
+
+// DefaultMaxJumps is how many `goto` jumps a run may make before it stops
+// as `looping`.
+const DefaultMaxJumps = 100
+
+// Config holds what an Engine is built from.
+type Config struct {
+	// Store is where everything is kept (required).
+	Store Store
+	// Channel sends messages and owns the platform's rules (required).
+	Channel channels.Channel
+	// Clock is the one source of time (default: the system clock).
+	Clock Clock
+	// Zone is the server's time zone for `hours` and `schedule` without a
+	// timezone (default: time.Local).
+	Zone *time.Location
+	// HTTPClient makes the `http` steps' calls (default: a client with no
+	// overall timeout; each call has its step's timeout).
+	HTTPClient *http.Client
+	// Logger receives the engine's log lines (default: discarded).
+	Logger *slog.Logger
+	// LoadOptions are used to load stored flow versions again.
+	LoadOptions flows.Options
+	// BatchSize is how many events (or other jobs) at most share one
+	// transaction (default 512).
+	BatchSize int
+	// MaxJumps overrides DefaultMaxJumps.
+	MaxJumps int
+	// SendWorkers is how many contacts' messages are sent in parallel
+	// (default 16).
+	SendWorkers int
+}
+
+// Engine runs flows: it ingests events, advances runs, fires timers and
+// schedules, and hands the outbox to the channel. Create it with New, load
+// flows with Load, then Start it.
+type Engine struct {
+	cfg   Config
+	store Store
+	clock Clock
+	log   *slog.Logger
+
+	jobs   chan *job
+	nextID atomic.Int64
+
+	flows    atomic.Pointer[flowSet]
+	versions sync.Map // version -> *program
+
+	busyMu    sync.Mutex
+	busyCond  *sync.Cond
+	busy      int
+	dispatchQ bool
+	kick      chan struct{}
+	timerKick chan struct{}
+
+	startOnce sync.Once
+	stopOnce  sync.Once
+	stop      chan struct{}
+	wg        sync.WaitGroup
+	started   atomic.Bool
+}
+
+// flowSet is the flows currently loaded: new runs start from these.
+type flowSet struct {
+	byName map[string]*program
+	index  *triggers.Index
+	set    *flows.Set
+}
+
+type job struct {
+	fn   func(w *work) error
+	err  error
+	done chan error
+}
+
+// New builds an engine. It does not start anything.
+func New(cfg Config) (*Engine, error) {
+	if cfg.Store == nil || cfg.Channel == nil {
+		return nil, errors.New("engine: Store and Channel are required")
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = SystemClock{}
+	}
+	if cfg.Zone == nil {
+		cfg.Zone = time.Local
+	}
+	if cfg.HTTPClient == nil {
+		cfg.HTTPClient = &http.Client{}
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.BatchSize <= 0 {
+		cfg.BatchSize = 512
+	}
+	if cfg.MaxJumps <= 0 {
+		cfg.MaxJumps = DefaultMaxJumps
+	}
+	if cfg.SendWorkers <= 0 {
+		cfg.SendWorkers = 16
+	}
+	e := &Engine{
+		cfg: cfg, store: cfg.Store, clock: cfg.Clock, log: cfg.Logger,
+		jobs:      make(chan *job, 4*cfg.BatchSize),
+		kick:      make(chan struct{}, 1),
+		timerKick: make(chan struct{}, 1),
+		stop:      make(chan struct{}),
+	}
+	e.busyCond = sync.NewCond(&e.busyMu)
+	e.flows.Store(&flowSet{byName: map[string]*program{}, index: triggers.NewIndex(nil), set: &flows.Set{}})
+	return e, nil
+}
+
+// Start recovers from a previous stop or crash and starts the writer, the
+// outbox dispatcher and the timer loop. Sends that were under way when the
+// process stopped are marked `unknown`, never sent again; `http` calls
+// that were under way are made again.
+func (e *Engine) Start(ctx context.Context) error {
+	var err error
+	e.startOnce.Do(func() { err = e.start(ctx) })
+	return err
+}
+
+func (e *Engine) start(ctx context.Context) error {
+	var maxID int64
+	var calling []*Run
+	now := e.clock.Now()
+	err := e.store.Update(ctx, func(tx Tx) error {
+		n, err := tx.RecoverOutbox(now)
+		if err != nil {
+			return err
+		}
+		if n > 0 {
+			e.log.Warn("messages whose sending was interrupted are marked unknown", "count", n)
+		}
+		runs, err := tx.Runs(RunFilter{Limit: 1})
+		if err != nil {
+			return err
+		}
+		if len(runs) > 0 {
+			maxID = runs[0].ID
+		}
+		calling, err = tx.Runs(RunFilter{Status: RunCalling})
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("start engine: %w", err)
+	}
+	e.nextID.Store(maxID)
+	e.started.Store(true)
+	e.wg.Add(3)
+	go e.writer()
+	go e.dispatcher()
+	go e.timerLoop()
+	for _, r := range calling {
+		if r.State.Request != nil {
+			e.call(r.ID, r.Seq, r.State.Request)
+		}
+	}
+	e.kickOutbox()
+	return nil
+}
+
+// Stop stops accepting work, finishes the transactions under way and
+// stops the engine's goroutines. Runs stay resumable. It is idempotent.
+func (e *Engine) Stop() {
+	e.stopOnce.Do(func() {
+		close(e.stop)
+		e.wg.Wait()
+	})
+}
+
+// ErrStopped is returned for work submitted to a stopped engine.
+var ErrStopped = errors.New("engine stopped")
+
+// submit runs fn in the writer's next transaction and waits for its
+// commit.
+func (e *Engine) submit(ctx context.Context, fn func(w *work) error) error {
+	if !e.started.Load() {
+		return errors.New("engine not started")
+	}
+	j := &job{fn: fn, done: make(chan error, 1)}
+	e.addBusy(1)
+	select {
+	case e.jobs <- j:
+	case <-e.stop:
+		e.addBusy(-1)
+		return ErrStopped
+	case <-ctx.Done():
+		e.addBusy(-1)
+		return ctx.Err()
+	}
+	select {
+	case err := <-j.done:
+		return err
+	case <-e.stop:
+		// The writer finishes the batch it has; wait for the answer.
+		return <-j.done
+	}
+}
+
+// submitAsync queues fn for the writer without waiting; errors are logged.
+func (e *Engine) submitAsync(what string, fn func(w *work) error) {
+	go func() {
+		if err := e.submit(context.Background(), fn); err != nil && !errors.Is(err, ErrStopped) {
+			e.log.Error(what, "err", err)
+		}
+	}()
+}
+
+func (e *Engine) addBusy(n int) {
+	e.busyMu.Lock()
+	e.busy += n
+	if e.busy == 0 {
+		e.busyCond.Broadcast()
+	}
+	e.busyMu.Unlock()
+}
+
+// Sync waits until everything the engine has been given so far is done:
+// events committed, runs advanced, calls answered and messages sent.
+// Tests and the simulator call it after each action.
+func (e *Engine) Sync(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() {
+		e.busyMu.Lock()
+		for e.busy > 0 {
+			e.busyCond.Wait()
+		}
+		e.busyMu.Unlock()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// writer is the one goroutine that writes: it takes the queued jobs, up to
+// BatchSize at a time, runs them in one transaction and answers each only
+// after the commit (group commit).
+func (e *Engine) writer() {
+	defer e.wg.Done()
+	batch := make([]*job, 0, e.cfg.BatchSize)
+	for {
+		var first *job
+		select {
+		case first = <-e.jobs:
+		case <-e.stop:
+			// Drain what was queued before the stop.
+			for {
+				select {
+				case j := <-e.jobs:
+					e.runBatch([]*job{j})
+				default:
+					return
+				}
+			}
+		}
+		batch = append(batch[:0], first)
+	fill:
+		for len(batch) < e.cfg.BatchSize {
+			select {
+			case j := <-e.jobs:
+				batch = append(batch, j)
+			default:
+				break fill
+			}
+		}
+		e.runBatch(batch)
+	}
+}
+
+// runBatch commits a batch of jobs in one transaction. When a job fails,
+// the transaction is rolled back and the jobs are run again one by one,
+// so that one bad job never loses the others.
+func (e *Engine) runBatch(batch []*job) {
+	works := make([]*work, len(batch))
+	failed := -1
+	err := e.store.Update(context.Background(), func(tx Tx) error {
+		for i, j := range batch {
+			w := newWork(e, tx)
+			works[i] = w
+			if err := w.run(j.fn); err != nil {
+				failed = i
+				return err
+			}
+		}
+		return nil
+	})
+	if err == nil {
+		for i, j := range batch {
+			e.finish(j, works[i], nil)
+		}
+		return
+	}
+	if len(batch) == 1 {
+		e.finish(batch[0], nil, err)
+		return
+	}
+	if failed < 0 {
+		// The commit itself failed: nothing was stored.
+		for _, j := range batch {
+			e.finish(j, nil, err)
+		}
+		return
+	}
+	for _, j := range batch {
+		e.runBatch([]*job{j})
+	}
+}
+
+func (e *Engine) finish(j *job, w *work, err error) {
+	if err == nil && w != nil {
+		for _, fn := range w.after {
+			fn()
+		}
+	}
+	j.done <- err
+	e.addBusy(-1)
+}
+
+// Load makes a set of flows the current one: events start these flows
+// from now on, while runs keep the version they started with. Each flow's
+// content is stored by its version (a content hash).
+func (e *Engine) Load(ctx context.Context, set *flows.Set) error {
+	if set.Diags.HasErrors() {
+		return fmt.Errorf("load flows: %d errors", set.Diags.Count(flows.SeverityError))
+	}
+	fs := &flowSet{byName: map[string]*program{}, set: set}
+	var list []*flows.Flow
+	for _, f := range set.Flows {
+		if f.Diags.HasErrors() {
+			return fmt.Errorf("load flows: %s has errors", f.File)
+		}
+		p := e.programFor(f)
+		fs.byName[f.Name] = p
+		list = append(list, f)
+	}
+	fs.index = triggers.NewIndex(list)
+	now := e.clock.Now()
+	err := e.store.Update(ctx, func(tx Tx) error {
+		for _, f := range list {
+			if err := tx.PutFlowVersion(&FlowVersion{Version: f.Version, Name: f.Name, File: f.File, Source: f.Source, LoadedAt: now}); err != nil {
+				return err
+			}
+		}
+		return e.syncSchedules(tx, fs, now)
+	})
+	if err != nil {
+		return fmt.Errorf("load flows: %w", err)
+	}
+	e.flows.Store(fs)
+	e.kickTimers()
+	return nil
+}
+
+// programFor returns the program of a flow version, building it once.
+func (e *Engine) programFor(f *flows.Flow) *program {
+	if p, ok := e.versions.Load(f.Version); ok {
+		return p.(*program)
+	}
+	p, _ := e.versions.LoadOrStore(f.Version, newProgram(f))
+	return p.(*program)
+}
+
+// version returns the program of a stored flow version, loading it from
+// the store when it is not in memory.
+func (e *Engine) version(tx ReadTx, version string) (*program, error) {
+	if p, ok := e.versions.Load(version); ok {
+		return p.(*program), nil
+	}
+	v, err := tx.FlowVersion(version)
+	if err != nil {
+		return nil, fmt.Errorf("flow version %s: %w", version, err)
+	}
+	f, diags := flows.LoadFile(v.File, v.Source, e.cfg.LoadOptions)
+	if f == nil || diags.HasErrors() {
+		return nil, fmt.Errorf("flow version %s (%s) no longer loads: %v", version, v.File, diags.Err())
+	}
+	return e.programFor(f), nil
+}
+
+// Flows returns the flow set currently loaded.
+func (e *Engine) Flows() *flows.Set { return e.flows.Load().set }
+
+// Clock returns the engine's clock.
+func (e *Engine) Clock() Clock { return e.clock }
+
+// Store returns the engine's store, for reading.
+func (e *Engine) Store() Store { return e.store }

@@ -1,0 +1,251 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/wxflow/wxflow/channels"
+	"github.com/wxflow/wxflow/flows"
+	"github.com/wxflow/wxflow/steps"
+	"github.com/wxflow/wxflow/triggers"
+)
+
+// ErrBadEvent is returned by Ingest for an event it cannot take.
+var ErrBadEvent = errors.New("bad event")
+
+// Ingest takes one inbound event. In one transaction, shared with other
+// events arriving at the same time, it dedupes the event, creates or
+// updates the contact, opens or refreshes the contact's session, and then
+// delivers the event to the contact's run waiting for an answer or starts
+// the flow the triggers pick. It returns after the commit: an event
+// Ingest accepted is never lost. A duplicate (a platform retry) is
+// accepted and changes nothing.
+func (e *Engine) Ingest(ctx context.Context, ev channels.Event) error {
+	if ev.Account == "" || ev.Contact == "" || ev.Kind == "" {
+		return fmt.Errorf("%w: account, contact and kind are required", ErrBadEvent)
+	}
+	return e.submit(ctx, func(w *work) error { return w.ingest(&ev) })
+}
+
+func (w *work) ingest(ev *channels.Event) error {
+	if ev.At.IsZero() {
+		ev.At = w.now
+	}
+	added, err := w.tx.AddEvent(&EventRecord{Key: ev.DedupeKey(), Event: *ev, ReceivedAt: w.now})
+	if err != nil {
+		return fmt.Errorf("ingest: %w", err)
+	}
+	if !added {
+		return nil
+	}
+	cs, err := w.contact(ev.Account, ev.Contact, true)
+	if err != nil {
+		return err
+	}
+	interaction := ev.Kind.Interaction()
+	if interaction != channels.NoInteraction || ev.Kind == channels.Unfollow {
+		cs.s = cs.policy.Interact(cs.s, ev.Kind, w.now)
+		cs.dirtyS = true
+		cs.c.LastSeen = w.now
+		cs.c.Followed = ev.Kind != channels.Unfollow
+		cs.dirtyC = true
+	}
+	fs := w.e.flows.Load()
+	evEnv := eventEnv(ev)
+	if ev.Kind == channels.Unfollow {
+		runs, err := w.activeRuns(cs)
+		if err != nil {
+			return err
+		}
+		for _, r := range append([]*Run(nil), runs...) {
+			if err := w.endRun(cs, r, RunUnfollowed, "the contact unfollowed"); err != nil {
+				return err
+			}
+		}
+	}
+	in := triggers.Input{Account: ev.Account, Kind: string(ev.Kind), Scene: ev.Scene, Key: ev.Key, Text: ev.Text}
+	cands := fs.index.Match(in)
+	// A message, or a tap on a message-menu item, answers the run that
+	// waits for one, unless a trigger that interrupts matches.
+	answers := ev.Kind.IsMessage() || (ev.Kind == channels.MenuClick && ev.Text != "")
+	var waiting *Run
+	if interaction != channels.NoInteraction {
+		runs, err := w.activeRuns(cs)
+		if err != nil {
+			return err
+		}
+		for _, r := range runs {
+			if r.Status == RunWaitingReply {
+				waiting = r
+			}
+		}
+	}
+	var pick *triggers.Candidate
+	for i := range cands {
+		c := &cands[i]
+		if waiting != nil && !c.Trigger.Interrupt {
+			continue
+		}
+		ok, err := w.guard(cs, c, evEnv)
+		if err != nil {
+			return err
+		}
+		if ok {
+			pick = c
+			break
+		}
+	}
+	if pick != nil {
+		env := evEnv
+		env.Match = pick.Match
+		_, err := w.startFlow(cs, fs.byName[pick.Flow.Name], env, true)
+		return err
+	}
+	if waiting != nil && answers {
+		return w.answer(cs, waiting, evEnv)
+	}
+	return nil
+}
+
+// guard reports whether a matching trigger may start its flow: its `if:`
+// is true and the flow is not cooling down for the contact.
+func (w *work) guard(cs *contactState, c *triggers.Candidate, ev flows.EventEnv) (bool, error) {
+	if c.Trigger.If != nil {
+		ev.Match = c.Match
+		env := w.guardEnv(cs, ev, w.e.programFor(c.Flow))
+		ok, err := c.Trigger.If.EvalBool(&env)
+		if err != nil {
+			w.e.log.Warn("trigger condition failed", "flow", c.Flow.Name, "line", c.Trigger.Pos.Line, "err", err)
+			return false, nil
+		}
+		if !ok {
+			return false, nil
+		}
+	}
+	if c.Flow.Cooldown > 0 {
+		last, ok, err := w.tx.LastStart(cs.c.Account, cs.c.ID, c.Flow.Name)
+		if err != nil {
+			return false, err
+		}
+		if ok && w.now.Sub(last) < c.Flow.Cooldown {
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
+// startFlow starts a flow for a contact and runs it until it suspends or
+// ends, then starts the flows its `start` steps named. interactive is true
+// when an inbound event started it: the new run then takes the
+// conversation over from a run waiting for an answer. It returns nil when
+// reentry: ignore kept the flow from starting.
+func (w *work) startFlow(cs *contactState, p *program, ev flows.EventEnv, interactive bool) (*Run, error) {
+	f := p.flow
+	runs, err := w.activeRuns(cs)
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range append([]*Run(nil), runs...) {
+		if r.Flow != f.Name {
+			continue
+		}
+		if f.Reentry != "restart" {
+			return nil, nil
+		}
+		if err := w.endRun(cs, r, RunRestarted, "the flow was started again"); err != nil {
+			return nil, err
+		}
+	}
+	if interactive {
+		for _, r := range append([]*Run(nil), cs.active...) {
+			if r.Status == RunWaitingReply {
+				if err := w.endRun(cs, r, RunInterrupted, fmt.Sprintf("%s took the conversation over", f.Name)); err != nil {
+					return nil, err
+				}
+			}
+		}
+	}
+	r := &Run{
+		ID: w.e.nextID.Add(1), Account: cs.c.Account, Contact: cs.c.ID, Flow: f.Name, Version: f.Version,
+		Status: RunRunning, Pos: "0", StartedAt: w.now,
+		State: RunState{Vars: map[string]any{}, Event: &ev},
+	}
+	x, err := w.newRunner(cs, r, p)
+	if err != nil {
+		return nil, err
+	}
+	x.isNew = true
+	if err := x.exec(); err != nil {
+		return nil, err
+	}
+	return r, w.startNamed(cs, x.starts, ev)
+}
+
+// startNamed starts the flows `start` steps asked for.
+func (w *work) startNamed(cs *contactState, names []string, ev flows.EventEnv) error {
+	fs := w.e.flows.Load()
+	for _, name := range names {
+		p, ok := fs.byName[name]
+		if !ok {
+			w.e.log.Warn("start: flow not loaded", "flow", name)
+			continue
+		}
+		if _, err := w.startFlow(cs, p, ev, false); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// answer resumes the run waiting for an answer with the event.
+func (w *work) answer(cs *contactState, r *Run, ev flows.EventEnv) error {
+	return w.resume(cs, r, steps.Input{Kind: steps.Answer, Attempts: r.State.Attempts}, &ev)
+}
+
+// resume hands a suspended run its input and runs it on.
+func (w *work) resume(cs *contactState, r *Run, in steps.Input, ev *flows.EventEnv) error {
+	p, err := w.e.version(w.tx, r.Version)
+	if err != nil {
+		w.e.log.Error("run cannot resume", "run", r.ID, "err", err)
+		return w.endRun(cs, r, RunFailed, err.Error())
+	}
+	if ev != nil {
+		r.State.Event = ev
+	}
+	x, err := w.newRunner(cs, r, p)
+	if err != nil {
+		return err
+	}
+	if err := x.resume(in); err != nil {
+		return err
+	}
+	evEnv := flows.EventEnv{}
+	if r.State.Event != nil {
+		evEnv = *r.State.Event
+	}
+	return w.startNamed(cs, x.starts, evEnv)
+}
+
+// eventEnv is the `event` of expressions for an inbound event.
+func eventEnv(ev *channels.Event) flows.EventEnv {
+	env := flows.EventEnv{Type: string(ev.Kind), Text: strings.TrimSpace(ev.Text), Scene: ev.Scene, Key: ev.Key, MediaID: ev.MediaID, At: ev.At}
+	if ev.Location != nil {
+		env.Location = flows.LocationEnv{Lat: ev.Location.Lat, Lng: ev.Location.Lng, Scale: ev.Location.Scale, Label: ev.Location.Label}
+	}
+	return env
+}
+
+// guardEnv is the environment of a trigger's `if:` and a schedule's
+// `audience:`: the contact and the event, no run yet.
+func (w *work) guardEnv(cs *contactState, ev flows.EventEnv, p *program) flows.Env {
+	return flows.Env{Contact: w.contactEnv(cs), Event: ev, Now: w.now, Vars: map[string]any{},
+		Flow: flows.FlowEnv{Name: p.flow.Name, Version: p.flow.Version}, Account: flows.AccountEnv{ID: cs.c.Account}}
+}
+
+// eventEnvAt is the `event` of a run no inbound event started (schedule).
+func eventEnvAt(kind string, at time.Time) flows.EventEnv {
+	return flows.EventEnv{Type: kind, At: at}
+}

@@ -1,0 +1,351 @@
+package engine
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/wxflow/wxflow/channels"
+	"github.com/wxflow/wxflow/flows"
+	"github.com/wxflow/wxflow/steps"
+)
+
+// runner advances one run inside a job. It is the steps.Runtime the
+// steps see.
+type runner struct {
+	w      *work
+	cs     *contactState
+	run    *Run
+	prog   *program
+	path   []int
+	env    flows.Env
+	isNew  bool
+	starts []string
+	// timer is set when the run had a timer before this advance.
+	timer bool
+}
+
+func (w *work) newRunner(cs *contactState, r *Run, p *program) (*runner, error) {
+	path, err := parsePos(r.Pos)
+	if err != nil {
+		return nil, fmt.Errorf("run %d: %w", r.ID, err)
+	}
+	if r.State.Vars == nil {
+		r.State.Vars = map[string]any{}
+	}
+	x := &runner{w: w, cs: cs, run: r, prog: p, path: path}
+	x.timer = r.Status == RunWaitingReply || r.Status == RunWaitingTime
+	x.env = flows.Env{
+		Contact: w.contactEnv(cs),
+		Answer:  r.State.Answer,
+		Vars:    r.State.Vars,
+		Now:     w.now,
+		Flow:    flows.FlowEnv{Name: r.Flow, Version: r.Version},
+		Account: flows.AccountEnv{ID: r.Account},
+	}
+	if r.State.Event != nil {
+		x.env.Event = *r.State.Event
+	}
+	if r.State.HTTP != nil {
+		x.env.HTTP = *r.State.HTTP
+	}
+	return x, nil
+}
+
+// Env implements steps.Runtime.
+func (x *runner) Env() *flows.Env { return &x.env }
+
+// Now implements steps.Runtime.
+func (x *runner) Now() time.Time { return x.w.now }
+
+// Send implements steps.Runtime: it renders the message, asks the
+// channel's policy, and reserves the message in the outbox as pending (to
+// be sent after the commit) or failed with the policy's reason.
+func (x *runner) Send(m *flows.Message) (bool, error) {
+	msg, err := render(m, &x.env)
+	if err != nil {
+		return false, err
+	}
+	w, cs := x.w, x.cs
+	o := &OutboxEntry{RunID: x.run.ID, Account: x.run.Account, Contact: x.run.Contact, Message: *msg, Status: OutboxPending, CreatedAt: w.now, UpdatedAt: w.now}
+	if err := cs.policy.Check(cs.s, msg, w.now); err != nil {
+		var ref *channels.Refusal
+		if !errors.As(err, &ref) {
+			return false, fmt.Errorf("policy: %w", err)
+		}
+		o.Status, o.Reason, o.Detail, o.Code = OutboxFailed, ref.Reason, ref.Detail, ref.Code
+	} else {
+		cs.s = cs.policy.Spend(cs.s)
+		cs.dirtyS = true
+		w.sends = true
+	}
+	if err := w.tx.InsertOutbox(o); err != nil {
+		return false, err
+	}
+	x.env.Contact.Window = w.window(cs)
+	return o.Status == OutboxPending, nil
+}
+
+// Save implements steps.Runtime.
+func (x *runner) Save(path string, value any) error {
+	switch {
+	case strings.HasPrefix(path, "vars."):
+		x.run.State.Vars[strings.TrimPrefix(path, "vars.")] = value
+	case strings.HasPrefix(path, "contact.fields."):
+		if x.cs.c.Fields == nil {
+			x.cs.c.Fields = map[string]any{}
+			x.env.Contact.Fields = x.cs.c.Fields
+		}
+		x.cs.c.Fields[strings.TrimPrefix(path, "contact.fields.")] = value
+		x.cs.dirtyC = true
+	default:
+		return fmt.Errorf("cannot save to %q", path)
+	}
+	return nil
+}
+
+// SetAnswer implements steps.Runtime.
+func (x *runner) SetAnswer(v any) {
+	x.env.Answer = v
+	x.run.State.Answer = v
+}
+
+// SetHTTP implements steps.Runtime.
+func (x *runner) SetHTTP(h flows.HTTPEnv) {
+	x.env.HTTP = h
+	x.run.State.HTTP = &h
+}
+
+// Tag implements steps.Runtime.
+func (x *runner) Tag(tags ...string) {
+	for _, t := range tags {
+		if !x.cs.c.HasTag(t) {
+			x.cs.c.Tags = append(x.cs.c.Tags, t)
+			x.cs.dirtyC = true
+		}
+	}
+	x.env.Contact.Tags = x.cs.c.Tags
+}
+
+// Untag implements steps.Runtime.
+func (x *runner) Untag(tags ...string) {
+	kept := x.cs.c.Tags[:0]
+	for _, t := range x.cs.c.Tags {
+		drop := false
+		for _, u := range tags {
+			drop = drop || t == u
+		}
+		if drop {
+			x.cs.dirtyC = true
+			continue
+		}
+		kept = append(kept, t)
+	}
+	x.cs.c.Tags = kept
+	x.env.Contact.Tags = kept
+}
+
+// Start implements steps.Runtime.
+func (x *runner) Start(flow string) error {
+	if _, ok := x.w.e.flows.Load().byName[flow]; !ok {
+		return fmt.Errorf("start: no flow %q is loaded", flow)
+	}
+	x.starts = append(x.starts, flow)
+	return nil
+}
+
+// maxStepsPerAdvance stops a run that keeps running without suspending:
+// only goto can loop, and it is bounded, so this is a safety net.
+const maxStepsPerAdvance = 10000
+
+// exec runs steps from the run's position until it suspends or ends.
+func (x *runner) exec() error {
+	for n := 0; ; n++ {
+		if n > maxStepsPerAdvance {
+			return x.end(RunFailed, "the run took too many steps without waiting")
+		}
+		s := x.prog.at(x.path)
+		if s == nil {
+			return x.end(RunCompleted, "")
+		}
+		if s.If != nil {
+			ok, err := s.If.EvalBool(&x.env)
+			if err != nil {
+				return x.fail(s, fmt.Errorf("if: %w", err))
+			}
+			if !ok {
+				x.path = x.prog.next(x.path)
+				continue
+			}
+		}
+		impl := steps.Lookup(s.Kind)
+		if impl == nil {
+			return x.fail(s, fmt.Errorf("step kind %q has no runtime", s.Kind))
+		}
+		out, err := impl.Run(x, s)
+		if err != nil {
+			return x.fail(s, err)
+		}
+		done, err := x.apply(s, out)
+		if err != nil || done {
+			return err
+		}
+	}
+}
+
+// resume hands a suspended run's step its input, then runs on.
+func (x *runner) resume(in steps.Input) error {
+	s := x.prog.at(x.path)
+	if s == nil {
+		return x.end(RunCompleted, "")
+	}
+	impl, ok := steps.Lookup(s.Kind).(steps.Resumer)
+	if !ok {
+		return x.fail(s, fmt.Errorf("step kind %q cannot be resumed", s.Kind))
+	}
+	x.run.Status = RunRunning
+	out, err := impl.Resume(x, s, in)
+	if err != nil {
+		return x.fail(s, err)
+	}
+	done, err := x.apply(s, out)
+	if err != nil || done {
+		return err
+	}
+	return x.exec()
+}
+
+// apply moves the run as the outcome says; done is true when the run
+// suspended or ended.
+func (x *runner) apply(s *flows.Step, out steps.Outcome) (done bool, err error) {
+	switch out.Kind {
+	case steps.Next:
+		x.path = x.prog.next(x.path)
+	case steps.Goto:
+		x.run.State.Jumps++
+		if x.run.State.Jumps > x.w.e.cfg.MaxJumps {
+			return true, x.end(RunLooping, fmt.Sprintf("stopped after %d jumps (goto %s)", x.w.e.cfg.MaxJumps, out.Target))
+		}
+		p, ok := x.prog.ids[out.Target]
+		if !ok {
+			return true, x.fail(s, fmt.Errorf("no step with id %q", out.Target))
+		}
+		x.path = append([]int(nil), p...)
+	case steps.Enter:
+		if len(out.Steps) == 0 {
+			x.path = x.prog.next(x.path)
+			break
+		}
+		p, ok := x.prog.enter(x.path, s, out.Steps)
+		if !ok {
+			return true, x.fail(s, errors.New("the step entered a list that is not its own"))
+		}
+		x.path = p
+	case steps.WaitReply:
+		if err := x.takeConversation(); err != nil {
+			return true, err
+		}
+		x.run.State.Attempts = out.Attempts
+		return true, x.suspend(RunWaitingReply, out.Until)
+	case steps.WaitUntil:
+		x.run.State.Attempts = 0
+		return true, x.suspend(RunWaitingTime, out.Until)
+	case steps.Call:
+		if out.Request == nil {
+			return true, x.fail(s, errors.New("call without a request"))
+		}
+		x.run.State.Request = out.Request
+		x.run.State.Response = nil
+		if err := x.save(RunCalling); err != nil {
+			return true, err
+		}
+		id, seq, req := x.run.ID, x.run.Seq, out.Request
+		x.w.after = append(x.w.after, func() { x.w.e.call(id, seq, req) })
+		return true, nil
+	case steps.End:
+		status := RunStatus(out.Status)
+		if status == "" {
+			status = RunCompleted
+		}
+		return true, x.end(status, "")
+	default:
+		return true, x.fail(s, fmt.Errorf("unknown outcome %d", out.Kind))
+	}
+	return false, nil
+}
+
+// takeConversation makes this run the contact's one run waiting for an
+// answer: any other such run ends as interrupted.
+func (x *runner) takeConversation() error {
+	runs, err := x.w.activeRuns(x.cs)
+	if err != nil {
+		return err
+	}
+	for _, r := range append([]*Run(nil), runs...) {
+		if r.ID != x.run.ID && r.Status == RunWaitingReply {
+			if err := x.w.endRun(x.cs, r, RunInterrupted, fmt.Sprintf("%s took the conversation over", x.run.Flow)); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (x *runner) suspend(status RunStatus, until time.Time) error {
+	x.timer = false // SetTimer below replaces the old timer
+	if err := x.save(status); err != nil {
+		return err
+	}
+	x.w.timers = true
+	x.timer = true
+	return x.w.tx.SetTimer(Timer{RunID: x.run.ID, Seq: x.run.Seq, Due: until})
+}
+
+func (x *runner) fail(s *flows.Step, err error) error {
+	where := x.prog.describe(x.path)
+	x.w.e.log.Warn("run failed", "run", x.run.ID, "flow", x.run.Flow, "step", where, "err", err)
+	return x.end(RunFailed, fmt.Sprintf("%s: %v", where, err))
+}
+
+func (x *runner) end(status RunStatus, why string) error {
+	if why != "" {
+		x.run.State.Error = why
+	}
+	x.run.State.Request = nil
+	x.run.EndedAt = x.w.now
+	return x.save(status)
+}
+
+// save writes the run with its new status and position.
+func (x *runner) save(status RunStatus) error {
+	r := x.run
+	hadTimer := x.timer
+	r.Status = status
+	r.Pos = formatPos(x.path)
+	r.Step = x.prog.describe(x.path)
+	r.UpdatedAt = x.w.now
+	r.Seq++
+	var err error
+	if x.isNew {
+		err = x.w.tx.InsertRun(r)
+		x.isNew = false
+	} else {
+		err = x.w.tx.UpdateRun(r)
+	}
+	if err != nil {
+		return err
+	}
+	if hadTimer {
+		x.timer = false
+		if err := x.w.tx.DeleteTimer(r.ID); err != nil {
+			return err
+		}
+	}
+	if status.Active() {
+		x.cs.remember(r)
+	} else {
+		x.cs.forget(r)
+	}
+	return nil
+}

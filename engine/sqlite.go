@@ -1,0 +1,707 @@
+package engine
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"path"
+	"sort"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	_ "github.com/mattn/go-sqlite3" // the embedded store's driver
+
+	"github.com/wxflow/wxflow/channels"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// SQLiteStore is the embedded store: one SQLite file in WAL mode, one
+// writer connection (`_txlock=immediate`) and a separate read pool.
+type SQLiteStore struct {
+	w, r  *sql.DB
+	wst   map[string]*sql.Stmt
+	rst   map[string]*sql.Stmt
+	saves atomic.Int64
+}
+
+// SQLiteOptions tunes the store.
+type SQLiteOptions struct {
+	// Synchronous is SQLite's synchronous setting: "FULL" (the default:
+	// a commit survives a power cut) or "NORMAL" (survives a crash of the
+	// process, not of the machine; faster).
+	Synchronous string
+	// ReadConns is the size of the read pool (default 4).
+	ReadConns int
+}
+
+// OpenSQLite opens (creating if needed) the store at path and applies the
+// embedded migrations it has not applied yet.
+func OpenSQLite(ctx context.Context, file string, opts SQLiteOptions) (*SQLiteStore, error) {
+	sync := strings.ToUpper(opts.Synchronous)
+	if sync == "" {
+		sync = "FULL"
+	}
+	if sync != "FULL" && sync != "NORMAL" {
+		return nil, fmt.Errorf("open store: synchronous must be FULL or NORMAL, not %q", opts.Synchronous)
+	}
+	if opts.ReadConns <= 0 {
+		opts.ReadConns = 4
+	}
+	q := url.Values{}
+	q.Set("_txlock", "immediate")
+	q.Set("_journal_mode", "WAL")
+	q.Set("_busy_timeout", "10000")
+	q.Set("_synchronous", sync)
+	q.Set("_foreign_keys", "off")
+	q.Set("_cache_size", "-32000")
+	w, err := sql.Open("sqlite3", "file:"+file+"?"+q.Encode())
+	if err != nil {
+		return nil, fmt.Errorf("open store %s: %w", file, err)
+	}
+	w.SetMaxOpenConns(1)
+	w.SetMaxIdleConns(1)
+	w.SetConnMaxLifetime(0)
+	s := &SQLiteStore{w: w}
+	if err := s.migrate(ctx); err != nil {
+		w.Close()
+		return nil, fmt.Errorf("open store %s: %w", file, err)
+	}
+	rq := url.Values{}
+	rq.Set("mode", "ro")
+	rq.Set("_journal_mode", "WAL")
+	rq.Set("_busy_timeout", "10000")
+	rq.Set("_cache_size", "-8000")
+	r, err := sql.Open("sqlite3", "file:"+file+"?"+rq.Encode())
+	if err != nil {
+		w.Close()
+		return nil, fmt.Errorf("open store %s: %w", file, err)
+	}
+	r.SetMaxOpenConns(opts.ReadConns)
+	r.SetMaxIdleConns(opts.ReadConns)
+	s.r = r
+	if s.wst, err = prepare(ctx, w, true); err == nil {
+		s.rst, err = prepare(ctx, r, false)
+	}
+	if err != nil {
+		s.Close()
+		return nil, fmt.Errorf("open store %s: %w", file, err)
+	}
+	return s, nil
+}
+
+func (s *SQLiteStore) migrate(ctx context.Context) error {
+	if _, err := s.w.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, applied_at INTEGER NOT NULL)`); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	entries, err := migrations.ReadDir("migrations")
+	if err != nil {
+		return err
+	}
+	names := make([]string, 0, len(entries))
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		var n int
+		if err := s.w.QueryRowContext(ctx, `SELECT count(*) FROM schema_migrations WHERE name = ?`, name).Scan(&n); err != nil {
+			return fmt.Errorf("migrate: %w", err)
+		}
+		if n > 0 {
+			continue
+		}
+		src, err := migrations.ReadFile(path.Join("migrations", name))
+		if err != nil {
+			return err
+		}
+		tx, err := s.w.BeginTx(ctx, nil)
+		if err != nil {
+			return fmt.Errorf("migrate %s: %w", name, err)
+		}
+		if _, err := tx.ExecContext(ctx, string(src)); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("migrate %s: %w", name, err)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (name, applied_at) VALUES (?, ?)`, name, time.Now().UnixNano()); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("migrate %s: %w", name, err)
+		}
+		if err := tx.Commit(); err != nil {
+			return fmt.Errorf("migrate %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+const contactCols = `account, id, followed, first_seen, last_seen, tags, fields`
+const runCols = `id, account, contact, flow, version, status, pos, step, state, seq, started_at, updated_at, ended_at`
+const outboxCols = `id, run_id, account, contact, message, status, reason, code, detail, created_at, updated_at`
+
+var readQueries = map[string]string{
+	"contact":    `SELECT ` + contactCols + ` FROM contacts WHERE account = ? AND id = ?`,
+	"session":    `SELECT followed, last, kind, used, closed FROM sessions WHERE account = ? AND contact = ?`,
+	"run":        `SELECT ` + runCols + ` FROM runs WHERE id = ?`,
+	"activeRuns": `SELECT ` + runCols + ` FROM runs WHERE account = ? AND contact = ? AND ended_at = 0 ORDER BY id`,
+	"lastStart":  `SELECT max(started_at) FROM runs WHERE account = ? AND contact = ? AND flow = ?`,
+	"flow":       `SELECT version, name, file, source, loaded_at FROM flow_versions WHERE version = ?`,
+	"dueTimers":  `SELECT run_id, seq, due FROM timers WHERE due <= ? ORDER BY due, run_id LIMIT ?`,
+	"nextTimer":  `SELECT min(due) FROM timers`,
+	"schedules":  `SELECT key, due FROM schedules`,
+}
+
+var writeQueries = map[string]string{
+	"addEvent":   `INSERT INTO events (key, account, contact, kind, payload, received_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING`,
+	"putContact": `INSERT INTO contacts (` + contactCols + `) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (account, id) DO UPDATE SET followed = excluded.followed, first_seen = excluded.first_seen, last_seen = excluded.last_seen, tags = excluded.tags, fields = excluded.fields`,
+	"putSession": `INSERT INTO sessions (account, contact, followed, last, kind, used, closed) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (account, contact) DO UPDATE SET followed = excluded.followed, last = excluded.last, kind = excluded.kind, used = excluded.used, closed = excluded.closed`,
+	"insertRun":  `INSERT INTO runs (id, account, contact, flow, version, status, pos, step, state, seq, started_at, updated_at, ended_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	"updateRun":  `UPDATE runs SET status = ?, pos = ?, step = ?, state = ?, seq = ?, updated_at = ?, ended_at = ? WHERE id = ?`,
+	"setTimer":   `INSERT INTO timers (run_id, seq, due) VALUES (?, ?, ?) ON CONFLICT (run_id) DO UPDATE SET seq = excluded.seq, due = excluded.due`,
+	"delTimer":   `DELETE FROM timers WHERE run_id = ?`,
+	"insertOut":  `INSERT INTO outbox (run_id, account, contact, message, status, reason, code, detail, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	"finishOut":  `UPDATE outbox SET status = ?, reason = ?, code = ?, detail = ?, updated_at = ? WHERE id = ?`,
+	"putFlow":    `INSERT INTO flow_versions (version, name, file, source, loaded_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (version) DO NOTHING`,
+	"setSched":   `INSERT INTO schedules (key, due) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET due = excluded.due`,
+	"delSched":   `DELETE FROM schedules WHERE key = ?`,
+}
+
+func prepare(ctx context.Context, db *sql.DB, write bool) (map[string]*sql.Stmt, error) {
+	out := map[string]*sql.Stmt{}
+	add := func(qs map[string]string) error {
+		for name, q := range qs {
+			st, err := db.PrepareContext(ctx, q)
+			if err != nil {
+				return fmt.Errorf("prepare %s: %w", name, err)
+			}
+			out[name] = st
+		}
+		return nil
+	}
+	if err := add(readQueries); err != nil {
+		return nil, err
+	}
+	if write {
+		if err := add(writeQueries); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// Close closes both connection pools.
+func (s *SQLiteStore) Close() error {
+	var errs []error
+	for _, m := range []map[string]*sql.Stmt{s.wst, s.rst} {
+		for _, st := range m {
+			st.Close()
+		}
+	}
+	if s.r != nil {
+		errs = append(errs, s.r.Close())
+	}
+	errs = append(errs, s.w.Close())
+	return errors.Join(errs...)
+}
+
+// Update runs fn in one write transaction on the writer connection.
+func (s *SQLiteStore) Update(ctx context.Context, fn func(tx Tx) error) error {
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	t := &sqliteTx{ctx: ctx, tx: tx, st: s.wst, cache: map[string]*sql.Stmt{}, store: s}
+	if err := fn(t); err != nil {
+		tx.Rollback()
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
+// View runs fn in a read transaction from the read pool.
+func (s *SQLiteStore) View(ctx context.Context, fn func(tx ReadTx) error) error {
+	tx, err := s.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return fmt.Errorf("begin read: %w", err)
+	}
+	defer tx.Rollback()
+	return fn(&sqliteTx{ctx: ctx, tx: tx, st: s.rst, cache: map[string]*sql.Stmt{}, store: s})
+}
+
+type sqliteTx struct {
+	ctx   context.Context
+	tx    *sql.Tx
+	st    map[string]*sql.Stmt
+	cache map[string]*sql.Stmt
+	store *SQLiteStore
+}
+
+func (t *sqliteTx) stmt(name string) *sql.Stmt {
+	if s, ok := t.cache[name]; ok {
+		return s
+	}
+	s := t.tx.StmtContext(t.ctx, t.st[name])
+	t.cache[name] = s
+	return s
+}
+
+func nanos(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
+}
+
+func fromNanos(n int64) time.Time {
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n).UTC()
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+type scanner interface{ Scan(dest ...any) error }
+
+func scanContact(row scanner) (*Contact, error) {
+	var c Contact
+	var first, last int64
+	var tags, fields string
+	if err := row.Scan(&c.Account, &c.ID, &c.Followed, &first, &last, &tags, &fields); err != nil {
+		return nil, err
+	}
+	c.FirstSeen, c.LastSeen = fromNanos(first), fromNanos(last)
+	if err := json.Unmarshal([]byte(tags), &c.Tags); err != nil {
+		return nil, fmt.Errorf("contact %s tags: %w", c.ID, err)
+	}
+	if err := json.Unmarshal([]byte(fields), &c.Fields); err != nil {
+		return nil, fmt.Errorf("contact %s fields: %w", c.ID, err)
+	}
+	if c.Fields == nil {
+		c.Fields = map[string]any{}
+	}
+	return &c, nil
+}
+
+func notFound(err error) error {
+	if errors.Is(err, sql.ErrNoRows) {
+		return ErrNotFound
+	}
+	return err
+}
+
+func (t *sqliteTx) Contact(account, id string) (*Contact, error) {
+	c, err := scanContact(t.stmt("contact").QueryRowContext(t.ctx, account, id))
+	if err != nil {
+		return nil, notFound(err)
+	}
+	return c, nil
+}
+
+func (t *sqliteTx) Contacts(account, afterAccount, afterID string, limit int) ([]*Contact, error) {
+	q := `SELECT ` + contactCols + ` FROM contacts WHERE followed = 1 AND (account, id) > (?, ?)`
+	args := []any{afterAccount, afterID}
+	if account != "" {
+		q += ` AND account = ?`
+		args = append(args, account)
+	}
+	q += ` ORDER BY account, id LIMIT ?`
+	args = append(args, limit)
+	rows, err := t.tx.QueryContext(t.ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*Contact
+	for rows.Next() {
+		c, err := scanContact(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
+
+func (t *sqliteTx) Session(account, contact string) (channels.Session, bool, error) {
+	var s channels.Session
+	var last int64
+	var kind int
+	err := t.stmt("session").QueryRowContext(t.ctx, account, contact).Scan(&s.Followed, &last, &kind, &s.Used, &s.Closed)
+	if errors.Is(err, sql.ErrNoRows) {
+		return s, false, nil
+	}
+	if err != nil {
+		return s, false, err
+	}
+	s.Last, s.Kind = fromNanos(last), channels.Interaction(kind)
+	return s, true, nil
+}
+
+func scanRun(row scanner) (*Run, error) {
+	var r Run
+	var state string
+	var started, updated, ended int64
+	if err := row.Scan(&r.ID, &r.Account, &r.Contact, &r.Flow, &r.Version, &r.Status, &r.Pos, &r.Step, &state, &r.Seq, &started, &updated, &ended); err != nil {
+		return nil, err
+	}
+	r.StartedAt, r.UpdatedAt, r.EndedAt = fromNanos(started), fromNanos(updated), fromNanos(ended)
+	if err := json.Unmarshal([]byte(state), &r.State); err != nil {
+		return nil, fmt.Errorf("run %d state: %w", r.ID, err)
+	}
+	return &r, nil
+}
+
+func (t *sqliteTx) Run(id int64) (*Run, error) {
+	r, err := scanRun(t.stmt("run").QueryRowContext(t.ctx, id))
+	if err != nil {
+		return nil, notFound(err)
+	}
+	return r, nil
+}
+
+func collectRuns(rows *sql.Rows, err error) ([]*Run, error) {
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*Run
+	for rows.Next() {
+		r, err := scanRun(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+func (t *sqliteTx) Runs(f RunFilter) ([]*Run, error) {
+	if f.Active && f.Account != "" && f.Contact != "" && f.Flow == "" && f.Status == "" && f.Limit == 0 {
+		return collectRuns(t.stmt("activeRuns").QueryContext(t.ctx, f.Account, f.Contact))
+	}
+	var where []string
+	var args []any
+	for _, c := range []struct{ col, val string }{{"account", f.Account}, {"contact", f.Contact}, {"flow", f.Flow}, {"status", string(f.Status)}} {
+		if c.val != "" {
+			where = append(where, c.col+" = ?")
+			args = append(args, c.val)
+		}
+	}
+	if f.Active {
+		where = append(where, "ended_at = 0")
+	}
+	q := `SELECT ` + runCols + ` FROM runs`
+	if len(where) > 0 {
+		q += " WHERE " + strings.Join(where, " AND ")
+	}
+	q += " ORDER BY id DESC"
+	if f.Limit > 0 {
+		q += " LIMIT " + strconv.Itoa(f.Limit)
+	}
+	return collectRuns(t.tx.QueryContext(t.ctx, q, args...))
+}
+
+func (t *sqliteTx) LastStart(account, contact, flow string) (time.Time, bool, error) {
+	var n sql.NullInt64
+	if err := t.stmt("lastStart").QueryRowContext(t.ctx, account, contact, flow).Scan(&n); err != nil {
+		return time.Time{}, false, err
+	}
+	if !n.Valid {
+		return time.Time{}, false, nil
+	}
+	return fromNanos(n.Int64), true, nil
+}
+
+func scanOutbox(row scanner) (*OutboxEntry, error) {
+	var o OutboxEntry
+	var msg string
+	var created, updated int64
+	if err := row.Scan(&o.ID, &o.RunID, &o.Account, &o.Contact, &msg, &o.Status, &o.Reason, &o.Code, &o.Detail, &created, &updated); err != nil {
+		return nil, err
+	}
+	o.CreatedAt, o.UpdatedAt = fromNanos(created), fromNanos(updated)
+	if err := json.Unmarshal([]byte(msg), &o.Message); err != nil {
+		return nil, fmt.Errorf("outbox %d message: %w", o.ID, err)
+	}
+	return &o, nil
+}
+
+func collectOutbox(rows *sql.Rows, err error) ([]*OutboxEntry, error) {
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*OutboxEntry
+	for rows.Next() {
+		o, err := scanOutbox(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, o)
+	}
+	return out, rows.Err()
+}
+
+func (t *sqliteTx) Outbox(f OutboxFilter) ([]*OutboxEntry, error) {
+	where := []string{"id > ?"}
+	args := []any{f.AfterID}
+	for _, c := range []struct{ col, val string }{{"account", f.Account}, {"contact", f.Contact}, {"status", string(f.Status)}, {"reason", string(f.Reason)}} {
+		if c.val != "" {
+			where = append(where, c.col+" = ?")
+			args = append(args, c.val)
+		}
+	}
+	q := `SELECT ` + outboxCols + ` FROM outbox WHERE ` + strings.Join(where, " AND ") + ` ORDER BY id`
+	if f.Limit > 0 {
+		q += " LIMIT " + strconv.Itoa(f.Limit)
+	}
+	return collectOutbox(t.tx.QueryContext(t.ctx, q, args...))
+}
+
+func (t *sqliteTx) FlowVersion(version string) (*FlowVersion, error) {
+	var v FlowVersion
+	var loaded int64
+	err := t.stmt("flow").QueryRowContext(t.ctx, version).Scan(&v.Version, &v.Name, &v.File, &v.Source, &loaded)
+	if err != nil {
+		return nil, notFound(err)
+	}
+	v.LoadedAt = fromNanos(loaded)
+	return &v, nil
+}
+
+func (t *sqliteTx) DueTimers(now time.Time, limit int) ([]Timer, error) {
+	rows, err := t.stmt("dueTimers").QueryContext(t.ctx, now.UnixNano(), limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Timer
+	for rows.Next() {
+		var tm Timer
+		var due int64
+		if err := rows.Scan(&tm.RunID, &tm.Seq, &due); err != nil {
+			return nil, err
+		}
+		tm.Due = fromNanos(due)
+		out = append(out, tm)
+	}
+	return out, rows.Err()
+}
+
+func (t *sqliteTx) NextTimer() (time.Time, bool, error) {
+	var n sql.NullInt64
+	if err := t.stmt("nextTimer").QueryRowContext(t.ctx).Scan(&n); err != nil {
+		return time.Time{}, false, err
+	}
+	if !n.Valid {
+		return time.Time{}, false, nil
+	}
+	return fromNanos(n.Int64), true, nil
+}
+
+func (t *sqliteTx) Schedules() (map[string]time.Time, error) {
+	rows, err := t.stmt("schedules").QueryContext(t.ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[string]time.Time{}
+	for rows.Next() {
+		var k string
+		var due int64
+		if err := rows.Scan(&k, &due); err != nil {
+			return nil, err
+		}
+		out[k] = fromNanos(due)
+	}
+	return out, rows.Err()
+}
+
+func (t *sqliteTx) Counts() (map[string]int, error) {
+	out := map[string]int{}
+	for _, table := range []string{"contacts", "sessions", "events", "runs", "timers", "outbox", "schedules", "flow_versions"} {
+		var n int
+		if err := t.tx.QueryRowContext(t.ctx, `SELECT count(*) FROM `+table).Scan(&n); err != nil {
+			return nil, err
+		}
+		out[table] = n
+	}
+	return out, nil
+}
+
+func (t *sqliteTx) exec(name string, args ...any) (sql.Result, error) {
+	res, err := t.stmt(name).ExecContext(t.ctx, args...)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	return res, nil
+}
+
+func (t *sqliteTx) AddEvent(e *EventRecord) (bool, error) {
+	payload, err := json.Marshal(e.Event)
+	if err != nil {
+		return false, err
+	}
+	res, err := t.exec("addEvent", e.Key, e.Event.Account, e.Event.Contact, string(e.Event.Kind), string(payload), nanos(e.ReceivedAt))
+	if err != nil {
+		return false, err
+	}
+	n, err := res.RowsAffected()
+	return n == 1, err
+}
+
+func (t *sqliteTx) PutContact(c *Contact) error {
+	tags := c.Tags
+	if tags == nil {
+		tags = []string{}
+	}
+	tj, err := json.Marshal(tags)
+	if err != nil {
+		return err
+	}
+	fields := c.Fields
+	if fields == nil {
+		fields = map[string]any{}
+	}
+	fj, err := json.Marshal(fields)
+	if err != nil {
+		return fmt.Errorf("contact %s fields: %w", c.ID, err)
+	}
+	_, err = t.exec("putContact", c.Account, c.ID, b2i(c.Followed), nanos(c.FirstSeen), nanos(c.LastSeen), string(tj), string(fj))
+	return err
+}
+
+func (t *sqliteTx) PutSession(account, contact string, s channels.Session) error {
+	_, err := t.exec("putSession", account, contact, b2i(s.Followed), nanos(s.Last), int(s.Kind), s.Used, b2i(s.Closed))
+	return err
+}
+
+func (t *sqliteTx) InsertRun(r *Run) error {
+	state, err := json.Marshal(r.State)
+	if err != nil {
+		return fmt.Errorf("run state: %w", err)
+	}
+	var id any
+	if r.ID != 0 {
+		id = r.ID
+	}
+	res, err := t.exec("insertRun", id, r.Account, r.Contact, r.Flow, r.Version, string(r.Status), r.Pos, r.Step, string(state), r.Seq, nanos(r.StartedAt), nanos(r.UpdatedAt), nanos(r.EndedAt))
+	if err != nil {
+		return err
+	}
+	r.ID, err = res.LastInsertId()
+	return err
+}
+
+func (t *sqliteTx) UpdateRun(r *Run) error {
+	state, err := json.Marshal(r.State)
+	if err != nil {
+		return fmt.Errorf("run %d state: %w", r.ID, err)
+	}
+	res, err := t.exec("updateRun", string(r.Status), r.Pos, r.Step, string(state), r.Seq, nanos(r.UpdatedAt), nanos(r.EndedAt), r.ID)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n != 1 {
+		return fmt.Errorf("update run %d: %w", r.ID, ErrNotFound)
+	}
+	return nil
+}
+
+func (t *sqliteTx) SetTimer(tm Timer) error {
+	_, err := t.exec("setTimer", tm.RunID, tm.Seq, nanos(tm.Due))
+	return err
+}
+
+func (t *sqliteTx) DeleteTimer(runID int64) error {
+	_, err := t.exec("delTimer", runID)
+	return err
+}
+
+func (t *sqliteTx) InsertOutbox(o *OutboxEntry) error {
+	msg, err := json.Marshal(o.Message)
+	if err != nil {
+		return fmt.Errorf("outbox message: %w", err)
+	}
+	res, err := t.exec("insertOut", o.RunID, o.Account, o.Contact, string(msg), string(o.Status), string(o.Reason), o.Code, o.Detail, nanos(o.CreatedAt), nanos(o.UpdatedAt))
+	if err != nil {
+		return err
+	}
+	o.ID, err = res.LastInsertId()
+	return err
+}
+
+func (t *sqliteTx) ClaimOutbox(limit int, at time.Time) ([]*OutboxEntry, error) {
+	out, err := collectOutbox(t.tx.QueryContext(t.ctx, `SELECT `+outboxCols+` FROM outbox WHERE status = 'pending' ORDER BY id LIMIT ?`, limit))
+	if err != nil || len(out) == 0 {
+		return nil, err
+	}
+	if _, err := t.tx.ExecContext(t.ctx, `UPDATE outbox SET status = 'sending', updated_at = ? WHERE status = 'pending' AND id <= ?`, nanos(at), out[len(out)-1].ID); err != nil {
+		return nil, fmt.Errorf("claim outbox: %w", err)
+	}
+	for _, o := range out {
+		o.Status, o.UpdatedAt = OutboxSending, at
+	}
+	return out, nil
+}
+
+func (t *sqliteTx) FinishOutbox(id int64, status OutboxStatus, reason channels.Reason, code int, detail string, at time.Time) error {
+	_, err := t.exec("finishOut", string(status), string(reason), code, detail, nanos(at), id)
+	return err
+}
+
+func (t *sqliteTx) RecoverOutbox(at time.Time) (int, error) {
+	res, err := t.tx.ExecContext(t.ctx, `UPDATE outbox SET status = 'unknown', detail = 'the process stopped while the message was being sent', updated_at = ? WHERE status = 'sending'`, nanos(at))
+	if err != nil {
+		return 0, fmt.Errorf("recover outbox: %w", err)
+	}
+	n, err := res.RowsAffected()
+	return int(n), err
+}
+
+func (t *sqliteTx) PutFlowVersion(v *FlowVersion) error {
+	_, err := t.exec("putFlow", v.Version, v.Name, v.File, v.Source, nanos(v.LoadedAt))
+	return err
+}
+
+func (t *sqliteTx) SetSchedule(key string, due time.Time) error {
+	_, err := t.exec("setSched", key, nanos(due))
+	return err
+}
+
+func (t *sqliteTx) DeleteSchedule(key string) error {
+	_, err := t.exec("delSched", key)
+	return err
+}
+
+func (t *sqliteTx) Savepoint(fn func() error) error {
+	name := "sp" + strconv.FormatInt(t.store.saves.Add(1), 10)
+	if _, err := t.tx.ExecContext(t.ctx, "SAVEPOINT "+name); err != nil {
+		return fmt.Errorf("savepoint: %w", err)
+	}
+	if err := fn(); err != nil {
+		if _, rerr := t.tx.ExecContext(t.ctx, "ROLLBACK TO "+name+"; RELEASE "+name); rerr != nil {
+			return errors.Join(err, fmt.Errorf("rollback to savepoint: %w", rerr))
+		}
+		return err
+	}
+	if _, err := t.tx.ExecContext(t.ctx, "RELEASE "+name); err != nil {
+		return fmt.Errorf("release savepoint: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,255 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/wxflow/wxflow/channels"
+	"github.com/wxflow/wxflow/flows"
+	"github.com/wxflow/wxflow/steps"
+)
+
+// ErrNotFound is returned by a store for a row that does not exist.
+var ErrNotFound = errors.New("not found")
+
+// Store keeps everything the engine knows. It is the truth: memory is only
+// a cache. SQLiteStore is the embedded implementation; any other must pass
+// the suite in engine/storetest.
+type Store interface {
+	// Update runs fn in one write transaction: all of it is committed, or
+	// none of it when fn returns an error.
+	Update(ctx context.Context, fn func(tx Tx) error) error
+	// View runs fn in a read-only transaction.
+	View(ctx context.Context, fn func(tx ReadTx) error) error
+	// Close releases the store.
+	Close() error
+}
+
+// ReadTx reads the store.
+type ReadTx interface {
+	// Contact returns a contact, or ErrNotFound.
+	Contact(account, id string) (*Contact, error)
+	// Contacts returns up to limit contacts of an account ("" for every
+	// account) that follow, ordered by account and id, after the given
+	// position (account, id) exclusive.
+	Contacts(account, afterAccount, afterID string, limit int) ([]*Contact, error)
+	// Session returns a contact's session; ok is false when it has none.
+	Session(account, contact string) (s channels.Session, ok bool, err error)
+	// Run returns a run, or ErrNotFound.
+	Run(id int64) (*Run, error)
+	// Runs lists runs, newest first.
+	Runs(f RunFilter) ([]*Run, error)
+	// LastStart returns when the contact's latest run of a flow started.
+	LastStart(account, contact, flow string) (t time.Time, ok bool, err error)
+	// Outbox lists outbox entries in the order they were reserved.
+	Outbox(f OutboxFilter) ([]*OutboxEntry, error)
+	// FlowVersion returns a stored flow version, or ErrNotFound.
+	FlowVersion(version string) (*FlowVersion, error)
+	// DueTimers returns up to limit timers due at or before now, earliest
+	// first.
+	DueTimers(now time.Time, limit int) ([]Timer, error)
+	// NextTimer returns the earliest timer's due time.
+	NextTimer() (due time.Time, ok bool, err error)
+	// Schedules returns every schedule key with its next due time.
+	Schedules() (map[string]time.Time, error)
+	// Counts returns the number of rows per table, for tests and metrics.
+	Counts() (map[string]int, error)
+}
+
+// Tx reads and writes the store inside one transaction.
+type Tx interface {
+	ReadTx
+	// AddEvent records an inbound event by its dedupe key; added is false
+	// when an event with the same key was recorded before.
+	AddEvent(e *EventRecord) (added bool, err error)
+	// PutContact creates or replaces a contact.
+	PutContact(c *Contact) error
+	// PutSession creates or replaces a contact's session.
+	PutSession(account, contact string, s channels.Session) error
+	// InsertRun stores a new run; a zero ID is chosen by the store and set.
+	InsertRun(r *Run) error
+	// UpdateRun replaces a run's mutable fields.
+	UpdateRun(r *Run) error
+	// SetTimer creates or replaces the timer of a run.
+	SetTimer(t Timer) error
+	// DeleteTimer removes the timer of a run, if any.
+	DeleteTimer(runID int64) error
+	// InsertOutbox reserves a message and sets its ID.
+	InsertOutbox(o *OutboxEntry) error
+	// ClaimOutbox marks up to limit pending entries as sending, oldest
+	// first, and returns them.
+	ClaimOutbox(limit int, at time.Time) ([]*OutboxEntry, error)
+	// FinishOutbox records the outcome of a send.
+	FinishOutbox(id int64, status OutboxStatus, reason channels.Reason, code int, detail string, at time.Time) error
+	// RecoverOutbox marks every entry still sending as unknown: the
+	// process stopped while it was being sent. It returns how many.
+	RecoverOutbox(at time.Time) (int, error)
+	// PutFlowVersion stores a flow version (content-addressed; storing
+	// the same version again is a no-op).
+	PutFlowVersion(v *FlowVersion) error
+	// SetSchedule stores a schedule's next due time.
+	SetSchedule(key string, due time.Time) error
+	// DeleteSchedule forgets a schedule.
+	DeleteSchedule(key string) error
+	// Savepoint runs fn so that, when it returns an error, only its own
+	// writes are undone.
+	Savepoint(fn func() error) error
+}
+
+// Contact is a follower of an account.
+type Contact struct {
+	Account   string
+	ID        string
+	Followed  bool
+	FirstSeen time.Time
+	LastSeen  time.Time
+	Tags      []string
+	Fields    map[string]any
+}
+
+// HasTag reports whether the contact has a tag.
+func (c *Contact) HasTag(tag string) bool {
+	for _, t := range c.Tags {
+		if t == tag {
+			return true
+		}
+	}
+	return false
+}
+
+// EventRecord is an inbound event as stored for dedupe and history.
+type EventRecord struct {
+	Key        string
+	Event      channels.Event
+	ReceivedAt time.Time
+}
+
+// RunStatus is where a run is in its life.
+type RunStatus string
+
+// The statuses of a run. The first four are active; the rest are final.
+const (
+	RunRunning      RunStatus = "running"
+	RunWaitingReply RunStatus = "waiting_reply"
+	RunWaitingTime  RunStatus = "waiting_time"
+	RunCalling      RunStatus = "calling"
+	RunCompleted    RunStatus = "completed"
+	RunTimedOut     RunStatus = "timed_out"
+	RunInvalid      RunStatus = "invalid"
+	RunInterrupted  RunStatus = "interrupted"
+	RunRestarted    RunStatus = "restarted"
+	RunUnfollowed   RunStatus = "unfollowed"
+	RunLooping      RunStatus = "looping"
+	RunFailed       RunStatus = "failed"
+)
+
+// Active reports whether a run with this status has not ended.
+func (s RunStatus) Active() bool {
+	switch s {
+	case RunRunning, RunWaitingReply, RunWaitingTime, RunCalling:
+		return true
+	}
+	return false
+}
+
+// Run is one execution of a flow for a contact.
+type Run struct {
+	ID      int64
+	Account string
+	Contact string
+	Flow    string
+	// Version is the flow version the run started with and keeps.
+	Version string
+	Status  RunStatus
+	// Pos is the position of the current step: indexes into the flow's
+	// step lists and the steps' nested lists ("2", "1/0/3").
+	Pos string
+	// Step names the current step for people: its id, or kind and line.
+	Step  string
+	State RunState
+	// Seq grows with every change; timers and calls carry the Seq they
+	// were made for, so a stale one is ignored.
+	Seq       int64
+	StartedAt time.Time
+	UpdatedAt time.Time
+	EndedAt   time.Time
+}
+
+// RunState is a run's memory: what its expressions see and what a
+// suspended step needs to resume.
+type RunState struct {
+	Vars     map[string]any    `json:"vars,omitempty"`
+	Answer   any               `json:"answer,omitempty"`
+	HTTP     *flows.HTTPEnv    `json:"http,omitempty"`
+	Event    *flows.EventEnv   `json:"event,omitempty"`
+	Attempts int               `json:"attempts,omitempty"`
+	Jumps    int               `json:"jumps,omitempty"`
+	Request  *steps.Request    `json:"request,omitempty"`
+	Error    string            `json:"error,omitempty"`
+	Response *steps.HTTPResult `json:"response,omitempty"`
+}
+
+// RunFilter selects runs.
+type RunFilter struct {
+	Account, Contact, Flow string
+	// Active selects runs that have not ended.
+	Active bool
+	Status RunStatus
+	Limit  int
+}
+
+// Timer resumes a run at Due.
+type Timer struct {
+	RunID int64
+	Seq   int64
+	Due   time.Time
+}
+
+// OutboxStatus is where an outbound message is.
+type OutboxStatus string
+
+// The statuses of an outbound message. WeChat reports no delivery or read.
+const (
+	OutboxPending OutboxStatus = "pending"
+	OutboxSending OutboxStatus = "sending"
+	OutboxSent    OutboxStatus = "sent"
+	OutboxFailed  OutboxStatus = "failed"
+	OutboxUnknown OutboxStatus = "unknown"
+)
+
+// OutboxEntry is one outbound message.
+type OutboxEntry struct {
+	ID      int64
+	RunID   int64
+	Account string
+	Contact string
+	Message channels.Message
+	Status  OutboxStatus
+	Reason  channels.Reason
+	// Code is the platform's error code, when it answered one.
+	Code      int
+	Detail    string
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// OutboxFilter selects outbox entries.
+type OutboxFilter struct {
+	Account, Contact string
+	Status           OutboxStatus
+	Reason           channels.Reason
+	// AfterID lists entries with a larger ID only.
+	AfterID int64
+	Limit   int
+}
+
+// FlowVersion is a flow file's content, stored by its hash so that runs
+// can resume with the version they started with.
+type FlowVersion struct {
+	Version  string
+	Name     string
+	File     string
+	Source   []byte
+	LoadedAt time.Time
+}

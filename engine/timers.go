@@ -1,0 +1,250 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/wxflow/wxflow/steps"
+	"github.com/wxflow/wxflow/triggers"
+)
+
+// timerBatch is how many due timers one transaction resumes.
+const timerBatch = 512
+
+// kickTimers wakes the timer loop: a timer or schedule may now be due
+// earlier than it thought.
+func (e *Engine) kickTimers() {
+	select {
+	case e.timerKick <- struct{}{}:
+	default:
+	}
+}
+
+// timerLoop resumes runs whose timers are due and fires due schedules, on
+// the engine's clock.
+func (e *Engine) timerLoop() {
+	defer e.wg.Done()
+	for {
+		if err := e.FireDue(context.Background()); err != nil && !errors.Is(err, ErrStopped) {
+			e.log.Error("timers", "err", err)
+		}
+		wait := time.Minute
+		if next, ok, err := e.NextDue(context.Background()); err == nil && ok {
+			wait = next.Sub(e.clock.Now())
+		}
+		if wait > time.Minute {
+			wait = time.Minute
+		}
+		select {
+		case <-e.stop:
+			return
+		case <-e.timerKick:
+		case <-e.clock.After(wait):
+		}
+	}
+}
+
+// NextDue returns the earliest time a timer or a schedule comes due.
+func (e *Engine) NextDue(ctx context.Context) (time.Time, bool, error) {
+	var next time.Time
+	var ok bool
+	err := e.store.View(ctx, func(tx ReadTx) error {
+		t, has, err := tx.NextTimer()
+		if err != nil {
+			return err
+		}
+		if has {
+			next, ok = t, true
+		}
+		scheds, err := tx.Schedules()
+		if err != nil {
+			return err
+		}
+		for _, due := range scheds {
+			if !ok || due.Before(next) {
+				next, ok = due, true
+			}
+		}
+		return nil
+	})
+	return next, ok, err
+}
+
+// FireDue resumes every run whose `wait` or `ask` timeout is due by the
+// clock's now, earliest first, and fires the schedules that are due. The
+// timer loop calls it; tests call it after moving a virtual clock.
+func (e *Engine) FireDue(ctx context.Context) error {
+	for {
+		n := 0
+		err := e.submit(ctx, func(w *work) error {
+			timers, err := w.tx.DueTimers(w.now, timerBatch)
+			if err != nil {
+				return fmt.Errorf("due timers: %w", err)
+			}
+			n = len(timers)
+			for _, t := range timers {
+				if err := w.fireTimer(t); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		if n < timerBatch {
+			break
+		}
+	}
+	return e.fireSchedules(ctx)
+}
+
+// fireTimer resumes the run of a due timer, if the timer is still the
+// run's current one.
+func (w *work) fireTimer(t Timer) error {
+	r, err := w.tx.Run(t.RunID)
+	if errors.Is(err, ErrNotFound) {
+		return w.tx.DeleteTimer(t.RunID)
+	}
+	if err != nil {
+		return err
+	}
+	if r.Seq != t.Seq || (r.Status != RunWaitingReply && r.Status != RunWaitingTime) {
+		return w.tx.DeleteTimer(t.RunID)
+	}
+	cs, err := w.contact(r.Account, r.Contact, true)
+	if err != nil {
+		return err
+	}
+	// The contact's copy of this run is the one to advance.
+	if runs, err := w.activeRuns(cs); err == nil {
+		for _, a := range runs {
+			if a.ID == r.ID {
+				r = a
+			}
+		}
+	} else {
+		return err
+	}
+	in := steps.Input{Kind: steps.Elapsed}
+	if r.Status == RunWaitingReply {
+		in = steps.Input{Kind: steps.Timeout, Attempts: r.State.Attempts}
+	}
+	return w.resume(cs, r, in, nil)
+}
+
+// syncSchedules gives every schedule trigger of a flow set a due time,
+// keeping the stored one, and forgets schedules no flow has any more.
+func (e *Engine) syncSchedules(tx Tx, fs *flowSet, now time.Time) error {
+	stored, err := tx.Schedules()
+	if err != nil {
+		return err
+	}
+	keep := map[string]bool{}
+	for _, st := range fs.index.Schedules() {
+		keep[st.Key] = true
+		if _, ok := stored[st.Key]; ok {
+			continue
+		}
+		if err := tx.SetSchedule(st.Key, triggers.Next(st.Trigger, now, e.cfg.Zone)); err != nil {
+			return err
+		}
+	}
+	for key := range stored {
+		if !keep[key] {
+			if err := tx.DeleteSchedule(key); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// contactPage is how many contacts one transaction of a schedule visits.
+const contactPage = 500
+
+// fireSchedules starts each due schedule's flow for the contacts its
+// audience chooses. A schedule that came due several times while wxflow
+// was stopped fires once. Its next due time is stored in the same
+// transaction as the first page of runs, so a restart neither skips nor
+// repeats it.
+func (e *Engine) fireSchedules(ctx context.Context) error {
+	fs := e.flows.Load()
+	for _, st := range fs.index.Schedules() {
+		st := st
+		var fired bool
+		var afterAccount, afterID string
+		err := e.submit(ctx, func(w *work) error {
+			due, err := w.tx.Schedules()
+			if err != nil {
+				return err
+			}
+			at, ok := due[st.Key]
+			if !ok || at.After(w.now) {
+				return nil
+			}
+			fired = true
+			if err := w.tx.SetSchedule(st.Key, triggers.Next(st.Trigger, w.now, e.cfg.Zone)); err != nil {
+				return err
+			}
+			afterAccount, afterID, err = w.scheduleRuns(st, "", "")
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		for fired && afterID != "" {
+			err := e.submit(ctx, func(w *work) error {
+				var err error
+				afterAccount, afterID, err = w.scheduleRuns(st, afterAccount, afterID)
+				return err
+			})
+			if err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// scheduleRuns starts a schedule's flow for one page of contacts and
+// returns where the next page starts ("" when done).
+func (w *work) scheduleRuns(st triggers.ScheduleTrigger, afterAccount, afterID string) (string, string, error) {
+	p := w.e.flows.Load().byName[st.Flow.Name]
+	if p == nil {
+		return "", "", nil
+	}
+	contacts, err := w.tx.Contacts(st.Flow.Account, afterAccount, afterID, contactPage)
+	if err != nil {
+		return "", "", err
+	}
+	audience := triggers.Audience(st.Trigger)
+	ev := eventEnvAt("schedule", w.now)
+	for _, c := range contacts {
+		cs, err := w.contact(c.Account, c.ID, false)
+		if err != nil {
+			return "", "", err
+		}
+		if audience != nil {
+			env := w.guardEnv(cs, ev, p)
+			ok, err := audience.EvalBool(&env)
+			if err != nil {
+				w.e.log.Warn("schedule audience failed", "flow", st.Flow.Name, "contact", c.ID, "err", err)
+				continue
+			}
+			if !ok {
+				continue
+			}
+		}
+		if _, err := w.startFlow(cs, p, ev, false); err != nil {
+			return "", "", err
+		}
+	}
+	if len(contacts) < contactPage {
+		return "", "", nil
+	}
+	last := contacts[len(contacts)-1]
+	return last.Account, last.ID, nil
+}

@@ -1,0 +1,169 @@
+package engine
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/wxflow/wxflow/channels"
+	"github.com/wxflow/wxflow/flows"
+)
+
+// work is one job's view of the writer's transaction: the contacts it
+// touched (written back when the job ends) and what to do after the
+// commit.
+type work struct {
+	e        *Engine
+	tx       Tx
+	now      time.Time
+	contacts map[contactKey]*contactState
+	order    []*contactState
+	after    []func()
+	calls    bool
+	sends    bool
+	timers   bool
+}
+
+type contactKey struct{ account, id string }
+
+// contactState is a contact, its session and its active runs, loaded
+// once per job.
+type contactState struct {
+	c        *Contact
+	s        channels.Session
+	policy   channels.Policy
+	dirtyC   bool
+	dirtyS   bool
+	active   []*Run
+	activeOK bool
+}
+
+func newWork(e *Engine, tx Tx) *work {
+	return &work{e: e, tx: tx, now: e.clock.Now()}
+}
+
+// run runs a job and writes back the contacts it changed.
+func (w *work) run(fn func(w *work) error) error {
+	if err := fn(w); err != nil {
+		return err
+	}
+	for _, cs := range w.order {
+		if cs.dirtyC {
+			if err := w.tx.PutContact(cs.c); err != nil {
+				return err
+			}
+		}
+		if cs.dirtyS {
+			if err := w.tx.PutSession(cs.c.Account, cs.c.ID, cs.s); err != nil {
+				return err
+			}
+		}
+	}
+	if w.sends {
+		w.after = append(w.after, w.e.kickOutbox)
+	}
+	if w.timers {
+		w.after = append(w.after, w.e.kickTimers)
+	}
+	return nil
+}
+
+// contact loads a contact's state; create makes a new contact when there
+// is none.
+func (w *work) contact(account, id string, create bool) (*contactState, error) {
+	k := contactKey{account, id}
+	if cs, ok := w.contacts[k]; ok {
+		return cs, nil
+	}
+	c, err := w.tx.Contact(account, id)
+	created := false
+	switch {
+	case errors.Is(err, ErrNotFound):
+		if !create {
+			return nil, err
+		}
+		c = &Contact{Account: account, ID: id, FirstSeen: w.now, LastSeen: w.now, Fields: map[string]any{}}
+		created = true
+	case err != nil:
+		return nil, fmt.Errorf("contact %s: %w", id, err)
+	}
+	s, _, err := w.tx.Session(account, id)
+	if err != nil {
+		return nil, fmt.Errorf("session of %s: %w", id, err)
+	}
+	cs := &contactState{c: c, s: s, policy: w.e.cfg.Channel.Policy(account), dirtyC: created}
+	if w.contacts == nil {
+		w.contacts = map[contactKey]*contactState{}
+	}
+	w.contacts[k] = cs
+	w.order = append(w.order, cs)
+	return cs, nil
+}
+
+// activeRuns returns the contact's runs that have not ended.
+func (w *work) activeRuns(cs *contactState) ([]*Run, error) {
+	if !cs.activeOK {
+		runs, err := w.tx.Runs(RunFilter{Account: cs.c.Account, Contact: cs.c.ID, Active: true})
+		if err != nil {
+			return nil, fmt.Errorf("runs of %s: %w", cs.c.ID, err)
+		}
+		cs.active, cs.activeOK = runs, true
+	}
+	return cs.active, nil
+}
+
+// forget drops an ended run from the contact's active runs.
+func (cs *contactState) forget(r *Run) {
+	for i, a := range cs.active {
+		if a.ID == r.ID {
+			cs.active = append(cs.active[:i], cs.active[i+1:]...)
+			return
+		}
+	}
+}
+
+// remember adds a run to the contact's active runs, replacing a stale
+// copy of it.
+func (cs *contactState) remember(r *Run) {
+	cs.forget(r)
+	cs.active = append(cs.active, r)
+	sort.Slice(cs.active, func(i, j int) bool { return cs.active[i].ID < cs.active[j].ID })
+}
+
+// window is the contact's session as flows see it now.
+func (w *work) window(cs *contactState) flows.WindowEnv {
+	win := cs.policy.Window(cs.s, w.now)
+	return flows.WindowEnv{Open: win.Open, ExpiresAt: win.ExpiresAt, QuotaLeft: win.QuotaLeft}
+}
+
+// contactEnv is the `contact` of expressions.
+func (w *work) contactEnv(cs *contactState) flows.ContactEnv {
+	return flows.ContactEnv{
+		ID: cs.c.ID, Tags: cs.c.Tags, Fields: cs.c.Fields, Followed: cs.c.Followed,
+		FirstSeen: cs.c.FirstSeen, LastSeen: cs.c.LastSeen, Window: w.window(cs),
+	}
+}
+
+// endRun ends a run that is not running now (interrupted, restarted,
+// unfollowed).
+func (w *work) endRun(cs *contactState, r *Run, status RunStatus, why string) error {
+	hadTimer := r.Status == RunWaitingReply || r.Status == RunWaitingTime
+	r.Status = status
+	r.Seq++
+	r.UpdatedAt, r.EndedAt = w.now, w.now
+	if why != "" {
+		r.State.Error = why
+	}
+	r.State.Request = nil
+	if err := w.tx.UpdateRun(r); err != nil {
+		return err
+	}
+	if hadTimer {
+		if err := w.tx.DeleteTimer(r.ID); err != nil {
+			return err
+		}
+	}
+	cs.forget(r)
+	return nil
+}

@@ -1,0 +1,148 @@
+package triggers_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/wxflow/wxflow/flows"
+	"github.com/wxflow/wxflow/triggers"
+)
+
+// scheduleTrigger loads a flow with one schedule trigger whose argument
+// lines (indented under schedule:) are given, and returns the trigger.
+func scheduleTrigger(tb testing.TB, lines ...string) *flows.Trigger {
+	tb.Helper()
+	src := "name: s\ntriggers:\n  - schedule:\n"
+	for _, l := range lines {
+		src += "      " + l + "\n"
+	}
+	src += "steps: [end]\n"
+	return loadFlow(tb, src).Triggers[0]
+}
+
+func utc(s string) time.Time {
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		panic(err)
+	}
+	return t
+}
+
+func TestNext(t *testing.T) {
+	t.Parallel()
+	shanghai, err := time.LoadLocation("Asia/Shanghai")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mondayNine := []string{`cron: "0 9 * * mon"`, "timezone: Asia/Shanghai"}
+	newYorkNine := []string{`cron: "0 9 * * *"`, "timezone: America/New_York"}
+	nyAt := func(minuteHour string) []string {
+		return []string{`cron: "` + minuteHour + ` * * *"`, "timezone: America/New_York"}
+	}
+	everyMinute := []string{`cron: "* * * * *"`, "timezone: UTC"}
+	tests := []struct {
+		name   string
+		lines  []string
+		server *time.Location
+		after  string
+		want   string
+	}{
+		// 2026-11-20 is a Friday; 09:00 in Shanghai is 01:00 UTC.
+		{"weekly in Shanghai from a UTC time", mondayNine, nil, "2026-11-20T00:00:00Z", "2026-11-23T01:00:00Z"},
+		{"the same day when the zone's time is still before", mondayNine, nil, "2026-11-23T00:59:59Z", "2026-11-23T01:00:00Z"},
+		{"Sunday evening UTC is already Monday in Shanghai", mondayNine, nil, "2026-11-22T20:00:00Z", "2026-11-23T01:00:00Z"},
+		{"Monday 09:30 in Shanghai is Monday 01:30 UTC: next week", mondayNine, nil, "2026-11-23T01:30:00Z", "2026-11-30T01:00:00Z"},
+		{"exactly on a firing: the next one", mondayNine, nil, "2026-11-23T01:00:00Z", "2026-11-30T01:00:00Z"},
+		{"just before a firing", mondayNine, nil, "2026-11-23T00:59:59.999Z", "2026-11-23T01:00:00Z"},
+		{"just after a firing", mondayNine, nil, "2026-11-23T01:00:00.001Z", "2026-11-30T01:00:00Z"},
+		// New York moves from EST (UTC-5) to EDT (UTC-4) on 2026-03-08.
+		{"before the March change: EST", newYorkNine, nil, "2026-03-07T00:00:00Z", "2026-03-07T14:00:00Z"},
+		{"across the March change: EDT", newYorkNine, nil, "2026-03-07T14:00:00Z", "2026-03-08T13:00:00Z"},
+		{"after the March change", newYorkNine, nil, "2026-03-08T13:00:00Z", "2026-03-09T13:00:00Z"},
+		{"across the November change: EST again", newYorkNine, nil, "2026-10-31T13:00:00Z", "2026-11-01T14:00:00Z"},
+		// Clock changes with fixed hours: once per wall-clock time.
+		{"02:30 does not exist on 8 March: fires at the jump", nyAt("30 2"), nil, "2026-03-08T05:00:00Z", "2026-03-08T07:00:00Z"},
+		{"after the jump, the next day", nyAt("30 2"), nil, "2026-03-08T07:00:00Z", "2026-03-09T06:30:00Z"},
+		{"an hour the jump does not skip", nyAt("0 4"), nil, "2026-03-08T05:00:00Z", "2026-03-08T08:00:00Z"},
+		{"01:30 happens twice on 1 November: the first", nyAt("30 1"), nil, "2026-11-01T04:00:00Z", "2026-11-01T05:30:00Z"},
+		{"01:30 happens twice on 1 November: not the second", nyAt("30 1"), nil, "2026-11-01T05:30:00Z", "2026-11-02T06:30:00Z"},
+		{"within the repeated hour", nyAt("30 1"), nil, "2026-11-01T06:15:00Z", "2026-11-02T06:30:00Z"},
+		{"an hour after the repeated one", nyAt("30 2"), nil, "2026-11-01T05:30:00Z", "2026-11-01T07:30:00Z"},
+		// Crons over every hour follow the clock as it is.
+		{"every half hour through the repeated hour", []string{`cron: "*/30 * * * *"`, "timezone: America/New_York"}, nil, "2026-11-01T05:30:00Z", "2026-11-01T06:00:00Z"},
+		{"every half hour across the jump", []string{`cron: "*/30 * * * *"`, "timezone: America/New_York"}, nil, "2026-03-08T06:30:00Z", "2026-03-08T07:00:00Z"},
+		{"every minute", everyMinute, nil, "2026-01-01T10:00:00Z", "2026-01-01T10:01:00Z"},
+		{"every minute, within a minute", everyMinute, nil, "2026-01-01T10:00:30.5Z", "2026-01-01T10:01:00Z"},
+		{"every minute, across midnight and the year", everyMinute, nil, "2026-12-31T23:59:59Z", "2027-01-01T00:00:00Z"},
+		{"every five minutes", []string{`cron: "*/5 * * * *"`}, nil, "2026-01-01T10:04:59Z", "2026-01-01T10:05:00Z"},
+		{"no timezone: the server's", []string{`cron: "0 9 * * *"`}, shanghai, "2026-01-01T00:00:00Z", "2026-01-01T01:00:00Z"},
+		{"no timezone and no server zone: UTC", []string{`cron: "0 9 * * *"`}, nil, "2026-01-01T00:00:00Z", "2026-01-01T09:00:00Z"},
+		{"timezone: wins over the server's", []string{`cron: "0 9 * * *"`, "timezone: UTC"}, shanghai, "2026-01-01T00:00:00Z", "2026-01-01T09:00:00Z"},
+		{"a date that comes every four years", []string{`cron: "0 0 29 2 *"`, "timezone: UTC"}, nil, "2026-03-01T00:00:00Z", "2028-02-29T00:00:00Z"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			tr := scheduleTrigger(t, tt.lines...)
+			after := utc(tt.after)
+			got := triggers.Next(tr, after, tt.server)
+			if !got.Equal(utc(tt.want)) {
+				t.Errorf("Next after %s = %s, want %s", tt.after, got.Format(time.RFC3339Nano), tt.want)
+			}
+			if got.Location() != time.UTC {
+				t.Errorf("Next returned %s, not UTC", got.Location())
+			}
+			// The zone after is given in does not matter.
+			if again := triggers.Next(tr, after.In(time.FixedZone("X", -7*3600)), tt.server); !again.Equal(got) {
+				t.Errorf("Next depends on the zone of after: %s vs %s", again, got)
+			}
+		})
+	}
+}
+
+func TestNextWithoutSchedule(t *testing.T) {
+	t.Parallel()
+	f := flow(t, "a", "- follow")
+	if got := triggers.Next(f.Triggers[0], utc("2026-01-01T00:00:00Z"), nil); !got.IsZero() {
+		t.Errorf("Next of a follow trigger = %s", got)
+	}
+	if got := triggers.Next(nil, utc("2026-01-01T00:00:00Z"), nil); !got.IsZero() {
+		t.Errorf("Next of nil = %s", got)
+	}
+	// A cron that cannot fire (30 February) gives the zero time.
+	tr := scheduleTrigger(t, `cron: "0 0 30 2 *"`)
+	if got := triggers.Next(tr, utc("2026-01-01T00:00:00Z"), nil); !got.IsZero() {
+		t.Errorf("Next of a cron that never fires = %s", got)
+	}
+}
+
+func TestNextWithZoneName(t *testing.T) {
+	t.Parallel()
+	// Triggers built by hand may name the zone instead of loading it.
+	tr := scheduleTrigger(t, `cron: "0 9 * * *"`)
+	o := tr.Arg.(*flows.Object)
+	hand := &flows.Trigger{Kind: "schedule", Arg: &flows.Object{
+		Keys:   []string{"cron", "timezone"},
+		Values: map[string]any{"cron": o.Get("cron"), "timezone": "Asia/Tokyo"},
+	}}
+	if got, want := triggers.Next(hand, utc("2026-01-01T00:00:00Z"), nil), utc("2026-01-02T00:00:00Z"); !got.Equal(want) {
+		t.Errorf("Next = %s, want %s", got, want)
+	}
+}
+
+func TestAudience(t *testing.T) {
+	t.Parallel()
+	tr := scheduleTrigger(t, `cron: "0 9 * * *"`, `audience: "'weekly' in contact.tags"`)
+	if a := triggers.Audience(tr); a == nil || a.Src != "'weekly' in contact.tags" {
+		t.Errorf("Audience = %+v", a)
+	}
+	if a := triggers.Audience(scheduleTrigger(t, `cron: "0 9 * * *"`)); a != nil {
+		t.Errorf("Audience without audience: = %+v", a)
+	}
+	if a := triggers.Audience(flow(t, "a", "- follow").Triggers[0]); a != nil {
+		t.Errorf("Audience of a follow = %+v", a)
+	}
+	if a := triggers.Audience(nil); a != nil {
+		t.Errorf("Audience of nil = %+v", a)
+	}
+}
