@@ -19,9 +19,14 @@ const maxResponseBody = 1 << 20
 func (e *Engine) call(runID, seq int64, req *steps.Request) {
 	e.addBusy(1)
 	go func() {
+		// The call stays busy until its resume is committed, so that Sync
+		// never returns between the response and the resume.
 		defer e.addBusy(-1)
 		res := e.doRequest(req)
-		e.submitAsync("http step", func(w *work) error { return w.resumeCall(runID, seq, res) })
+		err := e.submit(context.Background(), func(w *work) error { return w.resumeCall(runID, seq, res) })
+		if err != nil && !errors.Is(err, ErrStopped) {
+			e.log.Error("http step", "err", err)
+		}
 	}()
 }
 

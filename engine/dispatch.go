@@ -66,13 +66,100 @@ type sendResult struct {
 	detail string
 }
 
-func (e *Engine) dispatchOnce(ctx context.Context) (int, error) {
-	var claimed []*OutboxEntry
-	err := e.submit(ctx, func(w *work) error {
-		var err error
-		claimed, err = w.tx.ClaimOutbox(sendBatch, w.now)
+// outboxRecorder notes the messages a job reserved for sending, so that
+// after the commit the dispatcher gets them without reading them back.
+type outboxRecorder struct {
+	Tx
+	pending []*OutboxEntry
+}
+
+// InsertOutbox records pending entries after storing them.
+func (r *outboxRecorder) InsertOutbox(o *OutboxEntry) error {
+	if err := r.Tx.InsertOutbox(o); err != nil {
 		return err
+	}
+	if o.Status == OutboxPending {
+		r.pending = append(r.pending, o)
+	}
+	return nil
+}
+
+// maxQueuedOutbox bounds the messages handed to the dispatcher in memory;
+// past it, the dispatcher reads them back from the store instead, so a
+// dispatcher slower than ingest costs no memory.
+const maxQueuedOutbox = 8192
+
+// queueOutbox hands committed pending messages to the dispatcher.
+func (e *Engine) queueOutbox(entries []*OutboxEntry) {
+	if len(entries) == 0 {
+		return
+	}
+	e.outMu.Lock()
+	if e.backlog || len(e.outq)+len(entries) > maxQueuedOutbox {
+		e.backlog = true
+		e.outq = nil
+	} else {
+		e.outq = append(e.outq, entries...)
+	}
+	e.outMu.Unlock()
+}
+
+// nextBatch returns the next messages to send and claims them. After a
+// start it first claims what the store holds (messages committed but not
+// sent before the stop); then it takes the messages jobs handed over,
+// which are claimed with one write, since each batch is a prefix of the
+// outbox.
+func (e *Engine) nextBatch(ctx context.Context) ([]*OutboxEntry, error) {
+	var batch []*OutboxEntry
+	err := e.submit(ctx, func(w *work) error {
+		batch = nil
+		e.outMu.Lock()
+		backlog := e.backlog
+		e.outMu.Unlock()
+		if backlog {
+			var err error
+			batch, err = w.tx.ClaimOutbox(sendBatch, w.now)
+			if err != nil {
+				return err
+			}
+			if len(batch) > 0 {
+				return nil
+			}
+		}
+		e.outMu.Lock()
+		defer e.outMu.Unlock()
+		// The store holds no more unclaimed messages than the queue.
+		e.backlog = false
+		// Entries the backlog already claimed are dropped.
+		for len(e.outq) > 0 && e.outq[0].ID <= e.claimedMax {
+			e.outq = e.outq[1:]
+		}
+		n := min(len(e.outq), sendBatch)
+		if n == 0 {
+			return nil
+		}
+		batch = append([]*OutboxEntry(nil), e.outq[:n]...)
+		return w.tx.ClaimOutboxThrough(batch[n-1].ID, w.now)
 	})
+	if err != nil {
+		return nil, err
+	}
+	if len(batch) > 0 {
+		e.outMu.Lock()
+		last := batch[len(batch)-1].ID
+		if last > e.claimedMax {
+			e.claimedMax = last
+		}
+		for len(e.outq) > 0 && e.outq[0].ID <= e.claimedMax {
+			e.outq = e.outq[1:]
+		}
+		e.outMu.Unlock()
+	}
+	return batch, nil
+}
+
+func (e *Engine) dispatchOnce(ctx context.Context) (int, error) {
+	claimed, err := e.nextBatch(ctx)
 	if err != nil || len(claimed) == 0 {
 		return 0, err
 	}

@@ -62,6 +62,11 @@ type Engine struct {
 	flows    atomic.Pointer[flowSet]
 	versions sync.Map // version -> *program
 
+	outMu      sync.Mutex
+	outq       []*OutboxEntry
+	backlog    bool
+	claimedMax int64
+
 	busyMu    sync.Mutex
 	busyCond  *sync.Cond
 	busy      int
@@ -69,6 +74,8 @@ type Engine struct {
 	kick      chan struct{}
 	timerKick chan struct{}
 
+	stopMu    sync.RWMutex
+	stopped   bool
 	startOnce sync.Once
 	stopOnce  sync.Once
 	stop      chan struct{}
@@ -163,6 +170,7 @@ func (e *Engine) start(ctx context.Context) error {
 		return fmt.Errorf("start engine: %w", err)
 	}
 	e.nextID.Store(maxID)
+	e.backlog = true
 	e.started.Store(true)
 	e.wg.Add(3)
 	go e.writer()
@@ -181,7 +189,10 @@ func (e *Engine) start(ctx context.Context) error {
 // stops the engine's goroutines. Runs stay resumable. It is idempotent.
 func (e *Engine) Stop() {
 	e.stopOnce.Do(func() {
+		e.stopMu.Lock()
+		e.stopped = true
 		close(e.stop)
+		e.stopMu.Unlock()
 		e.wg.Wait()
 	})
 }
@@ -196,23 +207,23 @@ func (e *Engine) submit(ctx context.Context, fn func(w *work) error) error {
 		return errors.New("engine not started")
 	}
 	j := &job{fn: fn, done: make(chan error, 1)}
+	// The read lock keeps Stop from closing the queue between the check
+	// and the send: every job queued is one the writer will answer.
+	e.stopMu.RLock()
+	if e.stopped {
+		e.stopMu.RUnlock()
+		return ErrStopped
+	}
 	e.addBusy(1)
 	select {
 	case e.jobs <- j:
-	case <-e.stop:
-		e.addBusy(-1)
-		return ErrStopped
+		e.stopMu.RUnlock()
 	case <-ctx.Done():
+		e.stopMu.RUnlock()
 		e.addBusy(-1)
 		return ctx.Err()
 	}
-	select {
-	case err := <-j.done:
-		return err
-	case <-e.stop:
-		// The writer finishes the batch it has; wait for the answer.
-		return <-j.done
-	}
+	return <-j.done
 }
 
 // submitAsync queues fn for the writer without waiting; errors are logged.
@@ -294,10 +305,12 @@ func (e *Engine) writer() {
 // so that one bad job never loses the others.
 func (e *Engine) runBatch(batch []*job) {
 	works := make([]*work, len(batch))
+	recs := make([]*outboxRecorder, len(batch))
 	failed := -1
 	err := e.store.Update(context.Background(), func(tx Tx) error {
 		for i, j := range batch {
-			w := newWork(e, tx)
+			recs[i] = &outboxRecorder{Tx: tx}
+			w := newWork(e, recs[i])
 			works[i] = w
 			if err := w.run(j.fn); err != nil {
 				failed = i
@@ -308,6 +321,7 @@ func (e *Engine) runBatch(batch []*job) {
 	})
 	if err == nil {
 		for i, j := range batch {
+			e.queueOutbox(recs[i].pending)
 			e.finish(j, works[i], nil)
 		}
 		return

@@ -67,7 +67,17 @@ func (w *work) ingest(ev *channels.Event) error {
 		}
 	}
 	in := triggers.Input{Account: ev.Account, Kind: string(ev.Kind), Scene: ev.Scene, Key: ev.Key, Text: ev.Text}
+	if ev.Kind == channels.MenuClick && ev.Text != "" {
+		// A tap on a message-menu item is a text message on WeChat (one
+		// carrying bizmsgmenuid), not a click of the account's menu: the
+		// triggers see its text, so that it answers the ask that showed
+		// the menu unless an interrupting keyword takes it.
+		in = triggers.Input{Account: ev.Account, Kind: string(channels.Text), Text: ev.Text}
+	}
 	cands := fs.index.Match(in)
+	if ev.Kind != channels.Follow {
+		cands = withoutFollows(cands, in)
+	}
 	// A message, or a tap on a message-menu item, answers the run that
 	// waits for one, unless a trigger that interrupts matches.
 	answers := ev.Kind.IsMessage() || (ev.Kind == channels.MenuClick && ev.Text != "")
@@ -110,6 +120,45 @@ func (w *work) ingest(ev *channels.Event) error {
 	return nil
 }
 
+// withoutFollows leaves the `follow` triggers out of the candidates of
+// an event that is not a follow. The index files the scenes of
+// `follow: scene` and `scan: scene` together, but a follower's scan
+// (SCAN) is no follow (subscribe). The same flows are matched again
+// without their follow triggers, so that a scan trigger of a flow that
+// its follow trigger stood in for is found, in its own place.
+func withoutFollows(cands []triggers.Candidate, in triggers.Input) []triggers.Candidate {
+	found := false
+	for _, c := range cands {
+		found = found || c.Trigger.Kind == "follow"
+	}
+	if !found {
+		return cands
+	}
+	var copies []*flows.Flow
+	orig := map[*flows.Flow]*flows.Flow{}
+	seen := map[*flows.Flow]bool{}
+	for _, c := range cands {
+		if seen[c.Flow] {
+			continue
+		}
+		seen[c.Flow] = true
+		cp := *c.Flow
+		cp.Triggers = nil
+		for _, t := range c.Flow.Triggers {
+			if t != nil && t.Kind != "follow" {
+				cp.Triggers = append(cp.Triggers, t)
+			}
+		}
+		copies = append(copies, &cp)
+		orig[&cp] = c.Flow
+	}
+	out := triggers.NewIndex(copies).Match(in)
+	for i := range out {
+		out[i].Flow = orig[out[i].Flow]
+	}
+	return out
+}
+
 // guard reports whether a matching trigger may start its flow: its `if:`
 // is true and the flow is not cooling down for the contact.
 func (w *work) guard(cs *contactState, c *triggers.Candidate, ev flows.EventEnv) (bool, error) {
@@ -125,16 +174,22 @@ func (w *work) guard(cs *contactState, c *triggers.Candidate, ev flows.EventEnv)
 			return false, nil
 		}
 	}
-	if c.Flow.Cooldown > 0 {
-		last, ok, err := w.tx.LastStart(cs.c.Account, cs.c.ID, c.Flow.Name)
-		if err != nil {
-			return false, err
-		}
-		if ok && w.now.Sub(last) < c.Flow.Cooldown {
-			return false, nil
-		}
+	cooling, err := w.coolingDown(cs, c.Flow)
+	return !cooling && err == nil, err
+}
+
+// coolingDown reports whether a flow's cooldown keeps it from starting
+// for the contact now: it started for them less than cooldown ago. It
+// holds for every way a flow starts: triggers, schedules and `start:`.
+func (w *work) coolingDown(cs *contactState, f *flows.Flow) (bool, error) {
+	if f.Cooldown <= 0 {
+		return false, nil
 	}
-	return true, nil
+	last, ok, err := w.tx.LastStart(cs.c.Account, cs.c.ID, f.Name)
+	if err != nil {
+		return false, err
+	}
+	return ok && w.now.Sub(last) < f.Cooldown, nil
 }
 
 // startFlow starts a flow for a contact and runs it until it suspends or
@@ -191,6 +246,14 @@ func (w *work) startNamed(cs *contactState, names []string, ev flows.EventEnv) e
 		p, ok := fs.byName[name]
 		if !ok {
 			w.e.log.Warn("start: flow not loaded", "flow", name)
+			continue
+		}
+		cooling, err := w.coolingDown(cs, p.flow)
+		if err != nil {
+			return err
+		}
+		if cooling {
+			w.e.log.Info("start: flow is cooling down for the contact", "flow", name, "contact", cs.c.ID)
 			continue
 		}
 		if _, err := w.startFlow(cs, p, ev, false); err != nil {

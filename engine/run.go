@@ -24,6 +24,9 @@ type runner struct {
 	starts []string
 	// timer is set when the run had a timer before this advance.
 	timer bool
+	// abort is a store error a step met through the runtime: it aborts the
+	// transaction rather than failing the run.
+	abort error
 }
 
 func (w *work) newRunner(cs *contactState, r *Run, p *program) (*runner, error) {
@@ -81,6 +84,7 @@ func (x *runner) Send(m *flows.Message) (bool, error) {
 		w.sends = true
 	}
 	if err := w.tx.InsertOutbox(o); err != nil {
+		x.abort = err
 		return false, err
 	}
 	x.env.Contact.Window = w.window(cs)
@@ -184,6 +188,9 @@ func (x *runner) exec() error {
 			return x.fail(s, fmt.Errorf("step kind %q has no runtime", s.Kind))
 		}
 		out, err := impl.Run(x, s)
+		if x.abort != nil {
+			return x.abort
+		}
 		if err != nil {
 			return x.fail(s, err)
 		}
@@ -206,6 +213,9 @@ func (x *runner) resume(in steps.Input) error {
 	}
 	x.run.Status = RunRunning
 	out, err := impl.Resume(x, s, in)
+	if x.abort != nil {
+		return x.abort
+	}
 	if err != nil {
 		return x.fail(s, err)
 	}

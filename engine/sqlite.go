@@ -149,7 +149,7 @@ var readQueries = map[string]string{
 	"contact":    `SELECT ` + contactCols + ` FROM contacts WHERE account = ? AND id = ?`,
 	"session":    `SELECT followed, last, kind, used, closed FROM sessions WHERE account = ? AND contact = ?`,
 	"run":        `SELECT ` + runCols + ` FROM runs WHERE id = ?`,
-	"activeRuns": `SELECT ` + runCols + ` FROM runs WHERE account = ? AND contact = ? AND ended_at = 0 ORDER BY id`,
+	"activeRuns": `SELECT ` + runCols + ` FROM runs WHERE account = ? AND contact = ? AND ended_at = 0 ORDER BY id DESC`,
 	"lastStart":  `SELECT max(started_at) FROM runs WHERE account = ? AND contact = ? AND flow = ?`,
 	"flow":       `SELECT version, name, file, source, loaded_at FROM flow_versions WHERE version = ?`,
 	"dueTimers":  `SELECT run_id, seq, due FROM timers WHERE due <= ? ORDER BY due, run_id LIMIT ?`,
@@ -457,6 +457,12 @@ func collectOutbox(rows *sql.Rows, err error) ([]*OutboxEntry, error) {
 	return out, rows.Err()
 }
 
+// outboxView shows claimed entries that are still pending as sending (see
+// the outbox_cursor table).
+const outboxView = `(SELECT id, run_id, account, contact, message,
+	CASE WHEN status = 'pending' AND id <= (SELECT claimed FROM outbox_cursor) THEN 'sending' ELSE status END AS status,
+	reason, code, detail, created_at, updated_at FROM outbox)`
+
 func (t *sqliteTx) Outbox(f OutboxFilter) ([]*OutboxEntry, error) {
 	where := []string{"id > ?"}
 	args := []any{f.AfterID}
@@ -466,7 +472,7 @@ func (t *sqliteTx) Outbox(f OutboxFilter) ([]*OutboxEntry, error) {
 			args = append(args, c.val)
 		}
 	}
-	q := `SELECT ` + outboxCols + ` FROM outbox WHERE ` + strings.Join(where, " AND ") + ` ORDER BY id`
+	q := `SELECT ` + outboxCols + ` FROM ` + outboxView + ` WHERE ` + strings.Join(where, " AND ") + ` ORDER BY id`
 	if f.Limit > 0 {
 		q += " LIMIT " + strconv.Itoa(f.Limit)
 	}
@@ -647,17 +653,24 @@ func (t *sqliteTx) InsertOutbox(o *OutboxEntry) error {
 }
 
 func (t *sqliteTx) ClaimOutbox(limit int, at time.Time) ([]*OutboxEntry, error) {
-	out, err := collectOutbox(t.tx.QueryContext(t.ctx, `SELECT `+outboxCols+` FROM outbox WHERE status = 'pending' ORDER BY id LIMIT ?`, limit))
+	out, err := collectOutbox(t.tx.QueryContext(t.ctx, `SELECT `+outboxCols+` FROM outbox WHERE status = 'pending' AND id > (SELECT claimed FROM outbox_cursor) ORDER BY id LIMIT ?`, limit))
 	if err != nil || len(out) == 0 {
 		return nil, err
 	}
-	if _, err := t.tx.ExecContext(t.ctx, `UPDATE outbox SET status = 'sending', updated_at = ? WHERE status = 'pending' AND id <= ?`, nanos(at), out[len(out)-1].ID); err != nil {
-		return nil, fmt.Errorf("claim outbox: %w", err)
+	if err := t.ClaimOutboxThrough(out[len(out)-1].ID, at); err != nil {
+		return nil, err
 	}
 	for _, o := range out {
-		o.Status, o.UpdatedAt = OutboxSending, at
+		o.Status = OutboxSending
 	}
 	return out, nil
+}
+
+func (t *sqliteTx) ClaimOutboxThrough(id int64, at time.Time) error {
+	if _, err := t.tx.ExecContext(t.ctx, `UPDATE outbox_cursor SET claimed = max(claimed, ?)`, id); err != nil {
+		return fmt.Errorf("claim outbox: %w", err)
+	}
+	return nil
 }
 
 func (t *sqliteTx) FinishOutbox(id int64, status OutboxStatus, reason channels.Reason, code int, detail string, at time.Time) error {
@@ -666,7 +679,7 @@ func (t *sqliteTx) FinishOutbox(id int64, status OutboxStatus, reason channels.R
 }
 
 func (t *sqliteTx) RecoverOutbox(at time.Time) (int, error) {
-	res, err := t.tx.ExecContext(t.ctx, `UPDATE outbox SET status = 'unknown', detail = 'the process stopped while the message was being sent', updated_at = ? WHERE status = 'sending'`, nanos(at))
+	res, err := t.tx.ExecContext(t.ctx, `UPDATE outbox SET status = 'unknown', detail = 'the process stopped while the message was being sent', updated_at = ? WHERE status = 'sending' OR (status = 'pending' AND id <= (SELECT claimed FROM outbox_cursor))`, nanos(at))
 	if err != nil {
 		return 0, fmt.Errorf("recover outbox: %w", err)
 	}

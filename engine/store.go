@@ -80,9 +80,14 @@ type Tx interface {
 	// ClaimOutbox marks up to limit pending entries as sending, oldest
 	// first, and returns them.
 	ClaimOutbox(limit int, at time.Time) ([]*OutboxEntry, error)
+	// ClaimOutboxThrough marks every pending entry with an ID up to id as
+	// sending, in one write: the dispatcher's batches are prefixes of the
+	// outbox, so a cursor is enough.
+	ClaimOutboxThrough(id int64, at time.Time) error
 	// FinishOutbox records the outcome of a send.
 	FinishOutbox(id int64, status OutboxStatus, reason channels.Reason, code int, detail string, at time.Time) error
-	// RecoverOutbox marks every entry still sending as unknown: the
+	// RecoverOutbox marks every entry still sending (claimed and not
+	// finished) as unknown: the
 	// process stopped while it was being sent. It returns how many.
 	RecoverOutbox(at time.Time) (int, error)
 	// PutFlowVersion stores a flow version (content-addressed; storing

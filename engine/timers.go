@@ -27,15 +27,23 @@ func (e *Engine) kickTimers() {
 func (e *Engine) timerLoop() {
 	defer e.wg.Done()
 	for {
-		if err := e.FireDue(context.Background()); err != nil && !errors.Is(err, ErrStopped) {
-			e.log.Error("timers", "err", err)
+		// A stop wins over a due timer: work submitted once the writer
+		// has stopped would never be answered.
+		select {
+		case <-e.stop:
+			return
+		default:
 		}
 		wait := time.Minute
-		if next, ok, err := e.NextDue(context.Background()); err == nil && ok {
-			wait = next.Sub(e.clock.Now())
-		}
-		if wait > time.Minute {
-			wait = time.Minute
+		if err := e.FireDue(context.Background()); err != nil {
+			if errors.Is(err, ErrStopped) {
+				return
+			}
+			// What failed is still due: try again in a while, not at once.
+			e.log.Error("timers", "err", err)
+			wait = timerRetry
+		} else if next, ok, err := e.NextDue(context.Background()); err == nil && ok {
+			wait = min(next.Sub(e.clock.Now()), time.Minute)
 		}
 		select {
 		case <-e.stop:
@@ -46,10 +54,19 @@ func (e *Engine) timerLoop() {
 	}
 }
 
-// NextDue returns the earliest time a timer or a schedule comes due.
+// timerRetry is how long the timer loop waits after FireDue failed.
+const timerRetry = time.Second
+
+// NextDue returns the earliest time a timer or a schedule of the loaded
+// flows comes due. (A stored schedule no loaded flow has, before the
+// first Load, is not due: FireDue would not fire it.)
 func (e *Engine) NextDue(ctx context.Context) (time.Time, bool, error) {
 	var next time.Time
 	var ok bool
+	loaded := map[string]bool{}
+	for _, st := range e.flows.Load().index.Schedules() {
+		loaded[st.Key] = true
+	}
 	err := e.store.View(ctx, func(tx ReadTx) error {
 		t, has, err := tx.NextTimer()
 		if err != nil {
@@ -62,7 +79,10 @@ func (e *Engine) NextDue(ctx context.Context) (time.Time, bool, error) {
 		if err != nil {
 			return err
 		}
-		for _, due := range scheds {
+		for key, due := range scheds {
+			if !loaded[key] {
+				continue
+			}
 			if !ok || due.Before(next) {
 				next, ok = due, true
 			}
@@ -166,52 +186,62 @@ func (e *Engine) syncSchedules(tx Tx, fs *flowSet, now time.Time) error {
 const contactPage = 500
 
 // fireSchedules starts each due schedule's flow for the contacts its
-// audience chooses. A schedule that came due several times while wxflow
-// was stopped fires once. Its next due time is stored in the same
-// transaction as the first page of runs, so a restart neither skips nor
-// repeats it.
+// audience chooses, one page of contacts per transaction. A schedule that
+// came due several times while wxflow was stopped fires once. Its next
+// due time is stored with the last page, and a contact whose run this
+// firing already started is not started again: a stop between two pages
+// leaves the schedule due, and the next FireDue finishes the firing,
+// neither skipping the contacts of the later pages nor repeating the
+// earlier ones.
 func (e *Engine) fireSchedules(ctx context.Context) error {
 	fs := e.flows.Load()
 	for _, st := range fs.index.Schedules() {
-		st := st
-		var fired bool
+		var due time.Time // the due time being fired; zero before the first page
 		var afterAccount, afterID string
-		err := e.submit(ctx, func(w *work) error {
-			due, err := w.tx.Schedules()
-			if err != nil {
-				return err
+		for {
+			select {
+			case <-e.stop:
+				return ErrStopped
+			default:
 			}
-			at, ok := due[st.Key]
-			if !ok || at.After(w.now) {
-				return nil
-			}
-			fired = true
-			if err := w.tx.SetSchedule(st.Key, triggers.Next(st.Trigger, w.now, e.cfg.Zone)); err != nil {
-				return err
-			}
-			afterAccount, afterID, err = w.scheduleRuns(st, "", "")
-			return err
-		})
-		if err != nil {
-			return err
-		}
-		for fired && afterID != "" {
+			// The job may run more than once (a batch is retried job by
+			// job): it reads only these copies and sets the results.
+			pageDue, pageAccount, pageID := due, afterAccount, afterID
+			var firing bool
+			var firedAt time.Time
+			var nextAccount, nextID string
 			err := e.submit(ctx, func(w *work) error {
-				var err error
-				afterAccount, afterID, err = w.scheduleRuns(st, afterAccount, afterID)
-				return err
+				firing, firedAt, nextAccount, nextID = false, time.Time{}, "", ""
+				stored, err := w.tx.Schedules()
+				if err != nil {
+					return err
+				}
+				at, ok := stored[st.Key]
+				if !ok || at.After(w.now) || (!pageDue.IsZero() && !at.Equal(pageDue)) {
+					return nil // not due, or fired meanwhile
+				}
+				firing, firedAt = true, at
+				nextAccount, nextID, err = w.scheduleRuns(st, at, pageAccount, pageID)
+				if err != nil || nextID != "" {
+					return err
+				}
+				return w.tx.SetSchedule(st.Key, triggers.Next(st.Trigger, w.now, e.cfg.Zone))
 			})
 			if err != nil {
 				return err
 			}
+			if !firing || nextID == "" {
+				break
+			}
+			due, afterAccount, afterID = firedAt, nextAccount, nextID
 		}
 	}
 	return nil
 }
 
-// scheduleRuns starts a schedule's flow for one page of contacts and
-// returns where the next page starts ("" when done).
-func (w *work) scheduleRuns(st triggers.ScheduleTrigger, afterAccount, afterID string) (string, string, error) {
+// scheduleRuns starts a schedule's flow, for its firing of due, for one
+// page of contacts and returns where the next page starts ("" when done).
+func (w *work) scheduleRuns(st triggers.ScheduleTrigger, due time.Time, afterAccount, afterID string) (string, string, error) {
 	p := w.e.flows.Load().byName[st.Flow.Name]
 	if p == nil {
 		return "", "", nil
@@ -226,6 +256,18 @@ func (w *work) scheduleRuns(st triggers.ScheduleTrigger, afterAccount, afterID s
 		cs, err := w.contact(c.Account, c.ID, false)
 		if err != nil {
 			return "", "", err
+		}
+		if done, err := w.scheduleStarted(cs, st.Flow.Name, due); err != nil || done {
+			if err != nil {
+				return "", "", err
+			}
+			continue
+		}
+		if cooling, err := w.coolingDown(cs, p.flow); err != nil || cooling {
+			if err != nil {
+				return "", "", err
+			}
+			continue
 		}
 		if audience != nil {
 			env := w.guardEnv(cs, ev, p)
@@ -247,4 +289,20 @@ func (w *work) scheduleRuns(st triggers.ScheduleTrigger, afterAccount, afterID s
 	}
 	last := contacts[len(contacts)-1]
 	return last.Account, last.ID, nil
+}
+
+// scheduleStarted reports whether the firing of a schedule due at due
+// already started its flow for the contact (before a stop cut the firing
+// short).
+func (w *work) scheduleStarted(cs *contactState, flow string, due time.Time) (bool, error) {
+	last, ok, err := w.tx.LastStart(cs.c.Account, cs.c.ID, flow)
+	if err != nil || !ok || last.Before(due) {
+		return false, err
+	}
+	runs, err := w.tx.Runs(RunFilter{Account: cs.c.Account, Contact: cs.c.ID, Flow: flow, Limit: 1})
+	if err != nil || len(runs) == 0 {
+		return false, err
+	}
+	ev := runs[0].State.Event
+	return ev != nil && ev.Type == "schedule" && !ev.At.Before(due), nil
 }

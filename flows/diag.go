@@ -156,6 +156,11 @@ func suggest(word string, candidates []string) string {
 	return best
 }
 
+// DidYouMean returns the hint `did you mean "x"?` naming the candidate
+// closest to word when it is close enough to be a likely typo, or "". Other
+// packages that check YAML (test scenarios) word their hints the same way.
+func DidYouMean(word string, candidates []string) string { return didYouMean(word, candidates) }
+
 // didYouMean formats a suggestion as a hint, or returns "".
 func didYouMean(word string, candidates []string) string {
 	if s := suggest(word, candidates); s != "" {

@@ -116,14 +116,6 @@ func NewIndex(fs []*flows.Flow) *Index {
 			}
 		}
 	}
-	for _, list := range [][]*entry{ix.follow, ix.qrGlob, ix.unfollow, ix.menuGlob, ix.patterns, ix.msgAny} {
-		slices.SortFunc(list, compareEntries)
-	}
-	for _, m := range []map[string][]*entry{ix.qrExact, ix.menuExact, ix.words, ix.msgType} {
-		for _, list := range m {
-			slices.SortFunc(list, compareEntries)
-		}
-	}
 	return ix
 }
 

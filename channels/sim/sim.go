@@ -30,6 +30,23 @@ type Channel struct {
 	seq       int
 	delivered []Delivery
 	failures  []error // the errors the next sends return, first first
+	countOnly bool
+}
+
+// CountOnly makes the channel count deliveries without keeping them, for
+// load tests where the messages themselves do not matter.
+func (c *Channel) CountOnly() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.countOnly = true
+	c.delivered = nil
+}
+
+// Count returns how many messages the channel accepted.
+func (c *Channel) Count() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.seq
 }
 
 var _ channels.Channel = (*Channel)(nil)
@@ -76,6 +93,9 @@ func (c *Channel) Send(ctx context.Context, account, contact string, msg *channe
 		return err
 	}
 	c.seq++
+	if c.countOnly {
+		return nil
+	}
 	c.delivered = append(c.delivered, Delivery{Seq: c.seq, Account: account, Contact: contact, Message: clone(msg)})
 	return nil
 }

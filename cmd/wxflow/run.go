@@ -29,6 +29,8 @@ var commands = map[string]command{
 	"schema":   {"print the JSON Schema of flow files, for editors", runSchema},
 	"graph":    {"print a flow as a Mermaid flowchart", runGraph},
 	"docs":     {"print the flow language reference (docs/flows.md)", runDocs},
+	"test":     {"run *.test.yaml scenarios on the simulated channel", runTest},
+	"chat":     {"chat with the flows as a simulated follower", runChat},
 }
 
 // run is the whole program, testable without os.Exit.

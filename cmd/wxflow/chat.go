@@ -1,0 +1,461 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/wxflow/wxflow/channels"
+	"github.com/wxflow/wxflow/channels/wechat"
+	"github.com/wxflow/wxflow/engine"
+	"github.com/wxflow/wxflow/engine/scenario"
+	"github.com/wxflow/wxflow/flows"
+)
+
+// stdin is what `wxflow chat` reads; tests replace it.
+var stdin io.Reader = os.Stdin
+
+// chatTime is how `wxflow chat` shows the virtual clock.
+const chatTime = "Mon 2006-01-02 15:04 -07:00"
+
+const chatHelp = `Type a message and press Enter to send it. Commands:
+  /follow [SCENE]        follow the account (through the QR code of SCENE)
+  /unfollow              unfollow the account
+  /scan SCENE            scan the QR code of SCENE (as a follower)
+  /menu KEY              click the custom menu button KEY
+  /tap ID                tap item ID of the last message menu
+  /image [MEDIA_ID]      send an image
+  /location LAT LNG [LABEL]  send a location
+  /wait DURATION         let time pass (90s, 30m, 2h, 3d); due timers fire
+  /state                 show the window, the quota left, runs, tags and fields
+  /help                  show this help
+  /quit                  leave (so does end of input)
+A line starting with // sends the text after the first /.`
+
+// runChat is `wxflow chat`: an interactive chat with the flows of a folder
+// as a simulated follower, on a virtual clock.
+func runChat(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	return chat(ctx, args, stdin, stdout, stderr)
+}
+
+func chat(ctx context.Context, args []string, in io.Reader, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("chat", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	dir := fs.String("flows", "flows", "the folder of flows (and menu.yaml) to chat with")
+	contact := fs.String("contact", scenario.DefaultContact, "the contact id (OpenID) you play")
+	start := fs.String("start", "", "where the virtual clock starts, RFC 3339 (default now)")
+	region := fs.String("region", wechat.RegionMainland, "the account's region: mainland or international")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: wxflow chat [--flows DIR] [--contact ID] [--start RFC3339] [--region R]")
+		fmt.Fprintln(stderr, "\nChats with the flows as a simulated follower: each line you type is a")
+		fmt.Fprintln(stderr, "message; /help lists the commands (/follow, /menu, /wait 2h, /state, ...).")
+		fmt.Fprintln(stderr, "http steps make real requests. Exit 0, 1 when the flows have errors, 2 on usage errors.")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return exitUsage
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "wxflow chat: unexpected argument %q\n", fs.Arg(0))
+		fs.Usage()
+		return exitUsage
+	}
+	settings := wechat.Settings{Region: *region}
+	if err := settings.Validate(); err != nil {
+		fmt.Fprintf(stderr, "wxflow chat: --region: %v\n", err)
+		return exitUsage
+	}
+	startAt := time.Now().Truncate(time.Second)
+	if *start != "" {
+		t, err := time.Parse(time.RFC3339, *start)
+		if err != nil {
+			fmt.Fprintf(stderr, "wxflow chat: --start %q is not an RFC 3339 time such as 2026-11-20T10:00:00+08:00\n", *start)
+			return exitUsage
+		}
+		startAt = t
+	}
+	if st, err := os.Stat(*dir); err != nil || !st.IsDir() {
+		fmt.Fprintf(stderr, "wxflow chat: no such folder: %s\n", *dir)
+		return exitUsage
+	}
+	set, err := flows.LoadDir(*dir, flows.Options{Region: *region})
+	if err != nil {
+		fmt.Fprintf(stderr, "wxflow chat: %v\n", err)
+		return exitUsage
+	}
+	if set.Diags.HasErrors() {
+		for _, d := range set.Diags {
+			if d.Severity == flows.SeverityError {
+				fmt.Fprintln(stderr, d.String())
+			}
+		}
+		fmt.Fprintf(stderr, "wxflow chat: the flows in %s have errors\n", *dir)
+		return exitProblems
+	}
+	calls := &callLog{next: http.DefaultTransport}
+	sb, err := engine.NewSandbox(ctx, engine.SandboxConfig{Set: set, Start: startAt, Settings: settings, HTTPClient: &http.Client{Transport: calls}})
+	if err != nil {
+		fmt.Fprintf(stderr, "wxflow chat: %v\n", err)
+		return exitProblems
+	}
+	defer sb.Close()
+	c := &chatSession{ctx: ctx, sb: sb, contact: *contact, out: stdout, calls: calls}
+	fmt.Fprintf(stdout, "wxflow chat: %d %s from %s. You are %s; the clock stands at %s.\n",
+		len(set.Flows), plural(len(set.Flows), "flow"), *dir, *contact, sb.Now().Format(chatTime))
+	fmt.Fprintln(stdout, "Type a message, or /follow to start; /help lists the commands.")
+	prompt := isTerminal(in)
+	lines := bufio.NewScanner(in)
+	lines.Buffer(make([]byte, 64<<10), 1<<20)
+	for {
+		if prompt {
+			fmt.Fprint(stdout, "> ")
+		}
+		if !lines.Scan() {
+			break
+		}
+		if quit := c.handle(lines.Text()); quit {
+			break
+		}
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	if err := lines.Err(); err != nil {
+		fmt.Fprintf(stderr, "wxflow chat: %v\n", err)
+		return exitProblems
+	}
+	return exitOK
+}
+
+// isTerminal reports whether r is an interactive terminal, which gets a
+// prompt.
+func isTerminal(r io.Reader) bool {
+	f, ok := r.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// chatSession is one `wxflow chat`: the sandbox, the contact played and
+// how much of the transcript is shown.
+type chatSession struct {
+	ctx     context.Context
+	sb      *engine.Sandbox
+	contact string
+	out     io.Writer
+	calls   *callLog
+	shown   int64
+}
+
+// handle runs one input line; quit is true for /quit.
+func (c *chatSession) handle(line string) (quit bool) {
+	line = strings.TrimSpace(line)
+	if line == "" {
+		return false
+	}
+	if !strings.HasPrefix(line, "/") || strings.HasPrefix(line, "//") {
+		if strings.HasPrefix(line, "//") {
+			line = line[1:]
+		}
+		c.act(c.sb.Say(c.ctx, c.contact, line))
+		return false
+	}
+	cmd, rest, _ := strings.Cut(line[1:], " ")
+	rest = strings.TrimSpace(rest)
+	fields := strings.Fields(rest)
+	switch cmd {
+	case "follow":
+		c.act(c.sb.Follow(c.ctx, c.contact, rest))
+	case "unfollow":
+		c.act(c.sb.Unfollow(c.ctx, c.contact))
+	case "scan":
+		if rest == "" {
+			c.say("usage: /scan SCENE")
+			break
+		}
+		c.act(c.sb.Scan(c.ctx, c.contact, rest))
+	case "menu":
+		if rest == "" {
+			c.say("usage: /menu KEY")
+			break
+		}
+		c.act(c.sb.Menu(c.ctx, c.contact, rest))
+	case "tap":
+		if rest == "" {
+			c.say("usage: /tap ID (an item of the last message menu)")
+			break
+		}
+		text, ok := c.menuItem(rest)
+		if !ok {
+			c.say(fmt.Sprintf("no message menu so far has an item %q", rest))
+			break
+		}
+		c.act(c.sb.Tap(c.ctx, c.contact, rest, text))
+	case "image":
+		c.act(c.sb.Image(c.ctx, c.contact, rest))
+	case "location":
+		if len(fields) < 2 {
+			c.say("usage: /location LAT LNG [LABEL]")
+			break
+		}
+		lat, err1 := strconv.ParseFloat(fields[0], 64)
+		lng, err2 := strconv.ParseFloat(fields[1], 64)
+		if err1 != nil || err2 != nil {
+			c.say("usage: /location LAT LNG [LABEL], e.g. /location 31.23 121.47 People's Square")
+			break
+		}
+		c.act(c.sb.Location(c.ctx, c.contact, lat, lng, strings.Join(fields[2:], " ")))
+	case "wait":
+		d, err := flows.ParseDuration(rest)
+		if err != nil {
+			c.say("usage: /wait DURATION, e.g. /wait 2h (" + err.Error() + ")")
+			break
+		}
+		err = c.sb.Advance(c.ctx, d)
+		c.say("the clock stands at " + c.sb.Now().Format(chatTime))
+		c.act(err)
+	case "state":
+		c.state()
+	case "help", "?":
+		fmt.Fprintln(c.out, chatHelp)
+	case "quit", "exit", "q":
+		return true
+	default:
+		c.say(fmt.Sprintf("unknown command /%s; /help lists the commands (start with // to send a text beginning with /)", cmd))
+	}
+	return false
+}
+
+// say prints a note from wxflow itself.
+func (c *chatSession) say(msg string) { fmt.Fprintln(c.out, "("+msg+")") }
+
+// act reports an action's error, or prints the requests made and the
+// messages sent since the last action.
+func (c *chatSession) act(err error) {
+	for _, l := range c.calls.take() {
+		c.say(l)
+	}
+	if err != nil {
+		c.say("error: " + err.Error())
+		return
+	}
+	entries, err := c.sb.Transcript(c.ctx, c.contact, c.shown)
+	if err != nil {
+		c.say("error: " + err.Error())
+		return
+	}
+	for _, o := range entries {
+		c.shown = o.ID
+		fmt.Fprint(c.out, renderOutbound(o))
+	}
+}
+
+// menuItem finds the text of item id in the newest message menu that
+// has it.
+func (c *chatSession) menuItem(id string) (string, bool) {
+	entries, err := c.sb.Transcript(c.ctx, c.contact, 0)
+	if err != nil {
+		return "", false
+	}
+	for i := len(entries) - 1; i >= 0; i-- {
+		if m := entries[i].Message.Menu; m != nil {
+			for _, it := range m.Items {
+				if it.ID == id {
+					return it.Text, true
+				}
+			}
+		}
+	}
+	return "", false
+}
+
+// renderOutbound shows one outbound message as the follower would see
+// it, or why it was not sent.
+func renderOutbound(o *engine.OutboxEntry) string {
+	const pad = "     "
+	body := renderMessage(&o.Message)
+	var b strings.Builder
+	switch o.Status {
+	case engine.OutboxSent:
+		b.WriteString("bot: " + indentLines(body, pad)[len(pad):])
+	case engine.OutboxFailed:
+		fmt.Fprintf(&b, "bot: (not sent: %s — %s)\n", o.Reason, o.Reason.Describe())
+		b.WriteString(indentLines(body, pad))
+	default:
+		fmt.Fprintf(&b, "bot: (%s: %s)\n", o.Status, o.Detail)
+		b.WriteString(indentLines(body, pad))
+	}
+	b.WriteString("\n")
+	return b.String()
+}
+
+// renderMessage renders a message on one or more lines.
+func renderMessage(m *channels.Message) string {
+	switch m.Type {
+	case "text":
+		return m.Text
+	case "image", "voice", "video":
+		s := fmt.Sprintf("[%s %s]", m.Type, scenario.MediaName(m.Media))
+		if m.Title != "" {
+			s += "\n" + m.Title
+		}
+		if m.Description != "" {
+			s += "\n" + m.Description
+		}
+		return s
+	case "news":
+		if m.News == nil {
+			return "[news]"
+		}
+		s := "[news] " + m.News.Title
+		if m.News.Description != "" {
+			s += "\n" + m.News.Description
+		}
+		return s + "\n" + m.News.URL
+	case "menu":
+		if m.Menu == nil {
+			return "[menu]"
+		}
+		var lines []string
+		if m.Menu.Head != "" {
+			lines = append(lines, m.Menu.Head)
+		}
+		for _, it := range m.Menu.Items {
+			lines = append(lines, fmt.Sprintf("[%s] %s", it.ID, it.Text))
+		}
+		if m.Menu.Tail != "" {
+			lines = append(lines, m.Menu.Tail)
+		}
+		return strings.Join(lines, "\n") + "\n(tap an item with /tap ID)"
+	}
+	return "[" + m.Type + "]"
+}
+
+// indentLines puts pad before every line of s.
+func indentLines(s, pad string) string {
+	return pad + strings.ReplaceAll(s, "\n", "\n"+pad)
+}
+
+// state prints the contact, its window and its runs.
+func (c *chatSession) state() {
+	st, err := c.sb.State(c.ctx, c.contact)
+	if err != nil {
+		c.say("error: " + err.Error())
+		return
+	}
+	loc := c.sb.Now().Location()
+	w := c.out
+	fmt.Fprintf(w, "clock:   %s\n", st.Now.Format(chatTime))
+	if st.Contact == nil {
+		fmt.Fprintf(w, "contact: %s, not seen yet (/follow to start)\n", c.contact)
+	} else {
+		follows := "following"
+		if !st.Contact.Followed {
+			follows = "not following"
+		}
+		fmt.Fprintf(w, "contact: %s, %s\n", c.contact, follows)
+		tags := "none"
+		if len(st.Contact.Tags) > 0 {
+			tags = strings.Join(st.Contact.Tags, ", ")
+		}
+		fmt.Fprintf(w, "tags:    %s\n", tags)
+		fmt.Fprintf(w, "fields:  %s\n", formatValues(st.Contact.Fields))
+	}
+	if st.Window.Open {
+		fmt.Fprintf(w, "window:  open until %s, %d %s left\n", st.Window.ExpiresAt.In(loc).Format(chatTime), st.Window.QuotaLeft, plural(st.Window.QuotaLeft, "reply"))
+	} else {
+		why := "no interaction yet"
+		switch {
+		case st.Contact != nil && !st.Session.Followed && !st.Session.Last.IsZero():
+			why = "the contact unfollowed"
+		case st.Session.Closed:
+			why = "WeChat closed the session"
+		case !st.Window.ExpiresAt.IsZero() && !st.Now.Before(st.Window.ExpiresAt):
+			why = "expired at " + st.Window.ExpiresAt.In(loc).Format(chatTime)
+		case !st.Session.Last.IsZero():
+			why = "no replies left"
+		}
+		fmt.Fprintf(w, "window:  closed (%s)\n", why)
+	}
+	if len(st.Runs) == 0 {
+		fmt.Fprintln(w, "runs:    none active")
+	}
+	for i, r := range st.Runs {
+		label := "runs:   "
+		if i > 0 {
+			label = "        "
+		}
+		fmt.Fprintf(w, "%s %s (run %d): %s at step %s; vars: %s\n", label, r.Flow, r.ID, r.Status, r.Step, formatValues(r.State.Vars))
+	}
+}
+
+// formatValues writes fields or vars as name=value, sorted by name.
+func formatValues(m map[string]any) string {
+	if len(m) == 0 {
+		return "none"
+	}
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		v := m[k]
+		s, ok := v.(string)
+		if !ok {
+			b, err := json.Marshal(v)
+			if err != nil {
+				s = fmt.Sprint(v)
+			} else {
+				s = string(b)
+			}
+		}
+		parts[i] = k + "=" + s
+	}
+	return strings.Join(parts, ", ")
+}
+
+// callLog is an http.RoundTripper that notes the requests the flows
+// make, for the chat to show.
+type callLog struct {
+	next  http.RoundTripper
+	mu    sync.Mutex
+	lines []string
+}
+
+// RoundTrip implements http.RoundTripper.
+func (l *callLog) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := l.next.RoundTrip(req)
+	line := fmt.Sprintf("http %s %s -> ", req.Method, req.URL)
+	if err != nil {
+		line += "error: " + err.Error()
+	} else {
+		line += resp.Status
+	}
+	l.mu.Lock()
+	l.lines = append(l.lines, line)
+	l.mu.Unlock()
+	return resp, err
+}
+
+// take returns the requests noted since the last call.
+func (l *callLog) take() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := l.lines
+	l.lines = nil
+	return out
+}

@@ -1,0 +1,407 @@
+package engine
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/wxflow/wxflow/channels"
+	"github.com/wxflow/wxflow/channels/sim"
+	"github.com/wxflow/wxflow/channels/wechat"
+	"github.com/wxflow/wxflow/flows"
+)
+
+// DefaultSandboxAccount is the account a Sandbox plays when its config
+// names none.
+const DefaultSandboxAccount = "sandbox"
+
+// maxFiringsPerAdvance stops Advance when timers keep coming due at the
+// same moment without end: only a flow bug can do that, and the run's jump
+// limit should have stopped it first.
+const maxFiringsPerAdvance = 100000
+
+// SandboxConfig is what a Sandbox is built from.
+type SandboxConfig struct {
+	// Set is the flows the sandbox runs (default: none). A set with
+	// errors is refused.
+	Set *flows.Set
+	// Start is where the virtual clock starts (default: the wall clock's
+	// now, to the second).
+	Start time.Time
+	// Account is the account the simulated follower writes to (default
+	// DefaultSandboxAccount).
+	Account string
+	// Settings are the account's window, quota and region rules (zero
+	// fields mean the product rules).
+	Settings wechat.Settings
+	// HTTPClient makes the `http` steps' calls (default: the engine's
+	// default, which uses the network). `wxflow test` passes a client that
+	// answers from stubs.
+	HTTPClient *http.Client
+	// DBPath is the SQLite file (default: a file in a new temporary
+	// folder, removed by Close). A given file is kept.
+	DBPath string
+	// Zone is the server's time zone for `hours` and `schedule` without a
+	// timezone (default: time.Local).
+	Zone *time.Location
+	// Logger receives the engine's log lines (default: discarded).
+	Logger *slog.Logger
+}
+
+// Sandbox is an engine on its own SQLite store, the simulated WeChat
+// channel and a virtual clock: a follower is played by calling its
+// actions (Follow, Say, ...), time is moved with Advance, and what the
+// flows sent is read with Transcript. `wxflow test`, `wxflow chat` and the
+// console's simulator use it. Its methods are safe for concurrent use,
+// but actions are meant to be called one after another: each returns when
+// the engine has done everything the action caused.
+type Sandbox struct {
+	account string
+	clock   *VirtualClock
+	channel *sim.Channel
+	store   *SQLiteStore
+	engine  *Engine
+	dbPath  string
+	tmpDir  string
+
+	msgID     atomic.Int64
+	advanceMu sync.Mutex
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// NewSandbox builds and starts a sandbox with the config's flows loaded.
+// Close it when done.
+func NewSandbox(ctx context.Context, cfg SandboxConfig) (*Sandbox, error) {
+	if err := cfg.Settings.Validate(); err != nil {
+		return nil, fmt.Errorf("sandbox: account settings: %w", err)
+	}
+	if cfg.Set == nil {
+		cfg.Set = &flows.Set{}
+	}
+	// Refused before anything is started (Engine.Load would refuse it too).
+	if err := cfg.Set.Diags.Err(); err != nil {
+		return nil, fmt.Errorf("sandbox: the flows have errors:\n%w", err)
+	}
+	for _, f := range cfg.Set.Flows {
+		if err := f.Diags.Err(); err != nil {
+			return nil, fmt.Errorf("sandbox: flow %s has errors:\n%w", f.File, err)
+		}
+	}
+	if cfg.Account == "" {
+		cfg.Account = DefaultSandboxAccount
+	}
+	if cfg.Start.IsZero() {
+		cfg.Start = time.Now().Truncate(time.Second)
+	}
+	s := &Sandbox{account: cfg.Account, clock: NewVirtualClock(cfg.Start)}
+	path := cfg.DBPath
+	if path == "" {
+		dir, err := os.MkdirTemp("", "wxflow-sandbox-")
+		if err != nil {
+			return nil, fmt.Errorf("sandbox: %w", err)
+		}
+		s.tmpDir = dir
+		path = filepath.Join(dir, "sandbox.db")
+	}
+	st, err := OpenSQLite(ctx, path, SQLiteOptions{Synchronous: "NORMAL", ReadConns: 2})
+	if err != nil {
+		s.removeTmp()
+		return nil, fmt.Errorf("sandbox: %w", err)
+	}
+	s.store, s.dbPath = st, path
+	s.channel = sim.New(map[string]wechat.Settings{cfg.Account: cfg.Settings}, cfg.Settings)
+	e, err := New(Config{Store: st, Channel: s.channel, Clock: s.clock, Zone: cfg.Zone, HTTPClient: cfg.HTTPClient, Logger: cfg.Logger})
+	if err == nil {
+		err = e.Start(ctx)
+	}
+	if err != nil {
+		st.Close()
+		s.removeTmp()
+		return nil, fmt.Errorf("sandbox: %w", err)
+	}
+	s.engine = e
+	if err := e.Load(ctx, cfg.Set); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("sandbox: %w", err)
+	}
+	if err := e.Sync(ctx); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("sandbox: %w", err)
+	}
+	return s, nil
+}
+
+// Close stops the engine, closes the store and removes the temporary
+// folder it made. It is idempotent.
+func (s *Sandbox) Close() error {
+	s.closeOnce.Do(func() {
+		// Let the work under way (sends, calls) finish first.
+		s.engine.Sync(context.Background())
+		s.engine.Stop()
+		s.closeErr = s.store.Close()
+		if err := s.removeTmp(); err != nil && s.closeErr == nil {
+			s.closeErr = err
+		}
+	})
+	return s.closeErr
+}
+
+func (s *Sandbox) removeTmp() error {
+	if s.tmpDir == "" {
+		return nil
+	}
+	return os.RemoveAll(s.tmpDir)
+}
+
+// Account returns the account the sandbox plays.
+func (s *Sandbox) Account() string { return s.account }
+
+// Engine returns the sandbox's engine.
+func (s *Sandbox) Engine() *Engine { return s.engine }
+
+// Clock returns the sandbox's virtual clock. Move it with Advance, which
+// also fires the timers that come due.
+func (s *Sandbox) Clock() *VirtualClock { return s.clock }
+
+// Channel returns the simulated channel (its deliveries, and FailNext to
+// make the platform refuse sends).
+func (s *Sandbox) Channel() *sim.Channel { return s.channel }
+
+// DBPath returns the SQLite file the sandbox keeps its state in.
+func (s *Sandbox) DBPath() string { return s.dbPath }
+
+// Now returns the virtual clock's time.
+func (s *Sandbox) Now() time.Time { return s.clock.Now() }
+
+// Ingest hands the engine an event from a contact and waits until the
+// engine has done everything it caused. The account defaults to the
+// sandbox's; every event gets a fresh MsgID (a sandbox action is never a
+// platform retry, even when two happen in the same second) and At
+// defaults to the clock's now.
+func (s *Sandbox) Ingest(ctx context.Context, ev channels.Event) error {
+	if ev.Account == "" {
+		ev.Account = s.account
+	}
+	if ev.MsgID == "" {
+		ev.MsgID = fmt.Sprintf("sandbox-%d", s.msgID.Add(1))
+	}
+	if ev.At.IsZero() {
+		ev.At = s.clock.Now()
+	}
+	if err := s.engine.Ingest(ctx, ev); err != nil {
+		return err
+	}
+	return s.engine.Sync(ctx)
+}
+
+// Follow plays a contact following the account, through the QR code of
+// scene when it is not "".
+func (s *Sandbox) Follow(ctx context.Context, contact, scene string) error {
+	return s.Ingest(ctx, channels.Event{Contact: contact, Kind: channels.Follow, Scene: scene})
+}
+
+// Unfollow plays a contact unfollowing the account.
+func (s *Sandbox) Unfollow(ctx context.Context, contact string) error {
+	return s.Ingest(ctx, channels.Event{Contact: contact, Kind: channels.Unfollow})
+}
+
+// Scan plays a follower scanning the QR code of scene.
+func (s *Sandbox) Scan(ctx context.Context, contact, scene string) error {
+	return s.Ingest(ctx, channels.Event{Contact: contact, Kind: channels.Scan, Scene: scene})
+}
+
+// Menu plays a click on the custom menu button with key.
+func (s *Sandbox) Menu(ctx context.Context, contact, key string) error {
+	return s.Ingest(ctx, channels.Event{Contact: contact, Kind: channels.MenuClick, Key: key})
+}
+
+// Tap plays a tap on the item id of a message menu whose text is text: on
+// WeChat a text message carrying bizmsgmenuid.
+func (s *Sandbox) Tap(ctx context.Context, contact, id, text string) error {
+	return s.Ingest(ctx, channels.Event{Contact: contact, Kind: channels.MenuClick, Key: id, Text: text})
+}
+
+// Say plays a text message.
+func (s *Sandbox) Say(ctx context.Context, contact, text string) error {
+	return s.Ingest(ctx, channels.Event{Contact: contact, Kind: channels.Text, Text: text})
+}
+
+// Image plays an image message; an empty mediaID gets a made-up one.
+func (s *Sandbox) Image(ctx context.Context, contact, mediaID string) error {
+	n := s.msgID.Add(1)
+	if mediaID == "" {
+		mediaID = fmt.Sprintf("sandbox-media-%d", n)
+	}
+	return s.Ingest(ctx, channels.Event{Contact: contact, Kind: channels.Image, MediaID: mediaID, MsgID: fmt.Sprintf("sandbox-%d", n)})
+}
+
+// Location plays a location message.
+func (s *Sandbox) Location(ctx context.Context, contact string, lat, lng float64, label string) error {
+	return s.Ingest(ctx, channels.Event{Contact: contact, Kind: channels.Location, Location: &channels.Geo{Lat: lat, Lng: lng, Label: label}})
+}
+
+// Advance moves the clock forward by d, firing the timers and schedules
+// that come due on the way in order: the clock stops at each due time,
+// fires what is due then and waits for the work it caused, before moving
+// on. It returns when the clock stands at now+d and everything due by then
+// is done.
+func (s *Sandbox) Advance(ctx context.Context, d time.Duration) error {
+	if d < 0 {
+		return fmt.Errorf("sandbox: cannot move the clock back (%s)", d)
+	}
+	return s.AdvanceTo(ctx, s.clock.Now().Add(d))
+}
+
+// AdvanceTo moves the clock to target as Advance does; a target in the
+// past fires what is due now and leaves the clock where it is.
+func (s *Sandbox) AdvanceTo(ctx context.Context, target time.Time) error {
+	target = target.In(s.clock.Now().Location())
+	s.advanceMu.Lock()
+	defer s.advanceMu.Unlock()
+	for n := 0; ; n++ {
+		if n >= maxFiringsPerAdvance {
+			return fmt.Errorf("sandbox: timers keep coming due at %s", s.clock.Now().Format(time.RFC3339))
+		}
+		due, ok, err := s.engine.NextDue(ctx)
+		if err != nil {
+			return fmt.Errorf("sandbox: %w", err)
+		}
+		if !ok || due.After(target) {
+			break
+		}
+		// The store gives times in UTC; the clock keeps its own zone, which
+		// is what `now` shows in flows.
+		s.clock.Set(due.In(target.Location()))
+		if err := s.fire(ctx); err != nil {
+			return err
+		}
+	}
+	s.clock.Set(target)
+	return s.fire(ctx)
+}
+
+// fire fires what is due at the clock's now and waits for the work.
+func (s *Sandbox) fire(ctx context.Context) error {
+	if err := s.engine.FireDue(ctx); err != nil {
+		return fmt.Errorf("sandbox: %w", err)
+	}
+	return s.engine.Sync(ctx)
+}
+
+// SeedContact stores a contact as it would be before the first event, for
+// a scenario's starting state. The account defaults to the sandbox's,
+// FirstSeen and LastSeen to the clock's now; the contact is stored as it
+// is otherwise (set Followed for a follower). It opens no window: the
+// contact has not interacted yet.
+func (s *Sandbox) SeedContact(ctx context.Context, c Contact) error {
+	if c.ID == "" {
+		return errors.New("sandbox: a contact needs an id")
+	}
+	if c.Account == "" {
+		c.Account = s.account
+	}
+	now := s.clock.Now()
+	if c.FirstSeen.IsZero() {
+		c.FirstSeen = now
+	}
+	if c.LastSeen.IsZero() {
+		c.LastSeen = now
+	}
+	if c.Fields == nil {
+		c.Fields = map[string]any{}
+	}
+	err := s.store.Update(ctx, func(tx Tx) error { return tx.PutContact(&c) })
+	if err != nil {
+		return fmt.Errorf("sandbox: seed contact %s: %w", c.ID, err)
+	}
+	return nil
+}
+
+// Transcript returns the messages the flows tried to send to a contact,
+// in order, after the entry with ID afterID (0 for all): sent, failed
+// (with the reason), unknown, or still pending.
+func (s *Sandbox) Transcript(ctx context.Context, contact string, afterID int64) ([]*OutboxEntry, error) {
+	var out []*OutboxEntry
+	err := s.store.View(ctx, func(tx ReadTx) error {
+		var err error
+		out, err = tx.Outbox(OutboxFilter{Account: s.account, Contact: contact, AfterID: afterID})
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("sandbox: transcript of %s: %w", contact, err)
+	}
+	return out, nil
+}
+
+// Runs returns every run of a contact, active or ended, newest first.
+func (s *Sandbox) Runs(ctx context.Context, contact string) ([]*Run, error) {
+	var out []*Run
+	err := s.store.View(ctx, func(tx ReadTx) error {
+		var err error
+		out, err = tx.Runs(RunFilter{Account: s.account, Contact: contact})
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("sandbox: runs of %s: %w", contact, err)
+	}
+	return out, nil
+}
+
+// SandboxState is a contact as the sandbox sees it at one moment.
+type SandboxState struct {
+	// Now is the virtual clock's time.
+	Now time.Time
+	// Contact is the contact, or nil when the account has never seen it.
+	Contact *Contact
+	// Session is the contact's WeChat session as the engine keeps it.
+	Session channels.Session
+	// Window is the session as flows see it now: open, until when, and
+	// the replies left.
+	Window channels.Window
+	// Runs are the contact's active runs, oldest first, with their
+	// status, step and variables.
+	Runs []*Run
+}
+
+// State returns a contact's tags and fields, window and active runs.
+func (s *Sandbox) State(ctx context.Context, contact string) (*SandboxState, error) {
+	now := s.clock.Now()
+	st := &SandboxState{Now: now}
+	err := s.store.View(ctx, func(tx ReadTx) error {
+		c, err := tx.Contact(s.account, contact)
+		switch {
+		case errors.Is(err, ErrNotFound):
+		case err != nil:
+			return err
+		default:
+			st.Contact = c
+		}
+		st.Session, _, err = tx.Session(s.account, contact)
+		if err != nil {
+			return err
+		}
+		runs, err := tx.Runs(RunFilter{Account: s.account, Contact: contact, Active: true})
+		if err != nil {
+			return err
+		}
+		// Oldest first, whatever order the store lists them in.
+		slices.SortFunc(runs, func(a, b *Run) int { return cmp.Compare(a.ID, b.ID) })
+		st.Runs = runs
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("sandbox: state of %s: %w", contact, err)
+	}
+	st.Window = s.channel.Policy(s.account).Window(st.Session, now)
+	return st, nil
+}

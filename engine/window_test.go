@@ -1,0 +1,276 @@
+package engine_test
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/wxflow/wxflow/channels"
+	"github.com/wxflow/wxflow/channels/wechat"
+	"github.com/wxflow/wxflow/engine"
+)
+
+// WeChat's window and quota, through the engine and the simulated channel.
+
+// burst is a flow that sends six numbered messages, each showing the
+// quota left before it, when a follow, a menu click or "burst" starts it.
+const burst = `name: burst
+triggers: [follow, {menu: MENU_BURST}, {keyword: [burst]}]
+steps:
+  - send: "1 (${contact.window.quota_left} left)"
+  - send: "2 (${contact.window.quota_left} left)"
+  - send: "3 (${contact.window.quota_left} left)"
+  - send: "4 (${contact.window.quota_left} left)"
+  - send: "5 (${contact.window.quota_left} left)"
+  - send: "6 (${contact.window.quota_left} left)"
+`
+
+func TestWindowThreeRepliesAfterAnEvent(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, map[string]string{"burst.yaml": burst})
+	h.follow("")
+	h.wantTranscript("1 (3 left) | 2 (2 left) | 3 (1 left) | 4 (0 left) [failed quota_exhausted] | 5 (0 left) [failed quota_exhausted] | 6 (0 left) [failed quota_exhausted]")
+	if n := len(h.ch.DeliveredTo("main", "alice")); n != 3 {
+		t.Fatalf("%d delivered, want 3", n)
+	}
+	for _, o := range h.outbox()[3:] {
+		if o.Status != engine.OutboxFailed || o.Reason != channels.ReasonQuotaExhausted || !strings.Contains(o.Detail, "3 of the 3") {
+			t.Fatalf("entry %+v", o)
+		}
+	}
+}
+
+func TestWindowFiveRepliesAfterAMessage(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, map[string]string{"burst.yaml": burst})
+	h.say("burst")
+	h.wantTranscript("1 (5 left) | 2 (4 left) | 3 (3 left) | 4 (2 left) | 5 (1 left) | 6 (0 left) [failed quota_exhausted]")
+}
+
+func TestWindowMenuClickIsAnEvent(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, map[string]string{"burst.yaml": burst})
+	h.menu("MENU_BURST")
+	if got := h.transcript(); strings.Count(got, "quota_exhausted") != 3 {
+		t.Fatalf("outbox %q", got)
+	}
+}
+
+func TestWindowResetByANewInteraction(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, map[string]string{
+		"chat.yaml": `name: chat
+triggers: [follow]
+steps:
+  - send: "a"
+  - send: "b"
+  - send: "c"
+  - ask: "d?"
+  - send: "e ${contact.window.quota_left}"
+  - send: "f"
+  - send: "g"
+  - send: "h"
+  - send: "i"
+  - send: "j"
+`,
+	})
+	h.follow("")
+	h.say("answer") // a message: a fresh window with 5
+	h.wantTranscript("a | b | c | d? [failed quota_exhausted] | e 5 | f | g | h | i | j [failed quota_exhausted]")
+}
+
+func TestWindowUsedUpThenReset(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, map[string]string{"burst.yaml": burst})
+	h.follow("")
+	h.advance(time.Hour)
+	h.menu("MENU_BURST") // three again, not what was left of the follow's
+	h.say("burst")
+	got := strings.Split(h.transcript(), " | ")
+	var sent []string
+	for _, s := range got {
+		if !strings.Contains(s, "[") {
+			sent = append(sent, s[:1])
+		}
+	}
+	if strings.Join(sent, "") != "123"+"123"+"12345" {
+		t.Fatalf("sent %v of %q", sent, got)
+	}
+}
+
+func TestWindowExpiresAfter48Hours(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, map[string]string{
+		"later.yaml": `name: later
+triggers: [{keyword: [later]}]
+steps:
+  - send: "now"
+  - wait: 47h59m
+  - send: "still open: ${contact.window.open}, until ${contact.window.expires_at.Format('15:04')}"
+  - wait: 1m
+  - send: "too late"
+  - set: { vars.open: "${contact.window.open}", vars.left: "${contact.window.quota_left}" }
+`,
+	})
+	h.say("later")
+	h.advance(47*time.Hour + 59*time.Minute)
+	h.advance(time.Minute)
+	h.wantTranscript("now | still open: true, until 10:00 | too late [failed window_closed]")
+	if r := h.only("later"); r.State.Vars["open"] != false || r.State.Vars["left"] != float64(0) {
+		t.Fatalf("vars %v", r.State.Vars)
+	}
+	o := h.outbox()[2]
+	if o.Status != engine.OutboxFailed || o.Reason != channels.ReasonWindowClosed || !strings.Contains(o.Detail, "48h") {
+		t.Fatalf("entry %+v", o)
+	}
+	// A new message opens a new window.
+	h.say("later")
+	if got := h.transcript(); !strings.HasSuffix(got, "too late [failed window_closed] | now") {
+		t.Fatalf("outbox %q", got)
+	}
+}
+
+func TestWindowSettingsAreConfigurable(t *testing.T) {
+	t.Parallel()
+	h := newHarnessWith(t, map[string]string{"burst.yaml": burst}, opts{
+		def: wechat.Settings{MessageQuota: 20, EventQuota: 2, EventWindow: time.Minute},
+	})
+	h.say("burst")
+	if got := h.transcript(); strings.Contains(got, "failed") {
+		t.Fatalf("20 replies after a message: %q", got)
+	}
+	h.follow("")
+	if got := h.transcript(); strings.Count(got, "quota_exhausted") != 4 {
+		t.Fatalf("2 replies after an event: %q", got)
+	}
+}
+
+func TestWindowUnfollowClosesIt(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, map[string]string{
+		"drip.yaml": `name: drip
+triggers: [follow]
+steps:
+  - send: "hi"
+  - wait: 1h
+  - send: "not sent"
+`,
+		"bye.yaml": `name: bye
+triggers: [unfollow]
+steps:
+  - send: "bye"
+  - send: "bye again"
+`,
+	})
+	h.follow("")
+	h.unfollow()
+	h.advance(time.Hour)
+	h.wantTranscript("hi | bye [failed unfollowed] | bye again [failed unfollowed]")
+	h.wantRuns("drip:unfollowed bye:completed")
+	var s channels.Session
+	h.view(func(tx engine.ReadTx) error {
+		var err error
+		s, _, err = tx.Session("main", "alice")
+		return err
+	})
+	if s.Followed || !s.Closed {
+		t.Fatalf("session after unfollow %+v", s)
+	}
+}
+
+func TestWindowPlatformRefusalClosesTheSession(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		reason channels.Reason
+		code   int
+	}{
+		{channels.ReasonWindowClosed, 45015},
+		{channels.ReasonQuotaExhausted, 45047},
+	} {
+		t.Run(fmt.Sprint(tc.code), func(t *testing.T) {
+			t.Parallel()
+			h := newHarness(t, map[string]string{"f.yaml": `name: f
+triggers: [{keyword: [go]}]
+steps:
+  - send: "first"
+  - wait: 1m
+  - send: "second ${contact.window.open}"
+  - send: "third"
+`})
+			h.ch.FailNext(1, &channels.Refusal{Reason: tc.reason, Code: tc.code, Detail: "WeChat said no"})
+			h.say("go")
+			h.advance(time.Minute)
+			h.wantTranscript(fmt.Sprintf("first [failed %s] | second false [failed window_closed] | third [failed window_closed]", tc.reason))
+			out := h.outbox()
+			if out[0].Code != tc.code || out[0].Detail != "WeChat said no" || out[1].Code != 0 || !strings.Contains(out[1].Detail, "WeChat closed the session") {
+				t.Fatalf("entries %+v %+v", out[0], out[1])
+			}
+			if n := len(h.ch.DeliveredTo("main", "alice")); n != 0 {
+				t.Fatalf("%d delivered", n)
+			}
+			h.say("go again") // the next interaction opens it again
+			h.say("go")
+			h.wantRuns("f:completed f:waiting_time")
+			if got := h.transcript(); !strings.HasSuffix(got, " | first") {
+				t.Fatalf("outbox %q", got)
+			}
+		})
+	}
+}
+
+func TestWindowOtherAPIErrorsKeepTheSession(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, map[string]string{"f.yaml": `name: f
+triggers: [{keyword: [go]}]
+steps:
+  - send: "first"
+  - wait: 1m
+  - send: "second"
+`})
+	h.ch.FailNext(1, &channels.Refusal{Reason: channels.ReasonAPIError, Code: 40001, Detail: "invalid credential"})
+	h.say("go")
+	h.advance(time.Minute)
+	h.wantTranscript("first [failed api_error] | second")
+	if o := h.outbox()[0]; o.Code != 40001 {
+		t.Fatalf("entry %+v", o)
+	}
+}
+
+func TestWindowUnknownOutcomeIsNotSentAgain(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, map[string]string{"f.yaml": `name: f
+triggers: [{keyword: [go]}]
+steps:
+  - send: "first"
+  - wait: 1m
+  - send: "second"
+`})
+	h.ch.FailNext(1, fmt.Errorf("read tcp: timeout: %w", channels.ErrUnknown))
+	h.say("go")
+	h.advance(time.Minute)
+	h.restart(map[string]string{"f.yaml": `name: f
+triggers: [{keyword: [go]}]
+steps:
+  - send: "first"
+  - wait: 1m
+  - send: "second"
+`})
+	h.sync()
+	h.wantTranscript("first [unknown] | second")
+	if got := h.ch.DeliveredTo("main", "alice"); len(got) != 1 || got[0].Message.Text != "second" {
+		t.Fatalf("delivered %+v", got)
+	}
+}
+
+func TestWindowPerContact(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, map[string]string{"burst.yaml": burst})
+	h.say("burst")
+	h.sayAs("bob", "burst")
+	for _, c := range []string{"alice", "bob"} {
+		if got := transcript(h.outboxOf(c)); strings.Count(got, "quota_exhausted") != 1 {
+			t.Fatalf("%s: %q", c, got)
+		}
+	}
+}
