@@ -75,9 +75,6 @@ func (w *work) ingest(ev *channels.Event) error {
 		in = triggers.Input{Account: ev.Account, Kind: string(channels.Text), Text: ev.Text}
 	}
 	cands := fs.index.Match(in)
-	if ev.Kind != channels.Follow {
-		cands = withoutFollows(cands, in)
-	}
 	// A message, or a tap on a message-menu item, answers the run that
 	// waits for one, unless a trigger that interrupts matches.
 	answers := ev.Kind.IsMessage() || (ev.Kind == channels.MenuClick && ev.Text != "")
@@ -120,44 +117,6 @@ func (w *work) ingest(ev *channels.Event) error {
 	return nil
 }
 
-// withoutFollows leaves the `follow` triggers out of the candidates of
-// an event that is not a follow. The index files the scenes of
-// `follow: scene` and `scan: scene` together, but a follower's scan
-// (SCAN) is no follow (subscribe). The same flows are matched again
-// without their follow triggers, so that a scan trigger of a flow that
-// its follow trigger stood in for is found, in its own place.
-func withoutFollows(cands []triggers.Candidate, in triggers.Input) []triggers.Candidate {
-	found := false
-	for _, c := range cands {
-		found = found || c.Trigger.Kind == "follow"
-	}
-	if !found {
-		return cands
-	}
-	var copies []*flows.Flow
-	orig := map[*flows.Flow]*flows.Flow{}
-	seen := map[*flows.Flow]bool{}
-	for _, c := range cands {
-		if seen[c.Flow] {
-			continue
-		}
-		seen[c.Flow] = true
-		cp := *c.Flow
-		cp.Triggers = nil
-		for _, t := range c.Flow.Triggers {
-			if t != nil && t.Kind != "follow" {
-				cp.Triggers = append(cp.Triggers, t)
-			}
-		}
-		copies = append(copies, &cp)
-		orig[&cp] = c.Flow
-	}
-	out := triggers.NewIndex(copies).Match(in)
-	for i := range out {
-		out[i].Flow = orig[out[i].Flow]
-	}
-	return out
-}
 
 // guard reports whether a matching trigger may start its flow: its `if:`
 // is true and the flow is not cooling down for the contact.

@@ -366,3 +366,29 @@ func TestDedupeConcurrentRetries(t *testing.T) {
 	h.wantRuns("echo:completed")
 	h.wantTranscript("echo")
 }
+
+func TestTriggerScanOfAFlowWithAFollowSceneToo(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, map[string]string{
+		// Its exact follow scene would stand in for its scan glob in the
+		// index: a scan must still find the scan trigger.
+		"store.yaml": `name: store
+triggers:
+  - follow: store_1
+  - scan: store_*
+steps:
+  - send: "store ${event.type} ${event.scene}"
+`,
+		"any.yaml": `name: any
+triggers:
+  - scan: "*"
+    priority: -1
+steps:
+  - send: "any ${event.scene}"
+`,
+	})
+	h.follow("store_1")
+	h.scan("store_1")
+	h.scan("other")
+	h.wantTranscript("store follow store_1 | store scan store_1 | any other")
+}

@@ -43,7 +43,7 @@ func (w *work) newRunner(cs *contactState, r *Run, p *program) (*runner, error) 
 		Contact: w.contactEnv(cs),
 		Answer:  r.State.Answer,
 		Vars:    r.State.Vars,
-		Now:     w.now,
+		Now:     w.now.In(w.e.cfg.Zone),
 		Flow:    flows.FlowEnv{Name: r.Flow, Version: r.Version},
 		Account: flows.AccountEnv{ID: r.Account},
 	}
@@ -60,7 +60,7 @@ func (w *work) newRunner(cs *contactState, r *Run, p *program) (*runner, error) 
 func (x *runner) Env() *flows.Env { return &x.env }
 
 // Now implements steps.Runtime.
-func (x *runner) Now() time.Time { return x.w.now }
+func (x *runner) Now() time.Time { return x.w.now.In(x.w.e.cfg.Zone) }
 
 // Send implements steps.Runtime: it renders the message, asks the
 // channel's policy, and reserves the message in the outbox as pending (to
@@ -303,6 +303,9 @@ func (x *runner) takeConversation() error {
 }
 
 func (x *runner) suspend(status RunStatus, until time.Time) error {
+	// The jump limit guards against loops that never wait: a run that
+	// waits starts counting again.
+	x.run.State.Jumps = 0
 	x.timer = false // SetTimer below replaces the old timer
 	if err := x.save(status); err != nil {
 		return err

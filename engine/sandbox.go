@@ -101,7 +101,7 @@ func NewSandbox(ctx context.Context, cfg SandboxConfig) (*Sandbox, error) {
 		cfg.Account = DefaultSandboxAccount
 	}
 	if cfg.Start.IsZero() {
-		cfg.Start = time.Now().Truncate(time.Second)
+		cfg.Start = SystemClock{}.Now().Truncate(time.Second)
 	}
 	s := &Sandbox{account: cfg.Account, clock: NewVirtualClock(cfg.Start)}
 	path := cfg.DBPath

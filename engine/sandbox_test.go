@@ -149,13 +149,14 @@ func TestSandboxAdvanceFiresTimersInOrder(t *testing.T) {
 triggers: [follow]
 steps:
   - wait: 1h
-  - send: "one"
+  - send: "one at ${now.Format('15:04')}"
   - wait: 1h
-  - send: "two"
+  - send: "two at ${now.Format('15:04')}"
 `}, engine.SandboxConfig{Settings: wechat.Settings{EventWindow: 90 * time.Minute}})
 	b.must(b.sb.Follow(b.ctx, "alice", ""))
 	b.must(b.sb.Advance(b.ctx, 5*time.Hour))
-	if got, want := b.transcript(), "sent one|failed(window_closed) two"; got != want {
+	// now keeps the zone the clock started in (+08:00).
+	if got, want := b.transcript(), "sent one at 11:00|failed(window_closed) two at 12:00"; got != want {
 		t.Fatalf("transcript = %q, want %q", got, want)
 	}
 	entries, err := b.sb.Transcript(b.ctx, "alice", 0)

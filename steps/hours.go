@@ -201,7 +201,8 @@ func (w OpenHours) WorkdayHours() []TimeRange {
 
 // Hours are the business hours of an hours step.
 type Hours struct {
-	// Location is the zone the hours are in; nil means time.Local.
+	// Location is the zone the hours are in; nil means the zone of the
+	// time asked about (the engine gives times in the server's zone).
 	Location *time.Location
 	// Week holds each weekday's opening ranges.
 	Week OpenHours
@@ -245,11 +246,9 @@ func dates(v any) []flows.Date {
 // excluded), the day is not a holiday, and a make-up workday on a weekend
 // has the weekday hours.
 func (h *Hours) Open(t time.Time) bool {
-	loc := h.Location
-	if loc == nil {
-		loc = time.Local
+	if h.Location != nil {
+		t = t.In(h.Location)
 	}
-	t = t.In(loc)
 	if onDate(h.Holidays, t) {
 		return false
 	}

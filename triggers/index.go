@@ -254,8 +254,17 @@ func (ix *Index) Match(in Input) []Candidate {
 			addGlobs(ix.qrGlob, in.Scene)
 		}
 	case in.Kind == "scan":
+		// A follower's scan is no follow: only scan triggers match it.
+		n := len(hits)
 		add(ix.qrExact[in.Scene], nil)
 		addGlobs(ix.qrGlob, in.Scene)
+		kept := hits[:n]
+		for _, h := range hits[n:] {
+			if h.e.trigger.Kind == "scan" {
+				kept = append(kept, h)
+			}
+		}
+		hits = kept
 	case in.Kind == "unfollow":
 		add(ix.unfollow, nil)
 	case in.Kind == "menu":

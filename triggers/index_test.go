@@ -84,7 +84,7 @@ func TestMatchRules(t *testing.T) {
 		{"follow by QR code: exact, globs (follow and scan), bare", triggers.Input{Kind: "follow", Scene: "store_1"}, "store-1#0 scan-stores#0 stores#0 welcome#0"},
 		{"follow by another code", triggers.Input{Kind: "follow", Scene: "store_2"}, "scan-stores#0 stores#0 welcome#0"},
 		{"follow by a code no glob takes", triggers.Input{Kind: "follow", Scene: "event_9"}, "scan-exact#0 welcome#0"},
-		{"scan: never a follow trigger's bare kind", triggers.Input{Kind: "scan", Scene: "store_1"}, "store-1#0 scan-stores#0 stores#0"},
+		{"scan: only scan triggers, never a follow's", triggers.Input{Kind: "scan", Scene: "store_1"}, "scan-stores#0"},
 		{"scan of an exact scene", triggers.Input{Kind: "scan", Scene: "event_9"}, "scan-exact#0"},
 		{"scan of an unknown scene", triggers.Input{Kind: "scan", Scene: "poster"}, ""},
 		{"scene globs are case-sensitive", triggers.Input{Kind: "scan", Scene: "STORE_1"}, ""},

@@ -374,7 +374,7 @@ func (c *chatSession) state() {
 		fmt.Fprintf(w, "fields:  %s\n", formatValues(st.Contact.Fields))
 	}
 	if st.Window.Open {
-		fmt.Fprintf(w, "window:  open until %s, %d %s left\n", st.Window.ExpiresAt.In(loc).Format(chatTime), st.Window.QuotaLeft, plural(st.Window.QuotaLeft, "reply"))
+		fmt.Fprintf(w, "window:  open until %s, %d %s left\n", st.Window.ExpiresAt.In(loc).Format(chatTime), st.Window.QuotaLeft, map[bool]string{true: "reply", false: "replies"}[st.Window.QuotaLeft == 1])
 	} else {
 		why := "no interaction yet"
 		switch {

@@ -1,0 +1,163 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// chatScript runs `wxflow chat ARGS...` with input as what is typed.
+func chatScript(t *testing.T, input string, args ...string) cliResult {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	code := chat(context.Background(), args, strings.NewReader(input), &stdout, &stderr)
+	return cliResult{code: code, stdout: stdout.String(), stderr: stderr.String()}
+}
+
+// TestChatExamples plays a follower of the example flows and checks the
+// whole conversation as the chat shows it.
+func TestChatExamples(t *testing.T) {
+	t.Parallel()
+	input := `/state
+/follow store_1
+Alice
+/menu MENU_HELP
+1
+
+0
+/menu MENU_NEW
+/wait 49h
+/menu MENU_JOIN
+/wait 30m
+/state
+/bogus
+/quit
+this is never read
+`
+	r := chatScript(t, input, "--flows", examplesDir, "--start", "2026-11-16T10:00:00+08:00")
+	if r.code != exitOK {
+		t.Fatalf("exit %d\nstderr:\n%s", r.code, r.stderr)
+	}
+	want := `wxflow chat: 8 flows from ` + examplesDir + `. You are alice; the clock stands at Mon 2026-11-16 10:00 +08:00.
+Type a message, or /follow to start; /help lists the commands.
+clock:   Mon 2026-11-16 10:00 +08:00
+contact: alice, not seen yet (/follow to start)
+window:  closed (no interaction yet)
+runs:    none active
+bot: Welcome, and thanks for visiting our store! Show this chat at the till for 10% off today.
+bot: What should we call you?
+bot: Nice to meet you, Alice! Tap Join us in the menu for member offers.
+bot: How can we help?
+     1. Opening hours
+     2. Track an order
+     3. Talk to a person
+     0. That's all, thanks
+bot: We're open Mon-Fri 9:00-18:00 and Sat 10:00-14:00 (Beijing time), and closed on public holidays.
+bot: How can we help?
+     1. Opening hours
+     2. Track an order
+     3. Talk to a person
+     0. That's all, thanks
+bot: Thanks! Tap Help in the menu, or write MENU, whenever you need us.
+bot: [news] New this week
+     Autumn jackets, knitwear and more. Tap to browse.
+     https://shop.example.com/new?utm_source=wechat&openid=alice
+bot: All of them are also in store: ask for them at store_1.
+(the clock stands at Wed 2026-11-18 11:00 +08:00)
+bot: Great! What's your email address?
+(the clock stands at Wed 2026-11-18 11:30 +08:00)
+bot: No problem. Tap Join us in the menu whenever you're ready.
+clock:   Wed 2026-11-18 11:30 +08:00
+contact: alice, following
+tags:    in_store, store_1
+fields:  first_store=store_1, name=Alice
+window:  open until Fri 2026-11-20 11:00 +08:00, 1 reply left
+runs:    none active
+(unknown command /bogus; /help lists the commands (start with // to send a text beginning with /))
+`
+	if r.stdout != want {
+		t.Errorf("stdout:\n%s\nwant:\n%s", r.stdout, want)
+	}
+}
+
+// TestChatNotSent shows why a message was not sent, and the state of a
+// conversation under way.
+func TestChatNotSent(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{"drip.yaml": `name: drip
+triggers: [follow]
+steps:
+  - send: "Hello!"
+  - set: { vars.step: 1 }
+  - wait: 49h
+  - send: "Still there?"
+  - ask:
+      menu:
+        head: "Pick one"
+        items: [{ id: a, text: Apples }]
+        tail: "Tap one"
+    expect: choice
+    choices: { a: [apples] }
+  - send:
+      image: { media_id: m_1 }
+`})
+	input := "/follow\n/state\n/wait 3d\n/tap a\n/tap z\n/image\n/location 31.2 121.5 The Bund\n/location x\n//ping\n/help\n"
+	r := chatScript(t, input, "--flows", dir, "--start", "2026-11-16T10:00:00+08:00", "--contact", "o_bob")
+	if r.code != exitOK {
+		t.Fatalf("exit %d\nstderr:\n%s", r.code, r.stderr)
+	}
+	for _, want := range []string{
+		"You are o_bob;",
+		"bot: Hello!\n",
+		"runs:    drip (run 1): waiting_time at step wait (line 6); vars: step=1\n",
+		"window:  open until Wed 2026-11-18 10:00 +08:00, 2 replies left\n",
+		"bot: (not sent: window_closed — the 48-hour reply window is closed)\n     Still there?\n",
+		"bot: (not sent: window_closed — the 48-hour reply window is closed)\n     Pick one\n     [a] Apples\n     Tap one\n     (tap an item with /tap ID)\n",
+		"bot: [image media_id:m_1]\n",
+		`(no message menu so far has an item "z")`,
+		"(usage: /location LAT LNG [LABEL])",
+		"/wait DURATION",
+	} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("stdout lacks %q:\n%s", want, r.stdout)
+		}
+	}
+}
+
+func TestChatErrors(t *testing.T) {
+	t.Parallel()
+	broken := t.TempDir()
+	writeFiles(t, broken, map[string]string{"broken.yaml": "name: broken\ntriggers: [follow]\nsteps:\n  - sned: hi\n"})
+	for _, tc := range []struct {
+		name string
+		args []string
+		code int
+		want string
+	}{
+		{"missing folder", []string{"--flows", filepath.Join(broken, "nope")}, exitUsage, "no such folder"},
+		{"bad start", []string{"--flows", examplesDir, "--start", "tomorrow"}, exitUsage, "--start"},
+		{"bad region", []string{"--flows", examplesDir, "--region", "mars"}, exitUsage, "--region"},
+		{"argument", []string{"--flows", examplesDir, "extra"}, exitUsage, `unexpected argument "extra"`},
+		{"broken flows", []string{"--flows", broken}, exitProblems, filepath.Join(broken, "broken.yaml") + ":4:5: error:"},
+	} {
+		r := chatScript(t, "", tc.args...)
+		if r.code != tc.code || !strings.Contains(r.stderr, tc.want) {
+			t.Errorf("%s: exit %d (want %d), stderr:\n%s", tc.name, r.code, tc.code, r.stderr)
+		}
+	}
+}
+
+// TestChatReadsStdin runs the command through run, which reads stdin.
+func TestChatReadsStdin(t *testing.T) {
+	// Not parallel: it replaces stdin.
+	old := stdin
+	stdin = strings.NewReader("/follow\n")
+	t.Cleanup(func() { stdin = old })
+	r := runCLI(t, "chat", "--flows", examplesDir)
+	if r.code != exitOK || !strings.Contains(r.stdout, "bot: Welcome! Tap Help in the menu, or just write to us.\n") {
+		t.Errorf("exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
+	}
+}
