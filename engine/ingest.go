@@ -117,7 +117,6 @@ func (w *work) ingest(ev *channels.Event) error {
 	return nil
 }
 
-
 // guard reports whether a matching trigger may start its flow: its `if:`
 // is true and the flow is not cooling down for the contact.
 func (w *work) guard(cs *contactState, c *triggers.Candidate, ev flows.EventEnv) (bool, error) {
