@@ -5,6 +5,7 @@ import (
 	"errors"
 	"hash/fnv"
 	"sync"
+	"time"
 
 	"github.com/wxflow/wxflow/channels"
 )
@@ -47,6 +48,14 @@ func (e *Engine) dispatcher() {
 			if err != nil {
 				if !errors.Is(err, ErrStopped) {
 					e.log.Error("outbox", "err", err)
+					// Try again in a while: the messages stay pending.
+					go func() {
+						select {
+						case <-e.clock.After(time.Second):
+							e.kickOutbox()
+						case <-e.stop:
+						}
+					}()
 				}
 				break
 			}
@@ -187,7 +196,20 @@ func (e *Engine) dispatchOnce(ctx context.Context) (int, error) {
 		}(i, shard)
 	}
 	wg.Wait()
-	err = e.submit(ctx, func(w *work) error {
+	// The outcomes are known now: try hard to record them, since a
+	// message left claimed becomes `unknown` at the next start.
+	for attempt := 0; ; attempt++ {
+		err = e.finishBatch(ctx, results)
+		if err == nil || errors.Is(err, ErrStopped) || attempt == 4 {
+			return len(claimed), err
+		}
+		e.log.Warn("recording send outcomes failed; retrying", "err", err)
+	}
+}
+
+// finishBatch records the outcomes of a round of sends.
+func (e *Engine) finishBatch(ctx context.Context, results [][]sendResult) error {
+	return e.submit(ctx, func(w *work) error {
 		for _, rs := range results {
 			for _, r := range rs {
 				if err := w.tx.FinishOutbox(r.o.ID, r.status, r.reason, r.code, r.detail, w.now); err != nil {
@@ -207,7 +229,6 @@ func (e *Engine) dispatchOnce(ctx context.Context) (int, error) {
 		}
 		return nil
 	})
-	return len(claimed), err
 }
 
 func (e *Engine) sendOne(ctx context.Context, o *OutboxEntry) sendResult {

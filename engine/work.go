@@ -88,11 +88,16 @@ func (w *work) contact(account, id string, create bool) (*contactState, error) {
 	case err != nil:
 		return nil, fmt.Errorf("contact %s: %w", id, err)
 	}
-	s, _, err := w.tx.Session(account, id)
-	if err != nil {
-		return nil, fmt.Errorf("session of %s: %w", id, err)
+	// A session is only ever written with its contact: a new contact has
+	// none.
+	var s channels.Session
+	if !created {
+		if s, _, err = w.tx.Session(account, id); err != nil {
+			return nil, fmt.Errorf("session of %s: %w", id, err)
+		}
 	}
-	cs := &contactState{c: c, s: s, policy: w.e.cfg.Channel.Policy(account), dirtyC: created}
+	// Nor has it any runs.
+	cs := &contactState{c: c, s: s, policy: w.e.cfg.Channel.Policy(account), dirtyC: created, activeOK: created}
 	if w.contacts == nil {
 		w.contacts = map[contactKey]*contactState{}
 	}
