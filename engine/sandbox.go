@@ -279,8 +279,8 @@ func (s *Sandbox) AdvanceTo(ctx context.Context, target time.Time) error {
 		if !ok || due.After(target) {
 			break
 		}
-		// The store gives times in UTC; the clock keeps its own zone, which
-		// is what `now` shows in flows.
+		// The store gives times in UTC; the clock keeps the zone it
+		// started in.
 		s.clock.Set(due.In(target.Location()))
 		if err := s.fire(ctx); err != nil {
 			return err

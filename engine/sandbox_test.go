@@ -152,10 +152,9 @@ steps:
   - send: "one at ${now.Format('15:04')}"
   - wait: 1h
   - send: "two at ${now.Format('15:04')}"
-`}, engine.SandboxConfig{Settings: wechat.Settings{EventWindow: 90 * time.Minute}})
+`}, engine.SandboxConfig{Settings: wechat.Settings{EventWindow: 90 * time.Minute}, Zone: sandboxStart.Location()})
 	b.must(b.sb.Follow(b.ctx, "alice", ""))
 	b.must(b.sb.Advance(b.ctx, 5*time.Hour))
-	// now keeps the zone the clock started in (+08:00).
 	if got, want := b.transcript(), "sent one at 11:00|failed(window_closed) two at 12:00"; got != want {
 		t.Fatalf("transcript = %q, want %q", got, want)
 	}
@@ -384,12 +383,11 @@ func TestSandboxEngineWorkAfterStop(t *testing.T) {
 	}
 }
 
-// TestSandboxHoursUseServerZone shows an engine bug: Config.Zone is "the
-// server's time zone for `hours` and `schedule` without a timezone", but
-// an `hours` step without timezone: uses time.Local (steps.Hours.Open),
-// because the step runtime is never given the engine's zone. Schedules do
-// use Config.Zone. The zone here is +14:00, which no test machine's local
-// zone is: Monday 10:00 there is Sunday 20:00 UTC.
+// TestSandboxHoursUseServerZone: an `hours` step without timezone: uses
+// the server's zone, Config.Zone, not the machine's. (It used time.Local:
+// the step runtime was never given the engine's zone.) The zone here is
+// +14:00, which no test machine's local zone is: Monday 10:00 there is
+// Sunday 20:00 UTC.
 func TestSandboxHoursUseServerZone(t *testing.T) {
 	t.Parallel()
 	zone, err := time.LoadLocation("Pacific/Kiritimati")

@@ -317,7 +317,8 @@ func TestMatchAccount(t *testing.T) {
 		{triggers.Input{Account: "other", Kind: "text", Text: "hi"}, "everywhere#0"},
 		{triggers.Input{Kind: "text", Text: "hi"}, "everywhere#0"},
 		{triggers.Input{Account: "main", Kind: "follow", Scene: "s1"}, "everywhere#1 main-only#1"},
-		{triggers.Input{Account: "shop", Kind: "scan", Scene: "s1"}, "everywhere#1"},
+		{triggers.Input{Account: "shop", Kind: "follow", Scene: "s1"}, "everywhere#1"},
+		{triggers.Input{Account: "shop", Kind: "scan", Scene: "s1"}, ""}, // follow triggers never match a scan
 		{triggers.Input{Account: "shop", Kind: "menu", Key: "M1"}, "everywhere#2"},
 	}
 	for _, tt := range tests {
