@@ -112,6 +112,9 @@ func chat(ctx context.Context, args []string, in io.Reader, stdout, stderr io.Wr
 	c := &chatSession{ctx: ctx, sb: sb, contact: *contact, out: stdout, calls: calls}
 	fmt.Fprintf(stdout, "wxflow chat: %d %s from %s. You are %s; the clock stands at %s.\n",
 		len(set.Flows), plural(len(set.Flows), "flow"), *dir, *contact, sb.Now().Format(chatTime))
+	if len(set.Flows) == 0 {
+		fmt.Fprintf(stdout, "No flows in %s: nothing will answer. Try --flows flows/examples.\n", *dir)
+	}
 	fmt.Fprintln(stdout, "Type a message, or /follow to start; /help lists the commands.")
 	prompt := isTerminal(in)
 	lines := bufio.NewScanner(in)
