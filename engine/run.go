@@ -312,7 +312,7 @@ func (x *runner) suspend(status RunStatus, until time.Time) error {
 	}
 	x.w.timers = true
 	x.timer = true
-	return x.w.tx.SetTimer(Timer{RunID: x.run.ID, Seq: x.run.Seq, Due: until})
+	return x.w.tx.SetTimer(Timer{RunID: x.run.ID, Seq: x.run.Seq, Due: until, Account: x.run.Account, Contact: x.run.Contact})
 }
 
 func (x *runner) fail(s *flows.Step, err error) error {

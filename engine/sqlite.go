@@ -146,13 +146,14 @@ const runCols = `id, account, contact, flow, version, status, pos, step, state, 
 const outboxCols = `id, run_id, account, contact, message, status, reason, code, detail, created_at, updated_at`
 
 var readQueries = map[string]string{
-	"contact":    `SELECT ` + contactCols + ` FROM contacts WHERE account = ? AND id = ?`,
+	"contact": `SELECT c.account, c.id, c.followed, c.first_seen, c.last_seen, c.tags, c.fields, s.followed, s.last, s.kind, s.used, s.closed
+		FROM contacts c LEFT JOIN sessions s ON s.account = c.account AND s.contact = c.id WHERE c.account = ? AND c.id = ?`,
 	"session":    `SELECT followed, last, kind, used, closed FROM sessions WHERE account = ? AND contact = ?`,
 	"run":        `SELECT ` + runCols + ` FROM runs WHERE id = ?`,
 	"activeRuns": `SELECT ` + runCols + ` FROM runs WHERE account = ? AND contact = ? AND ended_at = 0 ORDER BY id DESC`,
 	"lastStart":  `SELECT max(started_at) FROM runs WHERE account = ? AND contact = ? AND flow = ?`,
 	"flow":       `SELECT version, name, file, source, loaded_at FROM flow_versions WHERE version = ?`,
-	"dueTimers":  `SELECT run_id, seq, due FROM timers WHERE due <= ? ORDER BY due, run_id LIMIT ?`,
+	"dueTimers":  `SELECT run_id, seq, due, account, contact FROM timers WHERE due <= ? ORDER BY due, run_id LIMIT ?`,
 	"nextTimer":  `SELECT min(due) FROM timers`,
 	"schedules":  `SELECT key, due FROM schedules`,
 }
@@ -163,7 +164,7 @@ var writeQueries = map[string]string{
 	"putSession": `INSERT INTO sessions (account, contact, followed, last, kind, used, closed) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (account, contact) DO UPDATE SET followed = excluded.followed, last = excluded.last, kind = excluded.kind, used = excluded.used, closed = excluded.closed`,
 	"insertRun":  `INSERT INTO runs (id, account, contact, flow, version, status, pos, step, state, seq, started_at, updated_at, ended_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 	"updateRun":  `UPDATE runs SET status = ?, pos = ?, step = ?, state = ?, seq = ?, updated_at = ?, ended_at = ? WHERE id = ?`,
-	"setTimer":   `INSERT INTO timers (run_id, seq, due) VALUES (?, ?, ?) ON CONFLICT (run_id) DO UPDATE SET seq = excluded.seq, due = excluded.due`,
+	"setTimer":   `INSERT INTO timers (run_id, seq, due, account, contact) VALUES (?, ?, ?, ?, ?) ON CONFLICT (run_id) DO UPDATE SET seq = excluded.seq, due = excluded.due, account = excluded.account, contact = excluded.contact`,
 	"delTimer":   `DELETE FROM timers WHERE run_id = ?`,
 	"insertOut":  `INSERT INTO outbox (run_id, account, contact, message, status, reason, code, detail, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 	"finishOut":  `UPDATE outbox SET status = ?, reason = ?, code = ?, detail = ?, updated_at = ? WHERE id = ?`,
@@ -243,6 +244,14 @@ type sqliteTx struct {
 	st    map[string]*sql.Stmt
 	cache map[string]*sql.Stmt
 	store *SQLiteStore
+	// sessions holds the sessions read with their contacts in this
+	// transaction (Contact reads both in one query).
+	sessions map[[2]string]cachedSession
+}
+
+type cachedSession struct {
+	s  channels.Session
+	ok bool
 }
 
 func (t *sqliteTx) stmt(name string) *sql.Stmt {
@@ -305,11 +314,36 @@ func notFound(err error) error {
 }
 
 func (t *sqliteTx) Contact(account, id string) (*Contact, error) {
-	c, err := scanContact(t.stmt("contact").QueryRowContext(t.ctx, account, id))
+	var c Contact
+	var first, last int64
+	var tags, fields string
+	var sFollowed, sClosed sql.NullBool
+	var sLast, sKind, sUsed sql.NullInt64
+	err := t.stmt("contact").QueryRowContext(t.ctx, account, id).Scan(&c.Account, &c.ID, &c.Followed, &first, &last, &tags, &fields,
+		&sFollowed, &sLast, &sKind, &sUsed, &sClosed)
 	if err != nil {
 		return nil, notFound(err)
 	}
-	return c, nil
+	c.FirstSeen, c.LastSeen = fromNanos(first), fromNanos(last)
+	if err := json.Unmarshal([]byte(tags), &c.Tags); err != nil {
+		return nil, fmt.Errorf("contact %s tags: %w", c.ID, err)
+	}
+	if err := json.Unmarshal([]byte(fields), &c.Fields); err != nil {
+		return nil, fmt.Errorf("contact %s fields: %w", c.ID, err)
+	}
+	if c.Fields == nil {
+		c.Fields = map[string]any{}
+	}
+	var cs cachedSession
+	if sLast.Valid {
+		cs = cachedSession{ok: true, s: channels.Session{Followed: sFollowed.Bool, Last: fromNanos(sLast.Int64),
+			Kind: channels.Interaction(sKind.Int64), Used: int(sUsed.Int64), Closed: sClosed.Bool}}
+	}
+	if t.sessions == nil {
+		t.sessions = map[[2]string]cachedSession{}
+	}
+	t.sessions[[2]string{account, id}] = cs
+	return &c, nil
 }
 
 func (t *sqliteTx) Contacts(account, afterAccount, afterID string, limit int) ([]*Contact, error) {
@@ -338,6 +372,9 @@ func (t *sqliteTx) Contacts(account, afterAccount, afterID string, limit int) ([
 }
 
 func (t *sqliteTx) Session(account, contact string) (channels.Session, bool, error) {
+	if cs, ok := t.sessions[[2]string{account, contact}]; ok {
+		return cs.s, cs.ok, nil
+	}
 	var s channels.Session
 	var last int64
 	var kind int
@@ -500,7 +537,7 @@ func (t *sqliteTx) DueTimers(now time.Time, limit int) ([]Timer, error) {
 	for rows.Next() {
 		var tm Timer
 		var due int64
-		if err := rows.Scan(&tm.RunID, &tm.Seq, &due); err != nil {
+		if err := rows.Scan(&tm.RunID, &tm.Seq, &due, &tm.Account, &tm.Contact); err != nil {
 			return nil, err
 		}
 		tm.Due = fromNanos(due)
@@ -594,7 +631,13 @@ func (t *sqliteTx) PutContact(c *Contact) error {
 
 func (t *sqliteTx) PutSession(account, contact string, s channels.Session) error {
 	_, err := t.exec("putSession", account, contact, b2i(s.Followed), nanos(s.Last), int(s.Kind), s.Used, b2i(s.Closed))
-	return err
+	if err != nil {
+		return err
+	}
+	if t.sessions != nil {
+		t.sessions[[2]string{account, contact}] = cachedSession{s: s, ok: true}
+	}
+	return nil
 }
 
 func (t *sqliteTx) InsertRun(r *Run) error {
@@ -630,7 +673,7 @@ func (t *sqliteTx) UpdateRun(r *Run) error {
 }
 
 func (t *sqliteTx) SetTimer(tm Timer) error {
-	_, err := t.exec("setTimer", tm.RunID, tm.Seq, nanos(tm.Due))
+	_, err := t.exec("setTimer", tm.RunID, tm.Seq, nanos(tm.Due), tm.Account, tm.Contact)
 	return err
 }
 
@@ -708,6 +751,7 @@ func (t *sqliteTx) Savepoint(fn func() error) error {
 		return fmt.Errorf("savepoint: %w", err)
 	}
 	if err := fn(); err != nil {
+		t.sessions = nil
 		if _, rerr := t.tx.ExecContext(t.ctx, "ROLLBACK TO "+name+"; RELEASE "+name); rerr != nil {
 			return errors.Join(err, fmt.Errorf("rollback to savepoint: %w", rerr))
 		}

@@ -209,6 +209,9 @@ type Timer struct {
 	RunID int64
 	Seq   int64
 	Due   time.Time
+	// Account and Contact name the run's contact ("" in timers stored
+	// before they were recorded).
+	Account, Contact string
 }
 
 // OutboxStatus is where an outbound message is.

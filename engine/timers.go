@@ -124,29 +124,48 @@ func (e *Engine) FireDue(ctx context.Context) error {
 // fireTimer resumes the run of a due timer, if the timer is still the
 // run's current one.
 func (w *work) fireTimer(t Timer) error {
-	r, err := w.tx.Run(t.RunID)
-	if errors.Is(err, ErrNotFound) {
-		return w.tx.DeleteTimer(t.RunID)
-	}
-	if err != nil {
-		return err
-	}
-	if r.Seq != t.Seq || (r.Status != RunWaitingReply && r.Status != RunWaitingTime) {
-		return w.tx.DeleteTimer(t.RunID)
-	}
-	cs, err := w.contact(r.Account, r.Contact, true)
-	if err != nil {
-		return err
-	}
-	// The contact's copy of this run is the one to advance.
-	if runs, err := w.activeRuns(cs); err == nil {
-		for _, a := range runs {
-			if a.ID == r.ID {
-				r = a
+	var r *Run
+	var cs *contactState
+	if t.Contact != "" {
+		// The timer names the contact: its active runs include the run,
+		// unless the run has ended.
+		var err error
+		if cs, err = w.contact(t.Account, t.Contact, false); err != nil && !errors.Is(err, ErrNotFound) {
+			return err
+		}
+		if cs != nil {
+			runs, err := w.activeRuns(cs)
+			if err != nil {
+				return err
+			}
+			for _, a := range runs {
+				if a.ID == t.RunID {
+					r = a
+				}
 			}
 		}
 	} else {
-		return err
+		found, err := w.tx.Run(t.RunID)
+		if err != nil && !errors.Is(err, ErrNotFound) {
+			return err
+		}
+		if found != nil && found.Status.Active() {
+			if cs, err = w.contact(found.Account, found.Contact, true); err != nil {
+				return err
+			}
+			runs, err := w.activeRuns(cs)
+			if err != nil {
+				return err
+			}
+			for _, a := range runs {
+				if a.ID == t.RunID {
+					r = a
+				}
+			}
+		}
+	}
+	if r == nil || r.Seq != t.Seq || (r.Status != RunWaitingReply && r.Status != RunWaitingTime) {
+		return w.tx.DeleteTimer(t.RunID)
 	}
 	in := steps.Input{Kind: steps.Elapsed}
 	if r.Status == RunWaitingReply {

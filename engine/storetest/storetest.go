@@ -1070,8 +1070,9 @@ func checkTimers(t *testing.T, what string, got, want []engine.Timer) {
 		return
 	}
 	for i := range got {
-		if got[i].RunID != want[i].RunID || got[i].Seq != want[i].Seq {
-			t.Errorf("%s[%d] = run %d seq %d, want run %d seq %d", what, i, got[i].RunID, got[i].Seq, want[i].RunID, want[i].Seq)
+		if got[i].RunID != want[i].RunID || got[i].Seq != want[i].Seq || got[i].Account != want[i].Account || got[i].Contact != want[i].Contact {
+			t.Errorf("%s[%d] = run %d seq %d of %q/%q, want run %d seq %d of %q/%q", what, i, got[i].RunID, got[i].Seq, got[i].Account, got[i].Contact,
+				want[i].RunID, want[i].Seq, want[i].Account, want[i].Contact)
 		}
 		checkTime(t, fmt.Sprintf("%s[%d].Due", what, i), got[i].Due, want[i].Due)
 	}
@@ -1081,8 +1082,10 @@ func testTimerSetDelete(t *testing.T, s engine.Store) {
 	update(t, s, func(tx engine.Tx) error { return tx.SetTimer(engine.Timer{RunID: 1, Seq: 1, Due: at(time.Hour)}) })
 	checkTimers(t, "DueTimers", dueTimers(t, s, at(24*time.Hour), 10), []engine.Timer{{RunID: 1, Seq: 1, Due: at(time.Hour)}})
 	// A run has one timer: setting it again replaces it.
-	update(t, s, func(tx engine.Tx) error { return tx.SetTimer(engine.Timer{RunID: 1, Seq: 2, Due: at(2*time.Hour + 1)}) })
-	checkTimers(t, "DueTimers after a second SetTimer", dueTimers(t, s, at(24*time.Hour), 10), []engine.Timer{{RunID: 1, Seq: 2, Due: at(2*time.Hour + 1)}})
+	update(t, s, func(tx engine.Tx) error {
+		return tx.SetTimer(engine.Timer{RunID: 1, Seq: 2, Due: at(2*time.Hour + 1), Account: "main", Contact: "alice"})
+	})
+	checkTimers(t, "DueTimers after a second SetTimer", dueTimers(t, s, at(24*time.Hour), 10), []engine.Timer{{RunID: 1, Seq: 2, Due: at(2*time.Hour + 1), Account: "main", Contact: "alice"}})
 	checkCounts(t, s, map[string]int{"timers": 1})
 	update(t, s, func(tx engine.Tx) error { return tx.SetTimer(engine.Timer{RunID: 2, Seq: 5, Due: at(time.Hour)}) })
 	update(t, s, func(tx engine.Tx) error {
