@@ -20,8 +20,9 @@ import (
 	"github.com/wxflow/wxflow/flows"
 )
 
-// benchEngine starts an engine with one flow on a fresh durable store.
-func benchEngine(b *testing.B, src string, clock engine.Clock) (*engine.Engine, *engine.SQLiteStore, *sim.Channel) {
+// benchEngine starts an engine with the given flows on a fresh durable
+// store and a simulated channel that only counts.
+func benchEngine(b *testing.B, clock engine.Clock, srcs ...string) (*engine.Engine, *engine.SQLiteStore, *sim.Channel) {
 	b.Helper()
 	dir := b.TempDir()
 	st, err := engine.OpenSQLite(context.Background(), filepath.Join(dir, "bench.db"), engine.SQLiteOptions{})
@@ -37,11 +38,15 @@ func benchEngine(b *testing.B, src string, clock engine.Clock) (*engine.Engine, 
 	if err := e.Start(context.Background()); err != nil {
 		b.Fatal(err)
 	}
-	f, diags := flows.LoadFile(filepath.Join(dir, "f.yaml"), []byte(src), flows.Options{})
-	if diags.HasErrors() {
-		b.Fatal(diags.Err())
+	var set flows.Set
+	for i, src := range srcs {
+		f, diags := flows.LoadFile(filepath.Join(dir, fmt.Sprintf("f%d.yaml", i)), []byte(src), flows.Options{})
+		if diags.HasErrors() {
+			b.Fatal(diags.Err())
+		}
+		set.Flows = append(set.Flows, f)
 	}
-	if err := e.Load(context.Background(), &flows.Set{Flows: []*flows.Flow{f}}); err != nil {
+	if err := e.Load(context.Background(), &set); err != nil {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { e.Stop(); st.Close() })
@@ -63,7 +68,7 @@ func ingestFollows(b *testing.B, e *engine.Engine, prefix string, n int, at time
 // channel receives. Target (issue 3): 20,000 events/s.
 func BenchmarkIngestFollowWelcome(b *testing.B) {
 	clock := engine.NewVirtualClock(time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC))
-	e, _, ch := benchEngine(b, welcomeOneSend, clock)
+	e, _, ch := benchEngine(b, clock, welcomeOneSend)
 	b.ResetTimer()
 	start := time.Now()
 	ingestFollows(b, e, "u", b.N, clock.Now())
@@ -85,7 +90,7 @@ const welcomeWaitSend = "name: welcome\ntriggers: [follow]\nsteps:\n  - wait: 1m
 // at once resumed at 20,000/s or more.
 func BenchmarkTimersDue(b *testing.B) {
 	clock := engine.NewVirtualClock(time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC))
-	e, st, ch := benchEngine(b, welcomeWaitSend, clock)
+	e, st, ch := benchEngine(b, clock, welcomeWaitSend)
 	ingestFollows(b, e, "t", b.N, clock.Now())
 	if err := e.Sync(context.Background()); err != nil {
 		b.Fatal(err)
@@ -130,31 +135,7 @@ func BenchmarkIngestWithWaitingRuns(b *testing.B) {
 	follows := envInt("WXFLOW_BENCH_FOLLOWS", 50_000)
 	for i := 0; i < b.N; i++ {
 		clock := engine.NewVirtualClock(time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC))
-		dir := b.TempDir()
-		st, err := engine.OpenSQLite(context.Background(), filepath.Join(dir, "bench.db"), engine.SQLiteOptions{})
-		if err != nil {
-			b.Fatal(err)
-		}
-		ch := sim.New(nil, wechat.Settings{})
-		ch.CountOnly()
-		e, err := engine.New(engine.Config{Store: st, Channel: ch, Clock: clock, Zone: time.UTC})
-		if err != nil {
-			b.Fatal(err)
-		}
-		if err := e.Start(context.Background()); err != nil {
-			b.Fatal(err)
-		}
-		var set flows.Set
-		for name, src := range map[string]string{"welcome.yaml": welcomeOneSend, "survey.yaml": surveyAsk} {
-			f, diags := flows.LoadFile(filepath.Join(dir, name), []byte(src), flows.Options{})
-			if diags.HasErrors() {
-				b.Fatal(diags.Err())
-			}
-			set.Flows = append(set.Flows, f)
-		}
-		if err := e.Load(context.Background(), &set); err != nil {
-			b.Fatal(err)
-		}
+		e, _, _ := benchEngine(b, clock, welcomeOneSend, surveyAsk)
 		rate := func(prefix string) float64 {
 			start := time.Now()
 			ingestFollows(b, e, prefix, follows, clock.Now())
@@ -181,7 +162,6 @@ func BenchmarkIngestWithWaitingRuns(b *testing.B) {
 		b.ReportMetric(float64(ms.Sys)/(1<<20), "go-sys-MB")
 		b.ReportMetric(float64(ms.HeapInuse)/(1<<20), "go-heap-MB")
 		e.Stop()
-		st.Close()
 	}
 }
 

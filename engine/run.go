@@ -187,18 +187,24 @@ func (x *runner) exec() error {
 		if impl == nil {
 			return x.fail(s, fmt.Errorf("step kind %q has no runtime", s.Kind))
 		}
-		out, err := impl.Run(x, s)
-		if x.abort != nil {
-			return x.abort
-		}
-		if err != nil {
-			return x.fail(s, err)
-		}
-		done, err := x.apply(s, out)
+		done, err := x.handle(s, func() (steps.Outcome, error) { return impl.Run(x, s) })
 		if err != nil || done {
 			return err
 		}
 	}
+}
+
+// handle runs one step's Run or Resume and applies its outcome; done is
+// true when the run suspended or ended.
+func (x *runner) handle(s *flows.Step, step func() (steps.Outcome, error)) (done bool, err error) {
+	out, err := step()
+	if x.abort != nil {
+		return true, x.abort
+	}
+	if err != nil {
+		return true, x.fail(s, err)
+	}
+	return x.apply(s, out)
 }
 
 // resume hands a suspended run's step its input, then runs on.
@@ -212,14 +218,7 @@ func (x *runner) resume(in steps.Input) error {
 		return x.fail(s, fmt.Errorf("step kind %q cannot be resumed", s.Kind))
 	}
 	x.run.Status = RunRunning
-	out, err := impl.Resume(x, s, in)
-	if x.abort != nil {
-		return x.abort
-	}
-	if err != nil {
-		return x.fail(s, err)
-	}
-	done, err := x.apply(s, out)
+	done, err := x.handle(s, func() (steps.Outcome, error) { return impl.Resume(x, s, in) })
 	if err != nil || done {
 		return err
 	}
