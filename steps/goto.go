@@ -10,7 +10,7 @@ func init() {
 	register("goto", gotoStep{})
 	flows.RegisterStep(&flows.StepSpec{
 		Kind:        "goto",
-		Summary:     "Jumps to the step with this id; a run stops as `looping` after 100 jumps.",
+		Summary:     "Jumps to the step with this id; a run that jumps 100 times without waiting (`ask`, `wait`) stops as `looping`.",
 		Arg:         flows.Ref,
 		ArgRequired: true,
 		ArgDoc:      "a step id",
