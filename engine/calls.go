@@ -13,17 +13,25 @@ import (
 // maxResponseBody is the most of an `http` step's response body kept.
 const maxResponseBody = 1 << 20
 
+// callRef names the run an `http` call resumes, and the run's Seq when
+// the call was made.
+type callRef struct {
+	account, contact string
+	runID, seq       int64
+}
+
 // call makes an `http` step's request outside any transaction, then
 // resumes the run with the response. A crash before the resume commits
 // makes the call again on start: calls are made at least once.
-func (e *Engine) call(runID, seq int64, req *steps.Request) {
+func (e *Engine) call(r *Run, req *steps.Request) {
+	c := callRef{account: r.Account, contact: r.Contact, runID: r.ID, seq: r.Seq}
 	e.addBusy(1)
 	go func() {
 		// The call stays busy until its resume is committed, so that Sync
 		// never returns between the response and the resume.
 		defer e.addBusy(-1)
 		res := e.doRequest(req)
-		err := e.submit(context.Background(), func(w *work) error { return w.resumeCall(runID, seq, res) })
+		err := e.submit(context.Background(), func(w *work) error { return w.resumeCall(c, res) })
 		if err != nil && !errors.Is(err, ErrStopped) {
 			e.log.Error("http step", "err", err)
 		}
@@ -66,26 +74,10 @@ func (e *Engine) doRequest(req *steps.Request) *steps.HTTPResult {
 
 // resumeCall resumes a run with its call's response, if the run still
 // waits for it.
-func (w *work) resumeCall(runID, seq int64, res *steps.HTTPResult) error {
-	r, err := w.tx.Run(runID)
-	if err != nil {
+func (w *work) resumeCall(c callRef, res *steps.HTTPResult) error {
+	cs, r, err := w.activeRun(c.account, c.contact, c.runID)
+	if err != nil || r == nil || r.Status != RunCalling || r.Seq != c.seq {
 		return err
-	}
-	if r.Status != RunCalling || r.Seq != seq {
-		return nil
-	}
-	cs, err := w.contact(r.Account, r.Contact, true)
-	if err != nil {
-		return err
-	}
-	runs, err := w.activeRuns(cs)
-	if err != nil {
-		return err
-	}
-	for _, a := range runs {
-		if a.ID == r.ID {
-			r = a
-		}
 	}
 	r.State.Request = nil
 	return w.resume(cs, r, steps.Input{Kind: steps.Response, Response: res}, nil)

@@ -139,10 +139,6 @@ func (e *Engine) nextBatch(ctx context.Context) ([]*OutboxEntry, error) {
 		defer e.outMu.Unlock()
 		// The store holds no more unclaimed messages than the queue.
 		e.backlog = false
-		// Entries the backlog already claimed are dropped.
-		for len(e.outq) > 0 && e.outq[0].ID <= e.claimedMax {
-			e.outq = e.outq[1:]
-		}
 		n := min(len(e.outq), sendBatch)
 		if n == 0 {
 			return nil
@@ -159,6 +155,7 @@ func (e *Engine) nextBatch(ctx context.Context) ([]*OutboxEntry, error) {
 		if last > e.claimedMax {
 			e.claimedMax = last
 		}
+		// Drop what is claimed now, the backlog's claims included.
 		for len(e.outq) > 0 && e.outq[0].ID <= e.claimedMax {
 			e.outq = e.outq[1:]
 		}

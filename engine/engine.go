@@ -92,7 +92,6 @@ type flowSet struct {
 
 type job struct {
 	fn   func(w *work) error
-	err  error
 	done chan error
 }
 
@@ -178,7 +177,7 @@ func (e *Engine) start(ctx context.Context) error {
 	go e.timerLoop()
 	for _, r := range calling {
 		if r.State.Request != nil {
-			e.call(r.ID, r.Seq, r.State.Request)
+			e.call(r, r.State.Request)
 		}
 	}
 	e.kickOutbox()
@@ -224,15 +223,6 @@ func (e *Engine) submit(ctx context.Context, fn func(w *work) error) error {
 		return ctx.Err()
 	}
 	return <-j.done
-}
-
-// submitAsync queues fn for the writer without waiting; errors are logged.
-func (e *Engine) submitAsync(what string, fn func(w *work) error) {
-	go func() {
-		if err := e.submit(context.Background(), fn); err != nil && !errors.Is(err, ErrStopped) {
-			e.log.Error(what, "err", err)
-		}
-	}()
 }
 
 func (e *Engine) addBusy(n int) {

@@ -122,7 +122,7 @@ func (w *work) ingest(ev *channels.Event) error {
 func (w *work) guard(cs *contactState, c *triggers.Candidate, ev flows.EventEnv) (bool, error) {
 	if c.Trigger.If != nil {
 		ev.Match = c.Match
-		env := w.guardEnv(cs, ev, w.e.programFor(c.Flow))
+		env := w.guardEnv(cs, ev, c.Flow)
 		ok, err := c.Trigger.If.EvalBool(&env)
 		if err != nil {
 			w.e.log.Warn("trigger condition failed", "flow", c.Flow.Name, "line", c.Trigger.Pos.Line, "err", err)
@@ -261,9 +261,9 @@ func eventEnv(ev *channels.Event) flows.EventEnv {
 
 // guardEnv is the environment of a trigger's `if:` and a schedule's
 // `audience:`: the contact and the event, no run yet.
-func (w *work) guardEnv(cs *contactState, ev flows.EventEnv, p *program) flows.Env {
+func (w *work) guardEnv(cs *contactState, ev flows.EventEnv, f *flows.Flow) flows.Env {
 	return flows.Env{Contact: w.contactEnv(cs), Event: ev, Now: w.now, Vars: map[string]any{},
-		Flow: flows.FlowEnv{Name: p.flow.Name, Version: p.flow.Version}, Account: flows.AccountEnv{ID: cs.c.Account}}
+		Flow: flows.FlowEnv{Name: f.Name, Version: f.Version}, Account: flows.AccountEnv{ID: cs.c.Account}}
 }
 
 // eventEnvAt is the `event` of a run no inbound event started (schedule).

@@ -269,8 +269,8 @@ func (x *runner) apply(s *flows.Step, out steps.Outcome) (done bool, err error) 
 		if err := x.save(RunCalling); err != nil {
 			return true, err
 		}
-		id, seq, req := x.run.ID, x.run.Seq, out.Request
-		x.w.after = append(x.w.after, func() { x.w.e.call(id, seq, req) })
+		r, req := *x.run, out.Request
+		x.w.after = append(x.w.after, func() { x.w.e.call(&r, req) })
 		return true, nil
 	case steps.End:
 		status := RunStatus(out.Status)

@@ -389,6 +389,30 @@ func (t *sqliteTx) Session(account, contact string) (channels.Session, bool, err
 	return s, true, nil
 }
 
+// collector returns a function that scans every row of a query with scan.
+func collector[T any](scan func(scanner) (*T, error)) func(rows *sql.Rows, err error) ([]*T, error) {
+	return func(rows *sql.Rows, err error) ([]*T, error) {
+		if err != nil {
+			return nil, err
+		}
+		defer rows.Close()
+		var out []*T
+		for rows.Next() {
+			v, err := scan(rows)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, v)
+		}
+		return out, rows.Err()
+	}
+}
+
+var (
+	collectRuns   = collector(scanRun)
+	collectOutbox = collector(scanOutbox)
+)
+
 func scanRun(row scanner) (*Run, error) {
 	var r Run
 	var state string
@@ -409,22 +433,6 @@ func (t *sqliteTx) Run(id int64) (*Run, error) {
 		return nil, notFound(err)
 	}
 	return r, nil
-}
-
-func collectRuns(rows *sql.Rows, err error) ([]*Run, error) {
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []*Run
-	for rows.Next() {
-		r, err := scanRun(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, r)
-	}
-	return out, rows.Err()
 }
 
 func (t *sqliteTx) Runs(f RunFilter) ([]*Run, error) {
@@ -476,22 +484,6 @@ func scanOutbox(row scanner) (*OutboxEntry, error) {
 		return nil, fmt.Errorf("outbox %d message: %w", o.ID, err)
 	}
 	return &o, nil
-}
-
-func collectOutbox(rows *sql.Rows, err error) ([]*OutboxEntry, error) {
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []*OutboxEntry
-	for rows.Next() {
-		o, err := scanOutbox(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, o)
-	}
-	return out, rows.Err()
 }
 
 // outboxView shows claimed entries that are still pending as sending (see

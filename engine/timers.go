@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/wxflow/wxflow/flows"
 	"github.com/wxflow/wxflow/steps"
 	"github.com/wxflow/wxflow/triggers"
 )
@@ -124,45 +125,9 @@ func (e *Engine) FireDue(ctx context.Context) error {
 // fireTimer resumes the run of a due timer, if the timer is still the
 // run's current one.
 func (w *work) fireTimer(t Timer) error {
-	var r *Run
-	var cs *contactState
-	if t.Contact != "" {
-		// The timer names the contact: its active runs include the run,
-		// unless the run has ended.
-		var err error
-		if cs, err = w.contact(t.Account, t.Contact, false); err != nil && !errors.Is(err, ErrNotFound) {
-			return err
-		}
-		if cs != nil {
-			runs, err := w.activeRuns(cs)
-			if err != nil {
-				return err
-			}
-			for _, a := range runs {
-				if a.ID == t.RunID {
-					r = a
-				}
-			}
-		}
-	} else {
-		found, err := w.tx.Run(t.RunID)
-		if err != nil && !errors.Is(err, ErrNotFound) {
-			return err
-		}
-		if found != nil && found.Status.Active() {
-			if cs, err = w.contact(found.Account, found.Contact, true); err != nil {
-				return err
-			}
-			runs, err := w.activeRuns(cs)
-			if err != nil {
-				return err
-			}
-			for _, a := range runs {
-				if a.ID == t.RunID {
-					r = a
-				}
-			}
-		}
+	cs, r, err := w.activeRun(t.Account, t.Contact, t.RunID)
+	if err != nil {
+		return err
 	}
 	if r == nil || r.Seq != t.Seq || (r.Status != RunWaitingReply && r.Status != RunWaitingTime) {
 		return w.tx.DeleteTimer(t.RunID)
@@ -276,28 +241,12 @@ func (w *work) scheduleRuns(st triggers.ScheduleTrigger, due time.Time, afterAcc
 		if err != nil {
 			return "", "", err
 		}
-		if done, err := w.scheduleStarted(cs, st.Flow.Name, due); err != nil || done {
-			if err != nil {
-				return "", "", err
-			}
-			continue
+		ok, err := w.scheduleApplies(cs, p.flow, due, audience, ev)
+		if err != nil {
+			return "", "", err
 		}
-		if cooling, err := w.coolingDown(cs, p.flow); err != nil || cooling {
-			if err != nil {
-				return "", "", err
-			}
+		if !ok {
 			continue
-		}
-		if audience != nil {
-			env := w.guardEnv(cs, ev, p)
-			ok, err := audience.EvalBool(&env)
-			if err != nil {
-				w.e.log.Warn("schedule audience failed", "flow", st.Flow.Name, "contact", c.ID, "err", err)
-				continue
-			}
-			if !ok {
-				continue
-			}
 		}
 		if _, err := w.startFlow(cs, p, ev, false); err != nil {
 			return "", "", err
@@ -310,18 +259,31 @@ func (w *work) scheduleRuns(st triggers.ScheduleTrigger, due time.Time, afterAcc
 	return last.Account, last.ID, nil
 }
 
-// scheduleStarted reports whether the firing of a schedule due at due
-// already started its flow for the contact (before a stop cut the firing
-// short).
-func (w *work) scheduleStarted(cs *contactState, flow string, due time.Time) (bool, error) {
-	last, ok, err := w.tx.LastStart(cs.c.Account, cs.c.ID, flow)
-	if err != nil || !ok || last.Before(due) {
+// scheduleApplies reports whether a firing of a schedule due at due
+// starts its flow for a contact: the firing has not started it already
+// (before a stop cut the firing short), the flow is not cooling down, and
+// the audience chooses the contact.
+func (w *work) scheduleApplies(cs *contactState, f *flows.Flow, due time.Time, audience *flows.Expr, ev flows.EventEnv) (bool, error) {
+	runs, err := w.tx.Runs(RunFilter{Account: cs.c.Account, Contact: cs.c.ID, Flow: f.Name, Limit: 1})
+	if err != nil {
 		return false, err
 	}
-	runs, err := w.tx.Runs(RunFilter{Account: cs.c.Account, Contact: cs.c.ID, Flow: flow, Limit: 1})
-	if err != nil || len(runs) == 0 {
+	if len(runs) > 0 {
+		if last := runs[0].State.Event; last != nil && last.Type == "schedule" && !last.At.Before(due) && !runs[0].StartedAt.Before(due) {
+			return false, nil
+		}
+	}
+	if cooling, err := w.coolingDown(cs, f); err != nil || cooling {
 		return false, err
 	}
-	ev := runs[0].State.Event
-	return ev != nil && ev.Type == "schedule" && !ev.At.Before(due), nil
+	if audience == nil {
+		return true, nil
+	}
+	env := w.guardEnv(cs, ev, f)
+	ok, err := audience.EvalBool(&env)
+	if err != nil {
+		w.e.log.Warn("schedule audience failed", "flow", f.Name, "contact", cs.c.ID, "err", err)
+		return false, nil
+	}
+	return ok, nil
 }

@@ -20,7 +20,6 @@ type work struct {
 	contacts map[contactKey]*contactState
 	order    []*contactState
 	after    []func()
-	calls    bool
 	sends    bool
 	timers   bool
 }
@@ -116,6 +115,39 @@ func (w *work) activeRuns(cs *contactState) ([]*Run, error) {
 		cs.active, cs.activeOK = runs, true
 	}
 	return cs.active, nil
+}
+
+// activeRun returns a run with its contact's state, when the run is still
+// active: the contact's copy of it, so that one job changes one copy.
+// account and contact may be "" when unknown; the run is then read first.
+func (w *work) activeRun(account, contact string, id int64) (*contactState, *Run, error) {
+	if contact == "" {
+		r, err := w.tx.Run(id)
+		if errors.Is(err, ErrNotFound) {
+			return nil, nil, nil
+		}
+		if err != nil || !r.Status.Active() {
+			return nil, nil, err
+		}
+		account, contact = r.Account, r.Contact
+	}
+	cs, err := w.contact(account, contact, false)
+	if errors.Is(err, ErrNotFound) {
+		return nil, nil, nil
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	runs, err := w.activeRuns(cs)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, r := range runs {
+		if r.ID == id {
+			return cs, r, nil
+		}
+	}
+	return cs, nil, nil
 }
 
 // forget drops an ended run from the contact's active runs.

@@ -91,10 +91,6 @@ func (p *parser) errorAt(n *yaml.Node, hint, format string, args ...any) {
 	p.report(SeverityError, p.pos(n), hint, fmt.Sprintf(format, args...))
 }
 
-func (p *parser) warnAt(n *yaml.Node, hint, format string, args ...any) {
-	p.report(SeverityWarning, p.pos(n), hint, fmt.Sprintf(format, args...))
-}
-
 // deref follows aliases and spends the node budget, so that alias bombs
 // end with one error instead of exhausting memory.
 func (p *parser) deref(n *yaml.Node) (*yaml.Node, bool) {
