@@ -229,6 +229,7 @@ func (e *Engine) finishBatch(ctx context.Context, results [][]sendResult) error 
 }
 
 func (e *Engine) sendOne(ctx context.Context, o *OutboxEntry) sendResult {
+	e.waitGate(ctx, o.Account, o.Contact)
 	err := e.cfg.Channel.Send(ctx, o.Account, o.Contact, &o.Message)
 	if err == nil {
 		return sendResult{o: o, status: OutboxSent}

@@ -62,6 +62,8 @@ type Engine struct {
 	flows    atomic.Pointer[flowSet]
 	versions sync.Map // version -> *program
 
+	gates sync.Map // contactKey -> *replyGate
+
 	outMu      sync.Mutex
 	outq       []*OutboxEntry
 	backlog    bool

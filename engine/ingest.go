@@ -24,10 +24,22 @@ var ErrBadEvent = errors.New("bad event")
 // Ingest accepted is never lost. A duplicate (a platform retry) is
 // accepted and changes nothing.
 func (e *Engine) Ingest(ctx context.Context, ev channels.Event) error {
+	return e.ingest(ctx, ev, nil)
+}
+
+// ingest submits an event's job; setup, when set, prepares each attempt
+// of the job.
+func (e *Engine) ingest(ctx context.Context, ev channels.Event, setup func(w *work)) error {
 	if ev.Account == "" || ev.Contact == "" || ev.Kind == "" {
 		return fmt.Errorf("%w: account, contact and kind are required", ErrBadEvent)
 	}
-	return e.submit(ctx, func(w *work) error { return w.ingest(&ev) })
+	return e.submit(ctx, func(w *work) error {
+		if setup != nil {
+			setup(w)
+		}
+		e := ev
+		return w.ingest(&e)
+	})
 }
 
 func (w *work) ingest(ev *channels.Event) error {
@@ -191,6 +203,7 @@ func (w *work) startFlow(cs *contactState, p *program, ev flows.EventEnv, intera
 		return nil, err
 	}
 	x.isNew = true
+	x.fresh = true
 	if err := x.exec(); err != nil {
 		return nil, err
 	}

@@ -14,13 +14,15 @@ import (
 // runner advances one run inside a job. It is the steps.Runtime the
 // steps see.
 type runner struct {
-	w      *work
-	cs     *contactState
-	run    *Run
-	prog   *program
-	path   []int
-	env    flows.Env
-	isNew  bool
+	w     *work
+	cs    *contactState
+	run   *Run
+	prog  *program
+	path  []int
+	env   flows.Env
+	isNew bool
+	// fresh is set for a run started in this job.
+	fresh  bool
 	starts []string
 	// timer is set when the run had a timer before this advance.
 	timer bool
@@ -72,12 +74,18 @@ func (x *runner) Send(m *flows.Message) (bool, error) {
 	}
 	w, cs := x.w, x.cs
 	o := &OutboxEntry{RunID: x.run.ID, Account: x.run.Account, Contact: x.run.Contact, Message: *msg, Status: OutboxPending, CreatedAt: w.now, UpdatedAt: w.now}
+	passive := x.takePassive(msg)
 	if err := cs.policy.Check(cs.s, msg, w.now); err != nil {
 		var ref *channels.Refusal
 		if !errors.As(err, &ref) {
 			return false, fmt.Errorf("policy: %w", err)
 		}
 		o.Status, o.Reason, o.Detail, o.Code = OutboxFailed, ref.Reason, ref.Detail, ref.Code
+	} else if passive {
+		// The callback's answer carries it: no quota spent, and the
+		// dispatcher never sees it.
+		o.Status, o.Detail = OutboxSending, PassiveDetail
+		w.passive.entry = o
 	} else {
 		cs.s = cs.policy.Spend(cs.s)
 		cs.dirtyS = true
@@ -88,7 +96,7 @@ func (x *runner) Send(m *flows.Message) (bool, error) {
 		return false, err
 	}
 	x.env.Contact.Window = w.window(cs)
-	return o.Status == OutboxPending, nil
+	return o.Status == OutboxPending || o.Status == OutboxSending, nil
 }
 
 // Save implements steps.Runtime.

@@ -156,6 +156,7 @@ var readQueries = map[string]string{
 	"dueTimers":  `SELECT run_id, seq, due, account, contact FROM timers WHERE due <= ? ORDER BY due, run_id LIMIT ?`,
 	"nextTimer":  `SELECT min(due) FROM timers`,
 	"schedules":  `SELECT key, due FROM schedules`,
+	"chanState":  `SELECT value, expires FROM channel_state WHERE key = ?`,
 }
 
 var writeQueries = map[string]string{
@@ -171,6 +172,8 @@ var writeQueries = map[string]string{
 	"putFlow":    `INSERT INTO flow_versions (version, name, file, source, loaded_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (version) DO NOTHING`,
 	"setSched":   `INSERT INTO schedules (key, due) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET due = excluded.due`,
 	"delSched":   `DELETE FROM schedules WHERE key = ?`,
+	"putState":   `INSERT INTO channel_state (key, value, expires) VALUES (?, ?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value, expires = excluded.expires`,
+	"purgeState": `DELETE FROM channel_state WHERE expires <= ?`,
 }
 
 func prepare(ctx context.Context, db *sql.DB, write bool) (map[string]*sql.Stmt, error) {
@@ -567,6 +570,22 @@ func (t *sqliteTx) Schedules() (map[string]time.Time, error) {
 	return out, rows.Err()
 }
 
+func (t *sqliteTx) ChannelState(key string, now time.Time) (string, time.Time, bool, error) {
+	var v string
+	var exp int64
+	err := t.stmt("chanState").QueryRowContext(t.ctx, key).Scan(&v, &exp)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", time.Time{}, false, nil
+	}
+	if err != nil {
+		return "", time.Time{}, false, err
+	}
+	if exp <= nanos(now) {
+		return "", time.Time{}, false, nil
+	}
+	return v, fromNanos(exp), true, nil
+}
+
 func (t *sqliteTx) Counts() (map[string]int, error) {
 	out := map[string]int{}
 	for _, table := range []string{"contacts", "sessions", "events", "runs", "timers", "outbox", "schedules", "flow_versions"} {
@@ -724,6 +743,14 @@ func (t *sqliteTx) RecoverOutbox(at time.Time) (int, error) {
 
 func (t *sqliteTx) PutFlowVersion(v *FlowVersion) error {
 	_, err := t.exec("putFlow", v.Version, v.Name, v.File, v.Source, nanos(v.LoadedAt))
+	return err
+}
+
+func (t *sqliteTx) PutChannelState(key, value string, expires, now time.Time) error {
+	if _, err := t.exec("purgeState", nanos(now)); err != nil {
+		return err
+	}
+	_, err := t.exec("putState", key, value, nanos(expires))
 	return err
 }
 

@@ -53,6 +53,10 @@ type ReadTx interface {
 	NextTimer() (due time.Time, ok bool, err error)
 	// Schedules returns every schedule key with its next due time.
 	Schedules() (map[string]time.Time, error)
+	// ChannelState returns a value a channel keeps (an access token, an
+	// uploaded media id) and when it expires; ok is false when there is
+	// none or it expired at or before now.
+	ChannelState(key string, now time.Time) (value string, expires time.Time, ok bool, err error)
 	// Counts returns the number of rows per table, for tests and metrics.
 	Counts() (map[string]int, error)
 }
@@ -93,6 +97,9 @@ type Tx interface {
 	// PutFlowVersion stores a flow version (content-addressed; storing
 	// the same version again is a no-op).
 	PutFlowVersion(v *FlowVersion) error
+	// PutChannelState stores a value a channel keeps until it expires,
+	// and forgets the values that expired at or before now.
+	PutChannelState(key, value string, expires, now time.Time) error
 	// SetSchedule stores a schedule's next due time.
 	SetSchedule(key string, due time.Time) error
 	// DeleteSchedule forgets a schedule.

@@ -22,6 +22,9 @@ type work struct {
 	after    []func()
 	sends    bool
 	timers   bool
+	// passive is set in the job of a callback that may get a passive
+	// reply.
+	passive *passiveReq
 }
 
 type contactKey struct{ account, id string }

@@ -113,6 +113,9 @@ var groups = []group{
 	{"Schedules", []testCase{
 		{"SetReplaceDelete", testSchedules},
 	}},
+	{"ChannelState", []testCase{
+		{"PutExpirePurge", testChannelState},
+	}},
 	{"Savepoint", []testCase{
 		{"ErrorUndoesOnlyItsWrites", testSavepointError},
 		{"SuccessKeepsWrites", testSavepointSuccess},
@@ -1595,6 +1598,53 @@ func testSchedules(t *testing.T, s engine.Store) {
 		return tx.DeleteSchedule("none") // none: not an error
 	})
 	check("after DeleteSchedule", map[string]time.Time{"news|0": at(2*time.Hour + 2)})
+}
+
+// Channel state.
+
+func testChannelState(t *testing.T, s engine.Store) {
+	get := func(key string, now time.Time) (string, time.Time, bool) {
+		t.Helper()
+		var v string
+		var exp time.Time
+		var ok bool
+		view(t, s, func(tx engine.ReadTx) error {
+			var err error
+			v, exp, ok, err = tx.ChannelState(key, now)
+			return err
+		})
+		return v, exp, ok
+	}
+	if _, _, ok := get("token|main", at(0)); ok {
+		t.Errorf("ChannelState of an empty store: ok")
+	}
+	update(t, s, func(tx engine.Tx) error {
+		if err := tx.PutChannelState("token|main", "T1", at(2*time.Hour+7), at(0)); err != nil {
+			return err
+		}
+		return tx.PutChannelState("media|main|k", "M1", at(time.Hour), at(0))
+	})
+	v, exp, ok := get("token|main", at(time.Hour))
+	if !ok || v != "T1" {
+		t.Errorf("ChannelState(token|main) = %q, %v; want T1", v, ok)
+	}
+	checkTime(t, "token expiry", exp, at(2*time.Hour+7))
+	if _, _, ok := get("media|main|k", at(time.Hour)); ok {
+		t.Errorf("ChannelState returned a value at its expiry")
+	}
+	if v, _, ok := get("media|main|k", at(time.Hour-1)); !ok || v != "M1" {
+		t.Errorf("ChannelState(media|main|k) before expiry = %q, %v; want M1", v, ok)
+	}
+	// Replacing a value; a put forgets what expired.
+	update(t, s, func(tx engine.Tx) error {
+		return tx.PutChannelState("token|main", "T2", at(4*time.Hour), at(time.Hour))
+	})
+	if v, _, ok := get("token|main", at(time.Hour)); !ok || v != "T2" {
+		t.Errorf("after replacing: %q, %v; want T2", v, ok)
+	}
+	if v, _, ok := get("media|main|k", at(0)); ok {
+		t.Errorf("an expired value survived a later put: %q", v)
+	}
 }
 
 // Savepoints.

@@ -1,0 +1,402 @@
+package wechat
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"regexp"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/wxflow/wxflow/channels"
+	"github.com/wxflow/wxflow/channels/wechat/wechattest"
+)
+
+const (
+	apiTestAppID  = "wxAPITEST0001"
+	apiTestSecret = "APPSECRET-must-never-show-7f3a"
+)
+
+// apiTestT0 is where test clocks start.
+var apiTestT0 = time.Date(2025, 3, 1, 9, 0, 0, 0, time.UTC)
+
+// apiTestClock is a clock tests move by hand; its After fires at once, so
+// backoff never sleeps, and it remembers the waits asked for.
+type apiTestClock struct {
+	mu    sync.Mutex
+	now   time.Time
+	waits []time.Duration
+}
+
+func (c *apiTestClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *apiTestClock) After(d time.Duration) <-chan time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.waits = append(c.waits, d)
+	ch := make(chan time.Time, 1)
+	ch <- c.now
+	return ch
+}
+
+func (c *apiTestClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+func (c *apiTestClock) Waits() []time.Duration {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]time.Duration(nil), c.waits...)
+}
+
+// apiTestBundle is a fake WeChat server, a clock and a client of it.
+type apiTestBundle struct {
+	srv    *wechattest.Server
+	clock  *apiTestClock
+	client *Client
+}
+
+// apiSetup starts a fake server with the test app and a client of it;
+// mods adjust the client's configuration.
+func apiSetup(t *testing.T, mods ...func(*ClientConfig)) *apiTestBundle {
+	t.Helper()
+	srv := wechattest.NewServer()
+	t.Cleanup(srv.Close)
+	srv.AddApp(apiTestAppID, apiTestSecret)
+	b := &apiTestBundle{srv: srv, clock: &apiTestClock{now: apiTestT0}}
+	b.client = b.newClient(t, mods...)
+	return b
+}
+
+// newClient returns another client of the bundle's server and clock.
+func (b *apiTestBundle) newClient(t *testing.T, mods ...func(*ClientConfig)) *Client {
+	t.Helper()
+	cfg := ClientConfig{Account: "main", AppID: apiTestAppID, AppSecret: apiTestSecret, APIBase: b.srv.URL(), Clock: b.clock}
+	for _, m := range mods {
+		m(&cfg)
+	}
+	c, err := NewClient(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// apiTokenRE matches the tokens the fake server issues.
+var apiTokenRE = regexp.MustCompile(`TOKEN\d+_`)
+
+// apiNoSecrets fails the test if err's message shows the secret or a token.
+func apiNoSecrets(t *testing.T, err error) {
+	t.Helper()
+	if err == nil {
+		return
+	}
+	msg := err.Error()
+	if strings.Contains(msg, apiTestSecret) || apiTokenRE.MatchString(msg) {
+		t.Errorf("error shows a secret or a token: %s", msg)
+	}
+}
+
+// apiText is a text message.
+func apiText(s string) *channels.Message { return &channels.Message{Type: "text", Text: s} }
+
+// apiRefusingTransport dials a port where nothing listens (a real
+// "connection refused") for the dials fail selects, the real address for
+// the others; every request dials.
+func apiRefusingTransport(t *testing.T, fail func(n int64) bool) (*http.Transport, *atomic.Int64) {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := l.Addr().String()
+	l.Close()
+	var n atomic.Int64
+	var d net.Dialer
+	tr := &http.Transport{DisableKeepAlives: true, DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+		if fail(n.Add(1)) {
+			return d.DialContext(ctx, network, dead)
+		}
+		return d.DialContext(ctx, network, addr)
+	}}
+	t.Cleanup(tr.CloseIdleConnections)
+	return tr, &n
+}
+
+func TestNewClientValidates(t *testing.T) {
+	t.Parallel()
+	_, err := NewClient(ClientConfig{Account: "a", AppSecret: apiTestSecret, APIBase: "ftp://x", TokenMode: "magic", MaxAttempts: -1})
+	if err == nil {
+		t.Fatal("no error")
+	}
+	for _, want := range []string{`client for account "a"`, "appid is empty", `api base "ftp://x"`, `token mode "magic"`, "max attempts -1"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not say %q", err, want)
+		}
+	}
+	apiNoSecrets(t, err)
+	if _, err := NewClient(ClientConfig{AppID: apiTestAppID}); err == nil || !strings.Contains(err.Error(), "app secret is empty") {
+		t.Errorf("no secret: %v", err)
+	}
+	c, err := NewClient(ClientConfig{Account: "a", AppID: apiTestAppID, AppSecret: apiTestSecret})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.base != DefaultAPIBase || c.tokenMode != TokenModeStable || c.maxAttempts != DefaultMaxAttempts ||
+		c.backoffBase != DefaultBackoffBase || c.http.Timeout != DefaultHTTPTimeout {
+		t.Errorf("defaults not applied: %+v", c)
+	}
+}
+
+func TestSecretsStayOutOfStrings(t *testing.T) {
+	t.Parallel()
+	cfg := ClientConfig{Account: "a", AppID: apiTestAppID, AppSecret: apiTestSecret}
+	tok := Token{Value: "TOKEN1_abc", Expires: apiTestT0}
+	c, err := NewClient(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{
+		fmt.Sprint(cfg), fmt.Sprintf("%+v", cfg), fmt.Sprintf("%#v", cfg), fmt.Sprintf("%v", &cfg),
+		fmt.Sprint(tok), fmt.Sprintf("%+v", tok), fmt.Sprintf("%#v", tok), fmt.Sprint(c), fmt.Sprintf("%+v", c),
+	} {
+		if strings.Contains(s, apiTestSecret) || strings.Contains(s, "TOKEN1_abc") {
+			t.Errorf("string shows a secret: %s", s)
+		}
+	}
+}
+
+func TestAPIErrorMessage(t *testing.T) {
+	t.Parallel()
+	err := error(&APIError{Code: 45015, Msg: "response out of time limit or subscription is canceled"})
+	if got, want := err.Error(), "wechat: errcode 45015: response out of time limit or subscription is canceled"; got != want {
+		t.Errorf("Error() = %q, want %q", got, want)
+	}
+	var ae *APIError
+	if !errors.As(fmt.Errorf("wrapped: %w", err), &ae) || ae.Code != 45015 {
+		t.Error("errors.As does not find the APIError")
+	}
+}
+
+func TestRedactURL(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]string{
+		`Post "http://h/cgi-bin/message/custom/send?access_token=TOKEN1_x": EOF`:              `Post "http://h/cgi-bin/message/custom/send?access_token=REDACTED": EOF`,
+		`Get "http://h/cgi-bin/token?appid=wx&grant_type=client_credential&secret=abc": dial`: `Get "http://h/cgi-bin/token?appid=wx&grant_type=client_credential&secret=REDACTED": dial`,
+		"access_token=a&type=image secret=b":                                                  "access_token=REDACTED&type=image secret=REDACTED",
+		"nothing here":                                                                        "nothing here",
+		"access_token=":                                                                       "access_token=",
+	} {
+		if got := apiRedactURL(in); got != want {
+			t.Errorf("apiRedactURL(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestCallRetriesSystemBusy(t *testing.T) {
+	t.Parallel()
+	b := apiSetup(t)
+	b.srv.FailNext(wechattest.PathSend, -1, -1)
+	if err := b.client.SendMessage(context.Background(), "o1", apiText("hi")); err != nil {
+		t.Fatal(err)
+	}
+	if got := b.srv.Calls(wechattest.PathSend); got != 3 {
+		t.Errorf("send calls = %d, want 3", got)
+	}
+	if got := b.srv.SentCount(); got != 1 {
+		t.Errorf("sent = %d, want 1", got)
+	}
+	waits := b.clock.Waits()
+	if len(waits) != 2 {
+		t.Fatalf("backoff waits %v, want 2", waits)
+	}
+	// Full jitter: each wait is at most base·2^(attempt-1).
+	for i, w := range waits {
+		if limit := DefaultBackoffBase << i; w < 0 || w > limit {
+			t.Errorf("wait %d = %s, want 0..%s", i+1, w, limit)
+		}
+	}
+}
+
+func TestCallSystemBusyForever(t *testing.T) {
+	t.Parallel()
+	b := apiSetup(t, func(c *ClientConfig) { c.MaxAttempts = 3 })
+	b.srv.FailNext(wechattest.PathSend, -1, -1, -1, -1)
+	err := b.client.SendMessage(context.Background(), "o1", apiText("hi"))
+	var ae *APIError
+	if !errors.As(err, &ae) || ae.Code != -1 {
+		t.Fatalf("err = %v, want APIError -1", err)
+	}
+	if errors.Is(err, channels.ErrUnknown) {
+		t.Error("-1 is a known failure, not an unknown outcome")
+	}
+	if got := b.srv.Calls(wechattest.PathSend); got != 3 {
+		t.Errorf("send calls = %d, want 3 (MaxAttempts)", got)
+	}
+	apiNoSecrets(t, err)
+	t.Log(err)
+}
+
+func TestCallRetries5xx(t *testing.T) {
+	t.Parallel()
+	b := apiSetup(t)
+	b.srv.FailHTTP(wechattest.PathSend, 502, 503)
+	if err := b.client.SendMessage(context.Background(), "o1", apiText("hi")); err != nil {
+		t.Fatal(err)
+	}
+	if got := b.srv.Calls(wechattest.PathSend); got != 3 {
+		t.Errorf("send calls = %d, want 3", got)
+	}
+
+	b.srv.FailHTTP(wechattest.PathSend, 502, 502, 502, 502)
+	err := b.client.SendMessage(context.Background(), "o1", apiText("hi"))
+	if err == nil || !strings.Contains(err.Error(), "HTTP 502") || errors.Is(err, channels.ErrUnknown) {
+		t.Fatalf("err = %v, want an HTTP 502 failure", err)
+	}
+	t.Log(err)
+	if got := b.srv.Calls(wechattest.PathSend); got != 3+DefaultMaxAttempts {
+		t.Errorf("send calls = %d, want %d", got, 3+DefaultMaxAttempts)
+	}
+	apiNoSecrets(t, err)
+}
+
+func TestCallDoesNotRetry4xx(t *testing.T) {
+	t.Parallel()
+	b := apiSetup(t)
+	b.srv.FailHTTP(wechattest.PathSend, 404)
+	err := b.client.SendMessage(context.Background(), "o1", apiText("hi"))
+	if err == nil || !strings.Contains(err.Error(), "HTTP 404") {
+		t.Fatalf("err = %v, want HTTP 404", err)
+	}
+	if got := b.srv.Calls(wechattest.PathSend); got != 1 {
+		t.Errorf("send calls = %d, want 1", got)
+	}
+}
+
+func TestCallRetriesConnectionRefused(t *testing.T) {
+	t.Parallel()
+	b := apiSetup(t)
+	// Dial 1 fetches the token; dials 2 and 3, the send's first two
+	// attempts, are refused.
+	tr, dials := apiRefusingTransport(t, func(n int64) bool { return n == 2 || n == 3 })
+	c := b.newClient(t, func(c *ClientConfig) { c.HTTP = &http.Client{Transport: tr, Timeout: 5 * time.Second} })
+	if err := c.SendMessage(context.Background(), "o1", apiText("hi")); err != nil {
+		t.Fatal(err)
+	}
+	if got := dials.Load(); got != 4 {
+		t.Errorf("dials = %d, want 4", got)
+	}
+	if got := b.srv.Calls(wechattest.PathSend); got != 1 {
+		t.Errorf("send calls = %d, want 1", got)
+	}
+	if got := b.srv.SentCount(); got != 1 {
+		t.Errorf("sent = %d, want 1", got)
+	}
+}
+
+func TestCallConnectionRefusedForever(t *testing.T) {
+	t.Parallel()
+	b := apiSetup(t)
+	// Classic mode puts the secret in the URL, which the transport's
+	// error quotes: it must not reach the error.
+	tr, dials := apiRefusingTransport(t, func(int64) bool { return true })
+	c := b.newClient(t, func(c *ClientConfig) {
+		c.TokenMode = TokenModeClassic
+		c.HTTP = &http.Client{Transport: tr, Timeout: 5 * time.Second}
+	})
+	err := c.SendMessage(context.Background(), "o1", apiText("hi"))
+	if err == nil {
+		t.Fatal("no error")
+	}
+	if errors.Is(err, channels.ErrUnknown) {
+		t.Errorf("a refused connection is a known failure: %v", err)
+	}
+	if !strings.Contains(err.Error(), "secret=REDACTED") || !strings.Contains(err.Error(), "connection refused") {
+		t.Errorf("err = %v, want the redacted URL and the cause", err)
+	}
+	t.Log(err)
+	if got := dials.Load(); got != DefaultMaxAttempts {
+		t.Errorf("dials = %d, want %d", got, DefaultMaxAttempts)
+	}
+	apiNoSecrets(t, err)
+}
+
+func TestSendHungIsUnknown(t *testing.T) {
+	t.Parallel()
+	b := apiSetup(t, func(c *ClientConfig) { c.HTTP = &http.Client{Timeout: 300 * time.Millisecond} })
+	b.srv.Hang(wechattest.PathSend)
+	err := b.client.SendMessage(context.Background(), "o1", apiText("hi"))
+	if !errors.Is(err, channels.ErrUnknown) {
+		t.Fatalf("err = %v, want ErrUnknown", err)
+	}
+	if got := b.srv.Calls(wechattest.PathSend); got != 1 {
+		t.Errorf("send calls = %d, want exactly 1", got)
+	}
+	if !strings.Contains(err.Error(), "access_token=REDACTED") {
+		t.Errorf("err = %v, want the redacted URL", err)
+	}
+	t.Log(err)
+	apiNoSecrets(t, err)
+}
+
+func TestSendCancelledInFlightIsUnknown(t *testing.T) {
+	t.Parallel()
+	b := apiSetup(t)
+	if _, err := b.client.Token(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	b.srv.Hang(wechattest.PathSend)
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() { errc <- b.client.SendMessage(ctx, "o1", apiText("hi")) }()
+	if err := b.srv.WaitCalls(context.Background(), wechattest.PathSend, 1); err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	err := <-errc
+	if !errors.Is(err, channels.ErrUnknown) {
+		t.Fatalf("err = %v, want ErrUnknown", err)
+	}
+	apiNoSecrets(t, err)
+}
+
+func TestIdempotentCallRetriesAfterTimeout(t *testing.T) {
+	t.Parallel()
+	b := apiSetup(t, func(c *ClientConfig) { c.HTTP = &http.Client{Timeout: 300 * time.Millisecond} })
+	b.srv.Hang(wechattest.PathMenu)
+	if err := b.client.CreateMenu(context.Background(), []MenuButton{{Type: "click", Name: "A", Key: "a"}}); err != nil {
+		t.Fatal(err)
+	}
+	if got := b.srv.Calls(wechattest.PathMenu); got != 2 {
+		t.Errorf("menu calls = %d, want 2", got)
+	}
+	if got := len(b.srv.Menus()); got != 1 {
+		t.Errorf("menus = %d, want 1", got)
+	}
+}
+
+func TestCallHonoursCancelledContext(t *testing.T) {
+	t.Parallel()
+	b := apiSetup(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	err := b.client.SendMessage(ctx, "o1", apiText("hi"))
+	if !errors.Is(err, context.Canceled) || errors.Is(err, channels.ErrUnknown) {
+		t.Fatalf("err = %v, want context.Canceled", err)
+	}
+	t.Log(err)
+	if got := b.srv.Calls(wechattest.PathSend) + b.srv.Calls(wechattest.PathStableToken); got != 0 {
+		t.Errorf("%d requests made, want 0", got)
+	}
+}

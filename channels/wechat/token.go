@@ -1,0 +1,196 @@
+package wechat
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"time"
+)
+
+// Token is an access token and when it expires. Its String, GoString and
+// LogValue methods never show the value.
+type Token struct {
+	Value   string
+	Expires time.Time
+}
+
+// String describes the token without its value.
+func (t Token) String() string {
+	if t.Value == "" {
+		return "wechat.Token{}"
+	}
+	return "wechat.Token{Value:REDACTED Expires:" + t.Expires.Format(time.RFC3339) + "}"
+}
+
+// GoString is String, so %#v does not show the value either.
+func (t Token) GoString() string { return t.String() }
+
+// LogValue is what slog logs of a token: its expiry only.
+func (t Token) LogValue() slog.Value {
+	return slog.GroupValue(slog.Time("expires", t.Expires))
+}
+
+// TokenStore keeps access tokens across restarts, by account (the
+// engine's SQLite store implements it), so that a restart reuses the token
+// instead of fetching a new one.
+type TokenStore interface {
+	// LoadToken returns the account's saved token; ok is false when there
+	// is none.
+	LoadToken(ctx context.Context, account string) (t Token, ok bool, err error)
+	// SaveToken saves the account's token, replacing the previous one.
+	SaveToken(ctx context.Context, account string, t Token) error
+}
+
+// tokFlight is a token refresh in progress: the callers that need a token
+// meanwhile wait for done and share its result.
+type tokFlight struct {
+	done chan struct{}
+	tok  Token
+	err  error
+	// abandoned is set when the refresh failed because the context of
+	// the caller that started it ended.
+	abandoned bool
+}
+
+// Token returns an access token valid for more than the refresh margin (5
+// minutes): the one in memory, else the TokenStore's, else a new one from
+// WeChat. Only one fetch per client runs at a time; concurrent callers wait
+// for it and share its token.
+func (c *Client) Token(ctx context.Context) (string, error) {
+	t, err := c.tokGet(ctx, "")
+	return t.Value, err
+}
+
+// Refreshes returns how many tokens the client fetched from WeChat, for
+// metrics.
+func (c *Client) Refreshes() int64 { return c.refreshes.Load() }
+
+// invalidate is called when WeChat refused the token failed (40001, 42001,
+// 40014). It returns the token to retry with: the current one when another
+// caller already replaced failed, else a fresh one.
+func (c *Client) invalidate(ctx context.Context, failed string) (string, error) {
+	t, err := c.tokGet(ctx, failed)
+	return t.Value, err
+}
+
+// tokFresh reports whether t is valid for longer than the margin at now.
+func (c *Client) tokFresh(t Token, now time.Time) bool {
+	return t.Value != "" && now.Add(c.tokMargin).Before(t.Expires)
+}
+
+// tokGet returns a fresh token. failed, when not empty, is a token WeChat
+// refused: if it is still the current token it is replaced, otherwise the
+// current (newer) token is returned as it is.
+func (c *Client) tokGet(ctx context.Context, failed string) (Token, error) {
+	if err := ctx.Err(); err != nil {
+		return Token{}, fmt.Errorf("wechat: access token of account %q: %w", c.account, err)
+	}
+	for {
+		c.tokMu.Lock()
+		cur := c.tokCur
+		if (failed == "" || cur.Value != failed) && c.tokFresh(cur, c.clock.Now()) {
+			c.tokMu.Unlock()
+			return cur, nil
+		}
+		if failed != "" && cur.Value == failed {
+			// Forget it so that no caller gets it again.
+			c.tokCur = Token{}
+		}
+		f := c.tokFlight
+		if f == nil {
+			f = &tokFlight{done: make(chan struct{})}
+			c.tokFlight = f
+			go c.tokRun(ctx, f, failed)
+		}
+		c.tokMu.Unlock()
+		select {
+		case <-f.done:
+		case <-ctx.Done():
+			return Token{}, fmt.Errorf("wechat: access token of account %q: %w", c.account, ctx.Err())
+		}
+		if f.err != nil {
+			if f.abandoned && ctx.Err() == nil {
+				// The caller that started the refresh gave up; this one
+				// has not: refresh again.
+				continue
+			}
+			return Token{}, f.err
+		}
+		return f.tok, nil
+	}
+}
+
+// tokRun runs one refresh and publishes its result to its waiters.
+func (c *Client) tokRun(ctx context.Context, f *tokFlight, failed string) {
+	tok, err := c.tokRefresh(ctx, failed)
+	c.tokMu.Lock()
+	if err == nil {
+		c.tokCur = tok
+	}
+	c.tokFlight = nil
+	f.tok, f.err = tok, err
+	f.abandoned = err != nil && ctx.Err() != nil
+	close(f.done)
+	c.tokMu.Unlock()
+}
+
+// tokRefresh returns the TokenStore's token when it is fresh and not the
+// one that failed (another process may have refreshed it), else fetches a
+// new one and saves it.
+func (c *Client) tokRefresh(ctx context.Context, failed string) (Token, error) {
+	if c.tokens != nil {
+		t, ok, err := c.tokens.LoadToken(ctx, c.account)
+		switch {
+		case err != nil:
+			c.log.Warn("wechat: loading the saved access token failed; fetching a new one", "account", c.account, "err", c.scrub(err, failed).Error())
+		case ok && t.Value != failed && c.tokFresh(t, c.clock.Now()):
+			return t, nil
+		}
+	}
+	t, err := c.tokFetch(ctx)
+	if err != nil {
+		return Token{}, err
+	}
+	c.refreshes.Add(1)
+	c.log.Info("wechat access token fetched", "account", c.account, "expires", t.Expires)
+	if c.tokens != nil {
+		if err := c.tokens.SaveToken(ctx, c.account, t); err != nil {
+			c.log.Warn("wechat: saving the access token failed", "account", c.account, "err", c.scrub(err, t.Value).Error())
+		}
+	}
+	return t, nil
+}
+
+// tokFetch asks WeChat for a token, the stable way or the classic way.
+func (c *Client) tokFetch(ctx context.Context) (Token, error) {
+	var out struct {
+		AccessToken string `json:"access_token"`
+		ExpiresIn   int64  `json:"expires_in"`
+	}
+	start := c.clock.Now()
+	r := &apiRequest{out: &out, idempotent: true}
+	if c.tokenMode == TokenModeClassic {
+		r.method, r.path = http.MethodGet, "/cgi-bin/token"
+		r.query = url.Values{"grant_type": {"client_credential"}, "appid": {c.appID}, "secret": {c.secret}}
+	} else {
+		// force_refresh stays false even after a 40001: WeChat then
+		// returns a new token if the old one is invalid, without using
+		// the 20 forced refreshes a day.
+		r.method, r.path = http.MethodPost, "/cgi-bin/stable_token"
+		r.body = struct {
+			GrantType    string `json:"grant_type"`
+			AppID        string `json:"appid"`
+			Secret       string `json:"secret"`
+			ForceRefresh bool   `json:"force_refresh"`
+		}{"client_credential", c.appID, c.secret, false}
+	}
+	if err := c.do(ctx, r); err != nil {
+		return Token{}, fmt.Errorf("fetch access token of account %q: %w", c.account, err)
+	}
+	if out.AccessToken == "" || out.ExpiresIn <= 0 {
+		return Token{}, fmt.Errorf("wechat: fetch access token of account %q: the answer has no token or no expiry", c.account)
+	}
+	return Token{Value: out.AccessToken, Expires: start.Add(time.Duration(out.ExpiresIn) * time.Second)}, nil
+}

@@ -1,0 +1,364 @@
+package wechat
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/wxflow/wxflow/channels/wechat/wechattest"
+)
+
+// tokTestStore is a TokenStore in memory, standing in for the engine's.
+type tokTestStore struct {
+	mu     sync.Mutex
+	tokens map[string]Token
+	loads  int
+	saves  int
+}
+
+func (s *tokTestStore) LoadToken(_ context.Context, account string) (Token, bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.loads++
+	t, ok := s.tokens[account]
+	return t, ok, nil
+}
+
+func (s *tokTestStore) SaveToken(_ context.Context, account string, t Token) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.saves++
+	if s.tokens == nil {
+		s.tokens = map[string]Token{}
+	}
+	s.tokens[account] = t
+	return nil
+}
+
+func TestTokenStableFetchAndReuse(t *testing.T) {
+	t.Parallel()
+	b := apiSetup(t)
+	ctx := context.Background()
+	tok, err := b.client.Token(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tok == "" || tok != b.srv.CurrentToken(apiTestAppID) {
+		t.Fatalf("token %q, want the server's %q", tok, b.srv.CurrentToken(apiTestAppID))
+	}
+	again, err := b.client.Token(ctx)
+	if err != nil || again != tok {
+		t.Fatalf("second Token = %q, %v; want the same token", again, err)
+	}
+	if got := b.srv.Calls(wechattest.PathStableToken); got != 1 {
+		t.Errorf("stable_token calls = %d, want 1", got)
+	}
+	if got := b.srv.Calls(wechattest.PathToken); got != 0 {
+		t.Errorf("classic token calls = %d, want 0", got)
+	}
+	if got := b.client.Refreshes(); got != 1 {
+		t.Errorf("Refreshes = %d, want 1", got)
+	}
+}
+
+func TestTokenClassicFetchAndReuse(t *testing.T) {
+	t.Parallel()
+	b := apiSetup(t, func(c *ClientConfig) { c.TokenMode = TokenModeClassic })
+	for range 3 {
+		if err := b.client.SendMessage(context.Background(), "o1", apiText("hi")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := b.srv.Calls(wechattest.PathToken); got != 1 {
+		t.Errorf("token calls = %d, want 1", got)
+	}
+	if got := b.srv.Calls(wechattest.PathStableToken); got != 0 {
+		t.Errorf("stable_token calls = %d, want 0", got)
+	}
+}
+
+func TestTokenRefreshedBeforeExpiry(t *testing.T) {
+	t.Parallel()
+	b := apiSetup(t, func(c *ClientConfig) { c.TokenMode = TokenModeClassic })
+	ctx := context.Background()
+	first, err := b.client.Token(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 7200 s tokens are refreshed once 5 minutes or less are left.
+	b.clock.Advance(7200*time.Second - DefaultTokenMargin - time.Second)
+	if tok, _ := b.client.Token(ctx); tok != first {
+		t.Errorf("token replaced with %s left", DefaultTokenMargin+time.Second)
+	}
+	b.clock.Advance(time.Second)
+	second, err := b.client.Token(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if second == first {
+		t.Errorf("token not replaced with %s left", DefaultTokenMargin)
+	}
+	if got := b.srv.TokenFetches(); got != 2 {
+		t.Errorf("fetches = %d, want 2", got)
+	}
+}
+
+func TestTokenStoreSurvivesRestart(t *testing.T) {
+	t.Parallel()
+	store := &tokTestStore{}
+	b := apiSetup(t, func(c *ClientConfig) { c.Tokens = store })
+	ctx := context.Background()
+	tok, err := b.client.Token(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if store.saves != 1 || store.tokens["main"].Value != tok || !store.tokens["main"].Expires.Equal(apiTestT0.Add(7200*time.Second)) {
+		t.Fatalf("store %+v after the fetch, want the token expiring at %s", store.tokens, apiTestT0.Add(7200*time.Second))
+	}
+
+	// A restart: a new client with the same store, an hour later.
+	b.clock.Advance(time.Hour)
+	restarted := b.newClient(t, func(c *ClientConfig) { c.Tokens = store })
+	got, err := restarted.Token(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != tok {
+		t.Errorf("restarted client's token differs from the saved one")
+	}
+	if n := b.srv.TokenFetches(); n != 1 {
+		t.Errorf("fetches = %d, want 1 (no fetch after a restart)", n)
+	}
+	if n := restarted.Refreshes(); n != 0 {
+		t.Errorf("restarted Refreshes = %d, want 0", n)
+	}
+	if err := restarted.SendMessage(ctx, "o1", apiText("hi")); err != nil {
+		t.Fatal(err)
+	}
+
+	// A saved token about to expire is not reused.
+	b.clock.Advance(time.Hour + 56*time.Minute)
+	third := b.newClient(t, func(c *ClientConfig) { c.Tokens = store })
+	if _, err := third.Token(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := third.Refreshes(); n != 1 {
+		t.Errorf("Refreshes with a stale saved token = %d, want 1", n)
+	}
+}
+
+func TestTokenSingleFlight(t *testing.T) {
+	t.Parallel()
+	b := apiSetup(t)
+	release := b.srv.Hold(wechattest.PathStableToken)
+	const n = 50
+	var wg sync.WaitGroup
+	toks := make([]string, n)
+	errs := make([]error, n)
+	for i := range n {
+		wg.Go(func() { toks[i], errs[i] = b.client.Token(context.Background()) })
+	}
+	if err := b.srv.WaitCalls(context.Background(), wechattest.PathStableToken, 1); err != nil {
+		t.Fatal(err)
+	}
+	release()
+	wg.Wait()
+	for i := range n {
+		if errs[i] != nil || toks[i] != toks[0] || toks[i] == "" {
+			t.Fatalf("caller %d: %q, %v; want the shared token", i, toks[i], errs[i])
+		}
+	}
+	if got := b.srv.Calls(wechattest.PathStableToken); got != 1 {
+		t.Errorf("stable_token calls = %d, want 1", got)
+	}
+	if got := b.client.Refreshes(); got != 1 {
+		t.Errorf("Refreshes = %d, want 1", got)
+	}
+}
+
+func TestTokenWaiterSurvivesLeaderCancel(t *testing.T) {
+	t.Parallel()
+	b := apiSetup(t)
+	release := b.srv.Hold(wechattest.PathStableToken)
+	leaderCtx, cancel := context.WithCancel(context.Background())
+	leader := make(chan error, 1)
+	go func() {
+		_, err := b.client.Token(leaderCtx)
+		leader <- err
+	}()
+	if err := b.srv.WaitCalls(context.Background(), wechattest.PathStableToken, 1); err != nil {
+		t.Fatal(err)
+	}
+	waiter := make(chan error, 1)
+	go func() {
+		_, err := b.client.Token(context.Background())
+		waiter <- err
+	}()
+	cancel()
+	if err := <-leader; !errors.Is(err, context.Canceled) {
+		t.Errorf("leader: %v, want context.Canceled", err)
+	}
+	release()
+	if err := <-waiter; err != nil {
+		t.Errorf("waiter: %v, want a token", err)
+	}
+}
+
+func TestTokenRefreshOnceAndRetryOnce(t *testing.T) {
+	t.Parallel()
+	for _, code := range []int{40001, 42001, 40014} {
+		t.Run(strconv.Itoa(code), func(t *testing.T) {
+			t.Parallel()
+			b := apiSetup(t, func(c *ClientConfig) { c.TokenMode = TokenModeClassic })
+			ctx := context.Background()
+			first, err := b.client.Token(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if code == 42001 {
+				b.srv.ExpireTokens()
+			} else {
+				b.srv.FailNext(wechattest.PathSend, code)
+			}
+			if err := b.client.SendMessage(ctx, "o1", apiText("hi")); err != nil {
+				t.Fatalf("errcode %d: %v", code, err)
+			}
+			if got := b.srv.Calls(wechattest.PathSend); got != 2 {
+				t.Errorf("send calls = %d, want 2", got)
+			}
+			if got := b.srv.TokenFetches(); got != 2 {
+				t.Errorf("token fetches = %d, want 2", got)
+			}
+			if tok, _ := b.client.Token(ctx); tok == first {
+				t.Error("the refused token is still current")
+			}
+			if sent := b.srv.Sent(); len(sent) != 1 {
+				t.Errorf("sent %d, want 1", len(sent))
+			}
+		})
+	}
+}
+
+func TestStableTokenRefreshDoesNotForce(t *testing.T) {
+	t.Parallel()
+	b := apiSetup(t)
+	b.srv.FailNext(wechattest.PathSend, 40001)
+	if err := b.client.SendMessage(context.Background(), "o1", apiText("hi")); err != nil {
+		t.Fatal(err)
+	}
+	if got := b.srv.Calls(wechattest.PathStableToken); got != 2 {
+		t.Errorf("stable_token calls = %d, want 2", got)
+	}
+	if got := b.srv.ForceRefreshes(); got != 0 {
+		t.Errorf("force refreshes = %d, want 0", got)
+	}
+}
+
+func TestTokenSecondRefusalFails(t *testing.T) {
+	t.Parallel()
+	b := apiSetup(t)
+	b.srv.FailNext(wechattest.PathSend, 40001, 40001)
+	err := b.client.SendMessage(context.Background(), "o1", apiText("hi"))
+	var ae *APIError
+	if !errors.As(err, &ae) || ae.Code != 40001 {
+		t.Fatalf("err = %v, want APIError 40001", err)
+	}
+	t.Log(err)
+	if got := b.srv.Calls(wechattest.PathSend); got != 2 {
+		t.Errorf("send calls = %d, want 2 (one retry)", got)
+	}
+	if got := b.client.Refreshes(); got != 2 {
+		t.Errorf("Refreshes = %d, want 2 (one refresh)", got)
+	}
+	apiNoSecrets(t, err)
+}
+
+func TestTokenStaleRefusalDoesNotRefreshAgain(t *testing.T) {
+	t.Parallel()
+	b := apiSetup(t, func(c *ClientConfig) { c.TokenMode = TokenModeClassic })
+	b.srv.StrictTokens()
+	ctx := context.Background()
+	stale, err := b.client.Token(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Several calls made with the same token fail at once: one refresh.
+	var wg sync.WaitGroup
+	got := make([]string, 10)
+	for i := range got {
+		wg.Go(func() { got[i], _ = b.client.invalidate(ctx, stale) })
+	}
+	wg.Wait()
+	current := got[0]
+	for i, tok := range got {
+		if tok == "" || tok == stale || tok != current {
+			t.Fatalf("caller %d got %q, want the one new token", i, tok)
+		}
+	}
+	if n := b.client.Refreshes(); n != 2 {
+		t.Fatalf("Refreshes = %d, want 2", n)
+	}
+	// A late failure with the stale token uses the current one.
+	tok, err := b.client.invalidate(ctx, stale)
+	if err != nil || tok != current {
+		t.Errorf("invalidate(stale) = %q, %v; want the current token", tok, err)
+	}
+	if n := b.client.Refreshes(); n != 2 {
+		t.Errorf("Refreshes = %d after a stale refusal, want 2", n)
+	}
+	if n := b.srv.TokenFetches(); n != 2 {
+		t.Errorf("fetches = %d, want 2", n)
+	}
+}
+
+func TestTokenStoreNewerThanFailedIsUsed(t *testing.T) {
+	t.Parallel()
+	store := &tokTestStore{}
+	b := apiSetup(t, func(c *ClientConfig) { c.Tokens = store; c.TokenMode = TokenModeClassic })
+	other := b.newClient(t, func(c *ClientConfig) { c.Tokens = store; c.TokenMode = TokenModeClassic })
+	ctx := context.Background()
+	old, err := b.client.Token(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Another process refreshes and saves a new token.
+	if _, err := other.invalidate(ctx, old); err != nil {
+		t.Fatal(err)
+	}
+	fresh := store.tokens["main"].Value
+	if fresh == old {
+		t.Fatal("the other client did not refresh")
+	}
+	// This one, refused with the old token, takes the saved one.
+	tok, err := b.client.invalidate(ctx, old)
+	if err != nil || tok != fresh {
+		t.Errorf("invalidate = %q, %v; want the saved token", tok, err)
+	}
+	if n := b.client.Refreshes(); n != 1 {
+		t.Errorf("Refreshes = %d, want 1", n)
+	}
+}
+
+func TestTokenFetchErrors(t *testing.T) {
+	t.Parallel()
+	b := apiSetup(t, func(c *ClientConfig) { c.AppSecret = "wrong-" + apiTestSecret })
+	_, err := b.client.Token(context.Background())
+	var ae *APIError
+	if !errors.As(err, &ae) || ae.Code != 40125 {
+		t.Fatalf("err = %v, want APIError 40125", err)
+	}
+	t.Log(err)
+	apiNoSecrets(t, err)
+
+	b2 := apiSetup(t)
+	b2.srv.FailNext(wechattest.PathStableToken, -1)
+	if _, err := b2.client.Token(context.Background()); err != nil {
+		t.Fatalf("-1 on the token fetch is retried: %v", err)
+	}
+	if got := b2.srv.Calls(wechattest.PathStableToken); got != 2 {
+		t.Errorf("stable_token calls = %d, want 2", got)
+	}
+}

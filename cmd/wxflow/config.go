@@ -1,0 +1,1233 @@
+package main
+
+import (
+	"bytes"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+	_ "time/tzdata" // timezone: is checked against the embedded IANA database
+	"unicode/utf8"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/wxflow/wxflow/channels/wechat"
+	"github.com/wxflow/wxflow/flows"
+)
+
+// Config is wxflow serve's configuration, read from a YAML file by
+// loadConfig. docs/config.md describes every key.
+type Config struct {
+	// Listen is the address of the HTTP server (default 127.0.0.1:8080).
+	Listen string
+	// Database is the SQLite database file (default wxflow.db). A relative
+	// path is resolved against the config file's directory.
+	Database string
+	// Flows is the folder of flow files (default flows/). A relative path is
+	// resolved against the config file's directory.
+	Flows string
+	// Timezone is the zone of schedules and opening hours (default the
+	// machine's local zone). It is never nil.
+	Timezone *time.Location
+	// TimezoneName is the zone's IANA name as written, or "Local".
+	TimezoneName string
+	// Log says how wxflow serve logs.
+	Log LogConfig
+	// Callback holds the rules of the callback endpoints /wechat/{id}.
+	Callback CallbackConfig
+	// ShutdownTimeout is how long a stop waits for requests and runs in
+	// progress before giving up (default 10s).
+	ShutdownTimeout time.Duration
+	// Accounts are the Official Accounts served, at least one, in the
+	// file's order.
+	Accounts []AccountConfig
+	// File is the path the configuration was loaded from.
+	File string
+}
+
+// LogConfig says how wxflow serve logs.
+type LogConfig struct {
+	// Format is "text" (default) or "json".
+	Format string
+	// Level is "debug", "info" (default), "warn" or "error".
+	Level string
+}
+
+// CallbackConfig holds the rules of the callback endpoints, where WeChat
+// posts the messages and events of the contacts.
+type CallbackConfig struct {
+	// MaxBody is the largest request body accepted, in bytes (default 1 MB).
+	MaxBody int64
+	// TimestampTolerance is how far a callback's signed timestamp may be
+	// from the server's clock (default 5m); zero turns the check off.
+	TimestampTolerance time.Duration
+	// PassiveReply says whether the first reply of a flow may go out in the
+	// response to the callback instead of through the customer service API
+	// (default false). Accounts may override it.
+	PassiveReply bool
+	// PassiveReplyWait is how long the callback waits for that first reply
+	// before answering "success" (default 1s, less than WeChat's 5s).
+	PassiveReplyWait time.Duration
+}
+
+// AccountConfig is one Official Account. Its String, GoString and LogValue
+// never show its secrets (AppSecret, Token, AESKey, AESKeyPrevious).
+type AccountConfig struct {
+	// ID names the account in flows and in its callback URL /wechat/{id}.
+	ID string
+	// AppID is the account's AppID (wx...).
+	AppID string
+	// AppSecret is the account's AppSecret, used to get access tokens.
+	AppSecret string `json:"-"`
+	// Token is the Token of the server configuration, used to check the
+	// signature of callbacks.
+	Token string `json:"-"`
+	// AESKey is the EncodingAESKey (43 characters) of the compatible and
+	// safe modes; empty means plain mode only.
+	AESKey string `json:"-"`
+	// AESKeyPrevious is the EncodingAESKey in force before the last change,
+	// still accepted for decryption; empty means none.
+	AESKeyPrevious string `json:"-"`
+	// OriginalID is the account's original ID (gh_...), the FromUserName of
+	// passive replies; empty means the ToUserName of the callback.
+	OriginalID string
+	// Region is "mainland" (default) or "international".
+	Region string
+	// APIBase is the base URL of WeChat's API, without a trailing slash
+	// (default https://api.weixin.qq.com).
+	APIBase string
+	// TokenMode is "stable" (default, /cgi-bin/stable_token) or "classic"
+	// (/cgi-bin/token).
+	TokenMode string
+	// PassiveReply overrides Callback.PassiveReply for this account when
+	// not nil.
+	PassiveReply *bool
+	// Session holds the account's window and quota rules; its Region is
+	// the account's.
+	Session wechat.Settings
+	// Line is the line of the account in the config file, for messages.
+	Line int
+}
+
+// String names the account without its secrets.
+func (a AccountConfig) String() string {
+	return fmt.Sprintf("account %s (app_id %s, %s)", a.ID, a.AppID, a.Region)
+}
+
+// GoString is String, so that %#v does not print the secrets either.
+func (a AccountConfig) GoString() string { return a.String() }
+
+// LogValue shows the account's id, app_id and region, never its secrets.
+func (a AccountConfig) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.String("id", a.ID),
+		slog.String("app_id", a.AppID),
+		slog.String("region", a.Region),
+	)
+}
+
+// LogValue shows where the server listens, its files and its accounts
+// (without their secrets).
+func (c *Config) LogValue() slog.Value {
+	ids := make([]string, len(c.Accounts))
+	for i, a := range c.Accounts {
+		ids[i] = a.ID
+	}
+	return slog.GroupValue(
+		slog.String("file", c.File),
+		slog.String("listen", c.Listen),
+		slog.String("database", c.Database),
+		slog.String("flows", c.Flows),
+		slog.String("timezone", c.TimezoneName),
+		slog.String("accounts", strings.Join(ids, ",")),
+	)
+}
+
+// Account returns the account with the given id.
+func (c *Config) Account(id string) (*AccountConfig, bool) {
+	for i := range c.Accounts {
+		if c.Accounts[i].ID == id {
+			return &c.Accounts[i], true
+		}
+	}
+	return nil, false
+}
+
+// PassiveReply says whether account a may reply passively: its own
+// passive_reply when set, callback.passive_reply otherwise.
+func (c *Config) PassiveReply(a *AccountConfig) bool {
+	if a.PassiveReply != nil {
+		return *a.PassiveReply
+	}
+	return c.Callback.PassiveReply
+}
+
+// SlogLevel returns the level as a slog.Level.
+func (l LogConfig) SlogLevel() slog.Level {
+	switch l.Level {
+	case "debug":
+		return slog.LevelDebug
+	case "warn":
+		return slog.LevelWarn
+	case "error":
+		return slog.LevelError
+	}
+	return slog.LevelInfo
+}
+
+// Handler returns a slog handler writing to w in the format and from the
+// level of the configuration.
+func (l LogConfig) Handler(w io.Writer) slog.Handler {
+	opts := &slog.HandlerOptions{Level: l.SlogLevel()}
+	if l.Format == "json" {
+		return slog.NewJSONHandler(w, opts)
+	}
+	return slog.NewTextHandler(w, opts)
+}
+
+// The defaults of the configuration.
+const (
+	cfgDefaultListen             = "127.0.0.1:8080"
+	cfgDefaultDatabase           = "wxflow.db"
+	cfgDefaultFlows              = "flows/"
+	cfgDefaultAPIBase            = "https://api.weixin.qq.com"
+	cfgDefaultTokenMode          = "stable"
+	cfgDefaultLogFormat          = "text"
+	cfgDefaultLogLevel           = "info"
+	cfgDefaultMaxBody            = 1 << 20
+	cfgDefaultTimestampTolerance = 5 * time.Minute
+	cfgDefaultPassiveReplyWait   = time.Second
+	cfgDefaultShutdownTimeout    = 10 * time.Second
+	// cfgWeChatReplyTimeout is how long WeChat waits for the response to a
+	// callback before it gives up and retries.
+	cfgWeChatReplyTimeout = 5 * time.Second
+)
+
+// The keys of each map of the file, in the order of the documentation.
+var (
+	cfgTopKeys      = []string{"listen", "database", "flows", "timezone", "log", "callback", "shutdown_timeout", "accounts"}
+	cfgLogKeys      = []string{"format", "level"}
+	cfgCallbackKeys = []string{"max_body", "timestamp_tolerance", "passive_reply", "passive_reply_wait"}
+	cfgAccountKeys  = []string{"id", "app_id", "app_secret", "token", "aes_key", "aes_key_previous", "original_id", "region", "api_base", "token_mode", "passive_reply", "session"}
+	cfgSessionKeys  = []string{"window", "message_quota", "event_quota", "event_window"}
+	// cfgRequiredAccountKeys are the keys every account needs.
+	cfgRequiredAccountKeys = []string{"id", "app_id", "app_secret", "token"}
+)
+
+var (
+	cfgAccountID  = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,31}$`)
+	cfgAppID      = regexp.MustCompile(`^wx[0-9A-Za-z]{16}$`)
+	cfgOriginalID = regexp.MustCompile(`^gh_[0-9A-Za-z]+$`)
+	cfgToken      = regexp.MustCompile(`^[0-9A-Za-z]{3,32}$`)
+	cfgEnvName    = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+	cfgSize       = regexp.MustCompile(`^(?i)([0-9]+)\s*(b|kb|mb|gb)?$`)
+)
+
+// cfgZones are offered as suggestions for misspelt time zones.
+var cfgZones = []string{
+	"Asia/Shanghai", "Asia/Hong_Kong", "Asia/Macau", "Asia/Taipei", "Asia/Singapore", "Asia/Tokyo",
+	"Asia/Seoul", "Asia/Kuala_Lumpur", "Asia/Bangkok", "Europe/London", "Europe/Paris", "Europe/Berlin",
+	"America/New_York", "America/Los_Angeles", "America/Toronto", "Australia/Sydney", "UTC",
+}
+
+// loadConfig reads and checks the config file at path. lookupEnv gives the
+// values of ${NAME} references (os.LookupEnv when nil). A file with problems
+// returns them all as a flows.Diagnostics, sorted by position.
+func loadConfig(path string, lookupEnv func(string) (string, bool)) (*Config, error) {
+	src, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	return parseConfig(path, src, lookupEnv)
+}
+
+// parseConfig checks the config src read from file. Relative database and
+// flows paths are resolved against file's directory. lookupEnv gives the
+// values of ${NAME} references (os.LookupEnv when nil). A file with problems
+// returns them all as a flows.Diagnostics, sorted by position; no message
+// ever shows the value of a secret or of an environment variable.
+func parseConfig(file string, src []byte, lookupEnv func(string) (string, bool)) (*Config, error) {
+	if lookupEnv == nil {
+		lookupEnv = os.LookupEnv
+	}
+	p := &cfgParser{file: file, lines: strings.Split(string(src), "\n"), env: lookupEnv}
+	c := &Config{
+		Listen:          cfgDefaultListen,
+		Database:        cfgDefaultDatabase,
+		Flows:           cfgDefaultFlows,
+		Timezone:        time.Local,
+		TimezoneName:    "Local",
+		Log:             LogConfig{Format: cfgDefaultLogFormat, Level: cfgDefaultLogLevel},
+		ShutdownTimeout: cfgDefaultShutdownTimeout,
+		Callback: CallbackConfig{
+			MaxBody:            cfgDefaultMaxBody,
+			TimestampTolerance: cfgDefaultTimestampTolerance,
+			PassiveReplyWait:   cfgDefaultPassiveReplyWait,
+		},
+		File: file,
+	}
+	if root := p.document(src); root != nil {
+		p.config(root, c)
+	}
+	if len(p.diags) > 0 {
+		p.diags.Sort()
+		return nil, p.diags
+	}
+	dir := ""
+	if file != "" {
+		dir = filepath.Dir(file)
+	}
+	c.Database = cfgResolvePath(dir, c.Database, true)
+	c.Flows = cfgResolvePath(dir, c.Flows, false)
+	return c, nil
+}
+
+// cfgResolvePath resolves a relative path against dir. SQLite's special
+// names (":memory:", "file:" URIs) are left alone when db is set.
+func cfgResolvePath(dir, path string, db bool) string {
+	if db && (path == ":memory:" || strings.HasPrefix(path, "file:")) {
+		return path
+	}
+	if dir == "" || filepath.IsAbs(path) {
+		return path
+	}
+	return filepath.Join(dir, path)
+}
+
+// cfgParser walks the YAML tree of a config file and collects its problems.
+type cfgParser struct {
+	file  string
+	lines []string
+	env   func(string) (string, bool)
+	diags flows.Diagnostics
+}
+
+// errorAt reports a problem at a line and column.
+func (p *cfgParser) errorAt(line, col int, hint, format string, args ...any) {
+	p.diags = append(p.diags, flows.Diagnostic{
+		File: p.file, Line: line, Col: col, Severity: flows.SeverityError,
+		Message: fmt.Sprintf(format, args...), Hint: hint,
+	})
+}
+
+// errorf reports a problem at a node.
+func (p *cfgParser) errorf(n *yaml.Node, hint, format string, args ...any) {
+	p.errorAt(n.Line, n.Column, hint, format, args...)
+}
+
+var cfgYAMLLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+
+// document parses src and returns its root node, or nil when there is
+// nothing to walk (the problem is reported).
+func (p *cfgParser) document(src []byte) *yaml.Node {
+	dec := yaml.NewDecoder(bytes.NewReader(src))
+	var doc yaml.Node
+	if err := dec.Decode(&doc); err != nil {
+		if errors.Is(err, io.EOF) {
+			p.errorAt(1, 1, "", "no accounts: add at least one under accounts:")
+		} else {
+			p.yamlError(err)
+		}
+		return nil
+	}
+	var extra yaml.Node
+	if err := dec.Decode(&extra); err == nil {
+		p.errorAt(extra.Line, extra.Column, "remove the second document", "a config file holds one document, but this one has another after ---")
+	} else if !errors.Is(err, io.EOF) {
+		p.yamlError(err)
+		return nil
+	}
+	root := &doc
+	if root.Kind == yaml.DocumentNode && len(root.Content) == 1 {
+		root = root.Content[0]
+	}
+	return root
+}
+
+// yamlError reports a syntax error at its line.
+func (p *cfgParser) yamlError(err error) {
+	msg, line := err.Error(), 1
+	if m := cfgYAMLLine.FindStringSubmatch(msg); m != nil {
+		line, _ = strconv.Atoi(m[1])
+		msg = m[2]
+	} else {
+		msg = strings.TrimPrefix(msg, "yaml: ")
+	}
+	hint := "check the indentation and quoting on this line or the one before"
+	if strings.Contains(msg, "tab") || p.tabIndented(line) {
+		hint = "indent with spaces, not tabs"
+	}
+	p.errorAt(line, 1, hint, "YAML syntax error: %s", msg)
+}
+
+// tabIndented reports whether a line, or the one after it, is indented
+// with a tab.
+func (p *cfgParser) tabIndented(line int) bool {
+	for l := line; l <= line+1 && l >= 1 && l <= len(p.lines); l++ {
+		text := p.lines[l-1]
+		indent := text[:len(text)-len(strings.TrimLeft(text, " \t"))]
+		if strings.Contains(indent, "\t") {
+			return true
+		}
+	}
+	return false
+}
+
+// deref follows aliases.
+func (p *cfgParser) deref(n *yaml.Node) *yaml.Node {
+	for i := 0; n.Kind == yaml.AliasNode && n.Alias != nil && i < 100; i++ {
+		n = n.Alias
+	}
+	return n
+}
+
+// cfgIsNull reports whether a node is empty (`key:` or `key: null`).
+func cfgIsNull(n *yaml.Node) bool {
+	return n.Kind == yaml.ScalarNode && n.Tag == "!!null"
+}
+
+// cfgDescribe names the kind of a node for messages, never its value.
+func cfgDescribe(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "a map"
+	case yaml.SequenceNode:
+		return "a list"
+	case yaml.ScalarNode:
+		switch n.Tag {
+		case "!!null":
+			return "nothing"
+		case "!!bool":
+			return "true/false"
+		case "!!int", "!!float":
+			return "a number"
+		}
+		return "text"
+	}
+	return "an alias"
+}
+
+// cfgMap is a checked map: its known keys and their values.
+type cfgMap struct {
+	node   *yaml.Node
+	order  []string
+	keys   map[string]*yaml.Node
+	values map[string]*yaml.Node
+	// misspelt holds the known keys that an unknown key is a likely typo
+	// of: they are not reported missing as well.
+	misspelt map[string]bool
+}
+
+// get returns the value of key, or nil when it is not given.
+func (m *cfgMap) get(key string) *yaml.Node { return m.values[key] }
+
+// mapping checks that n is a map of the known keys and returns them. what
+// names the map in messages ("" for the top level); elsewhere, when not
+// nil, gives a hint for a key that belongs in another map.
+func (p *cfgParser) mapping(n *yaml.Node, what string, known []string, elsewhere func(string) string) (*cfgMap, bool) {
+	n = p.deref(n)
+	if n.Kind != yaml.MappingNode {
+		subject, hint := what, ""
+		if what == "" {
+			subject, hint = "the config", "start with accounts: and the keys of each account under it"
+		}
+		p.errorf(n, hint, "%s must be a map of keys, got %s", subject, cfgDescribe(n))
+		return nil, false
+	}
+	in := ""
+	if what != "" {
+		in = " in " + what
+	}
+	m := &cfgMap{node: n, keys: map[string]*yaml.Node{}, values: map[string]*yaml.Node{}, misspelt: map[string]bool{}}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := p.deref(n.Content[i]), n.Content[i+1]
+		if k.Kind != yaml.ScalarNode {
+			p.errorf(k, "", "a key must be a name, got %s", cfgDescribe(k))
+			continue
+		}
+		if k.Value == "<<" {
+			p.errorf(k, "write the keys out", "merge keys (<<) are not supported")
+			continue
+		}
+		if first, dup := m.keys[k.Value]; dup {
+			p.errorf(k, fmt.Sprintf("it is first given at line %d", first.Line), "duplicate key %q%s", k.Value, in)
+			continue
+		}
+		if !cfgContains(known, k.Value) {
+			hint := flows.DidYouMean(k.Value, known)
+			if hint != "" {
+				// Find the key the hint names.
+				for _, c := range known {
+					if hint == flows.DidYouMean(c, []string{c}) {
+						m.misspelt[c] = true
+					}
+				}
+			} else if elsewhere != nil {
+				hint = elsewhere(k.Value)
+			}
+			if hint == "" {
+				hint = "the keys are " + strings.Join(known, ", ")
+			}
+			p.errorf(k, hint, "unknown key %q%s", k.Value, in)
+			continue
+		}
+		m.order = append(m.order, k.Value)
+		m.keys[k.Value] = k
+		m.values[k.Value] = p.deref(v)
+	}
+	return m, true
+}
+
+func cfgContains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// text returns a value read as text, with ${NAME} expanded in YAML strings.
+// An empty value (`key:` or `key: ""`) is "". ok is false when a problem was
+// reported.
+func (p *cfgParser) text(key string, n *yaml.Node) (string, bool) {
+	if cfgIsNull(n) {
+		return "", true
+	}
+	if n.Kind != yaml.ScalarNode {
+		p.errorf(n, "", "%s must be text, got %s", key, cfgDescribe(n))
+		return "", false
+	}
+	if !strings.HasPrefix(n.Tag, "!!") {
+		p.errorf(n, "write ${NAME} for the environment variable NAME", "YAML tags such as %s are not supported", n.Tag)
+		return "", false
+	}
+	if n.Tag != "!!str" {
+		return n.Value, true // a number or true/false, read as written
+	}
+	return p.expand(n)
+}
+
+// expand replaces ${NAME} and ${NAME:-default} in a string value by the
+// environment's values, and $${ by ${. It reports unset variables by name
+// and never shows a value.
+func (p *cfgParser) expand(n *yaml.Node) (string, bool) {
+	s := n.Value
+	if !strings.Contains(s, "${") {
+		return s, true
+	}
+	const literal = "write $${ for a literal ${"
+	var b strings.Builder
+	ok := true
+	for i := 0; i < len(s); {
+		switch {
+		case strings.HasPrefix(s[i:], "$${"):
+			b.WriteString("${")
+			i += 3
+		case strings.HasPrefix(s[i:], "${"):
+			end := strings.IndexByte(s[i+2:], '}')
+			if end < 0 {
+				line, col := p.refPos(n, i)
+				p.errorAt(line, col, literal, "${ is not closed by }")
+				return "", false
+			}
+			ref := s[i+2 : i+2+end]
+			name, def, hasDef := strings.Cut(ref, ":-")
+			line, col := p.refPos(n, i)
+			switch v, set := p.env(name); {
+			case !cfgEnvName.MatchString(name):
+				p.errorAt(line, col, literal, "${...} must name an environment variable: letters, digits and _, not starting with a digit")
+				ok = false
+			case hasDef && strings.Contains(def, "${"):
+				p.errorAt(line, col, "", "the default of ${%s:-...} cannot contain another ${...}", name)
+				ok = false
+			case set && (v != "" || !hasDef):
+				b.WriteString(v)
+			case hasDef:
+				b.WriteString(def)
+			default:
+				p.errorAt(line, col, fmt.Sprintf("set it in the environment of wxflow serve, or give a default: ${%s:-default}", name), "%s is not set", name)
+				ok = false
+			}
+			i += 2 + end + 1
+		default:
+			b.WriteByte(s[i])
+			i++
+		}
+	}
+	return b.String(), ok
+}
+
+// refPos returns the position of the reference at byte offset off of a
+// scalar's value: its own when the source line shows it there (one-line
+// values without escapes before it), the value's start otherwise.
+func (p *cfgParser) refPos(n *yaml.Node, off int) (line, col int) {
+	if n.Line < 1 || n.Line > len(p.lines) {
+		return n.Line, n.Column
+	}
+	start := n.Column
+	if n.Style == yaml.SingleQuotedStyle || n.Style == yaml.DoubleQuotedStyle {
+		start++ // the opening quote
+	}
+	col = start + utf8.RuneCountInString(n.Value[:off])
+	ref := n.Value[off:]
+	if j := strings.IndexByte(ref, '}'); j >= 0 {
+		ref = ref[:j+1]
+	}
+	if src := []rune(p.lines[n.Line-1]); col >= 1 && col-1 <= len(src) && strings.HasPrefix(string(src[col-1:]), ref) {
+		return n.Line, col
+	}
+	return n.Line, n.Column
+}
+
+// boolean returns a true/false value.
+func (p *cfgParser) boolean(key string, n *yaml.Node) (bool, bool) {
+	if n.Kind != yaml.ScalarNode || n.Tag != "!!bool" {
+		hint := "write true or false, without quotes"
+		if n.Kind == yaml.ScalarNode && strings.Contains(n.Value, "${") {
+			hint = "${...} is expanded only in text values, not in true/false"
+		}
+		p.errorf(n, hint, "%s must be true or false, got %s", key, cfgDescribe(n))
+		return false, false
+	}
+	var b bool
+	if err := n.Decode(&b); err != nil {
+		p.errorf(n, "write true or false", "%s must be true or false", key)
+		return false, false
+	}
+	return b, true
+}
+
+// integer returns a whole number.
+func (p *cfgParser) integer(key string, n *yaml.Node) (int, bool) {
+	var v int
+	if n.Kind != yaml.ScalarNode || n.Tag != "!!int" || n.Decode(&v) != nil {
+		hint := ""
+		if n.Kind == yaml.ScalarNode && strings.Contains(n.Value, "${") {
+			hint = "${...} is expanded only in text values, not in numbers"
+		}
+		p.errorf(n, hint, "%s must be a whole number, got %s", key, cfgDescribe(n))
+		return 0, false
+	}
+	return v, true
+}
+
+// duration returns a duration such as 30s, 10m, 48h or 7d; given is false
+// when the value is empty. A zero is accepted only when zero is set.
+func (p *cfgParser) duration(key string, n *yaml.Node, zero bool) (d time.Duration, given, ok bool) {
+	if n.Kind == yaml.ScalarNode && n.Tag == "!!int" && n.Value == "0" {
+		if !zero {
+			p.errorf(n, "", "%s must be longer than zero", key)
+			return 0, true, false
+		}
+		return 0, true, true
+	}
+	if n.Kind == yaml.ScalarNode && (n.Tag == "!!int" || n.Tag == "!!float") {
+		p.errorf(n, fmt.Sprintf("write %ss for seconds or %sm for minutes", n.Value, n.Value), "%s needs a unit", key)
+		return 0, true, false
+	}
+	s, ok := p.text(key, n)
+	if !ok {
+		return 0, true, false
+	}
+	if s == "" {
+		return 0, false, true
+	}
+	d, err := cfgParseDuration(s)
+	if err != nil {
+		p.errorf(n, "write it like 30s, 10m, 48h, 1h30m or 7d: the units are ms, s, m, h and d", "%s %q is not a duration: %v", key, s, err)
+		return 0, true, false
+	}
+	if d == 0 && !zero {
+		p.errorf(n, "", "%s must be longer than zero", key)
+		return 0, true, false
+	}
+	return d, true, true
+}
+
+// cfgParseDuration parses Go's durations (300ms, 1.5h, 2h45m) plus days
+// (7d, 1d12h). A leading - gives a negative duration. Its errors say what
+// is wrong without repeating s.
+func cfgParseDuration(s string) (time.Duration, error) {
+	rest, neg := s, false
+	if strings.HasPrefix(rest, "-") || strings.HasPrefix(rest, "+") {
+		neg = rest[0] == '-'
+		rest = rest[1:]
+	}
+	if rest == "0" {
+		return 0, nil
+	}
+	if rest == "" {
+		return 0, errors.New("no number")
+	}
+	const limit = time.Duration(1 << 62)
+	var total time.Duration
+	for rest != "" {
+		i := 0
+		for i < len(rest) && (rest[i] >= '0' && rest[i] <= '9' || rest[i] == '.') {
+			i++
+		}
+		j := i
+		for j < len(rest) && !(rest[j] >= '0' && rest[j] <= '9' || rest[j] == '.') {
+			j++
+		}
+		num, unit := rest[:i], rest[i:j]
+		rest = rest[j:]
+		switch {
+		case num == "":
+			return 0, fmt.Errorf("%q is not a number", unit)
+		case unit == "":
+			return 0, fmt.Errorf("%s has no unit", num)
+		}
+		f, err := strconv.ParseFloat(num, 64)
+		if err != nil {
+			return 0, fmt.Errorf("%q is not a number", num)
+		}
+		var d time.Duration
+		if unit == "d" {
+			if f*float64(24*time.Hour) >= float64(limit) {
+				return 0, errors.New("too long")
+			}
+			d = time.Duration(f * float64(24*time.Hour))
+		} else if d, err = time.ParseDuration(num + unit); err != nil {
+			if f > 0 && !strings.Contains(err.Error(), "unknown unit") {
+				return 0, errors.New("too long")
+			}
+			return 0, fmt.Errorf("unknown unit %q", unit)
+		}
+		if d >= limit || total >= limit {
+			return 0, errors.New("too long")
+		}
+		total += d
+	}
+	if neg {
+		total = -total
+	}
+	return total, nil
+}
+
+// oneOf returns a value that must be one of a few words.
+func (p *cfgParser) oneOf(key string, n *yaml.Node, words ...string) (string, bool) {
+	s, ok := p.text(key, n)
+	if !ok || s == "" {
+		return "", ok
+	}
+	if cfgContains(words, s) {
+		return s, true
+	}
+	list := strings.Join(words[:len(words)-1], ", ") + " or " + words[len(words)-1]
+	if len(words) == 2 {
+		list = words[0] + " or " + words[1]
+	}
+	p.errorf(n, flows.DidYouMean(s, words), "%s must be %s, not %q", key, list, s)
+	return "", false
+}
+
+// config walks the top level of the file.
+func (p *cfgParser) config(root *yaml.Node, c *Config) {
+	root = p.deref(root)
+	if cfgIsNull(root) {
+		p.errorAt(1, 1, "", "no accounts: add at least one under accounts:")
+		return
+	}
+	m, ok := p.mapping(root, "", cfgTopKeys, cfgTopElsewhere)
+	if !ok {
+		return
+	}
+	for _, key := range m.order {
+		v := m.get(key)
+		switch key {
+		case "listen":
+			if s, ok := p.text(key, v); ok && s != "" {
+				if p.checkListen(v, s) {
+					c.Listen = s
+				}
+			}
+		case "database":
+			if s, ok := p.text(key, v); ok && s != "" {
+				c.Database = s
+			}
+		case "flows":
+			if s, ok := p.text(key, v); ok && s != "" {
+				c.Flows = s
+			}
+		case "timezone":
+			if s, ok := p.text(key, v); ok && s != "" {
+				if loc, ok := p.timezone(v, s); ok {
+					c.Timezone, c.TimezoneName = loc, s
+				}
+			}
+		case "log":
+			p.logConfig(v, &c.Log)
+		case "callback":
+			p.callback(v, &c.Callback)
+		case "shutdown_timeout":
+			if d, given, ok := p.duration(key, v, false); ok && given {
+				if d < 0 {
+					p.errorf(v, "", "shutdown_timeout must not be negative")
+				} else {
+					c.ShutdownTimeout = d
+				}
+			}
+		case "accounts":
+			c.Accounts = p.accounts(v)
+		}
+	}
+	if m.get("accounts") == nil && !m.misspelt["accounts"] {
+		p.errorf(m.node, "", "no accounts: add at least one under accounts:")
+	}
+}
+
+// cfgTopElsewhere hints where a key of another map goes.
+func cfgTopElsewhere(key string) string {
+	switch {
+	case cfgContains(cfgAccountKeys, key) || cfgContains(cfgSessionKeys, key):
+		return fmt.Sprintf("%s belongs to an account: put it under accounts:", key)
+	case cfgContains(cfgCallbackKeys, key):
+		return fmt.Sprintf("%s goes under callback:", key)
+	case cfgContains(cfgLogKeys, key):
+		return fmt.Sprintf("%s goes under log:", key)
+	}
+	return ""
+}
+
+// checkListen checks a host:port address.
+func (p *cfgParser) checkListen(n *yaml.Node, s string) bool {
+	_, port, err := net.SplitHostPort(s)
+	if err == nil {
+		if num, perr := strconv.Atoi(port); perr != nil || num < 0 || num > 65535 {
+			err = errors.New("bad port")
+		}
+	}
+	if err != nil {
+		p.errorf(n, "write 127.0.0.1:8080 to listen on this machine only, or :8080 to listen on every interface", "listen must be host:port, not %q", s)
+		return false
+	}
+	return true
+}
+
+// timezone loads an IANA time zone; "Local" is the machine's.
+func (p *cfgParser) timezone(n *yaml.Node, name string) (*time.Location, bool) {
+	if name == "Local" {
+		return time.Local, true
+	}
+	var loc *time.Location
+	err := errors.New("unknown time zone")
+	if !strings.HasPrefix(name, "/") && !strings.Contains(name, "..") {
+		loc, err = time.LoadLocation(name)
+	}
+	if err != nil {
+		hint := flows.DidYouMean(name, cfgZones)
+		if hint == "" {
+			hint = "use an IANA name such as Asia/Shanghai, or leave timezone out for the machine's zone"
+		}
+		p.errorf(n, hint, "unknown time zone %q", name)
+		return nil, false
+	}
+	return loc, true
+}
+
+// logConfig walks log:.
+func (p *cfgParser) logConfig(n *yaml.Node, l *LogConfig) {
+	if cfgIsNull(n) {
+		return
+	}
+	m, ok := p.mapping(n, "log", cfgLogKeys, nil)
+	if !ok {
+		return
+	}
+	for _, key := range m.order {
+		v := m.get(key)
+		switch key {
+		case "format":
+			if s, ok := p.oneOf("format", v, "text", "json"); ok && s != "" {
+				l.Format = s
+			}
+		case "level":
+			if s, ok := p.oneOf("level", v, "debug", "info", "warn", "error"); ok && s != "" {
+				l.Level = s
+			}
+		}
+	}
+}
+
+// callback walks callback:.
+func (p *cfgParser) callback(n *yaml.Node, cb *CallbackConfig) {
+	if cfgIsNull(n) {
+		return
+	}
+	m, ok := p.mapping(n, "callback", cfgCallbackKeys, nil)
+	if !ok {
+		return
+	}
+	for _, key := range m.order {
+		v := m.get(key)
+		switch key {
+		case "max_body":
+			if size, ok := p.size(key, v); ok && size > 0 {
+				cb.MaxBody = size
+			}
+		case "timestamp_tolerance":
+			if d, given, ok := p.duration(key, v, true); ok && given {
+				if d < 0 {
+					p.errorf(v, "write 0 to turn the check off", "timestamp_tolerance must not be negative")
+				} else {
+					cb.TimestampTolerance = d
+				}
+			}
+		case "passive_reply":
+			if b, ok := p.boolean(key, v); ok {
+				cb.PassiveReply = b
+			}
+		case "passive_reply_wait":
+			if d, given, ok := p.duration(key, v, false); ok && given {
+				switch {
+				case d < 0:
+					p.errorf(v, "", "passive_reply_wait must not be negative")
+				case d >= cfgWeChatReplyTimeout:
+					p.errorf(v, "WeChat stops waiting for the response after 5 seconds and sends the callback again", "passive_reply_wait must be shorter than 5s")
+				default:
+					cb.PassiveReplyWait = d
+				}
+			}
+		}
+	}
+}
+
+// size returns a size in bytes: a number of bytes, or a number with the
+// unit B, KB, MB or GB (powers of 1024). 0 means not given.
+func (p *cfgParser) size(key string, n *yaml.Node) (int64, bool) {
+	s, ok := p.text(key, n)
+	if !ok || s == "" {
+		return 0, ok
+	}
+	m := cfgSize.FindStringSubmatch(strings.TrimSpace(s))
+	var v int64
+	if m != nil {
+		var err error
+		v, err = strconv.ParseInt(m[1], 10, 64)
+		shift := map[string]uint{"": 0, "b": 0, "kb": 10, "mb": 20, "gb": 30}[strings.ToLower(m[2])]
+		if err != nil || v > (1<<62)>>shift {
+			m = nil
+		} else {
+			v <<= shift
+		}
+	}
+	if m == nil {
+		p.errorf(n, "write it like 1MB, 512KB, or 65536 for bytes", "%s must be a size, not %q", key, s)
+		return 0, false
+	}
+	if v <= 0 {
+		p.errorf(n, "", "%s must be larger than zero", key)
+		return 0, false
+	}
+	return v, true
+}
+
+// accounts walks accounts:.
+func (p *cfgParser) accounts(n *yaml.Node) []AccountConfig {
+	if cfgIsNull(n) || (n.Kind == yaml.SequenceNode && len(n.Content) == 0) {
+		p.errorf(n, "", "no accounts: add at least one under accounts:")
+		return nil
+	}
+	if n.Kind != yaml.SequenceNode {
+		p.errorf(n, "start each account with a dash: - id: main", "accounts must be a list, got %s", cfgDescribe(n))
+		return nil
+	}
+	var out []AccountConfig
+	ids := map[string]int{}    // id -> line
+	appIDs := map[string]int{} // app_id -> index in out
+	for _, item := range n.Content {
+		a, m, ok := p.account(item)
+		if !ok {
+			continue
+		}
+		if a.ID != "" {
+			if line, dup := ids[a.ID]; dup {
+				p.errorf(m.get("id"), fmt.Sprintf("it is first given at line %d; ids name the callback URL /wechat/{id} and must differ", line), "account id %q is used twice", a.ID)
+			} else {
+				ids[a.ID] = m.get("id").Line
+			}
+		}
+		if a.AppID != "" {
+			if i, dup := appIDs[a.AppID]; dup {
+				p.errorf(m.get("app_id"), "give each Official Account one entry", "app_id %s is also the app_id of account %q (line %d)", a.AppID, out[i].ID, out[i].Line)
+			} else {
+				appIDs[a.AppID] = len(out)
+			}
+		}
+		out = append(out, a)
+	}
+	return out
+}
+
+// cfgAccountElsewhere hints where a key of another map goes.
+func cfgAccountElsewhere(key string) string {
+	switch {
+	case cfgContains(cfgSessionKeys, key):
+		return fmt.Sprintf("%s goes under session:", key)
+	case cfgContains(cfgTopKeys, key):
+		return fmt.Sprintf("%s goes at the top level, not in an account", key)
+	case cfgContains(cfgCallbackKeys, key):
+		return fmt.Sprintf("%s goes under callback: at the top level", key)
+	}
+	return ""
+}
+
+// account walks one account. ok is false when it is not a map.
+func (p *cfgParser) account(n *yaml.Node) (AccountConfig, *cfgMap, bool) {
+	n = p.deref(n)
+	a := AccountConfig{Line: n.Line, Region: wechat.RegionMainland, APIBase: cfgDefaultAPIBase, TokenMode: cfgDefaultTokenMode}
+	if n.Kind != yaml.MappingNode {
+		p.errorf(n, "write - id: main, then app_id:, app_secret: and token: under it", "an account must be a map of keys, got %s", cfgDescribe(n))
+		return a, nil, false
+	}
+	m, _ := p.mapping(n, "an account", cfgAccountKeys, cfgAccountElsewhere)
+	for _, key := range m.order {
+		v := m.get(key)
+		switch key {
+		case "id":
+			a.ID = p.accountID(v)
+		case "app_id":
+			if s, ok := p.text(key, v); ok && s != "" {
+				if cfgAppID.MatchString(s) {
+					a.AppID = s
+				} else {
+					p.errorf(v, "copy the AppID from the admin console: Settings and Development > Basic Configuration", "app_id must be wx and 16 letters or digits, like wx0123456789abcdef")
+				}
+			}
+		case "app_secret":
+			if s, ok := p.text(key, v); ok && s != "" {
+				if p.checkSecret(key, v, s) {
+					a.AppSecret = s
+				}
+			}
+		case "token":
+			if s, ok := p.text(key, v); ok && s != "" {
+				if cfgToken.MatchString(s) {
+					a.Token = s
+				} else {
+					p.errorf(v, "it is the Token of the server configuration in the admin console", "token must be 3 to 32 letters or digits")
+				}
+			}
+		case "aes_key", "aes_key_previous":
+			if s, ok := p.text(key, v); ok && s != "" {
+				if p.checkAESKey(key, v, s) {
+					if key == "aes_key" {
+						a.AESKey = s
+					} else {
+						a.AESKeyPrevious = s
+					}
+				}
+			}
+		case "original_id":
+			if s, ok := p.text(key, v); ok && s != "" {
+				if cfgOriginalID.MatchString(s) {
+					a.OriginalID = s
+				} else {
+					p.errorf(v, "it is the Original ID of the account's details in the admin console, or leave original_id out", "original_id must be gh_ and letters or digits, like gh_0123456789ab")
+				}
+			}
+		case "region":
+			if s, ok := p.text(key, v); ok && s != "" {
+				if s == wechat.RegionMainland || s == wechat.RegionInternational {
+					a.Region = s
+				} else {
+					p.errorf(v, flows.DidYouMean(s, []string{wechat.RegionMainland, wechat.RegionInternational}), "region must be mainland or international, not %q", s)
+				}
+			}
+		case "api_base":
+			if s, ok := p.text(key, v); ok && s != "" {
+				if base, ok := p.apiBase(v, s); ok {
+					a.APIBase = base
+				}
+			}
+		case "token_mode":
+			if s, ok := p.oneOf(key, v, "stable", "classic"); ok && s != "" {
+				a.TokenMode = s
+			}
+		case "passive_reply":
+			if b, ok := p.boolean(key, v); ok {
+				a.PassiveReply = &b
+			}
+		case "session":
+			a.Session = p.session(v)
+		}
+	}
+	who := "account"
+	if a.ID != "" {
+		who = fmt.Sprintf("account %q", a.ID)
+	}
+	for _, key := range cfgRequiredAccountKeys {
+		v := m.get(key)
+		switch {
+		case v == nil && !m.misspelt[key]:
+			p.errorf(m.node, "every account needs id, app_id, app_secret and token", "%s has no %s", who, key)
+		case v != nil && cfgIsNull(v):
+			p.errorf(v, "", "%s is empty", key)
+		case v != nil && p.isEmptyQuiet(v):
+			hint := ""
+			if strings.Contains(v.Value, "${") {
+				hint = "the environment variable it names is empty"
+			}
+			p.errorf(v, hint, "%s is empty", key)
+		}
+	}
+	if a.AESKeyPrevious != "" && a.AESKey == "" {
+		if v := m.get("aes_key"); v == nil || p.isEmptyQuiet(v) {
+			p.errorf(m.get("aes_key_previous"), "give the current EncodingAESKey as aes_key", "aes_key_previous needs aes_key")
+		}
+	}
+	a.Session.Region = a.Region
+	if err := a.Session.Validate(); err != nil {
+		p.errorf(m.node, "", "session: %v", err)
+	}
+	return a, m, true
+}
+
+// textQuiet reads a value as text without reporting anything: the value
+// was already checked when its key was read.
+func (p *cfgParser) textQuiet(n *yaml.Node) (string, bool) {
+	q := &cfgParser{file: p.file, lines: p.lines, env: p.env}
+	s, ok := q.text("", n)
+	return s, ok && len(q.diags) == 0
+}
+
+// isEmptyQuiet reports whether a value reads as "" without problems.
+func (p *cfgParser) isEmptyQuiet(n *yaml.Node) bool {
+	s, ok := p.textQuiet(n)
+	return ok && s == ""
+}
+
+// accountID checks an account id.
+func (p *cfgParser) accountID(n *yaml.Node) string {
+	s, ok := p.text("id", n)
+	if !ok || s == "" {
+		return ""
+	}
+	if !cfgAccountID.MatchString(s) {
+		hint := "it becomes the callback URL /wechat/{id}"
+		if low := strings.ToLower(s); low != s && cfgAccountID.MatchString(low) {
+			hint = fmt.Sprintf("did you mean %q?", low)
+		}
+		p.errorf(n, hint, "account id %q must be 1 to 32 lowercase letters, digits, _ or -, starting with a letter or digit", s)
+		return ""
+	}
+	return s
+}
+
+// checkSecret refuses a secret with spaces or control characters, which
+// are copy and paste accidents; the message never shows the value.
+func (p *cfgParser) checkSecret(key string, n *yaml.Node, s string) bool {
+	for _, r := range s {
+		if r <= ' ' || r == 0x7f {
+			p.errorf(n, "check the value for a stray space or line break", "%s has spaces or control characters in it", key)
+			return false
+		}
+	}
+	return true
+}
+
+// checkAESKey checks an EncodingAESKey: 43 characters of base64. The
+// message never shows the key.
+func (p *cfgParser) checkAESKey(key string, n *yaml.Node, s string) bool {
+	const hint = "it is the EncodingAESKey of the server configuration in the admin console"
+	if c := utf8.RuneCountInString(s); c != 43 {
+		p.errorf(n, hint, "%s must be 43 characters of base64, got %d %s", key, c, plural(c, "character"))
+		return false
+	}
+	if _, err := base64.StdEncoding.DecodeString(s + "="); err != nil || strings.ContainsAny(s, "\r\n=") {
+		p.errorf(n, hint, "%s must be 43 characters of base64: letters, digits, + and /", key)
+		return false
+	}
+	return true
+}
+
+// apiBase checks the base URL of WeChat's API and removes its trailing
+// slash. The message does not show the URL, which may hold a password.
+func (p *cfgParser) apiBase(n *yaml.Node, s string) (string, bool) {
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+		p.errorf(n, "leave api_base out for WeChat's own", "api_base must be an http or https URL without query, like https://api.weixin.qq.com")
+		return "", false
+	}
+	return strings.TrimRight(s, "/"), true
+}
+
+// session walks an account's session:, checking each value with
+// wechat.Settings.Validate so that problems point at their key.
+func (p *cfgParser) session(n *yaml.Node) wechat.Settings {
+	var st wechat.Settings
+	if cfgIsNull(n) {
+		return st
+	}
+	m, ok := p.mapping(n, "session", cfgSessionKeys, func(key string) string {
+		if key == "region" || cfgContains(cfgAccountKeys, key) {
+			return fmt.Sprintf("%s goes on the account, next to app_id", key)
+		}
+		return ""
+	})
+	if !ok {
+		return st
+	}
+	check := func(v *yaml.Node, s wechat.Settings) bool {
+		if err := s.Validate(); err != nil {
+			p.errorf(v, "", "%v", err)
+			return false
+		}
+		return true
+	}
+	for _, key := range m.order {
+		v := m.get(key)
+		switch key {
+		case "window", "event_window":
+			d, given, ok := p.duration(key, v, false)
+			if !ok || !given {
+				continue
+			}
+			s := wechat.Settings{Window: d}
+			if key == "event_window" {
+				s = wechat.Settings{EventWindow: d}
+			}
+			if !check(v, s) {
+				continue
+			}
+			if key == "window" {
+				st.Window = d
+			} else {
+				st.EventWindow = d
+			}
+		case "message_quota", "event_quota":
+			q, ok := p.integer(key, v)
+			if !ok {
+				continue
+			}
+			s := wechat.Settings{MessageQuota: q}
+			if key == "event_quota" {
+				s = wechat.Settings{EventQuota: q}
+			}
+			if !check(v, s) {
+				continue
+			}
+			if q == 0 {
+				p.errorf(v, "leave it out for the default", "%s must be at least 1", key)
+				continue
+			}
+			if key == "message_quota" {
+				st.MessageQuota = q
+			} else {
+				st.EventQuota = q
+			}
+		}
+	}
+	return st
+}

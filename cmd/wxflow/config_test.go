@@ -1,0 +1,749 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"reflect"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/wxflow/wxflow/channels/wechat"
+	"github.com/wxflow/wxflow/flows"
+)
+
+// cfgEnv returns a lookupEnv that knows only vars.
+func cfgEnv(vars map[string]string) func(string) (string, bool) {
+	return func(name string) (string, bool) {
+		v, ok := vars[name]
+		return v, ok
+	}
+}
+
+// The secrets of the test accounts: none may ever appear in a message.
+const (
+	cfgTestSecret = "0123456789abcdef0123456789abcdef"
+	cfgTestToken  = "s3cretToken"
+	cfgTestAESKey = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
+	cfgTestAESOld = "ZYXWVUTSRQPONMLKJIHGFEDCBA9876543210zyxwvut"
+)
+
+// cfgTestEnv is the environment of the tests.
+var cfgTestEnv = map[string]string{
+	"WXFLOW_MAIN_SECRET":  cfgTestSecret,
+	"WXFLOW_MAIN_TOKEN":   cfgTestToken,
+	"WXFLOW_MAIN_AES_KEY": cfgTestAESKey,
+	"WXFLOW_EMPTY":        "",
+}
+
+// cfgMinimal is the smallest valid config.
+const cfgMinimal = `accounts:
+  - id: main
+    app_id: wx0123456789abcdef
+    app_secret: ${WXFLOW_MAIN_SECRET}
+    token: ${WXFLOW_MAIN_TOKEN}
+`
+
+func TestConfigFull(t *testing.T) {
+	t.Parallel()
+	src := `# wxflow serve
+listen: 0.0.0.0:9000
+database: /var/lib/wxflow/wxflow.db
+flows: /etc/wxflow/flows
+timezone: Asia/Shanghai
+log: { format: json, level: debug }
+callback:
+  max_body: 512KB
+  timestamp_tolerance: 0
+  passive_reply: true
+  passive_reply_wait: 1500ms
+shutdown_timeout: 30s
+accounts:
+  - id: main
+    app_id: wx0123456789abcdef
+    app_secret: ${WXFLOW_MAIN_SECRET}
+    token: ${WXFLOW_MAIN_TOKEN}
+    aes_key: ${WXFLOW_MAIN_AES_KEY}
+    aes_key_previous: ` + cfgTestAESOld + `
+    original_id: gh_0123456789ab
+    region: mainland
+    api_base: http://127.0.0.1:9999/
+    token_mode: classic
+    passive_reply: false
+    session: { window: 7d, message_quota: 20, event_quota: 20, event_window: 1m }
+  - id: hk-shop_2
+    app_id: wxfedcba9876543210
+    app_secret: other-secret
+    token: ${WXFLOW_HK_TOKEN:-hktoken}
+    region: international
+`
+	got, err := parseConfig("/etc/wxflow/wxflow.yaml", []byte(src), cfgEnv(cfgTestEnv))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Timezone == nil || got.Timezone.String() != "Asia/Shanghai" {
+		t.Errorf("Timezone = %v, want Asia/Shanghai", got.Timezone)
+	}
+	got.Timezone = nil
+	no := false
+	want := &Config{
+		Listen:          "0.0.0.0:9000",
+		Database:        "/var/lib/wxflow/wxflow.db",
+		Flows:           "/etc/wxflow/flows",
+		TimezoneName:    "Asia/Shanghai",
+		Log:             LogConfig{Format: "json", Level: "debug"},
+		Callback:        CallbackConfig{MaxBody: 512 << 10, TimestampTolerance: 0, PassiveReply: true, PassiveReplyWait: 1500 * time.Millisecond},
+		ShutdownTimeout: 30 * time.Second,
+		File:            "/etc/wxflow/wxflow.yaml",
+		Accounts: []AccountConfig{{
+			ID: "main", AppID: "wx0123456789abcdef", AppSecret: cfgTestSecret, Token: cfgTestToken,
+			AESKey: cfgTestAESKey, AESKeyPrevious: cfgTestAESOld, OriginalID: "gh_0123456789ab",
+			Region: "mainland", APIBase: "http://127.0.0.1:9999", TokenMode: "classic", PassiveReply: &no,
+			Session: wechat.Settings{Window: 7 * 24 * time.Hour, MessageQuota: 20, EventQuota: 20, EventWindow: time.Minute, Region: "mainland"},
+			Line:    14,
+		}, {
+			ID: "hk-shop_2", AppID: "wxfedcba9876543210", AppSecret: "other-secret", Token: "hktoken",
+			Region: "international", APIBase: "https://api.weixin.qq.com", TokenMode: "stable",
+			Session: wechat.Settings{Region: "international"},
+			Line:    26,
+		}},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("parseConfig =\n%s\nwant\n%s", cfgDump(got), cfgDump(want))
+	}
+	if !got.PassiveReply(&got.Accounts[1]) || got.PassiveReply(&got.Accounts[0]) {
+		t.Errorf("PassiveReply: main %v, hk-shop_2 %v; want false (own), true (callback's)",
+			got.PassiveReply(&got.Accounts[0]), got.PassiveReply(&got.Accounts[1]))
+	}
+	if a, ok := got.Account("hk-shop_2"); !ok || a != &got.Accounts[1] {
+		t.Errorf("Account(hk-shop_2) = %v, %v", a, ok)
+	}
+	if _, ok := got.Account("nope"); ok {
+		t.Error("Account(nope) found an account")
+	}
+}
+
+// cfgDump prints a config with its secrets, for test failures only.
+func cfgDump(c *Config) string {
+	var b strings.Builder
+	acc := c.Accounts
+	c2 := *c
+	c2.Accounts = nil
+	fmt.Fprintf(&b, "%+v\n", c2)
+	for _, a := range acc {
+		type plain AccountConfig // without the redacting methods
+		pr := "nil"
+		if a.PassiveReply != nil {
+			pr = fmt.Sprint(*a.PassiveReply)
+		}
+		fmt.Fprintf(&b, "  %+v passive_reply=%s\n", plain(a), pr)
+	}
+	return b.String()
+}
+
+func TestConfigDefaults(t *testing.T) {
+	t.Parallel()
+	got, err := parseConfig("", []byte(cfgMinimal), cfgEnv(cfgTestEnv))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := &Config{
+		Listen:          "127.0.0.1:8080",
+		Database:        "wxflow.db",
+		Flows:           "flows/",
+		Timezone:        time.Local,
+		TimezoneName:    "Local",
+		Log:             LogConfig{Format: "text", Level: "info"},
+		Callback:        CallbackConfig{MaxBody: 1 << 20, TimestampTolerance: 5 * time.Minute, PassiveReplyWait: time.Second},
+		ShutdownTimeout: 10 * time.Second,
+		Accounts: []AccountConfig{{
+			ID: "main", AppID: "wx0123456789abcdef", AppSecret: cfgTestSecret, Token: cfgTestToken,
+			Region: "mainland", APIBase: "https://api.weixin.qq.com", TokenMode: "stable",
+			Session: wechat.Settings{Region: "mainland"}, Line: 2,
+		}},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("parseConfig =\n%s\nwant\n%s", cfgDump(got), cfgDump(want))
+	}
+	if got.PassiveReply(&got.Accounts[0]) {
+		t.Error("passive replies are on by default")
+	}
+}
+
+// TestConfigEmptyMeansDefault checks that empty values, written or from an
+// empty ${NAME:-}, give the defaults.
+func TestConfigEmptyMeansDefault(t *testing.T) {
+	t.Parallel()
+	src := `listen: ${WXFLOW_LISTEN:-}
+database: ""
+flows:
+timezone: ${WXFLOW_EMPTY}
+log:
+callback:
+shutdown_timeout: ""
+` + cfgMinimal
+	got, err := parseConfig("", []byte(src), cfgEnv(cfgTestEnv))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Listen != "127.0.0.1:8080" || got.Database != "wxflow.db" || got.Flows != "flows/" || got.TimezoneName != "Local" ||
+		got.Log.Format != "text" || got.Callback.MaxBody != 1<<20 || got.ShutdownTimeout != 10*time.Second {
+		t.Errorf("empty values did not give the defaults: %s", cfgDump(got))
+	}
+}
+
+func TestConfigEnvExpansion(t *testing.T) {
+	t.Parallel()
+	env := map[string]string{
+		"HOST":  "0.0.0.0",
+		"PORT":  "9000",
+		"EMPTY": "",
+		"DIR":   "/srv/wx",
+	}
+	tests := []struct {
+		name, value, want string
+	}{
+		{"whole value", `${DIR}`, "/srv/wx"},
+		{"inside text", `${DIR}/data/wx.db`, "/srv/wx/data/wx.db"},
+		{"two references", `${HOST}:${PORT}`, "0.0.0.0:9000"},
+		{"quoted", `"${HOST}:${PORT}"`, "0.0.0.0:9000"},
+		{"default when unset", `${NOPE:-fallback.db}`, "fallback.db"},
+		{"default when empty", `${EMPTY:-fallback.db}`, "fallback.db"},
+		{"default not used when set", `${DIR:-fallback}`, "/srv/wx"},
+		{"empty default", `x${NOPE:-}y`, "xy"},
+		{"default with colon and slash", `${NOPE:-http://a:1/b}`, "http://a:1/b"},
+		{"literal ${", `$${DIR}`, "${DIR}"},
+		{"literal ${ then reference", `$${DIR}=${DIR}`, "${DIR}=/srv/wx"},
+		{"lone dollar", `$DIR/$5`, "$DIR/$5"},
+		{"set but empty without default", `a${EMPTY}b`, "ab"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			src := "database: " + tt.value + "\n" + cfgMinimal
+			c, err := parseConfig("", []byte(src), cfgEnv(mergeCfgEnv(env, cfgTestEnv)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.Database != tt.want {
+				t.Errorf("database: %s = %q, want %q", tt.value, c.Database, tt.want)
+			}
+		})
+	}
+}
+
+func mergeCfgEnv(ms ...map[string]string) map[string]string {
+	out := map[string]string{}
+	for _, m := range ms {
+		for k, v := range m {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+// TestConfigNoExpansion checks that ${...} is left alone outside string
+// values: in comments, in keys, in numbers and in true/false.
+func TestConfigNoExpansion(t *testing.T) {
+	t.Parallel()
+	src := "# ${UNSET_IN_COMMENT}\n" + cfgMinimal + "    aes_key: '" + cfgTestAESKey + "' # ${ALSO_UNSET}\n"
+	if _, err := parseConfig("", []byte(src), cfgEnv(cfgTestEnv)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestConfigErrors(t *testing.T) {
+	t.Parallel()
+	account := func(lines ...string) string {
+		return "accounts:\n  - " + strings.Join(lines, "\n    ") + "\n"
+	}
+	valid := []string{"id: main", "app_id: wx0123456789abcdef", "app_secret: ${WXFLOW_MAIN_SECRET}", "token: ${WXFLOW_MAIN_TOKEN}"}
+	with := func(extra ...string) string { return account(append(append([]string(nil), valid...), extra...)...) }
+	tests := []struct {
+		name string
+		src  string
+		want string
+	}{
+		{"empty file", "", `
+wxflow.yaml:1:1: error: no accounts: add at least one under accounts:`},
+		{"only comments", "# nothing yet\n", `
+wxflow.yaml:1:1: error: no accounts: add at least one under accounts:`},
+		{"no accounts key", "listen: :8080\n", `
+wxflow.yaml:1:1: error: no accounts: add at least one under accounts:`},
+		{"empty accounts", "listen: :8080\naccounts: []\n", `
+wxflow.yaml:2:11: error: no accounts: add at least one under accounts:`},
+		{"null accounts", "accounts:\n", `
+wxflow.yaml:1:10: error: no accounts: add at least one under accounts:`},
+		{"accounts as a map", "accounts:\n  main:\n    app_id: wx0123456789abcdef\n", `
+wxflow.yaml:2:3: error: accounts must be a list, got a map (start each account with a dash: - id: main)`},
+		{"not a map", "- listen\n", `
+wxflow.yaml:1:1: error: the config must be a map of keys, got a list (start with accounts: and the keys of each account under it)`},
+		{"yaml syntax", "listen: [1\n", `
+wxflow.yaml:1:1: error: YAML syntax error: did not find expected ',' or ']' (check the indentation and quoting on this line or the one before)`},
+		{"tabs", "accounts:\n\t- id: main\n", `
+wxflow.yaml:2:1: error: YAML syntax error: found character that cannot start any token (indent with spaces, not tabs)`},
+		{"two documents", with() + "---\nlisten: :80\n", `
+wxflow.yaml:6:1: error: a config file holds one document, but this one has another after --- (remove the second document)`},
+		{"wrong type", "listen: [1]\n" + with(), `
+wxflow.yaml:1:9: error: listen must be text, got a list`},
+		{"bad listen", "listen: 8080\n" + with(), `
+wxflow.yaml:1:9: error: listen must be host:port, not "8080" (write 127.0.0.1:8080 to listen on this machine only, or :8080 to listen on every interface)`},
+		{"bad port", "listen: localhost:http\n" + with(), `
+wxflow.yaml:1:9: error: listen must be host:port, not "localhost:http" (write 127.0.0.1:8080 to listen on this machine only, or :8080 to listen on every interface)`},
+		{"unknown top key with hint", "databse: x.db\n" + with(), `
+wxflow.yaml:1:1: error: unknown key "databse" (did you mean "database"?)`},
+		{"unknown top key, account key", "app_id: wx0123456789abcdef\n" + with(), `
+wxflow.yaml:1:1: error: unknown key "app_id" (app_id belongs to an account: put it under accounts:)`},
+		{"unknown top key, callback key", "max_body: 1MB\n" + with(), `
+wxflow.yaml:1:1: error: unknown key "max_body" (max_body goes under callback:)`},
+		{"unknown top key, no hint", "wat: 1\n" + with(), `
+wxflow.yaml:1:1: error: unknown key "wat" (the keys are listen, database, flows, timezone, log, callback, shutdown_timeout, accounts)`},
+		{"misspelt accounts", "acounts:\n  - id: main\n", `
+wxflow.yaml:1:1: error: unknown key "acounts" (did you mean "accounts"?)`},
+		{"duplicate key", "listen: :80\nlisten: :81\n" + with(), `
+wxflow.yaml:2:1: error: duplicate key "listen" (it is first given at line 1)`},
+		{"merge key", "base: &b\n  listen: :80\n<<: *b\n" + with(), `
+wxflow.yaml:1:1: error: unknown key "base" (the keys are listen, database, flows, timezone, log, callback, shutdown_timeout, accounts)
+wxflow.yaml:3:1: error: merge keys (<<) are not supported (write the keys out)`},
+		{"timezone", "timezone: Asia/Shanghi\n" + with(), `
+wxflow.yaml:1:11: error: unknown time zone "Asia/Shanghi" (did you mean "Asia/Shanghai"?)`},
+		{"timezone far off", "timezone: Mars/Olympus\n" + with(), `
+wxflow.yaml:1:11: error: unknown time zone "Mars/Olympus" (use an IANA name such as Asia/Shanghai, or leave timezone out for the machine's zone)`},
+		{"timezone path", "timezone: ../../etc/passwd\n" + with(), `
+wxflow.yaml:1:11: error: unknown time zone "../../etc/passwd" (use an IANA name such as Asia/Shanghai, or leave timezone out for the machine's zone)`},
+		{"log", "log: { format: xml, level: warning, colour: true }\n" + with(), `
+wxflow.yaml:1:16: error: format must be text or json, not "xml"
+wxflow.yaml:1:28: error: level must be debug, info, warn or error, not "warning"
+wxflow.yaml:1:37: error: unknown key "colour" in log (the keys are format, level)`},
+		{"log not a map", "log: json\n" + with(), `
+wxflow.yaml:1:6: error: log must be a map of keys, got text`},
+		{"callback", `callback:
+  max_body: 1TB
+  timestamp_tolerance: -1m
+  passive_reply: yes
+  passive_reply_wait: 5s
+` + with(), `
+wxflow.yaml:2:13: error: max_body must be a size, not "1TB" (write it like 1MB, 512KB, or 65536 for bytes)
+wxflow.yaml:3:24: error: timestamp_tolerance must not be negative (write 0 to turn the check off)
+wxflow.yaml:4:18: error: passive_reply must be true or false, got text (write true or false, without quotes)
+wxflow.yaml:5:23: error: passive_reply_wait must be shorter than 5s (WeChat stops waiting for the response after 5 seconds and sends the callback again)`},
+		{"zero sizes and durations", `callback: { max_body: 0, passive_reply_wait: 0s }
+shutdown_timeout: 0
+` + with(), `
+wxflow.yaml:1:23: error: max_body must be larger than zero
+wxflow.yaml:1:46: error: passive_reply_wait must be longer than zero
+wxflow.yaml:2:19: error: shutdown_timeout must be longer than zero`},
+		{"bad durations", `shutdown_timeout: 10
+callback: { timestamp_tolerance: 5 minutes, passive_reply_wait: s }
+` + with("session: { window: 2w, event_window: 1.2.3h }"), `
+wxflow.yaml:1:19: error: shutdown_timeout needs a unit (write 10s for seconds or 10m for minutes)
+wxflow.yaml:2:34: error: timestamp_tolerance "5 minutes" is not a duration: unknown unit " minutes" (write it like 30s, 10m, 48h, 1h30m or 7d: the units are ms, s, m, h and d)
+wxflow.yaml:2:65: error: passive_reply_wait "s" is not a duration: "s" is not a number (write it like 30s, 10m, 48h, 1h30m or 7d: the units are ms, s, m, h and d)
+wxflow.yaml:8:24: error: window "2w" is not a duration: unknown unit "w" (write it like 30s, 10m, 48h, 1h30m or 7d: the units are ms, s, m, h and d)
+wxflow.yaml:8:42: error: event_window "1.2.3h" is not a duration: "1.2.3" is not a number (write it like 30s, 10m, 48h, 1h30m or 7d: the units are ms, s, m, h and d)`},
+		{"unset env", "database: ${WXFLOW_DB}/wx.db\n" + with(), `
+wxflow.yaml:1:11: error: WXFLOW_DB is not set (set it in the environment of wxflow serve, or give a default: ${WXFLOW_DB:-default})`},
+		{"unset env in the middle, column of the reference", "database: \"/srv/${WXFLOW_DIR}/wx.db\"\n" + with(), `
+wxflow.yaml:1:17: error: WXFLOW_DIR is not set (set it in the environment of wxflow serve, or give a default: ${WXFLOW_DIR:-default})`},
+		{"unset env after an escape, column of the value", "database: \"\\t${WXFLOW_DIR}\"\n" + with(), `
+wxflow.yaml:1:11: error: WXFLOW_DIR is not set (set it in the environment of wxflow serve, or give a default: ${WXFLOW_DIR:-default})`},
+		{"unset env on a folded line, column of the value", "database: >-\n  /srv\n  ${WXFLOW_DIR}\n" + with(), `
+wxflow.yaml:1:11: error: WXFLOW_DIR is not set (set it in the environment of wxflow serve, or give a default: ${WXFLOW_DIR:-default})`},
+		{"unset env in single quotes", "database: 'it''s ${WXFLOW_DIR}'\n" + with(), `
+wxflow.yaml:1:11: error: WXFLOW_DIR is not set (set it in the environment of wxflow serve, or give a default: ${WXFLOW_DIR:-default})`},
+		{"unset secret", account("id: main", "app_id: wx0123456789abcdef", "app_secret: ${WXFLOW_NOPE_SECRET}", "token: ${WXFLOW_MAIN_TOKEN}"), `
+wxflow.yaml:4:17: error: WXFLOW_NOPE_SECRET is not set (set it in the environment of wxflow serve, or give a default: ${WXFLOW_NOPE_SECRET:-default})`},
+		{"unclosed reference", "database: ${WXFLOW_DB\n" + with(), `
+wxflow.yaml:1:11: error: ${ is not closed by } (write $${ for a literal ${)`},
+		{"bad variable name", "database: ${1DB}-${}\n" + with(), `
+wxflow.yaml:1:11: error: ${...} must name an environment variable: letters, digits and _, not starting with a digit (write $${ for a literal ${)
+wxflow.yaml:1:18: error: ${...} must name an environment variable: letters, digits and _, not starting with a digit (write $${ for a literal ${)`},
+		{"nested default", "database: ${A:-${B}}\n" + with(), `
+wxflow.yaml:1:11: error: the default of ${A:-...} cannot contain another ${...}`},
+		{"custom tag", with("aes_key: !env WXFLOW_MAIN_AES_KEY"), `
+wxflow.yaml:6:14: error: YAML tags such as !env are not supported (write ${NAME} for the environment variable NAME)`},
+		{"reference in a boolean", "callback:\n  passive_reply: ${PR}\n" + with(), `
+wxflow.yaml:2:18: error: passive_reply must be true or false, got text (${...} is expanded only in text values, not in true/false)`},
+		{"reference in a number", with("session:", "  message_quota: ${Q}"), `
+wxflow.yaml:7:22: error: message_quota must be a whole number, got text (${...} is expanded only in text values, not in numbers)`},
+		{"missing required keys", "accounts:\n  - id: main\n    app_secert: x\n  - region: mainland\n", `
+wxflow.yaml:2:5: error: account "main" has no app_id (every account needs id, app_id, app_secret and token)
+wxflow.yaml:2:5: error: account "main" has no token (every account needs id, app_id, app_secret and token)
+wxflow.yaml:3:5: error: unknown key "app_secert" in an account (did you mean "app_secret"?)
+wxflow.yaml:4:5: error: account has no app_id (every account needs id, app_id, app_secret and token)
+wxflow.yaml:4:5: error: account has no app_secret (every account needs id, app_id, app_secret and token)
+wxflow.yaml:4:5: error: account has no id (every account needs id, app_id, app_secret and token)
+wxflow.yaml:4:5: error: account has no token (every account needs id, app_id, app_secret and token)`},
+		{"empty required keys", account("id: main", "app_id:", `app_secret: ""`, "token: ${WXFLOW_EMPTY}"), `
+wxflow.yaml:3:12: error: app_id is empty
+wxflow.yaml:4:17: error: app_secret is empty
+wxflow.yaml:5:12: error: token is empty (the environment variable it names is empty)`},
+		{"account not a map", "accounts:\n  - main\n", `
+wxflow.yaml:2:5: error: an account must be a map of keys, got text (write - id: main, then app_id:, app_secret: and token: under it)`},
+		{"unknown account keys", with("app_secert: x", "window: 1h", "listen: :80", "passive: true"), `
+wxflow.yaml:6:5: error: unknown key "app_secert" in an account (did you mean "app_secret"?)
+wxflow.yaml:7:5: error: unknown key "window" in an account (window goes under session:)
+wxflow.yaml:8:5: error: unknown key "listen" in an account (listen goes at the top level, not in an account)
+wxflow.yaml:9:5: error: unknown key "passive" in an account (the keys are id, app_id, app_secret, token, aes_key, aes_key_previous, original_id, region, api_base, token_mode, passive_reply, session)`},
+		{"bad ids", "accounts:\n" +
+			"  - { id: Main, app_id: wx0000000000000001, app_secret: s, token: abc }\n" +
+			"  - { id: my shop, app_id: wx0000000000000002, app_secret: s, token: abc }\n" +
+			"  - { id: _x, app_id: wx0000000000000003, app_secret: s, token: abc }\n" +
+			"  - { id: " + strings.Repeat("a", 33) + ", app_id: wx0000000000000004, app_secret: s, token: abc }\n", `
+wxflow.yaml:2:11: error: account id "Main" must be 1 to 32 lowercase letters, digits, _ or -, starting with a letter or digit (did you mean "main"?)
+wxflow.yaml:3:11: error: account id "my shop" must be 1 to 32 lowercase letters, digits, _ or -, starting with a letter or digit (it becomes the callback URL /wechat/{id})
+wxflow.yaml:4:11: error: account id "_x" must be 1 to 32 lowercase letters, digits, _ or -, starting with a letter or digit (it becomes the callback URL /wechat/{id})
+wxflow.yaml:5:11: error: account id "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa" must be 1 to 32 lowercase letters, digits, _ or -, starting with a letter or digit (it becomes the callback URL /wechat/{id})`},
+		{"duplicates", "accounts:\n" +
+			"  - { id: main, app_id: wx0000000000000001, app_secret: s, token: abc }\n" +
+			"  - { id: shop, app_id: wx0000000000000001, app_secret: s, token: abc }\n" +
+			"  - { id: main, app_id: wx0000000000000002, app_secret: s, token: abc }\n", `
+wxflow.yaml:3:25: error: app_id wx0000000000000001 is also the app_id of account "main" (line 2) (give each Official Account one entry)
+wxflow.yaml:4:11: error: account id "main" is used twice (it is first given at line 2; ids name the callback URL /wechat/{id} and must differ)`},
+		{"duplicate account key", with("token: other"), `
+wxflow.yaml:6:5: error: duplicate key "token" in an account (it is first given at line 5)`},
+		{"bad app_id", account("id: main", "app_id: wx0123", "app_secret: s", "token: abc"), `
+wxflow.yaml:3:13: error: app_id must be wx and 16 letters or digits, like wx0123456789abcdef (copy the AppID from the admin console: Settings and Development > Basic Configuration)`},
+		{"bad region", with("region: china"), `
+wxflow.yaml:6:13: error: region must be mainland or international, not "china"`},
+		{"misspelt region", with("region: internationl"), `
+wxflow.yaml:6:13: error: region must be mainland or international, not "internationl" (did you mean "international"?)`},
+		{"bad api_base", with("api_base: ftp://example.com"), `
+wxflow.yaml:6:15: error: api_base must be an http or https URL without query, like https://api.weixin.qq.com (leave api_base out for WeChat's own)`},
+		{"api_base without scheme", with("api_base: api.weixin.qq.com"), `
+wxflow.yaml:6:15: error: api_base must be an http or https URL without query, like https://api.weixin.qq.com (leave api_base out for WeChat's own)`},
+		{"bad token_mode", with("token_mode: stabel"), `
+wxflow.yaml:6:17: error: token_mode must be stable or classic, not "stabel" (did you mean "stable"?)`},
+		{"bad original_id", with("original_id: wx0123456789abcdef"), `
+wxflow.yaml:6:18: error: original_id must be gh_ and letters or digits, like gh_0123456789ab (it is the Original ID of the account's details in the admin console, or leave original_id out)`},
+		{"bad passive_reply", with("passive_reply: 1"), `
+wxflow.yaml:6:20: error: passive_reply must be true or false, got a number (write true or false, without quotes)`},
+		{"bad aes_key length", with("aes_key: " + cfgTestAESKey[:40]), `
+wxflow.yaml:6:14: error: aes_key must be 43 characters of base64, got 40 characters (it is the EncodingAESKey of the server configuration in the admin console)`},
+		{"aes_key not base64", with("aes_key: " + cfgTestAESKey[:42] + "!"), `
+wxflow.yaml:6:14: error: aes_key must be 43 characters of base64: letters, digits, + and / (it is the EncodingAESKey of the server configuration in the admin console)`},
+		{"aes_key_previous without aes_key", with("aes_key_previous: " + cfgTestAESOld), `
+wxflow.yaml:6:23: error: aes_key_previous needs aes_key (give the current EncodingAESKey as aes_key)`},
+		{"session", with("session: { window: -1h, message_quota: -1, event_quota: 0, event_window: 0, region: mainland, quota: 5 }"), `
+wxflow.yaml:6:24: error: window -1h0m0s is negative
+wxflow.yaml:6:44: error: message quota -1 is negative
+wxflow.yaml:6:61: error: event_quota must be at least 1 (leave it out for the default)
+wxflow.yaml:6:78: error: event_window must be longer than zero
+wxflow.yaml:6:81: error: unknown key "region" in session (region goes on the account, next to app_id)
+wxflow.yaml:6:99: error: unknown key "quota" in session (the keys are window, message_quota, event_quota, event_window)`},
+		{"session types", with("session: { window: [1], message_quota: 1.5 }"), `
+wxflow.yaml:6:24: error: window must be text, got a list
+wxflow.yaml:6:44: error: message_quota must be a whole number, got a number`},
+		{"everything at once, sorted by position", "shutdown_timeout: soon\n" + account("id: Main", "app_id: wx0123456789abcdef", "app_secret: s", "token: ab") + "listen: nowhere\n", `
+wxflow.yaml:1:19: error: shutdown_timeout "soon" is not a duration: "soon" is not a number (write it like 30s, 10m, 48h, 1h30m or 7d: the units are ms, s, m, h and d)
+wxflow.yaml:3:9: error: account id "Main" must be 1 to 32 lowercase letters, digits, _ or -, starting with a letter or digit (did you mean "main"?)
+wxflow.yaml:6:12: error: token must be 3 to 32 letters or digits (it is the Token of the server configuration in the admin console)
+wxflow.yaml:7:9: error: listen must be host:port, not "nowhere" (write 127.0.0.1:8080 to listen on this machine only, or :8080 to listen on every interface)`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			c, err := parseConfig("wxflow.yaml", []byte(tt.src), cfgEnv(cfgTestEnv))
+			if err == nil {
+				t.Fatalf("no error; config %s", cfgDump(c))
+			}
+			if c != nil {
+				t.Errorf("a config came back with the error")
+			}
+			want := strings.TrimPrefix(tt.want, "\n")
+			if err.Error() != want {
+				t.Errorf("error:\n%s\nwant:\n%s\nsource:\n%s", err, want, tt.src)
+			}
+			var diags flows.Diagnostics
+			if !errors.As(err, &diags) || len(diags) != strings.Count(want, "\n")+1 {
+				t.Errorf("error is not one flows.Diagnostics per line: %T", err)
+			}
+		})
+	}
+}
+
+// TestConfigSecretsNeverShown checks that no message shows a secret, even
+// when the secrets are wrong in every way that is reported.
+func TestConfigSecretsNeverShown(t *testing.T) {
+	t.Parallel()
+	secrets := map[string]string{
+		"BAD_SECRET":  "sec ret-Value-1",              // a space
+		"BAD_TOKEN":   "tok-en-Value-2",               // not letters or digits
+		"BAD_AES":     "aesKeyValue3aesKeyValue3aes3", // 28 characters
+		"BAD_AES_OLD": strings.Repeat("q", 42) + "#",  // 43, not base64
+	}
+	src := `accounts:
+  - id: main
+    app_id: wx0123456789abcdef
+    app_secret: ${BAD_SECRET}
+    token: ${BAD_TOKEN}
+    aes_key: ${BAD_AES}
+    aes_key_previous: ${BAD_AES_OLD}
+  - id: written-in-the-file
+    app_id: sec_ret_pasted_as_app_id
+    app_secret: "line1\nline2-Secret"
+    token: "tok en"
+    aes_key: written-aes-key
+    api_base: https://user:p4ssw0rd@proxy.example.com?x=1
+  - id: types
+    app_id: wx0000000000000009
+    app_secret: [listed-secret]
+    token: { mapped: token-in-a-map }
+    aes_key: ${BAD_AES:-default-aes-key}
+`
+	_, err := parseConfig("wxflow.yaml", []byte(src), cfgEnv(secrets))
+	if err == nil {
+		t.Fatal("no error")
+	}
+	msg := err.Error()
+	if n := strings.Count(msg, "\n") + 1; n != 12 {
+		t.Errorf("%d problems, want 12:\n%s", n, msg)
+	}
+	for _, s := range append(mapCfgValues(secrets), "line1", "line2-Secret", "tok en", "written-aes-key", "sec_ret_pasted_as_app_id",
+		"p4ssw0rd", "listed-secret", "token-in-a-map", "default-aes-key") {
+		if strings.Contains(msg, s) {
+			t.Errorf("the error shows the secret %q:\n%s", s, msg)
+		}
+	}
+}
+
+func mapCfgValues(m map[string]string) []string {
+	var out []string
+	for _, v := range m {
+		out = append(out, v)
+	}
+	return out
+}
+
+// TestConfigLogValue checks that logging or printing an account or a
+// config never shows a secret.
+func TestConfigLogValue(t *testing.T) {
+	t.Parallel()
+	src := cfgMinimal + "    aes_key: ${WXFLOW_MAIN_AES_KEY}\n    aes_key_previous: " + cfgTestAESOld + "\n"
+	c, err := parseConfig("wxflow.yaml", []byte(src), cfgEnv(cfgTestEnv))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := c.Accounts[0]
+	var buf bytes.Buffer
+	log := slog.New(slog.NewTextHandler(&buf, nil))
+	log.Info("account", "account", a)
+	log.Info("account pointer", "account", &a)
+	log.Info("config", "config", c)
+	slog.New(slog.NewJSONHandler(&buf, nil)).Info("account", "account", a, "config", c)
+	fmt.Fprintf(&buf, "%v %+v %#v %s %v %+v\n", a, a, a, &a, c.Accounts, *c)
+	out := buf.String()
+	for _, s := range []string{cfgTestSecret, cfgTestToken, cfgTestAESKey, cfgTestAESOld} {
+		if strings.Contains(out, s) {
+			t.Errorf("a secret shows in:\n%s", out)
+		}
+	}
+	if want := "account.id=main account.app_id=wx0123456789abcdef account.region=mainland"; !strings.Contains(out, want) {
+		t.Errorf("log lacks %q:\n%s", want, out)
+	}
+	if got, want := a.String(), "account main (app_id wx0123456789abcdef, mainland)"; got != want {
+		t.Errorf("String() = %q, want %q", got, want)
+	}
+	if got := a.LogValue().Resolve().Group(); len(got) != 3 {
+		t.Errorf("LogValue has %d attributes, want id, app_id, region: %v", len(got), got)
+	}
+}
+
+func TestConfigPaths(t *testing.T) {
+	t.Parallel()
+	abs := filepath.Join(t.TempDir(), "abs.db")
+	tests := []struct {
+		name, file, database, flows string
+		wantDatabase, wantFlows     string
+	}{
+		{"defaults beside the file", filepath.Join("etc", "wxflow", "wxflow.yaml"), "", "",
+			filepath.Join("etc", "wxflow", "wxflow.db"), filepath.Join("etc", "wxflow", "flows")},
+		{"relative paths", filepath.Join("conf", "wxflow.yaml"), "data/wx.db", "../flows/examples",
+			filepath.Join("conf", "data", "wx.db"), filepath.Join("flows", "examples")},
+		{"file in the working directory", "wxflow.yaml", "wx.db", "flows/",
+			"wx.db", "flows"},
+		{"absolute paths kept", filepath.Join("conf", "wxflow.yaml"), abs, filepath.Dir(abs),
+			abs, filepath.Dir(abs)},
+		{"sqlite names kept", filepath.Join("conf", "wxflow.yaml"), ":memory:", "f",
+			":memory:", filepath.Join("conf", "f")},
+		{"sqlite URI kept", filepath.Join("conf", "wxflow.yaml"), "file:wx.db?mode=rwc", "f",
+			"file:wx.db?mode=rwc", filepath.Join("conf", "f")},
+		{"no file name, nothing resolved", "", "wx.db", "flows/",
+			"wx.db", "flows/"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			src := cfgMinimal
+			if tt.database != "" {
+				src += "database: '" + tt.database + "'\n"
+			}
+			if tt.flows != "" {
+				src += "flows: '" + tt.flows + "'\n"
+			}
+			c, err := parseConfig(tt.file, []byte(src), cfgEnv(cfgTestEnv))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.Database != tt.wantDatabase || c.Flows != tt.wantFlows {
+				t.Errorf("database, flows = %q, %q; want %q, %q", c.Database, c.Flows, tt.wantDatabase, tt.wantFlows)
+			}
+		})
+	}
+}
+
+func TestConfigLoad(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "wxflow.yaml")
+	if err := os.WriteFile(path, []byte(cfgMinimal+"flows: my-flows\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := loadConfig(path, cfgEnv(cfgTestEnv))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.File != path || c.Flows != filepath.Join(dir, "my-flows") || c.Database != filepath.Join(dir, "wxflow.db") {
+		t.Errorf("File, Flows, Database = %q, %q, %q", c.File, c.Flows, c.Database)
+	}
+	_, err = loadConfig(filepath.Join(dir, "missing.yaml"), cfgEnv(cfgTestEnv))
+	if !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("missing file: %v, want os.ErrNotExist", err)
+	}
+	_, err = loadConfig(path, cfgEnv(nil))
+	if want := path + ":4:17: error: WXFLOW_MAIN_SECRET is not set"; err == nil || !strings.HasPrefix(err.Error(), want) {
+		t.Errorf("without environment: %v, want it to start with %q", err, want)
+	}
+}
+
+func TestConfigDurations(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		in   string
+		want time.Duration
+		err  string
+	}{
+		{"0", 0, ""},
+		{"0s", 0, ""},
+		{"30s", 30 * time.Second, ""},
+		{"1500ms", 1500 * time.Millisecond, ""},
+		{"1h30m", 90 * time.Minute, ""},
+		{"1.5h", 90 * time.Minute, ""},
+		{"7d", 7 * 24 * time.Hour, ""},
+		{"1d12h", 36 * time.Hour, ""},
+		{"0.5d", 12 * time.Hour, ""},
+		{"-1h", -time.Hour, ""},
+		{"+2m", 2 * time.Minute, ""},
+		{"", 0, "no number"},
+		{"-", 0, "no number"},
+		{"10", 0, "10 has no unit"},
+		{"1h30", 0, "30 has no unit"},
+		{"2w", 0, `unknown unit "w"`},
+		{"1 h", 0, `unknown unit " h"`},
+		{"h", 0, `"h" is not a number`},
+		{"1..2s", 0, `"1..2" is not a number`},
+		{"200000d", 0, "too long"},
+		{"9999999999h", 0, "too long"},
+	}
+	for _, tt := range tests {
+		got, err := cfgParseDuration(tt.in)
+		gotErr := ""
+		if err != nil {
+			gotErr = err.Error()
+		}
+		if got != tt.want || gotErr != tt.err {
+			t.Errorf("cfgParseDuration(%q) = %v, %q; want %v, %q", tt.in, got, gotErr, tt.want, tt.err)
+		}
+	}
+}
+
+func TestConfigSizes(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		in   string
+		want int64
+	}{
+		{"1MB", 1 << 20},
+		{"512KB", 512 << 10},
+		{"512kb", 512 << 10},
+		{"2 MB", 2 << 20},
+		{"1GB", 1 << 30},
+		{"100B", 100},
+		{"65536", 65536},
+		{"'65536'", 65536},
+	}
+	for _, tt := range tests {
+		c, err := parseConfig("", []byte(cfgMinimal+"callback: { max_body: "+tt.in+" }\n"), cfgEnv(cfgTestEnv))
+		if err != nil {
+			t.Errorf("max_body: %s: %v", tt.in, err)
+			continue
+		}
+		if c.Callback.MaxBody != tt.want {
+			t.Errorf("max_body: %s = %d, want %d", tt.in, c.Callback.MaxBody, tt.want)
+		}
+	}
+}
+
+func TestConfigLogHandler(t *testing.T) {
+	t.Parallel()
+	var buf bytes.Buffer
+	log := slog.New(LogConfig{Format: "json", Level: "warn"}.Handler(&buf))
+	log.Info("hidden")
+	log.Warn("shown")
+	if out := buf.String(); strings.Contains(out, "hidden") || !strings.HasPrefix(out, `{"time":`) || !strings.Contains(out, `"msg":"shown"`) {
+		t.Errorf("json handler at warn wrote:\n%s", out)
+	}
+	buf.Reset()
+	log = slog.New(LogConfig{Format: "text", Level: "debug"}.Handler(&buf))
+	log.Debug("shown")
+	if out := buf.String(); !strings.Contains(out, "level=DEBUG msg=shown") {
+		t.Errorf("text handler at debug wrote:\n%s", out)
+	}
+}
+
+// TestConfigExample checks that wxflow.example.yaml loads, with its
+// secrets from the environment, and points at the example flows.
+func TestConfigExample(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join("..", "..", "wxflow.example.yaml")
+	c, err := loadConfig(path, cfgEnv(cfgTestEnv))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Flows != examplesDir {
+		t.Errorf("flows = %q, want %q", c.Flows, examplesDir)
+	}
+	if len(c.Accounts) == 0 || c.Accounts[0].AppSecret != cfgTestSecret || c.Accounts[0].APIBase != "https://api.weixin.qq.com" {
+		t.Errorf("the example's first account does not take its secret from WXFLOW_MAIN_SECRET or changes api_base: %s", cfgDump(c))
+	}
+	if _, err := os.Stat(c.Flows); err != nil {
+		t.Errorf("the example's flows folder: %v", err)
+	}
+	if _, err := loadConfig(path, cfgEnv(nil)); err == nil || !strings.Contains(err.Error(), "WXFLOW_MAIN_SECRET is not set") {
+		t.Errorf("without environment: %v", err)
+	}
+}
+
+// TestConfigDocs checks that docs/config.md describes every key, so that
+// the reference and the parser do not drift apart.
+func TestConfigDocs(t *testing.T) {
+	t.Parallel()
+	doc, err := os.ReadFile(filepath.Join("..", "..", "docs", "config.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var keys []string
+	for _, list := range [][]string{cfgTopKeys, cfgLogKeys, cfgCallbackKeys, cfgAccountKeys, cfgSessionKeys} {
+		keys = append(keys, list...)
+	}
+	for _, k := range keys {
+		if !regexp.MustCompile("(?m)^\\| `" + regexp.QuoteMeta(k) + "` \\|").Match(doc) {
+			t.Errorf("docs/config.md has no table row for `%s`", k)
+		}
+	}
+}
