@@ -413,3 +413,6 @@ func (e *Engine) Clock() Clock { return e.clock }
 
 // Store returns the engine's store, for reading.
 func (e *Engine) Store() Store { return e.store }
+
+// Logger returns the engine's logger.
+func (e *Engine) Logger() *slog.Logger { return e.log }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/wxflow/wxflow/channels"
 )
@@ -39,7 +40,8 @@ func (g *replyGate) open(e *Engine) {
 
 // passiveReq is what an ingest job that may answer passively carries.
 type passiveReq struct {
-	key     contactKey
+	key      contactKey
+	deadline time.Time
 	decided bool
 	entry   *OutboxEntry
 }
@@ -57,13 +59,15 @@ func passiveOK(m *channels.Message) bool {
 }
 
 // IngestReply ingests ev like Ingest and, when a run the event started
-// sends a message before it first waits, returns that first message as a
-// passive reply instead of sending it through the API: its outbox entry
-// is `sending` until FinishReply records it. It returns nil when there is
-// no passive reply to give (the event started nothing, the run's first
-// message is one WeChat does not take as a passive reply, or another
-// callback of the same contact is being answered).
-func (e *Engine) IngestReply(ctx context.Context, ev channels.Event) (*Reply, error) {
+// sends a message before it first waits, and its transaction runs before
+// deadline (on the engine's clock; zero for none), returns that first
+// message as a passive reply instead of sending it through the API: its
+// outbox entry is `sending` until FinishReply records it. It returns nil
+// when there is no passive reply to give (the event started nothing, the
+// run's first message is one WeChat does not take as a passive reply, the
+// deadline passed, or another callback of the same contact is being
+// answered).
+func (e *Engine) IngestReply(ctx context.Context, ev channels.Event, deadline time.Time) (*Reply, error) {
 	key := contactKey{ev.Account, ev.Contact}
 	g := &replyGate{key: key, done: make(chan struct{})}
 	if _, busy := e.gates.LoadOrStore(key, g); busy {
@@ -72,7 +76,7 @@ func (e *Engine) IngestReply(ctx context.Context, ev channels.Event) (*Reply, er
 	var req *passiveReq
 	err := e.ingest(ctx, ev, func(w *work) {
 		// A job may run twice (alone, after a batch failed): start over.
-		req = &passiveReq{key: key}
+		req = &passiveReq{key: key, deadline: deadline}
 		w.passive = req
 	})
 	if err != nil || req == nil || req.entry == nil {
@@ -126,5 +130,6 @@ func (x *runner) takePassive(msg *channels.Message) bool {
 		return false
 	}
 	p.decided = true
-	return x.fresh && passiveOK(msg)
+	late := !p.deadline.IsZero() && x.w.now.After(p.deadline)
+	return x.fresh && !late && passiveOK(msg)
 }

@@ -26,7 +26,7 @@ func (h *harness) replyTo(ev channels.Event) *engine.Reply {
 	}
 	h.clock.Advance(time.Second)
 	ev.At = h.clock.Now()
-	r, err := h.e.IngestReply(h.ctx, ev)
+	r, err := h.e.IngestReply(h.ctx, ev, h.clock.Now().Add(time.Second))
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -115,4 +115,16 @@ steps:
 	}
 	h.sync()
 	h.wantTranscript("menu: | after")
+}
+
+func TestNoPassiveReplyPastTheDeadline(t *testing.T) {
+	h := newHarness(t, map[string]string{"welcome.yaml": passiveFlows})
+	h.clock.Advance(time.Second)
+	ev := channels.Event{Account: "main", Contact: "alice", Kind: channels.Follow, At: h.clock.Now()}
+	r, err := h.e.IngestReply(h.ctx, ev, h.clock.Now().Add(-time.Millisecond))
+	if err != nil || r != nil {
+		t.Fatalf("IngestReply past its deadline = %+v, %v; want no reply", r, err)
+	}
+	h.sync()
+	h.wantTranscript("Welcome! | Here is our menu. | Your name?")
 }

@@ -31,6 +31,9 @@ var commands = map[string]command{
 	"docs":     {"print the flow language reference (docs/flows.md)", runDocs},
 	"test":     {"run *.test.yaml scenarios on the simulated channel", runTest},
 	"chat":     {"chat with the flows as a simulated follower", runChat},
+	"serve":    {"run the WeChat callback server and the engine", runServe},
+	"menu":     {"publish menu.yaml to WeChat (wxflow menu push)", runMenu},
+	"qrcode":   {"create a WeChat QR code with a scene", runQRCode},
 }
 
 // run is the whole program, testable without os.Exit.

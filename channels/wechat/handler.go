@@ -1,0 +1,313 @@
+package wechat
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/wxflow/wxflow/channels"
+)
+
+// Sink takes the events the callback endpoint accepts: the engine.
+type Sink interface {
+	// Ingest stores an event durably; it returns after the commit.
+	Ingest(ctx context.Context, ev channels.Event) error
+	// IngestReply stores an event like Ingest and returns the message to
+	// give as the passive reply, if one is ready before deadline (nil
+	// otherwise). The caller calls done once the answer was written, or
+	// could not be.
+	IngestReply(ctx context.Context, ev channels.Event, deadline time.Time) (msg *channels.Message, done func(written bool), err error)
+}
+
+// ErrRejected marks a Sink error that is the event's fault (the handler
+// answers 400), as opposed to the server's (500, so WeChat retries).
+var ErrRejected = errors.New("event rejected")
+
+// CallbackAccount is what the callback endpoint knows of one account.
+type CallbackAccount struct {
+	// ID is the account's id in wxflow's configuration: the callback URL
+	// is /wechat/{ID}.
+	ID string
+	// Token is the token set in WeChat's admin console.
+	Token string
+	// Cipher decrypts safe and compatible mode callbacks (nil: plain mode
+	// only); Previous is the key in use before a rotation, tried when
+	// Cipher fails.
+	Cipher, Previous *Cipher
+	// OriginalID is the account's gh_ id; when set, callbacks for another
+	// account are refused. Passive replies come from it (or from the
+	// callback's ToUserName).
+	OriginalID string
+	// PassiveReply lets a flow's first message be the callback's answer.
+	PassiveReply bool
+}
+
+// HandlerConfig configures the callback endpoint.
+type HandlerConfig struct {
+	// Accounts by ID.
+	Accounts map[string]*CallbackAccount
+	// Sink receives the events (required).
+	Sink Sink
+	// Clock checks callback timestamps (default: the system clock).
+	Clock Clock
+	// Logger gets one line per rejected callback (default: discarded).
+	Logger *slog.Logger
+	// MaxBody is the largest body accepted (default 1 MB).
+	MaxBody int64
+	// TimestampTolerance is how far a callback's timestamp may be from
+	// now (0: not checked).
+	TimestampTolerance time.Duration
+	// PassiveReplyWait is how long after a callback arrives a passive
+	// reply may still be decided (default 1s).
+	PassiveReplyWait time.Duration
+	// Observe, when set, is told the outcome of every callback: the
+	// account, the event kind ("" when rejected), the HTTP status and how
+	// long the answer took.
+	Observe func(account string, kind channels.Kind, status int, took time.Duration)
+}
+
+// DefaultMaxBody is the largest callback body accepted by default.
+const DefaultMaxBody = 1 << 20
+
+// Handler is the callback endpoint: GET and POST /wechat/{account}.
+type Handler struct {
+	cfg HandlerConfig
+	log *slog.Logger
+}
+
+// NewHandler returns the callback endpoint.
+func NewHandler(cfg HandlerConfig) *Handler {
+	if cfg.Clock == nil {
+		cfg.Clock = apiSystemClock{}
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.MaxBody <= 0 {
+		cfg.MaxBody = DefaultMaxBody
+	}
+	if cfg.PassiveReplyWait <= 0 {
+		cfg.PassiveReplyWait = time.Second
+	}
+	return &Handler{cfg: cfg, log: cfg.Logger}
+}
+
+// Prefix is the path the callback endpoint serves under.
+const Prefix = "/wechat/"
+
+// callbackError is a rejection: the status, and the reason logged.
+type callbackError struct {
+	status int
+	reason string
+}
+
+func reject(status int, reason string) *callbackError {
+	return &callbackError{status: status, reason: reason}
+}
+
+// ServeHTTP implements http.Handler.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	id := strings.TrimPrefix(r.URL.Path, Prefix)
+	kind, status, cerr := h.serve(w, r, id)
+	if cerr != nil {
+		status = cerr.status
+		h.log.Warn("callback rejected", "account", id, "status", cerr.status, "reason", cerr.reason, "remote", r.RemoteAddr)
+		http.Error(w, http.StatusText(cerr.status), cerr.status)
+	}
+	if h.cfg.Observe != nil {
+		h.cfg.Observe(id, kind, status, time.Since(start))
+	}
+}
+
+func (h *Handler) serve(w http.ResponseWriter, r *http.Request, id string) (channels.Kind, int, *callbackError) {
+	acc, ok := h.cfg.Accounts[id]
+	if !ok || strings.Contains(id, "/") {
+		return "", 0, reject(http.StatusBadRequest, "unknown account")
+	}
+	if r.Method != http.MethodGet && r.Method != http.MethodPost {
+		w.Header().Set("Allow", "GET, POST")
+		return "", 0, reject(http.StatusMethodNotAllowed, "method "+r.Method)
+	}
+	q := r.URL.Query()
+	timestamp, nonce := q.Get("timestamp"), q.Get("nonce")
+	sig := q.Get("signature")
+	if sig == "" || timestamp == "" || nonce == "" {
+		return "", 0, reject(http.StatusForbidden, "missing signature, timestamp or nonce")
+	}
+	if !VerifySignature(sig, acc.Token, timestamp, nonce) {
+		return "", 0, reject(http.StatusForbidden, "bad signature")
+	}
+	if cerr := h.checkTimestamp(timestamp); cerr != nil {
+		return "", 0, cerr
+	}
+	if r.Method == http.MethodGet {
+		echo := q.Get("echostr")
+		if echo == "" {
+			return "", 0, reject(http.StatusBadRequest, "URL check without echostr")
+		}
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		io.WriteString(w, echo)
+		return "", http.StatusOK, nil
+	}
+	body, cerr := h.readBody(w, r)
+	if cerr != nil {
+		return "", 0, cerr
+	}
+	cb, err := ParseCallback(body)
+	if err != nil {
+		return "", 0, reject(http.StatusBadRequest, err.Error())
+	}
+	encrypted := q.Get("encrypt_type") == "aes"
+	if encrypted {
+		if cb, cerr = h.decrypt(acc, cb, q.Get("msg_signature"), timestamp, nonce); cerr != nil {
+			return "", 0, cerr
+		}
+	}
+	if cb.FromUserName == "" || cb.MsgType == "" {
+		return "", 0, reject(http.StatusBadRequest, "callback without FromUserName or MsgType")
+	}
+	if acc.OriginalID != "" && cb.ToUserName != acc.OriginalID {
+		return "", 0, reject(http.StatusBadRequest, "callback for another account (ToUserName "+cb.ToUserName+")")
+	}
+	ev := cb.Event(acc.ID)
+	if !acc.PassiveReply {
+		if err := h.cfg.Sink.Ingest(r.Context(), ev); err != nil {
+			return ev.Kind, 0, h.sinkError(err)
+		}
+		success(w)
+		return ev.Kind, http.StatusOK, nil
+	}
+	msg, done, err := h.cfg.Sink.IngestReply(r.Context(), ev, h.cfg.Clock.Now().Add(h.cfg.PassiveReplyWait))
+	if err != nil {
+		return ev.Kind, 0, h.sinkError(err)
+	}
+	if msg == nil {
+		success(w)
+		return ev.Kind, http.StatusOK, nil
+	}
+	written := h.writeReply(w, acc, cb, msg, encrypted, timestamp, nonce)
+	done(written)
+	return ev.Kind, http.StatusOK, nil
+}
+
+// checkTimestamp refuses a callback whose timestamp is too far from now:
+// a replay of an old callback, or a forged one.
+func (h *Handler) checkTimestamp(timestamp string) *callbackError {
+	if h.cfg.TimestampTolerance <= 0 {
+		return nil
+	}
+	ts, err := strconv.ParseInt(timestamp, 10, 64)
+	if err != nil {
+		return reject(http.StatusForbidden, "timestamp is not a number")
+	}
+	skew := h.cfg.Clock.Now().Sub(time.Unix(ts, 0))
+	if skew > h.cfg.TimestampTolerance || -skew > h.cfg.TimestampTolerance {
+		return reject(http.StatusForbidden, "timestamp is "+skew.Round(time.Second).String()+" off, more than "+h.cfg.TimestampTolerance.String())
+	}
+	return nil
+}
+
+// readBody reads at most MaxBody bytes.
+func (h *Handler) readBody(w http.ResponseWriter, r *http.Request) ([]byte, *callbackError) {
+	if r.ContentLength > h.cfg.MaxBody {
+		return nil, reject(http.StatusRequestEntityTooLarge, "body of "+strconv.FormatInt(r.ContentLength, 10)+" bytes")
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.cfg.MaxBody))
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			return nil, reject(http.StatusRequestEntityTooLarge, "body over "+strconv.FormatInt(h.cfg.MaxBody, 10)+" bytes")
+		}
+		return nil, reject(http.StatusBadRequest, "reading the body: "+err.Error())
+	}
+	return body, nil
+}
+
+// decrypt checks msg_signature over the Encrypt field and decrypts it,
+// with the previous key when the current one fails.
+func (h *Handler) decrypt(acc *CallbackAccount, outer *Callback, msgSig, timestamp, nonce string) (*Callback, *callbackError) {
+	if acc.Cipher == nil {
+		return nil, reject(http.StatusBadRequest, "encrypted callback, but the account has no aes_key")
+	}
+	if outer.Encrypt == "" {
+		return nil, reject(http.StatusBadRequest, "encrypted callback without Encrypt")
+	}
+	if msgSig == "" || !VerifySignature(msgSig, acc.Token, timestamp, nonce, outer.Encrypt) {
+		return nil, reject(http.StatusForbidden, "bad msg_signature")
+	}
+	plain, err := acc.Cipher.Decrypt(outer.Encrypt)
+	if err != nil && acc.Previous != nil {
+		var err2 error
+		if plain, err2 = acc.Previous.Decrypt(outer.Encrypt); err2 == nil {
+			err = nil
+		}
+	}
+	if err != nil {
+		return nil, reject(http.StatusBadRequest, err.Error())
+	}
+	cb, err := ParseCallback(plain)
+	if err != nil {
+		return nil, reject(http.StatusBadRequest, "decrypted body: "+err.Error())
+	}
+	if outer.ToUserName != "" && cb.ToUserName != outer.ToUserName {
+		return nil, reject(http.StatusBadRequest, "ToUserName differs inside and outside the encryption")
+	}
+	return cb, nil
+}
+
+func (h *Handler) sinkError(err error) *callbackError {
+	if errors.Is(err, ErrRejected) {
+		return reject(http.StatusBadRequest, err.Error())
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return reject(http.StatusServiceUnavailable, "gave up before the event was stored: "+err.Error())
+	}
+	// WeChat retries: the event is not acknowledged.
+	return reject(http.StatusServiceUnavailable, "storing the event: "+err.Error())
+}
+
+func success(w http.ResponseWriter) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	io.WriteString(w, "success")
+}
+
+// writeReply answers with a passive reply, encrypted when the callback
+// was. It reports whether the answer was written.
+func (h *Handler) writeReply(w http.ResponseWriter, acc *CallbackAccount, cb *Callback, msg *channels.Message, encrypted bool, timestamp, nonce string) bool {
+	from := acc.OriginalID
+	if from == "" {
+		from = cb.ToUserName
+	}
+	out, err := ReplyXML(cb.FromUserName, from, h.cfg.Clock.Now(), msg)
+	if err == nil && encrypted {
+		out, err = EncryptReply(acc.Cipher, acc.Token, out, strconv.FormatInt(h.cfg.Clock.Now().Unix(), 10), newNonce())
+	}
+	if err != nil {
+		h.log.Error("passive reply", "account", acc.ID, "err", err)
+		success(w)
+		return false
+	}
+	w.Header().Set("Content-Type", "application/xml; charset=utf-8")
+	if _, err := w.Write(out); err != nil {
+		return false
+	}
+	if err := http.NewResponseController(w).Flush(); err != nil {
+		return false
+	}
+	return true
+}
+
+// newNonce returns a random decimal nonce, as WeChat's own are.
+func newNonce() string {
+	var b [4]byte
+	rand.Read(b[:])
+	return strconv.FormatUint(uint64(binary.BigEndian.Uint32(b[:])), 10)
+}

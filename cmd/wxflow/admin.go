@@ -1,0 +1,216 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/wxflow/wxflow/channels/wechat"
+	"github.com/wxflow/wxflow/engine"
+	"github.com/wxflow/wxflow/flows"
+)
+
+// apiAccounts opens what `menu push` and `qrcode` need to call WeChat's
+// API for the configured accounts: the store (which keeps the access
+// tokens serve uses, so these commands do not invalidate them) and a
+// client per account.
+type apiAccounts struct {
+	cfg     *Config
+	store   *engine.SQLiteStore
+	clients map[string]*wechat.Client
+}
+
+func openAPIAccounts(ctx context.Context, cfgPath string) (*apiAccounts, int, error) {
+	cfg, err := loadConfig(cfgPath, os.LookupEnv)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, exitUsage, err
+		}
+		return nil, exitProblems, err
+	}
+	st, err := engine.OpenSQLite(ctx, cfg.Database, engine.SQLiteOptions{})
+	if err != nil {
+		return nil, exitProblems, err
+	}
+	state := engine.NewChannelState(st, nil)
+	a := &apiAccounts{cfg: cfg, store: st, clients: map[string]*wechat.Client{}}
+	for _, acc := range cfg.Accounts {
+		c, err := wechat.NewClient(wechat.ClientConfig{
+			Account: acc.ID, AppID: acc.AppID, AppSecret: acc.AppSecret, APIBase: acc.APIBase, TokenMode: acc.TokenMode,
+			Tokens: state, Media: state,
+		})
+		if err != nil {
+			st.Close()
+			return nil, exitProblems, fmt.Errorf("account %s: %w", acc.ID, err)
+		}
+		a.clients[acc.ID] = c
+	}
+	return a, exitOK, nil
+}
+
+// pick returns the clients of the named account, or of every account.
+func (a *apiAccounts) pick(id string) (map[string]*wechat.Client, error) {
+	if id == "" {
+		return a.clients, nil
+	}
+	c, ok := a.clients[id]
+	if !ok {
+		var ids []string
+		for _, acc := range a.cfg.Accounts {
+			ids = append(ids, acc.ID)
+		}
+		return nil, fmt.Errorf("no account %q in %s (accounts: %s)", id, a.cfg.File, strings.Join(ids, ", "))
+	}
+	return map[string]*wechat.Client{id: c}, nil
+}
+
+// runMenu is `wxflow menu push [--config FILE] [--account ID]`.
+func runMenu(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 || args[0] != "push" {
+		fmt.Fprintln(stderr, "usage: wxflow menu push [--config FILE] [--account ID]")
+		return exitUsage
+	}
+	fl := flag.NewFlagSet("menu push", flag.ContinueOnError)
+	fl.SetOutput(stderr)
+	cfgPath := fl.String("config", "wxflow.yaml", "the configuration file")
+	account := fl.String("account", "", "publish to this account only (default: every account)")
+	fl.Usage = func() {
+		fmt.Fprintln(stderr, "usage: wxflow menu push [--config FILE] [--account ID]")
+		fmt.Fprintln(stderr, "\nValidates menu.yaml in the flows folder and publishes it as the accounts' custom menu.")
+		fl.PrintDefaults()
+	}
+	if err := fl.Parse(args[1:]); err != nil {
+		return exitUsage
+	}
+	a, code, err := openAPIAccounts(ctx, *cfgPath)
+	if err != nil {
+		fmt.Fprintf(stderr, "wxflow menu push: %v\n", err)
+		return code
+	}
+	defer a.store.Close()
+	clients, err := a.pick(*account)
+	if err != nil {
+		fmt.Fprintf(stderr, "wxflow menu push: %v\n", err)
+		return exitUsage
+	}
+	file := filepath.Join(a.cfg.Flows, "menu.yaml")
+	src, err := os.ReadFile(file)
+	if err != nil {
+		fmt.Fprintf(stderr, "wxflow menu push: %v\n", err)
+		return exitUsage
+	}
+	m, diags := flows.LoadMenu(file, src)
+	for _, d := range diags {
+		fmt.Fprintln(stderr, d.String())
+	}
+	if diags.HasErrors() {
+		fmt.Fprintln(stderr, "wxflow menu push: menu.yaml has errors; nothing was published")
+		return exitProblems
+	}
+	buttons := menuButtons(m.Buttons)
+	failed := false
+	for _, id := range sortedKeys(clients) {
+		if err := clients[id].CreateMenu(ctx, buttons); err != nil {
+			fmt.Fprintf(stderr, "wxflow menu push: account %s: %v\n", id, err)
+			failed = true
+			continue
+		}
+		fmt.Fprintf(stdout, "menu published to %s (%d buttons)\n", id, len(buttons))
+	}
+	if failed {
+		return exitProblems
+	}
+	return exitOK
+}
+
+// menuButtons converts menu.yaml's buttons to WeChat's.
+func menuButtons(bs []*flows.MenuButton) []wechat.MenuButton {
+	out := make([]wechat.MenuButton, 0, len(bs))
+	for _, b := range bs {
+		mb := wechat.MenuButton{Name: b.Name}
+		switch {
+		case len(b.Items) > 0:
+			mb.SubButtons = menuButtons(b.Items)
+		case b.Key != "":
+			mb.Type, mb.Key = "click", b.Key
+		default:
+			mb.Type, mb.URL = "view", b.URL
+		}
+		out = append(out, mb)
+	}
+	return out
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// runQRCode is `wxflow qrcode --account ID --scene STR [--expires 7d | --permanent]`.
+func runQRCode(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fl := flag.NewFlagSet("qrcode", flag.ContinueOnError)
+	fl.SetOutput(stderr)
+	cfgPath := fl.String("config", "wxflow.yaml", "the configuration file")
+	account := fl.String("account", "", "the account (required)")
+	scene := fl.String("scene", "", "the scene a scan carries (1 to 64 characters; flows match it with `scan:`)")
+	expires := fl.String("expires", "7d", "how long a temporary code lives (60s to 30d)")
+	permanent := fl.Bool("permanent", false, "create a permanent code (at most 100,000 per account)")
+	fl.Usage = func() {
+		fmt.Fprintln(stderr, "usage: wxflow qrcode --account ID --scene STR [--expires 7d | --permanent] [--config FILE]")
+		fmt.Fprintln(stderr, "\nCreates a QR code with a scene and prints its ticket and image URL.")
+		fl.PrintDefaults()
+	}
+	if err := fl.Parse(args); err != nil {
+		return exitUsage
+	}
+	if *account == "" || *scene == "" || fl.NArg() > 0 {
+		fl.Usage()
+		return exitUsage
+	}
+	expiresSet := false
+	fl.Visit(func(f *flag.Flag) { expiresSet = expiresSet || f.Name == "expires" })
+	if *permanent && expiresSet {
+		fmt.Fprintln(stderr, "wxflow qrcode: --expires and --permanent exclude each other")
+		return exitUsage
+	}
+	d, err := cfgParseDuration(*expires)
+	if err != nil || d <= 0 {
+		fmt.Fprintf(stderr, "wxflow qrcode: --expires %q is not a duration like 7d, 12h or 30m\n", *expires)
+		return exitUsage
+	}
+	a, code, err := openAPIAccounts(ctx, *cfgPath)
+	if err != nil {
+		fmt.Fprintf(stderr, "wxflow qrcode: %v\n", err)
+		return code
+	}
+	defer a.store.Close()
+	clients, err := a.pick(*account)
+	if err != nil {
+		fmt.Fprintf(stderr, "wxflow qrcode: %v\n", err)
+		return exitUsage
+	}
+	qr, err := clients[*account].CreateQRCode(ctx, *scene, d, *permanent)
+	if err != nil {
+		fmt.Fprintf(stderr, "wxflow qrcode: %v\n", err)
+		return exitProblems
+	}
+	fmt.Fprintf(stdout, "ticket: %s\nimage:  %s\nurl:    %s\n", qr.Ticket, qr.ImageURL, qr.URL)
+	if qr.ExpireSeconds > 0 {
+		fmt.Fprintf(stdout, "expires in %s\n", time.Duration(qr.ExpireSeconds)*time.Second)
+	} else {
+		fmt.Fprintln(stdout, "permanent")
+	}
+	return exitOK
+}

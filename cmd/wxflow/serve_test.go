@@ -1,0 +1,402 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/wxflow/wxflow/channels/wechat"
+	"github.com/wxflow/wxflow/channels/wechat/wechattest"
+	"github.com/wxflow/wxflow/engine"
+)
+
+const (
+	srvAppID  = "wx0123456789abcdef"
+	srvSecret = "s3cr3t-app-secret-value"
+	srvToken  = "tok3nABC"
+	srvAESKey = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
+	srvGhID   = "gh_0123456789ab"
+)
+
+const srvWelcome = `name: welcome
+triggers: [follow]
+steps:
+  - send: "Welcome to the shop!"
+`
+
+// srvBundle is a `wxflow serve` running in the test process against a
+// fake WeChat API, both on loopback.
+type srvBundle struct {
+	t     *testing.T
+	api   *wechattest.Server
+	s     *server
+	dir   string
+	flows string
+	url   string
+	seq   atomic.Int64
+}
+
+// srvStart writes a config and flows into a temporary folder and starts
+// serve on it. extra is added to the account's keys.
+func srvStart(t *testing.T, files map[string]string, extra string) *srvBundle {
+	t.Helper()
+	api := wechattest.NewServer()
+	t.Cleanup(api.Close)
+	api.AddApp(srvAppID, srvSecret)
+	dir := t.TempDir()
+	b := &srvBundle{t: t, api: api, dir: dir, flows: filepath.Join(dir, "flows")}
+	if err := os.MkdirAll(b.flows, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for name, src := range files {
+		b.writeFlow(name, src)
+	}
+	cfg := fmt.Sprintf(`listen: 127.0.0.1:0
+database: wxflow.db
+flows: flows
+timezone: UTC
+accounts:
+  - id: main
+    app_id: %s
+    app_secret: ${TEST_SECRET}
+    token: ${TEST_TOKEN}
+    aes_key: ${TEST_AES}
+    original_id: %s
+    api_base: %s
+%s`, srvAppID, srvGhID, api.URL(), extra)
+	path := filepath.Join(dir, "wxflow.yaml")
+	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"TEST_SECRET": srvSecret, "TEST_TOKEN": srvToken, "TEST_AES": srvAESKey}
+	c, err := loadConfig(path, func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := newServer(context.Background(), c, serverOptions{Synchronous: "NORMAL"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	b.s = s
+	b.url = "http://" + s.Addr()
+	t.Cleanup(func() { s.Shutdown(context.Background()) })
+	return b
+}
+
+func (b *srvBundle) writeFlow(name, src string) {
+	b.t.Helper()
+	if err := os.WriteFile(filepath.Join(b.flows, name), []byte(src), 0o644); err != nil {
+		b.t.Fatal(err)
+	}
+}
+
+// callbackXML is a plain callback body from contact.
+func callbackXML(contact string, at int64, fields string) string {
+	return fmt.Sprintf("<xml><ToUserName><![CDATA[%s]]></ToUserName><FromUserName><![CDATA[%s]]></FromUserName><CreateTime>%d</CreateTime>%s</xml>", srvGhID, contact, at, fields)
+}
+
+func followXML(contact string, at int64) string {
+	return callbackXML(contact, at, "<MsgType><![CDATA[event]]></MsgType><Event><![CDATA[subscribe]]></Event>")
+}
+
+func textXML(contact string, at int64, msgID int64, text string) string {
+	return callbackXML(contact, at, fmt.Sprintf("<MsgType><![CDATA[text]]></MsgType><Content><![CDATA[%s]]></Content><MsgId>%d</MsgId>", text, msgID))
+}
+
+// post sends a signed callback, encrypted in safe mode when aes is set,
+// and returns the status and the answer.
+func (b *srvBundle) post(body string, aes bool) (int, string) {
+	b.t.Helper()
+	ts := fmt.Sprint(time.Now().Unix())
+	nonce := fmt.Sprint(1000 + b.seq.Add(1))
+	q := url.Values{"timestamp": {ts}, "nonce": {nonce}, "signature": {wechat.Signature(srvToken, ts, nonce)}, "openid": {"x"}}
+	if aes {
+		c, err := wechat.NewCipher(srvAESKey, srvAppID)
+		if err != nil {
+			b.t.Fatal(err)
+		}
+		enc, err := c.EncryptMessage([]byte(body))
+		if err != nil {
+			b.t.Fatal(err)
+		}
+		q.Set("encrypt_type", "aes")
+		q.Set("msg_signature", wechat.Signature(srvToken, ts, nonce, enc))
+		body = fmt.Sprintf("<xml><ToUserName><![CDATA[%s]]></ToUserName><Encrypt><![CDATA[%s]]></Encrypt></xml>", srvGhID, enc)
+	}
+	resp, err := http.Post(b.url+"/wechat/main?"+q.Encode(), "text/xml", strings.NewReader(body))
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	out, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(out)
+}
+
+func (b *srvBundle) waitSent(n int) []wechattest.Sent {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := b.api.WaitSent(ctx, n); err != nil {
+		b.t.Fatalf("waiting for %d messages at the fake API (got %d): %v", n, b.api.SentCount(), err)
+	}
+	if err := b.s.engine.Sync(ctx); err != nil {
+		b.t.Fatal(err)
+	}
+	return b.api.Sent()
+}
+
+func (b *srvBundle) outbox() []*engine.OutboxEntry {
+	b.t.Helper()
+	var out []*engine.OutboxEntry
+	err := b.s.store.View(context.Background(), func(tx engine.ReadTx) error {
+		var err error
+		out, err = tx.Outbox(engine.OutboxFilter{})
+		return err
+	})
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	return out
+}
+
+func sentText(t *testing.T, s wechattest.Sent) string {
+	t.Helper()
+	var body struct {
+		Text struct{ Content string } `json:"text"`
+	}
+	if err := json.Unmarshal(s.Body, &body); err != nil {
+		t.Fatal(err)
+	}
+	return body.Text.Content
+}
+
+func TestServeFollowReachesTheAPIOnceDespiteRetries(t *testing.T) {
+	for _, aes := range []bool{false, true} {
+		t.Run(fmt.Sprintf("aes=%v", aes), func(t *testing.T) {
+			b := srvStart(t, map[string]string{"welcome.yaml": srvWelcome}, "")
+			body := followXML("o_alice", time.Now().Unix())
+			for i := 0; i < 3; i++ { // WeChat tries a callback three times
+				status, answer := b.post(body, aes)
+				if status != 200 || answer != "success" {
+					t.Fatalf("try %d: %d %q, want 200 success", i, status, answer)
+				}
+			}
+			sent := b.waitSent(1)
+			if len(sent) != 1 || sent[0].ToUser != "o_alice" || sentText(t, sent[0]) != "Welcome to the shop!" {
+				t.Fatalf("the API got %+v", sent)
+			}
+			out := b.outbox()
+			if len(out) != 1 || out[0].Status != engine.OutboxSent {
+				t.Fatalf("outbox %+v", out)
+			}
+		})
+	}
+}
+
+func TestServeRejectsBadCallbacksAndStoresNothing(t *testing.T) {
+	b := srvStart(t, map[string]string{"welcome.yaml": srvWelcome}, "")
+	ts := fmt.Sprint(time.Now().Unix())
+	good := url.Values{"timestamp": {ts}, "nonce": {"1"}, "signature": {wechat.Signature(srvToken, ts, "1")}}
+	bad := url.Values{"timestamp": {ts}, "nonce": {"1"}, "signature": {strings.Repeat("0", 40)}}
+	old := fmt.Sprint(time.Now().Add(-10 * time.Minute).Unix())
+	stale := url.Values{"timestamp": {old}, "nonce": {"1"}, "signature": {wechat.Signature(srvToken, old, "1")}}
+	cases := []struct {
+		name, path string
+		q          url.Values
+		body       string
+		want       int
+	}{
+		{"bad signature", "/wechat/main", bad, followXML("o_x", 1), 403},
+		{"stale timestamp", "/wechat/main", stale, followXML("o_x", 1), 403},
+		{"unknown account", "/wechat/other", good, followXML("o_x", 1), 400},
+		{"malformed XML", "/wechat/main", good, "<xml><FromUserName>", 400},
+		{"too large", "/wechat/main", good, "<xml>" + strings.Repeat("a", 1<<20) + "</xml>", 413},
+	}
+	for _, c := range cases {
+		resp, err := http.Post(b.url+c.path+"?"+c.q.Encode(), "text/xml", strings.NewReader(c.body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != c.want {
+			t.Errorf("%s: status %d, want %d", c.name, resp.StatusCode, c.want)
+		}
+	}
+	err := b.s.store.View(context.Background(), func(tx engine.ReadTx) error {
+		n, err := tx.Counts()
+		if n["events"] != 0 || n["contacts"] != 0 {
+			t.Errorf("rejected callbacks stored something: %v", n)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The URL check.
+	echo := url.Values{"timestamp": {ts}, "nonce": {"1"}, "signature": {wechat.Signature(srvToken, ts, "1")}, "echostr": {"4242abc"}}
+	resp, err := http.Get(b.url + "/wechat/main?" + echo.Encode())
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || string(got) != "4242abc" {
+		t.Errorf("URL check: %d %q", resp.StatusCode, got)
+	}
+}
+
+func TestServePassiveReply(t *testing.T) {
+	flows := map[string]string{"welcome.yaml": `name: welcome
+triggers: [follow]
+steps:
+  - send: "Hello!"
+  - send: "Second"
+`}
+	for _, aes := range []bool{false, true} {
+		t.Run(fmt.Sprintf("aes=%v", aes), func(t *testing.T) {
+			b := srvStart(t, flows, "    passive_reply: true\n")
+			status, answer := b.post(followXML("o_bob", time.Now().Unix()), aes)
+			if status != 200 {
+				t.Fatalf("status %d", status)
+			}
+			reply := []byte(answer)
+			if aes {
+				env, err := wechat.ParseCallback(reply)
+				if err != nil {
+					t.Fatalf("encrypted answer %q: %v", answer, err)
+				}
+				c, _ := wechat.NewCipher(srvAESKey, srvAppID)
+				if reply, err = c.Decrypt(env.Encrypt); err != nil {
+					t.Fatal(err)
+				}
+			}
+			cb, err := wechat.ParseCallback(reply)
+			if err != nil {
+				t.Fatalf("answer %q: %v", reply, err)
+			}
+			if cb.ToUserName != "o_bob" || cb.FromUserName != srvGhID || cb.MsgType != "text" || cb.Content != "Hello!" {
+				t.Fatalf("passive reply %+v", cb)
+			}
+			sent := b.waitSent(1)
+			if len(sent) != 1 || sentText(t, sent[0]) != "Second" {
+				t.Fatalf("the API got %+v, want only the second message", sent)
+			}
+			out := b.outbox()
+			if len(out) != 2 || out[0].Status != engine.OutboxSent || out[0].Detail != engine.PassiveDetail {
+				t.Fatalf("outbox %+v", out)
+			}
+		})
+	}
+}
+
+func TestServeWindowClosedByTheAPI(t *testing.T) {
+	b := srvStart(t, map[string]string{"echo.yaml": `name: echo
+triggers:
+  - keyword: [hi]
+steps:
+  - send: "one"
+  - send: "two"
+`}, "")
+	b.api.FailNext(wechattest.PathSend, 45015)
+	now := time.Now().Unix()
+	if status, _ := b.post(textXML("o_carol", now, 1, "hi"), false); status != 200 {
+		t.Fatal(status)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := b.api.WaitCalls(ctx, wechattest.PathSend, 2); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.s.engine.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	out := b.outbox()
+	if len(out) != 2 || out[0].Status != engine.OutboxFailed || out[0].Code != 45015 || out[0].Reason != "window_closed" {
+		t.Fatalf("outbox %+v", out)
+	}
+	// The next message is refused locally: the session is closed.
+	if status, _ := b.post(textXML("o_carol", now, 1, "hi"), false); status != 200 { // a retry: nothing new
+		t.Fatal(status)
+	}
+	if err := b.s.engine.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(b.outbox()); n != 2 {
+		t.Fatalf("a retried callback started the flow again: %d messages", n)
+	}
+}
+
+func TestServeReloadKeepsLastGoodFlows(t *testing.T) {
+	b := srvStart(t, map[string]string{"welcome.yaml": srvWelcome}, "")
+	// A broken edit: the running flows stay.
+	b.writeFlow("welcome.yaml", "name: welcome\ntriggers: [follow]\nsteps:\n  - sned: oops\n")
+	b.s.Reload(true)
+	b.post(followXML("o_dan", time.Now().Unix()), false)
+	if got := sentText(t, b.waitSent(1)[0]); got != "Welcome to the shop!" {
+		t.Fatalf("after a broken edit the flow sent %q", got)
+	}
+	// A good edit, noticed by the file check.
+	b.writeFlow("welcome.yaml", strings.Replace(srvWelcome, "Welcome to the shop!", "Hi again", 1))
+	future := time.Now().Add(time.Minute)
+	os.Chtimes(filepath.Join(b.flows, "welcome.yaml"), future, future)
+	b.s.Reload(false)
+	b.post(followXML("o_erin", time.Now().Unix()), false)
+	if got := sentText(t, b.waitSent(2)[1]); got != "Hi again" {
+		t.Fatalf("after a good edit the flow sent %q", got)
+	}
+}
+
+func TestServeHealthzAndGracefulStop(t *testing.T) {
+	b := srvStart(t, map[string]string{"welcome.yaml": srvWelcome}, "")
+	resp, err := http.Get(b.url + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("healthz %d", resp.StatusCode)
+	}
+	b.post(followXML("o_fay", time.Now().Unix()), false)
+	b.waitSent(1)
+	if err := b.s.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := http.Get(b.url + "/healthz"); err == nil {
+		t.Fatal("the server still answers after Shutdown")
+	}
+}
+
+func TestServeCommandRefusesBrokenFlowsAndBadConfig(t *testing.T) {
+	dir := t.TempDir()
+	var out, errb bytes.Buffer
+	if code := run(context.Background(), []string{"serve", "--config", filepath.Join(dir, "none.yaml")}, &out, &errb); code != exitUsage {
+		t.Errorf("missing config: exit %d, want %d (%s)", code, exitUsage, errb.String())
+	}
+	os.MkdirAll(filepath.Join(dir, "flows"), 0o755)
+	os.WriteFile(filepath.Join(dir, "flows", "bad.yaml"), []byte("name: bad\nsteps:\n  - sned: x\n"), 0o644)
+	cfg := fmt.Sprintf("listen: 127.0.0.1:0\nflows: flows\naccounts:\n  - id: main\n    app_id: %s\n    app_secret: %s\n    token: %s\n", srvAppID, srvSecret, srvToken)
+	os.WriteFile(filepath.Join(dir, "wxflow.yaml"), []byte(cfg), 0o644)
+	errb.Reset()
+	if code := run(context.Background(), []string{"serve", "--config", filepath.Join(dir, "wxflow.yaml")}, &out, &errb); code != exitProblems {
+		t.Errorf("broken flows: exit %d, want %d", code, exitProblems)
+	}
+	if !strings.Contains(errb.String(), "bad.yaml:3:") {
+		t.Errorf("the error does not point at the flow: %s", errb.String())
+	}
+	if strings.Contains(errb.String()+out.String(), srvSecret) {
+		t.Errorf("the output shows the app secret")
+	}
+}

@@ -1,0 +1,78 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/wxflow/wxflow/channels/wechat"
+)
+
+// ChannelState keeps what the WeChat channel must not lose at a restart
+// (access tokens, uploaded media ids) in the store. It implements
+// wechat.TokenStore and wechat.MediaCache.
+type ChannelState struct {
+	store Store
+	clock Clock
+}
+
+// NewChannelState returns the channel state kept in store.
+func NewChannelState(store Store, clock Clock) *ChannelState {
+	if clock == nil {
+		clock = SystemClock{}
+	}
+	return &ChannelState{store: store, clock: clock}
+}
+
+var (
+	_ wechat.TokenStore = (*ChannelState)(nil)
+	_ wechat.MediaCache = (*ChannelState)(nil)
+)
+
+func (c *ChannelState) load(ctx context.Context, key string) (v string, exp time.Time, ok bool, err error) {
+	err = c.store.View(ctx, func(tx ReadTx) error {
+		v, exp, ok, err = tx.ChannelState(key, c.clock.Now())
+		return err
+	})
+	return v, exp, ok, err
+}
+
+func (c *ChannelState) save(ctx context.Context, key, value string, exp time.Time) error {
+	return c.store.Update(ctx, func(tx Tx) error {
+		return tx.PutChannelState(key, value, exp, c.clock.Now())
+	})
+}
+
+// LoadToken implements wechat.TokenStore.
+func (c *ChannelState) LoadToken(ctx context.Context, account string) (wechat.Token, bool, error) {
+	v, exp, ok, err := c.load(ctx, "token|"+account)
+	if err != nil {
+		return wechat.Token{}, false, fmt.Errorf("load the access token of %s: %w", account, err)
+	}
+	return wechat.Token{Value: v, Expires: exp}, ok, nil
+}
+
+// SaveToken implements wechat.TokenStore.
+func (c *ChannelState) SaveToken(ctx context.Context, account string, t wechat.Token) error {
+	if err := c.save(ctx, "token|"+account, t.Value, t.Expires); err != nil {
+		return fmt.Errorf("save the access token of %s: %w", account, err)
+	}
+	return nil
+}
+
+// LoadMedia implements wechat.MediaCache.
+func (c *ChannelState) LoadMedia(ctx context.Context, account, key string) (string, time.Time, bool, error) {
+	v, exp, ok, err := c.load(ctx, "media|"+account+"|"+key)
+	if err != nil {
+		return "", time.Time{}, false, fmt.Errorf("load a media id of %s: %w", account, err)
+	}
+	return v, exp, ok, nil
+}
+
+// SaveMedia implements wechat.MediaCache.
+func (c *ChannelState) SaveMedia(ctx context.Context, account, key, mediaID string, expires time.Time) error {
+	if err := c.save(ctx, "media|"+account+"|"+key, mediaID, expires); err != nil {
+		return fmt.Errorf("save a media id of %s: %w", account, err)
+	}
+	return nil
+}
