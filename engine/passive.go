@@ -42,8 +42,8 @@ func (g *replyGate) open(e *Engine) {
 type passiveReq struct {
 	key      contactKey
 	deadline time.Time
-	decided bool
-	entry   *OutboxEntry
+	decided  bool
+	entry    *OutboxEntry
 }
 
 // passiveOK reports whether a message can be a passive reply: WeChat's
