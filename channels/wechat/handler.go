@@ -165,9 +165,11 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, id string) (chan
 	if err != nil {
 		return "", 0, reject(http.StatusBadRequest, err.Error())
 	}
-	encrypted := q.Get("encrypt_type") == "aes"
-	if encrypted {
-		if cb, cerr = h.decrypt(acc, cb, q.Get("msg_signature"), timestamp, nonce); cerr != nil {
+	// replyCipher encrypts the passive reply: the key that decrypted the
+	// callback (WeChat's rule during a key rotation), nil in plain mode.
+	var replyCipher *Cipher
+	if q.Get("encrypt_type") == "aes" {
+		if cb, replyCipher, cerr = h.decrypt(acc, cb, q.Get("msg_signature"), timestamp, nonce); cerr != nil {
 			return "", 0, cerr
 		}
 	}
@@ -193,7 +195,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, id string) (chan
 		success(w)
 		return ev.Kind, http.StatusOK, nil
 	}
-	written := h.writeReply(w, acc, cb, msg, encrypted, timestamp, nonce)
+	written := h.writeReply(w, acc, cb, msg, replyCipher)
 	done(written)
 	return ev.Kind, http.StatusOK, nil
 }
@@ -232,35 +234,37 @@ func (h *Handler) readBody(w http.ResponseWriter, r *http.Request) ([]byte, *cal
 }
 
 // decrypt checks msg_signature over the Encrypt field and decrypts it,
-// with the previous key when the current one fails.
-func (h *Handler) decrypt(acc *CallbackAccount, outer *Callback, msgSig, timestamp, nonce string) (*Callback, *callbackError) {
+// with the previous key when the current one fails. It returns the cipher
+// that decrypted it: the reply goes out encrypted with the same key.
+func (h *Handler) decrypt(acc *CallbackAccount, outer *Callback, msgSig, timestamp, nonce string) (*Callback, *Cipher, *callbackError) {
 	if acc.Cipher == nil {
-		return nil, reject(http.StatusBadRequest, "encrypted callback, but the account has no aes_key")
+		return nil, nil, reject(http.StatusBadRequest, "encrypted callback, but the account has no aes_key")
 	}
 	if outer.Encrypt == "" {
-		return nil, reject(http.StatusBadRequest, "encrypted callback without Encrypt")
+		return nil, nil, reject(http.StatusBadRequest, "encrypted callback without Encrypt")
 	}
 	if msgSig == "" || !VerifySignature(msgSig, acc.Token, timestamp, nonce, outer.Encrypt) {
-		return nil, reject(http.StatusForbidden, "bad msg_signature")
+		return nil, nil, reject(http.StatusForbidden, "bad msg_signature")
 	}
+	used := acc.Cipher
 	plain, err := acc.Cipher.Decrypt(outer.Encrypt)
 	if err != nil && acc.Previous != nil {
 		var err2 error
 		if plain, err2 = acc.Previous.Decrypt(outer.Encrypt); err2 == nil {
-			err = nil
+			err, used = nil, acc.Previous
 		}
 	}
 	if err != nil {
-		return nil, reject(http.StatusBadRequest, err.Error())
+		return nil, nil, reject(http.StatusBadRequest, err.Error())
 	}
 	cb, err := ParseCallback(plain)
 	if err != nil {
-		return nil, reject(http.StatusBadRequest, "decrypted body: "+err.Error())
+		return nil, nil, reject(http.StatusBadRequest, "decrypted body: "+err.Error())
 	}
 	if outer.ToUserName != "" && cb.ToUserName != outer.ToUserName {
-		return nil, reject(http.StatusBadRequest, "ToUserName differs inside and outside the encryption")
+		return nil, nil, reject(http.StatusBadRequest, "ToUserName differs inside and outside the encryption")
 	}
-	return cb, nil
+	return cb, used, nil
 }
 
 func (h *Handler) sinkError(err error) *callbackError {
@@ -279,16 +283,17 @@ func success(w http.ResponseWriter) {
 	io.WriteString(w, "success")
 }
 
-// writeReply answers with a passive reply, encrypted when the callback
-// was. It reports whether the answer was written.
-func (h *Handler) writeReply(w http.ResponseWriter, acc *CallbackAccount, cb *Callback, msg *channels.Message, encrypted bool, timestamp, nonce string) bool {
+// writeReply answers with a passive reply, encrypted with c when the
+// callback was encrypted (c is nil in plain mode). It reports whether the
+// answer was written.
+func (h *Handler) writeReply(w http.ResponseWriter, acc *CallbackAccount, cb *Callback, msg *channels.Message, c *Cipher) bool {
 	from := acc.OriginalID
 	if from == "" {
 		from = cb.ToUserName
 	}
 	out, err := ReplyXML(cb.FromUserName, from, h.cfg.Clock.Now(), msg)
-	if err == nil && encrypted {
-		out, err = EncryptReply(acc.Cipher, acc.Token, out, strconv.FormatInt(h.cfg.Clock.Now().Unix(), 10), newNonce())
+	if err == nil && c != nil {
+		out, err = EncryptReply(c, acc.Token, out, strconv.FormatInt(h.cfg.Clock.Now().Unix(), 10), newNonce())
 	}
 	if err != nil {
 		h.log.Error("passive reply", "account", acc.ID, "err", err)
