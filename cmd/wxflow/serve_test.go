@@ -400,3 +400,104 @@ func TestServeCommandRefusesBrokenFlowsAndBadConfig(t *testing.T) {
 		t.Errorf("the output shows the app secret")
 	}
 }
+
+// restart stops the server and starts a new one on the same folder,
+// database and fake API, as a restart of the process would.
+func (b *srvBundle) restart() {
+	b.t.Helper()
+	cfg := b.s.cfg
+	if err := b.s.Shutdown(context.Background()); err != nil {
+		b.t.Fatal(err)
+	}
+	s, err := newServer(context.Background(), cfg, serverOptions{Synchronous: "NORMAL"})
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	if err := s.Start(); err != nil {
+		b.t.Fatal(err)
+	}
+	b.s = s
+	b.url = "http://" + s.Addr()
+	b.t.Cleanup(func() { s.Shutdown(context.Background()) })
+}
+
+func TestServeTokensSurviveRestartAndExpiredTokensRefresh(t *testing.T) {
+	b := srvStart(t, map[string]string{"welcome.yaml": srvWelcome}, "")
+	b.post(followXML("o_gus", time.Now().Unix()), false)
+	b.waitSent(1)
+	b.restart()
+	b.post(followXML("o_hal", time.Now().Unix()), false)
+	b.waitSent(2)
+	if n := b.api.TokenFetches(); n != 1 {
+		t.Fatalf("%d token fetches across a restart, want 1 (the stored token is reused)", n)
+	}
+	// WeChat expires the token: the send refreshes it once and goes out.
+	b.api.ExpireTokens()
+	b.post(followXML("o_ida", time.Now().Unix()), false)
+	b.waitSent(3)
+	if n := b.api.TokenFetches(); n != 2 {
+		t.Fatalf("%d token fetches after the token expired, want 2", n)
+	}
+	// System busy twice, then accepted: retried, sent once.
+	b.api.FailNext(wechattest.PathSend, -1, -1)
+	b.post(followXML("o_jo", time.Now().Unix()), false)
+	sent := b.waitSent(4)
+	if len(sent) != 4 || sent[3].ToUser != "o_jo" {
+		t.Fatalf("the API got %d messages, last %+v", len(sent), sent[len(sent)-1])
+	}
+	for _, o := range b.outbox() {
+		if o.Status != engine.OutboxSent {
+			t.Errorf("message to %s: %s %s %d", o.Contact, o.Status, o.Reason, o.Code)
+		}
+	}
+}
+
+func TestServeCommandRunsUntilCancelled(t *testing.T) {
+	api := wechattest.NewServer()
+	defer api.Close()
+	api.AddApp(srvAppID, srvSecret)
+	dir := t.TempDir()
+	os.MkdirAll(filepath.Join(dir, "flows"), 0o755)
+	os.WriteFile(filepath.Join(dir, "flows", "welcome.yaml"), []byte(srvWelcome), 0o644)
+	t.Setenv("TEST_SECRET", srvSecret)
+	cfg := fmt.Sprintf("listen: 127.0.0.1:0\nflows: flows\nlog: { format: json }\naccounts:\n  - id: main\n    app_id: %s\n    app_secret: ${TEST_SECRET}\n    token: %s\n    api_base: %s\n", srvAppID, srvToken, api.URL())
+	path := filepath.Join(dir, "wxflow.yaml")
+	os.WriteFile(path, []byte(cfg), 0o644)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	pr, pw := io.Pipe()
+	var errb bytes.Buffer
+	done := make(chan int, 1)
+	go func() {
+		code := run(ctx, []string{"serve", "--config", path}, pw, &errb)
+		pw.Close()
+		done <- code
+	}()
+	line := make([]byte, 256)
+	n, err := pr.Read(line)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go io.Copy(io.Discard, pr)
+	addr := strings.Fields(strings.TrimPrefix(string(line[:n]), "wxflow serving on http://"))[0]
+	b := &srvBundle{t: t, api: api, url: "http://" + addr}
+	if status, answer := b.post(followXML("o_kim", time.Now().Unix()), false); status != 200 || answer != "success" {
+		t.Fatalf("%d %q", status, answer)
+	}
+	wctx, wcancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer wcancel()
+	if err := api.WaitSent(wctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	cancel() // SIGTERM
+	if code := <-done; code != exitOK {
+		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+	logs := errb.String()
+	if !strings.Contains(logs, `"msg":"stopped"`) {
+		t.Errorf("no JSON log line for the stop:\n%s", logs)
+	}
+	if strings.Contains(logs, srvSecret) || strings.Contains(logs, api.CurrentToken(srvAppID)) {
+		t.Errorf("the logs show a secret:\n%s", logs)
+	}
+}
