@@ -168,10 +168,19 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, id string) (chan
 	// replyCipher encrypts the passive reply: the key that decrypted the
 	// callback (WeChat's rule during a key rotation), nil in plain mode.
 	var replyCipher *Cipher
-	if q.Get("encrypt_type") == "aes" {
+	switch {
+	case q.Get("encrypt_type") == "aes" && acc.Cipher == nil && cb.FromUserName != "":
+		// Compatible mode on an account without an aes_key: the plain
+		// fields are read, as in plain mode (the way from plain to safe
+		// mode goes through it).
+	case q.Get("encrypt_type") == "aes":
 		if cb, replyCipher, cerr = h.decrypt(acc, cb, q.Get("msg_signature"), timestamp, nonce); cerr != nil {
 			return "", 0, cerr
 		}
+	case acc.Cipher != nil:
+		// The plain signature does not cover the body: an account with
+		// an aes_key takes only callbacks whose msg_signature does.
+		return "", 0, reject(http.StatusForbidden, "plain callback for an account with an aes_key (set WeChat's encryption mode to compatible or safe, or remove aes_key)")
 	}
 	if cb.FromUserName == "" || cb.MsgType == "" {
 		return "", 0, reject(http.StatusBadRequest, "callback without FromUserName or MsgType")
@@ -196,7 +205,9 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, id string) (chan
 		return ev.Kind, http.StatusOK, nil
 	}
 	written := h.writeReply(w, acc, cb, msg, replyCipher)
-	done(written)
+	if done != nil {
+		done(written)
+	}
 	return ev.Kind, http.StatusOK, nil
 }
 

@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/wxflow/wxflow/channels/wechat"
 	"github.com/wxflow/wxflow/engine"
@@ -188,6 +189,16 @@ func runQRCode(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	d, err := cfgParseDuration(*expires)
 	if err != nil || d <= 0 {
 		fmt.Fprintf(stderr, "wxflow qrcode: --expires %q is not a duration like 7d, 12h or 30m\n", *expires)
+		return exitUsage
+	}
+	// Flag values WeChat would refuse are usage errors too, found before
+	// the database is opened.
+	if !*permanent && (d < wechat.QRMinExpiry || d > wechat.QRMaxExpiry) {
+		fmt.Fprintf(stderr, "wxflow qrcode: --expires %s: a temporary code lives 60s to 30d\n", *expires)
+		return exitUsage
+	}
+	if n := utf8.RuneCountInString(*scene); n > wechat.QRMaxScene {
+		fmt.Fprintf(stderr, "wxflow qrcode: --scene is %d characters, WeChat accepts 1 to %d characters\n", n, wechat.QRMaxScene)
 		return exitUsage
 	}
 	a, code, err := openAPIAccounts(ctx, *cfgPath)

@@ -70,7 +70,6 @@ accounts:
     app_id: %s
     app_secret: ${TEST_SECRET}
     token: ${TEST_TOKEN}
-    aes_key: ${TEST_AES}
     original_id: %s
     api_base: %s
 %s`, srvAppID, srvGhID, api.URL(), extra)
@@ -94,6 +93,14 @@ accounts:
 	b.url = "http://" + s.Addr()
 	t.Cleanup(func() { s.Shutdown(context.Background()) })
 	return b
+}
+
+// aesKeyLine is the account's aes_key setting for safe-mode tests.
+func aesKeyLine(aes bool) string {
+	if aes {
+		return "    aes_key: ${TEST_AES}\n"
+	}
+	return ""
 }
 
 func (b *srvBundle) writeFlow(name, src string) {
@@ -186,7 +193,7 @@ func sentText(t *testing.T, s wechattest.Sent) string {
 func TestServeFollowReachesTheAPIOnceDespiteRetries(t *testing.T) {
 	for _, aes := range []bool{false, true} {
 		t.Run(fmt.Sprintf("aes=%v", aes), func(t *testing.T) {
-			b := srvStart(t, map[string]string{"welcome.yaml": srvWelcome}, "")
+			b := srvStart(t, map[string]string{"welcome.yaml": srvWelcome}, aesKeyLine(aes))
 			body := followXML("o_alice", time.Now().Unix())
 			for i := 0; i < 3; i++ { // WeChat tries a callback three times
 				status, answer := b.post(body, aes)
@@ -267,7 +274,7 @@ steps:
 `}
 	for _, aes := range []bool{false, true} {
 		t.Run(fmt.Sprintf("aes=%v", aes), func(t *testing.T) {
-			b := srvStart(t, flows, "    passive_reply: true\n")
+			b := srvStart(t, flows, "    passive_reply: true\n"+aesKeyLine(aes))
 			status, answer := b.post(followXML("o_bob", time.Now().Unix()), aes)
 			if status != 200 {
 				t.Fatalf("status %d", status)
