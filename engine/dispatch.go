@@ -33,10 +33,10 @@ func (e *Engine) kickOutbox() {
 // messages in order and different contacts in parallel, and records each
 // outcome.
 func (e *Engine) dispatcher() {
-	defer e.wg.Done()
+	defer e.sendWG.Done()
 	for {
 		select {
-		case <-e.stop:
+		case <-e.sendStop:
 			return
 		case <-e.kick:
 		}
@@ -53,13 +53,13 @@ func (e *Engine) dispatcher() {
 						select {
 						case <-e.clock.After(time.Second):
 							e.kickOutbox()
-						case <-e.stop:
+						case <-e.sendStop:
 						}
 					}()
 				}
 				break
 			}
-			if n < sendBatch {
+			if n < sendBatch || e.stoppingSends() {
 				break
 			}
 		}
@@ -119,8 +119,11 @@ func (e *Engine) queueOutbox(entries []*OutboxEntry) {
 // which are claimed with one write, since each batch is a prefix of the
 // outbox.
 func (e *Engine) nextBatch(ctx context.Context) ([]*OutboxEntry, error) {
+	if e.stoppingSends() {
+		return nil, ErrStopped
+	}
 	var batch []*OutboxEntry
-	err := e.submit(ctx, func(w *work) error {
+	err := e.enqueue(ctx, true, func(w *work) error {
 		batch = nil
 		e.outMu.Lock()
 		backlog := e.backlog
@@ -206,13 +209,14 @@ func (e *Engine) dispatchOnce(ctx context.Context) (int, error) {
 
 // finishBatch records the outcomes of a round of sends.
 func (e *Engine) finishBatch(ctx context.Context, results [][]sendResult) error {
-	return e.submit(ctx, func(w *work) error {
+	// Recorded even while the engine stops: the messages went out.
+	return e.enqueue(ctx, true, func(w *work) error {
 		for _, rs := range results {
 			for _, r := range rs {
 				if err := w.tx.FinishOutbox(r.o.ID, r.status, r.reason, r.code, r.detail, w.now); err != nil {
 					return err
 				}
-				if r.reason == channels.ReasonWindowClosed || r.reason == channels.ReasonQuotaExhausted {
+				if r.reason == channels.ReasonWindowClosed || r.reason == channels.ReasonQuotaExhausted || r.reason == channels.ReasonUnfollowed {
 					// The platform knows better: close the session so the
 					// next send is refused here.
 					cs, err := w.contact(r.o.Account, r.o.Contact, false)
@@ -226,6 +230,16 @@ func (e *Engine) finishBatch(ctx context.Context, results [][]sendResult) error 
 		}
 		return nil
 	})
+}
+
+// stoppingSends reports whether Stop asked the dispatcher to finish.
+func (e *Engine) stoppingSends() bool {
+	select {
+	case <-e.sendStop:
+		return true
+	default:
+		return false
+	}
 }
 
 func (e *Engine) sendOne(ctx context.Context, o *OutboxEntry) sendResult {

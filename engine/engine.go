@@ -82,7 +82,11 @@ type Engine struct {
 	stopOnce  sync.Once
 	stop      chan struct{}
 	wg        sync.WaitGroup
-	started   atomic.Bool
+	// sendStop asks the dispatcher to finish; it stops before the writer
+	// so that the outcomes of its last sends are recorded.
+	sendStop chan struct{}
+	sendWG   sync.WaitGroup
+	started  atomic.Bool
 }
 
 // flowSet is the flows currently loaded: new runs start from these.
@@ -129,6 +133,7 @@ func New(cfg Config) (*Engine, error) {
 		kick:      make(chan struct{}, 1),
 		timerKick: make(chan struct{}, 1),
 		stop:      make(chan struct{}),
+		sendStop:  make(chan struct{}),
 	}
 	e.busyCond = sync.NewCond(&e.busyMu)
 	e.flows.Store(&flowSet{byName: map[string]*program{}, index: triggers.NewIndex(nil), set: &flows.Set{}})
@@ -173,7 +178,8 @@ func (e *Engine) start(ctx context.Context) error {
 	e.nextID.Store(maxID)
 	e.backlog = true
 	e.started.Store(true)
-	e.wg.Add(3)
+	e.wg.Add(2)
+	e.sendWG.Add(1)
 	go e.writer()
 	go e.dispatcher()
 	go e.timerLoop()
@@ -186,14 +192,17 @@ func (e *Engine) start(ctx context.Context) error {
 	return nil
 }
 
-// Stop stops accepting work, finishes the transactions under way and
-// stops the engine's goroutines. Runs stay resumable. It is idempotent.
+// Stop stops accepting work, lets the sends under way finish and records
+// their outcomes, finishes the transactions under way and stops the
+// engine's goroutines. Runs stay resumable. It is idempotent.
 func (e *Engine) Stop() {
 	e.stopOnce.Do(func() {
 		e.stopMu.Lock()
 		e.stopped = true
-		close(e.stop)
+		close(e.sendStop)
 		e.stopMu.Unlock()
+		e.sendWG.Wait()
+		close(e.stop)
 		e.wg.Wait()
 	})
 }
@@ -204,6 +213,13 @@ var ErrStopped = errors.New("engine stopped")
 // submit runs fn in the writer's next transaction and waits for its
 // commit.
 func (e *Engine) submit(ctx context.Context, fn func(w *work) error) error {
+	return e.enqueue(ctx, false, fn)
+}
+
+// enqueue queues a job for the writer. The dispatcher's jobs (internal)
+// are taken while the engine stops, until the dispatcher is done: the
+// writer runs until then.
+func (e *Engine) enqueue(ctx context.Context, internal bool, fn func(w *work) error) error {
 	if !e.started.Load() {
 		return errors.New("engine not started")
 	}
@@ -211,7 +227,7 @@ func (e *Engine) submit(ctx context.Context, fn func(w *work) error) error {
 	// The read lock keeps Stop from closing the queue between the check
 	// and the send: every job queued is one the writer will answer.
 	e.stopMu.RLock()
-	if e.stopped {
+	if e.stopped && !internal {
 		e.stopMu.RUnlock()
 		return ErrStopped
 	}

@@ -50,8 +50,10 @@ type passiveReq struct {
 // passive replies carry text, news or media already uploaded.
 func passiveOK(m *channels.Message) bool {
 	switch m.Type {
-	case "text", "news":
-		return true
+	case "text":
+		return m.Text != ""
+	case "news":
+		return m.News != nil && m.News.Title != ""
 	case "image", "voice", "video":
 		return m.Media != nil && m.Media.MediaID != ""
 	}
@@ -117,7 +119,7 @@ func (e *Engine) waitGate(ctx context.Context, account, contact string) {
 	select {
 	case <-g.(*replyGate).done:
 	case <-ctx.Done():
-	case <-e.stop:
+	case <-e.sendStop:
 	}
 }
 

@@ -697,7 +697,7 @@ func (d *refDoc) menu() {
 		fmt.Sprintf("click keys of 1 to %d bytes, unique in the menu;", MenuMaxKeyBytes),
 		fmt.Sprintf("links starting with `https://` or `http://`, of at most %d bytes.", MenuMaxURLBytes),
 	})
-	d.p("It also warns when a click key has no flow with a matching `menu` trigger, and when a `menu` trigger names a key that is not in `menu.yaml` (or there is no `menu.yaml`). Publishing the menu to WeChat (`wxflow menu push`) comes in a later version.")
+	d.p("It also warns when a click key has no flow with a matching `menu` trigger, and when a `menu` trigger names a key that is not in `menu.yaml` (or there is no `menu.yaml`). `wxflow menu push` publishes it to WeChat after the same checks (see docs/wechat.md).")
 }
 
 func (d *refDoc) checks() {
@@ -742,7 +742,7 @@ func (d *refDoc) checks() {
 
 func (d *refDoc) scenarios() {
 	d.heading(2, "Test scenarios")
-	d.p("**Not implemented yet:** `wxflow test` and the scenario runner come in a later version; this is the format they will accept, and `wxflow validate` skips `.test.yaml` files meanwhile.")
+	d.p("`wxflow test` runs these scenarios on the simulated channel with a virtual clock (docs/testing.md); `wxflow validate` skips `.test.yaml` files.")
 	d.raw(scenariosText)
 }
 

@@ -135,8 +135,8 @@ func TestReferenceComplete(t *testing.T) {
 	if strings.Contains(ref, "(undocumented)") {
 		t.Errorf("a name of the environment has no description in flows/reference.go (envDocs)")
 	}
-	if !strings.Contains(ref, "## Test scenarios") || !strings.Contains(ref, "Not implemented yet") {
-		t.Errorf("the reference must describe the test scenario format and say it is not implemented yet")
+	if !strings.Contains(ref, "## Test scenarios") || !strings.Contains(ref, "`wxflow test` runs these scenarios") {
+		t.Errorf("the reference must describe the test scenario format and the command that runs it")
 	}
 }
 

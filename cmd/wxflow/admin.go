@@ -104,6 +104,11 @@ func runMenu(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	file := filepath.Join(a.cfg.Flows, "menu.yaml")
 	src, err := os.ReadFile(file)
+	if errors.Is(err, fs.ErrNotExist) {
+		if yml, yerr := os.ReadFile(filepath.Join(a.cfg.Flows, "menu.yml")); yerr == nil {
+			file, src, err = filepath.Join(a.cfg.Flows, "menu.yml"), yml, nil
+		}
+	}
 	if err != nil {
 		fmt.Fprintf(stderr, "wxflow menu push: %v\n", err)
 		return exitUsage

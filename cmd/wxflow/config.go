@@ -873,7 +873,9 @@ func (p *cfgParser) callback(n *yaml.Node, cb *CallbackConfig) {
 		v := m.get(key)
 		switch key {
 		case "max_body":
-			if size, ok := p.size(key, v); ok && size > 0 {
+			if size, ok := p.size(key, v); ok && size > cfgDefaultMaxBody {
+				p.errorf(v, "WeChat's callbacks are a few KB; the callback parser reads no more than 1MB", "max_body must be at most 1MB")
+			} else if ok && size > 0 {
 				cb.MaxBody = size
 			}
 		case "timestamp_tolerance":

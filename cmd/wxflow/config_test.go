@@ -671,8 +671,8 @@ func TestConfigSizes(t *testing.T) {
 		{"1MB", 1 << 20},
 		{"512KB", 512 << 10},
 		{"512kb", 512 << 10},
-		{"2 MB", 2 << 20},
-		{"1GB", 1 << 30},
+		{"1 MB", 1 << 20},
+		{"1024KB", 1 << 20},
 		{"100B", 100},
 		{"65536", 65536},
 		{"'65536'", 65536},
@@ -685,6 +685,12 @@ func TestConfigSizes(t *testing.T) {
 		}
 		if c.Callback.MaxBody != tt.want {
 			t.Errorf("max_body: %s = %d, want %d", tt.in, c.Callback.MaxBody, tt.want)
+		}
+	}
+	for _, in := range []string{"2MB", "1GB", "1048577"} {
+		_, err := parseConfig("", []byte(cfgMinimal+"callback: { max_body: "+in+" }\n"), cfgEnv(cfgTestEnv))
+		if err == nil || !strings.Contains(err.Error(), "max_body must be at most 1MB") {
+			t.Errorf("max_body: %s: err %v, want at most 1MB", in, err)
 		}
 	}
 }

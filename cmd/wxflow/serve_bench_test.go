@@ -129,7 +129,7 @@ func waitAPI(b *testing.B, api *wechattest.Server, n int) {
 // acknowledged after its commit and starting a one-send welcome flow
 // whose message must reach the fake API.
 //
-//	go test ./cmd/wxflow -run '^$' -bench ServeFollow -benchtime 40000x
+//	go test ./cmd/wxflow -run '^$' -bench 'ServeFollow$' -benchtime 40000x
 func BenchmarkServeFollow(b *testing.B) {
 	s, api := benchServer(b)
 	const conns = 64

@@ -508,3 +508,44 @@ func TestServeCommandRunsUntilCancelled(t *testing.T) {
 		t.Errorf("the logs show a secret:\n%s", logs)
 	}
 }
+
+// TestServeGracefulStopRecordsSendsUnderWay: a stop while a message is
+// at the API waits for the answer and records the message as sent, not
+// unknown.
+func TestServeGracefulStopRecordsSendsUnderWay(t *testing.T) {
+	b := srvStart(t, map[string]string{"welcome.yaml": srvWelcome}, "")
+	release := b.api.Hold(wechattest.PathSend)
+	defer release()
+	b.post(followXML("o_lee", time.Now().Unix()), false)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := b.api.WaitCalls(ctx, wechattest.PathSend, 1); err != nil {
+		t.Fatal(err)
+	}
+	stopped := make(chan error, 1)
+	go func() { stopped <- b.s.Shutdown(context.Background()) }()
+	select {
+	case err := <-stopped:
+		t.Fatalf("Shutdown returned (%v) while a send was under way", err)
+	default:
+	}
+	release()
+	if err := <-stopped; err != nil {
+		t.Fatal(err)
+	}
+	st, err := engine.OpenSQLite(context.Background(), filepath.Join(b.dir, "wxflow.db"), engine.SQLiteOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	err = st.View(context.Background(), func(tx engine.ReadTx) error {
+		out, err := tx.Outbox(engine.OutboxFilter{})
+		if len(out) != 1 || out[0].Status != engine.OutboxSent {
+			t.Errorf("after a graceful stop the outbox is %+v, want one sent message", out)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
