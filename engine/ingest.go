@@ -37,8 +37,9 @@ func (e *Engine) ingest(ctx context.Context, ev channels.Event, setup func(w *wo
 		if setup != nil {
 			setup(w)
 		}
-		e := ev
-		return w.ingest(&e)
+		// Each attempt starts from the event as given.
+		attempt := ev
+		return w.ingest(&attempt)
 	})
 }
 

@@ -7,9 +7,10 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -123,7 +124,7 @@ func runMenu(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	buttons := menuButtons(m.Buttons)
 	failed := false
-	for _, id := range sortedKeys(clients) {
+	for _, id := range slices.Sorted(maps.Keys(clients)) {
 		if err := clients[id].CreateMenu(ctx, buttons); err != nil {
 			fmt.Fprintf(stderr, "wxflow menu push: account %s: %v\n", id, err)
 			failed = true
@@ -152,15 +153,6 @@ func menuButtons(bs []*flows.MenuButton) []wechat.MenuButton {
 		}
 		out = append(out, mb)
 	}
-	return out
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
 	return out
 }
 

@@ -106,9 +106,7 @@ type serverOptions struct {
 type server struct {
 	cfg     *Config
 	log     *slog.Logger
-	clock   engine.Clock
 	store   *engine.SQLiteStore
-	channel *wechat.Channel
 	engine  *engine.Engine
 	http    *http.Server
 	ln      net.Listener
@@ -116,9 +114,7 @@ type server struct {
 
 	reloadMu sync.Mutex
 	// print is the fingerprint of the flow files last loaded or tried.
-	print   string
-	reloads int
-	served  chan error
+	print string
 }
 
 // newServer builds everything serve runs and loads the flows; a flow
@@ -130,7 +126,7 @@ func newServer(ctx context.Context, cfg *Config, o serverOptions) (*server, erro
 	if o.Clock == nil {
 		o.Clock = engine.SystemClock{}
 	}
-	s := &server{cfg: cfg, log: o.Logger, clock: o.Clock}
+	s := &server{cfg: cfg, log: o.Logger}
 	st, err := engine.OpenSQLite(ctx, cfg.Database, engine.SQLiteOptions{Synchronous: o.Synchronous})
 	if err != nil {
 		return nil, err
@@ -166,15 +162,18 @@ func newServer(ctx context.Context, cfg *Config, o serverOptions) (*server, erro
 		}
 		handlerAccounts[a.ID] = ca
 	}
-	s.channel = wechat.NewChannel(accounts)
 	s.engine, err = engine.New(engine.Config{
-		Store: st, Channel: s.channel, Clock: o.Clock, Zone: cfg.Timezone, Logger: o.Logger, LoadOptions: s.loadOpt,
+		Store: st, Channel: wechat.NewChannel(accounts), Clock: o.Clock, Zone: cfg.Timezone, Logger: o.Logger, LoadOptions: s.loadOpt,
 	})
 	if err != nil {
 		st.Close()
 		return nil, err
 	}
-	set, print, err := s.loadFlows()
+	print, err := flowsFingerprint(cfg.Flows)
+	var set *flows.Set
+	if err == nil {
+		set, err = flows.LoadDir(cfg.Flows, s.loadOpt)
+	}
 	if err == nil && set.Diags.HasErrors() {
 		err = fmt.Errorf("the flows in %s have errors:\n%s", cfg.Flows, set.Diags.Err())
 	}
@@ -202,19 +201,6 @@ func newServer(ctx context.Context, cfg *Config, o serverOptions) (*server, erro
 		ErrorLog:          slog.NewLogLogger(o.Logger.Handler(), slog.LevelWarn),
 	}
 	return s, nil
-}
-
-// loadFlows reads the flow folder and fingerprints its files.
-func (s *server) loadFlows() (*flows.Set, string, error) {
-	print, err := flowsFingerprint(s.cfg.Flows)
-	if err != nil {
-		return nil, "", err
-	}
-	set, err := flows.LoadDir(s.cfg.Flows, s.loadOpt)
-	if err != nil {
-		return nil, "", err
-	}
-	return set, print, nil
 }
 
 // flowsFingerprint summarises the flow folder's YAML files (names, sizes,
@@ -259,8 +245,7 @@ func (s *server) Reload(force bool) {
 		return
 	}
 	s.print = print
-	s.reloads++
-	set, _, err := s.loadFlows()
+	set, err := flows.LoadDir(s.cfg.Flows, s.loadOpt)
 	if err != nil {
 		s.log.Error("reload flows: keeping the flows running", "err", err)
 		return
@@ -292,8 +277,11 @@ func (s *server) Start() error {
 		return fmt.Errorf("listen: %w", err)
 	}
 	s.ln = ln
-	s.served = make(chan error, 1)
-	go func() { s.served <- s.http.Serve(ln) }()
+	go func() {
+		if err := s.http.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			s.log.Error("the callback server stopped", "err", err)
+		}
+	}()
 	s.log.Info("serving", "addr", ln.Addr().String(), "config", s.cfg)
 	return nil
 }

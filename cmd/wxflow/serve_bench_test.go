@@ -116,12 +116,20 @@ func (g *loadGen) report(b *testing.B, elapsed time.Duration) {
 	b.ReportMetric(float64(g.errs.Load()), "errors")
 }
 
-func waitAPI(b *testing.B, api *wechattest.Server, n int) {
+// finish waits until every acknowledged callback's message reached the
+// fake API and reports the figures of a run that started at start.
+func (g *loadGen) finish(b *testing.B, api *wechattest.Server, start time.Time) {
+	b.Helper()
+	acked := time.Since(start)
+	n := b.N - int(g.errs.Load())
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	if err := api.WaitSent(ctx, n); err != nil {
 		b.Fatalf("the fake API got %d of %d messages: %v", api.SentCount(), n, err)
 	}
+	b.StopTimer()
+	g.report(b, acked)
+	b.ReportMetric(float64(n)/time.Since(start).Seconds(), "delivered/s")
 }
 
 // BenchmarkServeFollow measures end to end, load generator included:
@@ -149,11 +157,7 @@ func BenchmarkServeFollow(b *testing.B) {
 		}()
 	}
 	wg.Wait()
-	acked := time.Since(start)
-	waitAPI(b, api, b.N-int(g.errs.Load()))
-	b.StopTimer()
-	g.report(b, acked)
-	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "delivered/s")
+	g.finish(b, api, start)
 }
 
 // BenchmarkServeFollowPaced sends follow callbacks at a fixed rate
@@ -185,8 +189,5 @@ func BenchmarkServeFollowPaced(b *testing.B) {
 		}()
 	}
 	wg.Wait()
-	acked := time.Since(start)
-	waitAPI(b, api, b.N-int(g.errs.Load()))
-	b.StopTimer()
-	g.report(b, acked)
+	g.finish(b, api, start)
 }

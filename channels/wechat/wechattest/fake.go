@@ -519,6 +519,17 @@ func (s *Server) credentials(grant, appID, secret string) int {
 	return 0
 }
 
+// readPost reads a POST request's body (up to 1 MB); it answers 405 to
+// other methods.
+func readPost(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
+	if r.Method != http.MethodPost {
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		return nil, false
+	}
+	data, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+	return data, err == nil
+}
+
 func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet {
 		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
@@ -541,8 +552,8 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) serveStableToken(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodPost {
-		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+	data, ok := readPost(w, r)
+	if !ok {
 		return
 	}
 	var req struct {
@@ -550,10 +561,6 @@ func (s *Server) serveStableToken(w http.ResponseWriter, r *http.Request) {
 		AppID        string `json:"appid"`
 		Secret       string `json:"secret"`
 		ForceRefresh bool   `json:"force_refresh"`
-	}
-	data, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
-	if err != nil {
-		return
 	}
 	if json.Unmarshal(data, &req) != nil {
 		writeCode(w, 47001)
@@ -606,12 +613,8 @@ var msgTypes = map[string]bool{
 }
 
 func (s *Server) serveSend(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodPost {
-		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
-		return
-	}
-	data, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
-	if err != nil {
+	data, ok := readPost(w, r)
+	if !ok {
 		return
 	}
 	var head struct {
@@ -736,12 +739,8 @@ func (s *Server) serveUpload(w http.ResponseWriter, r *http.Request) {
 // serveRecord answers a JSON request whose body it keeps in *into, after
 // check (which returns an errcode or 0).
 func (s *Server) serveRecord(w http.ResponseWriter, r *http.Request, p string, into *[]Recorded, check func(map[string]json.RawMessage) int) {
-	if r.Method != http.MethodPost {
-		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
-		return
-	}
-	data, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
-	if err != nil {
+	data, ok := readPost(w, r)
+	if !ok {
 		return
 	}
 	s.mu.Lock()
@@ -764,12 +763,8 @@ func (s *Server) serveRecord(w http.ResponseWriter, r *http.Request, p string, i
 }
 
 func (s *Server) serveQRCode(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodPost {
-		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
-		return
-	}
-	data, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
-	if err != nil {
+	data, ok := readPost(w, r)
+	if !ok {
 		return
 	}
 	var req struct {
