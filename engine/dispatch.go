@@ -216,6 +216,7 @@ func (e *Engine) finishBatch(ctx context.Context, results [][]sendResult) error 
 				if err := w.tx.FinishOutbox(r.o.ID, r.status, r.reason, r.code, r.detail, w.now); err != nil {
 					return err
 				}
+				w.count().message(r.status, r.reason)
 				if r.reason == channels.ReasonWindowClosed || r.reason == channels.ReasonQuotaExhausted || r.reason == channels.ReasonUnfollowed {
 					// The platform knows better: close the session so the
 					// next send is refused here.

@@ -87,6 +87,8 @@ type Engine struct {
 	sendStop chan struct{}
 	sendWG   sync.WaitGroup
 	started  atomic.Bool
+
+	stats stats
 }
 
 // flowSet is the flows currently loaded: new runs start from these.
@@ -161,6 +163,7 @@ func (e *Engine) start(ctx context.Context) error {
 		}
 		if n > 0 {
 			e.log.Warn("messages whose sending was interrupted are marked unknown", "count", n)
+			e.stats.messages = map[MessageKey]uint64{{Status: OutboxUnknown}: uint64(n)}
 		}
 		runs, err := tx.Runs(RunFilter{Limit: 1})
 		if err != nil {
@@ -352,6 +355,7 @@ func (e *Engine) runBatch(batch []*job) {
 
 func (e *Engine) finish(j *job, w *work, err error) {
 	if err == nil && w != nil {
+		e.stats.add(w.stats)
 		for _, fn := range w.after {
 			fn()
 		}

@@ -33,6 +33,8 @@ func (e *Engine) ingest(ctx context.Context, ev channels.Event, setup func(w *wo
 	if ev.Account == "" || ev.Contact == "" || ev.Kind == "" {
 		return fmt.Errorf("%w: account, contact and kind are required", ErrBadEvent)
 	}
+	start := time.Now()
+	defer func() { e.stats.observeIngest(time.Since(start)) }()
 	return e.submit(ctx, func(w *work) error {
 		if setup != nil {
 			setup(w)
@@ -52,8 +54,10 @@ func (w *work) ingest(ev *channels.Event) error {
 		return fmt.Errorf("ingest: %w", err)
 	}
 	if !added {
+		w.count().duplicates++
 		return nil
 	}
+	w.count().event(ev.Kind)
 	cs, err := w.contact(ev.Account, ev.Contact, true)
 	if err != nil {
 		return err
@@ -121,7 +125,7 @@ func (w *work) ingest(ev *channels.Event) error {
 	if pick != nil {
 		env := evEnv
 		env.Match = pick.Match
-		_, err := w.startFlow(cs, fs.byName[pick.Flow.Name], env, true)
+		_, err := w.startFlow(cs, fs.byName[pick.Flow.Name], env, startOpts{interactive: true, by: "started by " + eventWords(env)})
 		return err
 	}
 	if waiting != nil && answers {
@@ -163,12 +167,21 @@ func (w *work) coolingDown(cs *contactState, f *flows.Flow) (bool, error) {
 	return ok && w.now.Sub(last) < f.Cooldown, nil
 }
 
+// startOpts say how a run starts.
+type startOpts struct {
+	// interactive is true when an inbound event started the run: it then
+	// takes the conversation over from a run waiting for an answer.
+	interactive bool
+	// by says in words what started it, for the run's trail.
+	by string
+	// vars are the run's first variables.
+	vars map[string]any
+}
+
 // startFlow starts a flow for a contact and runs it until it suspends or
-// ends, then starts the flows its `start` steps named. interactive is true
-// when an inbound event started it: the new run then takes the
-// conversation over from a run waiting for an answer. It returns nil when
-// reentry: ignore kept the flow from starting.
-func (w *work) startFlow(cs *contactState, p *program, ev flows.EventEnv, interactive bool) (*Run, error) {
+// ends, then starts the flows its `start` steps named. It returns nil
+// when reentry: ignore kept the flow from starting.
+func (w *work) startFlow(cs *contactState, p *program, ev flows.EventEnv, o startOpts) (*Run, error) {
 	f := p.flow
 	runs, err := w.activeRuns(cs)
 	if err != nil {
@@ -185,7 +198,7 @@ func (w *work) startFlow(cs *contactState, p *program, ev flows.EventEnv, intera
 			return nil, err
 		}
 	}
-	if interactive {
+	if o.interactive {
 		for _, r := range append([]*Run(nil), cs.active...) {
 			if r.Status == RunWaitingReply {
 				if err := w.endRun(cs, r, RunInterrupted, fmt.Sprintf("%s took the conversation over", f.Name)); err != nil {
@@ -197,7 +210,7 @@ func (w *work) startFlow(cs *contactState, p *program, ev flows.EventEnv, intera
 	r := &Run{
 		ID: w.e.nextID.Add(1), Account: cs.c.Account, Contact: cs.c.ID, Flow: f.Name, Version: f.Version,
 		Status: RunRunning, Pos: "0", StartedAt: w.now,
-		State: RunState{Vars: map[string]any{}, Event: &ev},
+		State: RunState{Vars: o.vars, Event: &ev},
 	}
 	x, err := w.newRunner(cs, r, p)
 	if err != nil {
@@ -205,14 +218,16 @@ func (w *work) startFlow(cs *contactState, p *program, ev flows.EventEnv, intera
 	}
 	x.isNew = true
 	x.fresh = true
+	r.trail(TrailEntry{At: w.now, What: o.by})
+	w.count().runStarted(f.Name)
 	if err := x.exec(); err != nil {
 		return nil, err
 	}
-	return r, w.startNamed(cs, x.starts, ev)
+	return r, w.startNamed(cs, x.starts, ev, f.Name)
 }
 
 // startNamed starts the flows `start` steps asked for.
-func (w *work) startNamed(cs *contactState, names []string, ev flows.EventEnv) error {
+func (w *work) startNamed(cs *contactState, names []string, ev flows.EventEnv, from string) error {
 	fs := w.e.flows.Load()
 	for _, name := range names {
 		p, ok := fs.byName[name]
@@ -228,7 +243,7 @@ func (w *work) startNamed(cs *contactState, names []string, ev flows.EventEnv) e
 			w.e.log.Info("start: flow is cooling down for the contact", "flow", name, "contact", cs.c.ID)
 			continue
 		}
-		if _, err := w.startFlow(cs, p, ev, false); err != nil {
+		if _, err := w.startFlow(cs, p, ev, startOpts{by: "started by flow " + from}); err != nil {
 			return err
 		}
 	}
@@ -261,7 +276,7 @@ func (w *work) resume(cs *contactState, r *Run, in steps.Input, ev *flows.EventE
 	if r.State.Event != nil {
 		evEnv = *r.State.Event
 	}
-	return w.startNamed(cs, x.starts, evEnv)
+	return w.startNamed(cs, x.starts, evEnv, r.Flow)
 }
 
 // eventEnv is the `event` of expressions for an inbound event.
@@ -283,4 +298,19 @@ func (w *work) guardEnv(cs *contactState, ev flows.EventEnv, f *flows.Flow) flow
 // eventEnvAt is the `event` of a run no inbound event started (schedule).
 func eventEnvAt(kind string, at time.Time) flows.EventEnv {
 	return flows.EventEnv{Type: kind, At: at}
+}
+
+// eventWords describes an event for a run's trail: its type, and the
+// scene, key or text that matched.
+func eventWords(ev flows.EventEnv) string {
+	s := ev.Type
+	switch {
+	case ev.Scene != "":
+		s += " (scene " + ev.Scene + ")"
+	case ev.Key != "":
+		s += " (key " + ev.Key + ")"
+	case ev.Text != "":
+		s += fmt.Sprintf(" %q", clip(ev.Text, 60))
+	}
+	return s
 }

@@ -101,6 +101,7 @@ func (e *Engine) FinishReply(ctx context.Context, r *Reply, written bool) error 
 		status, detail = OutboxUnknown, PassiveDetail+": the answer to WeChat could not be written"
 	}
 	err := e.submit(ctx, func(w *work) error {
+		w.count().message(status, "")
 		return w.tx.FinishOutbox(r.entry.ID, status, "", 0, detail, w.now)
 	})
 	if err != nil {

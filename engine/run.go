@@ -29,6 +29,8 @@ type runner struct {
 	// abort is a store error a step met through the runtime: it aborts the
 	// transaction rather than failing the run.
 	abort error
+	// msgs are the outbox IDs reserved since the last trail note.
+	msgs []int64
 }
 
 func (w *work) newRunner(cs *contactState, r *Run, p *program) (*runner, error) {
@@ -94,6 +96,10 @@ func (x *runner) Send(m *flows.Message) (bool, error) {
 	if err := w.tx.InsertOutbox(o); err != nil {
 		x.abort = err
 		return false, err
+	}
+	x.msgs = append(x.msgs, o.ID)
+	if o.Status == OutboxFailed {
+		w.count().message(o.Status, o.Reason)
 	}
 	x.env.Contact.Window = w.window(cs)
 	return o.Status == OutboxPending || o.Status == OutboxSending, nil
@@ -187,6 +193,7 @@ func (x *runner) exec() error {
 				return x.fail(s, fmt.Errorf("if: %w", err))
 			}
 			if !ok {
+				x.note(s, "skipped: its if: is false")
 				x.path = x.prog.next(x.path)
 				continue
 			}
@@ -212,6 +219,10 @@ func (x *runner) handle(s *flows.Step, step func() (steps.Outcome, error)) (done
 	if err != nil {
 		return true, x.fail(s, err)
 	}
+	if out.Kind != steps.End {
+		// An end is noted by end itself, with the run's status.
+		x.note(s, outcomeWords(out, x.w.e.cfg.Zone))
+	}
 	return x.apply(s, out)
 }
 
@@ -226,6 +237,7 @@ func (x *runner) resume(in steps.Input) error {
 		return x.fail(s, fmt.Errorf("step kind %q cannot be resumed", s.Kind))
 	}
 	x.run.Status = RunRunning
+	x.note(s, inputWords(in, x.run.State.Event))
 	done, err := x.handle(s, func() (steps.Outcome, error) { return impl.Resume(x, s, in) })
 	if err != nil || done {
 		return err
@@ -334,6 +346,16 @@ func (x *runner) end(status RunStatus, why string) error {
 	}
 	x.run.State.Request = nil
 	x.run.EndedAt = x.w.now
+	what := "ended: " + string(status)
+	if why != "" {
+		what += " (" + why + ")"
+	}
+	var s *flows.Step
+	if status != RunCompleted {
+		s = x.prog.at(x.path)
+	}
+	x.note(s, what)
+	x.w.count().runEnded(status)
 	return x.save(status)
 }
 

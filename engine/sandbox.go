@@ -55,7 +55,14 @@ type SandboxConfig struct {
 	Zone *time.Location
 	// Logger receives the engine's log lines (default: discarded).
 	Logger *slog.Logger
+	// KeepClock keeps the clock's time in the store: a sandbox opened
+	// again on the same file starts where the clock stood, or at Start
+	// when that is later, so time never goes back for its contacts.
+	KeepClock bool
 }
+
+// sandboxClockKey is where a KeepClock sandbox keeps its clock.
+const sandboxClockKey = "sandbox/clock"
 
 // Sandbox is an engine on its own SQLite store, the simulated WeChat
 // channel and a virtual clock: a follower is played by calling its
@@ -73,6 +80,7 @@ type Sandbox struct {
 	dbPath  string
 	tmpDir  string
 
+	keepClock bool
 	msgID     atomic.Int64
 	advanceMu sync.Mutex
 	closeOnce sync.Once
@@ -103,7 +111,7 @@ func NewSandbox(ctx context.Context, cfg SandboxConfig) (*Sandbox, error) {
 	if cfg.Start.IsZero() {
 		cfg.Start = SystemClock{}.Now().Truncate(time.Second)
 	}
-	s := &Sandbox{account: cfg.Account, clock: NewVirtualClock(cfg.Start)}
+	s := &Sandbox{account: cfg.Account, keepClock: cfg.KeepClock}
 	path := cfg.DBPath
 	if path == "" {
 		dir, err := os.MkdirTemp("", "wxflow-sandbox-")
@@ -119,6 +127,27 @@ func NewSandbox(ctx context.Context, cfg SandboxConfig) (*Sandbox, error) {
 		return nil, fmt.Errorf("sandbox: %w", err)
 	}
 	s.store, s.dbPath = st, path
+	if cfg.KeepClock {
+		err := st.View(ctx, func(tx ReadTx) error {
+			v, _, ok, err := tx.ChannelState(sandboxClockKey, time.Time{})
+			if err != nil || !ok {
+				return err
+			}
+			saved, err := time.Parse(time.RFC3339Nano, v)
+			if err != nil {
+				return fmt.Errorf("stored sandbox clock %q: %w", v, err)
+			}
+			if saved.After(cfg.Start) {
+				cfg.Start = saved.In(cfg.Start.Location())
+			}
+			return nil
+		})
+		if err != nil {
+			st.Close()
+			return nil, fmt.Errorf("sandbox: %w", err)
+		}
+	}
+	s.clock = NewVirtualClock(cfg.Start)
 	s.channel = sim.New(map[string]wechat.Settings{cfg.Account: cfg.Settings}, cfg.Settings)
 	e, err := New(Config{Store: st, Channel: s.channel, Clock: s.clock, Zone: cfg.Zone, HTTPClient: cfg.HTTPClient, Logger: cfg.Logger})
 	if err == nil {
@@ -287,7 +316,26 @@ func (s *Sandbox) AdvanceTo(ctx context.Context, target time.Time) error {
 		}
 	}
 	s.clock.Set(target)
+	if err := s.saveClock(ctx); err != nil {
+		return err
+	}
 	return s.fire(ctx)
+}
+
+// saveClock keeps the clock's time in the store (KeepClock).
+func (s *Sandbox) saveClock(ctx context.Context) error {
+	if !s.keepClock {
+		return nil
+	}
+	now := s.clock.Now()
+	err := s.store.Update(ctx, func(tx Tx) error {
+		// It never expires; "now" forgets nothing of the channel's.
+		return tx.PutChannelState(sandboxClockKey, now.UTC().Format(time.RFC3339Nano), now.AddDate(100, 0, 0), time.Time{})
+	})
+	if err != nil {
+		return fmt.Errorf("sandbox: keep the clock: %w", err)
+	}
+	return nil
 }
 
 // fire fires what is due at the clock's now and waits for the work.

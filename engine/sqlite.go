@@ -439,7 +439,7 @@ func (t *sqliteTx) Run(id int64) (*Run, error) {
 }
 
 func (t *sqliteTx) Runs(f RunFilter) ([]*Run, error) {
-	if f.Active && f.Account != "" && f.Contact != "" && f.Flow == "" && f.Status == "" && f.Limit == 0 {
+	if f.Active && f.Account != "" && f.Contact != "" && f.Flow == "" && f.Status == "" && f.Limit == 0 && f.BeforeID == 0 {
 		return collectRuns(t.stmt("activeRuns").QueryContext(t.ctx, f.Account, f.Contact))
 	}
 	var where []string
@@ -452,6 +452,10 @@ func (t *sqliteTx) Runs(f RunFilter) ([]*Run, error) {
 	}
 	if f.Active {
 		where = append(where, "ended_at = 0")
+	}
+	if f.BeforeID != 0 {
+		where = append(where, "id < ?")
+		args = append(args, f.BeforeID)
 	}
 	q := `SELECT ` + runCols + ` FROM runs`
 	if len(where) > 0 {
@@ -504,7 +508,18 @@ func (t *sqliteTx) Outbox(f OutboxFilter) ([]*OutboxEntry, error) {
 			args = append(args, c.val)
 		}
 	}
+	if f.BeforeID != 0 {
+		where = append(where, "id < ?")
+		args = append(args, f.BeforeID)
+	}
+	if f.RunID != 0 {
+		where = append(where, "run_id = ?")
+		args = append(args, f.RunID)
+	}
 	q := `SELECT ` + outboxCols + ` FROM ` + outboxView + ` WHERE ` + strings.Join(where, " AND ") + ` ORDER BY id`
+	if f.Newest {
+		q += " DESC"
+	}
 	if f.Limit > 0 {
 		q += " LIMIT " + strconv.Itoa(f.Limit)
 	}
@@ -596,6 +611,24 @@ func (t *sqliteTx) Counts() (map[string]int, error) {
 		out[table] = n
 	}
 	return out, nil
+}
+
+func (t *sqliteTx) ActiveSteps() ([]StepCount, error) {
+	rows, err := t.tx.QueryContext(t.ctx, `SELECT flow, version, pos, step, status, count(*) FROM runs
+		WHERE ended_at = 0 GROUP BY flow, version, pos, step, status ORDER BY flow, version, pos, status`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []StepCount
+	for rows.Next() {
+		var c StepCount
+		if err := rows.Scan(&c.Flow, &c.Version, &c.Pos, &c.Step, &c.Status, &c.N); err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, rows.Err()
 }
 
 func (t *sqliteTx) exec(name string, args ...any) (sql.Result, error) {

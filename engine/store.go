@@ -59,6 +59,18 @@ type ReadTx interface {
 	ChannelState(key string, now time.Time) (value string, expires time.Time, ok bool, err error)
 	// Counts returns the number of rows per table, for tests and metrics.
 	Counts() (map[string]int, error)
+	// ActiveSteps counts the active runs by flow, version, position and
+	// status: where runs wait.
+	ActiveSteps() ([]StepCount, error)
+}
+
+// StepCount is how many active runs stand at one step of a flow version.
+type StepCount struct {
+	Flow, Version string
+	// Pos and Step are the runs' position and its name (see Run).
+	Pos, Step string
+	Status    RunStatus
+	N         int
 }
 
 // Tx reads and writes the store inside one transaction.
@@ -200,6 +212,10 @@ type RunState struct {
 	Request  *steps.Request    `json:"request,omitempty"`
 	Error    string            `json:"error,omitempty"`
 	Response *steps.HTTPResult `json:"response,omitempty"`
+	// Trail is what the run did, step by step (the last maxTrail
+	// entries); TrailDropped counts the older ones dropped.
+	Trail        []TrailEntry `json:"trail,omitempty"`
+	TrailDropped int          `json:"trail_dropped,omitempty"`
 }
 
 // RunFilter selects runs.
@@ -208,7 +224,9 @@ type RunFilter struct {
 	// Active selects runs that have not ended.
 	Active bool
 	Status RunStatus
-	Limit  int
+	// BeforeID, when not 0, lists runs with a smaller ID only.
+	BeforeID int64
+	Limit    int
 }
 
 // Timer resumes a run at Due.
@@ -252,11 +270,16 @@ type OutboxEntry struct {
 // OutboxFilter selects outbox entries.
 type OutboxFilter struct {
 	Account, Contact string
-	Status           OutboxStatus
-	Reason           channels.Reason
-	// AfterID lists entries with a larger ID only.
-	AfterID int64
-	Limit   int
+	// RunID selects one run's messages.
+	RunID  int64
+	Status OutboxStatus
+	Reason channels.Reason
+	// AfterID lists entries with a larger ID only; BeforeID, when not 0,
+	// entries with a smaller ID only.
+	AfterID, BeforeID int64
+	// Newest lists the newest entries first.
+	Newest bool
+	Limit  int
 }
 
 // FlowVersion is a flow file's content, stored by its hash so that runs

@@ -132,6 +132,9 @@ func (w *work) fireTimer(t Timer) error {
 	if r == nil || r.Seq != t.Seq || (r.Status != RunWaitingReply && r.Status != RunWaitingTime) {
 		return w.tx.DeleteTimer(t.RunID)
 	}
+	d := w.count()
+	d.timers++
+	d.lag = w.now.Sub(t.Due)
 	in := steps.Input{Kind: steps.Elapsed}
 	if r.Status == RunWaitingReply {
 		in = steps.Input{Kind: steps.Timeout, Attempts: r.State.Attempts}
@@ -248,7 +251,7 @@ func (w *work) scheduleRuns(st triggers.ScheduleTrigger, due time.Time, afterAcc
 		if !ok {
 			continue
 		}
-		if _, err := w.startFlow(cs, p, ev, false); err != nil {
+		if _, err := w.startFlow(cs, p, ev, startOpts{by: "started by its schedule"}); err != nil {
 			return "", "", err
 		}
 	}

@@ -25,6 +25,8 @@ type work struct {
 	// passive is set in the job of a callback that may get a passive
 	// reply.
 	passive *passiveReq
+	// stats is what the job counted (nil until it counts something).
+	stats *statDelta
 }
 
 type contactKey struct{ account, id string }
@@ -196,6 +198,12 @@ func (w *work) endRun(cs *contactState, r *Run, status RunStatus, why string) er
 		r.State.Error = why
 	}
 	r.State.Request = nil
+	what := "ended: " + string(status)
+	if why != "" {
+		what += " (" + why + ")"
+	}
+	r.trail(TrailEntry{At: w.now, Step: r.Step, What: what})
+	w.count().runEnded(status)
 	if err := w.tx.UpdateRun(r); err != nil {
 		return err
 	}

@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/http/httptrace"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -88,6 +89,11 @@ type ClientConfig struct {
 	// BackoffBase is the first backoff wait's upper bound (default
 	// 200ms); it doubles with each attempt up to 5 s, with full jitter.
 	BackoffBase time.Duration
+	// Observe, when set, is told the outcome of every HTTP attempt, for
+	// metrics: the API path (without the token) and the result, "0" for
+	// success, WeChat's errcode ("45015"), "http_503" for an HTTP status
+	// other than 200, or "network" when no answer came.
+	Observe func(path, result string)
 }
 
 // String describes the configuration without its secret.
@@ -169,6 +175,7 @@ type Client struct {
 	tokCur    Token
 	tokFlight *tokFlight
 	refreshes atomic.Int64
+	observe   func(path, result string)
 }
 
 // apiSystemClock is the wall clock.
@@ -226,6 +233,7 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 		backoffBase: cfg.BackoffBase,
 		backoffMax:  DefaultBackoffMax,
 		tokMargin:   DefaultTokenMargin,
+		observe:     cfg.Observe,
 	}
 	if c.http == nil {
 		tr := http.DefaultTransport.(*http.Transport).Clone()
@@ -372,6 +380,9 @@ func (c *Client) attempts(ctx context.Context, r *apiRequest, token string) erro
 			return fmt.Errorf("wechat: %s %s: %w", r.method, r.path, err)
 		}
 		retry, err := c.attempt(ctx, r, token, payload, ctype)
+		if c.observe != nil {
+			c.observe(r.path, attemptResult(err))
+		}
 		if err == nil || !retry || attempt >= c.maxAttempts {
 			if err != nil && attempt > 1 {
 				err = fmt.Errorf("%w (after %d attempts)", err, attempt)
@@ -386,6 +397,21 @@ func (c *Client) attempts(ctx context.Context, r *apiRequest, token string) erro
 			return fmt.Errorf("wechat: %s %s: %w while waiting to retry after: %v", r.method, r.path, ctx.Err(), err)
 		}
 	}
+}
+
+// attemptResult names an attempt's outcome for Observe.
+func attemptResult(err error) string {
+	var ae *APIError
+	var se *apiStatusError
+	switch {
+	case err == nil:
+		return "0"
+	case errors.As(err, &ae):
+		return strconv.Itoa(ae.Code)
+	case errors.As(err, &se):
+		return "http_" + strconv.Itoa(se.status)
+	}
+	return "network"
 }
 
 // backoff is the wait after the given failed attempt: uniformly random up

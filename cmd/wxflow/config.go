@@ -47,11 +47,50 @@ type Config struct {
 	// ShutdownTimeout is how long a stop waits for requests and runs in
 	// progress before giving up (default 10s).
 	ShutdownTimeout time.Duration
-	// Accounts are the Official Accounts served, at least one, in the
-	// file's order.
+	// Accounts are the Official Accounts served, in the file's order: at
+	// least one, unless Sandbox is set.
 	Accounts []AccountConfig
+	// Sandbox runs the built-in sandbox account on the simulated channel
+	// instead of WeChat accounts (`wxflow serve` without a config file).
+	Sandbox bool
+	// Admin says where the console, its JSON API and /metrics are served.
+	Admin AdminConfig
 	// File is the path the configuration was loaded from.
 	File string
+}
+
+// AdminConfig says where the operator console, its JSON API and /metrics
+// listen, and the token they require. Its String, GoString and LogValue
+// never show the token.
+type AdminConfig struct {
+	// Listen is the console's address (default 127.0.0.1:8081). When it
+	// is the same as the callback server's, one server serves both.
+	Listen string
+	// Token is required as a bearer token or through the console's login
+	// (a cookie), unless the server runs the sandbox alone on a loopback
+	// address. Without it, the console is off.
+	Token string `json:"-"`
+}
+
+// String shows where the console listens, not its token.
+func (a AdminConfig) String() string {
+	return fmt.Sprintf("admin{listen:%s token:%s}", a.Listen, cfgRedacted(a.Token))
+}
+
+// GoString is String.
+func (a AdminConfig) GoString() string { return a.String() }
+
+// LogValue logs where the console listens, not its token.
+func (a AdminConfig) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("listen", a.Listen), slog.Bool("token", a.Token != ""))
+}
+
+// cfgRedacted stands for a secret: "set" or "unset", never the value.
+func cfgRedacted(secret string) string {
+	if secret == "" {
+		return "unset"
+	}
+	return "set"
 }
 
 // LogConfig says how wxflow serve logs.
@@ -149,6 +188,8 @@ func (c *Config) LogValue() slog.Value {
 		slog.String("flows", c.Flows),
 		slog.String("timezone", c.TimezoneName),
 		slog.String("accounts", strings.Join(ids, ",")),
+		slog.Bool("sandbox", c.Sandbox),
+		slog.Any("admin", c.Admin),
 	)
 }
 
@@ -196,7 +237,10 @@ func (l LogConfig) Handler(w io.Writer) slog.Handler {
 
 // The defaults of the configuration.
 const (
-	cfgDefaultListen             = "127.0.0.1:8080"
+	cfgDefaultListen      = "127.0.0.1:8080"
+	cfgDefaultAdminListen = "127.0.0.1:8081"
+	// cfgMinAdminToken is the shortest admin token accepted.
+	cfgMinAdminToken             = 16
 	cfgDefaultDatabase           = "wxflow.db"
 	cfgDefaultFlows              = "flows/"
 	cfgDefaultAPIBase            = "https://api.weixin.qq.com"
@@ -214,7 +258,8 @@ const (
 
 // The keys of each map of the file, in the order of the documentation.
 var (
-	cfgTopKeys      = []string{"listen", "database", "flows", "timezone", "log", "callback", "shutdown_timeout", "accounts"}
+	cfgTopKeys      = []string{"listen", "database", "flows", "timezone", "log", "callback", "shutdown_timeout", "admin", "sandbox", "accounts"}
+	cfgAdminKeys    = []string{"listen", "token"}
 	cfgLogKeys      = []string{"format", "level"}
 	cfgCallbackKeys = []string{"max_body", "timestamp_tolerance", "passive_reply", "passive_reply_wait"}
 	cfgAccountKeys  = []string{"id", "app_id", "app_secret", "token", "aes_key", "aes_key_previous", "original_id", "region", "api_base", "token_mode", "passive_reply", "session"}
@@ -268,6 +313,7 @@ func parseConfig(file string, src []byte, lookupEnv func(string) (string, bool))
 		TimezoneName:    "Local",
 		Log:             LogConfig{Format: cfgDefaultLogFormat, Level: cfgDefaultLogLevel},
 		ShutdownTimeout: cfgDefaultShutdownTimeout,
+		Admin:           AdminConfig{Listen: cfgDefaultAdminListen},
 		Callback: CallbackConfig{
 			MaxBody:            cfgDefaultMaxBody,
 			TimestampTolerance: cfgDefaultTimestampTolerance,
@@ -333,7 +379,7 @@ func (p *cfgParser) document(src []byte) *yaml.Node {
 	var doc yaml.Node
 	if err := dec.Decode(&doc); err != nil {
 		if errors.Is(err, io.EOF) {
-			p.errorAt(1, 1, "", "no accounts: add at least one under accounts:")
+			p.errorAt(1, 1, cfgNoAccountsHint, "no accounts: add at least one under accounts:")
 		} else {
 			p.yamlError(err)
 		}
@@ -736,7 +782,7 @@ func (p *cfgParser) oneOf(key string, n *yaml.Node, words ...string) (string, bo
 func (p *cfgParser) config(root *yaml.Node, c *Config) {
 	root = p.deref(root)
 	if cfgIsNull(root) {
-		p.errorAt(1, 1, "", "no accounts: add at least one under accounts:")
+		p.errorAt(1, 1, cfgNoAccountsHint, "no accounts: add at least one under accounts:")
 		return
 	}
 	m, ok := p.mapping(root, "", cfgTopKeys, cfgTopElsewhere)
@@ -778,12 +824,55 @@ func (p *cfgParser) config(root *yaml.Node, c *Config) {
 					c.ShutdownTimeout = d
 				}
 			}
+		case "admin":
+			p.admin(v, &c.Admin)
+		case "sandbox":
+			if b, ok := p.boolean(key, v); ok {
+				c.Sandbox = b
+			}
 		case "accounts":
 			c.Accounts = p.accounts(v)
 		}
 	}
-	if m.get("accounts") == nil && !m.misspelt["accounts"] {
-		p.errorf(m.node, "", "no accounts: add at least one under accounts:")
+	switch {
+	case c.Sandbox && m.get("accounts") != nil:
+		p.errorf(m.get("sandbox"), "remove accounts: to try flows in the sandbox, or sandbox: to serve the accounts", "sandbox: true runs the sandbox account alone; it cannot be combined with accounts:")
+	case !c.Sandbox && m.get("accounts") == nil && !m.misspelt["accounts"]:
+		p.errorf(m.node, cfgNoAccountsHint, "no accounts: add at least one under accounts:")
+	}
+}
+
+// cfgNoAccountsHint points at the sandbox for who has no account yet.
+const cfgNoAccountsHint = "or write sandbox: true to run the flows on the built-in sandbox account"
+
+// admin walks admin:.
+func (p *cfgParser) admin(n *yaml.Node, a *AdminConfig) {
+	if cfgIsNull(n) {
+		return
+	}
+	m, ok := p.mapping(n, "admin", cfgAdminKeys, nil)
+	if !ok {
+		return
+	}
+	for _, key := range m.order {
+		v := m.get(key)
+		switch key {
+		case "listen":
+			if s, ok := p.text(key, v); ok && s != "" && p.checkListen(v, s) {
+				a.Listen = s
+			}
+		case "token":
+			s, ok := p.text(key, v)
+			switch {
+			case !ok:
+			case s != "" && len(s) < cfgMinAdminToken:
+				p.errorf(v, "generate one with: openssl rand -hex 24", "admin token is too short (%d characters; at least %d)", len(s), cfgMinAdminToken)
+			case strings.ContainsAny(s, " \t\r\n"):
+				p.errorf(v, "", "admin token must not contain spaces")
+			default:
+				a.Token = s
+			}
+		}
 	}
 }
 
@@ -796,6 +885,8 @@ func cfgTopElsewhere(key string) string {
 		return fmt.Sprintf("%s goes under callback:", key)
 	case cfgContains(cfgLogKeys, key):
 		return fmt.Sprintf("%s goes under log:", key)
+	case key == "token":
+		return "token: belongs to an account, or to admin: for the console"
 	}
 	return ""
 }
@@ -938,7 +1029,7 @@ func (p *cfgParser) size(key string, n *yaml.Node) (int64, bool) {
 // accounts walks accounts:.
 func (p *cfgParser) accounts(n *yaml.Node) []AccountConfig {
 	if cfgIsNull(n) || (n.Kind == yaml.SequenceNode && len(n.Content) == 0) {
-		p.errorf(n, "", "no accounts: add at least one under accounts:")
+		p.errorf(n, cfgNoAccountsHint, "no accounts: add at least one under accounts:")
 		return nil
 	}
 	if n.Kind != yaml.SequenceNode {

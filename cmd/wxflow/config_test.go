@@ -99,6 +99,7 @@ accounts:
 		Log:             LogConfig{Format: "json", Level: "debug"},
 		Callback:        CallbackConfig{MaxBody: 512 << 10, TimestampTolerance: 0, PassiveReply: true, PassiveReplyWait: 1500 * time.Millisecond},
 		ShutdownTimeout: 30 * time.Second,
+		Admin:           AdminConfig{Listen: "127.0.0.1:8081"},
 		File:            "/etc/wxflow/wxflow.yaml",
 		Accounts: []AccountConfig{{
 			ID: "main", AppID: "wx0123456789abcdef", AppSecret: cfgTestSecret, Token: cfgTestToken,
@@ -161,6 +162,7 @@ func TestConfigDefaults(t *testing.T) {
 		Log:             LogConfig{Format: "text", Level: "info"},
 		Callback:        CallbackConfig{MaxBody: 1 << 20, TimestampTolerance: 5 * time.Minute, PassiveReplyWait: time.Second},
 		ShutdownTimeout: 10 * time.Second,
+		Admin:           AdminConfig{Listen: "127.0.0.1:8081"},
 		Accounts: []AccountConfig{{
 			ID: "main", AppID: "wx0123456789abcdef", AppSecret: cfgTestSecret, Token: cfgTestToken,
 			Region: "mainland", APIBase: "https://api.weixin.qq.com", TokenMode: "stable",
@@ -270,15 +272,15 @@ func TestConfigErrors(t *testing.T) {
 		want string
 	}{
 		{"empty file", "", `
-wxflow.yaml:1:1: error: no accounts: add at least one under accounts:`},
+wxflow.yaml:1:1: error: no accounts: add at least one under accounts: (or write sandbox: true to run the flows on the built-in sandbox account)`},
 		{"only comments", "# nothing yet\n", `
-wxflow.yaml:1:1: error: no accounts: add at least one under accounts:`},
+wxflow.yaml:1:1: error: no accounts: add at least one under accounts: (or write sandbox: true to run the flows on the built-in sandbox account)`},
 		{"no accounts key", "listen: :8080\n", `
-wxflow.yaml:1:1: error: no accounts: add at least one under accounts:`},
+wxflow.yaml:1:1: error: no accounts: add at least one under accounts: (or write sandbox: true to run the flows on the built-in sandbox account)`},
 		{"empty accounts", "listen: :8080\naccounts: []\n", `
-wxflow.yaml:2:11: error: no accounts: add at least one under accounts:`},
+wxflow.yaml:2:11: error: no accounts: add at least one under accounts: (or write sandbox: true to run the flows on the built-in sandbox account)`},
 		{"null accounts", "accounts:\n", `
-wxflow.yaml:1:10: error: no accounts: add at least one under accounts:`},
+wxflow.yaml:1:10: error: no accounts: add at least one under accounts: (or write sandbox: true to run the flows on the built-in sandbox account)`},
 		{"accounts as a map", "accounts:\n  main:\n    app_id: wx0123456789abcdef\n", `
 wxflow.yaml:2:3: error: accounts must be a list, got a map (start each account with a dash: - id: main)`},
 		{"not a map", "- listen\n", `
@@ -302,13 +304,13 @@ wxflow.yaml:1:1: error: unknown key "app_id" (app_id belongs to an account: put 
 		{"unknown top key, callback key", "max_body: 1MB\n" + with(), `
 wxflow.yaml:1:1: error: unknown key "max_body" (max_body goes under callback:)`},
 		{"unknown top key, no hint", "wat: 1\n" + with(), `
-wxflow.yaml:1:1: error: unknown key "wat" (the keys are listen, database, flows, timezone, log, callback, shutdown_timeout, accounts)`},
+wxflow.yaml:1:1: error: unknown key "wat" (the keys are listen, database, flows, timezone, log, callback, shutdown_timeout, admin, sandbox, accounts)`},
 		{"misspelt accounts", "acounts:\n  - id: main\n", `
 wxflow.yaml:1:1: error: unknown key "acounts" (did you mean "accounts"?)`},
 		{"duplicate key", "listen: :80\nlisten: :81\n" + with(), `
 wxflow.yaml:2:1: error: duplicate key "listen" (it is first given at line 1)`},
 		{"merge key", "base: &b\n  listen: :80\n<<: *b\n" + with(), `
-wxflow.yaml:1:1: error: unknown key "base" (the keys are listen, database, flows, timezone, log, callback, shutdown_timeout, accounts)
+wxflow.yaml:1:1: error: unknown key "base" (the keys are listen, database, flows, timezone, log, callback, shutdown_timeout, admin, sandbox, accounts)
 wxflow.yaml:3:1: error: merge keys (<<) are not supported (write the keys out)`},
 		{"timezone", "timezone: Asia/Shanghi\n" + with(), `
 wxflow.yaml:1:11: error: unknown time zone "Asia/Shanghi" (did you mean "Asia/Shanghai"?)`},
@@ -744,12 +746,45 @@ func TestConfigDocs(t *testing.T) {
 		t.Fatal(err)
 	}
 	var keys []string
-	for _, list := range [][]string{cfgTopKeys, cfgLogKeys, cfgCallbackKeys, cfgAccountKeys, cfgSessionKeys} {
+	for _, list := range [][]string{cfgTopKeys, cfgLogKeys, cfgCallbackKeys, cfgAdminKeys, cfgAccountKeys, cfgSessionKeys} {
 		keys = append(keys, list...)
 	}
 	for _, k := range keys {
 		if !regexp.MustCompile("(?m)^\\| `" + regexp.QuoteMeta(k) + "` \\|").Match(doc) {
 			t.Errorf("docs/config.md has no table row for `%s`", k)
+		}
+	}
+}
+
+// TestConfigAdminSandbox checks admin: and sandbox:, and that the admin
+// token never shows.
+func TestConfigAdminSandbox(t *testing.T) {
+	t.Parallel()
+	const token = "0123456789abcdef-console"
+	got, err := parseConfig("", []byte("sandbox: true\nadmin:\n  listen: 127.0.0.1:9090\n  token: ${ADMIN}\n"), cfgEnv(map[string]string{"ADMIN": token}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !got.Sandbox || got.Admin.Listen != "127.0.0.1:9090" || got.Admin.Token != token || len(got.Accounts) != 0 {
+		t.Errorf("got sandbox %v admin %+v accounts %d", got.Sandbox, got.Admin, len(got.Accounts))
+	}
+	var logged strings.Builder
+	slog.New(slog.NewTextHandler(&logged, nil)).Info("config", "config", got)
+	for _, shown := range []string{fmt.Sprint(got.Admin), fmt.Sprintf("%#v", got.Admin), fmt.Sprintf("%+v", *got), logged.String()} {
+		if strings.Contains(shown, token) {
+			t.Errorf("the admin token shows in %q", shown)
+		}
+	}
+	for _, c := range []struct{ name, src, want string }{
+		{"sandbox with accounts", "sandbox: true\n" + cfgMinimal, "wxflow.yaml:1:10: error: sandbox: true runs the sandbox account alone; it cannot be combined with accounts: (remove accounts: to try flows in the sandbox, or sandbox: to serve the accounts)"},
+		{"short token", "sandbox: true\nadmin:\n  token: short\n", "wxflow.yaml:3:10: error: admin token is too short (5 characters; at least 16) (generate one with: openssl rand -hex 24)"},
+		{"bad listen", "sandbox: true\nadmin:\n  listen: nowhere\n", `wxflow.yaml:3:11: error: listen must be host:port, not "nowhere"`},
+		{"unknown admin key", "sandbox: true\nadmin:\n  tokn: 0123456789abcdef0\n", `wxflow.yaml:3:3: error: unknown key "tokn"`},
+		{"sandbox not a bool", "sandbox: yes please\n", "wxflow.yaml:1:10: error: sandbox"},
+	} {
+		_, err := parseConfig("wxflow.yaml", []byte(c.src), cfgEnv(cfgTestEnv))
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: error\n%v\nwant it to contain\n%s", c.name, err, c.want)
 		}
 	}
 }

@@ -1,0 +1,176 @@
+package engine
+
+import (
+	"maps"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/wxflow/wxflow/channels"
+)
+
+// IngestBuckets are the upper bounds, in seconds, of the ingest latency
+// histogram in Stats.
+var IngestBuckets = []float64{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5}
+
+// Stats is a snapshot of what the engine counted since it was built, for
+// metrics. Counts only include committed work: a transaction that is
+// rolled back and run again counts once.
+type Stats struct {
+	// Events counts the new events ingested, by kind; Duplicates the
+	// platform retries ingested again.
+	Events     map[channels.Kind]uint64
+	Duplicates uint64
+	// RunsStarted counts the runs started, by flow; RunsEnded the runs
+	// that ended, by status.
+	RunsStarted map[string]uint64
+	RunsEnded   map[RunStatus]uint64
+	// Messages counts the messages whose outcome is known (sent, failed,
+	// unknown), by status and reason.
+	Messages map[MessageKey]uint64
+	// TimersFired counts the timers that resumed a run; TimerLag is how
+	// late the last of them fired (its due time to the clock's now).
+	TimersFired uint64
+	TimerLag    time.Duration
+	// WriterQueue is how many jobs wait for the writer; OutboxQueue how
+	// many committed messages wait in memory for the dispatcher.
+	WriterQueue, OutboxQueue int
+	// IngestCounts[i] counts the ingests that took at most
+	// IngestBuckets[i] (and more than the bound before); the last element
+	// counts the slower ones. IngestSum is their total, in seconds.
+	IngestCounts []uint64
+	IngestSum    float64
+}
+
+// MessageKey is a message outcome: its status and, when it failed, why.
+type MessageKey struct {
+	Status OutboxStatus
+	Reason channels.Reason
+}
+
+// statDelta is what one job counted; it joins the engine's stats after
+// the job's commit.
+type statDelta struct {
+	events      map[channels.Kind]uint64
+	duplicates  uint64
+	runsStarted map[string]uint64
+	runsEnded   map[RunStatus]uint64
+	messages    map[MessageKey]uint64
+	timers      uint64
+	lag         time.Duration
+}
+
+func (d *statDelta) event(k channels.Kind) {
+	if d.events == nil {
+		d.events = map[channels.Kind]uint64{}
+	}
+	d.events[k]++
+}
+
+func (d *statDelta) runStarted(flow string) {
+	if d.runsStarted == nil {
+		d.runsStarted = map[string]uint64{}
+	}
+	d.runsStarted[flow]++
+}
+
+func (d *statDelta) runEnded(s RunStatus) {
+	if d.runsEnded == nil {
+		d.runsEnded = map[RunStatus]uint64{}
+	}
+	d.runsEnded[s]++
+}
+
+func (d *statDelta) message(s OutboxStatus, r channels.Reason) {
+	if d.messages == nil {
+		d.messages = map[MessageKey]uint64{}
+	}
+	d.messages[MessageKey{s, r}]++
+}
+
+// count returns the job's counters.
+func (w *work) count() *statDelta {
+	if w.stats == nil {
+		w.stats = &statDelta{}
+	}
+	return w.stats
+}
+
+// stats is the engine's running totals.
+type stats struct {
+	mu          sync.Mutex
+	events      map[channels.Kind]uint64
+	duplicates  uint64
+	runsStarted map[string]uint64
+	runsEnded   map[RunStatus]uint64
+	messages    map[MessageKey]uint64
+	timers      uint64
+	lag         time.Duration
+
+	ingest    [14]atomic.Uint64 // len(IngestBuckets)+1
+	ingestSum atomic.Uint64     // nanoseconds
+}
+
+func addAll[K comparable](dst *map[K]uint64, src map[K]uint64) {
+	if len(src) == 0 {
+		return
+	}
+	if *dst == nil {
+		*dst = map[K]uint64{}
+	}
+	for k, v := range src {
+		(*dst)[k] += v
+	}
+}
+
+// add joins a committed job's counters.
+func (s *stats) add(d *statDelta) {
+	if d == nil {
+		return
+	}
+	s.mu.Lock()
+	addAll(&s.events, d.events)
+	addAll(&s.runsStarted, d.runsStarted)
+	addAll(&s.runsEnded, d.runsEnded)
+	addAll(&s.messages, d.messages)
+	s.duplicates += d.duplicates
+	if d.timers > 0 {
+		s.timers += d.timers
+		s.lag = d.lag
+	}
+	s.mu.Unlock()
+}
+
+// observeIngest records how long an ingest took, in real time (a measure,
+// not a behaviour: the injected clock does not apply).
+func (s *stats) observeIngest(took time.Duration) {
+	sec := took.Seconds()
+	i := 0
+	for i < len(IngestBuckets) && sec > IngestBuckets[i] {
+		i++
+	}
+	s.ingest[i].Add(1)
+	s.ingestSum.Add(uint64(took))
+}
+
+// Stats returns a snapshot of the engine's counters.
+func (e *Engine) Stats() Stats {
+	s := &e.stats
+	s.mu.Lock()
+	out := Stats{
+		Events: maps.Clone(s.events), Duplicates: s.duplicates,
+		RunsStarted: maps.Clone(s.runsStarted), RunsEnded: maps.Clone(s.runsEnded),
+		Messages: maps.Clone(s.messages), TimersFired: s.timers, TimerLag: s.lag,
+	}
+	s.mu.Unlock()
+	out.IngestCounts = make([]uint64, len(s.ingest))
+	for i := range s.ingest {
+		out.IngestCounts[i] = s.ingest[i].Load()
+	}
+	out.IngestSum = time.Duration(s.ingestSum.Load()).Seconds()
+	out.WriterQueue = len(e.jobs)
+	e.outMu.Lock()
+	out.OutboxQueue = len(e.outq)
+	e.outMu.Unlock()
+	return out
+}
