@@ -36,67 +36,173 @@ func Mermaid(f *Flow) string {
 	if f.Name != "" {
 		fmt.Fprintf(&b, "    %%%% flow: %s\n", f.Name)
 	}
-	g := buildCFG(f)
+	g := buildFlowGraph(f)
+	for _, n := range g.nodes {
+		open, close := mermaidShape(n)
+		fmt.Fprintf(&b, "    %s%s\"%s\"%s\n", n.id, open, mermaidLabel(n.lines...), close)
+	}
+	for _, e := range g.edges {
+		from, to := g.nodes[e.from].id, g.nodes[e.to].id
+		arrow := "-->"
+		if e.jump {
+			arrow = "-.->"
+		}
+		if e.label == "" {
+			fmt.Fprintf(&b, "    %s %s %s\n", from, arrow, to)
+		} else {
+			fmt.Fprintf(&b, "    %s %s|\"%s\"| %s\n", from, arrow, mermaidLabel(e.label), to)
+		}
+	}
+	return b.String()
+}
 
-	// Nodes: triggers, steps, then the end of the flow if a path gets there.
+// What a node of the graph stands for.
+const (
+	graphStep = iota
+	graphTrigger
+	graphExit
+)
+
+// flowGraph is what Mermaid and SVG draw: the nodes and edges of a flow,
+// labelled, in a stable order.
+type flowGraph struct {
+	nodes []graphNode
+	edges []graphEdge
+}
+
+// graphNode is a trigger (t0, t1, ...), a step (s0, s1, ...) or the end of
+// the flow (exit).
+type graphNode struct {
+	id    string
+	lines []string // the label, one entry per line (entries may hold newlines)
+	role  int      // graphStep, graphTrigger or graphExit
+	// kind is the step's or the trigger's kind ("" for the stand-in of
+	// no trigger and for the exit).
+	kind    string
+	step    *Step    // nil unless a step
+	trigger *Trigger // nil unless a trigger (and for the stand-in of none)
+}
+
+// graphEdge goes from one node to another (indexes into flowGraph.nodes).
+type graphEdge struct {
+	from, to int
+	label    string
+	jump     bool // drawn dotted: a goto or on_* jump by id
+}
+
+// buildFlowGraph lists the nodes and edges of a flow: triggers, then steps
+// in document order, then the end of the flow if a path gets there; the
+// edges of the triggers, then those of each step in order. A flow with
+// nil steps or steps without a spec (never one that LoadFile returns) gets
+// its nodes but no edges between steps.
+func buildFlowGraph(f *Flow) *flowGraph {
+	g := &flowGraph{}
+	if f == nil {
+		return g
+	}
 	for i, t := range f.Triggers {
-		fmt.Fprintf(&b, "    t%d([\"%s\"])\n", i, mermaidLabel(triggerLabel(t)...))
+		lines, kind := []string{"trigger"}, ""
+		if t != nil {
+			lines, kind = triggerLabel(t), t.Kind
+		}
+		g.nodes = append(g.nodes, graphNode{id: fmt.Sprintf("t%d", i), lines: lines, role: graphTrigger, kind: kind, trigger: t})
 	}
 	if len(f.Triggers) == 0 {
-		b.WriteString("    t0([\"started by another flow (start:)\"])\n")
+		g.nodes = append(g.nodes, graphNode{id: "t0", lines: []string{"started by another flow (start:)"}, role: graphTrigger})
 	}
-	for i, s := range g.steps {
+	triggers := len(g.nodes)
+	addStep := func(i int, s *Step) {
 		lines := []string{stepLabel(s)}
 		if s.ID != "" {
 			lines = append(lines, "id: "+s.ID)
 		}
-		open, close := stepShape(s.Kind)
-		fmt.Fprintf(&b, "    s%d%s\"%s\"%s\n", i, open, mermaidLabel(lines...), close)
+		g.nodes = append(g.nodes, graphNode{id: fmt.Sprintf("s%d", i), lines: lines, role: graphStep, kind: s.Kind, step: s})
 	}
-	exits := g.entry == endNode
-	for _, es := range g.edges {
+	if steps, ok := graphableSteps(f); !ok {
+		for i, s := range steps {
+			addStep(i, s)
+		}
+		if len(steps) > 0 {
+			for i := 0; i < triggers; i++ {
+				g.edges = append(g.edges, graphEdge{from: i, to: triggers})
+			}
+		}
+		return g
+	}
+
+	c := buildCFG(f)
+	for i, s := range c.steps {
+		addStep(i, s)
+	}
+	exits := c.entry == endNode
+	for _, es := range c.edges {
 		for _, e := range es {
 			exits = exits || e.to == endNode
 		}
 	}
+	exit := -1
 	if exits {
-		b.WriteString("    exit((\"end of flow\"))\n")
+		exit = len(g.nodes)
+		g.nodes = append(g.nodes, graphNode{id: "exit", lines: []string{"end of flow"}, role: graphExit})
 	}
-
-	// Edges.
-	entry := "exit"
-	if g.entry != endNode {
-		entry = fmt.Sprintf("s%d", g.entry)
+	node := func(n int) int {
+		if n == endNode {
+			return exit
+		}
+		return triggers + n
 	}
-	for i := range f.Triggers {
-		fmt.Fprintf(&b, "    t%d --> %s\n", i, entry)
+	for i := 0; i < triggers; i++ {
+		g.edges = append(g.edges, graphEdge{from: i, to: node(c.entry)})
 	}
-	if len(f.Triggers) == 0 {
-		fmt.Fprintf(&b, "    t0 --> %s\n", entry)
-	}
-	for i, s := range g.steps {
+	for i, s := range c.steps {
 		others := false
-		for _, e := range g.edges[i] {
+		for _, e := range c.edges[i] {
 			others = others || (e.label != labelNext && e.label != labelSkip)
 		}
-		for _, e := range g.edges[i] {
-			to := "exit"
-			if e.to != endNode {
-				to = fmt.Sprintf("s%d", e.to)
+		for _, e := range c.edges[i] {
+			g.edges = append(g.edges, graphEdge{from: triggers + i, to: node(e.to), label: edgeLabel(s, e, others), jump: e.jump})
+		}
+	}
+	return g
+}
+
+// graphableSteps reports whether every step of the flow, nested ones
+// included, is there (not nil), has a spec and appears once, as in every
+// flow LoadFile returns; it returns the steps it found in document order.
+func graphableSteps(f *Flow) ([]*Step, bool) {
+	var out []*Step
+	seen := map[*Step]bool{}
+	ok := true
+	var walk func(list []*Step)
+	walk = func(list []*Step) {
+		for _, s := range list {
+			if s == nil || seen[s] {
+				ok = false
+				continue
 			}
-			arrow := "-->"
-			if e.jump {
-				arrow = "-.->"
+			seen[s] = true
+			out = append(out, s)
+			if s.Spec == nil {
+				ok = false
 			}
-			label := edgeLabel(s, e, others)
-			if label == "" {
-				fmt.Fprintf(&b, "    s%d %s %s\n", i, arrow, to)
-			} else {
-				fmt.Fprintf(&b, "    s%d %s|\"%s\"| %s\n", i, arrow, mermaidLabel(label), to)
+			for _, ch := range s.Children() {
+				walk(ch.Steps)
 			}
 		}
 	}
-	return b.String()
+	walk(f.Steps)
+	return out, ok
+}
+
+// mermaidShape returns the Mermaid brackets of a node.
+func mermaidShape(n graphNode) (open, close string) {
+	switch n.role {
+	case graphTrigger:
+		return "([", "])"
+	case graphExit:
+		return "((", "))"
+	}
+	return stepShape(n.kind)
 }
 
 // edgeLabel names an edge of the graph: the condition of a branch case or

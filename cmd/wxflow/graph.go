@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -10,22 +11,56 @@ import (
 )
 
 func runGraph(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	if len(args) != 1 {
-		fmt.Fprintln(stderr, "usage: wxflow graph FILE\n\nPrints the flow as a Mermaid flowchart.")
+	fs := flag.NewFlagSet("graph", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	format := fs.String("format", "mermaid", "output format: mermaid or svg")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: wxflow graph [--format mermaid|svg] FILE")
+		fmt.Fprintln(stderr, "\nPrints the flow as a Mermaid flowchart, or with --format svg as an SVG")
+		fmt.Fprintln(stderr, "drawing of the same graph.")
+		fs.PrintDefaults()
+	}
+	// Flags may come before or after the file.
+	var files []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return exitUsage
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			break
+		}
+		if n := len(args) - len(rest); n > 0 && args[n-1] == "--" {
+			files = append(files, rest...)
+			break
+		}
+		files = append(files, rest[0])
+		args = rest[1:]
+	}
+	if len(files) != 1 {
+		fs.Usage()
 		return exitUsage
 	}
-	src, err := os.ReadFile(args[0])
+	if *format != "mermaid" && *format != "svg" {
+		fmt.Fprintf(stderr, "wxflow graph: --format must be mermaid or svg, not %q\n", *format)
+		return exitUsage
+	}
+	src, err := os.ReadFile(files[0])
 	if err != nil {
 		fmt.Fprintf(stderr, "wxflow graph: %v\n", err)
 		return exitUsage
 	}
-	f, diags := flows.LoadFile(args[0], src, flows.Options{})
+	f, diags := flows.LoadFile(files[0], src, flows.Options{})
 	if diags.HasErrors() {
 		for _, d := range diags {
 			fmt.Fprintln(stderr, d.String())
 		}
 		return exitProblems
 	}
-	fmt.Fprint(stdout, flows.Mermaid(f))
+	if *format == "svg" {
+		fmt.Fprint(stdout, flows.SVG(f, flows.SVGOptions{}))
+	} else {
+		fmt.Fprint(stdout, flows.Mermaid(f))
+	}
 	return exitOK
 }

@@ -16,11 +16,13 @@ import (
 	"path/filepath"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/wxflow/wxflow/channels"
 	"github.com/wxflow/wxflow/channels/wechat"
+	"github.com/wxflow/wxflow/cmd/wxflow/console"
 	"github.com/wxflow/wxflow/engine"
 	"github.com/wxflow/wxflow/flows"
 )
@@ -30,12 +32,17 @@ import (
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fl := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fl.SetOutput(stderr)
-	cfgPath := fl.String("config", "wxflow.yaml", "the configuration file (docs/config.md)")
+	cfgPath := fl.String("config", defaultConfigFile, "the configuration file (docs/config.md)")
+	flowsDir := fl.String("flows", "", "the flow folder (overrides the config's; default for the sandbox: "+sandboxFlows+")")
+	listen := fl.String("listen", "", "the address to listen on (overrides the config's listen)")
 	fl.Usage = func() {
-		fmt.Fprintln(stderr, "usage: wxflow serve [--config FILE]")
+		fmt.Fprintln(stderr, "usage: wxflow serve [--config FILE] [--flows DIR] [--listen HOST:PORT]")
 		fmt.Fprintln(stderr, "\nRuns the WeChat callback endpoint (/wechat/{account}), the engine, its timers")
-		fmt.Fprintln(stderr, "and schedules. Flows reload when their files change and on SIGHUP; SIGINT or")
-		fmt.Fprintln(stderr, "SIGTERM stop it gracefully.")
+		fmt.Fprintln(stderr, "and schedules, and the operator console. Flows reload when their files change")
+		fmt.Fprintln(stderr, "and on SIGHUP; SIGINT or SIGTERM stop it gracefully.")
+		fmt.Fprintln(stderr, "\nWithout "+defaultConfigFile+" (and no --config), it runs the sandbox: SQLite in ./wxflow.db,")
+		fmt.Fprintln(stderr, "the example flows, the built-in sandbox account on the simulated channel, and")
+		fmt.Fprintln(stderr, "the console with its simulator at http://"+cfgDefaultListen+"/.")
 		fl.PrintDefaults()
 	}
 	if err := fl.Parse(args); err != nil {
@@ -45,13 +52,27 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		fl.Usage()
 		return exitUsage
 	}
-	cfg, err := loadConfig(*cfgPath, os.LookupEnv)
-	if err != nil {
+	given := false
+	fl.Visit(func(f *flag.Flag) { given = given || f.Name == "config" })
+	var cfg *Config
+	var err error
+	if _, serr := os.Stat(*cfgPath); !given && errors.Is(serr, fs.ErrNotExist) {
+		cfg = sandboxConfig()
+	} else if cfg, err = loadConfig(*cfgPath, os.LookupEnv); err != nil {
 		fmt.Fprintf(stderr, "wxflow serve: %v\n", err)
 		if errors.Is(err, fs.ErrNotExist) {
 			return exitUsage
 		}
 		return exitProblems
+	}
+	if *flowsDir != "" {
+		cfg.Flows = *flowsDir
+	}
+	if *listen != "" {
+		if cfg.Admin.Listen == cfg.Listen {
+			cfg.Admin.Listen = *listen
+		}
+		cfg.Listen = *listen
 	}
 	log := slog.New(cfg.Log.Handler(stderr))
 	s, err := newServer(ctx, cfg, serverOptions{Logger: log})
@@ -64,7 +85,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		s.Close()
 		return exitProblems
 	}
-	fmt.Fprintf(stdout, "wxflow serving on http://%s (callbacks at /wechat/{account}, health at /healthz)\n", s.Addr())
+	s.printAddresses(stdout)
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
@@ -106,15 +127,46 @@ type serverOptions struct {
 type server struct {
 	cfg     *Config
 	log     *slog.Logger
-	store   *engine.SQLiteStore
+	store   engine.Store
 	engine  *engine.Engine
+	sandbox *engine.Sandbox
 	http    *http.Server
 	ln      net.Listener
 	loadOpt flows.Options
 
+	// admin serves the console on its own address (nil when it shares
+	// the callback server's, or is off); consoleOff says why it is off.
+	admin      *http.Server
+	adminLn    net.Listener
+	console    *console.Console
+	consoleOff string
+	metrics    *console.Metrics
+
 	reloadMu sync.Mutex
 	// print is the fingerprint of the flow files last loaded or tried.
 	print string
+	// diags are the problems of the last load of the flow folder.
+	diags atomic.Pointer[flows.Diagnostics]
+}
+
+// defaultConfigFile is the config file serve reads unless told.
+const defaultConfigFile = "wxflow.yaml"
+
+// sandboxFlows is the flow folder of the sandbox default.
+const sandboxFlows = "flows/examples"
+
+// sandboxConfig is the configuration of `wxflow serve` without a config
+// file: the sandbox account, the example flows, ./wxflow.db, and the
+// console on the same loopback address, open.
+func sandboxConfig() *Config {
+	return &Config{
+		Sandbox: true, Listen: cfgDefaultListen, Database: cfgDefaultDatabase, Flows: sandboxFlows,
+		Timezone: time.Local, TimezoneName: "Local",
+		Log:             LogConfig{Format: cfgDefaultLogFormat, Level: cfgDefaultLogLevel},
+		ShutdownTimeout: cfgDefaultShutdownTimeout,
+		Admin:           AdminConfig{Listen: cfgDefaultListen},
+		Callback:        CallbackConfig{MaxBody: cfgDefaultMaxBody, TimestampTolerance: cfgDefaultTimestampTolerance, PassiveReplyWait: cfgDefaultPassiveReplyWait},
+	}
 }
 
 // newServer builds everything serve runs and loads the flows; a flow
@@ -126,7 +178,60 @@ func newServer(ctx context.Context, cfg *Config, o serverOptions) (*server, erro
 	if o.Clock == nil {
 		o.Clock = engine.SystemClock{}
 	}
-	s := &server{cfg: cfg, log: o.Logger}
+	s := &server{cfg: cfg, log: o.Logger, loadOpt: flows.Options{Regions: map[string]string{}}}
+	s.metrics = console.NewMetrics(func() engine.Stats { return s.engine.Stats() })
+	print, err := flowsFingerprint(cfg.Flows)
+	if err != nil {
+		return nil, err
+	}
+	var handler http.Handler
+	if cfg.Sandbox {
+		err = s.openSandbox(ctx)
+	} else {
+		handler, err = s.openAccounts(ctx, o)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if !cfg.Sandbox { // the sandbox loaded them
+		if err := s.load(ctx); err != nil {
+			s.closeEngine()
+			return nil, err
+		}
+	}
+	s.print = print
+	mux := http.NewServeMux()
+	if handler != nil {
+		mux.Handle(wechat.Prefix, handler)
+	}
+	mux.HandleFunc("GET /healthz", s.healthz)
+	if err := s.openConsole(mux); err != nil {
+		s.closeEngine()
+		return nil, err
+	}
+	s.http = s.httpServer(mux)
+	return s, nil
+}
+
+// openSandbox runs the engine on the sandbox account: the simulated
+// channel, a virtual clock kept in the store, the console's simulator.
+func (s *server) openSandbox(ctx context.Context) error {
+	set, err := s.loadSet()
+	if err != nil {
+		return err
+	}
+	sb, err := engine.NewSandbox(ctx, engine.SandboxConfig{Set: set, DBPath: s.cfg.Database, Zone: s.cfg.Timezone, Logger: s.log, KeepClock: true})
+	if err != nil {
+		return err
+	}
+	s.sandbox, s.engine, s.store = sb, sb.Engine(), sb.Engine().Store()
+	return nil
+}
+
+// openAccounts opens the store and the WeChat channel of the configured
+// accounts, and returns the callback endpoint.
+func (s *server) openAccounts(ctx context.Context, o serverOptions) (http.Handler, error) {
+	cfg := s.cfg
 	st, err := engine.OpenSQLite(ctx, cfg.Database, engine.SQLiteOptions{Synchronous: o.Synchronous})
 	if err != nil {
 		return nil, err
@@ -135,17 +240,18 @@ func newServer(ctx context.Context, cfg *Config, o serverOptions) (*server, erro
 	state := engine.NewChannelState(st, o.Clock)
 	accounts := map[string]*wechat.ChannelAccount{}
 	handlerAccounts := map[string]*wechat.CallbackAccount{}
-	s.loadOpt = flows.Options{Regions: map[string]string{}}
 	for i := range cfg.Accounts {
 		a := &cfg.Accounts[i]
 		client, err := wechat.NewClient(wechat.ClientConfig{
 			Account: a.ID, AppID: a.AppID, AppSecret: a.AppSecret, APIBase: a.APIBase, TokenMode: a.TokenMode,
 			HTTP: o.APIClient, Clock: o.Clock, Tokens: state, Media: state, Logger: o.Logger,
+			Observe: s.metrics.ObserveAPI(a.ID),
 		})
 		if err != nil {
 			st.Close()
 			return nil, fmt.Errorf("account %s: %w", a.ID, err)
 		}
+		s.metrics.CountRefreshes(a.ID, client.Refreshes)
 		settings := a.Session
 		settings.Region = a.Region
 		accounts[a.ID] = &wechat.ChannelAccount{Client: client, Settings: settings}
@@ -169,38 +275,115 @@ func newServer(ctx context.Context, cfg *Config, o serverOptions) (*server, erro
 		st.Close()
 		return nil, err
 	}
-	print, err := flowsFingerprint(cfg.Flows)
-	var set *flows.Set
-	if err == nil {
-		set, err = flows.LoadDir(cfg.Flows, s.loadOpt)
-	}
-	if err == nil && set.Diags.HasErrors() {
-		err = fmt.Errorf("the flows in %s have errors:\n%s", cfg.Flows, set.Diags.Err())
-	}
-	if err == nil {
-		err = s.engine.Load(ctx, set)
-	}
-	if err != nil {
-		st.Close()
-		return nil, err
-	}
-	s.print = print
-	mux := http.NewServeMux()
-	mux.Handle(wechat.Prefix, wechat.NewHandler(wechat.HandlerConfig{
+	return wechat.NewHandler(wechat.HandlerConfig{
 		Accounts: handlerAccounts, Sink: engineSink{s.engine}, Clock: o.Clock, Logger: o.Logger,
 		MaxBody: cfg.Callback.MaxBody, TimestampTolerance: cfg.Callback.TimestampTolerance,
-		PassiveReplyWait: cfg.Callback.PassiveReplyWait,
-	}))
-	mux.HandleFunc("GET /healthz", s.healthz)
-	s.http = &http.Server{
-		Handler:           mux,
+		PassiveReplyWait: cfg.Callback.PassiveReplyWait, Observe: s.metrics.ObserveCallback,
+	}), nil
+}
+
+// loadSet loads the flow folder and keeps its diagnostics for the
+// console; a folder with errors is an error that lists them.
+func (s *server) loadSet() (*flows.Set, error) {
+	set, err := flows.LoadDir(s.cfg.Flows, s.loadOpt)
+	if err != nil {
+		return nil, err
+	}
+	diags := set.Diags
+	s.diags.Store(&diags)
+	if set.Diags.HasErrors() {
+		return nil, fmt.Errorf("the flows in %s have errors:\n%s", s.cfg.Flows, set.Diags.Err())
+	}
+	return set, nil
+}
+
+// load loads the flow folder into the engine.
+func (s *server) load(ctx context.Context) error {
+	set, err := s.loadSet()
+	if err != nil {
+		return err
+	}
+	return s.engine.Load(ctx, set)
+}
+
+// accountIDs are the ids of the accounts served.
+func (s *server) accountIDs() []string {
+	if s.sandbox != nil {
+		return []string{s.sandbox.Account()}
+	}
+	ids := make([]string, len(s.cfg.Accounts))
+	for i, a := range s.cfg.Accounts {
+		ids[i] = a.ID
+	}
+	return ids
+}
+
+// openConsole builds the console and mounts it on the callback server's
+// mux when it shares its address, or on its own server. Without a token
+// it is off, except for a sandbox alone on a loopback address.
+func (s *server) openConsole(mux *http.ServeMux) error {
+	if s.cfg.Admin.Token == "" && !(s.sandbox != nil && loopback(s.cfg.Admin.Listen)) {
+		s.consoleOff = "set admin.token in the config to turn on the console, its API and /metrics"
+		s.log.Warn("console off: no admin.token", "hint", s.consoleOff)
+		return nil
+	}
+	c, err := console.New(console.Config{
+		Engine: s.engine, Sandbox: s.sandbox, Token: s.cfg.Admin.Token, Accounts: s.accountIDs(),
+		Diagnostics: func() flows.Diagnostics {
+			if d := s.diags.Load(); d != nil {
+				return *d
+			}
+			return nil
+		},
+		Metrics: s.metrics, Logger: s.log,
+	})
+	if err != nil {
+		return err
+	}
+	s.console = c
+	if s.cfg.Admin.Listen == s.cfg.Listen {
+		mux.Handle("/", c)
+		return nil
+	}
+	s.admin = s.httpServer(c)
+	return nil
+}
+
+// loopback reports whether a host:port address is on the loopback
+// interface only.
+func loopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+func (s *server) httpServer(h http.Handler) *http.Server {
+	return &http.Server{
+		Handler:           h,
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       10 * time.Second,
-		WriteTimeout:      10 * time.Second,
+		WriteTimeout:      time.Minute,
 		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(o.Logger.Handler(), slog.LevelWarn),
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
-	return s, nil
+}
+
+// closeEngine stops the engine and closes the store (a failed start).
+func (s *server) closeEngine() {
+	if s.sandbox != nil {
+		s.sandbox.Close()
+		return
+	}
+	if s.engine != nil {
+		s.engine.Stop()
+	}
+	s.store.Close()
 }
 
 // flowsFingerprint summarises the flow folder's YAML files (names, sizes,
@@ -232,7 +415,7 @@ func flowsFingerprint(dir string) (string, error) {
 
 // Reload loads the flow folder again when its files changed (or always,
 // when forced by SIGHUP). A folder with errors keeps the last good flows
-// running and logs every diagnostic.
+// running and logs every diagnostic; the console shows them.
 func (s *server) Reload(force bool) {
 	s.reloadMu.Lock()
 	defer s.reloadMu.Unlock()
@@ -250,6 +433,8 @@ func (s *server) Reload(force bool) {
 		s.log.Error("reload flows: keeping the flows running", "err", err)
 		return
 	}
+	diags := set.Diags
+	s.diags.Store(&diags)
 	for _, d := range set.Diags {
 		if d.Severity == flows.SeverityError {
 			s.log.Error("flow error", "at", d.String())
@@ -273,31 +458,75 @@ func (s *server) Start() error {
 	}
 	ln, err := net.Listen("tcp", s.cfg.Listen)
 	if err != nil {
-		s.engine.Stop()
 		return fmt.Errorf("listen: %w", err)
 	}
 	s.ln = ln
-	go func() {
-		if err := s.http.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
-			s.log.Error("the callback server stopped", "err", err)
+	if s.admin != nil {
+		if s.adminLn, err = net.Listen("tcp", s.cfg.Admin.Listen); err != nil {
+			ln.Close()
+			return fmt.Errorf("listen for the console (admin.listen): %w", err)
 		}
-	}()
+		go s.serve(s.admin, s.adminLn, "the console")
+	}
+	go s.serve(s.http, ln, "the callback server")
 	s.log.Info("serving", "addr", ln.Addr().String(), "config", s.cfg)
 	return nil
+}
+
+func (s *server) serve(srv *http.Server, ln net.Listener, what string) {
+	if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+		s.log.Error(what+" stopped", "err", err)
+	}
 }
 
 // Addr is the address the server listens on.
 func (s *server) Addr() string { return s.ln.Addr().String() }
 
+// ConsoleURL is the console's address, or "" when it is off.
+func (s *server) ConsoleURL() string {
+	switch {
+	case s.console == nil:
+		return ""
+	case s.adminLn != nil:
+		return "http://" + s.adminLn.Addr().String() + "/"
+	}
+	return "http://" + s.Addr() + "/"
+}
+
+// printAddresses tells the operator where everything is.
+func (s *server) printAddresses(w io.Writer) {
+	if s.sandbox != nil {
+		fmt.Fprintf(w, "wxflow sandbox: flows from %s, database %s, the sandbox account on the simulated channel\n", s.cfg.Flows, s.cfg.Database)
+	} else {
+		fmt.Fprintf(w, "wxflow serving on http://%s (callbacks at /wechat/{account}, health at /healthz)\n", s.Addr())
+	}
+	if u := s.ConsoleURL(); u != "" {
+		fmt.Fprintf(w, "console: %s\n", u)
+	} else {
+		fmt.Fprintf(w, "console: off (%s)\n", s.consoleOff)
+	}
+}
+
 // Shutdown stops accepting callbacks, waits for those under way (their
 // events are committed), stops the engine (runs stay resumable) and
 // closes the store.
 func (s *server) Shutdown(ctx context.Context) error {
+	if s.admin != nil {
+		if err := s.admin.Shutdown(ctx); err != nil {
+			s.admin.Close()
+		}
+	}
 	err := s.http.Shutdown(ctx)
 	if err != nil {
 		// Callbacks still waiting are answered with an error; WeChat
 		// retries them.
 		s.http.Close()
+	}
+	if s.sandbox != nil {
+		if cerr := s.sandbox.Close(); cerr != nil && err == nil {
+			err = cerr
+		}
+		return err
 	}
 	s.engine.Stop()
 	if cerr := s.store.Close(); cerr != nil && err == nil {
@@ -308,11 +537,13 @@ func (s *server) Shutdown(ctx context.Context) error {
 
 // Close stops everything at once (a failed start).
 func (s *server) Close() {
+	if s.admin != nil {
+		s.admin.Close()
+	}
 	if s.http != nil {
 		s.http.Close()
 	}
-	s.engine.Stop()
-	s.store.Close()
+	s.closeEngine()
 }
 
 func (s *server) healthz(w http.ResponseWriter, r *http.Request) {

@@ -1,0 +1,168 @@
+package console
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+
+	"github.com/wxflow/wxflow/engine"
+)
+
+// maxAPIBody bounds the JSON bodies the API reads.
+const maxAPIBody = 64 << 10
+
+func (c *Console) apiFlows(w http.ResponseWriter, r *http.Request) {
+	views, err := c.flowViews(r.Context())
+	if err != nil {
+		c.fail(w, r, err, true)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"flows": views, "other_diagnostics": c.otherDiagnostics(views)})
+}
+
+func (c *Console) apiFlow(w http.ResponseWriter, r *http.Request) {
+	v, err := c.flowView(r.Context(), r.PathValue("name"))
+	if err != nil {
+		c.fail(w, r, err, true)
+		return
+	}
+	writeJSON(w, http.StatusOK, v)
+}
+
+// StartRequest is the body of POST /api/flows/{name}/start.
+type StartRequest struct {
+	// Account defaults to the only account served.
+	Account string         `json:"account"`
+	Contact string         `json:"contact"`
+	Vars    map[string]any `json:"vars"`
+}
+
+// decodeJSON reads a JSON body into v, refusing unknown fields and
+// trailing data.
+func decodeJSON(r *http.Request, v any) error {
+	dec := json.NewDecoder(io.LimitReader(r.Body, maxAPIBody+1))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		if errors.Is(err, io.EOF) {
+			return badRequest("the body is empty; send a JSON object")
+		}
+		return badRequest("the body is not the JSON expected: %v", err)
+	}
+	if dec.More() {
+		return badRequest("the body has more than one JSON value")
+	}
+	return nil
+}
+
+func (c *Console) apiFlowStart(w http.ResponseWriter, r *http.Request) {
+	var req StartRequest
+	if err := decodeJSON(r, &req); err != nil {
+		c.fail(w, r, err, true)
+		return
+	}
+	run, err := c.startFlow(r, r.PathValue("name"), req)
+	if err != nil {
+		c.fail(w, r, err, true)
+		return
+	}
+	writeJSON(w, http.StatusCreated, runSummary(run))
+}
+
+func (c *Console) apiContacts(w http.ResponseWriter, r *http.Request) {
+	list, err := c.contactList(r.Context(), r.URL.Query())
+	if err != nil {
+		c.fail(w, r, err, true)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"contacts": list})
+}
+
+func (c *Console) apiContact(w http.ResponseWriter, r *http.Request) {
+	v, err := c.contactDetail(r.Context(), r.PathValue("account"), r.PathValue("id"))
+	if err != nil {
+		c.fail(w, r, err, true)
+		return
+	}
+	writeJSON(w, http.StatusOK, v)
+}
+
+func (c *Console) apiRuns(w http.ResponseWriter, r *http.Request) {
+	list, err := c.runList(r.Context(), r.URL.Query())
+	if err != nil {
+		c.fail(w, r, err, true)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"runs": list})
+}
+
+func (c *Console) apiRun(w http.ResponseWriter, r *http.Request) {
+	v, err := c.runView(r.Context(), r.PathValue("id"))
+	if err != nil {
+		c.fail(w, r, err, true)
+		return
+	}
+	writeJSON(w, http.StatusOK, v)
+}
+
+func (c *Console) apiMessages(w http.ResponseWriter, r *http.Request) {
+	list, err := c.messageList(r.Context(), r.URL.Query())
+	if err != nil {
+		c.fail(w, r, err, true)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"messages": list})
+}
+
+func (c *Console) apiSandboxState(w http.ResponseWriter, r *http.Request) {
+	v, err := c.simView(r.Context(), r.URL.Query().Get("contact"))
+	if err != nil {
+		c.fail(w, r, err, true)
+		return
+	}
+	writeJSON(w, http.StatusOK, v)
+}
+
+func (c *Console) apiSandboxAct(w http.ResponseWriter, r *http.Request) {
+	var a SimAction
+	if err := decodeJSON(r, &a); err != nil {
+		c.fail(w, r, err, true)
+		return
+	}
+	if err := c.simAct(r.Context(), a); err != nil {
+		c.fail(w, r, err, true)
+		return
+	}
+	v, err := c.simView(r.Context(), a.Contact)
+	if err != nil {
+		c.fail(w, r, err, true)
+		return
+	}
+	writeJSON(w, http.StatusOK, v)
+}
+
+// startFlow starts a flow for the request's contact.
+func (c *Console) startFlow(r *http.Request, flow string, req StartRequest) (*engine.Run, error) {
+	if req.Contact == "" {
+		return nil, badRequest("contact is required (the contact's OpenID)")
+	}
+	if req.Account == "" {
+		req.Account = c.defaultAccount()
+		if req.Account == "" {
+			return nil, badRequest("account is required: more than one account is served")
+		}
+	}
+	run, err := c.eng.StartFlow(r.Context(), req.Account, req.Contact, flow, req.Vars)
+	if err != nil {
+		return nil, err
+	}
+	c.log.Info("flow started through the admin API", "flow", flow, "account", req.Account, "contact", req.Contact, "run", run.ID)
+	if c.cfg.Sandbox != nil {
+		// The simulator shows what the run sent at once.
+		if err := c.eng.Sync(r.Context()); err != nil {
+			return nil, fmt.Errorf("wait for the run: %w", err)
+		}
+	}
+	return run, nil
+}

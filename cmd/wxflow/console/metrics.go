@@ -1,0 +1,101 @@
+package console
+
+import (
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/wxflow/wxflow/channels"
+	"github.com/wxflow/wxflow/engine"
+)
+
+// callbackBuckets are the upper bounds, in seconds, of the callback
+// answer-time histogram.
+var callbackBuckets = []float64{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5}
+
+// Metrics is what `wxflow serve` exports at /metrics: the engine's
+// counters (mirrored at each scrape), the callback endpoint's and the
+// WeChat API client's, fed through their Observe hooks.
+type Metrics struct {
+	// Registry is what /metrics serves.
+	Registry *Registry
+
+	callbacks   *Vec
+	callbackDur *Histogram
+	apiCalls    *Vec
+	apiErrors   *Vec
+
+	mu        sync.Mutex
+	refreshes map[string]func() int64
+}
+
+// NewMetrics registers wxflow's metrics, reading the engine's counters at
+// every scrape.
+func NewMetrics(stats func() engine.Stats) *Metrics {
+	r := NewRegistry()
+	m := &Metrics{Registry: r, refreshes: map[string]func() int64{}}
+	events := r.Counter("wxflow_events_total", "Events ingested, by type (platform retries not included).", "type")
+	dups := r.Counter("wxflow_events_duplicate_total", "Events ingested again: platform retries of an event already stored.")
+	started := r.Counter("wxflow_runs_started_total", "Runs started, by flow.", "flow")
+	ended := r.Counter("wxflow_runs_ended_total", "Runs ended, by final status.", "status")
+	msgs := r.Counter("wxflow_messages_total", "Outbound messages whose outcome is known, by status (sent, failed, unknown) and reason.", "status", "reason")
+	timers := r.Counter("wxflow_timers_fired_total", "Timers (waits, ask timeouts) that resumed a run.")
+	lag := r.Gauge("wxflow_timer_lag_seconds", "How late the last timer fired, from its due time.")
+	queue := r.Gauge("wxflow_queue_depth", "Work waiting: jobs for the store writer, committed messages for the dispatcher.", "queue")
+	ingest := r.Histogram("wxflow_ingest_duration_seconds", "Time from handing an event to the engine to its commit.", engine.IngestBuckets)
+	refreshes := r.Counter("wxflow_token_refreshes_total", "WeChat access tokens fetched, by account.", "account")
+	m.callbacks = r.Counter("wxflow_callbacks_total", "Callbacks answered, by account, event type (empty when rejected) and HTTP status.", "account", "type", "code")
+	m.callbackDur = r.Histogram("wxflow_callback_duration_seconds", "Time to answer a callback.", callbackBuckets)
+	m.apiCalls = r.Counter("wxflow_wechat_api_calls_total", "WeChat API attempts, by account and API path.", "account", "api")
+	m.apiErrors = r.Counter("wxflow_wechat_api_errors_total", "WeChat API attempts that failed, by account, API path and errcode (or http_NNN, network).", "account", "api", "errcode")
+	r.OnCollect(func() {
+		s := stats()
+		for k, n := range s.Events {
+			events.Set(float64(n), string(k))
+		}
+		dups.Set(float64(s.Duplicates))
+		for f, n := range s.RunsStarted {
+			started.Set(float64(n), f)
+		}
+		for st, n := range s.RunsEnded {
+			ended.Set(float64(n), string(st))
+		}
+		for k, n := range s.Messages {
+			msgs.Set(float64(n), string(k.Status), string(k.Reason))
+		}
+		timers.Set(float64(s.TimersFired))
+		lag.Set(s.TimerLag.Seconds())
+		queue.Set(float64(s.WriterQueue), "writer")
+		queue.Set(float64(s.OutboxQueue), "outbox")
+		ingest.SetCounts(s.IngestCounts, s.IngestSum)
+		m.mu.Lock()
+		for acc, fn := range m.refreshes {
+			refreshes.Set(float64(fn()), acc)
+		}
+		m.mu.Unlock()
+	})
+	return m
+}
+
+// ObserveCallback is the callback endpoint's Observe hook.
+func (m *Metrics) ObserveCallback(account string, kind channels.Kind, status int, took time.Duration) {
+	m.callbacks.Add(1, account, string(kind), strconv.Itoa(status))
+	m.callbackDur.Observe(took.Seconds())
+}
+
+// ObserveAPI returns the WeChat client's Observe hook for an account.
+func (m *Metrics) ObserveAPI(account string) func(path, result string) {
+	return func(path, result string) {
+		m.apiCalls.Add(1, account, path)
+		if result != "0" {
+			m.apiErrors.Add(1, account, path, result)
+		}
+	}
+}
+
+// CountRefreshes reads an account's token refresh count at each scrape.
+func (m *Metrics) CountRefreshes(account string, count func() int64) {
+	m.mu.Lock()
+	m.refreshes[account] = count
+	m.mu.Unlock()
+}

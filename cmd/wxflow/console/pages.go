@@ -1,0 +1,221 @@
+package console
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"html/template"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/wxflow/wxflow/channels"
+)
+
+// pageNames are the templates in templates/, each rendered inside
+// layout.html.
+var pageNames = []string{"login", "error", "flows", "flow", "contacts", "contact", "runs", "run", "messages", "simulator"}
+
+func (c *Console) parseTemplates() error {
+	funcs := template.FuncMap{
+		"when":  c.when,
+		"short": shortVersion,
+		"json": func(v any) string {
+			b, err := json.MarshalIndent(v, "", "  ")
+			if err != nil {
+				return err.Error()
+			}
+			return string(b)
+		},
+		"query": func(kv ...string) template.URL {
+			q := url.Values{}
+			for i := 0; i+1 < len(kv); i += 2 {
+				if kv[i+1] != "" {
+					q.Set(kv[i], kv[i+1])
+				}
+			}
+			return template.URL(q.Encode())
+		},
+		"pathEscape": url.PathEscape,
+		"describe":   func(r channels.Reason) string { return r.Describe() },
+	}
+	c.pages = map[string]*template.Template{}
+	for _, name := range pageNames {
+		t, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/parts.html", "templates/"+name+".html")
+		if err != nil {
+			return fmt.Errorf("console: template %s: %w", name, err)
+		}
+		c.pages[name] = t
+	}
+	return nil
+}
+
+// shortVersion is a flow version without its "sha256:" prefix, cut.
+func shortVersion(v string) string {
+	v = strings.TrimPrefix(v, "sha256:")
+	if len(v) > 8 {
+		v = v[:8]
+	}
+	return v
+}
+
+// when shows a time in the engine's clock's zone, to the second.
+func (c *Console) when(v any) string {
+	var t time.Time
+	switch x := v.(type) {
+	case time.Time:
+		t = x
+	case *time.Time:
+		if x == nil {
+			return ""
+		}
+		t = *x
+	}
+	if t.IsZero() {
+		return ""
+	}
+	return t.In(c.eng.Clock().Now().Location()).Format("2006-01-02 15:04:05")
+}
+
+// layoutData is what every page's frame shows.
+type layoutData struct {
+	Title    string
+	Page     string
+	Sandbox  bool
+	Now      time.Time
+	LoggedIn bool
+	Data     any
+}
+
+// render writes a page; a template error is logged and answered 500
+// before anything is written.
+func (c *Console) render(w http.ResponseWriter, r *http.Request, page, title string, data any) {
+	var buf bytes.Buffer
+	d := layoutData{Title: title, Page: page, Sandbox: c.cfg.Sandbox != nil, Now: c.eng.Clock().Now(),
+		LoggedIn: c.cfg.Token != "" && c.allowed(r), Data: data}
+	if err := c.pages[page].Execute(&buf, d); err != nil {
+		c.log.Error("console: render", "page", page, "err", err)
+		http.Error(w, "internal error (see the server's log)", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	buf.WriteTo(w)
+}
+
+func (c *Console) flowsPage(w http.ResponseWriter, r *http.Request) {
+	views, err := c.flowViews(r.Context())
+	if err != nil {
+		c.fail(w, r, err, false)
+		return
+	}
+	c.render(w, r, "flows", "Flows", map[string]any{"Flows": views, "Other": c.otherDiagnostics(views)})
+}
+
+func (c *Console) flowPage(w http.ResponseWriter, r *http.Request) {
+	v, err := c.flowView(r.Context(), r.PathValue("name"))
+	if err != nil {
+		c.fail(w, r, err, false)
+		return
+	}
+	c.render(w, r, "flow", "Flow "+v.Name, map[string]any{"Flow": v, "Accounts": c.cfg.Accounts,
+		"Error": r.URL.Query().Get("error")})
+}
+
+// flowStartForm starts a flow from the flow page's form and shows the run.
+func (c *Console) flowStartForm(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	req := StartRequest{Account: r.FormValue("account"), Contact: strings.TrimSpace(r.FormValue("contact"))}
+	run, err := c.startFlow(r, name, req)
+	if err != nil {
+		if statusOf(err) == http.StatusInternalServerError {
+			c.fail(w, r, err, false)
+			return
+		}
+		http.Redirect(w, r, "/flows/"+url.PathEscape(name)+"?error="+url.QueryEscape(err.Error()), http.StatusSeeOther)
+		return
+	}
+	http.Redirect(w, r, "/runs/"+strconv.FormatInt(run.ID, 10), http.StatusSeeOther)
+}
+
+func (c *Console) contactsPage(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	if id := strings.TrimSpace(q.Get("id")); id != "" {
+		account := q.Get("account")
+		if account == "" {
+			account = c.defaultAccount()
+		}
+		http.Redirect(w, r, "/contacts/"+url.PathEscape(account)+"/"+url.PathEscape(id), http.StatusSeeOther)
+		return
+	}
+	list, err := c.contactList(r.Context(), q)
+	if err != nil {
+		c.fail(w, r, err, false)
+		return
+	}
+	next := ""
+	if len(list) == pageSize {
+		last := list[len(list)-1]
+		next = url.Values{"account": {q.Get("account")}, "after_account": {last.Account}, "after": {last.ID}}.Encode()
+	}
+	c.render(w, r, "contacts", "Contacts", map[string]any{"Contacts": list, "Next": next, "Account": q.Get("account")})
+}
+
+func (c *Console) contactPage(w http.ResponseWriter, r *http.Request) {
+	v, err := c.contactDetail(r.Context(), r.PathValue("account"), r.PathValue("id"))
+	if err != nil {
+		c.fail(w, r, err, false)
+		return
+	}
+	c.render(w, r, "contact", "Contact "+v.ID, v)
+}
+
+func (c *Console) runsPage(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	list, err := c.runList(r.Context(), q)
+	if err != nil {
+		c.fail(w, r, err, false)
+		return
+	}
+	next := ""
+	if len(list) == pageSize {
+		nq := url.Values{}
+		for k, v := range q {
+			nq[k] = v
+		}
+		nq.Set("before", strconv.FormatInt(list[len(list)-1].ID, 10))
+		next = nq.Encode()
+	}
+	c.render(w, r, "runs", "Runs", map[string]any{"Runs": list, "Next": next, "Q": q, "Statuses": runStatuses})
+}
+
+func (c *Console) runPage(w http.ResponseWriter, r *http.Request) {
+	v, err := c.runView(r.Context(), r.PathValue("id"))
+	if err != nil {
+		c.fail(w, r, err, false)
+		return
+	}
+	c.render(w, r, "run", fmt.Sprintf("Run %d", v.ID), v)
+}
+
+func (c *Console) messagesPage(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	list, err := c.messageList(r.Context(), q)
+	if err != nil {
+		c.fail(w, r, err, false)
+		return
+	}
+	next := ""
+	if len(list) == pageSize {
+		nq := url.Values{}
+		for k, v := range q {
+			nq[k] = v
+		}
+		nq.Set("before", strconv.FormatInt(list[len(list)-1].ID, 10))
+		next = nq.Encode()
+	}
+	c.render(w, r, "messages", "Messages", map[string]any{"Messages": list, "Next": next, "Q": q,
+		"Statuses": outboxStatuses, "Reasons": reasons})
+}

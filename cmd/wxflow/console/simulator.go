@@ -1,0 +1,266 @@
+package console
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/wxflow/wxflow/engine"
+	"github.com/wxflow/wxflow/flows"
+)
+
+// The simulator plays a follower of the sandbox account in the browser.
+
+// defaultSimContact is the follower the simulator plays unless told.
+const defaultSimContact = "visitor"
+
+// maxSaid bounds what the simulator remembers a contact did.
+const maxSaid = 200
+
+// simContactID is what a simulated contact's id may be.
+var simContactID = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+
+// SimAction is something the simulated follower does: follow (Scene
+// optional), unfollow, scan (Scene), menu (Key, a menu button), tap (Key
+// and Text, an item of a message menu), text (Text), or advance (the
+// sandbox clock by Duration, such as "1h" or "2d").
+type SimAction struct {
+	Contact  string `json:"contact"`
+	Action   string `json:"action"`
+	Scene    string `json:"scene,omitempty"`
+	Key      string `json:"key,omitempty"`
+	Text     string `json:"text,omitempty"`
+	Duration string `json:"duration,omitempty"`
+}
+
+// simSaid is one thing the follower did, placed after the messages the
+// account had sent by then.
+type simSaid struct {
+	what  string
+	at    time.Time
+	after int64
+}
+
+// SimView is the simulator's state for one follower.
+type SimView struct {
+	Now     time.Time    `json:"now"`
+	Contact string       `json:"contact"`
+	Chat    []ChatLine   `json:"chat"`
+	State   *ContactView `json:"state,omitempty"`
+	// Menu is the account's menu (menu.yaml): the buttons that send a
+	// click key.
+	Menu []MenuButtonView `json:"menu"`
+}
+
+// ChatLine is one line of the chat: what the follower did, or a message
+// of the account with its outcome.
+type ChatLine struct {
+	From    string       `json:"from"` // "contact" or "account"
+	At      time.Time    `json:"at"`
+	What    string       `json:"what,omitempty"`
+	Message *MessageView `json:"message,omitempty"`
+}
+
+// MenuButtonView is a menu button that sends a click key.
+type MenuButtonView struct {
+	Name string `json:"name"`
+	Key  string `json:"key"`
+}
+
+// simActions are the actions a SimAction may name.
+var simActions = []string{"follow", "unfollow", "scan", "menu", "tap", "text", "advance"}
+
+// simAct plays an action and returns when the engine did everything it
+// caused.
+func (c *Console) simAct(ctx context.Context, a SimAction) error {
+	sb := c.cfg.Sandbox
+	if sb == nil {
+		return fmt.Errorf("%w: the simulator runs only on the sandbox account (wxflow serve without a config, or sandbox: true)", errBadRequest)
+	}
+	if a.Contact == "" {
+		a.Contact = defaultSimContact
+	}
+	if !simContactID.MatchString(a.Contact) {
+		return badRequest("a simulated contact's id is 1 to 64 letters, digits, _ or -; not %q", a.Contact)
+	}
+	// Sandbox actions return when the engine did everything they caused:
+	// the messages after this one are the action's.
+	after, err := c.lastMessage(ctx, sb.Account(), a.Contact)
+	if err != nil {
+		return err
+	}
+	var said string
+	switch a.Action {
+	case "follow":
+		said = "followed"
+		if a.Scene != "" {
+			said += " (QR scene " + a.Scene + ")"
+		}
+		err = sb.Follow(ctx, a.Contact, a.Scene)
+	case "unfollow":
+		said = "unfollowed"
+		err = sb.Unfollow(ctx, a.Contact)
+	case "scan":
+		if a.Scene == "" {
+			return badRequest("scan needs a scene")
+		}
+		said = "scanned QR scene " + a.Scene
+		err = sb.Scan(ctx, a.Contact, a.Scene)
+	case "menu":
+		if a.Key == "" {
+			return badRequest("menu needs the button's key")
+		}
+		said = "clicked menu " + c.menuName(a.Key)
+		err = sb.Menu(ctx, a.Contact, a.Key)
+	case "tap":
+		if a.Key == "" || a.Text == "" {
+			return badRequest("tap needs the item's id (key) and text")
+		}
+		said = a.Text
+		err = sb.Tap(ctx, a.Contact, a.Key, a.Text)
+	case "text":
+		if strings.TrimSpace(a.Text) == "" {
+			return badRequest("text needs something to say")
+		}
+		said = a.Text
+		err = sb.Say(ctx, a.Contact, a.Text)
+	case "advance":
+		d, perr := flows.ParseDuration(a.Duration)
+		if perr != nil || d <= 0 {
+			return badRequest("advance needs a positive duration such as 30m, 2h or 3d, not %q", a.Duration)
+		}
+		if d > 366*24*time.Hour {
+			return badRequest("advance moves the clock by a year at most")
+		}
+		c.log.Info("sandbox clock advanced", "by", a.Duration)
+		return sb.Advance(ctx, d)
+	default:
+		return badRequest("unknown action %q (one of %s)", a.Action, strings.Join(simActions, ", "))
+	}
+	if err != nil {
+		return err
+	}
+	c.remember(a.Contact, said, after)
+	return nil
+}
+
+// remember notes what a contact did: it shows after the message after
+// and before the messages the action caused.
+func (c *Console) remember(contact, what string, after int64) {
+	c.simMu.Lock()
+	defer c.simMu.Unlock()
+	list := append(c.said[contact], simSaid{what: what, at: c.cfg.Sandbox.Now(), after: after})
+	if len(list) > maxSaid {
+		list = list[len(list)-maxSaid:]
+	}
+	c.said[contact] = list
+}
+
+// lastMessage is the ID of the newest message to a contact, or 0.
+func (c *Console) lastMessage(ctx context.Context, account, contact string) (int64, error) {
+	var last int64
+	err := c.eng.Store().View(ctx, func(tx engine.ReadTx) error {
+		msgs, err := tx.Outbox(engine.OutboxFilter{Account: account, Contact: contact, Newest: true, Limit: 1})
+		if len(msgs) > 0 {
+			last = msgs[0].ID
+		}
+		return err
+	})
+	return last, err
+}
+
+func (c *Console) menuName(key string) string {
+	if m := c.eng.Flows().Menu; m != nil {
+		for _, b := range m.ClickButtons() {
+			if b.Key == key {
+				return fmt.Sprintf("%q", b.Name)
+			}
+		}
+	}
+	return key
+}
+
+// simView is the simulator's chat and state for a contact.
+func (c *Console) simView(ctx context.Context, contact string) (*SimView, error) {
+	sb := c.cfg.Sandbox
+	if sb == nil {
+		return nil, fmt.Errorf("%w: the simulator runs only on the sandbox account (wxflow serve without a config, or sandbox: true)", errBadRequest)
+	}
+	if contact == "" {
+		contact = defaultSimContact
+	}
+	if !simContactID.MatchString(contact) {
+		return nil, badRequest("a simulated contact's id is 1 to 64 letters, digits, _ or -; not %q", contact)
+	}
+	v := &SimView{Now: sb.Now(), Contact: contact, Chat: []ChatLine{}, Menu: []MenuButtonView{}}
+	if m := c.eng.Flows().Menu; m != nil {
+		for _, b := range m.ClickButtons() {
+			v.Menu = append(v.Menu, MenuButtonView{Name: b.Name, Key: b.Key})
+		}
+	}
+	msgs, err := sb.Transcript(ctx, contact, 0)
+	if err != nil {
+		return nil, err
+	}
+	c.simMu.Lock()
+	said := append([]simSaid(nil), c.said[contact]...)
+	c.simMu.Unlock()
+	i := 0
+	for _, o := range msgs {
+		for i < len(said) && said[i].after < o.ID {
+			// Said before this message was sent.
+			v.Chat = append(v.Chat, ChatLine{From: "contact", At: said[i].at, What: said[i].what})
+			i++
+		}
+		m := messageView(o)
+		v.Chat = append(v.Chat, ChatLine{From: "account", At: o.CreatedAt, Message: &m})
+	}
+	for ; i < len(said); i++ {
+		v.Chat = append(v.Chat, ChatLine{From: "contact", At: said[i].at, What: said[i].what})
+	}
+	st, err := c.contactDetail(ctx, sb.Account(), contact)
+	switch {
+	case err == nil:
+		v.State = st
+	case !errors.Is(err, engine.ErrNotFound):
+		return nil, err
+	}
+	return v, nil
+}
+
+func (c *Console) simulatorPage(w http.ResponseWriter, r *http.Request) {
+	if c.cfg.Sandbox == nil {
+		c.fail(w, r, fmt.Errorf("%w: the simulator runs only on the sandbox account (wxflow serve without a config, or sandbox: true)", errBadRequest), false)
+		return
+	}
+	v, err := c.simView(r.Context(), r.URL.Query().Get("contact"))
+	if err != nil {
+		c.fail(w, r, err, false)
+		return
+	}
+	c.render(w, r, "simulator", "Simulator", map[string]any{"Sim": v, "Error": r.URL.Query().Get("error")})
+}
+
+// simulatorForm plays the form's action and shows the simulator again.
+func (c *Console) simulatorForm(w http.ResponseWriter, r *http.Request) {
+	a := SimAction{Contact: strings.TrimSpace(r.FormValue("contact")), Action: r.FormValue("action"),
+		Scene: strings.TrimSpace(r.FormValue("scene")), Key: r.FormValue("key"), Text: r.FormValue("text"),
+		Duration: strings.TrimSpace(r.FormValue("duration"))}
+	if a.Contact == "" {
+		a.Contact = defaultSimContact
+	}
+	q := url.Values{"contact": {a.Contact}}
+	if err := c.simAct(r.Context(), a); err != nil {
+		if statusOf(err) == http.StatusInternalServerError {
+			c.fail(w, r, err, false)
+			return
+		}
+		q.Set("error", err.Error())
+	}
+	http.Redirect(w, r, "/simulator?"+q.Encode()+"#end", http.StatusSeeOther)
+}
