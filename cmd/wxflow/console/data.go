@@ -28,12 +28,12 @@ type FlowView struct {
 	Account     string   `json:"account,omitempty"`
 	Triggers    []string `json:"triggers"`
 	// Waiting counts the flow's active runs; Steps says where they are.
-	Waiting     int            `json:"active_runs"`
-	Steps       []StepView     `json:"active_steps"`
-	Diagnostics []DiagView     `json:"diagnostics"`
-	Graph       string         `json:"graph_mermaid,omitempty"`
-	SVG         template.HTML  `json:"-"`
-	flow        *flows.Flow    `json:"-"`
+	Waiting     int           `json:"active_runs"`
+	Steps       []StepView    `json:"active_steps"`
+	Diagnostics []DiagView    `json:"diagnostics"`
+	Graph       string        `json:"graph_mermaid,omitempty"`
+	SVG         template.HTML `json:"-"`
+	flow        *flows.Flow   `json:"-"`
 	badges      map[*flows.Step]string
 }
 
@@ -102,11 +102,11 @@ type MessageView struct {
 	Status  engine.OutboxStatus `json:"status"`
 	Reason  channels.Reason     `json:"reason,omitempty"`
 	// Why says in words why the message was not sent.
-	Why       string    `json:"why,omitempty"`
-	Code      int       `json:"errcode,omitempty"`
-	Detail    string    `json:"detail,omitempty"`
-	CreatedAt time.Time `json:"created_at"`
-	UpdatedAt time.Time `json:"updated_at"`
+	Why       string            `json:"why,omitempty"`
+	Code      int               `json:"errcode,omitempty"`
+	Detail    string            `json:"detail,omitempty"`
+	CreatedAt time.Time         `json:"created_at"`
+	UpdatedAt time.Time         `json:"updated_at"`
 	Message   *channels.Message `json:"message"`
 }
 
