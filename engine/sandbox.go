@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -81,6 +82,9 @@ type Sandbox struct {
 	tmpDir  string
 
 	keepClock bool
+	// opened tells this opening's message ids from those of earlier
+	// openings of the same file, which the store remembers for dedupe.
+	opened    int64
 	msgID     atomic.Int64
 	advanceMu sync.Mutex
 	closeOnce sync.Once
@@ -111,7 +115,7 @@ func NewSandbox(ctx context.Context, cfg SandboxConfig) (*Sandbox, error) {
 	if cfg.Start.IsZero() {
 		cfg.Start = SystemClock{}.Now().Truncate(time.Second)
 	}
-	s := &Sandbox{account: cfg.Account, keepClock: cfg.KeepClock}
+	s := &Sandbox{account: cfg.Account, keepClock: cfg.KeepClock, opened: rand.Int64()}
 	path := cfg.DBPath
 	if path == "" {
 		dir, err := os.MkdirTemp("", "wxflow-sandbox-")
@@ -166,6 +170,12 @@ func NewSandbox(ctx context.Context, cfg SandboxConfig) (*Sandbox, error) {
 	if err := e.Sync(ctx); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("sandbox: %w", err)
+	}
+	// Kept at once: actions before the first Advance happen at this time,
+	// and the next opening must not start before it.
+	if err := s.saveClock(ctx); err != nil {
+		s.Close()
+		return nil, err
 	}
 	return s, nil
 }
@@ -222,7 +232,7 @@ func (s *Sandbox) Ingest(ctx context.Context, ev channels.Event) error {
 		ev.Account = s.account
 	}
 	if ev.MsgID == "" {
-		ev.MsgID = fmt.Sprintf("sandbox-%d", s.msgID.Add(1))
+		ev.MsgID = s.nextMsgID(s.msgID.Add(1))
 	}
 	if ev.At.IsZero() {
 		ev.At = s.clock.Now()
@@ -271,7 +281,7 @@ func (s *Sandbox) Image(ctx context.Context, contact, mediaID string) error {
 	if mediaID == "" {
 		mediaID = fmt.Sprintf("sandbox-media-%d", n)
 	}
-	return s.Ingest(ctx, channels.Event{Contact: contact, Kind: channels.Image, MediaID: mediaID, MsgID: fmt.Sprintf("sandbox-%d", n)})
+	return s.Ingest(ctx, channels.Event{Contact: contact, Kind: channels.Image, MediaID: mediaID, MsgID: s.nextMsgID(n)})
 }
 
 // Location plays a location message.
@@ -320,6 +330,11 @@ func (s *Sandbox) AdvanceTo(ctx context.Context, target time.Time) error {
 		return err
 	}
 	return s.fire(ctx)
+}
+
+// nextMsgID is the platform message id of the sandbox's n-th action.
+func (s *Sandbox) nextMsgID(n int64) string {
+	return fmt.Sprintf("sandbox-%d-%d", s.opened, n)
 }
 
 // saveClock keeps the clock's time in the store (KeepClock).

@@ -407,3 +407,127 @@ steps:
 		t.Errorf("transcript = %q, want %q: Monday 10:00 in the server's zone is within the hours", got, want)
 	}
 }
+
+// TestSandboxKeepClock: a KeepClock sandbox keeps its clock in its file:
+// opened again with the same Start it stands where Advance left it (in
+// Start's zone); with a later Start, at Start. Without KeepClock nothing
+// is kept.
+func TestSandboxKeepClock(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	open := func(db string, start time.Time, keep bool) *engine.Sandbox {
+		t.Helper()
+		sb, err := engine.NewSandbox(ctx, engine.SandboxConfig{DBPath: db, Start: start, KeepClock: keep})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { sb.Close() })
+		return sb
+	}
+	kept := func(sb *engine.Sandbox) (string, bool) {
+		t.Helper()
+		var v string
+		var ok bool
+		err := sb.Engine().Store().View(ctx, func(tx engine.ReadTx) error {
+			var err error
+			v, _, ok, err = tx.ChannelState("sandbox/clock", sb.Now())
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v, ok
+	}
+	closeIt := func(sb *engine.Sandbox) {
+		t.Helper()
+		if err := sb.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	advanced := sandboxStart.Add(72 * time.Hour)
+
+	db := filepath.Join(t.TempDir(), "kept.db")
+	sb := open(db, sandboxStart, true)
+	if err := sb.Advance(ctx, 72*time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if v, ok := kept(sb); !ok || v != advanced.UTC().Format(time.RFC3339Nano) {
+		t.Errorf("kept clock = %q, %v; want %s", v, ok, advanced.UTC().Format(time.RFC3339Nano))
+	}
+	closeIt(sb)
+
+	sb = open(db, sandboxStart, true)
+	if now := sb.Now(); !now.Equal(advanced) || now.Location() != sandboxStart.Location() {
+		t.Errorf("reopened with the first Start: clock at %s, want %s in Start's zone", now, advanced)
+	}
+	// The clock goes on from there, and is kept again.
+	if err := sb.Advance(ctx, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	closeIt(sb)
+	sb = open(db, sandboxStart, true)
+	if now := sb.Now(); !now.Equal(advanced.Add(time.Hour)) {
+		t.Errorf("reopened after a second Advance: clock at %s, want %s", now, advanced.Add(time.Hour))
+	}
+	closeIt(sb)
+
+	later := sandboxStart.Add(100 * time.Hour)
+	sb = open(db, later, true)
+	if now := sb.Now(); !now.Equal(later) {
+		t.Errorf("reopened with a later Start: clock at %s, want Start %s", now, later)
+	}
+	closeIt(sb)
+
+	// Without KeepClock: nothing kept, nothing read.
+	plain := filepath.Join(t.TempDir(), "plain.db")
+	sb = open(plain, sandboxStart, false)
+	if err := sb.Advance(ctx, 72*time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if v, ok := kept(sb); ok {
+		t.Errorf("a sandbox without KeepClock kept its clock: %q", v)
+	}
+	closeIt(sb)
+	sb = open(plain, sandboxStart, true)
+	if now := sb.Now(); !now.Equal(sandboxStart) {
+		t.Errorf("reopened a file a sandbox without KeepClock used: clock at %s, want Start %s", now, sandboxStart)
+	}
+	closeIt(sb)
+	sb = open(db, sandboxStart, false)
+	if now := sb.Now(); !now.Equal(sandboxStart) {
+		t.Errorf("KeepClock off reads the kept clock: clock at %s, want Start %s", now, sandboxStart)
+	}
+}
+
+// TestSandboxReopened: a sandbox opened again on its file takes new
+// actions (they are not platform retries of the earlier opening's), and
+// its clock never goes back, even when it was never advanced.
+func TestSandboxReopened(t *testing.T) {
+	ctx := context.Background()
+	db := filepath.Join(t.TempDir(), "sb.db")
+	later := time.Date(2026, 11, 20, 6, 0, 0, 0, time.UTC)
+	open := func(start time.Time) *engine.Sandbox {
+		t.Helper()
+		sb, err := engine.NewSandbox(ctx, engine.SandboxConfig{DBPath: db, Start: start, KeepClock: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return sb
+	}
+	sb := open(later)
+	if err := sb.Follow(ctx, "amy", ""); err != nil {
+		t.Fatal(err)
+	}
+	sb.Close()
+	sb = open(later.Add(-96 * time.Hour))
+	defer sb.Close()
+	if !sb.Now().Equal(later) {
+		t.Errorf("reopened at %s, want %s (the clock went back)", sb.Now(), later)
+	}
+	if err := sb.Unfollow(ctx, "amy"); err != nil {
+		t.Fatal(err)
+	}
+	if st := sb.Engine().Stats(); st.Duplicates != 0 || st.Events["unfollow"] != 1 {
+		t.Errorf("after reopening: %d duplicates, %d unfollows; want 0 and 1", st.Duplicates, st.Events["unfollow"])
+	}
+}

@@ -92,7 +92,8 @@ type ClientConfig struct {
 	// Observe, when set, is told the outcome of every HTTP attempt, for
 	// metrics: the API path (without the token) and the result, "0" for
 	// success, WeChat's errcode ("45015"), "http_503" for an HTTP status
-	// other than 200, or "network" when no answer came.
+	// other than 200, or "network" when no usable answer came (no answer,
+	// or one that is not WeChat's JSON).
 	Observe func(path, result string)
 }
 

@@ -400,3 +400,128 @@ func TestCallHonoursCancelledContext(t *testing.T) {
 		t.Errorf("%d requests made, want 0", got)
 	}
 }
+
+// apiObserved records what Observe reports, as "path result".
+type apiObserved struct {
+	mu  sync.Mutex
+	got []string
+}
+
+func (o *apiObserved) observe(path, result string) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.got = append(o.got, path+" "+result)
+}
+
+// take returns what was reported since the last take.
+func (o *apiObserved) take() []string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	out := o.got
+	o.got = nil
+	return out
+}
+
+func TestObserveReportsEveryAttempt(t *testing.T) {
+	t.Parallel()
+	obs := &apiObserved{}
+	b := apiSetup(t, func(c *ClientConfig) { c.Observe = obs.observe })
+	ctx := context.Background()
+	send, tok := wechattest.PathSend, wechattest.PathStableToken
+	check := func(what string, want ...string) {
+		t.Helper()
+		got := obs.take()
+		if strings.Join(got, ", ") != strings.Join(want, ", ") {
+			t.Errorf("%s: observed %q, want %q", what, got, want)
+		}
+		for _, g := range got {
+			if strings.ContainsAny(g, "?&=") || strings.Contains(g, "TOKEN") {
+				t.Errorf("%s: observed path carries a query: %q", what, g)
+			}
+		}
+	}
+
+	if err := b.client.SendMessage(ctx, "o1", apiText("hi")); err != nil {
+		t.Fatal(err)
+	}
+	check("a first send (with its token)", tok+" 0", send+" 0")
+
+	b.srv.FailNext(send, 45015)
+	var ae *APIError
+	if err := b.client.SendMessage(ctx, "o1", apiText("hi")); !errors.As(err, &ae) || ae.Code != 45015 {
+		t.Fatalf("err = %v, want errcode 45015", err)
+	}
+	check("45015 (not retried)", send+" 45015")
+
+	b.srv.FailHTTP(send, 503, 502)
+	if err := b.client.SendMessage(ctx, "o1", apiText("hi")); err != nil {
+		t.Fatal(err)
+	}
+	check("two 5xx, then success", send+" http_503", send+" http_502", send+" 0")
+
+	b.srv.FailHTTP(send, 503, 503, 503, 503)
+	if err := b.client.SendMessage(ctx, "o1", apiText("hi")); err == nil {
+		t.Fatal("no error after every attempt failed")
+	}
+	check("5xx on every attempt", send+" http_503", send+" http_503", send+" http_503", send+" http_503")
+
+	b.srv.FailHTTP(send, 404)
+	if err := b.client.SendMessage(ctx, "o1", apiText("hi")); err == nil {
+		t.Fatal("no error for a 404")
+	}
+	check("404 (not retried)", send+" http_404")
+
+	b.srv.FailNext(send, -1)
+	if err := b.client.SendMessage(ctx, "o1", apiText("hi")); err != nil {
+		t.Fatal(err)
+	}
+	check("-1, then success", send+" -1", send+" 0")
+
+	// An expired token: the refusal, the new token, the call again.
+	b.srv.ExpireTokens()
+	if err := b.client.SendMessage(ctx, "o1", apiText("hi")); err != nil {
+		t.Fatal(err)
+	}
+	check("expired token", send+" 42001", tok+" 0", send+" 0")
+
+	if got := b.srv.Calls(send); got != 1+1+3+4+1+2+2 {
+		t.Errorf("send calls = %d; the observed attempts above count %d", got, 1+1+3+4+1+2+2)
+	}
+}
+
+func TestObserveReportsNetworkFailures(t *testing.T) {
+	t.Parallel()
+	obs := &apiObserved{}
+	b := apiSetup(t)
+	// Dial 1 fetches the token; dials 2 and 3, the send's first two
+	// attempts, are refused.
+	tr, _ := apiRefusingTransport(t, func(n int64) bool { return n == 2 || n == 3 })
+	c := b.newClient(t, func(c *ClientConfig) {
+		c.HTTP = &http.Client{Transport: tr, Timeout: 5 * time.Second}
+		c.Observe = obs.observe
+	})
+	if err := c.SendMessage(context.Background(), "o1", apiText("hi")); err != nil {
+		t.Fatal(err)
+	}
+	send := wechattest.PathSend
+	want := []string{wechattest.PathStableToken + " 0", send + " network", send + " network", send + " 0"}
+	if got := obs.take(); strings.Join(got, ", ") != strings.Join(want, ", ") {
+		t.Errorf("observed %q, want %q", got, want)
+	}
+
+	// A send cut off in flight is one attempt, reported as network.
+	b.srv.Hang(send)
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() { errc <- c.SendMessage(ctx, "o1", apiText("hi")) }()
+	if err := b.srv.WaitCalls(context.Background(), send, 2); err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	if err := <-errc; !errors.Is(err, channels.ErrUnknown) {
+		t.Fatalf("err = %v, want ErrUnknown", err)
+	}
+	if got := obs.take(); strings.Join(got, ", ") != send+" network" {
+		t.Errorf("observed %q, want one network attempt", got)
+	}
+}

@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -91,6 +92,10 @@ var groups = []group{
 	{"Runs", []testCase{
 		{"FiltersNewestFirst", testRunsFilters},
 		{"LastStart", testLastStart},
+		{"BeforeID", testRunsBeforeID},
+	}},
+	{"ActiveSteps", []testCase{
+		{"GroupsActiveRuns", testActiveSteps},
 	}},
 	{"Timers", []testCase{
 		{"SetReplacesAndDelete", testTimerSetDelete},
@@ -104,6 +109,7 @@ var groups = []group{
 		{"Finish", testOutboxFinish},
 		{"Recover", testOutboxRecover},
 		{"Filters", testOutboxFilters},
+		{"Paging", testOutboxPaging},
 	}},
 	{"FlowVersion", []testCase{
 		{"RoundTrip", testFlowVersionRoundTrip},
@@ -1993,4 +1999,224 @@ func testCounts(t *testing.T, s engine.Store) {
 			t.Errorf("Counts has no %q (has %v)", table, keys)
 		}
 	}
+}
+
+// Paging runs and outbox entries; where active runs stand.
+
+func testRunsBeforeID(t *testing.T, s engine.Store) {
+	mk := func(id int64, contact, flow string, status engine.RunStatus) *engine.Run {
+		r := sampleRun("a", contact, flow)
+		r.ID, r.Status = id, status
+		r.StartedAt = at(time.Duration(id) * time.Minute)
+		if !status.Active() {
+			r.EndedAt = at(time.Duration(id)*time.Minute + time.Second)
+		}
+		return r
+	}
+	runs := []*engine.Run{
+		mk(1, "alice", "f1", engine.RunWaitingReply),
+		mk(2, "alice", "f2", engine.RunCompleted),
+		mk(3, "bob", "f1", engine.RunRunning),
+		mk(4, "alice", "f1", engine.RunWaitingTime),
+		mk(5, "alice", "f2", engine.RunInterrupted),
+		mk(6, "bob", "f1", engine.RunCompleted),
+		mk(7, "alice", "f1", engine.RunCalling),
+	}
+	update(t, s, func(tx engine.Tx) error {
+		for _, i := range []int{4, 0, 6, 2, 5, 1, 3} {
+			if err := tx.InsertRun(runs[i]); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	cases := []struct {
+		name string
+		f    engine.RunFilter
+		want []int64
+	}{
+		{"before 5", engine.RunFilter{BeforeID: 5}, []int64{4, 3, 2, 1}},
+		{"before 5, limit 2", engine.RunFilter{BeforeID: 5, Limit: 2}, []int64{4, 3}},
+		{"before the first", engine.RunFilter{BeforeID: 1}, []int64{}},
+		{"before an ID past the last", engine.RunFilter{BeforeID: 100}, []int64{7, 6, 5, 4, 3, 2, 1}},
+		{"flow, before 6", engine.RunFilter{Flow: "f1", BeforeID: 6}, []int64{4, 3, 1}},
+		{"status, before 7", engine.RunFilter{Status: engine.RunCompleted, BeforeID: 7}, []int64{6, 2}},
+		{"active, before 7", engine.RunFilter{Active: true, BeforeID: 7}, []int64{4, 3, 1}},
+		// The one filter a store may answer from a shortcut.
+		{"active of a contact, before 7", engine.RunFilter{Account: "a", Contact: "alice", Active: true, BeforeID: 7}, []int64{4, 1}},
+		{"active of a contact, before 4", engine.RunFilter{Account: "a", Contact: "alice", Active: true, BeforeID: 4}, []int64{1}},
+		{"contact, before 5, limit 1", engine.RunFilter{Account: "a", Contact: "alice", BeforeID: 5, Limit: 1}, []int64{4}},
+	}
+	view(t, s, func(tx engine.ReadTx) error {
+		for _, c := range cases {
+			got, err := tx.Runs(c.f)
+			if err != nil {
+				return fmt.Errorf("Runs(%s): %w", c.name, err)
+			}
+			mustEqual(t, "Runs "+c.name+" (newest first)", runIDs(got), c.want)
+		}
+		// Paging newest first with the last ID of each page sees every
+		// run once, in order.
+		var seen []int64
+		before := int64(0)
+		for page := 0; page < 10; page++ {
+			got, err := tx.Runs(engine.RunFilter{BeforeID: before, Limit: 3})
+			if err != nil {
+				return err
+			}
+			if len(got) == 0 {
+				break
+			}
+			seen = append(seen, runIDs(got)...)
+			before = got[len(got)-1].ID
+		}
+		mustEqual(t, "Runs paged by 3", seen, []int64{7, 6, 5, 4, 3, 2, 1})
+		return nil
+	})
+}
+
+func testOutboxPaging(t *testing.T, s engine.Store) {
+	// Entry i belongs to run runOf[i].
+	runOf := []int64{1, 2, 1, 3, 1, 2, 1}
+	var ids []int64
+	update(t, s, func(tx engine.Tx) error {
+		for i, run := range runOf {
+			contact := "alice"
+			if run == 3 {
+				contact = "bob"
+			}
+			o := pending("a", contact, fmt.Sprint("m", i), run, at(time.Duration(i)*time.Second))
+			if i == 2 {
+				o.Status, o.Reason = engine.OutboxFailed, channels.ReasonWindowClosed
+			}
+			if err := tx.InsertOutbox(o); err != nil {
+				return err
+			}
+			ids = append(ids, o.ID)
+		}
+		return nil
+	})
+	pick := func(is ...int) []int64 {
+		out := []int64{}
+		for _, i := range is {
+			out = append(out, ids[i])
+		}
+		return out
+	}
+	cases := []struct {
+		name string
+		f    engine.OutboxFilter
+		want []int64
+	}{
+		{"newest first", engine.OutboxFilter{Newest: true}, pick(6, 5, 4, 3, 2, 1, 0)},
+		{"newest, limit 3", engine.OutboxFilter{Newest: true, Limit: 3}, pick(6, 5, 4)},
+		{"before", engine.OutboxFilter{BeforeID: ids[3]}, pick(0, 1, 2)},
+		{"before the first", engine.OutboxFilter{BeforeID: ids[0]}, pick()},
+		{"before, newest, limit 2", engine.OutboxFilter{BeforeID: ids[4], Newest: true, Limit: 2}, pick(3, 2)},
+		{"after and before", engine.OutboxFilter{AfterID: ids[1], BeforeID: ids[5]}, pick(2, 3, 4)},
+		{"run", engine.OutboxFilter{RunID: 1}, pick(0, 2, 4, 6)},
+		{"run, newest", engine.OutboxFilter{RunID: 1, Newest: true}, pick(6, 4, 2, 0)},
+		{"run, newest, before, limit 2", engine.OutboxFilter{RunID: 1, Newest: true, BeforeID: ids[6], Limit: 2}, pick(4, 2)},
+		{"run and status", engine.OutboxFilter{RunID: 1, Status: engine.OutboxFailed}, pick(2)},
+		{"run of another contact", engine.OutboxFilter{RunID: 3}, pick(3)},
+		{"run and contact that do not meet", engine.OutboxFilter{RunID: 3, Account: "a", Contact: "alice"}, pick()},
+		{"run without messages", engine.OutboxFilter{RunID: 99}, pick()},
+	}
+	for _, c := range cases {
+		mustEqual(t, "Outbox "+c.name, outboxIDs(listOutbox(t, s, c.f)), c.want)
+	}
+	// Paging newest first with the last ID of each page sees every entry
+	// once.
+	var seen []int64
+	before := int64(0)
+	for page := 0; page < 10; page++ {
+		got := listOutbox(t, s, engine.OutboxFilter{Newest: true, BeforeID: before, Limit: 3})
+		if len(got) == 0 {
+			break
+		}
+		seen = append(seen, outboxIDs(got)...)
+		before = got[len(got)-1].ID
+	}
+	mustEqual(t, "Outbox paged newest first by 3", seen, pick(6, 5, 4, 3, 2, 1, 0))
+}
+
+func testActiveSteps(t *testing.T, s engine.Store) {
+	steps := func() []engine.StepCount {
+		var out []engine.StepCount
+		view(t, s, func(tx engine.ReadTx) error {
+			var err error
+			out, err = tx.ActiveSteps()
+			return err
+		})
+		// The order is not the store's promise.
+		slices.SortFunc(out, func(a, b engine.StepCount) int {
+			return cmp.Compare(a.Flow+"|"+a.Version+"|"+a.Pos+"|"+string(a.Status), b.Flow+"|"+b.Version+"|"+b.Pos+"|"+string(b.Status))
+		})
+		return out
+	}
+	if got := steps(); len(got) != 0 {
+		t.Errorf("ActiveSteps of an empty store = %+v", got)
+	}
+	n := 0
+	mk := func(flow, version, pos, step string, status engine.RunStatus, ended bool) *engine.Run {
+		n++
+		r := &engine.Run{Account: "a", Contact: fmt.Sprint("c", n), Flow: flow, Version: version, Status: status,
+			Pos: pos, Step: step, StartedAt: at(0), UpdatedAt: at(time.Minute)}
+		if ended {
+			r.EndedAt = at(time.Hour)
+		}
+		return r
+	}
+	runs := []*engine.Run{
+		mk("f1", "v1", "1", "ask (line 5)", engine.RunWaitingReply, false),
+		mk("f1", "v1", "1", "ask (line 5)", engine.RunWaitingReply, false),
+		mk("f1", "v1", "1", "ask (line 5)", engine.RunRunning, false),
+		mk("f1", "v2", "1", "ask (line 5)", engine.RunWaitingReply, false),
+		mk("f1", "v1", "3", "wait (line 9)", engine.RunWaitingTime, false),
+		mk("f2", "v1", "0/1/0", "lookup", engine.RunCalling, false),
+		mk("f2", "v1", "0/1/0", "lookup", engine.RunCalling, false),
+		mk("f2", "v1", "0/1/0", "lookup", engine.RunCalling, false),
+		// Ended runs, where the active ones stand too, and a flow with
+		// none active.
+		mk("f1", "v1", "1", "ask (line 5)", engine.RunTimedOut, true),
+		mk("f1", "v1", "1", "ask (line 5)", engine.RunInterrupted, true),
+		mk("f2", "v1", "0/1/0", "lookup", engine.RunFailed, true),
+		mk("f3", "v1", "2", "end", engine.RunCompleted, true),
+	}
+	update(t, s, func(tx engine.Tx) error {
+		for _, r := range runs {
+			if err := tx.InsertRun(r); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	want := []engine.StepCount{
+		{Flow: "f1", Version: "v1", Pos: "1", Step: "ask (line 5)", Status: engine.RunRunning, N: 1},
+		{Flow: "f1", Version: "v1", Pos: "1", Step: "ask (line 5)", Status: engine.RunWaitingReply, N: 2},
+		{Flow: "f1", Version: "v1", Pos: "3", Step: "wait (line 9)", Status: engine.RunWaitingTime, N: 1},
+		{Flow: "f1", Version: "v2", Pos: "1", Step: "ask (line 5)", Status: engine.RunWaitingReply, N: 1},
+		{Flow: "f2", Version: "v1", Pos: "0/1/0", Step: "lookup", Status: engine.RunCalling, N: 3},
+	}
+	mustEqual(t, "ActiveSteps", steps(), want)
+
+	// A run that ends leaves its group; one that moves changes group.
+	update(t, s, func(tx engine.Tx) error {
+		r := *runs[0]
+		r.Status, r.EndedAt, r.Seq = engine.RunCompleted, at(2*time.Hour), 1
+		if err := tx.UpdateRun(&r); err != nil {
+			return err
+		}
+		m := *runs[4]
+		m.Status, m.Pos, m.Step, m.Seq = engine.RunWaitingReply, "4", "ask (line 11)", 1
+		return tx.UpdateRun(&m)
+	})
+	want = []engine.StepCount{
+		{Flow: "f1", Version: "v1", Pos: "1", Step: "ask (line 5)", Status: engine.RunRunning, N: 1},
+		{Flow: "f1", Version: "v1", Pos: "1", Step: "ask (line 5)", Status: engine.RunWaitingReply, N: 1},
+		{Flow: "f1", Version: "v1", Pos: "4", Step: "ask (line 11)", Status: engine.RunWaitingReply, N: 1},
+		{Flow: "f1", Version: "v2", Pos: "1", Step: "ask (line 5)", Status: engine.RunWaitingReply, N: 1},
+		{Flow: "f2", Version: "v1", Pos: "0/1/0", Step: "lookup", Status: engine.RunCalling, N: 3},
+	}
+	mustEqual(t, "ActiveSteps after an end and a move", steps(), want)
 }
