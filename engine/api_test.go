@@ -99,7 +99,7 @@ func TestStartFlowRunsTheFlow(t *testing.T) {
 	if stored.ID != run.ID || stored.Status != run.Status || stored.Pos != run.Pos {
 		t.Errorf("stored run %+v, StartFlow returned %+v", stored, run)
 	}
-	if got := stored.State.Trail[0].What; got != "started through the admin API" {
+	if got := stored.State.Trail[0].What; got != "started through the admin API or the console" {
 		t.Errorf("trail starts %q", got)
 	}
 	st := h.e.Stats()

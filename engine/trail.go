@@ -115,7 +115,7 @@ func when(t time.Time, zone *time.Location) string {
 	if t.IsZero() {
 		return "forever"
 	}
-	return t.In(zone).Format("2006-01-02 15:04:05 MST")
+	return t.In(zone).Format("2006-01-02 15:04:05")
 }
 
 // clip cuts s to at most n runes, ending with "…" when it cut.

@@ -1,9 +1,10 @@
 package flows
 
 import (
+	"cmp"
 	"encoding/xml"
 	"math"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode"
@@ -63,7 +64,6 @@ const (
 // the one holding the edge's label has the label's size).
 type svgNode struct {
 	node        int // index in flowGraph.nodes, -1 for a dummy
-	edge        int // a dummy's edge
 	layer, pos  int
 	x, y        float64 // x: center; y: top of the box
 	w, h        float64
@@ -109,7 +109,7 @@ type svgLayout struct {
 func newSVGLayout(g *flowGraph) *svgLayout {
 	l := &svgLayout{g: g, edges: make([]svgEdge, len(g.edges)), loops: make([][]int, len(g.nodes))}
 	for i, n := range g.nodes {
-		sn := &svgNode{node: i, edge: -1}
+		sn := &svgNode{node: i}
 		for j, line := range n.lines {
 			class := "label"
 			if n.role == graphStep && n.step != nil && n.step.ID != "" && j == len(n.lines)-1 {
@@ -279,7 +279,7 @@ func (l *svgLayout) layer() {
 		}
 		le.chain = []int{top}
 		for r := l.nodes[top].layer + 1; r < l.nodes[bot].layer; r++ {
-			le.chain = append(le.chain, l.addNode(&svgNode{node: -1, edge: i, layer: r}))
+			le.chain = append(le.chain, l.addNode(&svgNode{node: -1, layer: r}))
 		}
 		le.chain = append(le.chain, bot)
 		if e.label != "" {
@@ -357,7 +357,7 @@ func (l *svgLayout) order() {
 		}
 	}
 	best, bestOrder := l.crossings(), l.saveOrder()
-	for it := 0; it < 12 && best > 0; it++ {
+	for it := 0; it < l.rounds(12) && best > 0; it++ {
 		if it%2 == 0 {
 			for r := 1; r < len(l.layers); r++ {
 				l.sweep(r, true)
@@ -377,6 +377,15 @@ func (l *svgLayout) order() {
 			l.nodes[n].pos = i
 		}
 	}
+}
+
+// rounds is how many sweeps to make, fewer on huge layered graphs (long
+// jumps over hundreds of steps) so that they still draw in a second.
+func (l *svgLayout) rounds(n int) int {
+	if len(l.nodes) > 50000 {
+		return max(n/4, 2)
+	}
+	return n
 }
 
 func (l *svgLayout) saveOrder() [][]int {
@@ -415,7 +424,7 @@ func (l *svgLayout) sweep(r int, down bool) {
 		}
 		moving = append(moving, item{n, sum / float64(len(segs))})
 	}
-	sort.SliceStable(moving, func(i, j int) bool { return moving[i].b < moving[j].b })
+	slices.SortStableFunc(moving, func(a, b item) int { return cmp.Compare(a.b, b.b) })
 	k := 0
 	for i := range layer {
 		if !fixed[i] {
@@ -436,11 +445,11 @@ func (l *svgLayout) crossings() int {
 				pairs = append(pairs, [2]int{l.nodes[n].pos, l.nodes[l.segs[s].bot].pos})
 			}
 		}
-		sort.Slice(pairs, func(i, j int) bool {
-			if pairs[i][0] != pairs[j][0] {
-				return pairs[i][0] < pairs[j][0]
+		slices.SortFunc(pairs, func(a, b [2]int) int {
+			if c := cmp.Compare(a[0], b[0]); c != 0 {
+				return c
 			}
-			return pairs[i][1] < pairs[j][1]
+			return cmp.Compare(a[1], b[1])
 		})
 		// Count earlier pairs that end further right (a Fenwick tree).
 		tree := make([]int, len(l.layers[r+1])+1)
@@ -485,9 +494,10 @@ func (l *svgLayout) place() {
 	}
 	// Sweeps down (towards the layer above) and up, then a few towards
 	// both.
-	for it := range 16 {
+	sweeps := l.rounds(12)
+	for it := range sweeps + sweeps/3 {
 		switch {
-		case it >= 12:
+		case it >= sweeps:
 			for r := range l.layers {
 				l.align(r, true, true)
 			}
@@ -529,8 +539,8 @@ func (l *svgLayout) place() {
 	for v := range l.g.nodes {
 		spread := func(segs []int, other func(s int) int, set func(s int, x float64)) {
 			segs = append([]int(nil), segs...)
-			sort.SliceStable(segs, func(i, j int) bool {
-				return l.nodes[other(segs[i])].x < l.nodes[other(segs[j])].x
+			slices.SortStableFunc(segs, func(a, b int) int {
+				return cmp.Compare(l.nodes[other(a)].x, l.nodes[other(b)].x)
 			})
 			n := l.nodes[v]
 			step := svgPortStep
@@ -548,8 +558,15 @@ func (l *svgLayout) place() {
 
 // straighten puts the dummies of each long edge on one vertical line
 // where its neighbours leave room for it: at the dummy's x that moves
-// them least in all.
+// them least in all. Where no line fits, it removes the small jogs: a
+// dummy moves to the x of the one before it when there is room.
 func (l *svgLayout) straighten() {
+	fits := func(d int, x float64) bool {
+		n := l.nodes[d]
+		layer := l.layers[n.layer]
+		return (n.pos == 0 || l.nodes[layer[n.pos-1]].x+l.gap(layer[n.pos-1], d) <= x+1e-9) &&
+			(n.pos+1 == len(layer) || x+l.gap(d, layer[n.pos+1]) <= l.nodes[layer[n.pos+1]].x+1e-9)
+	}
 	for i := range l.edges {
 		chain := l.edges[i].chain
 		if len(chain) < 4 {
@@ -561,14 +578,11 @@ func (l *svgLayout) straighten() {
 			x := l.nodes[c].x
 			cost := 0.0
 			for _, d := range dummies {
-				n := l.nodes[d]
-				layer := l.layers[n.layer]
-				if n.pos > 0 && l.nodes[layer[n.pos-1]].x+l.gap(layer[n.pos-1], d) > x+1e-9 ||
-					n.pos+1 < len(layer) && x+l.gap(d, layer[n.pos+1]) > l.nodes[layer[n.pos+1]].x+1e-9 {
+				if !fits(d, x) {
 					cost = math.Inf(1)
 					break
 				}
-				cost += math.Abs(n.x - x)
+				cost += math.Abs(l.nodes[d].x - x)
 			}
 			if cost < bestCost {
 				best, bestCost = x, cost
@@ -577,6 +591,19 @@ func (l *svgLayout) straighten() {
 		if !math.IsInf(bestCost, 1) {
 			for _, d := range dummies {
 				l.nodes[d].x = best
+			}
+			continue
+		}
+		for range 2 {
+			for k := 1; k < len(dummies); k++ {
+				if x := l.nodes[dummies[k-1]].x; math.Abs(l.nodes[dummies[k]].x-x) < 40 && fits(dummies[k], x) {
+					l.nodes[dummies[k]].x = x
+				}
+			}
+			for k := len(dummies) - 2; k >= 0; k-- {
+				if x := l.nodes[dummies[k+1]].x; math.Abs(l.nodes[dummies[k]].x-x) < 40 && fits(dummies[k], x) {
+					l.nodes[dummies[k]].x = x
+				}
 			}
 		}
 	}
@@ -787,8 +814,12 @@ func (w *svgWriter) path(pts []svgPoint) string {
 			continue
 		}
 		q := pts[i-1]
-		if num(q.x) == num(p.x) {
+		switch {
+		case num(q.x) == num(p.x):
 			b.WriteString("V" + num(p.y))
+			continue
+		case math.Abs(q.x-p.x) < 2:
+			b.WriteString("L" + num(p.x) + " " + num(p.y))
 			continue
 		}
 		dy := (p.y - q.y) / 2

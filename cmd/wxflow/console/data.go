@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/wxflow/wxflow/channels"
@@ -187,6 +188,12 @@ func messageSummary(m *channels.Message) string {
 		return m.Text
 	case m.Title != "":
 		return m.Title
+	case m.Menu != nil:
+		items := make([]string, len(m.Menu.Items))
+		for i, it := range m.Menu.Items {
+			items[i] = it.Text
+		}
+		return strings.TrimSpace(m.Menu.Head + " [" + strings.Join(items, " | ") + "]")
 	case m.Media != nil:
 		for _, name := range []string{m.Media.Path, m.Media.URL, m.Media.MediaID} {
 			if name != "" {
@@ -252,6 +259,7 @@ func (c *Console) flowViews(ctx context.Context) ([]*FlowView, error) {
 		byName[f.Name] = v
 		out = append(out, v)
 	}
+	slices.SortFunc(out, func(a, b *FlowView) int { return cmp.Compare(a.Name, b.Name) })
 	for _, sc := range counts {
 		v, ok := byName[sc.Flow]
 		if !ok {

@@ -86,7 +86,9 @@ type layoutData struct {
 	Sandbox  bool
 	Now      time.Time
 	LoggedIn bool
-	Data     any
+	// Protected is set when the console needs the token.
+	Protected bool
+	Data      any
 }
 
 // render writes a page; a template error is logged and answered 500
@@ -94,7 +96,7 @@ type layoutData struct {
 func (c *Console) render(w http.ResponseWriter, r *http.Request, page, title string, data any) {
 	var buf bytes.Buffer
 	d := layoutData{Title: title, Page: page, Sandbox: c.cfg.Sandbox != nil, Now: c.eng.Clock().Now(),
-		LoggedIn: c.cfg.Token != "" && c.allowed(r), Data: data}
+		LoggedIn: c.cfg.Token != "" && c.allowed(r), Protected: c.cfg.Token != "", Data: data}
 	if err := c.pages[page].Execute(&buf, d); err != nil {
 		c.log.Error("console: render", "page", page, "err", err)
 		http.Error(w, "internal error (see the server's log)", http.StatusInternalServerError)
