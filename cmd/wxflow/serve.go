@@ -68,6 +68,10 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	if *flowsDir != "" {
 		cfg.Flows = *flowsDir
 	}
+	if _, serr := os.Stat(cfg.Flows); cfg.Sandbox && errors.Is(serr, fs.ErrNotExist) {
+		fmt.Fprintf(stderr, "wxflow serve: no flow folder %s here (the sandbox runs the example flows of the repository: start it from the repository's root, or pass --flows DIR)\n", cfg.Flows)
+		return exitUsage
+	}
 	if *listen != "" {
 		if cfg.Admin.Listen == cfg.Listen {
 			cfg.Admin.Listen = *listen
