@@ -766,7 +766,8 @@ func (t *sqliteTx) FinishOutbox(id int64, status OutboxStatus, reason channels.R
 }
 
 func (t *sqliteTx) RecoverOutbox(at time.Time) (int, error) {
-	res, err := t.tx.ExecContext(t.ctx, `UPDATE outbox SET status = 'unknown', detail = 'the process stopped while the message was being sent', updated_at = ? WHERE status = 'sending' OR (status = 'pending' AND id <= (SELECT claimed FROM outbox_cursor))`, nanos(at))
+	res, err := t.tx.ExecContext(t.ctx, `UPDATE outbox SET status = 'unknown',
+		detail = CASE WHEN detail = '' THEN '' ELSE detail || ': ' END || 'the process stopped while the message was being sent', updated_at = ? WHERE status = 'sending' OR (status = 'pending' AND id <= (SELECT claimed FROM outbox_cursor))`, nanos(at))
 	if err != nil {
 		return 0, fmt.Errorf("recover outbox: %w", err)
 	}

@@ -312,6 +312,10 @@ func (h *Handler) writeReply(w http.ResponseWriter, acc *CallbackAccount, cb *Ca
 		return false
 	}
 	w.Header().Set("Content-Type", "application/xml; charset=utf-8")
+	// With its length set, the answer is complete once written and
+	// flushed: "written" then means WeChat can read all of it, not a
+	// chunked body that ends only when the handler returns.
+	w.Header().Set("Content-Length", strconv.Itoa(len(out)))
 	if _, err := w.Write(out); err != nil {
 		return false
 	}
