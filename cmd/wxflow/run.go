@@ -34,6 +34,7 @@ var commands = map[string]command{
 	"serve":    {"run the WeChat callback server and the engine", runServe},
 	"menu":     {"publish menu.yaml to WeChat (wxflow menu push)", runMenu},
 	"qrcode":   {"create a WeChat QR code with a scene", runQRCode},
+	"bench":    {"load-test serve with simulated followers and check the books", runBench},
 }
 
 // run is the whole program, testable without os.Exit.

@@ -1,0 +1,904 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/wxflow/wxflow/channels"
+	"github.com/wxflow/wxflow/channels/wechat/wechattest"
+	"github.com/wxflow/wxflow/engine"
+)
+
+// The in-process bench account. The values are the bench's own and
+// secret to nobody: the fake API and the server only meet on loopback.
+const (
+	benchAccount    = "bench"
+	benchAppID      = "wxbench01234567890"
+	benchSecret     = "bench-app-secret"
+	benchToken      = "benchTOKEN42"
+	benchAESKey     = "YmVuY2hiZW5jaGJlbmNoYmVuY2hiZW5jaGJlbmNoMDA"
+	benchOriginalID = "gh_bench00000001"
+)
+
+// benchDrainTimeout bounds the wait for the outbox to drain after the
+// last acknowledgement.
+const benchDrainTimeout = 2 * time.Minute
+
+// benchHook, when set (by tests), is called with the fake API before the
+// load starts: to script failures and unbalance the books on purpose.
+var benchHook func(api *wechattest.Server)
+
+// benchOptions are the flags of `wxflow bench`.
+type benchOptions struct {
+	followers, conns int
+	scenario         string
+	aes, json, keep  bool
+	rate             float64
+	seed             uint64
+	db, writeFlows   string
+	// The target of --url, and what signs its callbacks.
+	url, token, aesKey, appID, account, originalID string
+}
+
+// runBench is `wxflow bench`: a load of signed callbacks from simulated
+// followers against a serve with a fake WeChat API, its figures, and its
+// books. Exit 0 when the books balance, 1 when not, 2 on usage errors.
+func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fl := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fl.SetOutput(stderr)
+	var o benchOptions
+	fl.IntVar(&o.followers, "followers", 1000, "how many simulated followers")
+	fl.StringVar(&o.scenario, "scenario", scenarioMixed, "what they do: "+strings.Join(benchScenarios, ", "))
+	fl.BoolVar(&o.aes, "aes", false, "post safe-mode (encrypted) callbacks")
+	fl.IntVar(&o.conns, "conns", 32, "concurrent HTTP connections")
+	fl.Float64Var(&o.rate, "rate", 0, "callbacks a second, all followers together (0: as fast as the server answers)")
+	fl.Uint64Var(&o.seed, "seed", 1, "the seed of the followers' scripts")
+	fl.BoolVar(&o.json, "json", false, "print the report as JSON")
+	fl.StringVar(&o.db, "db", "", "the SQLite database (default: a new one in a temporary folder)")
+	fl.BoolVar(&o.keep, "keep", false, "keep the temporary folder (config, flows, database) and print where it is")
+	fl.StringVar(&o.writeFlows, "write-flows", "", "write the scenario's flows into this folder and exit (for a server --url targets)")
+	fl.StringVar(&o.url, "url", "", "target this running wxflow serve (http://HOST:PORT, or its /wechat/ACCOUNT URL) instead of starting one")
+	fl.StringVar(&o.token, "token", "", "with --url: the account's token, to sign callbacks")
+	fl.StringVar(&o.aesKey, "aes-key", "", "with --url --aes: the account's aes_key")
+	fl.StringVar(&o.appID, "appid", "", "with --url --aes: the account's app_id")
+	fl.StringVar(&o.account, "account", "", "with --url: the account's id in the callback URL (default main)")
+	fl.StringVar(&o.originalID, "original-id", "", "with --url: the account's original_id, the callbacks' ToUserName (default "+benchOriginalID+")")
+	fl.Usage = func() {
+		fmt.Fprintln(stderr, "usage: wxflow bench [--followers N] [--scenario "+strings.Join(benchScenarios, "|")+"] [--aes] [--conns C] [--rate R] [--json]")
+		fmt.Fprintln(stderr, "       wxflow bench --url URL --token TOKEN [--account ID] [--aes --aes-key KEY --appid APPID] ...")
+		fmt.Fprintln(stderr, "\nStarts `wxflow serve` in this process (synchronous=FULL, as in production) with")
+		fmt.Fprintln(stderr, "its own flows and a fake WeChat API on loopback, and posts signed callbacks")
+		fmt.Fprintln(stderr, "from simulated followers: follows, QR scans, menu clicks and answers. Reports")
+		fmt.Fprintln(stderr, "acknowledgements a second, their latency, runs completed and messages delivered")
+		fmt.Fprintln(stderr, "a second, failures by reason and the peak RSS, then checks the books: every")
+		fmt.Fprintln(stderr, "acknowledged event stored once and starting or resuming what it should, every")
+		fmt.Fprintln(stderr, "message sent reaching the fake API exactly once. With --url only the")
+		fmt.Fprintln(stderr, "acknowledgements can be checked.")
+		fmt.Fprintln(stderr, "Exit 0 when the books balance, 1 when not, 2 on usage errors.")
+		fl.PrintDefaults()
+	}
+	if err := fl.Parse(args); err != nil {
+		return exitUsage
+	}
+	if msg := o.check(fl); msg != "" {
+		fmt.Fprintf(stderr, "wxflow bench: %s\n", msg)
+		return exitUsage
+	}
+	if o.writeFlows != "" {
+		if err := writeBenchFlows(o.writeFlows, o.scenario); err != nil {
+			fmt.Fprintf(stderr, "wxflow bench: %v\n", err)
+			return exitProblems
+		}
+		fmt.Fprintf(stdout, "wrote the %s flows to %s\n", o.scenario, o.writeFlows)
+		return exitOK
+	}
+	var rep *benchReport
+	var err error
+	if o.url != "" {
+		rep, err = benchRemote(ctx, &o)
+	} else {
+		rep, err = benchLocal(ctx, &o, stderr)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "wxflow bench: %v\n", err)
+		return exitProblems
+	}
+	if o.json {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		enc.Encode(rep)
+	} else {
+		rep.print(stdout)
+	}
+	if !rep.Books.Balanced {
+		return exitProblems
+	}
+	return exitOK
+}
+
+// check returns what is wrong with the flags, or "", and fills in the
+// defaults of the flags that go with --url.
+func (o *benchOptions) check(fl *flag.FlagSet) string {
+	given := map[string]bool{}
+	fl.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	switch {
+	case fl.NArg() > 0:
+		return fmt.Sprintf("unexpected argument %q", fl.Arg(0))
+	case !slices.Contains(benchScenarios, o.scenario):
+		return fmt.Sprintf("--scenario %q: want one of %s", o.scenario, strings.Join(benchScenarios, ", "))
+	case o.followers < 1:
+		return "--followers must be at least 1"
+	case o.conns < 1:
+		return "--conns must be at least 1"
+	case o.rate < 0 || math.IsNaN(o.rate) || math.IsInf(o.rate, 0):
+		return "--rate must be 0 (as fast as possible) or a number of callbacks a second"
+	}
+	if o.url == "" {
+		for _, f := range []string{"token", "aes-key", "appid", "account", "original-id"} {
+			if given[f] {
+				return "--" + f + " goes with --url (the in-process server has its own account)"
+			}
+		}
+		return ""
+	}
+	for _, f := range []string{"db", "keep"} {
+		if given[f] {
+			return "--" + f + " is for the in-process server, not with --url"
+		}
+	}
+	if !strings.HasPrefix(o.url, "http://") && !strings.HasPrefix(o.url, "https://") {
+		return fmt.Sprintf("--url %q: want http://HOST:PORT", o.url)
+	}
+	if o.token == "" {
+		return "--url needs --token, the account's token, to sign the callbacks"
+	}
+	if o.aes && (o.aesKey == "" || o.appID == "") {
+		return "--url --aes needs --aes-key and --appid to encrypt the callbacks"
+	}
+	if !o.aes && o.aesKey != "" {
+		return "--aes-key without --aes: add --aes to post encrypted callbacks"
+	}
+	if o.account == "" {
+		o.account = "main"
+	}
+	if o.originalID == "" {
+		o.originalID = benchOriginalID
+	}
+	return ""
+}
+
+// writeBenchFlows writes a scenario's flow folder.
+func writeBenchFlows(dir, scenario string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	for name, src := range benchFlowFiles(scenario) {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(src), 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// benchReport is the outcome of `wxflow bench`; --json prints it as one
+// JSON object with these fields:
+//
+//   - scenario, mode ("in-process" or "remote"), target (the callback
+//     URL), aes, followers, conns, rate, seed: what ran.
+//   - callbacks: distinct callbacks posted; attempts: HTTP requests,
+//     retries included; acked: callbacks acknowledged (200 "success");
+//     unconfirmed: callbacks never acknowledged after WeChat's 3 tries
+//     (each stops its follower).
+//   - load_seconds: first callback to last acknowledgement;
+//     drain_seconds: from then until every message was sent.
+//   - acks_per_second: acked / load_seconds.
+//   - ack_latency_ms: n, p50, p95, p99 and max of the acknowledged
+//     attempts, in milliseconds.
+//   - events: acknowledged callbacks by event kind (follow, scan, menu
+//     for clicks and message-menu taps, text, unfollow); duplicates:
+//     retries the engine recognised.
+//   - runs_started: runs by flow; runs: runs by status (completed,
+//     waiting_reply, interrupted, restarted, unfollowed...);
+//     runs_completed and runs_completed_per_second (over load_seconds).
+//   - messages_expected: what the scripts must have sent;
+//     messages_delivered: what the fake API accepted;
+//     messages_delivered_per_second: over load_seconds + drain_seconds;
+//     outbox: the outbox entries by status (and reason: "failed:window_closed").
+//   - failures: failed attempts by reason (timeout, connection, http_NNN,
+//     bad_answer), unconfirmed callbacks, and messages not sent
+//     ("message_failed:REASON", "message_unknown", "message_pending").
+//   - rss_start_bytes, rss_peak_bytes: the process's resident size before
+//     the load and its peak (VmHWM); rss_of says what the process holds.
+//   - books: checked ("full", or "acks" with --url), balanced, and
+//     problems, one line each.
+//   - notes: caveats, one line each.
+//
+// Figures the mode cannot know (the store's with --url) are zero.
+type benchReport struct {
+	Scenario  string  `json:"scenario"`
+	Mode      string  `json:"mode"`
+	Target    string  `json:"target"`
+	AES       bool    `json:"aes"`
+	Followers int     `json:"followers"`
+	Conns     int     `json:"conns"`
+	Rate      float64 `json:"rate"`
+	Seed      uint64  `json:"seed"`
+
+	Callbacks     int            `json:"callbacks"`
+	Attempts      int            `json:"attempts"`
+	Acked         int            `json:"acked"`
+	Unconfirmed   int            `json:"unconfirmed"`
+	LoadSeconds   float64        `json:"load_seconds"`
+	DrainSeconds  float64        `json:"drain_seconds"`
+	AcksPerSecond float64        `json:"acks_per_second"`
+	AckLatency    latencySummary `json:"ack_latency_ms"`
+	Events        map[string]int `json:"events"`
+	Duplicates    int            `json:"duplicates"`
+
+	RunsStarted        map[string]int `json:"runs_started"`
+	Runs               map[string]int `json:"runs"`
+	RunsCompleted      int            `json:"runs_completed"`
+	CompletedPerSecond float64        `json:"runs_completed_per_second"`
+
+	MessagesExpected   int            `json:"messages_expected"`
+	MessagesDelivered  int            `json:"messages_delivered"`
+	DeliveredPerSecond float64        `json:"messages_delivered_per_second"`
+	Outbox             map[string]int `json:"outbox"`
+
+	Failures map[string]int `json:"failures"`
+
+	RSSStartBytes int64  `json:"rss_start_bytes"`
+	RSSPeakBytes  int64  `json:"rss_peak_bytes"`
+	RSSOf         string `json:"rss_of"`
+
+	Books struct {
+		Checked  string   `json:"checked"`
+		Balanced bool     `json:"balanced"`
+		Problems []string `json:"problems"`
+	} `json:"books"`
+	Notes []string `json:"notes"`
+}
+
+// newBenchReport fills in what ran.
+func newBenchReport(o *benchOptions) *benchReport {
+	r := &benchReport{
+		Scenario: o.scenario, Mode: "in-process", AES: o.aes, Followers: o.followers, Conns: o.conns, Rate: o.rate, Seed: o.seed,
+		Events: map[string]int{}, RunsStarted: map[string]int{}, Runs: map[string]int{}, Outbox: map[string]int{}, Failures: map[string]int{},
+	}
+	r.Books.Problems = []string{}
+	r.Notes = []string{}
+	return r
+}
+
+// benchLoad is what driving the followers produced.
+type benchLoad struct {
+	followers []*follower
+	poster    *callbackPoster
+	start     time.Time
+	loadDone  time.Time
+}
+
+// drive plays the scenario against endpoint and fills in the load's
+// figures.
+func (r *benchReport) drive(ctx context.Context, o *benchOptions, endpoint, to string, signer *callbackSigner) *benchLoad {
+	tag := strconv.FormatUint(rand.Uint64()%(36*36*36*36*36*36), 36)
+	l := &benchLoad{followers: benchScripts(o.scenario, o.followers, o.seed, tag)}
+	l.poster = newCallbackPoster(endpoint, signer, o.conns, newPacer(o.rate))
+	defer l.poster.close()
+	r.Target = endpoint
+	l.start = time.Now()
+	if l.poster.pace != nil {
+		l.poster.pace.start = l.start
+	}
+	driveFollowers(ctx, l.followers, to, o.conns, 4*o.conns, l.poster)
+	l.loadDone = time.Now()
+	if ctx.Err() != nil {
+		r.Books.Problems = append(r.Books.Problems, "interrupted: the load stopped before every follower was done")
+	}
+	r.LoadSeconds = roundMS(l.loadDone.Sub(l.start))
+	for _, f := range l.followers {
+		n := f.acked
+		if f.unconfirmed {
+			n++
+			r.Unconfirmed++
+		}
+		r.Callbacks += n
+		r.Acked += f.acked
+		for _, a := range f.actions[:f.acked] {
+			r.Events[string(a.eventKind())]++
+		}
+	}
+	r.Attempts = int(l.poster.attempts.Load())
+	r.AcksPerSecond = perSecond(r.Acked, r.LoadSeconds)
+	r.AckLatency = l.poster.lat.summary()
+	for k, v := range l.poster.fail.counts() {
+		r.Failures[k] += v
+	}
+	if r.Unconfirmed > 0 {
+		r.Failures["unconfirmed"] = r.Unconfirmed
+	}
+	return l
+}
+
+// roundMS is d in seconds, to the millisecond.
+func roundMS(d time.Duration) float64 { return math.Round(d.Seconds()*1000) / 1000 }
+
+// perSecond is n over seconds, rounded to a tenth.
+func perSecond(n int, seconds float64) float64 {
+	if seconds <= 0 {
+		return 0
+	}
+	return math.Round(float64(n)/seconds*10) / 10
+}
+
+// benchRemote drives a server that runs elsewhere: only the
+// acknowledgements can be checked.
+func benchRemote(ctx context.Context, o *benchOptions) (*benchReport, error) {
+	signer, err := newCallbackSigner(o.token, o.originalID, o.appID, o.aesKey)
+	if err != nil {
+		return nil, fmt.Errorf("--aes-key: %w", err)
+	}
+	endpoint := strings.TrimRight(o.url, "/")
+	if !strings.Contains(endpoint, "/wechat/") {
+		endpoint += "/wechat/" + o.account
+	}
+	r := newBenchReport(o)
+	r.Mode = "remote"
+	r.RSSOf = "unknown: the server runs in another process"
+	r.drive(ctx, o, endpoint, o.originalID, signer)
+	r.Books.Checked = "acks"
+	r.Notes = append(r.Notes,
+		"--url: the books need the server's store and a fake WeChat API, so only the acknowledgements are checked; runs, messages and RSS are not measured",
+		"the server should run the bench flows (wxflow bench --write-flows DIR --scenario "+o.scenario+") for the load to mean what it does in-process")
+	if r.Unconfirmed > 0 {
+		r.Books.Problems = append(r.Books.Problems, fmt.Sprintf("%d of %d callbacks were never acknowledged", r.Unconfirmed, r.Callbacks))
+	}
+	r.Books.Balanced = len(r.Books.Problems) == 0
+	return r, nil
+}
+
+// benchConfigYAML is the in-process server's configuration.
+func benchConfigYAML(db, apiBase string, aes bool) string {
+	aesLine := ""
+	if aes {
+		aesLine = "    aes_key: " + benchAESKey + "\n"
+	}
+	return fmt.Sprintf(`# wxflow bench: the in-process server, against a fake WeChat API.
+listen: 127.0.0.1:0
+database: %s
+flows: flows
+timezone: UTC
+accounts:
+  - id: %s
+    app_id: %s
+    app_secret: %s
+    token: %s
+    original_id: %s
+    api_base: %s
+%s`, strconv.Quote(db), benchAccount, benchAppID, benchSecret, benchToken, benchOriginalID, apiBase, aesLine)
+}
+
+// benchLocal starts a fake WeChat API and a server in this process, drives
+// them, waits for the outbox to drain and checks the books.
+func benchLocal(ctx context.Context, o *benchOptions, stderr io.Writer) (*benchReport, error) {
+	dir, err := os.MkdirTemp("", "wxflow-bench-")
+	if err != nil {
+		return nil, err
+	}
+	if o.keep {
+		fmt.Fprintf(stderr, "wxflow bench: keeping %s\n", dir)
+	} else {
+		defer os.RemoveAll(dir)
+	}
+	api := wechattest.NewServer()
+	defer api.Close()
+	api.AddApp(benchAppID, benchSecret)
+	if benchHook != nil {
+		benchHook(api)
+	}
+	if err := writeBenchFlows(filepath.Join(dir, "flows"), o.scenario); err != nil {
+		return nil, err
+	}
+	db := o.db
+	if db == "" {
+		db = filepath.Join(dir, "wxflow.db")
+	} else if db, err = filepath.Abs(db); err != nil {
+		return nil, err
+	}
+	cfgPath := filepath.Join(dir, "wxflow.yaml")
+	if err := os.WriteFile(cfgPath, []byte(benchConfigYAML(db, api.URL(), o.aes)), 0o600); err != nil {
+		return nil, err
+	}
+	cfg, err := loadConfig(cfgPath, nil)
+	if err != nil {
+		return nil, err
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelError}))
+	s, err := newServer(context.Background(), cfg, serverOptions{Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	if err := s.Start(); err != nil {
+		s.Close()
+		return nil, err
+	}
+	stopped := false
+	stop := func() error {
+		if stopped {
+			return nil
+		}
+		stopped = true
+		sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+		defer cancel()
+		return s.Shutdown(sctx)
+	}
+	defer stop()
+
+	base, err := storeBaseline(s.store)
+	if err != nil {
+		return nil, err
+	}
+	aesKey := ""
+	if o.aes {
+		aesKey = benchAESKey
+	}
+	signer, err := newCallbackSigner(benchToken, benchOriginalID, benchAppID, aesKey)
+	if err != nil {
+		return nil, err
+	}
+	r := newBenchReport(o)
+	r.RSSOf = "the whole bench process: server, load generator and fake API"
+	r.RSSStartBytes, _ = procStatusBytes("VmRSS")
+	l := r.drive(ctx, o, "http://"+s.Addr()+"/wechat/"+benchAccount, benchOriginalID, signer)
+
+	// Wait for the outbox to drain: Sync until no message is pending or
+	// being sent, within a deadline.
+	dctx, cancel := context.WithTimeout(context.Background(), benchDrainTimeout)
+	defer cancel()
+	drained := false
+	for dctx.Err() == nil {
+		if err := s.engine.Sync(dctx); err != nil {
+			break
+		}
+		n, err := unsentCount(dctx, s.store, base.outboxID)
+		if err != nil {
+			return nil, err
+		}
+		if n == 0 {
+			drained = true
+			break
+		}
+		select {
+		case <-dctx.Done():
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	drainDone := time.Now()
+	r.DrainSeconds = roundMS(drainDone.Sub(l.loadDone))
+	if !drained {
+		r.Notes = append(r.Notes, fmt.Sprintf("the outbox did not drain within %s", benchDrainTimeout))
+	}
+
+	// The peak of the load and the drain, before the books are read.
+	r.RSSPeakBytes, _ = procStatusBytes("VmHWM")
+	books, err := collectBooks(o.scenario, l.followers, s, api, base)
+	if err != nil {
+		return nil, err
+	}
+	if err := stop(); err != nil {
+		r.Notes = append(r.Notes, "the server did not stop cleanly: "+err.Error())
+	}
+	r.fillFromBooks(books)
+	r.MessagesDelivered = api.SentCount()
+	r.DeliveredPerSecond = perSecond(r.MessagesDelivered, drainDone.Sub(l.start).Seconds())
+	r.Books.Checked = "full"
+	r.Books.Problems = append(r.Books.Problems, books.check()...)
+	r.Books.Balanced = len(r.Books.Problems) == 0
+	if o.db != "" && base.events > 0 {
+		r.Notes = append(r.Notes, fmt.Sprintf("--db held %d events before the run: the books cover this run's contacts and messages only", base.events))
+	}
+	if r.RSSPeakBytes == 0 {
+		r.Notes = append(r.Notes, "peak RSS unknown: /proc/self/status is not readable here")
+	}
+	return r, nil
+}
+
+// fillFromBooks copies the store's figures into the report.
+func (r *benchReport) fillFromBooks(b *benchBooks) {
+	for _, byKey := range b.gotRuns {
+		for k, n := range byKey {
+			flow, status, _ := strings.Cut(k, " ")
+			r.RunsStarted[flow] += n
+			r.Runs[status] += n
+			if status == string(engine.RunCompleted) {
+				r.RunsCompleted += n
+			}
+		}
+	}
+	r.CompletedPerSecond = perSecond(r.RunsCompleted, r.LoadSeconds)
+	for _, byKey := range b.wantMsgs {
+		for _, n := range byKey {
+			r.MessagesExpected += n
+		}
+	}
+	for k, n := range b.outbox {
+		r.Outbox[k] = n
+		if k != string(engine.OutboxSent) {
+			r.Failures["message_"+k] += n
+		}
+	}
+	r.Duplicates = b.duplicates
+}
+
+// storeBase is what the store held before the load, so that the books
+// cover this run only (--db may name a database in use).
+type storeBase struct {
+	events   int
+	outboxID int64
+}
+
+func storeBaseline(st engine.Store) (storeBase, error) {
+	var b storeBase
+	err := st.View(context.Background(), func(tx engine.ReadTx) error {
+		n, err := tx.Counts()
+		if err != nil {
+			return err
+		}
+		b.events = n["events"]
+		last, err := tx.Outbox(engine.OutboxFilter{Newest: true, Limit: 1})
+		if len(last) > 0 {
+			b.outboxID = last[0].ID
+		}
+		return err
+	})
+	return b, err
+}
+
+// unsentCount counts this run's messages still pending or being sent.
+func unsentCount(ctx context.Context, st engine.Store, after int64) (int, error) {
+	n := 0
+	err := st.View(ctx, func(tx engine.ReadTx) error {
+		for _, s := range []engine.OutboxStatus{engine.OutboxPending, engine.OutboxSending} {
+			out, err := tx.Outbox(engine.OutboxFilter{Status: s, AfterID: after})
+			if err != nil {
+				return err
+			}
+			n += len(out)
+		}
+		return nil
+	})
+	return n, err
+}
+
+// benchBooks are the books of a bench run: what the acknowledged
+// callbacks must have caused, and what the store, the engine and the fake
+// API show. Nested maps are per contact, then by key: "flow status" for
+// runs, messageKey for messages.
+type benchBooks struct {
+	// acked counts the acknowledged callbacks by event kind.
+	acked map[channels.Kind]int
+	// unconfirmed counts the callbacks never acknowledged; skip are their
+	// contacts, whose runs and messages are not held to the scripts
+	// (their last event may or may not be stored).
+	unconfirmed int
+	skip        map[string]bool
+	// wantRuns and wantMsgs are what the scripts' acknowledged actions
+	// must leave.
+	wantRuns, wantMsgs map[string]map[string]int
+	// stored is how many events the store gained; ingested the new
+	// events the engine counted, by kind; duplicates the retries it
+	// recognised.
+	stored     int
+	ingested   map[channels.Kind]int
+	duplicates int
+	// gotRuns are the runs of the bench's contacts in the store.
+	gotRuns map[string]map[string]int
+	// outbox counts this run's outbox entries by status ("sent",
+	// "pending", "failed:window_closed"...); sent are those sent.
+	outbox map[string]int
+	sent   map[string]map[string]int
+	// api are the messages the fake API accepted.
+	api map[string]map[string]int
+}
+
+// collectBooks reads the books of a run from the scripts, the server's
+// store and engine, and the fake API.
+func collectBooks(scenario string, fs []*follower, s *server, api *wechattest.Server, base storeBase) (*benchBooks, error) {
+	b := &benchBooks{
+		acked: map[channels.Kind]int{}, skip: map[string]bool{},
+		wantRuns: map[string]map[string]int{}, wantMsgs: map[string]map[string]int{},
+		ingested: map[channels.Kind]int{}, gotRuns: map[string]map[string]int{},
+		outbox: map[string]int{}, sent: map[string]map[string]int{}, api: map[string]map[string]int{},
+	}
+	ours := make(map[string]bool, len(fs))
+	for _, f := range fs {
+		ours[f.contact] = true
+		for _, a := range f.actions[:f.acked] {
+			b.acked[a.eventKind()]++
+		}
+		if f.unconfirmed {
+			b.unconfirmed++
+			b.skip[f.contact] = true
+			continue
+		}
+		runs, msgs := expectFollower(scenario, f, f.acked)
+		if len(runs) > 0 {
+			b.wantRuns[f.contact] = runs
+		}
+		if len(msgs) > 0 {
+			b.wantMsgs[f.contact] = msgs
+		}
+	}
+	st := s.engine.Stats()
+	for k, n := range st.Events {
+		b.ingested[k] = int(n)
+	}
+	b.duplicates = int(st.Duplicates)
+	err := s.store.View(context.Background(), func(tx engine.ReadTx) error {
+		n, err := tx.Counts()
+		if err != nil {
+			return err
+		}
+		b.stored = n["events"] - base.events
+		runs, err := tx.Runs(engine.RunFilter{Account: benchAccount})
+		if err != nil {
+			return err
+		}
+		for _, r := range runs {
+			if ours[r.Contact] {
+				count(b.gotRuns, r.Contact, r.Flow+" "+string(r.Status))
+			}
+		}
+		out, err := tx.Outbox(engine.OutboxFilter{AfterID: base.outboxID})
+		if err != nil {
+			return err
+		}
+		for _, e := range out {
+			status := string(e.Status)
+			if e.Reason != "" {
+				status += ":" + string(e.Reason)
+			}
+			b.outbox[status]++
+			if e.Status == engine.OutboxSent {
+				count(b.sent, e.Contact, messageKey(&e.Message))
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	for _, m := range api.Sent() {
+		to, msg, err := apiMessage(m.Body)
+		if err != nil {
+			to, msg = m.ToUser, channels.Message{Type: "unreadable"}
+		}
+		count(b.api, to, messageKey(&msg))
+	}
+	return b, nil
+}
+
+// count adds one to m[contact][key].
+func count(m map[string]map[string]int, contact, key string) {
+	if m[contact] == nil {
+		m[contact] = map[string]int{}
+	}
+	m[contact][key]++
+}
+
+// benchProblemExamples is how many examples a problem line gives.
+const benchProblemExamples = 3
+
+// check returns the problems of the books, one line each; none when they
+// balance: every acknowledged callback's event stored once and counted
+// once by kind, every contact's runs and sent messages exactly those its
+// acknowledged actions must cause, no message left unsent, and every
+// message sent at the fake API exactly once, nothing more.
+func (b *benchBooks) check() []string {
+	var problems []string
+	acked := 0
+	for _, n := range b.acked {
+		acked += n
+	}
+	// An unconfirmed callback may or may not have been stored.
+	if b.stored < acked || b.stored > acked+b.unconfirmed {
+		want := strconv.Itoa(acked)
+		if b.unconfirmed > 0 {
+			want = fmt.Sprintf("%d to %d", acked, acked+b.unconfirmed)
+		}
+		problems = append(problems, fmt.Sprintf("events: the store gained %d, want %s (one per acknowledged callback)", b.stored, want))
+	}
+	if b.ingested != nil {
+		var kinds []string
+		for k := range b.acked {
+			kinds = append(kinds, string(k))
+		}
+		for k := range b.ingested {
+			if _, ok := b.acked[k]; !ok {
+				kinds = append(kinds, string(k))
+			}
+		}
+		slices.Sort(kinds)
+		var diffs []string
+		for _, k := range kinds {
+			got, want := b.ingested[channels.Kind(k)], b.acked[channels.Kind(k)]
+			if got < want || got > want+b.unconfirmed {
+				diffs = append(diffs, fmt.Sprintf("%s %d, acknowledged %d", k, got, want))
+			}
+		}
+		if len(diffs) > 0 {
+			problems = append(problems, "events by kind: the engine ingested "+strings.Join(diffs, "; "))
+		}
+	}
+	if d := diffCounts(b.wantRuns, b.gotRuns, b.skip, "want", "got"); len(d) > 0 {
+		problems = append(problems, summarize("runs differ from what the acknowledged callbacks must start or resume", d))
+	}
+	var unsent []string
+	for status, n := range b.outbox {
+		if status != string(engine.OutboxSent) {
+			unsent = append(unsent, fmt.Sprintf("%d %s", n, status))
+		}
+	}
+	if len(unsent) > 0 {
+		slices.Sort(unsent)
+		problems = append(problems, "messages not sent: "+strings.Join(unsent, ", "))
+	}
+	if d := diffCounts(b.wantMsgs, b.sent, b.skip, "want", "sent"); len(d) > 0 {
+		problems = append(problems, summarize("messages sent differ from what the flows must send", d))
+	}
+	if d := diffCounts(b.sent, b.api, nil, "outbox sent", "fake API got"); len(d) > 0 {
+		problems = append(problems, summarize("messages not at the fake API exactly once", d))
+	}
+	return problems
+}
+
+// diffCounts compares nested counts and returns one line per difference,
+// sorted; contacts in skip are left out.
+func diffCounts(want, got map[string]map[string]int, skip map[string]bool, wantWord, gotWord string) []string {
+	var out []string
+	diff := func(contact string) {
+		w, g := want[contact], got[contact]
+		for k, n := range w {
+			if g[k] != n {
+				out = append(out, fmt.Sprintf("%s %q: %s %d, %s %d", contact, k, wantWord, n, gotWord, g[k]))
+			}
+		}
+		for k, n := range g {
+			if _, ok := w[k]; !ok {
+				out = append(out, fmt.Sprintf("%s %q: %s 0, %s %d", contact, k, wantWord, gotWord, n))
+			}
+		}
+	}
+	for c := range want {
+		if !skip[c] {
+			diff(c)
+		}
+	}
+	for c := range got {
+		if _, ok := want[c]; !ok && !skip[c] {
+			diff(c)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// summarize makes one problem line of a heading and its differences.
+func summarize(heading string, diffs []string) string {
+	s := fmt.Sprintf("%s: %d %s, e.g. %s", heading, len(diffs), plural(len(diffs), "difference"), strings.Join(diffs[:min(len(diffs), benchProblemExamples)], "; "))
+	return s
+}
+
+// procStatusBytes reads a size field (VmRSS, VmHWM) of /proc/self/status.
+func procStatusBytes(field string) (int64, error) {
+	f, err := os.Open("/proc/self/status")
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		v, ok := strings.CutPrefix(sc.Text(), field+":")
+		if !ok {
+			continue
+		}
+		fields := strings.Fields(v)
+		if len(fields) != 2 || fields[1] != "kB" {
+			break
+		}
+		n, err := strconv.ParseInt(fields[0], 10, 64)
+		return n * 1024, err
+	}
+	return 0, errors.New(field + " not in /proc/self/status")
+}
+
+// print writes the report as a table.
+func (r *benchReport) print(w io.Writer) {
+	mode := "plain"
+	if r.AES {
+		mode = "safe mode (AES)"
+	}
+	server := "in-process server (synchronous=FULL)"
+	if r.Mode == "remote" {
+		server = r.Target
+	}
+	rate := "as fast as acknowledged"
+	if r.Rate > 0 {
+		rate = fmt.Sprintf("paced at %g/s", r.Rate)
+	}
+	fmt.Fprintf(w, "wxflow bench: scenario %s, %d followers, %d connections, %s callbacks %s, %s\n",
+		r.Scenario, r.Followers, r.Conns, mode, rate, server)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "callbacks\t%d acknowledged of %d in %.2fs: %.1f/s (%d attempts)\n", r.Acked, r.Callbacks, r.LoadSeconds, r.AcksPerSecond, r.Attempts)
+	l := r.AckLatency
+	fmt.Fprintf(tw, "ack latency\tp50 %.2fms  p95 %.2fms  p99 %.2fms  max %.2fms\n", l.P50, l.P95, l.P99, l.Max)
+	fmt.Fprintf(tw, "events\t%s\n", joinCounts(r.Events, ", "))
+	if r.Mode != "remote" {
+		started := 0
+		for _, n := range r.RunsStarted {
+			started += n
+		}
+		fmt.Fprintf(tw, "runs\t%d started (%s)\n", started, joinCounts(r.RunsStarted, ", "))
+		fmt.Fprintf(tw, "\t%d completed: %.1f/s; now %s\n", r.RunsCompleted, r.CompletedPerSecond, joinCounts(r.Runs, ", "))
+		fmt.Fprintf(tw, "messages\t%d delivered to the fake API of %d expected, %.1f/s (drained %.2fs after the last ack)\n",
+			r.MessagesDelivered, r.MessagesExpected, r.DeliveredPerSecond, r.DrainSeconds)
+		fmt.Fprintf(tw, "outbox\t%s\n", joinCounts(r.Outbox, ", "))
+	}
+	if len(r.Failures) == 0 {
+		fmt.Fprintf(tw, "failures\tnone\n")
+	} else {
+		fmt.Fprintf(tw, "failures\t%s\n", joinCounts(r.Failures, ", "))
+	}
+	if r.RSSPeakBytes > 0 {
+		fmt.Fprintf(tw, "peak RSS\t%.1f MiB (%.1f MiB before the load; %s)\n", float64(r.RSSPeakBytes)/(1<<20), float64(r.RSSStartBytes)/(1<<20), r.RSSOf)
+	} else {
+		fmt.Fprintf(tw, "peak RSS\t%s\n", r.RSSOf)
+	}
+	switch {
+	case r.Books.Balanced && r.Books.Checked == "full":
+		fmt.Fprintf(tw, "books\tbalanced: every acknowledged event stored once and started or resumed what it should; every message sent reached the fake API exactly once\n")
+	case r.Books.Balanced:
+		fmt.Fprintf(tw, "books\tacknowledgements only: every callback acknowledged\n")
+	default:
+		fmt.Fprintf(tw, "books\tNOT BALANCED\n")
+	}
+	tw.Flush()
+	for _, p := range r.Books.Problems {
+		fmt.Fprintf(w, "  - %s\n", p)
+	}
+	for _, n := range r.Notes {
+		fmt.Fprintf(w, "note: %s\n", n)
+	}
+}
+
+// joinCounts formats counts as "key n", sorted by key.
+func joinCounts(m map[string]int, sep string) string {
+	if len(m) == 0 {
+		return "none"
+	}
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = fmt.Sprintf("%s %d", k, m[k])
+	}
+	return strings.Join(parts, sep)
+}

@@ -1,0 +1,370 @@
+package main
+
+import (
+	"encoding/json"
+	"maps"
+	"net/url"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/wxflow/wxflow/channels"
+	"github.com/wxflow/wxflow/channels/wechat"
+	"github.com/wxflow/wxflow/channels/wechat/wechattest"
+	"github.com/wxflow/wxflow/flows"
+)
+
+// benchJSON runs `wxflow bench ARGS --json` and decodes the report.
+func benchJSON(t *testing.T, args ...string) (benchReport, cliResult) {
+	t.Helper()
+	r := runCLI(t, append(append([]string{"bench"}, args...), "--json")...)
+	var rep benchReport
+	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
+		t.Fatalf("exit %d, the report is not JSON: %v\nstdout:\n%s\nstderr:\n%s", r.code, err, r.stdout, r.stderr)
+	}
+	return rep, r
+}
+
+// checkSane checks what every balanced in-process report must show.
+func checkSane(t *testing.T, rep benchReport) {
+	t.Helper()
+	if !rep.Books.Balanced || rep.Books.Checked != "full" || len(rep.Books.Problems) != 0 {
+		t.Errorf("books %+v, want full and balanced", rep.Books)
+	}
+	if rep.Acked != rep.Callbacks || rep.Attempts != rep.Callbacks || rep.Unconfirmed != 0 {
+		t.Errorf("callbacks %d, attempts %d, acked %d, unconfirmed %d: want all acknowledged at the first try", rep.Callbacks, rep.Attempts, rep.Acked, rep.Unconfirmed)
+	}
+	if len(rep.Failures) != 0 {
+		t.Errorf("failures %v, want none", rep.Failures)
+	}
+	events := 0
+	for _, n := range rep.Events {
+		events += n
+	}
+	if events != rep.Acked || rep.Events["follow"] != rep.Followers {
+		t.Errorf("events %v for %d acknowledged callbacks of %d followers", rep.Events, rep.Acked, rep.Followers)
+	}
+	if rep.MessagesDelivered != rep.MessagesExpected || rep.MessagesDelivered == 0 || rep.Outbox["sent"] != rep.MessagesDelivered || len(rep.Outbox) != 1 {
+		t.Errorf("messages: expected %d, delivered %d, outbox %v", rep.MessagesExpected, rep.MessagesDelivered, rep.Outbox)
+	}
+	l := rep.AckLatency
+	if l.N != rep.Acked || l.P50 <= 0 || l.P50 > l.P95 || l.P95 > l.P99 || l.P99 > l.Max {
+		t.Errorf("latency %+v for %d acknowledgements", l, rep.Acked)
+	}
+	if rep.AcksPerSecond <= 0 || rep.LoadSeconds <= 0 || rep.DeliveredPerSecond <= 0 {
+		t.Errorf("rates: %.1f acks/s over %.3fs, %.1f messages/s", rep.AcksPerSecond, rep.LoadSeconds, rep.DeliveredPerSecond)
+	}
+	if _, err := os.Stat("/proc/self/status"); err == nil && (rep.RSSPeakBytes < rep.RSSStartBytes || rep.RSSPeakBytes == 0) {
+		t.Errorf("RSS: %d at the start, peak %d", rep.RSSStartBytes, rep.RSSPeakBytes)
+	}
+}
+
+func TestBenchMixed(t *testing.T) {
+	r := runCLI(t, "bench", "--followers", "50", "--scenario", "mixed")
+	if r.code != exitOK {
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
+	}
+	for _, want := range []string{"scenario mixed, 50 followers", "ack latency", "p99", "peak RSS", "books        balanced"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("the report lacks %q:\n%s", want, r.stdout)
+		}
+	}
+}
+
+func TestBenchAESWelcomeJSON(t *testing.T) {
+	rep, r := benchJSON(t, "--aes", "--scenario", "welcome", "--followers", "40", "--conns", "8")
+	if r.code != exitOK {
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
+	}
+	checkSane(t, rep)
+	if !rep.AES || rep.Mode != "in-process" || rep.Scenario != "welcome" || rep.Conns != 8 {
+		t.Errorf("what ran: %+v", rep)
+	}
+	// A follow and an answer each; a greeting, a question and a reply.
+	if rep.Callbacks != 80 || rep.Events["text"] != 40 || rep.MessagesExpected != 120 {
+		t.Errorf("callbacks %d, events %v, messages %d", rep.Callbacks, rep.Events, rep.MessagesExpected)
+	}
+	if rep.RunsStarted[bfWelcome] != 40 || rep.RunsCompleted != 40 || !reflect.DeepEqual(rep.Runs, map[string]int{"completed": 40}) {
+		t.Errorf("runs started %v, ended %v", rep.RunsStarted, rep.Runs)
+	}
+}
+
+func TestBenchMenuBotPaced(t *testing.T) {
+	start := time.Now()
+	rep, r := benchJSON(t, "--scenario", "menu-bot", "--followers", "20", "--rate", "400")
+	if r.code != exitOK {
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
+	}
+	checkSane(t, rep)
+	// 400 a second: the callbacks cannot all have left at once.
+	if min := time.Duration(rep.Callbacks-1) * time.Second / 400; time.Since(start) < min {
+		t.Errorf("%d callbacks at 400/s took %s, less than %s", rep.Callbacks, time.Since(start), min)
+	}
+	if rep.Runs["interrupted"] != 0 || rep.RunsStarted[bfHello] != 20 || rep.RunsStarted[bfMenu] == 0 {
+		t.Errorf("runs started %v, ended %v", rep.RunsStarted, rep.Runs)
+	}
+}
+
+func TestBenchUsageErrors(t *testing.T) {
+	for _, args := range [][]string{
+		{"--scenario", "nope"},
+		{"--followers", "0"},
+		{"--conns", "0"},
+		{"--rate", "-1"},
+		{"--bogus"},
+		{"extra"},
+		{"--token", "x"},
+		{"--url", "http://127.0.0.1:1"},
+		{"--url", "127.0.0.1:1", "--token", "x"},
+		{"--url", "http://127.0.0.1:1", "--token", "x", "--aes"},
+		{"--url", "http://127.0.0.1:1", "--token", "x", "--db", "x.db"},
+	} {
+		r := runCLI(t, append([]string{"bench"}, args...)...)
+		if r.code != exitUsage {
+			t.Errorf("bench %v: exit %d, want %d\nstderr:\n%s", args, r.code, exitUsage, r.stderr)
+		}
+	}
+}
+
+// TestBenchUnbalancedBooksExit1: WeChat refuses one message; the run is
+// still acknowledged in full, but the books do not balance.
+func TestBenchUnbalancedBooksExit1(t *testing.T) {
+	benchHook = func(api *wechattest.Server) { api.FailNext(wechattest.PathSend, 45015) }
+	defer func() { benchHook = nil }()
+	rep, r := benchJSON(t, "--scenario", "welcome", "--followers", "10")
+	if r.code != exitProblems {
+		t.Fatalf("exit %d, want %d\nstdout:\n%s", r.code, exitProblems, r.stdout)
+	}
+	if rep.Books.Balanced || len(rep.Books.Problems) == 0 || rep.Failures["message_failed:window_closed"] == 0 {
+		t.Fatalf("books %+v, failures %v", rep.Books, rep.Failures)
+	}
+	if !strings.Contains(strings.Join(rep.Books.Problems, "\n"), "failed:window_closed") {
+		t.Errorf("the problems do not name the failed message:\n%s", strings.Join(rep.Books.Problems, "\n"))
+	}
+	// The table says so too.
+	r = runCLI(t, "bench", "--scenario", "welcome", "--followers", "3")
+	if r.code != exitProblems || !strings.Contains(r.stdout, "NOT BALANCED") || !strings.Contains(r.stdout, "  - messages not sent: 1 failed:window_closed") {
+		t.Errorf("exit %d\n%s", r.code, r.stdout)
+	}
+}
+
+// balancedBooks returns the books of followers who did what their
+// scripts say, and the engine, store and API did exactly that.
+func balancedBooks(t *testing.T) *benchBooks {
+	t.Helper()
+	fs := benchScripts(scenarioMixed, 30, 7, "t")
+	b := &benchBooks{
+		acked: map[channels.Kind]int{}, skip: map[string]bool{},
+		wantRuns: map[string]map[string]int{}, wantMsgs: map[string]map[string]int{},
+		ingested: map[channels.Kind]int{}, gotRuns: map[string]map[string]int{},
+		outbox: map[string]int{}, sent: map[string]map[string]int{}, api: map[string]map[string]int{},
+	}
+	for _, f := range fs {
+		f.acked = len(f.actions)
+		for _, a := range f.actions {
+			b.acked[a.eventKind()]++
+			b.ingested[a.eventKind()]++
+			b.stored++
+		}
+		runs, msgs := expectFollower(scenarioMixed, f, f.acked)
+		b.wantRuns[f.contact], b.gotRuns[f.contact] = runs, maps.Clone(runs)
+		b.wantMsgs[f.contact], b.sent[f.contact], b.api[f.contact] = msgs, maps.Clone(msgs), maps.Clone(msgs)
+		for _, n := range msgs {
+			b.outbox["sent"] += n
+		}
+	}
+	if p := b.check(); len(p) != 0 {
+		t.Fatalf("balanced books have problems: %v", p)
+	}
+	return b
+}
+
+// anyKey returns a contact and a key of m.
+func anyKey(m map[string]map[string]int) (string, string) {
+	for c, byKey := range m {
+		for k := range byKey {
+			return c, k
+		}
+	}
+	return "", ""
+}
+
+func TestBenchBooksCheck(t *testing.T) {
+	cases := []struct {
+		name   string
+		tamper func(b *benchBooks)
+		want   string
+	}{
+		{"a message missing at the fake API", func(b *benchBooks) {
+			c, k := anyKey(b.api)
+			b.api[c][k]--
+		}, "not at the fake API exactly once"},
+		{"a message sent twice", func(b *benchBooks) {
+			c, k := anyKey(b.api)
+			b.api[c][k]++
+		}, "not at the fake API exactly once"},
+		{"a message the outbox does not know", func(b *benchBooks) {
+			count(b.api, "o_stranger", "text:hello")
+		}, `o_stranger "text:hello": outbox sent 0, fake API got 1`},
+		{"an event stored twice", func(b *benchBooks) { b.stored++ }, "events: the store gained"},
+		{"an event of the wrong kind", func(b *benchBooks) {
+			b.ingested[channels.Scan]--
+			b.ingested[channels.Text]++
+		}, "events by kind"},
+		{"a run left waiting", func(b *benchBooks) {
+			c, k := anyKey(b.gotRuns)
+			b.gotRuns[c][k]--
+			b.gotRuns[c][bfWelcome+" waiting_reply"]++
+		}, "runs differ"},
+		{"a message pending", func(b *benchBooks) { b.outbox["pending"]++ }, "messages not sent: 1 pending"},
+		{"a message the flows must not send", func(b *benchBooks) {
+			c, _ := anyKey(b.sent)
+			count(b.sent, c, "text:spam")
+			count(b.api, c, "text:spam")
+		}, "messages sent differ"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			b := balancedBooks(t)
+			c.tamper(b)
+			p := b.check()
+			if len(p) == 0 || !strings.Contains(strings.Join(p, "\n"), c.want) {
+				t.Fatalf("problems %q, want one with %q", p, c.want)
+			}
+		})
+	}
+
+	// An unconfirmed callback may or may not have been stored; its
+	// follower's runs and messages are not held to the script.
+	b := balancedBooks(t)
+	c, _ := anyKey(b.gotRuns)
+	b.unconfirmed, b.skip[c] = 1, true
+	b.stored++
+	b.ingested[channels.Text]++
+	b.gotRuns[c]["bench-news completed"]++
+	if p := b.check(); len(p) != 0 {
+		t.Errorf("an unconfirmed callback that was stored: %v", p)
+	}
+	b.stored += 2
+	if p := b.check(); len(p) != 1 {
+		t.Errorf("two events more than one unconfirmed callback can explain: %v", p)
+	}
+}
+
+func TestBenchScriptsAndModel(t *testing.T) {
+	a, b := benchScripts(scenarioMixed, 100, 3, "x"), benchScripts(scenarioMixed, 100, 3, "x")
+	for i := range a {
+		if !reflect.DeepEqual(a[i].actions, b[i].actions) {
+			t.Fatalf("follower %d: the same seed gave different scripts", i)
+		}
+	}
+	// A follow through a QR code, a click on Help (which takes the
+	// conversation over), a tap, a second Help, and an unfollow.
+	f := &follower{contact: "o_1", actions: []benchAction{
+		{kind: actFollow, scene: "store_2"},
+		{kind: actClick, key: bfKeyHelp},
+		{kind: actTap, key: "hours", text: "Opening hours"},
+		{kind: actClick, key: bfKeyHelp},
+		{kind: actClick, key: bfKeyHelp},
+		{kind: actUnfollow},
+	}}
+	runs, msgs := expectFollower(scenarioMixed, f, len(f.actions))
+	wantRuns := map[string]int{
+		"bench-welcome interrupted": 1, "bench-menu completed": 1, "bench-menu restarted": 1, "bench-menu unfollowed": 1,
+	}
+	if !reflect.DeepEqual(runs, wantRuns) {
+		t.Errorf("runs %v, want %v", runs, wantRuns)
+	}
+	menu := benchMenuMessage()
+	wantMsgs := map[string]int{
+		"text:Welcome! Thanks for scanning store_2.": 1, "text:" + bfAskName: 1,
+		messageKey(&menu): 3, "text:" + bfMenuItems[0].answer: 1,
+	}
+	if !reflect.DeepEqual(msgs, wantMsgs) {
+		t.Errorf("messages %v, want %v", msgs, wantMsgs)
+	}
+}
+
+func TestBenchFlowsAreClean(t *testing.T) {
+	for _, s := range benchScenarios {
+		dir := filepath.Join(t.TempDir(), "new")
+		r := runCLI(t, "bench", "--write-flows", dir, "--scenario", s)
+		if r.code != exitOK {
+			t.Fatalf("%s: exit %d: %s", s, r.code, r.stderr)
+		}
+		set, err := flows.LoadDir(dir, flows.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(set.Diags) != 0 {
+			t.Errorf("%s: the bench flows have diagnostics:\n%s", s, set.Diags.Err())
+		}
+	}
+}
+
+func TestBenchLatencyAndSigner(t *testing.T) {
+	var l latencyRecorder
+	for i := 100; i >= 1; i-- {
+		l.add(time.Duration(i) * time.Millisecond)
+	}
+	if got, want := l.summary(), (latencySummary{N: 100, P50: 50, P95: 95, P99: 99, Max: 100}); got != want {
+		t.Errorf("summary %+v, want %+v", got, want)
+	}
+	if got := (&latencyRecorder{}).summary(); got != (latencySummary{}) {
+		t.Errorf("empty summary %+v", got)
+	}
+
+	s, err := newCallbackSigner(srvToken, srvGhID, srvAppID, srvAESKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain := lgEventXML(srvGhID, "o_a", 1, "subscribe", "")
+	q, body, err := s.sign(plain, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := url.ParseQuery(q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env, err := wechat.ParseCallback(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !wechat.VerifySignature(v.Get("msg_signature"), srvToken, v.Get("timestamp"), v.Get("nonce"), env.Encrypt) ||
+		!wechat.VerifySignature(v.Get("signature"), srvToken, v.Get("timestamp"), v.Get("nonce")) || v.Get("encrypt_type") != "aes" {
+		t.Errorf("bad signatures in %s", q)
+	}
+	c, _ := wechat.NewCipher(srvAESKey, srvAppID)
+	if got, err := c.Decrypt(env.Encrypt); err != nil || string(got) != string(plain) {
+		t.Errorf("decrypted %q, %v", got, err)
+	}
+}
+
+// TestBenchRemote drives a server started apart, plain and encrypted:
+// only the acknowledgements are checked.
+func TestBenchRemote(t *testing.T) {
+	for _, aes := range []bool{false, true} {
+		b := srvStart(t, benchFlowFiles(scenarioWelcome), aesKeyLine(aes))
+		args := []string{"--url", b.url, "--token", srvToken, "--account", "main", "--original-id", srvGhID, "--followers", "10", "--scenario", "welcome"}
+		if aes {
+			args = append(args, "--aes", "--aes-key", srvAESKey, "--appid", srvAppID)
+		}
+		rep, r := benchJSON(t, args...)
+		if r.code != exitOK {
+			t.Fatalf("aes=%v: exit %d\nstdout:\n%s\nstderr:\n%s", aes, r.code, r.stdout, r.stderr)
+		}
+		if rep.Mode != "remote" || rep.Books.Checked != "acks" || !rep.Books.Balanced || rep.Acked != 20 || rep.Callbacks != 20 || len(rep.Notes) == 0 {
+			t.Errorf("aes=%v: %+v", aes, rep)
+		}
+		b.waitSent(30)
+	}
+	// Nothing listens: every callback fails, the books do not balance.
+	rep, r := benchJSON(t, "--url", "http://127.0.0.1:1", "--token", srvToken, "--followers", "2", "--scenario", "welcome")
+	if r.code != exitProblems || rep.Unconfirmed != 2 || rep.Failures["connection"] != 2*wechatTries {
+		t.Errorf("exit %d, unconfirmed %d, failures %v", r.code, rep.Unconfirmed, rep.Failures)
+	}
+}
