@@ -102,6 +102,9 @@ const (
 	callbackXMLMaxBody     = 1 << 20
 	callbackXMLMaxDepth    = 8
 	callbackXMLMaxElements = 256
+	// callbackXMLMaxAttrs bounds the attributes of a callback; WeChat
+	// sends none.
+	callbackXMLMaxAttrs = 16
 )
 
 // callbackXMLField stores an element's text in its Callback field.
@@ -264,6 +267,7 @@ func callbackXMLParse(body []byte) (*Callback, error) {
 		rootSeen bool     // the root element started
 		rootDone bool     // the root element ended
 		elements int
+		attrs    int
 		field    callbackXMLField // the known field being read, if any
 		fieldAt  int              // its depth
 		text     strings.Builder  // its text so far
@@ -286,6 +290,9 @@ func callbackXMLParse(body []byte) (*Callback, error) {
 			elements++
 			if elements > callbackXMLMaxElements {
 				return nil, fmt.Errorf("more than %d elements", callbackXMLMaxElements)
+			}
+			if attrs += len(t.Attr); attrs > callbackXMLMaxAttrs {
+				return nil, fmt.Errorf("more than %d attributes", callbackXMLMaxAttrs)
 			}
 			depth++
 			if depth > callbackXMLMaxDepth {

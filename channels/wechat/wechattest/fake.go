@@ -431,6 +431,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// A request the server gives up on is aborted: the client sees the
 	// connection drop, never an answer.
 	if hang {
+		// The server notices a client that gave up only once the body
+		// is read.
+		io.Copy(io.Discard, r.Body)
 		select {
 		case <-r.Context().Done():
 		case <-s.closed:
