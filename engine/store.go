@@ -214,8 +214,8 @@ type RunState struct {
 	Response *steps.HTTPResult `json:"response,omitempty"`
 	// Trail is what the run did, step by step (the last maxTrail
 	// entries); TrailDropped counts the older ones dropped.
-	Trail        []TrailEntry `json:"trail,omitempty"`
-	TrailDropped int          `json:"trail_dropped,omitempty"`
+	Trail        Trail `json:"trail,omitempty"`
+	TrailDropped int   `json:"trail_dropped,omitempty"`
 }
 
 // RunFilter selects runs.

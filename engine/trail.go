@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -29,6 +30,84 @@ type TrailEntry struct {
 	What string `json:"what"`
 	// Messages are the outbox IDs of the messages the step reserved.
 	Messages []int64 `json:"messages,omitempty"`
+}
+
+// Trail is a run's trail. Its JSON is written by hand: it is encoded
+// with the run at every step, on the ingest path, where encoding/json's
+// reflection cost a tenth of the throughput. It reads back with the
+// standard decoder (the same field names and formats).
+type Trail []TrailEntry
+
+// MarshalJSON implements json.Marshaler.
+func (t Trail) MarshalJSON() ([]byte, error) {
+	if t == nil {
+		return []byte("null"), nil
+	}
+	b := make([]byte, 0, 96*len(t)+2)
+	b = append(b, '[')
+	for i, e := range t {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"at":"`...)
+		b = e.At.AppendFormat(b, time.RFC3339Nano)
+		b = append(b, '"')
+		if e.Step != "" {
+			b = append(b, `,"step":`...)
+			b = appendJSONString(b, e.Step)
+		}
+		if e.Kind != "" {
+			b = append(b, `,"kind":`...)
+			b = appendJSONString(b, e.Kind)
+		}
+		b = append(b, `,"what":`...)
+		b = appendJSONString(b, e.What)
+		if len(e.Messages) > 0 {
+			b = append(b, `,"messages":[`...)
+			for j, id := range e.Messages {
+				if j > 0 {
+					b = append(b, ',')
+				}
+				b = strconv.AppendInt(b, id, 10)
+			}
+			b = append(b, ']')
+		}
+		b = append(b, '}')
+	}
+	return append(b, ']'), nil
+}
+
+// appendJSONString appends s as a JSON string; invalid UTF-8 becomes
+// U+FFFD, as encoding/json writes it.
+func appendJSONString(b []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	b = append(b, '"')
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			switch {
+			case c == '"' || c == '\\':
+				b = append(b, '\\', c)
+			case c < 0x20:
+				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+			default:
+				b = append(b, c)
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			b = append(b, `\ufffd`...)
+		case r == '\u2028' || r == '\u2029':
+			b = append(b, '\\', 'u', '2', '0', '2', hex[r&0xf])
+		default:
+			b = append(b, s[i:i+size]...)
+		}
+		i += size
+	}
+	return append(b, '"')
 }
 
 // trail appends an entry to the run's trail.
