@@ -163,7 +163,7 @@ func (e *Engine) start(ctx context.Context) error {
 		}
 		if n > 0 {
 			e.log.Warn("messages whose sending was interrupted are marked unknown", "count", n)
-			e.stats.messages = map[MessageKey]uint64{{Status: OutboxUnknown}: uint64(n)}
+			e.stats.add(&statDelta{messages: map[MessageKey]uint64{{Status: OutboxUnknown}: uint64(n)}})
 		}
 		runs, err := tx.Runs(RunFilter{Limit: 1})
 		if err != nil {

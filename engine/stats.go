@@ -96,16 +96,11 @@ func (w *work) count() *statDelta {
 	return w.stats
 }
 
-// stats is the engine's running totals.
+// stats is the engine's running totals: the committed jobs' counters
+// added up, and the ingest latency histogram.
 type stats struct {
-	mu          sync.Mutex
-	events      map[channels.Kind]uint64
-	duplicates  uint64
-	runsStarted map[string]uint64
-	runsEnded   map[RunStatus]uint64
-	messages    map[MessageKey]uint64
-	timers      uint64
-	lag         time.Duration
+	mu     sync.Mutex
+	totals statDelta
 
 	ingest    [14]atomic.Uint64 // len(IngestBuckets)+1
 	ingestSum atomic.Uint64     // nanoseconds
@@ -129,14 +124,15 @@ func (s *stats) add(d *statDelta) {
 		return
 	}
 	s.mu.Lock()
-	addAll(&s.events, d.events)
-	addAll(&s.runsStarted, d.runsStarted)
-	addAll(&s.runsEnded, d.runsEnded)
-	addAll(&s.messages, d.messages)
-	s.duplicates += d.duplicates
+	t := &s.totals
+	addAll(&t.events, d.events)
+	addAll(&t.runsStarted, d.runsStarted)
+	addAll(&t.runsEnded, d.runsEnded)
+	addAll(&t.messages, d.messages)
+	t.duplicates += d.duplicates
 	if d.timers > 0 {
-		s.timers += d.timers
-		s.lag = d.lag
+		t.timers += d.timers
+		t.lag = d.lag
 	}
 	s.mu.Unlock()
 }
@@ -157,10 +153,11 @@ func (s *stats) observeIngest(took time.Duration) {
 func (e *Engine) Stats() Stats {
 	s := &e.stats
 	s.mu.Lock()
+	t := &s.totals
 	out := Stats{
-		Events: maps.Clone(s.events), Duplicates: s.duplicates,
-		RunsStarted: maps.Clone(s.runsStarted), RunsEnded: maps.Clone(s.runsEnded),
-		Messages: maps.Clone(s.messages), TimersFired: s.timers, TimerLag: s.lag,
+		Events: maps.Clone(t.events), Duplicates: t.duplicates,
+		RunsStarted: maps.Clone(t.runsStarted), RunsEnded: maps.Clone(t.runsEnded),
+		Messages: maps.Clone(t.messages), TimersFired: t.timers, TimerLag: t.lag,
 	}
 	s.mu.Unlock()
 	out.IngestCounts = make([]uint64, len(s.ingest))

@@ -35,7 +35,8 @@ type FlowView struct {
 	Graph       string        `json:"graph_mermaid,omitempty"`
 	SVG         template.HTML `json:"-"`
 	flow        *flows.Flow   `json:"-"`
-	badges      map[*flows.Step]string
+	// waiting counts the active runs of the current version per step.
+	waiting map[*flows.Step]int
 }
 
 // StepView counts the active runs at one step of one version.
@@ -245,7 +246,7 @@ func (c *Console) flowViews(ctx context.Context) ([]*FlowView, error) {
 	var out []*FlowView
 	for _, f := range set.Flows {
 		v := &FlowView{Name: f.Name, Description: f.Description, File: f.File, Version: f.Version, Account: f.Account,
-			Triggers: []string{}, Steps: []StepView{}, flow: f, badges: map[*flows.Step]string{}}
+			Triggers: []string{}, Steps: []StepView{}, flow: f, waiting: map[*flows.Step]int{}}
 		for _, t := range f.Triggers {
 			v.Triggers = append(v.Triggers, t.Describe())
 		}
@@ -270,8 +271,7 @@ func (c *Console) flowViews(ctx context.Context) ([]*FlowView, error) {
 		v.Steps = append(v.Steps, StepView{Step: sc.Step, Pos: sc.Pos, Status: sc.Status, Version: sc.Version, Current: current, Runs: sc.N})
 		if current {
 			if s := c.eng.StepAt(v.flow, sc.Pos); s != nil {
-				n, _ := strconv.Atoi(v.badges[s])
-				v.badges[s] = strconv.Itoa(n + sc.N)
+				v.waiting[s] += sc.N
 			}
 		}
 	}
@@ -287,7 +287,11 @@ func (c *Console) flowView(ctx context.Context, name string) (*FlowView, error) 
 	for _, v := range all {
 		if v.Name == name {
 			v.Graph = flows.Mermaid(v.flow)
-			v.SVG = template.HTML(flows.SVG(v.flow, flows.SVGOptions{Badges: v.badges}))
+			badges := map[*flows.Step]string{}
+			for s, n := range v.waiting {
+				badges[s] = strconv.Itoa(n)
+			}
+			v.SVG = template.HTML(flows.SVG(v.flow, flows.SVGOptions{Badges: badges}))
 			return v, nil
 		}
 	}

@@ -183,14 +183,20 @@ func (c *Console) runsPage(w http.ResponseWriter, r *http.Request) {
 	}
 	next := ""
 	if len(list) == pageSize {
-		nq := url.Values{}
-		for k, v := range q {
-			nq[k] = v
-		}
-		nq.Set("before", strconv.FormatInt(list[len(list)-1].ID, 10))
-		next = nq.Encode()
+		next = olderPage(q, list[len(list)-1].ID)
 	}
 	c.render(w, r, "runs", "Runs", map[string]any{"Runs": list, "Next": next, "Q": q, "Statuses": runStatuses})
+}
+
+// olderPage is the query of a list's next page: the same filters, before
+// the last ID shown.
+func olderPage(q url.Values, lastID int64) string {
+	nq := url.Values{}
+	for k, v := range q {
+		nq[k] = v
+	}
+	nq.Set("before", strconv.FormatInt(lastID, 10))
+	return nq.Encode()
 }
 
 func (c *Console) runPage(w http.ResponseWriter, r *http.Request) {
@@ -211,12 +217,7 @@ func (c *Console) messagesPage(w http.ResponseWriter, r *http.Request) {
 	}
 	next := ""
 	if len(list) == pageSize {
-		nq := url.Values{}
-		for k, v := range q {
-			nq[k] = v
-		}
-		nq.Set("before", strconv.FormatInt(list[len(list)-1].ID, 10))
-		next = nq.Encode()
+		next = olderPage(q, list[len(list)-1].ID)
 	}
 	c.render(w, r, "messages", "Messages", map[string]any{"Messages": list, "Next": next, "Q": q,
 		"Statuses": outboxStatuses, "Reasons": reasons})

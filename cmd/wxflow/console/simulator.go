@@ -16,6 +16,9 @@ import (
 
 // The simulator plays a follower of the sandbox account in the browser.
 
+// errNoSandbox answers simulator requests to a server of WeChat accounts.
+var errNoSandbox = fmt.Errorf("%w: the simulator runs only on the sandbox account (wxflow serve without a config, or sandbox: true)", errBadRequest)
+
 // defaultSimContact is the follower the simulator plays unless told.
 const defaultSimContact = "visitor"
 
@@ -80,7 +83,7 @@ var simActions = []string{"follow", "unfollow", "scan", "menu", "tap", "text", "
 func (c *Console) simAct(ctx context.Context, a SimAction) error {
 	sb := c.cfg.Sandbox
 	if sb == nil {
-		return fmt.Errorf("%w: the simulator runs only on the sandbox account (wxflow serve without a config, or sandbox: true)", errBadRequest)
+		return errNoSandbox
 	}
 	if a.Contact == "" {
 		a.Contact = defaultSimContact
@@ -189,7 +192,7 @@ func (c *Console) menuName(key string) string {
 func (c *Console) simView(ctx context.Context, contact string) (*SimView, error) {
 	sb := c.cfg.Sandbox
 	if sb == nil {
-		return nil, fmt.Errorf("%w: the simulator runs only on the sandbox account (wxflow serve without a config, or sandbox: true)", errBadRequest)
+		return nil, errNoSandbox
 	}
 	if contact == "" {
 		contact = defaultSimContact
@@ -235,7 +238,7 @@ func (c *Console) simView(ctx context.Context, contact string) (*SimView, error)
 
 func (c *Console) simulatorPage(w http.ResponseWriter, r *http.Request) {
 	if c.cfg.Sandbox == nil {
-		c.fail(w, r, fmt.Errorf("%w: the simulator runs only on the sandbox account (wxflow serve without a config, or sandbox: true)", errBadRequest), false)
+		c.fail(w, r, errNoSandbox, false)
 		return
 	}
 	v, err := c.simView(r.Context(), r.URL.Query().Get("contact"))
