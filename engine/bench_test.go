@@ -22,7 +22,7 @@ import (
 
 // benchEngine starts an engine with the given flows on a fresh durable
 // store and a simulated channel that only counts.
-func benchEngine(b *testing.B, clock engine.Clock, srcs ...string) (*engine.Engine, *engine.SQLiteStore, *sim.Channel) {
+func benchEngine(b testing.TB, clock engine.Clock, srcs ...string) (*engine.Engine, *engine.SQLiteStore, *sim.Channel) {
 	b.Helper()
 	dir := b.TempDir()
 	st, err := engine.OpenSQLite(context.Background(), filepath.Join(dir, "bench.db"), engine.SQLiteOptions{})

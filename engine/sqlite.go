@@ -424,7 +424,7 @@ func scanRun(row scanner) (*Run, error) {
 		return nil, err
 	}
 	r.StartedAt, r.UpdatedAt, r.EndedAt = fromNanos(started), fromNanos(updated), fromNanos(ended)
-	if err := json.Unmarshal([]byte(state), &r.State); err != nil {
+	if err := decodeState([]byte(state), &r.State); err != nil {
 		return nil, fmt.Errorf("run %d state: %w", r.ID, err)
 	}
 	return &r, nil
@@ -685,7 +685,7 @@ func (t *sqliteTx) PutSession(account, contact string, s channels.Session) error
 }
 
 func (t *sqliteTx) InsertRun(r *Run) error {
-	state, err := json.Marshal(r.State)
+	state, err := appendState(nil, &r.State)
 	if err != nil {
 		return fmt.Errorf("run state: %w", err)
 	}
@@ -702,7 +702,7 @@ func (t *sqliteTx) InsertRun(r *Run) error {
 }
 
 func (t *sqliteTx) UpdateRun(r *Run) error {
-	state, err := json.Marshal(r.State)
+	state, err := appendState(nil, &r.State)
 	if err != nil {
 		return fmt.Errorf("run %d state: %w", r.ID, err)
 	}

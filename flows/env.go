@@ -39,16 +39,17 @@ type WindowEnv struct {
 	QuotaLeft int       `expr:"quota_left"`
 }
 
-// EventEnv is the event that started or last resumed the run.
+// EventEnv is the event that started or last resumed the run. Its JSON
+// (kept with the run) leaves out the fields an event does not have.
 type EventEnv struct {
-	Type     string      `expr:"type"`
-	Text     string      `expr:"text"`
-	Scene    string      `expr:"scene"`
-	Key      string      `expr:"key"`
-	Match    []string    `expr:"match"`
-	MediaID  string      `expr:"media_id"`
-	Location LocationEnv `expr:"location"`
-	At       time.Time   `expr:"at"`
+	Type     string      `expr:"type" json:"Type,omitempty"`
+	Text     string      `expr:"text" json:"Text,omitempty"`
+	Scene    string      `expr:"scene" json:"Scene,omitempty"`
+	Key      string      `expr:"key" json:"Key,omitempty"`
+	Match    []string    `expr:"match" json:"Match,omitempty"`
+	MediaID  string      `expr:"media_id" json:"MediaID,omitempty"`
+	Location LocationEnv `expr:"location" json:"Location,omitzero"`
+	At       time.Time   `expr:"at" json:"At,omitzero"`
 }
 
 // LocationEnv is a location a contact sent.
