@@ -148,6 +148,13 @@ const outboxCols = `id, run_id, account, contact, message, status, reason, code,
 var readQueries = map[string]string{
 	"contact": `SELECT c.account, c.id, c.followed, c.first_seen, c.last_seen, c.tags, c.fields, s.followed, s.last, s.kind, s.used, s.closed
 		FROM contacts c LEFT JOIN sessions s ON s.account = c.account AND s.contact = c.id WHERE c.account = ? AND c.id = ?`,
+	// contactsOf and activeRunsOf read many contacts, given as a JSON
+	// array of [account, id] pairs.
+	"contactsOf": `SELECT c.account, c.id, c.followed, c.first_seen, c.last_seen, c.tags, c.fields, s.followed, s.last, s.kind, s.used, s.closed
+		FROM contacts c LEFT JOIN sessions s ON s.account = c.account AND s.contact = c.id
+		WHERE (c.account, c.id) IN (SELECT value->>0, value->>1 FROM json_each(?))`,
+	"activeRunsOf": `SELECT ` + runCols + ` FROM runs INDEXED BY runs_active
+		WHERE ended_at = 0 AND (account, contact) IN (SELECT value->>0, value->>1 FROM json_each(?)) ORDER BY id DESC`,
 	"session":    `SELECT followed, last, kind, used, closed FROM sessions WHERE account = ? AND contact = ?`,
 	"run":        `SELECT ` + runCols + ` FROM runs WHERE id = ?`,
 	"activeRuns": `SELECT ` + runCols + ` FROM runs WHERE account = ? AND contact = ? AND ended_at = 0 ORDER BY id DESC`,
@@ -317,15 +324,25 @@ func notFound(err error) error {
 }
 
 func (t *sqliteTx) Contact(account, id string) (*Contact, error) {
+	c, err := t.scanContactSession(t.stmt("contact").QueryRowContext(t.ctx, account, id))
+	if err != nil {
+		return nil, notFound(err)
+	}
+	return c, nil
+}
+
+// scanContactSession scans a contact joined with its session (the
+// columns of the "contact" query) and keeps the session for Session.
+func (t *sqliteTx) scanContactSession(row scanner) (*Contact, error) {
 	var c Contact
 	var first, last int64
 	var tags, fields string
 	var sFollowed, sClosed sql.NullBool
 	var sLast, sKind, sUsed sql.NullInt64
-	err := t.stmt("contact").QueryRowContext(t.ctx, account, id).Scan(&c.Account, &c.ID, &c.Followed, &first, &last, &tags, &fields,
+	err := row.Scan(&c.Account, &c.ID, &c.Followed, &first, &last, &tags, &fields,
 		&sFollowed, &sLast, &sKind, &sUsed, &sClosed)
 	if err != nil {
-		return nil, notFound(err)
+		return nil, err
 	}
 	c.FirstSeen, c.LastSeen = fromNanos(first), fromNanos(last)
 	if err := json.Unmarshal([]byte(tags), &c.Tags); err != nil {
@@ -345,8 +362,40 @@ func (t *sqliteTx) Contact(account, id string) (*Contact, error) {
 	if t.sessions == nil {
 		t.sessions = map[[2]string]cachedSession{}
 	}
-	t.sessions[[2]string{account, id}] = cs
+	t.sessions[[2]string{c.Account, c.ID}] = cs
 	return &c, nil
+}
+
+func (t *sqliteTx) ContactsOf(refs []ContactRef) ([]*Contact, error) {
+	if len(refs) == 0 {
+		return nil, nil
+	}
+	return collector(t.scanContactSession)(t.stmt("contactsOf").QueryContext(t.ctx, refsJSON(refs)))
+}
+
+func (t *sqliteTx) ActiveRunsOf(refs []ContactRef) ([]*Run, error) {
+	if len(refs) == 0 {
+		return nil, nil
+	}
+	return collectRuns(t.stmt("activeRunsOf").QueryContext(t.ctx, refsJSON(refs)))
+}
+
+// refsJSON writes contact references as a JSON array of [account, id]
+// pairs, the parameter of the queries that read many contacts at once.
+func refsJSON(refs []ContactRef) string {
+	b := make([]byte, 0, 32*len(refs))
+	b = append(b, '[')
+	for i, r := range refs {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, '[')
+		b = appendJSONString(b, r.Account)
+		b = append(b, ',')
+		b = appendJSONString(b, r.ID)
+		b = append(b, ']')
+	}
+	return string(append(b, ']'))
 }
 
 func (t *sqliteTx) Contacts(account, afterAccount, afterID string, limit int) ([]*Contact, error) {

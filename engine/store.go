@@ -26,6 +26,9 @@ type Store interface {
 	Close() error
 }
 
+// ContactRef names a contact.
+type ContactRef struct{ Account, ID string }
+
 // ReadTx reads the store.
 type ReadTx interface {
 	// Contact returns a contact, or ErrNotFound.
@@ -34,6 +37,12 @@ type ReadTx interface {
 	// account) that follow, ordered by account and id, after the given
 	// position (account, id) exclusive.
 	Contacts(account, afterAccount, afterID string, limit int) ([]*Contact, error)
+	// ContactsOf returns the contacts of refs that exist, in no set order:
+	// one read for a job that will touch them all.
+	ContactsOf(refs []ContactRef) ([]*Contact, error)
+	// ActiveRunsOf returns the runs of the contacts of refs that have not
+	// ended, newest first.
+	ActiveRunsOf(refs []ContactRef) ([]*Run, error)
 	// Session returns a contact's session; ok is false when it has none.
 	Session(account, contact string) (s channels.Session, ok bool, err error)
 	// Run returns a run, or ErrNotFound.

@@ -105,6 +105,13 @@ func (e *Engine) FireDue(ctx context.Context) error {
 				return fmt.Errorf("due timers: %w", err)
 			}
 			n = len(timers)
+			refs := make([]ContactRef, len(timers))
+			for i, t := range timers {
+				refs[i] = ContactRef{t.Account, t.Contact}
+			}
+			if err := w.preload(refs); err != nil {
+				return err
+			}
 			for _, t := range timers {
 				if err := w.fireTimer(t); err != nil {
 					return err

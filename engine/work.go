@@ -101,13 +101,58 @@ func (w *work) contact(account, id string, create bool) (*contactState, error) {
 		}
 	}
 	// Nor has it any runs.
-	cs := &contactState{c: c, s: s, policy: w.e.cfg.Channel.Policy(account), dirtyC: created, activeOK: created}
+	cs := &contactState{c: c, s: s, dirtyC: created, activeOK: created}
+	w.keep(cs)
+	return cs, nil
+}
+
+// keep adds a loaded contact to the job.
+func (w *work) keep(cs *contactState) {
+	cs.policy = w.e.cfg.Channel.Policy(cs.c.Account)
 	if w.contacts == nil {
 		w.contacts = map[contactKey]*contactState{}
 	}
-	w.contacts[k] = cs
+	w.contacts[contactKey{cs.c.Account, cs.c.ID}] = cs
 	w.order = append(w.order, cs)
-	return cs, nil
+}
+
+// preload loads many contacts with their sessions and active runs in
+// two reads, for a job that will touch them all (a batch of due timers).
+// Contacts the job has loaded, and contacts that do not exist, are left
+// to contact.
+func (w *work) preload(refs []ContactRef) error {
+	todo := refs[:0:0]
+	seen := map[ContactRef]bool{}
+	for _, r := range refs {
+		if _, ok := w.contacts[contactKey{r.Account, r.ID}]; !ok && r.ID != "" && !seen[r] {
+			seen[r] = true
+			todo = append(todo, r)
+		}
+	}
+	if len(todo) == 0 {
+		return nil
+	}
+	contacts, err := w.tx.ContactsOf(todo)
+	if err != nil {
+		return fmt.Errorf("contacts: %w", err)
+	}
+	runs, err := w.tx.ActiveRunsOf(todo)
+	if err != nil {
+		return fmt.Errorf("active runs: %w", err)
+	}
+	byContact := map[ContactRef][]*Run{}
+	for _, r := range runs {
+		k := ContactRef{r.Account, r.Contact}
+		byContact[k] = append(byContact[k], r)
+	}
+	for _, c := range contacts {
+		s, _, err := w.tx.Session(c.Account, c.ID)
+		if err != nil {
+			return fmt.Errorf("session of %s: %w", c.ID, err)
+		}
+		w.keep(&contactState{c: c, s: s, active: byContact[ContactRef{c.Account, c.ID}], activeOK: true})
+	}
+	return nil
 }
 
 // activeRuns returns the contact's runs that have not ended.

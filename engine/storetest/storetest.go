@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -73,6 +74,8 @@ var groups = []group{
 	}},
 	{"Contacts", []testCase{
 		{"OrderPagingAndFollowed", testContactsPaging},
+		{"ContactsOf", testContactsOf},
+		{"ActiveRunsOf", testActiveRunsOf},
 	}},
 	{"Session", []testCase{
 		{"RoundTrip", testSessionRoundTrip},
@@ -702,6 +705,98 @@ func testContactsPaging(t *testing.T, s engine.Store) {
 		mustEqual(t, "account a from c1", page("a", "a", "c1", 2), []string{"a/c2", "a/c4"})
 		mustEqual(t, "account a, last page", page("a", "a", "c4", 2), []string{"a/c5"})
 		mustEqual(t, "unknown account", page("z", "", "", 100), []string{})
+		return nil
+	})
+}
+
+func testContactsOf(t *testing.T, s engine.Store) {
+	alice, bob := sampleContact("a", "alice"), sampleContact("a", "bob")
+	odd := sampleContact("b", `we"ird\ 中文`)
+	session := channels.Session{Followed: true, Last: at(time.Hour), Kind: channels.EventInteraction, Used: 2}
+	update(t, s, func(tx engine.Tx) error {
+		for _, c := range []*engine.Contact{alice, bob, odd, sampleContact("b", "alice")} {
+			if err := tx.PutContact(c); err != nil {
+				return err
+			}
+		}
+		return tx.PutSession("a", "bob", session)
+	})
+	view(t, s, func(tx engine.ReadTx) error {
+		got, err := tx.ContactsOf(refs("a", "alice", "a", "nobody", "a", "bob", odd.Account, odd.ID, "c", "alice"))
+		if err != nil {
+			return err
+		}
+		slices.SortFunc(got, func(x, y *engine.Contact) int { return strings.Compare(x.Account+"/"+x.ID, y.Account+"/"+y.ID) })
+		mustEqual(t, "ContactsOf", contactKeys(got), []string{"a/alice", "a/bob", odd.Account + "/" + odd.ID})
+		for i, want := range []*engine.Contact{alice, bob, odd} {
+			if i < len(got) {
+				checkContact(t, got[i], want)
+			}
+		}
+		// The session read with a contact is the stored one.
+		sess, ok, err := tx.Session("a", "bob")
+		if err != nil || !ok {
+			t.Fatalf("Session after ContactsOf = %v, %v", ok, err)
+		}
+		checkSession(t, sess, session)
+		if _, ok, err := tx.Session("a", "alice"); ok || err != nil {
+			t.Errorf("Session of a contact without one after ContactsOf = %v, %v", ok, err)
+		}
+		none, err := tx.ContactsOf(nil)
+		if err != nil || len(none) != 0 {
+			t.Errorf("ContactsOf(nil) = %v, %v", none, err)
+		}
+		return nil
+	})
+}
+
+// refs makes contact references of account, id pairs.
+func refs(pairs ...string) []engine.ContactRef {
+	var out []engine.ContactRef
+	for i := 0; i+1 < len(pairs); i += 2 {
+		out = append(out, engine.ContactRef{Account: pairs[i], ID: pairs[i+1]})
+	}
+	return out
+}
+
+func testActiveRunsOf(t *testing.T, s engine.Store) {
+	mk := func(id int64, account, contact string, status engine.RunStatus) *engine.Run {
+		r := sampleRun(account, contact, "f")
+		r.ID, r.Status, r.State = id, status, fullState()
+		if !status.Active() {
+			r.EndedAt = at(time.Hour)
+		}
+		return r
+	}
+	runs := []*engine.Run{
+		mk(1, "a", "alice", engine.RunWaitingReply),
+		mk(2, "a", "alice", engine.RunCompleted),
+		mk(3, "a", "bob", engine.RunWaitingTime),
+		mk(4, "a", "alice", engine.RunWaitingTime),
+		mk(5, "b", "alice", engine.RunWaitingTime),
+		mk(6, "a", "carol", engine.RunWaitingTime),
+	}
+	update(t, s, func(tx engine.Tx) error {
+		for _, r := range runs {
+			if err := tx.InsertRun(r); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	view(t, s, func(tx engine.ReadTx) error {
+		got, err := tx.ActiveRunsOf(refs("a", "alice", "a", "bob", "a", "nobody"))
+		if err != nil {
+			return err
+		}
+		mustEqual(t, "ActiveRunsOf (newest first)", runIDs(got), []int64{4, 3, 1})
+		for _, r := range got {
+			checkRun(t, r, runs[r.ID-1])
+		}
+		none, err := tx.ActiveRunsOf(nil)
+		if err != nil || len(none) != 0 {
+			t.Errorf("ActiveRunsOf(nil) = %v, %v", none, err)
+		}
 		return nil
 	})
 }
