@@ -31,7 +31,7 @@ func (e *Engine) kickOutbox() {
 // (marking them `sending` in a commit of its own, so a crash afterwards
 // leaves them `unknown`, never sent twice), sends them, one contact's
 // messages in order and different contacts in parallel, and records each
-// outcome.
+// outcome, claiming the next round's messages in the same commit.
 func (e *Engine) dispatcher() {
 	defer e.sendWG.Done()
 	for {
@@ -43,25 +43,20 @@ func (e *Engine) dispatcher() {
 		e.busyMu.Lock()
 		e.dispatchQ = false
 		e.busyMu.Unlock()
-		for {
-			n, err := e.dispatchOnce(context.Background())
-			if err != nil {
-				if !errors.Is(err, ErrStopped) {
-					e.log.Error("outbox", "err", err)
-					// Try again in a while: the messages stay pending.
-					go func() {
-						select {
-						case <-e.clock.After(time.Second):
-							e.kickOutbox()
-						case <-e.sendStop:
-						}
-					}()
+		claimed, err := e.nextBatch(context.Background())
+		for err == nil && len(claimed) > 0 {
+			claimed, err = e.dispatchOnce(context.Background(), claimed)
+		}
+		if err != nil && !errors.Is(err, ErrStopped) {
+			e.log.Error("outbox", "err", err)
+			// Try again in a while: the messages stay pending.
+			go func() {
+				select {
+				case <-e.clock.After(time.Second):
+					e.kickOutbox()
+				case <-e.sendStop:
 				}
-				break
-			}
-			if n < sendBatch || e.stoppingSends() {
-				break
-			}
+			}()
 		}
 		e.addBusy(-1)
 	}
@@ -98,13 +93,17 @@ func (r *outboxRecorder) InsertOutbox(o *OutboxEntry) error {
 // dispatcher slower than ingest costs no memory.
 const maxQueuedOutbox = 8192
 
-// queueOutbox hands committed pending messages to the dispatcher.
+// queueOutbox hands committed pending messages to the dispatcher. The
+// queue holds the newest messages, in order and without a gap; when it
+// would grow past maxQueuedOutbox it is dropped, and the dispatcher
+// claims from the store (the backlog) until its claims reach the queue
+// again.
 func (e *Engine) queueOutbox(entries []*OutboxEntry) {
 	if len(entries) == 0 {
 		return
 	}
 	e.outMu.Lock()
-	if e.backlog || len(e.outq)+len(entries) > maxQueuedOutbox {
+	if len(e.outq)+len(entries) > maxQueuedOutbox {
 		e.backlog = true
 		e.outq = nil
 	} else {
@@ -113,65 +112,73 @@ func (e *Engine) queueOutbox(entries []*OutboxEntry) {
 	e.outMu.Unlock()
 }
 
-// nextBatch returns the next messages to send and claims them. After a
-// start it first claims what the store holds (messages committed but not
-// sent before the stop); then it takes the messages jobs handed over,
-// which are claimed with one write, since each batch is a prefix of the
-// outbox.
+// nextBatch claims the next messages to send.
 func (e *Engine) nextBatch(ctx context.Context) ([]*OutboxEntry, error) {
 	if e.stoppingSends() {
 		return nil, ErrStopped
 	}
 	var batch []*OutboxEntry
 	err := e.enqueue(ctx, true, func(w *work) error {
-		batch = nil
-		e.outMu.Lock()
-		backlog := e.backlog
-		e.outMu.Unlock()
-		if backlog {
-			var err error
-			batch, err = w.tx.ClaimOutbox(sendBatch, w.now)
-			if err != nil {
-				return err
-			}
-			if len(batch) > 0 {
-				return nil
-			}
-		}
-		e.outMu.Lock()
-		defer e.outMu.Unlock()
-		// The store holds no more unclaimed messages than the queue.
-		e.backlog = false
-		n := min(len(e.outq), sendBatch)
-		if n == 0 {
-			return nil
-		}
-		batch = append([]*OutboxEntry(nil), e.outq[:n]...)
-		return w.tx.ClaimOutboxThrough(batch[n-1].ID, w.now)
+		var err error
+		batch, err = e.claim(w)
+		return err
 	})
 	if err != nil {
 		return nil, err
 	}
-	if len(batch) > 0 {
-		e.outMu.Lock()
-		last := batch[len(batch)-1].ID
-		if last > e.claimedMax {
-			e.claimedMax = last
-		}
-		// Drop what is claimed now, the backlog's claims included.
-		for len(e.outq) > 0 && e.outq[0].ID <= e.claimedMax {
-			e.outq = e.outq[1:]
-		}
-		e.outMu.Unlock()
-	}
+	e.claimed(batch)
 	return batch, nil
 }
 
-func (e *Engine) dispatchOnce(ctx context.Context) (int, error) {
-	claimed, err := e.nextBatch(ctx)
-	if err != nil || len(claimed) == 0 {
-		return 0, err
+// claim claims, in a job, the next messages to send. While there is a
+// backlog (after a start: messages committed but not sent before the
+// stop; or messages the queue could not hold) it claims from the store;
+// then it takes the messages jobs handed over, which are claimed with one
+// write, since each batch is a prefix of the outbox.
+func (e *Engine) claim(w *work) ([]*OutboxEntry, error) {
+	e.outMu.Lock()
+	backlog := e.backlog
+	e.outMu.Unlock()
+	if backlog {
+		batch, err := w.tx.ClaimOutbox(sendBatch, w.now)
+		if err != nil || len(batch) > 0 {
+			return batch, err
+		}
 	}
+	e.outMu.Lock()
+	defer e.outMu.Unlock()
+	// The store holds no more unclaimed messages than the queue.
+	e.backlog = false
+	n := min(len(e.outq), sendBatch)
+	if n == 0 {
+		return nil, nil
+	}
+	batch := append([]*OutboxEntry(nil), e.outq[:n]...)
+	return batch, w.tx.ClaimOutboxThrough(batch[n-1].ID, w.now)
+}
+
+// claimed drops a committed claim's messages from the queue. When the
+// claims from the store reach the queue, the backlog is over: the queue
+// holds the messages after its first without a gap, and the store's
+// claims go in order.
+func (e *Engine) claimed(batch []*OutboxEntry) {
+	if len(batch) == 0 {
+		return
+	}
+	e.outMu.Lock()
+	defer e.outMu.Unlock()
+	e.claimedMax = max(e.claimedMax, batch[len(batch)-1].ID)
+	if e.backlog && len(e.outq) > 0 && e.outq[0].ID <= e.claimedMax {
+		e.backlog = false
+	}
+	for len(e.outq) > 0 && e.outq[0].ID <= e.claimedMax {
+		e.outq = e.outq[1:]
+	}
+}
+
+// dispatchOnce sends claimed messages and records the outcomes. It
+// returns the next messages to send, claimed in the same commit.
+func (e *Engine) dispatchOnce(ctx context.Context, claimed []*OutboxEntry) ([]*OutboxEntry, error) {
 	shards := make([][]*OutboxEntry, e.cfg.SendWorkers)
 	for _, o := range claimed {
 		h := fnv.New32a()
@@ -199,18 +206,21 @@ func (e *Engine) dispatchOnce(ctx context.Context) (int, error) {
 	// The outcomes are known now: try hard to record them, since a
 	// message left claimed becomes `unknown` at the next start.
 	for attempt := 0; ; attempt++ {
-		err = e.finishBatch(ctx, results)
+		next, err := e.finishBatch(ctx, results)
 		if err == nil || errors.Is(err, ErrStopped) || attempt == 4 {
-			return len(claimed), err
+			return next, err
 		}
 		e.log.Warn("recording send outcomes failed; retrying", "err", err)
 	}
 }
 
-// finishBatch records the outcomes of a round of sends.
-func (e *Engine) finishBatch(ctx context.Context, results [][]sendResult) error {
+// finishBatch records the outcomes of a round of sends and, unless the
+// engine stops, claims the next round's messages in the same job.
+func (e *Engine) finishBatch(ctx context.Context, results [][]sendResult) ([]*OutboxEntry, error) {
+	var next []*OutboxEntry
 	// Recorded even while the engine stops: the messages went out.
-	return e.enqueue(ctx, true, func(w *work) error {
+	err := e.enqueue(ctx, true, func(w *work) error {
+		next = nil
 		for _, rs := range results {
 			for _, r := range rs {
 				if err := w.tx.FinishOutbox(r.o.ID, r.status, r.reason, r.code, r.detail, w.now); err != nil {
@@ -229,8 +239,18 @@ func (e *Engine) finishBatch(ctx context.Context, results [][]sendResult) error 
 				}
 			}
 		}
-		return nil
+		if e.stoppingSends() {
+			return nil
+		}
+		var err error
+		next, err = e.claim(w)
+		return err
 	})
+	if err != nil {
+		return nil, err
+	}
+	e.claimed(next)
+	return next, nil
 }
 
 // stoppingSends reports whether Stop asked the dispatcher to finish.
