@@ -24,7 +24,12 @@ import (
 // store and a simulated channel that only counts.
 func benchEngine(b testing.TB, clock engine.Clock, srcs ...string) (*engine.Engine, *engine.SQLiteStore, *sim.Channel) {
 	b.Helper()
-	dir := b.TempDir()
+	return benchEngineIn(b, b.TempDir(), clock, srcs...)
+}
+
+// benchEngineIn is benchEngine with the store in dir.
+func benchEngineIn(b testing.TB, dir string, clock engine.Clock, srcs ...string) (*engine.Engine, *engine.SQLiteStore, *sim.Channel) {
+	b.Helper()
 	st, err := engine.OpenSQLite(context.Background(), filepath.Join(dir, "bench.db"), engine.SQLiteOptions{})
 	if err != nil {
 		b.Fatal(err)
@@ -163,6 +168,100 @@ func BenchmarkIngestWithWaitingRuns(b *testing.B) {
 		b.ReportMetric(float64(ms.HeapInuse)/(1<<20), "go-heap-MB")
 		e.Stop()
 	}
+}
+
+// BenchmarkScale measures how the engine's costs grow with the number of
+// contacts and waiting runs in the store. For each size in
+// WXFLOW_BENCH_SCALE (a comma-separated list, default 10000;
+// docs/benchmarks.md has 10000, 100000 and 1000000, one process each so
+// that the peak RSS is the size's own), it makes that many contacts, each
+// with a run waiting on an `ask` with a timeout, then measures:
+//   - follows of new contacts, each starting a one-send welcome;
+//   - answers from waiting contacts, each resuming and ending its run
+//     with a send;
+//   - the timeouts of all the other waiting runs, due at once, each
+//     resuming and sending.
+//
+// It reports the three rates, the store's size on disk and the process's
+// peak RSS. Use -benchtime 1x.
+func BenchmarkScale(b *testing.B) {
+	for _, n := range envInts("WXFLOW_BENCH_SCALE", []int{10_000}) {
+		b.Run(fmt.Sprintf("contacts=%d", n), func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				benchScale(b, n)
+			}
+		})
+	}
+}
+
+const surveyAskSend = "name: survey\ntriggers:\n  - menu: SURVEY\nsteps:\n  - ask: \"How did we do?\"\n    timeout: 24h\n    on_timeout: late\n  - send: \"Thanks!\"\n  - end\n  - id: late\n    send: \"Maybe next time.\"\n"
+
+func benchScale(b *testing.B, n int) {
+	ctx := context.Background()
+	clock := engine.NewVirtualClock(time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC))
+	dir := b.TempDir()
+	e, _, ch := benchEngineIn(b, dir, clock, welcomeOneSend, surveyAskSend)
+	rate := func(count int, run func()) float64 {
+		start := time.Now()
+		run()
+		if err := e.Sync(ctx); err != nil {
+			b.Fatal(err)
+		}
+		return float64(count) / time.Since(start).Seconds()
+	}
+	// n contacts, each waiting on the survey's question.
+	ingestEvents(b, e, n, func(i int64) channels.Event {
+		return channels.Event{Account: "main", Contact: fmt.Sprintf("w%d", i), Kind: channels.MenuClick, Key: "SURVEY", At: clock.Now()}
+	})
+	if err := e.Sync(ctx); err != nil {
+		b.Fatal(err)
+	}
+	asked := ch.Count()
+	probe := min(20_000, n/2)
+	follows := rate(probe, func() { ingestFollows(b, e, "f", probe, clock.Now()) })
+	answers := rate(probe, func() {
+		ingestEvents(b, e, probe, func(i int64) channels.Event {
+			return channels.Event{Account: "main", Contact: fmt.Sprintf("w%d", i), Kind: channels.Text, Text: "great", At: clock.Now()}
+		})
+	})
+	sent := ch.Count()
+	if sent != asked+2*probe {
+		b.Fatalf("%d messages for %d follows and %d answers", sent, probe, probe)
+	}
+	clock.Advance(24*time.Hour + time.Minute)
+	timers := rate(n-probe, func() {
+		if err := e.FireDue(ctx); err != nil {
+			b.Fatal(err)
+		}
+	})
+	if got := ch.Count() - sent; got != n-probe {
+		b.Fatalf("%d timeout messages for %d waiting runs", got, n-probe)
+	}
+	var size int64
+	for _, suffix := range []string{"", "-wal", "-shm"} {
+		if fi, err := os.Stat(filepath.Join(dir, "bench.db"+suffix)); err == nil {
+			size += fi.Size()
+		}
+	}
+	b.ReportMetric(follows, "follow-events/s")
+	b.ReportMetric(answers, "answer-events/s")
+	b.ReportMetric(timers, "timers/s")
+	b.ReportMetric(float64(size)/(1<<20), "store-MB")
+	b.ReportMetric(float64(peakRSS())/(1<<20), "peak-RSS-MB")
+}
+
+// envInts reads a comma-separated list of positive numbers.
+func envInts(name string, def []int) []int {
+	var out []int
+	for _, f := range strings.Split(os.Getenv(name), ",") {
+		if v, err := strconv.Atoi(strings.TrimSpace(f)); err == nil && v > 0 {
+			out = append(out, v)
+		}
+	}
+	if len(out) == 0 {
+		return def
+	}
+	return out
 }
 
 // ingestEvents ingests n events from many goroutines.
