@@ -264,6 +264,20 @@ func (r *jsonReader) str() (string, bool) {
 	return "", false
 }
 
+// intInto reads an int into p.
+func (r *jsonReader) intInto(p *int) bool {
+	n, ok := r.int(strconv.IntSize)
+	*p = int(n)
+	return ok
+}
+
+// strInto reads a string into p.
+func (r *jsonReader) strInto(p *string) bool {
+	v, ok := r.str()
+	*p = v
+	return ok
+}
+
 func hasByte(b []byte, c byte) bool {
 	for _, x := range b {
 		if x == c {
@@ -354,27 +368,19 @@ func (r *jsonReader) state(s *RunState) bool {
 			s.Event = &flows.EventEnv{}
 			return 3, r.event(s.Event)
 		case "attempts":
-			n, ok := r.int(strconv.IntSize)
-			s.Attempts = int(n)
-			return 4, ok
+			return 4, r.intInto(&s.Attempts)
 		case "jumps":
-			n, ok := r.int(strconv.IntSize)
-			s.Jumps = int(n)
-			return 5, ok
+			return 5, r.intInto(&s.Jumps)
 		case "request":
 			return 6, r.span(into(&s.Request))
 		case "error":
-			v, ok := r.str()
-			s.Error = v
-			return 7, ok
+			return 7, r.strInto(&s.Error)
 		case "response":
 			return 8, r.span(into(&s.Response))
 		case "trail":
 			return 9, r.trail(&s.Trail)
 		case "trail_dropped":
-			n, ok := r.int(strconv.IntSize)
-			s.TrailDropped = int(n)
-			return 10, ok
+			return 10, r.intInto(&s.TrailDropped)
 		}
 		return 0, false
 	})
@@ -383,31 +389,25 @@ func (r *jsonReader) state(s *RunState) bool {
 // event reads a run's event.
 func (r *jsonReader) event(ev *flows.EventEnv) bool {
 	return r.object(func(key []byte) (uint, bool) {
-		var p *string
-		var bit uint
 		switch string(key) {
 		case "Type":
-			p, bit = &ev.Type, 0
+			return 0, r.strInto(&ev.Type)
 		case "Text":
-			p, bit = &ev.Text, 1
+			return 1, r.strInto(&ev.Text)
 		case "Scene":
-			p, bit = &ev.Scene, 2
+			return 2, r.strInto(&ev.Scene)
 		case "Key":
-			p, bit = &ev.Key, 3
+			return 3, r.strInto(&ev.Key)
 		case "MediaID":
-			p, bit = &ev.MediaID, 4
+			return 4, r.strInto(&ev.MediaID)
 		case "Match":
 			return 5, r.span(into(&ev.Match))
 		case "Location":
 			return 6, r.span(into(&ev.Location))
 		case "At":
 			return 7, r.span(ev.At.UnmarshalJSON)
-		default:
-			return 0, false
 		}
-		v, ok := r.str()
-		*p = v
-		return bit, ok
+		return 0, false
 	})
 }
 
@@ -436,25 +436,19 @@ func (r *jsonReader) trail(t *Trail) bool {
 // trailEntry reads one entry of a trail.
 func (r *jsonReader) trailEntry(e *TrailEntry) bool {
 	return r.object(func(key []byte) (uint, bool) {
-		var p *string
-		var bit uint
 		switch string(key) {
 		case "at":
 			return 0, r.span(e.At.UnmarshalJSON)
 		case "step":
-			p, bit = &e.Step, 1
+			return 1, r.strInto(&e.Step)
 		case "kind":
-			p, bit = &e.Kind, 2
+			return 2, r.strInto(&e.Kind)
 		case "what":
-			p, bit = &e.What, 3
+			return 3, r.strInto(&e.What)
 		case "messages":
 			return 4, r.messages(&e.Messages)
-		default:
-			return 0, false
 		}
-		v, ok := r.str()
-		*p = v
-		return bit, ok
+		return 0, false
 	})
 }
 

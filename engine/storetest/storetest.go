@@ -322,6 +322,18 @@ func sampleRun(account, contact, flow string) *engine.Run {
 	}
 }
 
+// numberedRun is a run with the given ID, started id minutes in, and
+// ended a second later unless its status is active.
+func numberedRun(id int64, account, contact, flow string, status engine.RunStatus) *engine.Run {
+	r := sampleRun(account, contact, flow)
+	r.ID, r.Status = id, status
+	r.StartedAt = at(time.Duration(id) * time.Minute)
+	if !status.Active() {
+		r.EndedAt = at(time.Duration(id)*time.Minute + time.Second)
+	}
+	return r
+}
+
 func fullState() engine.RunState {
 	return engine.RunState{
 		Vars: map[string]any{
@@ -761,11 +773,8 @@ func refs(pairs ...string) []engine.ContactRef {
 
 func testActiveRunsOf(t *testing.T, s engine.Store) {
 	mk := func(id int64, account, contact string, status engine.RunStatus) *engine.Run {
-		r := sampleRun(account, contact, "f")
-		r.ID, r.Status, r.State = id, status, fullState()
-		if !status.Active() {
-			r.EndedAt = at(time.Hour)
-		}
+		r := numberedRun(id, account, contact, "f", status)
+		r.State = fullState()
 		return r
 	}
 	runs := []*engine.Run{
@@ -1032,15 +1041,7 @@ func testRunNotFound(t *testing.T, s engine.Store) {
 }
 
 func testRunsFilters(t *testing.T, s engine.Store) {
-	mk := func(id int64, account, contact, flow string, status engine.RunStatus) *engine.Run {
-		r := sampleRun(account, contact, flow)
-		r.ID, r.Status = id, status
-		r.StartedAt = at(time.Duration(id) * time.Minute)
-		if !status.Active() {
-			r.EndedAt = at(time.Duration(id)*time.Minute + time.Second)
-		}
-		return r
-	}
+	mk := numberedRun
 	runs := []*engine.Run{
 		mk(1, "a", "alice", "f1", engine.RunCompleted),
 		mk(2, "a", "alice", "f2", engine.RunWaitingReply),
@@ -2100,13 +2101,7 @@ func testCounts(t *testing.T, s engine.Store) {
 
 func testRunsBeforeID(t *testing.T, s engine.Store) {
 	mk := func(id int64, contact, flow string, status engine.RunStatus) *engine.Run {
-		r := sampleRun("a", contact, flow)
-		r.ID, r.Status = id, status
-		r.StartedAt = at(time.Duration(id) * time.Minute)
-		if !status.Active() {
-			r.EndedAt = at(time.Duration(id)*time.Minute + time.Second)
-		}
-		return r
+		return numberedRun(id, "a", contact, flow, status)
 	}
 	runs := []*engine.Run{
 		mk(1, "alice", "f1", engine.RunWaitingReply),
