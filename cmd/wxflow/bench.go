@@ -2,20 +2,25 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
+	crand "crypto/rand"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
+	"maps"
 	"math"
 	"math/rand/v2"
+	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"text/tabwriter"
 	"time"
 
@@ -24,8 +29,9 @@ import (
 	"github.com/wxflow/wxflow/engine"
 )
 
-// The in-process bench account. The values are the bench's own and
-// secret to nobody: the fake API and the server only meet on loopback.
+// The bench's account, on the server it starts. The values are the
+// bench's own and secret to nobody: the fake API and the server only meet
+// on loopback.
 const (
 	benchAccount    = "bench"
 	benchAppID      = "wxbench01234567890"
@@ -81,14 +87,14 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fl.Usage = func() {
 		fmt.Fprintln(stderr, "usage: wxflow bench [--followers N] [--scenario "+strings.Join(benchScenarios, "|")+"] [--aes] [--conns C] [--rate R] [--json]")
 		fmt.Fprintln(stderr, "       wxflow bench --url URL --token TOKEN [--account ID] [--aes --aes-key KEY --appid APPID] ...")
-		fmt.Fprintln(stderr, "\nStarts `wxflow serve` in this process (synchronous=FULL, as in production) with")
-		fmt.Fprintln(stderr, "its own flows and a fake WeChat API on loopback, and posts signed callbacks")
-		fmt.Fprintln(stderr, "from simulated followers: follows, QR scans, menu clicks and answers. Reports")
-		fmt.Fprintln(stderr, "acknowledgements a second, their latency, runs completed and messages delivered")
-		fmt.Fprintln(stderr, "a second, failures by reason and the peak RSS, then checks the books: every")
-		fmt.Fprintln(stderr, "acknowledged event stored once and starting or resuming what it should, every")
-		fmt.Fprintln(stderr, "message sent reaching the fake API exactly once. With --url only the")
-		fmt.Fprintln(stderr, "acknowledgements can be checked.")
+		fmt.Fprintln(stderr, "\nStarts `wxflow serve` as a child process (synchronous=FULL, as in production)")
+		fmt.Fprintln(stderr, "with its own flows, keeps a fake WeChat API on loopback in this process, and")
+		fmt.Fprintln(stderr, "posts signed callbacks from simulated followers: follows, QR scans, menu clicks")
+		fmt.Fprintln(stderr, "and answers. Reports acknowledgements a second, their latency, runs completed and")
+		fmt.Fprintln(stderr, "messages delivered a second, failures by reason and the server's peak RSS,")
+		fmt.Fprintln(stderr, "then checks the books: every acknowledged event stored once and starting or")
+		fmt.Fprintln(stderr, "resuming what it should, every message sent reaching the fake API exactly once.")
+		fmt.Fprintln(stderr, "With --url only the acknowledgements can be checked.")
 		fmt.Fprintln(stderr, "Exit 0 when the books balance, 1 when not, 2 on usage errors.")
 		fl.PrintDefaults()
 	}
@@ -151,14 +157,14 @@ func (o *benchOptions) check(fl *flag.FlagSet) string {
 	if o.url == "" {
 		for _, f := range []string{"token", "aes-key", "appid", "account", "original-id"} {
 			if given[f] {
-				return "--" + f + " goes with --url (the in-process server has its own account)"
+				return "--" + f + " goes with --url (the server the bench starts has its own account)"
 			}
 		}
 		return ""
 	}
 	for _, f := range []string{"db", "keep"} {
 		if given[f] {
-			return "--" + f + " is for the in-process server, not with --url"
+			return "--" + f + " is for the server the bench starts, not with --url"
 		}
 	}
 	if !strings.HasPrefix(o.url, "http://") && !strings.HasPrefix(o.url, "https://") {
@@ -198,7 +204,8 @@ func writeBenchFlows(dir, scenario string) error {
 // benchReport is the outcome of `wxflow bench`; --json prints it as one
 // JSON object with these fields:
 //
-//   - scenario, mode ("in-process" or "remote"), target (the callback
+//   - scenario, mode ("local": the bench started `wxflow serve` as a
+//     child process; "remote": --url), target (the callback
 //     URL), aes, followers, conns, rate, seed: what ran.
 //   - callbacks: distinct callbacks posted; attempts: HTTP requests,
 //     retries included; acked: callbacks acknowledged (200 "success");
@@ -222,8 +229,11 @@ func writeBenchFlows(dir, scenario string) error {
 //   - failures: failed attempts by reason (timeout, connection, http_NNN,
 //     bad_answer), unconfirmed callbacks, and messages not sent
 //     ("message_failed:REASON", "message_unknown", "message_pending").
-//   - rss_start_bytes, rss_peak_bytes: the process's resident size before
-//     the load and its peak (VmHWM); rss_of says what the process holds.
+//   - rss_start_bytes, rss_peak_bytes: the server process's resident size
+//     before the load (VmRSS) and its peak (VmHWM, read just before it is
+//     stopped), Linux only; rss_of says which process they measure. The
+//     load generator and the fake API run in the bench's own process and
+//     are not counted.
 //   - books: checked ("full", or "acks" with --url), balanced, and
 //     problems, one line each.
 //   - notes: caveats, one line each.
@@ -277,7 +287,7 @@ type benchReport struct {
 // newBenchReport fills in what ran.
 func newBenchReport(o *benchOptions) *benchReport {
 	r := &benchReport{
-		Scenario: o.scenario, Mode: "in-process", AES: o.aes, Followers: o.followers, Conns: o.conns, Rate: o.rate, Seed: o.seed,
+		Scenario: o.scenario, Mode: "local", AES: o.aes, Followers: o.followers, Conns: o.conns, Rate: o.rate, Seed: o.seed,
 		Events: map[string]int{}, RunsStarted: map[string]int{}, Runs: map[string]int{}, Outbox: map[string]int{}, Failures: map[string]int{},
 	}
 	r.Books.Problems = []string{}
@@ -359,12 +369,12 @@ func benchRemote(ctx context.Context, o *benchOptions) (*benchReport, error) {
 	}
 	r := newBenchReport(o)
 	r.Mode = "remote"
-	r.RSSOf = "unknown: the server runs in another process"
+	r.RSSOf = "unknown: --url targets a server the bench did not start"
 	r.drive(ctx, o, endpoint, o.originalID, signer)
 	r.Books.Checked = "acks"
 	r.Notes = append(r.Notes,
 		"--url: the books need the server's store and a fake WeChat API, so only the acknowledgements are checked; runs, messages and RSS are not measured",
-		"the server should run the bench flows (wxflow bench --write-flows DIR --scenario "+o.scenario+") for the load to mean what it does in-process")
+		"the server should run the bench flows (wxflow bench --write-flows DIR --scenario "+o.scenario+") for the load to mean what it does without --url")
 	if r.Unconfirmed > 0 {
 		r.Books.Problems = append(r.Books.Problems, fmt.Sprintf("%d of %d callbacks were never acknowledged", r.Unconfirmed, r.Callbacks))
 	}
@@ -372,17 +382,24 @@ func benchRemote(ctx context.Context, o *benchOptions) (*benchReport, error) {
 	return r, nil
 }
 
-// benchConfigYAML is the in-process server's configuration.
-func benchConfigYAML(db, apiBase string, aes bool) string {
+// benchConfigYAML is the configuration of the server the bench starts:
+// errors only on its stderr, and the console (for /metrics) on the
+// callback server's loopback address behind adminToken.
+func benchConfigYAML(db, apiBase string, aes bool, adminToken string) string {
 	aesLine := ""
 	if aes {
 		aesLine = "    aes_key: " + benchAESKey + "\n"
 	}
-	return fmt.Sprintf(`# wxflow bench: the in-process server, against a fake WeChat API.
+	return fmt.Sprintf(`# wxflow bench: the server the bench starts, against a fake WeChat API.
 listen: 127.0.0.1:0
 database: %s
 flows: flows
 timezone: UTC
+log:
+  level: error
+admin:
+  listen: 127.0.0.1:0
+  token: %s
 accounts:
   - id: %s
     app_id: %s
@@ -390,11 +407,29 @@ accounts:
     token: %s
     original_id: %s
     api_base: %s
-%s`, strconv.Quote(db), benchAccount, benchAppID, benchSecret, benchToken, benchOriginalID, apiBase, aesLine)
+%s`, strconv.Quote(db), adminToken, benchAccount, benchAppID, benchSecret, benchToken, benchOriginalID, apiBase, aesLine)
 }
 
-// benchLocal starts a fake WeChat API and a server in this process, drives
-// them, waits for the outbox to drain and checks the books.
+// benchRunMainEnv, set to 1 in the environment of the server the bench
+// starts, makes a test binary of this package run main instead of its
+// tests (see TestMain): under `go test` the bench's executable is the
+// test binary. The wxflow binary ignores it.
+const benchRunMainEnv = "WXFLOW_TEST_RUN_MAIN"
+
+// How long the bench waits for its server to listen, and for it to stop
+// beyond its shutdown_timeout before it is killed.
+const (
+	benchReadyTimeout = 2 * time.Minute
+	benchStopGrace    = 5 * time.Second
+)
+
+// benchServerStarted, when set (by tests), is called with the process id
+// of the server the bench started, once it listens.
+var benchServerStarted func(pid int)
+
+// benchLocal starts a fake WeChat API in this process and `wxflow serve`
+// as a child process, drives them, waits for the outbox to drain and
+// checks the books.
 func benchLocal(ctx context.Context, o *benchOptions, stderr io.Writer) (*benchReport, error) {
 	dir, err := os.MkdirTemp("", "wxflow-bench-")
 	if err != nil {
@@ -420,36 +455,40 @@ func benchLocal(ctx context.Context, o *benchOptions, stderr io.Writer) (*benchR
 	} else if db, err = filepath.Abs(db); err != nil {
 		return nil, err
 	}
+	adminToken := crand.Text()
 	cfgPath := filepath.Join(dir, "wxflow.yaml")
-	if err := os.WriteFile(cfgPath, []byte(benchConfigYAML(db, api.URL(), o.aes)), 0o600); err != nil {
+	if err := os.WriteFile(cfgPath, []byte(benchConfigYAML(db, api.URL(), o.aes, adminToken)), 0o600); err != nil {
 		return nil, err
 	}
+	// The bench reads the config too: its problems show before a server
+	// starts, and its shutdown_timeout bounds the stop.
 	cfg, err := loadConfig(cfgPath, nil)
 	if err != nil {
 		return nil, err
 	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelError}))
-	s, err := newServer(context.Background(), cfg, serverOptions{Logger: log})
+	child, err := startBenchChild(dir, cfgPath, []string{benchSecret, benchToken, benchAESKey, adminToken})
 	if err != nil {
 		return nil, err
 	}
-	if err := s.Start(); err != nil {
-		s.Close()
+	stopTimeout := cfg.ShutdownTimeout + benchStopGrace
+	defer child.stop(stopTimeout) // a no-op once stopped
+	addr, err := child.ready(ctx, benchReadyTimeout)
+	if err != nil {
 		return nil, err
 	}
-	stopped := false
-	stop := func() error {
-		if stopped {
-			return nil
-		}
-		stopped = true
-		sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
-		defer cancel()
-		return s.Shutdown(sctx)
+	if benchServerStarted != nil {
+		benchServerStarted(child.pid())
 	}
-	defer stop()
 
-	base, err := storeBaseline(s.store)
+	// The bench reads the server's store on its own connections: WAL lets
+	// it read while the server writes.
+	st, err := engine.OpenSQLite(context.Background(), db, engine.SQLiteOptions{ReadConns: 2})
+	if err != nil {
+		return nil, err
+	}
+	closeStore := sync.OnceFunc(func() { st.Close() })
+	defer closeStore()
+	base, err := storeBaseline(st)
 	if err != nil {
 		return nil, err
 	}
@@ -462,21 +501,22 @@ func benchLocal(ctx context.Context, o *benchOptions, stderr io.Writer) (*benchR
 		return nil, err
 	}
 	r := newBenchReport(o)
-	r.RSSOf = "the whole bench process: server, load generator and fake API"
-	r.RSSStartBytes, _ = procStatusBytes("VmRSS")
-	l := r.drive(ctx, o, "http://"+s.Addr()+"/wechat/"+benchAccount, benchOriginalID, signer)
+	r.RSSOf = "the server process (wxflow serve)"
+	r.RSSStartBytes, _ = procStatusBytes(child.pid(), "VmRSS")
+	l := r.drive(ctx, o, "http://"+addr+"/wechat/"+benchAccount, benchOriginalID, signer)
 
-	// Wait for the outbox to drain: Sync until no message is pending or
-	// being sent, within a deadline.
+	// Wait for the outbox to drain: until none of this run's messages is
+	// pending or being sent, within a deadline. Every acknowledged event
+	// was committed with the messages its flows send.
 	dctx, cancel := context.WithTimeout(context.Background(), benchDrainTimeout)
 	defer cancel()
 	drained := false
-	for dctx.Err() == nil {
-		if err := s.engine.Sync(dctx); err != nil {
-			break
-		}
-		n, err := unsentCount(dctx, s.store, base.outboxID)
+	for dctx.Err() == nil && !child.exited() {
+		n, err := unsentCount(dctx, st, base.outboxID)
 		if err != nil {
+			if dctx.Err() != nil {
+				break
+			}
 			return nil, err
 		}
 		if n == 0 {
@@ -485,22 +525,43 @@ func benchLocal(ctx context.Context, o *benchOptions, stderr io.Writer) (*benchR
 		}
 		select {
 		case <-dctx.Done():
+		case <-child.done:
 		case <-time.After(10 * time.Millisecond):
 		}
 	}
 	drainDone := time.Now()
 	r.DrainSeconds = roundMS(drainDone.Sub(l.loadDone))
-	if !drained {
+
+	// The engine's counters, from the server's /metrics. Only an
+	// interrupted bench goes on without them (Ctrl-C reaches the server
+	// too).
+	var counters *benchCounters
+	if !child.exited() {
+		mctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		counters, err = readBenchCounters(mctx, "http://"+addr, adminToken)
+		cancel()
+		if err != nil && !child.exited() {
+			return nil, fmt.Errorf("read the server's counters: %w", err)
+		}
+	}
+	switch {
+	case child.exited() && ctx.Err() == nil:
+		return nil, child.failure("exited during the bench")
+	case child.exited():
+		r.Notes = append(r.Notes, "the server stopped before the bench was done with it: the events by kind and the peak RSS are not known")
+	case !drained:
 		r.Notes = append(r.Notes, fmt.Sprintf("the outbox did not drain within %s", benchDrainTimeout))
 	}
-
-	// The peak of the load and the drain, before the books are read.
-	r.RSSPeakBytes, _ = procStatusBytes("VmHWM")
-	books, err := collectBooks(o.scenario, l.followers, s, api, base)
+	books, err := collectBooks(o.scenario, l.followers, st, counters, api, base)
 	if err != nil {
 		return nil, err
 	}
-	if err := stop(); err != nil {
+	// The peak of the load and the drain, just before the server stops.
+	if !child.exited() {
+		r.RSSPeakBytes, _ = procStatusBytes(child.pid(), "VmHWM")
+	}
+	closeStore()
+	if err := child.stop(stopTimeout); err != nil {
 		r.Notes = append(r.Notes, "the server did not stop cleanly: "+err.Error())
 	}
 	r.fillFromBooks(books)
@@ -512,10 +573,320 @@ func benchLocal(ctx context.Context, o *benchOptions, stderr io.Writer) (*benchR
 	if o.db != "" && base.events > 0 {
 		r.Notes = append(r.Notes, fmt.Sprintf("--db held %d events before the run: the books cover this run's contacts and messages only", base.events))
 	}
-	if r.RSSPeakBytes == 0 {
-		r.Notes = append(r.Notes, "peak RSS unknown: /proc/self/status is not readable here")
+	if r.RSSPeakBytes == 0 && ctx.Err() == nil {
+		r.Notes = append(r.Notes, fmt.Sprintf("peak RSS unknown: /proc/%d/status was not readable", child.pid()))
+	}
+	if n, lines := child.log.lines(); n > 0 {
+		r.Notes = append(r.Notes, fmt.Sprintf("the server logged %d %s (on stderr)", n, plural(n, "line")))
+		fmt.Fprintf(stderr, "wxflow bench: the server logged %d %s; the last:\n%s", n, plural(n, "line"), indent(lines))
 	}
 	return r, nil
+}
+
+// benchChild is the `wxflow serve` the bench started: the bench's own
+// executable, as a child process.
+type benchChild struct {
+	cmd *exec.Cmd
+	out *benchChildStdout
+	log *benchChildLog
+	// done is closed once the process ended and was reaped; err is then
+	// what Wait returned.
+	done chan struct{}
+	err  error
+	// stopped is set once stop ran; stopErr is what it returned.
+	stopped bool
+	stopErr error
+}
+
+// startBenchChild starts `wxflow serve --config cfgPath` in dir. Its
+// standard output tells the address it listens on; its standard error is
+// kept, with secrets redacted, for the bench's errors and notes.
+func startBenchChild(dir, cfgPath string, secrets []string) (*benchChild, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, fmt.Errorf("start the server: %w", err)
+	}
+	var pairs []string
+	for _, s := range secrets {
+		pairs = append(pairs, s, "[redacted]")
+	}
+	s := &benchChild{
+		out:  &benchChildStdout{addr: make(chan string, 1)},
+		log:  &benchChildLog{redact: strings.NewReplacer(pairs...)},
+		done: make(chan struct{}),
+	}
+	s.cmd = exec.Command(exe, "serve", "--config", cfgPath)
+	s.cmd.Dir = dir
+	s.cmd.Env = append(os.Environ(), benchRunMainEnv+"=1")
+	s.cmd.Stdout, s.cmd.Stderr = s.out, s.log
+	s.cmd.SysProcAttr = childAttrs()
+	if err := s.cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start the server (%s serve): %w", exe, err)
+	}
+	go func() {
+		s.err = s.cmd.Wait()
+		close(s.done)
+	}()
+	return s, nil
+}
+
+// pid is the server's process id.
+func (s *benchChild) pid() int { return s.cmd.Process.Pid }
+
+// exited reports whether the process ended.
+func (s *benchChild) exited() bool {
+	select {
+	case <-s.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// ready waits for the address the server listens on.
+func (s *benchChild) ready(ctx context.Context, timeout time.Duration) (string, error) {
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case addr := <-s.out.addr:
+		return addr, nil
+	case <-s.done:
+		return "", s.failure("exited before it listened")
+	case <-t.C:
+		return "", s.failure(fmt.Sprintf("did not listen within %s", timeout))
+	case <-ctx.Done():
+		return "", fmt.Errorf("interrupted while the server started: %w", ctx.Err())
+	}
+}
+
+// failure is an error saying what happened to the server, with how it
+// ended and the last lines of its standard error.
+func (s *benchChild) failure(what string) error {
+	msg := "the server (wxflow serve, pid " + strconv.Itoa(s.pid()) + ") " + what
+	if s.exited() {
+		msg += " (" + s.cmd.ProcessState.String() + ")"
+	}
+	if n, lines := s.log.lines(); n > 0 {
+		msg += "; its last lines:\n" + strings.TrimRight(indent(lines), "\n")
+	} else {
+		msg += "; it wrote nothing on its standard error"
+	}
+	return errors.New(msg)
+}
+
+// stop stops the server gracefully (SIGINT, as Ctrl-C) and waits for it;
+// after timeout it is killed. It returns an error when the server did not
+// end with exit code 0, and is a no-op the second time.
+func (s *benchChild) stop(timeout time.Duration) error {
+	if s.stopped {
+		return s.stopErr
+	}
+	s.stopped = true
+	if s.exited() {
+		if s.err != nil {
+			s.stopErr = s.failure("had exited before the bench stopped it")
+		}
+		return s.stopErr
+	}
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	if err := s.cmd.Process.Signal(os.Interrupt); err != nil {
+		// No interrupt here (Windows): kill it.
+		s.cmd.Process.Kill()
+		<-s.done
+		return nil
+	}
+	select {
+	case <-s.done:
+	case <-t.C:
+		s.cmd.Process.Kill()
+		<-s.done
+		s.stopErr = s.failure(fmt.Sprintf("did not stop within %s and was killed", timeout))
+		return s.stopErr
+	}
+	if s.err != nil {
+		s.stopErr = s.failure("stopped with an error")
+	}
+	return s.stopErr
+}
+
+// benchServingPrefix starts the line of `wxflow serve` that tells where it
+// listens (printAddresses).
+const benchServingPrefix = "wxflow serving on http://"
+
+// benchChildStdout reads the server's standard output for the address
+// it listens on.
+type benchChildStdout struct {
+	mu   sync.Mutex
+	buf  []byte
+	addr chan string
+	seen bool
+}
+
+func (w *benchChildStdout) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.seen {
+		return len(p), nil
+	}
+	w.buf = append(w.buf, p...)
+	for {
+		line, rest, ok := bytes.Cut(w.buf, []byte("\n"))
+		if !ok {
+			break
+		}
+		w.buf = rest
+		if a, ok := bytes.CutPrefix(line, []byte(benchServingPrefix)); ok {
+			a, _, _ = bytes.Cut(a, []byte(" "))
+			w.seen = true
+			w.buf = nil
+			w.addr <- string(a)
+			break
+		}
+	}
+	if len(w.buf) > 64<<10 { // no address in sight: keep memory bounded
+		w.buf = nil
+	}
+	return len(p), nil
+}
+
+// benchChildLogLines is how many of the server's last stderr lines the
+// bench keeps.
+const benchChildLogLines = 20
+
+// benchChildLog keeps the last lines of the server's standard error,
+// secrets redacted.
+type benchChildLog struct {
+	redact  *strings.Replacer
+	mu      sync.Mutex
+	partial []byte
+	tail    []string
+	n       int
+}
+
+func (w *benchChildLog) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.partial = append(w.partial, p...)
+	for {
+		line, rest, ok := bytes.Cut(w.partial, []byte("\n"))
+		if !ok {
+			break
+		}
+		w.add(string(line))
+		w.partial = rest
+	}
+	if len(w.partial) > 64<<10 {
+		w.add(string(w.partial))
+		w.partial = nil
+	}
+	return len(p), nil
+}
+
+func (w *benchChildLog) add(line string) {
+	w.n++
+	w.tail = append(w.tail, w.redact.Replace(line))
+	if len(w.tail) > benchChildLogLines {
+		w.tail = slices.Delete(w.tail, 0, len(w.tail)-benchChildLogLines)
+	}
+}
+
+// lines returns how many lines the server wrote and the last of them, one
+// a line.
+func (w *benchChildLog) lines() (int, string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	n, tail := w.n, w.tail
+	if len(w.partial) > 0 {
+		n++
+		tail = append(slices.Clone(tail), w.redact.Replace(string(w.partial)))
+	}
+	if n == 0 {
+		return 0, ""
+	}
+	return n, strings.Join(tail, "\n") + "\n"
+}
+
+// indent indents every line of s by four spaces.
+func indent(s string) string {
+	var b strings.Builder
+	for line := range strings.Lines(s) {
+		b.WriteString("    " + line)
+	}
+	return b.String()
+}
+
+// benchCounters are the engine's counters the books need: the new events
+// it ingested by kind, and the platform retries it recognised.
+type benchCounters struct {
+	events     map[channels.Kind]int
+	duplicates int
+}
+
+// readBenchCounters reads the counters from the server's /metrics.
+func readBenchCounters(ctx context.Context, base, token string) (*benchCounters, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/metrics", nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("GET /metrics: %s", resp.Status)
+	}
+	return parseBenchCounters(resp.Body)
+}
+
+// The metrics of wxflow serve the books read (console.NewMetrics).
+const (
+	benchMetricEvents     = "wxflow_events_total"
+	benchMetricDuplicates = "wxflow_events_duplicate_total"
+)
+
+// parseBenchCounters reads the counters from the Prometheus text format.
+func parseBenchCounters(r io.Reader) (*benchCounters, error) {
+	c := &benchCounters{events: map[channels.Kind]int{}}
+	sawDuplicates := false
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if line == "" || line[0] == '#' {
+			continue
+		}
+		i := strings.LastIndexByte(line, ' ')
+		if i < 0 {
+			continue
+		}
+		series, value := line[:i], line[i+1:]
+		kind, isEvents := strings.CutPrefix(series, benchMetricEvents+`{type="`)
+		if isEvents {
+			kind, isEvents = strings.CutSuffix(kind, `"}`)
+		}
+		if !isEvents && series != benchMetricDuplicates {
+			continue
+		}
+		v, err := strconv.ParseFloat(value, 64)
+		if err != nil {
+			return nil, fmt.Errorf("/metrics: %s: %w", series, err)
+		}
+		if isEvents {
+			c.events[channels.Kind(kind)] += int(v)
+		} else {
+			c.duplicates, sawDuplicates = int(v), true
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return nil, err
+	}
+	if !sawDuplicates {
+		return nil, errors.New("/metrics has no " + benchMetricDuplicates)
+	}
+	return c, nil
 }
 
 // fillFromBooks copies the store's figures into the report.
@@ -601,8 +972,9 @@ type benchBooks struct {
 	// must leave.
 	wantRuns, wantMsgs map[string]map[string]int
 	// stored is how many events the store gained; ingested the new
-	// events the engine counted, by kind; duplicates the retries it
-	// recognised.
+	// events the server's engine counted, by kind (its /metrics; nil when
+	// they could not be read, and then not checked); duplicates the
+	// retries it recognised.
 	stored     int
 	ingested   map[channels.Kind]int
 	duplicates int
@@ -617,8 +989,9 @@ type benchBooks struct {
 }
 
 // collectBooks reads the books of a run from the scripts, the server's
-// store and engine, and the fake API.
-func collectBooks(scenario string, fs []*follower, s *server, api *wechattest.Server, base storeBase) (*benchBooks, error) {
+// store and counters, and the fake API. Without counters (nil) the events
+// by kind are not checked.
+func collectBooks(scenario string, fs []*follower, st engine.Store, counters *benchCounters, api *wechattest.Server, base storeBase) (*benchBooks, error) {
 	b := &benchBooks{
 		acked: map[channels.Kind]int{}, skip: map[string]bool{},
 		wantRuns: map[string]map[string]int{}, wantMsgs: map[string]map[string]int{},
@@ -644,12 +1017,13 @@ func collectBooks(scenario string, fs []*follower, s *server, api *wechattest.Se
 			b.wantMsgs[f.contact] = msgs
 		}
 	}
-	st := s.engine.Stats()
-	for k, n := range st.Events {
-		b.ingested[k] = int(n)
+	if counters != nil {
+		maps.Copy(b.ingested, counters.events)
+		b.duplicates = counters.duplicates
+	} else {
+		b.ingested = nil
 	}
-	b.duplicates = int(st.Duplicates)
-	err := s.store.View(context.Background(), func(tx engine.ReadTx) error {
+	err := st.View(context.Background(), func(tx engine.ReadTx) error {
 		n, err := tx.Counts()
 		if err != nil {
 			return err
@@ -804,9 +1178,11 @@ func summarize(heading string, diffs []string) string {
 	return s
 }
 
-// procStatusBytes reads a size field (VmRSS, VmHWM) of /proc/self/status.
-func procStatusBytes(field string) (int64, error) {
-	f, err := os.Open("/proc/self/status")
+// procStatusBytes reads a size field (VmRSS, VmHWM) of a process's
+// /proc/PID/status (Linux).
+func procStatusBytes(pid int, field string) (int64, error) {
+	name := "/proc/" + strconv.Itoa(pid) + "/status"
+	f, err := os.Open(name)
 	if err != nil {
 		return 0, err
 	}
@@ -824,7 +1200,7 @@ func procStatusBytes(field string) (int64, error) {
 		n, err := strconv.ParseInt(fields[0], 10, 64)
 		return n * 1024, err
 	}
-	return 0, errors.New(field + " not in /proc/self/status")
+	return 0, errors.New(field + " not in " + name)
 }
 
 // print writes the report as a table.
@@ -833,7 +1209,7 @@ func (r *benchReport) print(w io.Writer) {
 	if r.AES {
 		mode = "safe mode (AES)"
 	}
-	server := "in-process server (synchronous=FULL)"
+	server := "wxflow serve as a child process (synchronous=FULL)"
 	if r.Mode == "remote" {
 		server = r.Target
 	}
@@ -866,8 +1242,10 @@ func (r *benchReport) print(w io.Writer) {
 	}
 	if r.RSSPeakBytes > 0 {
 		fmt.Fprintf(tw, "peak RSS\t%.1f MiB (%.1f MiB before the load; %s)\n", float64(r.RSSPeakBytes)/(1<<20), float64(r.RSSStartBytes)/(1<<20), r.RSSOf)
-	} else {
+	} else if strings.HasPrefix(r.RSSOf, "unknown") {
 		fmt.Fprintf(tw, "peak RSS\t%s\n", r.RSSOf)
+	} else {
+		fmt.Fprintf(tw, "peak RSS\tunknown (%s)\n", r.RSSOf)
 	}
 	switch {
 	case r.Books.Balanced && r.Books.Checked == "full":

@@ -1,12 +1,15 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
 	"maps"
 	"net/url"
 	"os"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +17,8 @@ import (
 	"github.com/wxflow/wxflow/channels"
 	"github.com/wxflow/wxflow/channels/wechat"
 	"github.com/wxflow/wxflow/channels/wechat/wechattest"
+	"github.com/wxflow/wxflow/cmd/wxflow/console"
+	"github.com/wxflow/wxflow/engine"
 	"github.com/wxflow/wxflow/flows"
 )
 
@@ -80,7 +85,7 @@ func TestBenchAESWelcomeJSON(t *testing.T) {
 		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
 	}
 	checkSane(t, rep)
-	if !rep.AES || rep.Mode != "in-process" || rep.Scenario != "welcome" || rep.Conns != 8 {
+	if !rep.AES || rep.Mode != "local" || rep.Scenario != "welcome" || rep.Conns != 8 {
 		t.Errorf("what ran: %+v", rep)
 	}
 	// A follow and an answer each; a greeting, a question and a reply.
@@ -105,6 +110,135 @@ func TestBenchMenuBotPaced(t *testing.T) {
 	}
 	if rep.Runs["interrupted"] != 0 || rep.RunsStarted[bfHello] != 20 || rep.RunsStarted[bfMenu] == 0 {
 		t.Errorf("runs started %v, ended %v", rep.RunsStarted, rep.Runs)
+	}
+}
+
+// watchBenchServer records the process id of the server the bench
+// starts, and what /proc says its command line is (Linux).
+func watchBenchServer(t *testing.T, started func(pid int)) (pid *int, cmdline *string) {
+	t.Helper()
+	pid, cmdline = new(int), new(string)
+	benchServerStarted = func(p int) {
+		*pid = p
+		b, _ := os.ReadFile("/proc/" + strconv.Itoa(p) + "/cmdline")
+		*cmdline = strings.Join(strings.Split(strings.TrimRight(string(b), "\x00"), "\x00"), " ")
+		if started != nil {
+			started(p)
+		}
+	}
+	t.Cleanup(func() { benchServerStarted = nil })
+	return pid, cmdline
+}
+
+// checkServerGone fails when the server process is still there (or
+// unreaped) after the bench returned.
+func checkServerGone(t *testing.T, pid int) {
+	t.Helper()
+	if pid == 0 || pid == os.Getpid() {
+		t.Fatalf("the bench's server had process id %d (the test is %d): want a child process", pid, os.Getpid())
+	}
+	if _, err := os.Stat("/proc/self"); err != nil {
+		return // no /proc here
+	}
+	if _, err := os.Stat("/proc/" + strconv.Itoa(pid)); !os.IsNotExist(err) {
+		b, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+		t.Errorf("the server (pid %d) is still there after the bench returned (%v):\n%s", pid, err, b)
+	}
+}
+
+// TestBenchServerIsAChild: the server runs as `wxflow serve` in a child
+// process, the peak RSS is that process's, and it is gone when the bench
+// returns.
+func TestBenchServerIsAChild(t *testing.T) {
+	pid, cmdline := watchBenchServer(t, nil)
+	rep, r := benchJSON(t, "--scenario", "welcome", "--followers", "20")
+	if r.code != exitOK {
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
+	}
+	checkSane(t, rep)
+	checkServerGone(t, *pid)
+	if rep.Mode != "local" || !strings.Contains(rep.RSSOf, "server process (wxflow serve)") {
+		t.Errorf("mode %q, rss_of %q: want local and the server process", rep.Mode, rep.RSSOf)
+	}
+	if len(rep.Notes) != 0 || r.stderr != "" {
+		t.Errorf("notes %q, stderr %q: want none (the server stopped cleanly, logged nothing)", rep.Notes, r.stderr)
+	}
+	if _, err := os.Stat("/proc/self/status"); err != nil {
+		t.Skip("no /proc: the RSS is not measured here")
+	}
+	if !strings.Contains(*cmdline, " serve --config ") || !strings.HasSuffix(*cmdline, "wxflow.yaml") {
+		t.Errorf("the server's command line is %q, want EXE serve --config DIR/wxflow.yaml", *cmdline)
+	}
+	if rep.RSSPeakBytes <= 0 || rep.RSSStartBytes <= 0 || rep.RSSPeakBytes < rep.RSSStartBytes {
+		t.Errorf("RSS: %d at the start, peak %d", rep.RSSStartBytes, rep.RSSPeakBytes)
+	}
+}
+
+// TestBenchServerFailsToStart: a server that cannot start is a clear
+// error with its last lines, and no secret of the config.
+func TestBenchServerFailsToStart(t *testing.T) {
+	pid, _ := watchBenchServer(t, nil)
+	r := runCLI(t, "bench", "--followers", "5", "--db", t.TempDir()) // a folder, not a database
+	if r.code != exitProblems || r.stdout != "" {
+		t.Fatalf("exit %d, want %d\nstdout:\n%s\nstderr:\n%s", r.code, exitProblems, r.stdout, r.stderr)
+	}
+	for _, want := range []string{"the server (wxflow serve", "exited before it listened", "its last lines", "cannot start"} {
+		if !strings.Contains(r.stderr, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, r.stderr)
+		}
+	}
+	for _, secret := range []string{benchSecret, benchToken, benchAESKey} {
+		if strings.Contains(r.stderr, secret) {
+			t.Errorf("stderr shows a secret of the config:\n%s", r.stderr)
+		}
+	}
+	if *pid != 0 {
+		t.Errorf("the server that did not start was reported as started (pid %d)", *pid)
+	}
+}
+
+// TestBenchInterrupted: a bench interrupted under way still stops its
+// server and reports the interruption.
+func TestBenchInterrupted(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	pid, _ := watchBenchServer(t, func(int) { cancel() })
+	var stdout, stderr bytes.Buffer
+	code := runBench(ctx, []string{"--scenario", "mixed", "--followers", "200", "--json"}, &stdout, &stderr)
+	if code != exitProblems {
+		t.Fatalf("exit %d, want %d\nstdout:\n%s\nstderr:\n%s", code, exitProblems, stdout.String(), stderr.String())
+	}
+	checkServerGone(t, *pid)
+	var rep benchReport
+	if err := json.Unmarshal(stdout.Bytes(), &rep); err != nil {
+		t.Fatalf("the report is not JSON: %v\n%s", err, stdout.String())
+	}
+	if rep.Books.Balanced || !strings.Contains(strings.Join(rep.Books.Problems, "\n"), "interrupted") {
+		t.Errorf("books %+v: want the interruption among the problems", rep.Books)
+	}
+}
+
+// TestBenchCounters reads the counters the books need from what the
+// server's /metrics serves.
+func TestBenchCounters(t *testing.T) {
+	m := console.NewMetrics(func() engine.Stats {
+		return engine.Stats{Events: map[channels.Kind]uint64{channels.Follow: 1200000, channels.Text: 3, channels.MenuClick: 7}, Duplicates: 2}
+	})
+	m.ObserveCallback("main", channels.Follow, 200, time.Millisecond)
+	var text bytes.Buffer
+	if _, err := m.Registry.WriteTo(&text); err != nil {
+		t.Fatal(err)
+	}
+	c, err := parseBenchCounters(&text)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[channels.Kind]int{channels.Follow: 1200000, channels.Text: 3, channels.MenuClick: 7}
+	if !reflect.DeepEqual(c.events, want) || c.duplicates != 2 {
+		t.Errorf("events %v, duplicates %d; want %v and 2", c.events, c.duplicates, want)
+	}
+	if _, err := parseBenchCounters(strings.NewReader("# nothing\n")); err == nil {
+		t.Error("no counters at all: want an error")
 	}
 }
 

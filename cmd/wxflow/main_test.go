@@ -11,6 +11,16 @@ import (
 	"testing"
 )
 
+// TestMain runs the program instead of the tests when benchRunMainEnv is
+// set: `wxflow bench` starts its server from its own executable, which
+// under `go test` is this test binary.
+func TestMain(m *testing.M) {
+	if os.Getenv(benchRunMainEnv) == "1" {
+		main() // exits
+	}
+	os.Exit(m.Run())
+}
+
 // examplesDir holds the example flows operators copy; they must stay clean.
 var examplesDir = filepath.Join("..", "..", "flows", "examples")
 
