@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"bytes"
 	"encoding/json"
 	"strconv"
 	"unicode/utf8"
@@ -247,7 +248,7 @@ func (r *jsonReader) str() (string, bool) {
 		case c == '"':
 			raw := r.b[r.i : j+1]
 			r.i = j + 1
-			if plain || (!hasByte(raw, '\\') && utf8.Valid(raw)) {
+			if plain || (bytes.IndexByte(raw, '\\') < 0 && utf8.Valid(raw)) {
 				return string(raw[1 : len(raw)-1]), true
 			}
 			var s string
@@ -276,15 +277,6 @@ func (r *jsonReader) strInto(p *string) bool {
 	v, ok := r.str()
 	*p = v
 	return ok
-}
-
-func hasByte(b []byte, c byte) bool {
-	for _, x := range b {
-		if x == c {
-			return true
-		}
-	}
-	return false
 }
 
 // int reads an integer of bits bits; a fraction or an exponent is
