@@ -62,7 +62,7 @@ type Engine struct {
 	flows    atomic.Pointer[flowSet]
 	versions sync.Map // version -> *program
 
-	gates sync.Map // contactKey -> *replyGate
+	gates sync.Map // ContactRef -> *replyGate
 
 	outMu      sync.Mutex
 	outq       []*OutboxEntry

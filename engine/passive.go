@@ -26,7 +26,7 @@ type Reply struct {
 // replyGate holds back a contact's other messages until its passive reply
 // went out, so that they reach the contact after it.
 type replyGate struct {
-	key  contactKey
+	key  ContactRef
 	done chan struct{}
 	once sync.Once
 }
@@ -40,7 +40,7 @@ func (g *replyGate) open(e *Engine) {
 
 // passiveReq is what an ingest job that may answer passively carries.
 type passiveReq struct {
-	key      contactKey
+	key      ContactRef
 	deadline time.Time
 	decided  bool
 	entry    *OutboxEntry
@@ -70,7 +70,7 @@ func passiveOK(m *channels.Message) bool {
 // deadline passed, or another callback of the same contact is being
 // answered).
 func (e *Engine) IngestReply(ctx context.Context, ev channels.Event, deadline time.Time) (*Reply, error) {
-	key := contactKey{ev.Account, ev.Contact}
+	key := ContactRef{ev.Account, ev.Contact}
 	g := &replyGate{key: key, done: make(chan struct{})}
 	if _, busy := e.gates.LoadOrStore(key, g); busy {
 		return nil, e.Ingest(ctx, ev)
@@ -113,7 +113,7 @@ func (e *Engine) FinishReply(ctx context.Context, r *Reply, written bool) error 
 // waitGate waits until the contact's passive reply, if one is being
 // answered, went out.
 func (e *Engine) waitGate(ctx context.Context, account, contact string) {
-	g, ok := e.gates.Load(contactKey{account, contact})
+	g, ok := e.gates.Load(ContactRef{account, contact})
 	if !ok {
 		return
 	}
@@ -129,7 +129,7 @@ func (e *Engine) waitGate(ctx context.Context, account, contact string) {
 // in the job, from a run the event started, of a kind WeChat takes.
 func (x *runner) takePassive(msg *channels.Message) bool {
 	p := x.w.passive
-	if p == nil || p.decided || p.key != (contactKey{x.run.Account, x.run.Contact}) {
+	if p == nil || p.decided || p.key != (ContactRef{x.run.Account, x.run.Contact}) {
 		return false
 	}
 	p.decided = true

@@ -145,16 +145,20 @@ const contactCols = `account, id, followed, first_seen, last_seen, tags, fields`
 const runCols = `id, account, contact, flow, version, status, pos, step, state, seq, started_at, updated_at, ended_at`
 const outboxCols = `id, run_id, account, contact, message, status, reason, code, detail, created_at, updated_at`
 
+// contactWithSession selects a contact with its session, the columns
+// scanContactSession reads.
+const contactWithSession = `SELECT c.account, c.id, c.followed, c.first_seen, c.last_seen, c.tags, c.fields, s.followed, s.last, s.kind, s.used, s.closed
+		FROM contacts c LEFT JOIN sessions s ON s.account = c.account AND s.contact = c.id`
+
+// refsParam is a parameter holding many contacts (refsJSON) as a list of
+// (account, id) rows, for IN.
+const refsParam = `(SELECT value->>0, value->>1 FROM json_each(?))`
+
 var readQueries = map[string]string{
-	"contact": `SELECT c.account, c.id, c.followed, c.first_seen, c.last_seen, c.tags, c.fields, s.followed, s.last, s.kind, s.used, s.closed
-		FROM contacts c LEFT JOIN sessions s ON s.account = c.account AND s.contact = c.id WHERE c.account = ? AND c.id = ?`,
-	// contactsOf and activeRunsOf read many contacts, given as a JSON
-	// array of [account, id] pairs.
-	"contactsOf": `SELECT c.account, c.id, c.followed, c.first_seen, c.last_seen, c.tags, c.fields, s.followed, s.last, s.kind, s.used, s.closed
-		FROM contacts c LEFT JOIN sessions s ON s.account = c.account AND s.contact = c.id
-		WHERE (c.account, c.id) IN (SELECT value->>0, value->>1 FROM json_each(?))`,
+	"contact":    contactWithSession + ` WHERE c.account = ? AND c.id = ?`,
+	"contactsOf": contactWithSession + ` WHERE (c.account, c.id) IN ` + refsParam,
 	"activeRunsOf": `SELECT ` + runCols + ` FROM runs INDEXED BY runs_active
-		WHERE ended_at = 0 AND (account, contact) IN (SELECT value->>0, value->>1 FROM json_each(?)) ORDER BY id DESC`,
+		WHERE ended_at = 0 AND (account, contact) IN ` + refsParam + ` ORDER BY id DESC`,
 	"session":    `SELECT followed, last, kind, used, closed FROM sessions WHERE account = ? AND contact = ?`,
 	"run":        `SELECT ` + runCols + ` FROM runs WHERE id = ?`,
 	"activeRuns": `SELECT ` + runCols + ` FROM runs WHERE account = ? AND contact = ? AND ended_at = 0 ORDER BY id DESC`,
@@ -332,7 +336,7 @@ func (t *sqliteTx) Contact(account, id string) (*Contact, error) {
 }
 
 // scanContactSession scans a contact joined with its session (the
-// columns of the "contact" query) and keeps the session for Session.
+// columns of contactWithSession) and keeps the session for Session.
 func (t *sqliteTx) scanContactSession(row scanner) (*Contact, error) {
 	var c Contact
 	var first, last int64

@@ -17,7 +17,7 @@ type work struct {
 	e        *Engine
 	tx       Tx
 	now      time.Time
-	contacts map[contactKey]*contactState
+	contacts map[ContactRef]*contactState
 	order    []*contactState
 	after    []func()
 	sends    bool
@@ -28,8 +28,6 @@ type work struct {
 	// stats is what the job counted (nil until it counts something).
 	stats *statDelta
 }
-
-type contactKey struct{ account, id string }
 
 // contactState is a contact, its session and its active runs, loaded
 // once per job.
@@ -76,7 +74,7 @@ func (w *work) run(fn func(w *work) error) error {
 // contact loads a contact's state; create makes a new contact when there
 // is none.
 func (w *work) contact(account, id string, create bool) (*contactState, error) {
-	k := contactKey{account, id}
+	k := ContactRef{account, id}
 	if cs, ok := w.contacts[k]; ok {
 		return cs, nil
 	}
@@ -110,9 +108,9 @@ func (w *work) contact(account, id string, create bool) (*contactState, error) {
 func (w *work) keep(cs *contactState) {
 	cs.policy = w.e.cfg.Channel.Policy(cs.c.Account)
 	if w.contacts == nil {
-		w.contacts = map[contactKey]*contactState{}
+		w.contacts = map[ContactRef]*contactState{}
 	}
-	w.contacts[contactKey{cs.c.Account, cs.c.ID}] = cs
+	w.contacts[ContactRef{cs.c.Account, cs.c.ID}] = cs
 	w.order = append(w.order, cs)
 }
 
@@ -124,7 +122,7 @@ func (w *work) preload(refs []ContactRef) error {
 	todo := refs[:0:0]
 	seen := map[ContactRef]bool{}
 	for _, r := range refs {
-		if _, ok := w.contacts[contactKey{r.Account, r.ID}]; !ok && r.ID != "" && !seen[r] {
+		if _, ok := w.contacts[r]; !ok && r.ID != "" && !seen[r] {
 			seen[r] = true
 			todo = append(todo, r)
 		}

@@ -26,6 +26,7 @@ import (
 
 	"github.com/wxflow/wxflow/channels"
 	"github.com/wxflow/wxflow/channels/wechat/wechattest"
+	"github.com/wxflow/wxflow/cmd/wxflow/console"
 	"github.com/wxflow/wxflow/engine"
 )
 
@@ -578,7 +579,7 @@ func benchLocal(ctx context.Context, o *benchOptions, stderr io.Writer) (*benchR
 	}
 	if n, lines := child.log.lines(); n > 0 {
 		r.Notes = append(r.Notes, fmt.Sprintf("the server logged %d %s (on stderr)", n, plural(n, "line")))
-		fmt.Fprintf(stderr, "wxflow bench: the server logged %d %s; the last:\n%s", n, plural(n, "line"), indent(lines))
+		fmt.Fprintf(stderr, "wxflow bench: the server logged %d %s; the last:\n%s\n", n, plural(n, "line"), indentLines(lines, "    "))
 	}
 	return r, nil
 }
@@ -586,9 +587,9 @@ func benchLocal(ctx context.Context, o *benchOptions, stderr io.Writer) (*benchR
 // benchChild is the `wxflow serve` the bench started: the bench's own
 // executable, as a child process.
 type benchChild struct {
-	cmd *exec.Cmd
-	out *benchChildStdout
-	log *benchChildLog
+	cmd  *exec.Cmd
+	addr <-chan string
+	log  *benchChildLog
 	// done is closed once the process ended and was reaped; err is then
 	// what Wait returned.
 	done chan struct{}
@@ -611,14 +612,15 @@ func startBenchChild(dir, cfgPath string, secrets []string) (*benchChild, error)
 		pairs = append(pairs, s, "[redacted]")
 	}
 	s := &benchChild{
-		out:  &benchChildStdout{addr: make(chan string, 1)},
-		log:  &benchChildLog{redact: strings.NewReplacer(pairs...)},
+		log:  newBenchChildLog(strings.NewReplacer(pairs...)),
 		done: make(chan struct{}),
 	}
+	var stdout io.Writer
+	stdout, s.addr = watchServingAddr()
 	s.cmd = exec.Command(exe, "serve", "--config", cfgPath)
 	s.cmd.Dir = dir
 	s.cmd.Env = append(os.Environ(), benchRunMainEnv+"=1")
-	s.cmd.Stdout, s.cmd.Stderr = s.out, s.log
+	s.cmd.Stdout, s.cmd.Stderr = stdout, s.log
 	s.cmd.SysProcAttr = childAttrs()
 	if err := s.cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start the server (%s serve): %w", exe, err)
@@ -648,7 +650,7 @@ func (s *benchChild) ready(ctx context.Context, timeout time.Duration) (string, 
 	t := time.NewTimer(timeout)
 	defer t.Stop()
 	select {
-	case addr := <-s.out.addr:
+	case addr := <-s.addr:
 		return addr, nil
 	case <-s.done:
 		return "", s.failure("exited before it listened")
@@ -667,7 +669,7 @@ func (s *benchChild) failure(what string) error {
 		msg += " (" + s.cmd.ProcessState.String() + ")"
 	}
 	if n, lines := s.log.lines(); n > 0 {
-		msg += "; its last lines:\n" + strings.TrimRight(indent(lines), "\n")
+		msg += "; its last lines:\n" + indentLines(lines, "    ")
 	} else {
 		msg += "; it wrote nothing on its standard error"
 	}
@@ -710,44 +712,47 @@ func (s *benchChild) stop(timeout time.Duration) error {
 	return s.stopErr
 }
 
-// benchServingPrefix starts the line of `wxflow serve` that tells where it
-// listens (printAddresses).
-const benchServingPrefix = "wxflow serving on http://"
-
-// benchChildStdout reads the server's standard output for the address
-// it listens on.
-type benchChildStdout struct {
-	mu   sync.Mutex
-	buf  []byte
-	addr chan string
-	seen bool
+// lineWriter calls line for each complete line written to it and keeps
+// the unfinished one; past 64 KiB without a newline, that one counts as a
+// line too.
+type lineWriter struct {
+	mu      sync.Mutex
+	partial []byte
+	line    func(string)
 }
 
-func (w *benchChildStdout) Write(p []byte) (int, error) {
+func (w *lineWriter) Write(p []byte) (int, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.seen {
-		return len(p), nil
-	}
-	w.buf = append(w.buf, p...)
+	w.partial = append(w.partial, p...)
 	for {
-		line, rest, ok := bytes.Cut(w.buf, []byte("\n"))
+		line, rest, ok := bytes.Cut(w.partial, []byte("\n"))
 		if !ok {
 			break
 		}
-		w.buf = rest
-		if a, ok := bytes.CutPrefix(line, []byte(benchServingPrefix)); ok {
-			a, _, _ = bytes.Cut(a, []byte(" "))
-			w.seen = true
-			w.buf = nil
-			w.addr <- string(a)
-			break
-		}
+		w.partial = rest
+		w.line(string(line))
 	}
-	if len(w.buf) > 64<<10 { // no address in sight: keep memory bounded
-		w.buf = nil
+	if len(w.partial) > 64<<10 {
+		w.line(string(w.partial))
+		w.partial = nil
 	}
 	return len(p), nil
+}
+
+// watchServingAddr returns a writer for the standard output of `wxflow
+// serve` and a channel that gets the address it listens on, once, from
+// the line printAddresses starts with servingPrefix.
+func watchServingAddr() (io.Writer, <-chan string) {
+	addr := make(chan string, 1)
+	seen := false
+	return &lineWriter{line: func(line string) {
+		if a, ok := strings.CutPrefix(line, servingPrefix); ok && !seen {
+			seen = true
+			a, _, _ = strings.Cut(a, " ")
+			addr <- a
+		}
+	}}, addr
 }
 
 // benchChildLogLines is how many of the server's last stderr lines the
@@ -757,32 +762,19 @@ const benchChildLogLines = 20
 // benchChildLog keeps the last lines of the server's standard error,
 // secrets redacted.
 type benchChildLog struct {
-	redact  *strings.Replacer
-	mu      sync.Mutex
-	partial []byte
-	tail    []string
-	n       int
+	lineWriter
+	redact *strings.Replacer
+	tail   []string
+	n      int
 }
 
-func (w *benchChildLog) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.partial = append(w.partial, p...)
-	for {
-		line, rest, ok := bytes.Cut(w.partial, []byte("\n"))
-		if !ok {
-			break
-		}
-		w.add(string(line))
-		w.partial = rest
-	}
-	if len(w.partial) > 64<<10 {
-		w.add(string(w.partial))
-		w.partial = nil
-	}
-	return len(p), nil
+func newBenchChildLog(redact *strings.Replacer) *benchChildLog {
+	w := &benchChildLog{redact: redact}
+	w.line = w.add
+	return w
 }
 
+// add keeps a line; lineWriter calls it with its lock held.
 func (w *benchChildLog) add(line string) {
 	w.n++
 	w.tail = append(w.tail, w.redact.Replace(line))
@@ -801,19 +793,7 @@ func (w *benchChildLog) lines() (int, string) {
 		n++
 		tail = append(slices.Clone(tail), w.redact.Replace(string(w.partial)))
 	}
-	if n == 0 {
-		return 0, ""
-	}
-	return n, strings.Join(tail, "\n") + "\n"
-}
-
-// indent indents every line of s by four spaces.
-func indent(s string) string {
-	var b strings.Builder
-	for line := range strings.Lines(s) {
-		b.WriteString("    " + line)
-	}
-	return b.String()
+	return n, strings.Join(tail, "\n")
 }
 
 // benchCounters are the engine's counters the books need: the new events
@@ -841,12 +821,6 @@ func readBenchCounters(ctx context.Context, base, token string) (*benchCounters,
 	return parseBenchCounters(resp.Body)
 }
 
-// The metrics of wxflow serve the books read (console.NewMetrics).
-const (
-	benchMetricEvents     = "wxflow_events_total"
-	benchMetricDuplicates = "wxflow_events_duplicate_total"
-)
-
 // parseBenchCounters reads the counters from the Prometheus text format.
 func parseBenchCounters(r io.Reader) (*benchCounters, error) {
 	c := &benchCounters{events: map[channels.Kind]int{}}
@@ -863,11 +837,11 @@ func parseBenchCounters(r io.Reader) (*benchCounters, error) {
 			continue
 		}
 		series, value := line[:i], line[i+1:]
-		kind, isEvents := strings.CutPrefix(series, benchMetricEvents+`{type="`)
+		kind, isEvents := strings.CutPrefix(series, console.MetricEvents+`{type="`)
 		if isEvents {
 			kind, isEvents = strings.CutSuffix(kind, `"}`)
 		}
-		if !isEvents && series != benchMetricDuplicates {
+		if !isEvents && series != console.MetricEventDuplicates {
 			continue
 		}
 		v, err := strconv.ParseFloat(value, 64)
@@ -884,7 +858,7 @@ func parseBenchCounters(r io.Reader) (*benchCounters, error) {
 		return nil, err
 	}
 	if !sawDuplicates {
-		return nil, errors.New("/metrics has no " + benchMetricDuplicates)
+		return nil, errors.New("/metrics has no " + console.MetricEventDuplicates)
 	}
 	return c, nil
 }

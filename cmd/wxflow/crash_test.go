@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -155,7 +154,7 @@ func TestCrashServeKill9(t *testing.T) {
 			d := time.Duration(rng.IntN(600)) * time.Millisecond
 			what = fmt.Sprintf("%v after spawn", d)
 			select {
-			case addr := <-p.out.addr:
+			case addr := <-p.addr:
 				load.serve(addr, cycle)
 				time.Sleep(time.Until(p.started.Add(d)))
 			case <-time.After(d):
@@ -624,43 +623,16 @@ type crashProc struct {
 	gen     int
 	cmd     *exec.Cmd
 	log     string
-	out     *crashStdout
+	addr    <-chan string
 	started time.Time
 	done    chan struct{} // closed when it ended
-}
-
-// crashStdout reads the server's standard output for the address it
-// prints.
-type crashStdout struct {
-	mu   sync.Mutex
-	buf  []byte
-	addr chan string
-	seen bool
-}
-
-const crashServing = "wxflow serving on http://"
-
-func (w *crashStdout) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.buf = append(w.buf, p...)
-	if !w.seen {
-		if i := bytes.Index(w.buf, []byte(crashServing)); i >= 0 {
-			rest := w.buf[i+len(crashServing):]
-			if j := bytes.IndexAny(rest, " \n"); j >= 0 {
-				w.seen = true
-				w.addr <- string(rest[:j])
-			}
-		}
-	}
-	return len(p), nil
 }
 
 // start starts server number gen.
 func (h *crashHarness) start(gen int) *crashProc {
 	h.t.Helper()
 	p := &crashProc{gen: gen, log: filepath.Join(h.dir, fmt.Sprintf("serve-%02d.log", gen)),
-		out: &crashStdout{addr: make(chan string, 1)}, done: make(chan struct{})}
+		done: make(chan struct{})}
 	logf, err := os.Create(p.log)
 	if err != nil {
 		h.t.Fatal(err)
@@ -668,7 +640,9 @@ func (h *crashHarness) start(gen int) *crashProc {
 	defer logf.Close()
 	p.cmd = exec.Command(h.bin, "serve", "--config", h.cfg)
 	p.cmd.Dir = h.dir
-	p.cmd.Stdout, p.cmd.Stderr = p.out, logf
+	var stdout io.Writer
+	stdout, p.addr = watchServingAddr()
+	p.cmd.Stdout, p.cmd.Stderr = stdout, logf
 	if err := p.cmd.Start(); err != nil {
 		h.t.Fatal(err)
 	}
@@ -689,7 +663,7 @@ func (h *crashHarness) start(gen int) *crashProc {
 func (h *crashHarness) ready(p *crashProc) string {
 	h.t.Helper()
 	select {
-	case addr := <-p.out.addr:
+	case addr := <-p.addr:
 		return addr
 	case <-p.done:
 		h.t.Fatalf("server %d exited before it listened (%v):\n%s", p.gen, p.cmd.ProcessState, p.logTail())

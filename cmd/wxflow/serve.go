@@ -502,7 +502,7 @@ func (s *server) printAddresses(w io.Writer) {
 	if s.sandbox != nil {
 		fmt.Fprintf(w, "wxflow sandbox: flows from %s, database %s, the sandbox account on the simulated channel\n", s.cfg.Flows, s.cfg.Database)
 	} else {
-		fmt.Fprintf(w, "wxflow serving on http://%s (callbacks at /wechat/{account}, health at /healthz)\n", s.Addr())
+		fmt.Fprintf(w, "%s%s (callbacks at /wechat/{account}, health at /healthz)\n", servingPrefix, s.Addr())
 	}
 	if u := s.ConsoleURL(); u != "" {
 		fmt.Fprintf(w, "console: %s\n", u)
@@ -591,3 +591,6 @@ func sinkErr(err error) error {
 	}
 	return err
 }
+
+// servingPrefix starts the line that tells where serve listens.
+const servingPrefix = "wxflow serving on http://"

@@ -486,7 +486,7 @@ func TestServeCommandRunsUntilCancelled(t *testing.T) {
 		t.Fatal(err)
 	}
 	go io.Copy(io.Discard, pr)
-	addr := strings.Fields(strings.TrimPrefix(string(line[:n]), "wxflow serving on http://"))[0]
+	addr := strings.Fields(strings.TrimPrefix(string(line[:n]), servingPrefix))[0]
 	b := &srvBundle{t: t, api: api, url: "http://" + addr}
 	if status, answer := b.post(followXML("o_kim", time.Now().Unix()), false); status != 200 || answer != "success" {
 		t.Fatalf("%d %q", status, answer)

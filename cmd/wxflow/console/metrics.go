@@ -34,8 +34,8 @@ type Metrics struct {
 func NewMetrics(stats func() engine.Stats) *Metrics {
 	r := NewRegistry()
 	m := &Metrics{Registry: r, refreshes: map[string]func() int64{}}
-	events := r.Counter("wxflow_events_total", "Events ingested, by type (platform retries not included).", "type")
-	dups := r.Counter("wxflow_events_duplicate_total", "Events ingested again: platform retries of an event already stored.")
+	events := r.Counter(MetricEvents, "Events ingested, by type (platform retries not included).", "type")
+	dups := r.Counter(MetricEventDuplicates, "Events ingested again: platform retries of an event already stored.")
 	started := r.Counter("wxflow_runs_started_total", "Runs started, by flow.", "flow")
 	ended := r.Counter("wxflow_runs_ended_total", "Runs ended, by final status.", "status")
 	msgs := r.Counter("wxflow_messages_total", "Outbound messages whose outcome is known, by status (sent, failed, unknown) and reason.", "status", "reason")
@@ -99,3 +99,11 @@ func (m *Metrics) CountRefreshes(account string, count func() int64) {
 	m.refreshes[account] = count
 	m.mu.Unlock()
 }
+
+// Names of metrics that tools read (wxflow bench).
+const (
+	// MetricEvents counts events ingested, by type.
+	MetricEvents = "wxflow_events_total"
+	// MetricEventDuplicates counts platform retries of stored events.
+	MetricEventDuplicates = "wxflow_events_duplicate_total"
+)
