@@ -845,17 +845,24 @@ func (p *cfgParser) config(root *yaml.Node, c *Config) {
 // cfgNoAccountsHint points at the sandbox for who has no account yet.
 const cfgNoAccountsHint = "or write sandbox: true to run the flows on the built-in sandbox account"
 
-// admin walks admin:.
-func (p *cfgParser) admin(n *yaml.Node, a *AdminConfig) {
+// section walks an optional mapping: nothing when it is null, else each
+// known key's value, in the file's order.
+func (p *cfgParser) section(n *yaml.Node, what string, known []string, field func(key string, v *yaml.Node)) {
 	if cfgIsNull(n) {
 		return
 	}
-	m, ok := p.mapping(n, "admin", cfgAdminKeys, nil)
+	m, ok := p.mapping(n, what, known, nil)
 	if !ok {
 		return
 	}
 	for _, key := range m.order {
-		v := m.get(key)
+		field(key, m.get(key))
+	}
+}
+
+// admin walks admin:.
+func (p *cfgParser) admin(n *yaml.Node, a *AdminConfig) {
+	p.section(n, "admin", cfgAdminKeys, func(key string, v *yaml.Node) {
 		switch key {
 		case "listen":
 			if s, ok := p.text(key, v); ok && s != "" && p.checkListen(v, s) {
@@ -873,7 +880,7 @@ func (p *cfgParser) admin(n *yaml.Node, a *AdminConfig) {
 				a.Token = s
 			}
 		}
-	}
+	})
 }
 
 // cfgTopElsewhere hints where a key of another map goes.
@@ -929,15 +936,7 @@ func (p *cfgParser) timezone(n *yaml.Node, name string) (*time.Location, bool) {
 
 // logConfig walks log:.
 func (p *cfgParser) logConfig(n *yaml.Node, l *LogConfig) {
-	if cfgIsNull(n) {
-		return
-	}
-	m, ok := p.mapping(n, "log", cfgLogKeys, nil)
-	if !ok {
-		return
-	}
-	for _, key := range m.order {
-		v := m.get(key)
+	p.section(n, "log", cfgLogKeys, func(key string, v *yaml.Node) {
 		switch key {
 		case "format":
 			if s, ok := p.oneOf("format", v, "text", "json"); ok && s != "" {
@@ -948,20 +947,12 @@ func (p *cfgParser) logConfig(n *yaml.Node, l *LogConfig) {
 				l.Level = s
 			}
 		}
-	}
+	})
 }
 
 // callback walks callback:.
 func (p *cfgParser) callback(n *yaml.Node, cb *CallbackConfig) {
-	if cfgIsNull(n) {
-		return
-	}
-	m, ok := p.mapping(n, "callback", cfgCallbackKeys, nil)
-	if !ok {
-		return
-	}
-	for _, key := range m.order {
-		v := m.get(key)
+	p.section(n, "callback", cfgCallbackKeys, func(key string, v *yaml.Node) {
 		switch key {
 		case "max_body":
 			if size, ok := p.size(key, v); ok && size > cfgDefaultMaxBody {
@@ -993,7 +984,7 @@ func (p *cfgParser) callback(n *yaml.Node, cb *CallbackConfig) {
 				}
 			}
 		}
-	}
+	})
 }
 
 // size returns a size in bytes: a number of bytes, or a number with the
