@@ -210,6 +210,9 @@ const (
 	ReasonMediaType      Reason = "media_type"
 	ReasonRegion         Reason = "region"
 	ReasonAPIError       Reason = "api_error"
+	// ReasonPaused marks a pending message held back while the account's
+	// sends are paused (see Paused); it is no failure.
+	ReasonPaused Reason = "paused"
 )
 
 // Describe says what the reason means, in words for operators.
@@ -229,6 +232,8 @@ func (r Reason) Describe() string {
 		return "the account's region cannot send this kind of message"
 	case ReasonAPIError:
 		return "WeChat's API refused the message"
+	case ReasonPaused:
+		return "held back while sending from the account is paused after WeChat's errors"
 	}
 	return string(r)
 }
@@ -277,6 +282,32 @@ var (
 // engine records it as `unknown` and never sends it again.
 var ErrUnknown = errors.New("outcome unknown")
 
+// ErrPaused is matched (errors.Is) by the *Paused error a Channel's Send
+// returns when it did not try to send because the account's sends are
+// paused.
+var ErrPaused = errors.New("sending paused")
+
+// Paused is the error a Channel's Send returns, without calling the
+// platform, while the account's sends are paused after a storm of the
+// platform's errors (system busy, HTTP 5xx, rate limits). The message was
+// not attempted: the engine keeps it pending and tries again at Until.
+// It matches ErrPaused.
+type Paused struct {
+	// Until is when the channel lets a message through again, as a probe.
+	Until time.Time
+	// Cause says why, in words for operators ("WeChat answered -1 (system
+	// busy) 5 times in a row").
+	Cause string
+}
+
+// Error implements error.
+func (p *Paused) Error() string {
+	return fmt.Sprintf("sending paused until %s: %s", p.Until.UTC().Format(time.RFC3339), p.Cause)
+}
+
+// Unwrap returns ErrPaused.
+func (p *Paused) Unwrap() error { return ErrPaused }
+
 // ReasonOf returns the reason of a refusal, or "" for other errors.
 func ReasonOf(err error) Reason {
 	var r *Refusal
@@ -305,7 +336,9 @@ type Channel interface {
 	// Policy returns the rules of the given account.
 	Policy(account string) Policy
 	// Send delivers a message whose send the policy allowed. It returns
-	// nil when the platform accepted it, a *Refusal when it refused, or
-	// an error wrapping ErrUnknown when the outcome cannot be known.
+	// nil when the platform accepted it, a *Refusal when it refused, an
+	// error wrapping ErrUnknown when the outcome cannot be known, or a
+	// *Paused when it did not call the platform because the account's
+	// sends are paused (the message may be sent again later).
 	Send(ctx context.Context, account, contact string, msg *Message) error
 }

@@ -13,6 +13,8 @@ import (
 type ChannelAccount struct {
 	Client   *Client
 	Settings Settings
+	// Breaker tunes the account's circuit breaker (zero: the defaults).
+	Breaker BreakerSettings
 }
 
 // Channel is the real WeChat channel: it sends through each account's
@@ -20,6 +22,7 @@ type ChannelAccount struct {
 type Channel struct {
 	accounts map[string]*ChannelAccount
 	policies map[string]channels.Policy
+	breakers map[string]*breaker
 	def      channels.Policy
 }
 
@@ -31,6 +34,7 @@ func NewChannel(accounts map[string]*ChannelAccount) *Channel {
 	c := &Channel{
 		accounts: make(map[string]*ChannelAccount, len(accounts)),
 		policies: make(map[string]channels.Policy, len(accounts)),
+		breakers: make(map[string]*breaker, len(accounts)),
 		def:      NewPolicy(Settings{}),
 	}
 	for id, a := range accounts {
@@ -40,6 +44,9 @@ func NewChannel(accounts map[string]*ChannelAccount) *Channel {
 		cp := *a
 		c.accounts[id] = &cp
 		c.policies[id] = NewPolicy(a.Settings)
+		if a.Client != nil {
+			c.breakers[id] = newBreaker(a.Breaker, a.Client.clock)
+		}
 	}
 	return c
 }
@@ -68,13 +75,25 @@ func (c *Channel) Client(account string) *Client {
 // unfollowed for 43004, media_type or media_too_large for a media file
 // refused before upload, and api_error (with the errcode when WeChat gave
 // one) for everything else.
+//
+// After a storm of failures that say WeChat cannot take messages now (see
+// BreakerSettings) it returns a *channels.Paused without calling WeChat,
+// until a pause ends; then one send, the probe, goes through, and the
+// sends resume when WeChat answers it.
 func (c *Channel) Send(ctx context.Context, account, contact string, msg *channels.Message) error {
 	a, ok := c.accounts[account]
 	if !ok || a.Client == nil {
 		return &channels.Refusal{Reason: channels.ReasonAPIError,
 			Detail: fmt.Sprintf("account %q is not configured on the WeChat channel", account)}
 	}
-	return chanSendError(a.Client.SendMessage(ctx, contact, msg))
+	br := c.breakers[account]
+	probe, err := br.allow()
+	if err != nil {
+		return err
+	}
+	err = a.Client.SendMessage(ctx, contact, msg)
+	br.done(probe, err)
+	return chanSendError(err)
 }
 
 // chanSendError maps an error of SendMessage to what Channel.Send returns.

@@ -1,0 +1,232 @@
+package wechat
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"sync"
+	"time"
+
+	"github.com/wxflow/wxflow/channels"
+)
+
+// The defaults of BreakerSettings.
+const (
+	// DefaultBreakerThreshold is how many storm failures in a row open
+	// the breaker.
+	DefaultBreakerThreshold = 5
+	// DefaultBreakerPause is the first pause; it doubles after each
+	// failed probe up to DefaultBreakerMaxPause.
+	DefaultBreakerPause    = time.Second
+	DefaultBreakerMaxPause = time.Minute
+	// DefaultBreakerQuotaPause is the first pause after 45009 (the
+	// account's daily API quota is used up); it doubles up to
+	// DefaultBreakerMaxQuotaPause.
+	DefaultBreakerQuotaPause    = time.Minute
+	DefaultBreakerMaxQuotaPause = time.Hour
+)
+
+// BreakerSettings tunes an account's circuit breaker (zero values take the
+// defaults).
+type BreakerSettings struct {
+	// Threshold is how many storm failures in a row (-1 system busy,
+	// 45011, HTTP 5xx or 429, no usable answer) open the breaker. One
+	// 45009 opens it at once.
+	Threshold int
+	// Pause and MaxPause are the first pause and its cap.
+	Pause, MaxPause time.Duration
+	// QuotaPause and MaxQuotaPause are the same after 45009.
+	QuotaPause, MaxQuotaPause time.Duration
+}
+
+// breakerState is what a breaker reports, for tests.
+type breakerState struct {
+	// state is "closed", "open" or "half-open" (the pause is over, or
+	// a probe is under way).
+	state string
+	until time.Time
+	cause string
+	// opens counts the times the breaker opened (a failed probe opens it
+	// again); probes the probes it let through.
+	opens, probes uint64
+}
+
+// breaker is one account's circuit breaker: after a storm of failures
+// that say WeChat cannot take messages now, it refuses sends without
+// calling WeChat for a pause, then lets one probe through; a probe that
+// WeChat answers closes it, a probe that fails opens it again for twice
+// the pause, up to a cap. It is safe for concurrent use.
+type breaker struct {
+	set   BreakerSettings
+	clock Clock
+
+	mu      sync.Mutex
+	open    bool
+	fails   int // storm failures in a row while closed
+	pause   time.Duration
+	until   time.Time
+	probing bool
+	cause   string
+	opens   uint64
+	probes  uint64
+}
+
+// newBreaker returns a closed breaker.
+func newBreaker(set BreakerSettings, clock Clock) *breaker {
+	if set.Threshold <= 0 {
+		set.Threshold = DefaultBreakerThreshold
+	}
+	if set.Pause <= 0 {
+		set.Pause = DefaultBreakerPause
+	}
+	if set.MaxPause < set.Pause {
+		set.MaxPause = max(DefaultBreakerMaxPause, set.Pause)
+	}
+	if set.QuotaPause <= 0 {
+		set.QuotaPause = DefaultBreakerQuotaPause
+	}
+	if set.MaxQuotaPause < set.QuotaPause {
+		set.MaxQuotaPause = max(DefaultBreakerMaxQuotaPause, set.QuotaPause)
+	}
+	if clock == nil {
+		clock = apiSystemClock{}
+	}
+	return &breaker{set: set, clock: clock}
+}
+
+// allow asks to send: it returns whether the send is the probe, or a
+// *channels.Paused when the send must not be made.
+func (b *breaker) allow() (probe bool, err error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if !b.open {
+		return false, nil
+	}
+	now := b.clock.Now()
+	if b.probing || now.Before(b.until) {
+		until := b.until
+		if !until.After(now) {
+			// A probe is under way: ask again shortly.
+			until = now.Add(b.set.Pause)
+		}
+		return false, &channels.Paused{Until: until, Cause: b.cause}
+	}
+	b.probing = true
+	b.probes++
+	return true, nil
+}
+
+// done records the outcome of a send that allow let through.
+func (b *breaker) done(probe bool, err error) {
+	quota, storm, cause := stormFailure(err)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	now := b.clock.Now()
+	switch {
+	case probe:
+		b.probing = false
+		if !storm && !answered(err) {
+			// Cancelled, or refused before reaching WeChat: no news,
+			// the next send is the probe.
+			return
+		}
+		if !storm {
+			// WeChat answered: it takes messages again.
+			b.open, b.fails, b.pause, b.cause = false, 0, 0, ""
+			return
+		}
+		b.trip(now, quota, "the probe failed: "+cause)
+	case b.open:
+		// A send that started before the breaker opened: its failure
+		// was no news.
+	case storm:
+		b.fails++
+		if quota || b.fails >= b.set.Threshold {
+			if !quota {
+				cause = fmt.Sprintf("%d failures in a row, the last: %s", b.fails, cause)
+			}
+			b.trip(now, quota, cause)
+		}
+	case err == nil:
+		b.fails = 0
+	}
+}
+
+// trip opens the breaker for the next pause.
+func (b *breaker) trip(now time.Time, quota bool, cause string) {
+	first, limit := b.set.Pause, b.set.MaxPause
+	if quota {
+		first, limit = b.set.QuotaPause, b.set.MaxQuotaPause
+	}
+	if b.pause == 0 {
+		b.pause = first
+	} else {
+		b.pause = min(max(2*b.pause, first), limit)
+	}
+	b.open, b.fails, b.cause = true, 0, cause
+	b.until = now.Add(b.pause)
+	b.opens++
+}
+
+// report reports the breaker's state.
+func (b *breaker) report() breakerState {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	s := breakerState{state: "closed", opens: b.opens, probes: b.probes}
+	if b.open {
+		s.state, s.until, s.cause = "open", b.until, b.cause
+		if b.probing || !b.clock.Now().Before(b.until) {
+			s.state = "half-open"
+		}
+	}
+	return s
+}
+
+// stormFailure reports whether err says WeChat cannot take messages now,
+// whatever the message (system busy, an API limit, HTTP 5xx or 429, no
+// usable answer), and whether it is 45009, the daily API quota; cause
+// describes it. Errors about one message or contact (45015, 45047, a bad
+// media file, ...) and a cancelled send are no storm.
+func stormFailure(err error) (quota, storm bool, cause string) {
+	if err == nil || errors.Is(err, context.Canceled) {
+		return false, false, ""
+	}
+	var ae *APIError
+	if errors.As(err, &ae) {
+		switch ae.Code {
+		case -1:
+			return false, true, "WeChat answered -1 (system busy)"
+		case 45009:
+			return true, true, "WeChat answered 45009 (the account's daily API quota is used up)"
+		case 45011:
+			return false, true, "WeChat answered 45011 (API calls too frequent)"
+		}
+		return false, false, ""
+	}
+	var se *apiStatusError
+	if errors.As(err, &se) {
+		if se.status >= 500 || se.status == http.StatusTooManyRequests {
+			return false, true, fmt.Sprintf("WeChat answered HTTP %d", se.status)
+		}
+		return false, false, ""
+	}
+	if errors.Is(err, channels.ErrUnknown) {
+		return false, true, "no answer from WeChat"
+	}
+	var ue *url.Error
+	var ne net.Error
+	if errors.As(err, &ue) || errors.As(err, &ne) || errors.Is(err, context.DeadlineExceeded) {
+		return false, true, "WeChat could not be reached"
+	}
+	return false, false, ""
+}
+
+// answered reports whether err (or its absence) is an answer from WeChat.
+func answered(err error) bool {
+	var ae *APIError
+	var se *apiStatusError
+	return err == nil || errors.As(err, &ae) || errors.As(err, &se)
+}

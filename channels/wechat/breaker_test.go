@@ -1,0 +1,272 @@
+package wechat
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/wxflow/wxflow/channels"
+	"github.com/wxflow/wxflow/channels/wechat/wechattest"
+)
+
+// brkSetup is a channel with one account, "main", on a fake server, whose
+// client makes one attempt per send (so that each send is one request).
+func brkSetup(t *testing.T) (*Channel, *apiTestBundle) {
+	t.Helper()
+	return chanSetup(t, func(c *ClientConfig) { c.MaxAttempts = 1 })
+}
+
+// brkSend sends one text from "main" and returns the error.
+func brkSend(ch *Channel, text string) error {
+	return ch.Send(context.Background(), "main", "o1", apiText(text))
+}
+
+// brkPaused fails unless err is a *channels.Paused until want.
+func brkPaused(t *testing.T, what string, err error, want time.Time) {
+	t.Helper()
+	var p *channels.Paused
+	if !errors.As(err, &p) || !errors.Is(err, channels.ErrPaused) {
+		t.Fatalf("%s: err = %v, want sends paused", what, err)
+	}
+	if !p.Until.Equal(want) {
+		t.Fatalf("%s: paused until %s, want %s", what, p.Until, want)
+	}
+}
+
+// brkCalls fails unless the server got want send requests.
+func brkCalls(t *testing.T, what string, b *apiTestBundle, want int) {
+	t.Helper()
+	if got := b.srv.Calls(wechattest.PathSend); got != want {
+		t.Fatalf("%s: %d send requests, want %d", what, got, want)
+	}
+}
+
+// TestBreakerBusyStorm: five -1 answers in a row open the breaker: sends
+// are refused without a request until the pause ends; then one probe goes
+// out; a failed probe doubles the pause, a good one closes the breaker.
+func TestBreakerBusyStorm(t *testing.T) {
+	t.Parallel()
+	ch, b := brkSetup(t)
+	b.srv.FailNext(wechattest.PathSend, repeatCode(-1, 6)...)
+	for i := range DefaultBreakerThreshold {
+		err := brkSend(ch, fmt.Sprint("m", i))
+		var ref *channels.Refusal
+		if !errors.As(err, &ref) || ref.Code != -1 {
+			t.Fatalf("send %d: err = %v, want errcode -1", i, err)
+		}
+	}
+	brkCalls(t, "the storm", b, 5)
+	t0 := b.clock.Now()
+	for i := range 10 {
+		brkPaused(t, fmt.Sprint("paused send ", i), brkSend(ch, "held"), t0.Add(time.Second))
+	}
+	brkCalls(t, "while paused", b, 5)
+	if s := ch.breakers["main"].report(); s.state != "open" || s.opens != 1 || !strings.Contains(s.cause, "5 failures in a row") || !strings.Contains(s.cause, "-1") {
+		t.Fatalf("breaker %+v, want open once, saying why", s)
+	}
+	// The pause ends: one probe, which fails: two seconds.
+	b.clock.Advance(time.Second)
+	if s := ch.breakers["main"].report(); s.state != "half-open" {
+		t.Fatalf("after the pause: %q, want half-open", s.state)
+	}
+	if err := brkSend(ch, "probe"); !errors.Is(err, channels.ErrAPI) {
+		t.Fatalf("probe: err = %v, want WeChat's -1", err)
+	}
+	brkCalls(t, "the first probe", b, 6)
+	brkPaused(t, "after a failed probe", brkSend(ch, "held"), t0.Add(3*time.Second))
+	b.clock.Advance(time.Second)
+	brkPaused(t, "a second later", brkSend(ch, "held"), t0.Add(3*time.Second))
+	brkCalls(t, "during the second pause", b, 6)
+	// The second probe succeeds: the sends resume.
+	b.clock.Advance(time.Second)
+	if err := brkSend(ch, "probe 2"); err != nil {
+		t.Fatalf("second probe: %v", err)
+	}
+	for i := range 3 {
+		if err := brkSend(ch, fmt.Sprint("after ", i)); err != nil {
+			t.Fatalf("send after the storm: %v", err)
+		}
+	}
+	brkCalls(t, "after the storm", b, 10)
+	if s := ch.breakers["main"].report(); s.state != "closed" || s.opens != 2 || s.probes != 2 {
+		t.Fatalf("breaker %+v, want closed after 2 opens and 2 probes", s)
+	}
+	if got := len(b.srv.Sent()); got != 4 {
+		t.Fatalf("WeChat took %d messages, want 4", got)
+	}
+}
+
+// TestBreakerPauseCap: the pause doubles after each failed probe, up to
+// the cap; after a good probe the next storm starts from the first pause.
+func TestBreakerPauseCap(t *testing.T) {
+	t.Parallel()
+	ch, b := brkSetup(t)
+	b.srv.FailHTTP(wechattest.PathSend, repeatCode(503, 5)...)
+	for range 5 {
+		_ = brkSend(ch, "x")
+	}
+	want := []time.Duration{time.Second, 2 * time.Second, 4 * time.Second, 8 * time.Second, 16 * time.Second, 32 * time.Second, time.Minute, time.Minute}
+	for i, pause := range want {
+		brkPaused(t, fmt.Sprint("pause ", i), brkSend(ch, "held"), b.clock.Now().Add(pause))
+		b.clock.Advance(pause)
+		if i < len(want)-1 {
+			b.srv.FailHTTP(wechattest.PathSend, 502)
+		}
+		_ = brkSend(ch, "probe")
+	}
+	brkCalls(t, "the probes", b, 5+len(want))
+	if err := brkSend(ch, "after"); err != nil {
+		t.Fatalf("after the last probe: %v", err)
+	}
+	b.srv.FailNext(wechattest.PathSend, repeatCode(-1, 5)...)
+	for range 5 {
+		_ = brkSend(ch, "x")
+	}
+	brkPaused(t, "the next storm", brkSend(ch, "held"), b.clock.Now().Add(time.Second))
+}
+
+// TestBreakerQuota: one 45009 pauses at once, for a minute, and a failed
+// probe for two.
+func TestBreakerQuota(t *testing.T) {
+	t.Parallel()
+	ch, b := brkSetup(t)
+	b.srv.FailNext(wechattest.PathSend, 45009, 45009)
+	if err := brkSend(ch, "m"); !errors.Is(err, channels.ErrAPI) {
+		t.Fatalf("err = %v, want WeChat's 45009", err)
+	}
+	t0 := b.clock.Now()
+	brkPaused(t, "after 45009", brkSend(ch, "held"), t0.Add(time.Minute))
+	if s := ch.breakers["main"].report(); !strings.Contains(s.cause, "45009") {
+		t.Errorf("cause %q does not name 45009", s.cause)
+	}
+	b.clock.Advance(59 * time.Second)
+	brkPaused(t, "59 s later", brkSend(ch, "held"), t0.Add(time.Minute))
+	brkCalls(t, "while paused", b, 1)
+	b.clock.Advance(time.Second)
+	_ = brkSend(ch, "probe")
+	brkPaused(t, "after a failed probe", brkSend(ch, "held"), t0.Add(3*time.Minute))
+	b.clock.Advance(2 * time.Minute)
+	if err := brkSend(ch, "probe 2"); err != nil {
+		t.Fatal(err)
+	}
+	if err := brkSend(ch, "after"); err != nil {
+		t.Fatal(err)
+	}
+	brkCalls(t, "after the quota", b, 4)
+}
+
+// TestBreakerIgnoresContactErrors: errors about one contact or message
+// never pause the account, and a success resets the count.
+func TestBreakerIgnoresContactErrors(t *testing.T) {
+	t.Parallel()
+	ch, b := brkSetup(t)
+	b.srv.FailNext(wechattest.PathSend, append(repeatCode(45015, 10), repeatCode(45047, 10)...)...)
+	for range 20 {
+		if err := brkSend(ch, "x"); errors.Is(err, channels.ErrPaused) {
+			t.Fatal("paused after errors about contacts")
+		}
+	}
+	// Bad media, refused before any request.
+	for range 10 {
+		err := ch.Send(context.Background(), "main", "o1", &channels.Message{Type: "image", Media: &channels.Media{Kind: "image", Path: "/nonexistent.exe"}})
+		if err == nil || errors.Is(err, channels.ErrPaused) {
+			t.Fatalf("bad media: err = %v, want a refusal", err)
+		}
+	}
+	b.srv.FailNext(wechattest.PathSend, -1, -1, -1, -1, 0, -1, -1, -1, -1)
+	for i := range 9 {
+		if err := brkSend(ch, "x"); errors.Is(err, channels.ErrPaused) {
+			t.Fatalf("send %d paused: four failures, a success, four failures", i)
+		}
+	}
+	brkCalls(t, "the sends", b, 29)
+}
+
+// TestBreakerUnreachable: a WeChat that cannot be reached is a storm too.
+func TestBreakerUnreachable(t *testing.T) {
+	t.Parallel()
+	ch, b := brkSetup(t)
+	if err := brkSend(ch, "warm"); err != nil { // a token
+		t.Fatal(err)
+	}
+	b.srv.Close()
+	for range 5 {
+		if err := brkSend(ch, "x"); err == nil || errors.Is(err, channels.ErrPaused) {
+			t.Fatalf("err = %v, want a failure", err)
+		}
+	}
+	brkPaused(t, "unreachable", brkSend(ch, "held"), b.clock.Now().Add(time.Second))
+}
+
+// TestBreakerAccountsApart: one account's storm pauses no other account.
+func TestBreakerAccountsApart(t *testing.T) {
+	t.Parallel()
+	b := apiSetup(t, func(c *ClientConfig) { c.MaxAttempts = 1 })
+	other := b.newClient(t, func(c *ClientConfig) { c.Account = "other"; c.MaxAttempts = 1 })
+	ch := NewChannel(map[string]*ChannelAccount{"main": {Client: b.client}, "other": {Client: other}})
+	// Both clients fetch a token first, then -1 for "main" only.
+	if err := ch.Send(context.Background(), "other", "o2", apiText("warm")); err != nil {
+		t.Fatal(err)
+	}
+	b.srv.FailNext(wechattest.PathSend, repeatCode(-1, 5)...)
+	for range 5 {
+		_ = brkSend(ch, "x")
+	}
+	brkPaused(t, "main", brkSend(ch, "held"), b.clock.Now().Add(time.Second))
+	if err := ch.Send(context.Background(), "other", "o2", apiText("hi")); err != nil {
+		t.Fatalf("other account: %v", err)
+	}
+}
+
+// TestBreakerSettings: the settings replace the defaults.
+func TestBreakerSettings(t *testing.T) {
+	t.Parallel()
+	b := apiSetup(t, func(c *ClientConfig) { c.MaxAttempts = 1 })
+	ch := NewChannel(map[string]*ChannelAccount{"main": {Client: b.client, Breaker: BreakerSettings{Threshold: 2, Pause: 10 * time.Second, MaxPause: 15 * time.Second}}})
+	b.srv.FailNext(wechattest.PathSend, -1, -1, -1, -1)
+	_, _ = brkSend(ch, "1"), brkSend(ch, "2")
+	brkPaused(t, "after 2", brkSend(ch, "held"), b.clock.Now().Add(10*time.Second))
+	b.clock.Advance(10 * time.Second)
+	_ = brkSend(ch, "probe")
+	brkPaused(t, "capped", brkSend(ch, "held"), b.clock.Now().Add(15*time.Second))
+}
+
+// TestStormFailure classifies errors.
+func TestStormFailure(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		err          error
+		quota, storm bool
+	}{
+		{nil, false, false},
+		{&APIError{Code: -1}, false, true},
+		{fmt.Errorf("send: %w", &APIError{Code: 45009}), true, true},
+		{&APIError{Code: 45011}, false, true},
+		{&APIError{Code: 45015}, false, false},
+		{&APIError{Code: 45047}, false, false},
+		{&APIError{Code: 40003}, false, false},
+		{&apiStatusError{status: 503}, false, true},
+		{&apiStatusError{status: 429}, false, true},
+		{&apiStatusError{status: 404}, false, false},
+		{fmt.Errorf("x: %w", channels.ErrUnknown), false, true},
+		{context.Canceled, false, false},
+		{channels.ErrMediaType, false, false},
+		{errors.New("wechat: send: no recipient"), false, false},
+	} {
+		quota, storm, cause := stormFailure(tc.err)
+		if quota != tc.quota || storm != tc.storm || storm != (cause != "") {
+			t.Errorf("%v: quota %v storm %v (%q), want %v %v", tc.err, quota, storm, cause, tc.quota, tc.storm)
+		}
+	}
+}
+
+func repeatCode(code, n int) []int {
+	out := make([]int, n)
+	for i := range out {
+		out[i] = code
+	}
+	return out
+}
