@@ -346,16 +346,25 @@ func (c *Client) scrub(err error, tokens ...string) error {
 		return nil
 	}
 	msg := err.Error()
-	out := apiRedactURL(msg)
-	for _, s := range append([]string{c.secret}, tokens...) {
-		if s != "" {
-			out = strings.ReplaceAll(out, s, "REDACTED")
-		}
-	}
+	out := c.redact(msg, tokens...)
 	if out == msg {
 		return err
 	}
 	return &apiRedacted{msg: out, err: err}
+}
+
+// redact removes from s, a text WeChat or a proxy answered or an error
+// quoting one, the values of access_token and secret parameters in any
+// form (apiRedactText), and the AppSecret and the given tokens wherever
+// they appear.
+func (c *Client) redact(s string, tokens ...string) string {
+	s = apiRedactText(s)
+	for _, v := range append([]string{c.secret}, tokens...) {
+		if v != "" {
+			s = strings.ReplaceAll(s, v, "REDACTED")
+		}
+	}
+	return s
 }
 
 // attempts runs a request up to MaxAttempts times while the failures are
@@ -471,7 +480,7 @@ func (c *Client) attempt(ctx context.Context, r *apiRequest, token string, paylo
 		return c.inFlightFailure(ctx, r, fmt.Errorf("reading the answer (HTTP %d): %w", resp.StatusCode, apiRedactErr(err)))
 	}
 	if resp.StatusCode != http.StatusOK {
-		se := &apiStatusError{method: r.method, path: r.path, status: resp.StatusCode, body: apiSnippet(data)}
+		se := &apiStatusError{method: r.method, path: r.path, status: resp.StatusCode, body: apiSnippet(c.redact(string(data), token))}
 		return resp.StatusCode >= 500, se
 	}
 	var st struct {
@@ -479,14 +488,16 @@ func (c *Client) attempt(ctx context.Context, r *apiRequest, token string, paylo
 		ErrMsg  string `json:"errmsg"`
 	}
 	if err := json.Unmarshal(data, &st); err != nil {
-		err = fmt.Errorf("answer is not JSON (%v): %s", err, apiSnippet(data))
+		err = fmt.Errorf("answer is not JSON (%v): %s", err, apiSnippet(c.redact(string(data), token)))
 		if !r.idempotent {
 			return false, fmt.Errorf("wechat: %s %s: %w: %v", r.method, r.path, channels.ErrUnknown, err)
 		}
 		return false, fmt.Errorf("wechat: %s %s: %w", r.method, r.path, err)
 	}
 	if st.ErrCode != 0 {
-		return st.ErrCode == -1, &APIError{Code: st.ErrCode, Msg: st.ErrMsg}
+		// The errmsg may echo the request (a proxy as api_base does):
+		// it is scrubbed before anything can store or show it.
+		return st.ErrCode == -1, &APIError{Code: st.ErrCode, Msg: c.redact(st.ErrMsg, token)}
 	}
 	if r.out != nil {
 		if err := json.Unmarshal(data, r.out); err != nil {
@@ -519,7 +530,7 @@ func apiRedactErr(err error) error {
 	var ue *url.Error
 	if errors.As(err, &ue) {
 		cp := *ue
-		cp.URL = apiRedactURL(cp.URL)
+		cp.URL = apiRedactText(cp.URL)
 		if cp.URL != ue.URL {
 			if ue == err {
 				return &cp
@@ -530,39 +541,105 @@ func apiRedactErr(err error) error {
 	return err
 }
 
-// apiRedactURL replaces the values of access_token and secret query
-// parameters in s (a URL or any text containing one) with REDACTED.
-func apiRedactURL(s string) string {
-	for _, key := range []string{"access_token=", "secret="} {
-		var b strings.Builder
-		rest := s
-		for {
-			i := strings.Index(rest, key)
-			if i < 0 {
-				b.WriteString(rest)
-				break
-			}
-			b.WriteString(rest[:i+len(key)])
-			rest = rest[i+len(key):]
-			end := strings.IndexAny(rest, "&\" #\n")
-			if end < 0 {
-				end = len(rest)
-			}
-			if end > 0 {
-				b.WriteString("REDACTED")
-			}
-			rest = rest[end:]
+// apiSecretKeys are the parameter names whose values apiRedactText
+// removes, matched without regard to case; "secret" covers appsecret,
+// app_secret and client_secret, "access_token" the component and
+// authorizer tokens.
+var apiSecretKeys = []string{"access_token", "secret"}
+
+// apiRedactText replaces with REDACTED the value that follows each
+// access_token or secret key in s (a URL, an errmsg, an answer's body),
+// in the forms an echoed request takes: a query (access_token=V), JSON
+// ("access_token":"V", also escaped inside a JSON string), URL-escaped
+// (access_token%3DV) and key: V. A key counts only when = or : follows it
+// (past quotes, backslashes, brackets and spaces), so that prose such as
+// "invalid appsecret" stays as it is.
+func apiRedactText(s string) string {
+	var b strings.Builder
+	last := 0 // s[:last] is written to b, or nothing was redacted yet
+	for i := 0; i < len(s); {
+		n := apiKeyAt(s, i)
+		if n == 0 {
+			i++
+			continue
 		}
-		s = b.String()
+		start, ok := apiSeparator(s, i+n)
+		if !ok {
+			i += n
+			continue
+		}
+		end := start
+		for end < len(s) && !apiValueEnd(s[end]) {
+			end++
+		}
+		if end > start {
+			b.WriteString(s[last:start])
+			b.WriteString("REDACTED")
+			last = end
+		}
+		i = max(end, i+n)
 	}
-	return s
+	if last == 0 {
+		return s
+	}
+	b.WriteString(s[last:])
+	return b.String()
 }
 
-// apiSnippet is the start of an answer's body, for error messages.
-func apiSnippet(data []byte) string {
-	s := strings.TrimSpace(string(data))
+// apiKeyAt returns the length of the apiSecretKeys key s has at i (ASCII
+// case folded), or 0.
+func apiKeyAt(s string, i int) int {
+	for _, k := range apiSecretKeys {
+		if len(s)-i >= len(k) && strings.EqualFold(s[i:i+len(k)], k) {
+			return len(k)
+		}
+	}
+	return 0
+}
+
+// apiSeparator skips what may stand between a key and its value, from i:
+// quotes, backslashes, brackets, spaces, = and :, also URL-escaped. It
+// returns where the value starts, and whether an = or a : was among them.
+func apiSeparator(s string, i int) (int, bool) {
+	const maxSep = 16
+	assign := false
+	j := i
+	for j < len(s) && j-i < maxSep {
+		switch c := s[j]; {
+		case c == '=' || c == ':':
+			assign = true
+			j++
+		case c == '"' || c == '\\' || c == '\'' || c == ' ' || c == '[':
+			j++
+		case c == '%' && j+3 <= len(s):
+			switch strings.ToUpper(s[j+1 : j+3]) {
+			case "3D", "3A":
+				assign = true
+			case "22", "20", "5B", "27":
+			default:
+				return j, assign
+			}
+			j += 3
+		default:
+			return j, assign
+		}
+	}
+	return j, assign
+}
+
+// apiValueEnd reports whether c ends a secret's value: tokens and secrets
+// are letters, digits, - and _, and a value ends where its query, JSON
+// string, quote or sentence does.
+func apiValueEnd(c byte) bool {
+	return strings.IndexByte("&\"\\' #\n\r\t,;}])<>%|", c) >= 0
+}
+
+// apiSnippet is the start of an answer's body, for error messages; redact
+// the whole body first, so that the cut cannot leave half a secret.
+func apiSnippet(data string) string {
+	s := strings.TrimSpace(data)
 	if len(s) > 200 {
 		s = s[:200] + "..."
 	}
-	return apiRedactURL(s)
+	return apiRedactText(s)
 }

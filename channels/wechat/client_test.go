@@ -1,11 +1,15 @@
 package wechat
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"regexp"
 	"strings"
 	"sync"
@@ -189,7 +193,7 @@ func TestAPIErrorMessage(t *testing.T) {
 	}
 }
 
-func TestRedactURL(t *testing.T) {
+func TestRedactText(t *testing.T) {
 	t.Parallel()
 	for in, want := range map[string]string{
 		`Post "http://h/cgi-bin/message/custom/send?access_token=TOKEN1_x": EOF`:              `Post "http://h/cgi-bin/message/custom/send?access_token=REDACTED": EOF`,
@@ -197,10 +201,162 @@ func TestRedactURL(t *testing.T) {
 		"access_token=a&type=image secret=b":                                                  "access_token=REDACTED&type=image secret=REDACTED",
 		"nothing here":                                                                        "nothing here",
 		"access_token=":                                                                       "access_token=",
+		// An errmsg echoing the request in JSON, escaped JSON, URL-escaped
+		// or Go's map form; keys in any case; appsecret and app_secret.
+		`invalid openid, request {"access_token":"T1","touser":"o1"}`: `invalid openid, request {"access_token":"REDACTED","touser":"o1"}`,
+		`{"errmsg":"echo {\"access_token\": \"T1\"}"}`:                `{"errmsg":"echo {\"access_token\": \"REDACTED\"}"}`,
+		`{"appid":"wx1","secret":"S1","force_refresh":false}`:         `{"appid":"wx1","secret":"REDACTED","force_refresh":false}`,
+		"GET /cgi-bin/token?ACCESS_TOKEN=T1&AppSecret=S1#x":           "GET /cgi-bin/token?ACCESS_TOKEN=REDACTED&AppSecret=REDACTED#x",
+		"url=%2Fsend%3Faccess_token%3DT1%26x%3D1":                     "url=%2Fsend%3Faccess_token%3DREDACTED%26x%3D1",
+		"map[access_token:[T1] app_secret:[S1]]":                      "map[access_token:[REDACTED] app_secret:[REDACTED]]",
+		"access_token: T1, then secret = S1; done":                    "access_token: REDACTED, then secret = REDACTED; done",
+		// Prose naming a secret without a value stays as it is.
+		"invalid appsecret, view more at https://x/doc": "invalid appsecret, view more at https://x/doc",
+		`the "secret" is wrong; access_token_expired`:   `the "secret" is wrong; access_token_expired`,
+		"access_token=REDACTED&secret=REDACTED":         "access_token=REDACTED&secret=REDACTED",
+		"secretary=Bob":                                 "secretary=Bob",
+		"access_token":                                  "access_token",
+		"\xff\xfeaccess_token=\xffT1 secret=\u0130x":    "\xff\xfeaccess_token=REDACTED secret=REDACTED",
 	} {
-		if got := apiRedactURL(in); got != want {
-			t.Errorf("apiRedactURL(%q) = %q, want %q", in, got, want)
+		if got := apiRedactText(in); got != want {
+			t.Errorf("apiRedactText(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// apiEchoMode is how apiEchoProxy answers a refusal of the fake API.
+type apiEchoMode int
+
+const (
+	// apiEchoErrmsg appends the request to the errmsg.
+	apiEchoErrmsg apiEchoMode = iota
+	// apiEchoHTTP answers 502 with a body quoting the request.
+	apiEchoHTTP
+	// apiEchoText answers 200 with a text (not JSON) quoting the request.
+	apiEchoText
+)
+
+// apiEchoProxy is a proxy in front of srv, as a client's api_base may be:
+// when srv refuses a request (errcode not 0), the proxy's answer echoes
+// the request, its URL (with the access token or the secret) and its body,
+// the way mode says. It returns the proxy's URL.
+func apiEchoProxy(t *testing.T, srv *wechattest.Server, mode *atomic.Int32) string {
+	t.Helper()
+	p := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		req, err := http.NewRequestWithContext(r.Context(), r.Method, srv.URL()+r.URL.RequestURI(), bytes.NewReader(body))
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		req.Header.Set("Content-Type", r.Header.Get("Content-Type"))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		defer resp.Body.Close()
+		data, _ := io.ReadAll(resp.Body)
+		var st struct {
+			ErrCode int    `json:"errcode"`
+			ErrMsg  string `json:"errmsg"`
+		}
+		if json.Unmarshal(data, &st) != nil || st.ErrCode == 0 {
+			w.Write(data)
+			return
+		}
+		echo := fmt.Sprintf("%s; upstream request: %s %s %s (query %v)", st.ErrMsg, r.Method, r.URL.RequestURI(), body, r.URL.Query())
+		switch apiEchoMode(mode.Load()) {
+		case apiEchoHTTP:
+			out, _ := json.Marshal(map[string]any{"error": echo, "request": map[string]string{"url": r.URL.String(), "body": string(body)}})
+			w.WriteHeader(http.StatusBadGateway)
+			w.Write(out)
+		case apiEchoText:
+			fmt.Fprintf(w, "proxy error: %s", echo)
+		default:
+			out, _ := json.Marshal(map[string]any{"errcode": st.ErrCode, "errmsg": echo})
+			w.Write(out)
+		}
+	}))
+	t.Cleanup(p.Close)
+	return p.URL
+}
+
+// TestErrorsScrubEchoedRequest: when a proxy as api_base echoes the
+// request in its answer, neither the access token nor the AppSecret
+// reaches an error, an APIError's Msg or the refusal the channel hands
+// the engine (its Detail is stored and shown on the console).
+func TestErrorsScrubEchoedRequest(t *testing.T) {
+	t.Parallel()
+	var mode atomic.Int32
+	var proxy string
+	b := apiSetup(t)
+	proxy = apiEchoProxy(t, b.srv, &mode)
+	ctx := context.Background()
+	check := func(name string, err error) {
+		t.Helper()
+		if err == nil {
+			t.Fatalf("%s: no error", name)
+		}
+		apiNoSecrets(t, err)
+		var ae *APIError
+		if errors.As(err, &ae) {
+			if strings.Contains(ae.Msg, apiTestSecret) || apiTokenRE.MatchString(ae.Msg) {
+				t.Errorf("%s: APIError.Msg shows a secret or a token: %s", name, ae.Msg)
+			}
+			if !strings.Contains(ae.Msg, "upstream request") {
+				t.Errorf("%s: APIError.Msg %q lost the proxy's text", name, ae.Msg)
+			}
+		}
+		var ref *channels.Refusal
+		if errors.As(err, &ref) && (strings.Contains(ref.Detail, apiTestSecret) || apiTokenRE.MatchString(ref.Detail)) {
+			t.Errorf("%s: the refusal's detail shows a secret or a token: %s", name, ref.Detail)
+		}
+	}
+
+	for _, tokenMode := range []string{TokenModeStable, TokenModeClassic} {
+		c := b.newClient(t, func(c *ClientConfig) { c.APIBase, c.TokenMode = proxy, tokenMode })
+		ch := NewChannel(map[string]*ChannelAccount{"main": {Client: c}})
+
+		// A send refused, the errmsg echoing the URL with the token.
+		mode.Store(int32(apiEchoErrmsg))
+		b.srv.FailNext(wechattest.PathSend, 40003)
+		err := c.SendMessage(ctx, "o1", apiText("hi"))
+		var ae *APIError
+		if !errors.As(err, &ae) || ae.Code != 40003 {
+			t.Fatalf("%s send: err = %v, want APIError 40003", tokenMode, err)
+		}
+		check(tokenMode+" send", err)
+		b.srv.FailNext(wechattest.PathSend, 40003)
+		check(tokenMode+" channel send", ch.Send(ctx, "main", "o1", apiText("hi")))
+
+		// The same echoed in a 502's body (retried: every attempt gets
+		// one) and in an answer that is not JSON.
+		mode.Store(int32(apiEchoHTTP))
+		b.srv.FailNext(wechattest.PathSend, 40003, 40003, 40003, 40003)
+		check(tokenMode+" send, HTTP 502", ch.Send(ctx, "main", "o1", apiText("hi")))
+		mode.Store(int32(apiEchoText))
+		b.srv.FailNext(wechattest.PathSend, 40003)
+		check(tokenMode+" send, not JSON", ch.Send(ctx, "main", "o1", apiText("hi")))
+
+		// A token fetch refused, echoing the secret (in the query or
+		// the JSON body).
+		mode.Store(int32(apiEchoErrmsg))
+		tokenPath := wechattest.PathStableToken
+		if tokenMode == TokenModeClassic {
+			tokenPath = wechattest.PathToken
+		}
+		b.srv.FailNext(tokenPath, 40164)
+		fresh := b.newClient(t, func(c *ClientConfig) { c.APIBase, c.TokenMode = proxy, tokenMode })
+		_, err = fresh.Token(ctx)
+		if !errors.As(err, &ae) || ae.Code != 40164 {
+			t.Fatalf("%s token: err = %v, want APIError 40164", tokenMode, err)
+		}
+		check(tokenMode+" token", err)
 	}
 }
 
