@@ -868,3 +868,91 @@ func (t *sqliteTx) Savepoint(fn func() error) error {
 	}
 	return nil
 }
+
+// Retention: the pruner's deletes, each through an index of migration
+// 006, a batch at a time.
+
+// pruneEventsQuery deletes a batch of one class of events (location
+// reports or the rest) received before a time.
+const pruneEventsQuery = `DELETE FROM events WHERE key IN (SELECT key FROM events INDEXED BY events_age
+	WHERE (kind = 'location_report') = ? AND received_at < ? LIMIT ?)`
+
+// pruneRunsQuery selects a batch of runs that ended before a time and may
+// go: none of their messages is still to be sent or the newest, and none
+// is the newest run.
+const pruneRunsQuery = `SELECT id, account, contact FROM runs INDEXED BY runs_ended
+	WHERE ended_at != 0 AND ended_at < ? AND id < (SELECT max(id) FROM runs)
+	AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.account = runs.account AND o.contact = runs.contact AND o.run_id = runs.id
+		AND (o.status IN ('pending', 'sending') OR o.id = (SELECT max(id) FROM outbox)))
+	LIMIT ?`
+
+// pruneOutboxQuery deletes a batch of finished messages last updated
+// before a time, except the newest and those of active runs.
+const pruneOutboxQuery = `DELETE FROM outbox WHERE id IN (SELECT id FROM outbox INDEXED BY outbox_finished
+	WHERE status IN ('sent', 'failed', 'unknown') AND updated_at < ? AND id < (SELECT max(id) FROM outbox)
+	AND NOT EXISTS (SELECT 1 FROM runs r WHERE r.id = outbox.run_id AND r.ended_at = 0)
+	LIMIT ?)`
+
+func (t *sqliteTx) PruneEvents(before time.Time, locations bool, limit int) (int, error) {
+	res, err := t.tx.ExecContext(t.ctx, pruneEventsQuery, b2i(locations), nanos(before), limit)
+	if err != nil {
+		return 0, fmt.Errorf("prune events: %w", err)
+	}
+	n, err := res.RowsAffected()
+	return int(n), err
+}
+
+func (t *sqliteTx) PruneRuns(before time.Time, limit int) (int, int, error) {
+	rows, err := t.tx.QueryContext(t.ctx, pruneRunsQuery, nanos(before), limit)
+	if err != nil {
+		return 0, 0, fmt.Errorf("prune runs: %w", err)
+	}
+	var refs []byte
+	n := 0
+	for rows.Next() {
+		var id int64
+		var account, contact string
+		if err := rows.Scan(&id, &account, &contact); err != nil {
+			rows.Close()
+			return 0, 0, fmt.Errorf("prune runs: %w", err)
+		}
+		if n == 0 {
+			refs = append(refs, '[')
+		} else {
+			refs = append(refs, ',')
+		}
+		refs = append(strconv.AppendInt(append(refs, '['), id, 10), ',')
+		refs = append(appendJSONString(append(appendJSONString(refs, account), ','), contact), ']')
+		n++
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return 0, 0, fmt.Errorf("prune runs: %w", err)
+	}
+	if n == 0 {
+		return 0, 0, nil
+	}
+	list := string(append(refs, ']'))
+	res, err := t.tx.ExecContext(t.ctx, `DELETE FROM outbox WHERE id IN (SELECT o.id FROM json_each(?) j
+		JOIN outbox o ON o.account = j.value->>1 AND o.contact = j.value->>2 AND o.run_id = j.value->>0)`, list)
+	if err != nil {
+		return 0, 0, fmt.Errorf("prune runs' messages: %w", err)
+	}
+	msgs, err := res.RowsAffected()
+	if err != nil {
+		return 0, 0, err
+	}
+	if _, err := t.tx.ExecContext(t.ctx, `DELETE FROM runs WHERE id IN (SELECT value->>0 FROM json_each(?))`, list); err != nil {
+		return 0, 0, fmt.Errorf("prune runs: %w", err)
+	}
+	return n, int(msgs), nil
+}
+
+func (t *sqliteTx) PruneOutbox(before time.Time, limit int) (int, error) {
+	res, err := t.tx.ExecContext(t.ctx, pruneOutboxQuery, nanos(before), limit)
+	if err != nil {
+		return 0, fmt.Errorf("prune outbox: %w", err)
+	}
+	n, err := res.RowsAffected()
+	return int(n), err
+}

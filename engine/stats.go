@@ -40,6 +40,9 @@ type Stats struct {
 	// counts the slower ones. IngestSum is their total, in seconds.
 	IngestCounts []uint64
 	IngestSum    float64
+	// Pruned counts the rows the Pruner deleted, by kind: "events",
+	// "locations", "runs" and "messages".
+	Pruned map[string]uint64
 }
 
 // MessageKey is a message outcome: its status and, when it failed, why.
@@ -58,6 +61,7 @@ type statDelta struct {
 	messages    map[MessageKey]uint64
 	timers      uint64
 	lag         time.Duration
+	prunedRows  map[string]uint64
 }
 
 func (d *statDelta) event(k channels.Kind) {
@@ -86,6 +90,17 @@ func (d *statDelta) message(s OutboxStatus, r channels.Reason) {
 		d.messages = map[MessageKey]uint64{}
 	}
 	d.messages[MessageKey{s, r}]++
+}
+
+func (d *statDelta) pruned(p Pruned) {
+	if d.prunedRows == nil {
+		d.prunedRows = map[string]uint64{}
+	}
+	for k, n := range map[string]int{"events": p.Events, "locations": p.Locations, "runs": p.Runs, "messages": p.Messages} {
+		if n > 0 {
+			d.prunedRows[k] += uint64(n)
+		}
+	}
 }
 
 // count returns the job's counters.
@@ -129,6 +144,7 @@ func (s *stats) add(d *statDelta) {
 	addAll(&t.runsStarted, d.runsStarted)
 	addAll(&t.runsEnded, d.runsEnded)
 	addAll(&t.messages, d.messages)
+	addAll(&t.prunedRows, d.prunedRows)
 	t.duplicates += d.duplicates
 	if d.timers > 0 {
 		t.timers += d.timers
@@ -158,6 +174,7 @@ func (e *Engine) Stats() Stats {
 		Events: maps.Clone(t.events), Duplicates: t.duplicates,
 		RunsStarted: maps.Clone(t.runsStarted), RunsEnded: maps.Clone(t.runsEnded),
 		Messages: maps.Clone(t.messages), TimersFired: t.timers, TimerLag: t.lag,
+		Pruned: maps.Clone(t.prunedRows),
 	}
 	s.mu.Unlock()
 	out.IngestCounts = make([]uint64, len(s.ingest))

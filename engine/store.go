@@ -128,6 +128,21 @@ type Tx interface {
 	// Savepoint runs fn so that, when it returns an error, only its own
 	// writes are undone.
 	Savepoint(fn func() error) error
+	// PruneEvents deletes up to limit events received before before and
+	// returns how many: location reports (channels.LocationReport) when
+	// locations is set, the events of every other kind when not.
+	PruneEvents(before time.Time, locations bool, limit int) (int, error)
+	// PruneRuns deletes up to limit runs that ended before before, each
+	// with its outbox entries, and returns how many runs and entries. It
+	// keeps a run with an entry still pending or being sent, the run with
+	// the largest ID and the run of the outbox entry with the largest ID,
+	// so that no ID is ever given out again.
+	PruneRuns(before time.Time, limit int) (runs, messages int, err error)
+	// PruneOutbox deletes up to limit finished outbox entries (sent,
+	// failed, unknown) last updated before before and returns how many.
+	// It keeps the entries of active runs and the entry with the largest
+	// ID.
+	PruneOutbox(before time.Time, limit int) (int, error)
 }
 
 // Contact is a follower of an account.

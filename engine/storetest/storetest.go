@@ -138,6 +138,12 @@ var groups = []group{
 	{"Counts", []testCase{
 		{"EveryTable", testCounts},
 	}},
+	{"Prune", []testCase{
+		{"Events", testPruneEvents},
+		{"Runs", testPruneRuns},
+		{"Outbox", testPruneOutbox},
+		{"IDsNotReused", testPruneIDsNotReused},
+	}},
 }
 
 // errBoom is the error the suite's transactions fail with on purpose.
@@ -2309,4 +2315,258 @@ func testActiveSteps(t *testing.T, s engine.Store) {
 		{Flow: "f2", Version: "v1", Pos: "0/1/0", Step: "lookup", Status: engine.RunCalling, N: 3},
 	}
 	mustEqual(t, "ActiveSteps after an end and a move", steps(), want)
+}
+
+// Retention.
+
+// event is an event record of a kind received at a time.
+func event(key string, kind channels.Kind, received time.Time) *engine.EventRecord {
+	return &engine.EventRecord{Key: key, Event: channels.Event{Account: "a", Contact: "alice", Kind: kind, At: received}, ReceivedAt: received}
+}
+
+func testPruneEvents(t *testing.T, s engine.Store) {
+	update(t, s, func(tx engine.Tx) error {
+		for i, e := range []*engine.EventRecord{
+			event("old-follow", channels.Follow, at(0)),
+			event("old-text", channels.Text, at(time.Minute)),
+			event("old-loc-1", channels.LocationReport, at(0)),
+			event("old-loc-2", channels.LocationReport, at(time.Minute)),
+			event("new-text", channels.Text, at(time.Hour)),
+			event("new-loc", channels.LocationReport, at(time.Hour)),
+			event("edge-text", channels.Text, at(30*time.Minute)),
+		} {
+			if _, err := tx.AddEvent(e); err != nil {
+				return fmt.Errorf("event %d: %w", i, err)
+			}
+		}
+		return nil
+	})
+	prune := func(before time.Time, locations bool, limit int) int {
+		var n int
+		update(t, s, func(tx engine.Tx) error {
+			var err error
+			n, err = tx.PruneEvents(before, locations, limit)
+			return err
+		})
+		return n
+	}
+	// Received strictly before: edge-text (at 30m) stays.
+	if n := prune(at(30*time.Minute), false, 1); n != 1 {
+		t.Errorf("PruneEvents(limit 1) = %d, want 1", n)
+	}
+	if n := prune(at(30*time.Minute), false, 10); n != 1 {
+		t.Errorf("PruneEvents(the rest) = %d, want 1", n)
+	}
+	if n := prune(at(30*time.Minute), false, 10); n != 0 {
+		t.Errorf("PruneEvents(nothing left) = %d, want 0", n)
+	}
+	checkCounts(t, s, map[string]int{"events": 5})
+	if n := prune(at(30*time.Minute), true, 10); n != 2 {
+		t.Errorf("PruneEvents(location reports) = %d, want 2", n)
+	}
+	checkCounts(t, s, map[string]int{"events": 3})
+	// A pruned key is forgotten; a kept one still dedupes.
+	update(t, s, func(tx engine.Tx) error {
+		for key, want := range map[string]bool{"old-text": true, "old-loc-1": true, "new-text": false, "new-loc": false, "edge-text": false} {
+			added, err := tx.AddEvent(event(key, channels.Text, at(2*time.Hour)))
+			if err != nil {
+				return err
+			}
+			if added != want {
+				t.Errorf("AddEvent(%s) after pruning: added = %v, want %v", key, added, want)
+			}
+		}
+		return nil
+	})
+}
+
+// pruneRuns calls PruneRuns in one transaction.
+func pruneRuns(t *testing.T, s engine.Store, before time.Time, limit int) (int, int) {
+	t.Helper()
+	var runs, msgs int
+	update(t, s, func(tx engine.Tx) error {
+		var err error
+		runs, msgs, err = tx.PruneRuns(before, limit)
+		return err
+	})
+	return runs, msgs
+}
+
+func testPruneRuns(t *testing.T, s engine.Store) {
+	// numberedRun(id) starts id minutes in and ends a second later.
+	update(t, s, func(tx engine.Tx) error {
+		for _, r := range []*engine.Run{
+			numberedRun(1, "a", "alice", "f", engine.RunCompleted),   // old, ended: goes with its sent message
+			numberedRun(2, "a", "alice", "f", engine.RunWaitingTime), // old, active: stays
+			numberedRun(3, "a", "bob", "f", engine.RunFailed),        // old, ended, a message still pending: stays
+			numberedRun(4, "a", "bob", "f", engine.RunTimedOut),      // old, ended, no messages: goes
+			numberedRun(5, "a", "carol", "f", engine.RunCompleted),   // old, ended, a message claimed: stays
+			numberedRun(90, "a", "dave", "f", engine.RunCompleted),   // ended at 90m: after the cutoff
+			numberedRun(91, "a", "erin", "f", engine.RunCompleted),   // ended after the cutoff, the newest
+		} {
+			if err := tx.InsertRun(r); err != nil {
+				return err
+			}
+		}
+		if err := tx.SetTimer(engine.Timer{RunID: 2, Seq: 1, Due: at(time.Hour)}); err != nil {
+			return err
+		}
+		for _, o := range []*engine.OutboxEntry{
+			pending("a", "alice", "sent of 1", 1, at(time.Minute)),
+			pending("a", "alice", "of 2", 2, at(2*time.Minute)),
+			pending("a", "bob", "pending of 3", 3, at(3*time.Minute)),
+			pending("a", "carol", "claimed of 5", 5, at(5*time.Minute)),
+			pending("a", "dave", "sent of 90", 90, at(90*time.Minute)),
+		} {
+			if err := tx.InsertOutbox(o); err != nil {
+				return err
+			}
+		}
+		if err := tx.FinishOutbox(1, engine.OutboxSent, "", 0, "", at(time.Minute)); err != nil {
+			return err
+		}
+		if err := tx.FinishOutbox(2, engine.OutboxSent, "", 0, "", at(2*time.Minute)); err != nil {
+			return err
+		}
+		if err := tx.FinishOutbox(5, engine.OutboxSent, "", 0, "", at(90*time.Minute)); err != nil {
+			return err
+		}
+		return tx.ClaimOutboxThrough(4, at(6*time.Minute))
+	})
+	runs, msgs := pruneRuns(t, s, at(time.Hour), 1)
+	if runs != 1 {
+		t.Errorf("PruneRuns(limit 1) = %d runs, want 1", runs)
+	}
+	runs2, msgs2 := pruneRuns(t, s, at(time.Hour), 10)
+	if runs+runs2 != 2 || msgs+msgs2 != 1 {
+		t.Errorf("PruneRuns deleted %d runs and %d messages, want 2 and 1", runs+runs2, msgs+msgs2)
+	}
+	if runs, msgs := pruneRuns(t, s, at(time.Hour), 10); runs != 0 || msgs != 0 {
+		t.Errorf("PruneRuns(nothing left) = %d runs, %d messages", runs, msgs)
+	}
+	view(t, s, func(tx engine.ReadTx) error {
+		all, err := tx.Runs(engine.RunFilter{})
+		if err != nil {
+			return err
+		}
+		mustEqual(t, "runs kept", runIDs(all), []int64{91, 90, 5, 3, 2})
+		out, err := tx.Outbox(engine.OutboxFilter{})
+		if err != nil {
+			return err
+		}
+		mustEqual(t, "messages kept", outboxIDs(out), []int64{2, 3, 4, 5})
+		return nil
+	})
+	checkCounts(t, s, map[string]int{"runs": 5, "outbox": 4, "timers": 1})
+	// Everything ended is older now, but the newest run stays, and so
+	// does the run of the newest message (90's), with it.
+	if runs, msgs := pruneRuns(t, s, at(24*time.Hour), 10); runs != 0 || msgs != 0 {
+		t.Errorf("PruneRuns a day later = %d runs, %d messages, want none (90 has the newest message; 91 is the newest run)", runs, msgs)
+	}
+}
+
+// pruneOutbox calls PruneOutbox in one transaction.
+func pruneOutbox(t *testing.T, s engine.Store, before time.Time, limit int) int {
+	t.Helper()
+	var n int
+	update(t, s, func(tx engine.Tx) error {
+		var err error
+		n, err = tx.PruneOutbox(before, limit)
+		return err
+	})
+	return n
+}
+
+func testPruneOutbox(t *testing.T, s engine.Store) {
+	update(t, s, func(tx engine.Tx) error {
+		if err := tx.InsertRun(numberedRun(1, "a", "alice", "f", engine.RunCompleted)); err != nil {
+			return err
+		}
+		if err := tx.InsertRun(numberedRun(2, "a", "bob", "f", engine.RunWaitingReply)); err != nil {
+			return err
+		}
+		type entry struct {
+			run      int64
+			status   engine.OutboxStatus
+			finished time.Duration
+		}
+		for i, e := range []entry{
+			{1, engine.OutboxSent, time.Minute},       // 1: goes
+			{1, engine.OutboxFailed, 2 * time.Minute}, // 2: goes
+			{0, engine.OutboxUnknown, time.Minute},    // 3: no run: goes
+			{2, engine.OutboxSent, time.Minute},       // 4: its run is active: stays
+			{1, engine.OutboxPending, 0},              // 5: not finished: stays
+			{1, engine.OutboxSending, 0},              // 6: claimed: stays
+			{1, engine.OutboxSent, 2 * time.Hour},     // 7: recent: stays
+			{1, engine.OutboxSent, time.Minute},       // 8: old, but the newest: stays
+		} {
+			o := pending("a", "alice", fmt.Sprint("m", i+1), e.run, at(0))
+			if e.run == 2 {
+				o.Contact = "bob"
+			}
+			if err := tx.InsertOutbox(o); err != nil {
+				return err
+			}
+			switch e.status {
+			case engine.OutboxPending:
+			case engine.OutboxSending:
+				if err := tx.ClaimOutboxThrough(o.ID, at(0)); err != nil {
+					return err
+				}
+			default:
+				if err := tx.FinishOutbox(o.ID, e.status, "", 0, "", at(e.finished)); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+	n := pruneOutbox(t, s, at(time.Hour), 2)
+	n += pruneOutbox(t, s, at(time.Hour), 10)
+	if n != 3 {
+		t.Errorf("PruneOutbox deleted %d, want 3", n)
+	}
+	if n := pruneOutbox(t, s, at(time.Hour), 10); n != 0 {
+		t.Errorf("PruneOutbox(nothing left) = %d", n)
+	}
+	mustEqual(t, "messages kept", outboxIDs(listOutbox(t, s, engine.OutboxFilter{})), []int64{4, 5, 6, 7, 8})
+	checkCounts(t, s, map[string]int{"runs": 2, "outbox": 5})
+}
+
+func testPruneIDsNotReused(t *testing.T, s engine.Store) {
+	update(t, s, func(tx engine.Tx) error {
+		for i := int64(1); i <= 3; i++ {
+			if err := tx.InsertRun(numberedRun(i, "a", "alice", "f", engine.RunCompleted)); err != nil {
+				return err
+			}
+			o := pending("a", "alice", "m", i, at(0))
+			if err := tx.InsertOutbox(o); err != nil {
+				return err
+			}
+			if err := tx.FinishOutbox(o.ID, engine.OutboxSent, "", 0, "", at(0)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	pruneRuns(t, s, at(24*time.Hour), 10)
+	pruneOutbox(t, s, at(24*time.Hour), 10)
+	checkCounts(t, s, map[string]int{"runs": 1, "outbox": 1})
+	update(t, s, func(tx engine.Tx) error {
+		r := sampleRun("a", "bob", "f")
+		if err := tx.InsertRun(r); err != nil {
+			return err
+		}
+		if r.ID <= 3 {
+			t.Errorf("a run inserted after pruning got ID %d, given out before", r.ID)
+		}
+		o := pending("a", "bob", "m", r.ID, at(0))
+		if err := tx.InsertOutbox(o); err != nil {
+			return err
+		}
+		if o.ID <= 3 {
+			t.Errorf("a message inserted after pruning got ID %d, given out before", o.ID)
+		}
+		return nil
+	})
 }
