@@ -19,6 +19,11 @@ type Env struct {
 	Now     time.Time      `expr:"now"`
 	Flow    FlowEnv        `expr:"flow"`
 	Account AccountEnv     `expr:"account"`
+	// Secret is there so that `${secret.NAME}` compiles; it stays nil. A
+	// secret is never evaluated: templates write the placeholder
+	// `${secret.NAME}` in its place, and the engine puts the value in
+	// when it sends an `http` step's request (see steps.Request).
+	Secret map[string]string `expr:"secret" json:"-"`
 }
 
 // ContactEnv is the contact a run is for.

@@ -33,6 +33,10 @@ type Expr struct {
 	// Pos is where the expression starts in its file.
 	Pos     Pos
 	program *vm.Program
+	// secrets are the expression's readings of `secret`, and alone the
+	// NAME when it is exactly secret.NAME.
+	secrets []secretUse
+	alone   string
 }
 
 // Eval runs the expression in env.
@@ -65,6 +69,8 @@ func (e *Expr) EvalBool(env *Env) (bool, error) {
 type compiled struct {
 	program *vm.Program
 	err     *exprError
+	secrets []secretUse
+	alone   string
 }
 
 type exprKey struct {
@@ -102,6 +108,7 @@ func compileExpr(src string, kind ExprKind) *compiled {
 	}
 	if c.err == nil {
 		c.program = p
+		c.secrets, c.alone = secretUses(src)
 	}
 	actual, _ := exprCache.LoadOrStore(key, c)
 	return actual.(*compiled)
@@ -156,6 +163,9 @@ type Template struct {
 type templatePart struct {
 	lit  string
 	expr *Expr
+	// secret is the NAME of a `${secret.NAME}` part: it renders as
+	// SecretPlaceholder(NAME), never as the value.
+	secret string
 }
 
 // IsConst reports whether the template has no expressions.
@@ -181,12 +191,19 @@ func (t *Template) Exprs() []*Expr {
 
 // Eval renders the template in env. A template that is exactly one
 // `${expr}` keeps the expression's type; otherwise the result is a string.
+//
+// A `${secret.NAME}` part renders as SecretPlaceholder(NAME): secrets are
+// put in by the engine when it sends an http request (see Pieces).
 func (t *Template) Eval(env *Env) (any, error) {
-	if len(t.parts) == 1 && t.parts[0].expr != nil {
+	if t.Whole() && t.parts[0].secret == "" {
 		return t.parts[0].expr.Eval(env)
 	}
 	var b strings.Builder
 	for _, p := range t.parts {
+		if p.secret != "" {
+			b.WriteString(SecretPlaceholder(p.secret))
+			continue
+		}
 		if p.expr == nil {
 			b.WriteString(p.lit)
 			continue
@@ -200,6 +217,53 @@ func (t *Template) Eval(env *Env) (any, error) {
 		}
 	}
 	return b.String(), nil
+}
+
+// Whole reports whether the template is exactly one `${expr}`.
+func (t *Template) Whole() bool { return len(t.parts) == 1 && t.parts[0].expr != nil }
+
+// Secret returns NAME when the template is exactly `${secret.NAME}`.
+func (t *Template) Secret() string {
+	if t.Whole() {
+		return t.parts[0].secret
+	}
+	return ""
+}
+
+// Piece is one part of a template rendered by Pieces: literal text as
+// written, an expression's value, or a secret by its name.
+type Piece struct {
+	// Lit is literal text, as the flow writes it (when IsExpr is false
+	// and Secret is "").
+	Lit string
+	// IsExpr marks an expression's value, Value.
+	IsExpr bool
+	Value  any
+	// Secret is the NAME of a `${secret.NAME}` part; its value is not
+	// known here.
+	Secret string
+}
+
+// Pieces renders the template part by part, so that a caller can escape
+// each expression's value for where it stands and leave each secret's
+// place to be filled in later.
+func (t *Template) Pieces(env *Env) ([]Piece, error) {
+	out := make([]Piece, 0, len(t.parts))
+	for _, p := range t.parts {
+		switch {
+		case p.secret != "":
+			out = append(out, Piece{Secret: p.secret})
+		case p.expr == nil:
+			out = append(out, Piece{Lit: p.lit})
+		default:
+			v, err := p.expr.Eval(env)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, Piece{IsExpr: true, Value: v})
+		}
+	}
+	return out, nil
 }
 
 // Render renders the template as a string.

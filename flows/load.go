@@ -42,6 +42,10 @@ type parser struct {
 	ids      map[string]Pos
 	refs     []refUse
 	flowRefs []refUse
+
+	// secretsOK is set while a key whose templates may read secrets
+	// (Field.Secrets) is parsed.
+	secretsOK bool
 }
 
 type refUse struct {
@@ -215,6 +219,14 @@ func (p *parser) object(n *yaml.Node, fields []Field, elem *Type, where string) 
 			t = f.Type
 		}
 		p.key = k.Value
+		if fields != nil {
+			f, _ := findField(fields, k.Value)
+			old := p.secretsOK
+			p.secretsOK = f.Secrets
+			ok = p.field(o, t, k, v) && ok
+			p.secretsOK = old
+			continue
+		}
 		ok = p.field(o, t, k, v) && ok
 	}
 	for _, f := range fields {
@@ -280,8 +292,15 @@ func (p *parser) template(n *yaml.Node) (any, bool) {
 			continue
 		}
 		e, good := p.compile(s.expr, ExprAny, at, exprOff)
+		if good && len(e.secrets) > 0 {
+			good = p.checkSecrets(s.expr, e.secrets, e.alone, true, at, exprOff)
+		}
 		ok = ok && good
-		t.parts = append(t.parts, templatePart{expr: e})
+		part := templatePart{expr: e}
+		if good && e != nil {
+			part.secret = e.alone
+		}
+		t.parts = append(t.parts, part)
 	}
 	return t, ok
 }
@@ -305,7 +324,13 @@ func (p *parser) expr(n *yaml.Node, kind ExprKind) (any, bool) {
 	if o >= 0 {
 		at, off = p.posAt(o), o
 	}
-	return p.compile(n.Value, kind, at, off)
+	e, ok := p.compile(n.Value, kind, at, off)
+	if ok && len(e.secrets) > 0 {
+		if !p.checkSecrets(n.Value, e.secrets, e.alone, false, at, off) {
+			return nil, false
+		}
+	}
+	return e, ok
 }
 
 // compile compiles one expression that starts at position at (byte offset
@@ -320,7 +345,7 @@ func (p *parser) compile(src string, kind ExprKind, at Pos, off int) (*Expr, boo
 			Message: e.msg, Hint: e.hint, Snippet: snippet(p.src, pos.Line, pos.Col)})
 		return nil, false
 	}
-	return &Expr{Src: src, Pos: at, program: c.program}, true
+	return &Expr{Src: src, Pos: at, program: c.program, secrets: c.secrets, alone: c.alone}, true
 }
 
 // exprErrorPos maps a position inside an expression to the file. The
@@ -496,7 +521,9 @@ func (p *parser) stepList(n *yaml.Node, top bool) ([]*Step, bool) {
 		return nil, false
 	}
 	p.depth++
-	defer func() { p.depth-- }()
+	// Steps nested in a key never inherit its leave to read secrets.
+	defer func(old bool) { p.depth--; p.secretsOK = old }(p.secretsOK)
+	p.secretsOK = false
 	steps := make([]*Step, 0, len(n.Content))
 	ok := true
 	for _, c := range n.Content {

@@ -23,6 +23,11 @@ type Options struct {
 	// MessageQuota and EventQuota are the replies allowed after a message
 	// (5) and after an event (3).
 	MessageQuota, EventQuota int
+	// CheckSecrets makes `secret.NAME` an error unless NAME is in Secrets,
+	// the names declared under secrets: in the config (wxflow serve).
+	// Without it any name is accepted (wxflow validate without a config).
+	CheckSecrets bool
+	Secrets      []string
 }
 
 func (o *Options) window() time.Duration {

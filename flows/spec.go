@@ -15,6 +15,11 @@ type Field struct {
 	// Default is the value used when the key is absent, as the docs show it.
 	Default string
 	Doc     string
+	// Secrets lets the key's templates read `${secret.NAME}` (an http
+	// step's url, query, headers, json and body); anywhere else it is a
+	// validation error, since the value would reach a follower or the
+	// store.
+	Secrets bool
 }
 
 // StepSpec describes one step kind. Each kind registers its spec once, from

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 	"sort"
 	"strings"
 	"time"
@@ -23,13 +22,14 @@ func init() {
 		Kind:        "http",
 		Summary:     "Calls an outside service over HTTP; `on_error` is taken on network errors and non-2xx answers.",
 		ArgRequired: true,
-		ArgDoc:      "a map with method, url, headers, json or body, timeout, save",
+		ArgDoc:      "a map with method, url, query, headers, json or body, timeout, save",
 		Arg: flows.ObjectOf("http request", "http request",
 			flows.Field{Name: "method", Type: flows.Enum("GET", "POST", "PUT", "PATCH", "DELETE"), Default: "GET, or POST with json: or body:", Doc: "The HTTP method."},
-			flows.Field{Name: "url", Type: flows.Text, Required: true, Doc: "The URL (http or https)."},
-			flows.Field{Name: "headers", Type: flows.MapOf(flows.Text), Doc: "Request headers."},
-			flows.Field{Name: "json", Type: flows.JSON, Doc: "A body sent as JSON (Content-Type: application/json)."},
-			flows.Field{Name: "body", Type: flows.Text, Doc: "A body sent as it is."},
+			flows.Field{Name: "url", Type: flows.Text, Required: true, Secrets: true, Doc: "The URL (http or https). It starts with `https://` or `http://`, and each `${...}` value in it is escaped for where it stands: in the host only letters, digits, `-`, `.` and `_` are allowed; in the path it is one segment (`url.PathEscape`; `.` and `..` are escaped too, so a value cannot climb the path); in the query `url.QueryEscape`; in the fragment `url.PathEscape`. A URL that is wholly one `${...}` is taken as it is, not escaped, and must be an http(s) URL with a host when the step runs. May use `${secret.NAME}`."},
+			flows.Field{Name: "query", Type: flows.MapOf(flows.Text), Secrets: true, Doc: "Query parameters (name: value), each escaped as a query name and value and added after the query the URL already has, in the order written. May use `${secret.NAME}`."},
+			flows.Field{Name: "headers", Type: flows.MapOf(flows.Text), Secrets: true, Doc: "Request headers; a value with a line break or another control character is refused when the step runs. May use `${secret.NAME}`."},
+			flows.Field{Name: "json", Type: flows.JSON, Secrets: true, Doc: "A body sent as JSON (Content-Type: application/json). May use `${secret.NAME}`."},
+			flows.Field{Name: "body", Type: flows.Text, Secrets: true, Doc: "A body sent as it is. May use `${secret.NAME}`."},
 			flows.Field{Name: "timeout", Type: flows.Duration, Default: "10s", Doc: "How long to wait for the answer (2m at most)."},
 			flows.Field{Name: "save", Type: flows.SavePath, Doc: "Where the response goes: `{status, headers, body}` (body parsed when it is JSON)."},
 		),
@@ -40,11 +40,15 @@ func init() {
 		Example: `- http:
     method: POST
     url: https://crm.example.com/api/leads
-    headers: { Authorization: "Bearer ${vars.crm_token}" }
+    headers: { Authorization: "Bearer ${secret.CRM_TOKEN}" }
     json: { email: "${vars.email}", phone: "${vars.phone}" }
     timeout: 5s
     save: vars.crm
-  on_error: crm_down`,
+  on_error: crm_down
+- http:
+    url: "https://crm.example.com/api/contacts/${vars.crm.body.id}"
+    query: { fields: "email,phone", api_key: "${secret.CRM_KEY}" }
+    save: vars.contact`,
 	})
 }
 
@@ -62,10 +66,17 @@ func checkHTTP(s *flows.Step, r *flows.Reporter) {
 	if d := o.Duration("timeout", 0); d > HTTPMaxTimeout {
 		r.Errorf(o.At("timeout"), "use 2m or less", "http timeout %s is too long", flows.FormatDuration(d))
 	}
-	if u := o.Template("url"); u != nil && !strings.HasPrefix(u.Src, "${") {
-		if !strings.HasPrefix(u.Src, "https://") && !strings.HasPrefix(u.Src, "http://") {
-			r.Errorf(o.At("url"), "URLs start with https:// or http://", "invalid URL %q", u.Src)
-		}
+	u := o.Template("url")
+	switch {
+	case u == nil || u.Whole():
+	case strings.HasPrefix(u.Src, "${"):
+		r.Errorf(o.At("url"), "write the start of the URL out, so that the values after it are escaped for where they stand; or make the url wholly one ${...}, which is not escaped",
+			"a URL with ${...} in it starts with https:// or http://")
+	case !hasHTTPScheme(u.Src):
+		r.Errorf(o.At("url"), "URLs start with https:// or http://", "invalid URL %q", u.Src)
+	}
+	if u != nil && u.Secret() != "" && o.Has("query") {
+		r.Errorf(o.At("query"), "put the query in the secret, or write the URL out with ${secret."+u.Secret()+"} where it stands", "query: cannot be added to a URL that is wholly a secret")
 	}
 }
 
@@ -88,10 +99,13 @@ func (httpStep) Run(rt Runtime, s *flows.Step) (Outcome, error) {
 	return Outcome{Kind: Call, Request: req}, nil
 }
 
-// buildRequest renders an http step's request map (method, url, headers,
-// json or body, timeout) in env. The method defaults to GET, or POST with
-// a body; a json: body is encoded without HTML escaping and sent as
-// application/json unless the headers say otherwise.
+// buildRequest renders an http step's request map (method, url, query,
+// headers, json or body, timeout) in env. The method defaults to GET, or
+// POST with a body; values placed in the URL are escaped for where they
+// stand, and query: is added to its query; a json: body is encoded
+// without HTML escaping and sent as application/json unless the headers
+// say otherwise. Secrets are left as placeholders, with their places in
+// the request's Secrets.
 func buildRequest(env *flows.Env, o *flows.Object) (*Request, error) {
 	req := &Request{Method: o.String("method"), Timeout: o.Duration("timeout", HTTPDefaultTimeout)}
 	hasBody := o.Has("json") || o.Has("body")
@@ -105,15 +119,25 @@ func buildRequest(env *flows.Env, o *flows.Object) (*Request, error) {
 	if t == nil {
 		return nil, errors.New("no url")
 	}
-	u, err := t.Render(env)
+	u := &reqText{in: "url"}
+	frag, err := renderURL(env, t, u)
 	if err != nil {
+		if strings.HasPrefix(err.Error(), "invalid URL") {
+			return nil, err
+		}
 		return nil, fmt.Errorf("url: %w", err)
 	}
-	u = strings.TrimSpace(u)
-	if pu, err := url.Parse(u); err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" {
-		return nil, fmt.Errorf("invalid URL %q: want http:// or https:// and a host", u)
+	if q, _ := o.Get("query").(*flows.Object); q != nil {
+		if err := addQuery(env, q, u, frag); err != nil {
+			return nil, fmt.Errorf("query: %w", err)
+		}
 	}
-	req.URL = u
+	req.URL, req.Secrets = u.b.String(), u.secrets
+	if len(req.Secrets) == 0 {
+		if err := checkURL(req.URL); err != nil {
+			return nil, fmt.Errorf("invalid URL %q: %w", req.URL, err)
+		}
+	}
 	if hs, _ := o.Get("headers").(*flows.Object); hs != nil {
 		req.Headers = make(map[string]string, len(hs.Keys))
 		for _, k := range hs.Keys {
@@ -121,26 +145,23 @@ func buildRequest(env *flows.Env, o *flows.Object) (*Request, error) {
 			if ht == nil {
 				continue
 			}
-			v, err := ht.Render(env)
-			if err != nil {
+			name := http.CanonicalHeaderKey(k)
+			h := &reqText{in: "header", header: name}
+			if err := renderText(env, ht, EscapeHeader, h); err != nil {
 				return nil, fmt.Errorf("headers: %s: %w", k, err)
 			}
-			req.Headers[http.CanonicalHeaderKey(k)] = v
+			req.Headers[name] = h.b.String()
+			req.Secrets = append(req.Secrets, h.secrets...)
 		}
 	}
 	switch {
 	case o.Has("json"):
-		v, err := renderValue(env, o.Get("json"))
-		if err != nil {
+		b := &reqText{in: "body"}
+		if err := writeJSON(env, o.Get("json"), b); err != nil {
 			return nil, fmt.Errorf("json: %w", err)
 		}
-		var buf bytes.Buffer
-		enc := json.NewEncoder(&buf)
-		enc.SetEscapeHTML(false)
-		if err := enc.Encode(v); err != nil {
-			return nil, fmt.Errorf("json: %w", err)
-		}
-		req.Body = bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
+		req.Body = []byte(b.b.String())
+		req.Secrets = append(req.Secrets, b.secrets...)
 		if _, given := req.Headers["Content-Type"]; !given {
 			if req.Headers == nil {
 				req.Headers = map[string]string{}
@@ -150,11 +171,12 @@ func buildRequest(env *flows.Env, o *flows.Object) (*Request, error) {
 	case o.Has("body"):
 		bt, _ := o.Get("body").(*flows.Template)
 		if bt != nil {
-			b, err := bt.Render(env)
-			if err != nil {
+			b := &reqText{in: "body"}
+			if err := renderText(env, bt, EscapeBody, b); err != nil {
 				return nil, fmt.Errorf("body: %w", err)
 			}
-			req.Body = []byte(b)
+			req.Body = []byte(b.b.String())
+			req.Secrets = append(req.Secrets, b.secrets...)
 		}
 	}
 	return req, nil

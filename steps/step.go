@@ -128,13 +128,18 @@ type Input struct {
 	Response *HTTPResult
 }
 
-// Request is an HTTP request a step wants made.
+// Request is an HTTP request a step wants made. It holds no secret: each
+// `${secret.NAME}` of the step stands in URL, Headers or Body as
+// flows.SecretPlaceholder(NAME), and Secrets says where; Resolve puts the
+// values in when the request is sent. So a Request can be kept with the
+// run and shown in its trail.
 type Request struct {
 	Method  string            `json:"method"`
 	URL     string            `json:"url"`
 	Headers map[string]string `json:"headers,omitempty"`
 	Body    []byte            `json:"body,omitempty"`
 	Timeout time.Duration     `json:"timeout"`
+	Secrets []SecretUse       `json:"secrets,omitempty"`
 }
 
 // HTTPResult is the answer to a Request: a status, headers and body, or
