@@ -107,55 +107,101 @@ const (
 	callbackXMLMaxAttrs = 16
 )
 
+// The longest values the callback fields take, in bytes. WeChat's own are
+// far shorter (an OpenID is 28 characters, a gh_ id 15, a media id 64);
+// where WeChat documents a limit the bound leaves room above it: a menu
+// key is at most 128 bytes, a VIEW button's URL 1024, a QR scene 64
+// characters. A longer value is refused, so that nothing that size is
+// stored.
+const (
+	// callbackXMLMaxUser bounds ToUserName and FromUserName.
+	callbackXMLMaxUser = 64
+	// callbackXMLMaxName bounds MsgType, Format and ScanType.
+	callbackXMLMaxName = 32
+	// callbackXMLMaxEvent bounds Event (some event names are 30
+	// characters long).
+	callbackXMLMaxEvent = 64
+	// callbackXMLMaxMsgID bounds MsgId: 2^64 has 20 digits.
+	callbackXMLMaxMsgID = 20
+	// callbackXMLMaxMediaID bounds MediaId, ThumbMediaId and bizmsgmenuid.
+	callbackXMLMaxMediaID = 256
+	// callbackXMLMaxTicket bounds Ticket.
+	callbackXMLMaxTicket = 512
+	// callbackXMLMaxKey bounds EventKey: a menu key, "qrscene_" and a QR
+	// scene, or a VIEW button's URL.
+	callbackXMLMaxKey = 1024
+	// callbackXMLMaxURL bounds PicUrl and Url.
+	callbackXMLMaxURL = 4096
+	// callbackXMLMaxText bounds the free texts: Content, Recognition,
+	// Label, Title, Description and ScanResult.
+	callbackXMLMaxText = 64 << 10
+)
+
 // callbackXMLField stores an element's text in its Callback field.
 type callbackXMLField func(c *Callback, v string) error
 
 // callbackXMLFields maps the path of an element below the root to its
 // field.
 var callbackXMLFields = map[string]callbackXMLField{
-	"ToUserName":              callbackXMLID(func(c *Callback) *string { return &c.ToUserName }),
-	"FromUserName":            callbackXMLID(func(c *Callback) *string { return &c.FromUserName }),
+	"ToUserName":              callbackXMLID("ToUserName", callbackXMLMaxUser, func(c *Callback) *string { return &c.ToUserName }),
+	"FromUserName":            callbackXMLID("FromUserName", callbackXMLMaxUser, func(c *Callback) *string { return &c.FromUserName }),
 	"CreateTime":              callbackXMLCreateTime,
-	"MsgType":                 callbackXMLID(func(c *Callback) *string { return &c.MsgType }),
+	"MsgType":                 callbackXMLID("MsgType", callbackXMLMaxName, func(c *Callback) *string { return &c.MsgType }),
 	"MsgId":                   callbackXMLMsgID,
-	"Content":                 callbackXMLText(func(c *Callback) *string { return &c.Content }),
-	"bizmsgmenuid":            callbackXMLID(func(c *Callback) *string { return &c.BizMsgMenuID }),
-	"PicUrl":                  callbackXMLID(func(c *Callback) *string { return &c.PicURL }),
-	"MediaId":                 callbackXMLID(func(c *Callback) *string { return &c.MediaID }),
-	"Format":                  callbackXMLID(func(c *Callback) *string { return &c.Format }),
-	"Recognition":             callbackXMLText(func(c *Callback) *string { return &c.Recognition }),
-	"ThumbMediaId":            callbackXMLID(func(c *Callback) *string { return &c.ThumbMediaID }),
+	"Content":                 callbackXMLText("Content", callbackXMLMaxText, func(c *Callback) *string { return &c.Content }),
+	"bizmsgmenuid":            callbackXMLID("bizmsgmenuid", callbackXMLMaxMediaID, func(c *Callback) *string { return &c.BizMsgMenuID }),
+	"PicUrl":                  callbackXMLID("PicUrl", callbackXMLMaxURL, func(c *Callback) *string { return &c.PicURL }),
+	"MediaId":                 callbackXMLID("MediaId", callbackXMLMaxMediaID, func(c *Callback) *string { return &c.MediaID }),
+	"Format":                  callbackXMLID("Format", callbackXMLMaxName, func(c *Callback) *string { return &c.Format }),
+	"Recognition":             callbackXMLText("Recognition", callbackXMLMaxText, func(c *Callback) *string { return &c.Recognition }),
+	"ThumbMediaId":            callbackXMLID("ThumbMediaId", callbackXMLMaxMediaID, func(c *Callback) *string { return &c.ThumbMediaID }),
 	"Location_X":              callbackXMLFloat("Location_X", func(c *Callback) *float64 { return &c.LocationX }),
 	"Location_Y":              callbackXMLFloat("Location_Y", func(c *Callback) *float64 { return &c.LocationY }),
 	"Scale":                   callbackXMLScale,
-	"Label":                   callbackXMLText(func(c *Callback) *string { return &c.Label }),
-	"Title":                   callbackXMLText(func(c *Callback) *string { return &c.Title }),
-	"Description":             callbackXMLText(func(c *Callback) *string { return &c.Description }),
-	"Url":                     callbackXMLID(func(c *Callback) *string { return &c.URL }),
-	"Event":                   callbackXMLID(func(c *Callback) *string { return &c.EventType }),
-	"EventKey":                callbackXMLText(func(c *Callback) *string { return &c.EventKey }),
-	"Ticket":                  callbackXMLID(func(c *Callback) *string { return &c.Ticket }),
+	"Label":                   callbackXMLText("Label", callbackXMLMaxText, func(c *Callback) *string { return &c.Label }),
+	"Title":                   callbackXMLText("Title", callbackXMLMaxText, func(c *Callback) *string { return &c.Title }),
+	"Description":             callbackXMLText("Description", callbackXMLMaxText, func(c *Callback) *string { return &c.Description }),
+	"Url":                     callbackXMLID("Url", callbackXMLMaxURL, func(c *Callback) *string { return &c.URL }),
+	"Event":                   callbackXMLID("Event", callbackXMLMaxEvent, func(c *Callback) *string { return &c.EventType }),
+	"EventKey":                callbackXMLText("EventKey", callbackXMLMaxKey, func(c *Callback) *string { return &c.EventKey }),
+	"Ticket":                  callbackXMLID("Ticket", callbackXMLMaxTicket, func(c *Callback) *string { return &c.Ticket }),
 	"Latitude":                callbackXMLFloat("Latitude", func(c *Callback) *float64 { return &c.Latitude }),
 	"Longitude":               callbackXMLFloat("Longitude", func(c *Callback) *float64 { return &c.Longitude }),
 	"Precision":               callbackXMLFloat("Precision", func(c *Callback) *float64 { return &c.Precision }),
-	"ScanCodeInfo/ScanType":   callbackXMLID(func(c *Callback) *string { return &c.ScanCodeInfo.ScanType }),
-	"ScanCodeInfo/ScanResult": callbackXMLText(func(c *Callback) *string { return &c.ScanCodeInfo.ScanResult }),
-	"Encrypt":                 callbackXMLID(func(c *Callback) *string { return &c.Encrypt }),
+	"ScanCodeInfo/ScanType":   callbackXMLID("ScanType", callbackXMLMaxName, func(c *Callback) *string { return &c.ScanCodeInfo.ScanType }),
+	"ScanCodeInfo/ScanResult": callbackXMLText("ScanResult", callbackXMLMaxText, func(c *Callback) *string { return &c.ScanCodeInfo.ScanResult }),
+	// Encrypt holds a whole callback, encrypted: the body's bound is its
+	// bound.
+	"Encrypt": callbackXMLID("Encrypt", callbackXMLMaxBody, func(c *Callback) *string { return &c.Encrypt }),
 }
 
-// callbackXMLText stores free text (a message, a key) as it came.
-func callbackXMLText(field func(*Callback) *string) callbackXMLField {
+// callbackXMLLong is the error of a value longer than its field's bound.
+func callbackXMLLong(name, v string, limit int) error {
+	return fmt.Errorf("%s is %d bytes, more than %d", name, len(v), limit)
+}
+
+// callbackXMLText stores free text (a message, a key) as it came, up to
+// limit bytes.
+func callbackXMLText(name string, limit int, field func(*Callback) *string) callbackXMLField {
 	return func(c *Callback, v string) error {
+		if len(v) > limit {
+			return callbackXMLLong(name, v, limit)
+		}
 		*field(c) = v
 		return nil
 	}
 }
 
 // callbackXMLID stores an identifier, URL or name, which never has
-// surrounding whitespace of its own: pretty-printed XML may add some.
-func callbackXMLID(field func(*Callback) *string) callbackXMLField {
+// surrounding whitespace of its own: pretty-printed XML may add some. The
+// value without it is at most limit bytes.
+func callbackXMLID(name string, limit int, field func(*Callback) *string) callbackXMLField {
 	return func(c *Callback, v string) error {
-		*field(c) = strings.TrimSpace(v)
+		v = strings.TrimSpace(v)
+		if len(v) > limit {
+			return callbackXMLLong(name, v, limit)
+		}
+		*field(c) = v
 		return nil
 	}
 }
@@ -179,6 +225,9 @@ func callbackXMLMsgID(c *Callback, v string) error {
 	v = strings.TrimSpace(v)
 	if v == "" {
 		return nil
+	}
+	if len(v) > callbackXMLMaxMsgID {
+		return callbackXMLLong("MsgId", v, callbackXMLMaxMsgID)
 	}
 	if strings.TrimLeft(v, "0123456789") != "" {
 		return fmt.Errorf("MsgId %q is not digits", callbackXMLQuote(v))
@@ -240,9 +289,12 @@ func callbackXMLQuote(v string) string {
 // token stream and refuses a DOCTYPE or any other directive, entities
 // other than XML's five, a root other than <xml>, nesting deeper than 8
 // levels, more than 256 elements, a body over 1 MiB, anything after the
-// root element, a known field given twice or holding elements, and
-// numbers that do not parse. Unknown elements are skipped. Every error
-// wraps ErrMalformed; it never panics.
+// root element, a known field given twice or holding elements, a field
+// longer than its bound (64 bytes for ToUserName and FromUserName, 32 for
+// MsgType, 64 for Event, 1024 for EventKey, 64 KiB for Content and the
+// other free texts: the callbackXMLMax constants), and numbers that do not
+// parse. Unknown elements are skipped. Every error wraps ErrMalformed; it
+// never panics.
 func ParseCallback(body []byte) (*Callback, error) {
 	cb, err := callbackXMLParse(body)
 	if err != nil {

@@ -531,3 +531,97 @@ func TestParseCallbackMalformed(t *testing.T) {
 		})
 	}
 }
+
+// cbTestBounds are the longest values of the short fields, in bytes: the
+// bounds docs/wechat.md gives.
+var cbTestBounds = []struct {
+	elem  string // the element, or its path below the root
+	max   int
+	value func(n int) string // a valid value of n bytes
+}{
+	{"ToUserName", 64, cbTestRepeat("g")},
+	{"FromUserName", 64, cbTestRepeat("o")},
+	{"MsgType", 32, cbTestRepeat("t")},
+	{"Event", 64, cbTestRepeat("e")},
+	{"EventKey", 1024, cbTestRepeat("k")},
+	{"MsgId", 20, cbTestRepeat("1")},
+	{"Ticket", 512, cbTestRepeat("T")},
+	{"MediaId", 256, cbTestRepeat("m")},
+	{"ThumbMediaId", 256, cbTestRepeat("m")},
+	{"bizmsgmenuid", 256, cbTestRepeat("9")},
+	{"Format", 32, cbTestRepeat("f")},
+	{"PicUrl", 4096, cbTestRepeat("u")},
+	{"Url", 4096, cbTestRepeat("u")},
+	{"ScanCodeInfo/ScanType", 32, cbTestRepeat("q")},
+	{"Content", 64 << 10, cbTestRepeat("中")},
+	{"Recognition", 64 << 10, cbTestRepeat("r")},
+	{"Label", 64 << 10, cbTestRepeat("l")},
+	{"Title", 64 << 10, cbTestRepeat("t")},
+	{"Description", 64 << 10, cbTestRepeat("d")},
+	{"ScanCodeInfo/ScanResult", 64 << 10, cbTestRepeat("s")},
+}
+
+// cbTestRepeat returns a function giving s repeated to n bytes or, when s
+// is longer than a byte, to at least n bytes.
+func cbTestRepeat(s string) func(n int) string {
+	return func(n int) string { return strings.Repeat(s, (n+len(s)-1)/len(s)) }
+}
+
+// cbTestWith is a text callback with elem (a path such as
+// ScanCodeInfo/ScanType) set to v, replacing the element of that name the
+// callback has.
+func cbTestWith(elem, v string) string {
+	base := map[string]string{"ToUserName": "gh_1", "FromUserName": "oUser1", "MsgType": "text", "Content": "hi"}
+	var b strings.Builder
+	b.WriteString("<xml><CreateTime>1715943329</CreateTime>")
+	for _, k := range []string{"ToUserName", "FromUserName", "MsgType", "Content"} {
+		if k != elem {
+			fmt.Fprintf(&b, "<%s><![CDATA[%s]]></%s>", k, base[k], k)
+		}
+	}
+	outer, inner, nested := strings.Cut(elem, "/")
+	if nested {
+		fmt.Fprintf(&b, "<%s><%s><![CDATA[%s]]></%s></%s>", outer, inner, v, inner, outer)
+	} else {
+		fmt.Fprintf(&b, "<%s><![CDATA[%s]]></%s>", elem, v, elem)
+	}
+	b.WriteString("</xml>")
+	return b.String()
+}
+
+// TestParseCallbackFieldBounds: each short field takes a value of its
+// bound and refuses one byte more (or 900 KB), saying which field; the
+// free texts have their own, larger, bound. Whitespace around an id is not
+// counted.
+func TestParseCallbackFieldBounds(t *testing.T) {
+	t.Parallel()
+	for _, tt := range cbTestBounds {
+		t.Run(strings.ReplaceAll(tt.elem, "/", "_"), func(t *testing.T) {
+			t.Parallel()
+			name := tt.elem[strings.LastIndex(tt.elem, "/")+1:]
+			at := tt.value(tt.max)
+			if len(at) > tt.max {
+				at = at[:len(at)-len("中")] // a multi-byte value just under the bound
+			}
+			if _, err := wechat.ParseCallback([]byte(cbTestWith(tt.elem, at))); err != nil {
+				t.Errorf("%d bytes: %v, want success", len(at), err)
+			}
+			over := tt.value(tt.max + 1)
+			for _, v := range []string{over, tt.value(900 << 10)} {
+				cb, err := wechat.ParseCallback([]byte(cbTestWith(tt.elem, v)))
+				if !errors.Is(err, wechat.ErrMalformed) {
+					t.Fatalf("%d bytes: ParseCallback = %+v, %v; want ErrMalformed", len(v), cb, err)
+				}
+				want := fmt.Sprintf("%s is %d bytes, more than %d", name, len(v), tt.max)
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("%d bytes: error %q does not say %q", len(v), err, want)
+				}
+			}
+		})
+	}
+	// Pretty-printing around an id does not count.
+	padded := "\n    " + strings.Repeat("o", 64) + "\n  "
+	if cb, err := wechat.ParseCallback([]byte(cbTestWith("FromUserName", padded))); err != nil || cb.FromUserName != strings.Repeat("o", 64) {
+		t.Errorf("padded FromUserName: %+v, %v", cb, err)
+	}
+}

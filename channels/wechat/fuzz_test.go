@@ -17,8 +17,9 @@ import (
 )
 
 // FuzzParseCallback: ParseCallback never panics; what it accepts gives the
-// same Callback twice and an Event with a kind, the callback's contact, and
-// a form the store can write as JSON.
+// same Callback twice, fields within their bounds (cbTestBounds), and an
+// Event with a kind, the callback's contact, and a form the store can
+// write as JSON.
 func FuzzParseCallback(f *testing.F) {
 	for _, tt := range cbTestCases {
 		f.Add([]byte(tt.body))
@@ -28,6 +29,9 @@ func FuzzParseCallback(f *testing.F) {
 	}
 	for _, v := range cryptoVectors {
 		f.Add([]byte(v.plain))
+	}
+	for _, b := range cbTestBounds {
+		f.Add([]byte(cbTestWith(b.elem, b.value(b.max+1))))
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
 		cb, err := wechat.ParseCallback(body)
@@ -44,6 +48,7 @@ func FuzzParseCallback(f *testing.F) {
 		if err != nil || !reflect.DeepEqual(cb, again) {
 			t.Fatalf("ParseCallback is not deterministic: %+v, then %+v, %v", cb, again, err)
 		}
+		fuzzWithinBounds(t, cb)
 		e := cb.Event("acme")
 		if e.Kind == "" {
 			t.Fatalf("Event of %+v has no kind", *cb)
@@ -56,6 +61,27 @@ func FuzzParseCallback(f *testing.F) {
 		}
 		_ = e.DedupeKey()
 	})
+}
+
+// fuzzWithinBounds fails the test if a field of cb is longer than its
+// bound.
+func fuzzWithinBounds(t *testing.T, cb *wechat.Callback) {
+	t.Helper()
+	fields := map[string]string{
+		"ToUserName": cb.ToUserName, "FromUserName": cb.FromUserName, "MsgType": cb.MsgType,
+		"Event": cb.EventType, "EventKey": cb.EventKey, "MsgId": cb.MsgID, "Ticket": cb.Ticket,
+		"MediaId": cb.MediaID, "ThumbMediaId": cb.ThumbMediaID, "bizmsgmenuid": cb.BizMsgMenuID,
+		"Format": cb.Format, "PicUrl": cb.PicURL, "Url": cb.URL, "ScanCodeInfo/ScanType": cb.ScanCodeInfo.ScanType,
+		"Content": cb.Content, "Recognition": cb.Recognition, "Label": cb.Label, "Title": cb.Title,
+		"Description": cb.Description, "ScanCodeInfo/ScanResult": cb.ScanCodeInfo.ScanResult,
+	}
+	for _, b := range cbTestBounds {
+		if v, ok := fields[b.elem]; !ok {
+			t.Fatalf("no field for %s", b.elem)
+		} else if len(v) > b.max {
+			t.Fatalf("%s is %d bytes, over its bound %d", b.elem, len(v), b.max)
+		}
+	}
 }
 
 // FuzzDecrypt: Decrypt never panics, on base64 text or on any ciphertext,
