@@ -57,8 +57,14 @@ type HandlerConfig struct {
 	Sink Sink
 	// Clock checks callback timestamps (default: the system clock).
 	Clock Clock
-	// Logger gets one line per rejected callback (default: discarded).
+	// Logger gets one line per rejected callback, at most RejectLogLimit
+	// a minute for each account and kind of rejection (default:
+	// discarded).
 	Logger *slog.Logger
+	// RejectLogLimit is how many rejections of one account and kind are
+	// logged a minute (default 10; negative: all of them). The others
+	// are counted, and one line says how many when their minute is over.
+	RejectLogLimit int
 	// MaxBody is the largest body accepted (default 1 MB).
 	MaxBody int64
 	// TimestampTolerance is how far a callback's timestamp may be from
@@ -68,8 +74,9 @@ type HandlerConfig struct {
 	// reply may still be decided (default 1s).
 	PassiveReplyWait time.Duration
 	// Observe, when set, is told the outcome of every callback: the
-	// account, the event kind ("" when rejected), the HTTP status and how
-	// long the answer took.
+	// account ("" when the URL names no configured account: the sender
+	// chooses it), the event kind ("" when rejected), the HTTP status and
+	// how long the answer took.
 	Observe func(account string, kind channels.Kind, status int, took time.Duration)
 }
 
@@ -78,8 +85,9 @@ const DefaultMaxBody = 1 << 20
 
 // Handler is the callback endpoint: GET and POST /wechat/{account}.
 type Handler struct {
-	cfg HandlerConfig
-	log *slog.Logger
+	cfg     HandlerConfig
+	log     *slog.Logger
+	rejects *rejectLog
 }
 
 // NewHandler returns the callback endpoint.
@@ -96,54 +104,89 @@ func NewHandler(cfg HandlerConfig) *Handler {
 	if cfg.PassiveReplyWait <= 0 {
 		cfg.PassiveReplyWait = time.Second
 	}
-	return &Handler{cfg: cfg, log: cfg.Logger}
+	return &Handler{cfg: cfg, log: cfg.Logger, rejects: newRejectLog(cfg.Logger, cfg.Clock, cfg.RejectLogLimit)}
 }
 
 // Prefix is the path the callback endpoint serves under.
 const Prefix = "/wechat/"
 
-// callbackError is a rejection: the status, and the reason logged.
+// callbackError is a rejection: the status, the check that failed (what
+// the log's rate limit counts by) and the reason logged.
 type callbackError struct {
 	status int
+	check  string
 	reason string
 }
 
-func reject(status int, reason string) *callbackError {
-	return &callbackError{status: status, reason: reason}
+// The checks a callback can fail, as callbackError.check.
+const (
+	checkAccount    = "account"
+	checkMethod     = "method"
+	checkSignature  = "signature"
+	checkTimestamp  = "timestamp"
+	checkEcho       = "echostr"
+	checkBody       = "body"
+	checkXML        = "xml"
+	checkEncryption = "encryption"
+	checkDecrypt    = "decrypt"
+	checkFields     = "fields"
+	checkRecipient  = "recipient"
+	checkEvent      = "event"
+	checkStore      = "store"
+)
+
+func reject(status int, check, reason string) *callbackError {
+	return &callbackError{status: status, check: check, reason: reason}
 }
+
+// handlerMaxLoggedID is how much of an unknown account's id the log shows.
+const handlerMaxLoggedID = 64
 
 // ServeHTTP implements http.Handler.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	id := strings.TrimPrefix(r.URL.Path, Prefix)
+	// The account rejections are counted and observed by: an id that
+	// names no account is the sender's choice, and shares "".
+	account := id
+	if _, ok := h.cfg.Accounts[id]; !ok || strings.Contains(id, "/") {
+		account = ""
+	}
 	kind, status, cerr := h.serve(w, r, id)
 	if cerr != nil {
 		status = cerr.status
-		h.log.Warn("callback rejected", "account", id, "status", cerr.status, "reason", cerr.reason, "remote", r.RemoteAddr)
+		shown := id
+		if len(shown) > handlerMaxLoggedID {
+			shown = shown[:handlerMaxLoggedID] + "..."
+		}
+		h.rejects.warn(rejectKey{account: account, check: cerr.check},
+			rejectLine{account: shown, status: cerr.status, reason: cerr.reason, remote: r.RemoteAddr})
 		http.Error(w, http.StatusText(cerr.status), cerr.status)
+	} else {
+		h.rejects.flush()
 	}
 	if h.cfg.Observe != nil {
-		h.cfg.Observe(id, kind, status, time.Since(start))
+		h.cfg.Observe(account, kind, status, time.Since(start))
 	}
 }
 
 func (h *Handler) serve(w http.ResponseWriter, r *http.Request, id string) (channels.Kind, int, *callbackError) {
 	acc, ok := h.cfg.Accounts[id]
 	if !ok || strings.Contains(id, "/") {
-		return "", 0, reject(http.StatusBadRequest, "unknown account")
+		return "", 0, reject(http.StatusBadRequest, checkAccount, "unknown account")
 	}
 	if r.Method != http.MethodGet && r.Method != http.MethodPost {
 		w.Header().Set("Allow", "GET, POST")
-		return "", 0, reject(http.StatusMethodNotAllowed, "method "+r.Method)
+		return "", 0, reject(http.StatusMethodNotAllowed, checkMethod, "method "+callbackXMLQuote(r.Method))
 	}
 	q := r.URL.Query()
 	timestamp, nonce := q.Get("timestamp"), q.Get("nonce")
 	sig := q.Get("signature")
 	if sig == "" || timestamp == "" || nonce == "" {
-		return "", 0, reject(http.StatusForbidden, "missing signature, timestamp or nonce")
+		return "", 0, reject(http.StatusForbidden, checkSignature, "missing signature, timestamp or nonce")
 	}
 	if !VerifySignature(sig, acc.Token, timestamp, nonce) {
-		return "", 0, reject(http.StatusForbidden, "bad signature")
+		return "", 0, reject(http.StatusForbidden, checkSignature, "bad signature")
 	}
 	if cerr := h.checkTimestamp(timestamp); cerr != nil {
 		return "", 0, cerr
@@ -151,7 +194,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, id string) (chan
 	if r.Method == http.MethodGet {
 		echo := q.Get("echostr")
 		if echo == "" {
-			return "", 0, reject(http.StatusBadRequest, "URL check without echostr")
+			return "", 0, reject(http.StatusBadRequest, checkEcho, "URL check without echostr")
 		}
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		io.WriteString(w, echo)
@@ -163,7 +206,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, id string) (chan
 	}
 	cb, err := ParseCallback(body)
 	if err != nil {
-		return "", 0, reject(http.StatusBadRequest, err.Error())
+		return "", 0, reject(http.StatusBadRequest, checkXML, err.Error())
 	}
 	// replyCipher encrypts the passive reply: the key that decrypted the
 	// callback (WeChat's rule during a key rotation), nil in plain mode.
@@ -180,13 +223,13 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, id string) (chan
 	case acc.Cipher != nil:
 		// The plain signature does not cover the body: an account with
 		// an aes_key takes only callbacks whose msg_signature does.
-		return "", 0, reject(http.StatusForbidden, "plain callback for an account with an aes_key (set WeChat's encryption mode to compatible or safe, or remove aes_key)")
+		return "", 0, reject(http.StatusForbidden, checkEncryption, "plain callback for an account with an aes_key (set WeChat's encryption mode to compatible or safe, or remove aes_key)")
 	}
 	if cb.FromUserName == "" || cb.MsgType == "" {
-		return "", 0, reject(http.StatusBadRequest, "callback without FromUserName or MsgType")
+		return "", 0, reject(http.StatusBadRequest, checkFields, "callback without FromUserName or MsgType")
 	}
 	if acc.OriginalID != "" && cb.ToUserName != acc.OriginalID {
-		return "", 0, reject(http.StatusBadRequest, "callback for another account (ToUserName "+cb.ToUserName+")")
+		return "", 0, reject(http.StatusBadRequest, checkRecipient, "callback for another account (ToUserName "+cb.ToUserName+")")
 	}
 	ev := cb.Event(acc.ID)
 	if !acc.PassiveReply {
@@ -219,11 +262,11 @@ func (h *Handler) checkTimestamp(timestamp string) *callbackError {
 	}
 	ts, err := strconv.ParseInt(timestamp, 10, 64)
 	if err != nil {
-		return reject(http.StatusForbidden, "timestamp is not a number")
+		return reject(http.StatusForbidden, checkTimestamp, "timestamp is not a number")
 	}
 	skew := h.cfg.Clock.Now().Sub(time.Unix(ts, 0))
 	if skew > h.cfg.TimestampTolerance || -skew > h.cfg.TimestampTolerance {
-		return reject(http.StatusForbidden, "timestamp is "+skew.Round(time.Second).String()+" off, more than "+h.cfg.TimestampTolerance.String())
+		return reject(http.StatusForbidden, checkTimestamp, "timestamp is "+skew.Round(time.Second).String()+" off, more than "+h.cfg.TimestampTolerance.String())
 	}
 	return nil
 }
@@ -231,15 +274,15 @@ func (h *Handler) checkTimestamp(timestamp string) *callbackError {
 // readBody reads at most MaxBody bytes.
 func (h *Handler) readBody(w http.ResponseWriter, r *http.Request) ([]byte, *callbackError) {
 	if r.ContentLength > h.cfg.MaxBody {
-		return nil, reject(http.StatusRequestEntityTooLarge, "body of "+strconv.FormatInt(r.ContentLength, 10)+" bytes")
+		return nil, reject(http.StatusRequestEntityTooLarge, checkBody, "body of "+strconv.FormatInt(r.ContentLength, 10)+" bytes")
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.cfg.MaxBody))
 	if err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
-			return nil, reject(http.StatusRequestEntityTooLarge, "body over "+strconv.FormatInt(h.cfg.MaxBody, 10)+" bytes")
+			return nil, reject(http.StatusRequestEntityTooLarge, checkBody, "body over "+strconv.FormatInt(h.cfg.MaxBody, 10)+" bytes")
 		}
-		return nil, reject(http.StatusBadRequest, "reading the body: "+err.Error())
+		return nil, reject(http.StatusBadRequest, checkBody, "reading the body: "+err.Error())
 	}
 	return body, nil
 }
@@ -249,13 +292,13 @@ func (h *Handler) readBody(w http.ResponseWriter, r *http.Request) ([]byte, *cal
 // that decrypted it: the reply goes out encrypted with the same key.
 func (h *Handler) decrypt(acc *CallbackAccount, outer *Callback, msgSig, timestamp, nonce string) (*Callback, *Cipher, *callbackError) {
 	if acc.Cipher == nil {
-		return nil, nil, reject(http.StatusBadRequest, "encrypted callback, but the account has no aes_key")
+		return nil, nil, reject(http.StatusBadRequest, checkEncryption, "encrypted callback, but the account has no aes_key")
 	}
 	if outer.Encrypt == "" {
-		return nil, nil, reject(http.StatusBadRequest, "encrypted callback without Encrypt")
+		return nil, nil, reject(http.StatusBadRequest, checkEncryption, "encrypted callback without Encrypt")
 	}
 	if msgSig == "" || !VerifySignature(msgSig, acc.Token, timestamp, nonce, outer.Encrypt) {
-		return nil, nil, reject(http.StatusForbidden, "bad msg_signature")
+		return nil, nil, reject(http.StatusForbidden, checkSignature, "bad msg_signature")
 	}
 	used := acc.Cipher
 	plain, err := acc.Cipher.Decrypt(outer.Encrypt)
@@ -266,27 +309,27 @@ func (h *Handler) decrypt(acc *CallbackAccount, outer *Callback, msgSig, timesta
 		}
 	}
 	if err != nil {
-		return nil, nil, reject(http.StatusBadRequest, err.Error())
+		return nil, nil, reject(http.StatusBadRequest, checkDecrypt, err.Error())
 	}
 	cb, err := ParseCallback(plain)
 	if err != nil {
-		return nil, nil, reject(http.StatusBadRequest, "decrypted body: "+err.Error())
+		return nil, nil, reject(http.StatusBadRequest, checkXML, "decrypted body: "+err.Error())
 	}
 	if outer.ToUserName != "" && cb.ToUserName != outer.ToUserName {
-		return nil, nil, reject(http.StatusBadRequest, "ToUserName differs inside and outside the encryption")
+		return nil, nil, reject(http.StatusBadRequest, checkRecipient, "ToUserName differs inside and outside the encryption")
 	}
 	return cb, used, nil
 }
 
 func (h *Handler) sinkError(err error) *callbackError {
 	if errors.Is(err, ErrRejected) {
-		return reject(http.StatusBadRequest, err.Error())
+		return reject(http.StatusBadRequest, checkEvent, err.Error())
 	}
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return reject(http.StatusServiceUnavailable, "gave up before the event was stored: "+err.Error())
+		return reject(http.StatusServiceUnavailable, checkStore, "gave up before the event was stored: "+err.Error())
 	}
 	// WeChat retries: the event is not acknowledged.
-	return reject(http.StatusServiceUnavailable, "storing the event: "+err.Error())
+	return reject(http.StatusServiceUnavailable, checkStore, "storing the event: "+err.Error())
 }
 
 func success(w http.ResponseWriter) {
