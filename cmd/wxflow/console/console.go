@@ -5,11 +5,9 @@
 package console
 
 import (
-	"crypto/hmac"
+	"crypto/rand"
 	"crypto/sha256"
-	"crypto/subtle"
 	"embed"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -54,16 +52,27 @@ type Config struct {
 	Metrics *Metrics
 	// Logger receives the console's log lines (default: discarded).
 	Logger *slog.Logger
+	// Now is the clock of logins: sessions' expiry and the throttling of
+	// wrong tokens (default: time.Now; not the engine's clock, which is
+	// virtual in the sandbox).
+	Now func() time.Time
 }
 
 // Console serves the pages, the API and the metrics.
 type Console struct {
-	cfg     Config
-	eng     *engine.Engine
-	log     *slog.Logger
-	mux     *http.ServeMux
-	pages   map[string]*template.Template
-	session string // the login cookie's value, derived from the token
+	cfg   Config
+	eng   *engine.Engine
+	log   *slog.Logger
+	mux   *http.ServeMux
+	pages map[string]*template.Template
+	now   func() time.Time
+
+	tokenHash [32]byte // of Config.Token
+	sessions  sessions
+	limiter   limiter
+	// openCSRF is the forms' CSRF token when there is no token to log in
+	// with (the open sandbox console).
+	openCSRF string
 
 	simMu sync.Mutex
 	// said is what the simulator's contacts did, per contact, for the
@@ -79,11 +88,13 @@ func New(cfg Config) (*Console, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	c := &Console{cfg: cfg, eng: cfg.Engine, log: cfg.Logger, mux: http.NewServeMux(), said: map[string][]simSaid{}}
-	if cfg.Token != "" {
-		m := hmac.New(sha256.New, []byte(cfg.Token))
-		m.Write([]byte("wxflow console session v1"))
-		c.session = hex.EncodeToString(m.Sum(nil))
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	c := &Console{cfg: cfg, eng: cfg.Engine, log: cfg.Logger, mux: http.NewServeMux(), said: map[string][]simSaid{},
+		now: cfg.Now, tokenHash: sha256.Sum256([]byte(cfg.Token)), sessions: sessions{m: map[string]*session{}}}
+	if cfg.Token == "" {
+		c.openCSRF = rand.Text()
 	}
 	if err := c.parseTemplates(); err != nil {
 		return nil, err
@@ -137,47 +148,126 @@ func (c *Console) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.Set("X-Frame-Options", "DENY")
 	h.Set("Referrer-Policy", "same-origin")
 	h.Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'")
+	if !safeMethod(r.Method) {
+		if why := crossOrigin(r); why != "" {
+			c.refuse(w, r, http.StatusForbidden, "refused: this request changes something, and "+why+"; use the console's own pages")
+			return
+		}
+	}
 	c.mux.ServeHTTP(w, r)
 }
 
+// refuse answers a request the console will not act on, as JSON for the
+// API and text otherwise.
+func (c *Console) refuse(w http.ResponseWriter, r *http.Request, status int, msg string) {
+	c.log.Warn("console request refused", "method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr, "why", msg)
+	if strings.HasPrefix(r.URL.Path, "/api/") {
+		apiError(w, status, msg)
+		return
+	}
+	http.Error(w, msg, status)
+}
+
+// credential is how a request proved it may use the console.
+type credential int
+
+const (
+	byNobody    credential = iota
+	byOpen                 // no token is configured
+	byBearer               // Authorization: Bearer TOKEN
+	byCookie               // a login session
+	byThrottled            // a token, not checked: too many failed
+)
+
 // guard lets a request through when the console is open or the request
-// carries the token (bearer) or the login cookie. Pages send who is not
-// logged in to the login page; the API and /metrics answer 401.
+// carries the token (bearer) or a login session's cookie. Pages send who
+// is not logged in to the login page; the API and /metrics answer 401.
+// A request that changes something must also come from the console's
+// own pages: a form with the session's CSRF token, or a JSON body for
+// the API (bearer-token requests need neither).
 func (c *Console) guard(h http.HandlerFunc, api bool) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodGet && r.Header.Get("Sec-Fetch-Site") == "cross-site" {
-			http.Error(w, "cross-site requests are refused", http.StatusForbidden)
+		by, s, retry := c.credential(r)
+		switch by {
+		case byThrottled:
+			msg := retryAfter(w, retry)
+			if api {
+				apiError(w, http.StatusTooManyRequests, msg)
+			} else {
+				http.Error(w, msg, http.StatusTooManyRequests)
+			}
+			return
+		case byNobody:
+			if api {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="wxflow"`)
+				apiError(w, http.StatusUnauthorized, "this needs the admin token: send Authorization: Bearer TOKEN (admin.token in the config)")
+				return
+			}
+			if r.Method != http.MethodGet {
+				http.Error(w, "log in first", http.StatusUnauthorized)
+				return
+			}
+			http.Redirect(w, r, "/login?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
 			return
 		}
-		if c.allowed(r) {
-			h(w, r)
-			return
+		if !safeMethod(r.Method) && by != byBearer {
+			if api && !jsonBody(r) {
+				c.refuse(w, r, http.StatusUnsupportedMediaType, "send the body as Content-Type: application/json (or use the bearer token)")
+				return
+			}
+			if !api && !csrfMatches(r.PostFormValue(csrfField), c.csrfOf(s)) {
+				c.refuse(w, r, http.StatusForbidden, "the form's CSRF token is missing or out of date: reload the page and try again")
+				return
+			}
 		}
-		if api {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="wxflow"`)
-			apiError(w, http.StatusUnauthorized, "this needs the admin token: send Authorization: Bearer TOKEN (admin.token in the config)")
-			return
-		}
-		if r.Method != http.MethodGet {
-			http.Error(w, "log in first", http.StatusUnauthorized)
-			return
-		}
-		http.Redirect(w, r, "/login?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
+		h(w, r)
 	})
 }
 
-func (c *Console) allowed(r *http.Request) bool {
+// credential says how a request proved itself, with its session when by
+// cookie, or how long to wait when throttled. A wrong bearer token counts
+// as a failed attempt.
+func (c *Console) credential(r *http.Request) (credential, *session, time.Duration) {
 	if c.cfg.Token == "" {
-		return true
+		return byOpen, nil, 0
 	}
 	if auth := r.Header.Get("Authorization"); auth != "" {
-		tok, ok := strings.CutPrefix(auth, "Bearer ")
-		return ok && subtle.ConstantTimeCompare([]byte(strings.TrimSpace(tok)), []byte(c.cfg.Token)) == 1
+		addr := clientAddr(r)
+		ok, retry := c.limiter.take(addr, c.now())
+		if !ok {
+			return byThrottled, nil, retry
+		}
+		if tok, bearer := strings.CutPrefix(auth, "Bearer "); bearer && c.tokenMatches(strings.TrimSpace(tok)) {
+			c.limiter.refund(addr)
+			return byBearer, nil, 0
+		}
+		return byNobody, nil, 0
 	}
-	if ck, err := r.Cookie(cookieName); err == nil {
-		return subtle.ConstantTimeCompare([]byte(ck.Value), []byte(c.session)) == 1
+	if s := c.session(r); s != nil {
+		return byCookie, s, 0
 	}
-	return false
+	return byNobody, nil, 0
+}
+
+// session is the live login session of a request's cookie, or nil.
+func (c *Console) session(r *http.Request) *session {
+	if c.cfg.Token == "" {
+		return nil
+	}
+	ck, err := r.Cookie(cookieName)
+	if err != nil || ck.Value == "" {
+		return nil
+	}
+	return c.sessions.get(ck.Value, c.now())
+}
+
+// csrfOf is the CSRF token forms carry for a session: the session's, or
+// the open console's.
+func (c *Console) csrfOf(s *session) string {
+	if s != nil {
+		return s.csrf
+	}
+	return c.openCSRF
 }
 
 func (c *Console) loginPage(w http.ResponseWriter, r *http.Request) {
@@ -194,28 +284,44 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, next, http.StatusSeeOther)
 		return
 	}
-	if subtle.ConstantTimeCompare([]byte(strings.TrimSpace(r.FormValue("token"))), []byte(c.cfg.Token)) != 1 {
+	addr := clientAddr(r)
+	now := c.now()
+	if ok, retry := c.limiter.take(addr, now); !ok {
+		msg := retryAfter(w, retry)
+		w.WriteHeader(http.StatusTooManyRequests)
+		c.render(w, r, "login", "Log in", map[string]any{"Next": next, "Failed": false, "Throttled": msg})
+		return
+	}
+	if !c.tokenMatches(strings.TrimSpace(r.FormValue("token"))) {
 		c.log.Warn("console login refused", "remote", r.RemoteAddr)
 		w.WriteHeader(http.StatusUnauthorized)
 		c.render(w, r, "login", "Log in", map[string]any{"Next": next, "Failed": true})
 		return
 	}
-	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: c.session, Path: "/", HttpOnly: true,
-		SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil, MaxAge: int((30 * 24 * time.Hour).Seconds())})
+	c.limiter.refund(addr)
+	if old, err := r.Cookie(cookieName); err == nil {
+		c.sessions.end(old.Value)
+	}
+	id, _ := c.sessions.start(now)
+	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: id, Path: "/", HttpOnly: true,
+		SameSite: http.SameSiteStrictMode, Secure: secure(r), MaxAge: int(sessionTTL.Seconds())})
+	c.log.Info("console login", "remote", r.RemoteAddr)
 	http.Redirect(w, r, next, http.StatusSeeOther)
 }
 
+// logout ends the request's session; the form must carry its CSRF token.
 func (c *Console) logout(w http.ResponseWriter, r *http.Request) {
-	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: "", Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode, MaxAge: -1})
-	http.Redirect(w, r, "/login", http.StatusSeeOther)
-}
-
-// localPath keeps a redirect target on this server.
-func localPath(p string) string {
-	if p == "" || !strings.HasPrefix(p, "/") || strings.HasPrefix(p, "//") || strings.HasPrefix(p, "/\\") {
-		return "/"
+	if s := c.session(r); s != nil {
+		if !csrfMatches(r.PostFormValue(csrfField), s.csrf) {
+			c.refuse(w, r, http.StatusForbidden, "the form's CSRF token is missing or out of date: reload the page and try again")
+			return
+		}
+		ck, _ := r.Cookie(cookieName)
+		c.sessions.end(ck.Value)
 	}
-	return p
+	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: "", Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode,
+		Secure: secure(r), MaxAge: -1})
+	http.Redirect(w, r, "/login", http.StatusSeeOther)
 }
 
 func (c *Console) home(w http.ResponseWriter, r *http.Request) {

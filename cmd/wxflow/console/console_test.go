@@ -62,6 +62,12 @@ type fixture struct {
 
 func newFixture(t *testing.T, token string) *fixture {
 	t.Helper()
+	return newFixtureWith(t, token, nil)
+}
+
+// newFixtureWith is newFixture with a change to the console's Config.
+func newFixtureWith(t *testing.T, token string, change func(*Config)) *fixture {
+	t.Helper()
 	dir := t.TempDir()
 	for name, src := range testFlows {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(src), 0o644); err != nil {
@@ -81,8 +87,12 @@ func newFixture(t *testing.T, token string) *fixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { sb.Close() })
-	c, err := New(Config{Engine: sb.Engine(), Sandbox: sb, Token: token, Accounts: []string{sb.Account()},
-		Metrics: NewMetrics(sb.Engine().Stats)})
+	cfg := Config{Engine: sb.Engine(), Sandbox: sb, Token: token, Accounts: []string{sb.Account()},
+		Metrics: NewMetrics(sb.Engine().Stats)}
+	if change != nil {
+		change(&cfg)
+	}
+	c, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,7 +133,8 @@ var everyGET = []string{
 }
 
 func TestConsoleRefusesWithoutToken(t *testing.T) {
-	f := newFixture(t, testToken)
+	clock := newTestClock()
+	f := newFixtureWith(t, testToken, func(c *Config) { c.Now = clock.Now })
 	if err := f.sb.Follow(context.Background(), "amy", ""); err != nil {
 		t.Fatal(err)
 	}
@@ -131,6 +142,7 @@ func TestConsoleRefusesWithoutToken(t *testing.T) {
 		api := strings.HasPrefix(p, "/api/") || p == "/metrics"
 		for _, tok := range []string{"", "wrong-token-wrong-token", testToken[:len(testToken)-1]} {
 			status, body, h := f.do("GET", p, tok, "")
+			clock.Advance(perAddrEvery) // wrong tokens are throttled
 			switch {
 			case api && (status != http.StatusUnauthorized || !strings.Contains(h.Get("WWW-Authenticate"), "Bearer")):
 				t.Errorf("GET %s with token %q: %d %q, want 401 with WWW-Authenticate", p, tok, status, body)
@@ -206,12 +218,15 @@ func TestConsoleLogin(t *testing.T) {
 	if r2.StatusCode != http.StatusForbidden {
 		t.Errorf("cross-site POST: %d, want 403", r2.StatusCode)
 	}
-	// Logging out forgets the cookie.
-	lo, err := client.PostForm(f.srv.URL+"/logout", nil)
+	// Logging out (with the form's CSRF token) forgets the cookie.
+	lo, err := client.PostForm(f.srv.URL+"/logout", url.Values{"csrf": {csrfOf(t, string(body))}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	lo.Body.Close()
+	if lo.StatusCode != http.StatusSeeOther {
+		t.Errorf("logout: %d, want 303", lo.StatusCode)
+	}
 	after, err := client.Get(f.srv.URL + "/runs")
 	if err != nil {
 		t.Fatal(err)

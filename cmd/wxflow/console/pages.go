@@ -88,15 +88,22 @@ type layoutData struct {
 	LoggedIn bool
 	// Protected is set when the console needs the token.
 	Protected bool
-	Data      any
+	// CSRF is the token the forms that change something carry.
+	CSRF string
+	Data any
 }
 
 // render writes a page; a template error is logged and answered 500
-// before anything is written.
+// before anything is written. A page's data that is a map gets the CSRF
+// token for its forms as "CSRF".
 func (c *Console) render(w http.ResponseWriter, r *http.Request, page, title string, data any) {
 	var buf bytes.Buffer
+	s := c.session(r)
 	d := layoutData{Title: title, Page: page, Sandbox: c.cfg.Sandbox != nil, Now: c.eng.Clock().Now(),
-		LoggedIn: c.cfg.Token != "" && c.allowed(r), Protected: c.cfg.Token != "", Data: data}
+		LoggedIn: s != nil, Protected: c.cfg.Token != "", CSRF: c.csrfOf(s), Data: data}
+	if m, ok := data.(map[string]any); ok {
+		m["CSRF"] = d.CSRF
+	}
 	if err := c.pages[page].Execute(&buf, d); err != nil {
 		c.log.Error("console: render", "page", page, "err", err)
 		http.Error(w, "internal error (see the server's log)", http.StatusInternalServerError)
@@ -157,10 +164,14 @@ func (c *Console) contactsPage(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, err, false)
 		return
 	}
-	next := ""
+	var next template.URL
 	if len(list) == pageSize {
 		last := list[len(list)-1]
-		next = url.Values{"account": {q.Get("account")}, "after_account": {last.Account}, "after": {last.ID}}.Encode()
+		nq := url.Values{"after_account": {last.Account}, "after": {last.ID}}
+		if a := q.Get("account"); a != "" {
+			nq.Set("account", a)
+		}
+		next = pageLink("/contacts", nq)
 	}
 	c.render(w, r, "contacts", "Contacts", map[string]any{"Contacts": list, "Next": next, "Account": q.Get("account")})
 }
@@ -181,22 +192,31 @@ func (c *Console) runsPage(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, err, false)
 		return
 	}
-	next := ""
+	var next template.URL
 	if len(list) == pageSize {
-		next = olderPage(q, list[len(list)-1].ID)
+		next = olderPage("/runs", q, list[len(list)-1].ID)
 	}
 	c.render(w, r, "runs", "Runs", map[string]any{"Runs": list, "Next": next, "Q": q, "Statuses": runStatuses})
 }
 
-// olderPage is the query of a list's next page: the same filters, before
+// olderPage is the link to a list's next page: the same filters, before
 // the last ID shown.
-func olderPage(q url.Values, lastID int64) string {
+func olderPage(path string, q url.Values, lastID int64) template.URL {
 	nq := url.Values{}
 	for k, v := range q {
-		nq[k] = v
+		if k != "before" && len(v) > 0 && v[0] != "" {
+			nq[k] = v
+		}
 	}
 	nq.Set("before", strconv.FormatInt(lastID, 10))
-	return nq.Encode()
+	return pageLink(path, nq)
+}
+
+// pageLink is a link to a page of the console with a query. Its query is
+// encoded here, so the template must not escape it again (it did: the
+// links read "?before%3d71" and led to the first page).
+func pageLink(path string, q url.Values) template.URL {
+	return template.URL(path + "?" + q.Encode())
 }
 
 func (c *Console) runPage(w http.ResponseWriter, r *http.Request) {
@@ -215,9 +235,9 @@ func (c *Console) messagesPage(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, err, false)
 		return
 	}
-	next := ""
+	var next template.URL
 	if len(list) == pageSize {
-		next = olderPage(q, list[len(list)-1].ID)
+		next = olderPage("/messages", q, list[len(list)-1].ID)
 	}
 	c.render(w, r, "messages", "Messages", map[string]any{"Messages": list, "Next": next, "Q": q,
 		"Statuses": outboxStatuses, "Reasons": reasons})
