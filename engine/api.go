@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"time"
 
 	"github.com/wxflow/wxflow/channels"
 	"github.com/wxflow/wxflow/flows"
@@ -103,3 +104,19 @@ func (e *Engine) FlowVersion(ctx context.Context, version string) (*flows.Flow, 
 	}
 	return p.flow, nil
 }
+
+// CheckWrite reports whether the store takes writes: it commits a small
+// write through the writer, as an event would be (a full disk, a
+// read-only file or a lost database fail it). Health checks call it.
+func (e *Engine) CheckWrite(ctx context.Context) error {
+	err := e.submit(ctx, func(w *work) error {
+		return w.tx.PutChannelState(healthKey, w.now.UTC().Format(time.RFC3339Nano), w.now.Add(time.Hour), w.now)
+	})
+	if err != nil {
+		return fmt.Errorf("store write check: %w", err)
+	}
+	return nil
+}
+
+// healthKey is the channel-state row CheckWrite writes.
+const healthKey = "wxflow:health"

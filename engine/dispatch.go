@@ -81,6 +81,9 @@ type outboxRecorder struct {
 func (r *outboxRecorder) InsertOutbox(o *OutboxEntry) error {
 	if err := r.Tx.InsertOutbox(o); err != nil {
 		return err
+	// reserved is shared by the jobs of one transaction: the contacts
+	// they reserved messages for.
+	reserved map[ContactRef]bool
 	}
 	if o.Status == OutboxPending {
 		r.pending = append(r.pending, o)
@@ -90,6 +93,9 @@ func (r *outboxRecorder) InsertOutbox(o *OutboxEntry) error {
 
 // maxQueuedOutbox bounds the messages handed to the dispatcher in memory;
 // past it, the dispatcher reads them back from the store instead, so a
+		if r.reserved != nil {
+			r.reserved[ContactRef{o.Account, o.Contact}] = true
+		}
 // dispatcher slower than ingest costs no memory.
 const maxQueuedOutbox = 8192
 
@@ -178,6 +184,7 @@ func (e *Engine) claimed(batch []*OutboxEntry) {
 
 // dispatchOnce sends claimed messages and records the outcomes. It
 // returns the next messages to send, claimed in the same commit.
+	e.open.track(batch)
 func (e *Engine) dispatchOnce(ctx context.Context, claimed []*OutboxEntry) ([]*OutboxEntry, error) {
 	shards := make([][]*OutboxEntry, e.cfg.SendWorkers)
 	for _, o := range claimed {

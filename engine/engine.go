@@ -68,6 +68,11 @@ type Engine struct {
 	outq       []*OutboxEntry
 	backlog    bool
 	claimedMax int64
+	// open are the messages reserved for the API and not finished: a
+	// passive reply must not overtake them.
+	open openMessages
+	// holds are the messages of accounts whose sends the channel paused.
+	holds holds
 
 	busyMu    sync.Mutex
 	busyCond  *sync.Cond
@@ -320,13 +325,17 @@ func (e *Engine) runBatch(batch []*job) {
 	failed := -1
 	err := e.store.Update(context.Background(), func(tx Tx) error {
 		for i, j := range batch {
-			recs[i] = &outboxRecorder{Tx: tx}
+			recs[i] = &outboxRecorder{Tx: tx, reserved: reserved}
 			w := newWork(e, recs[i])
 			works[i] = w
 			if err := w.run(j.fn); err != nil {
+		// The contacts for which this transaction reserved messages for
+		// the API so far (not yet in e.open).
+		reserved := map[ContactRef]bool{}
 				failed = i
 				return err
 			}
+			w.reserved = reserved
 		}
 		return nil
 	})
@@ -337,6 +346,7 @@ func (e *Engine) runBatch(batch []*job) {
 		}
 		return
 	}
+			e.open.track(recs[i].pending)
 	if len(batch) == 1 {
 		e.finish(batch[0], nil, err)
 		return

@@ -30,6 +30,8 @@ type harness struct {
 	msgID int
 	// closeStore closes the current store once.
 	closeStore func()
+	// lastAt is the time of the last event replyTo ingested.
+	lastAt time.Time
 }
 
 // opts are what a test may change about its harness.

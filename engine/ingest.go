@@ -49,12 +49,20 @@ func (w *work) ingest(ev *channels.Event) error {
 	if ev.At.IsZero() {
 		ev.At = w.now
 	}
-	added, err := w.tx.AddEvent(&EventRecord{Key: ev.DedupeKey(), Event: *ev, ReceivedAt: w.now})
+	key := ev.DedupeKey()
+	added, err := w.tx.AddEvent(&EventRecord{Key: key, Event: *ev, ReceivedAt: w.now})
 	if err != nil {
 		return fmt.Errorf("ingest: %w", err)
 	}
+	p := w.passive
+	if p != nil && p.key == (ContactRef{ev.Account, ev.Contact}) {
+		p.event = key
+	}
 	if !added {
 		w.count().duplicates++
+		if p != nil && p.event == key {
+			return w.retryReply(key)
+		}
 		return nil
 	}
 	w.count().event(ev.Kind)

@@ -97,6 +97,12 @@ func (x *runner) Send(m *flows.Message) (bool, error) {
 		x.abort = err
 		return false, err
 	}
+	if w.passive != nil && w.passive.entry == o {
+		if err := w.replied(o); err != nil {
+			x.abort = err
+			return false, err
+		}
+	}
 	x.msgs = append(x.msgs, o.ID)
 	if o.Status == OutboxFailed {
 		w.count().message(o.Status, o.Reason)

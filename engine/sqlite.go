@@ -161,6 +161,8 @@ var readQueries = map[string]string{
 		WHERE ended_at = 0 AND (account, contact) IN ` + refsParam + ` ORDER BY id DESC`,
 	"session":    `SELECT followed, last, kind, used, closed FROM sessions WHERE account = ? AND contact = ?`,
 	"run":        `SELECT ` + runCols + ` FROM runs WHERE id = ?`,
+	"eventReply": `SELECT reply FROM events WHERE key = ?`,
+	"outboxOne":  `SELECT ` + outboxCols + ` FROM ` + outboxView + ` WHERE id = ?`,
 	"activeRuns": `SELECT ` + runCols + ` FROM runs WHERE account = ? AND contact = ? AND ended_at = 0 ORDER BY id DESC`,
 	"lastStart":  `SELECT max(started_at) FROM runs WHERE account = ? AND contact = ? AND flow = ?`,
 	"flow":       `SELECT version, name, file, source, loaded_at FROM flow_versions WHERE version = ?`,
@@ -172,6 +174,7 @@ var readQueries = map[string]string{
 
 var writeQueries = map[string]string{
 	"addEvent":   `INSERT INTO events (key, account, contact, kind, payload, received_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING`,
+	"setReply":   `UPDATE events SET reply = ? WHERE key = ?`,
 	"putContact": `INSERT INTO contacts (` + contactCols + `) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (account, id) DO UPDATE SET followed = excluded.followed, first_seen = excluded.first_seen, last_seen = excluded.last_seen, tags = excluded.tags, fields = excluded.fields`,
 	"putSession": `INSERT INTO sessions (account, contact, followed, last, kind, used, closed) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (account, contact) DO UPDATE SET followed = excluded.followed, last = excluded.last, kind = excluded.kind, used = excluded.used, closed = excluded.closed`,
 	"insertRun":  `INSERT INTO runs (id, account, contact, flow, version, status, pos, step, state, seq, started_at, updated_at, ended_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -703,6 +706,34 @@ func (t *sqliteTx) AddEvent(e *EventRecord) (bool, error) {
 	}
 	n, err := res.RowsAffected()
 	return n == 1, err
+}
+
+func (t *sqliteTx) SetEventReply(key string, outboxID int64) error {
+	res, err := t.exec("setReply", outboxID, key)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n != 1 {
+		return fmt.Errorf("event reply: event %q: %w", key, ErrNotFound)
+	}
+	return nil
+}
+
+func (t *sqliteTx) EventReply(key string) (int64, error) {
+	var id int64
+	err := t.stmt("eventReply").QueryRowContext(t.ctx, key).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	}
+	return id, err
+}
+
+func (t *sqliteTx) OutboxEntry(id int64) (*OutboxEntry, error) {
+	o, err := scanOutbox(t.stmt("outboxOne").QueryRowContext(t.ctx, id))
+	if err != nil {
+		return nil, notFound(err)
+	}
+	return o, nil
 }
 
 func (t *sqliteTx) PutContact(c *Contact) error {

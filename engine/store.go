@@ -53,6 +53,12 @@ type ReadTx interface {
 	LastStart(account, contact, flow string) (t time.Time, ok bool, err error)
 	// Outbox lists outbox entries in the order they were reserved.
 	Outbox(f OutboxFilter) ([]*OutboxEntry, error)
+	// OutboxEntry returns one outbox entry, or ErrNotFound.
+	OutboxEntry(id int64) (*OutboxEntry, error)
+	// EventReply returns the outbox ID of the passive reply given to the
+	// event with a dedupe key (see Tx.SetEventReply); 0 when it got none
+	// or there is no such event.
+	EventReply(key string) (int64, error)
 	// FlowVersion returns a stored flow version, or ErrNotFound.
 	FlowVersion(version string) (*FlowVersion, error)
 	// DueTimers returns up to limit timers due at or before now, earliest
@@ -88,6 +94,10 @@ type Tx interface {
 	// AddEvent records an inbound event by its dedupe key; added is false
 	// when an event with the same key was recorded before.
 	AddEvent(e *EventRecord) (added bool, err error)
+	// SetEventReply records that the event with a dedupe key was
+	// answered with the passive reply of an outbox entry; ErrNotFound
+	// when there is no such event.
+	SetEventReply(key string, outboxID int64) error
 	// PutContact creates or replaces a contact.
 	PutContact(c *Contact) error
 	// PutSession creates or replaces a contact's session.

@@ -25,6 +25,9 @@ type work struct {
 	// passive is set in the job of a callback that may get a passive
 	// reply.
 	passive *passiveReq
+	// reserved are the contacts this job's transaction reserved messages
+	// for the API for (shared with the other jobs of the transaction).
+	reserved map[ContactRef]bool
 	// stats is what the job counted (nil until it counts something).
 	stats *statDelta
 }

@@ -21,8 +21,11 @@ type Sink interface {
 	Ingest(ctx context.Context, ev channels.Event) error
 	// IngestReply stores an event like Ingest and returns the message to
 	// give as the passive reply, if one is ready before deadline (nil
-	// otherwise). The caller calls done once the answer was written, or
-	// could not be.
+	// otherwise). The caller calls done once the answer was written
+	// (written true), or when WeChat cannot have it (it could not be
+	// rendered or written, or it was ready after WeChat stopped
+	// waiting): the Sink then sends the message by the API. A retry of
+	// the same callback may be given the same reply again.
 	IngestReply(ctx context.Context, ev channels.Event, deadline time.Time) (msg *channels.Message, done func(written bool), err error)
 }
 
@@ -239,7 +242,12 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, id string) (chan
 		success(w)
 		return ev.Kind, http.StatusOK, nil
 	}
-	msg, done, err := h.cfg.Sink.IngestReply(r.Context(), ev, h.cfg.Clock.Now().Add(h.cfg.PassiveReplyWait))
+	asked := h.cfg.Clock.Now()
+	// WeChat hanging up does not stop the event from being stored and
+	// its reply decided: a retry then finds both.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), replyDeadline)
+	defer cancel()
+	msg, done, err := h.cfg.Sink.IngestReply(ctx, ev, asked.Add(h.cfg.PassiveReplyWait))
 	if err != nil {
 		return ev.Kind, 0, h.sinkError(err)
 	}
@@ -247,12 +255,24 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, id string) (chan
 		success(w)
 		return ev.Kind, http.StatusOK, nil
 	}
-	written := h.writeReply(w, acc, cb, msg, replyCipher)
+	written := false
+	if h.cfg.Clock.Now().Sub(asked) < replyDeadline {
+		written = h.writeReply(w, acc, cb, msg, replyCipher)
+	} else {
+		// WeChat stopped waiting: an answer now reaches nobody, and the
+		// Sink sends the message by the API instead.
+		success(w)
+	}
 	if done != nil {
 		done(written)
 	}
 	return ev.Kind, http.StatusOK, nil
 }
+
+// replyDeadline is how long after a callback arrives its passive reply
+// may still be written: WeChat waits 5 seconds from sending it, and half a
+// second is left for the network. A reply ready later goes by the API.
+const replyDeadline = 4500 * time.Millisecond
 
 // checkTimestamp refuses a callback whose timestamp is too far from now:
 // a replay of an old callback, or a forged one.

@@ -551,7 +551,9 @@ func (s *server) Close() {
 }
 
 func (s *server) healthz(w http.ResponseWriter, r *http.Request) {
-	err := s.store.View(r.Context(), func(tx engine.ReadTx) error {
+	ctx, cancel := context.WithTimeout(r.Context(), healthTimeout)
+	defer cancel()
+	err := s.store.View(ctx, func(tx engine.ReadTx) error {
 		_, _, err := tx.NextTimer()
 		return err
 	})
@@ -568,11 +570,17 @@ func (s *server) healthz(w http.ResponseWriter, r *http.Request) {
 type engineSink struct{ e *engine.Engine }
 
 func (k engineSink) Ingest(ctx context.Context, ev channels.Event) error {
+// healthz answers 200 when the store can be read and written (a write
+// is committed through the engine's writer, as events are), 503 when not:
+// a full disk must take the node out of a load balancer.
 	return sinkErr(k.e.Ingest(ctx, ev))
 }
 
 func (k engineSink) IngestReply(ctx context.Context, ev channels.Event, deadline time.Time) (*channels.Message, func(bool), error) {
 	r, err := k.e.IngestReply(ctx, ev, deadline)
+	if err == nil {
+		err = s.engine.CheckWrite(ctx)
+	}
 	if err != nil || r == nil {
 		return nil, nil, sinkErr(err)
 	}
@@ -582,6 +590,10 @@ func (k engineSink) IngestReply(ctx context.Context, ev channels.Event, deadline
 			// start: never sent twice.
 			k.e.Logger().Error("passive reply", "err", err)
 		}
+// healthTimeout bounds a health check: a store that takes longer to
+// commit is not healthy.
+const healthTimeout = 5 * time.Second
+
 	}, nil
 }
 

@@ -65,6 +65,7 @@ var groups = []group{
 	}},
 	{"AddEvent", []testCase{
 		{"Dedupe", testAddEventDedupe},
+		{"PassiveReply", testEventReply},
 	}},
 	{"Contact", []testCase{
 		{"RoundTrip", testContactRoundTrip},
@@ -627,6 +628,52 @@ func testAddEventDedupe(t *testing.T, s engine.Store) {
 }
 
 // Contacts.
+func testEventReply(t *testing.T, s engine.Store) {
+	ev := &engine.EventRecord{Key: "main|alice|e1|follow||", Event: channels.Event{Account: "main", Contact: "alice", Kind: channels.Follow, At: at(0)}, ReceivedAt: at(1)}
+	var id int64
+	update(t, s, func(tx engine.Tx) error {
+		if _, err := tx.AddEvent(ev); err != nil {
+			return err
+		}
+		if got, err := tx.EventReply(ev.Key); err != nil || got != 0 {
+			t.Errorf("EventReply of an event without a reply = %d, %v", got, err)
+		}
+		o := pending("main", "alice", "Welcome", 1, at(1))
+		o.Status, o.Detail = engine.OutboxSending, "passive reply"
+		if err := tx.InsertOutbox(o); err != nil {
+			return err
+		}
+		id = o.ID
+		if err := tx.SetEventReply(ev.Key, id); err != nil {
+			return err
+		}
+		if err := tx.SetEventReply("no such event", id); !errors.Is(err, engine.ErrNotFound) {
+			t.Errorf("SetEventReply of a missing event = %v, want ErrNotFound", err)
+		}
+		return nil
+	})
+	view(t, s, func(tx engine.ReadTx) error {
+		got, err := tx.EventReply(ev.Key)
+		if err != nil || got != id {
+			t.Errorf("EventReply = %d, %v; want %d", got, err, id)
+		}
+		if got, err := tx.EventReply("no such event"); err != nil || got != 0 {
+			t.Errorf("EventReply of a missing event = %d, %v", got, err)
+		}
+		o, err := tx.OutboxEntry(id)
+		if err != nil {
+			return err
+		}
+		if o.ID != id || o.Message.Text != "Welcome" || o.Status != engine.OutboxSending || o.Detail != "passive reply" {
+			t.Errorf("OutboxEntry = %+v", o)
+		}
+		if _, err := tx.OutboxEntry(id + 100); !errors.Is(err, engine.ErrNotFound) {
+			t.Errorf("OutboxEntry of a missing id = %v, want ErrNotFound", err)
+		}
+		return nil
+	})
+}
+
 
 func testContactRoundTrip(t *testing.T, s engine.Store) {
 	c := sampleContact("a", "alice")
