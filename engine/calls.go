@@ -6,7 +6,10 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"sort"
+	"strings"
 
+	"github.com/wxflow/wxflow/flows"
 	"github.com/wxflow/wxflow/steps"
 )
 
@@ -38,7 +41,24 @@ func (e *Engine) call(r *Run, req *steps.Request) {
 	}()
 }
 
+// doRequest makes a call with the secrets put in, and returns its result
+// with every secret's value replaced by its placeholder: the result is
+// kept with the run, shown in the console, and may be logged.
 func (e *Engine) doRequest(req *steps.Request) *steps.HTTPResult {
+	res := e.makeCall(req)
+	redactResult(res, e.cfg.Secrets)
+	return res
+}
+
+// makeCall resolves a request's secrets and makes it.
+func (e *Engine) makeCall(req *steps.Request) *steps.HTTPResult {
+	req, err := req.Resolve(func(name string) (string, bool) {
+		v, ok := e.cfg.Secrets[name]
+		return v, ok
+	})
+	if err != nil {
+		return &steps.HTTPResult{Err: err.Error()}
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), req.Timeout)
 	defer cancel()
 	hr, err := http.NewRequestWithContext(ctx, req.Method, req.URL, bytes.NewReader(req.Body))
@@ -70,6 +90,64 @@ func (e *Engine) doRequest(req *steps.Request) *steps.HTTPResult {
 		}
 	}
 	return &steps.HTTPResult{Status: resp.StatusCode, Headers: headers, Body: body}
+}
+
+// redactResult replaces, in everything a call gave back, each secret's
+// value (as it is, and as it was escaped in the URL or a JSON body) by
+// flows.SecretPlaceholder(NAME).
+func redactResult(res *steps.HTTPResult, secrets map[string]string) {
+	r := secretRedactor(secrets)
+	if r == nil {
+		return
+	}
+	res.Err = r.Replace(res.Err)
+	if len(res.Headers) > 0 {
+		h := make(map[string]string, len(res.Headers))
+		for k, v := range res.Headers {
+			h[r.Replace(k)] = r.Replace(v)
+		}
+		res.Headers = h
+	}
+	if len(res.Body) > 0 {
+		res.Body = []byte(r.Replace(string(res.Body)))
+	}
+}
+
+// secretRedactor returns a replacer of every form of every secret's
+// value (longest first, so that a value inside another does not cut it),
+// or nil when there are none.
+func secretRedactor(secrets map[string]string) *strings.Replacer {
+	type pair struct{ from, to string }
+	var pairs []pair
+	for name, v := range secrets {
+		if v == "" {
+			continue
+		}
+		ph := flows.SecretPlaceholder(name)
+		seen := map[string]bool{}
+		for _, esc := range []steps.Escape{steps.EscapeBody, steps.EscapePath, steps.EscapeQuery, steps.EscapeJSON} {
+			form, err := steps.EscapeValue(esc, v)
+			if err != nil || form == "" || seen[form] {
+				continue
+			}
+			seen[form] = true
+			pairs = append(pairs, pair{form, ph})
+		}
+	}
+	if len(pairs) == 0 {
+		return nil
+	}
+	sort.Slice(pairs, func(i, j int) bool {
+		if len(pairs[i].from) != len(pairs[j].from) {
+			return len(pairs[i].from) > len(pairs[j].from)
+		}
+		return pairs[i].from < pairs[j].from
+	})
+	args := make([]string, 0, 2*len(pairs))
+	for _, p := range pairs {
+		args = append(args, p.from, p.to)
+	}
+	return strings.NewReplacer(args...)
 }
 
 // resumeCall resumes a run with its call's response, if the run still

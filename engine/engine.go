@@ -45,6 +45,11 @@ type Config struct {
 	// SendWorkers is how many contacts' messages are sent in parallel
 	// (default 16).
 	SendWorkers int
+	// Secrets are the values `${secret.NAME}` stands for in `http` steps
+	// (the config's secrets:). They are put in only when a request is
+	// sent; whatever the call gives back (error texts, the response) has
+	// each value replaced by `${secret.NAME}` before it is kept.
+	Secrets map[string]string
 }
 
 // Engine runs flows: it ingests events, advances runs, fires timers and

@@ -56,6 +56,9 @@ type SandboxConfig struct {
 	Zone *time.Location
 	// Logger receives the engine's log lines (default: discarded).
 	Logger *slog.Logger
+	// Secrets are the values of the `http` steps' `${secret.NAME}`
+	// (Config.Secrets).
+	Secrets map[string]string
 	// KeepClock keeps the clock's time in the store: a sandbox opened
 	// again on the same file starts where the clock stood, or at Start
 	// when that is later, so time never goes back for its contacts.
@@ -153,7 +156,7 @@ func NewSandbox(ctx context.Context, cfg SandboxConfig) (*Sandbox, error) {
 	}
 	s.clock = NewVirtualClock(cfg.Start)
 	s.channel = sim.New(map[string]wechat.Settings{cfg.Account: cfg.Settings}, cfg.Settings)
-	e, err := New(Config{Store: st, Channel: s.channel, Clock: s.clock, Zone: cfg.Zone, HTTPClient: cfg.HTTPClient, Logger: cfg.Logger})
+	e, err := New(Config{Store: st, Channel: s.channel, Clock: s.clock, Zone: cfg.Zone, HTTPClient: cfg.HTTPClient, Logger: cfg.Logger, Secrets: cfg.Secrets})
 	if err == nil {
 		err = e.Start(ctx)
 	}

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -57,7 +58,34 @@ type Config struct {
 	Admin AdminConfig
 	// File is the path the configuration was loaded from.
 	File string
+	// Secrets are the values flows read as ${secret.NAME}: each name
+	// listed under secrets:, with the value of the environment variable
+	// of that name.
+	Secrets SecretValues
 }
+
+// SecretValues maps the names of the secrets flows may read to their values.
+// Its String, GoString and LogValue show the names, never a value.
+type SecretValues map[string]string
+
+// Names returns the secrets' names, sorted.
+func (s SecretValues) Names() []string {
+	names := make([]string, 0, len(s))
+	for n := range s {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// String lists the names.
+func (s SecretValues) String() string { return "secrets[" + strings.Join(s.Names(), " ") + "]" }
+
+// GoString is String.
+func (s SecretValues) GoString() string { return s.String() }
+
+// LogValue logs the names.
+func (s SecretValues) LogValue() slog.Value { return slog.StringValue(strings.Join(s.Names(), ",")) }
 
 // AdminConfig says where the operator console, its JSON API and /metrics
 // listen, and the token they require. Its String, GoString and LogValue
@@ -190,6 +218,7 @@ func (c *Config) LogValue() slog.Value {
 		slog.String("accounts", strings.Join(ids, ",")),
 		slog.Bool("sandbox", c.Sandbox),
 		slog.Any("admin", c.Admin),
+		slog.Any("secrets", c.Secrets),
 	)
 }
 
@@ -258,7 +287,7 @@ const (
 
 // The keys of each map of the file, in the order of the documentation.
 var (
-	cfgTopKeys      = []string{"listen", "database", "flows", "timezone", "log", "callback", "shutdown_timeout", "admin", "sandbox", "accounts"}
+	cfgTopKeys      = []string{"listen", "database", "flows", "timezone", "log", "callback", "shutdown_timeout", "admin", "secrets", "sandbox", "accounts"}
 	cfgAdminKeys    = []string{"listen", "token"}
 	cfgLogKeys      = []string{"format", "level"}
 	cfgCallbackKeys = []string{"max_body", "timestamp_tolerance", "passive_reply", "passive_reply_wait"}
@@ -832,6 +861,8 @@ func (p *cfgParser) config(root *yaml.Node, c *Config) {
 			}
 		case "accounts":
 			c.Accounts = p.accounts(v)
+		case "secrets":
+			c.Secrets = p.secrets(v)
 		}
 	}
 	switch {
@@ -881,6 +912,50 @@ func (p *cfgParser) admin(n *yaml.Node, a *AdminConfig) {
 			}
 		}
 	})
+}
+
+// secrets walks secrets:, a list of names, and reads each one's value
+// from the environment variable of that name. A name whose variable is
+// unset or empty is an error; no message shows a value.
+func (p *cfgParser) secrets(n *yaml.Node) SecretValues {
+	if cfgIsNull(n) {
+		return nil
+	}
+	if n.Kind != yaml.SequenceNode {
+		p.errorf(n, "list the names: secrets: [CRM_KEY, CRM_TOKEN]", "secrets must be a list of names, got %s", cfgDescribe(n))
+		return nil
+	}
+	out := SecretValues{}
+	for _, item := range n.Content {
+		item = p.deref(item)
+		if item.Kind != yaml.ScalarNode || cfgIsNull(item) || item.Tag != "!!str" {
+			p.errorf(item, "list the names: secrets: [CRM_KEY, CRM_TOKEN]", "a secret is a name, got %s", cfgDescribe(item))
+			continue
+		}
+		name := item.Value
+		if strings.Contains(name, "${") {
+			p.errorf(item, fmt.Sprintf("write the name alone: %s; the value comes from the environment variable of that name", strings.Trim(name, "${}")), "a secret is named, not given: ${...} is not expanded here")
+			continue
+		}
+		if !cfgEnvName.MatchString(name) {
+			p.errorf(item, "letters, digits and _, not starting with a digit: the name of an environment variable", "invalid secret name %q", name)
+			continue
+		}
+		if _, dup := out[name]; dup {
+			p.errorf(item, "", "secret %s is listed twice", name)
+			continue
+		}
+		v, set := p.env(name)
+		switch {
+		case !set:
+			p.errorf(item, fmt.Sprintf("set the environment variable %s for wxflow serve, or remove the secret from the list", name), "secret %s is not set", name)
+		case v == "":
+			p.errorf(item, fmt.Sprintf("the environment variable %s is empty", name), "secret %s is empty", name)
+		default:
+			out[name] = v
+		}
+	}
+	return out
 }
 
 // cfgTopElsewhere hints where a key of another map goes.

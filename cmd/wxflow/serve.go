@@ -182,7 +182,8 @@ func newServer(ctx context.Context, cfg *Config, o serverOptions) (*server, erro
 	if o.Clock == nil {
 		o.Clock = engine.SystemClock{}
 	}
-	s := &server{cfg: cfg, log: o.Logger, loadOpt: flows.Options{Regions: map[string]string{}}}
+	// Flows may read only the secrets the config declares.
+	s := &server{cfg: cfg, log: o.Logger, loadOpt: flows.Options{Regions: map[string]string{}, CheckSecrets: true, Secrets: cfg.Secrets.Names()}}
 	s.metrics = console.NewMetrics(func() engine.Stats { return s.engine.Stats() })
 	print, err := flowsFingerprint(cfg.Flows)
 	if err != nil {
@@ -224,7 +225,7 @@ func (s *server) openSandbox(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	sb, err := engine.NewSandbox(ctx, engine.SandboxConfig{Set: set, DBPath: s.cfg.Database, Zone: s.cfg.Timezone, Logger: s.log, KeepClock: true})
+	sb, err := engine.NewSandbox(ctx, engine.SandboxConfig{Set: set, DBPath: s.cfg.Database, Zone: s.cfg.Timezone, Logger: s.log, KeepClock: true, Secrets: s.cfg.Secrets})
 	if err != nil {
 		return err
 	}
@@ -274,6 +275,7 @@ func (s *server) openAccounts(ctx context.Context, o serverOptions) (http.Handle
 	}
 	s.engine, err = engine.New(engine.Config{
 		Store: st, Channel: wechat.NewChannel(accounts), Clock: o.Clock, Zone: cfg.Timezone, Logger: o.Logger, LoadOptions: s.loadOpt,
+		Secrets: cfg.Secrets,
 	})
 	if err != nil {
 		st.Close()

@@ -1,0 +1,293 @@
+package engine_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/wxflow/wxflow/channels"
+	"github.com/wxflow/wxflow/engine"
+)
+
+// recorder is an HTTP server on loopback that keeps each request as it
+// came (the request line's target, the Authorization header, the body)
+// and answers with them, echoing the Authorization in X-Echo.
+type recorder struct {
+	*httptest.Server
+	mu   sync.Mutex
+	reqs []string
+}
+
+func newRecorder(t *testing.T) *recorder {
+	t.Helper()
+	r := &recorder{}
+	r.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		body, _ := io.ReadAll(req.Body)
+		line := req.Method + " " + req.RequestURI
+		if a := req.Header.Get("Authorization"); a != "" {
+			line += " auth=" + a
+		}
+		if len(body) > 0 {
+			line += " " + string(body)
+		}
+		r.mu.Lock()
+		r.reqs = append(r.reqs, line)
+		r.mu.Unlock()
+		w.Header().Set("X-Echo", req.Header.Get("Authorization"))
+		io.WriteString(w, line)
+	}))
+	t.Cleanup(r.Close)
+	return r
+}
+
+func (r *recorder) requests() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]string(nil), r.reqs...)
+}
+
+func TestHTTPValuesInTheURLAreEscaped(t *testing.T) {
+	t.Parallel()
+	srv := newRecorder(t)
+	h := newHarnessWith(t, map[string]string{
+		"lookup.yaml": `name: lookup
+triggers: [{keyword: [lookup]}]
+steps:
+  - ask: "Your email?"
+    expect: email
+    save: contact.fields.email
+  - http:
+      url: "` + srv.URL + `/lookup?email=${contact.fields.email}"
+  - send: "looked up"
+`,
+		"user.yaml": `name: user
+triggers: [{keyword: [user]}]
+steps:
+  - ask: "Which user?"
+    save: vars.user
+  - http:
+      method: DELETE
+      url: "` + srv.URL + `/api/users/${vars.user}#${vars.user}"
+  - send: "removed"
+`,
+		"search.yaml": `name: search
+triggers: [{keyword: [search]}]
+steps:
+  - ask: "Looking for?"
+    save: vars.q
+  - http:
+      url: "` + srv.URL + `/search?lang=zh#top"
+      query: { q: "${vars.q}", "a b": "x&y", n: "${len(vars.q)}" }
+  - send: "searched"
+`}, opts{tune: func(c *engine.Config) { c.HTTPClient = plainClient() }})
+	h.say("lookup")
+	h.say("x@example.com&api_key=ATTACKER")
+	h.say("user")
+	h.say("../../admin/delete?all=1#")
+	h.say("user")
+	h.say("..")
+	h.say("search")
+	h.say("tea & cake=1")
+	h.wantTranscript("Your email? | looked up | Which user? | removed | Which user? | removed | Looking for? | searched")
+	want := []string{
+		"GET /lookup?email=x%40example.com%26api_key%3DATTACKER",
+		"DELETE /api/users/..%2F..%2Fadmin%2Fdelete%3Fall=1%23",
+		"DELETE /api/users/%2E%2E",
+		"GET /search?lang=zh&q=tea+%26+cake%3D1&a+b=x%26y&n=12",
+	}
+	if got := srv.requests(); strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("the server got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// lockedBuffer is a log destination safe for the engine's goroutines.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func TestHTTPSecretsReachTheServerOnly(t *testing.T) {
+	t.Parallel()
+	const key, token = "k3y/s3cr3t&x=1", "t0k-8f2c9a"
+	srv := newRecorder(t)
+	down := httptest.NewServer(http.NotFoundHandler())
+	down.Close() // nothing listens there: the client's error shows the URL
+	var logs lockedBuffer
+	h := newHarnessWith(t, map[string]string{"crm.yaml": `name: crm
+triggers: [{keyword: [crm, down]}]
+steps:
+  - branch:
+      - if: event.text == "down"
+        then:
+          - http:
+              url: "` + down.URL + `/x/${secret.CRM_KEY}?key=${secret.CRM_KEY}"
+            on_error: failed
+  - http:
+      method: POST
+      url: "` + srv.URL + `/c/${secret.CRM_KEY}?key=${secret.CRM_KEY}"
+      query: { k: "${secret.CRM_KEY}", who: "${contact.id}" }
+      headers: { Authorization: "Bearer ${secret.TOKEN}" }
+      json: { token: "${secret.TOKEN}", note: "key ${secret.CRM_KEY}!" }
+      save: vars.res
+  - send: "${http.headers['X-Echo']} | ${vars.res.body}"
+  - end
+  - id: failed
+    send: "failed"
+`}, opts{tune: func(c *engine.Config) {
+		c.HTTPClient = plainClient()
+		c.Secrets = map[string]string{"CRM_KEY": key, "TOKEN": token}
+		c.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}})
+	h.say("crm")
+	h.say("down")
+	want := `POST /c/k3y%2Fs3cr3t&x=1?key=k3y%2Fs3cr3t%26x%3D1&k=k3y%2Fs3cr3t%26x%3D1&who=alice auth=Bearer t0k-8f2c9a {"note":"key k3y/s3cr3t&x=1!","token":"t0k-8f2c9a"}`
+	if got := srv.requests(); len(got) != 1 || got[0] != want {
+		t.Fatalf("the server got %q\nwant %q", got, want)
+	}
+	redacted := `Bearer ${secret.TOKEN} | POST /c/${secret.CRM_KEY}?key=${secret.CRM_KEY}&k=${secret.CRM_KEY}&who=alice auth=Bearer ${secret.TOKEN} {"note":"key ${secret.CRM_KEY}!","token":"${secret.TOKEN}"}`
+	h.wantTranscript(redacted + " | failed")
+
+	runs := h.runs("crm")
+	if len(runs) != 2 {
+		t.Fatalf("%d runs", len(runs))
+	}
+	var trail strings.Builder
+	for _, r := range runs {
+		for _, e := range r.State.Trail {
+			trail.WriteString(e.What + "\n")
+		}
+	}
+	for _, want := range []string{
+		"calls POST " + srv.URL + "/c/${secret.CRM_KEY}?key=${secret.CRM_KEY}&k=${secret.CRM_KEY}&who=alice",
+		"calls GET " + down.URL + "/x/${secret.CRM_KEY}?key=${secret.CRM_KEY}",
+		"the call failed: Get \"" + down.URL + "/x/${secret.CRM_KEY}?key=${secret.CRM_KEY}\"",
+	} {
+		if !strings.Contains(trail.String(), want) {
+			t.Errorf("the trail has no %q:\n%s", want, trail.String())
+		}
+	}
+	for _, r := range runs {
+		state, err := json.Marshal(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, v := range []string{"k3y", "t0k"} {
+			if strings.Contains(string(state), v) {
+				t.Errorf("run %d holds a secret's value: %s", r.ID, state)
+			}
+		}
+	}
+	for _, o := range h.outbox() {
+		if strings.Contains(o.Message.Text, "k3y") || strings.Contains(o.Message.Text, "t0k") || strings.Contains(o.Detail, "k3y") {
+			t.Errorf("a message holds a secret's value: %+v", o)
+		}
+	}
+	if l := logs.String(); strings.Contains(l, "k3y") || strings.Contains(l, "t0k") {
+		t.Errorf("the logs hold a secret's value:\n%s", l)
+	}
+}
+
+func TestHTTPUndeclaredSecretFailsTheCall(t *testing.T) {
+	t.Parallel()
+	srv := newRecorder(t)
+	h := newHarnessWith(t, map[string]string{"crm.yaml": `name: crm
+triggers: [{keyword: [crm]}]
+steps:
+  - http:
+      url: "` + srv.URL + `/c?key=${secret.CRM_KEY}"
+    on_error: failed
+  - send: "ok"
+  - end
+  - id: failed
+    send: "failed"
+`}, opts{tune: func(c *engine.Config) { c.HTTPClient = plainClient() }})
+	h.say("crm")
+	h.wantTranscript("failed")
+	if got := srv.requests(); len(got) != 0 {
+		t.Fatalf("the server got %q", got)
+	}
+	r := h.only("crm")
+	if got := trailText(r); !strings.Contains(got, "secret CRM_KEY is not declared in the config") {
+		t.Fatalf("trail %q", got)
+	}
+}
+
+// trailText is a run's trail, one entry a line.
+func trailText(r *engine.Run) string {
+	var b strings.Builder
+	for _, e := range r.State.Trail {
+		b.WriteString(e.What + "\n")
+	}
+	return b.String()
+}
+
+func TestHTTPSecretsAfterARestart(t *testing.T) {
+	t.Parallel()
+	held, release := make(chan string, 4), make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		held <- r.RequestURI
+		select {
+		case <-release:
+		case <-r.Context().Done():
+			return
+		}
+		io.WriteString(w, "done")
+	}))
+	t.Cleanup(func() {
+		select {
+		case <-release:
+		default:
+			close(release)
+		}
+		srv.Close()
+	})
+	h := newHarnessWith(t, map[string]string{"call.yaml": `name: call
+triggers: [{keyword: [call]}]
+steps:
+  - http:
+      url: "` + srv.URL + `/x?key=${secret.KEY}"
+      timeout: 1m
+  - send: "${http.body}"
+`}, opts{tune: func(c *engine.Config) {
+		c.HTTPClient = plainClient()
+		c.Secrets = map[string]string{"KEY": "s&c9r3t"}
+	}})
+	if err := h.e.Ingest(h.ctx, channels.Event{Account: "main", Contact: "alice", Kind: channels.Text, Text: "call", MsgID: "1"}); err != nil {
+		t.Fatal(err)
+	}
+	first := <-held
+	if r := h.only("call"); r.State.Request == nil || r.State.Request.URL != srv.URL+"/x?key=${secret.KEY}" {
+		t.Fatalf("stored request %+v", r.State.Request)
+	}
+	h.closeStore() // the call under way is made again by the next engine, from the stored request
+	h.openEngine()
+	second := <-held
+	close(release)
+	h.loadFlows()
+	if first != "/x?key=s%26c9r3t" || second != first {
+		t.Fatalf("the server got %q then %q", first, second)
+	}
+	h.wantTranscript("done")
+	state, _ := json.Marshal(h.only("call"))
+	if strings.Contains(string(state), "c9r3") {
+		t.Fatalf("the run holds the secret: %s", state)
+	}
+}
