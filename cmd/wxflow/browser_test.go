@@ -18,6 +18,9 @@ import (
 	"errors"
 	"fmt"
 	"image/png"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -536,6 +539,40 @@ func TestBrowserConsoleSandbox(t *testing.T) {
 	if n := b.count("table.messages tbody tr[data-message]"); n != 1 {
 		t.Fatalf("/messages?reason=window_closed lists %d messages", n)
 	}
+
+	// Paging: with more followers than a page shows, "More" and "Older"
+	// lead to the rest.
+	for i := range 50 {
+		b.api("POST", "/api/sandbox", "", fmt.Sprintf(`{"contact":"pager-%02d","action":"follow"}`, i), 200)
+	}
+	b.open("/contacts")
+	if n := b.count("#contacts tbody tr"); n != 50 {
+		t.Fatalf("/contacts lists %d contacts, want a page of 50", n)
+	}
+	b.submit("click More", `main > p > a`, 200)
+	if p := b.path(); !strings.Contains(p, "after=pager-49") {
+		t.Fatalf("More leads to %s", p)
+	}
+	b.wantText("#contacts", "visitor")
+	for _, list := range []struct{ path, rows, attr string }{
+		{"/runs", "table.runs tbody tr[data-run]", "run"},
+		{"/messages", "table.messages tbody tr[data-message]", "message"},
+	} {
+		b.open(list.path)
+		ids := browserEval[[]int](b, fmt.Sprintf(`[...document.querySelectorAll(%q)].map(tr => +tr.dataset.%s)`, list.rows, list.attr))
+		if len(ids) != 50 {
+			t.Fatalf("%s lists %d rows, want a page of 50", list.path, len(ids))
+		}
+		b.submit("click Older on "+list.path, `main > p > a`, 200)
+		if p := b.path(); !strings.Contains(p, fmt.Sprintf("before=%d", ids[49])) {
+			t.Fatalf("Older on %s leads to %s", list.path, p)
+		}
+		older := browserEval[[]int](b, fmt.Sprintf(`[...document.querySelectorAll(%q)].map(tr => +tr.dataset.%s)`, list.rows, list.attr))
+		if len(older) == 0 || older[0] >= ids[49] {
+			t.Fatalf("Older on %s shows %v after %v", list.path, older, ids)
+		}
+	}
+	b.shot("messages-older")
 	t.Logf("screenshots in %s; the test took %v", b.shots, time.Since(began).Round(time.Millisecond))
 }
 
@@ -600,4 +637,65 @@ func TestBrowserConsoleLogin(t *testing.T) {
 	}
 	b.open("/simulator")
 	noToken("the simulator")
+
+	// A page on another port of the same host (the same site, so the
+	// SameSite=Strict cookie goes along) tries to start a flow: by fetch
+	// with text/plain, and by a form. Neither starts anything.
+	b.api("POST", "/api/sandbox", token, `{"contact":"visitor","action":"follow"}`, 200)
+	runs := b.api("GET", "/api/runs?contact=visitor", token, "", 200)
+	evil := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		fmt.Fprintf(w, `<!doctype html><title>win a prize</title>
+<form id="evil" method="post" action="%s/flows/help-menu/start"><input name="contact" value="visitor"><button>Win</button></form>`, b.base)
+	}))
+	t.Cleanup(evil.Close)
+	if !strings.HasPrefix(evil.URL, "http://127.0.0.1:") || strings.HasPrefix(b.base, evil.URL) {
+		t.Fatalf("the other page is at %s, the console at %s: want another port of one host", evil.URL, b.base)
+	}
+	b.navigate("open the other page", chromedp.NavigateResponse(evil.URL), 200)
+	sent := browserRun(b, "fetch from the other page", chromedp.Evaluate[string](fmt.Sprintf(
+		`fetch(%q, {method: "POST", mode: "no-cors", credentials: "include", headers: {"Content-Type": "text/plain"}, body: '{"contact":"visitor"}'}).then(() => "sent", e => "failed: " + e)`,
+		b.base+"/api/flows/help-menu/start"), chromedp.EvalAwaitPromise))
+	if sent != "sent" {
+		t.Fatalf("the other page's fetch: %s", sent)
+	}
+	b.submit("post the other page's form", `#evil button`, 403)
+	if after := b.api("GET", "/api/runs?contact=visitor", token, "", 200); after != runs {
+		t.Fatalf("a page on another port started runs:\n%s", after)
+	}
+
+	// Logging out ends the session.
+	b.open("/flows")
+	b.submit("log out", `form.logout button`, 200)
+	if p := b.path(); p != "/login" {
+		t.Fatalf("logging out leads to %s", p)
+	}
+	b.open("/flows")
+	if p := b.path(); p != "/login?next=%2Fflows" {
+		t.Fatalf("/flows after logging out leads to %s, want the login page", p)
+	}
+}
+
+// api calls the console's API from the test (not the browser), with the
+// bearer token when token is not "", and checks the status.
+func (b *browser) api(method, path, token, body string, status int) string {
+	b.t.Helper()
+	req, err := http.NewRequest(method, b.base+path, strings.NewReader(body))
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	got, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != status {
+		b.t.Fatalf("%s %s: %d %.300s, want %d", method, path, resp.StatusCode, got, status)
+	}
+	return string(got)
 }
