@@ -47,6 +47,8 @@ func (e *Engine) dispatcher() {
 		for err == nil && len(claimed) > 0 {
 			claimed, err = e.dispatchOnce(context.Background(), claimed)
 		}
+		// Paused accounts: wake up when their pause ends.
+		e.armHolds()
 		if err != nil && !errors.Is(err, ErrStopped) {
 			e.log.Error("outbox", "err", err)
 			// Try again in a while: the messages stay pending.
@@ -68,6 +70,10 @@ type sendResult struct {
 	reason channels.Reason
 	code   int
 	detail string
+	// held is set for a message not attempted, held back while its
+	// account is paused; paused is the channel's pause, when it said so.
+	held   bool
+	paused *channels.Paused
 }
 
 // outboxRecorder notes the messages a job reserved for sending, so that
@@ -118,13 +124,18 @@ func (e *Engine) queueOutbox(entries []*OutboxEntry) {
 	e.outMu.Unlock()
 }
 
-// nextBatch claims the next messages to send.
+// nextBatch claims the next messages to send: the held messages of
+// paused accounts that may go again (see holds), then new ones.
 func (e *Engine) nextBatch(ctx context.Context) ([]*OutboxEntry, error) {
 	if e.stoppingSends() {
 		return nil, ErrStopped
 	}
-	var batch []*OutboxEntry
+	var batch, taken []*OutboxEntry
 	err := e.enqueue(ctx, true, func(w *work) error {
+		taken = e.holds.take(w.now)
+		if err := heldMarks(w, nil, taken, e.holds.cause); err != nil {
+			return err
+		}
 		var err error
 		batch, err = e.claim(w)
 		return err
@@ -132,8 +143,10 @@ func (e *Engine) nextBatch(ctx context.Context) ([]*OutboxEntry, error) {
 	if err != nil {
 		return nil, err
 	}
+	e.holds.took(taken)
+	markHeld(nil, taken)
 	e.claimed(batch)
-	return batch, nil
+	return append(taken, batch...), nil
 }
 
 // claim claims, in a job, the next messages to send. While there is a
@@ -183,8 +196,11 @@ func (e *Engine) claimed(batch []*OutboxEntry) {
 }
 
 // dispatchOnce sends claimed messages and records the outcomes. It
-// returns the next messages to send, claimed in the same commit.
-	e.open.track(batch)
+// returns the next messages to send, claimed in the same commit (in a
+// commit of its own while accounts are paused). A message the channel
+// did not attempt because its account is paused is held back, and so is
+// every later message of that account in the round, and every message of
+// an account with messages held: nothing overtakes them.
 func (e *Engine) dispatchOnce(ctx context.Context, claimed []*OutboxEntry) ([]*OutboxEntry, error) {
 	shards := make([][]*OutboxEntry, e.cfg.SendWorkers)
 	for _, o := range claimed {
@@ -204,16 +220,45 @@ func (e *Engine) dispatchOnce(ctx context.Context, claimed []*OutboxEntry) ([]*O
 		wg.Add(1)
 		go func(i int, shard []*OutboxEntry) {
 			defer wg.Done()
+			var paused map[string]bool // accounts held back in this shard
 			for _, o := range shard {
-				results[i] = append(results[i], e.sendOne(ctx, o))
+				if paused[o.Account] || e.holds.holding(o) {
+					results[i] = append(results[i], sendResult{o: o, status: OutboxPending, held: true})
+					continue
+				}
+				r := e.sendOne(ctx, o)
+				if r.held {
+					if paused == nil {
+						paused = map[string]bool{}
+					}
+					paused[o.Account] = true
+				}
+				results[i] = append(results[i], r)
 			}
 		}(i, shard)
 	}
 	wg.Wait()
+	var parked []sendResult
+	for i, rs := range results {
+		kept := rs[:0]
+		for _, r := range rs {
+			if r.held {
+				parked = append(parked, r)
+			} else {
+				kept = append(kept, r)
+			}
+		}
+		results[i] = kept
+	}
+	involved := len(parked) > 0 || e.holds.any()
 	// The outcomes are known now: try hard to record them, since a
 	// message left claimed becomes `unknown` at the next start.
 	for attempt := 0; ; attempt++ {
-		next, err := e.finishBatch(ctx, results)
+		next, err := e.finishBatch(ctx, results, parked, involved)
+		if err == nil && involved {
+			e.holds.settle(results, parked, e.clock.Now())
+			return e.nextBatch(ctx)
+		}
 		if err == nil || errors.Is(err, ErrStopped) || attempt == 4 {
 			return next, err
 		}
@@ -221,9 +266,11 @@ func (e *Engine) dispatchOnce(ctx context.Context, claimed []*OutboxEntry) ([]*O
 	}
 }
 
-// finishBatch records the outcomes of a round of sends and, unless the
-// engine stops, claims the next round's messages in the same job.
-func (e *Engine) finishBatch(ctx context.Context, results [][]sendResult) ([]*OutboxEntry, error) {
+// finishBatch records the outcomes of a round of sends, and marks the
+// messages held back, and, unless the engine stops or accounts are
+// paused (involved: the holds change with this round's outcomes), claims
+// the next round's messages in the same job.
+func (e *Engine) finishBatch(ctx context.Context, results [][]sendResult, parked []sendResult, involved bool) ([]*OutboxEntry, error) {
 	var next []*OutboxEntry
 	// Recorded even while the engine stops: the messages went out.
 	err := e.enqueue(ctx, true, func(w *work) error {
@@ -246,7 +293,10 @@ func (e *Engine) finishBatch(ctx context.Context, results [][]sendResult) ([]*Ou
 				}
 			}
 		}
-		if e.stoppingSends() {
+		if err := heldMarks(w, parked, nil, e.holds.cause); err != nil {
+			return err
+		}
+		if involved || e.stoppingSends() {
 			return nil
 		}
 		var err error
@@ -256,6 +306,7 @@ func (e *Engine) finishBatch(ctx context.Context, results [][]sendResult) ([]*Ou
 	if err != nil {
 		return nil, err
 	}
+	markHeld(parked, nil)
 	e.claimed(next)
 	return next, nil
 }
@@ -277,7 +328,11 @@ func (e *Engine) sendOne(ctx context.Context, o *OutboxEntry) sendResult {
 		return sendResult{o: o, status: OutboxSent}
 	}
 	var ref *channels.Refusal
+	var paused *channels.Paused
 	switch {
+	case errors.As(err, &paused):
+		// Not attempted: the message stays pending, held back.
+		return sendResult{o: o, status: OutboxPending, held: true, paused: paused}
 	case errors.As(err, &ref):
 		return sendResult{o: o, status: OutboxFailed, reason: ref.Reason, code: ref.Code, detail: ref.Detail}
 	case errors.Is(err, channels.ErrUnknown):

@@ -68,6 +68,8 @@ type Engine struct {
 	versions sync.Map // version -> *program
 
 	gates sync.Map // ContactRef -> *replyGate
+	// holds are the messages of accounts whose sends the channel paused.
+	holds holds
 
 	outMu      sync.Mutex
 	outq       []*OutboxEntry

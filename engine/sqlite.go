@@ -550,9 +550,9 @@ func scanOutbox(row scanner) (*OutboxEntry, error) {
 }
 
 // outboxView shows claimed entries that are still pending as sending (see
-// the outbox_cursor table).
+// the outbox_cursor table), but for those held back (reason `paused`).
 const outboxView = `(SELECT id, run_id, account, contact, message,
-	CASE WHEN status = 'pending' AND id <= (SELECT claimed FROM outbox_cursor) THEN 'sending' ELSE status END AS status,
+	CASE WHEN status = 'pending' AND reason != 'paused' AND id <= (SELECT claimed FROM outbox_cursor) THEN 'sending' ELSE status END AS status,
 	reason, code, detail, created_at, updated_at FROM outbox)`
 
 func (t *sqliteTx) Outbox(f OutboxFilter) ([]*OutboxEntry, error) {
@@ -851,12 +851,25 @@ func (t *sqliteTx) FinishOutbox(id int64, status OutboxStatus, reason channels.R
 
 func (t *sqliteTx) RecoverOutbox(at time.Time) (int, error) {
 	res, err := t.tx.ExecContext(t.ctx, `UPDATE outbox SET status = 'unknown',
-		detail = CASE WHEN detail = '' THEN '' ELSE detail || ': ' END || 'the process stopped while the message was being sent', updated_at = ? WHERE status = 'sending' OR (status = 'pending' AND id <= (SELECT claimed FROM outbox_cursor))`, nanos(at))
+		detail = CASE WHEN detail = '' THEN '' ELSE detail || ': ' END || 'the process stopped while the message was being sent', updated_at = ? WHERE status = 'sending' OR (status = 'pending' AND reason != 'paused' AND id <= (SELECT claimed FROM outbox_cursor))`, nanos(at))
 	if err != nil {
 		return 0, fmt.Errorf("recover outbox: %w", err)
 	}
 	n, err := res.RowsAffected()
-	return int(n), err
+	if err != nil {
+		return 0, err
+	}
+	// Entries held back were not attempted: unclaimed again, the cursor
+	// goes back below the first (every claimed entry after it is finished
+	// now).
+	if _, err := t.tx.ExecContext(t.ctx, `UPDATE outbox_cursor SET claimed = min(claimed,
+		coalesce((SELECT min(id) FROM outbox WHERE status = 'pending' AND reason = 'paused'), claimed + 1) - 1)`); err != nil {
+		return 0, fmt.Errorf("recover outbox: unclaim held entries: %w", err)
+	}
+	if _, err := t.tx.ExecContext(t.ctx, `UPDATE outbox SET reason = '', detail = '', updated_at = ? WHERE status = 'pending' AND reason = 'paused'`, nanos(at)); err != nil {
+		return 0, fmt.Errorf("recover outbox: unclaim held entries: %w", err)
+	}
+	return int(n), nil
 }
 
 func (t *sqliteTx) PutFlowVersion(v *FlowVersion) error {

@@ -43,6 +43,12 @@ type Stats struct {
 	// Pruned counts the rows the Pruner deleted, by kind: "events",
 	// "locations", "runs" and "messages".
 	Pruned map[string]uint64
+	// Paused are the accounts whose sends the channel paused, with their
+	// held messages (see SendPause). SendPauses counts, by account, the
+	// times its sends were paused; SendProbes the probes sent after a
+	// pause.
+	Paused                 []SendPause
+	SendPauses, SendProbes map[string]uint64
 }
 
 // MessageKey is a message outcome: its status and, when it failed, why.
@@ -186,5 +192,6 @@ func (e *Engine) Stats() Stats {
 	e.outMu.Lock()
 	out.OutboxQueue = len(e.outq)
 	e.outMu.Unlock()
+	out.Paused, out.SendPauses, out.SendProbes = e.holds.report(e.clock.Now())
 	return out
 }

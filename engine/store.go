@@ -119,11 +119,16 @@ type Tx interface {
 	// sending, in one write: the dispatcher's batches are prefixes of the
 	// outbox, so a cursor is enough.
 	ClaimOutboxThrough(id int64, at time.Time) error
-	// FinishOutbox records the outcome of a send.
+	// FinishOutbox records the outcome of a send. Status pending with
+	// reason paused holds a claimed entry back without an outcome: it was
+	// not attempted, and it is not sending (RecoverOutbox leaves it
+	// pending); pending with no reason claims it again.
 	FinishOutbox(id int64, status OutboxStatus, reason channels.Reason, code int, detail string, at time.Time) error
 	// RecoverOutbox marks every entry still sending (claimed and not
 	// finished) as unknown: the
 	// process stopped while it was being sent. It returns how many.
+	// Entries held back (pending, reason paused) become unclaimed
+	// pending entries again, claimed in their order.
 	RecoverOutbox(at time.Time) (int, error)
 	// PutFlowVersion stores a flow version (content-addressed; storing
 	// the same version again is a no-op).

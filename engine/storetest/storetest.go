@@ -112,6 +112,7 @@ var groups = []group{
 		{"ClaimThrough", testOutboxClaimThrough},
 		{"Finish", testOutboxFinish},
 		{"Recover", testOutboxRecover},
+		{"Held", testOutboxHeld},
 		{"Filters", testOutboxFilters},
 		{"Paging", testOutboxPaging},
 	}},
@@ -1589,6 +1590,94 @@ func testOutboxRecover(t *testing.T, s engine.Store) {
 	}
 	if unknown := listOutbox(t, s, engine.OutboxFilter{Status: engine.OutboxUnknown}); len(unknown) == 2 {
 		checkTime(t, "UpdatedAt after a second RecoverOutbox", unknown[0].UpdatedAt, at(time.Hour+7))
+	}
+}
+
+// testOutboxHeld: claimed entries held back (pending, reason paused) are
+// neither sending nor claimed again while the process runs; after a
+// restart they are pending and unclaimed, claimed again in their order,
+// while the entries that were in flight become unknown. An entry taken
+// out of the held ones (pending, no reason) is claimed again.
+func testOutboxHeld(t *testing.T, s engine.Store) {
+	var ids []int64
+	update(t, s, func(tx engine.Tx) error {
+		for i, c := range []string{"a1", "a2", "b1", "a3", "b2", "a4", "a5"} {
+			o := pending(c[:1], c, c, int64(i+1), at(0))
+			if err := tx.InsertOutbox(o); err != nil {
+				return err
+			}
+			ids = append(ids, o.ID)
+		}
+		_, err := tx.ClaimOutbox(10, at(time.Second))
+		return err
+	})
+	a1, a2, b1, a3, a4, a5 := ids[0], ids[1], ids[2], ids[3], ids[5], ids[6] // b2, ids[4], stays in flight
+	update(t, s, func(tx engine.Tx) error {
+		for _, id := range []int64{a1, b1} {
+			if err := tx.FinishOutbox(id, engine.OutboxSent, "", 0, "", at(2*time.Second)); err != nil {
+				return err
+			}
+		}
+		for _, id := range []int64{a2, a3, a4, a5} {
+			if err := tx.FinishOutbox(id, engine.OutboxPending, channels.ReasonPaused, 0, "paused until 10:00", at(2*time.Second)); err != nil {
+				return err
+			}
+		}
+		// a5 is taken out of the held ones, to be sent again.
+		return tx.FinishOutbox(a5, engine.OutboxPending, "", 0, "", at(3*time.Second))
+	})
+	P, X, S := engine.OutboxPending, engine.OutboxSent, engine.OutboxSending
+	status := func(what string, want ...engine.OutboxStatus) {
+		t.Helper()
+		got := listOutbox(t, s, engine.OutboxFilter{})
+		for i, o := range got {
+			if i < len(want) && o.Status != want[i] {
+				t.Errorf("%s: entry %d has status %q, want %q", what, i, o.Status, want[i])
+			}
+		}
+	}
+	status("held", X, P, X, P, S, P, S)
+	mustEqual(t, "Outbox filtered by reason paused", outboxIDs(listOutbox(t, s, engine.OutboxFilter{Status: P, Reason: channels.ReasonPaused})), []int64{a2, a3, a4})
+	var claimed []*engine.OutboxEntry
+	update(t, s, func(tx engine.Tx) error {
+		var err error
+		claimed, err = tx.ClaimOutbox(10, at(4*time.Second))
+		return err
+	})
+	mustEqual(t, "ClaimOutbox while entries are held", outboxIDs(claimed), []int64{})
+	var late *engine.OutboxEntry
+	var n int
+	update(t, s, func(tx engine.Tx) error {
+		late = pending("c", "c1", "late", 9, at(5*time.Second))
+		if err := tx.InsertOutbox(late); err != nil {
+			return err
+		}
+		var err error
+		n, err = tx.RecoverOutbox(at(time.Hour))
+		return err
+	})
+	if n != 2 {
+		t.Errorf("RecoverOutbox = %d, want 2 (b2 and a5 were in flight)", n)
+	}
+	status("recovered", X, P, X, P, engine.OutboxUnknown, P, engine.OutboxUnknown, P)
+	for _, o := range listOutbox(t, s, engine.OutboxFilter{Status: P}) {
+		if o.Reason != "" || o.Detail != "" {
+			t.Errorf("entry %d after RecoverOutbox: reason %q, detail %q; want neither", o.ID, o.Reason, o.Detail)
+		}
+	}
+	update(t, s, func(tx engine.Tx) error {
+		var err error
+		claimed, err = tx.ClaimOutbox(10, at(2*time.Hour))
+		return err
+	})
+	mustEqual(t, "ClaimOutbox after RecoverOutbox", outboxIDs(claimed), []int64{a2, a3, a4, late.ID})
+	update(t, s, func(tx engine.Tx) error {
+		var err error
+		n, err = tx.RecoverOutbox(at(3 * time.Hour))
+		return err
+	})
+	if n != 4 {
+		t.Errorf("RecoverOutbox after claiming them again = %d, want 4", n)
 	}
 }
 

@@ -1,0 +1,390 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"path/filepath"
+	"slices"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/wxflow/wxflow/channels"
+	"github.com/wxflow/wxflow/channels/wechat"
+	"github.com/wxflow/wxflow/channels/wechat/wechattest"
+	"github.com/wxflow/wxflow/flows"
+)
+
+// stormRig is an engine on SQLite sending through the real WeChat
+// channel to the fake API, over loopback through a proxy that answers -1
+// (system busy) to every send while a storm is on and counts the send
+// requests that reach it. The engine and the API client share one
+// virtual clock; the client makes one attempt per send.
+type stormRig struct {
+	t     *testing.T
+	ctx   context.Context
+	db    string
+	clock *VirtualClock
+	api   *wechattest.Server
+	proxy *httptest.Server
+	storm atomic.Bool
+	sends atomic.Int64
+	// sent is signalled after each send request.
+	sent    chan struct{}
+	workers int
+	e       *Engine
+	st      *SQLiteStore
+}
+
+const stormAppID, stormSecret = "wxSTORM0001", "storm-secret"
+
+// stormFlow sends three messages to every follower.
+const stormFlow = "name: welcome\ntriggers: [follow]\nsteps:\n  - send: \"w1\"\n  - send: \"w2\"\n  - send: \"w3\"\n"
+
+func newStormRig(t *testing.T, workers int) *stormRig {
+	t.Helper()
+	r := &stormRig{t: t, ctx: context.Background(), db: filepath.Join(t.TempDir(), "w.db"),
+		clock: NewVirtualClock(time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)), workers: workers, sent: make(chan struct{}, 1)}
+	r.api = wechattest.NewServer()
+	t.Cleanup(r.api.Close)
+	r.api.AddApp(stormAppID, stormSecret)
+	target, err := url.Parse(r.api.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rp := httputil.NewSingleHostReverseProxy(target)
+	r.proxy = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if req.URL.Path != wechattest.PathSend {
+			rp.ServeHTTP(w, req)
+			return
+		}
+		defer func() {
+			r.sends.Add(1)
+			select {
+			case r.sent <- struct{}{}:
+			default:
+			}
+		}()
+		if r.storm.Load() {
+			w.Header().Set("Content-Type", "application/json")
+			fmt.Fprint(w, `{"errcode":-1,"errmsg":"system error"}`)
+			return
+		}
+		rp.ServeHTTP(w, req)
+	}))
+	t.Cleanup(r.proxy.Close)
+	r.open()
+	return r
+}
+
+// open starts an engine (and a new channel, its breaker closed) on the
+// rig's database.
+func (r *stormRig) open() {
+	r.t.Helper()
+	client, err := wechat.NewClient(wechat.ClientConfig{Account: "main", AppID: stormAppID, AppSecret: stormSecret,
+		APIBase: r.proxy.URL, Clock: r.clock, MaxAttempts: 1})
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	ch := wechat.NewChannel(map[string]*wechat.ChannelAccount{"main": {Client: client}})
+	r.st, err = OpenSQLite(r.ctx, r.db, SQLiteOptions{Synchronous: "NORMAL"})
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	r.e, err = New(Config{Store: r.st, Channel: ch, Clock: r.clock, Zone: time.UTC, SendWorkers: r.workers})
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	if err := r.e.Start(r.ctx); err != nil {
+		r.t.Fatal(err)
+	}
+	f, diags := flows.LoadFile("welcome.yaml", []byte(stormFlow), flows.Options{})
+	if diags.HasErrors() {
+		r.t.Fatal(diags.Err())
+	}
+	if err := r.e.Load(r.ctx, &flows.Set{Flows: []*flows.Flow{f}}); err != nil {
+		r.t.Fatal(err)
+	}
+	r.t.Cleanup(r.close)
+}
+
+// close stops the engine and closes its store (once).
+func (r *stormRig) close() {
+	if r.e != nil {
+		r.e.Stop()
+		r.st.Close()
+		r.e = nil
+	}
+}
+
+// follow makes the contacts follow, one after the other, and waits until
+// the engine is done.
+func (r *stormRig) follow(contacts ...string) {
+	r.t.Helper()
+	for _, c := range contacts {
+		if err := r.e.Ingest(r.ctx, channels.Event{Account: "main", Contact: c, Kind: channels.Follow, At: r.clock.Now()}); err != nil {
+			r.t.Fatal(err)
+		}
+	}
+	r.sync()
+}
+
+func (r *stormRig) sync() {
+	r.t.Helper()
+	if err := r.e.Sync(r.ctx); err != nil {
+		r.t.Fatal(err)
+	}
+}
+
+// advance moves the clock, wakes the dispatcher (as the wake-up armed
+// for the end of a pause does, in its own time) and waits until the
+// engine is done.
+func (r *stormRig) advance(d time.Duration) {
+	r.t.Helper()
+	r.clock.Advance(d)
+	r.e.kickOutbox()
+	r.sync()
+}
+
+// waitSends waits until n send requests were answered.
+func (r *stormRig) waitSends(n int64) {
+	r.t.Helper()
+	timeout := time.After(30 * time.Second) // a bound on failure, not a wait
+	for r.sends.Load() < n {
+		select {
+		case <-r.sent:
+		case <-timeout:
+			r.t.Fatalf("%d send requests, want %d", r.sends.Load(), n)
+		}
+	}
+}
+
+// wantSends fails unless n send requests reached the API so far.
+func (r *stormRig) wantSends(what string, n int64) {
+	r.t.Helper()
+	if got := r.sends.Load(); got != n {
+		r.t.Fatalf("%s: %d send requests, want %d", what, got, n)
+	}
+}
+
+// outbox returns the outbox by status.
+func (r *stormRig) outbox() map[OutboxStatus][]*OutboxEntry {
+	r.t.Helper()
+	var all []*OutboxEntry
+	err := r.st.View(r.ctx, func(tx ReadTx) error {
+		var err error
+		all, err = tx.Outbox(OutboxFilter{})
+		return err
+	})
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	out := map[OutboxStatus][]*OutboxEntry{}
+	for _, o := range all {
+		out[o.Status] = append(out[o.Status], o)
+	}
+	return out
+}
+
+// wantHeld fails unless n messages are pending, held back (none sending),
+// and the engine reports the pause.
+func (r *stormRig) wantHeld(what string, n int, state string, until time.Time) {
+	r.t.Helper()
+	ob := r.outbox()
+	if len(ob[OutboxPending]) != n || len(ob[OutboxSending]) != 0 || len(ob[OutboxUnknown]) != 0 {
+		r.t.Fatalf("%s: %d pending, %d sending, %d unknown; want %d pending", what, len(ob[OutboxPending]), len(ob[OutboxSending]), len(ob[OutboxUnknown]), n)
+	}
+	for _, o := range ob[OutboxPending] {
+		if o.Reason != channels.ReasonPaused {
+			r.t.Fatalf("%s: pending message %d has reason %q, want paused", what, o.ID, o.Reason)
+		}
+	}
+	p := r.e.SendPauses()
+	if len(p) != 1 || p[0].Account != "main" || p[0].Held != n || p[0].State != state || !p[0].Until.Equal(until) || p[0].Cause == "" {
+		r.t.Fatalf("%s: pauses %+v, want main %s until %s with %d held", what, p, state, until, n)
+	}
+}
+
+// sentTexts returns the texts WeChat took, by contact, in order.
+func (r *stormRig) sentTexts() map[string][]string {
+	r.t.Helper()
+	got := map[string][]string{}
+	for _, s := range r.api.Sent() {
+		var b struct {
+			Text struct {
+				Content string `json:"content"`
+			} `json:"text"`
+		}
+		if err := json.Unmarshal(s.Body, &b); err != nil {
+			r.t.Fatal(err)
+		}
+		got[s.ToUser] = append(got[s.ToUser], b.Text.Content)
+	}
+	return got
+}
+
+// wantDelivered checks the books once the storm is over: nothing pending
+// or unknown, every message sent at most once and exactly once when
+// `sent`, and each contact's messages reached WeChat in their order.
+func (r *stormRig) wantDelivered(contacts []string, failed int) {
+	r.t.Helper()
+	ob := r.outbox()
+	if len(ob[OutboxPending])+len(ob[OutboxSending])+len(ob[OutboxUnknown]) != 0 {
+		r.t.Fatalf("after the storm: %d pending, %d sending, %d unknown", len(ob[OutboxPending]), len(ob[OutboxSending]), len(ob[OutboxUnknown]))
+	}
+	if got := len(ob[OutboxFailed]); failed >= 0 && got != failed {
+		r.t.Errorf("%d messages failed, want %d", got, failed)
+	}
+	for _, o := range ob[OutboxFailed] {
+		if o.Reason != channels.ReasonAPIError || o.Code != -1 {
+			r.t.Errorf("message %d failed with %s %d, want api_error -1", o.ID, o.Reason, o.Code)
+		}
+	}
+	got := r.sentTexts()
+	want := map[string][]string{}
+	for _, o := range ob[OutboxSent] {
+		want[o.Contact] = append(want[o.Contact], o.Message.Text)
+	}
+	for _, c := range contacts {
+		if !slices.Equal(got[c], want[c]) {
+			r.t.Errorf("%s: WeChat got %q, the outbox says sent %q", c, got[c], want[c])
+		}
+		if !slices.IsSorted(got[c]) {
+			r.t.Errorf("%s: WeChat got %q, out of order", c, got[c])
+		}
+	}
+	if p := r.e.SendPauses(); len(p) != 0 {
+		r.t.Errorf("pauses after the storm: %+v", p)
+	}
+}
+
+// TestStormBusy: five -1 answers open the breaker; the account's other
+// messages, and those reserved later, stay pending without reaching the
+// API; after the pause one probe goes; a failed probe doubles the pause;
+// a good one sends the rest, each once, in each contact's order.
+func TestStormBusy(t *testing.T) {
+	t.Parallel()
+	r := newStormRig(t, 1)
+	t0 := r.clock.Now()
+	r.storm.Store(true)
+	r.follow("c0", "c1", "c2", "c3")
+	// c0's three and c1's first two fail; the other seven wait.
+	r.wantSends("the storm", 5)
+	r.wantHeld("after the storm", 7, "open", t0.Add(time.Second))
+	// Reserved while paused: held too, no request.
+	r.follow("c4")
+	r.wantSends("a follow while paused", 5)
+	r.wantHeld("a follow while paused", 10, "open", t0.Add(time.Second))
+	r.advance(999 * time.Millisecond)
+	r.wantSends("before the pause ends", 5)
+	// The probe (c1's last) fails: two seconds more.
+	r.advance(time.Millisecond)
+	r.wantSends("the first probe", 6)
+	r.wantHeld("after a failed probe", 9, "open", t0.Add(3*time.Second))
+	r.storm.Store(false)
+	r.advance(time.Second)
+	r.wantSends("during the second pause", 6)
+	// The second probe goes through, then the rest.
+	r.advance(time.Second)
+	r.wantSends("after the storm", 6+9)
+	r.wantDelivered([]string{"c0", "c1", "c2", "c3", "c4"}, 6)
+	s := r.e.Stats()
+	if s.SendPauses["main"] != 1 || s.SendProbes["main"] != 2 {
+		t.Errorf("pauses %v, probes %v; want 1 pause and 2 probes of main", s.SendPauses, s.SendProbes)
+	}
+	if s.Messages[MessageKey{Status: OutboxSent}] != 9 {
+		t.Errorf("messages %v, want 9 sent", s.Messages)
+	}
+}
+
+// TestStormQuota: one 45009 pauses the account for a minute at once.
+func TestStormQuota(t *testing.T) {
+	t.Parallel()
+	r := newStormRig(t, 1)
+	t0 := r.clock.Now()
+	r.api.FailNext(wechattest.PathSend, 45009)
+	r.follow("c0", "c1")
+	r.wantSends("the quota", 1)
+	r.wantHeld("after 45009", 5, "open", t0.Add(time.Minute))
+	r.advance(59 * time.Second)
+	r.wantSends("59 s later", 1)
+	r.advance(time.Second)
+	r.wantSends("after the pause", 6)
+	ob := r.outbox()
+	if len(ob[OutboxFailed]) != 1 || ob[OutboxFailed][0].Code != 45009 || len(ob[OutboxSent]) != 5 {
+		t.Fatalf("outbox %d failed, %d sent; want the first failed with 45009, 5 sent", len(ob[OutboxFailed]), len(ob[OutboxSent]))
+	}
+	got := r.sentTexts()
+	if !slices.Equal(got["c0"], []string{"w2", "w3"}) || !slices.Equal(got["c1"], []string{"w1", "w2", "w3"}) {
+		t.Fatalf("WeChat got %q", got)
+	}
+}
+
+// TestStormRestart: the process stops while messages are held back; the
+// next start sends each of them once, in order, none `unknown`.
+func TestStormRestart(t *testing.T) {
+	t.Parallel()
+	r := newStormRig(t, 1)
+	t0 := r.clock.Now()
+	r.storm.Store(true)
+	r.follow("c0", "c1", "c2", "c3")
+	r.wantHeld("after the storm", 7, "open", t0.Add(time.Second))
+	r.close()
+	r.storm.Store(false)
+	r.open()
+	r.sync()
+	r.wantSends("after the restart", 5+7)
+	r.wantDelivered([]string{"c0", "c1", "c2", "c3"}, 5)
+	// And once more: nothing is sent again.
+	r.close()
+	r.open()
+	r.sync()
+	r.wantSends("after a second restart", 5+7)
+}
+
+// TestStormParallel: a storm with contacts sent in parallel: sends stop
+// reaching the API once the breaker opens, probes go one at a time, and
+// once WeChat recovers every message not failed is delivered once and in
+// its contact's order.
+func TestStormParallel(t *testing.T) {
+	t.Parallel()
+	r := newStormRig(t, 8)
+	var contacts []string
+	for i := range 40 {
+		contacts = append(contacts, fmt.Sprintf("c%02d", i))
+	}
+	r.storm.Store(true)
+	for _, c := range contacts {
+		if err := r.e.Ingest(r.ctx, channels.Event{Account: "main", Contact: c, Kind: channels.Follow, At: r.clock.Now()}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r.sync()
+	stormed := r.sends.Load()
+	// At most the threshold, and the sends under way when it opened.
+	if stormed < 5 || stormed > 5+8 {
+		t.Fatalf("%d send requests in the storm, want 5 to 13", stormed)
+	}
+	if p := r.e.SendPauses(); len(p) != 1 || p[0].Held+int(stormed) != 120 {
+		t.Fatalf("pauses %+v after %d failed sends, want the other messages held", p, stormed)
+	}
+	for i, pause := range []time.Duration{time.Second, 2 * time.Second, 4 * time.Second} {
+		r.advance(pause)
+		if got := r.sends.Load(); got != stormed+int64(i)+1 {
+			t.Fatalf("probe %d: %d send requests, want %d: one probe at a time", i+1, got, stormed+int64(i)+1)
+		}
+	}
+	// The wake-up armed for the end of the pause sends the probe, then
+	// the rest.
+	r.storm.Store(false)
+	r.clock.Advance(8 * time.Second)
+	r.waitSends(120)
+	r.sync()
+	r.wantSends("after the storm", 120)
+	r.wantDelivered(contacts, int(stormed)+3)
+}
