@@ -53,7 +53,8 @@ type sessions struct {
 	m  map[string]*session
 }
 
-// start makes a session that expires at expires and returns its id.
+// start makes a session that lasts sessionTTL from now and returns its
+// id.
 func (ss *sessions) start(now time.Time) (string, *session) {
 	id, s := rand.Text(), &session{csrf: rand.Text(), expires: now.Add(sessionTTL)}
 	ss.mu.Lock()
