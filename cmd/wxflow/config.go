@@ -22,6 +22,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/wxflow/wxflow/channels/wechat"
+	"github.com/wxflow/wxflow/engine"
 	"github.com/wxflow/wxflow/flows"
 )
 
@@ -56,6 +57,9 @@ type Config struct {
 	Sandbox bool
 	// Admin says where the console, its JSON API and /metrics are served.
 	Admin AdminConfig
+	// Retention says how long the store keeps each kind of data, and how
+	// often it is pruned.
+	Retention RetentionConfig
 	// File is the path the configuration was loaded from.
 	File string
 	// Secrets are the values flows read as ${secret.NAME}: each name
@@ -119,6 +123,14 @@ func cfgRedacted(secret string) string {
 		return "unset"
 	}
 	return "set"
+}
+
+// RetentionConfig says how long the store keeps each kind of data
+// (retention:); zero keeps it forever.
+type RetentionConfig struct {
+	engine.Retention
+	// Every is how often the pruner runs (default 1m).
+	Every time.Duration
 }
 
 // LogConfig says how wxflow serve logs.
@@ -280,6 +292,7 @@ const (
 	cfgDefaultTimestampTolerance = 5 * time.Minute
 	cfgDefaultPassiveReplyWait   = time.Second
 	cfgDefaultShutdownTimeout    = 10 * time.Second
+	cfgDefaultPruneEvery         = time.Minute
 	// cfgWeChatReplyTimeout is how long WeChat waits for the response to a
 	// callback before it gives up and retries.
 	cfgWeChatReplyTimeout = 5 * time.Second
@@ -287,12 +300,13 @@ const (
 
 // The keys of each map of the file, in the order of the documentation.
 var (
-	cfgTopKeys      = []string{"listen", "database", "flows", "timezone", "log", "callback", "shutdown_timeout", "admin", "secrets", "sandbox", "accounts"}
-	cfgAdminKeys    = []string{"listen", "token"}
-	cfgLogKeys      = []string{"format", "level"}
-	cfgCallbackKeys = []string{"max_body", "timestamp_tolerance", "passive_reply", "passive_reply_wait"}
-	cfgAccountKeys  = []string{"id", "app_id", "app_secret", "token", "aes_key", "aes_key_previous", "original_id", "region", "api_base", "token_mode", "passive_reply", "session"}
-	cfgSessionKeys  = []string{"window", "message_quota", "event_quota", "event_window"}
+	cfgTopKeys       = []string{"listen", "database", "flows", "timezone", "log", "callback", "shutdown_timeout", "admin", "retention", "secrets", "sandbox", "accounts"}
+	cfgRetentionKeys = []string{"dedupe", "locations", "runs", "messages", "transcript", "every"}
+	cfgAdminKeys     = []string{"listen", "token"}
+	cfgLogKeys       = []string{"format", "level"}
+	cfgCallbackKeys  = []string{"max_body", "timestamp_tolerance", "passive_reply", "passive_reply_wait"}
+	cfgAccountKeys   = []string{"id", "app_id", "app_secret", "token", "aes_key", "aes_key_previous", "original_id", "region", "api_base", "token_mode", "passive_reply", "session"}
+	cfgSessionKeys   = []string{"window", "message_quota", "event_quota", "event_window"}
 	// cfgRequiredAccountKeys are the keys every account needs.
 	cfgRequiredAccountKeys = []string{"id", "app_id", "app_secret", "token"}
 )
@@ -343,6 +357,7 @@ func parseConfig(file string, src []byte, lookupEnv func(string) (string, bool))
 		Log:             LogConfig{Format: cfgDefaultLogFormat, Level: cfgDefaultLogLevel},
 		ShutdownTimeout: cfgDefaultShutdownTimeout,
 		Admin:           AdminConfig{Listen: cfgDefaultAdminListen},
+		Retention:       RetentionConfig{Retention: engine.DefaultRetention, Every: cfgDefaultPruneEvery},
 		Callback: CallbackConfig{
 			MaxBody:            cfgDefaultMaxBody,
 			TimestampTolerance: cfgDefaultTimestampTolerance,
@@ -855,6 +870,8 @@ func (p *cfgParser) config(root *yaml.Node, c *Config) {
 			}
 		case "admin":
 			p.admin(v, &c.Admin)
+		case "retention":
+			p.retention(v, &c.Retention)
 		case "sandbox":
 			if b, ok := p.boolean(key, v); ok {
 				c.Sandbox = b
@@ -958,6 +975,65 @@ func (p *cfgParser) secrets(n *yaml.Node) SecretValues {
 	return out
 }
 
+// retention walks retention:.
+func (p *cfgParser) retention(n *yaml.Node, r *RetentionConfig) {
+	p.section(n, "retention", cfgRetentionKeys, func(key string, v *yaml.Node) {
+		if key == "every" {
+			if d, given, ok := p.duration(key, v, false); ok && given {
+				if d < time.Second {
+					p.errorf(v, "the pruner deletes a small batch at a time; 1m is enough for most stores", "retention every must be at least 1s")
+				} else {
+					r.Every = d
+				}
+			}
+			return
+		}
+		d, ok := p.keepFor(key, v)
+		if !ok {
+			return
+		}
+		switch key {
+		case "dedupe":
+			r.Dedupe = d
+		case "locations":
+			r.Locations = d
+		case "runs":
+			r.Runs = d
+		case "messages":
+			r.Messages = d
+		case "transcript":
+			r.Transcript = d
+		}
+	})
+}
+
+// keepFor returns how long a retention keeps its data: a duration of at
+// least engine.MinRetention, or 0 or forever for no end.
+func (p *cfgParser) keepFor(key string, n *yaml.Node) (time.Duration, bool) {
+	if n.Kind == yaml.ScalarNode && n.Tag == "!!str" && n.Value == "forever" {
+		return 0, true
+	}
+	d, given, ok := p.duration(key, n, true)
+	switch {
+	case !ok || !given:
+		return 0, false
+	case d < 0:
+		p.errorf(n, "write 0 or forever to keep it for good", "retention %s must not be negative", key)
+		return 0, false
+	case d > 0 && d < engine.MinRetention:
+		hint := "write 0 or forever to keep it for good"
+		if key == "dedupe" {
+			hint = "WeChat retries a callback 3 times within about 15 seconds: its dedupe key must outlive the retries (the default is 24h)"
+		}
+		p.errorf(n, hint, "retention %s must be at least %s", key, cfgMinRetentionText)
+		return 0, false
+	}
+	return d, true
+}
+
+// cfgMinRetentionText is engine.MinRetention as the config writes it.
+const cfgMinRetentionText = "1m"
+
 // cfgTopElsewhere hints where a key of another map goes.
 func cfgTopElsewhere(key string) string {
 	switch {
@@ -967,6 +1043,8 @@ func cfgTopElsewhere(key string) string {
 		return fmt.Sprintf("%s goes under callback:", key)
 	case cfgContains(cfgLogKeys, key):
 		return fmt.Sprintf("%s goes under log:", key)
+	case cfgContains(cfgRetentionKeys, key):
+		return fmt.Sprintf("%s goes under retention:", key)
 	case key == "token":
 		return "token: belongs to an account, or to admin: for the console"
 	}

@@ -35,6 +35,7 @@ var commands = map[string]command{
 	"menu":     {"publish menu.yaml to WeChat (wxflow menu push)", runMenu},
 	"qrcode":   {"create a WeChat QR code with a scene", runQRCode},
 	"bench":    {"load-test serve with simulated followers and check the books", runBench},
+	"backup":   {"copy the SQLite store consistently, also while serve runs", runBackup},
 }
 
 // run is the whole program, testable without os.Exit.

@@ -134,6 +134,8 @@ type server struct {
 	store   engine.Store
 	engine  *engine.Engine
 	sandbox *engine.Sandbox
+	// pruner deletes what the store keeps no longer (nil in the sandbox).
+	pruner  *engine.Pruner
 	http    *http.Server
 	ln      net.Listener
 	loadOpt flows.Options
@@ -281,6 +283,11 @@ func (s *server) openAccounts(ctx context.Context, o serverOptions) (http.Handle
 		st.Close()
 		return nil, err
 	}
+	s.pruner, err = engine.NewPruner(s.engine, engine.PrunerConfig{Retention: cfg.Retention.Retention, Every: cfg.Retention.Every})
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
 	return wechat.NewHandler(wechat.HandlerConfig{
 		Accounts: handlerAccounts, Sink: engineSink{s.engine}, Clock: o.Clock, Logger: o.Logger,
 		MaxBody: cfg.Callback.MaxBody, TimestampTolerance: cfg.Callback.TimestampTolerance,
@@ -386,6 +393,9 @@ func (s *server) closeEngine() {
 		s.sandbox.Close()
 		return
 	}
+	if s.pruner != nil {
+		s.pruner.Stop()
+	}
 	if s.engine != nil {
 		s.engine.Stop()
 	}
@@ -462,6 +472,9 @@ func (s *server) Start() error {
 	if err := s.engine.Start(context.Background()); err != nil {
 		return err
 	}
+	if s.pruner != nil {
+		s.pruner.Start(context.Background())
+	}
 	ln, err := net.Listen("tcp", s.cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
@@ -533,6 +546,9 @@ func (s *server) Shutdown(ctx context.Context) error {
 			err = cerr
 		}
 		return err
+	}
+	if s.pruner != nil {
+		s.pruner.Stop()
 	}
 	s.engine.Stop()
 	if cerr := s.store.Close(); cerr != nil && err == nil {

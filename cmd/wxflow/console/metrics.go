@@ -44,6 +44,7 @@ func NewMetrics(stats func() engine.Stats) *Metrics {
 	queue := r.Gauge("wxflow_queue_depth", "Work waiting: jobs for the store writer, committed messages for the dispatcher.", "queue")
 	ingest := r.Histogram("wxflow_ingest_duration_seconds", "Time from handing an event to the engine to its commit.", engine.IngestBuckets)
 	refreshes := r.Counter("wxflow_token_refreshes_total", "WeChat access tokens fetched, by account.", "account")
+	pruned := r.Counter(MetricPruned, "Rows the pruner deleted by retention, by kind (events, locations, runs, messages).", "kind")
 	m.callbacks = r.Counter("wxflow_callbacks_total", "Callbacks answered, by account, event type (empty when rejected) and HTTP status.", "account", "type", "code")
 	m.callbackDur = r.Histogram("wxflow_callback_duration_seconds", "Time to answer a callback.", callbackBuckets)
 	m.apiCalls = r.Counter("wxflow_wechat_api_calls_total", "WeChat API attempts, by account and API path.", "account", "api")
@@ -68,6 +69,9 @@ func NewMetrics(stats func() engine.Stats) *Metrics {
 		queue.Set(float64(s.WriterQueue), "writer")
 		queue.Set(float64(s.OutboxQueue), "outbox")
 		ingest.SetCounts(s.IngestCounts, s.IngestSum)
+		for k, n := range s.Pruned {
+			pruned.Set(float64(n), k)
+		}
 		m.mu.Lock()
 		for acc, fn := range m.refreshes {
 			refreshes.Set(float64(fn()), acc)
@@ -106,4 +110,6 @@ const (
 	MetricEvents = "wxflow_events_total"
 	// MetricEventDuplicates counts platform retries of stored events.
 	MetricEventDuplicates = "wxflow_events_duplicate_total"
+	// MetricPruned counts the rows deleted by retention, by kind.
+	MetricPruned = "wxflow_pruned_total"
 )

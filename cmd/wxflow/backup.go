@@ -1,0 +1,110 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/wxflow/wxflow/engine"
+)
+
+// runBackup is `wxflow backup FILE`: a consistent copy of the SQLite
+// store, taken while `wxflow serve` may be running. Exit 0 when the copy
+// is written and checked, 1 when it fails, 2 on usage errors (FILE
+// exists, no store).
+func runBackup(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fl := flag.NewFlagSet("backup", flag.ContinueOnError)
+	fl.SetOutput(stderr)
+	cfgPath := fl.String("config", defaultConfigFile, "the configuration file whose database to copy")
+	database := fl.String("database", "", "the SQLite database to copy (instead of the config's)")
+	fl.Usage = func() {
+		fmt.Fprintln(stderr, "usage: wxflow backup [--config FILE | --database FILE] BACKUP")
+		fmt.Fprintln(stderr, "\nWrites a consistent copy of the SQLite store to the new file BACKUP, also while")
+		fmt.Fprintln(stderr, "wxflow serve runs (SQLite's VACUUM INTO on a connection of its own), and checks it")
+		fmt.Fprintln(stderr, "(PRAGMA integrity_check). It never overwrites a file. The store is the config's")
+		fmt.Fprintln(stderr, "database (default "+defaultConfigFile+", or ./"+cfgDefaultDatabase+" without it), or --database.")
+		fmt.Fprintln(stderr, "To restore, stop wxflow, remove the database's -wal and -shm files and copy")
+		fmt.Fprintln(stderr, "BACKUP in place of the database (docs/config.md#backup-and-restore).")
+		fl.PrintDefaults()
+	}
+	if err := fl.Parse(args); err != nil {
+		return exitUsage
+	}
+	if fl.NArg() != 1 {
+		fl.Usage()
+		return exitUsage
+	}
+	to := fl.Arg(0)
+	given := map[string]bool{}
+	fl.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	if given["config"] && given["database"] {
+		fmt.Fprintln(stderr, "wxflow backup: --config and --database do not go together: --database names the store itself")
+		return exitUsage
+	}
+	db := *database
+	if db == "" {
+		var err error
+		if db, err = backupDatabase(*cfgPath, given["config"]); err != nil {
+			fmt.Fprintf(stderr, "wxflow backup: %v\n", err)
+			return exitUsage
+		}
+	}
+	if db == ":memory:" || strings.HasPrefix(db, "file:") {
+		fmt.Fprintf(stderr, "wxflow backup: database %q is not a file: pass --database FILE\n", db)
+		return exitUsage
+	}
+	if _, err := os.Stat(db); err != nil {
+		fmt.Fprintf(stderr, "wxflow backup: no store at %s: %v\n", db, err)
+		return exitUsage
+	}
+	err := engine.BackupSQLite(ctx, db, to)
+	switch {
+	case errors.Is(err, engine.ErrBackupExists):
+		fmt.Fprintf(stderr, "wxflow backup: %s exists: a backup never overwrites a file; choose a new name\n", to)
+		return exitUsage
+	case err != nil:
+		fmt.Fprintf(stderr, "wxflow backup: %v\n", err)
+		return exitProblems
+	}
+	size := int64(0)
+	if fi, err := os.Stat(to); err == nil {
+		size = fi.Size()
+	}
+	fmt.Fprintf(stdout, "backed up %s to %s (%d bytes, integrity ok)\n", db, to, size)
+	return exitOK
+}
+
+// backupDatabase returns the database a config file names, resolved
+// against its folder. Only `database:` is read, so that the accounts'
+// secrets need not be in the environment. Without the default config
+// file (and no --config), it is the sandbox's ./wxflow.db.
+func backupDatabase(cfgPath string, given bool) (string, error) {
+	src, err := os.ReadFile(cfgPath)
+	if !given && errors.Is(err, fs.ErrNotExist) {
+		return cfgDefaultDatabase, nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("read config: %w", err)
+	}
+	var c struct {
+		Database string `yaml:"database"`
+	}
+	if err := yaml.Unmarshal(src, &c); err != nil {
+		return "", fmt.Errorf("%s: %w (or pass --database FILE)", cfgPath, err)
+	}
+	if strings.Contains(c.Database, "${") {
+		return "", fmt.Errorf("%s: database is written with ${...}: pass --database FILE", cfgPath)
+	}
+	if c.Database == "" {
+		c.Database = cfgDefaultDatabase
+	}
+	return cfgResolvePath(filepath.Dir(cfgPath), c.Database, true), nil
+}

@@ -1,0 +1,79 @@
+package engine
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+)
+
+// ErrBackupExists is returned by BackupSQLite when the backup's file
+// exists: a backup never overwrites anything.
+var ErrBackupExists = errors.New("the backup file exists")
+
+// BackupSQLite writes a consistent copy of the SQLite store in file to
+// the new file to, while a server may be writing the store: SQLite's
+// VACUUM INTO, on a connection of its own, copies the database as of one
+// read transaction (committed transactions only, the WAL included), and
+// the copy is checked with PRAGMA integrity_check. It refuses to write
+// over an existing file (ErrBackupExists) and removes a copy it could not
+// finish. Restoring is copying the backup back in place of the database
+// while no server runs, after removing the database's -wal and -shm
+// files.
+func BackupSQLite(ctx context.Context, file, to string) error {
+	if _, err := os.Stat(file); err != nil {
+		return fmt.Errorf("backup: the store: %w", err)
+	}
+	// Created empty and exclusively: VACUUM INTO takes an empty file, and
+	// no other backup can take the same name meanwhile.
+	out, err := os.OpenFile(to, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, os.ErrExist) {
+		return fmt.Errorf("backup %s: %w", to, ErrBackupExists)
+	}
+	if err != nil {
+		return fmt.Errorf("backup: %w", err)
+	}
+	out.Close()
+	if err := vacuumInto(ctx, file, to); err != nil {
+		os.Remove(to)
+		return err
+	}
+	return nil
+}
+
+func vacuumInto(ctx context.Context, file, to string) error {
+	q := url.Values{}
+	q.Set("mode", "ro")
+	q.Set("_busy_timeout", "10000")
+	db, err := sql.Open("sqlite3", "file:"+file+"?"+q.Encode())
+	if err != nil {
+		return fmt.Errorf("backup: open the store: %w", err)
+	}
+	defer db.Close()
+	if _, err := db.ExecContext(ctx, `VACUUM INTO ?`, to); err != nil {
+		return fmt.Errorf("backup: copy the store: %w", err)
+	}
+	if err := checkIntegrity(ctx, to); err != nil {
+		return fmt.Errorf("backup: the copy: %w", err)
+	}
+	return nil
+}
+
+// checkIntegrity runs PRAGMA integrity_check on a database file.
+func checkIntegrity(ctx context.Context, file string) error {
+	db, err := sql.Open("sqlite3", "file:"+file+"?mode=ro")
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	var res string
+	if err := db.QueryRowContext(ctx, `PRAGMA integrity_check`).Scan(&res); err != nil {
+		return fmt.Errorf("integrity check: %w", err)
+	}
+	if res != "ok" {
+		return fmt.Errorf("integrity check: %s", res)
+	}
+	return nil
+}
