@@ -81,27 +81,27 @@ type sendResult struct {
 type outboxRecorder struct {
 	Tx
 	pending []*OutboxEntry
+	// reserved is shared by the jobs of one transaction: the contacts
+	// they reserved messages for.
+	reserved map[ContactRef]bool
 }
 
 // InsertOutbox records pending entries after storing them.
 func (r *outboxRecorder) InsertOutbox(o *OutboxEntry) error {
 	if err := r.Tx.InsertOutbox(o); err != nil {
 		return err
-	// reserved is shared by the jobs of one transaction: the contacts
-	// they reserved messages for.
-	reserved map[ContactRef]bool
 	}
 	if o.Status == OutboxPending {
 		r.pending = append(r.pending, o)
+		if r.reserved != nil {
+			r.reserved[ContactRef{o.Account, o.Contact}] = true
+		}
 	}
 	return nil
 }
 
 // maxQueuedOutbox bounds the messages handed to the dispatcher in memory;
 // past it, the dispatcher reads them back from the store instead, so a
-		if r.reserved != nil {
-			r.reserved[ContactRef{o.Account, o.Contact}] = true
-		}
 // dispatcher slower than ingest costs no memory.
 const maxQueuedOutbox = 8192
 
@@ -184,6 +184,7 @@ func (e *Engine) claimed(batch []*OutboxEntry) {
 	if len(batch) == 0 {
 		return
 	}
+	e.open.track(batch)
 	e.outMu.Lock()
 	defer e.outMu.Unlock()
 	e.claimedMax = max(e.claimedMax, batch[len(batch)-1].ID)
@@ -307,6 +308,7 @@ func (e *Engine) finishBatch(ctx context.Context, results [][]sendResult, parked
 		return nil, err
 	}
 	markHeld(parked, nil)
+	e.settled(results)
 	e.claimed(next)
 	return next, nil
 }
@@ -323,6 +325,11 @@ func (e *Engine) stoppingSends() bool {
 
 func (e *Engine) sendOne(ctx context.Context, o *OutboxEntry) sendResult {
 	e.waitGate(ctx, o.Account, o.Contact)
+	return e.send(ctx, o)
+}
+
+// send sends one message through the channel and classifies the outcome.
+func (e *Engine) send(ctx context.Context, o *OutboxEntry) sendResult {
 	err := e.cfg.Channel.Send(ctx, o.Account, o.Contact, &o.Message)
 	if err == nil {
 		return sendResult{o: o, status: OutboxSent}

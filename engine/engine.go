@@ -68,6 +68,9 @@ type Engine struct {
 	versions sync.Map // version -> *program
 
 	gates sync.Map // ContactRef -> *replyGate
+	// open are the messages reserved for the API and not finished: a
+	// passive reply must not overtake them.
+	open openMessages
 	// holds are the messages of accounts whose sends the channel paused.
 	holds holds
 
@@ -75,11 +78,6 @@ type Engine struct {
 	outq       []*OutboxEntry
 	backlog    bool
 	claimedMax int64
-	// open are the messages reserved for the API and not finished: a
-	// passive reply must not overtake them.
-	open openMessages
-	// holds are the messages of accounts whose sends the channel paused.
-	holds holds
 
 	busyMu    sync.Mutex
 	busyCond  *sync.Cond
@@ -331,29 +329,29 @@ func (e *Engine) runBatch(batch []*job) {
 	recs := make([]*outboxRecorder, len(batch))
 	failed := -1
 	err := e.store.Update(context.Background(), func(tx Tx) error {
-		for i, j := range batch {
-			recs[i] = &outboxRecorder{Tx: tx, reserved: reserved}
-			w := newWork(e, recs[i])
-			works[i] = w
-			if err := w.run(j.fn); err != nil {
 		// The contacts for which this transaction reserved messages for
 		// the API so far (not yet in e.open).
 		reserved := map[ContactRef]bool{}
+		for i, j := range batch {
+			recs[i] = &outboxRecorder{Tx: tx, reserved: reserved}
+			w := newWork(e, recs[i])
+			w.reserved = reserved
+			works[i] = w
+			if err := w.run(j.fn); err != nil {
 				failed = i
 				return err
 			}
-			w.reserved = reserved
 		}
 		return nil
 	})
 	if err == nil {
 		for i, j := range batch {
+			e.open.track(recs[i].pending)
 			e.queueOutbox(recs[i].pending)
 			e.finish(j, works[i], nil)
 		}
 		return
 	}
-			e.open.track(recs[i].pending)
 	if len(batch) == 1 {
 		e.finish(batch[0], nil, err)
 		return

@@ -628,7 +628,6 @@ func testAddEventDedupe(t *testing.T, s engine.Store) {
 	})
 }
 
-// Contacts.
 func testEventReply(t *testing.T, s engine.Store) {
 	ev := &engine.EventRecord{Key: "main|alice|e1|follow||", Event: channels.Event{Account: "main", Contact: "alice", Kind: channels.Follow, At: at(0)}, ReceivedAt: at(1)}
 	var id int64
@@ -675,6 +674,7 @@ func testEventReply(t *testing.T, s engine.Store) {
 	})
 }
 
+// Contacts.
 
 func testContactRoundTrip(t *testing.T, s engine.Store) {
 	c := sampleContact("a", "alice")
