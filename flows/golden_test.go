@@ -32,6 +32,7 @@ var update = flag.Bool("update", false, "rewrite the golden files under testdata
 //	window: 24h                     Options.Window
 //	message_quota: 5                Options.MessageQuota
 //	event_quota: 3                  Options.EventQuota
+//	secrets: CRM_KEY, CRM_TOKEN     Options.Secrets, with CheckSecrets
 //
 // Lines starting with # are comments. Every case must produce at least one
 // diagnostic: a folder that validates cleanly is a broken case.
@@ -110,6 +111,11 @@ func readOptions(t *testing.T, dir string) flows.Options {
 		}
 		key, val = strings.TrimSpace(key), strings.TrimSpace(val)
 		switch key {
+		case "secrets":
+			opts.CheckSecrets = true
+			for _, name := range strings.Split(val, ",") {
+				opts.Secrets = append(opts.Secrets, strings.TrimSpace(name))
+			}
 		case "region":
 			opts.Region = val
 		case "account":
