@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	crand "crypto/rand"
 	"encoding/json"
@@ -58,6 +59,10 @@ type benchOptions struct {
 	rate             float64
 	seed             uint64
 	db, writeFlows   string
+	// The soak: the load in rounds for duration, the store's size every
+	// sample, the server's retention, and location reports per follower.
+	duration, sample, retention time.Duration
+	locations                   int
 	// The target of --url, and what signs its callbacks.
 	url, token, aesKey, appID, account, originalID string
 }
@@ -78,6 +83,10 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fl.BoolVar(&o.json, "json", false, "print the report as JSON")
 	fl.StringVar(&o.db, "db", "", "the SQLite database (default: a new one in a temporary folder)")
 	fl.BoolVar(&o.keep, "keep", false, "keep the temporary folder (config, flows, database) and print where it is")
+	fl.DurationVar(&o.duration, "duration", 0, "a soak: play the load in rounds of the same followers until this much time has passed, reporting the store's size (db + wal) as it goes")
+	fl.DurationVar(&o.sample, "sample", 0, "with --duration: how often the store's size is taken (default a tenth of --duration)")
+	fl.DurationVar(&o.retention, "retention", 0, "keep every kind of data this long in the server the bench starts (its retention:, pruned every 10s; at least 1m; default the server's defaults)")
+	fl.IntVar(&o.locations, "locations", 0, "location reports (LOCATION events) each follower sends; they start no flow")
 	fl.StringVar(&o.writeFlows, "write-flows", "", "write the scenario's flows into this folder and exit (for a server --url targets)")
 	fl.StringVar(&o.url, "url", "", "target this running wxflow serve (http://HOST:PORT, or its /wechat/ACCOUNT URL) instead of starting one")
 	fl.StringVar(&o.token, "token", "", "with --url: the account's token, to sign callbacks")
@@ -87,6 +96,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fl.StringVar(&o.originalID, "original-id", "", "with --url: the account's original_id, the callbacks' ToUserName (default "+benchOriginalID+")")
 	fl.Usage = func() {
 		fmt.Fprintln(stderr, "usage: wxflow bench [--followers N] [--scenario "+strings.Join(benchScenarios, "|")+"] [--aes] [--conns C] [--rate R] [--json]")
+		fmt.Fprintln(stderr, "       wxflow bench --duration D [--retention R] [--sample S] [--locations N] ... (a soak)")
 		fmt.Fprintln(stderr, "       wxflow bench --url URL --token TOKEN [--account ID] [--aes --aes-key KEY --appid APPID] ...")
 		fmt.Fprintln(stderr, "\nStarts `wxflow serve` as a child process (synchronous=FULL, as in production)")
 		fmt.Fprintln(stderr, "with its own flows, keeps a fake WeChat API on loopback in this process, and")
@@ -95,7 +105,9 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		fmt.Fprintln(stderr, "messages delivered a second, failures by reason and the server's peak RSS,")
 		fmt.Fprintln(stderr, "then checks the books: every acknowledged event stored once and starting or")
 		fmt.Fprintln(stderr, "resuming what it should, every message sent reaching the fake API exactly once.")
-		fmt.Fprintln(stderr, "With --url only the acknowledgements can be checked.")
+		fmt.Fprintln(stderr, "With --url only the acknowledgements can be checked. A soak (--duration) reports")
+		fmt.Fprintln(stderr, "the store's size as it goes; its books check the acknowledgements, the events")
+		fmt.Fprintln(stderr, "by kind, unsent messages, and the engine's sent messages against the fake API.")
 		fmt.Fprintln(stderr, "Exit 0 when the books balance, 1 when not, 2 on usage errors.")
 		fl.PrintDefaults()
 	}
@@ -154,6 +166,14 @@ func (o *benchOptions) check(fl *flag.FlagSet) string {
 		return "--conns must be at least 1"
 	case o.rate < 0 || math.IsNaN(o.rate) || math.IsInf(o.rate, 0):
 		return "--rate must be 0 (as fast as possible) or a number of callbacks a second"
+	case o.duration < 0:
+		return "--duration must not be negative"
+	case o.sample < 0 || (o.sample > 0 && o.duration == 0):
+		return "--sample goes with --duration, and must not be negative"
+	case o.retention < 0 || (o.retention > 0 && o.retention < engine.MinRetention):
+		return fmt.Sprintf("--retention must be at least %s: WeChat retries a callback for about 15 seconds, and its dedupe key must outlive the retries", engine.MinRetention)
+	case o.locations < 0:
+		return "--locations must not be negative"
 	}
 	if o.url == "" {
 		for _, f := range []string{"token", "aes-key", "appid", "account", "original-id"} {
@@ -163,7 +183,7 @@ func (o *benchOptions) check(fl *flag.FlagSet) string {
 		}
 		return ""
 	}
-	for _, f := range []string{"db", "keep"} {
+	for _, f := range []string{"db", "keep", "retention", "duration", "sample"} {
 		if given[f] {
 			return "--" + f + " is for the server the bench starts, not with --url"
 		}
@@ -235,7 +255,14 @@ func writeBenchFlows(dir, scenario string) error {
 //     stopped), Linux only; rss_of says which process they measure. The
 //     load generator and the fake API run in the bench's own process and
 //     are not counted.
-//   - books: checked ("full", or "acks" with --url), balanced, and
+//   - a soak (--duration) adds duration_seconds, rounds, locations,
+//     retention (the server's, "" for its defaults), store_sizes (seconds
+//     since the load started and the store's bytes, db + wal, at each
+//     sample; the last taken once the outbox drained), growth_last_half
+//     (the store's growth over the second half of the samples, in
+//     percent) and pruned (the rows the server's pruner deleted, by
+//     kind).
+//   - books: checked ("full", "soak", or "acks" with --url), balanced, and
 //     problems, one line each.
 //   - notes: caveats, one line each.
 //
@@ -273,6 +300,14 @@ type benchReport struct {
 
 	Failures map[string]int `json:"failures"`
 
+	Duration       float64        `json:"duration_seconds,omitempty"`
+	Rounds         int            `json:"rounds,omitempty"`
+	Locations      int            `json:"locations,omitempty"`
+	Retention      string         `json:"retention,omitempty"`
+	StoreSizes     []storeSample  `json:"store_sizes,omitempty"`
+	GrowthLastHalf float64        `json:"growth_last_half,omitempty"`
+	Pruned         map[string]int `json:"pruned,omitempty"`
+
 	RSSStartBytes int64  `json:"rss_start_bytes"`
 	RSSPeakBytes  int64  `json:"rss_peak_bytes"`
 	RSSOf         string `json:"rss_of"`
@@ -289,7 +324,8 @@ type benchReport struct {
 func newBenchReport(o *benchOptions) *benchReport {
 	r := &benchReport{
 		Scenario: o.scenario, Mode: "local", AES: o.aes, Followers: o.followers, Conns: o.conns, Rate: o.rate, Seed: o.seed,
-		Events: map[string]int{}, RunsStarted: map[string]int{}, Runs: map[string]int{}, Outbox: map[string]int{}, Failures: map[string]int{},
+		Locations: o.locations,
+		Events:    map[string]int{}, RunsStarted: map[string]int{}, Runs: map[string]int{}, Outbox: map[string]int{}, Failures: map[string]int{},
 	}
 	r.Books.Problems = []string{}
 	r.Notes = []string{}
@@ -309,6 +345,7 @@ type benchLoad struct {
 func (r *benchReport) drive(ctx context.Context, o *benchOptions, endpoint, to string, signer *callbackSigner) *benchLoad {
 	tag := strconv.FormatUint(rand.Uint64()%(36*36*36*36*36*36), 36)
 	l := &benchLoad{followers: benchScripts(o.scenario, o.followers, o.seed, tag)}
+	addLocations(l.followers, o.locations)
 	l.poster = newCallbackPoster(endpoint, signer, o.conns, newPacer(o.rate))
 	defer l.poster.close()
 	r.Target = endpoint
@@ -458,7 +495,7 @@ func benchLocal(ctx context.Context, o *benchOptions, stderr io.Writer) (*benchR
 	}
 	adminToken := crand.Text()
 	cfgPath := filepath.Join(dir, "wxflow.yaml")
-	if err := os.WriteFile(cfgPath, []byte(benchConfigYAML(db, api.URL(), o.aes, adminToken)), 0o600); err != nil {
+	if err := os.WriteFile(cfgPath, []byte(benchConfigYAML(db, api.URL(), o.aes, adminToken)+benchRetentionYAML(o.retention)), 0o600); err != nil {
 		return nil, err
 	}
 	// The bench reads the config too: its problems show before a server
@@ -504,7 +541,12 @@ func benchLocal(ctx context.Context, o *benchOptions, stderr io.Writer) (*benchR
 	r := newBenchReport(o)
 	r.RSSOf = "the server process (wxflow serve)"
 	r.RSSStartBytes, _ = procStatusBytes(child.pid(), "VmRSS")
-	l := r.drive(ctx, o, "http://"+addr+"/wechat/"+benchAccount, benchOriginalID, signer)
+	var l *benchLoad
+	if o.duration > 0 {
+		l = r.soak(ctx, o, "http://"+addr+"/wechat/"+benchAccount, benchOriginalID, signer, db)
+	} else {
+		l = r.drive(ctx, o, "http://"+addr+"/wechat/"+benchAccount, benchOriginalID, signer)
+	}
 
 	// Wait for the outbox to drain: until none of this run's messages is
 	// pending or being sent, within a deadline. Every acknowledged event
@@ -552,6 +594,9 @@ func benchLocal(ctx context.Context, o *benchOptions, stderr io.Writer) (*benchR
 		r.Notes = append(r.Notes, "the server stopped before the bench was done with it: the events by kind and the peak RSS are not known")
 	case !drained:
 		r.Notes = append(r.Notes, fmt.Sprintf("the outbox did not drain within %s", benchDrainTimeout))
+	}
+	if o.duration > 0 {
+		return r.finishSoak(o, l, st, counters, api, base, db, child, stopTimeout, drainDone, closeStore, stderr)
 	}
 	books, err := collectBooks(o.scenario, l.followers, st, counters, api, base)
 	if err != nil {
@@ -801,6 +846,10 @@ func (w *benchChildLog) lines() (int, string) {
 type benchCounters struct {
 	events     map[channels.Kind]int
 	duplicates int
+	// sent counts the messages the engine recorded sent; pruned the rows
+	// its pruner deleted, by kind.
+	sent   int
+	pruned map[string]int
 }
 
 // readBenchCounters reads the counters from the server's /metrics.
@@ -821,9 +870,12 @@ func readBenchCounters(ctx context.Context, base, token string) (*benchCounters,
 	return parseBenchCounters(resp.Body)
 }
 
+// benchSentSeries is the series of the messages the engine recorded sent.
+const benchSentSeries = `wxflow_messages_total{status="sent",reason=""}`
+
 // parseBenchCounters reads the counters from the Prometheus text format.
 func parseBenchCounters(r io.Reader) (*benchCounters, error) {
-	c := &benchCounters{events: map[channels.Kind]int{}}
+	c := &benchCounters{events: map[channels.Kind]int{}, pruned: map[string]int{}}
 	sawDuplicates := false
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
@@ -837,6 +889,18 @@ func parseBenchCounters(r io.Reader) (*benchCounters, error) {
 			continue
 		}
 		series, value := line[:i], line[i+1:]
+		if series == benchSentSeries {
+			v, _ := strconv.ParseFloat(value, 64)
+			c.sent = int(v)
+			continue
+		}
+		if k, ok := strings.CutPrefix(series, console.MetricPruned+`{kind="`); ok {
+			if k, ok = strings.CutSuffix(k, `"}`); ok {
+				v, _ := strconv.ParseFloat(value, 64)
+				c.pruned[k] = int(v)
+			}
+			continue
+		}
 		kind, isEvents := strings.CutPrefix(series, console.MetricEvents+`{type="`)
 		if isEvents {
 			kind, isEvents = strings.CutSuffix(kind, `"}`)
@@ -1198,7 +1262,7 @@ func (r *benchReport) print(w io.Writer) {
 	l := r.AckLatency
 	fmt.Fprintf(tw, "ack latency\tp50 %.2fms  p95 %.2fms  p99 %.2fms  max %.2fms\n", l.P50, l.P95, l.P99, l.Max)
 	fmt.Fprintf(tw, "events\t%s\n", joinCounts(r.Events, ", "))
-	if r.Mode != "remote" {
+	if r.Mode != "remote" && len(r.StoreSizes) == 0 {
 		started := 0
 		for _, n := range r.RunsStarted {
 			started += n
@@ -1208,6 +1272,10 @@ func (r *benchReport) print(w io.Writer) {
 		fmt.Fprintf(tw, "messages\t%d delivered to the fake API of %d expected, %.1f/s (drained %.2fs after the last ack)\n",
 			r.MessagesDelivered, r.MessagesExpected, r.DeliveredPerSecond, r.DrainSeconds)
 		fmt.Fprintf(tw, "outbox\t%s\n", joinCounts(r.Outbox, ", "))
+	}
+	if len(r.StoreSizes) > 0 {
+		fmt.Fprintf(tw, "messages\t%d delivered to the fake API, %.1f/s (drained %.2fs after the last ack)\n", r.MessagesDelivered, r.DeliveredPerSecond, r.DrainSeconds)
+		fmt.Fprintf(tw, "outbox\t%s (what the pruner left)\n", joinCounts(r.Outbox, ", "))
 	}
 	if len(r.Failures) == 0 {
 		fmt.Fprintf(tw, "failures\tnone\n")
@@ -1221,7 +1289,19 @@ func (r *benchReport) print(w io.Writer) {
 	} else {
 		fmt.Fprintf(tw, "peak RSS\tunknown (%s)\n", r.RSSOf)
 	}
+	if len(r.StoreSizes) > 0 {
+		var parts []string
+		for _, sm := range r.StoreSizes {
+			parts = append(parts, fmt.Sprintf("%.0fs %.1f MiB", sm.Seconds, float64(sm.Bytes)/(1<<20)))
+		}
+		fmt.Fprintf(tw, "soak\t%d rounds in %.0fs, retention %s, %d location reports a follower a round\n", r.Rounds, r.Duration, cmp.Or(r.Retention, "the server's defaults"), r.Locations)
+		fmt.Fprintf(tw, "store size\t%s\n", strings.Join(parts, ", "))
+		fmt.Fprintf(tw, "\tgrowth over the second half: %+.1f%%\n", r.GrowthLastHalf)
+		fmt.Fprintf(tw, "pruned\t%s\n", joinCounts(r.Pruned, ", "))
+	}
 	switch {
+	case r.Books.Balanced && r.Books.Checked == "soak":
+		fmt.Fprintf(tw, "books\tbalanced: every callback acknowledged and counted by kind; no message left unsent; every message the engine recorded sent reached the fake API, and nothing else\n")
 	case r.Books.Balanced && r.Books.Checked == "full":
 		fmt.Fprintf(tw, "books\tbalanced: every acknowledged event stored once and started or resumed what it should; every message sent reached the fake API exactly once\n")
 	case r.Books.Balanced:

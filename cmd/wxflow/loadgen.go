@@ -459,6 +459,7 @@ const (
 	actAnswer   actKind = "answer"   // a text message: the answer to a question
 	actTap      actKind = "tap"      // a tap on the message-menu item key
 	actUnfollow actKind = "unfollow" // unsubscribe
+	actLocation actKind = "location" // a LOCATION report (the account asks for the follower's location)
 )
 
 // benchAction is one callback of a follower.
@@ -483,6 +484,8 @@ func (a benchAction) eventKind() channels.Kind {
 		return channels.MenuClick
 	case actAnswer:
 		return channels.Text
+	case actLocation:
+		return channels.LocationReport
 	}
 	return channels.Unfollow
 }
@@ -525,8 +528,32 @@ func (f *follower) callback(i int, to string) []byte {
 		return lgTextXML(to, f.contact, at, f.msgIDs[i], a.text, "")
 	case actTap:
 		return lgTextXML(to, f.contact, at, f.msgIDs[i], a.text, a.key)
+	case actLocation:
+		return lgCallbackXML(to, f.contact, at, fmt.Sprintf("<MsgType><![CDATA[event]]></MsgType><Event><![CDATA[LOCATION]]></Event>"+
+			"<Latitude>31.%06d</Latitude><Longitude>121.%06d</Longitude><Precision>65.000000</Precision>", i, i))
 	}
 	return lgEventXML(to, f.contact, at, "unsubscribe", "")
+}
+
+// addLocations gives each follower n location reports, as an account
+// that asks for its followers' location gets them: after its script, or
+// before its unfollow. They start no flow.
+func addLocations(fs []*follower, n int) {
+	if n <= 0 {
+		return
+	}
+	for _, f := range fs {
+		at := len(f.actions)
+		if at > 0 && f.actions[at-1].kind == actUnfollow {
+			at--
+		}
+		locs := make([]benchAction, n)
+		for i := range locs {
+			locs[i] = benchAction{kind: actLocation}
+		}
+		f.actions = slices.Insert(f.actions, at, locs...)
+		f.msgIDs = slices.Insert(f.msgIDs, at, make([]uint64, n)...)
+	}
 }
 
 // benchScripts returns n followers playing the scenario. The scripts
