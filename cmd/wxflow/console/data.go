@@ -439,7 +439,7 @@ func (c *Console) messageList(ctx context.Context, q url.Values) ([]MessageView,
 var outboxStatuses = []engine.OutboxStatus{engine.OutboxPending, engine.OutboxSending, engine.OutboxSent, engine.OutboxFailed, engine.OutboxUnknown}
 
 var reasons = []channels.Reason{channels.ReasonWindowClosed, channels.ReasonQuotaExhausted, channels.ReasonUnfollowed,
-	channels.ReasonMediaTooLarge, channels.ReasonMediaType, channels.ReasonRegion, channels.ReasonAPIError}
+	channels.ReasonMediaTooLarge, channels.ReasonMediaType, channels.ReasonRegion, channels.ReasonAPIError, channels.ReasonPaused}
 
 // contactList lists followers, by account and id, after the query's
 // position.

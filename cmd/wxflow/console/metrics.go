@@ -44,6 +44,10 @@ func NewMetrics(stats func() engine.Stats) *Metrics {
 	queue := r.Gauge("wxflow_queue_depth", "Work waiting: jobs for the store writer, committed messages for the dispatcher.", "queue")
 	ingest := r.Histogram("wxflow_ingest_duration_seconds", "Time from handing an event to the engine to its commit.", engine.IngestBuckets)
 	refreshes := r.Counter("wxflow_token_refreshes_total", "WeChat access tokens fetched, by account.", "account")
+	breaker := r.Gauge("wxflow_send_breaker_state", "An account's sends after a storm of WeChat errors: 0 sending, 1 paused (open), 2 probing (half-open).", "account")
+	held := r.Gauge("wxflow_send_held", "Messages held back, pending, while their account's sends are paused.", "account")
+	pauses := r.Counter("wxflow_send_pauses_total", "Times an account's sends were paused after a storm of WeChat errors.", "account")
+	probes := r.Counter("wxflow_send_probes_total", "Probe messages sent after a pause, by account.", "account")
 	pruned := r.Counter(MetricPruned, "Rows the pruner deleted by retention, by kind (events, locations, runs, messages).", "kind")
 	m.callbacks = r.Counter("wxflow_callbacks_total", "Callbacks answered, by account, event type (empty when rejected) and HTTP status.", "account", "type", "code")
 	m.callbackDur = r.Histogram("wxflow_callback_duration_seconds", "Time to answer a callback.", callbackBuckets)
@@ -69,6 +73,22 @@ func NewMetrics(stats func() engine.Stats) *Metrics {
 		queue.Set(float64(s.WriterQueue), "writer")
 		queue.Set(float64(s.OutboxQueue), "outbox")
 		ingest.SetCounts(s.IngestCounts, s.IngestSum)
+		for acc, n := range s.SendPauses {
+			pauses.Set(float64(n), acc)
+			breaker.Set(0, acc)
+			held.Set(0, acc)
+		}
+		for acc, n := range s.SendProbes {
+			probes.Set(float64(n), acc)
+		}
+		for _, p := range s.Paused {
+			state := 1.0
+			if p.State == "half-open" {
+				state = 2
+			}
+			breaker.Set(state, p.Account)
+			held.Set(float64(p.Held), p.Account)
+		}
 		for k, n := range s.Pruned {
 			pruned.Set(float64(n), k)
 		}

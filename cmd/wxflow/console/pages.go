@@ -40,6 +40,8 @@ func (c *Console) parseTemplates() error {
 		},
 		"pathEscape": url.PathEscape,
 		"describe":   func(r channels.Reason) string { return r.Describe() },
+		// pauses are the accounts whose sends are paused (a banner).
+		"pauses": c.eng.SendPauses,
 	}
 	c.pages = map[string]*template.Template{}
 	for _, name := range pageNames {
