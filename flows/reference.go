@@ -682,7 +682,7 @@ var envDocs = map[string]string{
 	"flow.name":                 "The name of the run's flow.",
 	"flow.version":              "The version of the flow the run started with (`sha256:` and 16 hex digits of the file); a run keeps it when the file changes.",
 	"account.id":                "The account the run belongs to.",
-	"secret":                    "The secrets declared under `secrets:` in the config, `secret.<NAME>`, each the value of the environment variable NAME. Only an `http` step's `url`, `query`, `headers`, `json` and `body` may use them, each on its own in its `${ }`: the engine puts the value in when it sends the request, and trails, run state, the console, logs and errors show `${secret.NAME}` instead.",
+	"secret":                    "The secrets declared under `secrets:` in the config, `secret.<NAME>`, each the value of the environment variable NAME. Only an `http` step's `url`, `query`, `headers`, `json` and `body` may use them, each on its own in its `${ }`: the engine puts the value in when it sends the request, and trails, run state, the console, logs and errors show `${secret.NAME}` instead. `wxflow validate` accepts any name; `wxflow serve` refuses a flow that reads one its config does not declare; `wxflow test` and `wxflow chat` have none, so a call that needs one fails (its `on_error`).",
 }
 
 func (d *refDoc) menu() {
@@ -799,10 +799,11 @@ const templatesText = `
 - A value that is exactly one ` + "`${expr}`" + ` keeps the expression's type (a number
   stays a number, a list a list): ` + "`vars.count: \"${vars.count + 1}\"`" + `.
 - ` + "`$${`" + ` writes a literal ` + "`${`" + `.
-- ` + "`${secret.NAME}`" + ` reads a secret declared in the config, only in an ` + "`http`" + `
-  step's ` + "`url`" + `, ` + "`query`" + `, ` + "`headers`" + `, ` + "`json`" + ` and ` + "`body`" + `, and on its own in its
-  ` + "`${ }`" + ` (not ` + "`${\"Bearer \" + secret.TOKEN}`" + ` but ` + "`Bearer ${secret.TOKEN}`" + `). Anywhere else it
-  is a validation error: the value would reach a follower or the store.
+- ` + "`${secret.NAME}`" + ` reads a secret declared in the config, only in an
+  ` + "`http`" + ` step's ` + "`url`" + `, ` + "`query`" + `, ` + "`headers`" + `, ` + "`json`" + ` and ` + "`body`" + `, and on its
+  own in its ` + "`${ }`" + `: ` + "`Bearer ${secret.TOKEN}`" + `, not ` + "`${\"Bearer \" + secret.TOKEN}`" + `.
+  Anywhere else it is a validation error: the value would reach a follower
+  or the store.
 - The expressions inside are compiled when the flow loads: a misspelt name is
   a validation error with its line and column, not a runtime surprise.
 - Quote texts that contain ` + "`${`" + ` inside a YAML flow list or map
