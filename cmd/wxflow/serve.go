@@ -125,6 +125,8 @@ type serverOptions struct {
 	APIClient *http.Client
 	// Synchronous is the store's synchronous setting (default FULL).
 	Synchronous string
+	// Breaker tunes the accounts' circuit breakers (zero: the defaults).
+	Breaker wechat.BreakerSettings
 }
 
 // server is a running `wxflow serve`: store, channel, engine and HTTP.
@@ -261,7 +263,7 @@ func (s *server) openAccounts(ctx context.Context, o serverOptions) (http.Handle
 		s.metrics.CountRefreshes(a.ID, client.Refreshes)
 		settings := a.Session
 		settings.Region = a.Region
-		accounts[a.ID] = &wechat.ChannelAccount{Client: client, Settings: settings}
+		accounts[a.ID] = &wechat.ChannelAccount{Client: client, Settings: settings, Breaker: o.Breaker}
 		s.loadOpt.Regions[a.ID] = a.Region
 		ca := &wechat.CallbackAccount{ID: a.ID, Token: a.Token, OriginalID: a.OriginalID, PassiveReply: cfg.PassiveReply(a)}
 		if a.AESKey != "" {
