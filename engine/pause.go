@@ -259,13 +259,20 @@ func (e *Engine) armHolds() {
 // messages: those held back now are marked (pending, reason paused: not
 // in flight), those taken to be sent again are claimed again.
 func heldMarks(w *work, parked []sendResult, taken []*OutboxEntry, causeOf func(string) string) error {
+	// The cause the channel gave in this round, else the pause's.
+	causes := map[string]string{}
+	for _, r := range parked {
+		if r.paused != nil {
+			causes[r.o.Account] = r.paused.Cause
+		}
+	}
 	for _, r := range parked {
 		if r.o.Reason == channels.ReasonPaused {
 			continue
 		}
-		cause := causeOf(r.o.Account)
-		if r.paused != nil {
-			cause = r.paused.Cause
+		cause, ok := causes[r.o.Account]
+		if !ok {
+			cause = causeOf(r.o.Account)
 		}
 		if err := w.tx.FinishOutbox(r.o.ID, OutboxPending, channels.ReasonPaused, 0, "sending paused: "+cause, w.now); err != nil {
 			return err

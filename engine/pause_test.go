@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -200,8 +201,8 @@ func (r *stormRig) wantHeld(what string, n int, state string, until time.Time) {
 		r.t.Fatalf("%s: %d pending, %d sending, %d unknown; want %d pending", what, len(ob[OutboxPending]), len(ob[OutboxSending]), len(ob[OutboxUnknown]), n)
 	}
 	for _, o := range ob[OutboxPending] {
-		if o.Reason != channels.ReasonPaused {
-			r.t.Fatalf("%s: pending message %d has reason %q, want paused", what, o.ID, o.Reason)
+		if o.Reason != channels.ReasonPaused || !strings.HasPrefix(o.Detail, "sending paused: ") || len(o.Detail) < len("sending paused: x") {
+			r.t.Fatalf("%s: pending message %d has reason %q (%q), want paused, saying why", what, o.ID, o.Reason, o.Detail)
 		}
 	}
 	p := r.e.SendPauses()
