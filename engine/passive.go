@@ -198,6 +198,11 @@ func (e *Engine) FinishReply(ctx context.Context, r *Reply, written bool) error 
 		return nil
 	}
 	res := e.send(ctx, &o)
+	if res.held {
+		// The channel paused the account's sends: the message waits
+		// with the account's others, first among them.
+		return e.holdReply(ctx, res)
+	}
 	detail := passiveByAPIDetail
 	if res.detail != "" {
 		detail += ": " + res.detail
@@ -209,6 +214,25 @@ func (e *Engine) FinishReply(ctx context.Context, r *Reply, written bool) error 
 	if err != nil {
 		return fmt.Errorf("record passive reply sent by the API: %w", err)
 	}
+	return nil
+}
+
+// holdReply hands a passive reply going by the API to the dispatcher's
+// held messages when the channel paused its account: it is marked held
+// (pending, reason paused) and sent, in ID order before the contact's
+// later messages, when the pause is over.
+func (e *Engine) holdReply(ctx context.Context, res sendResult) error {
+	parked := []sendResult{res}
+	err := e.submit(ctx, func(w *work) error {
+		return heldMarks(w, parked, nil, e.holds.cause)
+	})
+	if err != nil {
+		return fmt.Errorf("hold passive reply sent by the API: %w", err)
+	}
+	markHeld(parked, nil)
+	e.open.track([]*OutboxEntry{res.o})
+	e.holds.settle(nil, parked, e.clock.Now())
+	e.kickOutbox()
 	return nil
 }
 

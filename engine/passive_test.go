@@ -293,3 +293,55 @@ func TestNoPassiveReplyPastTheDeadline(t *testing.T) {
 	h.sync()
 	h.wantTranscript("Welcome! | Here is our menu. | Your name?")
 }
+
+// pauseOnce answers the first send with a pause of the account's sends,
+// as the WeChat channel's breaker does in an error storm.
+type pauseOnce struct {
+	channels.Channel
+	clock  engine.Clock
+	paused atomic.Bool
+}
+
+func (c *pauseOnce) Send(ctx context.Context, account, contact string, msg *channels.Message) error {
+	if c.paused.CompareAndSwap(false, true) {
+		return &channels.Paused{Until: c.clock.Now().Add(time.Minute), Cause: "WeChat answered -1 (system busy) 5 times in a row"}
+	}
+	return c.Channel.Send(ctx, account, contact, msg)
+}
+
+// A passive reply going by the API while the account's sends are paused
+// waits with the account's messages, first, and goes once when the pause
+// is over.
+func TestPassiveReplyByTheAPIWaitsOutAPause(t *testing.T) {
+	var ch *pauseOnce
+	h := newHarnessWith(t, map[string]string{"welcome.yaml": passiveFlows}, opts{tune: func(c *engine.Config) {
+		ch = &pauseOnce{Channel: c.Channel, clock: c.Clock}
+		c.Channel = ch
+	}})
+	r := h.replyTo(channels.Event{Kind: channels.Follow})
+	if r == nil {
+		t.Fatal("no passive reply")
+	}
+	if err := h.e.FinishReply(h.ctx, r, false); err != nil {
+		t.Fatal(err)
+	}
+	h.sync()
+	if got := h.ch.DeliveredTo("main", "alice"); len(got) != 0 {
+		t.Fatalf("sent while paused: %+v", got)
+	}
+	if o := h.outbox()[0]; o.Status != engine.OutboxPending || o.Reason != channels.ReasonPaused {
+		t.Fatalf("the reply is %s %s %q while paused, want pending, paused", o.Status, o.Reason, o.Detail)
+	}
+	h.advance(2 * time.Minute)
+	h.sync()
+	var got []string
+	for _, d := range h.ch.DeliveredTo("main", "alice") {
+		got = append(got, d.Message.Text)
+	}
+	if strings.Join(got, " | ") != "Welcome! | Here is our menu. | Your name?" {
+		t.Fatalf("after the pause the API got %q", got)
+	}
+	if o := h.outbox()[0]; o.Status != engine.OutboxSent {
+		t.Errorf("the reply is %s %q", o.Status, o.Detail)
+	}
+}
