@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -298,13 +299,21 @@ func TestNoPassiveReplyPastTheDeadline(t *testing.T) {
 // as the WeChat channel's breaker does in an error storm.
 type pauseOnce struct {
 	channels.Channel
-	clock  engine.Clock
-	paused atomic.Bool
+	clock engine.Clock
+	mu    sync.Mutex
+	until time.Time
 }
 
 func (c *pauseOnce) Send(ctx context.Context, account, contact string, msg *channels.Message) error {
-	if c.paused.CompareAndSwap(false, true) {
-		return &channels.Paused{Until: c.clock.Now().Add(time.Minute), Cause: "WeChat answered -1 (system busy) 5 times in a row"}
+	c.mu.Lock()
+	now := c.clock.Now()
+	if c.until.IsZero() {
+		c.until = now.Add(time.Minute)
+	}
+	until := c.until
+	c.mu.Unlock()
+	if now.Before(until) {
+		return &channels.Paused{Until: until, Cause: "WeChat answered -1 (system busy) 5 times in a row"}
 	}
 	return c.Channel.Send(ctx, account, contact, msg)
 }

@@ -145,6 +145,11 @@ func (h *holds) settle(results [][]sendResult, parked []sendResult, now time.Tim
 	}
 	reported := map[string]bool{}
 	for _, r := range parked {
+		if a := h.accounts[r.o.Account]; a != nil && a.probe == r.o.ID {
+			// A probe the channel held back again (WeChat refused it
+			// in the storm): it waits for the next probe.
+			h.probes[r.o.Account]++
+		}
 		a := h.accounts[r.o.Account]
 		if a == nil {
 			a = &accountHold{since: now, until: now}

@@ -119,8 +119,13 @@ func (b *breaker) allow() (probe bool, err error) {
 	return true, nil
 }
 
-// done records the outcome of a send that allow let through.
-func (b *breaker) done(probe bool, err error) {
+// done records the outcome of a send that allow let through. When that
+// outcome opens the breaker (it tripped it, or it was a failed probe) and
+// WeChat answered it with a refusal (so the message certainly did not
+// reach the contact), it returns the pause: the message waits for the
+// next probe instead of failing. A send without an answer (no news of
+// whether WeChat took it) keeps its own error.
+func (b *breaker) done(probe bool, err error) *channels.Paused {
 	quota, storm, cause := stormFailure(err)
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -131,28 +136,37 @@ func (b *breaker) done(probe bool, err error) {
 		if !storm && !answered(err) {
 			// Cancelled, or refused before reaching WeChat: no news,
 			// the next send is the probe.
-			return
+			return nil
 		}
 		if !storm {
 			// WeChat answered: it takes messages again.
 			b.open, b.fails, b.pause, b.cause = false, 0, 0, ""
-			return
+			return nil
 		}
 		b.trip(now, quota, "the probe failed: "+cause)
 	case b.open:
 		// A send that started before the breaker opened: its failure
 		// was no news.
+		return nil
 	case storm:
 		b.fails++
-		if quota || b.fails >= b.set.Threshold {
-			if !quota {
-				cause = fmt.Sprintf("%d failures in a row, the last: %s", b.fails, cause)
-			}
-			b.trip(now, quota, cause)
+		if !quota && b.fails < b.set.Threshold {
+			return nil
 		}
-	case err == nil:
-		b.fails = 0
+		if !quota {
+			cause = fmt.Sprintf("%d failures in a row, the last: %s", b.fails, cause)
+		}
+		b.trip(now, quota, cause)
+	default:
+		if err == nil {
+			b.fails = 0
+		}
+		return nil
 	}
+	if !answered(err) {
+		return nil
+	}
+	return &channels.Paused{Until: b.until, Cause: b.cause}
 }
 
 // trip opens the breaker for the next pause.

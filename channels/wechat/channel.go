@@ -92,7 +92,10 @@ func (c *Channel) Send(ctx context.Context, account, contact string, msg *channe
 		return err
 	}
 	err = a.Client.SendMessage(ctx, contact, msg)
-	br.done(probe, err)
+	if p := br.done(probe, err); p != nil {
+		// WeChat refused it in a storm: it waits for the next probe.
+		return p
+	}
 	return chanSendError(err)
 }
 

@@ -35,7 +35,6 @@ func TestChannelSendMapsErrors(t *testing.T) {
 		{43004, channels.ReasonUnfollowed, channels.ErrUnfollowed},
 		{48002, channels.ReasonAPIError, channels.ErrAPI},
 		{40003, channels.ReasonAPIError, channels.ErrAPI},
-		{45009, channels.ReasonAPIError, channels.ErrAPI},
 	} {
 		ch, b := chanSetup(t)
 		b.srv.FailNext(wechattest.PathSend, tc.code)
