@@ -74,9 +74,10 @@ type PrunerConfig struct {
 	// Batch is how many rows one transaction deletes at most (default
 	// 500), so that the writer is never held long.
 	Batch int
-	// Pause is how long the pruner waits, on the engine's clock, between
-	// two batches (default 10ms), leaving the writer to the hot path; a
-	// negative Pause does not wait.
+	// Pause is how long the pruner waits, on the engine's clock, before
+	// its next batch when the writer has other work waiting (default
+	// 50ms), leaving the writer to the hot path; when the writer is idle,
+	// batches follow each other. A negative Pause never waits.
 	Pause time.Duration
 }
 
@@ -104,8 +105,8 @@ func (p *Pruned) add(q Pruned) {
 // of each kind: old events (the dedupe keys and the transcript), location
 // reports, ended runs and finished messages. It never deletes an active
 // run, its timers or its messages, nor a message not yet finished. It
-// deletes in small batches, each a job of the engine's writer, and pauses
-// between them. Start it after the engine and stop it before.
+// deletes in small batches, each a job of the engine's writer, and yields
+// to the other jobs between them. Start it after the engine and stop it before.
 type Pruner struct {
 	e   *Engine
 	cfg PrunerConfig
@@ -127,7 +128,7 @@ func NewPruner(e *Engine, cfg PrunerConfig) (*Pruner, error) {
 		cfg.Batch = 500
 	}
 	if cfg.Pause == 0 {
-		cfg.Pause = 10 * time.Millisecond
+		cfg.Pause = 50 * time.Millisecond
 	}
 	return &Pruner{e: e, cfg: cfg, stop: make(chan struct{}), done: make(chan struct{})}, nil
 }
@@ -241,7 +242,7 @@ func (p *Pruner) Prune(ctx context.Context) (Pruned, error) {
 			if n < p.cfg.Batch {
 				break
 			}
-			if p.cfg.Pause > 0 {
+			if p.cfg.Pause > 0 && p.e.writerBusy() {
 				select {
 				case <-p.e.clock.After(p.cfg.Pause):
 				case <-ctx.Done():
@@ -251,4 +252,12 @@ func (p *Pruner) Prune(ctx context.Context) (Pruned, error) {
 		}
 	}
 	return total, nil
+}
+
+// writerBusy reports whether jobs other than the caller's are queued for
+// the writer or running.
+func (e *Engine) writerBusy() bool {
+	e.busyMu.Lock()
+	defer e.busyMu.Unlock()
+	return e.busy > 0
 }
