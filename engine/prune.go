@@ -198,26 +198,34 @@ func (p *Pruner) Prune(ctx context.Context) (Pruned, error) {
 			runs = max(runs, f.Cooldown)
 		}
 	}
+	// Messages are looked at in ID order from the first: after is how
+	// far this pass got (committed), last how far the batch under way
+	// got.
+	var after, last int64
 	kinds := []struct {
 		before time.Time
-		batch  func(tx Tx, before time.Time, limit int) (Pruned, int, error)
+		// batch deletes a batch; more is false once nothing is left.
+		batch func(tx Tx, before time.Time, limit int) (p Pruned, more bool, err error)
+		// committed, when set, follows a batch's commit.
+		committed func()
 	}{
-		{cutoff(keepLonger(r.Dedupe, r.Transcript)), func(tx Tx, before time.Time, limit int) (Pruned, int, error) {
+		{cutoff(keepLonger(r.Dedupe, r.Transcript)), func(tx Tx, before time.Time, limit int) (Pruned, bool, error) {
 			n, err := tx.PruneEvents(before, false, limit)
-			return Pruned{Events: n}, n, err
-		}},
-		{cutoff(keepLonger(r.Dedupe, r.Locations)), func(tx Tx, before time.Time, limit int) (Pruned, int, error) {
+			return Pruned{Events: n}, n == limit, err
+		}, nil},
+		{cutoff(keepLonger(r.Dedupe, r.Locations)), func(tx Tx, before time.Time, limit int) (Pruned, bool, error) {
 			n, err := tx.PruneEvents(before, true, limit)
-			return Pruned{Locations: n}, n, err
-		}},
-		{cutoff(runs), func(tx Tx, before time.Time, limit int) (Pruned, int, error) {
+			return Pruned{Locations: n}, n == limit, err
+		}, nil},
+		{cutoff(runs), func(tx Tx, before time.Time, limit int) (Pruned, bool, error) {
 			n, m, err := tx.PruneRuns(before, limit)
-			return Pruned{Runs: n, Messages: m}, n, err
-		}},
-		{cutoff(r.Messages), func(tx Tx, before time.Time, limit int) (Pruned, int, error) {
-			n, err := tx.PruneOutbox(before, limit)
-			return Pruned{Messages: n}, n, err
-		}},
+			return Pruned{Runs: n, Messages: m}, n == limit, err
+		}, nil},
+		{cutoff(r.Messages), func(tx Tx, before time.Time, limit int) (Pruned, bool, error) {
+			n, l, done, err := tx.PruneOutbox(before, after, limit)
+			last = l
+			return Pruned{Messages: n}, !done, err
+		}, func() { after = last }},
 	}
 	var total Pruned
 	for _, k := range kinds {
@@ -226,10 +234,10 @@ func (p *Pruner) Prune(ctx context.Context) (Pruned, error) {
 		}
 		for {
 			var got Pruned
-			var n int
+			var more bool
 			err := p.e.submit(ctx, func(w *work) error {
 				var err error
-				got, n, err = k.batch(w.tx, k.before, p.cfg.Batch)
+				got, more, err = k.batch(w.tx, k.before, p.cfg.Batch)
 				if err == nil {
 					w.count().pruned(got)
 				}
@@ -239,7 +247,10 @@ func (p *Pruner) Prune(ctx context.Context) (Pruned, error) {
 				return total, fmt.Errorf("prune: %w", err)
 			}
 			total.add(got)
-			if n < p.cfg.Batch {
+			if k.committed != nil {
+				k.committed()
+			}
+			if !more {
 				break
 			}
 			if p.cfg.Pause > 0 && p.e.writerBusy() {

@@ -930,12 +930,12 @@ const pruneRunsQuery = `SELECT id, account, contact FROM runs INDEXED BY runs_en
 		AND (o.status IN ('pending', 'sending') OR o.id = (SELECT max(id) FROM outbox)))
 	LIMIT ?`
 
-// pruneOutboxQuery deletes a batch of finished messages last updated
-// before a time, except the newest and those of active runs.
-const pruneOutboxQuery = `DELETE FROM outbox WHERE id IN (SELECT id FROM outbox INDEXED BY outbox_finished
-	WHERE status IN ('sent', 'failed', 'unknown') AND updated_at < ? AND id < (SELECT max(id) FROM outbox)
-	AND NOT EXISTS (SELECT 1 FROM runs r WHERE r.id = outbox.run_id AND r.ended_at = 0)
-	LIMIT ?)`
+// pruneOutboxQuery deletes the finished messages of a range of ids
+// reserved and finished before a time, except the newest and those of
+// active runs.
+const pruneOutboxQuery = `DELETE FROM outbox WHERE id > ? AND id <= ? AND created_at < ?3 AND updated_at < ?3
+	AND status IN ('sent', 'failed', 'unknown') AND id < (SELECT max(id) FROM outbox)
+	AND NOT EXISTS (SELECT 1 FROM runs r WHERE r.id = outbox.run_id AND r.ended_at = 0)`
 
 func (t *sqliteTx) PruneEvents(before time.Time, locations bool, limit int) (int, error) {
 	res, err := t.tx.ExecContext(t.ctx, pruneEventsQuery, b2i(locations), nanos(before), limit)
@@ -992,11 +992,37 @@ func (t *sqliteTx) PruneRuns(before time.Time, limit int) (int, int, error) {
 	return n, int(msgs), nil
 }
 
-func (t *sqliteTx) PruneOutbox(before time.Time, limit int) (int, error) {
-	res, err := t.tx.ExecContext(t.ctx, pruneOutboxQuery, nanos(before), limit)
+func (t *sqliteTx) PruneOutbox(before time.Time, after int64, limit int) (int, int64, bool, error) {
+	rows, err := t.tx.QueryContext(t.ctx, `SELECT id, created_at FROM outbox WHERE id > ? ORDER BY id LIMIT ?`, after, limit)
 	if err != nil {
-		return 0, fmt.Errorf("prune outbox: %w", err)
+		return 0, after, false, fmt.Errorf("prune outbox: %w", err)
+	}
+	last, seen, done := after, 0, false
+	for rows.Next() {
+		var id, created int64
+		if err := rows.Scan(&id, &created); err != nil {
+			rows.Close()
+			return 0, after, false, fmt.Errorf("prune outbox: %w", err)
+		}
+		seen++
+		if created >= nanos(before) {
+			done = true
+			break
+		}
+		last = id
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return 0, after, false, fmt.Errorf("prune outbox: %w", err)
+	}
+	done = done || seen < limit
+	if last == after {
+		return 0, last, done, nil
+	}
+	res, err := t.tx.ExecContext(t.ctx, pruneOutboxQuery, after, last, nanos(before))
+	if err != nil {
+		return 0, after, false, fmt.Errorf("prune outbox: %w", err)
 	}
 	n, err := res.RowsAffected()
-	return int(n), err
+	return int(n), last, done, err
 }

@@ -153,11 +153,14 @@ type Tx interface {
 	// the largest ID and the run of the outbox entry with the largest ID,
 	// so that no ID is ever given out again.
 	PruneRuns(before time.Time, limit int) (runs, messages int, err error)
-	// PruneOutbox deletes up to limit finished outbox entries (sent,
-	// failed, unknown) last updated before before and returns how many.
+	// PruneOutbox looks at up to limit outbox entries with an ID above
+	// after, in ID order (the order they were reserved), and deletes
+	// those reserved and finished (sent, failed, unknown) before before.
 	// It keeps the entries of active runs and the entry with the largest
-	// ID.
-	PruneOutbox(before time.Time, limit int) (int, error)
+	// ID. It returns how many it deleted, the last ID it looked at (the
+	// after of the next call), and done when no entry reserved before
+	// before is left past that ID.
+	PruneOutbox(before time.Time, after int64, limit int) (deleted int, last int64, done bool, err error)
 }
 
 // Contact is a follower of an account.

@@ -2601,16 +2601,29 @@ func testPruneRuns(t *testing.T, s engine.Store) {
 	}
 }
 
-// pruneOutbox calls PruneOutbox in one transaction.
-func pruneOutbox(t *testing.T, s engine.Store, before time.Time, limit int) int {
+// pruneOutbox walks the outbox with PruneOutbox, limit entries a
+// transaction, until it is done, and returns how many it deleted and the
+// IDs each call stopped at.
+func pruneOutbox(t *testing.T, s engine.Store, before time.Time, limit int) (int, []int64) {
 	t.Helper()
-	var n int
-	update(t, s, func(tx engine.Tx) error {
-		var err error
-		n, err = tx.PruneOutbox(before, limit)
-		return err
-	})
-	return n
+	var after int64
+	total, stops := 0, []int64{}
+	for range 100 {
+		var n int
+		var done bool
+		update(t, s, func(tx engine.Tx) error {
+			var err error
+			n, after, done, err = tx.PruneOutbox(before, after, limit)
+			return err
+		})
+		total += n
+		stops = append(stops, after)
+		if done {
+			return total, stops
+		}
+	}
+	t.Fatalf("PruneOutbox is not done after 100 calls: %v", stops)
+	return 0, nil
 }
 
 func testPruneOutbox(t *testing.T, s engine.Store) {
@@ -2633,10 +2646,13 @@ func testPruneOutbox(t *testing.T, s engine.Store) {
 			{2, engine.OutboxSent, time.Minute},       // 4: its run is active: stays
 			{1, engine.OutboxPending, 0},              // 5: not finished: stays
 			{1, engine.OutboxSending, 0},              // 6: claimed: stays
-			{1, engine.OutboxSent, 2 * time.Hour},     // 7: recent: stays
-			{1, engine.OutboxSent, time.Minute},       // 8: old, but the newest: stays
+			{1, engine.OutboxSent, 2 * time.Hour},     // 7: finished recently: stays
+			{1, engine.OutboxSent, 2 * time.Hour},     // 8: reserved recently: stays, the walk ends
 		} {
 			o := pending("a", "alice", fmt.Sprint("m", i+1), e.run, at(0))
+			if i == 7 {
+				o.CreatedAt = at(90 * time.Minute)
+			}
 			if e.run == 2 {
 				o.Contact = "bob"
 			}
@@ -2657,12 +2673,12 @@ func testPruneOutbox(t *testing.T, s engine.Store) {
 		}
 		return nil
 	})
-	n := pruneOutbox(t, s, at(time.Hour), 2)
-	n += pruneOutbox(t, s, at(time.Hour), 10)
+	n, stops := pruneOutbox(t, s, at(time.Hour), 2)
 	if n != 3 {
 		t.Errorf("PruneOutbox deleted %d, want 3", n)
 	}
-	if n := pruneOutbox(t, s, at(time.Hour), 10); n != 0 {
+	mustEqual(t, "where the calls of 2 stopped", stops, []int64{2, 4, 6, 7})
+	if n, _ := pruneOutbox(t, s, at(time.Hour), 10); n != 0 {
 		t.Errorf("PruneOutbox(nothing left) = %d", n)
 	}
 	mustEqual(t, "messages kept", outboxIDs(listOutbox(t, s, engine.OutboxFilter{})), []int64{4, 5, 6, 7, 8})
