@@ -76,7 +76,7 @@ type PrunerConfig struct {
 	Batch int
 	// Pause is how long the pruner waits, on the engine's clock, before
 	// its next batch when the writer has other work waiting (default
-	// 50ms), leaving the writer to the hot path; when the writer is idle,
+	// 200ms), leaving the writer to the hot path; when the writer is idle,
 	// batches follow each other. A negative Pause never waits.
 	Pause time.Duration
 }
@@ -128,7 +128,7 @@ func NewPruner(e *Engine, cfg PrunerConfig) (*Pruner, error) {
 		cfg.Batch = 500
 	}
 	if cfg.Pause == 0 {
-		cfg.Pause = 50 * time.Millisecond
+		cfg.Pause = 200 * time.Millisecond
 	}
 	return &Pruner{e: e, cfg: cfg, stop: make(chan struct{}), done: make(chan struct{})}, nil
 }
