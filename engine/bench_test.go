@@ -17,20 +17,21 @@ import (
 	"github.com/wxflow/wxflow/channels/sim"
 	"github.com/wxflow/wxflow/channels/wechat"
 	"github.com/wxflow/wxflow/engine"
+	"github.com/wxflow/wxflow/engine/sqlite"
 	"github.com/wxflow/wxflow/flows"
 )
 
 // benchEngine starts an engine with the given flows on a fresh durable
 // store and a simulated channel that only counts.
-func benchEngine(b testing.TB, clock engine.Clock, srcs ...string) (*engine.Engine, *engine.SQLiteStore, *sim.Channel) {
+func benchEngine(b testing.TB, clock engine.Clock, srcs ...string) (*engine.Engine, *sqlite.Store, *sim.Channel) {
 	b.Helper()
 	return benchEngineIn(b, b.TempDir(), clock, srcs...)
 }
 
 // benchEngineIn is benchEngine with the store in dir.
-func benchEngineIn(b testing.TB, dir string, clock engine.Clock, srcs ...string) (*engine.Engine, *engine.SQLiteStore, *sim.Channel) {
+func benchEngineIn(b testing.TB, dir string, clock engine.Clock, srcs ...string) (*engine.Engine, *sqlite.Store, *sim.Channel) {
 	b.Helper()
-	st, err := engine.OpenSQLite(context.Background(), filepath.Join(dir, "bench.db"), engine.SQLiteOptions{})
+	st, err := sqlite.Open(context.Background(), filepath.Join(dir, "bench.db"), sqlite.Options{})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -24,6 +24,7 @@ import (
 	"github.com/wxflow/wxflow/channels/sim"
 	"github.com/wxflow/wxflow/channels/wechat"
 	"github.com/wxflow/wxflow/engine"
+	"github.com/wxflow/wxflow/engine/sqlite"
 	"github.com/wxflow/wxflow/flows"
 )
 
@@ -268,7 +269,7 @@ type abortBundle struct {
 	ctx   context.Context
 	db    string
 	flows *flows.Set
-	sql   *engine.SQLiteStore
+	sql   *sqlite.Store
 	fs    *faultStore
 	ch    *sim.Channel
 	clock *engine.VirtualClock
@@ -308,7 +309,7 @@ func newAbortBundle(t *testing.T) *abortBundle {
 // start opens the store and starts an engine on it (again, after stop).
 func (b *abortBundle) start() {
 	b.t.Helper()
-	st, err := engine.OpenSQLite(b.ctx, b.db, engine.SQLiteOptions{Synchronous: "NORMAL"})
+	st, err := sqlite.Open(b.ctx, b.db, sqlite.Options{Synchronous: "NORMAL"})
 	if err != nil {
 		b.t.Fatal(err)
 	}
@@ -747,7 +748,7 @@ func (c stuckChannel) Send(ctx context.Context, account, contact string, msg *ch
 func runCrashChild(cfg crashChild) error {
 	ctx := context.Background()
 	progress := os.NewFile(3, "progress")
-	st, err := engine.OpenSQLite(ctx, cfg.DB, engine.SQLiteOptions{Synchronous: "NORMAL"})
+	st, err := sqlite.Open(ctx, cfg.DB, sqlite.Options{Synchronous: "NORMAL"})
 	if err != nil {
 		return err
 	}
@@ -919,7 +920,7 @@ type crashLedger struct {
 func (l *crashLedger) restart(t *testing.T, cfg crashChild, set *flows.Set, cycle int) {
 	t.Helper()
 	ctx := context.Background()
-	st, err := engine.OpenSQLite(ctx, cfg.DB, engine.SQLiteOptions{Synchronous: "NORMAL"})
+	st, err := sqlite.Open(ctx, cfg.DB, sqlite.Options{Synchronous: "NORMAL"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -36,7 +36,7 @@ func (g *gatedChannel) Send(ctx context.Context, account, contact string, msg *c
 // the backlog ends while messages still arrive.
 func TestOutboxBacklog(t *testing.T) {
 	ctx := context.Background()
-	st, err := OpenSQLite(ctx, filepath.Join(t.TempDir(), "w.db"), SQLiteOptions{Synchronous: "NORMAL"})
+	st, err := openTestStore(ctx, filepath.Join(t.TempDir(), "w.db"))
 	if err != nil {
 		t.Fatal(err)
 	}

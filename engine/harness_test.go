@@ -16,6 +16,7 @@ import (
 	"github.com/wxflow/wxflow/channels/sim"
 	"github.com/wxflow/wxflow/channels/wechat"
 	"github.com/wxflow/wxflow/engine"
+	"github.com/wxflow/wxflow/engine/sqlite"
 	"github.com/wxflow/wxflow/flows"
 )
 
@@ -111,7 +112,7 @@ func (h *harness) reload(files map[string]string) {
 // openEngine opens the store and starts a fresh engine on it.
 func (h *harness) openEngine() {
 	h.t.Helper()
-	st, err := engine.OpenSQLite(h.ctx, h.db, engine.SQLiteOptions{Synchronous: "NORMAL"})
+	st, err := sqlite.Open(h.ctx, h.db, sqlite.Options{Synchronous: "NORMAL"})
 	if err != nil {
 		h.t.Fatal(err)
 	}

@@ -39,7 +39,7 @@ type stormRig struct {
 	sent    chan struct{}
 	workers int
 	e       *Engine
-	st      *SQLiteStore
+	st      Store
 }
 
 const stormAppID, stormSecret = "wxSTORM0001", "storm-secret"
@@ -93,7 +93,7 @@ func (r *stormRig) open() {
 		r.t.Fatal(err)
 	}
 	ch := wechat.NewChannel(map[string]*wechat.ChannelAccount{"main": {Client: client}})
-	r.st, err = OpenSQLite(r.ctx, r.db, SQLiteOptions{Synchronous: "NORMAL"})
+	r.st, err = openTestStore(r.ctx, r.db)
 	if err != nil {
 		r.t.Fatal(err)
 	}

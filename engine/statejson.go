@@ -11,15 +11,16 @@ import (
 
 // A run's state is written and read back at every step of every run: on
 // the ingest and timer paths, encoding/json's reflection over the event
-// and the trail cost about a quarter of the time. appendState and
-// decodeState do the same work by hand for the fields every run has; the
+// and the trail cost about a quarter of the time. AppendState and
+// DecodeState do the same work by hand for the fields every run has; the
 // rest (variables, answers, HTTP requests and responses) still goes
 // through encoding/json. FuzzStateJSON holds both to encoding/json's
 // results.
 
-// appendState appends the JSON of a run's state, with the field names
-// and omissions of json.Marshal.
-func appendState(b []byte, s *RunState) ([]byte, error) {
+// AppendState appends the JSON of a run's state, with the field names
+// and omissions of json.Marshal: the run-state codec every store uses to
+// keep a run's state in one column.
+func AppendState(b []byte, s *RunState) ([]byte, error) {
 	b = append(b, '{')
 	first := true
 	key := func(name string) {
@@ -70,7 +71,7 @@ func appendState(b []byte, s *RunState) ([]byte, error) {
 	}
 	if s.Error != "" {
 		key("error")
-		b = appendJSONString(b, s.Error)
+		b = AppendJSONString(b, s.Error)
 	}
 	if s.Response != nil {
 		value("response", s.Response)
@@ -103,7 +104,7 @@ func appendEvent(b []byte, ev *flows.EventEnv) ([]byte, error) {
 			b = append(b, '"')
 			b = append(b, f.name...)
 			b = append(b, '"', ':')
-			b = appendJSONString(b, f.v)
+			b = AppendJSONString(b, f.v)
 		}
 	}
 	if len(ev.Match) > 0 {
@@ -113,14 +114,14 @@ func appendEvent(b []byte, ev *flows.EventEnv) ([]byte, error) {
 			if i > 0 {
 				b = append(b, ',')
 			}
-			b = appendJSONString(b, m)
+			b = AppendJSONString(b, m)
 		}
 		b = append(b, ']')
 	}
 	if ev.MediaID != "" {
 		sep()
 		b = append(b, `"MediaID":`...)
-		b = appendJSONString(b, ev.MediaID)
+		b = AppendJSONString(b, ev.MediaID)
 	}
 	if ev.Location != (flows.LocationEnv{}) {
 		j, err := json.Marshal(ev.Location)
@@ -143,12 +144,12 @@ func appendEvent(b []byte, ev *flows.EventEnv) ([]byte, error) {
 	return append(b, '}'), nil
 }
 
-// decodeState reads a run's state into s (the zero RunState) exactly as
-// json.Unmarshal would. The shapes appendState writes are read by hand;
+// DecodeState reads a run's state into s (the zero RunState) exactly as
+// json.Unmarshal would. The shapes AppendState writes are read by hand;
 // anything else (an unknown, repeated or differently spelt key, a null,
 // a malformed document) is left to encoding/json, which also gives the
 // errors.
-func decodeState(data []byte, s *RunState) error {
+func DecodeState(data []byte, s *RunState) error {
 	r := jsonReader{b: data}
 	if r.state(s) {
 		r.ws()

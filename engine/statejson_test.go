@@ -33,11 +33,11 @@ func sampleStates() []RunState {
 	}
 }
 
-// TestStateJSON: appendState writes what json.Marshal writes, up to
-// HTML escaping, and decodeState reads it back whole.
+// TestStateJSON: AppendState writes what json.Marshal writes, up to
+// HTML escaping, and DecodeState reads it back whole.
 func TestStateJSON(t *testing.T) {
 	for i, s := range sampleStates() {
-		mine, err := appendState(nil, &s)
+		mine, err := AppendState(nil, &s)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -46,7 +46,7 @@ func TestStateJSON(t *testing.T) {
 			t.Fatal(err)
 		}
 		var fromMine, fromStd RunState
-		if err := decodeState(mine, &fromMine); err != nil {
+		if err := DecodeState(mine, &fromMine); err != nil {
 			t.Fatalf("state %d: %v", i, err)
 		}
 		if err := json.Unmarshal(std, &fromStd); err != nil {
@@ -67,11 +67,11 @@ func TestStateJSON(t *testing.T) {
 
 // FuzzStateJSON holds the hand-written state JSON to encoding/json: any
 // document decodes as json.Unmarshal decodes it (the same value, or an
-// error for the same documents), and appendState's output of any state
+// error for the same documents), and AppendState's output of any state
 // decodes as json.Marshal's does.
 func FuzzStateJSON(f *testing.F) {
 	for _, s := range sampleStates() {
-		b, err := appendState(nil, &s)
+		b, err := AppendState(nil, &s)
 		if err != nil {
 			f.Fatal(err)
 		}
@@ -90,7 +90,7 @@ func FuzzStateJSON(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, doc []byte, text string, n int64) {
 		var mine, std RunState
-		errMine := decodeState(doc, &mine)
+		errMine := DecodeState(doc, &mine)
 		errStd := json.Unmarshal(doc, &std)
 		if (errMine == nil) != (errStd == nil) {
 			t.Fatalf("%q: hand %v, standard %v", doc, errMine, errStd)
@@ -110,9 +110,9 @@ func FuzzStateJSON(f *testing.F) {
 		if err != nil {
 			t.Skip() // a time the standard encoder refuses (year out of range)
 		}
-		out, err := appendState(nil, &s)
+		out, err := AppendState(nil, &s)
 		if err != nil {
-			t.Fatalf("appendState: %v", err)
+			t.Fatalf("AppendState: %v", err)
 		}
 		var a, b, c RunState
 		if err := json.Unmarshal(out, &a); err != nil {
@@ -121,7 +121,7 @@ func FuzzStateJSON(f *testing.F) {
 		if err := json.Unmarshal(stdOut, &b); err != nil {
 			t.Fatal(err)
 		}
-		if err := decodeState(out, &c); err != nil {
+		if err := DecodeState(out, &c); err != nil {
 			t.Fatalf("%s: %v", out, err)
 		}
 		if !reflect.DeepEqual(a, b) || !reflect.DeepEqual(c, b) {

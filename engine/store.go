@@ -14,7 +14,7 @@ import (
 var ErrNotFound = errors.New("not found")
 
 // Store keeps everything the engine knows. It is the truth: memory is only
-// a cache. SQLiteStore is the embedded implementation; any other must pass
+// a cache. engine/sqlite is the embedded implementation; any other must pass
 // the suite in engine/storetest.
 type Store interface {
 	// Update runs fn in one write transaction: all of it is committed, or

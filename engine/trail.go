@@ -33,7 +33,7 @@ type TrailEntry struct {
 }
 
 // Trail is a run's trail. Its JSON is written and read by hand with the
-// run's state (see appendState), with the field names and formats of
+// run's state (see AppendState), with the field names and formats of
 // encoding/json.
 type Trail []TrailEntry
 
@@ -57,14 +57,14 @@ func (t Trail) appendJSON(b []byte) []byte {
 		b = append(b, '"')
 		if e.Step != "" {
 			b = append(b, `,"step":`...)
-			b = appendJSONString(b, e.Step)
+			b = AppendJSONString(b, e.Step)
 		}
 		if e.Kind != "" {
 			b = append(b, `,"kind":`...)
-			b = appendJSONString(b, e.Kind)
+			b = AppendJSONString(b, e.Kind)
 		}
 		b = append(b, `,"what":`...)
-		b = appendJSONString(b, e.What)
+		b = AppendJSONString(b, e.What)
 		if len(e.Messages) > 0 {
 			b = append(b, `,"messages":[`...)
 			for j, id := range e.Messages {
@@ -80,9 +80,9 @@ func (t Trail) appendJSON(b []byte) []byte {
 	return append(b, ']')
 }
 
-// appendJSONString appends s as a JSON string; invalid UTF-8 becomes
+// AppendJSONString appends s as a JSON string; invalid UTF-8 becomes
 // U+FFFD, as encoding/json writes it.
-func appendJSONString(b []byte, s string) []byte {
+func AppendJSONString(b []byte, s string) []byte {
 	const hex = "0123456789abcdef"
 	b = append(b, '"')
 	for i := 0; i < len(s); {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/wxflow/wxflow/channels"
 	"github.com/wxflow/wxflow/engine"
+	"github.com/wxflow/wxflow/engine/sandbox"
 	"github.com/wxflow/wxflow/flows"
 )
 
@@ -394,9 +395,9 @@ func TestTrailSurvivesReopen(t *testing.T) {
 		t.Fatalf("flows: %v %v", err, set.Diags.Err())
 	}
 	db := filepath.Join(t.TempDir(), "trail.db")
-	open := func() *engine.Sandbox {
+	open := func() *sandbox.Sandbox {
 		t.Helper()
-		sb, err := engine.NewSandbox(ctx, engine.SandboxConfig{Set: set, DBPath: db, Start: sandboxStart, Zone: time.UTC})
+		sb, err := sandbox.New(ctx, sandbox.Config{Set: set, DBPath: db, Start: time.Date(2026, 11, 16, 10, 0, 0, 0, time.FixedZone("CST", 8*3600)), Zone: time.UTC})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -412,7 +413,7 @@ func TestTrailSurvivesReopen(t *testing.T) {
 		}
 		return out
 	}
-	only := func(sb *engine.Sandbox) *engine.Run {
+	only := func(sb *sandbox.Sandbox) *engine.Run {
 		t.Helper()
 		runs, err := sb.Runs(ctx, "alice")
 		if err != nil {

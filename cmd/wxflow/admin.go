@@ -16,7 +16,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/wxflow/wxflow/channels/wechat"
-	"github.com/wxflow/wxflow/engine"
+	"github.com/wxflow/wxflow/engine/sqlite"
+	"github.com/wxflow/wxflow/engine/wechatstate"
 	"github.com/wxflow/wxflow/flows"
 )
 
@@ -26,7 +27,7 @@ import (
 // client per account.
 type apiAccounts struct {
 	cfg     *Config
-	store   *engine.SQLiteStore
+	store   *sqlite.Store
 	clients map[string]*wechat.Client
 }
 
@@ -38,11 +39,11 @@ func openAPIAccounts(ctx context.Context, cfgPath string) (*apiAccounts, int, er
 		}
 		return nil, exitProblems, err
 	}
-	st, err := engine.OpenSQLite(ctx, cfg.Database, engine.SQLiteOptions{})
+	st, err := sqlite.Open(ctx, cfg.Database, sqlite.Options{})
 	if err != nil {
 		return nil, exitProblems, err
 	}
-	state := engine.NewChannelState(st, nil)
+	state := wechatstate.New(st, nil)
 	a := &apiAccounts{cfg: cfg, store: st, clients: map[string]*wechat.Client{}}
 	for _, acc := range cfg.Accounts {
 		c, err := wechat.NewClient(wechat.ClientConfig{

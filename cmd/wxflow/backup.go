@@ -13,7 +13,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
-	"github.com/wxflow/wxflow/engine"
+	"github.com/wxflow/wxflow/engine/sqlite"
 )
 
 // runBackup is `wxflow backup FILE`: a consistent copy of the SQLite
@@ -65,9 +65,9 @@ func runBackup(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		fmt.Fprintf(stderr, "wxflow backup: no store at %s: %v\n", db, err)
 		return exitUsage
 	}
-	err := engine.BackupSQLite(ctx, db, to)
+	err := sqlite.Backup(ctx, db, to)
 	switch {
-	case errors.Is(err, engine.ErrBackupExists):
+	case errors.Is(err, sqlite.ErrBackupExists):
 		fmt.Fprintf(stderr, "wxflow backup: %s exists: a backup never overwrites a file; choose a new name\n", to)
 		return exitUsage
 	case err != nil:

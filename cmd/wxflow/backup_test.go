@@ -17,6 +17,7 @@ import (
 	"github.com/wxflow/wxflow/channels/sim"
 	"github.com/wxflow/wxflow/channels/wechat"
 	"github.com/wxflow/wxflow/engine"
+	"github.com/wxflow/wxflow/engine/sqlite"
 	"github.com/wxflow/wxflow/flows"
 )
 
@@ -25,7 +26,7 @@ import (
 func backupEngine(t *testing.T, db string) (*engine.Engine, func()) {
 	t.Helper()
 	ctx := context.Background()
-	st, err := engine.OpenSQLite(ctx, db, engine.SQLiteOptions{})
+	st, err := sqlite.Open(ctx, db, sqlite.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

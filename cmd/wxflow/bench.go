@@ -29,6 +29,7 @@ import (
 	"github.com/wxflow/wxflow/channels/wechat/wechattest"
 	"github.com/wxflow/wxflow/cmd/wxflow/console"
 	"github.com/wxflow/wxflow/engine"
+	"github.com/wxflow/wxflow/engine/sqlite"
 )
 
 // The bench's account, on the server it starts. The values are the
@@ -520,7 +521,7 @@ func benchLocal(ctx context.Context, o *benchOptions, stderr io.Writer) (*benchR
 
 	// The bench reads the server's store on its own connections: WAL lets
 	// it read while the server writes.
-	st, err := engine.OpenSQLite(context.Background(), db, engine.SQLiteOptions{ReadConns: 2})
+	st, err := sqlite.Open(context.Background(), db, sqlite.Options{ReadConns: 2})
 	if err != nil {
 		return nil, err
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/wxflow/wxflow/channels"
 	"github.com/wxflow/wxflow/channels/wechat"
 	"github.com/wxflow/wxflow/engine"
+	"github.com/wxflow/wxflow/engine/sandbox"
 	"github.com/wxflow/wxflow/engine/scenario"
 	"github.com/wxflow/wxflow/flows"
 )
@@ -103,7 +104,7 @@ func chat(ctx context.Context, args []string, in io.Reader, stdout, stderr io.Wr
 		return exitProblems
 	}
 	calls := &callLog{next: http.DefaultTransport}
-	sb, err := engine.NewSandbox(ctx, engine.SandboxConfig{Set: set, Start: startAt, Settings: settings, HTTPClient: &http.Client{Transport: calls}})
+	sb, err := sandbox.New(ctx, sandbox.Config{Set: set, Start: startAt, Settings: settings, HTTPClient: &http.Client{Transport: calls}})
 	if err != nil {
 		fmt.Fprintf(stderr, "wxflow chat: %v\n", err)
 		return exitProblems
@@ -155,7 +156,7 @@ func isTerminal(r io.Reader) bool {
 // how much of the transcript is shown.
 type chatSession struct {
 	ctx     context.Context
-	sb      *engine.Sandbox
+	sb      *sandbox.Sandbox
 	contact string
 	out     io.Writer
 	calls   *callLog

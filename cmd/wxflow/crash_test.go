@@ -26,6 +26,7 @@ import (
 	"github.com/wxflow/wxflow/channels/wechat"
 	"github.com/wxflow/wxflow/channels/wechat/wechattest"
 	"github.com/wxflow/wxflow/engine"
+	"github.com/wxflow/wxflow/engine/sqlite"
 )
 
 // The kill test of `wxflow serve`: the real binary, built once, serves
@@ -941,7 +942,7 @@ func (h *crashHarness) checkBooks(load *crashLoad, api *wechattest.Server) {
 		}
 	}
 
-	st, err := engine.OpenSQLite(ctx, h.db, engine.SQLiteOptions{})
+	st, err := sqlite.Open(ctx, h.db, sqlite.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

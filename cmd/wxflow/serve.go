@@ -24,6 +24,9 @@ import (
 	"github.com/wxflow/wxflow/channels/wechat"
 	"github.com/wxflow/wxflow/cmd/wxflow/console"
 	"github.com/wxflow/wxflow/engine"
+	"github.com/wxflow/wxflow/engine/sandbox"
+	"github.com/wxflow/wxflow/engine/sqlite"
+	"github.com/wxflow/wxflow/engine/wechatstate"
 	"github.com/wxflow/wxflow/flows"
 )
 
@@ -135,7 +138,7 @@ type server struct {
 	log     *slog.Logger
 	store   engine.Store
 	engine  *engine.Engine
-	sandbox *engine.Sandbox
+	sandbox *sandbox.Sandbox
 	// pruner deletes what the store keeps no longer (nil in the sandbox).
 	pruner  *engine.Pruner
 	http    *http.Server
@@ -229,7 +232,7 @@ func (s *server) openSandbox(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	sb, err := engine.NewSandbox(ctx, engine.SandboxConfig{Set: set, DBPath: s.cfg.Database, Zone: s.cfg.Timezone, Logger: s.log, KeepClock: true, Secrets: s.cfg.Secrets})
+	sb, err := sandbox.New(ctx, sandbox.Config{Set: set, DBPath: s.cfg.Database, Zone: s.cfg.Timezone, Logger: s.log, KeepClock: true, Secrets: s.cfg.Secrets})
 	if err != nil {
 		return err
 	}
@@ -241,12 +244,12 @@ func (s *server) openSandbox(ctx context.Context) error {
 // accounts, and returns the callback endpoint.
 func (s *server) openAccounts(ctx context.Context, o serverOptions) (http.Handler, error) {
 	cfg := s.cfg
-	st, err := engine.OpenSQLite(ctx, cfg.Database, engine.SQLiteOptions{Synchronous: o.Synchronous})
+	st, err := sqlite.Open(ctx, cfg.Database, sqlite.Options{Synchronous: o.Synchronous})
 	if err != nil {
 		return nil, err
 	}
 	s.store = st
-	state := engine.NewChannelState(st, o.Clock)
+	state := wechatstate.New(st, o.Clock)
 	accounts := map[string]*wechat.ChannelAccount{}
 	handlerAccounts := map[string]*wechat.CallbackAccount{}
 	for i := range cfg.Accounts {
@@ -570,6 +573,9 @@ func (s *server) Close() {
 	s.closeEngine()
 }
 
+// healthz answers 200 when the store can be read and written (a write
+// is committed through the engine's writer, as events are), 503 when not:
+// a full disk must take the node out of a load balancer.
 func (s *server) healthz(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), healthTimeout)
 	defer cancel()
@@ -577,6 +583,9 @@ func (s *server) healthz(w http.ResponseWriter, r *http.Request) {
 		_, _, err := tx.NextTimer()
 		return err
 	})
+	if err == nil {
+		err = s.engine.CheckWrite(ctx)
+	}
 	if err != nil {
 		s.log.Error("health check", "err", err)
 		http.Error(w, "store unavailable", http.StatusServiceUnavailable)
@@ -586,21 +595,19 @@ func (s *server) healthz(w http.ResponseWriter, r *http.Request) {
 	io.WriteString(w, "ok\n")
 }
 
+// healthTimeout bounds a health check: a store that takes longer to
+// commit is not healthy.
+const healthTimeout = 5 * time.Second
+
 // engineSink hands the callback endpoint's events to the engine.
 type engineSink struct{ e *engine.Engine }
 
 func (k engineSink) Ingest(ctx context.Context, ev channels.Event) error {
-// healthz answers 200 when the store can be read and written (a write
-// is committed through the engine's writer, as events are), 503 when not:
-// a full disk must take the node out of a load balancer.
 	return sinkErr(k.e.Ingest(ctx, ev))
 }
 
 func (k engineSink) IngestReply(ctx context.Context, ev channels.Event, deadline time.Time) (*channels.Message, func(bool), error) {
 	r, err := k.e.IngestReply(ctx, ev, deadline)
-	if err == nil {
-		err = s.engine.CheckWrite(ctx)
-	}
 	if err != nil || r == nil {
 		return nil, nil, sinkErr(err)
 	}
@@ -610,10 +617,6 @@ func (k engineSink) IngestReply(ctx context.Context, ev channels.Event, deadline
 			// start: never sent twice.
 			k.e.Logger().Error("passive reply", "err", err)
 		}
-// healthTimeout bounds a health check: a store that takes longer to
-// commit is not healthy.
-const healthTimeout = 5 * time.Second
-
 	}, nil
 }
 

@@ -18,6 +18,7 @@ import (
 	"github.com/wxflow/wxflow/channels/wechat"
 	"github.com/wxflow/wxflow/channels/wechat/wechattest"
 	"github.com/wxflow/wxflow/engine"
+	"github.com/wxflow/wxflow/engine/sqlite"
 )
 
 const (
@@ -533,7 +534,7 @@ func TestServeGracefulStopRecordsSendsUnderWay(t *testing.T) {
 	if err := <-stopped; err != nil {
 		t.Fatal(err)
 	}
-	st, err := engine.OpenSQLite(context.Background(), filepath.Join(b.dir, "wxflow.db"), engine.SQLiteOptions{})
+	st, err := sqlite.Open(context.Background(), filepath.Join(b.dir, "wxflow.db"), sqlite.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/wxflow/wxflow/channels"
 	"github.com/wxflow/wxflow/engine"
+	"github.com/wxflow/wxflow/engine/sandbox"
 	"github.com/wxflow/wxflow/flows"
 )
 
@@ -91,7 +92,7 @@ func Run(ctx context.Context, sc *Scenario, set *flows.Set) *Result {
 		return res
 	}
 	client, stubs := newStubClient(sc.HTTP)
-	sb, err := engine.NewSandbox(ctx, engine.SandboxConfig{
+	sb, err := sandbox.New(ctx, sandbox.Config{
 		Set: set, Start: sc.Start, Account: sc.Account, Settings: sc.Settings, HTTPClient: client, Zone: sc.Zone,
 	})
 	if err != nil {
@@ -122,7 +123,7 @@ func Run(ctx context.Context, sc *Scenario, set *flows.Set) *Result {
 type runner struct {
 	ctx     context.Context
 	sc      *Scenario
-	sb      *engine.Sandbox
+	sb      *sandbox.Sandbox
 	stubs   *stubTransport
 	contact string
 	// cursor is the ID of the last message an expect took.

@@ -1,6 +1,6 @@
 // Package scenario reads and runs `*.test.yaml` test scenarios: a
 // simulated follower's actions (follow, say, wait, ...) and what the flows
-// should answer, run on an engine.Sandbox with a virtual clock. `wxflow
+// should answer, run on an sandbox.Sandbox with a virtual clock. `wxflow
 // test` runs them; docs/testing.md describes the format.
 package scenario
 
@@ -22,6 +22,7 @@ import (
 	"github.com/wxflow/wxflow/channels"
 	"github.com/wxflow/wxflow/channels/wechat"
 	"github.com/wxflow/wxflow/engine"
+	"github.com/wxflow/wxflow/engine/sandbox"
 	"github.com/wxflow/wxflow/flows"
 )
 
@@ -529,7 +530,7 @@ func (p *parser) values(n *yaml.Node, what string) (map[string]any, []string, bo
 
 // scenario parses one document.
 func (p *parser) scenario(n *yaml.Node) *Scenario {
-	sc := &Scenario{File: p.file, Pos: pos(n), Start: DefaultStart, Zone: time.UTC, Account: engine.DefaultSandboxAccount,
+	sc := &Scenario{File: p.file, Pos: pos(n), Start: DefaultStart, Zone: time.UTC, Account: sandbox.DefaultAccount,
 		Contact: Contact{ID: DefaultContact}}
 	pairs, ok := p.mapping(n, "a scenario", scenarioKeys, "a scenario is a map with name: and script:")
 	if !ok {

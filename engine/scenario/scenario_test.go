@@ -8,7 +8,7 @@ import (
 
 	"github.com/wxflow/wxflow/channels"
 	"github.com/wxflow/wxflow/channels/wechat"
-	"github.com/wxflow/wxflow/engine"
+	"github.com/wxflow/wxflow/engine/sandbox"
 )
 
 // problems renders every problem of a parsed file, the file's own first,
@@ -134,7 +134,7 @@ func TestParseDefaults(t *testing.T) {
 		t.Fatalf("problems:\n%s", got)
 	}
 	sc := f.Scenarios[0]
-	if !sc.Start.Equal(DefaultStart) || sc.Zone != time.UTC || sc.Account != engine.DefaultSandboxAccount || sc.Contact.ID != DefaultContact || sc.Contact.Seed {
+	if !sc.Start.Equal(DefaultStart) || sc.Zone != time.UTC || sc.Account != sandbox.DefaultAccount || sc.Contact.ID != DefaultContact || sc.Contact.Seed {
 		t.Errorf("defaults: %+v", sc)
 	}
 	if sc.Settings != (wechat.Settings{}) {

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/wxflow/wxflow/engine"
+	"github.com/wxflow/wxflow/engine/sandbox"
 	"github.com/wxflow/wxflow/flows"
 )
 
@@ -39,7 +40,7 @@ type Config struct {
 	Engine *engine.Engine
 	// Sandbox is set when the server runs the sandbox account: the
 	// simulator is then on.
-	Sandbox *engine.Sandbox
+	Sandbox *sandbox.Sandbox
 	// Accounts are the ids of the accounts served.
 	Accounts []string
 	// Token is required as a bearer token or through the login page;

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/wxflow/wxflow/engine"
+	"github.com/wxflow/wxflow/engine/sandbox"
 	"github.com/wxflow/wxflow/flows"
 )
 
@@ -55,7 +56,7 @@ steps:
 // fixture is a console over a sandbox, served on loopback.
 type fixture struct {
 	t   *testing.T
-	sb  *engine.Sandbox
+	sb  *sandbox.Sandbox
 	c   *Console
 	srv *httptest.Server
 }
@@ -82,7 +83,7 @@ func newFixtureWith(t *testing.T, token string, change func(*Config)) *fixture {
 		t.Fatal(set.Diags.Err())
 	}
 	ctx := context.Background()
-	sb, err := engine.NewSandbox(ctx, engine.SandboxConfig{Set: set, Start: time.Date(2026, 11, 2, 10, 0, 0, 0, time.UTC), DBPath: filepath.Join(dir, "db.sqlite")})
+	sb, err := sandbox.New(ctx, sandbox.Config{Set: set, Start: time.Date(2026, 11, 2, 10, 0, 0, 0, time.UTC), DBPath: filepath.Join(dir, "db.sqlite")})
 	if err != nil {
 		t.Fatal(err)
 	}

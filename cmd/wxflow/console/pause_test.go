@@ -12,6 +12,7 @@ import (
 	"github.com/wxflow/wxflow/channels/sim"
 	"github.com/wxflow/wxflow/channels/wechat"
 	"github.com/wxflow/wxflow/engine"
+	"github.com/wxflow/wxflow/engine/sqlite"
 	"github.com/wxflow/wxflow/flows"
 )
 
@@ -32,7 +33,7 @@ func TestConsoleShowsPause(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	t0 := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
-	st, err := engine.OpenSQLite(ctx, filepath.Join(t.TempDir(), "w.db"), engine.SQLiteOptions{Synchronous: "NORMAL"})
+	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "w.db"), sqlite.Options{Synchronous: "NORMAL"})
 	if err != nil {
 		t.Fatal(err)
 	}

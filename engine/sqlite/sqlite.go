@@ -1,4 +1,4 @@
-package engine
+package sqlite
 
 import (
 	"context"
@@ -18,22 +18,23 @@ import (
 	_ "github.com/mattn/go-sqlite3" // the embedded store's driver
 
 	"github.com/wxflow/wxflow/channels"
+	"github.com/wxflow/wxflow/engine"
 )
 
 //go:embed migrations/*.sql
 var migrations embed.FS
 
-// SQLiteStore is the embedded store: one SQLite file in WAL mode, one
+// Store is the embedded store: one SQLite file in WAL mode, one
 // writer connection (`_txlock=immediate`) and a separate read pool.
-type SQLiteStore struct {
+type Store struct {
 	w, r  *sql.DB
 	wst   map[string]*sql.Stmt
 	rst   map[string]*sql.Stmt
 	saves atomic.Int64
 }
 
-// SQLiteOptions tunes the store.
-type SQLiteOptions struct {
+// Options tunes the store.
+type Options struct {
 	// Synchronous is SQLite's synchronous setting: "FULL" (the default:
 	// a commit survives a power cut) or "NORMAL" (survives a crash of the
 	// process, not of the machine; faster).
@@ -42,9 +43,9 @@ type SQLiteOptions struct {
 	ReadConns int
 }
 
-// OpenSQLite opens (creating if needed) the store at path and applies the
+// Open opens (creating if needed) the store at path and applies the
 // embedded migrations it has not applied yet.
-func OpenSQLite(ctx context.Context, file string, opts SQLiteOptions) (*SQLiteStore, error) {
+func Open(ctx context.Context, file string, opts Options) (*Store, error) {
 	sync := strings.ToUpper(opts.Synchronous)
 	if sync == "" {
 		sync = "FULL"
@@ -69,7 +70,7 @@ func OpenSQLite(ctx context.Context, file string, opts SQLiteOptions) (*SQLiteSt
 	w.SetMaxOpenConns(1)
 	w.SetMaxIdleConns(1)
 	w.SetConnMaxLifetime(0)
-	s := &SQLiteStore{w: w}
+	s := &Store{w: w}
 	if err := s.migrate(ctx); err != nil {
 		w.Close()
 		return nil, fmt.Errorf("open store %s: %w", file, err)
@@ -97,7 +98,7 @@ func OpenSQLite(ctx context.Context, file string, opts SQLiteOptions) (*SQLiteSt
 	return s, nil
 }
 
-func (s *SQLiteStore) migrate(ctx context.Context) error {
+func (s *Store) migrate(ctx context.Context) error {
 	if _, err := s.w.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, applied_at INTEGER NOT NULL)`); err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
@@ -214,7 +215,7 @@ func prepare(ctx context.Context, db *sql.DB, write bool) (map[string]*sql.Stmt,
 }
 
 // Close closes both connection pools.
-func (s *SQLiteStore) Close() error {
+func (s *Store) Close() error {
 	var errs []error
 	for _, m := range []map[string]*sql.Stmt{s.wst, s.rst} {
 		for _, st := range m {
@@ -229,7 +230,7 @@ func (s *SQLiteStore) Close() error {
 }
 
 // Update runs fn in one write transaction on the writer connection.
-func (s *SQLiteStore) Update(ctx context.Context, fn func(tx Tx) error) error {
+func (s *Store) Update(ctx context.Context, fn func(tx engine.Tx) error) error {
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
@@ -246,7 +247,7 @@ func (s *SQLiteStore) Update(ctx context.Context, fn func(tx Tx) error) error {
 }
 
 // View runs fn in a read transaction from the read pool.
-func (s *SQLiteStore) View(ctx context.Context, fn func(tx ReadTx) error) error {
+func (s *Store) View(ctx context.Context, fn func(tx engine.ReadTx) error) error {
 	tx, err := s.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
 		return fmt.Errorf("begin read: %w", err)
@@ -260,9 +261,9 @@ type sqliteTx struct {
 	tx    *sql.Tx
 	st    map[string]*sql.Stmt
 	cache map[string]*sql.Stmt
-	store *SQLiteStore
+	store *Store
 	// sessions holds the sessions read with their contacts in this
-	// transaction (Contact reads both in one query).
+	// transaction (engine.Contact reads both in one query).
 	sessions map[[2]string]cachedSession
 }
 
@@ -303,8 +304,8 @@ func b2i(b bool) int {
 
 type scanner interface{ Scan(dest ...any) error }
 
-func scanContact(row scanner) (*Contact, error) {
-	var c Contact
+func scanContact(row scanner) (*engine.Contact, error) {
+	var c engine.Contact
 	var first, last int64
 	var tags, fields string
 	if err := row.Scan(&c.Account, &c.ID, &c.Followed, &first, &last, &tags, &fields); err != nil {
@@ -325,12 +326,12 @@ func scanContact(row scanner) (*Contact, error) {
 
 func notFound(err error) error {
 	if errors.Is(err, sql.ErrNoRows) {
-		return ErrNotFound
+		return engine.ErrNotFound
 	}
 	return err
 }
 
-func (t *sqliteTx) Contact(account, id string) (*Contact, error) {
+func (t *sqliteTx) Contact(account, id string) (*engine.Contact, error) {
 	c, err := t.scanContactSession(t.stmt("contact").QueryRowContext(t.ctx, account, id))
 	if err != nil {
 		return nil, notFound(err)
@@ -340,8 +341,8 @@ func (t *sqliteTx) Contact(account, id string) (*Contact, error) {
 
 // scanContactSession scans a contact joined with its session (the
 // columns of contactWithSession) and keeps the session for Session.
-func (t *sqliteTx) scanContactSession(row scanner) (*Contact, error) {
-	var c Contact
+func (t *sqliteTx) scanContactSession(row scanner) (*engine.Contact, error) {
+	var c engine.Contact
 	var first, last int64
 	var tags, fields string
 	var sFollowed, sClosed sql.NullBool
@@ -373,14 +374,14 @@ func (t *sqliteTx) scanContactSession(row scanner) (*Contact, error) {
 	return &c, nil
 }
 
-func (t *sqliteTx) ContactsOf(refs []ContactRef) ([]*Contact, error) {
+func (t *sqliteTx) ContactsOf(refs []engine.ContactRef) ([]*engine.Contact, error) {
 	if len(refs) == 0 {
 		return nil, nil
 	}
 	return collector(t.scanContactSession)(t.stmt("contactsOf").QueryContext(t.ctx, refsJSON(refs)))
 }
 
-func (t *sqliteTx) ActiveRunsOf(refs []ContactRef) ([]*Run, error) {
+func (t *sqliteTx) ActiveRunsOf(refs []engine.ContactRef) ([]*engine.Run, error) {
 	if len(refs) == 0 {
 		return nil, nil
 	}
@@ -389,7 +390,7 @@ func (t *sqliteTx) ActiveRunsOf(refs []ContactRef) ([]*Run, error) {
 
 // refsJSON writes contact references as a JSON array of [account, id]
 // pairs, the parameter of the queries that read many contacts at once.
-func refsJSON(refs []ContactRef) string {
+func refsJSON(refs []engine.ContactRef) string {
 	b := make([]byte, 0, 32*len(refs))
 	b = append(b, '[')
 	for i, r := range refs {
@@ -397,15 +398,15 @@ func refsJSON(refs []ContactRef) string {
 			b = append(b, ',')
 		}
 		b = append(b, '[')
-		b = appendJSONString(b, r.Account)
+		b = engine.AppendJSONString(b, r.Account)
 		b = append(b, ',')
-		b = appendJSONString(b, r.ID)
+		b = engine.AppendJSONString(b, r.ID)
 		b = append(b, ']')
 	}
 	return string(append(b, ']'))
 }
 
-func (t *sqliteTx) Contacts(account, afterAccount, afterID string, limit int) ([]*Contact, error) {
+func (t *sqliteTx) Contacts(account, afterAccount, afterID string, limit int) ([]*engine.Contact, error) {
 	q := `SELECT ` + contactCols + ` FROM contacts WHERE followed = 1 AND (account, id) > (?, ?)`
 	args := []any{afterAccount, afterID}
 	if account != "" {
@@ -419,7 +420,7 @@ func (t *sqliteTx) Contacts(account, afterAccount, afterID string, limit int) ([
 		return nil, err
 	}
 	defer rows.Close()
-	var out []*Contact
+	var out []*engine.Contact
 	for rows.Next() {
 		c, err := scanContact(rows)
 		if err != nil {
@@ -472,21 +473,21 @@ var (
 	collectOutbox = collector(scanOutbox)
 )
 
-func scanRun(row scanner) (*Run, error) {
-	var r Run
+func scanRun(row scanner) (*engine.Run, error) {
+	var r engine.Run
 	var state string
 	var started, updated, ended int64
 	if err := row.Scan(&r.ID, &r.Account, &r.Contact, &r.Flow, &r.Version, &r.Status, &r.Pos, &r.Step, &state, &r.Seq, &started, &updated, &ended); err != nil {
 		return nil, err
 	}
 	r.StartedAt, r.UpdatedAt, r.EndedAt = fromNanos(started), fromNanos(updated), fromNanos(ended)
-	if err := decodeState([]byte(state), &r.State); err != nil {
+	if err := engine.DecodeState([]byte(state), &r.State); err != nil {
 		return nil, fmt.Errorf("run %d state: %w", r.ID, err)
 	}
 	return &r, nil
 }
 
-func (t *sqliteTx) Run(id int64) (*Run, error) {
+func (t *sqliteTx) Run(id int64) (*engine.Run, error) {
 	r, err := scanRun(t.stmt("run").QueryRowContext(t.ctx, id))
 	if err != nil {
 		return nil, notFound(err)
@@ -494,7 +495,7 @@ func (t *sqliteTx) Run(id int64) (*Run, error) {
 	return r, nil
 }
 
-func (t *sqliteTx) Runs(f RunFilter) ([]*Run, error) {
+func (t *sqliteTx) Runs(f engine.RunFilter) ([]*engine.Run, error) {
 	if f.Active && f.Account != "" && f.Contact != "" && f.Flow == "" && f.Status == "" && f.Limit == 0 && f.BeforeID == 0 {
 		return collectRuns(t.stmt("activeRuns").QueryContext(t.ctx, f.Account, f.Contact))
 	}
@@ -535,8 +536,8 @@ func (t *sqliteTx) LastStart(account, contact, flow string) (time.Time, bool, er
 	return fromNanos(n.Int64), true, nil
 }
 
-func scanOutbox(row scanner) (*OutboxEntry, error) {
-	var o OutboxEntry
+func scanOutbox(row scanner) (*engine.OutboxEntry, error) {
+	var o engine.OutboxEntry
 	var msg string
 	var created, updated int64
 	if err := row.Scan(&o.ID, &o.RunID, &o.Account, &o.Contact, &msg, &o.Status, &o.Reason, &o.Code, &o.Detail, &created, &updated); err != nil {
@@ -555,7 +556,7 @@ const outboxView = `(SELECT id, run_id, account, contact, message,
 	CASE WHEN status = 'pending' AND reason != 'paused' AND id <= (SELECT claimed FROM outbox_cursor) THEN 'sending' ELSE status END AS status,
 	reason, code, detail, created_at, updated_at FROM outbox)`
 
-func (t *sqliteTx) Outbox(f OutboxFilter) ([]*OutboxEntry, error) {
+func (t *sqliteTx) Outbox(f engine.OutboxFilter) ([]*engine.OutboxEntry, error) {
 	where := []string{"id > ?"}
 	args := []any{f.AfterID}
 	for _, c := range []struct{ col, val string }{{"account", f.Account}, {"contact", f.Contact}, {"status", string(f.Status)}, {"reason", string(f.Reason)}} {
@@ -582,8 +583,8 @@ func (t *sqliteTx) Outbox(f OutboxFilter) ([]*OutboxEntry, error) {
 	return collectOutbox(t.tx.QueryContext(t.ctx, q, args...))
 }
 
-func (t *sqliteTx) FlowVersion(version string) (*FlowVersion, error) {
-	var v FlowVersion
+func (t *sqliteTx) FlowVersion(version string) (*engine.FlowVersion, error) {
+	var v engine.FlowVersion
 	var loaded int64
 	err := t.stmt("flow").QueryRowContext(t.ctx, version).Scan(&v.Version, &v.Name, &v.File, &v.Source, &loaded)
 	if err != nil {
@@ -593,15 +594,15 @@ func (t *sqliteTx) FlowVersion(version string) (*FlowVersion, error) {
 	return &v, nil
 }
 
-func (t *sqliteTx) DueTimers(now time.Time, limit int) ([]Timer, error) {
+func (t *sqliteTx) DueTimers(now time.Time, limit int) ([]engine.Timer, error) {
 	rows, err := t.stmt("dueTimers").QueryContext(t.ctx, now.UnixNano(), limit)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var out []Timer
+	var out []engine.Timer
 	for rows.Next() {
-		var tm Timer
+		var tm engine.Timer
 		var due int64
 		if err := rows.Scan(&tm.RunID, &tm.Seq, &due, &tm.Account, &tm.Contact); err != nil {
 			return nil, err
@@ -669,16 +670,16 @@ func (t *sqliteTx) Counts() (map[string]int, error) {
 	return out, nil
 }
 
-func (t *sqliteTx) ActiveSteps() ([]StepCount, error) {
+func (t *sqliteTx) ActiveSteps() ([]engine.StepCount, error) {
 	rows, err := t.tx.QueryContext(t.ctx, `SELECT flow, version, pos, step, status, count(*) FROM runs
 		WHERE ended_at = 0 GROUP BY flow, version, pos, step, status ORDER BY flow, version, pos, status`)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var out []StepCount
+	var out []engine.StepCount
 	for rows.Next() {
-		var c StepCount
+		var c engine.StepCount
 		if err := rows.Scan(&c.Flow, &c.Version, &c.Pos, &c.Step, &c.Status, &c.N); err != nil {
 			return nil, err
 		}
@@ -695,7 +696,7 @@ func (t *sqliteTx) exec(name string, args ...any) (sql.Result, error) {
 	return res, nil
 }
 
-func (t *sqliteTx) AddEvent(e *EventRecord) (bool, error) {
+func (t *sqliteTx) AddEvent(e *engine.EventRecord) (bool, error) {
 	payload, err := json.Marshal(e.Event)
 	if err != nil {
 		return false, err
@@ -714,7 +715,7 @@ func (t *sqliteTx) SetEventReply(key string, outboxID int64) error {
 		return err
 	}
 	if n, _ := res.RowsAffected(); n != 1 {
-		return fmt.Errorf("event reply: event %q: %w", key, ErrNotFound)
+		return fmt.Errorf("event reply: event %q: %w", key, engine.ErrNotFound)
 	}
 	return nil
 }
@@ -728,7 +729,7 @@ func (t *sqliteTx) EventReply(key string) (int64, error) {
 	return id, err
 }
 
-func (t *sqliteTx) OutboxEntry(id int64) (*OutboxEntry, error) {
+func (t *sqliteTx) OutboxEntry(id int64) (*engine.OutboxEntry, error) {
 	o, err := scanOutbox(t.stmt("outboxOne").QueryRowContext(t.ctx, id))
 	if err != nil {
 		return nil, notFound(err)
@@ -736,7 +737,7 @@ func (t *sqliteTx) OutboxEntry(id int64) (*OutboxEntry, error) {
 	return o, nil
 }
 
-func (t *sqliteTx) PutContact(c *Contact) error {
+func (t *sqliteTx) PutContact(c *engine.Contact) error {
 	tags := c.Tags
 	if tags == nil {
 		tags = []string{}
@@ -768,8 +769,8 @@ func (t *sqliteTx) PutSession(account, contact string, s channels.Session) error
 	return nil
 }
 
-func (t *sqliteTx) InsertRun(r *Run) error {
-	state, err := appendState(nil, &r.State)
+func (t *sqliteTx) InsertRun(r *engine.Run) error {
+	state, err := engine.AppendState(nil, &r.State)
 	if err != nil {
 		return fmt.Errorf("run state: %w", err)
 	}
@@ -785,8 +786,8 @@ func (t *sqliteTx) InsertRun(r *Run) error {
 	return err
 }
 
-func (t *sqliteTx) UpdateRun(r *Run) error {
-	state, err := appendState(nil, &r.State)
+func (t *sqliteTx) UpdateRun(r *engine.Run) error {
+	state, err := engine.AppendState(nil, &r.State)
 	if err != nil {
 		return fmt.Errorf("run %d state: %w", r.ID, err)
 	}
@@ -795,12 +796,12 @@ func (t *sqliteTx) UpdateRun(r *Run) error {
 		return err
 	}
 	if n, _ := res.RowsAffected(); n != 1 {
-		return fmt.Errorf("update run %d: %w", r.ID, ErrNotFound)
+		return fmt.Errorf("update run %d: %w", r.ID, engine.ErrNotFound)
 	}
 	return nil
 }
 
-func (t *sqliteTx) SetTimer(tm Timer) error {
+func (t *sqliteTx) SetTimer(tm engine.Timer) error {
 	_, err := t.exec("setTimer", tm.RunID, tm.Seq, nanos(tm.Due), tm.Account, tm.Contact)
 	return err
 }
@@ -810,7 +811,7 @@ func (t *sqliteTx) DeleteTimer(runID int64) error {
 	return err
 }
 
-func (t *sqliteTx) InsertOutbox(o *OutboxEntry) error {
+func (t *sqliteTx) InsertOutbox(o *engine.OutboxEntry) error {
 	msg, err := json.Marshal(o.Message)
 	if err != nil {
 		return fmt.Errorf("outbox message: %w", err)
@@ -823,7 +824,7 @@ func (t *sqliteTx) InsertOutbox(o *OutboxEntry) error {
 	return err
 }
 
-func (t *sqliteTx) ClaimOutbox(limit int, at time.Time) ([]*OutboxEntry, error) {
+func (t *sqliteTx) ClaimOutbox(limit int, at time.Time) ([]*engine.OutboxEntry, error) {
 	out, err := collectOutbox(t.tx.QueryContext(t.ctx, `SELECT `+outboxCols+` FROM outbox WHERE status = 'pending' AND id > (SELECT claimed FROM outbox_cursor) ORDER BY id LIMIT ?`, limit))
 	if err != nil || len(out) == 0 {
 		return nil, err
@@ -832,7 +833,7 @@ func (t *sqliteTx) ClaimOutbox(limit int, at time.Time) ([]*OutboxEntry, error) 
 		return nil, err
 	}
 	for _, o := range out {
-		o.Status = OutboxSending
+		o.Status = engine.OutboxSending
 	}
 	return out, nil
 }
@@ -844,7 +845,7 @@ func (t *sqliteTx) ClaimOutboxThrough(id int64, at time.Time) error {
 	return nil
 }
 
-func (t *sqliteTx) FinishOutbox(id int64, status OutboxStatus, reason channels.Reason, code int, detail string, at time.Time) error {
+func (t *sqliteTx) FinishOutbox(id int64, status engine.OutboxStatus, reason channels.Reason, code int, detail string, at time.Time) error {
 	_, err := t.exec("finishOut", string(status), string(reason), code, detail, nanos(at), id)
 	return err
 }
@@ -872,7 +873,7 @@ func (t *sqliteTx) RecoverOutbox(at time.Time) (int, error) {
 	return int(n), nil
 }
 
-func (t *sqliteTx) PutFlowVersion(v *FlowVersion) error {
+func (t *sqliteTx) PutFlowVersion(v *engine.FlowVersion) error {
 	_, err := t.exec("putFlow", v.Version, v.Name, v.File, v.Source, nanos(v.LoadedAt))
 	return err
 }
@@ -966,7 +967,7 @@ func (t *sqliteTx) PruneRuns(before time.Time, limit int) (int, int, error) {
 			refs = append(refs, ',')
 		}
 		refs = append(strconv.AppendInt(append(refs, '['), id, 10), ',')
-		refs = append(appendJSONString(append(appendJSONString(refs, account), ','), contact), ']')
+		refs = append(engine.AppendJSONString(append(engine.AppendJSONString(refs, account), ','), contact), ']')
 		n++
 	}
 	rows.Close()

@@ -1,4 +1,4 @@
-package engine
+package wechatstate
 
 import (
 	"context"
@@ -6,45 +6,46 @@ import (
 	"time"
 
 	"github.com/wxflow/wxflow/channels/wechat"
+	"github.com/wxflow/wxflow/engine"
 )
 
-// ChannelState keeps what the WeChat channel must not lose at a restart
+// State keeps what the WeChat channel must not lose at a restart
 // (access tokens, uploaded media ids) in the store. It implements
 // wechat.TokenStore and wechat.MediaCache.
-type ChannelState struct {
-	store Store
-	clock Clock
+type State struct {
+	store engine.Store
+	clock engine.Clock
 }
 
-// NewChannelState returns the channel state kept in store.
-func NewChannelState(store Store, clock Clock) *ChannelState {
+// New returns the channel state kept in store.
+func New(store engine.Store, clock engine.Clock) *State {
 	if clock == nil {
-		clock = SystemClock{}
+		clock = engine.SystemClock{}
 	}
-	return &ChannelState{store: store, clock: clock}
+	return &State{store: store, clock: clock}
 }
 
 var (
-	_ wechat.TokenStore = (*ChannelState)(nil)
-	_ wechat.MediaCache = (*ChannelState)(nil)
+	_ wechat.TokenStore = (*State)(nil)
+	_ wechat.MediaCache = (*State)(nil)
 )
 
-func (c *ChannelState) load(ctx context.Context, key string) (v string, exp time.Time, ok bool, err error) {
-	err = c.store.View(ctx, func(tx ReadTx) error {
+func (c *State) load(ctx context.Context, key string) (v string, exp time.Time, ok bool, err error) {
+	err = c.store.View(ctx, func(tx engine.ReadTx) error {
 		v, exp, ok, err = tx.ChannelState(key, c.clock.Now())
 		return err
 	})
 	return v, exp, ok, err
 }
 
-func (c *ChannelState) save(ctx context.Context, key, value string, exp time.Time) error {
-	return c.store.Update(ctx, func(tx Tx) error {
+func (c *State) save(ctx context.Context, key, value string, exp time.Time) error {
+	return c.store.Update(ctx, func(tx engine.Tx) error {
 		return tx.PutChannelState(key, value, exp, c.clock.Now())
 	})
 }
 
 // LoadToken implements wechat.TokenStore.
-func (c *ChannelState) LoadToken(ctx context.Context, account string) (wechat.Token, bool, error) {
+func (c *State) LoadToken(ctx context.Context, account string) (wechat.Token, bool, error) {
 	v, exp, ok, err := c.load(ctx, "token|"+account)
 	if err != nil {
 		return wechat.Token{}, false, fmt.Errorf("load the access token of %s: %w", account, err)
@@ -53,7 +54,7 @@ func (c *ChannelState) LoadToken(ctx context.Context, account string) (wechat.To
 }
 
 // SaveToken implements wechat.TokenStore.
-func (c *ChannelState) SaveToken(ctx context.Context, account string, t wechat.Token) error {
+func (c *State) SaveToken(ctx context.Context, account string, t wechat.Token) error {
 	if err := c.save(ctx, "token|"+account, t.Value, t.Expires); err != nil {
 		return fmt.Errorf("save the access token of %s: %w", account, err)
 	}
@@ -61,7 +62,7 @@ func (c *ChannelState) SaveToken(ctx context.Context, account string, t wechat.T
 }
 
 // LoadMedia implements wechat.MediaCache.
-func (c *ChannelState) LoadMedia(ctx context.Context, account, key string) (string, time.Time, bool, error) {
+func (c *State) LoadMedia(ctx context.Context, account, key string) (string, time.Time, bool, error) {
 	v, exp, ok, err := c.load(ctx, "media|"+account+"|"+key)
 	if err != nil {
 		return "", time.Time{}, false, fmt.Errorf("load a media id of %s: %w", account, err)
@@ -70,7 +71,7 @@ func (c *ChannelState) LoadMedia(ctx context.Context, account, key string) (stri
 }
 
 // SaveMedia implements wechat.MediaCache.
-func (c *ChannelState) SaveMedia(ctx context.Context, account, key, mediaID string, expires time.Time) error {
+func (c *State) SaveMedia(ctx context.Context, account, key, mediaID string, expires time.Time) error {
 	if err := c.save(ctx, "media|"+account+"|"+key, mediaID, expires); err != nil {
 		return fmt.Errorf("save a media id of %s: %w", account, err)
 	}

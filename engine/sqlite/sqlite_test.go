@@ -1,4 +1,4 @@
-package engine_test
+package sqlite_test
 
 import (
 	"context"
@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/wxflow/wxflow/engine"
+	"github.com/wxflow/wxflow/engine/sqlite"
 	"github.com/wxflow/wxflow/engine/storetest"
 )
 
@@ -13,7 +14,7 @@ import (
 // SQLite store, each subtest on a file of its own.
 func TestSQLiteStore(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) engine.Store {
-		s, err := engine.OpenSQLite(context.Background(), filepath.Join(t.TempDir(), "wxflow.db"), engine.SQLiteOptions{Synchronous: "NORMAL"})
+		s, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "wxflow.db"), sqlite.Options{Synchronous: "NORMAL"})
 		if err != nil {
 			t.Fatal(err)
 		}

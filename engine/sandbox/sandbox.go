@@ -1,4 +1,4 @@
-package engine
+package sandbox
 
 import (
 	"cmp"
@@ -18,20 +18,22 @@ import (
 	"github.com/wxflow/wxflow/channels"
 	"github.com/wxflow/wxflow/channels/sim"
 	"github.com/wxflow/wxflow/channels/wechat"
+	"github.com/wxflow/wxflow/engine"
+	"github.com/wxflow/wxflow/engine/sqlite"
 	"github.com/wxflow/wxflow/flows"
 )
 
-// DefaultSandboxAccount is the account a Sandbox plays when its config
+// DefaultAccount is the account a Sandbox plays when its config
 // names none.
-const DefaultSandboxAccount = "sandbox"
+const DefaultAccount = "sandbox"
 
 // maxFiringsPerAdvance stops Advance when timers keep coming due at the
 // same moment without end: only a flow bug can do that, and the run's jump
 // limit should have stopped it first.
 const maxFiringsPerAdvance = 100000
 
-// SandboxConfig is what a Sandbox is built from.
-type SandboxConfig struct {
+// Config is what a Sandbox is built from.
+type Config struct {
 	// Set is the flows the sandbox runs (default: none). A set with
 	// errors is refused.
 	Set *flows.Set
@@ -39,7 +41,7 @@ type SandboxConfig struct {
 	// now, to the second).
 	Start time.Time
 	// Account is the account the simulated follower writes to (default
-	// DefaultSandboxAccount).
+	// DefaultAccount).
 	Account string
 	// Settings are the account's window, quota and region rules (zero
 	// fields mean the product rules).
@@ -77,10 +79,10 @@ const sandboxClockKey = "sandbox/clock"
 // the engine has done everything the action caused.
 type Sandbox struct {
 	account string
-	clock   *VirtualClock
+	clock   *engine.VirtualClock
 	channel *sim.Channel
-	store   *SQLiteStore
-	engine  *Engine
+	store   *sqlite.Store
+	engine  *engine.Engine
 	dbPath  string
 	tmpDir  string
 
@@ -94,9 +96,9 @@ type Sandbox struct {
 	closeErr  error
 }
 
-// NewSandbox builds and starts a sandbox with the config's flows loaded.
+// New builds and starts a sandbox with the config's flows loaded.
 // Close it when done.
-func NewSandbox(ctx context.Context, cfg SandboxConfig) (*Sandbox, error) {
+func New(ctx context.Context, cfg Config) (*Sandbox, error) {
 	if err := cfg.Settings.Validate(); err != nil {
 		return nil, fmt.Errorf("sandbox: account settings: %w", err)
 	}
@@ -113,10 +115,10 @@ func NewSandbox(ctx context.Context, cfg SandboxConfig) (*Sandbox, error) {
 		}
 	}
 	if cfg.Account == "" {
-		cfg.Account = DefaultSandboxAccount
+		cfg.Account = DefaultAccount
 	}
 	if cfg.Start.IsZero() {
-		cfg.Start = SystemClock{}.Now().Truncate(time.Second)
+		cfg.Start = engine.SystemClock{}.Now().Truncate(time.Second)
 	}
 	s := &Sandbox{account: cfg.Account, keepClock: cfg.KeepClock, opened: rand.Int64()}
 	path := cfg.DBPath
@@ -128,14 +130,14 @@ func NewSandbox(ctx context.Context, cfg SandboxConfig) (*Sandbox, error) {
 		s.tmpDir = dir
 		path = filepath.Join(dir, "sandbox.db")
 	}
-	st, err := OpenSQLite(ctx, path, SQLiteOptions{Synchronous: "NORMAL", ReadConns: 2})
+	st, err := sqlite.Open(ctx, path, sqlite.Options{Synchronous: "NORMAL", ReadConns: 2})
 	if err != nil {
 		s.removeTmp()
 		return nil, fmt.Errorf("sandbox: %w", err)
 	}
 	s.store, s.dbPath = st, path
 	if cfg.KeepClock {
-		err := st.View(ctx, func(tx ReadTx) error {
+		err := st.View(ctx, func(tx engine.ReadTx) error {
 			v, _, ok, err := tx.ChannelState(sandboxClockKey, time.Time{})
 			if err != nil || !ok {
 				return err
@@ -154,9 +156,9 @@ func NewSandbox(ctx context.Context, cfg SandboxConfig) (*Sandbox, error) {
 			return nil, fmt.Errorf("sandbox: %w", err)
 		}
 	}
-	s.clock = NewVirtualClock(cfg.Start)
+	s.clock = engine.NewVirtualClock(cfg.Start)
 	s.channel = sim.New(map[string]wechat.Settings{cfg.Account: cfg.Settings}, cfg.Settings)
-	e, err := New(Config{Store: st, Channel: s.channel, Clock: s.clock, Zone: cfg.Zone, HTTPClient: cfg.HTTPClient, Logger: cfg.Logger, Secrets: cfg.Secrets})
+	e, err := engine.New(engine.Config{Store: st, Channel: s.channel, Clock: s.clock, Zone: cfg.Zone, HTTPClient: cfg.HTTPClient, Logger: cfg.Logger, Secrets: cfg.Secrets})
 	if err == nil {
 		err = e.Start(ctx)
 	}
@@ -209,11 +211,11 @@ func (s *Sandbox) removeTmp() error {
 func (s *Sandbox) Account() string { return s.account }
 
 // Engine returns the sandbox's engine.
-func (s *Sandbox) Engine() *Engine { return s.engine }
+func (s *Sandbox) Engine() *engine.Engine { return s.engine }
 
 // Clock returns the sandbox's virtual clock. Move it with Advance, which
 // also fires the timers that come due.
-func (s *Sandbox) Clock() *VirtualClock { return s.clock }
+func (s *Sandbox) Clock() *engine.VirtualClock { return s.clock }
 
 // Channel returns the simulated channel (its deliveries, and FailNext to
 // make the platform refuse sends).
@@ -346,7 +348,7 @@ func (s *Sandbox) saveClock(ctx context.Context) error {
 		return nil
 	}
 	now := s.clock.Now()
-	err := s.store.Update(ctx, func(tx Tx) error {
+	err := s.store.Update(ctx, func(tx engine.Tx) error {
 		// It never expires; "now" forgets nothing of the channel's.
 		return tx.PutChannelState(sandboxClockKey, now.UTC().Format(time.RFC3339Nano), now.AddDate(100, 0, 0), time.Time{})
 	})
@@ -369,7 +371,7 @@ func (s *Sandbox) fire(ctx context.Context) error {
 // FirstSeen and LastSeen to the clock's now; the contact is stored as it
 // is otherwise (set Followed for a follower). It opens no window: the
 // contact has not interacted yet.
-func (s *Sandbox) SeedContact(ctx context.Context, c Contact) error {
+func (s *Sandbox) SeedContact(ctx context.Context, c engine.Contact) error {
 	if c.ID == "" {
 		return errors.New("sandbox: a contact needs an id")
 	}
@@ -386,7 +388,7 @@ func (s *Sandbox) SeedContact(ctx context.Context, c Contact) error {
 	if c.Fields == nil {
 		c.Fields = map[string]any{}
 	}
-	err := s.store.Update(ctx, func(tx Tx) error { return tx.PutContact(&c) })
+	err := s.store.Update(ctx, func(tx engine.Tx) error { return tx.PutContact(&c) })
 	if err != nil {
 		return fmt.Errorf("sandbox: seed contact %s: %w", c.ID, err)
 	}
@@ -396,11 +398,11 @@ func (s *Sandbox) SeedContact(ctx context.Context, c Contact) error {
 // Transcript returns the messages the flows tried to send to a contact,
 // in order, after the entry with ID afterID (0 for all): sent, failed
 // (with the reason), unknown, or still pending.
-func (s *Sandbox) Transcript(ctx context.Context, contact string, afterID int64) ([]*OutboxEntry, error) {
-	var out []*OutboxEntry
-	err := s.store.View(ctx, func(tx ReadTx) error {
+func (s *Sandbox) Transcript(ctx context.Context, contact string, afterID int64) ([]*engine.OutboxEntry, error) {
+	var out []*engine.OutboxEntry
+	err := s.store.View(ctx, func(tx engine.ReadTx) error {
 		var err error
-		out, err = tx.Outbox(OutboxFilter{Account: s.account, Contact: contact, AfterID: afterID})
+		out, err = tx.Outbox(engine.OutboxFilter{Account: s.account, Contact: contact, AfterID: afterID})
 		return err
 	})
 	if err != nil {
@@ -410,11 +412,11 @@ func (s *Sandbox) Transcript(ctx context.Context, contact string, afterID int64)
 }
 
 // Runs returns every run of a contact, active or ended, newest first.
-func (s *Sandbox) Runs(ctx context.Context, contact string) ([]*Run, error) {
-	var out []*Run
-	err := s.store.View(ctx, func(tx ReadTx) error {
+func (s *Sandbox) Runs(ctx context.Context, contact string) ([]*engine.Run, error) {
+	var out []*engine.Run
+	err := s.store.View(ctx, func(tx engine.ReadTx) error {
 		var err error
-		out, err = tx.Runs(RunFilter{Account: s.account, Contact: contact})
+		out, err = tx.Runs(engine.RunFilter{Account: s.account, Contact: contact})
 		return err
 	})
 	if err != nil {
@@ -423,12 +425,12 @@ func (s *Sandbox) Runs(ctx context.Context, contact string) ([]*Run, error) {
 	return out, nil
 }
 
-// SandboxState is a contact as the sandbox sees it at one moment.
-type SandboxState struct {
+// State is a contact as the sandbox sees it at one moment.
+type State struct {
 	// Now is the virtual clock's time.
 	Now time.Time
 	// Contact is the contact, or nil when the account has never seen it.
-	Contact *Contact
+	Contact *engine.Contact
 	// Session is the contact's WeChat session as the engine keeps it.
 	Session channels.Session
 	// Window is the session as flows see it now: open, until when, and
@@ -436,17 +438,17 @@ type SandboxState struct {
 	Window channels.Window
 	// Runs are the contact's active runs, oldest first, with their
 	// status, step and variables.
-	Runs []*Run
+	Runs []*engine.Run
 }
 
 // State returns a contact's tags and fields, window and active runs.
-func (s *Sandbox) State(ctx context.Context, contact string) (*SandboxState, error) {
+func (s *Sandbox) State(ctx context.Context, contact string) (*State, error) {
 	now := s.clock.Now()
-	st := &SandboxState{Now: now}
-	err := s.store.View(ctx, func(tx ReadTx) error {
+	st := &State{Now: now}
+	err := s.store.View(ctx, func(tx engine.ReadTx) error {
 		c, err := tx.Contact(s.account, contact)
 		switch {
-		case errors.Is(err, ErrNotFound):
+		case errors.Is(err, engine.ErrNotFound):
 		case err != nil:
 			return err
 		default:
@@ -456,12 +458,12 @@ func (s *Sandbox) State(ctx context.Context, contact string) (*SandboxState, err
 		if err != nil {
 			return err
 		}
-		runs, err := tx.Runs(RunFilter{Account: s.account, Contact: contact, Active: true})
+		runs, err := tx.Runs(engine.RunFilter{Account: s.account, Contact: contact, Active: true})
 		if err != nil {
 			return err
 		}
 		// Oldest first, whatever order the store lists them in.
-		slices.SortFunc(runs, func(a, b *Run) int { return cmp.Compare(a.ID, b.ID) })
+		slices.SortFunc(runs, func(a, b *engine.Run) int { return cmp.Compare(a.ID, b.ID) })
 		st.Runs = runs
 		return nil
 	})

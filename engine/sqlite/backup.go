@@ -1,4 +1,4 @@
-package engine
+package sqlite
 
 import (
 	"context"
@@ -9,11 +9,11 @@ import (
 	"os"
 )
 
-// ErrBackupExists is returned by BackupSQLite when the backup's file
+// ErrBackupExists is returned by Backup when the backup's file
 // exists: a backup never overwrites anything.
 var ErrBackupExists = errors.New("the backup file exists")
 
-// BackupSQLite writes a consistent copy of the SQLite store in file to
+// Backup writes a consistent copy of the SQLite store in file to
 // the new file to, while a server may be writing the store: SQLite's
 // VACUUM INTO, on a connection of its own, copies the database as of one
 // read transaction (committed transactions only, the WAL included), and
@@ -22,7 +22,7 @@ var ErrBackupExists = errors.New("the backup file exists")
 // finish. Restoring is copying the backup back in place of the database
 // while no server runs, after removing the database's -wal and -shm
 // files.
-func BackupSQLite(ctx context.Context, file, to string) error {
+func Backup(ctx context.Context, file, to string) error {
 	if _, err := os.Stat(file); err != nil {
 		return fmt.Errorf("backup: the store: %w", err)
 	}

@@ -1,0 +1,18 @@
+package engine
+
+import (
+	"context"
+	"errors"
+)
+
+// OpenTestStore opens the store the package's internal tests run on (at
+// a file path). The store packages import engine, so the internal tests
+// cannot import one: an external test file sets this in its init.
+var OpenTestStore func(ctx context.Context, file string) (Store, error)
+
+func openTestStore(ctx context.Context, file string) (Store, error) {
+	if OpenTestStore == nil {
+		return nil, errors.New("no store for internal tests: set engine.OpenTestStore")
+	}
+	return OpenTestStore(ctx, file)
+}
