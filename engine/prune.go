@@ -266,9 +266,11 @@ func (p *Pruner) Prune(ctx context.Context) (Pruned, error) {
 }
 
 // writerBusy reports whether jobs other than the caller's are queued for
-// the writer or running.
+// the writer or running. The caller's last job may still count as
+// running for a moment after its commit was answered: one job in flight
+// is not busy.
 func (e *Engine) writerBusy() bool {
 	e.busyMu.Lock()
 	defer e.busyMu.Unlock()
-	return e.busy > 0
+	return e.busy > 1 || len(e.jobs) > 0
 }
