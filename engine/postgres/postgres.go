@@ -1,0 +1,1337 @@
+package postgres
+
+import (
+	"context"
+	"embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"path"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/wxflow/wxflow/channels"
+	"github.com/wxflow/wxflow/engine"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// Store is engine.Store on PostgreSQL: one writer connection (the engine
+// writes from one goroutine) and a pool of readers.
+type Store struct {
+	w, r *pgxpool.Pool
+
+	// mu guards ids, the outbox ids taken from the sequence and not used
+	// yet (used in order, by the writer).
+	mu  sync.Mutex
+	ids []int64
+}
+
+// Options tunes the store.
+type Options struct {
+	// ReadConns is the size of the read pool (default 4).
+	ReadConns int
+}
+
+// idBlock is how many outbox ids the writer takes from the sequence at a
+// time: one round trip per block instead of one per message.
+const idBlock = 256
+
+// IsURL reports whether a database setting names a PostgreSQL database
+// (a postgres:// or postgresql:// URL) rather than a SQLite file.
+func IsURL(s string) bool {
+	return strings.HasPrefix(s, "postgres://") || strings.HasPrefix(s, "postgresql://")
+}
+
+// Redact returns a database URL with its password, if any, replaced by
+// "xxxxx", for logs, errors and the console. A string that does not parse
+// as a URL is returned as its scheme only.
+func Redact(dsn string) string {
+	u, err := url.Parse(dsn)
+	if err != nil {
+		if i := strings.Index(dsn, "://"); i >= 0 {
+			return dsn[:i+3] + "…"
+		}
+		return "(a database URL)"
+	}
+	if _, ok := u.User.Password(); ok {
+		u.User = url.UserPassword(u.User.Username(), "xxxxx")
+	}
+	q := u.Query()
+	if q.Has("password") {
+		q.Set("password", "xxxxx")
+		u.RawQuery = q.Encode()
+	}
+	return u.String()
+}
+
+// redacted is an error whose text had a password taken out.
+type redacted struct {
+	msg string
+	err error
+}
+
+func (e *redacted) Error() string { return e.msg }
+func (e *redacted) Unwrap() error { return e.err }
+
+// scrub takes a database URL's password out of an error's text.
+func scrub(err error, dsn string) error {
+	if err == nil {
+		return nil
+	}
+	var pw []string
+	if u, perr := url.Parse(dsn); perr == nil {
+		if p, ok := u.User.Password(); ok && p != "" {
+			pw = append(pw, p)
+		}
+		if p := u.Query().Get("password"); p != "" {
+			pw = append(pw, p)
+		}
+	}
+	msg := err.Error()
+	for _, p := range pw {
+		msg = strings.ReplaceAll(msg, p, "xxxxx")
+		msg = strings.ReplaceAll(msg, url.QueryEscape(p), "xxxxx")
+		msg = strings.ReplaceAll(msg, url.PathEscape(p), "xxxxx")
+	}
+	if msg == err.Error() {
+		return err
+	}
+	return &redacted{msg: msg, err: err}
+}
+
+// Open connects to the PostgreSQL database of a postgres:// URL and
+// applies the embedded migrations it has not applied yet, under an
+// advisory lock so that one of several nodes starting at once migrates. A
+// database migrated by a newer wxflow (a migration this binary does not
+// know) is refused. Errors never carry the URL's password.
+func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
+	name := Redact(dsn)
+	if opts.ReadConns <= 0 {
+		opts.ReadConns = 4
+	}
+	cfg, err := pgxpool.ParseConfig(dsn)
+	if err != nil {
+		return nil, fmt.Errorf("open store %s: %w", name, scrub(err, dsn))
+	}
+	cfg.MaxConns, cfg.MinConns = 1, 0
+	rcfg := cfg.Copy()
+	rcfg.MaxConns = int32(opts.ReadConns)
+	w, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("open store %s: %w", name, scrub(err, dsn))
+	}
+	s := &Store{w: w}
+	if err := s.migrate(ctx); err != nil {
+		w.Close()
+		if !errors.Is(err, ErrNewerSchema) {
+			err = scrub(err, dsn)
+		}
+		return nil, fmt.Errorf("open store %s: %w", name, err)
+	}
+	if s.r, err = pgxpool.NewWithConfig(ctx, rcfg); err != nil {
+		w.Close()
+		return nil, fmt.Errorf("open store %s: %w", name, scrub(err, dsn))
+	}
+	return s, nil
+}
+
+// ErrNewerSchema is the error of Open for a database migrated by a newer
+// wxflow.
+var ErrNewerSchema = errors.New("the database was migrated by a newer wxflow")
+
+// migrate applies the embedded migrations not applied yet, each in a
+// transaction of its own, holding a session advisory lock (per schema) so
+// that nodes starting together migrate once; then analyzes the tables, so
+// that the planner's first plans (and the generic plans of prepared
+// statements, chosen from the sixth execution on) know their sizes.
+func (s *Store) migrate(ctx context.Context) error {
+	c, err := s.w.Acquire(ctx)
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	defer c.Release()
+	conn := c.Conn()
+	const lockKey = `hashtextextended('wxflow/migrate:' || coalesce(current_schema(), ''), 0)`
+	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock(`+lockKey+`)`); err != nil {
+		return fmt.Errorf("migrate: lock: %w", err)
+	}
+	defer func() {
+		if _, err := conn.Exec(context.Background(), `SELECT pg_advisory_unlock(`+lockKey+`)`); err != nil {
+			// The lock goes with the session: close it.
+			conn.Close(context.Background())
+		}
+	}()
+	if _, err := conn.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (name text PRIMARY KEY, applied_at bigint NOT NULL)`); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	entries, err := migrations.ReadDir("migrations")
+	if err != nil {
+		return err
+	}
+	known := map[string]bool{}
+	names := make([]string, 0, len(entries))
+	for _, e := range entries {
+		names = append(names, e.Name())
+		known[e.Name()] = true
+	}
+	sort.Strings(names)
+	rows, err := conn.Query(ctx, `SELECT name FROM schema_migrations ORDER BY name`)
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	applied, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	done := map[string]bool{}
+	var unknown []string
+	for _, name := range applied {
+		done[name] = true
+		if !known[name] {
+			unknown = append(unknown, name)
+		}
+	}
+	if len(unknown) > 0 {
+		return fmt.Errorf("%w: it has migration %s, which this binary does not know (it knows %s to %s); run a wxflow at least as new as the one that migrated it",
+			ErrNewerSchema, strings.Join(unknown, ", "), names[0], names[len(names)-1])
+	}
+	n := 0
+	for _, name := range names {
+		if done[name] {
+			continue
+		}
+		src, err := migrations.ReadFile(path.Join("migrations", name))
+		if err != nil {
+			return err
+		}
+		err = pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+			if _, err := tx.Exec(ctx, string(src)); err != nil {
+				return err
+			}
+			_, err := tx.Exec(ctx, `INSERT INTO schema_migrations (name, applied_at) VALUES ($1, $2)`, name, time.Now().UnixNano())
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("migrate %s: %w", name, err)
+		}
+		n++
+	}
+	if n > 0 {
+		if _, err := conn.Exec(ctx, `ANALYZE `+strings.Join(tables, ", ")+`, outbox_cursor, channel_state`); err != nil {
+			return fmt.Errorf("migrate: analyze: %w", err)
+		}
+	}
+	return nil
+}
+
+// tables are the tables Counts counts.
+var tables = []string{"contacts", "sessions", "events", "runs", "timers", "outbox", "schedules", "flow_versions"}
+
+// Close closes both connection pools.
+func (s *Store) Close() error {
+	if s.r != nil {
+		s.r.Close()
+	}
+	s.w.Close()
+	return nil
+}
+
+// Update runs fn in one transaction on the writer connection. Writes
+// whose result fn does not need are queued and sent with the next read or
+// with the commit, in one round trip (see the package documentation).
+func (s *Store) Update(ctx context.Context, fn func(tx engine.Tx) error) error {
+	c, err := s.w.Acquire(ctx)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	t := &pgTx{ctx: ctx, conn: c.Conn(), store: s}
+	committed := false
+	defer func() {
+		if !committed {
+			t.rollback()
+		}
+		c.Release()
+	}()
+	t.queue(`BEGIN`)
+	ferr := fn(t)
+	if t.err != nil {
+		// A queued write failed: that is the cause, whatever fn made of
+		// the error a later read returned.
+		return t.err
+	}
+	if ferr != nil {
+		return ferr
+	}
+	t.queue(`COMMIT`)
+	if err := t.flush(); err != nil {
+		if t.err != nil {
+			return t.err
+		}
+		return fmt.Errorf("commit: %w", err)
+	}
+	committed = true
+	return nil
+}
+
+// View runs fn in a read-only transaction (one snapshot) from the read
+// pool.
+func (s *Store) View(ctx context.Context, fn func(tx engine.ReadTx) error) error {
+	c, err := s.r.Acquire(ctx)
+	if err != nil {
+		return fmt.Errorf("begin read: %w", err)
+	}
+	t := &pgTx{ctx: ctx, conn: c.Conn(), store: s}
+	defer func() {
+		t.rollback()
+		c.Release()
+	}()
+	t.queue(`BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY`)
+	return fn(t)
+}
+
+// pgTx is a transaction. Statements are queued in b and sent together
+// (one round trip) with the next statement whose result is needed.
+type pgTx struct {
+	ctx   context.Context
+	conn  *pgx.Conn
+	store *Store
+	b     *pgx.Batch
+	// sent is true once a batch went to the server: the transaction is
+	// open there.
+	sent bool
+	// err is the first failure of a queued write: the transaction can no
+	// longer commit, and every call returns it (until a savepoint that
+	// holds the write is rolled back).
+	err error
+	// depth is the number of savepoints open.
+	depth int
+	// sessions holds the sessions read with their contacts in this
+	// transaction (engine.Contact reads both in one query).
+	sessions map[[2]string]cachedSession
+}
+
+type cachedSession struct {
+	s  channels.Session
+	ok bool
+}
+
+// queue adds a statement to the next batch.
+func (t *pgTx) queue(sql string, args ...any) *pgx.QueuedQuery {
+	if t.b == nil {
+		t.b = &pgx.Batch{}
+	}
+	return t.b.Queue(sql, args...)
+}
+
+// write queues a statement whose result nobody waits for. Its failure is
+// recorded in t.err.
+func (t *pgTx) write(what, sql string, args ...any) {
+	t.writeChecked(what, sql, func(pgconn.CommandTag) error { return nil }, args...)
+}
+
+// writeChecked queues a statement and a check of its command tag.
+func (t *pgTx) writeChecked(what, sql string, check func(pgconn.CommandTag) error, args ...any) {
+	q := t.queue(sql, args...)
+	q.Exec(check)
+	q.Fn = t.wrapFn(what, q.Fn)
+}
+
+// wrapFn records a queued write's failure as the transaction's.
+func (t *pgTx) wrapFn(what string, fn func(pgx.BatchResults) error) func(pgx.BatchResults) error {
+	return func(br pgx.BatchResults) error {
+		err := fn(br)
+		if err != nil && t.err == nil {
+			t.err = fmt.Errorf("%s: %w", what, err)
+		}
+		return err
+	}
+}
+
+// flush sends the queued statements and runs their callbacks. When a
+// queued write failed, it returns an error that names it without
+// wrapping it: the caller's own read did not fail for its reason (a
+// missing row must not read as ErrNotFound of the read).
+func (t *pgTx) flush() error {
+	if t.err != nil {
+		return fmt.Errorf("an earlier write of the transaction failed: %v", t.err)
+	}
+	if t.b == nil || t.b.Len() == 0 {
+		return nil
+	}
+	b := t.b
+	t.b = nil
+	t.sent = true
+	err := t.conn.SendBatch(t.ctx, b).Close()
+	if t.err != nil {
+		return fmt.Errorf("an earlier write of the transaction failed: %v", t.err)
+	}
+	return err
+}
+
+// query queues a query and sends it with the statements before it.
+func (t *pgTx) query(sql string, args []any, fn func(rows pgx.Rows) error) error {
+	if t.err != nil {
+		return t.flush()
+	}
+	t.queue(sql, args...).Query(fn)
+	return t.flush()
+}
+
+// queryRow is query for one row; pgx.ErrNoRows is engine.ErrNotFound.
+func (t *pgTx) queryRow(sql string, args []any, dest ...any) error {
+	if t.err != nil {
+		return t.flush()
+	}
+	var rowErr error
+	t.queue(sql, args...).QueryRow(func(row pgx.Row) error {
+		rowErr = row.Scan(dest...)
+		return nil
+	})
+	if err := t.flush(); err != nil {
+		return err
+	}
+	if errors.Is(rowErr, pgx.ErrNoRows) {
+		return engine.ErrNotFound
+	}
+	return rowErr
+}
+
+// rollback ends a transaction that will not commit. A connection that
+// cannot roll back is closed, so that the pool drops it.
+func (t *pgTx) rollback() {
+	t.b = nil
+	if !t.sent {
+		return
+	}
+	t.sent = false
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := t.conn.PgConn().Exec(ctx, `ROLLBACK`).Close(); err != nil {
+		t.conn.Close(ctx)
+	}
+}
+
+// text checks the strings a queued write stores: PostgreSQL text holds
+// valid UTF-8 without NUL bytes, and a queued write must not fail later
+// for it (the error belongs to the call that wrote it).
+func text(what string, ss ...string) error {
+	for _, s := range ss {
+		if !utf8.ValidString(s) {
+			return fmt.Errorf("%s: %q is not valid UTF-8", what, s)
+		}
+		if strings.IndexByte(s, 0) >= 0 {
+			return fmt.Errorf("%s: %q holds a NUL byte", what, s)
+		}
+	}
+	return nil
+}
+
+func nanos(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
+}
+
+func fromNanos(n int64) time.Time {
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n).UTC()
+}
+
+const contactCols = `account, id, followed, first_seen, last_seen, tags, fields`
+const runCols = `id, account, contact, flow, version, status, pos, step, state, seq, started_at, updated_at, ended_at`
+const outboxCols = `id, run_id, account, contact, message, status, reason, code, detail, created_at, updated_at`
+
+// contactWithSession selects a contact with its session, the columns
+// scanContactSession reads.
+const contactWithSession = `SELECT c.account, c.id, c.followed, c.first_seen, c.last_seen, c.tags, c.fields, s.followed, s.last, s.kind, s.used, s.closed
+	FROM contacts c LEFT JOIN sessions s ON s.account = c.account AND s.contact = c.id`
+
+// refsParam is two array parameters ($1 accounts, $2 ids) as rows, for IN.
+const refsParam = `(SELECT * FROM unnest($1::text[], $2::text[]))`
+
+// outboxView shows claimed entries that are still pending as sending (see
+// the outbox_cursor table), but for those held back (reason paused).
+const outboxView = `(SELECT id, run_id, account, contact, message,
+	CASE WHEN status = 'pending' AND reason <> 'paused' AND id <= (SELECT claimed FROM outbox_cursor) THEN 'sending' ELSE status END AS status,
+	reason, code, detail, created_at, updated_at FROM outbox) o`
+
+func refArrays(refs []engine.ContactRef) []any {
+	accounts := make([]string, len(refs))
+	ids := make([]string, len(refs))
+	for i, r := range refs {
+		accounts[i], ids[i] = r.Account, r.ID
+	}
+	return []any{accounts, ids}
+}
+
+func decodeContact(c *engine.Contact, first, last int64, tags, fields string) error {
+	c.FirstSeen, c.LastSeen = fromNanos(first), fromNanos(last)
+	if err := json.Unmarshal([]byte(tags), &c.Tags); err != nil {
+		return fmt.Errorf("contact %s tags: %w", c.ID, err)
+	}
+	if err := json.Unmarshal([]byte(fields), &c.Fields); err != nil {
+		return fmt.Errorf("contact %s fields: %w", c.ID, err)
+	}
+	if c.Fields == nil {
+		c.Fields = map[string]any{}
+	}
+	return nil
+}
+
+// scanContactSession scans a contact joined with its session (the
+// columns of contactWithSession) and keeps the session for Session.
+func (t *pgTx) scanContactSession(row pgx.Row) (*engine.Contact, error) {
+	var c engine.Contact
+	var first, last int64
+	var tags, fields string
+	var sFollowed, sClosed *bool
+	var sLast, sKind, sUsed *int64
+	if err := row.Scan(&c.Account, &c.ID, &c.Followed, &first, &last, &tags, &fields,
+		&sFollowed, &sLast, &sKind, &sUsed, &sClosed); err != nil {
+		return nil, err
+	}
+	if err := decodeContact(&c, first, last, tags, fields); err != nil {
+		return nil, err
+	}
+	var cs cachedSession
+	if sLast != nil {
+		cs = cachedSession{ok: true, s: channels.Session{Followed: *sFollowed, Last: fromNanos(*sLast),
+			Kind: channels.Interaction(*sKind), Used: int(*sUsed), Closed: *sClosed}}
+	}
+	if t.sessions == nil {
+		t.sessions = map[[2]string]cachedSession{}
+	}
+	t.sessions[[2]string{c.Account, c.ID}] = cs
+	return &c, nil
+}
+
+func (t *pgTx) Contact(account, id string) (*engine.Contact, error) {
+	var c *engine.Contact
+	var scanErr error
+	err := t.query(contactWithSession+` WHERE c.account = $1 AND c.id = $2`, []any{account, id}, func(rows pgx.Rows) error {
+		if rows.Next() {
+			c, scanErr = t.scanContactSession(rows)
+		}
+		return rows.Err()
+	})
+	if err == nil {
+		err = scanErr
+	}
+	if err != nil {
+		return nil, fmt.Errorf("contact %s: %w", id, err)
+	}
+	if c == nil {
+		return nil, engine.ErrNotFound
+	}
+	return c, nil
+}
+
+func (t *pgTx) ContactsOf(refs []engine.ContactRef) ([]*engine.Contact, error) {
+	if len(refs) == 0 {
+		return nil, nil
+	}
+	var out []*engine.Contact
+	err := t.query(contactWithSession+` WHERE (c.account, c.id) IN `+refsParam, refArrays(refs), func(rows pgx.Rows) error {
+		for rows.Next() {
+			c, err := t.scanContactSession(rows)
+			if err != nil {
+				return err
+			}
+			out = append(out, c)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("contacts: %w", err)
+	}
+	return out, nil
+}
+
+func (t *pgTx) ActiveRunsOf(refs []engine.ContactRef) ([]*engine.Run, error) {
+	if len(refs) == 0 {
+		return nil, nil
+	}
+	return t.runs(`SELECT `+runCols+` FROM runs WHERE ended_at = 0 AND (account, contact) IN `+refsParam+` ORDER BY id DESC`, refArrays(refs))
+}
+
+func (t *pgTx) Contacts(account, afterAccount, afterID string, limit int) ([]*engine.Contact, error) {
+	q := `SELECT ` + contactCols + ` FROM contacts WHERE followed AND (account, id) > ($1, $2)`
+	args := []any{afterAccount, afterID}
+	if account != "" {
+		q += ` AND account = $3`
+		args = append(args, account)
+	}
+	args = append(args, limit)
+	q += ` ORDER BY account, id LIMIT $` + strconv.Itoa(len(args))
+	var out []*engine.Contact
+	err := t.query(q, args, func(rows pgx.Rows) error {
+		for rows.Next() {
+			var c engine.Contact
+			var first, last int64
+			var tags, fields string
+			if err := rows.Scan(&c.Account, &c.ID, &c.Followed, &first, &last, &tags, &fields); err != nil {
+				return err
+			}
+			if err := decodeContact(&c, first, last, tags, fields); err != nil {
+				return err
+			}
+			out = append(out, &c)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("contacts: %w", err)
+	}
+	return out, nil
+}
+
+func (t *pgTx) Session(account, contact string) (channels.Session, bool, error) {
+	if cs, ok := t.sessions[[2]string{account, contact}]; ok {
+		return cs.s, cs.ok, nil
+	}
+	var s channels.Session
+	var last, kind, used int64
+	err := t.queryRow(`SELECT followed, last, kind, used, closed FROM sessions WHERE account = $1 AND contact = $2`,
+		[]any{account, contact}, &s.Followed, &last, &kind, &used, &s.Closed)
+	if errors.Is(err, engine.ErrNotFound) {
+		return channels.Session{}, false, nil
+	}
+	if err != nil {
+		return s, false, fmt.Errorf("session of %s: %w", contact, err)
+	}
+	s.Last, s.Kind, s.Used = fromNanos(last), channels.Interaction(kind), int(used)
+	return s, true, nil
+}
+
+func scanRun(row pgx.Row) (*engine.Run, error) {
+	var r engine.Run
+	var status, state string
+	var started, updated, ended int64
+	if err := row.Scan(&r.ID, &r.Account, &r.Contact, &r.Flow, &r.Version, &status, &r.Pos, &r.Step, &state, &r.Seq, &started, &updated, &ended); err != nil {
+		return nil, err
+	}
+	r.Status = engine.RunStatus(status)
+	r.StartedAt, r.UpdatedAt, r.EndedAt = fromNanos(started), fromNanos(updated), fromNanos(ended)
+	if err := engine.DecodeState([]byte(state), &r.State); err != nil {
+		return nil, fmt.Errorf("run %d state: %w", r.ID, err)
+	}
+	return &r, nil
+}
+
+// runs reads the runs of a query.
+func (t *pgTx) runs(sql string, args []any) ([]*engine.Run, error) {
+	var out []*engine.Run
+	err := t.query(sql, args, func(rows pgx.Rows) error {
+		for rows.Next() {
+			r, err := scanRun(rows)
+			if err != nil {
+				return err
+			}
+			out = append(out, r)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("runs: %w", err)
+	}
+	return out, nil
+}
+
+func (t *pgTx) Run(id int64) (*engine.Run, error) {
+	runs, err := t.runs(`SELECT `+runCols+` FROM runs WHERE id = $1`, []any{id})
+	if err != nil {
+		return nil, err
+	}
+	if len(runs) == 0 {
+		return nil, engine.ErrNotFound
+	}
+	return runs[0], nil
+}
+
+// filter builds a WHERE clause with numbered parameters.
+type filter struct {
+	where []string
+	args  []any
+}
+
+func (f *filter) add(cond string, arg any) {
+	f.args = append(f.args, arg)
+	f.where = append(f.where, strings.ReplaceAll(cond, "?", "$"+strconv.Itoa(len(f.args))))
+}
+
+func (f *filter) sql() string {
+	if len(f.where) == 0 {
+		return ""
+	}
+	return " WHERE " + strings.Join(f.where, " AND ")
+}
+
+func (f *filter) limit(n int) string {
+	if n <= 0 {
+		return ""
+	}
+	f.args = append(f.args, n)
+	return " LIMIT $" + strconv.Itoa(len(f.args))
+}
+
+func (t *pgTx) Runs(rf engine.RunFilter) ([]*engine.Run, error) {
+	var f filter
+	for _, c := range []struct{ col, val string }{{"account", rf.Account}, {"contact", rf.Contact}, {"flow", rf.Flow}, {"status", string(rf.Status)}} {
+		if c.val != "" {
+			f.add(c.col+" = ?", c.val)
+		}
+	}
+	if rf.Active {
+		f.where = append(f.where, "ended_at = 0")
+	}
+	if rf.BeforeID != 0 {
+		f.add("id < ?", rf.BeforeID)
+	}
+	q := `SELECT ` + runCols + ` FROM runs` + f.sql() + ` ORDER BY id DESC`
+	q += f.limit(rf.Limit)
+	return t.runs(q, f.args)
+}
+
+func (t *pgTx) LastStart(account, contact, flow string) (time.Time, bool, error) {
+	var n *int64
+	if err := t.queryRow(`SELECT max(started_at) FROM runs WHERE account = $1 AND contact = $2 AND flow = $3`, []any{account, contact, flow}, &n); err != nil {
+		return time.Time{}, false, fmt.Errorf("last start: %w", err)
+	}
+	if n == nil {
+		return time.Time{}, false, nil
+	}
+	return fromNanos(*n), true, nil
+}
+
+func scanOutbox(row pgx.Row) (*engine.OutboxEntry, error) {
+	var o engine.OutboxEntry
+	var msg, status, reason string
+	var created, updated int64
+	var code int32
+	if err := row.Scan(&o.ID, &o.RunID, &o.Account, &o.Contact, &msg, &status, &reason, &code, &o.Detail, &created, &updated); err != nil {
+		return nil, err
+	}
+	o.Status, o.Reason, o.Code = engine.OutboxStatus(status), channels.Reason(reason), int(code)
+	o.CreatedAt, o.UpdatedAt = fromNanos(created), fromNanos(updated)
+	if err := json.Unmarshal([]byte(msg), &o.Message); err != nil {
+		return nil, fmt.Errorf("outbox %d message: %w", o.ID, err)
+	}
+	return &o, nil
+}
+
+// outbox reads the entries of a query.
+func (t *pgTx) outbox(sql string, args []any) ([]*engine.OutboxEntry, error) {
+	var out []*engine.OutboxEntry
+	err := t.query(sql, args, func(rows pgx.Rows) error {
+		for rows.Next() {
+			o, err := scanOutbox(rows)
+			if err != nil {
+				return err
+			}
+			out = append(out, o)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("outbox: %w", err)
+	}
+	return out, nil
+}
+
+func (t *pgTx) Outbox(of engine.OutboxFilter) ([]*engine.OutboxEntry, error) {
+	var f filter
+	f.add("id > ?", of.AfterID)
+	for _, c := range []struct{ col, val string }{{"account", of.Account}, {"contact", of.Contact}, {"status", string(of.Status)}, {"reason", string(of.Reason)}} {
+		if c.val != "" {
+			f.add(c.col+" = ?", c.val)
+		}
+	}
+	if of.BeforeID != 0 {
+		f.add("id < ?", of.BeforeID)
+	}
+	if of.RunID != 0 {
+		f.add("run_id = ?", of.RunID)
+	}
+	q := `SELECT ` + outboxCols + ` FROM ` + outboxView + f.sql() + ` ORDER BY id`
+	if of.Newest {
+		q += " DESC"
+	}
+	q += f.limit(of.Limit)
+	return t.outbox(q, f.args)
+}
+
+func (t *pgTx) OutboxEntry(id int64) (*engine.OutboxEntry, error) {
+	out, err := t.outbox(`SELECT `+outboxCols+` FROM `+outboxView+` WHERE id = $1`, []any{id})
+	if err != nil {
+		return nil, err
+	}
+	if len(out) == 0 {
+		return nil, engine.ErrNotFound
+	}
+	return out[0], nil
+}
+
+func (t *pgTx) EventReply(key string) (int64, error) {
+	var id int64
+	err := t.queryRow(`SELECT reply FROM events WHERE key = $1`, []any{key}, &id)
+	if errors.Is(err, engine.ErrNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("event reply: %w", err)
+	}
+	return id, nil
+}
+
+func (t *pgTx) FlowVersion(version string) (*engine.FlowVersion, error) {
+	var v engine.FlowVersion
+	var loaded int64
+	err := t.queryRow(`SELECT version, name, file, source, loaded_at FROM flow_versions WHERE version = $1`, []any{version},
+		&v.Version, &v.Name, &v.File, &v.Source, &loaded)
+	if errors.Is(err, engine.ErrNotFound) {
+		return nil, err
+	}
+	if err != nil {
+		return nil, fmt.Errorf("flow version %s: %w", version, err)
+	}
+	v.LoadedAt = fromNanos(loaded)
+	return &v, nil
+}
+
+func (t *pgTx) DueTimers(now time.Time, limit int) ([]engine.Timer, error) {
+	var out []engine.Timer
+	err := t.query(`SELECT run_id, seq, due, account, contact FROM timers WHERE due <= $1 ORDER BY due, run_id LIMIT $2`, []any{now.UnixNano(), limit}, func(rows pgx.Rows) error {
+		for rows.Next() {
+			var tm engine.Timer
+			var due int64
+			if err := rows.Scan(&tm.RunID, &tm.Seq, &due, &tm.Account, &tm.Contact); err != nil {
+				return err
+			}
+			tm.Due = fromNanos(due)
+			out = append(out, tm)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("due timers: %w", err)
+	}
+	return out, nil
+}
+
+func (t *pgTx) NextTimer() (time.Time, bool, error) {
+	var n *int64
+	if err := t.queryRow(`SELECT min(due) FROM timers`, nil, &n); err != nil {
+		return time.Time{}, false, fmt.Errorf("next timer: %w", err)
+	}
+	if n == nil {
+		return time.Time{}, false, nil
+	}
+	return fromNanos(*n), true, nil
+}
+
+func (t *pgTx) Schedules() (map[string]time.Time, error) {
+	out := map[string]time.Time{}
+	err := t.query(`SELECT key, due FROM schedules`, nil, func(rows pgx.Rows) error {
+		for rows.Next() {
+			var k string
+			var due int64
+			if err := rows.Scan(&k, &due); err != nil {
+				return err
+			}
+			out[k] = fromNanos(due)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("schedules: %w", err)
+	}
+	return out, nil
+}
+
+func (t *pgTx) ChannelState(key string, now time.Time) (string, time.Time, bool, error) {
+	var v string
+	var exp int64
+	err := t.queryRow(`SELECT value, expires FROM channel_state WHERE key = $1`, []any{key}, &v, &exp)
+	if errors.Is(err, engine.ErrNotFound) {
+		return "", time.Time{}, false, nil
+	}
+	if err != nil {
+		return "", time.Time{}, false, fmt.Errorf("channel state: %w", err)
+	}
+	if exp <= nanos(now) {
+		return "", time.Time{}, false, nil
+	}
+	return v, fromNanos(exp), true, nil
+}
+
+func (t *pgTx) Counts() (map[string]int, error) {
+	sels := make([]string, len(tables))
+	for i, table := range tables {
+		sels[i] = `(SELECT count(*) FROM ` + table + `)`
+	}
+	ns := make([]int64, len(tables))
+	dest := make([]any, len(tables))
+	for i := range ns {
+		dest[i] = &ns[i]
+	}
+	if err := t.queryRow(`SELECT `+strings.Join(sels, ", "), nil, dest...); err != nil {
+		return nil, fmt.Errorf("counts: %w", err)
+	}
+	out := map[string]int{}
+	for i, table := range tables {
+		out[table] = int(ns[i])
+	}
+	return out, nil
+}
+
+func (t *pgTx) ActiveSteps() ([]engine.StepCount, error) {
+	var out []engine.StepCount
+	err := t.query(`SELECT flow, version, pos, step, status, count(*) FROM runs
+		WHERE ended_at = 0 GROUP BY flow, version, pos, step, status ORDER BY flow, version, pos, status`, nil, func(rows pgx.Rows) error {
+		for rows.Next() {
+			var c engine.StepCount
+			var status string
+			var n int64
+			if err := rows.Scan(&c.Flow, &c.Version, &c.Pos, &c.Step, &status, &n); err != nil {
+				return err
+			}
+			c.Status, c.N = engine.RunStatus(status), int(n)
+			out = append(out, c)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("active steps: %w", err)
+	}
+	return out, nil
+}
+
+// Writes.
+
+func (t *pgTx) AddEvent(e *engine.EventRecord) (bool, error) {
+	payload, err := json.Marshal(e.Event)
+	if err != nil {
+		return false, err
+	}
+	if err := text("add event", e.Key, e.Event.Account, e.Event.Contact, string(e.Event.Kind)); err != nil {
+		return false, err
+	}
+	if t.err != nil {
+		return false, t.flush()
+	}
+	var n int64
+	t.queue(`INSERT INTO events (key, account, contact, kind, payload, received_at) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (key) DO NOTHING`,
+		e.Key, e.Event.Account, e.Event.Contact, string(e.Event.Kind), string(payload), nanos(e.ReceivedAt)).Exec(func(ct pgconn.CommandTag) error {
+		n = ct.RowsAffected()
+		return nil
+	})
+	if err := t.flush(); err != nil {
+		return false, fmt.Errorf("add event: %w", err)
+	}
+	return n == 1, nil
+}
+
+func (t *pgTx) SetEventReply(key string, outboxID int64) error {
+	if t.err != nil {
+		return t.flush()
+	}
+	var n int64
+	t.queue(`UPDATE events SET reply = $1 WHERE key = $2`, outboxID, key).Exec(func(ct pgconn.CommandTag) error {
+		n = ct.RowsAffected()
+		return nil
+	})
+	if err := t.flush(); err != nil {
+		return fmt.Errorf("event reply: %w", err)
+	}
+	if n != 1 {
+		return fmt.Errorf("event reply: event %q: %w", key, engine.ErrNotFound)
+	}
+	return nil
+}
+
+func (t *pgTx) PutContact(c *engine.Contact) error {
+	tags := c.Tags
+	if tags == nil {
+		tags = []string{}
+	}
+	tj, err := json.Marshal(tags)
+	if err != nil {
+		return err
+	}
+	fields := c.Fields
+	if fields == nil {
+		fields = map[string]any{}
+	}
+	fj, err := json.Marshal(fields)
+	if err != nil {
+		return fmt.Errorf("contact %s fields: %w", c.ID, err)
+	}
+	if err := text("put contact", c.Account, c.ID); err != nil {
+		return err
+	}
+	t.write("put contact", `INSERT INTO contacts (`+contactCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7)
+		ON CONFLICT (account, id) DO UPDATE SET followed = excluded.followed, first_seen = excluded.first_seen, last_seen = excluded.last_seen, tags = excluded.tags, fields = excluded.fields`,
+		c.Account, c.ID, c.Followed, nanos(c.FirstSeen), nanos(c.LastSeen), string(tj), string(fj))
+	return nil
+}
+
+func (t *pgTx) PutSession(account, contact string, s channels.Session) error {
+	if err := text("put session", account, contact); err != nil {
+		return err
+	}
+	t.write("put session", `INSERT INTO sessions (account, contact, followed, last, kind, used, closed) VALUES ($1, $2, $3, $4, $5, $6, $7)
+		ON CONFLICT (account, contact) DO UPDATE SET followed = excluded.followed, last = excluded.last, kind = excluded.kind, used = excluded.used, closed = excluded.closed`,
+		account, contact, s.Followed, nanos(s.Last), int32(s.Kind), int32(s.Used), s.Closed)
+	if t.sessions != nil {
+		t.sessions[[2]string{account, contact}] = cachedSession{s: s, ok: true}
+	}
+	return nil
+}
+
+func (t *pgTx) InsertRun(r *engine.Run) error {
+	state, err := engine.AppendState(nil, &r.State)
+	if err != nil {
+		return fmt.Errorf("run state: %w", err)
+	}
+	if err := text("insert run", r.Account, r.Contact, r.Flow, r.Version, string(r.Status), r.Pos, r.Step, string(state)); err != nil {
+		return err
+	}
+	args := []any{r.ID, r.Account, r.Contact, r.Flow, r.Version, string(r.Status), r.Pos, r.Step, string(state), r.Seq, nanos(r.StartedAt), nanos(r.UpdatedAt), nanos(r.EndedAt)}
+	if r.ID != 0 {
+		t.write(fmt.Sprintf("insert run %d", r.ID), `INSERT INTO runs (`+runCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`, args...)
+		return nil
+	}
+	// As SQLite's rowid: one more than the largest.
+	var id int64
+	if err := t.queryRow(`INSERT INTO runs (`+runCols+`) VALUES ((SELECT coalesce(max(id), 0) + 1 FROM runs), $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id`,
+		args[1:], &id); err != nil {
+		return fmt.Errorf("insert run: %w", err)
+	}
+	r.ID = id
+	return nil
+}
+
+func (t *pgTx) UpdateRun(r *engine.Run) error {
+	state, err := engine.AppendState(nil, &r.State)
+	if err != nil {
+		return fmt.Errorf("run %d state: %w", r.ID, err)
+	}
+	if err := text("update run", string(r.Status), r.Pos, r.Step, string(state)); err != nil {
+		return err
+	}
+	id := r.ID
+	t.writeChecked(fmt.Sprintf("update run %d", id), `UPDATE runs SET status = $1, pos = $2, step = $3, state = $4, seq = $5, updated_at = $6, ended_at = $7 WHERE id = $8`,
+		func(ct pgconn.CommandTag) error {
+			if ct.RowsAffected() != 1 {
+				return engine.ErrNotFound
+			}
+			return nil
+		}, string(r.Status), r.Pos, r.Step, string(state), r.Seq, nanos(r.UpdatedAt), nanos(r.EndedAt), id)
+	return nil
+}
+
+func (t *pgTx) SetTimer(tm engine.Timer) error {
+	if err := text("set timer", tm.Account, tm.Contact); err != nil {
+		return err
+	}
+	t.write("set timer", `INSERT INTO timers (run_id, seq, due, account, contact) VALUES ($1, $2, $3, $4, $5)
+		ON CONFLICT (run_id) DO UPDATE SET seq = excluded.seq, due = excluded.due, account = excluded.account, contact = excluded.contact`,
+		tm.RunID, tm.Seq, nanos(tm.Due), tm.Account, tm.Contact)
+	return nil
+}
+
+func (t *pgTx) DeleteTimer(runID int64) error {
+	t.write("delete timer", `DELETE FROM timers WHERE run_id = $1`, runID)
+	return nil
+}
+
+// outboxID takes the next outbox id, a block from the sequence when none
+// is left.
+func (t *pgTx) outboxID() (int64, error) {
+	s := t.store
+	s.mu.Lock()
+	if len(s.ids) > 0 {
+		id := s.ids[0]
+		s.ids = s.ids[1:]
+		s.mu.Unlock()
+		return id, nil
+	}
+	s.mu.Unlock()
+	var ids []int64
+	err := t.query(`SELECT nextval('outbox_ids') FROM generate_series(1, $1)`, []any{idBlock}, func(rows pgx.Rows) error {
+		var err error
+		ids, err = pgx.CollectRows(rows, pgx.RowTo[int64])
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("outbox ids: %w", err)
+	}
+	if len(ids) == 0 {
+		return 0, errors.New("outbox ids: the sequence gave none")
+	}
+	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+	s.mu.Lock()
+	s.ids = ids[1:]
+	s.mu.Unlock()
+	return ids[0], nil
+}
+
+func (t *pgTx) InsertOutbox(o *engine.OutboxEntry) error {
+	msg, err := json.Marshal(o.Message)
+	if err != nil {
+		return fmt.Errorf("outbox message: %w", err)
+	}
+	if err := text("insert outbox", o.Account, o.Contact, string(o.Status), string(o.Reason), o.Detail); err != nil {
+		return err
+	}
+	id, err := t.outboxID()
+	if err != nil {
+		return err
+	}
+	t.write("insert outbox", `INSERT INTO outbox (`+outboxCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+		id, o.RunID, o.Account, o.Contact, string(msg), string(o.Status), string(o.Reason), int32(o.Code), o.Detail, nanos(o.CreatedAt), nanos(o.UpdatedAt))
+	o.ID = id
+	return nil
+}
+
+// claimQuery claims the oldest unclaimed pending entries in one
+// statement: it selects them, moves the cursor past them and returns them.
+const claimQuery = `WITH c AS (
+		SELECT ` + outboxCols + ` FROM outbox WHERE status = 'pending' AND id > (SELECT claimed FROM outbox_cursor) ORDER BY id LIMIT $1
+	), moved AS (
+		UPDATE outbox_cursor SET claimed = greatest(claimed, (SELECT max(id) FROM c)) WHERE EXISTS (SELECT 1 FROM c)
+	)
+	SELECT * FROM c ORDER BY id`
+
+func (t *pgTx) ClaimOutbox(limit int, at time.Time) ([]*engine.OutboxEntry, error) {
+	out, err := t.outbox(claimQuery, []any{limit})
+	if err != nil {
+		return nil, fmt.Errorf("claim outbox: %w", err)
+	}
+	for _, o := range out {
+		o.Status = engine.OutboxSending
+	}
+	return out, nil
+}
+
+func (t *pgTx) ClaimOutboxThrough(id int64, at time.Time) error {
+	t.write("claim outbox", `UPDATE outbox_cursor SET claimed = greatest(claimed, $1)`, id)
+	return nil
+}
+
+func (t *pgTx) FinishOutbox(id int64, status engine.OutboxStatus, reason channels.Reason, code int, detail string, at time.Time) error {
+	if err := text("finish outbox", string(status), string(reason), detail); err != nil {
+		return err
+	}
+	t.write(fmt.Sprintf("finish outbox %d", id), `UPDATE outbox SET status = $1, reason = $2, code = $3, detail = $4, updated_at = $5 WHERE id = $6`,
+		string(status), string(reason), int32(code), detail, nanos(at), id)
+	return nil
+}
+
+func (t *pgTx) StartOutbox(ids []int64, at time.Time) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	t.write("start outbox", `UPDATE outbox SET status = 'sending', updated_at = $1 WHERE id = ANY($2) AND status = 'pending'`, nanos(at), ids)
+	return nil
+}
+
+func (t *pgTx) RecoverOutbox(at time.Time) (int, error) {
+	if t.err != nil {
+		return 0, t.flush()
+	}
+	var n int64
+	t.queue(`UPDATE outbox SET status = 'unknown',
+		detail = CASE WHEN detail = '' THEN '' ELSE detail || ': ' END || 'the process stopped while the message was being sent', updated_at = $1
+		WHERE status = 'sending'`, nanos(at)).Exec(func(ct pgconn.CommandTag) error {
+		n = ct.RowsAffected()
+		return nil
+	})
+	// Entries claimed and never started, and entries held back, were not
+	// attempted: unclaimed again, the cursor goes back below the first
+	// (every claimed entry after it is finished or pending now).
+	t.queue(`UPDATE outbox_cursor SET claimed = least(claimed,
+		coalesce((SELECT min(id) FROM outbox WHERE status = 'pending' AND id <= (SELECT claimed FROM outbox_cursor)), claimed + 1) - 1)`)
+	t.queue(`UPDATE outbox SET reason = '', detail = '', updated_at = $1 WHERE status = 'pending' AND reason = 'paused'`, nanos(at))
+	if err := t.flush(); err != nil {
+		return 0, fmt.Errorf("recover outbox: %w", err)
+	}
+	return int(n), nil
+}
+
+func (t *pgTx) PutFlowVersion(v *engine.FlowVersion) error {
+	if err := text("put flow version", v.Version, v.Name, v.File); err != nil {
+		return err
+	}
+	t.write("put flow version", `INSERT INTO flow_versions (version, name, file, source, loaded_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (version) DO NOTHING`,
+		v.Version, v.Name, v.File, v.Source, nanos(v.LoadedAt))
+	return nil
+}
+
+func (t *pgTx) PutChannelState(key, value string, expires, now time.Time) error {
+	if err := text("put channel state", key, value); err != nil {
+		return err
+	}
+	t.write("put channel state", `DELETE FROM channel_state WHERE expires <= $1`, nanos(now))
+	t.write("put channel state", `INSERT INTO channel_state (key, value, expires) VALUES ($1, $2, $3)
+		ON CONFLICT (key) DO UPDATE SET value = excluded.value, expires = excluded.expires`, key, value, nanos(expires))
+	return nil
+}
+
+func (t *pgTx) SetSchedule(key string, due time.Time) error {
+	if err := text("set schedule", key); err != nil {
+		return err
+	}
+	t.write("set schedule", `INSERT INTO schedules (key, due) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET due = excluded.due`, key, nanos(due))
+	return nil
+}
+
+func (t *pgTx) DeleteSchedule(key string) error {
+	t.write("delete schedule", `DELETE FROM schedules WHERE key = $1`, key)
+	return nil
+}
+
+// Savepoint runs fn inside a savepoint. The statements queued before it
+// are sent first, and fn's at its end, so that a write that fails inside
+// fn is undone with it and one outside is not.
+func (t *pgTx) Savepoint(fn func() error) error {
+	if t.err != nil {
+		return t.flush()
+	}
+	t.depth++
+	defer func() { t.depth-- }()
+	name := "sp" + strconv.Itoa(t.depth)
+	t.queue(`SAVEPOINT ` + name)
+	if err := t.flush(); err != nil {
+		return fmt.Errorf("savepoint: %w", err)
+	}
+	err := fn()
+	if err == nil && t.err == nil {
+		t.queue(`RELEASE ` + name)
+		if err = t.flush(); err == nil {
+			return nil
+		}
+	}
+	if t.err != nil {
+		// The cause: a write of fn's.
+		err = t.err
+	}
+	// Undo fn's writes: those sent and those still queued.
+	t.b, t.err, t.sessions = nil, nil, nil
+	if rerr := t.conn.PgConn().Exec(t.ctx, `ROLLBACK TO `+name+`; RELEASE `+name).Close(); rerr != nil {
+		t.err = fmt.Errorf("rollback to savepoint: %w", rerr)
+		return errors.Join(err, t.err)
+	}
+	return err
+}
+
+// Retention.
+
+func (t *pgTx) PruneEvents(before time.Time, locations bool, limit int) (int, error) {
+	if t.err != nil {
+		return 0, t.flush()
+	}
+	var n int64
+	t.queue(`DELETE FROM events WHERE key IN (SELECT key FROM events
+		WHERE (kind = 'location_report') = $1 AND received_at < $2 LIMIT $3)`, locations, nanos(before), limit).Exec(func(ct pgconn.CommandTag) error {
+		n = ct.RowsAffected()
+		return nil
+	})
+	if err := t.flush(); err != nil {
+		return 0, fmt.Errorf("prune events: %w", err)
+	}
+	return int(n), nil
+}
+
+// pruneRunsQuery selects a batch of runs that ended before a time and may
+// go: none of their messages is still to be sent or the newest, and none
+// is the newest run.
+const pruneRunsQuery = `SELECT id, account, contact FROM runs
+	WHERE ended_at <> 0 AND ended_at < $1 AND id < (SELECT max(id) FROM runs)
+	AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.account = runs.account AND o.contact = runs.contact AND o.run_id = runs.id
+		AND (o.status IN ('pending', 'sending') OR o.id = (SELECT max(id) FROM outbox)))
+	LIMIT $2`
+
+func (t *pgTx) PruneRuns(before time.Time, limit int) (int, int, error) {
+	var ids []int64
+	var accounts, contacts []string
+	err := t.query(pruneRunsQuery, []any{nanos(before), limit}, func(rows pgx.Rows) error {
+		for rows.Next() {
+			var id int64
+			var account, contact string
+			if err := rows.Scan(&id, &account, &contact); err != nil {
+				return err
+			}
+			ids, accounts, contacts = append(ids, id), append(accounts, account), append(contacts, contact)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return 0, 0, fmt.Errorf("prune runs: %w", err)
+	}
+	if len(ids) == 0 {
+		return 0, 0, nil
+	}
+	var msgs int64
+	t.queue(`DELETE FROM outbox o USING unnest($1::bigint[], $2::text[], $3::text[]) AS j(id, account, contact)
+		WHERE o.account = j.account AND o.contact = j.contact AND o.run_id = j.id`, ids, accounts, contacts).Exec(func(ct pgconn.CommandTag) error {
+		msgs = ct.RowsAffected()
+		return nil
+	})
+	t.queue(`DELETE FROM runs WHERE id = ANY($1)`, ids)
+	if err := t.flush(); err != nil {
+		return 0, 0, fmt.Errorf("prune runs: %w", err)
+	}
+	return len(ids), int(msgs), nil
+}
+
+func (t *pgTx) PruneOutbox(before time.Time, after int64, limit int) (int, int64, bool, error) {
+	last, seen, done := after, 0, false
+	err := t.query(`SELECT id, created_at FROM outbox WHERE id > $1 ORDER BY id LIMIT $2`, []any{after, limit}, func(rows pgx.Rows) error {
+		for rows.Next() {
+			var id, created int64
+			if err := rows.Scan(&id, &created); err != nil {
+				return err
+			}
+			seen++
+			if created >= nanos(before) {
+				done = true
+				break
+			}
+			last = id
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return 0, after, false, fmt.Errorf("prune outbox: %w", err)
+	}
+	done = done || seen < limit
+	if last == after {
+		return 0, last, done, nil
+	}
+	var n int64
+	t.queue(`DELETE FROM outbox WHERE id > $1 AND id <= $2 AND created_at < $3 AND updated_at < $3
+		AND status IN ('sent', 'failed', 'unknown') AND id < (SELECT max(id) FROM outbox)
+		AND NOT EXISTS (SELECT 1 FROM runs r WHERE r.id = outbox.run_id AND r.ended_at = 0)`, after, last, nanos(before)).Exec(func(ct pgconn.CommandTag) error {
+		n = ct.RowsAffected()
+		return nil
+	})
+	if err := t.flush(); err != nil {
+		return 0, after, false, fmt.Errorf("prune outbox: %w", err)
+	}
+	return int(n), last, done, nil
+}

@@ -1,0 +1,298 @@
+package postgres_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/wxflow/wxflow/channels"
+	"github.com/wxflow/wxflow/engine"
+	"github.com/wxflow/wxflow/engine/postgres"
+	"github.com/wxflow/wxflow/engine/storetest"
+)
+
+// serverURL returns the URL of the PostgreSQL server the tests use
+// (WXFLOW_PG_URL). Without one they skip, unless WXFLOW_REQUIRE_PG=1 (CI)
+// makes that a failure.
+func serverURL(t testing.TB) string {
+	t.Helper()
+	u := os.Getenv("WXFLOW_PG_URL")
+	if u == "" {
+		if os.Getenv("WXFLOW_REQUIRE_PG") == "1" {
+			t.Fatal("WXFLOW_REQUIRE_PG=1 but WXFLOW_PG_URL is not set")
+		}
+		t.Skip("WXFLOW_PG_URL is not set (a postgres:// URL of a database the tests may create schemas in)")
+	}
+	return u
+}
+
+// freshSchema creates a schema of its own for a test, dropped when the
+// test ends, and returns the server's URL with that schema as the search
+// path.
+func freshSchema(t testing.TB) string {
+	t.Helper()
+	base := serverURL(t)
+	var b [8]byte
+	rand.Read(b[:])
+	schema := "wxtest_" + hex.EncodeToString(b[:])
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, base)
+	if err != nil {
+		t.Fatalf("connect to WXFLOW_PG_URL (%s): %v", postgres.Redact(base), err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, `CREATE SCHEMA `+schema); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		conn, err := pgx.Connect(ctx, base)
+		if err != nil {
+			t.Errorf("drop schema %s: %v", schema, err)
+			return
+		}
+		defer conn.Close(ctx)
+		if _, err := conn.Exec(ctx, `DROP SCHEMA `+schema+` CASCADE`); err != nil {
+			t.Errorf("drop schema %s: %v", schema, err)
+		}
+	})
+	u, err := url.Parse(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+func open(t testing.TB, dsn string) *postgres.Store {
+	t.Helper()
+	s, err := postgres.Open(context.Background(), dsn, postgres.Options{ReadConns: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// TestPostgresStore runs the store conformance suite, each case in a
+// schema of its own.
+func TestPostgresStore(t *testing.T) {
+	serverURL(t)
+	storetest.Run(t, func(t *testing.T) engine.Store {
+		return open(t, freshSchema(t))
+	})
+}
+
+// TestTwoStoresOneDatabase: two stores opened at once on one database
+// (two nodes starting) migrate it once, and both work on it.
+func TestTwoStoresOneDatabase(t *testing.T) {
+	dsn := freshSchema(t)
+	var wg sync.WaitGroup
+	stores := make([]*postgres.Store, 2)
+	errs := make([]error, 2)
+	for i := range stores {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			stores[i], errs[i] = postgres.Open(context.Background(), dsn, postgres.Options{})
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("store %d: %v", i, err)
+		}
+		defer stores[i].Close()
+	}
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var applied, distinct int
+	if err := conn.QueryRow(ctx, `SELECT count(*), count(DISTINCT name) FROM schema_migrations`).Scan(&applied, &distinct); err != nil {
+		t.Fatal(err)
+	}
+	if applied == 0 || applied != distinct {
+		t.Errorf("schema_migrations has %d rows for %d migrations, want each once", applied, distinct)
+	}
+	// Each writes; each sees the other's writes; outbox ids never clash.
+	ids := map[int64]bool{}
+	for i, s := range stores {
+		err := s.Update(ctx, func(tx engine.Tx) error {
+			if err := tx.PutContact(&engine.Contact{Account: "a", ID: "c" + string(rune('0'+i)), Followed: true, FirstSeen: time.Unix(1, 0), LastSeen: time.Unix(2, 0)}); err != nil {
+				return err
+			}
+			for range 3 {
+				o := &engine.OutboxEntry{RunID: 1, Account: "a", Contact: "c", Message: channels.Message{Type: "text", Text: "x"}, Status: engine.OutboxPending}
+				if err := tx.InsertOutbox(o); err != nil {
+					return err
+				}
+				if ids[o.ID] {
+					t.Errorf("store %d: outbox id %d given twice", i, o.ID)
+				}
+				ids[o.ID] = true
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatalf("store %d: %v", i, err)
+		}
+	}
+	for i, s := range stores {
+		err := s.View(ctx, func(tx engine.ReadTx) error {
+			for _, id := range []string{"c0", "c1"} {
+				if _, err := tx.Contact("a", id); err != nil {
+					return err
+				}
+			}
+			os, err := tx.Outbox(engine.OutboxFilter{})
+			if err != nil {
+				return err
+			}
+			if len(os) != 6 {
+				t.Errorf("store %d: %d outbox entries, want 6", i, len(os))
+			}
+			return nil
+		})
+		if err != nil {
+			t.Errorf("store %d: %v", i, err)
+		}
+	}
+}
+
+// TestNewerSchemaRefused: a database with a migration this binary does not
+// know was migrated by a newer wxflow; Open says so and touches nothing.
+func TestNewerSchemaRefused(t *testing.T) {
+	dsn := freshSchema(t)
+	open(t, dsn).Close()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, `INSERT INTO schema_migrations (name, applied_at) VALUES ('999_from_the_future.sql', 0)`); err != nil {
+		t.Fatal(err)
+	}
+	s, err := postgres.Open(ctx, dsn, postgres.Options{})
+	if err == nil {
+		s.Close()
+		t.Fatal("Open of a database migrated by a newer wxflow succeeded")
+	}
+	if !errors.Is(err, postgres.ErrNewerSchema) || !strings.Contains(err.Error(), "the database was migrated by a newer wxflow") || !strings.Contains(err.Error(), "999_from_the_future.sql") {
+		t.Errorf("Open = %v; want ErrNewerSchema naming the migration", err)
+	}
+}
+
+// TestQueuedWriteFailure: a queued write that fails (an UpdateRun of a run
+// that does not exist) fails the transaction; a read sent with it does not
+// answer ErrNotFound for it, and Update returns the write's error.
+func TestQueuedWriteFailure(t *testing.T) {
+	s := open(t, freshSchema(t))
+	defer s.Close()
+	var readErr error
+	err := s.Update(context.Background(), func(tx engine.Tx) error {
+		if err := tx.PutContact(&engine.Contact{Account: "a", ID: "alice", Followed: true}); err != nil {
+			return err
+		}
+		if err := tx.UpdateRun(&engine.Run{ID: 99, Status: engine.RunCompleted}); err != nil {
+			return err
+		}
+		_, readErr = tx.Contact("a", "alice")
+		return readErr
+	})
+	if readErr == nil || errors.Is(readErr, engine.ErrNotFound) {
+		t.Errorf("read after a failed queued write = %v; want an error that is not ErrNotFound", readErr)
+	}
+	if !errors.Is(err, engine.ErrNotFound) || !strings.Contains(err.Error(), "update run 99") {
+		t.Errorf("Update = %v; want the UpdateRun's ErrNotFound", err)
+	}
+	err = s.View(context.Background(), func(tx engine.ReadTx) error {
+		_, err := tx.Contact("a", "alice")
+		if !errors.Is(err, engine.ErrNotFound) {
+			t.Errorf("the failed transaction's contact: err = %v, want ErrNotFound", err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestTextRefusedAtOnce: text PostgreSQL cannot hold fails the call that
+// writes it, not a later one.
+func TestTextRefusedAtOnce(t *testing.T) {
+	s := open(t, freshSchema(t))
+	defer s.Close()
+	err := s.Update(context.Background(), func(tx engine.Tx) error {
+		if err := tx.PutContact(&engine.Contact{Account: "a", ID: "bad\x00id"}); err == nil {
+			t.Error("PutContact of an id with a NUL byte succeeded")
+		}
+		if err := tx.PutSession("a", "bad\xff", channels.Session{}); err == nil {
+			t.Error("PutSession of a contact that is not UTF-8 succeeded")
+		}
+		return tx.PutContact(&engine.Contact{Account: "a", ID: "good"})
+	})
+	if err != nil {
+		t.Fatalf("Update after refused writes: %v", err)
+	}
+}
+
+// TestPasswordNotInErrors: a failed Open names the database without its
+// password.
+func TestPasswordNotInErrors(t *testing.T) {
+	base := serverURL(t)
+	u, err := url.Parse(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const secret = "s3cret-Pa55word"
+	u.User = url.UserPassword(u.User.Username(), secret)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	s, err := postgres.Open(ctx, u.String(), postgres.Options{})
+	if err == nil {
+		s.Close()
+		t.Skip("the server accepted any password (trust authentication)")
+	}
+	if strings.Contains(err.Error(), secret) {
+		t.Errorf("Open's error shows the password: %v", err)
+	}
+	if !strings.Contains(err.Error(), "xxxxx") {
+		t.Errorf("Open's error does not name the database: %v", err)
+	}
+}
+
+func TestRedact(t *testing.T) {
+	for _, c := range []struct{ in, want string }{
+		{"postgres://wx:secret@db:5432/wxflow?sslmode=disable", "postgres://wx:xxxxx@db:5432/wxflow?sslmode=disable"},
+		{"postgresql://wx@db/wxflow", "postgresql://wx@db/wxflow"},
+		{"postgres://db/wxflow?password=secret&sslmode=require", "postgres://db/wxflow?password=xxxxx&sslmode=require"},
+		{"postgres://wx:se%2Fcret@db/wxflow", "postgres://wx:xxxxx@db/wxflow"},
+	} {
+		if got := postgres.Redact(c.in); got != c.want {
+			t.Errorf("Redact(%q) = %q, want %q", c.in, got, c.want)
+		}
+	}
+	for _, s := range []string{"postgres://x", "postgresql://x"} {
+		if !postgres.IsURL(s) {
+			t.Errorf("IsURL(%q) = false", s)
+		}
+	}
+	for _, s := range []string{"wxflow.db", "/var/lib/wxflow.db", "file:x.db", "mysql://x"} {
+		if postgres.IsURL(s) {
+			t.Errorf("IsURL(%q) = true", s)
+		}
+	}
+}
