@@ -1,0 +1,47 @@
+# Sourced by .ci/run (and usable by hand: `. .ci/postgres.sh`): makes sure a
+# PostgreSQL from Debian's packages runs on this machine and exports
+# WXFLOW_PG_URL for the PostgreSQL store's tests. Idempotent: a cluster this
+# script started before is reused. The cluster is a throwaway one in
+# $WXFLOW_PG_DIR (default /tmp/wxflow-pg), owned by the postgres user,
+# listening on 127.0.0.1:$WXFLOW_PG_PORT (default 55432) only; the role and
+# database are both wxflow (the role's password is a throwaway, for CI).
+
+wxflow_pg_dir=${WXFLOW_PG_DIR:-/tmp/wxflow-pg}
+wxflow_pg_port=${WXFLOW_PG_PORT:-55432}
+wxflow_pg_sudo=""
+if [ "$(id -u)" -ne 0 ]; then wxflow_pg_sudo="sudo"; fi
+
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+  $wxflow_pg_sudo apt-get update
+  $wxflow_pg_sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends postgresql
+fi
+wxflow_pg_bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
+
+# as_postgres runs a command as the postgres user (initdb and the server
+# refuse to run as root).
+as_postgres() {
+  if [ "$(id -un)" = postgres ]; then "$@"; else $wxflow_pg_sudo runuser -u postgres -- "$@"; fi
+}
+
+if [ ! -f "$wxflow_pg_dir/PG_VERSION" ]; then
+  $wxflow_pg_sudo mkdir -p "$wxflow_pg_dir"
+  $wxflow_pg_sudo chown postgres: "$wxflow_pg_dir"
+  $wxflow_pg_sudo chmod 700 "$wxflow_pg_dir"
+  echo postgres | as_postgres tee "$wxflow_pg_dir.pw" >/dev/null
+  as_postgres "$wxflow_pg_bin/initdb" -D "$wxflow_pg_dir" -U postgres --pwfile="$wxflow_pg_dir.pw" \
+    --auth-local=trust --auth-host=scram-sha-256 --encoding=UTF8 --locale=C.UTF-8 >/dev/null
+fi
+if ! as_postgres "$wxflow_pg_bin/pg_ctl" -D "$wxflow_pg_dir" status >/dev/null 2>&1; then
+  as_postgres "$wxflow_pg_bin/pg_ctl" -D "$wxflow_pg_dir" -l "$wxflow_pg_dir/server.log" -w \
+    -o "-p $wxflow_pg_port -k $wxflow_pg_dir -c listen_addresses=127.0.0.1" start >/dev/null
+fi
+wxflow_psql() { as_postgres "$wxflow_pg_bin/psql" -h "$wxflow_pg_dir" -p "$wxflow_pg_port" -U postgres -v ON_ERROR_STOP=1 -qtA "$@"; }
+if [ "$(wxflow_psql -c "SELECT 1 FROM pg_roles WHERE rolname = 'wxflow'")" != 1 ]; then
+  wxflow_psql -c "CREATE ROLE wxflow LOGIN"
+fi
+wxflow_psql -c "ALTER ROLE wxflow PASSWORD 'ci-only-secret'"
+if [ "$(wxflow_psql -c "SELECT 1 FROM pg_database WHERE datname = 'wxflow'")" != 1 ]; then
+  wxflow_psql -c "CREATE DATABASE wxflow OWNER wxflow"
+fi
+export WXFLOW_PG_URL="postgres://wxflow:ci-only-secret@127.0.0.1:$wxflow_pg_port/wxflow?sslmode=disable"
+"$wxflow_pg_bin/postgres" --version
