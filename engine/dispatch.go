@@ -222,12 +222,18 @@ func (e *Engine) dispatchOnce(ctx context.Context, claimed []*OutboxEntry) ([]*O
 		go func(i int, shard []*OutboxEntry) {
 			defer wg.Done()
 			var paused map[string]bool // accounts held back in this shard
-			for _, o := range shard {
-				if paused[o.Account] || e.holds.holding(o) {
+			marks := &starts{e: e, ctx: ctx, shard: shard, ahead: 1}
+			for k, o := range shard {
+				held := paused[o.Account] || e.holds.holding(o)
+				if !held {
+					e.waitGate(ctx, o.Account, o.Contact)
+				}
+				err := marks.wait(k)
+				if held {
 					results[i] = append(results[i], sendResult{o: o, status: OutboxPending, held: true})
 					continue
 				}
-				r := e.sendOne(ctx, o)
+				r := e.sendStarted(ctx, o, err)
 				if r.held {
 					if paused == nil {
 						paused = map[string]bool{}
@@ -323,8 +329,82 @@ func (e *Engine) stoppingSends() bool {
 	}
 }
 
-func (e *Engine) sendOne(ctx context.Context, o *OutboxEntry) sendResult {
-	e.waitGate(ctx, o.Account, o.Contact)
+// maxMarkAhead bounds the messages a sender records as started ahead of
+// the one it sends.
+const maxMarkAhead = 32
+
+// starts records, for one sender's messages in turn, that each is about
+// to start (status sending) before its request does: only a message
+// whose request may have started can be `unknown` after a crash; one
+// claimed and never started is sent by whoever runs next. The marks of
+// the next messages are committed while a message is on the wire, one
+// message ahead while sends take longer than a commit (WeChat's API), up
+// to maxMarkAhead in one job when they are faster, so that recording
+// costs the sends no time: at a crash, the message on the wire and the
+// few marked ahead of it are `unknown`, none of the other claimed ones.
+type starts struct {
+	e     *Engine
+	ctx   context.Context
+	shard []*OutboxEntry
+	// marked is how many of shard are recorded; pending, when not nil,
+	// gives the outcome of the job recording up to pendingTo.
+	marked, pendingTo int
+	pending           chan error
+	ahead             int
+}
+
+// request records the next messages after marked in a job.
+func (m *starts) request() {
+	to := min(m.marked+m.ahead, len(m.shard))
+	ids := make([]int64, 0, to-m.marked)
+	for _, o := range m.shard[m.marked:to] {
+		ids = append(ids, o.ID)
+	}
+	ch := make(chan error, 1)
+	go func() {
+		ch <- m.e.enqueue(m.ctx, true, func(w *work) error {
+			return w.tx.StartOutbox(ids, w.now)
+		})
+	}()
+	m.pending, m.pendingTo = ch, to
+}
+
+// wait returns once the k-th message's start is recorded (or recording
+// it failed), and asks for the next ones to be recorded meanwhile.
+func (m *starts) wait(k int) error {
+	for m.marked <= k {
+		if m.pending == nil {
+			m.request()
+		}
+		var err error
+		select {
+		case err = <-m.pending:
+			// Recorded before it was needed: one ahead is enough.
+			m.ahead = max(1, m.ahead/2)
+		default:
+			err = <-m.pending
+			// The sends wait for the marks: record more at once.
+			m.ahead = min(maxMarkAhead, 2*m.ahead)
+		}
+		m.pending = nil
+		if err != nil {
+			return err
+		}
+		m.marked = m.pendingTo
+	}
+	if m.pending == nil && m.marked < len(m.shard) {
+		m.request()
+	}
+	return nil
+}
+
+// sendStarted sends a message unless recording its start failed (err):
+// then it stays pending, claimed until the next start, which sends it.
+func (e *Engine) sendStarted(ctx context.Context, o *OutboxEntry, err error) sendResult {
+	if err != nil {
+		e.log.Error("outbox: recording that a send starts", "id", o.ID, "err", err)
+		return sendResult{o: o, status: OutboxPending}
+	}
 	return e.send(ctx, o)
 }
 

@@ -124,11 +124,15 @@ type Tx interface {
 	// not attempted, and it is not sending (RecoverOutbox leaves it
 	// pending); pending with no reason claims it again.
 	FinishOutbox(id int64, status OutboxStatus, reason channels.Reason, code int, detail string, at time.Time) error
-	// RecoverOutbox marks every entry still sending (claimed and not
-	// finished) as unknown: the
-	// process stopped while it was being sent. It returns how many.
-	// Entries held back (pending, reason paused) become unclaimed
-	// pending entries again, claimed in their order.
+	// StartOutbox marks claimed entries as sending: their requests are
+	// about to start. Only such an entry can be unknown after a crash.
+	StartOutbox(ids []int64, at time.Time) error
+	// RecoverOutbox marks every entry whose sending started (status
+	// sending) and was not finished as unknown: the process stopped while
+	// it may have been sent. It returns how many. Entries claimed but
+	// never started, and entries held back (pending, reason paused),
+	// become unclaimed pending entries again, claimed in their order:
+	// whoever takes over sends them, once.
 	RecoverOutbox(at time.Time) (int, error)
 	// PutFlowVersion stores a flow version (content-addressed; storing
 	// the same version again is a no-op).

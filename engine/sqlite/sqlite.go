@@ -184,6 +184,7 @@ var writeQueries = map[string]string{
 	"delTimer":   `DELETE FROM timers WHERE run_id = ?`,
 	"insertOut":  `INSERT INTO outbox (run_id, account, contact, message, status, reason, code, detail, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 	"finishOut":  `UPDATE outbox SET status = ?, reason = ?, code = ?, detail = ?, updated_at = ? WHERE id = ?`,
+	"startOut":   `UPDATE outbox SET status = 'sending', updated_at = ? WHERE id = ? AND status = 'pending'`,
 	"putFlow":    `INSERT INTO flow_versions (version, name, file, source, loaded_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (version) DO NOTHING`,
 	"setSched":   `INSERT INTO schedules (key, due) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET due = excluded.due`,
 	"delSched":   `DELETE FROM schedules WHERE key = ?`,
@@ -850,9 +851,18 @@ func (t *sqliteTx) FinishOutbox(id int64, status engine.OutboxStatus, reason cha
 	return err
 }
 
+func (t *sqliteTx) StartOutbox(ids []int64, at time.Time) error {
+	for _, id := range ids {
+		if _, err := t.exec("startOut", nanos(at), id); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 func (t *sqliteTx) RecoverOutbox(at time.Time) (int, error) {
 	res, err := t.tx.ExecContext(t.ctx, `UPDATE outbox SET status = 'unknown',
-		detail = CASE WHEN detail = '' THEN '' ELSE detail || ': ' END || 'the process stopped while the message was being sent', updated_at = ? WHERE status = 'sending' OR (status = 'pending' AND reason != 'paused' AND id <= (SELECT claimed FROM outbox_cursor))`, nanos(at))
+		detail = CASE WHEN detail = '' THEN '' ELSE detail || ': ' END || 'the process stopped while the message was being sent', updated_at = ? WHERE status = 'sending'`, nanos(at))
 	if err != nil {
 		return 0, fmt.Errorf("recover outbox: %w", err)
 	}
@@ -860,12 +870,12 @@ func (t *sqliteTx) RecoverOutbox(at time.Time) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	// Entries held back were not attempted: unclaimed again, the cursor
-	// goes back below the first (every claimed entry after it is finished
-	// now).
+	// Entries claimed and never started, and entries held back, were not
+	// attempted: unclaimed again, the cursor goes back below the first
+	// (every claimed entry after it is finished or pending now).
 	if _, err := t.tx.ExecContext(t.ctx, `UPDATE outbox_cursor SET claimed = min(claimed,
-		coalesce((SELECT min(id) FROM outbox WHERE status = 'pending' AND reason = 'paused'), claimed + 1) - 1)`); err != nil {
-		return 0, fmt.Errorf("recover outbox: unclaim held entries: %w", err)
+		coalesce((SELECT min(id) FROM outbox WHERE status = 'pending' AND id <= (SELECT claimed FROM outbox_cursor)), claimed + 1) - 1)`); err != nil {
+		return 0, fmt.Errorf("recover outbox: unclaim entries not started: %w", err)
 	}
 	if _, err := t.tx.ExecContext(t.ctx, `UPDATE outbox SET reason = '', detail = '', updated_at = ? WHERE status = 'pending' AND reason = 'paused'`, nanos(at)); err != nil {
 		return 0, fmt.Errorf("recover outbox: unclaim held entries: %w", err)

@@ -1494,16 +1494,18 @@ func testOutboxClaimThrough(t *testing.T, s engine.Store) {
 		return tx.ClaimOutboxThrough(ids[0], at(3*time.Hour))
 	})
 	check("after finishing one", S, F, X, S, X, S, S)
+	// Two of the claimed entries were started; the other two never were.
+	update(t, s, func(tx engine.Tx) error { return tx.StartOutbox([]int64{ids[0], ids[5]}, at(3*time.Hour)) })
 	var n int
 	update(t, s, func(tx engine.Tx) error {
 		var err error
 		n, err = tx.RecoverOutbox(at(4 * time.Hour))
 		return err
 	})
-	if n != 4 {
-		t.Errorf("RecoverOutbox = %d, want 4", n)
+	if n != 2 {
+		t.Errorf("RecoverOutbox = %d, want 2", n)
 	}
-	check("after RecoverOutbox", U, F, X, U, X, U, U)
+	check("after RecoverOutbox", U, F, X, P, X, U, P)
 	// Entries reserved after a claim stay pending.
 	var late *engine.OutboxEntry
 	update(t, s, func(tx engine.Tx) error {
@@ -1558,7 +1560,12 @@ func testOutboxRecover(t *testing.T, s engine.Store) {
 		_, err := tx.ClaimOutbox(3, at(time.Second))
 		return err
 	})
+	// The first two were started (their requests may have begun), the
+	// third claimed and never started; the first was sent.
 	update(t, s, func(tx engine.Tx) error {
+		if err := tx.StartOutbox(ids[:2], at(2*time.Second)); err != nil {
+			return err
+		}
 		return tx.FinishOutbox(ids[0], engine.OutboxSent, "", 0, "", at(2*time.Second))
 	})
 	var n int
@@ -1567,11 +1574,11 @@ func testOutboxRecover(t *testing.T, s engine.Store) {
 		n, err = tx.RecoverOutbox(at(time.Hour + 7))
 		return err
 	})
-	if n != 2 {
-		t.Errorf("RecoverOutbox = %d, want 2", n)
+	if n != 1 {
+		t.Errorf("RecoverOutbox = %d, want 1 (only the entry that was started)", n)
 	}
 	got := listOutbox(t, s, engine.OutboxFilter{})
-	want := []engine.OutboxStatus{engine.OutboxSent, engine.OutboxUnknown, engine.OutboxUnknown, engine.OutboxPending}
+	want := []engine.OutboxStatus{engine.OutboxSent, engine.OutboxUnknown, engine.OutboxPending, engine.OutboxPending}
 	for i, o := range got {
 		if o.Status != want[i] {
 			t.Errorf("entry %d: status %q, want %q", o.ID, o.Status, want[i])
@@ -1580,16 +1587,30 @@ func testOutboxRecover(t *testing.T, s engine.Store) {
 			checkTime(t, "recovered UpdatedAt", o.UpdatedAt, at(time.Hour+7))
 		}
 	}
+	// The entry claimed and never started is claimed again, in order.
+	update(t, s, func(tx engine.Tx) error {
+		again, err := tx.ClaimOutbox(10, at(time.Hour+8))
+		if err != nil {
+			return err
+		}
+		mustEqual(t, "claimed after recovery", outboxIDs(again), []int64{ids[2], ids[3]})
+		return nil
+	})
 	update(t, s, func(tx engine.Tx) error {
 		var err error
 		n, err = tx.RecoverOutbox(at(2 * time.Hour))
 		return err
 	})
 	if n != 0 {
-		t.Errorf("second RecoverOutbox = %d, want 0", n)
+		t.Errorf("second RecoverOutbox = %d, want 0 (nothing was started)", n)
 	}
-	if unknown := listOutbox(t, s, engine.OutboxFilter{Status: engine.OutboxUnknown}); len(unknown) == 2 {
+	if unknown := listOutbox(t, s, engine.OutboxFilter{Status: engine.OutboxUnknown}); len(unknown) == 1 {
 		checkTime(t, "UpdatedAt after a second RecoverOutbox", unknown[0].UpdatedAt, at(time.Hour+7))
+	}
+	// StartOutbox leaves a finished entry as it is.
+	update(t, s, func(tx engine.Tx) error { return tx.StartOutbox([]int64{ids[0]}, at(3*time.Hour)) })
+	if o := listOutbox(t, s, engine.OutboxFilter{})[0]; o.Status != engine.OutboxSent {
+		t.Errorf("StartOutbox of a sent entry made it %q", o.Status)
 	}
 }
 
@@ -1611,8 +1632,11 @@ func testOutboxHeld(t *testing.T, s engine.Store) {
 		_, err := tx.ClaimOutbox(10, at(time.Second))
 		return err
 	})
-	a1, a2, b1, a3, a4, a5 := ids[0], ids[1], ids[2], ids[3], ids[5], ids[6] // b2, ids[4], stays in flight
+	a1, a2, b1, a3, b2, a4, a5 := ids[0], ids[1], ids[2], ids[3], ids[4], ids[5], ids[6] // b2 stays in flight
 	update(t, s, func(tx engine.Tx) error {
+		if err := tx.StartOutbox([]int64{a1, b1, b2}, at(2*time.Second)); err != nil {
+			return err
+		}
 		for _, id := range []int64{a1, b1} {
 			if err := tx.FinishOutbox(id, engine.OutboxSent, "", 0, "", at(2*time.Second)); err != nil {
 				return err
@@ -1656,10 +1680,10 @@ func testOutboxHeld(t *testing.T, s engine.Store) {
 		n, err = tx.RecoverOutbox(at(time.Hour))
 		return err
 	})
-	if n != 2 {
-		t.Errorf("RecoverOutbox = %d, want 2 (b2 and a5 were in flight)", n)
+	if n != 1 {
+		t.Errorf("RecoverOutbox = %d, want 1 (b2 was in flight; a5 was claimed, never started)", n)
 	}
-	status("recovered", X, P, X, P, engine.OutboxUnknown, P, engine.OutboxUnknown, P)
+	status("recovered", X, P, X, P, engine.OutboxUnknown, P, P, P)
 	for _, o := range listOutbox(t, s, engine.OutboxFilter{Status: P}) {
 		if o.Reason != "" || o.Detail != "" {
 			t.Errorf("entry %d after RecoverOutbox: reason %q, detail %q; want neither", o.ID, o.Reason, o.Detail)
@@ -1670,14 +1694,17 @@ func testOutboxHeld(t *testing.T, s engine.Store) {
 		claimed, err = tx.ClaimOutbox(10, at(2*time.Hour))
 		return err
 	})
-	mustEqual(t, "ClaimOutbox after RecoverOutbox", outboxIDs(claimed), []int64{a2, a3, a4, late.ID})
+	mustEqual(t, "ClaimOutbox after RecoverOutbox", outboxIDs(claimed), []int64{a2, a3, a4, a5, late.ID})
 	update(t, s, func(tx engine.Tx) error {
+		if err := tx.StartOutbox(outboxIDs(claimed), at(2*time.Hour)); err != nil {
+			return err
+		}
 		var err error
 		n, err = tx.RecoverOutbox(at(3 * time.Hour))
 		return err
 	})
-	if n != 4 {
-		t.Errorf("RecoverOutbox after claiming them again = %d, want 4", n)
+	if n != 5 {
+		t.Errorf("RecoverOutbox after starting them again = %d, want 5", n)
 	}
 }
 
