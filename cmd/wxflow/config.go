@@ -931,50 +931,6 @@ func (p *cfgParser) admin(n *yaml.Node, a *AdminConfig) {
 	})
 }
 
-// secrets walks secrets:, a list of names, and reads each one's value
-// from the environment variable of that name. A name whose variable is
-// unset or empty is an error; no message shows a value.
-func (p *cfgParser) secrets(n *yaml.Node) SecretValues {
-	if cfgIsNull(n) {
-		return nil
-	}
-	if n.Kind != yaml.SequenceNode {
-		p.errorf(n, "list the names: secrets: [CRM_KEY, CRM_TOKEN]", "secrets must be a list of names, got %s", cfgDescribe(n))
-		return nil
-	}
-	out := SecretValues{}
-	for _, item := range n.Content {
-		item = p.deref(item)
-		if item.Kind != yaml.ScalarNode || cfgIsNull(item) || item.Tag != "!!str" {
-			p.errorf(item, "list the names: secrets: [CRM_KEY, CRM_TOKEN]", "a secret is a name, got %s", cfgDescribe(item))
-			continue
-		}
-		name := item.Value
-		if strings.Contains(name, "${") {
-			p.errorf(item, fmt.Sprintf("write the name alone: %s; the value comes from the environment variable of that name", strings.Trim(name, "${}")), "a secret is named, not given: ${...} is not expanded here")
-			continue
-		}
-		if !cfgEnvName.MatchString(name) {
-			p.errorf(item, "letters, digits and _, not starting with a digit: the name of an environment variable", "invalid secret name %q", name)
-			continue
-		}
-		if _, dup := out[name]; dup {
-			p.errorf(item, "", "secret %s is listed twice", name)
-			continue
-		}
-		v, set := p.env(name)
-		switch {
-		case !set:
-			p.errorf(item, fmt.Sprintf("set the environment variable %s for wxflow serve, or remove the secret from the list", name), "secret %s is not set", name)
-		case v == "":
-			p.errorf(item, fmt.Sprintf("the environment variable %s is empty", name), "secret %s is empty", name)
-		default:
-			out[name] = v
-		}
-	}
-	return out
-}
-
 // retention walks retention:.
 func (p *cfgParser) retention(n *yaml.Node, r *RetentionConfig) {
 	p.section(n, "retention", cfgRetentionKeys, func(key string, v *yaml.Node) {
@@ -1033,6 +989,50 @@ func (p *cfgParser) keepFor(key string, n *yaml.Node) (time.Duration, bool) {
 
 // cfgMinRetentionText is engine.MinRetention as the config writes it.
 const cfgMinRetentionText = "1m"
+
+// secrets walks secrets:, a list of names, and reads each one's value
+// from the environment variable of that name. A name whose variable is
+// unset or empty is an error; no message shows a value.
+func (p *cfgParser) secrets(n *yaml.Node) SecretValues {
+	if cfgIsNull(n) {
+		return nil
+	}
+	if n.Kind != yaml.SequenceNode {
+		p.errorf(n, "list the names: secrets: [CRM_KEY, CRM_TOKEN]", "secrets must be a list of names, got %s", cfgDescribe(n))
+		return nil
+	}
+	out := SecretValues{}
+	for _, item := range n.Content {
+		item = p.deref(item)
+		if item.Kind != yaml.ScalarNode || cfgIsNull(item) || item.Tag != "!!str" {
+			p.errorf(item, "list the names: secrets: [CRM_KEY, CRM_TOKEN]", "a secret is a name, got %s", cfgDescribe(item))
+			continue
+		}
+		name := item.Value
+		if strings.Contains(name, "${") {
+			p.errorf(item, fmt.Sprintf("write the name alone: %s; the value comes from the environment variable of that name", strings.Trim(name, "${}")), "a secret is named, not given: ${...} is not expanded here")
+			continue
+		}
+		if !cfgEnvName.MatchString(name) {
+			p.errorf(item, "letters, digits and _, not starting with a digit: the name of an environment variable", "invalid secret name %q", name)
+			continue
+		}
+		if _, dup := out[name]; dup {
+			p.errorf(item, "", "secret %s is listed twice", name)
+			continue
+		}
+		v, set := p.env(name)
+		switch {
+		case !set:
+			p.errorf(item, fmt.Sprintf("set the environment variable %s for wxflow serve, or remove the secret from the list", name), "secret %s is not set", name)
+		case v == "":
+			p.errorf(item, fmt.Sprintf("the environment variable %s is empty", name), "secret %s is empty", name)
+		default:
+			out[name] = v
+		}
+	}
+	return out
+}
 
 // cfgTopElsewhere hints where a key of another map goes.
 func cfgTopElsewhere(key string) string {
