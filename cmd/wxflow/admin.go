@@ -16,6 +16,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/wxflow/wxflow/channels/wechat"
+	"github.com/wxflow/wxflow/cmd/wxflow/internal/config"
 	"github.com/wxflow/wxflow/engine/sqlite"
 	"github.com/wxflow/wxflow/engine/wechatstate"
 	"github.com/wxflow/wxflow/flows"
@@ -26,13 +27,13 @@ import (
 // tokens serve uses, so these commands do not invalidate them) and a
 // client per account.
 type apiAccounts struct {
-	cfg     *Config
+	cfg     *config.Config
 	store   *sqlite.Store
 	clients map[string]*wechat.Client
 }
 
 func openAPIAccounts(ctx context.Context, cfgPath string) (*apiAccounts, int, error) {
-	cfg, err := loadConfig(cfgPath, os.LookupEnv)
+	cfg, err := config.Load(cfgPath, os.LookupEnv)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, exitUsage, err
@@ -184,7 +185,7 @@ func runQRCode(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		fmt.Fprintln(stderr, "wxflow qrcode: --expires and --permanent exclude each other")
 		return exitUsage
 	}
-	d, err := cfgParseDuration(*expires)
+	d, err := config.ParseDuration(*expires)
 	if err != nil || d <= 0 {
 		fmt.Fprintf(stderr, "wxflow qrcode: --expires %q is not a duration like 7d, 12h or 30m\n", *expires)
 		return exitUsage

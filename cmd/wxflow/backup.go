@@ -13,6 +13,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/wxflow/wxflow/cmd/wxflow/internal/config"
 	"github.com/wxflow/wxflow/engine/sqlite"
 )
 
@@ -30,7 +31,7 @@ func runBackup(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		fmt.Fprintln(stderr, "\nWrites a consistent copy of the SQLite store to the new file BACKUP, also while")
 		fmt.Fprintln(stderr, "wxflow serve runs (SQLite's VACUUM INTO on a connection of its own), and checks it")
 		fmt.Fprintln(stderr, "(PRAGMA integrity_check). It never overwrites a file. The store is the config's")
-		fmt.Fprintln(stderr, "database (default "+defaultConfigFile+", or ./"+cfgDefaultDatabase+" without it), or --database.")
+		fmt.Fprintln(stderr, "database (default "+defaultConfigFile+", or ./"+config.DefaultDatabase+" without it), or --database.")
 		fmt.Fprintln(stderr, "To restore, stop wxflow, remove the database's -wal and -shm files and copy")
 		fmt.Fprintln(stderr, "BACKUP in place of the database (docs/config.md#backup-and-restore).")
 		fl.PrintDefaults()
@@ -89,7 +90,7 @@ func runBackup(ctx context.Context, args []string, stdout, stderr io.Writer) int
 func backupDatabase(cfgPath string, given bool) (string, error) {
 	src, err := os.ReadFile(cfgPath)
 	if !given && errors.Is(err, fs.ErrNotExist) {
-		return cfgDefaultDatabase, nil
+		return config.DefaultDatabase, nil
 	}
 	if err != nil {
 		return "", fmt.Errorf("read config: %w", err)
@@ -104,7 +105,7 @@ func backupDatabase(cfgPath string, given bool) (string, error) {
 		return "", fmt.Errorf("%s: database is written with ${...}: pass --database FILE", cfgPath)
 	}
 	if c.Database == "" {
-		c.Database = cfgDefaultDatabase
+		c.Database = config.DefaultDatabase
 	}
-	return cfgResolvePath(filepath.Dir(cfgPath), c.Database, true), nil
+	return config.ResolvePath(filepath.Dir(cfgPath), c.Database, true), nil
 }

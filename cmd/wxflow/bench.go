@@ -28,6 +28,7 @@ import (
 	"github.com/wxflow/wxflow/channels"
 	"github.com/wxflow/wxflow/channels/wechat/wechattest"
 	"github.com/wxflow/wxflow/cmd/wxflow/console"
+	"github.com/wxflow/wxflow/cmd/wxflow/internal/config"
 	"github.com/wxflow/wxflow/engine"
 	"github.com/wxflow/wxflow/engine/sqlite"
 )
@@ -501,7 +502,7 @@ func benchLocal(ctx context.Context, o *benchOptions, stderr io.Writer) (*benchR
 	}
 	// The bench reads the config too: its problems show before a server
 	// starts, and its shutdown_timeout bounds the stop.
-	cfg, err := loadConfig(cfgPath, nil)
+	cfg, err := config.Load(cfgPath, nil)
 	if err != nil {
 		return nil, err
 	}

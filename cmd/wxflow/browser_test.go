@@ -31,6 +31,8 @@ import (
 
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
+
+	"github.com/wxflow/wxflow/cmd/wxflow/internal/config"
 )
 
 // browserStepTimeout bounds one browser step (a page load, a click and the
@@ -320,7 +322,7 @@ func (b *browser) wantText(sel string, want ...string) string {
 
 // browserServer starts a sandbox `wxflow serve` on a free loopback port
 // from cfg, and returns its console's URL.
-func browserServer(t *testing.T, cfg *Config) string {
+func browserServer(t *testing.T, cfg *config.Config) string {
 	t.Helper()
 	cfg.Listen = "127.0.0.1:0"
 	cfg.Admin.Listen = cfg.Listen // one server for callbacks and console

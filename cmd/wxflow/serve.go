@@ -23,6 +23,7 @@ import (
 	"github.com/wxflow/wxflow/channels"
 	"github.com/wxflow/wxflow/channels/wechat"
 	"github.com/wxflow/wxflow/cmd/wxflow/console"
+	"github.com/wxflow/wxflow/cmd/wxflow/internal/config"
 	"github.com/wxflow/wxflow/engine"
 	"github.com/wxflow/wxflow/engine/sandbox"
 	"github.com/wxflow/wxflow/engine/sqlite"
@@ -45,7 +46,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		fmt.Fprintln(stderr, "and on SIGHUP; SIGINT or SIGTERM stop it gracefully.")
 		fmt.Fprintln(stderr, "\nWithout "+defaultConfigFile+" (and no --config), it runs the sandbox: SQLite in ./wxflow.db,")
 		fmt.Fprintln(stderr, "the example flows, the built-in sandbox account on the simulated channel, and")
-		fmt.Fprintln(stderr, "the console with its simulator at http://"+cfgDefaultListen+"/.")
+		fmt.Fprintln(stderr, "the console with its simulator at http://"+config.DefaultListen+"/.")
 		fl.PrintDefaults()
 	}
 	if err := fl.Parse(args); err != nil {
@@ -57,11 +58,11 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	}
 	given := false
 	fl.Visit(func(f *flag.Flag) { given = given || f.Name == "config" })
-	var cfg *Config
+	var cfg *config.Config
 	var err error
 	if _, serr := os.Stat(*cfgPath); !given && errors.Is(serr, fs.ErrNotExist) {
 		cfg = sandboxConfig()
-	} else if cfg, err = loadConfig(*cfgPath, os.LookupEnv); err != nil {
+	} else if cfg, err = config.Load(*cfgPath, os.LookupEnv); err != nil {
 		fmt.Fprintf(stderr, "wxflow serve: %v\n", err)
 		if errors.Is(err, fs.ErrNotExist) {
 			return exitUsage
@@ -134,7 +135,7 @@ type serverOptions struct {
 
 // server is a running `wxflow serve`: store, channel, engine and HTTP.
 type server struct {
-	cfg     *Config
+	cfg     *config.Config
 	log     *slog.Logger
 	store   engine.Store
 	engine  *engine.Engine
@@ -169,20 +170,20 @@ const sandboxFlows = "flows/examples"
 // sandboxConfig is the configuration of `wxflow serve` without a config
 // file: the sandbox account, the example flows, ./wxflow.db, and the
 // console on the same loopback address, open.
-func sandboxConfig() *Config {
-	return &Config{
-		Sandbox: true, Listen: cfgDefaultListen, Database: cfgDefaultDatabase, Flows: sandboxFlows,
+func sandboxConfig() *config.Config {
+	return &config.Config{
+		Sandbox: true, Listen: config.DefaultListen, Database: config.DefaultDatabase, Flows: sandboxFlows,
 		Timezone: time.Local, TimezoneName: "Local",
-		Log:             LogConfig{Format: cfgDefaultLogFormat, Level: cfgDefaultLogLevel},
-		ShutdownTimeout: cfgDefaultShutdownTimeout,
-		Admin:           AdminConfig{Listen: cfgDefaultListen},
-		Callback:        CallbackConfig{MaxBody: cfgDefaultMaxBody, TimestampTolerance: cfgDefaultTimestampTolerance, PassiveReplyWait: cfgDefaultPassiveReplyWait},
+		Log:             config.LogConfig{Format: config.DefaultLogFormat, Level: config.DefaultLogLevel},
+		ShutdownTimeout: config.DefaultShutdownTimeout,
+		Admin:           config.AdminConfig{Listen: config.DefaultListen},
+		Callback:        config.CallbackConfig{MaxBody: config.DefaultMaxBody, TimestampTolerance: config.DefaultTimestampTolerance, PassiveReplyWait: config.DefaultPassiveReplyWait},
 	}
 }
 
 // newServer builds everything serve runs and loads the flows; a flow
 // folder with errors stops it here.
-func newServer(ctx context.Context, cfg *Config, o serverOptions) (*server, error) {
+func newServer(ctx context.Context, cfg *config.Config, o serverOptions) (*server, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}

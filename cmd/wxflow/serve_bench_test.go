@@ -18,6 +18,7 @@ import (
 
 	"github.com/wxflow/wxflow/channels/wechat"
 	"github.com/wxflow/wxflow/channels/wechat/wechattest"
+	"github.com/wxflow/wxflow/cmd/wxflow/internal/config"
 )
 
 // benchServer starts serve (synchronous=FULL, as in production) with a
@@ -43,7 +44,7 @@ accounts:
 `, srvAppID, srvSecret, srvToken, api.URL())
 	path := filepath.Join(dir, "wxflow.yaml")
 	os.WriteFile(path, []byte(cfg), 0o644)
-	c, err := loadConfig(path, nil)
+	c, err := config.Load(path, nil)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/wxflow/wxflow/cmd/wxflow/internal/config"
 )
 
 // TestServeRefusesUndeclaredSecrets: flows that read a secret the config
@@ -33,7 +35,7 @@ func TestServeRefusesUndeclaredSecrets(t *testing.T) {
 		t.Fatalf("error %v", err)
 	}
 
-	cfg.Secrets = SecretValues{"CRM_TOKEN": "t0k-value"}
+	cfg.Secrets = config.SecretValues{"CRM_TOKEN": "t0k-value"}
 	s, err := newServer(context.Background(), cfg, serverOptions{})
 	if err != nil {
 		t.Fatal(err)

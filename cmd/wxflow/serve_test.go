@@ -17,6 +17,7 @@ import (
 
 	"github.com/wxflow/wxflow/channels/wechat"
 	"github.com/wxflow/wxflow/channels/wechat/wechattest"
+	"github.com/wxflow/wxflow/cmd/wxflow/internal/config"
 	"github.com/wxflow/wxflow/engine"
 	"github.com/wxflow/wxflow/engine/sqlite"
 )
@@ -79,7 +80,7 @@ accounts:
 		t.Fatal(err)
 	}
 	env := map[string]string{"TEST_SECRET": srvSecret, "TEST_TOKEN": srvToken, "TEST_AES": srvAESKey}
-	c, err := loadConfig(path, func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+	c, err := config.Load(path, func(k string) (string, bool) { v, ok := env[k]; return v, ok })
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package main
+package config
 
 import (
 	"fmt"
@@ -11,10 +11,10 @@ import (
 func TestConfigSecrets(t *testing.T) {
 	t.Parallel()
 	env := map[string]string{"CRM_KEY": "crm-k3y-value", "CRM_TOKEN": "crm-t0ken-value", "EMPTY": ""}
-	for k, v := range cfgTestEnv {
+	for k, v := range testEnv {
 		env[k] = v
 	}
-	c, err := parseConfig("wxflow.yaml", []byte("secrets: [CRM_KEY, CRM_TOKEN]\n"+cfgMinimal), cfgEnv(env))
+	c, err := Parse("wxflow.yaml", []byte("secrets: [CRM_KEY, CRM_TOKEN]\n"+minimal), envOf(env))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -38,8 +38,8 @@ func TestConfigSecrets(t *testing.T) {
   - 9LIVES
   - CRM_KEY
   - [nested]
-` + cfgMinimal
-	_, err = parseConfig("wxflow.yaml", []byte(src), cfgEnv(env))
+` + minimal
+	_, err = Parse("wxflow.yaml", []byte(src), envOf(env))
 	if err == nil {
 		t.Fatal("no error")
 	}
@@ -60,7 +60,7 @@ func TestConfigSecrets(t *testing.T) {
 		}
 	}
 
-	_, err = parseConfig("wxflow.yaml", []byte("secrets: CRM_KEY\n"+cfgMinimal), cfgEnv(env))
+	_, err = Parse("wxflow.yaml", []byte("secrets: CRM_KEY\n"+minimal), envOf(env))
 	if err == nil || err.Error() != `wxflow.yaml:1:10: error: secrets must be a list of names, got text (list the names: secrets: [CRM_KEY, CRM_TOKEN])` {
 		t.Fatalf("error %v", err)
 	}

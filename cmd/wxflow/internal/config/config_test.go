@@ -1,4 +1,4 @@
-package main
+package config
 
 import (
 	"bytes"
@@ -17,8 +17,14 @@ import (
 	"github.com/wxflow/wxflow/flows"
 )
 
-// cfgEnv returns a lookupEnv that knows only vars.
-func cfgEnv(vars map[string]string) func(string) (string, bool) {
+// repoRoot is the repository's root, seen from this package's folder.
+var repoRoot = filepath.Join("..", "..", "..", "..")
+
+// examplesDir holds the example flows operators copy.
+var examplesDir = filepath.Join(repoRoot, "flows", "examples")
+
+// envOf returns a lookupEnv that knows only vars.
+func envOf(vars map[string]string) func(string) (string, bool) {
 	return func(name string) (string, bool) {
 		v, ok := vars[name]
 		return v, ok
@@ -27,22 +33,22 @@ func cfgEnv(vars map[string]string) func(string) (string, bool) {
 
 // The secrets of the test accounts: none may ever appear in a message.
 const (
-	cfgTestSecret = "0123456789abcdef0123456789abcdef"
-	cfgTestToken  = "s3cretToken"
-	cfgTestAESKey = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
-	cfgTestAESOld = "ZYXWVUTSRQPONMLKJIHGFEDCBA9876543210zyxwvut"
+	testSecret = "0123456789abcdef0123456789abcdef"
+	testToken  = "s3cretToken"
+	testAESKey = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
+	testAESOld = "ZYXWVUTSRQPONMLKJIHGFEDCBA9876543210zyxwvut"
 )
 
-// cfgTestEnv is the environment of the tests.
-var cfgTestEnv = map[string]string{
-	"WXFLOW_MAIN_SECRET":  cfgTestSecret,
-	"WXFLOW_MAIN_TOKEN":   cfgTestToken,
-	"WXFLOW_MAIN_AES_KEY": cfgTestAESKey,
+// testEnv is the environment of the tests.
+var testEnv = map[string]string{
+	"WXFLOW_MAIN_SECRET":  testSecret,
+	"WXFLOW_MAIN_TOKEN":   testToken,
+	"WXFLOW_MAIN_AES_KEY": testAESKey,
 	"WXFLOW_EMPTY":        "",
 }
 
-// cfgMinimal is the smallest valid config.
-const cfgMinimal = `accounts:
+// minimal is the smallest valid config.
+const minimal = `accounts:
   - id: main
     app_id: wx0123456789abcdef
     app_secret: ${WXFLOW_MAIN_SECRET}
@@ -69,7 +75,7 @@ accounts:
     app_secret: ${WXFLOW_MAIN_SECRET}
     token: ${WXFLOW_MAIN_TOKEN}
     aes_key: ${WXFLOW_MAIN_AES_KEY}
-    aes_key_previous: ` + cfgTestAESOld + `
+    aes_key_previous: ` + testAESOld + `
     original_id: gh_0123456789ab
     region: mainland
     api_base: http://127.0.0.1:9999/
@@ -82,7 +88,7 @@ accounts:
     token: ${WXFLOW_HK_TOKEN:-hktoken}
     region: international
 `
-	got, err := parseConfig("/etc/wxflow/wxflow.yaml", []byte(src), cfgEnv(cfgTestEnv))
+	got, err := Parse("/etc/wxflow/wxflow.yaml", []byte(src), envOf(testEnv))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,11 +106,11 @@ accounts:
 		Callback:        CallbackConfig{MaxBody: 512 << 10, TimestampTolerance: 0, PassiveReply: true, PassiveReplyWait: 1500 * time.Millisecond},
 		ShutdownTimeout: 30 * time.Second,
 		Admin:           AdminConfig{Listen: "127.0.0.1:8081"},
-		Retention:       cfgTestRetention,
+		Retention:       testRetention,
 		File:            "/etc/wxflow/wxflow.yaml",
 		Accounts: []AccountConfig{{
-			ID: "main", AppID: "wx0123456789abcdef", AppSecret: cfgTestSecret, Token: cfgTestToken,
-			AESKey: cfgTestAESKey, AESKeyPrevious: cfgTestAESOld, OriginalID: "gh_0123456789ab",
+			ID: "main", AppID: "wx0123456789abcdef", AppSecret: testSecret, Token: testToken,
+			AESKey: testAESKey, AESKeyPrevious: testAESOld, OriginalID: "gh_0123456789ab",
 			Region: "mainland", APIBase: "http://127.0.0.1:9999", TokenMode: "classic", PassiveReply: &no,
 			Session: wechat.Settings{Window: 7 * 24 * time.Hour, MessageQuota: 20, EventQuota: 20, EventWindow: time.Minute, Region: "mainland"},
 			Line:    14,
@@ -116,7 +122,7 @@ accounts:
 		}},
 	}
 	if !reflect.DeepEqual(got, want) {
-		t.Errorf("parseConfig =\n%s\nwant\n%s", cfgDump(got), cfgDump(want))
+		t.Errorf("Parse =\n%s\nwant\n%s", dump(got), dump(want))
 	}
 	if !got.PassiveReply(&got.Accounts[1]) || got.PassiveReply(&got.Accounts[0]) {
 		t.Errorf("PassiveReply: main %v, hk-shop_2 %v; want false (own), true (callback's)",
@@ -130,8 +136,8 @@ accounts:
 	}
 }
 
-// cfgDump prints a config with its secrets, for test failures only.
-func cfgDump(c *Config) string {
+// dump prints a config with its secrets, for test failures only.
+func dump(c *Config) string {
 	var b strings.Builder
 	acc := c.Accounts
 	c2 := *c
@@ -150,7 +156,7 @@ func cfgDump(c *Config) string {
 
 func TestConfigDefaults(t *testing.T) {
 	t.Parallel()
-	got, err := parseConfig("", []byte(cfgMinimal), cfgEnv(cfgTestEnv))
+	got, err := Parse("", []byte(minimal), envOf(testEnv))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -164,15 +170,15 @@ func TestConfigDefaults(t *testing.T) {
 		Callback:        CallbackConfig{MaxBody: 1 << 20, TimestampTolerance: 5 * time.Minute, PassiveReplyWait: time.Second},
 		ShutdownTimeout: 10 * time.Second,
 		Admin:           AdminConfig{Listen: "127.0.0.1:8081"},
-		Retention:       cfgTestRetention,
+		Retention:       testRetention,
 		Accounts: []AccountConfig{{
-			ID: "main", AppID: "wx0123456789abcdef", AppSecret: cfgTestSecret, Token: cfgTestToken,
+			ID: "main", AppID: "wx0123456789abcdef", AppSecret: testSecret, Token: testToken,
 			Region: "mainland", APIBase: "https://api.weixin.qq.com", TokenMode: "stable",
 			Session: wechat.Settings{Region: "mainland"}, Line: 2,
 		}},
 	}
 	if !reflect.DeepEqual(got, want) {
-		t.Errorf("parseConfig =\n%s\nwant\n%s", cfgDump(got), cfgDump(want))
+		t.Errorf("Parse =\n%s\nwant\n%s", dump(got), dump(want))
 	}
 	if got.PassiveReply(&got.Accounts[0]) {
 		t.Error("passive replies are on by default")
@@ -190,14 +196,14 @@ timezone: ${WXFLOW_EMPTY}
 log:
 callback:
 shutdown_timeout: ""
-` + cfgMinimal
-	got, err := parseConfig("", []byte(src), cfgEnv(cfgTestEnv))
+` + minimal
+	got, err := Parse("", []byte(src), envOf(testEnv))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if got.Listen != "127.0.0.1:8080" || got.Database != "wxflow.db" || got.Flows != "flows/" || got.TimezoneName != "Local" ||
 		got.Log.Format != "text" || got.Callback.MaxBody != 1<<20 || got.ShutdownTimeout != 10*time.Second {
-		t.Errorf("empty values did not give the defaults: %s", cfgDump(got))
+		t.Errorf("empty values did not give the defaults: %s", dump(got))
 	}
 }
 
@@ -229,8 +235,8 @@ func TestConfigEnvExpansion(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			src := "database: " + tt.value + "\n" + cfgMinimal
-			c, err := parseConfig("", []byte(src), cfgEnv(mergeCfgEnv(env, cfgTestEnv)))
+			src := "database: " + tt.value + "\n" + minimal
+			c, err := Parse("", []byte(src), envOf(mergeEnv(env, testEnv)))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -241,7 +247,7 @@ func TestConfigEnvExpansion(t *testing.T) {
 	}
 }
 
-func mergeCfgEnv(ms ...map[string]string) map[string]string {
+func mergeEnv(ms ...map[string]string) map[string]string {
 	out := map[string]string{}
 	for _, m := range ms {
 		for k, v := range m {
@@ -255,8 +261,8 @@ func mergeCfgEnv(ms ...map[string]string) map[string]string {
 // values: in comments, in keys, in numbers and in true/false.
 func TestConfigNoExpansion(t *testing.T) {
 	t.Parallel()
-	src := "# ${UNSET_IN_COMMENT}\n" + cfgMinimal + "    aes_key: '" + cfgTestAESKey + "' # ${ALSO_UNSET}\n"
-	if _, err := parseConfig("", []byte(src), cfgEnv(cfgTestEnv)); err != nil {
+	src := "# ${UNSET_IN_COMMENT}\n" + minimal + "    aes_key: '" + testAESKey + "' # ${ALSO_UNSET}\n"
+	if _, err := Parse("", []byte(src), envOf(testEnv)); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -427,11 +433,11 @@ wxflow.yaml:6:17: error: token_mode must be stable or classic, not "stabel" (did
 wxflow.yaml:6:18: error: original_id must be gh_ and letters or digits, like gh_0123456789ab (it is the Original ID of the account's details in the admin console, or leave original_id out)`},
 		{"bad passive_reply", with("passive_reply: 1"), `
 wxflow.yaml:6:20: error: passive_reply must be true or false, got a number (write true or false, without quotes)`},
-		{"bad aes_key length", with("aes_key: " + cfgTestAESKey[:40]), `
+		{"bad aes_key length", with("aes_key: " + testAESKey[:40]), `
 wxflow.yaml:6:14: error: aes_key must be 43 characters of base64, got 40 characters (it is the EncodingAESKey of the server configuration in the admin console)`},
-		{"aes_key not base64", with("aes_key: " + cfgTestAESKey[:42] + "!"), `
+		{"aes_key not base64", with("aes_key: " + testAESKey[:42] + "!"), `
 wxflow.yaml:6:14: error: aes_key must be 43 characters of base64: letters, digits, + and / (it is the EncodingAESKey of the server configuration in the admin console)`},
-		{"aes_key_previous without aes_key", with("aes_key_previous: " + cfgTestAESOld), `
+		{"aes_key_previous without aes_key", with("aes_key_previous: " + testAESOld), `
 wxflow.yaml:6:23: error: aes_key_previous needs aes_key (give the current EncodingAESKey as aes_key)`},
 		{"session", with("session: { window: -1h, message_quota: -1, event_quota: 0, event_window: 0, region: mainland, quota: 5 }"), `
 wxflow.yaml:6:24: error: window -1h0m0s is negative
@@ -452,9 +458,9 @@ wxflow.yaml:7:9: error: listen must be host:port, not "nowhere" (write 127.0.0.1
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			c, err := parseConfig("wxflow.yaml", []byte(tt.src), cfgEnv(cfgTestEnv))
+			c, err := Parse("wxflow.yaml", []byte(tt.src), envOf(testEnv))
 			if err == nil {
-				t.Fatalf("no error; config %s", cfgDump(c))
+				t.Fatalf("no error; config %s", dump(c))
 			}
 			if c != nil {
 				t.Errorf("a config came back with the error")
@@ -500,7 +506,7 @@ func TestConfigSecretsNeverShown(t *testing.T) {
     token: { mapped: token-in-a-map }
     aes_key: ${BAD_AES:-default-aes-key}
 `
-	_, err := parseConfig("wxflow.yaml", []byte(src), cfgEnv(secrets))
+	_, err := Parse("wxflow.yaml", []byte(src), envOf(secrets))
 	if err == nil {
 		t.Fatal("no error")
 	}
@@ -508,7 +514,7 @@ func TestConfigSecretsNeverShown(t *testing.T) {
 	if n := strings.Count(msg, "\n") + 1; n != 12 {
 		t.Errorf("%d problems, want 12:\n%s", n, msg)
 	}
-	for _, s := range append(mapCfgValues(secrets), "line1", "line2-Secret", "tok en", "written-aes-key", "sec_ret_pasted_as_app_id",
+	for _, s := range append(mapValues(secrets), "line1", "line2-Secret", "tok en", "written-aes-key", "sec_ret_pasted_as_app_id",
 		"p4ssw0rd", "listed-secret", "token-in-a-map", "default-aes-key") {
 		if strings.Contains(msg, s) {
 			t.Errorf("the error shows the secret %q:\n%s", s, msg)
@@ -516,7 +522,7 @@ func TestConfigSecretsNeverShown(t *testing.T) {
 	}
 }
 
-func mapCfgValues(m map[string]string) []string {
+func mapValues(m map[string]string) []string {
 	var out []string
 	for _, v := range m {
 		out = append(out, v)
@@ -528,8 +534,8 @@ func mapCfgValues(m map[string]string) []string {
 // config never shows a secret.
 func TestConfigLogValue(t *testing.T) {
 	t.Parallel()
-	src := cfgMinimal + "    aes_key: ${WXFLOW_MAIN_AES_KEY}\n    aes_key_previous: " + cfgTestAESOld + "\n"
-	c, err := parseConfig("wxflow.yaml", []byte(src), cfgEnv(cfgTestEnv))
+	src := minimal + "    aes_key: ${WXFLOW_MAIN_AES_KEY}\n    aes_key_previous: " + testAESOld + "\n"
+	c, err := Parse("wxflow.yaml", []byte(src), envOf(testEnv))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -542,7 +548,7 @@ func TestConfigLogValue(t *testing.T) {
 	slog.New(slog.NewJSONHandler(&buf, nil)).Info("account", "account", a, "config", c)
 	fmt.Fprintf(&buf, "%v %+v %#v %s %v %+v\n", a, a, a, &a, c.Accounts, *c)
 	out := buf.String()
-	for _, s := range []string{cfgTestSecret, cfgTestToken, cfgTestAESKey, cfgTestAESOld} {
+	for _, s := range []string{testSecret, testToken, testAESKey, testAESOld} {
 		if strings.Contains(out, s) {
 			t.Errorf("a secret shows in:\n%s", out)
 		}
@@ -583,14 +589,14 @@ func TestConfigPaths(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			src := cfgMinimal
+			src := minimal
 			if tt.database != "" {
 				src += "database: '" + tt.database + "'\n"
 			}
 			if tt.flows != "" {
 				src += "flows: '" + tt.flows + "'\n"
 			}
-			c, err := parseConfig(tt.file, []byte(src), cfgEnv(cfgTestEnv))
+			c, err := Parse(tt.file, []byte(src), envOf(testEnv))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -605,21 +611,21 @@ func TestConfigLoad(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	path := filepath.Join(dir, "wxflow.yaml")
-	if err := os.WriteFile(path, []byte(cfgMinimal+"flows: my-flows\n"), 0o600); err != nil {
+	if err := os.WriteFile(path, []byte(minimal+"flows: my-flows\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	c, err := loadConfig(path, cfgEnv(cfgTestEnv))
+	c, err := Load(path, envOf(testEnv))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if c.File != path || c.Flows != filepath.Join(dir, "my-flows") || c.Database != filepath.Join(dir, "wxflow.db") {
 		t.Errorf("File, Flows, Database = %q, %q, %q", c.File, c.Flows, c.Database)
 	}
-	_, err = loadConfig(filepath.Join(dir, "missing.yaml"), cfgEnv(cfgTestEnv))
+	_, err = Load(filepath.Join(dir, "missing.yaml"), envOf(testEnv))
 	if !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("missing file: %v, want os.ErrNotExist", err)
 	}
-	_, err = loadConfig(path, cfgEnv(nil))
+	_, err = Load(path, envOf(nil))
 	if want := path + ":4:17: error: WXFLOW_MAIN_SECRET is not set"; err == nil || !strings.HasPrefix(err.Error(), want) {
 		t.Errorf("without environment: %v, want it to start with %q", err, want)
 	}
@@ -655,13 +661,13 @@ func TestConfigDurations(t *testing.T) {
 		{"9999999999h", 0, "too long"},
 	}
 	for _, tt := range tests {
-		got, err := cfgParseDuration(tt.in)
+		got, err := ParseDuration(tt.in)
 		gotErr := ""
 		if err != nil {
 			gotErr = err.Error()
 		}
 		if got != tt.want || gotErr != tt.err {
-			t.Errorf("cfgParseDuration(%q) = %v, %q; want %v, %q", tt.in, got, gotErr, tt.want, tt.err)
+			t.Errorf("ParseDuration(%q) = %v, %q; want %v, %q", tt.in, got, gotErr, tt.want, tt.err)
 		}
 	}
 }
@@ -682,7 +688,7 @@ func TestConfigSizes(t *testing.T) {
 		{"'65536'", 65536},
 	}
 	for _, tt := range tests {
-		c, err := parseConfig("", []byte(cfgMinimal+"callback: { max_body: "+tt.in+" }\n"), cfgEnv(cfgTestEnv))
+		c, err := Parse("", []byte(minimal+"callback: { max_body: "+tt.in+" }\n"), envOf(testEnv))
 		if err != nil {
 			t.Errorf("max_body: %s: %v", tt.in, err)
 			continue
@@ -692,7 +698,7 @@ func TestConfigSizes(t *testing.T) {
 		}
 	}
 	for _, in := range []string{"2MB", "1GB", "1048577"} {
-		_, err := parseConfig("", []byte(cfgMinimal+"callback: { max_body: "+in+" }\n"), cfgEnv(cfgTestEnv))
+		_, err := Parse("", []byte(minimal+"callback: { max_body: "+in+" }\n"), envOf(testEnv))
 		if err == nil || !strings.Contains(err.Error(), "max_body must be at most 1MB") {
 			t.Errorf("max_body: %s: err %v, want at most 1MB", in, err)
 		}
@@ -720,21 +726,21 @@ func TestConfigLogHandler(t *testing.T) {
 // secrets from the environment, and points at the example flows.
 func TestConfigExample(t *testing.T) {
 	t.Parallel()
-	path := filepath.Join("..", "..", "wxflow.example.yaml")
-	c, err := loadConfig(path, cfgEnv(cfgTestEnv))
+	path := filepath.Join(repoRoot, "wxflow.example.yaml")
+	c, err := Load(path, envOf(testEnv))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if c.Flows != examplesDir {
 		t.Errorf("flows = %q, want %q", c.Flows, examplesDir)
 	}
-	if len(c.Accounts) == 0 || c.Accounts[0].AppSecret != cfgTestSecret || c.Accounts[0].APIBase != "https://api.weixin.qq.com" {
-		t.Errorf("the example's first account does not take its secret from WXFLOW_MAIN_SECRET or changes api_base: %s", cfgDump(c))
+	if len(c.Accounts) == 0 || c.Accounts[0].AppSecret != testSecret || c.Accounts[0].APIBase != "https://api.weixin.qq.com" {
+		t.Errorf("the example's first account does not take its secret from WXFLOW_MAIN_SECRET or changes api_base: %s", dump(c))
 	}
 	if _, err := os.Stat(c.Flows); err != nil {
 		t.Errorf("the example's flows folder: %v", err)
 	}
-	if _, err := loadConfig(path, cfgEnv(nil)); err == nil || !strings.Contains(err.Error(), "WXFLOW_MAIN_SECRET is not set") {
+	if _, err := Load(path, envOf(nil)); err == nil || !strings.Contains(err.Error(), "WXFLOW_MAIN_SECRET is not set") {
 		t.Errorf("without environment: %v", err)
 	}
 }
@@ -743,12 +749,12 @@ func TestConfigExample(t *testing.T) {
 // the reference and the parser do not drift apart.
 func TestConfigDocs(t *testing.T) {
 	t.Parallel()
-	doc, err := os.ReadFile(filepath.Join("..", "..", "docs", "config.md"))
+	doc, err := os.ReadFile(filepath.Join(repoRoot, "docs", "config.md"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	var keys []string
-	for _, list := range [][]string{cfgTopKeys, cfgLogKeys, cfgCallbackKeys, cfgAdminKeys, cfgAccountKeys, cfgSessionKeys} {
+	for _, list := range [][]string{topKeys, logKeys, callbackKeys, adminKeys, accountKeys, sessionKeys} {
 		keys = append(keys, list...)
 	}
 	for _, k := range keys {
@@ -763,7 +769,7 @@ func TestConfigDocs(t *testing.T) {
 func TestConfigAdminSandbox(t *testing.T) {
 	t.Parallel()
 	const token = "0123456789abcdef-console"
-	got, err := parseConfig("", []byte("sandbox: true\nadmin:\n  listen: 127.0.0.1:9090\n  token: ${ADMIN}\n"), cfgEnv(map[string]string{"ADMIN": token}))
+	got, err := Parse("", []byte("sandbox: true\nadmin:\n  listen: 127.0.0.1:9090\n  token: ${ADMIN}\n"), envOf(map[string]string{"ADMIN": token}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -778,13 +784,13 @@ func TestConfigAdminSandbox(t *testing.T) {
 		}
 	}
 	for _, c := range []struct{ name, src, want string }{
-		{"sandbox with accounts", "sandbox: true\n" + cfgMinimal, "wxflow.yaml:1:10: error: sandbox: true runs the sandbox account alone; it cannot be combined with accounts: (remove accounts: to try flows in the sandbox, or sandbox: to serve the accounts)"},
+		{"sandbox with accounts", "sandbox: true\n" + minimal, "wxflow.yaml:1:10: error: sandbox: true runs the sandbox account alone; it cannot be combined with accounts: (remove accounts: to try flows in the sandbox, or sandbox: to serve the accounts)"},
 		{"short token", "sandbox: true\nadmin:\n  token: short\n", "wxflow.yaml:3:10: error: admin token is too short (5 characters; at least 16) (generate one with: openssl rand -hex 24)"},
 		{"bad listen", "sandbox: true\nadmin:\n  listen: nowhere\n", `wxflow.yaml:3:11: error: listen must be host:port, not "nowhere"`},
 		{"unknown admin key", "sandbox: true\nadmin:\n  tokn: 0123456789abcdef0\n", `wxflow.yaml:3:3: error: unknown key "tokn"`},
 		{"sandbox not a bool", "sandbox: yes please\n", "wxflow.yaml:1:10: error: sandbox"},
 	} {
-		_, err := parseConfig("wxflow.yaml", []byte(c.src), cfgEnv(cfgTestEnv))
+		_, err := Parse("wxflow.yaml", []byte(c.src), envOf(testEnv))
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: error\n%v\nwant it to contain\n%s", c.name, err, c.want)
 		}

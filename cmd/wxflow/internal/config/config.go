@@ -1,4 +1,4 @@
-package main
+package config
 
 import (
 	"bytes"
@@ -27,7 +27,7 @@ import (
 )
 
 // Config is wxflow serve's configuration, read from a YAML file by
-// loadConfig. docs/config.md describes every key.
+// Load. docs/config.md describes every key.
 type Config struct {
 	// Listen is the address of the HTTP server (default 127.0.0.1:8080).
 	Listen string
@@ -106,7 +106,7 @@ type AdminConfig struct {
 
 // String shows where the console listens, not its token.
 func (a AdminConfig) String() string {
-	return fmt.Sprintf("admin{listen:%s token:%s}", a.Listen, cfgRedacted(a.Token))
+	return fmt.Sprintf("admin{listen:%s token:%s}", a.Listen, redacted(a.Token))
 }
 
 // GoString is String.
@@ -117,8 +117,8 @@ func (a AdminConfig) LogValue() slog.Value {
 	return slog.GroupValue(slog.String("listen", a.Listen), slog.Bool("token", a.Token != ""))
 }
 
-// cfgRedacted stands for a secret: "set" or "unset", never the value.
-func cfgRedacted(secret string) string {
+// redacted stands for a secret: "set" or "unset", never the value.
+func redacted(secret string) string {
 	if secret == "" {
 		return "unset"
 	}
@@ -278,90 +278,90 @@ func (l LogConfig) Handler(w io.Writer) slog.Handler {
 
 // The defaults of the configuration.
 const (
-	cfgDefaultListen      = "127.0.0.1:8080"
-	cfgDefaultAdminListen = "127.0.0.1:8081"
-	// cfgMinAdminToken is the shortest admin token accepted.
-	cfgMinAdminToken             = 16
-	cfgDefaultDatabase           = "wxflow.db"
-	cfgDefaultFlows              = "flows/"
-	cfgDefaultAPIBase            = "https://api.weixin.qq.com"
-	cfgDefaultTokenMode          = "stable"
-	cfgDefaultLogFormat          = "text"
-	cfgDefaultLogLevel           = "info"
-	cfgDefaultMaxBody            = 1 << 20
-	cfgDefaultTimestampTolerance = 5 * time.Minute
-	cfgDefaultPassiveReplyWait   = time.Second
-	cfgDefaultShutdownTimeout    = 10 * time.Second
-	cfgDefaultPruneEvery         = time.Minute
-	// cfgWeChatReplyTimeout is how long WeChat waits for the response to a
+	DefaultListen      = "127.0.0.1:8080"
+	defaultAdminListen = "127.0.0.1:8081"
+	// minAdminToken is the shortest admin token accepted.
+	minAdminToken             = 16
+	DefaultDatabase           = "wxflow.db"
+	defaultFlows              = "flows/"
+	defaultAPIBase            = "https://api.weixin.qq.com"
+	defaultTokenMode          = "stable"
+	DefaultLogFormat          = "text"
+	DefaultLogLevel           = "info"
+	DefaultMaxBody            = 1 << 20
+	DefaultTimestampTolerance = 5 * time.Minute
+	DefaultPassiveReplyWait   = time.Second
+	DefaultShutdownTimeout    = 10 * time.Second
+	defaultPruneEvery         = time.Minute
+	// weChatReplyTimeout is how long WeChat waits for the response to a
 	// callback before it gives up and retries.
-	cfgWeChatReplyTimeout = 5 * time.Second
+	weChatReplyTimeout = 5 * time.Second
 )
 
 // The keys of each map of the file, in the order of the documentation.
 var (
-	cfgTopKeys       = []string{"listen", "database", "flows", "timezone", "log", "callback", "shutdown_timeout", "admin", "retention", "secrets", "sandbox", "accounts"}
-	cfgRetentionKeys = []string{"dedupe", "locations", "runs", "messages", "transcript", "every"}
-	cfgAdminKeys     = []string{"listen", "token"}
-	cfgLogKeys       = []string{"format", "level"}
-	cfgCallbackKeys  = []string{"max_body", "timestamp_tolerance", "passive_reply", "passive_reply_wait"}
-	cfgAccountKeys   = []string{"id", "app_id", "app_secret", "token", "aes_key", "aes_key_previous", "original_id", "region", "api_base", "token_mode", "passive_reply", "session"}
-	cfgSessionKeys   = []string{"window", "message_quota", "event_quota", "event_window"}
-	// cfgRequiredAccountKeys are the keys every account needs.
-	cfgRequiredAccountKeys = []string{"id", "app_id", "app_secret", "token"}
+	topKeys       = []string{"listen", "database", "flows", "timezone", "log", "callback", "shutdown_timeout", "admin", "retention", "secrets", "sandbox", "accounts"}
+	retentionKeys = []string{"dedupe", "locations", "runs", "messages", "transcript", "every"}
+	adminKeys     = []string{"listen", "token"}
+	logKeys       = []string{"format", "level"}
+	callbackKeys  = []string{"max_body", "timestamp_tolerance", "passive_reply", "passive_reply_wait"}
+	accountKeys   = []string{"id", "app_id", "app_secret", "token", "aes_key", "aes_key_previous", "original_id", "region", "api_base", "token_mode", "passive_reply", "session"}
+	sessionKeys   = []string{"window", "message_quota", "event_quota", "event_window"}
+	// requiredAccountKeys are the keys every account needs.
+	requiredAccountKeys = []string{"id", "app_id", "app_secret", "token"}
 )
 
 var (
-	cfgAccountID  = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,31}$`)
-	cfgAppID      = regexp.MustCompile(`^wx[0-9A-Za-z]{16}$`)
-	cfgOriginalID = regexp.MustCompile(`^gh_[0-9A-Za-z]+$`)
-	cfgToken      = regexp.MustCompile(`^[0-9A-Za-z]{3,32}$`)
-	cfgEnvName    = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
-	cfgSize       = regexp.MustCompile(`^(?i)([0-9]+)\s*(b|kb|mb|gb)?$`)
+	accountIDPattern  = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,31}$`)
+	appIDPattern      = regexp.MustCompile(`^wx[0-9A-Za-z]{16}$`)
+	originalIDPattern = regexp.MustCompile(`^gh_[0-9A-Za-z]+$`)
+	tokenPattern      = regexp.MustCompile(`^[0-9A-Za-z]{3,32}$`)
+	envNamePattern    = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+	sizePattern       = regexp.MustCompile(`^(?i)([0-9]+)\s*(b|kb|mb|gb)?$`)
 )
 
-// cfgZones are offered as suggestions for misspelt time zones.
-var cfgZones = []string{
+// zones are offered as suggestions for misspelt time zones.
+var zones = []string{
 	"Asia/Shanghai", "Asia/Hong_Kong", "Asia/Macau", "Asia/Taipei", "Asia/Singapore", "Asia/Tokyo",
 	"Asia/Seoul", "Asia/Kuala_Lumpur", "Asia/Bangkok", "Europe/London", "Europe/Paris", "Europe/Berlin",
 	"America/New_York", "America/Los_Angeles", "America/Toronto", "Australia/Sydney", "UTC",
 }
 
-// loadConfig reads and checks the config file at path. lookupEnv gives the
+// Load reads and checks the config file at path. lookupEnv gives the
 // values of ${NAME} references (os.LookupEnv when nil). A file with problems
 // returns them all as a flows.Diagnostics, sorted by position.
-func loadConfig(path string, lookupEnv func(string) (string, bool)) (*Config, error) {
+func Load(path string, lookupEnv func(string) (string, bool)) (*Config, error) {
 	src, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("read config: %w", err)
 	}
-	return parseConfig(path, src, lookupEnv)
+	return Parse(path, src, lookupEnv)
 }
 
-// parseConfig checks the config src read from file. Relative database and
+// Parse checks the config src read from file. Relative database and
 // flows paths are resolved against file's directory. lookupEnv gives the
 // values of ${NAME} references (os.LookupEnv when nil). A file with problems
 // returns them all as a flows.Diagnostics, sorted by position; no message
 // ever shows the value of a secret or of an environment variable.
-func parseConfig(file string, src []byte, lookupEnv func(string) (string, bool)) (*Config, error) {
+func Parse(file string, src []byte, lookupEnv func(string) (string, bool)) (*Config, error) {
 	if lookupEnv == nil {
 		lookupEnv = os.LookupEnv
 	}
-	p := &cfgParser{file: file, lines: strings.Split(string(src), "\n"), env: lookupEnv}
+	p := &parser{file: file, lines: strings.Split(string(src), "\n"), env: lookupEnv}
 	c := &Config{
-		Listen:          cfgDefaultListen,
-		Database:        cfgDefaultDatabase,
-		Flows:           cfgDefaultFlows,
+		Listen:          DefaultListen,
+		Database:        DefaultDatabase,
+		Flows:           defaultFlows,
 		Timezone:        time.Local,
 		TimezoneName:    "Local",
-		Log:             LogConfig{Format: cfgDefaultLogFormat, Level: cfgDefaultLogLevel},
-		ShutdownTimeout: cfgDefaultShutdownTimeout,
-		Admin:           AdminConfig{Listen: cfgDefaultAdminListen},
-		Retention:       RetentionConfig{Retention: engine.DefaultRetention, Every: cfgDefaultPruneEvery},
+		Log:             LogConfig{Format: DefaultLogFormat, Level: DefaultLogLevel},
+		ShutdownTimeout: DefaultShutdownTimeout,
+		Admin:           AdminConfig{Listen: defaultAdminListen},
+		Retention:       RetentionConfig{Retention: engine.DefaultRetention, Every: defaultPruneEvery},
 		Callback: CallbackConfig{
-			MaxBody:            cfgDefaultMaxBody,
-			TimestampTolerance: cfgDefaultTimestampTolerance,
-			PassiveReplyWait:   cfgDefaultPassiveReplyWait,
+			MaxBody:            DefaultMaxBody,
+			TimestampTolerance: DefaultTimestampTolerance,
+			PassiveReplyWait:   DefaultPassiveReplyWait,
 		},
 		File: file,
 	}
@@ -376,14 +376,14 @@ func parseConfig(file string, src []byte, lookupEnv func(string) (string, bool))
 	if file != "" {
 		dir = filepath.Dir(file)
 	}
-	c.Database = cfgResolvePath(dir, c.Database, true)
-	c.Flows = cfgResolvePath(dir, c.Flows, false)
+	c.Database = ResolvePath(dir, c.Database, true)
+	c.Flows = ResolvePath(dir, c.Flows, false)
 	return c, nil
 }
 
-// cfgResolvePath resolves a relative path against dir. SQLite's special
+// ResolvePath resolves a relative path against dir. SQLite's special
 // names (":memory:", "file:" URIs) are left alone when db is set.
-func cfgResolvePath(dir, path string, db bool) string {
+func ResolvePath(dir, path string, db bool) string {
 	if db && (path == ":memory:" || strings.HasPrefix(path, "file:")) {
 		return path
 	}
@@ -393,8 +393,8 @@ func cfgResolvePath(dir, path string, db bool) string {
 	return filepath.Join(dir, path)
 }
 
-// cfgParser walks the YAML tree of a config file and collects its problems.
-type cfgParser struct {
+// parser walks the YAML tree of a config file and collects its problems.
+type parser struct {
 	file  string
 	lines []string
 	env   func(string) (string, bool)
@@ -402,7 +402,7 @@ type cfgParser struct {
 }
 
 // errorAt reports a problem at a line and column.
-func (p *cfgParser) errorAt(line, col int, hint, format string, args ...any) {
+func (p *parser) errorAt(line, col int, hint, format string, args ...any) {
 	p.diags = append(p.diags, flows.Diagnostic{
 		File: p.file, Line: line, Col: col, Severity: flows.SeverityError,
 		Message: fmt.Sprintf(format, args...), Hint: hint,
@@ -410,20 +410,20 @@ func (p *cfgParser) errorAt(line, col int, hint, format string, args ...any) {
 }
 
 // errorf reports a problem at a node.
-func (p *cfgParser) errorf(n *yaml.Node, hint, format string, args ...any) {
+func (p *parser) errorf(n *yaml.Node, hint, format string, args ...any) {
 	p.errorAt(n.Line, n.Column, hint, format, args...)
 }
 
-var cfgYAMLLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 
 // document parses src and returns its root node, or nil when there is
 // nothing to walk (the problem is reported).
-func (p *cfgParser) document(src []byte) *yaml.Node {
+func (p *parser) document(src []byte) *yaml.Node {
 	dec := yaml.NewDecoder(bytes.NewReader(src))
 	var doc yaml.Node
 	if err := dec.Decode(&doc); err != nil {
 		if errors.Is(err, io.EOF) {
-			p.errorAt(1, 1, cfgNoAccountsHint, "no accounts: add at least one under accounts:")
+			p.errorAt(1, 1, noAccountsHint, "no accounts: add at least one under accounts:")
 		} else {
 			p.yamlError(err)
 		}
@@ -444,9 +444,9 @@ func (p *cfgParser) document(src []byte) *yaml.Node {
 }
 
 // yamlError reports a syntax error at its line.
-func (p *cfgParser) yamlError(err error) {
+func (p *parser) yamlError(err error) {
 	msg, line := err.Error(), 1
-	if m := cfgYAMLLine.FindStringSubmatch(msg); m != nil {
+	if m := yamlLine.FindStringSubmatch(msg); m != nil {
 		line, _ = strconv.Atoi(m[1])
 		msg = m[2]
 	} else {
@@ -461,7 +461,7 @@ func (p *cfgParser) yamlError(err error) {
 
 // tabIndented reports whether a line, or the one after it, is indented
 // with a tab.
-func (p *cfgParser) tabIndented(line int) bool {
+func (p *parser) tabIndented(line int) bool {
 	for l := line; l <= line+1 && l >= 1 && l <= len(p.lines); l++ {
 		text := p.lines[l-1]
 		indent := text[:len(text)-len(strings.TrimLeft(text, " \t"))]
@@ -473,20 +473,20 @@ func (p *cfgParser) tabIndented(line int) bool {
 }
 
 // deref follows aliases.
-func (p *cfgParser) deref(n *yaml.Node) *yaml.Node {
+func (p *parser) deref(n *yaml.Node) *yaml.Node {
 	for i := 0; n.Kind == yaml.AliasNode && n.Alias != nil && i < 100; i++ {
 		n = n.Alias
 	}
 	return n
 }
 
-// cfgIsNull reports whether a node is empty (`key:` or `key: null`).
-func cfgIsNull(n *yaml.Node) bool {
+// isNull reports whether a node is empty (`key:` or `key: null`).
+func isNull(n *yaml.Node) bool {
 	return n.Kind == yaml.ScalarNode && n.Tag == "!!null"
 }
 
-// cfgDescribe names the kind of a node for messages, never its value.
-func cfgDescribe(n *yaml.Node) string {
+// describe names the kind of a node for messages, never its value.
+func describe(n *yaml.Node) string {
 	switch n.Kind {
 	case yaml.MappingNode:
 		return "a map"
@@ -506,8 +506,8 @@ func cfgDescribe(n *yaml.Node) string {
 	return "an alias"
 }
 
-// cfgMap is a checked map: its known keys and their values.
-type cfgMap struct {
+// yamlMap is a checked map: its known keys and their values.
+type yamlMap struct {
 	node   *yaml.Node
 	order  []string
 	keys   map[string]*yaml.Node
@@ -518,30 +518,30 @@ type cfgMap struct {
 }
 
 // get returns the value of key, or nil when it is not given.
-func (m *cfgMap) get(key string) *yaml.Node { return m.values[key] }
+func (m *yamlMap) get(key string) *yaml.Node { return m.values[key] }
 
 // mapping checks that n is a map of the known keys and returns them. what
 // names the map in messages ("" for the top level); elsewhere, when not
 // nil, gives a hint for a key that belongs in another map.
-func (p *cfgParser) mapping(n *yaml.Node, what string, known []string, elsewhere func(string) string) (*cfgMap, bool) {
+func (p *parser) mapping(n *yaml.Node, what string, known []string, elsewhere func(string) string) (*yamlMap, bool) {
 	n = p.deref(n)
 	if n.Kind != yaml.MappingNode {
 		subject, hint := what, ""
 		if what == "" {
 			subject, hint = "the config", "start with accounts: and the keys of each account under it"
 		}
-		p.errorf(n, hint, "%s must be a map of keys, got %s", subject, cfgDescribe(n))
+		p.errorf(n, hint, "%s must be a map of keys, got %s", subject, describe(n))
 		return nil, false
 	}
 	in := ""
 	if what != "" {
 		in = " in " + what
 	}
-	m := &cfgMap{node: n, keys: map[string]*yaml.Node{}, values: map[string]*yaml.Node{}, misspelt: map[string]bool{}}
+	m := &yamlMap{node: n, keys: map[string]*yaml.Node{}, values: map[string]*yaml.Node{}, misspelt: map[string]bool{}}
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := p.deref(n.Content[i]), n.Content[i+1]
 		if k.Kind != yaml.ScalarNode {
-			p.errorf(k, "", "a key must be a name, got %s", cfgDescribe(k))
+			p.errorf(k, "", "a key must be a name, got %s", describe(k))
 			continue
 		}
 		if k.Value == "<<" {
@@ -552,7 +552,7 @@ func (p *cfgParser) mapping(n *yaml.Node, what string, known []string, elsewhere
 			p.errorf(k, fmt.Sprintf("it is first given at line %d", first.Line), "duplicate key %q%s", k.Value, in)
 			continue
 		}
-		if !cfgContains(known, k.Value) {
+		if !contains(known, k.Value) {
 			hint := flows.DidYouMean(k.Value, known)
 			if hint != "" {
 				// Find the key the hint names.
@@ -577,7 +577,7 @@ func (p *cfgParser) mapping(n *yaml.Node, what string, known []string, elsewhere
 	return m, true
 }
 
-func cfgContains(list []string, s string) bool {
+func contains(list []string, s string) bool {
 	for _, x := range list {
 		if x == s {
 			return true
@@ -589,12 +589,12 @@ func cfgContains(list []string, s string) bool {
 // text returns a value read as text, with ${NAME} expanded in YAML strings.
 // An empty value (`key:` or `key: ""`) is "". ok is false when a problem was
 // reported.
-func (p *cfgParser) text(key string, n *yaml.Node) (string, bool) {
-	if cfgIsNull(n) {
+func (p *parser) text(key string, n *yaml.Node) (string, bool) {
+	if isNull(n) {
 		return "", true
 	}
 	if n.Kind != yaml.ScalarNode {
-		p.errorf(n, "", "%s must be text, got %s", key, cfgDescribe(n))
+		p.errorf(n, "", "%s must be text, got %s", key, describe(n))
 		return "", false
 	}
 	if !strings.HasPrefix(n.Tag, "!!") {
@@ -610,7 +610,7 @@ func (p *cfgParser) text(key string, n *yaml.Node) (string, bool) {
 // expand replaces ${NAME} and ${NAME:-default} in a string value by the
 // environment's values, and $${ by ${. It reports unset variables by name
 // and never shows a value.
-func (p *cfgParser) expand(n *yaml.Node) (string, bool) {
+func (p *parser) expand(n *yaml.Node) (string, bool) {
 	s := n.Value
 	if !strings.Contains(s, "${") {
 		return s, true
@@ -634,7 +634,7 @@ func (p *cfgParser) expand(n *yaml.Node) (string, bool) {
 			name, def, hasDef := strings.Cut(ref, ":-")
 			line, col := p.refPos(n, i)
 			switch v, set := p.env(name); {
-			case !cfgEnvName.MatchString(name):
+			case !envNamePattern.MatchString(name):
 				p.errorAt(line, col, literal, "${...} must name an environment variable: letters, digits and _, not starting with a digit")
 				ok = false
 			case hasDef && strings.Contains(def, "${"):
@@ -660,7 +660,7 @@ func (p *cfgParser) expand(n *yaml.Node) (string, bool) {
 // refPos returns the position of the reference at byte offset off of a
 // scalar's value: its own when the source line shows it there (one-line
 // values without escapes before it), the value's start otherwise.
-func (p *cfgParser) refPos(n *yaml.Node, off int) (line, col int) {
+func (p *parser) refPos(n *yaml.Node, off int) (line, col int) {
 	if n.Line < 1 || n.Line > len(p.lines) {
 		return n.Line, n.Column
 	}
@@ -680,13 +680,13 @@ func (p *cfgParser) refPos(n *yaml.Node, off int) (line, col int) {
 }
 
 // boolean returns a true/false value.
-func (p *cfgParser) boolean(key string, n *yaml.Node) (bool, bool) {
+func (p *parser) boolean(key string, n *yaml.Node) (bool, bool) {
 	if n.Kind != yaml.ScalarNode || n.Tag != "!!bool" {
 		hint := "write true or false, without quotes"
 		if n.Kind == yaml.ScalarNode && strings.Contains(n.Value, "${") {
 			hint = "${...} is expanded only in text values, not in true/false"
 		}
-		p.errorf(n, hint, "%s must be true or false, got %s", key, cfgDescribe(n))
+		p.errorf(n, hint, "%s must be true or false, got %s", key, describe(n))
 		return false, false
 	}
 	var b bool
@@ -698,14 +698,14 @@ func (p *cfgParser) boolean(key string, n *yaml.Node) (bool, bool) {
 }
 
 // integer returns a whole number.
-func (p *cfgParser) integer(key string, n *yaml.Node) (int, bool) {
+func (p *parser) integer(key string, n *yaml.Node) (int, bool) {
 	var v int
 	if n.Kind != yaml.ScalarNode || n.Tag != "!!int" || n.Decode(&v) != nil {
 		hint := ""
 		if n.Kind == yaml.ScalarNode && strings.Contains(n.Value, "${") {
 			hint = "${...} is expanded only in text values, not in numbers"
 		}
-		p.errorf(n, hint, "%s must be a whole number, got %s", key, cfgDescribe(n))
+		p.errorf(n, hint, "%s must be a whole number, got %s", key, describe(n))
 		return 0, false
 	}
 	return v, true
@@ -713,7 +713,7 @@ func (p *cfgParser) integer(key string, n *yaml.Node) (int, bool) {
 
 // duration returns a duration such as 30s, 10m, 48h or 7d; given is false
 // when the value is empty. A zero is accepted only when zero is set.
-func (p *cfgParser) duration(key string, n *yaml.Node, zero bool) (d time.Duration, given, ok bool) {
+func (p *parser) duration(key string, n *yaml.Node, zero bool) (d time.Duration, given, ok bool) {
 	if n.Kind == yaml.ScalarNode && n.Tag == "!!int" && n.Value == "0" {
 		if !zero {
 			p.errorf(n, "", "%s must be longer than zero", key)
@@ -732,7 +732,7 @@ func (p *cfgParser) duration(key string, n *yaml.Node, zero bool) (d time.Durati
 	if s == "" {
 		return 0, false, true
 	}
-	d, err := cfgParseDuration(s)
+	d, err := ParseDuration(s)
 	if err != nil {
 		p.errorf(n, "write it like 30s, 10m, 48h, 1h30m or 7d: the units are ms, s, m, h and d", "%s %q is not a duration: %v", key, s, err)
 		return 0, true, false
@@ -744,10 +744,10 @@ func (p *cfgParser) duration(key string, n *yaml.Node, zero bool) (d time.Durati
 	return d, true, true
 }
 
-// cfgParseDuration parses Go's durations (300ms, 1.5h, 2h45m) plus days
+// ParseDuration parses Go's durations (300ms, 1.5h, 2h45m) plus days
 // (7d, 1d12h). A leading - gives a negative duration. Its errors say what
 // is wrong without repeating s.
-func cfgParseDuration(s string) (time.Duration, error) {
+func ParseDuration(s string) (time.Duration, error) {
 	rest, neg := s, false
 	if strings.HasPrefix(rest, "-") || strings.HasPrefix(rest, "+") {
 		neg = rest[0] == '-'
@@ -806,12 +806,12 @@ func cfgParseDuration(s string) (time.Duration, error) {
 }
 
 // oneOf returns a value that must be one of a few words.
-func (p *cfgParser) oneOf(key string, n *yaml.Node, words ...string) (string, bool) {
+func (p *parser) oneOf(key string, n *yaml.Node, words ...string) (string, bool) {
 	s, ok := p.text(key, n)
 	if !ok || s == "" {
 		return "", ok
 	}
-	if cfgContains(words, s) {
+	if contains(words, s) {
 		return s, true
 	}
 	list := strings.Join(words[:len(words)-1], ", ") + " or " + words[len(words)-1]
@@ -823,13 +823,13 @@ func (p *cfgParser) oneOf(key string, n *yaml.Node, words ...string) (string, bo
 }
 
 // config walks the top level of the file.
-func (p *cfgParser) config(root *yaml.Node, c *Config) {
+func (p *parser) config(root *yaml.Node, c *Config) {
 	root = p.deref(root)
-	if cfgIsNull(root) {
-		p.errorAt(1, 1, cfgNoAccountsHint, "no accounts: add at least one under accounts:")
+	if isNull(root) {
+		p.errorAt(1, 1, noAccountsHint, "no accounts: add at least one under accounts:")
 		return
 	}
-	m, ok := p.mapping(root, "", cfgTopKeys, cfgTopElsewhere)
+	m, ok := p.mapping(root, "", topKeys, topElsewhere)
 	if !ok {
 		return
 	}
@@ -886,17 +886,17 @@ func (p *cfgParser) config(root *yaml.Node, c *Config) {
 	case c.Sandbox && m.get("accounts") != nil:
 		p.errorf(m.get("sandbox"), "remove accounts: to try flows in the sandbox, or sandbox: to serve the accounts", "sandbox: true runs the sandbox account alone; it cannot be combined with accounts:")
 	case !c.Sandbox && m.get("accounts") == nil && !m.misspelt["accounts"]:
-		p.errorf(m.node, cfgNoAccountsHint, "no accounts: add at least one under accounts:")
+		p.errorf(m.node, noAccountsHint, "no accounts: add at least one under accounts:")
 	}
 }
 
-// cfgNoAccountsHint points at the sandbox for who has no account yet.
-const cfgNoAccountsHint = "or write sandbox: true to run the flows on the built-in sandbox account"
+// noAccountsHint points at the sandbox for who has no account yet.
+const noAccountsHint = "or write sandbox: true to run the flows on the built-in sandbox account"
 
 // section walks an optional mapping: nothing when it is null, else each
 // known key's value, in the file's order.
-func (p *cfgParser) section(n *yaml.Node, what string, known []string, field func(key string, v *yaml.Node)) {
-	if cfgIsNull(n) {
+func (p *parser) section(n *yaml.Node, what string, known []string, field func(key string, v *yaml.Node)) {
+	if isNull(n) {
 		return
 	}
 	m, ok := p.mapping(n, what, known, nil)
@@ -909,8 +909,8 @@ func (p *cfgParser) section(n *yaml.Node, what string, known []string, field fun
 }
 
 // admin walks admin:.
-func (p *cfgParser) admin(n *yaml.Node, a *AdminConfig) {
-	p.section(n, "admin", cfgAdminKeys, func(key string, v *yaml.Node) {
+func (p *parser) admin(n *yaml.Node, a *AdminConfig) {
+	p.section(n, "admin", adminKeys, func(key string, v *yaml.Node) {
 		switch key {
 		case "listen":
 			if s, ok := p.text(key, v); ok && s != "" && p.checkListen(v, s) {
@@ -920,8 +920,8 @@ func (p *cfgParser) admin(n *yaml.Node, a *AdminConfig) {
 			s, ok := p.text(key, v)
 			switch {
 			case !ok:
-			case s != "" && len(s) < cfgMinAdminToken:
-				p.errorf(v, "generate one with: openssl rand -hex 24", "admin token is too short (%d characters; at least %d)", len(s), cfgMinAdminToken)
+			case s != "" && len(s) < minAdminToken:
+				p.errorf(v, "generate one with: openssl rand -hex 24", "admin token is too short (%d characters; at least %d)", len(s), minAdminToken)
 			case strings.ContainsAny(s, " \t\r\n"):
 				p.errorf(v, "", "admin token must not contain spaces")
 			default:
@@ -932,8 +932,8 @@ func (p *cfgParser) admin(n *yaml.Node, a *AdminConfig) {
 }
 
 // retention walks retention:.
-func (p *cfgParser) retention(n *yaml.Node, r *RetentionConfig) {
-	p.section(n, "retention", cfgRetentionKeys, func(key string, v *yaml.Node) {
+func (p *parser) retention(n *yaml.Node, r *RetentionConfig) {
+	p.section(n, "retention", retentionKeys, func(key string, v *yaml.Node) {
 		if key == "every" {
 			if d, given, ok := p.duration(key, v, false); ok && given {
 				if d < time.Second {
@@ -965,7 +965,7 @@ func (p *cfgParser) retention(n *yaml.Node, r *RetentionConfig) {
 
 // keepFor returns how long a retention keeps its data: a duration of at
 // least engine.MinRetention, or 0 or forever for no end.
-func (p *cfgParser) keepFor(key string, n *yaml.Node) (time.Duration, bool) {
+func (p *parser) keepFor(key string, n *yaml.Node) (time.Duration, bool) {
 	if n.Kind == yaml.ScalarNode && n.Tag == "!!str" && n.Value == "forever" {
 		return 0, true
 	}
@@ -981,31 +981,31 @@ func (p *cfgParser) keepFor(key string, n *yaml.Node) (time.Duration, bool) {
 		if key == "dedupe" {
 			hint = "WeChat retries a callback 3 times within about 15 seconds: its dedupe key must outlive the retries (the default is 24h)"
 		}
-		p.errorf(n, hint, "retention %s must be at least %s", key, cfgMinRetentionText)
+		p.errorf(n, hint, "retention %s must be at least %s", key, minRetentionText)
 		return 0, false
 	}
 	return d, true
 }
 
-// cfgMinRetentionText is engine.MinRetention as the config writes it.
-const cfgMinRetentionText = "1m"
+// minRetentionText is engine.MinRetention as the config writes it.
+const minRetentionText = "1m"
 
 // secrets walks secrets:, a list of names, and reads each one's value
 // from the environment variable of that name. A name whose variable is
 // unset or empty is an error; no message shows a value.
-func (p *cfgParser) secrets(n *yaml.Node) SecretValues {
-	if cfgIsNull(n) {
+func (p *parser) secrets(n *yaml.Node) SecretValues {
+	if isNull(n) {
 		return nil
 	}
 	if n.Kind != yaml.SequenceNode {
-		p.errorf(n, "list the names: secrets: [CRM_KEY, CRM_TOKEN]", "secrets must be a list of names, got %s", cfgDescribe(n))
+		p.errorf(n, "list the names: secrets: [CRM_KEY, CRM_TOKEN]", "secrets must be a list of names, got %s", describe(n))
 		return nil
 	}
 	out := SecretValues{}
 	for _, item := range n.Content {
 		item = p.deref(item)
-		if item.Kind != yaml.ScalarNode || cfgIsNull(item) || item.Tag != "!!str" {
-			p.errorf(item, "list the names: secrets: [CRM_KEY, CRM_TOKEN]", "a secret is a name, got %s", cfgDescribe(item))
+		if item.Kind != yaml.ScalarNode || isNull(item) || item.Tag != "!!str" {
+			p.errorf(item, "list the names: secrets: [CRM_KEY, CRM_TOKEN]", "a secret is a name, got %s", describe(item))
 			continue
 		}
 		name := item.Value
@@ -1013,7 +1013,7 @@ func (p *cfgParser) secrets(n *yaml.Node) SecretValues {
 			p.errorf(item, fmt.Sprintf("write the name alone: %s; the value comes from the environment variable of that name", strings.Trim(name, "${}")), "a secret is named, not given: ${...} is not expanded here")
 			continue
 		}
-		if !cfgEnvName.MatchString(name) {
+		if !envNamePattern.MatchString(name) {
 			p.errorf(item, "letters, digits and _, not starting with a digit: the name of an environment variable", "invalid secret name %q", name)
 			continue
 		}
@@ -1034,16 +1034,16 @@ func (p *cfgParser) secrets(n *yaml.Node) SecretValues {
 	return out
 }
 
-// cfgTopElsewhere hints where a key of another map goes.
-func cfgTopElsewhere(key string) string {
+// topElsewhere hints where a key of another map goes.
+func topElsewhere(key string) string {
 	switch {
-	case cfgContains(cfgAccountKeys, key) || cfgContains(cfgSessionKeys, key):
+	case contains(accountKeys, key) || contains(sessionKeys, key):
 		return fmt.Sprintf("%s belongs to an account: put it under accounts:", key)
-	case cfgContains(cfgCallbackKeys, key):
+	case contains(callbackKeys, key):
 		return fmt.Sprintf("%s goes under callback:", key)
-	case cfgContains(cfgLogKeys, key):
+	case contains(logKeys, key):
 		return fmt.Sprintf("%s goes under log:", key)
-	case cfgContains(cfgRetentionKeys, key):
+	case contains(retentionKeys, key):
 		return fmt.Sprintf("%s goes under retention:", key)
 	case key == "token":
 		return "token: belongs to an account, or to admin: for the console"
@@ -1052,7 +1052,7 @@ func cfgTopElsewhere(key string) string {
 }
 
 // checkListen checks a host:port address.
-func (p *cfgParser) checkListen(n *yaml.Node, s string) bool {
+func (p *parser) checkListen(n *yaml.Node, s string) bool {
 	_, port, err := net.SplitHostPort(s)
 	if err == nil {
 		if num, perr := strconv.Atoi(port); perr != nil || num < 0 || num > 65535 {
@@ -1067,7 +1067,7 @@ func (p *cfgParser) checkListen(n *yaml.Node, s string) bool {
 }
 
 // timezone loads an IANA time zone; "Local" is the machine's.
-func (p *cfgParser) timezone(n *yaml.Node, name string) (*time.Location, bool) {
+func (p *parser) timezone(n *yaml.Node, name string) (*time.Location, bool) {
 	if name == "Local" {
 		return time.Local, true
 	}
@@ -1077,7 +1077,7 @@ func (p *cfgParser) timezone(n *yaml.Node, name string) (*time.Location, bool) {
 		loc, err = time.LoadLocation(name)
 	}
 	if err != nil {
-		hint := flows.DidYouMean(name, cfgZones)
+		hint := flows.DidYouMean(name, zones)
 		if hint == "" {
 			hint = "use an IANA name such as Asia/Shanghai, or leave timezone out for the machine's zone"
 		}
@@ -1088,8 +1088,8 @@ func (p *cfgParser) timezone(n *yaml.Node, name string) (*time.Location, bool) {
 }
 
 // logConfig walks log:.
-func (p *cfgParser) logConfig(n *yaml.Node, l *LogConfig) {
-	p.section(n, "log", cfgLogKeys, func(key string, v *yaml.Node) {
+func (p *parser) logConfig(n *yaml.Node, l *LogConfig) {
+	p.section(n, "log", logKeys, func(key string, v *yaml.Node) {
 		switch key {
 		case "format":
 			if s, ok := p.oneOf("format", v, "text", "json"); ok && s != "" {
@@ -1104,11 +1104,11 @@ func (p *cfgParser) logConfig(n *yaml.Node, l *LogConfig) {
 }
 
 // callback walks callback:.
-func (p *cfgParser) callback(n *yaml.Node, cb *CallbackConfig) {
-	p.section(n, "callback", cfgCallbackKeys, func(key string, v *yaml.Node) {
+func (p *parser) callback(n *yaml.Node, cb *CallbackConfig) {
+	p.section(n, "callback", callbackKeys, func(key string, v *yaml.Node) {
 		switch key {
 		case "max_body":
-			if size, ok := p.size(key, v); ok && size > cfgDefaultMaxBody {
+			if size, ok := p.size(key, v); ok && size > DefaultMaxBody {
 				p.errorf(v, "WeChat's callbacks are a few KB; the callback parser reads no more than 1MB", "max_body must be at most 1MB")
 			} else if ok && size > 0 {
 				cb.MaxBody = size
@@ -1130,7 +1130,7 @@ func (p *cfgParser) callback(n *yaml.Node, cb *CallbackConfig) {
 				switch {
 				case d < 0:
 					p.errorf(v, "", "passive_reply_wait must not be negative")
-				case d >= cfgWeChatReplyTimeout:
+				case d >= weChatReplyTimeout:
 					p.errorf(v, "WeChat stops waiting for the response after 5 seconds and sends the callback again", "passive_reply_wait must be shorter than 5s")
 				default:
 					cb.PassiveReplyWait = d
@@ -1142,12 +1142,12 @@ func (p *cfgParser) callback(n *yaml.Node, cb *CallbackConfig) {
 
 // size returns a size in bytes: a number of bytes, or a number with the
 // unit B, KB, MB or GB (powers of 1024). 0 means not given.
-func (p *cfgParser) size(key string, n *yaml.Node) (int64, bool) {
+func (p *parser) size(key string, n *yaml.Node) (int64, bool) {
 	s, ok := p.text(key, n)
 	if !ok || s == "" {
 		return 0, ok
 	}
-	m := cfgSize.FindStringSubmatch(strings.TrimSpace(s))
+	m := sizePattern.FindStringSubmatch(strings.TrimSpace(s))
 	var v int64
 	if m != nil {
 		var err error
@@ -1171,13 +1171,13 @@ func (p *cfgParser) size(key string, n *yaml.Node) (int64, bool) {
 }
 
 // accounts walks accounts:.
-func (p *cfgParser) accounts(n *yaml.Node) []AccountConfig {
-	if cfgIsNull(n) || (n.Kind == yaml.SequenceNode && len(n.Content) == 0) {
-		p.errorf(n, cfgNoAccountsHint, "no accounts: add at least one under accounts:")
+func (p *parser) accounts(n *yaml.Node) []AccountConfig {
+	if isNull(n) || (n.Kind == yaml.SequenceNode && len(n.Content) == 0) {
+		p.errorf(n, noAccountsHint, "no accounts: add at least one under accounts:")
 		return nil
 	}
 	if n.Kind != yaml.SequenceNode {
-		p.errorf(n, "start each account with a dash: - id: main", "accounts must be a list, got %s", cfgDescribe(n))
+		p.errorf(n, "start each account with a dash: - id: main", "accounts must be a list, got %s", describe(n))
 		return nil
 	}
 	var out []AccountConfig
@@ -1207,28 +1207,28 @@ func (p *cfgParser) accounts(n *yaml.Node) []AccountConfig {
 	return out
 }
 
-// cfgAccountElsewhere hints where a key of another map goes.
-func cfgAccountElsewhere(key string) string {
+// accountElsewhere hints where a key of another map goes.
+func accountElsewhere(key string) string {
 	switch {
-	case cfgContains(cfgSessionKeys, key):
+	case contains(sessionKeys, key):
 		return fmt.Sprintf("%s goes under session:", key)
-	case cfgContains(cfgTopKeys, key):
+	case contains(topKeys, key):
 		return fmt.Sprintf("%s goes at the top level, not in an account", key)
-	case cfgContains(cfgCallbackKeys, key):
+	case contains(callbackKeys, key):
 		return fmt.Sprintf("%s goes under callback: at the top level", key)
 	}
 	return ""
 }
 
 // account walks one account. ok is false when it is not a map.
-func (p *cfgParser) account(n *yaml.Node) (AccountConfig, *cfgMap, bool) {
+func (p *parser) account(n *yaml.Node) (AccountConfig, *yamlMap, bool) {
 	n = p.deref(n)
-	a := AccountConfig{Line: n.Line, Region: wechat.RegionMainland, APIBase: cfgDefaultAPIBase, TokenMode: cfgDefaultTokenMode}
+	a := AccountConfig{Line: n.Line, Region: wechat.RegionMainland, APIBase: defaultAPIBase, TokenMode: defaultTokenMode}
 	if n.Kind != yaml.MappingNode {
-		p.errorf(n, "write - id: main, then app_id:, app_secret: and token: under it", "an account must be a map of keys, got %s", cfgDescribe(n))
+		p.errorf(n, "write - id: main, then app_id:, app_secret: and token: under it", "an account must be a map of keys, got %s", describe(n))
 		return a, nil, false
 	}
-	m, _ := p.mapping(n, "an account", cfgAccountKeys, cfgAccountElsewhere)
+	m, _ := p.mapping(n, "an account", accountKeys, accountElsewhere)
 	for _, key := range m.order {
 		v := m.get(key)
 		switch key {
@@ -1236,7 +1236,7 @@ func (p *cfgParser) account(n *yaml.Node) (AccountConfig, *cfgMap, bool) {
 			a.ID = p.accountID(v)
 		case "app_id":
 			if s, ok := p.text(key, v); ok && s != "" {
-				if cfgAppID.MatchString(s) {
+				if appIDPattern.MatchString(s) {
 					a.AppID = s
 				} else {
 					p.errorf(v, "copy the AppID from the admin console: Settings and Development > Basic Configuration", "app_id must be wx and 16 letters or digits, like wx0123456789abcdef")
@@ -1250,7 +1250,7 @@ func (p *cfgParser) account(n *yaml.Node) (AccountConfig, *cfgMap, bool) {
 			}
 		case "token":
 			if s, ok := p.text(key, v); ok && s != "" {
-				if cfgToken.MatchString(s) {
+				if tokenPattern.MatchString(s) {
 					a.Token = s
 				} else {
 					p.errorf(v, "it is the Token of the server configuration in the admin console", "token must be 3 to 32 letters or digits")
@@ -1268,7 +1268,7 @@ func (p *cfgParser) account(n *yaml.Node) (AccountConfig, *cfgMap, bool) {
 			}
 		case "original_id":
 			if s, ok := p.text(key, v); ok && s != "" {
-				if cfgOriginalID.MatchString(s) {
+				if originalIDPattern.MatchString(s) {
 					a.OriginalID = s
 				} else {
 					p.errorf(v, "it is the Original ID of the account's details in the admin console, or leave original_id out", "original_id must be gh_ and letters or digits, like gh_0123456789ab")
@@ -1304,12 +1304,12 @@ func (p *cfgParser) account(n *yaml.Node) (AccountConfig, *cfgMap, bool) {
 	if a.ID != "" {
 		who = fmt.Sprintf("account %q", a.ID)
 	}
-	for _, key := range cfgRequiredAccountKeys {
+	for _, key := range requiredAccountKeys {
 		v := m.get(key)
 		switch {
 		case v == nil && !m.misspelt[key]:
 			p.errorf(m.node, "every account needs id, app_id, app_secret and token", "%s has no %s", who, key)
-		case v != nil && cfgIsNull(v):
+		case v != nil && isNull(v):
 			p.errorf(v, "", "%s is empty", key)
 		case v != nil && p.isEmptyQuiet(v):
 			hint := ""
@@ -1333,27 +1333,27 @@ func (p *cfgParser) account(n *yaml.Node) (AccountConfig, *cfgMap, bool) {
 
 // textQuiet reads a value as text without reporting anything: the value
 // was already checked when its key was read.
-func (p *cfgParser) textQuiet(n *yaml.Node) (string, bool) {
-	q := &cfgParser{file: p.file, lines: p.lines, env: p.env}
+func (p *parser) textQuiet(n *yaml.Node) (string, bool) {
+	q := &parser{file: p.file, lines: p.lines, env: p.env}
 	s, ok := q.text("", n)
 	return s, ok && len(q.diags) == 0
 }
 
 // isEmptyQuiet reports whether a value reads as "" without problems.
-func (p *cfgParser) isEmptyQuiet(n *yaml.Node) bool {
+func (p *parser) isEmptyQuiet(n *yaml.Node) bool {
 	s, ok := p.textQuiet(n)
 	return ok && s == ""
 }
 
 // accountID checks an account id.
-func (p *cfgParser) accountID(n *yaml.Node) string {
+func (p *parser) accountID(n *yaml.Node) string {
 	s, ok := p.text("id", n)
 	if !ok || s == "" {
 		return ""
 	}
-	if !cfgAccountID.MatchString(s) {
+	if !accountIDPattern.MatchString(s) {
 		hint := "it becomes the callback URL /wechat/{id}"
-		if low := strings.ToLower(s); low != s && cfgAccountID.MatchString(low) {
+		if low := strings.ToLower(s); low != s && accountIDPattern.MatchString(low) {
 			hint = fmt.Sprintf("did you mean %q?", low)
 		}
 		p.errorf(n, hint, "account id %q must be 1 to 32 lowercase letters, digits, _ or -, starting with a letter or digit", s)
@@ -1364,7 +1364,7 @@ func (p *cfgParser) accountID(n *yaml.Node) string {
 
 // checkSecret refuses a secret with spaces or control characters, which
 // are copy and paste accidents; the message never shows the value.
-func (p *cfgParser) checkSecret(key string, n *yaml.Node, s string) bool {
+func (p *parser) checkSecret(key string, n *yaml.Node, s string) bool {
 	for _, r := range s {
 		if r <= ' ' || r == 0x7f {
 			p.errorf(n, "check the value for a stray space or line break", "%s has spaces or control characters in it", key)
@@ -1374,9 +1374,17 @@ func (p *cfgParser) checkSecret(key string, n *yaml.Node, s string) bool {
 	return true
 }
 
+// plural is word, with an s unless n is 1.
+func plural(n int, word string) string {
+	if n == 1 {
+		return word
+	}
+	return word + "s"
+}
+
 // checkAESKey checks an EncodingAESKey: 43 characters of base64. The
 // message never shows the key.
-func (p *cfgParser) checkAESKey(key string, n *yaml.Node, s string) bool {
+func (p *parser) checkAESKey(key string, n *yaml.Node, s string) bool {
 	const hint = "it is the EncodingAESKey of the server configuration in the admin console"
 	if c := utf8.RuneCountInString(s); c != 43 {
 		p.errorf(n, hint, "%s must be 43 characters of base64, got %d %s", key, c, plural(c, "character"))
@@ -1391,7 +1399,7 @@ func (p *cfgParser) checkAESKey(key string, n *yaml.Node, s string) bool {
 
 // apiBase checks the base URL of WeChat's API and removes its trailing
 // slash. The message does not show the URL, which may hold a password.
-func (p *cfgParser) apiBase(n *yaml.Node, s string) (string, bool) {
+func (p *parser) apiBase(n *yaml.Node, s string) (string, bool) {
 	u, err := url.Parse(s)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
 		p.errorf(n, "leave api_base out for WeChat's own", "api_base must be an http or https URL without query, like https://api.weixin.qq.com")
@@ -1402,13 +1410,13 @@ func (p *cfgParser) apiBase(n *yaml.Node, s string) (string, bool) {
 
 // session walks an account's session:, checking each value with
 // wechat.Settings.Validate so that problems point at their key.
-func (p *cfgParser) session(n *yaml.Node) wechat.Settings {
+func (p *parser) session(n *yaml.Node) wechat.Settings {
 	var st wechat.Settings
-	if cfgIsNull(n) {
+	if isNull(n) {
 		return st
 	}
-	m, ok := p.mapping(n, "session", cfgSessionKeys, func(key string) string {
-		if key == "region" || cfgContains(cfgAccountKeys, key) {
+	m, ok := p.mapping(n, "session", sessionKeys, func(key string) string {
+		if key == "region" || contains(accountKeys, key) {
 			return fmt.Sprintf("%s goes on the account, next to app_id", key)
 		}
 		return ""

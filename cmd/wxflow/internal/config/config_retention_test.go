@@ -1,4 +1,4 @@
-package main
+package config
 
 import (
 	"os"
@@ -15,15 +15,15 @@ import (
 // forever, and the refusals with their hints.
 func TestConfigRetention(t *testing.T) {
 	t.Parallel()
-	got, err := parseConfig("", []byte(cfgMinimal), cfgEnv(cfgTestEnv))
+	got, err := Parse("", []byte(minimal), envOf(testEnv))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if got.Retention.Retention != engine.DefaultRetention || got.Retention.Every != time.Minute {
 		t.Errorf("default retention = %+v", got.Retention)
 	}
-	src := "retention:\n  dedupe: 1m\n  locations: 2h\n  runs: forever\n  messages: 0\n  transcript: 7d\n  every: 10s\n" + cfgMinimal
-	if got, err = parseConfig("", []byte(src), cfgEnv(cfgTestEnv)); err != nil {
+	src := "retention:\n  dedupe: 1m\n  locations: 2h\n  runs: forever\n  messages: 0\n  transcript: 7d\n  every: 10s\n" + minimal
+	if got, err = Parse("", []byte(src), envOf(testEnv)); err != nil {
 		t.Fatal(err)
 	}
 	want := RetentionConfig{Retention: engine.Retention{Dedupe: time.Minute, Locations: 2 * time.Hour, Transcript: 7 * 24 * time.Hour}, Every: 10 * time.Second}
@@ -40,7 +40,7 @@ func TestConfigRetention(t *testing.T) {
 		{"unknown key", "retention:\n  event: 1h\n", `wxflow.yaml:2:3: error: unknown key "event"`},
 		{"misplaced", "dedupe: 1h\n", "dedupe goes under retention:"},
 	} {
-		_, err := parseConfig("wxflow.yaml", []byte(c.src+cfgMinimal), cfgEnv(cfgTestEnv))
+		_, err := Parse("wxflow.yaml", []byte(c.src+minimal), envOf(testEnv))
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: error\n%v\nwant it to contain\n%s", c.name, err, c.want)
 		}
@@ -51,17 +51,17 @@ func TestConfigRetention(t *testing.T) {
 // key of retention:.
 func TestConfigRetentionDocs(t *testing.T) {
 	t.Parallel()
-	doc, err := os.ReadFile(filepath.Join("..", "..", "docs", "config.md"))
+	doc, err := os.ReadFile(filepath.Join(repoRoot, "docs", "config.md"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, k := range append([]string{"retention"}, cfgRetentionKeys...) {
+	for _, k := range append([]string{"retention"}, retentionKeys...) {
 		if !regexp.MustCompile("(?m)^\\| `" + regexp.QuoteMeta(k) + "` \\|").Match(doc) {
 			t.Errorf("docs/config.md has no table row for `%s`", k)
 		}
 	}
 }
 
-// cfgTestRetention is retention: by default, as the other config tests
+// testRetention is retention: by default, as the other config tests
 // expect it.
-var cfgTestRetention = RetentionConfig{Retention: engine.DefaultRetention, Every: time.Minute}
+var testRetention = RetentionConfig{Retention: engine.DefaultRetention, Every: time.Minute}
