@@ -29,6 +29,7 @@ import (
 	"github.com/wxflow/wxflow/channels/wechat/wechattest"
 	"github.com/wxflow/wxflow/cmd/wxflow/console"
 	"github.com/wxflow/wxflow/cmd/wxflow/internal/config"
+	"github.com/wxflow/wxflow/cmd/wxflow/internal/loadgen"
 	"github.com/wxflow/wxflow/engine"
 	"github.com/wxflow/wxflow/engine/sqlite"
 )
@@ -77,7 +78,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fl.SetOutput(stderr)
 	var o benchOptions
 	fl.IntVar(&o.followers, "followers", 1000, "how many simulated followers")
-	fl.StringVar(&o.scenario, "scenario", scenarioMixed, "what they do: "+strings.Join(benchScenarios, ", "))
+	fl.StringVar(&o.scenario, "scenario", loadgen.ScenarioMixed, "what they do: "+strings.Join(loadgen.Scenarios, ", "))
 	fl.BoolVar(&o.aes, "aes", false, "post safe-mode (encrypted) callbacks")
 	fl.IntVar(&o.conns, "conns", 32, "concurrent HTTP connections")
 	fl.Float64Var(&o.rate, "rate", 0, "callbacks a second, all followers together (0: as fast as the server answers)")
@@ -97,7 +98,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fl.StringVar(&o.account, "account", "", "with --url: the account's id in the callback URL (default main)")
 	fl.StringVar(&o.originalID, "original-id", "", "with --url: the account's original_id, the callbacks' ToUserName (default "+benchOriginalID+")")
 	fl.Usage = func() {
-		fmt.Fprintln(stderr, "usage: wxflow bench [--followers N] [--scenario "+strings.Join(benchScenarios, "|")+"] [--aes] [--conns C] [--rate R] [--json]")
+		fmt.Fprintln(stderr, "usage: wxflow bench [--followers N] [--scenario "+strings.Join(loadgen.Scenarios, "|")+"] [--aes] [--conns C] [--rate R] [--json]")
 		fmt.Fprintln(stderr, "       wxflow bench --duration D [--retention R] [--sample S] [--locations N] ... (a soak)")
 		fmt.Fprintln(stderr, "       wxflow bench --url URL --token TOKEN [--account ID] [--aes --aes-key KEY --appid APPID] ...")
 		fmt.Fprintln(stderr, "\nStarts `wxflow serve` as a child process (synchronous=FULL, as in production)")
@@ -160,8 +161,8 @@ func (o *benchOptions) check(fl *flag.FlagSet) string {
 	switch {
 	case fl.NArg() > 0:
 		return fmt.Sprintf("unexpected argument %q", fl.Arg(0))
-	case !slices.Contains(benchScenarios, o.scenario):
-		return fmt.Sprintf("--scenario %q: want one of %s", o.scenario, strings.Join(benchScenarios, ", "))
+	case !slices.Contains(loadgen.Scenarios, o.scenario):
+		return fmt.Sprintf("--scenario %q: want one of %s", o.scenario, strings.Join(loadgen.Scenarios, ", "))
 	case o.followers < 1:
 		return "--followers must be at least 1"
 	case o.conns < 1:
@@ -216,7 +217,7 @@ func writeBenchFlows(dir, scenario string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	for name, src := range benchFlowFiles(scenario) {
+	for name, src := range loadgen.FlowFiles(scenario) {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(src), 0o644); err != nil {
 			return err
 		}
@@ -279,16 +280,16 @@ type benchReport struct {
 	Rate      float64 `json:"rate"`
 	Seed      uint64  `json:"seed"`
 
-	Callbacks     int            `json:"callbacks"`
-	Attempts      int            `json:"attempts"`
-	Acked         int            `json:"acked"`
-	Unconfirmed   int            `json:"unconfirmed"`
-	LoadSeconds   float64        `json:"load_seconds"`
-	DrainSeconds  float64        `json:"drain_seconds"`
-	AcksPerSecond float64        `json:"acks_per_second"`
-	AckLatency    latencySummary `json:"ack_latency_ms"`
-	Events        map[string]int `json:"events"`
-	Duplicates    int            `json:"duplicates"`
+	Callbacks     int                    `json:"callbacks"`
+	Attempts      int                    `json:"attempts"`
+	Acked         int                    `json:"acked"`
+	Unconfirmed   int                    `json:"unconfirmed"`
+	LoadSeconds   float64                `json:"load_seconds"`
+	DrainSeconds  float64                `json:"drain_seconds"`
+	AcksPerSecond float64                `json:"acks_per_second"`
+	AckLatency    loadgen.LatencySummary `json:"ack_latency_ms"`
+	Events        map[string]int         `json:"events"`
+	Duplicates    int                    `json:"duplicates"`
 
 	RunsStarted        map[string]int `json:"runs_started"`
 	Runs               map[string]int `json:"runs"`
@@ -336,47 +337,45 @@ func newBenchReport(o *benchOptions) *benchReport {
 
 // benchLoad is what driving the followers produced.
 type benchLoad struct {
-	followers []*follower
-	poster    *callbackPoster
+	followers []*loadgen.Follower
+	poster    *loadgen.Poster
 	start     time.Time
 	loadDone  time.Time
 }
 
 // drive plays the scenario against endpoint and fills in the load's
 // figures.
-func (r *benchReport) drive(ctx context.Context, o *benchOptions, endpoint, to string, signer *callbackSigner) *benchLoad {
+func (r *benchReport) drive(ctx context.Context, o *benchOptions, endpoint, to string, signer *loadgen.Signer) *benchLoad {
 	tag := strconv.FormatUint(rand.Uint64()%(36*36*36*36*36*36), 36)
-	l := &benchLoad{followers: benchScripts(o.scenario, o.followers, o.seed, tag)}
-	addLocations(l.followers, o.locations)
-	l.poster = newCallbackPoster(endpoint, signer, o.conns, newPacer(o.rate))
-	defer l.poster.close()
+	l := &benchLoad{followers: loadgen.Scripts(o.scenario, o.followers, o.seed, tag)}
+	loadgen.AddLocations(l.followers, o.locations)
+	l.poster = loadgen.NewPoster(endpoint, signer, o.conns, loadgen.NewPacer(o.rate))
+	defer l.poster.Close()
 	r.Target = endpoint
 	l.start = time.Now()
-	if l.poster.pace != nil {
-		l.poster.pace.start = l.start
-	}
-	driveFollowers(ctx, l.followers, to, o.conns, 4*o.conns, l.poster)
+	l.poster.StartPace(l.start)
+	loadgen.Drive(ctx, l.followers, to, o.conns, 4*o.conns, l.poster)
 	l.loadDone = time.Now()
 	if ctx.Err() != nil {
 		r.Books.Problems = append(r.Books.Problems, "interrupted: the load stopped before every follower was done")
 	}
 	r.LoadSeconds = roundMS(l.loadDone.Sub(l.start))
 	for _, f := range l.followers {
-		n := f.acked
-		if f.unconfirmed {
+		n := f.Acked
+		if f.Unconfirmed {
 			n++
 			r.Unconfirmed++
 		}
 		r.Callbacks += n
-		r.Acked += f.acked
-		for _, a := range f.actions[:f.acked] {
-			r.Events[string(a.eventKind())]++
+		r.Acked += f.Acked
+		for _, a := range f.Actions[:f.Acked] {
+			r.Events[string(a.EventKind())]++
 		}
 	}
-	r.Attempts = int(l.poster.attempts.Load())
+	r.Attempts = l.poster.Attempts()
 	r.AcksPerSecond = perSecond(r.Acked, r.LoadSeconds)
-	r.AckLatency = l.poster.lat.summary()
-	for k, v := range l.poster.fail.counts() {
+	r.AckLatency = l.poster.Latency()
+	for k, v := range l.poster.Failures() {
 		r.Failures[k] += v
 	}
 	if r.Unconfirmed > 0 {
@@ -399,7 +398,7 @@ func perSecond(n int, seconds float64) float64 {
 // benchRemote drives a server that runs elsewhere: only the
 // acknowledgements can be checked.
 func benchRemote(ctx context.Context, o *benchOptions) (*benchReport, error) {
-	signer, err := newCallbackSigner(o.token, o.originalID, o.appID, o.aesKey)
+	signer, err := loadgen.NewSigner(o.token, o.originalID, o.appID, o.aesKey)
 	if err != nil {
 		return nil, fmt.Errorf("--aes-key: %w", err)
 	}
@@ -536,7 +535,7 @@ func benchLocal(ctx context.Context, o *benchOptions, stderr io.Writer) (*benchR
 	if o.aes {
 		aesKey = benchAESKey
 	}
-	signer, err := newCallbackSigner(benchToken, benchOriginalID, benchAppID, aesKey)
+	signer, err := loadgen.NewSigner(benchToken, benchOriginalID, benchAppID, aesKey)
 	if err != nil {
 		return nil, err
 	}
@@ -1031,7 +1030,7 @@ type benchBooks struct {
 // collectBooks reads the books of a run from the scripts, the server's
 // store and counters, and the fake API. Without counters (nil) the events
 // by kind are not checked.
-func collectBooks(scenario string, fs []*follower, st engine.Store, counters *benchCounters, api *wechattest.Server, base storeBase) (*benchBooks, error) {
+func collectBooks(scenario string, fs []*loadgen.Follower, st engine.Store, counters *benchCounters, api *wechattest.Server, base storeBase) (*benchBooks, error) {
 	b := &benchBooks{
 		acked: map[channels.Kind]int{}, skip: map[string]bool{},
 		wantRuns: map[string]map[string]int{}, wantMsgs: map[string]map[string]int{},
@@ -1040,21 +1039,21 @@ func collectBooks(scenario string, fs []*follower, st engine.Store, counters *be
 	}
 	ours := make(map[string]bool, len(fs))
 	for _, f := range fs {
-		ours[f.contact] = true
-		for _, a := range f.actions[:f.acked] {
-			b.acked[a.eventKind()]++
+		ours[f.Contact] = true
+		for _, a := range f.Actions[:f.Acked] {
+			b.acked[a.EventKind()]++
 		}
-		if f.unconfirmed {
+		if f.Unconfirmed {
 			b.unconfirmed++
-			b.skip[f.contact] = true
+			b.skip[f.Contact] = true
 			continue
 		}
-		runs, msgs := expectFollower(scenario, f, f.acked)
+		runs, msgs := loadgen.Expect(scenario, f, f.Acked)
 		if len(runs) > 0 {
-			b.wantRuns[f.contact] = runs
+			b.wantRuns[f.Contact] = runs
 		}
 		if len(msgs) > 0 {
-			b.wantMsgs[f.contact] = msgs
+			b.wantMsgs[f.Contact] = msgs
 		}
 	}
 	if counters != nil {
@@ -1089,7 +1088,7 @@ func collectBooks(scenario string, fs []*follower, st engine.Store, counters *be
 			}
 			b.outbox[status]++
 			if e.Status == engine.OutboxSent {
-				count(b.sent, e.Contact, messageKey(&e.Message))
+				count(b.sent, e.Contact, loadgen.MessageKey(&e.Message))
 			}
 		}
 		return nil
@@ -1098,11 +1097,11 @@ func collectBooks(scenario string, fs []*follower, st engine.Store, counters *be
 		return nil, err
 	}
 	for _, m := range api.Sent() {
-		to, msg, err := apiMessage(m.Body)
+		to, msg, err := loadgen.APIMessage(m.Body)
 		if err != nil {
 			to, msg = m.ToUser, channels.Message{Type: "unreadable"}
 		}
-		count(b.api, to, messageKey(&msg))
+		count(b.api, to, loadgen.MessageKey(&msg))
 	}
 	return b, nil
 }

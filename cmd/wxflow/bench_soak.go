@@ -15,6 +15,7 @@ import (
 
 	"github.com/wxflow/wxflow/channels"
 	"github.com/wxflow/wxflow/channels/wechat/wechattest"
+	"github.com/wxflow/wxflow/cmd/wxflow/internal/loadgen"
 	"github.com/wxflow/wxflow/engine"
 )
 
@@ -60,10 +61,10 @@ func storeSize(db string) int64 {
 // soak plays rounds of the scenario against endpoint until o.duration has
 // passed (the last round finishes), sampling the store's size every
 // o.sample, and fills in the load's figures.
-func (r *benchReport) soak(ctx context.Context, o *benchOptions, endpoint, to string, signer *callbackSigner, db string) *benchLoad {
+func (r *benchReport) soak(ctx context.Context, o *benchOptions, endpoint, to string, signer *loadgen.Signer, db string) *benchLoad {
 	tag := strconv.FormatUint(rand.Uint64()%(36*36*36*36*36*36), 36)
-	l := &benchLoad{poster: newCallbackPoster(endpoint, signer, o.conns, newPacer(o.rate))}
-	defer l.poster.close()
+	l := &benchLoad{poster: loadgen.NewPoster(endpoint, signer, o.conns, loadgen.NewPacer(o.rate))}
+	defer l.poster.Close()
 	r.Target = endpoint
 	if o.retention > 0 {
 		r.Retention = o.retention.String()
@@ -73,9 +74,7 @@ func (r *benchReport) soak(ctx context.Context, o *benchOptions, endpoint, to st
 		every = max(time.Second, o.duration/10)
 	}
 	l.start = time.Now()
-	if l.poster.pace != nil {
-		l.poster.pace.start = l.start
-	}
+	l.poster.StartPace(l.start)
 	var mu sync.Mutex
 	sample := func() {
 		s := storeSample{Seconds: roundMS(time.Since(l.start)), Bytes: storeSize(db)}
@@ -105,26 +104,26 @@ func (r *benchReport) soak(ctx context.Context, o *benchOptions, endpoint, to st
 	// a round's events never dedupe against the previous round's.
 	var next int64
 	for time.Now().Before(deadline) && ctx.Err() == nil {
-		fs := benchScripts(o.scenario, o.followers, o.seed+uint64(r.Rounds), tag)
-		addLocations(fs, o.locations)
+		fs := loadgen.Scripts(o.scenario, o.followers, o.seed+uint64(r.Rounds), tag)
+		loadgen.AddLocations(fs, o.locations)
 		last := next
 		for _, f := range fs {
-			f.base = max(f.base, next)
-			last = max(last, f.base+int64(len(f.actions)))
+			f.Base = max(f.Base, next)
+			last = max(last, f.Base+int64(len(f.Actions)))
 		}
 		next = last
-		driveFollowers(ctx, fs, to, o.conns, 4*o.conns, l.poster)
+		loadgen.Drive(ctx, fs, to, o.conns, 4*o.conns, l.poster)
 		r.Rounds++
 		for _, f := range fs {
-			n := f.acked
-			if f.unconfirmed {
+			n := f.Acked
+			if f.Unconfirmed {
 				n++
 				r.Unconfirmed++
 			}
 			r.Callbacks += n
-			r.Acked += f.acked
-			for _, a := range f.actions[:f.acked] {
-				r.Events[string(a.eventKind())]++
+			r.Acked += f.Acked
+			for _, a := range f.Actions[:f.Acked] {
+				r.Events[string(a.EventKind())]++
 			}
 		}
 		l.followers = fs
@@ -137,10 +136,10 @@ func (r *benchReport) soak(ctx context.Context, o *benchOptions, endpoint, to st
 	}
 	r.LoadSeconds = roundMS(l.loadDone.Sub(l.start))
 	r.Duration = r.LoadSeconds
-	r.Attempts = int(l.poster.attempts.Load())
+	r.Attempts = l.poster.Attempts()
 	r.AcksPerSecond = perSecond(r.Acked, r.LoadSeconds)
-	r.AckLatency = l.poster.lat.summary()
-	for k, v := range l.poster.fail.counts() {
+	r.AckLatency = l.poster.Latency()
+	for k, v := range l.poster.Failures() {
 		r.Failures[k] += v
 	}
 	if r.Unconfirmed > 0 {

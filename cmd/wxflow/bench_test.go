@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"maps"
-	"net/url"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -15,9 +14,9 @@ import (
 	"time"
 
 	"github.com/wxflow/wxflow/channels"
-	"github.com/wxflow/wxflow/channels/wechat"
 	"github.com/wxflow/wxflow/channels/wechat/wechattest"
 	"github.com/wxflow/wxflow/cmd/wxflow/console"
+	"github.com/wxflow/wxflow/cmd/wxflow/internal/loadgen"
 	"github.com/wxflow/wxflow/engine"
 	"github.com/wxflow/wxflow/flows"
 )
@@ -92,7 +91,7 @@ func TestBenchAESWelcomeJSON(t *testing.T) {
 	if rep.Callbacks != 80 || rep.Events["text"] != 40 || rep.MessagesExpected != 120 {
 		t.Errorf("callbacks %d, events %v, messages %d", rep.Callbacks, rep.Events, rep.MessagesExpected)
 	}
-	if rep.RunsStarted[bfWelcome] != 40 || rep.RunsCompleted != 40 || !reflect.DeepEqual(rep.Runs, map[string]int{"completed": 40}) {
+	if rep.RunsStarted[loadgen.FlowWelcome] != 40 || rep.RunsCompleted != 40 || !reflect.DeepEqual(rep.Runs, map[string]int{"completed": 40}) {
 		t.Errorf("runs started %v, ended %v", rep.RunsStarted, rep.Runs)
 	}
 }
@@ -108,7 +107,7 @@ func TestBenchMenuBotPaced(t *testing.T) {
 	if min := time.Duration(rep.Callbacks-1) * time.Second / 400; time.Since(start) < min {
 		t.Errorf("%d callbacks at 400/s took %s, less than %s", rep.Callbacks, time.Since(start), min)
 	}
-	if rep.Runs["interrupted"] != 0 || rep.RunsStarted[bfHello] != 20 || rep.RunsStarted[bfMenu] == 0 {
+	if rep.Runs["interrupted"] != 0 || rep.RunsStarted[loadgen.FlowHello] != 20 || rep.RunsStarted[loadgen.FlowMenu] == 0 {
 		t.Errorf("runs started %v, ended %v", rep.RunsStarted, rep.Runs)
 	}
 }
@@ -289,7 +288,7 @@ func TestBenchUnbalancedBooksExit1(t *testing.T) {
 // scripts say, and the engine, store and API did exactly that.
 func balancedBooks(t *testing.T) *benchBooks {
 	t.Helper()
-	fs := benchScripts(scenarioMixed, 30, 7, "t")
+	fs := loadgen.Scripts(loadgen.ScenarioMixed, 30, 7, "t")
 	b := &benchBooks{
 		acked: map[channels.Kind]int{}, skip: map[string]bool{},
 		wantRuns: map[string]map[string]int{}, wantMsgs: map[string]map[string]int{},
@@ -297,15 +296,15 @@ func balancedBooks(t *testing.T) *benchBooks {
 		outbox: map[string]int{}, sent: map[string]map[string]int{}, api: map[string]map[string]int{},
 	}
 	for _, f := range fs {
-		f.acked = len(f.actions)
-		for _, a := range f.actions {
-			b.acked[a.eventKind()]++
-			b.ingested[a.eventKind()]++
+		f.Acked = len(f.Actions)
+		for _, a := range f.Actions {
+			b.acked[a.EventKind()]++
+			b.ingested[a.EventKind()]++
 			b.stored++
 		}
-		runs, msgs := expectFollower(scenarioMixed, f, f.acked)
-		b.wantRuns[f.contact], b.gotRuns[f.contact] = runs, maps.Clone(runs)
-		b.wantMsgs[f.contact], b.sent[f.contact], b.api[f.contact] = msgs, maps.Clone(msgs), maps.Clone(msgs)
+		runs, msgs := loadgen.Expect(loadgen.ScenarioMixed, f, f.Acked)
+		b.wantRuns[f.Contact], b.gotRuns[f.Contact] = runs, maps.Clone(runs)
+		b.wantMsgs[f.Contact], b.sent[f.Contact], b.api[f.Contact] = msgs, maps.Clone(msgs), maps.Clone(msgs)
 		for _, n := range msgs {
 			b.outbox["sent"] += n
 		}
@@ -351,7 +350,7 @@ func TestBenchBooksCheck(t *testing.T) {
 		{"a run left waiting", func(b *benchBooks) {
 			c, k := anyKey(b.gotRuns)
 			b.gotRuns[c][k]--
-			b.gotRuns[c][bfWelcome+" waiting_reply"]++
+			b.gotRuns[c][loadgen.FlowWelcome+" waiting_reply"]++
 		}, "runs differ"},
 		{"a message pending", func(b *benchBooks) { b.outbox["pending"]++ }, "messages not sent: 1 pending"},
 		{"a message the flows must not send", func(b *benchBooks) {
@@ -388,42 +387,8 @@ func TestBenchBooksCheck(t *testing.T) {
 	}
 }
 
-func TestBenchScriptsAndModel(t *testing.T) {
-	a, b := benchScripts(scenarioMixed, 100, 3, "x"), benchScripts(scenarioMixed, 100, 3, "x")
-	for i := range a {
-		if !reflect.DeepEqual(a[i].actions, b[i].actions) {
-			t.Fatalf("follower %d: the same seed gave different scripts", i)
-		}
-	}
-	// A follow through a QR code, a click on Help (which takes the
-	// conversation over), a tap, a second Help, and an unfollow.
-	f := &follower{contact: "o_1", actions: []benchAction{
-		{kind: actFollow, scene: "store_2"},
-		{kind: actClick, key: bfKeyHelp},
-		{kind: actTap, key: "hours", text: "Opening hours"},
-		{kind: actClick, key: bfKeyHelp},
-		{kind: actClick, key: bfKeyHelp},
-		{kind: actUnfollow},
-	}}
-	runs, msgs := expectFollower(scenarioMixed, f, len(f.actions))
-	wantRuns := map[string]int{
-		"bench-welcome interrupted": 1, "bench-menu completed": 1, "bench-menu restarted": 1, "bench-menu unfollowed": 1,
-	}
-	if !reflect.DeepEqual(runs, wantRuns) {
-		t.Errorf("runs %v, want %v", runs, wantRuns)
-	}
-	menu := benchMenuMessage()
-	wantMsgs := map[string]int{
-		"text:Welcome! Thanks for scanning store_2.": 1, "text:" + bfAskName: 1,
-		messageKey(&menu): 3, "text:" + bfMenuItems[0].answer: 1,
-	}
-	if !reflect.DeepEqual(msgs, wantMsgs) {
-		t.Errorf("messages %v, want %v", msgs, wantMsgs)
-	}
-}
-
 func TestBenchFlowsAreClean(t *testing.T) {
-	for _, s := range benchScenarios {
+	for _, s := range loadgen.Scenarios {
 		dir := filepath.Join(t.TempDir(), "new")
 		r := runCLI(t, "bench", "--write-flows", dir, "--scenario", s)
 		if r.code != exitOK {
@@ -439,50 +404,11 @@ func TestBenchFlowsAreClean(t *testing.T) {
 	}
 }
 
-func TestBenchLatencyAndSigner(t *testing.T) {
-	var l latencyRecorder
-	for i := 100; i >= 1; i-- {
-		l.add(time.Duration(i) * time.Millisecond)
-	}
-	if got, want := l.summary(), (latencySummary{N: 100, P50: 50, P95: 95, P99: 99, Max: 100}); got != want {
-		t.Errorf("summary %+v, want %+v", got, want)
-	}
-	if got := (&latencyRecorder{}).summary(); got != (latencySummary{}) {
-		t.Errorf("empty summary %+v", got)
-	}
-
-	s, err := newCallbackSigner(srvToken, srvGhID, srvAppID, srvAESKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	plain := lgEventXML(srvGhID, "o_a", 1, "subscribe", "")
-	q, body, err := s.sign(plain, time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	v, err := url.ParseQuery(q)
-	if err != nil {
-		t.Fatal(err)
-	}
-	env, err := wechat.ParseCallback(body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !wechat.VerifySignature(v.Get("msg_signature"), srvToken, v.Get("timestamp"), v.Get("nonce"), env.Encrypt) ||
-		!wechat.VerifySignature(v.Get("signature"), srvToken, v.Get("timestamp"), v.Get("nonce")) || v.Get("encrypt_type") != "aes" {
-		t.Errorf("bad signatures in %s", q)
-	}
-	c, _ := wechat.NewCipher(srvAESKey, srvAppID)
-	if got, err := c.Decrypt(env.Encrypt); err != nil || string(got) != string(plain) {
-		t.Errorf("decrypted %q, %v", got, err)
-	}
-}
-
 // TestBenchRemote drives a server started apart, plain and encrypted:
 // only the acknowledgements are checked.
 func TestBenchRemote(t *testing.T) {
 	for _, aes := range []bool{false, true} {
-		b := srvStart(t, benchFlowFiles(scenarioWelcome), aesKeyLine(aes))
+		b := srvStart(t, loadgen.FlowFiles(loadgen.ScenarioWelcome), aesKeyLine(aes))
 		args := []string{"--url", b.url, "--token", srvToken, "--account", "main", "--original-id", srvGhID, "--followers", "10", "--scenario", "welcome"}
 		if aes {
 			args = append(args, "--aes", "--aes-key", srvAESKey, "--appid", srvAppID)
@@ -498,7 +424,7 @@ func TestBenchRemote(t *testing.T) {
 	}
 	// Nothing listens: every callback fails, the books do not balance.
 	rep, r := benchJSON(t, "--url", "http://127.0.0.1:1", "--token", srvToken, "--followers", "2", "--scenario", "welcome")
-	if r.code != exitProblems || rep.Unconfirmed != 2 || rep.Failures["connection"] != 2*wechatTries {
+	if r.code != exitProblems || rep.Unconfirmed != 2 || rep.Failures["connection"] != 2*loadgen.Tries {
 		t.Errorf("exit %d, unconfirmed %d, failures %v", r.code, rep.Unconfirmed, rep.Failures)
 	}
 }

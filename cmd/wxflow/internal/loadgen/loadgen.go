@@ -1,10 +1,11 @@
-package main
-
-// The load generator of `wxflow bench`: WeChat callbacks signed (and in
-// safe mode encrypted) as WeChat sends them, simulated followers playing
-// scripts whose effects are known in advance, the bench's own flows, and
-// a latency recorder. The pieces are independent of the bench command so
-// that crash and fault tests can drive a server the same way.
+// Package loadgen is the load generator of `wxflow bench`: WeChat
+// callbacks signed (and in safe mode encrypted) as WeChat sends them,
+// simulated followers playing scripts whose effects are known in advance,
+// the bench's own flows, a latency recorder, and the books that check a
+// run against the server's store, its counters and the fake WeChat API.
+// The pieces are independent of the bench command so that crash and fault
+// tests can drive a server the same way.
+package loadgen
 
 import (
 	"bytes"
@@ -33,10 +34,10 @@ import (
 // ---------------------------------------------------------------------
 // Callbacks on the wire.
 
-// callbackSigner turns a callback's XML into the request WeChat would
+// Signer turns a callback's XML into the request WeChat would
 // post: the signed query and, in safe mode, the encrypted envelope. It is
 // safe for concurrent use.
-type callbackSigner struct {
+type Signer struct {
 	token string
 	// originalID is the account's gh_ id: the ToUserName of callbacks.
 	originalID string
@@ -45,10 +46,10 @@ type callbackSigner struct {
 	nonces atomic.Uint64
 }
 
-// newCallbackSigner returns a signer for an account; an empty aesKey
+// NewSigner returns a signer for an account; an empty aesKey
 // signs plain callbacks, otherwise they are encrypted for appID.
-func newCallbackSigner(token, originalID, appID, aesKey string) (*callbackSigner, error) {
-	s := &callbackSigner{token: token, originalID: originalID}
+func NewSigner(token, originalID, appID, aesKey string) (*Signer, error) {
+	s := &Signer{token: token, originalID: originalID}
 	if aesKey != "" {
 		c, err := wechat.NewCipher(aesKey, appID)
 		if err != nil {
@@ -63,7 +64,7 @@ func newCallbackSigner(token, originalID, appID, aesKey string) (*callbackSigner
 // sign returns the query string and body that post the callback plain at
 // now: timestamp, nonce and signature, and in safe mode encrypt_type,
 // msg_signature and the <Encrypt> envelope.
-func (s *callbackSigner) sign(plain []byte, now time.Time) (query string, body []byte, err error) {
+func (s *Signer) sign(plain []byte, now time.Time) (query string, body []byte, err error) {
 	ts := strconv.FormatInt(now.Unix(), 10)
 	nonce := strconv.FormatUint(s.nonces.Add(1), 10)
 	q := url.Values{"timestamp": {ts}, "nonce": {nonce}, "signature": {wechat.Signature(s.token, ts, nonce)}}
@@ -80,31 +81,31 @@ func (s *callbackSigner) sign(plain []byte, now time.Time) (query string, body [
 	return q.Encode(), []byte(env), nil
 }
 
-// lgCallbackXML is a plain callback body from contact to the account to,
+// callbackXML is a plain callback body from contact to the account to,
 // created at at; fields are the elements after CreateTime.
-func lgCallbackXML(to, contact string, at int64, fields string) []byte {
+func callbackXML(to, contact string, at int64, fields string) []byte {
 	return []byte("<xml><ToUserName><![CDATA[" + to + "]]></ToUserName><FromUserName><![CDATA[" + contact +
 		"]]></FromUserName><CreateTime>" + strconv.FormatInt(at, 10) + "</CreateTime>" + fields + "</xml>")
 }
 
-// lgEventXML is an event callback (subscribe, SCAN, CLICK...) with an
+// eventXML is an event callback (subscribe, SCAN, CLICK...) with an
 // optional EventKey.
-func lgEventXML(to, contact string, at int64, event, key string) []byte {
+func eventXML(to, contact string, at int64, event, key string) []byte {
 	f := "<MsgType><![CDATA[event]]></MsgType><Event><![CDATA[" + event + "]]></Event>"
 	if key != "" {
 		f += "<EventKey><![CDATA[" + key + "]]></EventKey>"
 	}
-	return lgCallbackXML(to, contact, at, f)
+	return callbackXML(to, contact, at, f)
 }
 
-// lgTextXML is a text message; a non-empty menuID makes it a tap on a
+// textXML is a text message; a non-empty menuID makes it a tap on a
 // message-menu item (bizmsgmenuid).
-func lgTextXML(to, contact string, at int64, msgID uint64, text, menuID string) []byte {
+func textXML(to, contact string, at int64, msgID uint64, text, menuID string) []byte {
 	f := "<MsgType><![CDATA[text]]></MsgType><Content><![CDATA[" + text + "]]></Content><MsgId>" + strconv.FormatUint(msgID, 10) + "</MsgId>"
 	if menuID != "" {
 		f += "<bizmsgmenuid>" + menuID + "</bizmsgmenuid>"
 	}
-	return lgCallbackXML(to, contact, at, f)
+	return callbackXML(to, contact, at, f)
 }
 
 // ---------------------------------------------------------------------
@@ -114,30 +115,30 @@ func lgTextXML(to, contact string, at int64, msgID uint64, text, menuID string) 
 // before it gives up on the attempt and retries.
 const wechatAckTimeout = 5 * time.Second
 
-// wechatTries is how many times WeChat posts a callback that is not
+// Tries is how many times WeChat posts a callback that is not
 // acknowledged.
-const wechatTries = 3
+const Tries = 3
 
-// callbackPoster posts callbacks to one account's endpoint over a bounded
+// Poster posts callbacks to one account's endpoint over a bounded
 // pool of connections, as WeChat does: each attempt waits at most
 // wechatAckTimeout for "success" (or a passive reply), and a callback is
-// tried wechatTries times. It records the latency of every acknowledged
+// tried Tries times. It records the latency of every acknowledged
 // attempt and the reason of every failed one. Safe for concurrent use.
-type callbackPoster struct {
+type Poster struct {
 	// url is the endpoint, http://host:port/wechat/{account}.
 	url    string
-	signer *callbackSigner
+	signer *Signer
 	client *http.Client
 	// pace, when set, spaces the attempts out (--rate).
-	pace *pacer
+	pace *Pacer
 	lat  latencyRecorder
 	fail failureCounter
 	// attempts counts the requests made, retries included.
 	attempts atomic.Int64
 }
 
-// newCallbackPoster returns a poster using at most conns connections.
-func newCallbackPoster(endpoint string, signer *callbackSigner, conns int, pace *pacer) *callbackPoster {
+// NewPoster returns a poster using at most conns connections.
+func NewPoster(endpoint string, signer *Signer, conns int, pace *Pacer) *Poster {
 	tr := &http.Transport{
 		Proxy:               nil, // loopback or a named server: never a proxy
 		DialContext:         (&net.Dialer{Timeout: wechatAckTimeout, KeepAlive: 30 * time.Second}).DialContext,
@@ -146,16 +147,32 @@ func newCallbackPoster(endpoint string, signer *callbackSigner, conns int, pace 
 		MaxConnsPerHost:     conns,
 		IdleConnTimeout:     time.Minute,
 	}
-	return &callbackPoster{url: endpoint, signer: signer, client: &http.Client{Transport: tr}, pace: pace}
+	return &Poster{url: endpoint, signer: signer, client: &http.Client{Transport: tr}, pace: pace}
 }
 
-// close releases the poster's idle connections.
-func (p *callbackPoster) close() { p.client.CloseIdleConnections() }
+// Close releases the poster's idle connections.
+func (p *Poster) Close() { p.client.CloseIdleConnections() }
+
+// StartPace starts the pacer's schedule at t, when the poster has one.
+func (p *Poster) StartPace(t time.Time) {
+	if p.pace != nil {
+		p.pace.start = t
+	}
+}
+
+// Attempts is how many requests the poster made, retries included.
+func (p *Poster) Attempts() int { return int(p.attempts.Load()) }
+
+// Latency is the distribution of the acknowledged attempts' latencies.
+func (p *Poster) Latency() LatencySummary { return p.lat.summary() }
+
+// Failures counts the failed attempts by reason (never nil).
+func (p *Poster) Failures() map[string]int { return p.fail.counts() }
 
 // post delivers the callback plain, retrying as WeChat does; it reports
 // whether an attempt was acknowledged. It gives up early when ctx ends.
-func (p *callbackPoster) post(ctx context.Context, plain []byte) bool {
-	for try := 0; try < wechatTries && ctx.Err() == nil; try++ {
+func (p *Poster) post(ctx context.Context, plain []byte) bool {
+	for try := 0; try < Tries && ctx.Err() == nil; try++ {
 		if p.pace != nil && !p.pace.wait(ctx) {
 			return false
 		}
@@ -175,7 +192,7 @@ func (p *callbackPoster) post(ctx context.Context, plain []byte) bool {
 // attempt posts once and returns how long the acknowledgement took, or
 // why there was none: "timeout", "connection", "http_NNN" or
 // "bad_answer".
-func (p *callbackPoster) attempt(ctx context.Context, plain []byte) (time.Duration, string) {
+func (p *Poster) attempt(ctx context.Context, plain []byte) (time.Duration, string) {
 	p.attempts.Add(1)
 	q, body, err := p.signer.sign(plain, time.Now())
 	if err != nil {
@@ -212,25 +229,25 @@ func (p *callbackPoster) attempt(ctx context.Context, plain []byte) (time.Durati
 	return took, ""
 }
 
-// pacer spaces events out to a rate, open loop: the n-th wait returns at
+// Pacer spaces events out to a rate, open loop: the n-th wait returns at
 // start + n/rate, whatever the earlier ones did.
-type pacer struct {
+type Pacer struct {
 	start    time.Time
 	interval time.Duration
 	n        atomic.Int64
 }
 
-// newPacer returns a pacer for rate events a second, or nil for rate <= 0
+// NewPacer returns a pacer for rate events a second, or nil for rate <= 0
 // (as fast as possible).
-func newPacer(rate float64) *pacer {
+func NewPacer(rate float64) *Pacer {
 	if rate <= 0 {
 		return nil
 	}
-	return &pacer{start: time.Now(), interval: time.Duration(float64(time.Second) / rate)}
+	return &Pacer{start: time.Now(), interval: time.Duration(float64(time.Second) / rate)}
 }
 
 // wait blocks until the caller's slot; false when ctx ended first.
-func (p *pacer) wait(ctx context.Context) bool {
+func (p *Pacer) wait(ctx context.Context) bool {
 	at := p.start.Add(time.Duration(p.n.Add(1)-1) * p.interval)
 	d := time.Until(at)
 	if d <= 0 {
@@ -289,8 +306,8 @@ func (r *latencyRecorder) add(d time.Duration) {
 	r.mu.Unlock()
 }
 
-// latencySummary is a latency distribution in milliseconds.
-type latencySummary struct {
+// LatencySummary is a latency distribution in milliseconds.
+type LatencySummary struct {
 	N   int     `json:"n"`
 	P50 float64 `json:"p50"`
 	P95 float64 `json:"p95"`
@@ -299,12 +316,12 @@ type latencySummary struct {
 }
 
 // summary returns the nearest-rank percentiles of what was recorded.
-func (r *latencyRecorder) summary() latencySummary {
+func (r *latencyRecorder) summary() LatencySummary {
 	r.mu.Lock()
 	d := slices.Clone(r.d)
 	r.mu.Unlock()
 	slices.Sort(d)
-	s := latencySummary{N: len(d)}
+	s := LatencySummary{N: len(d)}
 	if len(d) == 0 {
 		return s
 	}
@@ -322,22 +339,22 @@ func (r *latencyRecorder) summary() latencySummary {
 
 // The bench scenarios.
 const (
-	scenarioWelcome = "welcome"
-	scenarioMenuBot = "menu-bot"
-	scenarioMixed   = "mixed"
+	ScenarioWelcome = "welcome"
+	ScenarioMenuBot = "menu-bot"
+	ScenarioMixed   = "mixed"
 )
 
-// benchScenarios lists the scenarios, for flags and help.
-var benchScenarios = []string{scenarioWelcome, scenarioMenuBot, scenarioMixed}
+// Scenarios lists the scenarios, for flags and help.
+var Scenarios = []string{ScenarioWelcome, ScenarioMenuBot, ScenarioMixed}
 
 // The bench's flows, menu keys and texts. The flows are the bench's own,
 // not the examples: the figures must not move when the examples change.
 const (
-	bfWelcome = "bench-welcome"
-	bfHello   = "bench-hello"
-	bfScan    = "bench-scan"
-	bfNews    = "bench-news"
-	bfMenu    = "bench-menu"
+	FlowWelcome = "bench-welcome"
+	FlowHello   = "bench-hello"
+	FlowScan    = "bench-scan"
+	FlowNews    = "bench-news"
+	FlowMenu    = "bench-menu"
 
 	bfKeyHelp = "MENU_HELP"
 	bfKeyNew  = "MENU_NEW"
@@ -360,17 +377,17 @@ var bfMenuItems = []struct{ id, text, answer string }{
 	{"address", "Our address", "1 Bench Street, Shanghai."},
 }
 
-// benchFlowFiles returns the flow folder of a scenario: file name to
+// FlowFiles returns the flow folder of a scenario: file name to
 // content. welcome: a follow greets and asks a name, the answer is
 // greeted. menu-bot: a follow greets in one message; MENU_HELP asks with
 // a message menu whose taps are answered; MENU_NEW sends one text.
 // mixed: the welcome of the first, the menus of the second, and scans of
 // store_* codes answered with one text.
-func benchFlowFiles(scenario string) map[string]string {
+func FlowFiles(scenario string) map[string]string {
 	q := strconv.Quote
 	welcome := `# wxflow bench: a follow greets (thanking for the QR code it came
 # through) and asks a name; the answer is greeted.
-name: ` + bfWelcome + `
+name: ` + FlowWelcome + `
 triggers:
   - follow:
     priority: 10
@@ -386,20 +403,20 @@ steps:
   - send: ` + q(fmt.Sprintf(bfNice, "${contact.fields.name}")) + `
 `
 	hello := `# wxflow bench: a follow greets in one message.
-name: ` + bfHello + `
+name: ` + FlowHello + `
 triggers: [follow]
 steps:
   - send: ` + q(bfHelloText) + `
 `
 	scan := `# wxflow bench: a scan of a store's code is answered.
-name: ` + bfScan + `
+name: ` + FlowScan + `
 triggers:
   - scan: store_*
 steps:
   - send: ` + q(fmt.Sprintf(bfScanText, "${event.scene}")) + `
 `
 	news := `# wxflow bench: a menu button answered with one text.
-name: ` + bfNews + `
+name: ` + FlowNews + `
 triggers:
   - menu: ` + bfKeyNew + `
 steps:
@@ -416,7 +433,7 @@ steps:
 		}
 	}
 	menu := `# wxflow bench: a message menu; a tap on an item is answered.
-name: ` + bfMenu + `
+name: ` + FlowMenu + `
 reentry: restart
 triggers:
   - menu: ` + bfKeyHelp + `
@@ -437,12 +454,12 @@ menu:
   - { name: Help, key: ` + bfKeyHelp + ` }
 `
 	switch scenario {
-	case scenarioWelcome:
-		return map[string]string{bfWelcome + ".yaml": welcome}
-	case scenarioMenuBot:
-		return map[string]string{bfHello + ".yaml": hello, bfMenu + ".yaml": menu, bfNews + ".yaml": news, "menu.yaml": menuBar}
+	case ScenarioWelcome:
+		return map[string]string{FlowWelcome + ".yaml": welcome}
+	case ScenarioMenuBot:
+		return map[string]string{FlowHello + ".yaml": hello, FlowMenu + ".yaml": menu, FlowNews + ".yaml": news, "menu.yaml": menuBar}
 	}
-	return map[string]string{bfWelcome + ".yaml": welcome, bfScan + ".yaml": scan, bfMenu + ".yaml": menu, bfNews + ".yaml": news, "menu.yaml": menuBar}
+	return map[string]string{FlowWelcome + ".yaml": welcome, FlowScan + ".yaml": scan, FlowMenu + ".yaml": menu, FlowNews + ".yaml": news, "menu.yaml": menuBar}
 }
 
 // ---------------------------------------------------------------------
@@ -462,8 +479,8 @@ const (
 	actLocation actKind = "location" // a LOCATION report (the account asks for the follower's location)
 )
 
-// benchAction is one callback of a follower.
-type benchAction struct {
+// Action is one callback of a follower.
+type Action struct {
 	kind actKind
 	// scene is the QR code's scene (follow, scan).
 	scene string
@@ -473,8 +490,8 @@ type benchAction struct {
 	text string
 }
 
-// eventKind is the kind of event the engine stores for the action.
-func (a benchAction) eventKind() channels.Kind {
+// EventKind is the kind of event the engine stores for the action.
+func (a Action) EventKind() channels.Kind {
 	switch a.kind {
 	case actFollow:
 		return channels.Follow
@@ -490,92 +507,93 @@ func (a benchAction) eventKind() channels.Kind {
 	return channels.Unfollow
 }
 
-// follower is a simulated follower: its script and how far it got. A
+// Follower is a simulated follower: its script and how far it got. A
 // follower is driven by one goroutine at a time.
-type follower struct {
-	contact string
-	actions []benchAction
-	// base is the CreateTime of the first action; action i is created at
-	// base+i, so that retries of one callback dedupe and distinct events
+type Follower struct {
+	// Contact is the follower's OpenID; Actions its script.
+	Contact string
+	Actions []Action
+	// Base is the CreateTime of the first action; action i is created at
+	// Base+i, so that retries of one callback dedupe and distinct events
 	// do not.
-	base int64
+	Base int64
 	// msgIDs are the MsgIds of the actions that are messages.
 	msgIDs []uint64
-	// acked counts the actions acknowledged, in order; unconfirmed is set
+	// Acked counts the actions acknowledged, in order; Unconfirmed is set
 	// when an action was never acknowledged (the follower stopped there:
 	// its event may or may not be stored).
-	acked       int
-	unconfirmed bool
+	Acked       int
+	Unconfirmed bool
 }
 
 // callback is the plain XML of the follower's action i, to the account
 // whose original id is to.
-func (f *follower) callback(i int, to string) []byte {
-	a := f.actions[i]
-	at := f.base + int64(i)
+func (f *Follower) callback(i int, to string) []byte {
+	a := f.Actions[i]
+	at := f.Base + int64(i)
 	switch a.kind {
 	case actFollow:
 		key := ""
 		if a.scene != "" {
 			key = "qrscene_" + a.scene
 		}
-		return lgEventXML(to, f.contact, at, "subscribe", key)
+		return eventXML(to, f.Contact, at, "subscribe", key)
 	case actScan:
-		return lgEventXML(to, f.contact, at, "SCAN", a.scene)
+		return eventXML(to, f.Contact, at, "SCAN", a.scene)
 	case actClick:
-		return lgEventXML(to, f.contact, at, "CLICK", a.key)
+		return eventXML(to, f.Contact, at, "CLICK", a.key)
 	case actAnswer:
-		return lgTextXML(to, f.contact, at, f.msgIDs[i], a.text, "")
+		return textXML(to, f.Contact, at, f.msgIDs[i], a.text, "")
 	case actTap:
-		return lgTextXML(to, f.contact, at, f.msgIDs[i], a.text, a.key)
+		return textXML(to, f.Contact, at, f.msgIDs[i], a.text, a.key)
 	case actLocation:
-		return lgCallbackXML(to, f.contact, at, fmt.Sprintf("<MsgType><![CDATA[event]]></MsgType><Event><![CDATA[LOCATION]]></Event>"+
+		return callbackXML(to, f.Contact, at, fmt.Sprintf("<MsgType><![CDATA[event]]></MsgType><Event><![CDATA[LOCATION]]></Event>"+
 			"<Latitude>31.%06d</Latitude><Longitude>121.%06d</Longitude><Precision>65.000000</Precision>", i, i))
 	}
-	return lgEventXML(to, f.contact, at, "unsubscribe", "")
+	return eventXML(to, f.Contact, at, "unsubscribe", "")
 }
 
-// addLocations gives each follower n location reports, as an account
+// AddLocations gives each follower n location reports, as an account
 // that asks for its followers' location gets them: after its script, or
 // before its unfollow. They start no flow.
-func addLocations(fs []*follower, n int) {
+func AddLocations(fs []*Follower, n int) {
 	if n <= 0 {
 		return
 	}
 	for _, f := range fs {
-		at := len(f.actions)
-		if at > 0 && f.actions[at-1].kind == actUnfollow {
+		at := len(f.Actions)
+		if at > 0 && f.Actions[at-1].kind == actUnfollow {
 			at--
 		}
-		locs := make([]benchAction, n)
+		locs := make([]Action, n)
 		for i := range locs {
-			locs[i] = benchAction{kind: actLocation}
+			locs[i] = Action{kind: actLocation}
 		}
-		f.actions = slices.Insert(f.actions, at, locs...)
+		f.Actions = slices.Insert(f.Actions, at, locs...)
 		f.msgIDs = slices.Insert(f.msgIDs, at, make([]uint64, n)...)
 	}
 }
 
-// benchScripts returns n followers playing the scenario. The scripts
+// Scripts returns n followers playing the scenario. The scripts
 // depend only on the scenario, n and seed; tag makes the contacts' ids
 // (and so the dedupe keys) unique to this run.
-func benchScripts(scenario string, n int, seed uint64, tag string) []*follower {
+func Scripts(scenario string, n int, seed uint64, tag string) []*Follower {
 	base := time.Now().Unix()
 	msgID := uint64(time.Now().UnixMilli()) * 1000
-	out := make([]*follower, n)
+	out := make([]*Follower, n)
 	for i := range out {
 		rng := rand.New(rand.NewPCG(seed, uint64(i)))
-		f := &follower{contact: fmt.Sprintf("o_bench_%s_%06d", tag, i), base: base}
+		f := &Follower{Contact: fmt.Sprintf("o_bench_%s_%06d", tag, i), Base: base}
 		switch scenario {
-		case scenarioWelcome:
-			f.actions = []benchAction{{kind: actFollow}, {kind: actAnswer, text: fmt.Sprintf("Ada %d", i)}}
-		case scenarioMenuBot:
-			f.actions = menuBotScript(rng)
+		case ScenarioWelcome:
+			f.Actions = []Action{{kind: actFollow}, {kind: actAnswer, text: fmt.Sprintf("Ada %d", i)}}
+		case ScenarioMenuBot:
+			f.Actions = menuBotScript(rng)
 		default:
-			f.actions = mixedScript(rng, i)
+			f.Actions = mixedScript(rng, i)
 		}
-		f.msgIDs = make([]uint64, len(f.actions))
-		for j, a := range f.actions {
+		f.msgIDs = make([]uint64, len(f.Actions))
+		for j, a := range f.Actions {
 			if a.kind == actAnswer || a.kind == actTap {
 				msgID++
 				f.msgIDs[j] = msgID
@@ -587,20 +605,20 @@ func benchScripts(scenario string, n int, seed uint64, tag string) []*follower {
 }
 
 // tapAction is a tap on a random item of bench-menu's message menu.
-func tapAction(rng *rand.Rand) benchAction {
+func tapAction(rng *rand.Rand) Action {
 	it := bfMenuItems[rng.IntN(len(bfMenuItems))]
-	return benchAction{kind: actTap, key: it.id, text: it.text}
+	return Action{kind: actTap, key: it.id, text: it.text}
 }
 
 // menuBotScript: a follow, then one to three rounds of Help and a tap,
 // with a click on New before half of them.
-func menuBotScript(rng *rand.Rand) []benchAction {
-	acts := []benchAction{{kind: actFollow}}
+func menuBotScript(rng *rand.Rand) []Action {
+	acts := []Action{{kind: actFollow}}
 	for range 1 + rng.IntN(3) {
 		if rng.IntN(2) == 0 {
-			acts = append(acts, benchAction{kind: actClick, key: bfKeyNew})
+			acts = append(acts, Action{kind: actClick, key: bfKeyNew})
 		}
-		acts = append(acts, benchAction{kind: actClick, key: bfKeyHelp}, tapAction(rng))
+		acts = append(acts, Action{kind: actClick, key: bfKeyHelp}, tapAction(rng))
 	}
 	return acts
 }
@@ -610,28 +628,28 @@ func menuBotScript(rng *rand.Rand) []benchAction {
 // menu that waits, a scan of a store's code, a click on New or Help (which
 // take the conversation over from a question that waits); 5% unfollow at
 // the end.
-func mixedScript(rng *rand.Rand, i int) []benchAction {
+func mixedScript(rng *rand.Rand, i int) []Action {
 	store := func() string { return fmt.Sprintf("store_%d", 1+rng.IntN(5)) }
-	first := benchAction{kind: actFollow}
+	first := Action{kind: actFollow}
 	if rng.IntN(10) < 3 {
 		first.scene = store()
 	}
-	acts := []benchAction{first}
-	waiting := bfWelcome
+	acts := []Action{first}
+	waiting := FlowWelcome
 	for range 1 + rng.IntN(5) {
 		type choice struct {
 			weight int
-			act    benchAction
+			act    Action
 		}
 		choices := []choice{
-			{15, benchAction{kind: actScan, scene: store()}},
-			{15, benchAction{kind: actClick, key: bfKeyNew}},
-			{20, benchAction{kind: actClick, key: bfKeyHelp}},
+			{15, Action{kind: actScan, scene: store()}},
+			{15, Action{kind: actClick, key: bfKeyNew}},
+			{20, Action{kind: actClick, key: bfKeyHelp}},
 		}
 		switch waiting {
-		case bfWelcome:
-			choices = append(choices, choice{60, benchAction{kind: actAnswer, text: fmt.Sprintf("Ada %d", i)}})
-		case bfMenu:
+		case FlowWelcome:
+			choices = append(choices, choice{60, Action{kind: actAnswer, text: fmt.Sprintf("Ada %d", i)}})
+		case FlowMenu:
 			choices = append(choices, choice{60, tapAction(rng)})
 		}
 		total := 0
@@ -639,7 +657,7 @@ func mixedScript(rng *rand.Rand, i int) []benchAction {
 			total += c.weight
 		}
 		r := rng.IntN(total)
-		var a benchAction
+		var a Action
 		for _, c := range choices {
 			if r < c.weight {
 				a = c.act
@@ -650,13 +668,13 @@ func mixedScript(rng *rand.Rand, i int) []benchAction {
 		acts = append(acts, a)
 		switch {
 		case a.kind == actClick && a.key == bfKeyHelp:
-			waiting = bfMenu
+			waiting = FlowMenu
 		default:
 			waiting = ""
 		}
 	}
 	if rng.IntN(20) == 0 {
-		acts = append(acts, benchAction{kind: actUnfollow})
+		acts = append(acts, Action{kind: actUnfollow})
 	}
 	return acts
 }
@@ -683,11 +701,11 @@ type followerModel struct {
 	msgs    []channels.Message
 }
 
-// expectFollower returns what the first n actions of f must leave: the
-// runs by "flow status", and the messages by messageKey.
-func expectFollower(scenario string, f *follower, n int) (runs, msgs map[string]int) {
-	m := &followerModel{scenario: scenario, contact: f.contact, waiting: -1}
-	for _, a := range f.actions[:n] {
+// Expect returns what the first n actions of f must leave: the
+// runs by "flow status", and the messages by MessageKey.
+func Expect(scenario string, f *Follower, n int) (runs, msgs map[string]int) {
+	m := &followerModel{scenario: scenario, contact: f.Contact, waiting: -1}
+	for _, a := range f.Actions[:n] {
 		m.apply(a)
 	}
 	runs, msgs = map[string]int{}, map[string]int{}
@@ -695,7 +713,7 @@ func expectFollower(scenario string, f *follower, n int) (runs, msgs map[string]
 		runs[r.flow+" "+string(r.status)]++
 	}
 	for i := range m.msgs {
-		msgs[messageKey(&m.msgs[i])]++
+		msgs[MessageKey(&m.msgs[i])]++
 	}
 	return runs, msgs
 }
@@ -712,32 +730,32 @@ func benchMenuMessage() channels.Message {
 }
 
 // apply plays one action.
-func (m *followerModel) apply(a benchAction) {
+func (m *followerModel) apply(a Action) {
 	switch a.kind {
 	case actFollow:
-		if m.scenario == scenarioMenuBot {
-			m.start(bfHello, false, false, textMsg(bfHelloText))
+		if m.scenario == ScenarioMenuBot {
+			m.start(FlowHello, false, false, textMsg(bfHelloText))
 			return
 		}
 		greet := bfGreet
 		if a.scene != "" {
 			greet = fmt.Sprintf(bfGreetScene, a.scene)
 		}
-		m.start(bfWelcome, false, true, textMsg(greet), textMsg(bfAskName))
+		m.start(FlowWelcome, false, true, textMsg(greet), textMsg(bfAskName))
 	case actScan:
-		m.start(bfScan, false, false, textMsg(fmt.Sprintf(bfScanText, a.scene)))
+		m.start(FlowScan, false, false, textMsg(fmt.Sprintf(bfScanText, a.scene)))
 	case actClick:
 		if a.key == bfKeyHelp {
-			m.start(bfMenu, true, true, benchMenuMessage())
+			m.start(FlowMenu, true, true, benchMenuMessage())
 		} else {
-			m.start(bfNews, false, false, textMsg(bfNewsText))
+			m.start(FlowNews, false, false, textMsg(bfNewsText))
 		}
 	case actAnswer:
-		if m.waiting >= 0 && m.runs[m.waiting].flow == bfWelcome {
+		if m.waiting >= 0 && m.runs[m.waiting].flow == FlowWelcome {
 			m.resume(textMsg(fmt.Sprintf(bfNice, a.text)))
 		}
 	case actTap:
-		if m.waiting >= 0 && m.runs[m.waiting].flow == bfMenu {
+		if m.waiting >= 0 && m.runs[m.waiting].flow == FlowMenu {
 			for _, it := range bfMenuItems {
 				if it.id == a.key {
 					m.resume(textMsg(it.answer))
@@ -791,9 +809,9 @@ func (m *followerModel) resume(msgs ...channels.Message) {
 	m.msgs = append(m.msgs, msgs...)
 }
 
-// messageKey identifies a message by its content, the same for the
-// outbox's messages and for what reached the API (see apiMessage).
-func messageKey(m *channels.Message) string {
+// MessageKey identifies a message by its content, the same for the
+// outbox's messages and for what reached the API (see APIMessage).
+func MessageKey(m *channels.Message) string {
 	switch m.Type {
 	case "text":
 		return "text:" + m.Text
@@ -813,10 +831,10 @@ func messageKey(m *channels.Message) string {
 	return m.Type + ":" + string(b)
 }
 
-// apiMessage reads a customer-service message's JSON as the fake API
+// APIMessage reads a customer-service message's JSON as the fake API
 // received it back into the message it was made from (text and msgmenu;
 // other types keep only their type).
-func apiMessage(body []byte) (to string, m channels.Message, err error) {
+func APIMessage(body []byte) (to string, m channels.Message, err error) {
 	var b struct {
 		ToUser  string `json:"touser"`
 		MsgType string `json:"msgtype"`
@@ -851,19 +869,19 @@ func apiMessage(body []byte) (to string, m channels.Message, err error) {
 // ---------------------------------------------------------------------
 // Driving the followers.
 
-// driveFollowers plays the followers' scripts through the poster, from
+// Drive plays the followers' scripts through the poster, from
 // conns goroutines (one connection each at most). Each action waits for
 // its acknowledgement before the follower's next one; at most window
 // followers are under way at once, in turn, so that follows, answers and
 // clicks of different followers interleave as in a live account. A
 // follower whose callback is never acknowledged stops there. It returns
 // when every follower is done or ctx ends.
-func driveFollowers(ctx context.Context, fs []*follower, to string, conns, window int, p *callbackPoster) {
+func Drive(ctx context.Context, fs []*Follower, to string, conns, window int, p *Poster) {
 	if len(fs) == 0 {
 		return
 	}
 	window = max(1, min(window, len(fs)))
-	queue := make(chan *follower, len(fs))
+	queue := make(chan *Follower, len(fs))
 	var admitted atomic.Int64
 	admit := func() {
 		if i := admitted.Add(1) - 1; i < int64(len(fs)) {
@@ -882,7 +900,7 @@ func driveFollowers(ctx context.Context, fs []*follower, to string, conns, windo
 		go func() {
 			defer wg.Done()
 			for {
-				var f *follower
+				var f *Follower
 				select {
 				case <-done:
 					return
@@ -890,17 +908,17 @@ func driveFollowers(ctx context.Context, fs []*follower, to string, conns, windo
 					return
 				case f = <-queue:
 				}
-				if p.post(ctx, f.callback(f.acked, to)) {
-					f.acked++
+				if p.post(ctx, f.callback(f.Acked, to)) {
+					f.Acked++
 				} else {
 					// Maybe stored, maybe not: the books leave the
 					// follower's runs and messages out.
-					f.unconfirmed = true
+					f.Unconfirmed = true
 					if ctx.Err() != nil {
 						return
 					}
 				}
-				if !f.unconfirmed && f.acked < len(f.actions) {
+				if !f.Unconfirmed && f.Acked < len(f.Actions) {
 					queue <- f
 					continue
 				}
