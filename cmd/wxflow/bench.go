@@ -27,9 +27,9 @@ import (
 
 	"github.com/wxflow/wxflow/channels"
 	"github.com/wxflow/wxflow/channels/wechat/wechattest"
-	"github.com/wxflow/wxflow/cmd/wxflow/console"
 	"github.com/wxflow/wxflow/cmd/wxflow/internal/config"
 	"github.com/wxflow/wxflow/cmd/wxflow/internal/loadgen"
+	"github.com/wxflow/wxflow/cmd/wxflow/internal/metrics"
 	"github.com/wxflow/wxflow/engine"
 	"github.com/wxflow/wxflow/engine/sqlite"
 )
@@ -895,18 +895,18 @@ func parseBenchCounters(r io.Reader) (*benchCounters, error) {
 			c.sent = int(v)
 			continue
 		}
-		if k, ok := strings.CutPrefix(series, console.MetricPruned+`{kind="`); ok {
+		if k, ok := strings.CutPrefix(series, metrics.Pruned+`{kind="`); ok {
 			if k, ok = strings.CutSuffix(k, `"}`); ok {
 				v, _ := strconv.ParseFloat(value, 64)
 				c.pruned[k] = int(v)
 			}
 			continue
 		}
-		kind, isEvents := strings.CutPrefix(series, console.MetricEvents+`{type="`)
+		kind, isEvents := strings.CutPrefix(series, metrics.Events+`{type="`)
 		if isEvents {
 			kind, isEvents = strings.CutSuffix(kind, `"}`)
 		}
-		if !isEvents && series != console.MetricEventDuplicates {
+		if !isEvents && series != metrics.EventDuplicates {
 			continue
 		}
 		v, err := strconv.ParseFloat(value, 64)
@@ -923,7 +923,7 @@ func parseBenchCounters(r io.Reader) (*benchCounters, error) {
 		return nil, err
 	}
 	if !sawDuplicates {
-		return nil, errors.New("/metrics has no " + console.MetricEventDuplicates)
+		return nil, errors.New("/metrics has no " + metrics.EventDuplicates)
 	}
 	return c, nil
 }

@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/wxflow/wxflow/channels"
-	"github.com/wxflow/wxflow/cmd/wxflow/console"
+	"github.com/wxflow/wxflow/cmd/wxflow/internal/metrics"
 	"github.com/wxflow/wxflow/engine"
 )
 
@@ -64,7 +64,7 @@ func TestBenchSoakUsageErrors(t *testing.T) {
 // TestBenchSoakCounters: the soak reads the messages sent and the rows
 // pruned from /metrics.
 func TestBenchSoakCounters(t *testing.T) {
-	m := console.NewMetrics(func() engine.Stats {
+	m := metrics.New(func() engine.Stats {
 		return engine.Stats{
 			Messages: map[engine.MessageKey]uint64{{Status: engine.OutboxSent}: 41, {Status: engine.OutboxFailed, Reason: channels.ReasonWindowClosed}: 2},
 			Pruned:   map[string]uint64{"events": 7, "locations": 300},

@@ -15,8 +15,8 @@ import (
 
 	"github.com/wxflow/wxflow/channels"
 	"github.com/wxflow/wxflow/channels/wechat/wechattest"
-	"github.com/wxflow/wxflow/cmd/wxflow/console"
 	"github.com/wxflow/wxflow/cmd/wxflow/internal/loadgen"
+	"github.com/wxflow/wxflow/cmd/wxflow/internal/metrics"
 	"github.com/wxflow/wxflow/engine"
 	"github.com/wxflow/wxflow/flows"
 )
@@ -220,7 +220,7 @@ func TestBenchInterrupted(t *testing.T) {
 // TestBenchCounters reads the counters the books need from what the
 // server's /metrics serves.
 func TestBenchCounters(t *testing.T) {
-	m := console.NewMetrics(func() engine.Stats {
+	m := metrics.New(func() engine.Stats {
 		return engine.Stats{Events: map[channels.Kind]uint64{channels.Follow: 1200000, channels.Text: 3, channels.MenuClick: 7}, Duplicates: 2}
 	})
 	m.ObserveCallback("main", channels.Follow, 200, time.Millisecond)

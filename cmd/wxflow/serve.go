@@ -24,6 +24,7 @@ import (
 	"github.com/wxflow/wxflow/channels/wechat"
 	"github.com/wxflow/wxflow/cmd/wxflow/console"
 	"github.com/wxflow/wxflow/cmd/wxflow/internal/config"
+	"github.com/wxflow/wxflow/cmd/wxflow/internal/metrics"
 	"github.com/wxflow/wxflow/engine"
 	"github.com/wxflow/wxflow/engine/sandbox"
 	"github.com/wxflow/wxflow/engine/sqlite"
@@ -152,7 +153,7 @@ type server struct {
 	adminLn    net.Listener
 	console    *console.Console
 	consoleOff string
-	metrics    *console.Metrics
+	metrics    *metrics.Metrics
 
 	reloadMu sync.Mutex
 	// print is the fingerprint of the flow files last loaded or tried.
@@ -192,7 +193,7 @@ func newServer(ctx context.Context, cfg *config.Config, o serverOptions) (*serve
 	}
 	// Flows may read only the secrets the config declares.
 	s := &server{cfg: cfg, log: o.Logger, loadOpt: flows.Options{Regions: map[string]string{}, CheckSecrets: true, Secrets: cfg.Secrets.Names()}}
-	s.metrics = console.NewMetrics(func() engine.Stats { return s.engine.Stats() })
+	s.metrics = metrics.New(func() engine.Stats { return s.engine.Stats() })
 	print, err := flowsFingerprint(cfg.Flows)
 	if err != nil {
 		return nil, err

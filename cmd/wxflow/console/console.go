@@ -20,6 +20,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/wxflow/wxflow/cmd/wxflow/internal/metrics"
 	"github.com/wxflow/wxflow/engine"
 	"github.com/wxflow/wxflow/engine/sandbox"
 	"github.com/wxflow/wxflow/flows"
@@ -50,7 +51,7 @@ type Config struct {
 	// folder (nil: the loaded set's).
 	Diagnostics func() flows.Diagnostics
 	// Metrics is served at /metrics (nil: no /metrics).
-	Metrics *Metrics
+	Metrics *metrics.Metrics
 	// Logger receives the console's log lines (default: discarded).
 	Logger *slog.Logger
 	// Now is the clock of logins: sessions' expiry and the throttling of

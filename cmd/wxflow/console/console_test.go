@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wxflow/wxflow/cmd/wxflow/internal/metrics"
 	"github.com/wxflow/wxflow/engine"
 	"github.com/wxflow/wxflow/engine/sandbox"
 	"github.com/wxflow/wxflow/flows"
@@ -89,7 +90,7 @@ func newFixtureWith(t *testing.T, token string, change func(*Config)) *fixture {
 	}
 	t.Cleanup(func() { sb.Close() })
 	cfg := Config{Engine: sb.Engine(), Sandbox: sb, Token: token, Accounts: []string{sb.Account()},
-		Metrics: NewMetrics(sb.Engine().Stats)}
+		Metrics: metrics.New(sb.Engine().Stats)}
 	if change != nil {
 		change(&cfg)
 	}

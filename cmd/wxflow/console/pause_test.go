@@ -11,6 +11,7 @@ import (
 	"github.com/wxflow/wxflow/channels"
 	"github.com/wxflow/wxflow/channels/sim"
 	"github.com/wxflow/wxflow/channels/wechat"
+	"github.com/wxflow/wxflow/cmd/wxflow/internal/metrics"
 	"github.com/wxflow/wxflow/engine"
 	"github.com/wxflow/wxflow/engine/sqlite"
 	"github.com/wxflow/wxflow/flows"
@@ -61,7 +62,7 @@ func TestConsoleShowsPause(t *testing.T) {
 		t.Fatal(err)
 	}
 	fx := &fixture{t: t}
-	c, err := New(Config{Engine: e, Accounts: []string{"main"}, Metrics: NewMetrics(e.Stats)})
+	c, err := New(Config{Engine: e, Accounts: []string{"main"}, Metrics: metrics.New(e.Stats)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,7 +1,7 @@
-package console
-
-// A tiny metrics registry writing the Prometheus text exposition format
-// (version 0.0.4). It backs /metrics of `wxflow serve`.
+// Package metrics is a tiny metrics registry writing the Prometheus text
+// exposition format (version 0.0.4), and the metrics `wxflow serve`
+// exports with it at /metrics (the console serves them).
+package metrics
 
 import (
 	"bytes"
@@ -49,7 +49,7 @@ func (r *Registry) register(f family, sampleNames ...string) {
 	defer r.mu.Unlock()
 	for _, n := range sampleNames {
 		if r.names[n] {
-			panic(fmt.Sprintf("console: metric name %q registered twice", n))
+			panic(fmt.Sprintf("metrics: metric name %q registered twice", n))
 		}
 	}
 	for _, n := range sampleNames {
@@ -60,14 +60,14 @@ func (r *Registry) register(f family, sampleNames ...string) {
 
 func checkName(name string) {
 	if !metricNameRE.MatchString(name) {
-		panic(fmt.Sprintf("console: invalid metric name %q", name))
+		panic(fmt.Sprintf("metrics: invalid metric name %q", name))
 	}
 }
 
 // Counter registers a counter family; name must end in _total.
 func (r *Registry) Counter(name, help string, labels ...string) *Vec {
 	if !strings.HasSuffix(name, "_total") {
-		panic(fmt.Sprintf("console: counter name %q must end in _total", name))
+		panic(fmt.Sprintf("metrics: counter name %q must end in _total", name))
 	}
 	return r.newVec("counter", name, help, labels)
 }
@@ -81,7 +81,7 @@ func (r *Registry) newVec(typ, name, help string, labels []string) *Vec {
 	checkName(name)
 	for i, l := range labels {
 		if !labelNameRE.MatchString(l) || strings.HasPrefix(l, "__") || slices.Contains(labels[:i], l) {
-			panic(fmt.Sprintf("console: invalid or duplicate label name %q for %s", l, name))
+			panic(fmt.Sprintf("metrics: invalid or duplicate label name %q for %s", l, name))
 		}
 	}
 	v := &Vec{typ: typ, name: name, help: help, labels: slices.Clone(labels), series: map[string]*series{}}
@@ -159,7 +159,7 @@ func seriesKey(values []string) string {
 
 func (v *Vec) checkArity(values []string) {
 	if len(values) != len(v.labels) {
-		panic(fmt.Sprintf("console: %s has %d labels, got %d values", v.name, len(v.labels), len(values)))
+		panic(fmt.Sprintf("metrics: %s has %d labels, got %d values", v.name, len(v.labels), len(values)))
 	}
 }
 
@@ -168,7 +168,7 @@ func (v *Vec) checkArity(values []string) {
 func (v *Vec) Add(delta float64, labelValues ...string) {
 	v.checkArity(labelValues)
 	if v.typ == "counter" && !(delta >= 0) {
-		panic(fmt.Sprintf("console: counter %s: invalid delta %v", v.name, delta))
+		panic(fmt.Sprintf("metrics: counter %s: invalid delta %v", v.name, delta))
 	}
 	v.update(labelValues, func(s *series) { s.v += delta })
 }
@@ -240,7 +240,7 @@ func (r *Registry) Histogram(name, help string, buckets []float64) *Histogram {
 	}
 	for i, u := range upper {
 		if math.IsNaN(u) || math.IsInf(u, 0) || i > 0 && u <= upper[i-1] {
-			panic(fmt.Sprintf("console: histogram %s: buckets must be finite and strictly ascending: %v", name, buckets))
+			panic(fmt.Sprintf("metrics: histogram %s: buckets must be finite and strictly ascending: %v", name, buckets))
 		}
 	}
 	h := &Histogram{name: name, help: help, upper: upper, counts: make([]uint64, len(upper)+1)}
@@ -262,7 +262,7 @@ func (h *Histogram) Observe(v float64) {
 // len(buckets)+1, the last one being above the top bound), sum their sum.
 func (h *Histogram) SetCounts(counts []uint64, sum float64) error {
 	if len(counts) != len(h.upper)+1 {
-		return fmt.Errorf("console: histogram %s: got %d counts, want %d", h.name, len(counts), len(h.upper)+1)
+		return fmt.Errorf("metrics: histogram %s: got %d counts, want %d", h.name, len(counts), len(h.upper)+1)
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()

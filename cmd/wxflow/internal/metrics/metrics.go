@@ -1,4 +1,4 @@
-package console
+package metrics
 
 import (
 	"strconv"
@@ -29,13 +29,13 @@ type Metrics struct {
 	refreshes map[string]func() int64
 }
 
-// NewMetrics registers wxflow's metrics, reading the engine's counters at
+// New registers wxflow's metrics, reading the engine's counters at
 // every scrape.
-func NewMetrics(stats func() engine.Stats) *Metrics {
+func New(stats func() engine.Stats) *Metrics {
 	r := NewRegistry()
 	m := &Metrics{Registry: r, refreshes: map[string]func() int64{}}
-	events := r.Counter(MetricEvents, "Events ingested, by type (platform retries not included).", "type")
-	dups := r.Counter(MetricEventDuplicates, "Events ingested again: platform retries of an event already stored.")
+	events := r.Counter(Events, "Events ingested, by type (platform retries not included).", "type")
+	dups := r.Counter(EventDuplicates, "Events ingested again: platform retries of an event already stored.")
 	started := r.Counter("wxflow_runs_started_total", "Runs started, by flow.", "flow")
 	ended := r.Counter("wxflow_runs_ended_total", "Runs ended, by final status.", "status")
 	msgs := r.Counter("wxflow_messages_total", "Outbound messages whose outcome is known, by status (sent, failed, unknown) and reason.", "status", "reason")
@@ -48,7 +48,7 @@ func NewMetrics(stats func() engine.Stats) *Metrics {
 	held := r.Gauge("wxflow_send_held", "Messages held back, pending, while their account's sends are paused.", "account")
 	pauses := r.Counter("wxflow_send_pauses_total", "Times an account's sends were paused after a storm of WeChat errors.", "account")
 	probes := r.Counter("wxflow_send_probes_total", "Probe messages sent after a pause, by account.", "account")
-	pruned := r.Counter(MetricPruned, "Rows the pruner deleted by retention, by kind (events, locations, runs, messages).", "kind")
+	pruned := r.Counter(Pruned, "Rows the pruner deleted by retention, by kind (events, locations, runs, messages).", "kind")
 	m.callbacks = r.Counter("wxflow_callbacks_total", "Callbacks answered, by account, event type (empty when rejected) and HTTP status.", "account", "type", "code")
 	m.callbackDur = r.Histogram("wxflow_callback_duration_seconds", "Time to answer a callback.", callbackBuckets)
 	m.apiCalls = r.Counter("wxflow_wechat_api_calls_total", "WeChat API attempts, by account and API path.", "account", "api")
@@ -126,10 +126,10 @@ func (m *Metrics) CountRefreshes(account string, count func() int64) {
 
 // Names of metrics that tools read (wxflow bench).
 const (
-	// MetricEvents counts events ingested, by type.
-	MetricEvents = "wxflow_events_total"
-	// MetricEventDuplicates counts platform retries of stored events.
-	MetricEventDuplicates = "wxflow_events_duplicate_total"
-	// MetricPruned counts the rows deleted by retention, by kind.
-	MetricPruned = "wxflow_pruned_total"
+	// Events counts events ingested, by type.
+	Events = "wxflow_events_total"
+	// EventDuplicates counts platform retries of stored events.
+	EventDuplicates = "wxflow_events_duplicate_total"
+	// Pruned counts the rows deleted by retention, by kind.
+	Pruned = "wxflow_pruned_total"
 )
