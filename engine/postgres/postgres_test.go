@@ -296,3 +296,48 @@ func TestRedact(t *testing.T) {
 		}
 	}
 }
+
+// TestContactReadWithEvent: AddEvent reads the event's contact in its
+// round trip for the Contact call that follows; a contact written in
+// between, or a savepoint rolled back, is not answered from that read.
+func TestContactReadWithEvent(t *testing.T) {
+	s := open(t, freshSchema(t))
+	defer s.Close()
+	ev := func(key string) *engine.EventRecord {
+		return &engine.EventRecord{Key: key, Event: channels.Event{Account: "a", Contact: "alice", Kind: channels.Follow}, ReceivedAt: time.Unix(5, 0)}
+	}
+	err := s.Update(context.Background(), func(tx engine.Tx) error {
+		if added, err := tx.AddEvent(ev("e1")); err != nil || !added {
+			t.Fatalf("AddEvent = %v, %v", added, err)
+		}
+		if _, err := tx.Contact("a", "alice"); !errors.Is(err, engine.ErrNotFound) {
+			t.Errorf("Contact of a new follower = %v, want ErrNotFound", err)
+		}
+		if _, err := tx.AddEvent(ev("e2")); err != nil {
+			return err
+		}
+		if err := tx.PutContact(&engine.Contact{Account: "a", ID: "alice", Followed: true, Tags: []string{"written"}}); err != nil {
+			return err
+		}
+		c, err := tx.Contact("a", "alice")
+		if err != nil || !c.HasTag("written") {
+			t.Errorf("Contact after PutContact = %+v, %v; want the written contact", c, err)
+		}
+		// A savepoint that wrote the contact and failed.
+		if _, err := tx.AddEvent(ev("e3")); err != nil {
+			return err
+		}
+		tx.Savepoint(func() error {
+			tx.PutContact(&engine.Contact{Account: "a", ID: "alice", Tags: []string{"undone"}})
+			return errors.New("undo")
+		})
+		c, err = tx.Contact("a", "alice")
+		if err != nil || !c.HasTag("written") || c.HasTag("undone") {
+			t.Errorf("Contact after a rolled-back savepoint = %+v, %v; want the contact written before it", c, err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
