@@ -925,17 +925,32 @@ func (l *crashLedger) restart(t *testing.T, cfg crashChild, set *flows.Set, cycl
 		t.Fatal(err)
 	}
 	defer st.Close()
-	// What the kill left in the outbox.
+	// What the kill left in the outbox, as stored: sending is a message
+	// whose request was about to start or under way (the store's view
+	// also shows a claimed message not yet started as sending; the next
+	// process sends those).
 	before := map[int64]engine.OutboxStatus{}
-	if err := st.View(ctx, func(tx engine.ReadTx) error {
-		out, err := tx.Outbox(engine.OutboxFilter{})
-		for _, o := range out {
-			before[o.ID] = o.Status
-		}
-		return err
-	}); err != nil {
+	raw, err := sql.Open("sqlite3", "file:"+cfg.DB+"?mode=ro")
+	if err != nil {
 		t.Fatal(err)
 	}
+	rows, err := raw.QueryContext(ctx, `SELECT id, status FROM outbox`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var id int64
+		var status engine.OutboxStatus
+		if err := rows.Scan(&id, &status); err != nil {
+			t.Fatal(err)
+		}
+		before[id] = status
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	rows.Close()
+	raw.Close()
 	ch := sim.New(nil, wechat.Settings{})
 	// Past every wait the child started.
 	clock := engine.NewVirtualClock(cfg.Start.Add(59 * time.Minute))
