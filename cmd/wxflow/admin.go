@@ -17,7 +17,7 @@ import (
 
 	"github.com/wxflow/wxflow/channels/wechat"
 	"github.com/wxflow/wxflow/cmd/wxflow/internal/config"
-	"github.com/wxflow/wxflow/engine/sqlite"
+	"github.com/wxflow/wxflow/engine"
 	"github.com/wxflow/wxflow/engine/wechatstate"
 	"github.com/wxflow/wxflow/flows"
 )
@@ -28,7 +28,7 @@ import (
 // client per account.
 type apiAccounts struct {
 	cfg     *config.Config
-	store   *sqlite.Store
+	store   engine.Store
 	clients map[string]*wechat.Client
 }
 
@@ -40,7 +40,7 @@ func openAPIAccounts(ctx context.Context, cfgPath string) (*apiAccounts, int, er
 		}
 		return nil, exitProblems, err
 	}
-	st, err := sqlite.Open(ctx, cfg.Database, sqlite.Options{})
+	st, err := openStore(ctx, cfg.Database, "")
 	if err != nil {
 		return nil, exitProblems, err
 	}

@@ -58,6 +58,10 @@ func runBackup(ctx context.Context, args []string, stdout, stderr io.Writer) int
 			return exitUsage
 		}
 	}
+	if err := checkBackupDatabase(db); err != nil {
+		fmt.Fprintf(stderr, "wxflow backup: %v\n", err)
+		return exitUsage
+	}
 	if db == ":memory:" || strings.HasPrefix(db, "file:") {
 		fmt.Fprintf(stderr, "wxflow backup: database %q is not a file: pass --database FILE\n", db)
 		return exitUsage

@@ -27,7 +27,6 @@ import (
 	"github.com/wxflow/wxflow/cmd/wxflow/internal/metrics"
 	"github.com/wxflow/wxflow/engine"
 	"github.com/wxflow/wxflow/engine/sandbox"
-	"github.com/wxflow/wxflow/engine/sqlite"
 	"github.com/wxflow/wxflow/engine/wechatstate"
 	"github.com/wxflow/wxflow/flows"
 )
@@ -40,8 +39,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	cfgPath := fl.String("config", defaultConfigFile, "the configuration file (docs/config.md)")
 	flowsDir := fl.String("flows", "", "the flow folder (overrides the config's; default for the sandbox: "+sandboxFlows+")")
 	listen := fl.String("listen", "", "the address to listen on (overrides the config's listen)")
+	database := fl.String("database", "", "the store: a SQLite file or a postgres:// URL (overrides the config's database)")
 	fl.Usage = func() {
-		fmt.Fprintln(stderr, "usage: wxflow serve [--config FILE] [--flows DIR] [--listen HOST:PORT]")
+		fmt.Fprintln(stderr, "usage: wxflow serve [--config FILE] [--flows DIR] [--listen HOST:PORT] [--database FILE|URL]")
 		fmt.Fprintln(stderr, "\nRuns the WeChat callback endpoint (/wechat/{account}), the engine, its timers")
 		fmt.Fprintln(stderr, "and schedules, and the operator console. Flows reload when their files change")
 		fmt.Fprintln(stderr, "and on SIGHUP; SIGINT or SIGTERM stop it gracefully.")
@@ -72,6 +72,15 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	}
 	if *flowsDir != "" {
 		cfg.Flows = *flowsDir
+	}
+	if *database != "" {
+		cfg.Database = *database
+	}
+	if cfg.Sandbox {
+		if err := checkSandboxDatabase(cfg.Database); err != nil {
+			fmt.Fprintf(stderr, "wxflow serve: %v\n", err)
+			return exitUsage
+		}
 	}
 	if _, serr := os.Stat(cfg.Flows); cfg.Sandbox && errors.Is(serr, fs.ErrNotExist) {
 		fmt.Fprintf(stderr, "wxflow serve: no flow folder %s here (the sandbox runs the example flows of the repository: start it from the repository's root, or pass --flows DIR)\n", cfg.Flows)
@@ -246,7 +255,7 @@ func (s *server) openSandbox(ctx context.Context) error {
 // accounts, and returns the callback endpoint.
 func (s *server) openAccounts(ctx context.Context, o serverOptions) (http.Handler, error) {
 	cfg := s.cfg
-	st, err := sqlite.Open(ctx, cfg.Database, sqlite.Options{Synchronous: o.Synchronous})
+	st, err := openStore(ctx, cfg.Database, o.Synchronous)
 	if err != nil {
 		return nil, err
 	}

@@ -23,6 +23,7 @@ import (
 
 	"github.com/wxflow/wxflow/channels/wechat"
 	"github.com/wxflow/wxflow/engine"
+	"github.com/wxflow/wxflow/engine/postgres"
 	"github.com/wxflow/wxflow/flows"
 )
 
@@ -31,8 +32,9 @@ import (
 type Config struct {
 	// Listen is the address of the HTTP server (default 127.0.0.1:8080).
 	Listen string
-	// Database is the SQLite database file (default wxflow.db). A relative
-	// path is resolved against the config file's directory.
+	// Database is the store: a SQLite database file (default wxflow.db;
+	// a relative path is resolved against the config file's directory) or
+	// a PostgreSQL database's postgres:// or postgresql:// URL.
 	Database string
 	// Flows is the folder of flow files (default flows/). A relative path is
 	// resolved against the config file's directory.
@@ -224,7 +226,7 @@ func (c *Config) LogValue() slog.Value {
 	return slog.GroupValue(
 		slog.String("file", c.File),
 		slog.String("listen", c.Listen),
-		slog.String("database", c.Database),
+		slog.String("database", DatabaseName(c.Database)),
 		slog.String("flows", c.Flows),
 		slog.String("timezone", c.TimezoneName),
 		slog.String("accounts", strings.Join(ids, ",")),
@@ -382,15 +384,25 @@ func Parse(file string, src []byte, lookupEnv func(string) (string, bool)) (*Con
 }
 
 // ResolvePath resolves a relative path against dir. SQLite's special
-// names (":memory:", "file:" URIs) are left alone when db is set.
+// names (":memory:", "file:" URIs) and PostgreSQL URLs are left alone
+// when db is set.
 func ResolvePath(dir, path string, db bool) string {
-	if db && (path == ":memory:" || strings.HasPrefix(path, "file:")) {
+	if db && (path == ":memory:" || strings.HasPrefix(path, "file:") || postgres.IsURL(path)) {
 		return path
 	}
 	if dir == "" || filepath.IsAbs(path) {
 		return path
 	}
 	return filepath.Join(dir, path)
+}
+
+// DatabaseName is a database setting as logs and the console show it: a
+// PostgreSQL URL without its password.
+func DatabaseName(database string) string {
+	if postgres.IsURL(database) {
+		return postgres.Redact(database)
+	}
+	return database
 }
 
 // parser walks the YAML tree of a config file and collects its problems.

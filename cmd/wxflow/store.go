@@ -1,0 +1,49 @@
+package main
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/wxflow/wxflow/cmd/wxflow/internal/config"
+	"github.com/wxflow/wxflow/engine"
+	"github.com/wxflow/wxflow/engine/postgres"
+	"github.com/wxflow/wxflow/engine/sqlite"
+)
+
+// openStore opens the store a database setting names: the PostgreSQL
+// store for a postgres:// or postgresql:// URL, the SQLite store of that
+// file otherwise. synchronous is SQLite's setting (PostgreSQL's commits
+// are as durable as the server's own settings make them). Errors never
+// show a URL's password.
+func openStore(ctx context.Context, database, synchronous string) (engine.Store, error) {
+	if postgres.IsURL(database) {
+		st, err := postgres.Open(ctx, database, postgres.Options{})
+		if err != nil {
+			return nil, err
+		}
+		return st, nil
+	}
+	st, err := sqlite.Open(ctx, database, sqlite.Options{Synchronous: synchronous})
+	if err != nil {
+		return nil, err
+	}
+	return st, nil
+}
+
+// checkSandboxDatabase refuses a PostgreSQL URL for the sandbox, which
+// keeps its state in a SQLite file.
+func checkSandboxDatabase(database string) error {
+	if postgres.IsURL(database) {
+		return fmt.Errorf("the sandbox keeps its state in a SQLite file; %s is a PostgreSQL database (write a config file with accounts to serve from it)", config.DatabaseName(database))
+	}
+	return nil
+}
+
+// checkBackupDatabase refuses a PostgreSQL URL for wxflow backup, which
+// copies a SQLite file: PostgreSQL has its own tools.
+func checkBackupDatabase(database string) error {
+	if postgres.IsURL(database) {
+		return fmt.Errorf("%s is a PostgreSQL database: back it up with PostgreSQL's tools (pg_dump, or the server's base backups); wxflow backup copies a SQLite store", config.DatabaseName(database))
+	}
+	return nil
+}
