@@ -106,14 +106,19 @@ func (e *Engine) FlowVersion(ctx context.Context, version string) (*flows.Flow, 
 }
 
 // CheckWrite reports whether the store takes writes: it commits a small
-// write through the writer, as an event would be (a full disk, a
-// read-only file or a lost database fail it). Health checks call it.
+// write through the writer, as an event would be (a read-only file or a
+// lost database fail it), and reports the last failed commit of the
+// engine's own work when none succeeded since (a full disk can take the
+// check's small row and refuse every event). Health checks call it.
 func (e *Engine) CheckWrite(ctx context.Context) error {
-	err := e.submit(ctx, func(w *work) error {
+	err := e.enqueueJob(ctx, false, &job{probe: true, done: make(chan error, 1), fn: func(w *work) error {
 		return w.tx.PutChannelState(healthKey, w.now.UTC().Format(time.RFC3339Nano), w.now.Add(time.Hour), w.now)
-	})
+	}})
 	if err != nil {
 		return fmt.Errorf("store write check: %w", err)
+	}
+	if last := e.commitErr.Load(); last != nil {
+		return fmt.Errorf("store write check: the last commit failed: %w", *last)
 	}
 	return nil
 }

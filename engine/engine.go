@@ -99,6 +99,9 @@ type Engine struct {
 	started  atomic.Bool
 
 	stats stats
+	// commitErr is the error of the last commit that failed, nil once a
+	// later one (not a health check's alone) succeeded.
+	commitErr atomic.Pointer[error]
 }
 
 // flowSet is the flows currently loaded: new runs start from these.
@@ -111,6 +114,9 @@ type flowSet struct {
 type job struct {
 	fn   func(w *work) error
 	done chan error
+	// probe marks CheckWrite's job: its commit says nothing of the
+	// others'.
+	probe bool
 }
 
 // New builds an engine. It does not start anything.
@@ -233,10 +239,14 @@ func (e *Engine) submit(ctx context.Context, fn func(w *work) error) error {
 // are taken while the engine stops, until the dispatcher is done: the
 // writer runs until then.
 func (e *Engine) enqueue(ctx context.Context, internal bool, fn func(w *work) error) error {
+	return e.enqueueJob(ctx, internal, &job{fn: fn, done: make(chan error, 1)})
+}
+
+// enqueueJob queues a job for the writer and waits for its outcome.
+func (e *Engine) enqueueJob(ctx context.Context, internal bool, j *job) error {
 	if !e.started.Load() {
 		return errors.New("engine not started")
 	}
-	j := &job{fn: fn, done: make(chan error, 1)}
 	// The read lock keeps Stop from closing the queue between the check
 	// and the send: every job queued is one the writer will answer.
 	e.stopMu.RLock()
@@ -345,6 +355,9 @@ func (e *Engine) runBatch(batch []*job) {
 		return nil
 	})
 	if err == nil {
+		if len(batch) > 1 || !batch[0].probe {
+			e.commitErr.Store(nil)
+		}
 		for i, j := range batch {
 			e.open.track(recs[i].pending)
 			e.queueOutbox(recs[i].pending)
@@ -352,12 +365,16 @@ func (e *Engine) runBatch(batch []*job) {
 		}
 		return
 	}
+	if failed < 0 {
+		// The commit itself failed: nothing was stored. Health checks
+		// say so until a commit succeeds again.
+		e.commitErr.Store(&err)
+	}
 	if len(batch) == 1 {
 		e.finish(batch[0], nil, err)
 		return
 	}
 	if failed < 0 {
-		// The commit itself failed: nothing was stored.
 		for _, j := range batch {
 			e.finish(j, nil, err)
 		}
