@@ -1,7 +1,8 @@
 // Package storetest is the conformance suite of engine.Store: the contract
 // of every method of Store, ReadTx and Tx written down as tests. The
-// embedded SQLite store runs it in engine/sqlite_test.go; any other store
-// (PostgreSQL, say) must pass it too, from a test of its own:
+// embedded SQLite store runs it in engine/sqlite/sqlite_test.go and the
+// PostgreSQL store in engine/postgres/postgres_test.go; any other store
+// must pass it too, from a test of its own:
 //
 //	func TestStore(t *testing.T) {
 //		storetest.Run(t, func(t *testing.T) engine.Store {
