@@ -11,7 +11,8 @@ import (
 	"github.com/wxflow/wxflow/channels/wechat"
 )
 
-// rlClock is a clock the test moves.
+// rlClock is a clock the test moves (the rejection log and passive
+// reply deadline tests share it).
 type rlClock struct {
 	mu  sync.Mutex
 	now time.Time

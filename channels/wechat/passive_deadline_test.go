@@ -2,37 +2,12 @@ package wechat_test
 
 import (
 	"net/http"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/wxflow/wxflow/channels"
 	"github.com/wxflow/wxflow/channels/wechat"
 )
-
-// psvClock is a clock the test moves.
-type psvClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *psvClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *psvClock) After(d time.Duration) <-chan time.Time {
-	ch := make(chan time.Time, 1)
-	ch <- c.Now().Add(d)
-	return ch
-}
-
-func (c *psvClock) advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
 
 // A passive reply ready after WeChat stopped waiting is not written: done
 // says WeChat does not have it (the engine then sends it by the API), and
@@ -49,13 +24,13 @@ func TestHandlerPassiveReplyTooLateIsNotWritten(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
-			clock := &psvClock{now: hdlNow}
+			clock := &rlClock{now: hdlNow}
 			acc := hdlPlainAccount()
 			acc.PassiveReply = true
 			env := hdlSetup(t, func(cfg *wechat.HandlerConfig) { cfg.Clock = clock }, acc)
 			written := make(chan bool, 1)
 			env.sink.set(func(channels.Event, time.Time) (*channels.Message, func(bool), error) {
-				clock.advance(c.took) // the store was slow
+				clock.Advance(c.took) // the store was slow
 				return &channels.Message{Type: "text", Text: "Thanks!"}, func(w bool) { written <- w }, nil
 			}, nil)
 			a := env.post(t, hdlAccount, hdlQuery(hdlToken, hdlTS, hdlNonce), hdlText(hdlOrigID, "hi", "6001"))
