@@ -94,9 +94,14 @@ func (e *Engine) NextDue(ctx context.Context) (time.Time, bool, error) {
 }
 
 // FireDue resumes every run whose `wait` or `ask` timeout is due by the
-// clock's now, earliest first, and fires the schedules that are due. The
-// timer loop calls it; tests call it after moving a virtual clock.
+// clock's now, earliest first, fires the schedules that are due, and
+// wakes the dispatcher when accounts are paused (a pause that ended lets
+// its probe go). The timer loop calls it; tests and the sandbox call it
+// after moving a virtual clock, then Sync waits for all of it.
 func (e *Engine) FireDue(ctx context.Context) error {
+	if e.holds.any() {
+		e.kickOutbox()
+	}
 	for {
 		n := 0
 		err := e.submit(ctx, func(w *work) error {
