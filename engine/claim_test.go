@@ -108,11 +108,14 @@ func TestCrashLeavesUnknownOnlyWhatStarted(t *testing.T) {
 	for _, o := range out {
 		count[o.Status]++
 	}
-	if len(out) != n || count[engine.OutboxUnknown] != 1 || count[engine.OutboxSent] != n-1 {
-		t.Fatalf("after the takeover: %v of %d; want 1 unknown (the request on the wire) and %d sent", count, len(out), n-1)
+	// Unknown: the message on the wire, and at most the next one, whose
+	// start the sender records while that one is on the wire.
+	unknown := count[engine.OutboxUnknown]
+	if len(out) != n || unknown < 1 || unknown > 2 || count[engine.OutboxSent] != n-unknown {
+		t.Fatalf("after the takeover: %v of %d; want 1 or 2 unknown (the request on the wire, the next one marked) and the rest sent", count, len(out))
 	}
-	if got := len(next.Delivered()); got != n-1 {
-		t.Fatalf("the next process sent %d messages, want %d (each once)", got, n-1)
+	if got := len(next.Delivered()); got != n-unknown {
+		t.Fatalf("the next process sent %d messages, want %d (each once)", got, n-unknown)
 	}
 	seen := map[string]int{}
 	for _, d := range next.Delivered() {

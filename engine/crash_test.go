@@ -934,7 +934,7 @@ func (l *crashLedger) restart(t *testing.T, cfg crashChild, set *flows.Set, cycl
 	if err != nil {
 		t.Fatal(err)
 	}
-	rows, err := raw.QueryContext(ctx, `SELECT id, status FROM outbox`)
+	rows, err := raw.QueryContext(ctx, `SELECT id, CASE WHEN status = 'pending' AND id IN (SELECT id FROM outbox_started) THEN 'sending' ELSE status END FROM outbox`)
 	if err != nil {
 		t.Fatal(err)
 	}

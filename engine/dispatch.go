@@ -212,6 +212,15 @@ func (e *Engine) dispatchOnce(ctx context.Context, claimed []*OutboxEntry) ([]*O
 		i := int(h.Sum32() % uint32(len(shards)))
 		shards[i] = append(shards[i], o)
 	}
+	// Every sender's first message is recorded as started in one job
+	// (then each records its next ones while one is on the wire).
+	var firsts []int64
+	for _, shard := range shards {
+		if len(shard) > 0 {
+			firsts = append(firsts, shard[0].ID)
+		}
+	}
+	firstErr := e.enqueue(ctx, true, func(w *work) error { return w.tx.StartOutbox(firsts, w.now) })
 	results := make([][]sendResult, len(shards))
 	var wg sync.WaitGroup
 	for i, shard := range shards {
@@ -222,7 +231,7 @@ func (e *Engine) dispatchOnce(ctx context.Context, claimed []*OutboxEntry) ([]*O
 		go func(i int, shard []*OutboxEntry) {
 			defer wg.Done()
 			var paused map[string]bool // accounts held back in this shard
-			marks := &starts{e: e, ctx: ctx, shard: shard, ahead: 1}
+			marks := &starts{e: e, ctx: ctx, shard: shard, ahead: 1, marked: 1, first: firstErr}
 			for k, o := range shard {
 				held := paused[o.Account] || e.holds.holding(o)
 				if !held {
@@ -351,6 +360,9 @@ type starts struct {
 	marked, pendingTo int
 	pending           chan error
 	ahead             int
+	// first is the outcome of recording the first message (in a job of
+	// its own, shared with the other senders).
+	first error
 }
 
 // request records the next messages after marked in a job.
@@ -372,6 +384,9 @@ func (m *starts) request() {
 // wait returns once the k-th message's start is recorded (or recording
 // it failed), and asks for the next ones to be recorded meanwhile.
 func (m *starts) wait(k int) error {
+	if m.first != nil {
+		return m.first
+	}
 	for m.marked <= k {
 		if m.pending == nil {
 			m.request()

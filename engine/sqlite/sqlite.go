@@ -184,7 +184,8 @@ var writeQueries = map[string]string{
 	"delTimer":   `DELETE FROM timers WHERE run_id = ?`,
 	"insertOut":  `INSERT INTO outbox (run_id, account, contact, message, status, reason, code, detail, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 	"finishOut":  `UPDATE outbox SET status = ?, reason = ?, code = ?, detail = ?, updated_at = ? WHERE id = ?`,
-	"startOut":   `UPDATE outbox SET status = 'sending', updated_at = ? WHERE id = ? AND status = 'pending'`,
+	"startOut":   `INSERT OR IGNORE INTO outbox_started (id) SELECT id FROM outbox WHERE id = ? AND status = 'pending'`,
+	"unstartOut": `DELETE FROM outbox_started WHERE id = ?`,
 	"putFlow":    `INSERT INTO flow_versions (version, name, file, source, loaded_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (version) DO NOTHING`,
 	"setSched":   `INSERT INTO schedules (key, due) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET due = excluded.due`,
 	"delSched":   `DELETE FROM schedules WHERE key = ?`,
@@ -847,13 +848,16 @@ func (t *sqliteTx) ClaimOutboxThrough(id int64, at time.Time) error {
 }
 
 func (t *sqliteTx) FinishOutbox(id int64, status engine.OutboxStatus, reason channels.Reason, code int, detail string, at time.Time) error {
-	_, err := t.exec("finishOut", string(status), string(reason), code, detail, nanos(at), id)
+	if _, err := t.exec("finishOut", string(status), string(reason), code, detail, nanos(at), id); err != nil {
+		return err
+	}
+	_, err := t.exec("unstartOut", id)
 	return err
 }
 
 func (t *sqliteTx) StartOutbox(ids []int64, at time.Time) error {
 	for _, id := range ids {
-		if _, err := t.exec("startOut", nanos(at), id); err != nil {
+		if _, err := t.exec("startOut", id); err != nil {
 			return err
 		}
 	}
@@ -862,13 +866,16 @@ func (t *sqliteTx) StartOutbox(ids []int64, at time.Time) error {
 
 func (t *sqliteTx) RecoverOutbox(at time.Time) (int, error) {
 	res, err := t.tx.ExecContext(t.ctx, `UPDATE outbox SET status = 'unknown',
-		detail = CASE WHEN detail = '' THEN '' ELSE detail || ': ' END || 'the process stopped while the message was being sent', updated_at = ? WHERE status = 'sending'`, nanos(at))
+		detail = CASE WHEN detail = '' THEN '' ELSE detail || ': ' END || 'the process stopped while the message was being sent', updated_at = ? WHERE status = 'sending' OR (status = 'pending' AND id IN (SELECT id FROM outbox_started))`, nanos(at))
 	if err != nil {
 		return 0, fmt.Errorf("recover outbox: %w", err)
 	}
 	n, err := res.RowsAffected()
 	if err != nil {
 		return 0, err
+	}
+	if _, err := t.tx.ExecContext(t.ctx, `DELETE FROM outbox_started`); err != nil {
+		return 0, fmt.Errorf("recover outbox: %w", err)
 	}
 	// Entries claimed and never started, and entries held back, were not
 	// attempted: unclaimed again, the cursor goes back below the first
