@@ -16,8 +16,19 @@ import (
 // are as durable as the server's own settings make them). Errors never
 // show a URL's password.
 func openStore(ctx context.Context, database, synchronous string) (engine.Store, error) {
+	return openStoreFor(ctx, database, synchronous, false)
+}
+
+// openNodeStore opens the store serve's engine runs on: on PostgreSQL it
+// is the database's one node (postgres.Options.Node), and a second serve
+// on the same database is refused.
+func openNodeStore(ctx context.Context, database, synchronous string) (engine.Store, error) {
+	return openStoreFor(ctx, database, synchronous, true)
+}
+
+func openStoreFor(ctx context.Context, database, synchronous string, node bool) (engine.Store, error) {
 	if postgres.IsURL(database) {
-		st, err := postgres.Open(ctx, database, postgres.Options{})
+		st, err := postgres.Open(ctx, database, postgres.Options{Node: node})
 		if err != nil {
 			return nil, err
 		}

@@ -31,6 +31,8 @@ var migrations embed.FS
 // writes from one goroutine) and a pool of readers.
 type Store struct {
 	w, r *pgxpool.Pool
+	// node holds the node lock (Options.Node), nil otherwise.
+	node *pgx.Conn
 
 	// mu guards ids, the outbox ids taken from the sequence and not used
 	// yet (used in order, by the writer).
@@ -60,7 +62,17 @@ func (s *Store) WriterStats() WriterStats {
 type Options struct {
 	// ReadConns is the size of the read pool (default 4).
 	ReadConns int
+	// Node makes the store the database's one engine node: Open takes a
+	// session lock for as long as the store is open and fails with
+	// ErrNodeRunning when another node holds it. Several nodes on one
+	// database need lanes and leases the engine does not have yet: two
+	// nodes would number runs alike and both send.
+	Node bool
 }
+
+// ErrNodeRunning is the error of Open with Options.Node while another
+// node runs on the database.
+var ErrNodeRunning = errors.New("another wxflow node runs on this database (one node per PostgreSQL database for now: several nodes need lanes and leases, which are not built yet)")
 
 // idBlock is how many outbox ids the writer takes from the sequence at a
 // time: one round trip per block instead of one per message.
@@ -172,7 +184,34 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 		w.Close()
 		return nil, fmt.Errorf("open store %s: %w", name, scrub(err, dsn))
 	}
+	if opts.Node {
+		if err := s.lockNode(ctx, cfg.ConnConfig); err != nil {
+			s.Close()
+			return nil, fmt.Errorf("open store %s: %w", name, scrub(err, dsn))
+		}
+	}
 	return s, nil
+}
+
+// lockNode takes the node lock on a connection of its own, kept open with
+// the store (a pool may replace its connections, and the lock goes with
+// its session).
+func (s *Store) lockNode(ctx context.Context, cc *pgx.ConnConfig) error {
+	conn, err := pgx.ConnectConfig(ctx, cc.Copy())
+	if err != nil {
+		return fmt.Errorf("node lock: %w", err)
+	}
+	var got bool
+	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock(hashtextextended('wxflow/node:' || coalesce(current_schema(), ''), 0))`).Scan(&got); err != nil {
+		conn.Close(context.Background())
+		return fmt.Errorf("node lock: %w", err)
+	}
+	if !got {
+		conn.Close(context.Background())
+		return ErrNodeRunning
+	}
+	s.node = conn
+	return nil
 }
 
 // ErrNewerSchema is the error of Open for a database migrated by a newer
@@ -294,6 +333,9 @@ func (s *Store) Close() error {
 		s.r.Close()
 	}
 	s.w.Close()
+	if s.node != nil {
+		s.node.Close(context.Background())
+	}
 	return nil
 }
 
