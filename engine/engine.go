@@ -61,8 +61,7 @@ type Engine struct {
 	clock Clock
 	log   *slog.Logger
 
-	jobs   chan *job
-	nextID atomic.Int64
+	jobs chan *job
 
 	flows    atomic.Pointer[flowSet]
 	versions sync.Map // version -> *program
@@ -169,7 +168,6 @@ func (e *Engine) Start(ctx context.Context) error {
 }
 
 func (e *Engine) start(ctx context.Context) error {
-	var maxID int64
 	var calling []*Run
 	now := e.clock.Now()
 	err := e.store.Update(ctx, func(tx Tx) error {
@@ -181,20 +179,12 @@ func (e *Engine) start(ctx context.Context) error {
 			e.log.Warn("messages whose sending was interrupted are marked unknown", "count", n)
 			e.stats.add(&statDelta{messages: map[MessageKey]uint64{{Status: OutboxUnknown}: uint64(n)}})
 		}
-		runs, err := tx.Runs(RunFilter{Limit: 1})
-		if err != nil {
-			return err
-		}
-		if len(runs) > 0 {
-			maxID = runs[0].ID
-		}
 		calling, err = tx.Runs(RunFilter{Status: RunCalling})
 		return err
 	})
 	if err != nil {
 		return fmt.Errorf("start engine: %w", err)
 	}
-	e.nextID.Store(maxID)
 	e.backlog = true
 	e.started.Store(true)
 	e.wg.Add(2)

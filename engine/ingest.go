@@ -215,8 +215,12 @@ func (w *work) startFlow(cs *contactState, p *program, ev flows.EventEnv, o star
 			}
 		}
 	}
+	id, err := w.tx.NewRunID()
+	if err != nil {
+		return nil, fmt.Errorf("start %s: %w", f.Name, err)
+	}
 	r := &Run{
-		ID: w.e.nextID.Add(1), Account: cs.c.Account, Contact: cs.c.ID, Flow: f.Name, Version: f.Version,
+		ID: id, Account: cs.c.Account, Contact: cs.c.ID, Flow: f.Name, Version: f.Version,
 		Status: RunRunning, Pos: "0", StartedAt: w.now,
 		State: RunState{Vars: o.vars, Event: &ev},
 	}

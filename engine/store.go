@@ -102,6 +102,11 @@ type Tx interface {
 	PutContact(c *Contact) error
 	// PutSession creates or replaces a contact's session.
 	PutSession(account, contact string, s channels.Session) error
+	// NewRunID gives a new run's ID, never given before by the database
+	// (by any process using it), increasing within a process. The engine
+	// takes it before it stores the run, since the run's first steps
+	// refer to it.
+	NewRunID() (int64, error)
 	// InsertRun stores a new run; a zero ID is chosen by the store and set.
 	InsertRun(r *Run) error
 	// UpdateRun replaces a run's mutable fields.

@@ -34,10 +34,11 @@ type Store struct {
 	// node holds the node lock (Options.Node), nil otherwise.
 	node *pgx.Conn
 
-	// mu guards ids, the outbox ids taken from the sequence and not used
-	// yet (used in order, by the writer).
-	mu  sync.Mutex
-	ids []int64
+	// mu guards ids and runIDs, the outbox and run ids taken from their
+	// sequences and not used yet (used in order, by the writer).
+	mu     sync.Mutex
+	ids    []int64
+	runIDs []int64
 
 	updates, trips atomic.Int64
 }
@@ -1161,18 +1162,25 @@ func (t *pgTx) InsertRun(r *engine.Run) error {
 	if err := text("insert run", r.Account, r.Contact, r.Flow, r.Version, string(r.Status), r.Pos, r.Step, string(state)); err != nil {
 		return err
 	}
+	if r.ID == 0 {
+		id, err := t.NewRunID()
+		if err != nil {
+			return fmt.Errorf("insert run: %w", err)
+		}
+		r.ID = id
+	} else {
+		// An id chosen by the caller: the sequence goes past it, and
+		// the ids kept from it that are not past it are dropped.
+		t.write("run ids", `SELECT setval('run_ids', $1) WHERE $1 > (SELECT last_value FROM run_ids)`, r.ID)
+		s := t.store
+		s.mu.Lock()
+		for len(s.runIDs) > 0 && s.runIDs[0] <= r.ID {
+			s.runIDs = s.runIDs[1:]
+		}
+		s.mu.Unlock()
+	}
 	args := []any{r.ID, r.Account, r.Contact, r.Flow, r.Version, string(r.Status), r.Pos, r.Step, string(state), r.Seq, nanos(r.StartedAt), nanos(r.UpdatedAt), nanos(r.EndedAt)}
-	if r.ID != 0 {
-		t.write(fmt.Sprintf("insert run %d", r.ID), `INSERT INTO runs (`+runCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`, args...)
-		return nil
-	}
-	// As SQLite's rowid: one more than the largest.
-	var id int64
-	if err := t.queryRow(`INSERT INTO runs (`+runCols+`) VALUES ((SELECT coalesce(max(id), 0) + 1 FROM runs), $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id`,
-		args[1:], &id); err != nil {
-		return fmt.Errorf("insert run: %w", err)
-	}
-	r.ID = id
+	t.write(fmt.Sprintf("insert run %d", r.ID), `INSERT INTO runs (`+runCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`, args...)
 	return nil
 }
 
@@ -1213,30 +1221,42 @@ func (t *pgTx) DeleteTimer(runID int64) error {
 // outboxID takes the next outbox id, a block from the sequence when none
 // is left.
 func (t *pgTx) outboxID() (int64, error) {
+	return t.takeID("outbox_ids", &t.store.ids)
+}
+
+// NewRunID takes the next run id from the run_ids sequence (a block at a
+// time): no other process using the database gets it.
+func (t *pgTx) NewRunID() (int64, error) {
+	return t.takeID("run_ids", &t.store.runIDs)
+}
+
+// takeID takes the next id of a sequence from the block kept in free, a
+// new block from the sequence when none is left.
+func (t *pgTx) takeID(seq string, free *[]int64) (int64, error) {
 	s := t.store
 	s.mu.Lock()
-	if len(s.ids) > 0 {
-		id := s.ids[0]
-		s.ids = s.ids[1:]
+	if len(*free) > 0 {
+		id := (*free)[0]
+		*free = (*free)[1:]
 		s.mu.Unlock()
 		return id, nil
 	}
 	s.mu.Unlock()
 	var ids []int64
-	err := t.query(`SELECT nextval('outbox_ids') FROM generate_series(1, $1)`, []any{idBlock}, func(rows pgx.Rows) error {
+	err := t.query(`SELECT nextval('`+seq+`') FROM generate_series(1, $1)`, []any{idBlock}, func(rows pgx.Rows) error {
 		var err error
 		ids, err = pgx.CollectRows(rows, pgx.RowTo[int64])
 		return err
 	})
 	if err != nil {
-		return 0, fmt.Errorf("outbox ids: %w", err)
+		return 0, fmt.Errorf("%s: %w", seq, err)
 	}
 	if len(ids) == 0 {
-		return 0, errors.New("outbox ids: the sequence gave none")
+		return 0, fmt.Errorf("%s: the sequence gave none", seq)
 	}
 	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
 	s.mu.Lock()
-	s.ids = ids[1:]
+	*free = ids[1:]
 	s.mu.Unlock()
 	return ids[0], nil
 }

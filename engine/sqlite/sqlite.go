@@ -27,6 +27,8 @@ var migrations embed.FS
 // Store is the embedded store: one SQLite file in WAL mode, one
 // writer connection (`_txlock=immediate`) and a separate read pool.
 type Store struct {
+	// runID is the largest run ID given (NewRunID) or stored.
+	runID atomic.Int64
 	w, r  *sql.DB
 	wst   map[string]*sql.Stmt
 	rst   map[string]*sql.Stmt
@@ -75,6 +77,12 @@ func Open(ctx context.Context, file string, opts Options) (*Store, error) {
 		w.Close()
 		return nil, fmt.Errorf("open store %s: %w", file, err)
 	}
+	var maxRun int64
+	if err := w.QueryRowContext(ctx, `SELECT coalesce(max(id), 0) FROM runs`).Scan(&maxRun); err != nil {
+		w.Close()
+		return nil, fmt.Errorf("open store %s: run ids: %w", file, err)
+	}
+	s.runID.Store(maxRun)
 	rq := url.Values{}
 	rq.Set("mode", "ro")
 	rq.Set("_journal_mode", "WAL")
@@ -771,21 +779,37 @@ func (t *sqliteTx) PutSession(account, contact string, s channels.Session) error
 	return nil
 }
 
+// NewRunID gives one more than the largest run ID given or stored: one
+// process writes a SQLite store.
+func (t *sqliteTx) NewRunID() (int64, error) {
+	return t.store.runID.Add(1), nil
+}
+
+// sawRunID keeps NewRunID above a run ID stored.
+func (s *Store) sawRunID(id int64) {
+	for {
+		cur := s.runID.Load()
+		if id <= cur || s.runID.CompareAndSwap(cur, id) {
+			return
+		}
+	}
+}
+
 func (t *sqliteTx) InsertRun(r *engine.Run) error {
 	state, err := engine.AppendState(nil, &r.State)
 	if err != nil {
 		return fmt.Errorf("run state: %w", err)
 	}
-	var id any
-	if r.ID != 0 {
-		id = r.ID
+	id := r.ID
+	if id == 0 {
+		id, _ = t.NewRunID()
 	}
-	res, err := t.exec("insertRun", id, r.Account, r.Contact, r.Flow, r.Version, string(r.Status), r.Pos, r.Step, string(state), r.Seq, nanos(r.StartedAt), nanos(r.UpdatedAt), nanos(r.EndedAt))
-	if err != nil {
+	if _, err := t.exec("insertRun", id, r.Account, r.Contact, r.Flow, r.Version, string(r.Status), r.Pos, r.Step, string(state), r.Seq, nanos(r.StartedAt), nanos(r.UpdatedAt), nanos(r.EndedAt)); err != nil {
 		return err
 	}
-	r.ID, err = res.LastInsertId()
-	return err
+	r.ID = id
+	t.store.sawRunID(id)
+	return nil
 }
 
 func (t *sqliteTx) UpdateRun(r *engine.Run) error {

@@ -87,6 +87,7 @@ var groups = []group{
 	{"Run", []testCase{
 		{"InsertWithID", testInsertRunWithID},
 		{"InsertWithoutID", testInsertRunWithoutID},
+		{"NewRunID", testNewRunID},
 		{"InsertDuplicateID", testInsertRunDuplicate},
 		{"RoundTrip", testRunRoundTrip},
 		{"Update", testUpdateRun},
@@ -982,6 +983,62 @@ func testInsertRunWithoutID(t *testing.T, s engine.Store) {
 				return fmt.Errorf("Run(%d): %w", r.ID, err)
 			}
 			checkRun(t, got, r)
+		}
+		return nil
+	})
+}
+
+// testNewRunID: run IDs given by the store increase, are never given
+// twice (not even after a rolled-back transaction), and never collide
+// with stored runs.
+func testNewRunID(t *testing.T, s engine.Store) {
+	var ids []int64
+	take := func(tx engine.Tx) error {
+		id, err := tx.NewRunID()
+		if err != nil {
+			return err
+		}
+		ids = append(ids, id)
+		return nil
+	}
+	update(t, s, func(tx engine.Tx) error {
+		for range 3 {
+			if err := take(tx); err != nil {
+				return err
+			}
+		}
+		r := sampleRun("a", "c1", "welcome")
+		r.ID = ids[2]
+		return tx.InsertRun(r)
+	})
+	err := s.Update(context.Background(), func(tx engine.Tx) error {
+		if err := take(tx); err != nil {
+			return err
+		}
+		return errBoom
+	})
+	if !errors.Is(err, errBoom) {
+		t.Fatalf("Update = %v", err)
+	}
+	update(t, s, func(tx engine.Tx) error {
+		if err := take(tx); err != nil {
+			return err
+		}
+		r := sampleRun("a", "c2", "welcome")
+		return tx.InsertRun(r)
+	})
+	for i := 1; i < len(ids); i++ {
+		if ids[i] <= ids[i-1] {
+			t.Fatalf("NewRunID gave %v: not increasing", ids)
+		}
+	}
+	view(t, s, func(tx engine.ReadTx) error {
+		runs, err := tx.Runs(engine.RunFilter{})
+		if err != nil {
+			return err
+		}
+		if len(runs) != 2 || runs[1].ID != ids[2] || runs[0].ID <= ids[len(ids)-1] {
+			t.Errorf("stored runs %v after the ids %v: want the one given and a newer one", runIDs(runs), ids)
 		}
 		return nil
 	})
