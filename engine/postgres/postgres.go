@@ -67,7 +67,8 @@ type Options struct {
 	// session lock for as long as the store is open and fails with
 	// ErrNodeRunning when another node holds it. Several nodes on one
 	// database need lanes and leases the engine does not have yet: two
-	// nodes would number runs alike and both send.
+	// nodes would each fire every timer and schedule, recover each other's
+	// sends, and could handle one contact's events out of order.
 	Node bool
 }
 
