@@ -597,16 +597,7 @@ func refArrays(refs []engine.ContactRef) []any {
 
 func decodeContact(c *engine.Contact, first, last int64, tags, fields string) error {
 	c.FirstSeen, c.LastSeen = fromNanos(first), fromNanos(last)
-	if err := json.Unmarshal([]byte(tags), &c.Tags); err != nil {
-		return fmt.Errorf("contact %s tags: %w", c.ID, err)
-	}
-	if err := json.Unmarshal([]byte(fields), &c.Fields); err != nil {
-		return fmt.Errorf("contact %s fields: %w", c.ID, err)
-	}
-	if c.Fields == nil {
-		c.Fields = map[string]any{}
-	}
-	return nil
+	return engine.DecodeContactJSON(c, tags, fields)
 }
 
 // scanContactSession scans a contact joined with its session (the
@@ -1114,21 +1105,9 @@ func (t *pgTx) SetEventReply(key string, outboxID int64) error {
 }
 
 func (t *pgTx) PutContact(c *engine.Contact) error {
-	tags := c.Tags
-	if tags == nil {
-		tags = []string{}
-	}
-	tj, err := json.Marshal(tags)
+	tj, fj, err := engine.EncodeContactJSON(c)
 	if err != nil {
 		return err
-	}
-	fields := c.Fields
-	if fields == nil {
-		fields = map[string]any{}
-	}
-	fj, err := json.Marshal(fields)
-	if err != nil {
-		return fmt.Errorf("contact %s fields: %w", c.ID, err)
 	}
 	if err := text("put contact", c.Account, c.ID); err != nil {
 		return err

@@ -322,14 +322,8 @@ func scanContact(row scanner) (*engine.Contact, error) {
 		return nil, err
 	}
 	c.FirstSeen, c.LastSeen = fromNanos(first), fromNanos(last)
-	if err := json.Unmarshal([]byte(tags), &c.Tags); err != nil {
-		return nil, fmt.Errorf("contact %s tags: %w", c.ID, err)
-	}
-	if err := json.Unmarshal([]byte(fields), &c.Fields); err != nil {
-		return nil, fmt.Errorf("contact %s fields: %w", c.ID, err)
-	}
-	if c.Fields == nil {
-		c.Fields = map[string]any{}
+	if err := engine.DecodeContactJSON(&c, tags, fields); err != nil {
+		return nil, err
 	}
 	return &c, nil
 }
@@ -363,14 +357,8 @@ func (t *sqliteTx) scanContactSession(row scanner) (*engine.Contact, error) {
 		return nil, err
 	}
 	c.FirstSeen, c.LastSeen = fromNanos(first), fromNanos(last)
-	if err := json.Unmarshal([]byte(tags), &c.Tags); err != nil {
-		return nil, fmt.Errorf("contact %s tags: %w", c.ID, err)
-	}
-	if err := json.Unmarshal([]byte(fields), &c.Fields); err != nil {
-		return nil, fmt.Errorf("contact %s fields: %w", c.ID, err)
-	}
-	if c.Fields == nil {
-		c.Fields = map[string]any{}
+	if err := engine.DecodeContactJSON(&c, tags, fields); err != nil {
+		return nil, err
 	}
 	var cs cachedSession
 	if sLast.Valid {
@@ -748,21 +736,9 @@ func (t *sqliteTx) OutboxEntry(id int64) (*engine.OutboxEntry, error) {
 }
 
 func (t *sqliteTx) PutContact(c *engine.Contact) error {
-	tags := c.Tags
-	if tags == nil {
-		tags = []string{}
-	}
-	tj, err := json.Marshal(tags)
+	tj, fj, err := engine.EncodeContactJSON(c)
 	if err != nil {
 		return err
-	}
-	fields := c.Fields
-	if fields == nil {
-		fields = map[string]any{}
-	}
-	fj, err := json.Marshal(fields)
-	if err != nil {
-		return fmt.Errorf("contact %s fields: %w", c.ID, err)
 	}
 	_, err = t.exec("putContact", c.Account, c.ID, b2i(c.Followed), nanos(c.FirstSeen), nanos(c.LastSeen), string(tj), string(fj))
 	return err
