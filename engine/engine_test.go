@@ -12,7 +12,6 @@ import (
 	"github.com/wxflow/wxflow/channels/sim"
 	"github.com/wxflow/wxflow/channels/wechat"
 	"github.com/wxflow/wxflow/engine"
-	"github.com/wxflow/wxflow/engine/sqlite"
 	"github.com/wxflow/wxflow/flows"
 	_ "github.com/wxflow/wxflow/steps"
 	_ "github.com/wxflow/wxflow/triggers"
@@ -25,7 +24,7 @@ type bundle struct {
 	ctx   context.Context
 	dir   string
 	db    string
-	store *sqlite.Store
+	store engine.Store
 	ch    *sim.Channel
 	clock *engine.VirtualClock
 	e     *engine.Engine
@@ -65,7 +64,7 @@ func setup(t *testing.T, files map[string]string) *bundle {
 // open opens the store and starts an engine on it (again, after stop).
 func (b *bundle) open() {
 	b.t.Helper()
-	st, err := sqlite.Open(b.ctx, b.db, sqlite.Options{Synchronous: "NORMAL"})
+	st, err := openStore(b.t, b.ctx, b.db)
 	if err != nil {
 		b.t.Fatal(err)
 	}

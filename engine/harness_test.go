@@ -16,7 +16,6 @@ import (
 	"github.com/wxflow/wxflow/channels/sim"
 	"github.com/wxflow/wxflow/channels/wechat"
 	"github.com/wxflow/wxflow/engine"
-	"github.com/wxflow/wxflow/engine/sqlite"
 	"github.com/wxflow/wxflow/flows"
 )
 
@@ -112,7 +111,7 @@ func (h *harness) reload(files map[string]string) {
 // openEngine opens the store and starts a fresh engine on it.
 func (h *harness) openEngine() {
 	h.t.Helper()
-	st, err := sqlite.Open(h.ctx, h.db, sqlite.Options{Synchronous: "NORMAL"})
+	st, err := openStore(h.t, h.ctx, h.db)
 	if err != nil {
 		h.t.Fatal(err)
 	}
