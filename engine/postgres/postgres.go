@@ -554,20 +554,6 @@ func text(what string, ss ...string) error {
 	return nil
 }
 
-func nanos(t time.Time) int64 {
-	if t.IsZero() {
-		return 0
-	}
-	return t.UnixNano()
-}
-
-func fromNanos(n int64) time.Time {
-	if n == 0 {
-		return time.Time{}
-	}
-	return time.Unix(0, n).UTC()
-}
-
 const contactCols = `account, id, followed, first_seen, last_seen, tags, fields`
 const runCols = `id, account, contact, flow, version, status, pos, step, state, seq, started_at, updated_at, ended_at`
 const outboxCols = `id, run_id, account, contact, message, status, reason, code, detail, created_at, updated_at`
@@ -596,7 +582,7 @@ func refArrays(refs []engine.ContactRef) []any {
 }
 
 func decodeContact(c *engine.Contact, first, last int64, tags, fields string) error {
-	c.FirstSeen, c.LastSeen = fromNanos(first), fromNanos(last)
+	c.FirstSeen, c.LastSeen = engine.FromUnixNanos(first), engine.FromUnixNanos(last)
 	return engine.DecodeContactJSON(c, tags, fields)
 }
 
@@ -617,7 +603,7 @@ func (t *pgTx) scanContactSession(row pgx.Row) (*engine.Contact, error) {
 	}
 	var cs cachedSession
 	if sLast != nil {
-		cs = cachedSession{ok: true, s: channels.Session{Followed: *sFollowed, Last: fromNanos(*sLast),
+		cs = cachedSession{ok: true, s: channels.Session{Followed: *sFollowed, Last: engine.FromUnixNanos(*sLast),
 			Kind: channels.Interaction(*sKind), Used: int(*sUsed), Closed: *sClosed}}
 	}
 	if t.sessions == nil {
@@ -747,7 +733,7 @@ func (t *pgTx) Session(account, contact string) (channels.Session, bool, error) 
 	if err != nil {
 		return s, false, fmt.Errorf("session of %s: %w", contact, err)
 	}
-	s.Last, s.Kind, s.Used = fromNanos(last), channels.Interaction(kind), int(used)
+	s.Last, s.Kind, s.Used = engine.FromUnixNanos(last), channels.Interaction(kind), int(used)
 	return s, true, nil
 }
 
@@ -759,7 +745,7 @@ func scanRun(row pgx.Row) (*engine.Run, error) {
 		return nil, err
 	}
 	r.Status = engine.RunStatus(status)
-	r.StartedAt, r.UpdatedAt, r.EndedAt = fromNanos(started), fromNanos(updated), fromNanos(ended)
+	r.StartedAt, r.UpdatedAt, r.EndedAt = engine.FromUnixNanos(started), engine.FromUnixNanos(updated), engine.FromUnixNanos(ended)
 	if err := engine.DecodeState([]byte(state), &r.State); err != nil {
 		return nil, fmt.Errorf("run %d state: %w", r.ID, err)
 	}
@@ -848,7 +834,7 @@ func (t *pgTx) LastStart(account, contact, flow string) (time.Time, bool, error)
 	if n == nil {
 		return time.Time{}, false, nil
 	}
-	return fromNanos(*n), true, nil
+	return engine.FromUnixNanos(*n), true, nil
 }
 
 func scanOutbox(row pgx.Row) (*engine.OutboxEntry, error) {
@@ -860,7 +846,7 @@ func scanOutbox(row pgx.Row) (*engine.OutboxEntry, error) {
 		return nil, err
 	}
 	o.Status, o.Reason, o.Code = engine.OutboxStatus(status), channels.Reason(reason), int(code)
-	o.CreatedAt, o.UpdatedAt = fromNanos(created), fromNanos(updated)
+	o.CreatedAt, o.UpdatedAt = engine.FromUnixNanos(created), engine.FromUnixNanos(updated)
 	if err := json.Unmarshal([]byte(msg), &o.Message); err != nil {
 		return nil, fmt.Errorf("outbox %d message: %w", o.ID, err)
 	}
@@ -942,7 +928,7 @@ func (t *pgTx) FlowVersion(version string) (*engine.FlowVersion, error) {
 	if err != nil {
 		return nil, fmt.Errorf("flow version %s: %w", version, err)
 	}
-	v.LoadedAt = fromNanos(loaded)
+	v.LoadedAt = engine.FromUnixNanos(loaded)
 	return &v, nil
 }
 
@@ -955,7 +941,7 @@ func (t *pgTx) DueTimers(now time.Time, limit int) ([]engine.Timer, error) {
 			if err := rows.Scan(&tm.RunID, &tm.Seq, &due, &tm.Account, &tm.Contact); err != nil {
 				return err
 			}
-			tm.Due = fromNanos(due)
+			tm.Due = engine.FromUnixNanos(due)
 			out = append(out, tm)
 		}
 		return rows.Err()
@@ -974,7 +960,7 @@ func (t *pgTx) NextTimer() (time.Time, bool, error) {
 	if n == nil {
 		return time.Time{}, false, nil
 	}
-	return fromNanos(*n), true, nil
+	return engine.FromUnixNanos(*n), true, nil
 }
 
 func (t *pgTx) Schedules() (map[string]time.Time, error) {
@@ -986,7 +972,7 @@ func (t *pgTx) Schedules() (map[string]time.Time, error) {
 			if err := rows.Scan(&k, &due); err != nil {
 				return err
 			}
-			out[k] = fromNanos(due)
+			out[k] = engine.FromUnixNanos(due)
 		}
 		return rows.Err()
 	})
@@ -1006,10 +992,10 @@ func (t *pgTx) ChannelState(key string, now time.Time) (string, time.Time, bool,
 	if err != nil {
 		return "", time.Time{}, false, fmt.Errorf("channel state: %w", err)
 	}
-	if exp <= nanos(now) {
+	if exp <= engine.UnixNanos(now) {
 		return "", time.Time{}, false, nil
 	}
-	return v, fromNanos(exp), true, nil
+	return v, engine.FromUnixNanos(exp), true, nil
 }
 
 func (t *pgTx) Counts() (map[string]int, error) {
@@ -1069,7 +1055,7 @@ func (t *pgTx) AddEvent(e *engine.EventRecord) (bool, error) {
 	}
 	var n int64
 	t.queue(`INSERT INTO events (key, account, contact, kind, payload, received_at) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (key) DO NOTHING`,
-		e.Key, e.Event.Account, e.Event.Contact, string(e.Event.Kind), string(payload), nanos(e.ReceivedAt)).Exec(func(ct pgconn.CommandTag) error {
+		e.Key, e.Event.Account, e.Event.Contact, string(e.Event.Kind), string(payload), engine.UnixNanos(e.ReceivedAt)).Exec(func(ct pgconn.CommandTag) error {
 		n = ct.RowsAffected()
 		return nil
 	})
@@ -1117,7 +1103,7 @@ func (t *pgTx) PutContact(c *engine.Contact) error {
 	}
 	t.write("put contact", `INSERT INTO contacts (`+contactCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7)
 		ON CONFLICT (account, id) DO UPDATE SET followed = excluded.followed, first_seen = excluded.first_seen, last_seen = excluded.last_seen, tags = excluded.tags, fields = excluded.fields`,
-		c.Account, c.ID, c.Followed, nanos(c.FirstSeen), nanos(c.LastSeen), string(tj), string(fj))
+		c.Account, c.ID, c.Followed, engine.UnixNanos(c.FirstSeen), engine.UnixNanos(c.LastSeen), string(tj), string(fj))
 	return nil
 }
 
@@ -1127,7 +1113,7 @@ func (t *pgTx) PutSession(account, contact string, s channels.Session) error {
 	}
 	t.write("put session", `INSERT INTO sessions (account, contact, followed, last, kind, used, closed) VALUES ($1, $2, $3, $4, $5, $6, $7)
 		ON CONFLICT (account, contact) DO UPDATE SET followed = excluded.followed, last = excluded.last, kind = excluded.kind, used = excluded.used, closed = excluded.closed`,
-		account, contact, s.Followed, nanos(s.Last), int32(s.Kind), int32(s.Used), s.Closed)
+		account, contact, s.Followed, engine.UnixNanos(s.Last), int32(s.Kind), int32(s.Used), s.Closed)
 	if t.sessions != nil {
 		t.sessions[[2]string{account, contact}] = cachedSession{s: s, ok: true}
 	}
@@ -1159,7 +1145,7 @@ func (t *pgTx) InsertRun(r *engine.Run) error {
 		}
 		s.mu.Unlock()
 	}
-	args := []any{r.ID, r.Account, r.Contact, r.Flow, r.Version, string(r.Status), r.Pos, r.Step, string(state), r.Seq, nanos(r.StartedAt), nanos(r.UpdatedAt), nanos(r.EndedAt)}
+	args := []any{r.ID, r.Account, r.Contact, r.Flow, r.Version, string(r.Status), r.Pos, r.Step, string(state), r.Seq, engine.UnixNanos(r.StartedAt), engine.UnixNanos(r.UpdatedAt), engine.UnixNanos(r.EndedAt)}
 	t.write(fmt.Sprintf("insert run %d", r.ID), `INSERT INTO runs (`+runCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`, args...)
 	return nil
 }
@@ -1179,7 +1165,7 @@ func (t *pgTx) UpdateRun(r *engine.Run) error {
 				return engine.ErrNotFound
 			}
 			return nil
-		}, string(r.Status), r.Pos, r.Step, string(state), r.Seq, nanos(r.UpdatedAt), nanos(r.EndedAt), id)
+		}, string(r.Status), r.Pos, r.Step, string(state), r.Seq, engine.UnixNanos(r.UpdatedAt), engine.UnixNanos(r.EndedAt), id)
 	return nil
 }
 
@@ -1189,7 +1175,7 @@ func (t *pgTx) SetTimer(tm engine.Timer) error {
 	}
 	t.write("set timer", `INSERT INTO timers (run_id, seq, due, account, contact) VALUES ($1, $2, $3, $4, $5)
 		ON CONFLICT (run_id) DO UPDATE SET seq = excluded.seq, due = excluded.due, account = excluded.account, contact = excluded.contact`,
-		tm.RunID, tm.Seq, nanos(tm.Due), tm.Account, tm.Contact)
+		tm.RunID, tm.Seq, engine.UnixNanos(tm.Due), tm.Account, tm.Contact)
 	return nil
 }
 
@@ -1254,7 +1240,7 @@ func (t *pgTx) InsertOutbox(o *engine.OutboxEntry) error {
 		return err
 	}
 	t.write("insert outbox", `INSERT INTO outbox (`+outboxCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
-		id, o.RunID, o.Account, o.Contact, string(msg), string(o.Status), string(o.Reason), int32(o.Code), o.Detail, nanos(o.CreatedAt), nanos(o.UpdatedAt))
+		id, o.RunID, o.Account, o.Contact, string(msg), string(o.Status), string(o.Reason), int32(o.Code), o.Detail, engine.UnixNanos(o.CreatedAt), engine.UnixNanos(o.UpdatedAt))
 	o.ID = id
 	return nil
 }
@@ -1289,7 +1275,7 @@ func (t *pgTx) FinishOutbox(id int64, status engine.OutboxStatus, reason channel
 		return err
 	}
 	t.write(fmt.Sprintf("finish outbox %d", id), `UPDATE outbox SET status = $1, reason = $2, code = $3, detail = $4, updated_at = $5 WHERE id = $6`,
-		string(status), string(reason), int32(code), detail, nanos(at), id)
+		string(status), string(reason), int32(code), detail, engine.UnixNanos(at), id)
 	return nil
 }
 
@@ -1297,7 +1283,7 @@ func (t *pgTx) StartOutbox(ids []int64, at time.Time) error {
 	if len(ids) == 0 {
 		return nil
 	}
-	t.write("start outbox", `UPDATE outbox SET status = 'sending', updated_at = $1 WHERE id = ANY($2) AND status = 'pending'`, nanos(at), ids)
+	t.write("start outbox", `UPDATE outbox SET status = 'sending', updated_at = $1 WHERE id = ANY($2) AND status = 'pending'`, engine.UnixNanos(at), ids)
 	return nil
 }
 
@@ -1308,7 +1294,7 @@ func (t *pgTx) RecoverOutbox(at time.Time) (int, error) {
 	var n int64
 	t.queue(`UPDATE outbox SET status = 'unknown',
 		detail = CASE WHEN detail = '' THEN '' ELSE detail || ': ' END || 'the process stopped while the message was being sent', updated_at = $1
-		WHERE status = 'sending'`, nanos(at)).Exec(func(ct pgconn.CommandTag) error {
+		WHERE status = 'sending'`, engine.UnixNanos(at)).Exec(func(ct pgconn.CommandTag) error {
 		n = ct.RowsAffected()
 		return nil
 	})
@@ -1317,7 +1303,7 @@ func (t *pgTx) RecoverOutbox(at time.Time) (int, error) {
 	// (every claimed entry after it is finished or pending now).
 	t.queue(`UPDATE outbox_cursor SET claimed = least(claimed,
 		coalesce((SELECT min(id) FROM outbox WHERE status = 'pending' AND id <= (SELECT claimed FROM outbox_cursor)), claimed + 1) - 1)`)
-	t.queue(`UPDATE outbox SET reason = '', detail = '', updated_at = $1 WHERE status = 'pending' AND reason = 'paused'`, nanos(at))
+	t.queue(`UPDATE outbox SET reason = '', detail = '', updated_at = $1 WHERE status = 'pending' AND reason = 'paused'`, engine.UnixNanos(at))
 	if err := t.flush(); err != nil {
 		return 0, fmt.Errorf("recover outbox: %w", err)
 	}
@@ -1329,7 +1315,7 @@ func (t *pgTx) PutFlowVersion(v *engine.FlowVersion) error {
 		return err
 	}
 	t.write("put flow version", `INSERT INTO flow_versions (version, name, file, source, loaded_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (version) DO NOTHING`,
-		v.Version, v.Name, v.File, v.Source, nanos(v.LoadedAt))
+		v.Version, v.Name, v.File, v.Source, engine.UnixNanos(v.LoadedAt))
 	return nil
 }
 
@@ -1337,9 +1323,9 @@ func (t *pgTx) PutChannelState(key, value string, expires, now time.Time) error 
 	if err := text("put channel state", key, value); err != nil {
 		return err
 	}
-	t.write("put channel state", `DELETE FROM channel_state WHERE expires <= $1`, nanos(now))
+	t.write("put channel state", `DELETE FROM channel_state WHERE expires <= $1`, engine.UnixNanos(now))
 	t.write("put channel state", `INSERT INTO channel_state (key, value, expires) VALUES ($1, $2, $3)
-		ON CONFLICT (key) DO UPDATE SET value = excluded.value, expires = excluded.expires`, key, value, nanos(expires))
+		ON CONFLICT (key) DO UPDATE SET value = excluded.value, expires = excluded.expires`, key, value, engine.UnixNanos(expires))
 	return nil
 }
 
@@ -1347,7 +1333,7 @@ func (t *pgTx) SetSchedule(key string, due time.Time) error {
 	if err := text("set schedule", key); err != nil {
 		return err
 	}
-	t.write("set schedule", `INSERT INTO schedules (key, due) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET due = excluded.due`, key, nanos(due))
+	t.write("set schedule", `INSERT INTO schedules (key, due) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET due = excluded.due`, key, engine.UnixNanos(due))
 	return nil
 }
 
@@ -1399,7 +1385,7 @@ func (t *pgTx) PruneEvents(before time.Time, locations bool, limit int) (int, er
 	}
 	var n int64
 	t.queue(`DELETE FROM events WHERE key IN (SELECT key FROM events
-		WHERE (kind = 'location_report') = $1 AND received_at < $2 LIMIT $3)`, locations, nanos(before), limit).Exec(func(ct pgconn.CommandTag) error {
+		WHERE (kind = 'location_report') = $1 AND received_at < $2 LIMIT $3)`, locations, engine.UnixNanos(before), limit).Exec(func(ct pgconn.CommandTag) error {
 		n = ct.RowsAffected()
 		return nil
 	})
@@ -1421,7 +1407,7 @@ const pruneRunsQuery = `SELECT id, account, contact FROM runs
 func (t *pgTx) PruneRuns(before time.Time, limit int) (int, int, error) {
 	var ids []int64
 	var accounts, contacts []string
-	err := t.query(pruneRunsQuery, []any{nanos(before), limit}, func(rows pgx.Rows) error {
+	err := t.query(pruneRunsQuery, []any{engine.UnixNanos(before), limit}, func(rows pgx.Rows) error {
 		for rows.Next() {
 			var id int64
 			var account, contact string
@@ -1460,7 +1446,7 @@ func (t *pgTx) PruneOutbox(before time.Time, after int64, limit int) (int, int64
 				return err
 			}
 			seen++
-			if created >= nanos(before) {
+			if created >= engine.UnixNanos(before) {
 				done = true
 				break
 			}
@@ -1478,7 +1464,7 @@ func (t *pgTx) PruneOutbox(before time.Time, after int64, limit int) (int, int64
 	var n int64
 	t.queue(`DELETE FROM outbox WHERE id > $1 AND id <= $2 AND created_at < $3 AND updated_at < $3
 		AND status IN ('sent', 'failed', 'unknown') AND id < (SELECT max(id) FROM outbox)
-		AND NOT EXISTS (SELECT 1 FROM runs r WHERE r.id = outbox.run_id AND r.ended_at = 0)`, after, last, nanos(before)).Exec(func(ct pgconn.CommandTag) error {
+		AND NOT EXISTS (SELECT 1 FROM runs r WHERE r.id = outbox.run_id AND r.ended_at = 0)`, after, last, engine.UnixNanos(before)).Exec(func(ct pgconn.CommandTag) error {
 		n = ct.RowsAffected()
 		return nil
 	})

@@ -291,20 +291,6 @@ func (t *sqliteTx) stmt(name string) *sql.Stmt {
 	return s
 }
 
-func nanos(t time.Time) int64 {
-	if t.IsZero() {
-		return 0
-	}
-	return t.UnixNano()
-}
-
-func fromNanos(n int64) time.Time {
-	if n == 0 {
-		return time.Time{}
-	}
-	return time.Unix(0, n).UTC()
-}
-
 func b2i(b bool) int {
 	if b {
 		return 1
@@ -321,7 +307,7 @@ func scanContact(row scanner) (*engine.Contact, error) {
 	if err := row.Scan(&c.Account, &c.ID, &c.Followed, &first, &last, &tags, &fields); err != nil {
 		return nil, err
 	}
-	c.FirstSeen, c.LastSeen = fromNanos(first), fromNanos(last)
+	c.FirstSeen, c.LastSeen = engine.FromUnixNanos(first), engine.FromUnixNanos(last)
 	if err := engine.DecodeContactJSON(&c, tags, fields); err != nil {
 		return nil, err
 	}
@@ -356,13 +342,13 @@ func (t *sqliteTx) scanContactSession(row scanner) (*engine.Contact, error) {
 	if err != nil {
 		return nil, err
 	}
-	c.FirstSeen, c.LastSeen = fromNanos(first), fromNanos(last)
+	c.FirstSeen, c.LastSeen = engine.FromUnixNanos(first), engine.FromUnixNanos(last)
 	if err := engine.DecodeContactJSON(&c, tags, fields); err != nil {
 		return nil, err
 	}
 	var cs cachedSession
 	if sLast.Valid {
-		cs = cachedSession{ok: true, s: channels.Session{Followed: sFollowed.Bool, Last: fromNanos(sLast.Int64),
+		cs = cachedSession{ok: true, s: channels.Session{Followed: sFollowed.Bool, Last: engine.FromUnixNanos(sLast.Int64),
 			Kind: channels.Interaction(sKind.Int64), Used: int(sUsed.Int64), Closed: sClosed.Bool}}
 	}
 	if t.sessions == nil {
@@ -443,7 +429,7 @@ func (t *sqliteTx) Session(account, contact string) (channels.Session, bool, err
 	if err != nil {
 		return s, false, err
 	}
-	s.Last, s.Kind = fromNanos(last), channels.Interaction(kind)
+	s.Last, s.Kind = engine.FromUnixNanos(last), channels.Interaction(kind)
 	return s, true, nil
 }
 
@@ -478,7 +464,7 @@ func scanRun(row scanner) (*engine.Run, error) {
 	if err := row.Scan(&r.ID, &r.Account, &r.Contact, &r.Flow, &r.Version, &r.Status, &r.Pos, &r.Step, &state, &r.Seq, &started, &updated, &ended); err != nil {
 		return nil, err
 	}
-	r.StartedAt, r.UpdatedAt, r.EndedAt = fromNanos(started), fromNanos(updated), fromNanos(ended)
+	r.StartedAt, r.UpdatedAt, r.EndedAt = engine.FromUnixNanos(started), engine.FromUnixNanos(updated), engine.FromUnixNanos(ended)
 	if err := engine.DecodeState([]byte(state), &r.State); err != nil {
 		return nil, fmt.Errorf("run %d state: %w", r.ID, err)
 	}
@@ -531,7 +517,7 @@ func (t *sqliteTx) LastStart(account, contact, flow string) (time.Time, bool, er
 	if !n.Valid {
 		return time.Time{}, false, nil
 	}
-	return fromNanos(n.Int64), true, nil
+	return engine.FromUnixNanos(n.Int64), true, nil
 }
 
 func scanOutbox(row scanner) (*engine.OutboxEntry, error) {
@@ -541,7 +527,7 @@ func scanOutbox(row scanner) (*engine.OutboxEntry, error) {
 	if err := row.Scan(&o.ID, &o.RunID, &o.Account, &o.Contact, &msg, &o.Status, &o.Reason, &o.Code, &o.Detail, &created, &updated); err != nil {
 		return nil, err
 	}
-	o.CreatedAt, o.UpdatedAt = fromNanos(created), fromNanos(updated)
+	o.CreatedAt, o.UpdatedAt = engine.FromUnixNanos(created), engine.FromUnixNanos(updated)
 	if err := json.Unmarshal([]byte(msg), &o.Message); err != nil {
 		return nil, fmt.Errorf("outbox %d message: %w", o.ID, err)
 	}
@@ -588,7 +574,7 @@ func (t *sqliteTx) FlowVersion(version string) (*engine.FlowVersion, error) {
 	if err != nil {
 		return nil, notFound(err)
 	}
-	v.LoadedAt = fromNanos(loaded)
+	v.LoadedAt = engine.FromUnixNanos(loaded)
 	return &v, nil
 }
 
@@ -605,7 +591,7 @@ func (t *sqliteTx) DueTimers(now time.Time, limit int) ([]engine.Timer, error) {
 		if err := rows.Scan(&tm.RunID, &tm.Seq, &due, &tm.Account, &tm.Contact); err != nil {
 			return nil, err
 		}
-		tm.Due = fromNanos(due)
+		tm.Due = engine.FromUnixNanos(due)
 		out = append(out, tm)
 	}
 	return out, rows.Err()
@@ -619,7 +605,7 @@ func (t *sqliteTx) NextTimer() (time.Time, bool, error) {
 	if !n.Valid {
 		return time.Time{}, false, nil
 	}
-	return fromNanos(n.Int64), true, nil
+	return engine.FromUnixNanos(n.Int64), true, nil
 }
 
 func (t *sqliteTx) Schedules() (map[string]time.Time, error) {
@@ -635,7 +621,7 @@ func (t *sqliteTx) Schedules() (map[string]time.Time, error) {
 		if err := rows.Scan(&k, &due); err != nil {
 			return nil, err
 		}
-		out[k] = fromNanos(due)
+		out[k] = engine.FromUnixNanos(due)
 	}
 	return out, rows.Err()
 }
@@ -650,10 +636,10 @@ func (t *sqliteTx) ChannelState(key string, now time.Time) (string, time.Time, b
 	if err != nil {
 		return "", time.Time{}, false, err
 	}
-	if exp <= nanos(now) {
+	if exp <= engine.UnixNanos(now) {
 		return "", time.Time{}, false, nil
 	}
-	return v, fromNanos(exp), true, nil
+	return v, engine.FromUnixNanos(exp), true, nil
 }
 
 func (t *sqliteTx) Counts() (map[string]int, error) {
@@ -699,7 +685,7 @@ func (t *sqliteTx) AddEvent(e *engine.EventRecord) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	res, err := t.exec("addEvent", e.Key, e.Event.Account, e.Event.Contact, string(e.Event.Kind), string(payload), nanos(e.ReceivedAt))
+	res, err := t.exec("addEvent", e.Key, e.Event.Account, e.Event.Contact, string(e.Event.Kind), string(payload), engine.UnixNanos(e.ReceivedAt))
 	if err != nil {
 		return false, err
 	}
@@ -740,12 +726,12 @@ func (t *sqliteTx) PutContact(c *engine.Contact) error {
 	if err != nil {
 		return err
 	}
-	_, err = t.exec("putContact", c.Account, c.ID, b2i(c.Followed), nanos(c.FirstSeen), nanos(c.LastSeen), string(tj), string(fj))
+	_, err = t.exec("putContact", c.Account, c.ID, b2i(c.Followed), engine.UnixNanos(c.FirstSeen), engine.UnixNanos(c.LastSeen), string(tj), string(fj))
 	return err
 }
 
 func (t *sqliteTx) PutSession(account, contact string, s channels.Session) error {
-	_, err := t.exec("putSession", account, contact, b2i(s.Followed), nanos(s.Last), int(s.Kind), s.Used, b2i(s.Closed))
+	_, err := t.exec("putSession", account, contact, b2i(s.Followed), engine.UnixNanos(s.Last), int(s.Kind), s.Used, b2i(s.Closed))
 	if err != nil {
 		return err
 	}
@@ -780,7 +766,7 @@ func (t *sqliteTx) InsertRun(r *engine.Run) error {
 	if id == 0 {
 		id, _ = t.NewRunID()
 	}
-	if _, err := t.exec("insertRun", id, r.Account, r.Contact, r.Flow, r.Version, string(r.Status), r.Pos, r.Step, string(state), r.Seq, nanos(r.StartedAt), nanos(r.UpdatedAt), nanos(r.EndedAt)); err != nil {
+	if _, err := t.exec("insertRun", id, r.Account, r.Contact, r.Flow, r.Version, string(r.Status), r.Pos, r.Step, string(state), r.Seq, engine.UnixNanos(r.StartedAt), engine.UnixNanos(r.UpdatedAt), engine.UnixNanos(r.EndedAt)); err != nil {
 		return err
 	}
 	r.ID = id
@@ -793,7 +779,7 @@ func (t *sqliteTx) UpdateRun(r *engine.Run) error {
 	if err != nil {
 		return fmt.Errorf("run %d state: %w", r.ID, err)
 	}
-	res, err := t.exec("updateRun", string(r.Status), r.Pos, r.Step, string(state), r.Seq, nanos(r.UpdatedAt), nanos(r.EndedAt), r.ID)
+	res, err := t.exec("updateRun", string(r.Status), r.Pos, r.Step, string(state), r.Seq, engine.UnixNanos(r.UpdatedAt), engine.UnixNanos(r.EndedAt), r.ID)
 	if err != nil {
 		return err
 	}
@@ -804,7 +790,7 @@ func (t *sqliteTx) UpdateRun(r *engine.Run) error {
 }
 
 func (t *sqliteTx) SetTimer(tm engine.Timer) error {
-	_, err := t.exec("setTimer", tm.RunID, tm.Seq, nanos(tm.Due), tm.Account, tm.Contact)
+	_, err := t.exec("setTimer", tm.RunID, tm.Seq, engine.UnixNanos(tm.Due), tm.Account, tm.Contact)
 	return err
 }
 
@@ -818,7 +804,7 @@ func (t *sqliteTx) InsertOutbox(o *engine.OutboxEntry) error {
 	if err != nil {
 		return fmt.Errorf("outbox message: %w", err)
 	}
-	res, err := t.exec("insertOut", o.RunID, o.Account, o.Contact, string(msg), string(o.Status), string(o.Reason), o.Code, o.Detail, nanos(o.CreatedAt), nanos(o.UpdatedAt))
+	res, err := t.exec("insertOut", o.RunID, o.Account, o.Contact, string(msg), string(o.Status), string(o.Reason), o.Code, o.Detail, engine.UnixNanos(o.CreatedAt), engine.UnixNanos(o.UpdatedAt))
 	if err != nil {
 		return err
 	}
@@ -848,7 +834,7 @@ func (t *sqliteTx) ClaimOutboxThrough(id int64, at time.Time) error {
 }
 
 func (t *sqliteTx) FinishOutbox(id int64, status engine.OutboxStatus, reason channels.Reason, code int, detail string, at time.Time) error {
-	if _, err := t.exec("finishOut", string(status), string(reason), code, detail, nanos(at), id); err != nil {
+	if _, err := t.exec("finishOut", string(status), string(reason), code, detail, engine.UnixNanos(at), id); err != nil {
 		return err
 	}
 	_, err := t.exec("unstartOut", id)
@@ -866,7 +852,7 @@ func (t *sqliteTx) StartOutbox(ids []int64, at time.Time) error {
 
 func (t *sqliteTx) RecoverOutbox(at time.Time) (int, error) {
 	res, err := t.tx.ExecContext(t.ctx, `UPDATE outbox SET status = 'unknown',
-		detail = CASE WHEN detail = '' THEN '' ELSE detail || ': ' END || 'the process stopped while the message was being sent', updated_at = ? WHERE status = 'sending' OR (status = 'pending' AND id IN (SELECT id FROM outbox_started))`, nanos(at))
+		detail = CASE WHEN detail = '' THEN '' ELSE detail || ': ' END || 'the process stopped while the message was being sent', updated_at = ? WHERE status = 'sending' OR (status = 'pending' AND id IN (SELECT id FROM outbox_started))`, engine.UnixNanos(at))
 	if err != nil {
 		return 0, fmt.Errorf("recover outbox: %w", err)
 	}
@@ -884,27 +870,27 @@ func (t *sqliteTx) RecoverOutbox(at time.Time) (int, error) {
 		coalesce((SELECT min(id) FROM outbox WHERE status = 'pending' AND id <= (SELECT claimed FROM outbox_cursor)), claimed + 1) - 1)`); err != nil {
 		return 0, fmt.Errorf("recover outbox: unclaim entries not started: %w", err)
 	}
-	if _, err := t.tx.ExecContext(t.ctx, `UPDATE outbox SET reason = '', detail = '', updated_at = ? WHERE status = 'pending' AND reason = 'paused'`, nanos(at)); err != nil {
+	if _, err := t.tx.ExecContext(t.ctx, `UPDATE outbox SET reason = '', detail = '', updated_at = ? WHERE status = 'pending' AND reason = 'paused'`, engine.UnixNanos(at)); err != nil {
 		return 0, fmt.Errorf("recover outbox: unclaim held entries: %w", err)
 	}
 	return int(n), nil
 }
 
 func (t *sqliteTx) PutFlowVersion(v *engine.FlowVersion) error {
-	_, err := t.exec("putFlow", v.Version, v.Name, v.File, v.Source, nanos(v.LoadedAt))
+	_, err := t.exec("putFlow", v.Version, v.Name, v.File, v.Source, engine.UnixNanos(v.LoadedAt))
 	return err
 }
 
 func (t *sqliteTx) PutChannelState(key, value string, expires, now time.Time) error {
-	if _, err := t.exec("purgeState", nanos(now)); err != nil {
+	if _, err := t.exec("purgeState", engine.UnixNanos(now)); err != nil {
 		return err
 	}
-	_, err := t.exec("putState", key, value, nanos(expires))
+	_, err := t.exec("putState", key, value, engine.UnixNanos(expires))
 	return err
 }
 
 func (t *sqliteTx) SetSchedule(key string, due time.Time) error {
-	_, err := t.exec("setSched", key, nanos(due))
+	_, err := t.exec("setSched", key, engine.UnixNanos(due))
 	return err
 }
 
@@ -956,7 +942,7 @@ const pruneOutboxQuery = `DELETE FROM outbox WHERE id > ? AND id <= ? AND create
 	AND NOT EXISTS (SELECT 1 FROM runs r WHERE r.id = outbox.run_id AND r.ended_at = 0)`
 
 func (t *sqliteTx) PruneEvents(before time.Time, locations bool, limit int) (int, error) {
-	res, err := t.tx.ExecContext(t.ctx, pruneEventsQuery, b2i(locations), nanos(before), limit)
+	res, err := t.tx.ExecContext(t.ctx, pruneEventsQuery, b2i(locations), engine.UnixNanos(before), limit)
 	if err != nil {
 		return 0, fmt.Errorf("prune events: %w", err)
 	}
@@ -965,7 +951,7 @@ func (t *sqliteTx) PruneEvents(before time.Time, locations bool, limit int) (int
 }
 
 func (t *sqliteTx) PruneRuns(before time.Time, limit int) (int, int, error) {
-	rows, err := t.tx.QueryContext(t.ctx, pruneRunsQuery, nanos(before), limit)
+	rows, err := t.tx.QueryContext(t.ctx, pruneRunsQuery, engine.UnixNanos(before), limit)
 	if err != nil {
 		return 0, 0, fmt.Errorf("prune runs: %w", err)
 	}
@@ -1023,7 +1009,7 @@ func (t *sqliteTx) PruneOutbox(before time.Time, after int64, limit int) (int, i
 			return 0, after, false, fmt.Errorf("prune outbox: %w", err)
 		}
 		seen++
-		if created >= nanos(before) {
+		if created >= engine.UnixNanos(before) {
 			done = true
 			break
 		}
@@ -1037,7 +1023,7 @@ func (t *sqliteTx) PruneOutbox(before time.Time, after int64, limit int) (int, i
 	if last == after {
 		return 0, last, done, nil
 	}
-	res, err := t.tx.ExecContext(t.ctx, pruneOutboxQuery, after, last, nanos(before))
+	res, err := t.tx.ExecContext(t.ctx, pruneOutboxQuery, after, last, engine.UnixNanos(before))
 	if err != nil {
 		return 0, after, false, fmt.Errorf("prune outbox: %w", err)
 	}

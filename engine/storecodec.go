@@ -3,7 +3,29 @@ package engine
 import (
 	"encoding/json"
 	"fmt"
+	"time"
 )
+
+// The codec every store shares: times as Unix nanoseconds, a contact's
+// tags and fields as JSON (and a run's state, AppendState and
+// DecodeState).
+
+// UnixNanos is how stores keep a time: Unix nanoseconds, 0 for the zero
+// time.
+func UnixNanos(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
+}
+
+// FromUnixNanos reads a time UnixNanos wrote, in UTC.
+func FromUnixNanos(n int64) time.Time {
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n).UTC()
+}
 
 // EncodeContactJSON returns a contact's tags and fields as the JSON every
 // store keeps them in (an empty list and an empty object for none).
