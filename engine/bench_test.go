@@ -35,6 +35,14 @@ func benchEngineIn(b testing.TB, dir string, clock engine.Clock, srcs ...string)
 	if err != nil {
 		b.Fatal(err)
 	}
+	e, ch := benchEngineOnStore(b, st, dir, clock, srcs...)
+	return e, st, ch
+}
+
+// benchEngineOnStore is benchEngine on a given store (closed at the end),
+// its flow files named in dir.
+func benchEngineOnStore(b testing.TB, st engine.Store, dir string, clock engine.Clock, srcs ...string) (*engine.Engine, *sim.Channel) {
+	b.Helper()
 	ch := sim.New(nil, wechat.Settings{})
 	ch.CountOnly()
 	e, err := engine.New(engine.Config{Store: st, Channel: ch, Clock: clock, Zone: time.UTC})
@@ -56,7 +64,7 @@ func benchEngineIn(b testing.TB, dir string, clock engine.Clock, srcs ...string)
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { e.Stop(); st.Close() })
-	return e, st, ch
+	return e, ch
 }
 
 const welcomeOneSend = "name: welcome\ntriggers: [follow]\nsteps:\n  - send: \"Welcome!\"\n"

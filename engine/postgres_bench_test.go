@@ -4,20 +4,15 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"fmt"
 	"net/url"
 	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/wxflow/wxflow/channels/sim"
-	"github.com/wxflow/wxflow/channels/wechat"
 	"github.com/wxflow/wxflow/engine"
 	"github.com/wxflow/wxflow/engine/postgres"
-	"github.com/wxflow/wxflow/flows"
 )
 
 // benchPostgres opens the PostgreSQL store at WXFLOW_PG_URL in a schema
@@ -61,41 +56,13 @@ func benchPostgres(b *testing.B) *postgres.Store {
 	return st
 }
 
-// benchEngineOnStore is benchEngine on a given store (closed at the end).
-func benchEngineOnStore(b *testing.B, st engine.Store, clock engine.Clock, srcs ...string) (*engine.Engine, *sim.Channel) {
-	b.Helper()
-	ch := sim.New(nil, wechat.Settings{})
-	ch.CountOnly()
-	e, err := engine.New(engine.Config{Store: st, Channel: ch, Clock: clock, Zone: time.UTC})
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := e.Start(context.Background()); err != nil {
-		b.Fatal(err)
-	}
-	var set flows.Set
-	dir := b.TempDir()
-	for i, src := range srcs {
-		f, diags := flows.LoadFile(filepath.Join(dir, fmt.Sprintf("f%d.yaml", i)), []byte(src), flows.Options{})
-		if diags.HasErrors() {
-			b.Fatal(diags.Err())
-		}
-		set.Flows = append(set.Flows, f)
-	}
-	if err := e.Load(context.Background(), &set); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { e.Stop(); st.Close() })
-	return e, ch
-}
-
 // BenchmarkIngestFollowWelcomePostgres is BenchmarkIngestFollowWelcome on
 // the PostgreSQL store (WXFLOW_PG_URL; it skips without). It also reports
 // the writer's transactions (batches) and round trips.
 func BenchmarkIngestFollowWelcomePostgres(b *testing.B) {
 	clock := engine.NewVirtualClock(time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC))
 	st := benchPostgres(b)
-	e, ch := benchEngineOnStore(b, st, clock, welcomeOneSend)
+	e, ch := benchEngineOnStore(b, st, b.TempDir(), clock, welcomeOneSend)
 	before := st.WriterStats()
 	b.ResetTimer()
 	start := time.Now()

@@ -360,7 +360,16 @@ func (r *benchReport) drive(ctx context.Context, o *benchOptions, endpoint, to s
 		r.Books.Problems = append(r.Books.Problems, "interrupted: the load stopped before every follower was done")
 	}
 	r.LoadSeconds = roundMS(l.loadDone.Sub(l.start))
-	for _, f := range l.followers {
+	r.tally(l.followers)
+	r.posted(l.poster)
+	return l
+}
+
+// tally counts what followers posted: callbacks, acknowledgements (an
+// unconfirmed one is a callback posted and not known acknowledged) and
+// events by kind.
+func (r *benchReport) tally(fs []*loadgen.Follower) {
+	for _, f := range fs {
 		n := f.Acked
 		if f.Unconfirmed {
 			n++
@@ -372,16 +381,20 @@ func (r *benchReport) drive(ctx context.Context, o *benchOptions, endpoint, to s
 			r.Events[string(a.EventKind())]++
 		}
 	}
-	r.Attempts = l.poster.Attempts()
+}
+
+// posted fills in the poster's figures once the load is over: attempts,
+// acknowledgements a second over LoadSeconds, latency and failures.
+func (r *benchReport) posted(p *loadgen.Poster) {
+	r.Attempts = p.Attempts()
 	r.AcksPerSecond = perSecond(r.Acked, r.LoadSeconds)
-	r.AckLatency = l.poster.Latency()
-	for k, v := range l.poster.Failures() {
+	r.AckLatency = p.Latency()
+	for k, v := range p.Failures() {
 		r.Failures[k] += v
 	}
 	if r.Unconfirmed > 0 {
 		r.Failures["unconfirmed"] = r.Unconfirmed
 	}
-	return l
 }
 
 // roundMS is d in seconds, to the millisecond.

@@ -114,18 +114,7 @@ func (r *benchReport) soak(ctx context.Context, o *benchOptions, endpoint, to st
 		next = last
 		loadgen.Drive(ctx, fs, to, o.conns, 4*o.conns, l.poster)
 		r.Rounds++
-		for _, f := range fs {
-			n := f.Acked
-			if f.Unconfirmed {
-				n++
-				r.Unconfirmed++
-			}
-			r.Callbacks += n
-			r.Acked += f.Acked
-			for _, a := range f.Actions[:f.Acked] {
-				r.Events[string(a.EventKind())]++
-			}
-		}
+		r.tally(fs)
 		l.followers = fs
 	}
 	l.loadDone = time.Now()
@@ -136,15 +125,7 @@ func (r *benchReport) soak(ctx context.Context, o *benchOptions, endpoint, to st
 	}
 	r.LoadSeconds = roundMS(l.loadDone.Sub(l.start))
 	r.Duration = r.LoadSeconds
-	r.Attempts = l.poster.Attempts()
-	r.AcksPerSecond = perSecond(r.Acked, r.LoadSeconds)
-	r.AckLatency = l.poster.Latency()
-	for k, v := range l.poster.Failures() {
-		r.Failures[k] += v
-	}
-	if r.Unconfirmed > 0 {
-		r.Failures["unconfirmed"] = r.Unconfirmed
-	}
+	r.posted(l.poster)
 	return l
 }
 
