@@ -191,10 +191,10 @@ func (e *Engine) FinishReply(ctx context.Context, r *Reply, written bool) error 
 		send = true
 		return w.tx.FinishOutbox(o.ID, OutboxSending, "", 0, passiveByAPIDetail, w.now)
 	})
-	if err != nil || !send {
-		if err != nil {
-			return fmt.Errorf("passive reply by the API: %w", err)
-		}
+	if err != nil {
+		return fmt.Errorf("passive reply by the API: %w", err)
+	}
+	if !send {
 		return nil
 	}
 	res := e.send(ctx, &o)
