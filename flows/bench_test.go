@@ -32,6 +32,7 @@ const benchFlow = `# Generated for the validation benchmark.
 name: flow-{{N}}
 description: Benchmark flow {{N}}, a lead and help bot.
 cooldown: 1h
+vars: { token: text }
 triggers:
   - keyword: [kw{{N}}, "word {{N}}", 关键词{{N}}]
   - {{TRIGGER}}

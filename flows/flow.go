@@ -11,7 +11,9 @@ type Flow struct {
 	Account     string
 	Cooldown    time.Duration
 	// Reentry is "ignore" or "restart".
-	Reentry  string
+	Reentry string
+	// VarDecls are the variables declared under `vars:`, in file order.
+	VarDecls []VarDecl
 	Triggers []*Trigger
 	Steps    []*Step
 	// File is the path the flow was loaded from.

@@ -289,6 +289,7 @@ func TestTemplateEval(t *testing.T) {
 	t.Parallel()
 	src := `name: a
 triggers: [follow]
+vars: { age: number }
 steps:
   - send: "Hi ${contact.fields.name}, you are ${vars.age + 1}. Literal $${x}."
   - set: { vars.n: "${vars.age * 2}" }

@@ -358,6 +358,7 @@ triggers:
 steps:
   - id: top
     ask: "<script>x</script> & \"q\" 'single' 你好 👋"
+    save: vars.x
     on_timeout: top
   - if: vars.x == "<b>&'\""
     send: "a < b && c > d"

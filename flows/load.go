@@ -43,6 +43,10 @@ type parser struct {
 	refs     []refUse
 	flowRefs []refUse
 
+	// exprUses are the expressions compiled so far, checked against the
+	// flow's variables once the whole file is parsed.
+	exprUses []exprUse
+
 	// secretsOK is set while a key whose templates may read secrets
 	// (Field.Secrets) is parsed.
 	secretsOK bool
@@ -345,7 +349,9 @@ func (p *parser) compile(src string, kind ExprKind, at Pos, off int) (*Expr, boo
 			Message: e.msg, Hint: e.hint, Snippet: snippet(p.src, pos.Line, pos.Col)})
 		return nil, false
 	}
-	return &Expr{Src: src, Pos: at, program: c.program, secrets: c.secrets, alone: c.alone}, true
+	e := &Expr{Src: src, Pos: at, program: c.program, secrets: c.secrets, alone: c.alone}
+	p.exprUses = append(p.exprUses, exprUse{e: e, kind: kind, off: off})
+	return e, true
 }
 
 // exprErrorPos maps a position inside an expression to the file. The
@@ -883,6 +889,11 @@ func parseFile(file string, src []byte, opts *Options) (*Flow, *parser) {
 	p.flow(root, f)
 	p.resolveRefs()
 	if !p.diags.HasErrors() {
+		// A step that did not parse may be the one that writes a
+		// variable: check the reads once the rest is right.
+		p.checkVars(f)
+	}
+	if !p.diags.HasErrors() {
 		analyse(p, f)
 	}
 	f.Diags = p.diags
@@ -938,6 +949,9 @@ func (p *parser) flow(n *yaml.Node, f *Flow) {
 	f.Account = o.String("account")
 	f.Cooldown = o.Duration("cooldown", 0)
 	f.Reentry = o.String("reentry")
+	if ds, ok := o.Get("vars").([]VarDecl); ok {
+		f.VarDecls = ds
+	}
 	if f.Reentry == "" {
 		f.Reentry = "ignore"
 	}

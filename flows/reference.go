@@ -674,7 +674,7 @@ var envDocs = map[string]string{
 	"event.location.label":      "The place name of a location message.",
 	"event.at":                  "When the event happened.",
 	"answer":                    "The last accepted answer of an `ask`.",
-	"vars":                      "The run's variables, `vars.<name>`; written by `set`, `save` and `http`'s `save`; they last as long as the run.",
+	"vars":                      "The run's variables, `vars.<name>`: those the flow writes (`set`, an `ask`'s `save`, an `http` step's `save`) and those it declares under `vars:` (given by `start:`, the admin API or an operator); they last as long as the run. Reading any other is a validation error with a did-you-mean hint. A variable's type is its declaration's, or what writes it: `expect: number` a number, `expect: location` and `http` a map, other answers text, a `set:` value its own; when writes disagree, or cannot be known, it is `any`.",
 	"http.status":               "The status code of the last `http` step's response.",
 	"http.body":                 "The body of the last `http` step's response, parsed when it is JSON.",
 	"http.headers":              "The headers of the last `http` step's response.",
@@ -812,9 +812,10 @@ const templatesText = `
 const expressionsText = `
 For example ` + "`contact.fields.city == \"Shanghai\"`" + `, ` + "`'vip' in contact.tags`" + `,
 ` + "`vars.party >= 6 && now.Hour() < 18`" + `. Expressions are compiled when the flow
-loads, against the typed environment below: a misspelt name or field, or a
-condition that is not true or false, is a validation error placed at the
-expression's line and column, with a did-you-mean hint.`
+loads, against the typed environment below: a misspelt name or field, a
+variable the flow neither writes nor declares, or a condition that is not
+true or false (` + "`if: vars.plan`" + ` over a text answer), is a validation error
+placed at the expression's line and column, with a did-you-mean hint.`
 
 const menuExample = `menu:
   - name: Products           # top-level button with sub-buttons

@@ -3,6 +3,7 @@ package flows
 import (
 	"fmt"
 	"sort"
+	"strings"
 	"sync"
 )
 
@@ -50,6 +51,11 @@ type StepSpec struct {
 	Suspends bool
 	// Check enforces rules that span several keys; it may be nil.
 	Check func(s *Step, r *Reporter)
+	// Writes lists the run variables the step writes (`save: vars.x`,
+	// `set: {vars.x: ...}`) and the type of what it stores; it may be
+	// nil. Reading a variable no step writes and the flow does not
+	// declare is a load error.
+	Writes func(s *Step) []VarWrite
 	// Example is a YAML snippet for the docs.
 	Example string
 }
@@ -216,6 +222,7 @@ var flowKeys = []Field{
 	{Name: "account", Type: String, Doc: "Only events of this account start the flow."},
 	{Name: "cooldown", Type: Duration, Doc: "Not started again for the same contact within this time."},
 	{Name: "reentry", Type: Enum("ignore", "restart"), Default: "ignore", Doc: "When the contact already has a run of this flow: `ignore` the new input, or `restart` (end the old run, start a new one)."},
+	{Name: "vars", Type: varsDecl, Doc: "Variables the flow is given by `start:`, the API or an operator, with their types (`vars: { order_id: text }`; types: " + strings.Join(VarTypes, ", ") + "). A flow may read only the variables it writes (`save:`, `set:`) and those it declares."},
 	{Name: "triggers", Type: triggersType, Required: true, Doc: "What starts the flow; `[]` for a flow only started by `start:`."},
 	{Name: "steps", Type: stepsType, Required: true, Doc: "What the flow does, in order; at least one step."},
 }

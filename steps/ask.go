@@ -40,6 +40,7 @@ func init() {
 		Sends:    true,
 		Suspends: true,
 		Check:    checkAsk,
+		Writes:   askWrites,
 		Example: `- ask: "How many people?"
   expect: number
   min: 1
@@ -95,6 +96,24 @@ func checkAsk(s *flows.Step, r *flows.Reporter) {
 			}
 		}
 	}
+}
+
+// askWrites gives the variable an ask saves its answer to, typed by
+// expect: (see checkAnswer): a number, a map for a location, text
+// otherwise.
+func askWrites(s *flows.Step) []flows.VarWrite {
+	path := s.Args.String("save")
+	if !strings.HasPrefix(path, "vars.") {
+		return nil
+	}
+	t := flows.VarText
+	switch expectKind(s.Args) {
+	case "number":
+		t = flows.VarNumber
+	case "location":
+		t = flows.VarMap
+	}
+	return []flows.VarWrite{{Name: strings.TrimPrefix(path, "vars."), Type: t, Pos: s.Args.At("save")}}
 }
 
 // The statuses an ask ends a run with when it has nowhere to go.

@@ -36,7 +36,8 @@ func init() {
 		Keys: []flows.Field{
 			{Name: "on_error", Type: flows.Ref, Doc: "The step to go to on a network error, a timeout or a non-2xx answer; without it the run goes on."},
 		},
-		Check: checkHTTP,
+		Check:  checkHTTP,
+		Writes: httpWrites,
 		Example: `- http:
     method: POST
     url: https://crm.example.com/api/leads
@@ -50,6 +51,17 @@ func init() {
     query: { fields: "email,phone", api_key: "${secret.CRM_KEY}" }
     save: vars.contact`,
 	})
+}
+
+// httpWrites gives the variable an http step saves its response to: a
+// map of status, headers and body.
+func httpWrites(s *flows.Step) []flows.VarWrite {
+	o, _ := s.Arg.(*flows.Object)
+	path := o.String("save")
+	if !strings.HasPrefix(path, "vars.") {
+		return nil
+	}
+	return []flows.VarWrite{{Name: strings.TrimPrefix(path, "vars."), Type: flows.VarMap, Pos: o.At("save")}}
 }
 
 func checkHTTP(s *flows.Step, r *flows.Reporter) {

@@ -258,7 +258,7 @@ func FuzzHTTPURLValue(f *testing.F) {
 
 // mustLoad loads an http step for a fuzz target.
 func mustLoad(f *testing.F, keys string) *flows.Step {
-	src := "name: a\ntriggers: [follow]\nsteps:\n  - http:\n" + keys
+	src := "name: a\ntriggers: [follow]\nsteps:\n  - http:\n" + keys + declareVars(keys)
 	fl, diags := flows.LoadFile("f.yaml", []byte(src), flows.Options{})
 	if diags.HasErrors() {
 		f.Fatalf("flow does not load:\n%v", diags)

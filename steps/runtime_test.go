@@ -3,6 +3,7 @@ package steps_test
 import (
 	"errors"
 	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -86,12 +87,32 @@ func (f *fakeRuntime) event(e flows.EventEnv) *fakeRuntime { f.env.Event = e; re
 func load(t *testing.T, stepsYAML string) *flows.Step {
 	t.Helper()
 	src := "name: a\ntriggers: [follow]\nsteps:\n" + stepsYAML +
-		"  - id: fallback\n    end:\n  - id: menu\n    end:\n"
+		"  - id: fallback\n    end:\n  - id: menu\n    end:\n" + declareVars(stepsYAML)
 	f, diags := flows.LoadFile("f.yaml", []byte(src), flows.Options{})
 	if diags.HasErrors() {
 		t.Fatalf("flow does not load:\n%s\n%v", src, diags)
 	}
 	return f.Steps[0]
+}
+
+var reVarRead = regexp.MustCompile(`vars\.([A-Za-z_][A-Za-z0-9_]*)`)
+
+// declareVars returns a last `vars:` line of a flow declaring, as any, the
+// variables the steps read, since a flow may read only the variables it
+// writes or declares. It comes last so that lines keep their numbers.
+func declareVars(stepsYAML string) string {
+	seen := map[string]bool{}
+	var names []string
+	for _, m := range reVarRead.FindAllStringSubmatch(stepsYAML, -1) {
+		if !seen[m[1]] {
+			seen[m[1]] = true
+			names = append(names, m[1]+": any")
+		}
+	}
+	if len(names) == 0 {
+		return ""
+	}
+	return "vars: { " + strings.Join(names, ", ") + " }\n"
 }
 
 func run(t *testing.T, rt steps.Runtime, s *flows.Step) (steps.Outcome, error) {

@@ -2,6 +2,7 @@ package steps
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/wxflow/wxflow/flows"
 )
@@ -11,6 +12,8 @@ import (
 type Assignment struct {
 	Target string
 	Value  any
+	// Pos is where the target is written.
+	Pos flows.Pos
 }
 
 func init() {
@@ -35,10 +38,20 @@ func init() {
 						ok = false
 						continue
 					}
-					out = append(out, Assignment{Target: k, Value: o.Get(k)})
+					out = append(out, Assignment{Target: k, Value: o.Get(k), Pos: o.KeyPos[k]})
 				}
 				return out, ok
 			}),
+		Writes: func(s *flows.Step) []flows.VarWrite {
+			assignments, _ := s.Arg.([]Assignment)
+			var out []flows.VarWrite
+			for _, a := range assignments {
+				if name, ok := strings.CutPrefix(a.Target, "vars."); ok {
+					out = append(out, flows.VarWrite{Name: name, Type: flows.VarTypeOf(a.Value), Pos: a.Pos})
+				}
+			}
+			return out
+		},
 		Example: `- set:
     vars.attempts: 0
     contact.fields.city: "${answer}"`,

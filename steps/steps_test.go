@@ -11,7 +11,7 @@ import (
 
 func diagnostics(t *testing.T, stepsYAML string) []string {
 	t.Helper()
-	src := "name: a\ntriggers: [follow]\nsteps:\n" + stepsYAML
+	src := "name: a\ntriggers: [follow]\nsteps:\n" + stepsYAML + declareVars(stepsYAML)
 	_, diags := flows.LoadFile("f.yaml", []byte(src), flows.Options{})
 	var out []string
 	for _, d := range diags {
