@@ -263,7 +263,9 @@ default and meaning. It is generated from the same specs as the validator
 and the JSON Schema, so it describes exactly what ` + "`wxflow validate`" + ` accepts.
 
 - ` + "`wxflow validate [PATH...]`" + ` checks flow files and folders and prints every
-  problem with its file, line and column.
+  problem with its file, line and column; a YAML syntax error is placed at
+  the line that is wrong (a misindented item), not where its map or list
+  starts.
 - ` + "`wxflow graph FILE`" + ` prints a flow as a Mermaid flowchart.
 - ` + "`wxflow schema > flow.schema.json`" + ` writes the JSON Schema that editors use to
   complete and check flows as you type (see [editors.md](editors.md)).

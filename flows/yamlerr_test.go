@@ -1,0 +1,115 @@
+package flows_test
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/wxflow/wxflow/flows"
+)
+
+var reYAMLErrLine = regexp.MustCompile(`^yaml: line (\d+): `)
+
+// yamlErr parses every document of src with yaml.v3 and returns the first
+// error and the line it names (0 when it names none).
+func yamlErr(src []byte) (error, int) {
+	dec := yaml.NewDecoder(bytes.NewReader(src))
+	for {
+		var n yaml.Node
+		err := dec.Decode(&n)
+		if errors.Is(err, io.EOF) {
+			return nil, 0
+		}
+		if err != nil {
+			line := 0
+			if m := reYAMLErrLine.FindStringSubmatch(err.Error()); m != nil {
+				line, _ = strconv.Atoi(m[1])
+			}
+			return err, line
+		}
+	}
+}
+
+// cutAfter returns src up to and including its line n.
+func cutAfter(src []byte, n int) []byte {
+	off := 0
+	for i := 0; i < n; i++ {
+		j := bytes.IndexByte(src[off:], '\n')
+		if j < 0 {
+			return src
+		}
+		off += j + 1
+	}
+	return src[:off]
+}
+
+// FuzzYAMLErrorLine mutates a valid flow by inserting a line and checks
+// where a YAML syntax error is reported: never before the line yaml.v3
+// names (where the error's context starts), and on a line such that the
+// file cut after it already fails with the same error while the file cut
+// before it does not.
+func FuzzYAMLErrorLine(f *testing.F) {
+	f.Add(2, 3, "- send: \"there\"")
+	f.Add(5, 3, "- send: x")
+	f.Add(7, 2, "id: b")
+	f.Add(3, 1, "x: [1,")
+	f.Add(9, 4, "\"open")
+	f.Fuzz(func(t *testing.T, at, indent int, text string) {
+		base := specFlows[0]
+		lines := strings.Split(strings.TrimSuffix(base, "\n"), "\n")
+		at = ((at % (len(lines) + 1)) + len(lines) + 1) % (len(lines) + 1)
+		indent = ((indent % 12) + 12) % 12
+		if strings.ContainsAny(text, "\n\r") {
+			return
+		}
+		lines = append(lines[:at], append([]string{strings.Repeat(" ", indent) + text}, lines[at:]...)...)
+		src := []byte(strings.Join(lines, "\n") + "\n")
+		err, yline := yamlErr(src)
+		_, diags := flows.LoadFile("flow.yaml", src, flows.Options{})
+		if err == nil || yline == 0 {
+			return
+		}
+		var d *flows.Diagnostic
+		for i := range diags {
+			if strings.HasPrefix(diags[i].Message, "YAML syntax error: ") {
+				d = &diags[i]
+				break
+			}
+		}
+		if d == nil {
+			t.Fatalf("yaml.v3 fails (%v) but no YAML syntax error is reported: %v", err, diags)
+		}
+		if d.Line == min(yline, len(lines)) {
+			return // not moved (a line past the end is reported at the last)
+		}
+		if d.Line < yline || d.Line > len(lines) {
+			t.Fatalf("error at line %d, yaml.v3 names %d, the file has %d lines:\n%s", d.Line, yline, len(lines), src)
+		}
+		if e, _ := yamlErr(cutAfter(src, d.Line)); e == nil || e.Error() != err.Error() {
+			t.Fatalf("the file cut after line %d does not fail with %q (%v):\n%s", d.Line, err, e, src)
+		}
+		if e, _ := yamlErr(cutAfter(src, d.Line-1)); e != nil && e.Error() == err.Error() {
+			t.Fatalf("the file cut before line %d already fails with %q:\n%s", d.Line, err, src)
+		}
+		if d.Col < 1 {
+			t.Fatalf("no column: %v", d)
+		}
+	})
+}
+
+// TestYAMLErrorAtItsLine checks the issue's case: a misindented list item
+// three lines under steps: is reported at its own line, not at steps:.
+func TestYAMLErrorAtItsLine(t *testing.T) {
+	t.Parallel()
+	src := "name: a\ntriggers:\n  - follow\nsteps:\n  - send: \"Hello\"\n  - send: \"there\"\n   - send: \"again\"\n"
+	_, diags := flows.LoadFile("flow.yaml", []byte(src), flows.Options{})
+	if len(diags) != 1 || diags[0].Line != 7 || diags[0].Col != 4 || !strings.Contains(diags[0].Hint, "indentation") {
+		t.Fatalf("got %v, want one YAML syntax error at 7:4 with the indentation hint", diags)
+	}
+}
