@@ -15,6 +15,7 @@ import (
 // apiFlows are flows no event starts: only StartFlow does.
 var apiFlows = map[string]string{
 	"promo.yaml": `name: promo
+vars: { code: text }
 triggers: []
 steps:
   - send: "Hi ${contact.id}: ${vars.code}"

@@ -238,10 +238,12 @@ func (w *work) startFlow(cs *contactState, p *program, ev flows.EventEnv, o star
 	return r, w.startNamed(cs, x.starts, ev, f.Name)
 }
 
-// startNamed starts the flows `start` steps asked for.
-func (w *work) startNamed(cs *contactState, names []string, ev flows.EventEnv, from string) error {
+// startNamed starts the flows `start` steps asked for, each with the
+// variables its step gave.
+func (w *work) startNamed(cs *contactState, reqs []startReq, ev flows.EventEnv, from string) error {
 	fs := w.e.flows.Load()
-	for _, name := range names {
+	for _, req := range reqs {
+		name := req.flow
 		p, ok := fs.byName[name]
 		if !ok {
 			w.e.log.Warn("start: flow not loaded", "flow", name)
@@ -255,7 +257,7 @@ func (w *work) startNamed(cs *contactState, names []string, ev flows.EventEnv, f
 			w.e.log.Info("start: flow is cooling down for the contact", "flow", name, "contact", cs.c.ID)
 			continue
 		}
-		if _, err := w.startFlow(cs, p, ev, startOpts{by: "started by flow " + from}); err != nil {
+		if _, err := w.startFlow(cs, p, ev, startOpts{by: "started by flow " + from, vars: req.vars}); err != nil {
 			return err
 		}
 	}

@@ -23,7 +23,7 @@ type runner struct {
 	isNew bool
 	// fresh is set for a run started in this job.
 	fresh  bool
-	starts []string
+	starts []startReq
 	// timer is set when the run had a timer before this advance.
 	timer bool
 	// abort is a store error a step met through the runtime: it aborts the
@@ -170,12 +170,19 @@ func (x *runner) Untag(tags ...string) {
 	x.env.Contact.Tags = kept
 }
 
+// startReq is a flow a `start` step asked for, with the variables it
+// gives the new run.
+type startReq struct {
+	flow string
+	vars map[string]any
+}
+
 // Start implements steps.Runtime.
-func (x *runner) Start(flow string) error {
+func (x *runner) Start(flow string, vars map[string]any) error {
 	if _, ok := x.w.e.flows.Load().byName[flow]; !ok {
 		return fmt.Errorf("start: no flow %q is loaded", flow)
 	}
-	x.starts = append(x.starts, flow)
+	x.starts = append(x.starts, startReq{flow: flow, vars: vars})
 	return nil
 }
 

@@ -687,6 +687,7 @@ steps:
   - send: "before"
   - send: "${vars.missing.deeper}"
   - send: "after"
+vars: { missing: any }
 `})
 	h.say("go")
 	r := h.only("f")

@@ -312,6 +312,9 @@ func stepSummary(s *Step) string {
 		if s.Arg == nil && s.Args.Has("until") {
 			return "until " + truncate(condText(s.Args.Expr("until")), graphCondLen)
 		}
+		if o, ok := s.Arg.(*Object); ok && o.Has("until") {
+			return "until " + truncate(condText(o.Expr("until")), graphCondLen)
+		}
 	case "set":
 		return truncate(setTargets(s.Arg), graphTextLen)
 	case "http":
@@ -328,6 +331,12 @@ func stepSummary(s *Step) string {
 				url = t.Src
 			}
 			return method + " " + truncate(url, graphTextLen)
+		}
+	case "start":
+		if flow, vars := StartTarget(s); vars != nil && len(vars.Keys) > 0 {
+			return truncate(flow+" ("+strings.Join(vars.Keys, ", ")+")", graphTextLen)
+		} else if flow != "" {
+			return truncate(flow, graphTextLen)
 		}
 	case "hours":
 		if o, ok := s.Arg.(*Object); ok {

@@ -805,6 +805,9 @@ func (p *parser) trigger(n *yaml.Node) (*Trigger, bool) {
 			if good {
 				t.Priority = i.(int)
 			}
+		case k.Value == "interrupt" && spec.NoInterrupt != "":
+			p.errorAt(k, "remove it: "+spec.NoInterrupt, "interrupt does not apply to a %s trigger", spec.Kind)
+			ok = false
 		case k.Value == "interrupt":
 			b, good := p.parseValue(Bool, v)
 			ok = ok && good
@@ -864,7 +867,7 @@ func parseFile(file string, src []byte, opts *Options) (*Flow, *parser) {
 	var doc yaml.Node
 	if err := dec.Decode(&doc); err != nil {
 		if errors.Is(err, io.EOF) {
-			p.report(SeverityError, Pos{1, 1}, "a flow needs name:, triggers: and steps:", "the file is empty")
+			p.report(SeverityError, Pos{1, 1}, "a flow needs name: and steps:, and triggers: unless only start:, the API or an operator start it", "the file is empty")
 		} else {
 			p.yamlError(err)
 		}
@@ -882,7 +885,7 @@ func parseFile(file string, src []byte, opts *Options) (*Flow, *parser) {
 		root = root.Content[0]
 	}
 	if isNull(root) {
-		p.report(SeverityError, Pos{1, 1}, "a flow needs name:, triggers: and steps:", "the file is empty")
+		p.report(SeverityError, Pos{1, 1}, "a flow needs name: and steps:, and triggers: unless only start:, the API or an operator start it", "the file is empty")
 		f.Diags = p.diags
 		return f, p
 	}
@@ -999,7 +1002,7 @@ func (p *parser) flow(n *yaml.Node, f *Flow) {
 		return
 	}
 	if n.Kind != yaml.MappingNode {
-		p.errorAt(n, "a flow is a map with name:, triggers: and steps:", "expected a flow, got %s", describeNode(n))
+		p.errorAt(n, "a flow is a map with name:, steps: and usually triggers:", "expected a flow, got %s", describeNode(n))
 		return
 	}
 	o, _ := p.object(n, flowKeys, nil, "flow")

@@ -325,7 +325,11 @@ func (d *refDoc) triggers() {
 		facts = append(facts, "**WeChat input:** "+t.Input+".")
 		facts = append(facts, argFact(t.Kind, t.Arg, t.ArgRequired, t.ArgDoc, d.typeRef(t.Arg)))
 		facts = append(facts, "**Interaction:** "+interactionText(t.Interaction, false)+".")
-		facts = append(facts, fmt.Sprintf("**`interrupt` default:** `%t`.", t.InterruptDefault))
+		if t.NoInterrupt != "" {
+			facts = append(facts, "**`interrupt`:** not allowed: "+t.NoInterrupt+".")
+		} else {
+			facts = append(facts, fmt.Sprintf("**`interrupt` default:** `%t`.", t.InterruptDefault))
+		}
 		d.bullets(facts)
 		if len(t.Keys) > 0 {
 			d.p("Its own keys, besides [the keys of every trigger](#keys-of-every-trigger):")
@@ -344,16 +348,27 @@ func (d *refDoc) triggers() {
 
 	d.heading(3, "Conversations and interrupt")
 	var interrupting, waiting []string
+	var never []string
 	for _, t := range TriggerSpecs() {
-		if t.InterruptDefault {
+		switch {
+		case t.NoInterrupt != "":
+			never = append(never, t.Kind)
+		case t.InterruptDefault:
 			interrupting = append(interrupting, t.Kind)
-		} else {
+		default:
 			waiting = append(waiting, t.Kind)
 		}
 	}
 	d.raw(conversationsText)
 	d.p("`interrupt` defaults to `true` for %s, and to `false` for %s: a keyword or message trigger only starts its flow for a contact who is not in the middle of answering, unless it says `interrupt: true`.",
 		codeList(interrupting), codeList(waiting))
+	if len(never) > 0 {
+		what := "The trigger %s takes"
+		if len(never) > 1 {
+			what = "The triggers %s take"
+		}
+		d.p(what+" no `interrupt` (a validation error): they start their flow whether or not the contact is answering another one, and an `ask` in it takes the conversation over.", codeList(never))
+	}
 }
 
 func (d *refDoc) bullets(items []string) {
@@ -757,7 +772,8 @@ description: Greets new followers # optional
 account: main                     # optional: only events of this account
 cooldown: 12h                     # optional: not started again for the same contact within this time
 reentry: ignore                   # optional: ignore | restart, when the contact already has a run of this flow
-triggers:                         # required (a flow with none can only be started by ` + "`start:`" + `)
+vars: { order_id: text }          # optional: variables the flow is given by ` + "`start:`" + `, the API or an operator (name: text | number | bool | time | list | map | any)
+triggers:                         # optional: a flow without triggers is started only by ` + "`start:`" + `, the API or an operator
   - follow
 steps:                            # required, at least one
   - send: "Welcome! Reply MENU at any time to see what we can do."`

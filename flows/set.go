@@ -299,18 +299,20 @@ func checkStarts(flows []*Flow, byName map[string]*Flow, names []string, report 
 			if s.Kind != "start" {
 				return
 			}
-			to, _ := s.Arg.(string)
+			to, vars := StartTarget(s)
 			if to == "" {
 				return
 			}
-			if _, ok := byName[to]; !ok {
+			target, ok := byName[to]
+			if !ok {
 				hint := didYouMean(to, names)
 				if hint == "" {
 					hint = "flows in this folder: " + strings.Join(sortedCopy(names), ", ")
 				}
-				report(f.File, s.ArgPos, SeverityError, hint, "no flow named %q", to)
+				report(f.File, startFlowPos(s), SeverityError, hint, "no flow named %q", to)
 				return
 			}
+			checkStartVars(f, vars, target, report)
 			starts[f.Name] = append(starts[f.Name], startUse{s, to})
 		})
 	}
@@ -348,6 +350,61 @@ func checkStarts(flows []*Flow, byName map[string]*Flow, names []string, report 
 	for _, n := range sortedCopy(names) {
 		if color[n] == white {
 			visit(n)
+		}
+	}
+}
+
+// StartTarget returns the flow a `start` step starts and the variables
+// it gives it (`start: NAME`, or `start: {flow: NAME, vars: {...}}`);
+// vars is nil when none are given.
+func StartTarget(s *Step) (flow string, vars *Object) {
+	switch a := s.Arg.(type) {
+	case string:
+		return a, nil
+	case *Object:
+		v, _ := a.Get("vars").(*Object)
+		return a.String("flow"), v
+	}
+	return "", nil
+}
+
+// startFlowPos is where a start step names its flow.
+func startFlowPos(s *Step) Pos {
+	if o, ok := s.Arg.(*Object); ok {
+		return o.At("flow")
+	}
+	return s.ArgPos
+}
+
+// checkStartVars checks the variables a start step gives against those
+// the started flow declares: each must be declared, and a value whose
+// type is known must have the declared type.
+func checkStartVars(from *Flow, vars *Object, target *Flow, report reportFunc) {
+	if vars == nil {
+		return
+	}
+	var declared []string
+	for _, d := range target.VarDecls {
+		declared = append(declared, d.Name)
+	}
+	for _, k := range vars.Keys {
+		name := strings.TrimPrefix(k, "vars.")
+		d, ok := target.declared(name)
+		if !ok {
+			hint := didYouMean(name, declared)
+			if hint == "" {
+				if len(declared) == 0 {
+					hint = fmt.Sprintf("%s declares no variables; declare it there: vars: { %s: %s }", target.Name, name, VarTypeOf(vars.Get(k)))
+				} else {
+					hint = fmt.Sprintf("%s declares %s", target.Name, strings.Join(declared, ", "))
+				}
+			}
+			report(from.File, vars.KeyPos[k], SeverityError, hint, "flow %q does not declare a variable %q", target.Name, name)
+			continue
+		}
+		if t := VarTypeOf(vars.Get(k)); d.Type != VarAny && t != VarAny && t != d.Type {
+			report(from.File, vars.At(k), SeverityError, fmt.Sprintf("%s:%d declares it %s", target.File, d.Pos.Line, d.Type),
+				"%s: %s expects %s, but this is %s", name, target.Name, d.Type.phrase(), t.phrase())
 		}
 	}
 }

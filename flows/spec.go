@@ -80,6 +80,9 @@ type TriggerSpec struct {
 	Interaction string
 	// InterruptDefault is the value of `interrupt` when it is not given.
 	InterruptDefault bool
+	// NoInterrupt, when set, says why `interrupt:` means nothing for the
+	// kind: the loader refuses the key with it, and the docs print it.
+	NoInterrupt string
 	// Inputs returns the inputs a trigger matches, in a form two triggers
 	// can be compared by, and its specificity (higher is more specific).
 	// Two triggers tie when they share an input at the same priority and
@@ -203,7 +206,7 @@ var stepCommonKeys = []Field{
 var triggerCommonKeys = []Field{
 	{Name: "if", Type: BoolExpr, Doc: "The trigger matches only when this expression is true."},
 	{Name: "priority", Type: Int, Default: "0", Doc: "Higher priorities win when several flows match one input."},
-	{Name: "interrupt", Type: Bool, Default: "true for events, false for keyword and message", Doc: "Whether the trigger may start its flow while the contact's run waits for an answer."},
+	{Name: "interrupt", Type: Bool, Default: "true for events, false for keyword and message", Doc: "Whether the trigger may start its flow while the contact's run waits for an answer. Not allowed on `schedule` (see [Conversations and interrupt](#conversations-and-interrupt))."},
 }
 
 // StepCommonKeys returns the keys every step accepts besides its kind's.
@@ -223,6 +226,6 @@ var flowKeys = []Field{
 	{Name: "cooldown", Type: Duration, Doc: "Not started again for the same contact within this time."},
 	{Name: "reentry", Type: Enum("ignore", "restart"), Default: "ignore", Doc: "When the contact already has a run of this flow: `ignore` the new input, or `restart` (end the old run, start a new one)."},
 	{Name: "vars", Type: varsDecl, Doc: "Variables the flow is given by `start:`, the API or an operator, with their types (`vars: { order_id: text }`; types: " + strings.Join(VarTypes, ", ") + "). A flow may read only the variables it writes (`save:`, `set:`) and those it declares."},
-	{Name: "triggers", Type: triggersType, Required: true, Doc: "What starts the flow; `[]` for a flow only started by `start:`."},
+	{Name: "triggers", Type: triggersType, Doc: "What starts the flow. A flow without triggers (the key left out, or `[]`) is started only by `start:`, the admin API or an operator: a sub-flow."},
 	{Name: "steps", Type: stepsType, Required: true, Doc: "What the flow does, in order; at least one step."},
 }

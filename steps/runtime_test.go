@@ -2,6 +2,7 @@ package steps_test
 
 import (
 	"errors"
+	"fmt"
 	"reflect"
 	"regexp"
 	"strings"
@@ -31,6 +32,8 @@ type fakeRuntime struct {
 	tagged   []string
 	untagged []string
 	started  []string
+	// startVars are the variables each Start gave.
+	startVars []map[string]any
 }
 
 var testNow = time.Date(2026, 11, 20, 10, 0, 0, 0, time.FixedZone("CST", 8*3600))
@@ -76,8 +79,9 @@ func (f *fakeRuntime) SetAnswer(v any)            { f.answer, f.answered = v, tr
 func (f *fakeRuntime) SetHTTP(resp flows.HTTPEnv) { f.http = &resp }
 func (f *fakeRuntime) Tag(tags ...string)         { f.tagged = append(f.tagged, tags...) }
 func (f *fakeRuntime) Untag(tags ...string)       { f.untagged = append(f.untagged, tags...) }
-func (f *fakeRuntime) Start(flow string) error {
+func (f *fakeRuntime) Start(flow string, vars map[string]any) error {
 	f.started = append(f.started, flow)
+	f.startVars = append(f.startVars, vars)
 	return f.startErr
 }
 func (f *fakeRuntime) event(e flows.EventEnv) *fakeRuntime { f.env.Event = e; return f }
@@ -195,6 +199,14 @@ func TestSimpleSteps(t *testing.T) {
 		{name: "goto", yaml: "  - goto: menu\n", want: gotoRef("menu")},
 		{name: "start", yaml: "  - start: survey\n", want: next,
 			check: func(t *testing.T, rt *fakeRuntime) { wantStrings(t, rt.started, "survey") }},
+		{name: "start with vars", yaml: "  - start:\n      flow: order-status\n      vars: { order_id: \"${vars.order}\", n: 2, note: \"for ${contact.id}\" }\n", want: next,
+			setup: func(rt *fakeRuntime) { rt.env.Vars["order"] = "A123" },
+			check: func(t *testing.T, rt *fakeRuntime) {
+				wantStrings(t, rt.started, "order-status")
+				if got := fmt.Sprint(rt.startVars); got != "[map[n:2 note:for o123 order_id:A123]]" {
+					t.Fatalf("vars given: %s", got)
+				}
+			}},
 		{name: "start error", yaml: "  - start: survey\n", setup: func(rt *fakeRuntime) { rt.startErr = errors.New("no such flow") }, wantErr: "start: survey: no such flow"},
 		{name: "end", yaml: "  - end\n", want: steps.Outcome{Kind: steps.End, Status: "completed"}},
 		{name: "tag", yaml: "  - tag: [vip, \"store_${event.scene}\", \"${vars.empty}\", \"${vars.blank}\"]\n", want: next,

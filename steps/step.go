@@ -33,8 +33,8 @@ type Runtime interface {
 	Tag(tags ...string)
 	Untag(tags ...string)
 	// Start starts another flow for the contact once this run suspends
-	// or ends.
-	Start(flow string) error
+	// or ends; vars (nil for none) become the new run's first variables.
+	Start(flow string, vars map[string]any) error
 }
 
 // Step runs one step kind. Implementations are stateless: everything a run

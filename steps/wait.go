@@ -13,8 +13,10 @@ func init() {
 	flows.RegisterStep(&flows.StepSpec{
 		Kind:    "wait",
 		Summary: "Pauses the run for a duration, or until a time.",
-		Arg:     flows.Duration,
-		ArgDoc:  "a duration (10m, 2h, 3d); or nothing, with until:",
+		Arg: flows.OneOf("duration or until map", flows.Duration, flows.ObjectOf("wait until", "wait step",
+			flows.Field{Name: "until", Type: flows.TimeExpr, Required: true, Doc: "An expression giving the time to wait until."},
+		)),
+		ArgDoc: "a duration (10m, 2h, 3d); or a map with until: (wait: {until: EXPR}); or nothing, with until: beside it",
 		Keys: []flows.Field{
 			{Name: "until", Type: flows.TimeExpr, Doc: "An expression giving the time to wait until, instead of a duration."},
 		},
@@ -22,12 +24,17 @@ func init() {
 		Check: func(s *flows.Step, r *flows.Reporter) {
 			switch {
 			case s.HasArg && s.Args.Given("until"):
+				if _, isMap := s.Arg.(*flows.Object); isMap {
+					r.Errorf(s.Args.KeyPos["until"], "keep the one inside wait:", "wait has until: both inside and beside it")
+					break
+				}
 				r.Errorf(s.Args.KeyPos["until"], "use one of them", "wait has both a duration and until:")
 			case !s.HasArg && !s.Args.Given("until"):
-				r.Errorf(s.Pos, "write wait: 2h, or wait: with until: an expression", "wait needs a duration or until:")
+				r.Errorf(s.Pos, "write wait: 2h, or wait: {until: EXPR}", "wait needs a duration or until:")
 			}
 		},
 		Example: `- wait: 2h
+- wait: { until: vars.appointment.Add(duration("-1h")) }
 - wait:
   until: vars.appointment.Add(duration("-1h"))`,
 	})
@@ -44,6 +51,9 @@ func (waitStep) Run(rt Runtime, s *flows.Step) (Outcome, error) {
 		return Outcome{Kind: WaitUntil, Until: now.Add(d)}, nil
 	}
 	e := s.Args.Expr("until")
+	if o, ok := s.Arg.(*flows.Object); ok {
+		e = o.Expr("until")
+	}
 	if e == nil {
 		return Outcome{}, errors.New("wait: no duration and no until:")
 	}

@@ -41,6 +41,7 @@ steps:
   - send: "Promo for ${vars.code}"
   - ask: "Want it?"
     timeout: 1d
+vars: { code: text }
 `,
 	"help.yaml": `name: help
 triggers:
