@@ -26,6 +26,8 @@ type Flow struct {
 	Version string
 	// NamePos is where the flow's name is written.
 	NamePos Pos
+	// cooldownPos is where the cooldown is written.
+	cooldownPos Pos
 	// Diags are the problems found in this file.
 	Diags Diagnostics
 }

@@ -235,7 +235,11 @@ func (p *parser) object(n *yaml.Node, fields []Field, elem *Type, where string) 
 	}
 	for _, f := range fields {
 		if f.Required && !o.Given(f.Name) && !p.keyGiven(n, f.Name) && !misspelt[f.Name] {
-			p.errorAt(n, "", "missing key %q%s", f.Name, p.in())
+			hint := ""
+			if where == "flow" && f.Name == "name" {
+				hint = nameHint(p.file)
+			}
+			p.errorAt(n, hint, "missing key %q%s", f.Name, p.in())
 			ok = false
 		}
 	}
@@ -898,6 +902,7 @@ func parseFile(file string, src []byte, opts *Options) (*Flow, *parser) {
 	}
 	if !p.diags.HasErrors() {
 		analyse(p, f)
+		lintCooldownHours(p, f)
 	}
 	f.Diags = p.diags
 	return f, p
@@ -1014,6 +1019,9 @@ func (p *parser) flow(n *yaml.Node, f *Flow) {
 	f.Description = o.String("description")
 	f.Account = o.String("account")
 	f.Cooldown = o.Duration("cooldown", 0)
+	if o.Given("cooldown") {
+		f.cooldownPos = o.At("cooldown")
+	}
 	f.Reentry = o.String("reentry")
 	if ds, ok := o.Get("vars").([]VarDecl); ok {
 		f.VarDecls = ds

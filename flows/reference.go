@@ -753,7 +753,10 @@ func (d *refDoc) checks() {
 		"a step no path reaches (after a `goto` or `end`, with no jump to it);",
 		"a loop of steps with no `ask` or `wait` inside: such a run jumps until it is stopped as `looping` after 100 jumps;",
 		"two flows whose triggers tie for the same input (see [which flow starts](#which-flow-starts));",
-		"`start:` naming a flow that does not exist, or flows that start each other in a cycle;",
+		"`start:` naming a flow that does not exist, or flows that start each other in a cycle; `start:` giving a variable the started flow does not declare under `vars:`, or a value of another type than declared (errors);",
+		"a flow's bare `follow` trigger beside another flow's `scan:` trigger at the same priority or above: a new follower who comes through that QR code starts the scan flow and never gets the welcome (a warning at both triggers; give the follow a higher priority, or `start:` the welcome from the scan flow);",
+		"a `cooldown` on a flow whose first step is `hours`: every start uses the cooldown up, also in the branch that sends nothing, so the answer of the other branch is then not sent (a warning; move the cooldown to a flow without triggers that `when_closed:` starts);",
+		"a flow without a name, or with an empty one (an error; it takes no part in the checks between flows);",
 		"two flows with the same name, and jumps to an `id` no step has.",
 	})
 }

@@ -280,6 +280,7 @@ func crossCheck(set *Set) Diagnostics {
 	}
 	checkStarts(flows, byName, names, report)
 	checkTies(flows, report)
+	lintFollowScan(flows, report)
 	checkMenu(set, flows, report)
 	return diags
 }
@@ -421,6 +422,9 @@ func checkTies(flows []*Flow, report reportFunc) {
 	// account: competes with the flows of every account.
 	earlier := map[string][]seen{}
 	for _, f := range flows {
+		if f.Name == "" {
+			continue // its name is missing or invalid, an error already: no flow "" to win
+		}
 		for _, t := range f.Triggers {
 			if t.If != nil || t.Spec.Inputs == nil {
 				continue

@@ -311,6 +311,10 @@ var (
 	FlowName = scalarType("flow name", "Lower-case letters, digits, `_` and `-`.",
 		map[string]any{"type": "string", "pattern": reName.String()},
 		func(p *parser, n *yaml.Node) (any, bool) {
+			if strings.TrimSpace(n.Value) == "" && p.key == "name" {
+				p.errorAt(n, nameHint(p.file), "the flow's name is empty")
+				return nil, false
+			}
 			if !reName.MatchString(n.Value) {
 				p.errorAt(n, "use lower-case letters, digits, _ and -, e.g. \""+suggestName(n.Value)+"\"", "invalid flow name %q", n.Value)
 				return nil, false
