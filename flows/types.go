@@ -361,16 +361,26 @@ var (
 		})
 
 	// CronSpec is a 5-field cron expression.
-	CronSpec = scalarType("cron expression", "Five fields: minute hour day-of-month month day-of-week, e.g. `0 9 * * mon-fri`.",
+	CronSpec = scalarType("cron expression", "Five fields: minute hour day-of-month month day-of-week, e.g. `0 9 * * mon-fri`. Each field is `*`, a value, a range `a-b`, any of them with a step `/n` (`*/15`), or a comma-separated list of those (`9,18`). Minutes are 0-59, hours 0-23, days of the month 1-31, months 1-12 or `jan`-`dec`, days of the week 0-6 (0 is Sunday) or `sun`-`sat`. There is no seconds field, and no `@daily`.",
 		map[string]any{"type": "string"},
 		func(p *parser, n *yaml.Node) (any, bool) {
 			if strings.HasPrefix(n.Value, "CRON_TZ=") || strings.HasPrefix(n.Value, "TZ=") {
 				p.errorAt(n, "put the zone in timezone:", "time zone inside a cron expression")
 				return nil, false
 			}
+			if e := checkCron(n.Value); e != nil {
+				at := p.pos(n)
+				if o := p.find(n.Value, p.nodeOffset(n)); o >= 0 && !e.whole {
+					at = p.posAt(o + e.off)
+				}
+				p.report(SeverityError, at, e.hint, fmt.Sprintf("invalid cron expression %q: %s", n.Value, e.msg))
+				return nil, false
+			}
 			s, err := cronParser.Parse(n.Value)
 			if err != nil {
-				p.errorAt(n, `five fields: minute hour day-of-month month day-of-week, e.g. "0 9 * * mon-fri"`, "invalid cron expression %q: %v", n.Value, err)
+				// checkCron knows every rule of the parser; its own words
+				// (strconv's among them) never reach an operator.
+				p.errorAt(n, cronFieldsHint, "invalid cron expression %q", n.Value)
 				return nil, false
 			}
 			return &Cron{Src: n.Value, Schedule: s}, true
