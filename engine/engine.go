@@ -116,6 +116,9 @@ type job struct {
 	// probe marks CheckWrite's job: its commit says nothing of the
 	// others'.
 	probe bool
+	// ev is the event of an ingest job, which the writer may record
+	// together with the batch's others (recordEvents); nil for other jobs.
+	ev *channels.Event
 }
 
 // New builds an engine. It does not start anything.
@@ -332,12 +335,19 @@ func (e *Engine) runBatch(batch []*job) {
 		// The contacts for which this transaction reserved messages for
 		// the API so far (not yet in e.open).
 		reserved := map[ContactRef]bool{}
-		for i, j := range batch {
+		for i := range batch {
 			recs[i] = &outboxRecorder{Tx: tx, reserved: reserved}
-			w := newWork(e, recs[i])
-			w.reserved = reserved
-			works[i] = w
-			if err := w.run(j.fn); err != nil {
+			works[i] = newWork(e, recs[i])
+			works[i].reserved = reserved
+		}
+		// The batch's events in one call, where the store does that
+		// set-based; when that fails, the jobs run one by one.
+		if err := recordEvents(tx, batch, works); err != nil {
+			failed = 0
+			return err
+		}
+		for i, j := range batch {
+			if err := works[i].run(j.fn); err != nil {
 				failed = i
 				return err
 			}

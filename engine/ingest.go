@@ -35,14 +35,15 @@ func (e *Engine) ingest(ctx context.Context, ev channels.Event, setup func(w *wo
 	}
 	start := time.Now()
 	defer func() { e.stats.observeIngest(time.Since(start)) }()
-	return e.submit(ctx, func(w *work) error {
+	given := ev
+	return e.enqueueJob(ctx, false, &job{fn: func(w *work) error {
 		if setup != nil {
 			setup(w)
 		}
 		// Each attempt starts from the event as given.
 		attempt := ev
 		return w.ingest(&attempt)
-	})
+	}, done: make(chan error, 1), ev: &given})
 }
 
 func (w *work) ingest(ev *channels.Event) error {
@@ -50,9 +51,16 @@ func (w *work) ingest(ev *channels.Event) error {
 		ev.At = w.now
 	}
 	key := ev.DedupeKey()
-	added, err := w.tx.AddEvent(&EventRecord{Key: key, Event: *ev, ReceivedAt: w.now})
-	if err != nil {
-		return fmt.Errorf("ingest: %w", err)
+	var added bool
+	if r := w.recorded; r != nil && r.key == key {
+		// The writer recorded it with the batch's other events.
+		w.recorded = nil
+		added = r.added
+	} else {
+		var err error
+		if added, err = w.tx.AddEvent(&EventRecord{Key: key, Event: *ev, ReceivedAt: w.now}); err != nil {
+			return fmt.Errorf("ingest: %w", err)
+		}
 	}
 	p := w.passive
 	if p != nil && p.key == (ContactRef{ev.Account, ev.Contact}) {

@@ -30,6 +30,9 @@ type work struct {
 	reserved map[ContactRef]bool
 	// stats is what the job counted (nil until it counts something).
 	stats *statDelta
+	// recorded is the job's event when the writer recorded it ahead of
+	// the job, with the batch's others (recordEvents).
+	recorded *recordedEvent
 }
 
 // contactState is a contact, its session and its active runs, loaded

@@ -11,21 +11,26 @@
 // were then (tiny, on a fresh database: sequential scans) and kept while
 // they grow, until autovacuum analyzes them.
 //
-// It keeps round trips low. Writes whose result the engine does not need
-// (PutContact, PutSession, InsertRun with an ID, UpdateRun, SetTimer,
-// FinishOutbox, ...) are queued and go to the server together with the
-// next statement whose answer is needed, or with COMMIT: BEGIN, the
-// writes and COMMIT of a transaction without reads are one round trip.
-// Outbox ids come from a sequence a block at a time, so InsertOutbox is
-// such a write too. AddEvent reads the event's contact (with its
-// session) in its own round trip, for the Contact call the engine makes
-// next. Reads of many contacts are set-based (unnest), and ClaimOutbox is
-// one statement. A follow event that starts a one-send flow thus costs
-// one round trip. A queued write that fails makes the
-// transaction fail: the error is returned by the call that sends it
-// (without matching engine.ErrNotFound there) and by Update; text is
-// checked for what PostgreSQL refuses (invalid UTF-8, NUL bytes) by the
-// call itself.
+// It keeps round trips low and works set-based. Writes whose result the
+// engine does not need (PutContact, PutSession, InsertRun, UpdateRun,
+// SetTimer, DeleteTimer, InsertOutbox, FinishOutbox, StartOutbox) are
+// buffered by table, the writes of one row merged in their order, and
+// go to the server as one multi-row statement per kind (arrays unnested
+// into rows) with the next statement whose answer is needed, or with
+// COMMIT: BEGIN, the writes and COMMIT of a transaction without reads
+// are one round trip. Run and outbox ids come from sequences a block at
+// a time. Its transactions are engine.BatchTx: the writer records a
+// batch's events in one statement (AddEvents), which reads their
+// contacts, sessions and active runs in the same round trip into a cache
+// that the transaction's writes keep up to date, so the jobs' reads of
+// them cost none. A batch of follow events that each start a one-send
+// flow thus costs two round trips, whatever its size (and one more per
+// 256 runs or messages for ids). Reads of many contacts are set-based
+// (unnest), and ClaimOutbox is one statement. A buffered write that
+// fails makes the transaction fail: the error is returned by the call
+// that sends it (without matching engine.ErrNotFound there) and by
+// Update; text is checked for what PostgreSQL refuses (invalid UTF-8,
+// NUL bytes) by the call itself.
 //
 // Times are Unix nanoseconds in bigint columns, as in SQLite; run state
 // uses the engine's codec (engine.AppendState, engine.DecodeState); JSON

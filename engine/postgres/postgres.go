@@ -39,6 +39,9 @@ type Store struct {
 	mu     sync.Mutex
 	ids    []int64
 	runIDs []int64
+	// runMax is the largest run id taken from the sequence: the
+	// sequence is past it.
+	runMax int64
 
 	updates, trips atomic.Int64
 }
@@ -421,6 +424,14 @@ type pgTx struct {
 	// it without a round trip of its own. Writing the contact, or rolling
 	// a savepoint back, drops it.
 	ahead *prefetched
+	// wb holds the writes not sent yet, by table (see batch.go); they
+	// are queued as statements before any other statement.
+	wb *writeBuffer
+	// known and active are the contacts (nil: none) and their active
+	// runs that AddEvents read ahead, kept up to date by the writes;
+	// rolling a savepoint back drops them.
+	known  map[[2]string]*contactRow
+	active map[[2]string][]runRow
 }
 
 type prefetched struct {
@@ -434,12 +445,10 @@ type cachedSession struct {
 	ok bool
 }
 
-// queue adds a statement to the next batch.
+// queue adds a statement to the next batch, after the buffered writes.
 func (t *pgTx) queue(sql string, args ...any) *pgx.QueuedQuery {
-	if t.b == nil {
-		t.b = &pgx.Batch{}
-	}
-	return t.b.Queue(sql, args...)
+	t.spill()
+	return t.rawQueue(sql, args...)
 }
 
 // write queues a statement whose result nobody waits for. Its failure is
@@ -474,6 +483,7 @@ func (t *pgTx) flush() error {
 	if t.err != nil {
 		return fmt.Errorf("an earlier write of the transaction failed: %v", t.err)
 	}
+	t.spill()
 	if t.b == nil || t.b.Len() == 0 {
 		return nil
 	}
@@ -526,7 +536,7 @@ func (t *pgTx) queryRow(sql string, args []any, dest ...any) error {
 // rollback ends a transaction that will not commit. A connection that
 // cannot roll back is closed, so that the pool drops it.
 func (t *pgTx) rollback() {
-	t.b = nil
+	t.b, t.wb = nil, nil
 	if !t.sent {
 		return
 	}
@@ -644,6 +654,12 @@ func (t *pgTx) Contact(account, id string) (*engine.Contact, error) {
 	var r prefetched
 	if t.err != nil {
 		return nil, t.flush()
+	}
+	if c, ok, err := t.cachedContact(account, id); ok {
+		if err == nil && c == nil {
+			err = engine.ErrNotFound
+		}
+		return c, err
 	}
 	t.queueContact(account, id, &r)
 	err := t.flush()
@@ -809,6 +825,12 @@ func (f *filter) limit(n int) string {
 }
 
 func (t *pgTx) Runs(rf engine.RunFilter) ([]*engine.Run, error) {
+	if t.err != nil {
+		return nil, t.flush()
+	}
+	if runs, ok, err := t.cachedRuns(rf); ok {
+		return runs, err
+	}
 	var f filter
 	for _, c := range []struct{ col, val string }{{"account", rf.Account}, {"contact", rf.Contact}, {"flow", rf.Flow}, {"status", string(rf.Status)}} {
 		if c.val != "" {
@@ -1101,9 +1123,11 @@ func (t *pgTx) PutContact(c *engine.Contact) error {
 	if t.ahead != nil && t.ahead.key == [2]string{c.Account, c.ID} {
 		t.ahead = nil
 	}
-	t.write("put contact", `INSERT INTO contacts (`+contactCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7)
-		ON CONFLICT (account, id) DO UPDATE SET followed = excluded.followed, first_seen = excluded.first_seen, last_seen = excluded.last_seen, tags = excluded.tags, fields = excluded.fields`,
-		c.Account, c.ID, c.Followed, engine.UnixNanos(c.FirstSeen), engine.UnixNanos(c.LastSeen), string(tj), string(fj))
+	row := contactRow{account: c.Account, id: c.ID, followed: c.Followed, first: engine.UnixNanos(c.FirstSeen), last: engine.UnixNanos(c.LastSeen), tags: string(tj), fields: string(fj)}
+	t.buf().contacts.put([2]string{c.Account, c.ID}, row)
+	if t.known != nil {
+		t.known[[2]string{c.Account, c.ID}] = &row
+	}
 	return nil
 }
 
@@ -1111,9 +1135,8 @@ func (t *pgTx) PutSession(account, contact string, s channels.Session) error {
 	if err := text("put session", account, contact); err != nil {
 		return err
 	}
-	t.write("put session", `INSERT INTO sessions (account, contact, followed, last, kind, used, closed) VALUES ($1, $2, $3, $4, $5, $6, $7)
-		ON CONFLICT (account, contact) DO UPDATE SET followed = excluded.followed, last = excluded.last, kind = excluded.kind, used = excluded.used, closed = excluded.closed`,
-		account, contact, s.Followed, engine.UnixNanos(s.Last), int32(s.Kind), int32(s.Used), s.Closed)
+	t.buf().sessions.put([2]string{account, contact}, sessionRow{account: account, contact: contact, followed: s.Followed,
+		last: engine.UnixNanos(s.Last), kind: int32(s.Kind), used: int32(s.Used), closed: s.Closed})
 	if t.sessions != nil {
 		t.sessions[[2]string{account, contact}] = cachedSession{s: s, ok: true}
 	}
@@ -1135,18 +1158,23 @@ func (t *pgTx) InsertRun(r *engine.Run) error {
 		}
 		r.ID = id
 	} else {
-		// An id chosen by the caller: the sequence goes past it, and
-		// the ids kept from it that are not past it are dropped.
-		t.write("run ids", `SELECT setval('run_ids', $1) WHERE $1 > (SELECT last_value FROM run_ids)`, r.ID)
+		// An id chosen by the caller (or given by NewRunID): the
+		// sequence goes past it, and the ids kept from it that are not
+		// past it are dropped. An id the sequence gave is behind it.
 		s := t.store
 		s.mu.Lock()
+		given := r.ID <= s.runMax
 		for len(s.runIDs) > 0 && s.runIDs[0] <= r.ID {
 			s.runIDs = s.runIDs[1:]
 		}
 		s.mu.Unlock()
+		if !given {
+			t.write("run ids", `SELECT setval('run_ids', $1) WHERE $1 > (SELECT last_value FROM run_ids)`, r.ID)
+		}
 	}
-	args := []any{r.ID, r.Account, r.Contact, r.Flow, r.Version, string(r.Status), r.Pos, r.Step, string(state), r.Seq, engine.UnixNanos(r.StartedAt), engine.UnixNanos(r.UpdatedAt), engine.UnixNanos(r.EndedAt)}
-	t.write(fmt.Sprintf("insert run %d", r.ID), `INSERT INTO runs (`+runCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`, args...)
+	t.bufInsertRun(runRow{id: r.ID, account: r.Account, contact: r.Contact, flow: r.Flow, version: r.Version, status: string(r.Status),
+		pos: r.Pos, step: r.Step, state: string(state), seq: r.Seq,
+		started: engine.UnixNanos(r.StartedAt), updated: engine.UnixNanos(r.UpdatedAt), ended: engine.UnixNanos(r.EndedAt)})
 	return nil
 }
 
@@ -1158,14 +1186,8 @@ func (t *pgTx) UpdateRun(r *engine.Run) error {
 	if err := text("update run", string(r.Status), r.Pos, r.Step, string(state)); err != nil {
 		return err
 	}
-	id := r.ID
-	t.writeChecked(fmt.Sprintf("update run %d", id), `UPDATE runs SET status = $1, pos = $2, step = $3, state = $4, seq = $5, updated_at = $6, ended_at = $7 WHERE id = $8`,
-		func(ct pgconn.CommandTag) error {
-			if ct.RowsAffected() != 1 {
-				return engine.ErrNotFound
-			}
-			return nil
-		}, string(r.Status), r.Pos, r.Step, string(state), r.Seq, engine.UnixNanos(r.UpdatedAt), engine.UnixNanos(r.EndedAt), id)
+	t.bufUpdateRun(runRow{id: r.ID, account: r.Account, contact: r.Contact, status: string(r.Status), pos: r.Pos, step: r.Step,
+		state: string(state), seq: r.Seq, updated: engine.UnixNanos(r.UpdatedAt), ended: engine.UnixNanos(r.EndedAt)})
 	return nil
 }
 
@@ -1173,14 +1195,12 @@ func (t *pgTx) SetTimer(tm engine.Timer) error {
 	if err := text("set timer", tm.Account, tm.Contact); err != nil {
 		return err
 	}
-	t.write("set timer", `INSERT INTO timers (run_id, seq, due, account, contact) VALUES ($1, $2, $3, $4, $5)
-		ON CONFLICT (run_id) DO UPDATE SET seq = excluded.seq, due = excluded.due, account = excluded.account, contact = excluded.contact`,
-		tm.RunID, tm.Seq, engine.UnixNanos(tm.Due), tm.Account, tm.Contact)
+	t.buf().timers.put(tm.RunID, timerOp{runID: tm.RunID, seq: tm.Seq, due: engine.UnixNanos(tm.Due), account: tm.Account, contact: tm.Contact})
 	return nil
 }
 
 func (t *pgTx) DeleteTimer(runID int64) error {
-	t.write("delete timer", `DELETE FROM timers WHERE run_id = $1`, runID)
+	t.buf().timers.put(runID, timerOp{del: true, runID: runID})
 	return nil
 }
 
@@ -1223,6 +1243,9 @@ func (t *pgTx) takeID(seq string, free *[]int64) (int64, error) {
 	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
 	s.mu.Lock()
 	*free = ids[1:]
+	if free == &s.runIDs {
+		s.runMax = max(s.runMax, ids[len(ids)-1])
+	}
 	s.mu.Unlock()
 	return ids[0], nil
 }
@@ -1239,8 +1262,9 @@ func (t *pgTx) InsertOutbox(o *engine.OutboxEntry) error {
 	if err != nil {
 		return err
 	}
-	t.write("insert outbox", `INSERT INTO outbox (`+outboxCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
-		id, o.RunID, o.Account, o.Contact, string(msg), string(o.Status), string(o.Reason), int32(o.Code), o.Detail, engine.UnixNanos(o.CreatedAt), engine.UnixNanos(o.UpdatedAt))
+	t.buf().outbox.put(id, outboxRow{id: id, runID: o.RunID, account: o.Account, contact: o.Contact, message: string(msg),
+		status: string(o.Status), reason: string(o.Reason), code: int32(o.Code), detail: o.Detail,
+		created: engine.UnixNanos(o.CreatedAt), updated: engine.UnixNanos(o.UpdatedAt)})
 	o.ID = id
 	return nil
 }
@@ -1274,8 +1298,7 @@ func (t *pgTx) FinishOutbox(id int64, status engine.OutboxStatus, reason channel
 	if err := text("finish outbox", string(status), string(reason), detail); err != nil {
 		return err
 	}
-	t.write(fmt.Sprintf("finish outbox %d", id), `UPDATE outbox SET status = $1, reason = $2, code = $3, detail = $4, updated_at = $5 WHERE id = $6`,
-		string(status), string(reason), int32(code), detail, engine.UnixNanos(at), id)
+	t.bufFinish(finishRow{id: id, status: string(status), reason: string(reason), code: int32(code), detail: detail, at: engine.UnixNanos(at)})
 	return nil
 }
 
@@ -1283,7 +1306,7 @@ func (t *pgTx) StartOutbox(ids []int64, at time.Time) error {
 	if len(ids) == 0 {
 		return nil
 	}
-	t.write("start outbox", `UPDATE outbox SET status = 'sending', updated_at = $1 WHERE id = ANY($2) AND status = 'pending'`, engine.UnixNanos(at), ids)
+	t.bufStart(ids, engine.UnixNanos(at))
 	return nil
 }
 
@@ -1368,7 +1391,7 @@ func (t *pgTx) Savepoint(fn func() error) error {
 		err = t.err
 	}
 	// Undo fn's writes: those sent and those still queued.
-	t.b, t.err, t.sessions, t.ahead = nil, nil, nil, nil
+	t.b, t.wb, t.err, t.sessions, t.ahead, t.known, t.active = nil, nil, nil, nil, nil, nil, nil
 	t.trip()
 	if rerr := t.conn.PgConn().Exec(t.ctx, `ROLLBACK TO `+name+`; RELEASE `+name).Close(); rerr != nil {
 		t.err = fmt.Errorf("rollback to savepoint: %w", rerr)

@@ -66,6 +66,11 @@ var groups = []group{
 	{"AddEvent", []testCase{
 		{"Dedupe", testAddEventDedupe},
 		{"PassiveReply", testEventReply},
+		{"BatchDedupe", testAddEventsDedupe},
+		{"BatchReadsOwnWrites", testAddEventsReadsOwnWrites},
+	}},
+	{"Writes", []testCase{
+		{"OneRowInOrder", testWritesOfOneRowInOrder},
 	}},
 	{"Contact", []testCase{
 		{"RoundTrip", testContactRoundTrip},

@@ -1,0 +1,544 @@
+package postgres
+
+import (
+	"encoding/json"
+	"fmt"
+	"sort"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/wxflow/wxflow/channels"
+	"github.com/wxflow/wxflow/engine"
+)
+
+// Set-based work: a transaction's writes whose answer nobody waits for
+// are kept by table in a writeBuffer and go to the server as one
+// statement per kind of write (arrays unnested into rows), and AddEvents
+// records a batch's events in one statement, reading their contacts,
+// sessions and active runs in the same round trip into a cache that the
+// transaction's writes keep up to date.
+
+// keyed is a buffer's rows by key, in the order their keys came.
+type keyed[K comparable, V any] struct {
+	idx  map[K]int
+	rows []V
+}
+
+// put sets the row of a key: a new one at the end, or in the place of
+// the key's row.
+func (k *keyed[K, V]) put(key K, v V) {
+	if i, ok := k.idx[key]; ok {
+		k.rows[i] = v
+		return
+	}
+	if k.idx == nil {
+		k.idx = map[K]int{}
+	}
+	k.idx[key] = len(k.rows)
+	k.rows = append(k.rows, v)
+}
+
+// at returns a pointer to a key's row, nil when it has none.
+func (k *keyed[K, V]) at(key K) *V {
+	if i, ok := k.idx[key]; ok {
+		return &k.rows[i]
+	}
+	return nil
+}
+
+type contactRow struct {
+	account, id  string
+	followed     bool
+	first, last  int64
+	tags, fields string
+}
+
+type sessionRow struct {
+	account, contact string
+	followed         bool
+	last             int64
+	kind, used       int32
+	closed           bool
+}
+
+type runRow struct {
+	id                                                 int64
+	account, contact, flow, version, status, pos, step string
+	state                                              string
+	seq, started, updated, ended                       int64
+}
+
+type timerOp struct {
+	del              bool
+	runID, seq, due  int64
+	account, contact string
+}
+
+type outboxRow struct {
+	id, runID                                 int64
+	account, contact, message, status, reason string
+	code                                      int32
+	detail                                    string
+	created, updated                          int64
+}
+
+type finishRow struct {
+	id             int64
+	status, reason string
+	code           int32
+	detail         string
+	at             int64
+}
+
+// writeBuffer holds the writes not yet sent, by table. Writes of one row
+// are merged (the last one wins; an update or an outcome merges into the
+// row's insert), so that each statement touches a row once; writes of
+// different rows, or of different tables, do not depend on their order.
+// A write that cannot merge (an outcome after a start of the same
+// message, an insert of a run after its update) sends the buffer first.
+type writeBuffer struct {
+	n          int
+	contacts   keyed[[2]string, contactRow]
+	sessions   keyed[[2]string, sessionRow]
+	runs       keyed[int64, runRow]
+	runUpdates keyed[int64, runRow]
+	timers     keyed[int64, timerOp]
+	outbox     keyed[int64, outboxRow]
+	finishes   keyed[int64, finishRow]
+	starts     keyed[int64, int64]
+}
+
+// buf returns the transaction's write buffer.
+func (t *pgTx) buf() *writeBuffer {
+	if t.wb == nil {
+		t.wb = &writeBuffer{}
+	}
+	t.wb.n++
+	return t.wb
+}
+
+func (t *pgTx) bufInsertRun(r runRow) {
+	if wb := t.wb; wb != nil && (wb.runs.at(r.id) != nil || wb.runUpdates.at(r.id) != nil) {
+		// A second insert of the run fails in the server, in order.
+		t.spill()
+	}
+	t.buf().runs.put(r.id, r)
+	t.cacheRun(r, false)
+}
+
+func (t *pgTx) bufUpdateRun(r runRow) {
+	wb := t.buf()
+	if ins := wb.runs.at(r.id); ins != nil {
+		ins.status, ins.pos, ins.step, ins.state = r.status, r.pos, r.step, r.state
+		ins.seq, ins.updated, ins.ended = r.seq, r.updated, r.ended
+		t.cacheRun(*ins, false)
+		return
+	}
+	wb.runUpdates.put(r.id, r)
+	t.cacheRun(r, true)
+}
+
+func (t *pgTx) bufFinish(f finishRow) {
+	if wb := t.wb; wb != nil && wb.starts.at(f.id) != nil {
+		t.spill()
+	}
+	wb := t.buf()
+	if o := wb.outbox.at(f.id); o != nil {
+		o.status, o.reason, o.code, o.detail, o.updated = f.status, f.reason, f.code, f.detail, f.at
+		return
+	}
+	wb.finishes.put(f.id, f)
+}
+
+func (t *pgTx) bufStart(ids []int64, at int64) {
+	if wb := t.wb; wb != nil {
+		for _, id := range ids {
+			if wb.finishes.at(id) != nil {
+				t.spill()
+				break
+			}
+		}
+	}
+	wb := t.buf()
+	for _, id := range ids {
+		if o := wb.outbox.at(id); o != nil {
+			if o.status == string(engine.OutboxPending) {
+				o.status, o.updated = string(engine.OutboxSending), at
+			}
+			continue
+		}
+		if wb.starts.at(id) == nil {
+			// A second start of a message changes nothing: the first
+			// made it sending, or found it not pending.
+			wb.starts.put(id, at)
+		}
+	}
+}
+
+// spill queues the buffered writes as statements, one per kind of write,
+// before the statements queued after them.
+func (t *pgTx) spill() {
+	wb := t.wb
+	if wb == nil || wb.n == 0 {
+		return
+	}
+	t.wb = nil
+	if rows := wb.contacts.rows; len(rows) > 0 {
+		a, ids, followed := make([]string, len(rows)), make([]string, len(rows)), make([]bool, len(rows))
+		first, last, tags, fields := make([]int64, len(rows)), make([]int64, len(rows)), make([]string, len(rows)), make([]string, len(rows))
+		for i, r := range rows {
+			a[i], ids[i], followed[i], first[i], last[i], tags[i], fields[i] = r.account, r.id, r.followed, r.first, r.last, r.tags, r.fields
+		}
+		t.rawWrite(label("put contact", len(rows)), `INSERT INTO contacts (`+contactCols+`)
+			SELECT * FROM unnest($1::text[], $2::text[], $3::bool[], $4::bigint[], $5::bigint[], $6::text[], $7::text[])
+			ON CONFLICT (account, id) DO UPDATE SET followed = excluded.followed, first_seen = excluded.first_seen, last_seen = excluded.last_seen, tags = excluded.tags, fields = excluded.fields`,
+			nil, a, ids, followed, first, last, tags, fields)
+	}
+	if rows := wb.sessions.rows; len(rows) > 0 {
+		a, c, followed, last := make([]string, len(rows)), make([]string, len(rows)), make([]bool, len(rows)), make([]int64, len(rows))
+		kind, used, closed := make([]int32, len(rows)), make([]int32, len(rows)), make([]bool, len(rows))
+		for i, r := range rows {
+			a[i], c[i], followed[i], last[i], kind[i], used[i], closed[i] = r.account, r.contact, r.followed, r.last, r.kind, r.used, r.closed
+		}
+		t.rawWrite(label("put session", len(rows)), `INSERT INTO sessions (account, contact, followed, last, kind, used, closed)
+			SELECT * FROM unnest($1::text[], $2::text[], $3::bool[], $4::bigint[], $5::int[], $6::int[], $7::bool[])
+			ON CONFLICT (account, contact) DO UPDATE SET followed = excluded.followed, last = excluded.last, kind = excluded.kind, used = excluded.used, closed = excluded.closed`,
+			nil, a, c, followed, last, kind, used, closed)
+	}
+	if rows := wb.runs.rows; len(rows) > 0 {
+		what := fmt.Sprintf("insert run %d", rows[0].id)
+		if len(rows) > 1 {
+			what = fmt.Sprintf("insert %d runs (ids %d to %d)", len(rows), rows[0].id, rows[len(rows)-1].id)
+		}
+		t.rawWrite(what, `INSERT INTO runs (`+runCols+`)
+			SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::bigint[], $11::bigint[], $12::bigint[], $13::bigint[])`,
+			nil, runArrays(rows, true)...)
+	}
+	if rows := wb.runUpdates.rows; len(rows) > 0 {
+		want := make([]int64, len(rows))
+		for i, r := range rows {
+			want[i] = r.id
+		}
+		q := t.rawQueue(`UPDATE runs SET status = u.status, pos = u.pos, step = u.step, state = u.state, seq = u.seq, updated_at = u.updated_at, ended_at = u.ended_at
+			FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::bigint[], $8::bigint[]) AS u(id, status, pos, step, state, seq, updated_at, ended_at)
+			WHERE runs.id = u.id RETURNING runs.id`, runArrays(rows, false)...)
+		q.Query(func(rows pgx.Rows) error {
+			got, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+			if err != nil {
+				return err
+			}
+			if len(got) == len(want) {
+				return nil
+			}
+			found := map[int64]bool{}
+			for _, id := range got {
+				found[id] = true
+			}
+			for _, id := range want {
+				if !found[id] {
+					return fmt.Errorf("update run %d: %w", id, engine.ErrNotFound)
+				}
+			}
+			return nil
+		})
+		q.Fn = t.wrapFn(label("update run", len(rows)), q.Fn)
+	}
+	if rows := wb.timers.rows; len(rows) > 0 {
+		var del, ids, seqs, dues []int64
+		var accounts, contacts []string
+		for _, r := range rows {
+			if r.del {
+				del = append(del, r.runID)
+				continue
+			}
+			ids, seqs, dues = append(ids, r.runID), append(seqs, r.seq), append(dues, r.due)
+			accounts, contacts = append(accounts, r.account), append(contacts, r.contact)
+		}
+		if len(del) > 0 {
+			t.rawWrite(label("delete timer", len(del)), `DELETE FROM timers WHERE run_id = ANY($1::bigint[])`, nil, del)
+		}
+		if len(ids) > 0 {
+			t.rawWrite(label("set timer", len(ids)), `INSERT INTO timers (run_id, seq, due, account, contact)
+				SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::text[], $5::text[])
+				ON CONFLICT (run_id) DO UPDATE SET seq = excluded.seq, due = excluded.due, account = excluded.account, contact = excluded.contact`,
+				nil, ids, seqs, dues, accounts, contacts)
+		}
+	}
+	if rows := wb.outbox.rows; len(rows) > 0 {
+		n := len(rows)
+		ids, runIDs, code, created, updated := make([]int64, n), make([]int64, n), make([]int32, n), make([]int64, n), make([]int64, n)
+		a, c, msg, status, reason, detail := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+		for i, r := range rows {
+			ids[i], runIDs[i], a[i], c[i], msg[i], status[i], reason[i] = r.id, r.runID, r.account, r.contact, r.message, r.status, r.reason
+			code[i], detail[i], created[i], updated[i] = r.code, r.detail, r.created, r.updated
+		}
+		t.rawWrite(label("insert outbox", n), `INSERT INTO outbox (`+outboxCols+`)
+			SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::int[], $9::text[], $10::bigint[], $11::bigint[])`,
+			nil, ids, runIDs, a, c, msg, status, reason, code, detail, created, updated)
+	}
+	if rows := wb.finishes.rows; len(rows) > 0 {
+		n := len(rows)
+		ids, code, at := make([]int64, n), make([]int32, n), make([]int64, n)
+		status, reason, detail := make([]string, n), make([]string, n), make([]string, n)
+		for i, r := range rows {
+			ids[i], status[i], reason[i], code[i], detail[i], at[i] = r.id, r.status, r.reason, r.code, r.detail, r.at
+		}
+		what := fmt.Sprintf("finish outbox %d", ids[0])
+		if n > 1 {
+			what = fmt.Sprintf("finish %d outbox entries", n)
+		}
+		t.rawWrite(what, `UPDATE outbox SET status = u.status, reason = u.reason, code = u.code, detail = u.detail, updated_at = u.at
+			FROM unnest($1::bigint[], $2::text[], $3::text[], $4::int[], $5::text[], $6::bigint[]) AS u(id, status, reason, code, detail, at)
+			WHERE outbox.id = u.id`, nil, ids, status, reason, code, detail, at)
+	}
+	if rows := wb.starts.rows; len(rows) > 0 {
+		ids := make([]int64, len(rows))
+		for id, i := range wb.starts.idx {
+			ids[i] = id
+		}
+		t.rawWrite("start outbox", `UPDATE outbox SET status = 'sending', updated_at = u.at
+			FROM unnest($1::bigint[], $2::bigint[]) AS u(id, at)
+			WHERE outbox.id = u.id AND outbox.status = 'pending'`, nil, ids, rows)
+	}
+}
+
+// label names a write of n rows in an error.
+func label(what string, n int) string {
+	if n == 1 {
+		return what
+	}
+	return fmt.Sprintf("%s (%d rows)", what, n)
+}
+
+// runArrays is the runs' columns as arrays: every column for an insert,
+// the id and the mutable ones for an update.
+func runArrays(rows []runRow, insert bool) []any {
+	n := len(rows)
+	ids, seq, started, updated, ended := make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n)
+	a, c, flow, version, status, pos, step, state := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	for i, r := range rows {
+		ids[i], a[i], c[i], flow[i], version[i], status[i], pos[i], step[i], state[i] = r.id, r.account, r.contact, r.flow, r.version, r.status, r.pos, r.step, r.state
+		seq[i], started[i], updated[i], ended[i] = r.seq, r.started, r.updated, r.ended
+	}
+	if insert {
+		return []any{ids, a, c, flow, version, status, pos, step, state, seq, started, updated, ended}
+	}
+	return []any{ids, status, pos, step, state, seq, updated, ended}
+}
+
+// rawQueue adds a statement to the next batch as it is, after the
+// statements queued before it (the buffered writes are not spilled).
+func (t *pgTx) rawQueue(sql string, args ...any) *pgx.QueuedQuery {
+	if t.b == nil {
+		t.b = &pgx.Batch{}
+	}
+	return t.b.Queue(sql, args...)
+}
+
+// rawWrite queues a write whose failure becomes the transaction's, with
+// an optional check of its command tag.
+func (t *pgTx) rawWrite(what, sql string, check func(pgconn.CommandTag) error, args ...any) {
+	if check == nil {
+		check = func(pgconn.CommandTag) error { return nil }
+	}
+	q := t.rawQueue(sql, args...)
+	q.Exec(check)
+	q.Fn = t.wrapFn(what, q.Fn)
+}
+
+// The cache of what AddEvents read ahead.
+
+// cacheRun keeps a written run in the cache of its contact's active runs,
+// when the transaction read them ahead; update is set for an UpdateRun,
+// whose row has only the id, the contact and the columns it writes.
+func (t *pgTx) cacheRun(r runRow, update bool) {
+	k := [2]string{r.account, r.contact}
+	runs, ok := t.active[k]
+	if !ok {
+		return
+	}
+	kept := runs[:0:0]
+	found := false
+	for _, a := range runs {
+		if a.id != r.id {
+			kept = append(kept, a)
+			continue
+		}
+		found = true
+		if update {
+			// The columns an update does not write are the cached run's.
+			r.flow, r.version, r.started = a.flow, a.version, a.started
+		}
+	}
+	if r.ended == 0 {
+		if !found && update {
+			// An update of an active run the cache does not know: read
+			// the contact's runs again when asked.
+			delete(t.active, k)
+			return
+		}
+		kept = append(kept, r)
+		sort.Slice(kept, func(i, j int) bool { return kept[i].id > kept[j].id })
+	}
+	t.active[k] = kept
+}
+
+// cachedRuns answers a read of a contact's active runs from the cache.
+func (t *pgTx) cachedRuns(rf engine.RunFilter) ([]*engine.Run, bool, error) {
+	if t.active == nil || !rf.Active || rf.Flow != "" || rf.Status != "" || rf.BeforeID != 0 || rf.Limit != 0 || rf.Contact == "" {
+		return nil, false, nil
+	}
+	rows, ok := t.active[[2]string{rf.Account, rf.Contact}]
+	if !ok {
+		return nil, false, nil
+	}
+	var out []*engine.Run
+	for _, row := range rows {
+		r := &engine.Run{ID: row.id, Account: row.account, Contact: row.contact, Flow: row.flow, Version: row.version,
+			Status: engine.RunStatus(row.status), Pos: row.pos, Step: row.step, Seq: row.seq,
+			StartedAt: engine.FromUnixNanos(row.started), UpdatedAt: engine.FromUnixNanos(row.updated), EndedAt: engine.FromUnixNanos(row.ended)}
+		if err := engine.DecodeState([]byte(row.state), &r.State); err != nil {
+			return nil, true, fmt.Errorf("run %d state: %w", r.ID, err)
+		}
+		out = append(out, r)
+	}
+	return out, true, nil
+}
+
+// cachedContact answers a read of a contact from the cache: ok is false
+// when the cache does not know it, c is nil when there is no such
+// contact.
+func (t *pgTx) cachedContact(account, id string) (c *engine.Contact, ok bool, err error) {
+	row, ok := t.known[[2]string{account, id}]
+	if !ok {
+		return nil, false, nil
+	}
+	if row == nil {
+		return nil, true, nil
+	}
+	c = &engine.Contact{Account: row.account, ID: row.id, Followed: row.followed}
+	if err := decodeContact(c, row.first, row.last, row.tags, row.fields); err != nil {
+		return nil, true, fmt.Errorf("contact %s: %w", id, err)
+	}
+	return c, true, nil
+}
+
+// AddEvents records a batch's events in one statement and, in the same
+// round trip, reads their contacts with their sessions and active runs
+// into the transaction's cache (see engine.BatchTx).
+func (t *pgTx) AddEvents(recs []*engine.EventRecord) ([]bool, error) {
+	if len(recs) == 0 {
+		return nil, nil
+	}
+	n := len(recs)
+	keys, accounts, contacts, kinds, payloads := make([]string, 0, n), make([]string, 0, n), make([]string, 0, n), make([]string, 0, n), make([]string, 0, n)
+	received := make([]int64, 0, n)
+	first := make(map[string]int, n)
+	var refs [2][]string
+	seen := make(map[[2]string]bool, n)
+	for i, e := range recs {
+		if err := text("add event", e.Key, e.Event.Account, e.Event.Contact, string(e.Event.Kind)); err != nil {
+			return nil, err
+		}
+		if _, dup := first[e.Key]; dup {
+			continue
+		}
+		first[e.Key] = i
+		payload, err := json.Marshal(e.Event)
+		if err != nil {
+			return nil, fmt.Errorf("add event: %w", err)
+		}
+		keys, accounts, contacts = append(keys, e.Key), append(accounts, e.Event.Account), append(contacts, e.Event.Contact)
+		kinds, payloads, received = append(kinds, string(e.Event.Kind)), append(payloads, string(payload)), append(received, engine.UnixNanos(e.ReceivedAt))
+		if k := [2]string{e.Event.Account, e.Event.Contact}; !seen[k] {
+			seen[k] = true
+			refs[0], refs[1] = append(refs[0], k[0]), append(refs[1], k[1])
+		}
+	}
+	if t.err != nil {
+		return nil, t.flush()
+	}
+	inserted := make(map[string]bool, len(keys))
+	t.queue(`INSERT INTO events (key, account, contact, kind, payload, received_at)
+		SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[])
+		ON CONFLICT (key) DO NOTHING RETURNING key`, keys, accounts, contacts, kinds, payloads, received).Query(func(rows pgx.Rows) error {
+		for rows.Next() {
+			var k string
+			if err := rows.Scan(&k); err != nil {
+				return err
+			}
+			inserted[k] = true
+		}
+		return rows.Err()
+	})
+	known := make(map[[2]string]*contactRow, len(refs[0]))
+	t.queue(contactWithSession+` WHERE (c.account, c.id) IN `+refsParam, refs[0], refs[1]).Query(func(rows pgx.Rows) error {
+		for rows.Next() {
+			if err := t.scanAhead(rows, known); err != nil {
+				return err
+			}
+		}
+		return rows.Err()
+	})
+	active := make(map[[2]string][]runRow, len(refs[0]))
+	t.queue(`SELECT `+runCols+` FROM runs WHERE ended_at = 0 AND (account, contact) IN `+refsParam+` ORDER BY id DESC`, refs[0], refs[1]).Query(func(rows pgx.Rows) error {
+		for rows.Next() {
+			var r runRow
+			if err := rows.Scan(&r.id, &r.account, &r.contact, &r.flow, &r.version, &r.status, &r.pos, &r.step, &r.state, &r.seq, &r.started, &r.updated, &r.ended); err != nil {
+				return err
+			}
+			k := [2]string{r.account, r.contact}
+			active[k] = append(active[k], r)
+		}
+		return rows.Err()
+	})
+	t.ahead = nil
+	if err := t.flush(); err != nil {
+		return nil, fmt.Errorf("add events: %w", err)
+	}
+	if t.known == nil {
+		t.known = map[[2]string]*contactRow{}
+	}
+	if t.active == nil {
+		t.active = map[[2]string][]runRow{}
+	}
+	if t.sessions == nil {
+		// Sessions written from now on are kept for reads, too.
+		t.sessions = map[[2]string]cachedSession{}
+	}
+	for i := range refs[0] {
+		k := [2]string{refs[0][i], refs[1][i]}
+		t.known[k] = known[k]
+		t.active[k] = active[k]
+	}
+	added := make([]bool, n)
+	for i, e := range recs {
+		added[i] = first[e.Key] == i && inserted[e.Key]
+	}
+	return added, nil
+}
+
+// scanAhead scans a contact joined with its session (the columns of
+// contactWithSession) into the cache.
+func (t *pgTx) scanAhead(row pgx.Row, into map[[2]string]*contactRow) error {
+	var c contactRow
+	var sFollowed, sClosed *bool
+	var sLast, sKind, sUsed *int64
+	if err := row.Scan(&c.account, &c.id, &c.followed, &c.first, &c.last, &c.tags, &c.fields,
+		&sFollowed, &sLast, &sKind, &sUsed, &sClosed); err != nil {
+		return err
+	}
+	var cs cachedSession
+	if sLast != nil {
+		cs = cachedSession{ok: true, s: channels.Session{Followed: *sFollowed, Last: engine.FromUnixNanos(*sLast),
+			Kind: channels.Interaction(*sKind), Used: int(*sUsed), Closed: *sClosed}}
+	}
+	if t.sessions == nil {
+		t.sessions = map[[2]string]cachedSession{}
+	}
+	k := [2]string{c.account, c.id}
+	t.sessions[k] = cs
+	into[k] = &c
+	return nil
+}
