@@ -16,6 +16,12 @@ import (
 // them, or it runs already and its reentry is `ignore`.
 var ErrNotStarted = errors.New("flow not started")
 
+// ErrQueued is returned by StartFlow when another node holds the
+// contact's lane (on a store shared by several nodes): the start is
+// queued for that node, which starts the flow, its rules permitting, in a
+// moment; no run is returned.
+var ErrQueued = errors.New("start queued for the node that holds the contact")
+
 // StartFlow starts a loaded flow for a contact the account knows, as
 // another system asks (the admin API: a CRM, a shop), and runs it until
 // it waits or ends. vars become the run's first variables. The run's
@@ -35,6 +41,10 @@ func (e *Engine) StartFlow(ctx context.Context, account, contact, flow string, v
 		if !ok {
 			refused = fmt.Errorf("%w: no flow %q is loaded", ErrNotFound, flow)
 			return nil
+		}
+		if !w.direct(account, contact) {
+			refused = fmt.Errorf("%w: %s for %s", ErrQueued, flow, contact)
+			return w.queue(&Queued{Kind: QueuedStart, Account: account, Contact: contact, Name: flow, Vars: maps.Clone(vars)})
 		}
 		cs, err := w.contact(account, contact, false)
 		if errors.Is(err, ErrNotFound) {

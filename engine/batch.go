@@ -30,8 +30,10 @@ type recordedEvent struct {
 // recordEvents records the events of a batch's ingest jobs in one call
 // when the store's transaction can (BatchTx), each with its job's time
 // (works[i].now) as when it is received, and hands each work what was
-// recorded of its event. Events without a time are left to their jobs:
-// their dedupe key depends on the time the job gives them.
+// recorded of its event. Events without a time are left to their jobs
+// (their dedupe key depends on the time the job gives them), and so are
+// those the job would not handle itself (see work.direct): it queues
+// them for their lane's node.
 func recordEvents(tx Tx, batch []*job, works []*work) error {
 	btx, ok := tx.(BatchTx)
 	if !ok || len(batch) < 2 {
@@ -40,7 +42,7 @@ func recordEvents(tx Tx, batch []*job, works []*work) error {
 	var recs []*EventRecord
 	var idx []int
 	for i, j := range batch {
-		if j.ev == nil || j.ev.At.IsZero() {
+		if j.ev == nil || j.ev.At.IsZero() || !works[i].direct(j.ev.Account, j.ev.Contact) {
 			continue
 		}
 		recs = append(recs, &EventRecord{Key: j.ev.DedupeKey(), Event: *j.ev, ReceivedAt: works[i].now})

@@ -153,6 +153,11 @@ func secretRedactor(secrets map[string]string) *strings.Replacer {
 // resumeCall resumes a run with its call's response, if the run still
 // waits for it.
 func (w *work) resumeCall(c callRef, res *steps.HTTPResult) error {
+	if !w.direct(c.account, c.contact) {
+		// The lane moved while the call was made: its new node makes
+		// the call again (calls are made at least once).
+		return nil
+	}
 	cs, r, err := w.activeRun(c.account, c.contact, c.runID)
 	if err != nil || r == nil || r.Status != RunCalling || r.Seq != c.seq {
 		return err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"hash/fnv"
+	"slices"
 	"sync"
 	"time"
 
@@ -76,6 +77,19 @@ type sendResult struct {
 	paused *channels.Paused
 }
 
+// storeTx returns the store's own transaction under the engine's
+// wrappers as a T, if it is one.
+func storeTx[T any](tx Tx) (T, bool) {
+	for {
+		if r, ok := tx.(*outboxRecorder); ok {
+			tx = r.Tx
+			continue
+		}
+		t, ok := tx.(T)
+		return t, ok
+	}
+}
+
 // outboxRecorder notes the messages a job reserved for sending, so that
 // after the commit the dispatcher gets them without reading them back.
 type outboxRecorder struct {
@@ -138,6 +152,9 @@ func (e *Engine) nextBatch(ctx context.Context) ([]*OutboxEntry, error) {
 		}
 		var err error
 		batch, err = e.claim(w)
+		if err == nil {
+			w.after = append(w.after, func() { e.inflightAdd(taken, 1); e.inflightAdd(batch, 1) })
+		}
 		return err
 	})
 	if err != nil {
@@ -168,12 +185,79 @@ func (e *Engine) claim(w *work) ([]*OutboxEntry, error) {
 	defer e.outMu.Unlock()
 	// The store holds no more unclaimed messages than the queue.
 	e.backlog = false
+	if e.lanes != nil {
+		return e.claimHeld(w)
+	}
 	n := min(len(e.outq), sendBatch)
 	if n == 0 {
 		return nil, nil
 	}
 	batch := append([]*OutboxEntry(nil), e.outq[:n]...)
 	return batch, w.tx.ClaimOutboxThrough(batch[n-1].ID, w.now)
+}
+
+// IDClaimer is the transaction of a store shared by several nodes: the
+// queued messages a node claims are not a prefix of the outbox, so they
+// are claimed by ID.
+type IDClaimer interface {
+	// ClaimOutboxIDs claims those of the entries with these IDs that
+	// are pending and not claimed, and returns their IDs.
+	ClaimOutboxIDs(ids []int64, at time.Time) ([]int64, error)
+}
+
+// claimHeld claims the queued messages of the held lanes, by ID (with
+// e.outMu held). The queue's messages of lanes given back are dropped:
+// their new node claims them from the store.
+func (e *Engine) claimHeld(w *work) ([]*OutboxEntry, error) {
+	ic, ok := storeTx[IDClaimer](w.tx)
+	if !ok {
+		return nil, errors.New("outbox: the store cannot claim messages by id")
+	}
+	var batch []*OutboxEntry
+	i := 0
+	for ; i < len(e.outq) && len(batch) < sendBatch; i++ {
+		if o := e.outq[i]; e.lanes.holds(LaneOf(o.Account, o.Contact)) {
+			batch = append(batch, o)
+		}
+	}
+	e.outq = e.outq[i:]
+	if len(batch) == 0 {
+		return nil, nil
+	}
+	ids := make([]int64, len(batch))
+	for k, o := range batch {
+		ids[k] = o.ID
+	}
+	got, err := ic.ClaimOutboxIDs(ids, w.now)
+	if err != nil {
+		return nil, err
+	}
+	in := make(map[int64]bool, len(got))
+	for _, id := range got {
+		in[id] = true
+	}
+	// An entry claimed already (from the store, in the backlog) is not
+	// sent twice.
+	return slices.DeleteFunc(batch, func(o *OutboxEntry) bool { return !in[o.ID] }), nil
+}
+
+// inflightAdd counts messages claimed (d 1) or finished (d -1) by lane.
+func (e *Engine) inflightAdd(entries []*OutboxEntry, d int32) {
+	if e.lanes == nil {
+		return
+	}
+	for _, o := range entries {
+		e.inflight[LaneOf(o.Account, o.Contact)].Add(d)
+	}
+}
+
+// inflightOf counts the messages of lanes claimed and not finished.
+func (e *Engine) inflightOf(lanes []int) int {
+	n := 0
+	for _, l := range lanes {
+		n += int(e.inflight[l].Load())
+	}
+	return n
 }
 
 // claimed drops a committed claim's messages from the queue. When the
@@ -187,6 +271,16 @@ func (e *Engine) claimed(batch []*OutboxEntry) {
 	e.open.track(batch)
 	e.outMu.Lock()
 	defer e.outMu.Unlock()
+	if e.lanes != nil {
+		// Claimed by ID (claimHeld) or from the store, in no ID order:
+		// the queue keeps only what was not claimed.
+		got := make(map[int64]bool, len(batch))
+		for _, o := range batch {
+			got[o.ID] = true
+		}
+		e.outq = slices.DeleteFunc(e.outq, func(o *OutboxEntry) bool { return got[o.ID] })
+		return
+	}
 	e.claimedMax = max(e.claimedMax, batch[len(batch)-1].ID)
 	if e.backlog && len(e.outq) > 0 && e.outq[0].ID <= e.claimedMax {
 		e.backlog = false
@@ -317,6 +411,19 @@ func (e *Engine) finishBatch(ctx context.Context, results [][]sendResult, parked
 		}
 		var err error
 		next, err = e.claim(w)
+		if err == nil {
+			w.after = append(w.after, func() {
+				for _, rs := range results {
+					for _, r := range rs {
+						e.inflightAdd([]*OutboxEntry{r.o}, -1)
+					}
+				}
+				for _, r := range parked {
+					e.inflightAdd([]*OutboxEntry{r.o}, -1)
+				}
+				e.inflightAdd(next, 1)
+			})
+		}
 		return err
 	})
 	if err != nil {
@@ -425,6 +532,12 @@ func (e *Engine) sendStarted(ctx context.Context, o *OutboxEntry, err error) sen
 
 // send sends one message through the channel and classifies the outcome.
 func (e *Engine) send(ctx context.Context, o *OutboxEntry) sendResult {
+	if e.lanes != nil && !e.lanes.live() {
+		// The lease may have moved the lane: not sent, left claimed;
+		// its new node sends it (or marks it unknown, its start being
+		// recorded).
+		return sendResult{o: o, status: OutboxPending}
+	}
 	err := e.cfg.Channel.Send(ctx, o.Account, o.Contact, &o.Message)
 	if err == nil {
 		return sendResult{o: o, status: OutboxSent}

@@ -50,6 +50,11 @@ type Config struct {
 	// sent; whatever the call gives back (error texts, the response) has
 	// each value replaced by `${secret.NAME}` before it is kept.
 	Secrets map[string]string
+	// OnFenced is called once when the engine's store is shared by
+	// several nodes (a Node) and this node lost its lease: the engine
+	// commits and sends nothing more, and the process should stop (its
+	// supervisor starts it again as a new node).
+	OnFenced func()
 }
 
 // Engine runs flows: it ingests events, advances runs, fires timers and
@@ -96,6 +101,13 @@ type Engine struct {
 	sendStop chan struct{}
 	sendWG   sync.WaitGroup
 	started  atomic.Bool
+
+	// lanes are the lanes this engine holds when its store is a Node;
+	// nil when it holds every lane.
+	lanes *lanes
+	// inflight counts, by lane, the messages claimed for sending whose
+	// outcome is not recorded yet (on a Node only).
+	inflight [LaneCount]atomic.Int32
 
 	stats stats
 	// commitErr is the error of the last commit that failed, nil once a
@@ -156,6 +168,9 @@ func New(cfg Config) (*Engine, error) {
 		sendStop:  make(chan struct{}),
 	}
 	e.busyCond = sync.NewCond(&e.busyMu)
+	if n, ok := cfg.Store.(Node); ok {
+		e.lanes = &lanes{node: n}
+	}
 	e.flows.Store(&flowSet{byName: map[string]*program{}, index: triggers.NewIndex(nil), set: &flows.Set{}})
 	return e, nil
 }
@@ -173,15 +188,21 @@ func (e *Engine) Start(ctx context.Context) error {
 func (e *Engine) start(ctx context.Context) error {
 	var calling []*Run
 	now := e.clock.Now()
+	if e.lanes != nil {
+		// Each lane taken recovers what its former owner left.
+		if err := e.joinLanes(ctx); err != nil {
+			return fmt.Errorf("start engine: %w", err)
+		}
+	}
 	err := e.store.Update(ctx, func(tx Tx) error {
-		n, err := tx.RecoverOutbox(now)
-		if err != nil {
-			return err
+		if e.lanes == nil {
+			n, err := tx.RecoverOutbox(now)
+			if err != nil {
+				return err
+			}
+			e.recovered(n)
 		}
-		if n > 0 {
-			e.log.Warn("messages whose sending was interrupted are marked unknown", "count", n)
-			e.stats.add(&statDelta{messages: map[MessageKey]uint64{{Status: OutboxUnknown}: uint64(n)}})
-		}
+		var err error
 		calling, err = tx.Runs(RunFilter{Status: RunCalling})
 		return err
 	})
@@ -195,8 +216,12 @@ func (e *Engine) start(ctx context.Context) error {
 	go e.writer()
 	go e.dispatcher()
 	go e.timerLoop()
+	if e.lanes != nil {
+		e.wg.Add(1)
+		go e.laneLoop()
+	}
 	for _, r := range calling {
-		if r.State.Request != nil {
+		if r.State.Request != nil && e.owns(r.Account, r.Contact) {
 			e.call(r, r.State.Request)
 		}
 	}
@@ -216,7 +241,22 @@ func (e *Engine) Stop() {
 		e.sendWG.Wait()
 		close(e.stop)
 		e.wg.Wait()
+		if e.lanes != nil && !e.lanes.fenced.Load() {
+			// Every send is finished and recorded: the lanes may move.
+			if err := e.lanes.node.Leave(context.Background()); err != nil {
+				e.log.Error("lanes: leaving", "err", err)
+			}
+		}
 	})
+}
+
+// recovered notes the messages RecoverOutbox (or taking a dead node's
+// lanes) marked unknown.
+func (e *Engine) recovered(n int) {
+	if n > 0 {
+		e.log.Warn("messages whose sending was interrupted are marked unknown", "count", n)
+		e.stats.add(&statDelta{messages: map[MessageKey]uint64{{Status: OutboxUnknown}: uint64(n)}})
+	}
 }
 
 // ErrStopped is returned for work submitted to a stopped engine.
@@ -331,10 +371,19 @@ func (e *Engine) runBatch(batch []*job) {
 	works := make([]*work, len(batch))
 	recs := make([]*outboxRecorder, len(batch))
 	failed := -1
+	var drainRec *outboxRecorder
+	var drainWork *work
 	err := e.store.Update(context.Background(), func(tx Tx) error {
 		// The contacts for which this transaction reserved messages for
 		// the API so far (not yet in e.open).
 		reserved := map[ContactRef]bool{}
+		if e.lanes != nil {
+			drainRec = &outboxRecorder{Tx: tx, reserved: reserved}
+			var err error
+			if drainWork, err = e.drainQueued(drainRec); err != nil {
+				return err
+			}
+		}
 		for i := range batch {
 			recs[i] = &outboxRecorder{Tx: tx, reserved: reserved}
 			works[i] = newWork(e, recs[i])
@@ -358,6 +407,14 @@ func (e *Engine) runBatch(batch []*job) {
 		if len(batch) > 1 || !batch[0].probe {
 			e.commitErr.Store(nil)
 		}
+		if drainWork != nil {
+			e.open.track(drainRec.pending)
+			e.queueOutbox(drainRec.pending)
+			e.stats.add(drainWork.stats)
+			for _, fn := range drainWork.after {
+				fn()
+			}
+		}
 		for i, j := range batch {
 			e.open.track(recs[i].pending)
 			e.queueOutbox(recs[i].pending)
@@ -369,6 +426,9 @@ func (e *Engine) runBatch(batch []*job) {
 		// The commit itself failed: nothing was stored. Health checks
 		// say so until a commit succeeds again.
 		e.commitErr.Store(&err)
+	}
+	if e.lanes != nil && errors.Is(err, ErrFenced) {
+		e.fence()
 	}
 	if len(batch) == 1 {
 		e.finish(batch[0], nil, err)

@@ -53,10 +53,18 @@ func (w *work) ingest(ev *channels.Event) error {
 	key := ev.DedupeKey()
 	var added bool
 	if r := w.recorded; r != nil && r.key == key {
-		// The writer recorded it with the batch's other events.
+		// The writer recorded it with the batch's other events, having
+		// found that this job handles it (direct).
 		w.recorded = nil
 		added = r.added
 	} else {
+		if !w.direct(ev.Account, ev.Contact) {
+			// Another node holds the contact's lane (or work queued for it
+			// waits): it handles the event, in order.
+			w.count().queued++
+			return w.queue(&Queued{Kind: QueuedEvent, Account: ev.Account, Contact: ev.Contact, Key: key,
+				Event: &EventRecord{Key: key, Event: *ev, ReceivedAt: w.now}})
+		}
 		var err error
 		if added, err = w.tx.AddEvent(&EventRecord{Key: key, Event: *ev, ReceivedAt: w.now}); err != nil {
 			return fmt.Errorf("ingest: %w", err)

@@ -113,6 +113,19 @@ func (h *holds) holding(o *OutboxEntry) bool {
 	return a != nil && !a.taken[o.ID] && !(a.resume && len(a.held) == 0)
 }
 
+// drop forgets the held messages that gone chooses (their lanes moved
+// to another node); an account left with none is no longer paused here.
+func (h *holds) drop(gone func(*OutboxEntry) bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for account, a := range h.accounts {
+		a.held = slices.DeleteFunc(a.held, gone)
+		if len(a.held) == 0 && len(a.taken) == 0 {
+			delete(h.accounts, account)
+		}
+	}
+}
+
 // any reports whether an account is paused.
 func (h *holds) any() bool {
 	h.mu.Lock()

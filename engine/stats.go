@@ -21,6 +21,13 @@ type Stats struct {
 	// platform retries ingested again.
 	Events     map[channels.Kind]uint64
 	Duplicates uint64
+	// Queued counts the events this node queued for the node holding
+	// their contact's lane; Dequeued the queued events it took and
+	// handled (on a store shared by several nodes).
+	Queued, Dequeued uint64
+	// Lanes is how many lanes this node holds (LaneCount on a store of
+	// one process).
+	Lanes int
 	// RunsStarted counts the runs started, by flow; RunsEnded the runs
 	// that ended, by status.
 	RunsStarted map[string]uint64
@@ -62,6 +69,8 @@ type MessageKey struct {
 type statDelta struct {
 	events      map[channels.Kind]uint64
 	duplicates  uint64
+	queued      uint64
+	dequeued    uint64
 	runsStarted map[string]uint64
 	runsEnded   map[RunStatus]uint64
 	messages    map[MessageKey]uint64
@@ -152,6 +161,8 @@ func (s *stats) add(d *statDelta) {
 	addAll(&t.messages, d.messages)
 	addAll(&t.prunedRows, d.prunedRows)
 	t.duplicates += d.duplicates
+	t.queued += d.queued
+	t.dequeued += d.dequeued
 	if d.timers > 0 {
 		t.timers += d.timers
 		t.lag = d.lag
@@ -177,7 +188,7 @@ func (e *Engine) Stats() Stats {
 	s.mu.Lock()
 	t := &s.totals
 	out := Stats{
-		Events: maps.Clone(t.events), Duplicates: t.duplicates,
+		Events: maps.Clone(t.events), Duplicates: t.duplicates, Queued: t.queued, Dequeued: t.dequeued,
 		RunsStarted: maps.Clone(t.runsStarted), RunsEnded: maps.Clone(t.runsEnded),
 		Messages: maps.Clone(t.messages), TimersFired: t.timers, TimerLag: t.lag,
 		Pruned: maps.Clone(t.prunedRows),
@@ -189,6 +200,10 @@ func (e *Engine) Stats() Stats {
 	}
 	out.IngestSum = time.Duration(s.ingestSum.Load()).Seconds()
 	out.WriterQueue = len(e.jobs)
+	out.Lanes = LaneCount
+	if e.lanes != nil {
+		out.Lanes = len(e.lanes.list())
+	}
 	e.outMu.Lock()
 	out.OutboxQueue = len(e.outq)
 	e.outMu.Unlock()

@@ -118,6 +118,12 @@ func (e *Engine) FireDue(ctx context.Context) error {
 				return err
 			}
 			for _, t := range timers {
+				if !w.direct(t.Account, t.Contact) {
+					// Given back meanwhile: the lane's new node fires
+					// it (and a page of them must not spin here).
+					n = 0
+					continue
+				}
 				if err := w.fireTimer(t); err != nil {
 					return err
 				}
@@ -211,6 +217,10 @@ func (e *Engine) fireSchedules(ctx context.Context) error {
 			var nextAccount, nextID string
 			err := e.submit(ctx, func(w *work) error {
 				firing, firedAt, nextAccount, nextID = false, time.Time{}, "", ""
+				if w.e.lanes != nil && !w.e.lanes.holds(0) {
+					// The node holding lane 0 fires the schedules.
+					return nil
+				}
 				stored, err := w.tx.Schedules()
 				if err != nil {
 					return err
@@ -249,21 +259,15 @@ func (w *work) scheduleRuns(st triggers.ScheduleTrigger, due time.Time, afterAcc
 	if err != nil {
 		return "", "", err
 	}
-	audience := triggers.Audience(st.Trigger)
-	ev := eventEnvAt("schedule", w.now)
 	for _, c := range contacts {
-		cs, err := w.contact(c.Account, c.ID, false)
-		if err != nil {
-			return "", "", err
-		}
-		ok, err := w.scheduleApplies(cs, p.flow, due, audience, ev)
-		if err != nil {
-			return "", "", err
-		}
-		if !ok {
+		if !w.direct(c.Account, c.ID) {
+			// Another node holds the contact's lane: it starts the run.
+			if err := w.queue(&Queued{Kind: QueuedSchedule, Account: c.Account, Contact: c.ID, Name: st.Key, Due: due}); err != nil {
+				return "", "", err
+			}
 			continue
 		}
-		if _, err := w.startFlow(cs, p, ev, startOpts{by: "started by its schedule"}); err != nil {
+		if err := w.scheduleContact(st, p, due, c.Account, c.ID); err != nil {
 			return "", "", err
 		}
 	}
@@ -272,6 +276,44 @@ func (w *work) scheduleRuns(st triggers.ScheduleTrigger, due time.Time, afterAcc
 	}
 	last := contacts[len(contacts)-1]
 	return last.Account, last.ID, nil
+}
+
+// scheduleContact starts a schedule's flow, for its firing of due, for
+// one contact, if the firing applies to them.
+func (w *work) scheduleContact(st triggers.ScheduleTrigger, p *program, due time.Time, account, contact string) error {
+	cs, err := w.contact(account, contact, false)
+	if err != nil {
+		return err
+	}
+	ev := eventEnvAt("schedule", w.now)
+	ok, err := w.scheduleApplies(cs, p.flow, due, triggers.Audience(st.Trigger), ev)
+	if err != nil || !ok {
+		return err
+	}
+	_, err = w.startFlow(cs, p, ev, startOpts{by: "started by its schedule"})
+	return err
+}
+
+// scheduleOne does a schedule's firing queued for one contact by the
+// node that fired it.
+func (w *work) scheduleOne(key string, due time.Time, account, contact string) error {
+	fs := w.e.flows.Load()
+	for _, st := range fs.index.Schedules() {
+		if st.Key != key {
+			continue
+		}
+		p := fs.byName[st.Flow.Name]
+		if p == nil {
+			return nil
+		}
+		err := w.scheduleContact(st, p, due, account, contact)
+		if errors.Is(err, ErrNotFound) {
+			return nil
+		}
+		return err
+	}
+	// The schedule is no longer loaded here (a reload removed it).
+	return nil
 }
 
 // scheduleApplies reports whether a firing of a schedule due at due

@@ -33,6 +33,9 @@ type work struct {
 	// recorded is the job's event when the writer recorded it ahead of
 	// the job, with the batch's others (recordEvents).
 	recorded *recordedEvent
+	// draining is set for the work that does queued items: they are
+	// handled here, never queued again.
+	draining bool
 }
 
 // contactState is a contact, its session and its active runs, loaded

@@ -16,19 +16,19 @@ import (
 // are as durable as the server's own settings make them). Errors never
 // show a URL's password.
 func openStore(ctx context.Context, database, synchronous string) (engine.Store, error) {
-	return openStoreFor(ctx, database, synchronous, false)
+	return openStoreFor(ctx, database, synchronous)
 }
 
-// openNodeStore opens the store serve's engine runs on: on PostgreSQL it
-// is the database's one node (postgres.Options.Node), and a second serve
-// on the same database is refused.
+// openNodeStore opens the store serve's engine runs on. On PostgreSQL the
+// engine joins it as one of the database's nodes (engine.Node): several
+// serve processes share the database, each holding some of the lanes.
 func openNodeStore(ctx context.Context, database, synchronous string) (engine.Store, error) {
-	return openStoreFor(ctx, database, synchronous, true)
+	return openStore(ctx, database, synchronous)
 }
 
-func openStoreFor(ctx context.Context, database, synchronous string, node bool) (engine.Store, error) {
+func openStoreFor(ctx context.Context, database, synchronous string) (engine.Store, error) {
 	if postgres.IsURL(database) {
-		st, err := postgres.Open(ctx, database, postgres.Options{Node: node})
+		st, err := postgres.Open(ctx, database, postgres.Options{})
 		if err != nil {
 			return nil, err
 		}

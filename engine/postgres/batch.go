@@ -222,7 +222,7 @@ func (t *pgTx) spill() {
 		}
 		q := t.rawQueue(`UPDATE runs SET status = u.status, pos = u.pos, step = u.step, state = u.state, seq = u.seq, updated_at = u.updated_at, ended_at = u.ended_at
 			FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::bigint[], $8::bigint[]) AS u(id, status, pos, step, state, seq, updated_at, ended_at)
-			WHERE runs.id = u.id RETURNING runs.id`, runArrays(rows, false)...)
+			WHERE runs.id = u.id AND runs.id = ANY($1) RETURNING runs.id`, runArrays(rows, false)...)
 		q.Query(func(rows pgx.Rows) error {
 			got, err := pgx.CollectRows(rows, pgx.RowTo[int64])
 			if err != nil {
@@ -247,6 +247,7 @@ func (t *pgTx) spill() {
 	if rows := wb.timers.rows; len(rows) > 0 {
 		var del, ids, seqs, dues []int64
 		var accounts, contacts []string
+		var lanes []int32
 		for _, r := range rows {
 			if r.del {
 				del = append(del, r.runID)
@@ -254,28 +255,31 @@ func (t *pgTx) spill() {
 			}
 			ids, seqs, dues = append(ids, r.runID), append(seqs, r.seq), append(dues, r.due)
 			accounts, contacts = append(accounts, r.account), append(contacts, r.contact)
+			lanes = append(lanes, int32(engine.LaneOf(r.account, r.contact)))
 		}
 		if len(del) > 0 {
 			t.rawWrite(label("delete timer", len(del)), `DELETE FROM timers WHERE run_id = ANY($1::bigint[])`, nil, del)
 		}
 		if len(ids) > 0 {
-			t.rawWrite(label("set timer", len(ids)), `INSERT INTO timers (run_id, seq, due, account, contact)
-				SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::text[], $5::text[])
-				ON CONFLICT (run_id) DO UPDATE SET seq = excluded.seq, due = excluded.due, account = excluded.account, contact = excluded.contact`,
-				nil, ids, seqs, dues, accounts, contacts)
+			t.rawWrite(label("set timer", len(ids)), `INSERT INTO timers (run_id, seq, due, account, contact, lane)
+				SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::text[], $5::text[], $6::integer[])
+				ON CONFLICT (run_id) DO UPDATE SET seq = excluded.seq, due = excluded.due, account = excluded.account, contact = excluded.contact, lane = excluded.lane`,
+				nil, ids, seqs, dues, accounts, contacts, lanes)
 		}
 	}
 	if rows := wb.outbox.rows; len(rows) > 0 {
 		n := len(rows)
 		ids, runIDs, code, created, updated := make([]int64, n), make([]int64, n), make([]int32, n), make([]int64, n), make([]int64, n)
 		a, c, msg, status, reason, detail := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+		lanes := make([]int32, n)
 		for i, r := range rows {
 			ids[i], runIDs[i], a[i], c[i], msg[i], status[i], reason[i] = r.id, r.runID, r.account, r.contact, r.message, r.status, r.reason
 			code[i], detail[i], created[i], updated[i] = r.code, r.detail, r.created, r.updated
+			lanes[i] = int32(engine.LaneOf(r.account, r.contact))
 		}
-		t.rawWrite(label("insert outbox", n), `INSERT INTO outbox (`+outboxCols+`)
-			SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::int[], $9::text[], $10::bigint[], $11::bigint[])`,
-			nil, ids, runIDs, a, c, msg, status, reason, code, detail, created, updated)
+		t.rawWrite(label("insert outbox", n), `INSERT INTO outbox (`+outboxCols+`, lane)
+			SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::int[], $9::text[], $10::bigint[], $11::bigint[], $12::integer[])`,
+			nil, ids, runIDs, a, c, msg, status, reason, code, detail, created, updated, lanes)
 	}
 	if rows := wb.finishes.rows; len(rows) > 0 {
 		n := len(rows)
@@ -290,7 +294,7 @@ func (t *pgTx) spill() {
 		}
 		t.rawWrite(what, `UPDATE outbox SET status = u.status, reason = u.reason, code = u.code, detail = u.detail, updated_at = u.at
 			FROM unnest($1::bigint[], $2::text[], $3::text[], $4::int[], $5::text[], $6::bigint[]) AS u(id, status, reason, code, detail, at)
-			WHERE outbox.id = u.id`, nil, ids, status, reason, code, detail, at)
+			WHERE outbox.id = u.id AND outbox.id = ANY($1)`, nil, ids, status, reason, code, detail, at)
 	}
 	if rows := wb.starts.rows; len(rows) > 0 {
 		ids := make([]int64, len(rows))
@@ -299,9 +303,32 @@ func (t *pgTx) spill() {
 		}
 		t.rawWrite("start outbox", `UPDATE outbox SET status = 'sending', updated_at = u.at
 			FROM unnest($1::bigint[], $2::bigint[]) AS u(id, at)
-			WHERE outbox.id = u.id AND outbox.status = 'pending'`, nil, ids, rows)
+			WHERE outbox.id = u.id AND outbox.id = ANY($1) AND outbox.status = 'pending'`, nil, ids, rows)
 	}
 }
+
+// Statements over a set of rows name them in arrays, and are written so
+// that every plan finds each row by its key: a join of the unnested
+// arrays with a table may otherwise be planned as a hash join over the
+// whole table (the planner takes an index probe for a disk read), which
+// grows with the table (measured: 5 ms per batch for the contacts read
+// and 8 ms for the messages' outcomes at 20,000 rows, where the lookups
+// take 0.4 and 0.6 ms). An UPDATE ... FROM unnest also says id = ANY;
+// a read goes through LATERAL subqueries that LIMIT or OFFSET keeps from
+// being flattened into a join.
+
+// contactsOfQuery reads the contacts of refs ($1 accounts, $2 ids) that
+// exist, each joined with its session: the columns of contactWithSession.
+const contactsOfQuery = `SELECT c.account, c.id, c.followed, c.first_seen, c.last_seen, c.tags, c.fields, s.followed, s.last, s.kind, s.used, s.closed
+	FROM (SELECT DISTINCT * FROM unnest($1::text[], $2::text[])) AS u(account, id)
+	CROSS JOIN LATERAL (SELECT * FROM contacts c WHERE c.account = u.account AND c.id = u.id LIMIT 1) c
+	LEFT JOIN LATERAL (SELECT * FROM sessions s WHERE s.account = u.account AND s.contact = u.id LIMIT 1) s ON true`
+
+// activeRunsOfQuery reads the active runs of the contacts of refs ($1
+// accounts, $2 ids), newest first.
+const activeRunsOfQuery = `SELECT r.* FROM (SELECT DISTINCT * FROM unnest($1::text[], $2::text[])) AS u(account, contact)
+	CROSS JOIN LATERAL (SELECT ` + runCols + ` FROM runs WHERE runs.account = u.account AND runs.contact = u.contact AND ended_at = 0 OFFSET 0) r
+	ORDER BY r.id DESC`
 
 // label names a write of n rows in an error.
 func label(what string, n int) string {
@@ -473,7 +500,7 @@ func (t *pgTx) AddEvents(recs []*engine.EventRecord) ([]bool, error) {
 		return rows.Err()
 	})
 	known := make(map[[2]string]*contactRow, len(refs[0]))
-	t.queue(contactWithSession+` WHERE (c.account, c.id) IN `+refsParam, refs[0], refs[1]).Query(func(rows pgx.Rows) error {
+	t.queue(contactsOfQuery, refs[0], refs[1]).Query(func(rows pgx.Rows) error {
 		for rows.Next() {
 			if err := t.scanAhead(rows, known); err != nil {
 				return err
@@ -482,7 +509,7 @@ func (t *pgTx) AddEvents(recs []*engine.EventRecord) ([]bool, error) {
 		return rows.Err()
 	})
 	active := make(map[[2]string][]runRow, len(refs[0]))
-	t.queue(`SELECT `+runCols+` FROM runs WHERE ended_at = 0 AND (account, contact) IN `+refsParam+` ORDER BY id DESC`, refs[0], refs[1]).Query(func(rows pgx.Rows) error {
+	t.queue(activeRunsOfQuery, refs[0], refs[1]).Query(func(rows pgx.Rows) error {
 		for rows.Next() {
 			var r runRow
 			if err := rows.Scan(&r.id, &r.account, &r.contact, &r.flow, &r.version, &r.status, &r.pos, &r.step, &r.state, &r.seq, &r.started, &r.updated, &r.ended); err != nil {

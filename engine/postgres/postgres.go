@@ -31,8 +31,10 @@ var migrations embed.FS
 // writes from one goroutine) and a pool of readers.
 type Store struct {
 	w, r *pgxpool.Pool
-	// node holds the node lock (Options.Node), nil otherwise.
-	node *pgx.Conn
+	opts Options
+	// lease is the node's lease once it joined (engine.Node), nil
+	// before.
+	lease *lease
 
 	// mu guards ids and runIDs, the outbox and run ids taken from their
 	// sequences and not used yet (used in order, by the writer).
@@ -66,18 +68,15 @@ func (s *Store) WriterStats() WriterStats {
 type Options struct {
 	// ReadConns is the size of the read pool (default 4).
 	ReadConns int
-	// Node makes the store the database's one engine node: Open takes a
-	// session lock for as long as the store is open and fails with
-	// ErrNodeRunning when another node holds it. Several nodes on one
-	// database need lanes and leases the engine does not have yet: two
-	// nodes would each fire every timer and schedule, recover each other's
-	// sends, and could handle one contact's events out of order.
-	Node bool
+	// Lease is a node's lease (default DefaultLease). The store is a
+	// node (engine.Node) once an engine joins it.
+	Lease time.Duration
+	// NodeName names the node in the nodes table (default host:pid).
+	NodeName string
+	// Now, when set, is the clock leases are measured with (tests);
+	// by default the database's.
+	Now func() time.Time
 }
-
-// ErrNodeRunning is the error of Open with Options.Node while another
-// node runs on the database.
-var ErrNodeRunning = errors.New("another wxflow node runs on this database (one node per PostgreSQL database for now: several nodes need lanes and leases, which are not built yet)")
 
 // idBlock is how many outbox ids the writer takes from the sequence at a
 // time: one round trip per block instead of one per message.
@@ -161,6 +160,12 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("open store %s: %w", name, scrub(err, dsn))
 	}
 	cfg.MaxConns, cfg.MinConns = 1, 0
+	if cfg.ConnConfig.RuntimeParams["idle_in_transaction_session_timeout"] == "" {
+		// A node paused in the middle of a transaction holds its lease's
+		// row: the server ends the transaction, so that the node taking
+		// over its lanes does not wait for it.
+		cfg.ConnConfig.RuntimeParams["idle_in_transaction_session_timeout"] = "10s"
+	}
 	if cfg.ConnConfig.RuntimeParams["plan_cache_mode"] == "" {
 		// Plan every execution with its parameters. A prepared statement
 		// otherwise settles on a generic plan from its sixth execution,
@@ -177,7 +182,7 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open store %s: %w", name, scrub(err, dsn))
 	}
-	s := &Store{w: w}
+	s := &Store{w: w, opts: opts}
 	if err := s.migrate(ctx); err != nil {
 		w.Close()
 		if !errors.Is(err, ErrNewerSchema) {
@@ -189,34 +194,7 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 		w.Close()
 		return nil, fmt.Errorf("open store %s: %w", name, scrub(err, dsn))
 	}
-	if opts.Node {
-		if err := s.lockNode(ctx, cfg.ConnConfig); err != nil {
-			s.Close()
-			return nil, fmt.Errorf("open store %s: %w", name, scrub(err, dsn))
-		}
-	}
 	return s, nil
-}
-
-// lockNode takes the node lock on a connection of its own, kept open with
-// the store (a pool may replace its connections, and the lock goes with
-// its session).
-func (s *Store) lockNode(ctx context.Context, cc *pgx.ConnConfig) error {
-	conn, err := pgx.ConnectConfig(ctx, cc.Copy())
-	if err != nil {
-		return fmt.Errorf("node lock: %w", err)
-	}
-	var got bool
-	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock(hashtextextended('wxflow/node:' || coalesce(current_schema(), ''), 0))`).Scan(&got); err != nil {
-		conn.Close(context.Background())
-		return fmt.Errorf("node lock: %w", err)
-	}
-	if !got {
-		conn.Close(context.Background())
-		return ErrNodeRunning
-	}
-	s.node = conn
-	return nil
 }
 
 // ErrNewerSchema is the error of Open for a database migrated by a newer
@@ -301,6 +279,9 @@ func (s *Store) migrate(ctx context.Context) error {
 		n++
 	}
 	if n > 0 {
+		if err := backfillLanes(ctx, conn); err != nil {
+			return fmt.Errorf("migrate: %w", err)
+		}
 		return analyze(ctx, conn)
 	}
 	return nil
@@ -337,10 +318,8 @@ func (s *Store) Close() error {
 	if s.r != nil {
 		s.r.Close()
 	}
+	s.closeLease()
 	s.w.Close()
-	if s.node != nil {
-		s.node.Close(context.Background())
-	}
 	return nil
 }
 
@@ -362,6 +341,9 @@ func (s *Store) Update(ctx context.Context, fn func(tx engine.Tx) error) error {
 		c.Release()
 	}()
 	t.queue(`BEGIN`)
+	if s.lease != nil {
+		t.fence()
+	}
 	ferr := fn(t)
 	if t.err != nil {
 		// A queued write failed: that is the cause, whatever fn made of
@@ -414,6 +396,9 @@ type pgTx struct {
 	err error
 	// depth is the number of savepoints open.
 	depth int
+	// notified is set once the transaction queued work and notified the
+	// nodes.
+	notified bool
 	// trips counts the round trips (the writer's; nil for readers).
 	trips *atomic.Int64
 	// sessions holds the sessions read with their contacts in this
@@ -573,13 +558,10 @@ const outboxCols = `id, run_id, account, contact, message, status, reason, code,
 const contactWithSession = `SELECT c.account, c.id, c.followed, c.first_seen, c.last_seen, c.tags, c.fields, s.followed, s.last, s.kind, s.used, s.closed
 	FROM contacts c LEFT JOIN sessions s ON s.account = c.account AND s.contact = c.id`
 
-// refsParam is two array parameters ($1 accounts, $2 ids) as rows, for IN.
-const refsParam = `(SELECT * FROM unnest($1::text[], $2::text[]))`
-
 // outboxView shows claimed entries that are still pending as sending (see
-// the outbox_cursor table), but for those held back (reason paused).
+// outbox.claimed_by), but for those held back (reason paused).
 const outboxView = `(SELECT id, run_id, account, contact, message,
-	CASE WHEN status = 'pending' AND reason <> 'paused' AND id <= (SELECT claimed FROM outbox_cursor) THEN 'sending' ELSE status END AS status,
+	CASE WHEN status = 'pending' AND reason <> 'paused' AND claimed_by <> '' THEN 'sending' ELSE status END AS status,
 	reason, code, detail, created_at, updated_at FROM outbox) o`
 
 func refArrays(refs []engine.ContactRef) []any {
@@ -681,7 +663,7 @@ func (t *pgTx) ContactsOf(refs []engine.ContactRef) ([]*engine.Contact, error) {
 		return nil, nil
 	}
 	var out []*engine.Contact
-	err := t.query(contactWithSession+` WHERE (c.account, c.id) IN `+refsParam, refArrays(refs), func(rows pgx.Rows) error {
+	err := t.query(contactsOfQuery, refArrays(refs), func(rows pgx.Rows) error {
 		for rows.Next() {
 			c, err := t.scanContactSession(rows)
 			if err != nil {
@@ -701,7 +683,7 @@ func (t *pgTx) ActiveRunsOf(refs []engine.ContactRef) ([]*engine.Run, error) {
 	if len(refs) == 0 {
 		return nil, nil
 	}
-	return t.runs(`SELECT `+runCols+` FROM runs WHERE ended_at = 0 AND (account, contact) IN `+refsParam+` ORDER BY id DESC`, refArrays(refs))
+	return t.runs(activeRunsOfQuery, refArrays(refs))
 }
 
 func (t *pgTx) Contacts(account, afterAccount, afterID string, limit int) ([]*engine.Contact, error) {
@@ -956,18 +938,19 @@ func (t *pgTx) FlowVersion(version string) (*engine.FlowVersion, error) {
 
 func (t *pgTx) DueTimers(now time.Time, limit int) ([]engine.Timer, error) {
 	var out []engine.Timer
-	err := t.query(`SELECT run_id, seq, due, account, contact FROM timers WHERE due <= $1 ORDER BY due, run_id LIMIT $2`, []any{now.UnixNano(), limit}, func(rows pgx.Rows) error {
-		for rows.Next() {
-			var tm engine.Timer
-			var due int64
-			if err := rows.Scan(&tm.RunID, &tm.Seq, &due, &tm.Account, &tm.Contact); err != nil {
-				return err
+	err := t.query(`SELECT run_id, seq, due, account, contact FROM timers WHERE due <= $1 AND ($3::integer[] IS NULL OR lane = ANY($3)) ORDER BY due, run_id LIMIT $2`,
+		[]any{now.UnixNano(), limit, t.lanesArg()}, func(rows pgx.Rows) error {
+			for rows.Next() {
+				var tm engine.Timer
+				var due int64
+				if err := rows.Scan(&tm.RunID, &tm.Seq, &due, &tm.Account, &tm.Contact); err != nil {
+					return err
+				}
+				tm.Due = engine.FromUnixNanos(due)
+				out = append(out, tm)
 			}
-			tm.Due = engine.FromUnixNanos(due)
-			out = append(out, tm)
-		}
-		return rows.Err()
-	})
+			return rows.Err()
+		})
 	if err != nil {
 		return nil, fmt.Errorf("due timers: %w", err)
 	}
@@ -976,7 +959,7 @@ func (t *pgTx) DueTimers(now time.Time, limit int) ([]engine.Timer, error) {
 
 func (t *pgTx) NextTimer() (time.Time, bool, error) {
 	var n *int64
-	if err := t.queryRow(`SELECT min(due) FROM timers`, nil, &n); err != nil {
+	if err := t.queryRow(`SELECT min(due) FROM timers WHERE $1::integer[] IS NULL OR lane = ANY($1)`, []any{t.lanesArg()}, &n); err != nil {
 		return time.Time{}, false, fmt.Errorf("next timer: %w", err)
 	}
 	if n == nil {
@@ -1270,19 +1253,38 @@ func (t *pgTx) InsertOutbox(o *engine.OutboxEntry) error {
 }
 
 // claimQuery claims the oldest unclaimed pending entries in one
-// statement: it selects them, moves the cursor past them and returns them.
-const claimQuery = `WITH c AS (
-		SELECT ` + outboxCols + ` FROM outbox WHERE status = 'pending' AND id > (SELECT claimed FROM outbox_cursor) ORDER BY id LIMIT $1
-	), moved AS (
-		UPDATE outbox_cursor SET claimed = greatest(claimed, (SELECT max(id) FROM c)) WHERE EXISTS (SELECT 1 FROM c)
-	)
-	SELECT * FROM c ORDER BY id`
+// statement (of the node's lanes, $3, unless it is NULL), in the order
+// they were reserved: by time, then ID (a node's IDs come from blocks of
+// the sequence, so IDs of two nodes do not follow their times).
+const claimQuery = `UPDATE outbox o SET claimed_by = $2 WHERE o.id IN (
+		SELECT id FROM outbox WHERE status = 'pending' AND claimed_by = '' AND ($3::integer[] IS NULL OR lane = ANY($3))
+		ORDER BY created_at, id LIMIT $1 FOR UPDATE SKIP LOCKED)
+	RETURNING o.id, o.run_id, o.account, o.contact, o.message, o.status, o.reason, o.code, o.detail, o.created_at, o.updated_at`
+
+// lanesArg is the lanes argument of a statement: the node's lanes, or
+// NULL for every lane when the store is not a node.
+func (t *pgTx) lanesArg() any {
+	lanes, ok := t.store.heldLanes()
+	if !ok {
+		return nil
+	}
+	if lanes == nil {
+		lanes = []int32{}
+	}
+	return lanes
+}
 
 func (t *pgTx) ClaimOutbox(limit int, at time.Time) ([]*engine.OutboxEntry, error) {
-	out, err := t.outbox(claimQuery, []any{limit})
+	out, err := t.outbox(claimQuery, []any{limit, t.store.claimer(), t.lanesArg()})
 	if err != nil {
 		return nil, fmt.Errorf("claim outbox: %w", err)
 	}
+	sort.Slice(out, func(i, j int) bool {
+		if !out[i].CreatedAt.Equal(out[j].CreatedAt) {
+			return out[i].CreatedAt.Before(out[j].CreatedAt)
+		}
+		return out[i].ID < out[j].ID
+	})
 	for _, o := range out {
 		o.Status = engine.OutboxSending
 	}
@@ -1290,7 +1292,7 @@ func (t *pgTx) ClaimOutbox(limit int, at time.Time) ([]*engine.OutboxEntry, erro
 }
 
 func (t *pgTx) ClaimOutboxThrough(id int64, at time.Time) error {
-	t.write("claim outbox", `UPDATE outbox_cursor SET claimed = greatest(claimed, $1)`, id)
+	t.write("claim outbox", `UPDATE outbox SET claimed_by = $2 WHERE status = 'pending' AND claimed_by = '' AND id <= $1`, id, t.store.claimer())
 	return nil
 }
 
@@ -1322,10 +1324,8 @@ func (t *pgTx) RecoverOutbox(at time.Time) (int, error) {
 		return nil
 	})
 	// Entries claimed and never started, and entries held back, were not
-	// attempted: unclaimed again, the cursor goes back below the first
-	// (every claimed entry after it is finished or pending now).
-	t.queue(`UPDATE outbox_cursor SET claimed = least(claimed,
-		coalesce((SELECT min(id) FROM outbox WHERE status = 'pending' AND id <= (SELECT claimed FROM outbox_cursor)), claimed + 1) - 1)`)
+	// attempted: unclaimed again.
+	t.queue(`UPDATE outbox SET claimed_by = '' WHERE status = 'pending' AND claimed_by <> ''`)
 	t.queue(`UPDATE outbox SET reason = '', detail = '', updated_at = $1 WHERE status = 'pending' AND reason = 'paused'`, engine.UnixNanos(at))
 	if err := t.flush(); err != nil {
 		return 0, fmt.Errorf("recover outbox: %w", err)

@@ -341,30 +341,3 @@ func TestContactReadWithEvent(t *testing.T) {
 		t.Fatal(err)
 	}
 }
-
-// TestOneNodePerDatabase: a second node on a database is refused while
-// the first runs (several nodes need lanes and leases, not built yet),
-// and may start once the first closed; stores that are no node (the admin
-// commands) open beside a node.
-func TestOneNodePerDatabase(t *testing.T) {
-	dsn := freshSchema(t)
-	ctx := context.Background()
-	first, err := postgres.Open(ctx, dsn, postgres.Options{Node: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := postgres.Open(ctx, dsn, postgres.Options{Node: true}); !errors.Is(err, postgres.ErrNodeRunning) {
-		t.Fatalf("a second node opened with %v, want ErrNodeRunning", err)
-	}
-	admin, err := postgres.Open(ctx, dsn, postgres.Options{})
-	if err != nil {
-		t.Fatalf("a store that is no node beside a node: %v", err)
-	}
-	admin.Close()
-	first.Close()
-	second, err := postgres.Open(ctx, dsn, postgres.Options{Node: true})
-	if err != nil {
-		t.Fatalf("a node after the first closed: %v", err)
-	}
-	second.Close()
-}

@@ -63,6 +63,11 @@ func (c *Console) apiFlowStart(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	run, err := c.startFlow(r, r.PathValue("name"), req)
+	if errors.Is(err, engine.ErrQueued) {
+		// Another node holds the contact: it starts the flow.
+		writeJSON(w, http.StatusAccepted, map[string]any{"queued": true, "detail": err.Error()})
+		return
+	}
 	if err != nil {
 		c.fail(w, r, err, true)
 		return

@@ -3,6 +3,7 @@ package console
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"html/template"
 	"net/http"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/wxflow/wxflow/channels"
+	"github.com/wxflow/wxflow/engine"
 )
 
 // pageNames are the templates in templates/, each rendered inside
@@ -140,6 +142,10 @@ func (c *Console) flowStartForm(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
 	req := StartRequest{Account: r.FormValue("account"), Contact: strings.TrimSpace(r.FormValue("contact"))}
 	run, err := c.startFlow(r, name, req)
+	if errors.Is(err, engine.ErrQueued) {
+		http.Redirect(w, r, "/flows/"+url.PathEscape(name)+"?error="+url.QueryEscape("queued: another node holds this contact and starts the flow in a moment"), http.StatusSeeOther)
+		return
+	}
 	if err != nil {
 		if statusOf(err) == http.StatusInternalServerError {
 			c.fail(w, r, err, false)

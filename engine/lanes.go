@@ -1,0 +1,466 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// LaneCount is how many lanes the contacts are split into. A lane is
+// held by one node at a time; a contact's events, runs, timers and
+// messages are handled by the node holding its lane. It never changes:
+// stored rows carry their lane.
+const LaneCount = 256
+
+// LaneOf returns a contact's lane: a hash of the account and the OpenID.
+func LaneOf(account, contact string) int {
+	h := fnv.New32a()
+	h.Write([]byte(account))
+	h.Write([]byte{0})
+	h.Write([]byte(contact))
+	return int(h.Sum32() % LaneCount)
+}
+
+// ErrFenced is the error of a store shared by several nodes for a write
+// of a node that lost its lease: it may no longer commit anything (the
+// lanes it held have moved, or are about to).
+var ErrFenced = errors.New("this node lost its lease: it commits and sends nothing more")
+
+// Node is a store shared by several engine processes (nodes), each
+// holding some lanes under a lease (engine/postgres implements it). A
+// store that is not a Node is used by one process, which holds every
+// lane.
+//
+// The node's lease is kept by Balance; every write transaction of the
+// node checks it (fencing), so a node that lost it, or was paused past
+// it, commits nothing more. A lane's owner changes only when the owner
+// gives it back (Release, Leave) or its lease expired.
+type Node interface {
+	// Join starts the node's lease.
+	Join(ctx context.Context) error
+	// Balance renews the lease (ErrFenced when it was lost), takes free
+	// lanes (never held, given back, or held by a node whose lease
+	// expired) up to this node's share of the live nodes, and returns
+	// them with how many lanes it holds above its share. Taking a lane
+	// recovers what its dead owner left, in the same commit: its sends
+	// that had started are unknown, the rest are unclaimed again.
+	Balance(ctx context.Context) (Taken, error)
+	// Release gives lanes back: the node has stopped all work on them.
+	Release(ctx context.Context, lanes []int) error
+	// Leave gives every lane back and ends the lease.
+	Leave(ctx context.Context) error
+	// Lease is how long a lease lasts without renewal.
+	Lease() time.Duration
+	// Queued returns a channel that receives when items were queued
+	// for lanes (by any node), or nil.
+	Queued() <-chan struct{}
+}
+
+// Taken is what Balance did.
+type Taken struct {
+	// Lanes are the lanes taken.
+	Lanes []int
+	// Unknown is how many sends of their dead owners were marked
+	// unknown.
+	Unknown int
+	// Surplus is how many lanes the node holds above its share.
+	Surplus int
+}
+
+// QueueTx is the transaction of a store shared by several nodes: work for
+// a contact whose lane another node holds is queued for that node.
+type QueueTx interface {
+	// QueueItem keeps an item until the node holding its lane takes it.
+	// An event item with the key of one queued before is dropped.
+	QueueItem(q *Queued) error
+	// TakeQueued removes and returns up to limit queued items of the
+	// lanes, in the order they were queued.
+	TakeQueued(lanes []int, limit int) ([]*Queued, error)
+}
+
+// QueuedKind says what a queued item asks for.
+type QueuedKind string
+
+// The kinds of queued items.
+const (
+	// QueuedEvent is an inbound event another node received.
+	QueuedEvent QueuedKind = "event"
+	// QueuedSchedule is a schedule's firing for one contact.
+	QueuedSchedule QueuedKind = "schedule"
+	// QueuedStart is a flow started through the admin API.
+	QueuedStart QueuedKind = "start"
+)
+
+// Queued is work for a contact, waiting for the node holding its lane.
+type Queued struct {
+	ID               int64
+	Lane             int
+	Kind             QueuedKind
+	Account, Contact string
+	// Key dedupes events (the event's dedupe key); "" for other kinds.
+	Key string
+	// Event is the event of an event item.
+	Event *EventRecord
+	// Name is the schedule's key, or the started flow's name.
+	Name string
+	// Due is the firing's due time of a schedule item.
+	Due time.Time
+	// Vars are a started flow's first variables.
+	Vars     map[string]any
+	QueuedAt time.Time
+}
+
+// lanes is what an engine on a Node holds.
+type lanes struct {
+	node Node
+	// held is a bitmap of the lanes whose work this engine does. It
+	// changes only inside the writer's jobs (and before the engine
+	// starts), so that jobs see it change between two of them.
+	held [LaneCount / 64]atomic.Uint64
+	// validUntil is the monotonic time until which the lease is known to
+	// hold (the last renewal's start plus the lease): past it, nothing
+	// is sent.
+	mu         sync.Mutex
+	validUntil time.Time
+	fenced     atomic.Bool
+	// drainFull is set by a batch that took a full page of queued items:
+	// more may wait, so this batch's events are queued behind them.
+	drainFull bool
+}
+
+func (l *lanes) holds(lane int) bool {
+	return l.held[lane/64].Load()&(1<<(lane%64)) != 0
+}
+
+func (l *lanes) set(ls []int, on bool) {
+	for _, lane := range ls {
+		w := &l.held[lane/64]
+		for {
+			old := w.Load()
+			nw := old | 1<<(lane%64)
+			if !on {
+				nw = old &^ (1 << (lane % 64))
+			}
+			if w.CompareAndSwap(old, nw) {
+				break
+			}
+		}
+	}
+}
+
+// list returns the held lanes in order.
+func (l *lanes) list() []int {
+	var out []int
+	for lane := 0; lane < LaneCount; lane++ {
+		if l.holds(lane) {
+			out = append(out, lane)
+		}
+	}
+	return out
+}
+
+// live reports whether the lease is known to hold now.
+func (l *lanes) live() bool {
+	if l.fenced.Load() {
+		return false
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return time.Now().Before(l.validUntil)
+}
+
+func (l *lanes) renewed(start time.Time) {
+	l.mu.Lock()
+	l.validUntil = start.Add(l.node.Lease())
+	l.mu.Unlock()
+}
+
+// owns reports whether this engine does the work of a contact's lane
+// (always, on a store that is not a Node).
+func (e *Engine) owns(account, contact string) bool {
+	return e.lanes == nil || e.lanes.holds(LaneOf(account, contact))
+}
+
+// laneTick is how often a node renews its lease and balances lanes.
+func (l *lanes) tick() time.Duration {
+	return max(l.node.Lease()/5, 10*time.Millisecond)
+}
+
+// queuedPage is how many queued items one transaction takes at most.
+const queuedPage = 2048
+
+// laneLoop keeps the node's lease and lanes: it balances them every
+// tick, takes up what Balance gave and gives back its surplus.
+func (e *Engine) laneLoop() {
+	defer e.wg.Done()
+	l := e.lanes
+	for {
+		e.balanceLanes()
+		if l.fenced.Load() {
+			return
+		}
+		select {
+		case <-e.stop:
+			return
+		case <-e.clock.After(l.tick()):
+		case <-l.node.Queued():
+			// Items were queued: a job takes them (runBatch drains the
+			// queue of the held lanes first).
+			if len(l.list()) > 0 {
+				go func() {
+					if err := e.submit(context.Background(), func(w *work) error { return nil }); err != nil && !errors.Is(err, ErrStopped) {
+						e.log.Error("lanes: taking queued work", "err", err)
+					}
+				}()
+			}
+		}
+	}
+}
+
+// balanceLanes runs one round of Balance and acts on it.
+func (e *Engine) balanceLanes() {
+	l := e.lanes
+	start := time.Now()
+	t, err := l.node.Balance(context.Background())
+	if errors.Is(err, ErrFenced) {
+		e.fence()
+		return
+	}
+	if err != nil {
+		e.log.Error("lanes: renewing the lease", "err", err)
+		return
+	}
+	l.renewed(start)
+	if len(t.Lanes) > 0 {
+		e.takeLanes(t.Lanes)
+	}
+	e.recovered(t.Unknown)
+	if t.Surplus > 0 {
+		held := l.list()
+		if len(held) > 0 {
+			e.giveLanes(held[len(held)-min(t.Surplus, len(held)):])
+		}
+	}
+}
+
+// fence stops everything after the lease was lost: nothing more is
+// committed (the store refuses) nor sent (the dispatcher checks).
+func (e *Engine) fence() {
+	if e.lanes.fenced.Swap(true) {
+		return
+	}
+	e.log.Error("lanes: this node lost its lease (paused or cut off from the database past it): it stops; its lanes have moved to other nodes")
+	if e.cfg.OnFenced != nil {
+		go e.cfg.OnFenced()
+	}
+}
+
+// takeLanes starts the work of lanes just taken: in a job, so that the
+// next jobs see them held (the first batch takes their queued items
+// before anything else); then the messages their former owner left,
+// their timers, and the calls that were under way.
+func (e *Engine) takeLanes(taken []int) {
+	sort.Ints(taken)
+	var calling []*Run
+	err := e.submit(context.Background(), func(w *work) error {
+		e.lanes.set(taken, true)
+		runs, err := w.tx.Runs(RunFilter{Status: RunCalling})
+		if err != nil {
+			return err
+		}
+		in := map[int]bool{}
+		for _, lane := range taken {
+			in[lane] = true
+		}
+		calling = calling[:0]
+		for _, r := range runs {
+			if in[LaneOf(r.Account, r.Contact)] {
+				calling = append(calling, r)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		// The lanes stay held in the store; the next rounds keep them.
+		e.log.Error("lanes: starting taken lanes", "err", err)
+	}
+	e.outMu.Lock()
+	e.backlog = true
+	e.outMu.Unlock()
+	for _, r := range calling {
+		if r.State.Request != nil {
+			e.call(r, r.State.Request)
+		}
+	}
+	e.kickOutbox()
+	e.kickTimers()
+}
+
+// giveLanes gives lanes back: in a job, so that later jobs queue their
+// work; once no message of theirs is being sent, the store releases
+// them.
+func (e *Engine) giveLanes(give []int) {
+	in := map[int]bool{}
+	for _, l := range give {
+		in[l] = true
+	}
+	err := e.submit(context.Background(), func(w *work) error {
+		e.lanes.set(give, false)
+		// Messages held back while their account is paused stay
+		// pending in the store: the lanes' new node holds them.
+		e.holds.drop(func(o *OutboxEntry) bool { return in[LaneOf(o.Account, o.Contact)] })
+		return nil
+	})
+	if err != nil {
+		e.log.Error("lanes: giving lanes back", "err", err)
+		return
+	}
+	if !e.waitSendsOf(give) {
+		// A send's outcome could not be recorded: keep the lanes, so
+		// that no other node sends their messages again.
+		e.log.Error("lanes: messages of lanes being given back are still claimed; keeping the lanes", "lanes", len(give))
+		if err := e.submit(context.Background(), func(w *work) error { e.lanes.set(give, true); return nil }); err != nil {
+			e.log.Error("lanes: keeping lanes", "err", err)
+		}
+		return
+	}
+	if err := e.lanes.node.Release(context.Background(), give); err != nil {
+		e.log.Error("lanes: giving lanes back", "err", err)
+	}
+}
+
+// giveBackWait bounds how long lanes being given back wait for their
+// messages' sends to be recorded.
+const giveBackWait = 30 * time.Second
+
+// waitSendsOf waits until no message of the lanes is claimed for sending
+// (in real time: it waits for sends, not for the engine's clock); false
+// when that took longer than giveBackWait or the engine stops.
+func (e *Engine) waitSendsOf(ls []int) bool {
+	deadline := time.Now().Add(giveBackWait)
+	t := time.NewTicker(5 * time.Millisecond)
+	defer t.Stop()
+	for e.inflightOf(ls) > 0 {
+		if time.Now().After(deadline) {
+			return false
+		}
+		select {
+		case <-e.stop:
+			return false
+		case <-t.C:
+		}
+	}
+	return true
+}
+
+// drainQueued takes the queued items of the held lanes, in the
+// transaction of a batch before its jobs, and does them: an item queued
+// before the batch's events is handled before them. It returns the work
+// that did them (nil when there were none).
+func (e *Engine) drainQueued(tx *outboxRecorder) (*work, error) {
+	e.lanes.drainFull = false
+	qt, ok := storeTx[QueueTx](tx)
+	if !ok {
+		return nil, nil
+	}
+	held := e.lanes.list()
+	if len(held) == 0 {
+		return nil, nil
+	}
+	items, err := qt.TakeQueued(held, queuedPage)
+	if err != nil {
+		return nil, fmt.Errorf("queued work: %w", err)
+	}
+	e.lanes.drainFull = len(items) == queuedPage
+	if len(items) == 0 {
+		return nil, nil
+	}
+	w := newWork(e, tx)
+	w.reserved = tx.reserved
+	w.draining = true
+	err = w.run(func(w *work) error {
+		for _, q := range items {
+			if err := w.doQueued(q); err != nil {
+				return fmt.Errorf("queued %s of %s: %w", q.Kind, q.Contact, err)
+			}
+		}
+		return nil
+	})
+	return w, err
+}
+
+// joinLanes starts the node's lease and takes its first lanes before the
+// engine's goroutines start.
+func (e *Engine) joinLanes(ctx context.Context) error {
+	l := e.lanes
+	if err := l.node.Join(ctx); err != nil {
+		return err
+	}
+	start := time.Now()
+	t, err := l.node.Balance(ctx)
+	if err != nil {
+		return err
+	}
+	l.renewed(start)
+	l.set(t.Lanes, true)
+	e.recovered(t.Unknown)
+	return nil
+}
+
+// queue keeps work for the node holding a contact's lane.
+func (w *work) queue(q *Queued) error {
+	qt, ok := storeTx[QueueTx](w.tx)
+	if !ok {
+		return errors.New("lanes: the store cannot queue work for another node")
+	}
+	q.Lane = LaneOf(q.Account, q.Contact)
+	q.QueuedAt = w.now
+	return qt.QueueItem(q)
+}
+
+// direct reports whether a job handles a contact's work itself: the
+// engine holds its lane and nothing queued for it may wait.
+func (w *work) direct(account, contact string) bool {
+	l := w.e.lanes
+	return l == nil || w.draining || (l.holds(LaneOf(account, contact)) && !l.drainFull)
+}
+
+// doQueued does a queued item for a contact of a held lane.
+func (w *work) doQueued(q *Queued) error {
+	switch q.Kind {
+	case QueuedEvent:
+		ev := q.Event.Event
+		w.count().dequeued++
+		return w.ingest(&ev)
+	case QueuedSchedule:
+		return w.scheduleOne(q.Name, q.Due, q.Account, q.Contact)
+	case QueuedStart:
+		p, ok := w.e.flows.Load().byName[q.Name]
+		if !ok {
+			w.e.log.Warn("a flow started through the API is no longer loaded", "flow", q.Name, "contact", q.Contact)
+			return nil
+		}
+		cs, err := w.contact(q.Account, q.Contact, false)
+		if errors.Is(err, ErrNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if !cs.c.Followed {
+			return nil
+		}
+		if cooling, err := w.coolingDown(cs, p.flow); err != nil || cooling {
+			return err
+		}
+		_, err = w.startFlow(cs, p, eventEnvAt("api", w.now), startOpts{by: "started through the admin API or the console", vars: q.Vars})
+		return err
+	}
+	w.e.log.Error("lanes: a queued item of an unknown kind is dropped", "kind", q.Kind, "contact", q.Contact)
+	return nil
+}

@@ -1,0 +1,519 @@
+package postgres
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/wxflow/wxflow/engine"
+)
+
+// DefaultLease is how long a node's lease lasts without renewal: a node
+// that stops renewing (killed, paused, cut off) loses its lanes this long
+// after its last renewal, and they move to the other nodes.
+const DefaultLease = 5 * time.Second
+
+// queueChannel is the channel of the notifications sent when work is
+// queued for another node (one per schema: notifications are the
+// database's).
+func queueChannel(schema string) string { return "wxflow_queued/" + schema }
+
+// lease is a joined node's state (nil before Join).
+type lease struct {
+	id, name string
+	dur      time.Duration
+	// channel is the notification channel of the store's schema.
+	channel string
+	// pool holds the connection the lease is renewed on (and lanes are
+	// balanced on): never behind the writer's transactions.
+	pool *pgxpool.Pool
+
+	mu sync.Mutex
+	// held are the lanes the store holds for the node (a superset of
+	// the engine's while lanes are given back).
+	held []int32
+
+	notify     chan struct{}
+	listenStop context.CancelFunc
+	listenDone chan struct{}
+}
+
+// nowSQL is the lease clock in SQL: $n when the store has a test clock
+// (Options.Now), else the database's clock in Unix nanoseconds.
+func (s *Store) nowArg() any {
+	if s.opts.Now != nil {
+		return s.opts.Now().UnixNano()
+	}
+	return nil
+}
+
+// nowExpr is the SQL for the lease clock, given the placeholder of
+// nowArg's value.
+func nowExpr(ph string) string {
+	return `coalesce(` + ph + `::bigint, (extract(epoch from clock_timestamp()) * 1e9)::bigint)`
+}
+
+// wallNow is the time rows are stamped with outside the engine's
+// transactions (Options.Now in tests).
+func (s *Store) wallNow() time.Time {
+	if s.opts.Now != nil {
+		return s.opts.Now()
+	}
+	return time.Now()
+}
+
+// heldLanes returns the lanes the node holds, for the statements that
+// filter by lane; ok is false when the store is not a node (it then
+// works on every lane).
+func (s *Store) heldLanes() (lanes []int32, ok bool) {
+	if s.lease == nil {
+		return nil, false
+	}
+	s.lease.mu.Lock()
+	defer s.lease.mu.Unlock()
+	return append([]int32(nil), s.lease.held...), true
+}
+
+// claimer is the name outbox entries are claimed under.
+func (s *Store) claimer() string {
+	if s.lease == nil {
+		return "-"
+	}
+	return s.lease.id
+}
+
+// Lease returns the node's lease length.
+func (s *Store) Lease() time.Duration {
+	if s.opts.Lease > 0 {
+		return s.opts.Lease
+	}
+	return DefaultLease
+}
+
+// Join makes the store a node: it starts a lease, renewed by Balance, and
+// from then on every write transaction checks it.
+func (s *Store) Join(ctx context.Context) error {
+	if s.lease != nil {
+		return errors.New("join: the store joined already")
+	}
+	var b [8]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return fmt.Errorf("join: %w", err)
+	}
+	name := s.opts.NodeName
+	if name == "" {
+		host, _ := os.Hostname()
+		name = fmt.Sprintf("%s:%d", host, os.Getpid())
+	}
+	l := &lease{id: name + "/" + hex.EncodeToString(b[:]), name: name, dur: s.Lease(), notify: make(chan struct{}, 1)}
+	cfg := s.w.Config().Copy()
+	cfg.MaxConns, cfg.MinConns = 1, 1
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return fmt.Errorf("join: %w", err)
+	}
+	l.pool = pool
+	var schema string
+	if err := pool.QueryRow(ctx, `SELECT coalesce(current_schema(), '')`).Scan(&schema); err != nil {
+		pool.Close()
+		return fmt.Errorf("join: %w", err)
+	}
+	l.channel = queueChannel(schema)
+	_, err = pool.Exec(ctx, `INSERT INTO nodes (id, name, joined, expires) VALUES ($1, $2, `+nowExpr("$3")+`, `+nowExpr("$3")+` + $4)`,
+		l.id, name, s.nowArg(), l.dur.Nanoseconds())
+	if err != nil {
+		pool.Close()
+		return fmt.Errorf("join: %w", err)
+	}
+	lctx, cancel := context.WithCancel(context.Background())
+	l.listenStop, l.listenDone = cancel, make(chan struct{})
+	s.lease = l
+	go s.listen(lctx, cfg.ConnConfig)
+	return nil
+}
+
+// listen forwards the notifications of queued work to Queued, on a
+// connection of its own, until the node leaves; a lost connection is
+// opened again.
+func (s *Store) listen(ctx context.Context, cc *pgx.ConnConfig) {
+	defer close(s.lease.listenDone)
+	for ctx.Err() == nil {
+		conn, err := pgx.ConnectConfig(ctx, cc.Copy())
+		if err == nil {
+			if _, err = conn.Exec(ctx, `LISTEN `+pgx.Identifier{s.lease.channel}.Sanitize()); err == nil {
+				for {
+					if _, err = conn.WaitForNotification(ctx); err != nil {
+						break
+					}
+					select {
+					case s.lease.notify <- struct{}{}:
+					default:
+					}
+				}
+			}
+			conn.Close(context.Background())
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Second):
+			// Queued work is taken by every batch meanwhile: only the
+			// wake-up is late.
+		}
+	}
+}
+
+// Queued returns the channel that receives when work was queued.
+func (s *Store) Queued() <-chan struct{} {
+	if s.lease == nil {
+		return nil
+	}
+	return s.lease.notify
+}
+
+// balanceLockTimeout bounds how long Balance waits for a dead node's
+// transaction under way (the server ends it: idle_in_transaction_session_timeout).
+const balanceLockTimeout = "1s"
+
+// Balance renews the lease, reaps the nodes whose lease expired, and
+// takes free lanes up to this node's share, recovering their messages in
+// the same commit.
+func (s *Store) Balance(ctx context.Context) (engine.Taken, error) {
+	l := s.lease
+	if l == nil {
+		return engine.Taken{}, errors.New("balance: the store did not join")
+	}
+	now := s.nowArg()
+	ct, err := l.pool.Exec(ctx, `UPDATE nodes SET expires = `+nowExpr("$2")+` + $3 WHERE id = $1 AND expires > `+nowExpr("$2"),
+		l.id, now, l.dur.Nanoseconds())
+	if err != nil {
+		return engine.Taken{}, fmt.Errorf("renew lease: %w", err)
+	}
+	if ct.RowsAffected() == 0 {
+		return engine.Taken{}, engine.ErrFenced
+	}
+	var t engine.Taken
+	err = pgx.BeginFunc(ctx, l.pool, func(tx pgx.Tx) error {
+		t = engine.Taken{}
+		if _, err := tx.Exec(ctx, `SET LOCAL lock_timeout = '`+balanceLockTimeout+`'`); err != nil {
+			return err
+		}
+		// Deleting a dead node's row waits for its transaction under
+		// way, which holds the row (the fence): once deleted, it can
+		// commit nothing more.
+		if _, err := tx.Exec(ctx, `DELETE FROM nodes WHERE expires <= `+nowExpr("$1"), now); err != nil {
+			return err
+		}
+		rows, err := tx.Query(ctx, `SELECT n.id, count(l.lane) FROM nodes n LEFT JOIN lanes l ON l.owner = n.id GROUP BY n.id`)
+		if err != nil {
+			return err
+		}
+		counts := map[string]int{}
+		for rows.Next() {
+			var id string
+			var n int
+			if err := rows.Scan(&id, &n); err != nil {
+				return err
+			}
+			counts[id] = n
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		if _, ok := counts[l.id]; !ok {
+			return engine.ErrFenced
+		}
+		live := len(counts)
+		share := (engine.LaneCount + live - 1) / live
+		mine := counts[l.id]
+		if want := share - mine; want > 0 {
+			rows, err := tx.Query(ctx, `UPDATE lanes SET owner = $1 WHERE lane IN (
+				SELECT lane FROM lanes f WHERE f.owner = '' OR NOT EXISTS (SELECT 1 FROM nodes n WHERE n.id = f.owner)
+				ORDER BY lane LIMIT $2 FOR UPDATE SKIP LOCKED) RETURNING lane`, l.id, want)
+			if err != nil {
+				return err
+			}
+			taken, err := pgx.CollectRows(rows, pgx.RowTo[int32])
+			if err != nil {
+				return err
+			}
+			if len(taken) > 0 {
+				// Sends their former owner started may have gone out:
+				// unknown. Its other claims are released: sent once, here.
+				ct, err := tx.Exec(ctx, `UPDATE outbox SET status = 'unknown',
+					detail = CASE WHEN detail = '' THEN '' ELSE detail || ': ' END || 'the node sending it stopped while the message was being sent', updated_at = $2
+					WHERE status = 'sending' AND lane = ANY($1)`, taken, s.wallNow().UnixNano())
+				if err != nil {
+					return err
+				}
+				t.Unknown = int(ct.RowsAffected())
+				if _, err := tx.Exec(ctx, `UPDATE outbox SET claimed_by = '', reason = CASE WHEN reason = 'paused' THEN '' ELSE reason END,
+					detail = CASE WHEN reason = 'paused' THEN '' ELSE detail END
+					WHERE status = 'pending' AND claimed_by <> '' AND lane = ANY($1)`, taken); err != nil {
+					return err
+				}
+				for _, lane := range taken {
+					t.Lanes = append(t.Lanes, int(lane))
+				}
+				mine += len(taken)
+			}
+		}
+		// Give back only to a node that has fewer than its share and no
+		// free lane to take.
+		floor := engine.LaneCount / live
+		var free int
+		if err := tx.QueryRow(ctx, `SELECT count(*) FROM lanes f WHERE f.owner = '' OR NOT EXISTS (SELECT 1 FROM nodes n WHERE n.id = f.owner)`).Scan(&free); err != nil {
+			return err
+		}
+		hungry := false
+		for id, n := range counts {
+			if id != l.id && n < floor {
+				hungry = true
+			}
+		}
+		if hungry && free == 0 && mine > share {
+			t.Surplus = mine - share
+		}
+		return nil
+	})
+	if err != nil {
+		var pe *pgconn.PgError
+		if errors.As(err, &pe) && pe.Code == "55P03" {
+			// lock_timeout: a dead node's transaction is still being
+			// ended; the next round takes its lanes.
+			return engine.Taken{}, nil
+		}
+		if errors.Is(err, engine.ErrFenced) {
+			return engine.Taken{}, err
+		}
+		return engine.Taken{}, fmt.Errorf("balance lanes: %w", err)
+	}
+	if len(t.Lanes) > 0 {
+		l.mu.Lock()
+		for _, lane := range t.Lanes {
+			l.held = append(l.held, int32(lane))
+		}
+		sort.Slice(l.held, func(i, j int) bool { return l.held[i] < l.held[j] })
+		l.mu.Unlock()
+	}
+	return t, nil
+}
+
+// Release gives lanes back, with the claims of their pending messages.
+func (s *Store) Release(ctx context.Context, give []int) error {
+	l := s.lease
+	if l == nil {
+		return errors.New("release: the store did not join")
+	}
+	lanes := make([]int32, len(give))
+	for i, g := range give {
+		lanes[i] = int32(g)
+	}
+	err := pgx.BeginFunc(ctx, l.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `UPDATE outbox SET claimed_by = '' WHERE status = 'pending' AND claimed_by = $1 AND lane = ANY($2)`, l.id, lanes); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `UPDATE lanes SET owner = '' WHERE owner = $1 AND lane = ANY($2)`, l.id, lanes)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("release lanes: %w", err)
+	}
+	gone := map[int32]bool{}
+	for _, lane := range lanes {
+		gone[lane] = true
+	}
+	l.mu.Lock()
+	kept := l.held[:0]
+	for _, lane := range l.held {
+		if !gone[lane] {
+			kept = append(kept, lane)
+		}
+	}
+	l.held = kept
+	l.mu.Unlock()
+	return nil
+}
+
+// Leave gives every lane back and ends the lease: the other nodes take
+// the lanes at their next round.
+func (s *Store) Leave(ctx context.Context) error {
+	l := s.lease
+	if l == nil {
+		return nil
+	}
+	err := pgx.BeginFunc(ctx, l.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `UPDATE outbox SET claimed_by = '' WHERE status = 'pending' AND claimed_by = $1`, l.id); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `UPDATE lanes SET owner = '' WHERE owner = $1`, l.id); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `DELETE FROM nodes WHERE id = $1`, l.id)
+		return err
+	})
+	l.mu.Lock()
+	l.held = nil
+	l.mu.Unlock()
+	if err != nil {
+		return fmt.Errorf("leave: %w", err)
+	}
+	return nil
+}
+
+// closeLease stops the listener and the lease's pool.
+func (s *Store) closeLease() {
+	if l := s.lease; l != nil {
+		l.listenStop()
+		<-l.listenDone
+		l.pool.Close()
+	}
+}
+
+// fence queues the check of the node's lease at the start of a write
+// transaction: it locks the node's row (FOR KEY SHARE) until the commit,
+// so that another node reaping an expired lease waits for the
+// transaction, and fails it when the lease expired or was reaped.
+func (t *pgTx) fence() {
+	s := t.store
+	t.writeChecked("lease", `SELECT 1 FROM nodes WHERE id = $1 AND expires > `+nowExpr("$2")+` FOR KEY SHARE`,
+		func(ct pgconn.CommandTag) error {
+			if ct.RowsAffected() != 1 {
+				return engine.ErrFenced
+			}
+			return nil
+		}, s.lease.id, s.nowArg())
+}
+
+// queuedItem is a queued item's stored JSON (kind, lane and key have
+// columns of their own).
+type queuedItem struct {
+	Account string              `json:"account"`
+	Contact string              `json:"contact"`
+	Event   *engine.EventRecord `json:"event,omitempty"`
+	Name    string              `json:"name,omitempty"`
+	Due     int64               `json:"due,omitempty"`
+	Vars    map[string]any      `json:"vars,omitempty"`
+}
+
+// QueueItem keeps work for the node holding its lane, and wakes the
+// nodes at the commit.
+func (t *pgTx) QueueItem(q *engine.Queued) error {
+	item := queuedItem{Account: q.Account, Contact: q.Contact, Event: q.Event, Name: q.Name, Vars: q.Vars}
+	if !q.Due.IsZero() {
+		item.Due = engine.UnixNanos(q.Due)
+	}
+	b, err := json.Marshal(item)
+	if err != nil {
+		return fmt.Errorf("queue %s: %w", q.Kind, err)
+	}
+	if err := text("queue", q.Account, q.Contact, q.Key); err != nil {
+		return err
+	}
+	var key any
+	if q.Key != "" {
+		key = q.Key
+	}
+	t.write("queue", `INSERT INTO queue (lane, kind, key, item, queued_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (key) DO NOTHING`,
+		int32(q.Lane), string(q.Kind), key, string(b), engine.UnixNanos(q.QueuedAt))
+	if !t.notified {
+		t.notified = true
+		t.write("queue", `SELECT pg_notify('wxflow_queued/' || coalesce(current_schema(), ''), '')`)
+	}
+	return nil
+}
+
+// TakeQueued removes and returns up to limit queued items of the lanes,
+// oldest first.
+func (t *pgTx) TakeQueued(lanes []int, limit int) ([]*engine.Queued, error) {
+	ls := make([]int32, len(lanes))
+	for i, l := range lanes {
+		ls[i] = int32(l)
+	}
+	var out []*engine.Queued
+	err := t.query(`DELETE FROM queue WHERE id IN (SELECT id FROM queue WHERE lane = ANY($1) ORDER BY id LIMIT $2)
+		RETURNING id, lane, kind, coalesce(key, ''), item, queued_at`, []any{ls, limit}, func(rows pgx.Rows) error {
+		for rows.Next() {
+			var q engine.Queued
+			var lane int32
+			var kind, item string
+			var at int64
+			if err := rows.Scan(&q.ID, &lane, &kind, &q.Key, &item, &at); err != nil {
+				return err
+			}
+			var it queuedItem
+			if err := json.Unmarshal([]byte(item), &it); err != nil {
+				return fmt.Errorf("queued item %d: %w", q.ID, err)
+			}
+			q.Lane, q.Kind, q.QueuedAt = int(lane), engine.QueuedKind(kind), engine.FromUnixNanos(at)
+			q.Account, q.Contact, q.Event, q.Name, q.Vars = it.Account, it.Contact, it.Event, it.Name, it.Vars
+			if it.Due != 0 {
+				q.Due = engine.FromUnixNanos(it.Due)
+			}
+			out = append(out, &q)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("take queued: %w", err)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out, nil
+}
+
+// ClaimOutboxIDs claims the pending, unclaimed entries with these IDs.
+func (t *pgTx) ClaimOutboxIDs(ids []int64, at time.Time) ([]int64, error) {
+	var got []int64
+	err := t.query(`UPDATE outbox SET claimed_by = $1 WHERE id = ANY($2) AND status = 'pending' AND claimed_by = '' RETURNING id`,
+		[]any{t.store.claimer(), ids}, func(rows pgx.Rows) error {
+			var err error
+			got, err = pgx.CollectRows(rows, pgx.RowTo[int64])
+			return err
+		})
+	if err != nil {
+		return nil, fmt.Errorf("claim outbox: %w", err)
+	}
+	return got, nil
+}
+
+// backfillLanes computes the lane of the rows migration 003 added a lane
+// column to (engine.LaneOf is wxflow's, not the database's).
+func backfillLanes(ctx context.Context, conn *pgx.Conn) error {
+	for _, table := range []string{"outbox", "timers"} {
+		rows, err := conn.Query(ctx, `SELECT DISTINCT account, contact FROM `+table+` WHERE lane = -1`)
+		if err != nil {
+			return fmt.Errorf("lanes of %s: %w", table, err)
+		}
+		type ref struct{ a, c string }
+		var refs []ref
+		for rows.Next() {
+			var r ref
+			if err := rows.Scan(&r.a, &r.c); err != nil {
+				rows.Close()
+				return fmt.Errorf("lanes of %s: %w", table, err)
+			}
+			refs = append(refs, r)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("lanes of %s: %w", table, err)
+		}
+		for _, r := range refs {
+			if _, err := conn.Exec(ctx, `UPDATE `+table+` SET lane = $1 WHERE account = $2 AND contact = $3 AND lane = -1`,
+				int32(engine.LaneOf(r.a, r.c)), r.a, r.c); err != nil {
+				return fmt.Errorf("lanes of %s: %w", table, err)
+			}
+		}
+	}
+	return nil
+}
