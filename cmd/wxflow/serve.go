@@ -122,6 +122,13 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 			}
 			log.Info("stopped")
 			return exitOK
+		case <-s.fenced:
+			// Another node has this node's lanes: nothing it does may
+			// count any more. Its supervisor starts it again, as a new
+			// node that takes lanes like any other.
+			log.Error("wxflow serve: this node lost its lease on the database (it was paused, or cut off from the database, for longer than the lease); it stops so that it can be started again as a new node")
+			s.Close()
+			return exitProblems
 		case <-hup:
 			s.Reload(true)
 		case <-poll.C:
@@ -164,6 +171,11 @@ type server struct {
 	consoleOff string
 	metrics    *metrics.Metrics
 
+	// fenced is closed when the engine lost its node's lease (several
+	// nodes on PostgreSQL): serve stops at once.
+	fenced     chan struct{}
+	fencedOnce sync.Once
+
 	reloadMu sync.Mutex
 	// print is the fingerprint of the flow files last loaded or tried.
 	print string
@@ -201,7 +213,7 @@ func newServer(ctx context.Context, cfg *config.Config, o serverOptions) (*serve
 		o.Clock = engine.SystemClock{}
 	}
 	// Flows may read only the secrets the config declares.
-	s := &server{cfg: cfg, log: o.Logger, loadOpt: flows.Options{Regions: map[string]string{}, CheckSecrets: true, Secrets: cfg.Secrets.Names()}}
+	s := &server{cfg: cfg, log: o.Logger, fenced: make(chan struct{}), loadOpt: flows.Options{Regions: map[string]string{}, CheckSecrets: true, Secrets: cfg.Secrets.Names()}}
 	s.metrics = metrics.New(func() engine.Stats { return s.engine.Stats() })
 	print, err := flowsFingerprint(cfg.Flows)
 	if err != nil {
@@ -294,6 +306,7 @@ func (s *server) openAccounts(ctx context.Context, o serverOptions) (http.Handle
 	s.engine, err = engine.New(engine.Config{
 		Store: st, Channel: wechat.NewChannel(accounts), Clock: o.Clock, Zone: cfg.Timezone, Logger: o.Logger, LoadOptions: s.loadOpt,
 		Secrets: cfg.Secrets,
+		OnFenced: func() { s.fencedOnce.Do(func() { close(s.fenced) }) },
 	})
 	if err != nil {
 		st.Close()
