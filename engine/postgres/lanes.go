@@ -386,14 +386,27 @@ func (s *Store) closeLease() {
 // transaction, and fails it when the lease expired or was reaped.
 func (t *pgTx) fence() {
 	s := t.store
-	t.writeChecked("lease", `SELECT 1 FROM nodes WHERE id = $1 AND expires > `+nowExpr("$2")+` FOR KEY SHARE`,
-		func(ct pgconn.CommandTag) error {
-			if ct.RowsAffected() != 1 {
-				return engine.ErrFenced
-			}
+	q := t.queue(`SELECT wxflow_fence($1, `+nowExpr("$2")+`)`, s.lease.id, s.nowArg())
+	q.Exec(func(pgconn.CommandTag) error { return nil })
+	inner := q.Fn
+	q.Fn = func(br pgx.BatchResults) error {
+		err := inner(br)
+		if err == nil {
 			return nil
-		}, s.lease.id, s.nowArg())
+		}
+		var pe *pgconn.PgError
+		if errors.As(err, &pe) && pe.Code == fenceCode {
+			err = engine.ErrFenced
+		}
+		if t.err == nil {
+			t.err = fmt.Errorf("lease: %w", err)
+		}
+		return err
+	}
 }
+
+// fenceCode is the SQLSTATE wxflow_fence raises.
+const fenceCode = "WXFNC"
 
 // queuedItem is a queued item's stored JSON (kind, lane and key have
 // columns of their own).

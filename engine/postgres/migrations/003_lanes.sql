@@ -40,3 +40,15 @@ CREATE TABLE queue (
     queued_at bigint NOT NULL
 );
 CREATE INDEX queue_lane ON queue (lane, id);
+
+-- The fence every write transaction of a node starts with: it locks the
+-- node's row until the transaction ends (a node reaping an expired lease
+-- waits for it) and fails the transaction, on the server, when the lease
+-- expired or was reaped: nothing after it can commit.
+CREATE FUNCTION wxflow_fence(node text, now bigint) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM 1 FROM nodes WHERE id = node AND expires > now FOR KEY SHARE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'wxflow: node % lost its lease', node USING ERRCODE = 'WXFNC';
+    END IF;
+END $$;

@@ -1,0 +1,514 @@
+package postgres_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/wxflow/wxflow/channels"
+	"github.com/wxflow/wxflow/channels/sim"
+	"github.com/wxflow/wxflow/channels/wechat"
+	"github.com/wxflow/wxflow/engine"
+	"github.com/wxflow/wxflow/engine/postgres"
+	"github.com/wxflow/wxflow/flows"
+)
+
+// leaseClock is the clock the nodes' leases are measured with in these
+// tests: moved by hand, shared by the stores of a test.
+type leaseClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newLeaseClock() *leaseClock {
+	return &leaseClock{t: time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)}
+}
+
+func (c *leaseClock) now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *leaseClock) add(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+// openNode opens a store on dsn measuring leases with clock, and joins.
+func openNode(t *testing.T, dsn, name string, clock *leaseClock) *postgres.Store {
+	t.Helper()
+	s, err := postgres.Open(context.Background(), dsn, postgres.Options{ReadConns: 2, NodeName: name, Now: clock.now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	if err := s.Join(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func balance(t *testing.T, s *postgres.Store) engine.Taken {
+	t.Helper()
+	got, err := s.Balance(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return got
+}
+
+// contactIn returns an OpenID whose lane is lane.
+func contactIn(lane int, prefix string) string {
+	for i := 0; ; i++ {
+		id := fmt.Sprintf("%s%d", prefix, i)
+		if engine.LaneOf("main", id) == lane {
+			return id
+		}
+	}
+}
+
+func TestLanesTwoNodesShareThem(t *testing.T) {
+	dsn := freshSchema(t)
+	clock := newLeaseClock()
+	a := openNode(t, dsn, "a", clock)
+	if got := balance(t, a); len(got.Lanes) != engine.LaneCount || got.Surplus != 0 {
+		t.Fatalf("the first node took %d lanes (surplus %d), want all %d", len(got.Lanes), got.Surplus, engine.LaneCount)
+	}
+	b := openNode(t, dsn, "b", clock)
+	if got := balance(t, b); len(got.Lanes) != 0 {
+		t.Fatalf("the second node took %d lanes another node holds", len(got.Lanes))
+	}
+	got := balance(t, a)
+	if got.Surplus != engine.LaneCount/2 {
+		t.Fatalf("with a hungry second node, the first has a surplus of %d, want %d", got.Surplus, engine.LaneCount/2)
+	}
+	var give []int
+	for l := engine.LaneCount / 2; l < engine.LaneCount; l++ {
+		give = append(give, l)
+	}
+	if err := a.Release(context.Background(), give); err != nil {
+		t.Fatal(err)
+	}
+	if got := balance(t, b); len(got.Lanes) != engine.LaneCount/2 {
+		t.Fatalf("the second node took %d lanes given back, want %d", len(got.Lanes), engine.LaneCount/2)
+	}
+	if got := balance(t, a); got.Surplus != 0 || len(got.Lanes) != 0 {
+		t.Fatalf("balanced nodes: the first took %d lanes, surplus %d", len(got.Lanes), got.Surplus)
+	}
+	// Leaving gives every lane back: the other node takes them.
+	if err := a.Leave(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := balance(t, b); len(got.Lanes) != engine.LaneCount/2 {
+		t.Fatalf("after the first node left, the second took %d lanes, want %d", len(got.Lanes), engine.LaneCount/2)
+	}
+}
+
+// reserve stores a pending outbox entry for a contact (with its run).
+func reserve(t *testing.T, s *postgres.Store, contact string, at time.Time) int64 {
+	t.Helper()
+	var id int64
+	err := s.Update(context.Background(), func(tx engine.Tx) error {
+		rid, err := tx.NewRunID()
+		if err != nil {
+			return err
+		}
+		r := &engine.Run{ID: rid, Account: "main", Contact: contact, Flow: "f", Version: "v", Status: engine.RunRunning, Pos: "0", StartedAt: at, UpdatedAt: at}
+		if err := tx.InsertRun(r); err != nil {
+			return err
+		}
+		o := &engine.OutboxEntry{RunID: rid, Account: "main", Contact: contact, Status: engine.OutboxPending,
+			Message: channels.Message{Type: "text", Text: "hi " + contact}, CreatedAt: at, UpdatedAt: at}
+		if err := tx.InsertOutbox(o); err != nil {
+			return err
+		}
+		id = o.ID
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+func entry(t *testing.T, s *postgres.Store, id int64) *engine.OutboxEntry {
+	t.Helper()
+	var o *engine.OutboxEntry
+	err := s.View(context.Background(), func(tx engine.ReadTx) error {
+		var err error
+		o, err = tx.OutboxEntry(id)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return o
+}
+
+// TestLaneTakeoverFencesTheDeadOwnerAndRecoversItsLanes: a node whose
+// lease expired (killed, or paused past it) commits nothing more; the
+// node that takes its lanes marks its started send unknown, and sends
+// (claims) the messages it had claimed and not started.
+func TestLaneTakeoverFencesTheDeadOwnerAndRecoversItsLanes(t *testing.T) {
+	dsn := freshSchema(t)
+	clock := newLeaseClock()
+	a := openNode(t, dsn, "a", clock)
+	balance(t, a)
+	at := clock.now()
+	started := reserve(t, a, contactIn(3, "s"), at)
+	claimed := reserve(t, a, contactIn(200, "c"), at)
+	// a claims both and starts the first one's request.
+	err := a.Update(context.Background(), func(tx engine.Tx) error {
+		out, err := tx.ClaimOutbox(10, at)
+		if err != nil || len(out) != 2 {
+			return fmt.Errorf("claimed %d, %v", len(out), err)
+		}
+		return tx.StartOutbox([]int64{started}, at)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := openNode(t, dsn, "b", clock)
+	if got := balance(t, b); len(got.Lanes) != 0 {
+		t.Fatalf("b took %d lanes of a live node", len(got.Lanes))
+	}
+	clock.add(3 * time.Second)
+	balance(t, b) // b renews; a does not (paused)
+	clock.add(3 * time.Second)
+	// a's lease expired: it commits nothing, even before b reaped it.
+	err = a.Update(context.Background(), func(tx engine.Tx) error {
+		return tx.FinishOutbox(claimed, engine.OutboxSent, "", 0, "", at)
+	})
+	if !errors.Is(err, engine.ErrFenced) {
+		t.Fatalf("a write of a node whose lease expired: %v, want ErrFenced", err)
+	}
+	got := balance(t, b)
+	if len(got.Lanes) != engine.LaneCount || got.Unknown != 1 {
+		t.Fatalf("b took %d lanes, %d sends unknown; want %d and 1", len(got.Lanes), got.Unknown, engine.LaneCount)
+	}
+	if _, err := a.Balance(context.Background()); !errors.Is(err, engine.ErrFenced) {
+		t.Fatalf("the dead node renewing: %v, want ErrFenced", err)
+	}
+	if o := entry(t, b, started); o.Status != engine.OutboxUnknown {
+		t.Fatalf("the started send is %s, want unknown", o.Status)
+	}
+	var again []*engine.OutboxEntry
+	err = b.Update(context.Background(), func(tx engine.Tx) error {
+		var err error
+		again, err = tx.ClaimOutbox(10, clock.now())
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(again) != 1 || again[0].ID != claimed {
+		t.Fatalf("b claimed %v, want the entry a claimed and never started (%d)", again, claimed)
+	}
+}
+
+// TestLaneTakeoverWaitsForTheTransactionUnderWay: a node whose lease
+// expires in the middle of a transaction holds its lease's row: the
+// node taking over waits (and takes nothing this round) until it ends,
+// so the dead node's last commit comes before the takeover's.
+func TestLaneTakeoverWaitsForTheTransactionUnderWay(t *testing.T) {
+	dsn := freshSchema(t)
+	clock := newLeaseClock()
+	a := openNode(t, dsn, "a", clock)
+	balance(t, a)
+	b := openNode(t, dsn, "b", clock)
+	inTx, release := make(chan struct{}), make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		done <- a.Update(context.Background(), func(tx engine.Tx) error {
+			if _, _, err := tx.Session("main", "x"); err != nil { // sends the lease check
+				return err
+			}
+			close(inTx)
+			<-release
+			return tx.PutContact(&engine.Contact{Account: "main", ID: "last", Followed: true, FirstSeen: clock.now(), LastSeen: clock.now()})
+		})
+	}()
+	<-inTx
+	clock.add(3 * time.Second)
+	balance(t, b)
+	clock.add(3 * time.Second)
+	if got := balance(t, b); len(got.Lanes) != 0 {
+		t.Fatalf("b took %d lanes while a's transaction was under way", len(got.Lanes))
+	}
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatalf("the transaction that checked its lease in time: %v", err)
+	}
+	if got := balance(t, b); len(got.Lanes) != engine.LaneCount {
+		t.Fatalf("after it ended, b took %d lanes", len(got.Lanes))
+	}
+	err := b.View(context.Background(), func(tx engine.ReadTx) error {
+		_, err := tx.Contact("main", "last")
+		return err
+	})
+	if err != nil {
+		t.Fatalf("the dead node's last commit: %v", err)
+	}
+}
+
+// TestOutboxClaimsCompete: two stores claiming the same outbox at once
+// never claim one entry twice.
+func TestOutboxClaimsCompete(t *testing.T) {
+	dsn := freshSchema(t)
+	a, b := open(t, dsn), open(t, dsn)
+	at := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+	const n = 300
+	for i := 0; i < n; i++ {
+		reserve(t, a, fmt.Sprint("c", i), at)
+	}
+	var mu sync.Mutex
+	seen := map[int64]int{}
+	var wg sync.WaitGroup
+	for _, s := range []*postgres.Store{a, b, a, b} {
+		wg.Add(1)
+		go func(s *postgres.Store) {
+			defer wg.Done()
+			for {
+				var got []*engine.OutboxEntry
+				err := s.Update(context.Background(), func(tx engine.Tx) error {
+					var err error
+					got, err = tx.ClaimOutbox(7, at)
+					return err
+				})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if len(got) == 0 {
+					return
+				}
+				mu.Lock()
+				for _, o := range got {
+					seen[o.ID]++
+				}
+				mu.Unlock()
+			}
+		}(s)
+	}
+	wg.Wait()
+	if len(seen) != n {
+		t.Fatalf("claimed %d entries, want %d", len(seen), n)
+	}
+	for id, k := range seen {
+		if k != 1 {
+			t.Fatalf("entry %d claimed %d times", id, k)
+		}
+	}
+}
+
+// TestEventDedupeAcrossStores: the same callback recorded at once by two
+// stores is added once.
+func TestEventDedupeAcrossStores(t *testing.T) {
+	dsn := freshSchema(t)
+	stores := []*postgres.Store{open(t, dsn), open(t, dsn)}
+	at := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+	for round := 0; round < 20; round++ {
+		key := fmt.Sprint("main/alice/msg/", round)
+		var mu sync.Mutex
+		added := 0
+		var wg sync.WaitGroup
+		for i := 0; i < 6; i++ {
+			wg.Add(1)
+			go func(s *postgres.Store) {
+				defer wg.Done()
+				err := s.Update(context.Background(), func(tx engine.Tx) error {
+					ok, err := tx.AddEvent(&engine.EventRecord{Key: key, ReceivedAt: at,
+						Event: channels.Event{Account: "main", Contact: "alice", Kind: channels.Text, Text: "hi", MsgID: key}})
+					if ok {
+						mu.Lock()
+						added++
+						mu.Unlock()
+					}
+					return err
+				})
+				if err != nil {
+					t.Error(err)
+				}
+			}(stores[i%2])
+		}
+		wg.Wait()
+		if added != 1 {
+			t.Fatalf("round %d: the event was added %d times", round, added)
+		}
+	}
+}
+
+// TestQueueKeepsOrderAndDedupes: queued work is taken by lane, in the
+// order it was queued, once; an event queued twice (a retry reaching
+// another node) is kept once.
+func TestQueueKeepsOrderAndDedupes(t *testing.T) {
+	dsn := freshSchema(t)
+	s := open(t, dsn)
+	at := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+	c1, c2 := contactIn(5, "q"), contactIn(9, "q")
+	items := []*engine.Queued{
+		{Kind: engine.QueuedEvent, Account: "main", Contact: c1, Key: "k1", Event: &engine.EventRecord{Key: "k1", ReceivedAt: at, Event: channels.Event{Account: "main", Contact: c1, Kind: channels.Text, Text: "one", MsgID: "1"}}},
+		{Kind: engine.QueuedStart, Account: "main", Contact: c2, Name: "promo", Vars: map[string]any{"plan": "gold"}},
+		{Kind: engine.QueuedEvent, Account: "main", Contact: c1, Key: "k1", Event: &engine.EventRecord{Key: "k1", ReceivedAt: at, Event: channels.Event{Account: "main", Contact: c1, Kind: channels.Text, Text: "one", MsgID: "1"}}},
+		{Kind: engine.QueuedSchedule, Account: "main", Contact: c1, Name: "weekly", Due: at},
+	}
+	err := s.Update(context.Background(), func(tx engine.Tx) error {
+		for _, q := range items {
+			q.Lane, q.QueuedAt = engine.LaneOf(q.Account, q.Contact), at
+			if err := tx.(engine.QueueTx).QueueItem(q); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	take := func(lanes ...int) []*engine.Queued {
+		var got []*engine.Queued
+		err := s.Update(context.Background(), func(tx engine.Tx) error {
+			var err error
+			got, err = tx.(engine.QueueTx).TakeQueued(lanes, 100)
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	if got := take(7); len(got) != 0 {
+		t.Fatalf("lane 7 has %d items", len(got))
+	}
+	got := take(5)
+	if len(got) != 2 || got[0].Kind != engine.QueuedEvent || got[0].Event.Event.Text != "one" || got[1].Kind != engine.QueuedSchedule || !got[1].Due.Equal(at) {
+		t.Fatalf("lane 5: %+v", got)
+	}
+	got = take(5, 9)
+	if len(got) != 1 || got[0].Name != "promo" || got[0].Vars["plan"] != "gold" {
+		t.Fatalf("lane 9: %+v", got)
+	}
+}
+
+// TestTwoEnginesKeepEachContactsOrder runs two engines on one database:
+// each contact's messages reach either node (a load balancer), and each
+// contact gets its replies once, in order, from the node holding its
+// lane.
+func TestTwoEnginesKeepEachContactsOrder(t *testing.T) {
+	dsn := freshSchema(t)
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "echo.yaml"), []byte("name: echo\ntriggers:\n  - message:\nsteps:\n  - send: \"${event.text}\"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	set, err := flows.LoadDir(dir, flows.Options{})
+	if err != nil || set.Diags.HasErrors() {
+		t.Fatalf("flows: %v %v", err, set.Diags.Err())
+	}
+	ctx := context.Background()
+	var engines []*engine.Engine
+	var chans []*sim.Channel
+	for i := 0; i < 2; i++ {
+		st, err := postgres.Open(ctx, dsn, postgres.Options{ReadConns: 2, NodeName: fmt.Sprint("n", i), Lease: time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ch := sim.New(nil, wechat.Settings{})
+		e, err := engine.New(engine.Config{Store: st, Channel: ch})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := e.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.Load(ctx, set); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { e.Stop(); st.Close() })
+		engines, chans = append(engines, e), append(chans, ch)
+	}
+	// The second node gets its share: the first gives lanes back.
+	waitFor(t, "the lanes to be shared", func() bool {
+		return engines[0].Stats().Lanes == engine.LaneCount/2 && engines[1].Stats().Lanes == engine.LaneCount/2
+	})
+	const contacts, each = 30, 6
+	var wg sync.WaitGroup
+	for c := 0; c < contacts; c++ {
+		wg.Add(1)
+		go func(c int) {
+			defer wg.Done()
+			id := fmt.Sprint("u", c)
+			for k := 0; k < each; k++ {
+				ev := channels.Event{Account: "main", Contact: id, Kind: channels.Text, Text: fmt.Sprint(id, "-", k), MsgID: fmt.Sprint(id, "-", k)}
+				e := engines[(c+k)%2]
+				if err := e.Ingest(ctx, ev); err != nil {
+					t.Error(err)
+				}
+				if k == 2 {
+					// WeChat retries a callback at the other node.
+					if err := engines[(c+k+1)%2].Ingest(ctx, ev); err != nil {
+						t.Error(err)
+					}
+				}
+			}
+		}(c)
+	}
+	wg.Wait()
+	delivered := func() map[string][]string {
+		out := map[string][]string{}
+		for _, ch := range chans {
+			for _, d := range ch.Delivered() {
+				out[d.Contact] = append(out[d.Contact], d.Message.Text)
+			}
+		}
+		return out
+	}
+	waitFor(t, "every reply", func() bool {
+		n := 0
+		for _, ts := range delivered() {
+			n += len(ts)
+		}
+		return n >= contacts*each
+	})
+	for c := 0; c < contacts; c++ {
+		id := fmt.Sprint("u", c)
+		var want []string
+		for k := 0; k < each; k++ {
+			want = append(want, fmt.Sprint(id, "-", k))
+		}
+		got := delivered()[id]
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("%s got %v, want %v", id, got, want)
+		}
+	}
+	queued := engines[0].Stats().Queued + engines[1].Stats().Queued
+	if queued == 0 {
+		t.Fatal("no event was queued for the other node: the test did not cross nodes")
+	}
+	var keys []string
+	for _, ch := range chans {
+		for _, d := range ch.Delivered() {
+			keys = append(keys, d.Contact)
+		}
+	}
+	sort.Strings(keys)
+	t.Logf("%d replies, %d events queued across nodes", len(keys), queued)
+}
+
+// waitFor waits, in real time (the nodes' leases are), until ok holds.
+func waitFor(t *testing.T, what string, ok func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !ok() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
