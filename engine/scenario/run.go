@@ -47,6 +47,9 @@ type Options struct {
 	Verbose bool
 	// Match, when set, selects the scenarios to run by name.
 	Match func(name string) bool
+	// Cover, when set, counts the steps and branches the scenarios'
+	// runs reached (see Coverage).
+	Cover *Coverage
 }
 
 // RunFile runs every scenario of a file against a flow set, one after
@@ -66,7 +69,7 @@ func RunFile(ctx context.Context, f *File, set *flows.Set, opts Options, w io.Wr
 		if opts.Match != nil && !opts.Match(sc.Name) {
 			continue
 		}
-		res := Run(ctx, sc, set)
+		res := run(ctx, sc, set, opts.Cover)
 		if res.Passed {
 			sum.Passed++
 			if opts.Verbose {
@@ -86,6 +89,11 @@ func RunFile(ctx context.Context, f *File, set *flows.Set, opts Options, w io.Wr
 // Run runs one scenario on a new sandbox (an empty store) with set's
 // flows.
 func Run(ctx context.Context, sc *Scenario, set *flows.Set) *Result {
+	return run(ctx, sc, set, nil)
+}
+
+// run runs one scenario and, when cov is set, counts what its runs did.
+func run(ctx context.Context, sc *Scenario, set *flows.Set, cov *Coverage) *Result {
 	res := &Result{Scenario: sc}
 	if len(sc.Problems) > 0 {
 		res.Report = fmt.Sprintf("%s:%d:%d: scenario %q cannot run:\n%s\n", sc.File, sc.Pos.Line, sc.Pos.Col, sc.Name, indent(sc.Problems.Error(), "    "))
@@ -100,6 +108,13 @@ func Run(ctx context.Context, sc *Scenario, set *flows.Set) *Result {
 		return res
 	}
 	defer sb.Close()
+	if cov != nil {
+		defer func() {
+			if runs, err := sb.Runs(ctx, sc.Contact.ID); err == nil {
+				cov.Record(runs)
+			}
+		}()
+	}
 	r := &runner{ctx: ctx, sc: sc, sb: sb, stubs: stubs, contact: sc.Contact.ID}
 	stubs.setMark(r.lastID)
 	if sc.Contact.Seed {
