@@ -1,0 +1,471 @@
+package scenario
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/wxflow/wxflow/channels"
+	"github.com/wxflow/wxflow/channels/wechat"
+	"github.com/wxflow/wxflow/engine"
+	"github.com/wxflow/wxflow/engine/sandbox"
+	"github.com/wxflow/wxflow/flows"
+)
+
+// ExportOptions say which conversation Export turns into a scenario.
+type ExportOptions struct {
+	// Account and Contact name the contact (required).
+	Account, Contact string
+	// Since, when set, leaves out what happened before it.
+	Since time.Time
+	// Zone is the time zone the scenario's clock is written in and its
+	// flows run in (default UTC); ZoneName is its IANA name, written as
+	// the scenario's timezone: ("" or "Local": none).
+	Zone     *time.Location
+	ZoneName string
+	// Settings are the account's window, quota and region rules; the
+	// ones that differ from the product rules are written in account:.
+	Settings wechat.Settings
+}
+
+// ErrNothingToExport is returned by Export for a contact with no
+// recorded event and no message in the time asked for.
+var ErrNothingToExport = errors.New("nothing to export")
+
+// exportWaitSlack is how long after the clock a message may be reserved
+// and still count as caused by what the clock stands at (the engine's
+// own work, an http call); a later one came from a timer, and the clock
+// is moved to it first.
+const exportWaitSlack = time.Second
+
+// Export writes a contact's conversation, as the store recorded it, as a
+// test scenario (FLOW-LANGUAGE.md "Test scenarios"): the contact's
+// events as script actions, the messages the flows tried to send as
+// expect lines (a platform's refusal as fail_next before it), the
+// virtual clock started and moved where the real events were, and
+// expect_none at the end. Run against the flow versions that were in
+// force, it passes. The store's read transactions must implement
+// engine.EventLister (both stores do).
+func Export(ctx context.Context, st engine.Store, o ExportOptions) ([]byte, error) {
+	if o.Account == "" || o.Contact == "" {
+		return nil, errors.New("export: a contact needs an account and an id")
+	}
+	if o.Zone == nil {
+		o.Zone = time.UTC
+	}
+	var events []*engine.EventRecord
+	var msgs []*engine.OutboxEntry
+	var runs []*engine.Run
+	err := st.View(ctx, func(tx engine.ReadTx) error {
+		l, ok := tx.(engine.EventLister)
+		if !ok {
+			return fmt.Errorf("this store (%T) cannot list a contact's events", tx)
+		}
+		var err error
+		if events, err = l.ContactEvents(o.Account, o.Contact, o.Since, 0); err != nil {
+			return err
+		}
+		all, err := tx.Outbox(engine.OutboxFilter{Account: o.Account, Contact: o.Contact})
+		if err != nil {
+			return err
+		}
+		for _, m := range all {
+			if !m.CreatedAt.Before(o.Since) {
+				msgs = append(msgs, m)
+			}
+		}
+		runs, err = tx.Runs(engine.RunFilter{Account: o.Account, Contact: o.Contact})
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("export %s/%s: %w", o.Account, o.Contact, err)
+	}
+	if len(events) == 0 && len(msgs) == 0 {
+		return nil, fmt.Errorf("export %s/%s: %w: the store has no event and no message of this contact%s", o.Account, o.Contact, ErrNothingToExport, sinceWords(o.Since, o.Zone))
+	}
+	return writeExport(o, events, msgs, runs), nil
+}
+
+func sinceWords(since time.Time, zone *time.Location) string {
+	if since.IsZero() {
+		return ""
+	}
+	return " since " + since.In(zone).Format("2006-01-02 15:04:05 -07:00")
+}
+
+// exportItem is an event or a message on the conversation's timeline.
+type exportItem struct {
+	at  time.Time
+	ev  *engine.EventRecord
+	msg *engine.OutboxEntry
+}
+
+// exportPoint is a line of the script that makes something happen (an
+// action or a wait), with the fail_next it needs before it and the
+// expect lines of what it caused.
+type exportPoint struct {
+	comments []string
+	line     string
+	// fail is the platform refusal of the first messages sent after
+	// the point; failCount how many in a row.
+	fail      exportFail
+	failCount int
+	// sends counts the messages it caused that reached the channel.
+	sends   int
+	expects []string
+}
+
+func writeExport(o ExportOptions, events []*engine.EventRecord, msgs []*engine.OutboxEntry, runs []*engine.Run) []byte {
+	var items []exportItem
+	for _, e := range events {
+		items = append(items, exportItem{at: e.ReceivedAt, ev: e})
+	}
+	for _, m := range msgs {
+		items = append(items, exportItem{at: m.CreatedAt, msg: m})
+	}
+	// By time; at the same time events go first (what they cause is
+	// reserved then), messages in the order they were reserved.
+	sort.SliceStable(items, func(i, j int) bool {
+		a, b := items[i], items[j]
+		if !a.at.Equal(b.at) {
+			return a.at.Before(b.at)
+		}
+		if (a.ev != nil) != (b.ev != nil) {
+			return a.ev != nil
+		}
+		if a.msg != nil && b.msg != nil {
+			return a.msg.ID < b.msg.ID
+		}
+		return false
+	})
+	start := items[0].at.Truncate(time.Millisecond).In(o.Zone)
+	clock := start
+	points := []*exportPoint{{}}
+	// cur is the last point; first the first of the points at the same
+	// instant as it, without a message between them (events at one
+	// instant, as the sandbox's virtual clock gives them, are played
+	// before the messages of that instant; a refusal's fail_next goes
+	// before the first of them, which is as good: it refuses the next
+	// sends).
+	cur, first := points[0], points[0]
+	var curAt time.Time
+	moveTo := func(t time.Time) {
+		t = ceilMillis(t)
+		if t.After(clock) {
+			cur = &exportPoint{line: "wait: " + flows.FormatDuration(t.Sub(clock))}
+			first = cur
+			points = append(points, cur)
+			clock = t.In(o.Zone)
+		}
+	}
+	for _, it := range items {
+		if it.ev != nil {
+			moveTo(it.at)
+			line, note := actionLine(&it.ev.Event)
+			if line == "" {
+				// Nothing to play: a comment says what came.
+				cur.expects = append(cur.expects, "# "+note)
+				continue
+			}
+			p := &exportPoint{line: line}
+			if note != "" {
+				p.comments = append(p.comments, note)
+			}
+			if !it.at.Equal(curAt) || len(cur.expects) > 0 || first.sends > 0 {
+				first = p
+			}
+			cur, curAt = p, it.at
+			points = append(points, cur)
+			continue
+		}
+		if it.at.Sub(clock) > exportWaitSlack {
+			moveTo(it.at)
+		}
+		cur.addMessage(it.msg, first)
+	}
+
+	var b bytes.Buffer
+	begin, last := items[0].at.In(o.Zone), items[len(items)-1].at.In(o.Zone)
+	fmt.Fprintf(&b, "# Exported by wxflow export-test: what contact %s/%s did and what the flows\n", o.Account, o.Contact)
+	fmt.Fprintf(&b, "# sent, from %s to %s, as the store recorded it.\n", begin.Format("2006-01-02 15:04:05 -07:00"), last.Format("2006-01-02 15:04:05 -07:00"))
+	if vs := runVersions(runs, begin); len(vs) > 0 {
+		b.WriteString("# It passes against the flow versions its runs had:\n")
+		for _, v := range vs {
+			b.WriteString("#   " + v + "\n")
+		}
+	}
+	if !o.Since.IsZero() {
+		b.WriteString("# What happened before --since is left out: give contact: the tags and\n# fields the flows read, if any.\n")
+	}
+	fmt.Fprintf(&b, "name: %s\n", quote(fmt.Sprintf("conversation of %s/%s from %s", o.Account, o.Contact, begin.Format("2006-01-02 15:04"))))
+	fmt.Fprintf(&b, "start: %s\n", start.Format("2006-01-02T15:04:05.000Z07:00"))
+	if o.ZoneName != "" && o.ZoneName != "Local" {
+		fmt.Fprintf(&b, "timezone: %s\n", quote(o.ZoneName))
+	}
+	if acc := accountLine(o); acc != "" {
+		b.WriteString(acc)
+	}
+	fmt.Fprintf(&b, "contact: { id: %s }\n", quote(o.Contact))
+	b.WriteString("script:\n")
+	for _, p := range points {
+		for _, c := range p.comments {
+			b.WriteString("  # " + c + "\n")
+		}
+		if p.failCount > 0 {
+			fmt.Fprintf(&b, "  - fail_next: %s\n", p.fail.arg(p.failCount))
+		}
+		if p.line != "" {
+			b.WriteString("  - " + p.line + "\n")
+		}
+		for _, e := range p.expects {
+			if strings.HasPrefix(e, "#") {
+				b.WriteString("  " + e + "\n")
+				continue
+			}
+			b.WriteString("  - " + e + "\n")
+		}
+	}
+	b.WriteString("  - expect_none\n")
+	return b.Bytes()
+}
+
+// accountLine writes the account: header when the account is not the
+// sandbox's or its rules are not the product's.
+func accountLine(o ExportOptions) string {
+	var parts []string
+	if o.Account != sandbox.DefaultAccount {
+		parts = append(parts, "id: "+quote(o.Account))
+	}
+	s, d := o.Settings, wechat.Defaults()
+	if s.Region != "" && s.Region != d.Region {
+		parts = append(parts, "region: "+s.Region)
+	}
+	if s.Window != 0 && s.Window != d.Window {
+		parts = append(parts, "window: "+flows.FormatDuration(s.Window))
+	}
+	if s.EventWindow != 0 && s.EventWindow != s.Window && s.EventWindow != d.EventWindow {
+		parts = append(parts, "event_window: "+flows.FormatDuration(s.EventWindow))
+	}
+	if s.MessageQuota != 0 && s.MessageQuota != d.MessageQuota {
+		parts = append(parts, "message_quota: "+strconv.Itoa(s.MessageQuota))
+	}
+	if s.EventQuota != 0 && s.EventQuota != d.EventQuota {
+		parts = append(parts, "event_quota: "+strconv.Itoa(s.EventQuota))
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return "account: { " + strings.Join(parts, ", ") + " }\n"
+}
+
+// runVersions lists "flow version" of the runs that started from first
+// on, in the order they started.
+func runVersions(runs []*engine.Run, first time.Time) []string {
+	seen := map[string]bool{}
+	var out []string
+	for i := len(runs) - 1; i >= 0; i-- { // oldest first
+		r := runs[i]
+		if r.StartedAt.Before(first.Add(-exportWaitSlack)) {
+			continue
+		}
+		v := r.Flow + " " + r.Version
+		if !seen[v] {
+			seen[v] = true
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+func ceilMillis(t time.Time) time.Time {
+	c := t.Truncate(time.Millisecond)
+	if c.Before(t) {
+		c = c.Add(time.Millisecond)
+	}
+	return c
+}
+
+// actionLine writes an event as a script action; an event the scenario
+// language cannot play gives "" and a note saying what it was.
+func actionLine(ev *channels.Event) (line, note string) {
+	switch ev.Kind {
+	case channels.Follow:
+		if ev.Scene != "" {
+			return "follow: " + quote(ev.Scene), ""
+		}
+		return "follow", ""
+	case channels.Unfollow:
+		return "unfollow", ""
+	case channels.Scan:
+		return "scan: " + quote(ev.Scene), ""
+	case channels.MenuClick:
+		if ev.Text != "" {
+			return "tap: " + quote(ev.Key), fmt.Sprintf("tapped %q", ev.Text)
+		}
+		return "menu: " + quote(ev.Key), ""
+	case channels.Text:
+		return "say: " + quote(ev.Text), ""
+	case channels.Image:
+		return "image: " + quote(ev.MediaID), ""
+	case channels.Location:
+		if l := ev.Location; l != nil {
+			s := fmt.Sprintf("location: { lat: %s, lng: %s", strconv.FormatFloat(l.Lat, 'f', -1, 64), strconv.FormatFloat(l.Lng, 'f', -1, 64))
+			if l.Label != "" {
+				s += ", label: " + quote(l.Label)
+			}
+			if l.Scale != 0 {
+				s += ", scale: " + strconv.Itoa(l.Scale)
+			}
+			return s + " }", ""
+		}
+	}
+	what := string(ev.Kind)
+	switch ev.Kind {
+	case channels.Voice, channels.Video:
+		what = "a " + what + " message"
+	case channels.Link:
+		what = "a link: " + ev.Text
+	case channels.View:
+		what = "a menu link opened: " + ev.Key
+	case channels.LocationReport:
+		what = "a location report"
+	case channels.Other:
+		what = "a platform event " + ev.Name
+	}
+	return "", fmt.Sprintf("not played (the scenario language has no action for it): %s", what)
+}
+
+// addMessage adds the expect line of a message reserved after the
+// point, and the fail_next that makes the simulated channel refuse it as
+// the platform did
+// at point f (the first point of its instant).
+func (p *exportPoint) addMessage(m *engine.OutboxEntry, f *exportPoint) {
+	platform, fail := platformFailure(m)
+	reached := platform || m.Status != engine.OutboxFailed
+	if platform && f.sends == f.failCount && (f.failCount == 0 || f.fail == fail) {
+		f.fail = fail
+		f.failCount++
+	} else if platform {
+		p.expects = append(p.expects, "# the platform refused the next message, but fail_next cannot make the sandbox refuse it alone")
+	}
+	if reached {
+		f.sends++
+	}
+	if m.Status == engine.OutboxPending || m.Status == engine.OutboxSending {
+		p.expects = append(p.expects, "# the next message was not sent yet when exported")
+	}
+	p.expects = append(p.expects, expectLine(m))
+}
+
+// exportFail is what fail_next makes the simulated channel answer.
+type exportFail struct {
+	reason string
+	code   int
+}
+
+// arg writes fail_next's argument for count messages.
+func (f exportFail) arg(count int) string {
+	if f.code == 0 && count == 1 {
+		return f.reason
+	}
+	s := "{ reason: " + f.reason
+	if f.code != 0 {
+		s += ", code: " + strconv.Itoa(f.code)
+	}
+	if count > 1 {
+		s += ", count: " + strconv.Itoa(count)
+	}
+	return s + " }"
+}
+
+// platformFailure tells a message the platform refused (or may not
+// have sent) from one the engine refused itself (window, quota, ...),
+// which the sandbox refuses again.
+func platformFailure(m *engine.OutboxEntry) (bool, exportFail) {
+	switch {
+	case m.Status == engine.OutboxUnknown:
+		return true, exportFail{reason: "unknown"}
+	case m.Status != engine.OutboxFailed:
+		return false, exportFail{}
+	case m.Code != 0 || m.Reason == channels.ReasonAPIError || m.Reason == "":
+		return true, exportFail{reason: reasonOr(m.Reason), code: m.Code}
+	}
+	return false, exportFail{}
+}
+
+func reasonOr(r channels.Reason) string {
+	if r == "" {
+		return string(channels.ReasonAPIError)
+	}
+	return string(r)
+}
+
+// expectLine writes the expect line of a message.
+func expectLine(m *engine.OutboxEntry) string {
+	var parts []string
+	msg := &m.Message
+	switch msg.Type {
+	case "text":
+		parts = append(parts, "text: "+quote(msg.Text))
+	case "image", "voice", "video":
+		if name := mediaGlob(msg.Media); name != "" {
+			parts = append(parts, msg.Type+": "+quote(name))
+		} else {
+			parts = append(parts, "type: "+msg.Type)
+		}
+	case "news":
+		if msg.News != nil {
+			parts = append(parts, "news: "+quote(msg.News.Title))
+		} else {
+			parts = append(parts, "type: news")
+		}
+	case "menu":
+		if msg.Menu != nil && msg.Menu.Head != "" {
+			parts = append(parts, "menu: "+quote(msg.Menu.Head))
+		} else {
+			parts = append(parts, "type: menu")
+		}
+	default:
+		parts = append(parts, "type: "+quote(msg.Type))
+	}
+	switch m.Status {
+	case engine.OutboxFailed:
+		parts = append(parts, "status: failed", "reason: "+reasonOr(m.Reason))
+	case engine.OutboxUnknown:
+		parts = append(parts, "status: unknown")
+	}
+	if len(parts) == 1 && msg.Type == "text" {
+		return "expect: " + quote(msg.Text)
+	}
+	return "expect: { " + strings.Join(parts, ", ") + " }"
+}
+
+// mediaGlob names a media file as a check matches it.
+func mediaGlob(m *channels.Media) string {
+	switch {
+	case m == nil:
+		return ""
+	case m.Path != "":
+		return filepath.Base(m.Path)
+	case m.URL != "":
+		return m.URL
+	}
+	return m.MediaID
+}
+
+// quote writes s as a YAML double-quoted scalar (JSON's escapes are
+// YAML's too).
+func quote(s string) string {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	enc.Encode(s)
+	return strings.TrimSuffix(b.String(), "\n")
+}

@@ -1,0 +1,155 @@
+package scenario
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/wxflow/wxflow/channels"
+	"github.com/wxflow/wxflow/engine/sandbox"
+	"github.com/wxflow/wxflow/engine/sqlite"
+	"github.com/wxflow/wxflow/flows"
+)
+
+// exportFlows are the flows of the export round trip.
+var exportFlows = map[string]string{
+	"welcome.yaml": `name: welcome
+triggers: [follow]
+steps:
+  - send: "Welcome!"
+  - ask: "What should we call you?"
+    save: contact.fields.name
+    timeout: 1h
+    on_timeout: nudge
+  - send: "Nice to meet you, ${contact.fields.name}!"
+  - end
+  - id: nudge
+    send: "Still there? Write help any time."
+`,
+	"help.yaml": `name: help
+triggers:
+  - keyword: [help]
+steps:
+  - send: "How can we help?"
+  - send: "Opening hours: 9-18"
+`,
+}
+
+func loadExportFlows(t *testing.T, dir string, files map[string]string) *flows.Set {
+	t.Helper()
+	for name, src := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(src), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	set, err := flows.LoadDir(dir, flows.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if set.Diags.HasErrors() {
+		t.Fatalf("flows: %v", set.Diags.Err())
+	}
+	return set
+}
+
+// TestExportRoundTrip drives a sandbox (two followers, a timer, a
+// refusal of the platform), exports one conversation from its store, and
+// runs the export: it passes against the same flows, and fails at the
+// right line once a flow changed.
+func TestExportRoundTrip(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	shanghai, err := time.LoadLocation("Asia/Shanghai")
+	if err != nil {
+		t.Skip("no time zone data")
+	}
+	dir := t.TempDir()
+	set := loadExportFlows(t, dir, exportFlows)
+	db := filepath.Join(t.TempDir(), "wxflow.db")
+	sb, err := sandbox.New(ctx, sandbox.Config{Set: set, DBPath: db, Zone: shanghai, Account: "main",
+		Start: time.Date(2026, 11, 20, 10, 0, 0, 0, shanghai)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(sb.Follow(ctx, "o_alice", "store_1"))
+	must(sb.Follow(ctx, "o_bob", ""))
+	must(sb.Advance(ctx, 90*time.Minute)) // alice's question times out
+	must(sb.Say(ctx, "o_bob", "Bob"))
+	must(sb.Advance(ctx, 25*time.Hour+1500*time.Millisecond))
+	sb.Channel().FailNext(1, &channels.Refusal{Reason: channels.ReasonAPIError, Code: 45015})
+	must(sb.Say(ctx, "o_alice", "help"))
+	must(sb.Image(ctx, "o_alice", "media-1"))
+	must(sb.Close())
+
+	st, err := sqlite.Open(ctx, db, sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	out, err := Export(ctx, st, ExportOptions{Account: "main", Contact: "o_alice", Zone: shanghai, ZoneName: "Asia/Shanghai"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := string(out)
+	for _, want := range []string{
+		"name: \"conversation of main/o_alice from 2026-11-20 10:00\"\n",
+		"start: 2026-11-20T10:00:00.000+08:00\ntimezone: \"Asia/Shanghai\"\naccount: { id: \"main\" }\ncontact: { id: \"o_alice\" }\n",
+		"  - follow: \"store_1\"\n  - expect: \"Welcome!\"\n  - expect: \"What should we call you?\"\n  - wait: 1h\n  - expect: \"Still there? Write help any time.\"\n",
+		// The sandbox's clock gives the say and the image the same
+		// instant: the messages of that instant follow both.
+		"  - wait: 25h30m1.5s\n  - fail_next: { reason: api_error, code: 45015 }\n  - say: \"help\"\n  - image: \"media-1\"\n" +
+			"  - expect: { text: \"How can we help?\", status: failed, reason: api_error }\n  - expect: \"Opening hours: 9-18\"\n  - expect_none\n",
+		"#   welcome sha256:", "#   help sha256:",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("export lacks\n%s\n--- export:\n%s", want, got)
+		}
+	}
+	if strings.Contains(got, "o_bob") || strings.Contains(got, "Bob") {
+		t.Errorf("export has another contact's conversation:\n%s", got)
+	}
+
+	// The export passes against the flows it was made with.
+	f := Parse("alice.test.yaml", out)
+	var report bytes.Buffer
+	if sum := RunFile(ctx, f, set, Options{}, &report); sum.Passed != 1 || sum.Failed != 0 {
+		t.Fatalf("%s\n%s\n--- export:\n%s", sum, report.String(), got)
+	}
+
+	// Changed flows fail it at the line of the message that changed.
+	dir2 := t.TempDir()
+	changed := map[string]string{"welcome.yaml": exportFlows["welcome.yaml"], "help.yaml": strings.Replace(exportFlows["help.yaml"], "9-18", "10-18", 1)}
+	set2 := loadExportFlows(t, dir2, changed)
+	report.Reset()
+	if sum := RunFile(ctx, f, set2, Options{}, &report); sum.Failed != 1 {
+		t.Fatalf("changed flows: %s, want a failure\n%s", sum, report.String())
+	}
+	line := 1 + strings.Count(got[:strings.Index(got, "  - expect: \"Opening hours")], "\n")
+	if want := "alice.test.yaml:" + strconv.Itoa(line) + ":5: "; !strings.HasPrefix(report.String(), want) {
+		t.Errorf("report does not start with %q:\n%s", want, report.String())
+	}
+
+	// --since leaves out what came before.
+	out, err = Export(ctx, st, ExportOptions{Account: "main", Contact: "o_alice", Zone: shanghai, Since: time.Date(2026, 11, 21, 0, 0, 0, 0, shanghai)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := string(out); strings.Contains(s, "Welcome") || !strings.Contains(s, "say: \"help\"") || !strings.Contains(s, "before --since") {
+		t.Errorf("since: export\n%s", s)
+	}
+	if _, err := Export(ctx, st, ExportOptions{Account: "main", Contact: "o_nobody"}); !errors.Is(err, ErrNothingToExport) {
+		t.Errorf("unknown contact: err = %v, want ErrNothingToExport", err)
+	}
+}
