@@ -218,6 +218,10 @@ func (e *Engine) claimHeld(w *work) ([]*OutboxEntry, error) {
 	for ; i < len(e.outq) && len(batch) < sendBatch; i++ {
 		if o := e.outq[i]; e.lanes.holds(LaneOf(o.Account, o.Contact)) {
 			batch = append(batch, o)
+		} else {
+			// Its lane's new node sends it: it holds up no passive
+			// reply here.
+			e.open.settle(o.ID)
 		}
 	}
 	e.outq = e.outq[i:]

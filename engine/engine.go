@@ -427,8 +427,12 @@ func (e *Engine) runBatch(batch []*job) {
 		// say so until a commit succeeds again.
 		e.commitErr.Store(&err)
 	}
-	if e.lanes != nil && errors.Is(err, ErrFenced) {
-		e.fence()
+	if e.lanes != nil {
+		// Queued work the batch took is queued again.
+		e.lanes.queued.Store(true)
+		if errors.Is(err, ErrFenced) {
+			e.fence()
+		}
 	}
 	if len(batch) == 1 {
 		e.finish(batch[0], nil, err)

@@ -52,6 +52,11 @@ type Node interface {
 	Balance(ctx context.Context) (Taken, error)
 	// Release gives lanes back: the node has stopped all work on them.
 	Release(ctx context.Context, lanes []int) error
+	// Work sets the lanes whose work the store's transactions see (due
+	// timers, the backlog of messages to claim): the engine calls it in
+	// the writer's jobs that change the lanes it works on, so that a
+	// lane being given back is out of every later claim.
+	Work(lanes []int)
 	// Leave gives every lane back and ends the lease.
 	Leave(ctx context.Context) error
 	// Lease is how long a lease lasts without renewal.
@@ -59,6 +64,9 @@ type Node interface {
 	// Queued returns a channel that receives when items were queued
 	// for lanes (by any node), or nil.
 	Queued() <-chan struct{}
+	// Listening reports whether Queued's notifications arrive now (its
+	// connection is up): while they do not, every batch reads the queue.
+	Listening() bool
 }
 
 // Taken is what Balance did.
@@ -131,6 +139,10 @@ type lanes struct {
 	// drainFull is set by a batch that took a full page of queued items:
 	// more may wait, so this batch's events are queued behind them.
 	drainFull bool
+	// queued is set when work may have been queued for the held lanes
+	// (a notification, lanes taken, a full page taken, every tick): the
+	// next batch takes the queue first. Batches skip the read otherwise.
+	queued atomic.Bool
 }
 
 func (l *lanes) holds(lane int) bool {
@@ -138,6 +150,7 @@ func (l *lanes) holds(lane int) bool {
 }
 
 func (l *lanes) set(ls []int, on bool) {
+	defer func() { l.node.Work(l.list()) }()
 	for _, lane := range ls {
 		w := &l.held[lane/64]
 		for {
@@ -204,11 +217,14 @@ func (e *Engine) laneLoop() {
 		if l.fenced.Load() {
 			return
 		}
+		// Whatever a notification missed is taken within a tick.
+		l.queued.Store(true)
 		select {
 		case <-e.stop:
 			return
 		case <-e.clock.After(l.tick()):
 		case <-l.node.Queued():
+			l.queued.Store(true)
 			// Items were queued: a job takes them (runBatch drains the
 			// queue of the held lanes first).
 			if len(l.list()) > 0 {
@@ -269,6 +285,7 @@ func (e *Engine) takeLanes(taken []int) {
 	var calling []*Run
 	err := e.submit(context.Background(), func(w *work) error {
 		e.lanes.set(taken, true)
+		e.lanes.queued.Store(true)
 		runs, err := w.tx.Runs(RunFilter{Status: RunCalling})
 		if err != nil {
 			return err
@@ -369,14 +386,23 @@ func (e *Engine) drainQueued(tx *outboxRecorder) (*work, error) {
 		return nil, nil
 	}
 	held := e.lanes.list()
-	if len(held) == 0 {
+	// A node that queued work notifies at its commit: the notification
+	// reaches this node before a callback WeChat sends after the queued
+	// one's answer can, so a batch that saw none reads no queue.
+	if len(held) == 0 || (!e.lanes.queued.Swap(false) && e.lanes.node.Listening()) {
 		return nil, nil
 	}
 	items, err := qt.TakeQueued(held, queuedPage)
 	if err != nil {
+		e.lanes.queued.Store(true)
+	}
+	if err != nil {
 		return nil, fmt.Errorf("queued work: %w", err)
 	}
 	e.lanes.drainFull = len(items) == queuedPage
+	if e.lanes.drainFull {
+		e.lanes.queued.Store(true)
+	}
 	if len(items) == 0 {
 		return nil, nil
 	}
@@ -408,6 +434,7 @@ func (e *Engine) joinLanes(ctx context.Context) error {
 	}
 	l.renewed(start)
 	l.set(t.Lanes, true)
+	l.queued.Store(true)
 	e.recovered(t.Unknown)
 	return nil
 }

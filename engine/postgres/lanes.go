@@ -10,6 +10,7 @@ import (
 	"os"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -40,11 +41,12 @@ type lease struct {
 	pool *pgxpool.Pool
 
 	mu sync.Mutex
-	// held are the lanes the store holds for the node (a superset of
-	// the engine's while lanes are given back).
+	// held are the lanes the node works on (Work): the engine's.
 	held []int32
 
-	notify     chan struct{}
+	notify chan struct{}
+	// listening is set while the listener's connection listens.
+	listening  atomic.Bool
 	listenStop context.CancelFunc
 	listenDone chan struct{}
 }
@@ -152,6 +154,7 @@ func (s *Store) listen(ctx context.Context, cc *pgx.ConnConfig) {
 		conn, err := pgx.ConnectConfig(ctx, cc.Copy())
 		if err == nil {
 			if _, err = conn.Exec(ctx, `LISTEN `+pgx.Identifier{s.lease.channel}.Sanitize()); err == nil {
+				s.lease.listening.Store(true)
 				for {
 					if _, err = conn.WaitForNotification(ctx); err != nil {
 						break
@@ -162,6 +165,7 @@ func (s *Store) listen(ctx context.Context, cc *pgx.ConnConfig) {
 					}
 				}
 			}
+			s.lease.listening.Store(false)
 			conn.Close(context.Background())
 		}
 		select {
@@ -171,6 +175,11 @@ func (s *Store) listen(ctx context.Context, cc *pgx.ConnConfig) {
 			// wake-up is late.
 		}
 	}
+}
+
+// Listening reports whether the notifications of queued work arrive.
+func (s *Store) Listening() bool {
+	return s.lease != nil && s.lease.listening.Load()
 }
 
 // Queued returns the channel that receives when work was queued.
@@ -298,15 +307,23 @@ func (s *Store) Balance(ctx context.Context) (engine.Taken, error) {
 		}
 		return engine.Taken{}, fmt.Errorf("balance lanes: %w", err)
 	}
-	if len(t.Lanes) > 0 {
-		l.mu.Lock()
-		for _, lane := range t.Lanes {
-			l.held = append(l.held, int32(lane))
-		}
-		sort.Slice(l.held, func(i, j int) bool { return l.held[i] < l.held[j] })
-		l.mu.Unlock()
-	}
 	return t, nil
+}
+
+// Work sets the lanes the node's transactions work on (engine.Node).
+func (s *Store) Work(lanes []int) {
+	l := s.lease
+	if l == nil {
+		return
+	}
+	held := make([]int32, len(lanes))
+	for i, lane := range lanes {
+		held[i] = int32(lane)
+	}
+	sort.Slice(held, func(i, j int) bool { return held[i] < held[j] })
+	l.mu.Lock()
+	l.held = held
+	l.mu.Unlock()
 }
 
 // Release gives lanes back, with the claims of their pending messages.
@@ -329,19 +346,6 @@ func (s *Store) Release(ctx context.Context, give []int) error {
 	if err != nil {
 		return fmt.Errorf("release lanes: %w", err)
 	}
-	gone := map[int32]bool{}
-	for _, lane := range lanes {
-		gone[lane] = true
-	}
-	l.mu.Lock()
-	kept := l.held[:0]
-	for _, lane := range l.held {
-		if !gone[lane] {
-			kept = append(kept, lane)
-		}
-	}
-	l.held = kept
-	l.mu.Unlock()
 	return nil
 }
 
