@@ -36,6 +36,9 @@ func New(stats func() engine.Stats) *Metrics {
 	m := &Metrics{Registry: r, refreshes: map[string]func() int64{}}
 	events := r.Counter(Events, "Events ingested, by type (platform retries not included).", "type")
 	dups := r.Counter(EventDuplicates, "Events ingested again: platform retries of an event already stored.")
+	queued := r.Counter("wxflow_events_queued_total", "Events this node queued for the node holding their contact's lane (several nodes on PostgreSQL).")
+	dequeued := r.Counter("wxflow_events_dequeued_total", "Events other nodes queued that this node took and handled.")
+	lanes := r.Gauge("wxflow_node_lanes", "Lanes this node holds (256 when it runs alone or on SQLite).")
 	started := r.Counter("wxflow_runs_started_total", "Runs started, by flow.", "flow")
 	ended := r.Counter("wxflow_runs_ended_total", "Runs ended, by final status.", "status")
 	msgs := r.Counter("wxflow_messages_total", "Outbound messages whose outcome is known, by status (sent, failed, unknown) and reason.", "status", "reason")
@@ -59,6 +62,9 @@ func New(stats func() engine.Stats) *Metrics {
 			events.Set(float64(n), string(k))
 		}
 		dups.Set(float64(s.Duplicates))
+		queued.Set(float64(s.Queued))
+		dequeued.Set(float64(s.Dequeued))
+		lanes.Set(float64(s.Lanes))
 		for f, n := range s.RunsStarted {
 			started.Set(float64(n), f)
 		}
