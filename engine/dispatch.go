@@ -407,6 +407,11 @@ func (e *Engine) finishBatch(ctx context.Context, results [][]sendResult, parked
 				}
 			}
 		}
+		// The runs that wait for these outcomes (a send with on_fail)
+		// go on, or to their on_fail.
+		if err := w.resumeSenders(results); err != nil {
+			return err
+		}
 		if err := heldMarks(w, parked, nil, e.holds.cause); err != nil {
 			return err
 		}

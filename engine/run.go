@@ -31,6 +31,8 @@ type runner struct {
 	abort error
 	// msgs are the outbox IDs reserved since the last trail note.
 	msgs []int64
+	// last is the message the last Send reserved.
+	last *OutboxEntry
 }
 
 func (w *work) newRunner(cs *contactState, r *Run, p *program) (*runner, error) {
@@ -42,7 +44,7 @@ func (w *work) newRunner(cs *contactState, r *Run, p *program) (*runner, error) 
 		r.State.Vars = map[string]any{}
 	}
 	x := &runner{w: w, cs: cs, run: r, prog: p, path: path}
-	x.timer = r.Status == RunWaitingReply || r.Status == RunWaitingTime
+	x.timer = r.Status.timed()
 	x.env = flows.Env{
 		Contact: w.contactEnv(cs),
 		Answer:  r.State.Answer,
@@ -104,6 +106,7 @@ func (x *runner) Send(m *flows.Message) (bool, error) {
 		}
 	}
 	x.msgs = append(x.msgs, o.ID)
+	x.last = o
 	if o.Status == OutboxFailed {
 		w.count().message(o.Status, o.Reason)
 	}
@@ -232,6 +235,10 @@ func (x *runner) handle(s *flows.Step, step func() (steps.Outcome, error)) (done
 	if err != nil {
 		return true, x.fail(s, err)
 	}
+	if out.Kind == steps.WaitSent && !x.awaitable() {
+		// Sent with the callback's answer: nothing to wait for.
+		out = steps.Outcome{Kind: steps.Next}
+	}
 	if out.Kind != steps.End {
 		// An end is noted by end itself, with the run's status.
 		x.note(s, outcomeWords(out, x.w.e.cfg.Zone))
@@ -305,6 +312,8 @@ func (x *runner) apply(s *flows.Step, out steps.Outcome) (done bool, err error) 
 		r, req := *x.run, out.Request
 		x.w.after = append(x.w.after, func() { x.w.e.call(&r, req) })
 		return true, nil
+	case steps.WaitSent:
+		return true, x.awaitSend()
 	case steps.End:
 		status := RunStatus(out.Status)
 		if status == "" {

@@ -76,6 +76,10 @@ func AppendState(b []byte, s *RunState) ([]byte, error) {
 	if s.Response != nil {
 		value("response", s.Response)
 	}
+	if s.Awaits != 0 {
+		key("awaits")
+		b = strconv.AppendInt(b, s.Awaits, 10)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -374,6 +378,10 @@ func (r *jsonReader) state(s *RunState) bool {
 			return 9, r.trail(&s.Trail)
 		case "trail_dropped":
 			return 10, r.intInto(&s.TrailDropped)
+		case "awaits":
+			n, ok := r.int(64)
+			s.Awaits = n
+			return 11, ok
 		}
 		return 0, false
 	})

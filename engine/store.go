@@ -59,6 +59,9 @@ type ReadTx interface {
 	// event with a dedupe key (see Tx.SetEventReply); 0 when it got none
 	// or there is no such event.
 	EventReply(key string) (int64, error)
+	// EventNotes returns up to limit of a contact's event notes, newest
+	// first.
+	EventNotes(account, contact string, limit int) ([]*EventNote, error)
 	// FlowVersion returns a stored flow version, or ErrNotFound.
 	FlowVersion(version string) (*FlowVersion, error)
 	// DueTimers returns up to limit timers due at or before now, earliest
@@ -98,6 +101,9 @@ type Tx interface {
 	// answered with the passive reply of an outbox entry; ErrNotFound
 	// when there is no such event.
 	SetEventReply(key string, outboxID int64) error
+	// AddEventNote records why an event started nothing and answered
+	// nothing (one note per event key; a second one replaces it).
+	AddEventNote(n *EventNote) error
 	// PutContact creates or replaces a contact.
 	PutContact(c *Contact) error
 	// PutSession creates or replaces a contact's session.
@@ -154,7 +160,8 @@ type Tx interface {
 	Savepoint(fn func() error) error
 	// PruneEvents deletes up to limit events received before before and
 	// returns how many: location reports (channels.LocationReport) when
-	// locations is set, the events of every other kind when not.
+	// locations is set, the events of every other kind when not, and
+	// then the event notes of events received before before.
 	PruneEvents(before time.Time, locations bool, limit int) (int, error)
 	// PruneRuns deletes up to limit runs that ended before before, each
 	// with its outbox entries, and returns how many runs and entries. It
@@ -200,15 +207,31 @@ type EventRecord struct {
 	ReceivedAt time.Time
 }
 
+// EventNote says why an inbound event started nothing and answered
+// nothing: the contact's timeline shows it beside the event.
+type EventNote struct {
+	// Key is the event's dedupe key.
+	Key              string
+	Account, Contact string
+	Kind             channels.Kind
+	// At is when the event was received.
+	At time.Time
+	// Why says it in words ("no trigger matched ...").
+	Why string
+}
+
 // RunStatus is where a run is in its life.
 type RunStatus string
 
-// The statuses of a run. The first four are active; the rest are final.
+// The statuses of a run. The first five are active; the rest are final.
+// A run is waiting_send at a `send` with on_fail until its message has an
+// outcome.
 const (
 	RunRunning      RunStatus = "running"
 	RunWaitingReply RunStatus = "waiting_reply"
 	RunWaitingTime  RunStatus = "waiting_time"
 	RunCalling      RunStatus = "calling"
+	RunWaitingSend  RunStatus = "waiting_send"
 	RunCompleted    RunStatus = "completed"
 	RunTimedOut     RunStatus = "timed_out"
 	RunInvalid      RunStatus = "invalid"
@@ -222,7 +245,7 @@ const (
 // Active reports whether a run with this status has not ended.
 func (s RunStatus) Active() bool {
 	switch s {
-	case RunRunning, RunWaitingReply, RunWaitingTime, RunCalling:
+	case RunRunning, RunWaitingReply, RunWaitingTime, RunCalling, RunWaitingSend:
 		return true
 	}
 	return false
@@ -263,6 +286,9 @@ type RunState struct {
 	Request  *steps.Request    `json:"request,omitempty"`
 	Error    string            `json:"error,omitempty"`
 	Response *steps.HTTPResult `json:"response,omitempty"`
+	// Awaits is the outbox ID of the message a run waiting_send waits
+	// for.
+	Awaits int64 `json:"awaits,omitempty"`
 	// Trail is what the run did, step by step (the last maxTrail
 	// entries); TrailDropped counts the older ones dropped.
 	Trail        Trail `json:"trail,omitempty"`
@@ -316,6 +342,9 @@ type OutboxEntry struct {
 	Detail    string
 	CreatedAt time.Time
 	UpdatedAt time.Time
+	// awaited is set, in memory, on the entry a run waits for (a send
+	// with on_fail): the dispatcher resumes the run with its outcome.
+	awaited bool
 }
 
 // OutboxFilter selects outbox entries.

@@ -147,8 +147,11 @@ func (w *work) fireTimer(t Timer) error {
 	if err != nil {
 		return err
 	}
-	if r == nil || r.Seq != t.Seq || (r.Status != RunWaitingReply && r.Status != RunWaitingTime) {
+	if r == nil || r.Seq != t.Seq || !r.Status.timed() {
 		return w.tx.DeleteTimer(t.RunID)
+	}
+	if r.Status == RunWaitingSend {
+		return w.checkSend(cs, r)
 	}
 	d := w.count()
 	d.timers++

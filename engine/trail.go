@@ -161,6 +161,8 @@ func outcomeWords(out steps.Outcome, zone *time.Location) string {
 		return "calls"
 	case steps.End:
 		return "ends the run"
+	case steps.WaitSent:
+		return "waits for the message's outcome (on_fail)"
 	}
 	return out.Kind.String()
 }
@@ -189,6 +191,14 @@ func inputWords(in steps.Input, ev *flows.EventEnv) string {
 		default:
 			return fmt.Sprintf("the call answered %d", r.Status)
 		}
+	case steps.Sent:
+		if in.Failed {
+			return "the message failed (" + in.Reason + ")"
+		}
+		if in.Reason == string(OutboxUnknown) {
+			return "the message's outcome is unknown (not a failure)"
+		}
+		return "the message went out"
 	}
 	return in.Kind.String()
 }

@@ -242,7 +242,7 @@ func (w *work) contactEnv(cs *contactState) flows.ContactEnv {
 // endRun ends a run that is not running now (interrupted, restarted,
 // unfollowed).
 func (w *work) endRun(cs *contactState, r *Run, status RunStatus, why string) error {
-	hadTimer := r.Status == RunWaitingReply || r.Status == RunWaitingTime
+	hadTimer := r.Status.timed()
 	r.Status = status
 	r.Seq++
 	r.UpdatedAt, r.EndedAt = w.now, w.now

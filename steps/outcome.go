@@ -19,6 +19,8 @@ func (k OutcomeKind) String() string {
 		return "call"
 	case End:
 		return "end"
+	case WaitSent:
+		return "wait_sent"
 	}
 	return fmt.Sprintf("OutcomeKind(%d)", int(k))
 }
@@ -34,6 +36,8 @@ func (k InputKind) String() string {
 		return "elapsed"
 	case Response:
 		return "response"
+	case Sent:
+		return "sent"
 	}
 	return fmt.Sprintf("InputKind(%d)", int(k))
 }

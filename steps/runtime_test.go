@@ -194,7 +194,7 @@ func TestSimpleSteps(t *testing.T) {
 			check: func(t *testing.T, rt *fakeRuntime) { wantStrings(t, rt.sent, "Hi o123") }},
 		{name: "send refused goes on", yaml: "  - send: hi\n", setup: func(rt *fakeRuntime) { rt.refuse = true }, want: next},
 		{name: "send refused on_fail", yaml: "  - send: hi\n    on_fail: fallback\n", setup: func(rt *fakeRuntime) { rt.refuse = true }, want: gotoRef("fallback")},
-		{name: "send sent ignores on_fail", yaml: "  - send: hi\n    on_fail: fallback\n", want: next},
+		{name: "send with on_fail waits for the outcome", yaml: "  - send: hi\n    on_fail: fallback\n", want: steps.Outcome{Kind: steps.WaitSent}},
 		{name: "send render error", yaml: "  - send: \"Hi ${vars.x.y}\"\n", wantErr: "send: "},
 		{name: "goto", yaml: "  - goto: menu\n", want: gotoRef("menu")},
 		{name: "start", yaml: "  - start: survey\n", want: next,

@@ -72,6 +72,12 @@ const (
 	Call
 	// End ends the run with Status.
 	End
+	// WaitSent suspends the run until the message the step just reserved
+	// has an outcome (sent, failed, unknown); the step is resumed with it
+	// (Input kind Sent). A message the channel's answer to the callback
+	// carried (a passive reply) has one already: the engine resumes the
+	// step at once.
+	WaitSent
 )
 
 // Outcome is what a step returns: what the engine does next.
@@ -117,6 +123,9 @@ const (
 	Elapsed
 	// Response: the Call's response (or its error) is in Response.
 	Response
+	// Sent: the WaitSent's message has an outcome; Failed says whether
+	// it failed (an unknown outcome is not a failure), Reason why.
+	Sent
 )
 
 // Input is what a suspended step is resumed with.
@@ -126,6 +135,11 @@ type Input struct {
 	Attempts int
 	// Response is the result of a Call.
 	Response *HTTPResult
+	// Failed is set, for Sent, when the message failed, and Reason names
+	// why (a channels.Reason, as text); Reason is "unknown" for a
+	// message whose outcome is unknown (not a failure).
+	Failed bool
+	Reason string
 }
 
 // Request is an HTTP request a step wants made. It holds no secret: each

@@ -1415,6 +1415,10 @@ func (t *pgTx) PruneEvents(before time.Time, locations bool, limit int) (int, er
 	if err := t.flush(); err != nil {
 		return 0, fmt.Errorf("prune events: %w", err)
 	}
+	if !locations && n < int64(limit) {
+		// The last batch: the notes of the events gone go too.
+		t.write("prune event notes", `DELETE FROM event_notes WHERE at < $1`, engine.UnixNanos(before))
+	}
 	return int(n), nil
 }
 

@@ -219,7 +219,7 @@ type RunCheck struct {
 // runStatuses are the statuses expect_run can name.
 var runStatuses = []string{
 	string(engine.RunRunning), string(engine.RunWaitingReply), string(engine.RunWaitingTime), string(engine.RunCalling),
-	string(engine.RunCompleted), string(engine.RunTimedOut), string(engine.RunInvalid), string(engine.RunInterrupted),
+	string(engine.RunWaitingSend), string(engine.RunCompleted), string(engine.RunTimedOut), string(engine.RunInvalid), string(engine.RunInterrupted),
 	string(engine.RunRestarted), string(engine.RunUnfollowed), string(engine.RunLooping), string(engine.RunFailed),
 }
 
