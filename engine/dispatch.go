@@ -75,6 +75,10 @@ type sendResult struct {
 	// account is paused; paused is the channel's pause, when it said so.
 	held   bool
 	paused *channels.Paused
+	// carry is set, on a node, for a message neither sent nor held back
+	// (recording its start failed, or the lease was in doubt): it stays
+	// claimed and in flight, and goes first in the next round.
+	carry bool
 }
 
 // storeTx returns the store's own transaction under the engine's
@@ -365,18 +369,73 @@ func (e *Engine) dispatchOnce(ctx context.Context, claimed []*OutboxEntry) ([]*O
 		results[i] = kept
 	}
 	involved := len(parked) > 0 || e.holds.any()
+	var carried []*OutboxEntry
+	all := 0
+	if e.lanes != nil && !e.stoppingSends() {
+		for i := range results {
+			all += len(results[i])
+			for k := range results[i] {
+				if r := &results[i][k]; r.status == OutboxPending {
+					r.carry = true
+					carried = append(carried, r.o)
+				}
+			}
+		}
+	}
 	// The outcomes are known now: try hard to record them, since a
 	// message left claimed becomes `unknown` at the next start.
+	failing := time.Now()
 	for attempt := 0; ; attempt++ {
 		next, err := e.finishBatch(ctx, results, parked, involved)
-		if err == nil && involved {
-			e.holds.settle(results, parked, e.clock.Now())
-			return e.nextBatch(ctx)
+		if err == nil {
+			if involved {
+				e.holds.settle(results, parked, e.clock.Now())
+				next, err = e.nextBatch(ctx)
+				if err != nil && len(carried) > 0 {
+					// The claim is tried again with the next round.
+					return carried, nil
+				}
+			}
+			if len(carried) > 0 && len(carried) == all {
+				// Nothing went out this round: not again at once.
+				e.pauseSends(100 * time.Millisecond)
+			}
+			return append(carried, next...), err
 		}
-		if err == nil || errors.Is(err, ErrStopped) || attempt == 4 {
+		if errors.Is(err, ErrStopped) || !e.retryFinish(attempt, failing, err) {
 			return next, err
 		}
 		e.log.Warn("recording send outcomes failed; retrying", "err", err)
+	}
+}
+
+// retryFinish reports whether recording a round's outcomes is tried
+// again after it failed attempt+1 times since failing. One process tries
+// five times (what it could not record is recovered at its next start).
+// A node tries until its lease is surely over, waiting a little longer
+// each time: a database away for less than the lease (a restart) must
+// not leave its messages claimed by a node that lives on, and past the
+// lease the node is fenced, and the lanes' next node recovers them.
+func (e *Engine) retryFinish(attempt int, failing time.Time, err error) bool {
+	if e.lanes == nil {
+		return attempt < 4
+	}
+	if errors.Is(err, ErrFenced) || e.lanes.fenced.Load() || time.Since(failing) > 2*e.lanes.node.Lease() {
+		return false
+	}
+	return e.pauseSends(min(10*time.Millisecond<<min(attempt, 7), time.Second))
+}
+
+// pauseSends waits d in real time (the database's time, not the
+// engine's clock); false when the engine stopped first.
+func (e *Engine) pauseSends(d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-e.stop:
+		return false
 	}
 }
 
@@ -424,7 +483,9 @@ func (e *Engine) finishBatch(ctx context.Context, results [][]sendResult, parked
 			w.after = append(w.after, func() {
 				for _, rs := range results {
 					for _, r := range rs {
-						e.inflightAdd([]*OutboxEntry{r.o}, -1)
+						if !r.carry {
+							e.inflightAdd([]*OutboxEntry{r.o}, -1)
+						}
 					}
 				}
 				for _, r := range parked {
