@@ -159,7 +159,7 @@ func writeExport(o ExportOptions, events []*engine.EventRecord, msgs []*engine.O
 	moveTo := func(t time.Time) {
 		t = ceilMillis(t)
 		if t.After(clock) {
-			cur = &exportPoint{line: "wait: " + flows.FormatDuration(t.Sub(clock))}
+			cur = &exportPoint{line: "wait: " + waitWords(t.Sub(clock))}
 			first = cur
 			points = append(points, cur)
 			clock = t.In(o.Zone)
@@ -193,12 +193,12 @@ func writeExport(o ExportOptions, events []*engine.EventRecord, msgs []*engine.O
 
 	var b bytes.Buffer
 	begin, last := items[0].at.In(o.Zone), items[len(items)-1].at.In(o.Zone)
-	fmt.Fprintf(&b, "# Exported by wxflow export-test: what contact %s/%s did and what the flows\n", o.Account, o.Contact)
+	fmt.Fprintf(&b, "# Exported by wxflow export-test: what contact %s/%s did and what the flows\n", oneLine(o.Account), oneLine(o.Contact))
 	fmt.Fprintf(&b, "# sent, from %s to %s, as the store recorded it.\n", begin.Format("2006-01-02 15:04:05 -07:00"), last.Format("2006-01-02 15:04:05 -07:00"))
 	if vs := runVersions(runs, begin); len(vs) > 0 {
 		b.WriteString("# It passes against the flow versions its runs had:\n")
 		for _, v := range vs {
-			b.WriteString("#   " + v + "\n")
+			b.WriteString("#   " + oneLine(v) + "\n")
 		}
 	}
 	if !o.Since.IsZero() {
@@ -216,7 +216,7 @@ func writeExport(o ExportOptions, events []*engine.EventRecord, msgs []*engine.O
 	b.WriteString("script:\n")
 	for _, p := range points {
 		for _, c := range p.comments {
-			b.WriteString("  # " + c + "\n")
+			b.WriteString("  # " + oneLine(c) + "\n")
 		}
 		if p.failCount > 0 {
 			fmt.Fprintf(&b, "  - fail_next: %s\n", p.fail.arg(p.failCount))
@@ -226,7 +226,7 @@ func writeExport(o ExportOptions, events []*engine.EventRecord, msgs []*engine.O
 		}
 		for _, e := range p.expects {
 			if strings.HasPrefix(e, "#") {
-				b.WriteString("  " + e + "\n")
+				b.WriteString("  " + oneLine(e) + "\n")
 				continue
 			}
 			b.WriteString("  - " + e + "\n")
@@ -282,6 +282,25 @@ func runVersions(runs []*engine.Run, first time.Time) []string {
 		}
 	}
 	return out
+}
+
+// waitWords writes a wait's duration as people read it: 2m, 24h10m,
+// 25h30m1.5s, 3d.
+func waitWords(d time.Duration) string {
+	if d%(24*time.Hour) == 0 {
+		return flows.FormatDuration(d)
+	}
+	var b strings.Builder
+	if h := d / time.Hour; h > 0 {
+		fmt.Fprintf(&b, "%dh", h)
+	}
+	if m := d % time.Hour / time.Minute; m > 0 {
+		fmt.Fprintf(&b, "%dm", m)
+	}
+	if s := d % time.Minute; s > 0 {
+		b.WriteString(strconv.FormatFloat(s.Seconds(), 'f', -1, 64) + "s")
+	}
+	return b.String()
 }
 
 func ceilMillis(t time.Time) time.Time {
@@ -460,6 +479,21 @@ func mediaGlob(m *channels.Media) string {
 	return m.MediaID
 }
 
+// oneLine keeps a comment on its line: line breaks become spaces.
+func oneLine(s string) string {
+	return strings.Map(func(r rune) rune {
+		if yamlPrintable(r) && r != '\u0085' && r != '\u2028' && r != '\u2029' {
+			return r
+		}
+		return ' '
+	}, s)
+}
+
+// yamlPrintable reports whether YAML allows r unescaped.
+func yamlPrintable(r rune) bool {
+	return r == '\t' || r >= 0x20 && r < 0x7f || r == 0x85 || r >= 0xa0 && r != 0xfffe && r != 0xffff
+}
+
 // quote writes s as a YAML double-quoted scalar (JSON's escapes are
 // YAML's too).
 func quote(s string) string {
@@ -467,5 +501,25 @@ func quote(s string) string {
 	enc := json.NewEncoder(&b)
 	enc.SetEscapeHTML(false)
 	enc.Encode(s)
-	return strings.TrimSuffix(b.String(), "\n")
+	out := strings.TrimSuffix(b.String(), "\n")
+	// JSON leaves DEL and the C1 controls as they are; YAML wants them
+	// escaped.
+	return strings.Map(func(r rune) rune {
+		if yamlPrintable(r) || r == '\n' || r == '\r' {
+			return r
+		}
+		return -1
+	}, strings.NewReplacer(escapes()...).Replace(out))
+}
+
+// escapes pairs each character YAML wants escaped that JSON leaves as
+// it is with its escape.
+func escapes() []string {
+	var out []string
+	for r := rune(0x7f); r <= 0x9f; r++ {
+		if r != 0x85 {
+			out = append(out, string(r), fmt.Sprintf("\\u%04x", r))
+		}
+	}
+	return out
 }
