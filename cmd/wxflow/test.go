@@ -23,8 +23,10 @@ func runTest(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	verbose := fs.Bool("v", false, "print a line for every scenario, passed or failed")
 	runPattern := fs.String("run", "", "run only the scenarios whose name matches this regular expression")
+	cover := fs.Bool("cover", false, "print, per flow, the steps and branches the scenarios reached and the lines of those they did not")
+	coverMin := fs.Float64("cover-min", 0, "with --cover (implied), fail when less than this percentage of all steps and branches was reached")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: wxflow test [-v] [-run REGEXP] [PATH...]")
+		fmt.Fprintln(stderr, "usage: wxflow test [-v] [-run REGEXP] [--cover] [--cover-min N] [PATH...]")
 		fmt.Fprintln(stderr, "\nRuns the *.test.yaml scenarios in the given files and folders (default .;")
 		fmt.Fprintln(stderr, "folders are searched recursively, skipping testdata and hidden folders).")
 		fmt.Fprintln(stderr, "Each file runs against the flows and menu.yaml of its own folder.")
@@ -35,6 +37,13 @@ func runTest(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	opts := scenario.Options{Verbose: *verbose}
+	if *coverMin < 0 || *coverMin > 100 {
+		fmt.Fprintf(stderr, "wxflow test: --cover-min: %v is not a percentage from 0 to 100\n", *coverMin)
+		return exitUsage
+	}
+	if *cover || *coverMin > 0 {
+		opts.Cover = scenario.NewCoverage()
+	}
 	if *runPattern != "" {
 		re, err := regexp.Compile(*runPattern)
 		if err != nil {
@@ -60,8 +69,15 @@ func runTest(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	for _, dir := range dirs {
 		sum.Add(testDir(ctx, dir, byDir[dir], opts, stdout))
 	}
+	if opts.Cover != nil {
+		opts.Cover.WriteReport(stdout)
+	}
 	fmt.Fprintln(stdout, sum.String())
 	if sum.Failed > 0 {
+		return exitProblems
+	}
+	if opts.Cover != nil && opts.Cover.Percent() < *coverMin {
+		fmt.Fprintf(stdout, "coverage %.1f%% is below --cover-min %v%%\n", opts.Cover.Percent(), *coverMin)
 		return exitProblems
 	}
 	return exitOK
@@ -90,6 +106,9 @@ func testDir(ctx context.Context, dir string, files []string, opts scenario.Opti
 			sum.Failed += n
 		}
 		return sum
+	}
+	if opts.Cover != nil {
+		opts.Cover.AddFlows(set)
 	}
 	for _, path := range files {
 		f, err := scenario.LoadFile(path)

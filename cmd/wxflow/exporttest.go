@@ -1,0 +1,132 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/wxflow/wxflow/cmd/wxflow/internal/config"
+	"github.com/wxflow/wxflow/engine/scenario"
+)
+
+func init() {
+	commands["export-test"] = command{"write a contact's real conversation as a *.test.yaml scenario", runExportTest}
+	commands["plan"] = command{"show what reloading the flows folder does to the runs waiting", runPlan}
+}
+
+// runExportTest is `wxflow export-test --contact ACCOUNT/OPENID [--since
+// T] [--config FILE] [-o FILE]`: the contact's conversation, read from
+// the store, as a test scenario.
+func runExportTest(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fl := flag.NewFlagSet("export-test", flag.ContinueOnError)
+	fl.SetOutput(stderr)
+	cfgPath := fl.String("config", defaultConfigFile, "the configuration file (without one: the sandbox's store, "+config.DefaultDatabase+")")
+	contact := fl.String("contact", "", "the contact: ACCOUNT/OPENID (as the console's contact page names it)")
+	since := fl.String("since", "", "leave out what happened before: a time (2026-11-20T10:00:00+08:00, 2026-11-20 10:00, 2026-11-20, in the config's time zone) or a duration back from now (48h, 7d)")
+	out := fl.String("o", "", "write the scenario to this file (default: standard output)")
+	fl.Usage = func() {
+		fmt.Fprintln(stderr, "usage: wxflow export-test --contact ACCOUNT/OPENID [--since T] [--config FILE] [-o FILE]")
+		fmt.Fprintln(stderr, "\nWrites a contact's conversation, as the store recorded it, as a *.test.yaml")
+		fmt.Fprintln(stderr, "scenario: the contact's actions as script lines, what the flows sent as expect")
+		fmt.Fprintln(stderr, "lines, the virtual clock placed where the real events were. Put it beside the")
+		fmt.Fprintln(stderr, "flows and run wxflow test: against the flow versions of the conversation it")
+		fmt.Fprintln(stderr, "passes. Exit 0 when written, 1 when the store has nothing of the contact, 2 on")
+		fmt.Fprintln(stderr, "usage errors.")
+		fl.PrintDefaults()
+	}
+	if err := fl.Parse(args); err != nil {
+		return exitUsage
+	}
+	if fl.NArg() > 0 || *contact == "" {
+		fl.Usage()
+		return exitUsage
+	}
+	account, id, ok := strings.Cut(*contact, "/")
+	if !ok || account == "" || id == "" {
+		fmt.Fprintf(stderr, "wxflow export-test: --contact %q: write ACCOUNT/OPENID, e.g. main/oX1y2z3\n", *contact)
+		return exitUsage
+	}
+	cfg, code, err := loadStoreConfig(fl, *cfgPath)
+	if err != nil {
+		fmt.Fprintf(stderr, "wxflow export-test: %v\n", err)
+		return code
+	}
+	opts := scenario.ExportOptions{Account: account, Contact: id, Zone: cfg.Timezone, ZoneName: cfg.TimezoneName}
+	for _, a := range cfg.Accounts {
+		if a.ID == account {
+			opts.Settings = a.Session
+		}
+	}
+	if *since != "" {
+		t, err := parseSince(*since, cfg.Timezone, time.Now())
+		if err != nil {
+			fmt.Fprintf(stderr, "wxflow export-test: --since: %v\n", err)
+			return exitUsage
+		}
+		opts.Since = t
+	}
+	st, err := openStore(ctx, cfg.Database, "")
+	if err != nil {
+		fmt.Fprintf(stderr, "wxflow export-test: %v\n", err)
+		return exitProblems
+	}
+	defer st.Close()
+	src, err := scenario.Export(ctx, st, opts)
+	if err != nil {
+		fmt.Fprintf(stderr, "wxflow export-test: %v\n", err)
+		return exitProblems
+	}
+	if *out == "" {
+		stdout.Write(src)
+		return exitOK
+	}
+	if err := os.WriteFile(*out, src, 0o644); err != nil {
+		fmt.Fprintf(stderr, "wxflow export-test: %v\n", err)
+		return exitProblems
+	}
+	fmt.Fprintf(stdout, "wrote %s\n", *out)
+	return exitOK
+}
+
+// loadStoreConfig loads the config a command that reads the store uses:
+// the file given, or, when --config was not given and the default file
+// does not exist, the sandbox's (its store ./wxflow.db, the example
+// flows). The code is the exit code of an error.
+func loadStoreConfig(fl *flag.FlagSet, path string) (*config.Config, int, error) {
+	given := false
+	fl.Visit(func(f *flag.Flag) { given = given || f.Name == "config" })
+	if _, err := os.Stat(path); !given && errors.Is(err, fs.ErrNotExist) {
+		return sandboxConfig(), exitOK, nil
+	}
+	cfg, err := config.Load(path, os.LookupEnv)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, exitUsage, err
+		}
+		return nil, exitProblems, err
+	}
+	return cfg, exitOK, nil
+}
+
+// parseSince reads --since: an RFC 3339 time, a date and time or a date
+// in zone, or a duration back from now.
+func parseSince(s string, zone *time.Location, now time.Time) (time.Time, error) {
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		return t, nil
+	}
+	for _, layout := range []string{"2006-01-02 15:04:05", "2006-01-02 15:04", "2006-01-02T15:04", "2006-01-02"} {
+		if t, err := time.ParseInLocation(layout, s, zone); err == nil {
+			return t, nil
+		}
+	}
+	if d, err := config.ParseDuration(s); err == nil && d > 0 {
+		return now.Add(-d), nil
+	}
+	return time.Time{}, fmt.Errorf("%q is neither a time (2026-11-20T10:00:00+08:00, 2026-11-20 10:00, 2026-11-20) nor a duration back from now (48h, 7d)", s)
+}

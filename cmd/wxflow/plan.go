@@ -1,0 +1,85 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+
+	"github.com/wxflow/wxflow/cmd/wxflow/internal/config"
+	"github.com/wxflow/wxflow/cmd/wxflow/internal/plan"
+	"github.com/wxflow/wxflow/engine"
+	"github.com/wxflow/wxflow/flows"
+)
+
+// runPlan is `wxflow plan [--config FILE] [--flows DIR]`: what reloading
+// the flows folder would do to the runs the store has waiting.
+func runPlan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fl := flag.NewFlagSet("plan", flag.ContinueOnError)
+	fl.SetOutput(stderr)
+	cfgPath := fl.String("config", defaultConfigFile, "the configuration file (without one: the sandbox's store, "+config.DefaultDatabase+", and "+sandboxFlows+")")
+	flowsDir := fl.String("flows", "", "the flows folder to compare (default: the config's)")
+	fl.Usage = func() {
+		fmt.Fprintln(stderr, "usage: wxflow plan [--config FILE] [--flows DIR]")
+		fmt.Fprintln(stderr, "\nCompares the flows folder with what the store knows (the flow versions loaded,")
+		fmt.Fprintln(stderr, "the active runs and where they wait) and prints what a reload would do: flows")
+		fmt.Fprintln(stderr, "added, removed and changed, and for each changed flow the steps that changed or")
+		fmt.Fprintln(stderr, "are gone and how many runs wait at each (they keep their version). Exit 0 when")
+		fmt.Fprintln(stderr, "nothing is at risk, 1 when runs wait at a step that changes or in a removed")
+		fmt.Fprintln(stderr, "flow, or the folder has errors, 2 on usage errors.")
+		fl.PrintDefaults()
+	}
+	if err := fl.Parse(args); err != nil {
+		return exitUsage
+	}
+	if fl.NArg() > 0 {
+		fl.Usage()
+		return exitUsage
+	}
+	cfg, code, err := loadStoreConfig(fl, *cfgPath)
+	if err != nil {
+		fmt.Fprintf(stderr, "wxflow plan: %v\n", err)
+		return code
+	}
+	if *flowsDir != "" {
+		cfg.Flows = *flowsDir
+	}
+	opts := flows.Options{Regions: map[string]string{}, CheckSecrets: true, Secrets: cfg.Secrets.Names()}
+	for _, a := range cfg.Accounts {
+		opts.Regions[a.ID] = a.Region
+	}
+	set, err := flows.LoadDir(cfg.Flows, opts)
+	if err != nil {
+		fmt.Fprintf(stderr, "wxflow plan: %v\n", err)
+		return exitUsage
+	}
+	st, err := openStore(ctx, cfg.Database, "")
+	if err != nil {
+		fmt.Fprintf(stderr, "wxflow plan: %v\n", err)
+		return exitProblems
+	}
+	defer st.Close()
+	in := plan.Input{Folder: set, Options: opts}
+	if err := st.View(ctx, func(tx engine.ReadTx) error {
+		l, ok := tx.(engine.FlowVersionLister)
+		if !ok {
+			return fmt.Errorf("this store (%T) cannot list its flow versions", tx)
+		}
+		var err error
+		if in.Stored, err = l.FlowVersions(); err != nil {
+			return err
+		}
+		in.Active, err = tx.ActiveSteps()
+		return err
+	}); err != nil {
+		fmt.Fprintf(stderr, "wxflow plan: %v\n", err)
+		return exitProblems
+	}
+	p := plan.Make(in)
+	fmt.Fprintf(stdout, "wxflow plan: %s against %s\n", cfg.Flows, config.DatabaseName(cfg.Database))
+	p.Write(stdout)
+	if !p.OK() {
+		return exitProblems
+	}
+	return exitOK
+}
