@@ -286,6 +286,11 @@ func (e *Engine) takeLanes(taken []int) {
 	err := e.submit(context.Background(), func(w *work) error {
 		e.lanes.set(taken, true)
 		e.lanes.queued.Store(true)
+		// The later jobs of this batch handle the lanes' events
+		// themselves: what was queued for the lanes goes first.
+		if err := w.takeQueuedOf(taken); err != nil {
+			return err
+		}
 		runs, err := w.tx.Runs(RunFilter{Status: RunCalling})
 		if err != nil {
 			return err
@@ -418,6 +423,34 @@ func (e *Engine) drainQueued(tx *outboxRecorder) (*work, error) {
 		return nil
 	})
 	return w, err
+}
+
+// takeQueuedOf does, in a job, the queued items of lanes the job just
+// took, before the batch's later jobs, which see the lanes held (the
+// batch took the queue of the lanes it held when it began). A full page
+// leaves the rest to the next batch, and the later jobs queue their
+// events behind it.
+func (w *work) takeQueuedOf(taken []int) error {
+	qt, ok := storeTx[QueueTx](w.tx)
+	if !ok {
+		return nil
+	}
+	items, err := qt.TakeQueued(taken, queuedPage)
+	if err != nil {
+		return fmt.Errorf("queued work: %w", err)
+	}
+	if len(items) == queuedPage {
+		w.e.lanes.drainFull = true
+	}
+	draining := w.draining
+	w.draining = true
+	defer func() { w.draining = draining }()
+	for _, q := range items {
+		if err := w.doQueued(q); err != nil {
+			return fmt.Errorf("queued %s of %s: %w", q.Kind, q.Contact, err)
+		}
+	}
+	return nil
 }
 
 // joinLanes starts the node's lease and takes its first lanes before the

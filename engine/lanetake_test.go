@@ -1,0 +1,197 @@
+package engine_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/wxflow/wxflow/channels"
+	"github.com/wxflow/wxflow/channels/sim"
+	"github.com/wxflow/wxflow/channels/wechat"
+	"github.com/wxflow/wxflow/engine"
+	"github.com/wxflow/wxflow/engine/postgres"
+	"github.com/wxflow/wxflow/flows"
+)
+
+// gatedNode is a PostgreSQL node whose writer's next transaction waits
+// while hold is set, until release is closed (so that jobs queued
+// meanwhile share the next batch), and which tells when Balance took a
+// lane.
+type gatedNode struct {
+	*postgres.Store
+	hold    atomic.Bool
+	entered chan struct{}
+	once    sync.Once
+	release chan struct{}
+	lane    int
+	took    chan struct{}
+	tookOne sync.Once
+}
+
+func (g *gatedNode) Update(ctx context.Context, fn func(tx engine.Tx) error) error {
+	if g.hold.Load() {
+		g.once.Do(func() { close(g.entered) })
+		<-g.release
+	}
+	return g.Store.Update(ctx, fn)
+}
+
+func (g *gatedNode) Balance(ctx context.Context) (engine.Taken, error) {
+	t, err := g.Store.Balance(ctx)
+	if slices.Contains(t.Lanes, g.lane) {
+		g.tookOne.Do(func() { close(g.took) })
+	}
+	return t, err
+}
+
+// TestTakenLaneQueueFirst: a lane a node takes in the middle of a batch
+// (a dead node's) had an event queued by another node; the contact's
+// next event, in the same batch after the job that took the lane, must
+// be handled after it. The later jobs used to see the lane held and
+// handle their events at once, while the queued one waited for the next
+// batch: "pong 2" went out before "pong 1" (the multi-node test found it
+// when lanes moved).
+func TestTakenLaneQueueFirst(t *testing.T) {
+	base := os.Getenv("WXFLOW_PG_URL")
+	if base == "" {
+		if os.Getenv("WXFLOW_REQUIRE_PG") == "1" {
+			t.Fatal("WXFLOW_REQUIRE_PG=1 but WXFLOW_PG_URL is not set")
+		}
+		t.Skip("WXFLOW_PG_URL is not set")
+	}
+	ctx := context.Background()
+	var r [6]byte
+	rand.Read(r[:])
+	schema := "wxtake_" + hex.EncodeToString(r[:])
+	conn, err := pgx.Connect(ctx, base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, `CREATE SCHEMA `+schema); err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Exec(context.Background(), `DROP SCHEMA `+schema+` CASCADE`)
+	u, _ := url.Parse(base)
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+
+	// A plain store beside the node: it migrates the schema, and
+	// queues work as another node would.
+	raw, err := postgres.Open(ctx, u.String(), postgres.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	lane := engine.LaneOf("main", "carol")
+	// A ghost node holds carol's lane for a second more.
+	if _, err := conn.Exec(ctx, `SET search_path TO `+schema); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Exec(ctx, `INSERT INTO nodes (id, name, joined, expires) VALUES ('ghost', 'ghost', 0,
+		(extract(epoch from clock_timestamp()) * 1e9)::bigint + 1000000000)`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Exec(ctx, `UPDATE lanes SET owner = 'ghost' WHERE lane = $1`, lane); err != nil {
+		t.Fatal(err)
+	}
+
+	st, err := postgres.Open(ctx, u.String(), postgres.Options{Lease: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	g := &gatedNode{Store: st, entered: make(chan struct{}), release: make(chan struct{}), lane: lane, took: make(chan struct{})}
+	ch := sim.New(nil, wechat.Settings{})
+	e, err := engine.New(engine.Config{Store: g, Channel: ch, Zone: time.UTC})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer e.Stop()
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "ping.yaml"), []byte(`name: ping
+triggers:
+  - keyword: { pattern: "^ping ([0-9]+)$" }
+steps:
+  - send: "pong ${event.match[1]}"
+`), 0o644)
+	set, err := flows.LoadDir(dir, flows.Options{})
+	if err != nil || set.Diags.HasErrors() {
+		t.Fatalf("flows: %v %v", err, set.Diags.Err())
+	}
+	if err := e.Load(ctx, set); err != nil {
+		t.Fatal(err)
+	}
+
+	// Another node queued carol's "ping 1" for the ghost's lane, and
+	// answered WeChat.
+	now := time.Now()
+	ping := func(n string, at time.Time) channels.Event {
+		return channels.Event{Account: "main", Contact: "carol", Kind: channels.Text, MsgID: n, Text: "ping " + n, At: at}
+	}
+	p1 := ping("1", now)
+	err = raw.Update(ctx, func(tx engine.Tx) error {
+		return tx.(engine.QueueTx).QueueItem(&engine.Queued{Lane: lane, Kind: engine.QueuedEvent, Account: "main", Contact: "carol",
+			Key: p1.DedupeKey(), Event: &engine.EventRecord{Key: p1.DedupeKey(), Event: p1, ReceivedAt: now}, QueuedAt: now})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// The writer waits in a batch of its own (another contact's event)
+	// while the node takes the ghost's lanes (its job queued), then gets
+	// carol's "ping 2": both in the next batch.
+	g.hold.Store(true)
+	other := make(chan error, 1)
+	go func() {
+		other <- e.Ingest(ctx, channels.Event{Account: "main", Contact: "dave", Kind: channels.Text, MsgID: "9", Text: "hello", At: now})
+	}()
+	select {
+	case <-g.entered:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the writer did not start a transaction")
+	}
+	select {
+	case <-g.took:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the node did not take the ghost's lane")
+	}
+	// The lane loop queues the job taking the lane right after Balance
+	// returned (real time: the lease's).
+	<-time.After(200 * time.Millisecond)
+	second := make(chan error, 1)
+	go func() { second <- e.Ingest(ctx, ping("2", now.Add(time.Second))) }()
+	<-time.After(100 * time.Millisecond)
+	g.hold.Store(false)
+	close(g.release)
+	if err := <-other; err != nil {
+		t.Fatal(err)
+	}
+	if err := <-second; err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, d := range ch.DeliveredTo("main", "carol") {
+		got = append(got, d.Message.Text)
+	}
+	if !slices.Equal(got, []string{"pong 1", "pong 2"}) {
+		t.Errorf("carol got %q, want pong 1 then pong 2: the queued event first", got)
+	}
+}
