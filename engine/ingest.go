@@ -149,13 +149,17 @@ func (w *work) ingest(ev *channels.Event) error {
 	if pick != nil {
 		env := evEnv
 		env.Match = pick.Match
-		_, err := w.startFlow(cs, fs.byName[pick.Flow.Name], env, startOpts{interactive: true, by: "started by " + eventWords(env)})
-		return err
+		r, err := w.startFlow(cs, fs.byName[pick.Flow.Name], env, startOpts{interactive: true, by: "started by " + eventWords(env)})
+		if err != nil || r != nil {
+			return err
+		}
+		// Its reentry kept it from starting.
+		return w.nothingHappened(cs, ev, in, cands, waiting, pick)
 	}
 	if waiting != nil && answers {
 		return w.answer(cs, waiting, evEnv)
 	}
-	return nil
+	return w.nothingHappened(cs, ev, in, cands, waiting, nil)
 }
 
 // guard reports whether a matching trigger may start its flow: its `if:`

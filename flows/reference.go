@@ -800,7 +800,14 @@ the same input (triggers with an ` + "`if:`" + ` are not compared).
 
 A flow with ` + "`account:`" + ` only starts on events of that account. A flow with
 ` + "`cooldown:`" + ` is not started again for the same contact within that time, and
-` + "`reentry:`" + ` decides what happens when the contact already has a run of it.`
+` + "`reentry:`" + ` decides what happens when the contact already has a run of it.
+
+When a message, follow, scan or menu click starts no flow and answers no
+run, the engine notes why: no trigger matched (an unknown menu key says
+so), or how each of the nearest matching triggers lost (its ` + "`if:`" + ` was
+false, cooldown until a time, reentry, another flow's priority, another
+account). ` + "`wxflow chat`" + `, the simulator, ` + "`wxflow test`" + ` transcripts and
+the contact's page in the console show it.`
 
 const unfollowText = `
 An ` + "`unsubscribe`" + ` ends every run of the contact (status ` + "`unfollowed`" + `) before any

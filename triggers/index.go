@@ -32,6 +32,14 @@ type Input struct {
 	// MsgType is the message type when Kind is "message"; it is ignored
 	// when Kind already names the type.
 	MsgType string
+	// AnyAccount matches the flows of every account, to say which ones
+	// an event missed for its account.
+	AnyAccount bool
+}
+
+// accepts reports whether a flow may start on the input's account.
+func (in *Input) accepts(f *flows.Flow) bool {
+	return in.AnyAccount || f.Account == "" || f.Account == in.Account
 }
 
 // Candidate is a trigger that matches an input.
@@ -233,14 +241,14 @@ func (ix *Index) Match(in Input) []Candidate {
 	hits := buf[:0]
 	add := func(list []*entry, match []string) {
 		for _, e := range list {
-			if e.flow.Account == "" || e.flow.Account == in.Account {
+			if in.accepts(e.flow) {
 				hits = append(hits, hit{e, match})
 			}
 		}
 	}
 	addGlobs := func(list []*entry, s string) {
 		for _, e := range list {
-			if (e.flow.Account == "" || e.flow.Account == in.Account) &&
+			if in.accepts(e.flow) &&
 				strings.HasPrefix(s, e.prefix) && (e.glob == "" || flows.MatchGlob(e.glob, s)) {
 				hits = append(hits, hit{e, nil})
 			}
@@ -277,7 +285,7 @@ func (ix *Index) Match(in Input) []Candidate {
 				add(list, []string{text})
 			}
 			for _, e := range ix.patterns {
-				if e.flow.Account != "" && e.flow.Account != in.Account {
+				if !in.accepts(e.flow) {
 					continue
 				}
 				if m := e.pattern.FindStringSubmatch(text); m != nil {

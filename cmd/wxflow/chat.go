@@ -161,6 +161,8 @@ type chatSession struct {
 	out     io.Writer
 	calls   *callLog
 	shown   int64
+	// whySeen counts the event notes shown.
+	whySeen int
 }
 
 // handle runs one input line; quit is true for /quit.
@@ -264,6 +266,21 @@ func (c *chatSession) act(err error) {
 		c.shown = o.ID
 		fmt.Fprint(c.out, renderOutbound(o))
 	}
+	c.why()
+}
+
+// why says why the last action started nothing, when the engine noted
+// it.
+func (c *chatSession) why() {
+	notes, err := c.sb.Notes(c.ctx, c.contact)
+	if err != nil {
+		c.say("error: " + err.Error())
+		return
+	}
+	for _, n := range notes[min(c.whySeen, len(notes)):] {
+		c.say("nothing happened: " + n.Why)
+	}
+	c.whySeen = len(notes)
 }
 
 // menuItem finds the text of item id in the newest message menu that

@@ -112,7 +112,9 @@ func TestTestVerboseAndRun(t *testing.T) {
 	})
 	r := runCLI(t, "test", "-v", "-run", "one", dir)
 	file := filepath.Join(dir, "hello.test.yaml")
-	if r.code != exitOK || r.stdout != "ok   "+file+":1: one\n1 passed, 0 failed\n" {
+	// -v prints each passed scenario's transcript under it.
+	want := "ok   " + file + ":1: one\n      > follow\n       1. sent: text \"Hello!\"\n       2. sent: text \"Your name?\"\n1 passed, 0 failed\n"
+	if r.code != exitOK || r.stdout != want {
 		t.Errorf("exit %d, stdout:\n%s", r.code, r.stdout)
 	}
 }

@@ -1,6 +1,9 @@
 package scenario
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 // TestOnFailAfterTheDispatcher: on_fail is taken when the platform
 // refuses the message (or it still fails after retries), not only when
@@ -45,4 +48,41 @@ script:
   - expect: "Show this at the till."
   - expect_none
 `)
+}
+
+// TestWhyInTranscripts: an action that starts nothing says why in the
+// transcript: in a failure's report and, with Verbose, under a passed
+// scenario.
+func TestWhyInTranscripts(t *testing.T) {
+	t.Parallel()
+	set := loadFlows(t, map[string]string{
+		"help.yaml": `name: help
+triggers:
+  - menu: MENU_HELP
+  - keyword: [help]
+    if: '"vip" in contact.tags'
+steps:
+  - send: "How can we help?"
+`,
+	})
+	src := `name: nothing answers
+script:
+  - menu: MENU_HLP
+  - say: help
+  - expect_none
+`
+	sum, out := runSource(t, set, src, Options{Verbose: true})
+	want := `ok   t.test.yaml:1: nothing answers
+      > menu MENU_HLP
+          why nothing: unknown menu key "MENU_HLP": no flow has a menu trigger for it
+      > say "help"
+          why nothing: no flow started for text "help": help (help.yaml:4): its if: is false ("vip" in contact.tags)
+`
+	if sum.Failed != 0 || out != want {
+		t.Errorf("%s, output:\n%s\nwant:\n%s", sum, out, want)
+	}
+	sum, out = runSource(t, set, src+"  - expect: \"How can we help?\"\n", Options{})
+	if sum.Failed != 1 || !strings.Contains(out, `why nothing: unknown menu key "MENU_HLP"`) {
+		t.Errorf("%s, output:\n%s", sum, out)
+	}
 }

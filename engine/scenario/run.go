@@ -25,6 +25,9 @@ type Result struct {
 	// Report explains a failure: where, what was expected and what came
 	// instead, then the transcript so far. It is empty for a pass.
 	Report string
+	// Transcript is what happened, a line each (see Report), for a
+	// scenario that ran.
+	Transcript []string
 }
 
 // Summary counts the scenarios that passed and failed.
@@ -74,6 +77,9 @@ func RunFile(ctx context.Context, f *File, set *flows.Set, opts Options, w io.Wr
 			sum.Passed++
 			if opts.Verbose {
 				fmt.Fprintf(w, "ok   %s:%d: %s\n", sc.File, sc.Pos.Line, sc.Name)
+				for _, l := range res.Transcript {
+					fmt.Fprintln(w, "      "+l)
+				}
 			}
 			continue
 		}
@@ -131,6 +137,7 @@ func run(ctx context.Context, sc *Scenario, set *flows.Set, cov *Coverage) *Resu
 		}
 	}
 	res.Passed = true
+	res.Transcript = r.transcript()
 	return res
 }
 
@@ -145,6 +152,8 @@ type runner struct {
 	cursor int64
 	// notes are the actions played, for the transcript.
 	notes []note
+	// whySeen counts the event notes already in the transcript.
+	whySeen int
 }
 
 // note is a line of the transcript that is not a message: it comes after
@@ -225,6 +234,7 @@ func (r *runner) do(a *Action) string {
 	if err != nil {
 		return fmt.Sprintf("%s failed: %v", a.Kind, err)
 	}
+	r.whyNotes()
 	return ""
 }
 

@@ -373,6 +373,9 @@ func TestRunFileOptionsAndProblems(t *testing.T) {
 		t.Errorf("summary = %s", sum)
 	}
 	want := `ok   t.test.yaml:1: one
+      > follow
+       1. sent: text "Welcome!"
+       2. sent: text "What should we call you?"
 FAIL t.test.yaml:7: broken
 t.test.yaml:7:1: scenario "broken" cannot run:
     t.test.yaml:8:10: unknown action "fllow" (did you mean "follow"?)

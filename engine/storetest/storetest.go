@@ -66,6 +66,7 @@ var groups = []group{
 	{"AddEvent", []testCase{
 		{"Dedupe", testAddEventDedupe},
 		{"PassiveReply", testEventReply},
+		{"Notes", testEventNotes},
 		{"BatchDedupe", testAddEventsDedupe},
 		{"BatchReadsOwnWrites", testAddEventsReadsOwnWrites},
 	}},

@@ -125,6 +125,9 @@ type ContactView struct {
 	Active    []RunSummary   `json:"active_runs,omitempty"`
 	Runs      []RunSummary   `json:"recent_runs,omitempty"`
 	Messages  []MessageView  `json:"recent_messages,omitempty"`
+	// Notes are the recent events that started no flow and answered no
+	// run, with why, newest first.
+	Notes []NoteView `json:"event_notes,omitempty"`
 }
 
 // SessionView is a contact's WeChat session now.
@@ -499,7 +502,12 @@ func (c *Console) contactDetail(ctx context.Context, account, id string) (*Conta
 		slices.SortFunc(active, func(a, b *engine.Run) int { return cmp.Compare(a.ID, b.ID) })
 		v.Active = runSummaries(active)
 		msgs, err := tx.Outbox(engine.OutboxFilter{Account: account, Contact: id, Newest: true, Limit: 20})
+		if err != nil {
+			return err
+		}
 		v.Messages = messageViews(msgs)
+		notes, err := tx.EventNotes(account, id, maxNotes)
+		v.Notes = noteViews(notes)
 		return err
 	})
 	if errors.Is(err, engine.ErrNotFound) {

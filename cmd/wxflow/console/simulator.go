@@ -47,6 +47,9 @@ type simSaid struct {
 	what  string
 	at    time.Time
 	after int64
+	// key is set on the engine's note of why an event started nothing
+	// (see rememberWhy): the event's key.
+	key string
 }
 
 // SimView is the simulator's state for one follower.
@@ -63,7 +66,7 @@ type SimView struct {
 // ChatLine is one line of the chat: what the follower did, or a message
 // of the account with its outcome.
 type ChatLine struct {
-	From    string       `json:"from"` // "contact" or "account"
+	From    string       `json:"from"` // "contact", "account", or "engine" (why nothing happened)
 	At      time.Time    `json:"at"`
 	What    string       `json:"what,omitempty"`
 	Message *MessageView `json:"message,omitempty"`
@@ -98,6 +101,7 @@ func (c *Console) simAct(ctx context.Context, a SimAction) error {
 		return err
 	}
 	var said string
+	since := sb.Now()
 	switch a.Action {
 	case "follow":
 		said = "followed"
@@ -149,7 +153,7 @@ func (c *Console) simAct(ctx context.Context, a SimAction) error {
 		return err
 	}
 	c.remember(a.Contact, said, after)
-	return nil
+	return c.rememberWhy(ctx, a.Contact, since)
 }
 
 // remember notes what a contact did: it shows after the message after
@@ -217,14 +221,14 @@ func (c *Console) simView(ctx context.Context, contact string) (*SimView, error)
 	for _, o := range msgs {
 		for i < len(said) && said[i].after < o.ID {
 			// Said before this message was sent.
-			v.Chat = append(v.Chat, ChatLine{From: "contact", At: said[i].at, What: said[i].what})
+			v.Chat = append(v.Chat, said[i].line())
 			i++
 		}
 		m := messageView(o)
 		v.Chat = append(v.Chat, ChatLine{From: "account", At: o.CreatedAt, Message: &m})
 	}
 	for ; i < len(said); i++ {
-		v.Chat = append(v.Chat, ChatLine{From: "contact", At: said[i].at, What: said[i].what})
+		v.Chat = append(v.Chat, said[i].line())
 	}
 	st, err := c.contactDetail(ctx, sb.Account(), contact)
 	switch {
