@@ -380,7 +380,7 @@ func (e *Engine) runBatch(batch []*job) {
 		if e.lanes != nil {
 			drainRec = &outboxRecorder{Tx: tx, reserved: reserved}
 			var err error
-			if drainWork, err = e.drainQueued(drainRec); err != nil {
+			if drainWork, err = e.drainQueued(drainRec, e.handlesEvents(batch)); err != nil {
 				return err
 			}
 		}

@@ -384,17 +384,25 @@ func (e *Engine) waitSendsOf(ls []int) bool {
 // transaction of a batch before its jobs, and does them: an item queued
 // before the batch's events is handled before them. It returns the work
 // that did them (nil when there were none).
-func (e *Engine) drainQueued(tx *outboxRecorder) (*work, error) {
+func (e *Engine) drainQueued(tx *outboxRecorder, events bool) (*work, error) {
 	e.lanes.drainFull = false
 	qt, ok := storeTx[QueueTx](tx)
 	if !ok {
 		return nil, nil
 	}
 	held := e.lanes.list()
-	// A node that queued work notifies at its commit: the notification
-	// reaches this node before a callback WeChat sends after the queued
-	// one's answer can, so a batch that saw none reads no queue.
-	if len(held) == 0 || (!e.lanes.queued.Swap(false) && e.lanes.node.Listening()) {
+	// A batch that handles events of the held lanes reads the queue
+	// first, always: a node that queued a contact's event notifies at
+	// its commit, but nothing orders that notification before the
+	// contact's next callback, which WeChat sends as soon as the queued
+	// one was answered; handled before the notification arrived, it
+	// would go before the queued one. Other batches read the queue when
+	// work may have been queued.
+	queued := e.lanes.queued.Swap(false)
+	if len(held) == 0 || (!events && !queued && e.lanes.node.Listening()) {
+		if queued {
+			e.lanes.queued.Store(true)
+		}
 		return nil, nil
 	}
 	items, err := qt.TakeQueued(held, queuedPage)
@@ -423,6 +431,17 @@ func (e *Engine) drainQueued(tx *outboxRecorder) (*work, error) {
 		return nil
 	})
 	return w, err
+}
+
+// handlesEvents reports whether a batch has jobs with events of held
+// lanes (which must come after what was queued for them).
+func (e *Engine) handlesEvents(batch []*job) bool {
+	for _, j := range batch {
+		if j.ev != nil && e.owns(j.ev.Account, j.ev.Contact) {
+			return true
+		}
+	}
+	return false
 }
 
 // takeQueuedOf does, in a job, the queued items of lanes the job just

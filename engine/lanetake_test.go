@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -193,5 +194,114 @@ steps:
 	}
 	if !slices.Equal(got, []string{"pong 1", "pong 2"}) {
 		t.Errorf("carol got %q, want pong 1 then pong 2: the queued event first", got)
+	}
+}
+
+// quietNode is a PostgreSQL node whose notifications of queued work do
+// not arrive (late, as they may be), while its listener is up.
+type quietNode struct {
+	*postgres.Store
+}
+
+func (quietNode) Queued() <-chan struct{} { return nil }
+
+// TestQueuedBeforeNextEventWithoutNotification: another node queued a
+// contact's event and answered WeChat, which sends the contact's next
+// callback at once, to the node holding the lane; the notification of
+// the queued one has not arrived. The next event must still come after
+// the queued one. Batches used to read the queue only after a
+// notification (or a tick), and "pong 2" went out before "pong 1"
+// (found by the multi-node test).
+func TestQueuedBeforeNextEventWithoutNotification(t *testing.T) {
+	base := os.Getenv("WXFLOW_PG_URL")
+	if base == "" {
+		if os.Getenv("WXFLOW_REQUIRE_PG") == "1" {
+			t.Fatal("WXFLOW_REQUIRE_PG=1 but WXFLOW_PG_URL is not set")
+		}
+		t.Skip("WXFLOW_PG_URL is not set")
+	}
+	ctx := context.Background()
+	var r [6]byte
+	rand.Read(r[:])
+	schema := "wxquiet_" + hex.EncodeToString(r[:])
+	conn, err := pgx.Connect(ctx, base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, `CREATE SCHEMA `+schema); err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Exec(context.Background(), `DROP SCHEMA `+schema+` CASCADE`)
+	u, _ := url.Parse(base)
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	raw, err := postgres.Open(ctx, u.String(), postgres.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	st, err := postgres.Open(ctx, u.String(), postgres.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	ch := sim.New(nil, wechat.Settings{})
+	e, err := engine.New(engine.Config{Store: quietNode{st}, Channel: ch, Zone: time.UTC})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer e.Stop()
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "ping.yaml"), []byte(`name: ping
+triggers:
+  - keyword: { pattern: "^ping ([0-9]+)$" }
+steps:
+  - send: "pong ${event.match[1]}"
+`), 0o644)
+	set, err := flows.LoadDir(dir, flows.Options{})
+	if err != nil || set.Diags.HasErrors() {
+		t.Fatalf("flows: %v %v", err, set.Diags.Err())
+	}
+	if err := e.Load(ctx, set); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	for i := range 5 {
+		contact := "c" + strconv.Itoa(i)
+		ping := func(n int) channels.Event {
+			id := strconv.Itoa(10*i + n)
+			return channels.Event{Account: "main", Contact: contact, Kind: channels.Text, MsgID: id, Text: "ping " + strconv.Itoa(n), At: now}
+		}
+		// A batch of another contact's: whatever woke the node is
+		// taken.
+		if err := e.Ingest(ctx, channels.Event{Account: "main", Contact: "d" + contact, Kind: channels.Text, MsgID: "d" + contact, Text: "hi", At: now}); err != nil {
+			t.Fatal(err)
+		}
+		p1 := ping(1)
+		err := raw.Update(ctx, func(tx engine.Tx) error {
+			return tx.(engine.QueueTx).QueueItem(&engine.Queued{Lane: engine.LaneOf("main", contact), Kind: engine.QueuedEvent, Account: "main", Contact: contact,
+				Key: p1.DedupeKey(), Event: &engine.EventRecord{Key: p1.DedupeKey(), Event: p1, ReceivedAt: now}, QueuedAt: now})
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := e.Ingest(ctx, ping(2)); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.Sync(ctx); err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, d := range ch.DeliveredTo("main", contact) {
+			got = append(got, d.Message.Text)
+		}
+		if !slices.Equal(got, []string{"pong 1", "pong 2"}) {
+			t.Errorf("%s got %q, want pong 1 then pong 2: the queued event first", contact, got)
+		}
 	}
 }
