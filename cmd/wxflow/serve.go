@@ -378,6 +378,7 @@ func (s *server) openConsole(mux *http.ServeMux) error {
 			return nil
 		},
 		Metrics: s.metrics, Logger: s.log,
+		ExportOptions: s.exportOptions, Plan: s.plan,
 	})
 	if err != nil {
 		return err

@@ -2,11 +2,13 @@ package scenario
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -118,11 +120,22 @@ type exportPoint struct {
 	fail      exportFail
 	failCount int
 	// sends counts the messages it caused that reached the channel.
-	sends   int
-	expects []string
+	sends int
+	// sameInstant is set on the first of actions at one instant.
+	sameInstant bool
+	expects     []string
 }
 
 func writeExport(o ExportOptions, events []*engine.EventRecord, msgs []*engine.OutboxEntry, runs []*engine.Run) []byte {
+	// Events of one instant in the order of their keys, numbers by
+	// value (the platform's message ids; the sandbox's action counter).
+	events = slices.Clone(events)
+	slices.SortStableFunc(events, func(a, b *engine.EventRecord) int {
+		if c := a.ReceivedAt.Compare(b.ReceivedAt); c != 0 {
+			return c
+		}
+		return naturalCompare(a.Key, b.Key)
+	})
 	var items []exportItem
 	for _, e := range events {
 		items = append(items, exportItem{at: e.ReceivedAt, ev: e})
@@ -180,6 +193,11 @@ func writeExport(o ExportOptions, events []*engine.EventRecord, msgs []*engine.O
 			}
 			if !it.at.Equal(curAt) || len(cur.expects) > 0 || first.sends > 0 {
 				first = p
+			} else if first != cur || cur.line != "" && !strings.HasPrefix(cur.line, "wait:") {
+				if !first.sameInstant {
+					first.comments = append(first.comments, "what the next actions caused follows them all: they came at the same instant (the sandbox's clock)")
+					first.sameInstant = true
+				}
 			}
 			cur, curAt = p, it.at
 			points = append(points, cur)
@@ -301,6 +319,39 @@ func waitWords(d time.Duration) string {
 		b.WriteString(strconv.FormatFloat(s.Seconds(), 'f', -1, 64) + "s")
 	}
 	return b.String()
+}
+
+// naturalCompare orders texts with their runs of digits compared as
+// numbers: "a-9" before "a-10".
+func naturalCompare(a, b string) int {
+	for a != "" && b != "" {
+		da, db := digits(a), digits(b)
+		if da > 0 && db > 0 {
+			na, nb := strings.TrimLeft(a[:da], "0"), strings.TrimLeft(b[:db], "0")
+			if c := cmp.Compare(len(na), len(nb)); c != 0 {
+				return c
+			}
+			if c := strings.Compare(na, nb); c != 0 {
+				return c
+			}
+			a, b = a[da:], b[db:]
+			continue
+		}
+		if a[0] != b[0] {
+			return cmp.Compare(a[0], b[0])
+		}
+		a, b = a[1:], b[1:]
+	}
+	return cmp.Compare(len(a), len(b))
+}
+
+// digits counts the digits s starts with.
+func digits(s string) int {
+	n := 0
+	for n < len(s) && s[n] >= '0' && s[n] <= '9' {
+		n++
+	}
+	return n
 }
 
 func ceilMillis(t time.Time) time.Time {

@@ -109,7 +109,7 @@ func TestExportRoundTrip(t *testing.T) {
 		"  - follow: \"store_1\"\n  - expect: \"Welcome!\"\n  - expect: \"What should we call you?\"\n  - wait: 1h\n  - expect: \"Still there? Write help any time.\"\n",
 		// The sandbox's clock gives the say and the image the same
 		// instant: the messages of that instant follow both.
-		"  - wait: 25h30m1.5s\n  - fail_next: { reason: api_error, code: 45015 }\n  - say: \"help\"\n  - image: \"media-1\"\n" +
+		"  - wait: 25h30m1.5s\n  # what the next actions caused follows them all: they came at the same instant (the sandbox's clock)\n  - fail_next: { reason: api_error, code: 45015 }\n  - say: \"help\"\n  - image: \"media-1\"\n" +
 			"  - expect: { text: \"How can we help?\", status: failed, reason: api_error }\n  - expect: \"Opening hours: 9-18\"\n  - expect_none\n",
 		"#   welcome sha256:", "#   help sha256:",
 	} {

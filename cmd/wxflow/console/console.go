@@ -5,6 +5,7 @@
 package console
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"embed"
@@ -21,8 +22,10 @@ import (
 	"time"
 
 	"github.com/wxflow/wxflow/cmd/wxflow/internal/metrics"
+	"github.com/wxflow/wxflow/cmd/wxflow/internal/plan"
 	"github.com/wxflow/wxflow/engine"
 	"github.com/wxflow/wxflow/engine/sandbox"
+	"github.com/wxflow/wxflow/engine/scenario"
 	"github.com/wxflow/wxflow/flows"
 )
 
@@ -52,6 +55,12 @@ type Config struct {
 	Diagnostics func() flows.Diagnostics
 	// Metrics is served at /metrics (nil: no /metrics).
 	Metrics *metrics.Metrics
+	// ExportOptions gives the time zone and the account's rules of a
+	// contact's exported test (nil: UTC and the product rules).
+	ExportOptions func(account string) scenario.ExportOptions
+	// Plan says what reloading the flows folder would do; the flow page
+	// shows its flow's part (nil: not shown).
+	Plan func(ctx context.Context) (*plan.Plan, error)
 	// Logger receives the console's log lines (default: discarded).
 	Logger *slog.Logger
 	// Now is the clock of logins: sessions' expiry and the throttling of
@@ -120,6 +129,7 @@ func (c *Console) routes() {
 	page("POST /flows/{name}/start", c.flowStartForm)
 	page("GET /contacts", c.contactsPage)
 	page("GET /contacts/{account}/{id}", c.contactPage)
+	page("GET /contacts/{account}/{id}/test.yaml", c.contactExport)
 	page("GET /runs", c.runsPage)
 	page("GET /runs/{id}", c.runPage)
 	page("GET /messages", c.messagesPage)

@@ -134,7 +134,7 @@ func (c *Console) flowPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c.render(w, r, "flow", "Flow "+v.Name, map[string]any{"Flow": v, "Accounts": c.cfg.Accounts,
-		"Error": r.URL.Query().Get("error")})
+		"Error": r.URL.Query().Get("error"), "Plan": c.flowPlan(r.Context(), v.Name)})
 }
 
 // flowStartForm starts a flow from the flow page's form and shows the run.
