@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"strings"
 )
 
 // ErrBackupExists is returned by Backup when the backup's file
@@ -47,7 +48,7 @@ func vacuumInto(ctx context.Context, file, to string) error {
 	q := url.Values{}
 	q.Set("mode", "ro")
 	q.Set("_busy_timeout", "10000")
-	db, err := sql.Open("sqlite3", "file:"+file+"?"+q.Encode())
+	db, err := sql.Open("sqlite3", fileURI(file)+"?"+q.Encode())
 	if err != nil {
 		return fmt.Errorf("backup: open the store: %w", err)
 	}
@@ -63,7 +64,7 @@ func vacuumInto(ctx context.Context, file, to string) error {
 
 // checkIntegrity runs PRAGMA integrity_check on a database file.
 func checkIntegrity(ctx context.Context, file string) error {
-	db, err := sql.Open("sqlite3", "file:"+file+"?mode=ro")
+	db, err := sql.Open("sqlite3", fileURI(file)+"?mode=ro")
 	if err != nil {
 		return err
 	}
@@ -76,4 +77,11 @@ func checkIntegrity(ctx context.Context, file string) error {
 		return fmt.Errorf("integrity check: %s", res)
 	}
 	return nil
+}
+
+// fileURI is the SQLite URI of a file path: the characters a URI gives a
+// meaning to (% ? #) are escaped, so that a path holding them names its
+// own file ("wx#1.db" is not "wx").
+func fileURI(path string) string {
+	return "file:" + strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(path)
 }

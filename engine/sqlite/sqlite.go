@@ -65,7 +65,7 @@ func Open(ctx context.Context, file string, opts Options) (*Store, error) {
 	q.Set("_synchronous", sync)
 	q.Set("_foreign_keys", "off")
 	q.Set("_cache_size", "-32000")
-	w, err := sql.Open("sqlite3", "file:"+file+"?"+q.Encode())
+	w, err := sql.Open("sqlite3", fileURI(file)+"?"+q.Encode())
 	if err != nil {
 		return nil, fmt.Errorf("open store %s: %w", file, err)
 	}
@@ -88,7 +88,7 @@ func Open(ctx context.Context, file string, opts Options) (*Store, error) {
 	rq.Set("_journal_mode", "WAL")
 	rq.Set("_busy_timeout", "10000")
 	rq.Set("_cache_size", "-8000")
-	r, err := sql.Open("sqlite3", "file:"+file+"?"+rq.Encode())
+	r, err := sql.Open("sqlite3", fileURI(file)+"?"+rq.Encode())
 	if err != nil {
 		w.Close()
 		return nil, fmt.Errorf("open store %s: %w", file, err)
@@ -182,23 +182,24 @@ var readQueries = map[string]string{
 }
 
 var writeQueries = map[string]string{
-	"addEvent":   `INSERT INTO events (key, account, contact, kind, payload, received_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING`,
-	"setReply":   `UPDATE events SET reply = ? WHERE key = ?`,
-	"putContact": `INSERT INTO contacts (` + contactCols + `) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (account, id) DO UPDATE SET followed = excluded.followed, first_seen = excluded.first_seen, last_seen = excluded.last_seen, tags = excluded.tags, fields = excluded.fields`,
-	"putSession": `INSERT INTO sessions (account, contact, followed, last, kind, used, closed) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (account, contact) DO UPDATE SET followed = excluded.followed, last = excluded.last, kind = excluded.kind, used = excluded.used, closed = excluded.closed`,
-	"insertRun":  `INSERT INTO runs (id, account, contact, flow, version, status, pos, step, state, seq, started_at, updated_at, ended_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-	"updateRun":  `UPDATE runs SET status = ?, pos = ?, step = ?, state = ?, seq = ?, updated_at = ?, ended_at = ? WHERE id = ?`,
-	"setTimer":   `INSERT INTO timers (run_id, seq, due, account, contact) VALUES (?, ?, ?, ?, ?) ON CONFLICT (run_id) DO UPDATE SET seq = excluded.seq, due = excluded.due, account = excluded.account, contact = excluded.contact`,
-	"delTimer":   `DELETE FROM timers WHERE run_id = ?`,
-	"insertOut":  `INSERT INTO outbox (run_id, account, contact, message, status, reason, code, detail, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-	"finishOut":  `UPDATE outbox SET status = ?, reason = ?, code = ?, detail = ?, updated_at = ? WHERE id = ?`,
-	"startOut":   `INSERT OR IGNORE INTO outbox_started (id) SELECT id FROM outbox WHERE id = ? AND status = 'pending'`,
-	"unstartOut": `DELETE FROM outbox_started WHERE id = ?`,
-	"putFlow":    `INSERT INTO flow_versions (version, name, file, source, loaded_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (version) DO NOTHING`,
-	"setSched":   `INSERT INTO schedules (key, due) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET due = excluded.due`,
-	"delSched":   `DELETE FROM schedules WHERE key = ?`,
-	"putState":   `INSERT INTO channel_state (key, value, expires) VALUES (?, ?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value, expires = excluded.expires`,
-	"purgeState": `DELETE FROM channel_state WHERE expires <= ?`,
+	"addEvent":    `INSERT INTO events (key, account, contact, kind, payload, received_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING`,
+	"setReply":    `UPDATE events SET reply = ? WHERE key = ?`,
+	"putContact":  `INSERT INTO contacts (` + contactCols + `) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (account, id) DO UPDATE SET followed = excluded.followed, first_seen = excluded.first_seen, last_seen = excluded.last_seen, tags = excluded.tags, fields = excluded.fields`,
+	"putSession":  `INSERT INTO sessions (account, contact, followed, last, kind, used, closed) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (account, contact) DO UPDATE SET followed = excluded.followed, last = excluded.last, kind = excluded.kind, used = excluded.used, closed = excluded.closed`,
+	"insertRun":   `INSERT INTO runs (id, account, contact, flow, version, status, pos, step, state, seq, started_at, updated_at, ended_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	"updateRun":   `UPDATE runs SET status = ?, pos = ?, step = ?, state = ?, seq = ?, updated_at = ?, ended_at = ? WHERE id = ?`,
+	"setTimer":    `INSERT INTO timers (run_id, seq, due, account, contact) VALUES (?, ?, ?, ?, ?) ON CONFLICT (run_id) DO UPDATE SET seq = excluded.seq, due = excluded.due, account = excluded.account, contact = excluded.contact`,
+	"delTimer":    `DELETE FROM timers WHERE run_id = ?`,
+	"insertOut":   `INSERT INTO outbox (run_id, account, contact, message, status, reason, code, detail, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	"finishOut":   `UPDATE outbox SET status = ?, reason = ?, code = ?, detail = ?, updated_at = ? WHERE id = ?`,
+	"startOut":    `INSERT OR IGNORE INTO outbox_started (id) SELECT id FROM outbox WHERE id = ? AND status = 'pending'`,
+	"unstartOut":  `DELETE FROM outbox_started WHERE id = ?`,
+	"unstartOuts": `DELETE FROM outbox_started WHERE id IN (SELECT value FROM json_each(?))`,
+	"putFlow":     `INSERT INTO flow_versions (version, name, file, source, loaded_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (version) DO NOTHING`,
+	"setSched":    `INSERT INTO schedules (key, due) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET due = excluded.due`,
+	"delSched":    `DELETE FROM schedules WHERE key = ?`,
+	"putState":    `INSERT INTO channel_state (key, value, expires) VALUES (?, ?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value, expires = excluded.expires`,
+	"purgeState":  `DELETE FROM channel_state WHERE expires <= ?`,
 }
 
 func prepare(ctx context.Context, db *sql.DB, write bool) (map[string]*sql.Stmt, error) {
@@ -250,6 +251,10 @@ func (s *Store) Update(ctx context.Context, fn func(tx engine.Tx) error) error {
 		tx.Rollback()
 		return err
 	}
+	if err := t.unstart(); err != nil {
+		tx.Rollback()
+		return err
+	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("commit: %w", err)
 	}
@@ -275,6 +280,27 @@ type sqliteTx struct {
 	// sessions holds the sessions read with their contacts in this
 	// transaction (engine.Contact reads both in one query).
 	sessions map[[2]string]cachedSession
+	// finished are the ids of the entries whose outcome the transaction
+	// recorded: their start marks go in one statement before the commit.
+	finished []int64
+}
+
+// unstart removes the start marks of the entries finished in the
+// transaction.
+func (t *sqliteTx) unstart() error {
+	if len(t.finished) == 0 {
+		return nil
+	}
+	if len(t.finished) == 1 {
+		_, err := t.exec("unstartOut", t.finished[0])
+		return err
+	}
+	b, err := json.Marshal(t.finished)
+	if err != nil {
+		return err
+	}
+	_, err = t.exec("unstartOuts", string(b))
+	return err
 }
 
 type cachedSession struct {
@@ -837,8 +863,16 @@ func (t *sqliteTx) FinishOutbox(id int64, status engine.OutboxStatus, reason cha
 	if _, err := t.exec("finishOut", string(status), string(reason), code, detail, engine.UnixNanos(at), id); err != nil {
 		return err
 	}
-	_, err := t.exec("unstartOut", id)
-	return err
+	if status == engine.OutboxPending {
+		// Held back, not attempted: unmarked now (it may start again in
+		// this transaction).
+		_, err := t.exec("unstartOut", id)
+		return err
+	}
+	// A final outcome: the mark goes with the commit (unstart), with the
+	// others'.
+	t.finished = append(t.finished, id)
+	return nil
 }
 
 func (t *sqliteTx) StartOutbox(ids []int64, at time.Time) error {
@@ -904,8 +938,10 @@ func (t *sqliteTx) Savepoint(fn func() error) error {
 	if _, err := t.tx.ExecContext(t.ctx, "SAVEPOINT "+name); err != nil {
 		return fmt.Errorf("savepoint: %w", err)
 	}
+	finished := len(t.finished)
 	if err := fn(); err != nil {
 		t.sessions = nil
+		t.finished = t.finished[:finished]
 		if _, rerr := t.tx.ExecContext(t.ctx, "ROLLBACK TO "+name+"; RELEASE "+name); rerr != nil {
 			return errors.Join(err, fmt.Errorf("rollback to savepoint: %w", rerr))
 		}

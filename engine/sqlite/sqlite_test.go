@@ -2,6 +2,7 @@ package sqlite_test
 
 import (
 	"context"
+	"os"
 	"path/filepath"
 	"testing"
 
@@ -20,4 +21,24 @@ func TestSQLiteStore(t *testing.T) {
 		}
 		return s
 	})
+}
+
+// TestOpenPathWithURICharacters: a file name holding characters a URI
+// gives a meaning to opens that file, not a truncated name.
+func TestOpenPathWithURICharacters(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	for _, name := range []string{"wx#1.db", "wx?mode=ro.db", "wx%41.db"} {
+		st, err := sqlite.Open(ctx, filepath.Join(dir, name), sqlite.Options{})
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		st.Close()
+		if _, err := os.Stat(filepath.Join(dir, name)); err != nil {
+			t.Errorf("%s: the store is not in its own file: %v", name, err)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "wx")); err == nil {
+		t.Error("a truncated file wx was created")
+	}
 }
