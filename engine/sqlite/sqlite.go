@@ -106,6 +106,42 @@ func Open(ctx context.Context, file string, opts Options) (*Store, error) {
 	return s, nil
 }
 
+// ErrNewerSchema is the error of Open for a database migrated by a newer
+// wxflow.
+var ErrNewerSchema = errors.New("the database was migrated by a newer wxflow")
+
+// refuseNewer refuses a database with a migration this binary does not
+// know: a newer wxflow changed it in ways this one would not keep.
+func (s *Store) refuseNewer(ctx context.Context, known []string) error {
+	rows, err := s.w.QueryContext(ctx, `SELECT name FROM schema_migrations ORDER BY name`)
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	defer rows.Close()
+	have := map[string]bool{}
+	for _, k := range known {
+		have[k] = true
+	}
+	var unknown []string
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			return fmt.Errorf("migrate: %w", err)
+		}
+		if !have[name] {
+			unknown = append(unknown, name)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	if len(unknown) > 0 {
+		return fmt.Errorf("%w: it has migration %s, which this binary does not know (it knows %s to %s); run a wxflow at least as new as the one that migrated it",
+			ErrNewerSchema, strings.Join(unknown, ", "), known[0], known[len(known)-1])
+	}
+	return nil
+}
+
 func (s *Store) migrate(ctx context.Context) error {
 	if _, err := s.w.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, applied_at INTEGER NOT NULL)`); err != nil {
 		return fmt.Errorf("migrate: %w", err)
@@ -119,6 +155,9 @@ func (s *Store) migrate(ctx context.Context) error {
 		names = append(names, e.Name())
 	}
 	sort.Strings(names)
+	if err := s.refuseNewer(ctx, names); err != nil {
+		return err
+	}
 	for _, name := range names {
 		var n int
 		if err := s.w.QueryRowContext(ctx, `SELECT count(*) FROM schema_migrations WHERE name = ?`, name).Scan(&n); err != nil {

@@ -2,8 +2,11 @@ package sqlite_test
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/wxflow/wxflow/engine"
@@ -40,5 +43,29 @@ func TestOpenPathWithURICharacters(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, "wx")); err == nil {
 		t.Error("a truncated file wx was created")
+	}
+}
+
+// TestOpenRefusesANewerSchema: a database migrated by a newer wxflow is
+// refused, not used with tables this binary does not know.
+func TestOpenRefusesANewerSchema(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "wxflow.db")
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, file, sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	db, err := sql.Open("sqlite3", file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(`INSERT INTO schema_migrations (name, applied_at) VALUES ('999_future.sql', 1)`); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	_, err = sqlite.Open(ctx, file, sqlite.Options{})
+	if !errors.Is(err, sqlite.ErrNewerSchema) || !strings.Contains(err.Error(), "999_future.sql") {
+		t.Fatalf("open a newer schema: %v, want ErrNewerSchema naming 999_future.sql", err)
 	}
 }
