@@ -176,6 +176,14 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 		// outbox). Planning these statements costs microseconds.
 		cfg.ConnConfig.RuntimeParams["plan_cache_mode"] = "force_custom_plan"
 	}
+	if cfg.ConnConfig.RuntimeParams["random_page_cost"] == "" {
+		// Cost an index probe as the read of a cached page, not of a
+		// disk's: with the default (4), a batch's rows updated by id
+		// from arrays (a batch's message outcomes) were planned as a hash
+		// join over the whole outbox, growing with it, rather than as a
+		// few hundred lookups.
+		cfg.ConnConfig.RuntimeParams["random_page_cost"] = "1.1"
+	}
 	rcfg := cfg.Copy()
 	rcfg.MaxConns = int32(opts.ReadConns)
 	w, err := pgxpool.NewWithConfig(ctx, cfg)
