@@ -70,7 +70,14 @@ type RunSummary struct {
 	StartedAt time.Time        `json:"started_at"`
 	UpdatedAt time.Time        `json:"updated_at"`
 	EndedAt   *time.Time       `json:"ended_at,omitempty"`
-	Error     string           `json:"error,omitempty"`
+	// Duration is how long an ended run took.
+	Duration string `json:"duration,omitempty"`
+	Error    string `json:"error,omitempty"`
+	// Messages counts the run's messages by outcome; Undelivered is set
+	// for a run that ended having reserved messages that all failed:
+	// whatever its status, it reached nobody.
+	Messages    *MessageCounts `json:"message_counts,omitempty"`
+	Undelivered bool           `json:"undelivered,omitempty"`
 }
 
 // RunView is a run with its timeline.
@@ -155,7 +162,7 @@ func timePtr(t time.Time) *time.Time {
 func runSummary(r *engine.Run) RunSummary {
 	return RunSummary{ID: r.ID, Account: r.Account, Contact: r.Contact, Flow: r.Flow, Version: r.Version,
 		Status: r.Status, Active: r.Status.Active(), Step: r.Step, StartedAt: r.StartedAt, UpdatedAt: r.UpdatedAt,
-		EndedAt: timePtr(r.EndedAt), Error: r.State.Error}
+		EndedAt: timePtr(r.EndedAt), Duration: runDuration(r), Error: r.State.Error}
 }
 
 func runSummaries(runs []*engine.Run) []RunSummary {
@@ -338,7 +345,7 @@ func listQuery(q url.Values) (before int64, limit int, err error) {
 
 // runStatuses are the statuses a run list can be filtered by.
 var runStatuses = []engine.RunStatus{engine.RunRunning, engine.RunWaitingReply, engine.RunWaitingTime, engine.RunCalling,
-	engine.RunCompleted, engine.RunTimedOut, engine.RunInvalid, engine.RunInterrupted, engine.RunRestarted,
+	engine.RunWaitingSend, engine.RunCompleted, engine.RunTimedOut, engine.RunInvalid, engine.RunInterrupted, engine.RunRestarted,
 	engine.RunUnfollowed, engine.RunLooping, engine.RunFailed}
 
 // runList lists runs by the query's flow, contact, account, status and
@@ -355,15 +362,19 @@ func (c *Console) runList(ctx context.Context, q url.Values) ([]RunSummary, erro
 		}
 		f.Status = engine.RunStatus(s)
 	}
-	var runs []*engine.Run
+	var sums []RunSummary
 	err = c.eng.Store().View(ctx, func(tx engine.ReadTx) error {
-		runs, err = tx.Runs(f)
-		return err
+		runs, err := tx.Runs(f)
+		if err != nil {
+			return err
+		}
+		sums = runSummaries(runs)
+		return withMessages(tx, sums)
 	})
 	if err != nil {
 		return nil, err
 	}
-	return runSummaries(runs), nil
+	return sums, nil
 }
 
 // runView is a run with its timeline and messages.
@@ -389,6 +400,7 @@ func (c *Console) runView(ctx context.Context, idText string) (*RunView, error) 
 	}
 	v := &RunView{RunSummary: runSummary(run), Vars: run.State.Vars, Answer: run.State.Answer,
 		TrailDropped: run.State.TrailDropped, Messages: messageViews(msgs), Timeline: []TimelineEntry{}}
+	v.RunSummary.setMessages(msgs)
 	if v.Vars == nil {
 		v.Vars = map[string]any{}
 	}
@@ -495,6 +507,9 @@ func (c *Console) contactDetail(ctx context.Context, account, id string) (*Conta
 			return err
 		}
 		v.Runs = runSummaries(runs)
+		if err := withMessages(tx, v.Runs); err != nil {
+			return err
+		}
 		active, err := tx.Runs(engine.RunFilter{Account: account, Contact: id, Active: true})
 		if err != nil {
 			return err

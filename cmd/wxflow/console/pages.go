@@ -204,7 +204,13 @@ func (c *Console) runsPage(w http.ResponseWriter, r *http.Request) {
 	if len(list) == pageSize {
 		next = olderPage("/runs", q, list[len(list)-1].ID)
 	}
-	c.render(w, r, "runs", "Runs", map[string]any{"Runs": list, "Next": next, "Q": q, "Statuses": runStatuses})
+	flowNames, contacts, err := c.runChoices(r.Context(), q.Get("flow"), q.Get("contact"))
+	if err != nil {
+		c.fail(w, r, err, false)
+		return
+	}
+	c.render(w, r, "runs", "Runs", map[string]any{"Runs": list, "Next": next, "Q": q, "Statuses": runStatuses,
+		"Flows": flowNames, "Contacts": contacts})
 }
 
 // olderPage is the link to a list's next page: the same filters, before
