@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/wxflow/wxflow/cmd/wxflow/internal/config"
+	"github.com/wxflow/wxflow/engine"
+	"github.com/wxflow/wxflow/engine/postgres"
 	"github.com/wxflow/wxflow/engine/scenario"
 )
 
@@ -71,7 +73,7 @@ func runExportTest(ctx context.Context, args []string, stdout, stderr io.Writer)
 		}
 		opts.Since = t
 	}
-	st, err := openStore(ctx, cfg.Database, "")
+	st, err := openExistingStore(ctx, cfg.Database)
 	if err != nil {
 		fmt.Fprintf(stderr, "wxflow export-test: %v\n", err)
 		return exitProblems
@@ -112,6 +114,18 @@ func loadStoreConfig(fl *flag.FlagSet, path string) (*config.Config, int, error)
 		return nil, exitProblems, err
 	}
 	return cfg, exitOK, nil
+}
+
+// openExistingStore opens the store a database setting names, refusing
+// a SQLite file that does not exist (opening it would make an empty
+// one).
+func openExistingStore(ctx context.Context, database string) (engine.Store, error) {
+	if !postgres.IsURL(database) {
+		if _, err := os.Stat(database); err != nil {
+			return nil, fmt.Errorf("no store at %s (wxflow serve makes it; --config names another)", database)
+		}
+	}
+	return openStore(ctx, database, "")
 }
 
 // parseSince reads --since: an RFC 3339 time, a date and time or a date

@@ -261,7 +261,8 @@ func TestParseSince(t *testing.T) {
 }
 
 func TestExportTestUsage(t *testing.T) {
-	t.Parallel()
+	t.Setenv("WXFLOW_CONV_SECRET", "conv-secret-0123456789")
+	t.Setenv("WXFLOW_CONV_TOKEN", "convtoken")
 	for _, args := range [][]string{
 		{"export-test"},
 		{"export-test", "--contact", "o_alice"},
@@ -271,6 +272,17 @@ func TestExportTestUsage(t *testing.T) {
 		if r := runCLI(t, args...); r.code != exitUsage {
 			t.Errorf("%v: exit %d, want %d\n%s", args, r.code, exitUsage, r.stderr)
 		}
+	}
+	// A store that does not exist is not made.
+	dir := t.TempDir()
+	cfg := convConfig(t, dir, filepath.Join(dir, "none.db"))
+	for _, args := range [][]string{{"export-test", "--config", cfg, "--contact", "main/o_alice"}, {"plan", "--config", cfg, "--flows", dir}} {
+		if r := runCLI(t, args...); r.code != exitProblems || !strings.Contains(r.stderr, "no store at") {
+			t.Errorf("%v: exit %d\n%s", args, r.code, r.stderr)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "none.db")); err == nil {
+		t.Errorf("a store was made")
 	}
 	if r := runCLI(t, "help"); !strings.Contains(r.stdout, "export-test") || !strings.Contains(r.stdout, "plan") {
 		t.Errorf("wxflow help does not list export-test and plan:\n%s", r.stdout)

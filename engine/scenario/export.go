@@ -138,6 +138,11 @@ func writeExport(o ExportOptions, events []*engine.EventRecord, msgs []*engine.O
 	})
 	var items []exportItem
 	for _, e := range events {
+		if e.Event.Kind == channels.LocationReport {
+			// Reported every few seconds while a follower shares
+			// their location; nothing a scenario plays.
+			continue
+		}
 		items = append(items, exportItem{at: e.ReceivedAt, ev: e})
 	}
 	for _, m := range msgs {
@@ -404,8 +409,6 @@ func actionLine(ev *channels.Event) (line, note string) {
 		what = "a link: " + ev.Text
 	case channels.View:
 		what = "a menu link opened: " + ev.Key
-	case channels.LocationReport:
-		what = "a location report"
 	case channels.Other:
 		what = "a platform event " + ev.Name
 	}

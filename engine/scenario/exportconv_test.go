@@ -91,6 +91,8 @@ func TestExportRoundTrip(t *testing.T) {
 	sb.Channel().FailNext(1, &channels.Refusal{Reason: channels.ReasonAPIError, Code: 45015})
 	must(sb.Say(ctx, "o_alice", "help"))
 	must(sb.Image(ctx, "o_alice", "media-1"))
+	must(sb.Advance(ctx, time.Second))
+	must(sb.Ingest(ctx, channels.Event{Contact: "o_alice", Kind: channels.LocationReport, Location: &channels.Geo{Lat: 31.2, Lng: 121.5}}))
 	must(sb.Close())
 
 	st, err := sqlite.Open(ctx, db, sqlite.Options{})
@@ -116,6 +118,9 @@ func TestExportRoundTrip(t *testing.T) {
 		if !strings.Contains(got, want) {
 			t.Errorf("export lacks\n%s\n--- export:\n%s", want, got)
 		}
+	}
+	if strings.Contains(got, "location") || strings.Contains(got, "wait: 1s") {
+		t.Errorf("export has the location report:\n%s", got)
 	}
 	if strings.Contains(got, "o_bob") || strings.Contains(got, "Bob") {
 		t.Errorf("export has another contact's conversation:\n%s", got)
