@@ -305,7 +305,7 @@ func (s *server) openAccounts(ctx context.Context, o serverOptions) (http.Handle
 	}
 	s.engine, err = engine.New(engine.Config{
 		Store: st, Channel: wechat.NewChannel(accounts), Clock: o.Clock, Zone: cfg.Timezone, Logger: o.Logger, LoadOptions: s.loadOpt,
-		Secrets: cfg.Secrets,
+		Secrets:  cfg.Secrets,
 		OnFenced: func() { s.fencedOnce.Do(func() { close(s.fenced) }) },
 	})
 	if err != nil {
