@@ -31,7 +31,7 @@ import (
 	"github.com/wxflow/wxflow/cmd/wxflow/internal/loadgen"
 	"github.com/wxflow/wxflow/cmd/wxflow/internal/metrics"
 	"github.com/wxflow/wxflow/engine"
-	"github.com/wxflow/wxflow/engine/sqlite"
+	"github.com/wxflow/wxflow/engine/postgres"
 )
 
 // The bench's account, on the server it starts. The values are the
@@ -62,6 +62,8 @@ type benchOptions struct {
 	rate             float64
 	seed             uint64
 	db, writeFlows   string
+	// nodes is how many serve processes share the database (PostgreSQL).
+	nodes int
 	// The soak: the load in rounds for duration, the store's size every
 	// sample, the server's retention, and location reports per follower.
 	duration, sample, retention time.Duration
@@ -85,6 +87,8 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fl.Uint64Var(&o.seed, "seed", 1, "the seed of the followers' scripts")
 	fl.BoolVar(&o.json, "json", false, "print the report as JSON")
 	fl.StringVar(&o.db, "db", "", "the SQLite database (default: a new one in a temporary folder)")
+	fl.StringVar(&o.db, "database", "", "the server's store: a SQLite file (as --db) or a postgres:// URL (default: a new SQLite file in a temporary folder)")
+	fl.IntVar(&o.nodes, "nodes", 1, "with --database postgres://...: how many serve nodes share the database, behind a round-robin proxy")
 	fl.BoolVar(&o.keep, "keep", false, "keep the temporary folder (config, flows, database) and print where it is")
 	fl.DurationVar(&o.duration, "duration", 0, "a soak: play the load in rounds of the same followers until this much time has passed, reporting the store's size (db + wal) as it goes")
 	fl.DurationVar(&o.sample, "sample", 0, "with --duration: how often the store's size is taken (default a tenth of --duration)")
@@ -99,6 +103,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fl.StringVar(&o.originalID, "original-id", "", "with --url: the account's original_id, the callbacks' ToUserName (default "+benchOriginalID+")")
 	fl.Usage = func() {
 		fmt.Fprintln(stderr, "usage: wxflow bench [--followers N] [--scenario "+strings.Join(loadgen.Scenarios, "|")+"] [--aes] [--conns C] [--rate R] [--json]")
+		fmt.Fprintln(stderr, "       wxflow bench --database postgres://... [--nodes N] ... (N nodes sharing one PostgreSQL)")
 		fmt.Fprintln(stderr, "       wxflow bench --duration D [--retention R] [--sample S] [--locations N] ... (a soak)")
 		fmt.Fprintln(stderr, "       wxflow bench --url URL --token TOKEN [--account ID] [--aes --aes-key KEY --appid APPID] ...")
 		fmt.Fprintln(stderr, "\nStarts `wxflow serve` as a child process (synchronous=FULL, as in production)")
@@ -179,6 +184,11 @@ func (o *benchOptions) check(fl *flag.FlagSet) string {
 		return "--locations must not be negative"
 	}
 	if o.url == "" {
+		if msg := benchNodesProblem(o.nodes, o.db, o.duration > 0); msg != "" {
+			return msg
+		}
+	}
+	if o.url == "" {
 		for _, f := range []string{"token", "aes-key", "appid", "account", "original-id"} {
 			if given[f] {
 				return "--" + f + " goes with --url (the server the bench starts has its own account)"
@@ -186,7 +196,7 @@ func (o *benchOptions) check(fl *flag.FlagSet) string {
 		}
 		return ""
 	}
-	for _, f := range []string{"db", "keep", "retention", "duration", "sample"} {
+	for _, f := range []string{"db", "database", "nodes", "keep", "retention", "duration", "sample"} {
 		if given[f] {
 			return "--" + f + " is for the server the bench starts, not with --url"
 		}
@@ -230,7 +240,10 @@ func writeBenchFlows(dir, scenario string) error {
 //
 //   - scenario, mode ("local": the bench started `wxflow serve` as a
 //     child process; "remote": --url), target (the callback
-//     URL), aes, followers, conns, rate, seed: what ran.
+//     URL), aes, followers, conns, rate, seed: what ran; database
+//     ("sqlite" or "postgres") and nodes (how many serve processes
+//     shared it, behind a round-robin proxy when more than one) for a
+//     local run.
 //   - callbacks: distinct callbacks posted; attempts: HTTP requests,
 //     retries included; acked: callbacks acknowledged (200 "success");
 //     unconfirmed: callbacks never acknowledged after WeChat's 3 tries
@@ -279,6 +292,10 @@ type benchReport struct {
 	Conns     int     `json:"conns"`
 	Rate      float64 `json:"rate"`
 	Seed      uint64  `json:"seed"`
+	// Database is the server's store ("sqlite" or "postgres"), Nodes
+	// how many serve processes shared it.
+	Database string `json:"database"`
+	Nodes    int    `json:"nodes"`
 
 	Callbacks     int                    `json:"callbacks"`
 	Attempts      int                    `json:"attempts"`
@@ -327,6 +344,7 @@ type benchReport struct {
 func newBenchReport(o *benchOptions) *benchReport {
 	r := &benchReport{
 		Scenario: o.scenario, Mode: "local", AES: o.aes, Followers: o.followers, Conns: o.conns, Rate: o.rate, Seed: o.seed,
+		Database: databaseKind(o.db), Nodes: o.nodes,
 		Locations: o.locations,
 		Events:    map[string]int{}, RunsStarted: map[string]int{}, Runs: map[string]int{}, Outbox: map[string]int{}, Failures: map[string]int{},
 	}
@@ -421,6 +439,7 @@ func benchRemote(ctx context.Context, o *benchOptions) (*benchReport, error) {
 	}
 	r := newBenchReport(o)
 	r.Mode = "remote"
+	r.Database, r.Nodes = "", 0
 	r.RSSOf = "unknown: --url targets a server the bench did not start"
 	r.drive(ctx, o, endpoint, o.originalID, signer)
 	r.Books.Checked = "acks"
@@ -504,6 +523,8 @@ func benchLocal(ctx context.Context, o *benchOptions, stderr io.Writer) (*benchR
 	db := o.db
 	if db == "" {
 		db = filepath.Join(dir, "wxflow.db")
+	} else if postgres.IsURL(db) {
+		// The nodes and the bench share the database as given.
 	} else if db, err = filepath.Abs(db); err != nil {
 		return nil, err
 	}
@@ -518,23 +539,47 @@ func benchLocal(ctx context.Context, o *benchOptions, stderr io.Writer) (*benchR
 	if err != nil {
 		return nil, err
 	}
-	child, err := startBenchChild(dir, cfgPath, []string{benchSecret, benchToken, benchAESKey, adminToken})
-	if err != nil {
-		return nil, err
+	secrets := []string{benchSecret, benchToken, benchAESKey, adminToken}
+	if pw := urlPassword(db); pw != "" {
+		secrets = append(secrets, pw)
 	}
 	stopTimeout := cfg.ShutdownTimeout + benchStopGrace
-	defer child.stop(stopTimeout) // a no-op once stopped
-	addr, err := child.ready(ctx, benchReadyTimeout)
-	if err != nil {
-		return nil, err
+	// One server, or --nodes N sharing a PostgreSQL database.
+	var children []*benchChild
+	defer func() { stopAll(children, stopTimeout) }() // no-ops once stopped
+	var addrs []string
+	for range max(o.nodes, 1) {
+		c, err := startBenchChild(dir, cfgPath, secrets)
+		if err != nil {
+			return nil, err
+		}
+		children = append(children, c)
 	}
-	if benchServerStarted != nil {
-		benchServerStarted(child.pid())
+	for _, c := range children {
+		addr, err := c.ready(ctx, benchReadyTimeout)
+		if err != nil {
+			return nil, err
+		}
+		addrs = append(addrs, addr)
+		if benchServerStarted != nil {
+			benchServerStarted(c.pid())
+		}
+	}
+	child, addr := children[0], addrs[0]
+	target := addr
+	if len(children) > 1 {
+		lb, err := newBenchBalancer(addrs, o.conns)
+		if err != nil {
+			return nil, err
+		}
+		defer lb.close()
+		target = lb.addr()
 	}
 
 	// The bench reads the server's store on its own connections: WAL lets
-	// it read while the server writes.
-	st, err := sqlite.Open(context.Background(), db, sqlite.Options{ReadConns: 2})
+	// it read while the server writes (on PostgreSQL, a plain store beside
+	// the nodes).
+	st, err := openBenchStore(context.Background(), db)
 	if err != nil {
 		return nil, err
 	}
@@ -554,12 +599,18 @@ func benchLocal(ctx context.Context, o *benchOptions, stderr io.Writer) (*benchR
 	}
 	r := newBenchReport(o)
 	r.RSSOf = "the server process (wxflow serve)"
-	r.RSSStartBytes, _ = procStatusBytes(child.pid(), "VmRSS")
+	if len(children) > 1 {
+		r.RSSOf = fmt.Sprintf("the largest of the %d server processes (wxflow serve nodes)", len(children))
+	}
+	for _, c := range children {
+		rss, _ := procStatusBytes(c.pid(), "VmRSS")
+		r.RSSStartBytes = max(r.RSSStartBytes, rss)
+	}
 	var l *benchLoad
 	if o.duration > 0 {
-		l = r.soak(ctx, o, "http://"+addr+"/wechat/"+benchAccount, benchOriginalID, signer, db)
+		l = r.soak(ctx, o, "http://"+target+"/wechat/"+benchAccount, benchOriginalID, signer, db)
 	} else {
-		l = r.drive(ctx, o, "http://"+addr+"/wechat/"+benchAccount, benchOriginalID, signer)
+		l = r.drive(ctx, o, "http://"+target+"/wechat/"+benchAccount, benchOriginalID, signer)
 	}
 
 	// Wait for the outbox to drain: until none of this run's messages is
@@ -568,7 +619,7 @@ func benchLocal(ctx context.Context, o *benchOptions, stderr io.Writer) (*benchR
 	dctx, cancel := context.WithTimeout(context.Background(), benchDrainTimeout)
 	defer cancel()
 	drained := false
-	for dctx.Err() == nil && !child.exited() {
+	for dctx.Err() == nil && anyExited(children) == nil {
 		n, err := unsentCount(dctx, st, base.outboxID)
 		if err != nil {
 			if dctx.Err() != nil {
@@ -582,7 +633,6 @@ func benchLocal(ctx context.Context, o *benchOptions, stderr io.Writer) (*benchR
 		}
 		select {
 		case <-dctx.Done():
-		case <-child.done:
 		case <-time.After(10 * time.Millisecond):
 		}
 	}
@@ -593,13 +643,23 @@ func benchLocal(ctx context.Context, o *benchOptions, stderr io.Writer) (*benchR
 	// interrupted bench goes on without them (Ctrl-C reaches the server
 	// too).
 	var counters *benchCounters
-	if !child.exited() {
-		mctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		counters, err = readBenchCounters(mctx, "http://"+addr, adminToken)
-		cancel()
-		if err != nil && !child.exited() {
-			return nil, fmt.Errorf("read the server's counters: %w", err)
+	if anyExited(children) == nil {
+		var all []*benchCounters
+		for i, c := range children {
+			mctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			cs, err := readBenchCounters(mctx, "http://"+addrs[i], adminToken)
+			cancel()
+			if err != nil && !c.exited() {
+				return nil, fmt.Errorf("read the server's counters: %w", err)
+			}
+			all = append(all, cs)
 		}
+		if anyExited(children) == nil {
+			counters = sumBenchCounters(all)
+		}
+	}
+	if c := anyExited(children); c != nil {
+		child = c
 	}
 	switch {
 	case child.exited() && ctx.Err() == nil:
@@ -617,11 +677,14 @@ func benchLocal(ctx context.Context, o *benchOptions, stderr io.Writer) (*benchR
 		return nil, err
 	}
 	// The peak of the load and the drain, just before the server stops.
-	if !child.exited() {
-		r.RSSPeakBytes, _ = procStatusBytes(child.pid(), "VmHWM")
+	for _, c := range children {
+		if !c.exited() {
+			hwm, _ := procStatusBytes(c.pid(), "VmHWM")
+			r.RSSPeakBytes = max(r.RSSPeakBytes, hwm)
+		}
 	}
 	closeStore()
-	if err := child.stop(stopTimeout); err != nil {
+	if err := stopAll(children, stopTimeout); err != nil {
 		r.Notes = append(r.Notes, "the server did not stop cleanly: "+err.Error())
 	}
 	r.fillFromBooks(books)
@@ -636,9 +699,15 @@ func benchLocal(ctx context.Context, o *benchOptions, stderr io.Writer) (*benchR
 	if r.RSSPeakBytes == 0 && ctx.Err() == nil {
 		r.Notes = append(r.Notes, fmt.Sprintf("peak RSS unknown: /proc/%d/status was not readable", child.pid()))
 	}
-	if n, lines := child.log.lines(); n > 0 {
-		r.Notes = append(r.Notes, fmt.Sprintf("the server logged %d %s (on stderr)", n, plural(n, "line")))
-		fmt.Fprintf(stderr, "wxflow bench: the server logged %d %s; the last:\n%s\n", n, plural(n, "line"), indentLines(lines, "    "))
+	for i, c := range children {
+		if n, lines := c.log.lines(); n > 0 {
+			who := "the server"
+			if len(children) > 1 {
+				who = fmt.Sprintf("node %d", i+1)
+			}
+			r.Notes = append(r.Notes, fmt.Sprintf("%s logged %d %s (on stderr)", who, n, plural(n, "line")))
+			fmt.Fprintf(stderr, "wxflow bench: %s logged %d %s; the last:\n%s\n", who, n, plural(n, "line"), indentLines(lines, "    "))
+		}
 	}
 	return r, nil
 }
@@ -1262,8 +1331,13 @@ func (r *benchReport) print(w io.Writer) {
 		mode = "safe mode (AES)"
 	}
 	server := "wxflow serve as a child process (synchronous=FULL)"
-	if r.Mode == "remote" {
+	switch {
+	case r.Mode == "remote":
 		server = r.Target
+	case r.Nodes > 1:
+		server = fmt.Sprintf("%d wxflow serve nodes on PostgreSQL behind a round-robin proxy", r.Nodes)
+	case r.Database == "postgres":
+		server = "wxflow serve as a child process on PostgreSQL"
 	}
 	rate := "as fast as acknowledged"
 	if r.Rate > 0 {
