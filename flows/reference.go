@@ -807,7 +807,9 @@ run, the engine notes why: no trigger matched (an unknown menu key says
 so), or how each of the nearest matching triggers lost (its ` + "`if:`" + ` was
 false, cooldown until a time, reentry, another flow's priority, another
 account). ` + "`wxflow chat`" + `, the simulator, ` + "`wxflow test`" + ` transcripts and
-the contact's page in the console show it.`
+the contact's page in the console show it. A step skipped because its
+` + "`if:`" + ` is false says so in its run's timeline, in ` + "`wxflow chat`" + ` and in
+` + "`wxflow test`" + ` transcripts.`
 
 const unfollowText = `
 An ` + "`unsubscribe`" + ` ends every run of the contact (status ` + "`unfollowed`" + `) before any

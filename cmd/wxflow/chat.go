@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"encoding/json"
 	"flag"
@@ -9,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -161,8 +163,10 @@ type chatSession struct {
 	out     io.Writer
 	calls   *callLog
 	shown   int64
-	// whySeen counts the event notes shown.
-	whySeen int
+	// whySeen counts the event notes shown; trailSeen the trail entries
+	// looked at, by run.
+	whySeen   int
+	trailSeen map[int64]int
 }
 
 // handle runs one input line; quit is true for /quit.
@@ -262,11 +266,34 @@ func (c *chatSession) act(err error) {
 		c.say("error: " + err.Error())
 		return
 	}
+	skips := c.skips()
 	for _, o := range entries {
+		for len(skips) > 0 && skips[0].After < o.ID {
+			c.say("skipped " + skips[0].Step + " of " + skips[0].Flow + ": its if: is false")
+			skips = skips[1:]
+		}
 		c.shown = o.ID
 		fmt.Fprint(c.out, renderOutbound(o))
 	}
+	for _, s := range skips {
+		c.say("skipped " + s.Step + " of " + s.Flow + ": its if: is false")
+	}
 	c.why()
+}
+
+// skips returns the steps skipped since the last action, in the order
+// of the messages around them.
+func (c *chatSession) skips() []sandbox.Skip {
+	if c.trailSeen == nil {
+		c.trailSeen = map[int64]int{}
+	}
+	skips, err := c.sb.Skips(c.ctx, c.contact, c.trailSeen)
+	if err != nil {
+		c.say("error: " + err.Error())
+		return nil
+	}
+	slices.SortStableFunc(skips, func(a, b sandbox.Skip) int { return cmp.Compare(a.After, b.After) })
+	return skips
 }
 
 // why says why the last action started nothing, when the engine noted

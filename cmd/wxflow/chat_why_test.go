@@ -13,6 +13,8 @@ func TestChatSaysWhyNothingHappened(t *testing.T) {
 	writeFiles(t, dir, map[string]string{"help.yaml": `name: help
 triggers: [{ menu: MENU_HELP }]
 steps:
+  - if: '"vip" in contact.tags'
+    send: "Our VIP line is open."
   - send: "How can we help?"
 `})
 	r := chatScript(t, "hello\n/menu MENU_HLP\n/menu MENU_HELP\n", "--flows", dir)
@@ -22,7 +24,7 @@ steps:
 	for _, want := range []string{
 		`(nothing happened: no trigger matched text "hello")`,
 		`(nothing happened: unknown menu key "MENU_HLP": no flow has a menu trigger for it)`,
-		"bot: How can we help?\n",
+		"(skipped send (line 4) of help: its if: is false)\nbot: How can we help?\n",
 	} {
 		if !strings.Contains(r.stdout, want) {
 			t.Errorf("stdout lacks %q:\n%s", want, r.stdout)

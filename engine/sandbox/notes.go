@@ -26,3 +26,43 @@ func (s *Sandbox) Notes(ctx context.Context, contact string) ([]*engine.EventNot
 	slices.Reverse(out)
 	return out, nil
 }
+
+// Skip is a step a run skipped because its `if:` was false.
+type Skip struct {
+	RunID int64
+	Flow  string
+	// Step names the step (its id, or kind and line).
+	Step string
+	// After is the ID of the run's last message before the skip (0 for
+	// none).
+	After int64
+}
+
+// skippedWords is what a run's trail says of a step whose if: was false.
+const skippedWords = "skipped: its if: is false"
+
+// Skips returns, oldest run first, the steps the contact's runs skipped
+// that seen does not count yet, and counts them: seen maps a run's ID to
+// the trail entries already looked at.
+func (s *Sandbox) Skips(ctx context.Context, contact string, seen map[int64]int) ([]Skip, error) {
+	runs, err := s.Runs(ctx, contact)
+	if err != nil {
+		return nil, err
+	}
+	var out []Skip
+	for i := len(runs) - 1; i >= 0; i-- {
+		r := runs[i]
+		var last int64
+		done := seen[r.ID] - r.State.TrailDropped
+		for k, e := range r.State.Trail {
+			for _, id := range e.Messages {
+				last = max(last, id)
+			}
+			if k >= done && e.What == skippedWords {
+				out = append(out, Skip{RunID: r.ID, Flow: r.Flow, Step: e.Step, After: last})
+			}
+		}
+		seen[r.ID] = r.State.TrailDropped + len(r.State.Trail)
+	}
+	return out, nil
+}

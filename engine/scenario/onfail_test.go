@@ -86,3 +86,29 @@ script:
 		t.Errorf("%s, output:\n%s", sum, out)
 	}
 }
+
+// TestSkippedStepsInTranscripts: a step skipped because its if: is false
+// says so in the transcript, where it happened.
+func TestSkippedStepsInTranscripts(t *testing.T) {
+	t.Parallel()
+	set := loadFlows(t, map[string]string{
+		"hi.yaml": `name: hi
+triggers: [follow]
+steps:
+  - send: "Hi!"
+  - if: event.scene != ""
+    send: "Thanks for scanning ${event.scene}."
+  - send: "Write to us."
+`,
+	})
+	sum, out := runSource(t, set, "name: plain follow\nscript: [follow, { expect: Hi! }, { expect: Write to us. }]\n", Options{Verbose: true})
+	want := `ok   t.test.yaml:1: plain follow
+      > follow
+       1. sent: text "Hi!"
+          skipped send (line 5) of hi: its if: is false
+       2. sent: text "Write to us."
+`
+	if sum.Failed != 0 || out != want {
+		t.Errorf("%s, output:\n%s\nwant:\n%s", sum, out, want)
+	}
+}

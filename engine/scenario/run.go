@@ -152,8 +152,9 @@ type runner struct {
 	cursor int64
 	// notes are the actions played, for the transcript.
 	notes []note
-	// whySeen counts the event notes already in the transcript.
-	whySeen int
+	// why is what of the engine's notes and the runs' skipped steps the
+	// transcript has.
+	why whyState
 }
 
 // note is a line of the transcript that is not a message: it comes after
