@@ -581,8 +581,8 @@ func TestBrowserConsoleSandbox(t *testing.T) {
 // simNow is the simulator's clock.
 func (b *browser) simNow() time.Time {
 	b.t.Helper()
-	s := b.text("#sim-now")
-	tm, err := time.ParseInLocation("2006-01-02 15:04:05", s, time.Local)
+	s := browserEval[string](b, `document.querySelector("#sim-now").getAttribute("datetime")`)
+	tm, err := time.Parse(time.RFC3339, s)
 	if err != nil {
 		b.t.Fatalf("the simulator's clock %q: %v", s, err)
 	}

@@ -379,6 +379,7 @@ func (s *server) openConsole(mux *http.ServeMux) error {
 		},
 		Metrics: s.metrics, Logger: s.log,
 		ExportOptions: s.exportOptions, Plan: s.plan,
+		Zone: s.cfg.Timezone, ZoneName: s.cfg.TimezoneName,
 	})
 	if err != nil {
 		return err

@@ -61,6 +61,10 @@ type Config struct {
 	// Plan says what reloading the flows folder would do; the flow page
 	// shows its flow's part (nil: not shown).
 	Plan func(ctx context.Context) (*plan.Plan, error)
+	// Zone is the time zone the pages show times in, named by ZoneName
+	// (the config's timezone; nil: the engine's clock's zone).
+	Zone     *time.Location
+	ZoneName string
 	// Logger receives the console's log lines (default: discarded).
 	Logger *slog.Logger
 	// Now is the clock of logins: sessions' expiry and the throttling of
@@ -117,6 +121,7 @@ func New(cfg Config) (*Console, error) {
 func (c *Console) routes() {
 	static, _ := fs.Sub(staticFS, "static")
 	c.mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(static)))
+	c.mux.HandleFunc("GET /favicon.ico", favicon)
 	c.mux.HandleFunc("GET /login", c.loginPage)
 	c.mux.HandleFunc("POST /login", c.login)
 	c.mux.HandleFunc("POST /logout", c.logout)
@@ -133,6 +138,7 @@ func (c *Console) routes() {
 	page("GET /runs", c.runsPage)
 	page("GET /runs/{id}", c.runPage)
 	page("GET /messages", c.messagesPage)
+	page("GET /messages/{id}/{part}", c.messageMedia)
 	page("GET /simulator", c.simulatorPage)
 	page("POST /simulator", c.simulatorForm)
 	if c.cfg.Metrics != nil {
@@ -159,7 +165,7 @@ func (c *Console) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("X-Frame-Options", "DENY")
 	h.Set("Referrer-Policy", "same-origin")
-	h.Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'")
+	h.Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data: https:; media-src 'self' https:; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'")
 	if !safeMethod(r.Method) {
 		if why := crossOrigin(r); why != "" {
 			c.refuse(w, r, http.StatusForbidden, "refused: this request changes something, and "+why+"; use the console's own pages")

@@ -29,12 +29,16 @@ type FlowView struct {
 	Account     string   `json:"account,omitempty"`
 	Triggers    []string `json:"triggers"`
 	// Waiting counts the flow's active runs; Steps says where they are.
-	Waiting     int           `json:"active_runs"`
-	Steps       []StepView    `json:"active_steps"`
-	Diagnostics []DiagView    `json:"diagnostics"`
-	Graph       string        `json:"graph_mermaid,omitempty"`
-	SVG         template.HTML `json:"-"`
-	flow        *flows.Flow   `json:"-"`
+	Waiting     int        `json:"active_runs"`
+	Steps       []StepView `json:"active_steps"`
+	Diagnostics []DiagView `json:"diagnostics"`
+	// NotLoaded is set when the flow's file failed the last reload (its
+	// Diagnostics have errors): the file on disk is not what runs, the
+	// Version shown still does.
+	NotLoaded bool          `json:"not_loaded,omitempty"`
+	Graph     string        `json:"graph_mermaid,omitempty"`
+	SVG       template.HTML `json:"-"`
+	flow      *flows.Flow   `json:"-"`
 	// waiting counts the active runs of the current version per step.
 	waiting map[*flows.Step]int
 }
@@ -199,6 +203,8 @@ func messageSummary(m *channels.Message) string {
 		return m.Text
 	case m.Title != "":
 		return m.Title
+	case m.News != nil && m.News.Title != "":
+		return m.News.Title
 	case m.Menu != nil:
 		items := make([]string, len(m.Menu.Items))
 		for i, it := range m.Menu.Items {
@@ -267,6 +273,7 @@ func (c *Console) flowViews(ctx context.Context) ([]*FlowView, error) {
 			}
 		}
 		v.Diagnostics = diagViews(mine)
+		v.NotLoaded = mine.HasErrors()
 		byName[f.Name] = v
 		out = append(out, v)
 	}

@@ -23,6 +23,8 @@ var pageNames = []string{"login", "error", "flows", "flow", "contacts", "contact
 func (c *Console) parseTemplates() error {
 	funcs := template.FuncMap{
 		"when":  c.when,
+		"iso":   c.isoTime,
+		"zone":  c.zoneName,
 		"short": shortVersion,
 		"json": func(v any) string {
 			b, err := json.MarshalIndent(v, "", "  ")
@@ -45,9 +47,12 @@ func (c *Console) parseTemplates() error {
 		// pauses are the accounts whose sends are paused (a banner).
 		"pauses": c.eng.SendPauses,
 	}
+	for k, f := range c.messageFuncs() {
+		funcs[k] = f
+	}
 	c.pages = map[string]*template.Template{}
 	for _, name := range pageNames {
-		t, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/parts.html", "templates/"+name+".html")
+		t, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/parts.html", "templates/message.html", "templates/"+name+".html")
 		if err != nil {
 			return fmt.Errorf("console: template %s: %w", name, err)
 		}
@@ -65,7 +70,8 @@ func shortVersion(v string) string {
 	return v
 }
 
-// when shows a time in the engine's clock's zone, to the second.
+// when shows a time in the console's zone, to the second, with the
+// zone's abbreviation (zone.go).
 func (c *Console) when(v any) string {
 	var t time.Time
 	switch x := v.(type) {
@@ -80,7 +86,7 @@ func (c *Console) when(v any) string {
 	if t.IsZero() {
 		return ""
 	}
-	return t.In(c.eng.Clock().Now().Location()).Format("2006-01-02 15:04:05")
+	return c.formatTime(t)
 }
 
 // layoutData is what every page's frame shows.

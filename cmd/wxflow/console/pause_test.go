@@ -70,7 +70,7 @@ func TestConsoleShowsPause(t *testing.T) {
 	fx.srv = httptest.NewServer(c)
 	defer fx.srv.Close()
 	_, body, _ := fx.do("GET", "/messages", "", "")
-	if !strings.Contains(body, "Sending to WeChat paused for account <b>main</b> until 2026-12-01 10:01:00 (WeChat answered -1 (system busy)); 2 messages wait") {
+	if !strings.Contains(body, "Sending to WeChat paused for account <b>main</b> until 2026-12-01 10:01:00 UTC (WeChat answered -1 (system busy)); 2 messages wait") {
 		t.Errorf("/messages does not show the pause:\n%s", body)
 	}
 	_, body, _ = fx.do("GET", "/metrics", "", "")
