@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/wxflow/wxflow/engine"
 )
@@ -36,6 +37,8 @@ type Skip struct {
 	// After is the ID of the run's last message before the skip (0 for
 	// none).
 	After int64
+	// At is when the run skipped it.
+	At time.Time
 }
 
 // skippedWords is what a run's trail says of a step whose if: was false.
@@ -59,7 +62,7 @@ func (s *Sandbox) Skips(ctx context.Context, contact string, seen map[int64]int)
 				last = max(last, id)
 			}
 			if k >= done && e.What == skippedWords {
-				out = append(out, Skip{RunID: r.ID, Flow: r.Flow, Step: e.Step, After: last})
+				out = append(out, Skip{RunID: r.ID, Flow: r.Flow, Step: e.Step, After: last, At: e.At})
 			}
 		}
 		seen[r.ID] = r.State.TrailDropped + len(r.State.Trail)

@@ -1,12 +1,14 @@
 package console
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -217,6 +219,12 @@ func (c *Console) simView(ctx context.Context, contact string) (*SimView, error)
 	c.simMu.Lock()
 	said := append([]simSaid(nil), c.said[contact]...)
 	c.simMu.Unlock()
+	skips, err := c.simSkips(ctx, contact, msgs)
+	if err != nil {
+		return nil, err
+	}
+	said = append(said, skips...)
+	slices.SortStableFunc(said, func(a, b simSaid) int { return cmp.Compare(a.after, b.after) })
 	i := 0
 	for _, o := range msgs {
 		for i < len(said) && said[i].after < o.ID {

@@ -69,3 +69,31 @@ func (s simSaid) line() ChatLine {
 	}
 	return ChatLine{From: "contact", At: s.at, What: s.what}
 }
+
+// simSkips are the chat lines of the steps a simulated contact's runs
+// skipped because their if: was false, each placed after the run's
+// message before it (or just before the run's first message).
+func (c *Console) simSkips(ctx context.Context, contact string, msgs []*engine.OutboxEntry) ([]simSaid, error) {
+	skips, err := c.cfg.Sandbox.Skips(ctx, contact, map[int64]int{})
+	if err != nil {
+		return nil, err
+	}
+	first := map[int64]int64{}
+	for _, o := range msgs {
+		if _, ok := first[o.RunID]; !ok {
+			first[o.RunID] = o.ID
+		}
+	}
+	var out []simSaid
+	for _, s := range skips {
+		after := s.After
+		if after == 0 {
+			after = first[s.RunID] - 1
+			if first[s.RunID] == 0 {
+				after = 1<<63 - 1
+			}
+		}
+		out = append(out, simSaid{what: "skipped " + s.Step + " of " + s.Flow + ": its if: is false", at: s.At, after: after, key: "skip"})
+	}
+	return out, nil
+}
