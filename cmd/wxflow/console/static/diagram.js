@@ -3,8 +3,9 @@
 //
 // The mouse wheel zooms at the pointer, dragging pans, the buttons zoom
 // and reset. With the diagram focused (click it, or Tab to it): + and -
-// zoom, the arrow keys pan, 0 resets. It changes the SVG's viewBox; the
-// container's data-zoom says the zoom (1 is the whole diagram).
+// zoom, the arrow keys pan, f fits the whole diagram, 0 resets. It
+// changes the SVG's viewBox; the container's data-zoom says the zoom (1
+// is the first view: the diagram at its own size, or the box's width).
 (function () {
   "use strict";
   var box = document.getElementById("diagram");
@@ -14,34 +15,34 @@
   if (!vb0) return;
   var init = vb0.split(/[\s,]+/).map(Number);
   if (init.length !== 4 || !(init[2] > 0) || !(init[3] > 0)) return;
-  var MIN = 0.25, MAX = 8, STEP = 1.25;
-  var v = init.slice(); // x, y, width, height shown
-  var naturalH = init[3];
+  var MIN = 0.05, MAX = 8, STEP = 1.25;
 
-  // The diagram fills the width of its box, no taller than most of the
-  // window: what does not fit is reached by zooming and panning.
+  // The diagram fills the width of its box, at its own size (smaller
+  // when wider than the box), in a box no taller than most of the
+  // window: what does not fit is reached by zooming and panning. base is
+  // that first view, which Reset returns to; Fit shows the whole diagram.
   box.classList.add("zoomable");
   svg.setAttribute("width", "100%");
   svg.removeAttribute("height");
   svg.style.maxWidth = "none";
-  function fit() {
-    var h = Math.min(naturalH * (box.clientWidth / init[2]), window.innerHeight * 0.7);
-    svg.style.height = Math.max(h, 160) + "px";
-  }
-  fit();
-  window.addEventListener("resize", fit);
-
+  var bw = svg.getBoundingClientRect().width || init[2];
+  var s = Math.min(1, bw / init[2]);
+  var bh = Math.max(Math.min(init[3] * s, window.innerHeight * 0.7), 160);
+  svg.style.height = bh + "px";
+  var base = [init[0] - Math.max(0, bw / s - init[2]) / 2, init[1], bw / s, bh / s];
+  var v = base.slice(); // x, y, width, height shown
   var tools = document.createElement("div");
   tools.className = "diagram-tools";
   tools.innerHTML = '<button type="button" data-act="in" title="zoom in (+)">+</button>' +
     '<button type="button" data-act="out" title="zoom out (-)">\u2212</button>' +
-    '<button type="button" data-act="reset" title="the whole diagram (0)">Reset</button>' +
+    '<button type="button" data-act="fit" title="the whole diagram (f)">Fit</button>' +
+    '<button type="button" data-act="reset" title="back to the start (0)">Reset</button>' +
     '<span class="zoom-level" aria-live="polite"></span>' +
-    '<span class="muted">wheel to zoom, drag to move; keys + - 0 and arrows</span>';
+    '<span class="muted">wheel to zoom, drag to move; keys + - f 0 and arrows</span>';
   box.parentNode.insertBefore(tools, box);
   var level = tools.querySelector(".zoom-level");
 
-  function zoom() { return init[2] / v[2]; }
+  function zoom() { return base[2] / v[2]; }
   function show() {
     svg.setAttribute("viewBox", v.map(function (n) { return +n.toFixed(2); }).join(" "));
     var z = zoom();
@@ -51,7 +52,7 @@
   // zoomBy zooms by f, keeping the diagram point (cx, cy) where it is.
   function zoomBy(f, cx, cy) {
     var z = Math.min(MAX, Math.max(MIN, zoom() * f));
-    var w = init[2] / z, h = init[3] / z;
+    var w = base[2] / z, h = base[3] / z;
     if (cx === undefined) { cx = v[0] + v[2] / 2; cy = v[1] + v[3] / 2; }
     v = [cx - (cx - v[0]) * w / v[2], cy - (cy - v[1]) * h / v[3], w, h];
     show();
@@ -74,12 +75,20 @@
     var ox = (r.width - v[2] / u) / 2, oy = (r.height - v[3] / u) / 2;
     return [v[0] + (e.clientX - r.left - ox) * u, v[1] + (e.clientY - r.top - oy) * u];
   }
-  function reset() { v = init.slice(); show(); }
+  function reset() { v = base.slice(); show(); }
+  // fit shows the whole diagram, centred.
+  function fit() {
+    var z = Math.min(1, base[2] / init[2], base[3] / init[3]);
+    var w = base[2] / z, h = base[3] / z;
+    v = [init[0] - (w - init[2]) / 2, init[1] - (h - init[3]) / 2, w, h];
+    show();
+  }
 
   tools.addEventListener("click", function (e) {
     var act = e.target.getAttribute && e.target.getAttribute("data-act");
     if (act === "in") zoomBy(STEP);
     else if (act === "out") zoomBy(1 / STEP);
+    else if (act === "fit") fit();
     else if (act === "reset") reset();
   });
   box.addEventListener("wheel", function (e) {
@@ -94,6 +103,7 @@
       case "+": case "=": zoomBy(STEP); break;
       case "-": case "_": zoomBy(1 / STEP); break;
       case "0": reset(); break;
+      case "f": fit(); break;
       case "ArrowLeft": panBy(step, 0); break;
       case "ArrowRight": panBy(-step, 0); break;
       case "ArrowUp": panBy(0, step); break;
