@@ -508,13 +508,13 @@ func (s *server) Start() error {
 	}
 	ln, err := net.Listen("tcp", s.cfg.Listen)
 	if err != nil {
-		return fmt.Errorf("listen: %w", err)
+		return listenError(err, s.cfg.Listen, "listen")
 	}
 	s.ln = ln
 	if s.admin != nil {
 		if s.adminLn, err = net.Listen("tcp", s.cfg.Admin.Listen); err != nil {
 			ln.Close()
-			return fmt.Errorf("listen for the console (admin.listen): %w", err)
+			return listenError(err, s.cfg.Admin.Listen, "admin.listen")
 		}
 		go s.serve(s.admin, s.adminLn, "the console")
 	}
