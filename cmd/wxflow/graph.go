@@ -15,9 +15,10 @@ func runGraph(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fs.SetOutput(stderr)
 	format := fs.String("format", "mermaid", "output format: mermaid or svg")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: wxflow graph [--format mermaid|svg] FILE")
+		fmt.Fprintln(stderr, "usage: wxflow graph [--format mermaid|svg] FILE|DIR")
 		fmt.Fprintln(stderr, "\nPrints the flow as a Mermaid flowchart, or with --format svg as an SVG")
-		fmt.Fprintln(stderr, "drawing of the same graph.")
+		fmt.Fprintln(stderr, "drawing of the same graph. For a folder, every flow of it as Markdown: a")
+		fmt.Fprintln(stderr, "heading and a mermaid block each (an SVG draws one flow: name its file).")
 		fs.PrintDefaults()
 	}
 	// Flags may come before or after the file.
@@ -44,6 +45,9 @@ func runGraph(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	if *format != "mermaid" && *format != "svg" {
 		fmt.Fprintf(stderr, "wxflow graph: --format must be mermaid or svg, not %q\n", *format)
 		return exitUsage
+	}
+	if st, err := os.Stat(files[0]); err == nil && st.IsDir() {
+		return graphDir(files[0], *format, stdout, stderr)
 	}
 	src, err := os.ReadFile(files[0])
 	if err != nil {
