@@ -58,19 +58,29 @@ func chat(ctx context.Context, args []string, in io.Reader, stdout, stderr io.Wr
 	contact := fs.String("contact", scenario.DefaultContact, "the contact id (OpenID) you play")
 	start := fs.String("start", "", "where the virtual clock starts, RFC 3339 (default now)")
 	region := fs.String("region", wechat.RegionMainland, "the account's region: mainland or international")
+	accountRegions := fs.String("account-region", "", "regions of named accounts, as wxflow validate takes them: ACCOUNT=international,...")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: wxflow chat [--flows DIR] [--contact ID] [--start RFC3339] [--region R]")
+		fmt.Fprintln(stderr, "usage: wxflow chat [--contact ID] [--start RFC3339] [--region R] [--account-region A=R,...] [PATH | --flows DIR]")
 		fmt.Fprintln(stderr, "\nChats with the flows as a simulated follower: each line you type is a")
 		fmt.Fprintln(stderr, "message; /help lists the commands (/follow, /menu, /wait 2h, /state, ...).")
+		fmt.Fprintln(stderr, "PATH is found as wxflow validate finds it (default flows); a flow file plays")
+		fmt.Fprintln(stderr, "with the flows of its folder.")
 		fmt.Fprintln(stderr, "http steps make real requests. Exit 0, 1 when the flows have errors, 2 on usage errors.")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
 	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "wxflow chat: unexpected argument %q\n", fs.Arg(0))
+	flowsGiven := false
+	fs.Visit(func(f *flag.Flag) { flowsGiven = flowsGiven || f.Name == "flows" })
+	if fs.NArg() > 1 || (fs.NArg() == 1 && flowsGiven) {
+		fmt.Fprintf(stderr, "wxflow chat: unexpected argument %q: chat plays one folder (PATH or --flows DIR)\n", fs.Arg(fs.NArg()-1))
 		fs.Usage()
+		return exitUsage
+	}
+	regions, err := splitRegions(*accountRegions)
+	if err != nil {
+		fmt.Fprintf(stderr, "wxflow chat: %v\n", err)
 		return exitUsage
 	}
 	settings := wechat.Settings{Region: *region}
@@ -87,11 +97,13 @@ func chat(ctx context.Context, args []string, in io.Reader, stdout, stderr io.Wr
 		}
 		startAt = t
 	}
-	if st, err := os.Stat(*dir); err != nil || !st.IsDir() {
-		fmt.Fprintf(stderr, "wxflow chat: no such folder: %s\n", *dir)
+	folder, note, err := chatFolder(*dir, fs.Args())
+	if err != nil {
+		fmt.Fprintf(stderr, "wxflow chat: %v\n", err)
 		return exitUsage
 	}
-	set, err := flows.LoadDir(*dir, flows.Options{Region: *region})
+	*dir = folder
+	set, err := flows.LoadDir(*dir, flows.Options{Region: *region, Regions: regions})
 	if err != nil {
 		fmt.Fprintf(stderr, "wxflow chat: %v\n", err)
 		return exitUsage
@@ -113,6 +125,9 @@ func chat(ctx context.Context, args []string, in io.Reader, stdout, stderr io.Wr
 	}
 	defer sb.Close()
 	c := &chatSession{ctx: ctx, sb: sb, contact: *contact, out: stdout, calls: calls}
+	if note != "" {
+		fmt.Fprintf(stdout, "wxflow chat: %s.\n", note)
+	}
 	fmt.Fprintf(stdout, "wxflow chat: %d %s from %s. You are %s; the clock stands at %s.\n",
 		len(set.Flows), plural(len(set.Flows), "flow"), *dir, *contact, sb.Now().Format(chatTime))
 	if len(set.Flows) == 0 {
