@@ -393,6 +393,11 @@ type nodeSlot struct {
 	sends []nodeSend
 	// listening is signalled when a process of the slot listens.
 	listening chan struct{}
+	// hold, when set, holds the slot's next send at the front until
+	// released is closed; held is closed once one is held.
+	hold     atomic.Bool
+	held     chan struct{}
+	released chan struct{}
 }
 
 // nodeSend is a message the API got from a slot's node.
@@ -495,6 +500,11 @@ func (s *nodeSlot) forward(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		to, m, _ := nodesAPIText(body)
+		if s.hold.CompareAndSwap(true, false) {
+			// On the wire: WeChat has it, whatever becomes of the node.
+			close(s.held)
+			<-s.released
+		}
 		s.mu.Lock()
 		s.sends = append(s.sends, nodeSend{at: time.Now(), to: to, text: m})
 		s.mu.Unlock()
@@ -562,6 +572,9 @@ func (s *nodeSlot) start() *nodeProc {
 		h.t.Error(err)
 		return nil
 	}
+	if h.stopping.Load() {
+		p.cmd.Process.Kill() // started as shutdown killed the others
+	}
 	p.started = time.Now()
 	go func() {
 		p.cmd.Wait()
@@ -602,6 +615,9 @@ func (s *nodeSlot) current() *nodeProc {
 func (s *nodeSlot) ended(p *nodeProc) {
 	h := s.h
 	why := p.expect.Load().(string)
+	if why == "" && h.stopping.Load() {
+		return // killed by shutdown: the test is over
+	}
 	h.noteSending(fmt.Sprintf("exit of node %d.%d", s.i, p.gen))
 	ws, _ := p.cmd.ProcessState.Sys().(syscall.WaitStatus)
 	code := p.cmd.ProcessState.ExitCode()
@@ -633,9 +649,21 @@ func (s *nodeSlot) ended(p *nodeProc) {
 	}
 }
 
-// kill kills a slot's node with SIGKILL; its supervisor starts another.
+// kill kills a slot's node with SIGKILL while one of its sends is on the
+// wire (held at its API front; it reaches the API after the kill), or
+// after 5 s without one; its supervisor starts another node.
 func (h *nodesHarness) kill(i int) {
-	p := h.slots[i].current()
+	s := h.slots[i]
+	s.held, s.released = make(chan struct{}), make(chan struct{})
+	s.hold.Store(true)
+	select {
+	case <-s.held:
+	case <-time.After(5 * time.Second):
+		s.hold.Store(false)
+		h.t.Logf("node %d sent nothing within 5s: killed without a send on the wire", i)
+	}
+	defer close(s.released)
+	p := s.current()
 	p.expect.Store("kill")
 	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		h.t.Errorf("kill node %d.%d: %v", i, p.gen, err)
@@ -711,7 +739,7 @@ func (h *nodesHarness) stopAll() {
 	}
 }
 
-// shutdown kills whatever still runs.
+// shutdown kills whatever still runs and waits for the supervisors.
 func (h *nodesHarness) shutdown() {
 	h.stopping.Store(true)
 	for _, s := range h.slots {
@@ -725,6 +753,7 @@ func (h *nodesHarness) shutdown() {
 			}
 		}
 	}
+	h.wg.Wait()
 }
 
 // logTail is the end of a node's log.
