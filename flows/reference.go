@@ -266,7 +266,8 @@ and the JSON Schema, so it describes exactly what ` + "`wxflow validate`" + ` ac
   problem with its file, line and column; a YAML syntax error is placed at
   the line that is wrong (a misindented item), not where its map or list
   starts.
-- ` + "`wxflow graph FILE`" + ` prints a flow as a Mermaid flowchart.
+- ` + "`wxflow graph FILE`" + ` prints a flow as a Mermaid flowchart (` + "`--format svg`" + ` as an SVG);
+  ` + "`wxflow graph DIR`" + ` prints every flow of a folder as Markdown, a Mermaid block each.
 - ` + "`wxflow schema > flow.schema.json`" + ` writes the JSON Schema that editors use to
   complete and check flows as you type (see [editors.md](editors.md)).
 - ` + "`wxflow docs > docs/flows.md`" + ` writes this reference.`)
