@@ -316,10 +316,15 @@ func (e *Engine) dispatchOnce(ctx context.Context, claimed []*OutboxEntry) ([]*O
 	}
 	// Every sender's first message is recorded as started in one job
 	// (then each records its next ones while one is on the wire).
+	// As many as the sender marked ahead at the end of its last round:
+	// senders whose sends are faster than a commit start there instead of
+	// ramping up again.
 	var firsts []int64
-	for _, shard := range shards {
-		if len(shard) > 0 {
-			firsts = append(firsts, shard[0].ID)
+	ahead := make([]int, len(shards))
+	for i, shard := range shards {
+		ahead[i] = max(1, int(e.markAhead[i].Load()))
+		for _, o := range shard[:min(ahead[i], len(shard))] {
+			firsts = append(firsts, o.ID)
 		}
 	}
 	firstErr := e.enqueue(ctx, true, func(w *work) error { return w.tx.StartOutbox(firsts, w.now) })
@@ -333,7 +338,8 @@ func (e *Engine) dispatchOnce(ctx context.Context, claimed []*OutboxEntry) ([]*O
 		go func(i int, shard []*OutboxEntry) {
 			defer wg.Done()
 			var paused map[string]bool // accounts held back in this shard
-			marks := &starts{e: e, ctx: ctx, shard: shard, ahead: 1, marked: 1, first: firstErr}
+			marks := &starts{e: e, ctx: ctx, shard: shard, ahead: ahead[i], marked: min(ahead[i], len(shard)), first: firstErr}
+			defer func() { e.markAhead[i].Store(int32(marks.ahead)) }()
 			for k, o := range shard {
 				held := paused[o.Account] || e.holds.holding(o)
 				if !held {
@@ -537,8 +543,9 @@ type starts struct {
 	marked, pendingTo int
 	pending           chan error
 	ahead             int
-	// first is the outcome of recording the first message (in a job of
-	// its own, shared with the other senders).
+	// first is the outcome of recording the first messages (as many as
+	// the sender marked ahead at the end of its last round, at least
+	// one), in a job shared with the other senders.
 	first error
 }
 

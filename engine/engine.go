@@ -99,6 +99,9 @@ type Engine struct {
 	// sendStop asks the dispatcher to finish; it stops before the writer
 	// so that the outcomes of its last sends are recorded.
 	sendStop chan struct{}
+	// markAhead is, by sender, how many messages it recorded as started
+	// ahead at the end of its last round (see starts).
+	markAhead []atomic.Int32
 	sendWG   sync.WaitGroup
 	started  atomic.Bool
 
@@ -168,6 +171,7 @@ func New(cfg Config) (*Engine, error) {
 		sendStop:  make(chan struct{}),
 	}
 	e.busyCond = sync.NewCond(&e.busyMu)
+	e.markAhead = make([]atomic.Int32, cfg.SendWorkers)
 	if n, ok := cfg.Store.(Node); ok {
 		e.lanes = &lanes{node: n}
 	}
