@@ -222,7 +222,10 @@ func (e *Engine) laneLoop() {
 		select {
 		case <-e.stop:
 			return
-		case <-e.clock.After(l.tick()):
+		case <-time.After(l.tick()):
+			// Real time, not the engine's clock: the lease runs on the
+			// database's clock, and a virtual clock (tests, benchmarks)
+			// would let it lapse.
 		case <-l.node.Queued():
 			l.queued.Store(true)
 			// Items were queued: a job takes them (runBatch drains the
