@@ -619,7 +619,21 @@ func benchLocal(ctx context.Context, o *benchOptions, stderr io.Writer) (*benchR
 	dctx, cancel := context.WithTimeout(context.Background(), benchDrainTimeout)
 	defer cancel()
 	drained := false
+	queue, err := openBenchQueue(context.Background(), db)
+	if err != nil {
+		return nil, err
+	}
+	defer queue.close()
 	for dctx.Err() == nil && anyExited(children) == nil {
+		// Events queued for another node first: handled, they reserve
+		// their messages in the same commit.
+		queued, err := queue.count(dctx)
+		if err != nil {
+			if dctx.Err() != nil {
+				break
+			}
+			return nil, err
+		}
 		n, err := unsentCount(dctx, st, base.outboxID)
 		if err != nil {
 			if dctx.Err() != nil {
@@ -627,7 +641,7 @@ func benchLocal(ctx context.Context, o *benchOptions, stderr io.Writer) (*benchR
 			}
 			return nil, err
 		}
-		if n == 0 {
+		if n == 0 && queued == 0 {
 			drained = true
 			break
 		}

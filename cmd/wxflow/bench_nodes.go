@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"net/http/httputil"
@@ -10,6 +11,8 @@ import (
 	"strconv"
 	"sync/atomic"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/wxflow/wxflow/channels"
 	"github.com/wxflow/wxflow/engine"
@@ -150,4 +153,38 @@ func databaseKind(db string) string {
 		return "postgres"
 	}
 	return "sqlite"
+}
+
+// benchQueue counts the work queued for the node holding a contact's
+// lane (PostgreSQL's queue table): the bench waits for it to be taken
+// before it reads the books. Nil for SQLite, which queues nothing.
+type benchQueue struct{ conn *pgx.Conn }
+
+func openBenchQueue(ctx context.Context, db string) (*benchQueue, error) {
+	if !postgres.IsURL(db) {
+		return nil, nil
+	}
+	conn, err := pgx.Connect(ctx, db)
+	if err != nil {
+		return nil, fmt.Errorf("count the queue: %w", err)
+	}
+	return &benchQueue{conn: conn}, nil
+}
+
+// count returns how many items wait in the queue.
+func (q *benchQueue) count(ctx context.Context) (int, error) {
+	if q == nil {
+		return 0, nil
+	}
+	var n int
+	if err := q.conn.QueryRow(ctx, `SELECT count(*) FROM queue`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count the queue: %w", err)
+	}
+	return n, nil
+}
+
+func (q *benchQueue) close() {
+	if q != nil {
+		q.conn.Close(context.Background())
+	}
 }

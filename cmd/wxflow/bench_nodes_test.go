@@ -57,7 +57,13 @@ func TestBenchNodesOnPostgres(t *testing.T) {
 	if _, err := conn.Exec(ctx, `CREATE SCHEMA `+schema); err != nil {
 		t.Fatal(err)
 	}
-	defer conn.Exec(context.Background(), `DROP SCHEMA `+schema+` CASCADE`)
+	defer func() {
+		if t.Failed() {
+			t.Logf("schema %s kept for a look", schema)
+			return
+		}
+		conn.Exec(context.Background(), `DROP SCHEMA `+schema+` CASCADE`)
+	}()
 	u, err := url.Parse(base)
 	if err != nil {
 		t.Fatal(err)
