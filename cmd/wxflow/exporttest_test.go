@@ -2,22 +2,18 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/wxflow/wxflow/channels"
 	"github.com/wxflow/wxflow/channels/sim"
 	"github.com/wxflow/wxflow/channels/wechat"
 	"github.com/wxflow/wxflow/engine"
+	"github.com/wxflow/wxflow/engine/postgres/pgtest"
 	"github.com/wxflow/wxflow/flows"
 )
 
@@ -114,39 +110,8 @@ func convConfig(t *testing.T, dir, database string) string {
 // setting (skipped without, unless WXFLOW_REQUIRE_PG=1).
 func pgDatabase(t *testing.T) string {
 	t.Helper()
-	base := os.Getenv("WXFLOW_PG_URL")
-	if base == "" {
-		if os.Getenv("WXFLOW_REQUIRE_PG") == "1" {
-			t.Fatal("WXFLOW_REQUIRE_PG=1 but WXFLOW_PG_URL is not set")
-		}
-		t.Skip("WXFLOW_PG_URL is not set")
-	}
-	ctx := context.Background()
-	var r [6]byte
-	rand.Read(r[:])
-	schema := "wxexport_" + hex.EncodeToString(r[:])
-	conn, err := pgx.Connect(ctx, base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, `CREATE SCHEMA `+schema); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if c, err := pgx.Connect(context.Background(), base); err == nil {
-			c.Exec(context.Background(), `DROP SCHEMA `+schema+` CASCADE`)
-			c.Close(context.Background())
-		}
-	})
-	u, err := url.Parse(base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
+	dsn, _ := pgtest.Schema(t, "wxexport_")
+	return dsn
 }
 
 // TestExportTestAndPlan runs conversations through an engine on each

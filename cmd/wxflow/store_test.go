@@ -2,17 +2,12 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"net/url"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/wxflow/wxflow/engine/postgres"
+	"github.com/wxflow/wxflow/engine/postgres/pgtest"
 	"github.com/wxflow/wxflow/engine/sqlite"
 )
 
@@ -35,33 +30,8 @@ func TestOpenStore(t *testing.T) {
 	if err := checkBackupDatabase("postgresql://u:pw-xyz@h/db"); err == nil || strings.Contains(err.Error(), "pw-xyz") || !strings.Contains(err.Error(), "pg_dump") {
 		t.Errorf("checkBackupDatabase(URL) = %v; want a refusal naming pg_dump, without the password", err)
 	}
-	base := os.Getenv("WXFLOW_PG_URL")
-	if base == "" {
-		if os.Getenv("WXFLOW_REQUIRE_PG") == "1" {
-			t.Fatal("WXFLOW_REQUIRE_PG=1 but WXFLOW_PG_URL is not set")
-		}
-		t.Skip("WXFLOW_PG_URL is not set")
-	}
-	var r [6]byte
-	rand.Read(r[:])
-	schema := "wxtest_" + hex.EncodeToString(r[:])
-	conn, err := pgx.Connect(ctx, base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, `CREATE SCHEMA `+schema); err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Exec(ctx, `DROP SCHEMA `+schema+` CASCADE`)
-	u, err := url.Parse(base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	st, err = openStore(ctx, u.String(), "")
+	dsn, _ := pgtest.Schema(t, "wxtest_")
+	st, err = openStore(ctx, dsn, "")
 	if err != nil {
 		t.Fatal(err)
 	}

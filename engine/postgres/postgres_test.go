@@ -2,11 +2,8 @@ package postgres_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"net/url"
-	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -17,61 +14,19 @@ import (
 	"github.com/wxflow/wxflow/channels"
 	"github.com/wxflow/wxflow/engine"
 	"github.com/wxflow/wxflow/engine/postgres"
+	"github.com/wxflow/wxflow/engine/postgres/pgtest"
 	"github.com/wxflow/wxflow/engine/storetest"
 )
 
 // serverURL returns the URL of the PostgreSQL server the tests use
-// (WXFLOW_PG_URL). Without one they skip, unless WXFLOW_REQUIRE_PG=1 (CI)
-// makes that a failure.
-func serverURL(t testing.TB) string {
-	t.Helper()
-	u := os.Getenv("WXFLOW_PG_URL")
-	if u == "" {
-		if os.Getenv("WXFLOW_REQUIRE_PG") == "1" {
-			t.Fatal("WXFLOW_REQUIRE_PG=1 but WXFLOW_PG_URL is not set")
-		}
-		t.Skip("WXFLOW_PG_URL is not set (a postgres:// URL of a database the tests may create schemas in)")
-	}
-	return u
-}
+// (see pgtest.ServerURL).
+func serverURL(t testing.TB) string { return pgtest.ServerURL(t) }
 
-// freshSchema creates a schema of its own for a test, dropped when the
-// test ends, and returns the server's URL with that schema as the search
-// path.
+// freshSchema returns the server's URL with a schema of the test's own
+// as the search path (see pgtest.Schema).
 func freshSchema(t testing.TB) string {
-	t.Helper()
-	base := serverURL(t)
-	var b [8]byte
-	rand.Read(b[:])
-	schema := "wxtest_" + hex.EncodeToString(b[:])
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, base)
-	if err != nil {
-		t.Fatalf("connect to WXFLOW_PG_URL (%s): %v", postgres.Redact(base), err)
-	}
-	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, `CREATE SCHEMA `+schema); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		conn, err := pgx.Connect(ctx, base)
-		if err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-			return
-		}
-		defer conn.Close(ctx)
-		if _, err := conn.Exec(ctx, `DROP SCHEMA `+schema+` CASCADE`); err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-		}
-	})
-	u, err := url.Parse(base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
+	dsn, _ := pgtest.Schema(t, "wxtest_")
+	return dsn
 }
 
 func open(t testing.TB, dsn string) *postgres.Store {
