@@ -389,8 +389,10 @@ type nodeSlot struct {
 	addr  string // where its process listens ("" while none does)
 	cur   *nodeProc
 	procs []*nodeProc
-	// sends are the messages the API got through this slot's front.
+	// sends are the messages the API got through this slot's front;
+	// acks when the slot's nodes answered callbacks 200.
 	sends []nodeSend
+	acks  []time.Time
 	// listening is signalled when a process of the slot listens.
 	listening chan struct{}
 	// hold, when set, holds the slot's next send at the front until
@@ -481,7 +483,13 @@ accounts:
 			w.WriteHeader(http.StatusBadGateway)
 			return
 		}
-		rp.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), nodesBackend{}, addr)))
+		sw := &nodesStatus{ResponseWriter: w}
+		rp.ServeHTTP(sw, r.WithContext(context.WithValue(r.Context(), nodesBackend{}, addr)))
+		if sw.status == http.StatusOK {
+			s.mu.Lock()
+			s.acks = append(s.acks, time.Now())
+			s.mu.Unlock()
+		}
 	}))
 	t.Cleanup(h.proxy.Close)
 	return h
@@ -489,6 +497,26 @@ accounts:
 
 // nodesBackend is the context key of the proxy's chosen backend.
 type nodesBackend struct{}
+
+// nodesStatus notes the status a node answered a callback with.
+type nodesStatus struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *nodesStatus) WriteHeader(code int) {
+	w.status = code
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *nodesStatus) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+func (w *nodesStatus) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
 
 // forward passes a node's API request to the fake API, noting the
 // messages sent.
@@ -1448,6 +1476,15 @@ func (h *nodesHarness) checkBooks(load *nodesLoad, api *wechattest.Server, first
 				}
 			}
 			t.Logf("node %d.%d sent %d messages after it was resumed (each one being sent when it was paused)", sl.i, p.gen, late)
+			// An answer 200 needs a commit (a retry's too: the fence is
+			// checked at every commit).
+			sl.mu.Lock()
+			for _, at := range sl.acks {
+				if at.UnixNano() >= r && !at.After(p.ended) {
+					t.Errorf("node %d.%d answered a callback 200 at %s, after it was resumed past its lease", sl.i, p.gen, at.UTC().Format("15:04:05.000"))
+				}
+			}
+			sl.mu.Unlock()
 		}
 	}
 	nodes := 0
