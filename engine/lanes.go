@@ -287,6 +287,12 @@ func (e *Engine) takeLanes(taken []int) {
 	sort.Ints(taken)
 	var calling []*Run
 	err := e.submit(context.Background(), func(w *work) error {
+		// The messages the lanes' former node left are claimed from the
+		// store before the ones this node reserves for them from now on:
+		// set before the next job can claim (claims run in jobs too).
+		e.outMu.Lock()
+		e.backlog = true
+		e.outMu.Unlock()
 		e.lanes.set(taken, true)
 		e.lanes.queued.Store(true)
 		// The later jobs of this batch handle the lanes' events
