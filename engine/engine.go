@@ -102,8 +102,8 @@ type Engine struct {
 	// markAhead is, by sender, how many messages it recorded as started
 	// ahead at the end of its last round (see starts).
 	markAhead []atomic.Int32
-	sendWG   sync.WaitGroup
-	started  atomic.Bool
+	sendWG    sync.WaitGroup
+	started   atomic.Bool
 
 	// lanes are the lanes this engine holds when its store is a Node;
 	// nil when it holds every lane.

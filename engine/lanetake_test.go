@@ -2,9 +2,7 @@ package engine_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"net/url"
+	"github.com/wxflow/wxflow/engine/postgres/pgtest"
 	"os"
 	"path/filepath"
 	"slices"
@@ -63,34 +61,17 @@ func (g *gatedNode) Balance(ctx context.Context) (engine.Taken, error) {
 // batch: "pong 2" went out before "pong 1" (the multi-node test found it
 // when lanes moved).
 func TestTakenLaneQueueFirst(t *testing.T) {
-	base := os.Getenv("WXFLOW_PG_URL")
-	if base == "" {
-		if os.Getenv("WXFLOW_REQUIRE_PG") == "1" {
-			t.Fatal("WXFLOW_REQUIRE_PG=1 but WXFLOW_PG_URL is not set")
-		}
-		t.Skip("WXFLOW_PG_URL is not set")
-	}
+	dsn, schema := pgtest.Schema(t, "wxtake_")
 	ctx := context.Background()
-	var r [6]byte
-	rand.Read(r[:])
-	schema := "wxtake_" + hex.EncodeToString(r[:])
-	conn, err := pgx.Connect(ctx, base)
+	conn, err := pgx.Connect(ctx, pgtest.ServerURL(t))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, `CREATE SCHEMA `+schema); err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Exec(context.Background(), `DROP SCHEMA `+schema+` CASCADE`)
-	u, _ := url.Parse(base)
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
 
 	// A plain store beside the node: it migrates the schema, and
 	// queues work as another node would.
-	raw, err := postgres.Open(ctx, u.String(), postgres.Options{})
+	raw, err := postgres.Open(ctx, dsn, postgres.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,7 +89,7 @@ func TestTakenLaneQueueFirst(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	st, err := postgres.Open(ctx, u.String(), postgres.Options{Lease: time.Second})
+	st, err := postgres.Open(ctx, dsn, postgres.Options{Lease: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -213,36 +194,19 @@ func (quietNode) Queued() <-chan struct{} { return nil }
 // notification (or a tick), and "pong 2" went out before "pong 1"
 // (found by the multi-node test).
 func TestQueuedBeforeNextEventWithoutNotification(t *testing.T) {
-	base := os.Getenv("WXFLOW_PG_URL")
-	if base == "" {
-		if os.Getenv("WXFLOW_REQUIRE_PG") == "1" {
-			t.Fatal("WXFLOW_REQUIRE_PG=1 but WXFLOW_PG_URL is not set")
-		}
-		t.Skip("WXFLOW_PG_URL is not set")
-	}
+	dsn, _ := pgtest.Schema(t, "wxquiet_")
 	ctx := context.Background()
-	var r [6]byte
-	rand.Read(r[:])
-	schema := "wxquiet_" + hex.EncodeToString(r[:])
-	conn, err := pgx.Connect(ctx, base)
+	conn, err := pgx.Connect(ctx, pgtest.ServerURL(t))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, `CREATE SCHEMA `+schema); err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Exec(context.Background(), `DROP SCHEMA `+schema+` CASCADE`)
-	u, _ := url.Parse(base)
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	raw, err := postgres.Open(ctx, u.String(), postgres.Options{})
+	raw, err := postgres.Open(ctx, dsn, postgres.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer raw.Close()
-	st, err := postgres.Open(ctx, u.String(), postgres.Options{})
+	st, err := postgres.Open(ctx, dsn, postgres.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
