@@ -80,6 +80,11 @@ steps:
 		{Account: "main", Contact: "alice", Kind: channels.Text, Text: "Alice", MsgID: "1", At: at},
 		{Account: "main", Contact: "bob", Kind: channels.Text, Text: "Bob", MsgID: "2", At: at},
 	}
+	// Nothing else may queue meanwhile: the dispatcher's first round
+	// (started with the engine) is over.
+	if err := e.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
 	// The writer takes a first event and waits in its transaction while
 	// the others queue, in order; they then share the next batch.
 	g.hold.Store(true)
