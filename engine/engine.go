@@ -432,8 +432,12 @@ func (e *Engine) runBatch(batch []*job) {
 		e.commitErr.Store(&err)
 	}
 	if e.lanes != nil {
-		// Queued work the batch took is queued again.
+		// Queued work the batch took is queued again; should an item of
+		// it be what failed, the next batches do items one at a time.
 		e.lanes.queued.Store(true)
+		if drainWork != nil {
+			e.lanes.careful.Store(true)
+		}
 		if errors.Is(err, ErrFenced) {
 			e.fence()
 		}

@@ -143,6 +143,10 @@ type lanes struct {
 	// (a notification, lanes taken, a full page taken, every tick): the
 	// next batch takes the queue first. Batches skip the read otherwise.
 	queued atomic.Bool
+	// careful is set when a batch that did queued items failed: the next
+	// ones do each item in a savepoint, so that one item that cannot be
+	// done does not stop every batch (see doQueuedCarefully).
+	careful atomic.Bool
 }
 
 func (l *lanes) holds(lane int) bool {
@@ -431,15 +435,57 @@ func (e *Engine) drainQueued(tx *outboxRecorder, events bool) (*work, error) {
 	w := newWork(e, tx)
 	w.reserved = tx.reserved
 	w.draining = true
+	careful := e.lanes.careful.Load()
 	err = w.run(func(w *work) error {
 		for _, q := range items {
+			if careful {
+				if err := w.doQueuedCarefully(q); err != nil {
+					return err
+				}
+				continue
+			}
 			if err := w.doQueued(q); err != nil {
 				return fmt.Errorf("queued %s of %s: %w", q.Kind, q.Contact, err)
 			}
 		}
 		return nil
 	})
+	if careful && err == nil {
+		w.after = append(w.after, func() { e.lanes.careful.Store(false) })
+	}
 	return w, err
+}
+
+// doQueuedCarefully does a queued item in a savepoint. An item that
+// fails alone is not done again (it would fail every batch): an event is
+// still recorded, with a note saying why nothing came of it, and the
+// failure is logged.
+func (w *work) doQueuedCarefully(q *Queued) error {
+	rec, _ := w.tx.(*outboxRecorder)
+	var pending int
+	if rec != nil {
+		pending = len(rec.pending)
+	}
+	err := w.tx.Savepoint(func() error { return w.doQueued(q) })
+	if err == nil {
+		return nil
+	}
+	// What the item loaded may hold its undone changes, and the
+	// messages it reserved are gone.
+	w.forget(q.Account, q.Contact)
+	if rec != nil {
+		rec.pending = rec.pending[:pending]
+	}
+	w.e.log.Error("lanes: a queued item failed alone and is not done again", "kind", q.Kind, "account", q.Account, "contact", q.Contact, "key", q.Key, "err", err)
+	if q.Kind != QueuedEvent || q.Event == nil {
+		return nil
+	}
+	added, aerr := w.tx.AddEvent(q.Event)
+	if aerr != nil || !added {
+		return aerr
+	}
+	return w.tx.AddEventNote(&EventNote{Key: q.Event.Key, Account: q.Account, Contact: q.Contact, Kind: q.Event.Event.Kind, At: w.now,
+		Why: "it could not be handled: " + err.Error()})
 }
 
 // handlesEvents reports whether a batch has jobs with events of held

@@ -113,6 +113,23 @@ func (w *work) contact(account, id string, create bool) (*contactState, error) {
 	return cs, nil
 }
 
+// forget drops a contact's loaded state from the job (a savepoint that
+// changed it was rolled back): it is read again when needed, and not
+// written back.
+func (w *work) forget(account, id string) {
+	k := ContactRef{account, id}
+	if _, ok := w.contacts[k]; !ok {
+		return
+	}
+	delete(w.contacts, k)
+	for i, cs := range w.order {
+		if cs.c.Account == account && cs.c.ID == id {
+			w.order = append(w.order[:i], w.order[i+1:]...)
+			break
+		}
+	}
+}
+
 // keep adds a loaded contact to the job.
 func (w *work) keep(cs *contactState) {
 	cs.policy = w.e.cfg.Channel.Policy(cs.c.Account)

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -511,5 +512,93 @@ func waitFor(t *testing.T, what string, ok func() bool) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// poisonStore fails the runs of one contact: an item queued for it fails
+// whenever it is done.
+type poisonStore struct{ *postgres.Store }
+
+func (p poisonStore) Update(ctx context.Context, fn func(tx engine.Tx) error) error {
+	return p.Store.Update(ctx, func(tx engine.Tx) error { return fn(poisonTx{tx}) })
+}
+
+type poisonTx struct{ engine.Tx }
+
+func (p poisonTx) InsertRun(r *engine.Run) error {
+	if r.Contact == "poison" {
+		return errors.New("poisoned")
+	}
+	return p.Tx.InsertRun(r)
+}
+
+func (p poisonTx) QueueItem(q *engine.Queued) error { return p.Tx.(engine.QueueTx).QueueItem(q) }
+func (p poisonTx) TakeQueued(lanes []int, limit int) ([]*engine.Queued, error) {
+	return p.Tx.(engine.QueueTx).TakeQueued(lanes, limit)
+}
+func (p poisonTx) ClaimOutboxIDs(ids []int64, at time.Time) ([]int64, error) {
+	return p.Tx.(engine.IDClaimer).ClaimOutboxIDs(ids, at)
+}
+
+// TestQueuedItemThatFailsDoesNotStopTheNode: a queued event that fails
+// whenever it is handled fails one batch; the next batches do queued
+// items one at a time, so the others are handled, and the failing event
+// is recorded with a note saying why nothing came of it.
+func TestQueuedItemThatFailsDoesNotStopTheNode(t *testing.T) {
+	dsn := freshSchema(t)
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "echo.yaml"), []byte("name: echo\ntriggers:\n  - message:\nsteps:\n  - send: \"${event.text}\"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	set, err := flows.LoadDir(dir, flows.Options{})
+	if err != nil || set.Diags.HasErrors() {
+		t.Fatalf("flows: %v %v", err, set.Diags.Err())
+	}
+	ctx := context.Background()
+	st, err := postgres.Open(ctx, dsn, postgres.Options{ReadConns: 2, NodeName: "n", Lease: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch := sim.New(nil, wechat.Settings{})
+	e, err := engine.New(engine.Config{Store: poisonStore{st}, Channel: ch})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.Stop(); st.Close() })
+	if err := e.Load(ctx, set); err != nil {
+		t.Fatal(err)
+	}
+	// Another node (a plain store) queued both for this one.
+	other := open(t, dsn)
+	now := time.Now()
+	err = other.Update(ctx, func(tx engine.Tx) error {
+		for _, c := range []string{"poison", "good"} {
+			key := "main|" + c + "|m1"
+			ev := &engine.EventRecord{Key: key, ReceivedAt: now, Event: channels.Event{Account: "main", Contact: c, Kind: channels.Text, Text: "hi " + c, MsgID: "1", At: now}}
+			if err := tx.(engine.QueueTx).QueueItem(&engine.Queued{Kind: engine.QueuedEvent, Account: "main", Contact: c, Lane: engine.LaneOf("main", c), Key: key, Event: ev, QueuedAt: now}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the good contact's reply", func() bool { return len(ch.DeliveredTo("main", "good")) == 1 })
+	err = st.View(ctx, func(tx engine.ReadTx) error {
+		notes, err := tx.EventNotes("main", "poison", 10)
+		if err != nil {
+			return err
+		}
+		if len(notes) != 1 || !strings.Contains(notes[0].Why, "poisoned") {
+			return fmt.Errorf("poison's notes: %+v", notes)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }
