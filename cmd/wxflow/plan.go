@@ -60,18 +60,7 @@ func runPlan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	defer st.Close()
 	in := plan.Input{Folder: set, Options: opts}
-	if err := st.View(ctx, func(tx engine.ReadTx) error {
-		l, ok := tx.(engine.FlowVersionLister)
-		if !ok {
-			return fmt.Errorf("this store (%T) cannot list its flow versions", tx)
-		}
-		var err error
-		if in.Stored, err = l.FlowVersions(); err != nil {
-			return err
-		}
-		in.Active, err = tx.ActiveSteps()
-		return err
-	}); err != nil {
+	if err := readPlanInput(ctx, st, &in); err != nil {
 		fmt.Fprintf(stderr, "wxflow plan: %v\n", err)
 		return exitProblems
 	}
@@ -82,4 +71,21 @@ func runPlan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitProblems
 	}
 	return exitOK
+}
+
+// readPlanInput reads what a plan compares a folder with: the flow
+// versions the store keeps and where its active runs wait.
+func readPlanInput(ctx context.Context, st engine.Store, in *plan.Input) error {
+	return st.View(ctx, func(tx engine.ReadTx) error {
+		l, ok := tx.(engine.FlowVersionLister)
+		if !ok {
+			return fmt.Errorf("this store (%T) cannot list its flow versions", tx)
+		}
+		var err error
+		if in.Stored, err = l.FlowVersions(); err != nil {
+			return err
+		}
+		in.Active, err = tx.ActiveSteps()
+		return err
+	})
 }

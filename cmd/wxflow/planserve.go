@@ -5,7 +5,6 @@ import (
 	"fmt"
 
 	"github.com/wxflow/wxflow/cmd/wxflow/internal/plan"
-	"github.com/wxflow/wxflow/engine"
 	"github.com/wxflow/wxflow/engine/scenario"
 	"github.com/wxflow/wxflow/flows"
 )
@@ -22,19 +21,7 @@ func (s *server) plan(ctx context.Context) (*plan.Plan, error) {
 	for _, f := range s.engine.Flows().Flows {
 		in.Running[f.Name] = f.Version
 	}
-	err = s.engine.Store().View(ctx, func(tx engine.ReadTx) error {
-		l, ok := tx.(engine.FlowVersionLister)
-		if !ok {
-			return fmt.Errorf("this store (%T) cannot list its flow versions", tx)
-		}
-		var err error
-		if in.Stored, err = l.FlowVersions(); err != nil {
-			return err
-		}
-		in.Active, err = tx.ActiveSteps()
-		return err
-	})
-	if err != nil {
+	if err := readPlanInput(ctx, s.engine.Store(), &in); err != nil {
 		return nil, fmt.Errorf("plan: %w", err)
 	}
 	return plan.Make(in), nil
