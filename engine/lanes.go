@@ -221,7 +221,8 @@ func (e *Engine) laneLoop() {
 		if l.fenced.Load() {
 			return
 		}
-		// Whatever a notification missed is taken within a tick.
+		// Whatever a notification missed (or a batch that failed left)
+		// is taken within a tick.
 		l.queued.Store(true)
 		select {
 		case <-e.stop:
@@ -232,15 +233,15 @@ func (e *Engine) laneLoop() {
 			// would let it lapse.
 		case <-l.node.Queued():
 			l.queued.Store(true)
-			// Items were queued: a job takes them (runBatch drains the
-			// queue of the held lanes first).
-			if len(l.list()) > 0 {
-				go func() {
-					if err := e.submit(context.Background(), func(w *work) error { return nil }); err != nil && !errors.Is(err, ErrStopped) {
-						e.log.Error("lanes: taking queued work", "err", err)
-					}
-				}()
-			}
+		}
+		// A job takes what was queued (runBatch reads the queue of the
+		// held lanes first), even when no event comes to start one.
+		if len(l.list()) > 0 {
+			go func() {
+				if err := e.submit(context.Background(), func(w *work) error { return nil }); err != nil && !errors.Is(err, ErrStopped) {
+					e.log.Error("lanes: taking queued work", "err", err)
+				}
+			}()
 		}
 	}
 }

@@ -437,22 +437,81 @@ func (t *pgTx) QueueItem(q *engine.Queued) error {
 	if err := text("queue", q.Account, q.Contact, q.Key); err != nil {
 		return err
 	}
-	var key any
-	if q.Key != "" {
-		key = q.Key
+	for _, r := range t.queuedRows {
+		if q.Key != "" && r.key == q.Key {
+			return nil // queued already by this transaction
+		}
 	}
-	t.write("queue", `INSERT INTO queue (lane, kind, key, item, queued_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (key) DO NOTHING`,
-		int32(q.Lane), string(q.Kind), key, string(b), engine.UnixNanos(q.QueuedAt))
-	if !t.notified {
-		t.notified = true
-		t.write("queue", `SELECT pg_notify('wxflow_queued/' || coalesce(current_schema(), ''), '')`)
+	t.queuedRows = append(t.queuedRows, queuedRow{lane: int32(q.Lane), kind: string(q.Kind), key: q.Key, item: string(b), at: engine.UnixNanos(q.QueuedAt)})
+	return nil
+}
+
+// queuedRow is an item QueueItem keeps for the commit.
+type queuedRow struct {
+	lane      int32
+	kind, key string
+	item      string
+	at        int64
+}
+
+// flushQueued writes the items the transaction queued, before its
+// commit (or a read of the queue), and notifies the nodes. Their ids
+// follow the order they were queued in (taken from the sequence first);
+// they are inserted in key order, so that two nodes queueing the same
+// retried callbacks take the key's locks in one order and never
+// deadlock.
+func (t *pgTx) flushQueued() error {
+	rows := t.queuedRows
+	if len(rows) == 0 {
+		return nil
 	}
+	t.queuedRows = nil
+	var ids []int64
+	err := t.query(`SELECT nextval('queue_id_seq') FROM generate_series(1, $1)`, []any{len(rows)}, func(r pgx.Rows) error {
+		var err error
+		ids, err = pgx.CollectRows(r, pgx.RowTo[int64])
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("queue: %w", err)
+	}
+	if len(ids) != len(rows) {
+		return fmt.Errorf("queue: the sequence gave %d ids for %d items", len(ids), len(rows))
+	}
+	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+	order := make([]int, len(rows))
+	for i := range order {
+		order[i] = i
+	}
+	sort.SliceStable(order, func(i, j int) bool {
+		a, b := rows[order[i]].key, rows[order[j]].key
+		return a != "" && (b == "" || a < b)
+	})
+	n := len(rows)
+	idA, laneA, atA := make([]int64, n), make([]int32, n), make([]int64, n)
+	kindA, itemA, keyA := make([]string, n), make([]string, n), make([]*string, n)
+	for k, i := range order {
+		r := rows[i]
+		idA[k], laneA[k], atA[k], kindA[k], itemA[k] = ids[i], r.lane, r.at, r.kind, r.item
+		if r.key != "" {
+			key := r.key
+			keyA[k] = &key
+		}
+	}
+	t.write("queue", `INSERT INTO queue (id, lane, kind, key, item, queued_at)
+		SELECT id, lane, kind, key, item, queued_at
+		FROM unnest($1::bigint[], $2::integer[], $3::text[], $4::text[], $5::text[], $6::bigint[]) WITH ORDINALITY AS u(id, lane, kind, key, item, queued_at, ord)
+		ORDER BY ord ON CONFLICT (key) DO NOTHING`, idA, laneA, kindA, keyA, itemA, atA)
+	t.write("queue", `SELECT pg_notify('wxflow_queued/' || coalesce(current_schema(), ''), '')`)
 	return nil
 }
 
 // TakeQueued removes and returns up to limit queued items of the lanes,
 // oldest first.
 func (t *pgTx) TakeQueued(lanes []int, limit int) ([]*engine.Queued, error) {
+	if err := t.flushQueued(); err != nil {
+		return nil, err
+	}
 	ls := make([]int32, len(lanes))
 	for i, l := range lanes {
 		ls[i] = int32(l)

@@ -602,3 +602,66 @@ func TestQueuedItemThatFailsDoesNotStopTheNode(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestQueueSameKeysInOppositeOrders: two nodes queueing the same retried
+// callbacks in opposite orders, at once, both commit (the keys' locks are
+// taken in one order), and each callback is queued once, in the order
+// the first transaction queued them.
+func TestQueueSameKeysInOppositeOrders(t *testing.T) {
+	dsn := freshSchema(t)
+	a, b := open(t, dsn), open(t, dsn)
+	ctx := context.Background()
+	at := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+	item := func(c string) *engine.Queued {
+		key := "main|" + c + "|m1"
+		return &engine.Queued{Kind: engine.QueuedEvent, Account: "main", Contact: c, Lane: engine.LaneOf("main", c), Key: key, QueuedAt: at,
+			Event: &engine.EventRecord{Key: key, ReceivedAt: at, Event: channels.Event{Account: "main", Contact: c, Kind: channels.Text, Text: c, MsgID: "1", At: at}}}
+	}
+	for round := 0; round < 5; round++ {
+		x, y := fmt.Sprint("x", round), fmt.Sprint("y", round)
+		var both sync.WaitGroup
+		both.Add(2)
+		errs := make(chan error, 2)
+		for _, side := range []struct {
+			s     *postgres.Store
+			order []string
+		}{{a, []string{x, y}}, {b, []string{y, x}}} {
+			go func(s *postgres.Store, order []string) {
+				errs <- s.Update(ctx, func(tx engine.Tx) error {
+					if err := tx.(engine.QueueTx).QueueItem(item(order[0])); err != nil {
+						return err
+					}
+					// A read sends what is queued so far; both wait here
+					// until the other has too.
+					if _, err := tx.Contact("main", "nobody"); err != nil && !errors.Is(err, engine.ErrNotFound) {
+						return err
+					}
+					both.Done()
+					both.Wait()
+					return tx.(engine.QueueTx).QueueItem(item(order[1]))
+				})
+			}(side.s, side.order)
+		}
+		for i := 0; i < 2; i++ {
+			if err := <-errs; err != nil {
+				t.Fatalf("round %d: %v", round, err)
+			}
+		}
+	}
+	var got []*engine.Queued
+	err := a.Update(ctx, func(tx engine.Tx) error {
+		all := make([]int, engine.LaneCount)
+		for i := range all {
+			all[i] = i
+		}
+		var err error
+		got, err = tx.(engine.QueueTx).TakeQueued(all, 100)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 10 {
+		t.Fatalf("%d items queued, want 10 (each callback once)", len(got))
+	}
+}

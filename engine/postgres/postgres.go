@@ -361,6 +361,9 @@ func (s *Store) Update(ctx context.Context, fn func(tx engine.Tx) error) error {
 	if ferr != nil {
 		return ferr
 	}
+	if err := t.flushQueued(); err != nil {
+		return err
+	}
 	t.queue(`COMMIT`)
 	if err := t.flush(); err != nil {
 		if t.err != nil {
@@ -404,9 +407,9 @@ type pgTx struct {
 	err error
 	// depth is the number of savepoints open.
 	depth int
-	// notified is set once the transaction queued work and notified the
-	// nodes.
-	notified bool
+	// queuedRows are the items the transaction queued, written at its
+	// commit (flushQueued).
+	queuedRows []queuedRow
 	// trips counts the round trips (the writer's; nil for readers).
 	trips *atomic.Int64
 	// sessions holds the sessions read with their contacts in this
@@ -1383,6 +1386,7 @@ func (t *pgTx) Savepoint(fn func() error) error {
 	t.depth++
 	defer func() { t.depth-- }()
 	name := "sp" + strconv.Itoa(t.depth)
+	queued := len(t.queuedRows)
 	t.queue(`SAVEPOINT ` + name)
 	if err := t.flush(); err != nil {
 		return fmt.Errorf("savepoint: %w", err)
@@ -1400,6 +1404,7 @@ func (t *pgTx) Savepoint(fn func() error) error {
 	}
 	// Undo fn's writes: those sent and those still queued.
 	t.b, t.wb, t.err, t.sessions, t.ahead, t.known, t.active = nil, nil, nil, nil, nil, nil, nil
+	t.queuedRows = t.queuedRows[:queued]
 	t.trip()
 	if rerr := t.conn.PgConn().Exec(t.ctx, `ROLLBACK TO `+name+`; RELEASE `+name).Close(); rerr != nil {
 		t.err = fmt.Errorf("rollback to savepoint: %w", rerr)
