@@ -216,9 +216,16 @@ func callbackXMLCreateTime(c *Callback, v string) error {
 	if err != nil {
 		return fmt.Errorf("CreateTime %q is not a whole number of seconds", callbackXMLQuote(v))
 	}
+	if n < 0 || n > maxCreateTime {
+		return fmt.Errorf("CreateTime %d is not a time WeChat sends (Unix seconds from 1970 to 9999)", n)
+	}
 	c.CreateTime = n
 	return nil
 }
+
+// maxCreateTime is the last second of year 9999: a time past it cannot be
+// stored (as JSON, RFC 3339 has four-digit years).
+const maxCreateTime = 253402300799
 
 // callbackXMLMsgID stores MsgId, a 64-bit id, as its digits.
 func callbackXMLMsgID(c *Callback, v string) error {
