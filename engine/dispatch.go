@@ -255,6 +255,13 @@ func (e *Engine) inflightAdd(entries []*OutboxEntry, d int32) {
 		return
 	}
 	for _, o := range entries {
+		e.inflightOne(o, d)
+	}
+}
+
+// inflightOne counts one message claimed (d 1) or finished (d -1).
+func (e *Engine) inflightOne(o *OutboxEntry, d int32) {
+	if e.lanes != nil {
 		e.inflight[LaneOf(o.Account, o.Contact)].Add(d)
 	}
 }
@@ -490,12 +497,12 @@ func (e *Engine) finishBatch(ctx context.Context, results [][]sendResult, parked
 				for _, rs := range results {
 					for _, r := range rs {
 						if !r.carry {
-							e.inflightAdd([]*OutboxEntry{r.o}, -1)
+							e.inflightOne(r.o, -1)
 						}
 					}
 				}
 				for _, r := range parked {
-					e.inflightAdd([]*OutboxEntry{r.o}, -1)
+					e.inflightOne(r.o, -1)
 				}
 				e.inflightAdd(next, 1)
 			})

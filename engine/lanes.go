@@ -203,7 +203,7 @@ func (e *Engine) owns(account, contact string) bool {
 	return e.lanes == nil || e.lanes.holds(LaneOf(account, contact))
 }
 
-// laneTick is how often a node renews its lease and balances lanes.
+// tick is how often a node renews its lease and balances lanes.
 func (l *lanes) tick() time.Duration {
 	return max(l.node.Lease()/5, 10*time.Millisecond)
 }
@@ -325,9 +325,6 @@ func (e *Engine) takeLanes(taken []int) {
 		// The lanes stay held in the store; the next rounds keep them.
 		e.log.Error("lanes: starting taken lanes", "err", err)
 	}
-	e.outMu.Lock()
-	e.backlog = true
-	e.outMu.Unlock()
 	for _, r := range calling {
 		if r.State.Request != nil {
 			e.call(r, r.State.Request)

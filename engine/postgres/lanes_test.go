@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -493,14 +492,7 @@ func TestTwoEnginesKeepEachContactsOrder(t *testing.T) {
 	if queued == 0 {
 		t.Fatal("no event was queued for the other node: the test did not cross nodes")
 	}
-	var keys []string
-	for _, ch := range chans {
-		for _, d := range ch.Delivered() {
-			keys = append(keys, d.Contact)
-		}
-	}
-	sort.Strings(keys)
-	t.Logf("%d replies, %d events queued across nodes", len(keys), queued)
+	t.Logf("%d events queued across nodes", queued)
 }
 
 // waitFor waits, in real time (the nodes' leases are), until ok holds.
