@@ -986,3 +986,9 @@ func TestHTTPResponse(t *testing.T) {
 		}
 	})
 }
+
+// The conversation methods of the fake record nothing yet.
+func (f *fakeRuntime) Assign(a steps.Handover) (bool, error)         { return true, nil }
+func (f *fakeRuntime) OpenConversation() error                       { return nil }
+func (f *fakeRuntime) CloseConversation(note, category string) error { return nil }
+func (f *fakeRuntime) Comment(text string) error                     { return nil }

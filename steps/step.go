@@ -35,6 +35,32 @@ type Runtime interface {
 	// Start starts another flow for the contact once this run suspends
 	// or ends; vars (nil for none) become the new run's first variables.
 	Start(flow string, vars map[string]any) error
+	// Assign hands the contact's conversation to people (the `assign`
+	// step); see Handover. ok is false, and nothing changed, when
+	// Pick found no operator of the team on shift.
+	Assign(a Handover) (ok bool, err error)
+	// OpenConversation opens the contact's conversation; nothing happens
+	// when it is open.
+	OpenConversation() error
+	// CloseConversation closes the contact's conversation with an
+	// optional note and category; nothing happens when it is closed.
+	CloseConversation(note, category string) error
+	// Comment adds an internal note to the contact's conversation.
+	Comment(text string) error
+}
+
+// Handover is what an `assign` step asks for.
+type Handover struct {
+	// None hands the conversation back to nobody: no operator, no team.
+	None bool
+	// Operator, alone, assigns an operator and keeps the team.
+	Operator string
+	// Team, alone, puts the conversation in the team's queue (no
+	// operator); with Pick, it assigns the team and an operator of the
+	// team who is on shift, picked by Pick ("round_robin" or
+	// "least_open").
+	Team string
+	Pick string
 }
 
 // Step runs one step kind. Implementations are stateless: everything a run
