@@ -55,6 +55,13 @@ type Config struct {
 	// commits and sends nothing more, and the process should stop (its
 	// supervisor starts it again as a new node).
 	OnFenced func()
+	// People are the operators and teams that take conversations over
+	// from flows (the config's operators: and teams:).
+	People People
+	// AutoClose is, per account, how long after the contact's last
+	// interaction an open conversation closes by itself; an account not
+	// listed (or 0) takes DefaultAutoClose.
+	AutoClose map[string]time.Duration
 }
 
 // Engine runs flows: it ingests events, advances runs, fires timers and
