@@ -15,10 +15,13 @@ type Env struct {
 	Event   EventEnv       `expr:"event"`
 	Answer  any            `expr:"answer"`
 	Vars    map[string]any `expr:"vars"`
-	HTTP    HTTPEnv        `expr:"http"`
-	Now     time.Time      `expr:"now"`
-	Flow    FlowEnv        `expr:"flow"`
-	Account AccountEnv     `expr:"account"`
+	// Conversation is the contact's conversation with the account, as it
+	// is when the step runs; the engine fills it.
+	Conversation ConversationEnv `expr:"conversation"`
+	HTTP         HTTPEnv         `expr:"http"`
+	Now          time.Time       `expr:"now"`
+	Flow         FlowEnv         `expr:"flow"`
+	Account      AccountEnv      `expr:"account"`
 	// Secret is there so that `${secret.NAME}` compiles; it stays nil. A
 	// secret is never evaluated: templates write the placeholder
 	// `${secret.NAME}` in its place, and the engine puts the value in
@@ -63,6 +66,19 @@ type LocationEnv struct {
 	Lng   float64 `expr:"lng"`
 	Scale int     `expr:"scale"`
 	Label string  `expr:"label"`
+}
+
+// ConversationEnv is the contact's conversation (FLOW-LANGUAGE.md,
+// "Conversations and people").
+type ConversationEnv struct {
+	// Status is "open" or "closed".
+	Status string `expr:"status"`
+	// Assignee is the operator who holds the conversation, "" when none.
+	Assignee string `expr:"assignee"`
+	// Team is the team that holds it, "" when none.
+	Team string `expr:"team"`
+	// OpenedAt is when it last opened; zero when it never did.
+	OpenedAt time.Time `expr:"opened_at"`
 }
 
 // HTTPEnv is the response of the run's last `http` step.
