@@ -188,6 +188,8 @@ type Contact struct {
 	LastSeen  time.Time
 	Tags      []string
 	Fields    map[string]any
+	// Conv is the contact's conversation with the account.
+	Conv Conversation
 }
 
 // HasTag reports whether the contact has a tag.
