@@ -52,10 +52,14 @@ type Diagnostic struct {
 }
 
 // String renders the diagnostic the way compilers do:
-// "file:line:col: severity: message (hint)", followed by the snippet lines.
+// "file:line:col: severity: message (hint)", followed by the snippet lines;
+// "line:col: ..." when File is empty (a value parsed by ParseValue).
 func (d Diagnostic) String() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s:%d:%d: %s: %s", d.File, d.Line, d.Col, d.Severity, d.Message)
+	if d.File != "" {
+		fmt.Fprintf(&b, "%s:", d.File)
+	}
+	fmt.Fprintf(&b, "%d:%d: %s: %s", d.Line, d.Col, d.Severity, d.Message)
 	if d.Hint != "" {
 		fmt.Fprintf(&b, " (%s)", d.Hint)
 	}

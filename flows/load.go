@@ -85,12 +85,16 @@ func newParser(file string, src []byte, opts *Options) *parser {
 func (p *parser) pos(n *yaml.Node) Pos { return Pos{Line: n.Line, Col: n.Column} }
 
 func (p *parser) report(sev Severity, at Pos, hint, msg string) {
-	// Keep positions inside the file (YAML reports some past its end).
+	// Keep positions inside the file (YAML reports some past its end);
+	// a value parsed without its file's text (ParseValue) keeps its own.
 	lines := len(p.lineStarts)
 	if len(p.src) > 0 && p.src[len(p.src)-1] == '\n' {
 		lines--
 	}
-	at.Line = min(max(at.Line, 1), max(lines, 1))
+	if p.src != nil {
+		at.Line = min(max(at.Line, 1), max(lines, 1))
+	}
+	at.Line = max(at.Line, 1)
 	at.Col = max(at.Col, 1)
 	p.diags = append(p.diags, Diagnostic{File: p.file, Line: at.Line, Col: at.Col, Severity: sev, Message: msg, Hint: hint})
 }

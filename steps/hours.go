@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/wxflow/wxflow/flows"
+	"go.yaml.in/yaml/v3"
 )
 
 // TimeRange is an opening range within a day, in minutes after midnight;
@@ -129,12 +130,7 @@ func init() {
 		Summary:     "Branches on business hours: runs when_open or when_closed.",
 		ArgRequired: true,
 		ArgDoc:      "a map with timezone, open, holidays, workdays",
-		Arg: flows.ObjectOf("business hours", "hours",
-			flows.Field{Name: "timezone", Type: flows.Timezone, Default: "the server's time zone", Doc: "The zone the hours are in."},
-			flows.Field{Name: "open", Type: openHoursType, Required: true, Doc: "Opening hours per day: `mon-fri: \"09:00-18:00\"`, `sat: \"10:00-14:00\"`; days not listed are closed."},
-			flows.Field{Name: "holidays", Type: flows.ListOf(flows.DateType, false), Doc: "Dates closed all day."},
-			flows.Field{Name: "workdays", Type: flows.ListOf(flows.DateType, false), Doc: "Weekend dates that are working days (China's make-up days); they open with Monday-to-Friday's first listed hours."},
-		),
+		Arg:         hoursType,
 		Keys: []flows.Field{
 			{Name: "when_open", Type: flows.StepsOrRef, Doc: "Steps (or a step id) for when it is open; without it the run goes on."},
 			{Name: "when_closed", Type: flows.StepsOrRef, Doc: "Steps (or a step id) for when it is closed; without it the run goes on."},
@@ -153,6 +149,15 @@ func init() {
 	})
 }
 
+// hoursType is the business hours map of an hours step, and of a team in
+// the server's configuration and a scenario's header (ParseHoursNode).
+var hoursType = flows.ObjectOf("business hours", "hours",
+	flows.Field{Name: "timezone", Type: flows.Timezone, Default: "the server's time zone", Doc: "The zone the hours are in."},
+	flows.Field{Name: "open", Type: openHoursType, Required: true, Doc: "Opening hours per day: `mon-fri: \"09:00-18:00\"`, `sat: \"10:00-14:00\"`; days not listed are closed."},
+	flows.Field{Name: "holidays", Type: flows.ListOf(flows.DateType, false), Doc: "Dates closed all day."},
+	flows.Field{Name: "workdays", Type: flows.ListOf(flows.DateType, false), Doc: "Weekend dates that are working days (China's make-up days); they open with Monday-to-Friday's first listed hours."},
+)
+
 func checkHours(s *flows.Step, r *flows.Reporter) {
 	o, _ := s.Arg.(*flows.Object)
 	if o == nil {
@@ -161,6 +166,12 @@ func checkHours(s *flows.Step, r *flows.Reporter) {
 	if !s.Args.Given("when_open") && !s.Args.Given("when_closed") {
 		r.Errorf(s.Pos, "add when_open: or when_closed:, each a list of steps or a step id", "hours has neither when_open: nor when_closed:")
 	}
+	checkHoursDates(o, r)
+}
+
+// checkHoursDates checks holidays and workdays against each other and
+// against the opening hours.
+func checkHoursDates(o *flows.Object, r *flows.Reporter) {
 	holidays := map[string]bool{}
 	if hs, ok := o.Get("holidays").([]any); ok {
 		for _, h := range hs {
@@ -215,6 +226,44 @@ type Hours struct {
 // HoursOf returns the business hours an hours step was given.
 func HoursOf(s *flows.Step) (*Hours, error) {
 	o, _ := s.Arg.(*flows.Object)
+	return hoursOf(o)
+}
+
+// ParseHoursNode parses a team's hours in the server's configuration or a
+// scenario's header: the same map as an hours step's (timezone, open,
+// holidays, workdays), with the same checks. A missing or null node, or an
+// empty map, means always on shift: (nil, nil). The error, when there is
+// one, is a flows.Diagnostics of errors, each with the node's line and
+// column, a message and a hint but no File: set File on each (errors.As)
+// to place them in a file. Warnings (a workday that is not a weekend day)
+// are left out.
+func ParseHoursNode(n *yaml.Node) (*Hours, error) {
+	if n != nil && n.Kind == yaml.DocumentNode && len(n.Content) == 1 {
+		n = n.Content[0]
+	}
+	if n == nil || n.Kind == 0 || (n.Kind == yaml.ScalarNode && n.Tag == "!!null") ||
+		(n.Kind == yaml.MappingNode && len(n.Content) == 0) {
+		return nil, nil
+	}
+	v, diags := flows.ParseValue(hoursType, n, func(v any, r *flows.Reporter) {
+		if o, _ := v.(*flows.Object); o != nil {
+			checkHoursDates(o, r)
+		}
+	})
+	var errs flows.Diagnostics
+	for _, d := range diags {
+		if d.Severity == flows.SeverityError {
+			errs = append(errs, d)
+		}
+	}
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	o, _ := v.(*flows.Object)
+	return hoursOf(o)
+}
+
+func hoursOf(o *flows.Object) (*Hours, error) {
 	if o == nil {
 		return nil, errors.New("no business hours")
 	}
