@@ -25,6 +25,7 @@ import (
 	"github.com/wxflow/wxflow/engine"
 	"github.com/wxflow/wxflow/engine/postgres"
 	"github.com/wxflow/wxflow/flows"
+	"github.com/wxflow/wxflow/steps"
 )
 
 // Config is wxflow serve's configuration, read from a YAML file by
@@ -68,6 +69,13 @@ type Config struct {
 	// listed under secrets:, with the value of the environment variable
 	// of that name.
 	Secrets SecretValues
+	// Operators are the people who answer conversations in the console
+	// (operators:), in the file's order: round_robin takes them in this
+	// order.
+	Operators []OperatorConfig
+	// Teams are the teams (teams:) by name, each with the business hours
+	// when its operators are on shift; nil hours mean always.
+	Teams map[string]*steps.Hours
 }
 
 // SecretValues maps the names of the secrets flows may read to their values.
@@ -195,6 +203,9 @@ type AccountConfig struct {
 	// Session holds the account's window and quota rules; its Region is
 	// the account's.
 	Session wechat.Settings
+	// AutoClose is how long a conversation stays open after the contact's
+	// last interaction (default engine.DefaultAutoClose, 48h).
+	AutoClose time.Duration
 	// Line is the line of the account in the config file, for messages.
 	Line int
 }
@@ -233,6 +244,8 @@ func (c *Config) LogValue() slog.Value {
 		slog.Bool("sandbox", c.Sandbox),
 		slog.Any("admin", c.Admin),
 		slog.Any("secrets", c.Secrets),
+		slog.String("operators", strings.Join(c.OperatorNames(), ",")),
+		slog.String("teams", strings.Join(c.TeamNames(), ",")),
 	)
 }
 
@@ -302,12 +315,12 @@ const (
 
 // The keys of each map of the file, in the order of the documentation.
 var (
-	topKeys       = []string{"listen", "database", "flows", "timezone", "log", "callback", "shutdown_timeout", "admin", "retention", "secrets", "sandbox", "accounts"}
+	topKeys       = []string{"listen", "database", "flows", "timezone", "log", "callback", "shutdown_timeout", "admin", "retention", "secrets", "sandbox", "operators", "teams", "accounts"}
 	retentionKeys = []string{"dedupe", "locations", "runs", "messages", "transcript", "every"}
 	adminKeys     = []string{"listen", "token"}
 	logKeys       = []string{"format", "level"}
 	callbackKeys  = []string{"max_body", "timestamp_tolerance", "passive_reply", "passive_reply_wait"}
-	accountKeys   = []string{"id", "app_id", "app_secret", "token", "aes_key", "aes_key_previous", "original_id", "region", "api_base", "token_mode", "passive_reply", "session"}
+	accountKeys   = []string{"id", "app_id", "app_secret", "token", "aes_key", "aes_key_previous", "original_id", "region", "api_base", "token_mode", "passive_reply", "session", "auto_close"}
 	sessionKeys   = []string{"window", "message_quota", "event_quota", "event_window"}
 	// requiredAccountKeys are the keys every account needs.
 	requiredAccountKeys = []string{"id", "app_id", "app_secret", "token"}
@@ -411,6 +424,8 @@ type parser struct {
 	lines []string
 	env   func(string) (string, bool)
 	diags flows.Diagnostics
+	// tokenNodes are the operators' token values by operator name.
+	tokenNodes map[string]*yaml.Node
 }
 
 // errorAt reports a problem at a line and column.
@@ -892,7 +907,14 @@ func (p *parser) config(root *yaml.Node, c *Config) {
 			c.Accounts = p.accounts(v)
 		case "secrets":
 			c.Secrets = p.secrets(v)
+		case "teams":
+			c.Teams = p.teams(v)
 		}
+	}
+	if v := m.get("operators"); v != nil {
+		// A misspelt teams: is reported once, not at every team it declares.
+		c.Operators = p.operators(v, c.Teams, m.get("teams") != nil, !m.misspelt["teams"])
+		p.checkOperatorTokens(c.Operators, c.Admin.Token)
 	}
 	switch {
 	case c.Sandbox && m.get("accounts") != nil:
@@ -1058,7 +1080,9 @@ func topElsewhere(key string) string {
 	case contains(retentionKeys, key):
 		return fmt.Sprintf("%s goes under retention:", key)
 	case key == "token":
-		return "token: belongs to an account, or to admin: for the console"
+		return "token: belongs to an account, or to admin: for the console, or to an operator"
+	case contains(operatorKeys, key):
+		return fmt.Sprintf("%s belongs to an operator: put it under operators:, under the operator's name", key)
 	}
 	return ""
 }
@@ -1235,7 +1259,7 @@ func accountElsewhere(key string) string {
 // account walks one account. ok is false when it is not a map.
 func (p *parser) account(n *yaml.Node) (AccountConfig, *yamlMap, bool) {
 	n = p.deref(n)
-	a := AccountConfig{Line: n.Line, Region: wechat.RegionMainland, APIBase: defaultAPIBase, TokenMode: defaultTokenMode}
+	a := AccountConfig{Line: n.Line, Region: wechat.RegionMainland, APIBase: defaultAPIBase, TokenMode: defaultTokenMode, AutoClose: engine.DefaultAutoClose}
 	if n.Kind != yaml.MappingNode {
 		p.errorf(n, "write - id: main, then app_id:, app_secret: and token: under it", "an account must be a map of keys, got %s", describe(n))
 		return a, nil, false
@@ -1310,6 +1334,14 @@ func (p *parser) account(n *yaml.Node) (AccountConfig, *yamlMap, bool) {
 			}
 		case "session":
 			a.Session = p.session(v)
+		case "auto_close":
+			if d, given, ok := p.duration(key, v, false); ok && given {
+				if d < 0 {
+					p.errorf(v, "write how long a conversation stays open after the contact's last message, like 24h", "auto_close must be longer than zero")
+				} else {
+					a.AutoClose = d
+				}
+			}
 		}
 	}
 	who := "account"

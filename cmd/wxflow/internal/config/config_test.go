@@ -113,12 +113,12 @@ accounts:
 			AESKey: testAESKey, AESKeyPrevious: testAESOld, OriginalID: "gh_0123456789ab",
 			Region: "mainland", APIBase: "http://127.0.0.1:9999", TokenMode: "classic", PassiveReply: &no,
 			Session: wechat.Settings{Window: 7 * 24 * time.Hour, MessageQuota: 20, EventQuota: 20, EventWindow: time.Minute, Region: "mainland"},
-			Line:    14,
+			Line:    14, AutoClose: 48 * time.Hour,
 		}, {
 			ID: "hk-shop_2", AppID: "wxfedcba9876543210", AppSecret: "other-secret", Token: "hktoken",
 			Region: "international", APIBase: "https://api.weixin.qq.com", TokenMode: "stable",
 			Session: wechat.Settings{Region: "international"},
-			Line:    26,
+			Line:    26, AutoClose: 48 * time.Hour,
 		}},
 	}
 	if !reflect.DeepEqual(got, want) {
@@ -174,7 +174,7 @@ func TestConfigDefaults(t *testing.T) {
 		Accounts: []AccountConfig{{
 			ID: "main", AppID: "wx0123456789abcdef", AppSecret: testSecret, Token: testToken,
 			Region: "mainland", APIBase: "https://api.weixin.qq.com", TokenMode: "stable",
-			Session: wechat.Settings{Region: "mainland"}, Line: 2,
+			Session: wechat.Settings{Region: "mainland"}, Line: 2, AutoClose: 48 * time.Hour,
 		}},
 	}
 	if !reflect.DeepEqual(got, want) {
@@ -312,13 +312,13 @@ wxflow.yaml:1:1: error: unknown key "app_id" (app_id belongs to an account: put 
 		{"unknown top key, callback key", "max_body: 1MB\n" + with(), `
 wxflow.yaml:1:1: error: unknown key "max_body" (max_body goes under callback:)`},
 		{"unknown top key, no hint", "wat: 1\n" + with(), `
-wxflow.yaml:1:1: error: unknown key "wat" (the keys are listen, database, flows, timezone, log, callback, shutdown_timeout, admin, retention, secrets, sandbox, accounts)`},
+wxflow.yaml:1:1: error: unknown key "wat" (the keys are listen, database, flows, timezone, log, callback, shutdown_timeout, admin, retention, secrets, sandbox, operators, teams, accounts)`},
 		{"misspelt accounts", "acounts:\n  - id: main\n", `
 wxflow.yaml:1:1: error: unknown key "acounts" (did you mean "accounts"?)`},
 		{"duplicate key", "listen: :80\nlisten: :81\n" + with(), `
 wxflow.yaml:2:1: error: duplicate key "listen" (it is first given at line 1)`},
 		{"merge key", "base: &b\n  listen: :80\n<<: *b\n" + with(), `
-wxflow.yaml:1:1: error: unknown key "base" (the keys are listen, database, flows, timezone, log, callback, shutdown_timeout, admin, retention, secrets, sandbox, accounts)
+wxflow.yaml:1:1: error: unknown key "base" (the keys are listen, database, flows, timezone, log, callback, shutdown_timeout, admin, retention, secrets, sandbox, operators, teams, accounts)
 wxflow.yaml:3:1: error: merge keys (<<) are not supported (write the keys out)`},
 		{"timezone", "timezone: Asia/Shanghi\n" + with(), `
 wxflow.yaml:1:11: error: unknown time zone "Asia/Shanghi" (did you mean "Asia/Shanghai"?)`},
@@ -399,7 +399,7 @@ wxflow.yaml:2:5: error: an account must be a map of keys, got text (write - id: 
 wxflow.yaml:6:5: error: unknown key "app_secert" in an account (did you mean "app_secret"?)
 wxflow.yaml:7:5: error: unknown key "window" in an account (window goes under session:)
 wxflow.yaml:8:5: error: unknown key "listen" in an account (listen goes at the top level, not in an account)
-wxflow.yaml:9:5: error: unknown key "passive" in an account (the keys are id, app_id, app_secret, token, aes_key, aes_key_previous, original_id, region, api_base, token_mode, passive_reply, session)`},
+wxflow.yaml:9:5: error: unknown key "passive" in an account (the keys are id, app_id, app_secret, token, aes_key, aes_key_previous, original_id, region, api_base, token_mode, passive_reply, session, auto_close)`},
 		{"bad ids", "accounts:\n" +
 			"  - { id: Main, app_id: wx0000000000000001, app_secret: s, token: abc }\n" +
 			"  - { id: my shop, app_id: wx0000000000000002, app_secret: s, token: abc }\n" +
@@ -754,7 +754,7 @@ func TestConfigDocs(t *testing.T) {
 		t.Fatal(err)
 	}
 	var keys []string
-	for _, list := range [][]string{topKeys, logKeys, callbackKeys, adminKeys, accountKeys, sessionKeys} {
+	for _, list := range [][]string{topKeys, logKeys, callbackKeys, adminKeys, accountKeys, sessionKeys, operatorKeys} {
 		keys = append(keys, list...)
 	}
 	for _, k := range keys {
