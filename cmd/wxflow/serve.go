@@ -29,6 +29,7 @@ import (
 	"github.com/wxflow/wxflow/engine/sandbox"
 	"github.com/wxflow/wxflow/engine/wechatstate"
 	"github.com/wxflow/wxflow/flows"
+	"github.com/wxflow/wxflow/steps"
 )
 
 // runServe is `wxflow serve`: the callback server, the engine's workers,
@@ -190,8 +191,9 @@ const defaultConfigFile = "wxflow.yaml"
 const sandboxFlows = "flows/examples"
 
 // sandboxConfig is the configuration of `wxflow serve` without a config
-// file: the sandbox account, the example flows, ./wxflow.db, and the
-// console on the same loopback address, open.
+// file: the sandbox account, the example flows, ./wxflow.db, the console
+// on the same loopback address, open, and two operators of the team
+// support (always on shift), so that the inbox can be tried at once.
 func sandboxConfig() *config.Config {
 	return &config.Config{
 		Sandbox: true, Listen: config.DefaultListen, Database: config.DefaultDatabase, Flows: sandboxFlows,
@@ -200,8 +202,20 @@ func sandboxConfig() *config.Config {
 		ShutdownTimeout: config.DefaultShutdownTimeout,
 		Admin:           config.AdminConfig{Listen: config.DefaultListen},
 		Callback:        config.CallbackConfig{MaxBody: config.DefaultMaxBody, TimestampTolerance: config.DefaultTimestampTolerance, PassiveReplyWait: config.DefaultPassiveReplyWait},
+		Operators: []config.OperatorConfig{
+			{Name: "amy", Display: "Amy", Teams: []string{"support"}, Token: sandboxAmyToken},
+			{Name: "bob", Display: "Bob", Teams: []string{"support"}, Token: sandboxBobToken},
+		},
+		Teams: map[string]*steps.Hours{"support": nil},
 	}
 }
+
+// The sandbox operators' tokens. They are not secret: the sandbox runs on
+// one machine for trying flows, and docs/config.md prints them.
+const (
+	sandboxAmyToken = "amy-sandbox-token"
+	sandboxBobToken = "bob-sandbox-token"
+)
 
 // newServer builds everything serve runs and loads the flows; a flow
 // folder with errors stops it here.
@@ -305,7 +319,8 @@ func (s *server) openAccounts(ctx context.Context, o serverOptions) (http.Handle
 	}
 	s.engine, err = engine.New(engine.Config{
 		Store: st, Channel: wechat.NewChannel(accounts), Clock: o.Clock, Zone: cfg.Timezone, Logger: o.Logger, LoadOptions: s.loadOpt,
-		Secrets:  cfg.Secrets,
+		Secrets: cfg.Secrets,
+		People:  cfg.People(), AutoClose: cfg.AutoClose(),
 		OnFenced: func() { s.fencedOnce.Do(func() { close(s.fenced) }) },
 	})
 	if err != nil {
