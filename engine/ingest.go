@@ -96,6 +96,11 @@ func (w *work) ingest(ev *channels.Event) error {
 	}
 	fs := w.e.flows.Load()
 	evEnv := eventEnv(ev)
+	// The conversation: an interaction opens it (its `conversation:
+	// opened` triggers compete with the event's own), an unfollow closes
+	// it (its `closed` ones compete with the `unfollow` triggers).
+	var convCands []triggers.Candidate
+	conv := &cs.c.Conv
 	if ev.Kind == channels.Unfollow {
 		runs, err := w.activeRuns(cs)
 		if err != nil {
@@ -106,7 +111,29 @@ func (w *work) ingest(ev *channels.Event) error {
 				return err
 			}
 		}
+		closed, err := w.closeConv(cs, "unfollow", "", "")
+		if err != nil {
+			return err
+		}
+		if closed {
+			convCands = w.convCandidates(ev.Account, "closed")
+		}
+	} else if interaction != channels.NoInteraction {
+		opened, err := w.openConv(cs, byContact)
+		if err != nil {
+			return err
+		}
+		if opened {
+			convCands = w.convCandidates(ev.Account, "opened")
+		}
+		conv.Last = lastIn(ev)
+		if conv.Held() && conv.WaitingSince.IsZero() && ev.Kind.IsMessage() {
+			conv.WaitingSince = w.now
+		}
 	}
+	// People hold the conversation: only triggers that interrupt (and
+	// events, which do by default) start flows.
+	held := conv.Held()
 	in := triggers.Input{Account: ev.Account, Kind: string(ev.Kind), Scene: ev.Scene, Key: ev.Key, Text: ev.Text}
 	if ev.Kind == channels.MenuClick && ev.Text != "" {
 		// A tap on a message-menu item is a text message on WeChat (one
@@ -116,6 +143,9 @@ func (w *work) ingest(ev *channels.Event) error {
 		in = triggers.Input{Account: ev.Account, Kind: string(channels.Text), Text: ev.Text}
 	}
 	cands := fs.index.Match(in)
+	if len(convCands) > 0 {
+		cands = triggers.Merge(cands, convCands)
+	}
 	// A message, or a tap on a message-menu item, answers the run that
 	// waits for one, unless a trigger that interrupts matches.
 	answers := ev.Kind.IsMessage() || (ev.Kind == channels.MenuClick && ev.Text != "")
@@ -134,7 +164,7 @@ func (w *work) ingest(ev *channels.Event) error {
 	var pick *triggers.Candidate
 	for i := range cands {
 		c := &cands[i]
-		if waiting != nil && !c.Trigger.Interrupt {
+		if (waiting != nil || held) && !c.Trigger.Interrupt {
 			continue
 		}
 		ok, err := w.guard(cs, c, evEnv)
@@ -263,6 +293,12 @@ func (w *work) startFlow(cs *contactState, p *program, ev flows.EventEnv, o star
 func (w *work) startNamed(cs *contactState, reqs []startReq, ev flows.EventEnv, from string) error {
 	fs := w.e.flows.Load()
 	for _, req := range reqs {
+		if req.conv != "" {
+			if err := w.convTriggered(cs, req.conv, "flow "+from); err != nil {
+				return err
+			}
+			continue
+		}
 		name := req.flow
 		p, ok := fs.byName[name]
 		if !ok {
@@ -325,7 +361,7 @@ func eventEnv(ev *channels.Event) flows.EventEnv {
 // guardEnv is the environment of a trigger's `if:` and a schedule's
 // `audience:`: the contact and the event, no run yet.
 func (w *work) guardEnv(cs *contactState, ev flows.EventEnv, f *flows.Flow) flows.Env {
-	return flows.Env{Contact: w.contactEnv(cs), Event: ev, Now: w.now, Vars: map[string]any{},
+	return flows.Env{Contact: w.contactEnv(cs), Event: ev, Now: w.now, Vars: map[string]any{}, Conversation: convEnv(&cs.c.Conv),
 		Flow: flows.FlowEnv{Name: f.Name, Version: f.Version}, Account: flows.AccountEnv{ID: cs.c.Account}}
 }
 

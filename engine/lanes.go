@@ -36,19 +36,29 @@ var ErrFenced = errors.New("this node lost its lease: it commits and sends nothi
 // store that is not a Node is used by one process, which holds every
 // lane.
 //
-// The node's lease is kept by Balance; every write transaction of the
-// node checks it (fencing), so a node that lost it, or was paused past
-// it, commits nothing more. A lane's owner changes only when the owner
-// gives it back (Release, Leave) or its lease expired.
+// The node's lease is kept by Renew, called by a goroutine of its own
+// every Renewal, apart from everything else the engine does; every write
+// transaction of the node checks it (fencing), so a node that lost it,
+// or was paused past it, commits nothing more. A lane's owner changes
+// only when the owner gives it back (Release, Leave) or its lease
+// expired.
 type Node interface {
 	// Join starts the node's lease.
 	Join(ctx context.Context) error
-	// Balance renews the lease (ErrFenced when it was lost), takes free
-	// lanes (never held, given back, or held by a node whose lease
-	// expired) up to this node's share of the live nodes, and returns
-	// them with how many lanes it holds above its share. Taking a lane
-	// recovers what its dead owner left, in the same commit: its sends
-	// that had started are unknown, the rest are unclaimed again.
+	// Renew renews the lease. It returns ErrFenced only when the store
+	// says the lease is over; another error (a lost connection, ctx
+	// done) says nothing about the lease, and the renewal is tried
+	// again. It must never wait for Balance, Release or the writer.
+	Renew(ctx context.Context) error
+	// Renewal is how often the lease is renewed: less than half the
+	// lease.
+	Renewal() time.Duration
+	// Balance takes free lanes (never held, given back, or held by a
+	// node whose lease expired) up to this node's share of the live
+	// nodes, and returns them with how many lanes it holds above its
+	// share (ErrFenced when this node's lease was found over). Taking a
+	// lane recovers what its dead owner left, in the same commit: its
+	// sends that had started are unknown, the rest are unclaimed again.
 	Balance(ctx context.Context) (Taken, error)
 	// Release gives lanes back: the node has stopped all work on them.
 	Release(ctx context.Context, lanes []int) error
@@ -102,6 +112,8 @@ const (
 	QueuedSchedule QueuedKind = "schedule"
 	// QueuedStart is a flow started through the admin API.
 	QueuedStart QueuedKind = "start"
+	// QueuedAction is an operator's action on a conversation (Act).
+	QueuedAction QueuedKind = "action"
 )
 
 // Queued is work for a contact, waiting for the node holding its lane.
@@ -132,10 +144,14 @@ type lanes struct {
 	held [LaneCount / 64]atomic.Uint64
 	// validUntil is the monotonic time until which the lease is known to
 	// hold (the last renewal's start plus the lease): past it, nothing
-	// is sent.
+	// is sent until a renewal succeeds (only the store's ErrFenced ends
+	// the node).
 	mu         sync.Mutex
 	validUntil time.Time
 	fenced     atomic.Bool
+	// renewStop stops the renewal loop when the engine fails to start
+	// after joining.
+	renewStop chan struct{}
 	// drainFull is set by a batch that took a full page of queued items:
 	// more may wait, so this batch's events are queued behind them.
 	drainFull bool
@@ -193,7 +209,9 @@ func (l *lanes) live() bool {
 
 func (l *lanes) renewed(start time.Time) {
 	l.mu.Lock()
-	l.validUntil = start.Add(l.node.Lease())
+	if until := start.Add(l.node.Lease()); until.After(l.validUntil) {
+		l.validUntil = until
+	}
 	l.mu.Unlock()
 }
 
@@ -203,9 +221,63 @@ func (e *Engine) owns(account, contact string) bool {
 	return e.lanes == nil || e.lanes.holds(LaneOf(account, contact))
 }
 
-// tick is how often a node renews its lease and balances lanes.
+// tick is how often a node balances lanes.
 func (l *lanes) tick() time.Duration {
 	return max(l.node.Lease()/5, 10*time.Millisecond)
+}
+
+// renewLoop keeps the node's lease: every Renewal, counted from the
+// start of the last renewal, it renews the lease, on a goroutine of its
+// own and the store's connection of its own, so that balancing (its
+// transaction, taking lanes, giving them back and waiting for their
+// sends), the writer and its queue never delay it. Real time, not the
+// engine's clock: the lease runs on the database's clock. A renewal that
+// fails, or takes longer than half the lease (then abandoned: its
+// connection is opened again), is tried again soon; meanwhile the node
+// sends nothing once its last renewal's lease may have run out (live),
+// and carries on as soon as one succeeds. Only the store ends the node:
+// ErrFenced, when the server says the lease is over.
+func (e *Engine) renewLoop() {
+	defer e.wg.Done()
+	l := e.lanes
+	every := l.node.Renewal()
+	retry := max(every/5, 10*time.Millisecond)
+	attempt := max(l.node.Lease()/2, every)
+	t := time.NewTimer(every)
+	defer t.Stop()
+	var failing time.Time
+	for {
+		select {
+		case <-e.stop:
+			return
+		case <-l.renewStop:
+			return
+		case <-t.C:
+		}
+		start := time.Now()
+		ctx, cancel := context.WithTimeout(context.Background(), attempt)
+		err := l.node.Renew(ctx)
+		cancel()
+		next := every
+		switch {
+		case errors.Is(err, ErrFenced):
+			e.fence()
+			return
+		case err != nil:
+			if failing.IsZero() {
+				failing = start
+				e.log.Warn("lanes: renewing the lease failed; trying again", "err", err)
+			}
+			next = retry
+		default:
+			l.renewed(start)
+			if !failing.IsZero() {
+				e.log.Info("lanes: the lease is renewed again", "failing", time.Since(failing).Round(time.Millisecond))
+				failing = time.Time{}
+			}
+		}
+		t.Reset(max(next-time.Since(start), 0))
+	}
 }
 
 // queuedPage is how many queued items one transaction takes at most.
@@ -246,20 +318,20 @@ func (e *Engine) laneLoop() {
 	}
 }
 
-// balanceLanes runs one round of Balance and acts on it.
+// balanceLanes runs one round of Balance and acts on it. It may wait
+// long (the writer's queue, a lane's sends being given back): the lease
+// is renewed apart (renewLoop).
 func (e *Engine) balanceLanes() {
 	l := e.lanes
-	start := time.Now()
 	t, err := l.node.Balance(context.Background())
 	if errors.Is(err, ErrFenced) {
 		e.fence()
 		return
 	}
 	if err != nil {
-		e.log.Error("lanes: renewing the lease", "err", err)
+		e.log.Error("lanes: balancing lanes", "err", err)
 		return
 	}
-	l.renewed(start)
 	if len(t.Lanes) > 0 {
 		e.takeLanes(t.Lanes)
 	}
@@ -525,19 +597,24 @@ func (w *work) takeQueuedOf(taken []int) error {
 	return nil
 }
 
-// joinLanes starts the node's lease and takes its first lanes before the
-// engine's goroutines start.
+// joinLanes starts the node's lease and its renewal, and takes its first
+// lanes before the engine's other goroutines start. The caller closes
+// l.renewStop when the engine does not start after all.
 func (e *Engine) joinLanes(ctx context.Context) error {
 	l := e.lanes
+	start := time.Now()
 	if err := l.node.Join(ctx); err != nil {
 		return err
 	}
-	start := time.Now()
+	l.renewed(start)
+	l.renewStop = make(chan struct{})
+	e.wg.Add(1)
+	go e.renewLoop()
 	t, err := l.node.Balance(ctx)
 	if err != nil {
+		close(l.renewStop)
 		return err
 	}
-	l.renewed(start)
 	l.set(t.Lanes, true)
 	l.queued.Store(true)
 	e.recovered(t.Unknown)
@@ -571,6 +648,8 @@ func (w *work) doQueued(q *Queued) error {
 		return w.ingest(&ev)
 	case QueuedSchedule:
 		return w.scheduleOne(q.Name, q.Due, q.Account, q.Contact)
+	case QueuedAction:
+		return w.doQueuedAction(q)
 	case QueuedStart:
 		p, ok := w.e.flows.Load().byName[q.Name]
 		if !ok {

@@ -51,6 +51,7 @@ func (w *work) newRunner(cs *contactState, r *Run, p *program) (*runner, error) 
 		Vars:    r.State.Vars,
 		Now:     w.now.In(w.e.cfg.Zone),
 		Flow:    flows.FlowEnv{Name: r.Flow, Version: r.Version},
+		Conversation: convEnv(&cs.c.Conv),
 		Account: flows.AccountEnv{ID: r.Account},
 	}
 	if r.State.Event != nil {
@@ -107,6 +108,8 @@ func (x *runner) Send(m *flows.Message) (bool, error) {
 	}
 	x.msgs = append(x.msgs, o.ID)
 	x.last = o
+	cs.c.Conv.Last = lastFrom(w.now, "flow "+x.run.Flow, msg)
+	cs.dirtyC = true
 	if o.Status == OutboxFailed {
 		w.count().message(o.Status, o.Reason)
 	}
@@ -178,6 +181,9 @@ func (x *runner) Untag(tags ...string) {
 type startReq struct {
 	flow string
 	vars map[string]any
+	// conv, instead of a flow, is a conversation change ("opened",
+	// "closed") whose triggers start their flow.
+	conv string
 }
 
 // Start implements steps.Runtime.

@@ -56,6 +56,13 @@ type Stats struct {
 	// pause.
 	Paused                 []SendPause
 	SendPauses, SendProbes map[string]uint64
+	// FirstResponse is, by team ("" for none), how long conversations
+	// people took waited for an operator's first reply; Resolution how
+	// long conversations stayed open, by the team that held them when
+	// they closed. RepliesRefused counts the operators' replies the
+	// channel refused before sending, by reason.
+	FirstResponse, Resolution map[string]*Histogram
+	RepliesRefused            map[channels.Reason]uint64
 }
 
 // MessageKey is a message outcome: its status and, when it failed, why.
@@ -77,6 +84,89 @@ type statDelta struct {
 	timers      uint64
 	lag         time.Duration
 	prunedRows  map[string]uint64
+	// firstReply and resolution are the conversations' first response
+	// and resolution times, by team; refused the operators' replies the
+	// channel refused, by reason.
+	firstReply, resolution map[string]*Histogram
+	refused                map[channels.Reason]uint64
+}
+
+// ConvBuckets are the upper bounds, in seconds, of the conversations'
+// first response and resolution time histograms: 30 s to 2 days.
+var ConvBuckets = []float64{30, 60, 120, 300, 600, 1800, 3600, 7200, 14400, 28800, 86400, 172800}
+
+// Histogram counts observations in ConvBuckets: Counts[i] those at most
+// ConvBuckets[i] (and above the bound before), the last element the
+// larger ones; Sum is their total in seconds.
+type Histogram struct {
+	Counts []uint64
+	Sum    float64
+}
+
+func (h *Histogram) observe(d time.Duration) {
+	if h.Counts == nil {
+		h.Counts = make([]uint64, len(ConvBuckets)+1)
+	}
+	sec := d.Seconds()
+	i := 0
+	for i < len(ConvBuckets) && sec > ConvBuckets[i] {
+		i++
+	}
+	h.Counts[i]++
+	h.Sum += sec
+}
+
+func (h *Histogram) add(o *Histogram) {
+	if h.Counts == nil {
+		h.Counts = make([]uint64, len(ConvBuckets)+1)
+	}
+	for i, n := range o.Counts {
+		h.Counts[i] += n
+	}
+	h.Sum += o.Sum
+}
+
+func observeIn(m *map[string]*Histogram, team string, d time.Duration) {
+	if *m == nil {
+		*m = map[string]*Histogram{}
+	}
+	h := (*m)[team]
+	if h == nil {
+		h = &Histogram{}
+		(*m)[team] = h
+	}
+	h.observe(d)
+}
+
+func addHists(dst *map[string]*Histogram, src map[string]*Histogram) {
+	for team, h := range src {
+		if *dst == nil {
+			*dst = map[string]*Histogram{}
+		}
+		if (*dst)[team] == nil {
+			(*dst)[team] = &Histogram{}
+		}
+		(*dst)[team].add(h)
+	}
+}
+
+func cloneHists(m map[string]*Histogram) map[string]*Histogram {
+	out := make(map[string]*Histogram, len(m))
+	for k, h := range m {
+		out[k] = &Histogram{Counts: append([]uint64(nil), h.Counts...), Sum: h.Sum}
+	}
+	return out
+}
+
+func (d *statDelta) resolved(team string, took time.Duration) { observeIn(&d.resolution, team, took) }
+
+func (d *statDelta) replied(team string, took time.Duration) { observeIn(&d.firstReply, team, took) }
+
+func (d *statDelta) refusedReply(r channels.Reason) {
+	if d.refused == nil {
+		d.refused = map[channels.Reason]uint64{}
+	}
+	d.refused[r]++
 }
 
 func (d *statDelta) event(k channels.Kind) {
@@ -160,6 +250,9 @@ func (s *stats) add(d *statDelta) {
 	addAll(&t.runsEnded, d.runsEnded)
 	addAll(&t.messages, d.messages)
 	addAll(&t.prunedRows, d.prunedRows)
+	addAll(&t.refused, d.refused)
+	addHists(&t.firstReply, d.firstReply)
+	addHists(&t.resolution, d.resolution)
 	t.duplicates += d.duplicates
 	t.queued += d.queued
 	t.dequeued += d.dequeued
@@ -191,7 +284,8 @@ func (e *Engine) Stats() Stats {
 		Events: maps.Clone(t.events), Duplicates: t.duplicates, Queued: t.queued, Dequeued: t.dequeued,
 		RunsStarted: maps.Clone(t.runsStarted), RunsEnded: maps.Clone(t.runsEnded),
 		Messages: maps.Clone(t.messages), TimersFired: t.timers, TimerLag: t.lag,
-		Pruned: maps.Clone(t.prunedRows),
+		Pruned:        maps.Clone(t.prunedRows),
+		FirstResponse: cloneHists(t.firstReply), Resolution: cloneHists(t.resolution), RepliesRefused: maps.Clone(t.refused),
 	}
 	s.mu.Unlock()
 	out.IngestCounts = make([]uint64, len(s.ingest))

@@ -137,6 +137,9 @@ func (e *Engine) FireDue(ctx context.Context) error {
 			break
 		}
 	}
+	if err := e.closeStale(ctx); err != nil {
+		return err
+	}
 	return e.fireSchedules(ctx)
 }
 

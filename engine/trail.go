@@ -219,3 +219,16 @@ func clip(s string, n int) string {
 	r := []rune(s)
 	return string(r[:n-1]) + "…"
 }
+
+// stepOf names the step that reserved an outbox entry, when the trail
+// still has it ("" when not).
+func (t Trail) stepOf(outboxID int64) string {
+	for i := len(t) - 1; i >= 0; i-- {
+		for _, id := range t[i].Messages {
+			if id == outboxID {
+				return t[i].Step
+			}
+		}
+	}
+	return ""
+}

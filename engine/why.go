@@ -35,6 +35,15 @@ func (w *work) nothingHappened(cs *contactState, ev *channels.Event, in triggers
 // whyNothing says in words why an event started nothing.
 func (w *work) whyNothing(cs *contactState, ev *channels.Event, in triggers.Input, cands []triggers.Candidate, waiting *Run, picked *triggers.Candidate) (string, error) {
 	what := eventWords(eventEnv(ev))
+	if conv := &cs.c.Conv; conv.Held() {
+		who := assignWords(conv.Operator, conv.Team)
+		held := "a person holds the conversation (" + who + "): " + what + " is for them"
+		if len(cands) == 0 {
+			return held, nil
+		}
+		s, err := w.whyCandidates(cs, ev, cands, waiting, picked, what)
+		return held + "; " + s, err
+	}
 	if len(cands) == 0 {
 		s := "no trigger matched " + what
 		if in.Kind == string(channels.MenuClick) {
@@ -54,6 +63,11 @@ func (w *work) whyNothing(cs *contactState, ev *channels.Event, in triggers.Inpu
 		}
 		return s, nil
 	}
+	return w.whyCandidates(cs, ev, cands, waiting, picked, what)
+}
+
+// whyCandidates says why each matching trigger lost.
+func (w *work) whyCandidates(cs *contactState, ev *channels.Event, cands []triggers.Candidate, waiting *Run, picked *triggers.Candidate, what string) (string, error) {
 	var lost []string
 	for i := range cands {
 		if len(lost) == maxWhyCandidates {
@@ -81,6 +95,9 @@ func (w *work) whyLost(cs *contactState, c *triggers.Candidate, ev *channels.Eve
 		if c.Flow.Name != picked.Flow.Name {
 			return fmt.Sprintf("%s comes first (priority %d, then the more specific trigger, then the name)", picked.Flow.Name, picked.Trigger.Priority), nil
 		}
+	}
+	if cs.c.Conv.Held() && !c.Trigger.Interrupt {
+		return "a person holds the conversation and this trigger does not interrupt", nil
 	}
 	if waiting != nil && !c.Trigger.Interrupt {
 		return fmt.Sprintf("the contact is answering %s and this trigger does not interrupt", waiting.Flow), nil

@@ -36,6 +36,9 @@ type work struct {
 	// draining is set for the work that does queued items: they are
 	// handled here, never queued again.
 	draining bool
+	// convDepth is how deep conversation triggers started flows that
+	// changed the conversation again (see maxConvDepth).
+	convDepth int
 }
 
 // contactState is a contact, its session and its active runs, loaded

@@ -1,0 +1,515 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"sort"
+	"time"
+
+	"github.com/wxflow/wxflow/channels"
+	"github.com/wxflow/wxflow/steps"
+)
+
+// ErrRefused is returned by Act for a reply the channel refused before
+// sending it (window closed, quota used, ...): errors.As finds the
+// *channels.Refusal with the reason. The refused reply is kept in the
+// transcript as failed, with the reason.
+var ErrRefused = errors.New("reply refused")
+
+// ErrUnknownOperator is returned by Act for an operator the server does
+// not declare.
+var ErrUnknownOperator = errors.New("no such operator")
+
+// ActionKind is what an operator (or the API) does to a conversation.
+type ActionKind string
+
+// The actions on a conversation.
+const (
+	ActReply   ActionKind = "reply"
+	ActAssign  ActionKind = "assign"
+	ActOpen    ActionKind = "open"
+	ActClose   ActionKind = "close"
+	ActComment ActionKind = "comment"
+	ActStart   ActionKind = "start"
+)
+
+// Action is one thing an operator does to a contact's conversation.
+type Action struct {
+	Kind ActionKind `json:"kind"`
+	// Operator is who does it: a declared operator's name, or "" for the
+	// admin (the API's admin token; recorded as "api").
+	Operator string `json:"operator,omitempty"`
+	// Message is a reply's message.
+	Message *channels.Message `json:"message,omitempty"`
+	// Handover is an assignment (as the `assign` step's).
+	Handover steps.Handover `json:"handover,omitzero"`
+	// Note and Category close a conversation; Text is a comment.
+	Note     string `json:"note,omitempty"`
+	Category string `json:"category,omitempty"`
+	Text     string `json:"text,omitempty"`
+	// Flow and Vars start a flow.
+	Flow string         `json:"flow,omitempty"`
+	Vars map[string]any `json:"vars,omitempty"`
+}
+
+// by names who does an action in notes and the transcript.
+func (a *Action) by() string {
+	if a.Operator == "" {
+		return "api"
+	}
+	return "operator " + a.Operator
+}
+
+// ActResult is what an action did.
+type ActResult struct {
+	// Outbox is a reply's outbox entry (sent later; failed when refused).
+	Outbox *OutboxEntry
+	// Run is the run a start started.
+	Run *Run
+	// Conversation is the conversation after the action.
+	Conversation Conversation
+}
+
+// Act does an operator's action on a contact's conversation, in one
+// transaction, recorded with who did it. A reply obeys WeChat's rules as
+// a flow's send does: checked against the window and quota before it
+// goes (ErrRefused, kept as failed with the reason), and counted against
+// the same quota. On a store shared by several nodes, an action for a
+// contact another node holds is queued for that node (ErrQueued, no
+// result). An unknown contact is ErrNotFound.
+func (e *Engine) Act(ctx context.Context, ref ContactRef, a Action) (*ActResult, error) {
+	if ref.Account == "" || ref.ID == "" {
+		return nil, fmt.Errorf("%w: account and contact are required", ErrBadEvent)
+	}
+	if a.Operator != "" {
+		if _, ok := e.cfg.People.Operator(a.Operator); !ok {
+			return nil, fmt.Errorf("%w: %q", ErrUnknownOperator, a.Operator)
+		}
+	}
+	if err := a.check(); err != nil {
+		return nil, err
+	}
+	var res *ActResult
+	var refused error
+	err := e.submit(ctx, func(w *work) error {
+		res, refused = nil, nil
+		if !w.direct(ref.Account, ref.ID) {
+			refused = fmt.Errorf("%w: %s for %s", ErrQueued, a.Kind, ref.ID)
+			b, err := json.Marshal(&a)
+			if err != nil {
+				return err
+			}
+			return w.queue(&Queued{Kind: QueuedAction, Account: ref.Account, Contact: ref.ID, Name: string(a.Kind), Vars: map[string]any{"action": string(b)}})
+		}
+		var err error
+		res, refused, err = w.act(ref, &a)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%s for %s: %w", a.Kind, ref.ID, err)
+	}
+	return res, refused
+}
+
+// check refuses an action that lacks what it needs.
+func (a *Action) check() error {
+	switch a.Kind {
+	case ActReply:
+		if a.Message == nil || (a.Message.Type == "text" && a.Message.Text == "") || a.Message.Type == "" {
+			return fmt.Errorf("%w: a reply needs a message", ErrBadEvent)
+		}
+	case ActComment:
+		if a.Text == "" {
+			return fmt.Errorf("%w: a comment needs a text", ErrBadEvent)
+		}
+	case ActStart:
+		if a.Flow == "" {
+			return fmt.Errorf("%w: start needs a flow", ErrBadEvent)
+		}
+	case ActAssign, ActOpen, ActClose:
+	default:
+		return fmt.Errorf("%w: unknown action %q", ErrBadEvent, a.Kind)
+	}
+	return nil
+}
+
+// act does an action for a contact of a held lane. refused is the
+// action's own failure (the transaction commits what it recorded).
+func (w *work) act(ref ContactRef, a *Action) (res *ActResult, refused error, err error) {
+	cs, err := w.contact(ref.Account, ref.ID, false)
+	if errors.Is(err, ErrNotFound) {
+		return nil, fmt.Errorf("%w: account %s has no contact %q", ErrNotFound, ref.Account, ref.ID), nil
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	res = &ActResult{}
+	by := a.by()
+	changed := ""
+	switch a.Kind {
+	case ActReply:
+		res.Outbox, refused, err = w.reply(cs, a)
+		if err == nil && !cs.c.Conv.Open() {
+			// A reply opens a closed conversation.
+			if _, err = w.openConv(cs, by); err == nil {
+				changed = "opened"
+			}
+		}
+		if err == nil && a.Operator != "" && !cs.c.Conv.Held() {
+			// An operator who replies takes a conversation nobody
+			// holds: flows stop answering while they talk.
+			err = w.assignConv(cs, a.Operator, "", by, nil)
+		}
+	case ActAssign:
+		wasOpen := cs.c.Conv.Open()
+		var ok bool
+		ok, err = w.handover(cs, a.Handover, by, nil)
+		if err == nil && !ok {
+			refused = fmt.Errorf("%w: nobody of team %s is on shift", ErrNotStarted, a.Handover.Team)
+		}
+		if ok && !wasOpen {
+			changed = "opened"
+		}
+	case ActOpen:
+		var opened bool
+		if opened, err = w.openConv(cs, by); opened {
+			changed = "opened"
+		}
+	case ActClose:
+		var closed bool
+		if closed, err = w.closeConv(cs, by, a.Note, a.Category); closed {
+			changed = "closed"
+		}
+	case ActComment:
+		err = w.note(cs, NoteComment, by, a.Text, 0)
+	case ActStart:
+		res.Run, refused, err = w.startFor(cs, a.Flow, a.Vars, by)
+		if err == nil && refused == nil {
+			err = w.note(cs, NoteComment, by, "started flow "+a.Flow, 0)
+		}
+	}
+	if err == nil && changed != "" {
+		err = w.convTriggered(cs, changed, by)
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	res.Conversation = cs.c.Conv
+	return res, refused, nil
+}
+
+// reply reserves an operator's reply, or records it refused.
+func (w *work) reply(cs *contactState, a *Action) (*OutboxEntry, error, error) {
+	msg := *a.Message
+	o := &OutboxEntry{Account: cs.c.Account, Contact: cs.c.ID, Message: msg, Status: OutboxPending, CreatedAt: w.now, UpdatedAt: w.now}
+	var refused error
+	if err := cs.policy.Check(cs.s, &msg, w.now); err != nil {
+		var ref *channels.Refusal
+		if !errors.As(err, &ref) {
+			return nil, nil, fmt.Errorf("policy: %w", err)
+		}
+		o.Status, o.Reason, o.Detail, o.Code = OutboxFailed, ref.Reason, ref.Detail, ref.Code
+		refused = fmt.Errorf("%w: %w", ErrRefused, ref)
+		w.count().refusedReply(ref.Reason)
+		w.count().message(o.Status, o.Reason)
+	} else {
+		cs.s = cs.policy.Spend(cs.s)
+		cs.dirtyS = true
+		w.sends = true
+	}
+	if err := w.tx.InsertOutbox(o); err != nil {
+		return nil, nil, err
+	}
+	if err := w.note(cs, NoteReply, a.by(), "", o.ID); err != nil {
+		return nil, nil, err
+	}
+	c := &cs.c.Conv
+	c.Last = lastFrom(w.now, a.by(), &msg)
+	cs.dirtyC = true
+	if refused == nil && a.Operator != "" {
+		c.WaitingSince = time.Time{}
+		if c.Held() && c.FirstReplyAt.IsZero() && !c.AssignedAt.IsZero() {
+			c.FirstReplyAt = w.now
+			w.count().replied(c.Team, w.now.Sub(c.AssignedAt))
+		}
+	}
+	return o, refused, nil
+}
+
+// startFor starts a flow for a contact as an operator asks.
+func (w *work) startFor(cs *contactState, flow string, vars map[string]any, by string) (*Run, error, error) {
+	p, ok := w.e.flows.Load().byName[flow]
+	if !ok {
+		return nil, fmt.Errorf("%w: no flow %q is loaded", ErrNotFound, flow), nil
+	}
+	if !cs.c.Followed {
+		return nil, fmt.Errorf("%w: %s unfollowed the account", ErrNotStarted, cs.c.ID), nil
+	}
+	cooling, err := w.coolingDown(cs, p.flow)
+	if err != nil {
+		return nil, nil, err
+	}
+	if cooling {
+		return nil, fmt.Errorf("%w: %s is cooling down for %s (cooldown %s)", ErrNotStarted, flow, cs.c.ID, p.flow.Cooldown), nil
+	}
+	r, err := w.startFlow(cs, p, eventEnvAt("api", w.now), startOpts{by: "started by " + by, vars: maps.Clone(vars)})
+	if err != nil {
+		return nil, nil, err
+	}
+	if r == nil {
+		return nil, fmt.Errorf("%w: %s runs already for %s (reentry: ignore)", ErrNotStarted, flow, cs.c.ID), nil
+	}
+	copied := *r
+	return &copied, nil, nil
+}
+
+// doQueuedAction does an action queued by another node.
+func (w *work) doQueuedAction(q *Queued) error {
+	s, _ := q.Vars["action"].(string)
+	var a Action
+	if err := json.Unmarshal([]byte(s), &a); err != nil {
+		w.e.log.Error("a queued conversation action cannot be read; it is dropped", "contact", q.Contact, "err", err)
+		return nil
+	}
+	_, refused, err := w.act(ContactRef{q.Account, q.Contact}, &a)
+	if refused != nil {
+		w.e.log.Info("a queued conversation action was refused", "action", a.Kind, "contact", q.Contact, "why", refused)
+	}
+	return err
+}
+
+// SetAway marks an operator away (or back): round_robin and least_open
+// skip away operators. It survives restarts.
+func (e *Engine) SetAway(ctx context.Context, operator string, away bool) error {
+	if _, ok := e.cfg.People.Operator(operator); !ok {
+		return fmt.Errorf("%w: %q", ErrUnknownOperator, operator)
+	}
+	return e.submit(ctx, func(w *work) error {
+		v := "0"
+		if away {
+			v = "1"
+		}
+		return w.tx.PutChannelState(awayKey+operator, v, forever, w.now)
+	})
+}
+
+// Away reports which declared operators marked themselves away.
+func (e *Engine) Away(ctx context.Context) (map[string]bool, error) {
+	out := map[string]bool{}
+	now := e.clock.Now()
+	err := e.store.View(ctx, func(tx ReadTx) error {
+		for _, op := range e.cfg.People.Operators {
+			v, _, ok, err := tx.ChannelState(awayKey+op.Name, now)
+			if err != nil {
+				return err
+			}
+			out[op.Name] = ok && v == "1"
+		}
+		return nil
+	})
+	return out, err
+}
+
+// People returns the server's operators and teams.
+func (e *Engine) People() *People { return &e.cfg.People }
+
+// InboxItem is a conversation as the inbox lists it.
+type InboxItem struct {
+	Contact *Contact
+	// Window is the contact's WeChat window now.
+	Window channels.Window
+}
+
+// Inbox lists conversations by f, newest interaction first.
+func (e *Engine) Inbox(ctx context.Context, f ConversationFilter) ([]InboxItem, error) {
+	var out []InboxItem
+	now := e.clock.Now()
+	err := e.store.View(ctx, func(tx ReadTx) error {
+		st, err := convStore(tx)
+		if err != nil {
+			return err
+		}
+		cs, err := st.Conversations(f)
+		if err != nil {
+			return err
+		}
+		out = make([]InboxItem, 0, len(cs))
+		for _, c := range cs {
+			s, _, err := tx.Session(c.Account, c.ID)
+			if err != nil {
+				return err
+			}
+			out = append(out, InboxItem{Contact: c, Window: e.cfg.Channel.Policy(c.Account).Window(s, now)})
+		}
+		return nil
+	})
+	return out, err
+}
+
+// OpenByTeam counts the open conversations by team ("" for none).
+func (e *Engine) OpenByTeam(ctx context.Context) (map[string]int, error) {
+	var out map[string]int
+	err := e.store.View(ctx, func(tx ReadTx) error {
+		st, err := convStore(tx)
+		if err != nil {
+			return err
+		}
+		out, err = st.OpenByTeam()
+		return err
+	})
+	return out, err
+}
+
+// TranscriptItem is one entry of a conversation's transcript: exactly one
+// of Event (what the contact sent), Outbox (what the account sent) and
+// Note (a comment or a change) is set.
+type TranscriptItem struct {
+	At     time.Time
+	Event  *EventRecord
+	Outbox *OutboxEntry
+	// From says who sent an outbound message: "flow NAME" (Step names
+	// the step when the run's trail still has it) or "operator NAME".
+	From, Step string
+	Note       *ConvNote
+}
+
+// Transcript returns the newest limit entries of a contact's
+// conversation, oldest first: inbound events (kept until retention
+// prunes them), outbound messages with their status and reason, and the
+// conversation's notes.
+func (e *Engine) Transcript(ctx context.Context, ref ContactRef, limit int) ([]TranscriptItem, error) {
+	if limit <= 0 {
+		limit = 100
+	}
+	var items []TranscriptItem
+	err := e.store.View(ctx, func(tx ReadTx) error {
+		st, err := convStore(tx)
+		if err != nil {
+			return err
+		}
+		evs, err := st.RecentEvents(ref.Account, ref.ID, time.Time{}, limit)
+		if err != nil {
+			return err
+		}
+		for _, ev := range evs {
+			items = append(items, TranscriptItem{At: ev.ReceivedAt, Event: ev})
+		}
+		out, err := tx.Outbox(OutboxFilter{Account: ref.Account, Contact: ref.ID, Newest: true, Limit: limit})
+		if err != nil {
+			return err
+		}
+		notes, err := st.ConvNotes(ref.Account, ref.ID, 0, limit)
+		if err != nil {
+			return err
+		}
+		replies := map[int64]string{}
+		for _, n := range notes {
+			if n.Kind == NoteReply {
+				replies[n.OutboxID] = n.By
+				continue
+			}
+			items = append(items, TranscriptItem{At: n.At, Note: n})
+		}
+		runs := map[int64]*Run{}
+		for _, o := range out {
+			it := TranscriptItem{At: o.CreatedAt, Outbox: o, From: replies[o.ID]}
+			if o.RunID != 0 {
+				r, ok := runs[o.RunID]
+				if !ok {
+					if r, err = tx.Run(o.RunID); err != nil && !errors.Is(err, ErrNotFound) {
+						return err
+					}
+					runs[o.RunID] = r
+				}
+				if r != nil {
+					it.From = "flow " + r.Flow
+					it.Step = r.State.Trail.stepOf(o.ID)
+				}
+			}
+			items = append(items, it)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	sort.SliceStable(items, func(i, j int) bool { return items[i].At.Before(items[j].At) })
+	if len(items) > limit {
+		items = items[len(items)-limit:]
+	}
+	return items, nil
+}
+
+// closeStale closes the open conversations whose contact did not
+// interact for their account's auto_close, and starts their `closed`
+// flows. FireDue calls it; it reads first and writes only when some are
+// due, so the timer loop pays one read for it.
+func (e *Engine) closeStale(ctx context.Context) error {
+	shortest := DefaultAutoClose
+	for _, d := range e.cfg.AutoClose {
+		if d > 0 && d < shortest {
+			shortest = d
+		}
+	}
+	var after ConvCursor
+	for {
+		var due []ContactRef
+		more := false
+		now := e.clock.Now()
+		err := e.store.View(ctx, func(tx ReadTx) error {
+			st, ok := tx.(ConversationStore)
+			if !ok {
+				return nil
+			}
+			stale, err := st.StaleConversations(now.Add(-shortest), after, timerBatch)
+			if err != nil {
+				return err
+			}
+			more = len(stale) == timerBatch
+			for _, c := range stale {
+				after = ConvCursor{Seen: c.LastSeen, Account: c.Account, ID: c.ID}
+				if now.Sub(c.LastSeen) >= e.autoClose(c.Account) {
+					due = append(due, ContactRef{c.Account, c.ID})
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("stale conversations: %w", err)
+		}
+		if len(due) > 0 {
+			err = e.submit(ctx, func(w *work) error {
+				for _, ref := range due {
+					if !w.direct(ref.Account, ref.ID) {
+						continue
+					}
+					cs, err := w.contact(ref.Account, ref.ID, false)
+					if err != nil {
+						return err
+					}
+					// Checked again in the transaction: the contact may
+					// have written since the read.
+					if !cs.c.Conv.Open() || w.now.Sub(cs.c.LastSeen) < w.e.autoClose(ref.Account) {
+						continue
+					}
+					if _, err := w.closeConv(cs, "auto_close", "", ""); err != nil {
+						return err
+					}
+					if err := w.convTriggered(cs, "closed", "auto_close"); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+		}
+		if !more {
+			return nil
+		}
+	}
+}
