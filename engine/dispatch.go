@@ -493,6 +493,9 @@ func (e *Engine) finishBatch(ctx context.Context, results [][]sendResult, parked
 		var err error
 		next, err = e.claim(w)
 		if err == nil {
+			if e.watched.Load() {
+				w.after = append(w.after, e.notifyChanged)
+			}
 			w.after = append(w.after, func() {
 				for _, rs := range results {
 					for _, r := range rs {

@@ -75,6 +75,12 @@ type Engine struct {
 
 	jobs chan *job
 
+	// changed is closed, and replaced, when a commit changed contacts or
+	// messages while someone watched (Changed).
+	changedMu sync.Mutex
+	changed   chan struct{}
+	watched   atomic.Bool
+
 	flows    atomic.Pointer[flowSet]
 	versions sync.Map // version -> *program
 
@@ -218,6 +224,9 @@ func (e *Engine) start(ctx context.Context) error {
 		return err
 	})
 	if err != nil {
+		if e.lanes != nil {
+			close(e.lanes.renewStop) // joinLanes started it
+		}
 		return fmt.Errorf("start engine: %w", err)
 	}
 	e.backlog = true

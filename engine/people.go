@@ -513,3 +513,28 @@ func (e *Engine) closeStale(ctx context.Context) error {
 		}
 	}
 }
+
+// Changed returns a channel that is closed after the next commit that
+// changes a contact (its conversation, tags, fields) or records a
+// message's outcome: the console's live inbox waits on it. Commits pay
+// for it only while someone watches.
+func (e *Engine) Changed() <-chan struct{} {
+	e.changedMu.Lock()
+	defer e.changedMu.Unlock()
+	if e.changed == nil {
+		e.changed = make(chan struct{})
+	}
+	e.watched.Store(true)
+	return e.changed
+}
+
+// notifyChanged wakes the watchers of Changed.
+func (e *Engine) notifyChanged() {
+	e.changedMu.Lock()
+	defer e.changedMu.Unlock()
+	if e.changed != nil {
+		close(e.changed)
+		e.changed = nil
+	}
+	e.watched.Store(false)
+}

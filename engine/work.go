@@ -62,7 +62,9 @@ func (w *work) run(fn func(w *work) error) error {
 	if err := fn(w); err != nil {
 		return err
 	}
+	changed := false
 	for _, cs := range w.order {
+		changed = changed || cs.dirtyC
 		if cs.dirtyC {
 			if err := w.tx.PutContact(cs.c); err != nil {
 				return err
@@ -76,6 +78,9 @@ func (w *work) run(fn func(w *work) error) error {
 	}
 	if w.sends {
 		w.after = append(w.after, w.e.kickOutbox)
+	}
+	if changed && w.e.watched.Load() {
+		w.after = append(w.after, w.e.notifyChanged)
 	}
 	if w.timers {
 		w.after = append(w.after, w.e.kickTimers)
