@@ -3,10 +3,14 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
+	iofs "io/fs"
+	"os"
 
+	"github.com/wxflow/wxflow/cmd/wxflow/internal/config"
 	"github.com/wxflow/wxflow/flows"
 )
 
@@ -16,8 +20,9 @@ func runValidate(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	format := fs.String("format", "text", "output format: text or json")
 	region := fs.String("region", "mainland", "region of the accounts: mainland or international")
 	accountRegions := fs.String("account-region", "", "regions of named accounts: ACCOUNT=international,...")
+	cfgPath := fs.String("config", "", "a wxflow serve config `FILE`: check the operator, team and secret names and the accounts' regions of flows against it")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: wxflow validate [--format text|json] [--region R] [PATH...]")
+		fmt.Fprintln(stderr, "usage: wxflow validate [--format text|json] [--region R] [--config FILE] [PATH...]")
 		fmt.Fprintln(stderr, "\nChecks flow files and folders (default flows/) and prints every problem.")
 		fmt.Fprintln(stderr, "Exit 0 without errors (warnings allowed), 1 with errors, 2 on usage errors.")
 		fs.PrintDefaults()
@@ -42,7 +47,19 @@ func runValidate(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	if len(paths) == 0 {
 		paths = []string{"flows"}
 	}
-	diags, files, err := flows.Validate(paths, flows.Options{Region: *region, Regions: regions})
+	opt := flows.Options{Region: *region, Regions: regions}
+	if *cfgPath != "" {
+		cfg, err := config.Load(*cfgPath, os.LookupEnv)
+		if err != nil {
+			fmt.Fprintf(stderr, "wxflow validate: %v\n", err)
+			if errors.Is(err, iofs.ErrNotExist) {
+				return exitUsage
+			}
+			return exitProblems
+		}
+		opt = withConfig(opt, cfg)
+	}
+	diags, files, err := flows.Validate(paths, opt)
 	if err != nil {
 		fmt.Fprintf(stderr, "wxflow validate: %v\n", err)
 		return exitUsage
@@ -75,6 +92,22 @@ func runValidate(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		return exitProblems
 	}
 	return exitOK
+}
+
+// withConfig checks flows against a serve config as wxflow serve does:
+// the operator and team names, the secrets it declares, and its accounts'
+// regions (those of --account-region win).
+func withConfig(opt flows.Options, cfg *config.Config) flows.Options {
+	regions := map[string]string{}
+	for _, a := range cfg.Accounts {
+		regions[a.ID] = a.Region
+	}
+	for id, r := range opt.Regions {
+		regions[id] = r
+	}
+	opt.Regions = regions
+	opt.CheckSecrets, opt.Secrets = true, cfg.Secrets.Names()
+	return opt
 }
 
 func plural(n int, word string) string {

@@ -1,0 +1,76 @@
+package main
+
+import (
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// folderOf writes files (name -> content) into a new folder.
+func folderOf(t *testing.T, files map[string]string) string {
+	t.Helper()
+	dir := t.TempDir()
+	writeFiles(t, dir, files)
+	return dir
+}
+
+// TestValidateConfig: with --config, flows are checked against the serve
+// config: the secrets it declares; without it, any name goes.
+func TestValidateConfig(t *testing.T) {
+	t.Parallel()
+	flowsDir := folderOf(t, map[string]string{"crm.yaml": `name: crm
+triggers:
+  - follow
+steps:
+  - http:
+      url: "https://crm.example.com/?key=${secret.CRM_KEY}"
+`})
+	cfgDir := folderOf(t, map[string]string{
+		"wxflow.yaml": "sandbox: true\n",
+		"broken.yaml": "sandbox: true\noperators:\n  Amy:\n    token: amy-t0ken-0123456789\n",
+	})
+	if r := runCLI(t, "validate", flowsDir); r.code != exitOK {
+		t.Fatalf("without --config: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	r := runCLI(t, "validate", "--config", filepath.Join(cfgDir, "wxflow.yaml"), flowsDir)
+	if r.code != exitProblems || !strings.Contains(r.stdout, `secret "CRM_KEY" is not declared`) {
+		t.Fatalf("with --config: exit %d, want %d and the undeclared secret\n%s%s", r.code, exitProblems, r.stdout, r.stderr)
+	}
+
+	broken := filepath.Join(cfgDir, "broken.yaml")
+	r = runCLI(t, "validate", "--config", broken, flowsDir)
+	if want := broken + `:3:3: error: operator name "Amy" must be`; r.code != exitProblems || !strings.Contains(r.stderr, want) {
+		t.Errorf("a broken config: exit %d, want %d and %q\n%s%s", r.code, exitProblems, want, r.stdout, r.stderr)
+	}
+	if strings.Contains(r.stderr, "amy-t0ken") {
+		t.Errorf("the token shows: %s", r.stderr)
+	}
+	missing := filepath.Join(cfgDir, "missing.yaml")
+	if r := runCLI(t, "validate", "--config", missing, flowsDir); r.code != exitUsage || !strings.Contains(r.stderr, "missing.yaml") {
+		t.Errorf("a missing config: exit %d, want %d\n%s", r.code, exitUsage, r.stderr)
+	}
+}
+
+// TestSandboxDeclaresOperators: the sandbox without a config file has two
+// operators of the team support, always on shift, whose tokens log in.
+func TestSandboxDeclaresOperators(t *testing.T) {
+	t.Parallel()
+	cfg := sandboxConfig()
+	p := cfg.People()
+	if len(p.Operators) != 2 || p.Operators[0].Name != "amy" || p.Operators[1].Name != "bob" {
+		t.Fatalf("operators %+v, want amy then bob", p.Operators)
+	}
+	for _, o := range p.Operators {
+		if len(o.Teams) != 1 || o.Teams[0] != "support" {
+			t.Errorf("%s's teams %v, want [support]", o.Name, o.Teams)
+		}
+	}
+	if h, ok := p.Teams["support"]; !ok || h != nil {
+		t.Errorf("team support %v, %v: want declared, always on shift", h, ok)
+	}
+	for tok, name := range map[string]string{"amy-sandbox-token": "amy", "bob-sandbox-token": "bob"} {
+		if o, ok := cfg.OperatorByToken(tok); !ok || o.Name != name {
+			t.Errorf("token %s logs in as %v, %v; want %s (docs/config.md prints it)", tok, o, ok, name)
+		}
+	}
+}
