@@ -36,9 +36,17 @@ type lease struct {
 	dur      time.Duration
 	// channel is the notification channel of the store's schema.
 	channel string
-	// pool holds the connection the lease is renewed on (and lanes are
-	// balanced on): never behind the writer's transactions.
+	// pool holds the connection lanes are balanced, released and left
+	// on: never behind the writer's transactions.
 	pool *pgxpool.Pool
+
+	// renewMu guards renewConn, the connection the lease is renewed on
+	// and nothing else (Renew): a renewal waits for no balancing, no
+	// writer, no listener and no pool. It is opened again after an
+	// error. connConfig is what it connects with.
+	renewMu    sync.Mutex
+	renewConn  *pgx.Conn
+	connConfig *pgx.ConnConfig
 
 	mu sync.Mutex
 	// held are the lanes the node works on (Work): the engine's.
@@ -103,11 +111,23 @@ func (s *Store) Lease() time.Duration {
 	return DefaultLease
 }
 
-// Join makes the store a node: it starts a lease, renewed by Balance, and
+// Renewal returns how often the node's lease is renewed (Options.Renew,
+// by default a fifth of the lease).
+func (s *Store) Renewal() time.Duration {
+	if s.opts.Renew > 0 {
+		return s.opts.Renew
+	}
+	return s.Lease() / 5
+}
+
+// Join makes the store a node: it starts a lease, renewed by Renew, and
 // from then on every write transaction checks it.
 func (s *Store) Join(ctx context.Context) error {
 	if s.lease != nil {
 		return errors.New("join: the store joined already")
+	}
+	if r := s.Renewal(); r <= 0 || 2*r >= s.Lease() {
+		return fmt.Errorf("join: the lease is renewed every %s; that must be less than half the lease (%s), so that a failed renewal is tried again before the lease ends", r, s.Lease())
 	}
 	var b [8]byte
 	if _, err := rand.Read(b[:]); err != nil {
@@ -132,10 +152,18 @@ func (s *Store) Join(ctx context.Context) error {
 		return fmt.Errorf("join: %w", err)
 	}
 	l.channel = queueChannel(schema)
+	l.connConfig = cfg.ConnConfig
+	// The renewal's connection is opened now: a node that cannot have
+	// it (max_connections) does not join.
+	if l.renewConn, err = pgx.ConnectConfig(ctx, cfg.ConnConfig.Copy()); err != nil {
+		pool.Close()
+		return fmt.Errorf("join: the lease's connection: %w", err)
+	}
 	_, err = pool.Exec(ctx, `INSERT INTO nodes (id, name, joined, expires) VALUES ($1, $2, `+nowExpr("$3")+`, `+nowExpr("$3")+` + $4)`,
 		l.id, name, s.nowArg(), l.dur.Nanoseconds())
 	if err != nil {
 		pool.Close()
+		l.renewConn.Close(context.Background())
 		return fmt.Errorf("join: %w", err)
 	}
 	lctx, cancel := context.WithCancel(context.Background())
@@ -190,29 +218,61 @@ func (s *Store) Queued() <-chan struct{} {
 	return s.lease.notify
 }
 
+// Renew renews the node's lease, on a connection used for nothing else:
+// the statement waits for no transaction of this node (the writer's lock
+// its row FOR KEY SHARE, which an update of its expiry does not wait
+// for) nor of another, except one reaping this node's expired lease.
+// It returns engine.ErrFenced only when the server says the lease is
+// over (expired, or reaped); any other error (the connection lost, ctx
+// done) leaves the lease as the server has it, and the connection is
+// opened again at the next call.
+func (s *Store) Renew(ctx context.Context) error {
+	l := s.lease
+	if l == nil {
+		return errors.New("renew lease: the store did not join")
+	}
+	l.renewMu.Lock()
+	defer l.renewMu.Unlock()
+	if l.renewConn == nil {
+		c, err := pgx.ConnectConfig(ctx, l.connConfig.Copy())
+		if err != nil {
+			return fmt.Errorf("renew lease: connect: %w", err)
+		}
+		l.renewConn = c
+	}
+	ct, err := l.renewConn.Exec(ctx, `UPDATE nodes SET expires = `+nowExpr("$2")+` + $3 WHERE id = $1 AND expires > `+nowExpr("$2"),
+		l.id, s.nowArg(), l.dur.Nanoseconds())
+	if err != nil {
+		// Whatever state the connection is in, the next renewal starts
+		// on a new one.
+		cctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		l.renewConn.Close(cctx)
+		cancel()
+		l.renewConn = nil
+		return fmt.Errorf("renew lease: %w", err)
+	}
+	if ct.RowsAffected() == 0 {
+		return engine.ErrFenced
+	}
+	return nil
+}
+
 // balanceLockTimeout bounds how long Balance waits for a dead node's
 // transaction under way (the server ends it: idle_in_transaction_session_timeout).
 const balanceLockTimeout = "1s"
 
-// Balance renews the lease, reaps the nodes whose lease expired, and
-// takes free lanes up to this node's share, recovering their messages in
-// the same commit.
+// Balance reaps the nodes whose lease expired, and takes free lanes up
+// to this node's share, recovering their messages in the same commit. It
+// does not renew the lease (Renew does, on a connection of its own);
+// it returns engine.ErrFenced when this node's lease was reaped.
 func (s *Store) Balance(ctx context.Context) (engine.Taken, error) {
 	l := s.lease
 	if l == nil {
 		return engine.Taken{}, errors.New("balance: the store did not join")
 	}
 	now := s.nowArg()
-	ct, err := l.pool.Exec(ctx, `UPDATE nodes SET expires = `+nowExpr("$2")+` + $3 WHERE id = $1 AND expires > `+nowExpr("$2"),
-		l.id, now, l.dur.Nanoseconds())
-	if err != nil {
-		return engine.Taken{}, fmt.Errorf("renew lease: %w", err)
-	}
-	if ct.RowsAffected() == 0 {
-		return engine.Taken{}, engine.ErrFenced
-	}
 	var t engine.Taken
-	err = pgx.BeginFunc(ctx, l.pool, func(tx pgx.Tx) error {
+	err := pgx.BeginFunc(ctx, l.pool, func(tx pgx.Tx) error {
 		t = engine.Taken{}
 		if _, err := tx.Exec(ctx, `SET LOCAL lock_timeout = '`+balanceLockTimeout+`'`); err != nil {
 			return err
@@ -375,12 +435,19 @@ func (s *Store) Leave(ctx context.Context) error {
 	return nil
 }
 
-// closeLease stops the listener and the lease's pool.
+// closeLease stops the listener, the lease's pool and its renewal's
+// connection.
 func (s *Store) closeLease() {
 	if l := s.lease; l != nil {
 		l.listenStop()
 		<-l.listenDone
 		l.pool.Close()
+		l.renewMu.Lock()
+		if l.renewConn != nil {
+			l.renewConn.Close(context.Background())
+			l.renewConn = nil
+		}
+		l.renewMu.Unlock()
 	}
 }
 

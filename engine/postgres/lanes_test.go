@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/wxflow/wxflow/channels"
 	"github.com/wxflow/wxflow/channels/sim"
 	"github.com/wxflow/wxflow/channels/wechat"
@@ -56,8 +58,13 @@ func openNode(t *testing.T, dsn, name string, clock *leaseClock) *postgres.Store
 	return s
 }
 
+// balance renews a node's lease and balances its lanes, as its engine
+// does in a round.
 func balance(t *testing.T, s *postgres.Store) engine.Taken {
 	t.Helper()
+	if err := s.Renew(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 	got, err := s.Balance(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -194,8 +201,11 @@ func TestLaneTakeoverFencesTheDeadOwnerAndRecoversItsLanes(t *testing.T) {
 	if len(got.Lanes) != engine.LaneCount || got.Unknown != 1 {
 		t.Fatalf("b took %d lanes, %d sends unknown; want %d and 1", len(got.Lanes), got.Unknown, engine.LaneCount)
 	}
-	if _, err := a.Balance(context.Background()); !errors.Is(err, engine.ErrFenced) {
+	if err := a.Renew(context.Background()); !errors.Is(err, engine.ErrFenced) {
 		t.Fatalf("the dead node renewing: %v, want ErrFenced", err)
+	}
+	if _, err := a.Balance(context.Background()); !errors.Is(err, engine.ErrFenced) {
+		t.Fatalf("the dead node balancing: %v, want ErrFenced", err)
 	}
 	b.Work(got.Lanes) // as the engine does once it took them
 	if o := entry(t, b, started); o.Status != engine.OutboxUnknown {
@@ -655,5 +665,103 @@ func TestQueueSameKeysInOppositeOrders(t *testing.T) {
 	}
 	if len(got) != 10 {
 		t.Fatalf("%d items queued, want 10 (each callback once)", len(got))
+	}
+}
+
+// TestRenewOnItsOwnConnection: renewing the lease waits for no balancing
+// round: while a round waits for a lock (here the lanes table's, held by
+// another session), the lease is renewed at once. Renewing shared the
+// balancing's connection (its pool holds one), behind the round.
+func TestRenewOnItsOwnConnection(t *testing.T) {
+	dsn := freshSchema(t)
+	clock := newLeaseClock()
+	a := openNode(t, dsn, "a", clock)
+	balance(t, a)
+	ctx := context.Background()
+	lock, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lock.Close(ctx)
+	tx, err := lock.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	if _, err := tx.Exec(ctx, `LOCK TABLE lanes IN ACCESS EXCLUSIVE MODE`); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := a.Balance(ctx)
+		done <- err
+	}()
+	// Wait until the round waits for the lock.
+	for waiting := false; !waiting; {
+		if err := lock.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_locks l JOIN pg_class c ON c.oid = l.relation
+			WHERE NOT l.granted AND c.relname = 'lanes' AND c.relnamespace = current_schema()::regnamespace)`).Scan(&waiting); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("the round did not wait for the lock: %v", err)
+		default:
+		}
+	}
+	clock.add(3 * time.Second)
+	rctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+	defer cancel()
+	if err := a.Renew(rctx); err != nil {
+		t.Fatalf("renewing while a round waits: %v", err)
+	}
+	if err := tx.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	// Three more seconds: the lease renewed above still holds.
+	clock.add(3 * time.Second)
+	if err := a.Update(ctx, func(tx engine.Tx) error {
+		return tx.PutContact(&engine.Contact{Account: "main", ID: "x", Followed: true, FirstSeen: clock.now(), LastSeen: clock.now()})
+	}); err != nil {
+		t.Fatalf("a write after the renewal: %v", err)
+	}
+}
+
+// TestRenewAfterAFailedRenewal: a renewal that fails for the client's
+// reason (its context done) says nothing about the lease (not
+// ErrFenced), and the next one works, on a new connection.
+func TestRenewAfterAFailedRenewal(t *testing.T) {
+	dsn := freshSchema(t)
+	clock := newLeaseClock()
+	a := openNode(t, dsn, "a", clock)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	err := a.Renew(ctx)
+	if err == nil || errors.Is(err, engine.ErrFenced) {
+		t.Fatalf("a renewal with its context done: %v, want an error other than ErrFenced", err)
+	}
+	clock.add(3 * time.Second)
+	if err := a.Renew(context.Background()); err != nil {
+		t.Fatalf("the next renewal: %v", err)
+	}
+	clock.add(3 * time.Second)
+	if _, err := a.Balance(context.Background()); err != nil {
+		t.Fatalf("balancing after the renewal: %v", err)
+	}
+}
+
+// TestJoinRefusesARenewalOfHalfTheLease: a lease renewed every half of
+// it or less often has no time for a second try.
+func TestJoinRefusesARenewalOfHalfTheLease(t *testing.T) {
+	dsn := freshSchema(t)
+	s, err := postgres.Open(context.Background(), dsn, postgres.Options{ReadConns: 1, Lease: 2 * time.Second, Renew: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.Join(context.Background()); err == nil || !strings.Contains(err.Error(), "less than half the lease") {
+		t.Fatalf("Join: %v, want a refusal", err)
 	}
 }

@@ -71,6 +71,9 @@ type Options struct {
 	// Lease is a node's lease (default DefaultLease). The store is a
 	// node (engine.Node) once an engine joins it.
 	Lease time.Duration
+	// Renew is how often the node's engine renews its lease (default
+	// Lease/5); it must be less than half the lease.
+	Renew time.Duration
 	// NodeName names the node in the nodes table (default host:pid).
 	NodeName string
 	// Now, when set, is the clock leases are measured with (tests);
