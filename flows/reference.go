@@ -22,6 +22,7 @@ func Reference() string {
 	d.flowFile()
 	d.triggers()
 	d.steps()
+	d.people()
 	d.values()
 	d.menu()
 	d.checks()
@@ -458,6 +459,99 @@ func (d *refDoc) steps() {
 		d.yaml(s.Example)
 	}
 }
+
+// people documents conversations, operators and teams: the routing rule
+// of FLOW-LANGUAGE.md in brief, and what wxflow decided where it is silent.
+func (d *refDoc) people() {
+	d.heading(2, "Conversations and people")
+	d.raw(conversationsPeopleText)
+	d.heading(3, "Operators and teams")
+	d.raw(operatorsTeamsText)
+	d.heading(3, "Where the contract is silent")
+	d.p("The language contract (FLOW-LANGUAGE.md, \"Conversations and people\") leaves these open; wxflow decides them so:")
+	d.bullets([]string{
+		"`assign` with `pick:` and no `on_fail:`, when no operator of the team is on shift: the conversation goes to the team's queue (as `assign: { team: ... }`) and the run goes on, so a contact who asked for a person is never left to nobody. With `on_fail:`, nothing is assigned and the run goes to that step.",
+		"`on_fail:` on an `assign` without `pick:` is a validation error: such an assign always succeeds, so the step would never be taken.",
+		"Operator and team names in flows are literal (not templates), 1 to 32 lower-case letters, digits, `_` and `-`, so that they can be checked; `none` names nobody (`assign: none`), never an operator or a team.",
+		"`wxflow validate --config FILE` (and a scenario's header) also warns at an `assign` with `pick:` whose team has no operators: it never finds one.",
+		"`conversation` triggers are not interactions: they open no window of their own (a `conversation: opened` flow has the quota of the interaction that opened the conversation; a `conversation: closed` flow sends only while the window is still open). Their `interrupt` defaults to `false`: the answer to a waiting `ask` that opens a closed conversation stays that ask's answer.",
+		"`wxflow validate` counts `conversation: opened` as a bare kind of every interaction when it looks for ties: beside a bare `follow` or `message` trigger of another flow at the same priority, only the flow name decides which one starts when that interaction opens the conversation (a warning).",
+		"`comment` and `close` texts are trimmed; a comment that renders empty is not added.",
+	})
+}
+
+const conversationsPeopleText = `
+Flows answer most messages; people answer the rest. Each contact has one
+conversation with the account, ` + "`open`" + ` or ` + "`closed`" + `, with an optional
+assignee: an operator (a person who answers in the console) and/or a team.
+Flows read it as ` + "`conversation.status`" + `, ` + "`conversation.assignee`" + `,
+` + "`conversation.team`" + ` and ` + "`conversation.opened_at`" + `, and change it with the steps
+[` + "`assign`" + `](#assign), [` + "`open`" + `](#open), [` + "`close`" + `](#close) and
+[` + "`comment`" + `](#comment). The rules in brief (the language contract,
+FLOW-LANGUAGE.md, "Conversations and people", has them in full):
+
+- **Opening.** A new contact's conversation is closed until its first
+  interaction (follow, scan, menu click, message); a closed conversation
+  opens on the contact's next interaction, by the ` + "`open`" + ` step, or by an
+  operator. The interaction that opens it is matched against its own
+  triggers and the ` + "`conversation: opened`" + ` triggers together, by the usual
+  rules (` + "`conversation: opened`" + ` ranks like a bare kind), so it still starts
+  at most one flow.
+- **Closing.** By the ` + "`close`" + ` step, an operator, an ` + "`unfollow`" + `, or when no
+  interaction came for the account's ` + "`auto_close`" + ` time (default 48h).
+  A ` + "`conversation: closed`" + ` trigger then starts its flow; WeChat's window
+  and quota still apply. Closing clears the assignee and the team.
+- **People hold the conversation.** While it has an assignee (operator or
+  team), the contact's messages start no flow and answer no ` + "`ask`" + ` of a
+  run from before the assignment (a run waiting on ` + "`ask`" + ` ends as
+  ` + "`handed_over`" + ` when the conversation is assigned). Triggers with
+  ` + "`interrupt: true`" + ` and events (follow, scan, menu click) still start their
+  flows, and the assignment stays; an ` + "`ask`" + ` of a run they start takes the
+  contact's answer. When the conversation closes, or is assigned to
+  ` + "`none`" + `, flows answer again.
+- **Operators' messages obey WeChat's rules**: checked against the window
+  and quota like a flow's, and counted against the same quota.
+
+` + "```yaml" + `
+# handoff.yaml: "Talk to a person" from the menu, in and out of hours
+name: handoff
+triggers:
+  - menu: MENU_HUMAN
+  - keyword: [人工, person, agent]
+    interrupt: true
+steps:
+  - hours:
+      timezone: Asia/Shanghai
+      open: { mon-fri: "09:00-18:00" }
+    when_closed:
+      - send: "We're away now. Leave a message and we'll answer from 9:00 on the next working day."
+      - assign: { team: support }
+      - end
+  - assign: { team: support, pick: round_robin }
+    on_fail: nobody
+  - send: "${conversation.assignee} will answer you here."
+  - end
+  - id: nobody
+    assign: { team: support }
+  - send: "Everyone is busy; we'll answer as soon as we can."
+` + "```"
+
+const operatorsTeamsText = `
+Operators and teams are declared in the server's configuration (see
+[config.md](config.md)) and in a test scenario's header. A team's value is
+the same map as an [` + "`hours`" + `](#hours) step's (` + "`timezone`" + `, ` + "`open`" + `,
+` + "`holidays`" + `, ` + "`workdays`" + `), saying when its people are on shift, or empty
+for always; an operator can also mark themself away in the console.
+` + "`pick: round_robin`" + ` takes the on-shift operators of the team in turn, in the
+order they are declared, starting with the first, one turn per team that
+survives restarts; ` + "`pick: least_open`" + ` takes the one with the fewest open
+conversations assigned to them at that moment (this one included, if they
+hold it), ties in declared order.
+
+` + "`wxflow validate --config FILE`" + ` checks the operator and team names of
+` + "`assign`" + ` steps against the configuration (an unknown name is an error with
+a did-you-mean hint); without ` + "`--config`" + ` they are not checked. ` + "`wxflow test`" + `
+checks them against the scenario's header.`
 
 // allTypes lists every type a key of the language can have, each once.
 func allTypes() []*Type {

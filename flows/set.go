@@ -28,6 +28,10 @@ type Options struct {
 	// Without it any name is accepted (wxflow validate without a config).
 	CheckSecrets bool
 	Secrets      []string
+	// People, when set, are the operators and teams `assign` steps may
+	// name (the config's, wxflow validate --config; or a scenario's
+	// header): naming another is an error. Nil checks no names.
+	People *People
 }
 
 func (o *Options) window() time.Duration {

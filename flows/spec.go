@@ -167,8 +167,8 @@ func LookupTrigger(kind string) (*TriggerSpec, bool) {
 }
 
 var (
-	stepOrder    = []string{"send", "ask", "branch", "hours", "wait", "set", "tag", "untag", "http", "goto", "start", "end"}
-	triggerOrder = []string{"follow", "unfollow", "scan", "menu", "keyword", "message", "schedule"}
+	stepOrder    = []string{"send", "ask", "branch", "hours", "wait", "set", "tag", "untag", "http", "goto", "start", "assign", "open", "close", "comment", "end"}
+	triggerOrder = []string{"follow", "unfollow", "scan", "menu", "keyword", "message", "schedule", "conversation"}
 )
 
 func orderOf(list []string, kind string) string {

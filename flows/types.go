@@ -169,8 +169,8 @@ func describeNode(n *yaml.Node) string {
 }
 
 func article(name string) string {
-	if name == "" {
-		return ""
+	if name == "" || strings.HasPrefix(name, "one of ") {
+		return name
 	}
 	switch name[0] {
 	case 'a', 'e', 'i', 'o', 'u':

@@ -34,6 +34,8 @@ type fakeRuntime struct {
 	started  []string
 	// startVars are the variables each Start gave.
 	startVars []map[string]any
+	// conv records the conversation methods' calls.
+	conv conversationLog
 }
 
 var testNow = time.Date(2026, 11, 20, 10, 0, 0, 0, time.FixedZone("CST", 8*3600))
@@ -987,8 +989,53 @@ func TestHTTPResponse(t *testing.T) {
 	})
 }
 
-// The conversation methods of the fake record nothing yet.
-func (f *fakeRuntime) Assign(a steps.Handover) (bool, error)         { return true, nil }
-func (f *fakeRuntime) OpenConversation() error                       { return nil }
-func (f *fakeRuntime) CloseConversation(note, category string) error { return nil }
-func (f *fakeRuntime) Comment(text string) error                     { return nil }
+// conversationLog is what the fake's conversation methods were asked,
+// and what they answer.
+type conversationLog struct {
+	// nobodyOnShift makes an Assign with a Pick find no operator.
+	nobodyOnShift bool
+	// err is what every conversation method returns.
+	err error
+
+	handovers []steps.Handover
+	opened    int
+	closed    [][2]string // note, category
+	comments  []string
+}
+
+// Assign records the handover; one with a Pick fails (ok false) when
+// nobody is on shift, like the engine's, and changes nothing then.
+func (f *fakeRuntime) Assign(a steps.Handover) (bool, error) {
+	if f.conv.err != nil {
+		return false, f.conv.err
+	}
+	f.conv.handovers = append(f.conv.handovers, a)
+	if a.Pick != "" && f.conv.nobodyOnShift {
+		return false, nil
+	}
+	return true, nil
+}
+
+func (f *fakeRuntime) OpenConversation() error {
+	if f.conv.err != nil {
+		return f.conv.err
+	}
+	f.conv.opened++
+	return nil
+}
+
+func (f *fakeRuntime) CloseConversation(note, category string) error {
+	if f.conv.err != nil {
+		return f.conv.err
+	}
+	f.conv.closed = append(f.conv.closed, [2]string{note, category})
+	return nil
+}
+
+func (f *fakeRuntime) Comment(text string) error {
+	if f.conv.err != nil {
+		return f.conv.err
+	}
+	f.conv.comments = append(f.conv.comments, text)
+	return nil
+}

@@ -20,12 +20,15 @@ type Input struct {
 	Account string
 	// Kind is "follow", "unfollow", "scan", "menu", or a message type:
 	// "text", "image", "voice", "video", "location", "link". Kind
-	// "message" with MsgType set is accepted too.
+	// "message" with MsgType set is accepted too. Kind "conversation",
+	// with Key ConversationOpened or ConversationClosed, matches the
+	// conversation triggers (and nothing else).
 	Kind string
 	// Scene is the QR code's scene of a scan, or of a follow that came
 	// through a QR code ("" for a plain follow).
 	Scene string
-	// Key is the menu key of a menu click.
+	// Key is the menu key of a menu click, or "opened" or "closed" for
+	// Kind "conversation".
 	Key string
 	// Text is the content of a text message.
 	Text string
@@ -81,6 +84,7 @@ type Index struct {
 	patterns  []*entry            // keyword: {pattern}
 	msgType   map[string][]*entry // message with type:
 	msgAny    []*entry            // bare message
+	convo     map[string][]*entry // conversation: opened|closed
 	schedules []ScheduleTrigger
 }
 
@@ -109,6 +113,7 @@ func NewIndex(fs []*flows.Flow) *Index {
 		menuExact: map[string][]*entry{},
 		words:     map[string][]*entry{},
 		msgType:   map[string][]*entry{},
+		convo:     map[string][]*entry{},
 	}
 	var named []*flows.Flow
 	for _, f := range fs {
@@ -179,6 +184,10 @@ func (ix *Index) add(e *entry) {
 			ix.msgType[typ] = append(ix.msgType[typ], e)
 		} else {
 			ix.msgAny = append(ix.msgAny, e)
+		}
+	case "conversation":
+		if arg, _ := t.Arg.(string); arg != "" {
+			ix.convo[arg] = append(ix.convo[arg], e)
 		}
 	case "schedule":
 		ix.schedules = append(ix.schedules, ScheduleTrigger{Flow: e.flow, Trigger: t, Key: scheduleKey(e.flow.Name, e.index, t)})
@@ -278,6 +287,8 @@ func (ix *Index) Match(in Input) []Candidate {
 	case in.Kind == "menu":
 		add(ix.menuExact[in.Key], nil)
 		addGlobs(ix.menuGlob, in.Key)
+	case in.Kind == "conversation":
+		add(ix.convo[in.Key], nil)
 	case typ != "":
 		if typ == "text" {
 			text := strings.TrimSpace(in.Text)
@@ -301,6 +312,61 @@ func (ix *Index) Match(in Input) []Candidate {
 	}
 	slices.SortFunc(hits, func(a, b hit) int { return compareEntries(a.e, b.e) })
 	return candidates(hits)
+}
+
+// Merge merges two lists of candidates, each as Match returns them, into
+// the list Match would return had one input matched them all: best first
+// by priority, then specificity, then flow name, then the trigger's order
+// in its flow, and without the triggers a better trigger of the same flow
+// makes redundant. The engine merges the candidates of the interaction
+// that opens a contact's conversation with those of
+// Input{Kind: "conversation", Key: ConversationOpened}, so that it still
+// starts at most one flow.
+func Merge(a, b []Candidate) []Candidate {
+	switch {
+	case len(a) == 0:
+		return b
+	case len(b) == 0:
+		return a
+	}
+	all := make([]Candidate, 0, len(a)+len(b))
+	all = append(append(all, a...), b...)
+	slices.SortStableFunc(all, func(x, y Candidate) int {
+		if c := cmp.Compare(y.Trigger.Priority, x.Trigger.Priority); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(y.Specificity, x.Specificity); c != 0 {
+			return c
+		}
+		if c := strings.Compare(x.Flow.Name, y.Flow.Name); c != 0 {
+			return c
+		}
+		if x.Flow != y.Flow {
+			return 0 // two flows of one name: as given, as NewIndex does
+		}
+		return cmp.Compare(triggerIndex(x), triggerIndex(y))
+	})
+	out := all[:0]
+	shadows := map[*flows.Flow]uint8{}
+	for _, c := range all {
+		s := shadows[c.Flow]
+		if s == shadowAll || (s == shadowQuiet && !c.Trigger.Interrupt) {
+			continue
+		}
+		shadows[c.Flow] = max(s, shadow(c.Trigger))
+		out = append(out, c)
+	}
+	return out
+}
+
+// triggerIndex returns the position of a candidate's trigger in its flow.
+func triggerIndex(c Candidate) int {
+	for i, t := range c.Flow.Triggers {
+		if t == c.Trigger {
+			return i
+		}
+	}
+	return len(c.Flow.Triggers)
 }
 
 // candidates turns sorted hits into candidates, leaving out the triggers
