@@ -63,6 +63,8 @@ type Config struct {
 	// Retention says how long the store keeps each kind of data, and how
 	// often it is pruned.
 	Retention RetentionConfig
+	// Nodes says how a node on PostgreSQL keeps its lease (nodes:).
+	Nodes NodesConfig
 	// File is the path the configuration was loaded from.
 	File string
 	// Secrets are the values flows read as ${secret.NAME}: each name
@@ -315,7 +317,7 @@ const (
 
 // The keys of each map of the file, in the order of the documentation.
 var (
-	topKeys       = []string{"listen", "database", "flows", "timezone", "log", "callback", "shutdown_timeout", "admin", "retention", "secrets", "sandbox", "operators", "teams", "accounts"}
+	topKeys       = []string{"listen", "database", "flows", "timezone", "log", "callback", "shutdown_timeout", "admin", "retention", "nodes", "secrets", "sandbox", "operators", "teams", "accounts"}
 	retentionKeys = []string{"dedupe", "locations", "runs", "messages", "transcript", "every"}
 	adminKeys     = []string{"listen", "token"}
 	logKeys       = []string{"format", "level"}
@@ -899,6 +901,8 @@ func (p *parser) config(root *yaml.Node, c *Config) {
 			p.admin(v, &c.Admin)
 		case "retention":
 			p.retention(v, &c.Retention)
+		case "nodes":
+			p.nodes(v, &c.Nodes)
 		case "sandbox":
 			if b, ok := p.boolean(key, v); ok {
 				c.Sandbox = b
@@ -1079,6 +1083,8 @@ func topElsewhere(key string) string {
 		return fmt.Sprintf("%s goes under log:", key)
 	case contains(retentionKeys, key):
 		return fmt.Sprintf("%s goes under retention:", key)
+	case contains(nodesKeys, key):
+		return fmt.Sprintf("%s goes under nodes:", key)
 	case key == "token":
 		return "token: belongs to an account, or to admin: for the console, or to an operator"
 	case contains(operatorKeys, key):

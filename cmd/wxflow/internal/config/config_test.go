@@ -312,13 +312,13 @@ wxflow.yaml:1:1: error: unknown key "app_id" (app_id belongs to an account: put 
 		{"unknown top key, callback key", "max_body: 1MB\n" + with(), `
 wxflow.yaml:1:1: error: unknown key "max_body" (max_body goes under callback:)`},
 		{"unknown top key, no hint", "wat: 1\n" + with(), `
-wxflow.yaml:1:1: error: unknown key "wat" (the keys are listen, database, flows, timezone, log, callback, shutdown_timeout, admin, retention, secrets, sandbox, operators, teams, accounts)`},
+wxflow.yaml:1:1: error: unknown key "wat" (the keys are listen, database, flows, timezone, log, callback, shutdown_timeout, admin, retention, nodes, secrets, sandbox, operators, teams, accounts)`},
 		{"misspelt accounts", "acounts:\n  - id: main\n", `
 wxflow.yaml:1:1: error: unknown key "acounts" (did you mean "accounts"?)`},
 		{"duplicate key", "listen: :80\nlisten: :81\n" + with(), `
 wxflow.yaml:2:1: error: duplicate key "listen" (it is first given at line 1)`},
 		{"merge key", "base: &b\n  listen: :80\n<<: *b\n" + with(), `
-wxflow.yaml:1:1: error: unknown key "base" (the keys are listen, database, flows, timezone, log, callback, shutdown_timeout, admin, retention, secrets, sandbox, operators, teams, accounts)
+wxflow.yaml:1:1: error: unknown key "base" (the keys are listen, database, flows, timezone, log, callback, shutdown_timeout, admin, retention, nodes, secrets, sandbox, operators, teams, accounts)
 wxflow.yaml:3:1: error: merge keys (<<) are not supported (write the keys out)`},
 		{"timezone", "timezone: Asia/Shanghi\n" + with(), `
 wxflow.yaml:1:11: error: unknown time zone "Asia/Shanghi" (did you mean "Asia/Shanghai"?)`},
