@@ -82,3 +82,58 @@ func TestConversationTriggerTies(t *testing.T) {
 		t.Fatalf("got:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
+
+// handoffFlow is the handoff example of FLOW-LANGUAGE.md.
+const handoffFlow = `name: handoff
+triggers:
+  - menu: MENU_HUMAN
+  - keyword: [人工, person, agent]
+    interrupt: true
+  - conversation: opened
+    priority: -1
+steps:
+  - hours:
+      timezone: Asia/Shanghai
+      open: { mon-fri: "09:00-18:00" }
+    when_closed:
+      - send: "We're away now. Leave a message and we'll answer from 9:00 on the next working day."
+      - assign: { team: support }
+      - end
+  - assign: { team: support, pick: round_robin }
+    on_fail: nobody
+  - send: "${conversation.assignee} will answer you here."
+  - comment: "handed over at ${now}"
+  - end
+  - id: nobody
+    assign: { team: support }
+  - send: "Everyone is busy; we'll answer as soon as we can."
+  - close: { note: nobody, category: "${conversation.team}" }
+  - open
+  - assign: none
+`
+
+// TestHandoffExample: the contract's example loads, with its people
+// declared and without.
+func TestHandoffExample(t *testing.T) {
+	t.Parallel()
+	for _, p := range []*flows.People{nil, {Operators: map[string][]string{"amy": {"support"}}, Teams: []string{"support"}}} {
+		if _, diags := flows.LoadFile("handoff.yaml", []byte(handoffFlow), flows.Options{People: p}); len(diags) > 0 {
+			t.Errorf("people %v: %v", p, diags)
+		}
+	}
+}
+
+// FuzzLoadFileWithPeople: flows with conversation steps and triggers load
+// with people to check names against, as with wxflow validate --config.
+func FuzzLoadFileWithPeople(f *testing.F) {
+	f.Add([]byte(handoffFlow))
+	f.Add([]byte("name: a\ntriggers: [conversation: closed]\nsteps:\n  - assign: { team: none, pick: x }\n    on_fail: a\n"))
+	people := &flows.People{Operators: map[string][]string{"amy": {"support"}, "bob": nil}, Teams: []string{"support", "sales"}}
+	f.Fuzz(func(t *testing.T, src []byte) {
+		fl, diags := flows.LoadFile(fuzzFlowFile, src, flows.Options{People: people})
+		if fl == nil {
+			t.Fatal("LoadFile returned no flow")
+		}
+		checkDiags(t, fuzzFlowFile, src, diags)
+	})
+}
