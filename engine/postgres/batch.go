@@ -52,6 +52,18 @@ type contactRow struct {
 	followed     bool
 	first, last  int64
 	tags, fields string
+	// conv is the conversation's JSON (engine.EncodeConversationJSON);
+	// status, operator and team are its indexed columns.
+	conv, status, operator, team string
+}
+
+// seen is the contact's conv_seen: last_seen once its conversation
+// opened, 0 before (see migration 005).
+func (r *contactRow) seen() int64 {
+	if r.status == "" {
+		return 0
+	}
+	return r.last
 }
 
 type sessionRow struct {
@@ -187,13 +199,16 @@ func (t *pgTx) spill() {
 	if rows := wb.contacts.rows; len(rows) > 0 {
 		a, ids, followed := make([]string, len(rows)), make([]string, len(rows)), make([]bool, len(rows))
 		first, last, tags, fields := make([]int64, len(rows)), make([]int64, len(rows)), make([]string, len(rows)), make([]string, len(rows))
+		conv, status, operator, team, seen := make([]string, len(rows)), make([]string, len(rows)), make([]string, len(rows)), make([]string, len(rows)), make([]int64, len(rows))
 		for i, r := range rows {
 			a[i], ids[i], followed[i], first[i], last[i], tags[i], fields[i] = r.account, r.id, r.followed, r.first, r.last, r.tags, r.fields
+			conv[i], status[i], operator[i], team[i], seen[i] = r.conv, r.status, r.operator, r.team, r.seen()
 		}
-		t.rawWrite(label("put contact", len(rows)), `INSERT INTO contacts (`+contactCols+`)
-			SELECT * FROM unnest($1::text[], $2::text[], $3::bool[], $4::bigint[], $5::bigint[], $6::text[], $7::text[])
-			ON CONFLICT (account, id) DO UPDATE SET followed = excluded.followed, first_seen = excluded.first_seen, last_seen = excluded.last_seen, tags = excluded.tags, fields = excluded.fields`,
-			nil, a, ids, followed, first, last, tags, fields)
+		t.rawWrite(label("put contact", len(rows)), `INSERT INTO contacts (`+contactCols+`, conv_status, conv_operator, conv_team, conv_seen)
+			SELECT * FROM unnest($1::text[], $2::text[], $3::bool[], $4::bigint[], $5::bigint[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::bigint[])
+			ON CONFLICT (account, id) DO UPDATE SET followed = excluded.followed, first_seen = excluded.first_seen, last_seen = excluded.last_seen, tags = excluded.tags, fields = excluded.fields,
+				conv = excluded.conv, conv_status = excluded.conv_status, conv_operator = excluded.conv_operator, conv_team = excluded.conv_team, conv_seen = excluded.conv_seen`,
+			nil, a, ids, followed, first, last, tags, fields, conv, status, operator, team, seen)
 	}
 	if rows := wb.sessions.rows; len(rows) > 0 {
 		a, c, followed, last := make([]string, len(rows)), make([]string, len(rows)), make([]bool, len(rows)), make([]int64, len(rows))
@@ -319,7 +334,7 @@ func (t *pgTx) spill() {
 
 // contactsOfQuery reads the contacts of refs ($1 accounts, $2 ids) that
 // exist, each joined with its session: the columns of contactWithSession.
-const contactsOfQuery = `SELECT c.account, c.id, c.followed, c.first_seen, c.last_seen, c.tags, c.fields, s.followed, s.last, s.kind, s.used, s.closed
+const contactsOfQuery = `SELECT c.account, c.id, c.followed, c.first_seen, c.last_seen, c.tags, c.fields, c.conv, s.followed, s.last, s.kind, s.used, s.closed
 	FROM (SELECT DISTINCT * FROM unnest($1::text[], $2::text[])) AS u(account, id)
 	CROSS JOIN LATERAL (SELECT * FROM contacts c WHERE c.account = u.account AND c.id = u.id LIMIT 1) c
 	LEFT JOIN LATERAL (SELECT * FROM sessions s WHERE s.account = u.account AND s.contact = u.id LIMIT 1) s ON true`
@@ -445,7 +460,7 @@ func (t *pgTx) cachedContact(account, id string) (c *engine.Contact, ok bool, er
 		return nil, true, nil
 	}
 	c = &engine.Contact{Account: row.account, ID: row.id, Followed: row.followed}
-	if err := decodeContact(c, row.first, row.last, row.tags, row.fields); err != nil {
+	if err := decodeContact(c, row.first, row.last, row.tags, row.fields, row.conv); err != nil {
 		return nil, true, fmt.Errorf("contact %s: %w", id, err)
 	}
 	return c, true, nil
@@ -552,7 +567,7 @@ func (t *pgTx) scanAhead(row pgx.Row, into map[[2]string]*contactRow) error {
 	var c contactRow
 	var sFollowed, sClosed *bool
 	var sLast, sKind, sUsed *int64
-	if err := row.Scan(&c.account, &c.id, &c.followed, &c.first, &c.last, &c.tags, &c.fields,
+	if err := row.Scan(&c.account, &c.id, &c.followed, &c.first, &c.last, &c.tags, &c.fields, &c.conv,
 		&sFollowed, &sLast, &sKind, &sUsed, &sClosed); err != nil {
 		return err
 	}

@@ -10,9 +10,8 @@ import (
 	"github.com/wxflow/wxflow/engine"
 )
 
-// ContactEvents implements engine.EventLister. The events table has no
-// index by contact: this reads it whole (an operator's export, not the
-// engine's path).
+// ContactEvents implements engine.EventLister, through the index of a
+// contact's events (events_contact, of the conversations' migration).
 func (t *pgTx) ContactEvents(account, contact string, since time.Time, limit int) ([]*engine.EventRecord, error) {
 	q := `SELECT key, payload, received_at FROM events WHERE account = $1 AND contact = $2 AND received_at >= $3 ORDER BY received_at, key`
 	args := []any{account, contact, engine.UnixNanos(since)}

@@ -322,7 +322,7 @@ func analyze(ctx context.Context, conn *pgx.Conn) error {
 }
 
 // tables are the tables Counts counts.
-var tables = []string{"contacts", "sessions", "events", "runs", "timers", "outbox", "schedules", "flow_versions"}
+var tables = []string{"contacts", "sessions", "events", "runs", "timers", "outbox", "schedules", "flow_versions", "conv_notes"}
 
 // Close closes both connection pools.
 func (s *Store) Close() error {
@@ -563,13 +563,13 @@ func text(what string, ss ...string) error {
 	return nil
 }
 
-const contactCols = `account, id, followed, first_seen, last_seen, tags, fields`
+const contactCols = `account, id, followed, first_seen, last_seen, tags, fields, conv`
 const runCols = `id, account, contact, flow, version, status, pos, step, state, seq, started_at, updated_at, ended_at`
 const outboxCols = `id, run_id, account, contact, message, status, reason, code, detail, created_at, updated_at`
 
 // contactWithSession selects a contact with its session, the columns
 // scanContactSession reads.
-const contactWithSession = `SELECT c.account, c.id, c.followed, c.first_seen, c.last_seen, c.tags, c.fields, s.followed, s.last, s.kind, s.used, s.closed
+const contactWithSession = `SELECT c.account, c.id, c.followed, c.first_seen, c.last_seen, c.tags, c.fields, c.conv, s.followed, s.last, s.kind, s.used, s.closed
 	FROM contacts c LEFT JOIN sessions s ON s.account = c.account AND s.contact = c.id`
 
 // outboxView shows claimed entries that are still pending as sending (see
@@ -587,9 +587,12 @@ func refArrays(refs []engine.ContactRef) []any {
 	return []any{accounts, ids}
 }
 
-func decodeContact(c *engine.Contact, first, last int64, tags, fields string) error {
+func decodeContact(c *engine.Contact, first, last int64, tags, fields, conv string) error {
 	c.FirstSeen, c.LastSeen = engine.FromUnixNanos(first), engine.FromUnixNanos(last)
-	return engine.DecodeContactJSON(c, tags, fields)
+	if err := engine.DecodeContactJSON(c, tags, fields); err != nil {
+		return err
+	}
+	return engine.DecodeConversationJSON(c, conv)
 }
 
 // scanContactSession scans a contact joined with its session (the
@@ -597,14 +600,14 @@ func decodeContact(c *engine.Contact, first, last int64, tags, fields string) er
 func (t *pgTx) scanContactSession(row pgx.Row) (*engine.Contact, error) {
 	var c engine.Contact
 	var first, last int64
-	var tags, fields string
+	var tags, fields, conv string
 	var sFollowed, sClosed *bool
 	var sLast, sKind, sUsed *int64
-	if err := row.Scan(&c.Account, &c.ID, &c.Followed, &first, &last, &tags, &fields,
+	if err := row.Scan(&c.Account, &c.ID, &c.Followed, &first, &last, &tags, &fields, &conv,
 		&sFollowed, &sLast, &sKind, &sUsed, &sClosed); err != nil {
 		return nil, err
 	}
-	if err := decodeContact(&c, first, last, tags, fields); err != nil {
+	if err := decodeContact(&c, first, last, tags, fields, conv); err != nil {
 		return nil, err
 	}
 	var cs cachedSession
@@ -714,11 +717,11 @@ func (t *pgTx) Contacts(account, afterAccount, afterID string, limit int) ([]*en
 		for rows.Next() {
 			var c engine.Contact
 			var first, last int64
-			var tags, fields string
-			if err := rows.Scan(&c.Account, &c.ID, &c.Followed, &first, &last, &tags, &fields); err != nil {
+			var tags, fields, conv string
+			if err := rows.Scan(&c.Account, &c.ID, &c.Followed, &first, &last, &tags, &fields, &conv); err != nil {
 				return err
 			}
-			if err := decodeContact(&c, first, last, tags, fields); err != nil {
+			if err := decodeContact(&c, first, last, tags, fields, conv); err != nil {
 				return err
 			}
 			out = append(out, &c)
@@ -1114,13 +1117,18 @@ func (t *pgTx) PutContact(c *engine.Contact) error {
 	if err != nil {
 		return err
 	}
-	if err := text("put contact", c.Account, c.ID); err != nil {
+	cj, err := engine.EncodeConversationJSON(c)
+	if err != nil {
+		return err
+	}
+	if err := text("put contact", c.Account, c.ID, string(c.Conv.Status), c.Conv.Operator, c.Conv.Team); err != nil {
 		return err
 	}
 	if t.ahead != nil && t.ahead.key == [2]string{c.Account, c.ID} {
 		t.ahead = nil
 	}
-	row := contactRow{account: c.Account, id: c.ID, followed: c.Followed, first: engine.UnixNanos(c.FirstSeen), last: engine.UnixNanos(c.LastSeen), tags: string(tj), fields: string(fj)}
+	row := contactRow{account: c.Account, id: c.ID, followed: c.Followed, first: engine.UnixNanos(c.FirstSeen), last: engine.UnixNanos(c.LastSeen), tags: string(tj), fields: string(fj),
+		conv: string(cj), status: string(c.Conv.Status), operator: c.Conv.Operator, team: c.Conv.Team}
 	t.buf().contacts.put([2]string{c.Account, c.ID}, row)
 	if t.known != nil {
 		t.known[[2]string{c.Account, c.ID}] = &row

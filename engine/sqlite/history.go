@@ -8,9 +8,8 @@ import (
 	"github.com/wxflow/wxflow/engine"
 )
 
-// ContactEvents implements engine.EventLister. The events table has no
-// index by contact: this reads it whole (an operator's export, not the
-// engine's path).
+// ContactEvents implements engine.EventLister, through the index of a
+// contact's events (events_contact, of the conversations' migration).
 func (t *sqliteTx) ContactEvents(account, contact string, since time.Time, limit int) ([]*engine.EventRecord, error) {
 	if limit <= 0 {
 		limit = -1

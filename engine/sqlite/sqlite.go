@@ -189,13 +189,13 @@ func (s *Store) migrate(ctx context.Context) error {
 	return nil
 }
 
-const contactCols = `account, id, followed, first_seen, last_seen, tags, fields`
+const contactCols = `account, id, followed, first_seen, last_seen, tags, fields, conv`
 const runCols = `id, account, contact, flow, version, status, pos, step, state, seq, started_at, updated_at, ended_at`
 const outboxCols = `id, run_id, account, contact, message, status, reason, code, detail, created_at, updated_at`
 
 // contactWithSession selects a contact with its session, the columns
 // scanContactSession reads.
-const contactWithSession = `SELECT c.account, c.id, c.followed, c.first_seen, c.last_seen, c.tags, c.fields, s.followed, s.last, s.kind, s.used, s.closed
+const contactWithSession = `SELECT c.account, c.id, c.followed, c.first_seen, c.last_seen, c.tags, c.fields, c.conv, s.followed, s.last, s.kind, s.used, s.closed
 		FROM contacts c LEFT JOIN sessions s ON s.account = c.account AND s.contact = c.id`
 
 // refsParam is a parameter holding many contacts (refsJSON) as a list of
@@ -223,7 +223,7 @@ var readQueries = map[string]string{
 var writeQueries = map[string]string{
 	"addEvent":    `INSERT INTO events (key, account, contact, kind, payload, received_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING`,
 	"setReply":    `UPDATE events SET reply = ? WHERE key = ?`,
-	"putContact":  `INSERT INTO contacts (` + contactCols + `) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (account, id) DO UPDATE SET followed = excluded.followed, first_seen = excluded.first_seen, last_seen = excluded.last_seen, tags = excluded.tags, fields = excluded.fields`,
+	"putContact":  `INSERT INTO contacts (` + contactCols + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (account, id) DO UPDATE SET followed = excluded.followed, first_seen = excluded.first_seen, last_seen = excluded.last_seen, tags = excluded.tags, fields = excluded.fields, conv = excluded.conv`,
 	"putSession":  `INSERT INTO sessions (account, contact, followed, last, kind, used, closed) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (account, contact) DO UPDATE SET followed = excluded.followed, last = excluded.last, kind = excluded.kind, used = excluded.used, closed = excluded.closed`,
 	"insertRun":   `INSERT INTO runs (id, account, contact, flow, version, status, pos, step, state, seq, started_at, updated_at, ended_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 	"updateRun":   `UPDATE runs SET status = ?, pos = ?, step = ?, state = ?, seq = ?, updated_at = ?, ended_at = ? WHERE id = ?`,
@@ -368,15 +368,24 @@ type scanner interface{ Scan(dest ...any) error }
 func scanContact(row scanner) (*engine.Contact, error) {
 	var c engine.Contact
 	var first, last int64
-	var tags, fields string
-	if err := row.Scan(&c.Account, &c.ID, &c.Followed, &first, &last, &tags, &fields); err != nil {
+	var tags, fields, conv string
+	if err := row.Scan(&c.Account, &c.ID, &c.Followed, &first, &last, &tags, &fields, &conv); err != nil {
 		return nil, err
 	}
-	c.FirstSeen, c.LastSeen = engine.FromUnixNanos(first), engine.FromUnixNanos(last)
-	if err := engine.DecodeContactJSON(&c, tags, fields); err != nil {
+	if err := decodeContact(&c, first, last, tags, fields, conv); err != nil {
 		return nil, err
 	}
 	return &c, nil
+}
+
+// decodeContact sets a contact's times, tags, fields and conversation
+// from their columns.
+func decodeContact(c *engine.Contact, first, last int64, tags, fields, conv string) error {
+	c.FirstSeen, c.LastSeen = engine.FromUnixNanos(first), engine.FromUnixNanos(last)
+	if err := engine.DecodeContactJSON(c, tags, fields); err != nil {
+		return err
+	}
+	return engine.DecodeConversationJSON(c, conv)
 }
 
 func notFound(err error) error {
@@ -399,16 +408,15 @@ func (t *sqliteTx) Contact(account, id string) (*engine.Contact, error) {
 func (t *sqliteTx) scanContactSession(row scanner) (*engine.Contact, error) {
 	var c engine.Contact
 	var first, last int64
-	var tags, fields string
+	var tags, fields, conv string
 	var sFollowed, sClosed sql.NullBool
 	var sLast, sKind, sUsed sql.NullInt64
-	err := row.Scan(&c.Account, &c.ID, &c.Followed, &first, &last, &tags, &fields,
+	err := row.Scan(&c.Account, &c.ID, &c.Followed, &first, &last, &tags, &fields, &conv,
 		&sFollowed, &sLast, &sKind, &sUsed, &sClosed)
 	if err != nil {
 		return nil, err
 	}
-	c.FirstSeen, c.LastSeen = engine.FromUnixNanos(first), engine.FromUnixNanos(last)
-	if err := engine.DecodeContactJSON(&c, tags, fields); err != nil {
+	if err := decodeContact(&c, first, last, tags, fields, conv); err != nil {
 		return nil, err
 	}
 	var cs cachedSession
@@ -709,7 +717,7 @@ func (t *sqliteTx) ChannelState(key string, now time.Time) (string, time.Time, b
 
 func (t *sqliteTx) Counts() (map[string]int, error) {
 	out := map[string]int{}
-	for _, table := range []string{"contacts", "sessions", "events", "runs", "timers", "outbox", "schedules", "flow_versions"} {
+	for _, table := range []string{"contacts", "sessions", "events", "runs", "timers", "outbox", "schedules", "flow_versions", "conv_notes"} {
 		var n int
 		if err := t.tx.QueryRowContext(t.ctx, `SELECT count(*) FROM `+table).Scan(&n); err != nil {
 			return nil, err
@@ -791,7 +799,11 @@ func (t *sqliteTx) PutContact(c *engine.Contact) error {
 	if err != nil {
 		return err
 	}
-	_, err = t.exec("putContact", c.Account, c.ID, b2i(c.Followed), engine.UnixNanos(c.FirstSeen), engine.UnixNanos(c.LastSeen), string(tj), string(fj))
+	cj, err := engine.EncodeConversationJSON(c)
+	if err != nil {
+		return err
+	}
+	_, err = t.exec("putContact", c.Account, c.ID, b2i(c.Followed), engine.UnixNanos(c.FirstSeen), engine.UnixNanos(c.LastSeen), string(tj), string(fj), string(cj))
 	return err
 }
 

@@ -147,6 +147,16 @@ var groups = []group{
 	{"Counts", []testCase{
 		{"EveryTable", testCounts},
 	}},
+	{"Conversations", []testCase{
+		{"ContactKeepsIt", testConvRoundTrip},
+		{"BatchKeepsIt", testConvBatch},
+		{"ListFiltersAndPages", testConvList},
+		{"ListReadsOwnWrites", testConvListReadsOwnWrites},
+		{"Stale", testConvStale},
+		{"OpenCounts", testConvCounts},
+		{"Notes", testConvNotes},
+		{"RecentEvents", testRecentEvents},
+	}},
 	{"Prune", []testCase{
 		{"Events", testPruneEvents},
 		{"Runs", testPruneRuns},
@@ -193,7 +203,7 @@ func counts(t *testing.T, s engine.Store) map[string]int {
 }
 
 // tables are the names Counts reports.
-var tables = []string{"contacts", "sessions", "events", "runs", "timers", "outbox", "schedules", "flow_versions"}
+var tables = []string{"contacts", "sessions", "events", "runs", "timers", "outbox", "schedules", "flow_versions", "conv_notes"}
 
 func checkCounts(t *testing.T, s engine.Store, want map[string]int) {
 	t.Helper()

@@ -1,0 +1,40 @@
+-- Conversations and people (issue 14). A contact's one conversation is
+-- kept with it, as JSON (engine.Conversation; '{}' for a conversation
+-- never opened), so the events that touch a contact write nothing more
+-- for it. Its status, operator and team are derived columns ('' for
+-- none), computed when read (VIRTUAL), for the inbox's indexes.
+ALTER TABLE contacts ADD COLUMN conv TEXT NOT NULL DEFAULT '{}';
+ALTER TABLE contacts ADD COLUMN conv_status TEXT GENERATED ALWAYS AS (coalesce(json_extract(conv, '$.status'), '')) VIRTUAL;
+ALTER TABLE contacts ADD COLUMN conv_operator TEXT GENERATED ALWAYS AS (coalesce(json_extract(conv, '$.operator'), '')) VIRTUAL;
+ALTER TABLE contacts ADD COLUMN conv_team TEXT GENERATED ALWAYS AS (coalesce(json_extract(conv, '$.team'), '')) VIRTUAL;
+-- The inbox lists conversations newest interaction first: by status (and
+-- the auto-close sweep, open ones oldest first), by operator, by team.
+-- The indexes end with the primary key (account, id), so they give the
+-- order (last_seen, account, id) of the inbox's cursor. They are partial:
+-- a contact whose conversation never opened is in none of them, so the
+-- events of contacts that never talked to people (most of them) change
+-- no index entry when they move last_seen.
+CREATE INDEX contacts_conv ON contacts (conv_status, last_seen) WHERE conv_status <> '';
+CREATE INDEX contacts_conv_operator ON contacts (conv_operator, last_seen) WHERE conv_operator <> '';
+CREATE INDEX contacts_conv_team ON contacts (conv_team, last_seen) WHERE conv_team <> '';
+
+-- A contact's events, newest first: the transcript reads what the contact
+-- sent (engine.ConversationStore.RecentEvents).
+CREATE INDEX events_contact ON events (account, contact, received_at);
+
+-- The entries of a transcript that are neither a message of the contact
+-- nor one of the account: internal comments, changes (opened, assigned,
+-- closed) with who made them, and the operator who sent a reply
+-- (outbox_id). Ids grow in the order notes were added. Retention never
+-- prunes them: comments are the team's record.
+CREATE TABLE conv_notes (
+    id        INTEGER PRIMARY KEY AUTOINCREMENT,
+    account   TEXT NOT NULL,
+    contact   TEXT NOT NULL,
+    at        INTEGER NOT NULL,
+    kind      TEXT NOT NULL,
+    "by"      TEXT NOT NULL,
+    text      TEXT NOT NULL,
+    outbox_id INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX conv_notes_contact ON conv_notes (account, contact, id);
