@@ -362,7 +362,7 @@ func (d *refDoc) triggers() {
 		}
 	}
 	d.raw(conversationsText)
-	d.p("`interrupt` defaults to `true` for %s, and to `false` for %s: a keyword or message trigger only starts its flow for a contact who is not in the middle of answering, unless it says `interrupt: true`.",
+	d.p("`interrupt` defaults to `true` for %s, and to `false` for %s: such a trigger only starts its flow for a contact who is not in the middle of answering, unless it says `interrupt: true`.",
 		codeList(interrupting), codeList(waiting))
 	if len(never) > 0 {
 		what := "The trigger %s takes"

@@ -206,7 +206,7 @@ var stepCommonKeys = []Field{
 var triggerCommonKeys = []Field{
 	{Name: "if", Type: BoolExpr, Doc: "The trigger matches only when this expression is true."},
 	{Name: "priority", Type: Int, Default: "0", Doc: "Higher priorities win when several flows match one input."},
-	{Name: "interrupt", Type: Bool, Default: "true for events, false for keyword and message", Doc: "Whether the trigger may start its flow while the contact's run waits for an answer. Not allowed on `schedule` (see [Conversations and interrupt](#conversations-and-interrupt))."},
+	{Name: "interrupt", Type: Bool, Default: "true for events, false for keyword, message and conversation", Doc: "Whether the trigger may start its flow while the contact's run waits for an answer. Not allowed on `schedule` (see [Conversations and interrupt](#conversations-and-interrupt))."},
 }
 
 // StepCommonKeys returns the keys every step accepts besides its kind's.
