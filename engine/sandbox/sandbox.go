@@ -65,6 +65,12 @@ type Config struct {
 	// again on the same file starts where the clock stood, or at Start
 	// when that is later, so time never goes back for its contacts.
 	KeepClock bool
+	// People are the operators and teams who take conversations over
+	// (engine.Config.People): a scenario's header, or the server's.
+	People engine.People
+	// AutoClose is how long the account's conversations stay open after
+	// the contact's last interaction (0: engine.DefaultAutoClose).
+	AutoClose time.Duration
 }
 
 // sandboxClockKey is where a KeepClock sandbox keeps its clock.
@@ -78,7 +84,8 @@ const sandboxClockKey = "sandbox/clock"
 // but actions are meant to be called one after another: each returns when
 // the engine has done everything the action caused.
 type Sandbox struct {
-	account string
+	account   string
+	autoClose time.Duration
 	clock   *engine.VirtualClock
 	channel *sim.Channel
 	store   *sqlite.Store
@@ -120,7 +127,13 @@ func New(ctx context.Context, cfg Config) (*Sandbox, error) {
 	if cfg.Start.IsZero() {
 		cfg.Start = engine.SystemClock{}.Now().Truncate(time.Second)
 	}
-	s := &Sandbox{account: cfg.Account, keepClock: cfg.KeepClock, opened: rand.Int64()}
+	if cfg.AutoClose < 0 {
+		return nil, fmt.Errorf("sandbox: auto_close %s is negative", cfg.AutoClose)
+	}
+	s := &Sandbox{account: cfg.Account, autoClose: cfg.AutoClose, keepClock: cfg.KeepClock, opened: rand.Int64()}
+	if s.autoClose == 0 {
+		s.autoClose = engine.DefaultAutoClose
+	}
 	path := cfg.DBPath
 	if path == "" {
 		dir, err := os.MkdirTemp("", "wxflow-sandbox-")
@@ -158,7 +171,8 @@ func New(ctx context.Context, cfg Config) (*Sandbox, error) {
 	}
 	s.clock = engine.NewVirtualClock(cfg.Start)
 	s.channel = sim.New(map[string]wechat.Settings{cfg.Account: cfg.Settings}, cfg.Settings)
-	e, err := engine.New(engine.Config{Store: st, Channel: s.channel, Clock: s.clock, Zone: cfg.Zone, HTTPClient: cfg.HTTPClient, Logger: cfg.Logger, Secrets: cfg.Secrets})
+	e, err := engine.New(engine.Config{Store: st, Channel: s.channel, Clock: s.clock, Zone: cfg.Zone, HTTPClient: cfg.HTTPClient, Logger: cfg.Logger, Secrets: cfg.Secrets,
+		People: cfg.People, AutoClose: map[string]time.Duration{cfg.Account: s.autoClose}})
 	if err == nil {
 		err = e.Start(ctx)
 	}
@@ -294,6 +308,43 @@ func (s *Sandbox) Location(ctx context.Context, contact string, lat, lng float64
 	return s.Ingest(ctx, channels.Event{Contact: contact, Kind: channels.Location, Location: &channels.Geo{Lat: lat, Lng: lng, Label: label}})
 }
 
+// Act does an operator's action on a contact's conversation (a reply, an
+// assignment, a close, a comment, ...; see engine.Engine.Act) and waits
+// until the engine has done everything it caused. A reply the channel
+// refused is kept in the transcript as failed, with the reason; Act then
+// returns the result and an error wrapping engine.ErrRefused.
+func (s *Sandbox) Act(ctx context.Context, contact string, a engine.Action) (*engine.ActResult, error) {
+	res, err := s.engine.Act(ctx, engine.ContactRef{Account: s.account, ID: contact}, a)
+	if serr := s.engine.Sync(ctx); serr != nil && err == nil {
+		err = serr
+	}
+	return res, err
+}
+
+// Conversation returns a contact's conversation as the store keeps it
+// (closed, with no assignee, for a contact never seen).
+func (s *Sandbox) Conversation(ctx context.Context, contact string) (engine.Conversation, error) {
+	var conv engine.Conversation
+	err := s.store.View(ctx, func(tx engine.ReadTx) error {
+		c, err := tx.Contact(s.account, contact)
+		if errors.Is(err, engine.ErrNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		conv = c.Conv
+		return nil
+	})
+	if err != nil {
+		return conv, fmt.Errorf("sandbox: conversation of %s: %w", contact, err)
+	}
+	if conv.Status == "" {
+		conv.Status = engine.ConvClosed
+	}
+	return conv, nil
+}
+
 // Advance moves the clock forward by d, firing the timers and schedules
 // that come due on the way in order: the clock stops at each due time,
 // fires what is due then and waits for the work it caused, before moving
@@ -320,6 +371,15 @@ func (s *Sandbox) AdvanceTo(ctx context.Context, target time.Time) error {
 		if err != nil {
 			return fmt.Errorf("sandbox: %w", err)
 		}
+		// The engine's NextDue knows timers and schedules, not when an
+		// open conversation comes due for auto_close: the clock stops
+		// there too, so that it closes (and its closed flows send) at
+		// that time, not at the end of the wait.
+		if c, has, err := s.nextAutoClose(ctx); err != nil {
+			return err
+		} else if has && c.After(s.clock.Now()) && (!ok || c.Before(due)) {
+			due, ok = c, true
+		}
 		if !ok || due.After(target) {
 			break
 		}
@@ -335,6 +395,35 @@ func (s *Sandbox) AdvanceTo(ctx context.Context, target time.Time) error {
 		return err
 	}
 	return s.fire(ctx)
+}
+
+// nextAutoClose returns when the account's oldest open conversation
+// comes due for auto_close: its contact's last interaction plus the
+// account's auto_close (and a nanosecond). ok is false when no conversation is open (or the
+// store keeps none).
+func (s *Sandbox) nextAutoClose(ctx context.Context) (time.Time, bool, error) {
+	var due time.Time
+	var ok bool
+	err := s.store.View(ctx, func(tx engine.ReadTx) error {
+		cs, is := tx.(engine.ConversationStore)
+		if !is {
+			return nil
+		}
+		// Every open conversation interacted before a century from now
+		// (stores keep times as nanoseconds: not much further).
+		oldest, err := cs.StaleConversations(s.clock.Now().AddDate(100, 0, 0), engine.ConvCursor{}, 1)
+		if err != nil || len(oldest) == 0 {
+			return err
+		}
+		// The engine closes those that last interacted strictly before
+		// now minus auto_close: a nanosecond after the due time.
+		due, ok = oldest[0].LastSeen.Add(s.autoClose+time.Nanosecond), true
+		return nil
+	})
+	if err != nil {
+		return time.Time{}, false, fmt.Errorf("sandbox: open conversations: %w", err)
+	}
+	return due, ok, nil
 }
 
 // nextMsgID is the platform message id of the sandbox's n-th action.

@@ -68,11 +68,12 @@ func RunFile(ctx context.Context, f *File, set *flows.Set, opts Options, w io.Wr
 		fmt.Fprintln(w)
 		sum.Failed++
 	}
+	sets := &peopleSets{}
 	for _, sc := range f.Scenarios {
 		if opts.Match != nil && !opts.Match(sc.Name) {
 			continue
 		}
-		res := run(ctx, sc, set, opts.Cover)
+		res := run(ctx, sc, sets.forScenario(set, sc), opts.Cover)
 		if res.Passed {
 			sum.Passed++
 			if opts.Verbose {
@@ -95,7 +96,7 @@ func RunFile(ctx context.Context, f *File, set *flows.Set, opts Options, w io.Wr
 // Run runs one scenario on a new sandbox (an empty store) with set's
 // flows.
 func Run(ctx context.Context, sc *Scenario, set *flows.Set) *Result {
-	return run(ctx, sc, set, nil)
+	return run(ctx, sc, (&peopleSets{}).forScenario(set, sc), nil)
 }
 
 // run runs one scenario and, when cov is set, counts what its runs did.
@@ -105,10 +106,30 @@ func run(ctx context.Context, sc *Scenario, set *flows.Set, cov *Coverage) *Resu
 		res.Report = fmt.Sprintf("%s:%d:%d: scenario %q cannot run:\n%s\n", sc.File, sc.Pos.Line, sc.Pos.Col, sc.Name, indent(sc.Problems.Error(), "    "))
 		return res
 	}
+	if set != nil && set.Diags.HasErrors() {
+		// The flows' names of operators and teams, against the header.
+		var lines []string
+		for _, d := range set.Diags {
+			if d.Severity == flows.SeverityError {
+				lines = append(lines, d.String())
+			}
+		}
+		why := "the flows have errors"
+		if sc.FlowPeople != nil {
+			why += " against its operators: and teams:"
+		}
+		res.Report = fmt.Sprintf("%s:%d:%d: scenario %q cannot run: %s\n%s\n",
+			sc.File, sc.Pos.Line, sc.Pos.Col, sc.Name, why, indent(strings.Join(lines, "\n"), "    "))
+		return res
+	}
 	client, stubs := newStubClient(sc.HTTP)
-	sb, err := sandbox.New(ctx, sandbox.Config{
-		Set: set, Start: sc.Start, Account: sc.Account, Settings: sc.Settings, HTTPClient: client, Zone: sc.Zone,
-	})
+	cfg := sandbox.Config{
+		Set: set, Start: sc.Start, Account: sc.Account, Settings: sc.Settings, HTTPClient: client, Zone: sc.Zone, AutoClose: sc.AutoClose,
+	}
+	if sc.People != nil {
+		cfg.People = *sc.People
+	}
+	sb, err := sandbox.New(ctx, cfg)
 	if err != nil {
 		res.Report = fmt.Sprintf("%s:%d:%d: scenario %q cannot run: %v\n", sc.File, sc.Pos.Line, sc.Pos.Col, sc.Name, err)
 		return res
@@ -121,7 +142,7 @@ func run(ctx context.Context, sc *Scenario, set *flows.Set, cov *Coverage) *Resu
 			}
 		}()
 	}
-	r := &runner{ctx: ctx, sc: sc, sb: sb, stubs: stubs, contact: sc.Contact.ID}
+	r := &runner{ctx: ctx, sc: sc, sb: sb, stubs: stubs, contact: sc.Contact.ID, replies: map[int64]string{}}
 	stubs.setMark(r.lastID)
 	if sc.Contact.Seed {
 		c := engine.Contact{ID: sc.Contact.ID, Followed: true, Tags: sc.Contact.Tags, Fields: sc.Contact.Fields}
@@ -155,6 +176,8 @@ type runner struct {
 	// why is what of the engine's notes and the runs' skipped steps the
 	// transcript has.
 	why whyState
+	// replies are the operators' replies: outbox ID to operator.
+	replies map[int64]string
 }
 
 // note is a line of the transcript that is not a message: it comes after
@@ -231,6 +254,10 @@ func (r *runner) do(a *Action) string {
 		return r.expectContact(a.ExpectContact)
 	case ActExpectRun:
 		return r.expectRun(a.ExpectRun)
+	case ActReply, ActComment, ActClose, ActAssign, ActOpen:
+		err = r.act(a)
+	case ActExpectConversation:
+		return r.expectConversation(a.ExpectConversation)
 	}
 	if err != nil {
 		return fmt.Sprintf("%s failed: %v", a.Kind, err)
@@ -269,8 +296,14 @@ func (r *runner) expect(c *MessageCheck) string {
 	}
 	o := entries[0]
 	r.cursor = o.ID
-	if !c.matches(o) {
-		return fmt.Sprintf("expected %s, got message %d: %s", c.describe(), r.number(o.ID), summarize(o))
+	if !c.matches(o) || (c.From != "" && !r.fromMatches(c.From, o)) {
+		got := r.summarize(o)
+		if c.From != "" && r.replies[o.ID] == "" {
+			if from := r.from(o); from != "" {
+				got += " (from " + from + ")"
+			}
+		}
+		return fmt.Sprintf("expected %s, got message %d: %s", c.describe(), r.number(o.ID), got)
 	}
 	return ""
 }
@@ -296,7 +329,7 @@ func (r *runner) expectNone() string {
 	}
 	var got []string
 	for _, o := range entries {
-		got = append(got, fmt.Sprintf("message %d: %s", r.number(o.ID), summarize(o)))
+		got = append(got, fmt.Sprintf("message %d: %s", r.number(o.ID), r.summarize(o)))
 	}
 	return fmt.Sprintf("expected no more messages, got %d: %s", len(entries), strings.Join(got, "; "))
 }
@@ -433,7 +466,7 @@ func (r *runner) transcript() []string {
 	}
 	var lines []line
 	for i, o := range entries {
-		lines = append(lines, line{after: o.ID, text: fmt.Sprintf("%2d. %s", i+1, summarize(o))})
+		lines = append(lines, line{after: o.ID, text: fmt.Sprintf("%2d. %s", i+1, r.summarize(o))})
 	}
 	seq := 0
 	for _, n := range r.notes {
@@ -496,6 +529,9 @@ func (c *MessageCheck) describe() string {
 	}
 	if len(parts) > 0 {
 		s += " with " + strings.Join(parts, ", ")
+	}
+	if c.From != "" {
+		s += " from " + c.From
 	}
 	return s
 }

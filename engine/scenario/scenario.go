@@ -96,6 +96,13 @@ type Scenario struct {
 	// HTTP answers the flows' http steps.
 	HTTP   []*Stub
 	Script []*Action
+	// People are the operators and teams of the header (operators:,
+	// teams:), or nil when it declares none; FlowPeople are their names,
+	// against which the flows' assign steps are checked.
+	People     *engine.People
+	FlowPeople *flows.People
+	// AutoClose is the account's auto_close (0: engine.DefaultAutoClose).
+	AutoClose time.Duration
 	// Problems are what is wrong with the scenario; it does not run when
 	// there are any.
 	Problems Problems
@@ -142,10 +149,18 @@ const (
 	ActExpectNone    = "expect_none"
 	ActExpectContact = "expect_contact"
 	ActExpectRun     = "expect_run"
+	// What operators do (the scenario's operators: header).
+	ActReply              = "reply"
+	ActComment            = "comment"
+	ActClose              = "close"
+	ActAssign             = "assign"
+	ActOpen               = "open"
+	ActExpectConversation = "expect_conversation"
 )
 
 var actionKinds = []string{ActFollow, ActUnfollow, ActScan, ActMenu, ActTap, ActSay, ActImage, ActLocation, ActWait,
-	ActFailNext, ActExpect, ActExpectNone, ActExpectContact, ActExpectRun}
+	ActFailNext, ActExpect, ActExpectNone, ActExpectContact, ActExpectRun,
+	ActReply, ActComment, ActClose, ActAssign, ActOpen, ActExpectConversation}
 
 // Action is one step of a script: something the contact does, time
 // passing, or a check.
@@ -167,6 +182,12 @@ type Action struct {
 	Expect        *MessageCheck
 	ExpectContact *ContactCheck
 	ExpectRun     *RunCheck
+	// Operator is who does an operator's action (reply, comment, close,
+	// assign, open), and Do what they do.
+	Operator string
+	Do       *engine.Action
+	// ExpectConversation is the expect_conversation check.
+	ExpectConversation *ConvCheck
 }
 
 // MessageCheck is what `expect` wants of the next outbound message. Empty
@@ -189,6 +210,9 @@ type MessageCheck struct {
 	Status string
 	// Reason is why the message failed.
 	Reason string
+	// From, when set, is who sent it: an operator's name, "flow NAME"
+	// (a run of that flow) or "flow" (any flow).
+	From string
 }
 
 // ContactCheck is what `expect_contact` wants of the contact.
@@ -233,7 +257,7 @@ var (
 	messageTypes   = []string{"text", "image", "voice", "video", "news", "menu"}
 	outboxStatuses = []string{string(engine.OutboxSent), string(engine.OutboxFailed), string(engine.OutboxUnknown), string(engine.OutboxPending)}
 	httpMethods    = []string{"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"}
-	scenarioKeys   = []string{"name", "start", "timezone", "account", "contact", "http", "script"}
+	scenarioKeys   = []string{"name", "start", "timezone", "account", "contact", "operators", "teams", "http", "script"}
 )
 
 // LoadFile reads and parses a test file. The error is only for a file
@@ -303,6 +327,9 @@ func yamlProblem(path string, err error) Problem {
 type parser struct {
 	file     string
 	problems Problems
+	// names are the operator and team names the script uses, checked
+	// against the header once it is read.
+	names []nameRef
 }
 
 func pos(n *yaml.Node) flows.Pos { return flows.Pos{Line: n.Line, Col: n.Column} }
@@ -571,6 +598,10 @@ func (p *parser) scenario(n *yaml.Node) *Scenario {
 			p.account(v, sc)
 		case "contact":
 			p.contact(v, sc)
+		case "operators":
+			p.operators(v, sc)
+		case "teams":
+			p.teams(v, sc)
 		case "http":
 			p.stubs(v, sc)
 		case "script":
@@ -584,13 +615,14 @@ func (p *parser) scenario(n *yaml.Node) *Scenario {
 	if !hasScript {
 		p.errorf(n, "add script: with the follower's actions and expect: checks", "a scenario needs a script:")
 	}
+	p.people(sc)
 	if err := sc.Settings.Validate(); err != nil && len(p.problems) == 0 {
 		p.errorf(n, "", "account: %v", err)
 	}
 	return sc
 }
 
-var accountKeys = []string{"id", "region", "window", "message_quota", "event_quota", "event_window"}
+var accountKeys = []string{"id", "region", "window", "message_quota", "event_quota", "event_window", "auto_close"}
 
 func (p *parser) account(n *yaml.Node, sc *Scenario) {
 	pairs, _ := p.mapping(n, "account", accountKeys, "e.g. account: { region: international, message_quota: 20 }")
@@ -612,6 +644,14 @@ func (p *parser) account(n *yaml.Node, sc *Scenario) {
 		case "event_window":
 			if d, ok := p.duration(v, "event_window"); ok {
 				sc.Settings.EventWindow = d
+			}
+		case "auto_close":
+			if d, ok := p.duration(v, "auto_close"); ok {
+				if d <= 0 {
+					p.errorf(v, "write how long a conversation stays open after the contact's last interaction, like 24h", "auto_close must be longer than zero")
+					break
+				}
+				sc.AutoClose = d
 			}
 		case "message_quota":
 			if i, ok := p.integer(v, "message_quota", 1); ok {
@@ -757,20 +797,26 @@ func (p *parser) script(n *yaml.Node, sc *Scenario) {
 
 // actionHint says how each action is written.
 var actionHint = map[string]string{
-	ActFollow:        "- follow, or - follow: store_1 for a follow through a QR code",
-	ActUnfollow:      "- unfollow",
-	ActScan:          "- scan: store_1",
-	ActMenu:          "- menu: MENU_HELP",
-	ActTap:           "- tap: ITEM_ID, the id of an item of the last message menu",
-	ActSay:           "- say: hello",
-	ActImage:         "- image, or - image: MEDIA_ID",
-	ActLocation:      "- location: { lat: 31.23, lng: 121.47, label: People's Square }",
-	ActWait:          "- wait: 2h",
-	ActFailNext:      "- fail_next: api_error, or - fail_next: { reason: api_error, code: 45015, count: 2 }",
-	ActExpect:        `- expect: "Welcome*", or - expect: { status: failed, reason: window_closed }`,
-	ActExpectNone:    "- expect_none",
-	ActExpectContact: "- expect_contact: { fields: { name: Alice }, tags: [vip], no_tags: [lead] }",
-	ActExpectRun:     "- expect_run: { flow: welcome, status: completed }",
+	ActFollow:             "- follow, or - follow: store_1 for a follow through a QR code",
+	ActUnfollow:           "- unfollow",
+	ActScan:               "- scan: store_1",
+	ActMenu:               "- menu: MENU_HELP",
+	ActTap:                "- tap: ITEM_ID, the id of an item of the last message menu",
+	ActSay:                "- say: hello",
+	ActImage:              "- image, or - image: MEDIA_ID",
+	ActLocation:           "- location: { lat: 31.23, lng: 121.47, label: People's Square }",
+	ActWait:               "- wait: 2h",
+	ActFailNext:           "- fail_next: api_error, or - fail_next: { reason: api_error, code: 45015, count: 2 }",
+	ActExpect:             `- expect: "Welcome*", or - expect: { status: failed, reason: window_closed }`,
+	ActExpectNone:         "- expect_none",
+	ActExpectContact:      "- expect_contact: { fields: { name: Alice }, tags: [vip], no_tags: [lead] }",
+	ActExpectRun:          "- expect_run: { flow: welcome, status: completed }",
+	ActReply:              `- reply: { operator: amy, text: "Sorry! Let me check." }, or { operator: amy, image: MEDIA_ID }`,
+	ActComment:            `- comment: { operator: amy, text: "courier delayed" }`,
+	ActClose:              "- close: { operator: amy, note: solved, category: delivery }",
+	ActAssign:             "- assign: { operator: amy, to: bob }, { operator: amy, team: support, pick: round_robin }, or { operator: amy, to: none }",
+	ActOpen:               "- open: { operator: amy }",
+	ActExpectConversation: "- expect_conversation: { status: open, assignee: amy, team: support }",
 }
 
 // action parses one item of a script: a bare kind or a map of one kind to
@@ -884,6 +930,18 @@ func (p *parser) action(n *yaml.Node) *Action {
 		if a.ExpectRun == nil {
 			return nil
 		}
+	case ActReply, ActComment, ActClose, ActAssign, ActOpen:
+		if !need() || !p.operatorAction(v, a) {
+			return nil
+		}
+	case ActExpectConversation:
+		if !need() {
+			return nil
+		}
+		a.ExpectConversation = p.convCheck(v)
+		if a.ExpectConversation == nil {
+			return nil
+		}
 	}
 	return a
 }
@@ -960,7 +1018,7 @@ func (p *parser) failNext(n *yaml.Node, a *Action) bool {
 	return true
 }
 
-var messageCheckKeys = []string{"text", "image", "voice", "video", "news", "menu", "type", "status", "reason"}
+var messageCheckKeys = []string{"text", "image", "voice", "video", "news", "menu", "type", "status", "reason", "from"}
 
 func (p *parser) messageCheck(n *yaml.Node) *MessageCheck {
 	c := &MessageCheck{}
@@ -1004,6 +1062,8 @@ func (p *parser) messageCheck(n *yaml.Node) *MessageCheck {
 			c.Status, good = p.oneOf(v, "status", outboxStatuses)
 		case "reason":
 			c.Reason, good = p.oneOf(v, "reason", reasons)
+		case "from":
+			c.From, good = p.from(v)
 		}
 		ok = ok && good
 	}
