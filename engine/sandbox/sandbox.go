@@ -86,12 +86,12 @@ const sandboxClockKey = "sandbox/clock"
 type Sandbox struct {
 	account   string
 	autoClose time.Duration
-	clock   *engine.VirtualClock
-	channel *sim.Channel
-	store   *sqlite.Store
-	engine  *engine.Engine
-	dbPath  string
-	tmpDir  string
+	clock     *engine.VirtualClock
+	channel   *sim.Channel
+	store     *sqlite.Store
+	engine    *engine.Engine
+	dbPath    string
+	tmpDir    string
 
 	keepClock bool
 	// opened tells this opening's message ids from those of earlier
