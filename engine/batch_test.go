@@ -101,7 +101,9 @@ steps:
 	<-g.entered
 	for i, ev := range events {
 		ingest(ev)
-		for e.Stats().WriterQueue < i+1 {
+		// Events only: the dispatcher's and the timers' jobs may queue
+		// meanwhile.
+		for e.Stats().EventQueue < i+1 {
 			runtime.Gosched()
 		}
 	}

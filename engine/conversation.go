@@ -238,7 +238,7 @@ const (
 )
 
 // forever is the expiry of state that does not expire.
-var forever = time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)
+var forever = time.Date(2200, 1, 1, 0, 0, 0, 0, time.UTC) // within int64 nanoseconds
 
 func (w *work) away(operator string) (bool, error) {
 	v, _, ok, err := w.tx.ChannelState(awayKey+operator, w.now)

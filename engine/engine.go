@@ -74,6 +74,9 @@ type Engine struct {
 	log   *slog.Logger
 
 	jobs chan *job
+	// ingestQueued counts the events (ingest jobs) queued for the
+	// writer and not taken yet.
+	ingestQueued atomic.Int64
 
 	// changed is closed, and replaced, when a commit changed contacts or
 	// messages while someone watched (Changed).
@@ -310,6 +313,9 @@ func (e *Engine) enqueueJob(ctx context.Context, internal bool, j *job) error {
 	e.addBusy(1)
 	select {
 	case e.jobs <- j:
+		if j.ev != nil {
+			e.ingestQueued.Add(1)
+		}
 		e.stopMu.RUnlock()
 	case <-ctx.Done():
 		e.stopMu.RUnlock()
@@ -378,6 +384,11 @@ func (e *Engine) writer() {
 				batch = append(batch, j)
 			default:
 				break fill
+			}
+		}
+		for _, j := range batch {
+			if j.ev != nil {
+				e.ingestQueued.Add(-1)
 			}
 		}
 		e.runBatch(batch)

@@ -394,8 +394,8 @@ func (e *Engine) Transcript(ctx context.Context, ref ContactRef, limit int) ([]T
 		if err != nil {
 			return err
 		}
-		for _, ev := range evs {
-			items = append(items, TranscriptItem{At: ev.ReceivedAt, Event: ev})
+		for i := len(evs) - 1; i >= 0; i-- {
+			items = append(items, TranscriptItem{At: evs[i].ReceivedAt, Event: evs[i]})
 		}
 		out, err := tx.Outbox(OutboxFilter{Account: ref.Account, Contact: ref.ID, Newest: true, Limit: limit})
 		if err != nil {
@@ -436,7 +436,30 @@ func (e *Engine) Transcript(ctx context.Context, ref ContactRef, limit int) ([]T
 	if err != nil {
 		return nil, err
 	}
-	sort.SliceStable(items, func(i, j int) bool { return items[i].At.Before(items[j].At) })
+	// Oldest first; at the same instant (one job's work), what the
+	// contact sent comes first, then notes, then messages, each source
+	// in its own order.
+	rank := func(it *TranscriptItem) (int, int64) {
+		switch {
+		case it.Event != nil:
+			return 0, 0
+		case it.Note != nil:
+			return 1, it.Note.ID
+		}
+		return 2, it.Outbox.ID
+	}
+	sort.SliceStable(items, func(i, j int) bool {
+		a, b := &items[i], &items[j]
+		if !a.At.Equal(b.At) {
+			return a.At.Before(b.At)
+		}
+		ra, ia := rank(a)
+		rb, ib := rank(b)
+		if ra != rb {
+			return ra < rb
+		}
+		return ia < ib
+	})
 	if len(items) > limit {
 		items = items[len(items)-limit:]
 	}

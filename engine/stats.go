@@ -42,6 +42,8 @@ type Stats struct {
 	// WriterQueue is how many jobs wait for the writer; OutboxQueue how
 	// many committed messages wait in memory for the dispatcher.
 	WriterQueue, OutboxQueue int
+	// EventQueue is how many of the writer's queued jobs are events.
+	EventQueue int
 	// IngestCounts[i] counts the ingests that took at most
 	// IngestBuckets[i] (and more than the bound before); the last element
 	// counts the slower ones. IngestSum is their total, in seconds.
@@ -294,6 +296,7 @@ func (e *Engine) Stats() Stats {
 	}
 	out.IngestSum = time.Duration(s.ingestSum.Load()).Seconds()
 	out.WriterQueue = len(e.jobs)
+	out.EventQueue = int(e.ingestQueued.Load())
 	out.Lanes = LaneCount
 	if e.lanes != nil {
 		out.Lanes = len(e.lanes.list())

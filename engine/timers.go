@@ -36,7 +36,12 @@ func (e *Engine) timerLoop() {
 		default:
 		}
 		wait := time.Minute
-		if err := e.FireDue(context.Background()); err != nil {
+		// The whole round counts as busy, so that Sync waits for it
+		// (its jobs are apart: between two, nothing else would be).
+		e.addBusy(1)
+		err := e.FireDue(context.Background())
+		e.addBusy(-1)
+		if err != nil {
 			if errors.Is(err, ErrStopped) {
 				return
 			}
