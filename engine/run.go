@@ -46,13 +46,13 @@ func (w *work) newRunner(cs *contactState, r *Run, p *program) (*runner, error) 
 	x := &runner{w: w, cs: cs, run: r, prog: p, path: path}
 	x.timer = r.Status.timed()
 	x.env = flows.Env{
-		Contact: w.contactEnv(cs),
-		Answer:  r.State.Answer,
-		Vars:    r.State.Vars,
-		Now:     w.now.In(w.e.cfg.Zone),
-		Flow:    flows.FlowEnv{Name: r.Flow, Version: r.Version},
+		Contact:      w.contactEnv(cs),
+		Answer:       r.State.Answer,
+		Vars:         r.State.Vars,
+		Now:          w.now.In(w.e.cfg.Zone),
+		Flow:         flows.FlowEnv{Name: r.Flow, Version: r.Version},
 		Conversation: convEnv(&cs.c.Conv),
-		Account: flows.AccountEnv{ID: r.Account},
+		Account:      flows.AccountEnv{ID: r.Account},
 	}
 	if r.State.Event != nil {
 		x.env.Event = *r.State.Event

@@ -93,9 +93,39 @@ func (e *Engine) NextDue(ctx context.Context) (time.Time, bool, error) {
 				next, ok = due, true
 			}
 		}
-		return nil
+		due, has, err := e.nextAutoClose(tx)
+		if err == nil && has && (!ok || due.Before(next)) {
+			next, ok = due, true
+		}
+		return err
 	})
 	return next, ok, err
+}
+
+// nextAutoClose returns when the first open conversation of this node's
+// contacts comes due for auto_close: the earliest among the oldest few
+// (accounts may set different auto_close times).
+func (e *Engine) nextAutoClose(tx ReadTx) (time.Time, bool, error) {
+	st, ok := tx.(ConversationStore)
+	if !ok {
+		return time.Time{}, false, nil
+	}
+	far := e.clock.Now().Add(100 * 365 * 24 * time.Hour)
+	open, err := st.StaleConversations(far, ConvCursor{}, 64)
+	if err != nil {
+		return time.Time{}, false, fmt.Errorf("open conversations: %w", err)
+	}
+	var next time.Time
+	has := false
+	for _, c := range open {
+		if e.lanes != nil && !e.lanes.holds(LaneOf(c.Account, c.ID)) {
+			continue
+		}
+		if due := c.LastSeen.Add(e.autoClose(c.Account)); !has || due.Before(next) {
+			next, has = due, true
+		}
+	}
+	return next, has, nil
 }
 
 // FireDue resumes every run whose `wait` or `ask` timeout is due by the
