@@ -281,7 +281,7 @@ func (s *server) openSandbox(ctx context.Context) error {
 // accounts, and returns the callback endpoint.
 func (s *server) openAccounts(ctx context.Context, o serverOptions) (http.Handler, error) {
 	cfg := s.cfg
-	st, err := openNodeStore(ctx, cfg.Database, o.Synchronous)
+	st, err := openNodeStore(ctx, cfg.Database, o.Synchronous, cfg.Nodes)
 	if err != nil {
 		return nil, err
 	}

@@ -16,19 +16,20 @@ import (
 // are as durable as the server's own settings make them). Errors never
 // show a URL's password.
 func openStore(ctx context.Context, database, synchronous string) (engine.Store, error) {
-	return openStoreFor(ctx, database, synchronous)
+	return openStoreFor(ctx, database, synchronous, config.NodesConfig{})
 }
 
 // openNodeStore opens the store serve's engine runs on. On PostgreSQL the
 // engine joins it as one of the database's nodes (engine.Node): several
-// serve processes share the database, each holding some of the lanes.
-func openNodeStore(ctx context.Context, database, synchronous string) (engine.Store, error) {
-	return openStore(ctx, database, synchronous)
+// serve processes share the database, each holding some of the lanes,
+// under a lease as nodes says.
+func openNodeStore(ctx context.Context, database, synchronous string, nodes config.NodesConfig) (engine.Store, error) {
+	return openStoreFor(ctx, database, synchronous, nodes)
 }
 
-func openStoreFor(ctx context.Context, database, synchronous string) (engine.Store, error) {
+func openStoreFor(ctx context.Context, database, synchronous string, nodes config.NodesConfig) (engine.Store, error) {
 	if postgres.IsURL(database) {
-		st, err := postgres.Open(ctx, database, postgres.Options{})
+		st, err := postgres.Open(ctx, database, postgres.Options{Lease: nodes.Lease, Renew: nodes.Renew})
 		if err != nil {
 			return nil, err
 		}
