@@ -226,8 +226,9 @@ func newServer(ctx context.Context, cfg *config.Config, o serverOptions) (*serve
 	if o.Clock == nil {
 		o.Clock = engine.SystemClock{}
 	}
-	// Flows may read only the secrets the config declares.
-	s := &server{cfg: cfg, log: o.Logger, fenced: make(chan struct{}), loadOpt: flows.Options{Regions: map[string]string{}, CheckSecrets: true, Secrets: cfg.Secrets.Names()}}
+	// Flows may read only the secrets the config declares, and assign
+	// only its operators and teams.
+	s := &server{cfg: cfg, log: o.Logger, fenced: make(chan struct{}), loadOpt: flows.Options{Regions: map[string]string{}, CheckSecrets: true, Secrets: cfg.Secrets.Names(), People: cfg.FlowPeople()}}
 	s.metrics = metrics.New(func() engine.Stats { return s.engine.Stats() })
 	print, err := flowsFingerprint(cfg.Flows)
 	if err != nil {
@@ -395,6 +396,7 @@ func (s *server) openConsole(mux *http.ServeMux) error {
 		Metrics: s.metrics, Logger: s.log,
 		ExportOptions: s.exportOptions, Plan: s.plan,
 		Zone: s.cfg.Timezone, ZoneName: s.cfg.TimezoneName,
+		Operator: s.operatorByToken(),
 	})
 	if err != nil {
 		return err
@@ -406,6 +408,20 @@ func (s *server) openConsole(mux *http.ServeMux) error {
 	}
 	s.admin = s.httpServer(c)
 	return nil
+}
+
+// operatorByToken names the operator of a console token (nil without
+// operators).
+func (s *server) operatorByToken() func(string) (string, bool) {
+	if len(s.cfg.Operators) == 0 {
+		return nil
+	}
+	return func(tok string) (string, bool) {
+		if o, ok := s.cfg.OperatorByToken(tok); ok {
+			return o.Name, true
+		}
+		return "", false
+	}
 }
 
 // loopback reports whether a host:port address is on the loopback
@@ -576,6 +592,9 @@ func (s *server) printAddresses(w io.Writer) {
 // events are committed), stops the engine (runs stay resumable) and
 // closes the store.
 func (s *server) Shutdown(ctx context.Context) error {
+	if s.console != nil {
+		s.console.Close() // its live streams would hold the shutdown
+	}
 	if s.admin != nil {
 		if err := s.admin.Shutdown(ctx); err != nil {
 			s.admin.Close()

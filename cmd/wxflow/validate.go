@@ -107,6 +107,7 @@ func withConfig(opt flows.Options, cfg *config.Config) flows.Options {
 	}
 	opt.Regions = regions
 	opt.CheckSecrets, opt.Secrets = true, cfg.Secrets.Names()
+	opt.People = cfg.FlowPeople()
 	return opt
 }
 

@@ -15,7 +15,8 @@ func folderOf(t *testing.T, files map[string]string) string {
 }
 
 // TestValidateConfig: with --config, flows are checked against the serve
-// config: the secrets it declares; without it, any name goes.
+// config: the operators and teams they assign to and the secrets they
+// read; without it, any name goes.
 func TestValidateConfig(t *testing.T) {
 	t.Parallel()
 	flowsDir := folderOf(t, map[string]string{"crm.yaml": `name: crm
@@ -24,17 +25,36 @@ triggers:
 steps:
   - http:
       url: "https://crm.example.com/?key=${secret.CRM_KEY}"
+`, "handoff.yaml": `name: handoff
+triggers:
+  - keyword: [person]
+steps:
+  - assign: amy
+  - assign: zed
+  - assign: { team: suport }
+  - assign: { team: support, pick: round_robin }
 `})
 	cfgDir := folderOf(t, map[string]string{
-		"wxflow.yaml": "sandbox: true\n",
+		"wxflow.yaml": "sandbox: true\nteams:\n  support:\noperators:\n  amy:\n    teams: [support]\n    token: amy-t0ken-0123456789\n",
 		"broken.yaml": "sandbox: true\noperators:\n  Amy:\n    token: amy-t0ken-0123456789\n",
 	})
 	if r := runCLI(t, "validate", flowsDir); r.code != exitOK {
 		t.Fatalf("without --config: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 	r := runCLI(t, "validate", "--config", filepath.Join(cfgDir, "wxflow.yaml"), flowsDir)
-	if r.code != exitProblems || !strings.Contains(r.stdout, `secret "CRM_KEY" is not declared`) {
-		t.Fatalf("with --config: exit %d, want %d and the undeclared secret\n%s%s", r.code, exitProblems, r.stdout, r.stderr)
+	handoff := filepath.Join(flowsDir, "handoff.yaml")
+	for _, want := range []string{
+		handoff + `:6:13: error: no operator named "zed" (declared operators: amy)`,
+		handoff + `:7:21: error: no team named "suport" (did you mean "support"?)`,
+		`secret "CRM_KEY" is not declared`,
+		"2 flows checked: 3 errors, 0 warnings",
+	} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("with --config: no %q in\n%s%s", want, r.stdout, r.stderr)
+		}
+	}
+	if r.code != exitProblems || strings.Contains(r.stdout, "amy-t0ken") {
+		t.Errorf("with --config: exit %d, want %d (and no token shown)", r.code, exitProblems)
 	}
 
 	broken := filepath.Join(cfgDir, "broken.yaml")

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/wxflow/wxflow/engine"
+	"github.com/wxflow/wxflow/flows"
 )
 
 // The operators' tokens of the tests: none may ever appear in a message.
@@ -113,6 +114,13 @@ func TestConfigPeople(t *testing.T) {
 	}
 	if !reflect.DeepEqual(people, wantPeople) {
 		t.Errorf("People = %+v", people)
+	}
+	wantFlow := &flows.People{
+		Operators: map[string][]string{"bob": {"support", "night"}, "amy": {"support"}, "carol-2": {}},
+		Teams:     []string{"night", "sales", "support"},
+	}
+	if got := c.FlowPeople(); !reflect.DeepEqual(got, wantFlow) {
+		t.Errorf("FlowPeople = %+v", got)
 	}
 	if got := c.AutoClose(); !reflect.DeepEqual(got, map[string]time.Duration{"main": 24 * time.Hour, "other": engine.DefaultAutoClose}) {
 		t.Errorf("AutoClose = %v", got)

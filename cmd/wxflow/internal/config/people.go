@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"regexp"
 	"sort"
 	"strings"
 	"time"
@@ -128,6 +127,16 @@ func (c *Config) People() engine.People {
 	return p
 }
 
+// FlowPeople returns the operators and teams as flow loading checks the
+// names of assign steps against them (flows.Options.People).
+func (c *Config) FlowPeople() *flows.People {
+	p := &flows.People{Operators: make(map[string][]string, len(c.Operators)), Teams: c.TeamNames()}
+	for _, o := range c.Operators {
+		p.Operators[o.Name] = append([]string{}, o.Teams...)
+	}
+	return p
+}
+
 // AutoClose returns each account's auto_close by account id, as the
 // engine takes it (engine.Config.AutoClose); nil without accounts.
 func (c *Config) AutoClose() map[string]time.Duration {
@@ -146,10 +155,10 @@ var operatorKeys = []string{"display_name", "teams", "token"}
 
 // peopleNamePattern is the form of operator and team names: what flows
 // write (assign: amy) and URLs show.
-var peopleNamePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,31}$`)
+var peopleNamePattern = flows.PeopleNamePattern
 
 // noneName is assign's word for nobody: no operator or team is named so.
-const noneName = "none"
+const noneName = flows.AssignNone
 
 // maxDisplayName is the longest display_name, in characters.
 const maxDisplayName = 64
