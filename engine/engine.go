@@ -139,6 +139,9 @@ type flowSet struct {
 	byName map[string]*program
 	index  *triggers.Index
 	set    *flows.Set
+	// loaded is false before the first Load: conversations are not
+	// closed for auto_close then (their closed flows are not known).
+	loaded bool
 }
 
 type job struct {
@@ -502,7 +505,7 @@ func (e *Engine) Load(ctx context.Context, set *flows.Set) error {
 	if set.Diags.HasErrors() {
 		return fmt.Errorf("load flows: %d errors", set.Diags.Count(flows.SeverityError))
 	}
-	fs := &flowSet{byName: map[string]*program{}, set: set}
+	fs := &flowSet{byName: map[string]*program{}, set: set, loaded: true}
 	var list []*flows.Flow
 	for _, f := range set.Flows {
 		if f.Diags.HasErrors() {

@@ -471,6 +471,9 @@ func (e *Engine) Transcript(ctx context.Context, ref ContactRef, limit int) ([]T
 // flows. FireDue calls it; it reads first and writes only when some are
 // due, so the timer loop pays one read for it.
 func (e *Engine) closeStale(ctx context.Context) error {
+	if !e.flows.Load().loaded {
+		return nil
+	}
 	shortest := DefaultAutoClose
 	for _, d := range e.cfg.AutoClose {
 		if d > 0 && d < shortest {

@@ -107,7 +107,7 @@ func (e *Engine) NextDue(ctx context.Context) (time.Time, bool, error) {
 // (accounts may set different auto_close times).
 func (e *Engine) nextAutoClose(tx ReadTx) (time.Time, bool, error) {
 	st, ok := tx.(ConversationStore)
-	if !ok {
+	if !ok || !e.flows.Load().loaded {
 		return time.Time{}, false, nil
 	}
 	far := e.clock.Now().Add(100 * 365 * 24 * time.Hour)
