@@ -344,7 +344,11 @@ func (x *runner) Comment(text string) error {
 // convCandidates are the `conversation: opened` or `closed` triggers of
 // an account.
 func (w *work) convCandidates(account, which string) []triggers.Candidate {
-	return w.e.flows.Load().index.Match(triggers.Input{Account: account, Kind: "conversation", Key: which})
+	fs := w.e.flows.Load()
+	if !fs.convTriggers {
+		return nil
+	}
+	return fs.index.Match(triggers.Input{Account: account, Kind: "conversation", Key: which})
 }
 
 // convTriggered starts the flow a conversation's opening or closing

@@ -142,6 +142,9 @@ type flowSet struct {
 	// loaded is false before the first Load: conversations are not
 	// closed for auto_close then (their closed flows are not known).
 	loaded bool
+	// convTriggers is set when a flow has a conversation trigger: only
+	// then is a conversation's opening matched against them.
+	convTriggers bool
 }
 
 type job struct {
@@ -516,6 +519,11 @@ func (e *Engine) Load(ctx context.Context, set *flows.Set) error {
 		list = append(list, f)
 	}
 	fs.index = triggers.NewIndex(list)
+	for _, which := range []string{"opened", "closed"} {
+		if len(fs.index.Match(triggers.Input{Kind: "conversation", Key: which, AnyAccount: true})) > 0 {
+			fs.convTriggers = true
+		}
+	}
 	now := e.clock.Now()
 	err := e.store.Update(ctx, func(tx Tx) error {
 		for _, f := range list {
