@@ -270,7 +270,7 @@ func (s *server) openSandbox(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	sb, err := sandbox.New(ctx, sandbox.Config{Set: set, DBPath: s.cfg.Database, Zone: s.cfg.Timezone, Logger: s.log, KeepClock: true, Secrets: s.cfg.Secrets})
+	sb, err := sandbox.New(ctx, sandbox.Config{Set: set, DBPath: s.cfg.Database, Zone: s.cfg.Timezone, Logger: s.log, KeepClock: true, Secrets: s.cfg.Secrets, People: s.cfg.People()})
 	if err != nil {
 		return err
 	}

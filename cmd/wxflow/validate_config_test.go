@@ -1,7 +1,9 @@
 package main
 
 import (
+	"context"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -87,6 +89,16 @@ func TestSandboxDeclaresOperators(t *testing.T) {
 	}
 	if h, ok := p.Teams["support"]; !ok || h != nil {
 		t.Errorf("team support %v, %v: want declared, always on shift", h, ok)
+	}
+	cfg.Database = filepath.Join(t.TempDir(), "wxflow.db")
+	cfg.Flows = examplesDir
+	s, err := newServer(context.Background(), cfg, serverOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if got := s.engine.People(); !reflect.DeepEqual(*got, p) {
+		t.Errorf("the sandbox's engine has the people %+v, want %+v", *got, p)
 	}
 	for tok, name := range map[string]string{"amy-sandbox-token": "amy", "bob-sandbox-token": "bob"} {
 		if o, ok := cfg.OperatorByToken(tok); !ok || o.Name != name {
