@@ -36,18 +36,17 @@ func (p *params) add(v any) string {
 	return "$" + strconv.Itoa(len(p.args))
 }
 
-// convListQuery builds the query of Conversations. It reads through one
-// index: the operator's when f names one, the teams' when it names teams,
-// the statuses' otherwise; one branch per key of that index (each in the
-// index's order, limited), merged by a UNION ALL when there are several.
-// ok is false when nothing can match.
-func convListQuery(f engine.ConversationFilter) (q string, args []any, ok bool) {
-	var col string
-	var keys []string
+// convKeys is the column of the index that Conversations(f) reads
+// through ("" for the statuses' index) and the keys of its branches: the
+// operator's index when f names one, the teams' when it names teams, the
+// statuses' otherwise. Every index starts with its column and the
+// status, so that each (key, status) branch reads the index in the
+// inbox's order, without a sort. ok is false when nothing can match.
+func convKeys(f engine.ConversationFilter) (col string, keys, statuses []string, ok bool) {
 	switch {
 	case f.Operator != "":
 		if f.Unassigned {
-			return "", nil, false
+			return "", nil, nil, false
 		}
 		col, keys = "conv_operator", []string{f.Operator}
 	case len(f.Teams) > 0:
@@ -57,20 +56,32 @@ func convListQuery(f engine.ConversationFilter) (q string, args []any, ok bool) 
 				keys = append(keys, team)
 			}
 		}
-	default:
-		col = "conv_status"
-		switch {
-		case f.Unassigned && f.Status != "" && f.Status != engine.ConvOpen:
-			return "", nil, false
-		case f.Unassigned:
-			keys = []string{string(engine.ConvOpen)}
-		case f.Status != "":
-			keys = []string{string(f.Status)}
-		default:
-			keys = []string{string(engine.ConvOpen), string(engine.ConvClosed)}
-		}
 	}
-	if len(keys) == 0 {
+	switch {
+	case f.Unassigned && f.Status != "" && f.Status != engine.ConvOpen:
+		return "", nil, nil, false
+	case f.Unassigned:
+		statuses = []string{string(engine.ConvOpen)}
+	case f.Status != "":
+		statuses = []string{string(f.Status)}
+	default:
+		statuses = []string{string(engine.ConvOpen), string(engine.ConvClosed)}
+	}
+	if col != "" && len(keys) == 0 {
+		return "", nil, nil, false
+	}
+	if col == "" {
+		keys = []string{""}
+	}
+	return col, keys, statuses, true
+}
+
+// convListQuery builds the query of Conversations: a branch per key and
+// status of the index (see convKeys), each in the index's order and
+// limited, merged by a UNION ALL when there are several.
+func convListQuery(f engine.ConversationFilter) (q string, args []any, ok bool) {
+	col, keys, statuses, ok := convKeys(f)
+	if !ok {
 		return "", nil, false
 	}
 	var p params
@@ -78,30 +89,32 @@ func convListQuery(f engine.ConversationFilter) (q string, args []any, ok bool) 
 	if f.Limit > 0 {
 		limit = f.Limit
 	}
-	branches := make([]string, len(keys))
-	for i, k := range keys {
-		// The partial index's own condition is repeated, so that the
-		// planner needs no proof that the key implies it.
-		where := []string{"c." + col + " = " + p.add(k), "c." + col + " <> ''", "c.conv_status <> ''"}
-		if f.Account != "" {
-			where = append(where, "c.account = "+p.add(f.Account))
-		}
-		if f.Status != "" && col != "conv_status" {
-			where = append(where, "c.conv_status = "+p.add(string(f.Status)))
-		}
-		if f.Unassigned {
-			where = append(where, "c.conv_status = 'open'", "c.conv_operator = ''")
-		}
-		if len(f.Teams) > 0 && col != "conv_team" {
-			where = append(where, "c.conv_team = ANY("+p.add(f.Teams)+")")
-		}
-		if !convCursorZero(f.Before) {
-			where = append(where, "(c.conv_seen, c.account, c.id) < ("+p.add(engine.UnixNanos(f.Before.Seen))+", "+p.add(f.Before.Account)+", "+p.add(f.Before.ID)+")")
-		}
-		branches[i] = `SELECT ` + convCols + ` FROM contacts c
+	var branches []string
+	for _, k := range keys {
+		for _, st := range statuses {
+			// The partial index's own condition is repeated, so that the
+			// planner needs no proof that the key implies it.
+			where := []string{"c.conv_status = " + p.add(st), "c.conv_status <> ''"}
+			if col != "" {
+				where = append([]string{"c." + col + " = " + p.add(k), "c." + col + " <> ''"}, where...)
+			}
+			if f.Account != "" {
+				where = append(where, "c.account = "+p.add(f.Account))
+			}
+			if f.Unassigned {
+				where = append(where, "c.conv_operator = ''")
+			}
+			if len(f.Teams) > 0 && col != "conv_team" {
+				where = append(where, "c.conv_team = ANY("+p.add(f.Teams)+")")
+			}
+			if !convCursorZero(f.Before) {
+				where = append(where, "(c.conv_seen, c.account, c.id) < ("+p.add(engine.UnixNanos(f.Before.Seen))+", "+p.add(f.Before.Account)+", "+p.add(f.Before.ID)+")")
+			}
+			branches = append(branches, `SELECT `+convCols+` FROM contacts c
 			LEFT JOIN sessions s ON s.account = c.account AND s.contact = c.id
-			WHERE ` + strings.Join(where, " AND ") + `
-			ORDER BY c.conv_seen DESC, c.account DESC, c.id DESC LIMIT ` + p.add(limit)
+			WHERE `+strings.Join(where, " AND ")+`
+			ORDER BY c.conv_seen DESC, c.account DESC, c.id DESC LIMIT `+p.add(limit))
+		}
 	}
 	if len(branches) == 1 {
 		return branches[0], p.args, true
@@ -268,6 +281,11 @@ func (t *pgTx) ConvNotes(account, contact string, beforeID int64, limit int) ([]
 	return out, nil
 }
 
+// recentEventsQuery reads a contact's events received before a time,
+// newest first.
+const recentEventsQuery = `SELECT key, payload, received_at FROM events
+	WHERE account = $1 AND contact = $2 AND received_at < $3 ORDER BY received_at DESC, key DESC LIMIT $4`
+
 // RecentEvents implements engine.ConversationStore, through the index
 // events_contact.
 func (t *pgTx) RecentEvents(account, contact string, before time.Time, limit int) ([]*engine.EventRecord, error) {
@@ -280,24 +298,22 @@ func (t *pgTx) RecentEvents(account, contact string, before time.Time, limit int
 		lim = limit
 	}
 	var out []*engine.EventRecord
-	err := t.query(`SELECT key, payload, received_at FROM events
-		WHERE account = $1 AND contact = $2 AND received_at < $3 ORDER BY received_at DESC, key DESC LIMIT $4`,
-		[]any{account, contact, until, lim}, func(rows pgx.Rows) error {
-			for rows.Next() {
-				var e engine.EventRecord
-				var payload string
-				var received int64
-				if err := rows.Scan(&e.Key, &payload, &received); err != nil {
-					return err
-				}
-				if err := json.Unmarshal([]byte(payload), &e.Event); err != nil {
-					return fmt.Errorf("event %s: %w", e.Key, err)
-				}
-				e.ReceivedAt = engine.FromUnixNanos(received)
-				out = append(out, &e)
+	err := t.query(recentEventsQuery, []any{account, contact, until, lim}, func(rows pgx.Rows) error {
+		for rows.Next() {
+			var e engine.EventRecord
+			var payload string
+			var received int64
+			if err := rows.Scan(&e.Key, &payload, &received); err != nil {
+				return err
 			}
-			return rows.Err()
-		})
+			if err := json.Unmarshal([]byte(payload), &e.Event); err != nil {
+				return fmt.Errorf("event %s: %w", e.Key, err)
+			}
+			e.ReceivedAt = engine.FromUnixNanos(received)
+			out = append(out, &e)
+		}
+		return rows.Err()
+	})
 	if err != nil {
 		return nil, fmt.Errorf("recent events of %s/%s: %w", account, contact, err)
 	}

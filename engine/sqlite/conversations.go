@@ -22,18 +22,17 @@ func convCursorZero(c engine.ConvCursor) bool {
 	return c.Seen.IsZero() && c.Account == "" && c.ID == ""
 }
 
-// convListQuery builds the query of Conversations. It reads through one
-// index: the operator's when f names one, the teams' when it names teams,
-// the statuses' otherwise; one branch per key of that index (each ordered
-// by the index, limited), merged by a UNION ALL when there are several.
-// ok is false when nothing can match.
-func convListQuery(f engine.ConversationFilter) (q string, args []any, ok bool) {
-	var index, col string
-	var keys []string
+// convKeys is the index that Conversations(f) reads through and the
+// keys of its branches: the operator's index when f names one, the
+// teams' when it names teams, the statuses' otherwise. Every index
+// starts with its column and the status, so that each (key, status)
+// branch reads the index in the inbox's order, without a sort. ok is
+// false when nothing can match.
+func convKeys(f engine.ConversationFilter) (index, col string, keys, statuses []string, ok bool) {
 	switch {
 	case f.Operator != "":
 		if f.Unassigned {
-			return "", nil, false
+			return "", "", nil, nil, false
 		}
 		index, col, keys = "contacts_conv_operator", "conv_operator", []string{f.Operator}
 	case len(f.Teams) > 0:
@@ -44,34 +43,48 @@ func convListQuery(f engine.ConversationFilter) (q string, args []any, ok bool) 
 			}
 		}
 	default:
-		index, col = "contacts_conv", "conv_status"
-		switch {
-		case f.Unassigned && f.Status != "" && f.Status != engine.ConvOpen:
-			return "", nil, false
-		case f.Unassigned:
-			keys = []string{string(engine.ConvOpen)}
-		case f.Status != "":
-			keys = []string{string(f.Status)}
-		default:
-			keys = []string{string(engine.ConvOpen), string(engine.ConvClosed)}
-		}
+		index = "contacts_conv"
 	}
-	if len(keys) == 0 {
+	switch {
+	case f.Unassigned && f.Status != "" && f.Status != engine.ConvOpen:
+		return "", "", nil, nil, false
+	case f.Unassigned:
+		statuses = []string{string(engine.ConvOpen)}
+	case f.Status != "":
+		statuses = []string{string(f.Status)}
+	default:
+		statuses = []string{string(engine.ConvOpen), string(engine.ConvClosed)}
+	}
+	if col != "" && len(keys) == 0 {
+		return "", "", nil, nil, false
+	}
+	return index, col, keys, statuses, true
+}
+
+// convListQuery builds the query of Conversations: a branch per key and
+// status of the index (see convKeys), each in the index's order and
+// limited, merged by a UNION ALL when there are several.
+func convListQuery(f engine.ConversationFilter) (q string, args []any, ok bool) {
+	index, col, keys, statuses, ok := convKeys(f)
+	if !ok {
 		return "", nil, false
 	}
-	// The conditions of every branch but the index's key. The partial
-	// index's own condition is repeated, so that SQLite may use it.
-	var where []string
+	// The conditions of every branch but its key and status. The
+	// partial index's own condition is repeated, so that SQLite may use
+	// it.
+	where := []string{"c.conv_status <> ''"}
 	var common []any
-	where = append(where, "c."+col+" <> ''", "c.conv_status <> ''")
-	if f.Account != "" {
-		where, common = append(where, "c.account = ?"), append(common, f.Account)
+	if col != "" {
+		where = append(where, "c."+col+" <> ''")
 	}
-	if f.Status != "" && col != "conv_status" {
-		where, common = append(where, "c.conv_status = ?"), append(common, string(f.Status))
+	if f.Account != "" {
+		// Unary +: a filter only. As a constant of the order, SQLite
+		// would sort ties of last_seen instead of reading the index's
+		// order (account, id).
+		where, common = append(where, "+c.account = ?"), append(common, f.Account)
 	}
 	if f.Unassigned {
-		where = append(where, "c.conv_status = 'open'", "c.conv_operator = ''")
+		where = append(where, "c.conv_operator = ''")
 	}
 	if len(f.Teams) > 0 && col != "conv_team" {
 		b, _ := json.Marshal(f.Teams)
@@ -85,16 +98,27 @@ func convListQuery(f engine.ConversationFilter) (q string, args []any, ok bool) 
 	if limit <= 0 {
 		limit = -1
 	}
+	key := "c.conv_status = ?"
+	if col != "" {
+		key = "c." + col + " = ? AND " + key
+	} else {
+		keys = []string{""}
+	}
 	branch := `SELECT c.account, c.id, c.followed, c.first_seen, c.last_seen, c.tags, c.fields, c.conv, s.followed, s.last, s.kind, s.used, s.closed
 		FROM contacts AS c INDEXED BY ` + index + ` LEFT JOIN sessions s ON s.account = c.account AND s.contact = c.id
-		WHERE c.` + col + ` = ? AND ` + strings.Join(where, " AND ") + convOrder + ` LIMIT ?`
-	if len(keys) == 1 {
-		return branch, append(append([]any{keys[0]}, common...), limit), true
+		WHERE ` + key + ` AND ` + strings.Join(where, " AND ") + convOrder + ` LIMIT ?`
+	var parts []string
+	for _, k := range keys {
+		for _, st := range statuses {
+			if col != "" {
+				args = append(args, k)
+			}
+			args = append(append(append(args, st), common...), limit)
+			parts = append(parts, `SELECT * FROM (`+branch+`)`)
+		}
 	}
-	parts := make([]string, len(keys))
-	for i, k := range keys {
-		parts[i] = `SELECT * FROM (` + branch + `)`
-		args = append(append(append(args, k), common...), limit)
+	if len(parts) == 1 {
+		return branch, args, true
 	}
 	// Columns 5, 1 and 2 are last_seen, account and id.
 	q = strings.Join(parts, " UNION ALL ") + ` ORDER BY 5 DESC, 1 DESC, 2 DESC LIMIT ?`
@@ -252,6 +276,11 @@ func (t *sqliteTx) ConvNotes(account, contact string, beforeID int64, limit int)
 	return out, nil
 }
 
+// recentEventsQuery reads a contact's events received before a time,
+// newest first.
+const recentEventsQuery = `SELECT key, payload, received_at FROM events INDEXED BY events_contact
+	WHERE account = ? AND contact = ? AND received_at < ? ORDER BY received_at DESC, key DESC LIMIT ?`
+
 // RecentEvents implements engine.ConversationStore, through the index
 // events_contact.
 func (t *sqliteTx) RecentEvents(account, contact string, before time.Time, limit int) ([]*engine.EventRecord, error) {
@@ -262,9 +291,7 @@ func (t *sqliteTx) RecentEvents(account, contact string, before time.Time, limit
 	if limit <= 0 {
 		limit = -1
 	}
-	rows, err := t.tx.QueryContext(t.ctx, `SELECT key, payload, received_at FROM events INDEXED BY events_contact
-		WHERE account = ? AND contact = ? AND received_at < ? ORDER BY received_at DESC, key DESC LIMIT ?`,
-		account, contact, until, limit)
+	rows, err := t.tx.QueryContext(t.ctx, recentEventsQuery, account, contact, until, limit)
 	if err != nil {
 		return nil, fmt.Errorf("recent events of %s/%s: %w", account, contact, err)
 	}

@@ -21,11 +21,16 @@ ALTER TABLE contacts ADD COLUMN conv_team text COLLATE "C" NOT NULL DEFAULT '';
 ALTER TABLE contacts ADD COLUMN conv_seen bigint NOT NULL DEFAULT 0;
 -- The inbox lists conversations newest interaction first, in the order
 -- (last_seen, account, id) of its cursor: by status (and the auto-close
--- sweep, open ones oldest first), by operator, by team. The indexes are
--- partial: a contact whose conversation never opened is in none of them.
+-- sweep, open ones oldest first), by operator and status, by team and
+-- status. With the status in the index, an operator's or a team's open
+-- ones are read in order whatever the planner estimates (it takes
+-- operator and status for independent, while an assigned conversation is
+-- mostly open: it planned a sort of a team's every conversation). The
+-- indexes are partial: a contact whose conversation never opened is in
+-- none of them.
 CREATE INDEX contacts_conv ON contacts (conv_status, conv_seen, account, id) WHERE conv_status <> '';
-CREATE INDEX contacts_conv_operator ON contacts (conv_operator, conv_seen, account, id) WHERE conv_operator <> '';
-CREATE INDEX contacts_conv_team ON contacts (conv_team, conv_seen, account, id) WHERE conv_team <> '';
+CREATE INDEX contacts_conv_operator ON contacts (conv_operator, conv_status, conv_seen, account, id) WHERE conv_operator <> '';
+CREATE INDEX contacts_conv_team ON contacts (conv_team, conv_status, conv_seen, account, id) WHERE conv_team <> '';
 
 -- A contact's events, newest first: the transcript reads what the contact
 -- sent (engine.ConversationStore.RecentEvents).

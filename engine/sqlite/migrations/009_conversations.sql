@@ -8,15 +8,17 @@ ALTER TABLE contacts ADD COLUMN conv_status TEXT GENERATED ALWAYS AS (coalesce(j
 ALTER TABLE contacts ADD COLUMN conv_operator TEXT GENERATED ALWAYS AS (coalesce(json_extract(conv, '$.operator'), '')) VIRTUAL;
 ALTER TABLE contacts ADD COLUMN conv_team TEXT GENERATED ALWAYS AS (coalesce(json_extract(conv, '$.team'), '')) VIRTUAL;
 -- The inbox lists conversations newest interaction first: by status (and
--- the auto-close sweep, open ones oldest first), by operator, by team.
--- The indexes end with the primary key (account, id), so they give the
--- order (last_seen, account, id) of the inbox's cursor. They are partial:
--- a contact whose conversation never opened is in none of them, so the
--- events of contacts that never talked to people (most of them) change
--- no index entry when they move last_seen.
+-- the auto-close sweep, open ones oldest first), by operator and status,
+-- by team and status (with the status in the index, an operator's or a
+-- team's open ones are read in order, however many closed ones they
+-- have). The indexes end with the primary key (account, id), so they
+-- give the order (last_seen, account, id) of the inbox's cursor. They are
+-- partial: a contact whose conversation never opened is in none of them,
+-- so the events of contacts that never talked to people (most of them)
+-- change no index entry when they move last_seen.
 CREATE INDEX contacts_conv ON contacts (conv_status, last_seen) WHERE conv_status <> '';
-CREATE INDEX contacts_conv_operator ON contacts (conv_operator, last_seen) WHERE conv_operator <> '';
-CREATE INDEX contacts_conv_team ON contacts (conv_team, last_seen) WHERE conv_team <> '';
+CREATE INDEX contacts_conv_operator ON contacts (conv_operator, conv_status, last_seen) WHERE conv_operator <> '';
+CREATE INDEX contacts_conv_team ON contacts (conv_team, conv_status, last_seen) WHERE conv_team <> '';
 
 -- A contact's events, newest first: the transcript reads what the contact
 -- sent (engine.ConversationStore.RecentEvents).
