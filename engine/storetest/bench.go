@@ -31,7 +31,7 @@ func FillConversations(tb testing.TB, s engine.Store, n int) {
 				seen := base.Add(time.Duration(i) * time.Second)
 				c := &engine.Contact{Account: "main", ID: fmt.Sprintf("o%07d", i), Followed: true, FirstSeen: base, LastSeen: seen}
 				c.Conv = engine.Conversation{Status: engine.ConvClosed, OpenedAt: seen, OpenedBy: "contact", ClosedAt: seen, ClosedBy: "auto_close",
-					Last: &engine.ConvLast{At: seen, From: "contact", Text: "hello, I have a question about my order"}}
+					Note: "answered the question about the order", Category: "orders"}
 				if i%5 == 0 {
 					c.Conv.Status, c.Conv.ClosedAt, c.Conv.ClosedBy = engine.ConvOpen, time.Time{}, ""
 					if i%10 == 0 {

@@ -4,9 +4,9 @@
 -- events that touch a contact write nothing more for it. Its status,
 -- operator and team ('' for none) are columns of their own for the
 -- inbox's indexes, written by the store with conv (not generated from it:
--- PostgreSQL's JSON functions refuse a string holding \u0000, which a
--- contact's message may carry into the conversation's last message, and
--- parsing conv on every write of a contact would cost the hot path).
+-- PostgreSQL's JSON functions refuse a string holding \u0000, which an
+-- operator's closing note may hold, and parsing conv on every write of a
+-- contact would cost the hot path).
 ALTER TABLE contacts ADD COLUMN conv text NOT NULL DEFAULT '{}';
 ALTER TABLE contacts ADD COLUMN conv_status text COLLATE "C" NOT NULL DEFAULT '';
 ALTER TABLE contacts ADD COLUMN conv_operator text COLLATE "C" NOT NULL DEFAULT '';
