@@ -102,7 +102,7 @@ func (w *work) openConv(cs *contactState, by string) (bool, error) {
 	if c.Open() {
 		return false, nil
 	}
-	*c = Conversation{Status: ConvOpen, OpenedAt: w.now, OpenedBy: by, Last: c.Last}
+	*c = Conversation{Status: ConvOpen, OpenedAt: w.now, OpenedBy: by}
 	cs.dirtyC = true
 	if by == byContact {
 		return true, nil
@@ -122,7 +122,7 @@ func (w *work) closeConv(cs *contactState, by, note, category string) (bool, err
 	}
 	w.count().resolved(c.Team, w.now.Sub(c.OpenedAt))
 	*c = Conversation{Status: ConvClosed, OpenedAt: c.OpenedAt, OpenedBy: c.OpenedBy, ClosedAt: w.now, ClosedBy: by,
-		Note: note, Category: category, Last: c.Last}
+		Note: note, Category: category}
 	cs.dirtyC = true
 	text := "closed"
 	if note != "" {

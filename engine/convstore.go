@@ -3,6 +3,7 @@ package engine
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -44,8 +45,9 @@ type Conversation struct {
 	// answered yet came, while people hold the conversation (zero when
 	// nobody waits).
 	WaitingSince time.Time `json:"waiting_since,omitzero"`
-	// Last is the newest message of the transcript, for the inbox list.
-	Last *ConvLast `json:"last,omitempty"`
+	// Last is the newest message of the transcript, for the inbox list:
+	// Inbox fills it when it reads the list; it is not stored.
+	Last *ConvLast `json:"-"`
 }
 
 // Open reports whether the conversation is open.
@@ -66,26 +68,156 @@ type ConvLast struct {
 
 // EncodeConversationJSON returns a contact's conversation as the JSON
 // every store keeps it in ("{}" for a conversation never opened). The
-// stores index its status, operator and team.
+// stores index its status, operator and team. Every event reads and
+// writes its contact, so this is written by hand.
 func EncodeConversationJSON(c *Contact) ([]byte, error) {
-	b, err := json.Marshal(&c.Conv)
-	if err != nil {
-		return nil, fmt.Errorf("contact %s conversation: %w", c.ID, err)
+	v := &c.Conv
+	b := make([]byte, 0, 128)
+	b = append(b, '{')
+	b = appendConvString(b, "status", string(v.Status))
+	b = appendConvString(b, "operator", v.Operator)
+	b = appendConvString(b, "team", v.Team)
+	b = appendConvTime(b, "opened_at", v.OpenedAt)
+	b = appendConvString(b, "opened_by", v.OpenedBy)
+	b = appendConvTime(b, "closed_at", v.ClosedAt)
+	b = appendConvString(b, "closed_by", v.ClosedBy)
+	b = appendConvString(b, "note", v.Note)
+	b = appendConvString(b, "category", v.Category)
+	b = appendConvTime(b, "assigned_at", v.AssignedAt)
+	b = appendConvTime(b, "first_reply_at", v.FirstReplyAt)
+	b = appendConvTime(b, "waiting_since", v.WaitingSince)
+	return append(b, '}'), nil
+}
+
+func appendConvKey(b []byte, key string) []byte {
+	if len(b) > 1 {
+		b = append(b, ',')
 	}
-	return b, nil
+	b = append(b, '"')
+	b = append(b, key...)
+	return append(b, '"', ':')
+}
+
+func appendConvString(b []byte, key, v string) []byte {
+	if v == "" {
+		return b
+	}
+	b = appendConvKey(b, key)
+	if plainJSON(v) {
+		b = append(b, '"')
+		b = append(b, v...)
+		return append(b, '"')
+	}
+	q, _ := json.Marshal(v) // a string always marshals
+	return append(b, q...)
+}
+
+func appendConvTime(b []byte, key string, t time.Time) []byte {
+	if t.IsZero() {
+		return b
+	}
+	b = appendConvKey(b, key)
+	b = append(b, '"')
+	b = t.UTC().AppendFormat(b, time.RFC3339Nano)
+	return append(b, '"')
+}
+
+// plainJSON reports whether s can stand between quotes in JSON as it is
+// (printable ASCII, no quote or backslash).
+func plainJSON(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' {
+			return false
+		}
+	}
+	return true
 }
 
 // DecodeConversationJSON reads a contact's conversation from the JSON
-// EncodeConversationJSON wrote ("" reads as a closed conversation).
+// EncodeConversationJSON wrote ("" reads as a closed conversation). The
+// JSON it wrote is read by hand; any other (escapes, unknown shapes) by
+// encoding/json.
 func DecodeConversationJSON(c *Contact, conv string) error {
 	c.Conv = Conversation{}
 	if conv == "" || conv == "{}" {
 		return nil
 	}
-	if err := json.Unmarshal([]byte(conv), &c.Conv); err != nil {
-		return fmt.Errorf("contact %s conversation: %w", c.ID, err)
+	if !decodeConvFast(&c.Conv, conv) {
+		c.Conv = Conversation{}
+		if err := json.Unmarshal([]byte(conv), &c.Conv); err != nil {
+			return fmt.Errorf("contact %s conversation: %w", c.ID, err)
+		}
 	}
 	return nil
+}
+
+// decodeConvFast reads a flat object of plain strings; false when s is
+// not one (the caller uses encoding/json).
+func decodeConvFast(v *Conversation, s string) bool {
+	if len(s) < 2 || s[0] != '{' || s[len(s)-1] != '}' || strings.IndexByte(s, '\\') >= 0 {
+		return false
+	}
+	s = s[1 : len(s)-1]
+	for s != "" {
+		if s[0] != '"' {
+			return false
+		}
+		k := strings.IndexByte(s[1:], '"')
+		if k < 0 || len(s) < k+4 || s[k+2] != ':' || s[k+3] != '"' {
+			return false
+		}
+		key := s[1 : k+1]
+		s = s[k+4:]
+		e := strings.IndexByte(s, '"')
+		if e < 0 {
+			return false
+		}
+		val := s[:e]
+		s = s[e+1:]
+		if s != "" {
+			if s[0] != ',' {
+				return false
+			}
+			s = s[1:]
+		}
+		var t *time.Time
+		switch key {
+		case "status":
+			v.Status = ConvStatus(val)
+		case "operator":
+			v.Operator = val
+		case "team":
+			v.Team = val
+		case "opened_by":
+			v.OpenedBy = val
+		case "closed_by":
+			v.ClosedBy = val
+		case "note":
+			v.Note = val
+		case "category":
+			v.Category = val
+		case "opened_at":
+			t = &v.OpenedAt
+		case "closed_at":
+			t = &v.ClosedAt
+		case "assigned_at":
+			t = &v.AssignedAt
+		case "first_reply_at":
+			t = &v.FirstReplyAt
+		case "waiting_since":
+			t = &v.WaitingSince
+		default:
+			return false
+		}
+		if t != nil {
+			p, err := time.Parse(time.RFC3339Nano, val)
+			if err != nil {
+				return false
+			}
+			*t = p
+		}
+	}
+	return true
 }
 
 // ConvNoteKind says what a conversation note records.

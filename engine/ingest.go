@@ -126,7 +126,6 @@ func (w *work) ingest(ev *channels.Event) error {
 		if opened {
 			convCands = w.convCandidates(ev.Account, "opened")
 		}
-		conv.Last = lastIn(ev)
 		if conv.Held() && conv.WaitingSince.IsZero() && ev.Kind.IsMessage() {
 			conv.WaitingSince = w.now
 		}

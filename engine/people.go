@@ -227,10 +227,9 @@ func (w *work) reply(cs *contactState, a *Action) (*OutboxEntry, error, error) {
 		return nil, nil, err
 	}
 	c := &cs.c.Conv
-	c.Last = lastFrom(w.now, a.by(), &msg)
-	cs.dirtyC = true
 	if refused == nil && a.Operator != "" {
 		c.WaitingSince = time.Time{}
+		cs.dirtyC = true
 		if c.Held() && c.FirstReplyAt.IsZero() && !c.AssignedAt.IsZero() {
 			c.FirstReplyAt = w.now
 			w.count().replied(c.Team, w.now.Sub(c.AssignedAt))
@@ -342,11 +341,39 @@ func (e *Engine) Inbox(ctx context.Context, f ConversationFilter) ([]InboxItem, 
 			if err != nil {
 				return err
 			}
+			if c.Conv.Last, err = lastOf(tx, st, c); err != nil {
+				return err
+			}
 			out = append(out, InboxItem{Contact: c, Window: e.cfg.Channel.Policy(c.Account).Window(s, now)})
 		}
 		return nil
 	})
 	return out, err
+}
+
+// lastOf is the newest message of a contact's transcript: what they sent
+// or what was sent to them, whichever came last (nil for none).
+func lastOf(tx ReadTx, st ConversationStore, c *Contact) (*ConvLast, error) {
+	var last *ConvLast
+	evs, err := st.RecentEvents(c.Account, c.ID, time.Time{}, 1)
+	if err != nil {
+		return nil, err
+	}
+	if len(evs) > 0 {
+		ev := evs[0].Event
+		if ev.At.IsZero() {
+			ev.At = evs[0].ReceivedAt
+		}
+		last = lastIn(&ev)
+	}
+	out, err := tx.Outbox(OutboxFilter{Account: c.Account, Contact: c.ID, Newest: true, Limit: 1})
+	if err != nil {
+		return nil, err
+	}
+	if len(out) > 0 && (last == nil || out[0].CreatedAt.After(last.At)) {
+		last = lastFrom(out[0].CreatedAt, "", &out[0].Message)
+	}
+	return last, nil
 }
 
 // OpenByTeam counts the open conversations by team ("" for none).

@@ -108,8 +108,6 @@ func (x *runner) Send(m *flows.Message) (bool, error) {
 	}
 	x.msgs = append(x.msgs, o.ID)
 	x.last = o
-	cs.c.Conv.Last = lastFrom(w.now, "flow "+x.run.Flow, msg)
-	cs.dirtyC = true
 	if o.Status == OutboxFailed {
 		w.count().message(o.Status, o.Reason)
 	}

@@ -36,15 +36,14 @@ func noteWriter(t *testing.T, tx engine.Tx) engine.ConvNoteWriter {
 	return w
 }
 
-// fullConversation has every field of a conversation set; its last
-// message holds a NUL byte and text beyond ASCII, which the stores keep.
+// fullConversation has every field of a conversation set; its note holds
+// quotes, a NUL byte and text beyond ASCII, which the stores keep.
 func fullConversation() engine.Conversation {
 	return engine.Conversation{
 		Status: engine.ConvOpen, Operator: "amy", Team: "support",
 		OpenedAt: at(time.Minute), OpenedBy: "flow handoff",
-		ClosedAt: at(-time.Hour), ClosedBy: "operator bob", Note: "solved \"quickly\"", Category: "billing",
+		ClosedAt: at(-time.Hour), ClosedBy: "operator bob", Note: "solved \"quickly\" 订单\x00号", Category: "billing",
 		AssignedAt: at(2 * time.Minute), FirstReplyAt: at(3*time.Minute + 7), WaitingSince: at(4 * time.Minute),
-		Last: &engine.ConvLast{At: at(5 * time.Minute), From: "contact", Text: "where is my order? 订单\x00号"},
 	}
 }
 
@@ -222,8 +221,7 @@ func (f convFixture) contact() *engine.Contact {
 		c.LastSeen = time.Time{}
 	}
 	if f.status != "" {
-		c.Conv = engine.Conversation{Status: f.status, Operator: f.op, Team: f.team, OpenedAt: at(0), OpenedBy: "contact",
-			Last: &engine.ConvLast{At: c.LastSeen, From: "contact", Text: f.id}}
+		c.Conv = engine.Conversation{Status: f.status, Operator: f.op, Team: f.team, OpenedAt: at(0), OpenedBy: "contact"}
 	}
 	return c
 }
