@@ -371,13 +371,14 @@ func (s *Sandbox) AdvanceTo(ctx context.Context, target time.Time) error {
 		if err != nil {
 			return fmt.Errorf("sandbox: %w", err)
 		}
-		// The engine's NextDue knows timers and schedules, not when an
-		// open conversation comes due for auto_close: the clock stops
-		// there too, so that it closes (and its closed flows send) at
-		// that time, not at the end of the wait.
+		// The clock stops where an open conversation comes due for
+		// auto_close too, so that it closes (and its closed flows send)
+		// at that time, not at the end of the wait. The engine closes
+		// it a nanosecond after its NextDue says (see nextAutoClose):
+		// stopping at NextDue's time would fire nothing, again and again.
 		if c, has, err := s.nextAutoClose(ctx); err != nil {
 			return err
-		} else if has && c.After(s.clock.Now()) && (!ok || c.Before(due)) {
+		} else if has && c.After(s.clock.Now()) && (!ok || !due.Before(c.Add(-time.Nanosecond))) {
 			due, ok = c, true
 		}
 		if !ok || due.After(target) {

@@ -3,7 +3,6 @@ package scenario
 import (
 	"bytes"
 	"context"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -11,38 +10,44 @@ import (
 	"github.com/wxflow/wxflow/flows"
 )
 
-// TestPeopleScenarios runs the scenarios of testdata/people: every rule
-// of the contract's "Conversations and people", as `wxflow test
-// engine/scenario/testdata/people` runs them.
+// TestPeopleScenarios runs the scenarios of each folder of
+// testdata/people against its flows: every rule of the contract's
+// "Conversations and people", as `wxflow test engine/scenario/testdata/people`
+// runs them.
 func TestPeopleScenarios(t *testing.T) {
 	t.Parallel()
-	dir := filepath.Join("testdata", "people")
-	if d := os.Getenv("WXFLOW_SCENARIO_DIR"); d != "" {
-		dir = d
+	dirs, _ := filepath.Glob(filepath.Join("testdata", "people", "*"))
+	if len(dirs) == 0 {
+		t.Fatal("no folders")
 	}
-	set, err := flows.LoadDir(dir, flows.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if set.Diags.HasErrors() {
-		t.Fatalf("flows: %v", set.Diags.Err())
-	}
-	files, _ := filepath.Glob(filepath.Join(dir, "*.test.yaml"))
-	if len(files) == 0 {
-		t.Fatal("no test files")
-	}
-	for _, path := range files {
-		f, err := LoadFile(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var out bytes.Buffer
-		sum := RunFile(context.Background(), f, set, Options{Verbose: testing.Verbose()}, &out)
-		if sum.Failed > 0 || sum.Passed == 0 {
-			t.Errorf("%s: %s\n%s", path, sum, out.String())
-		} else if testing.Verbose() {
-			t.Logf("%s: %s\n%s", path, sum, out.String())
-		}
+	for _, dir := range dirs {
+		t.Run(filepath.Base(dir), func(t *testing.T) {
+			t.Parallel()
+			set, err := flows.LoadDir(dir, flows.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if set.Diags.HasErrors() {
+				t.Fatalf("flows: %v", set.Diags.Err())
+			}
+			files, _ := filepath.Glob(filepath.Join(dir, "*.test.yaml"))
+			if len(files) == 0 {
+				t.Fatal("no test files")
+			}
+			for _, path := range files {
+				f, err := LoadFile(path)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var out bytes.Buffer
+				sum := RunFile(context.Background(), f, set, Options{Verbose: testing.Verbose()}, &out)
+				if sum.Failed > 0 || sum.Passed == 0 {
+					t.Errorf("%s: %s\n%s", path, sum, out.String())
+				} else if testing.Verbose() {
+					t.Logf("%s: %s\n%s", path, sum, out.String())
+				}
+			}
+		})
 	}
 }
 

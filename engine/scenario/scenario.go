@@ -245,6 +245,7 @@ var runStatuses = []string{
 	string(engine.RunRunning), string(engine.RunWaitingReply), string(engine.RunWaitingTime), string(engine.RunCalling),
 	string(engine.RunWaitingSend), string(engine.RunCompleted), string(engine.RunTimedOut), string(engine.RunInvalid), string(engine.RunInterrupted),
 	string(engine.RunRestarted), string(engine.RunUnfollowed), string(engine.RunLooping), string(engine.RunFailed),
+	string(engine.RunHandedOver),
 }
 
 // reasons are the failure reasons a scenario can name.
