@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // ConvStatus is whether a contact's conversation is open or closed.
@@ -154,8 +155,13 @@ func DecodeConversationJSON(c *Contact, conv string) error {
 // decodeConvFast reads a flat object of plain strings; false when s is
 // not one (the caller uses encoding/json).
 func decodeConvFast(v *Conversation, s string) bool {
-	if len(s) < 2 || s[0] != '{' || s[len(s)-1] != '}' || strings.IndexByte(s, '\\') >= 0 {
+	if len(s) < 2 || s[0] != '{' || s[len(s)-1] != '}' || strings.IndexByte(s, '\\') >= 0 || !utf8.ValidString(s) {
 		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x20 {
+			return false
+		}
 	}
 	s = s[1 : len(s)-1]
 	for s != "" {

@@ -1,0 +1,88 @@
+package engine_test
+
+import (
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/wxflow/wxflow/engine"
+)
+
+// The conversation's JSON is written and read by hand: it must read what
+// encoding/json reads, and give back what it was given.
+
+func TestConversationJSONRoundTrips(t *testing.T) {
+	at := time.Date(2026, 11, 20, 18, 0, 0, 123456789, time.FixedZone("CST", 8*3600))
+	for _, conv := range []engine.Conversation{
+		{},
+		{Status: engine.ConvOpen, OpenedAt: at, OpenedBy: "contact"},
+		{Status: engine.ConvClosed, Operator: "amy", Team: "support", OpenedAt: at, OpenedBy: "flow handoff", ClosedAt: at.Add(time.Hour),
+			ClosedBy: "operator amy", Note: "solved \"quickly\" \\ 订单\x00号\n", Category: "billing",
+			AssignedAt: at.Add(time.Minute), FirstReplyAt: at.Add(2 * time.Minute), WaitingSince: at.Add(3 * time.Minute)},
+	} {
+		c := &engine.Contact{ID: "o1", Conv: conv}
+		js, err := engine.EncodeConversationJSON(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var viaStd engine.Conversation
+		if err := json.Unmarshal(js, &viaStd); err != nil {
+			t.Fatalf("%s is not JSON: %v", js, err)
+		}
+		var back engine.Contact
+		if err := engine.DecodeConversationJSON(&back, string(js)); err != nil {
+			t.Fatal(err)
+		}
+		for _, got := range []engine.Conversation{viaStd, back.Conv} {
+			if !sameConv(got, conv) {
+				t.Fatalf("%s read back as %+v, want %+v", js, got, conv)
+			}
+		}
+	}
+}
+
+func sameConv(a, b engine.Conversation) bool {
+	times := func(c *engine.Conversation) []*time.Time {
+		return []*time.Time{&c.OpenedAt, &c.ClosedAt, &c.AssignedAt, &c.FirstReplyAt, &c.WaitingSince}
+	}
+	ta, tb := times(&a), times(&b)
+	for i := range ta {
+		if !ta[i].Equal(*tb[i]) {
+			return false
+		}
+		*ta[i], *tb[i] = time.Time{}, time.Time{}
+	}
+	return a == b
+}
+
+// FuzzConversationJSON: any stored text reads without a panic, the hand
+// reader agrees with encoding/json on what both read, and what is read
+// is written and read back the same.
+func FuzzConversationJSON(f *testing.F) {
+	f.Add(`{}`)
+	f.Add(`{"status":"open","opened_at":"2026-11-20T10:00:00Z","opened_by":"contact"}`)
+	f.Add(`{"status":"closed","note":"a\"b","closed_at":"2026-11-20T10:00:00.5+08:00"}`)
+	f.Add(`{"status":"open","operator":"amy","team":"support","x":"y"}`)
+	f.Add(`{"status":1}`)
+	f.Fuzz(func(t *testing.T, s string) {
+		var c engine.Contact
+		if err := engine.DecodeConversationJSON(&c, s); err != nil {
+			return
+		}
+		var std engine.Conversation
+		if json.Unmarshal([]byte(s), &std) == nil && s != "" && !sameConv(std, c.Conv) {
+			t.Fatalf("%q: hand %+v, encoding/json %+v", s, c.Conv, std)
+		}
+		js, err := engine.EncodeConversationJSON(&c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var back engine.Contact
+		if err := engine.DecodeConversationJSON(&back, string(js)); err != nil {
+			t.Fatalf("%q wrote %s, which does not read: %v", s, js, err)
+		}
+		if !sameConv(back.Conv, c.Conv) {
+			t.Fatalf("%q: wrote %s, read back %+v, want %+v", s, js, back.Conv, c.Conv)
+		}
+	})
+}
