@@ -41,10 +41,11 @@ const maxSessions = 1000
 // csrfField is the forms' hidden field with the session's CSRF token.
 const csrfField = "csrf"
 
-// session is one login.
+// session is one login: the admin's (operator "") or an operator's.
 type session struct {
-	csrf    string
-	expires time.Time
+	csrf     string
+	expires  time.Time
+	operator string
 }
 
 // sessions are the logins of a console, by id.
@@ -53,10 +54,10 @@ type sessions struct {
 	m  map[string]*session
 }
 
-// start makes a session that lasts sessionTTL from now and returns its
-// id.
-func (ss *sessions) start(now time.Time) (string, *session) {
-	id, s := rand.Text(), &session{csrf: rand.Text(), expires: now.Add(sessionTTL)}
+// start makes a session of operator ("" for the admin) that lasts
+// sessionTTL from now and returns its id.
+func (ss *sessions) start(now time.Time, operator string) (string, *session) {
+	id, s := rand.Text(), &session{csrf: rand.Text(), expires: now.Add(sessionTTL), operator: operator}
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
 	if len(ss.m) >= maxSessions {

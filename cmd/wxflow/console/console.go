@@ -50,6 +50,15 @@ type Config struct {
 	// Token is required as a bearer token or through the login page;
 	// "" leaves the console open (a sandbox alone on loopback).
 	Token string
+	// Operator names the operator whose token tok is (the config's
+	// operators: each logs in, and calls the API, with their own token;
+	// nil: no operators). On an open console, an operator who logs in
+	// acts as themself; everyone else as the admin.
+	Operator func(tok string) (name string, ok bool)
+	// UploadDir keeps the images operators upload to reply with, until
+	// they are sent (default: wxflow-uploads in the system's temporary
+	// folder).
+	UploadDir string
 	// Diagnostics returns the problems of the last load of the flow
 	// folder (nil: the loaded set's).
 	Diagnostics func() flows.Diagnostics
@@ -89,6 +98,10 @@ type Console struct {
 	// with (the open sandbox console).
 	openCSRF string
 
+	// done is closed by Close: the live streams end.
+	done      chan struct{}
+	closeOnce sync.Once
+
 	simMu sync.Mutex
 	// said is what the simulator's contacts did, per contact, for the
 	// chat view (the outbound side is read from the outbox).
@@ -107,7 +120,7 @@ func New(cfg Config) (*Console, error) {
 		cfg.Now = time.Now
 	}
 	c := &Console{cfg: cfg, eng: cfg.Engine, log: cfg.Logger, mux: http.NewServeMux(), said: map[string][]simSaid{},
-		now: cfg.Now, tokenHash: sha256.Sum256([]byte(cfg.Token)), sessions: sessions{m: map[string]*session{}}}
+		now: cfg.Now, done: make(chan struct{}), tokenHash: sha256.Sum256([]byte(cfg.Token)), sessions: sessions{m: map[string]*session{}}}
 	if cfg.Token == "" {
 		c.openCSRF = rand.Text()
 	}
@@ -152,6 +165,7 @@ func (c *Console) routes() {
 	api("GET /api/runs", c.apiRuns)
 	api("GET /api/runs/{id}", c.apiRun)
 	api("GET /api/messages", c.apiMessages)
+	c.inboxRoutes(page, api)
 	api("GET /api/sandbox", c.apiSandboxState)
 	api("POST /api/sandbox", c.apiSandboxAct)
 	api("/api/", func(w http.ResponseWriter, r *http.Request) {
@@ -173,6 +187,12 @@ func (c *Console) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	c.mux.ServeHTTP(w, r)
+}
+
+// Close ends the console's live streams (server-sent events), so that
+// the HTTP server's graceful shutdown does not wait for them.
+func (c *Console) Close() {
+	c.closeOnce.Do(func() { close(c.done) })
 }
 
 // refuse answers a request the console will not act on, as JSON for the
@@ -205,7 +225,10 @@ const (
 // the API (bearer-token requests need neither).
 func (c *Console) guard(h http.HandlerFunc, api bool) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		by, s, retry := c.credential(r)
+		by, s, op, retry := c.credential(r)
+		if r.Body != nil && !safeMethod(r.Method) {
+			r.Body = http.MaxBytesReader(w, r.Body, maxUpload)
+		}
 		switch by {
 		case byThrottled:
 			msg := retryAfter(w, retry)
@@ -218,7 +241,7 @@ func (c *Console) guard(h http.HandlerFunc, api bool) http.Handler {
 		case byNobody:
 			if api {
 				w.Header().Set("WWW-Authenticate", `Bearer realm="wxflow"`)
-				apiError(w, http.StatusUnauthorized, "this needs the admin token: send Authorization: Bearer TOKEN (admin.token in the config)")
+				apiError(w, http.StatusUnauthorized, "this needs the admin token or an operator's: send Authorization: Bearer TOKEN (admin.token, or the operator's token, in the config)")
 				return
 			}
 			if r.Method != http.MethodGet {
@@ -238,38 +261,94 @@ func (c *Console) guard(h http.HandlerFunc, api bool) http.Handler {
 				return
 			}
 		}
-		h(w, r)
+		h(w, r.WithContext(context.WithValue(r.Context(), actorKey{}, actor{Operator: op})))
 	})
 }
 
-// credential says how a request proved itself, with its session when by
-// cookie, or how long to wait when throttled. A wrong bearer token counts
-// as a failed attempt.
-func (c *Console) credential(r *http.Request) (credential, *session, time.Duration) {
-	if c.cfg.Token == "" {
-		return byOpen, nil, 0
+// actor is who makes a request: an operator, or the admin (Operator "":
+// the admin token, or anyone on the open console who did not log in as
+// an operator).
+type actor struct {
+	Operator string
+}
+
+// actorKey is the request context's key of its actor.
+type actorKey struct{}
+
+// actorOf is who makes a request that went through guard.
+func actorOf(r *http.Request) actor {
+	a, _ := r.Context().Value(actorKey{}).(actor)
+	return a
+}
+
+// credential says how a request proved itself and who it is (an
+// operator's name, "" for the admin), with its session when by cookie,
+// or how long to wait when throttled. A wrong bearer token counts as a
+// failed attempt. On the open console (no admin token), an operator's
+// bearer token or login session acts as them and anything else as the
+// admin.
+func (c *Console) credential(r *http.Request) (by credential, s *session, operator string, retry time.Duration) {
+	open := c.cfg.Token == ""
+	if open && c.cfg.Operator == nil {
+		return byOpen, nil, "", 0
 	}
 	if auth := r.Header.Get("Authorization"); auth != "" {
 		addr := clientAddr(r)
 		ok, retry := c.limiter.take(addr, c.now())
 		if !ok {
-			return byThrottled, nil, retry
+			return byThrottled, nil, "", retry
 		}
-		if tok, bearer := strings.CutPrefix(auth, "Bearer "); bearer && c.tokenMatches(strings.TrimSpace(tok)) {
-			c.limiter.refund(addr)
-			return byBearer, nil, 0
+		tok, bearer := strings.CutPrefix(auth, "Bearer ")
+		if bearer {
+			if admin, op, ok := c.tokenOf(strings.TrimSpace(tok)); ok {
+				c.limiter.refund(addr)
+				if admin {
+					return byBearer, nil, "", 0
+				}
+				return byBearer, nil, op, 0
+			}
 		}
-		return byNobody, nil, 0
+		if open {
+			return byOpen, nil, "", 0
+		}
+		return byNobody, nil, "", 0
 	}
 	if s := c.session(r); s != nil {
-		return byCookie, s, 0
+		return byCookie, s, s.operator, 0
 	}
-	return byNobody, nil, 0
+	if open {
+		return byOpen, nil, "", 0
+	}
+	return byNobody, nil, "", 0
+}
+
+// tokenOf says whose a token is: the admin's (admin), or an operator's
+// (their name); ok is false for neither. Both are compared in constant
+// time.
+func (c *Console) tokenOf(tok string) (admin bool, operator string, ok bool) {
+	if tok == "" {
+		return false, "", false
+	}
+	if c.cfg.Token != "" && c.tokenMatches(tok) {
+		return true, "", true
+	}
+	if c.cfg.Operator != nil {
+		if name, ok := c.cfg.Operator(tok); ok && name != "" {
+			return false, name, true
+		}
+	}
+	return false, "", false
+}
+
+// loginOn reports whether the console has a login page: it has an
+// admin token, or operators who log in with theirs.
+func (c *Console) loginOn() bool {
+	return c.cfg.Token != "" || c.cfg.Operator != nil
 }
 
 // session is the live login session of a request's cookie, or nil.
 func (c *Console) session(r *http.Request) *session {
-	if c.cfg.Token == "" {
+	if !c.loginOn() {
 		return nil
 	}
 	ck, err := r.Cookie(cookieName)
@@ -289,16 +368,16 @@ func (c *Console) csrfOf(s *session) string {
 }
 
 func (c *Console) loginPage(w http.ResponseWriter, r *http.Request) {
-	if c.cfg.Token == "" {
+	if !c.loginOn() {
 		http.Redirect(w, r, "/", http.StatusSeeOther)
 		return
 	}
-	c.render(w, r, "login", "Log in", map[string]any{"Next": localPath(r.URL.Query().Get("next")), "Failed": false})
+	c.render(w, r, "login", "Log in", map[string]any{"Next": localPath(r.URL.Query().Get("next")), "Failed": false, "People": c.cfg.Operator != nil})
 }
 
 func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 	next := localPath(r.FormValue("next"))
-	if c.cfg.Token == "" {
+	if !c.loginOn() {
 		http.Redirect(w, r, next, http.StatusSeeOther)
 		return
 	}
@@ -307,23 +386,28 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 	if ok, retry := c.limiter.take(addr, now); !ok {
 		msg := retryAfter(w, retry)
 		w.WriteHeader(http.StatusTooManyRequests)
-		c.render(w, r, "login", "Log in", map[string]any{"Next": next, "Failed": false, "Throttled": msg})
+		c.render(w, r, "login", "Log in", map[string]any{"Next": next, "Failed": false, "Throttled": msg, "People": c.cfg.Operator != nil})
 		return
 	}
-	if !c.tokenMatches(strings.TrimSpace(r.FormValue("token"))) {
+	admin, op, ok := c.tokenOf(strings.TrimSpace(r.FormValue("token")))
+	if !ok {
 		c.log.Warn("console login refused", "remote", r.RemoteAddr)
 		w.WriteHeader(http.StatusUnauthorized)
-		c.render(w, r, "login", "Log in", map[string]any{"Next": next, "Failed": true})
+		c.render(w, r, "login", "Log in", map[string]any{"Next": next, "Failed": true, "People": c.cfg.Operator != nil})
 		return
 	}
 	c.limiter.refund(addr)
 	if old, err := r.Cookie(cookieName); err == nil {
 		c.sessions.end(old.Value)
 	}
-	id, _ := c.sessions.start(now)
+	id, _ := c.sessions.start(now, op)
 	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: id, Path: "/", HttpOnly: true,
 		SameSite: http.SameSiteStrictMode, Secure: secure(r), MaxAge: int(sessionTTL.Seconds())})
-	c.log.Info("console login", "remote", r.RemoteAddr)
+	if admin {
+		c.log.Info("console login", "as", "admin", "remote", r.RemoteAddr)
+	} else {
+		c.log.Info("console login", "as", "operator", "operator", op, "remote", r.RemoteAddr)
+	}
 	http.Redirect(w, r, next, http.StatusSeeOther)
 }
 

@@ -18,7 +18,7 @@ import (
 
 // pageNames are the templates in templates/, each rendered inside
 // layout.html.
-var pageNames = []string{"login", "error", "flows", "flow", "contacts", "contact", "runs", "run", "messages", "simulator"}
+var pageNames = []string{"login", "error", "flows", "flow", "contacts", "contact", "runs", "run", "messages", "simulator", "inbox", "conversation"}
 
 func (c *Console) parseTemplates() error {
 	funcs := template.FuncMap{
@@ -43,6 +43,7 @@ func (c *Console) parseTemplates() error {
 			return template.URL(q.Encode())
 		},
 		"pathEscape": url.PathEscape,
+		"who":        c.who,
 		"describe":   func(r channels.Reason) string { return r.Describe() },
 		// pauses are the accounts whose sends are paused (a banner).
 		"pauses": c.eng.SendPauses,
@@ -100,6 +101,15 @@ type layoutData struct {
 	Protected bool
 	// CSRF is the token the forms that change something carry.
 	CSRF string
+	// Me is the operator logged in (nil for the admin or nobody); Away
+	// is their away switch. People is set when operators are declared.
+	Me     *engine.Operator
+	Away   bool
+	People bool
+	// LoginOn is set when the console has a login page.
+	LoginOn bool
+	// Path is the page's path and query, for forms that come back to it.
+	Path string
 	Data any
 }
 
@@ -110,7 +120,16 @@ func (c *Console) render(w http.ResponseWriter, r *http.Request, page, title str
 	var buf bytes.Buffer
 	s := c.session(r)
 	d := layoutData{Title: title, Page: page, Sandbox: c.cfg.Sandbox != nil, Now: c.eng.Clock().Now(),
-		LoggedIn: s != nil, Protected: c.cfg.Token != "", CSRF: c.csrfOf(s), Data: data}
+		LoggedIn: s != nil, Protected: c.cfg.Token != "", CSRF: c.csrfOf(s), Data: data,
+		People: len(c.eng.People().Operators) > 0, LoginOn: c.loginOn(), Path: r.URL.RequestURI()}
+	if s != nil && s.operator != "" {
+		if op, ok := c.eng.People().Operator(s.operator); ok {
+			d.Me = op
+			if away, err := c.eng.Away(r.Context()); err == nil {
+				d.Away = away[op.Name]
+			}
+		}
+	}
 	if m, ok := data.(map[string]any); ok {
 		m["CSRF"] = d.CSRF
 	}

@@ -258,7 +258,7 @@ func (c *Console) simulatorPage(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, err, false)
 		return
 	}
-	c.render(w, r, "simulator", "Simulator", map[string]any{"Sim": v, "Error": r.URL.Query().Get("error")})
+	c.render(w, r, "simulator", "Simulator", map[string]any{"Sim": v, "Error": r.URL.Query().Get("error"), "People": len(c.eng.People().Operators) > 0})
 }
 
 // simulatorForm plays the form's action and shows the simulator again.

@@ -14,3 +14,53 @@
     }, 0);
   });
 })();
+// Live pages (the inbox, a conversation, the simulator): the elements
+// with data-live are refreshed from the page's own URL whenever the
+// server says something changed (server-sent events from /inbox/live).
+// What is typed in the reply box stays: it is not in a live element.
+(function () {
+  "use strict";
+  function applyReplyState() {
+    var st = document.getElementById("reply-state"), form = document.getElementById("reply");
+    if (!st || !form) return;
+    var ok = st.getAttribute("data-can-reply") === "1";
+    form.querySelectorAll("textarea, input[type=file], button").forEach(function (e) { e.disabled = !ok; });
+  }
+  function scrollDown() {
+    ["chat", "transcript"].forEach(function (id) {
+      var el = document.getElementById(id);
+      if (el) el.scrollTop = el.scrollHeight;
+    });
+  }
+  scrollDown();
+  if (!document.querySelector("[data-live]") || !window.EventSource || !window.fetch) return;
+  var busy = false, again = false;
+  function refresh() {
+    if (busy) { again = true; return; }
+    busy = true;
+    fetch(location.href, {credentials: "same-origin", headers: {"Accept": "text/html"}}).then(function (r) {
+      if (!r.ok) throw new Error("HTTP " + r.status);
+      return r.text();
+    }).then(function (html) {
+      var doc = new DOMParser().parseFromString(html, "text/html");
+      document.querySelectorAll("[data-live]").forEach(function (el) {
+        var fresh = el.id && doc.getElementById(el.id);
+        if (!fresh) return;
+        for (var i = 0; i < fresh.attributes.length; i++) {
+          var a = fresh.attributes[i];
+          if (el.getAttribute(a.name) !== a.value) el.setAttribute(a.name, a.value);
+        }
+        if (fresh.innerHTML !== el.innerHTML) el.innerHTML = fresh.innerHTML;
+      });
+      applyReplyState();
+      scrollDown();
+      document.body.setAttribute("data-live-updates", String(+(document.body.getAttribute("data-live-updates") || 0) + 1));
+    }).catch(function () { /* the next change tries again */ }).then(function () {
+      busy = false;
+      if (again) { again = false; refresh(); }
+    });
+  }
+  var es = new EventSource("/inbox/live");
+  es.addEventListener("changed", refresh);
+  es.addEventListener("open", function () { document.body.setAttribute("data-live", "on"); });
+})();

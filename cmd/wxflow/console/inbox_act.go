@@ -1,0 +1,657 @@
+package console
+
+import (
+	"bytes"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"mime/multipart"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/wxflow/wxflow/channels"
+	"github.com/wxflow/wxflow/engine"
+	"github.com/wxflow/wxflow/flows"
+	"github.com/wxflow/wxflow/steps"
+)
+
+// maxUpload bounds a request's body: an image to reply with (WeChat
+// takes 10 MB) and the form around it.
+const maxUpload = 11 << 20
+
+func (c *Console) inboxRoutes(page, api func(string, http.HandlerFunc)) {
+	page("GET /inbox", c.inboxPage)
+	page("GET /inbox/live", c.inboxLive)
+	page("GET /inbox/{account}/{id}", c.conversationPage)
+	page("POST /inbox/{account}/{id}/{action}", c.conversationForm)
+	page("POST /me/away", c.awayForm)
+	api("GET /api/conversations", c.apiConversations)
+	api("GET /api/conversations/{account}/{id}", c.apiConversation)
+	api("POST /api/conversations/{account}/{id}/{action}", c.apiConversationAct)
+	api("GET /api/me", c.apiMe)
+	api("PUT /api/me/away", c.apiAway)
+	api("POST /api/me/away", c.apiAway)
+}
+
+// ActRequest is the JSON body of POST /api/conversations/{account}/{id}/
+// {action}. Which fields an action reads:
+//
+//   - reply: Text, or an image: ImageURL (https), MediaID (uploaded to
+//     WeChat), or a file sent as multipart/form-data (field "image",
+//     with "text" beside it for nothing: an image goes alone);
+//   - assign: To "me", or Operator, or Team (with Pick round_robin or
+//     least_open to pick an operator of the team on shift), or None
+//     (back to flows);
+//   - close: Note and Category;
+//   - comment: Text;
+//   - open: nothing;
+//   - start: Flow and Vars.
+type ActRequest struct {
+	Text     string         `json:"text,omitempty"`
+	ImageURL string         `json:"image_url,omitempty"`
+	MediaID  string         `json:"media_id,omitempty"`
+	To       string         `json:"to,omitempty"`
+	Operator string         `json:"operator,omitempty"`
+	Team     string         `json:"team,omitempty"`
+	Pick     string         `json:"pick,omitempty"`
+	None     bool           `json:"none,omitempty"`
+	Note     string         `json:"note,omitempty"`
+	Category string         `json:"category,omitempty"`
+	Flow     string         `json:"flow,omitempty"`
+	Vars     map[string]any `json:"vars,omitempty"`
+
+	// image is an uploaded file (multipart).
+	image *upload
+}
+
+// upload is an image file an operator sends.
+type upload struct {
+	name string
+	data []byte
+}
+
+// ActAnswer is what an action on a conversation answers.
+type ActAnswer struct {
+	Conversation *ConversationView `json:"conversation,omitempty"`
+	// Message is a reply's message: pending until sent, or failed with
+	// the reason when it was refused.
+	Message *MessageView `json:"message,omitempty"`
+	Run     *RunSummary  `json:"run,omitempty"`
+	// Queued is set when another node holds the contact and does the
+	// action in a moment (202).
+	Queued bool   `json:"queued,omitempty"`
+	Detail string `json:"detail,omitempty"`
+	// Error, Reason and Why say why a reply was refused (409).
+	Error  string          `json:"error,omitempty"`
+	Reason channels.Reason `json:"reason,omitempty"`
+	Why    string          `json:"why,omitempty"`
+}
+
+// convActions are the actions on a conversation.
+var convActions = []string{"reply", "assign", "open", "close", "comment", "start"}
+
+// action builds the engine's action from a request, checking what the
+// engine would otherwise fail on with less to say.
+func (c *Console) action(kind string, req *ActRequest, who actor) (engine.Action, error) {
+	a := engine.Action{Kind: engine.ActionKind(kind), Operator: who.Operator}
+	people := c.eng.People()
+	switch a.Kind {
+	case engine.ActReply:
+		msg, err := c.replyMessage(req)
+		if err != nil {
+			return a, err
+		}
+		a.Message = msg
+	case engine.ActAssign:
+		h := steps.Handover{Operator: req.Operator, Team: req.Team, Pick: req.Pick, None: req.None}
+		switch req.To {
+		case "":
+		case "me":
+			if who.Operator == "" {
+				return a, badRequest("to: me assigns the operator who asks: the admin has no conversations of their own; name an operator")
+			}
+			h.Operator = who.Operator
+		case "none":
+			h.None = true
+		default:
+			return a, badRequest("to is me or none, not %q (use operator or team to name one)", req.To)
+		}
+		if h.None && (h.Operator != "" || h.Team != "") {
+			return a, badRequest("assign none hands the conversation back to flows: name no operator or team with it")
+		}
+		if !h.None && h.Operator == "" && h.Team == "" {
+			return a, badRequest("assign needs to: me, operator, team, or none")
+		}
+		if h.Operator != "" {
+			if _, ok := people.Operator(h.Operator); !ok {
+				return a, badRequest("no operator %q is declared (operators: %s)", h.Operator, strings.Join(operatorNames(people), ", "))
+			}
+		}
+		if h.Team != "" {
+			if _, ok := people.Teams[h.Team]; !ok {
+				return a, badRequest("no team %q is declared", h.Team)
+			}
+		}
+		if h.Pick != "" {
+			if h.Team == "" || h.Operator != "" {
+				return a, badRequest("pick chooses an operator of a team: give team and no operator")
+			}
+			if h.Pick != "round_robin" && h.Pick != "least_open" {
+				return a, badRequest("pick is round_robin or least_open, not %q", h.Pick)
+			}
+		}
+		if h.Operator != "" && h.Team != "" {
+			if op, _ := people.Operator(h.Operator); !slices.Contains(op.Teams, h.Team) {
+				return a, badRequest("operator %s is not of team %s", h.Operator, h.Team)
+			}
+		}
+		a.Handover = h
+	case engine.ActClose:
+		a.Note, a.Category = strings.TrimSpace(req.Note), strings.TrimSpace(req.Category)
+	case engine.ActComment:
+		a.Text = strings.TrimSpace(req.Text)
+		if a.Text == "" {
+			return a, badRequest("a comment needs a text")
+		}
+	case engine.ActOpen:
+	case engine.ActStart:
+		if req.Flow == "" {
+			return a, badRequest("start needs a flow")
+		}
+		a.Flow, a.Vars = req.Flow, req.Vars
+	default:
+		return a, fmt.Errorf("%w: no action %q on a conversation (one of %s)", engine.ErrNotFound, kind, strings.Join(convActions, ", "))
+	}
+	return a, nil
+}
+
+func operatorNames(p *engine.People) []string {
+	out := make([]string, len(p.Operators))
+	for i, o := range p.Operators {
+		out[i] = o.Name
+	}
+	return out
+}
+
+// replyMessage is a reply's message: a text, or an image (an upload, an
+// https URL or a WeChat media id).
+func (c *Console) replyMessage(req *ActRequest) (*channels.Message, error) {
+	text := strings.TrimSpace(req.Text)
+	images := 0
+	for _, set := range []bool{req.image != nil, req.ImageURL != "", req.MediaID != ""} {
+		if set {
+			images++
+		}
+	}
+	switch {
+	case images > 1:
+		return nil, badRequest("a reply sends one image: an upload, image_url or media_id")
+	case images == 1 && text != "":
+		return nil, badRequest("a reply is a text or an image, not both: WeChat sends them as two messages")
+	case images == 0 && text == "":
+		return nil, badRequest("a reply needs a text or an image")
+	case images == 0:
+		return &channels.Message{Type: "text", Text: text}, nil
+	}
+	md := &channels.Media{Kind: "image"}
+	switch {
+	case req.ImageURL != "":
+		if !strings.HasPrefix(req.ImageURL, "https://") {
+			return nil, badRequest("image_url must be an https URL")
+		}
+		md.URL = req.ImageURL
+	case req.MediaID != "":
+		md.MediaID = req.MediaID
+	default:
+		path, size, err := c.saveUpload(req.image)
+		if err != nil {
+			return nil, err
+		}
+		md.Path, md.Size = path, size
+	}
+	return &channels.Message{Type: "image", Media: md}, nil
+}
+
+// imageExts are the image types an upload may be, by their sniffed
+// content type.
+var imageExts = map[string]string{"image/jpeg": "jpg", "image/png": "png", "image/gif": "gif", "image/bmp": "bmp"}
+
+// saveUpload keeps an uploaded image in the upload folder, under a
+// random name with the extension of what it is, and returns its path.
+func (c *Console) saveUpload(u *upload) (string, int64, error) {
+	limit := flows.MediaLimits["image"]
+	if len(u.data) == 0 {
+		return "", 0, badRequest("the image %q is empty", u.name)
+	}
+	if int64(len(u.data)) > limit.MaxBytes {
+		return "", 0, badRequest("the image is %s; WeChat accepts %s", formatSize(int64(len(u.data))), formatSize(limit.MaxBytes))
+	}
+	ext, ok := imageExts[http.DetectContentType(u.data)]
+	if !ok {
+		return "", 0, badRequest("%q is not an image WeChat accepts (%s)", u.name, strings.Join(limit.Exts, ", "))
+	}
+	dir := c.cfg.UploadDir
+	if dir == "" {
+		dir = filepath.Join(os.TempDir(), "wxflow-uploads")
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", 0, fmt.Errorf("upload folder: %w", err)
+	}
+	path, err := filepath.Abs(filepath.Join(dir, rand.Text()+"."+ext))
+	if err != nil {
+		return "", 0, err
+	}
+	if err := os.WriteFile(path, u.data, 0o600); err != nil {
+		return "", 0, fmt.Errorf("keep the upload: %w", err)
+	}
+	return path, int64(len(u.data)), nil
+}
+
+// readUpload reads the multipart form's image, if any.
+func readUpload(r *http.Request) (*upload, error) {
+	f, h, err := r.FormFile("image")
+	if errors.Is(err, http.ErrMissingFile) || errors.Is(err, http.ErrNotMultipart) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, badRequest("the upload could not be read: %v", err)
+	}
+	defer f.Close()
+	return readPart(f, h)
+}
+
+func readPart(f multipart.File, h *multipart.FileHeader) (*upload, error) {
+	var buf bytes.Buffer
+	if _, err := io.Copy(&buf, io.LimitReader(f, flows.MediaLimits["image"].MaxBytes+1)); err != nil {
+		return nil, badRequest("the upload could not be read: %v", err)
+	}
+	if buf.Len() == 0 && h.Filename == "" {
+		return nil, nil // a file input left empty
+	}
+	return &upload{name: filepath.Base(h.Filename), data: buf.Bytes()}, nil
+}
+
+// act does an action on a conversation for the request's actor. A reply
+// that cannot go is refused (engine.ErrRefused) and kept in the
+// transcript as failed with the reason.
+func (c *Console) act(r *http.Request, account, id, kind string, req *ActRequest) (*engine.ActResult, error) {
+	who := actorOf(r)
+	a, err := c.action(kind, req, who)
+	if err != nil {
+		return nil, err
+	}
+	res, err := c.eng.Act(r.Context(), engine.ContactRef{Account: account, ID: id}, a)
+	by := "admin"
+	if who.Operator != "" {
+		by = who.Operator
+	}
+	if err != nil {
+		c.log.Info("conversation action not done", "action", kind, "account", account, "contact", id, "by", by, "why", err)
+		return res, err
+	}
+	c.log.Info("conversation action", "action", kind, "account", account, "contact", id, "by", by)
+	if c.cfg.Sandbox != nil {
+		// The simulator shows what the action sent at once.
+		if err := c.eng.Sync(r.Context()); err != nil {
+			return nil, fmt.Errorf("wait for the engine: %w", err)
+		}
+	}
+	return res, nil
+}
+
+// refusalOf is the channel's refusal of a refused reply, or nil.
+func refusalOf(err error) *channels.Refusal {
+	var ref *channels.Refusal
+	if errors.Is(err, engine.ErrRefused) && errors.As(err, &ref) {
+		return ref
+	}
+	return nil
+}
+
+// actStatus maps an action's error to an HTTP status.
+func actStatus(err error) int {
+	switch {
+	case errors.Is(err, engine.ErrQueued):
+		return http.StatusAccepted
+	case errors.Is(err, engine.ErrRefused):
+		return http.StatusConflict
+	case errors.Is(err, engine.ErrUnknownOperator):
+		return http.StatusForbidden
+	}
+	return statusOf(err)
+}
+
+func (c *Console) apiConversations(w http.ResponseWriter, r *http.Request) {
+	who := actorOf(r)
+	iq, err := readInboxQuery(r.URL.Query(), who)
+	if err != nil {
+		c.fail(w, r, err, true)
+		return
+	}
+	list, next, err := c.inbox(r.Context(), iq, who)
+	if err != nil {
+		c.fail(w, r, err, true)
+		return
+	}
+	ans := map[string]any{"conversations": list, "view": iq.View, "status": iq.Status}
+	if next != "" {
+		ans["next_cursor"] = next
+	}
+	writeJSON(w, http.StatusOK, ans)
+}
+
+func (c *Console) apiConversation(w http.ResponseWriter, r *http.Request) {
+	d, err := c.conversation(r.Context(), r.PathValue("account"), r.PathValue("id"))
+	if err != nil {
+		c.fail(w, r, err, true)
+		return
+	}
+	writeJSON(w, http.StatusOK, d)
+}
+
+func (c *Console) apiConversationAct(w http.ResponseWriter, r *http.Request) {
+	account, id, kind := r.PathValue("account"), r.PathValue("id"), r.PathValue("action")
+	var req ActRequest
+	if strings.HasPrefix(r.Header.Get("Content-Type"), "multipart/form-data") {
+		if kind != "reply" {
+			c.fail(w, r, badRequest("only a reply takes an upload; send the body as JSON"), true)
+			return
+		}
+		req.Text = r.FormValue("text")
+		up, err := readUpload(r)
+		if err != nil {
+			c.fail(w, r, err, true)
+			return
+		}
+		req.image = up
+	} else if err := decodeJSON(r, &req); err != nil {
+		c.fail(w, r, err, true)
+		return
+	}
+	res, err := c.act(r, account, id, kind, &req)
+	var ans ActAnswer
+	if res != nil {
+		if res.Outbox != nil {
+			m := messageView(res.Outbox)
+			ans.Message = &m
+		}
+		if res.Run != nil {
+			rs := runSummary(res.Run)
+			ans.Run = &rs
+		}
+	}
+	if ref := refusalOf(err); ref != nil {
+		ans.Error = "the reply was refused before it reached WeChat: " + ref.Error()
+		ans.Reason, ans.Why = ref.Reason, ref.Reason.Describe()
+		writeJSON(w, http.StatusConflict, ans)
+		return
+	}
+	if errors.Is(err, engine.ErrQueued) {
+		ans.Queued, ans.Detail = true, "another node holds this contact: it does the action in a moment"
+		writeJSON(w, http.StatusAccepted, ans)
+		return
+	}
+	if err != nil {
+		if st := actStatus(err); st != http.StatusInternalServerError {
+			apiError(w, st, err.Error())
+			return
+		}
+		c.fail(w, r, err, true)
+		return
+	}
+	// The conversation after the action, with the window now.
+	if d, err := c.conversation(r.Context(), account, id); err == nil {
+		ans.Conversation = &d.ConversationView
+	}
+	status := http.StatusOK
+	if kind == "reply" || kind == "start" || kind == "comment" {
+		status = http.StatusCreated
+	}
+	writeJSON(w, status, ans)
+}
+
+// MeView is who calls: an operator, with their teams and away switch,
+// or the admin.
+type MeView struct {
+	Operator string   `json:"operator,omitempty"`
+	Name     string   `json:"name"`
+	Teams    []string `json:"teams"`
+	Away     bool     `json:"away"`
+	Admin    bool     `json:"admin,omitempty"`
+}
+
+func (c *Console) me(r *http.Request) (MeView, error) {
+	who := actorOf(r)
+	if who.Operator == "" {
+		return MeView{Name: "admin", Admin: true, Teams: []string{}}, nil
+	}
+	op, ok := c.eng.People().Operator(who.Operator)
+	if !ok {
+		return MeView{}, fmt.Errorf("%w: %q", engine.ErrUnknownOperator, who.Operator)
+	}
+	away, err := c.eng.Away(r.Context())
+	if err != nil {
+		return MeView{}, err
+	}
+	v := MeView{Operator: op.Name, Name: op.Display, Teams: append([]string{}, op.Teams...), Away: away[op.Name]}
+	if v.Name == "" {
+		v.Name = op.Name
+	}
+	return v, nil
+}
+
+func (c *Console) apiMe(w http.ResponseWriter, r *http.Request) {
+	v, err := c.me(r)
+	if err != nil {
+		apiError(w, actStatus(err), err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, v)
+}
+
+// AwayRequest is the body of PUT /api/me/away.
+type AwayRequest struct {
+	Away *bool `json:"away"`
+}
+
+func (c *Console) apiAway(w http.ResponseWriter, r *http.Request) {
+	var req AwayRequest
+	if err := decodeJSON(r, &req); err != nil {
+		c.fail(w, r, err, true)
+		return
+	}
+	if req.Away == nil {
+		c.fail(w, r, badRequest(`send {"away": true} or {"away": false}`), true)
+		return
+	}
+	if err := c.setAway(r, *req.Away); err != nil {
+		apiError(w, actStatus(err), err.Error())
+		return
+	}
+	c.apiMe(w, r)
+}
+
+// setAway marks the request's operator away or back.
+func (c *Console) setAway(r *http.Request, away bool) error {
+	who := actorOf(r)
+	if who.Operator == "" {
+		return badRequest("the away switch is an operator's: log in, or call the API, with an operator's token")
+	}
+	if err := c.eng.SetAway(r.Context(), who.Operator, away); err != nil {
+		return err
+	}
+	c.log.Info("operator away switch", "operator", who.Operator, "away", away)
+	return nil
+}
+
+// inboxPage lists conversations.
+func (c *Console) inboxPage(w http.ResponseWriter, r *http.Request) {
+	who := actorOf(r)
+	q := r.URL.Query()
+	iq, err := readInboxQuery(q, who)
+	if err != nil {
+		c.fail(w, r, err, false)
+		return
+	}
+	list, next, err := c.inbox(r.Context(), iq, who)
+	if err != nil {
+		c.fail(w, r, err, false)
+		return
+	}
+	data := map[string]any{"Conversations": list, "Q": iq, "Me": who.Operator, "Views": inboxViews,
+		"Accounts": c.cfg.Accounts}
+	if next != "" {
+		nq := url.Values{"view": {iq.View}, "status": {iq.Status}, "cursor": {next}}
+		if iq.Account != "" {
+			nq.Set("account", iq.Account)
+		}
+		data["Next"] = pageLink("/inbox", nq)
+	}
+	c.render(w, r, "inbox", "Inbox", data)
+}
+
+// conversationPage shows a conversation.
+func (c *Console) conversationPage(w http.ResponseWriter, r *http.Request) {
+	d, err := c.conversation(r.Context(), r.PathValue("account"), r.PathValue("id"))
+	if err != nil {
+		c.fail(w, r, err, false)
+		return
+	}
+	people := c.eng.People()
+	var teams []string
+	for t := range people.Teams {
+		teams = append(teams, t)
+	}
+	slices.Sort(teams)
+	q := r.URL.Query()
+	c.render(w, r, "conversation", "Conversation with "+d.Contact, map[string]any{"Conv": d, "Me": actorOf(r).Operator,
+		"Operators": people.Operators, "Teams": teams, "Flows": c.flowNames(), "Error": q.Get("error"),
+		"Reason": q.Get("reason"), "Done": q.Get("done")})
+}
+
+// conversationForm does the action of a form of the conversation page
+// and shows the page again, with the error or the refusal's reason.
+func (c *Console) conversationForm(w http.ResponseWriter, r *http.Request) {
+	account, id, kind := r.PathValue("account"), r.PathValue("id"), r.PathValue("action")
+	req := ActRequest{Text: r.PostFormValue("text"), Note: r.PostFormValue("note"), Category: r.PostFormValue("category"),
+		Flow: r.PostFormValue("flow")}
+	back := "/inbox/" + url.PathEscape(account) + "/" + url.PathEscape(id)
+	q := url.Values{}
+	switch kind {
+	case "reply":
+		up, err := readUpload(r)
+		if err != nil {
+			q.Set("error", err.Error())
+			http.Redirect(w, r, back+"?"+q.Encode()+"#reply", http.StatusSeeOther)
+			return
+		}
+		req.image = up
+	case "assign":
+		// to: me, none, op:NAME, team:NAME, or pick:NAME (round robin)
+		to := r.PostFormValue("to")
+		switch {
+		case to == "me" || to == "none":
+			req.To = to
+		case strings.HasPrefix(to, "op:"):
+			req.Operator = strings.TrimPrefix(to, "op:")
+		case strings.HasPrefix(to, "team:"):
+			req.Team = strings.TrimPrefix(to, "team:")
+		case strings.HasPrefix(to, "pick:"):
+			req.Team, req.Pick = strings.TrimPrefix(to, "pick:"), "round_robin"
+		default:
+			req.To = to
+		}
+	}
+	_, err := c.act(r, account, id, kind, &req)
+	switch {
+	case err == nil:
+		q.Set("done", kind)
+	case refusalOf(err) != nil:
+		ref := refusalOf(err)
+		q.Set("error", "Not sent: "+ref.Error())
+		q.Set("reason", string(ref.Reason))
+	case errors.Is(err, engine.ErrQueued):
+		q.Set("done", kind+" (queued: another node holds this contact and does it in a moment)")
+	case actStatus(err) == http.StatusInternalServerError:
+		c.fail(w, r, err, false)
+		return
+	default:
+		q.Set("error", err.Error())
+	}
+	anchor := "#end"
+	if kind == "reply" && err != nil {
+		anchor = "#reply"
+	}
+	http.Redirect(w, r, back+"?"+q.Encode()+anchor, http.StatusSeeOther)
+}
+
+// awayForm sets the operator's away switch from the header's form.
+func (c *Console) awayForm(w http.ResponseWriter, r *http.Request) {
+	if err := c.setAway(r, r.PostFormValue("away") == "1"); err != nil {
+		c.fail(w, r, err, false)
+		return
+	}
+	http.Redirect(w, r, localPath(r.PostFormValue("next")), http.StatusSeeOther)
+}
+
+// flowNames are the loaded flows' names, sorted.
+func (c *Console) flowNames() []string {
+	var out []string
+	for _, f := range c.eng.Flows().Flows {
+		out = append(out, f.Name)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// liveHeartbeat is how often a live stream says it is alive, so that
+// proxies keep it open.
+const liveHeartbeat = 25 * time.Second
+
+// inboxLive streams server-sent events: "changed" after every commit
+// that changes a contact or a message's outcome (engine.Changed), for
+// the pages to refresh what they show. It ends when the client goes or
+// the console closes.
+func (c *Console) inboxLive(w http.ResponseWriter, r *http.Request) {
+	// Watched before the stream says it is open: a client that acts on
+	// seeing it open gets the event of its change.
+	changed := c.eng.Changed()
+	rc := http.NewResponseController(w)
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	if _, err := io.WriteString(w, "retry: 2000\n: live\n\n"); err != nil {
+		return
+	}
+	rc.Flush()
+	beat := time.NewTicker(liveHeartbeat)
+	defer beat.Stop()
+	for {
+		select {
+		case <-changed:
+			changed = c.eng.Changed() // before the client hears of this one
+			if _, err := io.WriteString(w, "event: changed\ndata: {}\n\n"); err != nil {
+				return
+			}
+		case <-beat.C:
+			if _, err := io.WriteString(w, ": alive\n\n"); err != nil {
+				return
+			}
+		case <-r.Context().Done():
+			return
+		case <-c.done:
+			return
+		}
+		if err := rc.Flush(); err != nil {
+			return
+		}
+	}
+}

@@ -1,0 +1,490 @@
+package console
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"image"
+	"image/color"
+	"image/png"
+	"mime/multipart"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/wxflow/wxflow/cmd/wxflow/internal/metrics"
+	"github.com/wxflow/wxflow/engine"
+	"github.com/wxflow/wxflow/engine/sandbox"
+	"github.com/wxflow/wxflow/flows"
+	"github.com/wxflow/wxflow/steps"
+)
+
+const (
+	amyToken = "amy-operator-token-0123456789"
+	bobToken = "bob-operator-token-9876543210"
+)
+
+// inboxFlows hand a contact to the team support when they ask for a
+// person, and answer "hi" otherwise.
+var inboxFlows = map[string]string{
+	"handoff.yaml": `name: handoff
+triggers:
+  - keyword: [person]
+    interrupt: true
+steps:
+  - assign: { team: support, pick: round_robin }
+    on_fail: nobody
+  - send: "${conversation.assignee} will answer you here."
+  - end
+  - id: nobody
+    assign: { team: support }
+  - send: "Everyone is busy; we'll answer as soon as we can."
+`,
+	"bot.yaml": `name: bot
+triggers:
+  - keyword: [hi]
+steps:
+  - send: "Hello from the bot"
+`,
+}
+
+// newInboxFixture is a console with a token over a sandbox whose people
+// are amy and bob of the team support (always on shift).
+func newInboxFixture(t *testing.T) *fixture {
+	t.Helper()
+	dir := t.TempDir()
+	for name, src := range inboxFlows {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(src), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	people := engine.People{
+		Operators: []engine.Operator{{Name: "amy", Display: "Amy Li", Teams: []string{"support"}}, {Name: "bob", Teams: []string{"support"}}},
+		Teams:     map[string]*steps.Hours{"support": nil},
+	}
+	set, err := flows.LoadDir(dir, flows.Options{People: &flows.People{Operators: map[string][]string{"amy": {"support"}, "bob": {"support"}}, Teams: []string{"support"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if set.Diags.HasErrors() {
+		t.Fatal(set.Diags.Err())
+	}
+	ctx := context.Background()
+	sb, err := sandbox.New(ctx, sandbox.Config{Set: set, Start: time.Date(2026, 11, 2, 10, 0, 0, 0, time.UTC),
+		DBPath: filepath.Join(dir, "db.sqlite"), People: people})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sb.Close() })
+	c, err := New(Config{Engine: sb.Engine(), Sandbox: sb, Token: testToken, Accounts: []string{sb.Account()},
+		Metrics: metrics.New(sb.Engine().Stats), UploadDir: filepath.Join(dir, "uploads"),
+		Operator: func(tok string) (string, bool) {
+			switch tok {
+			case amyToken:
+				return "amy", true
+			case bobToken:
+				return "bob", true
+			}
+			return "", false
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := newTestServer(t, c)
+	t.Cleanup(c.Close) // before the server's Close, which waits for the live streams
+	return &fixture{t: t, sb: sb, c: c, srv: srv}
+}
+
+// convList lists the conversations of a view as a token sees them.
+func (f *fixture) convList(token, query string, status int) []ConversationView {
+	f.t.Helper()
+	code, body, _ := f.do("GET", "/api/conversations?"+query, token, "")
+	if code != status {
+		f.t.Fatalf("GET /api/conversations?%s: %d %s, want %d", query, code, body, status)
+	}
+	if code != http.StatusOK {
+		return nil
+	}
+	return decode[struct {
+		Conversations []ConversationView `json:"conversations"`
+	}](f.t, body).Conversations
+}
+
+func contacts(list []ConversationView) []string {
+	out := []string{}
+	for _, c := range list {
+		out = append(out, c.Contact)
+	}
+	return out
+}
+
+// TestInboxAPIActsAsTheTokensOperator: each operator's token acts as
+// them, recorded as them in the transcript; the admin token as "api";
+// nobody acts without a token, with a wrong one, or as someone else.
+func TestInboxAPIActsAsTheTokensOperator(t *testing.T) {
+	f := newInboxFixture(t)
+	ctx := context.Background()
+	if err := f.sb.Say(ctx, "carol", "person"); err != nil {
+		t.Fatal(err)
+	}
+	const conv = "/api/conversations/sandbox/carol"
+
+	// Without a token, or with a wrong one: nothing.
+	for _, tok := range []string{"", "amy-operator-token-012345678x", amyToken + " "} {
+		if code, body, _ := f.do("GET", "/api/conversations", strings.TrimSpace(tok), ""); tok != amyToken+" " && code != http.StatusUnauthorized {
+			t.Fatalf("GET /api/conversations with token %q: %d %s, want 401", tok, code, body)
+		}
+		if code, body, _ := f.do("POST", conv+"/comment", tok, `{"text":"hi"}`); tok != amyToken+" " && code != http.StatusUnauthorized {
+			t.Fatalf("a comment with token %q: %d %s, want 401", tok, code, body)
+		}
+	}
+
+	// round_robin gave carol to amy: hers, not bob's; in both teams' view.
+	if got := contacts(f.convList(amyToken, "view=mine", 200)); len(got) != 1 || got[0] != "carol" {
+		t.Fatalf("amy's conversations: %v, want carol", got)
+	}
+	if got := contacts(f.convList(bobToken, "view=mine", 200)); len(got) != 0 {
+		t.Fatalf("bob's conversations: %v, want none", got)
+	}
+	if got := contacts(f.convList(bobToken, "view=teams", 200)); len(got) != 1 {
+		t.Fatalf("bob's teams' conversations: %v, want carol", got)
+	}
+	if got := f.convList(testToken, "view=all", 200); len(got) != 1 || got[0].Operator != "amy" || got[0].Team != "support" ||
+		got[0].OperatorName != "Amy Li" || !got[0].Window.CanReply || !strings.Contains(got[0].Window.Says, "window closes in 48 h") {
+		t.Fatalf("the admin's view of all: %+v", got)
+	}
+	f.convList(testToken, "view=mine", 400) // the admin has no conversations of their own
+	f.convList(amyToken, "view=nobody", 400)
+
+	// Each token acts as its operator.
+	if code, body, _ := f.do("POST", conv+"/reply", bobToken, `{"text":"Bob here"}`); code != http.StatusCreated {
+		t.Fatalf("bob's reply: %d %s", code, body)
+	}
+	if code, body, _ := f.do("POST", conv+"/comment", amyToken, `{"text":"checked the order"}`); code != http.StatusCreated {
+		t.Fatalf("amy's comment: %d %s", code, body)
+	}
+	if code, body, _ := f.do("POST", conv+"/reply", testToken, `{"text":"The admin here"}`); code != http.StatusCreated {
+		t.Fatalf("the admin's reply: %d %s", code, body)
+	}
+	// Nobody names who acts in the body: the token says it.
+	if code, body, _ := f.do("POST", conv+"/comment", bobToken, `{"text":"as amy","by":"amy"}`); code != http.StatusBadRequest {
+		t.Fatalf("a comment naming another operator: %d %s, want 400", code, body)
+	}
+	code, body, _ := f.do("POST", conv+"/assign", bobToken, `{"to":"me"}`)
+	if code != http.StatusOK {
+		t.Fatalf("bob takes carol: %d %s", code, body)
+	}
+	if a := decode[ActAnswer](t, body); a.Conversation == nil || a.Conversation.Operator != "bob" {
+		t.Fatalf("bob took carol: %s", body)
+	}
+	if code, body, _ := f.do("POST", conv+"/assign", testToken, `{"to":"me"}`); code != http.StatusBadRequest {
+		t.Fatalf("the admin assigning to me: %d %s, want 400", code, body)
+	}
+	if code, body, _ := f.do("POST", conv+"/assign", testToken, `{"operator":"zed"}`); code != http.StatusBadRequest || !strings.Contains(body, "amy, bob") {
+		t.Fatalf("assigning an unknown operator: %d %s, want 400 naming the operators", code, body)
+	}
+	if code, body, _ := f.do("POST", conv+"/close", bobToken, `{"note":"answered","category":"solved"}`); code != http.StatusOK {
+		t.Fatalf("bob closes: %d %s", code, body)
+	}
+
+	code, body, _ = f.do("GET", conv, amyToken, "")
+	if code != http.StatusOK {
+		t.Fatalf("GET %s: %d %s", conv, code, body)
+	}
+	d := decode[ConversationDetail](t, body)
+	if d.Status != engine.ConvClosed || d.ClosedBy != "operator bob" || d.Note != "answered" || d.Category != "solved" {
+		t.Fatalf("the conversation after bob closed it: %+v", d.ConversationView)
+	}
+	var lines []string
+	for _, e := range d.Transcript {
+		switch e.Kind {
+		case "in":
+			lines = append(lines, "in: "+e.Event.Says)
+		case "out":
+			lines = append(lines, "out ("+e.From+"): "+e.Message.Summary)
+		default:
+			lines = append(lines, e.Kind+" ("+e.By+"): "+e.Text)
+		}
+	}
+	got := strings.Join(lines, "\n")
+	for _, want := range []string{
+		"in: person",
+		"out (flow handoff): amy will answer you here.",
+		"out (operator bob): Bob here",
+		"comment (operator amy): checked the order",
+		"out (api): The admin here",
+		"change (operator bob): assigned to bob",
+		"change (operator bob): closed",
+	} {
+		if !strings.Contains(got, want) {
+			t.Fatalf("the transcript should have %q:\n%s", want, got)
+		}
+	}
+	if len(d.Runs) != 1 || d.Runs[0].Flow != "handoff" {
+		t.Fatalf("the runs that touched carol: %+v", d.Runs)
+	}
+
+	// The away switch is an operator's own.
+	code, body, _ = f.do("PUT", "/api/me/away", amyToken, `{"away":true}`)
+	if code != http.StatusOK || !decode[MeView](t, body).Away {
+		t.Fatalf("amy goes away: %d %s", code, body)
+	}
+	if away, _ := f.sb.Engine().Away(ctx); !away["amy"] || away["bob"] {
+		t.Fatalf("away: %v, want amy only", away)
+	}
+	if code, body, _ := f.do("PUT", "/api/me/away", testToken, `{"away":true}`); code != http.StatusBadRequest {
+		t.Fatalf("the admin's away switch: %d %s, want 400", code, body)
+	}
+	// amy is away: the next handoff goes to bob.
+	if err := f.sb.Say(ctx, "dave", "person"); err != nil {
+		t.Fatal(err)
+	}
+	if got := contacts(f.convList(bobToken, "view=mine", 200)); len(got) != 1 || got[0] != "dave" {
+		t.Fatalf("bob's conversations with amy away: %v, want dave", got)
+	}
+}
+
+// TestInboxAPIRefusedReply: a reply after the window is refused before
+// it reaches WeChat, 409 with the reason, and kept as failed.
+func TestInboxAPIRefusedReply(t *testing.T) {
+	f := newInboxFixture(t)
+	ctx := context.Background()
+	if err := f.sb.Say(ctx, "carol", "person"); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.sb.Advance(ctx, 49*time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	const conv = "/api/conversations/sandbox/carol"
+	code, body, _ := f.do("GET", conv, amyToken, "")
+	if code != 200 {
+		t.Fatal(code, body)
+	}
+	if w := decode[ConversationDetail](t, body).Window; w.CanReply || w.Reason != "window_closed" || !strings.Contains(w.Says, "48-hour") {
+		t.Fatalf("the window after 49 hours: %+v", w)
+	}
+	code, body, _ = f.do("POST", conv+"/reply", amyToken, `{"text":"Sorry for the wait"}`)
+	if code != http.StatusConflict {
+		t.Fatalf("a reply after the window: %d %s, want 409", code, body)
+	}
+	a := decode[ActAnswer](t, body)
+	if a.Reason != "window_closed" || !strings.Contains(a.Error, "window is closed") || a.Message == nil || a.Message.Status != engine.OutboxFailed {
+		t.Fatalf("the refusal: %s", body)
+	}
+	_, body, _ = f.do("GET", conv, amyToken, "")
+	last := decode[ConversationDetail](t, body).Transcript
+	if e := last[len(last)-1]; e.Kind != "out" || e.Message.Status != engine.OutboxFailed || e.Message.Reason != "window_closed" || e.From != "operator amy" {
+		t.Fatalf("the transcript's last entry: %+v", e)
+	}
+	if n := len(f.sb.Channel().Delivered()); n != 1 {
+		t.Fatalf("%d messages reached the channel, want the handoff's 1", n)
+	}
+}
+
+// TestInboxAPIImageReply: an image uploaded as multipart is sent as an
+// image, and one that is not an image is refused.
+func TestInboxAPIImageReply(t *testing.T) {
+	f := newInboxFixture(t)
+	if err := f.sb.Say(context.Background(), "carol", "person"); err != nil {
+		t.Fatal(err)
+	}
+	img := image.NewRGBA(image.Rect(0, 0, 4, 4))
+	img.Set(1, 1, color.RGBA{255, 0, 0, 255})
+	var pic bytes.Buffer
+	png.Encode(&pic, img)
+	send := func(name string, data []byte) (int, string) {
+		var buf bytes.Buffer
+		mw := multipart.NewWriter(&buf)
+		fw, _ := mw.CreateFormFile("image", name)
+		fw.Write(data)
+		mw.Close()
+		req, _ := http.NewRequest("POST", f.srv.URL+"/api/conversations/sandbox/carol/reply", &buf)
+		req.Header.Set("Content-Type", mw.FormDataContentType())
+		req.Header.Set("Authorization", "Bearer "+amyToken)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var b bytes.Buffer
+		b.ReadFrom(resp.Body)
+		return resp.StatusCode, b.String()
+	}
+	code, body := send("dot.png", pic.Bytes())
+	if code != http.StatusCreated {
+		t.Fatalf("an image reply: %d %s", code, body)
+	}
+	a := decode[ActAnswer](t, body)
+	if a.Message == nil || a.Message.Type != "image" || a.Message.Message.Media == nil || !strings.HasSuffix(a.Message.Message.Media.Path, ".png") {
+		t.Fatalf("the image reply: %s", body)
+	}
+	if code, body, _ := f.do("GET", "/messages/"+itoa(a.Message.ID)+"/media", amyToken, ""); code != 200 || !strings.HasPrefix(body, "\x89PNG") {
+		t.Fatalf("the console serves the uploaded image: %d", code)
+	}
+	if code, body := send("notes.png", []byte("just some text")); code != http.StatusBadRequest || !strings.Contains(body, "not an image") {
+		t.Fatalf("a text file as an image: %d %s, want 400", code, body)
+	}
+}
+
+// TestInboxPagesOperatorLogin: an operator logs in with their own
+// token; the header names them; what they do in the page is recorded as
+// them; a refused reply shows the reason in the page; no page and no
+// answer holds a token.
+func TestInboxPagesOperatorLogin(t *testing.T) {
+	f := newInboxFixture(t)
+	ctx := context.Background()
+	if err := f.sb.Say(ctx, "carol", "person"); err != nil {
+		t.Fatal(err)
+	}
+	amy := newBrowserish(f)
+	amy.login(amyToken)
+	code, page, _ := amy.send("GET", "/inbox", "", "")
+	if code != 200 || !strings.Contains(page, `id="me" data-operator="amy"`) || !strings.Contains(page, "Amy Li") || !strings.Contains(page, `data-contact="carol"`) {
+		t.Fatalf("amy's inbox: %d\n%s", code, page)
+	}
+	csrf := amy.csrf("/inbox/sandbox/carol")
+	code, page, _ = amy.act("/inbox/sandbox/carol/comment", url.Values{"csrf": {csrf}, "text": {"VIP customer"}})
+	if code != 200 || !strings.Contains(page, "VIP customer") || !strings.Contains(page, "Done: comment") {
+		t.Fatalf("amy's comment: %d\n%s", code, page)
+	}
+	code, page, _ = amy.act("/inbox/sandbox/carol/reply", url.Values{"csrf": {csrf}, "text": {"Hello Carol"}})
+	if code != 200 || !strings.Contains(page, "Hello Carol") {
+		t.Fatalf("amy's reply: %d\n%s", code, page)
+	}
+	if !strings.Contains(page, "window closes in 48 h · 3 replies left") {
+		t.Fatalf("the reply box should say the window and the replies left:\n%s", page)
+	}
+	// The form's CSRF token is the session's.
+	if code, _, _ := amy.act("/inbox/sandbox/carol/comment", url.Values{"csrf": {"nope"}, "text": {"x"}}); code != http.StatusForbidden {
+		t.Fatalf("a comment without the CSRF token: %d, want 403", code)
+	}
+	if err := f.sb.Advance(ctx, 49*time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	code, page, _ = amy.act("/inbox/sandbox/carol/reply", url.Values{"csrf": {csrf}, "text": {"Too late"}})
+	if code != 200 || !strings.Contains(page, `id="act-error"`) || !strings.Contains(page, "the 48-hour reply window is closed") || !strings.Contains(page, "window_closed") {
+		t.Fatalf("a refused reply should show the reason in the page: %d\n%s", code, page)
+	}
+	if !strings.Contains(page, `data-can-reply="0"`) || !strings.Contains(page, "<textarea name=\"text\" rows=\"3\" placeholder=\"no reply can go") {
+		t.Fatalf("the reply box should be disabled with the reason:\n%s", page)
+	}
+	_, body, _ := f.do("GET", "/api/conversations/sandbox/carol", testToken, "")
+	d := decode[ConversationDetail](t, body)
+	var by []string
+	for _, e := range d.Transcript {
+		if e.From != "" || e.By != "" {
+			by = append(by, e.From+e.By)
+		}
+	}
+	if !strings.Contains(strings.Join(by, ","), "operator amy,operator amy,operator amy") {
+		t.Fatalf("amy's comment and replies should be recorded as her: %v", by)
+	}
+
+	// Nothing secret anywhere.
+	bob := newBrowserish(f)
+	bob.login(bobToken)
+	for _, p := range []string{"/inbox", "/inbox?view=teams", "/inbox/sandbox/carol", "/simulator?contact=carol", "/login"} {
+		for _, who := range []*browserish{amy, bob} {
+			_, page, _ := who.send("GET", p, "", "")
+			noSecrets(t, p, page)
+		}
+	}
+	for _, p := range []string{"/api/conversations", "/api/conversations/sandbox/carol", "/api/me"} {
+		for _, tok := range []string{testToken, amyToken, bobToken} {
+			_, body, _ := f.do("GET", p, tok, "")
+			noSecrets(t, p, body)
+		}
+	}
+
+	// Logging out ends amy's session.
+	amy.form("/logout", url.Values{"csrf": {amy.csrf("/inbox")}})
+	if code, _, h := amy.send("GET", "/inbox", "", ""); code != http.StatusSeeOther || !strings.HasPrefix(h.Get("Location"), "/login") {
+		t.Fatalf("/inbox after logging out: %d %s", code, h.Get("Location"))
+	}
+}
+
+// act posts a form and follows its redirect.
+func (b *browserish) act(path string, v url.Values) (int, string, http.Header) {
+	b.t.Helper()
+	code, body, h := b.form(path, v)
+	if code != http.StatusSeeOther {
+		return code, body, h
+	}
+	loc, err := url.Parse(h.Get("Location"))
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	return b.send("GET", loc.RequestURI(), "", "")
+}
+
+// noSecrets fails when s holds a token.
+func noSecrets(t *testing.T, where, s string) {
+	t.Helper()
+	for _, secret := range []string{testToken, amyToken, bobToken} {
+		if strings.Contains(s, secret) {
+			t.Fatalf("%s shows a token", where)
+		}
+	}
+}
+
+// TestInboxLive: the live stream says "changed" after a commit that
+// changes a contact, and ends when the console closes.
+func TestInboxLive(t *testing.T) {
+	f := newInboxFixture(t)
+	amy := newBrowserish(f)
+	amy.login(amyToken)
+	req, _ := http.NewRequest("GET", f.srv.URL+"/inbox/live", nil)
+	resp, err := amy.client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if ct := resp.Header.Get("Content-Type"); resp.StatusCode != 200 || ct != "text/event-stream" {
+		t.Fatalf("/inbox/live: %d %s", resp.StatusCode, ct)
+	}
+	rd := bufio.NewReader(resp.Body)
+	line := func() string {
+		s, err := rd.ReadString('\n')
+		if err != nil {
+			t.Fatalf("the live stream: %v", err)
+		}
+		return strings.TrimSpace(s)
+	}
+	for line() != ": live" {
+	}
+	if err := f.sb.Say(context.Background(), "carol", "hi"); err != nil {
+		t.Fatal(err)
+	}
+	if l := line(); l != "" && l != "event: changed" {
+		for l != "event: changed" {
+			l = line()
+		}
+	}
+	f.c.Close()
+	for {
+		if _, err := rd.ReadString('\n'); err != nil {
+			break // the stream ended
+		}
+	}
+}
+
+// FuzzParseCursor: a cursor reads back as written, and no input panics.
+func FuzzParseCursor(f *testing.F) {
+	f.Add(formatCursor(engine.ConvCursor{Seen: time.Date(2026, 11, 2, 10, 0, 0, 5, time.UTC), Account: "main", ID: "o6_bmjr"}))
+	f.Add("")
+	f.Add("MTIzCmEKYg")
+	f.Fuzz(func(t *testing.T, s string) {
+		c, err := parseCursor(s)
+		if err != nil {
+			return
+		}
+		back, err := parseCursor(formatCursor(c))
+		if err != nil || !back.Seen.Equal(c.Seen) || back.Account != c.Account || back.ID != c.ID {
+			t.Fatalf("%q reads as %+v, and back as %+v (%v)", s, c, back, err)
+		}
+	})
+}
