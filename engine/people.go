@@ -517,7 +517,8 @@ func (e *Engine) closeStale(ctx context.Context) error {
 			if !ok {
 				return nil
 			}
-			stale, err := st.StaleConversations(now.Add(-shortest), after, timerBatch)
+			// At its due time exactly, as NextDue says (the read is exclusive).
+			stale, err := st.StaleConversations(now.Add(-shortest).Add(time.Nanosecond), after, timerBatch)
 			if err != nil {
 				return err
 			}
