@@ -59,7 +59,7 @@ steps:
 `
 
 // browserExampleFlows are the flows of flows/examples the pages must list.
-var browserExampleFlows = []string{"away", "away-reply", "goodbye", "help-menu", "lead", "new-arrivals", "order-status", "store-scan", "welcome"}
+var browserExampleFlows = []string{"away", "away-reply", "goodbye", "handoff", "help-menu", "lead", "new-arrivals", "order-status", "satisfaction", "store-scan", "welcome"}
 
 // browser is one Chromium tab on a console.
 type browser struct {

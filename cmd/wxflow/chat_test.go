@@ -40,7 +40,7 @@ this is never read
 	if r.code != exitOK {
 		t.Fatalf("exit %d\nstderr:\n%s", r.code, r.stderr)
 	}
-	want := `wxflow chat: 9 flows from ` + examplesDir + `. You are alice; the clock stands at Mon 2026-11-16 10:00 +08:00.
+	want := `wxflow chat: 11 flows from ` + examplesDir + `. You are alice; the clock stands at Mon 2026-11-16 10:00 +08:00.
 Type a message, or /follow to start; /help lists the commands.
 clock:   Mon 2026-11-16 10:00 +08:00
 contact: alice, not seen yet (/follow to start)
