@@ -230,6 +230,7 @@ func newServer(ctx context.Context, cfg *config.Config, o serverOptions) (*serve
 	// only its operators and teams.
 	s := &server{cfg: cfg, log: o.Logger, fenced: make(chan struct{}), loadOpt: flows.Options{Regions: map[string]string{}, CheckSecrets: true, Secrets: cfg.Secrets.Names(), People: cfg.FlowPeople()}}
 	s.metrics = metrics.New(func() engine.Stats { return s.engine.Stats() })
+	s.metrics.CountOpenConversations(func(ctx context.Context) (map[string]int, error) { return s.engine.OpenByTeam(ctx) })
 	print, err := flowsFingerprint(cfg.Flows)
 	if err != nil {
 		return nil, err

@@ -1,6 +1,7 @@
 package metrics
 
 import (
+	"context"
 	"strconv"
 	"sync"
 	"time"
@@ -27,13 +28,22 @@ type Metrics struct {
 
 	mu        sync.Mutex
 	refreshes map[string]func() int64
+	// openByTeam counts the open conversations by team at each scrape;
+	// openTeams are the teams it has given, kept at 0 once they have
+	// none open.
+	openByTeam func(context.Context) (map[string]int, error)
+	openTeams  map[string]bool
 }
+
+// openByTeamTimeout bounds the store read of a scrape's open
+// conversations: a scrape that cannot read them keeps the last counts.
+const openByTeamTimeout = 5 * time.Second
 
 // New registers wxflow's metrics, reading the engine's counters at
 // every scrape.
 func New(stats func() engine.Stats) *Metrics {
 	r := NewRegistry()
-	m := &Metrics{Registry: r, refreshes: map[string]func() int64{}}
+	m := &Metrics{Registry: r, refreshes: map[string]func() int64{}, openTeams: map[string]bool{}}
 	events := r.Counter(Events, "Events ingested, by type (platform retries not included).", "type")
 	dups := r.Counter(EventDuplicates, "Events ingested again: platform retries of an event already stored.")
 	queued := r.Counter("wxflow_events_queued_total", "Events this node queued for the node holding their contact's lane (several nodes on PostgreSQL).")
@@ -56,6 +66,10 @@ func New(stats func() engine.Stats) *Metrics {
 	m.callbackDur = r.Histogram("wxflow_callback_duration_seconds", "Time to answer a callback.", callbackBuckets)
 	m.apiCalls = r.Counter("wxflow_wechat_api_calls_total", "WeChat API attempts, by account and API path.", "account", "api")
 	m.apiErrors = r.Counter("wxflow_wechat_api_errors_total", "WeChat API attempts that failed, by account, API path and errcode (or http_NNN, network).", "account", "api", "errcode")
+	open := r.Gauge(ConversationsOpen, "Open conversations, by the team holding them (empty: no team).", "team")
+	firstResponse := r.HistogramVec("wxflow_conversation_first_response_seconds", "Time from people taking a conversation to an operator's first reply, by team (empty: no team).", "team", engine.ConvBuckets)
+	resolution := r.HistogramVec("wxflow_conversation_resolution_seconds", "Time conversations stayed open, from opening to closing, by the team holding them when they closed (empty: no team).", "team", engine.ConvBuckets)
+	refused := r.Counter("wxflow_replies_refused_total", "Operators' replies refused before they reached WeChat, by reason (window_closed, quota_exhausted, ...).", "reason")
 	r.OnCollect(func() {
 		s := stats()
 		for k, n := range s.Events {
@@ -98,6 +112,16 @@ func New(stats func() engine.Stats) *Metrics {
 		for k, n := range s.Pruned {
 			pruned.Set(float64(n), k)
 		}
+		for team, h := range s.FirstResponse {
+			firstResponse.SetCounts(team, h.Counts, h.Sum)
+		}
+		for team, h := range s.Resolution {
+			resolution.SetCounts(team, h.Counts, h.Sum)
+		}
+		for reason, n := range s.RepliesRefused {
+			refused.Set(float64(n), string(reason))
+		}
+		m.collectOpen(open)
 		m.mu.Lock()
 		for acc, fn := range m.refreshes {
 			refreshes.Set(float64(fn()), acc)
@@ -130,6 +154,39 @@ func (m *Metrics) CountRefreshes(account string, count func() int64) {
 	m.mu.Unlock()
 }
 
+// CountOpenConversations reads the open conversations by team at each
+// scrape (engine.Engine.OpenByTeam).
+func (m *Metrics) CountOpenConversations(count func(context.Context) (map[string]int, error)) {
+	m.mu.Lock()
+	m.openByTeam = count
+	m.mu.Unlock()
+}
+
+// collectOpen sets the open conversations gauge; a team that had some
+// and has none now reads 0. A failed read keeps the last counts.
+func (m *Metrics) collectOpen(open *Vec) {
+	m.mu.Lock()
+	count := m.openByTeam
+	m.mu.Unlock()
+	if count == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), openByTeamTimeout)
+	defer cancel()
+	counts, err := count(ctx)
+	if err != nil {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for team := range counts {
+		m.openTeams[team] = true
+	}
+	for team := range m.openTeams {
+		open.Set(float64(counts[team]), team)
+	}
+}
+
 // Names of metrics that tools read (wxflow bench).
 const (
 	// Events counts events ingested, by type.
@@ -138,4 +195,6 @@ const (
 	EventDuplicates = "wxflow_events_duplicate_total"
 	// Pruned counts the rows deleted by retention, by kind.
 	Pruned = "wxflow_pruned_total"
+	// ConversationsOpen is the open conversations by team.
+	ConversationsOpen = "wxflow_conversations_open"
 )
