@@ -192,7 +192,7 @@ t.test.yaml:15:11: wait: invalid duration "forever" (write durations like 90s, 3
 t.test.yaml:17:5: an action has one kind, got follow and say (write each action as its own list item)
 t.test.yaml:18:15: unfollow takes no argument (- unfollow)
 t.test.yaml:19:33: followed must be true or false, got "maybe"
-t.test.yaml:20:27: unknown run status "done" (one of running, waiting_reply, waiting_time, calling, waiting_send, completed, timed_out, invalid, interrupted, restarted, unfollowed, looping, failed)
+t.test.yaml:20:27: unknown run status "done" (one of running, waiting_reply, waiting_time, calling, waiting_send, completed, timed_out, invalid, interrupted, restarted, unfollowed, looping, failed, handed_over)
 t.test.yaml:21:15: a location needs lat: and lng: (- location: { lat: 31.23, lng: 121.47, label: People's Square })
 t.test.yaml:22:16: unknown fail_next reason "oops" (one of window_closed, quota_exhausted, unfollowed, media_too_large, media_type, region, api_error, unknown)
 t.test.yaml:23:5: expect needs an argument (- expect: "Welcome*", or - expect: { status: failed, reason: window_closed })
