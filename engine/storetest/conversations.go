@@ -48,7 +48,7 @@ func fullConversation() engine.Conversation {
 }
 
 // checkConv reports a conversation that does not come back equal (times
-// to the nanosecond, as instants).
+// to the nanosecond, in UTC).
 func checkConv(t *testing.T, what string, got, want engine.Conversation) {
 	t.Helper()
 	times := func(c *engine.Conversation) []*time.Time {
@@ -66,9 +66,7 @@ func checkConv(t *testing.T, what string, got, want engine.Conversation) {
 		return
 	}
 	for i := range gt {
-		if !gt[i].Equal(*wt[i]) {
-			t.Errorf("%s: conversation time %d = %v, want %v", what, i, *gt[i], *wt[i])
-		}
+		checkTime(t, fmt.Sprintf("%s: conversation time %d", what, i), *gt[i], *wt[i])
 		*gt[i], *wt[i] = time.Time{}, time.Time{}
 	}
 	mustEqual(t, what+": conversation", got, want)
