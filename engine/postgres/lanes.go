@@ -283,6 +283,18 @@ func (s *Store) Balance(ctx context.Context) (engine.Taken, error) {
 		if _, err := tx.Exec(ctx, `DELETE FROM nodes WHERE expires <= `+nowExpr("$1"), now); err != nil {
 			return err
 		}
+		// Lanes this node holds in the store but does not work on (Work):
+		// a round whose commit went through while the client saw an
+		// error (the connection lost at COMMIT) took them, or a Release
+		// that failed kept them. Nothing works on them: their queue
+		// and messages would wait until the node leaves. Freed here,
+		// they are taken below like any free lane (by this node, when
+		// under its share), and the engine starts them. Balance runs
+		// between the engine's rounds, never while it gives lanes back.
+		held, _ := s.heldLanes()
+		if _, err := tx.Exec(ctx, `UPDATE lanes SET owner = '' WHERE owner = $1 AND NOT (lane = ANY($2))`, l.id, append([]int32{}, held...)); err != nil {
+			return err
+		}
 		rows, err := tx.Query(ctx, `SELECT n.id, count(l.lane) FROM nodes n LEFT JOIN lanes l ON l.owner = n.id GROUP BY n.id`)
 		if err != nil {
 			return err

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -58,8 +59,15 @@ func openNode(t *testing.T, dsn, name string, clock *leaseClock) *postgres.Store
 	return s
 }
 
-// balance renews a node's lease and balances its lanes, as its engine
-// does in a round.
+// worked are the lanes each test node works on, as its engine would
+// (Work): the lanes its rounds took.
+var worked = struct {
+	sync.Mutex
+	m map[*postgres.Store][]int
+}{m: map[*postgres.Store][]int{}}
+
+// balance renews a node's lease and balances its lanes, and works on the
+// lanes taken, as its engine does in a round.
 func balance(t *testing.T, s *postgres.Store) engine.Taken {
 	t.Helper()
 	if err := s.Renew(context.Background()); err != nil {
@@ -69,6 +77,10 @@ func balance(t *testing.T, s *postgres.Store) engine.Taken {
 	if err != nil {
 		t.Fatal(err)
 	}
+	worked.Lock()
+	worked.m[s] = append(worked.m[s], got.Lanes...)
+	s.Work(worked.m[s])
+	worked.Unlock()
 	return got
 }
 
@@ -763,5 +775,37 @@ func TestJoinRefusesARenewalOfHalfTheLease(t *testing.T) {
 	defer s.Close()
 	if err := s.Join(context.Background()); err == nil || !strings.Contains(err.Error(), "less than half the lease") {
 		t.Fatalf("Join: %v, want a refusal", err)
+	}
+}
+
+// TestBalanceTakesUpLanesItsEngineNeverStarted: a round that took lanes
+// and whose commit went through while the node saw an error (the
+// connection lost at COMMIT, as at a restart of PostgreSQL) leaves lanes
+// held in the store that the node's engine never started (it works on
+// none of them): the next round gives them to the engine again. They
+// stayed held and unworked until the node left, their queued work and
+// messages waiting (the multi-node test ended with items queued and
+// messages pending after a restart of PostgreSQL).
+func TestBalanceTakesUpLanesItsEngineNeverStarted(t *testing.T) {
+	dsn := freshSchema(t)
+	clock := newLeaseClock()
+	a := openNode(t, dsn, "a", clock)
+	ctx := context.Background()
+	// The round's commit went through; its answer was lost.
+	if got, err := a.Balance(ctx); err != nil || len(got.Lanes) != engine.LaneCount {
+		t.Fatalf("the first round took %d lanes (%v)", len(got.Lanes), err)
+	}
+	// The engine works on the lanes of a round it did see.
+	a.Work([]int{7})
+	got, err := a.Balance(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Lanes) != engine.LaneCount-1 || slices.Contains(got.Lanes, 7) {
+		t.Fatalf("the next round gave %d lanes (lane 7 among them: %v), want the %d the engine never started", len(got.Lanes), slices.Contains(got.Lanes, 7), engine.LaneCount-1)
+	}
+	a.Work(append(got.Lanes, 7))
+	if got := balance(t, a); len(got.Lanes) != 0 {
+		t.Fatalf("a round with every lane worked on gave %d lanes", len(got.Lanes))
 	}
 }
