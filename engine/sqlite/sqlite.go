@@ -223,7 +223,7 @@ var readQueries = map[string]string{
 var writeQueries = map[string]string{
 	"addEvent":    `INSERT INTO events (key, account, contact, kind, payload, received_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING`,
 	"setReply":    `UPDATE events SET reply = ? WHERE key = ?`,
-	"putContact":  `INSERT INTO contacts (` + contactCols + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (account, id) DO UPDATE SET followed = excluded.followed, first_seen = excluded.first_seen, last_seen = excluded.last_seen, tags = excluded.tags, fields = excluded.fields, conv = excluded.conv`,
+	"putContact":  `INSERT INTO contacts (` + contactCols + `, conv_status, conv_operator, conv_team) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (account, id) DO UPDATE SET followed = excluded.followed, first_seen = excluded.first_seen, last_seen = excluded.last_seen, tags = excluded.tags, fields = excluded.fields, conv = excluded.conv, conv_status = excluded.conv_status, conv_operator = excluded.conv_operator, conv_team = excluded.conv_team`,
 	"putSession":  `INSERT INTO sessions (account, contact, followed, last, kind, used, closed) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (account, contact) DO UPDATE SET followed = excluded.followed, last = excluded.last, kind = excluded.kind, used = excluded.used, closed = excluded.closed`,
 	"insertRun":   `INSERT INTO runs (id, account, contact, flow, version, status, pos, step, state, seq, started_at, updated_at, ended_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 	"updateRun":   `UPDATE runs SET status = ?, pos = ?, step = ?, state = ?, seq = ?, updated_at = ?, ended_at = ? WHERE id = ?`,
@@ -803,7 +803,8 @@ func (t *sqliteTx) PutContact(c *engine.Contact) error {
 	if err != nil {
 		return err
 	}
-	_, err = t.exec("putContact", c.Account, c.ID, b2i(c.Followed), engine.UnixNanos(c.FirstSeen), engine.UnixNanos(c.LastSeen), string(tj), string(fj), string(cj))
+	_, err = t.exec("putContact", c.Account, c.ID, b2i(c.Followed), engine.UnixNanos(c.FirstSeen), engine.UnixNanos(c.LastSeen), string(tj), string(fj), string(cj),
+		string(c.Conv.Status), c.Conv.Operator, c.Conv.Team)
 	return err
 }
 
