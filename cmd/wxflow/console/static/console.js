@@ -33,7 +33,8 @@
     });
   }
   scrollDown();
-  if (!document.querySelector("[data-live]") || !window.EventSource || !window.fetch) return;
+  // Only the pages with live parts listen (the header's clock follows them).
+  if (!document.querySelector("main [data-live]") || !window.EventSource || !window.fetch) return;
   var busy = false, again = false;
   function refresh() {
     if (busy) { again = true; return; }
