@@ -290,9 +290,15 @@ func (s *Store) Balance(ctx context.Context) (engine.Taken, error) {
 		// and messages would wait until the node leaves. Freed here,
 		// they are taken below like any free lane (by this node, when
 		// under its share), and the engine starts them. Balance runs
-		// between the engine's rounds, never while it gives lanes back.
+		// between the engine's rounds, never while it gives lanes back;
+		// a lane with a message this node claimed and did not finish is
+		// kept all the same (its send may be under way: lanes given
+		// back whose sends were not recorded in time, and that the
+		// engine could not keep).
 		held, _ := s.heldLanes()
-		if _, err := tx.Exec(ctx, `UPDATE lanes SET owner = '' WHERE owner = $1 AND NOT (lane = ANY($2))`, l.id, append([]int32{}, held...)); err != nil {
+		if _, err := tx.Exec(ctx, `UPDATE lanes SET owner = '' WHERE owner = $1 AND NOT (lane = ANY($2))
+			AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.lane = lanes.lane AND o.claimed_by = $1 AND o.status IN ('pending', 'sending'))`,
+			l.id, append([]int32{}, held...)); err != nil {
 			return err
 		}
 		rows, err := tx.Query(ctx, `SELECT n.id, count(l.lane) FROM nodes n LEFT JOIN lanes l ON l.owner = n.id GROUP BY n.id`)

@@ -805,7 +805,32 @@ func TestBalanceTakesUpLanesItsEngineNeverStarted(t *testing.T) {
 		t.Fatalf("the next round gave %d lanes (lane 7 among them: %v), want the %d the engine never started", len(got.Lanes), slices.Contains(got.Lanes, 7), engine.LaneCount-1)
 	}
 	a.Work(append(got.Lanes, 7))
-	if got := balance(t, a); len(got.Lanes) != 0 {
-		t.Fatalf("a round with every lane worked on gave %d lanes", len(got.Lanes))
+	if got, err := a.Balance(ctx); err != nil || len(got.Lanes) != 0 {
+		t.Fatalf("a round with every lane worked on gave %d lanes (%v)", len(got.Lanes), err)
+	}
+	// A lane with a message the node claimed and did not finish stays
+	// the node's, even when its engine no longer works on it: the send
+	// may be under way.
+	at := clock.now()
+	id := reserve(t, a, contactIn(9, "m"), at)
+	err = a.Update(ctx, func(tx engine.Tx) error {
+		got, err := tx.ClaimOutbox(10, at)
+		if err != nil || len(got) != 1 || got[0].ID != id {
+			return fmt.Errorf("claimed %v, %v", got, err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rest []int
+	for lane := range engine.LaneCount {
+		if lane != 9 && lane != 10 {
+			rest = append(rest, lane)
+		}
+	}
+	a.Work(rest)
+	if got, err := a.Balance(ctx); err != nil || !slices.Equal(got.Lanes, []int{10}) {
+		t.Fatalf("the round gave %v (%v), want lane 10 only (lane 9 has a message being sent)", got.Lanes, err)
 	}
 }
