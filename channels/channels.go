@@ -117,9 +117,18 @@ type Event struct {
 	At time.Time `json:"at"`
 }
 
+// DedupeKeyRange gives the range [lo, hi) of the dedupe keys of one
+// contact's events (byte order): every key starts with the account and
+// the contact, so a store keyed by it reads a contact's events without
+// another index.
+func DedupeKeyRange(account, contact string) (lo, hi string) {
+	return account + "|" + contact + "|", account + "|" + contact + "}"
+}
+
 // DedupeKey identifies the event among the platform's retries of the same
 // callback: messages by contact and message id, events by contact, time,
-// kind and key.
+// kind and key. It starts with the account and the contact (see
+// DedupeKeyRange).
 func (e *Event) DedupeKey() string {
 	if e.MsgID != "" {
 		return e.Account + "|" + e.Contact + "|m" + e.MsgID

@@ -10,6 +10,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/wxflow/wxflow/channels"
 	"github.com/wxflow/wxflow/engine"
 )
 
@@ -284,10 +285,11 @@ func (t *pgTx) ConvNotes(account, contact string, beforeID int64, limit int) ([]
 // recentEventsQuery reads a contact's events received before a time,
 // newest first.
 const recentEventsQuery = `SELECT key, payload, received_at FROM events
-	WHERE account = $1 AND contact = $2 AND received_at < $3 ORDER BY received_at DESC, key DESC LIMIT $4`
+	WHERE key >= $5 AND key < $6 AND account = $1 AND contact = $2 AND received_at < $3 ORDER BY received_at DESC, key DESC LIMIT $4`
 
-// RecentEvents implements engine.ConversationStore, through the index
-// events_contact.
+// RecentEvents implements engine.ConversationStore, through the events'
+// primary key: a contact's dedupe keys share a prefix
+// (channels.DedupeKeyRange), so no index by contact costs every event.
 func (t *pgTx) RecentEvents(account, contact string, before time.Time, limit int) ([]*engine.EventRecord, error) {
 	until := int64(math.MaxInt64)
 	if !before.IsZero() {
@@ -298,7 +300,8 @@ func (t *pgTx) RecentEvents(account, contact string, before time.Time, limit int
 		lim = limit
 	}
 	var out []*engine.EventRecord
-	err := t.query(recentEventsQuery, []any{account, contact, until, lim}, func(rows pgx.Rows) error {
+	lo, hi := channels.DedupeKeyRange(account, contact)
+	err := t.query(recentEventsQuery, []any{account, contact, until, lim, lo, hi}, func(rows pgx.Rows) error {
 		for rows.Next() {
 			var e engine.EventRecord
 			var payload string

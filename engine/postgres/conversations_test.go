@@ -77,7 +77,7 @@ func TestInboxUsesIndexes(t *testing.T) {
 		check(fmt.Sprintf("Conversations(%+v)", c.f), plan(q, args...), c.index)
 	}
 	check("StaleConversations", plan(staleQuery, int64(1), int64(0), "main", "x", 50), "contacts_conv")
-	if p := plan(recentEventsQuery, "main", "x", int64(1), 50); !strings.Contains(p, "using events_contact") {
+	if p := plan(recentEventsQuery, "main", "x", int64(1), 50, "main|x|", "main|x}"); !strings.Contains(p, "on events_pkey") && !strings.Contains(p, "using events_pkey") {
 		t.Errorf("recent events: plan\n%s", p)
 	}
 }

@@ -7,16 +7,18 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/wxflow/wxflow/channels"
 	"github.com/wxflow/wxflow/engine"
 )
 
-// ContactEvents implements engine.EventLister, through the index of a
-// contact's events (events_contact, of the conversations' migration).
+// ContactEvents implements engine.EventLister, through the events'
+// primary key (a contact's dedupe keys share a prefix).
 func (t *pgTx) ContactEvents(account, contact string, since time.Time, limit int) ([]*engine.EventRecord, error) {
-	q := `SELECT key, payload, received_at FROM events WHERE account = $1 AND contact = $2 AND received_at >= $3 ORDER BY received_at, key`
-	args := []any{account, contact, engine.UnixNanos(since)}
+	lo, hi := channels.DedupeKeyRange(account, contact)
+	q := `SELECT key, payload, received_at FROM events WHERE key >= $4 AND key < $5 AND account = $1 AND contact = $2 AND received_at >= $3 ORDER BY received_at, key`
+	args := []any{account, contact, engine.UnixNanos(since), lo, hi}
 	if limit > 0 {
-		q += ` LIMIT $4`
+		q += ` LIMIT $6`
 		args = append(args, limit)
 	}
 	var out []*engine.EventRecord

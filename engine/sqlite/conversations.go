@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/wxflow/wxflow/channels"
 	"github.com/wxflow/wxflow/engine"
 )
 
@@ -278,11 +279,12 @@ func (t *sqliteTx) ConvNotes(account, contact string, beforeID int64, limit int)
 
 // recentEventsQuery reads a contact's events received before a time,
 // newest first.
-const recentEventsQuery = `SELECT key, payload, received_at FROM events INDEXED BY events_contact
-	WHERE account = ? AND contact = ? AND received_at < ? ORDER BY received_at DESC, key DESC LIMIT ?`
+const recentEventsQuery = `SELECT key, payload, received_at FROM events
+	WHERE key >= ? AND key < ? AND account = ? AND contact = ? AND received_at < ? ORDER BY received_at DESC, key DESC LIMIT ?`
 
-// RecentEvents implements engine.ConversationStore, through the index
-// events_contact.
+// RecentEvents implements engine.ConversationStore, through the events'
+// primary key: a contact's dedupe keys share a prefix
+// (channels.DedupeKeyRange), so no index by contact costs every event.
 func (t *sqliteTx) RecentEvents(account, contact string, before time.Time, limit int) ([]*engine.EventRecord, error) {
 	until := int64(math.MaxInt64)
 	if !before.IsZero() {
@@ -291,7 +293,8 @@ func (t *sqliteTx) RecentEvents(account, contact string, before time.Time, limit
 	if limit <= 0 {
 		limit = -1
 	}
-	rows, err := t.tx.QueryContext(t.ctx, recentEventsQuery, account, contact, until, limit)
+	lo, hi := channels.DedupeKeyRange(account, contact)
+	rows, err := t.tx.QueryContext(t.ctx, recentEventsQuery, lo, hi, account, contact, until, limit)
 	if err != nil {
 		return nil, fmt.Errorf("recent events of %s/%s: %w", account, contact, err)
 	}

@@ -5,18 +5,20 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/wxflow/wxflow/channels"
 	"github.com/wxflow/wxflow/engine"
 )
 
-// ContactEvents implements engine.EventLister, through the index of a
-// contact's events (events_contact, of the conversations' migration).
+// ContactEvents implements engine.EventLister, through the events'
+// primary key (a contact's dedupe keys share a prefix).
 func (t *sqliteTx) ContactEvents(account, contact string, since time.Time, limit int) ([]*engine.EventRecord, error) {
 	if limit <= 0 {
 		limit = -1
 	}
+	lo, hi := channels.DedupeKeyRange(account, contact)
 	rows, err := t.tx.QueryContext(t.ctx, `SELECT key, payload, received_at FROM events
-		WHERE account = ? AND contact = ? AND received_at >= ? ORDER BY received_at, key LIMIT ?`,
-		account, contact, engine.UnixNanos(since), limit)
+		WHERE key >= ? AND key < ? AND account = ? AND contact = ? AND received_at >= ? ORDER BY received_at, key LIMIT ?`,
+		lo, hi, account, contact, engine.UnixNanos(since), limit)
 	if err != nil {
 		return nil, fmt.Errorf("events of %s/%s: %w", account, contact, err)
 	}

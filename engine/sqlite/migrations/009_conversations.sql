@@ -22,9 +22,9 @@ CREATE INDEX contacts_conv ON contacts (conv_status, last_seen) WHERE conv_statu
 CREATE INDEX contacts_conv_operator ON contacts (conv_operator, conv_status, last_seen) WHERE conv_operator <> '';
 CREATE INDEX contacts_conv_team ON contacts (conv_team, conv_status, last_seen) WHERE conv_team <> '';
 
--- A contact's events, newest first: the transcript reads what the contact
--- sent (engine.ConversationStore.RecentEvents).
-CREATE INDEX events_contact ON events (account, contact, received_at);
+-- The transcript reads what a contact sent by the events' primary key:
+-- dedupe keys start with the account and the contact (no index by contact
+-- for every event to pay).
 
 -- The entries of a transcript that are neither a message of the contact
 -- nor one of the account: internal comments, changes (opened, assigned,
