@@ -308,6 +308,16 @@ type ConversationStore interface {
 	// RecentEvents returns up to limit events of a contact received
 	// before before (zero: the newest), newest first.
 	RecentEvents(account, contact string, before time.Time, limit int) ([]*EventRecord, error)
+	// LastMessages returns, for each contact of refs, its newest event
+	// and its newest outbox entry (nil for none): the inbox's last
+	// message, for a page of conversations at once.
+	LastMessages(refs []ContactRef) (map[ContactRef]LastMessage, error)
+}
+
+// LastMessage is the newest entry of each side of a contact's transcript.
+type LastMessage struct {
+	In  *EventRecord
+	Out *OutboxEntry
 }
 
 // ConvNoteWriter is a Tx that records conversation notes.

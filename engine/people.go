@@ -335,15 +335,21 @@ func (e *Engine) Inbox(ctx context.Context, f ConversationFilter) ([]InboxItem, 
 		if err != nil {
 			return err
 		}
+		refs := make([]ContactRef, len(cs))
+		for i, c := range cs {
+			refs[i] = ContactRef{c.Account, c.ID}
+		}
+		last, err := st.LastMessages(refs)
+		if err != nil {
+			return err
+		}
 		out = make([]InboxItem, 0, len(cs))
 		for _, c := range cs {
 			s, _, err := tx.Session(c.Account, c.ID)
 			if err != nil {
 				return err
 			}
-			if c.Conv.Last, err = lastOf(tx, st, c); err != nil {
-				return err
-			}
+			c.Conv.Last = lastOf(last[ContactRef{c.Account, c.ID}])
 			out = append(out, InboxItem{Contact: c, Window: e.cfg.Channel.Policy(c.Account).Window(s, now)})
 		}
 		return nil
@@ -353,27 +359,19 @@ func (e *Engine) Inbox(ctx context.Context, f ConversationFilter) ([]InboxItem, 
 
 // lastOf is the newest message of a contact's transcript: what they sent
 // or what was sent to them, whichever came last (nil for none).
-func lastOf(tx ReadTx, st ConversationStore, c *Contact) (*ConvLast, error) {
+func lastOf(m LastMessage) *ConvLast {
 	var last *ConvLast
-	evs, err := st.RecentEvents(c.Account, c.ID, time.Time{}, 1)
-	if err != nil {
-		return nil, err
-	}
-	if len(evs) > 0 {
-		ev := evs[0].Event
+	if m.In != nil {
+		ev := m.In.Event
 		if ev.At.IsZero() {
-			ev.At = evs[0].ReceivedAt
+			ev.At = m.In.ReceivedAt
 		}
 		last = lastIn(&ev)
 	}
-	out, err := tx.Outbox(OutboxFilter{Account: c.Account, Contact: c.ID, Newest: true, Limit: 1})
-	if err != nil {
-		return nil, err
+	if m.Out != nil && (last == nil || !m.Out.CreatedAt.Before(last.At)) {
+		last = lastFrom(m.Out.CreatedAt, "", &m.Out.Message)
 	}
-	if len(out) > 0 && (last == nil || out[0].CreatedAt.After(last.At)) {
-		last = lastFrom(out[0].CreatedAt, "", &out[0].Message)
-	}
-	return last, nil
+	return last
 }
 
 // OpenByTeam counts the open conversations by team ("" for none).

@@ -288,3 +288,38 @@ func TestUnfollowClosesTheConversation(t *testing.T) {
 		t.Fatalf("closed by %q", c.ClosedBy)
 	}
 }
+
+func TestInboxListsWithTheLastMessage(t *testing.T) {
+	t.Parallel()
+	h := newPeopleHarness(t, map[string]string{"echo.yaml": flowSending("echo", "- message")})
+	h.sayAs("c1", "hello")
+	h.clock.Advance(time.Minute)
+	h.send(channels.Event{Kind: channels.MenuClick, Contact: "c2", Key: "NONE"})
+	h.clock.Advance(time.Minute)
+	h.mustAct("c2", engine.Action{Kind: engine.ActReply, Operator: "bob", Message: text("hi from bob")})
+	items, err := h.e.Inbox(h.ctx, engine.ConversationFilter{Status: engine.ConvOpen, Limit: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, it := range items {
+		c := it.Contact
+		last := "<none>"
+		if c.Conv.Last != nil {
+			last = c.Conv.Last.Text
+		}
+		got = append(got, c.ID+":"+c.Conv.Operator+":"+last)
+	}
+	// Newest interaction first; c2's newest entry is bob's reply, which
+	// also made bob its operator.
+	if g, w := strings.Join(got, " | "), "c2:bob:hi from bob | c1::echo"; g != w {
+		t.Fatalf("inbox %q, want %q", g, w)
+	}
+	if !items[0].Window.Open || items[0].Window.QuotaLeft != 2 {
+		t.Fatalf("c2's window: %+v, want open with 2 replies left", items[0].Window)
+	}
+	mine, err := h.e.Inbox(h.ctx, engine.ConversationFilter{Operator: "bob", Limit: 10})
+	if err != nil || len(mine) != 1 || mine[0].Contact.ID != "c2" {
+		t.Fatalf("bob's inbox: %v %v", mine, err)
+	}
+}
