@@ -151,7 +151,13 @@ func (w *work) assignConv(cs *contactState, operator, team, by string, keep *Run
 		return w.note(cs, NoteAssigned, by, "handed back to flows", 0)
 	}
 	if !was {
-		c.AssignedAt, c.FirstReplyAt, c.WaitingSince = w.now, time.Time{}, w.now
+		c.AssignedAt, c.FirstReplyAt, c.WaitingSince = w.now, time.Time{}, time.Time{}
+		if strings.HasPrefix(by, "flow ") || cs.s.Used == 0 {
+			// The contact waits for people from their last interaction:
+			// they asked for a person (a flow handed them over), or
+			// nothing answered them since.
+			c.WaitingSince = cs.c.LastSeen
+		}
 	}
 	runs, err := w.activeRuns(cs)
 	if err != nil {

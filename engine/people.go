@@ -152,6 +152,11 @@ func (w *work) act(ref ContactRef, a *Action) (res *ActResult, refused error, er
 	switch a.Kind {
 	case ActReply:
 		res.Outbox, refused, err = w.reply(cs, a)
+		if refused != nil {
+			// A refused reply joins the transcript and changes nothing
+			// else.
+			break
+		}
 		if err == nil && !cs.c.Conv.Open() {
 			// A reply opens a closed conversation.
 			if _, err = w.openConv(cs, by); err == nil {
@@ -399,6 +404,8 @@ type TranscriptItem struct {
 	// the step when the run's trail still has it) or "operator NAME".
 	From, Step string
 	Note       *ConvNote
+	// noteID is the note of an operator's reply, for the order.
+	noteID int64
 }
 
 // Transcript returns the newest limit entries of a contact's
@@ -430,17 +437,20 @@ func (e *Engine) Transcript(ctx context.Context, ref ContactRef, limit int) ([]T
 		if err != nil {
 			return err
 		}
-		replies := map[int64]string{}
+		replies := map[int64]*ConvNote{}
 		for _, n := range notes {
 			if n.Kind == NoteReply {
-				replies[n.OutboxID] = n.By
+				replies[n.OutboxID] = n
 				continue
 			}
 			items = append(items, TranscriptItem{At: n.At, Note: n})
 		}
 		runs := map[int64]*Run{}
 		for _, o := range out {
-			it := TranscriptItem{At: o.CreatedAt, Outbox: o, From: replies[o.ID]}
+			it := TranscriptItem{At: o.CreatedAt, Outbox: o}
+			if n := replies[o.ID]; n != nil {
+				it.From, it.noteID = n.By, n.ID
+			}
 			if o.RunID != 0 {
 				r, ok := runs[o.RunID]
 				if !ok {
@@ -470,6 +480,9 @@ func (e *Engine) Transcript(ctx context.Context, ref ContactRef, limit int) ([]T
 			return 0, 0
 		case it.Note != nil:
 			return 1, it.Note.ID
+		case it.noteID != 0:
+			// An operator's reply is in the notes' order (its note).
+			return 1, it.noteID
 		}
 		return 2, it.Outbox.ID
 	}

@@ -244,6 +244,9 @@ func TestOperatorRepliesShareTheQuotaAndWindow(t *testing.T) {
 	if !errors.As(err, &ref) || ref.Reason != channels.ReasonWindowClosed {
 		t.Fatalf("reply after the window: %v, want refused window_closed", err)
 	}
+	// auto_close closed it at 48h; a refused reply joins the transcript
+	// and changes nothing else.
+	h.wantConv("alice", "closed", "", "")
 	st := h.e.Stats()
 	if st.RepliesRefused[channels.ReasonQuotaExhausted] != 1 || st.RepliesRefused[channels.ReasonWindowClosed] != 1 {
 		t.Fatalf("refused replies counted: %v", st.RepliesRefused)
