@@ -414,9 +414,10 @@ func TestBrowserConsoleSandbox(t *testing.T) {
 	b.wantChat("me: In one of our stores", "them: Thanks! Noted: In one of our stores.")
 	b.wantText("#fields", `"heard_from": "In one of our stores"`)
 
-	// The account's menu: Help starts help-menu.yaml's chat menu.
-	if n := b.count(".menubar button[data-key]"); n != 3 {
-		t.Fatalf("the menu bar has %d click buttons, want 3 (menu.yaml)", n)
+	// The account's menu (New arrivals, Help, Join us, Talk to a person):
+	// Help starts help-menu.yaml's chat menu.
+	if n := b.count(".menubar button[data-key]"); n != 4 {
+		t.Fatalf("the menu bar has %d click buttons, want 4 (menu.yaml)", n)
 	}
 	b.submit("click Help", `.menubar button[data-key="MENU_HELP"]`, 200)
 	b.wantChat(`me: clicked menu "Help"`, "them: How can we help? 1. Opening hours")
