@@ -219,16 +219,24 @@ func (e *Engine) claimHeld(w *work) ([]*OutboxEntry, error) {
 	}
 	var batch []*OutboxEntry
 	i := 0
+	kept := e.outq[:0:0]
 	for ; i < len(e.outq) && len(batch) < sendBatch; i++ {
 		if o := e.outq[i]; e.lanes.holds(LaneOf(o.Account, o.Contact)) {
 			batch = append(batch, o)
+			kept = append(kept, o)
 		} else {
 			// Its lane's new node sends it: it holds up no passive
 			// reply here.
 			e.open.settle(o.ID)
 		}
 	}
-	e.outq = e.outq[i:]
+	// The batch stays queued until its claim commits (claimed drops it
+	// then): should this job's transaction fail, as when another job of
+	// its batch deadlocks at the commit, the next claim takes it again,
+	// before the contacts' later messages. (Taking it out here lost it
+	// from the queue on a failed commit; the contacts' later messages
+	// went first and it waited for the store to be read again.)
+	e.outq = append(kept, e.outq[i:]...)
 	if len(batch) == 0 {
 		return nil, nil
 	}
