@@ -355,8 +355,16 @@ func (e *Engine) dispatchOnce(ctx context.Context, claimed []*OutboxEntry) ([]*O
 			var paused map[string]bool // accounts held back in this shard
 			marks := &starts{e: e, ctx: ctx, shard: shard, ahead: ahead[i], marked: min(ahead[i], len(shard)), first: firstErr}
 			defer func() { e.markAhead[i].Store(int32(marks.ahead)) }()
+			// unmarked is set once recording a start failed: the
+			// shard's later messages are not sent this round either, so
+			// that none goes before one of its contact's that waits.
+			unmarked := false
 			for k, o := range shard {
 				held := paused[o.Account] || e.holds.holding(o)
+				if unmarked && !held {
+					results[i] = append(results[i], sendResult{o: o, status: OutboxPending})
+					continue
+				}
 				if !held {
 					e.waitGate(ctx, o.Account, o.Contact)
 				}
@@ -365,6 +373,7 @@ func (e *Engine) dispatchOnce(ctx context.Context, claimed []*OutboxEntry) ([]*O
 					results[i] = append(results[i], sendResult{o: o, status: OutboxPending, held: true})
 					continue
 				}
+				unmarked = err != nil
 				r := e.sendStarted(ctx, o, err)
 				if r.held {
 					if paused == nil {
