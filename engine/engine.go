@@ -479,7 +479,7 @@ func (e *Engine) runBatch(batch []*job) {
 		e.finish(batch[0], nil, err)
 		return
 	}
-	if failed < 0 {
+	if failed < 0 && !e.retryCommit(err) {
 		for _, j := range batch {
 			e.finish(j, nil, err)
 		}
@@ -488,6 +488,26 @@ func (e *Engine) runBatch(batch []*job) {
 	for _, j := range batch {
 		e.runBatch([]*job{j})
 	}
+}
+
+// retryCommit reports whether the jobs of a batch whose commit failed
+// run again one by one: nothing of it was stored, and a commit that lost
+// to a conflict (on PostgreSQL, a deadlock between two nodes' queue
+// writes, 40P01, or a serialization failure) goes through alone; a
+// fenced node or a stopping engine does not try.
+func (e *Engine) retryCommit(err error) bool {
+	if errors.Is(err, ErrFenced) || errors.Is(err, ErrStopped) || errors.Is(err, context.Canceled) {
+		return false
+	}
+	var c interface{ SQLState() string }
+	if !errors.As(err, &c) {
+		return false
+	}
+	switch c.SQLState() {
+	case "40P01", "40001":
+		return true
+	}
+	return false
 }
 
 func (e *Engine) finish(j *job, w *work, err error) {
