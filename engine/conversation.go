@@ -104,10 +104,22 @@ func (w *work) openConv(cs *contactState, by string) (bool, error) {
 	}
 	*c = Conversation{Status: ConvOpen, OpenedAt: w.now, OpenedBy: by}
 	cs.dirtyC = true
+	due := idleSince(cs.c).Add(w.e.autoClose(cs.c.Account))
+	w.after = append(w.after, func() { w.e.closeSoon(due) })
 	if by == byContact {
 		return true, nil
 	}
 	return true, w.note(cs, NoteOpened, by, "opened", 0)
+}
+
+// idleSince is when auto_close counts a conversation's idle time from:
+// the contact's last interaction, or its opening when that came later (an
+// operator or a flow opened it for a contact silent since).
+func idleSince(c *Contact) time.Time {
+	if c.Conv.OpenedAt.After(c.LastSeen) {
+		return c.Conv.OpenedAt
+	}
+	return c.LastSeen
 }
 
 // byContact names the contact as the one who opened a conversation.

@@ -77,6 +77,12 @@ type Engine struct {
 	// ingestQueued counts the events (ingest jobs) queued for the
 	// writer and not taken yet.
 	ingestQueued atomic.Int64
+	// closeAt is when the first open conversation of this node comes due
+	// for auto_close (Unix nanoseconds; closeUnknown, closeNone).
+	closeAt atomic.Int64
+	// closeGen counts the conversations opened, so that a read of
+	// closeAt's time that ran meanwhile is not kept.
+	closeGen atomic.Uint64
 
 	// changed is closed, and replaced, when a commit changed contacts or
 	// messages while someone watched (Changed).

@@ -371,6 +371,8 @@ func (e *Engine) takeLanes(taken []int) {
 		e.backlog = true
 		e.outMu.Unlock()
 		e.lanes.set(taken, true)
+		// Their open conversations may come due before this node's.
+		e.closeAt.Store(closeUnknown)
 		e.lanes.queued.Store(true)
 		// The later jobs of this batch handle the lanes' events
 		// themselves: what was queued for the lanes goes first.

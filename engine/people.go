@@ -512,6 +512,11 @@ func (e *Engine) closeStale(ctx context.Context) error {
 	if !e.flows.Load().loaded {
 		return nil
 	}
+	if at := e.closeAt.Load(); at != closeUnknown && (at == closeNone || e.clock.Now().UnixNano() < at) {
+		return nil
+	}
+	// Read again after this sweep: when the next one comes due.
+	defer e.closeAt.Store(closeUnknown)
 	shortest := DefaultAutoClose
 	for _, d := range e.cfg.AutoClose {
 		if d > 0 && d < shortest {
@@ -536,7 +541,7 @@ func (e *Engine) closeStale(ctx context.Context) error {
 			more = len(stale) == timerBatch
 			for _, c := range stale {
 				after = ConvCursor{Seen: c.LastSeen, Account: c.Account, ID: c.ID}
-				if now.Sub(c.LastSeen) >= e.autoClose(c.Account) {
+				if now.Sub(idleSince(c)) >= e.autoClose(c.Account) {
 					due = append(due, ContactRef{c.Account, c.ID})
 				}
 			}
@@ -557,7 +562,7 @@ func (e *Engine) closeStale(ctx context.Context) error {
 					}
 					// Checked again in the transaction: the contact may
 					// have written since the read.
-					if !cs.c.Conv.Open() || w.now.Sub(cs.c.LastSeen) < w.e.autoClose(ref.Account) {
+					if !cs.c.Conv.Open() || w.now.Sub(idleSince(cs.c)) < w.e.autoClose(ref.Account) {
 						continue
 					}
 					if _, err := w.closeConv(cs, "auto_close", "", ""); err != nil {

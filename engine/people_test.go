@@ -326,3 +326,18 @@ func TestInboxListsWithTheLastMessage(t *testing.T) {
 		t.Fatalf("bob's inbox: %v %v", mine, err)
 	}
 }
+
+func TestAutoCloseCountsFromAnOperatorsOpening(t *testing.T) {
+	t.Parallel()
+	h := newPeopleHarness(t, nil)
+	h.say("hi")
+	h.advance(49 * time.Hour)
+	h.wantConv("alice", "closed", "", "")
+	// Opened by amy for a contact silent for 49 hours: it stays open for
+	// auto_close from its opening, not from the contact's last message.
+	h.mustAct("alice", engine.Action{Kind: engine.ActOpen, Operator: "amy"})
+	h.advance(time.Hour)
+	h.wantConv("alice", "open", "", "")
+	h.advance(48 * time.Hour)
+	h.wantConv("alice", "closed", "", "")
+}

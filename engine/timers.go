@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/wxflow/wxflow/flows"
@@ -93,13 +94,69 @@ func (e *Engine) NextDue(ctx context.Context) (time.Time, bool, error) {
 				next, ok = due, true
 			}
 		}
-		due, has, err := e.nextAutoClose(tx)
+		due, has, err := e.closeDue(tx)
 		if err == nil && has && (!ok || due.Before(next)) {
 			next, ok = due, true
 		}
 		return err
 	})
 	return next, ok, err
+}
+
+// closeDue returns when the first open conversation of this node's
+// contacts comes due for auto_close, as last computed (closeAt), or
+// computes it when it is not known. The timer loop asks at every round;
+// a read of the oldest conversations at each would cost every batch.
+func (e *Engine) closeDue(tx ReadTx) (time.Time, bool, error) {
+	if !e.flows.Load().loaded {
+		return time.Time{}, false, nil
+	}
+	switch at := e.closeAt.Load(); at {
+	case closeNone:
+		return time.Time{}, false, nil
+	case closeUnknown:
+	default:
+		return time.Unix(0, at), true, nil
+	}
+	gen := e.closeGen.Load()
+	due, has, err := e.nextAutoClose(tx)
+	if err != nil {
+		return due, has, err
+	}
+	at := int64(closeNone)
+	if has {
+		at = due.UnixNano()
+	}
+	// Unless a conversation opened meanwhile: this read may have missed
+	// it, so it is read again next time.
+	if e.closeGen.Load() == gen {
+		e.closeAt.CompareAndSwap(closeUnknown, at)
+	}
+	return due, has, nil
+}
+
+// The values of Engine.closeAt besides a due time: not known (read it),
+// and no open conversation.
+const (
+	closeUnknown = 0
+	closeNone    = math.MaxInt64
+)
+
+// closeSoon records, after the commit that opened a conversation of this
+// node, that it comes due for auto_close at due: the timer loop wakes for
+// it if it is the first.
+func (e *Engine) closeSoon(due time.Time) {
+	e.closeGen.Add(1)
+	n := due.UnixNano()
+	for {
+		at := e.closeAt.Load()
+		if at == closeUnknown || at <= n {
+			return
+		}
+		if e.closeAt.CompareAndSwap(at, n) {
+			return
+		}
+	}
 }
 
 // nextAutoClose returns when the first open conversation of this node's
@@ -121,7 +178,7 @@ func (e *Engine) nextAutoClose(tx ReadTx) (time.Time, bool, error) {
 		if e.lanes != nil && !e.lanes.holds(LaneOf(c.Account, c.ID)) {
 			continue
 		}
-		if due := c.LastSeen.Add(e.autoClose(c.Account)); !has || due.Before(next) {
+		if due := idleSince(c).Add(e.autoClose(c.Account)); !has || due.Before(next) {
 			next, has = due, true
 		}
 	}

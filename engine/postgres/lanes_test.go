@@ -20,6 +20,7 @@ import (
 	"github.com/wxflow/wxflow/engine"
 	"github.com/wxflow/wxflow/engine/postgres"
 	"github.com/wxflow/wxflow/flows"
+	"github.com/wxflow/wxflow/steps"
 )
 
 // leaseClock is the clock the nodes' leases are measured with in these
@@ -833,4 +834,86 @@ func TestBalanceTakesUpLanesItsEngineNeverStarted(t *testing.T) {
 	if got, err := a.Balance(ctx); err != nil || !slices.Equal(got.Lanes, []int{10}) {
 		t.Fatalf("the round gave %v (%v), want lane 10 only (lane 9 has a message being sent)", got.Lanes, err)
 	}
+}
+
+// TestOperatorActionsQueueForTheContactsNode: an operator's reply or
+// assignment made at a node that does not hold the contact's lane is
+// queued (ErrQueued) and done by the node that holds it, which sends the
+// reply under the contact's window and quota.
+func TestOperatorActionsQueueForTheContactsNode(t *testing.T) {
+	dsn := freshSchema(t)
+	ctx := context.Background()
+	people := engine.People{Operators: []engine.Operator{{Name: "amy", Teams: []string{"support"}}}, Teams: map[string]*steps.Hours{"support": nil}}
+	var engines []*engine.Engine
+	var chans []*sim.Channel
+	for i := 0; i < 2; i++ {
+		st, err := postgres.Open(ctx, dsn, postgres.Options{ReadConns: 2, NodeName: fmt.Sprint("n", i), Lease: time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ch := sim.New(nil, wechat.Settings{})
+		e, err := engine.New(engine.Config{Store: st, Channel: ch, People: people})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := e.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.Load(ctx, &flows.Set{}); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { e.Stop(); st.Close() })
+		engines, chans = append(engines, e), append(chans, ch)
+	}
+	waitFor(t, "the lanes to be shared", func() bool {
+		return engines[0].Stats().Lanes == engine.LaneCount/2 && engines[1].Stats().Lanes == engine.LaneCount/2
+	})
+	queued := 0
+	for c := 0; c < 12; c++ {
+		id := fmt.Sprint("u", c)
+		if err := engines[0].Ingest(ctx, channels.Event{Account: "main", Contact: id, Kind: channels.Text, Text: "hi", MsgID: id}); err != nil {
+			t.Fatal(err)
+		}
+		ref := engine.ContactRef{Account: "main", ID: id}
+		var err error
+		waitFor(t, "the contact to be stored", func() bool {
+			_, err = engines[0].Act(ctx, ref, engine.Action{Kind: engine.ActReply, Operator: "amy", Message: &channels.Message{Type: "text", Text: "from amy " + id}})
+			return !errors.Is(err, engine.ErrNotFound)
+		})
+		switch {
+		case errors.Is(err, engine.ErrQueued):
+			queued++
+		case err != nil:
+			t.Fatalf("reply to %s: %v", id, err)
+		}
+	}
+	if queued == 0 {
+		t.Fatal("no reply was queued for the other node: the test did not cross nodes")
+	}
+	waitFor(t, "every reply", func() bool {
+		n := 0
+		for _, ch := range chans {
+			for _, d := range ch.Delivered() {
+				if strings.HasPrefix(d.Message.Text, "from amy ") {
+					n++
+				}
+			}
+		}
+		return n == 12
+	})
+	// The reply took the conversation for amy, wherever it was done.
+	for c := 0; c < 12; c++ {
+		id := fmt.Sprint("u", c)
+		err := engines[0].Store().View(ctx, func(tx engine.ReadTx) error {
+			ct, err := tx.Contact("main", id)
+			if err == nil && ct.Conv.Operator != "amy" {
+				err = fmt.Errorf("operator %q", ct.Conv.Operator)
+			}
+			return err
+		})
+		if err != nil {
+			t.Fatalf("%s: %v", id, err)
+		}
+	}
+	t.Logf("%d of 12 replies queued for the other node", queued)
 }
