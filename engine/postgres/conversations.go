@@ -1,7 +1,6 @@
 package postgres
 
 import (
-	"encoding/json"
 	"fmt"
 	"math"
 	"strconv"
@@ -301,22 +300,7 @@ func (t *pgTx) RecentEvents(account, contact string, before time.Time, limit int
 	}
 	var out []*engine.EventRecord
 	lo, hi := channels.DedupeKeyRange(account, contact)
-	err := t.query(recentEventsQuery, []any{account, contact, until, lim, lo, hi}, func(rows pgx.Rows) error {
-		for rows.Next() {
-			var e engine.EventRecord
-			var payload string
-			var received int64
-			if err := rows.Scan(&e.Key, &payload, &received); err != nil {
-				return err
-			}
-			if err := json.Unmarshal([]byte(payload), &e.Event); err != nil {
-				return fmt.Errorf("event %s: %w", e.Key, err)
-			}
-			e.ReceivedAt = engine.FromUnixNanos(received)
-			out = append(out, &e)
-		}
-		return rows.Err()
-	})
+	err := t.query(recentEventsQuery, []any{account, contact, until, lim, lo, hi}, scanEvents(&out))
 	if err != nil {
 		return nil, fmt.Errorf("recent events of %s/%s: %w", account, contact, err)
 	}

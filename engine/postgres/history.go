@@ -22,7 +22,16 @@ func (t *pgTx) ContactEvents(account, contact string, since time.Time, limit int
 		args = append(args, limit)
 	}
 	var out []*engine.EventRecord
-	err := t.query(q, args, func(rows pgx.Rows) error {
+	err := t.query(q, args, scanEvents(&out))
+	if err != nil {
+		return nil, fmt.Errorf("events of %s/%s: %w", account, contact, err)
+	}
+	return out, nil
+}
+
+// scanEvents reads events (key, payload, received_at) into out.
+func scanEvents(out *[]*engine.EventRecord) func(rows pgx.Rows) error {
+	return func(rows pgx.Rows) error {
 		for rows.Next() {
 			var e engine.EventRecord
 			var payload string
@@ -34,14 +43,10 @@ func (t *pgTx) ContactEvents(account, contact string, since time.Time, limit int
 				return fmt.Errorf("event %s: %w", e.Key, err)
 			}
 			e.ReceivedAt = engine.FromUnixNanos(received)
-			out = append(out, &e)
+			*out = append(*out, &e)
 		}
 		return rows.Err()
-	})
-	if err != nil {
-		return nil, fmt.Errorf("events of %s/%s: %w", account, contact, err)
 	}
-	return out, nil
 }
 
 // FlowVersions implements engine.FlowVersionLister.

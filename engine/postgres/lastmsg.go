@@ -1,7 +1,6 @@
 package postgres
 
 import (
-	"encoding/json"
 	"fmt"
 	"math"
 
@@ -19,26 +18,20 @@ func (t *pgTx) LastMessages(refs []engine.ContactRef) (map[engine.ContactRef]eng
 	if t.err != nil {
 		return nil, t.flush()
 	}
-	var failed error
 	for _, r := range refs {
 		lo, hi := channels.DedupeKeyRange(r.Account, r.ID)
+		var evs []*engine.EventRecord
+		scan := scanEvents(&evs)
 		t.queue(recentEventsQuery, r.Account, r.ID, int64(math.MaxInt64), 1, lo, hi).Query(func(rows pgx.Rows) error {
-			for rows.Next() {
-				var e engine.EventRecord
-				var payload string
-				var received int64
-				if err := rows.Scan(&e.Key, &payload, &received); err != nil {
-					return err
-				}
-				if err := json.Unmarshal([]byte(payload), &e.Event); err != nil && failed == nil {
-					failed = fmt.Errorf("event %s: %w", e.Key, err)
-				}
-				e.ReceivedAt = engine.FromUnixNanos(received)
+			if err := scan(rows); err != nil {
+				return err
+			}
+			if len(evs) > 0 {
 				m := out[r]
-				m.In = &e
+				m.In = evs[0]
 				out[r] = m
 			}
-			return rows.Err()
+			return nil
 		})
 		t.queue(`SELECT `+outboxCols+` FROM `+outboxView+` WHERE account = $1 AND contact = $2 ORDER BY id DESC LIMIT 1`, r.Account, r.ID).Query(func(rows pgx.Rows) error {
 			for rows.Next() {
@@ -55,9 +48,6 @@ func (t *pgTx) LastMessages(refs []engine.ContactRef) (map[engine.ContactRef]eng
 	}
 	if err := t.flush(); err != nil {
 		return nil, fmt.Errorf("last messages: %w", err)
-	}
-	if failed != nil {
-		return nil, failed
 	}
 	return out, nil
 }

@@ -294,26 +294,8 @@ func (t *sqliteTx) RecentEvents(account, contact string, before time.Time, limit
 		limit = -1
 	}
 	lo, hi := channels.DedupeKeyRange(account, contact)
-	rows, err := t.tx.QueryContext(t.ctx, recentEventsQuery, lo, hi, account, contact, until, limit)
+	out, err := t.contactEvents(recentEventsQuery, lo, hi, account, contact, until, limit)
 	if err != nil {
-		return nil, fmt.Errorf("recent events of %s/%s: %w", account, contact, err)
-	}
-	defer rows.Close()
-	var out []*engine.EventRecord
-	for rows.Next() {
-		var e engine.EventRecord
-		var payload string
-		var received int64
-		if err := rows.Scan(&e.Key, &payload, &received); err != nil {
-			return nil, fmt.Errorf("recent events of %s/%s: %w", account, contact, err)
-		}
-		if err := json.Unmarshal([]byte(payload), &e.Event); err != nil {
-			return nil, fmt.Errorf("event %s: %w", e.Key, err)
-		}
-		e.ReceivedAt = engine.FromUnixNanos(received)
-		out = append(out, &e)
-	}
-	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("recent events of %s/%s: %w", account, contact, err)
 	}
 	return out, nil

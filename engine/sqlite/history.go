@@ -16,11 +16,20 @@ func (t *sqliteTx) ContactEvents(account, contact string, since time.Time, limit
 		limit = -1
 	}
 	lo, hi := channels.DedupeKeyRange(account, contact)
-	rows, err := t.tx.QueryContext(t.ctx, `SELECT key, payload, received_at FROM events
+	out, err := t.contactEvents(`SELECT key, payload, received_at FROM events
 		WHERE key >= ? AND key < ? AND account = ? AND contact = ? AND received_at >= ? ORDER BY received_at, key LIMIT ?`,
 		lo, hi, account, contact, engine.UnixNanos(since), limit)
 	if err != nil {
 		return nil, fmt.Errorf("events of %s/%s: %w", account, contact, err)
+	}
+	return out, nil
+}
+
+// contactEvents reads events (key, payload, received_at) a query selects.
+func (t *sqliteTx) contactEvents(q string, args ...any) ([]*engine.EventRecord, error) {
+	rows, err := t.tx.QueryContext(t.ctx, q, args...)
+	if err != nil {
+		return nil, err
 	}
 	defer rows.Close()
 	var out []*engine.EventRecord
@@ -29,7 +38,7 @@ func (t *sqliteTx) ContactEvents(account, contact string, since time.Time, limit
 		var payload string
 		var received int64
 		if err := rows.Scan(&e.Key, &payload, &received); err != nil {
-			return nil, fmt.Errorf("events of %s/%s: %w", account, contact, err)
+			return nil, err
 		}
 		if err := json.Unmarshal([]byte(payload), &e.Event); err != nil {
 			return nil, fmt.Errorf("event %s: %w", e.Key, err)
@@ -37,10 +46,7 @@ func (t *sqliteTx) ContactEvents(account, contact string, since time.Time, limit
 		e.ReceivedAt = engine.FromUnixNanos(received)
 		out = append(out, &e)
 	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("events of %s/%s: %w", account, contact, err)
-	}
-	return out, nil
+	return out, rows.Err()
 }
 
 // FlowVersions implements engine.FlowVersionLister.
