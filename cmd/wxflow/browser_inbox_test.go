@@ -181,7 +181,8 @@ func TestBrowserInbox(t *testing.T) {
 	amy.wantText(`#conversations tr[data-contact="walt"] .assignee`, "support")
 	amy.wantText(`#conversations tr[data-contact="walt"] .waiting`, "0 s")
 	bob.open("/inbox?view=teams")
-	bob.wantText(`#conversations tr[data-contact="walt"]`, "person")
+	// The row's last message: the away reply, sent after walt's "person".
+	bob.wantText(`#conversations tr[data-contact="walt"]`, "We're away now")
 	bob.open("/inbox")
 	if n := bob.count(`#conversations tr[data-contact]`); n != 0 {
 		t.Fatalf("bob's own inbox lists %d conversations outside hours, want none", n)

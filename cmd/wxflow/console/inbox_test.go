@@ -380,7 +380,13 @@ func TestInboxPagesOperatorLogin(t *testing.T) {
 			by = append(by, e.From+e.By)
 		}
 	}
-	if !strings.Contains(strings.Join(by, ","), "operator amy,operator amy,operator amy") {
+	byAmy := 0
+	for _, b := range by {
+		if b == "operator amy" {
+			byAmy++
+		}
+	}
+	if byAmy < 3 {
 		t.Fatalf("amy's comment and replies should be recorded as her: %v", by)
 	}
 

@@ -187,7 +187,7 @@ func TestConsoleTimesInTheZone(t *testing.T) {
 	// The sandbox's clock starts at 10:00 UTC: 18:00 in Shanghai.
 	for _, path := range []string{"/messages", "/runs/" + itoa(run), "/runs", "/contacts", "/contacts/sandbox/amy", "/simulator?contact=amy", "/flows"} {
 		body := f.page(path)
-		if !strings.Contains(body, `<time id="now" datetime="2026-11-02T18:00:00&#43;08:00">2026-11-02 18:00:00 CST</time> <span id="zone">Asia/Shanghai</span>`) {
+		if !strings.Contains(body, `<time id="now" data-live datetime="2026-11-02T18:00:00&#43;08:00">2026-11-02 18:00:00 CST</time> <span id="zone">Asia/Shanghai</span>`) {
 			t.Errorf("%s: the header does not show the clock in Asia/Shanghai:\n%.1500s", path, body)
 		}
 		if path == "/flows" {
