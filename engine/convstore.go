@@ -3,6 +3,7 @@ package engine
 import (
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -23,29 +24,29 @@ const (
 // kept with the contact (Contact.Conv), so the events that touch a
 // contact pay no extra write for it.
 type Conversation struct {
-	Status ConvStatus `json:"status,omitempty"`
+	Status ConvStatus
 	// Operator and Team are the assignee ("" when none). While either is
 	// set, people hold the conversation.
-	Operator string `json:"operator,omitempty"`
-	Team     string `json:"team,omitempty"`
+	Operator string
+	Team     string
 	// OpenedAt and OpenedBy say when and by whom or what it last opened
 	// ("contact", "flow NAME", "operator NAME", "api").
-	OpenedAt time.Time `json:"opened_at,omitzero"`
-	OpenedBy string    `json:"opened_by,omitempty"`
+	OpenedAt time.Time
+	OpenedBy string
 	// ClosedAt, ClosedBy, Note and Category say how it last closed
 	// (ClosedBy: "flow NAME", "operator NAME", "auto_close", "unfollow").
-	ClosedAt time.Time `json:"closed_at,omitzero"`
-	ClosedBy string    `json:"closed_by,omitempty"`
-	Note     string    `json:"note,omitempty"`
-	Category string    `json:"category,omitempty"`
+	ClosedAt time.Time
+	ClosedBy string
+	Note     string
+	Category string
 	// AssignedAt is when people took it (zero while flows hold it);
 	// FirstReplyAt when an operator first replied since (zero before).
-	AssignedAt   time.Time `json:"assigned_at,omitzero"`
-	FirstReplyAt time.Time `json:"first_reply_at,omitzero"`
+	AssignedAt   time.Time
+	FirstReplyAt time.Time
 	// WaitingSince is when the contact's oldest message that no operator
 	// answered yet came, while people hold the conversation (zero when
 	// nobody waits).
-	WaitingSince time.Time `json:"waiting_since,omitzero"`
+	WaitingSince time.Time
 	// Last is the newest message of the transcript, for the inbox list:
 	// Inbox fills it when it reads the list; it is not stored.
 	Last *ConvLast `json:"-"`
@@ -68,25 +69,31 @@ type ConvLast struct {
 }
 
 // EncodeConversationJSON returns a contact's conversation as the JSON
-// every store keeps it in ("{}" for a conversation never opened). The
-// stores index its status, operator and team. Every event reads and
-// writes its contact, so this is written by hand.
+// every store keeps it in ("{}" for a conversation never opened): short
+// keys, times as Unix nanoseconds, and "contact" as the opener left out.
+// Every event writes its contact, and the contacts table is keyed by
+// contact (WITHOUT ROWID on SQLite): each byte of the row costs the
+// write, so the common conversation (opened by the contact) takes about
+// 40 bytes. The stores index status, operator and team from columns of
+// their own. It is written and read by hand.
 func EncodeConversationJSON(c *Contact) ([]byte, error) {
 	v := &c.Conv
-	b := make([]byte, 0, 128)
+	b := make([]byte, 0, 64)
 	b = append(b, '{')
-	b = appendConvString(b, "status", string(v.Status))
-	b = appendConvString(b, "operator", v.Operator)
-	b = appendConvString(b, "team", v.Team)
-	b = appendConvTime(b, "opened_at", v.OpenedAt)
-	b = appendConvString(b, "opened_by", v.OpenedBy)
-	b = appendConvTime(b, "closed_at", v.ClosedAt)
-	b = appendConvString(b, "closed_by", v.ClosedBy)
-	b = appendConvString(b, "note", v.Note)
-	b = appendConvString(b, "category", v.Category)
-	b = appendConvTime(b, "assigned_at", v.AssignedAt)
-	b = appendConvTime(b, "first_reply_at", v.FirstReplyAt)
-	b = appendConvTime(b, "waiting_since", v.WaitingSince)
+	b = appendConvString(b, "s", string(v.Status))
+	b = appendConvString(b, "o", v.Operator)
+	b = appendConvString(b, "t", v.Team)
+	b = appendConvTime(b, "oa", v.OpenedAt)
+	if v.OpenedBy != byContact {
+		b = appendConvString(b, "ob", v.OpenedBy)
+	}
+	b = appendConvTime(b, "ca", v.ClosedAt)
+	b = appendConvString(b, "cb", v.ClosedBy)
+	b = appendConvString(b, "n", v.Note)
+	b = appendConvString(b, "c", v.Category)
+	b = appendConvTime(b, "aa", v.AssignedAt)
+	b = appendConvTime(b, "fr", v.FirstReplyAt)
+	b = appendConvTime(b, "ws", v.WaitingSince)
 	return append(b, '}'), nil
 }
 
@@ -117,10 +124,7 @@ func appendConvTime(b []byte, key string, t time.Time) []byte {
 	if t.IsZero() {
 		return b
 	}
-	b = appendConvKey(b, key)
-	b = append(b, '"')
-	b = t.UTC().AppendFormat(b, time.RFC3339Nano)
-	return append(b, '"')
+	return strconv.AppendInt(appendConvKey(b, key), UnixNanos(t), 10)
 }
 
 // plainJSON reports whether s can stand between quotes in JSON as it is
@@ -134,26 +138,61 @@ func plainJSON(s string) bool {
 	return true
 }
 
+// convJSON is the stored conversation as encoding/json reads it (the
+// texts with escapes, which the hand reader leaves to it).
+type convJSON struct {
+	S  string `json:"s"`
+	O  string `json:"o"`
+	T  string `json:"t"`
+	OA int64  `json:"oa"`
+	OB string `json:"ob"`
+	CA int64  `json:"ca"`
+	CB string `json:"cb"`
+	N  string `json:"n"`
+	C  string `json:"c"`
+	AA int64  `json:"aa"`
+	FR int64  `json:"fr"`
+	WS int64  `json:"ws"`
+}
+
+func (j *convJSON) conversation() Conversation {
+	return Conversation{Status: ConvStatus(j.S), Operator: j.O, Team: j.T, OpenedAt: FromUnixNanos(j.OA), OpenedBy: j.OB,
+		ClosedAt: FromUnixNanos(j.CA), ClosedBy: j.CB, Note: j.N, Category: j.C,
+		AssignedAt: FromUnixNanos(j.AA), FirstReplyAt: FromUnixNanos(j.FR), WaitingSince: FromUnixNanos(j.WS)}
+}
+
 // DecodeConversationJSON reads a contact's conversation from the JSON
 // EncodeConversationJSON wrote ("" reads as a closed conversation). The
-// JSON it wrote is read by hand; any other (escapes, unknown shapes) by
-// encoding/json.
+// JSON it wrote is read by hand; texts with escapes by encoding/json.
 func DecodeConversationJSON(c *Contact, conv string) error {
 	c.Conv = Conversation{}
 	if conv == "" || conv == "{}" {
 		return nil
 	}
 	if !decodeConvFast(&c.Conv, conv) {
-		c.Conv = Conversation{}
-		if err := json.Unmarshal([]byte(conv), &c.Conv); err != nil {
+		v, err := decodeConvSlow(conv)
+		if err != nil {
 			return fmt.Errorf("contact %s conversation: %w", c.ID, err)
 		}
+		c.Conv = v
+	}
+	if !c.Conv.OpenedAt.IsZero() && c.Conv.OpenedBy == "" {
+		c.Conv.OpenedBy = byContact
 	}
 	return nil
 }
 
-// decodeConvFast reads a flat object of plain strings; false when s is
-// not one (the caller uses encoding/json).
+// decodeConvSlow reads the stored JSON with encoding/json.
+func decodeConvSlow(conv string) (Conversation, error) {
+	var j convJSON
+	if err := json.Unmarshal([]byte(conv), &j); err != nil {
+		return Conversation{}, err
+	}
+	return j.conversation(), nil
+}
+
+// decodeConvFast reads a flat object of plain strings and integers;
+// false when s is not one (the caller uses encoding/json).
 func decodeConvFast(v *Conversation, s string) bool {
 	if len(s) < 2 || s[0] != '{' || s[len(s)-1] != '}' || strings.IndexByte(s, '\\') >= 0 || !utf8.ValidString(s) {
 		return false
@@ -169,58 +208,78 @@ func decodeConvFast(v *Conversation, s string) bool {
 			return false
 		}
 		k := strings.IndexByte(s[1:], '"')
-		if k < 0 || len(s) < k+4 || s[k+2] != ':' || s[k+3] != '"' {
+		if k < 0 || len(s) < k+4 || s[k+2] != ':' {
 			return false
 		}
 		key := s[1 : k+1]
-		s = s[k+4:]
-		e := strings.IndexByte(s, '"')
-		if e < 0 {
-			return false
+		s = s[k+3:]
+		var val string
+		var num int64
+		quoted := s[0] == '"'
+		if quoted {
+			e := strings.IndexByte(s[1:], '"')
+			if e < 0 {
+				return false
+			}
+			val, s = s[1:e+1], s[e+2:]
+		} else {
+			e := strings.IndexByte(s, ',')
+			if e < 0 {
+				e = len(s)
+			}
+			n, err := strconv.ParseInt(s[:e], 10, 64)
+			if err != nil {
+				return false
+			}
+			num, s = n, s[e:]
 		}
-		val := s[:e]
-		s = s[e+1:]
 		if s != "" {
-			if s[0] != ',' {
+			if s[0] != ',' || len(s) == 1 {
 				return false
 			}
 			s = s[1:]
 		}
+		var str *string
 		var t *time.Time
 		switch key {
-		case "status":
+		case "s":
+			if !quoted {
+				return false
+			}
 			v.Status = ConvStatus(val)
-		case "operator":
-			v.Operator = val
-		case "team":
-			v.Team = val
-		case "opened_by":
-			v.OpenedBy = val
-		case "closed_by":
-			v.ClosedBy = val
-		case "note":
-			v.Note = val
-		case "category":
-			v.Category = val
-		case "opened_at":
+			continue
+		case "o":
+			str = &v.Operator
+		case "t":
+			str = &v.Team
+		case "ob":
+			str = &v.OpenedBy
+		case "cb":
+			str = &v.ClosedBy
+		case "n":
+			str = &v.Note
+		case "c":
+			str = &v.Category
+		case "oa":
 			t = &v.OpenedAt
-		case "closed_at":
+		case "ca":
 			t = &v.ClosedAt
-		case "assigned_at":
+		case "aa":
 			t = &v.AssignedAt
-		case "first_reply_at":
+		case "fr":
 			t = &v.FirstReplyAt
-		case "waiting_since":
+		case "ws":
 			t = &v.WaitingSince
 		default:
 			return false
 		}
-		if t != nil {
-			p, err := time.Parse(time.RFC3339Nano, val)
-			if err != nil {
-				return false
-			}
-			*t = p
+		if (str != nil) != quoted {
+			return false
+		}
+		if str != nil {
+			*str = val
+		} else {
+			*t = FromUnixNanos(num)
 		}
 	}
 	return true

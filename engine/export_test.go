@@ -16,3 +16,13 @@ func openTestStore(ctx context.Context, file string) (Store, error) {
 	}
 	return OpenTestStore(ctx, file)
 }
+
+// DecodeConvSlow reads a stored conversation with encoding/json, for the
+// tests that compare it with the hand reader.
+func DecodeConvSlow(s string) (Conversation, error) {
+	v, err := decodeConvSlow(s)
+	if err == nil && !v.OpenedAt.IsZero() && v.OpenedBy == "" {
+		v.OpenedBy = byContact
+	}
+	return v, err
+}
