@@ -439,7 +439,7 @@ func TestTwoEnginesKeepEachContactsOrder(t *testing.T) {
 	var engines []*engine.Engine
 	var chans []*sim.Channel
 	for i := 0; i < 2; i++ {
-		st, err := postgres.Open(ctx, dsn, postgres.Options{ReadConns: 2, NodeName: fmt.Sprint("n", i), Lease: time.Second})
+		st, err := postgres.Open(ctx, dsn, postgres.Options{ReadConns: 2, NodeName: fmt.Sprint("n", i), Lease: 5 * time.Second}) // no lease lapses here: slow CI machines must not lapse it
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -570,7 +570,7 @@ func TestQueuedItemThatFailsDoesNotStopTheNode(t *testing.T) {
 		t.Fatalf("flows: %v %v", err, set.Diags.Err())
 	}
 	ctx := context.Background()
-	st, err := postgres.Open(ctx, dsn, postgres.Options{ReadConns: 2, NodeName: "n", Lease: time.Second})
+	st, err := postgres.Open(ctx, dsn, postgres.Options{ReadConns: 2, NodeName: "n", Lease: 5 * time.Second}) // no lease lapses here
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -847,7 +847,7 @@ func TestOperatorActionsQueueForTheContactsNode(t *testing.T) {
 	var engines []*engine.Engine
 	var chans []*sim.Channel
 	for i := 0; i < 2; i++ {
-		st, err := postgres.Open(ctx, dsn, postgres.Options{ReadConns: 2, NodeName: fmt.Sprint("n", i), Lease: time.Second})
+		st, err := postgres.Open(ctx, dsn, postgres.Options{ReadConns: 2, NodeName: fmt.Sprint("n", i), Lease: 5 * time.Second}) // no lease lapses here
 		if err != nil {
 			t.Fatal(err)
 		}
