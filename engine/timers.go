@@ -128,9 +128,11 @@ func (e *Engine) closeDue(tx ReadTx) (time.Time, bool, error) {
 		at = due.UnixNano()
 	}
 	// Unless a conversation opened meanwhile: this read may have missed
-	// it, so it is read again next time.
-	if e.closeGen.Load() == gen {
-		e.closeAt.CompareAndSwap(closeUnknown, at)
+	// it, so it is read again next time. (Checked again after the swap:
+	// an opening between the first check and the swap saw closeAt
+	// unknown and could not lower it.)
+	if e.closeGen.Load() == gen && e.closeAt.CompareAndSwap(closeUnknown, at) && e.closeGen.Load() != gen {
+		e.closeAt.Store(closeUnknown)
 	}
 	return due, has, nil
 }
