@@ -75,10 +75,7 @@ func convEnv(c *Conversation) flows.ConversationEnv {
 
 // convStore is the transaction's conversation reads.
 func convStore(tx ReadTx) (ConversationStore, error) {
-	if r, ok := tx.(*outboxRecorder); ok {
-		tx = r.Tx
-	}
-	cs, ok := tx.(ConversationStore)
+	cs, ok := storeTx[ConversationStore](tx)
 	if !ok {
 		return nil, errors.New("the store keeps no conversations")
 	}
@@ -258,8 +255,11 @@ const (
 // forever is the expiry of state that does not expire.
 var forever = time.Date(2200, 1, 1, 0, 0, 0, 0, time.UTC) // within int64 nanoseconds
 
-func (w *work) away(operator string) (bool, error) {
-	v, _, ok, err := w.tx.ChannelState(awayKey+operator, w.now)
+func (w *work) away(operator string) (bool, error) { return isAway(w.tx, operator, w.now) }
+
+// isAway reports whether an operator marked themself away (SetAway).
+func isAway(tx ReadTx, operator string, now time.Time) (bool, error) {
+	v, _, ok, err := tx.ChannelState(awayKey+operator, now)
 	return ok && v == "1", err
 }
 
@@ -270,7 +270,7 @@ func (w *work) pick(cs *contactState, team, mode string) (string, error) {
 		return "", err
 	}
 	switch mode {
-	case "round_robin":
+	case steps.PickRoundRobin:
 		last, _, _, err := w.tx.ChannelState(turnKey+team, w.now)
 		if err != nil {
 			return "", err
@@ -289,7 +289,7 @@ func (w *work) pick(cs *contactState, team, mode string) (string, error) {
 			}
 		}
 		return next, w.tx.PutChannelState(turnKey+team, next, forever, w.now)
-	case "least_open":
+	case steps.PickLeastOpen:
 		if cs.dirtyC {
 			// The counts must see this contact as it is now.
 			if err := w.tx.PutContact(cs.c); err != nil {

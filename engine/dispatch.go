@@ -81,9 +81,9 @@ type sendResult struct {
 	carry bool
 }
 
-// storeTx returns the store's own transaction under the engine's
-// wrappers as a T, if it is one.
-func storeTx[T any](tx Tx) (T, bool) {
+// storeTx returns the store's own transaction (a write or a read one)
+// under the engine's wrappers as a T, if it is one.
+func storeTx[T any](tx ReadTx) (T, bool) {
 	for {
 		if r, ok := tx.(*outboxRecorder); ok {
 			tx = r.Tx

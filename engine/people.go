@@ -306,11 +306,11 @@ func (e *Engine) Away(ctx context.Context) (map[string]bool, error) {
 	now := e.clock.Now()
 	err := e.store.View(ctx, func(tx ReadTx) error {
 		for _, op := range e.cfg.People.Operators {
-			v, _, ok, err := tx.ChannelState(awayKey+op.Name, now)
+			away, err := isAway(tx, op.Name, now)
 			if err != nil {
 				return err
 			}
-			out[op.Name] = ok && v == "1"
+			out[op.Name] = away
 		}
 		return nil
 	})
@@ -506,8 +506,8 @@ func (e *Engine) Transcript(ctx context.Context, ref ContactRef, limit int) ([]T
 
 // closeStale closes the open conversations whose contact did not
 // interact for their account's auto_close, and starts their `closed`
-// flows. FireDue calls it; it reads first and writes only when some are
-// due, so the timer loop pays one read for it.
+// flows. FireDue calls it; it reads nothing before the first one comes
+// due (closeAt), then reads and writes only the conversations due.
 func (e *Engine) closeStale(ctx context.Context) error {
 	if !e.flows.Load().loaded {
 		return nil
@@ -529,7 +529,7 @@ func (e *Engine) closeStale(ctx context.Context) error {
 		more := false
 		now := e.clock.Now()
 		err := e.store.View(ctx, func(tx ReadTx) error {
-			st, ok := tx.(ConversationStore)
+			st, ok := storeTx[ConversationStore](tx)
 			if !ok {
 				return nil
 			}

@@ -162,29 +162,37 @@ func (e *Engine) closeSoon(due time.Time) {
 }
 
 // nextAutoClose returns when the first open conversation of this node's
-// contacts comes due for auto_close: the earliest among the oldest few
-// (accounts may set different auto_close times).
+// contacts comes due for auto_close: the earliest in the first page of
+// the oldest conversations that holds some of this node's (accounts may
+// set different auto_close times). On several nodes, pages of other
+// nodes' contacts are read past.
 func (e *Engine) nextAutoClose(tx ReadTx) (time.Time, bool, error) {
-	st, ok := tx.(ConversationStore)
-	if !ok || !e.flows.Load().loaded {
+	st, ok := storeTx[ConversationStore](tx)
+	if !ok {
 		return time.Time{}, false, nil
 	}
 	far := e.clock.Now().Add(100 * 365 * 24 * time.Hour)
-	open, err := st.StaleConversations(far, ConvCursor{}, 64)
-	if err != nil {
-		return time.Time{}, false, fmt.Errorf("open conversations: %w", err)
-	}
-	var next time.Time
-	has := false
-	for _, c := range open {
-		if e.lanes != nil && !e.lanes.holds(LaneOf(c.Account, c.ID)) {
-			continue
+	var after ConvCursor
+	for {
+		open, err := st.StaleConversations(far, after, 64)
+		if err != nil {
+			return time.Time{}, false, fmt.Errorf("open conversations: %w", err)
 		}
-		if due := idleSince(c).Add(e.autoClose(c.Account)); !has || due.Before(next) {
-			next, has = due, true
+		var next time.Time
+		has := false
+		for _, c := range open {
+			after = ConvCursor{Seen: c.LastSeen, Account: c.Account, ID: c.ID}
+			if e.lanes != nil && !e.lanes.holds(LaneOf(c.Account, c.ID)) {
+				continue
+			}
+			if due := idleSince(c).Add(e.autoClose(c.Account)); !has || due.Before(next) {
+				next, has = due, true
+			}
+		}
+		if has || len(open) < 64 {
+			return next, has, nil
 		}
 	}
-	return next, has, nil
 }
 
 // FireDue resumes every run whose `wait` or `ask` timeout is due by the
