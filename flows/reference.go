@@ -477,6 +477,8 @@ func (d *refDoc) people() {
 		"`conversation` triggers are not interactions: they open no window of their own (a `conversation: opened` flow has the quota of the interaction that opened the conversation; a `conversation: closed` flow sends only while the window is still open). Their `interrupt` defaults to `false`: the answer to a waiting `ask` that opens a closed conversation stays that ask's answer.",
 		"`wxflow validate` counts `conversation: opened` as a bare kind of every interaction when it looks for ties: beside a bare `follow` or `message` trigger of another flow at the same priority, only the flow name decides which one starts when that interaction opens the conversation (a warning).",
 		"`comment` and `close` texts are trimmed; a comment that renders empty is not added.",
+		"`auto_close` counts from the contact's last interaction, or from the opening when an operator or a flow opened the conversation later (of a contact silent since): it is not closed at once for an old silence.",
+		"An operator's reply to a closed conversation opens it, and one to a conversation nobody holds assigns it to that operator (flows stop answering while they talk). A reply WeChat's rules refuse changes nothing but the transcript, where it stays as failed with the reason.",
 	})
 }
 
