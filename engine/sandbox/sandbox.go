@@ -371,16 +371,9 @@ func (s *Sandbox) AdvanceTo(ctx context.Context, target time.Time) error {
 		if err != nil {
 			return fmt.Errorf("sandbox: %w", err)
 		}
-		// The clock stops where an open conversation comes due for
-		// auto_close too, so that it closes (and its closed flows send)
-		// at that time, not at the end of the wait. The engine closes
-		// it a nanosecond after its NextDue says (see nextAutoClose):
-		// stopping at NextDue's time would fire nothing, again and again.
-		if c, has, err := s.nextAutoClose(ctx); err != nil {
-			return err
-		} else if has && c.After(s.clock.Now()) && (!ok || !due.Before(c.Add(-time.Nanosecond))) {
-			due, ok = c, true
-		}
+		// NextDue includes when an open conversation comes due for
+		// auto_close: the clock stops there, so that it closes (and its
+		// closed flows send) at that time, not at the end of the wait.
 		if !ok || due.After(target) {
 			break
 		}
@@ -396,35 +389,6 @@ func (s *Sandbox) AdvanceTo(ctx context.Context, target time.Time) error {
 		return err
 	}
 	return s.fire(ctx)
-}
-
-// nextAutoClose returns when the account's oldest open conversation
-// comes due for auto_close: its contact's last interaction plus the
-// account's auto_close (and a nanosecond). ok is false when no conversation is open (or the
-// store keeps none).
-func (s *Sandbox) nextAutoClose(ctx context.Context) (time.Time, bool, error) {
-	var due time.Time
-	var ok bool
-	err := s.store.View(ctx, func(tx engine.ReadTx) error {
-		cs, is := tx.(engine.ConversationStore)
-		if !is {
-			return nil
-		}
-		// Every open conversation interacted before a century from now
-		// (stores keep times as nanoseconds: not much further).
-		oldest, err := cs.StaleConversations(s.clock.Now().AddDate(100, 0, 0), engine.ConvCursor{}, 1)
-		if err != nil || len(oldest) == 0 {
-			return err
-		}
-		// The engine closes those that last interacted strictly before
-		// now minus auto_close: a nanosecond after the due time.
-		due, ok = oldest[0].LastSeen.Add(s.autoClose+time.Nanosecond), true
-		return nil
-	})
-	if err != nil {
-		return time.Time{}, false, fmt.Errorf("sandbox: open conversations: %w", err)
-	}
-	return due, ok, nil
 }
 
 // nextMsgID is the platform message id of the sandbox's n-th action.
