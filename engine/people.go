@@ -506,17 +506,17 @@ func (e *Engine) Transcript(ctx context.Context, ref ContactRef, limit int) ([]T
 
 // closeStale closes the open conversations whose contact did not
 // interact for their account's auto_close, and starts their `closed`
-// flows. FireDue calls it; it reads nothing before the first one comes
-// due (closeAt), then reads and writes only the conversations due.
+// flows. FireDue calls it; it reads the index of open conversations up to
+// the cut (usually nothing), and writes only the conversations due. It
+// does not trust closeAt, which only says when the timer loop wakes.
 func (e *Engine) closeStale(ctx context.Context) error {
 	if !e.flows.Load().loaded {
 		return nil
 	}
-	if at := e.closeAt.Load(); at != closeUnknown && (at == closeNone || e.clock.Now().UnixNano() < at) {
-		return nil
+	if at := e.closeAt.Load(); at != closeUnknown && at != closeNone && e.clock.Now().UnixNano() >= at {
+		// Read again after this sweep: when the next one comes due.
+		defer e.closeAt.Store(closeUnknown)
 	}
-	// Read again after this sweep: when the next one comes due.
-	defer e.closeAt.Store(closeUnknown)
 	shortest := DefaultAutoClose
 	for _, d := range e.cfg.AutoClose {
 		if d > 0 && d < shortest {
@@ -568,6 +568,7 @@ func (e *Engine) closeStale(ctx context.Context) error {
 					if _, err := w.closeConv(cs, "auto_close", "", ""); err != nil {
 						return err
 					}
+					w.after = append(w.after, func() { e.closeAt.Store(closeUnknown) })
 					if err := w.convTriggered(cs, "closed", "auto_close"); err != nil {
 						return err
 					}
