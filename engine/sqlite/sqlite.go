@@ -30,6 +30,16 @@ type Store struct {
 	// runID is the largest run ID given (NewRunID) or stored.
 	runID atomic.Int64
 	w, r  *sql.DB
+	// wc is the writer connection, held for the store's life: Update
+	// runs its transactions on it with BEGIN and COMMIT of its own
+	// (wsem lets one at a time), so that its statements carry no
+	// cancellable context. database/sql gives every transaction one, and
+	// then starts a goroutine to watch it for every query, and go-sqlite3
+	// one for every statement, which the writer waits for: about a tenth
+	// of the CPU of ingesting a follow, for transactions that last
+	// milliseconds.
+	wc    *sql.Conn
+	wsem  chan struct{}
 	wst   map[string]*sql.Stmt
 	rst   map[string]*sql.Stmt
 	saves atomic.Int64
@@ -96,7 +106,12 @@ func Open(ctx context.Context, file string, opts Options) (*Store, error) {
 	r.SetMaxOpenConns(opts.ReadConns)
 	r.SetMaxIdleConns(opts.ReadConns)
 	s.r = r
-	if s.wst, err = prepare(ctx, w, true); err == nil {
+	if s.wc, err = w.Conn(ctx); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("open store %s: %w", file, err)
+	}
+	s.wsem = make(chan struct{}, 1)
+	if s.wst, err = prepare(ctx, s.wc, true); err == nil {
 		s.rst, err = prepare(ctx, r, false)
 	}
 	if err != nil {
@@ -241,7 +256,12 @@ var writeQueries = map[string]string{
 	"purgeState":  `DELETE FROM channel_state WHERE expires <= ?`,
 }
 
-func prepare(ctx context.Context, db *sql.DB, write bool) (map[string]*sql.Stmt, error) {
+// preparer is a database or a connection.
+type preparer interface {
+	PrepareContext(ctx context.Context, query string) (*sql.Stmt, error)
+}
+
+func prepare(ctx context.Context, db preparer, write bool) (map[string]*sql.Stmt, error) {
 	out := map[string]*sql.Stmt{}
 	add := func(qs map[string]string) error {
 		for name, q := range qs {
@@ -275,28 +295,51 @@ func (s *Store) Close() error {
 	if s.r != nil {
 		errs = append(errs, s.r.Close())
 	}
+	if s.wc != nil {
+		errs = append(errs, s.wc.Close())
+	}
 	errs = append(errs, s.w.Close())
 	return errors.Join(errs...)
 }
 
 // Update runs fn in one write transaction on the writer connection.
-func (s *Store) Update(ctx context.Context, fn func(tx engine.Tx) error) error {
-	tx, err := s.w.BeginTx(ctx, nil)
-	if err != nil {
+//
+// A cancelled ctx keeps the transaction from beginning; one under way runs
+// to its end (its statements run without ctx's cancellation, see wc).
+func (s *Store) Update(ctx context.Context, fn func(tx engine.Tx) error) (err error) {
+	select {
+	case s.wsem <- struct{}{}:
+	case <-ctx.Done():
+		return fmt.Errorf("begin: %w", ctx.Err())
+	}
+	defer func() { <-s.wsem }()
+	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
-	t := &sqliteTx{ctx: ctx, tx: tx, st: s.wst, cache: map[string]*sql.Stmt{}, store: s}
+	ctx = context.WithoutCancel(ctx)
+	if _, err := s.wc.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	done := false
+	defer func() {
+		if !done {
+			// fn failed or panicked, or the commit failed: nothing of
+			// the transaction stays. (A failed COMMIT may have ended it:
+			// then there is nothing to roll back.)
+			s.wc.ExecContext(ctx, "ROLLBACK")
+		}
+	}()
+	t := &sqliteTx{ctx: ctx, tx: s.wc, st: s.wst, store: s}
 	if err := fn(t); err != nil {
-		tx.Rollback()
 		return err
 	}
 	if err := t.unstart(); err != nil {
-		tx.Rollback()
 		return err
 	}
-	if err := tx.Commit(); err != nil {
+	if _, err := s.wc.ExecContext(ctx, "COMMIT"); err != nil {
 		return fmt.Errorf("commit: %w", err)
 	}
+	done = true
 	return nil
 }
 
@@ -307,12 +350,18 @@ func (s *Store) View(ctx context.Context, fn func(tx engine.ReadTx) error) error
 		return fmt.Errorf("begin read: %w", err)
 	}
 	defer tx.Rollback()
-	return fn(&sqliteTx{ctx: ctx, tx: tx, st: s.rst, cache: map[string]*sql.Stmt{}, store: s})
+	return fn(&sqliteTx{ctx: ctx, tx: tx, rtx: tx, st: s.rst, cache: map[string]*sql.Stmt{}, store: s})
 }
 
 type sqliteTx struct {
-	ctx   context.Context
-	tx    *sql.Tx
+	ctx context.Context
+	// tx runs statements: the writer connection in a transaction of
+	// Update, or rtx.
+	tx querier
+	// rtx is View's read transaction: the read pool's statements are
+	// bound to it (and kept in cache); Update's are prepared on the
+	// writer connection.
+	rtx   *sql.Tx
 	st    map[string]*sql.Stmt
 	cache map[string]*sql.Stmt
 	store *Store
@@ -347,11 +396,21 @@ type cachedSession struct {
 	ok bool
 }
 
+// querier runs SQL: *sql.Conn or *sql.Tx.
+type querier interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
 func (t *sqliteTx) stmt(name string) *sql.Stmt {
+	if t.rtx == nil {
+		return t.st[name]
+	}
 	if s, ok := t.cache[name]; ok {
 		return s
 	}
-	s := t.tx.StmtContext(t.ctx, t.st[name])
+	s := t.rtx.StmtContext(t.ctx, t.st[name])
 	t.cache[name] = s
 	return s
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -67,5 +68,96 @@ func TestOpenRefusesANewerSchema(t *testing.T) {
 	_, err = sqlite.Open(ctx, file, sqlite.Options{})
 	if !errors.Is(err, sqlite.ErrNewerSchema) || !strings.Contains(err.Error(), "999_future.sql") {
 		t.Fatalf("open a newer schema: %v, want ErrNewerSchema naming 999_future.sql", err)
+	}
+}
+
+// TestUpdateTransactions: Update runs its own BEGIN and COMMIT on the
+// writer connection. What a failed or panicking function wrote is rolled
+// back and the store stays usable; a cancelled context begins nothing;
+// concurrent updates take turns (run with -race).
+func TestUpdateTransactions(t *testing.T) {
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "wxflow.db"), sqlite.Options{Synchronous: "NORMAL"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	put := func(id string) func(tx engine.Tx) error {
+		return func(tx engine.Tx) error {
+			return tx.PutContact(&engine.Contact{Account: "acc", ID: id, Fields: map[string]any{}})
+		}
+	}
+	exists := func(id string) bool {
+		t.Helper()
+		var ok bool
+		err := st.View(ctx, func(tx engine.ReadTx) error {
+			_, err := tx.Contact("acc", id)
+			if errors.Is(err, engine.ErrNotFound) {
+				return nil
+			}
+			ok = err == nil
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ok
+	}
+
+	boom := errors.New("boom")
+	err = st.Update(ctx, func(tx engine.Tx) error {
+		if err := put("failed")(tx); err != nil {
+			return err
+		}
+		return boom
+	})
+	if !errors.Is(err, boom) {
+		t.Fatalf("update: %v, want boom", err)
+	}
+	func() {
+		defer func() {
+			if recover() == nil {
+				t.Fatal("the panic did not reach the caller")
+			}
+		}()
+		st.Update(ctx, func(tx engine.Tx) error {
+			put("panicked")(tx)
+			panic("boom")
+		})
+	}()
+	cancelled, cancel := context.WithCancel(ctx)
+	cancel()
+	if err := st.Update(cancelled, put("cancelled")); !errors.Is(err, context.Canceled) {
+		t.Fatalf("update with a cancelled context: %v, want context.Canceled", err)
+	}
+	for _, id := range []string{"failed", "panicked", "cancelled"} {
+		if exists(id) {
+			t.Errorf("contact %q was stored", id)
+		}
+	}
+
+	done := make(chan error, 2)
+	for g := 0; g < 2; g++ {
+		go func() {
+			for i := 0; i < 50; i++ {
+				if err := st.Update(ctx, put(fmt.Sprintf("c%d-%d", g, i))); err != nil {
+					done <- err
+					return
+				}
+			}
+			done <- nil
+		}()
+	}
+	for g := 0; g < 2; g++ {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+	for g := 0; g < 2; g++ {
+		for i := 0; i < 50; i++ {
+			if !exists(fmt.Sprintf("c%d-%d", g, i)) {
+				t.Fatalf("contact c%d-%d is missing", g, i)
+			}
+		}
 	}
 }
