@@ -44,9 +44,9 @@ func (e *Engine) dispatcher() {
 		e.busyMu.Lock()
 		e.dispatchQ = false
 		e.busyMu.Unlock()
-		claimed, err := e.nextBatch(context.Background())
+		claimed, marked, err := e.nextBatch(context.Background())
 		for err == nil && len(claimed) > 0 {
-			claimed, err = e.dispatchOnce(context.Background(), claimed)
+			claimed, marked, err = e.dispatchOnce(context.Background(), claimed, marked)
 		}
 		// Paused accounts: wake up when their pause ends.
 		e.armHolds()
@@ -143,13 +143,15 @@ func (e *Engine) queueOutbox(entries []*OutboxEntry) {
 }
 
 // nextBatch claims the next messages to send: the held messages of
-// paused accounts that may go again (see holds), then new ones.
-func (e *Engine) nextBatch(ctx context.Context) ([]*OutboxEntry, error) {
+// paused accounts that may go again (see holds), then new ones. marked
+// are the messages it recorded as started with the claim (premark).
+func (e *Engine) nextBatch(ctx context.Context) (round []*OutboxEntry, marked []int64, err error) {
 	if e.stoppingSends() {
-		return nil, ErrStopped
+		return nil, nil, ErrStopped
 	}
 	var batch, taken []*OutboxEntry
-	err := e.enqueue(ctx, true, func(w *work) error {
+	err = e.enqueue(ctx, true, func(w *work) error {
+		marked = nil
 		taken = e.holds.take(w.now)
 		if err := heldMarks(w, nil, taken, e.holds.cause); err != nil {
 			return err
@@ -157,17 +159,67 @@ func (e *Engine) nextBatch(ctx context.Context) ([]*OutboxEntry, error) {
 		var err error
 		batch, err = e.claim(w)
 		if err == nil {
+			marked = e.premark(w, append(append([]*OutboxEntry(nil), taken...), batch...))
 			w.after = append(w.after, func() { e.inflightAdd(taken, 1); e.inflightAdd(batch, 1) })
 		}
 		return err
 	})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	e.holds.took(taken)
 	markHeld(nil, taken)
 	e.claimed(batch)
-	return append(taken, batch...), nil
+	return append(taken, batch...), marked, nil
+}
+
+// shard splits a round's messages among the senders: a contact's
+// messages go to one sender, in order.
+func (e *Engine) shard(round []*OutboxEntry) [][]*OutboxEntry {
+	shards := make([][]*OutboxEntry, e.cfg.SendWorkers)
+	for _, o := range round {
+		h := fnv.New32a()
+		h.Write([]byte(o.Account))
+		h.Write([]byte{0})
+		h.Write([]byte(o.Contact))
+		i := int(h.Sum32() % uint32(len(shards)))
+		shards[i] = append(shards[i], o)
+	}
+	return shards
+}
+
+// firstMarks are the messages of a round recorded as started before its
+// senders begin: each sender's first ones, as many as it marked ahead at
+// the end of its last round (senders whose sends are faster than a
+// commit start there instead of ramping up again). ahead is, by sender,
+// that number.
+func (e *Engine) firstMarks(shards [][]*OutboxEntry) (firsts []int64, ahead []int) {
+	ahead = make([]int, len(shards))
+	for i, shard := range shards {
+		ahead[i] = max(1, int(e.markAhead[i].Load()))
+		for _, o := range shard[:min(ahead[i], len(shard))] {
+			firsts = append(firsts, o.ID)
+		}
+	}
+	return firsts, ahead
+}
+
+// premark records, in the job that claims a round, its first marks
+// (firstMarks), which dispatchOnce would otherwise record in a commit of
+// its own right after this one: a commit less a round, and the same
+// messages marked before the same sends. It returns the ids marked, none
+// when recording them failed (dispatchOnce tries again) or on several
+// nodes, where a node's writes are checked against its lease at the
+// commit, which a failed mark must not take the claim down with.
+func (e *Engine) premark(w *work, round []*OutboxEntry) []int64 {
+	if e.lanes != nil || len(round) == 0 {
+		return nil
+	}
+	ids, _ := e.firstMarks(e.shard(round))
+	if err := w.tx.Savepoint(func() error { return w.tx.StartOutbox(ids, w.now) }); err != nil {
+		return nil
+	}
+	return ids
 }
 
 // claim claims, in a job, the next messages to send. While there is a
@@ -319,30 +371,16 @@ func (e *Engine) claimed(batch []*OutboxEntry) {
 // did not attempt because its account is paused is held back, and so is
 // every later message of that account in the round, and every message of
 // an account with messages held: nothing overtakes them.
-func (e *Engine) dispatchOnce(ctx context.Context, claimed []*OutboxEntry) ([]*OutboxEntry, error) {
-	shards := make([][]*OutboxEntry, e.cfg.SendWorkers)
-	for _, o := range claimed {
-		h := fnv.New32a()
-		h.Write([]byte(o.Account))
-		h.Write([]byte{0})
-		h.Write([]byte(o.Contact))
-		i := int(h.Sum32() % uint32(len(shards)))
-		shards[i] = append(shards[i], o)
+func (e *Engine) dispatchOnce(ctx context.Context, claimed []*OutboxEntry, marked []int64) ([]*OutboxEntry, []int64, error) {
+	shards := e.shard(claimed)
+	// Every sender's first messages are recorded as started in one job
+	// (then each records its next ones while one is on the wire), unless
+	// the claim recorded them (premark).
+	firsts, ahead := e.firstMarks(shards)
+	var firstErr error
+	if !slices.Equal(firsts, marked) {
+		firstErr = e.enqueue(ctx, true, func(w *work) error { return w.tx.StartOutbox(firsts, w.now) })
 	}
-	// Every sender's first message is recorded as started in one job
-	// (then each records its next ones while one is on the wire).
-	// As many as the sender marked ahead at the end of its last round:
-	// senders whose sends are faster than a commit start there instead of
-	// ramping up again.
-	var firsts []int64
-	ahead := make([]int, len(shards))
-	for i, shard := range shards {
-		ahead[i] = max(1, int(e.markAhead[i].Load()))
-		for _, o := range shard[:min(ahead[i], len(shard))] {
-			firsts = append(firsts, o.ID)
-		}
-	}
-	firstErr := e.enqueue(ctx, true, func(w *work) error { return w.tx.StartOutbox(firsts, w.now) })
 	results := make([][]sendResult, len(shards))
 	var wg sync.WaitGroup
 	for i, shard := range shards {
@@ -416,24 +454,24 @@ func (e *Engine) dispatchOnce(ctx context.Context, claimed []*OutboxEntry) ([]*O
 	// message left claimed becomes `unknown` at the next start.
 	failing := time.Now()
 	for attempt := 0; ; attempt++ {
-		next, err := e.finishBatch(ctx, results, parked, involved)
+		next, marked, err := e.finishBatch(ctx, results, parked, involved)
 		if err == nil {
 			if involved {
 				e.holds.settle(results, parked, e.clock.Now())
-				next, err = e.nextBatch(ctx)
+				next, marked, err = e.nextBatch(ctx)
 				if err != nil && len(carried) > 0 {
 					// The claim is tried again with the next round.
-					return carried, nil
+					return carried, nil, nil
 				}
 			}
 			if len(carried) > 0 && len(carried) == all {
 				// Nothing went out this round: not again at once.
 				e.pauseSends(100 * time.Millisecond)
 			}
-			return append(carried, next...), err
+			return append(carried, next...), marked, err
 		}
 		if errors.Is(err, ErrStopped) || !e.retryFinish(attempt, failing, err) {
-			return next, err
+			return next, marked, err
 		}
 		e.log.Warn("recording send outcomes failed; retrying", "err", err)
 	}
@@ -473,11 +511,10 @@ func (e *Engine) pauseSends(d time.Duration) bool {
 // messages held back, and, unless the engine stops or accounts are
 // paused (involved: the holds change with this round's outcomes), claims
 // the next round's messages in the same job.
-func (e *Engine) finishBatch(ctx context.Context, results [][]sendResult, parked []sendResult, involved bool) ([]*OutboxEntry, error) {
-	var next []*OutboxEntry
+func (e *Engine) finishBatch(ctx context.Context, results [][]sendResult, parked []sendResult, involved bool) (next []*OutboxEntry, marked []int64, err error) {
 	// Recorded even while the engine stops: the messages went out.
-	err := e.enqueue(ctx, true, func(w *work) error {
-		next = nil
+	err = e.enqueue(ctx, true, func(w *work) error {
+		next, marked = nil, nil
 		for _, rs := range results {
 			for _, r := range rs {
 				if err := w.tx.FinishOutbox(r.o.ID, r.status, r.reason, r.code, r.detail, w.now); err != nil {
@@ -510,6 +547,8 @@ func (e *Engine) finishBatch(ctx context.Context, results [][]sendResult, parked
 		var err error
 		next, err = e.claim(w)
 		if err == nil {
+			// (carried is empty here: premark marks nothing on nodes.)
+			marked = e.premark(w, next)
 			if e.watched.Load() {
 				w.after = append(w.after, e.notifyChanged)
 			}
@@ -530,12 +569,12 @@ func (e *Engine) finishBatch(ctx context.Context, results [][]sendResult, parked
 		return err
 	})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	markHeld(parked, nil)
 	e.settled(results)
 	e.claimed(next)
-	return next, nil
+	return next, marked, nil
 }
 
 // stoppingSends reports whether Stop asked the dispatcher to finish.
