@@ -25,7 +25,7 @@ import (
 var migrations embed.FS
 
 // Store is the embedded store: one SQLite file in WAL mode, one
-// writer connection (`_txlock=immediate`) and a separate read pool.
+// writer connection (transactions begin IMMEDIATE) and a separate read pool.
 type Store struct {
 	// runID is the largest run ID given (NewRunID) or stored.
 	runID atomic.Int64
