@@ -2,6 +2,7 @@ package engine_test
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -343,4 +344,50 @@ func TestAutoCloseCountsFromAnOperatorsOpening(t *testing.T) {
 	h.wantConv("alice", "open", "", "")
 	h.advance(48 * time.Hour)
 	h.wantConv("alice", "closed", "", "")
+}
+
+// TestScheduleInterrupt: a schedule starts its flow for every contact of
+// its audience by default (interrupt: true), including one answering an
+// ask (whose run its ask takes over) and one people hold; with
+// interrupt: false it leaves those two out at that firing.
+func TestScheduleInterrupt(t *testing.T) {
+	t.Parallel()
+	schedule := func(name, extra string) string {
+		return "name: " + name + "\ntriggers:\n  - schedule:\n      cron: \"0 9 * * *\"\n      timezone: UTC\n" + extra +
+			"steps:\n  - send: \"" + name + " for ${contact.id}\"\n"
+	}
+	h := newPeopleHarness(t, map[string]string{
+		"asker.yaml":  asker,
+		"polite.yaml": schedule("polite", "    interrupt: false\n"),
+		"pushy.yaml":  schedule("pushy", ""),
+	})
+	h.clock.Set(time.Date(2026, 11, 21, 8, 0, 0, 0, time.UTC))
+	h.say("name") // alice answers an ask
+	h.sayAs("bob", "hello")
+	h.mustAct("bob", engine.Action{Kind: engine.ActAssign, Operator: "amy", Handover: steps.Handover{Operator: "amy"}})
+	h.sayAs("carol", "hello") // carol talks to nobody
+	h.clock.Set(time.Date(2026, 11, 21, 9, 0, 0, 0, time.UTC))
+	h.fire()
+	count := func(flow string) string {
+		var got []string
+		for _, r := range h.runs(flow) {
+			got = append(got, r.Contact)
+		}
+		slices.Sort(got)
+		return strings.Join(got, " ")
+	}
+	if got := count("polite"); got != "carol" {
+		t.Errorf("polite (interrupt: false) ran for %q, want carol only", got)
+	}
+	if got := count("pushy"); got != "alice bob carol" {
+		t.Errorf("pushy (interrupt: true by default) ran for %q, want alice bob carol", got)
+	}
+	// The next day alice answered and amy closed bob's conversation:
+	// the polite schedule reaches them too.
+	h.say("Alice")
+	h.mustAct("bob", engine.Action{Kind: engine.ActClose, Operator: "amy"})
+	h.advance(24 * time.Hour)
+	if got := count("polite"); got != "alice bob carol carol" {
+		t.Errorf("polite the next day ran for %q, want alice bob carol carol", got)
+	}
 }

@@ -398,8 +398,34 @@ func (w *work) scheduleContact(st triggers.ScheduleTrigger, p *program, due time
 	if err != nil || !ok {
 		return err
 	}
+	if !st.Trigger.Interrupt {
+		// `interrupt: false`: not for a contact who is answering an ask
+		// or whose conversation people hold, at this firing.
+		if busy, err := w.busy(cs); err != nil || busy {
+			return err
+		}
+	}
 	_, err = w.startFlow(cs, p, ev, startOpts{by: "started by its schedule"})
 	return err
+}
+
+// busy reports whether a contact is in the middle of a conversation that
+// a trigger without `interrupt` leaves alone: a run of theirs waits for
+// an answer, or people hold their conversation.
+func (w *work) busy(cs *contactState) (bool, error) {
+	if cs.c.Conv.Held() {
+		return true, nil
+	}
+	runs, err := w.activeRuns(cs)
+	if err != nil {
+		return false, err
+	}
+	for _, r := range runs {
+		if r.Status == RunWaitingReply {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 // scheduleOne does a schedule's firing queued for one contact by the

@@ -813,9 +813,6 @@ func (p *parser) trigger(n *yaml.Node) (*Trigger, bool) {
 			if good {
 				t.Priority = i.(int)
 			}
-		case k.Value == "interrupt" && spec.NoInterrupt != "":
-			p.errorAt(k, "remove it: "+spec.NoInterrupt, "interrupt does not apply to a %s trigger", spec.Kind)
-			ok = false
 		case k.Value == "interrupt":
 			b, good := p.parseValue(Bool, v)
 			ok = ok && good

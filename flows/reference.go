@@ -327,11 +327,7 @@ func (d *refDoc) triggers() {
 		facts = append(facts, "**WeChat input:** "+t.Input+".")
 		facts = append(facts, argFact(t.Kind, t.Arg, t.ArgRequired, t.ArgDoc, d.typeRef(t.Arg)))
 		facts = append(facts, "**Interaction:** "+interactionText(t.Interaction, false)+".")
-		if t.NoInterrupt != "" {
-			facts = append(facts, "**`interrupt`:** not allowed: "+t.NoInterrupt+".")
-		} else {
-			facts = append(facts, fmt.Sprintf("**`interrupt` default:** `%t`.", t.InterruptDefault))
-		}
+		facts = append(facts, fmt.Sprintf("**`interrupt` default:** `%t`.", t.InterruptDefault))
 		d.bullets(facts)
 		if len(t.Keys) > 0 {
 			d.p("Its own keys, besides [the keys of every trigger](#keys-of-every-trigger):")
@@ -350,11 +346,8 @@ func (d *refDoc) triggers() {
 
 	d.heading(3, "Conversations and interrupt")
 	var interrupting, waiting []string
-	var never []string
 	for _, t := range TriggerSpecs() {
 		switch {
-		case t.NoInterrupt != "":
-			never = append(never, t.Kind)
 		case t.InterruptDefault:
 			interrupting = append(interrupting, t.Kind)
 		default:
@@ -364,13 +357,7 @@ func (d *refDoc) triggers() {
 	d.raw(conversationsText)
 	d.p("`interrupt` defaults to `true` for %s, and to `false` for %s: such a trigger only starts its flow for a contact who is not in the middle of answering, unless it says `interrupt: true`.",
 		codeList(interrupting), codeList(waiting))
-	if len(never) > 0 {
-		what := "The trigger %s takes"
-		if len(never) > 1 {
-			what = "The triggers %s take"
-		}
-		d.p(what+" no `interrupt` (a validation error): they start their flow whether or not the contact is answering another one, and an `ask` in it takes the conversation over.", codeList(never))
-	}
+	d.p("A `schedule` is not the contact talking: with its default, `interrupt: true`, it starts its flow for every contact its audience chooses, whether or not they are answering another flow (an `ask` in it then takes the conversation over) or people hold their conversation. With `interrupt: false` it leaves out, at that firing, the contacts who are answering an `ask` and those whose conversation people hold.")
 }
 
 func (d *refDoc) bullets(items []string) {

@@ -80,9 +80,6 @@ type TriggerSpec struct {
 	Interaction string
 	// InterruptDefault is the value of `interrupt` when it is not given.
 	InterruptDefault bool
-	// NoInterrupt, when set, says why `interrupt:` means nothing for the
-	// kind: the loader refuses the key with it, and the docs print it.
-	NoInterrupt string
 	// Inputs returns the inputs a trigger matches, in a form two triggers
 	// can be compared by, and its specificity (higher is more specific).
 	// Two triggers tie when they share an input at the same priority and
@@ -206,7 +203,7 @@ var stepCommonKeys = []Field{
 var triggerCommonKeys = []Field{
 	{Name: "if", Type: BoolExpr, Doc: "The trigger matches only when this expression is true."},
 	{Name: "priority", Type: Int, Default: "0", Doc: "Higher priorities win when several flows match one input."},
-	{Name: "interrupt", Type: Bool, Default: "true for events, false for keyword, message and conversation", Doc: "Whether the trigger may start its flow while the contact's run waits for an answer. Not allowed on `schedule` (see [Conversations and interrupt](#conversations-and-interrupt))."},
+	{Name: "interrupt", Type: Bool, Default: "true for events and schedule, false for keyword, message and conversation", Doc: "Whether the trigger may start its flow while the contact's run waits for an answer or people hold the conversation (see [Conversations and interrupt](#conversations-and-interrupt))."},
 }
 
 // StepCommonKeys returns the keys every step accepts besides its kind's.

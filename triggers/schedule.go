@@ -9,7 +9,10 @@ func init() {
 		Input:       "time",
 		ArgRequired: true,
 		ArgDoc:      "a map with cron, timezone, audience",
-		NoInterrupt: "a schedule starts its flow for each contact of its audience whether or not they are answering another flow, and an ask in it takes the conversation over",
+		// A schedule is not the contact talking: by default it starts its
+		// flow whether or not they are answering another flow or talking
+		// to people; `interrupt: false` leaves those contacts out.
+		InterruptDefault: true,
 		Arg: flows.ObjectOf("schedule", "schedule trigger",
 			flows.Field{Name: "cron", Type: flows.CronSpec, Required: true, Doc: "When: five fields, minute hour day-of-month month day-of-week."},
 			flows.Field{Name: "timezone", Type: flows.Timezone, Default: "the server's time zone", Doc: "The zone the cron fields are in."},
