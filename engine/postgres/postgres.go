@@ -224,6 +224,19 @@ func (s *Store) migrate(ctx context.Context) error {
 	}
 	defer c.Release()
 	conn := c.Conn()
+	var schema *string
+	if err := conn.QueryRow(ctx, `SELECT current_schema()`).Scan(&schema); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	if schema == nil {
+		// Every schema of search_path is missing: PostgreSQL's own error,
+		// at the first CREATE, would only say that none was selected.
+		var path string
+		if err := conn.QueryRow(ctx, `SHOW search_path`).Scan(&path); err != nil {
+			return fmt.Errorf("migrate: %w", err)
+		}
+		return fmt.Errorf("migrate: no schema of the search_path (%s) exists: create it first (CREATE SCHEMA name AUTHORIZATION the_user), or leave search_path out of the URL for the user's default", path)
+	}
 	const lockKey = `hashtextextended('wxflow/migrate:' || coalesce(current_schema(), ''), 0)`
 	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock(`+lockKey+`)`); err != nil {
 		return fmt.Errorf("migrate: lock: %w", err)

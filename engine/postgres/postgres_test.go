@@ -150,6 +150,21 @@ func TestNewerSchemaRefused(t *testing.T) {
 	}
 }
 
+// TestMissingSchemaExplained: a URL whose search_path names no schema
+// that exists is refused with what to do, not PostgreSQL's "no schema has
+// been selected to create in".
+func TestMissingSchemaExplained(t *testing.T) {
+	dsn := pgtest.WithSchema(t, pgtest.ServerURL(t), "wxflow_no_such_schema")
+	s, err := postgres.Open(context.Background(), dsn, postgres.Options{})
+	if err == nil {
+		s.Close()
+		t.Fatal("Open with a missing schema succeeded")
+	}
+	if !strings.Contains(err.Error(), "no schema of the search_path (wxflow_no_such_schema) exists: create it first") {
+		t.Errorf("Open = %v; want the missing schema named, with a hint", err)
+	}
+}
+
 // TestQueuedWriteFailure: a queued write that fails (an UpdateRun of a run
 // that does not exist) fails the transaction; a read sent with it does not
 // answer ErrNotFound for it, and Update returns the write's error.
