@@ -150,14 +150,8 @@ func (w *work) ingest(ev *channels.Event) error {
 	answers := ev.Kind.IsMessage() || (ev.Kind == channels.MenuClick && ev.Text != "")
 	var waiting *Run
 	if interaction != channels.NoInteraction {
-		runs, err := w.activeRuns(cs)
-		if err != nil {
+		if waiting, err = w.waitingRun(cs); err != nil {
 			return err
-		}
-		for _, r := range runs {
-			if r.Status == RunWaitingReply {
-				waiting = r
-			}
 		}
 	}
 	var pick *triggers.Candidate
@@ -189,6 +183,22 @@ func (w *work) ingest(ev *channels.Event) error {
 		return w.answer(cs, waiting, evEnv)
 	}
 	return w.nothingHappened(cs, ev, in, cands, waiting, nil)
+}
+
+// waitingRun returns the contact's run waiting for an answer (an ask), or
+// nil.
+func (w *work) waitingRun(cs *contactState) (*Run, error) {
+	runs, err := w.activeRuns(cs)
+	if err != nil {
+		return nil, err
+	}
+	var waiting *Run
+	for _, r := range runs {
+		if r.Status == RunWaitingReply {
+			waiting = r
+		}
+	}
+	return waiting, nil
 }
 
 // guard reports whether a matching trigger may start its flow: its `if:`

@@ -348,8 +348,8 @@ func TestAutoCloseCountsFromAnOperatorsOpening(t *testing.T) {
 
 // TestScheduleInterrupt: a schedule starts its flow for every contact of
 // its audience by default (interrupt: true), including one answering an
-// ask (whose run its ask takes over) and one people hold; with
-// interrupt: false it leaves those two out at that firing.
+// ask and one people hold; with interrupt: false it leaves those two out
+// at that firing.
 func TestScheduleInterrupt(t *testing.T) {
 	t.Parallel()
 	schedule := func(name, extra string) string {

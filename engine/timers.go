@@ -416,16 +416,8 @@ func (w *work) busy(cs *contactState) (bool, error) {
 	if cs.c.Conv.Held() {
 		return true, nil
 	}
-	runs, err := w.activeRuns(cs)
-	if err != nil {
-		return false, err
-	}
-	for _, r := range runs {
-		if r.Status == RunWaitingReply {
-			return true, nil
-		}
-	}
-	return false, nil
+	waiting, err := w.waitingRun(cs)
+	return waiting != nil, err
 }
 
 // scheduleOne does a schedule's firing queued for one contact by the
