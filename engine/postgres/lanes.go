@@ -339,7 +339,7 @@ func (s *Store) Balance(ctx context.Context) (engine.Taken, error) {
 				// unknown. Its other claims are released: sent once, here.
 				ct, err := tx.Exec(ctx, `UPDATE outbox SET status = 'unknown',
 					detail = CASE WHEN detail = '' THEN '' ELSE detail || ': ' END || 'the node sending it stopped while the message was being sent', updated_at = $2
-					WHERE status = 'sending' AND lane = ANY($1)`, taken, s.wallNow().UnixNano())
+					WHERE (status = 'sending' OR (status = 'pending' AND started)) AND lane = ANY($1)`, taken, s.wallNow().UnixNano())
 				if err != nil {
 					return err
 				}

@@ -1354,7 +1354,7 @@ func (t *pgTx) RecoverOutbox(at time.Time) (int, error) {
 	var n int64
 	t.queue(`UPDATE outbox SET status = 'unknown',
 		detail = CASE WHEN detail = '' THEN '' ELSE detail || ': ' END || 'the process stopped while the message was being sent', updated_at = $1
-		WHERE status = 'sending'`, engine.UnixNanos(at)).Exec(func(ct pgconn.CommandTag) error {
+		WHERE status = 'sending' OR (status = 'pending' AND started)`, engine.UnixNanos(at)).Exec(func(ct pgconn.CommandTag) error {
 		n = ct.RowsAffected()
 		return nil
 	})

@@ -240,8 +240,9 @@ func numberedRunStep(id int64, step string, seq int64) *engine.Run {
 // together must keep it): a timer set then deleted is gone and one
 // deleted then set is there; a run inserted then updated, or updated
 // twice, is the last update; a message's start after its outcome changes
-// nothing, an outcome after a start is the outcome, and a message held
-// back then started is one whose sending started (unknown at a recovery).
+// nothing, an outcome after a start is the outcome, a message held back
+// then started is one whose sending started (unknown at a recovery), and
+// one started then held back (in a later transaction) is not.
 func testWritesOfOneRowInOrder(t *testing.T, s engine.Store) {
 	var ids [5]int64
 	update(t, s, func(tx engine.Tx) error {
@@ -281,12 +282,17 @@ func testWritesOfOneRowInOrder(t *testing.T, s engine.Store) {
 			tx.StartOutbox([]int64{ids[3]}, at(time.Minute)),
 			tx.StartOutbox([]int64{ids[3]}, at(2*time.Minute)),
 			tx.FinishOutbox(ids[3], engine.OutboxSent, "", 0, "", at(3*time.Minute)),
+			// Started here, held back in the next transaction.
+			tx.StartOutbox([]int64{ids[4]}, at(time.Minute)),
 		} {
 			if err != nil {
 				return err
 			}
 		}
 		return nil
+	})
+	update(t, s, func(tx engine.Tx) error {
+		return tx.FinishOutbox(ids[4], engine.OutboxPending, channels.ReasonPaused, 0, "", at(3*time.Minute))
 	})
 	update(t, s, func(tx engine.Tx) error {
 		n, err := tx.RecoverOutbox(at(time.Hour))
