@@ -838,7 +838,9 @@ func (h *nodesHarness) query(fn func(ctx context.Context, conn *pgx.Conn) error)
 func (h *nodesHarness) noteSending(when string) {
 	var ids []int64
 	err := h.query(func(ctx context.Context, conn *pgx.Conn) error {
-		rows, err := conn.Query(ctx, `SELECT id FROM outbox WHERE status = 'sending'`)
+		// Sending: started and not finished (migration 007's flag), or
+		// status sending (written before it).
+		rows, err := conn.Query(ctx, `SELECT id FROM outbox WHERE status = 'sending' OR (status = 'pending' AND started)`)
 		if err != nil {
 			return err
 		}

@@ -404,7 +404,9 @@ func (s *Store) Work(lanes []int) {
 	l.mu.Unlock()
 }
 
-// Release gives lanes back, with the claims of their pending messages.
+// Release gives lanes back, with the claims of their pending messages
+// but those started (sending: they may have gone out, and the lanes'
+// next node marks them unknown).
 func (s *Store) Release(ctx context.Context, give []int) error {
 	l := s.lease
 	if l == nil {
@@ -415,7 +417,7 @@ func (s *Store) Release(ctx context.Context, give []int) error {
 		lanes[i] = int32(g)
 	}
 	err := pgx.BeginFunc(ctx, l.pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `UPDATE outbox SET claimed_by = '' WHERE status = 'pending' AND claimed_by = $1 AND lane = ANY($2)`, l.id, lanes); err != nil {
+		if _, err := tx.Exec(ctx, `UPDATE outbox SET claimed_by = '' WHERE status = 'pending' AND NOT started AND claimed_by = $1 AND lane = ANY($2)`, l.id, lanes); err != nil {
 			return err
 		}
 		_, err := tx.Exec(ctx, `UPDATE lanes SET owner = '' WHERE owner = $1 AND lane = ANY($2)`, l.id, lanes)
@@ -435,7 +437,7 @@ func (s *Store) Leave(ctx context.Context) error {
 		return nil
 	}
 	err := pgx.BeginFunc(ctx, l.pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `UPDATE outbox SET claimed_by = '' WHERE status = 'pending' AND claimed_by = $1`, l.id); err != nil {
+		if _, err := tx.Exec(ctx, `UPDATE outbox SET claimed_by = '' WHERE status = 'pending' AND NOT started AND claimed_by = $1`, l.id); err != nil {
 			return err
 		}
 		if _, err := tx.Exec(ctx, `UPDATE lanes SET owner = '' WHERE owner = $1`, l.id); err != nil {

@@ -238,6 +238,46 @@ func TestLaneTakeoverFencesTheDeadOwnerAndRecoversItsLanes(t *testing.T) {
 	}
 }
 
+// TestReleaseKeepsStartedSendsClaimed: lanes given back (Release, Leave)
+// give up the claims of their messages not started, which the lanes' next
+// node sends, and keep those started (sending: they may have gone out),
+// which the next node marks unknown instead of sending them again.
+func TestReleaseKeepsStartedSendsClaimed(t *testing.T) {
+	for _, leave := range []bool{false, true} {
+		dsn := freshSchema(t)
+		clock := newLeaseClock()
+		a := openNode(t, dsn, "a", clock)
+		a.Work(balance(t, a).Lanes)
+		at := clock.now()
+		started := reserve(t, a, contactIn(3, "s"), at)
+		claimed := reserve(t, a, contactIn(3, "c"), at)
+		err := a.Update(context.Background(), func(tx engine.Tx) error {
+			out, err := tx.ClaimOutbox(10, at)
+			if err != nil || len(out) != 2 {
+				return fmt.Errorf("claimed %d, %v", len(out), err)
+			}
+			return tx.StartOutbox([]int64{started}, at)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if leave {
+			err = a.Leave(context.Background())
+		} else {
+			err = a.Release(context.Background(), []int{3})
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if o := entry(t, a, started); o.Status != engine.OutboxSending {
+			t.Errorf("leave %v: the started send is %s once its lane was given back, want sending (still claimed)", leave, o.Status)
+		}
+		if o := entry(t, a, claimed); o.Status != engine.OutboxPending {
+			t.Errorf("leave %v: the message claimed and not started is %s once its lane was given back, want pending", leave, o.Status)
+		}
+	}
+}
+
 // TestLaneTakeoverWaitsForTheTransactionUnderWay: a node whose lease
 // expires in the middle of a transaction holds its lease's row: the
 // node taking over waits (and takes nothing this round) until it ends,
