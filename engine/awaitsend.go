@@ -96,6 +96,5 @@ func (w *work) checkSend(cs *contactState, r *Run) error {
 		r.State.Awaits = 0
 		return w.resume(cs, r, in, nil)
 	}
-	w.timers = true
-	return w.tx.SetTimer(Timer{RunID: r.ID, Seq: r.Seq, Due: w.now.Add(sendCheckEvery), Account: r.Account, Contact: r.Contact})
+	return w.setTimer(Timer{RunID: r.ID, Seq: r.Seq, Due: w.now.Add(sendCheckEvery), Account: r.Account, Contact: r.Contact})
 }

@@ -111,6 +111,10 @@ type Engine struct {
 	dispatchQ bool
 	kick      chan struct{}
 	timerKick chan struct{}
+	// timerWake is when the timer loop will wake next, in Unix
+	// nanoseconds of the engine's clock; 0 while it reads what is due
+	// (see timerSet).
+	timerWake atomic.Int64
 
 	stopMu    sync.RWMutex
 	stopped   bool

@@ -355,9 +355,8 @@ func (x *runner) suspend(status RunStatus, until time.Time) error {
 	if err := x.save(status); err != nil {
 		return err
 	}
-	x.w.timers = true
 	x.timer = true
-	return x.w.tx.SetTimer(Timer{RunID: x.run.ID, Seq: x.run.Seq, Due: until, Account: x.run.Account, Contact: x.run.Contact})
+	return x.w.setTimer(Timer{RunID: x.run.ID, Seq: x.run.Seq, Due: until, Account: x.run.Account, Contact: x.run.Contact})
 }
 
 func (x *runner) fail(s *flows.Step, err error) error {

@@ -21,7 +21,9 @@ type work struct {
 	order    []*contactState
 	after    []func()
 	sends    bool
-	timers   bool
+	// timerDue is the earliest due time of the timers the job set (zero:
+	// none).
+	timerDue time.Time
 	// passive is set in the job of a callback that may get a passive
 	// reply.
 	passive *passiveReq
@@ -82,10 +84,19 @@ func (w *work) run(fn func(w *work) error) error {
 	if changed && w.e.watched.Load() {
 		w.after = append(w.after, w.e.notifyChanged)
 	}
-	if w.timers {
-		w.after = append(w.after, w.e.kickTimers)
+	if due := w.timerDue; !due.IsZero() {
+		w.after = append(w.after, func() { w.e.timerSet(due) })
 	}
 	return nil
+}
+
+// setTimer sets a run's timer, and notes its due time for the timer
+// loop (timerSet, after the commit).
+func (w *work) setTimer(t Timer) error {
+	if w.timerDue.IsZero() || t.Due.Before(w.timerDue) {
+		w.timerDue = t.Due
+	}
+	return w.tx.SetTimer(t)
 }
 
 // contact loads a contact's state; create makes a new contact when there
