@@ -47,6 +47,8 @@ func TestOutboxBacklog(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A smaller queue, overflowed the same way in less time.
+	e.queueCap = 4096
 	if err := e.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -75,7 +77,7 @@ func TestOutboxBacklog(t *testing.T) {
 		wg.Wait()
 	}
 	// Past the queue's bound while nothing is sent.
-	total := maxQueuedOutbox + 2*sendBatch
+	total := e.queueCap + 2*sendBatch
 	follow(0, total)
 	e.outMu.Lock()
 	backlog := e.backlog
@@ -126,7 +128,7 @@ func TestClaimedEndsBacklog(t *testing.T) {
 		}
 		return out
 	}
-	e := &Engine{backlog: true}
+	e := &Engine{backlog: true, queueCap: maxQueuedOutbox}
 	e.queueOutbox(entries(100, 110))
 	e.claimed(entries(1, 99))
 	if !e.backlog || len(e.outq) != 11 {
@@ -137,7 +139,7 @@ func TestClaimedEndsBacklog(t *testing.T) {
 		t.Fatalf("claims up to 102: backlog %v, queue from %d (%d); want no backlog, 103..110", e.backlog, e.outq[0].ID, len(e.outq))
 	}
 	// The queue overflows: dropped, then the newest messages again.
-	e.queueOutbox(entries(111, 111+maxQueuedOutbox))
+	e.queueOutbox(entries(111, 111+int64(e.queueCap)))
 	if !e.backlog || len(e.outq) != 0 {
 		t.Fatalf("overflow: backlog %v, %d queued", e.backlog, len(e.outq))
 	}

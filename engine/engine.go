@@ -111,6 +111,9 @@ type Engine struct {
 	dispatchQ bool
 	kick      chan struct{}
 	timerKick chan struct{}
+	// queueCap bounds the dispatcher's in-memory queue (maxQueuedOutbox;
+	// tests lower it).
+	queueCap int
 	// timerWake is when the timer loop will wake next, in Unix
 	// nanoseconds of the engine's clock; 0 while it reads what is due
 	// (see timerSet).
@@ -199,6 +202,7 @@ func New(cfg Config) (*Engine, error) {
 		jobs:      make(chan *job, 4*cfg.BatchSize),
 		kick:      make(chan struct{}, 1),
 		timerKick: make(chan struct{}, 1),
+		queueCap:  maxQueuedOutbox,
 		stop:      make(chan struct{}),
 		sendStop:  make(chan struct{}),
 	}
