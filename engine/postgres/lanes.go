@@ -417,7 +417,9 @@ func (s *Store) Release(ctx context.Context, give []int) error {
 		lanes[i] = int32(g)
 	}
 	err := pgx.BeginFunc(ctx, l.pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `UPDATE outbox SET claimed_by = '' WHERE status = 'pending' AND NOT started AND claimed_by = $1 AND lane = ANY($2)`, l.id, lanes); err != nil {
+		if _, err := tx.Exec(ctx, `UPDATE outbox SET claimed_by = '', reason = CASE WHEN reason = 'paused' THEN '' ELSE reason END,
+			detail = CASE WHEN reason = 'paused' THEN '' ELSE detail END
+			WHERE status = 'pending' AND NOT started AND claimed_by = $1 AND lane = ANY($2)`, l.id, lanes); err != nil {
 			return err
 		}
 		_, err := tx.Exec(ctx, `UPDATE lanes SET owner = '' WHERE owner = $1 AND lane = ANY($2)`, l.id, lanes)
@@ -437,7 +439,9 @@ func (s *Store) Leave(ctx context.Context) error {
 		return nil
 	}
 	err := pgx.BeginFunc(ctx, l.pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `UPDATE outbox SET claimed_by = '' WHERE status = 'pending' AND NOT started AND claimed_by = $1`, l.id); err != nil {
+		if _, err := tx.Exec(ctx, `UPDATE outbox SET claimed_by = '', reason = CASE WHEN reason = 'paused' THEN '' ELSE reason END,
+			detail = CASE WHEN reason = 'paused' THEN '' ELSE detail END
+			WHERE status = 'pending' AND NOT started AND claimed_by = $1`, l.id); err != nil {
 			return err
 		}
 		if _, err := tx.Exec(ctx, `UPDATE lanes SET owner = '' WHERE owner = $1`, l.id); err != nil {

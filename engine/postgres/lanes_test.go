@@ -240,8 +240,9 @@ func TestLaneTakeoverFencesTheDeadOwnerAndRecoversItsLanes(t *testing.T) {
 
 // TestReleaseKeepsStartedSendsClaimed: lanes given back (Release, Leave)
 // give up the claims of their messages not started, which the lanes' next
-// node sends, and keep those started (sending: they may have gone out),
-// which the next node marks unknown instead of sending them again.
+// node sends (those held back by a pause too, no longer marked paused),
+// and keep those started (sending: they may have gone out), which the
+// next node marks unknown instead of sending them again.
 func TestReleaseKeepsStartedSendsClaimed(t *testing.T) {
 	for _, leave := range []bool{false, true} {
 		dsn := freshSchema(t)
@@ -251,10 +252,14 @@ func TestReleaseKeepsStartedSendsClaimed(t *testing.T) {
 		at := clock.now()
 		started := reserve(t, a, contactIn(3, "s"), at)
 		claimed := reserve(t, a, contactIn(3, "c"), at)
+		held := reserve(t, a, contactIn(3, "h"), at)
 		err := a.Update(context.Background(), func(tx engine.Tx) error {
 			out, err := tx.ClaimOutbox(10, at)
-			if err != nil || len(out) != 2 {
+			if err != nil || len(out) != 3 {
 				return fmt.Errorf("claimed %d, %v", len(out), err)
+			}
+			if err := tx.FinishOutbox(held, engine.OutboxPending, channels.ReasonPaused, 0, "sending paused: test", at); err != nil {
+				return err
 			}
 			return tx.StartOutbox([]int64{started}, at)
 		})
@@ -274,6 +279,29 @@ func TestReleaseKeepsStartedSendsClaimed(t *testing.T) {
 		}
 		if o := entry(t, a, claimed); o.Status != engine.OutboxPending {
 			t.Errorf("leave %v: the message claimed and not started is %s once its lane was given back, want pending", leave, o.Status)
+		}
+		if o := entry(t, a, held); o.Status != engine.OutboxPending || o.Reason != "" {
+			t.Errorf("leave %v: the message held back is %s (%q) once its lane was given back, want pending, not paused", leave, o.Status, o.Reason)
+		}
+		// The lane's next node sends the two not started.
+		b := openNode(t, dsn, "b", clock)
+		b.Work(balance(t, b).Lanes)
+		var again []*engine.OutboxEntry
+		err = b.Update(context.Background(), func(tx engine.Tx) error {
+			var err error
+			again, err = tx.ClaimOutbox(10, clock.now())
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []int64
+		for _, o := range again {
+			got = append(got, o.ID)
+		}
+		slices.Sort(got)
+		if want := []int64{claimed, held}; !slices.Equal(got, want) {
+			t.Errorf("leave %v: the lane's next node claimed %v, want %v", leave, got, want)
 		}
 	}
 }

@@ -1292,9 +1292,11 @@ func (t *pgTx) InsertOutbox(o *engine.OutboxEntry) error {
 // claimQuery claims the oldest unclaimed pending entries in one
 // statement (of the node's lanes, $3, unless it is NULL), in the order
 // they were reserved: by time, then ID (a node's IDs come from blocks of
-// the sequence, so IDs of two nodes do not follow their times).
+// the sequence, so IDs of two nodes do not follow their times). Messages
+// held back by a pause (reason paused) are claimed while held, and left
+// out of outbox_unclaimed, which the test of reason lets the plan use.
 const claimQuery = `UPDATE outbox o SET claimed_by = $2 WHERE o.id IN (
-		SELECT id FROM outbox WHERE status = 'pending' AND claimed_by = '' AND ($3::integer[] IS NULL OR lane = ANY($3))
+		SELECT id FROM outbox WHERE status = 'pending' AND reason <> 'paused' AND claimed_by = '' AND ($3::integer[] IS NULL OR lane = ANY($3))
 		ORDER BY created_at, id LIMIT $1 FOR UPDATE SKIP LOCKED)
 	RETURNING o.id, o.run_id, o.account, o.contact, o.message, o.status, o.reason, o.code, o.detail, o.created_at, o.updated_at`
 
