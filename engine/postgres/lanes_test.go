@@ -178,24 +178,12 @@ func entry(t *testing.T, s *postgres.Store, id int64) *engine.OutboxEntry {
 // node that takes its lanes marks its started send unknown, and sends
 // (claims) the messages it had claimed and not started.
 func TestLaneTakeoverFencesTheDeadOwnerAndRecoversItsLanes(t *testing.T) {
-	dsn := freshSchema(t)
-	clock := newLeaseClock()
-	a := openNode(t, dsn, "a", clock)
-	a.Work(balance(t, a).Lanes)
+	dsn, clock, a := soleNode(t)
 	at := clock.now()
 	started := reserve(t, a, contactIn(3, "s"), at)
 	claimed := reserve(t, a, contactIn(200, "c"), at)
 	// a claims both and starts the first one's request.
-	err := a.Update(context.Background(), func(tx engine.Tx) error {
-		out, err := tx.ClaimOutbox(10, at)
-		if err != nil || len(out) != 2 {
-			return fmt.Errorf("claimed %d, %v", len(out), err)
-		}
-		return tx.StartOutbox([]int64{started}, at)
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	claimAndStart(t, a, at, 2, started, nil)
 	b := openNode(t, dsn, "b", clock)
 	if got := balance(t, b); len(got.Lanes) != 0 {
 		t.Fatalf("b took %d lanes of a live node", len(got.Lanes))
@@ -204,7 +192,7 @@ func TestLaneTakeoverFencesTheDeadOwnerAndRecoversItsLanes(t *testing.T) {
 	balance(t, b) // b renews; a does not (paused)
 	clock.add(3 * time.Second)
 	// a's lease expired: it commits nothing, even before b reaped it.
-	err = a.Update(context.Background(), func(tx engine.Tx) error {
+	err := a.Update(context.Background(), func(tx engine.Tx) error {
 		return tx.FinishOutbox(claimed, engine.OutboxSent, "", 0, "", at)
 	})
 	if !errors.Is(err, engine.ErrFenced) {
@@ -224,18 +212,61 @@ func TestLaneTakeoverFencesTheDeadOwnerAndRecoversItsLanes(t *testing.T) {
 	if o := entry(t, b, started); o.Status != engine.OutboxUnknown {
 		t.Fatalf("the started send is %s, want unknown", o.Status)
 	}
-	var again []*engine.OutboxEntry
-	err = b.Update(context.Background(), func(tx engine.Tx) error {
-		var err error
-		again, err = tx.ClaimOutbox(10, clock.now())
+	if got := claimIDs(t, b, clock.now()); !slices.Equal(got, []int64{claimed}) {
+		t.Fatalf("b claimed %v, want the entry a claimed and never started (%d)", got, claimed)
+	}
+}
+
+// soleNode opens a fresh schema's first node, a, which takes and works
+// on every lane.
+func soleNode(t *testing.T) (dsn string, clock *leaseClock, a *postgres.Store) {
+	t.Helper()
+	dsn = freshSchema(t)
+	clock = newLeaseClock()
+	a = openNode(t, dsn, "a", clock)
+	a.Work(balance(t, a).Lanes)
+	return dsn, clock, a
+}
+
+// claimAndStart has node s claim its pending messages, want of them, do
+// more (when not nil) in the same transaction, and start the request of
+// the message started.
+func claimAndStart(t *testing.T, s *postgres.Store, at time.Time, want int, started int64, more func(tx engine.Tx) error) {
+	t.Helper()
+	err := s.Update(context.Background(), func(tx engine.Tx) error {
+		out, err := tx.ClaimOutbox(10, at)
+		if err != nil || len(out) != want {
+			return fmt.Errorf("claimed %d, %v", len(out), err)
+		}
+		if more != nil {
+			if err := more(tx); err != nil {
+				return err
+			}
+		}
+		return tx.StartOutbox([]int64{started}, at)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// claimIDs has node s claim what it may, and returns the IDs claimed, in
+// order.
+func claimIDs(t *testing.T, s *postgres.Store, at time.Time) []int64 {
+	t.Helper()
+	var got []int64
+	err := s.Update(context.Background(), func(tx engine.Tx) error {
+		out, err := tx.ClaimOutbox(10, at)
+		for _, o := range out {
+			got = append(got, o.ID)
+		}
 		return err
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(again) != 1 || again[0].ID != claimed {
-		t.Fatalf("b claimed %v, want the entry a claimed and never started (%d)", again, claimed)
-	}
+	slices.Sort(got)
+	return got
 }
 
 // TestReleaseKeepsStartedSendsClaimed: lanes given back (Release, Leave)
@@ -245,27 +276,15 @@ func TestLaneTakeoverFencesTheDeadOwnerAndRecoversItsLanes(t *testing.T) {
 // next node marks unknown instead of sending them again.
 func TestReleaseKeepsStartedSendsClaimed(t *testing.T) {
 	for _, leave := range []bool{false, true} {
-		dsn := freshSchema(t)
-		clock := newLeaseClock()
-		a := openNode(t, dsn, "a", clock)
-		a.Work(balance(t, a).Lanes)
+		dsn, clock, a := soleNode(t)
 		at := clock.now()
 		started := reserve(t, a, contactIn(3, "s"), at)
 		claimed := reserve(t, a, contactIn(3, "c"), at)
 		held := reserve(t, a, contactIn(3, "h"), at)
-		err := a.Update(context.Background(), func(tx engine.Tx) error {
-			out, err := tx.ClaimOutbox(10, at)
-			if err != nil || len(out) != 3 {
-				return fmt.Errorf("claimed %d, %v", len(out), err)
-			}
-			if err := tx.FinishOutbox(held, engine.OutboxPending, channels.ReasonPaused, 0, "sending paused: test", at); err != nil {
-				return err
-			}
-			return tx.StartOutbox([]int64{started}, at)
+		claimAndStart(t, a, at, 3, started, func(tx engine.Tx) error {
+			return tx.FinishOutbox(held, engine.OutboxPending, channels.ReasonPaused, 0, "sending paused: test", at)
 		})
-		if err != nil {
-			t.Fatal(err)
-		}
+		var err error
 		if leave {
 			err = a.Leave(context.Background())
 		} else {
@@ -286,21 +305,7 @@ func TestReleaseKeepsStartedSendsClaimed(t *testing.T) {
 		// The lane's next node sends the two not started.
 		b := openNode(t, dsn, "b", clock)
 		b.Work(balance(t, b).Lanes)
-		var again []*engine.OutboxEntry
-		err = b.Update(context.Background(), func(tx engine.Tx) error {
-			var err error
-			again, err = tx.ClaimOutbox(10, clock.now())
-			return err
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		var got []int64
-		for _, o := range again {
-			got = append(got, o.ID)
-		}
-		slices.Sort(got)
-		if want := []int64{claimed, held}; !slices.Equal(got, want) {
+		if got, want := claimIDs(t, b, clock.now()), []int64{claimed, held}; !slices.Equal(got, want) {
 			t.Errorf("leave %v: the lane's next node claimed %v, want %v", leave, got, want)
 		}
 	}
