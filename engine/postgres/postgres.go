@@ -46,6 +46,10 @@ type Store struct {
 	runMax int64
 
 	updates, trips atomic.Int64
+
+	// stateBuf is the writer's scratch for encoding run states (its
+	// transactions run one at a time): grown once, not for every run.
+	stateBuf []byte
 }
 
 // WriterStats counts the writer's work since Open.
@@ -1163,12 +1167,21 @@ func (t *pgTx) PutSession(account, contact string, s channels.Session) error {
 	return nil
 }
 
+// encodeState returns a run's state in the engine's codec, encoded in
+// the writer's scratch buffer (valid until the next call).
+func (t *pgTx) encodeState(r *engine.Run) ([]byte, error) {
+	b, err := engine.AppendState(t.store.stateBuf[:0], &r.State)
+	t.store.stateBuf = b[:0]
+	return b, err
+}
+
 func (t *pgTx) InsertRun(r *engine.Run) error {
-	state, err := engine.AppendState(nil, &r.State)
+	b, err := t.encodeState(r)
 	if err != nil {
 		return fmt.Errorf("run state: %w", err)
 	}
-	if err := text("insert run", r.Account, r.Contact, r.Flow, r.Version, string(r.Status), r.Pos, r.Step, string(state)); err != nil {
+	state := string(b)
+	if err := text("insert run", r.Account, r.Contact, r.Flow, r.Version, string(r.Status), r.Pos, r.Step, state); err != nil {
 		return err
 	}
 	if r.ID == 0 {
@@ -1193,21 +1206,22 @@ func (t *pgTx) InsertRun(r *engine.Run) error {
 		}
 	}
 	t.bufInsertRun(runRow{id: r.ID, account: r.Account, contact: r.Contact, flow: r.Flow, version: r.Version, status: string(r.Status),
-		pos: r.Pos, step: r.Step, state: string(state), seq: r.Seq,
+		pos: r.Pos, step: r.Step, state: state, seq: r.Seq,
 		started: engine.UnixNanos(r.StartedAt), updated: engine.UnixNanos(r.UpdatedAt), ended: engine.UnixNanos(r.EndedAt)})
 	return nil
 }
 
 func (t *pgTx) UpdateRun(r *engine.Run) error {
-	state, err := engine.AppendState(nil, &r.State)
+	b, err := t.encodeState(r)
 	if err != nil {
 		return fmt.Errorf("run %d state: %w", r.ID, err)
 	}
-	if err := text("update run", string(r.Status), r.Pos, r.Step, string(state)); err != nil {
+	state := string(b)
+	if err := text("update run", string(r.Status), r.Pos, r.Step, state); err != nil {
 		return err
 	}
 	t.bufUpdateRun(runRow{id: r.ID, account: r.Account, contact: r.Contact, status: string(r.Status), pos: r.Pos, step: r.Step,
-		state: string(state), seq: r.Seq, updated: engine.UnixNanos(r.UpdatedAt), ended: engine.UnixNanos(r.EndedAt)})
+		state: state, seq: r.Seq, updated: engine.UnixNanos(r.UpdatedAt), ended: engine.UnixNanos(r.EndedAt)})
 	return nil
 }
 

@@ -38,11 +38,14 @@ type Store struct {
 	// one for every statement, which the writer waits for: about a tenth
 	// of the CPU of ingesting a follow, for transactions that last
 	// milliseconds.
-	wc    *sql.Conn
-	wsem  chan struct{}
-	wst   map[string]*sql.Stmt
-	rst   map[string]*sql.Stmt
-	saves atomic.Int64
+	wc   *sql.Conn
+	wsem chan struct{}
+	wst  map[string]*sql.Stmt
+	// stateBuf is the writer's scratch for encoding run states (Update
+	// runs one at a time): grown once, not for every run.
+	stateBuf []byte
+	rst      map[string]*sql.Stmt
+	saves    atomic.Int64
 }
 
 // Options tunes the store.
@@ -894,8 +897,16 @@ func (s *Store) sawRunID(id int64) {
 	}
 }
 
+// encodeState returns a run's state in the engine's codec, encoded in
+// the writer's scratch buffer (valid until the next call).
+func (t *sqliteTx) encodeState(r *engine.Run) ([]byte, error) {
+	b, err := engine.AppendState(t.store.stateBuf[:0], &r.State)
+	t.store.stateBuf = b[:0]
+	return b, err
+}
+
 func (t *sqliteTx) InsertRun(r *engine.Run) error {
-	state, err := engine.AppendState(nil, &r.State)
+	state, err := t.encodeState(r)
 	if err != nil {
 		return fmt.Errorf("run state: %w", err)
 	}
@@ -912,7 +923,7 @@ func (t *sqliteTx) InsertRun(r *engine.Run) error {
 }
 
 func (t *sqliteTx) UpdateRun(r *engine.Run) error {
-	state, err := engine.AppendState(nil, &r.State)
+	state, err := t.encodeState(r)
 	if err != nil {
 		return fmt.Errorf("run %d state: %w", r.ID, err)
 	}
