@@ -339,13 +339,12 @@ func (s *Store) Balance(ctx context.Context) (engine.Taken, error) {
 				// unknown. Its other claims are released: sent once, here.
 				ct, err := tx.Exec(ctx, `UPDATE outbox SET status = 'unknown',
 					detail = CASE WHEN detail = '' THEN '' ELSE detail || ': ' END || 'the node sending it stopped while the message was being sent', updated_at = $2
-					WHERE (status = 'sending' OR (status = 'pending' AND started)) AND lane = ANY($1)`, taken, s.wallNow().UnixNano())
+					WHERE (`+outboxSending+`) AND lane = ANY($1)`, taken, s.wallNow().UnixNano())
 				if err != nil {
 					return err
 				}
 				t.Unknown = int(ct.RowsAffected())
-				if _, err := tx.Exec(ctx, `UPDATE outbox SET claimed_by = '', reason = CASE WHEN reason = 'paused' THEN '' ELSE reason END,
-					detail = CASE WHEN reason = 'paused' THEN '' ELSE detail END
+				if _, err := tx.Exec(ctx, unclaimOutbox+`
 					WHERE status = 'pending' AND claimed_by <> '' AND lane = ANY($1)`, taken); err != nil {
 					return err
 				}
@@ -404,6 +403,12 @@ func (s *Store) Work(lanes []int) {
 	l.mu.Unlock()
 }
 
+// unclaimOutbox gives up claims (its WHERE says which): the messages are
+// pending and unclaimed again, and those a pause held back are no longer
+// marked paused, so that outbox_unclaimed holds them for the next claim.
+const unclaimOutbox = `UPDATE outbox SET claimed_by = '', reason = CASE WHEN reason = 'paused' THEN '' ELSE reason END,
+	detail = CASE WHEN reason = 'paused' THEN '' ELSE detail END`
+
 // Release gives lanes back, with the claims of their pending messages
 // but those started (sending: they may have gone out, and the lanes'
 // next node marks them unknown).
@@ -417,8 +422,7 @@ func (s *Store) Release(ctx context.Context, give []int) error {
 		lanes[i] = int32(g)
 	}
 	err := pgx.BeginFunc(ctx, l.pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `UPDATE outbox SET claimed_by = '', reason = CASE WHEN reason = 'paused' THEN '' ELSE reason END,
-			detail = CASE WHEN reason = 'paused' THEN '' ELSE detail END
+		if _, err := tx.Exec(ctx, unclaimOutbox+`
 			WHERE status = 'pending' AND NOT started AND claimed_by = $1 AND lane = ANY($2)`, l.id, lanes); err != nil {
 			return err
 		}
@@ -439,8 +443,7 @@ func (s *Store) Leave(ctx context.Context) error {
 		return nil
 	}
 	err := pgx.BeginFunc(ctx, l.pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `UPDATE outbox SET claimed_by = '', reason = CASE WHEN reason = 'paused' THEN '' ELSE reason END,
-			detail = CASE WHEN reason = 'paused' THEN '' ELSE detail END
+		if _, err := tx.Exec(ctx, unclaimOutbox+`
 			WHERE status = 'pending' AND NOT started AND claimed_by = $1`, l.id); err != nil {
 			return err
 		}

@@ -176,8 +176,8 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 	// plan_cache_mode is PostgreSQL's (auto) unless the URL sets it: a
 	// prepared statement is planned with its parameters five times, then
 	// keeps a generic plan when that costs no more. Planning every
-	// execution (force_custom_plan, the setting until migration 007's
-	// commit) cost the server a fifth of its time end to end (wxflow
+	// execution (force_custom_plan, the store's setting before) cost the
+	// server a fifth of its time end to end (wxflow
 	// bench, mixed, 20,000 followers, one node: 19.7 s of server CPU
 	// against 13.3 s, 2,602 acknowledgements a second against 3,012).
 	// The statements are written so that a generic plan finds rows by
@@ -1303,6 +1303,11 @@ func (t *pgTx) InsertOutbox(o *engine.OutboxEntry) error {
 	return nil
 }
 
+// outboxSending is the condition of a message whose sending started and
+// is not finished: pending and started (migration 007), or, written
+// before it, status sending. Only such a message can be unknown.
+const outboxSending = `status = 'sending' OR (status = 'pending' AND started)`
+
 // claimQuery claims the oldest unclaimed pending entries in one
 // statement (of the node's lanes, $3, unless it is NULL), in the order
 // they were reserved: by time, then ID (a node's IDs come from blocks of
@@ -1372,7 +1377,7 @@ func (t *pgTx) RecoverOutbox(at time.Time) (int, error) {
 	var n int64
 	t.queue(`UPDATE outbox SET status = 'unknown',
 		detail = CASE WHEN detail = '' THEN '' ELSE detail || ': ' END || 'the process stopped while the message was being sent', updated_at = $1
-		WHERE status = 'sending' OR (status = 'pending' AND started)`, engine.UnixNanos(at)).Exec(func(ct pgconn.CommandTag) error {
+		WHERE `+outboxSending, engine.UnixNanos(at)).Exec(func(ct pgconn.CommandTag) error {
 		n = ct.RowsAffected()
 		return nil
 	})

@@ -38,14 +38,14 @@ type Store struct {
 	// one for every statement, which the writer waits for: about a tenth
 	// of the CPU of ingesting a follow, for transactions that last
 	// milliseconds.
-	wc   *sql.Conn
-	wsem chan struct{}
-	wst  map[string]*sql.Stmt
+	wc    *sql.Conn
+	wsem  chan struct{}
+	wst   map[string]*sql.Stmt
+	rst   map[string]*sql.Stmt
+	saves atomic.Int64
 	// stateBuf is the writer's scratch for encoding run states (Update
 	// runs one at a time): grown once, not for every run.
 	stateBuf []byte
-	rst      map[string]*sql.Stmt
-	saves    atomic.Int64
 }
 
 // Options tunes the store.
