@@ -33,10 +33,12 @@ type recordedEvent struct {
 // recorded of its event. Events without a time are left to their jobs
 // (their dedupe key depends on the time the job gives them), and so are
 // those the job would not handle itself (see work.direct): it queues
-// them for their lane's node.
-func recordEvents(tx Tx, batch []*job, works []*work) error {
+// them for their lane's node. A batch of one job leaves its event to
+// the job too, unless alone is set (the take of the queue waits to go
+// with it: takeAhead).
+func recordEvents(tx Tx, batch []*job, works []*work, alone bool) error {
 	btx, ok := tx.(BatchTx)
-	if !ok || len(batch) < 2 {
+	if !ok || (len(batch) < 2 && !alone) {
 		return nil
 	}
 	var recs []*EventRecord

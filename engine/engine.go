@@ -432,11 +432,15 @@ func (e *Engine) runBatch(batch []*job) {
 		// The contacts for which this transaction reserved messages for
 		// the API so far (not yet in e.open).
 		reserved := map[ContactRef]bool{}
+		var taken func() error
 		if e.lanes != nil {
 			drainRec = &outboxRecorder{Tx: tx, reserved: reserved}
-			var err error
-			if drainWork, err = e.drainQueued(drainRec, e.handlesEvents(batch)); err != nil {
-				return err
+			events := e.handlesEvents(batch)
+			if taken = e.takeAhead(drainRec, events); taken == nil {
+				var err error
+				if drainWork, err = e.drainQueued(drainRec, events); err != nil {
+					return err
+				}
 			}
 		}
 		for i := range batch {
@@ -447,9 +451,14 @@ func (e *Engine) runBatch(batch []*job) {
 		}
 		// The batch's events in one call, where the store does that
 		// set-based; when that fails, the jobs run one by one.
-		if err := recordEvents(tx, batch, works); err != nil {
+		if err := recordEvents(tx, batch, works, taken != nil); err != nil {
 			failed = 0
 			return err
+		}
+		if taken != nil {
+			if err := taken(); err != nil {
+				return err
+			}
 		}
 		for i, j := range batch {
 			if err := works[i].run(j.fn); err != nil {
@@ -478,6 +487,11 @@ func (e *Engine) runBatch(batch []*job) {
 			works[i].stats = nil // added above, once for the batch
 			e.finish(j, works[i], nil)
 		}
+		return
+	}
+	if errors.Is(err, errQueuedFirst) {
+		// Nothing was stored: the batch again, the queue first.
+		e.runBatch(batch)
 		return
 	}
 	if failed < 0 {

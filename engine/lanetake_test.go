@@ -269,3 +269,53 @@ steps:
 		}
 	}
 }
+
+// TestBatchTakesQueueWithEvents: on PostgreSQL a batch of events takes
+// the queue of its lanes in the round trip that records the events and
+// reads their contacts, so that it costs two round trips (that one and
+// the commit's) instead of three. Nothing is queued here, and no
+// notification or tick asks for the queue to be read first (the lease,
+// and with it the tick, is an hour).
+func TestBatchTakesQueueWithEvents(t *testing.T) {
+	dsn, _ := pgtest.Schema(t, "wxahead_")
+	ctx := context.Background()
+	st, err := postgres.Open(ctx, dsn, postgres.Options{Lease: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	e, err := engine.New(engine.Config{Store: st, Channel: sim.New(nil, wechat.Settings{}), Zone: time.UTC})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer e.Stop()
+	now := time.Now()
+	ingest := func(i int) {
+		t.Helper()
+		ev := channels.Event{Account: "main", Contact: "c" + strconv.Itoa(i), Kind: channels.Text, MsgID: strconv.Itoa(i), Text: "hi", At: now}
+		if err := e.Ingest(ctx, ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The first batch reads the queue first (the node just took its
+	// lanes); so may a batch that a notification or the start's tick
+	// made read it.
+	for i := range 3 {
+		ingest(i)
+	}
+	if err := e.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	before := st.WriterStats()
+	for i := 3; i < 13; i++ {
+		ingest(i)
+	}
+	after := st.WriterStats()
+	txs, trips := after.Updates-before.Updates, after.RoundTrips-before.RoundTrips
+	if txs < 10 || trips > 2*txs {
+		t.Errorf("%d round trips for %d transactions of one event each, want 2 each", trips, txs)
+	}
+}

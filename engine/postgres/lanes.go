@@ -603,16 +603,30 @@ func (t *pgTx) flushQueued() error {
 // TakeQueued removes and returns up to limit queued items of the lanes,
 // oldest first.
 func (t *pgTx) TakeQueued(lanes []int, limit int) ([]*engine.Queued, error) {
+	return t.TakeQueuedAhead(lanes, limit)()
+}
+
+// TakeQueuedAhead queues the take of TakeQueued with the transaction's
+// next round trip (engine.QueueAheadTx): a batch's take of the queue goes
+// with its events (AddEvents).
+func (t *pgTx) TakeQueuedAhead(lanes []int, limit int) func() ([]*engine.Queued, error) {
 	if err := t.flushQueued(); err != nil {
-		return nil, err
+		return func() ([]*engine.Queued, error) { return nil, err }
+	}
+	if t.err != nil {
+		err := t.flush()
+		return func() ([]*engine.Queued, error) { return nil, err }
 	}
 	ls := make([]int32, len(lanes))
 	for i, l := range lanes {
 		ls[i] = int32(l)
 	}
 	var out []*engine.Queued
-	err := t.query(`DELETE FROM queue WHERE id IN (SELECT id FROM queue WHERE lane = ANY($1) ORDER BY id LIMIT $2)
-		RETURNING id, lane, kind, coalesce(key, ''), item, queued_at`, []any{ls, limit}, func(rows pgx.Rows) error {
+	answered := false
+	q := t.queue(`DELETE FROM queue WHERE id IN (SELECT id FROM queue WHERE lane = ANY($1) ORDER BY id LIMIT $2)
+		RETURNING id, lane, kind, coalesce(key, ''), item, queued_at`, ls, limit)
+	q.Query(func(rows pgx.Rows) error {
+		answered = true
 		for rows.Next() {
 			var q engine.Queued
 			var lane int32
@@ -634,11 +648,23 @@ func (t *pgTx) TakeQueued(lanes []int, limit int) ([]*engine.Queued, error) {
 		}
 		return rows.Err()
 	})
-	if err != nil {
-		return nil, fmt.Errorf("take queued: %w", err)
+	q.Fn = t.wrapFn("take queued", q.Fn)
+	return func() ([]*engine.Queued, error) {
+		if !answered {
+			if err := t.flush(); err != nil {
+				return nil, fmt.Errorf("take queued: %w", err)
+			}
+		}
+		if t.err != nil {
+			// The take failed, or a write sent with it did.
+			return nil, t.err
+		}
+		if !answered {
+			return nil, errors.New("take queued: the server did not answer")
+		}
+		sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+		return out, nil
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
-	return out, nil
 }
 
 // ClaimOutboxIDs claims the pending, unclaimed entries with these IDs.
