@@ -94,3 +94,85 @@ func TestBatchInFewRoundTrips(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestIDBlocksTakenAhead: a transaction that leaves few ids of a block
+// takes the next block with its commit, so that the next transactions
+// find their run and outbox ids without a round trip for them; the ids
+// stay unique and in order, and a run id a caller chose is never given,
+// even when the block holding it was asked for before it was chosen.
+func TestIDBlocksTakenAhead(t *testing.T) {
+	s := open(t, freshSchema(t))
+	defer s.Close()
+	now := time.Unix(1700000000, 0)
+	var last int64
+	seen := map[int64]bool{}
+	insert := func(tx engine.Tx, id int64) error {
+		run := &engine.Run{ID: id, Account: "a", Contact: "c", Flow: "f", Version: "v", Status: engine.RunCompleted, Pos: "1",
+			StartedAt: now, UpdatedAt: now, EndedAt: now}
+		return tx.InsertRun(run)
+	}
+	// batch takes n run ids and outbox ids in a transaction, inserting
+	// a run with an id of its own choosing (last given + ahead) after
+	// the first at of them when ahead is set; it returns its round
+	// trips.
+	batch := func(n, at int, ahead int64) int64 {
+		t.Helper()
+		before := s.WriterStats()
+		err := s.Update(context.Background(), func(tx engine.Tx) error {
+			for i := range n {
+				if ahead != 0 && i == at {
+					chosen := last + ahead
+					if err := insert(tx, chosen); err != nil {
+						return err
+					}
+					seen[chosen] = true
+				}
+				id, err := tx.NewRunID()
+				if err != nil {
+					return err
+				}
+				if id <= last || seen[id] {
+					t.Errorf("run id %d given after %d, or chosen before", id, last)
+				}
+				last = id
+				seen[id] = true
+				if err := insert(tx, id); err != nil {
+					return err
+				}
+				o := &engine.OutboxEntry{RunID: id, Account: "a", Contact: "c", Message: channels.Message{Type: "text", Text: "hi"},
+					Status: engine.OutboxPending, CreatedAt: now, UpdatedAt: now}
+				if err := tx.InsertOutbox(o); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s.WriterStats().RoundTrips - before.RoundTrips
+	}
+	// The first takes a block of each (two round trips) and, past
+	// half of them, the next blocks with its commit.
+	if trips := batch(150, 0, 0); trips != 3 {
+		t.Errorf("first transaction: %d round trips, want 3", trips)
+	}
+	for i := range 9 {
+		at, ahead := 0, int64(0)
+		switch i {
+		case 1:
+			// Chosen while the next block is asked for and not yet
+			// answered (after 100 ids, fewer than half a block are
+			// left): the block holds it.
+			at, ahead = 100, 300
+		case 3:
+			// Chosen in the block taken ahead by the last transaction.
+			at, ahead = 0, 100
+		}
+		// A chosen id drops the ids kept before it: that transaction
+		// or the next may take a block for itself.
+		if trips := batch(150, at, ahead); trips != 1 && (i < 1 || i > 4) {
+			t.Errorf("transaction %d: %d round trips, want 1 (its commit)", i+2, trips)
+		}
+	}
+}

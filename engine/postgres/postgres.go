@@ -42,8 +42,10 @@ type Store struct {
 	ids    []int64
 	runIDs []int64
 	// runMax is the largest run id taken from the sequence: the
-	// sequence is past it.
-	runMax int64
+	// sequence is past it. runChosen is the largest run id a caller
+	// chose: a block taken before the sequence was set past it may hold
+	// it, and such ids are dropped.
+	runMax, runChosen int64
 
 	updates, trips atomic.Int64
 
@@ -88,6 +90,13 @@ type Options struct {
 // idBlock is how many outbox ids the writer takes from the sequence at a
 // time: one round trip per block instead of one per message.
 const idBlock = 256
+
+// idLow is how few ids of a sequence left make a transaction take the
+// next block with its next round trip (refill), so that the next
+// transactions find ids without a round trip for them (a follow ingest
+// takes a run id and an outbox id per event, about a hundred in a
+// batch of 115).
+const idLow = idBlock / 2
 
 // IsURL reports whether a database setting names a PostgreSQL database
 // (a postgres:// or postgresql:// URL) rather than a SQLite file.
@@ -442,6 +451,9 @@ type pgTx struct {
 	// it without a round trip of its own. Writing the contact, or rolling
 	// a savepoint back, drops it.
 	ahead *prefetched
+	// refilled names the sequences whose next block the transaction
+	// asked for (refill).
+	refilled map[string]bool
 	// wb holds the writes not sent yet, by table (see batch.go); they
 	// are queued as statements before any other statement.
 	wb *writeBuffer
@@ -1200,6 +1212,9 @@ func (t *pgTx) InsertRun(r *engine.Run) error {
 		for len(s.runIDs) > 0 && s.runIDs[0] <= r.ID {
 			s.runIDs = s.runIDs[1:]
 		}
+		if !given {
+			s.runChosen = max(s.runChosen, r.ID)
+		}
 		s.mu.Unlock()
 		if !given {
 			t.write("run ids", `SELECT setval('run_ids', $1) WHERE $1 > (SELECT last_value FROM run_ids)`, r.ID)
@@ -1258,7 +1273,11 @@ func (t *pgTx) takeID(seq string, free *[]int64) (int64, error) {
 	if len(*free) > 0 {
 		id := (*free)[0]
 		*free = (*free)[1:]
+		low := len(*free) < idLow
 		s.mu.Unlock()
+		if low {
+			t.refill(seq, free)
+		}
 		return id, nil
 	}
 	s.mu.Unlock()
@@ -1271,17 +1290,55 @@ func (t *pgTx) takeID(seq string, free *[]int64) (int64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("%s: %w", seq, err)
 	}
-	if len(ids) == 0 {
+	s.mu.Lock()
+	s.keepIDs(free, ids)
+	if len(*free) == 0 {
+		s.mu.Unlock()
 		return 0, fmt.Errorf("%s: the sequence gave none", seq)
 	}
-	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
-	s.mu.Lock()
-	*free = ids[1:]
-	if free == &s.runIDs {
-		s.runMax = max(s.runMax, ids[len(ids)-1])
-	}
+	id := (*free)[0]
+	*free = (*free)[1:]
 	s.mu.Unlock()
-	return ids[0], nil
+	return id, nil
+}
+
+// refill queues the take of a sequence's next block with the
+// transaction's next round trip (once per transaction and sequence):
+// the ids are kept once it is answered. A transaction that ends before
+// sending it takes none.
+func (t *pgTx) refill(seq string, free *[]int64) {
+	if t.refilled == nil {
+		t.refilled = map[string]bool{}
+	}
+	if t.refilled[seq] {
+		return
+	}
+	t.refilled[seq] = true
+	t.queue(`SELECT nextval('`+seq+`') FROM generate_series(1, $1)`, idBlock).Query(func(rows pgx.Rows) error {
+		ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+		if err != nil {
+			return fmt.Errorf("%s: %w", seq, err)
+		}
+		t.store.mu.Lock()
+		t.store.keepIDs(free, ids)
+		t.store.mu.Unlock()
+		return nil
+	})
+}
+
+// keepIDs adds a block of ids from a sequence to those kept in free (with
+// s.mu held), in order: the block follows every id kept, the sequence
+// giving ids in order. Run ids not past an id a caller chose are
+// dropped.
+func (s *Store) keepIDs(free *[]int64, ids []int64) {
+	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+	if free == &s.runIDs && len(ids) > 0 {
+		s.runMax = max(s.runMax, ids[len(ids)-1])
+		for len(ids) > 0 && ids[0] <= s.runChosen {
+			ids = ids[1:]
+		}
+	}
+	*free = append(*free, ids...)
 }
 
 func (t *pgTx) InsertOutbox(o *engine.OutboxEntry) error {
@@ -1451,6 +1508,7 @@ func (t *pgTx) Savepoint(fn func() error) error {
 	}
 	// Undo fn's writes: those sent and those still queued.
 	t.b, t.wb, t.err, t.sessions, t.ahead, t.known, t.active = nil, nil, nil, nil, nil, nil, nil
+	t.refilled = nil // a refill still queued is dropped with them
 	t.queuedRows = t.queuedRows[:queued]
 	t.trip()
 	if rerr := t.conn.PgConn().Exec(t.ctx, `ROLLBACK TO `+name+`; RELEASE `+name).Close(); rerr != nil {
