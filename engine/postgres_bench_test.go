@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"net"
 	"net/url"
 	"os"
 	"testing"
@@ -49,6 +50,15 @@ func benchPostgres(b *testing.B) *postgres.Store {
 	q := u.Query()
 	q.Set("search_path", schema)
 	u.RawQuery = q.Encode()
+	if d := os.Getenv("WXFLOW_BENCH_PG_DELAY"); d != "" {
+		// A database on another machine: the store's connections go
+		// through a proxy that delays what goes each way by d.
+		delay, err := time.ParseDuration(d)
+		if err != nil {
+			b.Fatalf("WXFLOW_BENCH_PG_DELAY: %v", err)
+		}
+		u.Host = delayProxy(b, u.Host, delay)
+	}
 	st, err := postgres.Open(ctx, u.String(), postgres.Options{})
 	if err != nil {
 		b.Fatal(err)
@@ -56,9 +66,69 @@ func benchPostgres(b *testing.B) *postgres.Store {
 	return st
 }
 
+// delayProxy forwards TCP connections to addr, each chunk read from
+// either side written to the other delay after it arrived (in order), and
+// returns its own address; it stops when the benchmark ends.
+func delayProxy(b *testing.B, addr string, delay time.Duration) string {
+	b.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { l.Close() })
+	pipe := func(dst, src net.Conn) {
+		type chunk struct {
+			p  []byte
+			at time.Time
+		}
+		ch := make(chan chunk, 1024)
+		go func() {
+			defer dst.Close()
+			for c := range ch {
+				time.Sleep(time.Until(c.at))
+				if _, err := dst.Write(c.p); err != nil {
+					for range ch {
+					}
+					return
+				}
+			}
+		}()
+		defer close(ch)
+		buf := make([]byte, 64<<10)
+		for {
+			n, err := src.Read(buf)
+			if n > 0 {
+				ch <- chunk{append([]byte(nil), buf[:n]...), time.Now().Add(delay)}
+			}
+			if err != nil {
+				return
+			}
+		}
+	}
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			s, err := net.Dial("tcp", addr)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			go pipe(s, c)
+			go pipe(c, s)
+		}
+	}()
+	return l.Addr().String()
+}
+
 // BenchmarkIngestFollowWelcomePostgres is BenchmarkIngestFollowWelcome on
 // the PostgreSQL store (WXFLOW_PG_URL; it skips without). It also reports
-// the writer's transactions (batches) and round trips.
+// the writer's transactions (batches) and round trips. With
+// WXFLOW_BENCH_PG_DELAY (a duration, such as 250us), the store's
+// connections go through a proxy that delays each direction by it, as a
+// database on another machine would.
 func BenchmarkIngestFollowWelcomePostgres(b *testing.B) {
 	clock := engine.NewVirtualClock(time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC))
 	st := benchPostgres(b)
