@@ -53,6 +53,19 @@ func (g *gatedNode) Balance(ctx context.Context) (engine.Taken, error) {
 	return t, err
 }
 
+// startOn starts an engine on a store (in UTC); the caller stops it.
+func startOn(t *testing.T, st engine.Store, ch channels.Channel) *engine.Engine {
+	t.Helper()
+	e, err := engine.New(engine.Config{Store: st, Channel: ch, Zone: time.UTC})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
 // TestTakenLaneQueueFirst: a lane a node takes in the middle of a batch
 // (a dead node's) had an event queued by another node; the contact's
 // next event, in the same batch after the job that took the lane, must
@@ -96,13 +109,7 @@ func TestTakenLaneQueueFirst(t *testing.T) {
 	defer st.Close()
 	g := &gatedNode{Store: st, entered: make(chan struct{}), release: make(chan struct{}), lane: lane, took: make(chan struct{})}
 	ch := sim.New(nil, wechat.Settings{})
-	e, err := engine.New(engine.Config{Store: g, Channel: ch, Zone: time.UTC})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := e.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
+	e := startOn(t, g, ch)
 	defer e.Stop()
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "ping.yaml"), []byte(`name: ping
@@ -212,13 +219,7 @@ func TestQueuedBeforeNextEventWithoutNotification(t *testing.T) {
 	}
 	defer st.Close()
 	ch := sim.New(nil, wechat.Settings{})
-	e, err := engine.New(engine.Config{Store: quietNode{st}, Channel: ch, Zone: time.UTC})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := e.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
+	e := startOn(t, quietNode{st}, ch)
 	defer e.Stop()
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "ping.yaml"), []byte(`name: ping
@@ -284,13 +285,7 @@ func TestBatchTakesQueueWithEvents(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	e, err := engine.New(engine.Config{Store: st, Channel: sim.New(nil, wechat.Settings{}), Zone: time.UTC})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := e.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
+	e := startOn(t, st, sim.New(nil, wechat.Settings{}))
 	defer e.Stop()
 	now := time.Now()
 	ingest := func(i int) {

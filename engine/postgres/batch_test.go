@@ -61,9 +61,7 @@ func TestBatchInFewRoundTrips(t *testing.T) {
 			if err := tx.InsertRun(run); err != nil {
 				return err
 			}
-			o := &engine.OutboxEntry{RunID: id, Account: "a", Contact: c, Message: channels.Message{Type: "text", Text: "Welcome!"},
-				Status: engine.OutboxPending, CreatedAt: now, UpdatedAt: now}
-			if err := tx.InsertOutbox(o); err != nil {
+			if err := insertPending(tx, id, c, "Welcome!", now); err != nil {
 				return err
 			}
 		}
@@ -93,6 +91,13 @@ func TestBatchInFewRoundTrips(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+}
+
+// insertPending inserts a pending text message of a run for a contact of
+// account a.
+func insertPending(tx engine.Tx, runID int64, contact, text string, now time.Time) error {
+	return tx.InsertOutbox(&engine.OutboxEntry{RunID: runID, Account: "a", Contact: contact, Message: channels.Message{Type: "text", Text: text},
+		Status: engine.OutboxPending, CreatedAt: now, UpdatedAt: now})
 }
 
 // TestIDBlocksTakenAhead: a transaction that leaves few ids of a block
@@ -139,9 +144,7 @@ func TestIDBlocksTakenAhead(t *testing.T) {
 				if err := insert(tx, id); err != nil {
 					return err
 				}
-				o := &engine.OutboxEntry{RunID: id, Account: "a", Contact: "c", Message: channels.Message{Type: "text", Text: "hi"},
-					Status: engine.OutboxPending, CreatedAt: now, UpdatedAt: now}
-				if err := tx.InsertOutbox(o); err != nil {
+				if err := insertPending(tx, id, "c", "hi", now); err != nil {
 					return err
 				}
 			}
