@@ -1314,7 +1314,9 @@ func (t *pgTx) refill(seq string, free *[]int64) {
 		return
 	}
 	t.refilled[seq] = true
-	t.queue(`SELECT nextval('`+seq+`') FROM generate_series(1, $1)`, idBlock).Query(func(rows pgx.Rows) error {
+	// Queued as it is, without sending the writes buffered so far
+	// ahead of it: they still go as one statement per table.
+	t.rawQueue(`SELECT nextval('`+seq+`') FROM generate_series(1, $1)`, idBlock).Query(func(rows pgx.Rows) error {
 		ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
 		if err != nil {
 			return fmt.Errorf("%s: %w", seq, err)
