@@ -25,8 +25,11 @@
 // contacts, sessions and active runs in the same round trip into a cache
 // that the transaction's writes keep up to date, so the jobs' reads of
 // them cost none. A batch of follow events that each start a one-send
-// flow thus costs two round trips, whatever its size (and one more per
-// 256 runs or messages for ids). Reads of many contacts are set-based
+// flow thus costs two round trips, whatever its size: on a node, the take
+// of other nodes' queued work for its lanes goes in the first
+// (engine.QueueAheadTx), and a transaction that leaves fewer than 128 run
+// or outbox ids takes the next block of 256 with its commit (one more
+// round trip only for a batch that needs more ids than were left). Reads of many contacts are set-based
 // (unnest), and ClaimOutbox is one statement. A buffered write that
 // fails makes the transaction fail: the error is returned by the call
 // that sends it (without matching engine.ErrNotFound there) and by
