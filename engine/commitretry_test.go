@@ -22,11 +22,22 @@ type deadlockErr struct{}
 func (deadlockErr) Error() string    { return "ERROR: deadlock detected (SQLSTATE 40P01)" }
 func (deadlockErr) SQLState() string { return "40P01" }
 
-// conflictOnce fails one commit as a deadlock: the transaction's writes
-// are rolled back.
+// uniqueErr is what PostgreSQL answers an insert of a row already there
+// (the PostgreSQL store inserts a contact it read absent without ON
+// CONFLICT).
+type uniqueErr struct{}
+
+func (uniqueErr) Error() string {
+	return `ERROR: duplicate key value violates unique constraint "contacts_pkey" (SQLSTATE 23505)`
+}
+func (uniqueErr) SQLState() string { return "23505" }
+
+// conflictOnce fails one commit with err (a deadlock, a row inserted
+// meanwhile): the transaction's writes are rolled back.
 type conflictOnce struct {
 	*gatedStore
 	arm atomic.Bool
+	err error
 }
 
 func (c *conflictOnce) Update(ctx context.Context, fn func(tx engine.Tx) error) error {
@@ -38,7 +49,7 @@ func (c *conflictOnce) Update(ctx context.Context, fn func(tx engine.Tx) error) 
 			return err
 		}
 		if c.arm.CompareAndSwap(true, false) {
-			return deadlockErr{}
+			return c.err
 		}
 		return nil
 	})
@@ -48,13 +59,23 @@ func (c *conflictOnce) Update(ctx context.Context, fn func(tx engine.Tx) error) 
 // a conflict (40P01) stored nothing; its jobs run again one by one and
 // each event is accepted, instead of every job of the batch failing.
 func TestBatchLosingADeadlockRunsItsJobsAlone(t *testing.T) {
+	batchLosingRunsAlone(t, deadlockErr{})
+}
+
+// TestBatchFindingARowInsertedRunsItsJobsAlone: the same for a batch
+// whose commit found a row it inserts already there (23505).
+func TestBatchFindingARowInsertedRunsItsJobsAlone(t *testing.T) {
+	batchLosingRunsAlone(t, uniqueErr{})
+}
+
+func batchLosingRunsAlone(t *testing.T, conflict error) {
 	ctx := context.Background()
 	st, err := openStore(t, ctx, filepath.Join(t.TempDir(), "wxflow.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	g := &gatedStore{Store: st, entered: make(chan struct{}), release: make(chan struct{})}
-	c := &conflictOnce{gatedStore: g}
+	c := &conflictOnce{gatedStore: g, err: conflict}
 	e, err := engine.New(engine.Config{Store: c, Channel: sim.New(nil, wechat.Settings{}), Clock: engine.NewVirtualClock(t0), Zone: time.UTC})
 	if err != nil {
 		t.Fatal(err)

@@ -528,8 +528,11 @@ func (e *Engine) runBatch(batch []*job) {
 // retryCommit reports whether the jobs of a batch whose commit failed
 // run again one by one: nothing of it was stored, and a commit that lost
 // to a conflict (on PostgreSQL, a deadlock between two nodes' queue
-// writes, 40P01, or a serialization failure) goes through alone; a
-// fenced node or a stopping engine does not try.
+// writes, 40P01, or a serialization failure) goes through alone, as does
+// one whose plain insert of a row it had read absent found the row there
+// (23505: the PostgreSQL store inserts such contacts without ON
+// CONFLICT; each job alone reads the row again); a fenced node or a
+// stopping engine does not try.
 func (e *Engine) retryCommit(err error) bool {
 	if errors.Is(err, ErrFenced) || errors.Is(err, ErrStopped) || errors.Is(err, context.Canceled) {
 		return false
@@ -539,7 +542,7 @@ func (e *Engine) retryCommit(err error) bool {
 		return false
 	}
 	switch c.SQLState() {
-	case "40P01", "40001":
+	case "40P01", "40001", "23505":
 		return true
 	}
 	return false

@@ -56,6 +56,9 @@ type contactRow struct {
 	// conv is the conversation's JSON (engine.EncodeConversationJSON);
 	// status, operator and team are its indexed columns.
 	conv, status, operator, team string
+	// fresh is set for a contact the transaction read and found absent:
+	// it goes in by a plain insert (see insertFresh).
+	fresh bool
 }
 
 // seen is the contact's conv_seen: last_seen once its conversation
@@ -73,6 +76,8 @@ type sessionRow struct {
 	last             int64
 	kind, used       int32
 	closed           bool
+	// fresh: the transaction read the session and found none.
+	fresh bool
 }
 
 type runRow struct {
@@ -224,7 +229,7 @@ func (t *pgTx) spill() {
 		return
 	}
 	t.wb = nil
-	if rows := wb.contacts.rows; len(rows) > 0 {
+	for _, rows := range splitFresh(wb.contacts.rows, func(r *contactRow) bool { return r.fresh }) {
 		a, ids, followed := make([]string, len(rows)), make([]string, len(rows)), make([]bool, len(rows))
 		first, last, tags, fields := make([]int64, len(rows)), make([]int64, len(rows)), make([]string, len(rows)), make([]string, len(rows))
 		conv, status, operator, team, seen := make([]string, len(rows)), make([]string, len(rows)), make([]string, len(rows)), make([]string, len(rows)), make([]int64, len(rows))
@@ -232,22 +237,32 @@ func (t *pgTx) spill() {
 			a[i], ids[i], followed[i], first[i], last[i], tags[i], fields[i] = r.account, r.id, r.followed, r.first, r.last, r.tags, r.fields
 			conv[i], status[i], operator[i], team[i], seen[i] = r.conv, r.status, r.operator, r.team, r.seen()
 		}
-		t.rawWrite(label("put contact", len(rows)), `INSERT INTO contacts (`+contactCols+`, conv_status, conv_operator, conv_team, conv_seen)
-			SELECT * FROM unnest($1::text[], $2::text[], $3::bool[], $4::bigint[], $5::bigint[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::bigint[])
+		q := `INSERT INTO contacts (` + contactCols + `, conv_status, conv_operator, conv_team, conv_seen)
+			SELECT * FROM unnest($1::text[], $2::text[], $3::bool[], $4::bigint[], $5::bigint[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::bigint[])`
+		what := "insert contact"
+		if !rows[0].fresh {
+			what = "put contact"
+			q += `
 			ON CONFLICT (account, id) DO UPDATE SET followed = excluded.followed, first_seen = excluded.first_seen, last_seen = excluded.last_seen, tags = excluded.tags, fields = excluded.fields,
-				conv = excluded.conv, conv_status = excluded.conv_status, conv_operator = excluded.conv_operator, conv_team = excluded.conv_team, conv_seen = excluded.conv_seen`,
-			nil, a, ids, followed, first, last, tags, fields, conv, status, operator, team, seen)
+				conv = excluded.conv, conv_status = excluded.conv_status, conv_operator = excluded.conv_operator, conv_team = excluded.conv_team, conv_seen = excluded.conv_seen`
+		}
+		t.rawWrite(label(what, len(rows)), q, nil, a, ids, followed, first, last, tags, fields, conv, status, operator, team, seen)
 	}
-	if rows := wb.sessions.rows; len(rows) > 0 {
+	for _, rows := range splitFresh(wb.sessions.rows, func(r *sessionRow) bool { return r.fresh }) {
 		a, c, followed, last := make([]string, len(rows)), make([]string, len(rows)), make([]bool, len(rows)), make([]int64, len(rows))
 		kind, used, closed := make([]int32, len(rows)), make([]int32, len(rows)), make([]bool, len(rows))
 		for i, r := range rows {
 			a[i], c[i], followed[i], last[i], kind[i], used[i], closed[i] = r.account, r.contact, r.followed, r.last, r.kind, r.used, r.closed
 		}
-		t.rawWrite(label("put session", len(rows)), `INSERT INTO sessions (account, contact, followed, last, kind, used, closed)
-			SELECT * FROM unnest($1::text[], $2::text[], $3::bool[], $4::bigint[], $5::int[], $6::int[], $7::bool[])
-			ON CONFLICT (account, contact) DO UPDATE SET followed = excluded.followed, last = excluded.last, kind = excluded.kind, used = excluded.used, closed = excluded.closed`,
-			nil, a, c, followed, last, kind, used, closed)
+		q := `INSERT INTO sessions (account, contact, followed, last, kind, used, closed)
+			SELECT * FROM unnest($1::text[], $2::text[], $3::bool[], $4::bigint[], $5::int[], $6::int[], $7::bool[])`
+		what := "insert session"
+		if !rows[0].fresh {
+			what = "put session"
+			q += `
+			ON CONFLICT (account, contact) DO UPDATE SET followed = excluded.followed, last = excluded.last, kind = excluded.kind, used = excluded.used, closed = excluded.closed`
+		}
+		t.rawWrite(label(what, len(rows)), q, nil, a, c, followed, last, kind, used, closed)
 	}
 	if rows := wb.runs.rows; len(rows) > 0 {
 		what := fmt.Sprintf("insert run %d", rows[0].id)
@@ -379,11 +394,57 @@ const contactsOfQuery = `SELECT c.account, c.id, c.followed, c.first_seen, c.las
 	CROSS JOIN LATERAL (SELECT * FROM contacts c WHERE c.account = u.account AND c.id = u.id LIMIT 1) c
 	LEFT JOIN LATERAL (SELECT * FROM sessions s WHERE s.account = u.account AND s.contact = u.id LIMIT 1) s ON true`
 
+// aheadQuery reads, for AddEvents, the contacts and sessions of refs ($1
+// accounts, $2 ids): a row for each ref that has either (found is false
+// for no contact; the session's columns are null for none), none for a
+// ref that has neither, so that a burst of new contacts reads nothing
+// back. The columns scanAhead reads.
+const aheadQuery = `SELECT u.account, u.id, c.id IS NOT NULL, coalesce(c.followed, false), coalesce(c.first_seen, 0), coalesce(c.last_seen, 0),
+		coalesce(c.tags, ''), coalesce(c.fields, ''), coalesce(c.conv, ''), s.followed, s.last, s.kind, s.used, s.closed
+	FROM (SELECT DISTINCT * FROM unnest($1::text[], $2::text[])) AS u(account, id)
+	LEFT JOIN LATERAL (SELECT * FROM contacts c WHERE c.account = u.account AND c.id = u.id LIMIT 1) c ON true
+	LEFT JOIN LATERAL (SELECT * FROM sessions s WHERE s.account = u.account AND s.contact = u.id LIMIT 1) s ON true
+	WHERE c.id IS NOT NULL OR s.contact IS NOT NULL`
+
 // activeRunsOfQuery reads the active runs of the contacts of refs ($1
 // accounts, $2 ids), newest first.
 const activeRunsOfQuery = `SELECT r.* FROM (SELECT DISTINCT * FROM unnest($1::text[], $2::text[])) AS u(account, contact)
 	CROSS JOIN LATERAL (SELECT ` + runCols + ` FROM runs WHERE runs.account = u.account AND runs.contact = u.contact AND ended_at = 0 OFFSET 0) r
 	ORDER BY r.id DESC`
+
+// splitFresh parts buffered contacts or sessions into at most two
+// non-empty groups, those the transaction read and found absent first.
+// Those go in by a plain INSERT: an INSERT ... ON CONFLICT DO UPDATE
+// costs the server a speculative insertion per row, and a follow
+// ingest's contacts and sessions took 40% and 50% longer to write that
+// way (pg_stat_statements, 40,000 new contacts). A row read absent stays
+// absent until the transaction writes it: only the node holding a
+// contact's lane writes its contact and session, and its transactions
+// run one at a time; should it be there anyway, the insert fails and so
+// does the transaction, which stores nothing.
+func splitFresh[V any](rows []V, fresh func(*V) bool) [][]V {
+	n := 0
+	for i := range rows {
+		if fresh(&rows[i]) {
+			n++
+		}
+	}
+	if n == 0 || n == len(rows) {
+		if len(rows) == 0 {
+			return nil
+		}
+		return [][]V{rows}
+	}
+	a, b := make([]V, 0, n), make([]V, 0, len(rows)-n)
+	for i := range rows {
+		if fresh(&rows[i]) {
+			a = append(a, rows[i])
+		} else {
+			b = append(b, rows[i])
+		}
+	}
+	return [][]V{a, b}
+}
 
 // label names a write of n rows in an error.
 func label(what string, n int) string {
@@ -555,9 +616,10 @@ func (t *pgTx) AddEvents(recs []*engine.EventRecord) ([]bool, error) {
 		return rows.Err()
 	})
 	known := make(map[[2]string]*contactRow, len(refs[0]))
-	t.queue(contactsOfQuery, refs[0], refs[1]).Query(func(rows pgx.Rows) error {
+	sessions := make(map[[2]string]cachedSession, len(refs[0]))
+	t.queue(aheadQuery, refs[0], refs[1]).Query(func(rows pgx.Rows) error {
 		for rows.Next() {
-			if err := t.scanAhead(rows, known); err != nil {
+			if err := scanAhead(rows, known, sessions); err != nil {
 				return err
 			}
 		}
@@ -592,6 +654,7 @@ func (t *pgTx) AddEvents(recs []*engine.EventRecord) ([]bool, error) {
 	for i := range refs[0] {
 		k := [2]string{refs[0][i], refs[1][i]}
 		t.known[k] = known[k]
+		t.sessions[k] = sessions[k]
 		t.active[k] = active[k]
 	}
 	added := make([]bool, n)
@@ -601,26 +664,24 @@ func (t *pgTx) AddEvents(recs []*engine.EventRecord) ([]bool, error) {
 	return added, nil
 }
 
-// scanAhead scans a contact joined with its session (the columns of
-// contactWithSession) into the cache.
-func (t *pgTx) scanAhead(row pgx.Row, into map[[2]string]*contactRow) error {
+// scanAhead scans a row of aheadQuery: its contact, when found, into
+// contacts, its session (found or not) into sessions.
+func scanAhead(row pgx.Row, contacts map[[2]string]*contactRow, sessions map[[2]string]cachedSession) error {
 	var c contactRow
+	var found bool
 	var sFollowed, sClosed *bool
 	var sLast, sKind, sUsed *int64
-	if err := row.Scan(&c.account, &c.id, &c.followed, &c.first, &c.last, &c.tags, &c.fields, &c.conv,
+	if err := row.Scan(&c.account, &c.id, &found, &c.followed, &c.first, &c.last, &c.tags, &c.fields, &c.conv,
 		&sFollowed, &sLast, &sKind, &sUsed, &sClosed); err != nil {
 		return err
 	}
-	var cs cachedSession
+	k := [2]string{c.account, c.id}
 	if sLast != nil {
-		cs = cachedSession{ok: true, s: channels.Session{Followed: *sFollowed, Last: engine.FromUnixNanos(*sLast),
+		sessions[k] = cachedSession{ok: true, s: channels.Session{Followed: *sFollowed, Last: engine.FromUnixNanos(*sLast),
 			Kind: channels.Interaction(*sKind), Used: int(*sUsed), Closed: *sClosed}}
 	}
-	if t.sessions == nil {
-		t.sessions = map[[2]string]cachedSession{}
+	if found {
+		contacts[k] = &c
 	}
-	k := [2]string{c.account, c.id}
-	t.sessions[k] = cs
-	into[k] = &c
 	return nil
 }

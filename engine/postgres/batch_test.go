@@ -2,6 +2,7 @@ package postgres_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -177,5 +178,130 @@ func TestIDBlocksTakenAhead(t *testing.T) {
 		if trips := batch(150, at, ahead); trips != 1 && (i < 1 || i > 4) {
 			t.Errorf("transaction %d: %d round trips, want 1 (its commit)", i+2, trips)
 		}
+	}
+}
+
+// TestFreshRowsInsertedPlain: a batch reads each event's contact and
+// session, either of them absent, and writes them back whichever way:
+// those it read absent by a plain insert, the others by an upsert. A
+// contact someone else inserted between the read and the commit (which
+// lanes rule out) fails the commit, which stores nothing; with an
+// upsert, the commit would have gone through.
+func TestFreshRowsInsertedPlain(t *testing.T) {
+	dsn := freshSchema(t)
+	s := open(t, dsn)
+	defer s.Close()
+	ctx := context.Background()
+	now := time.Unix(1700000000, 0)
+	later := now.Add(time.Hour)
+	events := func(ids ...string) []*engine.EventRecord {
+		recs := make([]*engine.EventRecord, len(ids))
+		for i, id := range ids {
+			ev := channels.Event{Account: "a", Contact: id, Kind: channels.Text, Text: "hi", MsgID: "m-" + id, At: later}
+			recs[i] = &engine.EventRecord{Key: ev.DedupeKey(), Event: ev, ReceivedAt: later}
+		}
+		return recs
+	}
+	// old has a contact and a session, bare a contact only, loose a
+	// session only, and new neither.
+	err := s.Update(ctx, func(tx engine.Tx) error {
+		for _, id := range []string{"old", "bare"} {
+			if err := tx.PutContact(&engine.Contact{Account: "a", ID: id, Followed: true, FirstSeen: now, LastSeen: now}); err != nil {
+				return err
+			}
+		}
+		for _, id := range []string{"old", "loose"} {
+			if err := tx.PutSession("a", id, channels.Session{Followed: true, Last: now, Kind: channels.EventInteraction, Used: 2}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := []string{"old", "bare", "loose", "new"}
+	err = s.Update(ctx, func(tx engine.Tx) error {
+		if _, err := tx.(engine.BatchTx).AddEvents(events(ids...)); err != nil {
+			return err
+		}
+		for _, id := range ids {
+			_, found, err := tx.Session("a", id)
+			if err != nil {
+				return err
+			}
+			if want := id == "old" || id == "loose"; found != want {
+				t.Errorf("session of %s read with the events: found %v, want %v", id, found, want)
+			}
+			_, err = tx.Contact("a", id)
+			if want := id == "old" || id == "bare"; (err == nil) != want {
+				t.Errorf("contact %s read with the events: %v, want found %v", id, err, want)
+			}
+			if err := tx.PutContact(&engine.Contact{Account: "a", ID: id, Followed: true, FirstSeen: now, LastSeen: later}); err != nil {
+				return err
+			}
+			if err := tx.PutSession("a", id, channels.Session{Followed: true, Last: later, Kind: channels.MessageInteraction, Used: 1}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("the batch of old, bare, loose and new contacts: %v", err)
+	}
+	err = s.View(ctx, func(tx engine.ReadTx) error {
+		for _, id := range ids {
+			c, err := tx.Contact("a", id)
+			if err != nil {
+				return err
+			}
+			sess, found, err := tx.Session("a", id)
+			if err != nil {
+				return err
+			}
+			if !c.LastSeen.Equal(later) || !found || !sess.Last.Equal(later) || sess.Used != 1 || sess.Kind != channels.MessageInteraction {
+				t.Errorf("%s after the batch: contact last seen %v, session %+v (found %v); want both at %v, 1 used", id, c.LastSeen, sess, found, later)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	other := open(t, dsn)
+	defer other.Close()
+	err = s.Update(ctx, func(tx engine.Tx) error {
+		if _, err := tx.(engine.BatchTx).AddEvents(events("racer")); err != nil {
+			return err
+		}
+		err := other.Update(ctx, func(o engine.Tx) error {
+			return o.PutContact(&engine.Contact{Account: "a", ID: "racer", Followed: true, FirstSeen: now, LastSeen: now})
+		})
+		if err != nil {
+			t.Fatalf("the other store's insert: %v", err)
+		}
+		return tx.PutContact(&engine.Contact{Account: "a", ID: "racer", Followed: true, FirstSeen: later, LastSeen: later})
+	})
+	var coded interface{ SQLState() string }
+	if !errors.As(err, &coded) || coded.SQLState() != "23505" {
+		t.Fatalf("a contact read absent and inserted meanwhile: commit %v, want a unique violation (23505)", err)
+	}
+	stop := errors.New("rolled back")
+	err = s.Update(ctx, func(tx engine.Tx) error {
+		added, err := tx.(engine.BatchTx).AddEvents(events("racer"))
+		if err != nil {
+			return err
+		}
+		if !added[0] {
+			t.Error("the failed commit stored the racer's event")
+		}
+		if c, err := tx.Contact("a", "racer"); err != nil || !c.LastSeen.Equal(now) {
+			t.Errorf("the racer's contact after the failed commit: %+v, %v; want the other store's", c, err)
+		}
+		return stop
+	})
+	if !errors.Is(err, stop) {
+		t.Fatal(err)
 	}
 }

@@ -1160,7 +1160,14 @@ func (t *pgTx) PutContact(c *engine.Contact) error {
 	}
 	row := contactRow{account: c.Account, id: c.ID, followed: c.Followed, first: engine.UnixNanos(c.FirstSeen), last: engine.UnixNanos(c.LastSeen), tags: string(tj), fields: string(fj),
 		conv: string(cj), status: string(c.Conv.Status), operator: c.Conv.Operator, team: c.Conv.Team}
-	t.buf().contacts.put([2]string{c.Account, c.ID}, row)
+	k := [2]string{c.Account, c.ID}
+	wb := t.buf()
+	if old := wb.contacts.at(k); old != nil {
+		row.fresh = old.fresh
+	} else if known, ok := t.known[k]; ok && known == nil {
+		row.fresh = true
+	}
+	wb.contacts.put(k, row)
 	if t.known != nil {
 		t.known[[2]string{c.Account, c.ID}] = &row
 	}
@@ -1171,8 +1178,16 @@ func (t *pgTx) PutSession(account, contact string, s channels.Session) error {
 	if err := text("put session", account, contact); err != nil {
 		return err
 	}
-	t.buf().sessions.put([2]string{account, contact}, sessionRow{account: account, contact: contact, followed: s.Followed,
-		last: engine.UnixNanos(s.Last), kind: int32(s.Kind), used: int32(s.Used), closed: s.Closed})
+	k := [2]string{account, contact}
+	row := sessionRow{account: account, contact: contact, followed: s.Followed,
+		last: engine.UnixNanos(s.Last), kind: int32(s.Kind), used: int32(s.Used), closed: s.Closed}
+	wb := t.buf()
+	if old := wb.sessions.at(k); old != nil {
+		row.fresh = old.fresh
+	} else if cs, ok := t.sessions[k]; ok && !cs.ok {
+		row.fresh = true
+	}
+	wb.sessions.put(k, row)
 	if t.sessions != nil {
 		t.sessions[[2]string{account, contact}] = cachedSession{s: s, ok: true}
 	}
