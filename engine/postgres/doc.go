@@ -19,7 +19,11 @@
 // go to the server as one multi-row statement per kind (arrays unnested
 // into rows) with the next statement whose answer is needed, or with
 // COMMIT: BEGIN, the writes and COMMIT of a transaction without reads
-// are one round trip. Run and outbox ids come from sequences a block at
+// are one round trip. Contacts and sessions that the transaction read
+// and found absent, when all its buffered ones are, go in by a plain
+// INSERT instead of an upsert (only the node holding a contact's lane
+// writes it; a row there after all fails the commit, and the engine runs
+// the batch's jobs again one by one). Run and outbox ids come from sequences a block at
 // a time. Its transactions are engine.BatchTx: the writer records a
 // batch's events in one statement (AddEvents), which reads their
 // contacts, sessions and active runs in the same round trip into a cache
