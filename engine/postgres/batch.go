@@ -415,9 +415,9 @@ const activeRunsOfQuery = `SELECT r.* FROM (SELECT DISTINCT * FROM unnest($1::te
 // allFresh reports whether a transaction read every one of its buffered
 // contacts (or sessions) and found it absent: they then go in by a plain
 // INSERT. An INSERT ... ON CONFLICT DO UPDATE costs the server a
-// speculative insertion per row: a follow ingest's contacts and sessions
-// took 40% and 50% longer to write that way (pg_stat_statements, 40,000
-// new contacts in batches of about 160). A batch that mixes new and known
+// speculative insertion per row: a follow ingest's contacts took 1.2-1.8
+// times as long to write that way, its sessions 1.6-2.4 times
+// (pg_stat_statements, 40,000 new contacts in batches of about 160). A batch that mixes new and known
 // rows writes them all in one upsert: a statement of its own for the new
 // ones cost more than it saved in batches of a few rows (wxflow bench,
 // mixed: 3,000 new contacts in 800 statements, 23 µs a row). A row read
@@ -652,8 +652,9 @@ func (t *pgTx) AddEvents(recs []*engine.EventRecord) ([]bool, error) {
 	return added, nil
 }
 
-// scanAhead scans a row of aheadQuery: its contact, when found, into
-// contacts, its session (found or not) into sessions.
+// scanAhead scans a row of aheadQuery: its contact into contacts and its
+// session into sessions, each when found (a ref missing from sessions has
+// none).
 func scanAhead(row pgx.Row, contacts map[[2]string]*contactRow, sessions map[[2]string]cachedSession) error {
 	var c contactRow
 	var found bool

@@ -1169,7 +1169,7 @@ func (t *pgTx) PutContact(c *engine.Contact) error {
 	}
 	wb.contacts.put(k, row)
 	if t.known != nil {
-		t.known[[2]string{c.Account, c.ID}] = &row
+		t.known[k] = &row
 	}
 	return nil
 }
@@ -1189,7 +1189,7 @@ func (t *pgTx) PutSession(account, contact string, s channels.Session) error {
 	}
 	wb.sessions.put(k, row)
 	if t.sessions != nil {
-		t.sessions[[2]string{account, contact}] = cachedSession{s: s, ok: true}
+		t.sessions[k] = cachedSession{s: s, ok: true}
 	}
 	return nil
 }
