@@ -31,20 +31,12 @@ steps:
 }
 
 // passiveText returns the text of a plain passive reply, "" for none.
-// psvStart starts a server with passive replies on and psvFlows, and
-// waits until its engine's first rounds are over: until the dispatcher
-// first read the store for messages left unsent (the backlog after a
-// start), a callback gets no passive reply, since one of its contact's
-// messages might still be on its way (under load, a test's first
-// callback came before that read and was answered "success").
+// psvStart starts a server with passive replies on and psvFlows, once
+// its engine's first rounds are over (settled).
 func psvStart(t *testing.T) *srvBundle {
 	t.Helper()
 	b := srvStart(t, psvFlows, "    passive_reply: true\n")
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	if err := b.s.engine.Sync(ctx); err != nil {
-		t.Fatal(err)
-	}
+	b.settled()
 	return b
 }
 
