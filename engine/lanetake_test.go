@@ -304,6 +304,15 @@ func TestBatchTakesQueueWithEvents(t *testing.T) {
 	if err := e.Sync(ctx); err != nil {
 		t.Fatal(err)
 	}
+	// Until the node listens for notifications of queued work (its
+	// listener connects after the join), every batch reads the queue
+	// first, in a round trip of its own: under load the listener was not
+	// up yet.
+	for deadline := time.Now().Add(10 * time.Second); !st.Listening(); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the node does not listen for queued work after 10 s")
+		}
+	}
 	before := st.WriterStats()
 	for i := 3; i < 13; i++ {
 		ingest(i)
