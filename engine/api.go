@@ -30,6 +30,9 @@ var ErrQueued = errors.New("start queued for the node that holds the contact")
 // waiting for an answer unless it asks something itself. An unknown flow
 // or contact is ErrNotFound.
 func (e *Engine) StartFlow(ctx context.Context, account, contact, flow string, vars map[string]any) (*Run, error) {
+	if w := e.writerFor(account, contact); w != e {
+		return w.StartFlow(ctx, account, contact, flow, vars)
+	}
 	if account == "" || contact == "" || flow == "" {
 		return nil, fmt.Errorf("%w: account, contact and flow are required", ErrBadEvent)
 	}
@@ -121,6 +124,11 @@ func (e *Engine) FlowVersion(ctx context.Context, version string) (*flows.Flow, 
 // engine's own work when none succeeded since (a full disk can take the
 // check's small row and refuse every event). Health checks call it.
 func (e *Engine) CheckWrite(ctx context.Context) error {
+	for _, w := range e.more {
+		if err := w.CheckWrite(ctx); err != nil {
+			return err
+		}
+	}
 	err := e.enqueueJob(ctx, false, &job{probe: true, done: make(chan error, 1), fn: func(w *work) error {
 		return w.tx.PutChannelState(healthKey, w.now.UTC().Format(time.RFC3339Nano), w.now.Add(time.Hour), w.now)
 	}})

@@ -43,9 +43,20 @@ func benchEngineIn(b testing.TB, dir string, clock engine.Clock, srcs ...string)
 // its flow files named in dir.
 func benchEngineOnStore(b testing.TB, st engine.Store, dir string, clock engine.Clock, srcs ...string) (*engine.Engine, *sim.Channel) {
 	b.Helper()
+	return benchEngineOnStores(b, []engine.Store{st}, dir, clock, srcs...)
+}
+
+// benchEngineOnStores is benchEngineOnStore with a writer on each store
+// (the first is the engine's, the others Config.Writers).
+func benchEngineOnStores[S engine.Store](b testing.TB, stores []S, dir string, clock engine.Clock, srcs ...string) (*engine.Engine, *sim.Channel) {
+	b.Helper()
 	ch := sim.New(nil, wechat.Settings{})
 	ch.CountOnly()
-	e, err := engine.New(engine.Config{Store: st, Channel: ch, Clock: clock, Zone: time.UTC})
+	var more []engine.Store
+	for _, st := range stores[1:] {
+		more = append(more, st)
+	}
+	e, err := engine.New(engine.Config{Store: stores[0], Channel: ch, Clock: clock, Zone: time.UTC, Writers: more})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -63,7 +74,12 @@ func benchEngineOnStore(b testing.TB, st engine.Store, dir string, clock engine.
 	if err := e.Load(context.Background(), &set); err != nil {
 		b.Fatal(err)
 	}
-	b.Cleanup(func() { e.Stop(); st.Close() })
+	b.Cleanup(func() {
+		e.Stop()
+		for _, st := range stores {
+			st.Close()
+		}
+	})
 	return e, ch
 }
 
@@ -337,9 +353,12 @@ func envInts(name string, def []int) []int {
 	return out
 }
 
-// ingestEvents ingests n events from many goroutines.
+// ingestEvents ingests n events from many goroutines: 512, or
+// WXFLOW_BENCH_CALLERS (the benchmarks are closed loops, a caller's next
+// event waiting for its last one's answer, so their figures depend on
+// how many callers there are as well as on the writer).
 func ingestEvents(b *testing.B, e *engine.Engine, n int, event func(i int64) channels.Event) {
-	const callers = 512
+	callers := envInt("WXFLOW_BENCH_CALLERS", 512)
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	for c := 0; c < callers; c++ {

@@ -553,7 +553,7 @@ func (e *Engine) finishBatch(ctx context.Context, results [][]sendResult, parked
 		if err == nil {
 			// (carried is empty here: premark marks nothing on nodes.)
 			marked = e.premark(w, next)
-			if e.watched.Load() {
+			if e.top().watched.Load() {
 				w.after = append(w.after, e.notifyChanged)
 			}
 			w.after = append(w.after, func() {

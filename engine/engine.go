@@ -62,6 +62,13 @@ type Config struct {
 	// interaction an open conversation closes by itself; an account not
 	// listed (or 0) takes DefaultAutoClose.
 	AutoClose map[string]time.Duration
+	// Writers are more stores of Store's database, for more writers
+	// (PostgreSQL): the engine runs a writer on each besides Store's,
+	// each a node of its own (Store and each of them must be a Node)
+	// holding a share of the lanes, and hands a contact's work to the
+	// writer holding its lane, so that the database does their
+	// transactions in parallel. The caller closes them, after Stop.
+	Writers []Store
 }
 
 // Engine runs flows: it ingests events, advances runs, fires timers and
@@ -122,7 +129,9 @@ type Engine struct {
 	stopMu    sync.RWMutex
 	stopped   bool
 	startOnce sync.Once
+	startAll  sync.Once // of an engine of several writers
 	stopOnce  sync.Once
+	leaveOnce sync.Once
 	stop      chan struct{}
 	wg        sync.WaitGroup
 	// sendStop asks the dispatcher to finish; it stops before the writer
@@ -141,7 +150,14 @@ type Engine struct {
 	// outcome is not recorded yet (on a Node only).
 	inflight [LaneCount]atomic.Int32
 
-	stats stats
+	// more are the engine's other writers (Config.Writers), each an
+	// engine on its own store; parent is, in each of them, the engine
+	// that runs them (nil in an engine of one writer).
+	more   []*Engine
+	parent *Engine
+
+	// stats are shared by the writers of an engine.
+	stats *stats
 	// commitErr is the error of the last commit that failed, nil once a
 	// later one (not a health check's alone) succeeded.
 	commitErr atomic.Pointer[error]
@@ -197,6 +213,8 @@ func New(cfg Config) (*Engine, error) {
 	if cfg.SendWorkers <= 0 {
 		cfg.SendWorkers = 16
 	}
+	writers := cfg.Writers
+	cfg.Writers = nil
 	e := &Engine{
 		cfg: cfg, store: cfg.Store, clock: cfg.Clock, log: cfg.Logger,
 		jobs:      make(chan *job, 4*cfg.BatchSize),
@@ -205,6 +223,7 @@ func New(cfg Config) (*Engine, error) {
 		queueCap:  maxQueuedOutbox,
 		stop:      make(chan struct{}),
 		sendStop:  make(chan struct{}),
+		stats:     &stats{},
 	}
 	e.busyCond = sync.NewCond(&e.busyMu)
 	e.markAhead = make([]atomic.Int32, cfg.SendWorkers)
@@ -212,6 +231,9 @@ func New(cfg Config) (*Engine, error) {
 		e.lanes = &lanes{node: n}
 	}
 	e.flows.Store(&flowSet{byName: map[string]*program{}, index: triggers.NewIndex(nil), set: &flows.Set{}})
+	if err := e.addWriters(writers); err != nil {
+		return nil, err
+	}
 	return e, nil
 }
 
@@ -221,6 +243,10 @@ func New(cfg Config) (*Engine, error) {
 // that were under way are made again.
 func (e *Engine) Start(ctx context.Context) error {
 	var err error
+	if len(e.more) > 0 {
+		e.startAll.Do(func() { err = e.startWriters(ctx) })
+		return err
+	}
 	e.startOnce.Do(func() { err = e.start(ctx) })
 	return err
 }
@@ -276,6 +302,12 @@ func (e *Engine) start(ctx context.Context) error {
 // their outcomes, finishes the transactions under way and stops the
 // engine's goroutines. Runs stay resumable. It is idempotent.
 func (e *Engine) Stop() {
+	stopAll(e.writers())
+}
+
+// halt stops the engine's work: the sends under way finish and are
+// recorded, then the writer and the other goroutines stop.
+func (e *Engine) halt() {
 	e.stopOnce.Do(func() {
 		e.stopMu.Lock()
 		e.stopped = true
@@ -284,8 +316,14 @@ func (e *Engine) Stop() {
 		e.sendWG.Wait()
 		close(e.stop)
 		e.wg.Wait()
+	})
+}
+
+// leave gives up the node's lanes after halt: every send is finished
+// and recorded, so the lanes may move.
+func (e *Engine) leave() {
+	e.leaveOnce.Do(func() {
 		if e.lanes != nil && !e.lanes.fenced.Load() {
-			// Every send is finished and recorded: the lanes may move.
 			if err := e.lanes.node.Leave(context.Background()); err != nil {
 				e.log.Error("lanes: leaving", "err", err)
 			}
@@ -358,6 +396,9 @@ func (e *Engine) addBusy(n int) {
 // events committed, runs advanced, calls answered and messages sent.
 // Tests and the simulator call it after each action.
 func (e *Engine) Sync(ctx context.Context) error {
+	if err := e.syncMore(ctx); err != nil {
+		return err
+	}
 	done := make(chan struct{})
 	go func() {
 		e.busyMu.Lock()
@@ -563,6 +604,11 @@ func (e *Engine) finish(j *job, w *work, err error) {
 // from now on, while runs keep the version they started with. Each flow's
 // content is stored by its version (a content hash).
 func (e *Engine) Load(ctx context.Context, set *flows.Set) error {
+	for _, w := range e.more {
+		if err := w.Load(ctx, set); err != nil {
+			return err
+		}
+	}
 	if set.Diags.HasErrors() {
 		return fmt.Errorf("load flows: %d errors", set.Diags.Count(flows.SeverityError))
 	}

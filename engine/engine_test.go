@@ -69,7 +69,8 @@ func (b *bundle) open() {
 		b.t.Fatal(err)
 	}
 	b.store = st
-	e, err := engine.New(engine.Config{Store: st, Channel: b.ch, Clock: b.clock, Zone: time.UTC})
+	more := openWriters(b.t, b.ctx, b.db)
+	e, err := engine.New(engine.Config{Store: st, Channel: b.ch, Clock: b.clock, Zone: time.UTC, Writers: more})
 	if err != nil {
 		b.t.Fatal(err)
 	}
@@ -77,7 +78,7 @@ func (b *bundle) open() {
 		b.t.Fatal(err)
 	}
 	b.e = e
-	b.t.Cleanup(func() { e.Stop(); st.Close() })
+	b.t.Cleanup(func() { e.Stop(); st.Close(); closeAll(more) })
 }
 
 func (b *bundle) ingest(ev channels.Event) {

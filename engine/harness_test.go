@@ -115,9 +115,16 @@ func (h *harness) openEngine() {
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	cfg := engine.Config{Store: st, Channel: h.ch, Clock: h.clock, Zone: time.UTC}
+	more := openWriters(h.t, h.ctx, h.db)
+	cfg := engine.Config{Store: st, Channel: h.ch, Clock: h.clock, Zone: time.UTC, Writers: more}
 	if h.tune != nil {
 		h.tune(&cfg)
+		if _, ok := cfg.Store.(engine.Node); !ok && len(more) > 0 {
+			// The test wraps the store to make it fail: it runs on that
+			// store alone, as one writer.
+			closeAll(more)
+			more, cfg.Writers = nil, nil
+		}
 	}
 	e, err := engine.New(cfg)
 	if err != nil {
@@ -128,7 +135,7 @@ func (h *harness) openEngine() {
 	}
 	h.store, h.e = st, e
 	var once sync.Once
-	h.closeStore = func() { once.Do(func() { e.Stop(); st.Close() }) }
+	h.closeStore = func() { once.Do(func() { e.Stop(); st.Close(); closeAll(more) }) }
 	h.t.Cleanup(h.closeStore)
 }
 

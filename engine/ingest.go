@@ -24,6 +24,9 @@ var ErrBadEvent = errors.New("bad event")
 // Ingest accepted is never lost. A duplicate (a platform retry) is
 // accepted and changes nothing.
 func (e *Engine) Ingest(ctx context.Context, ev channels.Event) error {
+	if w := e.writerFor(ev.Account, ev.Contact); w != e {
+		return w.Ingest(ctx, ev)
+	}
 	return e.ingest(ctx, ev, nil)
 }
 

@@ -650,10 +650,10 @@ func (w *work) takeQueuedOf(taken []int) error {
 	return nil
 }
 
-// joinLanes starts the node's lease and its renewal, and takes its first
-// lanes before the engine's other goroutines start. The caller closes
-// l.renewStop when the engine does not start after all.
-func (e *Engine) joinLanes(ctx context.Context) error {
+// joinNode joins the store's nodes and starts renewing the lease. An
+// engine of several writers joins them all before any takes its lanes,
+// so that each takes its share at once.
+func (e *Engine) joinNode(ctx context.Context) error {
 	l := e.lanes
 	start := time.Now()
 	if err := l.node.Join(ctx); err != nil {
@@ -663,6 +663,19 @@ func (e *Engine) joinLanes(ctx context.Context) error {
 	l.renewStop = make(chan struct{})
 	e.wg.Add(1)
 	go e.renewLoop()
+	return nil
+}
+
+// joinLanes starts the node's lease and its renewal, and takes its first
+// lanes before the engine's other goroutines start. The caller closes
+// l.renewStop when the engine does not start after all.
+func (e *Engine) joinLanes(ctx context.Context) error {
+	l := e.lanes
+	if l.renewStop == nil {
+		if err := e.joinNode(ctx); err != nil {
+			return err
+		}
+	}
 	t, err := l.node.Balance(ctx)
 	if err != nil {
 		close(l.renewStop)

@@ -67,6 +67,13 @@ func TestOnFailNotTakenWhenSentOrUnknown(t *testing.T) {
 // waits on while it has no outcome.
 func TestOnFailRunResumesFromTheOutbox(t *testing.T) {
 	t.Parallel()
+	if testWriters(t) > 1 {
+		// It writes a crash's rows through the first writer's store,
+		// whose message ids come from a block of its own: the
+		// transcript, in id order, would put them out of order when
+		// another writer holds alice's lane.
+		t.Skip("writes the store beside the engine: one writer only")
+	}
 	h := newHarness(t, map[string]string{"notify.yaml": onFailFlow})
 	h.say("go")
 	h.wantTranscript("first | after first")

@@ -34,6 +34,8 @@ type Reply struct {
 	gate    *replyGate
 	// retry is set when the reply is given again, to a platform retry.
 	retry bool
+	// writer is the engine (of an engine's writers) that holds the gate.
+	writer *Engine
 }
 
 // replyGate holds back a contact's other messages until its passive reply
@@ -95,6 +97,9 @@ func passiveOK(m *channels.Message) bool {
 // gets the same reply again: WeChat retries only when it did not get the
 // answer, and it takes the answer of one attempt.
 func (e *Engine) IngestReply(ctx context.Context, ev channels.Event, deadline time.Time) (*Reply, error) {
+	if w := e.writerFor(ev.Account, ev.Contact); w != e {
+		return w.IngestReply(ctx, ev, deadline)
+	}
 	key := ContactRef{ev.Account, ev.Contact}
 	var event string
 	if ev.MsgID != "" || !ev.At.IsZero() {
@@ -136,7 +141,7 @@ func (e *Engine) IngestReply(ctx context.Context, ev channels.Event, deadline ti
 		g.open(e)
 		return nil, err
 	}
-	return &Reply{Message: req.entry.Message, entry: req.entry, gate: g, retry: req.retry}, nil
+	return &Reply{Message: req.entry.Message, entry: req.entry, gate: g, retry: req.retry, writer: e}, nil
 }
 
 // FinishReply records how the passive reply went. written is true when
@@ -152,6 +157,9 @@ func (e *Engine) IngestReply(ctx context.Context, ev channels.Event, deadline ti
 func (e *Engine) FinishReply(ctx context.Context, r *Reply, written bool) error {
 	if r == nil {
 		return nil
+	}
+	if r.writer != nil && r.writer != e {
+		return r.writer.FinishReply(ctx, r, written)
 	}
 	defer r.gate.open(e)
 	// The callback's request may be gone; what it started must finish.

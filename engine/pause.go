@@ -250,7 +250,36 @@ func (h *holds) report(now time.Time) (paused []SendPause, pauses, probes map[st
 // SendPauses returns the accounts whose sends are paused, by account.
 func (e *Engine) SendPauses() []SendPause {
 	p, _, _ := e.holds.report(e.clock.Now())
+	for _, w := range e.more {
+		p = mergePauses(p, w.SendPauses())
+	}
 	return p
+}
+
+// mergePauses joins two writers' pauses (the channel pauses an account
+// for every writer): one per account, with the messages both hold, the
+// earliest start and the latest end, open while either is.
+func mergePauses(a, b []SendPause) []SendPause {
+	for _, q := range b {
+		i := slices.IndexFunc(a, func(p SendPause) bool { return p.Account == q.Account })
+		if i < 0 {
+			a = append(a, q)
+			continue
+		}
+		p := &a[i]
+		p.Held += q.Held
+		if q.Since.Before(p.Since) {
+			p.Since, p.Cause = q.Since, q.Cause
+		}
+		if q.Until.After(p.Until) {
+			p.Until = q.Until
+		}
+		if q.State == "open" {
+			p.State = "open"
+		}
+	}
+	slices.SortFunc(a, func(x, y SendPause) int { return cmp.Compare(x.Account, y.Account) })
+	return a
 }
 
 // armHolds arms a wake-up for the end of the earliest pause: the

@@ -9,6 +9,7 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -396,4 +397,24 @@ func TestStormParallel(t *testing.T) {
 	r.sync()
 	r.wantSends("after the storm", 124)
 	r.wantDelivered(contacts, int(stormed)-1)
+}
+
+// TestMergePausesOneAccountOnce: an account the channel paused for two
+// writers is listed once, with the messages both hold, from the earlier
+// start to the later end, open while either is.
+func TestMergePausesOneAccountOnce(t *testing.T) {
+	t0 := time.Date(2026, 12, 2, 10, 0, 0, 0, time.UTC)
+	a := []SendPause{{Account: "main", State: "half-open", Since: t0.Add(time.Second), Until: t0.Add(time.Minute), Cause: "later", Held: 2}}
+	b := []SendPause{
+		{Account: "main", State: "open", Since: t0, Until: t0.Add(2 * time.Minute), Cause: "first", Held: 3},
+		{Account: "alt", State: "open", Since: t0, Until: t0.Add(time.Minute), Held: 1},
+	}
+	got := mergePauses(a, b)
+	want := []SendPause{
+		{Account: "alt", State: "open", Since: t0, Until: t0.Add(time.Minute), Held: 1},
+		{Account: "main", State: "open", Since: t0, Until: t0.Add(2 * time.Minute), Cause: "first", Held: 5},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("merged\n%+v\nwant\n%+v", got, want)
+	}
 }

@@ -81,6 +81,9 @@ type ActResult struct {
 // contact another node holds is queued for that node (ErrQueued, no
 // result). An unknown contact is ErrNotFound.
 func (e *Engine) Act(ctx context.Context, ref ContactRef, a Action) (*ActResult, error) {
+	if w := e.writerFor(ref.Account, ref.ID); w != e {
+		return w.Act(ctx, ref, a)
+	}
 	if ref.Account == "" || ref.ID == "" {
 		return nil, fmt.Errorf("%w: account and contact are required", ErrBadEvent)
 	}
@@ -601,6 +604,7 @@ func (e *Engine) Changed() <-chan struct{} {
 
 // notifyChanged wakes the watchers of Changed.
 func (e *Engine) notifyChanged() {
+	e = e.top() // the writers share the engine's watchers
 	e.changedMu.Lock()
 	defer e.changedMu.Unlock()
 	if e.changed != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"net"
 	"net/url"
 	"os"
@@ -19,6 +20,13 @@ import (
 // benchPostgres opens the PostgreSQL store at WXFLOW_PG_URL in a schema
 // of its own, dropped when the benchmark ends; it skips without the URL.
 func benchPostgres(b *testing.B) *postgres.Store {
+	b.Helper()
+	return benchPostgresN(b, 1)[0]
+}
+
+// benchPostgresN opens n stores on a fresh schema of the server of
+// WXFLOW_PG_URL (the writers of one engine, Config.Writers).
+func benchPostgresN(b *testing.B, n int) []*postgres.Store {
 	b.Helper()
 	base := os.Getenv("WXFLOW_PG_URL")
 	if base == "" {
@@ -59,11 +67,15 @@ func benchPostgres(b *testing.B) *postgres.Store {
 		}
 		u.Host = delayProxy(b, u.Host, delay)
 	}
-	st, err := postgres.Open(ctx, u.String(), postgres.Options{})
-	if err != nil {
-		b.Fatal(err)
+	var out []*postgres.Store
+	for i := 0; i < n; i++ {
+		st, err := postgres.Open(ctx, u.String(), postgres.Options{NodeName: fmt.Sprintf("bench/%d", i)})
+		if err != nil {
+			b.Fatal(err)
+		}
+		out = append(out, st)
 	}
-	return st
+	return out
 }
 
 // delayProxy forwards TCP connections to addr, each chunk read from
@@ -124,16 +136,26 @@ func delayProxy(b *testing.B, addr string, delay time.Duration) string {
 }
 
 // BenchmarkIngestFollowWelcomePostgres is BenchmarkIngestFollowWelcome on
-// the PostgreSQL store (WXFLOW_PG_URL; it skips without). It also reports
-// the writer's transactions (batches) and round trips. With
+// the PostgreSQL store (WXFLOW_PG_URL; it skips without), with the
+// writers a node runs by default (DefaultNodeWriters; another number
+// with WXFLOW_BENCH_WRITERS). It also reports the writers' transactions
+// (batches) and round trips. With
 // WXFLOW_BENCH_PG_DELAY (a duration, such as 250us), the store's
 // connections go through a proxy that delays each direction by it, as a
 // database on another machine would.
 func BenchmarkIngestFollowWelcomePostgres(b *testing.B) {
 	clock := engine.NewVirtualClock(time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC))
-	st := benchPostgres(b)
-	e, ch := benchEngineOnStore(b, st, b.TempDir(), clock, welcomeOneSend)
-	before := st.WriterStats()
+	stores := benchPostgresN(b, envInt("WXFLOW_BENCH_WRITERS", engine.DefaultNodeWriters))
+	e, ch := benchEngineOnStores(b, stores, b.TempDir(), clock, welcomeOneSend)
+	writerStats := func() (s postgres.WriterStats) {
+		for _, st := range stores {
+			w := st.WriterStats()
+			s.Updates += w.Updates
+			s.RoundTrips += w.RoundTrips
+		}
+		return s
+	}
+	before := writerStats()
 	b.ResetTimer()
 	start := time.Now()
 	ingestFollows(b, e, "u", b.N, clock.Now())
@@ -145,7 +167,7 @@ func BenchmarkIngestFollowWelcomePostgres(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "events/s")
 	b.StopTimer()
-	after := st.WriterStats()
+	after := writerStats()
 	txs, trips := after.Updates-before.Updates, after.RoundTrips-before.RoundTrips
 	b.ReportMetric(float64(b.N)/float64(max(txs, 1)), "events/tx")
 	b.ReportMetric(float64(trips)/float64(b.N), "trips/event")

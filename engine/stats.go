@@ -26,8 +26,10 @@ type Stats struct {
 	// handled (on a store shared by several nodes).
 	Queued, Dequeued uint64
 	// Lanes is how many lanes this node holds (LaneCount on a store of
-	// one process).
-	Lanes int
+	// one process); WriterLanes, of an engine of several writers
+	// (Config.Writers), how many each of them holds.
+	Lanes       int
+	WriterLanes []int
 	// RunsStarted counts the runs started, by flow; RunsEnded the runs
 	// that ended, by status.
 	RunsStarted map[string]uint64
@@ -279,7 +281,7 @@ func (s *stats) observeIngest(took time.Duration) {
 
 // Stats returns a snapshot of the engine's counters.
 func (e *Engine) Stats() Stats {
-	s := &e.stats
+	s := e.stats
 	s.mu.Lock()
 	t := &s.totals
 	out := Stats{
@@ -305,5 +307,20 @@ func (e *Engine) Stats() Stats {
 	out.OutboxQueue = len(e.outq)
 	e.outMu.Unlock()
 	out.Paused, out.SendPauses, out.SendProbes = e.holds.report(e.clock.Now())
+	if len(e.more) > 0 {
+		out.WriterLanes = []int{out.Lanes}
+	}
+	for _, w := range e.more {
+		// The counters are shared; what each writer holds adds up.
+		m := w.Stats()
+		out.WriterQueue += m.WriterQueue
+		out.EventQueue += m.EventQueue
+		out.OutboxQueue += m.OutboxQueue
+		out.Lanes += m.Lanes
+		out.WriterLanes = append(out.WriterLanes, m.Lanes)
+		out.Paused = mergePauses(out.Paused, m.Paused)
+		addAll(&out.SendPauses, m.SendPauses)
+		addAll(&out.SendProbes, m.SendProbes)
+	}
 	return out
 }

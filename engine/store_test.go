@@ -6,6 +6,7 @@ import (
 	"hash/fnv"
 	"net/url"
 	"os"
+	"strconv"
 	"sync"
 	"testing"
 
@@ -34,6 +35,41 @@ func onPostgres(t testing.TB) bool {
 		t.Fatal("WXFLOW_ENGINE_STORE=postgres needs WXFLOW_PG_URL")
 	}
 	return true
+}
+
+// openWriters opens the stores of the engine's other writers
+// (Config.Writers) on the same database as openStore: with
+// WXFLOW_ENGINE_WRITERS=N on PostgreSQL, N-1 of them (CI runs the suite
+// with two writers too); none otherwise.
+func openWriters(t testing.TB, ctx context.Context, file string) []engine.Store {
+	n := testWriters(t)
+	var out []engine.Store
+	for i := 1; i < n; i++ {
+		st, err := openStore(t, ctx, file)
+		if err != nil {
+			closeAll(out)
+			t.Fatal(err)
+		}
+		out = append(out, st)
+	}
+	return out
+}
+
+// testWriters is how many writers the suite's engines run: 1, or
+// WXFLOW_ENGINE_WRITERS on PostgreSQL.
+func testWriters(t testing.TB) int {
+	n, _ := strconv.Atoi(os.Getenv("WXFLOW_ENGINE_WRITERS"))
+	if !onPostgres(t) || n < 2 {
+		return 1
+	}
+	return n
+}
+
+// closeAll closes stores.
+func closeAll(stores []engine.Store) {
+	for _, st := range stores {
+		st.Close()
+	}
 }
 
 // schemas are the PostgreSQL schemas the tests made, by store file.

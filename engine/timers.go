@@ -116,7 +116,10 @@ func (e *Engine) NextDue(ctx context.Context) (time.Time, bool, error) {
 		}
 		return err
 	})
-	return next, ok, err
+	if err != nil {
+		return next, ok, err
+	}
+	return e.nextDueMore(ctx, next, ok)
 }
 
 // closeDue returns when the first open conversation of this node's
@@ -217,6 +220,11 @@ func (e *Engine) nextAutoClose(tx ReadTx) (time.Time, bool, error) {
 // its probe go). The timer loop calls it; tests and the sandbox call it
 // after moving a virtual clock, then Sync waits for all of it.
 func (e *Engine) FireDue(ctx context.Context) error {
+	for _, w := range e.more {
+		if err := w.FireDue(ctx); err != nil {
+			return err
+		}
+	}
 	if e.holds.any() {
 		e.kickOutbox()
 	}

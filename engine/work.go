@@ -84,7 +84,7 @@ func (w *work) run(fn func(w *work) error) error {
 	if w.sends {
 		w.after = append(w.after, w.e.kickOutbox)
 	}
-	if changed && w.e.watched.Load() {
+	if changed && w.e.top().watched.Load() {
 		w.after = append(w.after, w.e.notifyChanged)
 	}
 	if due := w.timerDue; !due.IsZero() {

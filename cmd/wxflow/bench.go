@@ -64,6 +64,8 @@ type benchOptions struct {
 	db, writeFlows   string
 	// nodes is how many serve processes share the database (PostgreSQL).
 	nodes int
+	// writers is the nodes' writers (nodes: writers:; 0: the default).
+	writers int
 	// The soak: the load in rounds for duration, the store's size every
 	// sample, the server's retention, and location reports per follower.
 	duration, sample, retention time.Duration
@@ -89,6 +91,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fl.StringVar(&o.db, "db", "", "the SQLite database (default: a new one in a temporary folder)")
 	fl.StringVar(&o.db, "database", "", "the server's store: a SQLite file (as --db) or a postgres:// URL (default: a new SQLite file in a temporary folder)")
 	fl.IntVar(&o.nodes, "nodes", 1, "with --database postgres://...: how many serve nodes share the database, behind a round-robin proxy")
+	fl.IntVar(&o.writers, "writers", 0, "with --database postgres://...: how many writers each node runs (its nodes: writers:; 0: the default, 2)")
 	fl.BoolVar(&o.keep, "keep", false, "keep the temporary folder (config, flows, database) and print where it is")
 	fl.DurationVar(&o.duration, "duration", 0, "a soak: play the load in rounds of the same followers until this much time has passed, reporting the store's size (db + wal) as it goes")
 	fl.DurationVar(&o.sample, "sample", 0, "with --duration: how often the store's size is taken (default a tenth of --duration)")
@@ -187,6 +190,9 @@ func (o *benchOptions) check(fl *flag.FlagSet) string {
 		if msg := benchNodesProblem(o.nodes, o.db, o.duration > 0); msg != "" {
 			return msg
 		}
+		if o.writers != 0 && (o.writers < 1 || !postgres.IsURL(o.db)) {
+			return "--writers goes with --database postgres://..., and must be at least 1 (a SQLite store has one writer)"
+		}
 	}
 	if o.url == "" {
 		for _, f := range []string{"token", "aes-key", "appid", "account", "original-id"} {
@@ -196,7 +202,7 @@ func (o *benchOptions) check(fl *flag.FlagSet) string {
 		}
 		return ""
 	}
-	for _, f := range []string{"db", "database", "nodes", "keep", "retention", "duration", "sample"} {
+	for _, f := range []string{"db", "database", "nodes", "writers", "keep", "retention", "duration", "sample"} {
 		if given[f] {
 			return "--" + f + " is for the server the bench starts, not with --url"
 		}
@@ -296,6 +302,8 @@ type benchReport struct {
 	// how many serve processes shared it.
 	Database string `json:"database"`
 	Nodes    int    `json:"nodes"`
+	// Writers is how many writers each node ran (0: the default).
+	Writers int `json:"writers,omitempty"`
 
 	Callbacks     int                    `json:"callbacks"`
 	Attempts      int                    `json:"attempts"`
@@ -344,7 +352,7 @@ type benchReport struct {
 func newBenchReport(o *benchOptions) *benchReport {
 	r := &benchReport{
 		Scenario: o.scenario, Mode: "local", AES: o.aes, Followers: o.followers, Conns: o.conns, Rate: o.rate, Seed: o.seed,
-		Database: databaseKind(o.db), Nodes: o.nodes,
+		Database: databaseKind(o.db), Nodes: o.nodes, Writers: o.writers,
 		Locations: o.locations,
 		Events:    map[string]int{}, RunsStarted: map[string]int{}, Runs: map[string]int{}, Outbox: map[string]int{}, Failures: map[string]int{},
 	}
@@ -481,6 +489,15 @@ accounts:
 %s`, strconv.Quote(db), adminToken, benchAccount, benchAppID, benchSecret, benchToken, benchOriginalID, apiBase, aesLine)
 }
 
+// benchWritersYAML is the nodes: of the server the bench starts: its
+// writers, when --writers gives them.
+func benchWritersYAML(n int) string {
+	if n == 0 {
+		return ""
+	}
+	return fmt.Sprintf("nodes:\n  writers: %d\n", n)
+}
+
 // benchRunMainEnv, set to 1 in the environment of the server the bench
 // starts, makes a test binary of this package run main instead of its
 // tests (see TestMain): under `go test` the bench's executable is the
@@ -530,7 +547,7 @@ func benchLocal(ctx context.Context, o *benchOptions, stderr io.Writer) (*benchR
 	}
 	adminToken := crand.Text()
 	cfgPath := filepath.Join(dir, "wxflow.yaml")
-	if err := os.WriteFile(cfgPath, []byte(benchConfigYAML(db, api.URL(), o.aes, adminToken)+benchRetentionYAML(o.retention)), 0o600); err != nil {
+	if err := os.WriteFile(cfgPath, []byte(benchConfigYAML(db, api.URL(), o.aes, adminToken)+benchRetentionYAML(o.retention)+benchWritersYAML(o.writers)), 0o600); err != nil {
 		return nil, err
 	}
 	// The bench reads the config too: its problems show before a server

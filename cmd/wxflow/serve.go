@@ -153,9 +153,12 @@ type serverOptions struct {
 
 // server is a running `wxflow serve`: store, channel, engine and HTTP.
 type server struct {
-	cfg     *config.Config
-	log     *slog.Logger
-	store   engine.Store
+	cfg   *config.Config
+	log   *slog.Logger
+	store engine.Store
+	// writers are the stores of the engine's other writers (PostgreSQL:
+	// nodes: writers:), closed after the engine stops.
+	writers []engine.Store
 	engine  *engine.Engine
 	sandbox *sandbox.Sandbox
 	// pruner deletes what the store keeps no longer (nil in the sandbox).
@@ -288,6 +291,10 @@ func (s *server) openAccounts(ctx context.Context, o serverOptions) (http.Handle
 		return nil, err
 	}
 	s.store = st
+	if s.writers, err = openWriterStores(ctx, cfg.Database, cfg.Nodes); err != nil {
+		st.Close()
+		return nil, err
+	}
 	state := wechatstate.New(st, o.Clock)
 	accounts := map[string]*wechat.ChannelAccount{}
 	handlerAccounts := map[string]*wechat.CallbackAccount{}
@@ -299,7 +306,7 @@ func (s *server) openAccounts(ctx context.Context, o serverOptions) (http.Handle
 			Observe: s.metrics.ObserveAPI(a.ID),
 		})
 		if err != nil {
-			st.Close()
+			s.closeStores()
 			return nil, fmt.Errorf("account %s: %w", a.ID, err)
 		}
 		s.metrics.CountRefreshes(a.ID, client.Refreshes)
@@ -313,7 +320,7 @@ func (s *server) openAccounts(ctx context.Context, o serverOptions) (http.Handle
 				ca.Previous, err = wechat.NewCipher(a.AESKeyPrevious, a.AppID)
 			}
 			if err != nil {
-				st.Close()
+				s.closeStores()
 				return nil, fmt.Errorf("account %s: %w", a.ID, err)
 			}
 		}
@@ -324,14 +331,15 @@ func (s *server) openAccounts(ctx context.Context, o serverOptions) (http.Handle
 		Secrets: cfg.Secrets,
 		People:  cfg.People(), AutoClose: cfg.AutoClose(),
 		OnFenced: func() { s.fencedOnce.Do(func() { close(s.fenced) }) },
+		Writers:  s.writers,
 	})
 	if err != nil {
-		st.Close()
+		s.closeStores()
 		return nil, err
 	}
 	s.pruner, err = engine.NewPruner(s.engine, engine.PrunerConfig{Retention: cfg.Retention.Retention, Every: cfg.Retention.Every})
 	if err != nil {
-		st.Close()
+		s.closeStores()
 		return nil, err
 	}
 	return wechat.NewHandler(wechat.HandlerConfig{
@@ -462,7 +470,7 @@ func (s *server) closeEngine() {
 	if s.engine != nil {
 		s.engine.Stop()
 	}
-	s.store.Close()
+	s.closeStores()
 }
 
 // flowsFingerprint summarises the flow folder's YAML files (names, sizes,
@@ -617,7 +625,7 @@ func (s *server) Shutdown(ctx context.Context) error {
 		s.pruner.Stop()
 	}
 	s.engine.Stop()
-	if cerr := s.store.Close(); cerr != nil && err == nil {
+	if cerr := s.closeStores(); cerr != nil && err == nil {
 		err = cerr
 	}
 	return err

@@ -42,6 +42,37 @@ func openStoreFor(ctx context.Context, database, synchronous string, nodes confi
 	return st, nil
 }
 
+// openWriterStores opens the stores of a node's other writers: on
+// PostgreSQL, nodes: writers: less one (the node's own store is the
+// first writer's); none on SQLite, which has one writer. Their reads go
+// through the first store, so each keeps one read connection.
+func openWriterStores(ctx context.Context, database string, nodes config.NodesConfig) ([]engine.Store, error) {
+	if !postgres.IsURL(database) {
+		return nil, nil
+	}
+	var out []engine.Store
+	for i := 1; i < nodes.WritersFor(); i++ {
+		st, err := postgres.Open(ctx, database, postgres.Options{Lease: nodes.Lease, Renew: nodes.Renew, ReadConns: 1})
+		if err != nil {
+			for _, o := range out {
+				o.Close()
+			}
+			return nil, fmt.Errorf("writer %d of %d: %w", i+1, nodes.WritersFor(), err)
+		}
+		out = append(out, st)
+	}
+	return out, nil
+}
+
+// closeStores closes the server's stores: the other writers' first.
+func (s *server) closeStores() error {
+	for _, w := range s.writers {
+		w.Close()
+	}
+	s.writers = nil
+	return s.store.Close()
+}
+
 // checkSandboxDatabase refuses a PostgreSQL URL for the sandbox, which
 // keeps its state in a SQLite file.
 func checkSandboxDatabase(database string) error {

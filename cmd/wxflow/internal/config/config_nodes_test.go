@@ -18,8 +18,14 @@ func TestConfigNodes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.Nodes != (NodesConfig{}) || got.Nodes.LeaseFor() != 5*time.Second || got.Nodes.RenewEvery() != time.Second {
-		t.Errorf("default nodes = %+v (renew every %s), want a lease of 5s renewed every 1s", got.Nodes, got.Nodes.RenewEvery())
+	if got.Nodes != (NodesConfig{}) || got.Nodes.LeaseFor() != 5*time.Second || got.Nodes.RenewEvery() != time.Second || got.Nodes.WritersFor() != 2 {
+		t.Errorf("default nodes = %+v (renew every %s, %d writers), want a lease of 5s renewed every 1s, 2 writers", got.Nodes, got.Nodes.RenewEvery(), got.Nodes.WritersFor())
+	}
+	for src, want := range map[string]int{"nodes:\n  writers: 1\n": 1, "nodes:\n  writers: 4\n  lease: 10s\n": 4, "nodes:\n  writers: 16\n": 16} {
+		got, err := Parse("", []byte(src+minimal), envOf(testEnv))
+		if err != nil || got.Nodes.WritersFor() != want {
+			t.Errorf("%q: %v writers, error %v; want %d", src, got.Nodes.WritersFor(), err, want)
+		}
 	}
 	for _, c := range []struct {
 		src   string
@@ -47,6 +53,10 @@ func TestConfigNodes(t *testing.T) {
 		{"short lease", "nodes:\n  lease: 500ms\n", "wxflow.yaml:2:10: error: nodes lease must be at least 1s"},
 		{"long lease", "nodes:\n  lease: 1h\n", "wxflow.yaml:2:10: error: nodes lease must be at most 10m"},
 		{"short renew", "nodes:\n  renew: 10ms\n", "wxflow.yaml:2:10: error: nodes renew must be at least 100ms"},
+		{"no writer", "nodes:\n  writers: 0\n", "wxflow.yaml:2:12: error: nodes writers must be a whole number from 1 to 16 (2 (the default) suits"},
+		{"too many writers", "nodes:\n  writers: 17\n", "wxflow.yaml:2:12: error: nodes writers must be a whole number from 1 to 16"},
+		{"writers not a number", "nodes:\n  writers: two\n", "wxflow.yaml:2:12: error: nodes writers must be a whole number"},
+		{"writers a list", "nodes:\n  writers: [2]\n", "wxflow.yaml:2:12: error: nodes writers must be a whole number"},
 		{"zero", "nodes:\n  lease: 0\n", "wxflow.yaml:2:10: error: lease must be longer than zero"},
 		{"no unit", "nodes:\n  renew: 1\n", "wxflow.yaml:2:10: error: renew needs a unit"},
 		{"unknown key", "nodes:\n  leases: 5s\n", `wxflow.yaml:2:3: error: unknown key "leases"`},

@@ -1,0 +1,190 @@
+package engine_test
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/wxflow/wxflow/channels"
+	"github.com/wxflow/wxflow/channels/sim"
+	"github.com/wxflow/wxflow/channels/wechat"
+	"github.com/wxflow/wxflow/engine"
+	"github.com/wxflow/wxflow/engine/postgres"
+	"github.com/wxflow/wxflow/engine/postgres/pgtest"
+	"github.com/wxflow/wxflow/engine/sqlite"
+	"github.com/wxflow/wxflow/flows"
+)
+
+// writersFlows are the flows of startWriters, by file.
+var writersFlows = map[string]string{
+	"echo.yaml":    "name: echo\ntriggers:\n  - message:\nsteps:\n  - send: \"${event.text}\"\n",
+	"welcome.yaml": "name: welcome\ntriggers: [follow]\nsteps:\n  - send: \"Welcome!\"\n  - send: \"Menu\"\n",
+}
+
+// startWriters starts an engine of n writers on a fresh schema (dsn),
+// with the flows of writersFlows.
+func startWriters(t *testing.T, n int) (e *engine.Engine, ch *sim.Channel, clock *engine.VirtualClock, dsn string) {
+	t.Helper()
+	dsn, _ = pgtest.Schema(t, "wxwriters_")
+	ctx := context.Background()
+	var stores []engine.Store
+	for i := 0; i < n; i++ {
+		st, err := postgres.Open(ctx, dsn, postgres.Options{NodeName: fmt.Sprint("w", i)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		stores = append(stores, st)
+	}
+	clock = engine.NewVirtualClock(t0)
+	ch = sim.New(nil, wechat.Settings{})
+	e, err := engine.New(engine.Config{Store: stores[0], Writers: stores[1:], Channel: ch, Clock: clock, Zone: time.UTC})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		e.Stop()
+		closeAll(stores)
+	})
+	var set flows.Set
+	for name, src := range writersFlows {
+		f, diags := flows.LoadFile(filepath.Join(t.TempDir(), name), []byte(src), flows.Options{})
+		if diags.HasErrors() {
+			t.Fatalf("flows: %v", diags.Err())
+		}
+		set.Flows = append(set.Flows, f)
+	}
+	if err := e.Load(ctx, &set); err != nil {
+		t.Fatal(err)
+	}
+	return e, ch, clock, dsn
+}
+
+// TestWritersShareTheLanesAndKeepEachContactsOrder: the writers of an
+// engine take a share of the lanes each when it starts; each event goes
+// to the writer holding its contact's lane (none is queued for another),
+// and each contact's replies go out in the order of its events.
+func TestWritersShareTheLanesAndKeepEachContactsOrder(t *testing.T) {
+	e, ch, _, dsn := startWriters(t, 2)
+	if s := e.Stats(); s.Lanes != engine.LaneCount || !slices.Equal(s.WriterLanes, []int{engine.LaneCount / 2, engine.LaneCount / 2}) {
+		t.Fatalf("lanes %d, by writer %v: want a half each", s.Lanes, s.WriterLanes)
+	}
+	ctx := context.Background()
+	const contacts, each = 40, 5
+	var wg sync.WaitGroup
+	for c := 0; c < contacts; c++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			id := fmt.Sprint("u", c)
+			for k := 0; k < each; k++ {
+				ev := channels.Event{Account: "main", Contact: id, Kind: channels.Text, Text: fmt.Sprint(id, "-", k), MsgID: fmt.Sprint(id, "-", k)}
+				if err := e.Ingest(ctx, ev); err != nil {
+					t.Error(err)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if err := e.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for c := 0; c < contacts; c++ {
+		id := fmt.Sprint("u", c)
+		var got, want []string
+		for _, d := range ch.DeliveredTo("main", id) {
+			got = append(got, d.Message.Text)
+		}
+		for k := 0; k < each; k++ {
+			want = append(want, fmt.Sprint(id, "-", k))
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("%s got %v, want %v", id, got, want)
+		}
+	}
+	s := e.Stats()
+	if s.Queued != 0 || s.Events[channels.Text] != contacts*each {
+		t.Errorf("queued %d, text events %d: want each of the %d events handled by its lane's writer", s.Queued, s.Events[channels.Text], contacts*each)
+	}
+	// The contacts' lanes are held by both writers: both did work.
+	var lanes []int32
+	for c := 0; c < contacts; c++ {
+		lanes = append(lanes, int32(engine.LaneOf("main", fmt.Sprint("u", c))))
+	}
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var owners int
+	if err := conn.QueryRow(ctx, `SELECT count(DISTINCT owner) FROM lanes WHERE lane = ANY($1)`, lanes).Scan(&owners); err != nil {
+		t.Fatal(err)
+	}
+	if owners != 2 {
+		t.Errorf("the contacts' lanes are held by %d nodes, want both writers", owners)
+	}
+}
+
+// TestWritersGivePassiveReplies: a callback of any contact gets its
+// passive reply from the writer holding the contact's lane, and the
+// reply is recorded there; the contact's next message waits for it.
+func TestWritersGivePassiveReplies(t *testing.T) {
+	e, ch, clock, _ := startWriters(t, 2)
+	ctx := context.Background()
+	const contacts = 30
+	for c := 0; c < contacts; c++ {
+		id := fmt.Sprint("p", c)
+		r, err := e.IngestReply(ctx, channels.Event{Account: "main", Contact: id, Kind: channels.Follow, At: clock.Now()}, clock.Now().Add(time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r == nil || r.Message.Text != "Welcome!" {
+			t.Fatalf("%s: IngestReply = %+v, want the passive reply Welcome!", id, r)
+		}
+		if err := e.FinishReply(ctx, r, true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := e.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for c := 0; c < contacts; c++ {
+		id := fmt.Sprint("p", c)
+		got := ch.DeliveredTo("main", id)
+		if len(got) != 1 || got[0].Message.Text != "Menu" {
+			t.Errorf("%s: the API got %+v, want the message after the passive reply", id, got)
+		}
+	}
+	if sent := e.Stats().Messages[engine.MessageKey{Status: engine.OutboxSent}]; sent != 2*contacts {
+		t.Errorf("%d messages recorded sent, want %d (the passive replies and the API's)", sent, 2*contacts)
+	}
+}
+
+// TestWritersNeedStoresOfNodes: writers need a store shared by several
+// nodes (PostgreSQL); on SQLite, New refuses them.
+func TestWritersNeedStoresOfNodes(t *testing.T) {
+	ctx := context.Background()
+	lite, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "a.db"), sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lite.Close()
+	other, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "b.db"), sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	_, err = engine.New(engine.Config{Store: lite, Writers: []engine.Store{other}, Channel: sim.New(nil, wechat.Settings{})})
+	if err == nil {
+		t.Fatal("an engine of writers on SQLite: no error")
+	}
+	t.Log(err)
+}
