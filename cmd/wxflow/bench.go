@@ -1370,6 +1370,9 @@ func (r *benchReport) print(w io.Writer) {
 	case r.Database == "postgres":
 		server = "wxflow serve as a child process on PostgreSQL"
 	}
+	if r.Writers > 0 && r.Mode != "remote" {
+		server += fmt.Sprintf(", %d writers a node", r.Writers)
+	}
 	rate := "as fast as acknowledged"
 	if r.Rate > 0 {
 		rate = fmt.Sprintf("paced at %g/s", r.Rate)

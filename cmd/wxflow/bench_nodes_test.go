@@ -12,8 +12,8 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// TestBenchNodesUsage: --nodes needs PostgreSQL, a soak does not run on
-// it, and neither goes with --url.
+// TestBenchNodesUsage: --nodes and --writers need PostgreSQL, a soak
+// does not run on it, and none goes with --url.
 func TestBenchNodesUsage(t *testing.T) {
 	for _, c := range []struct {
 		args []string
@@ -24,6 +24,9 @@ func TestBenchNodesUsage(t *testing.T) {
 		{[]string{"--nodes", "0", "--database", "postgres://u@h/db"}, "at least 1"},
 		{[]string{"--database", "postgres://u@h/db", "--duration", "1m"}, "does not run on PostgreSQL"},
 		{[]string{"--url", "http://127.0.0.1:1", "--token", "x", "--nodes", "2"}, "--nodes is for the server"},
+		{[]string{"--writers", "2"}, "--writers goes with --database postgres://"},
+		{[]string{"--writers", "-1", "--database", "postgres://u@h/db"}, "must be at least 1"},
+		{[]string{"--url", "http://127.0.0.1:1", "--token", "x", "--writers", "2"}, "--writers is for the server"},
 		{[]string{"--url", "http://127.0.0.1:1", "--token", "x", "--database", "postgres://u@h/db"}, "--database is for the server"},
 	} {
 		r := runCLI(t, append([]string{"bench"}, c.args...)...)

@@ -33,6 +33,7 @@ import (
 	"github.com/wxflow/wxflow/channels"
 	"github.com/wxflow/wxflow/channels/wechat"
 	"github.com/wxflow/wxflow/channels/wechat/wechattest"
+	"github.com/wxflow/wxflow/engine"
 )
 
 // The multi-node test (issue 13, section 5): three `wxflow serve`
@@ -163,6 +164,11 @@ func TestNodesShareOnePostgres(t *testing.T) {
 	for _, s := range h.slots {
 		s.waitListening(nodesWait)
 	}
+	// Each node runs two writers (nodes: writers:, by default), each a
+	// node of the database's.
+	if n := nodeRows(t, db.url); n != nodesCount*engine.DefaultNodeWriters {
+		t.Errorf("%d rows in nodes for %d processes, want %d writers each", n, nodesCount, engine.DefaultNodeWriters)
+	}
 	firstDue := h.scheduleDue(nodesWait)
 
 	load := newNodesLoad(t, h.proxy.URL)
@@ -223,6 +229,22 @@ func TestNodesShareOnePostgres(t *testing.T) {
 		h.dumpLogs()
 	}
 	t.Logf("%v in all", time.Since(began).Round(time.Millisecond))
+}
+
+// nodeRows counts the rows of the nodes table: the live writers.
+func nodeRows(t *testing.T, url string) int {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var n int
+	if err := conn.QueryRow(ctx, `SELECT count(*) FROM nodes`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
 }
 
 // ---------------------------------------------------------------------
