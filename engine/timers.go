@@ -55,7 +55,7 @@ func (e *Engine) timerLoop() {
 		// The whole round counts as busy, so that Sync waits for it
 		// (its jobs are apart: between two, nothing else would be).
 		e.addBusy(1)
-		err := e.FireDue(context.Background())
+		err := e.fireDue(context.Background())
 		e.addBusy(-1)
 		if err != nil {
 			if errors.Is(err, ErrStopped) {
@@ -64,7 +64,7 @@ func (e *Engine) timerLoop() {
 			// What failed is still due: try again in a while, not at once.
 			e.log.Error("timers", "err", err)
 			wait = timerRetry
-		} else if next, ok, err := e.NextDue(context.Background()); err == nil && ok {
+		} else if next, ok, err := e.nextDue(context.Background()); err == nil && ok {
 			wait = min(next.Sub(e.clock.Now()), time.Minute)
 		}
 		e.timerWake.Store(max(e.clock.Now().Add(wait).UnixNano(), 1))
@@ -84,6 +84,16 @@ const timerRetry = time.Second
 // flows comes due. (A stored schedule no loaded flow has, before the
 // first Load, is not due: FireDue would not fire it.)
 func (e *Engine) NextDue(ctx context.Context) (time.Time, bool, error) {
+	next, ok, err := e.nextDue(ctx)
+	if err != nil {
+		return next, ok, err
+	}
+	return e.nextDueMore(ctx, next, ok)
+}
+
+// nextDue is NextDue of this writer's timers, schedules and
+// conversations (the timer loop's).
+func (e *Engine) nextDue(ctx context.Context) (time.Time, bool, error) {
 	var next time.Time
 	var ok bool
 	loaded := map[string]bool{}
@@ -116,10 +126,7 @@ func (e *Engine) NextDue(ctx context.Context) (time.Time, bool, error) {
 		}
 		return err
 	})
-	if err != nil {
-		return next, ok, err
-	}
-	return e.nextDueMore(ctx, next, ok)
+	return next, ok, err
 }
 
 // closeDue returns when the first open conversation of this node's
@@ -221,10 +228,16 @@ func (e *Engine) nextAutoClose(tx ReadTx) (time.Time, bool, error) {
 // after moving a virtual clock, then Sync waits for all of it.
 func (e *Engine) FireDue(ctx context.Context) error {
 	for _, w := range e.more {
-		if err := w.FireDue(ctx); err != nil {
+		if err := w.fireDue(ctx); err != nil {
 			return err
 		}
 	}
+	return e.fireDue(ctx)
+}
+
+// fireDue is FireDue of this writer's timers, schedules and
+// conversations (the timer loop's).
+func (e *Engine) fireDue(ctx context.Context) error {
 	if e.holds.any() {
 		e.kickOutbox()
 	}

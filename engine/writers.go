@@ -147,7 +147,7 @@ func (e *Engine) syncMore(ctx context.Context) error {
 // nextDueMore is the earliest of the other writers' NextDue and next.
 func (e *Engine) nextDueMore(ctx context.Context, next time.Time, ok bool) (time.Time, bool, error) {
 	for _, w := range e.more {
-		t, has, err := w.NextDue(ctx)
+		t, has, err := w.nextDue(ctx)
 		if err != nil {
 			return next, ok, err
 		}
