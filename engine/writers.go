@@ -23,7 +23,7 @@ import (
 
 // DefaultNodeWriters is how many writers (the engine's own and
 // Config.Writers) a node on a store shared by several nodes runs unless
-// configured otherwise: on a 2-core machine, two ingested 1.4-1.7 times
+// configured otherwise: on a 2-core machine, two ingested 1.4-2.6 times
 // what one did on PostgreSQL, four no more than two (docs/benchmarks.md).
 const DefaultNodeWriters = 2
 
