@@ -36,15 +36,17 @@ func (e *Engine) addWriters(stores []Store) error {
 		return errors.New("engine: Writers need a store shared by several nodes (PostgreSQL)")
 	}
 	for i, st := range stores {
+		// The engine's own store is writer 1's.
+		n := i + 2
 		if _, ok := st.(Node); !ok || st == nil {
-			return fmt.Errorf("engine: writer %d: its store is not shared by several nodes (PostgreSQL)", i+1)
+			return fmt.Errorf("engine: writer %d: its store is not shared by several nodes (PostgreSQL)", n)
 		}
 		cfg := e.cfg
 		cfg.Store = st
-		cfg.Logger = e.log.With("writer", i+2)
+		cfg.Logger = e.log.With("writer", n)
 		w, err := New(cfg)
 		if err != nil {
-			return fmt.Errorf("engine: writer %d: %w", i+1, err)
+			return fmt.Errorf("engine: writer %d: %w", n, err)
 		}
 		w.parent = e
 		w.stats = e.stats
@@ -134,7 +136,7 @@ func stopAll(all []*Engine) {
 	}
 }
 
-// syncAll is Sync over the other writers.
+// syncMore is Sync over the other writers.
 func (e *Engine) syncMore(ctx context.Context) error {
 	for _, w := range e.more {
 		if err := w.Sync(ctx); err != nil {
