@@ -297,6 +297,26 @@ func (e *Engine) Stats() Stats {
 		out.IngestCounts[i] = s.ingest[i].Load()
 	}
 	out.IngestSum = time.Duration(s.ingestSum.Load()).Seconds()
+	e.writerStats(&out)
+	for _, w := range e.more {
+		// The counters are shared; what each writer holds adds up.
+		var m Stats
+		w.writerStats(&m)
+		out.WriterQueue += m.WriterQueue
+		out.EventQueue += m.EventQueue
+		out.OutboxQueue += m.OutboxQueue
+		out.Lanes += m.Lanes
+		out.WriterLanes = append(out.WriterLanes, m.Lanes)
+		out.Paused = mergePauses(out.Paused, m.Paused)
+		addAll(&out.SendPauses, m.SendPauses)
+		addAll(&out.SendProbes, m.SendProbes)
+	}
+	return out
+}
+
+// writerStats fills in what is this writer's own: its queues, its
+// lanes, its accounts' pauses.
+func (e *Engine) writerStats(out *Stats) {
 	out.WriterQueue = len(e.jobs)
 	out.EventQueue = int(e.ingestQueued.Load())
 	out.Lanes = LaneCount
@@ -310,17 +330,4 @@ func (e *Engine) Stats() Stats {
 	if len(e.more) > 0 {
 		out.WriterLanes = []int{out.Lanes}
 	}
-	for _, w := range e.more {
-		// The counters are shared; what each writer holds adds up.
-		m := w.Stats()
-		out.WriterQueue += m.WriterQueue
-		out.EventQueue += m.EventQueue
-		out.OutboxQueue += m.OutboxQueue
-		out.Lanes += m.Lanes
-		out.WriterLanes = append(out.WriterLanes, m.Lanes)
-		out.Paused = mergePauses(out.Paused, m.Paused)
-		addAll(&out.SendPauses, m.SendPauses)
-		addAll(&out.SendProbes, m.SendProbes)
-	}
-	return out
 }

@@ -38,7 +38,7 @@ func (e *Engine) addWriters(stores []Store) error {
 	for i, st := range stores {
 		// The engine's own store is writer 1's.
 		n := i + 2
-		if _, ok := st.(Node); !ok || st == nil {
+		if _, ok := st.(Node); !ok {
 			return fmt.Errorf("engine: writer %d: its store is not shared by several nodes (PostgreSQL)", n)
 		}
 		cfg := e.cfg

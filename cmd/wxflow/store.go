@@ -44,8 +44,9 @@ func openStoreFor(ctx context.Context, database, synchronous string, nodes confi
 
 // openWriterStores opens the stores of a node's other writers: on
 // PostgreSQL, nodes: writers: less one (the node's own store is the
-// first writer's); none on SQLite, which has one writer. Their reads go
-// through the first store, so each keeps one read connection.
+// first writer's); none on SQLite, which has one writer. The console's
+// and the API's reads go through the first store; each other keeps one
+// read connection, for its writer's own reads.
 func openWriterStores(ctx context.Context, database string, nodes config.NodesConfig) ([]engine.Store, error) {
 	if !postgres.IsURL(database) {
 		return nil, nil
