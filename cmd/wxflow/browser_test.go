@@ -202,10 +202,20 @@ func (b *browser) typeInto(sel, text string) {
 	b.step("type into "+sel, chromedp.WaitVisible(chromedp.CSS(sel)), chromedp.Clear(chromedp.CSS(sel)), chromedp.SendKeys(chromedp.CSS(sel), text))
 }
 
-// text is the visible text of the first element sel matches.
+// text is the visible text of the first element sel matches, once one
+// is shown. It is found and read in one evaluation in the page: a live
+// page (the inbox) may replace the element between a lookup and a read
+// of their own ("No node with given id found", seen in CI).
 func (b *browser) text(sel string) string {
 	b.t.Helper()
-	return browserRun(b, "read "+sel, chromedp.Text(chromedp.CSS(sel)))
+	expr := fmt.Sprintf(`(() => {
+		const el = document.querySelector(%q);
+		return el && el.getClientRects().length ? {text: el.innerText} : null;
+	})()`, sel)
+	type shown struct {
+		Text string `json:"text"`
+	}
+	return browserRun(b, "read "+sel, chromedp.Poll[shown](expr, chromedp.WithPollingTimeout(browserStepTimeout))).Text
 }
 
 // eval evaluates a JavaScript expression in the page.
