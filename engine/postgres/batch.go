@@ -169,10 +169,12 @@ func (t *pgTx) bufInsertRun(r runRow) {
 		t.spill()
 	}
 	t.buf().runs.put(r.id, r)
+	t.touch(r.account, r.contact)
 	t.cacheRun(r, false)
 }
 
 func (t *pgTx) bufUpdateRun(r runRow) {
+	t.touch(r.account, r.contact)
 	wb := t.buf()
 	if ins := wb.runs.at(r.id); ins != nil {
 		ins.status, ins.pos, ins.step, ins.state = r.status, r.pos, r.step, r.state
@@ -603,28 +605,18 @@ func (t *pgTx) AddEvents(recs []*engine.EventRecord) ([]bool, error) {
 		}
 		return rows.Err()
 	})
-	known := make(map[[2]string]*contactRow, len(refs[0]))
-	sessions := make(map[[2]string]cachedSession, len(refs[0]))
-	t.queue(aheadQuery, refs[0], refs[1]).Query(func(rows pgx.Rows) error {
-		for rows.Next() {
-			if err := scanAhead(rows, known, sessions); err != nil {
-				return err
-			}
-		}
-		return rows.Err()
-	})
-	active := make(map[[2]string][]runRow, len(refs[0]))
-	t.queue(activeRunsOfQuery, refs[0], refs[1]).Query(func(rows pgx.Rows) error {
-		for rows.Next() {
-			var r runRow
-			if err := rows.Scan(&r.id, &r.account, &r.contact, &r.flow, &r.version, &r.status, &r.pos, &r.step, &r.state, &r.seq, &r.started, &r.updated, &r.ended); err != nil {
-				return err
-			}
-			k := [2]string{r.account, r.contact}
-			active[k] = append(active[k], r)
-		}
-		return rows.Err()
-	})
+	// The contacts the node's cache holds are not read (see cache.go).
+	var hits map[[2]string]cacheEntry
+	read := refs
+	if t.store.lease != nil {
+		hits, read = t.store.cache.lookup(refs, t.touched)
+	}
+	known := make(map[[2]string]*contactRow, len(read[0]))
+	sessions := make(map[[2]string]cachedSession, len(read[0]))
+	active := make(map[[2]string][]runRow, len(read[0]))
+	if len(read[0]) > 0 {
+		t.readAhead(read, known, sessions, active)
+	}
 	t.ahead = nil
 	if err := t.flush(); err != nil {
 		return nil, fmt.Errorf("add events: %w", err)
@@ -641,6 +633,10 @@ func (t *pgTx) AddEvents(recs []*engine.EventRecord) ([]bool, error) {
 	}
 	for i := range refs[0] {
 		k := [2]string{refs[0][i], refs[1][i]}
+		if e, ok := hits[k]; ok {
+			t.known[k], t.sessions[k], t.active[k] = e.contact, e.session, e.runs
+			continue
+		}
 		t.known[k] = known[k]
 		t.sessions[k] = sessions[k]
 		t.active[k] = active[k]
@@ -650,6 +646,30 @@ func (t *pgTx) AddEvents(recs []*engine.EventRecord) ([]bool, error) {
 		added[i] = first[e.Key] == i && inserted[e.Key]
 	}
 	return added, nil
+}
+
+// readAhead queues the reads of refs' contacts with their sessions, and
+// of their active runs, into known, sessions and active.
+func (t *pgTx) readAhead(refs [2][]string, known map[[2]string]*contactRow, sessions map[[2]string]cachedSession, active map[[2]string][]runRow) {
+	t.queue(aheadQuery, refs[0], refs[1]).Query(func(rows pgx.Rows) error {
+		for rows.Next() {
+			if err := scanAhead(rows, known, sessions); err != nil {
+				return err
+			}
+		}
+		return rows.Err()
+	})
+	t.queue(activeRunsOfQuery, refs[0], refs[1]).Query(func(rows pgx.Rows) error {
+		for rows.Next() {
+			var r runRow
+			if err := rows.Scan(&r.id, &r.account, &r.contact, &r.flow, &r.version, &r.status, &r.pos, &r.step, &r.state, &r.seq, &r.started, &r.updated, &r.ended); err != nil {
+				return err
+			}
+			k := [2]string{r.account, r.contact}
+			active[k] = append(active[k], r)
+		}
+		return rows.Err()
+	})
 }
 
 // scanAhead scans a row of aheadQuery: its contact into contacts and its

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -351,6 +352,8 @@ func (s *Store) Balance(ctx context.Context) (engine.Taken, error) {
 				for _, lane := range taken {
 					t.Lanes = append(t.Lanes, int(lane))
 				}
+				// Another node may have written their contacts.
+				s.cache.clear()
 				mine += len(taken)
 			}
 		}
@@ -399,6 +402,11 @@ func (s *Store) Work(lanes []int) {
 	}
 	sort.Slice(held, func(i, j int) bool { return held[i] < held[j] })
 	l.mu.Lock()
+	if !slices.Equal(l.held, held) {
+		// Contacts of lanes no longer held may be written by another
+		// node from now on (see cache.go).
+		s.cache.clear()
+	}
 	l.held = held
 	l.mu.Unlock()
 }
@@ -421,6 +429,7 @@ func (s *Store) Release(ctx context.Context, give []int) error {
 	for i, g := range give {
 		lanes[i] = int32(g)
 	}
+	s.cache.clear()
 	err := pgx.BeginFunc(ctx, l.pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, unclaimOutbox+`
 			WHERE status = 'pending' AND NOT started AND claimed_by = $1 AND lane = ANY($2)`, l.id, lanes); err != nil {
@@ -442,6 +451,7 @@ func (s *Store) Leave(ctx context.Context) error {
 	if l == nil {
 		return nil
 	}
+	s.cache.clear()
 	err := pgx.BeginFunc(ctx, l.pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, unclaimOutbox+`
 			WHERE status = 'pending' AND NOT started AND claimed_by = $1`, l.id); err != nil {

@@ -52,6 +52,9 @@ type Store struct {
 	// stateBuf is the writer's scratch for encoding run states (its
 	// transactions run one at a time): grown once, not for every run.
 	stateBuf []byte
+
+	// cache is a node's cache of the contacts of its lanes (cache.go).
+	cache contactCache
 }
 
 // WriterStats counts the writer's work since Open.
@@ -376,6 +379,9 @@ func (s *Store) Update(ctx context.Context, fn func(tx engine.Tx) error) error {
 	defer func() {
 		if !committed {
 			t.rollback()
+			// The database may hold the transaction's writes or not (a
+			// commit the client saw fail may have gone through).
+			s.cache.clear()
 		}
 		c.Release()
 	}()
@@ -403,6 +409,9 @@ func (s *Store) Update(ctx context.Context, fn func(tx engine.Tx) error) error {
 		return fmt.Errorf("commit: %w", err)
 	}
 	committed = true
+	if s.lease != nil {
+		s.cache.committed(t)
+	}
 	return nil
 }
 
@@ -462,6 +471,10 @@ type pgTx struct {
 	// rolling a savepoint back drops them.
 	known  map[[2]string]*contactRow
 	active map[[2]string][]runRow
+	// touched are the contacts whose contact, session or runs the
+	// transaction wrote (the node's cache drops or replaces them at the
+	// commit); rolling a savepoint back keeps them.
+	touched map[[2]string]bool
 }
 
 type prefetched struct {
@@ -1168,6 +1181,7 @@ func (t *pgTx) PutContact(c *engine.Contact) error {
 		row.fresh = true
 	}
 	wb.contacts.put(k, row)
+	t.touch(c.Account, c.ID)
 	if t.known != nil {
 		t.known[k] = &row
 	}
@@ -1188,6 +1202,7 @@ func (t *pgTx) PutSession(account, contact string, s channels.Session) error {
 		row.fresh = true
 	}
 	wb.sessions.put(k, row)
+	t.touch(account, contact)
 	if t.sessions != nil {
 		t.sessions[k] = cachedSession{s: s, ok: true}
 	}
