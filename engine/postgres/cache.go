@@ -28,8 +28,8 @@ import (
 
 // cacheMax bounds the entries of a writer's cache: about 0.5-1 KB each
 // (a contact's tags, fields and conversation, its session, its active
-// runs' state), a few MB at most; when full, an eighth of it is dropped.
-const cacheMax = 8192
+// runs' state), 2-4 MB at most; when full, an eighth of it is dropped.
+const cacheMax = 4096
 
 // cacheEntry is a contact as the database holds it.
 type cacheEntry struct {

@@ -28,7 +28,9 @@
 // batch's events in one statement (AddEvents), which reads their
 // contacts, sessions and active runs in the same round trip into a cache
 // that the transaction's writes keep up to date, so the jobs' reads of
-// them cost none. A batch of follow events that each start a one-send
+// them cost none. A node (a store that joined) keeps what its committed
+// transactions knew of those contacts for its next ones (cache.go): a
+// batch reads ahead only the contacts it does not hold. A batch of follow events that each start a one-send
 // flow thus costs two round trips, whatever its size: on a node, the take
 // of other nodes' queued work for its lanes goes in the first
 // (engine.QueueAheadTx), and a transaction that leaves fewer than 128 run
