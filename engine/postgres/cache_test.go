@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -141,4 +142,56 @@ func TestNodeCacheKeepsContactsAcrossTransactions(t *testing.T) {
 	behind("db6")
 	a.Work([]int{engine.LaneOf("a", "x")})
 	step("db6", nil)
+}
+
+// TestNodeCacheAfterALaneMovesAwayAndBack: a contact a node cached is
+// read from the database once its lane went to another node, which
+// wrote it, and came back.
+func TestNodeCacheAfterALaneMovesAwayAndBack(t *testing.T) {
+	dsn, clock, a := soleNode(t)
+	lane := engine.LaneOf("a", "x")
+	at := clock.now()
+	step := func(s *postgres.Store, want string, tags string) {
+		t.Helper()
+		at = at.Add(time.Second)
+		got, err := cacheStep(t, s, "x", at, func(tx engine.Tx) error {
+			if tags == "" {
+				return nil
+			}
+			return putTags(tx, "x", at, tags)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got != want {
+			t.Fatalf("the transaction read tags %q, want %q", got, want)
+		}
+	}
+	step(a, "", "on a")
+	step(a, "on a", "")
+
+	// a gives b the half of the lanes that holds x's.
+	b := openNode(t, dsn, "b", clock)
+	balance(t, b)
+	var half []int
+	for l := range engine.LaneCount {
+		if l/(engine.LaneCount/2) == lane/(engine.LaneCount/2) {
+			half = append(half, l)
+		}
+	}
+	if err := a.Release(context.Background(), half); err != nil {
+		t.Fatal(err)
+	}
+	if got := balance(t, b); !slices.Contains(got.Lanes, lane) {
+		t.Fatalf("b took lanes %v, not %d", got.Lanes, lane)
+	}
+	step(b, "on a", "on b")
+
+	if err := b.Leave(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := balance(t, a); !slices.Contains(got.Lanes, lane) {
+		t.Fatalf("a took lanes %v, not %d back", got.Lanes, lane)
+	}
+	step(a, "on b", "")
 }
