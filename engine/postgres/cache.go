@@ -51,13 +51,6 @@ func (c *contactCache) clear() {
 	c.mu.Unlock()
 }
 
-// len returns the number of entries (tests).
-func (c *contactCache) len() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return len(c.m)
-}
-
 // lookup splits refs (accounts, ids) into the entries the cache holds,
 // copied, and the refs it does not. A contact the transaction wrote
 // (touched) is a miss: the database has the transaction's writes, the
