@@ -26,9 +26,9 @@ import (
 // (touched), so a write of the transaction the cache does not follow
 // (one with no read ahead of the contact) drops the entry.
 
-// cacheMax bounds the entries of a writer's cache: about 0.5-1 KB each
-// (a contact's tags, fields and conversation, its session, its active
-// runs' state), 2-4 MB at most; when full, an eighth of it is dropped.
+// cacheMax bounds the entries of a writer's cache (an entry holds a
+// contact's tags, fields and conversation, its session and its active
+// runs' state); when full, an eighth of it is dropped.
 const cacheMax = 4096
 
 // cacheEntry is a contact as the database holds it.
@@ -109,13 +109,16 @@ func (c *contactCache) committed(t *pgTx) {
 		return cacheEntry{contact: row, session: s, runs: runs}, true
 	}
 	for k := range t.touched {
-		if _, ok := entry(k); !ok {
+		if _, ok := t.known[k]; !ok {
 			delete(c.m, k)
 		}
 	}
 	for k := range t.known {
 		e, ok := entry(k)
 		if !ok {
+			if t.touched[k] {
+				delete(c.m, k)
+			}
 			continue
 		}
 		if c.m == nil {

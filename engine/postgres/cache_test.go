@@ -109,6 +109,15 @@ func TestNodeCacheKeepsContactsAcrossTransactions(t *testing.T) {
 	step("db4", write("five"))
 	step("five", nil)
 
+	// So does one that writes it while reading ahead another contact.
+	at = at.Add(time.Second)
+	if _, err := cacheStep(t, a, "y", at, func(tx engine.Tx) error { return putTags(tx, "x", at, "five and a half") }); err != nil {
+		t.Fatal(err)
+	}
+	behind("db5")
+	step("db5", write("five"))
+	step("five", nil)
+
 	// Within a transaction that wrote the contact, a savepoint rolled
 	// back and the contact read again: the transaction's own write.
 	step("five", func(tx engine.Tx) error {
