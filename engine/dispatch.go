@@ -53,16 +53,27 @@ func (e *Engine) dispatcher() {
 		if err != nil && !errors.Is(err, ErrStopped) {
 			e.log.Error("outbox", "err", err)
 			// Try again in a while: the messages stay pending.
-			go func() {
-				select {
-				case <-e.clock.After(time.Second):
-					e.kickOutbox()
-				case <-e.sendStop:
-				}
-			}()
+			e.kickOutboxSoon()
 		}
 		e.addBusy(-1)
 	}
+}
+
+// kickOutboxSoon kicks the dispatcher a second from now, once however
+// often it is asked meanwhile: after a failure, so as not to fail again
+// in a loop with it.
+func (e *Engine) kickOutboxSoon() {
+	if !e.kickArmed.CompareAndSwap(false, true) {
+		return
+	}
+	go func() {
+		select {
+		case <-e.clock.After(time.Second):
+			e.kickArmed.Store(false)
+			e.kickOutbox()
+		case <-e.sendStop:
+		}
+	}()
 }
 
 type sendResult struct {
@@ -156,6 +167,9 @@ func (e *Engine) nextBatch(ctx context.Context) (round []*OutboxEntry, marked []
 	var batch, taken []*OutboxEntry
 	err = e.enqueue(ctx, true, func(w *work) error {
 		marked = nil
+		if err := e.unclaimIdle(w); err != nil {
+			return err
+		}
 		taken = e.holds.take(w.now)
 		if err := heldMarks(w, nil, taken, e.holds.cause); err != nil {
 			return err
@@ -175,6 +189,43 @@ func (e *Engine) nextBatch(ctx context.Context) (round []*OutboxEntry, marked []
 	markHeld(nil, taken)
 	e.claimed(batch)
 	return append(taken, batch...), marked, nil
+}
+
+// IdleUnclaimer is the transaction of a store shared by several nodes:
+// it gives back a node's claims that its memory lost.
+type IdleUnclaimer interface {
+	// UnclaimIdle gives back the node's claims of pending messages of
+	// its lanes that were not started, but those with the IDs in keep:
+	// they are pending and unclaimed again.
+	UnclaimIdle(keep []int64) error
+}
+
+// resyncing reports whether a commit's outcome was not seen since the
+// dispatcher last caught up (see resync): claims wait for nextBatch.
+func (e *Engine) resyncing() bool {
+	return e.lanes != nil && e.resyncs.Load() != e.resynced.Load()
+}
+
+// unclaimIdle, in nextBatch's job after a commit whose outcome was not
+// seen (resync), gives back the claims this node holds in the store and
+// not in memory: such a commit may have claimed messages (claimHeld,
+// the backlog) that the dispatcher, which saw it fail, never sent. At
+// the start of a round the dispatcher holds no claim in memory but the
+// messages of paused accounts (holds), so every other claim of this
+// node's that is not started is one of those; given back, the backlog
+// claims them again in order with the contacts' later messages.
+func (e *Engine) unclaimIdle(w *work) error {
+	if !e.resyncing() {
+		return nil
+	}
+	n := e.resyncs.Load()
+	if u, ok := storeTx[IdleUnclaimer](w.tx); ok {
+		if err := u.UnclaimIdle(e.holds.ids()); err != nil {
+			return err
+		}
+	}
+	w.after = append(w.after, func() { e.resynced.Store(n) })
+	return nil
 }
 
 // shard splits a round's messages among the senders: a contact's
@@ -545,30 +596,36 @@ func (e *Engine) finishBatch(ctx context.Context, results [][]sendResult, parked
 		if err := heldMarks(w, parked, nil, e.holds.cause); err != nil {
 			return err
 		}
+		if e.top().watched.Load() {
+			w.after = append(w.after, e.notifyChanged)
+		}
+		// The messages finished, and those held back (no longer on
+		// their way), are out of flight, whatever comes next; claimed
+		// again from the holds, they count again (nextBatch).
+		w.after = append(w.after, func() {
+			for _, rs := range results {
+				for _, r := range rs {
+					if !r.carry {
+						e.inflightOne(r.o, -1)
+					}
+				}
+			}
+			for _, r := range parked {
+				e.inflightOne(r.o, -1)
+			}
+		})
 		if involved || e.stoppingSends() {
 			return nil
 		}
 		var err error
-		next, err = e.claim(w)
+		if !e.resyncing() {
+			// (Resyncing: the next round claims, see unclaimIdle.)
+			next, err = e.claim(w)
+		}
 		if err == nil {
 			// (carried is empty here: premark marks nothing on nodes.)
 			marked = e.premark(w, next)
-			if e.top().watched.Load() {
-				w.after = append(w.after, e.notifyChanged)
-			}
-			w.after = append(w.after, func() {
-				for _, rs := range results {
-					for _, r := range rs {
-						if !r.carry {
-							e.inflightOne(r.o, -1)
-						}
-					}
-				}
-				for _, r := range parked {
-					e.inflightOne(r.o, -1)
-				}
-				e.inflightAdd(next, 1)
-			})
+			w.after = append(w.after, func() { e.inflightAdd(next, 1) })
 		}
 		return err
 	})

@@ -111,6 +111,12 @@ type Engine struct {
 	outq       []*OutboxEntry
 	backlog    bool
 	claimedMax int64
+	// resyncs counts the commits whose outcome was not seen (see
+	// resync); resynced is the count the dispatcher last caught up with.
+	resyncs, resynced atomic.Int64
+	// kickArmed is set while a kick of the dispatcher is due in a while
+	// (kickOutboxSoon).
+	kickArmed atomic.Bool
 
 	busyMu    sync.Mutex
 	busyCond  *sync.Cond
@@ -536,9 +542,14 @@ func (e *Engine) runBatch(batch []*job) {
 		return
 	}
 	if failed < 0 {
-		// The commit itself failed: nothing was stored. Health checks
-		// say so until a commit succeeds again.
+		// The commit itself failed. Health checks say so until a commit
+		// succeeds again.
 		e.commitErr.Store(&err)
+		if !e.retryCommit(err) && !errors.Is(err, ErrFenced) && !errors.Is(err, ErrStopped) {
+			// Not a conflict the database reported: the commit may have
+			// gone through all the same (a connection lost at COMMIT).
+			e.resync()
+		}
 	}
 	if e.lanes != nil {
 		// Queued work the batch took is queued again; should an item of
@@ -564,6 +575,26 @@ func (e *Engine) runBatch(batch []*job) {
 	for _, j := range batch {
 		e.runBatch([]*job{j})
 	}
+}
+
+// resync follows a commit that failed without saying whether it went
+// through: a connection lost at COMMIT, or a database that stopped, may
+// leave the transaction's writes stored while the writer saw an error.
+// Memory cannot tell, so what the transaction may have written is read
+// back from the store: the dispatcher claims from the store (backlog)
+// and, on a node, first gives back the claims it holds there and not in
+// memory (see unclaimIdle); the timer loop and the next auto-close are
+// read again. (Without it, a message such a commit reserved stayed
+// pending until the node stopped: found by the three-node test, across
+// a restart of PostgreSQL.)
+func (e *Engine) resync() {
+	e.outMu.Lock()
+	e.backlog = true
+	e.outMu.Unlock()
+	e.resyncs.Add(1)
+	e.closeAt.Store(closeUnknown)
+	e.kickTimers()
+	e.kickOutboxSoon()
 }
 
 // retryCommit reports whether the jobs of a batch whose commit failed

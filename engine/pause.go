@@ -126,6 +126,22 @@ func (h *holds) drop(gone func(*OutboxEntry) bool) {
 	}
 }
 
+// ids returns the IDs of the messages held, or taken for this round.
+func (h *holds) ids() []int64 {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	ids := []int64{}
+	for _, a := range h.accounts {
+		for _, o := range a.held {
+			ids = append(ids, o.ID)
+		}
+		for id := range a.taken {
+			ids = append(ids, id)
+		}
+	}
+	return ids
+}
+
 // any reports whether an account is paused.
 func (h *holds) any() bool {
 	h.mu.Lock()

@@ -1259,7 +1259,13 @@ func (h *nodesHarness) checkBooks(load *nodesLoad, api *wechattest.Server, first
 		if err := rows.Err(); err != nil {
 			return err
 		}
-		rows, err = conn.Query(ctx, `SELECT id, contact, message, status, detail FROM outbox ORDER BY id`)
+		// A message left pending says who claimed it and who holds its
+		// lane, to tell a lost claim from a lost wake-up.
+		rows, err = conn.Query(ctx, `SELECT o.id, o.contact, o.message, o.status, o.detail ||
+				CASE WHEN o.status = 'pending' THEN format('claimed by %L, started %s, created %s, updated %s, lane %s held by %L',
+					coalesce(c.name, o.claimed_by), o.started, o.created_at, o.updated_at, o.lane, coalesce(n.name, l.owner)) ELSE '' END
+			FROM outbox o LEFT JOIN lanes l ON l.lane = o.lane LEFT JOIN nodes n ON n.id = l.owner LEFT JOIN nodes c ON c.id = o.claimed_by
+			ORDER BY o.id`)
 		if err != nil {
 			return err
 		}

@@ -697,6 +697,24 @@ func (t *pgTx) ClaimOutboxIDs(ids []int64, at time.Time) ([]int64, error) {
 	return got, nil
 }
 
+// UnclaimIdle gives back the node's claims of pending messages of its
+// lanes that were not started, but those in keep (engine.IdleUnclaimer:
+// after a commit whose outcome the node did not see, which may have
+// claimed messages it never sent). The rows are found through
+// outbox_open: the messages pending, not every message sent.
+func (t *pgTx) UnclaimIdle(keep []int64) error {
+	if t.store.lease == nil {
+		return nil
+	}
+	if keep == nil {
+		keep = []int64{}
+	}
+	t.write("unclaim outbox", unclaimOutbox+`
+		WHERE status = 'pending' AND NOT started AND claimed_by = $1 AND lane = ANY($2) AND NOT (id = ANY($3))`,
+		t.store.claimer(), t.lanesArg(), keep)
+	return nil
+}
+
 // backfillLanes computes the lane of the rows migration 003 added a lane
 // column to (engine.LaneOf is wxflow's, not the database's).
 func backfillLanes(ctx context.Context, conn *pgx.Conn) error {
