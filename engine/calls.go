@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/wxflow/wxflow/flows"
 	"github.com/wxflow/wxflow/steps"
@@ -25,20 +27,78 @@ type callRef struct {
 
 // call makes an `http` step's request outside any transaction, then
 // resumes the run with the response. A crash before the resume commits
-// makes the call again on start: calls are made at least once.
+// makes the call again on start: calls are made at least once. A call
+// already under way here for the run at that step is not made again.
 func (e *Engine) call(r *Run, req *steps.Request) {
 	c := callRef{account: r.Account, contact: r.Contact, runID: r.ID, seq: r.Seq}
+	e.callsMu.Lock()
+	if seq, ok := e.inCall[c.runID]; ok && seq == c.seq {
+		e.callsMu.Unlock()
+		return
+	}
+	if e.inCall == nil {
+		e.inCall = map[int64]int64{}
+	}
+	e.inCall[c.runID] = c.seq
+	e.callsMu.Unlock()
 	e.addBusy(1)
 	go func() {
 		// The call stays busy until its resume is committed, so that Sync
 		// never returns between the response and the resume.
 		defer e.addBusy(-1)
+		defer func() {
+			e.callsMu.Lock()
+			if e.inCall[c.runID] == c.seq {
+				delete(e.inCall, c.runID)
+			}
+			e.callsMu.Unlock()
+		}()
 		res := e.doRequest(req)
-		err := e.submit(context.Background(), func(w *work) error { return w.resumeCall(c, res) })
-		if err != nil && !errors.Is(err, ErrStopped) {
-			e.log.Error("http step", "err", err)
+		// The response is recorded even across a database restart:
+		// resuming is idempotent (resumeCall checks the run's step).
+		failing := time.Now()
+		for attempt := 0; ; attempt++ {
+			err := e.submit(context.Background(), func(w *work) error { return w.resumeCall(c, res) })
+			if err == nil || errors.Is(err, ErrStopped) || errors.Is(err, ErrFenced) {
+				return
+			}
+			if time.Since(failing) > callResumeRetry || !e.pauseSends(min(10*time.Millisecond<<min(attempt, 7), time.Second)) {
+				e.log.Error("http step: recording the response failed; the call is made again at the next start", "err", err)
+				return
+			}
+			e.log.Warn("http step: recording the response failed; retrying", "err", err)
 		}
 	}()
+}
+
+// callResumeRetry is how long recording an `http` call's response is
+// tried (a database restarting is back well within it).
+const callResumeRetry = time.Minute
+
+// recallCalls, in the timer loop after a commit whose outcome was not
+// seen (resync), makes the calls of the runs waiting for one that no
+// call here is under way for: such a commit may have left a run calling
+// whose call the writer, which saw it fail, never made.
+func (e *Engine) recallCalls(ctx context.Context) error {
+	if !e.recall.Swap(false) {
+		return nil
+	}
+	var runs []*Run
+	err := e.store.View(ctx, func(tx ReadTx) error {
+		var err error
+		runs, err = tx.Runs(RunFilter{Status: RunCalling})
+		return err
+	})
+	if err != nil {
+		e.recall.Store(true)
+		return fmt.Errorf("runs waiting for calls: %w", err)
+	}
+	for _, r := range runs {
+		if r.State.Request != nil && e.owns(r.Account, r.Contact) {
+			e.call(r, r.State.Request)
+		}
+	}
+	return nil
 }
 
 // doRequest makes a call with the secrets put in, and returns its result

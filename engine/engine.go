@@ -117,6 +117,13 @@ type Engine struct {
 	// kickArmed is set while a kick of the dispatcher is due in a while
 	// (kickOutboxSoon).
 	kickArmed atomic.Bool
+	// recall is set while the runs waiting for an `http` call are to be
+	// read again (resync): the timer loop does it (recallCalls).
+	recall atomic.Bool
+	// callsMu guards inCall: the runs whose `http` call is under way
+	// here, by run ID, with the run's Seq at the call.
+	callsMu sync.Mutex
+	inCall  map[int64]int64
 
 	busyMu    sync.Mutex
 	busyCond  *sync.Cond
@@ -583,8 +590,8 @@ func (e *Engine) runBatch(batch []*job) {
 // Memory cannot tell, so what the transaction may have written is read
 // back from the store: the dispatcher claims from the store (backlog)
 // and, on a node, first gives back the claims it holds there and not in
-// memory (see unclaimIdle); the timer loop and the next auto-close are
-// read again. (Without it, a message such a commit reserved stayed
+// memory (see unclaimIdle); the timer loop, the next auto-close and
+// the runs waiting for an `http` call (recallCalls) are read again. (Without it, a message such a commit reserved stayed
 // pending until the node stopped: found by the three-node test, across
 // a restart of PostgreSQL.)
 func (e *Engine) resync() {
@@ -593,6 +600,7 @@ func (e *Engine) resync() {
 	e.outMu.Unlock()
 	e.resyncs.Add(1)
 	e.closeAt.Store(closeUnknown)
+	e.recall.Store(true)
 	e.kickTimers()
 	e.kickOutboxSoon()
 }

@@ -2,6 +2,7 @@ package engine_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -265,5 +266,107 @@ func TestNodeClaimLostAtTheClientStillSends(t *testing.T) {
 	}
 	if l.lost.Load() != 1 {
 		t.Fatalf("%d commits lost, want the claim's", l.lost.Load())
+	}
+}
+
+// failNext is a store whose armed commit fails as when the database is
+// away: nothing is stored.
+type failNext struct {
+	engine.Store
+	armed atomic.Bool
+}
+
+func (f *failNext) Update(ctx context.Context, fn func(tx engine.Tx) error) error {
+	return f.Store.Update(ctx, func(tx engine.Tx) error {
+		if err := fn(tx); err != nil {
+			return err
+		}
+		if f.armed.CompareAndSwap(true, false) {
+			return errors.New("commit: read tcp 127.0.0.1:5432: connection reset by peer")
+		}
+		return nil
+	})
+}
+
+// startCalling starts an engine with the call flow (callFlow) on st, its
+// `http` steps allowed to reach loopback, on the real clock.
+func startCalling(t *testing.T, st engine.Store, url string) (*engine.Engine, *sim.Channel) {
+	t.Helper()
+	ch := sim.New(nil, wechat.Settings{})
+	e, err := engine.New(engine.Config{Store: st, Channel: ch, Zone: time.UTC, HTTPClient: plainClient()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(e.Stop)
+	loadSources(t, e, callFlow(url))
+	return e, ch
+}
+
+// TestCallOfACommitLostAtTheClientIsMade: the commit that left a run
+// waiting for its `http` call went through while the engine saw it
+// fail, so the call was never made; the engine reads such runs back and
+// makes it, once.
+func TestCallOfACommitLostAtTheClientIsMade(t *testing.T) {
+	ctx := context.Background()
+	st, err := openStore(t, ctx, filepath.Join(t.TempDir(), "wxflow.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	l := &lostCommit{Store: st}
+	l.when = func(ctx context.Context) bool {
+		n := 0
+		err := st.View(ctx, func(tx engine.ReadTx) error {
+			runs, err := tx.Runs(engine.RunFilter{Status: engine.RunCalling})
+			n = len(runs)
+			return err
+		})
+		if err != nil {
+			t.Error(err)
+		}
+		return n > 0
+	}
+	g := newGate(t)
+	close(g.release)
+	e, ch := startCalling(t, l, g.URL)
+	l.armed.Store(true)
+	if err := e.Ingest(ctx, channels.Event{Account: "main", Contact: "ann", Kind: channels.Text, Text: "call", MsgID: "1", At: time.Now()}); err == nil {
+		t.Fatal("ingest: no error, want the lost commit's")
+	}
+	deliveredOnce(t, e, ch, "ann", "ok=true")
+	if n := g.calls.Load(); n != 1 {
+		t.Errorf("%d calls, want 1", n)
+	}
+}
+
+// TestCallResponseRecordedAfterAFailedCommit: recording an `http`
+// call's response failed once (the database away); it is recorded again,
+// without another call, and the run goes on. (It used to be logged and
+// the run waited for the next start.)
+func TestCallResponseRecordedAfterAFailedCommit(t *testing.T) {
+	ctx := context.Background()
+	st, err := openStore(t, ctx, filepath.Join(t.TempDir(), "wxflow.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	f := &failNext{Store: st}
+	g := newGate(t)
+	e, ch := startCalling(t, f, g.URL)
+	if err := e.Ingest(ctx, channels.Event{Account: "main", Contact: "ann", Kind: channels.Text, Text: "call", MsgID: "1", At: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	<-g.arrived
+	f.armed.Store(true)
+	close(g.release)
+	deliveredOnce(t, e, ch, "ann", "ok=true")
+	if f.armed.Load() {
+		t.Error("no commit failed")
+	}
+	if n := g.calls.Load(); n != 1 {
+		t.Errorf("%d calls, want 1", n)
 	}
 }

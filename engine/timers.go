@@ -55,7 +55,10 @@ func (e *Engine) timerLoop() {
 		// The whole round counts as busy, so that Sync waits for it
 		// (its jobs are apart: between two, nothing else would be).
 		e.addBusy(1)
-		err := e.fireDue(context.Background())
+		err := e.recallCalls(context.Background())
+		if err == nil {
+			err = e.fireDue(context.Background())
+		}
 		e.addBusy(-1)
 		if err != nil {
 			if errors.Is(err, ErrStopped) {
