@@ -167,6 +167,7 @@ func (e *Engine) nextBatch(ctx context.Context) (round []*OutboxEntry, marked []
 	var batch, taken []*OutboxEntry
 	err = e.enqueue(ctx, true, func(w *work) error {
 		marked = nil
+		resync := e.resyncing()
 		if err := e.unclaimIdle(w); err != nil {
 			return err
 		}
@@ -176,6 +177,7 @@ func (e *Engine) nextBatch(ctx context.Context) (round []*OutboxEntry, marked []
 		}
 		var err error
 		batch, err = e.claim(w)
+		w.quiet = !resync && len(taken) == 0 && len(batch) == 0
 		if err == nil {
 			marked = e.premark(w, append(append([]*OutboxEntry(nil), taken...), batch...))
 			w.after = append(w.after, func() { e.inflightAdd(taken, 1); e.inflightAdd(batch, 1) })

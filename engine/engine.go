@@ -523,7 +523,7 @@ func (e *Engine) runBatch(batch []*job) {
 		return nil
 	})
 	if err == nil {
-		if len(batch) > 1 || !batch[0].probe {
+		if wrote(batch, works) {
 			e.commitErr.Store(nil)
 		}
 		if drainWork != nil {
@@ -584,6 +584,19 @@ func (e *Engine) runBatch(batch []*job) {
 	}
 }
 
+// wrote reports whether a committed batch says the store takes writes
+// again: a job of it is neither CheckWrite's probe nor one that found
+// nothing to do. (A timer loop's round with nothing due commits even
+// on a full disk; it used to clear the error health checks report.)
+func wrote(batch []*job, works []*work) bool {
+	for i, j := range batch {
+		if !j.probe && !works[i].quiet {
+			return true
+		}
+	}
+	return false
+}
+
 // resync follows a commit that failed without saying whether it went
 // through: a connection lost at COMMIT, or a database that stopped, may
 // leave the transaction's writes stored while the writer saw an error.
@@ -591,9 +604,10 @@ func (e *Engine) runBatch(batch []*job) {
 // back from the store: the dispatcher claims from the store (backlog)
 // and, on a node, first gives back the claims it holds there and not in
 // memory (see unclaimIdle); the timer loop, the next auto-close and
-// the runs waiting for an `http` call (recallCalls) are read again. (Without it, a message such a commit reserved stayed
-// pending until the node stopped: found by the three-node test, across
-// a restart of PostgreSQL.)
+// the runs waiting for an `http` call (recallCalls) are read again.
+// (Without it, a message such a commit reserved stayed pending until
+// the node stopped: found by the three-node test, across a restart of
+// PostgreSQL.)
 func (e *Engine) resync() {
 	e.outMu.Lock()
 	e.backlog = true

@@ -24,6 +24,10 @@ type work struct {
 	order    []*contactState
 	after    []func()
 	sends    bool
+	// quiet is set by a job that found nothing to do (no timer due, no
+	// message to claim): it wrote nothing, so its commit says nothing of
+	// whether the store takes writes (see Engine.commitErr).
+	quiet bool
 	// timerDue is the earliest due time of the timers the job set (zero:
 	// none).
 	timerDue time.Time
