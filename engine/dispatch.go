@@ -53,16 +53,17 @@ func (e *Engine) dispatcher() {
 		if err != nil && !errors.Is(err, ErrStopped) {
 			e.log.Error("outbox", "err", err)
 			// Try again in a while: the messages stay pending.
-			e.kickOutboxSoon()
+			e.kickSoon()
 		}
 		e.addBusy(-1)
 	}
 }
 
-// kickOutboxSoon kicks the dispatcher a second from now, once however
-// often it is asked meanwhile: after a failure, so as not to fail again
-// in a loop with it.
-func (e *Engine) kickOutboxSoon() {
+// kickSoon wakes the dispatcher and the timer loop a second from now,
+// once however often it is asked meanwhile: after a failure, so as not
+// to fail again in a loop with it (while the database is away, every
+// callback's commit fails).
+func (e *Engine) kickSoon() {
 	if !e.kickArmed.CompareAndSwap(false, true) {
 		return
 	}
@@ -71,6 +72,7 @@ func (e *Engine) kickOutboxSoon() {
 		case <-e.clock.After(time.Second):
 			e.kickArmed.Store(false)
 			e.kickOutbox()
+			e.kickTimers()
 		case <-e.sendStop:
 		}
 	}()

@@ -115,7 +115,7 @@ type Engine struct {
 	// resync); resynced is the count the dispatcher last caught up with.
 	resyncs, resynced atomic.Int64
 	// kickArmed is set while a kick of the dispatcher is due in a while
-	// (kickOutboxSoon).
+	// (kickSoon).
 	kickArmed atomic.Bool
 	// recall is set while the runs waiting for an `http` call are to be
 	// read again (resync): the timer loop does it (recallCalls).
@@ -601,10 +601,11 @@ func wrote(batch []*job, works []*work) bool {
 // through: a connection lost at COMMIT, or a database that stopped, may
 // leave the transaction's writes stored while the writer saw an error.
 // Memory cannot tell, so what the transaction may have written is read
-// back from the store: the dispatcher claims from the store (backlog)
-// and, on a node, first gives back the claims it holds there and not in
-// memory (see unclaimIdle); the timer loop, the next auto-close and
-// the runs waiting for an `http` call (recallCalls) are read again.
+// back from the store, a second later (kickSoon): the dispatcher claims
+// from the store (backlog) and, on a node, first gives back the claims
+// it holds there and not in memory (see unclaimIdle); the timer loop,
+// the next auto-close and the runs waiting for an `http` call
+// (recallCalls) are read again.
 // (Without it, a message such a commit reserved stayed pending until
 // the node stopped: found by the three-node test, across a restart of
 // PostgreSQL.)
@@ -615,8 +616,7 @@ func (e *Engine) resync() {
 	e.resyncs.Add(1)
 	e.closeAt.Store(closeUnknown)
 	e.recall.Store(true)
-	e.kickTimers()
-	e.kickOutboxSoon()
+	e.kickSoon()
 }
 
 // retryCommit reports whether the jobs of a batch whose commit failed
