@@ -155,6 +155,18 @@ func deliveredOnce(t *testing.T, e *engine.Engine, ch *sim.Channel, contact, tex
 	}
 }
 
+// tempStore opens the suite's store (SQLite, or PostgreSQL under
+// WXFLOW_ENGINE_STORE) for one test, closed at its end.
+func tempStore(t *testing.T) engine.Store {
+	t.Helper()
+	st, err := openStore(t, context.Background(), filepath.Join(t.TempDir(), "wxflow.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
 // TestCommitLostAtTheClientStillSends: the commit of a follow went
 // through while the engine saw it fail (the database stopped at COMMIT);
 // the welcome it reserved is in the store, not in the dispatcher's
@@ -163,13 +175,7 @@ func deliveredOnce(t *testing.T, e *engine.Engine, ch *sim.Channel, contact, tex
 // node stopped: the three-node test found it across a restart of
 // PostgreSQL.)
 func TestCommitLostAtTheClientStillSends(t *testing.T) {
-	ctx := context.Background()
-	st, err := openStore(t, ctx, filepath.Join(t.TempDir(), "wxflow.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	l := &lostCommit{Store: st}
+	l := &lostCommit{Store: tempStore(t)}
 	commitLostStillSends(t, l, l)
 }
 
@@ -311,11 +317,7 @@ func startCalling(t *testing.T, st engine.Store, url string) (*engine.Engine, *s
 // makes it, once.
 func TestCallOfACommitLostAtTheClientIsMade(t *testing.T) {
 	ctx := context.Background()
-	st, err := openStore(t, ctx, filepath.Join(t.TempDir(), "wxflow.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := tempStore(t)
 	l := &lostCommit{Store: st}
 	l.when = func(ctx context.Context) bool {
 		n := 0
@@ -348,11 +350,7 @@ func TestCallOfACommitLostAtTheClientIsMade(t *testing.T) {
 // the run waited for the next start.)
 func TestCallResponseRecordedAfterAFailedCommit(t *testing.T) {
 	ctx := context.Background()
-	st, err := openStore(t, ctx, filepath.Join(t.TempDir(), "wxflow.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := tempStore(t)
 	f := &failNext{Store: st}
 	g := newGate(t)
 	e, ch := startCalling(t, f, g.URL)
