@@ -62,7 +62,7 @@ func (e *Engine) call(r *Run, req *steps.Request) {
 			if err == nil || errors.Is(err, ErrStopped) || errors.Is(err, ErrFenced) {
 				return
 			}
-			if time.Since(failing) > callResumeRetry || !e.pauseSends(min(10*time.Millisecond<<min(attempt, 7), time.Second)) {
+			if time.Since(failing) > callResumeRetry || !e.pauseSends(backoff(attempt)) {
 				e.log.Error("http step: recording the response failed; the call is made again at the next start", "err", err)
 				return
 			}

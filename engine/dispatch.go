@@ -169,17 +169,16 @@ func (e *Engine) nextBatch(ctx context.Context) (round []*OutboxEntry, marked []
 	var batch, taken []*OutboxEntry
 	err = e.enqueue(ctx, true, func(w *work) error {
 		marked = nil
-		resync := e.resyncing()
-		if err := e.unclaimIdle(w); err != nil {
+		unclaimed, err := e.unclaimIdle(w)
+		if err != nil {
 			return err
 		}
 		taken = e.holds.take(w.now)
 		if err := heldMarks(w, nil, taken, e.holds.cause); err != nil {
 			return err
 		}
-		var err error
 		batch, err = e.claim(w)
-		w.quiet = !resync && len(taken) == 0 && len(batch) == 0
+		w.quiet = !unclaimed && len(taken) == 0 && len(batch) == 0
 		if err == nil {
 			marked = e.premark(w, append(append([]*OutboxEntry(nil), taken...), batch...))
 			w.after = append(w.after, func() { e.inflightAdd(taken, 1); e.inflightAdd(batch, 1) })
@@ -217,19 +216,23 @@ func (e *Engine) resyncing() bool {
 // the start of a round the dispatcher holds no claim in memory but the
 // messages of paused accounts (holds), so every other claim of this
 // node's that is not started is one of those; given back, the backlog
-// claims them again in order with the contacts' later messages.
-func (e *Engine) unclaimIdle(w *work) error {
-	if !e.resyncing() {
-		return nil
-	}
+// claims them again in order with the contacts' later messages. It
+// reports whether it gave claims back.
+func (e *Engine) unclaimIdle(w *work) (bool, error) {
+	// Only this writer's failed commits count up resyncs, and it is
+	// running this job: n stays what it is until the commit.
 	n := e.resyncs.Load()
-	if u, ok := storeTx[IdleUnclaimer](w.tx); ok {
+	if e.lanes == nil || n == e.resynced.Load() {
+		return false, nil
+	}
+	u, ok := storeTx[IdleUnclaimer](w.tx)
+	if ok {
 		if err := u.UnclaimIdle(e.holds.ids()); err != nil {
-			return err
+			return false, err
 		}
 	}
 	w.after = append(w.after, func() { e.resynced.Store(n) })
-	return nil
+	return ok, nil
 }
 
 // shard splits a round's messages among the senders: a contact's
@@ -550,7 +553,13 @@ func (e *Engine) retryFinish(attempt int, failing time.Time, err error) bool {
 	if errors.Is(err, ErrFenced) || e.lanes.fenced.Load() || time.Since(failing) > 2*e.lanes.node.Lease() {
 		return false
 	}
-	return e.pauseSends(min(10*time.Millisecond<<min(attempt, 7), time.Second))
+	return e.pauseSends(backoff(attempt))
+}
+
+// backoff is how long to wait before trying a failed commit again after
+// attempt+1 failures: 10 ms, doubling, at most a second.
+func backoff(attempt int) time.Duration {
+	return min(10*time.Millisecond<<min(attempt, 7), time.Second)
 }
 
 // pauseSends waits d in real time (the database's time, not the

@@ -523,7 +523,7 @@ func (e *Engine) runBatch(batch []*job) {
 		return nil
 	})
 	if err == nil {
-		if wrote(batch, works) {
+		if drainWork != nil || wrote(batch, works) {
 			e.commitErr.Store(nil)
 		}
 		if drainWork != nil {
