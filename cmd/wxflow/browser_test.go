@@ -103,6 +103,11 @@ func newBrowser(t *testing.T, path, consoleURL string) *browser {
 		chromedp.Flag("disable-dev-shm-usage", true), // /dev/shm is small in containers
 		chromedp.WindowSize(1280, 900),
 		chromedp.UserDataDir(t.TempDir()),
+		// Chromium keeps its singleton socket in a directory of its own
+		// under $TMPDIR, which a browser stopped by the test's end
+		// leaves behind (six of them a run of the suite): in the test's
+		// temporary directory, it goes with it.
+		chromedp.Env("TMPDIR=" + t.TempDir()),
 	}
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancelTab := chromedp.NewContext(actx)
