@@ -18,7 +18,9 @@ func TestBenchKilledTakesItsServer(t *testing.T) {
 		t.Fatal(err)
 	}
 	bench := exec.Command(exe, "bench", "--followers", "1000000", "--rate", "100")
-	bench.Env = append(os.Environ(), benchRunMainEnv+"=1")
+	// Killed outright, the bench leaves its working directory (it
+	// makes it under $TMPDIR): in the test's, it goes with the test.
+	bench.Env = append(os.Environ(), benchRunMainEnv+"=1", "TMPDIR="+t.TempDir())
 	if err := bench.Start(); err != nil {
 		t.Fatal(err)
 	}
