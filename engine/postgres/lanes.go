@@ -127,6 +127,9 @@ func (s *Store) Join(ctx context.Context) error {
 	if s.lease != nil {
 		return errors.New("join: the store joined already")
 	}
+	if s.opts.ReadOnly {
+		return fmt.Errorf("join: %w", ErrReadOnly)
+	}
 	if r := s.Renewal(); r <= 0 || 2*r >= s.Lease() {
 		return fmt.Errorf("join: the lease is renewed every %s; that must be less than half the lease (%s), so that a failed renewal is tried again before the lease ends", r, s.Lease())
 	}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/url"
 	"path"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -55,6 +56,9 @@ type Store struct {
 
 	// cache is a node's cache of the contacts of its lanes (cache.go).
 	cache contactCache
+	// behind are the migrations a read-only store's database lacks
+	// (Behind).
+	behind []string
 }
 
 // WriterStats counts the writer's work since Open.
@@ -88,6 +92,15 @@ type Options struct {
 	// Now, when set, is the clock leases are measured with (tests);
 	// by default the database's.
 	Now func() time.Time
+	// ReadOnly opens the store for reading only, for the commands that
+	// read a database nodes may be running on (wxflow plan, export-test,
+	// nodes): Open applies no migration (a newer wxflow's plan must not
+	// migrate the schema under the nodes it is about to replace), and
+	// Update fails. A database migrated by a newer wxflow is refused, one
+	// that a newer wxflow than the one that migrated it reads is read as
+	// it is (Behind names what it lacks), and a database wxflow never
+	// migrated is refused.
+	ReadOnly bool
 }
 
 // idBlock is how many outbox ids the writer takes from the sequence at a
@@ -212,7 +225,11 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("open store %s: %w", name, scrub(err, dsn))
 	}
 	s := &Store{w: w, opts: opts}
-	if err := s.migrate(ctx); err != nil {
+	migrate := s.migrate
+	if opts.ReadOnly {
+		migrate = s.checkSchema
+	}
+	if err := migrate(ctx); err != nil {
 		w.Close()
 		if !errors.Is(err, ErrNewerSchema) {
 			err = scrub(err, dsn)
@@ -230,6 +247,10 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 // wxflow.
 var ErrNewerSchema = errors.New("the database was migrated by a newer wxflow")
 
+// ErrReadOnly is the error of Update on a store opened read-only
+// (Options.ReadOnly).
+var ErrReadOnly = errors.New("the store was opened read-only")
+
 // migrate applies the embedded migrations not applied yet, each in a
 // transaction of its own, holding a session advisory lock (per schema) so
 // that nodes starting together migrate once; then analyzes the tables, so
@@ -242,18 +263,8 @@ func (s *Store) migrate(ctx context.Context) error {
 	}
 	defer c.Release()
 	conn := c.Conn()
-	var schema *string
-	if err := conn.QueryRow(ctx, `SELECT current_schema()`).Scan(&schema); err != nil {
+	if err := schemaExists(ctx, conn); err != nil {
 		return fmt.Errorf("migrate: %w", err)
-	}
-	if schema == nil {
-		// Every schema of search_path is missing: PostgreSQL's own error,
-		// at the first CREATE, would only say that none was selected.
-		var path string
-		if err := conn.QueryRow(ctx, `SHOW search_path`).Scan(&path); err != nil {
-			return fmt.Errorf("migrate: %w", err)
-		}
-		return fmt.Errorf("migrate: no schema of the search_path (%s) exists: create it first (CREATE SCHEMA name AUTHORIZATION the_user), or leave search_path out of the URL for the user's default", path)
 	}
 	const lockKey = `hashtextextended('wxflow/migrate:' || coalesce(current_schema(), ''), 0)`
 	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock(`+lockKey+`)`); err != nil {
@@ -268,42 +279,16 @@ func (s *Store) migrate(ctx context.Context) error {
 	if _, err := conn.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (name text PRIMARY KEY, applied_at bigint NOT NULL)`); err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
-	entries, err := migrations.ReadDir("migrations")
+	names, err := knownMigrations()
 	if err != nil {
 		return err
 	}
-	known := map[string]bool{}
-	names := make([]string, 0, len(entries))
-	for _, e := range entries {
-		names = append(names, e.Name())
-		known[e.Name()] = true
-	}
-	sort.Strings(names)
-	rows, err := conn.Query(ctx, `SELECT name FROM schema_migrations ORDER BY name`)
+	missing, err := missingMigrations(ctx, conn, names)
 	if err != nil {
-		return fmt.Errorf("migrate: %w", err)
-	}
-	applied, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		return fmt.Errorf("migrate: %w", err)
-	}
-	done := map[string]bool{}
-	var unknown []string
-	for _, name := range applied {
-		done[name] = true
-		if !known[name] {
-			unknown = append(unknown, name)
-		}
-	}
-	if len(unknown) > 0 {
-		return fmt.Errorf("%w: it has migration %s, which this binary does not know (it knows %s to %s); run a wxflow at least as new as the one that migrated it",
-			ErrNewerSchema, strings.Join(unknown, ", "), names[0], names[len(names)-1])
+		return schemaErr("migrate", err)
 	}
 	n := 0
-	for _, name := range names {
-		if done[name] {
-			continue
-		}
+	for _, name := range missing {
 		src, err := migrations.ReadFile(path.Join("migrations", name))
 		if err != nil {
 			return err
@@ -327,6 +312,124 @@ func (s *Store) migrate(ctx context.Context) error {
 		return analyze(ctx, conn)
 	}
 	return nil
+}
+
+// schemaExists says what to do when no schema of the connection's
+// search_path exists: PostgreSQL's own error, at the first CREATE, would
+// only say that none was selected.
+func schemaExists(ctx context.Context, conn *pgx.Conn) error {
+	var schema *string
+	if err := conn.QueryRow(ctx, `SELECT current_schema()`).Scan(&schema); err != nil {
+		return err
+	}
+	if schema != nil {
+		return nil
+	}
+	var path string
+	if err := conn.QueryRow(ctx, `SHOW search_path`).Scan(&path); err != nil {
+		return err
+	}
+	return fmt.Errorf("no schema of the search_path (%s) exists: create it first (CREATE SCHEMA name AUTHORIZATION the_user), or leave search_path out of the URL for the user's default", path)
+}
+
+// knownMigrations returns the names of the embedded migrations, in the
+// order they apply.
+func knownMigrations() ([]string, error) {
+	entries, err := migrations.ReadDir("migrations")
+	if err != nil {
+		return nil, err
+	}
+	names := make([]string, 0, len(entries))
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	sort.Strings(names)
+	return names, nil
+}
+
+// missingMigrations returns the migrations of known that the database has
+// not applied, in order; ErrNewerSchema when it applied one that known
+// lacks.
+func missingMigrations(ctx context.Context, conn *pgx.Conn, known []string) ([]string, error) {
+	rows, err := conn.Query(ctx, `SELECT name FROM schema_migrations ORDER BY name`)
+	if err != nil {
+		return nil, err
+	}
+	applied, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, err
+	}
+	done := map[string]bool{}
+	for _, name := range applied {
+		done[name] = true
+	}
+	var unknown []string
+	for _, name := range applied {
+		if !slices.Contains(known, name) {
+			unknown = append(unknown, name)
+		}
+	}
+	if len(unknown) > 0 {
+		return nil, fmt.Errorf("%w: it has migration %s, which this binary does not know (it knows %s to %s); run a wxflow at least as new as the one that migrated it",
+			ErrNewerSchema, strings.Join(unknown, ", "), known[0], known[len(known)-1])
+	}
+	var missing []string
+	for _, name := range known {
+		if !done[name] {
+			missing = append(missing, name)
+		}
+	}
+	return missing, nil
+}
+
+// checkSchema is what a read-only Open does instead of migrating: it
+// refuses a database wxflow never migrated and one a newer wxflow did,
+// and notes the migrations a database an older wxflow migrated lacks
+// (Behind). It takes no lock and writes nothing.
+func (s *Store) checkSchema(ctx context.Context) error {
+	c, err := s.w.Acquire(ctx)
+	if err != nil {
+		return fmt.Errorf("read schema: %w", err)
+	}
+	defer c.Release()
+	conn := c.Conn()
+	if err := schemaExists(ctx, conn); err != nil {
+		return fmt.Errorf("read schema: %w", err)
+	}
+	var table *string
+	if err := conn.QueryRow(ctx, `SELECT to_regclass('schema_migrations')::text`).Scan(&table); err != nil {
+		return fmt.Errorf("read schema: %w", err)
+	}
+	if table == nil {
+		return errors.New("no wxflow store in this database (no schema_migrations table in the search_path's schema): wxflow serve creates it when it starts")
+	}
+	names, err := knownMigrations()
+	if err != nil {
+		return err
+	}
+	if s.behind, err = missingMigrations(ctx, conn, names); err != nil {
+		return schemaErr("read schema", err)
+	}
+	return nil
+}
+
+// schemaErr names what failed, but for a newer schema, whose error says
+// it all.
+func schemaErr(what string, err error) error {
+	if errors.Is(err, ErrNewerSchema) {
+		return err
+	}
+	return fmt.Errorf("%s: %w", what, err)
+}
+
+// Behind returns the migrations this wxflow knows and the database lacks,
+// for a store opened read-only (Options.ReadOnly): the database was
+// migrated by an older wxflow, whose nodes may still run on it, and is
+// read as it is (a command that needs what a migration adds fails with
+// PostgreSQL's error for it). Nil when none is missing, and for a store
+// Open migrated.
+func (s *Store) Behind() []string {
+	return s.behind
 }
 
 // analyze gathers the planner's statistics of the tables that hold rows,
@@ -369,6 +472,9 @@ func (s *Store) Close() error {
 // whose result fn does not need are queued and sent with the next read or
 // with the commit, in one round trip (see the package documentation).
 func (s *Store) Update(ctx context.Context, fn func(tx engine.Tx) error) error {
+	if s.opts.ReadOnly {
+		return ErrReadOnly
+	}
 	c, err := s.w.Acquire(ctx)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
