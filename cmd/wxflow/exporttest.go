@@ -73,7 +73,7 @@ func runExportTest(ctx context.Context, args []string, stdout, stderr io.Writer)
 		}
 		opts.Since = t
 	}
-	st, err := openExistingStore(ctx, cfg.Database)
+	st, err := openExistingStore(ctx, cfg.Database, "export-test", stderr)
 	if err != nil {
 		fmt.Fprintf(stderr, "wxflow export-test: %v\n", err)
 		return exitProblems
@@ -116,16 +116,34 @@ func loadStoreConfig(fl *flag.FlagSet, path string) (*config.Config, int, error)
 	return cfg, exitOK, nil
 }
 
-// openExistingStore opens the store a database setting names, refusing
-// a SQLite file that does not exist (opening it would make an empty
-// one).
-func openExistingStore(ctx context.Context, database string) (engine.Store, error) {
-	if !postgres.IsURL(database) {
-		if _, err := os.Stat(database); err != nil {
-			return nil, fmt.Errorf("no store at %s (wxflow serve makes it; --config names another)", database)
-		}
+// openExistingStore opens the store a database setting names for a
+// command that only reads it (cmd names the command in what it says on
+// stderr), refusing a SQLite file that does not exist (opening it would
+// make an empty one). A PostgreSQL database is opened read-only: nodes
+// may run on it, and a newer wxflow must not migrate it under them (see
+// openReadOnly).
+func openExistingStore(ctx context.Context, database, cmd string, stderr io.Writer) (engine.Store, error) {
+	if postgres.IsURL(database) {
+		return openReadOnly(ctx, database, cmd, stderr)
+	}
+	if _, err := os.Stat(database); err != nil {
+		return nil, fmt.Errorf("no store at %s (wxflow serve makes it; --config names another)", database)
 	}
 	return openStore(ctx, database, "")
+}
+
+// openReadOnly opens a PostgreSQL database without migrating it, and
+// says on stderr when an older wxflow migrated it (it is read as it is).
+func openReadOnly(ctx context.Context, database, cmd string, stderr io.Writer) (*postgres.Store, error) {
+	st, err := postgres.Open(ctx, database, postgres.Options{ReadOnly: true, ReadConns: 1})
+	if err != nil {
+		return nil, err
+	}
+	if b := st.Behind(); len(b) > 0 {
+		fmt.Fprintf(stderr, "wxflow %s: note: an older wxflow migrated %s (it lacks %s); read as it is, not migrated (wxflow serve of this version migrates it when it starts)\n",
+			cmd, config.DatabaseName(database), strings.Join(b, ", "))
+	}
+	return st, nil
 }
 
 // parseSince reads --since: an RFC 3339 time, a date and time or a date

@@ -53,7 +53,7 @@ func runPlan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "wxflow plan: %v\n", err)
 		return exitUsage
 	}
-	st, err := openExistingStore(ctx, cfg.Database)
+	st, err := openExistingStore(ctx, cfg.Database, "plan", stderr)
 	if err != nil {
 		fmt.Fprintf(stderr, "wxflow plan: %v\n", err)
 		return exitProblems

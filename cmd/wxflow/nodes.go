@@ -1,0 +1,130 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"text/tabwriter"
+	"time"
+
+	"github.com/wxflow/wxflow/cmd/wxflow/internal/config"
+	"github.com/wxflow/wxflow/engine"
+	"github.com/wxflow/wxflow/engine/postgres"
+)
+
+func init() {
+	commands["nodes"] = command{"list the nodes sharing a PostgreSQL database and the lanes each holds", runNodes}
+}
+
+// nodesJSON is `wxflow nodes --json`: the nodes as read, and how many
+// lanes no live node holds.
+type nodesJSON struct {
+	*postgres.Nodes
+	Unheld int `json:"unheld"`
+}
+
+// runNodes is `wxflow nodes [--config FILE] [--json]`: the nodes of the
+// config's PostgreSQL database, each with its lease, lanes, queued items
+// and claimed messages. It reads the database without migrating it or
+// writing to it, beside running nodes.
+func runNodes(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fl := flag.NewFlagSet("nodes", flag.ContinueOnError)
+	fl.SetOutput(stderr)
+	cfgPath := fl.String("config", defaultConfigFile, "the configuration file, whose database: the nodes share")
+	asJSON := fl.Bool("json", false, "print the nodes as JSON")
+	fl.Usage = func() {
+		fmt.Fprintln(stderr, "usage: wxflow nodes [--config FILE] [--json]")
+		fmt.Fprintln(stderr, "\nLists the nodes (wxflow serve processes, one per writer) sharing the config's")
+		fmt.Fprintln(stderr, "PostgreSQL database: each one's lease, the lanes it holds, the items queued for")
+		fmt.Fprintln(stderr, "them and the messages it claimed and has not finished; then the lanes no live")
+		fmt.Fprintln(stderr, "node holds. It reads the database as it is, beside the nodes, and writes")
+		fmt.Fprintln(stderr, "nothing. Exit 0 when every lane is held by a live node, 1 when some are not")
+		fmt.Fprintln(stderr, "(their contacts' events wait until a node takes them) or the database cannot")
+		fmt.Fprintln(stderr, "be read, 2 on usage errors.")
+		fl.PrintDefaults()
+	}
+	if err := fl.Parse(args); err != nil {
+		return exitUsage
+	}
+	if fl.NArg() > 0 {
+		fl.Usage()
+		return exitUsage
+	}
+	cfg, code, err := loadStoreConfig(fl, *cfgPath)
+	if err != nil {
+		fmt.Fprintf(stderr, "wxflow nodes: %v\n", err)
+		return code
+	}
+	name := config.DatabaseName(cfg.Database)
+	if !postgres.IsURL(cfg.Database) {
+		fmt.Fprintf(stdout, "wxflow nodes: %s is a SQLite store: one wxflow serve holds all %d lanes (several nodes share a PostgreSQL database: docs/scaling.md)\n", name, engine.LaneCount)
+		return exitOK
+	}
+	st, err := openReadOnly(ctx, cfg.Database, "nodes", stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "wxflow nodes: %v\n", err)
+		return exitProblems
+	}
+	defer st.Close()
+	n, err := st.Nodes(ctx)
+	if err != nil {
+		fmt.Fprintf(stderr, "wxflow nodes: %v\n", err)
+		return exitProblems
+	}
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(nodesJSON{Nodes: n, Unheld: n.Unheld()}); err != nil {
+			fmt.Fprintf(stderr, "wxflow nodes: %v\n", err)
+			return exitProblems
+		}
+	} else {
+		writeNodes(stdout, name, n)
+	}
+	if n.Unheld() > 0 {
+		return exitProblems
+	}
+	return exitOK
+}
+
+// writeNodes prints the nodes as a table, then the lanes no live node
+// holds.
+func writeNodes(w io.Writer, database string, n *postgres.Nodes) {
+	fmt.Fprintf(w, "wxflow nodes: %s, read at %s (the database's clock)\n", database, n.At.UTC().Format("2006-01-02 15:04:05 MST"))
+	if len(n.Nodes) == 0 {
+		fmt.Fprintln(w, "no node: no wxflow serve runs on this database")
+	} else {
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "NODE\tLEASE\tUP\tLANES\tQUEUED\tCLAIMED")
+		for _, node := range n.Nodes {
+			lease := "ends in " + roundDur(node.Expires.Sub(n.At))
+			if !node.Live {
+				lease = "ENDED " + roundDur(n.At.Sub(node.Expires)) + " ago"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\n", node.ID, lease, roundDur(n.At.Sub(node.Joined)), node.Lanes, node.Queued, node.Claimed)
+		}
+		tw.Flush()
+	}
+	if n.Free > 0 {
+		fmt.Fprintf(w, "free lanes (no node holds them): %d, with %d queued items\n", n.Free, n.FreeQueued)
+	}
+	if u := n.Unheld(); u > 0 {
+		fmt.Fprintf(w, "%d of %d lanes have no live node: their contacts' events are queued until a live node takes them (a node takes free lanes, and those of a node whose lease ended, within about a second: docs/scaling.md)\n", u, n.Lanes)
+		return
+	}
+	fmt.Fprintf(w, "all %d lanes are held by live nodes\n", n.Lanes)
+}
+
+// roundDur prints a duration to the tenth of a second below a minute,
+// to the second above.
+func roundDur(d time.Duration) string {
+	if d < 0 {
+		d = 0
+	}
+	if d < time.Minute {
+		return d.Round(100 * time.Millisecond).String()
+	}
+	return d.Round(time.Second).String()
+}

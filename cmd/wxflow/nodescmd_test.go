@@ -1,0 +1,186 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/wxflow/wxflow/engine"
+	"github.com/wxflow/wxflow/engine/postgres"
+)
+
+// joinNode opens a store on database as a node named name, joins and
+// balances once: it takes the free lanes up to its share.
+func joinNode(t *testing.T, database, name string) *postgres.Store {
+	t.Helper()
+	ctx := context.Background()
+	s, err := postgres.Open(ctx, database, postgres.Options{NodeName: name, ReadConns: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	if err := s.Join(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Renew(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Balance(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// pgExec runs statements on database, as an operator's SQL would.
+func pgExec(t *testing.T, database string, stmts ...string) {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, database)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	for _, s := range stmts {
+		if _, err := conn.Exec(ctx, s); err != nil {
+			t.Fatalf("%s: %v", s, err)
+		}
+	}
+}
+
+// TestNodesCommand: wxflow nodes lists the nodes of the config's
+// PostgreSQL database with their lanes, says which lanes no live node
+// holds (exit 1), never shows the URL's password, and says what a SQLite
+// store is.
+func TestNodesCommand(t *testing.T) {
+	t.Setenv("WXFLOW_CONV_SECRET", "conv-secret-0123456789")
+	t.Setenv("WXFLOW_CONV_TOKEN", "convtoken")
+	dir := t.TempDir()
+
+	r := runCLI(t, "nodes", "--config", convConfig(t, dir, filepath.Join(dir, "wxflow.db")))
+	if r.code != exitOK || !strings.Contains(r.stdout, "wxflow.db is a SQLite store: one wxflow serve holds all 256 lanes") {
+		t.Errorf("nodes on SQLite: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if r := runCLI(t, "nodes", "extra"); r.code != exitUsage {
+		t.Errorf("nodes with an argument: exit %d, want %d", r.code, exitUsage)
+	}
+
+	database := pgDatabase(t)
+	u, err := url.Parse(database)
+	if err != nil {
+		t.Fatal(err)
+	}
+	password, _ := u.User.Password()
+	cfg := convConfig(t, dir, database)
+	nodes := func(want int, args ...string) cliResult {
+		t.Helper()
+		r := runCLI(t, append([]string{"nodes", "--config", cfg}, args...)...)
+		if r.code != want {
+			t.Fatalf("nodes %v: exit %d, want %d\n%s%s", args, r.code, want, r.stdout, r.stderr)
+		}
+		if password != "" && strings.Contains(r.stdout+r.stderr, password) {
+			t.Fatalf("nodes %v shows the database's password:\n%s%s", args, r.stdout, r.stderr)
+		}
+		return r
+	}
+	expect := func(r cliResult, wants ...string) {
+		t.Helper()
+		for _, w := range wants {
+			if !strings.Contains(r.stdout, w) {
+				t.Errorf("the output lacks %q:\n%s", w, r.stdout)
+			}
+		}
+	}
+
+	r = nodes(exitProblems)
+	if !strings.Contains(r.stderr, "no wxflow store in this database") {
+		t.Errorf("nodes on a database wxflow never migrated: %s", r.stderr)
+	}
+
+	a := joinNode(t, database, "web-1")
+	expect(nodes(exitOK), "wxflow nodes: ", "NODE", "LANES", "web-1/", "all 256 lanes are held by live nodes")
+
+	joinNode(t, database, "web-2")
+	pgExec(t, database, `UPDATE nodes SET expires = 0 WHERE name = 'web-1'`)
+	r = nodes(exitProblems)
+	expect(r, "web-2/", "ENDED", "256 of 256 lanes have no live node")
+	var got nodesJSON
+	r = nodes(exitProblems, "--json")
+	if err := json.Unmarshal([]byte(r.stdout), &got); err != nil {
+		t.Fatalf("--json: %v\n%s", err, r.stdout)
+	}
+	if list := got.Nodes.Nodes; len(list) != 2 || got.Unheld != engine.LaneCount || list[0].Name != "web-1" || list[0].Live || list[0].Lanes != engine.LaneCount ||
+		list[1].Name != "web-2" || !list[1].Live || list[1].Lanes != 0 {
+		t.Errorf("--json: %+v (unheld %d), want web-1 ended with every lane and web-2 live with none", list, got.Unheld)
+	}
+	if !strings.Contains(r.stdout, `"unheld": 256`) || !strings.Contains(r.stdout, `"free": 0`) {
+		t.Errorf("--json: %s", r.stdout)
+	}
+
+	// Given back (the node stops), the lanes are free.
+	pgExec(t, database, `UPDATE nodes SET expires = expires + 3600000000000 WHERE name = 'web-1'`)
+	if err := a.Leave(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	expect(nodes(exitProblems), "free lanes (no node holds them): 256", "256 of 256 lanes have no live node")
+}
+
+// TestReadOnlyCommandsMigrateNothing: plan and nodes read a database an
+// older wxflow migrated as it is, say so, and leave its migrations as
+// they were (a newer wxflow's plan before a deploy must not migrate the
+// schema under the running nodes).
+func TestReadOnlyCommandsMigrateNothing(t *testing.T) {
+	t.Setenv("WXFLOW_CONV_SECRET", "conv-secret-0123456789")
+	t.Setenv("WXFLOW_CONV_TOKEN", "convtoken")
+	dir := t.TempDir()
+	writeFiles(t, filepath.Join(dir, "flows"), convFlows)
+	database := pgDatabase(t)
+	st, err := openStore(context.Background(), database, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	names := func() []string {
+		t.Helper()
+		ctx := context.Background()
+		conn, err := pgx.Connect(ctx, database)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close(ctx)
+		rows, err := conn.Query(ctx, `SELECT name FROM schema_migrations ORDER BY name`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	all := names()
+	last := all[len(all)-1]
+	pgExec(t, database, `DELETE FROM schema_migrations WHERE name = '`+last+`'`)
+	cfg := convConfig(t, dir, database)
+	for _, cmd := range []string{"plan", "nodes"} {
+		r := runCLI(t, cmd, "--config", cfg)
+		if want := "wxflow " + cmd + ": note: an older wxflow migrated"; !strings.Contains(r.stderr, want) || !strings.Contains(r.stderr, last) {
+			t.Errorf("%s: stderr lacks %q naming %s:\n%s", cmd, want, last, r.stderr)
+		}
+		if cmd == "plan" && r.code != exitOK {
+			t.Errorf("plan: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+		}
+		if got := names(); slices.Contains(got, last) {
+			t.Fatalf("wxflow %s applied %s", cmd, last)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "wxflow.db")); err == nil {
+		t.Error("a command made a SQLite file beside the config")
+	}
+}
