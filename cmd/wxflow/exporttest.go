@@ -15,6 +15,7 @@ import (
 	"github.com/wxflow/wxflow/engine"
 	"github.com/wxflow/wxflow/engine/postgres"
 	"github.com/wxflow/wxflow/engine/scenario"
+	"github.com/wxflow/wxflow/engine/sqlite"
 )
 
 func init() {
@@ -116,12 +117,12 @@ func loadStoreConfig(fl *flag.FlagSet, path string) (*config.Config, int, error)
 	return cfg, exitOK, nil
 }
 
-// openExistingStore opens the store a database setting names for a
-// command that only reads it (cmd names the command in what it says on
-// stderr), refusing a SQLite file that does not exist (opening it would
-// make an empty one). A PostgreSQL database is opened read-only: nodes
-// may run on it, and a newer wxflow must not migrate it under them (see
-// openReadOnly).
+// openExistingStore opens the store a database setting names, read-only,
+// for a command that only reads it (cmd names the command in what it
+// says on stderr): a server may run on it, and a newer wxflow must not
+// migrate it under that server. A SQLite file that does not exist is
+// refused, and so is one another wxflow migrated (see
+// sqlite.Options.ReadOnly); PostgreSQL, see openReadOnly.
 func openExistingStore(ctx context.Context, database, cmd string, stderr io.Writer) (engine.Store, error) {
 	if postgres.IsURL(database) {
 		return openReadOnly(ctx, database, cmd, stderr)
@@ -129,7 +130,11 @@ func openExistingStore(ctx context.Context, database, cmd string, stderr io.Writ
 	if _, err := os.Stat(database); err != nil {
 		return nil, fmt.Errorf("no store at %s (wxflow serve makes it; --config names another)", database)
 	}
-	return openStore(ctx, database, "")
+	st, err := sqlite.Open(ctx, database, sqlite.Options{ReadOnly: true})
+	if err != nil {
+		return nil, err
+	}
+	return st, nil
 }
 
 // openReadOnly opens a PostgreSQL database without migrating it, and

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"net/url"
 	"os"
@@ -182,5 +183,47 @@ func TestReadOnlyCommandsMigrateNothing(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, "wxflow.db")); err == nil {
 		t.Error("a command made a SQLite file beside the config")
+	}
+}
+
+// TestReadOnlyCommandsOnSQLite: plan and export-test read a SQLite store
+// without migrating it: a store an older wxflow migrated is refused with
+// what to do, and left as it was.
+func TestReadOnlyCommandsOnSQLite(t *testing.T) {
+	t.Setenv("WXFLOW_CONV_SECRET", "conv-secret-0123456789")
+	t.Setenv("WXFLOW_CONV_TOKEN", "convtoken")
+	dir := t.TempDir()
+	writeFiles(t, filepath.Join(dir, "flows"), convFlows)
+	database := filepath.Join(dir, "wxflow.db")
+	st, err := openStore(context.Background(), database, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	cfg := convConfig(t, dir, database)
+	if r := runCLI(t, "plan", "--config", cfg); r.code != exitOK {
+		t.Fatalf("plan: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	db, err := sql.Open("sqlite3", database)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var last string
+	if err := db.QueryRow(`SELECT max(name) FROM schema_migrations`).Scan(&last); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(`DELETE FROM schema_migrations WHERE name = ?`, last); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{{"plan", "--config", cfg}, {"export-test", "--config", cfg, "--contact", "main/o_alice"}} {
+		r := runCLI(t, args...)
+		if r.code != exitProblems || !strings.Contains(r.stderr, "an older wxflow migrated it (it lacks "+last+")") {
+			t.Errorf("%s: exit %d, want %d naming %s\n%s%s", args[0], r.code, exitProblems, last, r.stdout, r.stderr)
+		}
+		var n int
+		if err := db.QueryRow(`SELECT count(*) FROM schema_migrations WHERE name = ?`, last).Scan(&n); err != nil || n != 0 {
+			t.Fatalf("after wxflow %s, %s is applied %d times (%v)", args[0], last, n, err)
+		}
 	}
 }

@@ -46,6 +46,8 @@ type Store struct {
 	// stateBuf is the writer's scratch for encoding run states (Update
 	// runs one at a time): grown once, not for every run.
 	stateBuf []byte
+	// readOnly is Options.ReadOnly.
+	readOnly bool
 }
 
 // Options tunes the store.
@@ -56,7 +58,18 @@ type Options struct {
 	Synchronous string
 	// ReadConns is the size of the read pool (default 4).
 	ReadConns int
+	// ReadOnly opens an existing store for reading only, for the
+	// commands that read a store a server may be running on (wxflow
+	// plan, export-test): Open creates nothing and applies no
+	// migration, refusing a file that is not a store or that a wxflow
+	// other than this one migrated (the statements of a newer or older
+	// schema do not match), and Update fails with ErrReadOnly.
+	ReadOnly bool
 }
+
+// ErrReadOnly is the error of Update on a store opened read-only
+// (Options.ReadOnly).
+var ErrReadOnly = errors.New("the store was opened read-only")
 
 // Open opens (creating if needed) the store at path and applies the
 // embedded migrations it has not applied yet.
@@ -78,6 +91,10 @@ func Open(ctx context.Context, file string, opts Options) (*Store, error) {
 	q.Set("_synchronous", sync)
 	q.Set("_foreign_keys", "off")
 	q.Set("_cache_size", "-32000")
+	if opts.ReadOnly {
+		// Neither the file nor its tables are made.
+		q.Set("mode", "ro")
+	}
 	w, err := sql.Open("sqlite3", fileURI(file)+"?"+q.Encode())
 	if err != nil {
 		return nil, fmt.Errorf("open store %s: %w", file, err)
@@ -85,8 +102,12 @@ func Open(ctx context.Context, file string, opts Options) (*Store, error) {
 	w.SetMaxOpenConns(1)
 	w.SetMaxIdleConns(1)
 	w.SetConnMaxLifetime(0)
-	s := &Store{w: w}
-	if err := s.migrate(ctx); err != nil {
+	s := &Store{w: w, readOnly: opts.ReadOnly}
+	migrate := s.migrate
+	if opts.ReadOnly {
+		migrate = s.checkSchema
+	}
+	if err := migrate(ctx); err != nil {
 		w.Close()
 		return nil, fmt.Errorf("open store %s: %w", file, err)
 	}
@@ -114,7 +135,7 @@ func Open(ctx context.Context, file string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("open store %s: %w", file, err)
 	}
 	s.wsem = make(chan struct{}, 1)
-	if s.wst, err = prepare(ctx, s.wc, true); err == nil {
+	if s.wst, err = prepare(ctx, s.wc, !opts.ReadOnly); err == nil {
 		s.rst, err = prepare(ctx, r, false)
 	}
 	if err != nil {
@@ -160,19 +181,63 @@ func (s *Store) refuseNewer(ctx context.Context, known []string) error {
 	return nil
 }
 
-func (s *Store) migrate(ctx context.Context) error {
-	if _, err := s.w.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, applied_at INTEGER NOT NULL)`); err != nil {
-		return fmt.Errorf("migrate: %w", err)
-	}
+// knownMigrations returns the names of the embedded migrations, in the
+// order they apply.
+func knownMigrations() ([]string, error) {
 	entries, err := migrations.ReadDir("migrations")
 	if err != nil {
-		return err
+		return nil, err
 	}
 	names := make([]string, 0, len(entries))
 	for _, e := range entries {
 		names = append(names, e.Name())
 	}
 	sort.Strings(names)
+	return names, nil
+}
+
+// checkSchema is what a read-only Open does instead of migrating: the
+// file must be a store this wxflow migrated, neither a newer nor an
+// older one's. It writes nothing.
+func (s *Store) checkSchema(ctx context.Context) error {
+	var has int
+	if err := s.w.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'`).Scan(&has); err != nil {
+		return fmt.Errorf("read schema: %w", err)
+	}
+	if has == 0 {
+		return errors.New("not a wxflow store (no schema_migrations table)")
+	}
+	names, err := knownMigrations()
+	if err != nil {
+		return err
+	}
+	if err := s.refuseNewer(ctx, names); err != nil {
+		return err
+	}
+	var missing []string
+	for _, name := range names {
+		var n int
+		if err := s.w.QueryRowContext(ctx, `SELECT count(*) FROM schema_migrations WHERE name = ?`, name).Scan(&n); err != nil {
+			return fmt.Errorf("read schema: %w", err)
+		}
+		if n == 0 {
+			missing = append(missing, name)
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("an older wxflow migrated it (it lacks %s), and this command reads a store as it is, without migrating it: run it with the wxflow that serves the store, or start wxflow serve of this version first (it migrates the store when it starts)", strings.Join(missing, ", "))
+	}
+	return nil
+}
+
+func (s *Store) migrate(ctx context.Context) error {
+	if _, err := s.w.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, applied_at INTEGER NOT NULL)`); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	names, err := knownMigrations()
+	if err != nil {
+		return err
+	}
 	if err := s.refuseNewer(ctx, names); err != nil {
 		return err
 	}
@@ -310,6 +375,9 @@ func (s *Store) Close() error {
 // A cancelled ctx keeps the transaction from beginning; one under way runs
 // to its end (its statements run without ctx's cancellation, see wc).
 func (s *Store) Update(ctx context.Context, fn func(tx engine.Tx) error) (err error) {
+	if s.readOnly {
+		return ErrReadOnly
+	}
 	select {
 	case s.wsem <- struct{}{}:
 	case <-ctx.Done():

@@ -161,3 +161,92 @@ func TestUpdateTransactions(t *testing.T) {
 		}
 	}
 }
+
+// TestReadOnlyOpenMigratesNothing: a store opened read-only (wxflow plan,
+// export-test) creates no file, refuses a file that is not a store and a
+// store another wxflow migrated, newer or older (applying nothing), and
+// neither writes nor lets Update write.
+func TestReadOnlyOpenMigratesNothing(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	ro := sqlite.Options{ReadOnly: true}
+	missing := filepath.Join(dir, "missing.db")
+	if s, err := sqlite.Open(ctx, missing, ro); err == nil {
+		s.Close()
+		t.Error("a read-only Open of a missing file succeeded")
+	}
+	if _, err := os.Stat(missing); err == nil {
+		t.Error("a read-only Open made the file")
+	}
+
+	other := filepath.Join(dir, "other.db")
+	db, err := sql.Open("sqlite3", other)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(`PRAGMA journal_mode = WAL; CREATE TABLE notes (x)`); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	if s, err := sqlite.Open(ctx, other, ro); err == nil {
+		s.Close()
+		t.Error("a read-only Open of a file that is not a store succeeded")
+	} else if !strings.Contains(err.Error(), "not a wxflow store") {
+		t.Errorf("Open = %v; want it to say the file is not a store", err)
+	}
+
+	file := filepath.Join(dir, "wxflow.db")
+	s, err := sqlite.Open(ctx, file, sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	s, err = sqlite.Open(ctx, file, ro)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Update(ctx, func(engine.Tx) error { return nil }); !errors.Is(err, sqlite.ErrReadOnly) {
+		t.Errorf("Update = %v; want ErrReadOnly", err)
+	}
+	if err := s.View(ctx, func(tx engine.ReadTx) error {
+		_, err := tx.Counts()
+		return err
+	}); err != nil {
+		t.Errorf("View: %v", err)
+	}
+	s.Close()
+
+	db, err = sql.Open("sqlite3", file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var last string
+	if err := db.QueryRow(`SELECT max(name) FROM schema_migrations`).Scan(&last); err != nil {
+		t.Fatal(err)
+	}
+	exec := func(q string, args ...any) {
+		t.Helper()
+		if _, err := db.Exec(q, args...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	exec(`DELETE FROM schema_migrations WHERE name = ?`, last)
+	if s, err := sqlite.Open(ctx, file, ro); err == nil {
+		s.Close()
+		t.Error("a read-only Open of a store an older wxflow migrated succeeded")
+	} else if !strings.Contains(err.Error(), "an older wxflow migrated it (it lacks "+last+")") {
+		t.Errorf("Open = %v; want it to name %s", err, last)
+	}
+	var n int
+	if err := db.QueryRow(`SELECT count(*) FROM schema_migrations WHERE name = ?`, last).Scan(&n); err != nil || n != 0 {
+		t.Errorf("after a read-only Open, %s applied %d times (%v), want 0", last, n, err)
+	}
+	exec(`INSERT INTO schema_migrations (name, applied_at) VALUES (?, 0), ('999_future.sql', 0)`, last)
+	if s, err := sqlite.Open(ctx, file, ro); err == nil {
+		s.Close()
+		t.Error("a read-only Open of a store a newer wxflow migrated succeeded")
+	} else if !errors.Is(err, sqlite.ErrNewerSchema) {
+		t.Errorf("Open = %v; want ErrNewerSchema", err)
+	}
+}
