@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"net/url"
 	"path"
-	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -244,8 +243,8 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 }
 
 // ErrNewerSchema is the error of Open for a database migrated by a newer
-// wxflow.
-var ErrNewerSchema = errors.New("the database was migrated by a newer wxflow")
+// wxflow (engine.ErrNewerSchema).
+var ErrNewerSchema = engine.ErrNewerSchema
 
 // ErrReadOnly is the error of Update on a store opened read-only
 // (Options.ReadOnly).
@@ -335,16 +334,7 @@ func schemaExists(ctx context.Context, conn *pgx.Conn) error {
 // knownMigrations returns the names of the embedded migrations, in the
 // order they apply.
 func knownMigrations() ([]string, error) {
-	entries, err := migrations.ReadDir("migrations")
-	if err != nil {
-		return nil, err
-	}
-	names := make([]string, 0, len(entries))
-	for _, e := range entries {
-		names = append(names, e.Name())
-	}
-	sort.Strings(names)
-	return names, nil
+	return engine.MigrationNames(migrations, "migrations")
 }
 
 // missingMigrations returns the migrations of known that the database has
@@ -359,27 +349,7 @@ func missingMigrations(ctx context.Context, conn *pgx.Conn, known []string) ([]s
 	if err != nil {
 		return nil, err
 	}
-	done := map[string]bool{}
-	for _, name := range applied {
-		done[name] = true
-	}
-	var unknown []string
-	for _, name := range applied {
-		if !slices.Contains(known, name) {
-			unknown = append(unknown, name)
-		}
-	}
-	if len(unknown) > 0 {
-		return nil, fmt.Errorf("%w: it has migration %s, which this binary does not know (it knows %s to %s); run a wxflow at least as new as the one that migrated it",
-			ErrNewerSchema, strings.Join(unknown, ", "), known[0], known[len(known)-1])
-	}
-	var missing []string
-	for _, name := range known {
-		if !done[name] {
-			missing = append(missing, name)
-		}
-	}
-	return missing, nil
+	return engine.PendingMigrations(known, applied)
 }
 
 // checkSchema is what a read-only Open does instead of migrating: it

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"net/url"
 	"path"
-	"sort"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -146,54 +145,43 @@ func Open(ctx context.Context, file string, opts Options) (*Store, error) {
 }
 
 // ErrNewerSchema is the error of Open for a database migrated by a newer
-// wxflow.
-var ErrNewerSchema = errors.New("the database was migrated by a newer wxflow")
+// wxflow (engine.ErrNewerSchema).
+var ErrNewerSchema = engine.ErrNewerSchema
 
-// refuseNewer refuses a database with a migration this binary does not
-// know: a newer wxflow changed it in ways this one would not keep.
-func (s *Store) refuseNewer(ctx context.Context, known []string) error {
-	rows, err := s.w.QueryContext(ctx, `SELECT name FROM schema_migrations ORDER BY name`)
-	if err != nil {
-		return fmt.Errorf("migrate: %w", err)
-	}
-	defer rows.Close()
-	have := map[string]bool{}
-	for _, k := range known {
-		have[k] = true
-	}
-	var unknown []string
-	for rows.Next() {
-		var name string
-		if err := rows.Scan(&name); err != nil {
-			return fmt.Errorf("migrate: %w", err)
-		}
-		if !have[name] {
-			unknown = append(unknown, name)
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("migrate: %w", err)
-	}
-	if len(unknown) > 0 {
-		return fmt.Errorf("%w: it has migration %s, which this binary does not know (it knows %s to %s); run a wxflow at least as new as the one that migrated it",
-			ErrNewerSchema, strings.Join(unknown, ", "), known[0], known[len(known)-1])
-	}
-	return nil
-}
-
-// knownMigrations returns the names of the embedded migrations, in the
-// order they apply.
-func knownMigrations() ([]string, error) {
-	entries, err := migrations.ReadDir("migrations")
+// pendingMigrations returns the embedded migrations the store has not
+// applied, in order; ErrNewerSchema when it applied one this binary does
+// not know.
+func (s *Store) pendingMigrations(ctx context.Context) ([]string, error) {
+	known, err := engine.MigrationNames(migrations, "migrations")
 	if err != nil {
 		return nil, err
 	}
-	names := make([]string, 0, len(entries))
-	for _, e := range entries {
-		names = append(names, e.Name())
+	rows, err := s.w.QueryContext(ctx, `SELECT name FROM schema_migrations ORDER BY name`)
+	if err != nil {
+		return nil, err
 	}
-	sort.Strings(names)
-	return names, nil
+	defer rows.Close()
+	var applied []string
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			return nil, err
+		}
+		applied = append(applied, name)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return engine.PendingMigrations(known, applied)
+}
+
+// schemaErr names what failed, but for a newer schema, whose error says
+// it all.
+func schemaErr(what string, err error) error {
+	if errors.Is(err, ErrNewerSchema) {
+		return err
+	}
+	return fmt.Errorf("%s: %w", what, err)
 }
 
 // checkSchema is what a read-only Open does instead of migrating: the
@@ -207,22 +195,9 @@ func (s *Store) checkSchema(ctx context.Context) error {
 	if has == 0 {
 		return errors.New("not a wxflow store (no schema_migrations table)")
 	}
-	names, err := knownMigrations()
+	missing, err := s.pendingMigrations(ctx)
 	if err != nil {
-		return err
-	}
-	if err := s.refuseNewer(ctx, names); err != nil {
-		return err
-	}
-	var missing []string
-	for _, name := range names {
-		var n int
-		if err := s.w.QueryRowContext(ctx, `SELECT count(*) FROM schema_migrations WHERE name = ?`, name).Scan(&n); err != nil {
-			return fmt.Errorf("read schema: %w", err)
-		}
-		if n == 0 {
-			missing = append(missing, name)
-		}
+		return schemaErr("read schema", err)
 	}
 	if len(missing) > 0 {
 		return fmt.Errorf("an older wxflow migrated it (it lacks %s), and this command reads a store as it is, without migrating it: run it with the wxflow that serves the store, or start wxflow serve of this version first (it migrates the store when it starts)", strings.Join(missing, ", "))
@@ -234,21 +209,11 @@ func (s *Store) migrate(ctx context.Context) error {
 	if _, err := s.w.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, applied_at INTEGER NOT NULL)`); err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
-	names, err := knownMigrations()
+	pending, err := s.pendingMigrations(ctx)
 	if err != nil {
-		return err
+		return schemaErr("migrate", err)
 	}
-	if err := s.refuseNewer(ctx, names); err != nil {
-		return err
-	}
-	for _, name := range names {
-		var n int
-		if err := s.w.QueryRowContext(ctx, `SELECT count(*) FROM schema_migrations WHERE name = ?`, name).Scan(&n); err != nil {
-			return fmt.Errorf("migrate: %w", err)
-		}
-		if n > 0 {
-			continue
-		}
+	for _, name := range pending {
 		src, err := migrations.ReadFile(path.Join("migrations", name))
 		if err != nil {
 			return err
