@@ -473,6 +473,19 @@ func (e *Engine) writer() {
 // the transaction is rolled back and the jobs are run again one by one,
 // so that one bad job never loses the others.
 func (e *Engine) runBatch(batch []*job) {
+	if e.lanes != nil && e.lanes.fenced.Load() {
+		// A stopped node commits nothing more: not even while its lease
+		// still holds on the server (a newer wxflow migrated the
+		// database: stopFor).
+		why := ErrFenced
+		if p := e.lanes.why.Load(); p != nil {
+			why = *p
+		}
+		for _, j := range batch {
+			e.finish(j, nil, why)
+		}
+		return
+	}
 	works := make([]*work, len(batch))
 	recs := make([]*outboxRecorder, len(batch))
 	failed := -1

@@ -3,6 +3,7 @@ package engine_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -315,5 +316,51 @@ func TestNodePausedPastItsLeaseIsFenced(t *testing.T) {
 	err := e.Ingest(ctx, channels.Event{Account: "main", Contact: "alice", Kind: channels.Follow, At: f.clock.now()})
 	if !errors.Is(err, engine.ErrFenced) {
 		t.Fatalf("a write of the fenced node: %v, want ErrFenced", err)
+	}
+}
+
+// TestNodeStopsWhenANewerWxflowMigrates: a newer wxflow that starts on the
+// database migrates it under the running nodes (a rolling upgrade); a
+// node of the older version stops at its next renewal, committing and
+// sending nothing more, and says why (serve exits for its supervisor to
+// start the new version).
+func TestNodeStopsWhenANewerWxflowMigrates(t *testing.T) {
+	f := newRenewFixture(t, "wxrenewschema_")
+	ctx := context.Background()
+	ch := sim.New(nil, wechat.Settings{})
+	e := f.start(f.open("n"), ch)
+	defer e.Stop()
+	if err := e.Ingest(ctx, channels.Event{Account: "main", Contact: "alice", Kind: channels.Follow, At: f.clock.now()}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Fenced(); err != nil {
+		t.Fatalf("Fenced = %v while the node runs", err)
+	}
+	if _, err := f.conn.Exec(ctx, `INSERT INTO schema_migrations (name, applied_at) VALUES ('999_from_a_newer_wxflow.sql', 0)`); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-f.fenced:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the node did not stop within 10 s of a newer migration (its renewals run every 200 ms)")
+	}
+	why := e.Fenced()
+	if !errors.Is(why, engine.ErrNewerSchema) || !strings.Contains(why.Error(), "999_from_a_newer_wxflow.sql") {
+		t.Errorf("Fenced = %v; want ErrNewerSchema naming the migration", why)
+	}
+	var events int
+	if err := f.conn.QueryRow(ctx, `SELECT count(*) FROM events`).Scan(&events); err != nil {
+		t.Fatal(err)
+	}
+	err := e.Ingest(ctx, channels.Event{Account: "main", Contact: "bob", Kind: channels.Follow, At: f.clock.now()})
+	if !errors.Is(err, engine.ErrNewerSchema) {
+		t.Errorf("an event after the stop: %v, want the stop's reason", err)
+	}
+	var after int
+	if err := f.conn.QueryRow(ctx, `SELECT count(*) FROM events`).Scan(&after); err != nil {
+		t.Fatal(err)
+	}
+	if after != events {
+		t.Errorf("%d events stored after the node stopped", after-events)
 	}
 }

@@ -46,9 +46,12 @@ type Node interface {
 	// Join starts the node's lease.
 	Join(ctx context.Context) error
 	// Renew renews the lease. It returns ErrFenced only when the store
-	// says the lease is over; another error (a lost connection, ctx
-	// done) says nothing about the lease, and the renewal is tried
-	// again. It must never wait for Balance, Release or the writer.
+	// says the lease is over, and an error wrapping ErrNewerSchema when
+	// a newer wxflow migrated the database since the node joined (the
+	// node stops as a fenced one does: its code does not know the
+	// schema); another error (a lost connection, ctx done) says nothing
+	// about the lease, and the renewal is tried again. It must never
+	// wait for Balance, Release or the writer.
 	Renew(ctx context.Context) error
 	// Renewal is how often the lease is renewed: less than half the
 	// lease.
@@ -165,6 +168,8 @@ type lanes struct {
 	mu         sync.Mutex
 	validUntil time.Time
 	fenced     atomic.Bool
+	// why is what fenced the node (stopFor).
+	why atomic.Pointer[error]
 	// renewStop stops the renewal loop when the engine fails to start
 	// after joining.
 	renewStop chan struct{}
@@ -279,6 +284,9 @@ func (e *Engine) renewLoop() {
 		case errors.Is(err, ErrFenced):
 			e.fence()
 			return
+		case errors.Is(err, ErrNewerSchema):
+			e.stopFor(err)
+			return
 		case err != nil:
 			if failing.IsZero() {
 				failing = start
@@ -363,13 +371,43 @@ func (e *Engine) balanceLanes() {
 // fence stops everything after the lease was lost: nothing more is
 // committed (the store refuses) nor sent (the dispatcher checks).
 func (e *Engine) fence() {
+	e.stopFor(ErrFenced)
+}
+
+// stopFor stops the node as fence does, for why: ErrFenced, or an error
+// wrapping ErrNewerSchema (a newer wxflow migrated the database: this
+// node's code must not go on with it). It renews its lease no more, so
+// that the other nodes take its lanes once it ends.
+func (e *Engine) stopFor(why error) {
 	if e.lanes.fenced.Swap(true) {
 		return
 	}
-	e.log.Error("lanes: this node lost its lease (paused or cut off from the database past it): it stops; its lanes have moved to other nodes")
+	e.lanes.why.Store(&why)
+	if errors.Is(why, ErrNewerSchema) {
+		e.log.Error("lanes: a newer wxflow migrated the database: this node stops, sending and committing nothing more; its lanes move to other nodes when its lease ends", "err", why)
+	} else {
+		e.log.Error("lanes: this node lost its lease (paused or cut off from the database past it): it stops; its lanes have moved to other nodes")
+	}
 	if e.cfg.OnFenced != nil {
 		go e.cfg.OnFenced()
 	}
+}
+
+// Fenced returns why the node stopped (Config.OnFenced): nil while it
+// runs (and for an engine that is not a node), ErrFenced when it lost
+// its lease, an error wrapping ErrNewerSchema when a newer wxflow
+// migrated the database. For an engine of several writers, that of a
+// writer that stopped.
+func (e *Engine) Fenced() error {
+	for _, w := range e.writers() {
+		if w.lanes == nil {
+			continue
+		}
+		if why := w.lanes.why.Load(); why != nil {
+			return *why
+		}
+	}
+	return nil
 }
 
 // takeLanes starts the work of lanes just taken: in a job, so that the

@@ -1,18 +1,24 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"encoding/json"
+	"fmt"
+	"io"
 	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/wxflow/wxflow/channels/wechat/wechattest"
 	"github.com/wxflow/wxflow/engine"
 	"github.com/wxflow/wxflow/engine/postgres"
 )
@@ -226,4 +232,66 @@ func TestReadOnlyCommandsOnSQLite(t *testing.T) {
 			t.Fatalf("after wxflow %s, %s is applied %d times (%v)", args[0], last, n, err)
 		}
 	}
+}
+
+// TestServeStopsWhenANewerWxflowMigrates: in a rolling upgrade, the first
+// node of the new version migrates the database; a node of the older
+// version still serving on it exits 1 at its next lease renewal, saying
+// why, for its supervisor to start the new version.
+func TestServeStopsWhenANewerWxflowMigrates(t *testing.T) {
+	api := wechattest.NewServer()
+	defer api.Close()
+	api.AddApp(srvAppID, srvSecret)
+	database := pgDatabase(t)
+	dir := t.TempDir()
+	writeFiles(t, filepath.Join(dir, "flows"), map[string]string{"welcome.yaml": srvWelcome})
+	t.Setenv("TEST_SECRET", srvSecret)
+	cfg := fmt.Sprintf("listen: 127.0.0.1:0\ndatabase: %q\nflows: flows\nlog: { format: json }\naccounts:\n  - id: main\n    app_id: %s\n    app_secret: ${TEST_SECRET}\n    token: %s\n    api_base: %s\n", database, srvAppID, srvToken, api.URL())
+	path := filepath.Join(dir, "wxflow.yaml")
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	pr, pw := io.Pipe()
+	var errb syncBuffer
+	done := make(chan int, 1)
+	go func() {
+		code := run(context.Background(), []string{"serve", "--config", path}, pw, &errb)
+		pw.Close()
+		done <- code
+	}()
+	line := make([]byte, 256)
+	if _, err := pr.Read(line); err != nil {
+		t.Fatal(err)
+	}
+	go io.Copy(io.Discard, pr)
+	pgExec(t, database, `INSERT INTO schema_migrations (name, applied_at) VALUES ('999_from_a_newer_wxflow.sql', 0)`)
+	select {
+	case code := <-done:
+		if code != exitProblems {
+			t.Errorf("exit %d, want %d", code, exitProblems)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatalf("serve still runs 30 s after a newer wxflow migrated its database (renewals every second):\n%s", errb.String())
+	}
+	if logs := errb.String(); !strings.Contains(logs, "a newer wxflow migrated the database since this node started") || !strings.Contains(logs, "999_from_a_newer_wxflow.sql") {
+		t.Errorf("the log does not say why the node stopped:\n%s", logs)
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for a writer and a reader at once.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

@@ -127,7 +127,11 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 			// Another node has this node's lanes: nothing it does may
 			// count any more. Its supervisor starts it again, as a new
 			// node that takes lanes like any other.
-			log.Error("wxflow serve: this node lost its lease on the database (it was paused, or cut off from the database, for longer than the lease); it stops so that it can be started again as a new node")
+			if why := s.engine.Fenced(); errors.Is(why, engine.ErrNewerSchema) {
+				log.Error("wxflow serve: a newer wxflow migrated the database since this node started; this node stops (its code does not know the new schema): start it again with the new version", "err", why)
+			} else {
+				log.Error("wxflow serve: this node lost its lease on the database (it was paused, or cut off from the database, for longer than the lease); it stops so that it can be started again as a new node")
+			}
 			s.Close()
 			return exitProblems
 		case <-hup:

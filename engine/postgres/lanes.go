@@ -244,8 +244,16 @@ func (s *Store) Renew(ctx context.Context) error {
 		}
 		l.renewConn = c
 	}
-	ct, err := l.renewConn.Exec(ctx, `UPDATE nodes SET expires = `+nowExpr("$2")+` + $3 WHERE id = $1 AND expires > `+nowExpr("$2"),
-		l.id, s.nowArg(), l.dur.Nanoseconds())
+	// The renewal also reads the migrations this binary does not know:
+	// a newer wxflow that started on the database since this node joined
+	// migrated it, and this node stops (engine.ErrNewerSchema).
+	var newer *string
+	err := l.renewConn.QueryRow(ctx, `UPDATE nodes SET expires = `+nowExpr("$2")+` + $3 WHERE id = $1 AND expires > `+nowExpr("$2")+`
+		RETURNING (SELECT string_agg(name, ', ' ORDER BY name) FROM schema_migrations WHERE name <> ALL($4::text[]))`,
+		l.id, s.nowArg(), l.dur.Nanoseconds(), s.known).Scan(&newer)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return engine.ErrFenced
+	}
 	if err != nil {
 		// Whatever state the connection is in, the next renewal starts
 		// on a new one.
@@ -255,8 +263,8 @@ func (s *Store) Renew(ctx context.Context) error {
 		l.renewConn = nil
 		return fmt.Errorf("renew lease: %w", err)
 	}
-	if ct.RowsAffected() == 0 {
-		return engine.ErrFenced
+	if newer != nil {
+		return fmt.Errorf("renew lease: %w since this node started: it has migration %s, which this wxflow does not know", engine.ErrNewerSchema, *newer)
 	}
 	return nil
 }

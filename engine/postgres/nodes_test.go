@@ -195,3 +195,41 @@ func TestNodesReport(t *testing.T) {
 		t.Errorf("leases end at %v and %v, read at %v: want a's after, b's before", n.Nodes[0].Expires, n.Nodes[1].Expires, n.At)
 	}
 }
+
+// TestRenewSeesANewerSchema: a node's renewal says when a newer wxflow
+// migrated the database since it joined (ErrNewerSchema, naming the
+// migration), renewing the lease all the same: the node stops, and its
+// lanes move when the lease ends.
+func TestRenewSeesANewerSchema(t *testing.T) {
+	ctx := context.Background()
+	dsn := freshSchema(t)
+	clock := newLeaseClock()
+	a := openNode(t, dsn, "a", clock)
+	if err := a.Renew(ctx); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, `INSERT INTO schema_migrations (name, applied_at) VALUES ('999_b.sql', 0), ('998_a.sql', 0)`); err != nil {
+		t.Fatal(err)
+	}
+	clock.add(time.Second)
+	err = a.Renew(ctx)
+	if !errors.Is(err, engine.ErrNewerSchema) || !strings.Contains(err.Error(), "998_a.sql, 999_b.sql") {
+		t.Fatalf("Renew = %v; want ErrNewerSchema naming the migrations", err)
+	}
+	var expires int64
+	if err := conn.QueryRow(ctx, `SELECT expires FROM nodes WHERE name = 'a'`).Scan(&expires); err != nil {
+		t.Fatal(err)
+	}
+	if want := clock.now().Add(a.Lease()); expires != want.UnixNano() {
+		t.Errorf("the lease ends at %v, want %v (renewed)", time.Unix(0, expires).UTC(), want)
+	}
+	clock.add(2 * a.Lease())
+	if err := a.Renew(ctx); !errors.Is(err, engine.ErrFenced) {
+		t.Errorf("Renew after the lease ended = %v, want ErrFenced", err)
+	}
+}

@@ -58,6 +58,8 @@ type Store struct {
 	// behind are the migrations a read-only store's database lacks
 	// (Behind).
 	behind []string
+	// known are the embedded migrations' names (Renew looks for others).
+	known []string
 }
 
 // WriterStats counts the writer's work since Open.
@@ -223,7 +225,12 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open store %s: %w", name, scrub(err, dsn))
 	}
-	s := &Store{w: w, opts: opts}
+	known, err := knownMigrations()
+	if err != nil {
+		w.Close()
+		return nil, fmt.Errorf("open store %s: %w", name, err)
+	}
+	s := &Store{w: w, opts: opts, known: known}
 	migrate := s.migrate
 	if opts.ReadOnly {
 		migrate = s.checkSchema
@@ -278,11 +285,7 @@ func (s *Store) migrate(ctx context.Context) error {
 	if _, err := conn.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (name text PRIMARY KEY, applied_at bigint NOT NULL)`); err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
-	names, err := knownMigrations()
-	if err != nil {
-		return err
-	}
-	missing, err := missingMigrations(ctx, conn, names)
+	missing, err := missingMigrations(ctx, conn, s.known)
 	if err != nil {
 		return schemaErr("migrate", err)
 	}
@@ -373,11 +376,7 @@ func (s *Store) checkSchema(ctx context.Context) error {
 	if table == nil {
 		return errors.New("no wxflow store in this database (no schema_migrations table in the search_path's schema): wxflow serve creates it when it starts")
 	}
-	names, err := knownMigrations()
-	if err != nil {
-		return err
-	}
-	if s.behind, err = missingMigrations(ctx, conn, names); err != nil {
+	if s.behind, err = missingMigrations(ctx, conn, s.known); err != nil {
 		return schemaErr("read schema", err)
 	}
 	return nil
