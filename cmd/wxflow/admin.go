@@ -40,7 +40,7 @@ func openAPIAccounts(ctx context.Context, cfgPath string) (*apiAccounts, int, er
 		}
 		return nil, exitProblems, err
 	}
-	st, err := openStore(ctx, cfg.Database, "")
+	st, err := openAdminStore(ctx, cfg.Database)
 	if err != nil {
 		return nil, exitProblems, err
 	}

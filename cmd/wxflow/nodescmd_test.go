@@ -45,6 +45,26 @@ func joinNode(t *testing.T, database, name string) *postgres.Store {
 	return s
 }
 
+// pgMigrations returns the migrations applied to database, in order.
+func pgMigrations(t *testing.T, database string) []string {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, database)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	rows, err := conn.Query(ctx, `SELECT name FROM schema_migrations ORDER BY name`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
 // pgExec runs statements on database, as an operator's SQL would.
 func pgExec(t *testing.T, database string, stmts ...string) {
 	t.Helper()
@@ -153,24 +173,7 @@ func TestReadOnlyCommandsMigrateNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	st.Close()
-	names := func() []string {
-		t.Helper()
-		ctx := context.Background()
-		conn, err := pgx.Connect(ctx, database)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer conn.Close(ctx)
-		rows, err := conn.Query(ctx, `SELECT name FROM schema_migrations ORDER BY name`)
-		if err != nil {
-			t.Fatal(err)
-		}
-		n, err := pgx.CollectRows(rows, pgx.RowTo[string])
-		if err != nil {
-			t.Fatal(err)
-		}
-		return n
-	}
+	names := func() []string { return pgMigrations(t, database) }
 	all := names()
 	last := all[len(all)-1]
 	pgExec(t, database, `DELETE FROM schema_migrations WHERE name = '`+last+`'`)
@@ -294,4 +297,37 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// TestAdminCommandsKeepTheSchema: menu push and qrcode make the store of
+// a PostgreSQL database that has none, and use one an older wxflow
+// migrated as it is (its nodes may run: a migration would stop them).
+func TestAdminCommandsKeepTheSchema(t *testing.T) {
+	b := admSetup(t, admMenu, false)
+	database := pgDatabase(t)
+	cfg, err := os.ReadFile(b.config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(b.config, bytes.Replace(cfg, []byte("database: wxflow.db"), []byte(fmt.Sprintf("database: %q", database)), 1), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	admWant(t, b.run(t, "qrcode", "--account", "main", "--scene", "store_1"), exitOK)
+	all := pgMigrations(t, database)
+	if len(all) == 0 {
+		t.Fatal("qrcode on a database without a store made none")
+	}
+	last := all[len(all)-1]
+	pgExec(t, database, `DELETE FROM schema_migrations WHERE name = '`+last+`'`)
+	admWant(t, b.run(t, "menu", "push"), exitOK)
+	admWant(t, b.run(t, "qrcode", "--account", "main", "--scene", "store_2"), exitOK)
+	if got := pgMigrations(t, database); slices.Contains(got, last) {
+		t.Errorf("an admin command applied %s", last)
+	}
+	if n := b.fake.TokenFetches(); n != 1 {
+		t.Errorf("%d token fetches over three commands, want 1 (the token kept in the database)", n)
+	}
+	if _, err := os.Stat(filepath.Join(b.dir, "wxflow.db")); err == nil {
+		t.Error("an admin command made a SQLite file")
+	}
 }

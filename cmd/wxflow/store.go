@@ -19,6 +19,24 @@ func openStore(ctx context.Context, database, synchronous string) (engine.Store,
 	return openStoreFor(ctx, database, synchronous, config.NodesConfig{})
 }
 
+// openAdminStore opens the store of the admin commands (menu push,
+// qrcode), which keep WeChat's access tokens there beside running
+// servers: a PostgreSQL database that has a store is used without
+// migrating it (postgres.Options.KeepSchema), so that a newer wxflow's
+// command does not change the schema under nodes of an older version
+// (they would stop). A database without a store gets one, as serve
+// would make it.
+func openAdminStore(ctx context.Context, database string) (engine.Store, error) {
+	if !postgres.IsURL(database) {
+		return openStore(ctx, database, "")
+	}
+	st, err := postgres.Open(ctx, database, postgres.Options{KeepSchema: true, ReadConns: 1})
+	if err != nil {
+		return nil, err
+	}
+	return st, nil
+}
+
 // openNodeStore opens the store serve's engine runs on. On PostgreSQL the
 // engine joins it as one of the database's nodes (engine.Node): several
 // serve processes share the database, each holding some of the lanes,

@@ -233,3 +233,54 @@ func TestRenewSeesANewerSchema(t *testing.T) {
 		t.Errorf("Renew after the lease ended = %v, want ErrFenced", err)
 	}
 }
+
+// TestKeepSchemaOpen: a store opened for the admin commands
+// (KeepSchema) migrates a database without a store, uses one an older
+// wxflow migrated as it is (writing to it), and refuses a newer one's.
+func TestKeepSchemaOpen(t *testing.T) {
+	ctx := context.Background()
+	dsn := freshSchema(t)
+	keep := postgres.Options{KeepSchema: true, ReadConns: 1}
+	s, err := postgres.Open(ctx, dsn, keep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	all := migrationNames(t, conn)
+	if len(all) == 0 {
+		t.Fatal("KeepSchema on a database without a store made none")
+	}
+	last := all[len(all)-1]
+	if _, err := conn.Exec(ctx, `DELETE FROM schema_migrations WHERE name = $1`, last); err != nil {
+		t.Fatal(err)
+	}
+	s, err = postgres.Open(ctx, dsn, keep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b := s.Behind(); !slices.Equal(b, []string{last}) {
+		t.Errorf("Behind = %v, want [%s]", b, last)
+	}
+	now := time.Date(2026, 12, 3, 9, 0, 0, 0, time.UTC)
+	if err := s.Update(ctx, func(tx engine.Tx) error { return tx.PutChannelState("k", "v", now.Add(time.Hour), now) }); err != nil {
+		t.Errorf("a write with KeepSchema: %v", err)
+	}
+	s.Close()
+	if slices.Contains(migrationNames(t, conn), last) {
+		t.Errorf("KeepSchema applied %s", last)
+	}
+	if _, err := conn.Exec(ctx, `INSERT INTO schema_migrations (name, applied_at) VALUES ('999_from_the_future.sql', 0)`); err != nil {
+		t.Fatal(err)
+	}
+	if s, err := postgres.Open(ctx, dsn, keep); !errors.Is(err, postgres.ErrNewerSchema) {
+		if err == nil {
+			s.Close()
+		}
+		t.Errorf("KeepSchema on a newer schema: %v, want ErrNewerSchema", err)
+	}
+}

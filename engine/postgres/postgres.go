@@ -102,6 +102,14 @@ type Options struct {
 	// it is (Behind names what it lacks), and a database wxflow never
 	// migrated is refused.
 	ReadOnly bool
+	// KeepSchema applies no migration to a database that has a store,
+	// for the admin commands (wxflow menu push, qrcode), which write
+	// beside running nodes: a newer wxflow's command must not migrate
+	// the schema under them (nodes of an older version stop when it
+	// changes). A database a newer wxflow migrated is refused, one an
+	// older wxflow migrated is used as it is (Behind), and one with no
+	// store yet is migrated, as serve would.
+	KeepSchema bool
 }
 
 // idBlock is how many outbox ids the writer takes from the sequence at a
@@ -232,8 +240,11 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 	}
 	s := &Store{w: w, opts: opts, known: known}
 	migrate := s.migrate
-	if opts.ReadOnly {
+	switch {
+	case opts.ReadOnly:
 		migrate = s.checkSchema
+	case opts.KeepSchema:
+		migrate = s.migrateIfNew
 	}
 	if err := migrate(ctx); err != nil {
 		w.Close()
@@ -369,17 +380,42 @@ func (s *Store) checkSchema(ctx context.Context) error {
 	if err := schemaExists(ctx, conn); err != nil {
 		return fmt.Errorf("read schema: %w", err)
 	}
-	var table *string
-	if err := conn.QueryRow(ctx, `SELECT to_regclass('schema_migrations')::text`).Scan(&table); err != nil {
+	has, err := hasStore(ctx, conn)
+	if err != nil {
 		return fmt.Errorf("read schema: %w", err)
 	}
-	if table == nil {
+	if !has {
 		return errors.New("no wxflow store in this database (no schema_migrations table in the search_path's schema): wxflow serve creates it when it starts")
 	}
 	if s.behind, err = missingMigrations(ctx, conn, s.known); err != nil {
 		return schemaErr("read schema", err)
 	}
 	return nil
+}
+
+// migrateIfNew migrates a database that has no store yet, and checks
+// one that has (checkSchema) without migrating it (Options.KeepSchema).
+func (s *Store) migrateIfNew(ctx context.Context) error {
+	has, err := hasStore(ctx, s.w)
+	if err != nil {
+		return fmt.Errorf("read schema: %w", err)
+	}
+	if has {
+		return s.checkSchema(ctx)
+	}
+	return s.migrate(ctx)
+}
+
+// hasStore reports whether the search_path's schema holds a store (its
+// schema_migrations table), asking db (a connection or a pool).
+func hasStore(ctx context.Context, db interface {
+	QueryRow(context.Context, string, ...any) pgx.Row
+}) (bool, error) {
+	var table *string
+	if err := db.QueryRow(ctx, `SELECT to_regclass('schema_migrations')::text`).Scan(&table); err != nil {
+		return false, err
+	}
+	return table != nil, nil
 }
 
 // schemaErr names what failed, but for a newer schema, whose error says
