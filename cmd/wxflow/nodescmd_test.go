@@ -45,16 +45,22 @@ func joinNode(t *testing.T, database, name string) *postgres.Store {
 	return s
 }
 
-// pgMigrations returns the migrations applied to database, in order.
-func pgMigrations(t *testing.T, database string) []string {
+// pgConn connects to database for the test's own SQL.
+func pgConn(t *testing.T, database string) *pgx.Conn {
 	t.Helper()
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, database)
+	conn, err := pgx.Connect(context.Background(), database)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer conn.Close(ctx)
-	rows, err := conn.Query(ctx, `SELECT name FROM schema_migrations ORDER BY name`)
+	return conn
+}
+
+// pgMigrations returns the migrations applied to database, in order.
+func pgMigrations(t *testing.T, database string) []string {
+	t.Helper()
+	conn := pgConn(t, database)
+	defer conn.Close(context.Background())
+	rows, err := conn.Query(context.Background(), `SELECT name FROM schema_migrations ORDER BY name`)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,14 +74,10 @@ func pgMigrations(t *testing.T, database string) []string {
 // pgExec runs statements on database, as an operator's SQL would.
 func pgExec(t *testing.T, database string, stmts ...string) {
 	t.Helper()
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, database)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
+	conn := pgConn(t, database)
+	defer conn.Close(context.Background())
 	for _, s := range stmts {
-		if _, err := conn.Exec(ctx, s); err != nil {
+		if _, err := conn.Exec(context.Background(), s); err != nil {
 			t.Fatalf("%s: %v", s, err)
 		}
 	}
