@@ -333,3 +333,35 @@ func TestAdminCommandsKeepTheSchema(t *testing.T) {
 		t.Error("an admin command made a SQLite file")
 	}
 }
+
+// TestAdminCommandsOnSQLiteKeepTheSchema: menu push and qrcode make the
+// SQLite store when there is none, and refuse one an older wxflow
+// migrated, saying what to do, rather than migrating it under its server.
+func TestAdminCommandsOnSQLiteKeepTheSchema(t *testing.T) {
+	b := admSetup(t, admMenu, false)
+	admWant(t, b.run(t, "qrcode", "--account", "main", "--scene", "store_1"), exitOK)
+	db, err := sql.Open("sqlite3", filepath.Join(b.dir, "wxflow.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var last string
+	if err := db.QueryRow(`SELECT max(name) FROM schema_migrations`).Scan(&last); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(`DELETE FROM schema_migrations WHERE name = ?`, last); err != nil {
+		t.Fatal(err)
+	}
+	r := b.run(t, "menu", "push")
+	admWant(t, r, exitProblems)
+	if !strings.Contains(r.stderr, "an older wxflow migrated it (it lacks "+last+")") {
+		t.Errorf("menu push on an older store: %s", r.stderr)
+	}
+	var n int
+	if err := db.QueryRow(`SELECT count(*) FROM schema_migrations WHERE name = ?`, last).Scan(&n); err != nil || n != 0 {
+		t.Errorf("menu push applied %s (%d, %v)", last, n, err)
+	}
+	if len(b.fake.Menus()) != 0 {
+		t.Error("menu push published the menu although it refused the store")
+	}
+}

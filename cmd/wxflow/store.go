@@ -21,16 +21,21 @@ func openStore(ctx context.Context, database, synchronous string) (engine.Store,
 
 // openAdminStore opens the store of the admin commands (menu push,
 // qrcode), which keep WeChat's access tokens there beside running
-// servers: a PostgreSQL database that has a store is used without
-// migrating it (postgres.Options.KeepSchema), so that a newer wxflow's
-// command does not change the schema under nodes of an older version
-// (they would stop). A database without a store gets one, as serve
-// would make it.
+// servers: a store is used without migrating it (KeepSchema), so that a
+// newer wxflow's command does not change the schema under a server of an
+// older version (nodes on PostgreSQL would stop). A PostgreSQL database
+// an older wxflow migrated is used as it is; such a SQLite store is
+// refused, saying what to do. A database or file without a store gets
+// one, as serve would make it.
 func openAdminStore(ctx context.Context, database string) (engine.Store, error) {
-	if !postgres.IsURL(database) {
-		return openStore(ctx, database, "")
+	if postgres.IsURL(database) {
+		st, err := postgres.Open(ctx, database, postgres.Options{KeepSchema: true, ReadConns: 1})
+		if err != nil {
+			return nil, err
+		}
+		return st, nil
 	}
-	st, err := postgres.Open(ctx, database, postgres.Options{KeepSchema: true, ReadConns: 1})
+	st, err := sqlite.Open(ctx, database, sqlite.Options{KeepSchema: true, ReadConns: 1})
 	if err != nil {
 		return nil, err
 	}

@@ -64,6 +64,13 @@ type Options struct {
 	// other than this one migrated (the statements of a newer or older
 	// schema do not match), and Update fails with ErrReadOnly.
 	ReadOnly bool
+	// KeepSchema applies no migration to a file that holds a store, for
+	// the admin commands (wxflow menu push, qrcode), which write beside
+	// a running server: a newer wxflow's command must not migrate the
+	// store under an older server. A store another wxflow migrated,
+	// newer or older, is refused (as ReadOnly does); a file without a
+	// store gets one, as serve would make it.
+	KeepSchema bool
 }
 
 // ErrReadOnly is the error of Update on a store opened read-only
@@ -103,8 +110,11 @@ func Open(ctx context.Context, file string, opts Options) (*Store, error) {
 	w.SetConnMaxLifetime(0)
 	s := &Store{w: w, readOnly: opts.ReadOnly}
 	migrate := s.migrate
-	if opts.ReadOnly {
+	switch {
+	case opts.ReadOnly:
 		migrate = s.checkSchema
+	case opts.KeepSchema:
+		migrate = s.migrateIfNew
 	}
 	if err := migrate(ctx); err != nil {
 		w.Close()
@@ -184,15 +194,39 @@ func schemaErr(what string, err error) error {
 	return fmt.Errorf("%s: %w", what, err)
 }
 
+// hasStore reports whether the file holds a store (its
+// schema_migrations table).
+func (s *Store) hasStore(ctx context.Context) (bool, error) {
+	var has int
+	if err := s.w.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'`).Scan(&has); err != nil {
+		return false, fmt.Errorf("read schema: %w", err)
+	}
+	return has > 0, nil
+}
+
+// migrateIfNew migrates a file without a store, and checks one that
+// holds a store (checkSchema) without migrating it
+// (Options.KeepSchema).
+func (s *Store) migrateIfNew(ctx context.Context) error {
+	has, err := s.hasStore(ctx)
+	if err != nil {
+		return err
+	}
+	if has {
+		return s.checkSchema(ctx)
+	}
+	return s.migrate(ctx)
+}
+
 // checkSchema is what a read-only Open does instead of migrating: the
 // file must be a store this wxflow migrated, neither a newer nor an
 // older one's. It writes nothing.
 func (s *Store) checkSchema(ctx context.Context) error {
-	var has int
-	if err := s.w.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'`).Scan(&has); err != nil {
-		return fmt.Errorf("read schema: %w", err)
+	has, err := s.hasStore(ctx)
+	if err != nil {
+		return err
 	}
-	if has == 0 {
+	if !has {
 		return errors.New("not a wxflow store (no schema_migrations table)")
 	}
 	missing, err := s.pendingMigrations(ctx)
@@ -200,7 +234,7 @@ func (s *Store) checkSchema(ctx context.Context) error {
 		return schemaErr("read schema", err)
 	}
 	if len(missing) > 0 {
-		return fmt.Errorf("an older wxflow migrated it (it lacks %s), and this command reads a store as it is, without migrating it: run it with the wxflow that serves the store, or start wxflow serve of this version first (it migrates the store when it starts)", strings.Join(missing, ", "))
+		return fmt.Errorf("an older wxflow migrated it (it lacks %s), and this command uses a store as it is, without migrating it: run it with the wxflow that serves the store, or start wxflow serve of this version first (it migrates the store when it starts)", strings.Join(missing, ", "))
 	}
 	return nil
 }

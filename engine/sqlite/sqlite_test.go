@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/wxflow/wxflow/engine"
 	"github.com/wxflow/wxflow/engine/sqlite"
@@ -248,5 +249,46 @@ func TestReadOnlyOpenMigratesNothing(t *testing.T) {
 		t.Error("a read-only Open of a store a newer wxflow migrated succeeded")
 	} else if !errors.Is(err, sqlite.ErrNewerSchema) {
 		t.Errorf("Open = %v; want ErrNewerSchema", err)
+	}
+}
+
+// TestKeepSchemaOpen: a store opened for the admin commands
+// (KeepSchema) makes a store in a new file, writes to one this wxflow
+// migrated, and refuses one an older or a newer wxflow migrated without
+// migrating it.
+func TestKeepSchemaOpen(t *testing.T) {
+	ctx := context.Background()
+	file := filepath.Join(t.TempDir(), "wxflow.db")
+	keep := sqlite.Options{KeepSchema: true}
+	s, err := sqlite.Open(ctx, file, keep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Date(2026, 12, 3, 9, 0, 0, 0, time.UTC)
+	if err := s.Update(ctx, func(tx engine.Tx) error { return tx.PutChannelState("k", "v", now.Add(time.Hour), now) }); err != nil {
+		t.Errorf("a write with KeepSchema: %v", err)
+	}
+	s.Close()
+	db, err := sql.Open("sqlite3", file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var last string
+	if err := db.QueryRow(`SELECT max(name) FROM schema_migrations`).Scan(&last); err != nil || last == "" {
+		t.Fatalf("KeepSchema on a new file made no store (%q, %v)", last, err)
+	}
+	if _, err := db.Exec(`DELETE FROM schema_migrations WHERE name = ?`, last); err != nil {
+		t.Fatal(err)
+	}
+	if s, err := sqlite.Open(ctx, file, keep); err == nil {
+		s.Close()
+		t.Error("KeepSchema on a store an older wxflow migrated succeeded")
+	} else if !strings.Contains(err.Error(), "an older wxflow migrated it (it lacks "+last+")") {
+		t.Errorf("Open = %v; want it to name %s", err, last)
+	}
+	var n int
+	if err := db.QueryRow(`SELECT count(*) FROM schema_migrations WHERE name = ?`, last).Scan(&n); err != nil || n != 0 {
+		t.Errorf("KeepSchema applied %s (%d, %v)", last, n, err)
 	}
 }
