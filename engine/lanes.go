@@ -379,10 +379,11 @@ func (e *Engine) fence() {
 // node's code must not go on with it). It renews its lease no more, so
 // that the other nodes take its lanes once it ends.
 func (e *Engine) stopFor(why error) {
-	if e.lanes.fenced.Swap(true) {
+	// The reason first, so that whoever sees the node fenced finds it.
+	if !e.lanes.why.CompareAndSwap(nil, &why) {
 		return
 	}
-	e.lanes.why.Store(&why)
+	e.lanes.fenced.Store(true)
 	if errors.Is(why, ErrNewerSchema) {
 		e.log.Error("lanes: a newer wxflow migrated the database: this node stops, sending and committing nothing more; its lanes move to other nodes when its lease ends", "err", why)
 	} else {
