@@ -13,6 +13,10 @@ import (
 // this one would not keep.
 var ErrNewerSchema = errors.New("the database was migrated by a newer wxflow")
 
+// ErrReadOnly is the error of writing to a store opened for reading only
+// (the commands that read a store beside its servers).
+var ErrReadOnly = errors.New("the store was opened read-only")
+
 // MigrationNames returns the names of a store's embedded migrations (the
 // files in dir of fsys), in the order they apply: by name.
 func MigrationNames(fsys fs.FS, dir string) ([]string, error) {

@@ -215,26 +215,14 @@ func TestReadOnlyCommandsOnSQLite(t *testing.T) {
 	if r := runCLI(t, "plan", "--config", cfg); r.code != exitOK {
 		t.Fatalf("plan: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
-	db, err := sql.Open("sqlite3", database)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	var last string
-	if err := db.QueryRow(`SELECT max(name) FROM schema_migrations`).Scan(&last); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := db.Exec(`DELETE FROM schema_migrations WHERE name = ?`, last); err != nil {
-		t.Fatal(err)
-	}
+	db, last := sqliteAsOlder(t, database)
 	for _, args := range [][]string{{"plan", "--config", cfg}, {"export-test", "--config", cfg, "--contact", "main/o_alice"}} {
 		r := runCLI(t, args...)
 		if r.code != exitProblems || !strings.Contains(r.stderr, "an older wxflow migrated it (it lacks "+last+")") {
 			t.Errorf("%s: exit %d, want %d naming %s\n%s%s", args[0], r.code, exitProblems, last, r.stdout, r.stderr)
 		}
-		var n int
-		if err := db.QueryRow(`SELECT count(*) FROM schema_migrations WHERE name = ?`, last).Scan(&n); err != nil || n != 0 {
-			t.Fatalf("after wxflow %s, %s is applied %d times (%v)", args[0], last, n, err)
+		if sqliteApplied(t, db, last) {
+			t.Fatalf("wxflow %s applied %s", args[0], last)
 		}
 	}
 }
@@ -340,11 +328,30 @@ func TestAdminCommandsKeepTheSchema(t *testing.T) {
 func TestAdminCommandsOnSQLiteKeepTheSchema(t *testing.T) {
 	b := admSetup(t, admMenu, false)
 	admWant(t, b.run(t, "qrcode", "--account", "main", "--scene", "store_1"), exitOK)
-	db, err := sql.Open("sqlite3", filepath.Join(b.dir, "wxflow.db"))
+	db, last := sqliteAsOlder(t, filepath.Join(b.dir, "wxflow.db"))
+	r := b.run(t, "menu", "push")
+	admWant(t, r, exitProblems)
+	if !strings.Contains(r.stderr, "an older wxflow migrated it (it lacks "+last+")") {
+		t.Errorf("menu push on an older store: %s", r.stderr)
+	}
+	if sqliteApplied(t, db, last) {
+		t.Errorf("menu push applied %s", last)
+	}
+	if len(b.fake.Menus()) != 0 {
+		t.Error("menu push published the menu although it refused the store")
+	}
+}
+
+// sqliteAsOlder makes the SQLite store at file look migrated by an
+// older wxflow (its last migration not applied) and returns a
+// connection to it, closed when the test ends, and that migration.
+func sqliteAsOlder(t *testing.T, file string) (*sql.DB, string) {
+	t.Helper()
+	db, err := sql.Open("sqlite3", file)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer db.Close()
+	t.Cleanup(func() { db.Close() })
 	var last string
 	if err := db.QueryRow(`SELECT max(name) FROM schema_migrations`).Scan(&last); err != nil {
 		t.Fatal(err)
@@ -352,16 +359,16 @@ func TestAdminCommandsOnSQLiteKeepTheSchema(t *testing.T) {
 	if _, err := db.Exec(`DELETE FROM schema_migrations WHERE name = ?`, last); err != nil {
 		t.Fatal(err)
 	}
-	r := b.run(t, "menu", "push")
-	admWant(t, r, exitProblems)
-	if !strings.Contains(r.stderr, "an older wxflow migrated it (it lacks "+last+")") {
-		t.Errorf("menu push on an older store: %s", r.stderr)
-	}
+	return db, last
+}
+
+// sqliteApplied reports whether the store db connects to applied the
+// migration name.
+func sqliteApplied(t *testing.T, db *sql.DB, name string) bool {
+	t.Helper()
 	var n int
-	if err := db.QueryRow(`SELECT count(*) FROM schema_migrations WHERE name = ?`, last).Scan(&n); err != nil || n != 0 {
-		t.Errorf("menu push applied %s (%d, %v)", last, n, err)
+	if err := db.QueryRow(`SELECT count(*) FROM schema_migrations WHERE name = ?`, name).Scan(&n); err != nil {
+		t.Fatal(err)
 	}
-	if len(b.fake.Menus()) != 0 {
-		t.Error("menu push published the menu although it refused the store")
-	}
+	return n > 0
 }

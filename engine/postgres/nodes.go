@@ -3,7 +3,6 @@ package postgres
 import (
 	"context"
 	"fmt"
-	"sort"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -139,7 +138,6 @@ func (s *Store) Nodes(ctx context.Context) (*Nodes, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read the nodes: %w", err)
 	}
-	sort.SliceStable(out.Nodes, func(i, j int) bool { return out.Nodes[i].Name < out.Nodes[j].Name })
 	return out, nil
 }
 

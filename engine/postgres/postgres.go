@@ -98,9 +98,8 @@ type Options struct {
 	// nodes): Open applies no migration (a newer wxflow's plan must not
 	// migrate the schema under the nodes it is about to replace), and
 	// Update fails. A database migrated by a newer wxflow is refused, one
-	// that a newer wxflow than the one that migrated it reads is read as
-	// it is (Behind names what it lacks), and a database wxflow never
-	// migrated is refused.
+	// an older wxflow migrated is read as it is (Behind names what it
+	// lacks), and a database wxflow never migrated is refused.
 	ReadOnly bool
 	// KeepSchema applies no migration to a database that has a store,
 	// for the admin commands (wxflow menu push, qrcode), which write
@@ -233,7 +232,7 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open store %s: %w", name, scrub(err, dsn))
 	}
-	known, err := knownMigrations()
+	known, err := engine.MigrationNames(migrations, "migrations")
 	if err != nil {
 		w.Close()
 		return nil, fmt.Errorf("open store %s: %w", name, err)
@@ -264,9 +263,9 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 // wxflow (engine.ErrNewerSchema).
 var ErrNewerSchema = engine.ErrNewerSchema
 
-// ErrReadOnly is the error of Update on a store opened read-only
-// (Options.ReadOnly).
-var ErrReadOnly = errors.New("the store was opened read-only")
+// ErrReadOnly is the error of Update and Join on a store opened
+// read-only (Options.ReadOnly; engine.ErrReadOnly).
+var ErrReadOnly = engine.ErrReadOnly
 
 // migrate applies the embedded migrations not applied yet, each in a
 // transaction of its own, holding a session advisory lock (per schema) so
@@ -298,7 +297,7 @@ func (s *Store) migrate(ctx context.Context) error {
 	}
 	missing, err := missingMigrations(ctx, conn, s.known)
 	if err != nil {
-		return schemaErr("migrate", err)
+		return err
 	}
 	n := 0
 	for _, name := range missing {
@@ -345,26 +344,23 @@ func schemaExists(ctx context.Context, conn *pgx.Conn) error {
 	return fmt.Errorf("no schema of the search_path (%s) exists: create it first (CREATE SCHEMA name AUTHORIZATION the_user), or leave search_path out of the URL for the user's default", path)
 }
 
-// knownMigrations returns the names of the embedded migrations, in the
-// order they apply.
-func knownMigrations() ([]string, error) {
-	return engine.MigrationNames(migrations, "migrations")
-}
-
 // missingMigrations returns the migrations of known that the database has
 // not applied, in order; ErrNewerSchema when it applied one that known
 // lacks.
 func missingMigrations(ctx context.Context, conn *pgx.Conn, known []string) ([]string, error) {
 	rows, err := conn.Query(ctx, `SELECT name FROM schema_migrations ORDER BY name`)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("read the migrations applied: %w", err)
 	}
 	applied, err := pgx.CollectRows(rows, pgx.RowTo[string])
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("read the migrations applied: %w", err)
 	}
 	return engine.PendingMigrations(known, applied)
 }
+
+// errNoStore is checkSchema's error for a database without a store.
+var errNoStore = errors.New("no wxflow store in this database (no schema_migrations table in the search_path's schema): wxflow serve creates it when it starts")
 
 // checkSchema is what a read-only Open does instead of migrating: it
 // refuses a database wxflow never migrated and one a newer wxflow did,
@@ -380,51 +376,24 @@ func (s *Store) checkSchema(ctx context.Context) error {
 	if err := schemaExists(ctx, conn); err != nil {
 		return fmt.Errorf("read schema: %w", err)
 	}
-	has, err := hasStore(ctx, conn)
-	if err != nil {
+	var table *string
+	if err := conn.QueryRow(ctx, `SELECT to_regclass('schema_migrations')::text`).Scan(&table); err != nil {
 		return fmt.Errorf("read schema: %w", err)
 	}
-	if !has {
-		return errors.New("no wxflow store in this database (no schema_migrations table in the search_path's schema): wxflow serve creates it when it starts")
+	if table == nil {
+		return errNoStore
 	}
-	if s.behind, err = missingMigrations(ctx, conn, s.known); err != nil {
-		return schemaErr("read schema", err)
-	}
-	return nil
+	s.behind, err = missingMigrations(ctx, conn, s.known)
+	return err
 }
 
 // migrateIfNew migrates a database that has no store yet, and checks
 // one that has (checkSchema) without migrating it (Options.KeepSchema).
 func (s *Store) migrateIfNew(ctx context.Context) error {
-	has, err := hasStore(ctx, s.w)
-	if err != nil {
-		return fmt.Errorf("read schema: %w", err)
-	}
-	if has {
-		return s.checkSchema(ctx)
-	}
-	return s.migrate(ctx)
-}
-
-// hasStore reports whether the search_path's schema holds a store (its
-// schema_migrations table), asking db (a connection or a pool).
-func hasStore(ctx context.Context, db interface {
-	QueryRow(context.Context, string, ...any) pgx.Row
-}) (bool, error) {
-	var table *string
-	if err := db.QueryRow(ctx, `SELECT to_regclass('schema_migrations')::text`).Scan(&table); err != nil {
-		return false, err
-	}
-	return table != nil, nil
-}
-
-// schemaErr names what failed, but for a newer schema, whose error says
-// it all.
-func schemaErr(what string, err error) error {
-	if errors.Is(err, ErrNewerSchema) {
+	if err := s.checkSchema(ctx); !errors.Is(err, errNoStore) {
 		return err
 	}
-	return fmt.Errorf("%s: %w", what, err)
+	return s.migrate(ctx)
 }
 
 // Behind returns the migrations this wxflow knows and the database lacks,

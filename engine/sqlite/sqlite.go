@@ -74,8 +74,8 @@ type Options struct {
 }
 
 // ErrReadOnly is the error of Update on a store opened read-only
-// (Options.ReadOnly).
-var ErrReadOnly = errors.New("the store was opened read-only")
+// (Options.ReadOnly; engine.ErrReadOnly).
+var ErrReadOnly = engine.ErrReadOnly
 
 // Open opens (creating if needed) the store at path and applies the
 // embedded migrations it has not applied yet.
@@ -168,52 +168,32 @@ func (s *Store) pendingMigrations(ctx context.Context) ([]string, error) {
 	}
 	rows, err := s.w.QueryContext(ctx, `SELECT name FROM schema_migrations ORDER BY name`)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("read the migrations applied: %w", err)
 	}
 	defer rows.Close()
 	var applied []string
 	for rows.Next() {
 		var name string
 		if err := rows.Scan(&name); err != nil {
-			return nil, err
+			return nil, fmt.Errorf("read the migrations applied: %w", err)
 		}
 		applied = append(applied, name)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("read the migrations applied: %w", err)
 	}
 	return engine.PendingMigrations(known, applied)
 }
 
-// schemaErr names what failed, but for a newer schema, whose error says
-// it all.
-func schemaErr(what string, err error) error {
-	if errors.Is(err, ErrNewerSchema) {
-		return err
-	}
-	return fmt.Errorf("%s: %w", what, err)
-}
-
-// hasStore reports whether the file holds a store (its
-// schema_migrations table).
-func (s *Store) hasStore(ctx context.Context) (bool, error) {
-	var has int
-	if err := s.w.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'`).Scan(&has); err != nil {
-		return false, fmt.Errorf("read schema: %w", err)
-	}
-	return has > 0, nil
-}
+// errNoStore is checkSchema's error for a file without a store.
+var errNoStore = errors.New("not a wxflow store (no schema_migrations table)")
 
 // migrateIfNew migrates a file without a store, and checks one that
 // holds a store (checkSchema) without migrating it
 // (Options.KeepSchema).
 func (s *Store) migrateIfNew(ctx context.Context) error {
-	has, err := s.hasStore(ctx)
-	if err != nil {
+	if err := s.checkSchema(ctx); !errors.Is(err, errNoStore) {
 		return err
-	}
-	if has {
-		return s.checkSchema(ctx)
 	}
 	return s.migrate(ctx)
 }
@@ -222,16 +202,16 @@ func (s *Store) migrateIfNew(ctx context.Context) error {
 // file must be a store this wxflow migrated, neither a newer nor an
 // older one's. It writes nothing.
 func (s *Store) checkSchema(ctx context.Context) error {
-	has, err := s.hasStore(ctx)
-	if err != nil {
-		return err
+	var has int
+	if err := s.w.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'`).Scan(&has); err != nil {
+		return fmt.Errorf("read schema: %w", err)
 	}
-	if !has {
-		return errors.New("not a wxflow store (no schema_migrations table)")
+	if has == 0 {
+		return errNoStore
 	}
 	missing, err := s.pendingMigrations(ctx)
 	if err != nil {
-		return schemaErr("read schema", err)
+		return err
 	}
 	if len(missing) > 0 {
 		return fmt.Errorf("an older wxflow migrated it (it lacks %s), and this command uses a store as it is, without migrating it: run it with the wxflow that serves the store, or start wxflow serve of this version first (it migrates the store when it starts)", strings.Join(missing, ", "))
@@ -245,7 +225,7 @@ func (s *Store) migrate(ctx context.Context) error {
 	}
 	pending, err := s.pendingMigrations(ctx)
 	if err != nil {
-		return schemaErr("migrate", err)
+		return err
 	}
 	for _, name := range pending {
 		src, err := migrations.ReadFile(path.Join("migrations", name))
