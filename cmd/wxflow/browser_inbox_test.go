@@ -88,10 +88,11 @@ func (b *browser) loginAs(token string) {
 	}
 }
 
-// typeNew types text into an empty textarea (Clear fails on one).
+// typeNew types text into an empty textarea (Clear fails on one), as
+// typeInto types.
 func (b *browser) typeNew(sel, text string) {
 	b.t.Helper()
-	b.step("type into "+sel, chromedp.WaitVisible(chromedp.CSS(sel)), chromedp.SendKeys(chromedp.CSS(sel), text))
+	b.step("type into "+sel, chromedp.WaitVisible(chromedp.CSS(sel)), chromedp.Focus(chromedp.CSS(sel)), chromedp.KeyEvent(text))
 }
 
 // waitFor waits until a JavaScript expression is true in the page.

@@ -201,10 +201,16 @@ func (b *browser) navigate(what string, a chromedp.Action[*network.Response], st
 	}
 }
 
-// typeInto replaces the value of an input with text, typed.
+// typeInto replaces the value of an input with text, typed: it focuses
+// the input and sends the keys (chromedp.Focus, then chromedp.KeyEvent),
+// which is what chromedp.SendKeys does for an input that is not a
+// file's. SendKeys itself first reads the node's attributes without
+// their lock, a data race with the browser's attribute events that
+// -race reported in CI (chromedp v0.22.1; v0.23.1 reads them the same
+// way).
 func (b *browser) typeInto(sel, text string) {
 	b.t.Helper()
-	b.step("type into "+sel, chromedp.WaitVisible(chromedp.CSS(sel)), chromedp.Clear(chromedp.CSS(sel)), chromedp.SendKeys(chromedp.CSS(sel), text))
+	b.step("type into "+sel, chromedp.WaitVisible(chromedp.CSS(sel)), chromedp.Clear(chromedp.CSS(sel)), chromedp.Focus(chromedp.CSS(sel)), chromedp.KeyEvent(text))
 }
 
 // text is the visible text of the first element sel matches, once one
