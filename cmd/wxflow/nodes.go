@@ -7,8 +7,8 @@ import (
 	"fmt"
 	"io"
 	"text/tabwriter"
-	"time"
 
+	"github.com/wxflow/wxflow/cmd/wxflow/console"
 	"github.com/wxflow/wxflow/cmd/wxflow/internal/config"
 	"github.com/wxflow/wxflow/engine"
 	"github.com/wxflow/wxflow/engine/postgres"
@@ -92,39 +92,24 @@ func runNodes(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 // writeNodes prints the nodes as a table, then the lanes no live node
 // holds.
 func writeNodes(w io.Writer, database string, n *postgres.Nodes) {
-	fmt.Fprintf(w, "wxflow nodes: %s, read at %s (the database's clock)\n", database, n.At.UTC().Format("2006-01-02 15:04:05 MST"))
-	if len(n.Nodes) == 0 {
+	v := console.ViewNodes(n, nil, database)
+	fmt.Fprintf(w, "wxflow nodes: %s, read at %s (the database's clock)\n", database, v.At.UTC().Format("2006-01-02 15:04:05 MST"))
+	if len(v.Nodes) == 0 {
 		fmt.Fprintln(w, "no node: no wxflow serve runs on this database")
 	} else {
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 		fmt.Fprintln(tw, "NODE\tLEASE\tUP\tLANES\tQUEUED\tCLAIMED")
-		for _, node := range n.Nodes {
-			lease := "ends in " + roundDur(node.Expires.Sub(n.At))
-			if !node.Live {
-				lease = "ENDED " + roundDur(n.At.Sub(node.Expires)) + " ago"
-			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\n", node.ID, lease, roundDur(n.At.Sub(node.Joined)), node.Lanes, node.Queued, node.Claimed)
+		for _, node := range v.Nodes {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\n", node.ID, node.Lease, node.Up, node.Lanes, node.Queued, node.Claimed)
 		}
 		tw.Flush()
 	}
-	if n.Free > 0 {
-		fmt.Fprintf(w, "free lanes (no node holds them): %d, with %d queued items\n", n.Free, n.FreeQueued)
+	if v.Free > 0 {
+		fmt.Fprintf(w, "free lanes (no node holds them): %d, with %d queued items\n", v.Free, v.FreeQueued)
 	}
-	if u := n.Unheld(); u > 0 {
-		fmt.Fprintf(w, "%d of %d lanes have no live node: their contacts' events are queued until a live node takes them (a node takes free lanes, and those of a node whose lease ended, within about a second: docs/scaling.md)\n", u, n.Lanes)
+	if v.Unheld > 0 {
+		fmt.Fprintf(w, "%d of %d lanes have no live node: their contacts' events are queued until a live node takes them (a node takes free lanes, and those of a node whose lease ended, within about a second: docs/scaling.md)\n", v.Unheld, v.Lanes)
 		return
 	}
-	fmt.Fprintf(w, "all %d lanes are held by live nodes\n", n.Lanes)
-}
-
-// roundDur prints a duration to the tenth of a second below a minute,
-// to the second above.
-func roundDur(d time.Duration) string {
-	if d < 0 {
-		d = 0
-	}
-	if d < time.Minute {
-		return d.Round(100 * time.Millisecond).String()
-	}
-	return d.Round(time.Second).String()
+	fmt.Fprintf(w, "all %d lanes are held by live nodes\n", v.Lanes)
 }

@@ -26,6 +26,7 @@ import (
 	"github.com/wxflow/wxflow/cmd/wxflow/internal/config"
 	"github.com/wxflow/wxflow/cmd/wxflow/internal/metrics"
 	"github.com/wxflow/wxflow/engine"
+	"github.com/wxflow/wxflow/engine/postgres"
 	"github.com/wxflow/wxflow/engine/sandbox"
 	"github.com/wxflow/wxflow/engine/wechatstate"
 	"github.com/wxflow/wxflow/flows"
@@ -398,7 +399,7 @@ func (s *server) openConsole(mux *http.ServeMux) error {
 		s.log.Warn("console off: no admin.token", "hint", s.consoleOff)
 		return nil
 	}
-	c, err := console.New(console.Config{
+	cc := console.Config{
 		Engine: s.engine, Sandbox: s.sandbox, Token: s.cfg.Admin.Token, Accounts: s.accountIDs(),
 		Diagnostics: func() flows.Diagnostics {
 			if d := s.diags.Load(); d != nil {
@@ -410,7 +411,12 @@ func (s *server) openConsole(mux *http.ServeMux) error {
 		ExportOptions: s.exportOptions, Plan: s.plan,
 		Zone: s.cfg.Timezone, ZoneName: s.cfg.TimezoneName,
 		Operator: s.operatorByToken(),
-	})
+		Database: config.DatabaseName(s.cfg.Database),
+	}
+	if pg, ok := s.store.(*postgres.Store); ok {
+		cc.Nodes, cc.Self = pg.Nodes, s.nodeIDs
+	}
+	c, err := console.New(cc)
 	if err != nil {
 		return err
 	}
@@ -421,6 +427,18 @@ func (s *server) openConsole(mux *http.ServeMux) error {
 	}
 	s.admin = s.httpServer(c)
 	return nil
+}
+
+// nodeIDs are the ids of the server's nodes on PostgreSQL, one per
+// writer, for the console's nodes page.
+func (s *server) nodeIDs() []string {
+	var ids []string
+	for _, st := range append([]engine.Store{s.store}, s.writers...) {
+		if pg, ok := st.(*postgres.Store); ok {
+			ids = append(ids, pg.NodeID())
+		}
+	}
+	return ids
 }
 
 // operatorByToken names the operator of a console token (nil without

@@ -96,6 +96,15 @@ func (s *Store) heldLanes() (lanes []int32, ok bool) {
 	return append([]int32(nil), s.lease.held...), true
 }
 
+// NodeID returns the node's id in the nodes table ("" until it joins):
+// its name and a random suffix, new at each start.
+func (s *Store) NodeID() string {
+	if s.lease == nil {
+		return ""
+	}
+	return s.lease.id
+}
+
 // claimer is the name outbox entries are claimed under.
 func (s *Store) claimer() string {
 	if s.lease == nil {

@@ -24,6 +24,7 @@ import (
 	"github.com/wxflow/wxflow/cmd/wxflow/internal/metrics"
 	"github.com/wxflow/wxflow/cmd/wxflow/internal/plan"
 	"github.com/wxflow/wxflow/engine"
+	"github.com/wxflow/wxflow/engine/postgres"
 	"github.com/wxflow/wxflow/engine/sandbox"
 	"github.com/wxflow/wxflow/engine/scenario"
 	"github.com/wxflow/wxflow/flows"
@@ -76,6 +77,14 @@ type Config struct {
 	ZoneName string
 	// Logger receives the console's log lines (default: discarded).
 	Logger *slog.Logger
+	// Nodes reads the nodes sharing the PostgreSQL database, for the
+	// nodes page and GET /api/nodes (nil: a SQLite store, which this
+	// server alone holds). Self gives the ids of this server's own nodes
+	// (one per writer), marked on the page. Database names the database
+	// without its password.
+	Nodes    func(ctx context.Context) (*postgres.Nodes, error)
+	Self     func() []string
+	Database string
 	// Now is the clock of logins: sessions' expiry and the throttling of
 	// wrong tokens (default: time.Now; not the engine's clock, which is
 	// virtual in the sandbox).
@@ -152,6 +161,7 @@ func (c *Console) routes() {
 	page("GET /runs/{id}", c.runPage)
 	page("GET /messages", c.messagesPage)
 	page("GET /messages/{id}/{part}", c.messageMedia)
+	page("GET /nodes", c.nodesPage)
 	page("GET /simulator", c.simulatorPage)
 	page("POST /simulator", c.simulatorForm)
 	if c.cfg.Metrics != nil {
@@ -165,6 +175,7 @@ func (c *Console) routes() {
 	api("GET /api/runs", c.apiRuns)
 	api("GET /api/runs/{id}", c.apiRun)
 	api("GET /api/messages", c.apiMessages)
+	api("GET /api/nodes", c.apiNodes)
 	c.inboxRoutes(page, api)
 	api("GET /api/sandbox", c.apiSandboxState)
 	api("POST /api/sandbox", c.apiSandboxAct)

@@ -132,7 +132,7 @@ func (f *fixture) do(method, path, token, body string) (int, string, http.Header
 var everyGET = []string{
 	"/flows", "/flows/hello", "/contacts", "/contacts/sandbox/amy", "/runs", "/runs/1", "/messages", "/simulator",
 	"/metrics", "/api/flows", "/api/flows/hello", "/api/contacts", "/api/contacts/sandbox/amy", "/api/runs", "/api/runs/1",
-	"/api/messages", "/api/sandbox?contact=amy",
+	"/api/messages", "/api/sandbox?contact=amy", "/nodes", "/api/nodes",
 }
 
 func TestConsoleRefusesWithoutToken(t *testing.T) {

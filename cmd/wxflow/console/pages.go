@@ -18,7 +18,7 @@ import (
 
 // pageNames are the templates in templates/, each rendered inside
 // layout.html.
-var pageNames = []string{"login", "error", "flows", "flow", "contacts", "contact", "runs", "run", "messages", "simulator", "inbox", "conversation"}
+var pageNames = []string{"login", "error", "flows", "flow", "contacts", "contact", "runs", "run", "messages", "simulator", "inbox", "conversation", "nodes"}
 
 func (c *Console) parseTemplates() error {
 	funcs := template.FuncMap{
@@ -106,6 +106,9 @@ type layoutData struct {
 	Me     *engine.Operator
 	Away   bool
 	People bool
+	// Nodes is set when the server is a node of a PostgreSQL database:
+	// the nodes page is in the menu.
+	Nodes bool
 	// LoginOn is set when the console has a login page.
 	LoginOn bool
 	// Path is the page's path and query, for forms that come back to it.
@@ -121,7 +124,7 @@ func (c *Console) render(w http.ResponseWriter, r *http.Request, page, title str
 	s := c.session(r)
 	d := layoutData{Title: title, Page: page, Sandbox: c.cfg.Sandbox != nil, Now: c.eng.Clock().Now(),
 		LoggedIn: s != nil, Protected: c.cfg.Token != "", CSRF: c.csrfOf(s), Data: data,
-		People: len(c.eng.People().Operators) > 0, LoginOn: c.loginOn(), Path: r.URL.RequestURI()}
+		People: len(c.eng.People().Operators) > 0, Nodes: c.cfg.Nodes != nil, LoginOn: c.loginOn(), Path: r.URL.RequestURI()}
 	if s != nil && s.operator != "" {
 		if op, ok := c.eng.People().Operator(s.operator); ok {
 			d.Me = op

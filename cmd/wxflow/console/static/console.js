@@ -16,7 +16,8 @@
 })();
 // Live pages (the inbox, a conversation, the simulator): the elements
 // with data-live are refreshed from the page's own URL whenever the
-// server says something changed (server-sent events from /inbox/live).
+// server says something changed (server-sent events from /inbox/live);
+// on the nodes page, every few seconds.
 // What is typed in the reply box stays: it is not in a live element.
 (function () {
   "use strict";
@@ -40,7 +41,8 @@
     if (busy) { again = true; return; }
     busy = true;
     fetch(location.href, {credentials: "same-origin", headers: {"Accept": "text/html"}}).then(function (r) {
-      if (!r.ok) throw new Error("HTTP " + r.status);
+      // 503: the nodes page saying the database cannot be read.
+      if (!r.ok && r.status !== 503) throw new Error("HTTP " + r.status);
       return r.text();
     }).then(function (html) {
       var doc = new DOMParser().parseFromString(html, "text/html");
@@ -60,6 +62,14 @@
       busy = false;
       if (again) { again = false; refresh(); }
     });
+  }
+  // A page that changes without the server saying so (the nodes: their
+  // leases) reads itself again every data-refresh seconds instead.
+  var timed = document.querySelector("main [data-refresh]");
+  if (timed) {
+    setInterval(refresh, 1000 * (+timed.getAttribute("data-refresh") || 5));
+    document.body.setAttribute("data-live", "on");
+    return;
   }
   var es = new EventSource("/inbox/live");
   es.addEventListener("changed", refresh);
