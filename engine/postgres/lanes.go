@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"slices"
 	"sort"
 	"sync"
@@ -148,8 +147,7 @@ func (s *Store) Join(ctx context.Context) error {
 	}
 	name := s.opts.NodeName
 	if name == "" {
-		host, _ := os.Hostname()
-		name = fmt.Sprintf("%s:%d", host, os.Getpid())
+		name = defaultNodeName()
 	}
 	l := &lease{id: name + "/" + hex.EncodeToString(b[:]), name: name, dur: s.Lease(), notify: make(chan struct{}, 1)}
 	cfg := s.w.Config().Copy()

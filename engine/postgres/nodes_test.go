@@ -3,6 +3,7 @@ package postgres_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -282,5 +283,62 @@ func TestKeepSchemaOpen(t *testing.T) {
 			s.Close()
 		}
 		t.Errorf("KeepSchema on a newer schema: %v, want ErrNewerSchema", err)
+	}
+}
+
+// TestConnectionsNameTheirNode: a node's connections (writer, reads,
+// lease, listener) say in pg_stat_activity that they are wxflow's and
+// whose; a read-only store's say so; a URL's application_name wins.
+func TestConnectionsNameTheirNode(t *testing.T) {
+	ctx := context.Background()
+	dsn := freshSchema(t)
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	name := fmt.Sprintf("appname-%d", time.Now().UnixNano())
+	named := func(app string) int {
+		t.Helper()
+		var n int
+		if err := conn.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE application_name = $1`, app).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+
+	s, err := postgres.Open(ctx, dsn, postgres.Options{ReadConns: 1, NodeName: name})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.Join(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.View(ctx, func(engine.ReadTx) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	// The writer's connection, the lease's pool and its renewal's.
+	if n := named("wxflow " + name); n < 3 {
+		t.Errorf("%d connections named %q, want the node's (at least 3)", n, "wxflow "+name)
+	}
+
+	ro, err := postgres.Open(ctx, dsn, postgres.Options{ReadOnly: true, ReadConns: 1, NodeName: name})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ro.Close()
+	if n := named("wxflow read-only " + name); n < 1 {
+		t.Errorf("no connection named %q", "wxflow read-only "+name)
+	}
+
+	mine := name + "-mine"
+	own, err := postgres.Open(ctx, dsn+"&application_name="+mine, postgres.Options{ReadConns: 1, NodeName: name})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer own.Close()
+	if n := named(mine); n < 1 {
+		t.Errorf("no connection named %q, the URL's application_name", mine)
 	}
 }

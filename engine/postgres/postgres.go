@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"os"
 	"path"
 	"sort"
 	"strconv"
@@ -226,6 +227,11 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 		// few hundred lookups.
 		cfg.ConnConfig.RuntimeParams["random_page_cost"] = "1.1"
 	}
+	if cfg.ConnConfig.RuntimeParams["application_name"] == "" {
+		// Which connections are wxflow's, and whose, in pg_stat_activity
+		// (unless the URL or PGAPPNAME names them).
+		cfg.ConnConfig.RuntimeParams["application_name"] = appName(opts)
+	}
 	rcfg := cfg.Copy()
 	rcfg.MaxConns = int32(opts.ReadConns)
 	w, err := pgxpool.NewWithConfig(ctx, cfg)
@@ -257,6 +263,27 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("open store %s: %w", name, scrub(err, dsn))
 	}
 	return s, nil
+}
+
+// appName is the application_name of the store's connections: "wxflow"
+// and the node's name (host:pid by default, the name column of the
+// nodes table), or "wxflow read-only" and host:pid for the commands that
+// read beside the nodes. PostgreSQL keeps its first 63 bytes.
+func appName(opts Options) string {
+	name := opts.NodeName
+	if name == "" {
+		name = defaultNodeName()
+	}
+	if opts.ReadOnly {
+		return "wxflow read-only " + name
+	}
+	return "wxflow " + name
+}
+
+// defaultNodeName names a node by its process: host:pid.
+func defaultNodeName() string {
+	host, _ := os.Hostname()
+	return fmt.Sprintf("%s:%d", host, os.Getpid())
 }
 
 // ErrNewerSchema is the error of Open for a database migrated by a newer
