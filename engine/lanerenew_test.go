@@ -3,6 +3,7 @@ package engine_test
 import (
 	"context"
 	"errors"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -17,6 +18,7 @@ import (
 	"github.com/wxflow/wxflow/engine"
 	"github.com/wxflow/wxflow/engine/postgres"
 	"github.com/wxflow/wxflow/engine/postgres/pgtest"
+	"github.com/wxflow/wxflow/engine/sqlite"
 )
 
 // renewClock is the clock a test's leases are measured with
@@ -362,5 +364,78 @@ func TestNodeStopsWhenANewerWxflowMigrates(t *testing.T) {
 	}
 	if after != events {
 		t.Errorf("%d events stored after the node stopped", after-events)
+	}
+}
+
+// failingNode is a PostgreSQL node whose lease renewals fail while fail
+// is set (a connection lost), without reaching the database.
+type failingNode struct {
+	*postgres.Store
+	fail atomic.Bool
+}
+
+func (n *failingNode) Renew(ctx context.Context) error {
+	if n.fail.Load() {
+		return errors.New("renew: connection reset by peer")
+	}
+	return n.Store.Renew(ctx)
+}
+
+// TestLeaseStats: a node's Stats count its lease's renewals and failed
+// attempts, and say how long the lease is known to hold; while renewals
+// fail, that runs down past 0 (the node then sends nothing), and comes
+// back with the next renewal. A store of one process has no lease.
+func TestLeaseStats(t *testing.T) {
+	f := newRenewFixture(t, "wxrenewstats_")
+	node := &failingNode{Store: f.open("a")}
+	e := f.start(node, sim.New(nil, wechat.Settings{}))
+	defer e.Stop()
+	until := func(what string, ok func(engine.Stats) bool) engine.Stats {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			s := e.Stats()
+			if ok(s) {
+				return s
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: not within 10 s (renewals %d, failed %d, left %v)", what, s.LeaseRenewals, s.LeaseRenewFailures, s.LeaseLeft)
+			}
+			time.Sleep(10 * time.Millisecond) // polls the renewals, which run in real time
+		}
+	}
+	s := until("two renewals", func(s engine.Stats) bool { return s.LeaseRenewals >= 2 })
+	if !s.Node || s.LeaseRenewFailures != 0 || len(s.LeaseLeft) != 1 || s.LeaseLeft[0] <= 0 || s.LeaseLeft[0] > time.Second {
+		t.Fatalf("a renewing node: node %v, failed %d, left %v; want a node, no failure, a lease of at most 1 s left", s.Node, s.LeaseRenewFailures, s.LeaseLeft)
+	}
+
+	node.fail.Store(true)
+	renewed := until("failed renewals run the lease down", func(s engine.Stats) bool { return s.LeaseRenewFailures >= 2 && s.LeaseLeft[0] < 0 }).LeaseRenewals
+	node.fail.Store(false)
+	s = until("a renewal again", func(s engine.Stats) bool { return s.LeaseRenewals > renewed })
+	if s.LeaseLeft[0] <= 0 {
+		t.Fatalf("after a renewal the lease is known to hold %v, want more than 0", s.LeaseLeft[0])
+	}
+	select {
+	case <-f.fenced:
+		t.Fatal("the node was fenced: its lease never ended in the database")
+	default:
+	}
+
+	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "one.db"), sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	one, err := engine.New(engine.Config{Store: st, Channel: sim.New(nil, wechat.Settings{}), Zone: time.UTC})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := one.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer one.Stop()
+	if s := one.Stats(); s.Node || s.LeaseLeft != nil || s.LeaseRenewals != 0 {
+		t.Errorf("an engine on SQLite: node %v, left %v, renewals %d; want no lease", s.Node, s.LeaseLeft, s.LeaseRenewals)
 	}
 }

@@ -180,6 +180,9 @@ type lanes struct {
 	// (a notification, lanes taken, a full page taken, every tick): the
 	// next batch takes the queue first. Batches skip the read otherwise.
 	queued atomic.Bool
+	// renewals and renewFailures count the lease's renewals that
+	// succeeded and the attempts that failed (Stats).
+	renewals, renewFailures atomic.Uint64
 	// careful is set when a batch that did queued items failed: the next
 	// ones do each item in a savepoint, so that one item that cannot be
 	// done does not stop every batch (see doQueuedCarefully).
@@ -236,6 +239,14 @@ func (l *lanes) renewed(start time.Time) {
 	l.mu.Unlock()
 }
 
+// leaseLeft is how long the lease is known to hold, from the last
+// renewal that succeeded (negative once past it).
+func (l *lanes) leaseLeft() time.Duration {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return time.Until(l.validUntil)
+}
+
 // owns reports whether this engine does the work of a contact's lane
 // (always, on a store that is not a Node).
 func (e *Engine) owns(account, contact string) bool {
@@ -288,6 +299,7 @@ func (e *Engine) renewLoop() {
 			e.stopFor(err)
 			return
 		case err != nil:
+			l.renewFailures.Add(1)
 			if failing.IsZero() {
 				failing = start
 				e.log.Warn("lanes: renewing the lease failed; trying again", "err", err)
@@ -295,6 +307,7 @@ func (e *Engine) renewLoop() {
 			next = retry
 		default:
 			l.renewed(start)
+			l.renewals.Add(1)
 			if !failing.IsZero() {
 				e.log.Info("lanes: the lease is renewed again", "failing", time.Since(failing).Round(time.Millisecond))
 				failing = time.Time{}

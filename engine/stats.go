@@ -30,6 +30,16 @@ type Stats struct {
 	// (Config.Writers), how many each of them holds.
 	Lanes       int
 	WriterLanes []int
+	// Node is set when the engine is a node of a store shared by several
+	// processes (PostgreSQL), under a lease per writer: LeaseRenewals
+	// counts the renewals that succeeded, LeaseRenewFailures the attempts
+	// that failed (tried again at once), and LeaseLeft is how long the
+	// lease is known to hold from the last renewal that succeeded, per
+	// writer in order (past it the writer sends nothing, and the node
+	// stops when the database says another node took over).
+	Node                              bool
+	LeaseRenewals, LeaseRenewFailures uint64
+	LeaseLeft                         []time.Duration
 	// RunsStarted counts the runs started, by flow; RunsEnded the runs
 	// that ended, by status.
 	RunsStarted map[string]uint64
@@ -307,6 +317,9 @@ func (e *Engine) Stats() Stats {
 		out.OutboxQueue += m.OutboxQueue
 		out.Lanes += m.Lanes
 		out.WriterLanes = append(out.WriterLanes, m.Lanes)
+		out.LeaseRenewals += m.LeaseRenewals
+		out.LeaseRenewFailures += m.LeaseRenewFailures
+		out.LeaseLeft = append(out.LeaseLeft, m.LeaseLeft...)
 		out.Paused = mergePauses(out.Paused, m.Paused)
 		addAll(&out.SendPauses, m.SendPauses)
 		addAll(&out.SendProbes, m.SendProbes)
@@ -322,6 +335,9 @@ func (e *Engine) writerStats(out *Stats) {
 	out.Lanes = LaneCount
 	if e.lanes != nil {
 		out.Lanes = len(e.lanes.list())
+		out.Node = true
+		out.LeaseRenewals, out.LeaseRenewFailures = e.lanes.renewals.Load(), e.lanes.renewFailures.Load()
+		out.LeaseLeft = []time.Duration{e.lanes.leaseLeft()}
 	}
 	e.outMu.Lock()
 	out.OutboxQueue = len(e.outq)

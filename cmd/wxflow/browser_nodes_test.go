@@ -1,16 +1,10 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"net/url"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
-	"time"
-
-	"github.com/wxflow/wxflow/cmd/wxflow/internal/config"
 )
 
 // TestBrowserNodes: a serve on PostgreSQL shows the database's nodes in
@@ -20,37 +14,7 @@ import (
 // database's password shows nowhere.
 func TestBrowserNodes(t *testing.T) {
 	chromium := browserExec(t)
-	database := pgDatabase(t)
-	t.Setenv("WXFLOW_CONV_SECRET", "conv-secret-0123456789")
-	t.Setenv("WXFLOW_CONV_TOKEN", "convtoken")
-	const token = "nodes-admin-token-0123456789"
-	dir := t.TempDir()
-	writeFiles(t, filepath.Join(dir, "flows"), convFlows)
-	path := filepath.Join(dir, "wxflow.yaml")
-	yml := fmt.Sprintf("listen: 127.0.0.1:0\ndatabase: %q\nflows: flows\naccounts:\n  - id: main\n    app_id: wx0123456789abcdef\n    app_secret: ${WXFLOW_CONV_SECRET}\n    token: ${WXFLOW_CONV_TOKEN}\nadmin:\n  token: %s\n", database, token)
-	if err := os.WriteFile(path, []byte(yml), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := config.Load(path, os.LookupEnv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.Admin.Listen = cfg.Listen
-	s, err := newServer(context.Background(), cfg, serverOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Start(); err != nil {
-		s.Close()
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := s.Shutdown(ctx); err != nil {
-			t.Errorf("shutdown: %v", err)
-		}
-	})
+	s, database, token := pgServe(t)
 	u, err := url.Parse(database)
 	if err != nil {
 		t.Fatal(err)

@@ -49,6 +49,8 @@ func New(stats func() engine.Stats) *Metrics {
 	queued := r.Counter("wxflow_events_queued_total", "Events this node queued for the node holding their contact's lane (several nodes on PostgreSQL).")
 	dequeued := r.Counter("wxflow_events_dequeued_total", "Events other nodes queued that this node took and handled.")
 	lanes := r.Gauge("wxflow_node_lanes", "Lanes this node holds (256 when it runs alone or on SQLite).")
+	renewals := r.Counter("wxflow_lease_renewals_total", "Renewals of this node's leases (a lease per writer; several nodes on PostgreSQL), by result: ok, or failed (tried again at once; past the lease, nothing is sent).", "result")
+	leaseLeft := r.Gauge("wxflow_lease_remaining_seconds", "How long a writer's lease is known to hold from its last renewal, by writer (1, 2, ...; several nodes on PostgreSQL): with the defaults (a 5 s lease renewed every second) between 4 and 5; near 0, the writer is about to stop sending.", "writer")
 	started := r.Counter("wxflow_runs_started_total", "Runs started, by flow.", "flow")
 	ended := r.Counter("wxflow_runs_ended_total", "Runs ended, by final status.", "status")
 	msgs := r.Counter("wxflow_messages_total", "Outbound messages whose outcome is known, by status (sent, failed, unknown) and reason.", "status", "reason")
@@ -79,6 +81,13 @@ func New(stats func() engine.Stats) *Metrics {
 		queued.Set(float64(s.Queued))
 		dequeued.Set(float64(s.Dequeued))
 		lanes.Set(float64(s.Lanes))
+		if s.Node {
+			renewals.Set(float64(s.LeaseRenewals), "ok")
+			renewals.Set(float64(s.LeaseRenewFailures), "failed")
+			for i, left := range s.LeaseLeft {
+				leaseLeft.Set(max(left.Seconds(), 0), strconv.Itoa(i+1))
+			}
+		}
 		for f, n := range s.RunsStarted {
 			started.Set(float64(n), f)
 		}

@@ -1,0 +1,88 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/wxflow/wxflow/cmd/wxflow/internal/config"
+)
+
+// pgServe starts a serve on a fresh PostgreSQL schema (skipped without
+// WXFLOW_PG_URL), its console on the callback server's address behind
+// an admin token, and returns it with its database and token.
+func pgServe(t *testing.T) (s *server, database, token string) {
+	t.Helper()
+	database = pgDatabase(t)
+	t.Setenv("WXFLOW_CONV_SECRET", "conv-secret-0123456789")
+	t.Setenv("WXFLOW_CONV_TOKEN", "convtoken")
+	token = "nodes-admin-token-0123456789"
+	dir := t.TempDir()
+	writeFiles(t, filepath.Join(dir, "flows"), convFlows)
+	path := filepath.Join(dir, "wxflow.yaml")
+	yml := fmt.Sprintf("listen: 127.0.0.1:0\ndatabase: %q\nflows: flows\naccounts:\n  - id: main\n    app_id: wx0123456789abcdef\n    app_secret: ${WXFLOW_CONV_SECRET}\n    token: ${WXFLOW_CONV_TOKEN}\nadmin:\n  token: %s\n", database, token)
+	if err := os.WriteFile(path, []byte(yml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(path, os.LookupEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Admin.Listen = cfg.Listen
+	s, err = newServer(context.Background(), cfg, serverOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(); err != nil {
+		s.Close()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := s.Shutdown(ctx); err != nil {
+			t.Errorf("shutdown: %v", err)
+		}
+	})
+	return s, database, token
+}
+
+// TestServeLeaseMetrics: a serve on PostgreSQL says at /metrics how its
+// leases' renewals went and how long each writer's lease is known to
+// hold.
+func TestServeLeaseMetrics(t *testing.T) {
+	s, _, token := pgServe(t)
+	writers := len(s.nodeIDs())
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		req, err := http.NewRequest("GET", s.ConsoleURL()+"/metrics", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		out := string(b)
+		ok := strings.Contains(out, `wxflow_lease_renewals_total{result="failed"} 0`+"\n") && !strings.Contains(out, `wxflow_lease_renewals_total{result="ok"} 0`+"\n")
+		for w := 1; w <= writers; w++ {
+			ok = ok && strings.Contains(out, fmt.Sprintf(`wxflow_lease_remaining_seconds{writer="%d"} `, w))
+		}
+		if ok && writers > 0 && !strings.Contains(out, fmt.Sprintf(`wxflow_lease_remaining_seconds{writer="%d"} `, writers+1)) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no lease renewal (and a lease per writer, %d) at /metrics within 10 s:\n%s", writers, out)
+		}
+		time.Sleep(50 * time.Millisecond) // polls for the first renewal, a second after the start in real time
+	}
+}
