@@ -609,7 +609,7 @@ func (e *Engine) finishBatch(ctx context.Context, results [][]sendResult, parked
 		if err := heldMarks(w, parked, nil, e.holds.cause); err != nil {
 			return err
 		}
-		if e.top().watched.Load() {
+		if e.changesWanted() {
 			w.after = append(w.after, e.notifyChanged)
 		}
 		// The messages finished, and those held back (no longer on

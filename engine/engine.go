@@ -96,6 +96,10 @@ type Engine struct {
 	changedMu sync.Mutex
 	changed   chan struct{}
 	watched   atomic.Bool
+	// feed carries word of such commits between the nodes of a shared
+	// store (nil on a store of one process): the live pages of one node
+	// follow what the others commit.
+	feed ChangeFeed
 
 	flows    atomic.Pointer[flowSet]
 	versions sync.Map // version -> *program
@@ -242,6 +246,7 @@ func New(cfg Config) (*Engine, error) {
 	e.markAhead = make([]atomic.Int32, cfg.SendWorkers)
 	if n, ok := cfg.Store.(Node); ok {
 		e.lanes = &lanes{node: n}
+		e.feed, _ = cfg.Store.(ChangeFeed)
 	}
 	e.flows.Store(&flowSet{byName: map[string]*program{}, index: triggers.NewIndex(nil), set: &flows.Set{}})
 	if err := e.addWriters(writers); err != nil {
@@ -301,6 +306,10 @@ func (e *Engine) start(ctx context.Context) error {
 	if e.lanes != nil {
 		e.wg.Add(1)
 		go e.laneLoop()
+	}
+	if e.feed != nil && e.parent == nil {
+		e.wg.Add(1)
+		go e.feedLoop()
 	}
 	for _, r := range calling {
 		if r.State.Request != nil && e.owns(r.Account, r.Contact) {

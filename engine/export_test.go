@@ -26,3 +26,6 @@ func DecodeConvSlow(s string) (Conversation, error) {
 	}
 	return v, err
 }
+
+// Owns reports whether this engine does the work of a contact's lane.
+func (e *Engine) Owns(account, contact string) bool { return e.owns(account, contact) }

@@ -3,6 +3,7 @@ package engine_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -437,5 +438,56 @@ func TestLeaseStats(t *testing.T) {
 	defer one.Stop()
 	if s := one.Stats(); s.Node || s.LeaseLeft != nil || s.LeaseRenewals != 0 {
 		t.Errorf("an engine on SQLite: node %v, left %v, renewals %d; want no lease", s.Node, s.LeaseLeft, s.LeaseRenewals)
+	}
+}
+
+// TestChangesReachTheOtherNodes: a change one node commits (a contact
+// that follows) wakes the watchers of Changed on another node, whose
+// console's live pages would otherwise miss every contact of the other
+// nodes' lanes.
+func TestChangesReachTheOtherNodes(t *testing.T) {
+	dsn, _ := pgtest.Schema(t, "wxfeed_")
+	ctx := context.Background()
+	start := func(name string) *engine.Engine {
+		st, err := postgres.Open(ctx, dsn, postgres.Options{ReadConns: 1, NodeName: name})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { st.Close() })
+		e, err := engine.New(engine.Config{Store: st, Channel: sim.New(nil, wechat.Settings{}), Zone: time.UTC})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := e.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(e.Stop)
+		return e
+	}
+	a, b := start("a"), start("b")
+	deadline := time.Now().Add(20 * time.Second)
+	for la, lb := a.Stats().Lanes, b.Stats().Lanes; la == 0 || lb == 0 || la+lb != engine.LaneCount; la, lb = a.Stats().Lanes, b.Stats().Lanes {
+		if time.Now().After(deadline) {
+			t.Fatalf("the nodes did not share the lanes within 20 s: %d and %d", la, lb)
+		}
+		time.Sleep(20 * time.Millisecond) // polls the lanes' balancing, in real time
+	}
+	var contact string
+	for i := 0; contact == ""; i++ {
+		if c := fmt.Sprint("feed-", i); b.Owns("main", c) {
+			contact = c
+		}
+	}
+	changed := a.Changed()
+	if err := b.Ingest(ctx, channels.Event{Account: "main", Contact: contact, Kind: channels.Follow, At: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-changed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("a follow on node b did not wake node a's watchers within 10 s")
+	}
+	if a.Owns("main", contact) {
+		t.Fatalf("the lane of %s moved to a meanwhile: the test proves nothing", contact)
 	}
 }

@@ -590,8 +590,10 @@ func (e *Engine) closeStale(ctx context.Context) error {
 
 // Changed returns a channel that is closed after the next commit that
 // changes a contact (its conversation, tags, fields) or records a
-// message's outcome: the console's live inbox waits on it. Commits pay
-// for it only while someone watches.
+// message's outcome, this node's or, on a store shared by several nodes
+// (ChangeFeed), another node's: the console's live inbox waits on it.
+// On a store of one process, commits pay for it only while someone
+// watches.
 func (e *Engine) Changed() <-chan struct{} {
 	e.changedMu.Lock()
 	defer e.changedMu.Unlock()
@@ -602,9 +604,39 @@ func (e *Engine) Changed() <-chan struct{} {
 	return e.changed
 }
 
-// notifyChanged wakes the watchers of Changed.
+// ChangeFeed is a store shared by several processes (nodes) that carries
+// word of changes between them, so that the console's live pages on one
+// node follow what the others commit (engine/postgres implements it,
+// with LISTEN and NOTIFY).
+type ChangeFeed interface {
+	// PublishChanged tells the other nodes that this one committed a
+	// change to a contact or a message's outcome. It does not wait; the
+	// store may send several as one.
+	PublishChanged()
+	// OthersChanged receives after another node published.
+	OthersChanged() <-chan struct{}
+}
+
+// changesWanted reports whether a commit that changed a contact or a
+// message's outcome must say so (notifyChanged): someone here watches,
+// or the other nodes may.
+func (e *Engine) changesWanted() bool {
+	t := e.top()
+	return t.feed != nil || t.watched.Load()
+}
+
+// notifyChanged wakes the watchers of Changed, and tells the other
+// nodes.
 func (e *Engine) notifyChanged() {
 	e = e.top() // the writers share the engine's watchers
+	if e.feed != nil {
+		e.feed.PublishChanged()
+	}
+	e.wakeWatchers()
+}
+
+// wakeWatchers wakes the watchers of Changed.
+func (e *Engine) wakeWatchers() {
 	e.changedMu.Lock()
 	defer e.changedMu.Unlock()
 	if e.changed != nil {
@@ -612,4 +644,18 @@ func (e *Engine) notifyChanged() {
 		e.changed = nil
 	}
 	e.watched.Store(false)
+}
+
+// feedLoop wakes the watchers of Changed when another node published a
+// change, until the engine stops.
+func (e *Engine) feedLoop() {
+	defer e.wg.Done()
+	for {
+		select {
+		case <-e.stop:
+			return
+		case <-e.feed.OthersChanged():
+			e.wakeWatchers()
+		}
+	}
 }

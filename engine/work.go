@@ -88,7 +88,7 @@ func (w *work) run(fn func(w *work) error) error {
 	if w.sends {
 		w.after = append(w.after, w.e.kickOutbox)
 	}
-	if changed && w.e.top().watched.Load() {
+	if changed && w.e.changesWanted() {
 		w.after = append(w.after, w.e.notifyChanged)
 	}
 	if due := w.timerDue; !due.IsZero() {

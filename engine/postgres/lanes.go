@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -28,7 +29,22 @@ const DefaultLease = 5 * time.Second
 // queueChannel is the channel of the notifications sent when work is
 // queued for another node (one per schema: notifications are the
 // database's).
-func queueChannel(schema string) string { return "wxflow_queued/" + schema }
+func queueChannel(schema string) string { return notifyChannel("wxflow_queued/", schema) }
+
+// notifyChannel names a schema's notification channel: prefix and the
+// schema or, when that is longer than PostgreSQL's names (63 bytes:
+// pg_notify refuses a longer channel, and LISTEN cuts it), prefix and a
+// hash of the schema.
+func notifyChannel(prefix, schema string) string {
+	if c := prefix + schema; len(c) <= maxName {
+		return c
+	}
+	sum := sha256.Sum256([]byte(schema))
+	return prefix + hex.EncodeToString(sum[:12])
+}
+
+// maxName is the longest name PostgreSQL keeps, in bytes (NAMEDATALEN-1).
+const maxName = 63
 
 // lease is a joined node's state (nil before Join).
 type lease struct {
@@ -53,10 +69,17 @@ type lease struct {
 	held []int32
 
 	notify chan struct{}
+	// changedChannel is the channel of changes other nodes committed
+	// (engine.ChangeFeed): changes receives their word, publish asks
+	// the publisher to send this node's.
+	changedChannel   string
+	changes, publish chan struct{}
 	// listening is set while the listener's connection listens.
 	listening  atomic.Bool
 	listenStop context.CancelFunc
-	listenDone chan struct{}
+	// listenDone and publishDone are closed when the listener and the
+	// publisher have stopped.
+	listenDone, publishDone chan struct{}
 }
 
 // nowSQL is the lease clock in SQL: $n when the store has a test clock
@@ -162,7 +185,8 @@ func (s *Store) Join(ctx context.Context) error {
 		pool.Close()
 		return fmt.Errorf("join: %w", err)
 	}
-	l.channel = queueChannel(schema)
+	l.channel, l.changedChannel = queueChannel(schema), changedChannel(schema)
+	l.changes, l.publish = make(chan struct{}, 1), make(chan struct{}, 1)
 	l.connConfig = cfg.ConnConfig
 	// The renewal's connection is opened now: a node that cannot have
 	// it (max_connections) does not join.
@@ -178,9 +202,10 @@ func (s *Store) Join(ctx context.Context) error {
 		return fmt.Errorf("join: %w", err)
 	}
 	lctx, cancel := context.WithCancel(context.Background())
-	l.listenStop, l.listenDone = cancel, make(chan struct{})
+	l.listenStop, l.listenDone, l.publishDone = cancel, make(chan struct{}), make(chan struct{})
 	s.lease = l
 	go s.listen(lctx, cfg.ConnConfig)
+	go s.publishChanges(lctx)
 	return nil
 }
 
@@ -192,14 +217,23 @@ func (s *Store) listen(ctx context.Context, cc *pgx.ConnConfig) {
 	for ctx.Err() == nil {
 		conn, err := pgx.ConnectConfig(ctx, cc.Copy())
 		if err == nil {
-			if _, err = conn.Exec(ctx, `LISTEN `+pgx.Identifier{s.lease.channel}.Sanitize()); err == nil {
+			_, err = conn.Exec(ctx, `LISTEN `+pgx.Identifier{s.lease.channel}.Sanitize()+`; LISTEN `+pgx.Identifier{s.lease.changedChannel}.Sanitize())
+			if err == nil {
 				s.lease.listening.Store(true)
 				for {
-					if _, err = conn.WaitForNotification(ctx); err != nil {
+					n, err := conn.WaitForNotification(ctx)
+					if err != nil {
 						break
 					}
+					to := s.lease.notify
+					if n.Channel == s.lease.changedChannel {
+						if n.Payload == s.lease.id {
+							continue // this node's own
+						}
+						to = s.lease.changes
+					}
 					select {
-					case s.lease.notify <- struct{}{}:
+					case to <- struct{}{}:
 					default:
 					}
 				}
@@ -212,6 +246,61 @@ func (s *Store) listen(ctx context.Context, cc *pgx.ConnConfig) {
 		case <-time.After(time.Second):
 			// Queued work is taken by every batch meanwhile: only the
 			// wake-up is late.
+		}
+	}
+}
+
+// changedChannel is the notification channel of the changes the nodes of
+// a schema commit.
+func changedChannel(schema string) string { return notifyChannel("wxflow_changed/", schema) }
+
+// publishEvery is how often a node tells the others of its changes at
+// most: the first change of a while goes out at once, the changes of
+// the next publishEvery as one notification after it.
+const publishEvery = 200 * time.Millisecond
+
+// PublishChanged tells the other nodes that this one committed a change
+// (engine.ChangeFeed): a notification on the lease's connection pool,
+// sent by a goroutine of its own, never by the writer.
+func (s *Store) PublishChanged() {
+	if s.lease == nil {
+		return
+	}
+	select {
+	case s.lease.publish <- struct{}{}:
+	default:
+	}
+}
+
+// OthersChanged receives when another node published a change
+// (engine.ChangeFeed); nil before the node joins.
+func (s *Store) OthersChanged() <-chan struct{} {
+	if s.lease == nil {
+		return nil
+	}
+	return s.lease.changes
+}
+
+// publishChanges sends the notifications PublishChanged asks for, at
+// most one every publishEvery, until the node leaves. One that fails is
+// dropped: the live pages of the other nodes miss a change (until their
+// next), nothing else does.
+func (s *Store) publishChanges(ctx context.Context) {
+	l := s.lease
+	defer close(l.publishDone)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-l.publish:
+		}
+		pctx, cancel := context.WithTimeout(ctx, l.dur)
+		l.pool.Exec(pctx, `SELECT pg_notify($1, $2)`, l.changedChannel, l.id)
+		cancel()
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(publishEvery):
 		}
 	}
 }
@@ -496,6 +585,7 @@ func (s *Store) closeLease() {
 	if l := s.lease; l != nil {
 		l.listenStop()
 		<-l.listenDone
+		<-l.publishDone
 		l.pool.Close()
 		l.renewMu.Lock()
 		if l.renewConn != nil {
@@ -624,7 +714,11 @@ func (t *pgTx) flushQueued() error {
 		SELECT id, lane, kind, key, item, queued_at
 		FROM unnest($1::bigint[], $2::integer[], $3::text[], $4::text[], $5::text[], $6::bigint[]) WITH ORDINALITY AS u(id, lane, kind, key, item, queued_at, ord)
 		ORDER BY ord ON CONFLICT (key) DO NOTHING`, idA, laneA, kindA, keyA, itemA, atA)
-	t.write("queue", `SELECT pg_notify('wxflow_queued/' || coalesce(current_schema(), ''), '')`)
+	if l := t.store.lease; l != nil {
+		// A store that did not join (tests) queues without a word: the
+		// nodes take the queue every tick all the same.
+		t.write("queue", `SELECT pg_notify($1, '')`, l.channel)
+	}
 	return nil
 }
 

@@ -19,6 +19,7 @@ import (
 	"github.com/wxflow/wxflow/channels/wechat"
 	"github.com/wxflow/wxflow/engine"
 	"github.com/wxflow/wxflow/engine/postgres"
+	"github.com/wxflow/wxflow/engine/postgres/pgtest"
 	"github.com/wxflow/wxflow/flows"
 	"github.com/wxflow/wxflow/steps"
 )
@@ -989,4 +990,46 @@ func TestOperatorActionsQueueForTheContactsNode(t *testing.T) {
 		}
 	}
 	t.Logf("%d of 12 replies queued for the other node", queued)
+}
+
+// TestNotificationsOfALongSchema: the nodes of a schema whose name makes
+// a notification channel longer than PostgreSQL's names (63 bytes) still
+// tell each other of queued work and changes (pg_notify refused the
+// channel: every transaction that queued work failed).
+func TestNotificationsOfALongSchema(t *testing.T) {
+	dsn, schema := pgtest.Schema(t, "wxnotify_a_schema_name_long_enough_to_pass_63_")
+	if len("wxflow_changed/"+schema) <= 63 {
+		t.Fatalf("schema %s is too short for the test", schema)
+	}
+	clock := newLeaseClock()
+	a, b := openNode(t, dsn, "a", clock), openNode(t, dsn, "b", clock)
+	waitFor := func(what string, ch <-chan struct{}) {
+		t.Helper()
+		select {
+		case <-ch:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%s: no notification within 10 s", what)
+		}
+	}
+	for !a.Listening() || !b.Listening() {
+		time.Sleep(10 * time.Millisecond) // polls the listeners' start
+	}
+
+	c := contactIn(3, "n")
+	err := b.Update(context.Background(), func(tx engine.Tx) error {
+		return tx.(engine.QueueTx).QueueItem(&engine.Queued{Kind: engine.QueuedStart, Account: "main", Contact: c, Lane: 3, Name: "promo", QueuedAt: clock.now()})
+	})
+	if err != nil {
+		t.Fatalf("queue work on a long schema: %v", err)
+	}
+	waitFor("queued work", a.Queued())
+
+	// A change, then another at once: the second goes out after the
+	// first's pause, not lost.
+	b.PublishChanged()
+	waitFor("a change", a.OthersChanged())
+	b.PublishChanged()
+	waitFor("the change right after", a.OthersChanged())
+	a.PublishChanged()
+	waitFor("a change the other way", b.OthersChanged())
 }
