@@ -1,12 +1,10 @@
 package main
 
 import (
-	"context"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/chromedp/chromedp"
 )
@@ -25,21 +23,7 @@ func TestBrowserExportAndPlan(t *testing.T) {
 	cfg.Listen = "127.0.0.1:0"
 	cfg.Admin.Listen = cfg.Listen
 	cfg.Database = filepath.Join(t.TempDir(), "wxflow.db")
-	s, err := newServer(context.Background(), cfg, serverOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Start(); err != nil {
-		s.Close()
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := s.Shutdown(ctx); err != nil {
-			t.Errorf("shutdown: %v", err)
-		}
-	})
+	s := startServer(t, cfg)
 	b := newBrowser(t, chromium, s.ConsoleURL())
 
 	// The visitor follows, answers, and asks for help; ana follows and

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"image"
 	"image/png"
@@ -82,21 +81,7 @@ func TestBrowserConsolePresents(t *testing.T) {
 	cfg.Listen = "127.0.0.1:0"
 	cfg.Admin.Listen = cfg.Listen
 	cfg.Database = filepath.Join(t.TempDir(), "wxflow.db")
-	s, err := newServer(context.Background(), cfg, serverOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Start(); err != nil {
-		s.Close()
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := s.Shutdown(ctx); err != nil {
-			t.Errorf("shutdown: %v", err)
-		}
-	})
+	s := startServer(t, cfg)
 	b := newBrowser(t, chromium, s.ConsoleURL())
 
 	// Times: the header names the zone; the clock is in it.

@@ -348,21 +348,7 @@ func browserServer(t *testing.T, cfg *config.Config) string {
 	cfg.Listen = "127.0.0.1:0"
 	cfg.Admin.Listen = cfg.Listen // one server for callbacks and console
 	cfg.Database = filepath.Join(t.TempDir(), "wxflow.db")
-	s, err := newServer(context.Background(), cfg, serverOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Start(); err != nil {
-		s.Close()
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := s.Shutdown(ctx); err != nil {
-			t.Errorf("shutdown: %v", err)
-		}
-	})
+	s := startServer(t, cfg)
 	u := s.ConsoleURL()
 	if u == "" || !strings.Contains(u, s.Addr()) {
 		t.Fatalf("console URL %q: want the callback server's address %s", u, s.Addr())

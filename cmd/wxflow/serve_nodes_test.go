@@ -35,7 +35,14 @@ func pgServe(t *testing.T) (s *server, database, token string) {
 		t.Fatal(err)
 	}
 	cfg.Admin.Listen = cfg.Listen
-	s, err = newServer(context.Background(), cfg, serverOptions{})
+	return startServer(t, cfg), database, token
+}
+
+// startServer starts a serve of cfg in the test process, shut down at the
+// test's end.
+func startServer(t *testing.T, cfg *config.Config) *server {
+	t.Helper()
+	s, err := newServer(context.Background(), cfg, serverOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,7 +57,7 @@ func pgServe(t *testing.T) (s *server, database, token string) {
 			t.Errorf("shutdown: %v", err)
 		}
 	})
-	return s, database, token
+	return s
 }
 
 // TestServeLeaseMetrics: a serve on PostgreSQL says at /metrics how its
