@@ -1,10 +1,17 @@
 package main
 
 import (
+	"context"
 	"fmt"
+	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/wxflow/wxflow/channels/wechat"
+	"github.com/wxflow/wxflow/engine"
 )
 
 // TestBrowserNodes: a serve on PostgreSQL shows the database's nodes in
@@ -58,4 +65,73 @@ func TestBrowserNodes(t *testing.T) {
 		t.Fatal("the page was reloaded to show the other node")
 	}
 	b.shot("nodes-two")
+}
+
+// TestBrowserInboxAcrossNodes: an operator's inbox on one node updates by
+// itself when a conversation changes on another node: the contact's
+// lane is held by node b, which handles the contact's message and hands
+// the conversation to amy, whose inbox is open on node a's console.
+func TestBrowserInboxAcrossNodes(t *testing.T) {
+	chromium := browserExec(t)
+	database := pgDatabase(t)
+	const amyToken = "amy-across-nodes-0123456789"
+	t.Setenv("WXFLOW_AMY_TOKEN", amyToken)
+	flows := map[string]string{"help.yaml": "name: help\ntriggers:\n  - keyword: [help]\nsteps:\n  - assign: amy\n"}
+	nodes := pgNodes(t, database, 2, flows, "operators:\n  amy:\n    token: ${WXFLOW_AMY_TOKEN}\n")
+	a, b := nodes[0], nodes[1]
+	for deadline := time.Now().Add(20 * time.Second); ; {
+		la, lb := a.engine.Stats().Lanes, b.engine.Stats().Lanes
+		if la > 0 && lb > 0 && la+lb == engine.LaneCount {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the nodes did not share the lanes within 20 s: %d and %d", la, lb)
+		}
+		time.Sleep(20 * time.Millisecond) // polls the lanes' balancing, in real time
+	}
+	conn := pgConn(t, database)
+	defer conn.Close(context.Background())
+	// holder says which node holds a contact's lane.
+	holder := func(contact string) *server {
+		t.Helper()
+		var owner string
+		if err := conn.QueryRow(context.Background(), `SELECT owner FROM lanes WHERE lane = $1`, engine.LaneOf("main", contact)).Scan(&owner); err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range nodes {
+			if slices.Contains(s.nodeIDs(), owner) {
+				return s
+			}
+		}
+		return nil
+	}
+	var contact string
+	for i := 0; contact == ""; i++ {
+		if c := fmt.Sprint("across-", i); holder(c) == b {
+			contact = c
+		}
+	}
+
+	amy := newBrowser(t, chromium, a.ConsoleURL())
+	amy.loginAs(amyToken)
+	amy.live()
+	if n := amy.count(`#conversations tr[data-contact]`); n != 0 {
+		t.Fatalf("amy's inbox holds %d conversations before any", n)
+	}
+	ts, nonce := fmt.Sprint(time.Now().Unix()), "4242"
+	q := url.Values{"timestamp": {ts}, "nonce": {nonce}, "signature": {wechat.Signature("convtoken", ts, nonce)}, "openid": {contact}}
+	resp, err := http.Post("http://"+b.Addr()+"/wechat/main?"+q.Encode(), "text/xml", strings.NewReader(textXML(contact, time.Now().Unix(), 4242, "help")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("the callback to node b: %d", resp.StatusCode)
+	}
+	amy.waitFor("the conversation node b handed to amy shows in her inbox on node a", fmt.Sprintf(`!!document.querySelector('#conversations tr[data-contact=%q]')`, contact))
+	amy.stillSamePage()
+	if holder(contact) != b {
+		t.Fatalf("the lane of %s moved meanwhile: the test proves nothing", contact)
+	}
+	amy.shot("inbox-across-nodes")
 }

@@ -20,22 +20,37 @@ import (
 func pgServe(t *testing.T) (s *server, database, token string) {
 	t.Helper()
 	database = pgDatabase(t)
+	return pgNodes(t, database, 1, convFlows, "")[0], database, pgAdminToken
+}
+
+// pgAdminToken is the admin token of pgNodes' consoles.
+const pgAdminToken = "nodes-admin-token-0123456789"
+
+// pgNodes starts n serves (nodes) on database, with the same config: the
+// flows, the account main (WXFLOW_CONV_SECRET and WXFLOW_CONV_TOKEN),
+// the console on each one's callback address behind pgAdminToken, and
+// extra at the config's end.
+func pgNodes(t *testing.T, database string, n int, flows map[string]string, extra string) []*server {
+	t.Helper()
 	t.Setenv("WXFLOW_CONV_SECRET", "conv-secret-0123456789")
 	t.Setenv("WXFLOW_CONV_TOKEN", "convtoken")
-	token = "nodes-admin-token-0123456789"
 	dir := t.TempDir()
-	writeFiles(t, filepath.Join(dir, "flows"), convFlows)
+	writeFiles(t, filepath.Join(dir, "flows"), flows)
 	path := filepath.Join(dir, "wxflow.yaml")
-	yml := fmt.Sprintf("listen: 127.0.0.1:0\ndatabase: %q\nflows: flows\naccounts:\n  - id: main\n    app_id: wx0123456789abcdef\n    app_secret: ${WXFLOW_CONV_SECRET}\n    token: ${WXFLOW_CONV_TOKEN}\nadmin:\n  token: %s\n", database, token)
+	yml := fmt.Sprintf("listen: 127.0.0.1:0\ndatabase: %q\nflows: flows\naccounts:\n  - id: main\n    app_id: wx0123456789abcdef\n    app_secret: ${WXFLOW_CONV_SECRET}\n    token: ${WXFLOW_CONV_TOKEN}\nadmin:\n  token: %s\n%s", database, pgAdminToken, extra)
 	if err := os.WriteFile(path, []byte(yml), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := config.Load(path, os.LookupEnv)
-	if err != nil {
-		t.Fatal(err)
+	var nodes []*server
+	for range n {
+		cfg, err := config.Load(path, os.LookupEnv)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.Admin.Listen = cfg.Listen
+		nodes = append(nodes, startServer(t, cfg))
 	}
-	cfg.Admin.Listen = cfg.Listen
-	return startServer(t, cfg), database, token
+	return nodes
 }
 
 // startServer starts a serve of cfg in the test process, shut down at the
