@@ -221,8 +221,8 @@ func (s *Store) listen(ctx context.Context, cc *pgx.ConnConfig) {
 			if err == nil {
 				s.lease.listening.Store(true)
 				for {
-					n, err := conn.WaitForNotification(ctx)
-					if err != nil {
+					n, werr := conn.WaitForNotification(ctx)
+					if werr != nil {
 						break
 					}
 					to := s.lease.notify
