@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/wxflow/wxflow/channels/wechat"
+	"github.com/wxflow/wxflow/channels/wechat/wechattest"
 	"github.com/wxflow/wxflow/engine"
 )
 
@@ -77,7 +78,10 @@ func TestBrowserInboxAcrossNodes(t *testing.T) {
 	const amyToken = "amy-across-nodes-0123456789"
 	t.Setenv("WXFLOW_AMY_TOKEN", amyToken)
 	flows := map[string]string{"help.yaml": "name: help\ntriggers:\n  - keyword: [help]\nsteps:\n  - assign: amy\n"}
-	nodes := pgNodes(t, database, 2, flows, "operators:\n  amy:\n    token: ${WXFLOW_AMY_TOKEN}\n")
+	api := wechattest.NewServer()
+	t.Cleanup(api.Close)
+	api.AddApp("wx0123456789abcdef", "conv-secret-0123456789")
+	nodes := pgNodes(t, database, 2, flows, "    api_base: "+api.URL()+"\n", "operators:\n  amy:\n    token: ${WXFLOW_AMY_TOKEN}\n")
 	a, b := nodes[0], nodes[1]
 	for deadline := time.Now().Add(20 * time.Second); ; {
 		la, lb := a.engine.Stats().Lanes, b.engine.Stats().Lanes
@@ -134,4 +138,22 @@ func TestBrowserInboxAcrossNodes(t *testing.T) {
 		t.Fatalf("the lane of %s moved meanwhile: the test proves nothing", contact)
 	}
 	amy.shot("inbox-across-nodes")
+
+	// Her reply on node a is queued for node b, which sends it, once;
+	// the conversation on node a shows it sent.
+	amy.open("/inbox/main/" + contact)
+	amy.live()
+	amy.typeNew(`#reply textarea[name=text]`, "Hello from amy on node a")
+	amy.submit("reply", `#reply button`, 200)
+	amy.transcriptHas("Hello from amy on node a")
+	amy.waitFor("the reply shows sent", `[...document.querySelectorAll("#transcript > li")].some(li => li.innerText.includes("Hello from amy on node a") && li.innerText.includes("sent"))`)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := api.WaitSent(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	if got := api.Sent(); len(got) != 1 || got[0].ToUser != contact {
+		t.Fatalf("the fake API got %+v, want amy's reply to %s once", got, contact)
+	}
+	amy.shot("conversation-across-nodes")
 }

@@ -20,7 +20,7 @@ import (
 func pgServe(t *testing.T) (s *server, database, token string) {
 	t.Helper()
 	database = pgDatabase(t)
-	return pgNodes(t, database, 1, convFlows, "")[0], database, pgAdminToken
+	return pgNodes(t, database, 1, convFlows, "", "")[0], database, pgAdminToken
 }
 
 // pgAdminToken is the admin token of pgNodes' consoles.
@@ -28,16 +28,17 @@ const pgAdminToken = "nodes-admin-token-0123456789"
 
 // pgNodes starts n serves (nodes) on database, with the same config: the
 // flows, the account main (WXFLOW_CONV_SECRET and WXFLOW_CONV_TOKEN),
-// the console on each one's callback address behind pgAdminToken, and
+// the console on each one's callback address behind pgAdminToken;
+// account is added to the account's keys (indented by four spaces), and
 // extra at the config's end.
-func pgNodes(t *testing.T, database string, n int, flows map[string]string, extra string) []*server {
+func pgNodes(t *testing.T, database string, n int, flows map[string]string, account, extra string) []*server {
 	t.Helper()
 	t.Setenv("WXFLOW_CONV_SECRET", "conv-secret-0123456789")
 	t.Setenv("WXFLOW_CONV_TOKEN", "convtoken")
 	dir := t.TempDir()
 	writeFiles(t, filepath.Join(dir, "flows"), flows)
 	path := filepath.Join(dir, "wxflow.yaml")
-	yml := fmt.Sprintf("listen: 127.0.0.1:0\ndatabase: %q\nflows: flows\naccounts:\n  - id: main\n    app_id: wx0123456789abcdef\n    app_secret: ${WXFLOW_CONV_SECRET}\n    token: ${WXFLOW_CONV_TOKEN}\nadmin:\n  token: %s\n%s", database, pgAdminToken, extra)
+	yml := fmt.Sprintf("listen: 127.0.0.1:0\ndatabase: %q\nflows: flows\naccounts:\n  - id: main\n    app_id: wx0123456789abcdef\n    app_secret: ${WXFLOW_CONV_SECRET}\n    token: ${WXFLOW_CONV_TOKEN}\n%sadmin:\n  token: %s\n%s", database, account, pgAdminToken, extra)
 	if err := os.WriteFile(path, []byte(yml), 0o600); err != nil {
 		t.Fatal(err)
 	}
