@@ -18,13 +18,6 @@ func init() {
 	commands["nodes"] = command{"list the nodes sharing a PostgreSQL database and the lanes each holds", runNodes}
 }
 
-// nodesJSON is `wxflow nodes --json`: the nodes as read, and how many
-// lanes no live node holds.
-type nodesJSON struct {
-	*postgres.Nodes
-	Unheld int `json:"unheld"`
-}
-
 // runNodes is `wxflow nodes [--config FILE] [--json]`: the nodes of the
 // config's PostgreSQL database, each with its lease, lanes, queued items
 // and claimed messages. It reads the database without migrating it or
@@ -73,17 +66,19 @@ func runNodes(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		fmt.Fprintf(stderr, "wxflow nodes: %v\n", err)
 		return exitProblems
 	}
+	// The console's view of them: --json is what GET /api/nodes answers.
+	v := console.ViewNodes(n, nil, name)
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
-		if err := enc.Encode(nodesJSON{Nodes: n, Unheld: n.Unheld()}); err != nil {
+		if err := enc.Encode(v); err != nil {
 			fmt.Fprintf(stderr, "wxflow nodes: %v\n", err)
 			return exitProblems
 		}
 	} else {
-		writeNodes(stdout, name, n)
+		writeNodes(stdout, v)
 	}
-	if n.Unheld() > 0 {
+	if v.Unheld > 0 {
 		return exitProblems
 	}
 	return exitOK
@@ -91,9 +86,8 @@ func runNodes(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 
 // writeNodes prints the nodes as a table, then the lanes no live node
 // holds.
-func writeNodes(w io.Writer, database string, n *postgres.Nodes) {
-	v := console.ViewNodes(n, nil, database)
-	fmt.Fprintf(w, "wxflow nodes: %s, read at %s (the database's clock)\n", database, v.At.UTC().Format("2006-01-02 15:04:05 MST"))
+func writeNodes(w io.Writer, v *console.NodesView) {
+	fmt.Fprintf(w, "wxflow nodes: %s, read at %s (the database's clock)\n", v.Database, v.At.UTC().Format("2006-01-02 15:04:05 MST"))
 	if len(v.Nodes) == 0 {
 		fmt.Fprintln(w, "no node: no wxflow serve runs on this database")
 	} else {

@@ -19,6 +19,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/wxflow/wxflow/channels/wechat/wechattest"
+	"github.com/wxflow/wxflow/cmd/wxflow/console"
 	"github.com/wxflow/wxflow/engine"
 	"github.com/wxflow/wxflow/engine/postgres"
 )
@@ -139,12 +140,12 @@ func TestNodesCommand(t *testing.T) {
 	pgExec(t, database, `UPDATE nodes SET expires = 0 WHERE name = 'web-1'`)
 	r = nodes(exitProblems)
 	expect(r, "web-2/", "ENDED", "256 of 256 lanes have no live node")
-	var got nodesJSON
+	var got console.NodesView
 	r = nodes(exitProblems, "--json")
 	if err := json.Unmarshal([]byte(r.stdout), &got); err != nil {
 		t.Fatalf("--json: %v\n%s", err, r.stdout)
 	}
-	if list := got.Nodes.Nodes; len(list) != 2 || got.Unheld != engine.LaneCount || list[0].Name != "web-1" || list[0].Live || list[0].Lanes != engine.LaneCount ||
+	if list := got.Nodes; len(list) != 2 || got.Unheld != engine.LaneCount || list[0].Name != "web-1" || list[0].Live || list[0].Lanes != engine.LaneCount ||
 		list[1].Name != "web-2" || !list[1].Live || list[1].Lanes != 0 {
 		t.Errorf("--json: %+v (unheld %d), want web-1 ended with every lane and web-2 live with none", list, got.Unheld)
 	}

@@ -88,8 +88,8 @@ func TestNodesOnPostgres(t *testing.T) {
 	}
 
 	// Every lane held: no alarm.
-	nodes.Nodes, nodes.Free, nodes.FreeQueued = nodes.Nodes[:2], 56, 0
-	nodes.Nodes[0].Lanes, nodes.Nodes[1].Lanes, nodes.Free = 128, 128, 0
+	nodes.Nodes, nodes.Free, nodes.FreeQueued = nodes.Nodes[:2], 0, 0
+	nodes.Nodes[0].Lanes, nodes.Nodes[1].Lanes = 128, 128
 	if _, body, _ = f.do("GET", "/nodes", "", ""); !strings.Contains(body, "All 256 lanes are held by live nodes.") || strings.Contains(body, "no live node") || strings.Contains(body, "Free lanes") {
 		t.Errorf("GET /nodes with every lane held:\n%s", body)
 	}
