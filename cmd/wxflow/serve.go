@@ -410,7 +410,7 @@ func (s *server) openConsole(mux *http.ServeMux) error {
 		Metrics: s.metrics, Logger: s.log,
 		ExportOptions: s.exportOptions, Plan: s.plan,
 		Zone: s.cfg.Timezone, ZoneName: s.cfg.TimezoneName,
-		Operator: s.operatorByToken(),
+		Operator: s.operatorByToken(), OperatorToken: s.operatorToken(),
 		Database: config.DatabaseName(s.cfg.Database),
 	}
 	if pg, ok := s.store.(*postgres.Store); ok {
@@ -450,6 +450,20 @@ func (s *server) operatorByToken() func(string) (string, bool) {
 	return func(tok string) (string, bool) {
 		if o, ok := s.cfg.OperatorByToken(tok); ok {
 			return o.Name, true
+		}
+		return "", false
+	}
+}
+
+// operatorToken gives an operator's token by name (nil without
+// operators): the console checks that a login was made with it.
+func (s *server) operatorToken() func(string) (string, bool) {
+	if len(s.cfg.Operators) == 0 {
+		return nil
+	}
+	return func(name string) (string, bool) {
+		if o, ok := s.cfg.Operator(name); ok && o.Token != "" {
+			return o.Token, true
 		}
 		return "", false
 	}

@@ -26,12 +26,24 @@ func pgServe(t *testing.T) (s *server, database, token string) {
 // pgAdminToken is the admin token of pgNodes' consoles.
 const pgAdminToken = "nodes-admin-token-0123456789"
 
-// pgNodes starts n serves (nodes) on database, with the same config: the
-// flows, the account main (WXFLOW_CONV_SECRET and WXFLOW_CONV_TOKEN),
-// the console on each one's callback address behind pgAdminToken;
-// account is added to the account's keys (indented by four spaces), and
-// extra at the config's end.
+// pgNodes starts n serves (nodes) on database, with the same config
+// (nodeConfig).
 func pgNodes(t *testing.T, database string, n int, flows map[string]string, account, extra string) []*server {
+	t.Helper()
+	path := nodeConfig(t, database, flows, account, extra)
+	var nodes []*server
+	for range n {
+		nodes = append(nodes, startServer(t, loadNodeConfig(t, path)))
+	}
+	return nodes
+}
+
+// nodeConfig writes the config of a serve on database and returns its
+// path: the flows, the account main (WXFLOW_CONV_SECRET and
+// WXFLOW_CONV_TOKEN), the console on the callback address behind
+// pgAdminToken; account is added to the account's keys (indented by four
+// spaces), and extra at the config's end.
+func nodeConfig(t *testing.T, database string, flows map[string]string, account, extra string) string {
 	t.Helper()
 	t.Setenv("WXFLOW_CONV_SECRET", "conv-secret-0123456789")
 	t.Setenv("WXFLOW_CONV_TOKEN", "convtoken")
@@ -42,16 +54,19 @@ func pgNodes(t *testing.T, database string, n int, flows map[string]string, acco
 	if err := os.WriteFile(path, []byte(yml), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	var nodes []*server
-	for range n {
-		cfg, err := config.Load(path, os.LookupEnv)
-		if err != nil {
-			t.Fatal(err)
-		}
-		cfg.Admin.Listen = cfg.Listen
-		nodes = append(nodes, startServer(t, cfg))
+	return path
+}
+
+// loadNodeConfig loads a config of nodeConfig, with the console on the
+// callback server's address.
+func loadNodeConfig(t *testing.T, path string) *config.Config {
+	t.Helper()
+	cfg, err := config.Load(path, os.LookupEnv)
+	if err != nil {
+		t.Fatal(err)
 	}
-	return nodes
+	cfg.Admin.Listen = cfg.Listen
+	return cfg
 }
 
 // startServer starts a serve of cfg in the test process, shut down at the

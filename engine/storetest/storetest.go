@@ -70,6 +70,9 @@ var groups = []group{
 		{"BatchDedupe", testAddEventsDedupe},
 		{"BatchReadsOwnWrites", testAddEventsReadsOwnWrites},
 	}},
+	{"Logins", []testCase{
+		{"SaveEndAndExpire", testLogins},
+	}},
 	{"Writes", []testCase{
 		{"OneRowInOrder", testWritesOfOneRowInOrder},
 	}},

@@ -1,9 +1,14 @@
 package console
 
 import (
+	"context"
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/base32"
+	"errors"
+	"fmt"
 	"math"
 	"mime"
 	"net"
@@ -13,13 +18,16 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/wxflow/wxflow/engine"
 )
 
 // How the console knows who asks, and that a change comes from its own
 // pages:
 //
-//   - A login makes a session: a random id (the cookie's value) kept in
-//     memory with its CSRF token, for sessionTTL or until logout.
+//   - A login makes a session: a random id (the cookie's value), kept in
+//     the store as its hash (see startSession), for sessionTTL or until
+//     logout.
 //   - Every form that changes something carries the session's CSRF token
 //     (the open sandbox console has one token for all); the JSON API takes
 //     a change by cookie only as Content-Type: application/json, which
@@ -34,72 +42,138 @@ import (
 // sessionTTL is how long a login lasts.
 const sessionTTL = 12 * time.Hour
 
-// maxSessions bounds the sessions kept; the one closest to expiry goes
-// first.
+// maxSessions bounds the live logins kept; a new login beyond it ends
+// the one closest to expiry.
 const maxSessions = 1000
 
 // csrfField is the forms' hidden field with the session's CSRF token.
 const csrfField = "csrf"
 
-// session is one login: the admin's (operator "") or an operator's.
+// session is one live login: the admin's (operator "") or an operator's.
 type session struct {
 	csrf     string
-	expires  time.Time
 	operator string
 }
 
-// sessions are the logins of a console, by id.
-type sessions struct {
-	mu sync.Mutex
-	m  map[string]*session
+// Logins live in the store (engine.LoginStore), so that they outlive a
+// restart and work on every node of a shared database. The cookie's
+// value is a random id; the store keeps its SHA-256, and an HMAC keyed
+// with it of the token logged in with, so that a changed token (or an
+// operator removed from the config) ends the logins made with the old
+// one. The CSRF token is derived from the id the same way. Nothing in the
+// store lets anyone in.
+
+// loginID is the store's key of a cookie's value.
+func loginID(cookie string) []byte {
+	sum := sha256.Sum256([]byte(cookie))
+	return sum[:]
 }
 
-// start makes a session of operator ("" for the admin) that lasts
-// sessionTTL from now and returns its id.
-func (ss *sessions) start(now time.Time, operator string) (string, *session) {
-	id, s := rand.Text(), &session{csrf: rand.Text(), expires: now.Add(sessionTTL), operator: operator}
-	ss.mu.Lock()
-	defer ss.mu.Unlock()
-	if len(ss.m) >= maxSessions {
-		for k, o := range ss.m {
-			if !now.Before(o.expires) {
-				delete(ss.m, k)
+// keyed is an HMAC-SHA256 of what with the cookie's value as its key.
+func keyed(cookie, what string) []byte {
+	m := hmac.New(sha256.New, []byte(cookie))
+	m.Write([]byte(what))
+	return m.Sum(nil)
+}
+
+// loginCredential binds a login to the token it was made with.
+func loginCredential(cookie, token string) []byte {
+	return keyed(cookie, "wxflow console login\x00"+token)
+}
+
+// loginCSRF is the CSRF token of the login of a cookie.
+func loginCSRF(cookie string) string {
+	return base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(keyed(cookie, "wxflow console csrf")[:20])
+}
+
+// errLogins says that the store of logins failed; the detail is logged.
+var errLogins = errors.New("the console cannot reach its database to check logins: try again in a moment")
+
+// loginsOf is the login store of a transaction.
+func loginsOf(tx any) (engine.LoginStore, error) {
+	ls, ok := tx.(engine.LoginStore)
+	if !ok {
+		return nil, fmt.Errorf("the store (%T) keeps no console logins", tx)
+	}
+	return ls, nil
+}
+
+// startSession stores a new login of operator ("" for the admin) made
+// with token, ending the one of the cookie ended (if any), and returns
+// the new cookie's value.
+func (c *Console) startSession(ctx context.Context, now time.Time, operator, token, ended string) (string, error) {
+	cookie := rand.Text()
+	l := &engine.Login{ID: loginID(cookie), Operator: operator, Credential: loginCredential(cookie, token),
+		Created: now, Expires: now.Add(sessionTTL)}
+	err := c.eng.Store().Update(ctx, func(tx engine.Tx) error {
+		ls, err := loginsOf(tx)
+		if err != nil {
+			return err
+		}
+		if ended != "" {
+			if err := ls.EndLogin(loginID(ended)); err != nil {
+				return err
 			}
 		}
+		return ls.SaveLogin(l, maxSessions)
+	})
+	if err != nil {
+		return "", fmt.Errorf("save login: %w", err)
 	}
-	for len(ss.m) >= maxSessions {
-		var oldest string
-		for k, o := range ss.m {
-			if oldest == "" || o.expires.Before(ss.m[oldest].expires) {
-				oldest = k
-			}
+	return cookie, nil
+}
+
+// lookUpSession is the live login of a cookie's value, or nil: unknown,
+// expired, or made with a token that is no longer its operator's (or the
+// admin's).
+func (c *Console) lookUpSession(ctx context.Context, cookie string) (*session, error) {
+	var l *engine.Login
+	err := c.eng.Store().View(ctx, func(tx engine.ReadTx) error {
+		ls, err := loginsOf(tx)
+		if err != nil {
+			return err
 		}
-		delete(ss.m, oldest)
+		l, err = ls.Login(loginID(cookie))
+		return err
+	})
+	if errors.Is(err, engine.ErrNotFound) {
+		return nil, nil
 	}
-	ss.m[id] = s
-	return id, s
+	if err != nil {
+		return nil, fmt.Errorf("read login: %w", err)
+	}
+	if !c.now().Before(l.Expires) {
+		return nil, nil
+	}
+	token := c.cfg.Token
+	if l.Operator != "" {
+		var ok bool
+		if c.cfg.OperatorToken == nil {
+			return nil, nil
+		}
+		if token, ok = c.cfg.OperatorToken(l.Operator); !ok {
+			return nil, nil
+		}
+	}
+	if token == "" || !hmac.Equal(l.Credential, loginCredential(cookie, token)) {
+		return nil, nil
+	}
+	return &session{csrf: loginCSRF(cookie), operator: l.Operator}, nil
 }
 
-// get is the live session of id, or nil.
-func (ss *sessions) get(id string, now time.Time) *session {
-	ss.mu.Lock()
-	defer ss.mu.Unlock()
-	s := ss.m[id]
-	if s == nil {
-		return nil
+// endSession deletes the login of a cookie's value.
+func (c *Console) endSession(ctx context.Context, cookie string) error {
+	err := c.eng.Store().Update(ctx, func(tx engine.Tx) error {
+		ls, err := loginsOf(tx)
+		if err != nil {
+			return err
+		}
+		return ls.EndLogin(loginID(cookie))
+	})
+	if err != nil {
+		return fmt.Errorf("end login: %w", err)
 	}
-	if !now.Before(s.expires) {
-		delete(ss.m, id)
-		return nil
-	}
-	return s
-}
-
-// end forgets a session.
-func (ss *sessions) end(id string) {
-	ss.mu.Lock()
-	defer ss.mu.Unlock()
-	delete(ss.m, id)
+	return nil
 }
 
 // The limits on failed logins: a client address may fail perAddrBurst

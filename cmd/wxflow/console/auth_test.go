@@ -581,3 +581,75 @@ func TestConsoleSecureCookie(t *testing.T) {
 		t.Errorf("over TLS: %+v, want Secure", ck)
 	}
 }
+
+// TestConsoleLoginsStoreDown: when the store of logins cannot be read, a
+// request with a login cookie is answered 503 (not sent to log in
+// again), and a login 503, neither with the store's error.
+func TestConsoleLoginsStoreDown(t *testing.T) {
+	f := newFixture(t, testToken)
+	b := newBrowserish(f)
+	b.login(testToken)
+	if err := f.sb.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{"/runs", "/api/runs"} {
+		status, body, _ := b.send("GET", path, "", "")
+		if status != http.StatusServiceUnavailable || !strings.Contains(body, "cannot reach its database") {
+			t.Errorf("GET %s with the store down: %d %.200s", path, status, body)
+		}
+		if strings.Contains(body, "sql") || strings.Contains(body, "closed") {
+			t.Errorf("GET %s shows the store's error: %.200s", path, body)
+		}
+	}
+	status, body, h := b.form("/login", url.Values{"token": {testToken}})
+	if status != http.StatusServiceUnavailable || !strings.Contains(body, "cannot reach its database") || h.Get("Set-Cookie") != "" {
+		t.Errorf("a login with the store down: %d %q %.300s", status, h.Get("Set-Cookie"), body)
+	}
+	// The bearer token does not need the logins.
+	if status, _, _ := f.do("GET", "/api/me", testToken, ""); status != http.StatusOK {
+		t.Errorf("the bearer token with the store down: %d", status)
+	}
+}
+
+// TestConsoleLoginOfARemovedOperator: a console whose config no longer
+// has an operator (a restart with the operator removed) does not take
+// their login; the admin's login goes on.
+func TestConsoleLoginOfARemovedOperator(t *testing.T) {
+	f := newInboxFixture(t)
+	amy, admin := newBrowserish(f), newBrowserish(f)
+	amy.login(amyToken)
+	admin.login(testToken)
+	cfg := f.c.cfg
+	cfg.OperatorToken = func(name string) (string, bool) {
+		if name == "bob" {
+			return bobToken, true
+		}
+		return "", false
+	}
+	c, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := newTestServer(t, c)
+	t.Cleanup(c.Close)
+	for _, b := range []*browserish{amy, admin} {
+		// The same cookies, sent to the other console.
+		cookies := b.client.Jar.Cookies(mustURL(t, f.srv.URL))
+		b.client.Jar.SetCookies(mustURL(t, srv.URL), cookies)
+	}
+	get := func(b *browserish) (int, string) {
+		req, _ := http.NewRequest("GET", srv.URL+"/inbox", nil)
+		resp, err := b.client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode, resp.Header.Get("Location")
+	}
+	if status, where := get(amy); status != http.StatusSeeOther || !strings.HasPrefix(where, "/login") {
+		t.Errorf("the removed operator's login: %d to %q, want the login page", status, where)
+	}
+	if status, _ := get(admin); status != http.StatusOK {
+		t.Errorf("the admin's login: %d", status)
+	}
+}

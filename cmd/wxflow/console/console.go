@@ -56,6 +56,10 @@ type Config struct {
 	// nil: no operators). On an open console, an operator who logs in
 	// acts as themself; everyone else as the admin.
 	Operator func(tok string) (name string, ok bool)
+	// OperatorToken is an operator's token by name, to check that a
+	// login was made with the token the operator has now (nil: no
+	// operators).
+	OperatorToken func(name string) (token string, ok bool)
 	// UploadDir keeps the images operators upload to reply with, until
 	// they are sent (default: wxflow-uploads in the system's temporary
 	// folder).
@@ -85,7 +89,7 @@ type Config struct {
 	Nodes    func(ctx context.Context) (*postgres.Nodes, error)
 	Self     func() []string
 	Database string
-	// Now is the clock of logins: sessions' expiry and the throttling of
+	// Now is the clock of logins: their expiry and the throttling of
 	// wrong tokens (default: time.Now; not the engine's clock, which is
 	// virtual in the sandbox).
 	Now func() time.Time
@@ -101,7 +105,6 @@ type Console struct {
 	now   func() time.Time
 
 	tokenHash [32]byte // of Config.Token
-	sessions  sessions
 	limiter   limiter
 	// openCSRF is the forms' CSRF token when there is no token to log in
 	// with (the open sandbox console).
@@ -129,7 +132,7 @@ func New(cfg Config) (*Console, error) {
 		cfg.Now = time.Now
 	}
 	c := &Console{cfg: cfg, eng: cfg.Engine, log: cfg.Logger, mux: http.NewServeMux(), said: map[string][]simSaid{},
-		now: cfg.Now, done: make(chan struct{}), tokenHash: sha256.Sum256([]byte(cfg.Token)), sessions: sessions{m: map[string]*session{}}}
+		now: cfg.Now, done: make(chan struct{}), tokenHash: sha256.Sum256([]byte(cfg.Token))}
 	if cfg.Token == "" {
 		c.openCSRF = rand.Text()
 	}
@@ -226,6 +229,7 @@ const (
 	byBearer               // Authorization: Bearer TOKEN
 	byCookie               // a login session
 	byThrottled            // a token, not checked: too many failed
+	byUnknown              // a cookie, not checked: the store failed
 )
 
 // guard lets a request through when the console is open or the request
@@ -247,6 +251,13 @@ func (c *Console) guard(h http.HandlerFunc, api bool) http.Handler {
 				apiError(w, http.StatusTooManyRequests, msg)
 			} else {
 				http.Error(w, msg, http.StatusTooManyRequests)
+			}
+			return
+		case byUnknown:
+			if api {
+				apiError(w, http.StatusServiceUnavailable, errLogins.Error())
+			} else {
+				http.Error(w, errLogins.Error(), http.StatusServiceUnavailable)
 			}
 			return
 		case byNobody:
@@ -272,7 +283,7 @@ func (c *Console) guard(h http.HandlerFunc, api bool) http.Handler {
 				return
 			}
 		}
-		h(w, r.WithContext(context.WithValue(r.Context(), actorKey{}, actor{Operator: op})))
+		h(w, r.WithContext(context.WithValue(r.Context(), actorKey{}, actor{Operator: op, session: s})))
 	})
 }
 
@@ -281,6 +292,8 @@ func (c *Console) guard(h http.HandlerFunc, api bool) http.Handler {
 // an operator).
 type actor struct {
 	Operator string
+	// session is the login the request came with (nil: none).
+	session *session
 }
 
 // actorKey is the request context's key of its actor.
@@ -324,7 +337,11 @@ func (c *Console) credential(r *http.Request) (by credential, s *session, operat
 		}
 		return byNobody, nil, "", 0
 	}
-	if s := c.session(r); s != nil {
+	s, err := c.session(r)
+	if err != nil {
+		return byUnknown, nil, "", 0
+	}
+	if s != nil {
 		return byCookie, s, s.operator, 0
 	}
 	if open {
@@ -357,16 +374,22 @@ func (c *Console) loginOn() bool {
 	return c.cfg.Token != "" || c.cfg.Operator != nil
 }
 
-// session is the live login session of a request's cookie, or nil.
-func (c *Console) session(r *http.Request) *session {
+// session is the live login session of a request's cookie, or nil. A
+// failure of the store is logged and returned as errLogins.
+func (c *Console) session(r *http.Request) (*session, error) {
 	if !c.loginOn() {
-		return nil
+		return nil, nil
 	}
 	ck, err := r.Cookie(cookieName)
 	if err != nil || ck.Value == "" {
-		return nil
+		return nil, nil
 	}
-	return c.sessions.get(ck.Value, c.now())
+	s, err := c.lookUpSession(r.Context(), ck.Value)
+	if err != nil {
+		c.log.Error("console: logins", "err", err)
+		return nil, errLogins
+	}
+	return s, nil
 }
 
 // csrfOf is the CSRF token forms carry for a session: the session's, or
@@ -400,7 +423,8 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 		c.render(w, r, "login", "Log in", map[string]any{"Next": next, "Failed": false, "Throttled": msg, "People": c.cfg.Operator != nil})
 		return
 	}
-	admin, op, ok := c.tokenOf(strings.TrimSpace(r.FormValue("token")))
+	token := strings.TrimSpace(r.FormValue("token"))
+	admin, op, ok := c.tokenOf(token)
 	if !ok {
 		c.log.Warn("console login refused", "remote", r.RemoteAddr)
 		w.WriteHeader(http.StatusUnauthorized)
@@ -408,10 +432,17 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c.limiter.refund(addr)
+	var ended string
 	if old, err := r.Cookie(cookieName); err == nil {
-		c.sessions.end(old.Value)
+		ended = old.Value
 	}
-	id, _ := c.sessions.start(now, op)
+	id, err := c.startSession(r.Context(), now, op, token, ended)
+	if err != nil {
+		c.log.Error("console: logins", "err", err)
+		w.WriteHeader(http.StatusServiceUnavailable)
+		c.render(w, r, "login", "Log in", map[string]any{"Next": next, "Failed": false, "Throttled": errLogins.Error(), "People": c.cfg.Operator != nil})
+		return
+	}
 	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: id, Path: "/", HttpOnly: true,
 		SameSite: http.SameSiteStrictMode, Secure: secure(r), MaxAge: int(sessionTTL.Seconds())})
 	if admin {
@@ -424,13 +455,22 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 
 // logout ends the request's session; the form must carry its CSRF token.
 func (c *Console) logout(w http.ResponseWriter, r *http.Request) {
-	if s := c.session(r); s != nil {
+	s, err := c.session(r)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusServiceUnavailable)
+		return
+	}
+	if s != nil {
 		if !csrfMatches(r.PostFormValue(csrfField), s.csrf) {
 			c.refuse(w, r, http.StatusForbidden, "the form's CSRF token is missing or out of date: reload the page and try again")
 			return
 		}
 		ck, _ := r.Cookie(cookieName)
-		c.sessions.end(ck.Value)
+		if err := c.endSession(r.Context(), ck.Value); err != nil {
+			c.log.Error("console: logins", "err", err)
+			http.Error(w, errLogins.Error(), http.StatusServiceUnavailable)
+			return
+		}
 	}
 	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: "", Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode,
 		Secure: secure(r), MaxAge: -1})

@@ -90,6 +90,15 @@ func newInboxFixture(t *testing.T) *fixture {
 				return "bob", true
 			}
 			return "", false
+		},
+		OperatorToken: func(name string) (string, bool) {
+			switch name {
+			case "amy":
+				return amyToken, true
+			case "bob":
+				return bobToken, true
+			}
+			return "", false
 		}})
 	if err != nil {
 		t.Fatal(err)

@@ -121,7 +121,11 @@ type layoutData struct {
 // token for its forms as "CSRF".
 func (c *Console) render(w http.ResponseWriter, r *http.Request, page, title string, data any) {
 	var buf bytes.Buffer
-	s := c.session(r)
+	s := actorOf(r).session
+	if s == nil {
+		// A page outside guard (the login page): its session, if any.
+		s, _ = c.session(r)
+	}
 	d := layoutData{Title: title, Page: page, Sandbox: c.cfg.Sandbox != nil, Now: c.eng.Clock().Now(),
 		LoggedIn: s != nil, Protected: c.cfg.Token != "", CSRF: c.csrfOf(s), Data: data,
 		People: len(c.eng.People().Operators) > 0, Nodes: c.cfg.Nodes != nil, LoginOn: c.loginOn(), Path: r.URL.RequestURI()}
