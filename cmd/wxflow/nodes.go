@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/wxflow/wxflow/cmd/wxflow/console"
@@ -84,6 +85,15 @@ func runNodes(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	return exitOK
 }
 
+// versionOrUnknown is a node's version, "?" for a node of a wxflow
+// from before nodes said so.
+func versionOrUnknown(v string) string {
+	if v == "" {
+		return "?"
+	}
+	return v
+}
+
 // writeNodes prints the nodes as a table, then the lanes no live node
 // holds.
 func writeNodes(w io.Writer, v *console.NodesView) {
@@ -92,11 +102,18 @@ func writeNodes(w io.Writer, v *console.NodesView) {
 		fmt.Fprintln(w, "no node: no wxflow serve runs on this database")
 	} else {
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, "NODE\tLEASE\tUP\tLANES\tQUEUED\tCLAIMED")
+		fmt.Fprintln(tw, "NODE\tVERSION\tLEASE\tUP\tLANES\tQUEUED\tCLAIMED")
 		for _, node := range v.Nodes {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\n", node.ID, node.Lease, node.Up, node.Lanes, node.Queued, node.Claimed)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%d\n", node.ID, versionOrUnknown(node.Version), node.Lease, node.Up, node.Lanes, node.Queued, node.Claimed)
 		}
 		tw.Flush()
+	}
+	if len(v.Versions) > 1 {
+		vs := make([]string, len(v.Versions))
+		for i, ver := range v.Versions {
+			vs[i] = versionOrUnknown(ver)
+		}
+		fmt.Fprintf(w, "the live nodes run %d versions of wxflow (%s): an upgrade under way, until every node runs the new one\n", len(vs), strings.Join(vs, ", "))
 	}
 	if v.Free > 0 {
 		fmt.Fprintf(w, "free lanes (no node holds them): %d, with %d queued items\n", v.Free, v.FreeQueued)

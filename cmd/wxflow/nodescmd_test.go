@@ -24,12 +24,13 @@ import (
 	"github.com/wxflow/wxflow/engine/postgres"
 )
 
-// joinNode opens a store on database as a node named name, joins and
-// balances once: it takes the free lanes up to its share.
+// joinNode opens a store on database as a node named name (of wxflow
+// testNodeVersion), joins and balances once: it takes the free lanes up
+// to its share.
 func joinNode(t *testing.T, database, name string) *postgres.Store {
 	t.Helper()
 	ctx := context.Background()
-	s, err := postgres.Open(ctx, database, postgres.Options{NodeName: name, ReadConns: 1})
+	s, err := postgres.Open(ctx, database, postgres.Options{NodeName: name, ReadConns: 1, Version: testNodeVersion})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,6 +46,9 @@ func joinNode(t *testing.T, database, name string) *postgres.Store {
 	}
 	return s
 }
+
+// testNodeVersion is the version of wxflow joinNode's nodes say they run.
+const testNodeVersion = "v0.0.0-test"
 
 // pgConn connects to database for the test's own SQL.
 func pgConn(t *testing.T, database string) *pgx.Conn {
@@ -134,9 +138,16 @@ func TestNodesCommand(t *testing.T) {
 	}
 
 	a := joinNode(t, database, "web-1")
-	expect(nodes(exitOK), "wxflow nodes: ", "NODE", "LANES", "web-1/", "all 256 lanes are held by live nodes")
+	r = nodes(exitOK)
+	expect(r, "wxflow nodes: ", "NODE", "VERSION", "LANES", "web-1/", "v0.0.0-test", "all 256 lanes are held by live nodes")
+	if strings.Contains(r.stdout, "versions of wxflow") {
+		t.Errorf("one node, several versions:\n%s", r.stdout)
+	}
 
 	joinNode(t, database, "web-2")
+	// An upgrade under way: the live nodes run two versions.
+	pgExec(t, database, `UPDATE nodes SET version = 'v0.9.0' WHERE name = 'web-2'`)
+	expect(nodes(exitOK), "the live nodes run 2 versions of wxflow (v0.0.0-test, v0.9.0): an upgrade under way")
 	pgExec(t, database, `UPDATE nodes SET expires = 0 WHERE name = 'web-1'`)
 	r = nodes(exitProblems)
 	expect(r, "web-2/", "ENDED", "256 of 256 lanes have no live node")
@@ -146,8 +157,9 @@ func TestNodesCommand(t *testing.T) {
 		t.Fatalf("--json: %v\n%s", err, r.stdout)
 	}
 	if list := got.Nodes; len(list) != 2 || got.Unheld != engine.LaneCount || list[0].Name != "web-1" || list[0].Live || list[0].Lanes != engine.LaneCount ||
-		list[1].Name != "web-2" || !list[1].Live || list[1].Lanes != 0 {
-		t.Errorf("--json: %+v (unheld %d), want web-1 ended with every lane and web-2 live with none", list, got.Unheld)
+		list[1].Name != "web-2" || !list[1].Live || list[1].Lanes != 0 || list[0].Version != testNodeVersion || list[1].Version != "v0.9.0" ||
+		!slices.Equal(got.Versions, []string{"v0.9.0"}) {
+		t.Errorf("--json: %+v (unheld %d, versions %q), want web-1 ended with every lane and web-2 live with none, of v0.9.0", list, got.Unheld, got.Versions)
 	}
 	if !strings.Contains(r.stdout, `"unheld": 256`) || !strings.Contains(r.stdout, `"free": 0`) {
 		t.Errorf("--json: %s", r.stdout)

@@ -238,6 +238,7 @@ func newServer(ctx context.Context, cfg *config.Config, o serverOptions) (*serve
 	// only its operators and teams.
 	s := &server{cfg: cfg, log: o.Logger, fenced: make(chan struct{}), loadOpt: flows.Options{Regions: map[string]string{}, CheckSecrets: true, Secrets: cfg.Secrets.Names(), People: cfg.FlowPeople()}}
 	s.metrics = metrics.New(func() engine.Stats { return s.engine.Stats() })
+	s.metrics.SetBuild(build.Version, build.Go)
 	s.metrics.CountOpenConversations(func(ctx context.Context) (map[string]int, error) { return s.engine.OpenByTeam(ctx) })
 	print, err := flowsFingerprint(cfg.Flows)
 	if err != nil {
@@ -411,7 +412,7 @@ func (s *server) openConsole(mux *http.ServeMux) error {
 		ExportOptions: s.exportOptions, Plan: s.plan,
 		Zone: s.cfg.Timezone, ZoneName: s.cfg.TimezoneName,
 		Operator: s.operatorByToken(), OperatorToken: s.operatorToken(),
-		Database: config.DatabaseName(s.cfg.Database),
+		Database: config.DatabaseName(s.cfg.Database), Version: build.Version,
 	}
 	if pg, ok := s.store.(*postgres.Store); ok {
 		cc.Nodes, cc.Self = pg.Nodes, s.nodeIDs
@@ -595,7 +596,7 @@ func (s *server) Start() error {
 		go s.serve(s.admin, s.adminLn, "the console")
 	}
 	go s.serve(s.http, ln, "the callback server")
-	s.log.Info("serving", "addr", ln.Addr().String(), "config", s.cfg)
+	s.log.Info("serving", "addr", ln.Addr().String(), "version", build.Version, "config", s.cfg)
 	return nil
 }
 

@@ -7,11 +7,13 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/wxflow/wxflow/cmd/wxflow/internal/config"
+	"github.com/wxflow/wxflow/engine/postgres"
 )
 
 // pgServe starts a serve on a fresh PostgreSQL schema (skipped without
@@ -92,8 +94,8 @@ func startServer(t *testing.T, cfg *config.Config) *server {
 }
 
 // TestServeLeaseMetrics: a serve on PostgreSQL says at /metrics how its
-// leases' renewals went and how long each writer's lease is known to
-// hold.
+// leases' renewals went, how long each writer's lease is known to hold,
+// and which wxflow it runs, as its nodes do in the nodes table.
 func TestServeLeaseMetrics(t *testing.T) {
 	s, _, token := pgServe(t)
 	writers := len(s.nodeIDs())
@@ -116,6 +118,22 @@ func TestServeLeaseMetrics(t *testing.T) {
 			ok = ok && strings.Contains(out, fmt.Sprintf(`wxflow_lease_remaining_seconds{writer="%d"} `, w))
 		}
 		if ok && writers > 0 && !strings.Contains(out, fmt.Sprintf(`wxflow_lease_remaining_seconds{writer="%d"} `, writers+1)) {
+			if want := fmt.Sprintf(`wxflow_build_info{version=%q,go_version=%q} 1`+"\n", build.Version, runtime.Version()); !strings.Contains(out, want) {
+				t.Errorf("/metrics lacks %q:\n%s", want, out)
+			}
+			// Each of the serve's nodes says which wxflow it runs.
+			n, err := s.store.(*postgres.Store).Nodes(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, node := range n.Nodes {
+				if node.Version != build.Version || build.Version == "" {
+					t.Errorf("node %s runs wxflow %q, want %q", node.ID, node.Version, build.Version)
+				}
+			}
+			if len(n.Nodes) != writers {
+				t.Errorf("%d nodes, want %d", len(n.Nodes), writers)
+			}
 			return
 		}
 		if time.Now().After(deadline) {

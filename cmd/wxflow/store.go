@@ -52,7 +52,7 @@ func openNodeStore(ctx context.Context, database, synchronous string, nodes conf
 
 func openStoreFor(ctx context.Context, database, synchronous string, nodes config.NodesConfig) (engine.Store, error) {
 	if postgres.IsURL(database) {
-		st, err := postgres.Open(ctx, database, postgres.Options{Lease: nodes.Lease, Renew: nodes.Renew})
+		st, err := postgres.Open(ctx, database, postgres.Options{Lease: nodes.Lease, Renew: nodes.Renew, Version: build.Version})
 		if err != nil {
 			return nil, err
 		}
@@ -76,7 +76,7 @@ func openWriterStores(ctx context.Context, database string, nodes config.NodesCo
 	}
 	var out []engine.Store
 	for i := 1; i < nodes.WritersFor(); i++ {
-		st, err := postgres.Open(ctx, database, postgres.Options{Lease: nodes.Lease, Renew: nodes.Renew, ReadConns: 1})
+		st, err := postgres.Open(ctx, database, postgres.Options{Lease: nodes.Lease, Renew: nodes.Renew, ReadConns: 1, Version: build.Version})
 		if err != nil {
 			for _, o := range out {
 				o.Close()

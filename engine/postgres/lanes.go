@@ -172,6 +172,9 @@ func (s *Store) Join(ctx context.Context) error {
 	if name == "" {
 		name = defaultNodeName()
 	}
+	if err := text("join", name, s.opts.Version); err != nil {
+		return err
+	}
 	l := &lease{id: name + "/" + hex.EncodeToString(b[:]), name: name, dur: s.Lease(), notify: make(chan struct{}, 1)}
 	cfg := s.w.Config().Copy()
 	cfg.MaxConns, cfg.MinConns = 1, 1
@@ -194,8 +197,8 @@ func (s *Store) Join(ctx context.Context) error {
 		pool.Close()
 		return fmt.Errorf("join: the lease's connection: %w", err)
 	}
-	_, err = pool.Exec(ctx, `INSERT INTO nodes (id, name, joined, expires) VALUES ($1, $2, `+nowExpr("$3")+`, `+nowExpr("$3")+` + $4)`,
-		l.id, name, s.nowArg(), l.dur.Nanoseconds())
+	_, err = pool.Exec(ctx, `INSERT INTO nodes (id, name, joined, expires, version) VALUES ($1, $2, `+nowExpr("$3")+`, `+nowExpr("$3")+` + $4, $5)`,
+		l.id, name, s.nowArg(), l.dur.Nanoseconds(), s.opts.Version)
 	if err != nil {
 		pool.Close()
 		l.renewConn.Close(context.Background())

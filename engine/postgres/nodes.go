@@ -17,8 +17,11 @@ type NodeInfo struct {
 	ID string `json:"id"`
 	// Name is host:pid (or nodes: name); a process of several writers
 	// has a node of that name per writer.
-	Name   string    `json:"name"`
-	Joined time.Time `json:"joined"`
+	Name string `json:"name"`
+	// Version is the version of wxflow the node runs ("" for a wxflow
+	// from before nodes said so).
+	Version string    `json:"version"`
+	Joined  time.Time `json:"joined"`
 	// Expires is when its lease ends unless renewed, by the database's
 	// clock.
 	Expires time.Time `json:"expires"`
@@ -80,7 +83,7 @@ func (s *Store) Nodes(ctx context.Context) (*Nodes, error) {
 		byID := map[string]*NodeInfo{}
 		var joined, expires int64
 		var n NodeInfo
-		err := t.each(`SELECT id, name, joined, expires FROM nodes ORDER BY name, id`, []any{&n.ID, &n.Name, &joined, &expires}, func() error {
+		err := t.each(`SELECT id, name, version, joined, expires FROM nodes ORDER BY name, id`, []any{&n.ID, &n.Name, &n.Version, &joined, &expires}, func() error {
 			n.Joined, n.Expires, n.Live = engine.FromUnixNanos(joined), engine.FromUnixNanos(expires), expires > now
 			out.Nodes = append(out.Nodes, n)
 			return nil

@@ -91,6 +91,9 @@ type Options struct {
 	Renew time.Duration
 	// NodeName names the node in the nodes table (default host:pid).
 	NodeName string
+	// Version is the version of wxflow the node runs, shown in the nodes
+	// table (wxflow nodes); "" for none.
+	Version string
 	// Now, when set, is the clock leases are measured with (tests);
 	// by default the database's.
 	Now func() time.Time
@@ -284,6 +287,16 @@ func appName(opts Options) string {
 func defaultNodeName() string {
 	host, _ := os.Hostname()
 	return fmt.Sprintf("%s:%d", host, os.Getpid())
+}
+
+// Schema is the name of the newest migration this binary knows: the
+// schema it migrates a database to.
+func Schema() string {
+	names, err := engine.MigrationNames(migrations, "migrations")
+	if err != nil || len(names) == 0 {
+		return ""
+	}
+	return strings.TrimSuffix(names[len(names)-1], ".sql")
 }
 
 // ErrNewerSchema is the error of Open for a database migrated by a newer

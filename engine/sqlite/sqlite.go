@@ -154,6 +154,16 @@ func Open(ctx context.Context, file string, opts Options) (*Store, error) {
 	return s, nil
 }
 
+// Schema is the name of the newest migration this binary knows: the
+// schema it migrates a store to.
+func Schema() string {
+	names, err := engine.MigrationNames(migrations, "migrations")
+	if err != nil || len(names) == 0 {
+		return ""
+	}
+	return strings.TrimSuffix(names[len(names)-1], ".sql")
+}
+
 // ErrNewerSchema is the error of Open for a database migrated by a newer
 // wxflow (engine.ErrNewerSchema).
 var ErrNewerSchema = engine.ErrNewerSchema

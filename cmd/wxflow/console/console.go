@@ -89,6 +89,9 @@ type Config struct {
 	Nodes    func(ctx context.Context) (*postgres.Nodes, error)
 	Self     func() []string
 	Database string
+	// Version is the version of wxflow this server runs, for the nodes
+	// page on SQLite.
+	Version string
 	// Now is the clock of logins: their expiry and the throttling of
 	// wrong tokens (default: time.Now; not the engine's clock, which is
 	// virtual in the sandbox).

@@ -35,6 +35,10 @@ type NodesView struct {
 	// Nodes are the nodes with a lease row, by name (none on SQLite: one
 	// serve holds every lane).
 	Nodes []NodeView `json:"nodes"`
+	// Versions are the versions of wxflow the live nodes run, sorted
+	// (this server's on SQLite): more than one while an upgrade rolls
+	// through the nodes. A node from before nodes said so counts as "".
+	Versions []string `json:"versions"`
 }
 
 // NodeView is one node of the nodes page.
@@ -52,7 +56,7 @@ type NodeView struct {
 // nodesView reads the nodes: on SQLite (no Nodes in the config) this
 // server alone, holding every lane.
 func (c *Console) nodesView(ctx context.Context) (*NodesView, error) {
-	v := &NodesView{Store: "sqlite", Database: c.cfg.Database, Lanes: engine.LaneCount, Nodes: []NodeView{}}
+	v := &NodesView{Store: "sqlite", Database: c.cfg.Database, Lanes: engine.LaneCount, Nodes: []NodeView{}, Versions: []string{c.cfg.Version}}
 	if c.cfg.Nodes == nil {
 		v.At = c.now()
 		return v, nil
@@ -73,8 +77,11 @@ func (c *Console) nodesView(ctx context.Context) (*NodesView, error) {
 // server's, database names the database without its password.
 func ViewNodes(n *postgres.Nodes, self []string, database string) *NodesView {
 	v := &NodesView{Store: "postgres", Database: database, At: n.At, Lanes: n.Lanes, Free: n.Free, FreeQueued: n.FreeQueued,
-		Unheld: n.Unheld(), Nodes: []NodeView{}}
+		Unheld: n.Unheld(), Nodes: []NodeView{}, Versions: []string{}}
 	for _, node := range n.Nodes {
+		if node.Live && !slices.Contains(v.Versions, node.Version) {
+			v.Versions = append(v.Versions, node.Version)
+		}
 		nv := NodeView{NodeInfo: node, Self: slices.Contains(self, node.ID), Up: roundDuration(n.At.Sub(node.Joined))}
 		if node.Live {
 			nv.Lease = "ends in " + roundDuration(node.Expires.Sub(n.At))
@@ -83,6 +90,7 @@ func ViewNodes(n *postgres.Nodes, self []string, database string) *NodesView {
 		}
 		v.Nodes = append(v.Nodes, nv)
 	}
+	slices.Sort(v.Versions)
 	return v
 }
 

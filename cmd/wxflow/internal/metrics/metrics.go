@@ -39,6 +39,13 @@ type Metrics struct {
 // conversations: a scrape that cannot read them keeps the last counts.
 const openByTeamTimeout = 5 * time.Second
 
+// SetBuild adds wxflow_build_info: 1, labelled with the version of
+// wxflow the process runs and the Go release that built it, so that a
+// dashboard shows which nodes run which version.
+func (m *Metrics) SetBuild(version, goVersion string) {
+	m.Registry.Gauge("wxflow_build_info", "Always 1: the version of wxflow this process runs and the Go release that built it.", "version", "go_version").Set(1, version, goVersion)
+}
+
 // New registers wxflow's metrics, reading the engine's counters at
 // every scrape.
 func New(stats func() engine.Stats) *Metrics {
