@@ -181,6 +181,11 @@ type Media struct {
 	Path    string `json:"path,omitempty"`
 	URL     string `json:"url,omitempty"`
 	MediaID string `json:"media_id,omitempty"`
+	// Upload names a file kept in the store (an image an operator
+	// uploaded in the console), so that whichever node sends the message
+	// reads it there: the SHA-256 of its content in hex, a dot and its
+	// extension.
+	Upload string `json:"upload,omitempty"`
 	// Size is the file's size in bytes, when known.
 	Size int64 `json:"size,omitempty"`
 }

@@ -89,16 +89,19 @@ type Pruned struct {
 	// Runs are ended runs; Messages, finished outbox entries (with their
 	// runs or on their own).
 	Runs, Messages int
+	// Uploads are files kept for messages (images operators uploaded).
+	Uploads int
 }
 
 // Total is the number of rows deleted.
-func (p Pruned) Total() int { return p.Events + p.Locations + p.Runs + p.Messages }
+func (p Pruned) Total() int { return p.Events + p.Locations + p.Runs + p.Messages + p.Uploads }
 
 func (p *Pruned) add(q Pruned) {
 	p.Events += q.Events
 	p.Locations += q.Locations
 	p.Runs += q.Runs
 	p.Messages += q.Messages
+	p.Uploads += q.Uploads
 }
 
 // Pruner deletes what the store no longer needs to keep, by the retention
@@ -169,7 +172,7 @@ func (p *Pruner) loop(ctx context.Context) {
 		case err != nil:
 			p.e.log.Warn("pruning the store failed; trying again later", "err", err)
 		case n.Total() > 0:
-			p.e.log.Info("pruned the store", "events", n.Events, "locations", n.Locations, "runs", n.Runs, "messages", n.Messages)
+			p.e.log.Info("pruned the store", "events", n.Events, "locations", n.Locations, "runs", n.Runs, "messages", n.Messages, "uploads", n.Uploads)
 		}
 		select {
 		case <-p.e.clock.After(p.cfg.Every):
@@ -226,6 +229,18 @@ func (p *Pruner) Prune(ctx context.Context) (Pruned, error) {
 			last = l
 			return Pruned{Messages: n}, !done, err
 		}, func() { after = last }},
+		// An upload (an operator's image) goes once every message that
+		// may name it could have gone: after the longer of the runs' and
+		// the messages' retention, and never while a message naming it
+		// is pending or being sent.
+		{cutoff(keepLonger(runs, r.Messages)), func(tx Tx, before time.Time, limit int) (Pruned, bool, error) {
+			us, ok := storeTx[UploadStore](tx)
+			if !ok {
+				return Pruned{}, false, nil
+			}
+			n, err := us.PruneUploads(before, limit)
+			return Pruned{Uploads: n}, n == limit, err
+		}, nil},
 	}
 	var total Pruned
 	for _, k := range kinds {

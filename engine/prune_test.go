@@ -77,13 +77,25 @@ func TestPrunerKeepsWhatActiveRunsNeed(t *testing.T) {
 	if got := h.count("events"); got != 9 {
 		t.Fatalf("%d events stored, want 9", got)
 	}
+	// An operator's image, uploaded now, and another two hours later.
+	upload := func(key string) {
+		t.Helper()
+		err := h.e.Store().Update(h.ctx, func(tx engine.Tx) error {
+			return tx.(engine.UploadStore).SaveUpload(&engine.Upload{Key: key, Data: []byte(key), Created: h.e.Clock().Now()})
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	upload("old.png")
 	h.advance(2 * time.Hour)
+	upload("new.png")
 	all := time.Hour
 	p := h.pruner(engine.Retention{Dedupe: all, Locations: all, Runs: all, Messages: all, Transcript: all}, 2)
 	got := h.prune(p)
 	// Carol's welcome is the newest run, and its message the newest: they
 	// stay, so that their IDs are never given out again.
-	want := engine.Pruned{Events: 4, Locations: 5, Runs: 2, Messages: 2}
+	want := engine.Pruned{Events: 4, Locations: 5, Runs: 2, Messages: 2, Uploads: 1}
 	if got != want {
 		t.Errorf("pruned %+v, want %+v", got, want)
 	}
@@ -95,11 +107,21 @@ func TestPrunerKeepsWhatActiveRunsNeed(t *testing.T) {
 		t.Errorf("a second pass pruned %+v, want nothing", again)
 	}
 	st := h.e.Stats().Pruned
-	for k, n := range map[string]uint64{"events": 4, "locations": 5, "runs": 2, "messages": 2} {
+	for k, n := range map[string]uint64{"events": 4, "locations": 5, "runs": 2, "messages": 2, "uploads": 1} {
 		if st[k] != n {
 			t.Errorf("Stats().Pruned[%s] = %d, want %d", k, st[k], n)
 		}
 	}
+	h.view(func(tx engine.ReadTx) error {
+		us := tx.(engine.UploadStore)
+		if _, err := us.Upload("old.png"); err != engine.ErrNotFound {
+			t.Errorf("the old upload: %v, want it pruned", err)
+		}
+		if _, err := us.Upload("new.png"); err != nil {
+			t.Errorf("the new upload: %v", err)
+		}
+		return nil
+	})
 	// The waiting run kept its question, and goes on.
 	h.wantTranscript("How did we do?")
 	h.say("great")

@@ -215,7 +215,7 @@ func (d *statDelta) pruned(p Pruned) {
 	if d.prunedRows == nil {
 		d.prunedRows = map[string]uint64{}
 	}
-	for k, n := range map[string]int{"events": p.Events, "locations": p.Locations, "runs": p.Runs, "messages": p.Messages} {
+	for k, n := range map[string]int{"events": p.Events, "locations": p.Locations, "runs": p.Runs, "messages": p.Messages, "uploads": p.Uploads} {
 		if n > 0 {
 			d.prunedRows[k] += uint64(n)
 		}

@@ -80,6 +80,9 @@ type ClientConfig struct {
 	Tokens TokenStore
 	// Media remembers uploaded temporary media (nil: memory only).
 	Media MediaCache
+	// Uploads reads the files messages name by channels.Media.Upload,
+	// kept in the store (nil: such a message cannot be sent).
+	Uploads UploadReader
 	// Logger receives the client's few log lines (nil: discarded). They
 	// never contain the secret or a token.
 	Logger *slog.Logger
@@ -166,6 +169,7 @@ type Client struct {
 	clock       Clock
 	tokens      TokenStore
 	media       MediaCache
+	uploads     UploadReader
 	log         *slog.Logger
 	maxAttempts int
 	backoffBase time.Duration
@@ -229,6 +233,7 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 		clock:       cfg.Clock,
 		tokens:      cfg.Tokens,
 		media:       cfg.Media,
+		uploads:     cfg.Uploads,
 		log:         cfg.Logger,
 		maxAttempts: cfg.MaxAttempts,
 		backoffBase: cfg.BackoffBase,

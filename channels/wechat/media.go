@@ -39,6 +39,13 @@ type MediaCache interface {
 	SaveMedia(ctx context.Context, account, key, mediaID string, expires time.Time) error
 }
 
+// UploadReader reads the files kept in the store that messages name by
+// channels.Media.Upload (images operators uploaded in the console).
+type UploadReader interface {
+	// ReadUpload returns the content of the upload with the given key.
+	ReadUpload(ctx context.Context, key string) ([]byte, error)
+}
+
 // medEntry is one media id the memory cache keeps.
 type medEntry struct {
 	id      string
@@ -87,7 +94,8 @@ var medContentTypes = map[string]string{
 }
 
 // UploadMedia returns a media id for m: m.MediaID as it is, or the id of
-// the file at m.Path or m.URL uploaded as temporary media of kind m.Kind.
+// the file at m.Path, m.URL or kept in the store as m.Upload, uploaded as
+// temporary media of kind m.Kind.
 // The file's type (by extension) and size are checked before anything is
 // uploaded, and a file WeChat would not accept returns a
 // *channels.Refusal (ReasonMediaType or ReasonMediaTooLarge). The same
@@ -114,8 +122,11 @@ func (c *Client) UploadMedia(ctx context.Context, m *channels.Media) (string, er
 		name = filepath.Base(m.Path)
 	case m.URL != "":
 		data, name, err = c.medDownload(ctx, m.URL, kind, lim)
+	case m.Upload != "":
+		data, err = c.medReadUpload(ctx, m.Upload, kind, lim)
+		name = m.Upload
 	default:
-		return "", fmt.Errorf("wechat: upload %s: the media has no path, URL or media id", kind)
+		return "", fmt.Errorf("wechat: upload %s: the media has no path, URL, upload or media id", kind)
 	}
 	if err != nil {
 		return "", err
@@ -166,6 +177,21 @@ func medReadFile(p, kind string, lim mediaLimit) ([]byte, error) {
 	data, err := io.ReadAll(io.LimitReader(f, lim.size+1))
 	if err != nil {
 		return nil, fmt.Errorf("wechat: upload %s: read %s: %w", kind, p, err)
+	}
+	if int64(len(data)) > lim.size {
+		return nil, medTooLarge(kind, int64(len(data)), lim)
+	}
+	return data, nil
+}
+
+// medReadUpload reads a file kept in the store.
+func (c *Client) medReadUpload(ctx context.Context, key, kind string, lim mediaLimit) ([]byte, error) {
+	if c.uploads == nil {
+		return nil, fmt.Errorf("wechat: upload %s: the message names the upload %s, and the client reads no uploads", kind, key)
+	}
+	data, err := c.uploads.ReadUpload(ctx, key)
+	if err != nil {
+		return nil, fmt.Errorf("wechat: upload %s: %w", kind, err)
 	}
 	if int64(len(data)) > lim.size {
 		return nil, medTooLarge(kind, int64(len(data)), lim)

@@ -270,3 +270,49 @@ func TestMedMemCacheForgetsExpired(t *testing.T) {
 		t.Errorf("%d entries kept, want the 600 unexpired ones", n)
 	}
 }
+
+// medTestUploads is an UploadReader of a map.
+type medTestUploads map[string][]byte
+
+func (u medTestUploads) ReadUpload(_ context.Context, key string) ([]byte, error) {
+	d, ok := u[key]
+	if !ok {
+		return nil, errors.New("no such upload")
+	}
+	return d, nil
+}
+
+// TestUploadMediaFromTheStore: a message's media kept in the store
+// (Media.Upload) is read through the UploadReader and uploaded under its
+// key's name; its type and size are checked as a file's; without a
+// reader, or for an upload gone, it fails with nothing uploaded.
+func TestUploadMediaFromTheStore(t *testing.T) {
+	t.Parallel()
+	ups := medTestUploads{"abc.png": []byte("png bytes"), "big.png": make([]byte, 10<<20+1), "notes.txt": []byte("text")}
+	b := apiSetup(t, func(c *ClientConfig) { c.Uploads = ups })
+	id, err := b.client.UploadMedia(context.Background(), &channels.Media{Kind: "image", Upload: "abc.png"})
+	if err != nil || id == "" {
+		t.Fatalf("UploadMedia of an upload: %q, %v", id, err)
+	}
+	got := b.srv.Uploads()
+	if len(got) != 1 || got[0].Filename != "abc.png" || got[0].Size != len("png bytes") || got[0].MediaID != id {
+		t.Fatalf("uploaded %+v", got)
+	}
+	for name, want := range map[string]channels.Reason{"big.png": channels.ReasonMediaTooLarge, "notes.txt": channels.ReasonMediaType} {
+		_, err := b.client.UploadMedia(context.Background(), &channels.Media{Kind: "image", Upload: name})
+		var ref *channels.Refusal
+		if !errors.As(err, &ref) || ref.Reason != want {
+			t.Errorf("%s: %v, want a %s refusal", name, err, want)
+		}
+	}
+	if _, err := b.client.UploadMedia(context.Background(), &channels.Media{Kind: "image", Upload: "gone.png"}); err == nil || !strings.Contains(err.Error(), "no such upload") {
+		t.Errorf("an upload gone: %v", err)
+	}
+	none := b.newClient(t)
+	if _, err := none.UploadMedia(context.Background(), &channels.Media{Kind: "image", Upload: "abc.png"}); err == nil || !strings.Contains(err.Error(), "reads no uploads") {
+		t.Errorf("no UploadReader: %v", err)
+	}
+	if n := len(b.srv.Uploads()); n != 1 {
+		t.Errorf("%d uploads, want the first only", n)
+	}
+}

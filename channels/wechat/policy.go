@@ -283,10 +283,14 @@ func checkMedia(m *channels.Media, kind string) error {
 		return &channels.Refusal{Reason: channels.ReasonMediaTooLarge,
 			Detail: fmt.Sprintf("%s is %s, WeChat accepts up to %s", kind, formatSize(m.Size, lim.size), formatLimit(lim.size))}
 	}
-	if m.Path == "" {
+	file := m.Path
+	if file == "" {
+		file = m.Upload
+	}
+	if file == "" {
 		return nil
 	}
-	ext := strings.ToLower(strings.TrimPrefix(filepath.Ext(m.Path), "."))
+	ext := strings.ToLower(strings.TrimPrefix(filepath.Ext(file), "."))
 	for _, e := range lim.extensions {
 		if ext == e {
 			return nil
@@ -297,7 +301,7 @@ func checkMedia(m *channels.Media, kind string) error {
 		got = "is ." + ext
 	}
 	return &channels.Refusal{Reason: channels.ReasonMediaType,
-		Detail: fmt.Sprintf("%s file %s %s, WeChat accepts %s", kind, filepath.Base(m.Path), got, strings.Join(lim.extensions, ", "))}
+		Detail: fmt.Sprintf("%s file %s %s, WeChat accepts %s", kind, filepath.Base(file), got, strings.Join(lim.extensions, ", "))}
 }
 
 // formatLimit writes a limit: "10 MB", "64 KB".

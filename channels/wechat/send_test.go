@@ -99,7 +99,7 @@ func TestSendMessageRejectsBadMessages(t *testing.T) {
 		{&channels.Message{Type: "image"}, "no media"},
 		{&channels.Message{Type: "news"}, "no article"},
 		{&channels.Message{Type: "menu", Menu: &channels.Menu{}}, "no items"},
-		{&channels.Message{Type: "image", Media: &channels.Media{Kind: "image"}}, "no path, URL or media id"},
+		{&channels.Message{Type: "image", Media: &channels.Media{Kind: "image"}}, "no path, URL, upload or media id"},
 	} {
 		err := b.client.SendMessage(context.Background(), "o1", tc.msg)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {

@@ -5,14 +5,12 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/wxflow/wxflow/channels/wechat"
 	"github.com/wxflow/wxflow/channels/wechat/wechattest"
-	"github.com/wxflow/wxflow/engine"
 )
 
 // TestBrowserNodes: a serve on PostgreSQL shows the database's nodes in
@@ -83,38 +81,9 @@ func TestBrowserInboxAcrossNodes(t *testing.T) {
 	api.AddApp("wx0123456789abcdef", "conv-secret-0123456789")
 	nodes := pgNodes(t, database, 2, flows, "    api_base: "+api.URL()+"\n", "operators:\n  amy:\n    token: ${WXFLOW_AMY_TOKEN}\n")
 	a, b := nodes[0], nodes[1]
-	for deadline := time.Now().Add(20 * time.Second); ; {
-		la, lb := a.engine.Stats().Lanes, b.engine.Stats().Lanes
-		if la > 0 && lb > 0 && la+lb == engine.LaneCount {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the nodes did not share the lanes within 20 s: %d and %d", la, lb)
-		}
-		time.Sleep(20 * time.Millisecond) // polls the lanes' balancing, in real time
-	}
-	conn := pgConn(t, database)
-	defer conn.Close(context.Background())
-	// holder says which node holds a contact's lane.
-	holder := func(contact string) *server {
-		t.Helper()
-		var owner string
-		if err := conn.QueryRow(context.Background(), `SELECT owner FROM lanes WHERE lane = $1`, engine.LaneOf("main", contact)).Scan(&owner); err != nil {
-			t.Fatal(err)
-		}
-		for _, s := range nodes {
-			if slices.Contains(s.nodeIDs(), owner) {
-				return s
-			}
-		}
-		return nil
-	}
-	var contact string
-	for i := 0; contact == ""; i++ {
-		if c := fmt.Sprint("across-", i); holder(c) == b {
-			contact = c
-		}
-	}
+	waitBalanced(t, nodes)
+	holder := laneHolders(t, database, nodes)
+	contact := contactOf(holder, b, "across-")
 
 	amy := newBrowser(t, chromium, a.ConsoleURL())
 	amy.loginAs(amyToken)

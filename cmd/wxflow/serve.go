@@ -308,7 +308,7 @@ func (s *server) openAccounts(ctx context.Context, o serverOptions) (http.Handle
 		a := &cfg.Accounts[i]
 		client, err := wechat.NewClient(wechat.ClientConfig{
 			Account: a.ID, AppID: a.AppID, AppSecret: a.AppSecret, APIBase: a.APIBase, TokenMode: a.TokenMode,
-			HTTP: o.APIClient, Clock: o.Clock, Tokens: state, Media: state, Logger: o.Logger,
+			HTTP: o.APIClient, Clock: o.Clock, Tokens: state, Media: state, Uploads: state, Logger: o.Logger,
 			Observe: s.metrics.ObserveAPI(a.ID),
 		})
 		if err != nil {

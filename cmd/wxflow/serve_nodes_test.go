@@ -8,11 +8,13 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/wxflow/wxflow/cmd/wxflow/internal/config"
+	"github.com/wxflow/wxflow/engine"
 	"github.com/wxflow/wxflow/engine/postgres"
 )
 
@@ -69,6 +71,57 @@ func loadNodeConfig(t *testing.T, path string) *config.Config {
 	}
 	cfg.Admin.Listen = cfg.Listen
 	return cfg
+}
+
+// waitBalanced waits until the nodes hold every lane between them, each
+// some.
+func waitBalanced(t *testing.T, nodes []*server) {
+	t.Helper()
+	for deadline := time.Now().Add(20 * time.Second); ; {
+		total, each := 0, true
+		for _, s := range nodes {
+			n := s.engine.Stats().Lanes
+			total += n
+			each = each && n > 0
+		}
+		if each && total == engine.LaneCount {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the nodes did not share the lanes within 20 s (%d held)", total)
+		}
+		time.Sleep(20 * time.Millisecond) // polls the lanes' balancing, in real time
+	}
+}
+
+// laneHolders returns a function that says which of the nodes holds a
+// contact's lane (of the account main), read from the database.
+func laneHolders(t *testing.T, database string, nodes []*server) func(contact string) *server {
+	conn := pgConn(t, database)
+	t.Cleanup(func() { conn.Close(context.Background()) })
+	return func(contact string) *server {
+		t.Helper()
+		var owner string
+		if err := conn.QueryRow(context.Background(), `SELECT owner FROM lanes WHERE lane = $1`, engine.LaneOf("main", contact)).Scan(&owner); err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range nodes {
+			if slices.Contains(s.nodeIDs(), owner) {
+				return s
+			}
+		}
+		return nil
+	}
+}
+
+// contactOf is the first contact prefix0, prefix1, ... whose lane node
+// s holds.
+func contactOf(holder func(string) *server, s *server, prefix string) string {
+	for i := 0; ; i++ {
+		if c := fmt.Sprint(prefix, i); holder(c) == s {
+			return c
+		}
+	}
 }
 
 // startServer starts a serve of cfg in the test process, shut down at the

@@ -529,6 +529,8 @@ func mediaGlob(m *channels.Media) string {
 		return filepath.Base(m.Path)
 	case m.URL != "":
 		return m.URL
+	case m.Upload != "":
+		return m.Upload
 	}
 	return m.MediaID
 }

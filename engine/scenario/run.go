@@ -566,12 +566,12 @@ func (c *MessageCheck) matches(o *engine.OutboxEntry) bool {
 }
 
 // mediaMatches matches a glob against a media file's path, file name,
-// URL or media id.
+// URL, media id or upload.
 func mediaMatches(glob string, m *channels.Media) bool {
 	if m == nil {
 		return false
 	}
-	for _, s := range []string{m.Path, filepath.Base(m.Path), m.URL, m.MediaID} {
+	for _, s := range []string{m.Path, filepath.Base(m.Path), m.URL, m.MediaID, m.Upload} {
 		if s != "" && s != "." && flows.MatchGlob(glob, s) {
 			return true
 		}
@@ -642,8 +642,8 @@ func Describe(m *channels.Message) string {
 	return m.Type
 }
 
-// MediaName names a media file for people: its file name, URL or media
-// id.
+// MediaName names a media file for people: its file name, URL, upload
+// or media id.
 func MediaName(m *channels.Media) string {
 	switch {
 	case m == nil:
@@ -652,6 +652,8 @@ func MediaName(m *channels.Media) string {
 		return filepath.Base(m.Path)
 	case m.URL != "":
 		return m.URL
+	case m.Upload != "":
+		return "upload:" + m.Upload
 	}
 	return "media_id:" + m.MediaID
 }

@@ -70,6 +70,9 @@ var groups = []group{
 		{"BatchDedupe", testAddEventsDedupe},
 		{"BatchReadsOwnWrites", testAddEventsReadsOwnWrites},
 	}},
+	{"Uploads", []testCase{
+		{"SaveReadAndPrune", testUploads},
+	}},
 	{"Logins", []testCase{
 		{"SaveEndAndExpire", testLogins},
 	}},

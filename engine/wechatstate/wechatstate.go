@@ -2,6 +2,7 @@ package wechatstate
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -10,8 +11,9 @@ import (
 )
 
 // State keeps what the WeChat channel must not lose at a restart
-// (access tokens, uploaded media ids) in the store. It implements
-// wechat.TokenStore and wechat.MediaCache.
+// (access tokens, uploaded media ids) in the store, and reads the files
+// kept there for messages. It implements wechat.TokenStore,
+// wechat.MediaCache and wechat.UploadReader.
 type State struct {
 	store engine.Store
 	clock engine.Clock
@@ -26,9 +28,35 @@ func New(store engine.Store, clock engine.Clock) *State {
 }
 
 var (
-	_ wechat.TokenStore = (*State)(nil)
-	_ wechat.MediaCache = (*State)(nil)
+	_ wechat.TokenStore   = (*State)(nil)
+	_ wechat.MediaCache   = (*State)(nil)
+	_ wechat.UploadReader = (*State)(nil)
 )
+
+// ReadUpload implements wechat.UploadReader: an upload kept in the
+// store (engine.UploadStore).
+func (c *State) ReadUpload(ctx context.Context, key string) ([]byte, error) {
+	var data []byte
+	err := c.store.View(ctx, func(tx engine.ReadTx) error {
+		us, ok := tx.(engine.UploadStore)
+		if !ok {
+			return fmt.Errorf("the store (%T) keeps no uploads", tx)
+		}
+		u, err := us.Upload(key)
+		if err != nil {
+			return err
+		}
+		data = u.Data
+		return nil
+	})
+	if errors.Is(err, engine.ErrNotFound) {
+		return nil, fmt.Errorf("the upload %s is no longer in the store", key)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read the upload %s: %w", key, err)
+	}
+	return data, nil
+}
 
 func (c *State) load(ctx context.Context, key string) (v string, exp time.Time, ok bool, err error) {
 	err = c.store.View(ctx, func(tx engine.ReadTx) error {

@@ -60,10 +60,6 @@ type Config struct {
 	// login was made with the token the operator has now (nil: no
 	// operators).
 	OperatorToken func(name string) (token string, ok bool)
-	// UploadDir keeps the images operators upload to reply with, until
-	// they are sent (default: wxflow-uploads in the system's temporary
-	// folder).
-	UploadDir string
 	// Diagnostics returns the problems of the last load of the flow
 	// folder (nil: the loaded set's).
 	Diagnostics func() flows.Diagnostics

@@ -212,6 +212,9 @@ func messageSummary(m *channels.Message) string {
 		}
 		return strings.TrimSpace(m.Menu.Head + " [" + strings.Join(items, " | ") + "]")
 	case m.Media != nil:
+		if m.Media.Upload != "" {
+			return m.Type + ": uploaded"
+		}
 		for _, name := range []string{m.Media.Path, m.Media.URL, m.Media.MediaID} {
 			if name != "" {
 				return m.Type + ": " + name

@@ -2,14 +2,15 @@ package console
 
 import (
 	"bytes"
-	"crypto/rand"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"mime/multipart"
 	"net/http"
 	"net/url"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -98,12 +99,12 @@ var convActions = []string{"reply", "assign", "open", "close", "comment", "start
 
 // action builds the engine's action from a request, checking what the
 // engine would otherwise fail on with less to say.
-func (c *Console) action(kind string, req *ActRequest, who actor) (engine.Action, error) {
+func (c *Console) action(ctx context.Context, kind string, req *ActRequest, who actor) (engine.Action, error) {
 	a := engine.Action{Kind: engine.ActionKind(kind), Operator: who.Operator}
 	people := c.eng.People()
 	switch a.Kind {
 	case engine.ActReply:
-		msg, err := c.replyMessage(req)
+		msg, err := c.replyMessage(ctx, req)
 		if err != nil {
 			return a, err
 		}
@@ -181,7 +182,7 @@ func operatorNames(p *engine.People) []string {
 
 // replyMessage is a reply's message: a text, or an image (an upload, an
 // https URL or a WeChat media id).
-func (c *Console) replyMessage(req *ActRequest) (*channels.Message, error) {
+func (c *Console) replyMessage(ctx context.Context, req *ActRequest) (*channels.Message, error) {
 	text := strings.TrimSpace(req.Text)
 	images := 0
 	for _, set := range []bool{req.image != nil, req.ImageURL != "", req.MediaID != ""} {
@@ -209,11 +210,11 @@ func (c *Console) replyMessage(req *ActRequest) (*channels.Message, error) {
 	case req.MediaID != "":
 		md.MediaID = req.MediaID
 	default:
-		path, size, err := c.saveUpload(req.image)
+		key, size, err := c.saveUpload(ctx, req.image)
 		if err != nil {
 			return nil, err
 		}
-		md.Path, md.Size = path, size
+		md.Upload, md.Size = key, size
 	}
 	return &channels.Message{Type: "image", Media: md}, nil
 }
@@ -222,9 +223,11 @@ func (c *Console) replyMessage(req *ActRequest) (*channels.Message, error) {
 // content type.
 var imageExts = map[string]string{"image/jpeg": "jpg", "image/png": "png", "image/gif": "gif", "image/bmp": "bmp"}
 
-// saveUpload keeps an uploaded image in the upload folder, under a
-// random name with the extension of what it is, and returns its path.
-func (c *Console) saveUpload(u *upload) (string, int64, error) {
+// saveUpload keeps an uploaded image in the store (engine.UploadStore),
+// where the node that sends the message and every node's console read
+// it, and returns its key: the SHA-256 of its content with the extension
+// of what it is.
+func (c *Console) saveUpload(ctx context.Context, u *upload) (string, int64, error) {
 	limit := flows.MediaLimits["image"]
 	if len(u.data) == 0 {
 		return "", 0, badRequest("the image %q is empty", u.name)
@@ -236,21 +239,19 @@ func (c *Console) saveUpload(u *upload) (string, int64, error) {
 	if !ok {
 		return "", 0, badRequest("%q is not an image WeChat accepts (%s)", u.name, strings.Join(limit.Exts, ", "))
 	}
-	dir := c.cfg.UploadDir
-	if dir == "" {
-		dir = filepath.Join(os.TempDir(), "wxflow-uploads")
-	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return "", 0, fmt.Errorf("upload folder: %w", err)
-	}
-	path, err := filepath.Abs(filepath.Join(dir, rand.Text()+"."+ext))
+	sum := sha256.Sum256(u.data)
+	key := hex.EncodeToString(sum[:]) + "." + ext
+	err := c.eng.Store().Update(ctx, func(tx engine.Tx) error {
+		us, ok := tx.(engine.UploadStore)
+		if !ok {
+			return fmt.Errorf("the store (%T) keeps no uploads", tx)
+		}
+		return us.SaveUpload(&engine.Upload{Key: key, Data: u.data, Created: c.eng.Clock().Now()})
+	})
 	if err != nil {
-		return "", 0, err
-	}
-	if err := os.WriteFile(path, u.data, 0o600); err != nil {
 		return "", 0, fmt.Errorf("keep the upload: %w", err)
 	}
-	return path, int64(len(u.data)), nil
+	return key, int64(len(u.data)), nil
 }
 
 // readUpload reads the multipart form's image, if any.
@@ -282,7 +283,7 @@ func readPart(f multipart.File, h *multipart.FileHeader) (*upload, error) {
 // transcript as failed with the reason.
 func (c *Console) act(r *http.Request, account, id, kind string, req *ActRequest) (*engine.ActResult, error) {
 	who := actorOf(r)
-	a, err := c.action(kind, req, who)
+	a, err := c.action(r.Context(), kind, req, who)
 	if err != nil {
 		return nil, err
 	}

@@ -81,7 +81,7 @@ func newInboxFixture(t *testing.T) *fixture {
 	}
 	t.Cleanup(func() { sb.Close() })
 	c, err := New(Config{Engine: sb.Engine(), Sandbox: sb, Token: testToken, Accounts: []string{sb.Account()},
-		Metrics: metrics.New(sb.Engine().Stats), UploadDir: filepath.Join(dir, "uploads"),
+		Metrics: metrics.New(sb.Engine().Stats),
 		Operator: func(tok string) (string, bool) {
 			switch tok {
 			case amyToken:
@@ -328,7 +328,7 @@ func TestInboxAPIImageReply(t *testing.T) {
 		t.Fatalf("an image reply: %d %s", code, body)
 	}
 	a := decode[ActAnswer](t, body)
-	if a.Message == nil || a.Message.Type != "image" || a.Message.Message.Media == nil || !strings.HasSuffix(a.Message.Message.Media.Path, ".png") {
+	if a.Message == nil || a.Message.Type != "image" || a.Message.Message.Media == nil || !strings.HasSuffix(a.Message.Message.Media.Upload, ".png") || a.Message.Message.Media.Path != "" {
 		t.Fatalf("the image reply: %s", body)
 	}
 	if code, body, _ := f.do("GET", "/messages/"+itoa(a.Message.ID)+"/media", amyToken, ""); code != 200 || !strings.HasPrefix(body, "\x89PNG") {

@@ -1,6 +1,7 @@
 package console
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"html/template"
@@ -44,7 +45,7 @@ func mediaSrc(v MessageView, part string) string {
 	switch {
 	case md == nil:
 		return ""
-	case md.Path != "":
+	case md.Path != "" || md.Upload != "":
 		return "/messages/" + strconv.FormatInt(v.ID, 10) + "/" + part
 	case strings.HasPrefix(md.URL, "https://"):
 		return md.URL
@@ -105,6 +106,10 @@ func (c *Console) messageMedia(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	md := messageMediaPart(&o.Message, part)
+	if md != nil && md.Upload != "" {
+		c.serveUpload(w, r, id, md)
+		return
+	}
 	if md == nil || md.Path == "" {
 		c.fail(w, r, fmt.Errorf("%w: message %d has no %s file on this server", engine.ErrNotFound, id, part), false)
 		return
@@ -131,6 +136,37 @@ func (c *Console) messageMedia(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", mediaTypes[ext])
 	w.Header().Set("Cache-Control", "private, max-age=300")
 	http.ServeContent(w, r, "", st.ModTime(), f)
+}
+
+// serveUpload serves the file of a message's media kept in the store (an
+// operator's upload): any node's console has it.
+func (c *Console) serveUpload(w http.ResponseWriter, r *http.Request, id int64, md *channels.Media) {
+	ext := strings.TrimPrefix(strings.ToLower(filepath.Ext(md.Upload)), ".")
+	if !slices.Contains(flows.MediaLimits[md.Kind].Exts, ext) || mediaTypes[ext] == "" {
+		c.fail(w, r, fmt.Errorf("%w: message %d's upload is not a %s file", engine.ErrNotFound, id, md.Kind), false)
+		return
+	}
+	var u *engine.Upload
+	err := c.eng.Store().View(r.Context(), func(tx engine.ReadTx) error {
+		us, ok := tx.(engine.UploadStore)
+		if !ok {
+			return fmt.Errorf("the store (%T) keeps no uploads", tx)
+		}
+		var err error
+		u, err = us.Upload(md.Upload)
+		return err
+	})
+	if errors.Is(err, engine.ErrNotFound) {
+		err = fmt.Errorf("%w: the upload of message %d is gone (pruned)", engine.ErrNotFound, id)
+	}
+	if err != nil {
+		c.fail(w, r, err, false)
+		return
+	}
+	w.Header().Set("Content-Type", mediaTypes[ext])
+	// The key is the content's hash: it never changes.
+	w.Header().Set("Cache-Control", "private, max-age=86400, immutable")
+	http.ServeContent(w, r, "", u.Created, bytes.NewReader(u.Data))
 }
 
 // favicon answers /favicon.ico with the console's icon (the pages link

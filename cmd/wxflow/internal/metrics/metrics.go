@@ -70,7 +70,7 @@ func New(stats func() engine.Stats) *Metrics {
 	held := r.Gauge("wxflow_send_held", "Messages held back, pending, while their account's sends are paused.", "account")
 	pauses := r.Counter("wxflow_send_pauses_total", "Times an account's sends were paused after a storm of WeChat errors.", "account")
 	probes := r.Counter("wxflow_send_probes_total", "Probe messages sent after a pause, by account.", "account")
-	pruned := r.Counter(Pruned, "Rows the pruner deleted by retention, by kind (events, locations, runs, messages).", "kind")
+	pruned := r.Counter(Pruned, "Rows the pruner deleted by retention, by kind (events, locations, runs, messages, uploads).", "kind")
 	m.callbacks = r.Counter("wxflow_callbacks_total", "Callbacks answered, by account, event type (empty when rejected) and HTTP status.", "account", "type", "code")
 	m.callbackDur = r.Histogram("wxflow_callback_duration_seconds", "Time to answer a callback.", callbackBuckets)
 	m.apiCalls = r.Counter("wxflow_wechat_api_calls_total", "WeChat API attempts, by account and API path.", "account", "api")

@@ -1,0 +1,30 @@
+package engine
+
+import "time"
+
+// Upload is a file kept in the store for the messages that name it
+// (channels.Media.Upload): an image an operator uploaded in the console
+// to reply with. It is in the store, not on a node's disk, so that the
+// node that sends the message, and every node's console, can read it.
+type Upload struct {
+	// Key is the SHA-256 of Data in hex, a dot and the file's extension
+	// (png, jpg, ...): the same content is kept once.
+	Key  string
+	Data []byte
+	// Created is when it was last uploaded.
+	Created time.Time
+}
+
+// UploadStore is a store transaction that keeps uploads: both stores'
+// transactions implement it (a ReadTx for Upload, a Tx for the writes).
+type UploadStore interface {
+	// Upload returns the upload with the given key, or ErrNotFound.
+	Upload(key string) (*Upload, error)
+	// SaveUpload stores an upload; one with the same key is kept, with
+	// the new Created.
+	SaveUpload(u *Upload) error
+	// PruneUploads deletes up to limit uploads created before before
+	// that no message pending or being sent names, and returns how many
+	// it deleted.
+	PruneUploads(before time.Time, limit int) (int, error)
+}
