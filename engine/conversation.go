@@ -263,8 +263,26 @@ func isAway(tx ReadTx, operator string, now time.Time) (bool, error) {
 	return ok && v == "1", err
 }
 
-// pick picks an on-shift operator of a team: "" when none is.
+// KeyLocker is a write transaction that takes a lock by name until it
+// ends, so that the transactions of several writers (nodes) that read
+// and then write the same state take turns: the second to lock waits for
+// the first to end, then reads what it committed. engine/postgres
+// implements it; a store of one writer (SQLite) has no need to.
+type KeyLocker interface {
+	// LockKey takes the lock named key, waiting for a transaction that
+	// holds it to end.
+	LockKey(key string) error
+}
+
+// pick picks an on-shift operator of a team: "" when none is. The team's
+// turn is locked first (KeyLocker): picks committed side by side by
+// several writers go in turn, as one writer's do.
 func (w *work) pick(cs *contactState, team, mode string) (string, error) {
+	if l, ok := storeTx[KeyLocker](w.tx); ok {
+		if err := l.LockKey(turnKey + team); err != nil {
+			return "", err
+		}
+	}
 	ops, err := w.onShift(team)
 	if err != nil || len(ops) == 0 {
 		return "", err

@@ -533,7 +533,8 @@ the same map as an [` + "`hours`" + `](#hours) step's (` + "`timezone`" + `, ` +
 for always; an operator can also mark themself away in the console.
 ` + "`pick: round_robin`" + ` takes the on-shift operators of the team in turn, in the
 order they are declared, starting with the first, one turn per team that
-survives restarts; ` + "`pick: least_open`" + ` takes the one with the fewest open
+survives restarts and that the nodes sharing a database take in turn;
+` + "`pick: least_open`" + ` takes the one with the fewest open
 conversations assigned to them at that moment (this one included, if they
 hold it), ties in declared order.
 

@@ -1770,3 +1770,16 @@ func (t *pgTx) PruneOutbox(before time.Time, after int64, limit int) (int, int64
 	}
 	return int(n), last, done, nil
 }
+
+var _ engine.KeyLocker = (*pgTx)(nil)
+
+// LockKey takes a transaction-level advisory lock named by the schema and
+// key (released at the commit or rollback). It is queued with the
+// transaction's next statement.
+func (t *pgTx) LockKey(key string) error {
+	if err := text("lock", key); err != nil {
+		return err
+	}
+	t.write("lock "+key, `SELECT pg_advisory_xact_lock(hashtextextended(coalesce(current_schema(), '') || '/' || $1, 0))`, key)
+	return nil
+}
