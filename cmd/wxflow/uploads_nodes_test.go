@@ -59,6 +59,22 @@ func postImage(t *testing.T, u, token, name string, data []byte) (int, string) {
 	return resp.StatusCode, string(b)
 }
 
+// nodeCallback posts a signed callback to a serve of nodeConfig's
+// account main and fails the test unless it is answered 200.
+func nodeCallback(t *testing.T, s *server, body string) {
+	t.Helper()
+	ts, nonce := fmt.Sprint(time.Now().Unix()), fmt.Sprint(time.Now().UnixNano())
+	q := url.Values{"timestamp": {ts}, "nonce": {nonce}, "signature": {wechat.Signature("convtoken", ts, nonce)}, "openid": {"x"}}
+	resp, err := http.Post("http://"+s.Addr()+"/wechat/main?"+q.Encode(), "text/xml", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("a callback to %s: %d", s.Addr(), resp.StatusCode)
+	}
+}
+
 // TestImageReplyAcrossNodes: an image an operator uploads on one node,
 // to reply to a contact whose lane another node holds, reaches WeChat
 // from that node (uploaded, then sent, once), and both nodes' consoles
@@ -78,16 +94,7 @@ func TestImageReplyAcrossNodes(t *testing.T) {
 	contact := contactOf(holder, b, "image-")
 
 	// The contact writes to node b (its lane's node): the window opens.
-	ts, nonce := fmt.Sprint(time.Now().Unix()), "77"
-	q := url.Values{"timestamp": {ts}, "nonce": {nonce}, "signature": {wechat.Signature("convtoken", ts, nonce)}, "openid": {contact}}
-	resp, err := http.Post("http://"+b.Addr()+"/wechat/main?"+q.Encode(), "text/xml", strings.NewReader(textXML(contact, time.Now().Unix(), 77, "help")))
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("the callback to node b: %d", resp.StatusCode)
-	}
+	nodeCallback(t, b, textXML(contact, time.Now().Unix(), 77, "help"))
 
 	// amy replies with an image on node a: queued for node b.
 	pic := testPNG(t)

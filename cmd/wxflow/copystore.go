@@ -1,0 +1,107 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/wxflow/wxflow/cmd/wxflow/internal/config"
+	"github.com/wxflow/wxflow/cmd/wxflow/internal/storecopy"
+	"github.com/wxflow/wxflow/engine/postgres"
+)
+
+func init() {
+	commands["copy-store"] = command{"copy the SQLite store into an empty PostgreSQL database, to run several nodes", runCopyStore}
+}
+
+// runCopyStore is `wxflow copy-store [--config FILE | --from FILE] --to
+// URL`: the SQLite store, copied into an empty PostgreSQL database in one
+// transaction. Exit 0 when copied, 1 when the copy failed (nothing is
+// written then) or the database is not empty, 2 on usage errors.
+func runCopyStore(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fl := flag.NewFlagSet("copy-store", flag.ContinueOnError)
+	fl.SetOutput(stderr)
+	cfgPath := fl.String("config", defaultConfigFile, "the configuration file whose SQLite database to copy")
+	from := fl.String("from", "", "the SQLite database to copy (instead of the config's)")
+	to := fl.String("to", "", "the PostgreSQL database to copy into: a postgres:// URL (required)")
+	fl.Usage = func() {
+		fmt.Fprintln(stderr, "usage: wxflow copy-store [--config FILE | --from FILE] --to postgres://...")
+		fmt.Fprintln(stderr, "\nCopies the SQLite store (the config's database, default "+defaultConfigFile+", or --from)")
+		fmt.Fprintln(stderr, "into an empty PostgreSQL database, which it migrates first: contacts,")
+		fmt.Fprintln(stderr, "conversations, runs (waiting ones go on where they wait), timers, messages,")
+		fmt.Fprintln(stderr, "schedules, flow versions, logins and uploads, in one transaction: all or nothing.")
+		fmt.Fprintln(stderr, "Stop wxflow serve first: what it commits after the copy began is not copied.")
+		fmt.Fprintln(stderr, "Messages being sent when it stopped are copied as unknown, as a restart would")
+		fmt.Fprintln(stderr, "record them. The SQLite file is only read. Then set database: to the URL and")
+		fmt.Fprintln(stderr, "start the nodes (docs/scaling.md). Exit 0 when copied, 1 when the copy failed or")
+		fmt.Fprintln(stderr, "the database holds data, 2 on usage errors.")
+		fl.PrintDefaults()
+	}
+	if err := fl.Parse(args); err != nil {
+		return exitUsage
+	}
+	if fl.NArg() > 0 {
+		fl.Usage()
+		return exitUsage
+	}
+	given := map[string]bool{}
+	fl.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	if given["config"] && given["from"] {
+		fmt.Fprintln(stderr, "wxflow copy-store: --config and --from do not go together: --from names the store itself")
+		return exitUsage
+	}
+	if !postgres.IsURL(*to) {
+		fmt.Fprintln(stderr, "wxflow copy-store: --to must be a postgres:// URL (the database to copy into)")
+		return exitUsage
+	}
+	db := *from
+	if db == "" {
+		var err error
+		if db, err = backupDatabase(*cfgPath, given["config"]); err != nil {
+			fmt.Fprintf(stderr, "wxflow copy-store: %v\n", err)
+			return exitUsage
+		}
+	}
+	if postgres.IsURL(db) {
+		fmt.Fprintf(stderr, "wxflow copy-store: the store to copy is PostgreSQL already (%s): copy-store copies a SQLite store\n", config.DatabaseName(db))
+		return exitUsage
+	}
+	if db == ":memory:" || strings.HasPrefix(db, "file:") {
+		fmt.Fprintf(stderr, "wxflow copy-store: database %q is not a file: pass --from FILE\n", db)
+		return exitUsage
+	}
+	if _, err := os.Stat(db); err != nil {
+		fmt.Fprintf(stderr, "wxflow copy-store: no store at %s: %v\n", db, err)
+		return exitUsage
+	}
+	name := config.DatabaseName(*to)
+	res, err := storecopy.Copy(ctx, db, *to, time.Now())
+	switch {
+	case errors.Is(err, storecopy.ErrNotEmpty):
+		fmt.Fprintf(stderr, "wxflow copy-store: %s: %v; nothing was copied\n", name, err)
+		return exitProblems
+	case err != nil:
+		fmt.Fprintf(stderr, "wxflow copy-store: %v; nothing was copied\n", err)
+		return exitProblems
+	}
+	fmt.Fprintf(stdout, "copied %s to %s: %d rows in %s\n", db, name, res.Rows(), res.Took.Round(time.Millisecond))
+	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+	for _, t := range res.Tables {
+		fmt.Fprintf(tw, "  %s\t%d\t\n", t.Name, t.Rows)
+	}
+	tw.Flush()
+	if res.Unknown > 0 {
+		fmt.Fprintf(stdout, "%d messages were being sent when wxflow serve stopped: copied as unknown (they may have reached WeChat)\n", res.Unknown)
+	}
+	if res.Released > 0 {
+		fmt.Fprintf(stdout, "%d messages held back by a pause of their account's sends: copied as pending, to be sent\n", res.Released)
+	}
+	fmt.Fprintln(stdout, "next: set database: to the URL in the config (the password as ${...}), and start wxflow serve on it (docs/scaling.md)")
+	return exitOK
+}
