@@ -67,7 +67,7 @@ var ErrNotEmpty = errors.New("the PostgreSQL database is not empty")
 // bookkeeping (its outbox's claim cursor and start marks, read into the
 // outbox's columns), PostgreSQL's nodes, lanes and queue (nodes make
 // them), and each store's own migrations.
-var skipped = []string{"schema_migrations", "sqlite_sequence", "outbox_cursor", "outbox_started", "nodes", "lanes", "queue"}
+var skipped = []string{"schema_migrations", "outbox_cursor", "outbox_started", "nodes", "lanes", "queue"}
 
 // recoveredDetail is what a message being sent when the server stopped
 // says, as the SQLite store's recovery at a start writes it.
@@ -226,7 +226,9 @@ func copiedTables(ctx context.Context, stx *sql.Tx, conn *pgx.Conn) ([]string, e
 	var out []string
 	for _, t := range sqliteTables {
 		switch {
-		case slices.Contains(skipped, t):
+		case slices.Contains(skipped, t) || strings.HasPrefix(t, "sqlite_"):
+			// SQLite's own (sqlite_sequence, the statistics of an
+			// ANALYZE someone ran).
 		case !slices.Contains(pgTables, t):
 			return nil, fmt.Errorf("the SQLite store has a table %s the PostgreSQL store lacks", t)
 		default:
