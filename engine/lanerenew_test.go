@@ -441,6 +441,18 @@ func TestLeaseStats(t *testing.T) {
 	}
 }
 
+// nodeStore opens a store of dsn for a node (or writer) named name,
+// closed at the test's end.
+func nodeStore(t *testing.T, dsn, name string) *postgres.Store {
+	t.Helper()
+	st, err := postgres.Open(context.Background(), dsn, postgres.Options{ReadConns: 1, NodeName: name})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
 // TestChangesReachTheOtherNodes: a change one node commits (a contact
 // that follows) wakes the watchers of Changed on another node, whose
 // console's live pages would otherwise miss every contact of the other
@@ -449,12 +461,7 @@ func TestChangesReachTheOtherNodes(t *testing.T) {
 	dsn, _ := pgtest.Schema(t, "wxfeed_")
 	ctx := context.Background()
 	start := func(name string) *engine.Engine {
-		st, err := postgres.Open(ctx, dsn, postgres.Options{ReadConns: 1, NodeName: name})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { st.Close() })
-		e, err := engine.New(engine.Config{Store: st, Channel: sim.New(nil, wechat.Settings{}), Zone: time.UTC})
+		e, err := engine.New(engine.Config{Store: nodeStore(t, dsn, name), Channel: sim.New(nil, wechat.Settings{}), Zone: time.UTC})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -13,7 +13,6 @@ import (
 	"github.com/wxflow/wxflow/channels/sim"
 	"github.com/wxflow/wxflow/channels/wechat"
 	"github.com/wxflow/wxflow/engine"
-	"github.com/wxflow/wxflow/engine/postgres"
 	"github.com/wxflow/wxflow/engine/postgres/pgtest"
 	"github.com/wxflow/wxflow/flows"
 )
@@ -31,15 +30,7 @@ func TestPicksTakeTurnsAcrossWriters(t *testing.T) {
 		t.Run(mode, func(t *testing.T) {
 			dsn, _ := pgtest.Schema(t, "wxpick_")
 			ctx := context.Background()
-			open := func(name string) *postgres.Store {
-				st, err := postgres.Open(ctx, dsn, postgres.Options{ReadConns: 2, NodeName: name})
-				if err != nil {
-					t.Fatal(err)
-				}
-				t.Cleanup(func() { st.Close() })
-				return st
-			}
-			cfg := engine.Config{Store: open("w1"), Writers: []engine.Store{open("w2"), open("w3")},
+			cfg := engine.Config{Store: nodeStore(t, dsn, "w1"), Writers: []engine.Store{nodeStore(t, dsn, "w2"), nodeStore(t, dsn, "w3")},
 				Channel: sim.New(nil, wechat.Settings{}), Zone: time.UTC}
 			people(&cfg)
 			e, err := engine.New(cfg)

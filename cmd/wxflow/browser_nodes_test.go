@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/wxflow/wxflow/channels/wechat"
-	"github.com/wxflow/wxflow/channels/wechat/wechattest"
 )
 
 // TestBrowserNodes: a serve on PostgreSQL shows the database's nodes in
@@ -72,18 +71,8 @@ func TestBrowserNodes(t *testing.T) {
 // the conversation to amy, whose inbox is open on node a's console.
 func TestBrowserInboxAcrossNodes(t *testing.T) {
 	chromium := browserExec(t)
-	database := pgDatabase(t)
 	const amyToken = "amy-across-nodes-0123456789"
-	t.Setenv("WXFLOW_AMY_TOKEN", amyToken)
-	flows := map[string]string{"help.yaml": "name: help\ntriggers:\n  - keyword: [help]\nsteps:\n  - assign: amy\n"}
-	api := wechattest.NewServer()
-	t.Cleanup(api.Close)
-	api.AddApp("wx0123456789abcdef", "conv-secret-0123456789")
-	nodes := pgNodes(t, database, 2, flows, "    api_base: "+api.URL()+"\n", "operators:\n  amy:\n    token: ${WXFLOW_AMY_TOKEN}\n")
-	a, b := nodes[0], nodes[1]
-	waitBalanced(t, nodes)
-	holder := laneHolders(t, database, nodes)
-	contact := contactOf(holder, b, "across-")
+	a, b, api, contact, holder := amyNodes(t, amyToken, "across-")
 
 	amy := newBrowser(t, chromium, a.ConsoleURL())
 	amy.loginAs(amyToken)

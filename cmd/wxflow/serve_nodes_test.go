@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wxflow/wxflow/channels/wechat/wechattest"
 	"github.com/wxflow/wxflow/cmd/wxflow/internal/config"
 	"github.com/wxflow/wxflow/engine"
 	"github.com/wxflow/wxflow/engine/postgres"
@@ -71,6 +72,25 @@ func loadNodeConfig(t *testing.T, path string) *config.Config {
 	}
 	cfg.Admin.Listen = cfg.Listen
 	return cfg
+}
+
+// amyNodes starts two nodes on a fresh database with the flow help
+// (the keyword help assigns amy), the operator amy (her token amyToken)
+// and a fake WeChat API, waits until they share the lanes, and returns
+// them with the API and a contact (prefix0, prefix1, ...) whose lane the
+// second holds, and the lanes' holders.
+func amyNodes(t *testing.T, amyToken, prefix string) (a, b *server, api *wechattest.Server, contact string, holder func(string) *server) {
+	t.Helper()
+	database := pgDatabase(t)
+	t.Setenv("WXFLOW_AMY_TOKEN", amyToken)
+	flows := map[string]string{"help.yaml": "name: help\ntriggers:\n  - keyword: [help]\nsteps:\n  - assign: amy\n"}
+	api = wechattest.NewServer()
+	t.Cleanup(api.Close)
+	api.AddApp("wx0123456789abcdef", "conv-secret-0123456789")
+	nodes := pgNodes(t, database, 2, flows, "    api_base: "+api.URL()+"\n", "operators:\n  amy:\n    token: ${WXFLOW_AMY_TOKEN}\n")
+	waitBalanced(t, nodes)
+	holder = laneHolders(t, database, nodes)
+	return nodes[0], nodes[1], api, contactOf(holder, nodes[1], prefix), holder
 }
 
 // waitBalanced waits until the nodes hold every lane between them, each

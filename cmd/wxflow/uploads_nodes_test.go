@@ -17,7 +17,6 @@ import (
 	"time"
 
 	"github.com/wxflow/wxflow/channels/wechat"
-	"github.com/wxflow/wxflow/channels/wechat/wechattest"
 )
 
 // testPNG is a small PNG image.
@@ -80,18 +79,8 @@ func nodeCallback(t *testing.T, s *server, body string) {
 // from that node (uploaded, then sent, once), and both nodes' consoles
 // show it.
 func TestImageReplyAcrossNodes(t *testing.T) {
-	database := pgDatabase(t)
 	const amyToken = "amy-image-across-0123456789"
-	t.Setenv("WXFLOW_AMY_TOKEN", amyToken)
-	flows := map[string]string{"help.yaml": "name: help\ntriggers:\n  - keyword: [help]\nsteps:\n  - assign: amy\n"}
-	api := wechattest.NewServer()
-	t.Cleanup(api.Close)
-	api.AddApp("wx0123456789abcdef", "conv-secret-0123456789")
-	nodes := pgNodes(t, database, 2, flows, "    api_base: "+api.URL()+"\n", "operators:\n  amy:\n    token: ${WXFLOW_AMY_TOKEN}\n")
-	a, b := nodes[0], nodes[1]
-	waitBalanced(t, nodes)
-	holder := laneHolders(t, database, nodes)
-	contact := contactOf(holder, b, "image-")
+	a, b, api, contact, holder := amyNodes(t, amyToken, "image-")
 
 	// The contact writes to node b (its lane's node): the window opens.
 	nodeCallback(t, b, textXML(contact, time.Now().Unix(), 77, "help"))
