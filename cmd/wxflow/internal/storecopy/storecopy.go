@@ -63,6 +63,15 @@ func (r *Result) Rows() int64 {
 // with data, or where a node runs.
 var ErrNotEmpty = errors.New("the PostgreSQL database is not empty")
 
+// ErrSourceChanged is the error of a copy during which another process
+// (a wxflow serve still running) committed to the SQLite store: the copy
+// would miss it, so nothing is copied.
+var ErrSourceChanged = errors.New("another process (a wxflow serve still running?) wrote to the SQLite store during the copy: stop it and copy again")
+
+// copied is called once the tables are copied, before the check that the
+// SQLite store did not change (tests write to it there).
+var copied = func() {}
+
 // skipped are the tables of one store the other has no need of: SQLite's
 // bookkeeping (its outbox's claim cursor and start marks, read into the
 // outbox's columns), PostgreSQL's nodes, lanes and queue (nodes make
@@ -98,6 +107,17 @@ func Copy(ctx context.Context, from, to string, now time.Time) (*Result, error) 
 		return nil, fmt.Errorf("open %s: %w", from, err)
 	}
 	defer src.Close()
+	// A connection of its own watches the file: PRAGMA data_version
+	// changes when another connection commits.
+	watch, err := src.Conn(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", from, err)
+	}
+	defer watch.Close()
+	version0, err := dataVersion(ctx, watch)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", from, err)
+	}
 	// One read transaction: the copy is of one moment of the file.
 	stx, err := src.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
@@ -160,6 +180,12 @@ func Copy(ctx context.Context, from, to string, now time.Time) (*Result, error) 
 			}
 			res.Tables = append(res.Tables, Table{Name: t, Rows: n})
 		}
+		copied()
+		if v, err := dataVersion(ctx, watch); err != nil {
+			return fmt.Errorf("read %s: %w", from, err)
+		} else if v != version0 {
+			return ErrSourceChanged
+		}
 		// The ids the store gives next follow the copied ones.
 		for _, q := range []string{
 			`SELECT setval('run_ids', (SELECT coalesce(max(id), 0) + 1 FROM runs), false)`,
@@ -182,6 +208,13 @@ func Copy(ctx context.Context, from, to string, now time.Time) (*Result, error) 
 	}
 	res.Took = time.Since(start)
 	return res, nil
+}
+
+// dataVersion is SQLite's data_version of a connection.
+func dataVersion(ctx context.Context, c *sql.Conn) (int64, error) {
+	var v int64
+	err := c.QueryRowContext(ctx, `PRAGMA data_version`).Scan(&v)
+	return v, err
 }
 
 // quoteAll quotes table names.

@@ -166,3 +166,40 @@ func TestCopyRefuses(t *testing.T) {
 		return nil
 	})
 }
+
+// TestCopyRefusesAStoreThatChanges: a commit to the SQLite store while it
+// is copied (a wxflow serve still running) fails the copy, which writes
+// nothing; a copy with nothing committed meanwhile goes through.
+func TestCopyRefusesAStoreThatChanges(t *testing.T) {
+	file := sqliteStore(t, func(tx engine.Tx) error { return tx.PutChannelState("k", "v", t0.Add(time.Hour), t0) })
+	dsn, _ := pgtest.Schema(t, "wxcopy_")
+	restore := storecopy.SetCopied(func() {
+		st, err := sqlite.Open(context.Background(), file, sqlite.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.Close()
+		if err := st.Update(context.Background(), func(tx engine.Tx) error { return tx.PutChannelState("late", "v", t0.Add(time.Hour), t0) }); err != nil {
+			t.Fatal(err)
+		}
+	})
+	_, err := storecopy.Copy(context.Background(), file, dsn, t0)
+	restore()
+	if !errors.Is(err, storecopy.ErrSourceChanged) {
+		t.Fatalf("a commit during the copy: %v", err)
+	}
+	if _, err := storecopy.Copy(context.Background(), file, dsn, t0); err != nil {
+		t.Fatalf("the copy again, nothing committed meanwhile: %v (the failed copy left something?)", err)
+	}
+	st, err := postgres.Open(context.Background(), dsn, postgres.Options{ReadOnly: true, ReadConns: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	st.View(context.Background(), func(tx engine.ReadTx) error {
+		if _, _, ok, _ := tx.ChannelState("late", t0); !ok {
+			t.Error("the second copy lacks what was committed before it")
+		}
+		return nil
+	})
+}
