@@ -96,6 +96,9 @@ func runCopyStore(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		fmt.Fprintf(tw, "  %s\t%d\t\n", t.Name, t.Rows)
 	}
 	tw.Flush()
+	if res.Unanalyzed != nil {
+		fmt.Fprintf(stderr, "wxflow copy-store: the copy is committed, but ANALYZE after it failed (%v): run ANALYZE on the database before starting the nodes\n", res.Unanalyzed)
+	}
 	if res.Unknown > 0 {
 		fmt.Fprintf(stdout, "%d messages were being sent when wxflow serve stopped: copied as unknown (they may have reached WeChat)\n", res.Unknown)
 	}

@@ -48,6 +48,9 @@ type Result struct {
 	// sends were copied as plainly pending, to be sent once.
 	Unknown, Released int64
 	Took              time.Duration
+	// Unanalyzed is set when the copy committed and the ANALYZE after it
+	// failed: the tables hold the data, without the planner's statistics.
+	Unanalyzed error
 }
 
 // Rows is the number of rows copied in all.
@@ -204,7 +207,7 @@ func Copy(ctx context.Context, from, to string, now time.Time) (*Result, error) 
 	// The planner's statistics of the filled tables (the plan-cache trap
 	// of unanalysed tables: see engine/postgres).
 	if _, err := conn.Exec(ctx, `ANALYZE `+strings.Join(quoteAll(tables), ", ")); err != nil {
-		return nil, fmt.Errorf("analyze: %w", err)
+		res.Unanalyzed = err
 	}
 	res.Took = time.Since(start)
 	return res, nil
