@@ -1,6 +1,10 @@
 package engine
 
-import "time"
+import (
+	"context"
+	"fmt"
+	"time"
+)
 
 // Upload is a file kept in the store for the messages that name it
 // (channels.Media.Upload): an image an operator uploaded in the console
@@ -27,4 +31,39 @@ type UploadStore interface {
 	// that no message pending or being sent names, and returns how many
 	// it deleted.
 	PruneUploads(before time.Time, limit int) (int, error)
+}
+
+// uploadsOf is the UploadStore of a store's transaction.
+func uploadsOf(tx ReadTx) (UploadStore, error) {
+	us, ok := storeTx[UploadStore](tx)
+	if !ok {
+		return nil, fmt.Errorf("the store (%T) keeps no uploads", tx)
+	}
+	return us, nil
+}
+
+// ReadUpload reads an upload from a store: ErrNotFound when it is not
+// there (never stored, or pruned).
+func ReadUpload(ctx context.Context, s Store, key string) (*Upload, error) {
+	var u *Upload
+	err := s.View(ctx, func(tx ReadTx) error {
+		us, err := uploadsOf(tx)
+		if err != nil {
+			return err
+		}
+		u, err = us.Upload(key)
+		return err
+	})
+	return u, err
+}
+
+// SaveUpload stores an upload in its own transaction.
+func SaveUpload(ctx context.Context, s Store, u *Upload) error {
+	return s.Update(ctx, func(tx Tx) error {
+		us, err := uploadsOf(tx)
+		if err != nil {
+			return err
+		}
+		return us.SaveUpload(u)
+	})
 }

@@ -87,7 +87,7 @@ func TestCopyStoreToPostgres(t *testing.T) {
 	api.AddApp("wx0123456789abcdef", "conv-secret-0123456789")
 	account := "    api_base: " + api.URL() + "\n"
 	db := filepath.Join(t.TempDir(), "wxflow.db")
-	s, stop := serveUntil(t, nodeConfig(t, db, copyFlows, account, loginOperators))
+	s, stop := serveUntil(t, loadNodeConfig(t, nodeConfig(t, db, copyFlows, account, loginOperators)))
 	now := time.Now().Unix()
 	for i := range 5 {
 		nodeCallback(t, s, followXML(fmt.Sprint("u", i), now))
@@ -192,7 +192,7 @@ func TestCopyStoreToPostgres(t *testing.T) {
 	b.Close()
 
 	// A serve on PostgreSQL goes on where the SQLite one stopped.
-	p, _ := serveUntil(t, nodeConfig(t, database, copyFlows, account, loginOperators))
+	p, _ := serveUntil(t, loadNodeConfig(t, nodeConfig(t, database, copyFlows, account, loginOperators)))
 	waitBalanced(t, []*server{p})
 	nodeCallback(t, p, textXML("u1", time.Now().Unix(), 3, "great"))
 	nodeCallback(t, p, followXML("u9", time.Now().Unix()))

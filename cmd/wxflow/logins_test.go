@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"io"
 	"net/http"
 	"net/url"
@@ -10,9 +9,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 )
 
 // consoleLogin logs in at a console with a token and returns the login
@@ -100,32 +97,6 @@ func pageCSRF(t *testing.T, u, cookie string) string {
 // WXFLOW_LOGIN_AMY.
 const loginOperators = "operators:\n  amy:\n    token: ${WXFLOW_LOGIN_AMY}\n"
 
-// serveUntil starts a serve of a config file and returns it with a stop
-// that shuts it down (once; also at the test's end).
-func serveUntil(t *testing.T, path string) (*server, func()) {
-	t.Helper()
-	s, err := newServer(context.Background(), loadNodeConfig(t, path), serverOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Start(); err != nil {
-		s.Close()
-		t.Fatal(err)
-	}
-	var once sync.Once
-	stop := func() {
-		once.Do(func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			if err := s.Shutdown(ctx); err != nil {
-				t.Errorf("shutdown: %v", err)
-			}
-		})
-	}
-	t.Cleanup(stop)
-	return s, stop
-}
-
 // TestLoginsOutliveARestart: on SQLite, a console login works after the
 // server restarts on the same database; a changed operator token ends
 // the logins made with the old one (the admin's go on); the database
@@ -136,7 +107,7 @@ func TestLoginsOutliveARestart(t *testing.T) {
 	db := filepath.Join(t.TempDir(), "wxflow.db")
 	path := nodeConfig(t, db, convFlows, "", loginOperators)
 
-	s, stop := serveUntil(t, path)
+	s, stop := serveUntil(t, loadNodeConfig(t, path))
 	base := s.ConsoleURL()
 	admin, amy := consoleLogin(t, base, pgAdminToken), consoleLogin(t, base, amyOld)
 	if who := whoIs(t, base, amy); who != "amy" {
@@ -164,7 +135,7 @@ func TestLoginsOutliveARestart(t *testing.T) {
 		}
 	}
 
-	s, stop = serveUntil(t, path)
+	s, stop = serveUntil(t, loadNodeConfig(t, path))
 	base = s.ConsoleURL()
 	if who := whoIs(t, base, amy); who != "amy" {
 		t.Fatalf("after a restart, amy's login acts as %q", who)
@@ -184,7 +155,7 @@ func TestLoginsOutliveARestart(t *testing.T) {
 	// amy's token changes: her login ends; a new one with the new token
 	// works.
 	t.Setenv("WXFLOW_LOGIN_AMY", amyNew)
-	s, _ = serveUntil(t, path)
+	s, _ = serveUntil(t, loadNodeConfig(t, path))
 	base = s.ConsoleURL()
 	if who := whoIs(t, base, amy); who != "" {
 		t.Fatalf("after amy's token changed, her old login acts as %q", who)

@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -148,6 +149,14 @@ func contactOf(holder func(string) *server, s *server, prefix string) string {
 // test's end.
 func startServer(t *testing.T, cfg *config.Config) *server {
 	t.Helper()
+	s, _ := serveUntil(t, cfg)
+	return s
+}
+
+// serveUntil starts a serve of cfg in the test process and returns it
+// with a stop that shuts it down (once; also at the test's end).
+func serveUntil(t *testing.T, cfg *config.Config) (*server, func()) {
+	t.Helper()
 	s, err := newServer(context.Background(), cfg, serverOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -156,14 +165,18 @@ func startServer(t *testing.T, cfg *config.Config) *server {
 		s.Close()
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := s.Shutdown(ctx); err != nil {
-			t.Errorf("shutdown: %v", err)
-		}
-	})
-	return s
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			if err := s.Shutdown(ctx); err != nil {
+				t.Errorf("shutdown: %v", err)
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return s, stop
 }
 
 // TestServeLeaseMetrics: a serve on PostgreSQL says at /metrics how its

@@ -36,26 +36,14 @@ var (
 // ReadUpload implements wechat.UploadReader: an upload kept in the
 // store (engine.UploadStore).
 func (c *State) ReadUpload(ctx context.Context, key string) ([]byte, error) {
-	var data []byte
-	err := c.store.View(ctx, func(tx engine.ReadTx) error {
-		us, ok := tx.(engine.UploadStore)
-		if !ok {
-			return fmt.Errorf("the store (%T) keeps no uploads", tx)
-		}
-		u, err := us.Upload(key)
-		if err != nil {
-			return err
-		}
-		data = u.Data
-		return nil
-	})
+	u, err := engine.ReadUpload(ctx, c.store, key)
 	if errors.Is(err, engine.ErrNotFound) {
 		return nil, fmt.Errorf("the upload %s is no longer in the store", key)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read the upload %s: %w", key, err)
 	}
-	return data, nil
+	return u.Data, nil
 }
 
 func (c *State) load(ctx context.Context, key string) (v string, exp time.Time, ok bool, err error) {

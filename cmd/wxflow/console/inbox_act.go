@@ -241,14 +241,7 @@ func (c *Console) saveUpload(ctx context.Context, u *upload) (string, int64, err
 	}
 	sum := sha256.Sum256(u.data)
 	key := hex.EncodeToString(sum[:]) + "." + ext
-	err := c.eng.Store().Update(ctx, func(tx engine.Tx) error {
-		us, ok := tx.(engine.UploadStore)
-		if !ok {
-			return fmt.Errorf("the store (%T) keeps no uploads", tx)
-		}
-		return us.SaveUpload(&engine.Upload{Key: key, Data: u.data, Created: c.eng.Clock().Now()})
-	})
-	if err != nil {
+	if err := engine.SaveUpload(ctx, c.eng.Store(), &engine.Upload{Key: key, Data: u.data, Created: c.eng.Clock().Now()}); err != nil {
 		return "", 0, fmt.Errorf("keep the upload: %w", err)
 	}
 	return key, int64(len(u.data)), nil

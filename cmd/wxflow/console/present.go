@@ -146,16 +146,7 @@ func (c *Console) serveUpload(w http.ResponseWriter, r *http.Request, id int64, 
 		c.fail(w, r, fmt.Errorf("%w: message %d's upload is not a %s file", engine.ErrNotFound, id, md.Kind), false)
 		return
 	}
-	var u *engine.Upload
-	err := c.eng.Store().View(r.Context(), func(tx engine.ReadTx) error {
-		us, ok := tx.(engine.UploadStore)
-		if !ok {
-			return fmt.Errorf("the store (%T) keeps no uploads", tx)
-		}
-		var err error
-		u, err = us.Upload(md.Upload)
-		return err
-	})
+	u, err := engine.ReadUpload(r.Context(), c.eng.Store(), md.Upload)
 	if errors.Is(err, engine.ErrNotFound) {
 		err = fmt.Errorf("%w: the upload of message %d is gone (pruned)", engine.ErrNotFound, id)
 	}

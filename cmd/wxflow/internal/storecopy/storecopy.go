@@ -415,11 +415,11 @@ func (r row) num(name string) int64 {
 
 // derivations give the PostgreSQL columns the SQLite store keeps
 // elsewhere or not at all, and rewrite others, per table.
-var derivations = map[string]map[string]func(r row, c *rowSource) any{
+var derivations = map[string]map[string]func(r row) any{
 	"contacts": {
 		// The inbox's order: last_seen once the conversation opened
 		// (engine/postgres).
-		"conv_seen": func(r row, _ *rowSource) any {
+		"conv_seen": func(r row) any {
 			if r.str("conv_status") == "" {
 				return int64(0)
 			}
@@ -427,11 +427,11 @@ var derivations = map[string]map[string]func(r row, c *rowSource) any{
 		},
 	},
 	"timers": {
-		"lane": func(r row, _ *rowSource) any { return int32(engine.LaneOf(r.str("account"), r.str("contact"))) },
+		"lane": func(r row) any { return int32(engine.LaneOf(r.str("account"), r.str("contact"))) },
 	},
 	"outbox": {
-		"lane":    func(r row, _ *rowSource) any { return int32(engine.LaneOf(r.str("account"), r.str("contact"))) },
-		"started": func(row, *rowSource) any { return false },
+		"lane":    func(r row) any { return int32(engine.LaneOf(r.str("account"), r.str("contact"))) },
+		"started": func(row) any { return false },
 	},
 }
 
@@ -440,7 +440,7 @@ type rowSource struct {
 	rows    *sql.Rows
 	srcCols []string
 	cols    []column
-	derive  map[string]func(r row, c *rowSource) any
+	derive  map[string]func(r row) any
 	table   string
 	started map[int64]bool
 	now     int64
@@ -473,7 +473,7 @@ func (s *rowSource) Next() bool {
 	for i, c := range s.cols {
 		var v any
 		if f, ok := s.derive[c.name]; ok {
-			v = f(r, s)
+			v = f(r)
 		} else {
 			v = r[c.name]
 		}
