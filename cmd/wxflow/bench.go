@@ -187,6 +187,9 @@ func (o *benchOptions) check(fl *flag.FlagSet) string {
 		return "--locations must not be negative"
 	}
 	if o.url == "" {
+		if err := config.CheckDatabase(o.db); err != nil {
+			return "--database: " + err.Error()
+		}
 		if msg := benchNodesProblem(o.nodes, o.db, o.duration > 0); msg != "" {
 			return msg
 		}

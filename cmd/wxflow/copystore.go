@@ -68,6 +68,10 @@ func runCopyStore(ctx context.Context, args []string, stdout, stderr io.Writer) 
 			return exitUsage
 		}
 	}
+	if err := config.CheckDatabase(db); err != nil {
+		fmt.Fprintf(stderr, "wxflow copy-store: %v\n", err)
+		return exitUsage
+	}
 	if postgres.IsURL(db) {
 		fmt.Fprintf(stderr, "wxflow copy-store: the store to copy is PostgreSQL already (%s): copy-store copies a SQLite store\n", config.DatabaseName(db))
 		return exitUsage

@@ -76,6 +76,10 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		cfg.Flows = *flowsDir
 	}
 	if *database != "" {
+		if err := config.CheckDatabase(*database); err != nil {
+			fmt.Fprintf(stderr, "wxflow serve: --database: %v\n", err)
+			return exitUsage
+		}
 		cfg.Database = *database
 	}
 	if cfg.Sandbox {

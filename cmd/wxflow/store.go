@@ -107,8 +107,12 @@ func checkSandboxDatabase(database string) error {
 }
 
 // checkBackupDatabase refuses a PostgreSQL URL for wxflow backup, which
-// copies a SQLite file: PostgreSQL has its own tools.
+// copies a SQLite file: PostgreSQL has its own tools; and what
+// config.CheckDatabase refuses.
 func checkBackupDatabase(database string) error {
+	if err := config.CheckDatabase(database); err != nil {
+		return err
+	}
 	if postgres.IsURL(database) {
 		return fmt.Errorf("%s is a PostgreSQL database: back it up with PostgreSQL's tools (pg_dump, or the server's base backups); wxflow backup copies a SQLite store", config.DatabaseName(database))
 	}

@@ -132,9 +132,14 @@ func IsURL(s string) bool {
 	return strings.HasPrefix(s, "postgres://") || strings.HasPrefix(s, "postgresql://")
 }
 
+// secretParams are the URL parameters that hold a secret: the password,
+// and the passphrase of the client's TLS key.
+var secretParams = []string{"password", "sslpassword"}
+
 // Redact returns a database URL with its password, if any, replaced by
-// "xxxxx", for logs, errors and the console. A string that does not parse
-// as a URL is returned as its scheme only.
+// "xxxxx", for logs, errors and the console (and so the passphrase of a
+// TLS key, sslpassword). A string that does not parse as a URL is
+// returned as its scheme only.
 func Redact(dsn string) string {
 	u, err := url.Parse(dsn)
 	if err != nil {
@@ -147,8 +152,14 @@ func Redact(dsn string) string {
 		u.User = url.UserPassword(u.User.Username(), "xxxxx")
 	}
 	q := u.Query()
-	if q.Has("password") {
-		q.Set("password", "xxxxx")
+	changed := false
+	for _, k := range secretParams {
+		if q.Has(k) {
+			q.Set(k, "xxxxx")
+			changed = true
+		}
+	}
+	if changed {
 		u.RawQuery = q.Encode()
 	}
 	return u.String()
@@ -173,8 +184,10 @@ func scrub(err error, dsn string) error {
 		if p, ok := u.User.Password(); ok && p != "" {
 			pw = append(pw, p)
 		}
-		if p := u.Query().Get("password"); p != "" {
-			pw = append(pw, p)
+		for _, k := range secretParams {
+			if p := u.Query().Get(k); p != "" {
+				pw = append(pw, p)
+			}
 		}
 	}
 	msg := err.Error()

@@ -250,6 +250,8 @@ func TestRedact(t *testing.T) {
 		{"postgresql://wx@db/wxflow", "postgresql://wx@db/wxflow"},
 		{"postgres://db/wxflow?password=secret&sslmode=require", "postgres://db/wxflow?password=xxxxx&sslmode=require"},
 		{"postgres://wx:se%2Fcret@db/wxflow", "postgres://wx:xxxxx@db/wxflow"},
+		{"postgres://wx@db/wxflow?sslcert=c.pem&sslkey=k.pem&sslpassword=key-Secret", "postgres://wx@db/wxflow?sslcert=c.pem&sslkey=k.pem&sslpassword=xxxxx"},
+		{"postgres://wx:secret@db1:5432,db2:5432/wxflow?target_session_attrs=read-write", "postgres://wx:xxxxx@db1:5432,db2:5432/wxflow?target_session_attrs=read-write"},
 	} {
 		if got := postgres.Redact(c.in); got != c.want {
 			t.Errorf("Redact(%q) = %q, want %q", c.in, got, c.want)

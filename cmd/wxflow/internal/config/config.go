@@ -412,12 +412,56 @@ func ResolvePath(dir, path string, db bool) string {
 }
 
 // DatabaseName is a database setting as logs and the console show it: a
-// PostgreSQL URL without its password.
+// PostgreSQL URL without its password. A setting CheckDatabase refuses is
+// shown without its password too (any URL's, or a keyword's).
 func DatabaseName(database string) string {
-	if postgres.IsURL(database) {
+	switch {
+	case strings.HasPrefix(database, "file:"):
+		return database
+	case postgres.IsURL(database), dbScheme.MatchString(database):
 		return postgres.Redact(database)
+	case dbKeywords.MatchString(database):
+		return dbKeywordSecret.ReplaceAllString(database, "${1}xxxxx")
 	}
 	return database
+}
+
+var (
+	// dbScheme is a URL's scheme at the start of a database setting.
+	dbScheme = regexp.MustCompile(`^([A-Za-z][A-Za-z0-9+.-]*)://`)
+	// dbKeywords are the keywords of a libpq connection string
+	// ("host=db dbname=wxflow user=wx").
+	dbKeywords = regexp.MustCompile(`(?:^|\s)(?:host|hostaddr|port|dbname|user|password|passfile|sslmode|sslpassword|service|connect_timeout|application_name|options|target_session_attrs)\s*=`)
+	// dbKeywordSecret is a secret's value in such a string, quoted or not.
+	dbKeywordSecret = regexp.MustCompile(`((?:^|\s)(?:ssl)?password\s*=\s*)('(?:[^'\\]|\\.)*'?|\S*)`)
+)
+
+// CheckDatabase says why a database setting names no store wxflow can
+// use, or returns nil. A store is a SQLite file's path (":memory:" and
+// "file:" URIs are passed to SQLite as they are) or a postgres:// or
+// postgresql:// URL. Refused: a URL of any other scheme (mysql://,
+// sqlite://, POSTGRES://), which SQLite would otherwise take as a path and
+// create, and a PostgreSQL connection string of keywords (host=db
+// dbname=wxflow). The error never repeats the setting, which may hold a
+// password.
+func CheckDatabase(database string) error {
+	if postgres.IsURL(database) || strings.HasPrefix(database, "file:") {
+		return nil
+	}
+	if m := dbScheme.FindStringSubmatch(database); m != nil {
+		scheme := strings.ToLower(m[1])
+		switch scheme {
+		case "postgres", "postgresql":
+			return fmt.Errorf("write the URL's scheme in lower case, %s://", scheme)
+		case "sqlite", "sqlite3":
+			return fmt.Errorf("a %s:// URL is not a path: write the SQLite file's path itself (database: /var/lib/wxflow/wxflow.db)", scheme)
+		}
+		return fmt.Errorf("a %s:// URL is not a store wxflow can use: it takes a SQLite file's path or a postgres:// URL", scheme)
+	}
+	if dbKeywords.MatchString(database) {
+		return errors.New("a PostgreSQL connection string of keywords (host=... dbname=...) is not a store wxflow takes: write it as a URL, postgres://USER:PASSWORD@HOST:5432/DBNAME?sslmode=require")
+	}
+	return nil
 }
 
 // parser walks the YAML tree of a config file and collects its problems.
@@ -873,7 +917,11 @@ func (p *parser) config(root *yaml.Node, c *Config) {
 			}
 		case "database":
 			if s, ok := p.text(key, v); ok && s != "" {
-				c.Database = s
+				if err := CheckDatabase(s); err != nil {
+					p.errorf(v, "", "database: %v", err)
+				} else {
+					c.Database = s
+				}
 			}
 		case "flows":
 			if s, ok := p.text(key, v); ok && s != "" {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"log/slog"
 	"maps"
+	"net/url"
 	"strings"
 	"testing"
 )
@@ -42,4 +43,80 @@ func TestDatabaseURL(t *testing.T) {
 	if got := DatabaseName("postgresql://u:p4ss@h/db"); got != "postgresql://u:xxxxx@h/db" {
 		t.Errorf("DatabaseName = %q", got)
 	}
+}
+
+// TestDatabaseSettingsRefused: a database setting that is neither a
+// SQLite path nor a postgres:// URL is refused at its line and column,
+// without repeating its password, instead of being taken as the path of a
+// new SQLite file (which the log would then show, password and all).
+func TestDatabaseSettingsRefused(t *testing.T) {
+	const secret = "Db-Secret-9"
+	env := maps.Clone(testEnv)
+	env["WXFLOW_DSN"] = "host=db.internal port=5432 dbname=wxflow user=wx password=" + secret
+	for _, c := range []struct{ src, want string }{
+		{"database: host=db.internal dbname=wxflow user=wx password=" + secret + "\n", "connection string of keywords"},
+		{"database: \"dbname=wxflow password='" + secret + " x'\"\n", "connection string of keywords"},
+		{"database: ${WXFLOW_DSN}\n", "connection string of keywords"},
+		{"database: mysql://wx:" + secret + "@db/wxflow\n", "a mysql:// URL is not a store wxflow can use"},
+		{"database: sqlite:///var/lib/wxflow.db\n", "write the SQLite file's path itself"},
+		{"database: POSTGRES://wx:" + secret + "@db/wxflow\n", "lower case, postgres://"},
+	} {
+		_, err := Parse("/etc/wxflow/wxflow.yaml", []byte(c.src+minimal), envOf(env))
+		if err == nil {
+			t.Errorf("%q: accepted", c.src)
+			continue
+		}
+		msg := err.Error()
+		if !strings.Contains(msg, "/etc/wxflow/wxflow.yaml:1:11: error: database: ") || !strings.Contains(msg, c.want) {
+			t.Errorf("%q: error %q, want it at 1:11 saying %q", c.src, msg, c.want)
+		}
+		if strings.Contains(msg, secret) {
+			t.Errorf("%q: the error shows the password: %s", c.src, msg)
+		}
+	}
+	for _, ok := range []string{":memory:", "file:wx.db?mode=memory&cache=shared", "file:///var/lib/wx.db", "data/wx.db", "/var/lib/wxflow/wx=1.db", "postgresql://wx@db/wxflow"} {
+		if err := CheckDatabase(ok); err != nil {
+			t.Errorf("CheckDatabase(%q): %v", ok, err)
+		}
+	}
+	// What logs and errors show of a refused setting has no password.
+	for in, want := range map[string]string{
+		"host=db user=wx password=" + secret + " dbname=wxflow": "host=db user=wx password=xxxxx dbname=wxflow",
+		"password = '" + secret + " x' host=db":                 "password = xxxxx host=db",
+		"host=db sslpassword=" + secret:                         "host=db sslpassword=xxxxx",
+		"mysql://wx:" + secret + "@db/wxflow":                   "mysql://wx:xxxxx@db/wxflow",
+		"file:wx.db?mode=ro":                                    "file:wx.db?mode=ro",
+	} {
+		if got := DatabaseName(in); got != want {
+			t.Errorf("DatabaseName(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// FuzzDatabaseName: what logs show of a database setting never holds its
+// password, in a URL (any scheme, as user info or a parameter) or a
+// connection string of keywords; and CheckDatabase never panics.
+func FuzzDatabaseName(f *testing.F) {
+	f.Add("s3cret", "db:5432/wxflow")
+	f.Add("p@ss:w/rd", "h1,h2/wxflow?sslmode=require")
+	f.Add("'quoted x'", "[::1]/db")
+	f.Fuzz(func(t *testing.T, pw, rest string) {
+		_ = CheckDatabase(pw + rest)
+		secret := "Zq9" + pw + "9qZ"
+		if strings.ContainsAny(secret, " \t\n\r\v\f'\\") || strings.Contains(rest, "Zq9") {
+			t.Skip()
+		}
+		for _, s := range []string{
+			"postgres://wx:" + url.QueryEscape(secret) + "@" + rest,
+			"mysql://wx:" + url.PathEscape(secret) + "@" + rest,
+			"postgresql://wx@db/wxflow?password=" + url.QueryEscape(secret) + "&x=" + url.QueryEscape(rest),
+			"postgres://wx@db/wxflow?sslpassword=" + url.QueryEscape(secret),
+			"host=db password=" + secret + " dbname=" + strings.Fields(rest + " x")[0],
+			"host=db password='" + secret + "'",
+		} {
+			if got := DatabaseName(s); strings.Contains(got, secret) || strings.Contains(got, url.QueryEscape(secret)) || strings.Contains(got, url.PathEscape(secret)) {
+				t.Errorf("DatabaseName(%q) = %q: shows the password", s, got)
+			}
+		}
+	})
 }

@@ -226,7 +226,7 @@ func TestConfigEnvExpansion(t *testing.T) {
 		{"default when empty", `${EMPTY:-fallback.db}`, "fallback.db"},
 		{"default not used when set", `${DIR:-fallback}`, "/srv/wx"},
 		{"empty default", `x${NOPE:-}y`, "xy"},
-		{"default with colon and slash", `${NOPE:-http://a:1/b}`, "http://a:1/b"},
+		{"default with colon and slash", `${NOPE:-/srv/a:1/b}`, "/srv/a:1/b"},
 		{"literal ${", `$${DIR}`, "${DIR}"},
 		{"literal ${ then reference", `$${DIR}=${DIR}`, "${DIR}=/srv/wx"},
 		{"lone dollar", `$DIR/$5`, "$DIR/$5"},
