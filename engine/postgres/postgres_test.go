@@ -244,6 +244,26 @@ func TestPasswordNotInErrors(t *testing.T) {
 	}
 }
 
+// TestSSLPasswordNotInErrors: pgx's error for a URL it cannot parse
+// repeats the URL with its password masked but not sslpassword (the
+// passphrase of the client's TLS key); Open's error masks both. No server
+// is needed: the URL is refused before connecting.
+func TestSSLPasswordNotInErrors(t *testing.T) {
+	const secret = "Ssl-Secret-3"
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, err := postgres.Open(ctx, "postgres://wx:pw-Secret-4@127.0.0.1:1/wxflow?sslpassword="+secret+"&connect_timeout=abc", postgres.Options{})
+	if err == nil {
+		t.Fatal("Open accepted connect_timeout=abc")
+	}
+	if strings.Contains(err.Error(), secret) || strings.Contains(err.Error(), "pw-Secret-4") {
+		t.Errorf("Open's error shows a secret: %v", err)
+	}
+	if !strings.Contains(err.Error(), "connect_timeout") {
+		t.Errorf("Open's error does not say what is wrong: %v", err)
+	}
+}
+
 func TestRedact(t *testing.T) {
 	for _, c := range []struct{ in, want string }{
 		{"postgres://wx:secret@db:5432/wxflow?sslmode=disable", "postgres://wx:xxxxx@db:5432/wxflow?sslmode=disable"},
