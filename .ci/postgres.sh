@@ -4,7 +4,8 @@
 # script started before is reused. The cluster is a throwaway one in
 # $WXFLOW_PG_DIR (default /tmp/wxflow-pg), owned by the postgres user,
 # listening on 127.0.0.1:$WXFLOW_PG_PORT (default 55432) only; the role and
-# database are both wxflow (the role's password is a throwaway, for CI).
+# database are both wxflow (the role's password is a throwaway, for CI), and
+# the role wxflow_node (same password) has no privileges of its own.
 
 wxflow_pg_dir=${WXFLOW_PG_DIR:-/tmp/wxflow-pg}
 wxflow_pg_port=${WXFLOW_PG_PORT:-55432}
@@ -40,6 +41,12 @@ if [ "$(wxflow_psql -c "SELECT 1 FROM pg_roles WHERE rolname = 'wxflow'")" != 1 
   wxflow_psql -c "CREATE ROLE wxflow LOGIN"
 fi
 wxflow_psql -c "ALTER ROLE wxflow PASSWORD 'ci-only-secret'"
+# wxflow_node holds no privilege of its own: the tests grant it, on their
+# schemas, what docs/scaling.md gives a node's role.
+if [ "$(wxflow_psql -c "SELECT 1 FROM pg_roles WHERE rolname = 'wxflow_node'")" != 1 ]; then
+  wxflow_psql -c "CREATE ROLE wxflow_node LOGIN"
+fi
+wxflow_psql -c "ALTER ROLE wxflow_node PASSWORD 'ci-only-secret'"
 if [ "$(wxflow_psql -c "SELECT 1 FROM pg_database WHERE datname = 'wxflow'")" != 1 ]; then
   wxflow_psql -c "CREATE DATABASE wxflow OWNER wxflow"
 fi

@@ -36,6 +36,8 @@ type Store struct {
 	// lease is the node's lease once it joined (engine.Node), nil
 	// before.
 	lease *lease
+	// migrated are the migrations Open applied.
+	migrated []string
 
 	// mu guards ids and runIDs, the outbox and run ids taken from their
 	// sequences and not used yet (used in order, by the writer).
@@ -345,12 +347,28 @@ func (s *Store) migrate(ctx context.Context) error {
 			conn.Close(context.Background())
 		}
 	}()
-	if _, err := conn.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (name text PRIMARY KEY, applied_at bigint NOT NULL)`); err != nil {
+	// CREATE TABLE IF NOT EXISTS needs the schema's CREATE privilege
+	// even when the table exists: a node's role may have only its rows'.
+	var have bool
+	if err := conn.QueryRow(ctx, `SELECT to_regclass('schema_migrations') IS NOT NULL`).Scan(&have); err != nil {
 		return fmt.Errorf("migrate: %w", err)
+	}
+	if !have {
+		if err := mayCreate(ctx, conn); err != nil {
+			return fmt.Errorf("migrate: %w", err)
+		}
+		if _, err := conn.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (name text PRIMARY KEY, applied_at bigint NOT NULL)`); err != nil {
+			return fmt.Errorf("migrate: %w", err)
+		}
 	}
 	missing, err := missingMigrations(ctx, conn, s.known)
 	if err != nil {
 		return err
+	}
+	if len(missing) > 0 {
+		if err := mayCreate(ctx, conn); err != nil {
+			return fmt.Errorf("migrate to %s: %w", strings.TrimSuffix(missing[len(missing)-1], ".sql"), err)
+		}
 	}
 	n := 0
 	for _, name := range missing {
@@ -369,6 +387,7 @@ func (s *Store) migrate(ctx context.Context) error {
 			return fmt.Errorf("migrate %s: %w", name, err)
 		}
 		n++
+		s.migrated = append(s.migrated, strings.TrimSuffix(name, ".sql"))
 	}
 	if n > 0 {
 		if err := backfillLanes(ctx, conn); err != nil {
@@ -380,8 +399,8 @@ func (s *Store) migrate(ctx context.Context) error {
 }
 
 // schemaExists says what to do when no schema of the connection's
-// search_path exists: PostgreSQL's own error, at the first CREATE, would
-// only say that none was selected.
+// search_path exists, or none the role may use: PostgreSQL's own error,
+// at the first CREATE, would only say that none was selected.
 func schemaExists(ctx context.Context, conn *pgx.Conn) error {
 	var schema *string
 	if err := conn.QueryRow(ctx, `SELECT current_schema()`).Scan(&schema); err != nil {
@@ -390,11 +409,36 @@ func schemaExists(ctx context.Context, conn *pgx.Conn) error {
 	if schema != nil {
 		return nil
 	}
-	var path string
-	if err := conn.QueryRow(ctx, `SHOW search_path`).Scan(&path); err != nil {
+	var path, role string
+	var denied []string
+	err := conn.QueryRow(ctx, `SELECT current_setting('search_path'), current_user,
+		coalesce(array_agg(n.nspname ORDER BY n.nspname) FILTER (WHERE n.nspname IS NOT NULL), '{}')
+		FROM unnest(string_to_array(current_setting('search_path'), ',')) AS p(name)
+		LEFT JOIN pg_namespace n ON n.nspname = btrim(btrim(p.name), '"')
+			AND NOT has_schema_privilege(n.oid, 'USAGE')`).Scan(&path, &role, &denied)
+	if err != nil {
 		return err
 	}
+	if len(denied) > 0 {
+		return fmt.Errorf("the role %s may not use schema %s of the search_path (%s): GRANT USAGE ON SCHEMA %s TO %s (and CREATE, for wxflow serve to make or migrate its tables there)",
+			role, denied[0], path, pgx.Identifier{denied[0]}.Sanitize(), pgx.Identifier{role}.Sanitize())
+	}
 	return fmt.Errorf("no schema of the search_path (%s) exists: create it first (CREATE SCHEMA name AUTHORIZATION the_user), or leave search_path out of the URL for the user's default", path)
+}
+
+// mayCreate says what to do when the role may not create tables in the
+// schema wxflow's would go to: PostgreSQL's own error is "permission
+// denied for schema", and since PostgreSQL 15 only the database's owner
+// may create in public.
+func mayCreate(ctx context.Context, conn *pgx.Conn) error {
+	var schema, role string
+	var ok bool
+	err := conn.QueryRow(ctx, `SELECT current_schema(), current_user, has_schema_privilege(current_schema(), 'CREATE')`).Scan(&schema, &role, &ok)
+	if err != nil || ok {
+		return err
+	}
+	return fmt.Errorf("the role %s may not create tables in schema %s (since PostgreSQL 15, only the database's owner may in public): GRANT CREATE ON SCHEMA %s TO %s, or give wxflow a schema of its own (CREATE SCHEMA wxflow AUTHORIZATION %s, then search_path=wxflow in the URL); or migrate as a role that may (wxflow migrate) and run the nodes as this one (docs/scaling.md#roles-and-privileges)",
+		role, schema, pgx.Identifier{schema}.Sanitize(), pgx.Identifier{role}.Sanitize(), pgx.Identifier{role}.Sanitize())
 }
 
 // missingMigrations returns the migrations of known that the database has
@@ -457,6 +501,13 @@ func (s *Store) migrateIfNew(ctx context.Context) error {
 // Open migrated.
 func (s *Store) Behind() []string {
 	return s.behind
+}
+
+// Migrated returns the migrations Open applied to the database, oldest
+// first (none when it was migrated already, or for a store opened
+// read-only).
+func (s *Store) Migrated() []string {
+	return s.migrated
 }
 
 // analyze gathers the planner's statistics of the tables that hold rows,

@@ -45,6 +45,8 @@ type Store struct {
 	// stateBuf is the writer's scratch for encoding run states (Update
 	// runs one at a time): grown once, not for every run.
 	stateBuf []byte
+	// migrated are the migrations Open applied.
+	migrated []string
 	// readOnly is Options.ReadOnly.
 	readOnly bool
 }
@@ -257,8 +259,15 @@ func (s *Store) migrate(ctx context.Context) error {
 		if err := tx.Commit(); err != nil {
 			return fmt.Errorf("migrate %s: %w", name, err)
 		}
+		s.migrated = append(s.migrated, strings.TrimSuffix(name, ".sql"))
 	}
 	return nil
+}
+
+// Migrated returns the migrations Open applied to the file, oldest first
+// (none when it was migrated already, or for a store opened read-only).
+func (s *Store) Migrated() []string {
+	return s.migrated
 }
 
 const contactCols = `account, id, followed, first_seen, last_seen, tags, fields, conv`

@@ -73,3 +73,55 @@ func WithSchema(t testing.TB, base, schema string) string {
 	u.RawQuery = q.Encode()
 	return u.String()
 }
+
+// NodeRole is the role of .ci/postgres.sh that holds no privilege of its
+// own (LOGIN, with the password of WXFLOW_PG_URL's role): tests grant it
+// what a node's role is given, to run wxflow as a role that is not the
+// owner of its tables.
+const NodeRole = "wxflow_node"
+
+// AsNodeRole returns dsn with NodeRole as its user, or skips (fails
+// under WXFLOW_REQUIRE_PG=1) when the server has no such role.
+func AsNodeRole(t testing.TB, dsn string) string {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatalf("connect to WXFLOW_PG_URL: %v", err)
+	}
+	defer conn.Close(ctx)
+	var n int
+	if err := conn.QueryRow(ctx, `SELECT count(*) FROM pg_roles WHERE rolname = $1`, NodeRole).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n == 0 {
+		if os.Getenv("WXFLOW_REQUIRE_PG") == "1" {
+			t.Fatalf("WXFLOW_REQUIRE_PG=1 but the server has no role %s (. .ci/postgres.sh creates it)", NodeRole)
+		}
+		t.Skipf("the server has no role %s (. .ci/postgres.sh creates it)", NodeRole)
+	}
+	u, err := url.Parse(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pw, _ := u.User.Password()
+	u.User = url.UserPassword(NodeRole, pw)
+	return u.String()
+}
+
+// Grant runs statements as dsn's role (the owner of the test's schema),
+// for example the grants of a node's role.
+func Grant(t testing.TB, dsn string, stmts ...string) {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	for _, s := range stmts {
+		if _, err := conn.Exec(ctx, s); err != nil {
+			t.Fatalf("%s: %v", s, err)
+		}
+	}
+}

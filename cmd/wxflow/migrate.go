@@ -1,0 +1,95 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/wxflow/wxflow/cmd/wxflow/internal/config"
+	"github.com/wxflow/wxflow/engine/postgres"
+	"github.com/wxflow/wxflow/engine/sqlite"
+)
+
+func init() {
+	commands["migrate"] = command{"apply the store's migrations and exit (serve applies them too)", runMigrate}
+}
+
+// runMigrate is `wxflow migrate [--config FILE | --database FILE|URL]`:
+// the migrations wxflow serve applies when it starts, applied alone, so
+// that a deploy can migrate as the role that owns the tables before
+// starting nodes that run as a role without CREATE
+// (docs/scaling.md#roles-and-privileges), or migrate as a step of its
+// own. Exit 0 when the store is at this wxflow's schema, 1 when it could
+// not be migrated (unreachable, a newer wxflow's schema, privileges), 2
+// on usage errors.
+func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fl := flag.NewFlagSet("migrate", flag.ContinueOnError)
+	fl.SetOutput(stderr)
+	cfgPath := fl.String("config", defaultConfigFile, "the configuration file whose database to migrate")
+	database := fl.String("database", "", "the store to migrate, a SQLite file or a postgres:// URL (instead of the config's)")
+	fl.Usage = func() {
+		fmt.Fprintln(stderr, "usage: wxflow migrate [--config FILE | --database FILE|URL]")
+		fmt.Fprintln(stderr, "\nApplies the migrations of this wxflow to the store (those wxflow serve applies")
+		fmt.Fprintln(stderr, "when it starts: one process migrates, under an advisory lock on PostgreSQL), then")
+		fmt.Fprintln(stderr, "exits, saying what it applied. On PostgreSQL, nodes of an older wxflow still")
+		fmt.Fprintln(stderr, "running on the database stop at their next lease renewal once it is migrated.")
+		fmt.Fprintln(stderr, "Migrate as the role that owns the tables; nodes may then run as a role with only")
+		fmt.Fprintln(stderr, "their rows' privileges (docs/scaling.md#roles-and-privileges). Exit 0 when the")
+		fmt.Fprintln(stderr, "store is at this wxflow's schema, 1 when it could not be migrated, 2 on usage errors.")
+		fl.PrintDefaults()
+	}
+	if err := fl.Parse(args); err != nil {
+		return exitUsage
+	}
+	if fl.NArg() > 0 {
+		fl.Usage()
+		return exitUsage
+	}
+	given := map[string]bool{}
+	fl.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	if given["config"] && given["database"] {
+		fmt.Fprintln(stderr, "wxflow migrate: --config and --database do not go together: --database names the store itself")
+		return exitUsage
+	}
+	db := *database
+	if db == "" {
+		cfg, code, err := loadStoreConfig(fl, *cfgPath)
+		if err != nil {
+			fmt.Fprintf(stderr, "wxflow migrate: %v\n", err)
+			return code
+		}
+		db = cfg.Database
+	}
+	if err := config.CheckDatabase(db); err != nil {
+		fmt.Fprintf(stderr, "wxflow migrate: %v\n", err)
+		return exitUsage
+	}
+	name := config.DatabaseName(db)
+	var applied []string
+	schema := sqlite.Schema()
+	if postgres.IsURL(db) {
+		st, err := postgres.Open(ctx, db, postgres.Options{ReadConns: 1})
+		if err != nil {
+			fmt.Fprintf(stderr, "wxflow migrate: %v\n", err)
+			return exitProblems
+		}
+		applied, schema = st.Migrated(), postgres.Schema()
+		st.Close()
+	} else {
+		st, err := sqlite.Open(ctx, db, sqlite.Options{ReadConns: 1})
+		if err != nil {
+			fmt.Fprintf(stderr, "wxflow migrate: %v\n", err)
+			return exitProblems
+		}
+		applied = st.Migrated()
+		st.Close()
+	}
+	if len(applied) == 0 {
+		fmt.Fprintf(stdout, "%s is at %s already: nothing to migrate\n", name, schema)
+		return exitOK
+	}
+	fmt.Fprintf(stdout, "migrated %s to %s: applied %s\n", name, schema, strings.Join(applied, ", "))
+	return exitOK
+}

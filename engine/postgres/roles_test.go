@@ -1,0 +1,79 @@
+package postgres_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/wxflow/wxflow/engine"
+	"github.com/wxflow/wxflow/engine/postgres"
+	"github.com/wxflow/wxflow/engine/postgres/pgtest"
+	"github.com/wxflow/wxflow/engine/storetest"
+)
+
+// nodeGrants are the privileges docs/scaling.md gives a node's role on
+// wxflow's schema, before its owner migrates it: the tables and sequences
+// the migrations create are the role's by default privileges.
+func nodeGrants(schema string) []string {
+	s, r := pgx.Identifier{schema}.Sanitize(), pgtest.NodeRole
+	return []string{
+		`GRANT USAGE ON SCHEMA ` + s + ` TO ` + r,
+		`ALTER DEFAULT PRIVILEGES IN SCHEMA ` + s + ` GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO ` + r,
+		`ALTER DEFAULT PRIVILEGES IN SCHEMA ` + s + ` GRANT USAGE, SELECT, UPDATE ON SEQUENCES TO ` + r,
+	}
+}
+
+// TestRolePrivilegesExplained: a role that may not use the schema of its
+// search_path, or may not create tables in it, is told which GRANT it
+// lacks, and nothing is created.
+func TestRolePrivilegesExplained(t *testing.T) {
+	dsn, schema := pgtest.Schema(t, "wxtest_")
+	node := pgtest.AsNodeRole(t, dsn)
+	ctx := context.Background()
+	for _, c := range []struct {
+		grant string
+		want  []string
+	}{
+		{"", []string{"the role wxflow_node may not use schema " + schema, "GRANT USAGE ON SCHEMA " + `"` + schema + `"` + " TO " + `"wxflow_node"`}},
+		{`GRANT USAGE ON SCHEMA ` + schema + ` TO wxflow_node`, []string{"the role wxflow_node may not create tables in schema " + schema, "GRANT CREATE ON SCHEMA", "docs/scaling.md#roles-and-privileges"}},
+	} {
+		if c.grant != "" {
+			pgtest.Grant(t, dsn, c.grant)
+		}
+		s, err := postgres.Open(ctx, node, postgres.Options{})
+		if err == nil {
+			s.Close()
+			t.Fatalf("after %q: Open as %s succeeded", c.grant, pgtest.NodeRole)
+		}
+		for _, w := range c.want {
+			if !strings.Contains(err.Error(), w) {
+				t.Errorf("after %q: Open = %v; want it to say %q", c.grant, err, w)
+			}
+		}
+	}
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var n int
+	if err := conn.QueryRow(ctx, `SELECT count(*) FROM pg_tables WHERE schemaname = $1`, schema).Scan(&n); err != nil || n != 0 {
+		t.Errorf("%d tables in the schema (%v), want none", n, err)
+	}
+}
+
+// TestPostgresStoreAsNodeRole runs the store conformance suite as a role
+// that owns nothing: each case's schema is given the grants of
+// nodeGrants, migrated by its owner, and the store opened as that role.
+// A node needs no CREATE once its schema is migrated.
+func TestPostgresStoreAsNodeRole(t *testing.T) {
+	pgtest.AsNodeRole(t, serverURL(t))
+	storetest.Run(t, func(t *testing.T) engine.Store {
+		dsn, schema := pgtest.Schema(t, "wxtest_")
+		pgtest.Grant(t, dsn, nodeGrants(schema)...)
+		open(t, dsn).Close()
+		return open(t, pgtest.AsNodeRole(t, dsn))
+	})
+}
