@@ -44,16 +44,14 @@ func runBackup(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		return exitUsage
 	}
 	to := fl.Arg(0)
-	given := map[string]bool{}
-	fl.Visit(func(f *flag.Flag) { given[f.Name] = true })
-	if given["config"] && given["database"] {
-		fmt.Fprintln(stderr, "wxflow backup: --config and --database do not go together: --database names the store itself")
+	configGiven, ok := storeFlags(fl, "backup", "database", stderr)
+	if !ok {
 		return exitUsage
 	}
 	db := *database
 	if db == "" {
 		var err error
-		if db, err = backupDatabase(*cfgPath, given["config"]); err != nil {
+		if db, err = backupDatabase(*cfgPath, configGiven); err != nil {
 			fmt.Fprintf(stderr, "wxflow backup: %v\n", err)
 			return exitUsage
 		}

@@ -50,10 +50,8 @@ func runCopyStore(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		fl.Usage()
 		return exitUsage
 	}
-	given := map[string]bool{}
-	fl.Visit(func(f *flag.Flag) { given[f.Name] = true })
-	if given["config"] && given["from"] {
-		fmt.Fprintln(stderr, "wxflow copy-store: --config and --from do not go together: --from names the store itself")
+	configGiven, ok := storeFlags(fl, "copy-store", "from", stderr)
+	if !ok {
 		return exitUsage
 	}
 	if !postgres.IsURL(*to) {
@@ -63,7 +61,7 @@ func runCopyStore(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	db := *from
 	if db == "" {
 		var err error
-		if db, err = backupDatabase(*cfgPath, given["config"]); err != nil {
+		if db, err = backupDatabase(*cfgPath, configGiven); err != nil {
 			fmt.Fprintf(stderr, "wxflow copy-store: %v\n", err)
 			return exitUsage
 		}

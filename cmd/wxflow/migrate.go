@@ -47,10 +47,7 @@ func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		fl.Usage()
 		return exitUsage
 	}
-	given := map[string]bool{}
-	fl.Visit(func(f *flag.Flag) { given[f.Name] = true })
-	if given["config"] && given["database"] {
-		fmt.Fprintln(stderr, "wxflow migrate: --config and --database do not go together: --database names the store itself")
+	if _, ok := storeFlags(fl, "migrate", "database", stderr); !ok {
 		return exitUsage
 	}
 	db := *database

@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
+	"io"
 
 	"github.com/wxflow/wxflow/cmd/wxflow/internal/config"
 	"github.com/wxflow/wxflow/engine"
@@ -104,6 +106,20 @@ func checkSandboxDatabase(database string) error {
 		return fmt.Errorf("the sandbox keeps its state in a SQLite file; %s is a PostgreSQL database (write a config file with accounts to serve from it)", config.DatabaseName(database))
 	}
 	return nil
+}
+
+// storeFlags checks the flags that name a command's store: --config, or
+// the flag named store (--database, --from), which names the store
+// itself, not both. ok is false when both were given (the usage error is
+// printed); configGiven says whether --config was.
+func storeFlags(fl *flag.FlagSet, cmd, store string, stderr io.Writer) (configGiven, ok bool) {
+	given := map[string]bool{}
+	fl.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	if given["config"] && given[store] {
+		fmt.Fprintf(stderr, "wxflow %s: --config and --%s do not go together: --%s names the store itself\n", cmd, store, store)
+		return true, false
+	}
+	return given["config"], true
 }
 
 // checkBackupDatabase refuses a PostgreSQL URL for wxflow backup, which
