@@ -5,7 +5,8 @@
 # $WXFLOW_PG_DIR (default /tmp/wxflow-pg), owned by the postgres user,
 # listening on 127.0.0.1:$WXFLOW_PG_PORT (default 55432) only; the role and
 # database are both wxflow (the role's password is a throwaway, for CI), and
-# the role wxflow_node (same password) has no privileges of its own.
+# the role wxflow_node (same password) has no privileges of its own and
+# serializable transactions by default.
 
 wxflow_pg_dir=${WXFLOW_PG_DIR:-/tmp/wxflow-pg}
 wxflow_pg_port=${WXFLOW_PG_PORT:-55432}
@@ -42,11 +43,14 @@ if [ "$(wxflow_psql -c "SELECT 1 FROM pg_roles WHERE rolname = 'wxflow'")" != 1 
 fi
 wxflow_psql -c "ALTER ROLE wxflow PASSWORD 'ci-only-secret'"
 # wxflow_node holds no privilege of its own: the tests grant it, on their
-# schemas, what docs/scaling.md gives a node's role.
+# schemas, what docs/scaling.md gives a node's role. Its transactions are
+# serializable by default, as a DBA may set a role's: the store must keep
+# to read committed all the same.
 if [ "$(wxflow_psql -c "SELECT 1 FROM pg_roles WHERE rolname = 'wxflow_node'")" != 1 ]; then
   wxflow_psql -c "CREATE ROLE wxflow_node LOGIN"
 fi
 wxflow_psql -c "ALTER ROLE wxflow_node PASSWORD 'ci-only-secret'"
+wxflow_psql -c "ALTER ROLE wxflow_node SET default_transaction_isolation = 'serializable'"
 if [ "$(wxflow_psql -c "SELECT 1 FROM pg_database WHERE datname = 'wxflow'")" != 1 ]; then
   wxflow_psql -c "CREATE DATABASE wxflow OWNER wxflow"
 fi

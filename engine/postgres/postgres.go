@@ -219,6 +219,19 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("open store %s: %w", name, scrub(err, dsn))
 	}
 	cfg.MaxConns, cfg.MinConns = 1, 0
+	// The store's transactions are read committed: a claim skips rows
+	// other nodes locked, a duplicate event is the insert that found a
+	// committed one, a lane's lease is read as committed last. A database
+	// or role whose default is repeatable read or serializable (ALTER
+	// DATABASE ... SET default_transaction_isolation) would turn those
+	// into serialization failures, lost dedupes and stalls; the setting
+	// sent at connection start overrides it.
+	switch iso := strings.ToLower(strings.TrimSpace(cfg.ConnConfig.RuntimeParams["default_transaction_isolation"])); iso {
+	case "", "read committed":
+		cfg.ConnConfig.RuntimeParams["default_transaction_isolation"] = "read committed"
+	default:
+		return nil, fmt.Errorf("open store %s: default_transaction_isolation=%s in the URL: wxflow's store works at read committed (its claims, dedupe and leases rely on it); leave the setting out", name, iso)
+	}
 	if cfg.ConnConfig.RuntimeParams["idle_in_transaction_session_timeout"] == "" {
 		// A node paused in the middle of a transaction holds its lease's
 		// row: the server ends the transaction, so that the node taking

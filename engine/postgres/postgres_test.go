@@ -264,6 +264,24 @@ func TestSSLPasswordNotInErrors(t *testing.T) {
 	}
 }
 
+// TestIsolationInURLRefused: a URL asking for another isolation than read
+// committed is refused before connecting, saying why; read committed
+// itself is accepted as the URL writes it.
+func TestIsolationInURLRefused(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for _, iso := range []string{"serializable", "repeatable%20read", "Serializable"} {
+		_, err := postgres.Open(ctx, "postgres://wx:pw@127.0.0.1:1/wxflow?default_transaction_isolation="+iso, postgres.Options{})
+		if err == nil || !strings.Contains(err.Error(), "wxflow's store works at read committed") {
+			t.Errorf("isolation %s: Open = %v", iso, err)
+		}
+	}
+	_, err := postgres.Open(ctx, "postgres://wx:pw@127.0.0.1:1/wxflow?connect_timeout=1&default_transaction_isolation=read%20committed", postgres.Options{})
+	if err == nil || strings.Contains(err.Error(), "read committed") {
+		t.Errorf("read committed in the URL: Open = %v, want only the refused connection", err)
+	}
+}
+
 func TestRedact(t *testing.T) {
 	for _, c := range []struct{ in, want string }{
 		{"postgres://wx:secret@db:5432/wxflow?sslmode=disable", "postgres://wx:xxxxx@db:5432/wxflow?sslmode=disable"},
