@@ -54,5 +54,10 @@ wxflow_psql -c "ALTER ROLE wxflow_node SET default_transaction_isolation = 'seri
 if [ "$(wxflow_psql -c "SELECT 1 FROM pg_database WHERE datname = 'wxflow'")" != 1 ]; then
   wxflow_psql -c "CREATE DATABASE wxflow OWNER wxflow"
 fi
+# A database in LATIN1, which the store must refuse (it cannot hold
+# WeChat's Chinese text).
+if [ "$(wxflow_psql -c "SELECT 1 FROM pg_database WHERE datname = 'wxflow_latin1'")" != 1 ]; then
+  wxflow_psql -c "CREATE DATABASE wxflow_latin1 OWNER wxflow ENCODING 'LATIN1' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0"
+fi
 export WXFLOW_PG_URL="postgres://wxflow:ci-only-secret@127.0.0.1:$wxflow_pg_port/wxflow?sslmode=disable"
 "$wxflow_pg_bin/postgres" --version

@@ -413,8 +413,12 @@ func (s *Store) migrate(ctx context.Context) error {
 
 // schemaExists says what to do when no schema of the connection's
 // search_path exists, or none the role may use: PostgreSQL's own error,
-// at the first CREATE, would only say that none was selected.
+// at the first CREATE, would only say that none was selected. It first
+// checks the database's encoding (checkEncoding).
 func schemaExists(ctx context.Context, conn *pgx.Conn) error {
+	if err := checkEncoding(ctx, conn); err != nil {
+		return err
+	}
 	var schema *string
 	if err := conn.QueryRow(ctx, `SELECT current_schema()`).Scan(&schema); err != nil {
 		return err
@@ -437,6 +441,23 @@ func schemaExists(ctx context.Context, conn *pgx.Conn) error {
 			role, denied[0], path, pgx.Identifier{denied[0]}.Sanitize(), pgx.Identifier{role}.Sanitize())
 	}
 	return fmt.Errorf("no schema of the search_path (%s) exists: create it first (CREATE SCHEMA name AUTHORIZATION the_user), or leave search_path out of the URL for the user's default", path)
+}
+
+// checkEncoding refuses a database whose encoding is not UTF8. WeChat's
+// text (Chinese, emoji) is UTF-8; in a LATIN1 database its bytes are
+// stored as LATIN1 characters they are not (the connection's encoding is
+// the server's unless set): garbled for every other client, and
+// corrupted by a conversion to UTF8 (a dump restored into a UTF8
+// database); with client_encoding=UTF8, every such event fails.
+func checkEncoding(ctx context.Context, conn *pgx.Conn) error {
+	var enc, db string
+	if err := conn.QueryRow(ctx, `SELECT current_setting('server_encoding'), current_database()`).Scan(&enc, &db); err != nil {
+		return err
+	}
+	if enc == "UTF8" {
+		return nil
+	}
+	return fmt.Errorf("the database %s is encoded in %s: wxflow stores WeChat's text (Chinese, emoji) and needs UTF8: CREATE DATABASE %s ENCODING 'UTF8' TEMPLATE template0, and copy what it holds there", db, enc, pgx.Identifier{db + "_utf8"}.Sanitize())
 }
 
 // mayCreate says what to do when the role may not create tables in the

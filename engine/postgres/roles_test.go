@@ -2,6 +2,8 @@ package postgres_test
 
 import (
 	"context"
+	"net/url"
+	"os"
 	"strings"
 	"testing"
 
@@ -76,4 +78,42 @@ func TestPostgresStoreAsNodeRole(t *testing.T) {
 		open(t, dsn).Close()
 		return open(t, pgtest.AsNodeRole(t, dsn))
 	})
+}
+
+// TestDatabaseEncodingRefused: a database not in UTF8 (.ci/postgres.sh
+// makes wxflow_latin1) is refused at Open, saying what to do, and nothing
+// is created in it: in LATIN1, a follower's Chinese text is stored as the
+// LATIN1 characters of its bytes.
+func TestDatabaseEncodingRefused(t *testing.T) {
+	u, err := url.Parse(serverURL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Path = "/wxflow_latin1"
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, u.String())
+	if err != nil {
+		if os.Getenv("WXFLOW_REQUIRE_PG") == "1" {
+			t.Fatalf("no database wxflow_latin1 (. .ci/postgres.sh makes it): %v", err)
+		}
+		t.Skipf("no database wxflow_latin1 (. .ci/postgres.sh makes it): %v", err)
+	}
+	defer conn.Close(ctx)
+	var n int
+	if err := conn.QueryRow(ctx, `SELECT length($1::text)`, "你好").Scan(&n); err != nil || n != 6 {
+		t.Fatalf("length of 你好 in LATIN1 = %d (%v), want its 6 bytes as 6 characters: the test proves nothing", n, err)
+	}
+	for _, opts := range []postgres.Options{{}, {ReadOnly: true}} {
+		s, err := postgres.Open(ctx, u.String(), opts)
+		if err == nil {
+			s.Close()
+			t.Fatalf("Open %+v of a LATIN1 database succeeded", opts)
+		}
+		if !strings.Contains(err.Error(), "the database wxflow_latin1 is encoded in LATIN1") || !strings.Contains(err.Error(), "ENCODING 'UTF8'") {
+			t.Errorf("Open %+v = %v", opts, err)
+		}
+	}
+	if err := conn.QueryRow(ctx, `SELECT count(*) FROM pg_tables WHERE schemaname = 'public'`).Scan(&n); err != nil || n != 0 {
+		t.Errorf("%d tables in wxflow_latin1 (%v), want none", n, err)
+	}
 }
