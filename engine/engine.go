@@ -95,7 +95,9 @@ type Engine struct {
 	// messages while someone watched (Changed).
 	changedMu sync.Mutex
 	changed   chan struct{}
-	watched   atomic.Bool
+	// changes counts the wakes of Changed's watchers (Watch).
+	changes uint64
+	watched atomic.Bool
 	// feed carries word of such commits between the nodes of a shared
 	// store (nil on a store of one process): the live pages of one node
 	// follow what the others commit.

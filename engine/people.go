@@ -595,13 +595,26 @@ func (e *Engine) closeStale(ctx context.Context) error {
 // On a store of one process, commits pay for it only while someone
 // watches.
 func (e *Engine) Changed() <-chan struct{} {
+	ch, _ := e.Watch()
+	return ch
+}
+
+// Watch is Changed with a count of the changes said so far: a page
+// rendered after Watch returned n shows every change committed before;
+// when a later Watch returns more than n, a change may have come after
+// (the console's live pages render with n, and their stream tells them
+// to read themselves again at once when it moved on meanwhile). Until
+// the next change is said, every commit that changes a contact or a
+// message's outcome counts.
+func (e *Engine) Watch() (changed <-chan struct{}, n uint64) {
+	e = e.top() // the writers share the engine's watchers
 	e.changedMu.Lock()
 	defer e.changedMu.Unlock()
 	if e.changed == nil {
 		e.changed = make(chan struct{})
 	}
 	e.watched.Store(true)
-	return e.changed
+	return e.changed, e.changes
 }
 
 // ChangeFeed is a store shared by several processes (nodes) that carries
@@ -643,6 +656,7 @@ func (e *Engine) wakeWatchers() {
 		close(e.changed)
 		e.changed = nil
 	}
+	e.changes++
 	e.watched.Store(false)
 }
 

@@ -17,6 +17,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -110,7 +111,11 @@ type Console struct {
 	openCSRF string
 
 	// done is closed by Close: the live streams end.
-	done      chan struct{}
+	done chan struct{}
+	// liveTag names this console's count of changes (engine.Watch) in
+	// the pages it renders (since): a page rendered by another process
+	// (another node behind the load balancer) counts elsewhere.
+	liveTag   string
 	closeOnce sync.Once
 
 	simMu sync.Mutex
@@ -131,7 +136,7 @@ func New(cfg Config) (*Console, error) {
 		cfg.Now = time.Now
 	}
 	c := &Console{cfg: cfg, eng: cfg.Engine, log: cfg.Logger, mux: http.NewServeMux(), said: map[string][]simSaid{},
-		now: cfg.Now, done: make(chan struct{}), tokenHash: sha256.Sum256([]byte(cfg.Token))}
+		now: cfg.Now, done: make(chan struct{}), tokenHash: sha256.Sum256([]byte(cfg.Token)), liveTag: rand.Text()[:8]}
 	if cfg.Token == "" {
 		c.openCSRF = rand.Text()
 	}
@@ -150,7 +155,7 @@ func (c *Console) routes() {
 	c.mux.HandleFunc("POST /login", c.login)
 	c.mux.HandleFunc("POST /logout", c.logout)
 
-	page := func(pattern string, h http.HandlerFunc) { c.mux.Handle(pattern, c.guard(h, false)) }
+	page := func(pattern string, h http.HandlerFunc) { c.mux.Handle(pattern, c.guard(c.marked(h), false)) }
 	api := func(pattern string, h http.HandlerFunc) { c.mux.Handle(pattern, c.guard(h, true)) }
 	page("GET /{$}", c.home)
 	page("GET /flows", c.flowsPage)
@@ -184,6 +189,29 @@ func (c *Console) routes() {
 	api("/api/", func(w http.ResponseWriter, r *http.Request) {
 		apiError(w, http.StatusNotFound, "no such API endpoint: "+r.Method+" "+r.URL.Path)
 	})
+}
+
+// sinceKey is the request context's key of the count of changes a page
+// was read after (marked).
+type sinceKey struct{}
+
+// marked notes, before a page reads what it shows, how many changes the
+// engine has said (engine.Watch). The page carries it (data-since) to its
+// live stream, which tells it at once to read itself again when a change
+// came between the two: it would not hear of that change otherwise.
+func (c *Console) marked(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet {
+			_, n := c.eng.Watch()
+			r = r.WithContext(context.WithValue(r.Context(), sinceKey{}, n))
+		}
+		h(w, r)
+	}
+}
+
+// since is a page's mark as its live stream reads it back.
+func (c *Console) since(n uint64) string {
+	return c.liveTag + "." + strconv.FormatUint(n, 10)
 }
 
 // ServeHTTP implements http.Handler.

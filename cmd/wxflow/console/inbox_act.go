@@ -610,12 +610,15 @@ const liveHeartbeat = 25 * time.Second
 
 // inboxLive streams server-sent events: "changed" after every commit
 // that changes a contact or a message's outcome (engine.Changed), for
-// the pages to refresh what they show. It ends when the client goes or
-// the console closes.
+// the pages to refresh what they show; and at once when since (the
+// page's data-since) says the page was read before a change that came
+// since, or was read by another process. It ends when the client goes
+// or the console closes.
 func (c *Console) inboxLive(w http.ResponseWriter, r *http.Request) {
 	// Watched before the stream says it is open: a client that acts on
 	// seeing it open gets the event of its change.
-	changed := c.eng.Changed()
+	changed, n := c.eng.Watch()
+	since := r.URL.Query().Get("since")
 	rc := http.NewResponseController(w)
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
@@ -624,6 +627,11 @@ func (c *Console) inboxLive(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusOK)
 	if _, err := io.WriteString(w, "retry: 2000\n: live\n\n"); err != nil {
 		return
+	}
+	if since != "" && since != c.since(n) {
+		if _, err := io.WriteString(w, "event: changed\ndata: {}\n\n"); err != nil {
+			return
+		}
 	}
 	rc.Flush()
 	beat := time.NewTicker(liveHeartbeat)

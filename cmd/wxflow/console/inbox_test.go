@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -484,6 +485,96 @@ func TestInboxLive(t *testing.T) {
 		if _, err := rd.ReadString('\n'); err != nil {
 			break // the stream ended
 		}
+	}
+}
+
+// TestInboxLiveSince: a page carries the count of changes it was read
+// after (data-since); its live stream says "changed" at once when a
+// change came between the page and the stream (which it would not hear
+// of otherwise: the page showed a reply pending that was sent meanwhile),
+// and when the page was read by another process.
+func TestInboxLiveSince(t *testing.T) {
+	f := newInboxFixture(t)
+	amy := newBrowserish(f)
+	amy.login(amyToken)
+	sinceOf := func() string {
+		t.Helper()
+		status, body, _ := amy.send("GET", "/inbox", "", "")
+		m := regexp.MustCompile(`<body [^>]*data-since="([^"]+)"`).FindStringSubmatch(body)
+		if status != http.StatusOK || m == nil {
+			t.Fatalf("/inbox: %d, no data-since in %.300s", status, body)
+		}
+		return m[1]
+	}
+	// firstEvent opens the stream with since and returns its first event
+	// line, or "" when none came within 5 s.
+	firstEvent := func(since string) string {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		req, _ := http.NewRequestWithContext(ctx, "GET", f.srv.URL+"/inbox/live?since="+url.QueryEscape(since), nil)
+		resp, err := amy.client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		rd := bufio.NewReader(resp.Body)
+		for {
+			l, err := rd.ReadString('\n')
+			if err != nil {
+				return ""
+			}
+			if strings.HasPrefix(l, "event: ") {
+				return strings.TrimSpace(l)
+			}
+		}
+	}
+
+	since := sinceOf()
+	if err := f.sb.Say(context.Background(), "carol", "hi"); err != nil {
+		t.Fatal(err)
+	}
+	if got := firstEvent(since); got != "event: changed" {
+		t.Errorf("a stream opened after a change the page missed: first event %q, want it at once", got)
+	}
+	tag, _, _ := strings.Cut(since, ".")
+	if got := firstEvent("other" + tag + ".0"); got != "event: changed" {
+		t.Errorf("a stream of a page another process read: first event %q, want it at once", got)
+	}
+
+	// A page read after the change: the stream waits for the next one.
+	since = sinceOf()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", f.srv.URL+"/inbox/live?since="+url.QueryEscape(since), nil)
+	resp, err := amy.client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	rd := bufio.NewReader(resp.Body)
+	for {
+		l, err := rd.ReadString('\n')
+		if err != nil {
+			t.Fatalf("the live stream: %v", err)
+		}
+		if strings.HasPrefix(l, "event: ") {
+			t.Fatalf("a stream of an up-to-date page said %q before any change", strings.TrimSpace(l))
+		}
+		if strings.TrimSpace(l) == ": live" {
+			break
+		}
+	}
+	// The preamble and any event at once are flushed together: what
+	// follows ": live" is its blank line, then the next change's event.
+	if l, _ := rd.ReadString('\n'); strings.TrimSpace(l) != "" || rd.Buffered() > 0 {
+		t.Fatalf("after the preamble: %q and %d bytes more, want its blank line only", l, rd.Buffered())
+	}
+	if err := f.sb.Say(context.Background(), "carol", "again"); err != nil {
+		t.Fatal(err)
+	}
+	if l, err := rd.ReadString('\n'); err != nil || strings.TrimSpace(l) != "event: changed" {
+		t.Fatalf("after a change: %q (%v), want its event", l, err)
 	}
 }
 

@@ -113,7 +113,10 @@ type layoutData struct {
 	LoginOn bool
 	// Path is the page's path and query, for forms that come back to it.
 	Path string
-	Data any
+	// Since is the count of changes the page was read after (marked),
+	// for its live stream.
+	Since string
+	Data  any
 }
 
 // render writes a page; a template error is logged and answered 500
@@ -136,6 +139,9 @@ func (c *Console) render(w http.ResponseWriter, r *http.Request, page, title str
 				d.Away = away[op.Name]
 			}
 		}
+	}
+	if n, ok := r.Context().Value(sinceKey{}).(uint64); ok {
+		d.Since = c.since(n)
 	}
 	if m, ok := data.(map[string]any); ok {
 		m["CSRF"] = d.CSRF

@@ -71,7 +71,9 @@
     document.body.setAttribute("data-live", "on");
     return;
   }
-  var es = new EventSource("/inbox/live");
+  // since: what the page was read after; the stream says "changed" at
+  // once when a change came before it opened.
+  var es = new EventSource("/inbox/live?since=" + encodeURIComponent(document.body.getAttribute("data-since") || ""));
   es.addEventListener("changed", refresh);
   es.addEventListener("open", function () { document.body.setAttribute("data-live", "on"); });
 })();
