@@ -6,12 +6,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
-	"path/filepath"
 	"strings"
-
-	"go.yaml.in/yaml/v3"
 
 	"github.com/wxflow/wxflow/cmd/wxflow/internal/config"
 	"github.com/wxflow/wxflow/engine/sqlite"
@@ -51,7 +47,7 @@ func runBackup(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	db := *database
 	if db == "" {
 		var err error
-		if db, err = backupDatabase(*cfgPath, configGiven); err != nil {
+		if db, err = configDatabase(*cfgPath, configGiven); err != nil {
 			fmt.Fprintf(stderr, "wxflow backup: %v\n", err)
 			return exitUsage
 		}
@@ -83,31 +79,4 @@ func runBackup(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	}
 	fmt.Fprintf(stdout, "backed up %s to %s (%d bytes, integrity ok)\n", db, to, size)
 	return exitOK
-}
-
-// backupDatabase returns the database a config file names, resolved
-// against its folder. Only `database:` is read, so that the accounts'
-// secrets need not be in the environment. Without the default config
-// file (and no --config), it is the sandbox's ./wxflow.db.
-func backupDatabase(cfgPath string, given bool) (string, error) {
-	src, err := os.ReadFile(cfgPath)
-	if !given && errors.Is(err, fs.ErrNotExist) {
-		return config.DefaultDatabase, nil
-	}
-	if err != nil {
-		return "", fmt.Errorf("read config: %w", err)
-	}
-	var c struct {
-		Database string `yaml:"database"`
-	}
-	if err := yaml.Unmarshal(src, &c); err != nil {
-		return "", fmt.Errorf("%s: %w (or pass --database FILE)", cfgPath, err)
-	}
-	if strings.Contains(c.Database, "${") {
-		return "", fmt.Errorf("%s: database is written with ${...}: pass --database FILE", cfgPath)
-	}
-	if c.Database == "" {
-		c.Database = config.DefaultDatabase
-	}
-	return config.ResolvePath(filepath.Dir(cfgPath), c.Database, true), nil
 }

@@ -61,7 +61,7 @@ func runCopyStore(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	db := *from
 	if db == "" {
 		var err error
-		if db, err = backupDatabase(*cfgPath, configGiven); err != nil {
+		if db, err = configDatabase(*cfgPath, configGiven); err != nil {
 			fmt.Fprintf(stderr, "wxflow copy-store: %v\n", err)
 			return exitUsage
 		}

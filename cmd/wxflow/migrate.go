@@ -47,17 +47,17 @@ func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		fl.Usage()
 		return exitUsage
 	}
-	if _, ok := storeFlags(fl, "migrate", "database", stderr); !ok {
+	configGiven, ok := storeFlags(fl, "migrate", "database", stderr)
+	if !ok {
 		return exitUsage
 	}
 	db := *database
 	if db == "" {
-		cfg, code, err := loadStoreConfig(fl, *cfgPath)
-		if err != nil {
+		var err error
+		if db, err = configDatabase(*cfgPath, configGiven); err != nil {
 			fmt.Fprintf(stderr, "wxflow migrate: %v\n", err)
-			return code
+			return exitUsage
 		}
-		db = cfg.Database
 	}
 	if err := config.CheckDatabase(db); err != nil {
 		fmt.Fprintf(stderr, "wxflow migrate: %v\n", err)

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -37,6 +38,19 @@ func TestMigrateSQLite(t *testing.T) {
 	}
 	if code, out := migrateCmd(t, "--config", "x.yaml", "--database", db); code != exitUsage {
 		t.Errorf("--config with --database: exit %d: %s", code, out)
+	}
+
+	// --config reads only database:, its ${NAME} included: a deploy's
+	// migration step needs no account's secret.
+	cfg := filepath.Join(t.TempDir(), "wxflow.yaml")
+	t.Setenv("WXFLOW_MIGRATE_DB", filepath.Join(t.TempDir(), "cfg.db"))
+	src := "database: ${WXFLOW_MIGRATE_DB}\naccounts:\n  - id: main\n    app_id: wx0123456789abcdef\n    app_secret: ${WXFLOW_MIGRATE_UNSET_SECRET}\n    token: ${WXFLOW_MIGRATE_UNSET_TOKEN}\n"
+	if err := os.WriteFile(cfg, []byte(src), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, out = migrateCmd(t, "--config", cfg)
+	if code != exitOK || !strings.Contains(out, "migrated "+os.Getenv("WXFLOW_MIGRATE_DB")+" to ") {
+		t.Fatalf("migrate --config: exit %d: %s", code, out)
 	}
 }
 

@@ -2,9 +2,12 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
+	"os"
 
 	"github.com/wxflow/wxflow/cmd/wxflow/internal/config"
 	"github.com/wxflow/wxflow/engine"
@@ -106,6 +109,18 @@ func checkSandboxDatabase(database string) error {
 		return fmt.Errorf("the sandbox keeps its state in a SQLite file; %s is a PostgreSQL database (write a config file with accounts to serve from it)", config.DatabaseName(database))
 	}
 	return nil
+}
+
+// configDatabase returns the database a config file names, resolved
+// against its folder (config.LoadDatabase: only `database:` is read, with
+// its ${NAME} references, so that the accounts' secrets need not be in
+// the environment). Without the default config file (and no --config),
+// it is the sandbox's ./wxflow.db.
+func configDatabase(cfgPath string, given bool) (string, error) {
+	if _, err := os.Stat(cfgPath); !given && errors.Is(err, fs.ErrNotExist) {
+		return config.DefaultDatabase, nil
+	}
+	return config.LoadDatabase(cfgPath, os.LookupEnv)
 }
 
 // storeFlags checks the flags that name a command's store: --config, or

@@ -398,6 +398,55 @@ func Parse(file string, src []byte, lookupEnv func(string) (string, bool)) (*Con
 	return c, nil
 }
 
+// LoadDatabase reads only the database setting of the config file at
+// path, for the commands that need nothing else (backup, copy-store,
+// migrate): its ${NAME} references are expanded and it is checked as Load
+// does, but the rest of the file is not, so that the accounts' secrets
+// need not be in the environment. A file without database: names
+// DefaultDatabase; a relative path is resolved against the file's folder.
+func LoadDatabase(path string, lookupEnv func(string) (string, bool)) (string, error) {
+	src, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("read config: %w", err)
+	}
+	if lookupEnv == nil {
+		lookupEnv = os.LookupEnv
+	}
+	p := &parser{file: path, lines: strings.Split(string(src), "\n"), env: lookupEnv}
+	db := DefaultDatabase
+	if len(bytes.TrimSpace(src)) > 0 {
+		if root := p.document(src); root != nil && root.Kind == yaml.MappingNode {
+			for i := 0; i+1 < len(root.Content); i += 2 {
+				if root.Content[i].Value == "database" {
+					if s, ok := p.database(root.Content[i+1]); ok {
+						db = s
+					}
+				}
+			}
+		}
+	}
+	if len(p.diags) > 0 {
+		p.diags.Sort()
+		return "", p.diags
+	}
+	return ResolvePath(filepath.Dir(path), db, true), nil
+}
+
+// database reads the database setting: its text, ${NAME} expanded, and
+// checked (CheckDatabase). ok is false for a problem (reported) or an
+// empty value (the default).
+func (p *parser) database(v *yaml.Node) (string, bool) {
+	s, ok := p.text("database", v)
+	if !ok || s == "" {
+		return "", false
+	}
+	if err := CheckDatabase(s); err != nil {
+		p.errorf(v, "", "database: %v", err)
+		return "", false
+	}
+	return s, true
+}
+
 // ResolvePath resolves a relative path against dir. SQLite's special
 // names (":memory:", "file:" URIs) and PostgreSQL URLs are left alone
 // when db is set.
@@ -916,12 +965,8 @@ func (p *parser) config(root *yaml.Node, c *Config) {
 				}
 			}
 		case "database":
-			if s, ok := p.text(key, v); ok && s != "" {
-				if err := CheckDatabase(s); err != nil {
-					p.errorf(v, "", "database: %v", err)
-				} else {
-					c.Database = s
-				}
+			if s, ok := p.database(v); ok {
+				c.Database = s
 			}
 		case "flows":
 			if s, ok := p.text(key, v); ok && s != "" {

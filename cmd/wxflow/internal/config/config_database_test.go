@@ -5,6 +5,8 @@ import (
 	"log/slog"
 	"maps"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -119,4 +121,43 @@ func FuzzDatabaseName(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestLoadDatabase: only database: is read, its ${NAME} expanded and
+// checked, without the accounts' secrets in the environment; a relative
+// path is resolved against the file's folder; problems come at their line.
+func TestLoadDatabase(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, src string) string {
+		t.Helper()
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(src), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	env := envOf(map[string]string{"PG_PASSWORD": "pw-Load-1"})
+	accounts := "accounts:\n  - id: main\n    app_id: wx0123456789abcdef\n    app_secret: ${UNSET_SECRET}\n    token: ${UNSET_TOKEN}\n"
+	for _, c := range []struct{ name, src, want string }{
+		{"url.yaml", "database: postgres://wx:${PG_PASSWORD}@db/wxflow\n" + accounts, "postgres://wx:pw-Load-1@db/wxflow"},
+		{"rel.yaml", accounts + "database: data/wx.db\n", filepath.Join(dir, "data/wx.db")},
+		{"none.yaml", accounts, filepath.Join(dir, DefaultDatabase)},
+		{"empty.yaml", "", filepath.Join(dir, DefaultDatabase)},
+	} {
+		got, err := LoadDatabase(write(c.name, c.src), env)
+		if err != nil || got != c.want {
+			t.Errorf("%s: %q, %v; want %q", c.name, got, err, c.want)
+		}
+	}
+	for _, c := range []struct{ name, src, want string }{
+		{"unset.yaml", "listen: x\ndatabase: postgres://wx:${NOPE}@db/wxflow\n", "unset.yaml:2:25: error: NOPE is not set"},
+		{"dsn.yaml", "database: host=db password=pw-Load-2\n", "unset.yaml:1:11: error: database: a PostgreSQL connection string"},
+		{"bad.yaml", "database: [a\n", "bad.yaml:"},
+	} {
+		_, err := LoadDatabase(write(c.name, c.src), env)
+		want := strings.Replace(c.want, "unset.yaml", c.name, 1)
+		if err == nil || !strings.Contains(err.Error(), want) || strings.Contains(err.Error(), "pw-Load") {
+			t.Errorf("%s: %v; want %q", c.name, err, want)
+		}
+	}
 }
