@@ -212,17 +212,33 @@ func (s *Store) Join(ctx context.Context) error {
 	return nil
 }
 
-// listen forwards the notifications of queued work to Queued, on a
-// connection of its own, until the node leaves; a lost connection is
-// opened again.
+// listen forwards the notifications of queued work to Queued, and of the
+// other nodes' changes to OthersChanged, on a connection of its own,
+// until the node leaves; a lost connection is opened again. Whatever was
+// notified while it was not listening is lost, so each time it listens
+// again it says both once: the node reads its queue, and the live pages
+// read themselves again. The connection waits idle by design: a
+// database's idle_session_timeout (PostgreSQL 14 and later) is turned off
+// for it.
 func (s *Store) listen(ctx context.Context, cc *pgx.ConnConfig) {
 	defer close(s.lease.listenDone)
 	for ctx.Err() == nil {
 		conn, err := pgx.ConnectConfig(ctx, cc.Copy())
 		if err == nil {
+			if _, serr := conn.Exec(ctx, `SET idle_session_timeout = 0`); serr != nil && !isUndefinedSetting(serr) {
+				err = serr
+			}
+		}
+		if err == nil {
 			_, err = conn.Exec(ctx, `LISTEN `+pgx.Identifier{s.lease.channel}.Sanitize()+`; LISTEN `+pgx.Identifier{s.lease.changedChannel}.Sanitize())
 			if err == nil {
 				s.lease.listening.Store(true)
+				for _, to := range []chan struct{}{s.lease.notify, s.lease.changes} {
+					select {
+					case to <- struct{}{}:
+					default:
+					}
+				}
 				for {
 					n, werr := conn.WaitForNotification(ctx)
 					if werr != nil {
@@ -251,6 +267,13 @@ func (s *Store) listen(ctx context.Context, cc *pgx.ConnConfig) {
 			// wake-up is late.
 		}
 	}
+}
+
+// isUndefinedSetting reports an error of SET for a setting the server
+// does not know (an older PostgreSQL).
+func isUndefinedSetting(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "42704"
 }
 
 // changedChannel is the notification channel of the changes the nodes of

@@ -1049,3 +1049,76 @@ func TestNotificationsOfALongSchema(t *testing.T) {
 	a.PublishChanged()
 	waitFor("a change the other way", b.OthersChanged())
 }
+
+// TestListenerSaysWhatItMayHaveMissed: when a node's listening connection
+// is lost (a restart of PostgreSQL, a DBA's idle_session_timeout), what
+// was notified meanwhile is lost too; once it listens again, the node
+// hears of queued work and of changes once, so that it reads its queue
+// and its live pages read themselves again.
+func TestListenerSaysWhatItMayHaveMissed(t *testing.T) {
+	dsn := freshSchema(t)
+	a := openNode(t, dsn, "listener-a", newLeaseClock())
+	for !a.Listening() {
+		time.Sleep(10 * time.Millisecond) // polls the listener's start
+	}
+	for _, ch := range []<-chan struct{}{a.Queued(), a.OthersChanged()} {
+		select {
+		case <-ch: // the first listen's
+		default:
+		}
+	}
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var killed int
+	err = conn.QueryRow(ctx, `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+		WHERE application_name = 'wxflow listener-a' AND query LIKE 'LISTEN %'`).Scan(&killed)
+	if err != nil || killed != 1 {
+		t.Fatalf("terminated %d listening connections (%v), want 1", killed, err)
+	}
+	for a.Listening() {
+		time.Sleep(10 * time.Millisecond) // polls the loss
+	}
+	for name, ch := range map[string]<-chan struct{}{"queued work": a.Queued(), "changes": a.OthersChanged()} {
+		select {
+		case <-ch:
+		case <-time.After(10 * time.Second):
+			t.Errorf("%s: not said within 10 s of listening again (listening: %v)", name, a.Listening())
+		}
+	}
+}
+
+// TestListenerOutlivesIdleSessionTimeout: a database's
+// idle_session_timeout (here in the URL) does not end the listening
+// connection, which waits idle by design: it stays the same session
+// well past the timeout.
+func TestListenerOutlivesIdleSessionTimeout(t *testing.T) {
+	dsn := freshSchema(t)
+	a := openNode(t, dsn+"&idle_session_timeout=300ms", "idle-a", newLeaseClock())
+	for !a.Listening() {
+		time.Sleep(10 * time.Millisecond) // polls the listener's start
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	// Until the listener has been idle for 3 times the timeout, by the
+	// server's clock (a killed one starts again, idle for less).
+	for {
+		var idle bool
+		err := conn.QueryRow(ctx, `SELECT count(*) > 0 FROM pg_stat_activity
+			WHERE application_name = 'wxflow idle-a' AND query LIKE 'LISTEN %' AND state = 'idle' AND state_change < now() - interval '900 milliseconds'`).Scan(&idle)
+		if err != nil {
+			t.Fatalf("the listener was never idle past the timeout: %v", err)
+		}
+		if idle {
+			break
+		}
+	}
+}

@@ -350,13 +350,22 @@ func (s *Store) migrate(ctx context.Context) error {
 	if err := schemaExists(ctx, conn); err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
+	// A node waits for another's migration, and a migration's DDL may
+	// take long on large tables: neither may be cut short by the
+	// database's or the role's lock_timeout or statement_timeout, which
+	// would stop every node but the first of several starting together.
+	// The session's own values come back after.
+	if _, err := conn.Exec(ctx, `SET lock_timeout = 0; SET statement_timeout = 0`); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
 	const lockKey = `hashtextextended('wxflow/migrate:' || coalesce(current_schema(), ''), 0)`
 	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock(`+lockKey+`)`); err != nil {
 		return fmt.Errorf("migrate: lock: %w", err)
 	}
 	defer func() {
-		if _, err := conn.Exec(context.Background(), `SELECT pg_advisory_unlock(`+lockKey+`)`); err != nil {
-			// The lock goes with the session: close it.
+		_, err := conn.Exec(context.Background(), `SELECT pg_advisory_unlock(`+lockKey+`); RESET lock_timeout; RESET statement_timeout`)
+		if err != nil {
+			// The lock and the settings go with the session: close it.
 			conn.Close(context.Background())
 		}
 	}()

@@ -47,6 +47,51 @@ func TestPostgresStore(t *testing.T) {
 	})
 }
 
+// TestMigrationWaitsPastTimeouts: a node that waits for another's
+// migration is not stopped by the session's lock_timeout or
+// statement_timeout (a DBA's defaults, here in the URL): it waits, then
+// finds the database migrated. The test holds the migration's lock as a
+// node migrating would, until the store waits for it.
+func TestMigrationWaitsPastTimeouts(t *testing.T) {
+	dsn, schema := pgtest.Schema(t, "wxtest_")
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	const lockKey = `hashtextextended('wxflow/migrate:' || $1, 0)`
+	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock(`+lockKey+`)`, schema); err != nil {
+		t.Fatal(err)
+	}
+	opened := make(chan error, 1)
+	go func() {
+		s, err := postgres.Open(ctx, dsn+"&lock_timeout=1ms&statement_timeout=50ms&application_name=wxtest-waiter-"+schema, postgres.Options{})
+		if err == nil {
+			s.Close()
+		}
+		opened <- err
+	}()
+	// Until the store waits for the lock (longer than both timeouts).
+	for waiting := false; !waiting; {
+		select {
+		case err := <-opened:
+			t.Fatalf("Open did not wait for the migration's lock: %v", err)
+		default:
+		}
+		err := conn.QueryRow(ctx, `SELECT count(*) > 0 FROM pg_stat_activity WHERE application_name = $1 AND wait_event_type = 'Lock' AND now() - query_start > interval '100 milliseconds'`, "wxtest-waiter-"+schema).Scan(&waiting)
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := conn.Exec(ctx, `SELECT pg_advisory_unlock(`+lockKey+`)`, schema); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-opened; err != nil {
+		t.Fatalf("Open after waiting for the lock: %v", err)
+	}
+}
+
 // TestTwoStoresOneDatabase: two stores opened at once on one database
 // (two nodes starting) migrate it once, and both work on it.
 func TestTwoStoresOneDatabase(t *testing.T) {
