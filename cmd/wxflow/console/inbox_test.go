@@ -506,19 +506,24 @@ func TestInboxLiveSince(t *testing.T) {
 		}
 		return m[1]
 	}
-	// firstEvent opens the stream with since and returns its first event
-	// line, or "" when none came within 5 s.
-	firstEvent := func(since string) string {
+	// open opens the stream with since, for 5 s at most.
+	open := func(since string) *bufio.Reader {
 		t.Helper()
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
+		t.Cleanup(cancel)
 		req, _ := http.NewRequestWithContext(ctx, "GET", f.srv.URL+"/inbox/live?since="+url.QueryEscape(since), nil)
 		resp, err := amy.client.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer resp.Body.Close()
-		rd := bufio.NewReader(resp.Body)
+		t.Cleanup(func() { resp.Body.Close() })
+		return bufio.NewReader(resp.Body)
+	}
+	// firstEvent opens the stream with since and returns its first event
+	// line, or "" when none came within 5 s.
+	firstEvent := func(since string) string {
+		t.Helper()
+		rd := open(since)
 		for {
 			l, err := rd.ReadString('\n')
 			if err != nil {
@@ -543,16 +548,7 @@ func TestInboxLiveSince(t *testing.T) {
 	}
 
 	// A page read after the change: the stream waits for the next one.
-	since = sinceOf()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, "GET", f.srv.URL+"/inbox/live?since="+url.QueryEscape(since), nil)
-	resp, err := amy.client.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	rd := bufio.NewReader(resp.Body)
+	rd := open(sinceOf())
 	for {
 		l, err := rd.ReadString('\n')
 		if err != nil {
