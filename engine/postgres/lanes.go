@@ -216,12 +216,15 @@ func (s *Store) Join(ctx context.Context) error {
 // other nodes' changes to OthersChanged, on a connection of its own,
 // until the node leaves; a lost connection is opened again. Whatever was
 // notified while it was not listening is lost, so each time it listens
-// again it says both once: the node reads its queue, and the live pages
-// read themselves again. The connection waits idle by design: a
+// again after a loss it says both once: the node reads its queue, and
+// the live pages read themselves again. (Before the first listen, the
+// node reads its queue in every batch, and no page has heard of
+// anything.) The connection waits idle by design: a
 // database's idle_session_timeout (PostgreSQL 14 and later) is turned off
 // for it.
 func (s *Store) listen(ctx context.Context, cc *pgx.ConnConfig) {
 	defer close(s.lease.listenDone)
+	listened := false
 	for ctx.Err() == nil {
 		conn, err := pgx.ConnectConfig(ctx, cc.Copy())
 		if err == nil {
@@ -233,12 +236,15 @@ func (s *Store) listen(ctx context.Context, cc *pgx.ConnConfig) {
 			_, err = conn.Exec(ctx, `LISTEN `+pgx.Identifier{s.lease.channel}.Sanitize()+`; LISTEN `+pgx.Identifier{s.lease.changedChannel}.Sanitize())
 			if err == nil {
 				s.lease.listening.Store(true)
-				for _, to := range []chan struct{}{s.lease.notify, s.lease.changes} {
-					select {
-					case to <- struct{}{}:
-					default:
+				if listened {
+					for _, to := range []chan struct{}{s.lease.notify, s.lease.changes} {
+						select {
+						case to <- struct{}{}:
+						default:
+						}
 					}
 				}
+				listened = true
 				for {
 					n, werr := conn.WaitForNotification(ctx)
 					if werr != nil {
