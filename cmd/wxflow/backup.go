@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
 
 	"github.com/wxflow/wxflow/cmd/wxflow/internal/config"
 	"github.com/wxflow/wxflow/engine/sqlite"
@@ -52,16 +51,8 @@ func runBackup(ctx context.Context, args []string, stdout, stderr io.Writer) int
 			return exitUsage
 		}
 	}
-	if err := checkBackupDatabase(db); err != nil {
+	if err := sqliteStoreFile(db, "--database", "back it up with PostgreSQL's tools (pg_dump, or the server's base backups); wxflow backup copies a SQLite store"); err != nil {
 		fmt.Fprintf(stderr, "wxflow backup: %v\n", err)
-		return exitUsage
-	}
-	if db == ":memory:" || strings.HasPrefix(db, "file:") {
-		fmt.Fprintf(stderr, "wxflow backup: database %q is not a file: pass --database FILE\n", db)
-		return exitUsage
-	}
-	if _, err := os.Stat(db); err != nil {
-		fmt.Fprintf(stderr, "wxflow backup: no store at %s: %v\n", db, err)
 		return exitUsage
 	}
 	err := sqlite.Backup(ctx, db, to)

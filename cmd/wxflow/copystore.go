@@ -6,8 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
-	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -66,20 +64,8 @@ func runCopyStore(ctx context.Context, args []string, stdout, stderr io.Writer) 
 			return exitUsage
 		}
 	}
-	if err := config.CheckDatabase(db); err != nil {
+	if err := sqliteStoreFile(db, "--from", "the store to copy is PostgreSQL already; copy-store copies a SQLite store"); err != nil {
 		fmt.Fprintf(stderr, "wxflow copy-store: %v\n", err)
-		return exitUsage
-	}
-	if postgres.IsURL(db) {
-		fmt.Fprintf(stderr, "wxflow copy-store: the store to copy is PostgreSQL already (%s): copy-store copies a SQLite store\n", config.DatabaseName(db))
-		return exitUsage
-	}
-	if db == ":memory:" || strings.HasPrefix(db, "file:") {
-		fmt.Fprintf(stderr, "wxflow copy-store: database %q is not a file: pass --from FILE\n", db)
-		return exitUsage
-	}
-	if _, err := os.Stat(db); err != nil {
-		fmt.Fprintf(stderr, "wxflow copy-store: no store at %s: %v\n", db, err)
 		return exitUsage
 	}
 	name := config.DatabaseName(*to)

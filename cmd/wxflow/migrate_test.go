@@ -59,7 +59,7 @@ func TestMigrateSQLite(t *testing.T) {
 // migrate says which GRANT it lacks; the owner migrates with wxflow
 // migrate; once the node role is granted its rows ("a schema migrated
 // before these lines"), wxflow serve runs as that role and welcomes a
-// follower, and wxflow nodes reads the database as it.
+// follower, and wxflow nodes and plan read the database as it.
 func TestMigrateThenServeAsNodeRole(t *testing.T) {
 	owner, schema := pgtest.Schema(t, "wxmigrate_")
 	node := pgtest.AsNodeRole(t, owner)
@@ -97,9 +97,11 @@ func TestMigrateThenServeAsNodeRole(t *testing.T) {
 		t.Fatalf("WeChat got %+v, want the welcome once", sent)
 	}
 
-	var stdout, stderr bytes.Buffer
-	if code := run(context.Background(), []string{"nodes", "--config", path}, &stdout, &stderr); code != exitOK {
-		t.Errorf("wxflow nodes as the node role: exit %d: %s%s", code, stdout.String(), stderr.String())
+	for _, cmd := range []string{"nodes", "plan"} {
+		var stdout, stderr bytes.Buffer
+		if code := run(context.Background(), []string{cmd, "--config", path}, &stdout, &stderr); code != exitOK {
+			t.Errorf("wxflow %s as the node role: exit %d: %s%s", cmd, code, stdout.String(), stderr.String())
+		}
 	}
 
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"strings"
 
 	"github.com/wxflow/wxflow/cmd/wxflow/internal/config"
 	"github.com/wxflow/wxflow/engine"
@@ -137,15 +138,23 @@ func storeFlags(fl *flag.FlagSet, cmd, store string, stderr io.Writer) (configGi
 	return given["config"], true
 }
 
-// checkBackupDatabase refuses a PostgreSQL URL for wxflow backup, which
-// copies a SQLite file: PostgreSQL has its own tools; and what
-// config.CheckDatabase refuses.
-func checkBackupDatabase(database string) error {
-	if err := config.CheckDatabase(database); err != nil {
+// sqliteStoreFile checks that db names a SQLite store's file, for the
+// commands that read one as a file (backup, copy-store): it refuses what
+// config.CheckDatabase refuses, a PostgreSQL URL (onPostgres says what to
+// do instead), ":memory:" and "file:" URIs (flag names the file instead),
+// and a file that does not exist.
+func sqliteStoreFile(db, flag, onPostgres string) error {
+	if err := config.CheckDatabase(db); err != nil {
 		return err
 	}
-	if postgres.IsURL(database) {
-		return fmt.Errorf("%s is a PostgreSQL database: back it up with PostgreSQL's tools (pg_dump, or the server's base backups); wxflow backup copies a SQLite store", config.DatabaseName(database))
+	if postgres.IsURL(db) {
+		return fmt.Errorf("%s is a PostgreSQL database: %s", config.DatabaseName(db), onPostgres)
+	}
+	if db == ":memory:" || strings.HasPrefix(db, "file:") {
+		return fmt.Errorf("database %q is not a file: pass %s FILE", db, flag)
+	}
+	if _, err := os.Stat(db); err != nil {
+		return fmt.Errorf("no store at %s: %v", db, err)
 	}
 	return nil
 }

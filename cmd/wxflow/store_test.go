@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"path/filepath"
 	"strings"
@@ -27,8 +28,10 @@ func TestOpenStore(t *testing.T) {
 	if err := checkSandboxDatabase("postgres://u:pw-xyz@h/db"); err == nil || strings.Contains(err.Error(), "pw-xyz") {
 		t.Errorf("checkSandboxDatabase(URL) = %v; want a refusal without the password", err)
 	}
-	if err := checkBackupDatabase("postgresql://u:pw-xyz@h/db"); err == nil || strings.Contains(err.Error(), "pw-xyz") || !strings.Contains(err.Error(), "pg_dump") {
-		t.Errorf("checkBackupDatabase(URL) = %v; want a refusal naming pg_dump, without the password", err)
+	var stdout, stderr bytes.Buffer
+	code := run(ctx, []string{"backup", "--database", "postgresql://u:pw-xyz@h/db", filepath.Join(t.TempDir(), "b.db")}, &stdout, &stderr)
+	if out := stderr.String(); code != exitUsage || strings.Contains(out, "pw-xyz") || !strings.Contains(out, "pg_dump") {
+		t.Errorf("backup of a URL: exit %d, %q; want a usage error naming pg_dump, without the password", code, out)
 	}
 	dsn, _ := pgtest.Schema(t, "wxtest_")
 	st, err = openStore(ctx, dsn, "")

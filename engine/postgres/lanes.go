@@ -228,7 +228,8 @@ func (s *Store) listen(ctx context.Context, cc *pgx.ConnConfig) {
 	for ctx.Err() == nil {
 		conn, err := pgx.ConnectConfig(ctx, cc.Copy())
 		if err == nil {
-			if _, serr := conn.Exec(ctx, `SET idle_session_timeout = 0`); serr != nil && !isUndefinedSetting(serr) {
+			// 42704: a server too old to know the setting.
+			if _, serr := conn.Exec(ctx, `SET idle_session_timeout = 0`); serr != nil && !hasCode(serr, "42704") {
 				err = serr
 			}
 		}
@@ -275,11 +276,10 @@ func (s *Store) listen(ctx context.Context, cc *pgx.ConnConfig) {
 	}
 }
 
-// isUndefinedSetting reports an error of SET for a setting the server
-// does not know (an older PostgreSQL).
-func isUndefinedSetting(err error) bool {
-	var pgErr *pgconn.PgError
-	return errors.As(err, &pgErr) && pgErr.Code == "42704"
+// hasCode reports whether err is the server's error of that SQLSTATE.
+func hasCode(err error, code string) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == code
 }
 
 // changedChannel is the notification channel of the changes the nodes of
@@ -515,8 +515,7 @@ func (s *Store) Balance(ctx context.Context) (engine.Taken, error) {
 		return nil
 	})
 	if err != nil {
-		var pe *pgconn.PgError
-		if errors.As(err, &pe) && pe.Code == "55P03" {
+		if hasCode(err, "55P03") {
 			// lock_timeout: a dead node's transaction is still being
 			// ended; the next round takes its lanes.
 			return engine.Taken{}, nil
@@ -642,8 +641,7 @@ func (t *pgTx) fence() {
 		if err == nil {
 			return nil
 		}
-		var pe *pgconn.PgError
-		if errors.As(err, &pe) && pe.Code == fenceCode {
+		if hasCode(err, fenceCode) {
 			err = engine.ErrFenced
 		}
 		if t.err == nil {

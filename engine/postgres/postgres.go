@@ -387,7 +387,7 @@ func (s *Store) migrate(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if len(missing) > 0 {
+	if len(missing) > 0 && have { // a new table's schema was checked above
 		if err := mayCreate(ctx, conn); err != nil {
 			return fmt.Errorf("migrate to %s: %w", strings.TrimSuffix(missing[len(missing)-1], ".sql"), err)
 		}
