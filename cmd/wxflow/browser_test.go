@@ -15,6 +15,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"image/png"
@@ -339,6 +340,25 @@ func (b *browser) wantText(sel string, want ...string) string {
 		}
 	}
 	return got
+}
+
+// waitText waits until the first element sel matches shows every one
+// of want: for a live page, which updates itself a moment after the
+// change that bob's page (or the simulator) has already shown.
+func (b *browser) waitText(sel string, want ...string) string {
+	b.t.Helper()
+	wants, _ := json.Marshal(want)
+	expr := fmt.Sprintf(`(() => {
+		const el = document.querySelector(%q);
+		return !!el && el.getClientRects().length > 0 && %s.every(w => el.innerText.includes(w));
+	})()`, sel, wants)
+	ctx, cancel := context.WithTimeout(b.ctx, browserStepTimeout)
+	defer cancel()
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](expr, chromedp.WithPollingTimeout(browserStepTimeout))); err != nil {
+		got := b.text(sel)
+		b.t.Fatalf("%s on %s should come to contain %q within %v; it is:\n%s", sel, b.path(), want, browserStepTimeout, got)
+	}
+	return b.text(sel)
 }
 
 // browserServer starts a sandbox `wxflow serve` on a free loopback port
