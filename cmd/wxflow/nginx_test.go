@@ -129,63 +129,12 @@ func TestNginxExample(t *testing.T) {
 	if i != len(nodes) {
 		t.Fatalf("the documentation's upstream has %d servers, want %d", i, len(nodes))
 	}
-	port := freePort(t)
 	if !strings.Contains(conf, "listen 80;") {
 		t.Fatal("the documentation's server does not listen on port 80")
 	}
-	conf = strings.Replace(conf, "listen 80;", fmt.Sprintf("listen 127.0.0.1:%d;", port), 1)
-	ngx := filepath.Join(dir, "nginx")
-	for _, d := range []string{"logs", "tmp"} {
-		if err := os.MkdirAll(filepath.Join(ngx, d), 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	user := ""
-	if os.Geteuid() == 0 {
-		user = "user root;\n" // the workers read the temporary folder, which is root's
-	}
-	main := fmt.Sprintf(`%sdaemon off;
-worker_processes 1;
-pid %[2]s/nginx.pid;
-error_log %[2]s/logs/error.log;
-events { worker_connections 256; }
-http {
-    access_log %[2]s/logs/access.log;
-    client_body_temp_path %[2]s/tmp/body;
-    proxy_temp_path %[2]s/tmp/proxy;
-    fastcgi_temp_path %[2]s/tmp/fastcgi;
-    uwsgi_temp_path %[2]s/tmp/uwsgi;
-    scgi_temp_path %[2]s/tmp/scgi;
-%[3]s
-}
-`, user, ngx, conf)
-	confPath := filepath.Join(ngx, "nginx.conf")
-	if err := os.WriteFile(confPath, []byte(main), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(nginx, "-p", ngx, "-c", confPath, "-e", filepath.Join(ngx, "logs", "error.log"))
-	// Its own process group, all stopped at the end: the master and its
-	// worker. What it says goes to its error log.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		cmd.Wait()
+	base := startNginx(t, nginx, dir, func(port int) string {
+		return strings.Replace(conf, "listen 80;", fmt.Sprintf("listen 127.0.0.1:%d;", port), 1)
 	})
-	base := fmt.Sprintf("http://127.0.0.1:%d", port)
-	for deadline := time.Now().Add(10 * time.Second); ; {
-		if c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port)); err == nil {
-			c.Close()
-			break
-		}
-		if time.Now().After(deadline) {
-			log, _ := os.ReadFile(filepath.Join(ngx, "logs", "error.log"))
-			t.Fatalf("nginx does not listen within 10 s:\n%s", log)
-		}
-		time.Sleep(20 * time.Millisecond) // polls nginx's start
-	}
 
 	follow := func(contact string) int { return postTo(t, base, contact) }
 	// Nothing else is served: the console is not behind this address.
@@ -262,6 +211,67 @@ http {
 	}
 }
 
+// startNginx runs nginx with the http block's contents that conf gives
+// for a free loopback port, in a folder of dir, until the test ends, and
+// returns its base URL once it listens.
+func startNginx(t *testing.T, nginx, dir string, conf func(port int) string) string {
+	t.Helper()
+	port := freePort(t)
+	ngx := filepath.Join(dir, "nginx")
+	for _, d := range []string{"logs", "tmp"} {
+		if err := os.MkdirAll(filepath.Join(ngx, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	user := ""
+	if os.Geteuid() == 0 {
+		user = "user root;\n" // the workers read the temporary folder, which is root's
+	}
+	main := fmt.Sprintf(`%sdaemon off;
+worker_processes 1;
+pid %[2]s/nginx.pid;
+error_log %[2]s/logs/error.log;
+events { worker_connections 256; }
+http {
+    access_log %[2]s/logs/access.log;
+    client_body_temp_path %[2]s/tmp/body;
+    proxy_temp_path %[2]s/tmp/proxy;
+    fastcgi_temp_path %[2]s/tmp/fastcgi;
+    uwsgi_temp_path %[2]s/tmp/uwsgi;
+    scgi_temp_path %[2]s/tmp/scgi;
+%[3]s
+}
+`, user, ngx, conf(port))
+	confPath := filepath.Join(ngx, "nginx.conf")
+	if err := os.WriteFile(confPath, []byte(main), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(nginx, "-p", ngx, "-c", confPath, "-e", filepath.Join(ngx, "logs", "error.log"))
+	// Its own process group, all stopped at the end: the master and its
+	// worker. What it says goes to its error log.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		cmd.Wait()
+	})
+	base := fmt.Sprintf("http://127.0.0.1:%d", port)
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		if c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port)); err == nil {
+			c.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			log, _ := os.ReadFile(filepath.Join(ngx, "logs", "error.log"))
+			t.Fatalf("nginx does not listen within 10 s:\n%s", log)
+		}
+		time.Sleep(20 * time.Millisecond) // polls nginx's start
+	}
+	return base
+}
+
 // ngxSeq numbers the callbacks' nonces.
 var ngxSeq atomic.Int64
 
@@ -277,4 +287,95 @@ func postTo(t *testing.T, base, contact string) int {
 	}
 	resp.Body.Close()
 	return resp.StatusCode
+}
+
+// docConsoleNginx is the console's nginx block of docs/console.md.
+func docConsoleNginx(t *testing.T) string {
+	t.Helper()
+	doc, err := os.ReadFile(filepath.Join("..", "..", "docs", "console.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(doc), "```nginx\n")
+	conf, _, ok2 := strings.Cut(rest, "```")
+	if !ok || !ok2 || !strings.Contains(conf, "proxy_pass http://127.0.0.1:8081;") {
+		t.Fatal("docs/console.md has no ```nginx block passing to 127.0.0.1:8081")
+	}
+	return conf
+}
+
+// TestNginxConsoleClients: the console behind docs/console.md's nginx
+// block. Two clients connect to nginx from two addresses (127.0.0.2 and
+// 127.0.0.3); the first tries wrong tokens until it is throttled, each
+// time naming the second in its own X-Forwarded-For. With nginx's
+// address in admin.trusted_proxies, the second still logs in; without
+// it, every client counts as nginx and the second is locked out too.
+func TestNginxConsoleClients(t *testing.T) {
+	nginx := nginxExec(t)
+	const token = "0123456789abcdef-nginx-console"
+	for _, trust := range []bool{true, false} {
+		t.Run(fmt.Sprintf("trusted=%v", trust), func(t *testing.T) {
+			dir := t.TempDir()
+			flowsDir := filepath.Join(dir, "flows")
+			writeFiles(t, flowsDir, map[string]string{"welcome.yaml": srvWelcome})
+			yml := fmt.Sprintf("sandbox: true\nflows: %q\nadmin:\n  token: %s\n", flowsDir, token)
+			if trust {
+				yml += "  trusted_proxies: [127.0.0.1]\n"
+			}
+			cfg, err := config.Parse("wxflow.yaml", []byte(yml), func(string) (string, bool) { return "", false })
+			if err != nil {
+				t.Fatal(err)
+			}
+			console, err := url.Parse(browserServer(t, cfg))
+			if err != nil {
+				t.Fatal(err)
+			}
+			block := strings.Replace(docConsoleNginx(t), "http://127.0.0.1:8081", "http://"+console.Host, 1)
+			base := startNginx(t, nginx, dir, func(port int) string {
+				return fmt.Sprintf("server {\n    listen 127.0.0.1:%d;\n%s}\n", port, block)
+			})
+			from := func(ip string) *http.Client {
+				d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}, Timeout: 5 * time.Second}
+				return &http.Client{
+					Transport:     &http.Transport{DialContext: d.DialContext},
+					CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+					Timeout:       10 * time.Second,
+				}
+			}
+			login := func(c *http.Client, token, forwarded string) int {
+				t.Helper()
+				req, err := http.NewRequest("POST", base+"/login", strings.NewReader(url.Values{"token": {token}, "next": {"/inbox"}}.Encode()))
+				if err != nil {
+					t.Fatal(err)
+				}
+				req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+				if forwarded != "" {
+					req.Header.Set("X-Forwarded-For", forwarded)
+				}
+				resp, err := c.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				resp.Body.Close()
+				return resp.StatusCode
+			}
+			first, second := from("127.0.0.2"), from("127.0.0.3")
+			for i := range 11 {
+				want := http.StatusUnauthorized
+				if i == 10 {
+					want = http.StatusTooManyRequests
+				}
+				if got := login(first, "wrong-token-wrong-token", "127.0.0.3"); got != want {
+					t.Fatalf("wrong token %d from 127.0.0.2: %d, want %d", i+1, got, want)
+				}
+			}
+			got := login(second, token, "")
+			switch {
+			case trust && got != http.StatusSeeOther:
+				t.Errorf("with nginx trusted, the right token from 127.0.0.3: %d, want 303 (logged in)", got)
+			case !trust && got != http.StatusTooManyRequests:
+				t.Errorf("with nginx not trusted, the right token from 127.0.0.3: %d, want 429 (one bucket for all behind nginx)", got)
+			}
+		})
+	}
 }

@@ -412,7 +412,7 @@ func (s *server) openConsole(mux *http.ServeMux) error {
 			}
 			return nil
 		},
-		Metrics: s.metrics, Logger: s.log,
+		Metrics: s.metrics, Logger: s.log, TrustedProxies: s.cfg.Admin.TrustedProxies,
 		ExportOptions: s.exportOptions, Plan: s.plan,
 		Zone: s.cfg.Timezone, ZoneName: s.cfg.TimezoneName,
 		Operator: s.operatorByToken(), OperatorToken: s.operatorToken(),

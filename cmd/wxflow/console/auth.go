@@ -9,10 +9,12 @@ import (
 	"encoding/base32"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math"
 	"mime"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -265,21 +267,97 @@ func (l *limiter) refund(addr string) {
 	l.all.tokens = math.Min(allBurst, l.all.tokens+1)
 }
 
-// clientAddr is the address a request's throttle is counted by: its IP,
-// or its /64 for IPv6 (one host usually has a whole /64).
-func clientAddr(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
+// clientAddr is the address a request's throttle is counted by: its
+// client's IP (clientIP), or its /64 for IPv6 (one host usually has a
+// whole /64).
+func clientAddr(r *http.Request, trusted []netip.Prefix) string {
+	ip, ok := clientIP(r, trusted)
+	if !ok {
+		if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+			return host
+		}
+		return r.RemoteAddr
+	}
+	if ip.Is4() {
+		return ip.String()
+	}
+	return netip.PrefixFrom(ip, 64).Masked().String()
+}
+
+// remote is the log attribute of where a request comes from: its peer's
+// address, and through a trusted proxy the client's after it.
+func (c *Console) remote(r *http.Request) slog.Attr {
+	if len(c.cfg.TrustedProxies) > 0 {
+		if ip, ok := clientIP(r, c.cfg.TrustedProxies); ok {
+			if peer, _ := parseForwarded(r.RemoteAddr); peer != ip {
+				return slog.String("remote", ip.String()+" via "+r.RemoteAddr)
+			}
+		}
+	}
+	return slog.String("remote", r.RemoteAddr)
+}
+
+// clientIP is the address of the client a request comes from: the
+// peer's, or, when the peer is a trusted proxy, the rightmost address of
+// X-Forwarded-For that is not a trusted proxy's. Each proxy appends the
+// address it was reached from, so the entries right of that one were
+// written by trusted proxies and the ones left of it by anyone, the
+// client included. An entry that is not an address stops the walk at the
+// proxy that wrote it. ok is false when RemoteAddr is not an address.
+func clientIP(r *http.Request, trusted []netip.Prefix) (ip netip.Addr, ok bool) {
+	peer, ok := parseForwarded(r.RemoteAddr)
+	if !ok {
+		return netip.Addr{}, false
+	}
+	if !trustedProxy(peer, trusted) {
+		return peer, true
+	}
+	var hops []string
+	for _, v := range r.Header.Values("X-Forwarded-For") {
+		hops = append(hops, strings.Split(v, ",")...)
+	}
+	ip = peer
+	for i := len(hops) - 1; i >= 0; i-- {
+		hop, ok := parseForwarded(hops[i])
+		if !ok {
+			break
+		}
+		ip = hop
+		if !trustedProxy(hop, trusted) {
+			break
+		}
+	}
+	return ip, true
+}
+
+// parseForwarded reads an address as RemoteAddr and proxies write it:
+// "ip", "ip:port", "[ipv6]" or "[ipv6]:port"; IPv4 in IPv6 is unmapped
+// and an IPv6 zone dropped.
+func parseForwarded(s string) (netip.Addr, bool) {
+	s = strings.TrimSpace(s)
+	a, err := netip.ParseAddr(s)
 	if err != nil {
-		host = r.RemoteAddr
+		ap, err2 := netip.ParseAddrPort(s)
+		if err2 == nil {
+			a, err = ap.Addr(), nil
+		} else if len(s) > 2 && s[0] == '[' && s[len(s)-1] == ']' {
+			a, err = netip.ParseAddr(s[1 : len(s)-1])
+		}
 	}
-	ip := net.ParseIP(host)
-	if ip == nil {
-		return host
+	if err != nil {
+		return netip.Addr{}, false
 	}
-	if ip4 := ip.To4(); ip4 != nil {
-		return ip4.String()
+	return a.WithZone("").Unmap(), true
+}
+
+// trustedProxy reports whether ip is one of the trusted proxies'.
+func trustedProxy(ip netip.Addr, trusted []netip.Prefix) bool {
+	for _, p := range trusted {
+		if p.Contains(ip) {
+			return true
+		}
 	}
-	return ip.Mask(net.CIDRMask(64, 128)).String() + "/64"
+	return false
 }
 
 // retryAfter sets the Retry-After header of a throttled attempt and

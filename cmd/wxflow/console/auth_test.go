@@ -2,11 +2,14 @@ package console
 
 import (
 	"context"
+	"fmt"
 	"html"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
+	"net/netip"
 	"net/url"
 	"regexp"
 	"strconv"
@@ -431,6 +434,79 @@ func TestConsoleLoginThrottle(t *testing.T) {
 	}
 }
 
+// TestLoginThrottleBehindProxy: behind a trusted proxy (this test's
+// loopback address), each client's wrong tokens count against the
+// address X-Forwarded-For gives, so one client's failures do not lock
+// out another, and what a client writes in the header itself changes
+// nothing. Without trusted_proxies, every client behind the proxy
+// shares its bucket.
+func TestLoginThrottleBehindProxy(t *testing.T) {
+	wrong := url.Values{"token": {"wrong-token-wrong-token"}}
+	right := url.Values{"token": {testToken}, "next": {"/flows"}}
+	const a, b = "198.51.100.7", "198.51.100.8"
+	for _, trust := range []bool{true, false} {
+		clock := newTestClock()
+		logs := &lockedLog{}
+		f := newFixtureWith(t, testToken, func(c *Config) {
+			c.Now = clock.Now
+			c.Logger = slog.New(slog.NewTextHandler(logs, nil))
+			if trust {
+				c.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
+			}
+		})
+		amy, bob := newBrowserish(f), newBrowserish(f)
+		for i := range perAddrBurst + 1 {
+			// a's proxy appends a's address after what a wrote.
+			spoof := fmt.Sprintf("203.0.113.%d, %s", i, a)
+			status, _, _ := amy.form("/login", wrong, "X-Forwarded-For", spoof)
+			want := http.StatusUnauthorized
+			if i == perAddrBurst {
+				want = http.StatusTooManyRequests
+			}
+			if status != want {
+				t.Fatalf("trusted %v: wrong token %d of %s: %d, want %d", trust, i+1, a, status, want)
+			}
+		}
+		status, _, _ := bob.form("/login", right, "X-Forwarded-For", b)
+		if trust && status != http.StatusSeeOther {
+			t.Errorf("behind a trusted proxy, %s's right token after %s's failures: %d, want 303 (logged in)", b, a, status)
+		}
+		if !trust && status != http.StatusTooManyRequests {
+			t.Errorf("behind a proxy not trusted, %s's right token after %s's failures: %d, want 429 (one shared bucket)", b, a, status)
+		}
+		if status, _, _ := amy.send("GET", "/api/flows", "", "", "Authorization", "Bearer wrong-token-wrong-token", "X-Forwarded-For", a); status != http.StatusTooManyRequests {
+			t.Errorf("trusted %v: %s's wrong bearer token: %d, want 429", trust, a, status)
+		}
+		// The log names the client, and the proxy it came through.
+		refused := regexp.MustCompile(`msg="console login refused" remote="?([^"\n]*)"?\n`).FindStringSubmatch(logs.String())
+		wantRemote := regexp.MustCompile(`^127\.0\.0\.1:\d+$`)
+		if trust {
+			wantRemote = regexp.MustCompile(`^` + regexp.QuoteMeta(a) + ` via 127\.0\.0\.1:\d+$`)
+		}
+		if refused == nil || !wantRemote.MatchString(refused[1]) {
+			t.Errorf("trusted %v: the refused login's log line: %q, want remote %s\n%s", trust, refused, wantRemote, logs.String())
+		}
+	}
+}
+
+// lockedLog is a log's output that the test reads while servers write.
+type lockedLog struct {
+	mu  sync.Mutex
+	buf strings.Builder
+}
+
+func (l *lockedLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+func (l *lockedLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
+}
+
 // TestLimiterOverall: failures from many addresses are bounded together.
 func TestLimiterOverall(t *testing.T) {
 	var l limiter
@@ -475,8 +551,57 @@ func TestClientAddr(t *testing.T) {
 		"[2001:db8:1:3::1]:443":      "2001:db8:1:3::/64",
 		"not an address":             "not an address",
 	} {
-		if got := clientAddr(&http.Request{RemoteAddr: in}); got != want {
+		if got := clientAddr(&http.Request{RemoteAddr: in}, nil); got != want {
 			t.Errorf("clientAddr(%q) = %q, want %q", in, got, want)
+		}
+		// A proxy's header counts only from a trusted proxy.
+		r := &http.Request{RemoteAddr: in, Header: http.Header{"X-Forwarded-For": {"203.0.113.9"}}}
+		if got := clientAddr(r, []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24")}); got != want {
+			t.Errorf("clientAddr(%q) with a forwarded address, from a peer not trusted = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// TestClientAddrThroughProxies: behind trusted proxies, the client is
+// the rightmost address of X-Forwarded-For that is not a trusted
+// proxy's; what a client writes there itself is left of it and changes
+// nothing.
+func TestClientAddrThroughProxies(t *testing.T) {
+	trusted := []netip.Prefix{
+		netip.MustParsePrefix("127.0.0.1/32"),
+		netip.MustParsePrefix("10.0.0.0/8"),
+		netip.MustParsePrefix("fd00::/8"),
+	}
+	for _, c := range []struct {
+		peer string
+		xff  []string
+		want string
+	}{
+		{"127.0.0.1:4000", []string{"198.51.100.7"}, "198.51.100.7"},
+		{"127.0.0.1:4000", nil, "127.0.0.1"},                                    // nothing forwarded: the proxy itself
+		{"127.0.0.1:4000", []string{" "}, "127.0.0.1"},                          // an empty header
+		{"127.0.0.1:4000", []string{"6.6.6.6, 198.51.100.7"}, "198.51.100.7"},   // a client's own entry is ignored
+		{"127.0.0.1:4000", []string{"6.6.6.6", "198.51.100.7"}, "198.51.100.7"}, // on two header lines too
+		{"127.0.0.1:4000", []string{"198.51.100.7, 10.1.2.3"}, "198.51.100.7"},  // through two trusted proxies
+		{"127.0.0.1:4000", []string{"10.9.9.9, 10.1.2.3"}, "10.9.9.9"},          // every hop trusted: the first
+		{"127.0.0.1:4000", []string{"garbage, 198.51.100.7"}, "198.51.100.7"},   // garbage left of the client
+		{"127.0.0.1:4000", []string{"198.51.100.7, unknown"}, "127.0.0.1"},      // a trusted proxy wrote no address
+		{"127.0.0.1:4000", []string{"198.51.100.7:5123"}, "198.51.100.7"},       // with a port
+		{"127.0.0.1:4000", []string{"[2001:db8:7::1]:443"}, "2001:db8:7::/64"},  // IPv6 with a port
+		{"127.0.0.1:4000", []string{"2001:db8:7::1"}, "2001:db8:7::/64"},        // IPv6
+		{"127.0.0.1:4000", []string{"::ffff:198.51.100.7"}, "198.51.100.7"},     // IPv4 in IPv6
+		{"[fd00::5]:4000", []string{"198.51.100.7"}, "198.51.100.7"},            // an IPv6 proxy
+		{"[::ffff:10.0.0.5]:4000", []string{"198.51.100.7"}, "198.51.100.7"},    // a proxy's IPv4 in IPv6
+		{"198.51.100.8:4000", []string{"198.51.100.7"}, "198.51.100.8"},         // not through a trusted proxy
+		{"11.0.0.1:4000", []string{"198.51.100.7"}, "11.0.0.1"},                 // outside the trusted network
+		{"127.0.0.1:4000", []string{"10.0.0.1, 6.6.6.6, 10.0.0.2"}, "6.6.6.6"},  // the first untrusted from the right
+	} {
+		r := &http.Request{RemoteAddr: c.peer, Header: http.Header{}}
+		for _, v := range c.xff {
+			r.Header.Add("X-Forwarded-For", v)
+		}
+		if got := clientAddr(r, trusted); got != c.want {
+			t.Errorf("clientAddr(peer %s, X-Forwarded-For %q) = %q, want %q", c.peer, c.xff, got, c.want)
 		}
 	}
 }
@@ -652,4 +777,50 @@ func TestConsoleLoginOfARemovedOperator(t *testing.T) {
 	if status, _ := get(admin); status != http.StatusOK {
 		t.Errorf("the admin's login: %d", status)
 	}
+}
+
+// FuzzClientAddr: whatever a request's X-Forwarded-For holds, a request
+// from a peer that is not trusted is counted by the peer's address; one
+// from a trusted proxy by the peer's, or by an address the header holds
+// that is not left of an untrusted one; and the rightmost entry, which
+// the proxy wrote, decides when it is an address not trusted.
+func FuzzClientAddr(f *testing.F) {
+	f.Add("127.0.0.1:80", "198.51.100.7")
+	f.Add("127.0.0.1:80", "6.6.6.6, 10.0.0.1, [2001:db8::1]:80")
+	f.Add("127.0.0.1:80", "unknown,,198.51.100.7:1")
+	f.Add("198.51.100.1:80", "10.0.0.1")
+	f.Add("[fd00::1]:80", "::ffff:1.2.3.4,fe80::1%eth0")
+	trusted := []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("fd00::/8")}
+	f.Fuzz(func(t *testing.T, peer, xff string) {
+		r := &http.Request{RemoteAddr: peer, Header: http.Header{"X-Forwarded-For": {xff}}}
+		got := clientAddr(r, trusted)
+		alone := clientAddr(&http.Request{RemoteAddr: peer}, nil)
+		p, ok := parseForwarded(peer)
+		if !ok || !trustedProxy(p, trusted) {
+			if got != alone {
+				t.Fatalf("peer %q not trusted: counted as %q, want %q (the peer's own)", peer, got, alone)
+			}
+			return
+		}
+		hops := strings.Split(xff, ",")
+		// The entries the walk may reach: from the right, up to and
+		// including the first one that is not a trusted address.
+		allowed := map[string]bool{alone: true}
+		for i := len(hops) - 1; i >= 0; i-- {
+			a, ok := parseForwarded(hops[i])
+			if !ok {
+				break
+			}
+			allowed[clientAddr(&http.Request{RemoteAddr: netip.AddrPortFrom(a, 1).String()}, nil)] = true
+			if !trustedProxy(a, trusted) {
+				if i == len(hops)-1 && got != clientAddr(&http.Request{RemoteAddr: netip.AddrPortFrom(a, 1).String()}, nil) {
+					t.Fatalf("X-Forwarded-For %q: counted as %q, not the proxy's rightmost entry", xff, got)
+				}
+				break
+			}
+		}
+		if !allowed[got] {
+			t.Fatalf("peer %q, X-Forwarded-For %q: counted as %q, which is left of an untrusted entry or not in the header", peer, xff, got)
+		}
+	})
 }

@@ -16,6 +16,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -76,6 +77,10 @@ type Config struct {
 	// (the config's timezone; nil: the engine's clock's zone).
 	Zone     *time.Location
 	ZoneName string
+	// TrustedProxies are the reverse proxies in front of the console: a
+	// request from one is throttled and logged by the client its
+	// X-Forwarded-For names (nil: every request by its own address).
+	TrustedProxies []netip.Prefix
 	// Logger receives the console's log lines (default: discarded).
 	Logger *slog.Logger
 	// Nodes reads the nodes sharing the PostgreSQL database, for the
@@ -239,7 +244,7 @@ func (c *Console) Close() {
 // refuse answers a request the console will not act on, as JSON for the
 // API and text otherwise.
 func (c *Console) refuse(w http.ResponseWriter, r *http.Request, status int, msg string) {
-	c.log.Warn("console request refused", "method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr, "why", msg)
+	c.log.Warn("console request refused", "method", r.Method, "path", r.URL.Path, c.remote(r), "why", msg)
 	if strings.HasPrefix(r.URL.Path, "/api/") {
 		apiError(w, status, msg)
 		return
@@ -344,7 +349,7 @@ func (c *Console) credential(r *http.Request) (by credential, s *session, operat
 		return byOpen, nil, "", 0
 	}
 	if auth := r.Header.Get("Authorization"); auth != "" {
-		addr := clientAddr(r)
+		addr := clientAddr(r, c.cfg.TrustedProxies)
 		ok, retry := c.limiter.take(addr, c.now())
 		if !ok {
 			return byThrottled, nil, "", retry
@@ -442,7 +447,7 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, next, http.StatusSeeOther)
 		return
 	}
-	addr := clientAddr(r)
+	addr := clientAddr(r, c.cfg.TrustedProxies)
 	now := c.now()
 	if ok, retry := c.limiter.take(addr, now); !ok {
 		msg := retryAfter(w, retry)
@@ -453,7 +458,7 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 	token := strings.TrimSpace(r.FormValue("token"))
 	admin, op, ok := c.tokenOf(token)
 	if !ok {
-		c.log.Warn("console login refused", "remote", r.RemoteAddr)
+		c.log.Warn("console login refused", c.remote(r))
 		w.WriteHeader(http.StatusUnauthorized)
 		c.render(w, r, "login", "Log in", map[string]any{"Next": next, "Failed": true, "People": c.cfg.Operator != nil})
 		return
@@ -473,9 +478,9 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: id, Path: "/", HttpOnly: true,
 		SameSite: http.SameSiteStrictMode, Secure: secure(r), MaxAge: int(sessionTTL.Seconds())})
 	if admin {
-		c.log.Info("console login", "as", "admin", "remote", r.RemoteAddr)
+		c.log.Info("console login", "as", "admin", c.remote(r))
 	} else {
-		c.log.Info("console login", "as", "operator", "operator", op, "remote", r.RemoteAddr)
+		c.log.Info("console login", "as", "operator", "operator", op, c.remote(r))
 	}
 	http.Redirect(w, r, next, http.StatusSeeOther)
 }

@@ -8,10 +8,12 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -114,6 +116,12 @@ type AdminConfig struct {
 	// (a cookie), unless the server runs the sandbox alone on a loopback
 	// address. Without it, the console is off.
 	Token string `json:"-"`
+	// TrustedProxies are the reverse proxies in front of the console
+	// (addresses or CIDR prefixes). A request from one of them is counted
+	// (for the throttle of wrong tokens) and logged by the client address
+	// its X-Forwarded-For names; every other request by its own address,
+	// whatever it sends. Empty: no proxy is trusted.
+	TrustedProxies []netip.Prefix
 }
 
 // String shows where the console listens, not its token.
@@ -126,7 +134,11 @@ func (a AdminConfig) GoString() string { return a.String() }
 
 // LogValue logs where the console listens, not its token.
 func (a AdminConfig) LogValue() slog.Value {
-	return slog.GroupValue(slog.String("listen", a.Listen), slog.Bool("token", a.Token != ""))
+	attrs := []slog.Attr{slog.String("listen", a.Listen), slog.Bool("token", a.Token != "")}
+	if len(a.TrustedProxies) > 0 {
+		attrs = append(attrs, slog.Any("trusted_proxies", a.TrustedProxies))
+	}
+	return slog.GroupValue(attrs...)
 }
 
 // redacted stands for a secret: "set" or "unset", never the value.
@@ -319,7 +331,7 @@ const (
 var (
 	topKeys       = []string{"listen", "database", "flows", "timezone", "log", "callback", "shutdown_timeout", "admin", "retention", "nodes", "secrets", "sandbox", "operators", "teams", "accounts"}
 	retentionKeys = []string{"dedupe", "locations", "runs", "messages", "transcript", "every"}
-	adminKeys     = []string{"listen", "token"}
+	adminKeys     = []string{"listen", "token", "trusted_proxies"}
 	logKeys       = []string{"format", "level"}
 	callbackKeys  = []string{"max_body", "timestamp_tolerance", "passive_reply", "passive_reply_wait"}
 	accountKeys   = []string{"id", "app_id", "app_secret", "token", "aes_key", "aes_key_previous", "original_id", "region", "api_base", "token_mode", "passive_reply", "session", "auto_close"}
@@ -1058,8 +1070,71 @@ func (p *parser) admin(n *yaml.Node, a *AdminConfig) {
 			default:
 				a.Token = s
 			}
+		case "trusted_proxies":
+			a.TrustedProxies = p.trustedProxies(v)
 		}
 	})
+}
+
+// trustedProxiesHint is how trusted_proxies is written.
+const trustedProxiesHint = "write the proxies' addresses or networks: trusted_proxies: [127.0.0.1, 10.0.0.0/8]"
+
+// trustedProxies walks admin: trusted_proxies:, a list of IP addresses
+// and CIDR prefixes. A prefix that takes in every address is refused:
+// any client could then choose the address it is throttled by.
+func (p *parser) trustedProxies(n *yaml.Node) []netip.Prefix {
+	n = p.deref(n)
+	if isNull(n) {
+		return nil
+	}
+	if n.Kind == yaml.ScalarNode {
+		p.errorf(n, fmt.Sprintf("write a list: trusted_proxies: [%s]", n.Value), "trusted_proxies must be a list of addresses, got %s", describe(n))
+		return nil
+	}
+	if n.Kind != yaml.SequenceNode {
+		p.errorf(n, trustedProxiesHint, "trusted_proxies must be a list of addresses, got %s", describe(n))
+		return nil
+	}
+	var out []netip.Prefix
+	for _, item := range n.Content {
+		item = p.deref(item)
+		if item.Kind != yaml.ScalarNode || isNull(item) {
+			p.errorf(item, trustedProxiesHint, "a trusted proxy is an address or a network, got %s", describe(item))
+			continue
+		}
+		s := strings.TrimSpace(item.Value)
+		var pfx netip.Prefix
+		if strings.Contains(s, "/") {
+			var err error
+			if pfx, err = netip.ParsePrefix(s); err != nil {
+				p.errorf(item, "write an address (10.0.0.5, ::1) or a network in CIDR form (10.0.0.0/8, fd00::/8)", "trusted proxy %q is not a network", s)
+				continue
+			}
+			pfx = pfx.Masked()
+		} else {
+			a, err := netip.ParseAddr(s)
+			if err != nil || a.Zone() != "" {
+				p.errorf(item, "write an address (10.0.0.5, ::1) or a network in CIDR form (10.0.0.0/8, fd00::/8)", "trusted proxy %q is not an IP address", s)
+				continue
+			}
+			a = a.Unmap()
+			pfx = netip.PrefixFrom(a, a.BitLen())
+		}
+		if pfx.Addr().Is4In6() {
+			p.errorf(item, "write the IPv4 network itself (10.0.0.0/8)", "trusted proxy %q is an IPv4 network written as IPv6", s)
+			continue
+		}
+		if pfx.Bits() == 0 {
+			p.errorf(item, "name the proxies' own addresses or network: X-Forwarded-For is believed only from them", "trusted proxy %q takes in every address: any client could choose the address its wrong tokens are counted by", s)
+			continue
+		}
+		if slices.Contains(out, pfx) {
+			p.errorf(item, "", "trusted proxy %s is listed twice", s)
+			continue
+		}
+		out = append(out, pfx)
+	}
+	return out
 }
 
 // retention walks retention:.

@@ -776,6 +776,16 @@ func TestConfigAdminSandbox(t *testing.T) {
 	if !got.Sandbox || got.Admin.Listen != "127.0.0.1:9090" || got.Admin.Token != token || len(got.Accounts) != 0 {
 		t.Errorf("got sandbox %v admin %+v accounts %d", got.Sandbox, got.Admin, len(got.Accounts))
 	}
+	if got.Admin.TrustedProxies != nil {
+		t.Errorf("trusted proxies by default: %v, want none", got.Admin.TrustedProxies)
+	}
+	proxied, err := Parse("", []byte("sandbox: true\nadmin:\n  trusted_proxies: [127.0.0.1, \"::1\", 10.1.2.3/8, \"fd00::/8\", \"::ffff:192.0.2.1\"]\n"), envOf(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := fmt.Sprint(proxied.Admin.TrustedProxies), "[127.0.0.1/32 ::1/128 10.0.0.0/8 fd00::/8 192.0.2.1/32]"; got != want {
+		t.Errorf("trusted proxies %s, want %s", got, want)
+	}
 	var logged strings.Builder
 	slog.New(slog.NewTextHandler(&logged, nil)).Info("config", "config", got)
 	for _, shown := range []string{fmt.Sprint(got.Admin), fmt.Sprintf("%#v", got.Admin), fmt.Sprintf("%+v", *got), logged.String()} {
@@ -789,6 +799,13 @@ func TestConfigAdminSandbox(t *testing.T) {
 		{"bad listen", "sandbox: true\nadmin:\n  listen: nowhere\n", `wxflow.yaml:3:11: error: listen must be host:port, not "nowhere"`},
 		{"unknown admin key", "sandbox: true\nadmin:\n  tokn: 0123456789abcdef0\n", `wxflow.yaml:3:3: error: unknown key "tokn"`},
 		{"sandbox not a bool", "sandbox: yes please\n", "wxflow.yaml:1:10: error: sandbox"},
+		{"trusted proxies not a list", "sandbox: true\nadmin:\n  trusted_proxies: 10.0.0.1\n", "wxflow.yaml:3:20: error: trusted_proxies must be a list of addresses, got text (write a list: trusted_proxies: [10.0.0.1])"},
+		{"trusted proxy not an address", "sandbox: true\nadmin:\n  trusted_proxies: [127.0.0.1, proxy.local]\n", `wxflow.yaml:3:32: error: trusted proxy "proxy.local" is not an IP address (write an address`},
+		{"trusted proxy not a network", "sandbox: true\nadmin:\n  trusted_proxies:\n    - 10.0.0.0/33\n", `wxflow.yaml:4:7: error: trusted proxy "10.0.0.0/33" is not a network`},
+		{"trusting everyone", "sandbox: true\nadmin:\n  trusted_proxies: [\"::/0\"]\n", `wxflow.yaml:3:21: error: trusted proxy "::/0" takes in every address: any client could choose the address its wrong tokens are counted by`},
+		{"trusting every IPv4", "sandbox: true\nadmin:\n  trusted_proxies: [0.0.0.0/0]\n", `error: trusted proxy "0.0.0.0/0" takes in every address`},
+		{"IPv4 as IPv6", "sandbox: true\nadmin:\n  trusted_proxies: [\"::ffff:10.0.0.0/104\"]\n", `error: trusted proxy "::ffff:10.0.0.0/104" is an IPv4 network written as IPv6 (write the IPv4 network itself (10.0.0.0/8))`},
+		{"trusted proxy twice", "sandbox: true\nadmin:\n  trusted_proxies: [10.0.0.0/8, 10.1.0.0/8]\n", `wxflow.yaml:3:33: error: trusted proxy 10.1.0.0/8 is listed twice`},
 	} {
 		_, err := Parse("wxflow.yaml", []byte(c.src), envOf(testEnv))
 		if err == nil || !strings.Contains(err.Error(), c.want) {
