@@ -6,7 +6,8 @@
 # listening on 127.0.0.1:$WXFLOW_PG_PORT (default 55432) only; the role and
 # database are both wxflow (the role's password is a throwaway, for CI), and
 # the role wxflow_node (same password) has no privileges of its own and
-# serializable transactions by default.
+# serializable transactions by default. A standby of the cluster listens
+# on the next port (WXFLOW_PG_STANDBY_URL).
 
 wxflow_pg_dir=${WXFLOW_PG_DIR:-/tmp/wxflow-pg}
 wxflow_pg_port=${WXFLOW_PG_PORT:-55432}
@@ -60,4 +61,25 @@ if [ "$(wxflow_psql -c "SELECT 1 FROM pg_database WHERE datname = 'wxflow_latin1
   wxflow_psql -c "CREATE DATABASE wxflow_latin1 OWNER wxflow ENCODING 'LATIN1' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0"
 fi
 export WXFLOW_PG_URL="postgres://wxflow:ci-only-secret@127.0.0.1:$wxflow_pg_port/wxflow?sslmode=disable"
+# A standby of this cluster on the next port, which the store must refuse
+# (it takes no writes): a base backup started with standby.signal and no
+# primary to follow, so it stays in recovery and replays nothing (no CPU
+# taken from the tests).
+wxflow_pg_standby=${wxflow_pg_dir}-standby
+wxflow_pg_standby_port=$((wxflow_pg_port + 1))
+if [ ! -f "$wxflow_pg_standby/standby.signal" ]; then
+  $wxflow_pg_sudo rm -rf "$wxflow_pg_standby"
+  $wxflow_pg_sudo mkdir -p "$wxflow_pg_standby"
+  $wxflow_pg_sudo chown postgres: "$wxflow_pg_standby"
+  $wxflow_pg_sudo chmod 700 "$wxflow_pg_standby"
+  # (It says it skips the server's socket, which lives in the data folder.)
+  as_postgres "$wxflow_pg_bin/pg_basebackup" -D "$wxflow_pg_standby" -h "$wxflow_pg_dir" -p "$wxflow_pg_port" -U postgres -X fetch -c fast 2>"$wxflow_pg_standby.log" ||
+    { cat "$wxflow_pg_standby.log" >&2; false; }
+  as_postgres touch "$wxflow_pg_standby/standby.signal"
+fi
+if ! as_postgres "$wxflow_pg_bin/pg_ctl" -D "$wxflow_pg_standby" status >/dev/null 2>&1; then
+  as_postgres "$wxflow_pg_bin/pg_ctl" -D "$wxflow_pg_standby" -l "$wxflow_pg_standby/server.log" -w \
+    -o "-p $wxflow_pg_standby_port -k $wxflow_pg_standby -c listen_addresses=127.0.0.1" start >/dev/null
+fi
+export WXFLOW_PG_STANDBY_URL="postgres://wxflow:ci-only-secret@127.0.0.1:$wxflow_pg_standby_port/wxflow?sslmode=disable"
 "$wxflow_pg_bin/postgres" --version

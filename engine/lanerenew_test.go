@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -496,5 +498,53 @@ func TestChangesReachTheOtherNodes(t *testing.T) {
 	}
 	if a.Owns("main", contact) {
 		t.Fatalf("the lane of %s moved to a meanwhile: the test proves nothing", contact)
+	}
+}
+
+// TestFencedNodeSaysWhy: a node whose renewals failed until another node
+// took its lanes says, as it stops, what the renewals' last error was: a
+// database that stopped taking writes (a standby after a failover) would
+// otherwise read as a node paused or cut off.
+func TestFencedNodeSaysWhy(t *testing.T) {
+	f := newRenewFixture(t, "wxrenewwhy_")
+	ctx := context.Background()
+	node := &failingNode{Store: f.open("a")}
+	logs := &lockedBuffer{}
+	var once sync.Once
+	e, err := engine.New(engine.Config{Store: node, Channel: sim.New(nil, wechat.Settings{}), Zone: time.UTC,
+		Logger:   slog.New(slog.NewTextHandler(logs, nil)),
+		OnFenced: func() { once.Do(func() { close(f.fenced) }) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer e.Stop()
+	node.fail.Store(true)
+	for deadline := time.Now().Add(10 * time.Second); e.Stats().LeaseRenewFailures == 0; {
+		if time.Now().After(deadline) {
+			t.Fatal("no renewal failed within 10 s")
+		}
+		time.Sleep(10 * time.Millisecond) // polls the renewals, which run in real time
+	}
+	// Past a's lease, b joins and takes every lane.
+	f.clock.add(1500 * time.Millisecond)
+	b := f.open("b")
+	if err := b.Join(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := b.Balance(ctx); err != nil || len(got.Lanes) != engine.LaneCount {
+		t.Fatalf("b took %d lanes (%v), want all %d", len(got.Lanes), err, engine.LaneCount)
+	}
+	node.fail.Store(false)
+	select {
+	case <-f.fenced:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the node was not fenced")
+	}
+	out := logs.String()
+	if !regexp.MustCompile(`msg="lanes: this node lost its lease \(paused, cut off from the database, or the database took no writes, past it\)[^"]*" renewals_failed_with="renew: connection reset by peer"`).MatchString(out) {
+		t.Errorf("the fenced node's log does not give the renewals' last error:\n%s", out)
 	}
 }

@@ -183,6 +183,9 @@ type lanes struct {
 	// renewals and renewFailures count the lease's renewals that
 	// succeeded and the attempts that failed (Stats).
 	renewals, renewFailures atomic.Uint64
+	// renewErr is the error of the renewals failing since the last that
+	// succeeded (nil while they succeed): said when the node is fenced.
+	renewErr atomic.Pointer[error]
 	// careful is set when a batch that did queued items failed: the next
 	// ones do each item in a savepoint, so that one item that cannot be
 	// done does not stop every batch (see doQueuedCarefully).
@@ -277,7 +280,7 @@ func (e *Engine) renewLoop() {
 	attempt := max(l.node.Lease()/2, every)
 	t := time.NewTimer(every)
 	defer t.Stop()
-	var failing time.Time
+	var failing time.Time // since when renewals fail
 	for {
 		select {
 		case <-e.stop:
@@ -300,6 +303,7 @@ func (e *Engine) renewLoop() {
 			return
 		case err != nil:
 			l.renewFailures.Add(1)
+			l.renewErr.Store(&err)
 			if failing.IsZero() {
 				failing = start
 				e.log.Warn("lanes: renewing the lease failed; trying again", "err", err)
@@ -311,6 +315,7 @@ func (e *Engine) renewLoop() {
 			if !failing.IsZero() {
 				e.log.Info("lanes: the lease is renewed again", "failing", time.Since(failing).Round(time.Millisecond))
 				failing = time.Time{}
+				l.renewErr.Store(nil)
 			}
 		}
 		t.Reset(max(next-time.Since(start), 0))
@@ -400,7 +405,15 @@ func (e *Engine) stopFor(why error) {
 	if errors.Is(why, ErrNewerSchema) {
 		e.log.Error("lanes: a newer wxflow migrated the database: this node stops, sending and committing nothing more; its lanes move to other nodes when its lease ends", "err", why)
 	} else {
-		e.log.Error("lanes: this node lost its lease (paused or cut off from the database past it): it stops; its lanes have moved to other nodes")
+		const msg = "lanes: this node lost its lease (paused, cut off from the database, or the database took no writes, past it): it stops; its lanes have moved to other nodes"
+		if err := e.lanes.renewErr.Load(); err != nil {
+			// What the renewals met says which: a database that took
+			// no writes (a standby after a failover) reads otherwise
+			// as a node paused or cut off.
+			e.log.Error(msg, "renewals_failed_with", *err)
+		} else {
+			e.log.Error(msg)
+		}
 	}
 	if e.cfg.OnFenced != nil {
 		go e.cfg.OnFenced()

@@ -135,7 +135,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 			if why := s.engine.Fenced(); errors.Is(why, engine.ErrNewerSchema) {
 				log.Error("wxflow serve: a newer wxflow migrated the database since this node started; this node stops (its code does not know the new schema): start it again with the new version", "err", why)
 			} else {
-				log.Error("wxflow serve: this node lost its lease on the database (it was paused, or cut off from the database, for longer than the lease); it stops so that it can be started again as a new node")
+				log.Error("wxflow serve: this node lost its lease on the database (it was paused, cut off from the database, or the database took no writes, for longer than the lease); it stops so that it can be started again as a new node")
 			}
 			s.Close()
 			return exitProblems

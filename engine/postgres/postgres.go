@@ -350,6 +350,9 @@ func (s *Store) migrate(ctx context.Context) error {
 	if err := schemaExists(ctx, conn); err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
+	if err := checkWritable(ctx, conn); err != nil {
+		return err
+	}
 	// A node waits for another's migration, and a migration's DDL may
 	// take long on large tables: neither may be cut short by the
 	// database's or the role's lock_timeout or statement_timeout, which
@@ -452,6 +455,27 @@ func schemaExists(ctx context.Context, conn *pgx.Conn) error {
 	return fmt.Errorf("no schema of the search_path (%s) exists: create it first (CREATE SCHEMA name AUTHORIZATION the_user), or leave search_path out of the URL for the user's default", path)
 }
 
+// checkWritable refuses a server that takes no writes: a standby (in
+// recovery), or one whose transactions are read-only by default
+// (default_transaction_read_only, set for the role, the database, the
+// server or in the URL). PostgreSQL's own error would come at the first
+// write, and say only "cannot execute INSERT in a read-only transaction".
+func checkWritable(ctx context.Context, conn *pgx.Conn) error {
+	var standby bool
+	var readOnly, role, db string
+	if err := conn.QueryRow(ctx, `SELECT pg_is_in_recovery(), current_setting('transaction_read_only'), current_user, current_database()`).Scan(&standby, &readOnly, &role, &db); err != nil {
+		return err
+	}
+	switch {
+	case standby:
+		return errors.New("the server is a standby (in recovery) and takes no writes: point database: at the primary; with the primary and its standbys listed in the URL (postgres://db1,db2/wxflow), add target_session_attrs=read-write, and a node connects to whichever is the primary (docs/scaling.md#running-on-postgresql)")
+	case readOnly == "on":
+		return fmt.Errorf("transactions of role %s in database %s are read-only by default (default_transaction_read_only is on, for the role, the database, the server or in the URL), and wxflow writes: ALTER ROLE %s SET default_transaction_read_only = off, or remove the setting where it was made",
+			role, db, pgx.Identifier{role}.Sanitize())
+	}
+	return nil
+}
+
 // checkEncoding refuses a database whose encoding is not UTF8. WeChat's
 // text (Chinese, emoji) is UTF-8; in a LATIN1 database its bytes are
 // stored as LATIN1 characters they are not (the connection's encoding is
@@ -531,7 +555,17 @@ func (s *Store) checkSchema(ctx context.Context) error {
 // one that has (checkSchema) without migrating it (Options.KeepSchema).
 func (s *Store) migrateIfNew(ctx context.Context) error {
 	if err := s.checkSchema(ctx); !errors.Is(err, errNoStore) {
-		return err
+		if err != nil {
+			return err
+		}
+		// The admin commands write (menu push, qrcode): say why they
+		// cannot before they try.
+		c, err := s.w.Acquire(ctx)
+		if err != nil {
+			return fmt.Errorf("read schema: %w", err)
+		}
+		defer c.Release()
+		return checkWritable(ctx, c.Conn())
 	}
 	return s.migrate(ctx)
 }

@@ -117,3 +117,112 @@ func TestDatabaseEncodingRefused(t *testing.T) {
 		t.Errorf("%d tables in wxflow_latin1 (%v), want none", n, err)
 	}
 }
+
+// TestReadOnlyDatabaseRefused: a database whose transactions are
+// read-only by default (default_transaction_read_only, here in the URL
+// as a DBA may set it for a role or a database) is refused at Open with
+// what to change, before anything is written; the commands that only
+// read (Options.ReadOnly) still open it.
+func TestReadOnlyDatabaseRefused(t *testing.T) {
+	dsn, schema := pgtest.Schema(t, "wxtest_")
+	ctx := context.Background()
+	ro := dsn + "&options=-c%20default_transaction_read_only%3Don"
+	for _, opts := range []postgres.Options{{}, {KeepSchema: true}} {
+		s, err := postgres.Open(ctx, ro, opts)
+		if err == nil {
+			s.Close()
+			t.Fatalf("Open %+v of a read-only database succeeded", opts)
+		}
+		if !strings.Contains(err.Error(), "are read-only by default (default_transaction_read_only is on") || !strings.Contains(err.Error(), "SET default_transaction_read_only = off") {
+			t.Errorf("Open %+v = %v", opts, err)
+		}
+	}
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var n int
+	if err := conn.QueryRow(ctx, `SELECT count(*) FROM pg_tables WHERE schemaname = $1`, schema).Scan(&n); err != nil || n != 0 {
+		t.Fatalf("%d tables in %s after refusing it (%v), want none", n, schema, err)
+	}
+	// Once migrated, a node is refused the same way; a reader is not.
+	s, err := postgres.Open(ctx, dsn, postgres.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	for _, opts := range []postgres.Options{{}, {KeepSchema: true}} {
+		if s, err := postgres.Open(ctx, ro, opts); err == nil || !strings.Contains(err.Error(), "read-only by default") {
+			if s != nil {
+				s.Close()
+			}
+			t.Errorf("Open %+v of a migrated read-only database = %v, want it refused", opts, err)
+		}
+	}
+	r, err := postgres.Open(ctx, ro, postgres.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatalf("a reader of a read-only database: %v", err)
+	}
+	r.Close()
+}
+
+// TestStandbyRefused: a standby (.ci/postgres.sh starts one of the test
+// cluster, in recovery) is refused at Open, saying to connect to the
+// primary, and how to with several hosts; the commands that only read
+// may read it.
+func TestStandbyRefused(t *testing.T) {
+	standby := os.Getenv("WXFLOW_PG_STANDBY_URL")
+	if standby == "" {
+		if os.Getenv("WXFLOW_REQUIRE_PG") == "1" {
+			t.Fatal("WXFLOW_REQUIRE_PG=1 but WXFLOW_PG_STANDBY_URL is not set (. .ci/postgres.sh starts a standby)")
+		}
+		t.Skip("WXFLOW_PG_STANDBY_URL is not set (. .ci/postgres.sh starts a standby)")
+	}
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, standby)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var inRecovery bool
+	if err := conn.QueryRow(ctx, `SELECT pg_is_in_recovery()`).Scan(&inRecovery); err != nil || !inRecovery {
+		t.Fatalf("WXFLOW_PG_STANDBY_URL's server in recovery: %v (%v); the test proves nothing", inRecovery, err)
+	}
+	for _, opts := range []postgres.Options{{}, {KeepSchema: true}} {
+		s, err := postgres.Open(ctx, standby, opts)
+		if err == nil {
+			s.Close()
+			t.Fatalf("Open %+v of a standby succeeded", opts)
+		}
+		if !strings.Contains(err.Error(), "the server is a standby (in recovery) and takes no writes") || !strings.Contains(err.Error(), "target_session_attrs=read-write") {
+			t.Errorf("Open %+v = %v", opts, err)
+		}
+	}
+	// What the error advises: both hosts in the URL, the standby first,
+	// and target_session_attrs=read-write: the store opens on the primary.
+	dsn, _ := pgtest.Schema(t, "wxtest_")
+	su, err := url.Parse(standby)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pu, err := url.Parse(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pu.Host = su.Host + "," + pu.Host
+	q := pu.Query()
+	q.Set("target_session_attrs", "read-write")
+	pu.RawQuery = q.Encode()
+	s, err := postgres.Open(ctx, pu.String(), postgres.Options{})
+	if err != nil {
+		t.Fatalf("Open with the standby and the primary, read-write: %v", err)
+	}
+	defer s.Close()
+	err = s.Update(ctx, func(tx engine.Tx) error {
+		return tx.PutContact(&engine.Contact{Account: "main", ID: "o-standby", Fields: map[string]any{}})
+	})
+	if err != nil {
+		t.Fatalf("a write through the URL listing a standby first: %v", err)
+	}
+}
