@@ -204,6 +204,11 @@ type job struct {
 	// ev is the event of an ingest job, which the writer may record
 	// together with the batch's others (recordEvents); nil for other jobs.
 	ev *channels.Event
+	// leave lets its caller stop waiting when its context ends: the job
+	// still runs (an event's, whose callback WeChat retries and the
+	// store dedupes). Other jobs are waited for to the end, for their
+	// callers act on what they did.
+	leave bool
 }
 
 // New builds an engine. It does not start anything.
@@ -404,7 +409,16 @@ func (e *Engine) enqueueJob(ctx context.Context, internal bool, j *job) error {
 		e.addBusy(-1)
 		return ctx.Err()
 	}
-	return <-j.done
+	if !j.leave {
+		return <-j.done
+	}
+	select {
+	case err := <-j.done:
+		return err
+	case <-ctx.Done():
+		// Its done channel has room for the answer nobody reads.
+		return fmt.Errorf("gave up waiting for the store: %w", ctx.Err())
+	}
 }
 
 func (e *Engine) addBusy(n int) {

@@ -22,7 +22,9 @@ var ErrBadEvent = errors.New("bad event")
 // delivers the event to the contact's run waiting for an answer or starts
 // the flow the triggers pick. It returns after the commit: an event
 // Ingest accepted is never lost. A duplicate (a platform retry) is
-// accepted and changes nothing.
+// accepted and changes nothing. When ctx ends first, Ingest returns
+// without waiting further: the event was not accepted, though it may
+// still be committed (its retry then finds it).
 func (e *Engine) Ingest(ctx context.Context, ev channels.Event) error {
 	if w := e.writerFor(ev.Account, ev.Contact); w != e {
 		return w.Ingest(ctx, ev)
@@ -46,7 +48,7 @@ func (e *Engine) ingest(ctx context.Context, ev channels.Event, setup func(w *wo
 		// Each attempt starts from the event as given.
 		attempt := ev
 		return w.ingest(&attempt)
-	}, done: make(chan error, 1), ev: &given})
+	}, done: make(chan error, 1), ev: &given, leave: setup == nil})
 }
 
 func (w *work) ingest(ev *channels.Event) error {

@@ -17,7 +17,10 @@ import (
 
 // Sink takes the events the callback endpoint accepts: the engine.
 type Sink interface {
-	// Ingest stores an event durably; it returns after the commit.
+	// Ingest stores an event durably; it returns after the commit, or
+	// with ctx's error once ctx ends (StoreWait after the callback came):
+	// the event is then not acknowledged, and WeChat's retry is deduped
+	// should it be stored after all.
 	Ingest(ctx context.Context, ev channels.Event) error
 	// IngestReply stores an event like Ingest and returns the message to
 	// give as the passive reply, if one is ready before deadline (nil
@@ -76,6 +79,11 @@ type HandlerConfig struct {
 	// PassiveReplyWait is how long after a callback arrives a passive
 	// reply may still be decided (default 1s).
 	PassiveReplyWait time.Duration
+	// StoreWait is how long a callback waits for the Sink to store its
+	// event before it is answered 503 (default 4.5 s, within the 5 s
+	// WeChat waits): a stalled database gets WeChat's retry, or a load
+	// balancer's try on another node, rather than a hang.
+	StoreWait time.Duration
 	// Observe, when set, is told the outcome of every callback: the
 	// account ("" when the URL names no configured account: the sender
 	// chooses it), the event kind ("" when rejected), the HTTP status and
@@ -106,6 +114,9 @@ func NewHandler(cfg HandlerConfig) *Handler {
 	}
 	if cfg.PassiveReplyWait <= 0 {
 		cfg.PassiveReplyWait = time.Second
+	}
+	if cfg.StoreWait <= 0 {
+		cfg.StoreWait = replyDeadline
 	}
 	return &Handler{cfg: cfg, log: cfg.Logger, rejects: newRejectLog(cfg.Logger, cfg.Clock, cfg.RejectLogLimit)}
 }
@@ -236,7 +247,12 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, id string) (chan
 	}
 	ev := cb.Event(acc.ID)
 	if !acc.PassiveReply {
-		if err := h.cfg.Sink.Ingest(r.Context(), ev); err != nil {
+		// WeChat waits 5 seconds: a store that has not answered by then
+		// (a database that stalls) gets a 503 first, which a load
+		// balancer may try on another node, rather than a hang.
+		ctx, cancel := context.WithTimeout(r.Context(), h.cfg.StoreWait)
+		defer cancel()
+		if err := h.cfg.Sink.Ingest(ctx, ev); err != nil {
 			return ev.Kind, 0, h.sinkError(err)
 		}
 		success(w)

@@ -119,9 +119,15 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		select {
 		case <-ctx.Done():
 			log.Info("stopping")
-			sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
-			err := s.Shutdown(sctx)
-			cancel()
+			var err error
+			if !within(2*cfg.ShutdownTimeout, func() {
+				sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+				defer cancel()
+				err = s.Shutdown(sctx)
+			}) {
+				log.Error(stopOverdue, "shutdown_timeout", cfg.ShutdownTimeout)
+				return exitProblems
+			}
 			if err != nil {
 				log.Error("stop", "err", err)
 				return exitProblems
@@ -137,13 +143,40 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 			} else {
 				log.Error("wxflow serve: this node lost its lease on the database (it was paused, cut off from the database, or the database took no writes, for longer than the lease); it stops so that it can be started again as a new node")
 			}
-			s.Close()
+			if !within(cfg.ShutdownTimeout, s.Close) {
+				log.Error(stopOverdue, "shutdown_timeout", cfg.ShutdownTimeout)
+			}
 			return exitProblems
 		case <-hup:
 			s.Reload(true)
 		case <-poll.C:
 			s.Reload(false)
 		}
+	}
+}
+
+// stopOverdue says why serve exits without waiting for its engine: the
+// store does not answer (a database that stalls holds the writes and
+// reads in flight). Exiting then is as a crash, which loses nothing: the
+// node's lanes go to another node once its lease ends (or to it when it
+// starts again), which recovers what was in flight.
+const stopOverdue = "wxflow serve: the engine did not stop in time (the database does not answer?): exiting without it; what was in flight is recovered as after a crash"
+
+// within runs stop and reports whether it returned within d; when not,
+// it goes on in the background.
+func within(d time.Duration, stop func()) bool {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		stop()
+	}()
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-done:
+		return true
+	case <-t.C:
+		return false
 	}
 }
 

@@ -115,6 +115,22 @@ type Options struct {
 	// older wxflow migrated is used as it is (Behind), and one with no
 	// store yet is migrated, as serve would.
 	KeepSchema bool
+	// WriteTimeout is how long a write transaction (Update) may take
+	// before it is abandoned: its connection is closed, so that the
+	// server rolls it back, and Update fails (a commit that was on the
+	// wire is read back, as after any failed commit). Default: twice the
+	// lease, and at least 10 s. A database that stalls (its storage
+	// hangs) then holds the writer, and a node's stop, no longer than
+	// that.
+	WriteTimeout time.Duration
+}
+
+// writeTimeout is Options.WriteTimeout or its default.
+func (s *Store) writeTimeout() time.Duration {
+	if s.opts.WriteTimeout > 0 {
+		return s.opts.WriteTimeout
+	}
+	return max(2*s.Lease(), 10*time.Second)
 }
 
 // idBlock is how many outbox ids the writer takes from the sequence at a
@@ -630,6 +646,8 @@ func (s *Store) Update(ctx context.Context, fn func(tx engine.Tx) error) error {
 	if s.opts.ReadOnly {
 		return ErrReadOnly
 	}
+	ctx, cancel := context.WithTimeout(ctx, s.writeTimeout())
+	defer cancel()
 	c, err := s.w.Acquire(ctx)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)

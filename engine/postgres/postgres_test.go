@@ -396,3 +396,50 @@ func TestContactReadWithEvent(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestWriteTimeout: a write transaction on a database that stops
+// answering (here a proxy that passes nothing on) fails after
+// WriteTimeout, rather than holding the writer for as long as TCP takes
+// to notice (minutes, or never for a server that hangs); the store then
+// writes again once the database answers, on a new connection.
+func TestWriteTimeout(t *testing.T) {
+	dsn, _ := pgtest.Schema(t, "wxtest_")
+	stall, via := pgtest.NewStall(t, dsn)
+	ctx := context.Background()
+	s, err := postgres.Open(ctx, via, postgres.Options{ReadConns: 1, WriteTimeout: 300 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	put := func(id string) error {
+		return s.Update(ctx, func(tx engine.Tx) error {
+			return tx.PutContact(&engine.Contact{Account: "main", ID: id, Fields: map[string]any{}})
+		})
+	}
+	if err := put("before"); err != nil {
+		t.Fatal(err)
+	}
+	stall.Freeze(true)
+	errc := make(chan error, 1)
+	go func() { errc <- put("during") }()
+	select {
+	case err := <-errc:
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("a write while the database does not answer: %v, want the write timeout's deadline", err)
+		}
+	case <-time.After(30 * time.Second):
+		stall.Freeze(false) // so that the store can close
+		t.Fatal("a write while the database does not answer still waits after 30 s (WriteTimeout 300ms)")
+	}
+	stall.Freeze(false)
+	if err := put("after"); err != nil {
+		t.Fatalf("a write once the database answers again: %v", err)
+	}
+	err = s.View(ctx, func(tx engine.ReadTx) error {
+		_, err := tx.Contact("main", "after")
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
