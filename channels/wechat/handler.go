@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -263,7 +264,33 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, id string) (chan
 	// its reply decided: a retry then finds both.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), replyDeadline)
 	defer cancel()
-	msg, done, err := h.cfg.Sink.IngestReply(ctx, ev, asked.Add(h.cfg.PassiveReplyWait))
+	type answer struct {
+		msg  *channels.Message
+		done func(bool)
+		err  error
+	}
+	got := make(chan answer, 1)
+	go func() {
+		msg, done, err := h.cfg.Sink.IngestReply(ctx, ev, asked.Add(h.cfg.PassiveReplyWait))
+		got <- answer{msg, done, err}
+	}()
+	wait := time.NewTimer(h.cfg.StoreWait)
+	defer wait.Stop()
+	var a answer
+	select {
+	case a = <-got:
+	case <-wait.C:
+		// The store does not answer: 503, as for a callback without
+		// passive replies. A reply the Sink decides later reaches
+		// WeChat by the API (done(false)).
+		go func() {
+			if a := <-got; a.done != nil {
+				a.done(false)
+			}
+		}()
+		return ev.Kind, 0, h.sinkError(fmt.Errorf("gave up waiting for the store: %w", context.DeadlineExceeded))
+	}
+	msg, done, err := a.msg, a.done, a.err
 	if err != nil {
 		return ev.Kind, 0, h.sinkError(err)
 	}

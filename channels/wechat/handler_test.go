@@ -1114,3 +1114,50 @@ func TestHandlerCompatibleModeWithoutKey(t *testing.T) {
 	}
 	hdlNoEvents(t, env)
 }
+
+// stallSink stands in for an engine whose store does not answer: Ingest
+// waits for its context, IngestReply until release, then gives a reply
+// and records how it went.
+type stallSink struct {
+	release chan struct{}
+	written chan bool
+}
+
+func (s *stallSink) Ingest(ctx context.Context, _ channels.Event) error {
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+func (s *stallSink) IngestReply(_ context.Context, _ channels.Event, _ time.Time) (*channels.Message, func(bool), error) {
+	<-s.release
+	return &channels.Message{Type: "text", Text: "late"}, func(written bool) { s.written <- written }, nil
+}
+
+// TestHandlerStoreWait: a callback whose event the Sink has not stored
+// within StoreWait is answered 503 (not acknowledged: WeChat retries),
+// with or without passive replies, where it waited for ever before; a
+// passive reply decided after that goes by the API (done(false)).
+func TestHandlerStoreWait(t *testing.T) {
+	t.Parallel()
+	sink := &stallSink{release: make(chan struct{}), written: make(chan bool, 1)}
+	passive := &wechat.CallbackAccount{ID: "passive", Token: hdlToken, OriginalID: hdlOrigID, PassiveReply: true}
+	env := hdlSetup(t, func(c *wechat.HandlerConfig) {
+		c.Sink = sink
+		c.StoreWait = 100 * time.Millisecond
+	}, hdlPlainAccount(), passive)
+	for _, account := range []string{hdlAccount, "passive"} {
+		a := env.post(t, account, hdlQuery(hdlToken, hdlTS, hdlNonce), hdlText(hdlOrigID, "hello", "23456789012345678"))
+		if a.status != http.StatusServiceUnavailable || !strings.Contains(env.log.String(), "gave up") {
+			t.Fatalf("%s: a callback the store does not answer: %d %q, want 503 logged as given up\n%s", account, a.status, a.body, env.log.String())
+		}
+	}
+	close(sink.release)
+	select {
+	case written := <-sink.written:
+		if written {
+			t.Error("a passive reply decided after the 503 was reported written")
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a passive reply decided after the 503 was never finished (its message would wait for ever)")
+	}
+}
