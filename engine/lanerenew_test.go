@@ -94,6 +94,21 @@ func (f *renewFixture) start(store engine.Store, ch channels.Channel) *engine.En
 	return e
 }
 
+// takeOver moves the lease clock past a node's lease (1 s), and has a
+// node named name join and take every lane.
+func (f *renewFixture) takeOver(name string) {
+	f.t.Helper()
+	ctx := context.Background()
+	f.clock.add(1500 * time.Millisecond)
+	b := f.open(name)
+	if err := b.Join(ctx); err != nil {
+		f.t.Fatal(err)
+	}
+	if got, err := b.Balance(ctx); err != nil || len(got.Lanes) != engine.LaneCount {
+		f.t.Fatalf("%s took %d lanes (%v), want all %d", name, len(got.Lanes), err, engine.LaneCount)
+	}
+}
+
 // expires returns the lease's end of node (a name) on the test clock, and
 // whether its row is there.
 func (f *renewFixture) expires(name string) (time.Time, bool) {
@@ -298,15 +313,7 @@ func TestNodePausedPastItsLeaseIsFenced(t *testing.T) {
 	defer resume()
 
 	node.paused.Store(true)
-	// Past a's lease, b joins and takes every lane.
-	f.clock.add(1500 * time.Millisecond)
-	b := f.open("b")
-	if err := b.Join(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if got, err := b.Balance(ctx); err != nil || len(got.Lanes) != engine.LaneCount {
-		t.Fatalf("b took %d lanes (%v), want all %d", len(got.Lanes), err, engine.LaneCount)
-	}
+	f.takeOver("b")
 	renewals := node.renewed.Load()
 	resume()
 	select {
@@ -528,15 +535,7 @@ func TestFencedNodeSaysWhy(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond) // polls the renewals, which run in real time
 	}
-	// Past a's lease, b joins and takes every lane.
-	f.clock.add(1500 * time.Millisecond)
-	b := f.open("b")
-	if err := b.Join(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if got, err := b.Balance(ctx); err != nil || len(got.Lanes) != engine.LaneCount {
-		t.Fatalf("b took %d lanes (%v), want all %d", len(got.Lanes), err, engine.LaneCount)
-	}
+	f.takeOver("b")
 	node.fail.Store(false)
 	select {
 	case <-f.fenced:

@@ -44,16 +44,19 @@ func nginxExec(t *testing.T) string {
 }
 
 // docNginx is the nginx configuration of docs/scaling.md.
-func docNginx(t *testing.T) string {
+func docNginx(t *testing.T) string { return nginxBlock(t, "scaling.md") }
+
+// nginxBlock is the first ```nginx block of a page of docs/.
+func nginxBlock(t *testing.T, page string) string {
 	t.Helper()
-	doc, err := os.ReadFile(filepath.Join("..", "..", "docs", "scaling.md"))
+	doc, err := os.ReadFile(filepath.Join("..", "..", "docs", page))
 	if err != nil {
 		t.Fatal(err)
 	}
 	_, rest, ok := strings.Cut(string(doc), "```nginx\n")
 	conf, _, ok2 := strings.Cut(rest, "```")
 	if !ok || !ok2 {
-		t.Fatal("docs/scaling.md has no ```nginx block")
+		t.Fatalf("docs/%s has no ```nginx block", page)
 	}
 	return conf
 }
@@ -292,14 +295,9 @@ func postTo(t *testing.T, base, contact string) int {
 // docConsoleNginx is the console's nginx block of docs/console.md.
 func docConsoleNginx(t *testing.T) string {
 	t.Helper()
-	doc, err := os.ReadFile(filepath.Join("..", "..", "docs", "console.md"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, rest, ok := strings.Cut(string(doc), "```nginx\n")
-	conf, _, ok2 := strings.Cut(rest, "```")
-	if !ok || !ok2 || !strings.Contains(conf, "proxy_pass http://127.0.0.1:8081;") {
-		t.Fatal("docs/console.md has no ```nginx block passing to 127.0.0.1:8081")
+	conf := nginxBlock(t, "console.md")
+	if !strings.Contains(conf, "proxy_pass http://127.0.0.1:8081;") {
+		t.Fatal("docs/console.md's ```nginx block does not pass to 127.0.0.1:8081")
 	}
 	return conf
 }

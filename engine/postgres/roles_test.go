@@ -118,6 +118,24 @@ func TestDatabaseEncodingRefused(t *testing.T) {
 	}
 }
 
+// refusedToWrite checks that the stores that write (a node's, and the
+// admin commands' KeepSchema) refuse to open dsn, saying each of want.
+func refusedToWrite(t *testing.T, dsn string, want ...string) {
+	t.Helper()
+	for _, opts := range []postgres.Options{{}, {KeepSchema: true}} {
+		s, err := postgres.Open(context.Background(), dsn, opts)
+		if err == nil {
+			s.Close()
+			t.Fatalf("Open %+v succeeded, want it refused", opts)
+		}
+		for _, w := range want {
+			if !strings.Contains(err.Error(), w) {
+				t.Errorf("Open %+v = %v, want it to say %q", opts, err, w)
+			}
+		}
+	}
+}
+
 // TestReadOnlyDatabaseRefused: a database whose transactions are
 // read-only by default (default_transaction_read_only, here in the URL
 // as a DBA may set it for a role or a database) is refused at Open with
@@ -127,16 +145,7 @@ func TestReadOnlyDatabaseRefused(t *testing.T) {
 	dsn, schema := pgtest.Schema(t, "wxtest_")
 	ctx := context.Background()
 	ro := dsn + "&options=-c%20default_transaction_read_only%3Don"
-	for _, opts := range []postgres.Options{{}, {KeepSchema: true}} {
-		s, err := postgres.Open(ctx, ro, opts)
-		if err == nil {
-			s.Close()
-			t.Fatalf("Open %+v of a read-only database succeeded", opts)
-		}
-		if !strings.Contains(err.Error(), "are read-only by default (default_transaction_read_only is on") || !strings.Contains(err.Error(), "SET default_transaction_read_only = off") {
-			t.Errorf("Open %+v = %v", opts, err)
-		}
-	}
+	refusedToWrite(t, ro, "are read-only by default (default_transaction_read_only is on", "SET default_transaction_read_only = off")
 	conn, err := pgx.Connect(ctx, dsn)
 	if err != nil {
 		t.Fatal(err)
@@ -152,14 +161,7 @@ func TestReadOnlyDatabaseRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.Close()
-	for _, opts := range []postgres.Options{{}, {KeepSchema: true}} {
-		if s, err := postgres.Open(ctx, ro, opts); err == nil || !strings.Contains(err.Error(), "read-only by default") {
-			if s != nil {
-				s.Close()
-			}
-			t.Errorf("Open %+v of a migrated read-only database = %v, want it refused", opts, err)
-		}
-	}
+	refusedToWrite(t, ro, "read-only by default")
 	r, err := postgres.Open(ctx, ro, postgres.Options{ReadOnly: true})
 	if err != nil {
 		t.Fatalf("a reader of a read-only database: %v", err)
@@ -189,16 +191,7 @@ func TestStandbyRefused(t *testing.T) {
 	if err := conn.QueryRow(ctx, `SELECT pg_is_in_recovery()`).Scan(&inRecovery); err != nil || !inRecovery {
 		t.Fatalf("WXFLOW_PG_STANDBY_URL's server in recovery: %v (%v); the test proves nothing", inRecovery, err)
 	}
-	for _, opts := range []postgres.Options{{}, {KeepSchema: true}} {
-		s, err := postgres.Open(ctx, standby, opts)
-		if err == nil {
-			s.Close()
-			t.Fatalf("Open %+v of a standby succeeded", opts)
-		}
-		if !strings.Contains(err.Error(), "the server is a standby (in recovery) and takes no writes") || !strings.Contains(err.Error(), "target_session_attrs=read-write") {
-			t.Errorf("Open %+v = %v", opts, err)
-		}
-	}
+	refusedToWrite(t, standby, "the server is a standby (in recovery) and takes no writes", "target_session_attrs=read-write")
 	// What the error advises: both hosts in the URL, the standby first,
 	// and target_session_attrs=read-write: the store opens on the primary.
 	dsn, _ := pgtest.Schema(t, "wxtest_")
