@@ -412,6 +412,8 @@ func (s *Store) Balance(ctx context.Context) (engine.Taken, error) {
 	}
 	now := s.nowArg()
 	var t engine.Taken
+	ctx, cancel := s.bounded(ctx, true)
+	defer cancel()
 	err := pgx.BeginFunc(ctx, l.pool, func(tx pgx.Tx) error {
 		t = engine.Taken{}
 		if _, err := tx.Exec(ctx, `SET LOCAL lock_timeout = '`+balanceLockTimeout+`'`); err != nil {
@@ -568,6 +570,8 @@ func (s *Store) Release(ctx context.Context, give []int) error {
 		lanes[i] = int32(g)
 	}
 	s.cache.clear()
+	ctx, cancel := s.bounded(ctx, true)
+	defer cancel()
 	err := pgx.BeginFunc(ctx, l.pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, unclaimOutbox+`
 			WHERE status = 'pending' AND NOT started AND claimed_by = $1 AND lane = ANY($2)`, l.id, lanes); err != nil {
@@ -590,6 +594,8 @@ func (s *Store) Leave(ctx context.Context) error {
 		return nil
 	}
 	s.cache.clear()
+	ctx, cancel := s.bounded(ctx, true)
+	defer cancel()
 	err := pgx.BeginFunc(ctx, l.pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, unclaimOutbox+`
 			WHERE status = 'pending' AND NOT started AND claimed_by = $1`, l.id); err != nil {

@@ -115,22 +115,34 @@ type Options struct {
 	// older wxflow migrated is used as it is (Behind), and one with no
 	// store yet is migrated, as serve would.
 	KeepSchema bool
-	// WriteTimeout is how long a write transaction (Update) may take
-	// before it is abandoned: its connection is closed, so that the
-	// server rolls it back, and Update fails (a commit that was on the
-	// wire is read back, as after any failed commit). Default: twice the
-	// lease, and at least 10 s. A database that stalls (its storage
-	// hangs) then holds the writer, and a node's stop, no longer than
-	// that.
-	WriteTimeout time.Duration
+	// TxTimeout is how long a transaction may take before it is
+	// abandoned: a write (Update) always, and once the store is a node
+	// (Join), its reads (View) and its lanes' moves too. The transaction's
+	// connection is closed, so that the server rolls it back, and the
+	// call fails (a commit that was on the wire is read back, as after
+	// any failed commit). Default: twice the lease, and at least 10 s. A
+	// database that stalls (its storage or its host hangs, a connection
+	// dies without a word) then holds the writer, the node's loops and
+	// its stop no longer than that. The commands' reads are not bounded:
+	// a command may read much.
+	TxTimeout time.Duration
 }
 
-// writeTimeout is Options.WriteTimeout or its default.
-func (s *Store) writeTimeout() time.Duration {
-	if s.opts.WriteTimeout > 0 {
-		return s.opts.WriteTimeout
+// txTimeout is Options.TxTimeout or its default.
+func (s *Store) txTimeout() time.Duration {
+	if s.opts.TxTimeout > 0 {
+		return s.opts.TxTimeout
 	}
 	return max(2*s.Lease(), 10*time.Second)
+}
+
+// bounded is ctx with the store's TxTimeout when the store is a node
+// (or always, for a write): see Options.TxTimeout.
+func (s *Store) bounded(ctx context.Context, write bool) (context.Context, context.CancelFunc) {
+	if !write && s.lease == nil {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, s.txTimeout())
 }
 
 // idBlock is how many outbox ids the writer takes from the sequence at a
@@ -646,7 +658,7 @@ func (s *Store) Update(ctx context.Context, fn func(tx engine.Tx) error) error {
 	if s.opts.ReadOnly {
 		return ErrReadOnly
 	}
-	ctx, cancel := context.WithTimeout(ctx, s.writeTimeout())
+	ctx, cancel := s.bounded(ctx, true)
 	defer cancel()
 	c, err := s.w.Acquire(ctx)
 	if err != nil {
@@ -697,6 +709,8 @@ func (s *Store) Update(ctx context.Context, fn func(tx engine.Tx) error) error {
 // View runs fn in a read-only transaction (one snapshot) from the read
 // pool.
 func (s *Store) View(ctx context.Context, fn func(tx engine.ReadTx) error) error {
+	ctx, cancel := s.bounded(ctx, false)
+	defer cancel()
 	c, err := s.r.Acquire(ctx)
 	if err != nil {
 		return fmt.Errorf("begin read: %w", err)

@@ -397,16 +397,17 @@ func TestContactReadWithEvent(t *testing.T) {
 	}
 }
 
-// TestWriteTimeout: a write transaction on a database that stops
+// TestTxTimeout: a write transaction on a database that stops
 // answering (here a proxy that passes nothing on) fails after
-// WriteTimeout, rather than holding the writer for as long as TCP takes
-// to notice (minutes, or never for a server that hangs); the store then
-// writes again once the database answers, on a new connection.
-func TestWriteTimeout(t *testing.T) {
+// TxTimeout, rather than holding the writer for as long as TCP takes
+// to notice (minutes, or never for a server that hangs); so do a node's
+// reads and lane moves; the store then works again once the database
+// answers, on new connections.
+func TestTxTimeout(t *testing.T) {
 	dsn, _ := pgtest.Schema(t, "wxtest_")
 	stall, via := pgtest.NewStall(t, dsn)
 	ctx := context.Background()
-	s, err := postgres.Open(ctx, via, postgres.Options{ReadConns: 1, WriteTimeout: 300 * time.Millisecond})
+	s, err := postgres.Open(ctx, via, postgres.Options{ReadConns: 1, TxTimeout: 300 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -429,17 +430,45 @@ func TestWriteTimeout(t *testing.T) {
 		}
 	case <-time.After(30 * time.Second):
 		stall.Freeze(false) // so that the store can close
-		t.Fatal("a write while the database does not answer still waits after 30 s (WriteTimeout 300ms)")
+		t.Fatal("a write while the database does not answer still waits after 30 s (TxTimeout 300ms)")
 	}
 	stall.Freeze(false)
 	if err := put("after"); err != nil {
 		t.Fatalf("a write once the database answers again: %v", err)
 	}
-	err = s.View(ctx, func(tx engine.ReadTx) error {
-		_, err := tx.Contact("main", "after")
-		return err
-	})
-	if err != nil {
+	read := func() error {
+		return s.View(ctx, func(tx engine.ReadTx) error {
+			_, err := tx.Contact("main", "after")
+			return err
+		})
+	}
+	if err := read(); err != nil {
 		t.Fatal(err)
+	}
+	// A node's reads and lane moves are bounded too (its loops'), the
+	// commands' reads are not.
+	if err := s.Join(ctx); err != nil {
+		t.Fatal(err)
+	}
+	stall.Freeze(true)
+	for what, call := range map[string]func() error{
+		"a read":    read,
+		"a balance": func() error { _, err := s.Balance(ctx); return err },
+	} {
+		errc := make(chan error, 1)
+		go func() { errc <- call() }()
+		select {
+		case err := <-errc:
+			if !errors.Is(err, context.DeadlineExceeded) {
+				t.Errorf("%s of a node while the database does not answer: %v, want the timeout's deadline", what, err)
+			}
+		case <-time.After(30 * time.Second):
+			stall.Freeze(false)
+			t.Fatalf("%s of a node while the database does not answer still waits after 30 s (TxTimeout 300ms)", what)
+		}
+	}
+	stall.Freeze(false)
+	if err := read(); err != nil {
+		t.Fatalf("a read once the database answers again: %v", err)
 	}
 }
