@@ -417,7 +417,7 @@ func (e *Engine) enqueueJob(ctx context.Context, internal bool, j *job) error {
 		return err
 	case <-ctx.Done():
 		// Its done channel has room for the answer nobody reads.
-		return fmt.Errorf("gave up waiting for the store: %w", ctx.Err())
+		return ctx.Err()
 	}
 }
 

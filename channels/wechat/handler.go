@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/binary"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -288,7 +287,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, id string) (chan
 				a.done(false)
 			}
 		}()
-		return ev.Kind, 0, h.sinkError(fmt.Errorf("gave up waiting for the store: %w", context.DeadlineExceeded))
+		return ev.Kind, 0, h.sinkError(context.DeadlineExceeded)
 	}
 	msg, done, err := a.msg, a.done, a.err
 	if err != nil {

@@ -557,7 +557,9 @@ var errNoStore = errors.New("no wxflow store in this database (no schema_migrati
 // checkSchema is what a read-only Open does instead of migrating: it
 // refuses a database wxflow never migrated and one a newer wxflow did,
 // and notes the migrations a database an older wxflow migrated lacks
-// (Behind). It takes no lock and writes nothing.
+// (Behind). It takes no lock and writes nothing. A store that will
+// write (KeepSchema: the admin commands) is refused a server that takes
+// no writes (checkWritable) before it tries.
 func (s *Store) checkSchema(ctx context.Context) error {
 	c, err := s.w.Acquire(ctx)
 	if err != nil {
@@ -567,6 +569,11 @@ func (s *Store) checkSchema(ctx context.Context) error {
 	conn := c.Conn()
 	if err := schemaExists(ctx, conn); err != nil {
 		return fmt.Errorf("read schema: %w", err)
+	}
+	if !s.opts.ReadOnly {
+		if err := checkWritable(ctx, conn); err != nil {
+			return err
+		}
 	}
 	var table *string
 	if err := conn.QueryRow(ctx, `SELECT to_regclass('schema_migrations')::text`).Scan(&table); err != nil {
@@ -583,17 +590,7 @@ func (s *Store) checkSchema(ctx context.Context) error {
 // one that has (checkSchema) without migrating it (Options.KeepSchema).
 func (s *Store) migrateIfNew(ctx context.Context) error {
 	if err := s.checkSchema(ctx); !errors.Is(err, errNoStore) {
-		if err != nil {
-			return err
-		}
-		// The admin commands write (menu push, qrcode): say why they
-		// cannot before they try.
-		c, err := s.w.Acquire(ctx)
-		if err != nil {
-			return fmt.Errorf("read schema: %w", err)
-		}
-		defer c.Release()
-		return checkWritable(ctx, c.Conn())
+		return err
 	}
 	return s.migrate(ctx)
 }

@@ -1076,8 +1076,12 @@ func (p *parser) admin(n *yaml.Node, a *AdminConfig) {
 	})
 }
 
-// trustedProxiesHint is how trusted_proxies is written.
-const trustedProxiesHint = "write the proxies' addresses or networks: trusted_proxies: [127.0.0.1, 10.0.0.0/8]"
+// trustedProxiesHint is how trusted_proxies is written, and
+// trustedProxyHint how one of its entries is.
+const (
+	trustedProxiesHint = "write the proxies' addresses or networks: trusted_proxies: [127.0.0.1, 10.0.0.0/8]"
+	trustedProxyHint   = "write an address (10.0.0.5, ::1) or a network in CIDR form (10.0.0.0/8, fd00::/8)"
+)
 
 // trustedProxies walks admin: trusted_proxies:, a list of IP addresses
 // and CIDR prefixes. A prefix that takes in every address is refused:
@@ -1107,14 +1111,14 @@ func (p *parser) trustedProxies(n *yaml.Node) []netip.Prefix {
 		if strings.Contains(s, "/") {
 			var err error
 			if pfx, err = netip.ParsePrefix(s); err != nil {
-				p.errorf(item, "write an address (10.0.0.5, ::1) or a network in CIDR form (10.0.0.0/8, fd00::/8)", "trusted proxy %q is not a network", s)
+				p.errorf(item, trustedProxyHint, "trusted proxy %q is not a network", s)
 				continue
 			}
 			pfx = pfx.Masked()
 		} else {
 			a, err := netip.ParseAddr(s)
 			if err != nil || a.Zone() != "" {
-				p.errorf(item, "write an address (10.0.0.5, ::1) or a network in CIDR form (10.0.0.0/8, fd00::/8)", "trusted proxy %q is not an IP address", s)
+				p.errorf(item, trustedProxyHint, "trusted proxy %q is not an IP address", s)
 				continue
 			}
 			a = a.Unmap()
