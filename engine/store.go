@@ -13,6 +13,13 @@ import (
 // ErrNotFound is returned by a store for a row that does not exist.
 var ErrNotFound = errors.New("not found")
 
+// ErrUnavailable wraps a store's error that says the database could not
+// be reached or did not answer in time (a server restarting or failing
+// over, a network cut, a stalled server), rather than that something was
+// wrong with what was asked: the same request may work a moment later.
+// The console answers it with 503, not 500.
+var ErrUnavailable = errors.New("the database is unavailable")
+
 // Store keeps everything the engine knows. It is the truth: memory is only
 // a cache. engine/sqlite is the embedded implementation; any other must pass
 // the suite in engine/storetest.

@@ -650,8 +650,14 @@ func (s *Store) Close() error {
 
 // Update runs fn in one transaction on the writer connection. Writes
 // whose result fn does not need are queued and sent with the next read or
-// with the commit, in one round trip (see the package documentation).
+// with the commit, in one round trip (see the package documentation). An
+// error of a database that could not be reached or did not answer wraps
+// engine.ErrUnavailable.
 func (s *Store) Update(ctx context.Context, fn func(tx engine.Tx) error) error {
+	return unavailable(ctx, s.update(ctx, fn))
+}
+
+func (s *Store) update(ctx context.Context, fn func(tx engine.Tx) error) error {
 	if s.opts.ReadOnly {
 		return ErrReadOnly
 	}
@@ -704,8 +710,13 @@ func (s *Store) Update(ctx context.Context, fn func(tx engine.Tx) error) error {
 }
 
 // View runs fn in a read-only transaction (one snapshot) from the read
-// pool.
+// pool. An error of a database that could not be reached or did not
+// answer wraps engine.ErrUnavailable.
 func (s *Store) View(ctx context.Context, fn func(tx engine.ReadTx) error) error {
+	return unavailable(ctx, s.view(ctx, fn))
+}
+
+func (s *Store) view(ctx context.Context, fn func(tx engine.ReadTx) error) error {
 	ctx, cancel := s.bounded(ctx, false)
 	defer cancel()
 	c, err := s.r.Acquire(ctx)

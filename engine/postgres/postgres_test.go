@@ -425,8 +425,8 @@ func TestTxTimeout(t *testing.T) {
 	go func() { errc <- put("during") }()
 	select {
 	case err := <-errc:
-		if !errors.Is(err, context.DeadlineExceeded) {
-			t.Errorf("a write while the database does not answer: %v, want the write timeout's deadline", err)
+		if !errors.Is(err, context.DeadlineExceeded) || !errors.Is(err, engine.ErrUnavailable) {
+			t.Errorf("a write while the database does not answer: %v, want the write timeout's deadline, as engine.ErrUnavailable", err)
 		}
 	case <-time.After(30 * time.Second):
 		stall.Freeze(false) // so that the store can close
@@ -461,6 +461,9 @@ func TestTxTimeout(t *testing.T) {
 		case err := <-errc:
 			if !errors.Is(err, context.DeadlineExceeded) {
 				t.Errorf("%s of a node while the database does not answer: %v, want the timeout's deadline", what, err)
+			}
+			if what == "a read" && !errors.Is(err, engine.ErrUnavailable) {
+				t.Errorf("a read of a node while the database does not answer: %v, want engine.ErrUnavailable", err)
 			}
 		case <-time.After(30 * time.Second):
 			stall.Freeze(false)

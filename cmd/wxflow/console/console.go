@@ -286,6 +286,7 @@ func (c *Console) guard(h http.HandlerFunc, api bool) http.Handler {
 			}
 			return
 		case byUnknown:
+			w.Header().Set("Retry-After", "5")
 			if api {
 				apiError(w, http.StatusServiceUnavailable, errLogins.Error())
 			} else {
@@ -541,13 +542,19 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 // statusOf maps an error to an HTTP status.
 func statusOf(err error) int {
 	switch {
+	case errors.Is(err, engine.ErrQueued):
+		return http.StatusAccepted
+	case errors.Is(err, engine.ErrRefused):
+		return http.StatusConflict
+	case errors.Is(err, engine.ErrUnknownOperator):
+		return http.StatusForbidden
 	case errors.Is(err, engine.ErrNotFound):
 		return http.StatusNotFound
 	case errors.Is(err, engine.ErrNotStarted):
 		return http.StatusConflict
 	case errors.Is(err, engine.ErrBadEvent), errors.Is(err, errBadRequest):
 		return http.StatusBadRequest
-	case errors.Is(err, engine.ErrStopped):
+	case errors.Is(err, engine.ErrStopped), errors.Is(err, engine.ErrUnavailable):
 		return http.StatusServiceUnavailable
 	}
 	return http.StatusInternalServerError
@@ -560,14 +567,24 @@ func badRequest(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", errBadRequest, fmt.Sprintf(format, args...))
 }
 
+// errNoDatabase is what the console shows for a store's
+// engine.ErrUnavailable (its detail goes to the log).
+var errNoDatabase = errors.New("the console cannot reach its database: try again in a moment (the server's log says more)")
+
 // fail answers an error: JSON for the API, a page otherwise. Internal
-// errors are logged and shown without detail.
+// errors, and a database that could not be reached, are logged and shown
+// without detail.
 func (c *Console) fail(w http.ResponseWriter, r *http.Request, err error, api bool) {
 	status := statusOf(err)
 	msg := err.Error()
-	if status == http.StatusInternalServerError {
+	switch {
+	case status == http.StatusInternalServerError:
 		c.log.Error("console", "path", r.URL.Path, "err", err)
 		msg = "internal error (see the server's log)"
+	case errors.Is(err, engine.ErrUnavailable):
+		c.log.Error("console", "path", r.URL.Path, "err", err)
+		msg = errNoDatabase.Error()
+		w.Header().Set("Retry-After", "5")
 	}
 	if api {
 		apiError(w, status, msg)

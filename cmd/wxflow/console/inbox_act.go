@@ -308,19 +308,6 @@ func refusalOf(err error) *channels.Refusal {
 	return nil
 }
 
-// actStatus maps an action's error to an HTTP status.
-func actStatus(err error) int {
-	switch {
-	case errors.Is(err, engine.ErrQueued):
-		return http.StatusAccepted
-	case errors.Is(err, engine.ErrRefused):
-		return http.StatusConflict
-	case errors.Is(err, engine.ErrUnknownOperator):
-		return http.StatusForbidden
-	}
-	return statusOf(err)
-}
-
 func (c *Console) apiConversations(w http.ResponseWriter, r *http.Request) {
 	who := actorOf(r)
 	iq, err := readInboxQuery(r.URL.Query(), who)
@@ -392,10 +379,6 @@ func (c *Console) apiConversationAct(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err != nil {
-		if st := actStatus(err); st != http.StatusInternalServerError {
-			apiError(w, st, err.Error())
-			return
-		}
 		c.fail(w, r, err, true)
 		return
 	}
@@ -443,7 +426,7 @@ func (c *Console) me(r *http.Request) (MeView, error) {
 func (c *Console) apiMe(w http.ResponseWriter, r *http.Request) {
 	v, err := c.me(r)
 	if err != nil {
-		apiError(w, actStatus(err), err.Error())
+		c.fail(w, r, err, true)
 		return
 	}
 	writeJSON(w, http.StatusOK, v)
@@ -465,7 +448,7 @@ func (c *Console) apiAway(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := c.setAway(r, *req.Away); err != nil {
-		apiError(w, actStatus(err), err.Error())
+		c.fail(w, r, err, true)
 		return
 	}
 	c.apiMe(w, r)
@@ -572,7 +555,7 @@ func (c *Console) conversationForm(w http.ResponseWriter, r *http.Request) {
 		q.Set("reason", string(ref.Reason))
 	case errors.Is(err, engine.ErrQueued):
 		q.Set("done", kind+" (queued: another node holds this contact and does it in a moment)")
-	case actStatus(err) == http.StatusInternalServerError:
+	case statusOf(err) >= http.StatusInternalServerError:
 		c.fail(w, r, err, false)
 		return
 	default:

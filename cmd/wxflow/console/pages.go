@@ -185,7 +185,7 @@ func (c *Console) flowStartForm(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err != nil {
-		if statusOf(err) == http.StatusInternalServerError {
+		if statusOf(err) >= http.StatusInternalServerError {
 			c.fail(w, r, err, false)
 			return
 		}

@@ -271,7 +271,7 @@ func (c *Console) simulatorForm(w http.ResponseWriter, r *http.Request) {
 	}
 	q := url.Values{"contact": {a.Contact}}
 	if err := c.simAct(r.Context(), a); err != nil {
-		if statusOf(err) == http.StatusInternalServerError {
+		if statusOf(err) >= http.StatusInternalServerError {
 			c.fail(w, r, err, false)
 			return
 		}

@@ -94,3 +94,16 @@ func (p *Stall) Freeze(frozen bool) {
 	p.mu.Unlock()
 	p.cond.Broadcast()
 }
+
+// Cut closes every connection and stops listening, so that new
+// connections are refused, as when the server went down: for good.
+func (p *Stall) Cut() {
+	p.ln.Close()
+	p.Freeze(false)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, c := range p.conns {
+		c.Close()
+	}
+	p.conns = nil
+}
