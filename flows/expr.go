@@ -212,9 +212,7 @@ func (t *Template) Eval(env *Env) (any, error) {
 		if err != nil {
 			return nil, err
 		}
-		if v != nil {
-			fmt.Fprint(&b, v)
-		}
+		b.WriteString(TextOf(v))
 	}
 	return b.String(), nil
 }
@@ -272,13 +270,7 @@ func (t *Template) Render(env *Env) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if v == nil {
-		return "", nil
-	}
-	if s, ok := v.(string); ok {
-		return s, nil
-	}
-	return fmt.Sprint(v), nil
+	return TextOf(v), nil
 }
 
 // templateSegment is a piece of a template: literal text, or the text of

@@ -309,6 +309,32 @@ steps:
 	}
 }
 
+// TestTemplateWritesValuesAsText: a template's values are written with
+// TextOf (a time in RFC 3339, a number without an exponent, a map as
+// JSON), whether the template is one expression or text around them.
+func TestTemplateWritesValuesAsText(t *testing.T) {
+	t.Parallel()
+	src := `name: a
+triggers: [follow]
+vars: { total: number, m: any }
+steps:
+  - send: "${now}"
+  - send: "at ${now}, ${vars.total}; ${vars.m}"
+`
+	f, diags := load(t, src, flows.Options{})
+	if len(diags) > 0 {
+		t.Fatal(diags)
+	}
+	at := time.Date(2026, 11, 16, 10, 0, 0, 0, time.FixedZone("CST", 8*3600))
+	env := &flows.Env{Now: at, Vars: map[string]any{"total": 1000000.0, "m": map[string]any{"k": "上海"}}}
+	for i, want := range []string{"2026-11-16T10:00:00+08:00", `at 2026-11-16T10:00:00+08:00, 1000000; {"k":"上海"}`} {
+		got, err := f.Steps[i].Arg.(*flows.Message).Text.Render(env)
+		if err != nil || got != want {
+			t.Errorf("send %d: %q %v, want %q", i+1, got, err, want)
+		}
+	}
+}
+
 func TestParseDuration(t *testing.T) {
 	t.Parallel()
 	good := map[string]time.Duration{"30s": 30 * time.Second, "10m": 10 * time.Minute, "2h": 2 * time.Hour, "3d": 72 * time.Hour, "1h30m": 90 * time.Minute, "1.5h": 90 * time.Minute}

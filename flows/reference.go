@@ -917,6 +917,12 @@ const templatesText = `
   runs: ` + "`\"Nice to meet you, ${contact.fields.name}!\"`" + `.
 - A value that is exactly one ` + "`${expr}`" + ` keeps the expression's type (a number
   stays a number, a list a list): ` + "`vars.count: \"${vars.count + 1}\"`" + `.
+- In a text, a value is written as people read it: a number in decimal
+  (` + "`1000000`" + `, ` + "`0.25`" + `; never ` + "`1e+06`" + `), a time in RFC 3339 in its own zone
+  (` + "`${now}`" + ` is ` + "`2026-11-16T10:00:00+08:00`" + ` on a server in Beijing; for another
+  form, ` + "`${now.Format('2006-01-02 15:04')}`" + `), a duration as ` + "`1h30m0s`" + `, a list
+  or a map as JSON (` + "`[\"vip\",\"new\"]`" + `), ` + "`true`" + ` or ` + "`false`" + `, and nothing as an
+  empty text.
 - ` + "`$${`" + ` writes a literal ` + "`${`" + `.
 - ` + "`${secret.NAME}`" + ` reads a secret declared in the config, only in an
   ` + "`http`" + ` step's ` + "`url`" + `, ` + "`query`" + `, ` + "`headers`" + `, ` + "`json`" + ` and ` + "`body`" + `, and on its

@@ -214,23 +214,12 @@ func (t *reqText) secret(name string, esc Escape) {
 
 // value writes an expression's value escaped as esc.
 func (t *reqText) value(v any, esc Escape) error {
-	s, err := EscapeValue(esc, valueText(v))
+	s, err := EscapeValue(esc, flows.TextOf(v))
 	if err != nil {
 		return err
 	}
 	t.b.WriteString(s)
 	return nil
-}
-
-// valueText is a value as a template writes it.
-func valueText(v any) string {
-	switch v := v.(type) {
-	case nil:
-		return ""
-	case string:
-		return v
-	}
-	return fmt.Sprint(v)
 }
 
 // urlPart is where a URL template's text stands.
@@ -272,7 +261,7 @@ func renderURL(env *flows.Env, t *flows.Template, out *reqText) (frag int, err e
 			out.secret(p.Secret, EscapeURL)
 			return out.b.Len(), nil
 		}
-		u := strings.TrimSpace(valueText(p.Value))
+		u := strings.TrimSpace(flows.TextOf(p.Value))
 		if err := checkURL(u); err != nil {
 			return 0, fmt.Errorf("invalid URL %q: %w", u, err)
 		}
@@ -441,7 +430,7 @@ func writeJSON(env *flows.Env, v any, out *reqText) error {
 			case p.Secret != "":
 				out.secret(p.Secret, EscapeJSON)
 			case p.IsExpr:
-				out.b.WriteString(jsonStringBody(valueText(p.Value)))
+				out.b.WriteString(jsonStringBody(flows.TextOf(p.Value)))
 			default:
 				out.b.WriteString(jsonStringBody(p.Lit))
 			}
