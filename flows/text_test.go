@@ -36,4 +36,3 @@ func TestTextOf(t *testing.T) {
 		}
 	}
 }
-
