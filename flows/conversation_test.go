@@ -52,7 +52,8 @@ steps:
 // TestConversationTriggerTies: `conversation: opened` ranks like a bare
 // kind of every interaction that can open the conversation, so validate
 // warns where it ties with a bare follow or message of another flow;
-// `conversation: closed` ties only with another `conversation: closed`.
+// `conversation: closed` ties with another `conversation: closed` and
+// with a bare unfollow (an unfollow closes the conversation).
 func TestConversationTriggerTies(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
@@ -65,6 +66,8 @@ func TestConversationTriggerTies(t *testing.T) {
 	write("b.yaml", "name: b\ntriggers:\n  - conversation: opened\nsteps: [end]\n")
 	write("c.yaml", "name: c\ntriggers:\n  - conversation: opened\n    priority: 1\n  - conversation: closed\nsteps: [end]\n")
 	write("d.yaml", "name: d\ntriggers:\n  - conversation: closed\n  - keyword: [hi]\nsteps: [end]\n")
+	write("e.yaml", "name: e\ntriggers:\n  - unfollow\nsteps: [end]\n")
+	write("f.yaml", "name: f\ntriggers:\n  - unfollow:\n    priority: 1\nsteps: [end]\n")
 	diags, _, err := flows.Validate([]string{dir}, flows.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -77,6 +80,7 @@ func TestConversationTriggerTies(t *testing.T) {
 	want := []string{
 		`b.yaml:3:5: warning: conversation trigger ties with flow "a" (` + filepath.Join(dir, "a.yaml") + `:3) for the same input; "a" wins by name order (give one of them a higher priority)`,
 		`d.yaml:3:5: warning: conversation trigger ties with flow "c" (` + filepath.Join(dir, "c.yaml") + `:5) for the same input; "c" wins by name order (give one of them a higher priority)`,
+		`e.yaml:3:5: warning: unfollow trigger ties with flow "c" (` + filepath.Join(dir, "c.yaml") + `:5) for the same input; "c" wins by name order (give one of them a higher priority)`,
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Fatalf("got:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))

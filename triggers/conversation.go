@@ -34,7 +34,10 @@ func init() {
 				// bare kind: it ties with a bare follow or message.
 				return []string{"conversation:" + arg, "follow:", "message:"}, SpecificityBare
 			}
-			return []string{"conversation:" + arg}, SpecificityBare
+			// An unfollow that closes the conversation is matched
+			// against the unfollow triggers too: it ties with a bare
+			// unfollow.
+			return []string{"conversation:" + arg, "unfollow:"}, SpecificityBare
 		},
 		Example: `- conversation: opened
 - conversation: closed`,
