@@ -423,7 +423,8 @@ func (s *Sandbox) fire(ctx context.Context) error {
 // SeedContact stores a contact as it would be before the first event, for
 // a scenario's starting state. The account defaults to the sandbox's,
 // FirstSeen and LastSeen to the clock's now; the contact is stored as it
-// is otherwise (set Followed for a follower). It opens no window: the
+// is otherwise (set Followed for a follower, who then has a session
+// that WeChat's rules see as following). It opens no window: the
 // contact has not interacted yet.
 func (s *Sandbox) SeedContact(ctx context.Context, c engine.Contact) error {
 	if c.ID == "" {
@@ -442,7 +443,12 @@ func (s *Sandbox) SeedContact(ctx context.Context, c engine.Contact) error {
 	if c.Fields == nil {
 		c.Fields = map[string]any{}
 	}
-	err := s.store.Update(ctx, func(tx engine.Tx) error { return tx.PutContact(&c) })
+	err := s.store.Update(ctx, func(tx engine.Tx) error {
+		if err := tx.PutContact(&c); err != nil {
+			return err
+		}
+		return tx.PutSession(c.Account, c.ID, channels.Session{Followed: c.Followed})
+	})
 	if err != nil {
 		return fmt.Errorf("sandbox: seed contact %s: %w", c.ID, err)
 	}

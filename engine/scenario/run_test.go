@@ -290,6 +290,13 @@ name: a flow of another account does not start
 script:
   - say: pick
   - expect_none
+---
+name: a contact of the header follows and has not interacted
+contact: { tags: [daily] }
+script:
+  - expect_contact: { followed: true }
+  - wait: 23h                         # 09:00 UTC
+  - expect: { text: "good morning", reason: window_closed }
 `)
 }
 
