@@ -99,7 +99,9 @@ func (w *work) openConv(cs *contactState, by string) (bool, error) {
 	if c.Open() {
 		return false, nil
 	}
-	*c = Conversation{Status: ConvOpen, OpenedAt: w.now, OpenedBy: by}
+	// How it last closed stays (ClosedAt, ClosedBy, Note, Category).
+	*c = Conversation{Status: ConvOpen, OpenedAt: w.now, OpenedBy: by, ClosedAt: c.ClosedAt, ClosedBy: c.ClosedBy,
+		Note: c.Note, Category: c.Category}
 	cs.dirtyC = true
 	due := idleSince(cs.c).Add(w.e.autoClose(cs.c.Account))
 	w.after = append(w.after, func() { w.e.closeSoon(due) })
