@@ -266,7 +266,9 @@ and the JSON Schema, so it describes exactly what ` + "`wxflow validate`" + ` ac
 - ` + "`wxflow validate [PATH...]`" + ` checks flow files and folders and prints every
   problem with its file, line and column; a YAML syntax error is placed at
   the line that is wrong (a misindented item), not where its map or list
-  starts.
+  starts. Files are UTF-8 (a byte-order mark and CRLF line ends are fine);
+  YAML's anchors and aliases (` + "`&greet`" + `, ` + "`*greet`" + `) work, its merge keys
+  (` + "`<<: *base`" + `) do not: write the keys out.
 - ` + "`wxflow graph FILE`" + ` prints a flow as a Mermaid flowchart (` + "`--format svg`" + ` as an SVG);
   ` + "`wxflow graph DIR`" + ` prints every flow of a folder as Markdown, a Mermaid block each.
 - ` + "`wxflow schema > flow.schema.json`" + ` writes the JSON Schema that editors use to
@@ -296,7 +298,7 @@ func (d *refDoc) flowFile() {
 		}
 	}
 	d.p("A trigger or a step is a map with one kind key (`send:`, `menu:`, ...), whose value is the kind's argument, beside the kind's own keys and the common keys. "+
-		"A kind that needs no argument may be written alone, as a bare word: the triggers %s and the steps %s (`- follow`, `- end`). "+
+		"A kind that needs no argument may be written alone, as a bare word: the triggers %s and the steps %s (`- follow`, `- end`; `wait` needs its duration or, as `wait:` with nothing after it, an `until:` beside it). "+
 		"When such a kind has sibling keys, write it with an empty value: `- message:` and, on the next line, `priority: -10`; `end:` beside an `id:`.",
 		codeList(bareT), codeList(bareS))
 	d.yaml(itemFormExample)
@@ -670,7 +672,7 @@ func (d *refDoc) values() {
 	d.p("A `list of X` is a YAML list (`[a, b]`, or one `- item` per line); a single value where a list is expected is an error, so that `tag: vip` and `tag: [vip]` are not confused. A `map of X` is a map whose keys you choose and whose values are X. `one of a, b` accepts exactly one of those words. A `... map` has the keys listed in its table, and no others.")
 
 	d.heading(3, "Durations")
-	d.p("%s `ms` works too, `d` is 24 hours, parts add up (`1h30m`), and a duration must be longer than zero. Durations are the keys %s and the argument of %s.",
+	d.p("%s `ms` works too, `d` is 24 hours, parts add up (`1h30m`, also written `1h 30m`), and a duration must be longer than zero and at most 53,375 days (about 146 years). Durations are the keys %s and the argument of %s.",
 		Duration.Doc, codeList(keysOfType(Duration)), codeList(kindsTaking(Duration)))
 
 	d.heading(3, "Templates")
@@ -826,7 +828,7 @@ func (d *refDoc) checks() {
 		"more sends in a row than the quota of the interaction that opened the window (an `ask` answered by the contact opens a new window);",
 		fmt.Sprintf("a send that can only happen after the window has closed: a `wait`, or an `ask`'s timeout, of %s or more with no possible interaction in between;", FormatDuration(o.window())),
 		fmt.Sprintf("an `ask` whose `timeout` (default %s) is longer than the window: its `on_timeout` steps could no longer send anything;", FormatDuration(DefaultAskTimeout)),
-		"media the account's region cannot send: international accounts send text and images only (`wxflow validate --region international`, or `--account-region ACCOUNT=international` for one account).",
+		"media the account's region cannot send: international accounts cannot send voice or video, which WeChat sends by API only for accounts registered in Mainland China (text, images, news and message menus go); `wxflow validate --region international` checks this, or `--account-region ACCOUNT=international` for one account.",
 	})
 	d.p("Media files are checked when the flow loads: a path is relative to the flow file, and the file must exist and fit WeChat's limits:")
 	d.body.WriteString("| media | file types | largest file |\n|---|---|---|\n")
