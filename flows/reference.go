@@ -767,7 +767,7 @@ var envDocs = map[string]string{
 	"contact.window.open":       "Whether WeChat's reply window is open now, as the channel sees it.",
 	"contact.window.expires_at": "When the reply window closes.",
 	"contact.window.quota_left": "How many more messages the window allows.",
-	"event.type":                "The type of the event that started or last resumed the run (`schedule` for a scheduled start, `api` for a start through the admin API).",
+	"event.type":                "The type of the event that started or last resumed the run (`schedule` for a scheduled start, `api` for a start through the admin API, `conversation` for a `conversation` trigger's).",
 	"event.text":                "The text of a text message.",
 	"event.scene":               "The scene of the QR code of a follow or scan; empty otherwise.",
 	"event.key":                 "The key of a menu click.",

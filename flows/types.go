@@ -268,7 +268,7 @@ var (
 
 	// Duration is a length of time such as 30s, 10m, 2h, 3d or 1h30m.
 	Duration = scalarType("duration", "A length of time: a number and a unit, `s`, `m`, `h` or `d` (`30s`, `10m`, `2h`, `3d`, `1h30m`).",
-		map[string]any{"type": "string", "pattern": `^([0-9]+(\.[0-9]+)?(ms|s|m|h|d))+$`},
+		map[string]any{"type": "string", "pattern": `^(([0-9]+(\.[0-9]*)?|\.[0-9]+) *(ms|s|m|h|d) *)+$`},
 		func(p *parser, n *yaml.Node) (any, bool) {
 			d, err := ParseDuration(n.Value)
 			if err != nil {
@@ -593,7 +593,7 @@ func ParseDuration(s string) (time.Duration, error) {
 		for j < len(rest) && (rest[j] < '0' || rest[j] > '9') && rest[j] != '.' {
 			j++
 		}
-		unit := strings.TrimSpace(rest[:j])
+		unit := strings.Trim(rest[:j], " ")
 		rest = rest[j:]
 		var mult time.Duration
 		switch unit {
