@@ -1,6 +1,7 @@
 package flows
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"regexp"
@@ -238,7 +239,15 @@ var (
 	Int = scalarType("integer", "A whole number.", map[string]any{"type": "integer"},
 		func(p *parser, n *yaml.Node) (any, bool) {
 			i, err := strconv.Atoi(n.Value)
-			if n.Tag != "!!int" || err != nil {
+			switch {
+			case errors.Is(err, strconv.ErrRange):
+				p.errorAt(n, "use a smaller number", "%sthe number %s is too large", keyPrefix(p), n.Value)
+				return nil, false
+			case n.Tag == "!!int" && err != nil:
+				// YAML's other forms of a whole number (0x10, 0o17, 1_000).
+				p.errorAt(n, "write it in decimal digits", "%sexpected a whole number in decimal, got %s", keyPrefix(p), n.Value)
+				return nil, false
+			case n.Tag != "!!int" || err != nil:
 				p.errorAt(n, "", "%sexpected a whole number, got %s", keyPrefix(p), describeNode(n))
 				return nil, false
 			}
