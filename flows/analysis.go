@@ -84,7 +84,11 @@ func analyse(p *parser, f *Flow) {
 	}
 	g := buildCFG(f)
 	reached := g.reachable()
-	checkUnreachable(p, g, f.Steps, reached)
+	if !p.unresolved {
+		// A jump to an id no step has may be meant for a step that then
+		// looks unreached: that warning would only repeat the error.
+		checkUnreachable(p, g, f.Steps, reached)
+	}
 	checkLoops(p, g)
 	checkWeChat(p, f, g, reached)
 }
@@ -106,12 +110,17 @@ func (g *cfg) reachable() []bool {
 	return seen
 }
 
-// checkUnreachable warns once per stretch of steps no path leads to.
+// checkUnreachable warns once per stretch of steps no path leads to, and
+// at every step with an id in such a stretch: an id is given to be jumped
+// to, so a step that has one starts a stretch of its own.
 func checkUnreachable(p *parser, g *cfg, list []*Step, reached []bool) {
 	for i, s := range list {
 		n := g.index[s]
 		if !reached[n] {
-			if i == 0 || reached[g.index[list[i-1]]] {
+			switch {
+			case s.ID != "":
+				p.report(SeverityWarning, s.Pos, fmt.Sprintf("it comes after a goto or end and no step that runs jumps to %q; jump to it (goto: %s), or remove it", s.ID, s.ID), "step is never reached")
+			case i == 0 || reached[g.index[list[i-1]]]:
 				p.report(SeverityWarning, s.Pos, "it comes after a goto or end and no jump leads here; give it an id and jump to it, or remove it", "step is never reached")
 			}
 			continue

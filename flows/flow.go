@@ -30,6 +30,16 @@ type Flow struct {
 	cooldownPos Pos
 	// Diags are the problems found in this file.
 	Diags Diagnostics
+
+	// parsedSteps are the steps that parsed, nested ones included, in
+	// document order, and parsedTriggers the triggers that parsed without
+	// error: in a file with errors, Steps and Triggers are nil when one
+	// of them has an error, but the checks between flows still see these.
+	parsedSteps    []*Step
+	parsedTriggers []*Trigger
+	// menuUnsure is set when a trigger that did not parse may be a menu
+	// trigger: no menu key is then said to have no flow.
+	menuUnsure bool
 }
 
 // Step is one parsed step of a flow.

@@ -337,13 +337,14 @@ steps:
 
 func TestParseDuration(t *testing.T) {
 	t.Parallel()
-	good := map[string]time.Duration{"30s": 30 * time.Second, "10m": 10 * time.Minute, "2h": 2 * time.Hour, "3d": 72 * time.Hour, "1h30m": 90 * time.Minute, "1.5h": 90 * time.Minute}
+	good := map[string]time.Duration{"30s": 30 * time.Second, "10m": 10 * time.Minute, "2h": 2 * time.Hour, "3d": 72 * time.Hour, "1h30m": 90 * time.Minute, "1.5h": 90 * time.Minute,
+		"1h 30m": 90 * time.Minute, "53375d": 53375 * 24 * time.Hour}
 	for in, want := range good {
 		if got, err := flows.ParseDuration(in); err != nil || got != want {
 			t.Errorf("ParseDuration(%q) = %v, %v; want %v", in, got, err, want)
 		}
 	}
-	for _, in := range []string{"", "0s", "5", "h", "5x", "-1h", "1..5h", "99999999999999d"} {
+	for _, in := range []string{"", "0s", "5", "h", "5x", "-1h", "1..5h", "99999999999999d", "53376d", "40000d 40000d", "40000d40000d40000d", "1\th"} {
 		if _, err := flows.ParseDuration(in); err == nil {
 			t.Errorf("ParseDuration(%q): want an error", in)
 		}

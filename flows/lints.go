@@ -36,7 +36,7 @@ func lintFollowScan(flows []*Flow, report reportFunc) {
 		if fw.Name == "" {
 			continue
 		}
-		for _, follow := range fw.Triggers {
+		for _, follow := range fw.triggersParsed() {
 			if follow.Kind != "follow" || follow.Arg != nil {
 				continue
 			}
@@ -44,7 +44,7 @@ func lintFollowScan(flows []*Flow, report reportFunc) {
 				if fs == fw || fs.Name == "" || (fw.Account != "" && fs.Account != "" && fw.Account != fs.Account) {
 					continue
 				}
-				for _, scan := range fs.Triggers {
+				for _, scan := range fs.triggersParsed() {
 					scene, _ := scan.Arg.(string)
 					if scan.Kind != "scan" || scene == "" || scan.Priority < follow.Priority {
 						continue

@@ -50,6 +50,40 @@ type parser struct {
 	// secretsOK is set while a key whose templates may read secrets
 	// (Field.Secrets) is parsed.
 	secretsOK bool
+
+	// What parsed, kept for the checks that run after an error: a list
+	// with an error is not kept in the Flow (Steps, Triggers, VarDecls
+	// are nil then), but the items that did parse are still checked.
+	built    []builtStep    // every step built, nested ones too, in document order
+	triggers []builtTrigger // every trigger built, in order
+	varDecls []VarDecl      // the declarations under vars: that parsed
+	// lostVars are variables that a key with an error may declare or
+	// write (a step that did not parse, an invalid type under vars:):
+	// reading them is not reported, and their type is unknown.
+	lostVars map[string]bool
+	// writesUnknown is set when what the flow declares or writes cannot
+	// be known (vars: is not a map, steps nested too deep, an alias bomb):
+	// no read is reported as unknown then.
+	writesUnknown bool
+	// stepsBroken is set when a step or a list of steps had an error, so
+	// that Flow.Steps does not hold the whole flow.
+	stepsBroken bool
+	// unresolved is set when a jump names no step.
+	unresolved bool
+}
+
+// builtStep is a step the parser built, and whether it (with its nested
+// lists) parsed without error.
+type builtStep struct {
+	s  *Step
+	ok bool
+}
+
+// builtTrigger is a trigger the parser built, and whether it parsed
+// without error.
+type builtTrigger struct {
+	t  *Trigger
+	ok bool
 }
 
 type refUse struct {
@@ -72,7 +106,7 @@ func (r *Reporter) Warnf(at Pos, hint, format string, args ...any) {
 }
 
 func newParser(file string, src []byte, opts *Options) *parser {
-	p := &parser{file: file, src: src, opts: opts, budget: maxNodes, ids: map[string]Pos{}}
+	p := &parser{file: file, src: src, opts: opts, budget: maxNodes, ids: map[string]Pos{}, lostVars: map[string]bool{}}
 	p.lineStarts = []int{0}
 	for i, b := range src {
 		if b == '\n' {
@@ -117,6 +151,7 @@ func (p *parser) deref(n *yaml.Node) (*yaml.Node, bool) {
 	if p.budget < 0 {
 		if !p.overBudget {
 			p.overBudget = true
+			p.writesUnknown = true
 			p.errorAt(n, "aliases (*name) expand this file beyond 200000 values; write it without them", "file too large once aliases are expanded")
 		}
 		return nil, false
@@ -461,6 +496,9 @@ func (p *parser) savePath(n *yaml.Node) (any, bool) {
 		hint = "contact's own fields are read-only; use contact.fields." + lastSegment(v)
 	case !strings.Contains(v, "."):
 		hint = fmt.Sprintf("did you mean \"vars.%s\"?", v)
+		if reVarName.MatchString(v) {
+			p.lostVars[v] = true // the hint's vars.NAME is not an unknown variable too
+		}
 	}
 	p.errorAt(n, hint, "cannot save to %q", v)
 	return nil, false
@@ -532,6 +570,7 @@ func (p *parser) stepList(n *yaml.Node, top bool) ([]*Step, bool) {
 	}
 	if p.depth >= maxDepth {
 		p.errorAt(n, "", "steps nested more than %d deep", maxDepth)
+		p.writesUnknown = true
 		return nil, false
 	}
 	p.depth++
@@ -547,6 +586,9 @@ func (p *parser) stepList(n *yaml.Node, top bool) ([]*Step, bool) {
 			steps = append(steps, s)
 		}
 	}
+	if !ok {
+		p.stepsBroken = true
+	}
 	return steps, ok
 }
 
@@ -561,8 +603,52 @@ func (p *parser) kindsIn(n *yaml.Node, isKind func(string) bool) []*yaml.Node {
 	return out
 }
 
-// step parses one step.
+// step parses one step and records it in p.built. The variables a step
+// with an error may write are recorded as lost: what it writes is not
+// known, and reading them is no error of its own.
 func (p *parser) step(n *yaml.Node) (*Step, bool) {
+	i := len(p.built)
+	p.built = append(p.built, builtStep{}) // its place comes before its nested steps'
+	s, ok := p.parseStep(n)
+	p.built[i] = builtStep{s: s, ok: ok}
+	if !ok {
+		p.loseWrites(n)
+		if s != nil && s.Spec.Writes != nil {
+			for _, w := range s.Spec.Writes(s) {
+				p.lostVars[w.Name] = true
+			}
+		}
+	}
+	return s, ok
+}
+
+// loseWrites records as lost every variable a YAML value with an error
+// mentions as a place to write: a key vars.NAME (set:) or a save:
+// vars.NAME, at any depth.
+func (p *parser) loseWrites(n *yaml.Node) {
+	if n == nil || n.Kind == yaml.AliasNode {
+		return
+	}
+	if n.Kind == yaml.MappingNode {
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			if name, ok := strings.CutPrefix(k.Value, "vars."); ok && k.Kind == yaml.ScalarNode && reVarName.MatchString(name) {
+				p.lostVars[name] = true
+			}
+			if k.Value == "save" && v.Kind == yaml.ScalarNode {
+				if name, ok := strings.CutPrefix(v.Value, "vars."); ok && reVarName.MatchString(name) {
+					p.lostVars[name] = true
+				}
+			}
+		}
+	}
+	for _, c := range n.Content {
+		p.loseWrites(c)
+	}
+}
+
+// parseStep parses one step.
+func (p *parser) parseStep(n *yaml.Node) (*Step, bool) {
 	n, ok := p.deref(n)
 	if !ok {
 		return nil, false
@@ -736,6 +822,7 @@ func (p *parser) triggerList(n *yaml.Node) (any, bool) {
 	}
 	if n.Kind != yaml.SequenceNode {
 		p.errorAt(n, "write one \"- kind\" item per trigger, e.g. - follow", "expected a list of triggers, got %s", describeNode(n))
+		p.triggers = append(p.triggers, builtTrigger{}) // a trigger of any kind may be meant
 		return nil, false
 	}
 	out := []*Trigger{}
@@ -750,7 +837,14 @@ func (p *parser) triggerList(n *yaml.Node) (any, bool) {
 	return out, ok
 }
 
+// trigger parses one trigger and records it in p.triggers.
 func (p *parser) trigger(n *yaml.Node) (*Trigger, bool) {
+	t, ok := p.parseTrigger(n)
+	p.triggers = append(p.triggers, builtTrigger{t: t, ok: ok})
+	return t, ok
+}
+
+func (p *parser) parseTrigger(n *yaml.Node) (*Trigger, bool) {
 	n, ok := p.deref(n)
 	if !ok {
 		return nil, false
@@ -896,17 +990,37 @@ func parseFile(file string, src []byte, opts *Options) (*Flow, *parser) {
 	}
 	p.flow(root, f)
 	p.resolveRefs()
-	if !p.diags.HasErrors() {
-		// A step that did not parse may be the one that writes a
-		// variable: check the reads once the rest is right.
-		p.checkVars(f)
-	}
-	if !p.diags.HasErrors() {
+	// The checks below go on after an error wherever they can: the
+	// variables of steps that did not parse count as written (with a type
+	// not known), and the graph is only analysed when every step parsed.
+	p.checkVars()
+	p.checkWrites()
+	if !p.stepsBroken {
 		analyse(p, f)
 		lintCooldownHours(p, f)
 	}
+	p.keepParsed(f)
 	f.Diags = p.diags
 	return f, p
+}
+
+// keepParsed gives the flow what parsed of its steps and triggers, for
+// the checks between flows (start:, ties, menu keys), which go on for a
+// file with errors.
+func (p *parser) keepParsed(f *Flow) {
+	for _, b := range p.built {
+		if b.s != nil {
+			f.parsedSteps = append(f.parsedSteps, b.s)
+		}
+	}
+	for _, b := range p.triggers {
+		switch {
+		case b.ok:
+			f.parsedTriggers = append(f.parsedTriggers, b.t)
+		case b.t == nil || b.t.Kind == "menu":
+			f.menuUnsure = true
+		}
+	}
 }
 
 func (p *parser) yamlError(err error) {
@@ -1057,5 +1171,6 @@ func (p *parser) resolveRefs() {
 			}
 		}
 		p.report(SeverityError, r.pos, hint, fmt.Sprintf("no step has id %q", r.id))
+		p.unresolved = true
 	}
 }

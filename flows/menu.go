@@ -24,6 +24,11 @@ const (
 type Menu struct {
 	File    string
 	Buttons []*MenuButton
+
+	// written are the click buttons written in the file, also those with
+	// errors (which Buttons may lack), with their keys; nil when the file
+	// is not YAML.
+	written []*MenuButton
 }
 
 // MenuButton is one button: a click (Key), a link (URL), or a top-level
@@ -90,6 +95,7 @@ func LoadMenu(file string, src []byte) (*Menu, Diagnostics) {
 	if root.Kind == yaml.DocumentNode && len(root.Content) == 1 {
 		root = root.Content[0]
 	}
+	m.written = writtenKeys(root, p, nil)
 	top := []Field{{Name: "menu", Type: ListOf(ObjectOf("menu button", "menu button", menuButtonFields...), false), Required: true}}
 	o, _ := p.object(root, top, nil, "menu.yaml")
 	if o == nil {
@@ -168,4 +174,27 @@ func LoadMenu(file string, src []byte) (*Menu, Diagnostics) {
 	}
 	p.diags.Sort()
 	return m, p.diags
+}
+
+// writtenKeys returns a button for every `key:` with a text value in a
+// menu.yaml's tree, in order, whatever else is wrong with the file.
+func writtenKeys(n *yaml.Node, p *parser, out []*MenuButton) []*MenuButton {
+	if out == nil {
+		out = []*MenuButton{}
+	}
+	if n == nil || n.Kind == yaml.AliasNode {
+		return out
+	}
+	if n.Kind == yaml.MappingNode {
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			if k.Value == "key" && v.Kind == yaml.ScalarNode && !isNull(v) && v.Value != "" {
+				out = append(out, &MenuButton{Key: v.Value, Pos: p.pos(n), KeyPos: p.pos(v)})
+			}
+		}
+	}
+	for _, c := range n.Content {
+		out = writtenKeys(c, p, out)
+	}
+	return out
 }

@@ -264,7 +264,11 @@ default and meaning. It is generated from the same specs as the validator
 and the JSON Schema, so it describes exactly what ` + "`wxflow validate`" + ` accepts.
 
 - ` + "`wxflow validate [PATH...]`" + ` checks flow files and folders and prints every
-  problem with its file, line and column; a YAML syntax error is placed at
+  problem with its file, line and column, also those after an error (a
+  problem that only follows from another, such as reading a variable that
+  a step with an error writes, is not reported beside it; the checks of
+  paths through a flow, such as steps never reached and WeChat's limits,
+  wait until all its steps are right); a YAML syntax error is placed at
   the line that is wrong (a misindented item), not where its map or list
   starts. Files are UTF-8 (a byte-order mark and CRLF line ends are fine);
   YAML's anchors and aliases (` + "`&greet`" + `, ` + "`*greet`" + `) work, its merge keys
@@ -779,7 +783,7 @@ var envDocs = map[string]string{
 	"event.location.label":      "The place name of a location message.",
 	"event.at":                  "When the event happened.",
 	"answer":                    "The last accepted answer of an `ask`.",
-	"vars":                      "The run's variables, `vars.<name>`: those the flow writes (`set`, an `ask`'s `save`, an `http` step's `save`) and those it declares under `vars:` (given by `start:`, the admin API or an operator); they last as long as the run. Reading any other is a validation error with a did-you-mean hint. A variable's type is its declaration's, or what writes it: `expect: number` a number, `expect: location` and `http` a map, other answers text, a `set:` value its own; when writes disagree, or cannot be known, it is `any`.",
+	"vars":                      "The run's variables, `vars.<name>`: those the flow writes (`set`, an `ask`'s `save`, an `http` step's `save`) and those it declares under `vars:` (given by `start:`, the admin API or an operator); they last as long as the run. Reading any other is a validation error with a did-you-mean hint. A variable's type is its declaration's, or what writes it: `expect: number` a number, `expect: location` and `http` a map, other answers text, a `set:` value its own; when writes disagree, or cannot be known, it is `any`. A write of a declared variable (`set:`, an `ask`'s or an `http` step's `save:`) whose value has a known type other than the declaration's is a validation error; a variable declared `any`, and a value whose type is known only when the run gets there (`${answer}`), are accepted.",
 	"conversation.status":       "The contact's conversation: `open` or `closed`.",
 	"conversation.assignee":     "The operator who holds the conversation, `\"\"` when none (`conversation.assignee == \"\"`).",
 	"conversation.team":         "The team that holds the conversation, `\"\"` when none.",
@@ -842,7 +846,7 @@ func (d *refDoc) checks() {
 	d.body.WriteString("\n")
 	d.heading(3, "Other checks")
 	d.bullets([]string{
-		"a step no path reaches (after a `goto` or `end`, with no jump to it);",
+		"a step no path reaches (after a `goto` or `end`, with no jump to it): the first of a stretch of such steps, and each of them that has an `id`;",
 		"a loop of steps with no `ask` or `wait` inside: such a run jumps until it is stopped as `looping` after 100 jumps;",
 		"two flows whose triggers tie for the same input (see [which flow starts](#which-flow-starts));",
 		"`start:` naming a flow that does not exist, or flows that start each other in a cycle; `start:` giving a variable the started flow does not declare under `vars:`, or a value of another type than declared (errors);",

@@ -289,6 +289,28 @@ func crossCheck(set *Set) Diagnostics {
 	return diags
 }
 
+// walkParsed calls fn for every step of the flow that parsed, nested
+// ones included, in document order: in a file with errors also those of
+// a list that had an error, which Walk does not see.
+func (f *Flow) walkParsed(fn func(s *Step)) {
+	if f.parsedSteps == nil {
+		f.Walk(fn)
+		return
+	}
+	for _, s := range f.parsedSteps {
+		fn(s)
+	}
+}
+
+// triggersParsed returns the flow's triggers that parsed without error:
+// in a file with errors also when another trigger had one.
+func (f *Flow) triggersParsed() []*Trigger {
+	if f.Triggers != nil || f.parsedTriggers == nil {
+		return f.Triggers
+	}
+	return f.parsedTriggers
+}
+
 type reportFunc func(file string, at Pos, sev Severity, hint, format string, args ...any)
 
 // checkStarts checks every `start:` names a flow, and that flows do not
@@ -300,7 +322,7 @@ func checkStarts(flows []*Flow, byName map[string]*Flow, names []string, report 
 	}
 	starts := map[string][]startUse{}
 	for _, f := range flows {
-		f.Walk(func(s *Step) {
+		f.walkParsed(func(s *Step) {
 			if s.Kind != "start" {
 				return
 			}
@@ -429,7 +451,7 @@ func checkTies(flows []*Flow, report reportFunc) {
 		if f.Name == "" {
 			continue // its name is missing or invalid, an error already: no flow "" to win
 		}
-		for _, t := range f.Triggers {
+		for _, t := range f.triggersParsed() {
 			if t.If != nil || t.Spec.Inputs == nil {
 				continue
 			}
@@ -464,13 +486,17 @@ func checkTies(flows []*Flow, report reportFunc) {
 
 // checkMenu compares menu.yaml's click keys with the flows' menu triggers.
 func checkMenu(set *Set, flows []*Flow, report reportFunc) {
-	if set.menuBroken {
+	// A menu.yaml with errors is compared by the keys written in it, also
+	// those of buttons that have errors; one that is not YAML, not at all.
+	if set.menuBroken && set.Menu != nil && set.Menu.written == nil {
 		return
 	}
 	var menuTriggers []*Trigger
 	var triggerFiles []string
+	unsure := false // a trigger that did not parse may handle any key
 	for _, f := range flows {
-		for _, t := range f.Triggers {
+		unsure = unsure || f.menuUnsure
+		for _, t := range f.triggersParsed() {
 			if t.Kind == "menu" {
 				menuTriggers = append(menuTriggers, t)
 				triggerFiles = append(triggerFiles, f.File)
@@ -478,8 +504,15 @@ func checkMenu(set *Set, flows []*Flow, report reportFunc) {
 		}
 	}
 	var keys []string
-	if set.Menu != nil {
-		keys = set.Menu.Keys()
+	var buttons []*MenuButton
+	switch {
+	case set.Menu != nil && set.menuBroken:
+		buttons = set.Menu.written
+	case set.Menu != nil:
+		buttons = set.Menu.ClickButtons()
+	}
+	for _, b := range buttons {
+		keys = append(keys, b.Key)
 	}
 	for i, t := range menuTriggers {
 		pattern, _ := t.Arg.(string)
@@ -504,10 +537,10 @@ func checkMenu(set *Set, flows []*Flow, report reportFunc) {
 		report(triggerFiles[i], t.ArgPos, SeverityWarning, didYouMeanOr(pattern, keys, "menu.yaml has keys "+strings.Join(keys, ", ")),
 			"menu key %q is not in menu.yaml", pattern)
 	}
-	if set.Menu == nil {
+	if set.Menu == nil || unsure {
 		return
 	}
-	for _, b := range set.Menu.ClickButtons() {
+	for _, b := range buttons {
 		handled := false
 		for _, t := range menuTriggers {
 			if pattern, _ := t.Arg.(string); MatchGlob(pattern, b.Key) {

@@ -587,6 +587,7 @@ func ParseDuration(s string) (time.Duration, error) {
 		return 0, fmt.Errorf("empty duration")
 	}
 	var total time.Duration
+	tooLong := false
 	rest := s
 	for rest != "" {
 		i := 0
@@ -625,10 +626,14 @@ func ParseDuration(s string) (time.Duration, error) {
 		if err != nil {
 			return 0, fmt.Errorf("invalid duration %q", s)
 		}
-		if f*float64(mult) > float64(math.MaxInt64/2) {
-			return 0, fmt.Errorf("duration %q is too long", s)
+		if tooLong = tooLong || f*float64(mult) > float64(math.MaxInt64/2); !tooLong {
+			total += time.Duration(f * float64(mult))
+			tooLong = total > math.MaxInt64/2
 		}
-		total += time.Duration(f * float64(mult))
+	}
+	if tooLong {
+		// After every part is read: a part with no unit is said first.
+		return 0, fmt.Errorf("duration %q is too long", s)
 	}
 	if total <= 0 {
 		return 0, fmt.Errorf("duration %q must be longer than zero", s)

@@ -160,11 +160,16 @@ var varsDecl = &Type{Name: "variable declarations", Doc: "A map of variable name
 
 func init() {
 	varsDecl.parse = func(p *parser, n *yaml.Node) (any, bool) {
+		var out []VarDecl
 		if n.Kind != yaml.MappingNode {
 			p.errorAt(n, "write vars: { order_id: text }", "vars: expected a map of variable name to type, got %s", describeNode(n))
+			p.writesUnknown = true
 			return nil, false
 		}
-		var out []VarDecl
+		// The declarations that parse are kept even when others do not,
+		// and the names of those with an invalid type are lost (not
+		// unknown), so that reading them is no second error.
+		defer func() { p.varDecls = out }()
 		ok := true
 		for _, kv := range p.pairs(n) {
 			k, v := kv[0], kv[1]
@@ -176,6 +181,7 @@ func init() {
 			}
 			v, good := p.deref(v)
 			if !good {
+				p.lostVars[name] = true
 				ok = false
 				continue
 			}
@@ -184,6 +190,7 @@ func init() {
 			case isNull(v):
 			case v.Kind != yaml.ScalarNode:
 				p.errorAt(v, "types are "+strings.Join(VarTypes, ", "), "vars: %s: expected a type, got %s", name, describeNode(v))
+				p.lostVars[name] = true
 				ok = false
 				continue
 			default:
@@ -199,6 +206,7 @@ func init() {
 						hint = "types are " + strings.Join(VarTypes, ", ")
 					}
 					p.errorAt(v, hint, "vars: %s: unknown type %q", name, v.Value)
+					p.lostVars[name] = true
 					ok = false
 					continue
 				}
@@ -271,18 +279,22 @@ type flowVars struct {
 // collectVars gathers the flow's declared variables and those its steps
 // write. A declaration fixes the type; otherwise writes that agree give
 // it, and writes that disagree make it any.
-func collectVars(f *Flow) flowVars {
+func collectVars(f *Flow) flowVars { return collectVarsOf(f.VarDecls, f.Walk) }
+
+// collectVarsOf gathers the variables of the declarations decls and of
+// the steps walk visits (see collectVars).
+func collectVarsOf(decls []VarDecl, walk func(fn func(s *Step))) flowVars {
 	fv := flowVars{types: map[string]VarType{}, where: map[string]string{}}
-	for _, d := range f.VarDecls {
+	for _, d := range decls {
 		fv.types[d.Name] = d.Type
 		fv.where[d.Name] = fmt.Sprintf("declared at line %d", d.Pos.Line)
 	}
-	f.Walk(func(s *Step) {
+	walk(func(s *Step) {
 		if s.Spec == nil || s.Spec.Writes == nil {
 			return
 		}
 		for _, w := range s.Spec.Writes(s) {
-			if _, declared := f.declared(w.Name); declared {
+			if _, declared := findDecl(decls, w.Name); declared {
 				continue
 			}
 			old, seen := fv.types[w.Name]
@@ -298,8 +310,37 @@ func collectVars(f *Flow) flowVars {
 	return fv
 }
 
-func (f *Flow) declared(name string) (VarDecl, bool) {
-	for _, d := range f.VarDecls {
+// vars gathers the variables of the file being parsed from what parsed:
+// the declarations that parsed and the steps without an error give
+// types; a variable that a key with an error may declare or write is
+// known, but its type is not (unless a declaration that parsed gives it).
+func (p *parser) vars() flowVars {
+	fv := collectVarsOf(p.varDecls, p.walkParsed)
+	for name := range p.lostVars {
+		if _, declared := findDecl(p.varDecls, name); !declared {
+			fv.types[name] = VarAny
+			if _, seen := fv.where[name]; !seen {
+				fv.where[name] = "written or declared where there is an error"
+			}
+		}
+	}
+	return fv
+}
+
+// walkParsed calls fn for every step that parsed without error, nested
+// ones included, in document order.
+func (p *parser) walkParsed(fn func(s *Step)) {
+	for _, b := range p.built {
+		if b.ok {
+			fn(b.s)
+		}
+	}
+}
+
+func (f *Flow) declared(name string) (VarDecl, bool) { return findDecl(f.VarDecls, name) }
+
+func findDecl(decls []VarDecl, name string) (VarDecl, bool) {
+	for _, d := range decls {
 		if d.Name == name {
 			return d, true
 		}
@@ -313,9 +354,11 @@ func (f *Flow) Variables() map[string]VarType { return collectVars(f).types }
 
 // checkVars reports every read of a variable the flow neither writes nor
 // declares, and type errors that the variables' types reveal (a
-// non-boolean `if:` over a text answer).
-func (p *parser) checkVars(f *Flow) {
-	fv := collectVars(f)
+// non-boolean `if:` over a text answer). It runs on what parsed, also
+// in a file with errors: a variable that a key with an error may write
+// is not reported, and an expression that reads one is not type-checked.
+func (p *parser) checkVars() {
+	fv := p.vars()
 	names := make([]string, 0, len(fv.types))
 	for n := range fv.types {
 		names = append(names, n)
@@ -335,6 +378,9 @@ func (p *parser) checkVars(f *Flow) {
 				continue
 			}
 			known = false
+			if p.writesUnknown {
+				continue // what the flow writes is not known: no read is unknown
+			}
 			ee := (&file.Error{Location: locs[i]}).Bind(file.NewSource(u.e.Src))
 			pos := p.exprErrorPos(u.e.Src, &exprError{line: ee.Line, col: ee.Column}, u.e.Pos, u.off)
 			p.diags = append(p.diags, Diagnostic{File: p.file, Line: pos.Line, Col: pos.Col, Severity: SeverityError,
@@ -368,6 +414,33 @@ func (p *parser) checkVars(f *Flow) {
 				Message: e.msg, Hint: e.hint, Snippet: snippet(p.src, pos.Line, pos.Col)})
 		}
 	}
+}
+
+// checkWrites reports a write of a declared variable whose value has
+// another type than the declaration's (`vars: { n: number }` and `set:
+// { vars.n: "abc" }`, an ask that expects a number saving to a text): the
+// run would hold a value of another type than every read of it is
+// checked against. Values of a type not known at load time, and
+// variables declared any, are accepted.
+func (p *parser) checkWrites() {
+	p.walkParsed(func(s *Step) {
+		if s.Spec.Writes == nil {
+			return
+		}
+		for _, w := range s.Spec.Writes(s) {
+			d, ok := findDecl(p.varDecls, w.Name)
+			if !ok || d.Type == VarAny || w.Type == VarAny || w.Type == d.Type {
+				continue
+			}
+			verb := "saves"
+			if s.Kind == "set" {
+				verb = "writes"
+			}
+			p.report(SeverityError, w.Pos,
+				fmt.Sprintf("vars: at line %d declares %s %s; store %s in it, or declare it %s", d.Pos.Line, d.Name, d.Type, d.Type.phrase(), w.Type),
+				fmt.Sprintf("vars.%s is declared %s, but this %s step %s %s", w.Name, d.Type, s.Kind, verb, w.Type.phrase()))
+		}
+	})
 }
 
 // compareHint shows how to turn a variable of type t into a condition.

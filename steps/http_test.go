@@ -190,6 +190,7 @@ func TestHTTPURLWhollyASecret(t *testing.T) {
 func TestHTTPSecretChecks(t *testing.T) {
 	t.Parallel()
 	src := `name: a
+vars: { base: text }
 triggers: [follow]
 steps:
   - http:
@@ -204,8 +205,8 @@ steps:
 		got = append(got, d.String())
 	}
 	want := []string{
-		`f.yaml:6:14: error: query: cannot be added to a URL that is wholly a secret (put the query in the secret, or write the URL out with ${secret.URL} where it stands)`,
-		`f.yaml:8:12: error: a URL with ${...} in it starts with https:// or http:// (write the start of the URL out, so that the values after it are escaped for where they stand; or make the url wholly one ${...}, which is not escaped)`,
+		`f.yaml:7:14: error: query: cannot be added to a URL that is wholly a secret (put the query in the secret, or write the URL out with ${secret.URL} where it stands)`,
+		`f.yaml:9:12: error: a URL with ${...} in it starts with https:// or http:// (write the start of the URL out, so that the values after it are escaped for where they stand; or make the url wholly one ${...}, which is not escaped)`,
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Fatalf("diagnostics\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))

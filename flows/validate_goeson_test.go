@@ -1,0 +1,209 @@
+package flows_test
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/wxflow/wxflow/flows"
+)
+
+// validateFiles writes files into a new folder, validates it and returns
+// the diagnostics' first lines, each with its file's base name.
+func validateFiles(t *testing.T, files map[string]string) []string {
+	t.Helper()
+	dir := t.TempDir()
+	for name, src := range files {
+		must(t, os.WriteFile(filepath.Join(dir, name), []byte(src), 0o644))
+	}
+	diags, _, err := flows.Validate([]string{dir}, flows.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, d := range diags {
+		got = append(got, filepath.Base(d.File)+":"+strings.SplitN(strings.SplitN(d.String(), "\n", 2)[0], ":", 2)[1])
+	}
+	return got
+}
+
+func checkLines(t *testing.T, got, want []string) {
+	t.Helper()
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("got:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// TestValidateGoesOnAfterAnError: an error does not hide the problems
+// that later checks find, in the same file or in others; before, the
+// variable and type checks of a file, and its start: steps and triggers
+// in the checks between flows, were skipped once the file had an error.
+func TestValidateGoesOnAfterAnError(t *testing.T) {
+	t.Parallel()
+	t.Run("goto to a missing id", func(t *testing.T) {
+		t.Parallel()
+		_, got := load(t, `name: a
+triggers: [follow]
+steps:
+  - send: "${vars.nope}"
+  - goto: missing
+`, flows.Options{})
+		checkLines(t, got, []string{
+			`4:19: error: unknown variable "vars.nope": the flow neither writes nor declares it (the flow writes no variables (save: vars.nope, set:); a variable given by start:, the API or an operator is declared: vars: { nope: text })`,
+			`5:11: error: no step has id "missing" (give the target step an id: missing)`,
+		})
+	})
+	t.Run("a step with an error, and checks of the others", func(t *testing.T) {
+		t.Parallel()
+		got := validateFiles(t, map[string]string{
+			"a.yaml": `name: a
+triggers: [follow]
+steps:
+  - start: { vars: {} }
+  - ask: "plan?"
+    save: vars.plan
+  - if: vars.plan
+    send: yes
+  - http: { url: "${vars.u}" }
+  - start: b
+`,
+			"b.yaml": `name: b
+steps:
+  - start: a
+`,
+		})
+		checkLines(t, got, []string{
+			`a.yaml:4:12: error: missing key "flow" in start step`,
+			`a.yaml:7:9: error: condition must be true or false, but gives text (vars.plan is text (from the ask step at line 6); compare it, e.g. vars.plan == "yes", or vars.plan != "")`,
+			`a.yaml:9:26: error: unknown variable "vars.u": the flow neither writes nor declares it (the flow's variables are vars.plan; a variable given by start:, the API or an operator is declared: vars: { u: text })`,
+			`b.yaml:3:12: error: start: forms a cycle: a -> b -> a (a flow that starts itself, directly or through others, never ends)`,
+		})
+	})
+	t.Run("menu.yaml with an error", func(t *testing.T) {
+		t.Parallel()
+		got := validateFiles(t, map[string]string{
+			"a.yaml": `name: a
+triggers:
+  - menu: K1
+  - menu: GONE
+steps: [end]
+`,
+			"menu.yaml": `menu:
+  - { name: A, key: K1, colour: red }
+  - { name: B, key: K2 }
+`,
+		})
+		checkLines(t, got, []string{
+			`a.yaml:4:11: warning: menu key "GONE" is not in menu.yaml (menu.yaml has keys K1, K2)`,
+			`menu.yaml:2:25: error: unknown key "colour" in menu button (allowed keys: name, key, url, items)`,
+			`menu.yaml:3:21: warning: no flow handles menu key "K2" (add a flow with the trigger - menu: K2)`,
+		})
+	})
+}
+
+// TestNoFollowOnErrors: what only follows from an error is not reported
+// beside it: a variable that a step with an error writes, or a
+// declaration with an error declares, is not unknown; a step that a
+// misspelt jump may be meant for is not unreached; a menu key that a
+// trigger with an error may handle has a flow.
+func TestNoFollowOnErrors(t *testing.T) {
+	t.Parallel()
+	t.Run("variables", func(t *testing.T) {
+		t.Parallel()
+		_, got := load(t, `name: a
+vars: { q: nosuchtype }
+triggers: [follow]
+steps:
+  - sett: { vars.w: 1 }
+  - ask: "x?"
+    save: y
+  - ask: "n?"
+    expect: numbr
+    save: vars.n
+  - send: "${vars.w} ${vars.y} ${vars.q}"
+  - if: vars.n > 3
+    send: big
+`, flows.Options{})
+		checkLines(t, got, []string{
+			`2:12: error: vars: q: unknown type "nosuchtype" (types are text, number, bool, time, list, map, any)`,
+			`5:5: error: unknown step kind "sett" (did you mean "set"?)`,
+			`7:11: error: cannot save to "y" (did you mean "vars.y"?)`,
+			`9:13: error: expect: invalid value "numbr" (did you mean "number"?)`,
+		})
+	})
+	t.Run("unreached step of a misspelt jump", func(t *testing.T) {
+		t.Parallel()
+		_, got := load(t, `name: a
+triggers: [follow]
+steps:
+  - goto: finsh
+  - send: never
+  - id: finish
+    send: bye
+`, flows.Options{})
+		checkLines(t, got, []string{`4:11: error: no step has id "finsh" (did you mean "finish"?)`})
+	})
+	t.Run("menu trigger with an error", func(t *testing.T) {
+		t.Parallel()
+		got := validateFiles(t, map[string]string{
+			"a.yaml": `name: a
+triggers:
+  - menu: K1
+    priorty: 5
+steps: [end]
+`,
+			"menu.yaml": "menu:\n  - { name: A, key: K1 }\n",
+		})
+		checkLines(t, got, []string{`a.yaml:4:5: error: unknown key "priorty" in menu trigger (did you mean "priority"?)`})
+	})
+}
+
+// TestWritesMatchDeclarations: a write of a declared variable whose value
+// has another type is an error at the write; before, it loaded and the
+// run failed where the value was used.
+func TestWritesMatchDeclarations(t *testing.T) {
+	t.Parallel()
+	_, got := load(t, `name: a
+vars: { x: text, t: time, n: number, h: number, y: text, a: any, ok_n: number, ok_t: time, ok_m: map, ok_x: text }
+triggers: [follow]
+steps:
+  - set: { vars.x: 5, vars.t: "not a time", vars.n: "abc" }
+  - ask: "num?"
+    expect: number
+    save: vars.y
+  - http: { url: "https://x.example.com", save: vars.h }
+  - set: { vars.a: 1, vars.ok_n: 2.5, vars.ok_t: "${now}", vars.ok_x: "${answer}" }
+  - http: { url: "https://x.example.com", save: vars.ok_m }
+  - if: vars.n > 3
+    send: big
+`, flows.Options{})
+	checkLines(t, got, []string{
+		`5:12: error: vars.x is declared text, but this set step writes a number (vars: at line 2 declares x text; store text in it, or declare it number)`,
+		`5:23: error: vars.t is declared time, but this set step writes text (vars: at line 2 declares t time; store a time in it, or declare it text)`,
+		`5:45: error: vars.n is declared number, but this set step writes text (vars: at line 2 declares n number; store a number in it, or declare it text)`,
+		`8:11: error: vars.y is declared text, but this ask step saves a number (vars: at line 2 declares y text; store text in it, or declare it number)`,
+		`9:49: error: vars.h is declared number, but this http step saves a map (vars: at line 2 declares h number; store a number in it, or declare it map)`,
+	})
+}
+
+// TestUnreachedStepWithID: a step with an id that nothing jumps to is
+// never reached, also right after another step that is not; before, only
+// the first step of such a stretch was reported.
+func TestUnreachedStepWithID(t *testing.T) {
+	t.Parallel()
+	_, got := load(t, `name: a
+triggers: [follow]
+steps:
+  - send: hi
+  - end
+  - send: a
+  - id: lonely
+    send: b
+  - send: c
+`, flows.Options{})
+	checkLines(t, got, []string{
+		`6:5: warning: step is never reached (it comes after a goto or end and no jump leads here; give it an id and jump to it, or remove it)`,
+		`7:5: warning: step is never reached (it comes after a goto or end and no step that runs jumps to "lonely"; jump to it (goto: lonely), or remove it)`,
+	})
+}
