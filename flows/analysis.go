@@ -228,7 +228,7 @@ func checkWeChat(p *parser, f *Flow, g *cfg, reached []bool) {
 			}
 		}
 		if m, ok := s.Arg.(*Message); ok && region == "international" && (m.Type == "voice" || m.Type == "video") {
-			p.report(SeverityWarning, m.Media.Pos, "international accounts can send text and images only; use an image, or send from a mainland account",
+			p.report(SeverityWarning, m.Media.Pos, "use an image, or send it from an account registered in Mainland China",
 				fmt.Sprintf("an international account cannot send %s by API", m.Type))
 		}
 	}

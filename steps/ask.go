@@ -31,7 +31,7 @@ func init() {
 			{Name: "pattern", Type: flows.Regex, Doc: "A regular expression the whole answer must match."},
 			{Name: "choices", Type: flows.MapOf(flows.ListOf(flows.String, true)), Doc: "For expect: choice, each value with the replies that choose it (matched case-insensitively)."},
 			{Name: "save", Type: flows.SavePath, Doc: "Where the accepted answer goes."},
-			{Name: "retries", Type: flows.Int, Default: "2", Doc: "How many invalid answers are answered with `invalid` before giving up."},
+			{Name: "retries", Type: flows.Int, Default: "2", Doc: "How many invalid answers are answered with `invalid` before giving up: 0 to 10."},
 			{Name: "invalid", Type: flows.Text, Default: "a message saying what is expected", Doc: "The text sent after an invalid answer."},
 			{Name: "timeout", Type: flows.Duration, Default: "24h", Doc: "How long to wait for an answer."},
 			{Name: "on_timeout", Type: flows.Ref, Doc: "The step to go to when no answer comes in time; without it the run ends."},

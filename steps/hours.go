@@ -132,8 +132,8 @@ func init() {
 		ArgDoc:      "a map with timezone, open, holidays, workdays",
 		Arg:         hoursType,
 		Keys: []flows.Field{
-			{Name: "when_open", Type: flows.StepsOrRef, Doc: "Steps (or a step id) for when it is open; without it the run goes on."},
-			{Name: "when_closed", Type: flows.StepsOrRef, Doc: "Steps (or a step id) for when it is closed; without it the run goes on."},
+			{Name: "when_open", Type: flows.StepsOrRef, Doc: "Steps (or a step id) for when it is open; without it the run goes on. The step needs this key, `when_closed`, or both."},
+			{Name: "when_closed", Type: flows.StepsOrRef, Doc: "Steps (or a step id) for when it is closed; without it the run goes on. The step needs this key, `when_open`, or both."},
 		},
 		Check: checkHours,
 		Exhaustive: func(s *flows.Step) bool {
