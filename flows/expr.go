@@ -107,6 +107,9 @@ func compileExpr(src string, kind ExprKind) *compiled {
 		}
 	}
 	if c.err == nil {
+		c.err = checkConstCalls(src, p.Node())
+	}
+	if c.err == nil {
 		c.program = p
 		c.secrets, c.alone = secretUses(src)
 	}

@@ -947,7 +947,10 @@ For example ` + "`contact.fields.city == \"Shanghai\"`" + `, ` + "`'vip' in cont
 loads, against the typed environment below: a misspelt name or field, a
 variable the flow neither writes nor declares, or a condition that is not
 true or false (` + "`if: vars.plan`" + ` over a text answer), is a validation error
-placed at the expression's line and column, with a did-you-mean hint.`
+placed at the expression's line and column, with a did-you-mean hint. So is
+a call of ` + "`duration`" + `, ` + "`date`" + ` or ` + "`timezone`" + ` whose arguments are written out and
+that fails (` + "`duration(\"1x\")`" + `: expr's durations take ` + "`ns`" + `, ` + "`us`" + `, ` + "`ms`" + `, ` + "`s`" + `, ` + "`m`" + `
+and ` + "`h`" + `, not the flows' ` + "`d`" + `).`
 
 const menuExample = `menu:
   - name: Products           # top-level button with sub-buttons

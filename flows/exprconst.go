@@ -1,0 +1,71 @@
+package flows
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/expr-lang/expr"
+	"github.com/expr-lang/expr/ast"
+	"github.com/expr-lang/expr/file"
+)
+
+// constCallBuiltins are the builtins whose constant arguments can be
+// wrong in a way only running them shows (a unit, a date, a zone).
+var constCallBuiltins = map[string]bool{"duration": true, "date": true, "timezone": true}
+
+// constCalls finds the calls of constCallBuiltins whose arguments are all
+// written out (duration("1x")) and runs each: one that fails would fail
+// every time the flow gets there, so it is an error when the flow loads.
+type constCalls struct {
+	src []rune
+	err *exprError
+}
+
+// Visit implements ast.Visitor.
+func (c *constCalls) Visit(node *ast.Node) {
+	n, ok := (*node).(*ast.BuiltinNode)
+	if !ok || c.err != nil || !constCallBuiltins[n.Name] || len(n.Arguments) == 0 {
+		return
+	}
+	for _, a := range n.Arguments {
+		switch a.(type) {
+		case *ast.StringNode, *ast.IntegerNode, *ast.FloatNode, *ast.BoolNode:
+		default:
+			return
+		}
+	}
+	call := n.String()
+	if _, err := expr.Eval(call, nil); err != nil {
+		msg := firstLine(err.Error())
+		var fe *file.Error
+		if errors.As(err, &fe) {
+			msg = fe.Message
+		}
+		line, col := 1, 0
+		for i, r := range c.src {
+			if i >= n.Location().From {
+				break
+			}
+			col++
+			if r == '\n' {
+				line, col = line+1, 0
+			}
+		}
+		c.err = &exprError{line: line, col: col, msg: fmt.Sprintf("%s fails whenever it runs: %s", call, msg),
+			hint: constCallHint[n.Name]}
+	}
+}
+
+var constCallHint = map[string]string{
+	"duration": `units are ns, us, ms, s, m and h: duration("90m")`,
+	"date":     `write the date as 2026-11-16, or give its layout: date("16/11/2026", "02/01/2006")`,
+	"timezone": `use an IANA name such as "Asia/Shanghai"`,
+}
+
+// checkConstCalls returns the error of the first call of a builtin with
+// written-out arguments that fails, or nil.
+func checkConstCalls(src string, root ast.Node) *exprError {
+	c := &constCalls{src: []rune(src)}
+	ast.Walk(&root, c)
+	return c.err
+}
