@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"text/tabwriter"
 
@@ -26,10 +27,11 @@ func init() {
 func runNodes(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fl := flag.NewFlagSet("nodes", flag.ContinueOnError)
 	fl.SetOutput(stderr)
-	cfgPath := fl.String("config", defaultConfigFile, "the configuration file, whose database: the nodes share")
+	cfgPath := fl.String("config", defaultConfigFile, "the configuration file, whose database: the nodes share (only database: is read)")
+	database := fl.String("database", "", "the nodes' database, a postgres:// URL (instead of the config's)")
 	asJSON := fl.Bool("json", false, "print the nodes as JSON")
 	fl.Usage = func() {
-		fmt.Fprintln(stderr, "usage: wxflow nodes [--config FILE] [--json]")
+		fmt.Fprintln(stderr, "usage: wxflow nodes [--config FILE | --database URL] [--json]")
 		fmt.Fprintln(stderr, "\nLists the nodes (wxflow serve processes, one per writer) sharing the config's")
 		fmt.Fprintln(stderr, "PostgreSQL database: each one's lease, the lanes it holds, the items queued for")
 		fmt.Fprintln(stderr, "them and the messages it claimed and has not finished; then the lanes no live")
@@ -46,17 +48,35 @@ func runNodes(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		fl.Usage()
 		return exitUsage
 	}
-	cfg, code, err := loadStoreConfig(fl, *cfgPath)
-	if err != nil {
-		fmt.Fprintf(stderr, "wxflow nodes: %v\n", err)
-		return code
+	configGiven, ok := storeFlags(fl, "nodes", "database", stderr)
+	if !ok {
+		return exitUsage
 	}
-	name := config.DatabaseName(cfg.Database)
-	if !postgres.IsURL(cfg.Database) {
+	db := *database
+	if db == "" {
+		var err error
+		// Only database: is read: a monitoring host needs the database's
+		// password, not the accounts' secrets.
+		if db, err = configDatabase(*cfgPath, configGiven); err != nil {
+			fmt.Fprintf(stderr, "wxflow nodes: %v\n", err)
+			return exitUsage
+		}
+	}
+	if err := config.CheckDatabase(db); err != nil {
+		fmt.Fprintf(stderr, "wxflow nodes: %v\n", err)
+		return exitUsage
+	}
+	name := config.DatabaseName(db)
+	if !postgres.IsURL(db) {
+		if _, err := os.Stat(db); err != nil {
+			// A check run in the wrong folder must not pass.
+			fmt.Fprintf(stderr, "wxflow nodes: no store at %s (--config names the nodes' config, --database their database)\n", name)
+			return exitProblems
+		}
 		fmt.Fprintf(stdout, "wxflow nodes: %s is a SQLite store: one wxflow serve holds all %d lanes (several nodes share a PostgreSQL database: docs/scaling.md)\n", name, engine.LaneCount)
 		return exitOK
 	}
-	st, err := openReadOnly(ctx, cfg.Database, "nodes", stderr)
+	st, err := openReadOnly(ctx, db, "nodes", stderr)
 	if err != nil {
 		fmt.Fprintf(stderr, "wxflow nodes: %v\n", err)
 		return exitProblems

@@ -91,18 +91,29 @@ func pgExec(t *testing.T, database string, stmts ...string) {
 // TestNodesCommand: wxflow nodes lists the nodes of the config's
 // PostgreSQL database with their lanes, says which lanes no live node
 // holds (exit 1), never shows the URL's password, and says what a SQLite
-// store is.
+// store is. It reads only the config's database: (the accounts' secrets
+// need not be set), or --database; a SQLite store that is not there is
+// no success (a check run in the wrong folder).
 func TestNodesCommand(t *testing.T) {
-	t.Setenv("WXFLOW_CONV_SECRET", "conv-secret-0123456789")
-	t.Setenv("WXFLOW_CONV_TOKEN", "convtoken")
 	dir := t.TempDir()
 
-	r := runCLI(t, "nodes", "--config", convConfig(t, dir, filepath.Join(dir, "wxflow.db")))
+	sqliteConfig := convConfig(t, dir, filepath.Join(dir, "wxflow.db"))
+	r := runCLI(t, "nodes", "--config", sqliteConfig)
+	if r.code != exitProblems || !strings.Contains(r.stderr, "no store at "+filepath.Join(dir, "wxflow.db")) {
+		t.Errorf("nodes on a SQLite store that is not there: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "wxflow.db"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r = runCLI(t, "nodes", "--config", sqliteConfig)
 	if r.code != exitOK || !strings.Contains(r.stdout, "wxflow.db is a SQLite store: one wxflow serve holds all 256 lanes") {
 		t.Errorf("nodes on SQLite: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 	if r := runCLI(t, "nodes", "extra"); r.code != exitUsage {
 		t.Errorf("nodes with an argument: exit %d, want %d", r.code, exitUsage)
+	}
+	if r := runCLI(t, "nodes", "--config", sqliteConfig, "--database", "x.db"); r.code != exitUsage || !strings.Contains(r.stderr, "do not go together") {
+		t.Errorf("nodes with --config and --database: exit %d\n%s", r.code, r.stderr)
 	}
 
 	database := pgDatabase(t)
@@ -171,6 +182,10 @@ func TestNodesCommand(t *testing.T) {
 		t.Fatal(err)
 	}
 	expect(nodes(exitProblems), "free lanes (no node holds them): 256", "256 of 256 lanes have no live node")
+	r = runCLI(t, "nodes", "--database", database)
+	if r.code != exitProblems || !strings.Contains(r.stdout, "256 of 256 lanes have no live node") {
+		t.Errorf("nodes --database: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
 }
 
 // TestReadOnlyCommandsMigrateNothing: plan and nodes read a database an

@@ -162,6 +162,11 @@ func IsURL(s string) bool {
 	return strings.HasPrefix(s, "postgres://") || strings.HasPrefix(s, "postgresql://")
 }
 
+// DefaultConnectTimeout bounds the opening of a connection (the TCP
+// connection, TLS and the server's authentication) when the URL sets no
+// connect_timeout.
+const DefaultConnectTimeout = 10 * time.Second
+
 // secretParams are the URL parameters that hold a secret: the password,
 // and the passphrase of the client's TLS key.
 var secretParams = []string{"password", "sslpassword"}
@@ -222,14 +227,48 @@ func scrub(err error, dsn string) error {
 	}
 	msg := err.Error()
 	for _, p := range pw {
-		msg = strings.ReplaceAll(msg, p, "xxxxx")
-		msg = strings.ReplaceAll(msg, url.QueryEscape(p), "xxxxx")
-		msg = strings.ReplaceAll(msg, url.PathEscape(p), "xxxxx")
+		msg = maskWord(msg, p)
+		msg = maskWord(msg, url.QueryEscape(p))
+		msg = maskWord(msg, url.PathEscape(p))
 	}
 	if msg == err.Error() {
 		return err
 	}
 	return &redacted{msg: msg, err: err}
+}
+
+// maskWord replaces the occurrences of secret in s by "xxxxx", but not
+// one that is only part of a longer word (a password "ed" in "failed",
+// "x" in "context"): the message stays readable, and shows nothing of
+// the secret that its own words do not.
+func maskWord(s, secret string) string {
+	if secret == "" {
+		return s
+	}
+	word := func(b byte) bool {
+		return b >= 'a' && b <= 'z' || b >= 'A' && b <= 'Z' || b >= '0' && b <= '9' || b == '_' || b >= 0x80
+	}
+	var b strings.Builder
+	rest := s
+	for {
+		i := strings.Index(rest, secret)
+		if i < 0 {
+			break
+		}
+		end := i + len(secret)
+		inWord := (i > 0 && word(rest[i-1]) && word(secret[0])) ||
+			(end < len(rest) && word(rest[end]) && word(secret[len(secret)-1]))
+		if inWord {
+			b.WriteString(rest[:i+1])
+			rest = rest[i+1:]
+			continue
+		}
+		b.WriteString(rest[:i])
+		b.WriteString("xxxxx")
+		rest = rest[end:]
+	}
+	b.WriteString(rest)
+	return b.String()
 }
 
 // Open connects to the PostgreSQL database of a postgres:// URL and
@@ -247,6 +286,12 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("open store %s: %w", name, scrub(err, dsn))
 	}
 	cfg.MaxConns, cfg.MinConns = 1, 0
+	if cfg.ConnConfig.ConnectTimeout == 0 {
+		// A server that takes the connection and never answers (a host
+		// half up, a firewall that drops) would hold a start, or a
+		// command, for ever: connect_timeout in the URL overrides this.
+		cfg.ConnConfig.ConnectTimeout = DefaultConnectTimeout
+	}
 	// The store's transactions are read committed: a claim skips rows
 	// other nodes locked, a duplicate event is the insert that found a
 	// committed one, a lane's lease is read as committed last. A database

@@ -452,11 +452,92 @@ func (p *parser) database(v *yaml.Node) (string, bool) {
 	if !ok || s == "" {
 		return "", false
 	}
+	if postgres.IsURL(v.Value) && !p.urlRefsFit(v) {
+		return "", false
+	}
 	if err := CheckDatabase(s); err != nil {
 		p.errorf(v, "", "database: %v", err)
 		return "", false
 	}
 	return s, true
+}
+
+// urlRefsFit reports whether the values of the ${NAME} references in a
+// database URL's user and password, and in its query's values, fit
+// there as they are: a password with @, /, ?, # or a % that starts no
+// escape would cut the URL elsewhere than meant (part of the password
+// then shows as the host in errors and logs, or is dropped and the
+// login fails), and in a query value &, #, + and such a % do the same.
+// Each misfit is reported at its reference, never with its value.
+func (p *parser) urlRefsFit(n *yaml.Node) bool {
+	raw := n.Value
+	start := strings.Index(raw, "://") + 3
+	// The authority ends at the first /, ? or # outside a reference; the
+	// user information at the last @ before that.
+	authEnd, userEnd := len(raw), -1
+	for i := start; i < len(raw); i++ {
+		if strings.HasPrefix(raw[i:], "${") {
+			if end := strings.IndexByte(raw[i:], '}'); end > 0 {
+				i += end
+				continue
+			}
+		}
+		if c := raw[i]; c == '/' || c == '?' || c == '#' {
+			authEnd = i
+			break
+		} else if c == '@' {
+			userEnd = i
+		}
+	}
+	query := strings.IndexByte(raw[authEnd:], '?')
+	ok := true
+	for i := start; i < len(raw); i++ {
+		if !strings.HasPrefix(raw[i:], "${") || (i > 0 && raw[i-1] == '$') {
+			continue
+		}
+		end := strings.IndexByte(raw[i:], '}')
+		if end < 0 {
+			break
+		}
+		name, def, _ := strings.Cut(raw[i+2:i+end], ":-")
+		v, set := p.env(name)
+		if !set || v == "" {
+			v = def
+		}
+		var where string
+		switch {
+		case i < userEnd && urlMisfit(v, "@/?#"):
+			where = "the URL's user or password cannot hold as they are (@ / ? # or a % that starts no escape)"
+		case query >= 0 && i > authEnd+query && urlMisfit(v, "&#+"):
+			where = "a value of the URL's query cannot hold as they are (& # + or a % that starts no escape)"
+		}
+		if where != "" {
+			line, col := p.refPos(n, i)
+			p.errorAt(line, col, "percent-encode them in the variable (@ as %40, / as %2F, ? as %3F, # as %23, & as %26, + as %2B, % as %25), or leave the password out of the URL and set PGPASSWORD in wxflow's environment",
+				"database: the value of ${%s} holds characters that %s", name, where)
+			ok = false
+		}
+		i += end
+	}
+	return ok
+}
+
+// urlMisfit reports whether v holds one of the characters in reserved,
+// or a % that starts no escape (two hex digits).
+func urlMisfit(v, reserved string) bool {
+	if strings.ContainsAny(v, reserved) {
+		return true
+	}
+	for i := 0; i < len(v); i++ {
+		if v[i] == '%' && (i+2 >= len(v) || !isHex(v[i+1]) || !isHex(v[i+2])) {
+			return true
+		}
+	}
+	return false
+}
+
+func isHex(c byte) bool {
+	return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F'
 }
 
 // ResolvePath resolves a relative path against dir. SQLite's special

@@ -161,3 +161,45 @@ func TestLoadDatabase(t *testing.T) {
 		}
 	}
 }
+
+// TestDatabaseURLReferencesFit: a ${NAME} in a URL's user or password
+// whose value holds @ / ? # or a lone % is refused at its line, never
+// showing the value: unencoded, it cut the URL elsewhere, and part of
+// the password showed as the host in errors and logs. So is one in a
+// query value holding & # or +. Values that fit, percent-encoded ones,
+// and the same characters elsewhere (a path in a query value), load.
+func TestDatabaseURLReferencesFit(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "wxflow.yaml")
+	load := func(src string, env map[string]string) (string, error) {
+		t.Helper()
+		if err := os.WriteFile(path, []byte(src), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return LoadDatabase(path, envOf(env))
+	}
+	const pw = "database: postgres://wx:${PW}@db/wxflow?sslrootcert=${CERT}&application_name=${APP}\n"
+	good := map[string]string{"CERT": "/etc/ssl/db.pem", "APP": "wxflow-web"}
+	for _, v := range []string{"plain-Secret-1", "p%40ss%23w0rd", "a:b", "上海-pw"} {
+		env := maps.Clone(good)
+		env["PW"] = v
+		if got, err := load(pw, env); err != nil || !strings.Contains(got, "wx:"+v+"@db") {
+			t.Errorf("password %q: %q, %v", v, got, err)
+		}
+	}
+	for _, c := range []struct{ name, value, want string }{
+		{"PW", "Zq8/x+Yw@9#k?p%2", "1:25: error: database: the value of ${PW} holds characters that the URL's user or password cannot hold as they are"},
+		{"PW", "a@bSECRET", "1:25: error: database: the value of ${PW} holds characters"},
+		{"PW", "100%", "1:25: error: database: the value of ${PW} holds characters"},
+		{"APP", "a+b", "1:78: error: database: the value of ${APP} holds characters that a value of the URL's query cannot hold as they are"},
+		{"CERT", "/x#y", "1:53: error: database: the value of ${CERT} holds characters that a value of the URL's query"},
+	} {
+		env := maps.Clone(good)
+		env["PW"] = "fine-Secret-2"
+		env[c.name] = c.value
+		_, err := load(pw, env)
+		if err == nil || !strings.Contains(err.Error(), c.want) || strings.Contains(err.Error(), c.value) {
+			t.Errorf("%s=%q: %v; want %q, without the value", c.name, c.value, err, c.want)
+		}
+	}
+}

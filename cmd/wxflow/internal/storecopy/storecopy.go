@@ -141,6 +141,9 @@ func Copy(ctx context.Context, from, to string, now time.Time) (*Result, error) 
 	if cfg.RuntimeParams["application_name"] == "" {
 		cfg.RuntimeParams["application_name"] = "wxflow copy-store"
 	}
+	if cfg.ConnectTimeout == 0 {
+		cfg.ConnectTimeout = postgres.DefaultConnectTimeout
+	}
 	conn, err := pgx.ConnectConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("connect: %w", err)
