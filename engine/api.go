@@ -46,6 +46,18 @@ func (e *Engine) StartFlow(ctx context.Context, account, contact, flow string, v
 			return nil
 		}
 		if !w.direct(account, contact) {
+			// The contact's node starts it; what can be told now is.
+			c, err := w.tx.Contact(account, contact)
+			switch {
+			case errors.Is(err, ErrNotFound):
+				refused = fmt.Errorf("%w: account %s has no contact %q", ErrNotFound, account, contact)
+				return nil
+			case err != nil:
+				return err
+			case !c.Followed:
+				refused = fmt.Errorf("%w: %s unfollowed the account", ErrNotStarted, contact)
+				return nil
+			}
 			refused = fmt.Errorf("%w: %s for %s", ErrQueued, flow, contact)
 			return w.queue(&Queued{Kind: QueuedStart, Account: account, Contact: contact, Name: flow, Vars: maps.Clone(vars)})
 		}

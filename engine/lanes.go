@@ -787,17 +787,24 @@ func (w *work) doQueued(q *Queued) error {
 			w.e.log.Warn("a flow started through the API is no longer loaded", "flow", q.Name, "contact", q.Contact)
 			return nil
 		}
+		dropped := func(why string) error {
+			w.e.log.Info("a flow started through the API did not start", "flow", q.Name, "contact", q.Contact, "why", why)
+			return nil
+		}
 		cs, err := w.contact(q.Account, q.Contact, false)
 		if errors.Is(err, ErrNotFound) {
-			return nil
+			return dropped("no such contact")
 		}
 		if err != nil {
 			return err
 		}
 		if !cs.c.Followed {
-			return nil
+			return dropped("the contact unfollowed the account")
 		}
 		if cooling, err := w.coolingDown(cs, p.flow); err != nil || cooling {
+			if err == nil {
+				return dropped("the flow is cooling down for the contact")
+			}
 			return err
 		}
 		_, err = w.startFlow(cs, p, eventEnvAt("api", w.now), startOpts{by: "started through the admin API or the console", vars: q.Vars})

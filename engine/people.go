@@ -100,6 +100,13 @@ func (e *Engine) Act(ctx context.Context, ref ContactRef, a Action) (*ActResult,
 	err := e.submit(ctx, func(w *work) error {
 		res, refused = nil, nil
 		if !w.direct(ref.Account, ref.ID) {
+			// The contact's node does it; an unknown contact is told now.
+			if _, err := w.tx.Contact(ref.Account, ref.ID); errors.Is(err, ErrNotFound) {
+				refused = fmt.Errorf("%w: account %s has no contact %q", ErrNotFound, ref.Account, ref.ID)
+				return nil
+			} else if err != nil {
+				return err
+			}
 			refused = fmt.Errorf("%w: %s for %s", ErrQueued, a.Kind, ref.ID)
 			b, err := json.Marshal(&a)
 			if err != nil {

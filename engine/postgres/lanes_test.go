@@ -1006,6 +1006,27 @@ func TestOperatorActionsQueueForTheContactsNode(t *testing.T) {
 		}
 	}
 	t.Logf("%d of 12 replies queued for the other node", queued)
+
+	// An unknown contact is not found wherever the request comes, not
+	// queued for a node that then drops it without a word.
+	promo, diags := flows.LoadFile("promo.yaml", []byte("name: promo\ntriggers: []\nsteps:\n  - send: promo\n"), flows.Options{})
+	if diags.HasErrors() {
+		t.Fatal(diags.Err())
+	}
+	for _, e := range engines {
+		if err := e.Load(ctx, &flows.Set{Flows: []*flows.Flow{promo}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for c := 0; c < 12; c++ {
+		id := fmt.Sprint("nobody", c)
+		if _, err := engines[0].Act(ctx, engine.ContactRef{Account: "main", ID: id}, engine.Action{Kind: engine.ActComment, Operator: "amy", Text: "hello?"}); !errors.Is(err, engine.ErrNotFound) {
+			t.Errorf("a comment on unknown contact %s: %v, want ErrNotFound", id, err)
+		}
+		if _, err := engines[0].StartFlow(ctx, "main", id, "promo", nil); !errors.Is(err, engine.ErrNotFound) {
+			t.Errorf("a start for unknown contact %s: %v, want ErrNotFound", id, err)
+		}
+	}
 }
 
 // TestNotificationsOfALongSchema: the nodes of a schema whose name makes
