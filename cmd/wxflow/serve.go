@@ -612,24 +612,33 @@ func (s *server) Reload(force bool) {
 	s.log.Info("flows reloaded", "flows", len(set.Flows))
 }
 
-// Start starts the engine and listens.
+// Start listens, then starts the engine and serves. The addresses are
+// taken first: a node that cannot have them never joins the nodes
+// sharing a database (restarted in a loop, it took lanes from the
+// others at every try).
 func (s *server) Start() error {
-	if err := s.engine.Start(context.Background()); err != nil {
-		return err
-	}
-	if s.pruner != nil {
-		s.pruner.Start(context.Background())
-	}
 	ln, err := net.Listen("tcp", s.cfg.Listen)
 	if err != nil {
 		return listenError(err, s.cfg.Listen, "listen")
 	}
-	s.ln = ln
 	if s.admin != nil {
 		if s.adminLn, err = net.Listen("tcp", s.cfg.Admin.Listen); err != nil {
 			ln.Close()
 			return listenError(err, s.cfg.Admin.Listen, "admin.listen")
 		}
+	}
+	if err := s.engine.Start(context.Background()); err != nil {
+		ln.Close()
+		if s.adminLn != nil {
+			s.adminLn.Close()
+		}
+		return err
+	}
+	s.ln = ln
+	if s.pruner != nil {
+		s.pruner.Start(context.Background())
+	}
+	if s.admin != nil {
 		go s.serve(s.admin, s.adminLn, "the console")
 	}
 	go s.serve(s.http, ln, "the callback server")
