@@ -87,10 +87,16 @@ func runCopyStore(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if res.Unanalyzed != nil {
 		fmt.Fprintf(stderr, "wxflow copy-store: the copy is committed, but ANALYZE after it failed (%v): run ANALYZE on the database before starting the nodes\n", res.Unanalyzed)
 	}
-	if res.Unknown > 0 {
+	if res.Unknown == 1 {
+		fmt.Fprintln(stdout, "1 message was being sent when wxflow serve stopped: copied as unknown (it may have reached WeChat)")
+	}
+	if res.Unknown > 1 {
 		fmt.Fprintf(stdout, "%d messages were being sent when wxflow serve stopped: copied as unknown (they may have reached WeChat)\n", res.Unknown)
 	}
-	if res.Released > 0 {
+	if res.Released == 1 {
+		fmt.Fprintln(stdout, "1 message held back by a pause of its account's sends: copied as pending, to be sent")
+	}
+	if res.Released > 1 {
 		fmt.Fprintf(stdout, "%d messages held back by a pause of their account's sends: copied as pending, to be sent\n", res.Released)
 	}
 	fmt.Fprintln(stdout, "next: set database: to the URL in the config (the password as ${...}), and start wxflow serve on it (docs/scaling.md)")

@@ -208,8 +208,25 @@ func Copy(ctx context.Context, from, to string, now time.Time) (*Result, error) 
 		return nil, err
 	}
 	// The planner's statistics of the filled tables (the plan-cache trap
-	// of unanalysed tables: see engine/postgres).
-	if _, err := conn.Exec(ctx, `ANALYZE `+strings.Join(quoteAll(tables), ", ")); err != nil {
+	// of unanalysed tables: see engine/postgres). PostgreSQL skips, with
+	// no more than a notice, the tables a role may not analyze (only
+	// their owner, the database's, or a superuser may).
+	rows, err := conn.Query(ctx, `SELECT relname::text FROM pg_class
+		WHERE relnamespace = current_schema()::regnamespace AND relname = ANY($1)
+		AND NOT pg_has_role(current_user, relowner, 'USAGE')
+		AND NOT pg_has_role(current_user, (SELECT datdba FROM pg_database WHERE datname = current_database()), 'USAGE')
+		ORDER BY relname`, tables)
+	var foreign []string
+	if err == nil {
+		foreign, err = pgx.CollectRows(rows, pgx.RowTo[string])
+	}
+	switch {
+	case err != nil:
+		res.Unanalyzed = err
+	case len(foreign) > 0:
+		res.Unanalyzed = fmt.Errorf("the role may not analyze %s, which it does not own (run ANALYZE as their owner; autovacuum does within a minute or so)", strings.Join(foreign, ", "))
+	}
+	if _, err := conn.Exec(ctx, `ANALYZE `+strings.Join(quoteAll(tables), ", ")); err != nil && res.Unanalyzed == nil {
 		res.Unanalyzed = err
 	}
 	res.Took = time.Since(start)
