@@ -138,6 +138,16 @@ func writeNodes(w io.Writer, v *console.NodesView) {
 	if v.Free > 0 {
 		fmt.Fprintf(w, "free lanes (no node holds them): %d, with %d queued items\n", v.Free, v.FreeQueued)
 	}
+	live := 0
+	for _, n := range v.Nodes {
+		if n.Live {
+			live++
+		}
+	}
+	if live == 0 {
+		fmt.Fprintf(w, "no node is live: nothing handles the callbacks or sends (start wxflow serve on this database: docs/scaling.md)\n")
+		return
+	}
 	if v.Unheld > 0 {
 		fmt.Fprintf(w, "%d of %d lanes have no live node: their contacts' events are queued until a live node takes them (a node takes free lanes, and those of a node whose lease ended, within about a second: docs/scaling.md)\n", v.Unheld, v.Lanes)
 		return

@@ -186,6 +186,12 @@ func TestNodesCommand(t *testing.T) {
 	if r.code != exitProblems || !strings.Contains(r.stdout, "256 of 256 lanes have no live node") {
 		t.Errorf("nodes --database: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
+	pgExec(t, database, `UPDATE nodes SET expires = 0`)
+	r = nodes(exitProblems)
+	expect(r, "no node is live: nothing handles the callbacks or sends")
+	if strings.Contains(r.stdout, "queued until a live node takes them") {
+		t.Errorf("no live node, and events are said to wait for one:\n%s", r.stdout)
+	}
 }
 
 // TestReadOnlyCommandsMigrateNothing: plan and nodes read a database an

@@ -577,8 +577,12 @@ func mayCreate(ctx context.Context, conn *pgx.Conn) error {
 	if err != nil || ok {
 		return err
 	}
-	return fmt.Errorf("the role %s may not create tables in schema %s (since PostgreSQL 15, only the database's owner may in public): GRANT CREATE ON SCHEMA %s TO %s, or give wxflow a schema of its own (CREATE SCHEMA wxflow AUTHORIZATION %s, then search_path=wxflow in the URL); or migrate as a role that may (wxflow migrate) and run the nodes as this one (docs/scaling.md#roles-and-privileges)",
-		role, schema, pgx.Identifier{schema}.Sanitize(), pgx.Identifier{role}.Sanitize(), pgx.Identifier{role}.Sanitize())
+	why := ""
+	if schema == "public" {
+		why = " (since PostgreSQL 15, only the database's owner may in public)"
+	}
+	return fmt.Errorf("the role %s may not create tables in schema %s%s: GRANT CREATE ON SCHEMA %s TO %s, or give wxflow a schema of its own (CREATE SCHEMA wxflow AUTHORIZATION %s, then search_path=wxflow in the URL); or have the schema's owner, or a role that may create there, migrate it (wxflow migrate --database with that role's URL) and run the nodes as this one (docs/scaling.md#roles-and-privileges)",
+		role, schema, why, pgx.Identifier{schema}.Sanitize(), pgx.Identifier{role}.Sanitize(), pgx.Identifier{role}.Sanitize())
 }
 
 // missingMigrations returns the migrations of known that the database has

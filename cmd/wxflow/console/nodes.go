@@ -47,8 +47,8 @@ type NodeView struct {
 	// Self is set for this server's own nodes.
 	Self bool `json:"self"`
 	// Lease says when the lease ends ("ends in 4.1s") or ended ("ENDED
-	// 12s ago"), and Up how long the node has run, both to the database's
-	// clock.
+	// 12s ago"), and Up how long the node has run (an ended node, until
+	// its lease ended), both to the database's clock.
 	Lease string `json:"-"`
 	Up    string `json:"-"`
 }
@@ -82,7 +82,12 @@ func ViewNodes(n *postgres.Nodes, self []string, database string) *NodesView {
 		if node.Live && !slices.Contains(v.Versions, node.Version) {
 			v.Versions = append(v.Versions, node.Version)
 		}
-		nv := NodeView{NodeInfo: node, Self: slices.Contains(self, node.ID), Up: roundDuration(n.At.Sub(node.Joined))}
+		// An ended node ran until its lease ended, at the latest.
+		last := n.At
+		if !node.Live && node.Expires.Before(last) {
+			last = node.Expires
+		}
+		nv := NodeView{NodeInfo: node, Self: slices.Contains(self, node.ID), Up: roundDuration(last.Sub(node.Joined))}
 		if node.Live {
 			nv.Lease = "ends in " + roundDuration(node.Expires.Sub(n.At))
 		} else {

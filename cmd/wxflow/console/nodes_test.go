@@ -59,7 +59,7 @@ func TestNodesOnPostgres(t *testing.T) {
 		"<code>postgres://wxflow:xxxxx@db/wxflow</code>",
 		"56 of 256 lanes have no live node", // 6 free and the 50 of the ended lease
 		`<tr data-node="web-1:10/aa"><td><code>web-1:10/aa</code> <span class="self-badge">this server</span></td><td class="version"><code>v1.2.0</code></td><td>ends in 4.1s</td><td>2h0m0s</td><td>100</td><td>2</td><td>17</td></tr>`,
-		`<tr data-node="web-2:20/cc" class="bad"><td><code>web-2:20/cc</code></td><td class="version"><code>?</code></td><td>ENDED 12s ago</td><td>1m0s</td><td>50</td><td>5</td><td>0</td></tr>`,
+		`<tr data-node="web-2:20/cc" class="bad"><td><code>web-2:20/cc</code></td><td class="version"><code>?</code></td><td>ENDED 12s ago</td><td>48s</td><td>50</td><td>5</td><td>0</td></tr>`,
 		"Free lanes (no node holds them): 6, with 3 queued items.",
 		`data-refresh="5"`,
 	} {
