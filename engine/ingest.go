@@ -394,7 +394,7 @@ func eventWords(ev flows.EventEnv) string {
 	case ev.Key != "":
 		s += " (key " + ev.Key + ")"
 	case ev.Text != "":
-		s += fmt.Sprintf(" %q", clip(ev.Text, 60))
+		s += fmt.Sprintf(" %q", cut(ev.Text, 60))
 	}
 	return s
 }

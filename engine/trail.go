@@ -175,7 +175,7 @@ func inputWords(in steps.Input, ev *flows.EventEnv) string {
 			return "answered"
 		}
 		if ev.Text != "" {
-			return fmt.Sprintf("answered %q", clip(ev.Text, 60))
+			return fmt.Sprintf("answered %q", cut(ev.Text, 60))
 		}
 		return "answered with " + ev.Type
 	case steps.Timeout:
@@ -210,9 +210,16 @@ func when(t time.Time, zone *time.Location) string {
 	return t.In(zone).Format("2006-01-02 15:04:05")
 }
 
-// clip cuts s to at most n runes, ending with "…" when it cut.
+// clip cuts s to at most n runes, ending with "…" when it cut, its
+// runs of spaces and line breaks made one space.
 func clip(s string, n int) string {
-	s = strings.Join(strings.Fields(s), " ")
+	return cut(strings.Join(strings.Fields(s), " "), n)
+}
+
+// cut cuts s to at most n runes, ending with "…" when it cut; unlike
+// clip it keeps the spaces as they are, for a text quoted as the contact
+// wrote it (%q shows its line breaks).
+func cut(s string, n int) string {
 	if utf8.RuneCountInString(s) <= n {
 		return s
 	}

@@ -86,6 +86,9 @@ steps:
 	})
 	h.say("hello")
 	h.wantNote(`no trigger matched text "hello"`)
+	// The text as written: "two   words" is no keyword "two words".
+	h.say("two   words\nthen")
+	h.wantNote(`no trigger matched text "two   words\nthen"`)
 
 	h.menu("MENU_NOPE")
 	h.wantNote(`unknown menu key "MENU_NOPE"`)

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/wxflow/wxflow/flows"
 )
@@ -23,6 +24,20 @@ func TestWholeNumberErrors(t *testing.T) {
 		_, diags := load(t, fmt.Sprintf("name: a\ntriggers:\n  - follow:\n    priority: %s\nsteps: [end]\n", v), flows.Options{})
 		if strings.Join(diags, "\n") != want {
 			t.Errorf("priority: %s:\n%s\nwant:\n%s", v, strings.Join(diags, "\n"), want)
+		}
+	}
+}
+
+// TestFormatDuration: durations are shown as an operator writes them
+// (23h59m, not 1439m).
+func TestFormatDuration(t *testing.T) {
+	t.Parallel()
+	for d, want := range map[time.Duration]string{
+		30 * time.Second: "30s", 90 * time.Second: "1m30s", 10 * time.Minute: "10m", 60 * time.Minute: "1h",
+		90 * time.Minute: "1h30m", 23*time.Hour + 59*time.Minute: "23h59m", 48 * time.Hour: "48h", 72 * time.Hour: "3d",
+	} {
+		if got := flows.FormatDuration(d); got != want {
+			t.Errorf("FormatDuration(%v) = %q, want %q", d, got, want)
 		}
 	}
 }
