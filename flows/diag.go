@@ -73,6 +73,21 @@ func (d Diagnostic) String() string {
 // Diagnostics is a list of problems, usually from several files.
 type Diagnostics []Diagnostic
 
+// unique drops the repeats of a diagnostic (a value reached through
+// several aliases of one anchor is checked, and found wrong, once for
+// each), keeping the order.
+func (ds Diagnostics) unique() Diagnostics {
+	seen := make(map[Diagnostic]bool, len(ds))
+	out := ds[:0]
+	for _, d := range ds {
+		if !seen[d] {
+			seen[d] = true
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
 // HasErrors reports whether any diagnostic is an error.
 func (ds Diagnostics) HasErrors() bool { return ds.Count(SeverityError) > 0 }
 

@@ -41,3 +41,19 @@ func TestFormatDuration(t *testing.T) {
 		}
 	}
 }
+
+// TestAliasErrorsOnce: a value wrong in the same way wherever an alias
+// repeats it is reported once (it was once per alias).
+func TestAliasErrorsOnce(t *testing.T) {
+	t.Parallel()
+	_, diags := load(t, "name: a\ntriggers: [follow]\nx: &bad [1, 2]\nsteps:\n  - send: { text: *bad }\n  - send: { text: *bad }\n", flows.Options{})
+	n := 0
+	for _, d := range diags {
+		if strings.Contains(d, "expected a text, got a list") {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Errorf("%d reports of the aliased list, want 1:\n%s", n, strings.Join(diags, "\n"))
+	}
+}

@@ -1000,7 +1000,7 @@ func parseFile(file string, src []byte, opts *Options) (*Flow, *parser) {
 		lintCooldownHours(p, f)
 	}
 	p.keepParsed(f)
-	f.Diags = p.diags
+	f.Diags = p.diags.unique()
 	return f, p
 }
 
