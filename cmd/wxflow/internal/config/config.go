@@ -860,7 +860,7 @@ func (p *parser) expand(n *yaml.Node) (string, bool) {
 			case hasDef:
 				b.WriteString(def)
 			default:
-				p.errorAt(line, col, fmt.Sprintf("set it in the environment of wxflow serve, or give a default: ${%s:-default}", name), "%s is not set", name)
+				p.errorAt(line, col, fmt.Sprintf("set it in the environment of the wxflow command that reads this config, or give a default: ${%s:-default}", name), "%s is not set", name)
 				ok = false
 			}
 			i += 2 + end + 1

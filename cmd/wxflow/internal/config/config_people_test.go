@@ -247,7 +247,7 @@ admin: { token: "${WXFLOW_ADMIN_TOKEN}" }
 `, `wxflow.yaml:2:17: error: operator amy's token is the admin token (each operator needs their own token; the admin token is for the administrator)`},
 		{"token variable unset", `operators:
   amy: { token: "${WXFLOW_NOPE}" }
-`, `wxflow.yaml:2:18: error: WXFLOW_NOPE is not set (set it in the environment of wxflow serve, or give a default: ${WXFLOW_NOPE:-default})`},
+`, `wxflow.yaml:2:18: error: WXFLOW_NOPE is not set (set it in the environment of the wxflow command that reads this config, or give a default: ${WXFLOW_NOPE:-default})`},
 		{"token variable empty", `operators:
   amy: { token: "${WXFLOW_EMPTY}" }
   bob: { token: "" }

@@ -357,17 +357,17 @@ wxflow.yaml:2:65: error: passive_reply_wait "s" is not a duration: "s" is not a 
 wxflow.yaml:8:24: error: window "2w" is not a duration: unknown unit "w" (write it like 30s, 10m, 48h, 1h30m or 7d: the units are ms, s, m, h and d)
 wxflow.yaml:8:42: error: event_window "1.2.3h" is not a duration: "1.2.3" is not a number (write it like 30s, 10m, 48h, 1h30m or 7d: the units are ms, s, m, h and d)`},
 		{"unset env", "database: ${WXFLOW_DB}/wx.db\n" + with(), `
-wxflow.yaml:1:11: error: WXFLOW_DB is not set (set it in the environment of wxflow serve, or give a default: ${WXFLOW_DB:-default})`},
+wxflow.yaml:1:11: error: WXFLOW_DB is not set (set it in the environment of the wxflow command that reads this config, or give a default: ${WXFLOW_DB:-default})`},
 		{"unset env in the middle, column of the reference", "database: \"/srv/${WXFLOW_DIR}/wx.db\"\n" + with(), `
-wxflow.yaml:1:17: error: WXFLOW_DIR is not set (set it in the environment of wxflow serve, or give a default: ${WXFLOW_DIR:-default})`},
+wxflow.yaml:1:17: error: WXFLOW_DIR is not set (set it in the environment of the wxflow command that reads this config, or give a default: ${WXFLOW_DIR:-default})`},
 		{"unset env after an escape, column of the value", "database: \"\\t${WXFLOW_DIR}\"\n" + with(), `
-wxflow.yaml:1:11: error: WXFLOW_DIR is not set (set it in the environment of wxflow serve, or give a default: ${WXFLOW_DIR:-default})`},
+wxflow.yaml:1:11: error: WXFLOW_DIR is not set (set it in the environment of the wxflow command that reads this config, or give a default: ${WXFLOW_DIR:-default})`},
 		{"unset env on a folded line, column of the value", "database: >-\n  /srv\n  ${WXFLOW_DIR}\n" + with(), `
-wxflow.yaml:1:11: error: WXFLOW_DIR is not set (set it in the environment of wxflow serve, or give a default: ${WXFLOW_DIR:-default})`},
+wxflow.yaml:1:11: error: WXFLOW_DIR is not set (set it in the environment of the wxflow command that reads this config, or give a default: ${WXFLOW_DIR:-default})`},
 		{"unset env in single quotes", "database: 'it''s ${WXFLOW_DIR}'\n" + with(), `
-wxflow.yaml:1:11: error: WXFLOW_DIR is not set (set it in the environment of wxflow serve, or give a default: ${WXFLOW_DIR:-default})`},
+wxflow.yaml:1:11: error: WXFLOW_DIR is not set (set it in the environment of the wxflow command that reads this config, or give a default: ${WXFLOW_DIR:-default})`},
 		{"unset secret", account("id: main", "app_id: wx0123456789abcdef", "app_secret: ${WXFLOW_NOPE_SECRET}", "token: ${WXFLOW_MAIN_TOKEN}"), `
-wxflow.yaml:4:17: error: WXFLOW_NOPE_SECRET is not set (set it in the environment of wxflow serve, or give a default: ${WXFLOW_NOPE_SECRET:-default})`},
+wxflow.yaml:4:17: error: WXFLOW_NOPE_SECRET is not set (set it in the environment of the wxflow command that reads this config, or give a default: ${WXFLOW_NOPE_SECRET:-default})`},
 		{"unclosed reference", "database: ${WXFLOW_DB\n" + with(), `
 wxflow.yaml:1:11: error: ${ is not closed by } (write $${ for a literal ${)`},
 		{"bad variable name", "database: ${1DB}-${}\n" + with(), `
