@@ -39,17 +39,9 @@ func runBackup(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		return exitUsage
 	}
 	to := fl.Arg(0)
-	configGiven, ok := storeFlags(fl, "backup", "database", stderr)
+	db, ok := flagDatabase(fl, "backup", "database", *database, *cfgPath, stderr)
 	if !ok {
 		return exitUsage
-	}
-	db := *database
-	if db == "" {
-		var err error
-		if db, err = configDatabase(*cfgPath, configGiven); err != nil {
-			fmt.Fprintf(stderr, "wxflow backup: %v\n", err)
-			return exitUsage
-		}
 	}
 	if err := sqliteStoreFile(db, "--database", "back it up with PostgreSQL's tools (pg_dump, or the server's base backups); wxflow backup copies a SQLite store"); err != nil {
 		fmt.Fprintf(stderr, "wxflow backup: %v\n", err)

@@ -47,17 +47,9 @@ func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		fl.Usage()
 		return exitUsage
 	}
-	configGiven, ok := storeFlags(fl, "migrate", "database", stderr)
+	db, ok := flagDatabase(fl, "migrate", "database", *database, *cfgPath, stderr)
 	if !ok {
 		return exitUsage
-	}
-	db := *database
-	if db == "" {
-		var err error
-		if db, err = configDatabase(*cfgPath, configGiven); err != nil {
-			fmt.Fprintf(stderr, "wxflow migrate: %v\n", err)
-			return exitUsage
-		}
 	}
 	if err := config.CheckDatabase(db); err != nil {
 		fmt.Fprintf(stderr, "wxflow migrate: %v\n", err)

@@ -48,19 +48,11 @@ func runNodes(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		fl.Usage()
 		return exitUsage
 	}
-	configGiven, ok := storeFlags(fl, "nodes", "database", stderr)
+	// Only database: is read: a monitoring host needs the database's
+	// password, not the accounts' secrets.
+	db, ok := flagDatabase(fl, "nodes", "database", *database, *cfgPath, stderr)
 	if !ok {
 		return exitUsage
-	}
-	db := *database
-	if db == "" {
-		var err error
-		// Only database: is read: a monitoring host needs the database's
-		// password, not the accounts' secrets.
-		if db, err = configDatabase(*cfgPath, configGiven); err != nil {
-			fmt.Fprintf(stderr, "wxflow nodes: %v\n", err)
-			return exitUsage
-		}
 	}
 	if err := config.CheckDatabase(db); err != nil {
 		fmt.Fprintf(stderr, "wxflow nodes: %v\n", err)

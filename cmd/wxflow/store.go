@@ -124,6 +124,25 @@ func configDatabase(cfgPath string, given bool) (string, error) {
 	return config.LoadDatabase(cfgPath, os.LookupEnv)
 }
 
+// flagDatabase is the store a command names (storeFlags): the flag's
+// value, or the config's database:. ok is false after a usage error,
+// printed.
+func flagDatabase(fl *flag.FlagSet, cmd, store, value, cfgPath string, stderr io.Writer) (db string, ok bool) {
+	configGiven, ok := storeFlags(fl, cmd, store, stderr)
+	if !ok {
+		return "", false
+	}
+	if value != "" {
+		return value, true
+	}
+	db, err := configDatabase(cfgPath, configGiven)
+	if err != nil {
+		fmt.Fprintf(stderr, "wxflow %s: %v\n", cmd, err)
+		return "", false
+	}
+	return db, true
+}
+
 // storeFlags checks the flags that name a command's store: --config, or
 // the flag named store (--database, --from), which names the store
 // itself, not both. ok is false when both were given (the usage error is
