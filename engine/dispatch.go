@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"errors"
+	"fmt"
 	"hash/fnv"
 	"slices"
 	"sync"
@@ -459,6 +460,12 @@ func (e *Engine) dispatchOnce(ctx context.Context, claimed []*OutboxEntry, marke
 			// shard's later messages are not sent this round either, so
 			// that none goes before one of its contact's that waits.
 			unmarked := false
+			// refused are the contacts WeChat refused a message of in
+			// this round for their window, quota or follow (45015,
+			// 45047, 43004): their later messages are failed here, with
+			// the same reason, not sent to be refused again (finishBatch
+			// closes the session for the rounds after).
+			var refused map[[2]string]sendResult
 			for k, o := range shard {
 				held := paused[o.Account] || e.holds.holding(o)
 				if unmarked && !held {
@@ -474,7 +481,18 @@ func (e *Engine) dispatchOnce(ctx context.Context, claimed []*OutboxEntry, marke
 					continue
 				}
 				unmarked = err != nil
+				if prev, ok := refused[[2]string{o.Account, o.Contact}]; ok && err == nil {
+					results[i] = append(results[i], sendResult{o: o, status: OutboxFailed, reason: prev.reason,
+						detail: fmt.Sprintf("not sent: WeChat refused an earlier message to this contact (errcode %d): %s", prev.code, prev.detail)})
+					continue
+				}
 				r := e.sendStarted(ctx, o, err)
+				if r.status == OutboxFailed && r.code != 0 && closesSession(r.reason) {
+					if refused == nil {
+						refused = map[[2]string]sendResult{}
+					}
+					refused[[2]string{o.Account, o.Contact}] = r
+				}
 				if r.held {
 					if paused == nil {
 						paused = map[string]bool{}
@@ -575,6 +593,13 @@ func (e *Engine) pauseSends(d time.Duration) bool {
 	}
 }
 
+// closesSession reports whether a refusal for this reason, from the
+// platform, closes the contact's session: the window, the quota, the
+// follow.
+func closesSession(reason channels.Reason) bool {
+	return reason == channels.ReasonWindowClosed || reason == channels.ReasonQuotaExhausted || reason == channels.ReasonUnfollowed
+}
+
 // finishBatch records the outcomes of a round of sends, and marks the
 // messages held back, and, unless the engine stops or accounts are
 // paused (involved: the holds change with this round's outcomes), claims
@@ -589,7 +614,7 @@ func (e *Engine) finishBatch(ctx context.Context, results [][]sendResult, parked
 					return err
 				}
 				w.count().message(r.status, r.reason)
-				if r.reason == channels.ReasonWindowClosed || r.reason == channels.ReasonQuotaExhausted || r.reason == channels.ReasonUnfollowed {
+				if closesSession(r.reason) {
 					// The platform knows better: close the session so the
 					// next send is refused here.
 					cs, err := w.contact(r.o.Account, r.o.Contact, false)

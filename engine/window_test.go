@@ -274,3 +274,32 @@ func TestWindowPerContact(t *testing.T) {
 		}
 	}
 }
+
+// TestWindowPlatformRefusalFailsTheRoundsOthers: a contact's messages
+// sent in the same round after WeChat refused one for the window or the
+// quota fail here with that reason, not sent to be refused again (they
+// went to WeChat: the session closed only once the round was recorded).
+func TestWindowPlatformRefusalFailsTheRoundsOthers(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, map[string]string{"f.yaml": `name: f
+triggers: [{keyword: [go]}]
+steps:
+  - send: "first"
+  - send: "second"
+  - send: "third"
+`})
+	h.ch.FailNext(1, &channels.Refusal{Reason: channels.ReasonWindowClosed, Code: 45015, Detail: "WeChat said no"})
+	h.say("go")
+	h.sync()
+	h.wantTranscript("first [failed window_closed] | second [failed window_closed] | third [failed window_closed]")
+	out := h.outbox()
+	for _, o := range out[1:] {
+		if o.Code != 0 || !strings.Contains(o.Detail, "not sent: WeChat refused an earlier message to this contact (errcode 45015)") {
+			t.Errorf("entry %+v", o)
+		}
+	}
+	// (The channel failed one send only: any other tried was delivered.)
+	if n := len(h.ch.DeliveredTo("main", "alice")); n != 0 {
+		t.Fatalf("%d delivered after WeChat refused the first", n)
+	}
+}
