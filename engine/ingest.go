@@ -98,6 +98,12 @@ func (w *work) ingest(ev *channels.Event) error {
 		cs.c.LastSeen = w.now
 		cs.c.Followed = ev.Kind != channels.Unfollow
 		cs.dirtyC = true
+	} else if cs.created && (ev.Kind == channels.View || ev.Kind == channels.LocationReport) {
+		// Only followers open the account's menu links and report their
+		// location: a contact first seen through one of those follows,
+		// with no window open. (An event of another kind says nothing.)
+		cs.c.Followed, cs.s.Followed = true, true
+		cs.dirtyS = true
 	}
 	fs := w.e.flows.Load()
 	evEnv := eventEnv(ev)

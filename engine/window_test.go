@@ -303,3 +303,30 @@ steps:
 		t.Fatalf("%d delivered after WeChat refused the first", n)
 	}
 }
+
+// TestFirstSeenThroughAMenuLinkFollows: a contact first seen through a
+// menu link opened or a location report (only followers send those)
+// follows, with no window open: they were stored as not following, so
+// the console said "unfollowed" and schedules skipped them.
+func TestFirstSeenThroughAMenuLinkFollows(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, map[string]string{"f.yaml": "name: f\ntriggers: [{keyword: [go]}]\nsteps:\n  - send: hi\n"})
+	for _, ev := range []channels.Event{
+		{Account: "main", Contact: "viewer", Kind: channels.View, Key: "https://shop.example.com/", MsgID: "v1"},
+		{Account: "main", Contact: "locator", Kind: channels.LocationReport, Location: &channels.Geo{Lat: 31.2, Lng: 121.5}, MsgID: "l1"},
+		{Account: "main", Contact: "other", Kind: channels.Other, MsgID: "o1"},
+	} {
+		h.ingest(ev)
+		var s channels.Session
+		h.view(func(tx engine.ReadTx) error {
+			var err error
+			s, _, err = tx.Session("main", ev.Contact)
+			return err
+		})
+		c := h.contact(ev.Contact)
+		want := ev.Kind != channels.Other
+		if c.Followed != want || s.Followed != want || !s.Last.IsZero() {
+			t.Errorf("%s first seen through %s: contact followed %v, session %+v; want followed %v, no window", ev.Contact, ev.Kind, c.Followed, s, want)
+		}
+	}
+}

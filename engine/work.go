@@ -60,6 +60,8 @@ type contactState struct {
 	dirtyS   bool
 	active   []*Run
 	activeOK bool
+	// created is set for a contact this job made (first seen now).
+	created bool
 }
 
 func newWork(e *Engine, tx Tx) *work {
@@ -133,7 +135,7 @@ func (w *work) contact(account, id string, create bool) (*contactState, error) {
 		}
 	}
 	// Nor has it any runs.
-	cs := &contactState{c: c, s: s, dirtyC: created, activeOK: created}
+	cs := &contactState{c: c, s: s, dirtyC: created, activeOK: created, created: created}
 	w.keep(cs)
 	return cs, nil
 }
