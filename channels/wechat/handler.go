@@ -326,11 +326,18 @@ func (h *Handler) checkTimestamp(timestamp string) *callbackError {
 	if err != nil {
 		return reject(http.StatusForbidden, checkTimestamp, "timestamp is not a number")
 	}
-	skew := h.cfg.Clock.Now().Sub(time.Unix(ts, 0))
-	if skew > h.cfg.TimestampTolerance || -skew > h.cfg.TimestampTolerance {
-		return reject(http.StatusForbidden, checkTimestamp, "timestamp is "+skew.Round(time.Second).String()+" off, more than "+h.cfg.TimestampTolerance.String())
+	// In whole seconds, compared before any Duration is made: a time
+	// centuries away saturated Sub, and its negation overflowed past the
+	// check.
+	now, tol := h.cfg.Clock.Now().Unix(), int64(h.cfg.TimestampTolerance/time.Second)
+	if ts >= now-tol && ts <= now+tol {
+		return nil
 	}
-	return nil
+	off := "more than a year"
+	if d := now - ts; d > -366*24*3600 && d < 366*24*3600 {
+		off = (time.Duration(d) * time.Second).String()
+	}
+	return reject(http.StatusForbidden, checkTimestamp, "timestamp is "+off+" off, more than "+h.cfg.TimestampTolerance.String())
 }
 
 // readBody reads at most MaxBody bytes.

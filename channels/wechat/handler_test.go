@@ -427,6 +427,10 @@ func TestHandlerRejectsPlain(t *testing.T) {
 		{name: "timestamp 6 minutes late", q: at(-6 * time.Minute), body: valid, status: 403, reason: "timestamp is 6m0s off, more than 5m0s"},
 		{name: "timestamp 6 minutes early", q: at(6 * time.Minute), body: valid, status: 403, reason: "timestamp is -6m0s off, more than 5m0s"},
 		{name: "timestamp not a number", q: hdlQuery(hdlToken, "yesterday", hdlNonce), body: valid, status: 403, reason: "timestamp is not a number"},
+		// Centuries away, a Duration saturated and the check let them by.
+		{name: "timestamp in milliseconds", q: hdlQuery(hdlToken, strconv.FormatInt(hdlNow.Unix()*1000, 10), hdlNonce), body: valid, status: 403, reason: "timestamp is more than a year off, more than 5m0s"},
+		{name: "timestamp far ahead", q: hdlQuery(hdlToken, strconv.FormatInt(hdlNow.Unix()+1e10, 10), hdlNonce), body: valid, status: 403, reason: "timestamp is more than a year off"},
+		{name: "timestamp far behind", q: hdlQuery(hdlToken, "-9223372036854775808", hdlNonce), body: valid, status: 403, reason: "timestamp is more than a year off"},
 		{name: "body over MaxBody with Content-Length", q: signed(), body: big, status: 413, reason: "body of"},
 		{name: "body over MaxBody chunked", q: signed(), body: big, chunked: true, status: 413, reason: "body over 1024 bytes"},
 		{name: "malformed XML", q: signed(), body: "<xml><ToUserName>gh_x</ToUserName", status: 400, reason: "malformed callback XML"},
