@@ -233,7 +233,7 @@ const (
 func (r Reason) Describe() string {
 	switch r {
 	case ReasonWindowClosed:
-		return "the 48-hour reply window is closed"
+		return "the reply window is closed"
 	case ReasonQuotaExhausted:
 		return "the replies allowed since the contact's last interaction are used up"
 	case ReasonUnfollowed:

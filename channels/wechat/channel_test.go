@@ -65,7 +65,7 @@ func TestChannelSendWindowClosedDetail(t *testing.T) {
 	ch, b := chanSetup(t)
 	b.srv.FailNext(wechattest.PathSend, 45015)
 	err := ch.Send(context.Background(), "main", "o1", apiText("hi"))
-	want := "the 48-hour reply window is closed: response out of time limit or subscription is canceled (errcode 45015)"
+	want := "the reply window is closed: response out of time limit or subscription is canceled (errcode 45015)"
 	if err == nil || err.Error() != want {
 		t.Errorf("err = %v, want %q", err, want)
 	}

@@ -332,7 +332,7 @@ func TestRefusalMessages(t *testing.T) {
 		{"quota", s, t0,
 			"the replies allowed since the contact's last interaction are used up: 3 of the 3 replies allowed after a follow, scan or menu click are sent"},
 		{"window", s, t0.Add(50 * time.Hour),
-			"the 48-hour reply window is closed: the 48h window opened by a follow, scan or menu click closed at 2024-05-19T10:00:00Z"},
+			"the reply window is closed: the 48h window opened by a follow, scan or menu click closed at 2024-05-19T10:00:00Z"},
 		{"unfollowed", channels.Session{}, t0,
 			"the contact no longer follows the account"},
 	}

@@ -286,7 +286,7 @@ func TestBrowserInbox(t *testing.T) {
 	bob.wantText("#reply-state", "no reply can go", "window is closed", "window_closed")
 	bob.stillSamePage()
 	stale.submit("reply after the window", `#reply button`, 200)
-	stale.wantText(`#act-error[role=alert]`, "Not sent", "the 48-hour reply window is closed", "window_closed")
+	stale.wantText(`#act-error[role=alert]`, "Not sent", "the reply window is closed", "window_closed")
 	stale.wantText(`#transcript > li.out.failed:last-of-type`, "Any news about your order?", "failed", "window_closed")
 	stale.wantText("#reply-state", "no reply can go")
 	stale.shot("conversation-refused")

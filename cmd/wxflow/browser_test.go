@@ -560,7 +560,7 @@ func TestBrowserConsoleSandbox(t *testing.T) {
 	if len(statuses) != 1 || statuses[0] != "failed" {
 		t.Fatalf("/messages?status=failed shows statuses %q", statuses)
 	}
-	b.wantText("table.messages", "window_closed", "the 48-hour reply window is closed")
+	b.wantText("table.messages", "window_closed", "the reply window is closed")
 	if got := browserEval[string](b, `document.querySelector("select[name=status]").value`); got != "failed" {
 		t.Fatalf("the status filter shows %q after filtering", got)
 	}

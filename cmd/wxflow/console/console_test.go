@@ -358,7 +358,7 @@ func TestConsoleViews(t *testing.T) {
 	}
 	_, body, _ = f.do("GET", "/api/messages?status=failed&reason=window_closed", "", "")
 	failed := decode[map[string][]MessageView](t, body)["messages"]
-	if len(failed) != 1 || failed[0].Why != "the 48-hour reply window is closed" || failed[0].Contact != "amy" {
+	if len(failed) != 1 || failed[0].Why != "the reply window is closed" || failed[0].Contact != "amy" {
 		t.Errorf("failed messages: %+v", failed)
 	}
 	_, body, _ = f.do("GET", "/api/messages?limit=2", "", "")

@@ -274,7 +274,7 @@ func TestInboxAPIRefusedReply(t *testing.T) {
 	if code != 200 {
 		t.Fatal(code, body)
 	}
-	if w := decode[ConversationDetail](t, body).Window; w.CanReply || w.Reason != "window_closed" || !strings.Contains(w.Says, "48-hour") {
+	if w := decode[ConversationDetail](t, body).Window; w.CanReply || w.Reason != "window_closed" || !strings.Contains(w.Says, "the reply window is closed") {
 		t.Fatalf("the window after 49 hours: %+v", w)
 	}
 	code, body, _ = f.do("POST", conv+"/reply", amyToken, `{"text":"Sorry for the wait"}`)
@@ -376,7 +376,7 @@ func TestInboxPagesOperatorLogin(t *testing.T) {
 		t.Fatal(err)
 	}
 	code, page, _ = amy.act("/inbox/sandbox/carol/reply", url.Values{"csrf": {csrf}, "text": {"Too late"}})
-	if code != 200 || !strings.Contains(page, `id="act-error"`) || !strings.Contains(page, "the 48-hour reply window is closed") || !strings.Contains(page, "window_closed") {
+	if code != 200 || !strings.Contains(page, `id="act-error"`) || !strings.Contains(page, "the reply window is closed") || !strings.Contains(page, "window_closed") {
 		t.Fatalf("a refused reply should show the reason in the page: %d\n%s", code, page)
 	}
 	if !strings.Contains(page, `data-can-reply="0"`) || !strings.Contains(page, "<textarea name=\"text\" rows=\"3\" placeholder=\"no reply can go") {
