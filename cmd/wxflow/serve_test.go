@@ -342,7 +342,7 @@ steps:
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	if err := b.api.WaitCalls(ctx, wechattest.PathSend, 2); err != nil {
+	if err := b.api.WaitCalls(ctx, wechattest.PathSend, 1); err != nil {
 		t.Fatal(err)
 	}
 	if err := b.s.engine.Sync(ctx); err != nil {
@@ -351,6 +351,14 @@ steps:
 	out := b.outbox()
 	if len(out) != 2 || out[0].Status != engine.OutboxFailed || out[0].Code != 45015 || out[0].Reason != "window_closed" {
 		t.Fatalf("outbox %+v", out)
+	}
+	// The flow's second message, sent in the same round, is not sent to
+	// be refused again.
+	if o := out[1]; o.Status != engine.OutboxFailed || o.Code != 0 || o.Reason != "window_closed" || !strings.Contains(o.Detail, "WeChat refused an earlier message") {
+		t.Fatalf("the second message %+v, want failed here", o)
+	}
+	if n := b.api.Calls(wechattest.PathSend); n != 1 {
+		t.Fatalf("%d sends reached the API, want 1", n)
 	}
 	// The next message is refused locally: the session is closed.
 	if status, _ := b.post(textXML("o_carol", now, 1, "hi"), false); status != 200 { // a retry: nothing new
