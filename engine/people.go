@@ -364,7 +364,13 @@ func (e *Engine) Inbox(ctx context.Context, f ConversationFilter) ([]InboxItem, 
 			if err != nil {
 				return err
 			}
-			c.Conv.Last = lastOf(last[ContactRef{c.Account, c.ID}])
+			m := last[ContactRef{c.Account, c.ID}]
+			c.Conv.Last = lastOf(m)
+			if c.Conv.Last != nil && c.Conv.Last.From == "" && m.Out != nil {
+				if c.Conv.Last.From, err = senderOf(tx, st, m.Out); err != nil {
+					return err
+				}
+			}
 			out = append(out, InboxItem{Contact: c, Window: e.cfg.Channel.Policy(c.Account).Window(s, now)})
 		}
 		return nil
@@ -387,6 +393,33 @@ func lastOf(m LastMessage) *ConvLast {
 		last = lastFrom(m.Out.CreatedAt, "", &m.Out.Message)
 	}
 	return last
+}
+
+// senderOf names who sent a message, as the transcript does: "flow
+// NAME" for a run's, the operator (or "admin") of a reply, "api" for
+// another (a send through the admin API).
+func senderOf(tx ReadTx, st ConversationStore, o *OutboxEntry) (string, error) {
+	if o.RunID != 0 {
+		r, err := tx.Run(o.RunID)
+		switch {
+		case err == nil:
+			return "flow " + r.Flow, nil
+		case !errors.Is(err, ErrNotFound):
+			return "", err
+		}
+		return "flow", nil // its run was pruned
+	}
+	// A reply's note is among the contact's newest.
+	notes, err := st.ConvNotes(o.Account, o.Contact, 0, 20)
+	if err != nil {
+		return "", err
+	}
+	for _, n := range notes {
+		if n.Kind == NoteReply && n.OutboxID == o.ID {
+			return n.By, nil
+		}
+	}
+	return "api", nil
 }
 
 // OpenByTeam counts the open conversations by team ("" for none).

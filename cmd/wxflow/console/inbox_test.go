@@ -153,6 +153,10 @@ func TestInboxAPIActsAsTheTokensOperator(t *testing.T) {
 		}
 	}
 
+	// The flow answered last: the list says which.
+	if got := f.convList(testToken, "view=all", 200); len(got) != 1 || got[0].Last == nil || !strings.HasPrefix(got[0].Last.From, "flow ") {
+		t.Fatalf("the list's last message after the flow's answer: %+v (it named nobody)", got[0].Last)
+	}
 	// round_robin gave carol to amy: hers, not bob's; in both teams' view.
 	if got := contacts(f.convList(amyToken, "view=mine", 200)); len(got) != 1 || got[0] != "carol" {
 		t.Fatalf("amy's conversations: %v, want carol", got)
@@ -177,8 +181,14 @@ func TestInboxAPIActsAsTheTokensOperator(t *testing.T) {
 	if code, body, _ := f.do("POST", conv+"/comment", amyToken, `{"text":"checked the order"}`); code != http.StatusCreated {
 		t.Fatalf("amy's comment: %d %s", code, body)
 	}
+	if got := f.convList(testToken, "view=all", 200); len(got) != 1 || got[0].Last == nil || got[0].Last.From != "operator bob" || got[0].Last.Text != "Bob here" {
+		t.Fatalf("the list's last message after bob's reply: %+v (it named nobody)", got[0].Last)
+	}
 	if code, body, _ := f.do("POST", conv+"/reply", testToken, `{"text":"The admin here"}`); code != http.StatusCreated {
 		t.Fatalf("the admin's reply: %d %s", code, body)
+	}
+	if got := f.convList(testToken, "view=all", 200); len(got) != 1 || got[0].Last == nil || got[0].Last.From != "api" {
+		t.Fatalf("the list's last message after the admin's reply: %+v", got[0].Last)
 	}
 	// Nobody names who acts in the body: the token says it.
 	if code, body, _ := f.do("POST", conv+"/comment", bobToken, `{"text":"as amy","by":"amy"}`); code != http.StatusBadRequest {
