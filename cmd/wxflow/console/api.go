@@ -42,11 +42,18 @@ type StartRequest struct {
 // decodeJSON reads a JSON body into v, refusing unknown fields and
 // trailing data.
 func decodeJSON(r *http.Request, v any) error {
-	dec := json.NewDecoder(io.LimitReader(r.Body, maxAPIBody+1))
+	lr := &io.LimitedReader{R: r.Body, N: maxAPIBody + 1}
+	dec := json.NewDecoder(lr)
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		if errors.Is(err, io.EOF) {
+		var te *json.UnmarshalTypeError
+		switch {
+		case lr.N <= 0:
+			return badRequest("the body is larger than the API takes (%d KiB)", maxAPIBody>>10)
+		case errors.Is(err, io.EOF):
 			return badRequest("the body is empty; send a JSON object")
+		case errors.As(err, &te) && te.Field != "":
+			return badRequest("%s: expected %s, got a JSON %s", te.Field, jsonKind(te.Type.Kind().String()), te.Value)
 		}
 		return badRequest("the body is not the JSON expected: %v", err)
 	}
@@ -54,6 +61,21 @@ func decodeJSON(r *http.Request, v any) error {
 		return badRequest("the body has more than one JSON value")
 	}
 	return nil
+}
+
+// jsonKind names a Go kind as JSON would.
+func jsonKind(kind string) string {
+	switch kind {
+	case "bool":
+		return "true or false"
+	case "string":
+		return "a text"
+	case "map", "struct":
+		return "an object"
+	case "slice", "array":
+		return "a list"
+	}
+	return "a number"
 }
 
 func (c *Console) apiFlowStart(w http.ResponseWriter, r *http.Request) {

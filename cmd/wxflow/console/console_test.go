@@ -402,3 +402,29 @@ func TestConsoleViews(t *testing.T) {
 		t.Errorf("the simulator does not escape message text")
 	}
 }
+
+// TestConsoleShowsAndReadsTextAsWritten: a contact's field shows on its
+// page as the contact wrote it, escaped once (JSON's own \u003c escapes
+// showed through), and the API says what is wrong with a body too large
+// or of the wrong type, rather than that it is broken JSON.
+func TestConsoleShowsAndReadsTextAsWritten(t *testing.T) {
+	f := newFixture(t, testToken)
+	ctx := context.Background()
+	if err := f.sb.Follow(ctx, "amy", ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.sb.Say(ctx, "amy", `<b>O'Neil & 李</b>`); err != nil {
+		t.Fatal(err)
+	}
+	status, body, _ := f.do("GET", "/contacts/sandbox/amy", testToken, "")
+	if status != http.StatusOK || !strings.Contains(body, `&lt;b&gt;O&#39;Neil &amp; 李&lt;/b&gt;`) || strings.Contains(body, `\u003c`) {
+		t.Errorf("the contact's page does not show the name as written:\n%s", body)
+	}
+	big := `{"account":"sandbox","contact":"amy","vars":{"code":"` + strings.Repeat("长", 30000) + `"}}`
+	if status, body, _ := f.do("POST", "/api/flows/promo/start", testToken, big); status != http.StatusBadRequest || !strings.Contains(body, "larger than the API takes (64 KiB)") {
+		t.Errorf("a body over 64 KiB: %d %s", status, body)
+	}
+	if status, body, _ := f.do("POST", "/api/flows/promo/start", testToken, `{"account":"sandbox","contact":7}`); status != http.StatusBadRequest || !strings.Contains(body, "contact: expected a text, got a JSON number") {
+		t.Errorf("a number for a text: %d %s", status, body)
+	}
+}

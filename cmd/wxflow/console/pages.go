@@ -27,11 +27,16 @@ func (c *Console) parseTemplates() error {
 		"zone":  c.zoneName,
 		"short": shortVersion,
 		"json": func(v any) string {
-			b, err := json.MarshalIndent(v, "", "  ")
-			if err != nil {
+			// The page escapes the text: JSON's own escapes of < > &
+			// (\u003c) would show as such.
+			var b strings.Builder
+			enc := json.NewEncoder(&b)
+			enc.SetEscapeHTML(false)
+			enc.SetIndent("", "  ")
+			if err := enc.Encode(v); err != nil {
 				return err.Error()
 			}
-			return string(b)
+			return strings.TrimSuffix(b.String(), "\n")
 		},
 		"query": func(kv ...string) template.URL {
 			q := url.Values{}
