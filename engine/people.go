@@ -19,6 +19,10 @@ import (
 // transcript as failed, with the reason.
 var ErrRefused = errors.New("reply refused")
 
+// ErrNobodyToPick is returned by Act for an assignment whose pick found
+// no operator of the team on shift and not away.
+var ErrNobodyToPick = errors.New("nobody to assign")
+
 // ErrUnknownOperator is returned by Act for an operator the server does
 // not declare.
 var ErrUnknownOperator = errors.New("no such operator")
@@ -183,7 +187,7 @@ func (w *work) act(ref ContactRef, a *Action) (res *ActResult, refused error, er
 		var ok bool
 		ok, err = w.handover(cs, a.Handover, by, nil)
 		if err == nil && !ok {
-			refused = fmt.Errorf("%w: nobody of team %s is on shift", ErrNotStarted, a.Handover.Team)
+			refused = fmt.Errorf("%w: no operator of team %s is on shift and not away", ErrNobodyToPick, a.Handover.Team)
 		}
 		if ok && !wasOpen {
 			changed = "opened"

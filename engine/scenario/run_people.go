@@ -67,7 +67,7 @@ func (r *runner) act(a *Action) error {
 		return nil
 	case errors.Is(err, engine.ErrRefused):
 		return nil
-	case errors.Is(err, engine.ErrNotStarted):
+	case errors.Is(err, engine.ErrNotStarted), errors.Is(err, engine.ErrNobodyToPick):
 		r.note("    (refused: %v)", err)
 		return nil
 	}
