@@ -365,7 +365,14 @@ func (c *Console) runList(ctx context.Context, q url.Values) ([]RunSummary, erro
 	if err != nil {
 		return nil, err
 	}
-	f := engine.RunFilter{Account: q.Get("account"), Contact: q.Get("contact"), Flow: q.Get("flow"), BeforeID: before, Limit: limit, Active: q.Get("active") == "true"}
+	f := engine.RunFilter{Account: q.Get("account"), Contact: q.Get("contact"), Flow: q.Get("flow"), BeforeID: before, Limit: limit}
+	switch a := q.Get("active"); a {
+	case "true":
+		f.Active = true
+	case "", "false":
+	default:
+		return nil, badRequest("active=%s: write active=true, or leave it out", a)
+	}
 	if s := q.Get("status"); s != "" {
 		if !slices.Contains(runStatuses, engine.RunStatus(s)) {
 			return nil, badRequest("unknown run status %q (one of %v)", s, runStatuses)
@@ -472,6 +479,9 @@ func (c *Console) contactList(ctx context.Context, q url.Values) ([]ContactView,
 	_, limit, err := listQuery(q)
 	if err != nil {
 		return nil, err
+	}
+	if (q.Get("after") == "") != (q.Get("after_account") == "") {
+		return nil, badRequest("after and after_account go together: pass both, as the last page's next link does")
 	}
 	var cs []*engine.Contact
 	err = c.eng.Store().View(ctx, func(tx engine.ReadTx) error {

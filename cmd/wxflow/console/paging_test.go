@@ -90,3 +90,25 @@ func TestConsolePaging(t *testing.T) {
 		}
 	}
 }
+
+// TestListFiltersRefuseWhatTheyCannotRead: a filter value a list cannot
+// read is 400 with what to write, not ignored (active=maybe listed every
+// run; after without after_account started again from the first contact).
+func TestListFiltersRefuseWhatTheyCannotRead(t *testing.T) {
+	f := newFixture(t, testToken)
+	for path, want := range map[string]string{
+		"/api/runs?active=maybe":                 "active=maybe: write active=true, or leave it out",
+		"/api/runs?active=1":                     "active=1: write active=true",
+		"/api/contacts?account=sandbox&after=u1": "after and after_account go together",
+		"/contacts?after_account=sandbox":        "after and after_account go together",
+	} {
+		if status, body, _ := f.do("GET", path, testToken, ""); status != http.StatusBadRequest || !strings.Contains(body, want) {
+			t.Errorf("GET %s: %d %s, want 400 saying %q", path, status, body, want)
+		}
+	}
+	for _, path := range []string{"/api/runs?active=true", "/api/runs?active=false", "/api/contacts?after_account=sandbox&after=u1"} {
+		if status, body, _ := f.do("GET", path, testToken, ""); status != http.StatusOK {
+			t.Errorf("GET %s: %d %s", path, status, body)
+		}
+	}
+}
