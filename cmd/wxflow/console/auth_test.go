@@ -824,3 +824,29 @@ func FuzzClientAddr(f *testing.F) {
 		}
 	})
 }
+
+// TestFlashOnlyFromTheConsole: the words a form's action leaves for the
+// page it leads back to show there, and an error= in a link someone
+// else wrote does not: the console's red banner said whatever a link
+// asked ("your session expired, log in at evil.example").
+func TestFlashOnlyFromTheConsole(t *testing.T) {
+	f := newFixture(t, testToken)
+	b := newBrowserish(f)
+	b.login(testToken)
+	const fake = "Your session expired, log in at evil.example"
+	for _, page := range []string{"/simulator?contact=amy&error=", "/flows/hello?error=", "/inbox/sandbox/amy?done=close&error=",
+		"/simulator?contact=amy&sig=00&error="} {
+		status, body, _ := b.send("GET", page+url.QueryEscape(fake), "", "")
+		if strings.Contains(body, "evil.example") {
+			t.Errorf("GET %s...: %d, the page shows the link's error:\n%s", page, status, body)
+		}
+	}
+	// The simulator's own error, from its form: shown.
+	status, _, hdr := b.form("/simulator", url.Values{"contact": {"amy"}, "action": {"advance"}, "duration": {"-1h"}, "csrf": {b.csrf("/simulator")}})
+	if status != http.StatusSeeOther {
+		t.Fatalf("the simulator's form: %d", status)
+	}
+	if status, body, _ := b.send("GET", hdr.Get("Location"), "", ""); status != http.StatusOK || !strings.Contains(body, `class="error" role="alert"`) {
+		t.Errorf("the simulator's own error is not shown: %d\n%s", status, body)
+	}
+}

@@ -102,12 +102,15 @@ type Config struct {
 
 // Console serves the pages, the API and the metrics.
 type Console struct {
-	cfg   Config
-	eng   *engine.Engine
-	log   *slog.Logger
-	mux   *http.ServeMux
-	pages map[string]*template.Template
-	now   func() time.Time
+	// flashKey signs the words a form's action leaves for the page it
+	// leads back to (signFlash), this process's own.
+	flashKey []byte
+	cfg      Config
+	eng      *engine.Engine
+	log      *slog.Logger
+	mux      *http.ServeMux
+	pages    map[string]*template.Template
+	now      func() time.Time
 
 	tokenHash [32]byte // of Config.Token
 	limiter   limiter
@@ -141,7 +144,8 @@ func New(cfg Config) (*Console, error) {
 		cfg.Now = time.Now
 	}
 	c := &Console{cfg: cfg, eng: cfg.Engine, log: cfg.Logger, mux: http.NewServeMux(), said: map[string][]simSaid{},
-		now: cfg.Now, done: make(chan struct{}), tokenHash: sha256.Sum256([]byte(cfg.Token)), liveTag: rand.Text()[:8]}
+		now: cfg.Now, done: make(chan struct{}), tokenHash: sha256.Sum256([]byte(cfg.Token)), liveTag: rand.Text()[:8],
+		flashKey: []byte(rand.Text())}
 	if cfg.Token == "" {
 		c.openCSRF = rand.Text()
 	}

@@ -508,8 +508,8 @@ func (c *Console) conversationPage(w http.ResponseWriter, r *http.Request) {
 	slices.Sort(teams)
 	q := r.URL.Query()
 	c.render(w, r, "conversation", "Conversation with "+d.Contact, map[string]any{"Conv": d, "Me": actorOf(r).Operator,
-		"Operators": people.Operators, "Teams": teams, "Flows": c.flowNames(), "Error": q.Get("error"),
-		"Reason": q.Get("reason"), "Done": q.Get("done")})
+		"Operators": people.Operators, "Teams": teams, "Flows": c.flowNames(), "Error": c.flash(q, "error"),
+		"Reason": c.flash(q, "reason"), "Done": c.flash(q, "done")})
 }
 
 // conversationForm does the action of a form of the conversation page
@@ -565,7 +565,7 @@ func (c *Console) conversationForm(w http.ResponseWriter, r *http.Request) {
 	if kind == "reply" && err != nil {
 		anchor = "#reply"
 	}
-	http.Redirect(w, r, back+"?"+q.Encode()+anchor, http.StatusSeeOther)
+	http.Redirect(w, r, back+"?"+c.signFlash(q).Encode()+anchor, http.StatusSeeOther)
 }
 
 // awayForm sets the operator's away switch from the header's form.

@@ -177,7 +177,7 @@ func (c *Console) flowPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c.render(w, r, "flow", "Flow "+v.Name, map[string]any{"Flow": v, "Accounts": c.cfg.Accounts,
-		"Error": r.URL.Query().Get("error"), "Plan": c.flowPlan(r.Context(), v.Name)})
+		"Error": c.flash(r.URL.Query(), "error"), "Plan": c.flowPlan(r.Context(), v.Name)})
 }
 
 // flowStartForm starts a flow from the flow page's form and shows the run.
@@ -186,7 +186,7 @@ func (c *Console) flowStartForm(w http.ResponseWriter, r *http.Request) {
 	req := StartRequest{Account: r.FormValue("account"), Contact: strings.TrimSpace(r.FormValue("contact"))}
 	run, err := c.startFlow(r, name, req)
 	if errors.Is(err, engine.ErrQueued) {
-		http.Redirect(w, r, "/flows/"+url.PathEscape(name)+"?error="+url.QueryEscape("queued: another node holds this contact and starts the flow in a moment"), http.StatusSeeOther)
+		http.Redirect(w, r, "/flows/"+url.PathEscape(name)+"?"+c.signFlash(url.Values{"error": {"queued: another node holds this contact and starts the flow in a moment"}}).Encode(), http.StatusSeeOther)
 		return
 	}
 	if err != nil {
@@ -194,7 +194,7 @@ func (c *Console) flowStartForm(w http.ResponseWriter, r *http.Request) {
 			c.fail(w, r, err, false)
 			return
 		}
-		http.Redirect(w, r, "/flows/"+url.PathEscape(name)+"?error="+url.QueryEscape(err.Error()), http.StatusSeeOther)
+		http.Redirect(w, r, "/flows/"+url.PathEscape(name)+"?"+c.signFlash(url.Values{"error": {err.Error()}}).Encode(), http.StatusSeeOther)
 		return
 	}
 	http.Redirect(w, r, "/runs/"+strconv.FormatInt(run.ID, 10), http.StatusSeeOther)

@@ -258,7 +258,7 @@ func (c *Console) simulatorPage(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, err, false)
 		return
 	}
-	c.render(w, r, "simulator", "Simulator", map[string]any{"Sim": v, "Error": r.URL.Query().Get("error"), "People": len(c.eng.People().Operators) > 0})
+	c.render(w, r, "simulator", "Simulator", map[string]any{"Sim": v, "Error": c.flash(r.URL.Query(), "error"), "People": len(c.eng.People().Operators) > 0})
 }
 
 // simulatorForm plays the form's action and shows the simulator again.
@@ -277,5 +277,5 @@ func (c *Console) simulatorForm(w http.ResponseWriter, r *http.Request) {
 		}
 		q.Set("error", err.Error())
 	}
-	http.Redirect(w, r, "/simulator?"+q.Encode()+"#end", http.StatusSeeOther)
+	http.Redirect(w, r, "/simulator?"+c.signFlash(q).Encode()+"#end", http.StatusSeeOther)
 }

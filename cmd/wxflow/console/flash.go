@@ -1,0 +1,38 @@
+package console
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"net/url"
+)
+
+// flashKeys are the query keys of what a form's action says on the page
+// it leads back to (the error, what was done, a refusal's reason).
+var flashKeys = []string{"error", "done", "reason"}
+
+// flashMAC is the signature of q's flash keys under the console's key.
+func (c *Console) flashMAC(q url.Values) string {
+	m := hmac.New(sha256.New, c.flashKey)
+	for _, k := range flashKeys {
+		m.Write([]byte(k + "=" + q.Get(k) + "\x00"))
+	}
+	return hex.EncodeToString(m.Sum(nil)[:16])
+}
+
+// signFlash signs q's flash keys (sig), so that the page shows them: a
+// link that carries its own error= cannot put words in the console's
+// mouth (a fake "log in again at ..." in its red banner).
+func (c *Console) signFlash(q url.Values) url.Values {
+	q.Set("sig", c.flashMAC(q))
+	return q
+}
+
+// flash returns the flash key k of the request's query when the console
+// signed it, "" otherwise.
+func (c *Console) flash(q url.Values, k string) string {
+	if q.Get(k) == "" || !hmac.Equal([]byte(q.Get("sig")), []byte(c.flashMAC(q))) {
+		return ""
+	}
+	return q.Get(k)
+}
