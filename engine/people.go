@@ -399,6 +399,45 @@ func lastOf(m LastMessage) *ConvLast {
 	return last
 }
 
+// LastOfTranscript is the inbox line of a transcript's newest message
+// (what the contact sent, or what was sent to them, with who sent it),
+// nil when it has none.
+func LastOfTranscript(items []TranscriptItem) *ConvLast {
+	// The newest; at one instant, a message over an event (it answers
+	// it) and the message written last (the transcript puts a reply
+	// with the notes, before the flows' messages of that instant).
+	var best *TranscriptItem
+	newer := func(it *TranscriptItem) bool {
+		switch {
+		case best == nil || it.At.After(best.At):
+			return true
+		case it.At.Before(best.At) || it.Outbox == nil:
+			return false
+		}
+		return best.Outbox == nil || it.Outbox.ID > best.Outbox.ID
+	}
+	for i := range items {
+		if it := &items[i]; (it.Event != nil || it.Outbox != nil) && newer(it) {
+			best = it
+		}
+	}
+	switch {
+	case best == nil:
+		return nil
+	case best.Event != nil:
+		ev := best.Event.Event
+		if ev.At.IsZero() {
+			ev.At = best.Event.ReceivedAt
+		}
+		return lastIn(&ev)
+	}
+	from := best.From
+	if from == "" {
+		from = "api"
+	}
+	return lastFrom(best.Outbox.CreatedAt, from, &best.Outbox.Message)
+}
+
 // senderOf names who sent a message, as the transcript does: "flow
 // NAME" for a run's, the operator (or "admin") of a reply, "api" for
 // another (a send through the admin API).

@@ -340,6 +340,9 @@ func (c *Console) conversation(ctx context.Context, account, id string) (*Conver
 	if d.Fields == nil {
 		d.Fields = map[string]any{}
 	}
+	if d.Last == nil {
+		d.Last = engine.LastOfTranscript(items)
+	}
 	for _, it := range items {
 		d.Transcript = append(d.Transcript, c.transcriptEntry(it))
 	}

@@ -190,6 +190,12 @@ func TestInboxAPIActsAsTheTokensOperator(t *testing.T) {
 	if got := f.convList(testToken, "view=all", 200); len(got) != 1 || got[0].Last == nil || got[0].Last.From != "api" {
 		t.Fatalf("the list's last message after the admin's reply: %+v", got[0].Last)
 	}
+	// One conversation has it too, as the list does.
+	if code, body, _ := f.do("GET", conv, testToken, ""); code != http.StatusOK {
+		t.Fatal(code, body)
+	} else if d := decode[ConversationDetail](t, body); d.Last == nil || d.Last.From != "api" || d.Last.Text != "The admin here" {
+		t.Fatalf("the conversation's last message: %+v", d.Last)
+	}
 	// Nobody names who acts in the body: the token says it.
 	if code, body, _ := f.do("POST", conv+"/comment", bobToken, `{"text":"as amy","by":"amy"}`); code != http.StatusBadRequest {
 		t.Fatalf("a comment naming another operator: %d %s, want 400", code, body)
