@@ -976,6 +976,16 @@ func parseFile(file string, src []byte, opts *Options) (*Flow, *parser) {
 	var extra yaml.Node
 	if err := dec.Decode(&extra); err == nil {
 		p.report(SeverityError, Pos{extra.Line, extra.Column}, "put each flow in its own file", "a flow file holds one flow, but this one has another document after ---")
+		// The rest must still be YAML: its syntax error is reported too.
+		for {
+			var more yaml.Node
+			if err := dec.Decode(&more); err != nil {
+				if !errors.Is(err, io.EOF) {
+					p.yamlError(err)
+				}
+				break
+			}
+		}
 	} else if !errors.Is(err, io.EOF) {
 		p.yamlError(err)
 	}
