@@ -368,12 +368,8 @@ func (e *Engine) Inbox(ctx context.Context, f ConversationFilter) ([]InboxItem, 
 			if err != nil {
 				return err
 			}
-			m := last[ContactRef{c.Account, c.ID}]
-			c.Conv.Last = lastOf(m)
-			if c.Conv.Last != nil && c.Conv.Last.From == "" && m.Out != nil {
-				if c.Conv.Last.From, err = senderOf(tx, st, m.Out); err != nil {
-					return err
-				}
+			if c.Conv.Last, err = lastWithSender(tx, st, last[ContactRef{c.Account, c.ID}]); err != nil {
+				return err
 			}
 			out = append(out, InboxItem{Contact: c, Window: e.cfg.Channel.Policy(c.Account).Window(s, now)})
 		}
@@ -399,43 +395,35 @@ func lastOf(m LastMessage) *ConvLast {
 	return last
 }
 
-// LastOfTranscript is the inbox line of a transcript's newest message
-// (what the contact sent, or what was sent to them, with who sent it),
-// nil when it has none.
-func LastOfTranscript(items []TranscriptItem) *ConvLast {
-	// The newest; at one instant, a message over an event (it answers
-	// it) and the message written last (the transcript puts a reply
-	// with the notes, before the flows' messages of that instant).
-	var best *TranscriptItem
-	newer := func(it *TranscriptItem) bool {
-		switch {
-		case best == nil || it.At.After(best.At):
-			return true
-		case it.At.Before(best.At) || it.Outbox == nil:
-			return false
+// LastMessage returns the inbox line of a contact's newest message, as
+// Inbox lists it (with who sent it), nil when there is none.
+func (e *Engine) LastMessage(ctx context.Context, ref ContactRef) (*ConvLast, error) {
+	var last *ConvLast
+	err := e.store.View(ctx, func(tx ReadTx) error {
+		st, err := convStore(tx)
+		if err != nil {
+			return err
 		}
-		return best.Outbox == nil || it.Outbox.ID > best.Outbox.ID
-	}
-	for i := range items {
-		if it := &items[i]; (it.Event != nil || it.Outbox != nil) && newer(it) {
-			best = it
+		m, err := st.LastMessages([]ContactRef{ref})
+		if err != nil {
+			return err
+		}
+		last, err = lastWithSender(tx, st, m[ref])
+		return err
+	})
+	return last, err
+}
+
+// lastWithSender is lastOf with who sent an outbound message (senderOf).
+func lastWithSender(tx ReadTx, st ConversationStore, m LastMessage) (*ConvLast, error) {
+	last := lastOf(m)
+	if last != nil && last.From == "" && m.Out != nil {
+		var err error
+		if last.From, err = senderOf(tx, st, m.Out); err != nil {
+			return nil, err
 		}
 	}
-	switch {
-	case best == nil:
-		return nil
-	case best.Event != nil:
-		ev := best.Event.Event
-		if ev.At.IsZero() {
-			ev.At = best.Event.ReceivedAt
-		}
-		return lastIn(&ev)
-	}
-	from := best.From
-	if from == "" {
-		from = "api"
-	}
-	return lastFrom(best.Outbox.CreatedAt, from, &best.Outbox.Message)
+	return last, nil
 }
 
 // senderOf names who sent a message, as the transcript does: "flow

@@ -9,11 +9,7 @@ import (
 	"github.com/expr-lang/expr/file"
 )
 
-// constCallBuiltins are the builtins whose constant arguments can be
-// wrong in a way only running them shows (a unit, a date, a zone).
-var constCallBuiltins = map[string]bool{"duration": true, "date": true, "timezone": true}
-
-// constCalls finds the calls of constCallBuiltins whose arguments are all
+// constCalls finds the calls of the builtins of constCallHint whose arguments are all
 // written out (duration("1x")) and runs each: one that fails would fail
 // every time the flow gets there, so it is an error when the flow loads.
 type constCalls struct {
@@ -24,7 +20,11 @@ type constCalls struct {
 // Visit implements ast.Visitor.
 func (c *constCalls) Visit(node *ast.Node) {
 	n, ok := (*node).(*ast.BuiltinNode)
-	if !ok || c.err != nil || !constCallBuiltins[n.Name] || len(n.Arguments) == 0 {
+	if !ok || c.err != nil || len(n.Arguments) == 0 {
+		return
+	}
+	hint, checked := constCallHint[n.Name]
+	if !checked {
 		return
 	}
 	for _, a := range n.Arguments {
@@ -52,10 +52,13 @@ func (c *constCalls) Visit(node *ast.Node) {
 			}
 		}
 		c.err = &exprError{line: line, col: col, msg: fmt.Sprintf("%s fails whenever it runs: %s", call, msg),
-			hint: constCallHint[n.Name]}
+			hint: hint}
 	}
 }
 
+// constCallHint holds the builtins whose written-out arguments can be
+// wrong in a way only running them shows (a unit, a date, a zone), with
+// the hint for each.
 var constCallHint = map[string]string{
 	"duration": `units are ns, us, ms, s, m and h: duration("90m")`,
 	"date":     `write the date as 2026-11-16, or give its layout: date("16/11/2026", "02/01/2006")`,

@@ -626,13 +626,18 @@ func ParseDuration(s string) (time.Duration, error) {
 		if err != nil {
 			return 0, fmt.Errorf("invalid duration %q", s)
 		}
-		if tooLong = tooLong || f*float64(mult) > float64(math.MaxInt64/2); !tooLong {
-			total += time.Duration(f * float64(mult))
-			tooLong = total > math.MaxInt64/2
+		if tooLong {
+			continue // the rest is still read: a part with no unit is said first
 		}
+		part := f * float64(mult)
+		if part > float64(math.MaxInt64/2) {
+			tooLong = true
+			continue
+		}
+		total += time.Duration(part)
+		tooLong = total > math.MaxInt64/2
 	}
 	if tooLong {
-		// After every part is read: a part with no unit is said first.
 		return 0, fmt.Errorf("duration %q is too long", s)
 	}
 	if total <= 0 {

@@ -48,15 +48,12 @@ func runCopyStore(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		fl.Usage()
 		return exitUsage
 	}
-	if _, ok := storeFlags(fl, "copy-store", "from", stderr); !ok {
+	db, ok := flagDatabase(fl, "copy-store", "from", *from, *cfgPath, stderr)
+	if !ok {
 		return exitUsage
 	}
 	if !postgres.IsURL(*to) {
 		fmt.Fprintln(stderr, "wxflow copy-store: --to must be a postgres:// URL (the database to copy into)")
-		return exitUsage
-	}
-	db, ok := flagDatabase(fl, "copy-store", "from", *from, *cfgPath, stderr)
-	if !ok {
 		return exitUsage
 	}
 	if err := sqliteStoreFile(db, "--from", "the store to copy is PostgreSQL already; copy-store copies a SQLite store"); err != nil {

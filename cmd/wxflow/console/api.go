@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"reflect"
 
 	"github.com/wxflow/wxflow/engine"
 )
@@ -53,7 +54,7 @@ func decodeJSON(r *http.Request, v any) error {
 		case errors.Is(err, io.EOF):
 			return badRequest("the body is empty; send a JSON object")
 		case errors.As(err, &te) && te.Field != "":
-			return badRequest("%s: expected %s, got a JSON %s", te.Field, jsonKind(te.Type.Kind().String()), te.Value)
+			return badRequest("%s: expected %s, got a JSON %s", te.Field, jsonKind(te.Type.Kind()), te.Value)
 		}
 		return badRequest("the body is not the JSON expected: %v", err)
 	}
@@ -64,15 +65,15 @@ func decodeJSON(r *http.Request, v any) error {
 }
 
 // jsonKind names a Go kind as JSON would.
-func jsonKind(kind string) string {
+func jsonKind(kind reflect.Kind) string {
 	switch kind {
-	case "bool":
+	case reflect.Bool:
 		return "true or false"
-	case "string":
+	case reflect.String:
 		return "a text"
-	case "map", "struct":
+	case reflect.Map, reflect.Struct:
 		return "an object"
-	case "slice", "array":
+	case reflect.Slice, reflect.Array:
 		return "a list"
 	}
 	return "a number"

@@ -341,7 +341,9 @@ func (c *Console) conversation(ctx context.Context, account, id string) (*Conver
 		d.Fields = map[string]any{}
 	}
 	if d.Last == nil {
-		d.Last = engine.LastOfTranscript(items)
+		if d.Last, err = c.eng.LastMessage(ctx, engine.ContactRef{Account: account, ID: id}); err != nil {
+			return nil, err
+		}
 	}
 	for _, it := range items {
 		d.Transcript = append(d.Transcript, c.transcriptEntry(it))
