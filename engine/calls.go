@@ -18,6 +18,19 @@ import (
 // maxResponseBody is the most of an `http` step's response body kept.
 const maxResponseBody = 1 << 20
 
+// noRedirects makes a client return a redirect as the response instead
+// of following it: a request's headers, body and Referer may carry
+// secrets, which go only to the address the flow wrote (Go's client
+// drops Authorization on a redirect to another host, but not X-Api-Key,
+// a body re-sent by 307, or a query's secret in the Referer). A 3xx
+// answer is a non-2xx answer: the step takes on_error, and the
+// response's Location header says where it pointed.
+func noRedirects(c *http.Client) *http.Client {
+	out := *c
+	out.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	return &out
+}
+
 // callRef names the run an `http` call resumes, and the run's Seq when
 // the call was made.
 type callRef struct {
@@ -110,8 +123,12 @@ func (e *Engine) doRequest(req *steps.Request) *steps.HTTPResult {
 	return res
 }
 
-// makeCall resolves a request's secrets and makes it.
+// makeCall resolves a request's secrets and makes it. Redirects are not
+// followed (see noRedirects); a body past maxResponseBody is an error.
 func (e *Engine) makeCall(req *steps.Request) *steps.HTTPResult {
+	if req.Unsendable != "" {
+		return &steps.HTTPResult{Err: "not sent: " + req.Unsendable}
+	}
 	req, err := req.Resolve(func(name string) (string, bool) {
 		v, ok := e.cfg.Secrets[name]
 		return v, ok
@@ -139,9 +156,12 @@ func (e *Engine) makeCall(req *steps.Request) *steps.HTTPResult {
 		return &steps.HTTPResult{Err: err.Error()}
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBody))
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBody+1))
 	if err != nil {
 		return &steps.HTTPResult{Status: resp.StatusCode, Err: "reading the response: " + err.Error()}
+	}
+	if len(body) > maxResponseBody {
+		return &steps.HTTPResult{Status: resp.StatusCode, Err: fmt.Sprintf("the response is larger than %d bytes (1 MiB), the most an http step reads; nothing of it is kept", maxResponseBody)}
 	}
 	headers := map[string]string{}
 	for k, v := range resp.Header {

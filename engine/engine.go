@@ -31,7 +31,8 @@ type Config struct {
 	// timezone (default: time.Local).
 	Zone *time.Location
 	// HTTPClient makes the `http` steps' calls (default: a client with no
-	// overall timeout; each call has its step's timeout).
+	// overall timeout; each call has its step's timeout). The engine
+	// uses a copy that does not follow redirects (noRedirects).
 	HTTPClient *http.Client
 	// Logger receives the engine's log lines (default: discarded).
 	Logger *slog.Logger
@@ -225,6 +226,7 @@ func New(cfg Config) (*Engine, error) {
 	if cfg.HTTPClient == nil {
 		cfg.HTTPClient = &http.Client{}
 	}
+	cfg.HTTPClient = noRedirects(cfg.HTTPClient)
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}

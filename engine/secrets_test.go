@@ -291,3 +291,107 @@ steps:
 		t.Fatalf("the run holds the secret: %s", state)
 	}
 }
+
+func TestHTTPRedirectsAreNotFollowed(t *testing.T) {
+	t.Parallel()
+	const key = "k3y-redirect-9"
+	other := newRecorder(t)
+	var hits sync.Map
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Store(r.URL.Path, true)
+		http.Redirect(w, r, other.URL+"/elsewhere", http.StatusTemporaryRedirect)
+	}))
+	t.Cleanup(srv.Close)
+	h := newHarnessWith(t, map[string]string{"crm.yaml": `name: crm
+triggers: [{keyword: [crm]}]
+steps:
+  - http:
+      method: POST
+      url: "` + srv.URL + `/c?key=${secret.KEY}"
+      headers: { X-Api-Key: "${secret.KEY}", Authorization: "Bearer ${secret.KEY}" }
+      json: { key: "${secret.KEY}" }
+      save: vars.res
+    on_error: failed
+  - send: "ok"
+  - end
+  - id: failed
+    send: "failed ${http.status} ${http.headers.Location}"
+`}, opts{tune: func(c *engine.Config) {
+		c.HTTPClient = plainClient()
+		c.Secrets = map[string]string{"KEY": key}
+	}})
+	h.say("crm")
+	h.wantTranscript("failed 307 " + other.URL + "/elsewhere")
+	if _, ok := hits.Load("/c"); !ok {
+		t.Fatal("the flow's address got no request")
+	}
+	if got := other.requests(); len(got) != 0 {
+		t.Fatalf("the redirect was followed, with the request's secrets: %q", got)
+	}
+	want := "the call answered 307, a redirect to " + other.URL + "/elsewhere (not followed"
+	if got := trailText(h.only("crm")); !strings.Contains(got, want) {
+		t.Fatalf("trail %q, want %q", got, want)
+	}
+}
+
+func TestHTTPResponseOverOneMiBFails(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n := 1 << 20
+		if r.URL.Path == "/big" {
+			n++
+		}
+		w.Write(bytes.Repeat([]byte("a"), n))
+	}))
+	t.Cleanup(srv.Close)
+	h := newHarnessWith(t, map[string]string{"get.yaml": `name: get
+triggers: [{keyword: [fits, big]}]
+steps:
+  - http:
+      url: "` + srv.URL + `/${event.text}"
+      save: vars.res
+    on_error: failed
+  - send: "ok ${len(http.body)}"
+  - end
+  - id: failed
+    send: "failed ${http.status} ${len(http.body)}"
+`}, opts{tune: func(c *engine.Config) { c.HTTPClient = plainClient() }})
+	h.say("fits")
+	h.say("big")
+	h.wantTranscript("ok 1048576 | failed 200 0")
+	runs := h.runs("get")
+	if got := trailText(runs[len(runs)-1]); !strings.Contains(got, "the call failed: the response is larger than 1048576 bytes (1 MiB)") {
+		t.Fatalf("trail %q", got)
+	}
+}
+
+func TestHTTPUnsendableRequestTakesOnError(t *testing.T) {
+	t.Parallel()
+	srv := newRecorder(t)
+	h := newHarnessWith(t, map[string]string{"up.yaml": `name: up
+triggers: [{keyword: [up]}]
+steps:
+  - ask: "Which value?"
+    save: vars.v
+  - http:
+      url: "` + srv.URL + `/x"
+      headers: { X-V: "${vars.v}" }
+    on_error: failed
+  - send: "sent"
+  - end
+  - id: failed
+    send: "failed"
+`}, opts{tune: func(c *engine.Config) { c.HTTPClient = plainClient() }})
+	h.say("up")
+	h.say("one\ntwo")
+	h.say("up")
+	h.say("fine")
+	h.wantTranscript("Which value? | failed | Which value? | sent")
+	if got := srv.requests(); len(got) != 1 {
+		t.Fatalf("the server got %q", got)
+	}
+	runs := h.runs("up")
+	if got := trailText(runs[0]); !strings.Contains(got, "the call failed: not sent: headers: X-V: a header value cannot have a line break") {
+		t.Fatalf("trail %q", got)
+	}
+}

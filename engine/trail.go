@@ -188,6 +188,8 @@ func inputWords(in steps.Input, ev *flows.EventEnv) string {
 			return "the call came back"
 		case r.Err != "":
 			return "the call failed: " + clip(r.Err, 120)
+		case r.Status >= 300 && r.Status < 400 && r.Headers["Location"] != "":
+			return fmt.Sprintf("the call answered %d, a redirect to %s (not followed: write that address in the step)", r.Status, clip(r.Headers["Location"], 120))
 		default:
 			return fmt.Sprintf("the call answered %d", r.Status)
 		}

@@ -27,14 +27,14 @@ func init() {
 			flows.Field{Name: "method", Type: flows.Enum("GET", "POST", "PUT", "PATCH", "DELETE"), Default: "GET, or POST with json: or body:", Doc: "The HTTP method."},
 			flows.Field{Name: "url", Type: flows.Text, Required: true, Secrets: true, Doc: "The URL (http or https). It starts with `https://` or `http://`; the text written stays as it is, and each `${...}` value in it is escaped for where it stands: in the host only letters, digits, `-`, `.` and `_` are allowed; in the path it is one segment (`url.PathEscape`; `.` and `..` are escaped too, so a value cannot climb the path); in the query `url.QueryEscape`; in the fragment `url.PathEscape`. A URL that is wholly one `${...}` is taken as it is, not escaped, and must be an http(s) URL with a host when the step runs. May use `${secret.NAME}`."},
 			flows.Field{Name: "query", Type: flows.MapOf(flows.Text), Secrets: true, Doc: "Query parameters (name: value), each escaped as a query name and value and added after the query the URL already has, in the order written. May use `${secret.NAME}`."},
-			flows.Field{Name: "headers", Type: flows.MapOf(flows.Text), Secrets: true, Doc: "Request headers; a value with a line break or another control character is refused when the step runs. May use `${secret.NAME}`."},
+			flows.Field{Name: "headers", Type: flows.MapOf(flows.Text), Secrets: true, Doc: "Request headers; a value with a line break or another control character fails the call unsent when the step runs (on_error). May use `${secret.NAME}`."},
 			flows.Field{Name: "json", Type: flows.JSON, Secrets: true, Doc: "A body sent as JSON (Content-Type: application/json). May use `${secret.NAME}`."},
 			flows.Field{Name: "body", Type: flows.Text, Secrets: true, Doc: "A body sent as it is. May use `${secret.NAME}`."},
 			flows.Field{Name: "timeout", Type: flows.Duration, Default: "10s", Doc: "How long to wait for the answer (2m at most)."},
 			flows.Field{Name: "save", Type: flows.SavePath, Doc: "Where the response goes: `{status, headers, body}` (body parsed when it is JSON)."},
 		),
 		Keys: []flows.Field{
-			{Name: "on_error", Type: flows.Ref, Doc: "The step to go to on a network error, a timeout or a non-2xx answer; without it the run goes on."},
+			{Name: "on_error", Type: flows.Ref, Doc: "The step to go to on a network error, a timeout, a non-2xx answer, a response body over 1 MiB (none of it is kept), or a request the run's values make impossible (a header value with a line break, a value that cannot stand in the URL's host, an expression that fails: the call is not made); without it the run goes on. Redirects are not followed, so that the request's headers, body and secrets go only to the address written: a 3xx answer is a non-2xx answer, and `http.headers.Location` says where it pointed."},
 		},
 		Check:  checkHTTP,
 		Writes: httpWrites,
@@ -98,7 +98,11 @@ const HTTPDefaultTimeout = 10 * time.Second
 // httpStep asks the engine to make an HTTP request and handles the answer.
 type httpStep struct{}
 
-// Run builds the request and suspends while the engine makes it.
+// Run builds the request and suspends while the engine makes it. A
+// request that cannot be built from the run's values (a header value
+// with a line break, a host a value made invalid, an expression that
+// failed) is a call that fails unsent: the flow handles it with
+// on_error, as the contact's own input can cause it.
 func (httpStep) Run(rt Runtime, s *flows.Step) (Outcome, error) {
 	o, _ := s.Arg.(*flows.Object)
 	if o == nil {
@@ -106,7 +110,15 @@ func (httpStep) Run(rt Runtime, s *flows.Step) (Outcome, error) {
 	}
 	req, err := buildRequest(rt.Env(), o)
 	if err != nil {
-		return Outcome{}, fmt.Errorf("http: %w", err)
+		method := o.String("method")
+		if method == "" {
+			method = http.MethodGet
+		}
+		url := ""
+		if t := o.Template("url"); t != nil {
+			url = t.Src
+		}
+		req = &Request{Method: method, URL: url, Unsendable: err.Error()}
 	}
 	return Outcome{Kind: Call, Request: req}, nil
 }

@@ -1,6 +1,7 @@
 package steps_test
 
 import (
+	"errors"
 	"net/url"
 	"reflect"
 	"strings"
@@ -24,6 +25,11 @@ func request(t *testing.T, keys string, vars map[string]any) (*steps.Request, er
 	}
 	if out.Kind != steps.Call || out.Request == nil {
 		t.Fatalf("outcome %s, want a call", out.Kind)
+	}
+	if out.Request.Unsendable != "" {
+		// A request the run's values make impossible is a call that
+		// fails unsent (on_error), not a failed run.
+		return nil, errors.New("http: " + out.Request.Unsendable)
 	}
 	return out.Request, nil
 }

@@ -885,6 +885,9 @@ func TestHTTPRequest(t *testing.T) {
 			rt.env.Vars["n"] = 2.5
 			rt.env.Vars["endpoint"] = "file:///etc/passwd"
 			got, err := run(t, rt, load(t, "  - http:\n"+tt.http))
+			if err == nil && got.Kind == steps.Call && got.Request != nil && got.Request.Unsendable != "" {
+				err = errors.New("http: " + got.Request.Unsendable)
+			}
 			if tt.wantErr != "" {
 				if err == nil || !strings.HasPrefix(err.Error(), tt.wantErr) {
 					t.Fatalf("error = %v, want %q", err, tt.wantErr)

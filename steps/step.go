@@ -180,6 +180,11 @@ type Request struct {
 	Body    []byte            `json:"body,omitempty"`
 	Timeout time.Duration     `json:"timeout"`
 	Secrets []SecretUse       `json:"secrets,omitempty"`
+	// Unsendable says why the request could not be made (a header value
+	// with a line break, a URL whose host a value made invalid, an
+	// expression that failed): the call fails with it, unsent, and the
+	// step takes on_error as for any failed call.
+	Unsendable string `json:"unsendable,omitempty"`
 }
 
 // HTTPResult is the answer to a Request: a status, headers and body, or
