@@ -45,6 +45,11 @@ func (e *Engine) StartFlow(ctx context.Context, account, contact, flow string, v
 			refused = fmt.Errorf("%w: no flow %q is loaded", ErrNotFound, flow)
 			return nil
 		}
+		vars, err := p.flow.FitVars(vars)
+		if err != nil {
+			refused = fmt.Errorf("%w: %v", ErrBadEvent, err)
+			return nil
+		}
 		if !w.direct(account, contact) {
 			// The contact's node starts it; what can be told now is.
 			c, err := w.tx.Contact(account, contact)

@@ -99,6 +99,12 @@ func (e *Engine) Act(ctx context.Context, ref ContactRef, a Action) (*ActResult,
 	if err := a.check(); err != nil {
 		return nil, err
 	}
+	if p, ok := e.flows.Load().byName[a.Flow]; ok && a.Kind == ActStart {
+		// Told now, also when the contact's node starts it.
+		if _, err := p.flow.FitVars(a.Vars); err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrBadEvent, err)
+		}
+	}
 	var res *ActResult
 	var refused error
 	err := e.submit(ctx, func(w *work) error {
@@ -262,6 +268,10 @@ func (w *work) startFor(cs *contactState, flow string, vars map[string]any, by s
 	p, ok := w.e.flows.Load().byName[flow]
 	if !ok {
 		return nil, fmt.Errorf("%w: no flow %q is loaded", ErrNotFound, flow), nil
+	}
+	vars, err := p.flow.FitVars(vars)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrBadEvent, err), nil
 	}
 	if !cs.c.Followed {
 		return nil, fmt.Errorf("%w: %s unfollowed the account", ErrNotStarted, cs.c.ID), nil

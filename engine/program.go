@@ -16,10 +16,17 @@ type program struct {
 	flow     *flows.Flow
 	ids      map[flows.StepRef][]int
 	children map[*flows.Step][]flows.Child
+	// times are the flow's variables of type time (flows.TimeVars).
+	times []string
+	// declared are the types of the variables the flow declares.
+	declared map[string]flows.VarType
 }
 
 func newProgram(f *flows.Flow) *program {
-	p := &program{flow: f, ids: map[flows.StepRef][]int{}, children: map[*flows.Step][]flows.Child{}}
+	p := &program{flow: f, ids: map[flows.StepRef][]int{}, children: map[*flows.Step][]flows.Child{}, times: f.TimeVars(), declared: map[string]flows.VarType{}}
+	for _, d := range f.VarDecls {
+		p.declared[d.Name] = d.Type
+	}
 	var walk func(list []*flows.Step, prefix []int)
 	walk = func(list []*flows.Step, prefix []int) {
 		for i, s := range list {

@@ -43,6 +43,15 @@ func (w *work) newRunner(cs *contactState, r *Run, p *program) (*runner, error) 
 	if r.State.Vars == nil {
 		r.State.Vars = map[string]any{}
 	}
+	// A run's state keeps a time as RFC 3339 text: the variables of type
+	// time are times again, as the flow's expressions were checked.
+	for _, name := range p.times {
+		if s, ok := r.State.Vars[name].(string); ok {
+			if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+				r.State.Vars[name] = t.In(w.e.cfg.Zone)
+			}
+		}
+	}
 	x := &runner{w: w, cs: cs, run: r, prog: p, path: path}
 	x.timer = r.Status.timed()
 	x.env = flows.Env{
@@ -119,7 +128,18 @@ func (x *runner) Send(m *flows.Message) (bool, error) {
 func (x *runner) Save(path string, value any) error {
 	switch {
 	case strings.HasPrefix(path, "vars."):
-		x.run.State.Vars[strings.TrimPrefix(path, "vars.")] = value
+		name := strings.TrimPrefix(path, "vars.")
+		if t, ok := x.prog.declared[name]; ok {
+			// Validation refuses a write of a known other type; a value
+			// of a type known only now (an answer, a response) must fit
+			// the declaration too.
+			fit, err := flows.FitVar(t, value)
+			if err != nil {
+				return fmt.Errorf("vars.%s is declared %s: %w", name, t, err)
+			}
+			value = fit
+		}
+		x.run.State.Vars[name] = value
 	case strings.HasPrefix(path, "contact.fields."):
 		if x.cs.c.Fields == nil {
 			x.cs.c.Fields = map[string]any{}
@@ -186,8 +206,13 @@ type startReq struct {
 
 // Start implements steps.Runtime.
 func (x *runner) Start(flow string, vars map[string]any) error {
-	if _, ok := x.w.e.flows.Load().byName[flow]; !ok {
+	p, ok := x.w.e.flows.Load().byName[flow]
+	if !ok {
 		return fmt.Errorf("start: no flow %q is loaded", flow)
+	}
+	vars, err := p.flow.FitVars(vars)
+	if err != nil {
+		return fmt.Errorf("start: %w", err)
 	}
 	x.starts = append(x.starts, startReq{flow: flow, vars: vars})
 	return nil

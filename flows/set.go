@@ -414,6 +414,7 @@ func checkStartVars(from *Flow, vars *Object, target *Flow, report reportFunc) {
 	for _, d := range target.VarDecls {
 		declared = append(declared, d.Name)
 	}
+	var env any // the typed environment of from's variables, when needed
 	for _, k := range vars.Keys {
 		name := strings.TrimPrefix(k, "vars.")
 		d, ok := target.declared(name)
@@ -429,7 +430,14 @@ func checkStartVars(from *Flow, vars *Object, target *Flow, report reportFunc) {
 			report(from.File, vars.KeyPos[k], SeverityError, hint, "flow %q does not declare a variable %q", target.Name, name)
 			continue
 		}
-		if t := VarTypeOf(vars.Get(k)); d.Type != VarAny && t != VarAny && t != d.Type {
+		t := VarTypeOf(vars.Get(k))
+		if t == VarAny && d.Type != VarAny {
+			if env == nil {
+				env = typedEnv(collectVars(from).types)
+			}
+			t = typedVarTypeOf(vars.Get(k), env)
+		}
+		if d.Type != VarAny && t != VarAny && t != d.Type {
 			report(from.File, vars.At(k), SeverityError, fmt.Sprintf("%s:%d declares it %s", target.File, d.Pos.Line, d.Type),
 				"%s: %s expects %s, but this is %s", name, target.Name, d.Type.phrase(), t.phrase())
 		}

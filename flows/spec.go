@@ -222,7 +222,7 @@ var flowKeys = []Field{
 	{Name: "account", Type: String, Doc: "Only events of this account start the flow."},
 	{Name: "cooldown", Type: Duration, Doc: "Not started again for the same contact within this time."},
 	{Name: "reentry", Type: Enum("ignore", "restart"), Default: "ignore", Doc: "When the contact already has a run of this flow: `ignore` the new input, or `restart` (end the old run, start a new one)."},
-	{Name: "vars", Type: varsDecl, Doc: "Variables the flow is given by `start:`, the API or an operator, with their types (`vars: { order_id: text }`; types: " + strings.Join(VarTypes, ", ") + "). A flow may read only the variables it writes (`save:`, `set:`) and those it declares."},
+	{Name: "vars", Type: varsDecl, Doc: "Variables the flow is given by `start:`, the API or an operator, with their types (`vars: { order_id: text }`; types: " + strings.Join(VarTypes, ", ") + "). A flow may read only the variables it writes (`save:`, `set:`) and those it declares. A value of another type than declared is refused: when the flow loads where its type is known, else when it is given (the admin API answers 400; a `start:` or `set:` step fails, naming it); a `time` may be given as RFC 3339 text (`2027-01-31T09:30:00+08:00`), and stays a time after the run waits."},
 	{Name: "triggers", Type: triggersType, Doc: "What starts the flow. A flow without triggers (the key left out, or `[]`) is started only by `start:`, the admin API or an operator: a sub-flow."},
 	{Name: "steps", Type: stepsType, Required: true, Doc: "What the flow does, in order; at least one step."},
 }

@@ -207,3 +207,49 @@ steps:
 		`7:5: warning: step is never reached (it comes after a goto or end and no step that runs jumps to "lonely"; jump to it (goto: lonely), or remove it)`,
 	})
 }
+
+// TestTypedTemplateWrites: a value that is exactly one ${...} reading the
+// flow's own variables has their type at validation: text saved by an
+// ask, written into a declared number (set:) or given to a flow that
+// declares it a number (start:), is an error at load time; before, it
+// loaded, and the run stored "abc" in a number.
+func TestTypedTemplateWrites(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	files := map[string]string{
+		"p.yaml": `name: p
+triggers: [{keyword: [p]}]
+vars: { n: number, ok: text }
+steps:
+  - ask: "A number?"
+    save: vars.txt
+  - set: { vars.n: "${vars.txt}", vars.ok: "${vars.txt}" }
+  - start: { flow: sub, vars: { m: "${vars.txt}", k: "${vars.txt}", x: "${len(vars.txt)}" } }
+`,
+		"sub.yaml": `name: sub
+vars: { m: number, k: text, x: number }
+steps:
+  - send: "sub ${vars.m}"
+`,
+	}
+	for name, src := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(src), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	set, err := flows.LoadDir(dir, flows.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, d := range set.Diags {
+		got = append(got, strings.TrimPrefix(d.String(), dir+string(filepath.Separator)))
+	}
+	want := []string{
+		"p.yaml:7:12: error: vars.n is declared number, but this set step writes text (vars: at line 3 declares n number; store a number in it, or declare it text)",
+		"p.yaml:8:36: error: m: sub expects a number, but this is text (" + filepath.Join(dir, "sub.yaml") + ":2 declares it number)",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("diagnostics:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}

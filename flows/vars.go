@@ -58,6 +58,10 @@ type VarWrite struct {
 	Type VarType
 	// Pos is where the step names the variable.
 	Pos Pos
+	// Value is the value written, when the step writes one it was given
+	// (set:): with Type any, a template reading the flow's variables may
+	// still have a type the variables' types give (typedVarTypeOf).
+	Value any
 }
 
 // VarDecl is a variable a flow declares under `vars:`.
@@ -95,6 +99,23 @@ func VarTypeOf(v any) VarType {
 		return VarMap
 	}
 	return VarAny
+}
+
+// typedVarTypeOf is VarTypeOf with the flow's variables typed (env, of
+// typedEnv): a template that is exactly one ${expr} reading them has the
+// type the expression gives with them (`"${vars.txt}"` is text when
+// vars.txt is), which the untyped compilation does not know.
+func typedVarTypeOf(v any, env any) VarType {
+	t := VarTypeOf(v)
+	tpl, ok := v.(*Template)
+	if t != VarAny || !ok || tpl == nil || !tpl.Whole() || env == nil {
+		return t
+	}
+	prog, err := expr.Compile(tpl.parts[0].expr.Src, expr.Env(env))
+	if err != nil {
+		return VarAny
+	}
+	return varTypeOfGo(prog.Node().Type())
 }
 
 func varTypeOfGo(t reflect.Type) VarType {
@@ -423,13 +444,23 @@ func (p *parser) checkVars() {
 // checked against. Values of a type not known at load time, and
 // variables declared any, are accepted.
 func (p *parser) checkWrites() {
+	var env any
 	p.walkParsed(func(s *Step) {
 		if s.Spec.Writes == nil {
 			return
 		}
 		for _, w := range s.Spec.Writes(s) {
 			d, ok := findDecl(p.varDecls, w.Name)
-			if !ok || d.Type == VarAny || w.Type == VarAny || w.Type == d.Type {
+			if !ok || d.Type == VarAny || w.Type == d.Type {
+				continue
+			}
+			if w.Type == VarAny && w.Value != nil {
+				if env == nil {
+					env = typedEnv(p.vars().types)
+				}
+				w.Type = typedVarTypeOf(w.Value, env)
+			}
+			if w.Type == VarAny || w.Type == d.Type {
 				continue
 			}
 			verb := "saves"

@@ -47,7 +47,7 @@ func init() {
 			var out []flows.VarWrite
 			for _, a := range assignments {
 				if name, ok := strings.CutPrefix(a.Target, "vars."); ok {
-					out = append(out, flows.VarWrite{Name: name, Type: flows.VarTypeOf(a.Value), Pos: a.Pos})
+					out = append(out, flows.VarWrite{Name: name, Type: flows.VarTypeOf(a.Value), Pos: a.Pos, Value: a.Value})
 				}
 			}
 			return out

@@ -1,0 +1,165 @@
+package flows
+
+import (
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+)
+
+// FitVars checks the variables a flow is given when it starts (by a
+// `start:` step, the admin API or an operator) against its `vars:`
+// declarations, and returns them with each value made the declared type
+// where that loses nothing: a time written as RFC 3339 text (as JSON
+// carries times) becomes a time, a number of any Go kind a float64. A
+// variable the flow does not declare, or a value of another type than
+// declared, is an error naming it: the run would otherwise hold a value
+// that every read of it was checked against as another type. A nil
+// value is no value.
+func (f *Flow) FitVars(vars map[string]any) (map[string]any, error) {
+	if len(vars) == 0 {
+		return vars, nil
+	}
+	names := make([]string, 0, len(vars))
+	for k := range vars {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	var out map[string]any
+	var problems []string
+	for _, name := range names {
+		v := vars[name]
+		d, ok := f.declared(name)
+		if !ok {
+			problems = append(problems, fmt.Sprintf("%s declares no variable %q (%s)", f.Name, name, f.declaredList()))
+			continue
+		}
+		fit, err := FitVar(d.Type, v)
+		if err != nil {
+			problems = append(problems, fmt.Sprintf("%s: %v", name, err))
+			continue
+		}
+		if out == nil {
+			out = make(map[string]any, len(vars))
+		}
+		out[name] = fit
+	}
+	if len(problems) > 0 {
+		return nil, fmt.Errorf("variables of flow %s: %s", f.Name, strings.Join(problems, "; "))
+	}
+	return out, nil
+}
+
+// declaredList says what the flow declares, for an error.
+func (f *Flow) declaredList() string {
+	if len(f.VarDecls) == 0 {
+		return "it declares none"
+	}
+	var b strings.Builder
+	b.WriteString("it declares ")
+	for i, d := range f.VarDecls {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "%s: %s", d.Name, d.Type)
+	}
+	return b.String()
+}
+
+// FitVar returns v as a value of type t (see FitVars), or an error that
+// says what v is.
+func FitVar(t VarType, v any) (any, error) {
+	if v == nil || t == VarAny {
+		return v, nil
+	}
+	switch t {
+	case VarText:
+		if s, ok := v.(string); ok {
+			return s, nil
+		}
+	case VarNumber:
+		switch n := v.(type) {
+		case float64:
+			return n, nil
+		case float32:
+			return float64(n), nil
+		case int:
+			return float64(n), nil
+		case int64:
+			return float64(n), nil
+		case int32:
+			return float64(n), nil
+		case json.Number:
+			if f, err := n.Float64(); err == nil {
+				return f, nil
+			}
+		}
+	case VarBool:
+		if b, ok := v.(bool); ok {
+			return b, nil
+		}
+	case VarTime:
+		switch x := v.(type) {
+		case time.Time:
+			return x, nil
+		case string:
+			tm, err := time.Parse(time.RFC3339Nano, x)
+			if err != nil {
+				return nil, fmt.Errorf("expects a time, written as RFC 3339 (2027-01-31T09:30:00+08:00), not %q", clipText(x, 40))
+			}
+			return tm, nil
+		}
+	case VarList:
+		if l, ok := v.([]any); ok {
+			return l, nil
+		}
+	case VarMap:
+		if m, ok := v.(map[string]any); ok {
+			return m, nil
+		}
+	}
+	return nil, fmt.Errorf("expects %s, but is %s", t.phrase(), valuePhrase(v))
+}
+
+// valuePhrase says what a value is, in the flow language's words.
+func valuePhrase(v any) string {
+	switch x := v.(type) {
+	case string:
+		return fmt.Sprintf("text %q", clipText(x, 40))
+	case bool:
+		return fmt.Sprintf("%t", x)
+	case float64, float32, int, int64, int32, json.Number:
+		return fmt.Sprintf("the number %v", x)
+	case time.Time:
+		return "a time"
+	case []any:
+		return "a list"
+	case map[string]any:
+		return "a map"
+	}
+	return fmt.Sprintf("a %T", v)
+}
+
+// clipText cuts s to n runes, marking the cut.
+func clipText(s string, n int) string {
+	r := []rune(s)
+	if len(r) <= n {
+		return s
+	}
+	return string(r[:n]) + "…"
+}
+
+// TimeVars are the names of the flow's variables of type time, declared
+// or written: a run's state keeps a time as RFC 3339 text (JSON has no
+// time), and a run read back turns them into times again.
+func (f *Flow) TimeVars() []string {
+	var out []string
+	for name, t := range f.Variables() {
+		if t == VarTime {
+			out = append(out, name)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
