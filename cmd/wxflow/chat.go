@@ -182,6 +182,8 @@ type chatSession struct {
 	// looked at, by run.
 	whySeen   int
 	trailSeen map[int64]int
+	// failSeen holds the runs whose failure was shown.
+	failSeen map[int64]bool
 }
 
 // handle runs one input line; quit is true for /quit.
@@ -293,7 +295,24 @@ func (c *chatSession) act(err error) {
 	for _, s := range skips {
 		c.say("skipped " + s.Step + " of " + s.Flow + ": its if: is false")
 	}
+	c.failures()
 	c.why()
+}
+
+// failures says which runs failed or stopped looping since the last
+// action, with why, as wxflow test's report does.
+func (c *chatSession) failures() {
+	if c.failSeen == nil {
+		c.failSeen = map[int64]bool{}
+	}
+	runs, err := c.sb.Failures(c.ctx, c.contact, c.failSeen)
+	if err != nil {
+		c.say("error: " + err.Error())
+		return
+	}
+	for _, r := range runs {
+		c.say(fmt.Sprintf("run %d of %s %s: %s", r.ID, r.Flow, r.Status, r.State.Error))
+	}
 }
 
 // skips returns the steps skipped since the last action, in the order

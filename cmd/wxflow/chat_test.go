@@ -127,6 +127,34 @@ steps:
 	}
 }
 
+// TestChatShowsFailedRuns: a run that fails or stops looping is said,
+// with why, as wxflow test reports it; before, the chat printed nothing.
+func TestChatShowsFailedRuns(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{"calc.yaml": `name: calc
+triggers: [{keyword: [calc]}, {keyword: [loop]}]
+steps:
+  - if: event.text == "loop"
+    id: again
+    goto: again
+  - send: "${contact.fields.age * 2}"
+`})
+	r := chatScript(t, "calc\nloop\ncalc\n", "--flows", dir)
+	if r.code != exitOK {
+		t.Fatalf("exit %d\nstderr:\n%s", r.code, r.stderr)
+	}
+	for _, want := range []string{
+		"(run 1 of calc failed: send (line 7): ",
+		"(run 2 of calc looping: ",
+		"(run 3 of calc failed: send (line 7): ",
+	} {
+		if strings.Count(r.stdout, want) != 1 {
+			t.Errorf("stdout has not once %q:\n%s", want, r.stdout)
+		}
+	}
+}
+
 func TestChatErrors(t *testing.T) {
 	t.Parallel()
 	broken := t.TempDir()

@@ -69,3 +69,23 @@ func (s *Sandbox) Skips(ctx context.Context, contact string, seen map[int64]int)
 	}
 	return out, nil
 }
+
+// Failures returns, oldest first, the contact's runs that ended failed
+// or looping and that seen (by run ID) does not hold yet, and adds them
+// to it: what a chat shows, as a scenario's report does, instead of
+// silence.
+func (s *Sandbox) Failures(ctx context.Context, contact string, seen map[int64]bool) ([]*engine.Run, error) {
+	runs, err := s.Runs(ctx, contact)
+	if err != nil {
+		return nil, err
+	}
+	var out []*engine.Run
+	for i := len(runs) - 1; i >= 0; i-- {
+		r := runs[i]
+		if (r.Status == engine.RunFailed || r.Status == engine.RunLooping) && !seen[r.ID] {
+			seen[r.ID] = true
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}
