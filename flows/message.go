@@ -69,17 +69,29 @@ var MediaLimits = map[string]MediaLimit{
 	"thumb": {MaxBytes: 64 << 10, Exts: []string{"jpg", "jpeg"}},
 }
 
+// noMediaTemplate is the hint for ${...} in a media file, URL or id:
+// media is uploaded and cached by what is written.
+const noMediaTemplate = "write it out; for media that depends on the contact, branch to one send each"
+
 func mediaType(kind string) *Type {
 	byID := ObjectOf("media id", kind, Field{Name: "media_id", Type: String, Required: true, Doc: "The id of media already uploaded to WeChat."})
 	return Refine(OneOf(kind, String, byID), kind,
-		"A file path relative to the flow file, an http(s) URL, or `{media_id: ...}`.",
+		"A file path relative to the flow file, an http(s) URL, or `{media_id: ...}`, written out (not a template: `${...}` in it is an error).",
 		func(v any, at Pos, r *Reporter) (any, bool) {
 			m := &Media{Kind: kind, Pos: at}
 			switch v := v.(type) {
 			case *Object:
 				m.MediaID = v.String("media_id")
+				if strings.Contains(m.MediaID, "${") {
+					r.p.report(SeverityError, v.At("media_id"), noMediaTemplate, fmt.Sprintf("a media_id is not a template: %q would be sent as written", m.MediaID))
+					return nil, false
+				}
 				return m, true
 			case string:
+				if strings.Contains(v, "${") {
+					r.p.report(SeverityError, at, noMediaTemplate, fmt.Sprintf("%s's file or URL is not a template: %q would be sent as written", article(kind), v))
+					return nil, false
+				}
 				if strings.HasPrefix(v, "http://") || strings.HasPrefix(v, "https://") {
 					m.URL = v
 					return m, true

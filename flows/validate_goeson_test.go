@@ -253,3 +253,20 @@ steps:
 		t.Fatalf("diagnostics:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
+
+// TestMediaIsNotATemplate: ${...} in a media URL or media_id was sent as
+// written; it is an error at its place.
+func TestMediaIsNotATemplate(t *testing.T) {
+	t.Parallel()
+	_, got := load(t, `name: a
+triggers: [follow]
+steps:
+  - send: { image: "https://cdn.example.com/${contact.id}.png" }
+  - send: { image: { media_id: "M_${contact.id}" } }
+  - send: { image: "https://cdn.example.com/a.png" }
+`, flows.Options{})
+	checkLines(t, got, []string{
+		`4:20: error: an image's file or URL is not a template: "https://cdn.example.com/${contact.id}.png" would be sent as written (write it out; for media that depends on the contact, branch to one send each)`,
+		`5:32: error: a media_id is not a template: "M_${contact.id}" would be sent as written (write it out; for media that depends on the contact, branch to one send each)`,
+	})
+}

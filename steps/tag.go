@@ -20,12 +20,21 @@ func init() {
 	})
 }
 
-// checkTags refuses empty tag names (tag and untag).
+// checkTags refuses empty tag names, and a tag that is wholly a list or
+// a map, which would be one tag named by its JSON (tag and untag).
 func checkTags(s *flows.Step, r *flows.Reporter) {
 	tags, _ := s.Arg.([]any)
 	for _, t := range tags {
-		if tt, ok := t.(*flows.Template); ok && strings.TrimSpace(tt.Src) == "" {
+		tt, ok := t.(*flows.Template)
+		if !ok {
+			continue
+		}
+		if strings.TrimSpace(tt.Src) == "" {
 			r.Errorf(s.ArgPos, "remove the empty tag", "empty tag name")
+		}
+		if vt := flows.VarTypeOf(tt); vt == flows.VarList || vt == flows.VarMap {
+			r.Errorf(s.ArgPos, "a tag is one text: list the tags, each its own item ([vip, \"store_${event.scene}\"])",
+				"%s gives a %s, which would be one tag named by its JSON", tt.Src, vt)
 		}
 	}
 }
