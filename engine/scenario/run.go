@@ -7,6 +7,7 @@ import (
 	"io"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -125,6 +126,7 @@ func run(ctx context.Context, sc *Scenario, set *flows.Set, cov *Coverage) *Resu
 	client, stubs := newStubClient(sc.HTTP)
 	cfg := sandbox.Config{
 		Set: set, Start: sc.Start, Account: sc.Account, Settings: sc.Settings, HTTPClient: client, Zone: sc.Zone, AutoClose: sc.AutoClose,
+		Secrets: testSecrets(set),
 	}
 	if sc.People != nil {
 		cfg.People = *sc.People
@@ -789,4 +791,24 @@ func showTags(tags []string) string {
 
 func indent(s, prefix string) string {
 	return prefix + strings.ReplaceAll(s, "\n", "\n"+prefix)
+}
+
+// reSecretUse finds the secrets a flow's source reads.
+var reSecretUse = regexp.MustCompile(`\$\{\s*secret\.([A-Za-z_][A-Za-z0-9_]*)\s*\}`)
+
+// secretValue is the value a scenario gives ${secret.NAME}: scenarios
+// never see the config's secrets (nor reach the network), and an http
+// step that reads one is answered by the stubs like any other.
+func secretValue(name string) string { return "test-secret-" + name }
+
+// testSecrets gives every secret the flows read its secretValue.
+func testSecrets(set *flows.Set) map[string]string {
+	out := map[string]string{}
+	for _, f := range set.Flows {
+		for _, m := range reSecretUse.FindAllSubmatch(f.Source, -1) {
+			name := string(m[1])
+			out[name] = secretValue(name)
+		}
+	}
+	return out
 }

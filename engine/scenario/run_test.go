@@ -449,3 +449,34 @@ func TestDescribe(t *testing.T) {
 }
 
 func ptr(s string) *string { return &s }
+
+// TestScenarioSecrets: an http step that reads a secret is answered by
+// the stubs, the secret being test-secret-NAME; before, the call failed
+// ("not declared in the config") and its success path could not be
+// tested.
+func TestScenarioSecrets(t *testing.T) {
+	t.Parallel()
+	set := loadFlows(t, map[string]string{"crm.yaml": `name: crm
+triggers: [{keyword: [crm]}]
+steps:
+  - http:
+      url: "https://crm.example.com/c?key=${secret.CRM_KEY}"
+      headers: { Authorization: "Bearer ${ secret.CRM_TOKEN }" }
+      save: vars.r
+    on_error: bad
+  - send: "ok ${vars.r.body.id} ${http.headers['X-Auth']}"
+  - end
+  - id: bad
+    send: "bad"
+`})
+	mustPass(t, set, `name: the CRM answers
+http:
+  - { url: "https://crm.example.com/c?key=test-secret-CRM_KEY", json: { id: L-1 }, headers: { X-Auth: "seen" } }
+script:
+  - say: crm
+  - expect: "ok L-1 seen"
+`)
+	if got := secretValue("CRM_TOKEN"); got != "test-secret-CRM_TOKEN" {
+		t.Fatalf("secretValue = %q", got)
+	}
+}
