@@ -45,6 +45,10 @@ func (e *Engine) StartFlow(ctx context.Context, account, contact, flow string, v
 			refused = fmt.Errorf("%w: no flow %q is loaded", ErrNotFound, flow)
 			return nil
 		}
+		if err := p.serves(account); err != nil {
+			refused = fmt.Errorf("%w: %v", ErrBadEvent, err)
+			return nil
+		}
 		vars, err := p.flow.FitVars(vars)
 		if err != nil {
 			refused = fmt.Errorf("%w: %v", ErrBadEvent, err)

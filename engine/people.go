@@ -269,6 +269,9 @@ func (w *work) startFor(cs *contactState, flow string, vars map[string]any, by s
 	if !ok {
 		return nil, fmt.Errorf("%w: no flow %q is loaded", ErrNotFound, flow), nil
 	}
+	if err := p.serves(cs.c.Account); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrBadEvent, err), nil
+	}
 	vars, err := p.flow.FitVars(vars)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrBadEvent, err), nil

@@ -47,6 +47,15 @@ func newProgram(f *flows.Flow) *program {
 	return p
 }
 
+// serves refuses to start the flow for a contact of another account
+// than the one it names (account:), if it names one.
+func (p *program) serves(account string) error {
+	if a := p.flow.Account; a != "" && a != account {
+		return fmt.Errorf("flow %q serves account %s, not %s", p.flow.Name, a, account)
+	}
+	return nil
+}
+
 // at returns the step at path, or nil when the path is past the end of
 // the flow (or does not fit it).
 func (p *program) at(path []int) *flows.Step {

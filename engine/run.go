@@ -210,6 +210,9 @@ func (x *runner) Start(flow string, vars map[string]any) error {
 	if !ok {
 		return fmt.Errorf("start: no flow %q is loaded", flow)
 	}
+	if err := p.serves(x.run.Account); err != nil {
+		return fmt.Errorf("start: %w", err)
+	}
 	vars, err := p.flow.FitVars(vars)
 	if err != nil {
 		return fmt.Errorf("start: %w", err)

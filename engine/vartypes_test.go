@@ -133,3 +133,35 @@ steps:
 		t.Errorf("q: %s %q", q.Status, q.State.Error)
 	}
 }
+
+// TestStartOnlyFlowsOfTheRunsAccount: a flow that names an account is
+// started only for that account's contacts: by a start: step (the step
+// fails, saying so) or the admin API (ErrBadEvent); before, it ran for
+// the other account's contact.
+func TestStartOnlyFlowsOfTheRunsAccount(t *testing.T) {
+	t.Parallel()
+	h := newHarnessWith(t, map[string]string{
+		"p.yaml": `name: p
+triggers: [{keyword: [p]}]
+steps:
+  - start: other-only
+  - send: "started"
+`,
+		"other-only.yaml": `name: other-only
+account: other
+steps:
+  - send: "for other"
+`}, opts{})
+	h.say("p")
+	h.wantTranscript("")
+	if r := h.only("p"); r.Status != engine.RunFailed || !strings.Contains(r.State.Error, `start: flow "other-only" serves account other, not main`) {
+		t.Fatalf("p: %s %q", r.Status, r.State.Error)
+	}
+	_, err := h.e.StartFlow(h.ctx, "main", "alice", "other-only", nil)
+	if !errors.Is(err, engine.ErrBadEvent) || !strings.Contains(err.Error(), "serves account other, not main") {
+		t.Fatalf("StartFlow: %v", err)
+	}
+	if n := len(h.runs("other-only")); n != 0 {
+		t.Fatalf("%d runs of other-only", n)
+	}
+}

@@ -339,6 +339,10 @@ func checkStarts(flows []*Flow, byName map[string]*Flow, names []string, report 
 				report(f.File, startFlowPos(s), SeverityError, hint, "no flow named %q", to)
 				return
 			}
+			if target.Account != "" && f.Account != "" && target.Account != f.Account {
+				report(f.File, startFlowPos(s), SeverityError, fmt.Sprintf("a run starts flows for its own contact: start a flow of account %s, or one without account:", f.Account),
+					"flow %q serves account %s, and this flow account %s", to, target.Account, f.Account)
+			}
 			checkStartVars(f, vars, target, report)
 			starts[f.Name] = append(starts[f.Name], startUse{s, to})
 		})

@@ -219,7 +219,7 @@ func FlowKeys() []Field { return flowKeys }
 var flowKeys = []Field{
 	{Name: "name", Type: FlowName, Required: true, Doc: "The flow's unique name: lower-case letters, digits, `_` and `-`."},
 	{Name: "description", Type: String, Doc: "What the flow is for, for people."},
-	{Name: "account", Type: String, Doc: "Only events of this account start the flow."},
+	{Name: "account", Type: String, Doc: "Only events of this account start the flow; a `start:` step, an operator or the admin API start it only for this account's contacts (a flow of another account starting it is a validation error)."},
 	{Name: "cooldown", Type: Duration, Doc: "Not started again for the same contact within this time."},
 	{Name: "reentry", Type: Enum("ignore", "restart"), Default: "ignore", Doc: "When the contact already has a run of this flow: `ignore` the new input, or `restart` (end the old run, start a new one)."},
 	{Name: "vars", Type: varsDecl, Doc: "Variables the flow is given by `start:`, the API or an operator, with their types (`vars: { order_id: text }`; types: " + strings.Join(VarTypes, ", ") + "). A flow may read only the variables it writes (`save:`, `set:`) and those it declares. A value of another type than declared is refused: when the flow loads where its type is known, else when it is given (the admin API answers 400; a `start:` or `set:` step fails, naming it); a `time` may be given as RFC 3339 text (`2027-01-31T09:30:00+08:00`), and stays a time after the run waits."},

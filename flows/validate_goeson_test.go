@@ -270,3 +270,31 @@ steps:
 		`5:32: error: a media_id is not a template: "M_${contact.id}" would be sent as written (write it out; for media that depends on the contact, branch to one send each)`,
 	})
 }
+
+// TestStartOfAnotherAccountsFlow: a flow of one account starting a flow
+// that names another is an error at the start step.
+func TestStartOfAnotherAccountsFlow(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	for name, src := range map[string]string{
+		"a.yaml":   "name: a\naccount: main\ntriggers: [follow]\nsteps:\n  - start: b\n  - start: any\n",
+		"b.yaml":   "name: b\naccount: other\nsteps:\n  - send: hi\n",
+		"any.yaml": "name: any\nsteps:\n  - send: hi\n",
+	} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(src), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	set, err := flows.LoadDir(dir, flows.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, d := range set.Diags {
+		got = append(got, strings.TrimPrefix(d.String(), dir+string(filepath.Separator)))
+	}
+	want := `a.yaml:5:12: error: flow "b" serves account other, and this flow account main (a run starts flows for its own contact: start a flow of account main, or one without account:)`
+	if len(got) != 1 || got[0] != want {
+		t.Fatalf("diagnostics:\n%s\nwant:\n%s", strings.Join(got, "\n"), want)
+	}
+}
