@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mime"
 	"net/http"
 	"sort"
 	"strings"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/wxflow/wxflow/flows"
 	"github.com/wxflow/wxflow/steps"
+	"golang.org/x/text/encoding/htmlindex"
 )
 
 // maxResponseBody is the most of an `http` step's response body kept.
@@ -163,6 +165,9 @@ func (e *Engine) makeCall(req *steps.Request) *steps.HTTPResult {
 	if len(body) > maxResponseBody {
 		return &steps.HTTPResult{Status: resp.StatusCode, Err: fmt.Sprintf("the response is larger than %d bytes (1 MiB), the most an http step reads; nothing of it is kept", maxResponseBody)}
 	}
+	if body, err = toUTF8(body, resp.Header.Get("Content-Type")); err != nil {
+		return &steps.HTTPResult{Status: resp.StatusCode, Err: "reading the response: " + err.Error()}
+	}
 	headers := map[string]string{}
 	for k, v := range resp.Header {
 		if len(v) > 0 {
@@ -170,6 +175,35 @@ func (e *Engine) makeCall(req *steps.Request) *steps.HTTPResult {
 		}
 	}
 	return &steps.HTTPResult{Status: resp.StatusCode, Headers: headers, Body: body}
+}
+
+// toUTF8 decodes a body in the charset its Content-Type names (GBK and
+// GB 18030 are common in China's services) into UTF-8, which the flows'
+// texts and WeChat's messages are in. A body without a charset, or in
+// UTF-8, is kept as it is; an unknown charset is an error, so that the
+// flow's on_error handles it rather than a follower getting mojibake.
+func toUTF8(body []byte, contentType string) ([]byte, error) {
+	if contentType == "" || len(body) == 0 {
+		return body, nil
+	}
+	_, params, err := mime.ParseMediaType(contentType)
+	if err != nil {
+		return body, nil
+	}
+	cs := strings.ToLower(strings.TrimSpace(params["charset"]))
+	switch cs {
+	case "", "utf-8", "utf8", "us-ascii", "ascii":
+		return body, nil
+	}
+	enc, err := htmlindex.Get(cs)
+	if err != nil {
+		return nil, fmt.Errorf("the response's charset %q is not one wxflow knows", cs)
+	}
+	out, err := enc.NewDecoder().Bytes(body)
+	if err != nil {
+		return nil, fmt.Errorf("decoding the response from %s: %w", cs, err)
+	}
+	return out, nil
 }
 
 // redactResult replaces, in everything a call gave back, each secret's

@@ -13,6 +13,7 @@ import (
 
 	"github.com/wxflow/wxflow/channels"
 	"github.com/wxflow/wxflow/engine"
+	"golang.org/x/text/encoding/simplifiedchinese"
 )
 
 // recorder is an HTTP server on loopback that keeps each request as it
@@ -392,6 +393,43 @@ steps:
 	}
 	runs := h.runs("up")
 	if got := trailText(runs[0]); !strings.Contains(got, "the call failed: not sent: headers: X-V: a header value cannot have a line break") {
+		t.Fatalf("trail %q", got)
+	}
+}
+
+func TestHTTPResponseInGBK(t *testing.T) {
+	t.Parallel()
+	gbk, err := simplifiedchinese.GBK.NewEncoder().Bytes([]byte(`{"name":"张三"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/gbk":
+			w.Header().Set("Content-Type", "application/json; charset=GBK")
+		case "/odd":
+			w.Header().Set("Content-Type", "application/json; charset=x-nonesuch")
+		}
+		w.Write(gbk)
+	}))
+	t.Cleanup(srv.Close)
+	h := newHarnessWith(t, map[string]string{"get.yaml": `name: get
+triggers: [{keyword: [gbk, odd]}]
+steps:
+  - http:
+      url: "` + srv.URL + `/${event.text}"
+      save: vars.res
+    on_error: failed
+  - send: "hi ${vars.res.body.name}"
+  - end
+  - id: failed
+    send: "failed"
+`}, opts{tune: func(c *engine.Config) { c.HTTPClient = plainClient() }})
+	h.say("gbk")
+	h.say("odd")
+	h.wantTranscript("hi 张三 | failed")
+	runs := h.runs("get")
+	if got := trailText(runs[len(runs)-1]); !strings.Contains(got, `the call failed: reading the response: the response's charset "x-nonesuch" is not one wxflow knows`) {
 		t.Fatalf("trail %q", got)
 	}
 }
