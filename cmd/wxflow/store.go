@@ -64,7 +64,7 @@ func openStoreFor(ctx context.Context, database, synchronous string, nodes confi
 		}
 		return st, nil
 	}
-	st, err := sqlite.Open(ctx, database, sqlite.Options{Synchronous: synchronous})
+	st, err := sqlite.Open(ctx, database, sqlite.Options{Synchronous: synchronous, Exclusive: true})
 	if err != nil {
 		return nil, err
 	}

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/wxflow/wxflow/cmd/wxflow/internal/config"
 	"github.com/wxflow/wxflow/engine/postgres"
 	"github.com/wxflow/wxflow/engine/postgres/pgtest"
 	"github.com/wxflow/wxflow/engine/sqlite"
@@ -42,4 +43,29 @@ func TestOpenStore(t *testing.T) {
 	if _, ok := st.(*postgres.Store); !ok {
 		t.Errorf("a postgres:// URL opened a %T", st)
 	}
+}
+
+// TestSecondServeOnOneSQLiteFile: serve's store holds its SQLite file; a
+// second serve on it is refused at the start, saying why, while the
+// admin commands still open it. Before, the second started, answered
+// health checks, failed callbacks on duplicate run ids and sent the
+// first one's messages again.
+func TestSecondServeOnOneSQLiteFile(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := filepath.Join(t.TempDir(), "w.db")
+	first, err := openNodeStore(ctx, db, "", config.NodesConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer first.Close()
+	_, err = openNodeStore(ctx, db, "", config.NodesConfig{})
+	if err == nil || !strings.Contains(err.Error(), "another wxflow serve is using this database") {
+		t.Fatalf("second serve's store: %v", err)
+	}
+	admin, err := openAdminStore(ctx, db)
+	if err != nil {
+		t.Fatalf("an admin command beside serve: %v", err)
+	}
+	admin.Close()
 }

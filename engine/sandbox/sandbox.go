@@ -143,7 +143,7 @@ func New(ctx context.Context, cfg Config) (*Sandbox, error) {
 		s.tmpDir = dir
 		path = filepath.Join(dir, "sandbox.db")
 	}
-	st, err := sqlite.Open(ctx, path, sqlite.Options{Synchronous: "NORMAL", ReadConns: 2})
+	st, err := sqlite.Open(ctx, path, sqlite.Options{Synchronous: "NORMAL", ReadConns: 2, Exclusive: cfg.DBPath != ""})
 	if err != nil {
 		s.removeTmp()
 		return nil, fmt.Errorf("sandbox: %w", err)

@@ -7,7 +7,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/url"
+	"os"
 	"path"
 	"strconv"
 	"strings"
@@ -49,6 +51,8 @@ type Store struct {
 	migrated []string
 	// readOnly is Options.ReadOnly.
 	readOnly bool
+	// lock holds the file for Options.Exclusive until Close.
+	lock *os.File
 }
 
 // Options tunes the store.
@@ -73,7 +77,17 @@ type Options struct {
 	// newer or older, is refused (as ReadOnly does); a file without a
 	// store gets one, as serve would make it.
 	KeepSchema bool
+	// Exclusive holds the file for this process alone (serve's engine):
+	// Open fails with ErrInUse while another process holds it. Two
+	// engines on one file assign the same run ids and each sends again
+	// the messages the other is sending; the commands that read or write
+	// beside a server (backup, plan, export-test, menu push) do not ask.
+	Exclusive bool
 }
+
+// ErrInUse is the error of Open with Options.Exclusive when another
+// process holds the file.
+var ErrInUse = errors.New("another wxflow serve is using this database: one process serves a SQLite file (stop it first; to run several, use PostgreSQL, docs/scaling.md)")
 
 // ErrReadOnly is the error of Update on a store opened read-only
 // (Options.ReadOnly; engine.ErrReadOnly).
@@ -92,6 +106,37 @@ func Open(ctx context.Context, file string, opts Options) (*Store, error) {
 	if opts.ReadConns <= 0 {
 		opts.ReadConns = 4
 	}
+	var lock *os.File
+	plain := !strings.HasPrefix(file, ":") && !strings.HasPrefix(file, "file:") // not :memory: or a URI
+	if !opts.ReadOnly && plain {
+		// A new file is made readable by its owner only: it will hold
+		// the access tokens (docs/wechat.md). SQLite gives its -wal and
+		// -shm files the database file's mode.
+		if _, err := os.Stat(file); errors.Is(err, fs.ErrNotExist) {
+			if f, err := os.OpenFile(file, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600); err == nil {
+				f.Close()
+			}
+		}
+	}
+	if opts.Exclusive && plain {
+		var err error
+		if lock, err = lockFile(file); err != nil {
+			return nil, fmt.Errorf("open store %s: %w", file, err)
+		}
+	}
+	st, err := open(ctx, file, sync, opts)
+	if err != nil {
+		if lock != nil {
+			lock.Close()
+		}
+		return nil, err
+	}
+	st.lock = lock
+	return st, nil
+}
+
+// open opens the store (see Open), sync being its synchronous setting.
+func open(ctx context.Context, file, sync string, opts Options) (*Store, error) {
 	q := url.Values{}
 	q.Set("_txlock", "immediate")
 	q.Set("_journal_mode", "WAL")
@@ -365,6 +410,9 @@ func (s *Store) Close() error {
 		errs = append(errs, s.wc.Close())
 	}
 	errs = append(errs, s.w.Close())
+	if s.lock != nil {
+		errs = append(errs, s.lock.Close())
+	}
 	return errors.Join(errs...)
 }
 

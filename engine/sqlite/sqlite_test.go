@@ -292,3 +292,35 @@ func TestKeepSchemaOpen(t *testing.T) {
 		t.Errorf("KeepSchema applied %s (%d, %v)", last, n, err)
 	}
 }
+
+// TestExclusiveOpen: a store opened for serve's engine holds its file;
+// a second such open fails with ErrInUse until the first is closed,
+// while readers still open it. A new file is its owner's only.
+func TestExclusiveOpen(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	file := filepath.Join(t.TempDir(), "w.db")
+	a, err := sqlite.Open(ctx, file, sqlite.Options{Exclusive: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st, err := os.Stat(file); err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("new store's mode %v (%v), want 0600", st.Mode().Perm(), err)
+	}
+	if _, err := sqlite.Open(ctx, file, sqlite.Options{Exclusive: true}); !errors.Is(err, sqlite.ErrInUse) {
+		t.Fatalf("second exclusive open: %v, want ErrInUse", err)
+	}
+	r, err := sqlite.Open(ctx, file, sqlite.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatalf("a reader beside the server: %v", err)
+	}
+	r.Close()
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	b, err := sqlite.Open(ctx, file, sqlite.Options{Exclusive: true})
+	if err != nil {
+		t.Fatalf("exclusive open after the first closed: %v", err)
+	}
+	b.Close()
+}
