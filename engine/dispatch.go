@@ -456,6 +456,10 @@ func (e *Engine) dispatchOnce(ctx context.Context, claimed []*OutboxEntry, marke
 			var paused map[string]bool // accounts held back in this shard
 			marks := &starts{e: e, ctx: ctx, shard: shard, ahead: ahead[i], marked: min(ahead[i], len(shard)), first: firstErr}
 			defer func() { e.markAhead[i].Store(int32(marks.ahead)) }()
+			// A mark still being recorded commits before the outcomes
+			// do: finishBatch unmarks what was not sent, and a mark
+			// committed after it would make such a message `unknown`.
+			defer marks.settle()
 			// unmarked is set once recording a start failed: the
 			// shard's later messages are not sent this round either, so
 			// that none goes before one of its contact's that waits.
@@ -468,7 +472,12 @@ func (e *Engine) dispatchOnce(ctx context.Context, claimed []*OutboxEntry, marke
 			var refused map[[2]string]sendResult
 			for k, o := range shard {
 				held := paused[o.Account] || e.holds.holding(o)
-				if unmarked && !held {
+				if (unmarked || e.stoppingSends()) && !held {
+					// Not sent this round: pending again, its start
+					// unmarked with the outcomes (FinishOutbox). Once
+					// the engine stops, the sends under way finish and
+					// no other starts: at the next start they go out,
+					// none is lost to `unknown` or holds up the stop.
 					results[i] = append(results[i], sendResult{o: o, status: OutboxPending})
 					continue
 				}
@@ -760,6 +769,14 @@ func (m *starts) wait(k int) error {
 		m.request()
 	}
 	return nil
+}
+
+// settle waits for the recording of marks under way, if any.
+func (m *starts) settle() {
+	if m.pending != nil {
+		<-m.pending
+		m.pending = nil
+	}
 }
 
 // sendStarted sends a message unless recording its start failed (err):

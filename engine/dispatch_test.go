@@ -153,3 +153,107 @@ func TestClaimedEndsBacklog(t *testing.T) {
 		t.Fatalf("a claim into the new queue: backlog %v, %d queued", e.backlog, len(e.outq))
 	}
 }
+
+// steppedChannel tells of each send as it starts and holds it until
+// released.
+type steppedChannel struct {
+	*sim.Channel
+	arrived chan string
+	release chan struct{}
+}
+
+func (s *steppedChannel) Send(ctx context.Context, account, contact string, msg *channels.Message) error {
+	s.arrived <- msg.Text
+	<-s.release
+	return s.Channel.Send(ctx, account, contact, msg)
+}
+
+// TestStopStartsNoNewSend: once the engine stops, the send under way
+// finishes and is recorded, and the contact's next messages are not
+// sent: they stay pending, unmarked, and the next start sends them.
+// Before, the sender went on through its round after the stop (past
+// shutdown_timeout with a slow API), and the messages marked ahead were
+// `unknown` at the next start though never attempted.
+func TestStopStartsNoNewSend(t *testing.T) {
+	ctx := context.Background()
+	file := filepath.Join(t.TempDir(), "w.db")
+	st, err := openTestStore(ctx, file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch := &steppedChannel{Channel: sim.New(nil, wechat.Settings{}), arrived: make(chan string, 8), release: make(chan struct{})}
+	clock := NewVirtualClock(time.Date(2026, 11, 21, 10, 0, 0, 0, time.UTC))
+	f, diags := flows.LoadFile("multi.yaml", []byte("name: multi\ntriggers: [{keyword: [multi]}]\nsteps:\n  - send: m1\n  - send: m2\n  - send: m3\n"), flows.Options{})
+	if diags.HasErrors() {
+		t.Fatal(diags.Err())
+	}
+	start := func(st Store, c channels.Channel) *Engine {
+		e, err := New(Config{Store: st, Channel: c, Clock: clock, Zone: time.UTC})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := e.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.Load(ctx, &flows.Set{Flows: []*flows.Flow{f}}); err != nil {
+			t.Fatal(err)
+		}
+		return e
+	}
+	e := start(st, ch)
+	if err := e.Ingest(ctx, channels.Event{Account: "main", Contact: "alice", Kind: channels.Text, Text: "multi", MsgID: "1", At: clock.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	if got := <-ch.arrived; got != "m1" {
+		t.Fatalf("first send %q", got)
+	}
+	stopped := make(chan struct{})
+	go func() { e.Stop(); close(stopped) }()
+	<-e.sendStop // the stop has begun
+	close(ch.release)
+	<-stopped
+	select {
+	case got := <-ch.arrived:
+		t.Fatalf("%q was sent after the stop", got)
+	default:
+	}
+	st.Close()
+
+	st, err = openTestStore(ctx, file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	sim2 := sim.New(nil, wechat.Settings{})
+	e = start(st, sim2)
+	defer e.Stop()
+	if err := e.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, o := range sim2.Delivered() {
+		got = append(got, o.Message.Text)
+	}
+	if fmt.Sprint(got) != "[m2 m3]" {
+		st.View(ctx, func(tx ReadTx) error {
+			out, _ := tx.Outbox(OutboxFilter{})
+			for _, o := range out {
+				t.Logf("%s: %s %s", o.Message.Text, o.Status, o.Detail)
+			}
+			return nil
+		})
+		t.Fatalf("sent after the restart: %v, want [m2 m3]", got)
+	}
+	err = st.View(ctx, func(tx ReadTx) error {
+		out, err := tx.Outbox(OutboxFilter{})
+		for _, o := range out {
+			if o.Status != OutboxSent {
+				t.Errorf("%s: %s %s", o.Message.Text, o.Status, o.Detail)
+			}
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}

@@ -160,7 +160,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 // reads in flight). Exiting then is as a crash, which loses nothing: the
 // node's lanes go to another node once its lease ends (or to it when it
 // starts again), which recovers what was in flight.
-const stopOverdue = "wxflow serve: the engine did not stop in time (the database does not answer?): exiting without it; what was in flight is recovered as after a crash"
+const stopOverdue = "wxflow serve: the engine did not stop in time (a send under way, or the database, did not answer): exiting without it; what was in flight is recovered as after a crash"
 
 // within runs stop and reports whether it returned within d; when not,
 // it goes on in the background.
