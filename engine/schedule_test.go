@@ -8,8 +8,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/robfig/cron/v3"
+
 	"github.com/wxflow/wxflow/channels"
 	"github.com/wxflow/wxflow/engine"
+	"github.com/wxflow/wxflow/flows"
 )
 
 // Schedules: a schedule trigger fires at its cron time for its audience,
@@ -273,4 +276,36 @@ steps:
 	h.say("chain")
 	h.wantRuns("promo:completed chain:completed promo:completed chain:completed")
 	h.wantTranscript("promo | chain | promo [failed window_closed] | chain")
+}
+
+// TestScheduleWithoutANextTimeNeverFires: a cron with no next time
+// (triggers.Next gives zero; validation refuses the ones it can tell,
+// such as "0 0 30 2 *") is stored as never due. Before, its zero due
+// time was always past: it fired at once for every contact and the
+// timer loop spun.
+func TestScheduleWithoutANextTimeNeverFires(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, map[string]string{"welcome.yaml": vipWelcome})
+	vips(h)
+	f, diags := flows.LoadFile("never.yaml", []byte("name: never\ntriggers: [{schedule: {cron: \"0 0 29 2 *\"}}]\nsteps:\n  - send: never\n"), flows.Options{})
+	if diags.HasErrors() {
+		t.Fatal(diags.Err())
+	}
+	never, err := cron.ParseStandard("0 0 30 2 *")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Triggers[0].Arg.(*flows.Object).Get("cron").(*flows.Cron).Schedule = never
+	set := h.e.Flows()
+	if err := h.e.Load(h.ctx, &flows.Set{Flows: append(append([]*flows.Flow(nil), set.Flows...), f)}); err != nil {
+		t.Fatal(err)
+	}
+	h.fire()
+	h.advance(24 * time.Hour)
+	if n := len(h.runs("never")); n != 0 {
+		t.Fatalf("%d runs of a schedule that never comes due", n)
+	}
+	if next, ok, err := h.e.NextDue(h.ctx); err != nil || (ok && next.IsZero()) {
+		t.Fatalf("NextDue = %v, %v, %v: the never-due schedule counts", next, ok, err)
+	}
 }

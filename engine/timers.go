@@ -120,7 +120,8 @@ func (e *Engine) nextDue(ctx context.Context) (time.Time, bool, error) {
 			return err
 		}
 		for key, due := range scheds {
-			if !loaded[key] {
+			if !loaded[key] || due.IsZero() {
+				// (Zero: the cron has no next time; it never fires.)
 				continue
 			}
 			if !ok || due.Before(next) {
@@ -385,8 +386,10 @@ func (e *Engine) fireSchedules(ctx context.Context) error {
 					return err
 				}
 				at, ok := stored[st.Key]
-				if !ok || at.After(w.now) || (!pageDue.IsZero() && !at.Equal(pageDue)) {
-					return nil // not due, or fired meanwhile
+				if !ok || at.IsZero() || at.After(w.now) || (!pageDue.IsZero() && !at.Equal(pageDue)) {
+					// Not due, fired meanwhile, or never (zero: the cron
+					// has no next time, triggers.Next).
+					return nil
 				}
 				firing, firedAt = true, at
 				w.quiet = false

@@ -141,6 +141,30 @@ type Cron struct {
 
 var cronParser = cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow)
 
+// neverFires reports whether a cron's days of the month exist in none of
+// its months ("0 0 30 2 *"): with any day of the week (*), a day must
+// fall on a chosen day of the month. (A day of the week chosen as well
+// fires on either, as Vixie cron does.) Without it, the schedule would
+// have no next time.
+func neverFires(s *cron.SpecSchedule) bool {
+	const star = 1 << 63
+	if s.Dow&star == 0 {
+		return false
+	}
+	longest := [13]int{0, 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31}
+	for m := 1; m <= 12; m++ {
+		if s.Month&(1<<uint(m)) == 0 {
+			continue
+		}
+		for d := 1; d <= longest[m]; d++ {
+			if s.Dom&(1<<uint(d)) != 0 {
+				return false
+			}
+		}
+	}
+	return true
+}
+
 func isNull(n *yaml.Node) bool { return n.Kind == yaml.ScalarNode && n.Tag == "!!null" }
 
 func kindOf(n *yaml.Node) nodeKinds {
@@ -390,6 +414,11 @@ var (
 				// checkCron knows every rule of the parser; its own words
 				// (strconv's among them) never reach an operator.
 				p.errorAt(n, cronFieldsHint, "invalid cron expression %q", n.Value)
+				return nil, false
+			}
+			if ss, ok := s.(*cron.SpecSchedule); ok && neverFires(ss) {
+				p.errorAt(n, "no month chosen has such a day: February has 29 days at most; April, June, September and November 30",
+					"cron expression %q never fires", n.Value)
 				return nil, false
 			}
 			return &Cron{Src: n.Value, Schedule: s}, true

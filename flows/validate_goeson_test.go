@@ -298,3 +298,24 @@ func TestStartOfAnotherAccountsFlow(t *testing.T) {
 		t.Fatalf("diagnostics:\n%s\nwant:\n%s", strings.Join(got, "\n"), want)
 	}
 }
+
+// TestCronThatNeverFires: a cron whose days of the month exist in none
+// of its months is an error; February 29th (leap years) and a day of
+// the week beside the day of the month (either fires) are not.
+func TestCronThatNeverFires(t *testing.T) {
+	t.Parallel()
+	_, got := load(t, `name: a
+triggers:
+  - schedule: { cron: "0 0 30 2 *" }
+  - schedule: { cron: "0 9 31 4,6,9,11 *" }
+  - schedule: { cron: "0 9 29 2 *" }
+  - schedule: { cron: "0 9 30 2 1" }
+  - schedule: { cron: "0 9 31 * *" }
+steps:
+  - send: hi
+`, flows.Options{})
+	checkLines(t, got, []string{
+		`3:23: error: cron expression "0 0 30 2 *" never fires (no month chosen has such a day: February has 29 days at most; April, June, September and November 30)`,
+		`4:23: error: cron expression "0 9 31 4,6,9,11 *" never fires (no month chosen has such a day: February has 29 days at most; April, June, September and November 30)`,
+	})
+}
