@@ -309,3 +309,42 @@ func TestScheduleWithoutANextTimeNeverFires(t *testing.T) {
 		t.Fatalf("NextDue = %v, %v, %v: the never-due schedule counts", next, ok, err)
 	}
 }
+
+// TestScheduleFollowsTheServersZone: a schedule without a timezone: of
+// its own is read in the server's zone; when that changes between two
+// starts, its next time moves to the new zone (one with its own zone
+// stays). Before, the stored time kept the old zone until it fired.
+func TestScheduleFollowsTheServersZone(t *testing.T) {
+	t.Parallel()
+	shanghai, _ := time.LoadLocation("Asia/Shanghai")
+	kolkata, _ := time.LoadLocation("Asia/Kolkata")
+	zone := shanghai
+	files := map[string]string{
+		"server.yaml": "name: server\ntriggers: [{schedule: {cron: \"0 9 * * *\"}}]\nsteps:\n  - send: s\n",
+		"own.yaml":    "name: own\ntriggers: [{schedule: {cron: \"0 10 * * *\", timezone: Asia/Shanghai}}]\nsteps:\n  - send: o\n",
+	}
+	h := newHarnessWith(t, files, opts{start: time.Date(2026, 11, 21, 0, 0, 0, 0, time.UTC), tune: func(c *engine.Config) { c.Zone = zone }})
+	next := func() time.Time {
+		t.Helper()
+		at, ok, err := h.e.NextDue(h.ctx)
+		if err != nil || !ok {
+			t.Fatalf("NextDue: %v %v", ok, err)
+		}
+		return at
+	}
+	if got, want := next(), time.Date(2026, 11, 21, 1, 0, 0, 0, time.UTC); !got.Equal(want) {
+		t.Fatalf("next due %s, want 09:00 in Shanghai, %s", got, want)
+	}
+	zone = kolkata
+	h.restart(files)
+	if got, want := next(), time.Date(2026, 11, 21, 2, 0, 0, 0, time.UTC); !got.Equal(want) {
+		t.Fatalf("next due after the zone changed %s, want own's 10:00 in Shanghai, %s", got, want)
+	}
+	h.advance(2 * time.Hour)
+	if got, want := next(), time.Date(2026, 11, 21, 3, 30, 0, 0, time.UTC); !got.Equal(want) {
+		t.Fatalf("next due %s, want 09:00 in Kolkata, %s", got, want)
+	}
+	if n := len(h.runs("server")); n != 0 {
+		t.Fatalf("server fired %d times before 09:00 in Kolkata", n)
+	}
+}

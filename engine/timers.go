@@ -318,17 +318,36 @@ func (w *work) fireTimer(t Timer) error {
 	return w.resume(cs, r, in, nil)
 }
 
+// scheduleZoneKey is the channel state that keeps the server's time
+// zone the stored schedules' due times were computed in.
+const scheduleZoneKey = "schedules:zone"
+
 // syncSchedules gives every schedule trigger of a flow set a due time,
 // keeping the stored one, and forgets schedules no flow has any more.
+// When the server's zone changed since the due times were computed, the
+// schedules without a timezone: of their own get theirs again, in the
+// new zone (a firing missed while stopped across the change is not
+// made up).
 func (e *Engine) syncSchedules(tx Tx, fs *flowSet, now time.Time) error {
 	stored, err := tx.Schedules()
 	if err != nil {
 		return err
 	}
+	zone := e.cfg.Zone.String()
+	was, _, seen, err := tx.ChannelState(scheduleZoneKey, now)
+	if err != nil {
+		return err
+	}
+	moved := seen && was != zone
+	if !seen || moved {
+		if err := tx.PutChannelState(scheduleZoneKey, zone, now.AddDate(100, 0, 0), now); err != nil {
+			return err
+		}
+	}
 	keep := map[string]bool{}
 	for _, st := range fs.index.Schedules() {
 		keep[st.Key] = true
-		if _, ok := stored[st.Key]; ok {
+		if _, ok := stored[st.Key]; ok && !(moved && !triggers.OwnZone(st.Trigger)) {
 			continue
 		}
 		if err := tx.SetSchedule(st.Key, triggers.Next(st.Trigger, now, e.cfg.Zone)); err != nil {

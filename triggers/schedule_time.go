@@ -57,6 +57,23 @@ func Audience(t *flows.Trigger) *flows.Expr {
 	return o.Expr("audience")
 }
 
+// OwnZone reports whether a schedule trigger names its own timezone:;
+// without, its cron is read in the server's zone, and its times move
+// when that changes.
+func OwnZone(t *flows.Trigger) bool {
+	if t == nil {
+		return false
+	}
+	o, _ := t.Arg.(*flows.Object)
+	switch z := o.Get("timezone").(type) {
+	case *time.Location:
+		return z != nil
+	case string:
+		return z != ""
+	}
+	return false
+}
+
 // zone returns the time zone a schedule's cron fields are in.
 func zone(o *flows.Object, serverZone *time.Location) *time.Location {
 	switch z := o.Get("timezone").(type) {
