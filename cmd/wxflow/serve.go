@@ -225,6 +225,8 @@ type server struct {
 	reloadMu sync.Mutex
 	// print is the fingerprint of the flow files last loaded or tried.
 	print string
+	// printErr is the last error reading the flows folder, logged once.
+	printErr string
 	// diags are the problems of the last load of the flow folder.
 	diags atomic.Pointer[flows.Diagnostics]
 }
@@ -404,6 +406,9 @@ func (s *server) loadSet() (*flows.Set, error) {
 	if set.Diags.HasErrors() {
 		return nil, fmt.Errorf("the flows in %s have errors:\n%s", s.cfg.Flows, set.Diags.Err())
 	}
+	if len(set.Flows) == 0 {
+		s.log.Warn("the flows folder holds no flow: nothing answers the followers until flows are added (they are loaded as they come)", "folder", s.cfg.Flows)
+	}
 	return set, nil
 }
 
@@ -582,8 +587,17 @@ func (s *server) Reload(force bool) {
 	defer s.reloadMu.Unlock()
 	print, err := flowsFingerprint(s.cfg.Flows)
 	if err != nil {
-		s.log.Error("reload flows", "err", err)
+		// Once, not at every look: the folder may be gone for a while
+		// (a deploy renaming it); the flows loaded keep running.
+		if err.Error() != s.printErr {
+			s.printErr = err.Error()
+			s.log.Error("reload flows: keeping the flows running", "err", err)
+		}
 		return
+	}
+	if s.printErr != "" {
+		s.printErr = ""
+		s.log.Info("the flows folder can be read again", "folder", s.cfg.Flows)
 	}
 	if !force && print == s.print {
 		return
@@ -607,6 +621,10 @@ func (s *server) Reload(force bool) {
 	}
 	if err := s.engine.Load(context.Background(), set); err != nil {
 		s.log.Error("reload flows: keeping the flows running", "err", err)
+		return
+	}
+	if len(set.Flows) == 0 {
+		s.log.Warn("flows reloaded: the flows folder holds no flow; every flow is unloaded (runs waiting in one resume when it comes back)", "folder", s.cfg.Flows)
 		return
 	}
 	s.log.Info("flows reloaded", "flows", len(set.Flows))

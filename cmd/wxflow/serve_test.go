@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"os"
@@ -52,6 +53,13 @@ type srvBundle struct {
 // serve on it. extra is added to the account's keys.
 func srvStart(t *testing.T, files map[string]string, extra string) *srvBundle {
 	t.Helper()
+	return srvStartLogged(t, files, extra, nil)
+}
+
+// srvStartLogged is srvStart with the server's log going to logger (nil:
+// none).
+func srvStartLogged(t *testing.T, files map[string]string, extra string, logger *slog.Logger) *srvBundle {
+	t.Helper()
 	api := wechattest.NewServer()
 	t.Cleanup(api.Close)
 	api.AddApp(srvAppID, srvSecret)
@@ -84,7 +92,7 @@ accounts:
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := newServer(context.Background(), c, serverOptions{Synchronous: "NORMAL"})
+	s, err := newServer(context.Background(), c, serverOptions{Synchronous: "NORMAL", Logger: logger})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -389,6 +397,43 @@ func TestServeReloadKeepsLastGoodFlows(t *testing.T) {
 	b.post(followXML("o_erin", time.Now().Unix()), false)
 	if got := sentText(t, b.waitSent(2)[1]); got != "Hi again" {
 		t.Fatalf("after a good edit the flow sent %q", got)
+	}
+}
+
+// TestServeReloadWithoutTheFolder: a flows folder that cannot be read
+// is logged once, not at every look, and the flows keep running; one
+// without flows is loaded with a warning. Before, a renamed folder
+// logged an error every second and an emptied one unloaded every flow
+// in silence.
+func TestServeReloadWithoutTheFolder(t *testing.T) {
+	var logs syncBuffer
+	b := srvStartLogged(t, map[string]string{"welcome.yaml": srvWelcome}, "", slog.New(slog.NewTextHandler(&logs, nil)))
+	if err := os.Rename(b.flows, b.flows+".moved"); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 3; i++ {
+		b.s.Reload(false)
+	}
+	if n := strings.Count(logs.String(), "reload flows: keeping the flows running"); n != 1 {
+		t.Fatalf("the missing folder was logged %d times, want once:\n%s", n, logs.String())
+	}
+	b.post(followXML("o_dan", time.Now().Unix()), false)
+	if got := sentText(t, b.waitSent(1)[0]); got != "Welcome to the shop!" {
+		t.Fatalf("without the folder the flow sent %q", got)
+	}
+	if err := os.Rename(b.flows+".moved", b.flows); err != nil {
+		t.Fatal(err)
+	}
+	b.s.Reload(false)
+	if !strings.Contains(logs.String(), "the flows folder can be read again") {
+		t.Fatalf("the folder's return is not logged:\n%s", logs.String())
+	}
+	if err := os.Remove(filepath.Join(b.flows, "welcome.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	b.s.Reload(false)
+	if !strings.Contains(logs.String(), "level=WARN msg=\"flows reloaded: the flows folder holds no flow") {
+		t.Fatalf("an emptied folder is not warned of:\n%s", logs.String())
 	}
 }
 
