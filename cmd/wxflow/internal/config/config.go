@@ -614,6 +614,10 @@ type parser struct {
 	diags flows.Diagnostics
 	// tokenNodes are the operators' token values by operator name.
 	tokenNodes map[string]*yaml.Node
+	// expanded are the values of the nodes whose ${NAME} expand put an
+	// environment variable's value in: errorf shows the text written
+	// (${NAME}) instead.
+	expanded map[*yaml.Node]string
 }
 
 // errorAt reports a problem at a line and column.
@@ -624,9 +628,16 @@ func (p *parser) errorAt(line, col int, hint, format string, args ...any) {
 	})
 }
 
-// errorf reports a problem at a node.
+// errorf reports a problem at a node. A value the node got from the
+// environment is shown as written (${NAME}), never as its value.
 func (p *parser) errorf(n *yaml.Node, hint, format string, args ...any) {
-	p.errorAt(n.Line, n.Column, hint, format, args...)
+	msg := fmt.Sprintf(format, args...)
+	if v, ok := p.expanded[n]; ok && v != "" {
+		value, written := strconv.Quote(v), strconv.Quote(n.Value)
+		msg = strings.ReplaceAll(msg, value, written)
+		hint = strings.ReplaceAll(hint, value, written)
+	}
+	p.errorAt(n.Line, n.Column, hint, "%s", msg)
 }
 
 var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
@@ -868,6 +879,12 @@ func (p *parser) expand(n *yaml.Node) (string, bool) {
 			b.WriteByte(s[i])
 			i++
 		}
+	}
+	if ok {
+		if p.expanded == nil {
+			p.expanded = map[*yaml.Node]string{}
+		}
+		p.expanded[n] = b.String()
 	}
 	return b.String(), ok
 }

@@ -522,6 +522,38 @@ func TestConfigSecretsNeverShown(t *testing.T) {
 	}
 }
 
+// TestConfigEnvValuesNeverShown: a setting whose value came from the
+// environment is named as written (${NAME}) in its error, never by its
+// value, as docs/config.md says of every variable; before, listen,
+// timezone, region and durations showed it.
+func TestConfigEnvValuesNeverShown(t *testing.T) {
+	t.Parallel()
+	env := map[string]string{"LST": "SEKRIT-listen", "TZV": "SEKRIT/zone", "RG": "SEKRITregion", "WIN": "SEKRIT-window"}
+	src := `listen: ${LST}
+timezone: ${TZV}
+accounts:
+  - id: main
+    app_id: wx0123456789abcdef
+    app_secret: s3cretSecret
+    token: s3cretToken
+    region: ${RG}
+    session: { window: "${WIN}" }
+`
+	_, err := Parse("wxflow.yaml", []byte(src), envOf(env))
+	if err == nil {
+		t.Fatal("no error")
+	}
+	msg := err.Error()
+	for _, want := range []string{`"${LST}"`, `"${TZV}"`, `"${RG}"`, `"${WIN}"`} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("the error does not name %s:\n%s", want, msg)
+		}
+	}
+	if strings.Contains(msg, "SEKRIT") {
+		t.Errorf("the error shows a variable's value:\n%s", msg)
+	}
+}
+
 func mapValues(m map[string]string) []string {
 	var out []string
 	for _, v := range m {
