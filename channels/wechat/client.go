@@ -106,7 +106,18 @@ func (c ClientConfig) String() string {
 	if mode == "" {
 		mode = TokenModeStable
 	}
-	return fmt.Sprintf("wechat.ClientConfig{Account:%q AppID:%q AppSecret:REDACTED APIBase:%q TokenMode:%q}", c.Account, c.AppID, c.APIBase, mode)
+	return fmt.Sprintf("wechat.ClientConfig{Account:%q AppID:%q AppSecret:REDACTED APIBase:%q TokenMode:%q}", c.Account, c.AppID, withoutUser(c.APIBase), mode)
+}
+
+// withoutUser is a URL without its user name and password (a proxy's in
+// api_base), for what is shown.
+func withoutUser(base string) string {
+	u, err := url.Parse(base)
+	if err != nil || u.User == nil {
+		return base
+	}
+	u.User = nil
+	return u.String()
 }
 
 // GoString is String, so %#v does not show the secret either.
@@ -367,6 +378,15 @@ func (c *Client) redact(s string, tokens ...string) string {
 	for _, v := range append([]string{c.secret}, tokens...) {
 		if v != "" {
 			s = strings.ReplaceAll(s, v, "REDACTED")
+		}
+	}
+	// The user name and password of api_base (a proxy's), in the forms
+	// Go's errors quote a URL in (url.Error masks only the password).
+	if u, err := url.Parse(c.base); err == nil && u.User != nil {
+		for _, v := range []string{u.User.String(), u.User.Username() + ":***", u.User.Username()} {
+			if v != "" {
+				s = strings.ReplaceAll(s, v+"@", "REDACTED@")
+			}
 		}
 	}
 	return s

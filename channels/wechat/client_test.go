@@ -681,3 +681,34 @@ func TestObserveReportsNetworkFailures(t *testing.T) {
 		t.Errorf("observed %q, want one network attempt", got)
 	}
 }
+
+// TestAPIBaseUserNeverShown: the user name and password of api_base (a
+// proxy's) appear neither in the config's string nor in a failed call's
+// error, which the outbox keeps and the console shows; before, the
+// error showed "wxuser:***@".
+func TestAPIBaseUserNeverShown(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // nothing listens there: the call fails with the URL in its error
+	cfg := ClientConfig{Account: "a", AppID: apiTestAppID, AppSecret: apiTestSecret, APIBase: "http://wxuser:pr0xyPW@" + addr, MaxAttempts: 1}
+	c, err := NewClient(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.Token(context.Background())
+	if err == nil {
+		t.Fatal("a token from nowhere")
+	}
+	for _, s := range []string{err.Error(), fmt.Sprint(cfg), fmt.Sprintf("%#v", cfg)} {
+		if strings.Contains(s, "wxuser") || strings.Contains(s, "pr0xyPW") {
+			t.Errorf("shows api_base's user: %s", s)
+		}
+	}
+	if !strings.Contains(err.Error(), addr) {
+		t.Errorf("the error lost the address: %v", err)
+	}
+}
