@@ -2,9 +2,12 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
+	"os"
 	"strings"
 
 	"github.com/wxflow/wxflow/cmd/wxflow/internal/config"
@@ -67,6 +70,17 @@ func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		applied, schema = st.Migrated(), postgres.Schema()
 		st.Close()
 	} else {
+		_, statErr := os.Stat(db)
+		created := errors.Is(statErr, fs.ErrNotExist) && !strings.HasPrefix(db, ":") && !strings.HasPrefix(db, "file:")
+		if _, err := os.Stat(*cfgPath); created && *database == "" && err != nil {
+			// Neither a config nor a store here: most likely the wrong
+			// folder, where a new, empty store would only mislead.
+			fmt.Fprintf(stderr, "wxflow migrate: neither %s nor %s is here: run it in the folder of the config, or give --config or --database (serve makes a new store at its first start)\n", *cfgPath, db)
+			return exitUsage
+		}
+		if created {
+			name += " (a new store: there was no file)"
+		}
 		st, err := sqlite.Open(ctx, db, sqlite.Options{ReadConns: 1})
 		if err != nil {
 			fmt.Fprintf(stderr, "wxflow migrate: %v\n", err)

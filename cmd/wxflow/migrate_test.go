@@ -29,7 +29,7 @@ func migrateCmd(t *testing.T, args ...string) (int, string) {
 func TestMigrateSQLite(t *testing.T) {
 	db := filepath.Join(t.TempDir(), "wx.db")
 	code, out := migrateCmd(t, "--database", db)
-	if code != exitOK || !strings.Contains(out, "migrated "+db+" to "+sqlite.Schema()+": applied 001_init, ") || !strings.Contains(out, sqlite.Schema()+"\n") {
+	if code != exitOK || !strings.Contains(out, "migrated "+db+" (a new store: there was no file) to "+sqlite.Schema()+": applied 001_init, ") || !strings.Contains(out, sqlite.Schema()+"\n") {
 		t.Fatalf("first migrate: exit %d: %s", code, out)
 	}
 	code, out = migrateCmd(t, "--database", db)
@@ -38,6 +38,15 @@ func TestMigrateSQLite(t *testing.T) {
 	}
 	if code, out := migrateCmd(t, "--config", "x.yaml", "--database", db); code != exitUsage {
 		t.Errorf("--config with --database: exit %d: %s", code, out)
+	}
+	// In a folder with neither a config nor a store (most likely the
+	// wrong one), no new store is made.
+	t.Chdir(t.TempDir())
+	if code, out := migrateCmd(t); code != exitUsage || !strings.Contains(out, "neither wxflow.yaml nor wxflow.db is here") {
+		t.Errorf("migrate in an empty folder: exit %d: %s", code, out)
+	}
+	if _, err := os.Stat("wxflow.db"); err == nil {
+		t.Error("migrate made a store in an empty folder")
 	}
 
 	// --config reads only database:, its ${NAME} included: a deploy's
@@ -49,7 +58,7 @@ func TestMigrateSQLite(t *testing.T) {
 		t.Fatal(err)
 	}
 	code, out = migrateCmd(t, "--config", cfg)
-	if code != exitOK || !strings.Contains(out, "migrated "+os.Getenv("WXFLOW_MIGRATE_DB")+" to ") {
+	if code != exitOK || !strings.Contains(out, "migrated "+os.Getenv("WXFLOW_MIGRATE_DB")+" (a new store: there was no file) to ") {
 		t.Fatalf("migrate --config: exit %d: %s", code, out)
 	}
 }
