@@ -37,8 +37,17 @@ script:
 	}
 
 	r = runCLI(t, "test", "--cover-min", "70", dir)
-	if r.code != exitProblems || !strings.Contains(r.stdout, "coverage 66.7% is below --cover-min 70%") {
-		t.Errorf("--cover-min 70: exit %d, want %d\n%s%s", r.code, exitProblems, r.stdout, r.stderr)
+	if r.code != exitProblems || !strings.Contains(r.stdout, "coverage 66.7% is below --cover-min 70%") || lastLine(r.stdout) != "1 passed, 0 failed" {
+		t.Errorf("--cover-min 70: exit %d, want %d, the closing line last\n%s%s", r.code, exitProblems, r.stdout, r.stderr)
+	}
+	// --cover-min implies --cover, 0 included; NaN is no percentage.
+	r = runCLI(t, "test", "--cover-min", "0", dir)
+	if r.code != exitOK || !strings.Contains(r.stdout, "coverage: 66.7% of steps and branches") {
+		t.Errorf("--cover-min 0: exit %d, want a report\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	r = runCLI(t, "test", "--cover-min", "NaN", dir)
+	if r.code != exitUsage {
+		t.Errorf("--cover-min NaN: exit %d, want %d", r.code, exitUsage)
 	}
 	r = runCLI(t, "test", "--cover-min", "60", dir)
 	if r.code != exitOK {

@@ -8,6 +8,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -86,10 +87,10 @@ func runExportTest(ctx context.Context, args []string, stdout, stderr io.Writer)
 		return exitProblems
 	}
 	if *out == "" {
-		stdout.Write(src)
+		stdout.Write(src) // (run reports an error writing it)
 		return exitOK
 	}
-	if err := os.WriteFile(*out, src, 0o644); err != nil {
+	if err := replaceFile(*out, src); err != nil {
 		fmt.Fprintf(stderr, "wxflow export-test: %v\n", err)
 		return exitProblems
 	}
@@ -166,4 +167,33 @@ func parseSince(s string, zone *time.Location, now time.Time) (time.Time, error)
 		return now.Add(-d), nil
 	}
 	return time.Time{}, fmt.Errorf("%q is neither a time (2026-11-20T10:00:00+08:00, 2026-11-20 10:00, 2026-11-20) nor a duration back from now (48h, 7d)", s)
+}
+
+// replaceFile writes data to path through a temporary file in the same
+// folder, renamed over it once complete: a failed write (a full disk, a
+// file size limit) leaves the old file as it was, not a fragment.
+func replaceFile(path string, data []byte) error {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Chmod(tmp, 0o644)
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
 }

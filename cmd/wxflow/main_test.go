@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -263,4 +264,49 @@ func TestDocs(t *testing.T) {
 func testFirstLine(s string) string {
 	line, _, _ := strings.Cut(s, "\n")
 	return line
+}
+
+// failWriter fails every write, as stdout on a full disk does.
+type failWriter struct{}
+
+func (failWriter) Write([]byte) (int, error) { return 0, errors.New("no space left on device") }
+
+// TestOutputLostIsAFailure: a command whose output cannot be written
+// (wxflow docs > docs/flows.md on a full disk) exits 1, saying so;
+// before, it exited 0 and left an empty file.
+func TestOutputLostIsAFailure(t *testing.T) {
+	t.Parallel()
+	for _, args := range [][]string{{"docs"}, {"schema"}, {"graph", filepath.Join(examplesDir, "welcome.yaml")}} {
+		var stderr bytes.Buffer
+		if code := run(context.Background(), args, failWriter{}, &stderr); code != exitProblems || !strings.Contains(stderr.String(), "writing the output: no space left on device") {
+			t.Errorf("%v: exit %d, stderr %q", args, code, stderr.String())
+		}
+	}
+}
+
+// TestReplaceFileKeepsTheOldOnFailure: export-test -o writes through a
+// temporary file: a failed write leaves the old file whole and no
+// temporary file behind.
+func TestReplaceFileKeepsTheOldOnFailure(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "a.test.yaml")
+	if err := replaceFile(path, []byte("one\n")); err != nil {
+		t.Fatal(err)
+	}
+	if err := replaceFile(path, []byte("two\n")); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(path); string(b) != "two\n" {
+		t.Fatalf("file %q", b)
+	}
+	blocked := filepath.Join(dir, "blocked")
+	os.MkdirAll(filepath.Join(blocked, "x"), 0o755) // a folder: the rename over it fails
+	if err := replaceFile(blocked, []byte("three\n")); err == nil {
+		t.Fatal("replaced a folder")
+	}
+	entries, _ := os.ReadDir(dir)
+	if len(entries) != 2 {
+		t.Fatalf("left behind: %v", entries)
+	}
 }

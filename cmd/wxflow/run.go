@@ -56,7 +56,31 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		usage(stderr)
 		return exitUsage
 	}
-	return cmd.run(ctx, args[1:], stdout, stderr)
+	out := &outWriter{w: stdout}
+	code := cmd.run(ctx, args[1:], out, stderr)
+	if out.err != nil && code == exitOK {
+		// (wxflow docs > docs/flows.md on a full disk: not a success.)
+		fmt.Fprintf(stderr, "wxflow %s: writing the output: %v\n", args[0], out.err)
+		return exitProblems
+	}
+	return code
+}
+
+// outWriter keeps the first error writing a command's output, so that a
+// command whose output was lost (a full disk, a closed pipe) does not
+// exit 0.
+type outWriter struct {
+	w   io.Writer
+	err error
+}
+
+// Write implements io.Writer.
+func (o *outWriter) Write(p []byte) (int, error) {
+	n, err := o.w.Write(p)
+	if err != nil && o.err == nil {
+		o.err = err
+	}
+	return n, err
 }
 
 func usage(w io.Writer) {

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -37,11 +38,13 @@ func runTest(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	opts := scenario.Options{Verbose: *verbose}
-	if *coverMin < 0 || *coverMin > 100 {
+	minGiven := false
+	fs.Visit(func(f *flag.Flag) { minGiven = minGiven || f.Name == "cover-min" })
+	if math.IsNaN(*coverMin) || *coverMin < 0 || *coverMin > 100 {
 		fmt.Fprintf(stderr, "wxflow test: --cover-min: %v is not a percentage from 0 to 100\n", *coverMin)
 		return exitUsage
 	}
-	if *cover || *coverMin > 0 {
+	if *cover || minGiven {
 		opts.Cover = scenario.NewCoverage()
 	}
 	if *runPattern != "" {
@@ -69,15 +72,16 @@ func runTest(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	for _, dir := range dirs {
 		sum.Add(testDir(ctx, dir, byDir[dir], opts, stdout))
 	}
+	below := false
 	if opts.Cover != nil {
 		opts.Cover.WriteReport(stdout)
+		if below = opts.Cover.Percent() < *coverMin; below {
+			fmt.Fprintf(stdout, "coverage %.1f%% is below --cover-min %v%%\n", opts.Cover.Percent(), *coverMin)
+		}
 	}
+	// The closing line is always the last.
 	fmt.Fprintln(stdout, sum.String())
-	if sum.Failed > 0 {
-		return exitProblems
-	}
-	if opts.Cover != nil && opts.Cover.Percent() < *coverMin {
-		fmt.Fprintf(stdout, "coverage %.1f%% is below --cover-min %v%%\n", opts.Cover.Percent(), *coverMin)
+	if sum.Failed > 0 || below {
 		return exitProblems
 	}
 	return exitOK
