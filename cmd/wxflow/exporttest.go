@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -62,9 +63,18 @@ func runExportTest(ctx context.Context, args []string, stdout, stderr io.Writer)
 		return code
 	}
 	opts := scenario.ExportOptions{Account: account, Contact: id, Zone: cfg.Timezone, ZoneName: cfg.TimezoneName}
+	if opts.ZoneName == "" || opts.ZoneName == "Local" {
+		// The server ran in the machine's zone: the scenario names it,
+		// or it would run in UTC (opening hours would differ).
+		if name := localZoneName(); name != "" {
+			opts.ZoneName = name
+		} else {
+			fmt.Fprintln(stderr, "wxflow export-test: the machine's time zone has no name here (TZ is not set, /etc/localtime names none): add timezone: to the scenario, or timezone: to the config")
+		}
+	}
 	for _, a := range cfg.Accounts {
 		if a.ID == account {
-			opts.Settings = a.Session
+			opts.Settings, opts.AutoClose = a.Session, a.AutoClose
 		}
 	}
 	if *since != "" {
@@ -85,6 +95,9 @@ func runExportTest(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if err != nil {
 		fmt.Fprintf(stderr, "wxflow export-test: %v\n", err)
 		return exitProblems
+	}
+	if n := bytes.Count(src, []byte("# "+scenario.NotPlayed)); n > 0 {
+		fmt.Fprintf(stderr, "wxflow export-test: warning: %d of the conversation's events or replies have no scenario action (comments \"# not played\"): what followed them may differ, and the scenario may not pass as written (docs/testing.md)\n", n)
 	}
 	if *out == "" {
 		stdout.Write(src) // (run reports an error writing it)
@@ -196,4 +209,30 @@ func replaceFile(path string, data []byte) error {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	return nil
+}
+
+// localZoneName is the IANA name of the machine's time zone (time.Local):
+// TZ's, or the zoneinfo file /etc/localtime links to; "" when neither
+// names one.
+func localZoneName() string {
+	if tz, ok := os.LookupEnv("TZ"); ok {
+		tz = strings.TrimPrefix(tz, ":")
+		if tz == "" {
+			return "UTC"
+		}
+		if _, err := time.LoadLocation(tz); err == nil {
+			return tz
+		}
+		return ""
+	}
+	target, err := filepath.EvalSymlinks("/etc/localtime")
+	if err != nil {
+		return ""
+	}
+	if _, name, ok := strings.Cut(target, "zoneinfo/"); ok {
+		if _, err := time.LoadLocation(name); err == nil {
+			return name
+		}
+	}
+	return ""
 }

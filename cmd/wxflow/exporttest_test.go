@@ -253,3 +253,14 @@ func TestExportTestUsage(t *testing.T) {
 		t.Errorf("wxflow help does not list export-test and plan:\n%s", r.stdout)
 	}
 }
+
+// TestLocalZoneName: export-test names the machine's zone when the
+// config gives none (it ran in it; the scenario would run in UTC).
+func TestLocalZoneName(t *testing.T) {
+	for tz, want := range map[string]string{"Asia/Shanghai": "Asia/Shanghai", ":Asia/Tokyo": "Asia/Tokyo", "": "UTC", "Nowhere/Atlantis": ""} {
+		t.Setenv("TZ", tz)
+		if got := localZoneName(); got != want {
+			t.Errorf("TZ=%q: %q, want %q", tz, got, want)
+		}
+	}
+}

@@ -35,6 +35,9 @@ type ExportOptions struct {
 	// Settings are the account's window, quota and region rules; the
 	// ones that differ from the product rules are written in account:.
 	Settings wechat.Settings
+	// AutoClose is the account's auto_close (0: the default), written in
+	// account: when it is another.
+	AutoClose time.Duration
 }
 
 // ErrNothingToExport is returned by Export for a contact with no
@@ -282,6 +285,9 @@ func accountLine(o ExportOptions) string {
 	if s.EventQuota != 0 && s.EventQuota != d.EventQuota {
 		parts = append(parts, "event_quota: "+strconv.Itoa(s.EventQuota))
 	}
+	if o.AutoClose > 0 && o.AutoClose != engine.DefaultAutoClose {
+		parts = append(parts, "auto_close: "+flows.FormatDuration(o.AutoClose))
+	}
 	if len(parts) == 0 {
 		return ""
 	}
@@ -412,14 +418,27 @@ func actionLine(ev *channels.Event) (line, note string) {
 	case channels.Other:
 		what = "a platform event " + ev.Name
 	}
-	return "", fmt.Sprintf("not played (the scenario language has no action for it): %s", what)
+	return "", fmt.Sprintf("%s: %s", NotPlayed, what)
 }
+
+// NotPlayed begins the comment of an event the export writes no action
+// for; a scenario with one may not pass as exported.
+const NotPlayed = "not played (the scenario language has no action for it)"
+
+// notPlayedPerson begins the comment of a person's reply.
+const notPlayedPerson = NotPlayed + ", a person's reply"
 
 // addMessage adds the expect line of a message reserved after the
 // point, and the fail_next that makes the simulated channel refuse it as
 // the platform did
 // at point f (the first point of its instant).
 func (p *exportPoint) addMessage(m *engine.OutboxEntry, f *exportPoint) {
+	if m.RunID == 0 {
+		// A person's reply (the console's inbox): the export plays no
+		// people's actions, and an expect for it would fail.
+		p.expects = append(p.expects, "# "+notPlayedPerson+": "+oneLine(expectLine(m)))
+		return
+	}
 	platform, fail := platformFailure(m)
 	reached := platform || m.Status != engine.OutboxFailed
 	if platform && f.sends == f.failCount && (f.failCount == 0 || f.fail == fail) {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/wxflow/wxflow/channels"
+	"github.com/wxflow/wxflow/engine"
 	"github.com/wxflow/wxflow/engine/sandbox"
 	"github.com/wxflow/wxflow/engine/sqlite"
 	"github.com/wxflow/wxflow/flows"
@@ -156,5 +157,40 @@ func TestExportRoundTrip(t *testing.T) {
 	}
 	if _, err := Export(ctx, st, ExportOptions{Account: "main", Contact: "o_nobody"}); !errors.Is(err, ErrNothingToExport) {
 		t.Errorf("unknown contact: err = %v, want ErrNothingToExport", err)
+	}
+}
+
+// TestExportAccountAutoClose: an account's auto_close other than the
+// default is written in account:, or the exported scenario's closes
+// (and the flows of conversation: closed) came at another time.
+func TestExportAccountAutoClose(t *testing.T) {
+	t.Parallel()
+	got := accountLine(ExportOptions{Account: "intl", AutoClose: 30 * time.Minute})
+	if got != "account: { id: \"intl\", auto_close: 30m }\n" {
+		t.Fatalf("account line %q", got)
+	}
+	if got := accountLine(ExportOptions{Account: "intl", AutoClose: engine.DefaultAutoClose}); got != "account: { id: \"intl\" }\n" {
+		t.Fatalf("account line with the default %q", got)
+	}
+}
+
+// TestExportPersonsReplyIsAComment: a person's reply (no run) is a
+// comment, not an expect that no action of the scenario could make true.
+func TestExportPersonsReplyIsAComment(t *testing.T) {
+	t.Parallel()
+	at := time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
+	events := []*engine.EventRecord{{Key: "1", ReceivedAt: at, Event: channels.Event{Kind: channels.Text, Text: "help"}}}
+	msgs := []*engine.OutboxEntry{
+		{ID: 1, RunID: 7, CreatedAt: at, Status: engine.OutboxSent, Message: channels.Message{Type: "text", Text: "A colleague will answer."}},
+		{ID: 2, CreatedAt: at.Add(time.Minute), Status: engine.OutboxSent, Message: channels.Message{Type: "text", Text: "Hi, Amy here."}},
+	}
+	src := string(writeExport(ExportOptions{Account: "main", Contact: "o_c", Zone: time.UTC}, events, msgs, nil))
+	for _, want := range []string{
+		"  - expect: \"A colleague will answer.\"\n",
+		"  # " + NotPlayed + ", a person's reply: expect: \"Hi, Amy here.\"\n",
+	} {
+		if !strings.Contains(src, want) {
+			t.Errorf("export lacks %q:\n%s", want, src)
+		}
 	}
 }

@@ -24,7 +24,7 @@ func FuzzExportText(f *testing.F) {
 			{Key: "1", ReceivedAt: at, Event: channels.Event{Kind: channels.Follow, Scene: scene}},
 			{Key: "2", ReceivedAt: at.Add(time.Minute), Event: channels.Event{Kind: channels.Text, Text: said}},
 		}
-		msgs := []*engine.OutboxEntry{{ID: 1, CreatedAt: at.Add(time.Minute), Status: engine.OutboxSent, Message: channels.Message{Type: "text", Text: sent}}}
+		msgs := []*engine.OutboxEntry{{ID: 1, RunID: 1, CreatedAt: at.Add(time.Minute), Status: engine.OutboxSent, Message: channels.Message{Type: "text", Text: sent}}}
 		src := writeExport(ExportOptions{Account: "main", Contact: said, Zone: time.UTC}, events, msgs, nil)
 		f := Parse("fuzz.test.yaml", src)
 		if len(f.Problems) > 0 || len(f.Scenarios) != 1 {
