@@ -205,11 +205,13 @@ func inputWords(in steps.Input, ev *flows.EventEnv) string {
 	return in.Kind.String()
 }
 
+// when writes a time of a trail or a note in the server's zone, with its
+// offset (the reader may be in another), or "forever" for none.
 func when(t time.Time, zone *time.Location) string {
 	if t.IsZero() {
 		return "forever"
 	}
-	return t.In(zone).Format("2006-01-02 15:04:05")
+	return t.In(zone).Format("2006-01-02 15:04:05 -07:00")
 }
 
 // clip cuts s to at most n runes, ending with "…" when it cut, its

@@ -96,7 +96,7 @@ func TestTrailOfACompletedRun(t *testing.T) {
 	wantTrail(t, r, []string{
 		" |  | started by follow | []",
 		fmt.Sprintf("send (line 4) | send | done | [%d]", ids[0]),
-		fmt.Sprintf("ready | ask | waits for an answer until 2026-11-20 11:00:01 | [%d]", ids[1]),
+		fmt.Sprintf("ready | ask | waits for an answer until 2026-11-20 11:00:01 +00:00 | [%d]", ids[1]),
 	})
 	for i, e := range r.State.Trail {
 		if !e.At.Equal(t1) {
@@ -118,7 +118,7 @@ func TestTrailOfACompletedRun(t *testing.T) {
 	wantTrail(t, r, []string{
 		" |  | started by follow | []",
 		fmt.Sprintf("send (line 4) | send | done | [%d]", ids[0]),
-		fmt.Sprintf("ready | ask | waits for an answer until 2026-11-20 11:00:01 | [%d]", ids[1]),
+		fmt.Sprintf("ready | ask | waits for an answer until 2026-11-20 11:00:01 +00:00 | [%d]", ids[1]),
 		`ready | ask | answered "yes" | []`,
 		"ready | ask | done | []",
 		"branch (line 8) | branch | goes into its nested steps | []",
@@ -197,7 +197,7 @@ steps:
 		}
 		wantTrail(t, r, []string{
 			" |  | started by follow | []",
-			fmt.Sprintf("q | ask | waits for an answer until 2026-11-20 11:00:01 | [%d]", ids[0]),
+			fmt.Sprintf("q | ask | waits for an answer until 2026-11-20 11:00:01 +00:00 | [%d]", ids[0]),
 			"q | ask | no answer in time | []",
 			"q | ask | jumps to gone | []",
 			fmt.Sprintf("gone | send | done | [%d]", ids[1]),
@@ -230,7 +230,7 @@ steps:
 		}
 		wantTrail(t, r, []string{
 			" |  | started by follow | []",
-			fmt.Sprintf("q | ask | waits for an answer until 2026-11-20 11:00:01 | [%d]", ids[0]),
+			fmt.Sprintf("q | ask | waits for an answer until 2026-11-20 11:00:01 +00:00 | [%d]", ids[0]),
 			"q | ask | no answer in time | []",
 			"q | ask | ended: timed_out | []",
 		})
@@ -365,7 +365,7 @@ func TestTrailIsCapped(t *testing.T) {
 	}
 	now := h.clock.Now()
 	lastE := r.State.Trail[len(r.State.Trail)-1]
-	if want := "waits until " + now.Add(time.Second).UTC().Format("2006-01-02 15:04:05"); lastE.What != want || !lastE.At.Equal(now) {
+	if want := "waits until " + now.Add(time.Second).UTC().Format("2006-01-02 15:04:05 -07:00"); lastE.What != want || !lastE.At.Equal(now) {
 		t.Errorf("last entry = %q at %s, want %q at %s", lastE.What, lastE.At, want, now)
 	}
 	// The oldest kept entry is the sixth timer's, 6s after the start.
