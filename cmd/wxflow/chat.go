@@ -57,10 +57,11 @@ func chat(ctx context.Context, args []string, in io.Reader, stdout, stderr io.Wr
 	dir := fs.String("flows", "flows", "the folder of flows (and menu.yaml) to chat with")
 	contact := fs.String("contact", scenario.DefaultContact, "the contact id (OpenID) you play")
 	start := fs.String("start", "", "where the virtual clock starts, RFC 3339 (default now)")
+	tzName := fs.String("timezone", "Local", "the server's time zone the flows run in (hours, schedules without their own), an IANA name; the clock is shown in it (default the machine's)")
 	region := fs.String("region", wechat.RegionMainland, "the account's region: mainland or international")
 	accountRegions := fs.String("account-region", "", "regions of named accounts, as wxflow validate takes them: ACCOUNT=international,...")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: wxflow chat [--contact ID] [--start RFC3339] [--region R] [--account-region A=R,...] [PATH | --flows DIR]")
+		fmt.Fprintln(stderr, "usage: wxflow chat [--contact ID] [--start RFC3339] [--timezone ZONE] [--region R] [--account-region A=R,...] [PATH | --flows DIR]")
 		fmt.Fprintln(stderr, "\nChats with the flows as a simulated follower: each line you type is a")
 		fmt.Fprintln(stderr, "message; /help lists the commands (/follow, /menu, /wait 2h, /state, ...).")
 		fmt.Fprintln(stderr, "PATH is found as wxflow validate finds it (default flows); a flow file plays")
@@ -86,6 +87,15 @@ func chat(ctx context.Context, args []string, in io.Reader, stdout, stderr io.Wr
 	settings := wechat.Settings{Region: *region}
 	if err := settings.Validate(); err != nil {
 		fmt.Fprintf(stderr, "wxflow chat: --region: %v\n", err)
+		return exitUsage
+	}
+	if !sandbox.ValidContactID(*contact) {
+		fmt.Fprintf(stderr, "wxflow chat: --contact: %s; not %q\n", sandbox.ContactIDRule, *contact)
+		return exitUsage
+	}
+	zone, err := time.LoadLocation(*tzName)
+	if err != nil {
+		fmt.Fprintf(stderr, "wxflow chat: --timezone %q is not a time zone: write an IANA name such as Asia/Shanghai\n", *tzName)
 		return exitUsage
 	}
 	startAt := time.Now().Truncate(time.Second)
@@ -118,7 +128,9 @@ func chat(ctx context.Context, args []string, in io.Reader, stdout, stderr io.Wr
 		return exitProblems
 	}
 	calls := &callLog{next: http.DefaultTransport}
-	sb, err := sandbox.New(ctx, sandbox.Config{Set: set, Start: startAt, Settings: settings, HTTPClient: &http.Client{Transport: calls}})
+	// The clock is shown in the zone the flows run in, whatever offset
+	// --start was written with.
+	sb, err := sandbox.New(ctx, sandbox.Config{Set: set, Start: startAt.In(zone), Zone: zone, Settings: settings, HTTPClient: &http.Client{Transport: calls}})
 	if err != nil {
 		fmt.Fprintf(stderr, "wxflow chat: %v\n", err)
 		return exitProblems

@@ -36,7 +36,7 @@ Alice
 /quit
 this is never read
 `
-	r := chatScript(t, input, "--flows", examplesDir, "--start", "2026-11-16T10:00:00+08:00")
+	r := chatScript(t, input, "--flows", examplesDir, "--start", "2026-11-16T10:00:00+08:00", "--timezone", "Asia/Shanghai")
 	if r.code != exitOK {
 		t.Fatalf("exit %d\nstderr:\n%s", r.code, r.stderr)
 	}
@@ -105,7 +105,7 @@ steps:
       image: { media_id: m_1 }
 `})
 	input := "/follow\n/state\n/wait 3d\n/tap a\n/tap z\n/image\n/location 31.2 121.5 The Bund\n/location x\n//ping\n/help\n"
-	r := chatScript(t, input, "--flows", dir, "--start", "2026-11-16T10:00:00+08:00", "--contact", "o_bob")
+	r := chatScript(t, input, "--flows", dir, "--start", "2026-11-16T10:00:00+08:00", "--timezone", "Asia/Shanghai", "--contact", "o_bob")
 	if r.code != exitOK {
 		t.Fatalf("exit %d\nstderr:\n%s", r.code, r.stderr)
 	}
@@ -155,6 +155,31 @@ steps:
 	}
 }
 
+// TestChatZone: the flows run in --timezone (default the machine's), and
+// the clock is shown in it, whatever offset --start has: before, the
+// clock showed --start's offset while hours were read in the machine's
+// zone, and the two disagreed.
+func TestChatZone(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{"h.yaml": `name: h
+triggers: [{keyword: [hours]}]
+steps:
+  - hours:
+      open: { mon-fri: "09:00-18:00" }
+    when_open: [ { send: "open now" } ]
+    when_closed: [ { send: "closed now" } ]
+`})
+	r := chatScript(t, "hours\n", "--flows", dir, "--start", "2026-11-16T10:00:00Z", "--timezone", "Asia/Shanghai")
+	if r.code != exitOK || !strings.Contains(r.stdout, "the clock stands at Mon 2026-11-16 18:00 +08:00") || !strings.Contains(r.stdout, "bot: closed now") {
+		t.Fatalf("exit %d:\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	r = chatScript(t, "hours\n", "--flows", dir, "--start", "2026-11-16T10:00:00Z", "--timezone", "UTC")
+	if r.code != exitOK || !strings.Contains(r.stdout, "the clock stands at Mon 2026-11-16 10:00 +00:00") || !strings.Contains(r.stdout, "bot: open now") {
+		t.Fatalf("exit %d:\n%s%s", r.code, r.stdout, r.stderr)
+	}
+}
+
 func TestChatErrors(t *testing.T) {
 	t.Parallel()
 	broken := t.TempDir()
@@ -168,6 +193,8 @@ func TestChatErrors(t *testing.T) {
 		{"missing folder", []string{"--flows", filepath.Join(broken, "nope")}, exitUsage, "no such folder"},
 		{"bad start", []string{"--flows", examplesDir, "--start", "tomorrow"}, exitUsage, "--start"},
 		{"bad region", []string{"--flows", examplesDir, "--region", "mars"}, exitUsage, "--region"},
+		{"empty contact", []string{"--flows", examplesDir, "--contact", ""}, exitUsage, `--contact: a simulated contact's id is 1 to 64 letters, digits, _ or -; not ""`},
+		{"bad zone", []string{"--flows", examplesDir, "--timezone", "Mars/Olympus"}, exitUsage, `--timezone "Mars/Olympus" is not a time zone`},
 		{"argument", []string{"--flows", examplesDir, "extra"}, exitUsage, `unexpected argument "extra"`},
 		{"broken flows", []string{"--flows", broken}, exitProblems, filepath.Join(broken, "broken.yaml") + ":4:5: error:"},
 	} {

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -26,6 +27,17 @@ import (
 // DefaultAccount is the account a Sandbox plays when its config
 // names none.
 const DefaultAccount = "sandbox"
+
+// contactID is what a simulated contact's id may be: an OpenID's
+// characters.
+var contactID = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+
+// ValidContactID reports whether id may name a simulated contact: 1 to
+// 64 letters, digits, _ or - (as OpenIDs are).
+func ValidContactID(id string) bool { return contactID.MatchString(id) }
+
+// ContactIDRule says what ValidContactID accepts, for errors.
+const ContactIDRule = "a simulated contact's id is 1 to 64 letters, digits, _ or -"
 
 // maxFiringsPerAdvance stops Advance when timers keep coming due at the
 // same moment without end: only a flow bug can do that, and the run's jump

@@ -7,12 +7,12 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"regexp"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/wxflow/wxflow/engine"
+	"github.com/wxflow/wxflow/engine/sandbox"
 	"github.com/wxflow/wxflow/flows"
 )
 
@@ -27,8 +27,6 @@ const defaultSimContact = "visitor"
 // maxSaid bounds what the simulator remembers a contact did.
 const maxSaid = 200
 
-// simContactID is what a simulated contact's id may be.
-var simContactID = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 
 // SimAction is something the simulated follower does: follow (Scene
 // optional), unfollow, scan (Scene), menu (Key, a menu button), tap (Key
@@ -93,8 +91,8 @@ func (c *Console) simAct(ctx context.Context, a SimAction) error {
 	if a.Contact == "" {
 		a.Contact = defaultSimContact
 	}
-	if !simContactID.MatchString(a.Contact) {
-		return badRequest("a simulated contact's id is 1 to 64 letters, digits, _ or -; not %q", a.Contact)
+	if !sandbox.ValidContactID(a.Contact) {
+		return badRequest(sandbox.ContactIDRule+"; not %q", a.Contact)
 	}
 	// Sandbox actions return when the engine did everything they caused:
 	// the messages after this one are the action's.
@@ -203,8 +201,8 @@ func (c *Console) simView(ctx context.Context, contact string) (*SimView, error)
 	if contact == "" {
 		contact = defaultSimContact
 	}
-	if !simContactID.MatchString(contact) {
-		return nil, badRequest("a simulated contact's id is 1 to 64 letters, digits, _ or -; not %q", contact)
+	if !sandbox.ValidContactID(contact) {
+		return nil, badRequest(sandbox.ContactIDRule+"; not %q", contact)
 	}
 	v := &SimView{Now: sb.Now(), Contact: contact, Chat: []ChatLine{}, Menu: []MenuButtonView{}}
 	if m := c.eng.Flows().Menu; m != nil {
