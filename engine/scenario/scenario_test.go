@@ -236,3 +236,13 @@ func TestProblemsError(t *testing.T) {
 		t.Errorf("Error() = %q, want %q", got, want)
 	}
 }
+
+// TestParseEmptyContactID: an empty contact id is a problem of the
+// header, at its place; before, the scenario failed when it ran.
+func TestParseEmptyContactID(t *testing.T) {
+	t.Parallel()
+	f := Parse("c.test.yaml", []byte("name: c\ncontact: { id: \"\" }\nscript:\n  - say: hi\n"))
+	if len(f.Scenarios) != 1 || len(f.Scenarios[0].Problems) != 1 || !strings.Contains(f.Scenarios[0].Problems[0].String(), "c.test.yaml:2:16: contact id is empty") {
+		t.Fatalf("problems %v %v", f.Problems, f.Scenarios)
+	}
+}

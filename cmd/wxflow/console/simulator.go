@@ -27,7 +27,6 @@ const defaultSimContact = "visitor"
 // maxSaid bounds what the simulator remembers a contact did.
 const maxSaid = 200
 
-
 // SimAction is something the simulated follower does: follow (Scene
 // optional), unfollow, scan (Scene), menu (Key, a menu button), tap (Key
 // and Text, an item of a message menu), text (Text), or advance (the
