@@ -278,10 +278,14 @@ func (p *Plan) OK() bool { return p.AtRisk == 0 && len(p.Errors) == 0 }
 // Write prints the plan for people.
 func (p *Plan) Write(w io.Writer) {
 	if len(p.Errors) > 0 {
+		// Nothing of the folder would load: a diff of what it holds
+		// would describe a reload that does not happen.
 		fmt.Fprintf(w, "The folder has %d %s: a reload keeps the flows running as they are.\n", len(p.Errors), plural(len(p.Errors), "error", "errors"))
 		for _, d := range p.Errors {
 			fmt.Fprintln(w, "  "+d.String())
 		}
+		fmt.Fprintln(w, "Fix them, then run wxflow plan again to see what the reload changes.")
+		return
 	}
 	for _, f := range p.Added {
 		fmt.Fprintf(w, "+ %s (%s): added, %s\n", f.Name, f.File, short(f.To))

@@ -210,6 +210,11 @@ func TestPlanFolderErrors(t *testing.T) {
 	if p.OK() || !strings.Contains(out.String(), "The folder has 1 error: a reload keeps the flows running as they are.") {
 		t.Errorf("OK %v\n%s", p.OK(), out.String())
 	}
+	// No diff of a reload that does not happen (it said the stored
+	// flows were removed, or nameless files added).
+	if strings.Contains(out.String(), "removed") || strings.Contains(out.String(), "added") || !strings.Contains(out.String(), "Fix them, then run wxflow plan again") {
+		t.Errorf("a folder with errors shows a diff:\n%s", out.String())
+	}
 }
 
 func TestOwnText(t *testing.T) {
