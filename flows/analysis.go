@@ -264,7 +264,11 @@ func checkWeChat(p *parser, f *Flow, g *cfg, reached []bool) {
 	if start.quota == 0 {
 		return // no interaction opens the window: nothing to check statically
 	}
-	warnedQuota, warnedWindow := map[int]bool{}, map[int]bool{}
+	warnedQuota := map[int]bool{}
+	// late are the steps that send after the window on some path, with
+	// the time waited; early those that send within it on another (a
+	// loop through a timeout): the warning says which.
+	late, early := map[int]time.Duration{}, map[int]bool{}
 	seen := map[[2]any]bool{}
 	visits := 0
 	var walk func(n int, st windowState)
@@ -289,16 +293,21 @@ func checkWeChat(p *parser, f *Flow, g *cfg, reached []bool) {
 		if s.Spec.Sends {
 			st.sent++
 			switch {
-			case st.elapsed >= window && !warnedWindow[n]:
-				warnedWindow[n] = true
-				p.report(SeverityWarning, s.Pos,
-					fmt.Sprintf("%s of waiting with no reply from the contact comes before it; it will fail as window_closed", FormatDuration(st.elapsed)),
-					fmt.Sprintf("this message can only be sent after WeChat's %s window has closed", FormatDuration(window)))
+			case st.elapsed >= window:
+				if _, ok := late[n]; !ok {
+					late[n] = st.elapsed
+				}
 			case st.elapsed < window && st.sent > st.quota && !warnedQuota[n]:
 				warnedQuota[n] = true
-				p.report(SeverityWarning, s.Pos,
-					"ask a question first, or send fewer messages; the extra ones fail as quota_exhausted",
+				hint := "ask a question first, or send fewer messages; the extra ones fail as quota_exhausted"
+				if s.Kind == "ask" {
+					hint = "send fewer messages before this question; a question asked again unanswered (on_timeout, a jump back) counts too; the extra ones fail as quota_exhausted"
+				}
+				p.report(SeverityWarning, s.Pos, hint,
 					fmt.Sprintf("message %d in a row, but WeChat allows %d replies after %s", st.sent, st.quota, st.opener))
+			}
+			if st.elapsed < window {
+				early[n] = true
 			}
 		}
 		reset := windowState{quota: p.opts.messageQuota(), opener: "a message"}
@@ -320,6 +329,22 @@ func checkWeChat(p *parser, f *Flow, g *cfg, reached []bool) {
 		}
 	}
 	walk(g.entry, start)
+	for n := range g.steps {
+		waited, ok := late[n]
+		if !ok {
+			continue
+		}
+		s := g.steps[n]
+		if early[n] {
+			p.report(SeverityWarning, s.Pos,
+				fmt.Sprintf("%s of waiting with no reply from the contact comes before it on that path (a timeout or a wait the run comes back through); there it fails as window_closed", FormatDuration(waited)),
+				fmt.Sprintf("on some paths this message comes after WeChat's %s window has closed", FormatDuration(window)))
+			continue
+		}
+		p.report(SeverityWarning, s.Pos,
+			fmt.Sprintf("%s of waiting with no reply from the contact comes before it; it will fail as window_closed", FormatDuration(waited)),
+			fmt.Sprintf("this message can only be sent after WeChat's %s window has closed", FormatDuration(window)))
+	}
 }
 
 // DefaultAskTimeout is how long an `ask` waits when it has no `timeout:`.

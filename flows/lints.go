@@ -46,7 +46,7 @@ func lintFollowScan(flows []*Flow, report reportFunc) {
 				}
 				for _, scan := range fs.triggersParsed() {
 					scene, _ := scan.Arg.(string)
-					if scan.Kind != "scan" || scene == "" || scan.Priority < follow.Priority {
+					if scan.Kind != "scan" || scene == "" || scan.Priority < follow.Priority || ownScan(fw, scene, scan.Priority) {
 						continue
 					}
 					report(fw.File, follow.Pos, SeverityWarning,
@@ -61,6 +61,20 @@ func lintFollowScan(flows []*Flow, report reportFunc) {
 			}
 		}
 	}
+}
+
+// ownScan reports whether flow f has a scan trigger of its own for the
+// same codes (the same scene, or every scene) at priority or above: a
+// new follower through them lands in f or in a tie between the two
+// scans, which checkTies warns of, not in the other flow alone.
+func ownScan(f *Flow, scene string, priority int) bool {
+	for _, t := range f.triggersParsed() {
+		own, _ := t.Arg.(string)
+		if t.Kind == "scan" && (own == scene || own == "*") && t.Priority >= priority {
+			return true
+		}
+	}
+	return false
 }
 
 // relTo names file as seen from beside from: its base name when both are

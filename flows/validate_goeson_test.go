@@ -319,3 +319,23 @@ steps:
 		`4:23: error: cron expression "0 9 31 4,6,9,11 *" never fires (no month chosen has such a day: February has 29 days at most; April, June, September and November 30)`,
 	})
 }
+
+// TestLoopingAskWindowWarning: an ask that its own on_timeout comes back
+// to is sent at once on the first path; the warning says the window
+// closes on some paths, not that the message can only be sent after it.
+func TestLoopingAskWindowWarning(t *testing.T) {
+	t.Parallel()
+	_, got := load(t, `name: a
+triggers: [{keyword: [still]}]
+steps:
+  - id: q
+    ask: "Still there?"
+    timeout: 10m
+    on_timeout: q
+  - send: ok
+`, flows.Options{})
+	checkLines(t, got, []string{
+		`4:5: warning: message 6 in a row, but WeChat allows 5 replies after a message (send fewer messages before this question; a question asked again unanswered (on_timeout, a jump back) counts too; the extra ones fail as quota_exhausted)`,
+		`4:5: warning: on some paths this message comes after WeChat's 48h window has closed (48h of waiting with no reply from the contact comes before it on that path (a timeout or a wait the run comes back through); there it fails as window_closed)`,
+	})
+}
