@@ -732,6 +732,12 @@ func (t *sqliteTx) Runs(f engine.RunFilter) ([]*engine.Run, error) {
 	if f.Active && f.Account != "" && f.Contact != "" && f.Flow == "" && f.Status == "" && f.Limit == 0 && f.BeforeID == 0 {
 		return collectRuns(t.stmt("activeRuns").QueryContext(t.ctx, f.Account, f.Contact))
 	}
+	q, args := runsQuery(f)
+	return collectRuns(t.tx.QueryContext(t.ctx, q, args...))
+}
+
+// runsQuery is the query of Runs for a filter, with its arguments.
+func runsQuery(f engine.RunFilter) (string, []any) {
 	var where []string
 	var args []any
 	for _, c := range []struct{ col, val string }{{"account", f.Account}, {"contact", f.Contact}, {"flow", f.Flow}, {"status", string(f.Status)}} {
@@ -751,11 +757,20 @@ func (t *sqliteTx) Runs(f engine.RunFilter) ([]*engine.Run, error) {
 	if len(where) > 0 {
 		q += " WHERE " + strings.Join(where, " AND ")
 	}
-	q += " ORDER BY id DESC"
+	if f.Account != "" && f.Contact != "" && f.Flow != "" {
+		// A contact's runs of a flow come from runs_flow in its order
+		// (the rowid, id, is its last column): ORDER BY id alone read
+		// every such run to sort them, for LIMIT 1 too (a schedule's
+		// check of its last firing, once a minute for every contact,
+		// grew with the runs: 3 days of a scenario took 11 s).
+		q += " ORDER BY started_at DESC, id DESC"
+	} else {
+		q += " ORDER BY id DESC"
+	}
 	if f.Limit > 0 {
 		q += " LIMIT " + strconv.Itoa(f.Limit)
 	}
-	return collectRuns(t.tx.QueryContext(t.ctx, q, args...))
+	return q, args
 }
 
 func (t *sqliteTx) LastStart(account, contact, flow string) (time.Time, bool, error) {
