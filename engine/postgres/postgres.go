@@ -1236,7 +1236,13 @@ func (t *pgTx) Runs(rf engine.RunFilter) ([]*engine.Run, error) {
 	if rf.BeforeID != 0 {
 		f.add("id < ?", rf.BeforeID)
 	}
-	q := `SELECT ` + runCols + ` FROM runs` + f.sql() + ` ORDER BY id DESC`
+	order := ` ORDER BY id DESC`
+	if rf.Account != "" && rf.Contact != "" && rf.Flow != "" {
+		// In runs_flow's order, as on SQLite: no sort of all the
+		// contact's runs of the flow for the last one.
+		order = ` ORDER BY started_at DESC, id DESC`
+	}
+	q := `SELECT ` + runCols + ` FROM runs` + f.sql() + order
 	q += f.limit(rf.Limit)
 	return t.runs(q, f.args)
 }
