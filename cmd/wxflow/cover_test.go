@@ -68,3 +68,31 @@ func TestTestCoverExamples(t *testing.T) {
 		t.Fatalf("exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 }
+
+// TestTestCoverIdenticalFilesInTwoFolders: two folders holding the same
+// flow file (one per account) are each credited with their own
+// scenarios' runs; before, every run counted for the first folder's
+// copy, and the second showed 0%.
+func TestTestCoverIdenticalFilesInTwoFolders(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	flow := "name: hi\ntriggers: [follow, {keyword: [hi]}]\nsteps:\n  - if: event.type == \"follow\"\n    send: Welcome\n  - send: Hi\n"
+	writeFiles(t, dir, map[string]string{
+		"hi.yaml":         flow,
+		"a.test.yaml":     "name: a\nscript:\n  - follow\n  - expect: Welcome\n  - expect: Hi\n",
+		"sub/hi.yaml":     flow,
+		"sub/b.test.yaml": "name: b\nscript:\n  - say: hi\n  - expect: Hi\n",
+	})
+	r := runCLI(t, "test", "--cover", dir)
+	if r.code != exitOK {
+		t.Fatalf("exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	for _, want := range []string{
+		"hi (" + dir + "/hi.yaml): 2/2 steps, 1/2 branches",
+		"hi (" + dir + "/sub/hi.yaml): 1/2 steps, 1/2 branches",
+	} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("output lacks %q:\n%s", want, r.stdout)
+		}
+	}
+}

@@ -162,10 +162,23 @@ func isKey(label string) bool {
 	return true
 }
 
-// Record counts what runs did, from their trails.
-func (c *Coverage) Record(runs []*engine.Run) {
+// Record counts what runs did, from their trails. set is the folder the
+// runs ran on: a run counts for its flow's file there, so that two
+// folders holding identical files (one per account) are each counted
+// for their own runs; runs of versions the set does not hold count for
+// the first file added with that version.
+func (c *Coverage) Record(set *flows.Set, runs []*engine.Run) {
+	files := map[string]string{}
+	if set != nil {
+		for _, f := range set.Flows {
+			files[f.Version] = f.File
+		}
+	}
 	for _, r := range runs {
-		fc, ok := c.byVersion[r.Version]
+		fc, ok := c.byVersion[files[r.Version]+"\x00"+r.Version]
+		if !ok {
+			fc, ok = c.byVersion[r.Version]
+		}
 		if !ok {
 			continue
 		}

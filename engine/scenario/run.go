@@ -140,7 +140,7 @@ func run(ctx context.Context, sc *Scenario, set *flows.Set, cov *Coverage) *Resu
 	if cov != nil {
 		defer func() {
 			if runs, err := sb.Runs(ctx, sc.Contact.ID); err == nil {
-				cov.Record(runs)
+				cov.Record(set, runs)
 			}
 		}()
 	}
