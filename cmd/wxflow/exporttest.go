@@ -121,7 +121,8 @@ func loadStoreConfig(fl *flag.FlagSet, path string) (*config.Config, int, error)
 	if _, err := os.Stat(path); !given && errors.Is(err, fs.ErrNotExist) {
 		return sandboxConfig(), exitOK, nil
 	}
-	cfg, err := config.Load(path, os.LookupEnv)
+	// The store's readers need no secret: they are not read.
+	cfg, err := config.LoadWithoutSecrets(path, os.LookupEnv)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, exitUsage, err

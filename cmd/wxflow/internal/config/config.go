@@ -373,10 +373,30 @@ func Load(path string, lookupEnv func(string) (string, bool)) (*Config, error) {
 // returns them all as a flows.Diagnostics, sorted by position; no message
 // ever shows the value of a secret or of an environment variable.
 func Parse(file string, src []byte, lookupEnv func(string) (string, bool)) (*Config, error) {
+	return parse(file, src, lookupEnv, false)
+}
+
+// LoadWithoutSecrets reads the config file at path as Load does, but for
+// the values of its secrets (the accounts' app_secret, token and AES
+// keys, the admin and operators' tokens, secrets:), which it neither
+// reads from the environment nor checks: the commands that only read
+// the store (export-test, plan) need the rest, and a developer exporting
+// from a production store should not need its AppSecret. The Config's
+// secrets are empty.
+func LoadWithoutSecrets(path string, lookupEnv func(string) (string, bool)) (*Config, error) {
+	src, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	return parse(path, src, lookupEnv, true)
+}
+
+// parse is Parse, with the secrets left unread when noSecrets is set.
+func parse(file string, src []byte, lookupEnv func(string) (string, bool), noSecrets bool) (*Config, error) {
 	if lookupEnv == nil {
 		lookupEnv = os.LookupEnv
 	}
-	p := &parser{file: file, lines: strings.Split(string(src), "\n"), env: lookupEnv}
+	p := &parser{file: file, lines: strings.Split(string(src), "\n"), env: lookupEnv, noSecrets: noSecrets}
 	c := &Config{
 		Listen:          DefaultListen,
 		Database:        DefaultDatabase,
@@ -614,6 +634,9 @@ type parser struct {
 	diags flows.Diagnostics
 	// tokenNodes are the operators' token values by operator name.
 	tokenNodes map[string]*yaml.Node
+	// noSecrets leaves the secrets' values unread (LoadWithoutSecrets):
+	// their keys count as given, their ${NAME} are not expanded.
+	noSecrets bool
 	// expanded are the values of the nodes whose ${NAME} expand put an
 	// environment variable's value in: errorf shows the text written
 	// (${NAME}) instead.
@@ -1158,6 +1181,9 @@ func (p *parser) admin(n *yaml.Node, a *AdminConfig) {
 				a.Listen = s
 			}
 		case "token":
+			if p.noSecrets {
+				return
+			}
 			s, ok := p.text(key, v)
 			switch {
 			case !ok:
@@ -1327,6 +1353,10 @@ func (p *parser) secrets(n *yaml.Node) SecretValues {
 		}
 		if _, dup := out[name]; dup {
 			p.errorf(item, "", "secret %s is listed twice", name)
+			continue
+		}
+		if p.noSecrets {
+			out[name] = ""
 			continue
 		}
 		v, set := p.env(name)
@@ -1555,12 +1585,18 @@ func (p *parser) account(n *yaml.Node) (AccountConfig, *yamlMap, bool) {
 				}
 			}
 		case "app_secret":
+			if p.noSecrets {
+				continue
+			}
 			if s, ok := p.text(key, v); ok && s != "" {
 				if p.checkSecret(key, v, s) {
 					a.AppSecret = s
 				}
 			}
 		case "token":
+			if p.noSecrets {
+				continue
+			}
 			if s, ok := p.text(key, v); ok && s != "" {
 				if tokenPattern.MatchString(s) {
 					a.Token = s
@@ -1569,6 +1605,9 @@ func (p *parser) account(n *yaml.Node) (AccountConfig, *yamlMap, bool) {
 				}
 			}
 		case "aes_key", "aes_key_previous":
+			if p.noSecrets {
+				continue
+			}
 			if s, ok := p.text(key, v); ok && s != "" {
 				if p.checkAESKey(key, v, s) {
 					if key == "aes_key" {

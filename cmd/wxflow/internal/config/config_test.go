@@ -845,3 +845,50 @@ func TestConfigAdminSandbox(t *testing.T) {
 		}
 	}
 }
+
+// TestLoadWithoutSecrets: the store's readers (export-test, plan) load a
+// config whose secrets are not in the environment; the secrets are not
+// read, and every other problem is still reported.
+func TestLoadWithoutSecrets(t *testing.T) {
+	t.Parallel()
+	src := `database: ${WX_DB:-w.db}
+timezone: Asia/Shanghai
+secrets: [CRM_KEY]
+admin:
+  listen: 127.0.0.1:9
+  token: ${UNSET_ADMIN}
+teams: { support: }
+operators:
+  amy:
+    teams: [support]
+    token: ${UNSET_AMY}
+accounts:
+  - id: main
+    app_id: wx0123456789abcdef
+    app_secret: ${UNSET_SECRET}
+    token: ${UNSET_TOKEN}
+    aes_key: ${UNSET_AES}
+    auto_close: 30m
+`
+	path := filepath.Join(t.TempDir(), "wxflow.yaml")
+	if err := os.WriteFile(path, []byte(src), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Load(path, envOf(nil)); err == nil {
+		t.Fatal("Load with no secret set: no error")
+	}
+	c, err := LoadWithoutSecrets(path, envOf(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a := c.Accounts[0]; a.AppSecret != "" || a.Token != "" || a.AESKey != "" || a.AutoClose != 30*time.Minute || c.TimezoneName != "Asia/Shanghai" {
+		t.Errorf("account %+v, zone %s", a, c.TimezoneName)
+	}
+	bad := strings.Replace(src, "Asia/Shanghai", "Mars/Olympus", 1)
+	if err := os.WriteFile(path, []byte(bad), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LoadWithoutSecrets(path, envOf(nil)); err == nil || !strings.Contains(err.Error(), "Mars/Olympus") {
+		t.Errorf("a bad time zone: %v", err)
+	}
+}

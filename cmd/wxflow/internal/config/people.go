@@ -330,6 +330,9 @@ func (p *parser) operator(name string, k, v *yaml.Node, teams map[string]*steps.
 		case "teams":
 			o.Teams = p.operatorTeams(val, teams, teamNames, teamsGiven, checkTeams)
 		case "token":
+			if p.noSecrets {
+				continue
+			}
 			s, tok := p.text(key, val)
 			switch {
 			case !tok:
