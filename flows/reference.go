@@ -890,7 +890,8 @@ steps:
 const whichFlowStarts = `
 One event starts at most one flow: the matching trigger with the highest
 ` + "`priority`" + `; on a tie, the more specific trigger (an exact key, scene or
-keyword before a glob or pattern, before a bare kind); then the flow whose
+keyword before a glob or pattern, before a ` + "`message`" + ` of one ` + "`type`" + `, before
+a bare kind); then the flow whose
 name comes first. ` + "`wxflow validate`" + ` warns where two flows' triggers tie for
 the same input (triggers with an ` + "`if:`" + ` are not compared).
 

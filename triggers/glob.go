@@ -3,11 +3,14 @@ package triggers
 import "github.com/wxflow/wxflow/flows"
 
 // Specificity ranks how precisely a trigger names its input: an exact key,
-// scene or keyword wins over a glob or pattern, which wins over a bare kind.
+// scene or keyword wins over a glob or pattern, which wins over a message
+// of one type (message: with type:, which names a kind of input, not the
+// input), which wins over a bare kind.
 const (
 	SpecificityBare    = 0
-	SpecificityPattern = 1
-	SpecificityExact   = 2
+	SpecificityTyped   = 1
+	SpecificityPattern = 2
+	SpecificityExact   = 3
 )
 
 // globInputs returns the Inputs function of triggers whose argument is a

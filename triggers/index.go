@@ -236,8 +236,8 @@ type hit struct {
 
 // Match returns the triggers that match in, best first: higher priority,
 // then more specific (an exact key, scene or keyword before a glob or
-// pattern, before a bare kind), then flow name, then the trigger's order
-// in its flow. Schedule triggers never match. A flow with account: only
+// pattern, before a message of one type, before a bare kind), then flow
+// name, then the trigger's order in its flow. Schedule triggers never match. A flow with account: only
 // matches events of that account.
 //
 // The engine takes the first candidate whose if: guard, cooldown and

@@ -503,3 +503,19 @@ func BenchmarkNewIndex(b *testing.B) {
 		triggers.NewIndex(fs)
 	}
 }
+
+// TestTypedMessageBetweenPatternAndBare: a message of one type is less
+// specific than a keyword pattern and more than a bare message, whatever
+// the flows' names; before, a message: with type: text ranked as a
+// pattern and won over "^order ([0-9]+)$" by name order alone.
+func TestTypedMessageBetweenPatternAndBare(t *testing.T) {
+	t.Parallel()
+	ix := triggers.NewIndex([]*flows.Flow{
+		flow(t, "a-anytext", "- message:\n    type: text"),
+		flow(t, "a-any", "- message:"),
+		flow(t, "z-order", `- keyword: { pattern: "^order ([0-9]+)$" }`),
+	})
+	if got := names(ix.Match(triggers.Input{Kind: "text", Text: "order 42"})); got != "z-order#0 a-anytext#0 a-any#0" {
+		t.Fatalf("got %s", got)
+	}
+}

@@ -13,7 +13,7 @@ func init() {
 		Interaction: "message",
 		Inputs: func(t *flows.Trigger) ([]string, int) {
 			if typ := t.Args.String("type"); typ != "" {
-				return []string{"message:" + typ}, SpecificityPattern
+				return []string{"message:" + typ}, SpecificityTyped
 			}
 			return []string{"message:"}, SpecificityBare
 		},
