@@ -158,11 +158,14 @@ func (w *work) assignConv(cs *contactState, operator, team, by string, keep *Run
 	c.Operator, c.Team = operator, team
 	cs.dirtyC = true
 	if !c.Held() {
-		c.AssignedAt, c.FirstReplyAt, c.WaitingSince = time.Time{}, time.Time{}, time.Time{}
+		c.AssignedAt, c.FirstReplyAt, c.WaitingSince, c.AssignedBy = time.Time{}, time.Time{}, time.Time{}, 0
 		return w.note(cs, NoteAssigned, by, "handed back to flows", 0)
 	}
 	if !was {
-		c.AssignedAt, c.FirstReplyAt, c.WaitingSince = w.now, time.Time{}, time.Time{}
+		c.AssignedAt, c.FirstReplyAt, c.WaitingSince, c.AssignedBy = w.now, time.Time{}, time.Time{}, 0
+		if keep != nil {
+			c.AssignedBy = keep.ID
+		}
 		if strings.HasPrefix(by, "flow ") || cs.s.Used == 0 {
 			// The contact waits for people from their last interaction:
 			// they asked for a person (a flow handed them over), or

@@ -43,6 +43,11 @@ type Conversation struct {
 	// FirstReplyAt when an operator first replied since (zero before).
 	AssignedAt   time.Time
 	FirstReplyAt time.Time
+	// AssignedBy is the run whose assign step handed the conversation to
+	// people (0 when an operator or the API did): of the runs from
+	// before the assignment, it alone may still ask (see
+	// runner.fromBeforeHandover).
+	AssignedBy int64
 	// WaitingSince is when the contact's oldest message that no operator
 	// answered yet came, while people hold the conversation (zero when
 	// nobody waits).
@@ -94,6 +99,9 @@ func EncodeConversationJSON(c *Contact) ([]byte, error) {
 	b = appendConvTime(b, "aa", v.AssignedAt)
 	b = appendConvTime(b, "fr", v.FirstReplyAt)
 	b = appendConvTime(b, "ws", v.WaitingSince)
+	if v.AssignedBy != 0 {
+		b = strconv.AppendInt(appendConvKey(b, "ar"), v.AssignedBy, 10)
+	}
 	return append(b, '}'), nil
 }
 
@@ -153,12 +161,13 @@ type convJSON struct {
 	AA int64  `json:"aa"`
 	FR int64  `json:"fr"`
 	WS int64  `json:"ws"`
+	AR int64  `json:"ar"`
 }
 
 func (j *convJSON) conversation() Conversation {
 	return Conversation{Status: ConvStatus(j.S), Operator: j.O, Team: j.T, OpenedAt: FromUnixNanos(j.OA), OpenedBy: j.OB,
 		ClosedAt: FromUnixNanos(j.CA), ClosedBy: j.CB, Note: j.N, Category: j.C,
-		AssignedAt: FromUnixNanos(j.AA), FirstReplyAt: FromUnixNanos(j.FR), WaitingSince: FromUnixNanos(j.WS)}
+		AssignedAt: FromUnixNanos(j.AA), FirstReplyAt: FromUnixNanos(j.FR), WaitingSince: FromUnixNanos(j.WS), AssignedBy: j.AR}
 }
 
 // DecodeConversationJSON reads a contact's conversation from the JSON
@@ -270,6 +279,12 @@ func decodeConvFast(v *Conversation, s string) bool {
 			t = &v.FirstReplyAt
 		case "ws":
 			t = &v.WaitingSince
+		case "ar":
+			if quoted {
+				return false
+			}
+			v.AssignedBy = num
+			continue
 		default:
 			return false
 		}

@@ -18,7 +18,7 @@ func TestConversationJSONRoundTrips(t *testing.T) {
 		{Status: engine.ConvOpen, OpenedAt: at, OpenedBy: "contact"},
 		{Status: engine.ConvClosed, Operator: "amy", Team: "support", OpenedAt: at, OpenedBy: "flow handoff", ClosedAt: at.Add(time.Hour),
 			ClosedBy: "operator amy", Note: "solved \"quickly\" \\ 订单\x00号\n", Category: "billing",
-			AssignedAt: at.Add(time.Minute), FirstReplyAt: at.Add(2 * time.Minute), WaitingSince: at.Add(3 * time.Minute)},
+			AssignedAt: at.Add(time.Minute), FirstReplyAt: at.Add(2 * time.Minute), WaitingSince: at.Add(3 * time.Minute), AssignedBy: 4_000_000_123},
 	} {
 		c := &engine.Contact{ID: "o1", Conv: conv}
 		js, err := engine.EncodeConversationJSON(c)
@@ -68,6 +68,8 @@ func FuzzConversationJSON(f *testing.F) {
 	f.Add(`{"s":"open","o":"amy","t":"support","x":"y"}`)
 	f.Add(`{"s":1}`)
 	f.Add(`{"oa":"1"}`)
+	f.Add(`{"s":"open","o":"amy","aa":1795172400000000000,"ar":42}`)
+	f.Add(`{"ar":"42"}`)
 	f.Fuzz(func(t *testing.T, s string) {
 		var c engine.Contact
 		if err := engine.DecodeConversationJSON(&c, s); err != nil {

@@ -221,6 +221,16 @@ func (x *runner) Start(flow string, vars map[string]any) error {
 	return nil
 }
 
+// fromBeforeHandover reports whether people hold the contact's
+// conversation and this run is from before they took it: it started no
+// later than the assignment, in an earlier job (a run started in this
+// one, as by an interrupting event, is not), and it is not the run
+// whose assign step handed the conversation over.
+func (x *runner) fromBeforeHandover() bool {
+	c := &x.cs.c.Conv
+	return c.Held() && !c.AssignedAt.IsZero() && !x.fresh && x.run.ID != c.AssignedBy && !x.run.StartedAt.After(c.AssignedAt)
+}
+
 // maxStepsPerAdvance stops a run that keeps running without suspending:
 // only goto can loop, and it is bounded, so this is a safety net.
 const maxStepsPerAdvance = 10000
@@ -245,6 +255,12 @@ func (x *runner) exec() error {
 				x.path = x.prog.next(x.path)
 				continue
 			}
+		}
+		if s.Kind == "ask" && x.fromBeforeHandover() {
+			// People hold the conversation since after this run began:
+			// its question would compete with them, and its answer is
+			// theirs (a run from before the assignment answers no ask).
+			return x.end(RunHandedOver, "people took the conversation before this ask")
 		}
 		impl := steps.Lookup(s.Kind)
 		if impl == nil {

@@ -214,3 +214,66 @@ script:
 		t.Errorf("got\n%s\nwant %s", out, want)
 	}
 }
+
+// TestRunFromBeforeTheAssignmentAsksNothing: a run that reaches an ask
+// after people took the conversation (it was in a wait) ends as
+// handed_over without asking, and the contact's next message goes to
+// the person; before, it asked, and took the message meant for them as
+// its answer.
+func TestRunFromBeforeTheAssignmentAsksNothing(t *testing.T) {
+	t.Parallel()
+	set := loadFlows(t, map[string]string{"later.yaml": `name: later
+triggers:
+  - keyword: [later]
+steps:
+  - wait: 10m
+  - ask: "What is your name?"
+    save: vars.n
+  - send: "Thanks, ${vars.n}"
+`})
+	mustPass(t, set, `name: a run from before the assignment asks nothing
+operators: { amy: [support] }
+teams: { support: }
+script:
+  - say: later
+  - assign: { operator: amy, to: amy }
+  - wait: 10m
+  - expect_none
+  - expect_run: { flow: later, status: handed_over }
+  - say: "My parcel is late"
+  - expect_none
+  - expect_conversation: { status: open, assignee: amy }
+`)
+}
+
+// TestTheAssigningRunStillAsks: the run whose assign step handed the
+// conversation over may still ask (what it asks while the contact waits
+// for a person), also after waiting.
+func TestTheAssigningRunStillAsks(t *testing.T) {
+	t.Parallel()
+	set := loadFlows(t, map[string]string{"help.yaml": `name: help
+triggers:
+  - keyword: [help]
+steps:
+  - ask: "What is it about?"
+    save: vars.topic
+  - assign: { team: support }
+  - wait: 1m
+  - ask: "Your order number, while you wait?"
+    save: vars.order
+  - send: "Noted ${vars.order}"
+`})
+	mustPass(t, set, `name: the assigning run asks on
+operators: { amy: [support] }
+teams: { support: }
+script:
+  - say: help
+  - expect: "What is it about?"
+  - wait: 1m
+  - say: "a parcel"
+  - wait: 1m
+  - expect: "Your order number, while you wait?"
+  - say: "A-1"
+  - expect: "Noted A-1"
+`)
+}
