@@ -404,7 +404,19 @@ func (w *work) convTriggered(cs *contactState, which string, by string) error {
 	ev := eventEnvAt("conversation", w.now)
 	ev.Key = which
 	fs := w.e.flows.Load()
+	// As for an event's triggers: unless it says interrupt: true, a
+	// conversation trigger starts nothing while the contact is answering
+	// an ask or while people hold the conversation (an operator's reply
+	// opened it: the flow would talk over them).
+	waiting, err := w.waitingRun(cs)
+	if err != nil {
+		return err
+	}
+	held := cs.c.Conv.Held()
 	for _, c := range w.convCandidates(cs.c.Account, which) {
+		if (waiting != nil || held) && !c.Trigger.Interrupt {
+			continue
+		}
 		ok, err := w.guard(cs, &c, ev)
 		if err != nil {
 			return err

@@ -277,3 +277,44 @@ script:
   - expect: "Noted A-1"
 `)
 }
+
+// TestConversationTriggersRespectInterrupt: a conversation: trigger
+// without interrupt: true starts nothing while the contact answers an
+// ask (auto_close closing the conversation meanwhile) or while people
+// hold the conversation (an operator's reply opened it); before, the
+// closed flow took over the ask, and the opened flow talked over the
+// operator.
+func TestConversationTriggersRespectInterrupt(t *testing.T) {
+	t.Parallel()
+	set := loadFlows(t, map[string]string{
+		"quiz.yaml":  "name: quiz\ntriggers: [ { keyword: [quiz] } ]\nsteps:\n  - ask: \"Your name?\"\n    save: vars.name\n    timeout: 3h\n  - send: \"quiz got ${vars.name}\"\n",
+		"rate.yaml":  "name: rate\ntriggers:\n  - conversation: closed\nsteps:\n  - ask: \"Rate us?\"\n    save: vars.r\n",
+		"hello.yaml": "name: hello\ntriggers: [ { conversation: opened } ]\nsteps:\n  - send: \"BOT: welcome back\"\n",
+	})
+	mustPass(t, set, `name: a closed conversation's flow waits for the ask
+operators: { amy: [support] }
+teams: { support: }
+account: { auto_close: 1h }
+script:
+  - say: quiz
+  - expect: "Your name?"
+  - wait: 61m
+  - expect_none
+  - say: "Ann"
+  - expect: "quiz got Ann"
+---
+name: an operator's reply opens the conversation, and the opened flow stays quiet
+operators: { amy: [support] }
+teams: { support: }
+account: { auto_close: 1h }
+script:
+  - say: hi
+  - expect: "BOT: welcome back"
+  - wait: 2h
+  - expect: "Rate us?"
+  - wait: 25h
+  - reply: { operator: amy, text: "Hi, following up" }
+  - expect: { text: "Hi, following up", from: amy }
+  - expect_none
+`)
+}
