@@ -146,10 +146,16 @@ func (w *work) closeConv(cs *contactState, by, note, category string) (bool, err
 }
 
 // assignConv hands a contact's conversation to an operator and/or a team
-// ("" and "" hands it back to flows), opening it when it is closed. When
+// ("" and "" hands it back to flows, leaving a closed one closed),
+// opening it when it is closed. When
 // people take it, a run waiting for an answer (other than keep) ends as
 // handed_over.
 func (w *work) assignConv(cs *contactState, operator, team, by string, keep *Run) error {
+	if operator == "" && team == "" && !cs.c.Conv.Open() {
+		// Back to flows: a closed conversation is theirs already, and
+		// opening it would start the flows of conversation: opened.
+		return nil
+	}
 	if _, err := w.openConv(cs, by); err != nil {
 		return err
 	}

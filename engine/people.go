@@ -195,7 +195,7 @@ func (w *work) act(ref ContactRef, a *Action) (res *ActResult, refused error, er
 		if err == nil && !ok {
 			refused = fmt.Errorf("%w: no operator of team %s is on shift and not away", ErrNobodyToPick, a.Handover.Team)
 		}
-		if ok && !wasOpen {
+		if ok && !wasOpen && cs.c.Conv.Open() {
 			changed = "opened"
 		}
 	case ActOpen:

@@ -318,3 +318,24 @@ script:
   - expect_none
 `)
 }
+
+// TestHandBackAClosedConversation: assigning a closed conversation to
+// nobody (back to flows) leaves it closed and starts no flow; before, it
+// opened it, and the flows of conversation: opened messaged the contact.
+func TestHandBackAClosedConversation(t *testing.T) {
+	t.Parallel()
+	set := loadFlows(t, map[string]string{
+		"hello.yaml": "name: hello\ntriggers: [ { conversation: opened } ]\nsteps:\n  - send: \"Hello again\"\n",
+	})
+	mustPass(t, set, `name: back to flows stays closed
+operators: { amy: [support] }
+teams: { support: }
+script:
+  - say: hi
+  - expect: "Hello again"
+  - close: { operator: amy }
+  - assign: { operator: amy, to: none }
+  - expect_none
+  - expect_conversation: { status: closed }
+`)
+}
