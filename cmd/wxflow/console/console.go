@@ -15,6 +15,7 @@ import (
 	"html/template"
 	"io/fs"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/netip"
 	"net/url"
@@ -230,6 +231,14 @@ func (c *Console) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.Set("X-Frame-Options", "DENY")
 	h.Set("Referrer-Policy", "same-origin")
 	h.Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data: https:; media-src 'self' https:; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'")
+	if c.cfg.Token == "" && !loopbackHost(r.Host) {
+		// The open console (no admin token) listens on a loopback
+		// address only; a request naming another host reached it
+		// through a name that resolves there (DNS rebinding): a page of
+		// that name could read and drive the console.
+		c.refuse(w, r, http.StatusForbidden, "refused: the console without an admin token answers only to localhost, 127.0.0.1 or [::1], not to the host this request names; set admin.token to serve it under another name")
+		return
+	}
 	if !safeMethod(r.Method) {
 		if why := crossOrigin(r); why != "" {
 			c.refuse(w, r, http.StatusForbidden, "refused: this request changes something, and "+why+"; use the console's own pages")
@@ -237,6 +246,20 @@ func (c *Console) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	c.mux.ServeHTTP(w, r)
+}
+
+// loopbackHost reports whether a request's Host (with or without its
+// port) is a loopback address or localhost.
+func loopbackHost(host string) bool {
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
+	if strings.EqualFold(host, "localhost") || strings.HasSuffix(strings.ToLower(host), ".localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // Close ends the console's live streams (server-sent events), so that

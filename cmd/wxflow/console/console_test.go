@@ -428,3 +428,46 @@ func TestConsoleShowsAndReadsTextAsWritten(t *testing.T) {
 		t.Errorf("a number for a text: %d %s", status, body)
 	}
 }
+
+// TestOpenConsoleAnswersOnlyLoopbackHosts: the console without an admin
+// token (the sandbox alone on a loopback address) refuses a request that
+// names another host, as a page reaching it by DNS rebinding does, to
+// read as to change; a console with a token serves any host name.
+func TestOpenConsoleAnswersOnlyLoopbackHosts(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, "")
+	get := func(f *fixture, host string) int {
+		req, err := http.NewRequest(http.MethodGet, f.srv.URL+"/api/contacts", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Host = host
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	port := f.srv.URL[strings.LastIndex(f.srv.URL, ":")+1:]
+	for host, want := range map[string]int{
+		"127.0.0.1:" + port: http.StatusOK, "localhost:" + port: http.StatusOK, "[::1]:" + port: http.StatusOK,
+		"evil.example:" + port: http.StatusForbidden, "evil.example": http.StatusForbidden, "192.168.1.9:" + port: http.StatusForbidden,
+	} {
+		if got := get(f, host); got != want {
+			t.Errorf("Host %s: %d, want %d", host, got, want)
+		}
+	}
+	tok := newFixture(t, "admin-token-0123456789abcdef")
+	req, _ := http.NewRequest(http.MethodGet, tok.srv.URL+"/api/contacts", nil)
+	req.Host = "console.example.com"
+	req.Header.Set("Authorization", "Bearer admin-token-0123456789abcdef")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("a console with a token under another name: %d", resp.StatusCode)
+	}
+}
