@@ -134,8 +134,25 @@ func (e *Engine) Act(ctx context.Context, ref ContactRef, a Action) (*ActResult,
 	return res, refused
 }
 
-// check refuses an action that lacks what it needs.
+// Limits of what an action records: the transcript keeps it, and the
+// inbox shows it (comments, notes and categories are never pruned).
+const (
+	// MaxActionText bounds a comment's, a close note's and a text reply's
+	// bytes.
+	MaxActionText = 16 << 10
+	// MaxCategory bounds a close category's bytes (a label).
+	MaxCategory = 100
+)
+
+// check refuses an action that lacks what it needs, or whose texts are
+// past the limits.
 func (a *Action) check() error {
+	if len(a.Text) > MaxActionText || len(a.Note) > MaxActionText || (a.Message != nil && len(a.Message.Text) > MaxActionText) {
+		return fmt.Errorf("%w: a text, note or reply of an action is %d bytes at most", ErrBadEvent, MaxActionText)
+	}
+	if len(a.Category) > MaxCategory {
+		return fmt.Errorf("%w: a category is %d bytes at most", ErrBadEvent, MaxCategory)
+	}
 	switch a.Kind {
 	case ActReply:
 		if a.Message == nil || (a.Message.Type == "text" && a.Message.Text == "") || a.Message.Type == "" {

@@ -338,6 +338,17 @@ func (c *Console) guard(h http.HandlerFunc, api bool) http.Handler {
 				c.refuse(w, r, http.StatusUnsupportedMediaType, "send the body as Content-Type: application/json (or use the bearer token)")
 				return
 			}
+			if !api {
+				if err := parseForm(r); err != nil {
+					var tooLarge *http.MaxBytesError
+					if errors.As(err, &tooLarge) {
+						c.refuse(w, r, http.StatusRequestEntityTooLarge, fmt.Sprintf("the form is larger than the console takes (%d MB: an image up to 10 MB and its texts)", maxUpload>>20))
+						return
+					}
+					c.refuse(w, r, http.StatusBadRequest, "the form could not be read: "+err.Error())
+					return
+				}
+			}
 			if !api && !csrfMatches(r.PostFormValue(csrfField), c.csrfOf(s)) {
 				c.refuse(w, r, http.StatusForbidden, "the form's CSRF token is missing or out of date: reload the page and try again")
 				return
@@ -345,6 +356,14 @@ func (c *Console) guard(h http.HandlerFunc, api bool) http.Handler {
 		}
 		h(w, r.WithContext(context.WithValue(r.Context(), actorKey{}, actor{Operator: op, session: s})))
 	})
+}
+
+// parseForm reads a form's fields, multipart (with an image) or not.
+func parseForm(r *http.Request) error {
+	if strings.HasPrefix(r.Header.Get("Content-Type"), "multipart/form-data") {
+		return r.ParseMultipartForm(maxUpload)
+	}
+	return r.ParseForm()
 }
 
 // actor is who makes a request: an operator, or the admin (Operator "":

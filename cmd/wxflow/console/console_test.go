@@ -471,3 +471,28 @@ func TestOpenConsoleAnswersOnlyLoopbackHosts(t *testing.T) {
 		t.Errorf("a console with a token under another name: %d", resp.StatusCode)
 	}
 }
+
+// TestActionTextLimits: a comment, a close note or a text reply is 16
+// KiB at most and a category 100 bytes, by the API as by the forms
+// (which took 9 MiB comments that every later read carried); a form
+// past the upload limit is refused as too large, not as a CSRF failure.
+func TestActionTextLimits(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, "")
+	f.play(SimAction{Contact: "lim", Action: "text", Text: "hi"})
+	big := strings.Repeat("x", 16<<10+1)
+	for path, body := range map[string]string{
+		"/api/conversations/sandbox/lim/comment": `{"text":"` + big + `"}`,
+		"/api/conversations/sandbox/lim/close":   `{"note":"` + big + `"}`,
+	} {
+		if code, got, _ := f.do(http.MethodPost, path, "", body); code != http.StatusBadRequest || !strings.Contains(got, "16384 bytes at most") {
+			t.Errorf("%s: %d %s", path, code, got)
+		}
+	}
+	if code, got, _ := f.do(http.MethodPost, "/api/conversations/sandbox/lim/close", "", `{"category":"`+strings.Repeat("c", 101)+`"}`); code != http.StatusBadRequest || !strings.Contains(got, "a category is 100 bytes at most") {
+		t.Errorf("a long category: %d %s", code, got)
+	}
+	if code, got, _ := f.doWith(http.MethodPost, "/inbox/sandbox/lim/comment", "", "application/x-www-form-urlencoded", "text="+strings.Repeat("x", 12<<20)); code != http.StatusRequestEntityTooLarge || !strings.Contains(got, "the form is larger than the console takes") {
+		t.Errorf("a 12 MB form: %d %.200s", code, got)
+	}
+}
