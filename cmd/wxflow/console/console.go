@@ -401,8 +401,9 @@ func (c *Console) credential(r *http.Request) (by credential, s *session, operat
 		if !ok {
 			return byThrottled, nil, "", retry
 		}
-		tok, bearer := strings.CutPrefix(auth, "Bearer ")
-		if bearer {
+		// The scheme's name is case-insensitive (RFC 9110 11.1).
+		scheme, tok, _ := strings.Cut(strings.TrimSpace(auth), " ")
+		if strings.EqualFold(scheme, "Bearer") {
 			if admin, op, ok := c.tokenOf(strings.TrimSpace(tok)); ok {
 				c.limiter.refund(addr)
 				if admin {

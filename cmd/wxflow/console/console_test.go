@@ -496,3 +496,24 @@ func TestActionTextLimits(t *testing.T) {
 		t.Errorf("a 12 MB form: %d %.200s", code, got)
 	}
 }
+
+// TestBearerSchemeAnyCase: "bearer" and "BEARER" are the Bearer scheme
+// (its name is case-insensitive); before, they were refused as a wrong
+// token, and counted by the throttle.
+func TestBearerSchemeAnyCase(t *testing.T) {
+	t.Parallel()
+	const tok = "admin-token-0123456789abcdef"
+	f := newFixture(t, tok)
+	for _, scheme := range []string{"Bearer", "bearer", "BEARER"} {
+		req, _ := http.NewRequest(http.MethodGet, f.srv.URL+"/api/me", nil)
+		req.Header.Set("Authorization", scheme+" "+tok)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Errorf("%s: %d", scheme, resp.StatusCode)
+		}
+	}
+}
