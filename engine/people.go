@@ -202,8 +202,14 @@ func (w *work) act(ref ContactRef, a *Action) (res *ActResult, refused error, er
 		}
 		if err == nil && a.Operator != "" && !cs.c.Conv.Held() {
 			// An operator who replies takes a conversation nobody
-			// holds: flows stop answering while they talk.
-			err = w.assignConv(cs, a.Operator, "", by, nil)
+			// holds: flows stop answering while they talk. The reply
+			// is the first response to the taking (0 s): the metric
+			// skipped it and timed the next reply from the taking.
+			if err = w.assignConv(cs, a.Operator, "", by, nil); err == nil {
+				c := &cs.c.Conv
+				c.FirstReplyAt = w.now
+				w.count().replied(c.Team, 0)
+			}
 		}
 	case ActAssign:
 		wasOpen := cs.c.Conv.Open()

@@ -391,3 +391,36 @@ func TestScheduleInterrupt(t *testing.T) {
 		t.Errorf("polite the next day ran for %q, want alice bob carol carol", got)
 	}
 }
+
+// TestReplyTakingAConversationIsItsFirstResponse: an operator's reply to
+// a conversation nobody holds takes it and is its first response (0 s):
+// the first-response histogram counts it once, and not the next reply.
+func TestReplyTakingAConversationIsItsFirstResponse(t *testing.T) {
+	t.Parallel()
+	h := newPeopleHarness(t, map[string]string{})
+	h.say("hello?")
+	reply := func(text string) {
+		h.mustAct("alice", engine.Action{Kind: engine.ActReply, Operator: "bob", Message: &channels.Message{Type: "text", Text: text}})
+	}
+	count := func() uint64 {
+		var n uint64
+		if hist := h.e.Stats().FirstResponse[""]; hist != nil {
+			for _, c := range hist.Counts {
+				n += c
+			}
+		}
+		return n
+	}
+	reply("Hi, Bob here")
+	if c := h.contact("alice").Conv; c.Operator != "bob" || c.FirstReplyAt.IsZero() {
+		t.Fatalf("conversation %+v: want bob's, first replied", c)
+	}
+	if n := count(); n != 1 {
+		t.Fatalf("first responses %d after the reply that took it, want 1", n)
+	}
+	h.advance(time.Minute)
+	reply("Anything else?")
+	if n := count(); n != 1 {
+		t.Fatalf("first responses %d after a second reply, want 1", n)
+	}
+}
