@@ -46,12 +46,12 @@ func (e *Engine) StartFlow(ctx context.Context, account, contact, flow string, v
 			return nil
 		}
 		if err := p.serves(account); err != nil {
-			refused = fmt.Errorf("%w: %v", ErrBadEvent, err)
+			refused = badRequest(err)
 			return nil
 		}
 		vars, err := p.flow.FitVars(vars)
 		if err != nil {
-			refused = fmt.Errorf("%w: %v", ErrBadEvent, err)
+			refused = badRequest(err)
 			return nil
 		}
 		if !w.direct(account, contact) {

@@ -215,10 +215,18 @@ func (w *work) handover(cs *contactState, h steps.Handover, by string, keep *Run
 		if h.Operator == "" {
 			return false, errors.New("assign: no operator or team")
 		}
-		if _, ok := w.e.cfg.People.Operator(h.Operator); !ok {
+		o, ok := w.e.cfg.People.Operator(h.Operator)
+		if !ok {
 			return false, fmt.Errorf("assign: no operator %q is declared", h.Operator)
 		}
-		return true, w.assignConv(cs, h.Operator, c.Team, by, keep)
+		// The team is kept when the operator is of it; else the
+		// operator holds it alone (operator and team must agree, as an
+		// assignment naming both is refused otherwise).
+		team := c.Team
+		if !slices.Contains(o.Teams, team) {
+			team = ""
+		}
+		return true, w.assignConv(cs, h.Operator, team, by, keep)
 	}
 	if _, ok := w.e.cfg.People.Teams[h.Team]; !ok {
 		return false, fmt.Errorf("assign: no team %q is declared", h.Team)

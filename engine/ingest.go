@@ -16,6 +16,22 @@ import (
 // ErrBadEvent is returned by Ingest for an event it cannot take.
 var ErrBadEvent = errors.New("bad event")
 
+// badInput is a request's mistake that is ErrBadEvent (a 400) and says
+// only what is wrong, without "bad event:" before it (a flow's
+// variables, the account a flow serves).
+type badInput struct{ err error }
+
+func (b badInput) Error() string { return b.err.Error() }
+
+// Is makes it ErrBadEvent.
+func (b badInput) Is(target error) bool { return target == ErrBadEvent }
+
+// Unwrap gives the mistake.
+func (b badInput) Unwrap() error { return b.err }
+
+// badRequest wraps err as a badInput.
+func badRequest(err error) error { return badInput{err} }
+
 // Ingest takes one inbound event. In one transaction, shared with other
 // events arriving at the same time, it dedupes the event, creates or
 // updates the contact, opens or refreshes the contact's session, and then

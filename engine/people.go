@@ -102,7 +102,7 @@ func (e *Engine) Act(ctx context.Context, ref ContactRef, a Action) (*ActResult,
 	if p, ok := e.flows.Load().byName[a.Flow]; ok && a.Kind == ActStart {
 		// Told now, also when the contact's node starts it.
 		if _, err := p.flow.FitVars(a.Vars); err != nil {
-			return nil, fmt.Errorf("%w: %v", ErrBadEvent, err)
+			return nil, badRequest(err)
 		}
 	}
 	var res *ActResult
@@ -293,11 +293,11 @@ func (w *work) startFor(cs *contactState, flow string, vars map[string]any, by s
 		return nil, fmt.Errorf("%w: no flow %q is loaded", ErrNotFound, flow), nil
 	}
 	if err := p.serves(cs.c.Account); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrBadEvent, err), nil
+		return nil, badRequest(err), nil
 	}
 	vars, err := p.flow.FitVars(vars)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrBadEvent, err), nil
+		return nil, badRequest(err), nil
 	}
 	if !cs.c.Followed {
 		return nil, fmt.Errorf("%w: %s unfollowed the account", ErrNotStarted, cs.c.ID), nil

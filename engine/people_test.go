@@ -424,3 +424,23 @@ func TestReplyTakingAConversationIsItsFirstResponse(t *testing.T) {
 		t.Fatalf("first responses %d after a second reply, want 1", n)
 	}
 }
+
+// TestAssignOperatorOfAnotherTeam: assigning an operator who is not of
+// the conversation's team gives it to them alone (team cleared); an
+// operator of the team keeps it. Before, bob held a conversation of team
+// sales he is not in, which an assignment naming both refuses.
+func TestAssignOperatorOfAnotherTeam(t *testing.T) {
+	t.Parallel()
+	h := newPeopleHarness(t, map[string]string{})
+	h.say("hello")
+	h.mustAct("alice", engine.Action{Kind: engine.ActAssign, Operator: "cy", Handover: steps.Handover{Operator: "cy", Team: "sales"}})
+	h.mustAct("alice", engine.Action{Kind: engine.ActAssign, Operator: "cy", Handover: steps.Handover{Operator: "bob"}})
+	if c := h.contact("alice").Conv; c.Operator != "bob" || c.Team != "" {
+		t.Fatalf("bob of support on a sales conversation: %s/%s, want bob alone", c.Operator, c.Team)
+	}
+	h.mustAct("alice", engine.Action{Kind: engine.ActAssign, Operator: "amy", Handover: steps.Handover{Operator: "amy", Team: "support"}})
+	h.mustAct("alice", engine.Action{Kind: engine.ActAssign, Operator: "amy", Handover: steps.Handover{Operator: "bob"}})
+	if c := h.contact("alice").Conv; c.Operator != "bob" || c.Team != "support" {
+		t.Fatalf("bob of support on a support conversation: %s/%s, want the team kept", c.Operator, c.Team)
+	}
+}

@@ -80,8 +80,8 @@ steps:
 		{map[string]any{"extra": 1}, `remind declares no variable "extra" (it declares when: time, n: number)`},
 	} {
 		_, err := h.e.StartFlow(h.ctx, "main", "alice", "remind", tt.vars)
-		if !errors.Is(err, engine.ErrBadEvent) || !strings.Contains(err.Error(), tt.want) {
-			t.Errorf("vars %v: error %v, want ErrBadEvent with %q", tt.vars, err, tt.want)
+		if !errors.Is(err, engine.ErrBadEvent) || !strings.Contains(err.Error(), tt.want) || strings.Contains(err.Error(), "bad event") {
+			t.Errorf("vars %v: error %v, want ErrBadEvent with %q (and no \"bad event\": it is not an event)", tt.vars, err, tt.want)
 		}
 	}
 	if n := len(h.runs("remind")); n != 1 {

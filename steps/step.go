@@ -53,7 +53,8 @@ type Runtime interface {
 type Handover struct {
 	// None hands the conversation back to nobody: no operator, no team.
 	None bool
-	// Operator, alone, assigns an operator and keeps the team.
+	// Operator, alone, assigns an operator and keeps the team when the
+	// operator is of it (else the operator holds it alone).
 	Operator string
 	// Team, alone, puts the conversation in the team's queue (no
 	// operator); with Pick, it assigns the team and an operator of the

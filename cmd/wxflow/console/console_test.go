@@ -517,3 +517,23 @@ func TestBearerSchemeAnyCase(t *testing.T) {
 		}
 	}
 }
+
+// TestImageReplyChecks: a reply's media_id must look like WeChat's and
+// its image_url be an https URL with a host; before, "   " and
+// "https://" were sent, each using up one of the contact's replies.
+func TestImageReplyChecks(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, "")
+	f.play(SimAction{Contact: "img", Action: "text", Text: "hi"})
+	for body, want := range map[string]string{
+		`{"media_id":"   "}`:                           "media_id must be a WeChat media id",
+		`{"media_id":"<x>\n"}`:                         "media_id must be a WeChat media id",
+		`{"image_url":"https://"}`:                     "image_url must be an https URL with a host",
+		`{"image_url":"https://exa mple.com/a b.png"}`: "image_url must be an https URL with a host",
+		`{"image_url":"http://cdn.example.com/a.png"}`: "image_url must be an https URL with a host",
+	} {
+		if code, got, _ := f.do(http.MethodPost, "/api/conversations/sandbox/img/reply", "", body); code != http.StatusBadRequest || !strings.Contains(got, want) {
+			t.Errorf("%s: %d %s", body, code, got)
+		}
+	}
+}

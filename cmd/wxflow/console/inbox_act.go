@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/url"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -203,11 +204,14 @@ func (c *Console) replyMessage(ctx context.Context, req *ActRequest) (*channels.
 	md := &channels.Media{Kind: "image"}
 	switch {
 	case req.ImageURL != "":
-		if !strings.HasPrefix(req.ImageURL, "https://") {
-			return nil, badRequest("image_url must be an https URL")
+		if u, err := url.Parse(req.ImageURL); err != nil || u.Scheme != "https" || u.Host == "" || u.User != nil || strings.ContainsAny(req.ImageURL, " \t\r\n") {
+			return nil, badRequest("image_url must be an https URL with a host, like https://cdn.example.com/a.png")
 		}
 		md.URL = req.ImageURL
 	case req.MediaID != "":
+		if !mediaIDPattern.MatchString(req.MediaID) {
+			return nil, badRequest("media_id must be a WeChat media id: 1 to 128 letters, digits, _ or -")
+		}
 		md.MediaID = req.MediaID
 	default:
 		key, size, err := c.saveUpload(ctx, req.image)
@@ -218,6 +222,11 @@ func (c *Console) replyMessage(ctx context.Context, req *ActRequest) (*channels.
 	}
 	return &channels.Message{Type: "image", Media: md}, nil
 }
+
+// mediaIDPattern is what a WeChat media id looks like (letters, digits,
+// _ and -): a reply with anything else would use up the contact's quota
+// on a message WeChat refuses.
+var mediaIDPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,128}$`)
 
 // imageExts are the image types an upload may be, by their sniffed
 // content type.
