@@ -58,7 +58,9 @@ func init() {
 			}
 			var out []string
 			for _, w := range k.Words {
-				out = append(out, "text:"+strings.ToLower(w))
+				// As the index matches texts (foldKey): case and
+				// full-width spaces do not tell two keywords apart.
+				out = append(out, "text:"+foldKey(strings.TrimSpace(w)))
 			}
 			return out, SpecificityExact
 		},
