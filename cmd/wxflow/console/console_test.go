@@ -537,3 +537,17 @@ func TestImageReplyChecks(t *testing.T) {
 		}
 	}
 }
+
+// TestClosedOnlyUnderAll: view=mine, teams or unassigned with
+// status=closed is a 400 that says where closed conversations are (they
+// have no assignee: the views were always empty).
+func TestClosedOnlyUnderAll(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, "")
+	if code, got, _ := f.do(http.MethodGet, "/api/conversations?view=unassigned&status=closed", "", ""); code != http.StatusBadRequest || !strings.Contains(got, "closed_by says who closed each") {
+		t.Errorf("unassigned closed: %d %s", code, got)
+	}
+	if code, _, _ := f.do(http.MethodGet, "/api/conversations?view=all&status=closed", "", ""); code != http.StatusOK {
+		t.Errorf("all closed: %d", code)
+	}
+}

@@ -135,8 +135,10 @@ func readInboxQuery(q url.Values, who actor) (inboxQuery, error) {
 	default:
 		return iq, badRequest("status must be open or closed, not %q", iq.Status)
 	}
-	if iq.View == "unassigned" && iq.Status != string(engine.ConvOpen) {
-		return iq, badRequest("view=unassigned lists open conversations only")
+	if iq.View != "all" && iq.Status != string(engine.ConvOpen) {
+		// Closing hands a conversation back to flows: a closed one has
+		// no assignee or team to list it under.
+		return iq, badRequest("view=%s lists open conversations only (a closed conversation has no assignee: list them with view=all&status=closed, closed_by says who closed each)", iq.View)
 	}
 	if s := q.Get("cursor"); s != "" {
 		cur, err := parseCursor(s)
