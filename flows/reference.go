@@ -333,6 +333,11 @@ func (d *refDoc) triggers() {
 		facts = append(facts, "**WeChat input:** "+t.Input+".")
 		facts = append(facts, argFact(t.Kind, t.Arg, t.ArgRequired, t.ArgDoc, d.typeRef(t.Arg)))
 		facts = append(facts, "**Interaction:** "+interactionText(t.Interaction, false)+".")
+		if t.Kind == "keyword" {
+			// A tap on a message-menu item is a text a keyword matches,
+			// but WeChat counts it as a menu interaction.
+			facts = append(facts, fmt.Sprintf("A tap on an item of a message menu (`send: {menu: ...}`) is matched as its text, and is a menu interaction for WeChat: it opens the window with %d replies, not %d.", (&Options{}).eventQuota(), (&Options{}).messageQuota()))
+		}
 		facts = append(facts, fmt.Sprintf("**`interrupt` default:** `%t`.", t.InterruptDefault))
 		d.bullets(facts)
 		if len(t.Keys) > 0 {
