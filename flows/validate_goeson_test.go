@@ -232,19 +232,7 @@ steps:
   - send: "sub ${vars.m}"
 `,
 	}
-	for name, src := range files {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(src), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	set, err := flows.LoadDir(dir, flows.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var got []string
-	for _, d := range set.Diags {
-		got = append(got, strings.TrimPrefix(d.String(), dir+string(filepath.Separator)))
-	}
+	got := dirDiags(t, dir, files)
 	want := []string{
 		"p.yaml:7:12: error: vars.n is declared number, but this set step writes text (vars: at line 3 declares n number; store a number in it, or declare it text)",
 		"p.yaml:8:36: error: m: sub expects a number, but this is text (" + filepath.Join(dir, "sub.yaml") + ":2 declares it number)",
@@ -275,24 +263,11 @@ steps:
 // that names another is an error at the start step.
 func TestStartOfAnotherAccountsFlow(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
-	for name, src := range map[string]string{
+	got := dirDiags(t, t.TempDir(), map[string]string{
 		"a.yaml":   "name: a\naccount: main\ntriggers: [follow]\nsteps:\n  - start: b\n  - start: any\n",
 		"b.yaml":   "name: b\naccount: other\nsteps:\n  - send: hi\n",
 		"any.yaml": "name: any\nsteps:\n  - send: hi\n",
-	} {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(src), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	set, err := flows.LoadDir(dir, flows.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var got []string
-	for _, d := range set.Diags {
-		got = append(got, strings.TrimPrefix(d.String(), dir+string(filepath.Separator)))
-	}
+	})
 	want := `a.yaml:5:12: error: flow "b" serves account other, and this flow account main (a run starts flows for its own contact: start a flow of account main, or one without account:)`
 	if len(got) != 1 || got[0] != want {
 		t.Fatalf("diagnostics:\n%s\nwant:\n%s", strings.Join(got, "\n"), want)
@@ -338,4 +313,24 @@ steps:
 		`4:5: warning: message 6 in a row, but WeChat allows 5 replies after a message (send fewer messages before this question; a question asked again unanswered (on_timeout, a jump back) counts too; the extra ones fail as quota_exhausted)`,
 		`4:5: warning: on some paths this message comes after WeChat's 48h window has closed (48h of waiting with no reply from the contact comes before it on that path (a timeout or a wait the run comes back through); there it fails as window_closed)`,
 	})
+}
+
+// dirDiags writes files into dir, loads it, and returns the folder's
+// diagnostics with the file names relative to dir.
+func dirDiags(t *testing.T, dir string, files map[string]string) []string {
+	t.Helper()
+	for name, src := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(src), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	set, err := flows.LoadDir(dir, flows.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, d := range set.Diags {
+		got = append(got, strings.TrimPrefix(d.String(), dir+string(filepath.Separator)))
+	}
+	return got
 }
