@@ -551,3 +551,22 @@ func TestClosedOnlyUnderAll(t *testing.T) {
 		t.Errorf("all closed: %d", code)
 	}
 }
+
+// TestActionFieldsOfAnotherAction: a field another action reads is
+// refused, naming it ({"operator":"amy"} on open was taken in silence);
+// to: me with an operator names two and is refused.
+func TestActionFieldsOfAnotherAction(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, "")
+	f.play(SimAction{Contact: "fld", Action: "text", Text: "hi"})
+	for path, tc := range map[string]struct{ body, want string }{
+		"open":    {`{"operator":"amy"}`, "open takes no operator"},
+		"close":   {`{"text":"x","to":"amy"}`, "close takes no text, to"},
+		"comment": {`{"text":"x","flow":"welcome","note":"n"}`, "comment takes no note, flow"},
+		"assign":  {`{"to":"me","operator":"bob"}`, "to: me assigns the operator who asks"},
+	} {
+		if code, got, _ := f.do(http.MethodPost, "/api/conversations/sandbox/fld/"+path, "", tc.body); code != http.StatusBadRequest || !strings.Contains(got, tc.want) {
+			t.Errorf("%s %s: %d %s", path, tc.body, code, got)
+		}
+	}
+}

@@ -95,6 +95,35 @@ type ActAnswer struct {
 	Why    string          `json:"why,omitempty"`
 }
 
+// actionFields are the JSON fields each action reads (see ActRequest).
+var actionFields = map[string][]string{
+	"reply":   {"text", "image_url", "media_id"},
+	"assign":  {"to", "operator", "team", "pick", "none"},
+	"close":   {"note", "category"},
+	"comment": {"text"},
+	"open":    {},
+	"start":   {"flow", "vars"},
+}
+
+// fieldsNotOf lists the fields set in the request that the action does
+// not read.
+func (r *ActRequest) fieldsNotOf(kind string) []string {
+	allowed, ok := actionFields[kind]
+	if !ok {
+		return nil // an unknown action is refused by its own error
+	}
+	set := map[string]bool{"text": r.Text != "", "image_url": r.ImageURL != "", "media_id": r.MediaID != "", "to": r.To != "",
+		"operator": r.Operator != "", "team": r.Team != "", "pick": r.Pick != "", "none": r.None, "note": r.Note != "",
+		"category": r.Category != "", "flow": r.Flow != "", "vars": r.Vars != nil}
+	var out []string
+	for _, f := range []string{"text", "image_url", "media_id", "to", "operator", "team", "pick", "none", "note", "category", "flow", "vars"} {
+		if set[f] && !slices.Contains(allowed, f) {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
 // convActions are the actions on a conversation.
 var convActions = []string{"reply", "assign", "open", "close", "comment", "start"}
 
@@ -103,6 +132,14 @@ var convActions = []string{"reply", "assign", "open", "close", "comment", "start
 func (c *Console) action(ctx context.Context, kind string, req *ActRequest, who actor) (engine.Action, error) {
 	a := engine.Action{Kind: engine.ActionKind(kind), Operator: who.Operator}
 	people := c.eng.People()
+	if extra := req.fieldsNotOf(kind); len(extra) > 0 {
+		// One struct takes every action's fields: a field of another
+		// action was taken in silence ({"operator": "amy"} on open).
+		return a, badRequest("%s takes no %s", kind, strings.Join(extra, ", "))
+	}
+	if req.To == "me" && req.Operator != "" {
+		return a, badRequest("to: me assigns the operator who asks; with operator it would name two: give one")
+	}
 	switch a.Kind {
 	case engine.ActReply:
 		msg, err := c.replyMessage(ctx, req)
