@@ -37,6 +37,11 @@ const (
 	// Other is an event wxflow does not act on; it is stored and
 	// acknowledged.
 	Other Kind = "other"
+	// OtherMessage is a message of a type wxflow does not act on (a mini
+	// program card, a file, ...; Name is WeChat's MsgType): a message of
+	// any type opens the reply window (WECHAT.md), so it does, and bare
+	// message triggers and a waiting ask see it.
+	OtherMessage Kind = "other_message"
 )
 
 // Interaction classifies an event by what it does to the WeChat session.
@@ -66,7 +71,7 @@ func (i Interaction) String() string {
 // IsMessage reports whether the kind is a message from the contact.
 func (k Kind) IsMessage() bool {
 	switch k {
-	case Text, Image, Voice, Video, Location, Link:
+	case Text, Image, Voice, Video, Location, Link, OtherMessage:
 		return true
 	}
 	return false

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wxflow/wxflow/channels"
 	"github.com/wxflow/wxflow/engine"
 )
 
@@ -163,5 +164,24 @@ steps:
 	}
 	if n := len(h.runs("other-only")); n != 0 {
 		t.Fatalf("%d runs of other-only", n)
+	}
+}
+
+// TestAMessageOfAnotherTypeOpensTheWindow: a message of a type wxflow
+// does not act on (a mini program card, a file) opens the reply window,
+// as a message of any type does (WECHAT.md), and a bare message trigger
+// sees it; before, it was stored as a platform event, the contact had no
+// window, and every reply failed window_closed.
+func TestAMessageOfAnotherTypeOpensTheWindow(t *testing.T) {
+	t.Parallel()
+	h := newHarnessWith(t, map[string]string{"any.yaml": `name: any
+triggers: [ { message: } ]
+steps:
+  - send: "Got your ${event.type}"
+`}, opts{})
+	h.send(channels.Event{Kind: channels.OtherMessage, Name: "miniprogrampage", MsgID: "77"})
+	h.wantTranscript("Got your other_message")
+	if o := h.outbox(); len(o) != 1 || o[0].Status != engine.OutboxSent {
+		t.Fatalf("outbox %+v", o)
 	}
 }

@@ -289,6 +289,9 @@ func (ix *Index) Match(in Input) []Candidate {
 		addGlobs(ix.menuGlob, in.Key)
 	case in.Kind == "conversation":
 		add(ix.convo[in.Key], nil)
+	case in.Kind == "other_message":
+		// A message of a type no trigger names: bare message triggers.
+		add(ix.msgAny, nil)
 	case typ != "":
 		if typ == "text" {
 			text := strings.TrimSpace(in.Text)

@@ -473,8 +473,12 @@ func (c *Callback) Event(account string) channels.Event {
 		e.Kind, e.MsgID, e.Text = channels.Link, c.MsgID, c.URL
 	case "event":
 		c.callbackXMLEvent(&e)
+	case "":
+		e.Kind, e.MsgID = channels.Other, c.MsgID
 	default:
-		e.Kind, e.MsgID, e.Name = channels.Other, c.MsgID, c.MsgType
+		// A message of another type (miniprogrampage, file, ...): it
+		// opens the window as every message does.
+		e.Kind, e.MsgID, e.Name = channels.OtherMessage, c.MsgID, c.MsgType
 	}
 	return e
 }

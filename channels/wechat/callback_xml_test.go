@@ -339,7 +339,7 @@ var cbTestCases = []cbTestCase{
 <MsgId>24567891234567899</MsgId>
 <Title><![CDATA[title]]></Title>
 </xml>`,
-		want: cbTestEvent(channels.Event{Kind: channels.Other, Name: "miniprogrampage", MsgID: "24567891234567899"}),
+		want: cbTestEvent(channels.Event{Kind: channels.OtherMessage, Name: "miniprogrampage", MsgID: "24567891234567899"}),
 	},
 	{
 		name: "vector E plaintext: debug_demo",

@@ -417,6 +417,8 @@ func actionLine(ev *channels.Event) (line, note string) {
 		what = "a menu link opened: " + ev.Key
 	case channels.Other:
 		what = "a platform event " + ev.Name
+	case channels.OtherMessage:
+		what = "a message of type " + ev.Name
 	}
 	return "", fmt.Sprintf("%s: %s", NotPlayed, what)
 }
