@@ -190,6 +190,11 @@ type Client struct {
 	tokMu     sync.Mutex
 	tokCur    Token
 	tokFlight *tokFlight
+	// tokFailLog and tokFailAt are the last failed token fetch logged and
+	// when: the same failure is logged once a minute (written by one
+	// flight at a time).
+	tokFailLog string
+	tokFailAt  time.Time
 	refreshes atomic.Int64
 	observe   func(path, result string)
 }

@@ -151,8 +151,16 @@ func (c *Client) tokRefresh(ctx context.Context, failed string) (Token, error) {
 	}
 	t, err := c.tokFetch(ctx)
 	if err != nil {
+		// A refused fetch (40164: the server's IP is not whitelisted;
+		// 40013, 40125: a wrong AppID or AppSecret) stops every send of
+		// the account: said in the log, once a minute while it lasts.
+		if msg := c.scrub(err, failed).Error(); msg != c.tokFailLog || c.clock.Now().Sub(c.tokFailAt) >= time.Minute {
+			c.tokFailLog, c.tokFailAt = msg, c.clock.Now()
+			c.log.Error("wechat: fetching an access token failed; the account's messages cannot be sent", "account", c.account, "err", msg)
+		}
 		return Token{}, err
 	}
+	c.tokFailLog = ""
 	c.refreshes.Add(1)
 	c.log.Info("wechat access token fetched", "account", c.account, "expires", t.Expires)
 	if c.tokens != nil {

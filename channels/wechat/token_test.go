@@ -1,9 +1,12 @@
 package wechat
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"log/slog"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -360,5 +363,28 @@ func TestTokenFetchErrors(t *testing.T) {
 	}
 	if got := b2.srv.Calls(wechattest.PathStableToken); got != 2 {
 		t.Errorf("stable_token calls = %d, want 2", got)
+	}
+}
+
+// TestTokenFetchFailureIsLogged: a refused token fetch (40164: the
+// server's IP is not whitelisted) is logged at error level, once for the
+// same failure, without the AppSecret; before, nothing was logged and
+// every send of the account failed in silence.
+func TestTokenFetchFailureIsLogged(t *testing.T) {
+	t.Parallel()
+	var logs bytes.Buffer
+	b := apiSetup(t, func(c *ClientConfig) { c.Logger = slog.New(slog.NewTextHandler(&logs, nil)) })
+	b.srv.FailNext(wechattest.PathStableToken, 40164, 40164)
+	for i := 0; i < 2; i++ {
+		if _, err := b.client.Token(context.Background()); err == nil {
+			t.Fatal("a token though the fetch was refused")
+		}
+	}
+	out := logs.String()
+	if n := strings.Count(out, "fetching an access token failed"); n != 1 || !strings.Contains(out, "level=ERROR") || !strings.Contains(out, "40164") {
+		t.Fatalf("logged %d times:\n%s", n, out)
+	}
+	if strings.Contains(out, apiTestSecret) {
+		t.Fatalf("the log shows the AppSecret:\n%s", out)
 	}
 }
