@@ -195,8 +195,8 @@ type Client struct {
 	// flight at a time).
 	tokFailLog string
 	tokFailAt  time.Time
-	refreshes atomic.Int64
-	observe   func(path, result string)
+	refreshes  atomic.Int64
+	observe    func(path, result string)
 }
 
 // apiSystemClock is the wall clock.
