@@ -199,6 +199,14 @@ func (w *work) ingest(ev *channels.Event) error {
 	if pick != nil {
 		env := evEnv
 		env.Match = pick.Match
+		if pick.Trigger.Kind == "conversation" {
+			// A conversation trigger's flow sees a conversation event,
+			// as when an operator or auto_close changes it (the text
+			// that opened it is kept).
+			env = eventEnvAt("conversation", evEnv.At)
+			env.Key, _ = pick.Trigger.Arg.(string)
+			env.Text = evEnv.Text
+		}
 		r, err := w.startFlow(cs, fs.byName[pick.Flow.Name], env, startOpts{interactive: true, by: "started by " + eventWords(env)})
 		if err != nil || r != nil {
 			return err

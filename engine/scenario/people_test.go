@@ -339,3 +339,19 @@ script:
   - expect_conversation: { status: closed }
 `)
 }
+
+// TestConversationOpenedByTheContactIsAConversationEvent: a flow of
+// conversation: opened, started by the contact's message, sees
+// event.type conversation and event.key opened, as the reference says
+// of a conversation trigger's (it saw the message's type).
+func TestConversationOpenedByTheContactIsAConversationEvent(t *testing.T) {
+	t.Parallel()
+	set := loadFlows(t, map[string]string{
+		"hello.yaml": "name: hello\ntriggers: [ { conversation: opened } ]\nsteps:\n  - send: \"${event.type} ${event.key} ${event.text}\"\n",
+	})
+	mustPass(t, set, `name: opened by a message
+script:
+  - say: hi there
+  - expect: "conversation opened hi there"
+`)
+}
