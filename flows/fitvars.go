@@ -106,7 +106,7 @@ func FitVar(t VarType, v any) (any, error) {
 		case string:
 			tm, err := time.Parse(time.RFC3339Nano, x)
 			if err != nil {
-				return nil, fmt.Errorf("expects a time, written as RFC 3339 (2027-01-31T09:30:00+08:00), not %q", clipText(x, 40))
+				return nil, fmt.Errorf("expects a time, written as RFC 3339 (2027-01-31T09:30:00+08:00), not %q", truncate(x, 40))
 			}
 			return tm, nil
 		}
@@ -126,7 +126,7 @@ func FitVar(t VarType, v any) (any, error) {
 func valuePhrase(v any) string {
 	switch x := v.(type) {
 	case string:
-		return fmt.Sprintf("text %q", clipText(x, 40))
+		return fmt.Sprintf("text %q", truncate(x, 40))
 	case bool:
 		return fmt.Sprintf("%t", x)
 	case float64, float32, int, int64, int32, json.Number:
@@ -139,15 +139,6 @@ func valuePhrase(v any) string {
 		return "a map"
 	}
 	return fmt.Sprintf("a %T", v)
-}
-
-// clipText cuts s to n runes, marking the cut.
-func clipText(s string, n int) string {
-	r := []rune(s)
-	if len(r) <= n {
-		return s
-	}
-	return string(r[:n]) + "…"
 }
 
 // TimeVars are the names of the flow's variables of type time, declared

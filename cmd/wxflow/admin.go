@@ -179,9 +179,7 @@ func runQRCode(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		fl.Usage()
 		return exitUsage
 	}
-	expiresSet := false
-	fl.Visit(func(f *flag.Flag) { expiresSet = expiresSet || f.Name == "expires" })
-	if *permanent && expiresSet {
+	if *permanent && flagGiven(fl, "expires") {
 		fmt.Fprintln(stderr, "wxflow qrcode: --expires and --permanent exclude each other")
 		return exitUsage
 	}

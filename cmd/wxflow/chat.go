@@ -72,9 +72,7 @@ func chat(ctx context.Context, args []string, in io.Reader, stdout, stderr io.Wr
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
 	}
-	flowsGiven := false
-	fs.Visit(func(f *flag.Flag) { flowsGiven = flowsGiven || f.Name == "flows" })
-	if fs.NArg() > 1 || (fs.NArg() == 1 && flowsGiven) {
+	if fs.NArg() > 1 || (fs.NArg() == 1 && flagGiven(fs, "flows")) {
 		fmt.Fprintf(stderr, "wxflow chat: unexpected argument %q: chat plays one folder (PATH or --flows DIR)\n", fs.Arg(fs.NArg()-1))
 		fs.Usage()
 		return exitUsage

@@ -116,9 +116,7 @@ func runExportTest(ctx context.Context, args []string, stdout, stderr io.Writer)
 // does not exist, the sandbox's (its store ./wxflow.db, the example
 // flows). The code is the exit code of an error.
 func loadStoreConfig(fl *flag.FlagSet, path string) (*config.Config, int, error) {
-	given := false
-	fl.Visit(func(f *flag.Flag) { given = given || f.Name == "config" })
-	if _, err := os.Stat(path); !given && errors.Is(err, fs.ErrNotExist) {
+	if _, err := os.Stat(path); !flagGiven(fl, "config") && errors.Is(err, fs.ErrNotExist) {
 		return sandboxConfig(), exitOK, nil
 	}
 	// The store's readers need no secret: they are not read.

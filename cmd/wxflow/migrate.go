@@ -71,7 +71,7 @@ func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		st.Close()
 	} else {
 		_, statErr := os.Stat(db)
-		created := errors.Is(statErr, fs.ErrNotExist) && !strings.HasPrefix(db, ":") && !strings.HasPrefix(db, "file:")
+		created := errors.Is(statErr, fs.ErrNotExist) && sqlite.IsFilePath(db)
 		if _, err := os.Stat(*cfgPath); created && *database == "" && err != nil {
 			// Neither a config nor a store here: most likely the wrong
 			// folder, where a new, empty store would only mislead.

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"sort"
@@ -95,6 +96,14 @@ func usage(w io.Writer) {
 		fmt.Fprintf(w, "  %-11s %s\n", n, commands[n].summary)
 	}
 	fmt.Fprintln(w, "\nRun wxflow COMMAND -h for a command's flags.")
+}
+
+// flagGiven reports whether the flag name was set on the command line
+// (not left at its default).
+func flagGiven(fl *flag.FlagSet, name string) bool {
+	given := false
+	fl.Visit(func(f *flag.Flag) { given = given || f.Name == name })
+	return given
 }
 
 // splitRegions parses --region-of "main=international,hk=international".

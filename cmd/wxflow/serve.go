@@ -59,8 +59,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		fl.Usage()
 		return exitUsage
 	}
-	given := false
-	fl.Visit(func(f *flag.Flag) { given = given || f.Name == "config" })
+	given := flagGiven(fl, "config")
 	var cfg *config.Config
 	var err error
 	if _, serr := os.Stat(*cfgPath); !given && errors.Is(serr, fs.ErrNotExist) {

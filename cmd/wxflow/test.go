@@ -38,13 +38,11 @@ func runTest(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	opts := scenario.Options{Verbose: *verbose}
-	minGiven := false
-	fs.Visit(func(f *flag.Flag) { minGiven = minGiven || f.Name == "cover-min" })
 	if math.IsNaN(*coverMin) || *coverMin < 0 || *coverMin > 100 {
 		fmt.Fprintf(stderr, "wxflow test: --cover-min: %v is not a percentage from 0 to 100\n", *coverMin)
 		return exitUsage
 	}
-	if *cover || minGiven {
+	if *cover || flagGiven(fs, "cover-min") {
 		opts.Cover = scenario.NewCoverage()
 	}
 	if *runPattern != "" {

@@ -107,7 +107,7 @@ func Open(ctx context.Context, file string, opts Options) (*Store, error) {
 		opts.ReadConns = 4
 	}
 	var lock *os.File
-	plain := !strings.HasPrefix(file, ":") && !strings.HasPrefix(file, "file:") // not :memory: or a URI
+	plain := IsFilePath(file)
 	if !opts.ReadOnly && plain {
 		// A new file is made readable by its owner only: it will hold
 		// the access tokens (docs/wechat.md). SQLite gives its -wal and
@@ -133,6 +133,12 @@ func Open(ctx context.Context, file string, opts Options) (*Store, error) {
 	}
 	st.lock = lock
 	return st, nil
+}
+
+// IsFilePath reports whether a database setting names a file by its path,
+// not ":memory:" or a "file:" URI, which are passed to SQLite as they are.
+func IsFilePath(file string) bool {
+	return !strings.HasPrefix(file, ":") && !strings.HasPrefix(file, "file:")
 }
 
 // open opens the store (see Open), sync being its synchronous setting.
