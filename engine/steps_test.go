@@ -685,7 +685,7 @@ func TestStepFailingExpressionFailsTheRun(t *testing.T) {
 triggers: [{keyword: [go]}]
 steps:
   - send: "before"
-  - send: "${vars.missing.deeper}"
+  - send: "${vars.missing.Year()}"
   - send: "after"
 vars: { missing: any }
 `})

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/expr-lang/expr"
+	"github.com/expr-lang/expr/ast"
 	"github.com/expr-lang/expr/file"
 	"github.com/expr-lang/expr/vm"
 )
@@ -94,7 +95,7 @@ func compileExpr(src string, kind ExprKind) *compiled {
 		return c.(*compiled)
 	}
 	c := &compiled{}
-	opts := []expr.Option{expr.Env(Env{})}
+	opts := []expr.Option{expr.Env(Env{}), expr.Patch(nilSafe{})}
 	if kind == ExprBool {
 		opts = append(opts, expr.AsBool())
 	}
@@ -115,6 +116,35 @@ func compileExpr(src string, kind ExprKind) *compiled {
 	}
 	actual, _ := exprCache.LoadOrStore(key, c)
 	return actual.(*compiled)
+}
+
+// nilSafe makes a field or an index of nothing give nothing, as `?.`
+// does: `vars.r.body.id` after a failed call, or over an answer without
+// `body`, is nil (an empty text in a template), not an error that fails
+// the run. Only members of values whose type is not known when the flow
+// loads (JSON answers, variables, fields) are made so; a method's callee
+// is left as written, for a call needs its member.
+type nilSafe struct{}
+
+// Visit wraps each member of a value of unknown type in a chain of its own.
+func (nilSafe) Visit(node *ast.Node) {
+	switch n := (*node).(type) {
+	case *ast.MemberNode:
+		if n.Optional || n.Node.Type() == nil || n.Node.Type().Kind() != reflect.Interface {
+			return
+		}
+		n.Optional = true
+		chain := &ast.ChainNode{Node: n}
+		ast.Patch(node, chain)
+	case *ast.CallNode:
+		// Unwrap a callee: expr calls a method of a member, not of a chain.
+		if ch, ok := n.Callee.(*ast.ChainNode); ok {
+			if m, ok := ch.Node.(*ast.MemberNode); ok && m.Optional {
+				m.Optional = false
+				n.Callee = m
+			}
+		}
+	}
 }
 
 var (

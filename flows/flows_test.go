@@ -479,3 +479,55 @@ func TestTiesAcrossKindsAndAccounts(t *testing.T) {
 		t.Fatalf("got:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
+
+// TestMemberOfNothingIsNothing: a field or an index of nil (an http
+// answer without that field, a failed call's body, a variable never set)
+// renders empty and compares as nil, instead of failing the run; methods
+// and fields of known types keep working.
+func TestMemberOfNothingIsNothing(t *testing.T) {
+	t.Parallel()
+	src := `name: a
+triggers: [{keyword: [hi]}]
+vars: { r: any, when: time, m: any }
+steps:
+  - send: "id=${vars.r.body.id}; first=${vars.r.body.items[0].name}; city=${contact.fields.city}"
+  - send: "yes"
+    if: vars.r.body.ok == true
+  - send: "${vars.r.body.items[0].name ?? 'none'} ${len(vars.r.body?.items ?? [])} ${vars.when.Format('2006')}"
+  - send: "${vars.m.Year()}"
+`
+	f, diags := load(t, src, flows.Options{})
+	if len(diags) > 0 {
+		t.Fatal(diags)
+	}
+	for _, r := range []any{nil, map[string]any{"status": 500}, map[string]any{"body": nil}, map[string]any{"body": map[string]any{"items": nil}}} {
+		env := &flows.Env{Contact: flows.ContactEnv{Fields: map[string]any{}}, Vars: map[string]any{"r": r, "when": time.Date(2026, 1, 2, 0, 0, 0, 0, time.UTC)}}
+		got, err := f.Steps[0].Arg.(*flows.Message).Text.Render(env)
+		if err != nil || got != "id=; first=; city=" {
+			t.Errorf("r=%v: %q, %v", r, got, err)
+		}
+		ok, err := f.Steps[1].If.EvalBool(env)
+		if err != nil || ok {
+			t.Errorf("r=%v: if gives %v, %v", r, ok, err)
+		}
+		got, err = f.Steps[2].Arg.(*flows.Message).Text.Render(env)
+		if err != nil || got != "none 0 2026" {
+			t.Errorf("r=%v: %q, %v", r, got, err)
+		}
+	}
+	env := &flows.Env{Vars: map[string]any{"r": map[string]any{"body": map[string]any{"id": 7.0, "items": []any{map[string]any{"name": "tea"}}}}}}
+	got, err := f.Steps[0].Arg.(*flows.Message).Text.Render(env)
+	if err != nil || got != "id=7; first=tea; city=" {
+		t.Errorf("%q, %v", got, err)
+	}
+	// An index past a list's end is still an error (the list is there;
+	// the flow's author wrote a position it lacks), and so is a method of
+	// nothing: there is no value to ask.
+	empty := &flows.Env{Vars: map[string]any{"r": map[string]any{"body": map[string]any{"items": []any{}}}}}
+	if _, err := f.Steps[0].Arg.(*flows.Message).Text.Render(empty); err == nil || !strings.Contains(err.Error(), "out of range") {
+		t.Errorf("index past the end: %v", err)
+	}
+	if _, err := f.Steps[3].Arg.(*flows.Message).Text.Render(&flows.Env{Vars: map[string]any{}}); err == nil {
+		t.Error("a method of nil rendered")
+	}
+}

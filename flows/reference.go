@@ -936,6 +936,11 @@ const templatesText = `
   form, ` + "`${now.Format('2006-01-02 15:04')}`" + `), a duration as ` + "`1h30m0s`" + `, a list
   or a map as JSON (` + "`[\"vip\",\"new\"]`" + `), ` + "`true`" + ` or ` + "`false`" + `, and nothing as an
   empty text.
+- A field or an item of nothing is nothing, as with ` + "`?.`" + `: ` + "`${vars.r.body.id}`" + ` is an
+  empty text when the call failed or its answer has no ` + "`body`" + ` or no ` + "`id`" + `, and
+  ` + "`vars.r.body.ok == true`" + ` is false; ` + "`??`" + ` gives a default
+  (` + "`${vars.r.body.name ?? 'friend'}`" + `). A position past a list's end
+  (` + "`items[0]`" + ` of an empty list) and a method of nothing still fail the run.
 - ` + "`$${`" + ` writes a literal ` + "`${`" + `.
 - ` + "`${secret.NAME}`" + ` reads a secret declared in the config, only in an
   ` + "`http`" + ` step's ` + "`url`" + `, ` + "`query`" + `, ` + "`headers`" + `, ` + "`json`" + ` and ` + "`body`" + `, and on its

@@ -111,7 +111,7 @@ func typedVarTypeOf(v any, env any) VarType {
 	if t != VarAny || !ok || tpl == nil || !tpl.Whole() || env == nil {
 		return t
 	}
-	prog, err := expr.Compile(tpl.parts[0].expr.Src, expr.Env(env))
+	prog, err := expr.Compile(tpl.parts[0].expr.Src, expr.Env(env), expr.Patch(nilSafe{}))
 	if err != nil {
 		return VarAny
 	}
@@ -528,7 +528,7 @@ func typedEnv(types map[string]VarType) any {
 // typedCheck compiles an expression against a typed environment and
 // returns its error in the language's words, or nil.
 func typedCheck(src string, kind ExprKind, env any) *exprError {
-	opts := []expr.Option{expr.Env(env)}
+	opts := []expr.Option{expr.Env(env), expr.Patch(nilSafe{})}
 	if kind == ExprBool {
 		opts = append(opts, expr.AsBool())
 	}

@@ -66,7 +66,7 @@ func TestConversationSteps(t *testing.T) {
 		{name: "close with templates", yaml: "  - close:\n      note: \"order ${vars.order} \"\n      category: \"${vars.topic}\"\n", want: next,
 			setup: func(rt *fakeRuntime) { rt.env.Vars["order"], rt.env.Vars["topic"] = 42, "refund" },
 			check: func(t *testing.T, c *conversationLog) { sameCloses(t, c.closed, [2]string{"order 42", "refund"}) }},
-		{name: "close render error", yaml: "  - close: { note: \"${vars.x.y}\" }\n", wantErr: "close: note: "},
+		{name: "close render error", yaml: "  - close: { note: \"${vars.x.Year()}\" }\n", wantErr: "close: note: "},
 		{name: "comment", yaml: "  - comment: \"asked about ${vars.order}\"\n", want: next,
 			setup: func(rt *fakeRuntime) { rt.env.Vars["order"] = "A1" },
 			check: func(t *testing.T, c *conversationLog) { wantStrings(t, c.comments, "asked about A1") }},

@@ -197,7 +197,7 @@ func TestSimpleSteps(t *testing.T) {
 		{name: "send refused goes on", yaml: "  - send: hi\n", setup: func(rt *fakeRuntime) { rt.refuse = true }, want: next},
 		{name: "send refused on_fail", yaml: "  - send: hi\n    on_fail: fallback\n", setup: func(rt *fakeRuntime) { rt.refuse = true }, want: gotoRef("fallback")},
 		{name: "send with on_fail waits for the outcome", yaml: "  - send: hi\n    on_fail: fallback\n", want: steps.Outcome{Kind: steps.WaitSent}},
-		{name: "send render error", yaml: "  - send: \"Hi ${vars.x.y}\"\n", wantErr: "send: "},
+		{name: "send render error", yaml: "  - send: \"Hi ${vars.x.Year()}\"\n", wantErr: "send: "},
 		{name: "goto", yaml: "  - goto: menu\n", want: gotoRef("menu")},
 		{name: "start", yaml: "  - start: survey\n", want: next,
 			check: func(t *testing.T, rt *fakeRuntime) { wantStrings(t, rt.started, "survey") }},
@@ -230,7 +230,7 @@ func TestSimpleSteps(t *testing.T) {
 		{name: "tag nothing left", yaml: "  - tag: [\"${vars.empty}\"]\n", want: next,
 			setup: func(rt *fakeRuntime) { rt.env.Vars["empty"] = "" },
 			check: func(t *testing.T, rt *fakeRuntime) { wantStrings(t, rt.tagged) }},
-		{name: "tag render error", yaml: "  - tag: [\"${vars.x.y}\"]\n", wantErr: "tag: "},
+		{name: "tag render error", yaml: "  - tag: [\"${vars.x.Year()}\"]\n", wantErr: "tag: "},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -279,7 +279,7 @@ func TestAskRun(t *testing.T) {
 			want: steps.Outcome{Kind: steps.WaitReply, Until: testNow.Add(30 * time.Minute)}},
 		{name: "refused question still waits", yaml: "  - ask: q\n", refuse: true,
 			want: steps.Outcome{Kind: steps.WaitReply, Until: testNow.Add(24 * time.Hour)}},
-		{name: "render error", yaml: "  - ask: \"${vars.x.y}\"\n", wantErr: "ask: "},
+		{name: "render error", yaml: "  - ask: \"${vars.x.Year()}\"\n", wantErr: "ask: "},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -817,8 +817,8 @@ func TestSet(t *testing.T) {
 			want: map[string]any{"vars.order": map[string]any{"id": 21, "items": []any{int64(1), "#21", map[string]any{"q": 22}}}}},
 		{name: "in order", yaml: "  - set:\n      vars.a: \"${vars.x + 1}\"\n      vars.b: \"${vars.a + 1}\"\n",
 			want: map[string]any{"vars.a": 22, "vars.b": 23}},
-		{name: "evaluation error", yaml: "  - set:\n      vars.a: 1\n      vars.b: \"${vars.nope.x}\"\n", wantErr: "set: vars.b: "},
-		{name: "nested evaluation error", yaml: "  - set:\n      vars.a: { list: [\"${vars.nope.x}\"] }\n", wantErr: "set: vars.a: list: [0]: "},
+		{name: "evaluation error", yaml: "  - set:\n      vars.a: 1\n      vars.b: \"${vars.nope.Year()}\"\n", wantErr: "set: vars.b: "},
+		{name: "nested evaluation error", yaml: "  - set:\n      vars.a: { list: [\"${vars.nope.Year()}\"] }\n", wantErr: "set: vars.a: list: [0]: "},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -872,9 +872,9 @@ func TestHTTPRequest(t *testing.T) {
 		{name: "method given", http: "      method: DELETE\n      url: https://x.example/${vars.order}\n",
 			want: steps.Request{Method: "DELETE", URL: "https://x.example/123456", Timeout: 10 * time.Second}},
 		{name: "url from a variable", http: "      url: \"${vars.endpoint}\"\n", wantErr: `http: invalid URL "file:///etc/passwd"`},
-		{name: "url error", http: "      url: \"https://x.example/${vars.nope.x}\"\n", wantErr: "http: url: "},
-		{name: "json error", http: "      url: https://x.example\n      json: { a: \"${vars.nope.x}\" }\n", wantErr: "http: json: a: "},
-		{name: "header error", http: "      url: https://x.example\n      headers: { A: \"${vars.nope.x}\" }\n", wantErr: "http: headers: A: "},
+		{name: "url error", http: "      url: \"https://x.example/${vars.nope.Year()}\"\n", wantErr: "http: url: "},
+		{name: "json error", http: "      url: https://x.example\n      json: { a: \"${vars.nope.Year()}\" }\n", wantErr: "http: json: a: "},
+		{name: "header error", http: "      url: https://x.example\n      headers: { A: \"${vars.nope.Year()}\" }\n", wantErr: "http: headers: A: "},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
