@@ -23,6 +23,11 @@ var ErrRefused = errors.New("reply refused")
 // no operator of the team on shift and not away.
 var ErrNobodyToPick = errors.New("nobody to assign")
 
+// ErrAlreadyClosed is returned by Act for closing a conversation that is
+// closed already (by another operator, a flow, or auto-close): the second
+// close's note and category would otherwise be dropped without a word.
+var ErrAlreadyClosed = errors.New("conversation already closed")
+
 // ErrUnknownOperator is returned by Act for an operator the server does
 // not declare.
 var ErrUnknownOperator = errors.New("no such operator")
@@ -227,6 +232,10 @@ func (w *work) act(ref ContactRef, a *Action) (res *ActResult, refused error, er
 			changed = "opened"
 		}
 	case ActClose:
+		if c := cs.c.Conv; !c.Open() {
+			refused = fmt.Errorf("%w%s", ErrAlreadyClosed, closedBy(c, w.now))
+			break
+		}
 		var closed bool
 		if closed, err = w.closeConv(cs, by, a.Note, a.Category); closed {
 			changed = "closed"
@@ -247,6 +256,15 @@ func (w *work) act(ref ContactRef, a *Action) (res *ActResult, refused error, er
 	}
 	res.Conversation = cs.c.Conv
 	return res, refused, nil
+}
+
+// closedBy says who closed a conversation and how long ago, for a second
+// close's refusal.
+func closedBy(c Conversation, now time.Time) string {
+	if c.ClosedAt.IsZero() {
+		return ": the contact has no conversation yet"
+	}
+	return fmt.Sprintf(" by %s %s ago", c.ClosedBy, now.Sub(c.ClosedAt).Round(time.Second))
 }
 
 // reply reserves an operator's reply, or records it refused.

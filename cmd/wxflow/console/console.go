@@ -597,7 +597,7 @@ func statusOf(err error) int {
 		return http.StatusForbidden
 	case errors.Is(err, engine.ErrNotFound):
 		return http.StatusNotFound
-	case errors.Is(err, engine.ErrNotStarted), errors.Is(err, engine.ErrNobodyToPick):
+	case errors.Is(err, engine.ErrNotStarted), errors.Is(err, engine.ErrNobodyToPick), errors.Is(err, engine.ErrAlreadyClosed):
 		return http.StatusConflict
 	case errors.Is(err, engine.ErrBadEvent), errors.Is(err, errBadRequest):
 		return http.StatusBadRequest

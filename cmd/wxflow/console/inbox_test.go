@@ -216,6 +216,11 @@ func TestInboxAPIActsAsTheTokensOperator(t *testing.T) {
 	if code, body, _ := f.do("POST", conv+"/close", bobToken, `{"note":"answered","category":"solved"}`); code != http.StatusOK {
 		t.Fatalf("bob closes: %d %s", code, body)
 	}
+	// amy closes it too, a moment later: her note would be lost; she is
+	// told who closed it, and nothing changes.
+	if code, body, _ := f.do("POST", conv+"/close", amyToken, `{"note":"mine","category":"spam"}`); code != http.StatusConflict || !strings.Contains(body, "conversation already closed by operator bob") {
+		t.Fatalf("amy closes the closed conversation: %d %s, want 409 naming bob", code, body)
+	}
 
 	code, body, _ = f.do("GET", conv, amyToken, "")
 	if code != http.StatusOK {
