@@ -95,7 +95,12 @@ func (c *Console) apiFlowStart(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, err, true)
 		return
 	}
-	writeJSON(w, http.StatusCreated, runSummary(run))
+	sum, err := c.startedRun(r.Context(), run)
+	if err != nil {
+		c.fail(w, r, err, true)
+		return
+	}
+	writeJSON(w, http.StatusCreated, sum)
 }
 
 func (c *Console) apiContacts(w http.ResponseWriter, r *http.Request) {

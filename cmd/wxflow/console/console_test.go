@@ -263,6 +263,9 @@ func TestConsoleStartFlowAPI(t *testing.T) {
 	if run.Flow != "promo" || run.Status != engine.RunWaitingReply || run.Account != "sandbox" {
 		t.Errorf("started run %+v", run)
 	}
+	if run.Messages == nil || run.Messages.Total() != 2 || run.Undelivered {
+		t.Errorf("the started run's messages: %s, want its 2 messages counted as the runs list does", body)
+	}
 	msgs, err := f.sb.Transcript(ctx, "amy", 0)
 	if err != nil {
 		t.Fatal(err)

@@ -409,7 +409,11 @@ func (c *Console) apiConversationAct(w http.ResponseWriter, r *http.Request) {
 			ans.Message = &m
 		}
 		if res.Run != nil {
-			rs := runSummary(res.Run)
+			rs, err := c.startedRun(r.Context(), res.Run)
+			if err != nil {
+				// The run started: say so, without its messages' outcomes.
+				c.log.Warn("reading a started run's messages", "run", res.Run.ID, "err", err)
+			}
 			ans.Run = &rs
 		}
 	}

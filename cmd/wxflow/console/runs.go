@@ -62,6 +62,15 @@ func withMessages(tx engine.ReadTx, sums []RunSummary) error {
 	return nil
 }
 
+// startedRun is a run just started with its messages' outcomes, as the
+// runs list gives them: a run that ended having reserved only refused
+// messages is undelivered already. On an error the summary is still given.
+func (c *Console) startedRun(ctx context.Context, run *engine.Run) (RunSummary, error) {
+	sums := []RunSummary{runSummary(run)}
+	err := c.eng.Store().View(ctx, func(tx engine.ReadTx) error { return withMessages(tx, sums) })
+	return sums[0], err
+}
+
 // runDuration is how long an ended run took, in words ("" while it runs).
 func runDuration(r *engine.Run) string {
 	if r.EndedAt.IsZero() {
