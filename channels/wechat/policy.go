@@ -152,9 +152,10 @@ func (p Policy) Spend(s channels.Session) channels.Session {
 	return s
 }
 
-// Check returns nil when msg may be sent at now, or a *channels.Refusal.
-// It looks, in this order, at: the follow, the window, the quota, the
-// region, then each media file's size and file type.
+// Check returns nil when msg may be sent at now, or a *channels.Refusal
+// (whose times are written in now's zone). It looks, in this order, at:
+// the follow, the window, the quota, the region, then each media file's
+// size and file type.
 func (p Policy) Check(s channels.Session, msg *channels.Message, now time.Time) error {
 	cfg := p.Settings()
 	if err := cfg.checkSession(s, now); err != nil {
@@ -218,7 +219,7 @@ func (s Settings) checkSession(ss channels.Session, now time.Time) error {
 	w := s.window(ss.Kind)
 	if end := ss.Last.Add(w); !now.Before(end) {
 		return &channels.Refusal{Reason: channels.ReasonWindowClosed,
-			Detail: fmt.Sprintf("the %s window opened by %s closed at %s", formatDuration(w), opener(ss.Kind), end.Format(time.RFC3339))}
+			Detail: fmt.Sprintf("the %s window opened by %s closed at %s", formatDuration(w), opener(ss.Kind), end.In(now.Location()).Format(time.RFC3339))}
 	}
 	if q := s.quota(ss.Kind); ss.Used >= q {
 		return &channels.Refusal{Reason: channels.ReasonQuotaExhausted,

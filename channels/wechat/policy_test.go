@@ -335,6 +335,10 @@ func TestRefusalMessages(t *testing.T) {
 			"the reply window is closed: the 48h window opened by a follow, scan or menu click closed at 2024-05-19T10:00:00Z"},
 		{"unfollowed", channels.Session{}, t0,
 			"the contact no longer follows the account"},
+		// The times of a refusal are in now's zone (the server's), as the
+		// console shows every other time.
+		{"window in now's zone", s, t0.Add(50 * time.Hour).In(time.FixedZone("CST", 8*3600)),
+			"the reply window is closed: the 48h window opened by a follow, scan or menu click closed at 2024-05-19T18:00:00+08:00"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
