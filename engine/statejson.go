@@ -43,14 +43,17 @@ func AppendState(b []byte, s *RunState) ([]byte, error) {
 			b = append(b, j...)
 		}
 	}
+	// Times, large integers and the like keep their kind (flows.StoredValue).
 	if len(s.Vars) > 0 {
-		value("vars", s.Vars)
+		value("vars", flows.StoredValues(s.Vars))
 	}
 	if s.Answer != nil {
-		value("answer", s.Answer)
+		value("answer", flows.StoredValue(s.Answer))
 	}
 	if s.HTTP != nil {
-		value("http", s.HTTP)
+		h := *s.HTTP
+		h.Body = flows.StoredValue(h.Body)
+		value("http", &h)
 	}
 	if s.Event != nil {
 		key("event")
@@ -149,7 +152,8 @@ func appendEvent(b []byte, ev *flows.EventEnv) ([]byte, error) {
 }
 
 // DecodeState reads a run's state into s (the zero RunState) exactly as
-// json.Unmarshal would. The shapes AppendState writes are read by hand;
+// json.Unmarshal would, then reads the values flows.StoredValue wrote
+// back (liveState). The shapes AppendState writes are read by hand;
 // anything else (an unknown, repeated or differently spelt key, a null,
 // a malformed document) is left to encoding/json, which also gives the
 // errors.
@@ -158,11 +162,26 @@ func DecodeState(data []byte, s *RunState) error {
 	if r.state(s) {
 		r.ws()
 		if r.i == len(r.b) {
+			liveState(s)
 			return nil
 		}
 	}
 	*s = RunState{}
-	return json.Unmarshal(data, s)
+	if err := json.Unmarshal(data, s); err != nil {
+		return err
+	}
+	liveState(s)
+	return nil
+}
+
+// liveState reads back the values AppendState wrote with
+// flows.StoredValue.
+func liveState(s *RunState) {
+	flows.LiveValues(s.Vars)
+	s.Answer = flows.LiveValue(s.Answer)
+	if s.HTTP != nil {
+		s.HTTP.Body = flows.LiveValue(s.HTTP.Body)
+	}
 }
 
 // jsonReader reads the JSON of a run's state. Its methods report false

@@ -82,7 +82,7 @@ func FuzzStateJSON(f *testing.F) {
 		`{"Attempts":1}`, `{"attempts":1,"attempts":2}`, `{"attempts":1.0}`, `{"attempts":1e2}`, `{"attempts":01}`, `{"attempts":-0}`,
 		`{"attempts":99999999999999999999}`, `{"jumps":null}`, `{"event":null}`, `{"trail":[]}`, `{"trail":null}`,
 		`{"trail":[{"at":"2026-11-20T10:00:00+08:00","messages":[]}]}`, `{"trail":[{"at":null}]}`, `{"error":"a\u00e9\n"}`,
-		`{"tr\u0061il":[]}`, `{"vars":{"a":[1,{"b":"}]"}]}}`, `{"vars":{"a":1}}x`, ` { "vars" : { } , "jumps" : 3 } `,
+		`{"tr\u0061il":[]}`, `{"vars":{"a":[1,{"b":"}]"}]}}`, `{"vars":{"t":{"$time":"2026-11-20T10:00:00+08:00"},"m":{"$map":{"$int":"x"}},"i":{"$int":"9007199254740993"},"f":{"$float":"+Inf"},"d":{"$duration":"1h"},"bad":{"$time":1}},"answer":{"$int":"-9007199254740993"}}`, `{"vars":{"a":1}}x`, ` { "vars" : { } , "jumps" : 3 } `,
 		`{"answer":"x"`, `{"answer":tru}`, `{"answer":"\"}"}`, `{"other":1}`, `[]`, `null`, ``, `{"event":{"Location":null}}`,
 		`{"event":{"At":"bad"}}`, `{"error":"` + "\xff" + `"}`, `{"trail":[{"what":"a","what":"b"}]}`,
 	} {
@@ -92,6 +92,9 @@ func FuzzStateJSON(f *testing.F) {
 		var mine, std RunState
 		errMine := DecodeState(doc, &mine)
 		errStd := json.Unmarshal(doc, &std)
+		if errStd == nil {
+			liveState(&std) // the tagged values (flows.StoredValue) read back
+		}
 		if (errMine == nil) != (errStd == nil) {
 			t.Fatalf("%q: hand %v, standard %v", doc, errMine, errStd)
 		}

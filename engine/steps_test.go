@@ -696,3 +696,26 @@ vars: { missing: any }
 	}
 	h.wantTranscript("before")
 }
+
+// TestValuesKeepTheirKindAcrossAWait: a run's variables and a contact's
+// fields are kept as JSON while the run waits; a time (also inside a map
+// or a variable of type any), a duration, an integer beyond 2^53 and an
+// infinity are the same after the wait as before it.
+func TestValuesKeepTheirKindAcrossAWait(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, map[string]string{"f.yaml": `name: f
+triggers: [{keyword: [go]}]
+vars: { x: any }
+steps:
+  - set: { contact.fields.when: "${now}", vars.m: {t: "${now}", "$time": "mine"}, vars.x: "${now}", vars.id: 1790000000000000123, vars.d: '${duration("90m")}', vars.inf: "${1/0}" }
+  - send: "${type(contact.fields.when)} ${type(vars.m.t)} ${type(vars.x)} ${vars.id} ${vars.d} ${vars.inf} ${vars.m['$time']}"
+  - wait: 1m
+  - send: "${type(contact.fields.when)} ${type(vars.m.t)} ${type(vars.x)} ${vars.id} ${vars.d} ${vars.inf} ${vars.m['$time']}"
+  - send: "${vars.m.t.Year() == now.Year() && contact.fields.when < now}"
+`})
+	h.say("go")
+	h.advance(2 * time.Minute)
+	same := "time.Time time.Time time.Time 1790000000000000123 1h30m0s +Inf mine"
+	h.wantTranscript(same + " | " + same + " | true")
+	h.wantRuns("f:completed")
+}

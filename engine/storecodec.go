@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"time"
+
+	"github.com/wxflow/wxflow/flows"
 )
 
 // The codec every store shares: times as Unix nanoseconds, a contact's
@@ -41,7 +43,7 @@ func EncodeContactJSON(c *Contact) (tags, fields []byte, err error) {
 	if f == nil {
 		f = map[string]any{}
 	}
-	if fields, err = json.Marshal(f); err != nil {
+	if fields, err = json.Marshal(flows.StoredValues(f)); err != nil {
 		return nil, nil, fmt.Errorf("contact %s fields: %w", c.ID, err)
 	}
 	return tags, fields, nil
@@ -59,5 +61,6 @@ func DecodeContactJSON(c *Contact, tags, fields string) error {
 	if c.Fields == nil {
 		c.Fields = map[string]any{}
 	}
+	flows.LiveValues(c.Fields)
 	return nil
 }

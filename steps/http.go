@@ -31,7 +31,7 @@ func init() {
 			flows.Field{Name: "json", Type: flows.JSON, Secrets: true, Doc: "A body sent as JSON (Content-Type: application/json). May use `${secret.NAME}`."},
 			flows.Field{Name: "body", Type: flows.Text, Secrets: true, Doc: "A body sent as it is. May use `${secret.NAME}`."},
 			flows.Field{Name: "timeout", Type: flows.Duration, Default: "10s", Doc: "How long to wait for the answer (2m at most)."},
-			flows.Field{Name: "save", Type: flows.SavePath, Doc: "Where the response goes: `{status, headers, body}` (body parsed when it is JSON). A body in the charset its Content-Type names (GBK, GB 18030, Big5, ...) is decoded to UTF-8 first; a charset wxflow does not know fails the call."},
+			flows.Field{Name: "save", Type: flows.SavePath, Doc: "Where the response goes: `{status, headers, body}` (body parsed when it is JSON; an integer beyond 2^53, such as an order or user ID, keeps all its digits: an integer up to 2^63, larger ones as text). A body in the charset its Content-Type names (GBK, GB 18030, Big5, ...) is decoded to UTF-8 first; a charset wxflow does not know fails the call."},
 		),
 		Keys: []flows.Field{
 			{Name: "on_error", Type: flows.Ref, Doc: "The step to go to on a network error, a timeout, a non-2xx answer, a response body over 1 MiB (none of it is kept), or a request the run's values make impossible (a header value with a line break, a value that cannot stand in the URL's host, an expression that fails: the call is not made); without it the run goes on. Redirects are not followed, so that the request's headers, body and secrets go only to the address written: a 3xx answer is a non-2xx answer, and `http.headers.Location` says where it pointed."},
@@ -250,8 +250,8 @@ func responseEnv(res *HTTPResult) flows.HTTPEnv {
 		}
 	}
 	if trimmed := bytes.TrimSpace(res.Body); len(trimmed) > 0 && json.Valid(trimmed) {
-		var v any
-		if err := json.Unmarshal(trimmed, &v); err == nil {
+		// Large integers (IDs) keep their digits.
+		if v, err := flows.DecodeJSONValue(trimmed); err == nil {
 			env.Body = v
 		}
 	}
