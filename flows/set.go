@@ -441,6 +441,14 @@ func checkStartVars(from *Flow, vars *Object, target *Flow, report reportFunc) {
 			}
 			t = typedVarTypeOf(vars.Get(k), env)
 		}
+		if d.Type == VarTime && t == VarText {
+			// A time may be given as RFC 3339 text: written out, it is
+			// checked now; a template's text is checked when it is given.
+			if err := timeText(vars.Get(k)); err != nil {
+				report(from.File, vars.At(k), SeverityError, fmt.Sprintf("%s:%d declares it time", target.File, d.Pos.Line), "%s: %s %s", name, target.Name, err)
+			}
+			continue
+		}
 		if d.Type != VarAny && t != VarAny && t != d.Type {
 			report(from.File, vars.At(k), SeverityError, fmt.Sprintf("%s:%d declares it %s", target.File, d.Pos.Line, d.Type),
 				"%s: %s expects %s, but this is %s", name, target.Name, d.Type.phrase(), t.phrase())

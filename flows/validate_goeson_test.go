@@ -180,7 +180,7 @@ steps:
 `, flows.Options{})
 	checkLines(t, got, []string{
 		`5:12: error: vars.x is declared text, but this set step writes a number (vars: at line 2 declares x text; store text in it, or declare it number)`,
-		`5:23: error: vars.t is declared time, but this set step writes text (vars: at line 2 declares t time; store a time in it, or declare it text)`,
+		`5:23: error: vars.t expects a time, written as RFC 3339 (2027-01-31T09:30:00+08:00), not "not a time" (vars: at line 2 declares t time)`,
 		`5:45: error: vars.n is declared number, but this set step writes text (vars: at line 2 declares n number; store a number in it, or declare it text)`,
 		`8:11: error: vars.y is declared text, but this ask step saves a number (vars: at line 2 declares y text; store text in it, or declare it number)`,
 		`9:49: error: vars.h is declared number, but this http step saves a map (vars: at line 2 declares h number; store a number in it, or declare it map)`,
@@ -333,4 +333,38 @@ func dirDiags(t *testing.T, dir string, files map[string]string) []string {
 		got = append(got, strings.TrimPrefix(d.String(), dir+string(filepath.Separator)))
 	}
 	return got
+}
+
+// TestTimeGivenAsText: a variable declared time may be given as RFC 3339
+// text, as the vars key says: written out, it is checked when the flow
+// loads; a template's text is checked when it is given.
+func TestTimeGivenAsText(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	files := map[string]string{
+		"p.yaml": `name: p
+triggers: [{keyword: [p]}]
+vars: { at: time }
+steps:
+  - start: { flow: sub, vars: { t: "2026-11-16T11:00:00+08:00" } }
+  - start: { flow: sub, vars: { t: "${now.Format('2006-01-02')}T09:00:00+08:00" } }
+  - start: { flow: sub, vars: { t: "tomorrow" } }
+  - set: { vars.at: "2026-11-16T11:00:00+08:00" }
+  - set: { vars.at: "noon" }
+`,
+		"sub.yaml": `name: sub
+vars: { t: time }
+steps:
+  - wait: { until: vars.t }
+  - send: woke
+`,
+	}
+	got := dirDiags(t, dir, files)
+	want := []string{
+		`p.yaml:7:36: error: t: sub expects a time, written as RFC 3339 (2027-01-31T09:30:00+08:00), not "tomorrow" (` + filepath.Join(dir, "sub.yaml") + ":2 declares it time)",
+		`p.yaml:9:12: error: vars.at expects a time, written as RFC 3339 (2027-01-31T09:30:00+08:00), not "noon" (vars: at line 3 declares at time)`,
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("diagnostics:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
 }

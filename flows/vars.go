@@ -463,6 +463,13 @@ func (p *parser) checkWrites() {
 			if w.Type == VarAny || w.Type == d.Type {
 				continue
 			}
+			if d.Type == VarTime && w.Type == VarText && w.Value != nil {
+				// A time may be written as RFC 3339 text.
+				if err := timeText(w.Value); err != nil {
+					p.report(SeverityError, w.Pos, fmt.Sprintf("vars: at line %d declares %s time", d.Pos.Line, d.Name), fmt.Sprintf("vars.%s %s", w.Name, err))
+				}
+				continue
+			}
 			verb := "saves"
 			if s.Kind == "set" {
 				verb = "writes"
@@ -472,6 +479,22 @@ func (p *parser) checkWrites() {
 				fmt.Sprintf("vars.%s is declared %s, but this %s step %s %s", w.Name, d.Type, s.Kind, verb, w.Type.phrase()))
 		}
 	})
+}
+
+// timeText checks a text given for a variable of type time: written
+// out, it must be RFC 3339; a template's text is checked when it is
+// given (FitVar).
+func timeText(v any) error {
+	tpl, ok := v.(*Template)
+	if !ok || !tpl.IsConst() {
+		return nil
+	}
+	text, err := tpl.Render(&Env{})
+	if err != nil {
+		return nil
+	}
+	_, err = FitVar(VarTime, text)
+	return err
 }
 
 // compareHint shows how to turn a variable of type t into a condition.
