@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"mime/multipart"
 	"net/http"
 	"net/url"
@@ -75,7 +76,8 @@ type ActRequest struct {
 // upload is an image file an operator sends.
 type upload struct {
 	name string
-	data []byte
+	data []byte // at most one byte over WeChat's limit
+	size int64  // the file's size, as it came
 }
 
 // ActAnswer is what an action on a conversation answers.
@@ -174,7 +176,7 @@ func (c *Console) action(ctx context.Context, kind string, req *ActRequest, who 
 		}
 		if h.Team != "" {
 			if _, ok := people.Teams[h.Team]; !ok {
-				return a, badRequest("no team %q is declared", h.Team)
+				return a, badRequest("no team %q is declared (teams: %s)", h.Team, strings.Join(slices.Sorted(maps.Keys(people.Teams)), ", "))
 			}
 		}
 		if h.Pick != "" {
@@ -278,8 +280,8 @@ func (c *Console) saveUpload(ctx context.Context, u *upload) (string, int64, err
 	if len(u.data) == 0 {
 		return "", 0, badRequest("the image %q is empty", u.name)
 	}
-	if int64(len(u.data)) > limit.MaxBytes {
-		return "", 0, badRequest("the image is %s; WeChat accepts %s", formatSize(int64(len(u.data))), formatSize(limit.MaxBytes))
+	if size := max(u.size, int64(len(u.data))); size > limit.MaxBytes {
+		return "", 0, badRequest("the image is %s (%d bytes); WeChat accepts %s (%d bytes) at most", formatSize(size), size, formatSize(limit.MaxBytes), limit.MaxBytes)
 	}
 	ext, ok := imageExts[http.DetectContentType(u.data)]
 	if !ok {
@@ -291,6 +293,38 @@ func (c *Console) saveUpload(ctx context.Context, u *upload) (string, int64, err
 		return "", 0, fmt.Errorf("keep the upload: %w", err)
 	}
 	return key, int64(len(u.data)), nil
+}
+
+// multipartReply reads a multipart reply's fields as the JSON body's: a
+// field given twice, an unknown one, or a file other than image is
+// refused (it was dropped in silence: image_url beside text was not sent).
+func multipartReply(f *multipart.Form, req *ActRequest) error {
+	for name, vs := range f.Value {
+		var into *string
+		switch name {
+		case "text":
+			into = &req.Text
+		case "image_url":
+			into = &req.ImageURL
+		case "media_id":
+			into = &req.MediaID
+		default:
+			return badRequest("a reply takes the fields text, image_url, media_id and the file image, not %q", name)
+		}
+		if len(vs) != 1 {
+			return badRequest("the field %s is given %d times", name, len(vs))
+		}
+		*into = vs[0]
+	}
+	for name, fs := range f.File {
+		if name != "image" {
+			return badRequest("a reply takes one file, image, not %q", name)
+		}
+		if len(fs) != 1 {
+			return badRequest("a reply takes one image, not %d", len(fs))
+		}
+	}
+	return nil
 }
 
 // readUpload reads the multipart form's image, if any.
@@ -314,7 +348,7 @@ func readPart(f multipart.File, h *multipart.FileHeader) (*upload, error) {
 	if buf.Len() == 0 && h.Filename == "" {
 		return nil, nil // a file input left empty
 	}
-	return &upload{name: filepath.Base(h.Filename), data: buf.Bytes()}, nil
+	return &upload{name: filepath.Base(h.Filename), data: buf.Bytes(), size: max(h.Size, int64(buf.Len()))}, nil
 }
 
 // act does an action on a conversation for the request's actor. A reply
@@ -390,7 +424,19 @@ func (c *Console) apiConversationAct(w http.ResponseWriter, r *http.Request) {
 			c.fail(w, r, badRequest("only a reply takes an upload; send the body as JSON"), true)
 			return
 		}
-		req.Text = r.FormValue("text")
+		if err := r.ParseMultipartForm(maxUpload); err != nil {
+			var tooLarge *http.MaxBytesError
+			if errors.As(err, &tooLarge) {
+				apiError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("the request is larger than the console takes (%d MB: an image up to 10 MB and its texts)", maxUpload>>20))
+				return
+			}
+			c.fail(w, r, badRequest("the form could not be read: %v", err), true)
+			return
+		}
+		if err := multipartReply(r.MultipartForm, &req); err != nil {
+			c.fail(w, r, err, true)
+			return
+		}
 		up, err := readUpload(r)
 		if err != nil {
 			c.fail(w, r, err, true)

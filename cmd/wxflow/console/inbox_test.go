@@ -213,6 +213,9 @@ func TestInboxAPIActsAsTheTokensOperator(t *testing.T) {
 	if code, body, _ := f.do("POST", conv+"/assign", testToken, `{"operator":"zed"}`); code != http.StatusBadRequest || !strings.Contains(body, "amy, bob") {
 		t.Fatalf("assigning an unknown operator: %d %s, want 400 naming the operators", code, body)
 	}
+	if code, body, _ := f.do("POST", conv+"/assign", testToken, `{"team":"nope"}`); code != http.StatusBadRequest || !strings.Contains(body, "(teams: ") {
+		t.Fatalf("assigning an unknown team: %d %s, want 400 naming the teams", code, body)
+	}
 	if code, body, _ := f.do("POST", conv+"/close", bobToken, `{"note":"answered","category":"solved"}`); code != http.StatusOK {
 		t.Fatalf("bob closes: %d %s", code, body)
 	}
@@ -327,11 +330,16 @@ func TestInboxAPIImageReply(t *testing.T) {
 	img.Set(1, 1, color.RGBA{255, 0, 0, 255})
 	var pic bytes.Buffer
 	png.Encode(&pic, img)
-	send := func(name string, data []byte) (int, string) {
+	send := func(name string, data []byte, fields ...string) (int, string) {
 		var buf bytes.Buffer
 		mw := multipart.NewWriter(&buf)
-		fw, _ := mw.CreateFormFile("image", name)
-		fw.Write(data)
+		if name != "" {
+			fw, _ := mw.CreateFormFile("image", name)
+			fw.Write(data)
+		}
+		for i := 0; i+1 < len(fields); i += 2 {
+			mw.WriteField(fields[i], fields[i+1])
+		}
 		mw.Close()
 		req, _ := http.NewRequest("POST", f.srv.URL+"/api/conversations/sandbox/carol/reply", &buf)
 		req.Header.Set("Content-Type", mw.FormDataContentType())
@@ -358,6 +366,34 @@ func TestInboxAPIImageReply(t *testing.T) {
 	}
 	if code, body := send("notes.png", []byte("just some text")); code != http.StatusBadRequest || !strings.Contains(body, "not an image") {
 		t.Fatalf("a text file as an image: %d %s, want 400", code, body)
+	}
+	// A multipart reply's fields are read and checked as the JSON body's:
+	// before, all but text were dropped in silence (image_url unsent).
+	for _, c := range []struct {
+		name   string
+		fields []string
+		want   string
+	}{
+		{"text and image_url", []string{"text", "hi", "image_url", "https://example.com/a.png"}, "not both"},
+		{"a field of close", []string{"text", "hi", "category", "zzz"}, `the file image, not \"category`},
+		{"an unknown field", []string{"text", "hi", "bogus", "1"}, `the file image, not \"bogus`},
+		{"text twice", []string{"text", "a", "text", "b"}, "given 2 times"},
+	} {
+		if code, body := send("", nil, c.fields...); code != http.StatusBadRequest || !strings.Contains(body, c.want) {
+			t.Errorf("%s: %d %s, want 400 with %q", c.name, code, body, c.want)
+		}
+	}
+	if code, body := send("", nil, "media_id", "MEDIA1"); code != http.StatusCreated || !strings.Contains(body, "MEDIA1") {
+		t.Errorf("a media_id as a multipart field: %d %s", code, body)
+	}
+	// An image over WeChat's 10 MB says its own size, not the limit twice.
+	big := append(append([]byte{}, pic.Bytes()...), make([]byte, 10<<20+512<<10)...)
+	if code, body := send("big.png", big); code != http.StatusBadRequest || !strings.Contains(body, "the image is 10.5 MB") {
+		t.Errorf("a 10.5 MB image: %d %s", code, body)
+	}
+	// A request over what the console reads at all is 413.
+	if code, body := send("huge.png", make([]byte, 12<<20)); code != http.StatusRequestEntityTooLarge {
+		t.Errorf("a 12 MB request: %d %s, want 413", code, body)
 	}
 }
 
