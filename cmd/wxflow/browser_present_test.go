@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"image"
 	"image/png"
@@ -53,6 +54,7 @@ steps:
       title: "How to order"
 `,
 		"long.yaml": long.String(),
+		"url.yaml":  "name: url\ntriggers:\n  - keyword: [url]\nsteps:\n  - send: \"Track it here: https://shop.example.com/track?order=" + strings.Repeat("x1", 150) + "\"\n",
 		"pic.png":   pic.String(),
 		"hello.mp3": "ID3\x03\x00\x00\x00\x00\x00\x00voice",
 		"clip.mp4":  "\x00\x00\x00\x18ftypmp42video",
@@ -206,6 +208,37 @@ func TestBrowserConsolePresents(t *testing.T) {
 	b.wantText(`tr[data-flow=media]`, "not loaded; version "+short+" still runs")
 	if n := b.count(`tr[data-flow=long] .notloaded`); n != 0 {
 		t.Errorf("the long flow shows as not loaded")
+	}
+
+	// An error page's Back goes back: it was a javascript: link, which
+	// the console's own CSP blocks, so it did nothing.
+	b.navigate("open a contact that does not exist", chromedp.NavigateResponse(b.base+"/contacts/sandbox/nobody"), 404)
+	b.wantText("main", "Back")
+	browserRun(b, "click Back", chromedp.Click(chromedp.CSS("a[data-back]")))
+	// The page comes back from the browser's cache (no request), and the
+	// error page's context goes away under a poll begun too early: poll
+	// again until the deadline.
+	var back bool
+	for deadline := time.Now().Add(browserStepTimeout); !back && time.Now().Before(deadline); {
+		ctx, cancel := context.WithDeadline(b.ctx, deadline)
+		_, err := chromedp.Run(ctx, chromedp.Poll[bool](`location.pathname === "/flows" && !!document.querySelector("tr[data-flow=long]")`, chromedp.WithPollingTimeout(time.Until(deadline))))
+		cancel()
+		back = err == nil
+	}
+	if p := b.path(); !back || p != "/flows" {
+		t.Errorf("Back led to %s, want /flows", p)
+	}
+
+	// A long word (a URL) wraps in the tables: it made the messages page
+	// 2,700 px wide, the status and reason columns off screen.
+	b.open("/simulator")
+	b.typeInto(`form.say input[name=text]`, "url")
+	b.submit("ask for a long URL", `form.say button`, 200)
+	for _, page := range []string{"/messages", "/contacts"} {
+		b.open(page)
+		if w, vw := browserEval[int](b, `document.documentElement.scrollWidth`), browserEval[int](b, `window.innerWidth`); w > vw {
+			t.Errorf("%s is %d px wide in a %d px window", page, w, vw)
+		}
 	}
 }
 

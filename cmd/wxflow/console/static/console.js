@@ -6,6 +6,16 @@
   if (chat) chat.scrollTop = chat.scrollHeight;
   // Disable a form's buttons once it is sent, so a double click does
   // not play an action twice.
+  // An error page's Back goes back where the operator came from (without
+  // JavaScript, to the console's start page); the console's CSP forbids
+  // javascript: links.
+  document.addEventListener("click", function (e) {
+    var a = e.target.closest && e.target.closest("a[data-back]");
+    if (a && window.history.length > 1) {
+      e.preventDefault();
+      window.history.back();
+    }
+  });
   document.addEventListener("submit", function (e) {
     var form = e.target;
     if (form.method.toLowerCase() !== "post") return;
