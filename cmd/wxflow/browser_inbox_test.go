@@ -260,6 +260,15 @@ func TestBrowserInbox(t *testing.T) {
 	amy.stillSamePage()
 	amy.wantText(`#transcript > li.out:last-of-type`, "Hello from the bot", "flow bot")
 	amy.shot("conversation")
+	// The Do box follows the status: the page was drawn closed, carol's
+	// message opened the conversation again, and the page, live, offers
+	// Close, not Open (it kept offering Open); bob closes it, and it
+	// offers Open again.
+	amy.wantText("#conv-status", "open")
+	amy.waitFor("amy's page offers Close", `!document.querySelector("#close").hidden && document.querySelector("#open").hidden && document.querySelector("#close").getClientRects().length > 0`)
+	amy.api("POST", "/api/conversations/sandbox/carol/close", sandboxBobToken, `{}`, 200)
+	amy.waitFor("amy's page offers Open", `document.querySelector("#close").hidden && !document.querySelector("#open").hidden && document.querySelector("#close").getClientRects().length === 0`)
+	amy.stillSamePage()
 
 	// The simulator shows the same conversation to whoever plays carol.
 	bob.open("/simulator?contact=carol")

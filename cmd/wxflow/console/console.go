@@ -126,6 +126,10 @@ type Console struct {
 	// (another node behind the load balancer) counts elsewhere.
 	liveTag   string
 	closeOnce sync.Once
+	// logouts is closed (and replaced) at every logout of this console:
+	// live streams logged in look again whether their login still is.
+	logoutMu sync.Mutex
+	logouts  chan struct{}
 
 	simMu sync.Mutex
 	// said is what the simulator's contacts did, per contact, for the
@@ -145,7 +149,7 @@ func New(cfg Config) (*Console, error) {
 		cfg.Now = time.Now
 	}
 	c := &Console{cfg: cfg, eng: cfg.Engine, log: cfg.Logger, mux: http.NewServeMux(), said: map[string][]simSaid{},
-		now: cfg.Now, done: make(chan struct{}), tokenHash: sha256.Sum256([]byte(cfg.Token)), liveTag: rand.Text()[:8],
+		now: cfg.Now, done: make(chan struct{}), logouts: make(chan struct{}), tokenHash: sha256.Sum256([]byte(cfg.Token)), liveTag: rand.Text()[:8],
 		flashKey: []byte(rand.Text())}
 	if cfg.Token == "" {
 		c.openCSRF = rand.Text()
@@ -472,6 +476,21 @@ func (c *Console) session(r *http.Request) (*session, error) {
 	return s, nil
 }
 
+// loggedOut tells the live streams of this console that a login ended.
+func (c *Console) loggedOut() {
+	c.logoutMu.Lock()
+	close(c.logouts)
+	c.logouts = make(chan struct{})
+	c.logoutMu.Unlock()
+}
+
+// logoutSignal is closed at the next logout of this console.
+func (c *Console) logoutSignal() <-chan struct{} {
+	c.logoutMu.Lock()
+	defer c.logoutMu.Unlock()
+	return c.logouts
+}
+
 // csrfOf is the CSRF token forms carry for a session: the session's, or
 // the open console's.
 func (c *Console) csrfOf(s *session) string {
@@ -551,6 +570,7 @@ func (c *Console) logout(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, errLogins.Error(), http.StatusServiceUnavailable)
 			return
 		}
+		c.loggedOut()
 	}
 	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: "", Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode,
 		Secure: secure(r), MaxAge: -1})

@@ -691,8 +691,10 @@ const liveHeartbeat = 25 * time.Second
 // that changes a contact or a message's outcome (engine.Changed), for
 // the pages to refresh what they show; and at once when since (the
 // page's data-since) says the page was read before a change that came
-// since, or was read by another process. It ends when the client goes
-// or the console closes.
+// since, or was read by another process. It ends when the client goes,
+// the console closes, or the login it was opened with ends: at once for
+// a logout on this node; on another node's logout, or a changed token,
+// at its next event or heartbeat.
 func (c *Console) inboxLive(w http.ResponseWriter, r *http.Request) {
 	// Watched before the stream says it is open: a client that acts on
 	// seeing it open gets the event of its change.
@@ -715,14 +717,39 @@ func (c *Console) inboxLive(w http.ResponseWriter, r *http.Request) {
 	rc.Flush()
 	beat := time.NewTicker(liveHeartbeat)
 	defer beat.Stop()
+	loggedIn := actorOf(r).session != nil
+	var checked time.Time
+	// stillIn is false once the stream's login has ended; it reads the
+	// store at most once a second for the change events.
+	stillIn := func(force bool) bool {
+		if !loggedIn || (!force && c.now().Sub(checked) < time.Second) {
+			return true
+		}
+		checked = c.now()
+		s, err := c.session(r)
+		return err != nil || s != nil // a store that fails ends nothing
+	}
+	logouts := c.logoutSignal()
 	for {
 		select {
 		case <-changed:
 			changed = c.eng.Changed() // before the client hears of this one
+			if !stillIn(false) {
+				return
+			}
 			if _, err := io.WriteString(w, "event: changed\ndata: {}\n\n"); err != nil {
 				return
 			}
+		case <-logouts:
+			logouts = c.logoutSignal()
+			if !stillIn(true) {
+				return
+			}
+			continue
 		case <-beat.C:
+			if !stillIn(true) {
+				return
+			}
 			if _, err := io.WriteString(w, ": alive\n\n"); err != nil {
 				return
 			}

@@ -545,6 +545,42 @@ func TestInboxLive(t *testing.T) {
 	}
 }
 
+// TestInboxLiveEndsAtLogout: a live stream opened with a login ends when
+// the login does (docs/console.md: "Log out ends it at once"); it kept
+// sending changes to a logged-out browser.
+func TestInboxLiveEndsAtLogout(t *testing.T) {
+	f := newInboxFixture(t)
+	amy := newBrowserish(f)
+	amy.login(amyToken)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", f.srv.URL+"/inbox/live", nil)
+	resp, err := amy.client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	rd := bufio.NewReader(resp.Body)
+	for {
+		l, err := rd.ReadString('\n')
+		if err != nil {
+			t.Fatalf("the live stream: %v", err)
+		}
+		if strings.TrimSpace(l) == ": live" {
+			break
+		}
+	}
+	amy.form("/logout", url.Values{"csrf": {amy.csrf("/inbox")}})
+	for {
+		if _, err := rd.ReadString('\n'); err != nil {
+			if ctx.Err() != nil {
+				t.Fatal("the live stream went on after its login ended")
+			}
+			break // the server ended it
+		}
+	}
+}
+
 // TestInboxLiveSince: a page carries the count of changes it was read
 // after (data-since); its live stream says "changed" at once when a
 // change came between the page and the stream (which it would not hear

@@ -31,6 +31,15 @@
 // What is typed in the reply box stays: it is not in a live element.
 (function () {
   "use strict";
+  // The conversation's Close or Open, as its live status says (another
+  // operator may have closed or opened it since the page was drawn).
+  function applyConvStatus() {
+    var st = document.getElementById("conv-status"), close = document.getElementById("close"), open = document.getElementById("open");
+    if (!st || !close || !open) return;
+    var isOpen = st.textContent.trim() === "open";
+    close.hidden = !isOpen;
+    open.hidden = isOpen;
+  }
   function applyReplyState() {
     var st = document.getElementById("reply-state"), form = document.getElementById("reply");
     if (!st || !form) return;
@@ -66,6 +75,7 @@
         if (fresh.innerHTML !== el.innerHTML) el.innerHTML = fresh.innerHTML;
       });
       applyReplyState();
+      applyConvStatus();
       scrollDown();
       document.body.setAttribute("data-live-updates", String(+(document.body.getAttribute("data-live-updates") || 0) + 1));
     }).catch(function () { /* the next change tries again */ }).then(function () {
