@@ -95,7 +95,7 @@ func compileExpr(src string, kind ExprKind) *compiled {
 		return c.(*compiled)
 	}
 	c := &compiled{}
-	opts := []expr.Option{expr.Env(Env{}), expr.Patch(nilSafe{})}
+	opts := []expr.Option{expr.Env(Env{}), expr.Patch(envPatch{})}
 	if kind == ExprBool {
 		opts = append(opts, expr.AsBool())
 	}
@@ -118,16 +118,21 @@ func compileExpr(src string, kind ExprKind) *compiled {
 	return actual.(*compiled)
 }
 
-// nilSafe makes a field or an index of nothing give nothing, as `?.`
-// does: `vars.r.body.id` after a failed call, or over an answer without
-// `body`, is nil (an empty text in a template), not an error that fails
-// the run. Only members of values whose type is not known when the flow
-// loads (JSON answers, variables, fields) are made so; a method's callee
-// is left as written, for a call needs its member.
-type nilSafe struct{}
+// envPatch adapts expressions to the flow language, after expr has
+// parsed and typed them:
+//
+//   - A field or an index of nothing gives nothing, as `?.` does:
+//     `vars.r.body.id` after a failed call, or over an answer without
+//     `body`, is nil (an empty text in a template), not an error that
+//     fails the run. Only members of values whose type is not known when
+//     the flow loads (JSON answers, variables, fields) are made so; a
+//     method's callee is left as written, for a call needs its member.
+//   - date() without a zone reads its text in the server's zone (that of
+//     `now`), as every other time of a flow is; expr's own default is UTC.
+type envPatch struct{}
 
-// Visit wraps each member of a value of unknown type in a chain of its own.
-func (nilSafe) Visit(node *ast.Node) {
+// Visit implements ast.Visitor.
+func (envPatch) Visit(node *ast.Node) {
 	switch n := (*node).(type) {
 	case *ast.MemberNode:
 		if n.Optional || n.Node.Type() == nil || n.Node.Type().Kind() != reflect.Interface {
@@ -144,7 +149,32 @@ func (nilSafe) Visit(node *ast.Node) {
 				n.Callee = m
 			}
 		}
+	case *ast.BuiltinNode:
+		if n.Name == "date" && len(n.Arguments) > 0 && !isServerZone(n.Arguments[0]) {
+			n.Arguments = append([]ast.Node{serverZone()}, n.Arguments...)
+		}
 	}
+}
+
+// serverZone is the expression now.Location(): the server's zone in a
+// run (the scenario's in a test).
+func serverZone() ast.Node {
+	return &ast.CallNode{Callee: &ast.MemberNode{Node: &ast.IdentifierNode{Value: "now"}, Property: &ast.StringNode{Value: "Location"}, Method: true}}
+}
+
+// isServerZone reports whether n is serverZone's node.
+func isServerZone(n ast.Node) bool {
+	c, ok := n.(*ast.CallNode)
+	if !ok || len(c.Arguments) != 0 {
+		return false
+	}
+	m, ok := c.Callee.(*ast.MemberNode)
+	if !ok {
+		return false
+	}
+	id, ok := m.Node.(*ast.IdentifierNode)
+	p, ok2 := m.Property.(*ast.StringNode)
+	return ok && ok2 && id.Value == "now" && p.Value == "Location"
 }
 
 var (

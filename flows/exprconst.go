@@ -27,14 +27,18 @@ func (c *constCalls) Visit(node *ast.Node) {
 	if !checked {
 		return
 	}
-	for _, a := range n.Arguments {
+	args := n.Arguments
+	if isServerZone(args[0]) {
+		args = args[1:] // envPatch's: the run's zone, not written out
+	}
+	for _, a := range args {
 		switch a.(type) {
 		case *ast.StringNode, *ast.IntegerNode, *ast.FloatNode, *ast.BoolNode:
 		default:
 			return
 		}
 	}
-	call := n.String()
+	call := (&ast.BuiltinNode{Name: n.Name, Arguments: args}).String()
 	if _, err := expr.Eval(call, nil); err != nil {
 		msg := firstLine(err.Error())
 		var fe *file.Error

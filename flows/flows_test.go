@@ -531,3 +531,30 @@ steps:
 		t.Error("a method of nil rendered")
 	}
 }
+
+// TestDateReadsInTheServersZone: date() without a zone reads its text in
+// the zone of now (the server's, the scenario's), as every other time of
+// a flow; expr's default was UTC, so a wait until date("... 09:00:00")
+// woke at 17:00 in Beijing. A zone given stays the one given.
+func TestDateReadsInTheServersZone(t *testing.T) {
+	t.Parallel()
+	src := `name: a
+triggers: [{keyword: [go]}]
+steps:
+  - send: "${date('2026-11-20 09:00:00')} ${date('2026-11-20')} ${date('20/11/2026 09:00', '02/01/2006 15:04')} ${date('2026-11-20 09:00', '2006-01-02 15:04', 'UTC')} ${date('2026-11-20T09:00:00Z')}"
+`
+	f, diags := load(t, src, flows.Options{})
+	if len(diags) > 0 {
+		t.Fatal(diags)
+	}
+	sh := time.FixedZone("CST", 8*3600)
+	got, err := f.Steps[0].Arg.(*flows.Message).Text.Render(&flows.Env{Now: time.Date(2026, 11, 16, 10, 0, 0, 0, sh)})
+	want := "2026-11-20T09:00:00+08:00 2026-11-20T00:00:00+08:00 2026-11-20T09:00:00+08:00 2026-11-20T09:00:00Z 2026-11-20T09:00:00Z"
+	if err != nil || got != want {
+		t.Fatalf("got  %q, %v\nwant %q", got, err, want)
+	}
+	// A date written out that cannot be read is still an error at load.
+	if _, diags := load(t, "name: b\ntriggers: [{keyword: [go]}]\nsteps:\n  - send: \"${date('20/11/2026')}\"\n", flows.Options{}); len(diags) == 0 || !strings.Contains(diags[0], `date("20/11/2026") fails whenever it runs`) {
+		t.Errorf("a date that cannot be read: %v", diags)
+	}
+}

@@ -961,7 +961,11 @@ true or false (` + "`if: vars.plan`" + ` over a text answer), is a validation er
 placed at the expression's line and column, with a did-you-mean hint. So is
 a call of ` + "`duration`" + `, ` + "`date`" + ` or ` + "`timezone`" + ` whose arguments are written out and
 that fails (` + "`duration(\"1x\")`" + `: expr's durations take ` + "`ns`" + `, ` + "`us`" + `, ` + "`ms`" + `, ` + "`s`" + `, ` + "`m`" + `
-and ` + "`h`" + `, not the flows' ` + "`d`" + `).`
+and ` + "`h`" + `, not the flows' ` + "`d`" + `).
+
+` + "`date(\"2026-11-20 09:00\", \"2006-01-02 15:04\")`" + ` reads a time written without a zone in the
+server's zone (the config's ` + "`timezone`" + `; a test's ` + "`timezone`" + `), as ` + "`now`" + ` is; give a
+zone as the third argument for another (` + "`date(\"2026-11-20 09:00\", \"2006-01-02 15:04\", \"UTC\")`" + `).`
 
 const menuExample = `menu:
   - name: Products           # top-level button with sub-buttons

@@ -111,7 +111,7 @@ func typedVarTypeOf(v any, env any) VarType {
 	if t != VarAny || !ok || tpl == nil || !tpl.Whole() || env == nil {
 		return t
 	}
-	prog, err := expr.Compile(tpl.parts[0].expr.Src, expr.Env(env), expr.Patch(nilSafe{}))
+	prog, err := expr.Compile(tpl.parts[0].expr.Src, expr.Env(env), expr.Patch(envPatch{}))
 	if err != nil {
 		return VarAny
 	}
@@ -551,7 +551,7 @@ func typedEnv(types map[string]VarType) any {
 // typedCheck compiles an expression against a typed environment and
 // returns its error in the language's words, or nil.
 func typedCheck(src string, kind ExprKind, env any) *exprError {
-	opts := []expr.Option{expr.Env(env), expr.Patch(nilSafe{})}
+	opts := []expr.Option{expr.Env(env), expr.Patch(envPatch{})}
 	if kind == ExprBool {
 		opts = append(opts, expr.AsBool())
 	}
