@@ -65,12 +65,12 @@ func (e *Engine) autoClose(account string) time.Duration {
 }
 
 // convEnv is `conversation` of expressions.
-func convEnv(c *Conversation) flows.ConversationEnv {
+func (w *work) convEnv(c *Conversation) flows.ConversationEnv {
 	st := string(c.Status)
 	if st == "" {
 		st = string(ConvClosed)
 	}
-	return flows.ConversationEnv{Status: st, Assignee: c.Operator, Team: c.Team, OpenedAt: c.OpenedAt}
+	return flows.ConversationEnv{Status: st, Assignee: c.Operator, Team: c.Team, OpenedAt: w.local(c.OpenedAt)}
 }
 
 // convStore is the transaction's conversation reads.
@@ -356,7 +356,7 @@ func (w *work) pick(cs *contactState, team, mode string) (string, error) {
 // conversation: the conversation triggers run once it suspends or ends.
 func (x *runner) convChanged(which string) {
 	x.starts = append(x.starts, startReq{conv: which})
-	x.env.Conversation = convEnv(&x.cs.c.Conv)
+	x.env.Conversation = x.w.convEnv(&x.cs.c.Conv)
 }
 
 // Assign implements steps.Runtime.
@@ -369,7 +369,7 @@ func (x *runner) Assign(h steps.Handover) (bool, error) {
 	if !wasOpen {
 		x.convChanged("opened")
 	}
-	x.env.Conversation = convEnv(&x.cs.c.Conv)
+	x.env.Conversation = x.w.convEnv(&x.cs.c.Conv)
 	return true, nil
 }
 

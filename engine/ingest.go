@@ -405,7 +405,8 @@ func eventEnv(ev *channels.Event) flows.EventEnv {
 // guardEnv is the environment of a trigger's `if:` and a schedule's
 // `audience:`: the contact and the event, no run yet.
 func (w *work) guardEnv(cs *contactState, ev flows.EventEnv, f *flows.Flow) flows.Env {
-	return flows.Env{Contact: w.contactEnv(cs), Event: ev, Now: w.now, Vars: map[string]any{}, Conversation: convEnv(&cs.c.Conv),
+	ev.At = w.local(ev.At)
+	return flows.Env{Contact: w.contactEnv(cs), Event: ev, Now: w.local(w.now), Vars: map[string]any{}, Conversation: w.convEnv(&cs.c.Conv),
 		Flow: flows.FlowEnv{Name: f.Name, Version: f.Version}, Account: flows.AccountEnv{ID: cs.c.Account}}
 }
 

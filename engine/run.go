@@ -58,13 +58,14 @@ func (w *work) newRunner(cs *contactState, r *Run, p *program) (*runner, error) 
 		Contact:      w.contactEnv(cs),
 		Answer:       r.State.Answer,
 		Vars:         r.State.Vars,
-		Now:          w.now.In(w.e.cfg.Zone),
+		Now:          w.local(w.now),
 		Flow:         flows.FlowEnv{Name: r.Flow, Version: r.Version},
-		Conversation: convEnv(&cs.c.Conv),
+		Conversation: w.convEnv(&cs.c.Conv),
 		Account:      flows.AccountEnv{ID: r.Account},
 	}
 	if r.State.Event != nil {
 		x.env.Event = *r.State.Event
+		x.env.Event.At = w.local(x.env.Event.At)
 	}
 	if r.State.HTTP != nil {
 		x.env.HTTP = *r.State.HTTP

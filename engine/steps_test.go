@@ -719,3 +719,22 @@ steps:
 	h.wantTranscript(same + " | " + same + " | true")
 	h.wantRuns("f:completed")
 }
+
+// TestFlowsSeeTimesInTheServersZone: every time a flow sees is in the
+// config's zone, as now is: a trigger's if: read now in the machine's
+// zone, and event.at, contact.first_seen and the window's end were
+// written in another zone than now in one message.
+func TestFlowsSeeTimesInTheServersZone(t *testing.T) {
+	t.Parallel()
+	shanghai := time.FixedZone("CST", 8*3600)
+	// t0 is 10:00 UTC, 18:00 in Shanghai.
+	h := newHarnessWith(t, map[string]string{"f.yaml": `name: f
+triggers:
+  - keyword: [go]
+    if: now.Hour() == 18
+steps:
+  - send: "${now} ${event.at} ${contact.first_seen} ${contact.last_seen} ${contact.window.expires_at}"
+`}, opts{tune: func(c *engine.Config) { c.Zone = shanghai }})
+	h.say("go")
+	h.wantTranscript("2026-11-20T18:00:00+08:00 2026-11-20T18:00:00+08:00 2026-11-20T18:00:00+08:00 2026-11-20T18:00:00+08:00 2026-11-22T18:00:00+08:00")
+}

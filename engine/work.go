@@ -295,14 +295,23 @@ func (cs *contactState) remember(r *Run) {
 // window is the contact's session as flows see it now.
 func (w *work) window(cs *contactState) flows.WindowEnv {
 	win := cs.policy.Window(cs.s, w.now)
-	return flows.WindowEnv{Open: win.Open, ExpiresAt: win.ExpiresAt, QuotaLeft: win.QuotaLeft}
+	return flows.WindowEnv{Open: win.Open, ExpiresAt: w.local(win.ExpiresAt), QuotaLeft: win.QuotaLeft}
+}
+
+// local is t in the server's zone (the config's), as flows see every
+// time; the zero time stays zero.
+func (w *work) local(t time.Time) time.Time {
+	if t.IsZero() {
+		return t
+	}
+	return t.In(w.e.cfg.Zone)
 }
 
 // contactEnv is the `contact` of expressions.
 func (w *work) contactEnv(cs *contactState) flows.ContactEnv {
 	return flows.ContactEnv{
 		ID: cs.c.ID, Tags: cs.c.Tags, Fields: cs.c.Fields, Followed: cs.c.Followed,
-		FirstSeen: cs.c.FirstSeen, LastSeen: cs.c.LastSeen, Window: w.window(cs),
+		FirstSeen: w.local(cs.c.FirstSeen), LastSeen: w.local(cs.c.LastSeen), Window: w.window(cs),
 	}
 }
 
