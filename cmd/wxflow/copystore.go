@@ -12,6 +12,7 @@ import (
 	"github.com/wxflow/wxflow/cmd/wxflow/internal/config"
 	"github.com/wxflow/wxflow/cmd/wxflow/internal/storecopy"
 	"github.com/wxflow/wxflow/engine/postgres"
+	"github.com/wxflow/wxflow/engine/sqlite"
 )
 
 func init() {
@@ -59,6 +60,13 @@ func runCopyStore(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if err := sqliteStoreFile(db, "--from", "the store to copy is PostgreSQL already; copy-store copies a SQLite store"); err != nil {
 		fmt.Fprintf(stderr, "wxflow copy-store: %v\n", err)
 		return exitUsage
+	}
+	if busy, err := sqlite.InUse(db); err != nil || busy {
+		if err == nil {
+			err = fmt.Errorf("a wxflow serve is using %s: stop it first (docs/scaling.md), or its pending messages and timers would be sent and fired by it and by the PostgreSQL nodes too", db)
+		}
+		fmt.Fprintf(stderr, "wxflow copy-store: %v; nothing was copied\n", err)
+		return exitProblems
 	}
 	name := config.DatabaseName(*to)
 	res, err := storecopy.Copy(ctx, db, *to, time.Now())

@@ -14,6 +14,7 @@ import (
 	"github.com/wxflow/wxflow/cmd/wxflow/internal/config"
 	"github.com/wxflow/wxflow/engine"
 	"github.com/wxflow/wxflow/engine/postgres"
+	"github.com/wxflow/wxflow/engine/sqlite"
 )
 
 func init() {
@@ -38,7 +39,8 @@ func runNodes(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		fmt.Fprintln(stderr, "node holds. It reads the database as it is, beside the nodes, and writes")
 		fmt.Fprintln(stderr, "nothing. Exit 0 when every lane is held by a live node, 1 when some are not")
 		fmt.Fprintln(stderr, "(their contacts' events wait until a node takes them) or the database cannot")
-		fmt.Fprintln(stderr, "be read, 2 on usage errors.")
+		fmt.Fprintln(stderr, "be read, 2 on usage errors. On a SQLite store: 0 while a wxflow serve uses the")
+		fmt.Fprintln(stderr, "file (it holds every lane), 1 when none does.")
 		fl.PrintDefaults()
 	}
 	if err := fl.Parse(args); err != nil {
@@ -63,6 +65,16 @@ func runNodes(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		if _, err := os.Stat(db); err != nil {
 			// A check run in the wrong folder must not pass.
 			fmt.Fprintf(stderr, "wxflow nodes: no store at %s (--config names the nodes' config, --database their database)\n", name)
+			return exitProblems
+		}
+		busy, err := sqlite.InUse(db)
+		if err != nil {
+			fmt.Fprintf(stderr, "wxflow nodes: %v\n", err)
+			return exitProblems
+		}
+		if !busy {
+			// Exit 0 says a live node holds every lane: none runs here.
+			fmt.Fprintf(stdout, "wxflow nodes: %s is a SQLite store, and no wxflow serve is using it: nobody holds its %d lanes\n", name, engine.LaneCount)
 			return exitProblems
 		}
 		fmt.Fprintf(stdout, "wxflow nodes: %s is a SQLite store: one wxflow serve holds all %d lanes (several nodes share a PostgreSQL database: docs/scaling.md)\n", name, engine.LaneCount)

@@ -22,6 +22,7 @@ import (
 	"github.com/wxflow/wxflow/cmd/wxflow/console"
 	"github.com/wxflow/wxflow/engine"
 	"github.com/wxflow/wxflow/engine/postgres"
+	"github.com/wxflow/wxflow/engine/sqlite"
 )
 
 // joinNode opens a store on database as a node named name (of wxflow
@@ -105,10 +106,26 @@ func TestNodesCommand(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "wxflow.db"), nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
+	// No serve uses the file: nobody holds its lanes (exit 0 said all
+	// was well); one serve holds it (its file lock): all of them.
+	r = runCLI(t, "nodes", "--config", sqliteConfig)
+	if r.code != exitProblems || !strings.Contains(r.stdout, "wxflow.db is a SQLite store, and no wxflow serve is using it") {
+		t.Errorf("nodes on SQLite nobody serves: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	held, err := sqlite.Open(context.Background(), filepath.Join(dir, "wxflow.db"), sqlite.Options{Exclusive: true})
+	if err != nil {
+		t.Fatal(err)
+	}
 	r = runCLI(t, "nodes", "--config", sqliteConfig)
 	if r.code != exitOK || !strings.Contains(r.stdout, "wxflow.db is a SQLite store: one wxflow serve holds all 256 lanes") {
 		t.Errorf("nodes on SQLite: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
+	// copy-store refuses a store a serve is using: both would send its
+	// pending messages and fire its timers.
+	if r := runCLI(t, "copy-store", "--from", filepath.Join(dir, "wxflow.db"), "--to", "postgres://wx@127.0.0.1:1/x"); r.code != exitProblems || !strings.Contains(r.stderr, "a wxflow serve is using") {
+		t.Errorf("copy-store of a served store: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	held.Close()
 	if r := runCLI(t, "nodes", "extra"); r.code != exitUsage {
 		t.Errorf("nodes with an argument: exit %d, want %d", r.code, exitUsage)
 	}

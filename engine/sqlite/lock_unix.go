@@ -27,3 +27,25 @@ func lockFile(path string) (*os.File, error) {
 	}
 	return f, nil
 }
+
+// InUse reports whether a wxflow serve holds the database file at path
+// (lockFile's lock), for the commands that must not run beside one
+// (copy-store) or say whether one runs (nodes). A file that does not
+// exist is not in use.
+func InUse(path string) (bool, error) {
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("check %s: %w", path, err)
+	}
+	defer f.Close()
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_SH|syscall.LOCK_NB); err != nil {
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return true, nil
+		}
+		return false, fmt.Errorf("check %s: %w", path, err)
+	}
+	return false, syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+}

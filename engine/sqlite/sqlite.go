@@ -106,21 +106,24 @@ func Open(ctx context.Context, file string, opts Options) (*Store, error) {
 	if opts.ReadConns <= 0 {
 		opts.ReadConns = 4
 	}
+	if InMemory(file) {
+		return nil, fmt.Errorf("open store %s: %w", file, ErrInMemory)
+	}
 	var lock *os.File
-	plain := IsFilePath(file)
+	path, plain := FilePath(file)
 	if !opts.ReadOnly && plain {
 		// A new file is made readable by its owner only: it will hold
 		// the access tokens (docs/wechat.md). SQLite gives its -wal and
 		// -shm files the database file's mode.
-		if _, err := os.Stat(file); errors.Is(err, fs.ErrNotExist) {
-			if f, err := os.OpenFile(file, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600); err == nil {
+		if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+			if f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600); err == nil {
 				f.Close()
 			}
 		}
 	}
 	if opts.Exclusive && plain {
 		var err error
-		if lock, err = lockFile(file); err != nil {
+		if lock, err = lockFile(path); err != nil {
 			return nil, fmt.Errorf("open store %s: %w", file, err)
 		}
 	}
@@ -136,25 +139,88 @@ func Open(ctx context.Context, file string, opts Options) (*Store, error) {
 }
 
 // IsFilePath reports whether a database setting names a file by its path,
-// not ":memory:" or a "file:" URI, which are passed to SQLite as they are.
+// not a "file:" URI (passed to SQLite as written) or ":memory:".
 func IsFilePath(file string) bool {
 	return !strings.HasPrefix(file, ":") && !strings.HasPrefix(file, "file:")
+}
+
+// FilePath is the file a database setting names: a path itself, or the
+// path of a "file:" URI (file:data/wx.db, file:///var/lib/wx.db, its
+// parameters left out); ok is false for an in-memory database.
+func FilePath(file string) (path string, ok bool) {
+	if InMemory(file) {
+		return "", false
+	}
+	if IsFilePath(file) {
+		return file, true
+	}
+	rest, _ := strings.CutPrefix(file, "file:")
+	rest, _, _ = strings.Cut(rest, "?")
+	rest, _, _ = strings.Cut(rest, "#")
+	if after, ok := strings.CutPrefix(rest, "//"); ok {
+		// file://HOST/PATH: SQLite takes an empty host or localhost.
+		host, p, _ := strings.Cut(after, "/")
+		if host != "" && host != "localhost" {
+			return "", false
+		}
+		rest = "/" + p
+	}
+	p, err := url.PathUnescape(rest)
+	if err != nil || p == "" {
+		return "", false
+	}
+	return p, true
+}
+
+// InMemory reports whether a database setting is an in-memory database
+// (":memory:", a file: URI with mode=memory or of :memory:), which cannot
+// be a store (ErrInMemory).
+func InMemory(file string) bool {
+	if file == ":memory:" {
+		return true
+	}
+	rest, ok := strings.CutPrefix(file, "file:")
+	if !ok {
+		return false
+	}
+	name, query, _ := strings.Cut(rest, "?")
+	q, _ := url.ParseQuery(query)
+	return name == ":memory:" || q.Get("mode") == "memory"
+}
+
+// ErrInMemory refuses an in-memory database as a store.
+var ErrInMemory = errors.New("an in-memory database cannot be a store: wxflow reads and writes it over several connections, each of which would see a database of its own, and everything would be lost when the process ends; name a file (to try flows, wxflow serve without a config runs the sandbox)")
+
+// dsn is the SQLite URI that opens a database setting with the
+// connection's parameters q: a path escaped (fileURI), a "file:" URI as
+// written, its own parameters first (SQLite reads the first of a name).
+func dsn(file string, q url.Values) string {
+	if IsFilePath(file) {
+		return fileURI(file) + "?" + q.Encode()
+	}
+	if strings.Contains(file, "?") {
+		return file + "&" + q.Encode()
+	}
+	return file + "?" + q.Encode()
 }
 
 // open opens the store (see Open), sync being its synchronous setting.
 func open(ctx context.Context, file, sync string, opts Options) (*Store, error) {
 	q := url.Values{}
 	q.Set("_txlock", "immediate")
-	q.Set("_journal_mode", "WAL")
 	q.Set("_busy_timeout", "10000")
 	q.Set("_synchronous", sync)
 	q.Set("_foreign_keys", "off")
 	q.Set("_cache_size", "-32000")
 	if opts.ReadOnly {
-		// Neither the file nor its tables are made.
+		// Neither the file nor its tables are made, and its journal mode
+		// stays (setting it is a write: a backup, made by VACUUM INTO
+		// in rollback mode, could not be read).
 		q.Set("mode", "ro")
+	} else {
+		q.Set("_journal_mode", "WAL")
 	}
-	w, err := sql.Open("sqlite3", fileURI(file)+"?"+q.Encode())
+	w, err := sql.Open("sqlite3", dsn(file, q))
 	if err != nil {
 		return nil, fmt.Errorf("open store %s: %w", file, err)
 	}
@@ -181,10 +247,9 @@ func open(ctx context.Context, file, sync string, opts Options) (*Store, error) 
 	s.runID.Store(maxRun)
 	rq := url.Values{}
 	rq.Set("mode", "ro")
-	rq.Set("_journal_mode", "WAL")
 	rq.Set("_busy_timeout", "10000")
 	rq.Set("_cache_size", "-8000")
-	r, err := sql.Open("sqlite3", fileURI(file)+"?"+rq.Encode())
+	r, err := sql.Open("sqlite3", dsn(file, rq))
 	if err != nil {
 		w.Close()
 		return nil, fmt.Errorf("open store %s: %w", file, err)

@@ -322,5 +322,79 @@ func TestExclusiveOpen(t *testing.T) {
 	if err != nil {
 		t.Fatalf("exclusive open after the first closed: %v", err)
 	}
+	if busy, err := sqlite.InUse(file); err != nil || !busy {
+		t.Errorf("InUse while served: %v, %v", busy, err)
+	}
+	// A file: URI names the same file, held the same way.
+	if _, err := sqlite.Open(ctx, "file:"+file+"?cache=private", sqlite.Options{Exclusive: true}); !errors.Is(err, sqlite.ErrInUse) {
+		t.Fatalf("exclusive open by a file: URI: %v, want ErrInUse", err)
+	}
 	b.Close()
+	if busy, err := sqlite.InUse(file); err != nil || busy {
+		t.Errorf("InUse after the close: %v, %v", busy, err)
+	}
+}
+
+// TestStoreSettings: a file: URI opens the file it names (it was wrapped
+// in a second file: and named a file "file:..."); an in-memory database
+// is refused (each connection saw a database of its own); a backup, which
+// VACUUM INTO writes in rollback mode, opens read-only (setting WAL was a
+// write, refused on a read-only connection).
+func TestStoreSettings(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dir := t.TempDir()
+	file := filepath.Join(dir, "w x#1.db")
+	st, err := sqlite.Open(ctx, file, sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Update(ctx, func(tx engine.Tx) error {
+		return tx.PutContact(&engine.Contact{Account: "a", ID: "u1", Followed: true, Fields: map[string]any{}})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	uri := "file://" + strings.NewReplacer("%", "%25", " ", "%20", "#", "%23").Replace(file) + "?cache=private"
+	if p, ok := sqlite.FilePath(uri); !ok || p != file {
+		t.Errorf("FilePath(%q) = %q, %v", uri, p, ok)
+	}
+	st, err = sqlite.Open(ctx, uri, sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.View(ctx, func(tx engine.ReadTx) error {
+		_, err := tx.Contact("a", "u1")
+		return err
+	}); err != nil {
+		t.Fatalf("the store through its file: URI: %v", err)
+	}
+	st.Close()
+	if entries, _ := os.ReadDir(dir); len(entries) != 1 {
+		var names []string
+		for _, e := range entries {
+			names = append(names, e.Name())
+		}
+		t.Errorf("files made: %q, want the store alone", names)
+	}
+	for _, mem := range []string{":memory:", "file::memory:", "file:m.db?mode=memory&cache=shared"} {
+		if _, err := sqlite.Open(ctx, mem, sqlite.Options{}); !errors.Is(err, sqlite.ErrInMemory) {
+			t.Errorf("Open(%q): %v, want ErrInMemory", mem, err)
+		}
+	}
+	backup := filepath.Join(dir, "b.db")
+	if err := sqlite.Backup(ctx, file, backup); err != nil {
+		t.Fatal(err)
+	}
+	r, err := sqlite.Open(ctx, backup, sqlite.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatalf("the backup, read-only: %v", err)
+	}
+	if err := r.View(ctx, func(tx engine.ReadTx) error {
+		_, err := tx.Contact("a", "u1")
+		return err
+	}); err != nil {
+		t.Errorf("the backup's contact: %v", err)
+	}
+	r.Close()
 }

@@ -26,6 +26,7 @@ import (
 	"github.com/wxflow/wxflow/channels/wechat"
 	"github.com/wxflow/wxflow/engine"
 	"github.com/wxflow/wxflow/engine/postgres"
+	"github.com/wxflow/wxflow/engine/sqlite"
 	"github.com/wxflow/wxflow/flows"
 	"github.com/wxflow/wxflow/steps"
 )
@@ -599,14 +600,18 @@ var (
 )
 
 // CheckDatabase says why a database setting names no store wxflow can
-// use, or returns nil. A store is a SQLite file's path (":memory:" and
-// "file:" URIs are passed to SQLite as they are) or a postgres:// or
-// postgresql:// URL. Refused: a URL of any other scheme (mysql://,
+// use, or returns nil. A store is a SQLite file's path ("file:" URIs of a
+// file are passed to SQLite as they are) or a postgres:// or
+// postgresql:// URL. Refused: an in-memory database (":memory:",
+// mode=memory: sqlite.ErrInMemory), a URL of any other scheme (mysql://,
 // sqlite://, POSTGRES://), which SQLite would otherwise take as a path and
 // create, and a PostgreSQL connection string of keywords (host=db
 // dbname=wxflow). The error never repeats the setting, which may hold a
 // password.
 func CheckDatabase(database string) error {
+	if sqlite.InMemory(database) {
+		return sqlite.ErrInMemory
+	}
 	if postgres.IsURL(database) || strings.HasPrefix(database, "file:") {
 		return nil
 	}

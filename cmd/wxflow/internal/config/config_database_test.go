@@ -76,9 +76,15 @@ func TestDatabaseSettingsRefused(t *testing.T) {
 			t.Errorf("%q: the error shows the password: %s", c.src, msg)
 		}
 	}
-	for _, ok := range []string{":memory:", "file:wx.db?mode=memory&cache=shared", "file:///var/lib/wx.db", "data/wx.db", "/var/lib/wxflow/wx=1.db", "postgresql://wx@db/wxflow"} {
+	for _, ok := range []string{"file:wx.db?cache=shared", "file:///var/lib/wx.db", "data/wx.db", "/var/lib/wxflow/wx=1.db", "postgresql://wx@db/wxflow"} {
 		if err := CheckDatabase(ok); err != nil {
 			t.Errorf("CheckDatabase(%q): %v", ok, err)
+		}
+	}
+	// An in-memory database would be one per connection, and gone at exit.
+	for _, mem := range []string{":memory:", "file:wx.db?mode=memory&cache=shared", "file::memory:?cache=shared"} {
+		if err := CheckDatabase(mem); err == nil || !strings.Contains(err.Error(), "an in-memory database cannot be a store") {
+			t.Errorf("CheckDatabase(%q): %v, want the in-memory refusal", mem, err)
 		}
 	}
 	// What logs and errors show of a refused setting has no password.

@@ -611,8 +611,6 @@ func TestConfigPaths(t *testing.T) {
 			"wx.db", "flows"},
 		{"absolute paths kept", filepath.Join("conf", "wxflow.yaml"), abs, filepath.Dir(abs),
 			abs, filepath.Dir(abs)},
-		{"sqlite names kept", filepath.Join("conf", "wxflow.yaml"), ":memory:", "f",
-			":memory:", filepath.Join("conf", "f")},
 		{"sqlite URI kept", filepath.Join("conf", "wxflow.yaml"), "file:wx.db?mode=rwc", "f",
 			"file:wx.db?mode=rwc", filepath.Join("conf", "f")},
 		{"no file name, nothing resolved", "", "wx.db", "flows/",
