@@ -728,7 +728,7 @@ func benchLocal(ctx context.Context, o *benchOptions, stderr io.Writer) (*benchR
 	r.Books.Problems = append(r.Books.Problems, books.check()...)
 	r.Books.Balanced = len(r.Books.Problems) == 0
 	if o.db != "" && base.events > 0 {
-		r.Notes = append(r.Notes, fmt.Sprintf("--db held %d events before the run: the books cover this run's contacts and messages only", base.events))
+		r.Notes = append(r.Notes, fmt.Sprintf("the database held %d events before the run: the books cover this run's contacts and messages only", base.events))
 	}
 	if r.RSSPeakBytes == 0 && ctx.Err() == nil {
 		r.Notes = append(r.Notes, fmt.Sprintf("peak RSS unknown: /proc/%d/status was not readable", child.pid()))
@@ -1374,7 +1374,7 @@ func (r *benchReport) print(w io.Writer) {
 		server = "wxflow serve as a child process on PostgreSQL"
 	}
 	if r.Writers > 0 && r.Mode != "remote" {
-		server += fmt.Sprintf(", %d writers a node", r.Writers)
+		server += fmt.Sprintf(", %d %s a node", r.Writers, plural(r.Writers, "writer"))
 	}
 	rate := "as fast as acknowledged"
 	if r.Rate > 0 {

@@ -118,6 +118,8 @@ func (c *Console) nodesPage(w http.ResponseWriter, r *http.Request) {
 	v, err := c.nodesView(r.Context())
 	if err != nil {
 		c.log.Error("console: read the nodes", "err", err)
+		// As every page while the database cannot be read.
+		w.Header().Set("Retry-After", "5")
 		w.WriteHeader(http.StatusServiceUnavailable)
 		c.render(w, r, "nodes", "Nodes", map[string]any{"Error": "the database could not be read (see the server's log)", "Refresh": nodesRefresh})
 		return
@@ -130,6 +132,7 @@ func (c *Console) apiNodes(w http.ResponseWriter, r *http.Request) {
 	v, err := c.nodesView(r.Context())
 	if err != nil {
 		c.log.Error("console: read the nodes", "err", err)
+		w.Header().Set("Retry-After", "5")
 		apiError(w, http.StatusServiceUnavailable, "the database could not be read (see the server's log)")
 		return
 	}
