@@ -480,7 +480,7 @@ func (s *Store) Balance(ctx context.Context) (engine.Taken, error) {
 				// Sends their former owner started may have gone out:
 				// unknown. Its other claims are released: sent once, here.
 				ct, err := tx.Exec(ctx, `UPDATE outbox SET status = 'unknown',
-					detail = CASE WHEN detail = '' THEN '' ELSE detail || ': ' END || 'the node sending it stopped while the message was being sent', updated_at = $2
+					detail = CASE WHEN detail = '' THEN '' ELSE detail || ': ' END || 'the node sending it stopped while the message was being sent or marked to be sent next: it may have reached WeChat', updated_at = $2
 					WHERE (`+outboxSending+`) AND lane = ANY($1)`, taken, s.wallNow().UnixNano())
 				if err != nil {
 					return err

@@ -1821,7 +1821,7 @@ func (t *pgTx) RecoverOutbox(at time.Time) (int, error) {
 	}
 	var n int64
 	t.queue(`UPDATE outbox SET status = 'unknown',
-		detail = CASE WHEN detail = '' THEN '' ELSE detail || ': ' END || 'the process stopped while the message was being sent', updated_at = $1
+		detail = CASE WHEN detail = '' THEN '' ELSE detail || ': ' END || 'the process stopped while the message was being sent or marked to be sent next: it may have reached WeChat', updated_at = $1
 		WHERE `+outboxSending, engine.UnixNanos(at)).Exec(func(ct pgconn.CommandTag) error {
 		n = ct.RowsAffected()
 		return nil

@@ -1208,7 +1208,7 @@ func (t *sqliteTx) StartOutbox(ids []int64, at time.Time) error {
 
 func (t *sqliteTx) RecoverOutbox(at time.Time) (int, error) {
 	res, err := t.tx.ExecContext(t.ctx, `UPDATE outbox SET status = 'unknown',
-		detail = CASE WHEN detail = '' THEN '' ELSE detail || ': ' END || 'the process stopped while the message was being sent', updated_at = ? WHERE status = 'sending' OR (status = 'pending' AND id IN (SELECT id FROM outbox_started))`, engine.UnixNanos(at))
+		detail = CASE WHEN detail = '' THEN '' ELSE detail || ': ' END || 'the process stopped while the message was being sent or marked to be sent next: it may have reached WeChat', updated_at = ? WHERE status = 'sending' OR (status = 'pending' AND id IN (SELECT id FROM outbox_started))`, engine.UnixNanos(at))
 	if err != nil {
 		return 0, fmt.Errorf("recover outbox: %w", err)
 	}

@@ -83,7 +83,7 @@ var skipped = []string{"schema_migrations", "outbox_cursor", "outbox_started", "
 
 // recoveredDetail is what a message being sent when the server stopped
 // says, as the SQLite store's recovery at a start writes it.
-const recoveredDetail = "the process stopped while the message was being sent"
+const recoveredDetail = "the process stopped while the message was being sent or marked to be sent next: it may have reached WeChat"
 
 // Copy copies the SQLite store in the file from into the PostgreSQL
 // database of the URL to, which it migrates first (a database without a
