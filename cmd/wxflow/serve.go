@@ -64,7 +64,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	var err error
 	if _, serr := os.Stat(*cfgPath); !given && errors.Is(serr, fs.ErrNotExist) {
 		cfg = sandboxConfig()
-	} else if cfg, err = config.Load(*cfgPath, os.LookupEnv); err != nil {
+	} else if cfg, err = loadServeConfig(*cfgPath, *database); err != nil {
 		fmt.Fprintf(stderr, "wxflow serve: %v\n", err)
 		if errors.Is(err, fs.ErrNotExist) {
 			return exitUsage
@@ -798,3 +798,12 @@ func sinkErr(err error) error {
 
 // servingPrefix starts the line that tells where serve listens.
 const servingPrefix = "wxflow serving on http://"
+
+// loadServeConfig reads serve's config; with --database, the file's
+// database: is left unread (its ${NAME} need not be set).
+func loadServeConfig(path, database string) (*config.Config, error) {
+	if database != "" {
+		return config.LoadOverridingDatabase(path, os.LookupEnv, database)
+	}
+	return config.Load(path, os.LookupEnv)
+}

@@ -392,12 +392,36 @@ func LoadWithoutSecrets(path string, lookupEnv func(string) (string, bool)) (*Co
 	return parse(path, src, lookupEnv, true)
 }
 
+// LoadOverridingDatabase reads the config file at path as Load does,
+// with database given on the command line (serve --database): the
+// file's database: is neither expanded nor checked (its ${NAME} need not
+// be set), and the Config's Database is database as given.
+func LoadOverridingDatabase(path string, lookupEnv func(string) (string, bool), database string) (*Config, error) {
+	src, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	p := &parser{file: path, lines: strings.Split(string(src), "\n"), env: lookupEnv, skipDatabase: true}
+	c, err := p.parse(src)
+	if err != nil {
+		return nil, err
+	}
+	c.Database = database
+	return c, nil
+}
+
 // parse is Parse, with the secrets left unread when noSecrets is set.
 func parse(file string, src []byte, lookupEnv func(string) (string, bool), noSecrets bool) (*Config, error) {
-	if lookupEnv == nil {
-		lookupEnv = os.LookupEnv
-	}
 	p := &parser{file: file, lines: strings.Split(string(src), "\n"), env: lookupEnv, noSecrets: noSecrets}
+	return p.parse(src)
+}
+
+// parse reads src into a Config.
+func (p *parser) parse(src []byte) (*Config, error) {
+	if p.env == nil {
+		p.env = os.LookupEnv
+	}
+	file := p.file
 	c := &Config{
 		Listen:          DefaultListen,
 		Database:        DefaultDatabase,
@@ -639,6 +663,8 @@ type parser struct {
 	diags flows.Diagnostics
 	// tokenNodes are the operators' token values by operator name.
 	tokenNodes map[string]*yaml.Node
+	// skipDatabase leaves database: unread (LoadOverridingDatabase).
+	skipDatabase bool
 	// noSecrets leaves the secrets' values unread (LoadWithoutSecrets):
 	// their keys count as given, their ${NAME} are not expanded.
 	noSecrets bool
@@ -1103,6 +1129,9 @@ func (p *parser) config(root *yaml.Node, c *Config) {
 				}
 			}
 		case "database":
+			if p.skipDatabase {
+				continue // the command line gives it (LoadOverridingDatabase)
+			}
 			if s, ok := p.database(v); ok {
 				c.Database = s
 			}

@@ -209,3 +209,28 @@ func TestDatabaseURLReferencesFit(t *testing.T) {
 		}
 	}
 }
+
+// TestDatabaseOverridden: with serve --database, the file's database: is
+// not read: its ${NAME} need not be set (it was an error: "PGPW is not
+// set"), and the flag's value is the store; the rest is checked as ever.
+func TestDatabaseOverridden(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "wxflow.yaml")
+	if err := os.WriteFile(path, []byte("sandbox: true\ndatabase: postgres://wx:${PGPW}@db/wxflow\ntimezone: UTC\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	none := func(string) (string, bool) { return "", false }
+	if _, err := Load(path, none); err == nil || !strings.Contains(err.Error(), "PGPW is not set") {
+		t.Fatalf("Load: %v, want PGPW not set", err)
+	}
+	c, err := LoadOverridingDatabase(path, none, "other.db")
+	if err != nil || c.Database != "other.db" || c.TimezoneName != "UTC" {
+		t.Fatalf("LoadOverridingDatabase: %+v, %v", c, err)
+	}
+	if err := os.WriteFile(path, []byte("sandbox: true\ndatabase: x.db\ntimezone: Mars/Base\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LoadOverridingDatabase(path, none, "other.db"); err == nil || !strings.Contains(err.Error(), "wxflow.yaml:3:") {
+		t.Fatalf("a bad timezone beside an overridden database: %v", err)
+	}
+}
