@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"regexp"
 	"slices"
 	"strings"
 )
@@ -32,13 +33,20 @@ func MigrationNames(fsys fs.FS, dir string) ([]string, error) {
 	return names, nil
 }
 
+// migrationName is how wxflow names its migrations.
+var migrationName = regexp.MustCompile(`^[0-9]{3}_[a-z0-9_]+\.sql$`)
+
 // PendingMigrations compares the migrations a store applied with the
 // binary's (known, in order): it returns those of known the store has
 // not applied, in order, or ErrNewerSchema, naming them, when the store
-// applied one known lacks.
+// applied one known lacks. A name no wxflow writes is another tool's
+// table: refused as such, not as a newer wxflow's.
 func PendingMigrations(known, applied []string) ([]string, error) {
 	var unknown []string
 	for _, name := range applied {
+		if !migrationName.MatchString(name) {
+			return nil, fmt.Errorf("schema_migrations holds %q, which no wxflow wrote (its migrations are named like 001_init.sql): the table is another tool's; give wxflow a database or a schema of its own", name)
+		}
 		if !slices.Contains(known, name) {
 			unknown = append(unknown, name)
 		}

@@ -50,4 +50,8 @@ func TestPendingMigrations(t *testing.T) {
 	if _, err := engine.PendingMigrations(nil, []string{"001_a.sql"}); !errors.Is(err, engine.ErrNewerSchema) || !strings.Contains(err.Error(), "it knows none") {
 		t.Errorf("PendingMigrations with none known: %v", err)
 	}
+	// A name no wxflow writes: another tool's table, not a newer wxflow.
+	if _, err := engine.PendingMigrations(known, []string{"001_a.sql", "foo_v1"}); err == nil || errors.Is(err, engine.ErrNewerSchema) || !strings.Contains(err.Error(), "another tool's") {
+		t.Errorf("PendingMigrations with another tool's row: %v", err)
+	}
 }

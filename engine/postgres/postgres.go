@@ -451,17 +451,16 @@ func (s *Store) migrate(ctx context.Context) error {
 	if err := conn.QueryRow(ctx, `SELECT to_regclass('schema_migrations') IS NOT NULL`).Scan(&have); err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
+	missing := s.known
 	if !have {
 		if err := mayCreate(ctx, conn); err != nil {
 			return fmt.Errorf("migrate: %w", err)
 		}
-		if _, err := conn.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (name text PRIMARY KEY, applied_at bigint NOT NULL)`); err != nil {
-			return fmt.Errorf("migrate: %w", err)
+	} else {
+		var err error
+		if missing, err = missingMigrations(ctx, conn, s.known); err != nil {
+			return err
 		}
-	}
-	missing, err := missingMigrations(ctx, conn, s.known)
-	if err != nil {
-		return err
 	}
 	if len(missing) > 0 && have { // a new table's schema was checked above
 		if err := mayCreate(ctx, conn); err != nil {
@@ -474,7 +473,16 @@ func (s *Store) migrate(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+		first := n == 0 && !have
 		err = pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+			if first {
+				// With the first migration, so that a migration that
+				// fails leaves no store that looks migrated (an empty
+				// schema_migrations).
+				if _, err := tx.Exec(ctx, `CREATE TABLE schema_migrations (name text PRIMARY KEY, applied_at bigint NOT NULL)`); err != nil {
+					return err
+				}
+			}
 			if _, err := tx.Exec(ctx, string(src)); err != nil {
 				return err
 			}
@@ -590,6 +598,9 @@ func mayCreate(ctx context.Context, conn *pgx.Conn) error {
 // lacks.
 func missingMigrations(ctx context.Context, conn *pgx.Conn, known []string) ([]string, error) {
 	rows, err := conn.Query(ctx, `SELECT name FROM schema_migrations ORDER BY name`)
+	if hasCode(err, "42703") { // undefined_column
+		return nil, errForeignMigrations
+	}
 	if err != nil {
 		return nil, fmt.Errorf("read the migrations applied: %w", err)
 	}
@@ -599,6 +610,10 @@ func missingMigrations(ctx context.Context, conn *pgx.Conn, known []string) ([]s
 	}
 	return engine.PendingMigrations(known, applied)
 }
+
+// errForeignMigrations refuses a schema_migrations table of another
+// tool's layout.
+var errForeignMigrations = errors.New("the schema_migrations table here is not wxflow's (another tool's, such as golang-migrate, keeps its own there): give wxflow a schema of its own (CREATE SCHEMA wxflow, and search_path=wxflow in the URL)")
 
 // errNoStore is checkSchema's error for a database without a store.
 var errNoStore = errors.New("no wxflow store in this database (no schema_migrations table in the search_path's schema): wxflow serve creates it when it starts")
@@ -632,6 +647,11 @@ func (s *Store) checkSchema(ctx context.Context) error {
 		return errNoStore
 	}
 	s.behind, err = missingMigrations(ctx, conn, s.known)
+	if err == nil && len(s.behind) == len(s.known) {
+		// An empty table (a first migration that failed before wxflow
+		// made it in the same transaction): no store yet.
+		return errNoStore
+	}
 	return err
 }
 

@@ -195,6 +195,51 @@ func TestNewerSchemaRefused(t *testing.T) {
 	}
 }
 
+// TestFailedFirstMigrationLeavesNoStore: a first migration that fails
+// (a table of that name is there already) leaves no schema_migrations
+// behind (an empty one made the read-only commands call the schema an
+// older wxflow's); a schema_migrations table of another tool's layout is
+// refused as such.
+func TestFailedFirstMigrationLeavesNoStore(t *testing.T) {
+	dsn := freshSchema(t)
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, `CREATE TABLE contacts (x int)`); err != nil {
+		t.Fatal(err)
+	}
+	if s, err := postgres.Open(ctx, dsn, postgres.Options{}); err == nil || !strings.Contains(err.Error(), `relation "contacts" already exists`) {
+		if s != nil {
+			s.Close()
+		}
+		t.Fatalf("Open over a foreign contacts table: %v", err)
+	}
+	var have bool
+	if err := conn.QueryRow(ctx, `SELECT to_regclass('schema_migrations') IS NOT NULL`).Scan(&have); err != nil || have {
+		t.Fatalf("schema_migrations after the failed migration: %v, %v", have, err)
+	}
+	if s, err := postgres.Open(ctx, dsn, postgres.Options{ReadOnly: true}); err == nil || !strings.Contains(err.Error(), "no wxflow store in this database") {
+		if s != nil {
+			s.Close()
+		}
+		t.Fatalf("a read-only open after it: %v", err)
+	}
+	if _, err := conn.Exec(ctx, `DROP TABLE contacts; CREATE TABLE schema_migrations (version bigint NOT NULL, dirty boolean NOT NULL)`); err != nil {
+		t.Fatal(err)
+	}
+	for _, ro := range []bool{false, true} {
+		if s, err := postgres.Open(ctx, dsn, postgres.Options{ReadOnly: ro}); err == nil || !strings.Contains(err.Error(), "not wxflow's") {
+			if s != nil {
+				s.Close()
+			}
+			t.Errorf("Open (read-only %v) over golang-migrate's table: %v", ro, err)
+		}
+	}
+}
+
 // TestMissingSchemaExplained: a URL whose search_path names no schema
 // that exists is refused with what to do, not PostgreSQL's "no schema has
 // been selected to create in".
