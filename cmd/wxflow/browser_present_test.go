@@ -215,15 +215,16 @@ func TestBrowserConsolePresents(t *testing.T) {
 	b.navigate("open a contact that does not exist", chromedp.NavigateResponse(b.base+"/contacts/sandbox/nobody"), 404)
 	b.wantText("main", "Back")
 	browserRun(b, "click Back", chromedp.Click(chromedp.CSS("a[data-back]")))
-	// The page comes back from the browser's cache (no request), and the
-	// error page's context goes away under a poll begun too early: poll
-	// again until the deadline.
-	var back bool
+	// The page comes back from the browser's cache, without a request to
+	// wait for, and chromedp's Poll (and an evaluation begun on the error
+	// page) stays with the error page's context: ask the page shown, again
+	// and again (each ask a round trip to the browser) until the deadline.
+	back := false
 	for deadline := time.Now().Add(browserStepTimeout); !back && time.Now().Before(deadline); {
 		ctx, cancel := context.WithDeadline(b.ctx, deadline)
-		_, err := chromedp.Run(ctx, chromedp.Poll[bool](`location.pathname === "/flows" && !!document.querySelector("tr[data-flow=long]")`, chromedp.WithPollingTimeout(time.Until(deadline))))
+		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`location.pathname === "/flows" && !!document.querySelector("tr[data-flow=long]")`))
 		cancel()
-		back = err == nil
+		back = err == nil && ok
 	}
 	if p := b.path(); !back || p != "/flows" {
 		t.Errorf("Back led to %s, want /flows", p)

@@ -699,6 +699,9 @@ func (c *Console) inboxLive(w http.ResponseWriter, r *http.Request) {
 	// Watched before the stream says it is open: a client that acts on
 	// seeing it open gets the event of its change.
 	changed, n := c.eng.Watch()
+	// Taken before the login is looked at again below: a logout that
+	// comes after is heard.
+	logouts := c.logoutSignal()
 	since := r.URL.Query().Get("since")
 	rc := http.NewResponseController(w)
 	h := w.Header()
@@ -729,7 +732,9 @@ func (c *Console) inboxLive(w http.ResponseWriter, r *http.Request) {
 		s, err := c.session(r)
 		return err != nil || s != nil // a store that fails ends nothing
 	}
-	logouts := c.logoutSignal()
+	if !stillIn(true) {
+		return // logged out since the request was let in
+	}
 	for {
 		select {
 		case <-changed:
