@@ -28,6 +28,9 @@ type FlowView struct {
 	Version     string   `json:"version"`
 	Account     string   `json:"account,omitempty"`
 	Triggers    []string `json:"triggers"`
+	// Vars are the variables the flow declares (`vars:`), which a start
+	// (the flow page's form, the API) may give.
+	Vars []VarView `json:"vars"`
 	// Waiting counts the flow's active runs; Steps says where they are.
 	Waiting     int        `json:"active_runs"`
 	Steps       []StepView `json:"active_steps"`
@@ -265,7 +268,7 @@ func (c *Console) flowViews(ctx context.Context) ([]*FlowView, error) {
 	var out []*FlowView
 	for _, f := range set.Flows {
 		v := &FlowView{Name: f.Name, Description: f.Description, File: f.File, Version: f.Version, Account: f.Account,
-			Triggers: []string{}, Steps: []StepView{}, flow: f, waiting: map[*flows.Step]int{}}
+			Triggers: []string{}, Vars: varViews(f), Steps: []StepView{}, flow: f, waiting: map[*flows.Step]int{}}
 		for _, t := range f.Triggers {
 			v.Triggers = append(v.Triggers, t.Describe())
 		}

@@ -8,8 +8,9 @@ import (
 )
 
 // flashKeys are the query keys of what a form's action says on the page
-// it leads back to (the error, what was done, a refusal's reason).
-var flashKeys = []string{"error", "done", "reason"}
+// it leads back to (the error, what was done, a refusal's reason, and
+// what the form was given, to fill it again after an error).
+var flashKeys = []string{"error", "done", "reason", "keep"}
 
 // flashMAC is the signature of q's flash keys under the console's key.
 func (c *Console) flashMAC(q url.Values) string {
@@ -35,4 +36,14 @@ func (c *Console) flash(q url.Values, k string) string {
 		return ""
 	}
 	return q.Get(k)
+}
+
+// kept is what a refused form was given (the flash key keep, a query),
+// to fill the form again; empty when there is none or it is not signed.
+func (c *Console) kept(q url.Values) url.Values {
+	v, err := url.ParseQuery(c.flash(q, "keep"))
+	if err != nil {
+		return url.Values{}
+	}
+	return v
 }

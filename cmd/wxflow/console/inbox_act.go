@@ -604,8 +604,8 @@ func (c *Console) conversationPage(w http.ResponseWriter, r *http.Request) {
 	slices.Sort(teams)
 	q := r.URL.Query()
 	c.render(w, r, "conversation", "Conversation with "+d.Contact, map[string]any{"Conv": d, "Me": actorOf(r).Operator,
-		"Operators": people.Operators, "Teams": teams, "Flows": c.flowNames(), "Error": c.flash(q, "error"),
-		"Reason": c.flash(q, "reason"), "Done": c.flash(q, "done")})
+		"Operators": people.Operators, "Teams": teams, "Flows": c.flowChoices(), "Error": c.flash(q, "error"),
+		"Reason": c.flash(q, "reason"), "Done": c.flash(q, "done"), "Kept": c.kept(q)})
 }
 
 // conversationForm does the action of a form of the conversation page
@@ -625,6 +625,18 @@ func (c *Console) conversationForm(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		req.image = up
+	case "start":
+		// The flow's variables, from the Variables box (boxVars).
+		if f := c.eng.Flows().Flow(req.Flow); f != nil {
+			vars, err := boxVars(f, r.PostFormValue("vars"))
+			if err != nil {
+				keep := url.Values{"flow": {req.Flow}, "vars": {r.PostFormValue("vars")}}
+				q := c.signFlash(url.Values{"error": {err.Error()}, "keep": {keep.Encode()}})
+				http.Redirect(w, r, back+"?"+q.Encode()+"#end", http.StatusSeeOther)
+				return
+			}
+			req.Vars = vars
+		}
 	case "assign":
 		// to: me, none, op:NAME, team:NAME, or pick:NAME (round robin)
 		to := r.PostFormValue("to")
@@ -673,13 +685,20 @@ func (c *Console) awayForm(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, localPath(r.PostFormValue("next")), http.StatusSeeOther)
 }
 
-// flowNames are the loaded flows' names, sorted.
-func (c *Console) flowNames() []string {
-	var out []string
+// flowChoice is a flow the conversation page can start: its name and
+// the variables it declares, in a line ("order: text, n: number").
+type flowChoice struct {
+	Name string
+	Vars string
+}
+
+// flowChoices are the loaded flows, sorted by name.
+func (c *Console) flowChoices() []flowChoice {
+	var out []flowChoice
 	for _, f := range c.eng.Flows().Flows {
-		out = append(out, f.Name)
+		out = append(out, flowChoice{Name: f.Name, Vars: varsSummary(f)})
 	}
-	slices.Sort(out)
+	slices.SortFunc(out, func(a, b flowChoice) int { return strings.Compare(a.Name, b.Name) })
 	return out
 }
 

@@ -51,6 +51,13 @@ triggers:
 steps:
   - send: "Hello from the bot"
 `,
+	// late is started by an operator, with its variables.
+	"late.yaml": `name: late
+triggers: []
+vars: { order: text, n: number, at: time }
+steps:
+  - send: "Order ${vars.order} is late: ${vars.n} parcels, due ${vars.at.Format('2006-01-02')}"
+`,
 }
 
 // newInboxFixture is a console with a token over a sandbox whose people

@@ -176,14 +176,42 @@ func (c *Console) flowPage(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, err, false)
 		return
 	}
+	q := r.URL.Query()
 	c.render(w, r, "flow", "Flow "+v.Name, map[string]any{"Flow": v, "Accounts": c.cfg.Accounts,
-		"Error": c.flash(r.URL.Query(), "error"), "Plan": c.flowPlan(r.Context(), v.Name)})
+		"Error": c.flash(q, "error"), "Kept": c.kept(q), "Plan": c.flowPlan(r.Context(), v.Name)})
 }
 
-// flowStartForm starts a flow from the flow page's form and shows the run.
+// flowStartForm starts a flow from the flow page's form and shows the
+// run. The form gives each declared variable in a field var.NAME, as
+// typed (startVars converts it); a refusal shows on the flow page again
+// with what was typed.
 func (c *Console) flowStartForm(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
-	req := StartRequest{Account: r.FormValue("account"), Contact: strings.TrimSpace(r.FormValue("contact"))}
+	req := StartRequest{Account: r.PostFormValue("account"), Contact: strings.TrimSpace(r.PostFormValue("contact"))}
+	back := func(msg string) {
+		keep := url.Values{}
+		for k, vs := range r.PostForm {
+			if (k == "account" || k == "contact" || strings.HasPrefix(k, "var.")) && len(vs) > 0 {
+				keep.Set(k, vs[0])
+			}
+		}
+		q := c.signFlash(url.Values{"error": {msg}, "keep": {keep.Encode()}})
+		http.Redirect(w, r, "/flows/"+url.PathEscape(name)+"?"+q.Encode()+"#start", http.StatusSeeOther)
+	}
+	if f := c.eng.Flows().Flow(name); f != nil {
+		typed := map[string]string{}
+		for k, vs := range r.PostForm {
+			if v, ok := strings.CutPrefix(k, "var."); ok && len(vs) > 0 {
+				typed[v] = vs[0]
+			}
+		}
+		vars, err := startVars(f, typed)
+		if err != nil {
+			back(err.Error())
+			return
+		}
+		req.Vars = vars
+	}
 	run, err := c.startFlow(r, name, req)
 	if errors.Is(err, engine.ErrQueued) {
 		http.Redirect(w, r, "/flows/"+url.PathEscape(name)+"?"+c.signFlash(url.Values{"error": {"queued: another node holds this contact and starts the flow in a moment"}}).Encode(), http.StatusSeeOther)
@@ -194,7 +222,7 @@ func (c *Console) flowStartForm(w http.ResponseWriter, r *http.Request) {
 			c.fail(w, r, err, false)
 			return
 		}
-		http.Redirect(w, r, "/flows/"+url.PathEscape(name)+"?"+c.signFlash(url.Values{"error": {err.Error()}}).Encode(), http.StatusSeeOther)
+		back(err.Error())
 		return
 	}
 	http.Redirect(w, r, "/runs/"+strconv.FormatInt(run.ID, 10), http.StatusSeeOther)
