@@ -177,8 +177,8 @@ var messageFields = []Field{
 	{Name: "menu", Type: ObjectOf("message menu", "message menu",
 		Field{Name: "head", Type: Text, Doc: "Text above the items."},
 		Field{Name: "items", Type: ListOf(ObjectOf("menu item", "menu item",
-			Field{Name: "id", Type: String, Required: true, Doc: "The value the tap sends back."},
-			Field{Name: "text", Type: Text, Required: true, Doc: "The item's text."}), true), Required: true, Doc: "The items the contact taps: `{id, text}`."},
+			Field{Name: "id", Type: String, Required: true, Doc: "The value the tap sends back: not empty, and unique in the menu."},
+			Field{Name: "text", Type: Text, Required: true, Doc: "The item's text, not empty."}), true), Required: true, Doc: "The items the contact taps: `{id, text}`."},
 		Field{Name: "tail", Type: Text, Doc: "Text below the items."}), Doc: "A message menu: `head`, `items` (`{id, text}`), `tail`."},
 }
 
@@ -234,13 +234,42 @@ var MessageType = Refine(OneOf("message", Text, ObjectOf("message", "", messageF
 			if mo, ok := v.Get("menu").(*Object); ok {
 				m.Menu = &MsgMenu{Head: mo.Template("head"), Tail: mo.Template("tail")}
 				items, _ := mo.Get("items").([]any)
-				for _, it := range items {
-					if io, ok := it.(*Object); ok {
-						m.Menu.Items = append(m.Menu.Items, MenuItem{ID: io.String("id"), Text: io.Template("text")})
-					}
+				if !menuItems(items, m.Menu, r) {
+					return nil, false
 				}
 			}
 			return m, true
 		}
 		return nil, false
 	})
+
+// menuItems checks a message menu's items and adds them to menu: an id
+// and a text that are not empty, and ids unique in the menu (the tap
+// sends the id back, so two items with one id cannot be told apart).
+func menuItems(items []any, menu *MsgMenu, r *Reporter) bool {
+	ok := true
+	first := map[string]Pos{}
+	for _, it := range items {
+		io, isObj := it.(*Object)
+		if !isObj {
+			continue
+		}
+		id, text := io.String("id"), io.Template("text")
+		switch {
+		case strings.TrimSpace(id) == "":
+			r.Errorf(io.At("id"), "write the value the tap sends back, e.g. id: \"1\"", "empty menu item id")
+			ok = false
+		case first[strings.TrimSpace(id)] != Pos{}:
+			r.Errorf(io.At("id"), fmt.Sprintf("it is first used at line %d; give each item its own id", first[strings.TrimSpace(id)].Line), "duplicate menu item id %q", id)
+			ok = false
+		default:
+			first[strings.TrimSpace(id)] = io.At("id")
+		}
+		if text != nil && strings.TrimSpace(text.Src) == "" {
+			r.Errorf(io.At("text"), "write the text the contact taps", "empty menu item text")
+			ok = false
+		}
+		menu.Items = append(menu.Items, MenuItem{ID: id, Text: text})
+	}
+	return ok
+}
