@@ -28,7 +28,7 @@ func init() {
 			{Name: "expect", Type: flows.Enum(expectKinds...), Default: "text (pattern when pattern: is given)", Doc: "What a valid answer is."},
 			{Name: "min", Type: flows.Number, Doc: "The smallest number accepted (expect: number)."},
 			{Name: "max", Type: flows.Number, Doc: "The largest number accepted (expect: number)."},
-			{Name: "pattern", Type: flows.Regex, Doc: "A regular expression the whole answer must match."},
+			{Name: "pattern", Type: flows.Regex, Doc: "A regular expression the whole answer must match; not empty (leave it out to accept any text)."},
 			{Name: "choices", Type: flows.MapOf(flows.ListOf(flows.String, true)), Doc: "For expect: choice, each value with the replies that choose it (matched case-insensitively)."},
 			{Name: "save", Type: flows.SavePath, Doc: "Where the accepted answer goes."},
 			{Name: "retries", Type: flows.Int, Default: "2", Doc: "How many invalid answers are answered with `invalid` before giving up: 0 to 10."},
@@ -63,6 +63,9 @@ func checkAsk(s *flows.Step, r *flows.Reporter) {
 		r.Errorf(a.KeyPos["pattern"], "remove expect:, or remove pattern:", "pattern: applies to text answers, but this ask expects %s", expect)
 	case expect == "pattern" && !a.Given("pattern"):
 		r.Errorf(a.KeyPos["expect"], `add pattern: "^[0-9]{6}$" or similar`, "expect: pattern needs a pattern:")
+	}
+	if re, ok := a.Get("pattern").(*regexp.Regexp); ok && re.String() == "" {
+		r.Errorf(a.At("pattern"), "leave pattern: out to accept any text", "empty pattern: only an empty answer would match it, so every answer would be invalid")
 	}
 	if a.Given("choices") && expect != "choice" {
 		r.Errorf(a.KeyPos["choices"], "add expect: choice", "choices: only apply to an ask that expects a choice")

@@ -17,7 +17,7 @@ type Keywords struct {
 
 var keywordsType = flows.Refine(flows.OneOf("keywords",
 	flows.ListOf(flows.String, true),
-	flows.ObjectOf("keyword pattern", "keyword trigger", flows.Field{Name: "pattern", Type: flows.Regex, Required: true, Doc: "A regular expression (Go's RE2 syntax) matched against the trimmed text: case-sensitive unless it starts with `(?i)`, and anywhere in the text unless anchored (`^...$`); its groups land in event.match."})),
+	flows.ObjectOf("keyword pattern", "keyword trigger", flows.Field{Name: "pattern", Type: flows.Regex, Required: true, Doc: "A regular expression (Go's RE2 syntax) matched against the trimmed text: case-sensitive unless it starts with `(?i)`, and anywhere in the text unless anchored (`^...$`); its groups land in event.match. Not empty: a `message` trigger with `type: text` takes any text."})),
 	"keywords", "A list of words (`[hi, hello, 你好]`), or `{pattern: REGEX}`.",
 	func(v any, at flows.Pos, r *flows.Reporter) (any, bool) {
 		switch v := v.(type) {
@@ -34,6 +34,10 @@ var keywordsType = flows.Refine(flows.OneOf("keywords",
 			return k, true
 		case *flows.Object:
 			re, _ := v.Get("pattern").(*regexp.Regexp)
+			if re != nil && re.String() == "" {
+				r.Errorf(v.At("pattern"), "for any text, use a message trigger with type: text", "empty pattern: it matches every text")
+				return nil, false
+			}
 			return &Keywords{Pattern: re}, true
 		}
 		return nil, false
