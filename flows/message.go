@@ -75,7 +75,7 @@ const noMediaTemplate = "write it out; for media that depends on the contact, br
 
 func mediaType(kind string) *Type {
 	byID := ObjectOf("media id", kind, Field{Name: "media_id", Type: String, Required: true, Doc: "The id of media already uploaded to WeChat."})
-	return Refine(OneOf(kind, String, byID), kind,
+	t := Refine(OneOf(kind, String, byID), kind,
 		"A file path relative to the flow file, an http(s) URL, or `{media_id: ...}`, written out (not a template: `${...}` in it is an error).",
 		func(v any, at Pos, r *Reporter) (any, bool) {
 			m := &Media{Kind: kind, Pos: at}
@@ -100,6 +100,8 @@ func mediaType(kind string) *Type {
 			}
 			return nil, false
 		})
+	t.literal = true
+	return t
 }
 
 // mediaFile checks a media file named in a flow: it exists, and its type
@@ -177,7 +179,7 @@ var messageFields = []Field{
 	{Name: "menu", Type: ObjectOf("message menu", "message menu",
 		Field{Name: "head", Type: Text, Doc: "Text above the items."},
 		Field{Name: "items", Type: ListOf(ObjectOf("menu item", "menu item",
-			Field{Name: "id", Type: String, Required: true, Doc: "The value the tap sends back: not empty, and unique in the menu."},
+			Field{Name: "id", Type: Literal(String, "id", "sent back", "write it out: the tap sends the id back to the flow"), Required: true, Doc: "The value the tap sends back: not empty, unique in the menu, and written as is (not a template)."},
 			Field{Name: "text", Type: Text, Required: true, Doc: "The item's text, not empty."}), true), Required: true, Doc: "The items the contact taps: `{id, text}`."},
 		Field{Name: "tail", Type: Text, Doc: "Text below the items."}), Doc: "A message menu: `head`, `items` (`{id, text}`), `tail`."},
 }

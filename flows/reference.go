@@ -589,13 +589,50 @@ func allTypes() []*Type {
 	return out
 }
 
+// isLiteral reports whether a type, or one it is a list, map or
+// alternative of, is written as is (Literal, Glob, Regex, media).
+func isLiteral(t *Type) bool {
+	if t == nil {
+		return false
+	}
+	if t.literal {
+		return true
+	}
+	for _, a := range t.Alts {
+		if len(a.Fields) == 0 && isLiteral(a) {
+			return true
+		}
+	}
+	return isLiteral(t.Elem)
+}
+
+// literalKeys lists the keys whose value is written as is and refuses
+// `${`, for the docs.
+func literalKeys() []string { return keysWhere(isLiteral) }
+
+// literalTriggers lists the trigger kinds whose argument is written as is.
+func literalTriggers() []string {
+	var out []string
+	for _, t := range TriggerSpecs() {
+		if isLiteral(t.Arg) {
+			out = append(out, t.Kind)
+		}
+	}
+	return out
+}
+
 // keysOfType lists the keys whose value has type t, for the docs.
 func keysOfType(t *Type) []string {
+	return keysWhere(func(ft *Type) bool { return ft == t })
+}
+
+// keysWhere lists the keys whose value's type is one that ok accepts.
+func keysWhere(ok func(*Type) bool) []string {
 	var out []string
 	seen := map[string]bool{}
 	add := func(fields []Field) {
 		for _, f := range fields {
-			if f.Type == t && !seen[f.Name] {
+			if ok(f.Type) && !seen[f.Name] {
 				seen[f.Name] = true
 				out = append(out, f.Name)
 			}
@@ -685,9 +722,14 @@ func (d *refDoc) values() {
 		Duration.Doc, codeList(keysOfType(Duration)), codeList(kindsTaking(Duration)))
 
 	d.heading(3, "Templates")
-	d.p("%s Every text is a template: the keys %s, the arguments of %s, and the texts inside `json:` and `set:` values.",
-		Text.Doc, codeList(keysOfType(Text)), codeList(kindsTaking(Text)))
+	textMaps := keysWhere(func(t *Type) bool {
+		return t.Elem == Text && len(t.Fields) == 0 && strings.HasPrefix(t.Name, "map of ")
+	})
+	d.p("%s Every text is a template: the keys %s, the values of %s, the arguments of %s, and the texts inside `json:` values, `set:` values and a `start` step's `vars:`.",
+		Text.Doc, codeList(keysOfType(Text)), codeList(textMaps), codeList(kindsTaking(Text)))
 	d.raw(templatesText)
+	d.p("The other keys are not templates: their text is taken as written. In those that are matched or sent, `${` is an error (`$${` is an escape in templates only): the keys %s and the arguments of the triggers %s.",
+		codeList(literalKeys()), codeList(literalTriggers()))
 
 	d.heading(3, "Expressions")
 	var exprKeys []string

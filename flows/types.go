@@ -27,9 +27,12 @@ type Type struct {
 	// Alts are the alternatives of a OneOf type.
 	Alts []*Type
 
-	kinds  nodeKinds
-	parse  func(p *parser, n *yaml.Node) (any, bool)
-	schema func(g *schemaGen) map[string]any
+	kinds nodeKinds
+	// literal is set for a type whose text is written as is, not a
+	// template: `${` in it is an error (notTemplate).
+	literal bool
+	parse   func(p *parser, n *yaml.Node) (any, bool)
+	schema  func(g *schemaGen) map[string]any
 }
 
 type nodeKinds uint8
@@ -369,9 +372,12 @@ var (
 		func(p *parser, n *yaml.Node) (any, bool) { return p.savePath(n) })
 
 	// Regex is a regular expression (Go RE2 syntax).
-	Regex = scalarType("regular expression", "A regular expression (RE2 syntax, as Go's regexp).",
+	Regex = scalarType("regular expression", "A regular expression (RE2 syntax, as Go's regexp), written as is (not a template: `${...}` in it is an error).",
 		map[string]any{"type": "string"},
 		func(p *parser, n *yaml.Node) (any, bool) {
+			if p.notTemplate(n, "", "matched", `a pattern cannot change with the run; to match the characters ${, write '\$\{' in single quotes`) {
+				return nil, false
+			}
 			re, err := regexp.Compile(n.Value)
 			if err != nil {
 				msg := strings.TrimPrefix(err.Error(), "error parsing regexp: ")
@@ -437,16 +443,64 @@ var (
 		})
 
 	// Glob is a pattern where `*` matches any text and `?` one character.
-	Glob = scalarType("glob", "Exact text, or a pattern where `*` matches any text and `?` one character.",
+	Glob = scalarType("glob", "Exact text, or a pattern where `*` matches any text and `?` one character; written as is (not a template: `${...}` in it is an error).",
 		map[string]any{"type": "string"},
 		func(p *parser, n *yaml.Node) (any, bool) {
 			if strings.TrimSpace(n.Value) == "" {
 				p.errorAt(n, "* matches any text, ? one character", "empty pattern")
 				return nil, false
 			}
+			example := "store_*"
+			if p.key == "menu" {
+				example = "MENU_*"
+			}
+			if p.notTemplate(n, "", "matched", "write * where the text varies, e.g. "+example+", or compare it in if:") {
+				return nil, false
+			}
 			return n.Value, true
 		})
 )
+
+func init() {
+	Glob.literal, Regex.literal = true, true
+}
+
+// Literal is base (String) written as is, not a template: `${` in it is an
+// error at the `${`, saying that key's value would be used (matched,
+// sent) as written, with hint. key names the key in the message; "" for
+// the key being parsed.
+func Literal(base *Type, key, use, hint string) *Type {
+	t := &Type{Name: base.Name, Doc: base.Doc, Fields: base.Fields, Elem: base.Elem, Alts: base.Alts, kinds: base.kinds, literal: true, schema: base.schema}
+	t.parse = func(p *parser, n *yaml.Node) (any, bool) {
+		if n.Kind == yaml.ScalarNode && p.notTemplate(n, key, use, hint) {
+			return nil, false
+		}
+		return base.parse(p, n)
+	}
+	return t
+}
+
+// notTemplate reports a `${` in a scalar written as is (a key that is not
+// a template), at the `${`: the value would be used as written, `${`
+// and all. `$${` is no escape there. It returns whether it reported.
+func (p *parser) notTemplate(n *yaml.Node, key, use, hint string) bool {
+	i := strings.Index(n.Value, "${")
+	if i < 0 {
+		return false
+	}
+	if key == "" {
+		key = p.key
+	}
+	if strings.Contains(n.Value, "$${") {
+		hint += "; $${ is an escape in templates only"
+	}
+	at := p.pos(n)
+	if o := p.find(firstLine(n.Value[i:]), p.nodeOffset(n)); o >= 0 {
+		at = p.posAt(o)
+	}
+	p.report(SeverityError, at, hint, fmt.Sprintf("%s: is not a template: %q would be %s as written", key, n.Value, use))
+	return true
+}
 
 // Enum is a type that accepts one of the given words.
 func Enum(values ...string) *Type {
@@ -557,7 +611,7 @@ func OneOf(name string, alts ...*Type) *Type {
 // possibly converted) by check. check reports problems through r and
 // returns false when the value is unusable.
 func Refine(base *Type, name, doc string, check func(v any, at Pos, r *Reporter) (any, bool)) *Type {
-	t := &Type{Name: name, Doc: doc, Fields: base.Fields, Elem: base.Elem, Alts: base.Alts, kinds: base.kinds, schema: base.schema}
+	t := &Type{Name: name, Doc: doc, Fields: base.Fields, Elem: base.Elem, Alts: base.Alts, kinds: base.kinds, literal: base.literal, schema: base.schema}
 	t.parse = func(p *parser, n *yaml.Node) (any, bool) {
 		v, ok := base.parse(p, n)
 		if !ok {

@@ -29,7 +29,7 @@ func init() {
 			{Name: "min", Type: flows.Number, Doc: "The smallest number accepted (expect: number)."},
 			{Name: "max", Type: flows.Number, Doc: "The largest number accepted (expect: number)."},
 			{Name: "pattern", Type: flows.Regex, Doc: "A regular expression the whole answer must match; not empty (leave it out to accept any text)."},
-			{Name: "choices", Type: flows.MapOf(flows.ListOf(flows.String, true)), Doc: "For expect: choice, each value with the replies that choose it (matched case-insensitively)."},
+			{Name: "choices", Type: flows.MapOf(flows.ListOf(flows.Literal(flows.String, "choices", "matched", "replies cannot change with the run; for that, save the answer and branch on it"), true)), Doc: "For expect: choice, each value with the replies that choose it (matched case-insensitively; written as is, not templates)."},
 			{Name: "save", Type: flows.SavePath, Doc: "Where the accepted answer goes."},
 			{Name: "retries", Type: flows.Int, Default: "2", Doc: "How many invalid answers are answered with `invalid` before giving up: 0 to 10."},
 			{Name: "invalid", Type: flows.Text, Default: "a message saying what is expected", Doc: "The text sent after an invalid answer."},
