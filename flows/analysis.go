@@ -266,13 +266,16 @@ func checkWeChat(p *parser, f *Flow, g *cfg, reached []bool) {
 	}
 	warnedQuota := map[int]bool{}
 	// late are the steps that send after the window on some path, with
-	// the time waited; early those that send within it on another (a
-	// loop through a timeout): the warning says which.
+	// the time waited (the shortest such wait found); early those that
+	// send within it on another (a loop through a timeout): the warning
+	// says which.
 	late, early := map[int]time.Duration{}, map[int]bool{}
 	seen := map[[2]any]bool{}
 	visits := 0
-	var walk func(n int, st windowState)
-	walk = func(n int, st windowState) {
+	// waited is the time the path has waited with no reply, which st
+	// holds only up to a bound: the warning says the real wait.
+	var walk func(n int, st windowState, waited time.Duration)
+	walk = func(n int, st windowState, waited time.Duration) {
 		if n == endNode || visits > 200000 {
 			return
 		}
@@ -294,8 +297,8 @@ func checkWeChat(p *parser, f *Flow, g *cfg, reached []bool) {
 			st.sent++
 			switch {
 			case st.elapsed >= window:
-				if _, ok := late[n]; !ok {
-					late[n] = st.elapsed
+				if w, ok := late[n]; !ok || waited < w {
+					late[n] = waited
 				}
 			case st.elapsed < window && st.sent > st.quota && !warnedQuota[n]:
 				warnedQuota[n] = true
@@ -312,23 +315,23 @@ func checkWeChat(p *parser, f *Flow, g *cfg, reached []bool) {
 		}
 		reset := windowState{quota: p.opts.messageQuota(), opener: "a message"}
 		for _, e := range g.edges[n] {
-			next := st
+			next, nextWaited := st, waited
+			var d time.Duration
 			switch {
 			case e.label == labelSkip:
 				next = before
 			case s.Kind == "ask" && (e.label == labelNext || e.label == "on_invalid"):
-				next = reset
+				next, nextWaited = reset, 0
 			case s.Kind == "ask" && e.label == "on_timeout":
-				next.elapsed += s.Args.Duration("timeout", DefaultAskTimeout)
+				d = s.Args.Duration("timeout", DefaultAskTimeout)
 			case s.Kind == "wait":
-				if d, ok := s.Arg.(time.Duration); ok {
-					next.elapsed += d
-				}
+				d, _ = s.Arg.(time.Duration)
 			}
-			walk(e.to, next)
+			next.elapsed += d
+			walk(e.to, next, nextWaited+min(d, maxWaited-nextWaited))
 		}
 	}
-	walk(g.entry, start)
+	walk(g.entry, start, 0)
 	for n := range g.steps {
 		waited, ok := late[n]
 		if !ok {
@@ -346,6 +349,10 @@ func checkWeChat(p *parser, f *Flow, g *cfg, reached []bool) {
 			fmt.Sprintf("this message can only be sent after WeChat's %s window has closed", FormatDuration(window)))
 	}
 }
+
+// maxWaited bounds the wait a warning adds up (a loop through a wait
+// would add without end): about 146 years, the longest duration.
+const maxWaited = time.Duration(1<<63 - 1)
 
 // DefaultAskTimeout is how long an `ask` waits when it has no `timeout:`.
 const DefaultAskTimeout = 24 * time.Hour

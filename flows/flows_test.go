@@ -1,6 +1,7 @@
 package flows_test
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -556,5 +557,30 @@ steps:
 	// A date written out that cannot be read is still an error at load.
 	if _, diags := load(t, "name: b\ntriggers: [{keyword: [go]}]\nsteps:\n  - send: \"${date('20/11/2026')}\"\n", flows.Options{}); len(diags) == 0 || !strings.Contains(diags[0], `date("20/11/2026") fails whenever it runs`) {
 		t.Errorf("a date that cannot be read: %v", diags)
+	}
+}
+
+// TestLateSendSaysTheRealWait: the warning at a send after the window
+// names the wait that comes before it, not the bound the analysis keeps
+// its states under (four windows: "8d" for a wait of 30d).
+func TestLateSendSaysTheRealWait(t *testing.T) {
+	t.Parallel()
+	late := func(line int, waited string) string {
+		return fmt.Sprintf("%d:5: warning: this message can only be sent after WeChat's 48h window has closed (%s of waiting with no reply from the contact comes before it; it will fail as window_closed)", line, waited)
+	}
+	for _, tt := range []struct {
+		name, steps string
+		want        []string
+	}{
+		{"30d", "  - wait: 30d\n  - send: late\n", []string{late(5, "30d")}},
+		{"365d", "  - wait: 365d\n  - send: late\n", []string{late(5, "365d")}},
+		{"waits add up", "  - wait: 5d\n  - send: late\n  - wait: 40d\n  - send: later\n", []string{late(5, "5d"), late(7, "45d")}},
+		{"the shorter of two paths", "  - if: event.scene == \"a\"\n    wait: 30d\n  - wait: 3d\n  - send: late\n", []string{late(7, "3d")}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			_, got := load(t, "name: a\ntriggers: [follow]\nsteps:\n"+tt.steps, flows.Options{})
+			checkLines(t, got, tt.want)
+		})
 	}
 }
