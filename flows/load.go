@@ -237,8 +237,36 @@ func (p *parser) object(n *yaml.Node, fields []Field, elem *Type, where string) 
 	o := &Object{Values: map[string]any{}, KeyPos: map[string]Pos{}, ValPos: map[string]Pos{}, Pos: p.pos(n)}
 	ok := true
 	misspelt := map[string]bool{} // required keys an unknown key is a typo of
-	for _, kv := range p.pairs(n) {
+	pairs := p.pairs(n)
+	commaRun := 0 // keys in a row before this one that a comma ended
+	for i, kv := range pairs {
 		k, v := kv[0], kv[1]
+		if fields == nil && commaEnded(n, k, v) && i+1 < len(pairs) {
+			// {sat,sun: x} is two keys to YAML: sat with no value, then
+			// sun. Where that is an error, say why, once for the run.
+			before := len(p.diags)
+			p.key = k.Value
+			if p.field(o, elem, k, v) {
+				commaRun = 0
+				continue
+			}
+			p.diags = p.diags[:before]
+			if commaRun == 0 {
+				keys := []string{k.Value}
+				for _, next := range pairs[i+1:] {
+					keys = append(keys, next[0].Value)
+					if !commaEnded(n, next[0], next[1]) {
+						break
+					}
+				}
+				p.errorAt(k, fmt.Sprintf("quote a key with a comma, %q: ..., or write the map in block style", strings.Join(keys, ",")),
+					"%q has no value: in a { } map, a comma ends a key", k.Value)
+			}
+			commaRun++
+			ok = false
+			continue
+		}
+		commaRun = 0
 		t := elem
 		if fields != nil {
 			f, found := findField(fields, k.Value)
@@ -297,6 +325,13 @@ func (p *parser) field(o *Object, t *Type, k, v *yaml.Node) bool {
 	o.Keys = append(o.Keys, k.Value)
 	o.Values[k.Value] = val
 	return true
+}
+
+// commaEnded reports whether a key of a { } map has no value because a
+// comma ended it right after its name ({sat,sun: x}, {sat, sun: x}).
+func commaEnded(m, k, v *yaml.Node) bool {
+	return m.Style&yaml.FlowStyle != 0 && k.Kind == yaml.ScalarNode && k.Style == 0 && isNull(v) && v.Value == "" &&
+		v.Line == k.Line && v.Column == k.Column+utf8.RuneCountInString(k.Value)
 }
 
 func (p *parser) keyGiven(n *yaml.Node, key string) bool {

@@ -25,7 +25,7 @@ var dayNames = map[string]time.Weekday{
 // openHoursType accepts `mon-fri: "09:00-18:00"`, `sat: "10:00-14:00"`,
 // several ranges as a list or separated by commas, and day lists `sat,sun`.
 var openHoursType = flows.Refine(flows.MapOf(flows.OneOf("time ranges", flows.String, flows.ListOf(flows.String, true))),
-	"opening hours", "Days (`mon`, `mon-fri`, `sat,sun`) to ranges (`\"09:00-18:00\"`, or several: `[\"09:00-12:00\", \"13:00-18:00\"]`).",
+	"opening hours", "Days (`mon`, `mon-fri`, `sat,sun`; in a `{ }` map quote a day list: `\"sat,sun\": ...`) to ranges (`\"09:00-18:00\"`, or several: `[\"09:00-12:00\", \"13:00-18:00\"]`).",
 	func(v any, at flows.Pos, r *flows.Reporter) (any, bool) {
 		o := v.(*flows.Object)
 		var week OpenHours

@@ -92,6 +92,10 @@ func TestParseHoursNodeErrors(t *testing.T) {
     holidays: [2026-10-10]
     workdays: [2026-10-10]
 `, `5:15: error: 2026-10-10 is both a holiday and a workday (a date is either a holiday or a workday)`},
+		{"a key with a comma in a flow map", `teams:
+  support:
+    open: { mon-fri: "09:00-18:00", sat,sun: "10:00-14:00" }
+`, `3:37: error: "sat" has no value: in a { } map, a comma ends a key (quote a key with a comma, "sat,sun": ..., or write the map in block style)`},
 		{"a list", `teams:
   support: [mon]
 `, `2:12: error: expected a map in hours, got a list`},
