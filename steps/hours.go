@@ -51,7 +51,11 @@ var openHoursType = flows.Refine(flows.MapOf(flows.OneOf("time ranges", flows.St
 			for _, t := range texts {
 				rg, err := parseRange(strings.TrimSpace(t))
 				if err != nil {
-					r.Errorf(o.At(k), `write ranges as "09:00-18:00"`, "%v", err)
+					hint := `write ranges as "09:00-18:00"`
+					if errors.Is(err, errEmptyRange) {
+						hint = `for the whole day, write "00:00-24:00"`
+					}
+					r.Errorf(o.At(k), hint, "%v", err)
 					ok = false
 					continue
 				}
@@ -96,6 +100,9 @@ func parseDays(s string) ([]time.Weekday, error) {
 	return out, nil
 }
 
+// errEmptyRange is a time range that starts and ends at the same time.
+var errEmptyRange = errors.New("is empty: it starts and ends at the same time")
+
 func parseRange(s string) (TimeRange, error) {
 	from, to, ok := strings.Cut(s, "-")
 	if !ok {
@@ -106,7 +113,10 @@ func parseRange(s string) (TimeRange, error) {
 	if errA != nil || errB != nil {
 		return TimeRange{}, fmt.Errorf("invalid time range %q", s)
 	}
-	if a >= b {
+	if a == b {
+		return TimeRange{}, fmt.Errorf("time range %q %w", s, errEmptyRange)
+	}
+	if a > b {
 		return TimeRange{}, fmt.Errorf("time range %q ends before it starts", s)
 	}
 	return TimeRange{Start: a, End: b}, nil

@@ -96,6 +96,10 @@ func TestParseHoursNodeErrors(t *testing.T) {
   support:
     open: { mon-fri: "09:00-18:00", sat,sun: "10:00-14:00" }
 `, `3:37: error: "sat" has no value: in a { } map, a comma ends a key (quote a key with a comma, "sat,sun": ..., or write the map in block style)`},
+		{"an empty range", `teams:
+  support:
+    open: { mon-fri: "09:00-09:00" }
+`, `3:22: error: time range "09:00-09:00" is empty: it starts and ends at the same time (for the whole day, write "00:00-24:00")`},
 		{"a list", `teams:
   support: [mon]
 `, `2:12: error: expected a map in hours, got a list`},
