@@ -40,6 +40,7 @@ type parser struct {
 	stepSpec *StepSpec // the step being parsed
 	key      string    // the key being parsed, for reference messages
 	ids      map[string]Pos
+	badIDs   map[string]bool // ids written on a step that are not valid ids
 	refs     []refUse
 	flowRefs []refUse
 
@@ -106,7 +107,7 @@ func (r *Reporter) Warnf(at Pos, hint, format string, args ...any) {
 }
 
 func newParser(file string, src []byte, opts *Options) *parser {
-	p := &parser{file: file, src: src, opts: opts, budget: maxNodes, ids: map[string]Pos{}, lostVars: map[string]bool{}}
+	p := &parser{file: file, src: src, opts: opts, budget: maxNodes, ids: map[string]Pos{}, badIDs: map[string]bool{}, lostVars: map[string]bool{}}
 	p.lineStarts = []int{0}
 	for i, b := range src {
 		if b == '\n' {
@@ -737,6 +738,9 @@ func (p *parser) parseStep(n *yaml.Node) (*Step, bool) {
 			s.Arg = arg
 		case k.Value == "id":
 			id, good := p.parseValue(StepID, v)
+			if !good && v.Kind == yaml.ScalarNode {
+				p.badIDs[v.Value] = true
+			}
 			if good {
 				s.ID = id.(string)
 				if first, dup := p.ids[s.ID]; dup {
@@ -1205,6 +1209,11 @@ func (p *parser) resolveRefs() {
 	}
 	for _, r := range p.refs {
 		if _, ok := p.ids[r.id]; ok {
+			continue
+		}
+		if p.badIDs[r.id] {
+			// A step declares it, as an invalid id: that error says it.
+			p.unresolved = true
 			continue
 		}
 		hint := didYouMean(r.id, ids)
