@@ -12,6 +12,7 @@ import (
 	"github.com/expr-lang/expr"
 	"github.com/expr-lang/expr/ast"
 	"github.com/expr-lang/expr/file"
+	exprparser "github.com/expr-lang/expr/parser"
 	"github.com/expr-lang/expr/vm"
 )
 
@@ -101,7 +102,7 @@ func compileExpr(src string, kind ExprKind) *compiled {
 	}
 	p, err := expr.Compile(src, opts...)
 	if err != nil {
-		c.err = translateExprError(err)
+		c.err = translateExprError(err, src)
 	} else if kind == ExprTime {
 		if t := p.Node().Type(); t != nil && t != timeType && t.Kind() != reflect.Interface {
 			c.err = &exprError{line: 1, msg: fmt.Sprintf("expression must give a time, but gives %s", t)}
@@ -181,11 +182,12 @@ var (
 	reUnknownName = regexp.MustCompile(`^unknown name (\S+)$`)
 	reNoField     = regexp.MustCompile(`^type (\S+) has no field (\S+)$`)
 	reExpected    = regexp.MustCompile(`^expected bool, but got (.+)$`)
+	reModulo      = regexp.MustCompile(`^invalid operation: % \(mismatched types (\S+) and (\S+)\)$`)
 )
 
 // translateExprError turns expr's error into a position and a message in
 // the flow language's words, with a did-you-mean hint where possible.
-func translateExprError(err error) *exprError {
+func translateExprError(err error, src string) *exprError {
 	var fe *file.Error
 	if !errors.As(err, &fe) {
 		fe = &file.Error{Line: 1, Message: err.Error()}
@@ -211,9 +213,50 @@ func translateExprError(err error) *exprError {
 	} else if m := reExpected.FindStringSubmatch(fe.Message); m != nil {
 		e.msg = fmt.Sprintf("condition must be true or false, but gives %s", m[1])
 		e.hint = `compare it, e.g. contact.fields.city == "Shanghai"`
+	} else if m := reModulo.FindStringSubmatch(fe.Message); m != nil && (m[1] == "float64" || m[2] == "float64") {
+		e.msg = goTypeWords.Replace(e.msg)
+		e.hint = "% works on integers: " + moduloHint(src, fe.From, m[1] == "float64", m[2] == "float64")
 	}
 	return e
 }
+
+// moduloHint writes the % at offset from of src (or, when it cannot be
+// found, an example) with int() around the operands that are numbers.
+func moduloHint(src string, from int, left, right bool) string {
+	wrap := func(n ast.Node, is bool) string {
+		if is {
+			return "int(" + n.String() + ")"
+		}
+		return n.String()
+	}
+	tree, err := exprparser.Parse(src)
+	if err != nil {
+		return "int(vars.n) % 2"
+	}
+	var found, only *ast.BinaryNode
+	count := 0
+	ast.Walk(&tree.Node, visitor(func(n *ast.Node) {
+		if b, ok := (*n).(*ast.BinaryNode); ok && b.Operator == "%" {
+			count++
+			only = b
+			if b.Location().From == from {
+				found = b
+			}
+		}
+	}))
+	if found == nil && count == 1 {
+		found = only
+	}
+	if found == nil {
+		return "int(vars.n) % 2"
+	}
+	return wrap(found.Left, left) + " % " + wrap(found.Right, right)
+}
+
+// visitor is an ast.Visitor made of a function.
+type visitor func(n *ast.Node)
+
+func (v visitor) Visit(n *ast.Node) { v(n) }
 
 // Template is a string with `${expr}` parts, compiled at load time.
 // `$${` writes a literal `${`.

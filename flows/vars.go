@@ -424,7 +424,7 @@ func (p *parser) checkVars() {
 				}
 			}
 			if e.hint != "" {
-				if u.kind == ExprBool && len(seen) == 1 {
+				if u.kind == ExprBool && len(seen) == 1 && strings.HasPrefix(e.msg, "condition must be") {
 					e.hint = compareHint(reads[0].name, fv.types[reads[0].name])
 				}
 				hints = append(hints, e.hint)
@@ -557,7 +557,7 @@ func typedCheck(src string, kind ExprKind, env any) *exprError {
 	}
 	prog, err := expr.Compile(src, opts...)
 	if err != nil {
-		e := translateExprError(err)
+		e := translateExprError(err, src)
 		e.msg = goTypeWords.Replace(e.msg)
 		return e
 	}
