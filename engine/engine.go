@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -722,11 +723,24 @@ func (e *Engine) Load(ctx context.Context, set *flows.Set) error {
 		}
 	}
 	now := e.clock.Now()
-	err := e.store.Update(ctx, func(tx Tx) error {
+	loaded := make(map[string]string, len(list))
+	for _, f := range list {
+		loaded[f.Name] = f.Version
+	}
+	loadedJSON, err := json.Marshal(loaded)
+	if err != nil {
+		return fmt.Errorf("load flows: %w", err)
+	}
+	err = e.store.Update(ctx, func(tx Tx) error {
 		for _, f := range list {
 			if err := tx.PutFlowVersion(&FlowVersion{Version: f.Version, Name: f.Name, File: f.File, Source: f.Source, LoadedAt: now}); err != nil {
 				return err
 			}
+		}
+		// What runs now, for wxflow plan beside the server: the store
+		// keeps every version ever loaded, also of flows long removed.
+		if err := tx.PutChannelState(loadedFlowsKey, string(loadedJSON), now.AddDate(100, 0, 0), now); err != nil {
+			return err
 		}
 		return e.syncSchedules(tx, fs, now)
 	})
@@ -736,6 +750,24 @@ func (e *Engine) Load(ctx context.Context, set *flows.Set) error {
 	e.flows.Store(fs)
 	e.kickTimers()
 	return nil
+}
+
+// loadedFlowsKey is the channel state that keeps the flows the last
+// load made current: name to version, as JSON.
+const loadedFlowsKey = "flows:loaded"
+
+// LoadedFlows reads the flows a server's last load made current (name to
+// version); ok is false when no server of this version loaded flows
+// into the store.
+func LoadedFlows(tx ReadTx, now time.Time) (loaded map[string]string, ok bool, err error) {
+	v, _, seen, err := tx.ChannelState(loadedFlowsKey, now)
+	if err != nil || !seen {
+		return nil, false, err
+	}
+	if err := json.Unmarshal([]byte(v), &loaded); err != nil {
+		return nil, false, fmt.Errorf("the flows loaded: %w", err)
+	}
+	return loaded, true, nil
 }
 
 // programFor returns the program of a flow version, building it once.

@@ -202,6 +202,54 @@ func TestExportTestAndPlan(t *testing.T) {
 	}
 }
 
+// TestPlanForgetsFlowsRemovedLongAgo: wxflow plan compares the folder
+// with what the server's last load made current; a flow an earlier
+// reload removed (its versions stay in the store for the runs pinned to
+// them) was listed as "removed" at every plan after.
+func TestPlanForgetsFlowsRemovedLongAgo(t *testing.T) {
+	t.Setenv("WXFLOW_CONV_SECRET", "conv-secret-0123456789")
+	t.Setenv("WXFLOW_CONV_TOKEN", "convtoken")
+	dir := t.TempDir()
+	flowsDir := filepath.Join(dir, "flows")
+	writeFiles(t, flowsDir, convFlows)
+	old := filepath.Join(flowsDir, "old.yaml")
+	writeFiles(t, flowsDir, map[string]string{"old.yaml": "name: old\ntriggers: [{keyword: [old]}]\nsteps:\n  - send: old\n"})
+	database := filepath.Join(dir, "wxflow.db")
+	ctx := context.Background()
+	st, err := openStore(ctx, database, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := engine.New(engine.Config{Store: st, Channel: sim.New(map[string]wechat.Settings{"main": {}}, wechat.Settings{}), Clock: engine.NewVirtualClock(convStart), Zone: convStart.Location()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	load := func() {
+		t.Helper()
+		set, err := flows.LoadDir(flowsDir, flows.Options{})
+		if err != nil || set.Diags.HasErrors() {
+			t.Fatalf("flows: %v %v", err, set.Diags.Err())
+		}
+		if err := e.Load(ctx, set); err != nil {
+			t.Fatal(err)
+		}
+	}
+	load()
+	if err := os.Remove(old); err != nil {
+		t.Fatal(err)
+	}
+	load() // the reload that removed old
+	e.Stop()
+	st.Close()
+	r := runCLI(t, "plan", "--config", convConfig(t, dir, database))
+	if r.code != exitOK || !strings.Contains(r.stdout, "No flow changes.") || strings.Contains(r.stdout, "old") {
+		t.Errorf("plan after old was removed by a reload: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+}
+
 func TestParseSince(t *testing.T) {
 	t.Parallel()
 	zone := time.FixedZone("CST", 8*3600)

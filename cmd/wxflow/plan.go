@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/wxflow/wxflow/cmd/wxflow/internal/config"
 	"github.com/wxflow/wxflow/cmd/wxflow/internal/plan"
@@ -84,6 +85,17 @@ func readPlanInput(ctx context.Context, st engine.Store, in *plan.Input) error {
 		var err error
 		if in.Stored, err = l.FlowVersions(); err != nil {
 			return err
+		}
+		// The flows the server's last load made current: without it
+		// (a store no server of this version loaded), each flow's
+		// newest stored version, and every flow ever loaded counts as
+		// running.
+		loaded, ok, err := engine.LoadedFlows(tx, time.Now())
+		if err != nil {
+			return err
+		}
+		if ok {
+			in.Running = loaded
 		}
 		in.Active, err = tx.ActiveSteps()
 		return err
