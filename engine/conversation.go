@@ -164,7 +164,7 @@ func (w *work) assignConv(cs *contactState, operator, team, by string, keep *Run
 	c.Operator, c.Team = operator, team
 	cs.dirtyC = true
 	if !c.Held() {
-		c.AssignedAt, c.FirstReplyAt, c.WaitingSince, c.AssignedBy = time.Time{}, time.Time{}, time.Time{}, 0
+		c.AssignedAt, c.FirstReplyAt, c.WaitingSince, c.AssignedBy, c.HeldBefore = time.Time{}, time.Time{}, time.Time{}, 0, nil
 		return w.note(cs, NoteAssigned, by, "handed back to flows", 0)
 	}
 	if !was {
@@ -183,12 +183,23 @@ func (w *work) assignConv(cs *contactState, operator, team, by string, keep *Run
 	if err != nil {
 		return err
 	}
+	before := []int64{}
 	for _, r := range append([]*Run(nil), runs...) {
-		if r.Status == RunWaitingReply && (keep == nil || r.ID != keep.ID) {
+		if keep != nil && r.ID == keep.ID {
+			continue
+		}
+		if r.Status == RunWaitingReply {
 			if err := w.endRun(cs, r, RunHandedOver, "people took the conversation"); err != nil {
 				return err
 			}
+			continue
 		}
+		before = append(before, r.ID)
+	}
+	if !was {
+		// The runs from before the taking: they may not ask while people
+		// hold it (runner.fromBeforeHandover).
+		c.HeldBefore = before
 	}
 	return w.note(cs, NoteAssigned, by, assignWords(operator, team), 0)
 }

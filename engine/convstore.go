@@ -48,6 +48,12 @@ type Conversation struct {
 	// before the assignment, it alone may still ask (see
 	// runner.fromBeforeHandover).
 	AssignedBy int64
+	// HeldBefore are the contact's runs that were active when people took
+	// the conversation (AssignedBy aside): they may not ask while people
+	// hold it; a run started after, even at the same instant, may. Nil in
+	// a conversation stored before wxflow recorded it (the runs that
+	// started no later than AssignedAt are taken for them).
+	HeldBefore []int64
 	// WaitingSince is when the contact's oldest message that no operator
 	// answered yet came, while people hold the conversation (zero when
 	// nobody waits).
@@ -102,6 +108,18 @@ func EncodeConversationJSON(c *Contact) ([]byte, error) {
 	if v.AssignedBy != 0 {
 		b = strconv.AppendInt(appendConvKey(b, "ar"), v.AssignedBy, 10)
 	}
+	if v.HeldBefore != nil {
+		// Always written while held, empty or not: its absence means a
+		// conversation stored before it was recorded.
+		b = append(appendConvKey(b, "hb"), '"')
+		for i, id := range v.HeldBefore {
+			if i > 0 {
+				b = append(b, ' ')
+			}
+			b = strconv.AppendInt(b, id, 10)
+		}
+		b = append(b, '"')
+	}
 	return append(b, '}'), nil
 }
 
@@ -149,25 +167,43 @@ func plainJSON(s string) bool {
 // convJSON is the stored conversation as encoding/json reads it (the
 // texts with escapes, which the hand reader leaves to it).
 type convJSON struct {
-	S  string `json:"s"`
-	O  string `json:"o"`
-	T  string `json:"t"`
-	OA int64  `json:"oa"`
-	OB string `json:"ob"`
-	CA int64  `json:"ca"`
-	CB string `json:"cb"`
-	N  string `json:"n"`
-	C  string `json:"c"`
-	AA int64  `json:"aa"`
-	FR int64  `json:"fr"`
-	WS int64  `json:"ws"`
-	AR int64  `json:"ar"`
+	S  string  `json:"s"`
+	O  string  `json:"o"`
+	T  string  `json:"t"`
+	OA int64   `json:"oa"`
+	OB string  `json:"ob"`
+	CA int64   `json:"ca"`
+	CB string  `json:"cb"`
+	N  string  `json:"n"`
+	C  string  `json:"c"`
+	AA int64   `json:"aa"`
+	FR int64   `json:"fr"`
+	WS int64   `json:"ws"`
+	AR int64   `json:"ar"`
+	HB *string `json:"hb"`
 }
 
 func (j *convJSON) conversation() Conversation {
 	return Conversation{Status: ConvStatus(j.S), Operator: j.O, Team: j.T, OpenedAt: FromUnixNanos(j.OA), OpenedBy: j.OB,
 		ClosedAt: FromUnixNanos(j.CA), ClosedBy: j.CB, Note: j.N, Category: j.C,
-		AssignedAt: FromUnixNanos(j.AA), FirstReplyAt: FromUnixNanos(j.FR), WaitingSince: FromUnixNanos(j.WS), AssignedBy: j.AR}
+		AssignedAt: FromUnixNanos(j.AA), FirstReplyAt: FromUnixNanos(j.FR), WaitingSince: FromUnixNanos(j.WS), AssignedBy: j.AR,
+		HeldBefore: heldBefore(j.HB)}
+}
+
+// heldBefore reads the stored list of run ids ("12 15"; nil for none
+// stored, an empty list for an empty text); an id that does not read is
+// left out.
+func heldBefore(s *string) []int64 {
+	if s == nil {
+		return nil
+	}
+	out := []int64{}
+	for _, f := range strings.Fields(*s) {
+		if id, err := strconv.ParseInt(f, 10, 64); err == nil {
+			out = append(out, id)
+		}
+	}
+	return out
 }
 
 // DecodeConversationJSON reads a contact's conversation from the JSON
@@ -284,6 +320,12 @@ func decodeConvFast(v *Conversation, s string) bool {
 				return false
 			}
 			v.AssignedBy = num
+			continue
+		case "hb":
+			if !quoted {
+				return false
+			}
+			v.HeldBefore = heldBefore(&val)
 			continue
 		default:
 			return false

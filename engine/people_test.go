@@ -444,3 +444,58 @@ func TestAssignOperatorOfAnotherTeam(t *testing.T) {
 		t.Fatalf("bob of support on a support conversation: %s/%s, want the team kept", c.Operator, c.Team)
 	}
 }
+
+// TestRunStartedWithTheHandoverMayAsk: a run started after people took
+// the conversation may ask, also when it started at the same instant as
+// the taking: by a start: step after the assign step (one job, one
+// time), or by an interrupting keyword at a clock standing still (a
+// scenario's). It was taken for a run from before the taking, and its
+// ask ended handed_over in silence. A run that was waiting when people
+// took it still may not ask.
+func TestRunStartedWithTheHandoverMayAsk(t *testing.T) {
+	t.Parallel()
+	h := newPeopleHarness(t, map[string]string{
+		"desk.yaml": `name: desk
+triggers: [{menu: HUMAN}]
+steps:
+  - assign: { team: support, pick: round_robin }
+  - send: "A=${conversation.assignee}"
+  - start: intake
+`,
+		"intake.yaml": `name: intake
+steps:
+  - wait: 1m
+  - ask: "While you wait: your order number?"
+    save: vars.o
+  - send: "noted ${vars.o}"
+`,
+		"form.yaml": `name: form
+triggers:
+  - keyword: [form]
+    interrupt: true
+steps:
+  - wait: 1m
+  - ask: "Your name?"
+  - send: "thanks"
+`,
+		"slow.yaml": `name: slow
+triggers: [{keyword: [slow]}]
+steps:
+  - wait: 1m
+  - ask: "Still there?"
+`,
+	})
+	h.say("slow")   // waits, then would ask: from before the taking
+	h.menu("HUMAN") // a second later
+	h.say("form")   // an interrupting flow, at the same instant
+	h.advance(5 * time.Minute)
+	got := h.transcript()
+	for _, want := range []string{"A=amy", "While you wait: your order number?", "Your name?"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("the transcript lacks %q:\n%s", want, got)
+		}
+	}
+	if strings.Contains(got, "Still there?") {
+		t.Errorf("a run from before the taking asked:\n%s", got)
+	}
+}

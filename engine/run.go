@@ -3,6 +3,7 @@ package engine
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -223,13 +224,22 @@ func (x *runner) Start(flow string, vars map[string]any) error {
 }
 
 // fromBeforeHandover reports whether people hold the contact's
-// conversation and this run is from before they took it: it started no
-// later than the assignment, in an earlier job (a run started in this
-// one, as by an interrupting event, is not), and it is not the run
-// whose assign step handed the conversation over.
+// conversation and this run is from before they took it: it was active
+// when they did (Conversation.HeldBefore), it is not the run whose assign
+// step handed the conversation over, and it did not start in this job
+// (as by an interrupting event). A run started after, also at the same
+// instant (a start: after the assign step; a scenario's clock standing
+// still), is not. A conversation stored before HeldBefore was recorded
+// takes the runs that started no later than the assignment.
 func (x *runner) fromBeforeHandover() bool {
 	c := &x.cs.c.Conv
-	return c.Held() && !c.AssignedAt.IsZero() && !x.fresh && x.run.ID != c.AssignedBy && !x.run.StartedAt.After(c.AssignedAt)
+	if !c.Held() || c.AssignedAt.IsZero() || x.fresh || x.run.ID == c.AssignedBy {
+		return false
+	}
+	if c.HeldBefore != nil {
+		return slices.Contains(c.HeldBefore, x.run.ID)
+	}
+	return !x.run.StartedAt.After(c.AssignedAt)
 }
 
 // maxStepsPerAdvance stops a run that keeps running without suspending:
