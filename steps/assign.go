@@ -53,7 +53,7 @@ func init() {
 			flows.Field{Name: "pick", Type: flows.Enum(PickRoundRobin, PickLeastOpen), Doc: "Assign an operator of the team who is on shift now, and the team: `round_robin` takes them in turn, in the order they are declared; `least_open` the one with the fewest open conversations (ties in declared order)."},
 		)),
 		ArgRequired: true,
-		ArgDoc:      "an operator's name (the team stays as it was), `none` (back to nobody: no operator, no team), or a map with `team:` and optionally `pick:`",
+		ArgDoc:      "an operator's name (the team stays as it was when the operator is of it; an operator of another team holds the conversation alone, so that the team's queue does not list what another team's operator holds), `none` (back to nobody: no operator, no team), or a map with `team:` and optionally `pick:`",
 		Keys: []flows.Field{
 			{Name: "on_fail", Type: flows.Ref, Doc: "Only with `pick:`: the step to go to when no operator of the team is on shift; nothing was assigned. Without it, the conversation goes to the team's queue and the run goes on."},
 		},
