@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/http/httptrace"
 	"net/url"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -381,8 +382,8 @@ func (c *Client) scrub(err error, tokens ...string) error {
 func (c *Client) redact(s string, tokens ...string) string {
 	s = apiRedactText(s)
 	for _, v := range append([]string{c.secret}, tokens...) {
-		if v != "" {
-			s = strings.ReplaceAll(s, v, "REDACTED")
+		for _, form := range secretForms(v) {
+			s = strings.ReplaceAll(s, form, "REDACTED")
 		}
 	}
 	// The user name and password of api_base (a proxy's), in the forms
@@ -395,6 +396,28 @@ func (c *Client) redact(s string, tokens ...string) string {
 		}
 	}
 	return s
+}
+
+// secretForms are the forms a value takes in what a proxy or a server
+// may echo of a request: as it is, URL-escaped (query and path), and
+// escaped in JSON (a / as \/, and HTML's <>& as \u003c... ); the longest
+// first, so that no form leaves a part of another.
+func secretForms(v string) []string {
+	if v == "" {
+		return nil
+	}
+	j, _ := json.Marshal(v) // a string always marshals
+	forms := []string{v, url.QueryEscape(v), url.PathEscape(v), strings.ReplaceAll(v, "/", `\/`), string(j[1 : len(j)-1])}
+	seen := map[string]bool{}
+	out := forms[:0]
+	for _, f := range forms {
+		if f != "" && !seen[f] {
+			seen[f] = true
+			out = append(out, f)
+		}
+	}
+	sort.Slice(out, func(i, k int) bool { return len(out[i]) > len(out[k]) })
+	return out
 }
 
 // attempts runs a request up to MaxAttempts times while the failures are

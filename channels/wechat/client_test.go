@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"regexp"
 	"strings"
 	"sync"
@@ -710,5 +711,33 @@ func TestAPIBaseUserNeverShown(t *testing.T) {
 	}
 	if !strings.Contains(err.Error(), addr) {
 		t.Errorf("the error lost the address: %v", err)
+	}
+}
+
+// TestRedactEscapedSecret: the AppSecret is redacted in the forms a proxy
+// echoes a request in, not only as it is: URL-escaped (query and path)
+// and escaped in JSON; an error quoting `bad: secret S3cr%2Ft...` showed
+// it in the logs and in a failed message's detail.
+func TestRedactEscapedSecret(t *testing.T) {
+	t.Parallel()
+	secret := "S3cr/t+Val=ue <&> x"
+	c := &Client{secret: secret}
+	j, _ := json.Marshal(map[string]string{"req": secret})
+	for _, in := range []string{
+		"bad: secret " + url.QueryEscape(secret),
+		"bad: " + url.PathEscape(secret) + " (after 4 attempts)",
+		string(j),
+		`{"req":"` + strings.ReplaceAll(secret, "/", `\/`) + `"}`,
+		"plain " + secret,
+	} {
+		out := c.redact(in)
+		for _, form := range []string{secret, url.QueryEscape(secret), url.PathEscape(secret), "S3cr", "Val"} {
+			if strings.Contains(out, form) {
+				t.Errorf("redact(%q) = %q: shows %q", in, out, form)
+			}
+		}
+		if !strings.Contains(out, "REDACTED") {
+			t.Errorf("redact(%q) = %q", in, out)
+		}
 	}
 }
