@@ -866,6 +866,10 @@ func contains(list []string, s string) bool {
 	return false
 }
 
+// plainTags are the YAML tags a value may be written with: a text, a
+// number, true or false.
+var plainTags = map[string]bool{"!!str": true, "!!int": true, "!!float": true, "!!bool": true}
+
 // text returns a value read as text, with ${NAME} expanded in YAML strings.
 // An empty value (`key:` or `key: ""`) is "". ok is false when a problem was
 // reported.
@@ -877,7 +881,10 @@ func (p *parser) text(key string, n *yaml.Node) (string, bool) {
 		p.errorf(n, "", "%s must be text, got %s", key, describe(n))
 		return "", false
 	}
-	if !strings.HasPrefix(n.Tag, "!!") {
+	if !strings.HasPrefix(n.Tag, "!!") || (n.Style&yaml.TaggedStyle != 0 && !plainTags[n.Tag]) {
+		// A tag written out other than YAML's plain kinds (!!binary, or
+		// a run of !) read as "": an aes_key so written turned the
+		// account to plain mode without a word.
 		p.errorf(n, "write ${NAME} for the environment variable NAME", "YAML tags such as %s are not supported", n.Tag)
 		return "", false
 	}

@@ -377,6 +377,12 @@ wxflow.yaml:1:18: error: ${...} must name an environment variable: letters, digi
 wxflow.yaml:1:11: error: the default of ${A:-...} cannot contain another ${...}`},
 		{"custom tag", with("aes_key: !env WXFLOW_MAIN_AES_KEY"), `
 wxflow.yaml:6:14: error: YAML tags such as !env are not supported (write ${NAME} for the environment variable NAME)`},
+		// A tag of !! that is no plain kind read as "": an aes_key of 43
+		// ! turned the account to plain mode without a word.
+		{"a run of ! as a tag", with("aes_key: !!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!"), `
+wxflow.yaml:6:14: error: YAML tags such as !!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!! are not supported (write ${NAME} for the environment variable NAME)`},
+		{"binary tag", with("aes_key: !!binary abc"), `
+wxflow.yaml:6:14: error: YAML tags such as !!binary are not supported (write ${NAME} for the environment variable NAME)`},
 		{"reference in a boolean", "callback:\n  passive_reply: ${PR}\n" + with(), `
 wxflow.yaml:2:18: error: passive_reply must be true or false, got text (${...} is expanded only in text values, not in true/false)`},
 		{"reference in a number", with("session:", "  message_quota: ${Q}"), `
