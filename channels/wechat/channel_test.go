@@ -76,12 +76,26 @@ func TestChannelSendOtherFailures(t *testing.T) {
 	ch, b := chanSetup(t, func(c *ClientConfig) { c.HTTP = &http.Client{Timeout: 300 * time.Millisecond} })
 	ctx := context.Background()
 
-	// 5xx after every attempt: failed, with the status.
-	b.srv.FailHTTP(wechattest.PathSend, 502, 502, 502, 502)
+	// 503 after every attempt: failed, with the status (the server took
+	// nothing: tried again, then failed).
+	b.srv.FailHTTP(wechattest.PathSend, 503, 503, 503, 503)
 	err := ch.Send(ctx, "main", "o1", apiText("hi"))
 	var ref *channels.Refusal
-	if !errors.As(err, &ref) || ref.Reason != channels.ReasonAPIError || !strings.Contains(ref.Detail, "HTTP 502") {
-		t.Errorf("5xx: err = %v, want api_error with HTTP 502", err)
+	if !errors.As(err, &ref) || ref.Reason != channels.ReasonAPIError || !strings.Contains(ref.Detail, "HTTP 503") {
+		t.Errorf("503: err = %v, want api_error with HTTP 503", err)
+	}
+	apiNoSecrets(t, err)
+
+	// A 502 (a gateway: the message may have gone on) is unknown at once,
+	// never tried again.
+	before := b.srv.Calls(wechattest.PathSend)
+	b.srv.FailHTTP(wechattest.PathSend, 502, 502)
+	err = ch.Send(ctx, "main", "o1", apiText("hi"))
+	if !errors.Is(err, channels.ErrUnknown) || errors.As(err, &ref) || !strings.Contains(err.Error(), "HTTP 502") {
+		t.Errorf("502: err = %v, want ErrUnknown naming HTTP 502", err)
+	}
+	if n := b.srv.Calls(wechattest.PathSend) - before; n != 1 {
+		t.Errorf("502: %d requests, want 1", n)
 	}
 	apiNoSecrets(t, err)
 

@@ -534,6 +534,12 @@ func (c *Client) attempt(ctx context.Context, r *apiRequest, token string, paylo
 	}
 	if resp.StatusCode != http.StatusOK {
 		se := &apiStatusError{method: r.method, path: r.path, status: resp.StatusCode, body: apiSnippet(c.redact(string(data), token))}
+		if !r.idempotent && mayHaveReached(resp.StatusCode) {
+			// A 500, 502 or 504 may come from a gateway (a proxy as
+			// api_base, WeChat's front) after the request went on: the
+			// message may have been sent, and is never sent again.
+			return false, fmt.Errorf("wechat: %s %s: %w: the request may have reached WeChat: %v", r.method, r.path, channels.ErrUnknown, se)
+		}
 		return resp.StatusCode >= 500, se
 	}
 	var st struct {
@@ -558,6 +564,13 @@ func (c *Client) attempt(ctx context.Context, r *apiRequest, token string, paylo
 		}
 	}
 	return false, nil
+}
+
+// mayHaveReached reports whether an HTTP status other than 200 may answer
+// a request that was taken: a server error or a gateway's (500, 502,
+// 504, ...), not 503 (the server took nothing) or a 4xx.
+func mayHaveReached(status int) bool {
+	return status >= 500 && status != http.StatusServiceUnavailable
 }
 
 // inFlightFailure classifies an error that happened after the request may

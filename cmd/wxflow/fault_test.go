@@ -439,11 +439,19 @@ func TestFaultAPIMisbehaves(t *testing.T) {
 		want:  map[fltTally]int{fltSent: n - 3, fltUnknown: 3},
 		calls: n,
 	}, {
-		name:     "5xx, then the API recovers",
+		name:     "503, then the API recovers",
 		n:        n,
-		breakAPI: func(r *fltRig) { r.api.FailHTTP(wechattest.PathSend, 503, 502, 500) },
+		breakAPI: func(r *fltRig) { r.api.FailHTTP(wechattest.PathSend, 503, 503, 503) },
 		want:     map[fltTally]int{fltSent: n},
 		calls:    n + 3, // retried
+	}, {
+		// A 500, 502 or 504 may come from a gateway after the message
+		// went on (a proxy as api_base): unknown, never sent again.
+		name:     "a gateway's 5xx to a send",
+		n:        n,
+		breakAPI: func(r *fltRig) { r.api.FailHTTP(wechattest.PathSend, 502, 500, 504) },
+		want:     map[fltTally]int{fltSent: n - 3, fltUnknown: 3},
+		calls:    n,
 	}, {
 		// Each message takes at most 4 answers: 48 5xx answers fail all
 		// 12 after their 4 attempts.
