@@ -333,11 +333,18 @@ func (h *Handler) checkTimestamp(timestamp string) *callbackError {
 	if ts >= now-tol && ts <= now+tol {
 		return nil
 	}
-	off := "more than a year"
-	if d := now - ts; d > -366*24*3600 && d < 366*24*3600 {
-		off = (time.Duration(d) * time.Second).String()
+	const year = 366 * 24 * 3600
+	when, off := "old", "more than a year"
+	if ts > now {
+		when = "in the future"
 	}
-	return reject(http.StatusForbidden, checkTimestamp, "timestamp is "+off+" off, more than "+h.cfg.TimestampTolerance.String())
+	switch {
+	case ts < now && ts > now-year:
+		off = (time.Duration(now-ts) * time.Second).String()
+	case ts > now && ts < now+year:
+		off = (time.Duration(ts-now) * time.Second).String()
+	}
+	return reject(http.StatusForbidden, checkTimestamp, "timestamp is "+off+" "+when+", more than "+h.cfg.TimestampTolerance.String())
 }
 
 // readBody reads at most MaxBody bytes.

@@ -424,13 +424,13 @@ func TestHandlerRejectsPlain(t *testing.T) {
 		{name: "signature of another token", q: hdlQuery("otherToken", hdlTS, hdlNonce), body: valid, status: 403, reason: "bad signature"},
 		{name: "signature not hex", q: func() url.Values { q := signed(); q.Set("signature", "not-a-signature"); return q }(), body: valid, status: 403, reason: "bad signature"},
 		{name: "signature of another nonce", q: func() url.Values { q := signed(); q.Set("nonce", "999"); return q }(), body: valid, status: 403, reason: "bad signature"},
-		{name: "timestamp 6 minutes late", q: at(-6 * time.Minute), body: valid, status: 403, reason: "timestamp is 6m0s off, more than 5m0s"},
-		{name: "timestamp 6 minutes early", q: at(6 * time.Minute), body: valid, status: 403, reason: "timestamp is -6m0s off, more than 5m0s"},
+		{name: "timestamp 6 minutes late", q: at(-6 * time.Minute), body: valid, status: 403, reason: "timestamp is 6m0s old, more than 5m0s"},
+		{name: "timestamp 6 minutes early", q: at(6 * time.Minute), body: valid, status: 403, reason: "timestamp is 6m0s in the future, more than 5m0s"},
 		{name: "timestamp not a number", q: hdlQuery(hdlToken, "yesterday", hdlNonce), body: valid, status: 403, reason: "timestamp is not a number"},
 		// Centuries away, a Duration saturated and the check let them by.
-		{name: "timestamp in milliseconds", q: hdlQuery(hdlToken, strconv.FormatInt(hdlNow.Unix()*1000, 10), hdlNonce), body: valid, status: 403, reason: "timestamp is more than a year off, more than 5m0s"},
-		{name: "timestamp far ahead", q: hdlQuery(hdlToken, strconv.FormatInt(hdlNow.Unix()+1e10, 10), hdlNonce), body: valid, status: 403, reason: "timestamp is more than a year off"},
-		{name: "timestamp far behind", q: hdlQuery(hdlToken, "-9223372036854775808", hdlNonce), body: valid, status: 403, reason: "timestamp is more than a year off"},
+		{name: "timestamp in milliseconds", q: hdlQuery(hdlToken, strconv.FormatInt(hdlNow.Unix()*1000, 10), hdlNonce), body: valid, status: 403, reason: "timestamp is more than a year in the future, more than 5m0s"},
+		{name: "timestamp far ahead", q: hdlQuery(hdlToken, strconv.FormatInt(hdlNow.Unix()+1e10, 10), hdlNonce), body: valid, status: 403, reason: "timestamp is more than a year in the future"},
+		{name: "timestamp far behind", q: hdlQuery(hdlToken, "-9223372036854775808", hdlNonce), body: valid, status: 403, reason: "timestamp is more than a year old"},
 		{name: "body over MaxBody with Content-Length", q: signed(), body: big, status: 413, reason: "body of"},
 		{name: "body over MaxBody chunked", q: signed(), body: big, chunked: true, status: 413, reason: "body over 1024 bytes"},
 		{name: "malformed XML", q: signed(), body: "<xml><ToUserName>gh_x</ToUserName", status: 400, reason: "malformed callback XML"},
@@ -1058,7 +1058,7 @@ func TestHandlerLogsNoSecrets(t *testing.T) {
 		`level=WARN msg="callback rejected" account=main status=403 reason="bad signature"`,
 		`level=WARN msg="callback rejected" account=main status=403 reason="bad msg_signature"`,
 		`level=WARN msg="callback rejected" account=main status=400 reason="safe-mode message does not decrypt: `,
-		`level=WARN msg="callback rejected" account=main status=403 reason="timestamp is 6m0s off, more than 5m0s"`,
+		`level=WARN msg="callback rejected" account=main status=403 reason="timestamp is 6m0s old, more than 5m0s"`,
 	} {
 		if !strings.Contains(log, want) {
 			t.Errorf("log lacks %s\nlog:\n%s", want, log)
