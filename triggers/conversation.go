@@ -13,7 +13,7 @@ const (
 func init() {
 	flows.RegisterTrigger(&flows.TriggerSpec{
 		Kind:        "conversation",
-		Summary:     "The contact's conversation opens or closes (see [Conversations and people](#conversations-and-people)).",
+		Summary:     "The contact's conversation opens or closes (see [Conversations and people](#conversations-and-people)). A flow it starts may open or close the conversation again, starting the next: one event follows at most 8 such triggers in a chain, and the ninth starts nothing (the server's log says so).",
 		Input:       "the contact's conversation opening or closing",
 		Arg:         flows.Enum(ConversationOpened, ConversationClosed),
 		ArgRequired: true,
