@@ -216,7 +216,9 @@ func assignWords(operator, team string) string {
 }
 
 // handover applies an `assign` step's or an operator's assignment. ok is
-// false, and nothing changed, when a pick found nobody on shift.
+// false, and nothing changed, when a pick found nobody on shift. Its
+// errors do not name the action: its callers do (the assign step,
+// "ACTION for CONTACT").
 func (w *work) handover(cs *contactState, h steps.Handover, by string, keep *Run) (bool, error) {
 	c := &cs.c.Conv
 	switch {
@@ -224,11 +226,11 @@ func (w *work) handover(cs *contactState, h steps.Handover, by string, keep *Run
 		return true, w.assignConv(cs, "", "", by, keep)
 	case h.Team == "":
 		if h.Operator == "" {
-			return false, errors.New("assign: no operator or team")
+			return false, errors.New("no operator or team")
 		}
 		o, ok := w.e.cfg.People.Operator(h.Operator)
 		if !ok {
-			return false, fmt.Errorf("assign: no operator %q is declared", h.Operator)
+			return false, fmt.Errorf("no operator %q is declared", h.Operator)
 		}
 		// The team is kept when the operator is of it; else the
 		// operator holds it alone (operator and team must agree, as an
@@ -240,7 +242,7 @@ func (w *work) handover(cs *contactState, h steps.Handover, by string, keep *Run
 		return true, w.assignConv(cs, h.Operator, team, by, keep)
 	}
 	if _, ok := w.e.cfg.People.Teams[h.Team]; !ok {
-		return false, fmt.Errorf("assign: no team %q is declared", h.Team)
+		return false, fmt.Errorf("no team %q is declared", h.Team)
 	}
 	op := h.Operator
 	if h.Pick != "" {
@@ -360,7 +362,7 @@ func (w *work) pick(cs *contactState, team, mode string) (string, error) {
 		}
 		return best, nil
 	}
-	return "", fmt.Errorf("assign: unknown pick %q", mode)
+	return "", fmt.Errorf("unknown pick %q", mode)
 }
 
 // convChanged records, for a runner, that its step opened or closed the

@@ -65,7 +65,8 @@ func chat(ctx context.Context, args []string, in io.Reader, stdout, stderr io.Wr
 		fmt.Fprintln(stderr, "\nChats with the flows as a simulated follower: each line you type is a")
 		fmt.Fprintln(stderr, "message; /help lists the commands (/follow, /menu, /wait 2h, /state, ...).")
 		fmt.Fprintln(stderr, "PATH is found as wxflow validate finds it (default flows); a flow file plays")
-		fmt.Fprintln(stderr, "with the flows of its folder.")
+		fmt.Fprintln(stderr, "with the flows of its folder. The people are the sandbox's, as wxflow serve")
+		fmt.Fprintln(stderr, "without a config has them: the operators amy and bob of the team support.")
 		fmt.Fprintln(stderr, "http steps make real requests. Exit 0, 1 when the flows have errors, 2 on usage errors.")
 		fs.PrintDefaults()
 	}
@@ -128,7 +129,7 @@ func chat(ctx context.Context, args []string, in io.Reader, stdout, stderr io.Wr
 	calls := &callLog{next: http.DefaultTransport}
 	// The clock is shown in the zone the flows run in, whatever offset
 	// --start was written with.
-	sb, err := sandbox.New(ctx, sandbox.Config{Set: set, Start: startAt.In(zone), Zone: zone, Settings: settings, HTTPClient: &http.Client{Transport: calls}})
+	sb, err := sandbox.New(ctx, sandbox.Config{Set: set, Start: startAt.In(zone), Zone: zone, Settings: settings, HTTPClient: &http.Client{Transport: calls}, People: sandboxConfig().People()})
 	if err != nil {
 		fmt.Fprintf(stderr, "wxflow chat: %v\n", err)
 		return exitProblems

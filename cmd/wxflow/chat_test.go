@@ -216,3 +216,26 @@ func TestChatReadsStdin(t *testing.T) {
 		t.Errorf("exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
 	}
 }
+
+// TestChatPeople: chat plays the sandbox's people (team support, its
+// operators amy and bob), as wxflow serve's sandbox does, so that the
+// bundled handoff example assigns; before, chat declared nobody and the
+// run failed with "assign: assign: no team "support" is declared".
+func TestChatPeople(t *testing.T) {
+	t.Parallel()
+	r := chatScript(t, "/menu MENU_HUMAN\n", "--flows", examplesDir, "--start", "2026-11-16T10:00:00+08:00", "--timezone", "Asia/Shanghai")
+	if r.code != exitOK {
+		t.Fatalf("exit %d\nstderr:\n%s", r.code, r.stderr)
+	}
+	if !strings.Contains(r.stdout, "bot: amy will answer you here in a few minutes.\n") || strings.Contains(r.stdout, "failed") {
+		t.Errorf("the handoff example did not assign:\n%s", r.stdout)
+	}
+	// Names the sandbox does not declare still fail at run time, once
+	// prefixed.
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{"h.yaml": "name: h\ntriggers: [{keyword: [sales]}]\nsteps:\n  - assign: { team: sales }\n"})
+	r = chatScript(t, "sales\n", "--flows", dir)
+	if want := `(run 1 of h failed: assign (line 4): assign: no team "sales" is declared)`; !strings.Contains(r.stdout, want) {
+		t.Errorf("stdout lacks %q:\n%s", want, r.stdout)
+	}
+}
