@@ -96,8 +96,11 @@ func admCheckButton(b MenuButton, where string, maxName int, leaf bool) error {
 type QRCode struct {
 	// Ticket identifies the code; it is what WeChat shows the image of.
 	Ticket string
+	// Permanent is whether a permanent code was requested.
+	Permanent bool
 	// ExpireSeconds is the temporary code's lifetime (0 for a permanent
-	// code).
+	// code): WeChat's expire_seconds, or the lifetime requested when its
+	// answer has none.
 	ExpireSeconds int
 	// URL is the address the code encodes.
 	URL string
@@ -157,8 +160,16 @@ func (c *Client) CreateQRCode(ctx context.Context, scene string, expires time.Du
 	if out.Ticket == "" {
 		return nil, fmt.Errorf("wechat: create QR code %q: the answer has no ticket", scene)
 	}
+	if permanent {
+		out.ExpireSeconds = 0
+	} else if out.ExpireSeconds <= 0 {
+		// An answer without expire_seconds does not make the code
+		// permanent: it lives what was requested.
+		out.ExpireSeconds = body.ExpireSeconds
+	}
 	return &QRCode{
 		Ticket:        out.Ticket,
+		Permanent:     permanent,
 		ExpireSeconds: out.ExpireSeconds,
 		URL:           out.URL,
 		ImageURL:      "https://mp.weixin.qq.com/cgi-bin/showqrcode?ticket=" + url.QueryEscape(out.Ticket),

@@ -91,6 +91,29 @@ func TestCreateQRCode(t *testing.T) {
 	}
 }
 
+// TestCreateQRCodeNoExpiryInAnswer: an answer without expire_seconds
+// leaves a temporary code with the lifetime requested, not 0 (which says
+// permanent).
+func TestCreateQRCodeNoExpiryInAnswer(t *testing.T) {
+	t.Parallel()
+	b := apiSetup(t)
+	b.srv.OmitQRExpiry()
+	ctx := context.Background()
+	for _, tc := range []struct {
+		expires   time.Duration
+		permanent bool
+		seconds   int
+	}{{0, false, 604800}, {90 * time.Second, false, 90}, {0, true, 0}} {
+		qr, err := b.client.CreateQRCode(ctx, "store_1", tc.expires, tc.permanent)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if qr.ExpireSeconds != tc.seconds || qr.Permanent != tc.permanent {
+			t.Errorf("%v, permanent %v: qr %+v, want %d seconds", tc.expires, tc.permanent, qr, tc.seconds)
+		}
+	}
+}
+
 func TestCreateQRCodeChecksLimits(t *testing.T) {
 	t.Parallel()
 	b := apiSetup(t)

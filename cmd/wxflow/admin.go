@@ -132,7 +132,7 @@ func runMenu(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			failed = true
 			continue
 		}
-		fmt.Fprintf(stdout, "menu published to %s (%d buttons)\n", id, len(buttons))
+		fmt.Fprintf(stdout, "menu published to %s (%d %s)\n", id, len(buttons), plural(len(buttons), "button"))
 	}
 	if failed {
 		return exitProblems
@@ -215,10 +215,12 @@ func runQRCode(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		return exitProblems
 	}
 	fmt.Fprintf(stdout, "ticket: %s\nimage:  %s\nurl:    %s\n", qr.Ticket, qr.ImageURL, qr.URL)
-	if qr.ExpireSeconds > 0 {
-		fmt.Fprintf(stdout, "expires in %s\n", time.Duration(qr.ExpireSeconds)*time.Second)
-	} else {
+	// What was requested says which code it is, not the answer's
+	// fields (an answer may lack expire_seconds).
+	if qr.Permanent {
 		fmt.Fprintln(stdout, "permanent")
+	} else {
+		fmt.Fprintf(stdout, "expires in %s\n", time.Duration(qr.ExpireSeconds)*time.Second)
 	}
 	return exitOK
 }

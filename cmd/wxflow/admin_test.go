@@ -337,6 +337,38 @@ func TestQRCodeCommand(t *testing.T) {
 	}
 }
 
+// TestQRCodeCommandNoExpiryInAnswer: a temporary code is said to expire
+// in what was requested when WeChat's answer has no expire_seconds;
+// before, it was printed as permanent.
+func TestQRCodeCommandNoExpiryInAnswer(t *testing.T) {
+	for _, tt := range []struct {
+		args    []string
+		expires string
+	}{
+		{nil, "expires in 168h0m0s\n"},
+		{[]string{"--expires", "3d"}, "expires in 72h0m0s\n"},
+		{[]string{"--permanent"}, "permanent\n"},
+	} {
+		b := admSetup(t, "", false)
+		b.fake.OmitQRExpiry()
+		r := b.run(t, append([]string{"qrcode", "--account", "main", "--scene", "store_1"}, tt.args...)...)
+		admWant(t, r, exitOK)
+		if !strings.HasSuffix(r.stdout, tt.expires) || strings.Contains(r.stdout, "permanent") != (tt.expires == "permanent\n") {
+			t.Errorf("%v: stdout does not end with %q:\n%s", tt.args, tt.expires, r.stdout)
+		}
+	}
+}
+
+// TestAdminMenuPushOneButton: one button is said in the singular.
+func TestAdminMenuPushOneButton(t *testing.T) {
+	b := admSetup(t, "menu:\n  - { name: Help, key: MENU_HELP }\n", false)
+	r := b.run(t, "menu", "push")
+	admWant(t, r, exitOK)
+	if r.stdout != "menu published to main (1 button)\n" {
+		t.Errorf("stdout %q", r.stdout)
+	}
+}
+
 func TestQRCodeCommandUsage(t *testing.T) {
 	b := admSetup(t, "", false)
 	tests := []struct {

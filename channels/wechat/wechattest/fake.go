@@ -91,6 +91,7 @@ type Server struct {
 	uploads      []Upload
 	menus        []Recorded
 	qrcodes      []Recorded
+	omitQRExpiry bool
 }
 
 // sentWaiter is a WaitSent call waiting for n messages.
@@ -253,6 +254,14 @@ func (s *Server) CountOnly() {
 	defer s.mu.Unlock()
 	s.countOnly = true
 	s.sent = nil
+}
+
+// OmitQRExpiry makes QR code answers leave out expire_seconds, as some
+// of WeChat's answers for temporary codes do: {"ticket","url"} only.
+func (s *Server) OmitQRExpiry() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.omitQRExpiry = true
 }
 
 // Sent returns the messages accepted so far, in order.
@@ -807,6 +816,7 @@ func (s *Server) serveQRCode(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.qrcodes = append(s.qrcodes, Recorded{AppID: appID, Body: data})
+	omitExpiry := s.omitQRExpiry
 	s.mu.Unlock()
 	raw := make([]byte, 30)
 	for i := range raw {
@@ -815,7 +825,7 @@ func (s *Server) serveQRCode(w http.ResponseWriter, r *http.Request) {
 	// Real tickets are base64: '+', '/' and '=' need escaping in URLs.
 	ticket := "gQ" + base64.StdEncoding.EncodeToString(raw) + "+/=="
 	answer := map[string]any{"ticket": ticket, "url": "http://weixin.qq.com/q/" + base64.RawURLEncoding.EncodeToString(raw[:12])}
-	if !strings.HasPrefix(req.ActionName, "QR_LIMIT") {
+	if !strings.HasPrefix(req.ActionName, "QR_LIMIT") && !omitExpiry {
 		exp := req.ExpireSeconds
 		if exp == 0 {
 			exp = 30
