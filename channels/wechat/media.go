@@ -101,21 +101,34 @@ var medContentTypes = map[string]string{
 // *channels.Refusal (ReasonMediaType or ReasonMediaTooLarge). The same
 // content of the same kind is uploaded once and its id reused until an
 // hour before WeChat forgets it (3 days after the upload).
+//
+// A send that WeChat refuses with 40007 (invalid media_id) forgets the
+// cached ids of its media, so that the next send uploads them again.
 func (c *Client) UploadMedia(ctx context.Context, m *channels.Media) (string, error) {
+	id, _, err := c.uploadMedia(ctx, m)
+	return id, err
+}
+
+// ErrCodeInvalidMediaID is WeChat's errcode for a media id it does not
+// know (expired, or never uploaded by this account): "invalid media_id".
+const ErrCodeInvalidMediaID = 40007
+
+// uploadMedia is UploadMedia; key is the cache key of the id returned
+// ("" for a media id given as it is).
+func (c *Client) uploadMedia(ctx context.Context, m *channels.Media) (id, key string, err error) {
 	if m == nil {
-		return "", errors.New("wechat: upload media: no media")
+		return "", "", errors.New("wechat: upload media: no media")
 	}
 	if m.MediaID != "" {
-		return m.MediaID, nil
+		return m.MediaID, "", nil
 	}
 	kind := m.Kind
 	if err := checkMedia(m, kind); err != nil {
-		return "", err
+		return "", "", err
 	}
 	lim := mediaLimits[kind]
 	var data []byte
 	var name string
-	var err error
 	switch {
 	case m.Path != "":
 		data, err = medReadFile(m.Path, kind, lim)
@@ -126,31 +139,50 @@ func (c *Client) UploadMedia(ctx context.Context, m *channels.Media) (string, er
 		data, err = c.medReadUpload(ctx, m.Upload, kind, lim)
 		name = m.Upload
 	default:
-		return "", fmt.Errorf("wechat: upload %s: the media has no path, URL, upload or media id", kind)
+		return "", "", fmt.Errorf("wechat: upload %s: the media has no path, URL, upload or media id", kind)
 	}
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
 	sum := sha256.Sum256(data)
-	key := hex.EncodeToString(sum[:]) + ":" + kind
+	key = hex.EncodeToString(sum[:]) + ":" + kind
 	now := c.clock.Now()
 	id, expires, ok, err := c.media.LoadMedia(ctx, c.account, key)
 	switch {
 	case err != nil:
 		c.log.Warn("wechat: loading a cached media id failed; uploading", "account", c.account, "kind", kind, "err", err.Error())
 	case ok && id != "" && now.Before(expires.Add(-medReuseMargin)):
-		return id, nil
+		return id, key, nil
 	}
 	id, err = c.medUpload(ctx, kind, name, data)
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
 	// The lifetime counts from before the upload started: never later
 	// than WeChat's own created_at, whatever the clocks say.
 	if err := c.media.SaveMedia(ctx, c.account, key, id, now.Add(MediaLifetime)); err != nil {
 		c.log.Warn("wechat: caching a media id failed", "account", c.account, "kind", kind, "err", err.Error())
 	}
-	return id, nil
+	return id, key, nil
+}
+
+// forgetMedia drops the cached media ids that WeChat refused (used is
+// the ids a send used, by cache key), unless another upload replaced
+// them meanwhile: the next send of the same file uploads it again.
+func (c *Client) forgetMedia(ctx context.Context, used map[string]string) {
+	for key, id := range used {
+		cached, _, ok, err := c.media.LoadMedia(ctx, c.account, key)
+		if err == nil && (!ok || cached != id) {
+			continue
+		}
+		if err == nil {
+			// An empty id that expires now is never reused.
+			err = c.media.SaveMedia(ctx, c.account, key, "", c.clock.Now())
+		}
+		if err != nil {
+			c.log.Warn("wechat: forgetting a refused media id failed", "account", c.account, "err", err.Error())
+		}
+	}
 }
 
 // medTooLarge is the refusal of a file over its kind's limit.

@@ -72,18 +72,25 @@ type sendMenuItem struct {
 // request may have reached WeChat but no answer came (such a send is never
 // repeated).
 func (c *Client) SendMessage(ctx context.Context, openID string, msg *channels.Message) error {
-	body, err := c.sendBuild(ctx, openID, msg)
+	used := map[string]string{}
+	body, err := c.sendBuild(ctx, openID, msg, used)
 	if err != nil {
 		return err
 	}
 	if err := c.call(ctx, http.MethodPost, sendPath, nil, body, nil); err != nil {
+		// WeChat no longer knows a media id it was given (40007): the
+		// cached ones are forgotten, so that the next send uploads.
+		if ae := (*APIError)(nil); errors.As(err, &ae) && ae.Code == ErrCodeInvalidMediaID && len(used) > 0 {
+			c.forgetMedia(ctx, used)
+		}
 		return fmt.Errorf("send %s to %s: %w", body.MsgType, openID, err)
 	}
 	return nil
 }
 
-// sendBuild turns a message into the API's JSON, uploading its media.
-func (c *Client) sendBuild(ctx context.Context, openID string, msg *channels.Message) (*sendBody, error) {
+// sendBuild turns a message into the API's JSON, uploading its media; the
+// cached media ids it used are added to used, by cache key.
+func (c *Client) sendBuild(ctx context.Context, openID string, msg *channels.Message, used map[string]string) (*sendBody, error) {
 	if msg == nil {
 		return nil, errors.New("wechat: send: no message")
 	}
@@ -95,7 +102,7 @@ func (c *Client) sendBuild(ctx context.Context, openID string, msg *channels.Mes
 	case "text":
 		b.Text = &sendText{Content: msg.Text}
 	case "image", "voice":
-		id, err := c.sendMedia(ctx, msg.Media, msg.Type)
+		id, err := c.sendMedia(ctx, msg.Media, msg.Type, used)
 		if err != nil {
 			return nil, err
 		}
@@ -105,13 +112,13 @@ func (c *Client) sendBuild(ctx context.Context, openID string, msg *channels.Mes
 			b.Voice = &sendMediaRef{MediaID: id}
 		}
 	case "video":
-		id, err := c.sendMedia(ctx, msg.Media, "video")
+		id, err := c.sendMedia(ctx, msg.Media, "video", used)
 		if err != nil {
 			return nil, err
 		}
 		v := &sendVideo{MediaID: id, Title: msg.Title, Description: msg.Description}
 		if msg.Thumb != nil {
-			if v.ThumbMediaID, err = c.sendMedia(ctx, msg.Thumb, "thumb"); err != nil {
+			if v.ThumbMediaID, err = c.sendMedia(ctx, msg.Thumb, "thumb", used); err != nil {
 				return nil, err
 			}
 		}
@@ -140,8 +147,8 @@ func (c *Client) sendBuild(ctx context.Context, openID string, msg *channels.Mes
 }
 
 // sendMedia returns the media id of a message's media, of kind kind when
-// the media does not say.
-func (c *Client) sendMedia(ctx context.Context, m *channels.Media, kind string) (string, error) {
+// the media does not say; the id is added to used under its cache key.
+func (c *Client) sendMedia(ctx context.Context, m *channels.Media, kind string, used map[string]string) (string, error) {
 	if m == nil {
 		return "", fmt.Errorf("wechat: send %s: the message has no media", kind)
 	}
@@ -150,5 +157,9 @@ func (c *Client) sendMedia(ctx context.Context, m *channels.Media, kind string) 
 		cp.Kind = kind
 		m = &cp
 	}
-	return c.UploadMedia(ctx, m)
+	id, key, err := c.uploadMedia(ctx, m)
+	if err == nil && key != "" {
+		used[key] = id
+	}
+	return id, err
 }

@@ -2,6 +2,7 @@ package wechat
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -136,4 +137,60 @@ func BenchmarkSendMessage(b *testing.B) {
 			}
 		}
 	})
+}
+
+// TestSendMessageForgetsRefusedMedia: when WeChat answers a send with
+// 40007 (invalid media_id), the cached id of the message's media is
+// forgotten and the next send uploads the file again; before, the refused
+// id was reused until the cache's 71 hours ran out.
+func TestSendMessageForgetsRefusedMedia(t *testing.T) {
+	t.Parallel()
+	b := apiSetup(t)
+	img := filepath.Join(t.TempDir(), "cat.jpg")
+	if err := os.WriteFile(img, []byte("jpeg bytes"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	msg := &channels.Message{Type: "image", Media: &channels.Media{Path: img}}
+	if err := b.client.SendMessage(ctx, "o1", msg); err != nil {
+		t.Fatal(err)
+	}
+	b.srv.FailNext(wechattest.PathSend, 40007)
+	err := b.client.SendMessage(ctx, "o1", msg)
+	var ae *APIError
+	if !errors.As(err, &ae) || ae.Code != 40007 || !strings.Contains(err.Error(), "invalid media_id") {
+		t.Fatalf("send: %v, want errcode 40007 invalid media_id", err)
+	}
+	if got := b.srv.Calls(wechattest.PathUpload); got != 1 {
+		t.Fatalf("upload calls = %d, want 1 (the cached id was tried)", got)
+	}
+	if err := b.client.SendMessage(ctx, "o1", msg); err != nil {
+		t.Fatal(err)
+	}
+	up := b.srv.Uploads()
+	if len(up) != 2 || up[0].MediaID == up[1].MediaID {
+		t.Fatalf("uploads %+v, want a second upload with a new id", up)
+	}
+	sent := b.srv.Sent()
+	if want := `{"touser":"o1","msgtype":"image","image":{"media_id":"` + up[1].MediaID + `"}}`; len(sent) != 2 || string(sent[1].Body) != want {
+		t.Errorf("sent %+v, want the last one %s", sent, want)
+	}
+	// The new id is cached again: the next send reuses it.
+	if err := b.client.SendMessage(ctx, "o1", msg); err != nil {
+		t.Fatal(err)
+	}
+	if got := b.srv.Calls(wechattest.PathUpload); got != 2 {
+		t.Errorf("upload calls = %d, want 2", got)
+	}
+	// Another error keeps the cached id.
+	b.srv.FailNext(wechattest.PathSend, 45015)
+	if err := b.client.SendMessage(ctx, "o1", msg); err == nil {
+		t.Fatal("send: no error, want 45015")
+	}
+	if err := b.client.SendMessage(ctx, "o1", msg); err != nil {
+		t.Fatal(err)
+	}
+	if got := b.srv.Calls(wechattest.PathUpload); got != 2 {
+		t.Errorf("upload calls = %d after 45015, want 2", got)
+	}
 }

@@ -352,6 +352,7 @@ var errmsgs = map[int]string{
 	40004: "invalid media type",
 	40005: "invalid file type",
 	40006: "invalid meida size",
+	40007: "invalid media_id",
 	40008: "invalid message type",
 	40013: "invalid appid",
 	40014: "invalid access_token",
