@@ -14,7 +14,16 @@ import (
 type Token struct {
 	Value   string
 	Expires time.Time
+	// fetched is when this client fetched the token (zero for a token
+	// from the TokenStore): its lifetime, Expires-fetched, scales the
+	// refresh margin. The TokenStore never gets it.
+	fetched time.Time
 }
+
+// tokRefetchAfter is how long a token this client fetched is used, as long
+// as it has not expired, before it may be fetched again: however short its
+// life, a token is fetched at most once per tokRefetchAfter.
+const tokRefetchAfter = time.Minute
 
 // String describes the token without its value.
 func (t Token) String() string {
@@ -55,9 +64,11 @@ type tokFlight struct {
 }
 
 // Token returns an access token valid for more than the refresh margin (5
-// minutes): the one in memory, else the TokenStore's, else a new one from
-// WeChat. Only one fetch per client runs at a time; concurrent callers wait
-// for it and share its token.
+// minutes, or half the token's life when it was fetched with less than 10
+// minutes to live): the one in memory, else the TokenStore's, else a new
+// one from WeChat. A token fetched less than a minute ago is not fetched
+// again before it expires. Only one fetch per client runs at a time;
+// concurrent callers wait for it and share its token.
 func (c *Client) Token(ctx context.Context) (string, error) {
 	t, err := c.tokGet(ctx, "")
 	return t.Value, err
@@ -76,8 +87,23 @@ func (c *Client) invalidate(ctx context.Context, failed string) (string, error) 
 }
 
 // tokFresh reports whether t is valid for longer than the margin at now.
+// For a token this client fetched, the margin is at most half the life it
+// was fetched with, and a token fetched less than tokRefetchAfter ago is
+// fresh until it expires: stable_token answers the current token with what
+// is left of it, so a fixed margin refused, in every token's last minutes,
+// the very token just fetched, and each call fetched again.
 func (c *Client) tokFresh(t Token, now time.Time) bool {
-	return t.Value != "" && now.Add(c.tokMargin).Before(t.Expires)
+	if t.Value == "" || !now.Before(t.Expires) {
+		return false
+	}
+	margin := c.tokMargin
+	if !t.fetched.IsZero() {
+		if now.Sub(t.fetched) < tokRefetchAfter {
+			return true
+		}
+		margin = min(margin, t.Expires.Sub(t.fetched)/2)
+	}
+	return now.Add(margin).Before(t.Expires)
 }
 
 // tokGet returns a fresh token. failed, when not empty, is a token WeChat
@@ -142,6 +168,7 @@ func (c *Client) tokRun(ctx context.Context, f *tokFlight, failed string) {
 func (c *Client) tokRefresh(ctx context.Context, failed string) (Token, error) {
 	if c.tokens != nil {
 		t, ok, err := c.tokens.LoadToken(ctx, c.account)
+		t = Token{Value: t.Value, Expires: t.Expires}
 		switch {
 		case err != nil:
 			c.log.Warn("wechat: loading the saved access token failed; fetching a new one", "account", c.account, "err", c.scrub(err, failed).Error())
@@ -164,7 +191,7 @@ func (c *Client) tokRefresh(ctx context.Context, failed string) (Token, error) {
 	c.refreshes.Add(1)
 	c.log.Info("wechat access token fetched", "account", c.account, "expires", t.Expires)
 	if c.tokens != nil {
-		if err := c.tokens.SaveToken(ctx, c.account, t); err != nil {
+		if err := c.tokens.SaveToken(ctx, c.account, Token{Value: t.Value, Expires: t.Expires}); err != nil {
 			c.log.Warn("wechat: saving the access token failed", "account", c.account, "err", c.scrub(err, t.Value).Error())
 		}
 	}
@@ -200,5 +227,5 @@ func (c *Client) tokFetch(ctx context.Context) (Token, error) {
 	if out.AccessToken == "" || out.ExpiresIn <= 0 {
 		return Token{}, fmt.Errorf("wechat: fetch access token of account %q: the answer has no token or no expiry", c.account)
 	}
-	return Token{Value: out.AccessToken, Expires: start.Add(time.Duration(out.ExpiresIn) * time.Second)}, nil
+	return Token{Value: out.AccessToken, Expires: start.Add(time.Duration(out.ExpiresIn) * time.Second), fetched: start}, nil
 }

@@ -3,8 +3,14 @@ package wechat
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"io"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -386,5 +392,89 @@ func TestTokenFetchFailureIsLogged(t *testing.T) {
 	}
 	if strings.Contains(out, apiTestSecret) {
 		t.Fatalf("the log shows the AppSecret:\n%s", out)
+	}
+}
+
+// tokLifeProxy starts a proxy in front of srv that gives every token the
+// fake hands out the lifetime expiresIn returns (in seconds) instead of
+// 7200, as stable_token does in a token's last minutes (it answers the
+// current token with what is left of it). It returns the proxy's address,
+// for ClientConfig.APIBase.
+func tokLifeProxy(t *testing.T, srv *wechattest.Server, expiresIn func() int) string {
+	t.Helper()
+	target, err := url.Parse(srv.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := httputil.NewSingleHostReverseProxy(target)
+	p.ModifyResponse = func(r *http.Response) error {
+		if r.Request.URL.Path != wechattest.PathStableToken && r.Request.URL.Path != wechattest.PathToken {
+			return nil
+		}
+		data, err := io.ReadAll(r.Body)
+		r.Body.Close()
+		if err != nil {
+			return err
+		}
+		var m map[string]json.RawMessage
+		if json.Unmarshal(data, &m) == nil && m["access_token"] != nil {
+			m["expires_in"] = json.RawMessage(strconv.Itoa(expiresIn()))
+			if data, err = json.Marshal(m); err != nil {
+				return err
+			}
+		}
+		r.Body = io.NopCloser(bytes.NewReader(data))
+		r.ContentLength = int64(len(data))
+		r.Header.Set("Content-Length", strconv.Itoa(len(data)))
+		return nil
+	}
+	ts := httptest.NewServer(p)
+	t.Cleanup(ts.Close)
+	return ts.URL
+}
+
+// TestTokenShortLifeNoStorm: a token answered with 5 minutes or less to
+// live (stable_token's answer in every token's last 5 minutes) is used,
+// not fetched again at every call; before, such a token was never
+// accepted and each API call fetched one (15 sends, 15 token fetches).
+func TestTokenShortLifeNoStorm(t *testing.T) {
+	t.Parallel()
+	for _, mode := range []string{TokenModeStable, TokenModeClassic} {
+		t.Run(mode, func(t *testing.T) {
+			t.Parallel()
+			b := apiSetup(t)
+			path := wechattest.PathStableToken
+			if mode == TokenModeClassic {
+				path = wechattest.PathToken
+			}
+			// The token dies 200 s after T0; stable_token answers what
+			// is left of it.
+			deadline := apiTestT0.Add(200 * time.Second)
+			base := tokLifeProxy(t, b.srv, func() int { return int(deadline.Sub(b.clock.Now()) / time.Second) })
+			c := b.newClient(t, func(c *ClientConfig) { c.APIBase = base; c.TokenMode = mode })
+			ctx := context.Background()
+			for i := range 15 {
+				if err := c.SendMessage(ctx, "o1", apiText("hi")); err != nil {
+					t.Fatalf("send %d: %v", i, err)
+				}
+			}
+			if got := b.srv.Calls(path); got != 1 {
+				t.Fatalf("token calls for 15 sends at once = %d, want 1", got)
+			}
+			// A send every 10 s until the token dies: at most one
+			// fetch a minute.
+			for i := range 19 {
+				b.clock.Advance(10 * time.Second)
+				if err := c.SendMessage(ctx, "o1", apiText("hi")); err != nil {
+					t.Fatalf("send at +%ds: %v", 10*(i+1), err)
+				}
+			}
+			if got := b.srv.Calls(path); got > 4 {
+				t.Errorf("token calls over 190 s = %d, want at most 4 (one a minute)", got)
+			}
+			if got := b.srv.Calls(wechattest.PathSend); got != 15+19 {
+				t.Errorf("send calls = %d, want %d", got, 15+19)
+			}
+		})
 	}
 }
