@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"time"
 )
 
@@ -18,6 +19,10 @@ type Token struct {
 	// from the TokenStore): its lifetime, Expires-fetched, scales the
 	// refresh margin. The TokenStore never gets it.
 	fetched time.Time
+	// refused marks a token WeChat refused (40001, 42001, 40014) whose
+	// refresh has not succeeded yet: it is never fresh, and neither the
+	// TokenStore's copy of it.
+	refused bool
 }
 
 // tokRefetchAfter is how long a token this client fetched is used, as long
@@ -93,7 +98,7 @@ func (c *Client) invalidate(ctx context.Context, failed string) (string, error) 
 // is left of it, so a fixed margin refused, in every token's last minutes,
 // the very token just fetched, and each call fetched again.
 func (c *Client) tokFresh(t Token, now time.Time) bool {
-	if t.Value == "" || !now.Before(t.Expires) {
+	if t.Value == "" || t.refused || !now.Before(t.Expires) {
 		return false
 	}
 	margin := c.tokMargin
@@ -108,7 +113,9 @@ func (c *Client) tokFresh(t Token, now time.Time) bool {
 
 // tokGet returns a fresh token. failed, when not empty, is a token WeChat
 // refused: if it is still the current token it is replaced, otherwise the
-// current (newer) token is returned as it is.
+// current (newer) token is returned as it is. A refused token is
+// remembered until a refresh succeeds: when that refresh fails, the next
+// calls refresh again without taking it back from the TokenStore.
 func (c *Client) tokGet(ctx context.Context, failed string) (Token, error) {
 	if err := ctx.Err(); err != nil {
 		return Token{}, fmt.Errorf("wechat: access token of account %q: %w", c.account, err)
@@ -121,14 +128,22 @@ func (c *Client) tokGet(ctx context.Context, failed string) (Token, error) {
 			return cur, nil
 		}
 		if failed != "" && cur.Value == failed {
-			// Forget it so that no caller gets it again.
-			c.tokCur = Token{}
+			// Remember it refused, so that no caller gets it again,
+			// from memory or from the TokenStore.
+			c.tokCur = Token{Value: failed, refused: true}
 		}
 		f := c.tokFlight
 		if f == nil {
+			var dead []string
+			if failed != "" {
+				dead = append(dead, failed)
+			}
+			if c.tokCur.refused && c.tokCur.Value != failed {
+				dead = append(dead, c.tokCur.Value)
+			}
 			f = &tokFlight{done: make(chan struct{})}
 			c.tokFlight = f
-			go c.tokRun(ctx, f, failed)
+			go c.tokRun(ctx, f, dead)
 		}
 		c.tokMu.Unlock()
 		select {
@@ -148,9 +163,11 @@ func (c *Client) tokGet(ctx context.Context, failed string) (Token, error) {
 	}
 }
 
-// tokRun runs one refresh and publishes its result to its waiters.
-func (c *Client) tokRun(ctx context.Context, f *tokFlight, failed string) {
-	tok, err := c.tokRefresh(ctx, failed)
+// tokRun runs one refresh and publishes its result to its waiters. A
+// failed refresh leaves the current token (or the refused one remembered)
+// as it is.
+func (c *Client) tokRun(ctx context.Context, f *tokFlight, dead []string) {
+	tok, err := c.tokRefresh(ctx, dead)
 	c.tokMu.Lock()
 	if err == nil {
 		c.tokCur = tok
@@ -162,17 +179,24 @@ func (c *Client) tokRun(ctx context.Context, f *tokFlight, failed string) {
 	c.tokMu.Unlock()
 }
 
-// tokRefresh returns the TokenStore's token when it is fresh and not the
-// one that failed (another process may have refreshed it), else fetches a
-// new one and saves it.
-func (c *Client) tokRefresh(ctx context.Context, failed string) (Token, error) {
+// tokRefresh returns the TokenStore's token when it is fresh and not one
+// WeChat refused (dead; another process may have refreshed it), else
+// fetches a new one and saves it. A refused token the TokenStore holds is
+// forgotten there at once, before the fetch, so that neither this client
+// nor another process (or a restart) takes it back should the fetch fail.
+func (c *Client) tokRefresh(ctx context.Context, dead []string) (Token, error) {
 	if c.tokens != nil {
 		t, ok, err := c.tokens.LoadToken(ctx, c.account)
 		t = Token{Value: t.Value, Expires: t.Expires}
 		switch {
 		case err != nil:
-			c.log.Warn("wechat: loading the saved access token failed; fetching a new one", "account", c.account, "err", c.scrub(err, failed).Error())
-		case ok && t.Value != failed && c.tokFresh(t, c.clock.Now()):
+			c.log.Warn("wechat: loading the saved access token failed; fetching a new one", "account", c.account, "err", c.scrub(err, dead...).Error())
+		case ok && t.Value != "" && slices.Contains(dead, t.Value):
+			// Saved as expired now: the TokenStore has no token then.
+			if err := c.tokens.SaveToken(ctx, c.account, Token{Expires: c.clock.Now()}); err != nil {
+				c.log.Warn("wechat: forgetting the refused access token in the store failed", "account", c.account, "err", c.scrub(err, dead...).Error())
+			}
+		case ok && c.tokFresh(t, c.clock.Now()):
 			return t, nil
 		}
 	}
@@ -181,7 +205,7 @@ func (c *Client) tokRefresh(ctx context.Context, failed string) (Token, error) {
 		// A refused fetch (40164: the server's IP is not whitelisted;
 		// 40013, 40125: a wrong AppID or AppSecret) stops every send of
 		// the account: said in the log, once a minute while it lasts.
-		if msg := c.scrub(err, failed).Error(); msg != c.tokFailLog || c.clock.Now().Sub(c.tokFailAt) >= time.Minute {
+		if msg := c.scrub(err, dead...).Error(); msg != c.tokFailLog || c.clock.Now().Sub(c.tokFailAt) >= time.Minute {
 			c.tokFailLog, c.tokFailAt = msg, c.clock.Now()
 			c.log.Error("wechat: fetching an access token failed; the account's messages cannot be sent", "account", c.account, "err", msg)
 		}

@@ -26,6 +26,8 @@ type tokTestStore struct {
 	tokens map[string]Token
 	loads  int
 	saves  int
+	// saveErr, when set, fails every save.
+	saveErr error
 }
 
 func (s *tokTestStore) LoadToken(_ context.Context, account string) (Token, bool, error) {
@@ -40,6 +42,9 @@ func (s *tokTestStore) SaveToken(_ context.Context, account string, t Token) err
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.saves++
+	if s.saveErr != nil {
+		return s.saveErr
+	}
 	if s.tokens == nil {
 		s.tokens = map[string]Token{}
 	}
@@ -477,4 +482,95 @@ func TestTokenShortLifeNoStorm(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestTokenRefusedNotReloaded: a token WeChat refused is not used again
+// when the refresh that should replace it fails (40164: the server's IP is
+// not whitelisted); before, the next call loaded it back from the
+// TokenStore, and every later message made one more call with a token
+// known to be dead.
+func TestTokenRefusedNotReloaded(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name     string
+		saveFail bool
+	}{{"store", false}, {"store cannot save", true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			store := &tokTestStore{}
+			var logs syncBuffer
+			b := apiSetup(t, func(c *ClientConfig) {
+				c.Tokens = store
+				c.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+			})
+			ctx := context.Background()
+			refused, err := b.client.Token(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.saveFail {
+				// Only what the client remembers keeps the token away.
+				store.mu.Lock()
+				store.saveErr = errors.New("disk full")
+				store.mu.Unlock()
+			}
+			// The token dies (42001) and three refreshes are refused.
+			b.srv.ExpireTokens()
+			b.srv.FailNext(wechattest.PathStableToken, 40164, 40164, 40164)
+			for i := range 3 {
+				err := b.client.SendMessage(ctx, "o1", apiText("hi"))
+				var ae *APIError
+				if !errors.As(err, &ae) || ae.Code != 40164 {
+					t.Fatalf("message %d: %v, want APIError 40164", i+1, err)
+				}
+				apiNoSecrets(t, err)
+			}
+			if got := b.srv.Calls(wechattest.PathSend); got != 1 {
+				t.Errorf("send calls = %d, want 1 (none with the refused token after the first)", got)
+			}
+			if got := b.srv.Calls(wechattest.PathStableToken); got != 4 {
+				t.Errorf("stable_token calls = %d, want 4", got)
+			}
+			if !tc.saveFail {
+				// Another process (or a restart) does not take it
+				// from the store either.
+				other := b.newClient(t, func(c *ClientConfig) { c.Tokens = store })
+				if tok, err := other.Token(ctx); err != nil || tok == refused {
+					t.Errorf("another client's token: refused one %v, err %v", tok == refused, err)
+				}
+			}
+			// WeChat answers again: a new token, one send.
+			sends := b.srv.Calls(wechattest.PathSend)
+			if err := b.client.SendMessage(ctx, "o1", apiText("hi")); err != nil {
+				t.Fatal(err)
+			}
+			if got := b.srv.Calls(wechattest.PathSend) - sends; got != 1 {
+				t.Errorf("send calls for the message after = %d, want 1", got)
+			}
+			if tok, _ := b.client.Token(ctx); tok == refused || tok == "" {
+				t.Errorf("token after: refused one %v", tok == refused)
+			}
+			if out := logs.String(); strings.Contains(out, apiTestSecret) || apiTokenRE.MatchString(out) {
+				t.Errorf("the log shows the secret or a token:\n%s", out)
+			}
+		})
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the client's goroutines to log to.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
