@@ -251,3 +251,31 @@ func LiveValues(m map[string]any) {
 		m[k] = LiveValue(e)
 	}
 }
+
+// JSONShape turns what a YAML decoder gives for a value into the shapes
+// JSON carries, as the API and the store give them back: maps with text
+// keys ({1: a} has the key "1"), times as RFC 3339 text. Maps and lists
+// are changed in place.
+func JSONShape(v any) any {
+	switch x := v.(type) {
+	case map[string]any:
+		for k, e := range x {
+			x[k] = JSONShape(e)
+		}
+		return x
+	case map[any]any:
+		out := make(map[string]any, len(x))
+		for k, e := range x {
+			out[fmt.Sprint(k)] = JSONShape(e)
+		}
+		return out
+	case []any:
+		for i, e := range x {
+			x[i] = JSONShape(e)
+		}
+		return x
+	case time.Time:
+		return x.Format(time.RFC3339Nano)
+	}
+	return v
+}

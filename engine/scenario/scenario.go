@@ -509,33 +509,7 @@ func (p *parser) value(n *yaml.Node, what string) (any, bool) {
 		p.errorf(n, "", "%s: %v", what, err)
 		return nil, false
 	}
-	return normalize(v), true
-}
-
-// normalize turns YAML's decoded values into the JSON shapes the store
-// gives back (maps with string keys, float64 numbers stay as decoded).
-func normalize(v any) any {
-	switch v := v.(type) {
-	case map[string]any:
-		for k, x := range v {
-			v[k] = normalize(x)
-		}
-		return v
-	case map[any]any:
-		m := make(map[string]any, len(v))
-		for k, x := range v {
-			m[fmt.Sprint(k)] = normalize(x)
-		}
-		return m
-	case []any:
-		for i, x := range v {
-			v[i] = normalize(x)
-		}
-		return v
-	case time.Time:
-		return v.Format(time.RFC3339Nano)
-	}
-	return v
+	return flows.JSONShape(v), true
 }
 
 // values parses a map of names to values (contact fields, run vars),

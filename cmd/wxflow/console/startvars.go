@@ -108,31 +108,7 @@ func nodeValue(n *yaml.Node) (any, error) {
 	if err := n.Decode(&v); err != nil {
 		return nil, fmt.Errorf("cannot be read: %s", yamlProblem(err))
 	}
-	return plainValue(v), nil
-}
-
-// plainValue turns the maps YAML gives with other keys than text
-// ({1: a}) into maps with text keys, as the API's JSON has.
-func plainValue(v any) any {
-	switch x := v.(type) {
-	case map[string]any:
-		for k, e := range x {
-			x[k] = plainValue(e)
-		}
-		return x
-	case map[any]any:
-		out := make(map[string]any, len(x))
-		for k, e := range x {
-			out[fmt.Sprint(k)] = plainValue(e)
-		}
-		return out
-	case []any:
-		for i, e := range x {
-			x[i] = plainValue(e)
-		}
-		return x
-	}
-	return v
+	return flows.JSONShape(v), nil
 }
 
 // yamlProblem is a YAML error without its "yaml: " prefix.
