@@ -153,6 +153,8 @@ type Engine struct {
 	startAll  sync.Once // of an engine of several writers
 	stopOnce  sync.Once
 	leaveOnce sync.Once
+	// leaveErr is why giving up the lanes at Stop failed (leave).
+	leaveErr error
 	stop      chan struct{}
 	wg        sync.WaitGroup
 	// sendStop asks the dispatcher to finish; it stops before the writer
@@ -358,9 +360,23 @@ func (e *Engine) leave() {
 		if e.lanes != nil && !e.lanes.fenced.Load() {
 			if err := e.lanes.node.Leave(context.Background()); err != nil {
 				e.log.Error("lanes: leaving", "err", err)
+				e.leaveErr = err
 			}
 		}
 	})
+}
+
+// LeaveErr is, after Stop, why a writer of the engine could not give up
+// its lanes (the database did not answer): they move to another node
+// only when its lease ends. Nil when every writer left, or holds every
+// lane (SQLite).
+func (e *Engine) LeaveErr() error {
+	for _, w := range e.writers() {
+		if w.leaveErr != nil {
+			return w.leaveErr
+		}
+	}
+	return nil
 }
 
 // recovered notes the messages RecoverOutbox (or taking a dead node's

@@ -547,3 +547,34 @@ func TestFencedNodeSaysWhy(t *testing.T) {
 		t.Errorf("the fenced node's log does not give the renewals' last error:\n%s", out)
 	}
 }
+
+// leaveFails is a node whose Leave fails (the database stopped answering
+// as the node stopped).
+type leaveFails struct{ *postgres.Store }
+
+func (leaveFails) Leave(context.Context) error { return errors.New("the database did not answer") }
+
+// TestLeaveErrSaysTheLanesWait: a node that could not give its lanes
+// back at Stop says so (LeaveErr), so that serve exits 1: they move only
+// when its lease ends. It exited 0 as if they had moved.
+func TestLeaveErrSaysTheLanesWait(t *testing.T) {
+	dsn, _ := pgtest.Schema(t, "wxleave_")
+	ctx := context.Background()
+	for _, fail := range []bool{false, true} {
+		var st engine.Store = nodeStore(t, dsn, fmt.Sprint("n", fail))
+		if fail {
+			st = leaveFails{st.(*postgres.Store)}
+		}
+		e, err := engine.New(engine.Config{Store: st, Channel: sim.New(nil, wechat.Settings{}), Zone: time.UTC})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := e.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		e.Stop()
+		if err := e.LeaveErr(); (err != nil) != fail {
+			t.Errorf("a node whose leave fails %v: LeaveErr %v", fail, err)
+		}
+	}
+}

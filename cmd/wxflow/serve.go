@@ -725,6 +725,10 @@ func (s *server) Shutdown(ctx context.Context) error {
 		s.pruner.Stop()
 	}
 	s.engine.Stop()
+	if lerr := s.engine.LeaveErr(); lerr != nil && err == nil {
+		// serve exits 1: its lanes wait for its lease to end.
+		err = fmt.Errorf("leaving the lanes: %w (another node takes them when this node's lease ends)", lerr)
+	}
 	if cerr := s.closeStores(); cerr != nil && err == nil {
 		err = cerr
 	}
