@@ -155,8 +155,8 @@ type Engine struct {
 	leaveOnce sync.Once
 	// leaveErr is why giving up the lanes at Stop failed (leave).
 	leaveErr error
-	stop      chan struct{}
-	wg        sync.WaitGroup
+	stop     chan struct{}
+	wg       sync.WaitGroup
 	// sendStop asks the dispatcher to finish; it stops before the writer
 	// so that the outcomes of its last sends are recorded.
 	sendStop chan struct{}
