@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -35,6 +36,10 @@ type stormRig struct {
 	api   *wechattest.Server
 	proxy *httptest.Server
 	storm atomic.Bool
+	// down refuses the client's connections (dialling a port nobody
+	// listens on): WeChat cannot be reached, the requests are not sent.
+	down  atomic.Bool
+	dead  string
 	sends atomic.Int64
 	// sent is signalled after each send request.
 	sent    chan struct{}
@@ -80,8 +85,27 @@ func newStormRig(t *testing.T, workers int) *stormRig {
 		rp.ServeHTTP(w, req)
 	}))
 	t.Cleanup(r.proxy.Close)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.dead = ln.Addr().String()
+	ln.Close()
 	r.open()
 	return r
+}
+
+// httpClient is the API client's HTTP client: it keeps no connection,
+// so that each request dials, and dials a dead port while down.
+func (r *stormRig) httpClient() *http.Client {
+	var d net.Dialer
+	return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true,
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			if r.down.Load() {
+				addr = r.dead
+			}
+			return d.DialContext(ctx, network, addr)
+		}}}
 }
 
 // open starts an engine (and a new channel, its breaker closed) on the
@@ -89,7 +113,7 @@ func newStormRig(t *testing.T, workers int) *stormRig {
 func (r *stormRig) open() {
 	r.t.Helper()
 	client, err := wechat.NewClient(wechat.ClientConfig{Account: "main", AppID: stormAppID, AppSecret: stormSecret,
-		APIBase: r.proxy.URL, Clock: r.clock, MaxAttempts: 1})
+		APIBase: r.proxy.URL, Clock: r.clock, MaxAttempts: 1, HTTP: r.httpClient()})
 	if err != nil {
 		r.t.Fatal(err)
 	}
@@ -377,9 +401,10 @@ func TestStormParallel(t *testing.T) {
 	if stormed < 5 || stormed > 5+8 {
 		t.Fatalf("%d send requests in the storm, want 5 to 13", stormed)
 	}
-	// The send that opened the breaker waits with the others; those
-	// under way then failed.
-	if p := r.e.SendPauses(); len(p) != 1 || p[0].Held+int(stormed)-1 != 120 {
+	// The send that opened the breaker, and those under way then,
+	// wait with the others (WeChat refused them: they never reached
+	// the contact); the four failures before it are failed.
+	if p := r.e.SendPauses(); len(p) != 1 || p[0].Held != 120-4 {
 		t.Fatalf("pauses %+v after %d failed sends, want the other messages held", p, stormed)
 	}
 	for i, pause := range []time.Duration{time.Second, 2 * time.Second, 4 * time.Second} {
@@ -392,11 +417,77 @@ func TestStormParallel(t *testing.T) {
 	// the rest.
 	r.storm.Store(false)
 	r.clock.Advance(8 * time.Second)
-	// Each refused probe is sent again: 3 requests more than messages.
-	r.waitSends(124)
+	// The storm's requests, three refused probes, and each message not
+	// failed once.
+	all := stormed + 3 + 120 - 4
+	r.waitSends(all)
 	r.sync()
-	r.wantSends("after the storm", 124)
-	r.wantDelivered(contacts, int(stormed)-1)
+	r.wantSends("after the storm", all)
+	r.wantDelivered(contacts, 4)
+}
+
+// TestStormOutage: WeChat cannot be reached (connections refused, the
+// token cached) while 8 contacts follow, sent in parallel: the four
+// failures before the breaker opens are failed, every other message
+// waits, and each probe refused the same way waits again (none is
+// failed, however long the outage: none reached the contact). Once
+// WeChat is back, the probe goes, then the rest, in order.
+func TestStormOutage(t *testing.T) {
+	t.Parallel()
+	r := newStormRig(t, 8)
+	r.follow("warm") // a token
+	r.wantSends("before the outage", 3)
+	t0 := r.clock.Now()
+	r.down.Store(true)
+	var contacts []string
+	for i := range 8 {
+		contacts = append(contacts, fmt.Sprintf("c%d", i))
+	}
+	for _, c := range contacts {
+		if err := r.e.Ingest(r.ctx, channels.Event{Account: "main", Contact: c, Kind: channels.Follow, At: r.clock.Now()}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r.sync()
+	failed := func(what string) {
+		t.Helper()
+		ob := r.outbox()
+		if len(ob[OutboxFailed]) != 4 {
+			t.Fatalf("%s: %d messages failed, want the 4 before the breaker opened", what, len(ob[OutboxFailed]))
+		}
+		for _, o := range ob[OutboxFailed] {
+			if o.Reason != channels.ReasonAPIError || !strings.Contains(o.Detail, "request not sent") {
+				t.Fatalf("%s: message %d failed with %s %q, want api_error, not sent", what, o.ID, o.Reason, o.Detail)
+			}
+		}
+	}
+	failed("the outage")
+	r.wantHeld("the outage", 24-4, "open", t0.Add(time.Second))
+	pauses := []time.Duration{time.Second, 2 * time.Second, 4 * time.Second, 8 * time.Second, 16 * time.Second, 32 * time.Second, time.Minute, time.Minute, time.Minute}
+	for i, pause := range pauses[:len(pauses)-1] {
+		r.advance(pause)
+		what := fmt.Sprint("probe ", i+1)
+		failed(what)
+		r.wantHeld(what, 24-4, "open", r.clock.Now().Add(pauses[i+1]))
+	}
+	r.wantSends("the outage", 3)
+	r.down.Store(false)
+	r.advance(time.Minute)
+	r.wantSends("after the outage", 3+24-4)
+	ob := r.outbox()
+	if len(ob[OutboxPending])+len(ob[OutboxSending])+len(ob[OutboxUnknown]) != 0 || len(ob[OutboxSent]) != 3+24-4 {
+		t.Fatalf("after the outage: %d pending, %d sending, %d unknown, %d sent", len(ob[OutboxPending]), len(ob[OutboxSending]), len(ob[OutboxUnknown]), len(ob[OutboxSent]))
+	}
+	failed("after the outage")
+	got := r.sentTexts()
+	for _, c := range contacts {
+		if !slices.IsSorted(got[c]) {
+			t.Errorf("%s: WeChat got %q, out of order", c, got[c])
+		}
+	}
+	if s := r.e.Stats(); s.SendPauses["main"] != 1 || s.SendProbes["main"] != uint64(len(pauses)) {
+		t.Errorf("pauses %v, probes %v; want 1 pause and %d probes of main", s.SendPauses, s.SendProbes, len(pauses))
+	}
 }
 
 // TestMergePausesOneAccountOnce: an account the channel paused for two

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strings"
 	"sync"
 	"time"
 
@@ -107,22 +108,19 @@ func (b *breaker) allow() (probe bool, err error) {
 	}
 	now := b.clock.Now()
 	if b.probing || now.Before(b.until) {
-		until := b.until
-		if !until.After(now) {
-			// A probe is under way: ask again shortly.
-			until = now.Add(b.set.Pause)
-		}
-		return false, &channels.Paused{Until: until, Cause: b.cause}
+		return false, b.pausedLocked(now)
 	}
 	b.probing = true
 	b.probes++
 	return true, nil
 }
 
-// done records the outcome of a send that allow let through. When that
-// outcome opens the breaker (it tripped it, or it was a failed probe) and
-// WeChat answered it with a refusal (so the message certainly did not
-// reach the contact), it returns the pause: the message waits for the
+// done records the outcome of a send that allow let through. When the
+// breaker is open after that outcome (it tripped it, it was a failed
+// probe, or the send was under way when the breaker opened) and the
+// failure is one of the storm's that certainly did not reach the contact
+// (WeChat answered it with a refusal, or its request was never sent: a
+// refused connection), it returns the pause: the message waits for the
 // next probe instead of failing. A send without an answer (no news of
 // whether WeChat took it) keeps its own error.
 func (b *breaker) done(probe bool, err error) *channels.Paused {
@@ -134,8 +132,10 @@ func (b *breaker) done(probe bool, err error) *channels.Paused {
 	case probe:
 		b.probing = false
 		if !storm && !answered(err) {
-			// Cancelled, or refused before reaching WeChat: no news,
-			// the next send is the probe.
+			// Cancelled, or failed before any request for a reason of
+			// its own (a bad media file): no news, the next send is the
+			// probe. (A request not sent for want of a connection is a
+			// storm failure: the probe failed.)
 			return nil
 		}
 		if !storm {
@@ -146,7 +146,11 @@ func (b *breaker) done(probe bool, err error) *channels.Paused {
 		b.trip(now, quota, "the probe failed: "+cause)
 	case b.open:
 		// A send that started before the breaker opened: its failure
-		// was no news.
+		// is no news; but one that certainly did not reach the
+		// contact waits with the others (they failed together).
+		if storm && undelivered(err) {
+			return b.pausedLocked(now)
+		}
 		return nil
 	case storm:
 		b.fails++
@@ -163,10 +167,21 @@ func (b *breaker) done(probe bool, err error) *channels.Paused {
 		}
 		return nil
 	}
-	if !answered(err) {
+	if !undelivered(err) {
 		return nil
 	}
 	return &channels.Paused{Until: b.until, Cause: b.cause}
+}
+
+// pausedLocked is the pause of an open breaker (with b.mu held): until
+// its end, or, once it is over and a probe is under way, shortly.
+func (b *breaker) pausedLocked(now time.Time) *channels.Paused {
+	until := b.until
+	if !until.After(now) {
+		// A probe is under way: ask again shortly.
+		until = now.Add(b.set.Pause)
+	}
+	return &channels.Paused{Until: until, Cause: b.cause}
 }
 
 // trip opens the breaker for the next pause.
@@ -236,6 +251,25 @@ func stormFailure(err error) (quota, storm bool, cause string) {
 		return false, true, "WeChat could not be reached"
 	}
 	return false, false, ""
+}
+
+// undelivered reports whether a failed send certainly did not reach the
+// contact: WeChat answered it (with a refusal), or its request was not
+// sent. A send that may have reached WeChat (channels.ErrUnknown) may have.
+func undelivered(err error) bool {
+	if err == nil || errors.Is(err, channels.ErrUnknown) {
+		return false
+	}
+	return answered(err) || notSent(err)
+}
+
+// notSent reports whether err says the request never left: a failed dial
+// (a refused connection, an unreachable host, DNS), or any failure the
+// client reports as "request not sent" (before the request's headers
+// were written: a failed TLS handshake, say), for the send or the token
+// fetch before it.
+func notSent(err error) bool {
+	return apiNotSent(err) || strings.Contains(err.Error(), ": request not sent: ")
 }
 
 // answered reports whether err (or its absence) is an answer from WeChat.

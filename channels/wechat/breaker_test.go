@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
+	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -186,6 +189,8 @@ func TestBreakerIgnoresContactErrors(t *testing.T) {
 }
 
 // TestBreakerUnreachable: a WeChat that cannot be reached is a storm too.
+// The send that opens the breaker, refused before reaching WeChat, waits
+// for the probe.
 func TestBreakerUnreachable(t *testing.T) {
 	t.Parallel()
 	ch, b := brkSetup(t)
@@ -193,12 +198,158 @@ func TestBreakerUnreachable(t *testing.T) {
 		t.Fatal(err)
 	}
 	b.srv.Close()
-	for range 5 {
+	for range DefaultBreakerThreshold - 1 {
 		if err := brkSend(ch, "x"); err == nil || errors.Is(err, channels.ErrPaused) {
 			t.Fatalf("err = %v, want a failure", err)
 		}
 	}
+	brkPaused(t, "the send that opens the breaker", brkSend(ch, "x"), b.clock.Now().Add(time.Second))
 	brkPaused(t, "unreachable", brkSend(ch, "held"), b.clock.Now().Add(time.Second))
+}
+
+// brkOutage is an HTTP client whose connections are refused while down
+// is set: it dials a loopback port nobody listens on.
+type brkOutage struct {
+	down atomic.Bool
+	dead string
+}
+
+func newBrkOutage(t *testing.T) *brkOutage {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := &brkOutage{dead: ln.Addr().String()}
+	ln.Close()
+	return o
+}
+
+// client returns the HTTP client; it keeps no connection, so that each
+// request dials.
+func (o *brkOutage) client() *http.Client {
+	var d net.Dialer
+	return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true,
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			if o.down.Load() {
+				addr = o.dead
+			}
+			return d.DialContext(ctx, network, addr)
+		}}}
+}
+
+// TestBreakerOutageProbesWait: while connections are refused (WeChat
+// unreachable, the token cached), the send that opens the breaker and
+// every probe wait for the next probe, the pause doubling up to its cap:
+// none is failed, since none reached the contact. When WeChat is back,
+// the probe goes through.
+func TestBreakerOutageProbesWait(t *testing.T) {
+	t.Parallel()
+	out := newBrkOutage(t)
+	ch, b := chanSetup(t, func(c *ClientConfig) { c.MaxAttempts = 1; c.HTTP = out.client() })
+	if err := brkSend(ch, "warm"); err != nil { // a token
+		t.Fatal(err)
+	}
+	out.down.Store(true)
+	for i := range DefaultBreakerThreshold - 1 {
+		err := brkSend(ch, "x")
+		var ref *channels.Refusal
+		if !errors.As(err, &ref) || !strings.Contains(ref.Detail, "request not sent") {
+			t.Fatalf("send %d: err = %v, want refused, not sent", i, err)
+		}
+	}
+	brkPaused(t, "the send that opens the breaker", brkSend(ch, "m4"), b.clock.Now().Add(time.Second))
+	pauses := []time.Duration{time.Second, 2 * time.Second, 4 * time.Second, 8 * time.Second, 16 * time.Second, 32 * time.Second, time.Minute, time.Minute, time.Minute}
+	for i, pause := range pauses[:len(pauses)-1] {
+		b.clock.Advance(pause)
+		brkPaused(t, fmt.Sprint("probe ", i+1), brkSend(ch, "probe"), b.clock.Now().Add(pauses[i+1]))
+		brkPaused(t, fmt.Sprint("after probe ", i+1), brkSend(ch, "held"), b.clock.Now().Add(pauses[i+1]))
+	}
+	if s := ch.breakers["main"].report(); s.state != "open" || s.probes != uint64(len(pauses)-1) || !strings.Contains(s.cause, "could not be reached") {
+		t.Fatalf("breaker %+v, want open after %d probes, saying why", s, len(pauses)-1)
+	}
+	out.down.Store(false)
+	b.clock.Advance(time.Minute)
+	if err := brkSend(ch, "probe"); err != nil {
+		t.Fatalf("the probe once WeChat is back: %v", err)
+	}
+	brkCalls(t, "the outage", b, 2)
+}
+
+// TestBreakerSendsUnderWayWait: sends under way when the breaker opens
+// (parallel senders) that WeChat refused in the storm wait with the
+// others: only the failures before the one that opened it are failed.
+func TestBreakerSendsUnderWayWait(t *testing.T) {
+	t.Parallel()
+	ch, b := brkSetup(t)
+	if err := brkSend(ch, "warm"); err != nil { // a token
+		t.Fatal(err)
+	}
+	const n = 12
+	release := b.srv.Hold(wechattest.PathSend)
+	b.srv.FailHTTP(wechattest.PathSend, repeatCode(503, n)...)
+	errs := make(chan error, n)
+	for i := range n {
+		go func() { errs <- brkSend(ch, fmt.Sprint("m", i)) }()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second) // a bound on failure
+	defer cancel()
+	if err := b.srv.WaitCalls(ctx, wechattest.PathSend, 1+n); err != nil {
+		t.Fatal(err)
+	}
+	release()
+	failed, waiting := 0, 0
+	for range n {
+		err := <-errs
+		switch {
+		case errors.Is(err, channels.ErrPaused):
+			waiting++
+		case errors.Is(err, channels.ErrAPI) && strings.Contains(err.Error(), "503"):
+			failed++
+		default:
+			t.Errorf("err = %v, want HTTP 503 or paused", err)
+		}
+	}
+	if failed != DefaultBreakerThreshold-1 || waiting != n-failed {
+		t.Fatalf("%d failed, %d waiting; want %d failed, the others waiting", failed, waiting, DefaultBreakerThreshold-1)
+	}
+}
+
+// TestBreakerUnknownUnderWay: a send under way when the breaker opens,
+// without an answer (it may have reached WeChat), keeps its error; one
+// refused before reaching WeChat waits.
+func TestBreakerUnknownUnderWay(t *testing.T) {
+	t.Parallel()
+	out := newBrkOutage(t)
+	b := apiSetup(t, func(c *ClientConfig) { c.MaxAttempts = 1; c.HTTP = out.client() })
+	if err := b.client.SendMessage(context.Background(), "o1", apiText("warm")); err != nil {
+		t.Fatal(err)
+	}
+	out.down.Store(true)
+	notSent := b.client.SendMessage(context.Background(), "o1", apiText("x"))
+	if _, storm, _ := stormFailure(notSent); !storm || !strings.Contains(notSent.Error(), "request not sent") {
+		t.Fatalf("%v: storm %v; want a storm failure, not sent", notSent, storm)
+	}
+	br := newBreaker(BreakerSettings{}, b.clock)
+	for range 2 + DefaultBreakerThreshold {
+		if probe, err := br.allow(); probe || err != nil {
+			t.Fatal("the breaker is not closed")
+		}
+	}
+	for i := range DefaultBreakerThreshold - 1 {
+		if p := br.done(false, notSent); p != nil {
+			t.Fatalf("failure %d: paused, want failed", i)
+		}
+	}
+	if p := br.done(false, notSent); p == nil {
+		t.Fatal("the failure that opens the breaker: not paused")
+	}
+	if p := br.done(false, fmt.Errorf("x: %w", channels.ErrUnknown)); p != nil {
+		t.Fatal("a send without an answer under way: paused, want its own error")
+	}
+	if p := br.done(false, notSent); p == nil || !p.Until.Equal(b.clock.Now().Add(time.Second)) {
+		t.Fatalf("a send not sent under way: %v, want paused for a second", p)
+	}
 }
 
 // TestBreakerAccountsApart: one account's storm pauses no other account.
