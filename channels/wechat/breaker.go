@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
@@ -63,6 +64,9 @@ type breakerState struct {
 type breaker struct {
 	set   BreakerSettings
 	clock Clock
+	// log and account are for the WARN lines of pauses (see lines).
+	log     *slog.Logger
+	account string
 
 	mu      sync.Mutex
 	open    bool
@@ -73,6 +77,27 @@ type breaker struct {
 	cause   string
 	opens   uint64
 	probes  uint64
+	lines   breakerLines
+}
+
+// breakerLogEvery is how often an account's pauses and failed probes are
+// logged at most: one line a minute while an outage lasts.
+const breakerLogEvery = time.Minute
+
+// breakerLines is what the breaker's log lines need: the current pause
+// (from the trip that opened the closed breaker to the probe that closed
+// it) and the rate limit.
+type breakerLines struct {
+	since        time.Time // when the pause began
+	failedProbes int
+	// logged is set once a line told of the current pause: its end is
+	// logged then.
+	logged bool
+	// last is when a line about a pause or a failed probe was last
+	// written; unlogged counts the pauses and failed probes not logged
+	// since.
+	last     time.Time
+	unlogged int
 }
 
 // newBreaker returns a closed breaker.
@@ -124,9 +149,19 @@ func (b *breaker) allow() (probe bool, err error) {
 // next probe instead of failing. A send without an answer (no news of
 // whether WeChat took it) keeps its own error.
 func (b *breaker) done(probe bool, err error) *channels.Paused {
-	quota, storm, cause := stormFailure(err)
 	b.mu.Lock()
-	defer b.mu.Unlock()
+	p, line := b.doneLocked(probe, err)
+	b.mu.Unlock()
+	if line != nil {
+		line()
+	}
+	return p
+}
+
+// doneLocked is done with b.mu held; line, when not nil, writes what is
+// to be logged (once b.mu is released).
+func (b *breaker) doneLocked(probe bool, err error) (_ *channels.Paused, line func()) {
+	quota, storm, cause := stormFailure(err)
 	now := b.clock.Now()
 	switch {
 	case probe:
@@ -136,41 +171,95 @@ func (b *breaker) done(probe bool, err error) *channels.Paused {
 			// its own (a bad media file): no news, the next send is the
 			// probe. (A request not sent for want of a connection is a
 			// storm failure: the probe failed.)
-			return nil
+			return nil, nil
 		}
 		if !storm {
 			// WeChat answered: it takes messages again.
 			b.open, b.fails, b.pause, b.cause = false, 0, 0, ""
-			return nil
+			return nil, b.resumedLocked(now)
 		}
 		b.trip(now, quota, "the probe failed: "+cause)
+		b.lines.failedProbes++
+		line = b.pausedLineLocked(now, err, true)
 	case b.open:
 		// A send that started before the breaker opened: its failure
 		// is no news; but one that certainly did not reach the
 		// contact waits with the others (they failed together).
 		if storm && undelivered(err) {
-			return b.pausedLocked(now)
+			return b.pausedLocked(now), nil
 		}
-		return nil
+		return nil, nil
 	case storm:
 		b.fails++
 		if !quota && b.fails < b.set.Threshold {
-			return nil
+			return nil, nil
 		}
 		if !quota {
 			cause = fmt.Sprintf("%d failures in a row, the last: %s", b.fails, cause)
 		}
 		b.trip(now, quota, cause)
+		b.lines.since, b.lines.failedProbes, b.lines.logged = now, 0, false
+		line = b.pausedLineLocked(now, err, false)
 	default:
 		if err == nil {
 			b.fails = 0
 		}
-		return nil
+		return nil, nil
 	}
 	if !undelivered(err) {
+		return nil, line
+	}
+	return &channels.Paused{Until: b.until, Cause: b.cause}, line
+}
+
+// pausedLineLocked returns the WARN line of a pause that began (probe
+// false) or of a failed probe, or nil when a line about a pause or a
+// failed probe of the account was written less than a minute ago: then
+// it is counted, and the next line says how many were not logged.
+func (b *breaker) pausedLineLocked(now time.Time, err error, probe bool) func() {
+	l := &b.lines
+	if !l.last.IsZero() && now.Sub(l.last) < breakerLogEvery {
+		l.unlogged++
 		return nil
 	}
-	return &channels.Paused{Until: b.until, Cause: b.cause}
+	args := []any{"account", b.account, "cause", b.cause, "pause", b.pause.String(), "until", b.until}
+	if probe {
+		args = append(args, "paused_since", l.since, "probes_failed", l.failedProbes)
+	}
+	if l.unlogged > 0 {
+		args = append(args, "not_logged", l.unlogged)
+	}
+	// The client's errors show neither the secret nor a token.
+	args = append(args, "err", err.Error())
+	l.last, l.unlogged, l.logged = now, 0, true
+	msg := "wechat: sending paused: the account's messages wait"
+	if probe {
+		msg = "wechat: the probe failed: sending stays paused"
+	}
+	log := b.logger()
+	return func() { log.Warn(msg, args...) }
+}
+
+// resumedLocked returns the WARN line of a pause that ended, when a line
+// told of it (else nil).
+func (b *breaker) resumedLocked(now time.Time) func() {
+	l := &b.lines
+	logged := l.logged
+	l.logged = false
+	if !logged {
+		return nil
+	}
+	args := []any{"account", b.account, "paused_for", now.Sub(l.since).String(), "probes_failed", l.failedProbes}
+	log := b.logger()
+	return func() { log.Warn("wechat: sending resumed: WeChat answered the probe", args...) }
+}
+
+// logger returns the breaker's logger (a discarding one when it has none).
+func (b *breaker) logger() *slog.Logger {
+	if b.log == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return b.log
 }
 
 // pausedLocked is the pause of an open breaker (with b.mu held): until

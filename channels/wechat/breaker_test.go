@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -420,4 +422,136 @@ func repeatCode(code, n int) []int {
 		out[i] = code
 	}
 	return out
+}
+
+// brkLogs keeps the lines of a text log, for concurrent writers.
+type brkLogs struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *brkLogs) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+// lines returns the lines whose message starts with prefix.
+func (l *brkLogs) lines(prefix string) []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []string
+	for _, line := range strings.Split(l.b.String(), "\n") {
+		if strings.Contains(line, `msg="`+prefix) {
+			out = append(out, line)
+		}
+	}
+	return out
+}
+
+func (l *brkLogs) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// brkOneLine fails unless logs has exactly one line with the message
+// prefix, at level WARN, holding every want.
+func brkOneLine(t *testing.T, logs *brkLogs, what, prefix string, want ...string) {
+	t.Helper()
+	lines := logs.lines(prefix)
+	if len(lines) != 1 {
+		t.Fatalf("%s: %d lines %q, want 1:\n%s", what, len(lines), prefix, logs)
+	}
+	for _, w := range append([]string{"level=WARN", "account=main"}, want...) {
+		if !strings.Contains(lines[0], w) {
+			t.Fatalf("%s: the line lacks %q:\n%s", what, w, lines[0])
+		}
+	}
+}
+
+// TestBreakerLogs: at the default level (info), an outage is logged at
+// level WARN: the first failed send with its error and, once the minute
+// is over, how many more failed; the pause with its cause; the failed
+// probes at most once a minute; and the end of the pause. No line shows
+// the secret or a token.
+func TestBreakerLogs(t *testing.T) {
+	t.Parallel()
+	logs := &brkLogs{}
+	out := newBrkOutage(t)
+	ch, b := chanSetup(t, func(c *ClientConfig) {
+		c.MaxAttempts, c.HTTP, c.Logger = 1, out.client(), slog.New(slog.NewTextHandler(logs, nil))
+	})
+	if err := brkSend(ch, "warm"); err != nil { // a token
+		t.Fatal(err)
+	}
+	token := b.srv.CurrentToken(apiTestAppID)
+	out.down.Store(true)
+	for range DefaultBreakerThreshold {
+		_ = brkSend(ch, "x")
+	}
+	brkOneLine(t, logs, "the first failed send", "wechat: a send failed", "request not sent", "connection refused")
+	brkOneLine(t, logs, "the pause", "wechat: sending paused", "5 failures in a row", "pause=1s", "connection refused")
+	// Probes 1 s, 3 s, 7 s, 15 s and 31 s after the pause: less than a
+	// minute after its line, not logged one by one; 63 s after it, the
+	// sixth is, with the count; then one a minute.
+	for _, pause := range []time.Duration{time.Second, 2 * time.Second, 4 * time.Second, 8 * time.Second, 16 * time.Second} {
+		b.clock.Advance(pause)
+		_ = brkSend(ch, "probe")
+	}
+	if got := logs.lines("wechat: the probe failed"); len(got) != 0 {
+		t.Fatalf("failed probes within a minute of the pause logged: %q", got)
+	}
+	if got := logs.lines("wechat: more sends failed"); len(got) != 0 {
+		t.Fatalf("summary before the minute is over: %q", got)
+	}
+	b.clock.Advance(32 * time.Second)
+	_ = brkSend(ch, "probe")
+	brkOneLine(t, logs, "the failed sends' minute", "wechat: more sends failed", "kind=failed", "count=3", "request not sent")
+	brkOneLine(t, logs, "the sixth probe", "wechat: the probe failed", "probes_failed=6", "not_logged=5", "pause=1m0s", "connection refused")
+	b.clock.Advance(time.Minute)
+	_ = brkSend(ch, "probe")
+	if got := logs.lines("wechat: the probe failed"); len(got) != 2 || !strings.Contains(got[1], "probes_failed=7") || strings.Contains(got[1], "not_logged") {
+		t.Fatalf("the seventh probe, a minute later: %q", got)
+	}
+	out.down.Store(false)
+	b.clock.Advance(time.Minute)
+	if err := brkSend(ch, "probe"); err != nil {
+		t.Fatal(err)
+	}
+	brkOneLine(t, logs, "the end of the pause", "wechat: sending resumed", "paused_for=3m3s", "probes_failed=7")
+	if n := strings.Count(logs.String(), "level=WARN"); n != 6 {
+		t.Errorf("%d WARN lines, want 6:\n%s", n, logs)
+	}
+	if s := logs.String(); strings.Contains(s, token) || strings.Contains(s, apiTestSecret) || apiTokenRE.MatchString(s) {
+		t.Errorf("the log shows a token or the secret:\n%s", s)
+	}
+}
+
+// TestSendLogUnknown: sends whose outcome is unknown are logged as a kind
+// of their own, the first of a minute and then how many; refusals about
+// the contact are not logged.
+func TestSendLogUnknown(t *testing.T) {
+	t.Parallel()
+	logs := &brkLogs{}
+	clock := &apiTestClock{now: apiTestT0}
+	l := newSendLog(slog.New(slog.NewTextHandler(logs, nil)), clock, "main")
+	for range 3 {
+		l.note("o1", fmt.Errorf("wechat: send: %w: the request may have reached WeChat: EOF", channels.ErrUnknown))
+		l.note("o1", &channels.Refusal{Reason: channels.ReasonWindowClosed, Code: 45015})
+		l.note("o1", nil)
+	}
+	brkOneLine(t, logs, "unknown", "wechat: a send's outcome is unknown", "contact=o1", "EOF")
+	clock.Advance(59 * time.Second)
+	l.flush()
+	if got := logs.lines("wechat: more sends failed"); len(got) != 0 {
+		t.Fatalf("summary before the minute is over: %q", got)
+	}
+	clock.Advance(time.Second)
+	l.flush()
+	l.flush()
+	brkOneLine(t, logs, "the minute", "wechat: more sends failed", "kind=unknown", "count=2")
+	if n := strings.Count(logs.String(), "\n"); n != 2 {
+		t.Errorf("%d lines, want 2:\n%s", n, logs)
+	}
 }

@@ -23,6 +23,7 @@ type Channel struct {
 	accounts map[string]*ChannelAccount
 	policies map[string]channels.Policy
 	breakers map[string]*breaker
+	sendLogs map[string]*sendLog
 	def      channels.Policy
 }
 
@@ -35,6 +36,7 @@ func NewChannel(accounts map[string]*ChannelAccount) *Channel {
 		accounts: make(map[string]*ChannelAccount, len(accounts)),
 		policies: make(map[string]channels.Policy, len(accounts)),
 		breakers: make(map[string]*breaker, len(accounts)),
+		sendLogs: make(map[string]*sendLog, len(accounts)),
 		def:      NewPolicy(Settings{}),
 	}
 	for id, a := range accounts {
@@ -45,7 +47,10 @@ func NewChannel(accounts map[string]*ChannelAccount) *Channel {
 		c.accounts[id] = &cp
 		c.policies[id] = NewPolicy(a.Settings)
 		if a.Client != nil {
-			c.breakers[id] = newBreaker(a.Breaker, a.Client.clock)
+			br := newBreaker(a.Breaker, a.Client.clock)
+			br.log, br.account = a.Client.log, id
+			c.breakers[id] = br
+			c.sendLogs[id] = newSendLog(a.Client.log, a.Client.clock, id)
 		}
 	}
 	return c
@@ -80,23 +85,30 @@ func (c *Channel) Client(account string) *Client {
 // BreakerSettings) it returns a *channels.Paused without calling WeChat,
 // until a pause ends; then one send, the probe, goes through, and the
 // sends resume when WeChat answers it.
+//
+// Failed and unknown sends, pauses and their ends are logged at level
+// warn, at most a line a minute of each kind for an account.
 func (c *Channel) Send(ctx context.Context, account, contact string, msg *channels.Message) error {
 	a, ok := c.accounts[account]
 	if !ok || a.Client == nil {
 		return &channels.Refusal{Reason: channels.ReasonAPIError,
 			Detail: fmt.Sprintf("account %q is not configured on the WeChat channel", account)}
 	}
-	br := c.breakers[account]
+	br, sl := c.breakers[account], c.sendLogs[account]
+	sl.flush()
 	probe, err := br.allow()
 	if err != nil {
 		return err
 	}
 	err = a.Client.SendMessage(ctx, contact, msg)
 	if p := br.done(probe, err); p != nil {
-		// WeChat refused it in a storm: it waits for the next probe.
+		// It did not reach the contact in a storm: it waits for the
+		// next probe.
 		return p
 	}
-	return chanSendError(err)
+	err = chanSendError(err)
+	sl.note(contact, err)
+	return err
 }
 
 // chanSendError maps an error of SendMessage to what Channel.Send returns.
