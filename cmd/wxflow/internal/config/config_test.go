@@ -776,6 +776,12 @@ func TestConfigExample(t *testing.T) {
 	if _, err := os.Stat(c.Flows); err != nil {
 		t.Errorf("the example's flows folder: %v", err)
 	}
+	// The example flows load with the example's people (handoff.yaml
+	// assigns to team support): serve started with it refused them.
+	set, err := flows.LoadDir(c.Flows, flows.Options{People: c.FlowPeople()})
+	if err != nil || set.Diags.HasErrors() {
+		t.Errorf("the example flows with the example config: %v %v", err, set.Diags.Err())
+	}
 	if _, err := Load(path, envOf(nil)); err == nil || !strings.Contains(err.Error(), "WXFLOW_MAIN_SECRET is not set") {
 		t.Errorf("without environment: %v", err)
 	}
