@@ -62,7 +62,8 @@ func runExportTest(ctx context.Context, args []string, stdout, stderr io.Writer)
 		fmt.Fprintf(stderr, "wxflow export-test: %v\n", err)
 		return code
 	}
-	opts := scenario.ExportOptions{Account: account, Contact: id, Zone: cfg.Timezone, ZoneName: cfg.TimezoneName}
+	people := cfg.People()
+	opts := scenario.ExportOptions{Account: account, Contact: id, Zone: cfg.Timezone, ZoneName: cfg.TimezoneName, People: &people}
 	if opts.ZoneName == "" || opts.ZoneName == "Local" {
 		// The server ran in the machine's zone: the scenario names it,
 		// or it would run in UTC (opening hours would differ).

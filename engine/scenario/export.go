@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"maps"
 	"slices"
 	"sort"
 	"strconv"
@@ -38,6 +39,10 @@ type ExportOptions struct {
 	// AutoClose is the account's auto_close (0: the default), written in
 	// account: when it is another.
 	AutoClose time.Duration
+	// People are the server's operators and teams, written as the
+	// scenario's operators: and teams: (the teams' hours left out), so
+	// that the flows' assign steps find the names they use.
+	People *engine.People
 }
 
 // ErrNothingToExport is returned by Export for a contact with no
@@ -238,6 +243,7 @@ func writeExport(o ExportOptions, events []*engine.EventRecord, msgs []*engine.O
 	if acc := accountLine(o); acc != "" {
 		b.WriteString(acc)
 	}
+	b.WriteString(peopleLines(o.People))
 	fmt.Fprintf(&b, "contact: { id: %s }\n", quote(o.Contact))
 	b.WriteString("script:\n")
 	for _, p := range points {
@@ -599,4 +605,34 @@ func escapes() []string {
 		}
 	}
 	return out
+}
+
+// peopleLines writes the server's operators and teams as a scenario's
+// header (the teams always on shift: their hours are not written), or ""
+// for none.
+func peopleLines(p *engine.People) string {
+	if p == nil || (len(p.Operators) == 0 && len(p.Teams) == 0) {
+		return ""
+	}
+	var b strings.Builder
+	if len(p.Operators) > 0 {
+		ops := make([]string, len(p.Operators))
+		for i, op := range p.Operators {
+			teams := make([]string, len(op.Teams))
+			for j, t := range op.Teams {
+				teams[j] = quote(t)
+			}
+			ops[i] = quote(op.Name) + ": [" + strings.Join(teams, ", ") + "]"
+		}
+		b.WriteString("operators: { " + strings.Join(ops, ", ") + " }\n")
+	}
+	if len(p.Teams) > 0 {
+		names := slices.Sorted(maps.Keys(p.Teams))
+		for i, n := range names {
+			names[i] = quote(n) + ":"
+		}
+		b.WriteString("# The teams' hours are not written: here they are always on shift.\n")
+		b.WriteString("teams: { " + strings.Join(names, ", ") + " }\n")
+	}
+	return b.String()
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/wxflow/wxflow/channels"
 	"github.com/wxflow/wxflow/engine"
+	"github.com/wxflow/wxflow/steps"
 	"github.com/wxflow/wxflow/engine/sandbox"
 	"github.com/wxflow/wxflow/engine/sqlite"
 	"github.com/wxflow/wxflow/flows"
@@ -192,5 +193,31 @@ func TestExportPersonsReplyIsAComment(t *testing.T) {
 		if !strings.Contains(src, want) {
 			t.Errorf("export lacks %q:\n%s", want, src)
 		}
+	}
+}
+
+// TestExportWritesThePeople: the server's operators and teams are the
+// scenario's header, so that the flows' assign steps find the names they
+// use; an export without them failed at the first assign ("no team
+// \"support\" is declared") against the very flows it came from.
+func TestExportWritesThePeople(t *testing.T) {
+	t.Parallel()
+	at := time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
+	events := []*engine.EventRecord{{Key: "1", ReceivedAt: at, Event: channels.Event{Kind: channels.Text, Text: "help"}}}
+	people := &engine.People{
+		Operators: []engine.Operator{{Name: "amy", Teams: []string{"support"}}, {Name: "bob", Teams: []string{"support", "night"}}},
+		Teams:     map[string]*steps.Hours{"support": nil, "night": nil},
+	}
+	src := writeExport(ExportOptions{Account: "main", Contact: "o_c", Zone: time.UTC, People: people}, events, nil, nil)
+	f := Parse("x.test.yaml", src)
+	if len(f.Problems) > 0 || len(f.Scenarios) != 1 {
+		t.Fatalf("the export does not parse: %v\n%s", f.Problems, src)
+	}
+	sc := f.Scenarios[0]
+	if sc.People == nil || len(sc.People.Operators) != 2 || sc.People.Operators[1].Name != "bob" || len(sc.People.Operators[1].Teams) != 2 || len(sc.People.Teams) != 2 {
+		t.Fatalf("the export's people: %+v\n%s", sc.People, src)
+	}
+	if src := string(writeExport(ExportOptions{Account: "main", Contact: "o_c", Zone: time.UTC}, events, nil, nil)); strings.Contains(src, "operators:") || strings.Contains(src, "teams:") {
+		t.Errorf("an export without people writes a header of them:\n%s", src)
 	}
 }
