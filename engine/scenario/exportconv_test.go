@@ -13,10 +13,10 @@ import (
 
 	"github.com/wxflow/wxflow/channels"
 	"github.com/wxflow/wxflow/engine"
-	"github.com/wxflow/wxflow/steps"
 	"github.com/wxflow/wxflow/engine/sandbox"
 	"github.com/wxflow/wxflow/engine/sqlite"
 	"github.com/wxflow/wxflow/flows"
+	"github.com/wxflow/wxflow/steps"
 )
 
 // exportFlows are the flows of the export round trip.
