@@ -164,7 +164,7 @@ func runQRCode(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	fl.SetOutput(stderr)
 	cfgPath := fl.String("config", "wxflow.yaml", "the configuration file")
 	account := fl.String("account", "", "the account (required)")
-	scene := fl.String("scene", "", "the scene a scan carries (1 to 64 characters; flows match it with `scan:`)")
+	scene := fl.String("scene", "", "the scene a scan carries (1 to 64 characters; flows match it with a scan: trigger)")
 	expires := fl.String("expires", "7d", "how long a temporary code lives (60s to 30d)")
 	permanent := fl.Bool("permanent", false, "create a permanent code (at most 100,000 per account)")
 	fl.Usage = func() {

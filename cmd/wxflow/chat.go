@@ -57,7 +57,7 @@ func chat(ctx context.Context, args []string, in io.Reader, stdout, stderr io.Wr
 	dir := fs.String("flows", "flows", "the folder of flows (and menu.yaml) to chat with")
 	contact := fs.String("contact", scenario.DefaultContact, "the contact id (OpenID) you play")
 	start := fs.String("start", "", "where the virtual clock starts, RFC 3339 (default now)")
-	tzName := fs.String("timezone", "Local", "the server's time zone the flows run in (hours, schedules without their own), an IANA name; the clock is shown in it (default the machine's)")
+	tzName := fs.String("timezone", "Local", "the server's time zone the flows run in (hours, schedules without their own), an IANA name, or Local for the machine's; the clock is shown in it")
 	region := fs.String("region", wechat.RegionMainland, "the account's region: mainland or international")
 	accountRegions := fs.String("account-region", "", "regions of named accounts, as wxflow validate takes them: ACCOUNT=international,...")
 	fs.Usage = func() {
