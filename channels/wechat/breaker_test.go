@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -425,34 +424,17 @@ func repeatCode(code, n int) []int {
 }
 
 // brkLogs keeps the lines of a text log, for concurrent writers.
-type brkLogs struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *brkLogs) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
+type brkLogs struct{ syncBuffer }
 
 // lines returns the lines whose message starts with prefix.
 func (l *brkLogs) lines(prefix string) []string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
 	var out []string
-	for _, line := range strings.Split(l.b.String(), "\n") {
+	for _, line := range strings.Split(l.String(), "\n") {
 		if strings.Contains(line, `msg="`+prefix) {
 			out = append(out, line)
 		}
 	}
 	return out
-}
-
-func (l *brkLogs) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // brkOneLine fails unless logs has exactly one line with the message
