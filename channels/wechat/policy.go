@@ -245,6 +245,12 @@ var mediaLimits = map[string]mediaLimit{
 // checkMessage applies the rules of the message: region, media size and
 // file type.
 func (s Settings) checkMessage(msg *channels.Message) error {
+	if why := emptyContent(msg); why != "" {
+		// A template that rendered empty: WeChat refuses it (44004 for
+		// a text), so it is not sent; the flows' own texts written out
+		// empty are refused when they load.
+		return &channels.Refusal{Reason: channels.ReasonAPIError, Detail: "not sent: " + why + ", which WeChat refuses"}
+	}
 	if s.Region == RegionInternational {
 		kind := msg.Type
 		if msg.Media != nil && (msg.Media.Kind == "voice" || msg.Media.Kind == "video") {
@@ -266,6 +272,31 @@ func (s Settings) checkMessage(msg *channels.Message) error {
 		}
 	}
 	return nil
+}
+
+// emptyContent says what of a message is empty that WeChat requires
+// (a text's text, a news article's title or URL, a menu item's id or
+// text), or "".
+func emptyContent(msg *channels.Message) string {
+	switch msg.Type {
+	case "text":
+		if msg.Text == "" {
+			return "the text is empty"
+		}
+	case "news":
+		if msg.News != nil && (msg.News.Title == "" || msg.News.URL == "") {
+			return "the news article has no title or no URL"
+		}
+	case "menu":
+		if msg.Menu != nil {
+			for _, it := range msg.Menu.Items {
+				if it.ID == "" || it.Text == "" {
+					return "a menu item has no id or no text"
+				}
+			}
+		}
+	}
+	return ""
 }
 
 // checkMedia checks one media file against the limits of its kind (kind

@@ -385,3 +385,33 @@ func TestSettings(t *testing.T) {
 		}
 	}
 }
+
+// TestEmptyContentRefused: a message whose template rendered empty (a
+// text, a news article's title or URL, a menu item's id or text) is
+// refused before it is sent: WeChat refuses it (44004 for a text), and
+// the simulator showed it sent.
+func TestEmptyContentRefused(t *testing.T) {
+	t.Parallel()
+	p := wechat.NewPolicy(wechat.Settings{})
+	s := p.Interact(channels.Session{}, channels.Text, t0)
+	for _, m := range []*channels.Message{
+		{Type: "text"},
+		{Type: "news", News: &channels.News{Title: "", URL: "https://example.com"}},
+		{Type: "news", News: &channels.News{Title: "t", URL: ""}},
+		{Type: "menu", Menu: &channels.Menu{Head: "h", Items: []channels.MenuItem{{ID: "1", Text: "a"}, {ID: "2", Text: ""}}}},
+	} {
+		var ref *channels.Refusal
+		if err := p.Check(s, m, t0); !errors.As(err, &ref) || ref.Reason != channels.ReasonAPIError || !strings.Contains(ref.Detail, "not sent") {
+			t.Errorf("%+v: %v, want a refusal before sending", m, err)
+		}
+	}
+	for _, m := range []*channels.Message{
+		{Type: "text", Text: " "},
+		{Type: "news", News: &channels.News{Title: "t", URL: "https://example.com"}},
+		{Type: "menu", Menu: &channels.Menu{Head: "h", Items: []channels.MenuItem{{ID: "1", Text: "a"}}}},
+	} {
+		if err := p.Check(s, m, t0); err != nil {
+			t.Errorf("%+v: %v", m, err)
+		}
+	}
+}
