@@ -218,7 +218,7 @@ type windowState struct {
 // where a message would exceed the reply quota or come after the window.
 func checkWeChat(p *parser, f *Flow, g *cfg, reached []bool) {
 	window := p.opts.window()
-	region := p.opts.regionFor(f.Account)
+	intl, why := p.opts.internationalFor(f.Account)
 	for _, s := range g.steps {
 		if s.Kind == "ask" {
 			if d := s.Args.Duration("timeout", DefaultAskTimeout); d > window {
@@ -227,9 +227,9 @@ func checkWeChat(p *parser, f *Flow, g *cfg, reached []bool) {
 					fmt.Sprintf("ask waits %s, longer than WeChat's %s window", FormatDuration(d), FormatDuration(window)))
 			}
 		}
-		if m, ok := s.Arg.(*Message); ok && region == "international" && (m.Type == "voice" || m.Type == "video") {
+		if m, ok := s.Arg.(*Message); ok && intl && (m.Type == "voice" || m.Type == "video") {
 			p.report(SeverityWarning, m.Media.Pos, "use an image, or send it from an account registered in Mainland China",
-				fmt.Sprintf("an international account cannot send %s by API", m.Type))
+				fmt.Sprintf("an international account cannot send %s by API%s", m.Type, why))
 		}
 	}
 	onlyUnfollow := len(f.Triggers) > 0

@@ -68,6 +68,34 @@ func (o *Options) regionFor(account string) string {
 	return o.Region
 }
 
+// internationalFor reports whether a flow of account (or of every
+// account, "") may send from an international account, and the words to
+// add to the warning: a flow of every account runs for the
+// international ones among Regions too.
+func (o *Options) internationalFor(account string) (bool, string) {
+	if o.regionFor(account) == "international" {
+		return true, ""
+	}
+	if account != "" || o == nil {
+		return false, ""
+	}
+	var ids []string
+	for id, r := range o.Regions {
+		if r == "international" {
+			ids = append(ids, id)
+		}
+	}
+	if len(ids) == 0 {
+		return false, ""
+	}
+	sort.Strings(ids)
+	verb := "are"
+	if len(ids) == 1 {
+		verb = "is"
+	}
+	return true, fmt.Sprintf(" (this flow runs for every account, and %s %s international)", strings.Join(ids, ", "), verb)
+}
+
 // Set is the flows of one folder, loaded and checked together: the flows
 // see each other (`start:`) and the folder's menu.yaml.
 type Set struct {
