@@ -584,3 +584,27 @@ func TestLateSendSaysTheRealWait(t *testing.T) {
 		})
 	}
 }
+
+// TestFlowAccountChecked: a flow's account is an id a config could
+// declare (an error otherwise), and, when the config is known, one it
+// serves (a warning: the flow never starts); a typo was accepted in
+// silence.
+func TestFlowAccountChecked(t *testing.T) {
+	t.Parallel()
+	src := func(account string) string {
+		return "name: a\naccount: " + account + "\ntriggers: [{keyword: [go]}]\nsteps:\n  - send: hi\n"
+	}
+	if _, diags := load(t, src(`"Main Acct!"`), flows.Options{}); len(diags) != 1 || !strings.Contains(diags[0], "is no account id") {
+		t.Errorf("an impossible account id: %v", diags)
+	}
+	opts := flows.Options{Accounts: []string{"main", "hk"}}
+	if _, diags := load(t, src("mian"), opts); len(diags) != 1 || !strings.Contains(diags[0], `the config serves no account "mian"`) || !strings.Contains(diags[0], `did you mean "main"?`) {
+		t.Errorf("an account the config does not serve: %v", diags)
+	}
+	if _, diags := load(t, src("hk"), opts); len(diags) != 0 {
+		t.Errorf("an account the config serves: %v", diags)
+	}
+	if _, diags := load(t, src("mian"), flows.Options{}); len(diags) != 0 {
+		t.Errorf("without a config, any account id: %v", diags)
+	}
+}

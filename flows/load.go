@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -1182,6 +1183,9 @@ func (p *parser) flow(n *yaml.Node, f *Flow) {
 	f.NamePos = o.At("name")
 	f.Description = o.String("description")
 	f.Account = o.String("account")
+	if f.Account != "" {
+		p.checkAccount(f.Account, o.At("account"))
+	}
 	f.Cooldown = o.Duration("cooldown", 0)
 	if o.Given("cooldown") {
 		f.cooldownPos = o.At("cooldown")
@@ -1226,5 +1230,25 @@ func (p *parser) resolveRefs() {
 		}
 		p.report(SeverityError, r.pos, hint, fmt.Sprintf("no step has id %q", r.id))
 		p.unresolved = true
+	}
+}
+
+// accountIDPattern is what a config's account id may be.
+var accountIDPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,31}$`)
+
+// checkAccount checks a flow's account: an id a config could declare, and
+// one the config serves when it is known (Options.Accounts).
+func (p *parser) checkAccount(id string, at Pos) {
+	if !accountIDPattern.MatchString(id) {
+		p.report(SeverityError, at, "write the account's id as the config names it (main, shop-hk)",
+			fmt.Sprintf("account %q is no account id: 1 to 32 lowercase letters, digits, _ or -, starting with a letter or digit", id))
+		return
+	}
+	if p.opts != nil && p.opts.Accounts != nil && !slices.Contains(p.opts.Accounts, id) {
+		hint := "the config's accounts are " + strings.Join(p.opts.Accounts, ", ")
+		if d := didYouMean(id, p.opts.Accounts); d != "" {
+			hint = d
+		}
+		p.report(SeverityWarning, at, hint, fmt.Sprintf("the config serves no account %q: this flow never starts", id))
 	}
 }

@@ -18,6 +18,10 @@ type Options struct {
 	Region string
 	// Regions maps account ids to their region.
 	Regions map[string]string
+	// Accounts are the ids of the accounts the server serves, when known
+	// (a config's): a flow naming another is warned of, as it never
+	// starts. Nil checks nothing.
+	Accounts []string
 	// Window is how long replies are allowed after an interaction (48h).
 	Window time.Duration
 	// MessageQuota and EventQuota are the replies allowed after a message

@@ -358,6 +358,7 @@ func (s *server) openAccounts(ctx context.Context, o serverOptions) (http.Handle
 		settings.Region = a.Region
 		accounts[a.ID] = &wechat.ChannelAccount{Client: client, Settings: settings, Breaker: o.Breaker}
 		s.loadOpt.Regions[a.ID] = a.Region
+		s.loadOpt.Accounts = append(s.loadOpt.Accounts, a.ID)
 		ca := &wechat.CallbackAccount{ID: a.ID, Token: a.Token, OriginalID: a.OriginalID, PassiveReply: cfg.PassiveReply(a)}
 		if a.AESKey != "" {
 			if ca.Cipher, err = wechat.NewCipher(a.AESKey, a.AppID); err == nil && a.AESKeyPrevious != "" {

@@ -106,6 +106,10 @@ func withConfig(opt flows.Options, cfg *config.Config) flows.Options {
 		regions[id] = r
 	}
 	opt.Regions = regions
+	opt.Accounts = nil
+	for _, a := range cfg.Accounts {
+		opt.Accounts = append(opt.Accounts, a.ID)
+	}
 	opt.CheckSecrets, opt.Secrets = true, cfg.Secrets.Names()
 	opt.People = cfg.FlowPeople()
 	return opt
