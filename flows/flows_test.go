@@ -608,3 +608,21 @@ func TestFlowAccountChecked(t *testing.T) {
 		t.Errorf("without a config, any account id: %v", diags)
 	}
 }
+
+// TestMediaURLType: a media URL whose extension WeChat does not take for
+// the kind is an error at load, as the channel refuses it before the
+// download; a URL without an extension is judged when it is fetched.
+func TestMediaURLType(t *testing.T) {
+	t.Parallel()
+	src := func(media string) string {
+		return "name: a\ntriggers: [{keyword: [go]}]\nsteps:\n  - send: " + media + "\n"
+	}
+	if _, diags := load(t, src(`{ voice: "https://example.com/a.wav" }`), flows.Options{}); len(diags) != 1 || !strings.Contains(diags[0], "has an unsupported type") {
+		t.Errorf("a .wav voice URL: %v", diags)
+	}
+	for _, ok := range []string{`{ voice: "https://example.com/a.mp3" }`, `{ image: "https://cdn.example.com/img/123" }`, `{ image: "https://example.com/x.PNG?v=2" }`} {
+		if _, diags := load(t, src(ok), flows.Options{}); len(diags) != 0 {
+			t.Errorf("%s: %v", ok, diags)
+		}
+	}
+}

@@ -3,7 +3,9 @@ package flows
 import (
 	"fmt"
 	"net/http"
+	"net/url"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 )
@@ -76,7 +78,7 @@ const noMediaTemplate = "write it out; for media that depends on the contact, br
 func mediaType(kind string) *Type {
 	byID := ObjectOf("media id", kind, Field{Name: "media_id", Type: String, Required: true, Doc: "The id of media already uploaded to WeChat."})
 	t := Refine(OneOf(kind, String, byID), kind,
-		"A file path relative to the flow file, an http(s) URL, or `{media_id: ...}`, written out (not a template: `${...}` in it is an error).",
+		"A file path relative to the flow file, an http(s) URL (whose extension, when it has one, is one of the kind's types: the file is fetched when the message is sent), or `{media_id: ...}`, written out (not a template: `${...}` in it is an error).",
 		func(v any, at Pos, r *Reporter) (any, bool) {
 			m := &Media{Kind: kind, Pos: at}
 			switch v := v.(type) {
@@ -93,6 +95,16 @@ func mediaType(kind string) *Type {
 					return nil, false
 				}
 				if strings.HasPrefix(v, "http://") || strings.HasPrefix(v, "https://") {
+					// A URL's extension, when it has one, must be one
+					// WeChat takes: the channel refuses it before the
+					// download (media_type).
+					if u, err := url.Parse(v); err == nil {
+						limit := MediaLimits[m.Kind]
+						if ext := strings.TrimPrefix(strings.ToLower(path.Ext(u.Path)), "."); ext != "" && !contains(limit.Exts, ext) {
+							r.p.report(SeverityError, at, "WeChat accepts "+m.Kind+" files of type "+strings.Join(limit.Exts, ", "), fmt.Sprintf("%s %q has an unsupported type", m.Kind, v))
+							return nil, false
+						}
+					}
 					m.URL = v
 					return m, true
 				}

@@ -3,6 +3,8 @@ package wechat
 import (
 	"errors"
 	"fmt"
+	"net/url"
+	"path"
 	"path/filepath"
 	"strings"
 	"time"
@@ -318,6 +320,16 @@ func checkMedia(m *channels.Media, kind string) error {
 	file := m.Path
 	if file == "" {
 		file = m.Upload
+	}
+	if file == "" && m.URL != "" {
+		// A URL's extension, when it has one, is checked before the
+		// download (medDownload); one without is judged by what it
+		// answers.
+		u, err := url.Parse(m.URL)
+		if err != nil || path.Ext(u.Path) == "" {
+			return nil
+		}
+		file = u.Path
 	}
 	if file == "" {
 		return nil

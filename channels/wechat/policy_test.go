@@ -415,3 +415,26 @@ func TestEmptyContentRefused(t *testing.T) {
 		}
 	}
 }
+
+// TestMediaURLExtensionChecked: a media URL whose path has an extension
+// WeChat does not take is refused before sending, as the real channel
+// refuses it before downloading; the simulator showed it sent. A URL
+// without an extension is judged by what it answers.
+func TestMediaURLExtensionChecked(t *testing.T) {
+	t.Parallel()
+	p := wechat.NewPolicy(wechat.Settings{})
+	s := p.Interact(channels.Session{}, channels.Text, t0)
+	for url, ok := range map[string]bool{
+		"https://example.com/a.wav":            false,
+		"https://example.com/doc.pdf?x=1.mp3":  false,
+		"https://example.com/a.mp3":            true,
+		"https://cdn.example.com/voice/123":    true,
+		"https://example.com/a.MP3#fragment.x": true,
+	} {
+		err := p.Check(s, &channels.Message{Type: "voice", Media: &channels.Media{Kind: "voice", URL: url}}, t0)
+		var ref *channels.Refusal
+		if ok != (err == nil) || (!ok && (!errors.As(err, &ref) || ref.Reason != channels.ReasonMediaType)) {
+			t.Errorf("%s: %v, want allowed %v", url, err, ok)
+		}
+	}
+}
