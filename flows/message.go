@@ -147,6 +147,10 @@ func (p *parser) mediaFile(m *Media, name string, at Pos) (*Media, bool) {
 			if ct := http.DetectContentType(head[:n]); !strings.HasPrefix(ct, "image/") {
 				p.report(SeverityError, at, "the file's content is "+ct, fmt.Sprintf("%s %q is not an image", m.Kind, name))
 				return nil, false
+			} else if m.Kind == "thumb" && ct != "image/jpeg" {
+				// WeChat takes a video's thumbnail as JPEG only.
+				p.report(SeverityError, at, "the file's content is "+ct+"; save it as JPEG", fmt.Sprintf("thumb %q is not a JPEG", name))
+				return nil, false
 			}
 		}
 	}

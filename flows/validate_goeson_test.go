@@ -368,3 +368,20 @@ steps:
 		t.Fatalf("diagnostics:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
+
+// TestThumbIsJPEG: a video's thumbnail must be a JPEG (WeChat takes no
+// other), whatever its extension says; a PNG named th.jpg was accepted.
+func TestThumbIsJPEG(t *testing.T) {
+	t.Parallel()
+	png := "\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f\x15\xc4\x89"
+	jpeg := "\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00"
+	flow := "name: v\ntriggers: [{keyword: [v]}]\nsteps:\n  - send: { video: clip.mp4, thumb: th.jpg }\n"
+	video := "\x00\x00\x00\x18ftypmp42video"
+	got := dirDiags(t, t.TempDir(), map[string]string{"v.yaml": flow, "clip.mp4": video, "th.jpg": png})
+	if len(got) != 1 || !strings.Contains(got[0], `thumb "th.jpg" is not a JPEG`) {
+		t.Errorf("a PNG thumb: %q", got)
+	}
+	if got := dirDiags(t, t.TempDir(), map[string]string{"v.yaml": flow, "clip.mp4": video, "th.jpg": jpeg}); len(got) != 0 {
+		t.Errorf("a JPEG thumb: %q", got)
+	}
+}
