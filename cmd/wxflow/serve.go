@@ -371,6 +371,7 @@ func (s *server) openAccounts(ctx context.Context, o serverOptions) (http.Handle
 		}
 		handlerAccounts[a.ID] = ca
 	}
+	sessionOptions(&s.loadOpt, cfg)
 	s.engine, err = engine.New(engine.Config{
 		Store: st, Channel: wechat.NewChannel(accounts), Clock: o.Clock, Zone: cfg.Timezone, Logger: o.Logger, LoadOptions: s.loadOpt,
 		Secrets: cfg.Secrets,

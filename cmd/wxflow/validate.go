@@ -10,6 +10,7 @@ import (
 	iofs "io/fs"
 	"os"
 
+	"github.com/wxflow/wxflow/channels/wechat"
 	"github.com/wxflow/wxflow/cmd/wxflow/internal/config"
 	"github.com/wxflow/wxflow/flows"
 )
@@ -112,7 +113,25 @@ func withConfig(opt flows.Options, cfg *config.Config) flows.Options {
 	}
 	opt.CheckSecrets, opt.Secrets = true, cfg.Secrets.Names()
 	opt.People = cfg.FlowPeople()
+	sessionOptions(&opt, cfg)
 	return opt
+}
+
+// sessionOptions gives the flows' checks of WeChat's window and quota the
+// accounts' session: settings when every account has the same (one
+// account, usually); accounts that differ leave WeChat's defaults.
+func sessionOptions(opt *flows.Options, cfg *config.Config) {
+	var common wechat.Settings
+	for i, a := range cfg.Accounts {
+		s := wechat.NewPolicy(a.Session).(wechat.Policy).Settings()
+		if i > 0 && (s.Window != common.Window || s.MessageQuota != common.MessageQuota || s.EventQuota != common.EventQuota) {
+			return
+		}
+		common = s
+	}
+	if len(cfg.Accounts) > 0 {
+		opt.Window, opt.MessageQuota, opt.EventQuota = common.Window, common.MessageQuota, common.EventQuota
+	}
 }
 
 func plural(n int, word string) string {

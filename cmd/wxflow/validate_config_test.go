@@ -106,3 +106,40 @@ func TestSandboxDeclaresOperators(t *testing.T) {
 		}
 	}
 }
+
+// TestValidateConfigSession: with --config, the window and quota checks
+// use the accounts' session: settings when they agree (one account): a
+// quota of 20 after a message warned at the sixth send, and a quota of 1
+// after an event did not warn at the second.
+func TestValidateConfigSession(t *testing.T) {
+	t.Parallel()
+	flowsDir := folderOf(t, map[string]string{"welcome.yaml": `name: welcome
+triggers: [follow]
+steps:
+  - send: one
+  - send: two
+`, "many.yaml": `name: many
+triggers: [{keyword: [many]}]
+steps:
+  - send: "1"
+  - send: "2"
+  - send: "3"
+  - send: "4"
+  - send: "5"
+  - send: "6"
+`})
+	cfgDir := folderOf(t, map[string]string{"wxflow.yaml": `accounts:
+  - id: main
+    app_id: wx0123456789abcdef
+    app_secret: s3cret-value-0123
+    token: tokentoken
+    session: { message_quota: 20, event_quota: 1 }
+`})
+	r := runCLI(t, "validate", "--config", filepath.Join(cfgDir, "wxflow.yaml"), flowsDir)
+	if !strings.Contains(r.stdout, filepath.Join(flowsDir, "welcome.yaml")+":5:5: warning") || strings.Contains(r.stdout, "many.yaml") {
+		t.Errorf("the account's quotas: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if r := runCLI(t, "validate", flowsDir); !strings.Contains(r.stdout, "many.yaml") || strings.Contains(r.stdout, "welcome.yaml") {
+		t.Errorf("WeChat's quotas without --config: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+}
