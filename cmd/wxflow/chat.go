@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"regexp"
 	"slices"
 	"sort"
 	"strconv"
@@ -60,8 +61,9 @@ func chat(ctx context.Context, args []string, in io.Reader, stdout, stderr io.Wr
 	tzName := fs.String("timezone", "Local", "the server's time zone the flows run in (hours, schedules without their own), an IANA name, or Local for the machine's; the clock is shown in it")
 	region := fs.String("region", wechat.RegionMainland, "the account's region: mainland or international")
 	accountRegions := fs.String("account-region", "", "regions of named accounts, as wxflow validate takes them: ACCOUNT=international,...")
+	account := fs.String("account", sandbox.DefaultAccount, "the account you write to, for flows with account: (its region is --account-region's for it, else --region)")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: wxflow chat [--contact ID] [--start RFC3339] [--timezone ZONE] [--region R] [--account-region A=R,...] [PATH | --flows DIR]")
+		fmt.Fprintln(stderr, "usage: wxflow chat [--contact ID] [--account ID] [--start RFC3339] [--timezone ZONE] [--region R] [--account-region A=R,...] [PATH | --flows DIR]")
 		fmt.Fprintln(stderr, "\nChats with the flows as a simulated follower: each line you type is a")
 		fmt.Fprintln(stderr, "message; /help lists the commands (/follow, /menu, /wait 2h, /state, ...).")
 		fmt.Fprintln(stderr, "PATH is found as wxflow validate finds it (default flows); a flow file plays")
@@ -83,7 +85,14 @@ func chat(ctx context.Context, args []string, in io.Reader, stdout, stderr io.Wr
 		fmt.Fprintf(stderr, "wxflow chat: %v\n", err)
 		return exitUsage
 	}
+	if !chatAccountID.MatchString(*account) {
+		fmt.Fprintf(stderr, "wxflow chat: --account %q is no account id: 1 to 32 lowercase letters, digits, _ or -, starting with a letter or digit\n", *account)
+		return exitUsage
+	}
 	settings := wechat.Settings{Region: *region}
+	if r, ok := regions[*account]; ok {
+		settings.Region = r
+	}
 	if err := settings.Validate(); err != nil {
 		fmt.Fprintf(stderr, "wxflow chat: --region: %v\n", err)
 		return exitUsage
@@ -129,7 +138,7 @@ func chat(ctx context.Context, args []string, in io.Reader, stdout, stderr io.Wr
 	calls := &callLog{next: http.DefaultTransport}
 	// The clock is shown in the zone the flows run in, whatever offset
 	// --start was written with.
-	sb, err := sandbox.New(ctx, sandbox.Config{Set: set, Start: startAt.In(zone), Zone: zone, Settings: settings, HTTPClient: &http.Client{Transport: calls}, People: sandboxConfig().People()})
+	sb, err := sandbox.New(ctx, sandbox.Config{Set: set, Start: startAt.In(zone), Zone: zone, Settings: settings, HTTPClient: &http.Client{Transport: calls}, People: sandboxConfig().People(), Account: *account})
 	if err != nil {
 		fmt.Fprintf(stderr, "wxflow chat: %v\n", err)
 		return exitProblems
@@ -552,3 +561,7 @@ func (l *callLog) take() []string {
 	l.lines = nil
 	return out
 }
+
+// chatAccountID is what --account may be: an account id a config could
+// declare.
+var chatAccountID = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,31}$`)

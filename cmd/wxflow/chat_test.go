@@ -180,6 +180,29 @@ steps:
 	}
 }
 
+// TestChatAccount: --account names the account the follower writes to,
+// so that flows with account: play (they never started: chat played the
+// sandbox's account alone), with --account-region's region for it.
+func TestChatAccount(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{"hk.yaml": `name: welcome-hk
+account: hk
+triggers: [follow]
+steps:
+  - send: "hello hk"
+  - send: { voice: { media_id: V1 } }
+`})
+	r := chatScript(t, "/follow\n", "--flows", dir)
+	if r.code != exitOK || strings.Contains(r.stdout, "hello hk") {
+		t.Fatalf("without --account: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	r = chatScript(t, "/follow\n", "--flows", dir, "--account", "hk", "--account-region", "hk=international")
+	if r.code != exitOK || !strings.Contains(r.stdout, "bot: hello hk") || !strings.Contains(r.stdout, "region") {
+		t.Fatalf("--account hk, international: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+}
+
 func TestChatErrors(t *testing.T) {
 	t.Parallel()
 	broken := t.TempDir()
@@ -196,6 +219,7 @@ func TestChatErrors(t *testing.T) {
 		{"empty contact", []string{"--flows", examplesDir, "--contact", ""}, exitUsage, `--contact: a simulated contact's id is 1 to 64 letters, digits, _ or -; not ""`},
 		{"bad zone", []string{"--flows", examplesDir, "--timezone", "Mars/Olympus"}, exitUsage, `--timezone "Mars/Olympus" is not a time zone`},
 		{"argument", []string{"--flows", examplesDir, "extra"}, exitUsage, `unexpected argument "extra"`},
+		{"bad account", []string{"--flows", examplesDir, "--account", "Main Acct"}, exitUsage, `--account "Main Acct" is no account id`},
 		{"broken flows", []string{"--flows", broken}, exitProblems, filepath.Join(broken, "broken.yaml") + ":4:5: error:"},
 	} {
 		r := chatScript(t, "", tc.args...)
