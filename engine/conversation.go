@@ -258,7 +258,7 @@ func (w *work) handover(cs *contactState, h steps.Handover, by string, keep *Run
 // team's hours are open and they did not mark themselves away.
 func (w *work) onShift(team string) ([]string, error) {
 	hours, ok := w.e.cfg.People.Teams[team]
-	if !ok || (hours != nil && !hours.Open(w.now.In(w.e.cfg.Zone))) {
+	if !ok || (hours != nil && !hours.Open(w.local(w.now))) {
 		return nil, nil
 	}
 	var out []string

@@ -186,7 +186,7 @@ func (e *Engine) FinishReply(ctx context.Context, r *Reply, written bool) error 
 		if err != nil {
 			return err
 		}
-		if err := cs.policy.Check(cs.s, &o.Message, w.now.In(w.e.cfg.Zone)); err != nil {
+		if err := cs.policy.Check(cs.s, &o.Message, w.local(w.now)); err != nil {
 			var ref *channels.Refusal
 			if !errors.As(err, &ref) {
 				return fmt.Errorf("policy: %w", err)

@@ -272,7 +272,7 @@ func (w *work) reply(cs *contactState, a *Action) (*OutboxEntry, error, error) {
 	msg := *a.Message
 	o := &OutboxEntry{Account: cs.c.Account, Contact: cs.c.ID, Message: msg, Status: OutboxPending, CreatedAt: w.now, UpdatedAt: w.now}
 	var refused error
-	if err := cs.policy.Check(cs.s, &msg, w.now.In(w.e.cfg.Zone)); err != nil {
+	if err := cs.policy.Check(cs.s, &msg, w.local(w.now)); err != nil {
 		var ref *channels.Refusal
 		if !errors.As(err, &ref) {
 			return nil, nil, fmt.Errorf("policy: %w", err)

@@ -91,7 +91,7 @@ func (x *runner) Send(m *flows.Message) (bool, error) {
 	w, cs := x.w, x.cs
 	o := &OutboxEntry{RunID: x.run.ID, Account: x.run.Account, Contact: x.run.Contact, Message: *msg, Status: OutboxPending, CreatedAt: w.now, UpdatedAt: w.now}
 	passive := x.takePassive(msg)
-	if err := cs.policy.Check(cs.s, msg, w.now.In(w.e.cfg.Zone)); err != nil {
+	if err := cs.policy.Check(cs.s, msg, w.local(w.now)); err != nil {
 		var ref *channels.Refusal
 		if !errors.As(err, &ref) {
 			return false, fmt.Errorf("policy: %w", err)

@@ -119,7 +119,7 @@ func FitVar(t VarType, v any) (any, error) {
 			return m, nil
 		}
 	}
-	return nil, fmt.Errorf("expects %s, but is %s", t.phrase(), valuePhrase(v))
+	return nil, fmt.Errorf("expects %s, but is %s", t.Phrase(), valuePhrase(v))
 }
 
 // valuePhrase says what a value is, in the flow language's words.

@@ -1233,13 +1233,15 @@ func (p *parser) resolveRefs() {
 	}
 }
 
-// accountIDPattern is what a config's account id may be.
-var accountIDPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,31}$`)
+// AccountIDPattern is what an account id may be (a config's accounts:,
+// a flow's account:): 1 to 32 lowercase letters, digits, _ or -,
+// starting with a letter or digit.
+var AccountIDPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,31}$`)
 
 // checkAccount checks a flow's account: an id a config could declare, and
 // one the config serves when it is known (Options.Accounts).
 func (p *parser) checkAccount(id string, at Pos) {
-	if !accountIDPattern.MatchString(id) {
+	if !AccountIDPattern.MatchString(id) {
 		p.report(SeverityError, at, "write the account's id as the config names it (main, shop-hk)",
 			fmt.Sprintf("account %q is no account id: 1 to 32 lowercase letters, digits, _ or -, starting with a letter or digit", id))
 		return

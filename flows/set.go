@@ -483,7 +483,7 @@ func checkStartVars(from *Flow, vars *Object, target *Flow, report reportFunc) {
 		}
 		if d.Type != VarAny && t != VarAny && t != d.Type {
 			report(from.File, vars.At(k), SeverityError, fmt.Sprintf("%s:%d declares it %s", target.File, d.Pos.Line, d.Type),
-				"%s: %s expects %s, but this is %s", name, target.Name, d.Type.phrase(), t.phrase())
+				"%s: %s expects %s, but this is %s", name, target.Name, d.Type.Phrase(), t.Phrase())
 		}
 	}
 }

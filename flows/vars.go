@@ -161,8 +161,8 @@ func varTypeHint(word string) string {
 	return fmt.Sprintf("did you mean %q?", s)
 }
 
-// phrase names a type in a sentence ("vars.plan is text").
-func (t VarType) phrase() string {
+// Phrase names a type in a sentence ("vars.plan is text", "a list").
+func (t VarType) Phrase() string {
 	switch t {
 	case VarText:
 		return "text"
@@ -420,7 +420,7 @@ func (p *parser) checkVars() {
 			for _, r := range reads {
 				if t := fv.types[r.name]; t != VarAny && !seen[r.name] {
 					seen[r.name] = true
-					hints = append(hints, fmt.Sprintf("vars.%s is %s (%s)", r.name, t.phrase(), fv.where[r.name]))
+					hints = append(hints, fmt.Sprintf("vars.%s is %s (%s)", r.name, t.Phrase(), fv.where[r.name]))
 				}
 			}
 			if e.hint != "" {
@@ -475,8 +475,8 @@ func (p *parser) checkWrites() {
 				verb = "writes"
 			}
 			p.report(SeverityError, w.Pos,
-				fmt.Sprintf("vars: at line %d declares %s %s; store %s in it, or declare it %s", d.Pos.Line, d.Name, d.Type, d.Type.phrase(), w.Type),
-				fmt.Sprintf("vars.%s is declared %s, but this %s step %s %s", w.Name, d.Type, s.Kind, verb, w.Type.phrase()))
+				fmt.Sprintf("vars: at line %d declares %s %s; store %s in it, or declare it %s", d.Pos.Line, d.Name, d.Type, d.Type.Phrase(), w.Type),
+				fmt.Sprintf("vars.%s is declared %s, but this %s step %s %s", w.Name, d.Type, s.Kind, verb, w.Type.Phrase()))
 		}
 	})
 }

@@ -10,7 +10,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"regexp"
 	"slices"
 	"sort"
 	"strconv"
@@ -85,7 +84,7 @@ func chat(ctx context.Context, args []string, in io.Reader, stdout, stderr io.Wr
 		fmt.Fprintf(stderr, "wxflow chat: %v\n", err)
 		return exitUsage
 	}
-	if !chatAccountID.MatchString(*account) {
+	if !flows.AccountIDPattern.MatchString(*account) {
 		fmt.Fprintf(stderr, "wxflow chat: --account %q is no account id: 1 to 32 lowercase letters, digits, _ or -, starting with a letter or digit\n", *account)
 		return exitUsage
 	}
@@ -561,7 +560,3 @@ func (l *callLog) take() []string {
 	l.lines = nil
 	return out
 }
-
-// chatAccountID is what --account may be: an account id a config could
-// declare.
-var chatAccountID = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,31}$`)

@@ -83,23 +83,12 @@ func typedVar(t flows.VarType, s string) (any, error) {
 	}
 	var n yaml.Node
 	if err := yaml.Unmarshal([]byte(s), &n); err != nil {
-		return nil, fmt.Errorf("expects %s written in YAML or JSON: %s", typePhrase(t), yamlProblem(err))
+		return nil, fmt.Errorf("expects %s written in YAML or JSON: %s", t.Phrase(), yamlProblem(err))
 	}
 	if len(n.Content) == 0 {
 		return nil, nil
 	}
 	return nodeValue(n.Content[0])
-}
-
-// typePhrase names a value of type t in an error.
-func typePhrase(t flows.VarType) string {
-	switch t {
-	case flows.VarList:
-		return "a list"
-	case flows.VarMap:
-		return "a map"
-	}
-	return "a value"
 }
 
 // nodeValue is a YAML value as JSON would carry it: maps with text keys.

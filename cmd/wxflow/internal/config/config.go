@@ -342,7 +342,6 @@ var (
 )
 
 var (
-	accountIDPattern  = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,31}$`)
 	appIDPattern      = regexp.MustCompile(`^wx[0-9A-Za-z]{16}$`)
 	originalIDPattern = regexp.MustCompile(`^gh_[0-9A-Za-z]+$`)
 	tokenPattern      = regexp.MustCompile(`^[0-9A-Za-z]{3,32}$`)
@@ -1751,9 +1750,9 @@ func (p *parser) accountID(n *yaml.Node) string {
 	if !ok || s == "" {
 		return ""
 	}
-	if !accountIDPattern.MatchString(s) {
+	if !flows.AccountIDPattern.MatchString(s) {
 		hint := "it becomes the callback URL /wechat/{id}"
-		if low := strings.ToLower(s); low != s && accountIDPattern.MatchString(low) {
+		if low := strings.ToLower(s); low != s && flows.AccountIDPattern.MatchString(low) {
 			hint = fmt.Sprintf("did you mean %q?", low)
 		}
 		p.errorf(n, hint, "account id %q must be 1 to 32 lowercase letters, digits, _ or -, starting with a letter or digit", s)
