@@ -160,8 +160,10 @@ func suggest(word string, candidates []string) string {
 	best, bestD := "", 1<<30
 	lw := strings.ToLower(word)
 	for _, c := range candidates {
+		// Of candidates as close, the first in order: the lists are often
+		// a map's keys, and the hint must not change from run to run.
 		d := levenshtein(lw, strings.ToLower(c))
-		if d < bestD {
+		if d < bestD || (d == bestD && c < best) {
 			best, bestD = c, d
 		}
 	}
