@@ -46,28 +46,42 @@ type callRef struct {
 // already under way here for the run at that step is not made again.
 func (e *Engine) call(r *Run, req *steps.Request) {
 	c := callRef{account: r.Account, contact: r.Contact, runID: r.ID, seq: r.Seq}
+	if e.claimCall(c) {
+		e.runCall(c, req)
+	}
+}
+
+// claimCall notes that a call for c is under way here; false if one is.
+func (e *Engine) claimCall(c callRef) bool {
 	e.callsMu.Lock()
+	defer e.callsMu.Unlock()
 	if seq, ok := e.inCall[c.runID]; ok && seq == c.seq {
-		e.callsMu.Unlock()
-		return
+		return false
 	}
 	if e.inCall == nil {
 		e.inCall = map[int64]int64{}
 	}
 	e.inCall[c.runID] = c.seq
+	return true
+}
+
+// releaseCall forgets the call for c that claimCall noted.
+func (e *Engine) releaseCall(c callRef) {
+	e.callsMu.Lock()
+	if e.inCall[c.runID] == c.seq {
+		delete(e.inCall, c.runID)
+	}
 	e.callsMu.Unlock()
+}
+
+// runCall makes the call that claimCall noted for c and resumes its run.
+func (e *Engine) runCall(c callRef, req *steps.Request) {
 	e.addBusy(1)
 	go func() {
 		// The call stays busy until its resume is committed, so that Sync
 		// never returns between the response and the resume.
 		defer e.addBusy(-1)
-		defer func() {
-			e.callsMu.Lock()
-			if e.inCall[c.runID] == c.seq {
-				delete(e.inCall, c.runID)
-			}
-			e.callsMu.Unlock()
-		}()
+		defer e.releaseCall(c)
 		res := e.doRequest(req)
 		// The response is recorded even across a database restart:
 		// resuming is idempotent (resumeCall checks the run's step).
@@ -109,11 +123,47 @@ func (e *Engine) recallCalls(ctx context.Context) error {
 		return fmt.Errorf("runs waiting for calls: %w", err)
 	}
 	for _, r := range runs {
-		if r.State.Request != nil && e.owns(r.Account, r.Contact) {
-			e.call(r, r.State.Request)
+		if r.State.Request == nil || !e.owns(r.Account, r.Contact) {
+			continue
 		}
+		c := callRef{account: r.Account, contact: r.Contact, runID: r.ID, seq: r.Seq}
+		if !e.claimCall(c) {
+			continue
+		}
+		// The list may predate a call here that resumed the run and let
+		// go of it since: read the run again now that no other call for
+		// it can start or end here (a call lets go after its resume
+		// committed), and make the call only if the run still waits.
+		still, err := e.stillCalling(ctx, c)
+		if err != nil || !still {
+			e.releaseCall(c)
+			if err != nil {
+				e.recall.Store(true)
+				return err
+			}
+			continue
+		}
+		e.runCall(c, r.State.Request)
 	}
 	return nil
+}
+
+// stillCalling reports whether c's run still waits for the call made at
+// c's step.
+func (e *Engine) stillCalling(ctx context.Context, c callRef) (bool, error) {
+	var still bool
+	err := e.store.View(ctx, func(tx ReadTx) error {
+		r, err := tx.Run(c.runID)
+		if errors.Is(err, ErrNotFound) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("run %d: %w", c.runID, err)
+		}
+		still = r.Status == RunCalling && r.Seq == c.seq
+		return nil
+	})
+	return still, err
 }
 
 // doRequest makes a call with the secrets put in, and returns its result
