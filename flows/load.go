@@ -975,27 +975,6 @@ func (p *parser) checkTrigger(t *Trigger) {
 	}
 }
 
-var (
-	reYAMLLine      = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
-	reUnknownAnchor = regexp.MustCompile(`unknown anchor '([^']+)' referenced`)
-)
-
-// tabIndented reports whether a line, or the one after it, is indented
-// with a tab.
-func (p *parser) tabIndented(line int) bool {
-	for l := line; l <= line+1 && l >= 1 && l <= len(p.lineStarts); l++ {
-		if off := p.lineStarts[l-1]; off < len(p.src) && p.src[off] == '\t' {
-			return true
-		}
-		rest := p.src[p.lineStarts[l-1]:]
-		trimmed := bytes.TrimLeft(rest, " ")
-		if len(trimmed) > 0 && trimmed[0] == '\t' {
-			return true
-		}
-	}
-	return false
-}
-
 // parseFile reads one flow file into a Flow, with every problem found in
 // the file itself (references to other flows are checked by the Set).
 func parseFile(file string, src []byte, opts *Options) (*Flow, *parser) {
@@ -1073,96 +1052,10 @@ func (p *parser) keepParsed(f *Flow) {
 	}
 }
 
+// yamlError reports a YAML syntax error where PlaceYAMLError puts it.
 func (p *parser) yamlError(err error) {
-	msg := err.Error()
-	line := 1
-	col := 1
-	if m := reYAMLLine.FindStringSubmatch(msg); m != nil {
-		line, _ = strconv.Atoi(m[1])
-		msg = m[2]
-		if l := p.culpritLine(line, err.Error()); l != line {
-			line, col = l, p.indentCol(l)
-		}
-	} else {
-		msg = strings.TrimPrefix(msg, "yaml: ")
-	}
-	hint := "check the indentation and quoting on this line or the one before"
-	switch {
-	case strings.Contains(msg, "tab") || p.tabIndented(line):
-		hint = "indent with spaces, not tabs"
-	case strings.Contains(msg, "unexpected end of stream") || strings.Contains(msg, "found unexpected end"):
-		hint = "a quoted text may be missing its closing quote"
-	case strings.Contains(msg, "mapping values are not allowed"):
-		hint = "a kind with keys under it needs a colon (- follow:), and a text with \": \" in it needs quotes"
-	}
-	if m := reUnknownAnchor.FindStringSubmatch(msg); m != nil {
-		if o := p.find("*"+m[1], 0); o >= 0 {
-			at := p.posAt(o)
-			line, col = at.Line, at.Col
-		}
-		hint = "define it first with &" + m[1]
-	}
-	p.report(SeverityError, Pos{Line: line, Col: col}, hint, "YAML syntax error: "+msg)
-}
-
-// maxCulpritScan bounds how many lines after the line yaml.v3 names are
-// tried when looking for the line that is wrong.
-const maxCulpritScan = 200
-
-// culpritLine finds the line a YAML syntax error is really on. yaml.v3
-// reports the line where the error's context starts (a misindented list
-// item three lines under steps: is reported at steps:), so the file is
-// parsed again cut after each line from there on: the first cut that
-// fails with the same error ends with the line that is wrong. A cut that
-// fails otherwise (inside a quoted text or a [...] list) does not count.
-// It returns reported when no cut reproduces the error.
-func (p *parser) culpritLine(reported int, errText string) int {
-	last := len(p.lineStarts)
-	if len(p.src) > 0 && p.src[len(p.src)-1] == '\n' {
-		last--
-	}
-	for k := max(reported, 1); k <= last && k <= reported+maxCulpritScan; k++ {
-		cut := p.src
-		if k < len(p.lineStarts) {
-			cut = p.src[:p.lineStarts[k]]
-		}
-		if err := firstYAMLError(cut); err != nil && err.Error() == errText {
-			return k
-		}
-	}
-	return reported
-}
-
-// firstYAMLError parses every document of src and returns the first
-// syntax error, or nil.
-func firstYAMLError(src []byte) error {
-	dec := yaml.NewDecoder(bytes.NewReader(src))
-	for {
-		var n yaml.Node
-		if err := dec.Decode(&n); err != nil {
-			if errors.Is(err, io.EOF) {
-				return nil
-			}
-			return err
-		}
-	}
-}
-
-// indentCol returns the column of a line's first character that is not
-// a space or a tab.
-func (p *parser) indentCol(line int) int {
-	if line < 1 || line > len(p.lineStarts) {
-		return 1
-	}
-	rest := p.src[p.lineStarts[line-1]:]
-	if i := bytes.IndexByte(rest, '\n'); i >= 0 {
-		rest = rest[:i]
-	}
-	trimmed := bytes.TrimLeft(rest, " \t")
-	if len(bytes.TrimSpace(trimmed)) == 0 {
-		return 1
-	}
-	return utf8.RuneCount(rest[:len(rest)-len(trimmed)]) + 1
+	s := PlaceYAMLError(p.src, err)
+	p.report(SeverityError, Pos{Line: s.Line, Col: s.Col}, s.Hint, "YAML syntax error: "+s.Message)
 }
 
 // flow parses the top-level map of a flow file.

@@ -270,7 +270,8 @@ and the JSON Schema, so it describes exactly what ` + "`wxflow validate`" + ` ac
   paths through a flow, such as steps never reached and WeChat's limits,
   wait until all its steps are right); a YAML syntax error is placed at
   the line that is wrong (a misindented item), not where its map or list
-  starts. Files are UTF-8 (a byte-order mark and CRLF line ends are fine);
+  starts, and at the character that is wrong where its message says which
+  (a colon in a plain text, a quote or a bracket not closed, a tab). Files are UTF-8 (a byte-order mark and CRLF line ends are fine);
   YAML's anchors and aliases (` + "`&greet`" + `, ` + "`*greet`" + `) work, its merge keys
   (` + "`<<: *base`" + `) do not: write the keys out.
 - ` + "`wxflow graph FILE`" + ` prints a flow as a Mermaid flowchart (` + "`--format svg`" + ` as an SVG);

@@ -113,3 +113,64 @@ func TestYAMLErrorAtItsLine(t *testing.T) {
 		t.Fatalf("got %v, want one YAML syntax error at 7:4 with the indentation hint", diags)
 	}
 }
+
+// TestYAMLSyntaxColumn: a YAML syntax error is placed at the character
+// that is wrong, not at the line's start (yaml.v3 names no column; every
+// one of these was reported at column 1).
+func TestYAMLSyntaxColumn(t *testing.T) {
+	head := "name: x\ntriggers: [follow]\nsteps:\n"
+	for _, c := range []struct {
+		name, src, want, hint string
+	}{
+		{"colon in a plain text", head + "  - send: Note: we are closed\n", "4:15", "needs quotes"},
+		{"unclosed quote", head + "  - send: \"Welcome!\n  - end\n", "4:11", "closing quote"},
+		{"unclosed list", "name: x\ntriggers: [follow\nsteps:\n  - send: hi\n", "2:11", "close the list with ]"},
+		{"unclosed map", head + "  - hours:\n      open: {mon: \"09:00-18:00\"\n    when_open: []\n", "5:13", "close the map with }"},
+		{"tab after spaces", head + "  - send: hi\n  \t id: a\n", "5:3", "not tabs"},
+		{"list after a key", head + "  - send: - hi\n", "4:11", "next line"},
+		{"misindented item", head + "  - send: \"Hello\"\n    - send: \"there\"\n", "5:5", "indentation"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, diags := flows.LoadFile("flow.yaml", []byte(c.src), flows.Options{})
+			if len(diags) == 0 {
+				t.Fatal("no diagnostics")
+			}
+			d := diags[0]
+			if got := strconv.Itoa(d.Line) + ":" + strconv.Itoa(d.Col); got != c.want || !strings.Contains(d.Hint, c.hint) {
+				t.Errorf("%s: %s (%s), want at %s with a hint saying %q", got, d.Message, d.Hint, c.want, c.hint)
+			}
+		})
+	}
+}
+
+// FuzzPlaceYAMLError: whatever the text, a syntax error is placed on a
+// line of the file and at a column of that line (or just after its last
+// character), for the config and test files, which do not clamp it.
+func FuzzPlaceYAMLError(f *testing.F) {
+	f.Add("name: x\nsteps:\n  - send: Note: x\n")
+	f.Add("a: [1\n")
+	f.Add("a: {b: 1\n")
+	f.Add("a: \"open\n")
+	f.Add("a:\n\t- b\n")
+	f.Add("a: - b\n")
+	f.Add("a: *nope\n")
+	f.Add("é: 'ü\r\n")
+	f.Fuzz(func(t *testing.T, src string) {
+		err, _ := yamlErr([]byte(src))
+		if err == nil {
+			return
+		}
+		s := flows.PlaceYAMLError([]byte(src), err)
+		lines := strings.Split(src, "\n")
+		if s.Line < 1 || s.Line > len(lines) {
+			t.Fatalf("line %d of %d lines (%v)", s.Line, len(lines), err)
+		}
+		width := len([]rune(strings.TrimSuffix(lines[s.Line-1], "\r")))
+		if s.Col < 1 || s.Col > width+1 {
+			t.Fatalf("line %d col %d, the line has %d characters (%v)", s.Line, s.Col, width, err)
+		}
+		if s.Message == "" || s.Hint == "" {
+			t.Fatalf("%+v", s)
+		}
+	})
+}

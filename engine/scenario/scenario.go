@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -282,7 +281,7 @@ func Parse(path string, src []byte) *File {
 			break
 		}
 		if err != nil {
-			f.Problems = append(f.Problems, yamlProblem(path, err))
+			f.Problems = append(f.Problems, yamlProblem(path, src, err))
 			break
 		}
 		root := &doc
@@ -308,20 +307,10 @@ func Parse(path string, src []byte) *File {
 	return f
 }
 
-var reYAMLLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
-
-// yamlProblem places a YAML syntax error.
-func yamlProblem(path string, err error) Problem {
-	msg := err.Error()
-	line := 1
-	if m := reYAMLLine.FindStringSubmatch(msg); m != nil {
-		line, _ = strconv.Atoi(m[1])
-		msg = m[2]
-	} else {
-		msg = strings.TrimPrefix(msg, "yaml: ")
-	}
-	return Problem{File: path, Line: line, Col: 1, Message: "YAML syntax error: " + msg,
-		Hint: "check the indentation and quoting on this line or the one before"}
+// yamlProblem places a YAML syntax error of src.
+func yamlProblem(path string, src []byte, err error) Problem {
+	s := flows.PlaceYAMLError(src, err)
+	return Problem{File: path, Line: s.Line, Col: s.Col, Message: "YAML syntax error: " + s.Message, Hint: s.Hint}
 }
 
 // parser collects the problems of one scenario.

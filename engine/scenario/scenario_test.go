@@ -214,8 +214,9 @@ func TestParseFileProblems(t *testing.T) {
 	for _, tc := range []struct{ name, src, want string }{
 		{"empty", "", "t.test.yaml:1:1: the file has no scenarios (a scenario is a YAML document with name: and script:)"},
 		{"comments only", "# nothing yet\n", "t.test.yaml:1:1: the file has no scenarios (a scenario is a YAML document with name: and script:)"},
-		// The line is yaml.v3's: in a later document it is one short.
-		{"syntax", "name: ok\nscript:\n  - follow\n---\nname: [broken\n", "t.test.yaml:4:1: YAML syntax error: did not find expected ',' or ']' (check the indentation and quoting on this line or the one before)"},
+		// yaml.v3 names line 4 (in a later document it is one short) and
+		// no column: the problem is placed at the bracket not closed.
+		{"syntax", "name: ok\nscript:\n  - follow\n---\nname: [broken\n", "t.test.yaml:5:7: YAML syntax error: did not find expected ',' or ']' (close the list with ] (or quote a text holding [ or ,))"},
 	} {
 		f := Parse("t.test.yaml", []byte(tc.src))
 		if got := problems(f); got != tc.want {

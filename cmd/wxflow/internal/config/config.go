@@ -693,8 +693,6 @@ func (p *parser) errorf(n *yaml.Node, hint, format string, args ...any) {
 	p.errorAt(n.Line, n.Column, hint, "%s", msg)
 }
 
-var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
-
 // document parses src and returns its root node, or nil when there is
 // nothing to walk (the problem is reported).
 func (p *parser) document(src []byte) *yaml.Node {
@@ -722,33 +720,10 @@ func (p *parser) document(src []byte) *yaml.Node {
 	return root
 }
 
-// yamlError reports a syntax error at its line.
+// yamlError reports a syntax error where flows.PlaceYAMLError puts it.
 func (p *parser) yamlError(err error) {
-	msg, line := err.Error(), 1
-	if m := yamlLine.FindStringSubmatch(msg); m != nil {
-		line, _ = strconv.Atoi(m[1])
-		msg = m[2]
-	} else {
-		msg = strings.TrimPrefix(msg, "yaml: ")
-	}
-	hint := "check the indentation and quoting on this line or the one before"
-	if strings.Contains(msg, "tab") || p.tabIndented(line) {
-		hint = "indent with spaces, not tabs"
-	}
-	p.errorAt(line, 1, hint, "YAML syntax error: %s", msg)
-}
-
-// tabIndented reports whether a line, or the one after it, is indented
-// with a tab.
-func (p *parser) tabIndented(line int) bool {
-	for l := line; l <= line+1 && l >= 1 && l <= len(p.lines); l++ {
-		text := p.lines[l-1]
-		indent := text[:len(text)-len(strings.TrimLeft(text, " \t"))]
-		if strings.Contains(indent, "\t") {
-			return true
-		}
-	}
-	return false
+	s := flows.PlaceYAMLError([]byte(strings.Join(p.lines, "\n")), err)
+	p.errorAt(s.Line, s.Col, s.Hint, "YAML syntax error: %s", s.Message)
 }
 
 // deref follows aliases.

@@ -294,7 +294,7 @@ wxflow.yaml:2:3: error: accounts must be a list, got a map (start each account w
 		{"not a map", "- listen\n", `
 wxflow.yaml:1:1: error: the config must be a map of keys, got a list (start with accounts: and the keys of each account under it)`},
 		{"yaml syntax", "listen: [1\n", `
-wxflow.yaml:1:1: error: YAML syntax error: did not find expected ',' or ']' (check the indentation and quoting on this line or the one before)`},
+wxflow.yaml:1:9: error: YAML syntax error: did not find expected ',' or ']' (close the list with ] (or quote a text holding [ or ,))`},
 		{"tabs", "accounts:\n\t- id: main\n", `
 wxflow.yaml:2:1: error: YAML syntax error: found character that cannot start any token (indent with spaces, not tabs)`},
 		{"two documents", with() + "---\nlisten: :80\n", `

@@ -1,0 +1,274 @@
+package flows
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"regexp"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// YAMLSyntax is a YAML syntax error placed in its file: the line and
+// column that are wrong, yaml.v3's message without its "yaml: line N: "
+// prefix, and a hint.
+type YAMLSyntax struct {
+	Line, Col     int
+	Message, Hint string
+}
+
+var (
+	reYAMLLine      = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+	reUnknownAnchor = regexp.MustCompile(`unknown anchor '([^']+)' referenced`)
+)
+
+// PlaceYAMLError places err, the syntax error yaml.v3 gave for src (a
+// flow, a menu, a test file, a config). yaml.v3 names a line only, often
+// the one where the error's context starts (the map a misindented item
+// is under); the line that is wrong is found by parsing the file cut
+// after each line from there, and the column by what the message says
+// is wrong: the colon a plain text may not hold, the quote not closed,
+// the bracket not closed, the tab, the alias of an anchor not defined;
+// otherwise the line's first character.
+func PlaceYAMLError(src []byte, err error) YAMLSyntax {
+	y := yamlText{src: src, lineStarts: []int{0}}
+	for i, b := range src {
+		if b == '\n' {
+			y.lineStarts = append(y.lineStarts, i+1)
+		}
+	}
+	msg := err.Error()
+	s := YAMLSyntax{Line: 1, Col: 1, Hint: "check the indentation and quoting on this line or the one before"}
+	if m := reYAMLLine.FindStringSubmatch(msg); m != nil {
+		s.Line, _ = strconv.Atoi(m[1])
+		s.Line = min(max(s.Line, 1), len(y.lineStarts))
+		msg = m[2]
+		s.Line = y.culpritLine(s.Line, err.Error())
+	} else {
+		msg = strings.TrimPrefix(msg, "yaml: ")
+	}
+	s.Message = msg
+	s.Col = y.indentCol(s.Line)
+	switch {
+	case strings.Contains(msg, "tab") || y.tabLine(s.Line) > 0:
+		s.Hint = "indent with spaces, not tabs"
+		if y.tabLine(s.Line) == s.Line {
+			s.Col = y.colOf(s.Line, strings.IndexByte(y.line(s.Line), '\t'))
+		}
+	case strings.Contains(msg, "unexpected end of stream") || strings.Contains(msg, "found unexpected end"):
+		s.Hint = "a quoted text may be missing its closing quote"
+		if i := openQuote(y.line(s.Line)); i >= 0 {
+			s.Col = y.colOf(s.Line, i)
+		}
+	case strings.Contains(msg, "mapping values are not allowed"):
+		s.Hint = "a kind with keys under it needs a colon (- follow:), and a text with \": \" in it needs quotes"
+		if i := secondColon(y.line(s.Line)); i >= 0 {
+			s.Col = y.colOf(s.Line, i)
+		}
+	case strings.Contains(msg, "did not find expected ',' or ']'"):
+		if i := openBracket(y.line(s.Line), '[', ']'); i >= 0 {
+			s.Col = y.colOf(s.Line, i)
+			s.Hint = "close the list with ] (or quote a text holding [ or ,)"
+		}
+	case strings.Contains(msg, "did not find expected ',' or '}'"):
+		if i := openBracket(y.line(s.Line), '{', '}'); i >= 0 {
+			s.Col = y.colOf(s.Line, i)
+			s.Hint = "close the map with } (or quote a text holding { or ,)"
+		}
+	case strings.Contains(msg, "block sequence entries are not allowed"):
+		s.Hint = "a list after a key starts on the next line, indented: key:, then - item"
+		if i := strings.Index(y.line(s.Line), ": - "); i >= 0 {
+			s.Col = y.colOf(s.Line, i+2)
+		}
+	}
+	if m := reUnknownAnchor.FindStringSubmatch(msg); m != nil {
+		if o := bytes.Index(src, []byte("*"+m[1])); o >= 0 {
+			s.Line, s.Col = y.posAt(o)
+		}
+		s.Hint = "define it first with &" + m[1]
+	}
+	return s
+}
+
+// yamlText is a file's text with where its lines start.
+type yamlText struct {
+	src        []byte
+	lineStarts []int
+}
+
+// line returns a line's text without its line end ("" past the file).
+func (y yamlText) line(n int) string {
+	if n < 1 || n > len(y.lineStarts) {
+		return ""
+	}
+	rest := y.src[y.lineStarts[n-1]:]
+	if i := bytes.IndexByte(rest, '\n'); i >= 0 {
+		rest = rest[:i]
+	}
+	return string(bytes.TrimSuffix(rest, []byte("\r")))
+}
+
+// colOf converts a byte offset in a line to a column.
+func (y yamlText) colOf(line, i int) int {
+	text := y.line(line)
+	return utf8.RuneCountInString(text[:min(max(i, 0), len(text))]) + 1
+}
+
+// posAt converts a byte offset in the file to a line and a column.
+func (y yamlText) posAt(off int) (int, int) {
+	line := 1
+	for line < len(y.lineStarts) && y.lineStarts[line] <= off {
+		line++
+	}
+	return line, utf8.RuneCount(y.src[y.lineStarts[line-1]:off]) + 1
+}
+
+// maxCulpritScan bounds how many lines after the line yaml.v3 names are
+// tried when looking for the line that is wrong.
+const maxCulpritScan = 200
+
+// culpritLine finds the line a YAML syntax error is really on. yaml.v3
+// reports the line where the error's context starts (a misindented list
+// item three lines under steps: is reported at steps:), so the file is
+// parsed again cut after each line from there on: the first cut that
+// fails with the same error ends with the line that is wrong. A cut that
+// fails otherwise (inside a quoted text or a [...] list) does not count.
+// It returns reported when no cut reproduces the error.
+func (y yamlText) culpritLine(reported int, errText string) int {
+	last := len(y.lineStarts)
+	if len(y.src) > 0 && y.src[len(y.src)-1] == '\n' {
+		last--
+	}
+	for k := max(reported, 1); k <= last && k <= reported+maxCulpritScan; k++ {
+		cut := y.src
+		if k < len(y.lineStarts) {
+			cut = y.src[:y.lineStarts[k]]
+		}
+		if err := firstYAMLError(cut); err != nil && err.Error() == errText {
+			return k
+		}
+	}
+	return reported
+}
+
+// firstYAMLError parses every document of src and returns the first
+// syntax error, or nil.
+func firstYAMLError(src []byte) error {
+	dec := yaml.NewDecoder(bytes.NewReader(src))
+	for {
+		var n yaml.Node
+		if err := dec.Decode(&n); err != nil {
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			return err
+		}
+	}
+}
+
+// indentCol returns the column of a line's first character that is not
+// a space or a tab (1 for a blank line).
+func (y yamlText) indentCol(line int) int {
+	text := y.line(line)
+	trimmed := strings.TrimLeft(text, " \t")
+	if strings.TrimSpace(trimmed) == "" {
+		return 1
+	}
+	return y.colOf(line, len(text)-len(trimmed))
+}
+
+// tabLine returns line, or else the line after it, when it is indented
+// with a tab; 0 when neither is.
+func (y yamlText) tabLine(line int) int {
+	for l := line; l <= line+1 && l >= 1 && l <= len(y.lineStarts); l++ {
+		text := y.line(l)
+		indent := text[:len(text)-len(strings.TrimLeft(text, " \t"))]
+		if strings.Contains(indent, "\t") {
+			return l
+		}
+	}
+	return 0
+}
+
+// openQuote returns the offset of the quote a line opens and does not
+// close (" or '), or -1.
+func openQuote(text string) int {
+	for i := 0; i < len(text); i++ {
+		q := text[i]
+		if q != '"' && q != '\'' {
+			continue
+		}
+		// A quote opens a quoted text only where a value starts.
+		if i > 0 && !strings.ContainsRune(" -:[{,", rune(text[i-1])) {
+			continue
+		}
+		j := i + 1
+		for ; j < len(text); j++ {
+			if q == '"' && text[j] == '\\' {
+				j++
+				continue
+			}
+			if text[j] == q {
+				if q == '\'' && j+1 < len(text) && text[j+1] == '\'' {
+					j++
+					continue
+				}
+				break
+			}
+		}
+		if j >= len(text) {
+			return i
+		}
+		i = j
+	}
+	return -1
+}
+
+// secondColon returns the offset of the colon that makes a plain text a
+// key again (`- send: Note: x`): the first ": " (or a final ":") after
+// the line's key, or the key's own colon when there is no other; -1 when
+// the line has none.
+func secondColon(text string) int {
+	first := colonAt(text, 0)
+	if first < 0 {
+		return -1
+	}
+	if next := colonAt(text, first+1); next >= 0 {
+		return next
+	}
+	return first
+}
+
+// colonAt returns the offset of the first ": " or final ":" of text at or
+// after from, or -1.
+func colonAt(text string, from int) int {
+	for i := from; i < len(text); i++ {
+		if text[i] == ':' && (i+1 == len(text) || text[i+1] == ' ' || text[i+1] == '\t') {
+			return i
+		}
+	}
+	return -1
+}
+
+// openBracket returns the offset of the last open bracket of a line that
+// the line does not close, or -1.
+func openBracket(text string, open, close byte) int {
+	var stack []int
+	for i := 0; i < len(text); i++ {
+		switch text[i] {
+		case open:
+			stack = append(stack, i)
+		case close:
+			if len(stack) > 0 {
+				stack = stack[:len(stack)-1]
+			}
+		}
+	}
+	if len(stack) == 0 {
+		return -1
+	}
+	return stack[len(stack)-1]
+}
