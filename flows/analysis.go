@@ -217,7 +217,8 @@ type windowState struct {
 // checkWeChat follows every path of the flow from its triggers and warns
 // where a message would exceed the reply quota or come after the window.
 func checkWeChat(p *parser, f *Flow, g *cfg, reached []bool) {
-	window := p.opts.window()
+	session := p.opts.sessionFor(f.Account)
+	window := session.window()
 	intl, why := p.opts.internationalFor(f.Account)
 	for _, s := range g.steps {
 		if s.Kind == "ask" {
@@ -250,12 +251,12 @@ func checkWeChat(p *parser, f *Flow, g *cfg, reached []bool) {
 		var q int
 		switch t.Spec.Interaction {
 		case "event":
-			q = p.opts.eventQuota()
+			q = session.eventQuota()
 			if start.quota == 0 || q < start.quota {
 				start = windowState{quota: q, opener: "a follow, scan or menu click"}
 			}
 		case "message":
-			q = p.opts.messageQuota()
+			q = session.messageQuota()
 			if start.quota == 0 || q < start.quota {
 				start = windowState{quota: q, opener: "a message"}
 			}
@@ -313,7 +314,7 @@ func checkWeChat(p *parser, f *Flow, g *cfg, reached []bool) {
 				early[n] = true
 			}
 		}
-		reset := windowState{quota: p.opts.messageQuota(), opener: "a message"}
+		reset := windowState{quota: session.messageQuota(), opener: "a message"}
 		for _, e := range g.edges[n] {
 			next, nextWaited := st, waited
 			var d time.Duration

@@ -27,6 +27,11 @@ type Options struct {
 	// MessageQuota and EventQuota are the replies allowed after a message
 	// (5) and after an event (3).
 	MessageQuota, EventQuota int
+	// Sessions, when set, are the window and quotas of each account (a
+	// config's session: settings), which win over the three above: a
+	// flow of one account is checked by its account's, a flow of every
+	// account by the strictest of them (it runs for each).
+	Sessions map[string]Session
 	// CheckSecrets makes `secret.NAME` an error unless NAME is in Secrets,
 	// the names declared under secrets: in the config (wxflow serve).
 	// Without it any name is accepted (wxflow validate without a config).
@@ -36,6 +41,38 @@ type Options struct {
 	// name (the config's, wxflow validate --config; or a scenario's
 	// header): naming another is an error. Nil checks no names.
 	People *People
+}
+
+// Session is an account's reply window and quotas; zero is WeChat's.
+type Session struct {
+	Window                   time.Duration
+	MessageQuota, EventQuota int
+}
+
+// sessionFor returns the window and quotas a flow of account (of every
+// account, "") is checked by.
+func (o *Options) sessionFor(account string) *Options {
+	if o == nil || len(o.Sessions) == 0 {
+		return o
+	}
+	if s, ok := o.Sessions[account]; ok && account != "" {
+		return &Options{Window: s.Window, MessageQuota: s.MessageQuota, EventQuota: s.EventQuota}
+	}
+	if account != "" {
+		return o
+	}
+	var strictest *Options
+	for _, s := range o.Sessions {
+		x := &Options{Window: s.Window, MessageQuota: s.MessageQuota, EventQuota: s.EventQuota}
+		if strictest == nil {
+			strictest = x
+			continue
+		}
+		strictest.Window = min(strictest.window(), x.window())
+		strictest.MessageQuota = min(strictest.messageQuota(), x.messageQuota())
+		strictest.EventQuota = min(strictest.eventQuota(), x.eventQuota())
+	}
+	return strictest
 }
 
 func (o *Options) window() time.Duration {

@@ -117,20 +117,14 @@ func withConfig(opt flows.Options, cfg *config.Config) flows.Options {
 	return opt
 }
 
-// sessionOptions gives the flows' checks of WeChat's window and quota the
-// accounts' session: settings when every account has the same (one
-// account, usually); accounts that differ leave WeChat's defaults.
+// sessionOptions gives the flows' checks of WeChat's window and quota
+// each account's session: settings: a flow of one account is checked by
+// its account's, a flow of every account by the strictest.
 func sessionOptions(opt *flows.Options, cfg *config.Config) {
-	var common wechat.Settings
-	for i, a := range cfg.Accounts {
+	opt.Sessions = map[string]flows.Session{}
+	for _, a := range cfg.Accounts {
 		s := wechat.NewPolicy(a.Session).(wechat.Policy).Settings()
-		if i > 0 && (s.Window != common.Window || s.MessageQuota != common.MessageQuota || s.EventQuota != common.EventQuota) {
-			return
-		}
-		common = s
-	}
-	if len(cfg.Accounts) > 0 {
-		opt.Window, opt.MessageQuota, opt.EventQuota = common.Window, common.MessageQuota, common.EventQuota
+		opt.Sessions[a.ID] = flows.Session{Window: s.Window, MessageQuota: s.MessageQuota, EventQuota: s.EventQuota}
 	}
 }
 

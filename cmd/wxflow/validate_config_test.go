@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -141,5 +142,47 @@ steps:
 	}
 	if r := runCLI(t, "validate", flowsDir); !strings.Contains(r.stdout, "many.yaml") || strings.Contains(r.stdout, "welcome.yaml") {
 		t.Errorf("WeChat's quotas without --config: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+}
+
+// TestValidateConfigSessionPerAccount: accounts whose session: settings
+// differ each check their own flows, and a flow of every account is
+// checked by the strictest (they left WeChat's defaults for all flows:
+// a flow of an account with a quota of 20 was warned at its sixth send,
+// and one of every account not at the third when an account allows 2).
+func TestValidateConfigSessionPerAccount(t *testing.T) {
+	t.Parallel()
+	sends := func(n int) string {
+		var b strings.Builder
+		for i := 1; i <= n; i++ {
+			fmt.Fprintf(&b, "  - send: \"%d\"\n", i)
+		}
+		return b.String()
+	}
+	flowsDir := folderOf(t, map[string]string{
+		"main.yaml":  "name: mainmany\naccount: main\ntriggers: [{keyword: [many]}]\nsteps:\n" + sends(6),
+		"shop.yaml":  "name: shopthree\naccount: shop\ntriggers: [{keyword: [three]}]\nsteps:\n" + sends(3),
+		"every.yaml": "name: every\ntriggers: [{keyword: [all]}]\nsteps:\n" + sends(3),
+	})
+	cfgDir := folderOf(t, map[string]string{"wxflow.yaml": `accounts:
+  - id: main
+    app_id: wx0123456789abcdef
+    app_secret: s3cret-value-0123
+    token: tokentoken
+    session: { message_quota: 20 }
+  - id: shop
+    app_id: wx0123456789abcdee
+    app_secret: s3cret-value-0124
+    token: tokentoken
+    session: { message_quota: 2 }
+`})
+	r := runCLI(t, "validate", "--config", filepath.Join(cfgDir, "wxflow.yaml"), flowsDir)
+	for _, want := range []string{filepath.Join(flowsDir, "shop.yaml") + ":7:5: warning", filepath.Join(flowsDir, "every.yaml") + ":6:5: warning"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("want %q: exit %d\n%s%s", want, r.code, r.stdout, r.stderr)
+		}
+	}
+	if strings.Contains(r.stdout, "main.yaml") {
+		t.Errorf("main's quota is 20: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 }
