@@ -242,6 +242,18 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, id string) (chan
 	if cb.FromUserName == "" || cb.MsgType == "" {
 		return "", 0, reject(http.StatusBadRequest, checkFields, "callback without FromUserName or MsgType")
 	}
+	if cb.CreateTime == 0 {
+		// WeChat stamps every callback. Without it the event's time
+		// read as 1970, and the dedupe key made of it took every later
+		// such event of the contact for a retry of the first.
+		return "", 0, reject(http.StatusBadRequest, checkFields, "callback without CreateTime")
+	}
+	if !validOpenID(cb.FromUserName) {
+		// An OpenID is letters, digits, _ and -. Another character (a
+		// | in particular, which separates the store's keys) would let
+		// one contact's events be read as another's.
+		return "", 0, reject(http.StatusBadRequest, checkFields, "FromUserName "+strconv.Quote(callbackXMLQuote(cb.FromUserName))+" is not an OpenID (letters, digits, _ and -)")
+	}
 	if acc.OriginalID != "" && cb.ToUserName != acc.OriginalID {
 		return "", 0, reject(http.StatusBadRequest, checkRecipient, "callback for another account (ToUserName "+cb.ToUserName+")")
 	}
@@ -309,6 +321,18 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, id string) (chan
 		done(written)
 	}
 	return ev.Kind, http.StatusOK, nil
+}
+
+// validOpenID reports whether id has an OpenID's characters: letters,
+// digits, _ and - (ParseCallback has bounded its length).
+func validOpenID(id string) bool {
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return id != ""
 }
 
 // replyDeadline is how long after a callback arrives its passive reply

@@ -449,6 +449,14 @@ func TestHandlerRejectsPlain(t *testing.T) {
 		{name: "another account's callback", q: signed(), body: hdlText("gh_someoneelse", "hello", "1002"), status: 400, reason: "callback for another account"},
 		{name: "no FromUserName", q: signed(), body: "<xml><ToUserName>" + hdlOrigID + "</ToUserName><CreateTime>1</CreateTime><MsgType>text</MsgType><Content>hi</Content></xml>", status: 400, reason: "without FromUserName or MsgType"},
 		{name: "no MsgType", q: signed(), body: "<xml><ToUserName>" + hdlOrigID + "</ToUserName><FromUserName>" + hdlContact + "</FromUserName><Content>hi</Content></xml>", status: 400, reason: "without FromUserName or MsgType"},
+		// Without CreateTime the event read as 1970, and its dedupe key
+		// took every later such event of the contact for a retry.
+		{name: "no CreateTime", q: signed(), body: "<xml><ToUserName>" + hdlOrigID + "</ToUserName><FromUserName>" + hdlContact + "</FromUserName><MsgType>event</MsgType><Event>subscribe</Event></xml>", status: 400, reason: "callback without CreateTime"},
+		{name: "CreateTime 0", q: signed(), body: "<xml><ToUserName>" + hdlOrigID + "</ToUserName><FromUserName>" + hdlContact + "</FromUserName><CreateTime>0</CreateTime><MsgType>text</MsgType><Content>hi</Content><MsgId>7</MsgId></xml>", status: 400, reason: "callback without CreateTime"},
+		// A | separates the store's keys: contact o|x's events fell in
+		// contact o's range.
+		{name: "FromUserName with a bar", q: signed(), body: "<xml><ToUserName>" + hdlOrigID + "</ToUserName><FromUserName>o|x</FromUserName><CreateTime>1</CreateTime><MsgType>text</MsgType><Content>hi</Content><MsgId>8</MsgId></xml>", status: 400, reason: `FromUserName \"o|x\" is not an OpenID`},
+		{name: "FromUserName with a space", q: signed(), body: "<xml><ToUserName>" + hdlOrigID + "</ToUserName><FromUserName>o x</FromUserName><CreateTime>1</CreateTime><MsgType>text</MsgType><Content>hi</Content><MsgId>9</MsgId></xml>", status: 400, reason: "is not an OpenID"},
 		{name: "encrypted without a cipher", q: func() url.Values { q := signed(); q.Set("encrypt_type", "aes"); return q }(), body: hdlEnvelope(hdlOrigID, "AAAA"), status: 400, reason: "the account has no aes_key"},
 	}
 	for _, tt := range tests {
