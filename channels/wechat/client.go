@@ -543,20 +543,27 @@ func (c *Client) attempt(ctx context.Context, r *apiRequest, token string, paylo
 		return resp.StatusCode >= 500, se
 	}
 	var st struct {
-		ErrCode int    `json:"errcode"`
+		ErrCode *int   `json:"errcode"`
 		ErrMsg  string `json:"errmsg"`
 	}
-	if err := json.Unmarshal(data, &st); err != nil {
-		err = fmt.Errorf("answer is not JSON (%v): %s", err, apiSnippet(c.redact(string(data), token)))
+	err = json.Unmarshal(data, &st)
+	if err == nil && st.ErrCode == nil && r.out == nil {
+		// A call whose only answer is its errcode (a send, a menu):
+		// without one ({}, null), the answer is not WeChat's and says
+		// nothing of what became of the request.
+		err = errors.New("no errcode")
+	}
+	if err != nil {
+		err = fmt.Errorf("answer is not WeChat's JSON (%v): %s", err, apiSnippet(c.redact(string(data), token)))
 		if !r.idempotent {
 			return false, fmt.Errorf("wechat: %s %s: %w: %v", r.method, r.path, channels.ErrUnknown, err)
 		}
 		return false, fmt.Errorf("wechat: %s %s: %w", r.method, r.path, err)
 	}
-	if st.ErrCode != 0 {
+	if st.ErrCode != nil && *st.ErrCode != 0 {
 		// The errmsg may echo the request (a proxy as api_base does):
 		// it is scrubbed before anything can store or show it.
-		return st.ErrCode == -1, &APIError{Code: st.ErrCode, Msg: c.redact(st.ErrMsg, token)}
+		return *st.ErrCode == -1, &APIError{Code: *st.ErrCode, Msg: c.redact(st.ErrMsg, token)}
 	}
 	if r.out != nil {
 		if err := json.Unmarshal(data, r.out); err != nil {

@@ -754,3 +754,53 @@ func TestRedactEscapedSecret(t *testing.T) {
 		}
 	}
 }
+
+// TestSendAnswerWithoutErrcodeIsUnknown: a send answered 200 with JSON
+// that has no errcode ({} or null: a gateway's, not WeChat's) says
+// nothing of the message: it is unknown, never sent again, not sent; a
+// menu answered so fails. Before, both read as errcode 0.
+func TestSendAnswerWithoutErrcodeIsUnknown(t *testing.T) {
+	t.Parallel()
+	for _, answer := range []string{`{}`, `null`, `{"errmsg":"ok"}`} {
+		t.Run(answer, func(t *testing.T) {
+			t.Parallel()
+			b := apiSetup(t)
+			var sends, menus atomic.Int32
+			front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				switch r.URL.Path {
+				case wechattest.PathSend:
+					sends.Add(1)
+					io.WriteString(w, answer)
+				case wechattest.PathMenu:
+					menus.Add(1)
+					io.WriteString(w, answer)
+				default:
+					req, _ := http.NewRequestWithContext(r.Context(), r.Method, b.srv.URL()+r.URL.RequestURI(), r.Body)
+					resp, err := http.DefaultClient.Do(req)
+					if err != nil {
+						http.Error(w, err.Error(), http.StatusBadGateway)
+						return
+					}
+					defer resp.Body.Close()
+					io.Copy(w, resp.Body)
+				}
+			}))
+			t.Cleanup(front.Close)
+			c := b.newClient(t, func(cfg *ClientConfig) { cfg.APIBase = front.URL })
+			err := c.SendMessage(context.Background(), "o1", apiText("hi"))
+			if !errors.Is(err, channels.ErrUnknown) {
+				t.Fatalf("send answered %s: err = %v, want ErrUnknown", answer, err)
+			}
+			if !strings.Contains(err.Error(), "no errcode") {
+				t.Errorf("err = %v, want it to say the answer has no errcode", err)
+			}
+			if got := sends.Load(); got != 1 {
+				t.Errorf("send calls = %d, want exactly 1", got)
+			}
+			if err := c.CreateMenu(context.Background(), []MenuButton{{Type: "click", Name: "A", Key: "a"}}); err == nil || !strings.Contains(err.Error(), "no errcode") {
+				t.Errorf("menu answered %s: err = %v, want one saying it has no errcode", answer, err)
+			}
+			apiNoSecrets(t, err)
+		})
+	}
+}
