@@ -797,6 +797,9 @@ func (e *Engine) send(ctx context.Context, o *OutboxEntry) sendResult {
 		// recorded).
 		return sendResult{o: o, status: OutboxPending}
 	}
+	if ref := e.unfollowed.refuses(o); ref != nil {
+		return sendResult{o: o, status: OutboxFailed, reason: ref.Reason, detail: ref.Detail}
+	}
 	err := e.cfg.Channel.Send(ctx, o.Account, o.Contact, &o.Message)
 	if err == nil {
 		return sendResult{o: o, status: OutboxSent}

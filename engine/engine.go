@@ -128,6 +128,9 @@ type Engine struct {
 	// recall is set while the runs waiting for an `http` call are to be
 	// read again (resync): the timer loop does it (recallCalls).
 	recall atomic.Bool
+	// unfollowed are the contacts who unfollowed lately: their messages
+	// reserved before are not sent.
+	unfollowed unfollows
 	// callsMu guards inCall: the runs whose `http` call is under way
 	// here, by run ID, with the run's Seq at the call.
 	callsMu sync.Mutex

@@ -114,6 +114,12 @@ func (w *work) ingest(ev *channels.Event) error {
 		cs.c.LastSeen = w.now
 		cs.c.Followed = ev.Kind != channels.Unfollow
 		cs.dirtyC = true
+		ref, at := ContactRef{ev.Account, ev.Contact}, w.now
+		if ev.Kind == channels.Unfollow {
+			w.after = append(w.after, func() { w.e.unfollowed.note(ref, at) })
+		} else if w.e.unfollowed.some.Load() {
+			w.after = append(w.after, func() { w.e.unfollowed.forget(ref) })
+		}
 	} else if cs.created && (ev.Kind == channels.View || ev.Kind == channels.LocationReport) {
 		// Only followers open the account's menu links and report their
 		// location: a contact first seen through one of those follows,
