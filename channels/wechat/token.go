@@ -251,5 +251,13 @@ func (c *Client) tokFetch(ctx context.Context) (Token, error) {
 	if out.AccessToken == "" || out.ExpiresIn <= 0 {
 		return Token{}, fmt.Errorf("wechat: fetch access token of account %q: the answer has no token or no expiry", c.account)
 	}
-	return Token{Value: out.AccessToken, Expires: start.Add(time.Duration(out.ExpiresIn) * time.Second), fetched: start}, nil
+	// WeChat's tokens last two hours; an answer of more is taken for a
+	// day at most (9.3e9 seconds and more overflowed into an expiry in
+	// the past: a fetch before every call).
+	life := time.Duration(min(out.ExpiresIn, maxTokenLife)) * time.Second
+	return Token{Value: out.AccessToken, Expires: start.Add(life), fetched: start}, nil
 }
+
+// maxTokenLife is the longest a token is kept, in seconds, whatever the
+// answer says.
+const maxTokenLife = 24 * 60 * 60

@@ -574,3 +574,39 @@ func (b *syncBuffer) String() string {
 	defer b.mu.Unlock()
 	return b.buf.String()
 }
+
+// TestTokenHugeExpiryKept: a token answered with an expires_in so large
+// that the expiry overflowed (9.3e9 s and more) is kept for a day at
+// most, not taken for expired: three sends fetched three tokens.
+func TestTokenHugeExpiryKept(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	calls := map[string]int{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		calls[r.URL.Path]++
+		mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		switch r.URL.Path {
+		case wechattest.PathStableToken:
+			io.WriteString(w, `{"access_token":"TOK","expires_in":10000000000}`)
+		default:
+			io.WriteString(w, `{"errcode":0,"errmsg":"ok"}`)
+		}
+	}))
+	t.Cleanup(srv.Close)
+	c, err := NewClient(ClientConfig{Account: "main", AppID: apiTestAppID, AppSecret: apiTestSecret, APIBase: srv.URL, Clock: &apiTestClock{now: apiTestT0}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		if err := c.SendMessage(context.Background(), "o1", apiText("hi")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if got := calls[wechattest.PathStableToken]; got != 1 {
+		t.Errorf("%d token fetches for 3 sends, want 1", got)
+	}
+}
