@@ -72,6 +72,13 @@ func (w *work) ingest(ev *channels.Event) error {
 		ev.At = w.now
 	}
 	key := ev.DedupeKey()
+	// When it was received: now, or, for an event another node received
+	// and queued, when that node did (WeChat's window opened then, not
+	// when this node took the lane).
+	at := w.now
+	if r := w.received; !r.IsZero() && r.Before(at) {
+		at = r
+	}
 	var added bool
 	if r := w.recorded; r != nil && r.key == key {
 		// The writer recorded it with the batch's other events, having
@@ -84,10 +91,10 @@ func (w *work) ingest(ev *channels.Event) error {
 			// waits): it handles the event, in order.
 			w.count().queued++
 			return w.queue(&Queued{Kind: QueuedEvent, Account: ev.Account, Contact: ev.Contact, Key: key,
-				Event: &EventRecord{Key: key, Event: *ev, ReceivedAt: w.now}})
+				Event: &EventRecord{Key: key, Event: *ev, ReceivedAt: at}})
 		}
 		var err error
-		if added, err = w.tx.AddEvent(&EventRecord{Key: key, Event: *ev, ReceivedAt: w.now}); err != nil {
+		if added, err = w.tx.AddEvent(&EventRecord{Key: key, Event: *ev, ReceivedAt: at}); err != nil {
 			return fmt.Errorf("ingest: %w", err)
 		}
 	}
@@ -109,12 +116,12 @@ func (w *work) ingest(ev *channels.Event) error {
 	}
 	interaction := ev.Kind.Interaction()
 	if interaction != channels.NoInteraction || ev.Kind == channels.Unfollow {
-		cs.s = cs.policy.Interact(cs.s, ev.Kind, w.now)
+		cs.s = cs.policy.Interact(cs.s, ev.Kind, at)
 		cs.dirtyS = true
-		cs.c.LastSeen = w.now
+		cs.c.LastSeen = at
 		cs.c.Followed = ev.Kind != channels.Unfollow
 		cs.dirtyC = true
-		ref, at := ContactRef{ev.Account, ev.Contact}, w.now
+		ref := ContactRef{ev.Account, ev.Contact}
 		if ev.Kind == channels.Unfollow {
 			w.after = append(w.after, func() { w.e.unfollowed.note(ref, at) })
 		} else if w.e.unfollowed.some.Load() {

@@ -776,6 +776,8 @@ func (w *work) doQueued(q *Queued) error {
 	case QueuedEvent:
 		ev := q.Event.Event
 		w.count().dequeued++
+		w.received = q.Event.ReceivedAt
+		defer func() { w.received = time.Time{} }()
 		return w.ingest(&ev)
 	case QueuedSchedule:
 		return w.scheduleOne(q.Name, q.Due, q.Account, q.Contact)

@@ -337,3 +337,57 @@ func TestBatchTakesQueueWithEvents(t *testing.T) {
 		t.Errorf("%d round trips for %d transactions of one event each, want 2 each", trips, txs)
 	}
 }
+
+// TestQueuedEventOpensWindowWhenReceived: an event another node received
+// and queued opens the contact's window at the time it was received, as
+// WeChat's did, not when the lane's node does it (a lane taken after a
+// lease ran out, an hour later here): the window ran past WeChat's by the
+// delay, and replies at its end failed at WeChat (45015).
+func TestQueuedEventOpensWindowWhenReceived(t *testing.T) {
+	dsn, _ := pgtest.Schema(t, "wxrecv_")
+	ctx := context.Background()
+	st, err := postgres.Open(ctx, dsn, postgres.Options{Lease: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	e := startOn(t, st, sim.New(nil, wechat.Settings{}))
+	defer e.Stop()
+	received := time.Now().Add(-time.Hour).Truncate(time.Millisecond)
+	ev := channels.Event{Account: "main", Contact: "erin", Kind: channels.Text, MsgID: "1", Text: "hi", At: received}
+	err = st.Update(ctx, func(tx engine.Tx) error {
+		return tx.(engine.QueueTx).QueueItem(&engine.Queued{Lane: engine.LaneOf("main", "erin"), Kind: engine.QueuedEvent, Account: "main", Contact: "erin",
+			Key: ev.DedupeKey(), Event: &engine.EventRecord{Key: ev.DedupeKey(), Event: ev, ReceivedAt: received}, QueuedAt: received})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Another contact's event: its batch reads the queue of the held
+	// lanes first.
+	if err := e.Ingest(ctx, channels.Event{Account: "main", Contact: "fay", Kind: channels.Text, MsgID: "2", Text: "hello", At: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	err = st.View(ctx, func(tx engine.ReadTx) error {
+		s, _, err := tx.Session("main", "erin")
+		if err != nil {
+			return err
+		}
+		if !s.Last.Equal(received) {
+			t.Errorf("the window opened at %s, want when the event was received, %s", s.Last.Format(time.RFC3339Nano), received.Format(time.RFC3339Nano))
+		}
+		c, err := tx.Contact("main", "erin")
+		if err != nil {
+			return err
+		}
+		if !c.LastSeen.Equal(received) {
+			t.Errorf("last seen %s, want %s", c.LastSeen.Format(time.RFC3339Nano), received.Format(time.RFC3339Nano))
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}

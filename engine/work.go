@@ -23,6 +23,9 @@ type work struct {
 	contacts map[ContactRef]*contactState
 	order    []*contactState
 	after    []func()
+	// received is when the queued event being done was received by the
+	// node that queued it (zero otherwise).
+	received time.Time
 	sends    bool
 	// quiet is set by a job that found nothing to do (no timer due, no
 	// message to claim): it wrote nothing, so its commit says nothing of
