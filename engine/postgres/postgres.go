@@ -499,9 +499,70 @@ func (s *Store) migrate(ctx context.Context) error {
 		if err := backfillLanes(ctx, conn); err != nil {
 			return fmt.Errorf("migrate: %w", err)
 		}
-		return analyze(ctx, conn)
+		if err := analyze(ctx, conn); err != nil {
+			return err
+		}
 	}
-	return nil
+	return checkPrivileges(ctx, conn)
+}
+
+// storeTables and storeSequences are the tables and sequences the
+// migrations leave in wxflow's schema (TestStoreRelations keeps the
+// lists in step with them).
+var (
+	storeTables = []string{"schema_migrations", "flow_versions", "contacts", "sessions", "events", "runs", "timers",
+		"outbox", "schedules", "channel_state", "nodes", "lanes", "queue", "event_notes", "conv_notes",
+		"console_logins", "uploads"}
+	storeSequences = []string{"outbox_ids", "run_ids", "queue_id_seq", "conv_notes_id_seq"}
+)
+
+// checkPrivileges refuses, at the start of a node, a role that lacks a
+// privilege on one of wxflow's tables or sequences, or on its fence
+// function, naming the GRANT that gives it. PostgreSQL's own error
+// comes only when a node first touches the table (a console login, an
+// upload, the pruner): the node started, answered its health checks,
+// and its console said it could not reach its database. It happens to a
+// role given the rows' privileges before a migration added a table
+// (GRANT ... ON ALL TABLES without ALTER DEFAULT PRIVILEGES, or default
+// privileges set by a role other than the one that migrates).
+func checkPrivileges(ctx context.Context, conn *pgx.Conn) error {
+	var schema, role string
+	var tables, seqs []string
+	var fence bool
+	err := conn.QueryRow(ctx, `SELECT current_schema(), current_user,
+		coalesce((SELECT array_agg(c.relname::text ORDER BY c.relname) FROM pg_class c
+			WHERE c.relnamespace = (SELECT oid FROM pg_namespace WHERE nspname = current_schema()) AND c.relkind = 'r' AND c.relname = ANY($1)
+			AND NOT (has_table_privilege(c.oid, 'SELECT') AND has_table_privilege(c.oid, 'INSERT')
+				AND has_table_privilege(c.oid, 'UPDATE') AND has_table_privilege(c.oid, 'DELETE'))), '{}'),
+		coalesce((SELECT array_agg(c.relname::text ORDER BY c.relname) FROM pg_class c
+			WHERE c.relnamespace = (SELECT oid FROM pg_namespace WHERE nspname = current_schema()) AND c.relkind = 'S' AND c.relname = ANY($2)
+			AND NOT (has_sequence_privilege(c.oid, 'USAGE') AND has_sequence_privilege(c.oid, 'SELECT')
+				AND has_sequence_privilege(c.oid, 'UPDATE'))), '{}'),
+		coalesce((SELECT has_function_privilege(p.oid, 'EXECUTE') FROM pg_proc p
+			WHERE p.pronamespace = (SELECT oid FROM pg_namespace WHERE nspname = current_schema()) AND p.proname = 'wxflow_fence' LIMIT 1), true)`,
+		storeTables, storeSequences).Scan(&schema, &role, &tables, &seqs, &fence)
+	if err != nil {
+		return fmt.Errorf("check the role's privileges: %w", err)
+	}
+	if len(tables) == 0 && len(seqs) == 0 && fence {
+		return nil
+	}
+	s, r := pgx.Identifier{schema}.Sanitize(), pgx.Identifier{role}.Sanitize()
+	var lacks, grants []string
+	if len(tables) > 0 {
+		lacks = append(lacks, "tables "+strings.Join(tables, ", ")+" (SELECT, INSERT, UPDATE, DELETE)")
+		grants = append(grants, "GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA "+s+" TO "+r)
+	}
+	if len(seqs) > 0 {
+		lacks = append(lacks, "sequences "+strings.Join(seqs, ", ")+" (USAGE, SELECT, UPDATE)")
+		grants = append(grants, "GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA "+s+" TO "+r)
+	}
+	if !fence {
+		lacks = append(lacks, "function wxflow_fence (EXECUTE)")
+		grants = append(grants, "GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA "+s+" TO "+r)
+	}
+	return fmt.Errorf("the role %s lacks privileges on wxflow's %s in schema %s: as their owner, %s; and, for the tables of later migrations, ALTER DEFAULT PRIVILEGES as the role that migrates (docs/scaling.md#roles-and-privileges)",
+		role, strings.Join(lacks, "; "), schema, strings.Join(grants, "; "))
 }
 
 // schemaExists says what to do when no schema of the connection's
