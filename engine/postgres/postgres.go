@@ -178,6 +178,15 @@ var secretParams = []string{"password", "sslpassword"}
 func Redact(dsn string) string {
 	u, err := url.Parse(dsn)
 	if err != nil {
+		// A password of characters a URL's user information may not hold
+		// as they are (] [ ^ \ " or a letter beyond ASCII), which pgx
+		// takes as libpq does: the rest of the URL still says where the
+		// database is.
+		if masked, _, ok := maskPassword(dsn); ok {
+			if u, err = url.Parse(masked); err == nil {
+				return redactQuery(u)
+			}
+		}
 		if i := strings.Index(dsn, "://"); i >= 0 {
 			return dsn[:i+3] + "…"
 		}
@@ -186,6 +195,12 @@ func Redact(dsn string) string {
 	if _, ok := u.User.Password(); ok {
 		u.User = url.UserPassword(u.User.Username(), "xxxxx")
 	}
+	return redactQuery(u)
+}
+
+// redactQuery returns u with the values of its secret parameters
+// replaced by "xxxxx".
+func redactQuery(u *url.URL) string {
 	q := u.Query()
 	changed := false
 	for _, k := range secretParams {
@@ -198,6 +213,27 @@ func Redact(dsn string) string {
 		u.RawQuery = q.Encode()
 	}
 	return u.String()
+}
+
+// maskPassword finds a URL's password as pgx does (libpq's way: the user
+// information ends at the first @ before any /, the password after its
+// first colon) and returns the URL with it replaced by "xxxxx", and the
+// password as written; ok is false when the URL has no password.
+func maskPassword(dsn string) (masked, password string, ok bool) {
+	i := strings.Index(dsn, "://")
+	if i < 0 {
+		return "", "", false
+	}
+	head, p := dsn[:i+3], dsn[i+3:]
+	at := strings.IndexAny(p, "@/")
+	if at < 0 || p[at] != '@' {
+		return "", "", false
+	}
+	user, password, has := strings.Cut(p[:at], ":")
+	if !has {
+		return "", "", false
+	}
+	return head + user + ":xxxxx" + p[at:], password, true
 }
 
 // redacted is an error whose text had a password taken out.
@@ -215,8 +251,21 @@ func scrub(err error, dsn string) error {
 		return nil
 	}
 	var pw []string
-	if u, perr := url.Parse(dsn); perr == nil {
-		if p, ok := u.User.Password(); ok && p != "" {
+	u, perr := url.Parse(dsn)
+	if perr != nil {
+		// A password pgx takes and Go's URLs do not (Redact).
+		if masked, p, ok := maskPassword(dsn); ok {
+			if p != "" {
+				pw = append(pw, p)
+				if d, err := url.PathUnescape(p); err == nil && d != p {
+					pw = append(pw, d)
+				}
+			}
+			u, perr = url.Parse(masked)
+		}
+	}
+	if perr == nil {
+		if p, ok := u.User.Password(); ok && p != "" && p != "xxxxx" {
 			pw = append(pw, p)
 		}
 		for _, k := range secretParams {

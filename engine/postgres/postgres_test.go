@@ -380,6 +380,11 @@ func TestRedact(t *testing.T) {
 		{"postgres://wx:se%2Fcret@db/wxflow", "postgres://wx:xxxxx@db/wxflow"},
 		{"postgres://wx@db/wxflow?sslcert=c.pem&sslkey=k.pem&sslpassword=key-Secret", "postgres://wx@db/wxflow?sslcert=c.pem&sslkey=k.pem&sslpassword=xxxxx"},
 		{"postgres://wx:secret@db1:5432,db2:5432/wxflow?target_session_attrs=read-write", "postgres://wx:xxxxx@db1:5432,db2:5432/wxflow?target_session_attrs=read-write"},
+		// Passwords pgx takes as written and Go's URLs refuse: the rest
+		// of the URL is still shown (it was "postgres://…").
+		{"postgres://wx:ab]cd@db:5432/wxflow?search_path=wx", "postgres://wx:xxxxx@db:5432/wxflow?search_path=wx"},
+		{"postgres://wx:中文^\\x@db/wxflow?sslpassword=k", "postgres://wx:xxxxx@db/wxflow?sslpassword=xxxxx"},
+		{"postgres://wx:a b@db/wxflow", "postgres://wx:xxxxx@db/wxflow"},
 	} {
 		if got := postgres.Redact(c.in); got != c.want {
 			t.Errorf("Redact(%q) = %q, want %q", c.in, got, c.want)

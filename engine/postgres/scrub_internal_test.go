@@ -78,3 +78,16 @@ func TestConnectTimeout(t *testing.T) {
 		}
 	}
 }
+
+// TestScrubUnparsedURL: the password of a URL that Go's URLs refuse and
+// pgx takes (a ] or a letter beyond ASCII in it) is taken out of an
+// error's text too: scrub found no password in such a URL.
+func TestScrubUnparsedURL(t *testing.T) {
+	for _, pw := range []string{"ab]cd-pw", "密码pw^x", `q"w\e`} {
+		dsn := "postgres://u:" + pw + "@db/wxflow"
+		err := scrub(errors.New("the server said "+pw+" is wrong"), dsn)
+		if strings.Contains(err.Error(), pw) || !strings.Contains(err.Error(), "xxxxx") {
+			t.Errorf("password %q: %q", pw, err.Error())
+		}
+	}
+}
