@@ -1,6 +1,7 @@
 package console
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"html"
@@ -848,5 +849,39 @@ func TestFlashOnlyFromTheConsole(t *testing.T) {
 	}
 	if status, body, _ := b.send("GET", hdr.Get("Location"), "", ""); status != http.StatusOK || !strings.Contains(body, `class="error" role="alert"`) {
 		t.Errorf("the simulator's own error is not shown: %d\n%s", status, body)
+	}
+}
+
+// TestFlashOnEveryNode: the words a form's action leaves for the page it
+// leads back to show on another node of the same console (a load
+// balancer sends the redirect's GET elsewhere) and after a restart: the
+// key that signs them was each process's own, so a refused reply's "Not
+// sent: ..." or a start form's error vanished there without a word.
+func TestFlashOnEveryNode(t *testing.T) {
+	f := newFixture(t, testToken)
+	b := newBrowserish(f)
+	b.login(testToken)
+	status, _, hdr := b.form("/simulator", url.Values{"contact": {"amy"}, "action": {"advance"}, "duration": {"-1h"}, "csrf": {b.csrf("/simulator")}})
+	if status != http.StatusSeeOther {
+		t.Fatalf("the simulator's form: %d", status)
+	}
+	other, err := New(f.c.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(other)
+	t.Cleanup(srv.Close)
+	b2 := newBrowserish(&fixture{t: t, sb: f.sb, c: other, srv: srv})
+	b2.login(testToken)
+	if status, body, _ := b2.send("GET", hdr.Get("Location"), "", ""); status != http.StatusOK || !strings.Contains(body, `class="error" role="alert"`) {
+		t.Errorf("another node does not show the form's error: %d\n%s", status, body)
+	}
+	if !bytes.Equal(other.flashKey, f.c.flashKey) || bytes.Contains(other.flashKey, []byte(testToken)) {
+		t.Errorf("flash keys: %x and %x", other.flashKey, f.c.flashKey)
+	}
+	open1, _ := New(Config{Engine: f.c.cfg.Engine})
+	open2, _ := New(Config{Engine: f.c.cfg.Engine})
+	if bytes.Equal(open1.flashKey, open2.flashKey) {
+		t.Error("two open consoles share a flash key")
 	}
 }

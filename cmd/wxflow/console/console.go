@@ -104,7 +104,9 @@ type Config struct {
 // Console serves the pages, the API and the metrics.
 type Console struct {
 	// flashKey signs the words a form's action leaves for the page it
-	// leads back to (signFlash), this process's own.
+	// leads back to (signFlash): derived from the admin token, so that
+	// every node (and this one after a restart) shows what another's
+	// form said (flashKeyOf).
 	flashKey []byte
 	cfg      Config
 	eng      *engine.Engine
@@ -150,7 +152,7 @@ func New(cfg Config) (*Console, error) {
 	}
 	c := &Console{cfg: cfg, eng: cfg.Engine, log: cfg.Logger, mux: http.NewServeMux(), said: map[string][]simSaid{},
 		now: cfg.Now, done: make(chan struct{}), logouts: make(chan struct{}), tokenHash: sha256.Sum256([]byte(cfg.Token)), liveTag: rand.Text()[:8],
-		flashKey: []byte(rand.Text())}
+		flashKey: flashKeyOf(cfg.Token)}
 	if cfg.Token == "" {
 		c.openCSRF = rand.Text()
 	}

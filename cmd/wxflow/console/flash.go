@@ -2,6 +2,7 @@ package console
 
 import (
 	"crypto/hmac"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"net/url"
@@ -11,6 +12,19 @@ import (
 // it leads back to (the error, what was done, a refusal's reason, and
 // what the form was given, to fill it again after an error).
 var flashKeys = []string{"error", "done", "reason", "keep"}
+
+// flashKeyOf is the key that signs the flash keys of a console with
+// the admin token token: an HMAC of it, the same on every node serving
+// that token (a form's POST and the GET it leads to may reach two nodes
+// behind a load balancer, or one node before and after a restart), and
+// telling nothing of the token. The open console (no token) has a key
+// of its own.
+func flashKeyOf(token string) []byte {
+	if token == "" {
+		return []byte(rand.Text())
+	}
+	return keyed(token, "wxflow console flash")
+}
 
 // flashMAC is the signature of q's flash keys under the console's key.
 func (c *Console) flashMAC(q url.Values) string {
