@@ -93,7 +93,27 @@
   }
   // since: what the page was read after; the stream says "changed" at
   // once when a change came before it opened.
-  var es = new EventSource("/inbox/live?since=" + encodeURIComponent(document.body.getAttribute("data-since") || ""));
-  es.addEventListener("changed", refresh);
-  es.addEventListener("open", function () { document.body.setAttribute("data-live", "on"); });
+  function listen() {
+    var es = new EventSource("/inbox/live?since=" + encodeURIComponent(document.body.getAttribute("data-since") || ""));
+    es.addEventListener("changed", refresh);
+    es.addEventListener("open", function () { document.body.setAttribute("data-live", "on"); });
+    es.addEventListener("error", function () {
+      // A dropped connection is tried again by the browser itself; a
+      // stream refused (the login ended: logged out, expired, or the
+      // token changed, and the stream's URL led to the login page) is
+      // not. The page is then not live: when it leads to the login page
+      // too, go there (it leads back here); otherwise listen again in a
+      // moment (the database may be unreachable for a while).
+      if (es.readyState !== EventSource.CLOSED) return;
+      document.body.setAttribute("data-live", "off");
+      fetch(location.href, {credentials: "same-origin", headers: {"Accept": "text/html"}}).then(function (r) {
+        if (r.redirected && new URL(r.url).pathname === "/login") {
+          location.assign(r.url);
+          return;
+        }
+        setTimeout(listen, 5000);
+      }, function () { setTimeout(listen, 5000); });
+    });
+  }
+  listen();
 })();

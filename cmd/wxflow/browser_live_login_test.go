@@ -1,0 +1,53 @@
+package main
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+)
+
+// TestBrowserLiveEndsAtLogout: a live page (the inbox, a conversation)
+// whose login ends (Log out in another tab; the 12 hours run out) goes
+// to the login page, which leads back to it. The stream ended, and its
+// reconnection was answered with the login page instead of a stream:
+// the page stayed as it was, still marked live, updating nothing, its
+// reply box enabled, until a Send answered "log in first".
+func TestBrowserLiveEndsAtLogout(t *testing.T) {
+	chromium := browserExec(t)
+	const admin = "live-logout-admin-token-0123"
+	cfg := sandboxConfig()
+	cfg.Flows = browserFlows(t)
+	cfg.Admin.Token = admin
+	amy := newBrowser(t, chromium, browserServer(t, cfg))
+	amy.loginAs(sandboxAmyToken)
+	amy.api("POST", "/api/sandbox", admin, `{"contact": "walt", "action": "text", "text": "hello"}`, 200)
+	amy.open("/inbox/sandbox/walt")
+	amy.live()
+	other := amy.newTab()
+	other.open("/flows")
+	other.submit("log out in another tab", `form.logout button`, 200)
+	// The page navigates by itself: ask the page shown again and again
+	// (an evaluation begun before the navigation fails with it).
+	gone := false
+	for deadline := time.Now().Add(browserStepTimeout); !gone && time.Now().Before(deadline); {
+		ctx, cancel := context.WithDeadline(amy.ctx, deadline)
+		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`location.pathname === "/login" && !!document.querySelector("form.login")`))
+		cancel()
+		gone = err == nil && ok
+		if !gone {
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	if p := amy.path(); p != "/login?next=%2Finbox%2Fsandbox%2Fwalt" {
+		t.Errorf("the page went to %s, want the login page leading back to the conversation", p)
+	}
+	// Logged in again, the page comes back and is live.
+	amy.typeInto(`form.login input[name=token]`, sandboxAmyToken)
+	amy.submit("log in again", `form.login button`, 200)
+	if p := amy.path(); p != "/inbox/sandbox/walt" {
+		t.Fatalf("logging in again leads to %s", p)
+	}
+	amy.live()
+}
