@@ -186,11 +186,32 @@ func (c *Console) startFlow(r *http.Request, flow string, req StartRequest) (*en
 			return nil, badRequest("account is required: more than one account is served")
 		}
 	}
-	run, err := c.eng.StartFlow(r.Context(), req.Account, req.Contact, flow, req.Vars)
+	var run *engine.Run
+	var err error
+	if op := actorOf(r).Operator; op != "" {
+		// An operator's start is recorded as theirs (the run's "started
+		// by operator NAME", the transcript's note), as from the
+		// conversation page.
+		var res *engine.ActResult
+		res, err = c.eng.Act(r.Context(), engine.ContactRef{Account: req.Account, ID: req.Contact},
+			engine.Action{Kind: engine.ActStart, Operator: op, Flow: flow, Vars: req.Vars})
+		if err == nil && res.Run == nil {
+			err = fmt.Errorf("start %s for %s: the engine started no run", flow, req.Contact)
+		}
+		if err == nil {
+			run = res.Run
+		}
+	} else {
+		run, err = c.eng.StartFlow(r.Context(), req.Account, req.Contact, flow, req.Vars)
+	}
 	if err != nil {
 		return nil, err
 	}
-	c.log.Info("flow started through the admin API", "flow", flow, "account", req.Account, "contact", req.Contact, "run", run.ID)
+	by := "admin"
+	if op := actorOf(r).Operator; op != "" {
+		by = op
+	}
+	c.log.Info("flow started through the admin API", "flow", flow, "account", req.Account, "contact", req.Contact, "run", run.ID, "by", by)
 	if c.cfg.Sandbox != nil {
 		// The simulator shows what the run sent at once.
 		if err := c.eng.Sync(r.Context()); err != nil {

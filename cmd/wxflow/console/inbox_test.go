@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"fmt"
 	"image"
 	"image/color"
 	"image/png"
@@ -13,6 +14,8 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -689,4 +692,71 @@ func FuzzParseCursor(f *testing.F) {
 			t.Fatalf("%q reads as %+v, and back as %+v (%v)", s, c, back, err)
 		}
 	})
+}
+
+// TestInboxOperatorStartsFromTheFlowPage: an operator who starts a flow
+// from the flow page (or POST /api/flows/{name}/start with their token)
+// is recorded as the operator, as from the conversation page: the run
+// said "started through the admin API or the console", the transcript
+// had no word of it, and the log said the admin API, while docs/
+// console.md says everything an operator does is recorded under their
+// name. The admin's start stays the API's.
+func TestInboxOperatorStartsFromTheFlowPage(t *testing.T) {
+	f := newInboxFixture(t)
+	if err := f.sb.Say(context.Background(), "carol", "hi"); err != nil {
+		t.Fatal(err)
+	}
+	firstStep := func(id int64) string {
+		t.Helper()
+		code, body, _ := f.do("GET", fmt.Sprintf("/api/runs/%d", id), testToken, "")
+		if code != http.StatusOK {
+			t.Fatalf("GET run %d: %d %s", id, code, body)
+		}
+		rv := decode[RunView](t, body)
+		if len(rv.Timeline) == 0 {
+			t.Fatalf("run %d has no timeline", id)
+		}
+		return rv.Timeline[0].What
+	}
+	body := `{"contact": "carol", "vars": {"order": "A1", "n": 2, "at": "2027-01-31T09:30:00+08:00"}}`
+	code, got, _ := f.do("POST", "/api/flows/late/start", amyToken, body)
+	if code != http.StatusCreated {
+		t.Fatalf("amy starts late: %d %s", code, got)
+	}
+	if what := firstStep(decode[RunSummary](t, got).ID); what != "started by operator amy" {
+		t.Errorf("amy's start through the API: the run says %q", what)
+	}
+	// From the flow page's form.
+	b := newBrowserish(f)
+	b.login(bobToken)
+	code, _, h := b.form("/flows/late/start", url.Values{"contact": {"carol"}, "var.order": {"B2"}, "var.n": {"1"},
+		"var.at": {"2027-01-31T09:30:00+08:00"}, "csrf": {b.csrf("/flows/late")}})
+	if code != http.StatusSeeOther || !strings.HasPrefix(h.Get("Location"), "/runs/") {
+		t.Fatalf("bob's start from the flow page: %d to %q", code, h.Get("Location"))
+	}
+	id, _ := strconv.ParseInt(strings.TrimPrefix(h.Get("Location"), "/runs/"), 10, 64)
+	if what := firstStep(id); what != "started by operator bob" {
+		t.Errorf("bob's start from the flow page: the run says %q", what)
+	}
+	code, got, _ = f.do("GET", "/api/conversations/sandbox/carol", testToken, "")
+	if code != http.StatusOK {
+		t.Fatalf("the conversation: %d %s", code, got)
+	}
+	var notes []string
+	for _, e := range decode[ConversationDetail](t, got).Transcript {
+		if e.Kind == "comment" {
+			notes = append(notes, e.By+": "+e.Text)
+		}
+	}
+	if want := []string{"operator amy: started flow late", "operator bob: started flow late"}; !slices.Equal(notes, want) {
+		t.Errorf("the transcript's notes: %q, want %q", notes, want)
+	}
+	// The admin's start is the API's.
+	code, got, _ = f.do("POST", "/api/flows/late/start", testToken, body)
+	if code != http.StatusCreated {
+		t.Fatalf("the admin starts late: %d %s", code, got)
+	}
+	if what := firstStep(decode[RunSummary](t, got).ID); what != "started through the admin API or the console" {
+		t.Errorf("the admin's start: the run says %q", what)
+	}
 }
