@@ -51,3 +51,44 @@ func TestBrowserLiveEndsAtLogout(t *testing.T) {
 	}
 	amy.live()
 }
+
+// TestBrowserLiveAnotherLogin: a live page whose browser logs in again
+// in another tab (here as another operator, which ends the first login)
+// reads itself again whole: its live parts followed the new login while
+// its header still named the first operator and its forms carried the
+// ended login's CSRF token, so that a reply typed there was refused
+// ("the form's CSRF token is missing or out of date").
+func TestBrowserLiveAnotherLogin(t *testing.T) {
+	chromium := browserExec(t)
+	const admin = "live-login-admin-token-01234"
+	cfg := sandboxConfig()
+	cfg.Flows = browserFlows(t)
+	cfg.Admin.Token = admin
+	amy := newBrowser(t, chromium, browserServer(t, cfg))
+	amy.loginAs(sandboxAmyToken)
+	amy.api("POST", "/api/sandbox", admin, `{"contact": "walt", "action": "text", "text": "hello"}`, 200)
+	amy.open("/inbox/sandbox/walt")
+	amy.wantText("#me", "Amy")
+	amy.live()
+	other := amy.newTab()
+	other.loginAs(sandboxBobToken)
+	other.wantText("#me", "Bob")
+	// The next change tells the first tab's stream that its login ended.
+	amy.api("POST", "/api/sandbox", admin, `{"contact": "walt", "action": "text", "text": "anyone?"}`, 200)
+	ok := false
+	for deadline := time.Now().Add(browserStepTimeout); !ok && time.Now().Before(deadline); {
+		ctx, cancel := context.WithDeadline(amy.ctx, deadline)
+		ok, _ = chromedp.Run(ctx, chromedp.Evaluate[bool](`(() => { const me = document.querySelector("#me"); return !!me && me.innerText.includes("Bob"); })()`))
+		cancel()
+		if !ok {
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	if !ok {
+		t.Fatalf("the first tab still names %q after another login in the browser", amy.text("#me"))
+	}
+	amy.live()
+	amy.typeNew(`#reply textarea[name=text]`, "Bob here")
+	amy.submit("reply", `#reply button`, 200)
+	amy.transcriptHas("Bob here")
+}

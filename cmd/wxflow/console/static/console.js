@@ -65,6 +65,14 @@
       return r.text();
     }).then(function (html) {
       var doc = new DOMParser().parseFromString(html, "text/html");
+      // Another login in this browser (another tab logged in again, or
+      // as someone else): the page's forms carry the old login's CSRF
+      // token and its header the old name. Read the whole page again.
+      var mine = document.querySelector("input[name=csrf]"), theirs = doc.querySelector("input[name=csrf]");
+      if (mine && theirs && mine.value !== theirs.value) {
+        location.reload();
+        return;
+      }
       document.querySelectorAll("[data-live]").forEach(function (el) {
         var fresh = el.id && doc.getElementById(el.id);
         if (!fresh) return;
