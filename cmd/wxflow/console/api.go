@@ -55,6 +55,10 @@ func decodeJSON(r *http.Request, v any) error {
 			return badRequest("the body is empty; send a JSON object")
 		case errors.As(err, &te) && te.Field != "":
 			return badRequest("%s: expected %s, got a JSON %s", te.Field, jsonKind(te.Type.Kind()), te.Value)
+		case errors.As(err, &te):
+			// The body itself is of another kind ([], "text", 3): Go's
+			// message names the struct it was decoded into.
+			return badRequest("the body must be %s, not a JSON %s", jsonKind(te.Type.Kind()), te.Value)
 		}
 		return badRequest("the body is not the JSON expected: %v", err)
 	}

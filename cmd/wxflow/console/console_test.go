@@ -285,7 +285,7 @@ func TestConsoleStartFlowAPI(t *testing.T) {
 		{"/api/flows/promo/start", ``, http.StatusBadRequest, "body is empty"},
 		{"/api/flows/promo/start", `{"contact":"amy","colour":1}`, http.StatusBadRequest, "unknown field"},
 		{"/api/flows/promo/start", `{"contact":"amy"} {}`, http.StatusBadRequest, "more than one"},
-		{"/api/flows/promo/start", `[1]`, http.StatusBadRequest, "not the JSON expected"},
+		{"/api/flows/promo/start", `[1]`, http.StatusBadRequest, "the body must be an object, not a JSON array"},
 	} {
 		status, body, _ := f.do("POST", c.path, testToken, c.body)
 		if status != c.status || !strings.Contains(body, c.want) {
@@ -570,6 +570,22 @@ func TestActionFieldsOfAnotherAction(t *testing.T) {
 	} {
 		if code, got, _ := f.do(http.MethodPost, "/api/conversations/sandbox/fld/"+path, "", tc.body); code != http.StatusBadRequest || !strings.Contains(got, tc.want) {
 			t.Errorf("%s %s: %d %s", path, tc.body, code, got)
+		}
+	}
+}
+
+// TestAPIBodyOfAnotherKind: a body that is not a JSON object ([], a
+// text, a number) says so, not Go's "cannot unmarshal array into Go
+// value of type console.ActRequest".
+func TestAPIBodyOfAnotherKind(t *testing.T) {
+	f := newFixture(t, testToken)
+	for _, path := range []string{"/api/flows/hello/start", "/api/sandbox", "/api/conversations/sandbox/amy/comment"} {
+		for body, kind := range map[string]string{`[]`: "array", `"hi"`: "string", `3`: "number", `true`: "bool"} {
+			code, got, _ := f.do("POST", path, testToken, body)
+			if code != http.StatusBadRequest || strings.Contains(got, "Go value") || strings.Contains(got, "console.") ||
+				!strings.Contains(got, "the body must be an object, not a JSON "+kind) {
+				t.Errorf("POST %s %s: %d %s", path, body, code, got)
+			}
 		}
 	}
 }
