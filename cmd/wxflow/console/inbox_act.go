@@ -621,7 +621,8 @@ func (c *Console) conversationForm(w http.ResponseWriter, r *http.Request) {
 		up, err := readUpload(r)
 		if err != nil {
 			q.Set("error", err.Error())
-			http.Redirect(w, r, back+"?"+q.Encode()+"#reply", http.StatusSeeOther)
+			q.Set("keep", url.Values{"action": {kind}, "text": {req.Text}}.Encode())
+			http.Redirect(w, r, back+"?"+c.signFlash(q).Encode()+"#reply", http.StatusSeeOther)
 			return
 		}
 		req.image = up
@@ -668,6 +669,19 @@ func (c *Console) conversationForm(w http.ResponseWriter, r *http.Request) {
 		return
 	default:
 		q.Set("error", err.Error())
+		// What was typed stays in the form, to mend and send again: it
+		// was refused before it was recorded anywhere.
+		keep := url.Values{"action": {kind}}
+		switch kind {
+		case "reply", "comment":
+			keep.Set("text", req.Text)
+		case "close":
+			keep.Set("note", req.Note)
+			keep.Set("category", req.Category)
+		}
+		if k := keep.Encode(); len(keep) > 1 && len(k) <= maxKept {
+			q.Set("keep", k)
+		}
 	}
 	anchor := "#end"
 	if kind == "reply" && err != nil {
@@ -675,6 +689,10 @@ func (c *Console) conversationForm(w http.ResponseWriter, r *http.Request) {
 	}
 	http.Redirect(w, r, back+"?"+c.signFlash(q).Encode()+anchor, http.StatusSeeOther)
 }
+
+// maxKept bounds what a refused form's fields put in the URL of the page
+// it leads back to (a text refused for its size is not kept past it).
+const maxKept = 64 << 10
 
 // awayForm sets the operator's away switch from the header's form.
 func (c *Console) awayForm(w http.ResponseWriter, r *http.Request) {

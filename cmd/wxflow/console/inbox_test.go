@@ -760,3 +760,49 @@ func TestInboxOperatorStartsFromTheFlowPage(t *testing.T) {
 		t.Errorf("the admin's start: the run says %q", what)
 	}
 }
+
+// TestInboxFormKeepsWhatWasTyped: a conversation form refused before the
+// action was recorded (a reply with both a text and an image, a comment
+// or a closing category too long) shows its error with what was typed
+// still in the form; it came back empty, the text lost.
+func TestInboxFormKeepsWhatWasTyped(t *testing.T) {
+	f := newInboxFixture(t)
+	if err := f.sb.Say(context.Background(), "carol", "person"); err != nil {
+		t.Fatal(err)
+	}
+	b := newBrowserish(f)
+	b.login(amyToken)
+	const page = "/inbox/sandbox/carol"
+	// A reply with a text and an image.
+	var buf bytes.Buffer
+	mw := multipart.NewWriter(&buf)
+	mw.WriteField("csrf", b.csrf(page))
+	mw.WriteField("text", "Your parcel <ships> today")
+	fw, _ := mw.CreateFormFile("image", "a.png")
+	img := image.NewRGBA(image.Rect(0, 0, 2, 2))
+	img.Set(0, 0, color.RGBA{255, 0, 0, 255})
+	png.Encode(fw, img)
+	mw.Close()
+	code, _, h := b.send("POST", page+"/reply", mw.FormDataContentType(), buf.String())
+	if code != http.StatusSeeOther {
+		t.Fatalf("the reply form: %d", code)
+	}
+	_, body, _ := b.send("GET", h.Get("Location"), "", "")
+	if !strings.Contains(body, "not both") || !strings.Contains(body, `aria-label="reply" >Your parcel &lt;ships&gt; today</textarea>`) {
+		t.Errorf("the refused reply's page does not keep the text:\n%s", body)
+	}
+	// A category too long.
+	long := strings.Repeat("c", 101)
+	code, _, h = b.form(page+"/close", url.Values{"csrf": {b.csrf(page)}, "note": {"sorted"}, "category": {long}})
+	if code != http.StatusSeeOther {
+		t.Fatalf("the close form: %d", code)
+	}
+	_, body, _ = b.send("GET", h.Get("Location"), "", "")
+	if !strings.Contains(body, `name="note" size="18" value="sorted"`) || !strings.Contains(body, `value="`+long+`"`) {
+		t.Errorf("the refused close's page does not keep the note and category:\n%s", body)
+	}
+	// What one form kept is not put in another: the comment box is empty.
+	if strings.Contains(body, `required>sorted`) {
+		t.Error("the comment box shows the close's note")
+	}
+}
