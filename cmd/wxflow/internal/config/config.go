@@ -550,14 +550,14 @@ func (p *parser) urlRefsFit(n *yaml.Node) bool {
 		}
 		var where string
 		switch {
-		case i < userEnd && urlMisfit(v, "@/?#"):
-			where = "the URL's user or password cannot hold as they are (@ / ? # or a % that starts no escape)"
+		case i < userEnd && urlMisfit(v, "@/?# "):
+			where = "the URL's user or password cannot hold as they are (@ / ? # a space, or a % that starts no escape)"
 		case query >= 0 && i > authEnd+query && urlMisfit(v, "&#+"):
 			where = "a value of the URL's query cannot hold as they are (& # + or a % that starts no escape)"
 		}
 		if where != "" {
 			line, col := p.refPos(n, i)
-			p.errorAt(line, col, "percent-encode them in the variable (@ as %40, / as %2F, ? as %3F, # as %23, & as %26, + as %2B, % as %25), or leave the password out of the URL and set PGPASSWORD in wxflow's environment",
+			p.errorAt(line, col, "percent-encode them in the variable (@ as %40, / as %2F, ? as %3F, # as %23, & as %26, + as %2B, a space as %20, % as %25), or leave the password out of the URL and set PGPASSWORD in wxflow's environment",
 				"database: the value of ${%s} holds characters that %s", name, where)
 			ok = false
 		}

@@ -197,6 +197,9 @@ func TestDatabaseURLReferencesFit(t *testing.T) {
 		{"PW", "Zq8/x+Yw@9#k?p%2", "1:25: error: database: the value of ${PW} holds characters that the URL's user or password cannot hold as they are"},
 		{"PW", "a@bSECRET", "1:25: error: database: the value of ${PW} holds characters"},
 		{"PW", "100%", "1:25: error: database: the value of ${PW} holds characters"},
+		// pgx refuses it only when connecting ("unexpected spaces found
+		// in password").
+		{"PW", "p w", "1:25: error: database: the value of ${PW} holds characters"},
 		{"APP", "a+b", "1:78: error: database: the value of ${APP} holds characters that a value of the URL's query cannot hold as they are"},
 		{"CERT", "/x#y", "1:53: error: database: the value of ${CERT} holds characters that a value of the URL's query"},
 	} {
