@@ -14,6 +14,8 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/expr-lang/expr/ast"
+	"github.com/expr-lang/expr/file"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -52,6 +54,10 @@ type parser struct {
 	// secretsOK is set while a key whose templates may read secrets
 	// (Field.Secrets) is parsed.
 	secretsOK bool
+
+	// inTrigger is set while a trigger is parsed: its expressions (`if:`,
+	// `audience:`) run before the run starts, without its variables.
+	inTrigger bool
 
 	// What parsed, kept for the checks that run after an error: a list
 	// with an error is not kept in the Flow (Steps, Triggers, VarDecls
@@ -409,12 +415,49 @@ func (p *parser) expr(n *yaml.Node, kind ExprKind) (any, bool) {
 		at, off = p.posAt(o), o
 	}
 	e, ok := p.compile(n.Value, kind, at, off)
+	if ok && p.inTrigger && !p.checkTriggerNames(e, off) {
+		p.exprUses = p.exprUses[:len(p.exprUses)-1] // reported: not checked again as a read
+		return nil, false
+	}
 	if ok && len(e.secrets) > 0 {
 		if !p.checkSecrets(n.Value, e.secrets, e.alone, false, at, off) {
 			return nil, false
 		}
 	}
 	return e, ok
+}
+
+// runNames are the names of the environment that only a run has: a
+// trigger's expressions are evaluated before its run starts, where they
+// are always empty.
+var runNames = map[string]string{
+	"vars":   "the run's variables do not exist yet (vars is always empty there)",
+	"answer": "no ask has been answered yet (answer is always nil there)",
+	"http":   "no http step has run yet (http is always empty there)",
+}
+
+// checkTriggerNames reports a trigger's `if:` or `audience:` that reads
+// vars, answer or http: evaluated before the run starts, such a read
+// is always empty, so the trigger never (or always) matches in silence.
+func (p *parser) checkTriggerNames(e *Expr, off int) bool {
+	ok := true
+	seen := map[string]bool{}
+	ast.Find(e.program.Node(), func(n ast.Node) bool {
+		id, isID := n.(*ast.IdentifierNode)
+		if !isID || runNames[id.Value] == "" || seen[id.Value] {
+			return false
+		}
+		seen[id.Value] = true
+		ok = false
+		ee := (&file.Error{Location: id.Location()}).Bind(file.NewSource(e.Src))
+		pos := p.exprErrorPos(e.Src, &exprError{line: ee.Line, col: ee.Column}, e.Pos, off)
+		p.diags = append(p.diags, Diagnostic{File: p.file, Line: pos.Line, Col: pos.Col, Severity: SeverityError,
+			Message: fmt.Sprintf("%s: of a trigger is evaluated before its run starts: %s", p.key, runNames[id.Value]),
+			Hint:    "test it in the flow's steps (a step's if:, a branch), or keep the value in contact.fields",
+			Snippet: snippet(p.src, pos.Line, pos.Col)})
+		return false
+	})
+	return ok
 }
 
 // compile compiles one expression that starts at position at (byte offset
@@ -923,7 +966,8 @@ func (p *parser) parseTrigger(n *yaml.Node) (*Trigger, bool) {
 	spec, _ := LookupTrigger(kinds[0].Value)
 	old := p.where
 	p.where = spec.Kind + " trigger"
-	defer func() { p.where = old }()
+	p.inTrigger = true
+	defer func() { p.where, p.inTrigger = old, false }()
 	t := &Trigger{Kind: spec.Kind, Spec: spec, Pos: p.pos(n), Interrupt: spec.InterruptDefault}
 	args := emptyObject(p.pos(n))
 	for _, kv := range p.pairs(n) {

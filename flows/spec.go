@@ -201,7 +201,7 @@ var stepCommonKeys = []Field{
 
 // Common keys every trigger may have.
 var triggerCommonKeys = []Field{
-	{Name: "if", Type: BoolExpr, Doc: "The trigger matches only when this expression is true."},
+	{Name: "if", Type: BoolExpr, Doc: "The trigger matches only when this expression is true. It is evaluated before the run starts: reading `vars`, `answer` or `http`, which only a run has, is a validation error."},
 	{Name: "priority", Type: Int, Default: "0", Doc: "Higher priorities win when several flows match one input."},
 	{Name: "interrupt", Type: Bool, Default: "true for events and schedule, false for keyword, message and conversation", Doc: "Whether the trigger may start its flow while the contact's run waits for an answer or people hold the conversation (see [Conversations and interrupt](#conversations-and-interrupt))."},
 }

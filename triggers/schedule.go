@@ -16,7 +16,7 @@ func init() {
 		Arg: flows.ObjectOf("schedule", "schedule trigger",
 			flows.Field{Name: "cron", Type: flows.CronSpec, Required: true, Doc: "When: five fields, minute hour day-of-month month day-of-week."},
 			flows.Field{Name: "timezone", Type: flows.Timezone, Default: "the server's time zone", Doc: "The zone the cron fields are in."},
-			flows.Field{Name: "audience", Type: flows.BoolExpr, Default: "every contact", Doc: "Which contacts it runs for, an expression over contact."},
+			flows.Field{Name: "audience", Type: flows.BoolExpr, Default: "every contact", Doc: "Which contacts it runs for, an expression over contact (not `vars`, `answer` or `http`, which only a run has: a validation error)."},
 		),
 		Example: `- schedule:
     cron: "0 9 * * mon"
