@@ -595,6 +595,10 @@ func (p *parser) account(n *yaml.Node, sc *Scenario) {
 		switch kv.k.Value {
 		case "id":
 			if s, ok := p.text(v, "account id"); ok {
+				if !flows.AccountIDPattern.MatchString(s) {
+					p.errorf(v, "1 to 32 lowercase letters, digits, _ or -, as the config's accounts: and a flow's account: (leave id: out for the sandbox's account)", "account id %q is not an account id", s)
+					break
+				}
 				sc.Account = s
 			}
 		case "region":

@@ -247,3 +247,27 @@ func TestParseEmptyContactID(t *testing.T) {
 		t.Fatalf("problems %v %v", f.Problems, f.Scenarios)
 	}
 }
+
+// TestParseBadIDs: an account id no config could declare is a problem of
+// the header at its place; before, account: { id: Main } ran, and a flow
+// with account: main then never started for it. (A contact id is any
+// text: export-test writes the store's as they are.)
+func TestParseBadIDs(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ name, header, want string }{
+		{"empty account", `account: { id: "" }`, `c.test.yaml:2:16: account id "" is not an account id`},
+		{"upper-case account", `account: { id: Main }`, `c.test.yaml:2:16: account id "Main" is not an account id`},
+		{"account with a space", `account: { id: "main acct" }`, `c.test.yaml:2:16: account id "main acct" is not an account id`},
+	} {
+		f := Parse("c.test.yaml", []byte("name: c\n"+tc.header+"\nscript:\n  - say: hi\n"))
+		if len(f.Scenarios) != 1 || len(f.Scenarios[0].Problems) != 1 || !strings.Contains(f.Scenarios[0].Problems[0].String(), tc.want) {
+			t.Errorf("%s: problems %v %v, want %s", tc.name, f.Problems, f.Scenarios[0].Problems, tc.want)
+		}
+	}
+	for _, ok := range []string{`account: { id: main_2 }`, `account: { id: sandbox }`} {
+		f := Parse("c.test.yaml", []byte("name: c\n"+ok+"\nscript:\n  - say: hi\n"))
+		if len(f.Scenarios) != 1 || len(f.Scenarios[0].Problems) != 0 {
+			t.Errorf("%s: problems %v", ok, f.Scenarios[0].Problems)
+		}
+	}
+}
