@@ -3,6 +3,7 @@ package flows
 import (
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"sort"
 	"strings"
 	"time"
@@ -94,6 +95,19 @@ func FitVar(t VarType, v any) (any, error) {
 			if f, err := n.Float64(); err == nil {
 				return f, nil
 			}
+		case time.Duration:
+			// not a number: a duration
+		default:
+			// The environment's own integers (contact.window.quota_left,
+			// http.status, event.location.scale) and expr's other kinds.
+			switch r := reflect.ValueOf(v); r.Kind() {
+			case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+				return float64(r.Int()), nil
+			case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+				return float64(r.Uint()), nil
+			case reflect.Float32, reflect.Float64:
+				return r.Float(), nil
+			}
 		}
 	case VarBool:
 		if b, ok := v.(bool); ok {
@@ -114,8 +128,30 @@ func FitVar(t VarType, v any) (any, error) {
 		if l, ok := v.([]any); ok {
 			return l, nil
 		}
+		// A list of the environment (contact.tags, event.match) is a
+		// []string: a list all the same.
+		if r := reflect.ValueOf(v); (r.Kind() == reflect.Slice && r.Type().Elem().Kind() != reflect.Uint8) || r.Kind() == reflect.Array {
+			l := make([]any, r.Len())
+			for i := range l {
+				l[i] = r.Index(i).Interface()
+			}
+			return l, nil
+		}
 	case VarMap:
 		if m, ok := v.(map[string]any); ok {
+			return m, nil
+		}
+		// A map of the environment (http.headers) has other values.
+		if r := reflect.ValueOf(v); r.Kind() == reflect.Map && r.Type().Key().Kind() == reflect.String {
+			m := make(map[string]any, r.Len())
+			for it := r.MapRange(); it.Next(); {
+				m[it.Key().String()] = it.Value().Interface()
+			}
+			return m, nil
+		}
+		// A record of the environment (event.location, contact.window)
+		// is a map of its names.
+		if m, ok := envRecord(v); ok {
 			return m, nil
 		}
 	}
@@ -137,8 +173,38 @@ func valuePhrase(v any) string {
 		return "a list"
 	case map[string]any:
 		return "a map"
+	case time.Duration:
+		return "a duration"
+	}
+	switch reflect.ValueOf(v).Kind() {
+	case reflect.Slice, reflect.Array:
+		return "a list"
+	case reflect.Map, reflect.Struct:
+		return "a map"
 	}
 	return fmt.Sprintf("a %T", v)
+}
+
+// envRecord returns a struct of the environment (its fields tagged with
+// their expr names) as a map of those names.
+func envRecord(v any) (map[string]any, bool) {
+	r := reflect.ValueOf(v)
+	if r.Kind() == reflect.Pointer && !r.IsNil() {
+		r = r.Elem()
+	}
+	if r.Kind() != reflect.Struct {
+		return nil, false
+	}
+	m := map[string]any{}
+	for i := 0; i < r.NumField(); i++ {
+		f := r.Type().Field(i)
+		name := f.Tag.Get("expr")
+		if name == "" || !f.IsExported() {
+			continue
+		}
+		m[name] = r.Field(i).Interface()
+	}
+	return m, len(m) > 0
 }
 
 // TimeVars are the names of the flow's variables of type time, declared
