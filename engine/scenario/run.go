@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net/url"
+	"path"
 	"path/filepath"
 	"reflect"
 	"regexp"
@@ -568,12 +570,19 @@ func (c *MessageCheck) matches(o *engine.OutboxEntry) bool {
 }
 
 // mediaMatches matches a glob against a media file's path, file name,
-// URL, media id or upload.
+// URL, the file name in the URL's path, media id or upload.
 func mediaMatches(glob string, m *channels.Media) bool {
 	if m == nil {
 		return false
 	}
-	for _, s := range []string{m.Path, filepath.Base(m.Path), m.URL, m.MediaID, m.Upload} {
+	urlName := ""
+	if u, err := url.Parse(m.URL); err == nil && m.URL != "" {
+		urlName = path.Base(u.Path)
+	}
+	for _, s := range []string{m.Path, filepath.Base(m.Path), m.URL, urlName, m.MediaID, m.Upload} {
+		if s == "/" {
+			continue
+		}
 		if s != "" && s != "." && flows.MatchGlob(glob, s) {
 			return true
 		}

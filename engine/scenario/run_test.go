@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/wxflow/wxflow/channels"
 	"github.com/wxflow/wxflow/flows"
 	_ "github.com/wxflow/wxflow/steps"    // register step kinds
 	_ "github.com/wxflow/wxflow/triggers" // register trigger kinds
@@ -478,5 +479,31 @@ script:
 `)
 	if got := secretValue("CRM_TOKEN"); got != "test-secret-CRM_TOKEN" {
 		t.Fatalf("secretValue = %q", got)
+	}
+}
+
+// TestMediaMatches: expect's image:, voice: and video: match a media's
+// file name also when it is sent from a URL (docs/testing.md: "file path,
+// file name, URL or media id"); before, { video: v.mp4 } did not match
+// https://x.example.com/v.mp4, only the whole URL or a glob did.
+func TestMediaMatches(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		glob string
+		m    channels.Media
+		want bool
+	}{
+		{"v.mp4", channels.Media{URL: "https://x.example.com/media/v.mp4"}, true},
+		{"v.mp4", channels.Media{URL: "https://x.example.com/media/v.mp4?sig=1#t"}, true},
+		{"v.*", channels.Media{URL: "https://x.example.com/v.mp4"}, true},
+		{"https://x.example.com/*", channels.Media{URL: "https://x.example.com/v.mp4"}, true},
+		{"media", channels.Media{URL: "https://x.example.com/media/v.mp4"}, false},
+		{"/", channels.Media{URL: "https://x.example.com/"}, false},
+		{"map.png", channels.Media{Path: "/flows/images/map.png"}, true},
+		{"M1", channels.Media{MediaID: "M1"}, true},
+	} {
+		if got := mediaMatches(tc.glob, &tc.m); got != tc.want {
+			t.Errorf("mediaMatches(%q, %+v) = %v, want %v", tc.glob, tc.m, got, tc.want)
+		}
 	}
 }
