@@ -509,6 +509,11 @@ func checkStartVars(from *Flow, vars *Object, target *Flow, report reportFunc) {
 				env = typedEnv(collectVars(from).types)
 			}
 			t = typedVarTypeOf(vars.Get(k), env)
+			if tpl, ok := vars.Get(k).(*Template); ok && wholeGoType(tpl, env) == durationType {
+				report(from.File, vars.At(k), SeverityError, fmt.Sprintf("%s:%d declares it %s; a duration fits only a variable declared any, or give a number such as .Minutes()", target.File, d.Pos.Line, d.Type),
+					"%s: %s expects %s, but this is a duration", name, target.Name, d.Type.Phrase())
+				continue
+			}
 		}
 		if d.Type == VarTime && t == VarText {
 			// A time may be given as RFC 3339 text: written out, it is

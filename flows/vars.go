@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/expr-lang/expr"
 	"github.com/expr-lang/expr/ast"
@@ -111,18 +112,33 @@ func typedVarTypeOf(v any, env any) VarType {
 	if t != VarAny || !ok || tpl == nil || !tpl.Whole() || env == nil {
 		return t
 	}
+	return varTypeOfGo(wholeGoType(tpl, env))
+}
+
+// wholeGoType is the Go type of a template that is exactly one ${...},
+// compiled against env, or nil when it is not known.
+func wholeGoType(tpl *Template, env any) reflect.Type {
+	if tpl == nil || !tpl.Whole() || env == nil {
+		return nil
+	}
 	prog, err := expr.Compile(tpl.parts[0].expr.Src, expr.Env(env), expr.Patch(envPatch{}))
 	if err != nil {
-		return VarAny
+		return nil
 	}
-	return varTypeOfGo(prog.Node().Type())
+	return prog.Node().Type()
 }
+
+var durationType = reflect.TypeOf(time.Duration(0))
 
 func varTypeOfGo(t reflect.Type) VarType {
 	if t == nil {
 		return VarAny
 	}
 	switch {
+	case t == durationType:
+		// A duration is none of the variable types: not a number
+		// (vars.d + 1 fails, vars.d.Hours() works).
+		return VarAny
 	case t == timeType:
 		return VarTime
 	case t.Kind() == reflect.String:
@@ -459,6 +475,12 @@ func (p *parser) checkWrites() {
 					env = typedEnv(p.vars().types)
 				}
 				w.Type = typedVarTypeOf(w.Value, env)
+				if tpl, ok := w.Value.(*Template); ok && wholeGoType(tpl, env) == durationType {
+					p.report(SeverityError, w.Pos,
+						fmt.Sprintf("vars: at line %d declares %s %s; a duration fits only a variable declared any, or store a number such as .Minutes()", d.Pos.Line, d.Name, d.Type),
+						fmt.Sprintf("vars.%s is declared %s, but this %s step writes a duration", w.Name, d.Type, s.Kind))
+					continue
+				}
 			}
 			if w.Type == VarAny || w.Type == d.Type {
 				continue
