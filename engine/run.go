@@ -128,6 +128,7 @@ func (x *runner) Send(m *flows.Message) (bool, error) {
 
 // Save implements steps.Runtime.
 func (x *runner) Save(path string, value any) error {
+	value = flows.PlainValue(value)
 	switch {
 	case strings.HasPrefix(path, "vars."):
 		name := strings.TrimPrefix(path, "vars.")

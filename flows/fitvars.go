@@ -71,6 +71,7 @@ func (f *Flow) declaredList() string {
 // FitVar returns v as a value of type t (see FitVars), or an error that
 // says what v is.
 func FitVar(t VarType, v any) (any, error) {
+	v = PlainValue(v)
 	if v == nil || t == VarAny {
 		return v, nil
 	}
@@ -219,4 +220,76 @@ func (f *Flow) TimeVars() []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// PlainValue returns v as the flow language's values are kept: a record
+// of the environment (`${event.location}`, `${contact.window}`) as a map
+// of its names, an integer of a named kind (`${now.Month()}`,
+// `${now.Weekday()}`) as a number; inside maps and lists too. A run's
+// state is JSON, which would otherwise turn the record into a map of Go's
+// field names (Lat, not lat) and the month from November into 11 once the
+// run waits: the value is then the same before a wait as after.
+func PlainValue(v any) any {
+	switch x := v.(type) {
+	case nil, string, bool, float64, int, int64, time.Time, time.Duration, json.Number:
+		return v
+	case map[string]any:
+		var out map[string]any
+		for k, e := range x {
+			if p := PlainValue(e); !sameValue(p, e) {
+				if out == nil {
+					out = make(map[string]any, len(x))
+					for k2, e2 := range x {
+						out[k2] = e2
+					}
+				}
+				out[k] = p
+			}
+		}
+		if out == nil {
+			return v
+		}
+		return out
+	case []any:
+		var out []any
+		for i, e := range x {
+			if p := PlainValue(e); !sameValue(p, e) {
+				if out == nil {
+					out = append([]any(nil), x...)
+				}
+				out[i] = p
+			}
+		}
+		if out == nil {
+			return v
+		}
+		return out
+	}
+	r := reflect.ValueOf(v)
+	switch r.Kind() {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		return int(r.Int())
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32:
+		return int(r.Uint())
+	case reflect.Float32:
+		return r.Float()
+	case reflect.Struct, reflect.Pointer:
+		if m, ok := envRecord(v); ok {
+			return PlainValue(m)
+		}
+	}
+	return v
+}
+
+// sameValue reports whether PlainValue left a value as it was (values
+// of kinds == cannot compare are never the same).
+func sameValue(a, b any) bool {
+	if a == nil || b == nil {
+		return a == nil && b == nil
+	}
+	ta, tb := reflect.TypeOf(a), reflect.TypeOf(b)
+	if ta != tb || !ta.Comparable() {
+		return ta == tb && (ta.Kind() == reflect.Map || ta.Kind() == reflect.Slice) && reflect.ValueOf(a).Pointer() == reflect.ValueOf(b).Pointer()
+	}
+	return a == b
 }

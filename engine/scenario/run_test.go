@@ -507,3 +507,39 @@ func TestMediaMatches(t *testing.T) {
 		}
 	}
 }
+
+// TestValuesSameAfterAWait: a value of the environment a set: writes is
+// the same before the run waits as after. Before, "${event.location}"
+// read {3 4 0 } and then, after a wait, JSON of Go's field names
+// (vars.loc.lat empty), and "${now.Month()}" read November and failed
+// vars.m + 1 (time.Month + int), then 11 after a wait.
+func TestValuesSameAfterAWait(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	src := `name: keep
+triggers:
+  - message:
+    type: location
+steps:
+  - set: { vars.loc: "${event.location}", vars.m: "${now.Month()}", contact.fields.w: "${now.Weekday()}", vars.x: '${ {"w": contact.window} }' }
+  - send: "${vars.loc.lat} ${vars.loc} ${vars.m} ${vars.m + 1} ${contact.fields.w} ${vars.x.w.quota_left}"
+  - wait: 1m
+  - send: "${vars.loc.lat} ${vars.loc} ${vars.m} ${vars.m + 1} ${contact.fields.w} ${vars.x.w.quota_left}"
+`
+	if err := os.WriteFile(filepath.Join(dir, "keep.yaml"), []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	set, err := flows.LoadDir(dir, flows.Options{})
+	if err != nil || set.Diags.HasErrors() {
+		t.Fatalf("flows: %v %v", err, set.Diags.Err())
+	}
+	want := `3 {\"label\":\"\",\"lat\":3,\"lng\":4,\"scale\":0} 11 12 1 5`
+	mustPass(t, set, `name: keep
+script:
+  - location: { lat: 3, lng: 4 }
+  - expect: "`+want+`"
+  - wait: 1m
+  - expect: "`+want+`"
+  - expect_run: { status: completed }
+`)
+}
