@@ -977,8 +977,9 @@ const templatesText = `
   (` + "`1000000`" + `, ` + "`0.25`" + `; never ` + "`1e+06`" + `), a time in RFC 3339 in its own zone
   (` + "`${now}`" + ` is ` + "`2026-11-16T10:00:00+08:00`" + ` on a server in Beijing; for another
   form, ` + "`${now.Format('2006-01-02 15:04')}`" + `), a duration as ` + "`1h30m0s`" + `, a list
-  or a map as JSON (` + "`[\"vip\",\"new\"]`" + `), ` + "`true`" + ` or ` + "`false`" + `, and nothing as an
-  empty text.
+  or a map as JSON (` + "`[\"vip\",\"new\"]`" + `; an empty one as ` + "`[]`" + ` or ` + "`{}`" + `, a record such as
+  ` + "`${event.location}`" + ` as a map of its names), a month or a weekday by its name (` + "`${now.Weekday()}`" + ` is
+  ` + "`Monday`" + `; kept in a variable, it is a number), ` + "`true`" + ` or ` + "`false`" + `, and nothing as an empty text.
 - A field or an item of nothing is nothing, as with ` + "`?.`" + `: ` + "`${vars.r.body.id}`" + ` is an
   empty text when the call failed or its answer has no ` + "`body`" + ` or no ` + "`id`" + `, and
   ` + "`vars.r.body.ok == true`" + ` is false; ` + "`??`" + ` gives a default

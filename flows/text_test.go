@@ -30,6 +30,14 @@ func TestTextOf(t *testing.T) {
 		{[]any{1.0, "a"}, `[1,"a"]`},
 		{[]string{"vip", "a&b"}, `["vip","a&b"]`},
 		{map[string]any{"k": "上海", "n": []any{1.0, 2.0}}, `{"k":"上海","n":[1,2]}`},
+		// Before: null, {31.2 121.5 0 x}, {true ... 5}.
+		{[]string(nil), `[]`},
+		{map[string]string(nil), `{}`},
+		{LocationEnv{Lat: 31.2, Lng: 121.5, Label: "x"}, `{"label":"x","lat":31.2,"lng":121.5,"scale":0}`},
+		{WindowEnv{Open: true, ExpiresAt: at, QuotaLeft: 5}, `{"expires_at":"2026-11-16T10:00:00+08:00","open":true,"quota_left":5}`},
+		{time.November, "November"},
+		{time.Monday, "Monday"},
+		{map[string]any{"l": LocationEnv{Lat: 1}}, `{"l":{"label":"","lat":1,"lng":0,"scale":0}}`},
 	} {
 		if got := TextOf(c.v); got != c.want {
 			t.Errorf("TextOf(%#v) = %q, want %q", c.v, got, c.want)
