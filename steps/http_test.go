@@ -272,3 +272,20 @@ func mustLoad(f *testing.F, keys string) *flows.Step {
 	}
 	return fl.Steps[0]
 }
+
+// TestHTTPJSONRecords: a record of the environment in a json: body is a
+// JSON object of its names, as a variable keeps it; before,
+// json: { at: "${event.location}" } sent {"Lat":...,"Lng":...} (Go's
+// field names), which no service reading lat and lng understood.
+func TestHTTPJSONRecords(t *testing.T) {
+	t.Parallel()
+	req, err := request(t, "      url: https://crm.example/a\n      json: { at: \"${vars.v}\", w: [\"${vars.v}\"] }\n",
+		map[string]any{"v": flows.LocationEnv{Lat: 31.2, Lng: 121.5, Label: "x"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{"at":{"label":"x","lat":31.2,"lng":121.5,"scale":0},"w":[{"label":"x","lat":31.2,"lng":121.5,"scale":0}]}`
+	if string(req.Body) != want {
+		t.Fatalf("body %s\nwant %s", req.Body, want)
+	}
+}

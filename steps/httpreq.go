@@ -476,7 +476,8 @@ func writeJSONValue(v any, out *reqText) error {
 	var b bytes.Buffer
 	enc := json.NewEncoder(&b)
 	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
+	// A record of the environment (${event.location}) by its names.
+	if err := enc.Encode(flows.PlainValue(v)); err != nil {
 		return err
 	}
 	out.b.Write(bytes.TrimSuffix(b.Bytes(), []byte("\n")))
