@@ -102,6 +102,45 @@ func Run(ctx context.Context, sc *Scenario, set *flows.Set) *Result {
 	return run(ctx, sc, (&peopleSets{}).forScenario(set, sc), nil)
 }
 
+// flowNameProblems reports the flow names of the script's checks
+// (expect_run's flow:, expect's from: flow NAME) that name no flow of
+// set: such a check can never pass, and its failure ("there is none")
+// did not say that the name was wrong.
+func flowNameProblems(sc *Scenario, set *flows.Set) Problems {
+	if set == nil {
+		return nil
+	}
+	var names []string
+	for _, f := range set.Flows {
+		names = append(names, f.Name)
+	}
+	var ps Problems
+	check := func(a *Action, name string) {
+		if name == "" || set.Flow(name) != nil {
+			return
+		}
+		hint := flows.DidYouMean(name, names)
+		if hint == "" {
+			hint = "the flows are " + strings.Join(names, ", ")
+			if len(names) == 0 {
+				hint = "there are no flows beside the test file"
+			}
+		}
+		ps = append(ps, Problem{File: sc.File, Line: a.Pos.Line, Col: a.Pos.Col, Message: fmt.Sprintf("no flow named %q", name), Hint: hint})
+	}
+	for _, a := range sc.Script {
+		if a.ExpectRun != nil {
+			check(a, a.ExpectRun.Flow)
+		}
+		if a.Expect != nil {
+			if name, ok := strings.CutPrefix(a.Expect.From, "flow "); ok {
+				check(a, name)
+			}
+		}
+	}
+	return ps
+}
+
 // run runs one scenario and, when cov is set, counts what its runs did.
 func run(ctx context.Context, sc *Scenario, set *flows.Set, cov *Coverage) *Result {
 	res := &Result{Scenario: sc}
@@ -123,6 +162,10 @@ func run(ctx context.Context, sc *Scenario, set *flows.Set, cov *Coverage) *Resu
 		}
 		res.Report = fmt.Sprintf("%s:%d:%d: scenario %q cannot run: %s\n%s\n",
 			sc.File, sc.Pos.Line, sc.Pos.Col, sc.Name, why, indent(strings.Join(lines, "\n"), "    "))
+		return res
+	}
+	if ps := flowNameProblems(sc, set); len(ps) > 0 {
+		res.Report = fmt.Sprintf("%s:%d:%d: scenario %q cannot run:\n%s\n", sc.File, sc.Pos.Line, sc.Pos.Col, sc.Name, indent(ps.Error(), "    "))
 		return res
 	}
 	client, stubs := newStubClient(sc.HTTP)

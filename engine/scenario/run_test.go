@@ -543,3 +543,23 @@ script:
   - expect_run: { status: completed }
 `)
 }
+
+// TestRunUnknownFlowNames: expect_run's flow: and expect's from: flow
+// NAME that name no flow are problems of the scenario, with a
+// did-you-mean; before, the check ran and failed with "expected a run of
+// welcom, but there is none", which did not say the name was wrong.
+func TestRunUnknownFlowNames(t *testing.T) {
+	t.Parallel()
+	set := loadTestFlows(t)
+	for _, tc := range []struct{ src, want string }{
+		{"name: a\nscript:\n  - follow\n  - expect_run: { flow: welcom }\n", `t.test.yaml:4:5: no flow named "welcom" (did you mean "welcome"?)`},
+		{"name: a\nscript:\n  - follow\n  - expect: { from: flow welcom }\n", `t.test.yaml:4:5: no flow named "welcom" (did you mean "welcome"?)`},
+		{"name: a\nscript:\n  - follow\n  - expect_run: { flow: zzzzzz }\n", `no flow named "zzzzzz" (the flows are `},
+	} {
+		sum, out := runSource(t, set, tc.src, Options{})
+		if sum.Failed != 1 || !strings.Contains(out, "cannot run") || !strings.Contains(out, tc.want) {
+			t.Errorf("%s: %s\n%s\nwant %s", tc.src, sum, out, tc.want)
+		}
+	}
+	mustPass(t, set, "name: a\nscript:\n  - follow\n  - expect: { from: flow welcome }\n  - expect_run: { flow: welcome }\n")
+}
