@@ -570,7 +570,7 @@ func (p *parser) savePath(n *yaml.Node) (any, bool) {
 	if reSave.MatchString(v) {
 		return v, true
 	}
-	hint := "use vars.<name> or contact.fields.<name>"
+	hint := SavePathHint(v)
 	switch {
 	case strings.HasPrefix(v, "contact.") && !strings.HasPrefix(v, "contact.fields."):
 		hint = "contact's own fields are read-only; use contact.fields." + lastSegment(v)
@@ -582,6 +582,47 @@ func (p *parser) savePath(n *yaml.Node) (any, bool) {
 	}
 	p.errorAt(n, hint, "cannot save to %q", v)
 	return nil, false
+}
+
+// SavePathHint says how to write a place a value can be stored instead
+// of v: when v has the right start but a name that is not one (a space,
+// a dash, a Chinese character), what a name is and v's name written as
+// one.
+func SavePathHint(v string) string {
+	for _, prefix := range []string{"vars.", "contact.fields."} {
+		name, ok := strings.CutPrefix(v, prefix)
+		if !ok || name == "" {
+			continue
+		}
+		h := "a name is ASCII letters, digits and _, not starting with a digit"
+		if fixed := nameLike(name); fixed != "" {
+			h += ": " + prefix + fixed
+		}
+		return h
+	}
+	return "use vars.<name> or contact.fields.<name>"
+}
+
+// nameLike writes s as a variable or field name (its other characters
+// as _), or "" when nothing of it is left.
+func nameLike(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		switch {
+		case r == '_' || r < 128 && (r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9'):
+			b.WriteRune(r)
+		case b.Len() > 0 && !strings.HasSuffix(b.String(), "_"):
+			b.WriteByte('_')
+		}
+	}
+	out := strings.TrimRight(b.String(), "_")
+	if out != "" && out[0] >= '0' && out[0] <= '9' {
+		out = "_" + out
+	}
+	if !reVarName.MatchString(out) {
+		return ""
+	}
+	return out
 }
 
 func lastSegment(s string) string {

@@ -367,7 +367,7 @@ var (
 		})
 
 	// SavePath is where a value is stored: vars.x or contact.fields.x.
-	SavePath = scalarType("save path", "Where a value goes: `vars.<name>` (the run's variables) or `contact.fields.<name>` (kept on the contact).",
+	SavePath = scalarType("save path", "Where a value goes: `vars.<name>` (the run's variables) or `contact.fields.<name>` (kept on the contact); a name is ASCII letters, digits and `_`, not starting with a digit (`first_name`, not `first name` or `first-name`).",
 		map[string]any{"type": "string", "pattern": reSave.String()},
 		func(p *parser, n *yaml.Node) (any, bool) { return p.savePath(n) })
 

@@ -535,6 +535,9 @@ func compareHint(name string, t VarType) string {
 }
 
 func unknownVarHint(name string, names []string) string {
+	if !reVarName.MatchString(name) {
+		return SavePathHint("vars." + name)
+	}
 	if s := suggest(name, names); s != "" {
 		return fmt.Sprintf("did you mean vars.%s?", s)
 	}

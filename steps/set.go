@@ -34,7 +34,7 @@ func init() {
 				ok := true
 				for _, k := range o.Keys {
 					if !flows.IsSavePath(k) {
-						r.Errorf(o.KeyPos[k], "use vars.<name> or contact.fields.<name>", "cannot set %q", k)
+						r.Errorf(o.KeyPos[k], flows.SavePathHint(k), "cannot set %q", k)
 						ok = false
 						continue
 					}
