@@ -663,6 +663,30 @@ func (p *parser) contact(n *yaml.Node, sc *Scenario) {
 	}
 }
 
+// headerValueNode returns the node of key k's value in the map n, or n.
+func headerValueNode(n *yaml.Node, k string) *yaml.Node {
+	n = deref(n)
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == k {
+			return n.Content[i+1]
+		}
+	}
+	return n
+}
+
+// describeValue names a YAML value's kind for a problem.
+func describeValue(v any) string {
+	switch v.(type) {
+	case nil:
+		return "nothing"
+	case []any:
+		return "a list"
+	case map[string]any:
+		return "a map"
+	}
+	return fmt.Sprintf("%v", v)
+}
+
 var stubKeys = []string{"method", "url", "status", "headers", "json", "body", "error"}
 
 func (p *parser) stubs(n *yaml.Node, sc *Scenario) {
@@ -707,7 +731,14 @@ func (p *parser) stubs(n *yaml.Node, sc *Scenario) {
 				if ok {
 					st.Headers = map[string]string{}
 					for _, k := range order {
-						st.Headers[k] = fmt.Sprint(m[k])
+						switch x := m[k].(type) {
+						case string, bool, int, int64, float64:
+							st.Headers[k] = flows.TextOf(x)
+						default:
+							// A list, a map or nothing has no header text
+							// ("[1 map[a:b]]", "<nil>" were sent).
+							p.errorf(headerValueNode(v, k), `write the header's value as text, e.g. X-Request-Id: "abc-1"`, "header %s must be a text, got %s", k, describeValue(x))
+						}
 					}
 				}
 			case "json":

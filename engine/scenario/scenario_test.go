@@ -271,3 +271,27 @@ func TestParseBadIDs(t *testing.T) {
 		}
 	}
 }
+
+// TestParseStubHeaderValues: a stub's header is a text (a number or a
+// boolean written as one); a list, a map or nothing is a problem at the
+// value. Before, X-Y: [1, {a: b}] answered the header "[1 map[a:b]]" and
+// X-N: null "<nil>".
+func TestParseStubHeaderValues(t *testing.T) {
+	t.Parallel()
+	f := Parse("h.test.yaml", []byte("name: h\nhttp:\n  - url: https://x/*\n    headers: { X-Y: [1], X-N: null, X-M: {a: 1}, X-Ok: 1.5, X-B: true, X-S: s }\nscript:\n  - say: hi\n"))
+	if len(f.Scenarios) != 1 {
+		t.Fatalf("scenarios %v", f.Scenarios)
+	}
+	got := f.Scenarios[0].Problems.Error()
+	want := `h.test.yaml:4:21: header X-Y must be a text, got a list (write the header's value as text, e.g. X-Request-Id: "abc-1")
+h.test.yaml:4:31: header X-N must be a text, got nothing (write the header's value as text, e.g. X-Request-Id: "abc-1")
+h.test.yaml:4:42: header X-M must be a text, got a map (write the header's value as text, e.g. X-Request-Id: "abc-1")`
+	if got != want {
+		t.Errorf("problems:\n%s\nwant:\n%s", got, want)
+	}
+	f = Parse("h.test.yaml", []byte("name: h\nhttp:\n  - url: https://x/*\n    headers: { X-Ok: 1.5, X-B: true, X-S: s, X-I: 7 }\nscript:\n  - say: hi\n"))
+	st := f.Scenarios[0].HTTP[0]
+	if h := st.Headers; h["X-Ok"] != "1.5" || h["X-B"] != "true" || h["X-S"] != "s" || h["X-I"] != "7" {
+		t.Errorf("headers %v", h)
+	}
+}
