@@ -29,7 +29,7 @@ func init() {
 			{Name: "min", Type: flows.Number, Doc: "The smallest number accepted (expect: number)."},
 			{Name: "max", Type: flows.Number, Doc: "The largest number accepted (expect: number)."},
 			{Name: "pattern", Type: flows.Regex, Doc: "A regular expression the whole answer must match; not empty (leave it out to accept any text)."},
-			{Name: "choices", Type: flows.MapOf(flows.ListOf(flows.Literal(flows.String, "choices", "matched", "replies cannot change with the run; for that, save the answer and branch on it"), true)), Doc: "For expect: choice, each value with the replies that choose it (matched case-insensitively; written as is, not templates)."},
+			{Name: "choices", Type: flows.MapOf(flows.ListOf(flows.Literal(flows.String, "choices", "matched", "replies cannot change with the run; for that, save the answer and branch on it"), true)), Doc: "For expect: choice, each value with the replies that choose it (matched case-insensitively; written as is, not templates). A tap on an item of the question's message menu is matched by the item's id (a choice or a reply) and its text; an item that chooses nothing is a warning: a tap on it is always an invalid answer."},
 			{Name: "save", Type: flows.SavePath, Doc: "Where the accepted answer goes."},
 			{Name: "retries", Type: flows.Int, Default: "2", Doc: "How many invalid answers are answered with `invalid` before giving up: 0 to 10."},
 			{Name: "invalid", Type: flows.Text, Default: "a message saying what is expected", Doc: "The text sent after an invalid answer."},
@@ -85,6 +85,21 @@ func checkAsk(s *flows.Step, r *flows.Reporter) {
 	}
 	if n := a.Int("retries", 2); n < 0 || n > 10 {
 		r.Errorf(a.At("retries"), "use a number from 0 to 10", "retries must be between 0 and 10")
+	}
+	if msg, ok := s.Arg.(*flows.Message); ok && msg.Menu != nil && expect == "choice" && a.Given("choices") {
+		// A tap on an item that chooses nothing is an invalid answer,
+		// every time: the menu offers what the ask refuses.
+		for _, it := range msg.Menu.Items {
+			if it.Text == nil || !it.Text.IsConst() {
+				continue // its text is known only when it is sent
+			}
+			text, _ := it.Text.Render(&flows.Env{})
+			ev := flows.EventEnv{Type: "menu", Key: it.ID, Text: text}
+			if _, ok := matchChoice(a, &ev, text); !ok {
+				r.Warnf(a.At("choices"), fmt.Sprintf("add %q to the replies of the choice it stands for, or make the item's id a choice", it.ID),
+					"the menu item %q (%s) chooses nothing: a tap on it is an invalid answer", it.ID, text)
+			}
+		}
 	}
 	if choices, ok := a.Get("choices").(*flows.Object); ok {
 		seen := map[string]string{}
