@@ -31,7 +31,7 @@ func init() {
 			{Name: "pattern", Type: flows.Regex, Doc: "A regular expression the whole answer must match; not empty (leave it out to accept any text)."},
 			{Name: "choices", Type: flows.MapOf(flows.ListOf(flows.Literal(flows.String, "choices", "matched", "replies cannot change with the run; for that, save the answer and branch on it"), true)), Doc: "For expect: choice, each value with the replies that choose it (matched case-insensitively; written as is, not templates). A tap on an item of the question's message menu is matched by the item's id (a choice or a reply) and its text; an item that chooses nothing is a warning: a tap on it is always an invalid answer."},
 			{Name: "save", Type: flows.SavePath, Doc: "Where the accepted answer goes."},
-			{Name: "retries", Type: flows.Int, Default: "2", Doc: "How many invalid answers are answered with `invalid` before giving up: 0 to 10."},
+			{Name: "retries", Type: flows.Int, Default: "2", Doc: "How many invalid answers are answered with `invalid` before giving up: 0 to 10 (with 0, `invalid` is never sent: a warning)."},
 			{Name: "invalid", Type: flows.Text, Default: "a message saying what is expected", Doc: "The text sent after an invalid answer."},
 			{Name: "timeout", Type: flows.Duration, Default: "24h", Doc: "How long to wait for an answer."},
 			{Name: "on_timeout", Type: flows.Ref, Doc: "The step to go to when no answer comes in time; without it the run ends."},
@@ -85,6 +85,8 @@ func checkAsk(s *flows.Step, r *flows.Reporter) {
 	}
 	if n := a.Int("retries", 2); n < 0 || n > 10 {
 		r.Errorf(a.At("retries"), "use a number from 0 to 10", "retries must be between 0 and 10")
+	} else if n == 0 && a.Given("invalid") {
+		r.Warnf(a.KeyPos["invalid"], "remove invalid:, or allow retries (retries: 1 or more)", "invalid: is never sent: with retries: 0 the first invalid answer ends the ask (on_invalid, or the run ends)")
 	}
 	if msg, ok := s.Arg.(*flows.Message); ok && msg.Menu != nil && expect == "choice" && a.Given("choices") {
 		// A tap on an item that chooses nothing is an invalid answer,
