@@ -70,5 +70,9 @@ func (u *unfollows) refuses(o *OutboxEntry) *channels.Refusal {
 	if !ok || o.CreatedAt.After(at) {
 		return nil
 	}
-	return &channels.Refusal{Reason: channels.ReasonUnfollowed, Detail: "not sent: the contact unfollowed at " + at.Format(time.RFC3339) + ", after it was reserved"}
+	return &channels.Refusal{Reason: channels.ReasonUnfollowed, Detail: UnfollowedDetail + at.Format(time.RFC3339) + ", after it was reserved"}
 }
+
+// UnfollowedDetail starts the detail of a message not sent because its
+// contact unfollowed after it was reserved.
+const UnfollowedDetail = "not sent: the contact unfollowed at "

@@ -371,10 +371,34 @@ func TestBenchBooksCheck(t *testing.T) {
 		})
 	}
 
+	// A message the contact's unfollow stopped (failed as unfollowed,
+	// never at the API) counts as sent to the flows' due; one that failed
+	// so without an unfollow of its contact does not.
+	stop := func(b *benchBooks) (string, string) {
+		c, k := anyKey(b.sent)
+		b.sent[c][k]--
+		b.api[c][k]--
+		b.outbox["sent"]--
+		b.outbox["failed:unfollowed"]++
+		return c, k
+	}
+	b := balancedBooks(t)
+	c, k := stop(b)
+	b.stopped = map[string]map[string]int{c: {k: 1}}
+	b.stoppedN = 1
+	if p := b.check(); len(p) != 0 {
+		t.Errorf("a message stopped by the unfollow: %q", p)
+	}
+	b = balancedBooks(t)
+	stop(b)
+	if p := strings.Join(b.check(), "\n"); !strings.Contains(p, "messages not sent: 1 failed:unfollowed") || !strings.Contains(p, "messages sent differ") {
+		t.Errorf("a message failed as unfollowed, not stopped by an unfollow: %q", p)
+	}
+
 	// An unconfirmed callback may or may not have been stored; its
 	// follower's runs and messages are not held to the script.
-	b := balancedBooks(t)
-	c, _ := anyKey(b.gotRuns)
+	b = balancedBooks(t)
+	c, _ = anyKey(b.gotRuns)
 	b.unconfirmed, b.skip[c] = 1, true
 	b.stored++
 	b.ingested[channels.Text]++

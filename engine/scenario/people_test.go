@@ -206,8 +206,14 @@ name: no header, no check
 script:
   - say: person
 `, Options{})
-	if sum.Passed != 2 || sum.Failed != 1 {
+	// Without a header the names are not checked before the script;
+	// the run that assigns to a team nobody declared fails, and with it
+	// the scenario (it passed, and nothing said so).
+	if sum.Passed != 1 || sum.Failed != 2 {
 		t.Fatalf("%s\n%s", sum, out)
+	}
+	if !strings.Contains(out, `scenario "no header, no check": every check passed, but run 1 of handoff failed: assign (line 5): assign: no team "support" is declared`) {
+		t.Errorf("the failed run of the scenario without a header:\n%s", out)
 	}
 	want := `handoff.yaml:5:21: error: no team named "support" (did you mean "suport"?)`
 	if !strings.Contains(out, `scenario "misspelt in the header" cannot run: the flows have errors against its operators: and teams:`) || !strings.Contains(out, want) {
@@ -354,4 +360,35 @@ script:
   - say: hi there
   - expect: "conversation opened hi there"
 `)
+}
+
+// TestFailedRunFailsTheScenario: a run that failed with an error fails
+// its scenario unless an expect_run expects it: with every check passing
+// (expect_none), a template's index out of range passed, and not even -v
+// showed the error.
+func TestFailedRunFailsTheScenario(t *testing.T) {
+	t.Parallel()
+	set := loadFlows(t, map[string]string{"order.yaml": `name: order
+triggers:
+  - keyword: { pattern: "^order ([0-9]+)$" }
+steps:
+  - send: "Order ${event.match[2]}"
+`})
+	sum, out := runSource(t, set, `name: unnoticed
+script:
+  - say: order 123
+  - expect_none
+---
+name: expected
+script:
+  - say: order 123
+  - expect_none
+  - expect_run: { flow: order, status: failed }
+`, Options{})
+	if sum.Passed != 1 || sum.Failed != 1 {
+		t.Fatalf("%s\n%s", sum, out)
+	}
+	if !strings.Contains(out, `scenario "unnoticed": every check passed, but run 1 of order failed: `) || !strings.Contains(out, "expect_run: { flow: NAME, status: failed }") {
+		t.Errorf("got\n%s", out)
+	}
 }

@@ -204,6 +204,10 @@ func run(ctx context.Context, sc *Scenario, set *flows.Set, cov *Coverage) *Resu
 			return res
 		}
 	}
+	if msg := r.unexpectedFailures(); msg != "" {
+		res.Report = r.report(flows.Pos{Line: sc.Pos.Line, Col: sc.Pos.Col}, msg)
+		return res
+	}
 	res.Passed = true
 	res.Transcript = r.transcript()
 	return res
@@ -225,6 +229,31 @@ type runner struct {
 	why whyState
 	// replies are the operators' replies: outbox ID to operator.
 	replies map[int64]string
+	// expected are the runs an expect_run found failed (or looping) as
+	// it expected: the others fail the scenario at its end.
+	expected map[int64]bool
+}
+
+// unexpectedFailures says which runs failed with an error (or were
+// stopped looping) without an expect_run expecting it, or "": a script
+// whose checks all passed while a run broke (an index out of range in a
+// template) passed, and nothing showed the error.
+func (r *runner) unexpectedFailures() string {
+	runs, err := r.sb.Runs(r.ctx, r.contact)
+	if err != nil {
+		return err.Error()
+	}
+	var bad []string
+	for i := len(runs) - 1; i >= 0; i-- { // oldest first
+		x := runs[i]
+		if (x.Status == engine.RunFailed || x.Status == engine.RunLooping) && !r.expected[x.ID] {
+			bad = append(bad, fmt.Sprintf("run %d of %s %s: %s", x.ID, x.Flow, x.Status, x.State.Error))
+		}
+	}
+	if len(bad) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("every check passed, but %s (if it should, check it with expect_run: { flow: NAME, status: failed })", strings.Join(bad, "; "))
 }
 
 // note is a line of the transcript that is not a message: it comes after
@@ -463,6 +492,12 @@ func (r *runner) expectRun(c *RunCheck) string {
 	}
 	if len(bad) > 0 {
 		return fmt.Sprintf("expected %s (the newest, run %d) with %s", which, run.ID, strings.Join(bad, "; "))
+	}
+	if c.Status == string(engine.RunFailed) || c.Status == string(engine.RunLooping) {
+		if r.expected == nil {
+			r.expected = map[int64]bool{}
+		}
+		r.expected[run.ID] = true
 	}
 	return ""
 }
