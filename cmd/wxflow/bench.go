@@ -324,8 +324,11 @@ type benchReport struct {
 	RunsCompleted      int            `json:"runs_completed"`
 	CompletedPerSecond float64        `json:"runs_completed_per_second"`
 
-	MessagesExpected   int            `json:"messages_expected"`
-	MessagesDelivered  int            `json:"messages_delivered"`
+	MessagesExpected  int `json:"messages_expected"`
+	MessagesDelivered int `json:"messages_delivered"`
+	// MessagesStopped are the expected messages of followers who
+	// unfollowed that were not sent by then: they fail as unfollowed.
+	MessagesStopped    int            `json:"messages_stopped_by_unfollow"`
 	DeliveredPerSecond float64        `json:"messages_delivered_per_second"`
 	Outbox             map[string]int `json:"outbox"`
 
@@ -1071,6 +1074,7 @@ func (r *benchReport) fillFromBooks(b *benchBooks) {
 			r.Failures["message_"+k] += n
 		}
 	}
+	r.MessagesStopped = b.stoppedN
 	r.Duplicates = b.duplicates
 }
 
@@ -1427,8 +1431,12 @@ func (r *benchReport) print(w io.Writer) {
 		}
 		fmt.Fprintf(tw, "runs\t%d started (%s)\n", started, joinCounts(r.RunsStarted, ", "))
 		fmt.Fprintf(tw, "\t%d completed: %.1f/s; now %s\n", r.RunsCompleted, r.CompletedPerSecond, joinCounts(r.Runs, ", "))
-		fmt.Fprintf(tw, "messages\t%d delivered to the fake API of %d expected, %.1f/s (drained %.2fs after the last ack)\n",
-			r.MessagesDelivered, r.MessagesExpected, r.DeliveredPerSecond, r.DrainSeconds)
+		stopped := ""
+		if r.MessagesStopped > 0 {
+			stopped = fmt.Sprintf(" (%d stopped by their follower's unfollow)", r.MessagesStopped)
+		}
+		fmt.Fprintf(tw, "messages\t%d delivered to the fake API of %d expected%s, %.1f/s (drained %.2fs after the last ack)\n",
+			r.MessagesDelivered, r.MessagesExpected, stopped, r.DeliveredPerSecond, r.DrainSeconds)
 		fmt.Fprintf(tw, "outbox\t%s\n", joinCounts(r.Outbox, ", "))
 	}
 	if len(r.StoreSizes) > 0 {

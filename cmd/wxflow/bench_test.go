@@ -51,7 +51,8 @@ func checkSane(t *testing.T, rep benchReport) {
 	if events != rep.Acked || rep.Events["follow"] != rep.Followers {
 		t.Errorf("events %v for %d acknowledged callbacks of %d followers", rep.Events, rep.Acked, rep.Followers)
 	}
-	if rep.MessagesDelivered != rep.MessagesExpected || rep.MessagesDelivered == 0 || rep.Outbox["sent"] != rep.MessagesDelivered || len(rep.Outbox) != 1 {
+	if rep.MessagesDelivered+rep.MessagesStopped != rep.MessagesExpected || rep.MessagesDelivered == 0 || rep.Outbox["sent"] != rep.MessagesDelivered ||
+		rep.Outbox["failed:unfollowed"] != rep.MessagesStopped || len(rep.Outbox) != 1+min(rep.MessagesStopped, 1) {
 		t.Errorf("messages: expected %d, delivered %d, outbox %v", rep.MessagesExpected, rep.MessagesDelivered, rep.Outbox)
 	}
 	l := rep.AckLatency
