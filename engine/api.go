@@ -90,7 +90,7 @@ func (e *Engine) StartFlow(ctx context.Context, account, contact, flow string, v
 			refused = fmt.Errorf("%w: %s is cooling down for %s (cooldown %s)", ErrNotStarted, flow, contact, p.flow.Cooldown)
 			return nil
 		}
-		r, err := w.startFlow(cs, p, eventEnvAt("api", w.now), startOpts{by: "started through the admin API or the console", vars: maps.Clone(vars)})
+		r, err := w.startFlow(cs, p, eventEnvAt("api", w.now), startOpts{by: startedByAPI, vars: maps.Clone(vars)})
 		if err != nil {
 			return err
 		}

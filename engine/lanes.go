@@ -809,7 +809,7 @@ func (w *work) doQueued(q *Queued) error {
 			}
 			return err
 		}
-		_, err = w.startFlow(cs, p, eventEnvAt("api", w.now), startOpts{by: "started through the admin API or the console", vars: q.Vars})
+		_, err = w.startFlow(cs, p, eventEnvAt("api", w.now), startOpts{by: startedByAPI, vars: q.Vars})
 		return err
 	}
 	w.e.log.Error("lanes: a queued item of an unknown kind is dropped", "kind", q.Kind, "contact", q.Contact)

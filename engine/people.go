@@ -327,7 +327,7 @@ func (w *work) startFor(cs *contactState, flow string, vars map[string]any, by s
 	if cooling {
 		return nil, fmt.Errorf("%w: %s is cooling down for %s (cooldown %s)", ErrNotStarted, flow, cs.c.ID, p.flow.Cooldown), nil
 	}
-	r, err := w.startFlow(cs, p, eventEnvAt("api", w.now), startOpts{by: "started by " + by, vars: maps.Clone(vars)})
+	r, err := w.startFlow(cs, p, eventEnvAt("api", w.now), startOpts{by: startedByPrefix + by, vars: maps.Clone(vars)})
 	if err != nil {
 		return nil, nil, err
 	}

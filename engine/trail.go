@@ -16,6 +16,30 @@ import (
 // bound.
 const maxTrail = 100
 
+// startedByAPI is the first trail entry of a run the admin token started
+// (the API or the console); startedByPrefix and an Action's by() that of
+// a run an operator (or the API on their behalf) started.
+const (
+	startedByAPI    = "started through the admin API or the console"
+	startedByPrefix = "started by "
+)
+
+// StartedFromOutside tells whether the run was started through the admin
+// API, the console or by an operator's start, not by an event, a
+// schedule, a conversation trigger or another flow: what no scenario
+// action plays. It reads the trail's first entry, and says false when
+// that entry was dropped.
+func (r *Run) StartedFromOutside() bool {
+	if r.State.TrailDropped > 0 || len(r.State.Trail) == 0 {
+		return false
+	}
+	e := r.State.Trail[0]
+	if e.Step != "" {
+		return false
+	}
+	return e.What == startedByAPI || e.What == startedByPrefix+"api" || strings.HasPrefix(e.What, startedByPrefix+"operator ")
+}
+
 // TrailEntry is one thing a run did: the steps it ran, what each led to,
 // and the messages they reserved. The console draws a run's timeline from
 // it; the messages' statuses are read from the outbox.

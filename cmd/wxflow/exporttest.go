@@ -98,7 +98,7 @@ func runExportTest(ctx context.Context, args []string, stdout, stderr io.Writer)
 		return exitProblems
 	}
 	if n := bytes.Count(src, []byte("# "+scenario.NotPlayed)); n > 0 {
-		fmt.Fprintf(stderr, "wxflow export-test: warning: %d of the conversation's events or replies have no scenario action (comments \"# not played\"): what followed them may differ, and the scenario may not pass as written (docs/testing.md)\n", n)
+		fmt.Fprintf(stderr, "wxflow export-test: warning: %d of the conversation's events and messages have no scenario action (comments \"# not played\": events the scenario language has no action for, people's replies, messages of runs started through the API or by an operator): what followed them may differ, and the scenario may not pass as written (docs/testing.md)\n", n)
 	}
 	if *out == "" {
 		stdout.Write(src) // (run reports an error writing it)

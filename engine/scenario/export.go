@@ -156,6 +156,14 @@ func writeExport(o ExportOptions, events []*engine.EventRecord, msgs []*engine.O
 	for _, m := range msgs {
 		items = append(items, exportItem{at: m.CreatedAt, msg: m})
 	}
+	// Runs started through the admin API or by an operator: no action of
+	// the scenario starts them, so their messages are comments.
+	outside := map[int64]bool{}
+	for _, r := range runs {
+		if r.StartedFromOutside() {
+			outside[r.ID] = true
+		}
+	}
 	// By time; at the same time events go first (what they cause is
 	// reserved then), messages in the order they were reserved.
 	sort.SliceStable(items, func(i, j int) bool {
@@ -218,6 +226,10 @@ func writeExport(o ExportOptions, events []*engine.EventRecord, msgs []*engine.O
 		}
 		if it.at.Sub(clock) > exportWaitSlack {
 			moveTo(it.at)
+		}
+		if it.msg.RunID != 0 && outside[it.msg.RunID] {
+			cur.expects = append(cur.expects, "# "+notPlayedStart+": "+oneLine(expectLine(it.msg)))
+			continue
 		}
 		cur.addMessage(it.msg, first)
 	}
@@ -435,6 +447,10 @@ const NotPlayed = "not played (the scenario language has no action for it)"
 
 // notPlayedPerson begins the comment of a person's reply.
 const notPlayedPerson = NotPlayed + ", a person's reply"
+
+// notPlayedStart begins the comment of a message of a run started
+// through the admin API or by an operator.
+const notPlayedStart = NotPlayed + ", a run started through the API or by an operator"
 
 // addMessage adds the expect line of a message reserved after the
 // point, and the fail_next that makes the simulated channel refuse it as

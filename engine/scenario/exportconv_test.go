@@ -221,3 +221,37 @@ func TestExportWritesThePeople(t *testing.T) {
 		t.Errorf("an export without people writes a header of them:\n%s", src)
 	}
 }
+
+// TestExportStartFromOutsideIsAComment: the messages of a run started
+// through the admin API or by an operator are comments (counted by
+// export-test's warning), not expects that no action of the scenario
+// could make true: docs/console.md's API start of order-status, exported,
+// failed at its message ("got no message: nothing more was sent").
+func TestExportStartFromOutsideIsAComment(t *testing.T) {
+	t.Parallel()
+	at := time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
+	events := []*engine.EventRecord{{Key: "1", ReceivedAt: at, Event: channels.Event{Kind: channels.Text, Text: "help"}}}
+	runs := []*engine.Run{
+		{ID: 7, State: engine.RunState{Trail: engine.Trail{{At: at, What: `started by text "help"`}}}},
+		{ID: 8, State: engine.RunState{Trail: engine.Trail{{At: at, What: "started through the admin API or the console"}}}},
+		{ID: 9, State: engine.RunState{Trail: engine.Trail{{At: at, What: "started by operator amy"}}}},
+	}
+	msgs := []*engine.OutboxEntry{
+		{ID: 1, RunID: 7, CreatedAt: at, Status: engine.OutboxSent, Message: channels.Message{Type: "text", Text: "How can we help?"}},
+		{ID: 2, RunID: 8, CreatedAt: at.Add(time.Minute), Status: engine.OutboxSent, Message: channels.Message{Type: "text", Text: "Order A-1 ships today."}},
+		{ID: 3, RunID: 9, CreatedAt: at.Add(2 * time.Minute), Status: engine.OutboxSent, Message: channels.Message{Type: "text", Text: "Rate us?"}},
+	}
+	src := string(writeExport(ExportOptions{Account: "main", Contact: "o_c", Zone: time.UTC}, events, msgs, runs))
+	for _, want := range []string{
+		"  - expect: \"How can we help?\"\n",
+		"  # " + NotPlayed + ", a run started through the API or by an operator: expect: \"Order A-1 ships today.\"\n",
+		"  # " + NotPlayed + ", a run started through the API or by an operator: expect: \"Rate us?\"\n",
+	} {
+		if !strings.Contains(src, want) {
+			t.Errorf("export lacks %q:\n%s", want, src)
+		}
+	}
+	if f := Parse("x.test.yaml", []byte(src)); len(f.Problems) > 0 {
+		t.Fatalf("the export does not parse: %v\n%s", f.Problems, src)
+	}
+}
