@@ -310,3 +310,20 @@ func TestReplaceFileKeepsTheOldOnFailure(t *testing.T) {
 		t.Fatalf("left behind: %v", entries)
 	}
 }
+
+// TestHelpGraphSaysSVG: wxflow help's line for graph says both formats;
+// it said "as a Mermaid flowchart" alone while graph -h and the README
+// also give --format svg.
+func TestHelpGraphSaysSVG(t *testing.T) {
+	t.Parallel()
+	r := runCLI(t, "help")
+	for _, line := range strings.Split(r.stdout, "\n") {
+		if strings.HasPrefix(strings.TrimSpace(line), "graph ") {
+			if !strings.Contains(line, "SVG") {
+				t.Errorf("help's graph line does not say SVG: %q", line)
+			}
+			return
+		}
+	}
+	t.Fatalf("help has no graph line:\n%s", r.stdout)
+}

@@ -28,7 +28,7 @@ type command struct {
 var commands = map[string]command{
 	"validate": {"check flow files and print every problem", runValidate},
 	"schema":   {"print the JSON Schema of flow files, for editors", runSchema},
-	"graph":    {"print a flow (or a folder's flows) as a Mermaid flowchart", runGraph},
+	"graph":    {"print a flow (or a folder's flows) as a Mermaid flowchart, or a flow as SVG", runGraph},
 	"docs":     {"print the flow language reference (docs/flows.md)", runDocs},
 	"test":     {"run *.test.yaml scenarios on the simulated channel", runTest},
 	"chat":     {"chat with the flows as a simulated follower", runChat},
