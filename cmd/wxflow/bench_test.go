@@ -454,3 +454,25 @@ func TestBenchRemote(t *testing.T) {
 		t.Errorf("exit %d, unconfirmed %d, failures %v", r.code, rep.Unconfirmed, rep.Failures)
 	}
 }
+
+// TestBenchUsageSaysEveryFlag: bench -h's usage lines name every flag
+// it defines; --seed, --db, --keep, --writers, --original-id and
+// --write-flows were only in the list below them.
+func TestBenchUsageSaysEveryFlag(t *testing.T) {
+	t.Parallel()
+	r := runCLI(t, "bench", "-h")
+	head, defaults, ok := strings.Cut(r.stderr, "\n\n")
+	if !ok {
+		t.Fatalf("no usage lines:\n%s", r.stderr)
+	}
+	for _, line := range strings.Split(defaults, "\n") {
+		if !strings.HasPrefix(line, "  -") {
+			continue
+		}
+		name, _, _ := strings.Cut(strings.TrimPrefix(line, "  -"), " ")
+		name, _, _ = strings.Cut(name, "\t")
+		if !strings.Contains(head, "--"+name) {
+			t.Errorf("the usage lines do not name --%s:\n%s", name, head)
+		}
+	}
+}
