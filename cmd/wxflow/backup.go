@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 
 	"github.com/wxflow/wxflow/cmd/wxflow/internal/config"
 	"github.com/wxflow/wxflow/engine/sqlite"
@@ -47,6 +48,10 @@ func runBackup(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		fmt.Fprintf(stderr, "wxflow backup: %v\n", err)
 		return exitUsage
 	}
+	if parent := filepath.Dir(to); !folderExists(parent) {
+		fmt.Fprintf(stderr, "wxflow backup: the folder %s does not exist (wxflow backup makes no folder: make it first)\n", parent)
+		return exitUsage
+	}
 	err := sqlite.Backup(ctx, db, to)
 	switch {
 	case errors.Is(err, sqlite.ErrBackupExists):
@@ -62,4 +67,11 @@ func runBackup(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	}
 	fmt.Fprintf(stdout, "backed up %s to %s (%d bytes, integrity ok)\n", db, to, size)
 	return exitOK
+}
+
+// folderExists tells whether dir is a folder (a backup's file goes in one
+// that exists: wxflow backup makes none).
+func folderExists(dir string) bool {
+	fi, err := os.Stat(dir)
+	return err == nil && fi.IsDir()
 }

@@ -224,3 +224,23 @@ func TestBackupConfigDatabase(t *testing.T) {
 		t.Error("a backup of a missing store created it")
 	}
 }
+
+// TestBackupFolderMissing: a backup into a folder that does not exist is
+// a usage error that names the folder; it said 'wxflow backup: backup:
+// open backups/x.db: no such file or directory' (exit 1), as when
+// docs/config.md's example ran before its mkdir.
+func TestBackupFolderMissing(t *testing.T) {
+	dir := t.TempDir()
+	db := filepath.Join(dir, "wxflow.db")
+	_, stop := backupEngine(t, db)
+	stop()
+	to := filepath.Join(dir, "backups", "x.db")
+	var stdout, stderr bytes.Buffer
+	if code := run(context.Background(), []string{"backup", "--database", db, to}, &stdout, &stderr); code != exitUsage {
+		t.Fatalf("wxflow backup into a missing folder = %d, want %d; stderr:\n%s", code, exitUsage, stderr.String())
+	}
+	want := "wxflow backup: the folder " + filepath.Join(dir, "backups") + " does not exist (wxflow backup makes no folder: make it first)\n"
+	if stderr.String() != want {
+		t.Errorf("stderr = %q, want %q", stderr.String(), want)
+	}
+}
