@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 
 	"github.com/wxflow/wxflow/flows"
 )
@@ -49,6 +50,10 @@ func runGraph(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	if st, err := os.Stat(files[0]); err == nil && st.IsDir() {
 		return graphDir(files[0], *format, stdout, stderr)
 	}
+	if what := notAFlow(files[0]); what != "" {
+		fmt.Fprintf(stderr, "wxflow graph: %s is %s, not a flow: name a flow's file, or the folder for all its flows\n", files[0], what)
+		return exitUsage
+	}
 	src, err := os.ReadFile(files[0])
 	if err != nil {
 		fmt.Fprintf(stderr, "wxflow graph: %v\n", err)
@@ -67,4 +72,16 @@ func runGraph(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		fmt.Fprint(stdout, flows.Mermaid(f))
 	}
 	return exitOK
+}
+
+// notAFlow says what a file that validate and the flows folder never take
+// for a flow is: a test scenario or the menu; "" for any other file.
+func notAFlow(file string) string {
+	switch name := filepath.Base(file); {
+	case isTestFile(name):
+		return "a test scenario (wxflow test runs it)"
+	case name == "menu.yaml" || name == "menu.yml":
+		return "the account's menu (wxflow validate checks it with the flows beside it)"
+	}
+	return ""
 }

@@ -96,3 +96,23 @@ func TestGraphUsage(t *testing.T) {
 		t.Errorf("broken flow: exit %d, want %d, stdout %q", r.code, exitProblems, r.stdout)
 	}
 }
+
+// TestGraphNotAFlow: a test scenario or menu.yaml given to graph is said
+// to be one; both were loaded as flows and refused with a flow's errors
+// (missing key "steps" in flow, unknown key "menu" in flow), which
+// validate, skipping them, never gives.
+func TestGraphNotAFlow(t *testing.T) {
+	t.Parallel()
+	for file, want := range map[string]string{
+		filepath.Join(examplesDir, "menu.yaml"):         "is the account's menu",
+		filepath.Join(examplesDir, "welcome.test.yaml"): "is a test scenario",
+	} {
+		r := runCLI(t, "graph", file)
+		if r.code != exitUsage || r.stdout != "" {
+			t.Errorf("%s: exit %d, want %d; stdout %q", file, r.code, exitUsage, r.stdout)
+		}
+		if !strings.Contains(r.stderr, file+" "+want) || strings.Contains(r.stderr, "in flow") {
+			t.Errorf("%s: stderr does not say what it is:\n%s", file, r.stderr)
+		}
+	}
+}
