@@ -53,6 +53,10 @@ type Store struct {
 	readOnly bool
 	// lock holds the file for Options.Exclusive until Close.
 	lock *os.File
+	// path and file are the locked file's path and what it was when
+	// opened: Update commits only while the path still names it.
+	path string
+	file os.FileInfo
 }
 
 // Options tunes the store.
@@ -135,7 +139,36 @@ func Open(ctx context.Context, file string, opts Options) (*Store, error) {
 		return nil, err
 	}
 	st.lock = lock
+	if lock != nil {
+		if st.file, err = lock.Stat(); err != nil {
+			st.Close()
+			return nil, fmt.Errorf("open store %s: %w", file, err)
+		}
+		st.path = path
+	}
 	return st, nil
+}
+
+// ErrFileGone is returned by a served store's Update when its file is no
+// longer at its path: deleted, moved or replaced while the server ran.
+// Nothing is committed: what would be written there is lost at the next
+// start, and another server could start on a new file at the path.
+var ErrFileGone = errors.New("the database file was deleted, moved or replaced while the server ran: nothing more is written to it; stop wxflow, put the store back (or restore a backup, docs/config.md#backup-and-restore) and start it again")
+
+// checkFile returns ErrFileGone when the path of the store's locked file
+// names another file or none.
+func (s *Store) checkFile() error {
+	if s.file == nil {
+		return nil
+	}
+	fi, err := os.Stat(s.path)
+	if err == nil && os.SameFile(fi, s.file) {
+		return nil
+	}
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("store %s: %w", s.path, err)
+	}
+	return fmt.Errorf("store %s: %w", s.path, ErrFileGone)
 }
 
 // IsFilePath reports whether a database setting names a file by its path,
@@ -522,6 +555,9 @@ func (s *Store) Update(ctx context.Context, fn func(tx engine.Tx) error) (err er
 		return err
 	}
 	if err := t.unstart(); err != nil {
+		return err
+	}
+	if err := s.checkFile(); err != nil {
 		return err
 	}
 	if _, err := s.wc.ExecContext(ctx, "COMMIT"); err != nil {

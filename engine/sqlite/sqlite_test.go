@@ -398,3 +398,60 @@ func TestStoreSettings(t *testing.T) {
 	}
 	r.Close()
 }
+
+// TestFileGoneWhileServing: a served store whose file is deleted, moved
+// or replaced under the server takes no more writes. Before, commits went
+// on into the unlinked file (or the moved one): every callback was
+// acknowledged and every event lost at the next start, and a second
+// server could start on a new file at the path beside the first.
+func TestFileGoneWhileServing(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	write := func(s *sqlite.Store) error {
+		return s.Update(ctx, func(tx engine.Tx) error {
+			return tx.SetSchedule("k", time.Unix(1, 0))
+		})
+	}
+	for _, c := range []struct {
+		name string
+		gone func(file string) error
+	}{
+		{"deleted", func(file string) error {
+			for _, f := range []string{file, file + "-wal", file + "-shm"} {
+				if err := os.Remove(f); err != nil {
+					return err
+				}
+			}
+			return nil
+		}},
+		{"moved", func(file string) error { return os.Rename(file, file+".old") }},
+		{"replaced", func(file string) error {
+			if err := os.WriteFile(file+".new", nil, 0o600); err != nil {
+				return err
+			}
+			return os.Rename(file+".new", file)
+		}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			file := filepath.Join(t.TempDir(), "w.db")
+			s, err := sqlite.Open(ctx, file, sqlite.Options{Exclusive: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			if err := write(s); err != nil {
+				t.Fatal(err)
+			}
+			if err := c.gone(file); err != nil {
+				t.Fatal(err)
+			}
+			err = write(s)
+			if !errors.Is(err, sqlite.ErrFileGone) {
+				t.Fatalf("a write after the file was %s: %v, want ErrFileGone", c.name, err)
+			}
+			if !strings.Contains(err.Error(), file) {
+				t.Errorf("the error does not name the file: %v", err)
+			}
+		})
+	}
+}
