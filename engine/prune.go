@@ -225,7 +225,7 @@ func (p *Pruner) Prune(ctx context.Context) (Pruned, error) {
 			return Pruned{Runs: n, Messages: m}, n == limit, err
 		}, nil},
 		{cutoff(r.Messages), func(tx Tx, before time.Time, limit int) (Pruned, bool, error) {
-			n, l, done, err := tx.PruneOutbox(before, after, limit)
+			n, l, done, err := tx.PruneOutbox(before, now, after, limit)
 			last = l
 			return Pruned{Messages: n}, !done, err
 		}, func() { after = last }},

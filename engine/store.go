@@ -182,8 +182,11 @@ type Tx interface {
 	// It keeps the entries of active runs and the entry with the largest
 	// ID. It returns how many it deleted, the last ID it looked at (the
 	// after of the next call), and done when no entry reserved before
-	// before is left past that ID.
-	PruneOutbox(before time.Time, after int64, limit int) (deleted int, last int64, done bool, err error)
+	// before is left past that ID: at the first entry reserved between
+	// before and now. An entry reserved after now (while the clock ran
+	// ahead) does not end the walk: entries reserved after it, once the
+	// clock came back, may be old.
+	PruneOutbox(before, now time.Time, after int64, limit int) (deleted int, last int64, done bool, err error)
 }
 
 // Contact is a follower of an account.

@@ -2100,7 +2100,7 @@ func (t *pgTx) PruneRuns(before time.Time, limit int) (int, int, error) {
 	return len(ids), int(msgs), nil
 }
 
-func (t *pgTx) PruneOutbox(before time.Time, after int64, limit int) (int, int64, bool, error) {
+func (t *pgTx) PruneOutbox(before, now time.Time, after int64, limit int) (int, int64, bool, error) {
 	last, seen, done := after, 0, false
 	err := t.query(`SELECT id, created_at FROM outbox WHERE id > $1 ORDER BY id LIMIT $2`, []any{after, limit}, func(rows pgx.Rows) error {
 		for rows.Next() {
@@ -2109,7 +2109,7 @@ func (t *pgTx) PruneOutbox(before time.Time, after int64, limit int) (int, int64
 				return err
 			}
 			seen++
-			if created >= engine.UnixNanos(before) {
+			if created >= engine.UnixNanos(before) && created <= engine.UnixNanos(now) {
 				done = true
 				break
 			}

@@ -1394,7 +1394,7 @@ func (t *sqliteTx) PruneRuns(before time.Time, limit int) (int, int, error) {
 	return n, int(msgs), nil
 }
 
-func (t *sqliteTx) PruneOutbox(before time.Time, after int64, limit int) (int, int64, bool, error) {
+func (t *sqliteTx) PruneOutbox(before, now time.Time, after int64, limit int) (int, int64, bool, error) {
 	rows, err := t.tx.QueryContext(t.ctx, `SELECT id, created_at FROM outbox WHERE id > ? ORDER BY id LIMIT ?`, after, limit)
 	if err != nil {
 		return 0, after, false, fmt.Errorf("prune outbox: %w", err)
@@ -1407,7 +1407,7 @@ func (t *sqliteTx) PruneOutbox(before time.Time, after int64, limit int) (int, i
 			return 0, after, false, fmt.Errorf("prune outbox: %w", err)
 		}
 		seen++
-		if created >= engine.UnixNanos(before) {
+		if created >= engine.UnixNanos(before) && created <= engine.UnixNanos(now) {
 			done = true
 			break
 		}

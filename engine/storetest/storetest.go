@@ -167,6 +167,7 @@ var groups = []group{
 		{"Events", testPruneEvents},
 		{"Runs", testPruneRuns},
 		{"Outbox", testPruneOutbox},
+		{"OutboxAfterAClockJump", testPruneOutboxAfterAClockJump},
 		{"IDsNotReused", testPruneIDsNotReused},
 	}},
 }
@@ -2710,7 +2711,7 @@ func testPruneRuns(t *testing.T, s engine.Store) {
 // pruneOutbox walks the outbox with PruneOutbox, limit entries a
 // transaction, until it is done, and returns how many it deleted and the
 // IDs each call stopped at.
-func pruneOutbox(t *testing.T, s engine.Store, before time.Time, limit int) (int, []int64) {
+func pruneOutbox(t *testing.T, s engine.Store, before, now time.Time, limit int) (int, []int64) {
 	t.Helper()
 	var after int64
 	total, stops := 0, []int64{}
@@ -2719,7 +2720,7 @@ func pruneOutbox(t *testing.T, s engine.Store, before time.Time, limit int) (int
 		var done bool
 		update(t, s, func(tx engine.Tx) error {
 			var err error
-			n, after, done, err = tx.PruneOutbox(before, after, limit)
+			n, after, done, err = tx.PruneOutbox(before, now, after, limit)
 			return err
 		})
 		total += n
@@ -2779,16 +2780,50 @@ func testPruneOutbox(t *testing.T, s engine.Store) {
 		}
 		return nil
 	})
-	n, stops := pruneOutbox(t, s, at(time.Hour), 2)
+	n, stops := pruneOutbox(t, s, at(time.Hour), at(2*time.Hour), 2)
 	if n != 3 {
 		t.Errorf("PruneOutbox deleted %d, want 3", n)
 	}
 	mustEqual(t, "where the calls of 2 stopped", stops, []int64{2, 4, 6, 7})
-	if n, _ := pruneOutbox(t, s, at(time.Hour), 10); n != 0 {
+	if n, _ := pruneOutbox(t, s, at(time.Hour), at(2*time.Hour), 10); n != 0 {
 		t.Errorf("PruneOutbox(nothing left) = %d", n)
 	}
 	mustEqual(t, "messages kept", outboxIDs(listOutbox(t, s, engine.OutboxFilter{})), []int64{4, 5, 6, 7, 8})
 	checkCounts(t, s, map[string]int{"runs": 2, "outbox": 5})
+}
+
+// testPruneOutboxAfterAClockJump: a message reserved while the clock ran
+// ahead (created in the future) does not end the walk, as a message
+// reserved after the cutoff does: the walk stopped at it, and no message
+// reserved after it went until the clock caught up (a year's jump kept
+// the outbox growing for a year).
+func testPruneOutboxAfterAClockJump(t *testing.T, s engine.Store) {
+	update(t, s, func(tx engine.Tx) error {
+		if err := tx.InsertRun(numberedRun(1, "a", "alice", "f", engine.RunCompleted)); err != nil {
+			return err
+		}
+		for i, created := range []time.Duration{
+			0,                    // 1: goes
+			365 * 24 * time.Hour, // 2: reserved with the clock a year ahead: stays
+			time.Minute,          // 3: the clock came back: goes
+			2 * time.Hour,        // 4: reserved recently: stays, the walk ends
+			2 * time.Hour,        // 5: the newest: stays
+		} {
+			o := pending("a", "alice", fmt.Sprint("m", i+1), 1, at(created))
+			if err := tx.InsertOutbox(o); err != nil {
+				return err
+			}
+			if err := tx.FinishOutbox(o.ID, engine.OutboxSent, "", 0, "", at(created)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	n, _ := pruneOutbox(t, s, at(time.Hour), at(3*time.Hour), 2)
+	if n != 2 {
+		t.Errorf("PruneOutbox deleted %d, want 2", n)
+	}
+	mustEqual(t, "messages kept", outboxIDs(listOutbox(t, s, engine.OutboxFilter{})), []int64{2, 4, 5})
 }
 
 func testPruneIDsNotReused(t *testing.T, s engine.Store) {
@@ -2808,7 +2843,7 @@ func testPruneIDsNotReused(t *testing.T, s engine.Store) {
 		return nil
 	})
 	pruneRuns(t, s, at(24*time.Hour), 10)
-	pruneOutbox(t, s, at(24*time.Hour), 10)
+	pruneOutbox(t, s, at(24*time.Hour), at(48*time.Hour), 10)
 	checkCounts(t, s, map[string]int{"runs": 1, "outbox": 1})
 	update(t, s, func(tx engine.Tx) error {
 		r := sampleRun("a", "bob", "f")
