@@ -57,6 +57,9 @@ func runBackup(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	case errors.Is(err, sqlite.ErrBackupExists):
 		fmt.Fprintf(stderr, "wxflow backup: %s exists: a backup never overwrites a file; choose a new name\n", to)
 		return exitUsage
+	case errors.Is(err, sqlite.ErrNotAStore):
+		fmt.Fprintf(stderr, "wxflow backup: %v; nothing was written (is --database or the config's database: the store wxflow serve uses?)\n", err)
+		return exitUsage
 	case err != nil:
 		fmt.Fprintf(stderr, "wxflow backup: %v\n", err)
 		return exitProblems

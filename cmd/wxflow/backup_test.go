@@ -244,3 +244,37 @@ func TestBackupFolderMissing(t *testing.T) {
 		t.Errorf("stderr = %q, want %q", stderr.String(), want)
 	}
 }
+
+// TestBackupRefusesAFileThatIsNotAStore: a database file without a
+// store (an empty file, another program's SQLite database: a wrong
+// --database or database:) is refused, writing nothing. It was "backed
+// up ... integrity ok" (exit 0), a copy that restored as an empty store.
+func TestBackupRefusesAFileThatIsNotAStore(t *testing.T) {
+	dir := t.TempDir()
+	empty := filepath.Join(dir, "empty.db")
+	if err := os.WriteFile(empty, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	other := filepath.Join(dir, "other.db")
+	db, err := sql.Open("sqlite3", other)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(`CREATE TABLE t (x); INSERT INTO t VALUES (1)`); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	for i, file := range []string{empty, other} {
+		to := filepath.Join(dir, fmt.Sprintf("b%d.db", i))
+		var stdout, stderr bytes.Buffer
+		if code := run(context.Background(), []string{"backup", "--database", file, to}, &stdout, &stderr); code != exitUsage {
+			t.Errorf("wxflow backup of %s = %d, want %d; stdout %q", filepath.Base(file), code, exitUsage, stdout.String())
+		}
+		if !strings.Contains(stderr.String(), "not a wxflow store") {
+			t.Errorf("stderr = %q, want it to say the file is not a wxflow store", stderr.String())
+		}
+		if _, err := os.Stat(to); err == nil {
+			t.Errorf("the backup of %s was written", filepath.Base(file))
+		}
+	}
+}

@@ -14,14 +14,19 @@ import (
 // exists: a backup never overwrites anything.
 var ErrBackupExists = errors.New("the backup file exists")
 
+// ErrNotAStore is returned by Backup when the file holds no wxflow store
+// (an empty file, another program's database): nothing is written.
+var ErrNotAStore = errors.New("not a wxflow store (no schema_migrations table)")
+
 // Backup writes a consistent copy of the SQLite store in file to
 // the new file to, while a server may be writing the store: SQLite's
 // VACUUM INTO, on a connection of its own, copies the database as of one
 // read transaction (committed transactions only, the WAL included), and
 // the copy is checked with PRAGMA integrity_check. It refuses to write
-// over an existing file (ErrBackupExists) and removes a copy it could not
-// finish. Restoring is copying the backup back in place of the database
-// while no server runs, after removing the database's -wal and -shm
+// over an existing file (ErrBackupExists), refuses a file that holds no
+// store (ErrNotAStore) and removes a copy it could not finish. Restoring
+// is copying the backup back in place of the database while no server
+// runs, after removing the database's -wal and -shm
 // files.
 func Backup(ctx context.Context, file, to string) error {
 	if _, err := os.Stat(file); err != nil {
@@ -53,6 +58,13 @@ func vacuumInto(ctx context.Context, file, to string) error {
 		return fmt.Errorf("backup: open the store: %w", err)
 	}
 	defer db.Close()
+	var has int
+	if err := db.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'`).Scan(&has); err != nil {
+		return fmt.Errorf("backup: read the store: %w", err)
+	}
+	if has == 0 {
+		return fmt.Errorf("backup: %s is %w", file, ErrNotAStore)
+	}
 	if _, err := db.ExecContext(ctx, `VACUUM INTO ?`, to); err != nil {
 		return fmt.Errorf("backup: copy the store: %w", err)
 	}
