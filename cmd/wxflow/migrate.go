@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/wxflow/wxflow/cmd/wxflow/internal/config"
+	"github.com/wxflow/wxflow/engine"
 	"github.com/wxflow/wxflow/engine/postgres"
 	"github.com/wxflow/wxflow/engine/sqlite"
 )
@@ -81,7 +82,25 @@ func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		if created {
 			name += " (a new store: there was no file)"
 		}
-		st, err := sqlite.Open(ctx, db, sqlite.Options{ReadConns: 1})
+		// Held as wxflow serve holds it, so that no server starts on it
+		// meanwhile, nor runs on it while it is migrated.
+		st, err := sqlite.Open(ctx, db, sqlite.Options{ReadConns: 1, Exclusive: true})
+		if errors.Is(err, sqlite.ErrInUse) {
+			// A server holds it: fine when there is nothing to migrate;
+			// migrated under a server of an older wxflow, that server
+			// would go on with code that does not know the new schema.
+			ro, rerr := sqlite.Open(ctx, db, sqlite.Options{ReadConns: 1, ReadOnly: true})
+			if rerr == nil {
+				ro.Close()
+				fmt.Fprintf(stdout, "%s is at %s already: nothing to migrate\n", name, schema)
+				return exitOK
+			}
+			if errors.Is(rerr, engine.ErrNewerSchema) {
+				err = rerr
+			} else {
+				err = fmt.Errorf("a wxflow serve is using %s and the store needs migrating: stop it first, then run wxflow migrate again (or start wxflow serve of this version: it migrates the store when it starts); migrated under it, a server of an older wxflow would go on with code that does not know the new schema", name)
+			}
+		}
 		if err != nil {
 			fmt.Fprintf(stderr, "wxflow migrate: %v\n", err)
 			return exitProblems
