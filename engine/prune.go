@@ -216,6 +216,13 @@ func (p *Pruner) Prune(ctx context.Context) (Pruned, error) {
 			n, err := tx.PruneEvents(before, false, limit)
 			return Pruned{Events: n}, n == limit, err
 		}, nil},
+		// The notes of the events gone (why they started nothing), a
+		// batch at a time too: all at once, a year's notes held the
+		// writer for half a minute.
+		{cutoff(keepLonger(r.Dedupe, r.Transcript)), func(tx Tx, before time.Time, limit int) (Pruned, bool, error) {
+			n, err := tx.PruneEventNotes(before, limit)
+			return Pruned{}, n == limit, err
+		}, nil},
 		{cutoff(keepLonger(r.Dedupe, r.Locations)), func(tx Tx, before time.Time, limit int) (Pruned, bool, error) {
 			n, err := tx.PruneEvents(before, true, limit)
 			return Pruned{Locations: n}, n == limit, err

@@ -212,3 +212,32 @@ func (h *harness) waitPruned(kind string, n uint64) {
 		}
 	}
 }
+
+// TestPrunerPrunesEventNotesInBatches: the notes of events that started
+// nothing go with their events, a batch at a time like everything else.
+func TestPrunerPrunesEventNotesInBatches(t *testing.T) {
+	h := newHarness(t, map[string]string{"welcome.yaml": pruneWelcome})
+	for i := range 5 {
+		h.send(channels.Event{Kind: channels.Text, Text: "hello", MsgID: "m" + string(rune('a'+i))})
+	}
+	notes := func() int {
+		var n []*engine.EventNote
+		h.view(func(tx engine.ReadTx) error {
+			var err error
+			n, err = tx.EventNotes("main", "alice", 100)
+			return err
+		})
+		return len(n)
+	}
+	if n := notes(); n != 5 {
+		t.Fatalf("%d event notes, want 5", n)
+	}
+	p := h.pruner(engine.Retention{Dedupe: time.Hour, Transcript: time.Hour}, 2)
+	h.advance(2 * time.Hour)
+	if got := h.prune(p); got.Events != 5 {
+		t.Errorf("pruned %d events, want 5", got.Events)
+	}
+	if n := notes(); n != 0 {
+		t.Errorf("%d event notes left after their events went", n)
+	}
+}

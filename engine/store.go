@@ -167,9 +167,11 @@ type Tx interface {
 	Savepoint(fn func() error) error
 	// PruneEvents deletes up to limit events received before before and
 	// returns how many: location reports (channels.LocationReport) when
-	// locations is set, the events of every other kind when not, and
-	// then the event notes of events received before before.
+	// locations is set, the events of every other kind when not.
 	PruneEvents(before time.Time, locations bool, limit int) (int, error)
+	// PruneEventNotes deletes up to limit event notes of events received
+	// before before and returns how many.
+	PruneEventNotes(before time.Time, limit int) (int, error)
 	// PruneRuns deletes up to limit runs that ended before before, each
 	// with its outbox entries, and returns how many runs and entries. It
 	// keeps a run with an entry still pending or being sent, the run with

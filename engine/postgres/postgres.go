@@ -2051,9 +2051,21 @@ func (t *pgTx) PruneEvents(before time.Time, locations bool, limit int) (int, er
 	if err := t.flush(); err != nil {
 		return 0, fmt.Errorf("prune events: %w", err)
 	}
-	if !locations && n < int64(limit) {
-		// The last batch: the notes of the events gone go too.
-		t.write("prune event notes", `DELETE FROM event_notes WHERE at < $1`, engine.UnixNanos(before))
+	return int(n), nil
+}
+
+func (t *pgTx) PruneEventNotes(before time.Time, limit int) (int, error) {
+	if t.err != nil {
+		return 0, t.flush()
+	}
+	var n int64
+	t.queue(`DELETE FROM event_notes WHERE key IN (SELECT key FROM event_notes WHERE at < $1 LIMIT $2)`,
+		engine.UnixNanos(before), limit).Exec(func(ct pgconn.CommandTag) error {
+		n = ct.RowsAffected()
+		return nil
+	})
+	if err := t.flush(); err != nil {
+		return 0, fmt.Errorf("prune event notes: %w", err)
 	}
 	return int(n), nil
 }

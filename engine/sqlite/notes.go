@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/wxflow/wxflow/channels"
 	"github.com/wxflow/wxflow/engine"
@@ -40,10 +41,12 @@ func (t *sqliteTx) EventNotes(account, contact string, limit int) ([]*engine.Eve
 	return out, rows.Err()
 }
 
-// pruneEventNotes deletes the notes of events received before a time.
-func (t *sqliteTx) pruneEventNotes(before int64) error {
-	if _, err := t.tx.ExecContext(t.ctx, `DELETE FROM event_notes WHERE at < ?`, before); err != nil {
-		return fmt.Errorf("prune event notes: %w", err)
+func (t *sqliteTx) PruneEventNotes(before time.Time, limit int) (int, error) {
+	res, err := t.tx.ExecContext(t.ctx, `DELETE FROM event_notes WHERE key IN (SELECT key FROM event_notes INDEXED BY event_notes_age
+		WHERE at < ? LIMIT ?)`, engine.UnixNanos(before), limit)
+	if err != nil {
+		return 0, fmt.Errorf("prune event notes: %w", err)
 	}
-	return nil
+	n, err := res.RowsAffected()
+	return int(n), err
 }

@@ -1341,10 +1341,6 @@ func (t *sqliteTx) PruneEvents(before time.Time, locations bool, limit int) (int
 		return 0, fmt.Errorf("prune events: %w", err)
 	}
 	n, err := res.RowsAffected()
-	if err == nil && !locations && n < int64(limit) {
-		// The last batch: the notes of the events gone go too.
-		err = t.pruneEventNotes(engine.UnixNanos(before))
-	}
 	return int(n), err
 }
 
