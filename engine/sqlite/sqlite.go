@@ -54,9 +54,11 @@ type Store struct {
 	// lock holds the file for Options.Exclusive until Close.
 	lock *os.File
 	// path and file are the locked file's path and what it was when
-	// opened: Update commits only while the path still names it.
+	// opened, wal its write-ahead log as first seen: Update commits only
+	// while the paths still name them.
 	path string
 	file os.FileInfo
+	wal  os.FileInfo
 }
 
 // Options tunes the store.
@@ -145,6 +147,9 @@ func Open(ctx context.Context, file string, opts Options) (*Store, error) {
 			return nil, fmt.Errorf("open store %s: %w", file, err)
 		}
 		st.path = path
+		if wal, err := os.Stat(path + "-wal"); err == nil {
+			st.wal = wal
+		}
 	}
 	return st, nil
 }
@@ -162,13 +167,27 @@ func (s *Store) checkFile() error {
 		return nil
 	}
 	fi, err := os.Stat(s.path)
-	if err == nil && os.SameFile(fi, s.file) {
-		return nil
+	if errors.Is(err, fs.ErrNotExist) || (err == nil && !os.SameFile(fi, s.file)) {
+		return fmt.Errorf("store %s: %w", s.path, ErrFileGone)
 	}
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+	if err != nil {
 		return fmt.Errorf("store %s: %w", s.path, err)
 	}
-	return fmt.Errorf("store %s: %w", s.path, ErrFileGone)
+	// The write-ahead log too: SQLite keeps it while the writer's
+	// connection is open. Deleted, the commits in it since the last
+	// checkpoint were lost at a crash (a clean stop still checkpoints
+	// them from the file it has open).
+	wal, err := os.Stat(s.path + "-wal")
+	switch {
+	case err == nil && s.wal == nil:
+		s.wal = wal
+	case errors.Is(err, fs.ErrNotExist) && s.wal == nil:
+	case errors.Is(err, fs.ErrNotExist) || (err == nil && !os.SameFile(wal, s.wal)):
+		return fmt.Errorf("store %s-wal: %w", s.path, ErrFileGone)
+	case err != nil:
+		return fmt.Errorf("store %s-wal: %w", s.path, err)
+	}
+	return nil
 }
 
 // IsFilePath reports whether a database setting names a file by its path,
