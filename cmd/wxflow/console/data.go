@@ -146,9 +146,13 @@ type ContactView struct {
 
 // SessionView is a contact's WeChat session now.
 type SessionView struct {
-	Open      bool       `json:"open"`
-	ClosesAt  *time.Time `json:"closes_at,omitempty"`
-	QuotaLeft int        `json:"quota_left"`
+	// Open is set when a message may go now (followed, in the window,
+	// replies left); WindowOpen when the window itself is open, replies
+	// left or not, and ClosesAt when it closes (given while WindowOpen).
+	Open       bool       `json:"open"`
+	WindowOpen bool       `json:"window_open"`
+	ClosesAt   *time.Time `json:"closes_at,omitempty"`
+	QuotaLeft  int        `json:"quota_left"`
 	// LastInteraction is the kind of the interaction that opened the
 	// window (message or event) and LastAt when it came.
 	LastInteraction string     `json:"last_interaction"`
@@ -227,9 +231,9 @@ func messageSummary(m *channels.Message) string {
 	return m.Type
 }
 
-func sessionView(w channels.Window, s channels.Session) *SessionView {
-	v := &SessionView{Open: w.Open, QuotaLeft: w.QuotaLeft, LastInteraction: s.Kind.String(), LastAt: timePtr(s.Last), Used: s.Used, ClosedByWeChat: s.Closed}
-	if w.Open {
+func sessionView(w channels.Window, s channels.Session, now time.Time) *SessionView {
+	v := &SessionView{Open: w.Open, WindowOpen: windowOpen(w, s.Followed, now), QuotaLeft: w.QuotaLeft, LastInteraction: s.Kind.String(), LastAt: timePtr(s.Last), Used: s.Used, ClosedByWeChat: s.Closed}
+	if v.WindowOpen {
 		v.ClosesAt = timePtr(w.ExpiresAt)
 	}
 	return v
@@ -554,6 +558,6 @@ func (c *Console) contactDetail(ctx context.Context, account, id string) (*Conta
 	if err != nil {
 		return nil, err
 	}
-	v.Session = sessionView(c.eng.Window(account, s), s)
+	v.Session = sessionView(c.eng.Window(account, s), s, c.eng.Clock().Now())
 	return &v, nil
 }

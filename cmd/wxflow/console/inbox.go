@@ -50,9 +50,14 @@ type ConversationView struct {
 
 // WindowView is what WeChat lets the account send the contact now.
 type WindowView struct {
-	Open      bool       `json:"open"`
-	ClosesAt  *time.Time `json:"closes_at,omitempty"`
-	QuotaLeft int        `json:"quota_left"`
+	// Open is set when a message may go now (followed, in the window,
+	// replies left); WindowOpen when the window itself is open (the last
+	// interaction was less than 48 h ago), replies left or not. ClosesAt
+	// is when the window closes, given while WindowOpen.
+	Open       bool       `json:"open"`
+	WindowOpen bool       `json:"window_open"`
+	ClosesAt   *time.Time `json:"closes_at,omitempty"`
+	QuotaLeft  int        `json:"quota_left"`
 	// CanReply is set when a reply may go now; otherwise Reason and Why
 	// say why not (window_closed, quota_exhausted, unfollowed).
 	CanReply bool            `json:"can_reply"`
@@ -250,8 +255,8 @@ func (c *Console) conversationView(ct *engine.Contact, w channels.Window, now ti
 // windowView says what WeChat lets the account send now, before anyone
 // types: open until when and how many replies are left, or why not.
 func windowView(w channels.Window, followed bool, now time.Time) WindowView {
-	v := WindowView{Open: w.Open, QuotaLeft: w.QuotaLeft}
-	if w.Open {
+	v := WindowView{Open: w.Open, QuotaLeft: w.QuotaLeft, WindowOpen: windowOpen(w, followed, now)}
+	if v.WindowOpen {
 		v.ClosesAt = timePtr(w.ExpiresAt)
 	}
 	switch {
@@ -276,6 +281,14 @@ func windowView(w channels.Window, followed bool, now time.Time) WindowView {
 	}
 	v.Says = fmt.Sprintf("window closes in %s · %d %s left", span(w.ExpiresAt.Sub(now)), w.QuotaLeft, replies)
 	return v
+}
+
+// windowOpen reports whether the contact's window is open now (they
+// follow and their last interaction's window has not ended), whether or
+// not replies are left: with the quota used the window stays open until
+// it ends, and the next interaction resets the count.
+func windowOpen(w channels.Window, followed bool, now time.Time) bool {
+	return followed && !w.ExpiresAt.IsZero() && now.Before(w.ExpiresAt)
 }
 
 // span says a duration as a person reads it: "45 s", "12 min",

@@ -806,3 +806,56 @@ func TestInboxFormKeepsWhatWasTyped(t *testing.T) {
 		t.Error("the comment box shows the close's note")
 	}
 }
+
+// TestWindowOpenWithNoRepliesLeft: with the 5 replies used, the window
+// stays open until the last interaction + 48 h; the pages and the API
+// say so (window_open, closes_at) rather than "closed".
+func TestWindowOpenWithNoRepliesLeft(t *testing.T) {
+	f := newInboxFixture(t)
+	ctx := context.Background()
+	if err := f.sb.Say(ctx, "carol", "person"); err != nil { // the flow's answer is the 1st reply
+		t.Fatal(err)
+	}
+	const conv = "/api/conversations/sandbox/carol"
+	for i := 2; i <= 5; i++ {
+		if code, body, _ := f.do("POST", conv+"/reply", amyToken, fmt.Sprintf(`{"text":"r%d"}`, i)); code != http.StatusCreated {
+			t.Fatalf("reply %d: %d %s", i, code, body)
+		}
+	}
+	closes := time.Date(2026, 11, 4, 10, 0, 0, 0, time.UTC)
+	code, body, _ := f.do("GET", conv, amyToken, "")
+	if code != 200 {
+		t.Fatal(code, body)
+	}
+	w := decode[ConversationDetail](t, body).Window
+	if w.Open || w.CanReply || !w.WindowOpen || w.ClosesAt == nil || !w.ClosesAt.Equal(closes) || w.QuotaLeft != 0 || w.Reason != "quota_exhausted" {
+		t.Fatalf("the conversation's window with no replies left: %+v", w)
+	}
+	code, body, _ = f.do("GET", "/api/contacts/sandbox/carol", testToken, "")
+	if code != 200 {
+		t.Fatal(code, body)
+	}
+	s := decode[ContactView](t, body).Session
+	if s == nil || s.Open || !s.WindowOpen || s.ClosesAt == nil || !s.ClosesAt.Equal(closes) {
+		t.Fatalf("the contact's session with no replies left: %+v", s)
+	}
+	re := regexp.MustCompile(`class="window">(.*?)</dd>`)
+	for _, page := range []string{"/inbox/sandbox/carol", "/contacts/sandbox/carol"} {
+		code, body, _ := f.do("GET", page, testToken, "")
+		if code != 200 {
+			t.Fatal(page, code, body)
+		}
+		m := re.FindStringSubmatch(body)
+		if m == nil || strings.Contains(m[1], "closed") || !strings.Contains(m[1], "open</span> until") || !strings.Contains(m[1], "no replies left") {
+			t.Fatalf("%s: the window row says %q, want open until … no replies left", page, m)
+		}
+	}
+	// After the 48 h, it is closed.
+	if err := f.sb.Advance(ctx, 49*time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	_, body, _ = f.do("GET", conv, amyToken, "")
+	if w := decode[ConversationDetail](t, body).Window; w.WindowOpen || w.ClosesAt != nil {
+		t.Fatalf("the window after 49 h: %+v", w)
+	}
+}
