@@ -859,3 +859,29 @@ func TestWindowOpenWithNoRepliesLeft(t *testing.T) {
 		t.Fatalf("the window after 49 h: %+v", w)
 	}
 }
+
+// TestInboxRowSaysWhyInWords: a row whose contact cannot be answered
+// says why in words, as the rest of the console does, not with the
+// reason's code alone.
+func TestInboxRowSaysWhyInWords(t *testing.T) {
+	f := newInboxFixture(t)
+	ctx := context.Background()
+	if err := f.sb.Say(ctx, "carol", "person"); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.sb.Advance(ctx, 49*time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	code, body, _ := f.do("GET", "/inbox?view=all&status=closed", testToken, "") // closed by itself after 48 h
+	if code != 200 {
+		t.Fatal(code, body)
+	}
+	m := regexp.MustCompile(`(?s)<td class="window bad">(.*?)</td>`).FindStringSubmatch(body)
+	if m == nil {
+		t.Fatalf("no window cell in the inbox:\n%s", body)
+	}
+	text := regexp.MustCompile(`<[^>]*>`).ReplaceAllString(m[1], "")
+	if !strings.Contains(text, "the reply window is closed") || strings.Contains(text, "window_closed") {
+		t.Fatalf("the row's window says %q, want it in words", text)
+	}
+}
