@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/wxflow/wxflow/channels"
 )
 
 // ConvStatus is whether a contact's conversation is open or closed.
@@ -77,6 +79,12 @@ type ConvLast struct {
 	From string `json:"from"`
 	// Text is the message's text, clipped, or its kind ("[image]").
 	Text string `json:"text"`
+	// Status is an outbound message's (pending, sending, sent, failed,
+	// unknown), with the reason and the reason in words (Why) when it
+	// failed; empty for what the contact sent.
+	Status OutboxStatus    `json:"status,omitempty"`
+	Reason channels.Reason `json:"reason,omitempty"`
+	Why    string          `json:"why,omitempty"`
 }
 
 // EncodeConversationJSON returns a contact's conversation as the JSON

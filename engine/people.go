@@ -445,6 +445,10 @@ func lastOf(m LastMessage) *ConvLast {
 	}
 	if m.Out != nil && (last == nil || !m.Out.CreatedAt.Before(last.At)) {
 		last = lastFrom(m.Out.CreatedAt, "", &m.Out.Message)
+		last.Status, last.Reason = m.Out.Status, m.Out.Reason
+		if m.Out.Reason != "" {
+			last.Why = m.Out.Reason.Describe()
+		}
 	}
 	return last
 }

@@ -885,3 +885,44 @@ func TestInboxRowSaysWhyInWords(t *testing.T) {
 		t.Fatalf("the row's window says %q, want it in words", text)
 	}
 }
+
+// TestInboxLastMessageSaysItFailed: an operator's reply that failed and
+// is the conversation's newest message shows as failed in the list (API
+// and page), with why, not as if it had gone.
+func TestInboxLastMessageSaysItFailed(t *testing.T) {
+	f := newInboxFixture(t)
+	ctx := context.Background()
+	if err := f.sb.Say(ctx, "carol", "person"); err != nil { // 4 replies left
+		t.Fatal(err)
+	}
+	const conv = "/api/conversations/sandbox/carol"
+	for i := 1; i <= 10; i++ {
+		code, body, _ := f.do("POST", conv+"/reply", amyToken, fmt.Sprintf(`{"text":"r%d"}`, i))
+		if want := map[bool]int{true: http.StatusCreated, false: http.StatusConflict}[i <= 4]; code != want {
+			t.Fatalf("reply r%d: %d %s, want %d", i, code, body, want)
+		}
+	}
+	list := f.convList(testToken, "view=all", 200)
+	if len(list) != 1 || list[0].Last == nil || list[0].Last.Text != "r10" || list[0].Last.Status != engine.OutboxFailed ||
+		list[0].Last.Reason != "quota_exhausted" || list[0].Last.Why == "" {
+		t.Fatalf("the list's last message: %+v, want r10 failed with quota_exhausted", list[0].Last)
+	}
+	code, body, _ := f.do("GET", "/inbox?view=all", testToken, "")
+	if code != 200 {
+		t.Fatal(code, body)
+	}
+	m := regexp.MustCompile(`(?s)<td class="last">(.*?)</td>`).FindStringSubmatch(body)
+	if m == nil || !strings.Contains(m[1], "r10") || !strings.Contains(m[1], "failed") || !strings.Contains(m[1], "used up") {
+		t.Fatalf("the row's last message: %q, want r10 marked failed with why", m)
+	}
+	// A contact's message has no status.
+	if err := f.sb.Advance(ctx, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.sb.Say(ctx, "carol", "thanks"); err != nil {
+		t.Fatal(err)
+	}
+	if list := f.convList(testToken, "view=all", 200); list[0].Last == nil || list[0].Last.Text != "thanks" || list[0].Last.Status != "" {
+		t.Fatalf("the list's last message after the contact's: %+v", list[0].Last)
+	}
+}
