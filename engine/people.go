@@ -28,6 +28,23 @@ var ErrNobodyToPick = errors.New("nobody to assign")
 // close's note and category would otherwise be dropped without a word.
 var ErrAlreadyClosed = errors.New("conversation already closed")
 
+// AlreadyClosedError is ErrAlreadyClosed (errors.Is) with who closed the
+// conversation and when, for whoever says it to a person in their own
+// format (the console says "3 h 12 min ago").
+type AlreadyClosedError struct {
+	// By is who closed it ("operator bob"); At when, and Now when the
+	// second close came. At is zero for a contact with no conversation.
+	By      string
+	At, Now time.Time
+}
+
+func (e *AlreadyClosedError) Error() string {
+	return ErrAlreadyClosed.Error() + closedBy(Conversation{ClosedBy: e.By, ClosedAt: e.At}, e.Now)
+}
+
+// Is makes errors.Is(err, ErrAlreadyClosed) hold.
+func (e *AlreadyClosedError) Is(target error) bool { return target == ErrAlreadyClosed }
+
 // ErrUnknownOperator is returned by Act for an operator the server does
 // not declare.
 var ErrUnknownOperator = errors.New("no such operator")
@@ -233,7 +250,7 @@ func (w *work) act(ref ContactRef, a *Action) (res *ActResult, refused error, er
 		}
 	case ActClose:
 		if c := cs.c.Conv; !c.Open() {
-			refused = fmt.Errorf("%w%s", ErrAlreadyClosed, closedBy(c, w.now))
+			refused = &AlreadyClosedError{By: c.ClosedBy, At: c.ClosedAt, Now: w.now}
 			break
 		}
 		var closed bool

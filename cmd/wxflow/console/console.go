@@ -629,6 +629,16 @@ func statusOf(err error) int {
 	return http.StatusInternalServerError
 }
 
+// errText is an error as the console says it to a person: durations in
+// its own format ("3 h 12 min ago", not Go's "3h12m0s").
+func errText(err error) string {
+	var closed *engine.AlreadyClosedError
+	if errors.As(err, &closed) && !closed.At.IsZero() {
+		return fmt.Sprintf("%s by %s %s ago", engine.ErrAlreadyClosed, closed.By, span(closed.Now.Sub(closed.At)))
+	}
+	return err.Error()
+}
+
 // errBadRequest marks a request the console cannot act on.
 var errBadRequest = errors.New("bad request")
 
@@ -645,7 +655,7 @@ var errNoDatabase = errors.New("the console cannot reach its database: try again
 // without detail.
 func (c *Console) fail(w http.ResponseWriter, r *http.Request, err error, api bool) {
 	status := statusOf(err)
-	msg := err.Error()
+	msg := errText(err)
 	switch {
 	case status == http.StatusInternalServerError:
 		c.log.Error("console", "path", r.URL.Path, "err", err)

@@ -668,7 +668,7 @@ func (c *Console) conversationForm(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, err, false)
 		return
 	default:
-		q.Set("error", err.Error())
+		q.Set("error", errText(err))
 		// What was typed stays in the form, to mend and send again: it
 		// was refused before it was recorded anywhere.
 		keep := url.Values{"action": {kind}}

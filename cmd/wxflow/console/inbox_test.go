@@ -926,3 +926,27 @@ func TestInboxLastMessageSaysItFailed(t *testing.T) {
 		t.Fatalf("the list's last message after the contact's: %+v", list[0].Last)
 	}
 }
+
+// TestCloseTwiceSaysWhenInWords: the refusal of a second close says how
+// long ago the first was in the console's format ("1 h 2 min ago"), not
+// Go's ("1h2m3s").
+func TestCloseTwiceSaysWhenInWords(t *testing.T) {
+	f := newInboxFixture(t)
+	ctx := context.Background()
+	if err := f.sb.Say(ctx, "carol", "person"); err != nil {
+		t.Fatal(err)
+	}
+	const conv = "/api/conversations/sandbox/carol"
+	if code, body, _ := f.do("POST", conv+"/close", bobToken, `{"note":"answered"}`); code != http.StatusOK {
+		t.Fatalf("bob closes: %d %s", code, body)
+	}
+	if code, body, _ := f.do("POST", conv+"/close", amyToken, `{}`); code != http.StatusConflict || !strings.Contains(body, "closed by operator bob 0 s ago") {
+		t.Fatalf("amy closes at once: %d %s, want 409 '... 0 s ago'", code, body)
+	}
+	if err := f.sb.Advance(ctx, time.Hour+2*time.Minute+3*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if code, body, _ := f.do("POST", conv+"/close", amyToken, `{}`); code != http.StatusConflict || !strings.Contains(body, "closed by operator bob 1 h 2 min ago") {
+		t.Fatalf("amy closes an hour later: %d %s, want 409 '... 1 h 2 min ago'", code, body)
+	}
+}
