@@ -202,9 +202,26 @@ func (c *Console) routes() {
 	c.inboxRoutes(page, api)
 	api("GET /api/sandbox", c.apiSandboxState)
 	api("POST /api/sandbox", c.apiSandboxAct)
-	api("/api/", func(w http.ResponseWriter, r *http.Request) {
+	api("/api/", c.apiNoEndpoint)
+}
+
+// apiNoEndpoint answers an API request no route took: 405 with the
+// methods the path takes (Allow) when it takes others, 404 otherwise.
+func (c *Console) apiNoEndpoint(w http.ResponseWriter, r *http.Request) {
+	var allow []string
+	for _, m := range []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
+		other := r.Clone(r.Context())
+		other.Method = m
+		if _, pattern := c.mux.Handler(other); pattern != "" && pattern != "/api/" {
+			allow = append(allow, m)
+		}
+	}
+	if len(allow) == 0 {
 		apiError(w, http.StatusNotFound, "no such API endpoint: "+r.Method+" "+r.URL.Path)
-	})
+		return
+	}
+	w.Header().Set("Allow", strings.Join(allow, ", "))
+	apiError(w, http.StatusMethodNotAllowed, fmt.Sprintf("%s takes %s, not %s", r.URL.Path, strings.Join(allow, ", "), r.Method))
 }
 
 // sinceKey is the request context's key of the count of changes a page

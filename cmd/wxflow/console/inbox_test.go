@@ -950,3 +950,28 @@ func TestCloseTwiceSaysWhenInWords(t *testing.T) {
 		t.Fatalf("amy closes an hour later: %d %s, want 409 '... 1 h 2 min ago'", code, body)
 	}
 }
+
+// TestAPIWrongMethod: a method an API path does not take is 405 with the
+// methods it takes in Allow; a path that does not exist is still 404.
+func TestAPIWrongMethod(t *testing.T) {
+	f := newInboxFixture(t)
+	if err := f.sb.Say(context.Background(), "p1", "hi"); err != nil {
+		t.Fatal(err)
+	}
+	for path, want := range map[string]string{
+		"/api/conversations/sandbox/p1":       "GET, HEAD",
+		"/api/conversations/sandbox/p1/close": "POST",
+		"/api/flows":                          "GET, HEAD",
+	} {
+		code, body, h := f.do("DELETE", path, testToken, "")
+		if code != http.StatusMethodNotAllowed || h.Get("Allow") != want || !strings.Contains(body, "not DELETE") {
+			t.Fatalf("DELETE %s: %d Allow %q %s, want 405 Allow %q", path, code, h.Get("Allow"), body, want)
+		}
+	}
+	if code, body, h := f.do("GET", "/api/nothing/here", testToken, ""); code != http.StatusNotFound || h.Get("Allow") != "" {
+		t.Fatalf("GET /api/nothing/here: %d %s, want 404", code, body)
+	}
+	if code, body, _ := f.do("DELETE", "/api/conversations/sandbox/p1", "", ""); code != http.StatusUnauthorized {
+		t.Fatalf("DELETE without a token: %d %s, want 401", code, body)
+	}
+}
