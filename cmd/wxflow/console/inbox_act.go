@@ -584,6 +584,9 @@ func (c *Console) inboxPage(w http.ResponseWriter, r *http.Request) {
 		if iq.Account != "" {
 			nq.Set("account", iq.Account)
 		}
+		if q.Get("limit") != "" {
+			nq.Set("limit", fmt.Sprint(iq.Limit))
+		}
 		data["Next"] = pageLink("/inbox", nq)
 	}
 	c.render(w, r, "inbox", "Inbox", data)

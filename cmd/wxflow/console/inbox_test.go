@@ -975,3 +975,33 @@ func TestAPIWrongMethod(t *testing.T) {
 		t.Fatalf("DELETE without a token: %d %s, want 401", code, body)
 	}
 }
+
+// TestInboxOlderKeepsLimit: the inbox's Older link keeps the page's
+// limit, as the other lists' links do.
+func TestInboxOlderKeepsLimit(t *testing.T) {
+	f := newInboxFixture(t)
+	ctx := context.Background()
+	for _, id := range []string{"p1", "p2", "p3"} {
+		if err := f.sb.Say(ctx, id, "person"); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.sb.Advance(ctx, time.Minute); err != nil {
+			t.Fatal(err)
+		}
+	}
+	code, body, _ := f.do("GET", "/inbox?view=all&limit=2", testToken, "")
+	if code != 200 {
+		t.Fatal(code, body)
+	}
+	m := regexp.MustCompile(`<a href="([^"]*)" rel="next"`).FindStringSubmatch(body)
+	if m == nil {
+		t.Fatalf("no Older link with limit=2 and 3 conversations:\n%s", body)
+	}
+	next := strings.ReplaceAll(m[1], "&amp;", "&")
+	if !strings.Contains(next, "limit=2") {
+		t.Fatalf("the Older link %q dropped limit=2", next)
+	}
+	if n := strings.Count(func() string { _, b, _ := f.do("GET", next, testToken, ""); return b }(), "<tr data-contact="); n != 1 {
+		t.Fatalf("the older page has %d rows, want 1", n)
+	}
+}
