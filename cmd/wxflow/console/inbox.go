@@ -197,6 +197,9 @@ func clipText(s string, n int) string {
 // inbox lists a page of conversations, newest interaction first, and
 // the cursor of the next page ("" at the end).
 func (c *Console) inbox(ctx context.Context, iq inboxQuery, who actor) ([]ConversationView, string, error) {
+	if iq.Account != "" && len(c.cfg.Accounts) > 0 && !slices.Contains(c.cfg.Accounts, iq.Account) {
+		return nil, "", badRequest("account %q is not one this server serves (%s)", clipText(iq.Account, 40), strings.Join(c.cfg.Accounts, ", "))
+	}
 	f := engine.ConversationFilter{Account: iq.Account, Status: engine.ConvStatus(iq.Status), Before: iq.Cursor, Limit: iq.Limit}
 	switch iq.View {
 	case "mine":

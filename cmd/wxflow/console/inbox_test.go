@@ -1005,3 +1005,18 @@ func TestInboxOlderKeepsLimit(t *testing.T) {
 		t.Fatalf("the older page has %d rows, want 1", n)
 	}
 }
+
+// TestInboxUnknownAccount: an account the server does not serve is a bad
+// filter (400 naming those it serves), as the lists' other bad filters
+// are, not an empty list.
+func TestInboxUnknownAccount(t *testing.T) {
+	f := newInboxFixture(t)
+	code, body, _ := f.do("GET", "/api/conversations?account=nope", testToken, "")
+	if code != http.StatusBadRequest || !strings.Contains(body, `account \"nope\" is not one this server serves (sandbox)`) {
+		t.Fatalf("GET /api/conversations?account=nope: %d %s, want 400", code, body)
+	}
+	if code, body, _ := f.do("GET", "/inbox?account=nope", testToken, ""); code != http.StatusBadRequest {
+		t.Fatalf("GET /inbox?account=nope: %d %s, want 400", code, body)
+	}
+	f.convList(testToken, "account=sandbox", 200)
+}
