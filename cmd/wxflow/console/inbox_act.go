@@ -220,6 +220,13 @@ func operatorNames(p *engine.People) []string {
 	return out
 }
 
+// isControl reports a C0 control character other than newline and tab,
+// which a reply's text may not hold (WeChat would show them as nothing,
+// or refuse the message).
+func isControl(r rune) bool {
+	return r < 0x20 && r != '\n' && r != '\t'
+}
+
 // replyMessage is a reply's message: a text, or an image (an upload, an
 // https URL or a WeChat media id).
 func (c *Console) replyMessage(ctx context.Context, req *ActRequest) (*channels.Message, error) {
@@ -238,6 +245,11 @@ func (c *Console) replyMessage(ctx context.Context, req *ActRequest) (*channels.
 	case images == 0 && text == "":
 		return nil, badRequest("a reply needs a text or an image")
 	case images == 0:
+		// A form's box sends its line breaks as CRLF: they are newlines.
+		text = strings.ReplaceAll(text, "\r\n", "\n")
+		if i := strings.IndexFunc(text, isControl); i >= 0 {
+			return nil, badRequest("a reply's text may not hold control characters other than newline and tab (U+%04X at byte %d)", text[i], i)
+		}
 		return &channels.Message{Type: "text", Text: text}, nil
 	}
 	md := &channels.Media{Kind: "image"}

@@ -1020,3 +1020,31 @@ func TestInboxUnknownAccount(t *testing.T) {
 	}
 	f.convList(testToken, "account=sandbox", 200)
 }
+
+// TestReplyRefusesControlCharacters: a reply's text with a C0 control
+// character other than newline and tab is refused, saying so; newlines,
+// tabs and a form's CRLF line breaks go.
+func TestReplyRefusesControlCharacters(t *testing.T) {
+	f := newInboxFixture(t)
+	if err := f.sb.Say(context.Background(), "carol", "person"); err != nil {
+		t.Fatal(err)
+	}
+	const conv = "/api/conversations/sandbox/carol"
+	before := len(f.sb.Channel().Delivered())
+	for _, body := range []string{`{"text":"\u0000\u0001 hi"}`, `{"text":"hi\u001b[31m"}`, `{"text":"a\rb"}`} {
+		code, ans, _ := f.do("POST", conv+"/reply", amyToken, body)
+		if code != http.StatusBadRequest || !strings.Contains(ans, "control characters other than newline and tab") {
+			t.Fatalf("reply %s: %d %s, want 400 naming control characters", body, code, ans)
+		}
+	}
+	if n := len(f.sb.Channel().Delivered()); n != before {
+		t.Fatalf("%d messages reached the channel after refused replies", n-before)
+	}
+	code, ans, _ := f.do("POST", conv+"/reply", amyToken, `{"text":"line 1\r\nline 2\twith a tab"}`)
+	if code != http.StatusCreated {
+		t.Fatalf("a reply with a newline and a tab: %d %s", code, ans)
+	}
+	if m := decode[ActAnswer](t, ans).Message; m == nil || m.Message.Text != "line 1\nline 2\twith a tab" {
+		t.Fatalf("the reply sent: %s", ans)
+	}
+}
