@@ -1,6 +1,7 @@
 package console
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -44,7 +45,16 @@ type StartRequest struct {
 // trailing data.
 func decodeJSON(r *http.Request, v any) error {
 	lr := &io.LimitedReader{R: r.Body, N: maxAPIBody + 1}
-	dec := json.NewDecoder(lr)
+	body, err := io.ReadAll(lr)
+	if err != nil {
+		return badRequest("the body could not be read: %v", err)
+	}
+	if key := duplicateKey(body); key != "" {
+		// Go's decoder keeps the last; the multipart form refuses a
+		// field given twice, and so does the JSON.
+		return badRequest("the body gives %q twice: give each field once", clipText(key, 40))
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		var te *json.UnmarshalTypeError
@@ -66,6 +76,62 @@ func decodeJSON(r *http.Request, v any) error {
 		return badRequest("the body has more than one JSON value")
 	}
 	return nil
+}
+
+// duplicateKey returns a key given twice in one object of a JSON text
+// (at any depth), or "" when there is none or the text is not JSON (the
+// decoder says what is wrong with it).
+func duplicateKey(body []byte) string {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	type frame struct {
+		object bool
+		keys   map[string]bool
+		key    bool // the next string token is a key
+	}
+	var stack []*frame
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return ""
+		}
+		var top *frame
+		if len(stack) > 0 {
+			top = stack[len(stack)-1]
+		}
+		if top != nil && top.object && top.key {
+			if d, ok := tok.(json.Delim); ok && d == '}' {
+				stack = stack[:len(stack)-1]
+				if len(stack) > 0 && stack[len(stack)-1].object {
+					stack[len(stack)-1].key = true
+				}
+				continue
+			}
+			k, _ := tok.(string)
+			if top.keys[k] {
+				return k
+			}
+			top.keys[k] = true
+			top.key = false
+			continue
+		}
+		switch tok {
+		case json.Delim('{'):
+			stack = append(stack, &frame{object: true, keys: map[string]bool{}, key: true})
+			continue
+		case json.Delim('['):
+			stack = append(stack, &frame{})
+			continue
+		case json.Delim(']'):
+			stack = stack[:len(stack)-1]
+		}
+		// A value ended: in an object, a key comes next.
+		if len(stack) > 0 && stack[len(stack)-1].object {
+			stack[len(stack)-1].key = true
+		}
+		if len(stack) == 0 {
+			return ""
+		}
+	}
 }
 
 // jsonKind names a Go kind as JSON would.

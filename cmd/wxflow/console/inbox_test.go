@@ -1048,3 +1048,34 @@ func TestReplyRefusesControlCharacters(t *testing.T) {
 		t.Fatalf("the reply sent: %s", ans)
 	}
 }
+
+// TestAPIRefusesDuplicateKeys: a JSON body that gives a key twice (at
+// any depth) is refused, as a multipart body giving a field twice is,
+// not read with the last one winning.
+func TestAPIRefusesDuplicateKeys(t *testing.T) {
+	f := newInboxFixture(t)
+	if err := f.sb.Say(context.Background(), "carol", "person"); err != nil {
+		t.Fatal(err)
+	}
+	const conv = "/api/conversations/sandbox/carol"
+	for _, body := range []string{`{"text":"a","text":"b"}`, `{"note":"x","category":"a","note":"y"}`} {
+		action := "/reply"
+		if strings.Contains(body, "note") {
+			action = "/close"
+		}
+		code, ans, _ := f.do("POST", conv+action, amyToken, body)
+		if code != http.StatusBadRequest || !strings.Contains(ans, "twice") {
+			t.Fatalf("%s %s: %d %s, want 400 naming the key given twice", action, body, code, ans)
+		}
+	}
+	if code, ans, _ := f.do("POST", "/api/flows/late/start", testToken, `{"contact":"carol","vars":{"order":"1","order":"2"}}`); code != http.StatusBadRequest || !strings.Contains(ans, `\"order\" twice`) {
+		t.Fatalf("a start with a variable twice: %d %s, want 400", code, ans)
+	}
+	// The same key in two objects is no duplicate.
+	if code, ans, _ := f.do("POST", "/api/flows/late/start", testToken, `{"contact":"carol","vars":{"order":"1","n":2,"at":"2027-01-31T09:30:00+08:00"}}`); code != http.StatusCreated {
+		t.Fatalf("a start: %d %s", code, ans)
+	}
+	if code, ans, _ := f.do("POST", conv+"/reply", amyToken, `{"text":"b"}`); code != http.StatusCreated {
+		t.Fatalf("a reply: %d %s", code, ans)
+	}
+}
