@@ -1079,3 +1079,22 @@ func TestAPIRefusesDuplicateKeys(t *testing.T) {
 		t.Fatalf("a reply: %d %s", code, ans)
 	}
 }
+
+// TestSimulatorAdvanceOverTheCap: a valid duration too long to advance
+// by (2562047h, past what the clock holds, or 400d) is refused for the
+// cap, not as if it were no positive duration.
+func TestSimulatorAdvanceOverTheCap(t *testing.T) {
+	f := newInboxFixture(t)
+	for _, d := range []string{"2562047h", "400d", "99999999999d"} {
+		code, body, _ := f.do("POST", "/api/sandbox", testToken, `{"contact":"amy","action":"advance","duration":"`+d+`"}`)
+		if code != http.StatusBadRequest || !strings.Contains(body, "by a year (366d) at most") || strings.Contains(body, "positive") {
+			t.Fatalf("advance %s: %d %s, want 400 naming the cap", d, code, body)
+		}
+	}
+	if code, body, _ := f.do("POST", "/api/sandbox", testToken, `{"contact":"amy","action":"advance","duration":"-2h"}`); code != http.StatusBadRequest || !strings.Contains(body, "positive duration") {
+		t.Fatalf("advance -2h: %d %s, want 400 asking for a positive duration", code, body)
+	}
+	if code, body, _ := f.do("POST", "/api/sandbox", testToken, `{"contact":"amy","action":"advance","duration":"2h"}`); code != http.StatusOK {
+		t.Fatalf("advance 2h: %d %s", code, body)
+	}
+}
