@@ -1098,3 +1098,19 @@ func TestSimulatorAdvanceOverTheCap(t *testing.T) {
 		t.Fatalf("advance 2h: %d %s", code, body)
 	}
 }
+
+// TestSimulatorLongContactIDClipped: the simulator's refusal of a
+// contact id quotes the start of it, not all of a 5,000-character one.
+func TestSimulatorLongContactIDClipped(t *testing.T) {
+	f := newInboxFixture(t)
+	id := strings.Repeat("x", 5000)
+	for _, req := range []struct{ method, path, body string }{
+		{"POST", "/api/sandbox", `{"contact":"` + id + `","action":"text","text":"hi"}`},
+		{"GET", "/api/sandbox?contact=" + id, ""},
+	} {
+		code, body, _ := f.do(req.method, req.path, testToken, req.body)
+		if code != http.StatusBadRequest || !strings.Contains(body, "1 to 64 letters") || len(body) > 400 || !strings.Contains(body, "…") {
+			t.Fatalf("%s %s with a 5,000-character contact: %d, %d bytes: %.300s", req.method, clipText(req.path, 20), code, len(body), body)
+		}
+	}
+}

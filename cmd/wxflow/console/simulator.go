@@ -91,7 +91,7 @@ func (c *Console) simAct(ctx context.Context, a SimAction) error {
 		a.Contact = defaultSimContact
 	}
 	if !sandbox.ValidContactID(a.Contact) {
-		return badRequest(sandbox.ContactIDRule+"; not %q", a.Contact)
+		return badRequest(sandbox.ContactIDRule+"; not %q", clipText(a.Contact, 70))
 	}
 	// Sandbox actions return when the engine did everything they caused:
 	// the messages after this one are the action's.
@@ -209,7 +209,7 @@ func (c *Console) simView(ctx context.Context, contact string) (*SimView, error)
 		contact = defaultSimContact
 	}
 	if !sandbox.ValidContactID(contact) {
-		return nil, badRequest(sandbox.ContactIDRule+"; not %q", contact)
+		return nil, badRequest(sandbox.ContactIDRule+"; not %q", clipText(contact, 70))
 	}
 	v := &SimView{Now: sb.Now(), Contact: contact, Chat: []ChatLine{}, Menu: []MenuButtonView{}}
 	if m := c.eng.Flows().Menu; m != nil {
