@@ -647,13 +647,23 @@ func statusOf(err error) int {
 }
 
 // errText is an error as the console says it to a person: durations in
-// its own format ("3 h 12 min ago", not Go's "3h12m0s").
+// its own format ("3 h 12 min ago", not Go's "3h12m0s"), without the
+// internal "bad request: " and "bad event: " prefixes.
 func errText(err error) string {
 	var closed *engine.AlreadyClosedError
 	if errors.As(err, &closed) && !closed.At.IsZero() {
 		return fmt.Sprintf("%s by %s %s ago", engine.ErrAlreadyClosed, closed.By, span(closed.Now.Sub(closed.At)))
 	}
-	return err.Error()
+	// The sentinels that pick the status (errBadRequest,
+	// engine.ErrBadEvent) are the console's own words, not the person's.
+	msg := err.Error()
+	for _, prefix := range []string{errBadRequest.Error() + ": ", engine.ErrBadEvent.Error() + ": "} {
+		msg = strings.ReplaceAll(msg, ": "+prefix, ": ")
+		for strings.HasPrefix(msg, prefix) {
+			msg = strings.TrimPrefix(msg, prefix)
+		}
+	}
+	return msg
 }
 
 // errBadRequest marks a request the console cannot act on.

@@ -635,7 +635,7 @@ func (c *Console) conversationForm(w http.ResponseWriter, r *http.Request) {
 	case "reply":
 		up, err := readUpload(r)
 		if err != nil {
-			q.Set("error", err.Error())
+			q.Set("error", errText(err))
 			q.Set("keep", url.Values{"action": {kind}, "text": {req.Text}}.Encode())
 			http.Redirect(w, r, back+"?"+c.signFlash(q).Encode()+"#reply", http.StatusSeeOther)
 			return
@@ -647,7 +647,7 @@ func (c *Console) conversationForm(w http.ResponseWriter, r *http.Request) {
 			vars, err := boxVars(f, r.PostFormValue("vars"))
 			if err != nil {
 				keep := url.Values{"flow": {req.Flow}, "vars": {r.PostFormValue("vars")}}
-				q := c.signFlash(url.Values{"error": {err.Error()}, "keep": {keep.Encode()}})
+				q := c.signFlash(url.Values{"error": {errText(err)}, "keep": {keep.Encode()}})
 				http.Redirect(w, r, back+"?"+q.Encode()+"#end", http.StatusSeeOther)
 				return
 			}

@@ -1114,3 +1114,25 @@ func TestSimulatorLongContactIDClipped(t *testing.T) {
 		}
 	}
 }
+
+// TestErrorsWithoutInternalPrefixes: errors say the mistake, without the
+// console's internal "bad request: " or "bad event: " before it, in the
+// API and on the pages.
+func TestErrorsWithoutInternalPrefixes(t *testing.T) {
+	f := newInboxFixture(t)
+	if err := f.sb.Say(context.Background(), "carol", "person"); err != nil {
+		t.Fatal(err)
+	}
+	for _, req := range []struct{ method, path, body string }{
+		{"GET", "/api/conversations?view=nobody", ""},
+		{"POST", "/api/conversations/sandbox/carol/reply", `{}`},
+		{"POST", "/api/sandbox", `{"contact":"amy","action":"advance","duration":"soon"}`},
+		{"POST", "/api/flows/late/start", `{"contact":"","vars":{}}`},
+		{"GET", "/inbox?view=nobody", ""},
+	} {
+		code, body, _ := f.do(req.method, req.path, testToken, req.body)
+		if code != http.StatusBadRequest || strings.Contains(body, "bad request") || strings.Contains(body, "bad event") {
+			t.Fatalf("%s %s: %d %s, want 400 without an internal prefix", req.method, req.path, code, body)
+		}
+	}
+}

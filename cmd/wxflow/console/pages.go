@@ -207,7 +207,7 @@ func (c *Console) flowStartForm(w http.ResponseWriter, r *http.Request) {
 		}
 		vars, err := startVars(f, typed)
 		if err != nil {
-			back(err.Error())
+			back(errText(err))
 			return
 		}
 		req.Vars = vars
@@ -222,7 +222,7 @@ func (c *Console) flowStartForm(w http.ResponseWriter, r *http.Request) {
 			c.fail(w, r, err, false)
 			return
 		}
-		back(err.Error())
+		back(errText(err))
 		return
 	}
 	http.Redirect(w, r, "/runs/"+strconv.FormatInt(run.ID, 10), http.StatusSeeOther)

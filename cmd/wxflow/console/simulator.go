@@ -280,7 +280,7 @@ func (c *Console) simulatorForm(w http.ResponseWriter, r *http.Request) {
 			c.fail(w, r, err, false)
 			return
 		}
-		q.Set("error", err.Error())
+		q.Set("error", errText(err))
 	}
 	http.Redirect(w, r, "/simulator?"+c.signFlash(q).Encode()+"#end", http.StatusSeeOther)
 }
