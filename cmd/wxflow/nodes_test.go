@@ -964,6 +964,14 @@ func (h *nodesHarness) settleSchedule(firstDue int64) {
 		}
 		next := time.Unix(0, due)
 		if due > firstDue && time.Until(next) > 10*time.Second {
+			// The firing that moved due on may still be sending its
+			// messages: quiet before an earlier firing, or before this
+			// one had begun, is no sign of its end (a firing 1.2 s late
+			// on a loaded machine left its ticks pending when the nodes
+			// stopped).
+			if err := h.waitQuiet(nodesWait); err != nil {
+				h.t.Errorf("after the schedule's firing: %v", err)
+			}
 			return
 		}
 		h.t.Logf("waiting %v for the schedule's firing at %s", time.Until(next).Round(time.Millisecond), next.UTC().Format(time.TimeOnly))
