@@ -278,15 +278,8 @@ steps:
 // notification or tick asks for the queue to be read first (the lease,
 // and with it the tick, is an hour).
 func TestBatchTakesQueueWithEvents(t *testing.T) {
-	dsn, _ := pgtest.Schema(t, "wxahead_")
 	ctx := context.Background()
-	st, err := postgres.Open(ctx, dsn, postgres.Options{Lease: time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	e := startOn(t, st, sim.New(nil, wechat.Settings{}))
-	defer e.Stop()
+	st, e := hourNode(t, "wxahead_")
 	now := time.Now()
 	ingest := func(i int) {
 		t.Helper()
@@ -344,18 +337,11 @@ func TestBatchTakesQueueWithEvents(t *testing.T) {
 // lease ran out, an hour later here): the window ran past WeChat's by the
 // delay, and replies at its end failed at WeChat (45015).
 func TestQueuedEventOpensWindowWhenReceived(t *testing.T) {
-	dsn, _ := pgtest.Schema(t, "wxrecv_")
 	ctx := context.Background()
-	st, err := postgres.Open(ctx, dsn, postgres.Options{Lease: time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	e := startOn(t, st, sim.New(nil, wechat.Settings{}))
-	defer e.Stop()
+	st, e := hourNode(t, "wxrecv_")
 	received := time.Now().Add(-time.Hour).Truncate(time.Millisecond)
 	ev := channels.Event{Account: "main", Contact: "erin", Kind: channels.Text, MsgID: "1", Text: "hi", At: received}
-	err = st.Update(ctx, func(tx engine.Tx) error {
+	err := st.Update(ctx, func(tx engine.Tx) error {
 		return tx.(engine.QueueTx).QueueItem(&engine.Queued{Lane: engine.LaneOf("main", "erin"), Kind: engine.QueuedEvent, Account: "main", Contact: "erin",
 			Key: ev.DedupeKey(), Event: &engine.EventRecord{Key: ev.DedupeKey(), Event: ev, ReceivedAt: received}, QueuedAt: received})
 	})
@@ -390,4 +376,20 @@ func TestQueuedEventOpensWindowWhenReceived(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+}
+
+// hourNode starts an engine on a fresh PostgreSQL schema (named with
+// prefix) as a node of a one-hour lease, holding every lane; both stop
+// at the test's end.
+func hourNode(t *testing.T, prefix string) (*postgres.Store, *engine.Engine) {
+	t.Helper()
+	dsn, _ := pgtest.Schema(t, prefix)
+	st, err := postgres.Open(context.Background(), dsn, postgres.Options{Lease: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	e := startOn(t, st, sim.New(nil, wechat.Settings{}))
+	t.Cleanup(e.Stop)
+	return st, e
 }
