@@ -460,6 +460,20 @@ func (p *parser) float(n *yaml.Node, what string) (float64, bool) {
 	return f, true
 }
 
+// degrees returns a number between -max and max (a latitude or a
+// longitude).
+func (p *parser) degrees(n *yaml.Node, what string, max float64, hint string) (float64, bool) {
+	f, ok := p.float(n, what)
+	if !ok {
+		return 0, false
+	}
+	if !(f >= -max && f <= max) {
+		p.errorf(n, hint, "%s %s is out of range: it must be between %g and %g", what, n.Value, -max, max)
+		return 0, false
+	}
+	return f, true
+}
+
 func (p *parser) boolean(n *yaml.Node, what string) (bool, bool) {
 	if n.Kind == yaml.ScalarNode && n.Tag == "!!bool" {
 		var b bool
@@ -471,10 +485,12 @@ func (p *parser) boolean(n *yaml.Node, what string) (bool, bool) {
 	return false, false
 }
 
-// texts returns a list of texts (a single text is a list of one).
+// texts returns a list of texts. A single text is refused, with a hint
+// to write it as a list of one: the documentation says a list.
 func (p *parser) texts(n *yaml.Node, what string) ([]string, bool) {
 	if n.Kind == yaml.ScalarNode && !isNull(n) {
-		return []string{n.Value}, true
+		p.errorf(n, fmt.Sprintf("write a list, even of one: [%s]", n.Value), "%s must be a list of texts, got %s", what, describe(n))
+		return nil, false
 	}
 	if n.Kind != yaml.SequenceNode {
 		p.errorf(n, "", "%s must be a list of texts, got %s", what, describe(n))
@@ -590,6 +606,19 @@ var accountKeys = []string{"id", "region", "window", "message_quota", "event_quo
 
 func (p *parser) account(n *yaml.Node, sc *Scenario) {
 	pairs, _ := p.mapping(n, "account", accountKeys, "e.g. account: { region: international, message_quota: 20 }")
+	var eventWindow *yaml.Node
+	defer func() {
+		// Replies after an event may not go out longer than after a
+		// message: WeChat's event window is the shorter one.
+		window := sc.Settings.Window
+		if window == 0 {
+			window = wechat.DefaultWindow
+		}
+		if eventWindow != nil && sc.Settings.EventWindow > window {
+			p.errorf(eventWindow, fmt.Sprintf("make it %s or shorter (WeChat's own document says 1m), or make window: longer", flows.FormatDuration(window)),
+				"event_window %s is longer than the window %s", flows.FormatDuration(sc.Settings.EventWindow), flows.FormatDuration(window))
+		}
+	}()
 	for _, kv := range pairs {
 		v := kv.v
 		switch kv.k.Value {
@@ -612,6 +641,7 @@ func (p *parser) account(n *yaml.Node, sc *Scenario) {
 		case "event_window":
 			if d, ok := p.duration(v, "event_window"); ok {
 				sc.Settings.EventWindow = d
+				eventWindow = v
 			}
 		case "auto_close":
 			if d, ok := p.duration(v, "auto_close"); ok {
@@ -959,10 +989,10 @@ func (p *parser) location(n *yaml.Node, a *Action) bool {
 		switch kv.k.Value {
 		case "lat":
 			hasLat = true
-			a.Location.Lat, good = p.float(kv.v, "lat")
+			a.Location.Lat, good = p.degrees(kv.v, "lat", 90, "a latitude is between -90 (the South Pole) and 90 (the North Pole), e.g. lat: 31.23")
 		case "lng":
 			hasLng = true
-			a.Location.Lng, good = p.float(kv.v, "lng")
+			a.Location.Lng, good = p.degrees(kv.v, "lng", 180, "a longitude is between -180 and 180 (east is positive), e.g. lng: 121.47")
 		case "label":
 			a.Location.Label, good = p.text(kv.v, "label")
 		case "scale":

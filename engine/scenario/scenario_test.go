@@ -295,3 +295,36 @@ h.test.yaml:4:42: header X-M must be a text, got a map (write the header's value
 		t.Errorf("headers %v", h)
 	}
 }
+
+// Values the parser used to take: a location off the globe, a single
+// text where a list is written, an event window longer than the window.
+func TestParseLenientValues(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ name, src, want string }{
+		{"latitude", "name: x\nscript:\n  - location: { lat: 200, lng: 1 }\n",
+			"t.test.yaml:3:22: lat 200 is out of range: it must be between -90 and 90 (a latitude is between -90 (the South Pole) and 90 (the North Pole), e.g. lat: 31.23)"},
+		{"longitude", "name: x\nscript:\n  - location: { lat: 1, lng: -180.5 }\n",
+			"t.test.yaml:3:30: lng -180.5 is out of range: it must be between -180 and 180 (a longitude is between -180 and 180 (east is positive), e.g. lng: 121.47)"},
+		{"not a number", "name: x\nscript:\n  - location: { lat: NaN, lng: 1 }\n",
+			"t.test.yaml:3:22: lat NaN is out of range: it must be between -90 and 90 (a latitude is between -90 (the South Pole) and 90 (the North Pole), e.g. lat: 31.23)"},
+		{"edges", "name: x\nscript:\n  - location: { lat: -90, lng: 180 }\n", ""},
+		{"expect_contact tags", "name: x\nscript:\n  - expect_contact: { tags: vip }\n",
+			"t.test.yaml:3:29: tags must be a list of texts, got \"vip\" (write a list, even of one: [vip])"},
+		{"expect_contact no_tags", "name: x\nscript:\n  - expect_contact: { no_tags: lead }\n",
+			"t.test.yaml:3:32: no_tags must be a list of texts, got \"lead\" (write a list, even of one: [lead])"},
+		{"contact tags", "name: x\ncontact: { tags: vip }\nscript:\n  - follow\n",
+			"t.test.yaml:2:18: tags must be a list of texts, got \"vip\" (write a list, even of one: [vip])"},
+		{"operators", "name: x\noperators: { amy: support }\nteams: { support: }\nscript:\n  - follow\n",
+			"t.test.yaml:2:19: operator amy's teams must be a list of texts, got \"support\" (write a list, even of one: [support])"},
+		{"event_window", "name: x\naccount: { event_window: 72h }\nscript:\n  - follow\n",
+			"t.test.yaml:2:26: event_window 3d is longer than the window 48h (make it 48h or shorter (WeChat's own document says 1m), or make window: longer)"},
+		{"event_window and window", "name: x\naccount: { event_window: 2h, window: 1h }\nscript:\n  - follow\n",
+			"t.test.yaml:2:26: event_window 2h is longer than the window 1h (make it 1h or shorter (WeChat's own document says 1m), or make window: longer)"},
+		{"event_window fits", "name: x\naccount: { event_window: 72h, window: 72h }\nscript:\n  - follow\n", ""},
+	} {
+		f := Parse("t.test.yaml", []byte(tc.src))
+		if got := problems(f); got != tc.want {
+			t.Errorf("%s: problems:\n%s\nwant:\n%s", tc.name, got, tc.want)
+		}
+	}
+}
