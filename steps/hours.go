@@ -164,8 +164,8 @@ func init() {
 var hoursType = flows.ObjectOf("business hours", "hours",
 	flows.Field{Name: "timezone", Type: flows.Timezone, Default: "the server's time zone", Doc: "The zone the hours are in."},
 	flows.Field{Name: "open", Type: openHoursType, Required: true, Doc: "Opening hours per day: `mon-fri: \"09:00-18:00\"`, `sat: \"10:00-14:00\"`; days not listed are closed."},
-	flows.Field{Name: "holidays", Type: flows.ListOf(flows.DateType, false), Doc: "Dates closed all day."},
-	flows.Field{Name: "workdays", Type: flows.ListOf(flows.DateType, false), Doc: "Weekend dates that are working days (China's make-up days); they open with Monday-to-Friday's first listed hours."},
+	flows.Field{Name: "holidays", Type: flows.ListOf(flows.DateType, false), Doc: "Dates closed all day; a date listed twice is warned about."},
+	flows.Field{Name: "workdays", Type: flows.ListOf(flows.DateType, false), Doc: "Weekend dates that are working days (China's make-up days); they open with Monday-to-Friday's first listed hours; a date listed twice is warned about."},
 )
 
 func checkHours(s *flows.Step, r *flows.Reporter) {
@@ -185,7 +185,11 @@ func checkHoursDates(o *flows.Object, r *flows.Reporter) {
 	holidays := map[string]bool{}
 	if hs, ok := o.Get("holidays").([]any); ok {
 		for _, h := range hs {
-			holidays[h.(flows.Date).String()] = true
+			d := h.(flows.Date)
+			if holidays[d.String()] {
+				r.Warnf(o.At("holidays"), "drop the second one (a date listed twice is one holiday; was another date meant?)", "%s is listed twice in holidays", d)
+			}
+			holidays[d.String()] = true
 		}
 	}
 	week, weekOK := o.Get("open").(OpenHours)
@@ -194,8 +198,13 @@ func checkHoursDates(o *flows.Object, r *flows.Reporter) {
 		hasWeekday = hasWeekday || len(week[d]) > 0
 	}
 	if ws, ok := o.Get("workdays").([]any); ok {
+		workdays := map[string]bool{}
 		for _, w := range ws {
 			d := w.(flows.Date)
+			if workdays[d.String()] {
+				r.Warnf(o.At("workdays"), "drop the second one (a date listed twice is one workday; was another date meant?)", "%s is listed twice in workdays", d)
+			}
+			workdays[d.String()] = true
 			if holidays[d.String()] {
 				r.Errorf(o.At("workdays"), "a date is either a holiday or a workday", "%s is both a holiday and a workday", d)
 			}
