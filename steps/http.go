@@ -28,7 +28,7 @@ func init() {
 			flows.Field{Name: "url", Type: flows.Text, Required: true, Secrets: true, Doc: "The URL (http or https). It starts with `https://` or `http://`; the text written stays as it is, and each `${...}` value in it is escaped for where it stands: in the host only letters, digits, `-`, `.` and `_` are allowed; in the path it is one segment (`url.PathEscape`; `.` and `..` are escaped too, so a value cannot climb the path); in the query `url.QueryEscape`; in the fragment `url.PathEscape`. A URL that is wholly one `${...}` is taken as it is, not escaped, and must be an http(s) URL with a host when the step runs. May use `${secret.NAME}`."},
 			flows.Field{Name: "query", Type: flows.MapOf(flows.Text), Secrets: true, Doc: "Query parameters (name: value), each escaped as a query name and value and added after the query the URL already has, in the order written. May use `${secret.NAME}`."},
 			flows.Field{Name: "headers", Type: flows.MapOf(flows.Text), Secrets: true, Doc: "Request headers; a value with a line break or another control character fails the call unsent when the step runs (on_error). May use `${secret.NAME}`."},
-			flows.Field{Name: "json", Type: flows.JSON, Secrets: true, Doc: "A body sent as JSON (Content-Type: application/json). May use `${secret.NAME}`."},
+			flows.Field{Name: "json", Type: flows.JSON, Secrets: true, Doc: "A body sent as JSON (Content-Type: application/json, unless headers: give another JSON type such as `application/json; charset=utf-8`; a Content-Type that is not JSON is warned about). May use `${secret.NAME}`."},
 			flows.Field{Name: "body", Type: flows.Text, Secrets: true, Doc: "A body sent as it is. May use `${secret.NAME}`."},
 			flows.Field{Name: "timeout", Type: flows.Duration, Default: "10s", Doc: "How long to wait for the answer (2m at most)."},
 			flows.Field{Name: "save", Type: flows.SavePath, Doc: "Where the response goes: `{status, headers, body}` (body parsed when it is JSON; an integer beyond 2^53, such as an order or user ID, keeps all its digits: an integer up to 2^63, larger ones as text). A body in the charset its Content-Type names (GBK, GB 18030, Big5, ...) is decoded to UTF-8 first; a charset wxflow does not know fails the call."},
@@ -72,6 +72,9 @@ func checkHTTP(s *flows.Step, r *flows.Reporter) {
 	if o.Has("json") && o.Has("body") {
 		r.Errorf(o.KeyPos["body"], "use json: for JSON, body: for anything else", "http request has both json: and body:")
 	}
+	if hs, _ := o.Get("headers").(*flows.Object); hs != nil && o.Has("json") {
+		checkJSONContentType(hs, r)
+	}
 	if m := o.String("method"); m == "GET" && (o.Has("json") || o.Has("body")) {
 		r.Errorf(o.KeyPos["method"], "use POST, PUT or PATCH to send a body", "a GET request has no body")
 	}
@@ -89,6 +92,24 @@ func checkHTTP(s *flows.Step, r *flows.Reporter) {
 	}
 	if u != nil && u.Secret() != "" && o.Has("query") {
 		r.Errorf(o.At("query"), "put the query in the secret, or write the URL out with ${secret."+u.Secret()+"} where it stands", "query: cannot be added to a URL that is wholly a secret")
+	}
+}
+
+// checkJSONContentType warns about a Content-Type header, written out,
+// that is not JSON next to json: (the header given is sent as it is, so
+// the service would read the JSON body as something else).
+func checkJSONContentType(hs *flows.Object, r *flows.Reporter) {
+	for _, k := range hs.Keys {
+		t, _ := hs.Get(k).(*flows.Template)
+		if !strings.EqualFold(k, "Content-Type") || t == nil || !t.IsConst() {
+			continue
+		}
+		mt := strings.ToLower(strings.TrimSpace(strings.SplitN(t.Src, ";", 2)[0]))
+		if mt == "application/json" || strings.HasSuffix(mt, "+json") {
+			continue
+		}
+		r.Warnf(hs.At(k), "json: sends application/json; drop this header, or send the text with body:",
+			"the Content-Type header says %s, but json: sends a JSON body", strings.TrimSpace(t.Src))
 	}
 }
 
