@@ -193,7 +193,7 @@ func (t VarType) Phrase() string {
 var reVarName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
 // varsDecl is the flow's `vars:` key: a map of variable name to type.
-var varsDecl = &Type{Name: "variable declarations", Doc: "A map of variable name to type: " + strings.Join(VarTypes, ", ") + ".", kinds: kMap}
+var varsDecl = &Type{Name: "variable declarations", Doc: "A map of variable name to type: " + strings.Join(VarTypes, ", ") + ". A name is ASCII letters, digits and `_`, not starting with a digit.", kinds: kMap}
 
 func init() {
 	varsDecl.parse = func(p *parser, n *yaml.Node) (any, bool) {
@@ -212,7 +212,7 @@ func init() {
 			k, v := kv[0], kv[1]
 			name := strings.TrimPrefix(k.Value, "vars.")
 			if !reVarName.MatchString(name) {
-				p.errorAt(k, "use letters, digits and _, starting with a letter", "invalid variable name %q", k.Value)
+				p.errorAt(k, "a name is ASCII letters, digits and _, not starting with a digit", "invalid variable name %q", k.Value)
 				ok = false
 				continue
 			}
