@@ -342,12 +342,24 @@ func (w *work) startFlow(cs *contactState, p *program, ev flows.EventEnv, o star
 	if err := x.exec(); err != nil {
 		return nil, err
 	}
-	return r, w.startNamed(cs, x.starts, ev, f.Name)
+	return r, w.startNamed(cs, x.starts, ev, r)
 }
 
-// startNamed starts the flows `start` steps asked for, each with the
-// variables its step gave.
-func (w *work) startNamed(cs *contactState, reqs []startReq, ev flows.EventEnv, from string) error {
+// NotStartedPrefix starts what a run's trail says of a `start` step whose
+// flow the flow's cooldown or reentry kept from starting.
+const NotStartedPrefix = "did not start "
+
+// startNamed starts the flows `start` steps of the run from asked for,
+// each with the variables its step gave. A flow its cooldown or reentry
+// keeps from starting is noted on from's trail (and from saved again: it
+// is rare).
+func (w *work) startNamed(cs *contactState, reqs []startReq, ev flows.EventEnv, fromRun *Run) error {
+	from := fromRun.Flow
+	notStarted := func(req startReq, why string) error {
+		fromRun.trail(TrailEntry{At: w.now, Step: req.step, Kind: "start", What: NotStartedPrefix + req.flow + ": " + why})
+		fromRun.UpdatedAt = w.now
+		return w.tx.UpdateRun(fromRun)
+	}
 	fs := w.e.flows.Load()
 	for _, req := range reqs {
 		if req.conv != "" {
@@ -368,10 +380,24 @@ func (w *work) startNamed(cs *contactState, reqs []startReq, ev flows.EventEnv, 
 		}
 		if cooling {
 			w.e.log.Info("start: flow is cooling down for the contact", "flow", name, "contact", cs.c.ID)
+			last, _, err := w.tx.LastStart(cs.c.Account, cs.c.ID, name)
+			if err != nil {
+				return err
+			}
+			until := last.Add(p.flow.Cooldown)
+			if err := notStarted(req, fmt.Sprintf("it is cooling down until %s (cooldown %s)", when(until, w.e.cfg.Zone), flows.FormatDuration(p.flow.Cooldown))); err != nil {
+				return err
+			}
 			continue
 		}
-		if _, err := w.startFlow(cs, p, ev, startOpts{by: "started by flow " + from, vars: req.vars}); err != nil {
+		r, err := w.startFlow(cs, p, ev, startOpts{by: "started by flow " + from, vars: req.vars})
+		if err != nil {
 			return err
+		}
+		if r == nil {
+			if err := notStarted(req, "the contact has a run of it already (reentry: ignore)"); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
@@ -403,7 +429,7 @@ func (w *work) resume(cs *contactState, r *Run, in steps.Input, ev *flows.EventE
 	if r.State.Event != nil {
 		evEnv = *r.State.Event
 	}
-	return w.startNamed(cs, x.starts, evEnv, r.Flow)
+	return w.startNamed(cs, x.starts, evEnv, r)
 }
 
 // eventEnv is the `event` of expressions for an inbound event.

@@ -205,6 +205,9 @@ type startReq struct {
 	// conv, instead of a flow, is a conversation change ("opened",
 	// "closed") whose triggers start their flow.
 	conv string
+	// step names the start step, for the run's trail when the flow
+	// cannot start.
+	step string
 }
 
 // Start implements steps.Runtime.
@@ -220,7 +223,7 @@ func (x *runner) Start(flow string, vars map[string]any) error {
 	if err != nil {
 		return fmt.Errorf("start: %w", err)
 	}
-	x.starts = append(x.starts, startReq{flow: flow, vars: vars})
+	x.starts = append(x.starts, startReq{flow: flow, vars: vars, step: x.prog.describe(x.path)})
 	return nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/wxflow/wxflow/engine"
@@ -63,6 +64,48 @@ func (s *Sandbox) Skips(ctx context.Context, contact string, seen map[int64]int)
 			}
 			if k >= done && e.What == skippedWords {
 				out = append(out, Skip{RunID: r.ID, Flow: r.Flow, Step: e.Step, After: last, At: e.At})
+			}
+		}
+		seen[r.ID] = r.State.TrailDropped + len(r.State.Trail)
+	}
+	return out, nil
+}
+
+// NotStarted is a flow a run's `start` step asked for that its cooldown
+// or reentry kept from starting.
+type NotStarted struct {
+	RunID int64
+	// Flow is the flow of the run whose step asked.
+	Flow string
+	// Step names the start step (its id, or kind and line).
+	Step string
+	// Why says which flow did not start, and why, in words.
+	Why string
+	// After is the ID of the run's last message before it (0 for none).
+	After int64
+	At    time.Time
+}
+
+// NotStarted returns, oldest run first, the flows the contact's runs'
+// start steps could not start that seen does not count yet, and counts
+// them: seen maps a run's ID to the trail entries already looked at (a
+// map of its own, not the one of Skips).
+func (s *Sandbox) NotStarted(ctx context.Context, contact string, seen map[int64]int) ([]NotStarted, error) {
+	runs, err := s.Runs(ctx, contact)
+	if err != nil {
+		return nil, err
+	}
+	var out []NotStarted
+	for i := len(runs) - 1; i >= 0; i-- {
+		r := runs[i]
+		var last int64
+		done := seen[r.ID] - r.State.TrailDropped
+		for k, e := range r.State.Trail {
+			for _, id := range e.Messages {
+				last = max(last, id)
+			}
+			if k >= done && strings.HasPrefix(e.What, engine.NotStartedPrefix) {
+				out = append(out, NotStarted{RunID: r.ID, Flow: r.Flow, Step: e.Step, Why: e.What, After: last, At: e.At})
 			}
 		}
 		seen[r.ID] = r.State.TrailDropped + len(r.State.Trail)

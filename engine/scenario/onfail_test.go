@@ -112,3 +112,56 @@ steps:
 		t.Errorf("%s, output:\n%s\nwant:\n%s", sum, out, want)
 	}
 }
+
+// TestNotStartedInTranscripts: a start: whose flow its cooldown or
+// reentry keeps from starting says so in the transcript.
+func TestNotStartedInTranscripts(t *testing.T) {
+	t.Parallel()
+	set := loadFlows(t, map[string]string{
+		"hi.yaml": `name: hi
+triggers: [follow]
+steps:
+  - send: "Hi!"
+  - start: survey
+  - start: quiz
+`,
+		"again.yaml": `name: again
+triggers:
+  - keyword: [again]
+steps:
+  - start: survey
+  - start: quiz
+`,
+		"survey.yaml": `name: survey
+cooldown: 12h
+steps:
+  - send: "A survey."
+`,
+		"quiz.yaml": `name: quiz
+steps:
+  - send: "Ready?"
+  - wait: 1h
+`,
+	})
+	sum, out := runSource(t, set, `name: twice
+script:
+  - follow
+  - expect: "Hi!"
+  - expect: "A survey."
+  - expect: "Ready?"
+  - say: again
+  - expect_none
+`, Options{Verbose: true})
+	want := `ok   t.test.yaml:1: twice
+      > follow
+       1. sent: text "Hi!"
+       2. sent: text "A survey."
+       3. sent: text "Ready?"
+      > say "again"
+          start (line 5) of again did not start survey: it is cooling down until 2026-11-16 14:00:00 +00:00 (cooldown 12h)
+          start (line 6) of again did not start quiz: the contact has a run of it already (reentry: ignore)
+`
+	if sum.Failed != 0 || out != want {
+		t.Errorf("%s, output:\n%s\nwant:\n%s", sum, out, want)
+	}
+}

@@ -9,11 +9,14 @@ const WhyPrefix = "    why nothing: "
 type whyState struct {
 	notes int
 	trail map[int64]int
+	// starts is what of the runs' trails NotStarted has looked at.
+	starts map[int64]int
 }
 
 // whyNotes adds to the transcript the event notes the last action left
-// (why its event started nothing) and the steps its runs skipped because
-// their if: was false.
+// (why its event started nothing), the steps its runs skipped because
+// their if: was false, and the flows their start steps could not start
+// (cooldown, reentry).
 func (r *runner) whyNotes() {
 	// A skip before its run's first message goes after the action.
 	var action int64
@@ -39,5 +42,16 @@ func (r *runner) whyNotes() {
 	}
 	for _, s := range skips {
 		r.notes = append(r.notes, note{after: max(s.After, action), text: "    skipped " + s.Step + " of " + s.Flow + ": its if: is false"})
+	}
+	if r.why.starts == nil {
+		r.why.starts = map[int64]int{}
+	}
+	blocked, err := r.sb.NotStarted(r.ctx, r.contact, r.why.starts)
+	if err != nil {
+		r.notes = append(r.notes, note{after: r.lastID(), text: "    (cannot read the runs: " + err.Error() + ")"})
+		return
+	}
+	for _, b := range blocked {
+		r.notes = append(r.notes, note{after: max(b.After, action), text: "    " + b.Step + " of " + b.Flow + " " + b.Why})
 	}
 }
