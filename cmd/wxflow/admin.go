@@ -158,6 +158,20 @@ func menuButtons(bs []*flows.MenuButton) []wechat.MenuButton {
 	return out
 }
 
+// qrcodeArgsMissing names the required flag qrcode was not given, or
+// the argument it takes none of; "" when there is neither.
+func qrcodeArgsMissing(account, scene string, args []string) string {
+	switch {
+	case account == "":
+		return "--account is missing: the account whose code to create"
+	case scene == "":
+		return "--scene is missing: the scene a scan of the code carries"
+	case len(args) > 0:
+		return fmt.Sprintf("unexpected argument %q: qrcode takes flags only", args[0])
+	}
+	return ""
+}
+
 // runQRCode is `wxflow qrcode --account ID --scene STR [--expires 7d | --permanent]`.
 func runQRCode(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fl := flag.NewFlagSet("qrcode", flag.ContinueOnError)
@@ -175,8 +189,9 @@ func runQRCode(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	if err := fl.Parse(args); err != nil {
 		return exitUsage
 	}
-	if *account == "" || *scene == "" || fl.NArg() > 0 {
-		fl.Usage()
+	if msg := qrcodeArgsMissing(*account, *scene, fl.Args()); msg != "" {
+		fmt.Fprintf(stderr, "wxflow qrcode: %s\n", msg)
+		fmt.Fprintln(stderr, "usage: wxflow qrcode --account ID --scene STR [--expires 7d | --permanent] [--config FILE]")
 		return exitUsage
 	}
 	if *permanent && flagGiven(fl, "expires") {

@@ -377,15 +377,16 @@ func TestQRCodeCommandUsage(t *testing.T) {
 		want string
 	}{
 		{"expires and permanent", []string{"--account", "main", "--scene", "s", "--expires", "3d", "--permanent"}, "--expires and --permanent exclude each other"},
-		{"no account", []string{"--scene", "s"}, "usage: wxflow qrcode"},
-		{"no scene", []string{"--account", "main"}, "usage: wxflow qrcode"},
+		{"no account", []string{"--scene", "s"}, "wxflow qrcode: --account is missing"},
+		{"no scene", []string{"--account", "main"}, "wxflow qrcode: --scene is missing"},
+		{"nothing", nil, "wxflow qrcode: --account is missing"},
 		{"unknown account", []string{"--account", "nope", "--scene", "s"}, `no account "nope"`},
 		{"expires not a duration", []string{"--account", "main", "--scene", "s", "--expires", "soon"}, `--expires "soon" is not a duration`},
 		{"expires zero", []string{"--account", "main", "--scene", "s", "--expires", "0"}, `--expires "0" is not a duration`},
 		{"expires over 30 days", []string{"--account", "main", "--scene", "s", "--expires", "31d"}, "60s to 30d"},
 		{"expires under a minute", []string{"--account", "main", "--scene", "s", "--expires", "30s"}, "60s to 30d"},
 		{"scene too long", []string{"--account", "main", "--scene", strings.Repeat("s", 65)}, "1 to 64 characters"},
-		{"extra argument", []string{"--account", "main", "--scene", "s", "more"}, "usage: wxflow qrcode"},
+		{"extra argument", []string{"--account", "main", "--scene", "s", "more"}, `unexpected argument "more"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

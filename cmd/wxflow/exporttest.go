@@ -48,8 +48,13 @@ func runExportTest(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if err := fl.Parse(args); err != nil {
 		return exitUsage
 	}
-	if fl.NArg() > 0 || *contact == "" {
-		fl.Usage()
+	if *contact == "" || fl.NArg() > 0 {
+		if *contact == "" {
+			fmt.Fprintln(stderr, "wxflow export-test: --contact is missing: the contact whose conversation to export, ACCOUNT/OPENID")
+		} else {
+			fmt.Fprintf(stderr, "wxflow export-test: unexpected argument %q: export-test takes flags only\n", fl.Arg(0))
+		}
+		fmt.Fprintln(stderr, "usage: wxflow export-test --contact ACCOUNT/OPENID [--since T] [--config FILE] [-o FILE]")
 		return exitUsage
 	}
 	account, id, ok := strings.Cut(*contact, "/")

@@ -286,6 +286,19 @@ func TestExportTestUsage(t *testing.T) {
 			t.Errorf("%v: exit %d, want %d\n%s", args, r.code, exitUsage, r.stderr)
 		}
 	}
+	// A missing required flag is named, not only the usage printed.
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"export-test"}, "wxflow export-test: --contact is missing"},
+		{[]string{"export-test", "--since", "2d"}, "wxflow export-test: --contact is missing"},
+		{[]string{"export-test", "--contact", "main/o_alice", "more"}, `unexpected argument "more"`},
+	} {
+		if r := runCLI(t, c.args...); r.code != exitUsage || !strings.Contains(r.stderr, c.want) || !strings.Contains(r.stderr, "usage: wxflow export-test") {
+			t.Errorf("%v: exit %d, want %d saying %q\n%s", c.args, r.code, exitUsage, c.want, r.stderr)
+		}
+	}
 	// A store that does not exist is not made.
 	dir := t.TempDir()
 	cfg := convConfig(t, dir, filepath.Join(dir, "none.db"))
