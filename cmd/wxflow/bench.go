@@ -6,7 +6,6 @@ import (
 	"cmp"
 	"context"
 	crand "crypto/rand"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -150,9 +149,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return exitProblems
 	}
 	if o.json {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		enc.Encode(rep)
+		writeJSON(stdout, rep)
 	} else {
 		rep.print(stdout)
 	}

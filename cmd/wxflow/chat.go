@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"cmp"
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -517,7 +516,7 @@ func formatValues(m map[string]any) string {
 		v := m[k]
 		s, ok := v.(string)
 		if !ok {
-			b, err := json.Marshal(v)
+			b, err := marshalJSON(v)
 			if err != nil {
 				s = fmt.Sprint(v)
 			} else {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"flag"
@@ -94,9 +95,7 @@ func runNodes(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	// The console's view of them: --json is what GET /api/nodes answers.
 	v := console.ViewNodes(n, nil, name)
 	if *asJSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(v); err != nil {
+		if err := writeJSON(stdout, v); err != nil {
 			fmt.Fprintf(stderr, "wxflow nodes: %v\n", err)
 			return exitProblems
 		}
@@ -157,4 +156,25 @@ func writeNodes(w io.Writer, v *console.NodesView) {
 		return
 	}
 	fmt.Fprintf(w, "all %d lanes are held by live nodes\n", v.Lanes)
+}
+
+// writeJSON writes v as indented JSON, as the --json outputs print it:
+// without Go's HTML escaping, so that a URL's & is & and not \u0026.
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	return enc.Encode(v)
+}
+
+// marshalJSON is json.Marshal without the HTML escaping (one line,
+// without writeJSON's indent and newline).
+func marshalJSON(v any) ([]byte, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
 }

@@ -192,6 +192,11 @@ func TestNodesCommand(t *testing.T) {
 	if !strings.Contains(r.stdout, `"unheld": 256`) || !strings.Contains(r.stdout, `"free": 0`) {
 		t.Errorf("--json: %s", r.stdout)
 	}
+	// A URL's & is printed as &, not HTML-escaped as \u0026.
+	r = runCLI(t, "nodes", "--database", database+"&application_name=wxnodes", "--json")
+	if !strings.Contains(r.stdout, "&application_name=wxnodes") || strings.Contains(r.stdout, `\u0026`) {
+		t.Errorf("nodes --json escapes the URL's &: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
 
 	// Given back (the node stops), the lanes are free.
 	pgExec(t, database, `UPDATE nodes SET expires = expires + 3600000000000 WHERE name = 'web-1'`)
@@ -422,4 +427,22 @@ func sqliteApplied(t *testing.T, db *sql.DB, name string) bool {
 		t.Fatal(err)
 	}
 	return n > 0
+}
+
+// TestJSONOutputNotHTMLEscaped: the --json outputs (nodes, bench,
+// validate) and chat's values print & < > as they are: Go's
+// encoding/json escaped them (\u0026), so that nodes --json wrote a
+// database URL's & as \u0026.
+func TestJSONOutputNotHTMLEscaped(t *testing.T) {
+	var b strings.Builder
+	url := "postgres://wx@db:5432/wxflow?sslmode=require&application_name=wx"
+	if err := writeJSON(&b, console.NodesView{Store: "postgres", Database: url}); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(b.String(), `"database": "`+url+`"`) || strings.Contains(b.String(), `\u0026`) {
+		t.Errorf("writeJSON escapes the URL:\n%s", b.String())
+	}
+	if got, want := formatValues(map[string]any{"v": []any{"a&b", "<c>"}}), `v=["a&b","<c>"]`; got != want {
+		t.Errorf("formatValues: %s, want %s", got, want)
+	}
 }

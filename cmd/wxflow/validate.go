@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -76,10 +75,7 @@ func runValidate(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		if out.Diagnostics == nil {
 			out.Diagnostics = flows.Diagnostics{}
 		}
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		enc.SetEscapeHTML(false)
-		if err := enc.Encode(out); err != nil {
+		if err := writeJSON(stdout, out); err != nil {
 			fmt.Fprintf(stderr, "wxflow validate: %v\n", err)
 			return exitProblems
 		}
