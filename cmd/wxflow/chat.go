@@ -146,7 +146,9 @@ func chat(ctx context.Context, args []string, in io.Reader, stdout, stderr io.Wr
 	if note != "" {
 		fmt.Fprintf(stdout, "wxflow chat: %s.\n", note)
 	}
-	fmt.Fprintf(stdout, "wxflow chat: %d %s from %s. You are %s; the clock stands at %s.\n",
+	// The folder is followed by ";", not ".": "from .. You are" read
+	// badly for the folder ".".
+	fmt.Fprintf(stdout, "wxflow chat: %d %s from %s; you are %s, and the clock stands at %s.\n",
 		len(set.Flows), plural(len(set.Flows), "flow"), *dir, *contact, sb.Now().Format(chatTime))
 	if len(set.Flows) == 0 {
 		fmt.Fprintf(stdout, "No flows in %s: nothing will answer. Try --flows flows/examples.\n", *dir)

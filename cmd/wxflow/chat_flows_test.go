@@ -47,3 +47,15 @@ func TestChatFindsFlowsAsValidate(t *testing.T) {
 		}
 	}
 }
+
+// TestChatCurrentFolder: chat . said "1 flow from .. You are ...", the
+// folder followed by the sentence's dot.
+func TestChatCurrentFolder(t *testing.T) {
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{"hi.yaml": "name: hi\ntriggers:\n  - keyword: [hi]\nsteps:\n  - send: \"Hello!\"\n"})
+	t.Chdir(dir)
+	r := chatScript(t, "hi\n", ".")
+	if r.code != exitOK || !strings.Contains(r.stdout, "wxflow chat: 1 flow from .; you are ") || strings.Contains(r.stdout, "..") || !strings.Contains(r.stdout, "bot: Hello!") {
+		t.Errorf("chat .: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+}

@@ -40,7 +40,7 @@ this is never read
 	if r.code != exitOK {
 		t.Fatalf("exit %d\nstderr:\n%s", r.code, r.stderr)
 	}
-	want := `wxflow chat: 11 flows from ` + examplesDir + `. You are alice; the clock stands at Mon 2026-11-16 10:00 +08:00.
+	want := `wxflow chat: 11 flows from ` + examplesDir + `; you are alice, and the clock stands at Mon 2026-11-16 10:00 +08:00.
 Type a message, or /follow to start; /help lists the commands.
 clock:   Mon 2026-11-16 10:00 +08:00
 contact: alice, not seen yet (/follow to start)
@@ -110,7 +110,7 @@ steps:
 		t.Fatalf("exit %d\nstderr:\n%s", r.code, r.stderr)
 	}
 	for _, want := range []string{
-		"You are o_bob;",
+		"; you are o_bob, and the clock stands at ",
 		"bot: Hello!\n",
 		"runs:    drip (run 1): waiting_time at step wait (line 6); vars: step=1\n",
 		"window:  open until Wed 2026-11-18 10:00 +08:00, 2 replies left\n",
