@@ -186,3 +186,16 @@ func TestValidateConfigSessionPerAccount(t *testing.T) {
 		t.Errorf("main's quota is 20: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 }
+
+// TestValidateExampleConfig: validating the example flows with the
+// example config warned that team support has no operators (the config
+// had them commented out, and handoff.yaml picks one of the team).
+func TestValidateExampleConfig(t *testing.T) {
+	t.Setenv("WXFLOW_MAIN_SECRET", "example-secret-0123456789")
+	t.Setenv("WXFLOW_MAIN_TOKEN", "exampletoken")
+	t.Setenv("WXFLOW_AMY_TOKEN", "amy-example-token-0123456789")
+	r := runCLI(t, "validate", "--config", filepath.Join("..", "..", "wxflow.example.yaml"), examplesDir)
+	if r.code != exitOK || !strings.Contains(r.stdout, "0 errors, 0 warnings") {
+		t.Errorf("validate --config wxflow.example.yaml flows/examples: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+}

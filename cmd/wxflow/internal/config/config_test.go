@@ -44,6 +44,7 @@ var testEnv = map[string]string{
 	"WXFLOW_MAIN_SECRET":  testSecret,
 	"WXFLOW_MAIN_TOKEN":   testToken,
 	"WXFLOW_MAIN_AES_KEY": testAESKey,
+	"WXFLOW_AMY_TOKEN":    "amy-example-token-0123456789",
 	"WXFLOW_EMPTY":        "",
 }
 
