@@ -61,6 +61,10 @@ func runBackup(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		fmt.Fprintf(stderr, "wxflow backup: %v; nothing was written (is --database or the config's database: the store wxflow serve uses?)\n", err)
 		return exitUsage
 	case err != nil:
+		if msg := readOnlyStore(db); msg != "" {
+			fmt.Fprintf(stderr, "wxflow backup: %s (%v)\n", msg, err)
+			return exitProblems
+		}
 		fmt.Fprintf(stderr, "wxflow backup: %v\n", err)
 		return exitProblems
 	}
@@ -77,4 +81,31 @@ func runBackup(ctx context.Context, args []string, stdout, stderr io.Writer) int
 func folderExists(dir string) bool {
 	fi, err := os.Stat(dir)
 	return err == nil && fi.IsDir()
+}
+
+// readOnlyStore explains why a store in a folder this user cannot write
+// could not be read: SQLite reads a WAL database through its -shm, which
+// it creates beside it when it is not there (a cleanly stopped store has
+// none). "" when that is not the case.
+func readOnlyStore(db string) string {
+	dir := filepath.Dir(db)
+	if folderWritable(dir) {
+		return ""
+	}
+	if _, err := os.Stat(db + "-shm"); err == nil {
+		return ""
+	}
+	// A file this user cannot read is not the folder's fault.
+	f, err := os.Open(db)
+	if err != nil {
+		return ""
+	}
+	f.Close()
+	msg := fmt.Sprintf("cannot read %s: the folder %s is read-only to this user, and SQLite must create %s-shm beside the store to read it. Run wxflow backup as a user who can write the folder", db, dir, filepath.Base(db))
+	_, walErr := os.Stat(db + "-wal")
+	if busy, err := sqlite.InUse(db); err == nil && !busy && errors.Is(walErr, os.ErrNotExist) {
+		// Stopped cleanly: everything is in the file.
+		msg += fmt.Sprintf("; or, as no wxflow serve uses the store and it has no -wal, its file alone is the whole store: copy it (cp %s BACKUP)", db)
+	}
+	return msg
 }
