@@ -43,11 +43,20 @@ type ExportOptions struct {
 	// scenario's operators: and teams: (the teams' hours left out), so
 	// that the flows' assign steps find the names they use.
 	People *engine.People
+	// MaxEvents, when set, is the most events read: a conversation with
+	// more (since Since) is refused with ErrExportTooLong rather than
+	// read whole (200,000 events took 329 MB; the console exports inside
+	// the server).
+	MaxEvents int
 }
 
 // ErrNothingToExport is returned by Export for a contact with no
 // recorded event and no message in the time asked for.
 var ErrNothingToExport = errors.New("nothing to export")
+
+// ErrExportTooLong is returned by Export for a conversation with more
+// events than ExportOptions.MaxEvents.
+var ErrExportTooLong = errors.New("too long to export whole")
 
 // exportWaitSlack is how long after the clock a message may be reserved
 // and still count as caused by what the clock stands at (the engine's
@@ -79,8 +88,16 @@ func Export(ctx context.Context, st engine.Store, o ExportOptions) ([]byte, erro
 			return fmt.Errorf("this store (%T) cannot list a contact's events", tx)
 		}
 		var err error
-		if events, err = l.ContactEvents(o.Account, o.Contact, o.Since, 0); err != nil {
+		limit := 0
+		if o.MaxEvents > 0 {
+			limit = o.MaxEvents + 1
+		}
+		if events, err = l.ContactEvents(o.Account, o.Contact, o.Since, limit); err != nil {
 			return err
+		}
+		if o.MaxEvents > 0 && len(events) > o.MaxEvents {
+			return fmt.Errorf("%w: the conversation has more than %d events%s; export its last part: wxflow export-test --contact %s/%s --since 7d (or a time)",
+				ErrExportTooLong, o.MaxEvents, sinceWords(o.Since, o.Zone), o.Account, o.Contact)
 		}
 		all, err := tx.Outbox(engine.OutboxFilter{Account: o.Account, Contact: o.Contact})
 		if err != nil {

@@ -106,6 +106,14 @@ func TestExportRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// alice's four events: within a bound of four, refused under one of
+	// three (the console's bound, read before the whole conversation).
+	if same, err := Export(ctx, st, ExportOptions{Account: "main", Contact: "o_alice", Zone: shanghai, ZoneName: "Asia/Shanghai", MaxEvents: 4}); err != nil || string(same) != string(out) {
+		t.Errorf("export within MaxEvents 4: %v\n%s", err, same)
+	}
+	if _, err := Export(ctx, st, ExportOptions{Account: "main", Contact: "o_alice", Zone: shanghai, MaxEvents: 3}); !errors.Is(err, ErrExportTooLong) || !strings.Contains(err.Error(), "more than 3 events") || !strings.Contains(err.Error(), "--since") {
+		t.Errorf("export over MaxEvents 3: %v, want ErrExportTooLong saying how to export less", err)
+	}
 	got := string(out)
 	for _, want := range []string{
 		"name: \"conversation of main/o_alice from 2026-11-20 10:00\"\n",

@@ -19,9 +19,16 @@ func (c *Console) contactExport(w http.ResponseWriter, r *http.Request) {
 		o = c.cfg.ExportOptions(account)
 	}
 	o.Account, o.Contact = account, id
+	// Inside the server: a conversation too long to write at once is
+	// refused, saying how to export its last part with the CLI.
+	o.MaxEvents = maxExportEvents
 	src, err := scenario.Export(r.Context(), c.eng.Store(), o)
 	if errors.Is(err, scenario.ErrNothingToExport) {
 		http.Error(w, err.Error(), http.StatusNotFound)
+		return
+	}
+	if errors.Is(err, scenario.ErrExportTooLong) {
+		http.Error(w, err.Error(), http.StatusRequestEntityTooLarge)
 		return
 	}
 	if err != nil {
@@ -34,6 +41,10 @@ func (c *Console) contactExport(w http.ResponseWriter, r *http.Request) {
 	h.Set("Cache-Control", "no-store")
 	w.Write(src)
 }
+
+// maxExportEvents is the most events of a conversation the console
+// exports as a test (a variable for the tests).
+var maxExportEvents = 10000
 
 // exportFileName names a contact's exported test: ACCOUNT-OPENID.test.yaml
 // with only letters, digits, - and _ kept.

@@ -1136,3 +1136,26 @@ func TestErrorsWithoutInternalPrefixes(t *testing.T) {
 		}
 	}
 }
+
+// TestExportTooLongRefused: a conversation with more events than the
+// console exports is refused (413) saying how to export its last part,
+// instead of being read whole inside the server (200,000 events took
+// 3.5 s and 329 MB).
+func TestExportTooLongRefused(t *testing.T) {
+	f := newInboxFixture(t)
+	ctx := context.Background()
+	for _, text := range []string{"hello", "person"} {
+		if err := f.sb.Say(ctx, "carol", text); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if code, body, _ := f.do("GET", "/contacts/sandbox/carol/test.yaml", testToken, ""); code != http.StatusOK {
+		t.Fatalf("export of two events: %d %s", code, body)
+	}
+	defer func(n int) { maxExportEvents = n }(maxExportEvents)
+	maxExportEvents = 1
+	code, body, _ := f.do("GET", "/contacts/sandbox/carol/test.yaml", testToken, "")
+	if code != http.StatusRequestEntityTooLarge || !strings.Contains(body, "more than 1 events") || !strings.Contains(body, "wxflow export-test --contact sandbox/carol --since") {
+		t.Fatalf("export of two events over a bound of one: %d %s, want 413 saying how to export less", code, body)
+	}
+}
