@@ -199,6 +199,12 @@ func numbers(v any) (any, error) {
 			case err == nil:
 				return i, nil
 			case errors.Is(err, strconv.ErrRange):
+				// Kept exact as its text, within float64's range as
+				// encoding/json has it (an integer of 309 digits or more
+				// is an error there, as 1e400 is).
+				if _, err := strconv.ParseFloat(s, 64); err != nil {
+					return nil, fmt.Errorf("number %s: %w", s, err)
+				}
 				return s, nil
 			}
 		}
