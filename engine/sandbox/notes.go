@@ -49,11 +49,24 @@ const skippedWords = "skipped: its if: is false"
 // that seen does not count yet, and counts them: seen maps a run's ID to
 // the trail entries already looked at.
 func (s *Sandbox) Skips(ctx context.Context, contact string, seen map[int64]int) ([]Skip, error) {
+	var out []Skip
+	err := s.newTrail(ctx, contact, seen, func(what string) bool { return what == skippedWords },
+		func(r *engine.Run, e engine.TrailEntry, after int64) {
+			out = append(out, Skip{RunID: r.ID, Flow: r.Flow, Step: e.Step, After: after, At: e.At})
+		})
+	return out, err
+}
+
+// newTrail calls add, oldest run first, with each entry of the
+// contact's runs' trails that seen does not count yet and match takes
+// (by what it says), and the ID of the run's last message before it;
+// then counts the entries in seen (run ID to the entries looked at).
+func (s *Sandbox) newTrail(ctx context.Context, contact string, seen map[int64]int, match func(what string) bool,
+	add func(r *engine.Run, e engine.TrailEntry, after int64)) error {
 	runs, err := s.Runs(ctx, contact)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	var out []Skip
 	for i := len(runs) - 1; i >= 0; i-- {
 		r := runs[i]
 		var last int64
@@ -62,13 +75,13 @@ func (s *Sandbox) Skips(ctx context.Context, contact string, seen map[int64]int)
 			for _, id := range e.Messages {
 				last = max(last, id)
 			}
-			if k >= done && e.What == skippedWords {
-				out = append(out, Skip{RunID: r.ID, Flow: r.Flow, Step: e.Step, After: last, At: e.At})
+			if k >= done && match(e.What) {
+				add(r, e, last)
 			}
 		}
 		seen[r.ID] = r.State.TrailDropped + len(r.State.Trail)
 	}
-	return out, nil
+	return nil
 }
 
 // NotStarted is a flow a run's `start` step asked for that its cooldown
@@ -91,26 +104,12 @@ type NotStarted struct {
 // them: seen maps a run's ID to the trail entries already looked at (a
 // map of its own, not the one of Skips).
 func (s *Sandbox) NotStarted(ctx context.Context, contact string, seen map[int64]int) ([]NotStarted, error) {
-	runs, err := s.Runs(ctx, contact)
-	if err != nil {
-		return nil, err
-	}
 	var out []NotStarted
-	for i := len(runs) - 1; i >= 0; i-- {
-		r := runs[i]
-		var last int64
-		done := seen[r.ID] - r.State.TrailDropped
-		for k, e := range r.State.Trail {
-			for _, id := range e.Messages {
-				last = max(last, id)
-			}
-			if k >= done && strings.HasPrefix(e.What, engine.NotStartedPrefix) {
-				out = append(out, NotStarted{RunID: r.ID, Flow: r.Flow, Step: e.Step, Why: e.What, After: last, At: e.At})
-			}
-		}
-		seen[r.ID] = r.State.TrailDropped + len(r.State.Trail)
-	}
-	return out, nil
+	err := s.newTrail(ctx, contact, seen, func(what string) bool { return strings.HasPrefix(what, engine.NotStartedPrefix) },
+		func(r *engine.Run, e engine.TrailEntry, after int64) {
+			out = append(out, NotStarted{RunID: r.ID, Flow: r.Flow, Step: e.Step, Why: e.What, After: after, At: e.At})
+		})
+	return out, err
 }
 
 // Failures returns, oldest first, the contact's runs that ended failed

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/url"
 	"path"
 	"path/filepath"
@@ -239,21 +240,27 @@ type runner struct {
 // whose checks all passed while a run broke (an index out of range in a
 // template) passed, and nothing showed the error.
 func (r *runner) unexpectedFailures() string {
-	runs, err := r.sb.Runs(r.ctx, r.contact)
+	seen := map[int64]bool{}
+	maps.Copy(seen, r.expected)
+	bad, err := r.failedRuns(seen)
 	if err != nil {
 		return err.Error()
-	}
-	var bad []string
-	for i := len(runs) - 1; i >= 0; i-- { // oldest first
-		x := runs[i]
-		if (x.Status == engine.RunFailed || x.Status == engine.RunLooping) && !r.expected[x.ID] {
-			bad = append(bad, fmt.Sprintf("run %d of %s %s: %s", x.ID, x.Flow, x.Status, x.State.Error))
-		}
 	}
 	if len(bad) == 0 {
 		return ""
 	}
 	return fmt.Sprintf("every check passed, but %s (if it should, check it with expect_run: { flow: NAME, status: failed })", strings.Join(bad, "; "))
+}
+
+// failedRuns says, oldest first, which of the contact's runs failed or
+// were stopped looping, but those in seen.
+func (r *runner) failedRuns(seen map[int64]bool) ([]string, error) {
+	runs, err := r.sb.Failures(r.ctx, r.contact, seen)
+	var out []string
+	for _, x := range runs {
+		out = append(out, fmt.Sprintf("run %d of %s %s: %s", x.ID, x.Flow, x.Status, x.State.Error))
+	}
+	return out, err
 }
 
 // note is a line of the transcript that is not a message: it comes after
@@ -515,14 +522,7 @@ func (r *runner) report(at flows.Pos, msg string) string {
 	for _, l := range lines {
 		b.WriteString("      " + l + "\n")
 	}
-	if runs, err := r.sb.Runs(r.ctx, r.contact); err == nil {
-		var failed []string
-		for i := len(runs) - 1; i >= 0; i-- {
-			x := runs[i]
-			if x.Status == engine.RunFailed || x.Status == engine.RunLooping {
-				failed = append(failed, fmt.Sprintf("run %d of %s %s: %s", x.ID, x.Flow, x.Status, x.State.Error))
-			}
-		}
+	if failed, err := r.failedRuns(map[int64]bool{}); err == nil {
 		if len(failed) > 0 {
 			b.WriteString("    runs that failed:\n")
 			for _, l := range failed {
