@@ -1,6 +1,7 @@
 package triggers_test
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -70,6 +71,17 @@ func TestNext(t *testing.T) {
 		{"01:30 happens twice on 1 November: not the second", nyAt("30 1"), nil, "2026-11-01T05:30:00Z", "2026-11-02T06:30:00Z"},
 		{"within the repeated hour", nyAt("30 1"), nil, "2026-11-01T06:15:00Z", "2026-11-02T06:30:00Z"},
 		{"an hour after the repeated one", nyAt("30 2"), nil, "2026-11-01T05:30:00Z", "2026-11-01T07:30:00Z"},
+		// Clocks that change at midnight or by half an hour: the cron's
+		// days are the zone's dates, its hours that date's clock.
+		{"Beirut skips Sunday 29 March's midnight: Sunday 09:00 still fires", []string{`cron: "0 9 * * sun"`, "timezone: Asia/Beirut"}, nil, "2026-03-22T07:00:00Z", "2026-03-29T06:00:00Z"},
+		{"Beirut, every hour of that Sunday: from 01:00", []string{`cron: "0 * * * sun"`, "timezone: Asia/Beirut"}, nil, "2026-03-28T12:00:00Z", "2026-03-28T22:00:00Z"},
+		{"Santiago skips Sunday 6 September's midnight: a Saturday cron waits for Saturday", []string{`cron: "0 9 * * sat"`, "timezone: America/Santiago"}, nil, "2026-09-05T13:00:00Z", "2026-09-12T12:00:00Z"},
+		{"Havana skips Sunday 8 March's midnight: a Saturday cron waits for Saturday", []string{`cron: "0 9 * * sat"`, "timezone: America/Havana"}, nil, "2026-03-07T14:00:00Z", "2026-03-14T13:00:00Z"},
+		{"Lord Howe goes back half an hour on 5 April: 09:00 still fires", []string{`cron: "0 9 * * *"`, "timezone: Australia/Lord_Howe"}, nil, "2026-04-03T22:00:00Z", "2026-04-04T22:30:00Z"},
+		{"Lord Howe goes forward half an hour on 4 October: 09:00 still fires", []string{`cron: "0 9 * * *"`, "timezone: Australia/Lord_Howe"}, nil, "2026-10-02T22:30:00Z", "2026-10-03T22:00:00Z"},
+		{"Lord Howe, 4 October: 01:30 fires once, not again at 02:30", []string{`cron: "30 1 * * *"`, "timezone: Australia/Lord_Howe"}, nil, "2026-10-03T15:00:00Z", "2026-10-04T14:30:00Z"},
+		{"Lord Howe skips 02:15 on 4 October: fires at the jump", []string{`cron: "15 2 * * *"`, "timezone: Australia/Lord_Howe"}, nil, "2026-10-03T15:00:00Z", "2026-10-03T15:30:00Z"},
+		{"Lord Howe repeats 01:45 on 5 April: the first only", []string{`cron: "45 1 * * *"`, "timezone: Australia/Lord_Howe"}, nil, "2026-04-04T14:45:00Z", "2026-04-05T15:15:00Z"},
 		// Crons over every hour follow the clock as it is.
 		{"every half hour through the repeated hour", []string{`cron: "*/30 * * * *"`, "timezone: America/New_York"}, nil, "2026-11-01T05:30:00Z", "2026-11-01T06:00:00Z"},
 		{"every half hour across the jump", []string{`cron: "*/30 * * * *"`, "timezone: America/New_York"}, nil, "2026-03-08T06:30:00Z", "2026-03-08T07:00:00Z"},
@@ -99,6 +111,43 @@ func TestNext(t *testing.T) {
 				t.Errorf("Next depends on the zone of after: %s vs %s", again, got)
 			}
 		})
+	}
+}
+
+// TestNextOncePerDay checks, over two years of zones whose clocks change
+// by an hour, by half an hour or at midnight, that a daily cron fires once
+// on each of the zone's dates and a weekly one once on each of its
+// Sundays and on no other day.
+func TestNextOncePerDay(t *testing.T) {
+	t.Parallel()
+	zones := []string{"America/New_York", "Europe/Berlin", "Australia/Lord_Howe", "America/Santiago", "America/Havana", "Asia/Beirut", "Africa/Cairo", "Pacific/Chatham", "Asia/Shanghai"}
+	for _, zn := range zones {
+		loc, err := time.LoadLocation(zn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range []string{"30 2 * * *", "0 9 * * *", "0 0 * * sun", "0 9 * * sun"} {
+			tr := scheduleTrigger(t, `cron: "`+c+`"`, "timezone: "+zn)
+			start := time.Date(2026, 1, 1, 12, 0, 0, 0, loc)
+			end := time.Date(2028, 1, 1, 0, 0, 0, 0, loc)
+			fired := map[string]int{}
+			for a := start; ; {
+				a = triggers.Next(tr, a, nil)
+				if a.IsZero() || !a.Before(end) {
+					break
+				}
+				fired[a.In(loc).Format(time.DateOnly)]++
+			}
+			for d := time.Date(2026, 1, 2, 0, 0, 0, 0, time.UTC); d.Year() < 2028; d = d.AddDate(0, 0, 1) {
+				want := 1
+				if strings.HasSuffix(c, "sun") && d.Weekday() != time.Sunday {
+					want = 0
+				}
+				if got := fired[d.Format(time.DateOnly)]; got != want {
+					t.Errorf("%s %q: fired %d times on %s, want %d", zn, c, got, d.Format("Mon 2006-01-02"), want)
+				}
+			}
+		}
 	}
 }
 
