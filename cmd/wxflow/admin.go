@@ -78,6 +78,10 @@ func (a *apiAccounts) pick(id string) (map[string]*wechat.Client, error) {
 
 // runMenu is `wxflow menu push [--config FILE] [--account ID]`.
 func runMenu(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if isHelp(args) {
+		// wxflow menu -h: push is menu's one subcommand; say its usage.
+		args = []string{"push", "-h"}
+	}
 	if len(args) == 0 || args[0] != "push" {
 		fmt.Fprintln(stderr, "usage: wxflow menu push [--config FILE] [--account ID]")
 		return exitUsage
@@ -87,12 +91,13 @@ func runMenu(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	cfgPath := fl.String("config", "wxflow.yaml", "the configuration file")
 	account := fl.String("account", "", "publish to this account only (default: every account)")
 	fl.Usage = func() {
-		fmt.Fprintln(stderr, "usage: wxflow menu push [--config FILE] [--account ID]")
-		fmt.Fprintln(stderr, "\nValidates menu.yaml in the flows folder and publishes it as the accounts' custom menu.")
+		w := fl.Output()
+		fmt.Fprintln(w, "usage: wxflow menu push [--config FILE] [--account ID]")
+		fmt.Fprintln(w, "\nValidates menu.yaml in the flows folder and publishes it as the accounts' custom menu.")
 		fl.PrintDefaults()
 	}
-	if err := fl.Parse(args[1:]); err != nil {
-		return exitUsage
+	if code, ok := parseFlags(fl, args[1:], stdout); !ok {
+		return code
 	}
 	a, code, err := openAPIAccounts(ctx, *cfgPath)
 	if err != nil {
@@ -182,12 +187,13 @@ func runQRCode(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	expires := fl.String("expires", "7d", "how long a temporary code lives (60s to 30d)")
 	permanent := fl.Bool("permanent", false, "create a permanent code (at most 100,000 per account)")
 	fl.Usage = func() {
-		fmt.Fprintln(stderr, "usage: wxflow qrcode --account ID --scene STR [--expires 7d | --permanent] [--config FILE]")
-		fmt.Fprintln(stderr, "\nCreates a QR code with a scene and prints its ticket and image URL.")
+		w := fl.Output()
+		fmt.Fprintln(w, "usage: wxflow qrcode --account ID --scene STR [--expires 7d | --permanent] [--config FILE]")
+		fmt.Fprintln(w, "\nCreates a QR code with a scene and prints its ticket and image URL.")
 		fl.PrintDefaults()
 	}
-	if err := fl.Parse(args); err != nil {
-		return exitUsage
+	if code, ok := parseFlags(fl, args, stdout); !ok {
+		return code
 	}
 	if msg := qrcodeArgsMissing(*account, *scene, fl.Args()); msg != "" {
 		fmt.Fprintf(stderr, "wxflow qrcode: %s\n", msg)

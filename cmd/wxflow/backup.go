@@ -23,17 +23,18 @@ func runBackup(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	cfgPath := fl.String("config", defaultConfigFile, "the configuration file whose database to copy")
 	database := fl.String("database", "", "the SQLite database to copy (instead of the config's)")
 	fl.Usage = func() {
-		fmt.Fprintln(stderr, "usage: wxflow backup [--config FILE | --database FILE] BACKUP")
-		fmt.Fprintln(stderr, "\nWrites a consistent copy of the SQLite store to the new file BACKUP, also while")
-		fmt.Fprintln(stderr, "wxflow serve runs (SQLite's VACUUM INTO on a connection of its own), and checks it")
-		fmt.Fprintln(stderr, "(PRAGMA integrity_check). It never overwrites a file. The store is the config's")
-		fmt.Fprintln(stderr, "database (default "+defaultConfigFile+", or ./"+config.DefaultDatabase+" without it), or --database.")
-		fmt.Fprintln(stderr, "To restore, stop wxflow, remove the database's -wal and -shm files and copy")
-		fmt.Fprintln(stderr, "BACKUP in place of the database (docs/config.md#backup-and-restore).")
+		w := fl.Output()
+		fmt.Fprintln(w, "usage: wxflow backup [--config FILE | --database FILE] BACKUP")
+		fmt.Fprintln(w, "\nWrites a consistent copy of the SQLite store to the new file BACKUP, also while")
+		fmt.Fprintln(w, "wxflow serve runs (SQLite's VACUUM INTO on a connection of its own), and checks it")
+		fmt.Fprintln(w, "(PRAGMA integrity_check). It never overwrites a file. The store is the config's")
+		fmt.Fprintln(w, "database (default "+defaultConfigFile+", or ./"+config.DefaultDatabase+" without it), or --database.")
+		fmt.Fprintln(w, "To restore, stop wxflow, remove the database's -wal and -shm files and copy")
+		fmt.Fprintln(w, "BACKUP in place of the database (docs/config.md#backup-and-restore).")
 		fl.PrintDefaults()
 	}
-	if err := fl.Parse(args); err != nil {
-		return exitUsage
+	if code, ok := parseFlags(fl, args, stdout); !ok {
+		return code
 	}
 	if fl.NArg() != 1 {
 		fl.Usage()

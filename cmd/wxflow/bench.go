@@ -104,26 +104,27 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fl.StringVar(&o.account, "account", "", "with --url: the account's id in the callback URL (default main)")
 	fl.StringVar(&o.originalID, "original-id", "", "with --url: the account's original_id, the callbacks' ToUserName (default "+benchOriginalID+")")
 	fl.Usage = func() {
-		fmt.Fprintln(stderr, "usage: wxflow bench [--followers N] [--scenario "+strings.Join(loadgen.Scenarios, "|")+"] [--aes] [--conns C] [--rate R] [--seed N] [--db FILE] [--keep] [--json]")
-		fmt.Fprintln(stderr, "       wxflow bench --database postgres://... [--nodes N] [--writers W] ... (N nodes sharing one PostgreSQL)")
-		fmt.Fprintln(stderr, "       wxflow bench --duration D [--retention R] [--sample S] [--locations N] ... (a soak)")
-		fmt.Fprintln(stderr, "       wxflow bench --url URL --token TOKEN [--account ID] [--original-id ID] [--aes --aes-key KEY --appid APPID] ...")
-		fmt.Fprintln(stderr, "       wxflow bench --write-flows DIR [--scenario S] (the flows of a server --url targets)")
-		fmt.Fprintln(stderr, "\nStarts `wxflow serve` as a child process (synchronous=FULL, as in production)")
-		fmt.Fprintln(stderr, "with its own flows, keeps a fake WeChat API on loopback in this process, and")
-		fmt.Fprintln(stderr, "posts signed callbacks from simulated followers: follows, QR scans, menu clicks")
-		fmt.Fprintln(stderr, "and answers. Reports acknowledgements a second, their latency, runs completed and")
-		fmt.Fprintln(stderr, "messages delivered a second, failures by reason and the server's peak RSS,")
-		fmt.Fprintln(stderr, "then checks the books: every acknowledged event stored once and starting or")
-		fmt.Fprintln(stderr, "resuming what it should, every message sent reaching the fake API exactly once.")
-		fmt.Fprintln(stderr, "With --url only the acknowledgements can be checked. A soak (--duration) reports")
-		fmt.Fprintln(stderr, "the store's size as it goes; its books check the acknowledgements, the events")
-		fmt.Fprintln(stderr, "by kind, unsent messages, and the engine's sent messages against the fake API.")
-		fmt.Fprintln(stderr, "Exit 0 when the books balance, 1 when not, 2 on usage errors.")
+		w := fl.Output()
+		fmt.Fprintln(w, "usage: wxflow bench [--followers N] [--scenario "+strings.Join(loadgen.Scenarios, "|")+"] [--aes] [--conns C] [--rate R] [--seed N] [--db FILE] [--keep] [--json]")
+		fmt.Fprintln(w, "       wxflow bench --database postgres://... [--nodes N] [--writers W] ... (N nodes sharing one PostgreSQL)")
+		fmt.Fprintln(w, "       wxflow bench --duration D [--retention R] [--sample S] [--locations N] ... (a soak)")
+		fmt.Fprintln(w, "       wxflow bench --url URL --token TOKEN [--account ID] [--original-id ID] [--aes --aes-key KEY --appid APPID] ...")
+		fmt.Fprintln(w, "       wxflow bench --write-flows DIR [--scenario S] (the flows of a server --url targets)")
+		fmt.Fprintln(w, "\nStarts `wxflow serve` as a child process (synchronous=FULL, as in production)")
+		fmt.Fprintln(w, "with its own flows, keeps a fake WeChat API on loopback in this process, and")
+		fmt.Fprintln(w, "posts signed callbacks from simulated followers: follows, QR scans, menu clicks")
+		fmt.Fprintln(w, "and answers. Reports acknowledgements a second, their latency, runs completed and")
+		fmt.Fprintln(w, "messages delivered a second, failures by reason and the server's peak RSS,")
+		fmt.Fprintln(w, "then checks the books: every acknowledged event stored once and starting or")
+		fmt.Fprintln(w, "resuming what it should, every message sent reaching the fake API exactly once.")
+		fmt.Fprintln(w, "With --url only the acknowledgements can be checked. A soak (--duration) reports")
+		fmt.Fprintln(w, "the store's size as it goes; its books check the acknowledgements, the events")
+		fmt.Fprintln(w, "by kind, unsent messages, and the engine's sent messages against the fake API.")
+		fmt.Fprintln(w, "Exit 0 when the books balance, 1 when not, 2 on usage errors.")
 		fl.PrintDefaults()
 	}
-	if err := fl.Parse(args); err != nil {
-		return exitUsage
+	if code, ok := parseFlags(fl, args, stdout); !ok {
+		return code
 	}
 	if msg := o.check(fl); msg != "" {
 		fmt.Fprintf(stderr, "wxflow bench: %s\n", msg)

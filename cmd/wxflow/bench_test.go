@@ -461,9 +461,9 @@ func TestBenchRemote(t *testing.T) {
 func TestBenchUsageSaysEveryFlag(t *testing.T) {
 	t.Parallel()
 	r := runCLI(t, "bench", "-h")
-	head, defaults, ok := strings.Cut(r.stderr, "\n\n")
+	head, defaults, ok := strings.Cut(r.stdout, "\n\n")
 	if !ok {
-		t.Fatalf("no usage lines:\n%s", r.stderr)
+		t.Fatalf("no usage lines:\n%s", r.stdout)
 	}
 	for _, line := range strings.Split(defaults, "\n") {
 		if !strings.HasPrefix(line, "  -") {

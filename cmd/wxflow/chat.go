@@ -61,17 +61,18 @@ func chat(ctx context.Context, args []string, in io.Reader, stdout, stderr io.Wr
 	accountRegions := fs.String("account-region", "", "regions of named accounts, as wxflow validate takes them: ACCOUNT=international,...")
 	account := fs.String("account", sandbox.DefaultAccount, "the account you write to, for flows with account: (its region is --account-region's for it, else --region)")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: wxflow chat [--contact ID] [--account ID] [--start RFC3339] [--timezone ZONE] [--region R] [--account-region A=R,...] [PATH | --flows DIR]")
-		fmt.Fprintln(stderr, "\nChats with the flows as a simulated follower: each line you type is a")
-		fmt.Fprintln(stderr, "message; /help lists the commands (/follow, /menu, /wait 2h, /state, ...).")
-		fmt.Fprintln(stderr, "PATH is found as wxflow validate finds it (default flows); a flow file plays")
-		fmt.Fprintln(stderr, "with the flows of its folder. The people are the sandbox's, as wxflow serve")
-		fmt.Fprintln(stderr, "without a config has them: the operators amy and bob of the team support.")
-		fmt.Fprintln(stderr, "http steps make real requests. Exit 0, 1 when the flows have errors, 2 on usage errors.")
+		w := fs.Output()
+		fmt.Fprintln(w, "usage: wxflow chat [--contact ID] [--account ID] [--start RFC3339] [--timezone ZONE] [--region R] [--account-region A=R,...] [PATH | --flows DIR]")
+		fmt.Fprintln(w, "\nChats with the flows as a simulated follower: each line you type is a")
+		fmt.Fprintln(w, "message; /help lists the commands (/follow, /menu, /wait 2h, /state, ...).")
+		fmt.Fprintln(w, "PATH is found as wxflow validate finds it (default flows); a flow file plays")
+		fmt.Fprintln(w, "with the flows of its folder. The people are the sandbox's, as wxflow serve")
+		fmt.Fprintln(w, "without a config has them: the operators amy and bob of the team support.")
+		fmt.Fprintln(w, "http steps make real requests. Exit 0, 1 when the flows have errors, 2 on usage errors.")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		return exitUsage
+	if code, ok := parseFlags(fs, args, stdout); !ok {
+		return code
 	}
 	if fs.NArg() > 1 || (fs.NArg() == 1 && flagGiven(fs, "flows")) {
 		fmt.Fprintf(stderr, "wxflow chat: unexpected argument %q: chat plays one folder (PATH or --flows DIR)\n", fs.Arg(fs.NArg()-1))

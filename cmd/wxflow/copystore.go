@@ -30,20 +30,21 @@ func runCopyStore(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	from := fl.String("from", "", "the SQLite database to copy (instead of the config's)")
 	to := fl.String("to", "", "the PostgreSQL database to copy into: a postgres:// URL (required)")
 	fl.Usage = func() {
-		fmt.Fprintln(stderr, "usage: wxflow copy-store [--config FILE | --from FILE] --to postgres://...")
-		fmt.Fprintln(stderr, "\nCopies the SQLite store (the config's database, default "+defaultConfigFile+", or --from)")
-		fmt.Fprintln(stderr, "into an empty PostgreSQL database, which it migrates first: contacts,")
-		fmt.Fprintln(stderr, "conversations, runs (waiting ones go on where they wait), timers, messages,")
-		fmt.Fprintln(stderr, "schedules, flow versions, logins and uploads, in one transaction: all or nothing.")
-		fmt.Fprintln(stderr, "Stop wxflow serve first: what it commits after the copy began is not copied.")
-		fmt.Fprintln(stderr, "Messages being sent when it stopped are copied as unknown, as a restart would")
-		fmt.Fprintln(stderr, "record them. The SQLite file is only read. Then set database: to the URL and")
-		fmt.Fprintln(stderr, "start the nodes (docs/scaling.md). Exit 0 when copied, 1 when the copy failed or")
-		fmt.Fprintln(stderr, "the database holds data, 2 on usage errors.")
+		w := fl.Output()
+		fmt.Fprintln(w, "usage: wxflow copy-store [--config FILE | --from FILE] --to postgres://...")
+		fmt.Fprintln(w, "\nCopies the SQLite store (the config's database, default "+defaultConfigFile+", or --from)")
+		fmt.Fprintln(w, "into an empty PostgreSQL database, which it migrates first: contacts,")
+		fmt.Fprintln(w, "conversations, runs (waiting ones go on where they wait), timers, messages,")
+		fmt.Fprintln(w, "schedules, flow versions, logins and uploads, in one transaction: all or nothing.")
+		fmt.Fprintln(w, "Stop wxflow serve first: what it commits after the copy began is not copied.")
+		fmt.Fprintln(w, "Messages being sent when it stopped are copied as unknown, as a restart would")
+		fmt.Fprintln(w, "record them. The SQLite file is only read. Then set database: to the URL and")
+		fmt.Fprintln(w, "start the nodes (docs/scaling.md). Exit 0 when copied, 1 when the copy failed or")
+		fmt.Fprintln(w, "the database holds data, 2 on usage errors.")
 		fl.PrintDefaults()
 	}
-	if err := fl.Parse(args); err != nil {
-		return exitUsage
+	if code, ok := parseFlags(fl, args, stdout); !ok {
+		return code
 	}
 	if fl.NArg() > 0 {
 		fl.Usage()

@@ -36,17 +36,18 @@ func runExportTest(ctx context.Context, args []string, stdout, stderr io.Writer)
 	since := fl.String("since", "", "leave out what happened before: a time (2026-11-20T10:00:00+08:00, 2026-11-20 10:00, 2026-11-20, in the config's time zone) or a duration back from now (48h, 7d)")
 	out := fl.String("o", "", "write the scenario to this file (default: standard output)")
 	fl.Usage = func() {
-		fmt.Fprintln(stderr, "usage: wxflow export-test --contact ACCOUNT/OPENID [--since T] [--config FILE] [-o FILE]")
-		fmt.Fprintln(stderr, "\nWrites a contact's conversation, as the store recorded it, as a *.test.yaml")
-		fmt.Fprintln(stderr, "scenario: the contact's actions as script lines, what the flows sent as expect")
-		fmt.Fprintln(stderr, "lines, the virtual clock placed where the real events were. Put it beside the")
-		fmt.Fprintln(stderr, "flows and run wxflow test: against the flow versions of the conversation it")
-		fmt.Fprintln(stderr, "passes. Exit 0 when written, 1 when the store has nothing of the contact, 2 on")
-		fmt.Fprintln(stderr, "usage errors.")
+		w := fl.Output()
+		fmt.Fprintln(w, "usage: wxflow export-test --contact ACCOUNT/OPENID [--since T] [--config FILE] [-o FILE]")
+		fmt.Fprintln(w, "\nWrites a contact's conversation, as the store recorded it, as a *.test.yaml")
+		fmt.Fprintln(w, "scenario: the contact's actions as script lines, what the flows sent as expect")
+		fmt.Fprintln(w, "lines, the virtual clock placed where the real events were. Put it beside the")
+		fmt.Fprintln(w, "flows and run wxflow test: against the flow versions of the conversation it")
+		fmt.Fprintln(w, "passes. Exit 0 when written, 1 when the store has nothing of the contact, 2 on")
+		fmt.Fprintln(w, "usage errors.")
 		fl.PrintDefaults()
 	}
-	if err := fl.Parse(args); err != nil {
-		return exitUsage
+	if code, ok := parseFlags(fl, args, stdout); !ok {
+		return code
 	}
 	if *contact == "" || fl.NArg() > 0 {
 		if *contact == "" {

@@ -16,17 +16,18 @@ func runGraph(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fs.SetOutput(stderr)
 	format := fs.String("format", "mermaid", "output format: mermaid or svg")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: wxflow graph [--format mermaid|svg] FILE|DIR")
-		fmt.Fprintln(stderr, "\nPrints the flow as a Mermaid flowchart, or with --format svg as an SVG")
-		fmt.Fprintln(stderr, "drawing of the same graph. For a folder, every flow of it as Markdown: a")
-		fmt.Fprintln(stderr, "heading and a mermaid block each (an SVG draws one flow: name its file).")
+		w := fs.Output()
+		fmt.Fprintln(w, "usage: wxflow graph [--format mermaid|svg] FILE|DIR")
+		fmt.Fprintln(w, "\nPrints the flow as a Mermaid flowchart, or with --format svg as an SVG")
+		fmt.Fprintln(w, "drawing of the same graph. For a folder, every flow of it as Markdown: a")
+		fmt.Fprintln(w, "heading and a mermaid block each (an SVG draws one flow: name its file).")
 		fs.PrintDefaults()
 	}
 	// Flags may come before or after the file.
 	var files []string
 	for {
-		if err := fs.Parse(args); err != nil {
-			return exitUsage
+		if code, ok := parseFlags(fs, args, stdout); !ok {
+			return code
 		}
 		rest := fs.Args()
 		if len(rest) == 0 {

@@ -77,7 +77,6 @@ func TestGraphUsage(t *testing.T) {
 	for _, args := range [][]string{
 		{"graph"},
 		{"graph", "a.yaml", "b.yaml"},
-		{"graph", "-h"},
 		{"graph", "--no-such-flag", "a.yaml"},
 	} {
 		r := runCLI(t, args...)

@@ -3,7 +3,8 @@
 //
 // Exit codes: 0 success; 1 the command ran and found problems (invalid
 // flows, failed tests); 2 usage errors (unknown command or flag, missing
-// file).
+// file). wxflow COMMAND -h (or --help) prints the command's usage on
+// standard output and exits 0.
 package main
 
 import (

@@ -34,18 +34,19 @@ func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	cfgPath := fl.String("config", defaultConfigFile, "the configuration file whose database to migrate")
 	database := fl.String("database", "", "the store to migrate, a SQLite file or a postgres:// URL (instead of the config's)")
 	fl.Usage = func() {
-		fmt.Fprintln(stderr, "usage: wxflow migrate [--config FILE | --database FILE|URL]")
-		fmt.Fprintln(stderr, "\nApplies the migrations of this wxflow to the store (those wxflow serve applies")
-		fmt.Fprintln(stderr, "when it starts: one process migrates, under an advisory lock on PostgreSQL), then")
-		fmt.Fprintln(stderr, "exits, saying what it applied. On PostgreSQL, nodes of an older wxflow still")
-		fmt.Fprintln(stderr, "running on the database stop at their next lease renewal once it is migrated.")
-		fmt.Fprintln(stderr, "Migrate as the role that owns the tables; nodes may then run as a role with only")
-		fmt.Fprintln(stderr, "their rows' privileges (docs/scaling.md#roles-and-privileges). Exit 0 when the")
-		fmt.Fprintln(stderr, "store is at this wxflow's schema, 1 when it could not be migrated, 2 on usage errors.")
+		w := fl.Output()
+		fmt.Fprintln(w, "usage: wxflow migrate [--config FILE | --database FILE|URL]")
+		fmt.Fprintln(w, "\nApplies the migrations of this wxflow to the store (those wxflow serve applies")
+		fmt.Fprintln(w, "when it starts: one process migrates, under an advisory lock on PostgreSQL), then")
+		fmt.Fprintln(w, "exits, saying what it applied. On PostgreSQL, nodes of an older wxflow still")
+		fmt.Fprintln(w, "running on the database stop at their next lease renewal once it is migrated.")
+		fmt.Fprintln(w, "Migrate as the role that owns the tables; nodes may then run as a role with only")
+		fmt.Fprintln(w, "their rows' privileges (docs/scaling.md#roles-and-privileges). Exit 0 when the")
+		fmt.Fprintln(w, "store is at this wxflow's schema, 1 when it could not be migrated, 2 on usage errors.")
 		fl.PrintDefaults()
 	}
-	if err := fl.Parse(args); err != nil {
-		return exitUsage
+	if code, ok := parseFlags(fl, args, stdout); !ok {
+		return code
 	}
 	if fl.NArg() > 0 {
 		fl.Usage()

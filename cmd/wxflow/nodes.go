@@ -33,19 +33,20 @@ func runNodes(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	database := fl.String("database", "", "the nodes' database, a postgres:// URL (instead of the config's)")
 	asJSON := fl.Bool("json", false, "print the nodes as JSON")
 	fl.Usage = func() {
-		fmt.Fprintln(stderr, "usage: wxflow nodes [--config FILE | --database URL] [--json]")
-		fmt.Fprintln(stderr, "\nLists the nodes (wxflow serve processes, one per writer) sharing the config's")
-		fmt.Fprintln(stderr, "PostgreSQL database: each one's lease, the lanes it holds, the items queued for")
-		fmt.Fprintln(stderr, "them and the messages it claimed and has not finished; then the lanes no live")
-		fmt.Fprintln(stderr, "node holds. It reads the database as it is, beside the nodes, and writes")
-		fmt.Fprintln(stderr, "nothing. Exit 0 when every lane is held by a live node, 1 when some are not")
-		fmt.Fprintln(stderr, "(their contacts' events wait until a node takes them) or the database cannot")
-		fmt.Fprintln(stderr, "be read, 2 on usage errors. On a SQLite store: 0 while a wxflow serve uses the")
-		fmt.Fprintln(stderr, "file (it holds every lane), 1 when none does.")
+		w := fl.Output()
+		fmt.Fprintln(w, "usage: wxflow nodes [--config FILE | --database URL] [--json]")
+		fmt.Fprintln(w, "\nLists the nodes (wxflow serve processes, one per writer) sharing the config's")
+		fmt.Fprintln(w, "PostgreSQL database: each one's lease, the lanes it holds, the items queued for")
+		fmt.Fprintln(w, "them and the messages it claimed and has not finished; then the lanes no live")
+		fmt.Fprintln(w, "node holds. It reads the database as it is, beside the nodes, and writes")
+		fmt.Fprintln(w, "nothing. Exit 0 when every lane is held by a live node, 1 when some are not")
+		fmt.Fprintln(w, "(their contacts' events wait until a node takes them) or the database cannot")
+		fmt.Fprintln(w, "be read, 2 on usage errors. On a SQLite store: 0 while a wxflow serve uses the")
+		fmt.Fprintln(w, "file (it holds every lane), 1 when none does.")
 		fl.PrintDefaults()
 	}
-	if err := fl.Parse(args); err != nil {
-		return exitUsage
+	if code, ok := parseFlags(fl, args, stdout); !ok {
+		return code
 	}
 	if fl.NArg() > 0 {
 		fl.Usage()

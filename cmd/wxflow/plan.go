@@ -21,17 +21,18 @@ func runPlan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	cfgPath := fl.String("config", defaultConfigFile, "the configuration file (without one: the sandbox's store, "+config.DefaultDatabase+", and "+sandboxFlows+")")
 	flowsDir := fl.String("flows", "", "the flows folder to compare (default: the config's)")
 	fl.Usage = func() {
-		fmt.Fprintln(stderr, "usage: wxflow plan [--config FILE] [--flows DIR]")
-		fmt.Fprintln(stderr, "\nCompares the flows folder with what the store knows (the flow versions loaded,")
-		fmt.Fprintln(stderr, "the active runs and where they wait) and prints what a reload would do: flows")
-		fmt.Fprintln(stderr, "added, removed and changed, and for each changed flow the steps that changed or")
-		fmt.Fprintln(stderr, "are gone and how many runs wait at each (they keep their version). Exit 0 when")
-		fmt.Fprintln(stderr, "nothing is at risk, 1 when runs wait at a step that changes or in a removed")
-		fmt.Fprintln(stderr, "flow, or the folder has errors, 2 on usage errors.")
+		w := fl.Output()
+		fmt.Fprintln(w, "usage: wxflow plan [--config FILE] [--flows DIR]")
+		fmt.Fprintln(w, "\nCompares the flows folder with what the store knows (the flow versions loaded,")
+		fmt.Fprintln(w, "the active runs and where they wait) and prints what a reload would do: flows")
+		fmt.Fprintln(w, "added, removed and changed, and for each changed flow the steps that changed or")
+		fmt.Fprintln(w, "are gone and how many runs wait at each (they keep their version). Exit 0 when")
+		fmt.Fprintln(w, "nothing is at risk, 1 when runs wait at a step that changes or in a removed")
+		fmt.Fprintln(w, "flow, or the folder has errors, 2 on usage errors.")
 		fl.PrintDefaults()
 	}
-	if err := fl.Parse(args); err != nil {
-		return exitUsage
+	if code, ok := parseFlags(fl, args, stdout); !ok {
+		return code
 	}
 	if fl.NArg() > 0 {
 		fl.Usage()

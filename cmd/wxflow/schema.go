@@ -9,6 +9,11 @@ import (
 )
 
 func runSchema(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if isHelp(args) {
+		fmt.Fprintln(stdout, "usage: wxflow schema > flow.schema.json")
+		fmt.Fprintln(stdout, "\nPrints the JSON Schema of flow files, for editors (docs/editors.md).")
+		return exitOK
+	}
 	if len(args) > 0 {
 		fmt.Fprintln(stderr, "usage: wxflow schema > flow.schema.json")
 		return exitUsage

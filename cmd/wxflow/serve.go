@@ -43,17 +43,18 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	listen := fl.String("listen", "", "the address to listen on (overrides the config's listen)")
 	database := fl.String("database", "", "the store: a SQLite file or a postgres:// URL (overrides the config's database)")
 	fl.Usage = func() {
-		fmt.Fprintln(stderr, "usage: wxflow serve [--config FILE] [--flows DIR] [--listen HOST:PORT] [--database FILE|URL]")
-		fmt.Fprintln(stderr, "\nRuns the WeChat callback endpoint (/wechat/{account}), the engine, its timers")
-		fmt.Fprintln(stderr, "and schedules, and the operator console. Flows reload when their files change")
-		fmt.Fprintln(stderr, "and on SIGHUP; SIGINT or SIGTERM stop it gracefully.")
-		fmt.Fprintln(stderr, "\nWithout "+defaultConfigFile+" (and no --config), it runs the sandbox: SQLite in ./wxflow.db,")
-		fmt.Fprintln(stderr, "the example flows, the built-in sandbox account on the simulated channel, and")
-		fmt.Fprintln(stderr, "the console with its simulator at http://"+config.DefaultListen+"/.")
+		w := fl.Output()
+		fmt.Fprintln(w, "usage: wxflow serve [--config FILE] [--flows DIR] [--listen HOST:PORT] [--database FILE|URL]")
+		fmt.Fprintln(w, "\nRuns the WeChat callback endpoint (/wechat/{account}), the engine, its timers")
+		fmt.Fprintln(w, "and schedules, and the operator console. Flows reload when their files change")
+		fmt.Fprintln(w, "and on SIGHUP; SIGINT or SIGTERM stop it gracefully.")
+		fmt.Fprintln(w, "\nWithout "+defaultConfigFile+" (and no --config), it runs the sandbox: SQLite in ./wxflow.db,")
+		fmt.Fprintln(w, "the example flows, the built-in sandbox account on the simulated channel, and")
+		fmt.Fprintln(w, "the console with its simulator at http://"+config.DefaultListen+"/.")
 		fl.PrintDefaults()
 	}
-	if err := fl.Parse(args); err != nil {
-		return exitUsage
+	if code, ok := parseFlags(fl, args, stdout); !ok {
+		return code
 	}
 	if fl.NArg() > 0 {
 		fl.Usage()

@@ -27,15 +27,16 @@ func runTest(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	cover := fs.Bool("cover", false, "print, per flow, the steps and branches the scenarios reached and the lines of those they did not")
 	coverMin := fs.Float64("cover-min", 0, "with --cover (implied), fail when less than this percentage of all steps and branches was reached")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: wxflow test [-v] [-run REGEXP] [--cover] [--cover-min N] [PATH...]")
-		fmt.Fprintln(stderr, "\nRuns the *.test.yaml scenarios in the given files and folders (default .;")
-		fmt.Fprintln(stderr, "folders are searched recursively, skipping testdata and hidden folders).")
-		fmt.Fprintln(stderr, "Each file runs against the flows and menu.yaml of its own folder.")
-		fmt.Fprintln(stderr, "Exit 0 when all pass, 1 when any fails, 2 on usage errors.")
+		w := fs.Output()
+		fmt.Fprintln(w, "usage: wxflow test [-v] [-run REGEXP] [--cover] [--cover-min N] [PATH...]")
+		fmt.Fprintln(w, "\nRuns the *.test.yaml scenarios in the given files and folders (default .;")
+		fmt.Fprintln(w, "folders are searched recursively, skipping testdata and hidden folders).")
+		fmt.Fprintln(w, "Each file runs against the flows and menu.yaml of its own folder.")
+		fmt.Fprintln(w, "Exit 0 when all pass, 1 when any fails, 2 on usage errors.")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		return exitUsage
+	if code, ok := parseFlags(fs, args, stdout); !ok {
+		return code
 	}
 	opts := scenario.Options{Verbose: *verbose}
 	if math.IsNaN(*coverMin) || *coverMin < 0 || *coverMin > 100 {

@@ -22,13 +22,14 @@ func runValidate(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	accountRegions := fs.String("account-region", "", "regions of named accounts: ACCOUNT=international,...")
 	cfgPath := fs.String("config", "", "a wxflow serve config `FILE`: check the operator, team and secret names and the accounts' regions of flows against it")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: wxflow validate [--format text|json] [--region R] [--account-region A=R,...] [--config FILE] [PATH...]")
-		fmt.Fprintln(stderr, "\nChecks flow files and folders (default flows/) and prints every problem.")
-		fmt.Fprintln(stderr, "Exit 0 without errors (warnings allowed), 1 with errors, 2 on usage errors.")
+		w := fs.Output()
+		fmt.Fprintln(w, "usage: wxflow validate [--format text|json] [--region R] [--account-region A=R,...] [--config FILE] [PATH...]")
+		fmt.Fprintln(w, "\nChecks flow files and folders (default flows/) and prints every problem.")
+		fmt.Fprintln(w, "Exit 0 without errors (warnings allowed), 1 with errors, 2 on usage errors.")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		return exitUsage
+	if code, ok := parseFlags(fs, args, stdout); !ok {
+		return code
 	}
 	if *format != "text" && *format != "json" {
 		fmt.Fprintf(stderr, "wxflow validate: --format must be text or json, not %q\n", *format)

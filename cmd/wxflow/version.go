@@ -75,13 +75,14 @@ func runVersion(_ context.Context, args []string, stdout, stderr io.Writer) int 
 	fl := flag.NewFlagSet("version", flag.ContinueOnError)
 	fl.SetOutput(stderr)
 	fl.Usage = func() {
-		fmt.Fprintln(stderr, "usage: wxflow version")
-		fmt.Fprintln(stderr, "\nPrints the version of wxflow, the commit it was built from, the Go that built")
-		fmt.Fprintln(stderr, "it, and the newest migration of each store: the schema wxflow serve migrates a")
-		fmt.Fprintln(stderr, "database to (a database migrated further is refused: docs/scaling.md).")
+		w := fl.Output()
+		fmt.Fprintln(w, "usage: wxflow version")
+		fmt.Fprintln(w, "\nPrints the version of wxflow, the commit it was built from, the Go that built")
+		fmt.Fprintln(w, "it, and the newest migration of each store: the schema wxflow serve migrates a")
+		fmt.Fprintln(w, "database to (a database migrated further is refused: docs/scaling.md).")
 	}
-	if err := fl.Parse(args); err != nil {
-		return exitUsage
+	if code, ok := parseFlags(fl, args, stdout); !ok {
+		return code
 	}
 	if fl.NArg() > 0 {
 		fl.Usage()
