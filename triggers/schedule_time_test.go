@@ -31,11 +31,21 @@ func utc(s string) time.Time {
 	return t
 }
 
-func TestNext(t *testing.T) {
-	t.Parallel()
+// nextCase is a case of TestNext (and a seed of FuzzNext): the schedule's
+// argument lines, the server's zone, after and the firing wanted.
+type nextCase struct {
+	name   string
+	lines  []string
+	server *time.Location
+	after  string
+	want   string
+}
+
+func nextCases(tb testing.TB) []nextCase {
+	tb.Helper()
 	shanghai, err := time.LoadLocation("Asia/Shanghai")
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	mondayNine := []string{`cron: "0 9 * * mon"`, "timezone: Asia/Shanghai"}
 	newYorkNine := []string{`cron: "0 9 * * *"`, "timezone: America/New_York"}
@@ -43,13 +53,7 @@ func TestNext(t *testing.T) {
 		return []string{`cron: "` + minuteHour + ` * * *"`, "timezone: America/New_York"}
 	}
 	everyMinute := []string{`cron: "* * * * *"`, "timezone: UTC"}
-	tests := []struct {
-		name   string
-		lines  []string
-		server *time.Location
-		after  string
-		want   string
-	}{
+	return []nextCase{
 		// 2026-11-20 is a Friday; 09:00 in Shanghai is 01:00 UTC.
 		{"weekly in Shanghai from a UTC time", mondayNine, nil, "2026-11-20T00:00:00Z", "2026-11-23T01:00:00Z"},
 		{"the same day when the zone's time is still before", mondayNine, nil, "2026-11-23T00:59:59Z", "2026-11-23T01:00:00Z"},
@@ -94,7 +98,11 @@ func TestNext(t *testing.T) {
 		{"timezone: wins over the server's", []string{`cron: "0 9 * * *"`, "timezone: UTC"}, shanghai, "2026-01-01T00:00:00Z", "2026-01-01T09:00:00Z"},
 		{"a date that comes every four years", []string{`cron: "0 0 29 2 *"`, "timezone: UTC"}, nil, "2026-03-01T00:00:00Z", "2028-02-29T00:00:00Z"},
 	}
-	for _, tt := range tests {
+}
+
+func TestNext(t *testing.T) {
+	t.Parallel()
+	for _, tt := range nextCases(t) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			tr := scheduleTrigger(t, tt.lines...)
