@@ -147,7 +147,7 @@ var cronParser = cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month 
 // neverFires reports whether a cron's days of the month exist in none of
 // its months ("0 0 30 2 *"): with any day of the week (*), a day must
 // fall on a chosen day of the month. (A day of the week chosen as well
-// fires on either, as Vixie cron does.) Without it, the schedule would
+// fires on either, as cron does; docs/flows.md says so.) Without it, the schedule would
 // have no next time.
 func neverFires(s *cron.SpecSchedule) bool {
 	const star = 1 << 63
@@ -400,7 +400,7 @@ var (
 		})
 
 	// CronSpec is a 5-field cron expression.
-	CronSpec = scalarType("cron expression", "Five fields: minute hour day-of-month month day-of-week, e.g. `0 9 * * mon-fri`. Each field is `*`, a value, a range `a-b`, any of them with a step `/n` (`*/15`), or a comma-separated list of those (`9,18`). Minutes are 0-59, hours 0-23, days of the month 1-31, months 1-12 or `jan`-`dec`, days of the week 0-6 (0 is Sunday) or `sun`-`sat`. There is no seconds field, and no `@daily`.",
+	CronSpec = scalarType("cron expression", "Five fields: minute hour day-of-month month day-of-week, e.g. `0 9 * * mon-fri`. Each field is `*`, a value, a range `a-b`, any of them with a step `/n` (`*/15`), or a comma-separated list of those (`9,18`). Minutes are 0-59, hours 0-23, days of the month 1-31, months 1-12 or `jan`-`dec`, days of the week 0-6 (0 is Sunday) or `sun`-`sat`. When both day fields name days (neither is `*`), a day either names fires: `0 9 1 * mon` fires on the 1st and on Mondays; a step counts as naming days, so `0 0 */2 * mon` fires on odd days and on Mondays. There is no seconds field, and no `@daily`.",
 		map[string]any{"type": "string"},
 		func(p *parser, n *yaml.Node) (any, bool) {
 			if strings.HasPrefix(n.Value, "CRON_TZ=") || strings.HasPrefix(n.Value, "TZ=") {

@@ -62,6 +62,10 @@ func nextCases(tb testing.TB) []nextCase {
 		{"exactly on a firing: the next one", mondayNine, nil, "2026-11-23T01:00:00Z", "2026-11-30T01:00:00Z"},
 		{"just before a firing", mondayNine, nil, "2026-11-23T00:59:59.999Z", "2026-11-23T01:00:00Z"},
 		{"just after a firing", mondayNine, nil, "2026-11-23T01:00:00.001Z", "2026-11-30T01:00:00Z"},
+		// Both day fields name days: either fires, and a step names days
+		// (2026-12-14 is an even Monday, 2026-12-13 an odd Sunday).
+		{"day of month or day of week", []string{`cron: "0 0 */2 * mon"`, "timezone: UTC"}, nil, "2026-12-13T00:00:00Z", "2026-12-14T00:00:00Z"},
+		{"day of month with any day of the week", []string{`cron: "0 0 */2 * *"`, "timezone: UTC"}, nil, "2026-12-13T00:00:00Z", "2026-12-15T00:00:00Z"},
 		// New York moves from EST (UTC-5) to EDT (UTC-4) on 2026-03-08.
 		{"before the March change: EST", newYorkNine, nil, "2026-03-07T00:00:00Z", "2026-03-07T14:00:00Z"},
 		{"across the March change: EDT", newYorkNine, nil, "2026-03-07T14:00:00Z", "2026-03-08T13:00:00Z"},
