@@ -96,7 +96,7 @@ func compileExpr(src string, kind ExprKind) *compiled {
 		return c.(*compiled)
 	}
 	c := &compiled{}
-	opts := []expr.Option{expr.Env(Env{}), expr.Patch(envPatch{})}
+	opts := []expr.Option{expr.Env(Env{}), withDate, expr.Patch(envPatch{})}
 	if kind == ExprBool {
 		opts = append(opts, expr.AsBool())
 	}
@@ -130,6 +130,7 @@ func compileExpr(src string, kind ExprKind) *compiled {
 //     method's callee is left as written, for a call needs its member.
 //   - date() without a zone reads its text in the server's zone (that of
 //     `now`), as every other time of a flow is; expr's own default is UTC.
+//     (date is withDate's function, not expr's builtin.)
 type envPatch struct{}
 
 // Visit implements ast.Visitor.
@@ -150,8 +151,7 @@ func (envPatch) Visit(node *ast.Node) {
 				n.Callee = m
 			}
 		}
-	case *ast.BuiltinNode:
-		if n.Name == "date" && len(n.Arguments) > 0 && !isServerZone(n.Arguments[0]) {
+		if isDateCall(n) && len(n.Arguments) > 0 && !isServerZone(n.Arguments[0]) {
 			n.Arguments = append([]ast.Node{serverZone()}, n.Arguments...)
 		}
 	}
@@ -161,6 +161,12 @@ func (envPatch) Visit(node *ast.Node) {
 // run (the scenario's in a test).
 func serverZone() ast.Node {
 	return &ast.CallNode{Callee: &ast.MemberNode{Node: &ast.IdentifierNode{Value: "now"}, Property: &ast.StringNode{Value: "Location"}, Method: true}}
+}
+
+// isDateCall reports whether n calls date(), withDate's function.
+func isDateCall(n *ast.CallNode) bool {
+	id, ok := n.Callee.(*ast.IdentifierNode)
+	return ok && id.Value == "date"
 }
 
 // isServerZone reports whether n is serverZone's node.

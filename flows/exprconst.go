@@ -9,7 +9,8 @@ import (
 	"github.com/expr-lang/expr/file"
 )
 
-// constCalls finds the calls of the builtins of constCallHint whose arguments are all
+// constCalls finds the calls of the builtins of constCallHint (and of
+// date, withDate's function in their place) whose arguments are all
 // written out (duration("1x")) and runs each: one that fails would fail
 // every time the flow gets there, so it is an error when the flow loads.
 type constCalls struct {
@@ -19,15 +20,26 @@ type constCalls struct {
 
 // Visit implements ast.Visitor.
 func (c *constCalls) Visit(node *ast.Node) {
-	n, ok := (*node).(*ast.BuiltinNode)
-	if !ok || c.err != nil || len(n.Arguments) == 0 {
+	if c.err != nil {
 		return
 	}
-	hint, checked := constCallHint[n.Name]
-	if !checked {
+	var name string
+	var args []ast.Node
+	switch n := (*node).(type) {
+	case *ast.BuiltinNode:
+		name, args = n.Name, n.Arguments
+	case *ast.CallNode: // date, withDate's function
+		if !isDateCall(n) {
+			return
+		}
+		name, args = "date", n.Arguments
+	default:
 		return
 	}
-	args := n.Arguments
+	hint, checked := constCallHint[name]
+	if !checked || len(args) == 0 {
+		return
+	}
 	if isServerZone(args[0]) {
 		args = args[1:] // envPatch's: the run's zone, not written out
 	}
@@ -38,8 +50,12 @@ func (c *constCalls) Visit(node *ast.Node) {
 			return
 		}
 	}
-	call := (&ast.BuiltinNode{Name: n.Name, Arguments: args}).String()
-	if _, err := expr.Eval(call, nil); err != nil {
+	call := (&ast.BuiltinNode{Name: name, Arguments: args}).String()
+	p, err := expr.Compile(call, withDate)
+	if err == nil {
+		_, err = expr.Run(p, nil)
+	}
+	if err != nil {
 		msg := firstLine(err.Error())
 		var fe *file.Error
 		if errors.As(err, &fe) {
@@ -47,7 +63,7 @@ func (c *constCalls) Visit(node *ast.Node) {
 		}
 		line, col := 1, 0
 		for i, r := range c.src {
-			if i >= n.Location().From {
+			if i >= (*node).Location().From {
 				break
 			}
 			col++

@@ -1009,7 +1009,16 @@ and ` + "`h`" + `, not the flows' ` + "`d`" + `).
 
 ` + "`date(\"2026-11-20 09:00\", \"2006-01-02 15:04\")`" + ` reads a time written without a zone in the
 server's zone (the config's ` + "`timezone`" + `; a test's ` + "`timezone`" + `), as ` + "`now`" + ` is; give a
-zone as the third argument for another (` + "`date(\"2026-11-20 09:00\", \"2006-01-02 15:04\", \"UTC\")`" + `).`
+zone as the third argument for another (` + "`date(\"2026-11-20 09:00\", \"2006-01-02 15:04\", \"UTC\")`" + `).
+Where the zone changes its clocks, a wall-clock time it skips is pushed
+forward by the length of the gap (as java.time and JavaScript's Temporal
+do): ` + "`date(\"2026-03-08 02:30\", \"2006-01-02 15:04\", \"America/New_York\")`" + ` is 03:30
+EDT, never the hour before, so a ` + "`wait: { until: ... }`" + ` for it does not wake
+early; midnight of a day that starts at 01:00 (` + "`date(\"2026-03-29\", \"2006-01-02\", \"Asia/Beirut\")`" + `)
+is 01:00. A time it goes back over is the first of the two (01:30 EDT on
+2026-11-01 in New York). A text with its own offset (` + "`2026-03-08T02:30:00-05:00`" + `)
+is that instant. (A ` + "`schedule`" + ` trigger has its own rule: a skipped time fires at
+the moment of the jump.)`
 
 const menuExample = `menu:
   - name: Products           # top-level button with sub-buttons

@@ -121,7 +121,7 @@ func wholeGoType(tpl *Template, env any) reflect.Type {
 	if tpl == nil || !tpl.Whole() || env == nil {
 		return nil
 	}
-	prog, err := expr.Compile(tpl.parts[0].expr.Src, expr.Env(env), expr.Patch(envPatch{}))
+	prog, err := expr.Compile(tpl.parts[0].expr.Src, expr.Env(env), withDate, expr.Patch(envPatch{}))
 	if err != nil {
 		return nil
 	}
@@ -576,7 +576,7 @@ func typedEnv(types map[string]VarType) any {
 // typedCheck compiles an expression against a typed environment and
 // returns its error in the language's words, or nil.
 func typedCheck(src string, kind ExprKind, env any) *exprError {
-	opts := []expr.Option{expr.Env(env), expr.Patch(envPatch{})}
+	opts := []expr.Option{expr.Env(env), withDate, expr.Patch(envPatch{})}
 	if kind == ExprBool {
 		opts = append(opts, expr.AsBool())
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/wxflow/wxflow/engine/postgres"
 	"github.com/wxflow/wxflow/engine/scenario"
 	"github.com/wxflow/wxflow/engine/sqlite"
+	"github.com/wxflow/wxflow/flows"
 )
 
 func init() {
@@ -172,13 +173,14 @@ func openReadOnly(ctx context.Context, database, cmd string, stderr io.Writer) (
 }
 
 // parseSince reads --since: an RFC 3339 time, a date and time or a date
-// in zone, or a duration back from now.
+// in zone (a time the clocks skip is pushed forward by the gap, one they
+// repeat is the first: flows.WallTime), or a duration back from now.
 func parseSince(s string, zone *time.Location, now time.Time) (time.Time, error) {
 	if t, err := time.Parse(time.RFC3339, s); err == nil {
 		return t, nil
 	}
 	for _, layout := range []string{"2006-01-02 15:04:05", "2006-01-02 15:04", "2006-01-02T15:04", "2006-01-02"} {
-		if t, err := time.ParseInLocation(layout, s, zone); err == nil {
+		if t, err := flows.ParseInZone(layout, s, zone); err == nil {
 			return t, nil
 		}
 	}

@@ -266,6 +266,16 @@ func TestParseSince(t *testing.T) {
 			t.Errorf("parseSince(%q) = %v, %v; want %v", in, got, err, want)
 		}
 	}
+	// A time the clocks skip is pushed forward by the gap, as date() in a
+	// flow reads it: 02:30 on the day New York's summer time starts is
+	// 03:30 EDT (time.ParseInLocation gave 01:30 EST).
+	ny, err := time.LoadLocation("America/New_York")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := parseSince("2026-03-08 02:30", ny, now); err != nil || got.Format(time.RFC3339) != "2026-03-08T03:30:00-04:00" {
+		t.Errorf("parseSince of a skipped time = %v, %v; want 03:30 EDT", got, err)
+	}
 	for _, bad := range []string{"yesterday", "-2h", "2026-13-01"} {
 		if _, err := parseSince(bad, zone, now); err == nil {
 			t.Errorf("parseSince(%q): no error", bad)

@@ -563,3 +563,55 @@ func TestRunUnknownFlowNames(t *testing.T) {
 	}
 	mustPass(t, set, "name: a\nscript:\n  - follow\n  - expect: { from: flow welcome }\n  - expect_run: { flow: welcome }\n")
 }
+
+// TestWaitUntilASkippedTime: a wait until a wall-clock time the clocks
+// skip wakes at the time pushed forward by the gap (03:30 EDT for 02:30 on
+// the day New York's summer time starts), never before it; one until a
+// time they repeat wakes at its first occurrence. Found from outside:
+// date() read 02:30 as 01:30 EST, so a run at 01:50 went straight on.
+func TestWaitUntilASkippedTime(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	for name, src := range map[string]string{
+		"alarm.yaml": `name: alarm
+triggers: [{keyword: [go]}]
+steps:
+  - wait: { until: 'date("2026-03-08 02:30", "2006-01-02 15:04", "America/New_York")' }
+  - send: "skipped ${now}"
+`,
+		"again.yaml": `name: again
+triggers: [{keyword: [again]}]
+steps:
+  - wait: { until: 'date("2026-11-01 01:30", "2006-01-02 15:04")' }
+  - send: "repeated ${now}"
+`} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(src), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	set, err := flows.LoadDir(dir, flows.Options{})
+	if err != nil || set.Diags.HasErrors() {
+		t.Fatalf("flows: %v %v", err, set.Diags.Err())
+	}
+	mustPass(t, set, `name: 02:30 on the day summer time starts is 03:30 EDT
+start: 2026-03-08T01:50:00-05:00
+timezone: America/New_York
+script:
+  - say: go
+  - expect_none
+  - wait: 39m                  # 03:29 EDT
+  - expect_none
+  - wait: 1m
+  - expect: "skipped 2026-03-08T03:30:00-04:00"
+---
+name: 01:30 on the day summer time ends is the first 01:30 (EDT)
+start: 2026-11-01T00:50:00-04:00
+timezone: America/New_York
+script:
+  - say: again
+  - wait: 39m                  # 01:29 EDT
+  - expect_none
+  - wait: 1m
+  - expect: "repeated 2026-11-01T01:30:00-04:00"
+`)
+}
