@@ -12,16 +12,7 @@ import (
 // usage on stderr, as a flag mistake does.
 func TestHelpExitsZero(t *testing.T) {
 	t.Parallel()
-	var names []string
-	for name := range commands {
-		names = append(names, name)
-	}
-	sort.Strings(names)
-	cmds := [][]string{{"menu", "push"}} // subcommands
-	for _, name := range names {
-		cmds = append(cmds, []string{name})
-	}
-	for _, cmd := range cmds {
+	for _, cmd := range everyCommand() {
 		name := strings.Join(cmd, " ")
 		for _, help := range []string{"-h", "--help", "-help"} {
 			t.Run(name+" "+help, func(t *testing.T) {
@@ -45,16 +36,7 @@ func TestHelpExitsZero(t *testing.T) {
 // usage on stderr and nothing on stdout, for every command.
 func TestUnknownFlagIsAUsageError(t *testing.T) {
 	t.Parallel()
-	var names []string
-	for name := range commands {
-		names = append(names, name)
-	}
-	sort.Strings(names)
-	cmds := [][]string{{"menu", "push"}}
-	for _, name := range names {
-		cmds = append(cmds, []string{name})
-	}
-	for _, cmd := range cmds {
+	for _, cmd := range everyCommand() {
 		t.Run(strings.Join(cmd, " "), func(t *testing.T) {
 			t.Parallel()
 			r := runCLI(t, append(cmd[:len(cmd):len(cmd)], "--no-such-flag")...)
@@ -77,4 +59,19 @@ func TestUnknownFlagIsAUsageError(t *testing.T) {
 	if r.code != exitUsage || r.stdout != "" || !strings.Contains(r.stderr, `invalid value "many" for flag -followers`) || !strings.Contains(r.stderr, "usage: wxflow bench") {
 		t.Errorf("bench --followers many: exit %d, stdout %q, stderr:\n%s", r.code, r.stdout, r.stderr)
 	}
+}
+
+// everyCommand is every command of the commands map, in order, and the
+// subcommands (menu push).
+func everyCommand() [][]string {
+	var names []string
+	for name := range commands {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	cmds := [][]string{{"menu", "push"}}
+	for _, name := range names {
+		cmds = append(cmds, []string{name})
+	}
+	return cmds
 }
