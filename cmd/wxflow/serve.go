@@ -555,7 +555,11 @@ func (s *server) closeEngine() {
 }
 
 // flowsFingerprint summarises the flow folder's YAML files (names, sizes,
-// modification times), to notice edits without reading every file.
+// modification times), to notice edits without reading every file. A
+// file that is a symbolic link counts by the file it leads to, as
+// LoadDir reads that one: a Kubernetes ConfigMap's files are links
+// through its ..data link, which an update moves, and a folder of links
+// to files kept elsewhere changes only where they lead.
 func flowsFingerprint(dir string) (string, error) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
@@ -567,8 +571,10 @@ func flowsFingerprint(dir string) (string, error) {
 		if e.IsDir() || (ext != ".yaml" && ext != ".yml") {
 			continue
 		}
-		info, err := e.Info()
+		info, err := os.Stat(filepath.Join(dir, e.Name()))
 		if err != nil {
+			// A dangling link: LoadDir says so when it cannot read it.
+			lines = append(lines, e.Name()+" unreadable")
 			continue
 		}
 		lines = append(lines, fmt.Sprintf("%s %d %d", e.Name(), info.Size(), info.ModTime().UnixNano()))

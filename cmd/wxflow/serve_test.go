@@ -437,6 +437,55 @@ func TestServeReloadWithoutTheFolder(t *testing.T) {
 	}
 }
 
+// TestServeReloadFollowsLinkedFiles: a flow file that is a symbolic link
+// (a Kubernetes ConfigMap's files are links through its ..data link,
+// which an update moves to a new folder) reloads when the file it leads
+// to changes. Before, the file check looked at the link itself, which
+// an update leaves as it is: the change was never loaded (found by
+// editing a linked flow under serve: only SIGHUP loaded it).
+func TestServeReloadFollowsLinkedFiles(t *testing.T) {
+	b := srvStart(t, nil, "")
+	// As a ConfigMap: flows/welcome.yaml -> ..data/welcome.yaml, and
+	// ..data -> the folder of the current version.
+	v1, v2 := filepath.Join(b.flows, "..v1"), filepath.Join(b.flows, "..v2")
+	for dir, text := range map[string]string{v1: "Welcome to the shop!", v2: "Hi again"} {
+		if err := os.Mkdir(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "welcome.yaml"), []byte(strings.Replace(srvWelcome, "Welcome to the shop!", text, 1)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The update's file is older than the first, as a copy that keeps
+	// its time would be.
+	old := time.Now().Add(-time.Hour)
+	os.Chtimes(filepath.Join(v2, "welcome.yaml"), old, old)
+	data := filepath.Join(b.flows, "..data")
+	if err := os.Symlink("..v1", data); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(filepath.Join("..data", "welcome.yaml"), filepath.Join(b.flows, "welcome.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	b.s.Reload(false)
+	b.post(followXML("o_dan", time.Now().Unix()), false)
+	if got := sentText(t, b.waitSent(1)[0]); got != "Welcome to the shop!" {
+		t.Fatalf("the linked flow sent %q", got)
+	}
+	// The update: ..data moves to the new folder, as the kubelet does it.
+	if err := os.Symlink("..v2", data+".tmp"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(data+".tmp", data); err != nil {
+		t.Fatal(err)
+	}
+	b.s.Reload(false)
+	b.post(followXML("o_erin", time.Now().Unix()), false)
+	if got := sentText(t, b.waitSent(2)[1]); got != "Hi again" {
+		t.Fatalf("after the linked file changed the flow sent %q", got)
+	}
+}
+
 func TestServeHealthzAndGracefulStop(t *testing.T) {
 	b := srvStart(t, map[string]string{"welcome.yaml": srvWelcome}, "")
 	resp, err := http.Get(b.url + "/healthz")
