@@ -227,6 +227,9 @@ type server struct {
 	print string
 	// printErr is the last error reading the flows folder, logged once.
 	printErr string
+	// loadErr is the last error of the engine loading the flows, logged
+	// once; the load is tried again at each look until it succeeds.
+	loadErr string
 	// diags are the problems of the last load of the flow folder.
 	diags atomic.Pointer[flows.Diagnostics]
 }
@@ -628,9 +631,17 @@ func (s *server) Reload(force bool) {
 		return
 	}
 	if err := s.engine.Load(context.Background(), set); err != nil {
-		s.log.Error("reload flows: keeping the flows running", "err", err)
+		// The store refused it (the database away or locked): the next
+		// look tries again, changed files or not, logging the same
+		// error once.
+		s.print = ""
+		if err.Error() != s.loadErr {
+			s.loadErr = err.Error()
+			s.log.Error("reload flows: keeping the flows running; trying again", "err", err)
+		}
 		return
 	}
+	s.loadErr = ""
 	if len(set.Flows) == 0 {
 		s.log.Warn("flows reloaded: the flows folder holds no flow; every flow is unloaded (runs waiting in one resume when it comes back)", "folder", s.cfg.Flows)
 		return

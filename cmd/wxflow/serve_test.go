@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -434,6 +435,43 @@ func TestServeReloadWithoutTheFolder(t *testing.T) {
 	b.s.Reload(false)
 	if !strings.Contains(logs.String(), "level=WARN msg=\"flows reloaded: the flows folder holds no flow") {
 		t.Fatalf("an emptied folder is not warned of:\n%s", logs.String())
+	}
+}
+
+// TestServeReloadRetriesWhenTheStoreRefuses: a reload the store refused
+// (the database locked or away) is tried again at the next look, though
+// no file changed since. Before, the look had already taken the files'
+// fingerprint: the new flows were never loaded until the next edit or
+// SIGHUP, while the old ones ran (found by failing the store's write of
+// the new version under serve).
+func TestServeReloadRetriesWhenTheStoreRefuses(t *testing.T) {
+	var logs syncBuffer
+	b := srvStartLogged(t, map[string]string{"welcome.yaml": srvWelcome}, "", slog.New(slog.NewTextHandler(&logs, nil)))
+	db, err := sql.Open("sqlite3", "file:"+filepath.Join(b.dir, "wxflow.db")+"?_busy_timeout=10000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Exec(`CREATE TRIGGER test_refuse BEFORE INSERT ON flow_versions BEGIN SELECT RAISE(ABORT, 'refused by the test'); END`); err != nil {
+		t.Fatal(err)
+	}
+	b.writeFlow("welcome.yaml", strings.Replace(srvWelcome, "Welcome to the shop!", "Hi again", 1))
+	b.s.Reload(false)
+	b.s.Reload(false)
+	if n := strings.Count(logs.String(), "refused by the test"); n != 1 {
+		t.Fatalf("the refused load was logged %d times, want once:\n%s", n, logs.String())
+	}
+	b.post(followXML("o_dan", time.Now().Unix()), false)
+	if got := sentText(t, b.waitSent(1)[0]); got != "Welcome to the shop!" {
+		t.Fatalf("while the store refused the reload the flow sent %q", got)
+	}
+	if _, err := db.Exec(`DROP TRIGGER test_refuse`); err != nil {
+		t.Fatal(err)
+	}
+	b.s.Reload(false) // no file changed since the refused load
+	b.post(followXML("o_erin", time.Now().Unix()), false)
+	if got := sentText(t, b.waitSent(2)[1]); got != "Hi again" {
+		t.Fatalf("once the store took writes again the flow sent %q", got)
 	}
 }
 
