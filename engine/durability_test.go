@@ -10,6 +10,7 @@ import (
 
 	"github.com/wxflow/wxflow/channels"
 	"github.com/wxflow/wxflow/engine"
+	"github.com/wxflow/wxflow/flows"
 )
 
 // What survives a restart, and what happens to a run whose http call is
@@ -162,4 +163,47 @@ steps:
 	if len(runs) != 2 || runs[1].ID <= runs[0].ID {
 		t.Fatalf("runs %+v", runs)
 	}
+}
+
+// TestRestartResumesVersionsTheConfigNoLongerDeclares: a run keeps its
+// flow version across a restart that also changed the config's names
+// (a secret or an operator the new flow no longer uses, removed from the
+// config with it). The stored version was checked against the config
+// when it was loaded; reading it back for a restart checks its syntax,
+// not the names. Before, the run waiting in it failed at its answer
+// ("flow version ... no longer loads: secret "CRM_TOKEN" is not
+// declared"), where the same server before the restart went on with it
+// (found under serve: edit a flow to drop its CRM call, drop the secret
+// from the config, restart, answer).
+func TestRestartResumesVersionsTheConfigNoLongerDeclares(t *testing.T) {
+	t.Parallel()
+	v1 := map[string]string{"survey.yaml": `name: survey
+triggers: [{keyword: [survey]}]
+steps:
+  - ask: "Size?"
+    save: vars.size
+  - send: "size ${vars.size}"
+  - branch:
+      - if: vars.size == "crm"
+        then:
+          - http:
+              url: https://crm.example/leads
+              headers: { Authorization: "Bearer ${secret.CRM_TOKEN}" }
+          - assign: carol
+`}
+	v2 := map[string]string{"survey.yaml": `name: survey
+triggers: [{keyword: [survey]}]
+steps:
+  - ask: "Size?"
+    save: vars.size
+  - send: "new size ${vars.size}"
+`}
+	declared := flows.Options{CheckSecrets: true, Secrets: []string{"CRM_TOKEN"}, People: &flows.People{Operators: map[string][]string{"carol": nil}}}
+	h := newHarnessWith(t, v1, opts{tune: func(c *engine.Config) { c.LoadOptions = declared }})
+	h.say("survey")
+	h.tune = func(c *engine.Config) { c.LoadOptions = flows.Options{CheckSecrets: true, People: &flows.People{}} }
+	h.restart(v2)
+	h.say("L")
+	h.wantTranscript("Size? | size L")
+	h.wantRuns("survey:completed")
 }
