@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -101,6 +102,41 @@ func TestScheduleMissedWhileStoppedFiresOnce(t *testing.T) {
 	h.advance(time.Minute)
 	if got := fmt.Sprint(h.digests()); got != "map[alice:2 dave:2]" {
 		t.Fatalf("runs after the next firing %s", got)
+	}
+}
+
+// TestScheduleMovedAmongTriggersKeepsItsDueTime: a trigger added before
+// a schedule (a keyword to ask for the digest) moves it among its flow's
+// triggers, which changes nothing of when it fires: the firing missed
+// while wxflow was stopped for the deploy still comes, once. Before, the
+// schedule's key held its place, so the moved schedule got a fresh due
+// time (the next day) and the missed firing was lost (found by
+// restarting with the changed flow after the due time).
+func TestScheduleMovedAmongTriggersKeepsItsDueTime(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, map[string]string{"digest.yaml": digest, "welcome.yaml": vipWelcome})
+	vips(h)
+	h.stop()
+	h.clock.Set(time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)) // a firing missed
+	moved := strings.Replace(digest, "triggers:\n", "triggers:\n  - keyword: [digest]\n", 1)
+	h.restart(map[string]string{"digest.yaml": moved, "welcome.yaml": vipWelcome})
+	h.fire()
+	h.fire()
+	if got := fmt.Sprint(h.digests()); got != "map[alice:1 dave:1]" {
+		t.Fatalf("runs after the restart %s, want the missed firing once", got)
+	}
+	// It fires as before, once: the key of its old place is gone.
+	h.clock.Set(time.Date(2026, 11, 25, 8, 59, 0, 0, time.UTC))
+	h.fire()
+	h.advance(time.Minute)
+	if got := fmt.Sprint(h.digests()); got != "map[alice:2 dave:2]" {
+		t.Fatalf("runs after the next firing %s", got)
+	}
+	// Moved back (the keyword removed), between two firings: still once a day.
+	h.reload(map[string]string{"digest.yaml": digest, "welcome.yaml": vipWelcome})
+	h.advance(24 * time.Hour)
+	if got := fmt.Sprint(h.digests()); got != "map[alice:3 dave:3]" {
+		t.Fatalf("runs after moving it back %s", got)
 	}
 }
 

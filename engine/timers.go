@@ -1,10 +1,13 @@
 package engine
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"math"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/wxflow/wxflow/flows"
@@ -347,10 +350,36 @@ func (e *Engine) syncSchedules(tx Tx, fs *flowSet, now time.Time) error {
 	keep := map[string]bool{}
 	for _, st := range fs.index.Schedules() {
 		keep[st.Key] = true
-		if _, ok := stored[st.Key]; ok && !(moved && !triggers.OwnZone(st.Trigger)) {
+	}
+	// A schedule a trigger added or removed before it moved among its
+	// flow's triggers keeps its due time under its new key (a firing due,
+	// or missed while wxflow was stopped, still comes); stored keys are
+	// taken in order, each once.
+	old := make([]string, 0, len(stored))
+	for key := range stored {
+		if !keep[key] {
+			old = append(old, key)
+		}
+	}
+	// In the order of their places: the same flow's keys differ only in
+	// their index.
+	slices.SortFunc(old, func(a, b string) int { return cmp.Or(cmp.Compare(len(a), len(b)), strings.Compare(a, b)) })
+	taken := map[string]bool{}
+	for _, st := range fs.index.Schedules() {
+		recompute := moved && !triggers.OwnZone(st.Trigger)
+		if _, ok := stored[st.Key]; ok && !recompute {
 			continue
 		}
-		if err := tx.SetSchedule(st.Key, triggers.Next(st.Trigger, now, e.cfg.Zone)); err != nil {
+		due := triggers.Next(st.Trigger, now, e.cfg.Zone)
+		if _, ok := stored[st.Key]; !ok && !recompute {
+			for _, key := range old {
+				if !taken[key] && st.Moved(key) {
+					taken[key], due = true, stored[key]
+					break
+				}
+			}
+		}
+		if err := tx.SetSchedule(st.Key, due); err != nil {
 			return err
 		}
 	}

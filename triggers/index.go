@@ -65,7 +65,8 @@ type ScheduleTrigger struct {
 	// Key names the trigger stably across reloads: the flow name, the
 	// trigger's index in the flow, the cron source and the time zone
 	// ("" for the server's), joined by "#". A changed cron or zone gives a
-	// new key, and so a fresh due time.
+	// new key, and so a fresh due time; a trigger that only moved keeps
+	// its due time (Moved).
 	Key string
 }
 
@@ -192,6 +193,27 @@ func (ix *Index) add(e *entry) {
 	case "schedule":
 		ix.schedules = append(ix.schedules, ScheduleTrigger{Flow: e.flow, Trigger: t, Key: scheduleKey(e.flow.Name, e.index, t)})
 	}
+}
+
+// Moved reports whether key is the Key the same schedule (its flow, cron
+// and time zone) had at another place among its flow's triggers: a
+// trigger added or removed before it moved it, which changes nothing of
+// when it fires.
+func (st ScheduleTrigger) Moved(key string) bool {
+	if key == st.Key {
+		return false
+	}
+	i := strings.IndexByte(st.Key[len(st.Flow.Name)+1:], '#') + len(st.Flow.Name) + 1
+	prefix, suffix := st.Key[:len(st.Flow.Name)+1], st.Key[i:]
+	if len(key) <= len(prefix)+len(suffix) || !strings.HasPrefix(key, prefix) || !strings.HasSuffix(key, suffix) {
+		return false
+	}
+	for _, c := range key[len(prefix) : len(key)-len(suffix)] {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 // scheduleKey is a ScheduleTrigger's Key.

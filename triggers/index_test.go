@@ -377,6 +377,28 @@ func TestSchedules(t *testing.T) {
 	if key(base) == key(strings.Replace(base, "UTC", "Asia/Tokyo", 1)) {
 		t.Error("a changed zone keeps its key")
 	}
+	// Moved: the same schedule at another place among its flow's
+	// triggers, not another flow's, cron's or zone's.
+	st := ix.Schedules()[1] // weekly#1#0 9 * * mon#Asia/Shanghai
+	for k, want := range map[string]bool{
+		st.Key:                                 false,
+		"weekly#0#0 9 * * mon#Asia/Shanghai":   true,
+		"weekly#12#0 9 * * mon#Asia/Shanghai":  true,
+		"weekly#x#0 9 * * mon#Asia/Shanghai":   false,
+		"weekly##0 9 * * mon#Asia/Shanghai":    false,
+		"weekly2#0#0 9 * * mon#Asia/Shanghai":  false,
+		"daily#1#0 9 * * mon#Asia/Shanghai":    false,
+		"weekly#0#0 10 * * mon#Asia/Shanghai":  false,
+		"weekly#0#0 9 * * mon#Asia/Tokyo":      false,
+		"weekly#0#0 9 * * mon#":                false,
+		"weekly#0#1#0 9 * * mon#Asia/Shanghai": false,
+		"weekly#2#*/5 * * * *#":                false,
+		"":                                     false,
+	} {
+		if got := st.Moved(k); got != want {
+			t.Errorf("%s Moved(%q) = %v, want %v", st.Key, k, got, want)
+		}
+	}
 }
 
 // TestFoldKey checks, over every rune, that keywords fold exactly as
