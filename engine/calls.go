@@ -3,6 +3,7 @@ package engine
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -273,8 +274,57 @@ func redactResult(res *steps.HTTPResult, secrets map[string]string) {
 		res.Headers = h
 	}
 	if len(res.Body) > 0 {
-		res.Body = []byte(r.Replace(string(res.Body)))
+		res.Body = redactJSONStrings([]byte(r.Replace(string(res.Body))), r)
 	}
+}
+
+// redactJSONStrings redacts the strings of a JSON body as the step will
+// read them: a server may write a secret it echoes with escapes of its
+// own (encoding/json's \u0026 for &, PHP's \/ for /, \u0065 for e), which
+// no form redactResult replaces in the text matches, yet parsing gives
+// back the value. Each string (member names too) whose decoded text
+// changes under r is written again, decoded and redacted; the rest of
+// the body, its numbers and layout, is kept. A body that is not JSON is
+// returned as it is (the step keeps it as text).
+func redactJSONStrings(body []byte, r *strings.Replacer) []byte {
+	if !json.Valid(bytes.TrimSpace(body)) || bytes.IndexByte(body, '\\') < 0 {
+		return body // without a backslash, no string is escaped
+	}
+	var out []byte
+	last := 0
+	for i := 0; i < len(body); i++ {
+		if body[i] != '"' {
+			continue
+		}
+		// body is valid JSON: outside strings there is no quote, and a
+		// string ends at the first quote no backslash escapes.
+		j := i + 1
+		for body[j] != '"' {
+			if body[j] == '\\' {
+				j++
+			}
+			j++
+		}
+		lit := body[i : j+1]
+		if bytes.IndexByte(lit, '\\') >= 0 {
+			var s string
+			if err := json.Unmarshal(lit, &s); err == nil {
+				if red := r.Replace(s); red != s {
+					esc, _ := steps.EscapeValue(steps.EscapeJSON, red) // JSON never fails
+					out = append(out, body[last:i]...)
+					out = append(out, '"')
+					out = append(out, esc...)
+					out = append(out, '"')
+					last = j + 1
+				}
+			}
+		}
+		i = j
+	}
+	if out == nil {
+		return body
+	}
+	return append(out, body[last:]...)
 }
 
 // secretRedactor returns a replacer of every form of every secret's

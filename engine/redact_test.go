@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 
@@ -23,9 +24,9 @@ func TestRedactResult(t *testing.T) {
 	if res.Headers["X-Echo"] != "Bearer ${secret.LONG}" || res.Headers["X-${secret.KEY}"] != "1" {
 		t.Errorf("headers %v", res.Headers)
 	}
-	// encoding/json writes & as \u0026 only with HTML escaping; the body
-	// keeps what the server wrote, and the value as it is goes.
-	if want := `{"key":"k/y\u0026z","raw":"${secret.KEY}"}`; string(res.Body) != want {
+	// encoding/json writes & as \u0026 (HTML escaping): parsed, that is
+	// the value too, so the string is written again, redacted.
+	if want := `{"key":"${secret.KEY}","raw":"${secret.KEY}"}`; string(res.Body) != want {
 		t.Errorf("body %s\nwant %s", res.Body, want)
 	}
 }
@@ -39,6 +40,7 @@ func FuzzRedactResult(f *testing.F) {
 	f.Add("x y", `{"v":"x y","q":"x+y","p":"x%20y"}`)
 	f.Add("${secret.K}", "${secret.K}${secret.K}")
 	f.Add(`"\`, `"\\\"`)
+	f.Add("k/y&z", `{"k\/y\u0026z":["k\/y&z",1e3,"\u006b/y&z"]}`)
 	f.Fuzz(func(t *testing.T, value, text string) {
 		if value == "" {
 			return
@@ -46,6 +48,16 @@ func FuzzRedactResult(f *testing.F) {
 		res := &steps.HTTPResult{Err: text, Body: []byte(text), Headers: map[string]string{"H": text}}
 		redactResult(res, map[string]string{"K": value})
 		ph := flows.SecretPlaceholder("K")
+		var parsed any
+		if json.Unmarshal(res.Body, &parsed) == nil {
+			for _, s := range jsonStrings(parsed) {
+				for _, part := range strings.Split(s, ph) {
+					if strings.Contains(part, value) {
+						t.Fatalf("%q redacted is %q: parsed, its string %q holds %q", text, res.Body, s, value)
+					}
+				}
+			}
+		}
 		for _, out := range []string{res.Err, string(res.Body), res.Headers["H"]} {
 			for _, part := range strings.Split(out, ph) {
 				for _, esc := range []steps.Escape{steps.EscapeBody, steps.EscapePath, steps.EscapeQuery, steps.EscapeJSON} {
@@ -57,4 +69,27 @@ func FuzzRedactResult(f *testing.F) {
 			}
 		}
 	})
+}
+
+// jsonStrings is every string (member names too) of a parsed JSON value.
+func jsonStrings(v any) []string {
+	var out []string
+	var walk func(any)
+	walk = func(v any) {
+		switch v := v.(type) {
+		case string:
+			out = append(out, v)
+		case []any:
+			for _, e := range v {
+				walk(e)
+			}
+		case map[string]any:
+			for k, e := range v {
+				out = append(out, k)
+				walk(e)
+			}
+		}
+	}
+	walk(v)
+	return out
 }

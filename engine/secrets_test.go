@@ -433,3 +433,52 @@ steps:
 		t.Fatalf("trail %q", got)
 	}
 }
+
+// A JSON answer may write a secret it echoes with escapes encoding/json
+// (Go's default, HTML-safe: & as \u0026) or PHP's json_encode (/ as \/)
+// use; parsed, the body holds the value itself, which must not reach the
+// run's variables, its trail or a message.
+func TestHTTPSecretEchoedInEscapedJSONIsRedacted(t *testing.T) {
+	t.Parallel()
+	const key = "k3y/s3cr3t&x=<1>"
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got := r.Header.Get("X-Api-Key")
+		w.Header().Set("Content-Type", "application/json")
+		goJSON, _ := json.Marshal(map[string]string{"key": got}) // & < > as \u0026 \u003c \u003e
+		php := strings.ReplaceAll(string(goJSON), "/", `\/`)
+		switch r.URL.Path {
+		case "/go":
+			w.Write(goJSON)
+		case "/php":
+			io.WriteString(w, php)
+		case "/unicode":
+			io.WriteString(w, `{"k\u0065y":"\u006b3y/s3cr3t&x=<1>","n":12345678901234567890}`)
+		}
+	}))
+	t.Cleanup(srv.Close)
+	h := newHarnessWith(t, map[string]string{"crm.yaml": `name: crm
+triggers: [{keyword: [go, php, unicode]}]
+steps:
+  - http:
+      url: "` + srv.URL + `/${event.text}"
+      headers: { X-Api-Key: "${secret.KEY}" }
+      save: vars.res
+  - send: "${vars.res.body.key} ${http.body.key}"
+`}, opts{tune: func(c *engine.Config) {
+		c.HTTPClient = plainClient()
+		c.Secrets = map[string]string{"KEY": key}
+	}})
+	h.say("go")
+	h.say("php")
+	h.say("unicode")
+	h.wantTranscript("${secret.KEY} ${secret.KEY} | ${secret.KEY} ${secret.KEY} | ${secret.KEY} ${secret.KEY}")
+	for _, r := range h.runs("crm") {
+		state, err := json.Marshal(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s := string(state); strings.Contains(s, "s3cr3t") {
+			t.Errorf("run %d holds the secret's value: %s", r.ID, s)
+		}
+	}
+}
