@@ -2,6 +2,8 @@ package engine
 
 import (
 	"bytes"
+	"compress/gzip"
+	"compress/zlib"
 	"context"
 	"encoding/json"
 	"errors"
@@ -209,7 +211,12 @@ func (e *Engine) makeCall(req *steps.Request) *steps.HTTPResult {
 		return &steps.HTTPResult{Err: err.Error()}
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBody+1))
+	raw, err := decompressed(resp)
+	if err != nil {
+		return &steps.HTTPResult{Status: resp.StatusCode, Err: "reading the response: " + err.Error()}
+	}
+	defer raw.Close()
+	body, err := io.ReadAll(io.LimitReader(raw, maxResponseBody+1))
 	if err != nil {
 		return &steps.HTTPResult{Status: resp.StatusCode, Err: "reading the response: " + err.Error()}
 	}
@@ -226,6 +233,39 @@ func (e *Engine) makeCall(req *steps.Request) *steps.HTTPResult {
 		}
 	}
 	return &steps.HTTPResult{Status: resp.StatusCode, Headers: headers, Body: body}
+}
+
+// decompressed reads a response's body through its Content-Encoding.
+// Go's client decodes gzip itself only when it asked for it; a flow that
+// gives Accept-Encoding (copied from curl or a browser) gets the answer
+// as the service compressed it, which is decoded here (gzip, deflate),
+// so that maxResponseBody bounds what is decoded. Then the response's
+// Content-Encoding and Content-Length, which told of the bytes sent, are
+// dropped, as Go's client does. An encoding wxflow cannot read is an
+// error: the flow's on_error handles it.
+func decompressed(resp *http.Response) (io.ReadCloser, error) {
+	enc := strings.ToLower(strings.TrimSpace(resp.Header.Get("Content-Encoding")))
+	var r io.ReadCloser
+	var err error
+	switch enc {
+	case "", "identity":
+		return io.NopCloser(resp.Body), nil
+	case "gzip", "x-gzip":
+		r, err = gzip.NewReader(resp.Body)
+	case "deflate":
+		r, err = zlib.NewReader(resp.Body)
+	default:
+		return nil, fmt.Errorf("the response's Content-Encoding %q is not one wxflow reads (gzip, deflate); leave Accept-Encoding out of the headers", enc)
+	}
+	if errors.Is(err, io.EOF) { // an empty body
+		r, err = io.NopCloser(bytes.NewReader(nil)), nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("decoding the %s response: %w", enc, err)
+	}
+	resp.Header.Del("Content-Encoding")
+	resp.Header.Del("Content-Length")
+	return r, nil
 }
 
 // toUTF8 decodes a body in the charset its Content-Type names (GBK and

@@ -2,6 +2,7 @@ package engine_test
 
 import (
 	"bytes"
+	"compress/gzip"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -479,6 +480,64 @@ steps:
 		}
 		if s := string(state); strings.Contains(s, "s3cr3t") {
 			t.Errorf("run %d holds the secret's value: %s", r.ID, s)
+		}
+	}
+}
+
+// Go's client decodes gzip only when it asked for it itself: a flow that
+// gives Accept-Encoding (copied from curl) got the compressed bytes as
+// its body. What is decoded is bounded as a plain body is.
+func TestHTTPCompressedAnswerWithAcceptEncodingGiven(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		body := `{"name":"tea"}`
+		switch r.URL.Path {
+		case "/br":
+			w.Header().Set("Content-Encoding", "br")
+			io.WriteString(w, "not brotli")
+			return
+		case "/empty":
+			w.Header().Set("Content-Encoding", "gzip")
+			w.WriteHeader(http.StatusNoContent)
+			return
+		case "/bomb":
+			body = `"` + strings.Repeat("a", 1<<20) + `"`
+		}
+		if !strings.Contains(r.Header.Get("Accept-Encoding"), "gzip") {
+			io.WriteString(w, body)
+			return
+		}
+		w.Header().Set("Content-Encoding", "gzip")
+		zw := gzip.NewWriter(w)
+		io.WriteString(zw, body)
+		zw.Close()
+	}))
+	t.Cleanup(srv.Close)
+	h := newHarnessWith(t, map[string]string{"get.yaml": `name: get
+triggers: [{keyword: [tea, bomb, br, empty]}]
+steps:
+  - http:
+      url: "` + srv.URL + `/${event.text}"
+      headers: { Accept-Encoding: "gzip, deflate, br" }
+      save: vars.res
+    on_error: failed
+  - send: "got ${http.status} ${http.status == 200 ? vars.res.body.name : '-'} [${http.headers['Content-Encoding'] ?? ''}]"
+  - end
+  - id: failed
+    send: "failed ${http.status}"
+`}, opts{tune: func(c *engine.Config) { c.HTTPClient = plainClient() }})
+	for _, w := range []string{"tea", "bomb", "br", "empty"} {
+		h.say(w)
+	}
+	h.wantTranscript("got 200 tea [] | failed 200 | failed 200 | got 204 - []")
+	runs := h.runs("get")
+	for i, want := range map[int]string{
+		1: "the call failed: the response is larger than 1048576 bytes (1 MiB)",
+		2: `the call failed: reading the response: the response's Content-Encoding "br" is not one wxflow reads`,
+	} {
+		if got := trailText(runs[i]); !strings.Contains(got, want) {
+			t.Errorf("trail %q, want %q", got, want)
 		}
 	}
 }
