@@ -226,6 +226,9 @@ func (e *Engine) makeCall(req *steps.Request) *steps.HTTPResult {
 	if body, err = toUTF8(body, resp.Header.Get("Content-Type")); err != nil {
 		return &steps.HTTPResult{Status: resp.StatusCode, Err: "reading the response: " + err.Error()}
 	}
+	// A byte-order mark (.NET's Encoding.UTF8 writes one) is no part of
+	// the text, and encoding/json would not take the body as JSON with it.
+	body = bytes.TrimPrefix(body, []byte("\ufeff"))
 	headers := map[string]string{}
 	for k, v := range resp.Header {
 		if len(v) > 0 {

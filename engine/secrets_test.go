@@ -541,3 +541,32 @@ steps:
 		}
 	}
 }
+
+// Services on Windows (.NET's Encoding.UTF8, Notepad-saved files) often
+// start a UTF-8 body with a byte-order mark, which encoding/json does not
+// take as JSON: the body was kept as text.
+func TestHTTPJSONAnswerWithByteOrderMark(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/charset" {
+			w.Header().Set("Content-Type", "application/json; charset=utf-8")
+		}
+		io.WriteString(w, "\ufeff"+`{"name":"tea"}`)
+	}))
+	t.Cleanup(srv.Close)
+	h := newHarnessWith(t, map[string]string{"get.yaml": `name: get
+triggers: [{keyword: [plain, charset]}]
+steps:
+  - http:
+      url: "` + srv.URL + `/${event.text}"
+      save: vars.res
+    on_error: failed
+  - send: "got ${vars.res.body.name}"
+  - end
+  - id: failed
+    send: "failed"
+`}, opts{tune: func(c *engine.Config) { c.HTTPClient = plainClient() }})
+	h.say("plain")
+	h.say("charset")
+	h.wantTranscript("got tea | got tea")
+}
