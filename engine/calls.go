@@ -217,6 +217,11 @@ func (e *Engine) makeCall(req *steps.Request) *steps.HTTPResult {
 	}
 	defer raw.Close()
 	body, err := io.ReadAll(io.LimitReader(raw, maxResponseBody+1))
+	if err != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		// The timeout bounds the whole call: an answer still coming is
+		// one that timed out.
+		return &steps.HTTPResult{Status: resp.StatusCode, Err: "timed out after " + req.Timeout.String() + " (the answer had started)"}
+	}
 	if err != nil {
 		return &steps.HTTPResult{Status: resp.StatusCode, Err: "reading the response: " + err.Error()}
 	}

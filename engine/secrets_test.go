@@ -570,3 +570,43 @@ steps:
 	h.say("charset")
 	h.wantTranscript("got tea | got tea")
 }
+
+// The step's timeout bounds the whole call, the body too: a service that
+// answers its headers and then trickles (or stops) fails the call as a
+// timeout, as one that never answers does.
+func TestHTTPTimeoutWhileTheBodyTrickles(t *testing.T) {
+	t.Parallel()
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/trickle" {
+			io.WriteString(w, `{"a":`)
+			w.(http.Flusher).Flush()
+		}
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	t.Cleanup(srv.Close)
+	t.Cleanup(func() { close(release) })
+	h := newHarnessWith(t, map[string]string{"get.yaml": `name: get
+triggers: [{keyword: [trickle, never]}]
+steps:
+  - http:
+      url: "` + srv.URL + `/${event.text}"
+      timeout: 200ms
+    on_error: failed
+  - send: "ok"
+  - end
+  - id: failed
+    send: "failed"
+`}, opts{tune: func(c *engine.Config) { c.HTTPClient = plainClient() }})
+	h.say("trickle")
+	h.say("never")
+	h.wantTranscript("failed | failed")
+	for _, r := range h.runs("get") {
+		if got := trailText(r); !strings.Contains(got, "the call failed: timed out after 200ms") {
+			t.Errorf("trail %q", got)
+		}
+	}
+}

@@ -30,7 +30,7 @@ func init() {
 			flows.Field{Name: "headers", Type: flows.MapOf(flows.Text), Secrets: true, Doc: "Request headers; a value with a line break or another control character fails the call unsent when the step runs (on_error). May use `${secret.NAME}`."},
 			flows.Field{Name: "json", Type: flows.JSON, Secrets: true, Doc: "A body sent as JSON (Content-Type: application/json, unless headers: give another JSON type such as `application/json; charset=utf-8`; a Content-Type that is not JSON is warned about). May use `${secret.NAME}`."},
 			flows.Field{Name: "body", Type: flows.Text, Secrets: true, Doc: "A body sent as it is. May use `${secret.NAME}`."},
-			flows.Field{Name: "timeout", Type: flows.Duration, Default: "10s", Doc: "How long to wait for the answer (2m at most)."},
+			flows.Field{Name: "timeout", Type: flows.Duration, Default: "10s", Doc: "How long the whole call may take, reading the answer's body included (2m at most): a service that answers slowly, or stops halfway, fails the call as a timeout (on_error)."},
 			flows.Field{Name: "save", Type: flows.SavePath, Doc: "Where the response goes: `{status, headers, body}` (body parsed when it is JSON; an integer beyond 2^53, such as an order or user ID, keeps all its digits: an integer up to 2^63, larger ones as text). A body in the charset its Content-Type names (GBK, GB 18030, Big5, ...) is decoded to UTF-8 first, and a byte-order mark at its start dropped; a charset wxflow does not know fails the call. A body compressed with gzip or deflate (when headers: give Accept-Encoding) is decompressed, within the 1 MiB; another Content-Encoding (br, zstd) fails the call."},
 		),
 		Keys: []flows.Field{
