@@ -11,6 +11,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"net/url"
 	"sort"
 	"strings"
 	"time"
@@ -387,9 +388,15 @@ func secretRedactor(secrets map[string]string) *strings.Replacer {
 		}
 		ph := flows.SecretPlaceholder(name)
 		seen := map[string]bool{}
+		var forms []string
 		for _, esc := range []steps.Escape{steps.EscapeBody, steps.EscapePath, steps.EscapeQuery, steps.EscapeJSON} {
-			form, err := steps.EscapeValue(esc, v)
-			if err != nil || form == "" || seen[form] {
+			if form, err := steps.EscapeValue(esc, v); err == nil {
+				forms = append(forms, form)
+			}
+		}
+		forms = append(forms, urlForms(v)...)
+		for _, form := range forms {
+			if form == "" || seen[form] {
 				continue
 			}
 			seen[form] = true
@@ -410,6 +417,23 @@ func secretRedactor(secrets map[string]string) *strings.Replacer {
 		args = append(args, p.from, p.to)
 	}
 	return strings.NewReplacer(args...)
+}
+
+// urlForms returns the texts Go's client writes for a value that is an
+// http(s) URL (a URL that is wholly a secret) in its errors, `Get "URL":
+// ...`: net/url writes the URL again, the scheme in small letters, an
+// empty fragment or query dropped, and a password as ***.
+func urlForms(v string) []string {
+	u, err := url.Parse(v)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil
+	}
+	s := u.String()
+	forms := []string{s}
+	if pass, ok := u.User.Password(); ok {
+		forms = append(forms, strings.Replace(s, pass+"@", "***@", 1))
+	}
+	return forms
 }
 
 // resumeCall resumes a run with its call's response, if the run still

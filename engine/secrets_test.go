@@ -610,3 +610,37 @@ steps:
 		}
 	}
 }
+
+// Go's client writes the URL in its errors as net/url writes it again,
+// which need not be the text of a URL that is wholly a secret (a scheme
+// in capitals, an empty fragment): the error still names no value.
+func TestHTTPWholeSecretURLInAnErrorIsRedacted(t *testing.T) {
+	t.Parallel()
+	down := httptest.NewServer(http.NotFoundHandler())
+	down.Close() // nothing listens there: the client's error shows the URL
+	hook := "HTTPS://" + strings.TrimPrefix(down.URL, "http://") + "/hook/T0KEN-9f#"
+	h := newHarnessWith(t, map[string]string{"hook.yaml": `name: hook
+triggers: [{keyword: [hook]}]
+steps:
+  - http:
+      url: "${secret.HOOK}"
+    on_error: failed
+  - send: "ok"
+  - end
+  - id: failed
+    send: "failed"
+`}, opts{tune: func(c *engine.Config) {
+		c.HTTPClient = plainClient()
+		c.Secrets = map[string]string{"HOOK": hook}
+	}})
+	h.say("hook")
+	h.wantTranscript("failed")
+	r := h.only("hook")
+	got := trailText(r)
+	if !strings.Contains(got, `the call failed: Post "${secret.HOOK}"`) && !strings.Contains(got, `the call failed: Get "${secret.HOOK}"`) {
+		t.Errorf("trail %q", got)
+	}
+	if state, _ := json.Marshal(r); strings.Contains(string(state), "T0KEN") {
+		t.Errorf("the run holds the secret's value: %s", state)
+	}
+}
