@@ -93,6 +93,10 @@ type sendResult struct {
 	// (recording its start failed, or the lease was in doubt): it stays
 	// claimed and in flight, and goes first in the next round.
 	carry bool
+	// at is when the send was attempted (the engine's clock): a refusal
+	// for the window, quota or follow closes the session only if no
+	// interaction opened a new window since.
+	at time.Time
 }
 
 // storeTx returns the store's own transaction (a write or a read one)
@@ -491,7 +495,7 @@ func (e *Engine) dispatchOnce(ctx context.Context, claimed []*OutboxEntry, marke
 				}
 				unmarked = err != nil
 				if prev, ok := refused[[2]string{o.Account, o.Contact}]; ok && err == nil {
-					results[i] = append(results[i], sendResult{o: o, status: OutboxFailed, reason: prev.reason,
+					results[i] = append(results[i], sendResult{o: o, status: OutboxFailed, reason: prev.reason, at: prev.at,
 						detail: fmt.Sprintf("not sent: WeChat refused an earlier message to this contact (errcode %d): %s", prev.code, prev.detail)})
 					continue
 				}
@@ -609,6 +613,25 @@ func closesSession(reason channels.Reason) bool {
 	return reason == channels.ReasonWindowClosed || reason == channels.ReasonQuotaExhausted || reason == channels.ReasonUnfollowed
 }
 
+// closeSession closes the session of the contact of a message refused
+// for its window, quota or follow: the platform knows better, and the
+// next send is refused here. A refusal is about the window in force when
+// the send was attempted: when an interaction opened a new window since
+// (the contact wrote while the send was at the API), WeChat counts from
+// that one, and the session stays open.
+func (w *work) closeSession(r sendResult) error {
+	cs, err := w.contact(r.o.Account, r.o.Contact, false)
+	if err != nil {
+		return err
+	}
+	if !r.at.IsZero() && cs.s.Last.After(r.at) {
+		return nil
+	}
+	cs.s.Closed = true
+	cs.dirtyS = true
+	return nil
+}
+
 // finishBatch records the outcomes of a round of sends, and marks the
 // messages held back, and, unless the engine stops or accounts are
 // paused (involved: the holds change with this round's outcomes), claims
@@ -624,14 +647,9 @@ func (e *Engine) finishBatch(ctx context.Context, results [][]sendResult, parked
 				}
 				w.count().message(r.status, r.reason)
 				if closesSession(r.reason) {
-					// The platform knows better: close the session so the
-					// next send is refused here.
-					cs, err := w.contact(r.o.Account, r.o.Contact, false)
-					if err != nil {
+					if err := w.closeSession(r); err != nil {
 						return err
 					}
-					cs.s.Closed = true
-					cs.dirtyS = true
 				}
 			}
 		}
@@ -797,8 +815,9 @@ func (e *Engine) send(ctx context.Context, o *OutboxEntry) sendResult {
 		// recorded).
 		return sendResult{o: o, status: OutboxPending}
 	}
+	at := e.clock.Now()
 	if ref := e.unfollowed.refuses(o); ref != nil {
-		return sendResult{o: o, status: OutboxFailed, reason: ref.Reason, detail: ref.Detail}
+		return sendResult{o: o, status: OutboxFailed, reason: ref.Reason, detail: ref.Detail, at: at}
 	}
 	err := e.cfg.Channel.Send(ctx, o.Account, o.Contact, &o.Message)
 	if err == nil {
@@ -811,7 +830,7 @@ func (e *Engine) send(ctx context.Context, o *OutboxEntry) sendResult {
 		// Not attempted: the message stays pending, held back.
 		return sendResult{o: o, status: OutboxPending, held: true, paused: paused}
 	case errors.As(err, &ref):
-		return sendResult{o: o, status: OutboxFailed, reason: ref.Reason, code: ref.Code, detail: ref.Detail}
+		return sendResult{o: o, status: OutboxFailed, reason: ref.Reason, code: ref.Code, detail: ref.Detail, at: at}
 	case errors.Is(err, channels.ErrUnknown):
 		return sendResult{o: o, status: OutboxUnknown, detail: err.Error()}
 	}
