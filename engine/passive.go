@@ -217,7 +217,14 @@ func (e *Engine) FinishReply(ctx context.Context, r *Reply, written bool) error 
 	}
 	err = e.submit(ctx, func(w *work) error {
 		w.count().message(res.status, res.reason)
-		return w.tx.FinishOutbox(o.ID, res.status, res.reason, res.code, detail, w.now)
+		if err := w.tx.FinishOutbox(o.ID, res.status, res.reason, res.code, detail, w.now); err != nil {
+			return err
+		}
+		if res.status == OutboxFailed && closesSession(res.reason) {
+			// As for the dispatcher's sends (finishBatch).
+			return w.closeSession(res)
+		}
+		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("record passive reply sent by the API: %w", err)

@@ -2,12 +2,14 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/wxflow/wxflow/channels"
 	"github.com/wxflow/wxflow/channels/wechat/wechattest"
+	"github.com/wxflow/wxflow/flows"
 )
 
 // TestRefusalDoesNotCloseANewerWindow: WeChat refused a message with
@@ -52,4 +54,47 @@ func TestRefusalDoesNotCloseANewerWindow(t *testing.T) {
 	if got := r.api.Sent(); len(got) != 1 || !strings.Contains(string(got[0].Body), "hi ann") {
 		t.Fatalf("sent %+v", got)
 	}
+}
+
+// TestPassiveReplyRefusedByTheAPIClosesTheSession: a passive reply WeChat
+// could not have got goes by the API, and WeChat refuses it (45015): the
+// session is closed locally, as after any such refusal, so that an
+// operator's reply is refused here instead of being sent to be refused
+// again. (The refusal of the reply going by the API left it open.)
+func TestPassiveReplyRefusedByTheAPIClosesTheSession(t *testing.T) {
+	r := newStormRig(t, 1)
+	var set flows.Set
+	for name, src := range map[string]string{"welcome.yaml": stormFlow,
+		"hi.yaml": "name: hi\ntriggers: [{keyword: [hi]}]\nsteps:\n  - send: \"hello\"\n"} {
+		f, diags := flows.LoadFile(name, []byte(src), flows.Options{})
+		if diags.HasErrors() {
+			t.Fatal(diags.Err())
+		}
+		set.Flows = append(set.Flows, f)
+	}
+	if err := r.e.Load(r.ctx, &set); err != nil {
+		t.Fatal(err)
+	}
+	r.sync()
+	r.api.FailNext(wechattest.PathSend, 45015)
+	r.clock.Advance(time.Second)
+	ev := channels.Event{Account: "main", Contact: "ann", Kind: channels.Text, MsgID: "7001", Text: "hi", At: r.clock.Now()}
+	reply, err := r.e.IngestReply(r.ctx, ev, r.clock.Now().Add(time.Second))
+	if err != nil || reply == nil || reply.Message.Text != "hello" {
+		t.Fatalf("IngestReply = %+v, %v; want the passive reply hello", reply, err)
+	}
+	if err := r.e.FinishReply(r.ctx, reply, false); err != nil {
+		t.Fatal(err)
+	}
+	r.sync()
+	r.wantSends("the reply by the API", 1)
+	if o := r.outbox()[OutboxFailed]; len(o) != 1 || o[0].Reason != channels.ReasonWindowClosed || o[0].Code != 45015 {
+		t.Fatalf("failed %+v, want the reply, window_closed, 45015", o)
+	}
+	_, err = r.e.Act(r.ctx, ContactRef{"main", "ann"}, Action{Kind: ActReply, Message: &channels.Message{Type: "text", Text: "after"}})
+	if !errors.Is(err, channels.ErrWindowClosed) {
+		t.Fatalf("reply after WeChat refused the passive reply by the API: %v, want window_closed", err)
+	}
+	r.sync()
+	r.wantSends("after the operator's reply", 1)
 }
