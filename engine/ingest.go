@@ -116,7 +116,16 @@ func (w *work) ingest(ev *channels.Event) error {
 	}
 	interaction := ev.Kind.Interaction()
 	if interaction != channels.NoInteraction || ev.Kind == channels.Unfollow {
-		cs.s = cs.policy.Interact(cs.s, ev.Kind, at)
+		// The window opens when the contact acted: the platform's time
+		// of the event (WeChat's CreateTime) when that is earlier than
+		// its arrival. A retry of an older interaction arriving after a
+		// newer one (its first tries got no answer in time) is then
+		// seen as older, and changes nothing (Interact).
+		opened := at
+		if ev.At.Before(opened) {
+			opened = ev.At
+		}
+		cs.s = cs.policy.Interact(cs.s, ev.Kind, opened)
 		cs.dirtyS = true
 		cs.c.LastSeen = at
 		cs.c.Followed = ev.Kind != channels.Unfollow

@@ -5,6 +5,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -17,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wxflow/wxflow/channels"
 	"github.com/wxflow/wxflow/channels/wechat"
 	"github.com/wxflow/wxflow/channels/wechat/wechattest"
 	"github.com/wxflow/wxflow/cmd/wxflow/internal/config"
@@ -706,4 +708,34 @@ func TestServeGracefulStopRecordsSendsUnderWay(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestServeLateRetryOfAnOlderClickKeepsTheMessagesQuota: the contact
+// clicked a menu item, then wrote; the click's callback got no answer in
+// time and WeChat's retry of it arrives after the message. The message is
+// the contact's last interaction (WECHAT.md: each new one resets the
+// window and the count to its kind's): 5 replies, not the 3 of a click.
+func TestServeLateRetryOfAnOlderClickKeepsTheMessagesQuota(t *testing.T) {
+	b := srvStart(t, map[string]string{"welcome.yaml": srvWelcome}, "")
+	b.settled()
+	now := time.Now().Unix()
+	if status, answer := b.post(textXML("o_dora", now, 77, "hello?"), false); status != 200 || answer != "success" {
+		t.Fatalf("message: %d %q", status, answer)
+	}
+	click := callbackXML("o_dora", now-4, "<MsgType><![CDATA[event]]></MsgType><Event><![CDATA[CLICK]]></Event><EventKey><![CDATA[NOTHING]]></EventKey>")
+	if status, answer := b.post(click, false); status != 200 || answer != "success" {
+		t.Fatalf("click: %d %q", status, answer)
+	}
+	ref := engine.ContactRef{Account: "main", ID: "o_dora"}
+	for i := 1; i <= 5; i++ {
+		_, err := b.s.engine.Act(context.Background(), ref, engine.Action{Kind: engine.ActReply, Message: &channels.Message{Type: "text", Text: fmt.Sprint("reply ", i)}})
+		if err != nil {
+			t.Fatalf("reply %d: %v", i, err)
+		}
+	}
+	_, err := b.s.engine.Act(context.Background(), ref, engine.Action{Kind: engine.ActReply, Message: &channels.Message{Type: "text", Text: "reply 6"}})
+	if !errors.Is(err, channels.ErrQuotaExhausted) {
+		t.Fatalf("reply 6: %v, want quota_exhausted", err)
+	}
+	b.waitSent(5)
 }
