@@ -716,20 +716,38 @@ func (e *Engine) finish(j *job, w *work, err error) {
 // Load makes a set of flows the current one: events start these flows
 // from now on, while runs keep the version they started with. Each flow's
 // content is stored by its version (a content hash).
+//
+// An engine of several writers stores the set with each writer's store
+// first and makes it current in all of them only when every one stored
+// it: a writer whose store refused it does not leave the others serving
+// the new flows while it serves the old (the caller tries again).
 func (e *Engine) Load(ctx context.Context, set *flows.Set) error {
-	for _, w := range e.more {
-		if err := w.Load(ctx, set); err != nil {
+	all := e.writers()
+	sets := make([]*flowSet, len(all))
+	for i, w := range all {
+		fs, err := w.load(ctx, set)
+		if err != nil {
 			return err
 		}
+		sets[i] = fs
 	}
+	for i, w := range all {
+		w.flows.Store(sets[i])
+		w.kickTimers()
+	}
+	return nil
+}
+
+// load stores a set of flows and returns it ready to be made current.
+func (e *Engine) load(ctx context.Context, set *flows.Set) (*flowSet, error) {
 	if set.Diags.HasErrors() {
-		return fmt.Errorf("load flows: %d errors", set.Diags.Count(flows.SeverityError))
+		return nil, fmt.Errorf("load flows: %d errors", set.Diags.Count(flows.SeverityError))
 	}
 	fs := &flowSet{byName: map[string]*program{}, set: set, loaded: true}
 	var list []*flows.Flow
 	for _, f := range set.Flows {
 		if f.Diags.HasErrors() {
-			return fmt.Errorf("load flows: %s has errors", f.File)
+			return nil, fmt.Errorf("load flows: %s has errors", f.File)
 		}
 		p := e.programFor(f)
 		fs.byName[f.Name] = p
@@ -748,7 +766,7 @@ func (e *Engine) Load(ctx context.Context, set *flows.Set) error {
 	}
 	loadedJSON, err := json.Marshal(loaded)
 	if err != nil {
-		return fmt.Errorf("load flows: %w", err)
+		return nil, fmt.Errorf("load flows: %w", err)
 	}
 	err = e.store.Update(ctx, func(tx Tx) error {
 		for _, f := range list {
@@ -764,11 +782,9 @@ func (e *Engine) Load(ctx context.Context, set *flows.Set) error {
 		return e.syncSchedules(tx, fs, now)
 	})
 	if err != nil {
-		return fmt.Errorf("load flows: %w", err)
+		return nil, fmt.Errorf("load flows: %w", err)
 	}
-	e.flows.Store(fs)
-	e.kickTimers()
-	return nil
+	return fs, nil
 }
 
 // loadedFlowsKey is the channel state that keeps the flows the last

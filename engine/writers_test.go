@@ -2,12 +2,14 @@ package engine_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -34,6 +36,13 @@ var writersFlows = map[string]string{
 // errs.
 func startWriters(t *testing.T, n int) (e *engine.Engine, ch *sim.Channel, clock *engine.VirtualClock, dsn string, errs *lockedBuffer) {
 	t.Helper()
+	return startWritersWith(t, n, nil)
+}
+
+// startWritersWith is startWriters with the engine's own store (writer
+// 1's) given by main from the store it opened, when main is not nil.
+func startWritersWith(t *testing.T, n int, main func(*postgres.Store) engine.Store) (e *engine.Engine, ch *sim.Channel, clock *engine.VirtualClock, dsn string, errs *lockedBuffer) {
+	t.Helper()
 	dsn, _ = pgtest.Schema(t, "wxwriters_")
 	ctx := context.Background()
 	var stores []engine.Store
@@ -48,7 +57,11 @@ func startWriters(t *testing.T, n int) (e *engine.Engine, ch *sim.Channel, clock
 	ch = sim.New(nil, wechat.Settings{})
 	errs = &lockedBuffer{}
 	logger := slog.New(slog.NewTextHandler(errs, &slog.HandlerOptions{Level: slog.LevelError}))
-	e, err := engine.New(engine.Config{Store: stores[0], Writers: stores[1:], Channel: ch, Clock: clock, Zone: time.UTC, Logger: logger})
+	own := stores[0]
+	if main != nil {
+		own = main(own.(*postgres.Store))
+	}
+	e, err := engine.New(engine.Config{Store: own, Writers: stores[1:], Channel: ch, Clock: clock, Zone: time.UTC, Logger: logger})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -205,4 +218,76 @@ func TestWritersNeedStoresOfNodes(t *testing.T) {
 		t.Fatal("an engine of writers on SQLite: no error")
 	}
 	t.Log(err)
+}
+
+// refusingLoads is a store whose transactions fail to store flow
+// versions while refuse is set (a database refusing a reload).
+type refusingLoads struct {
+	*postgres.Store
+	refuse atomic.Bool
+}
+
+// Update runs fn with a transaction whose PutFlowVersion fails while
+// refuse is set (the store's own transaction otherwise: the engine finds
+// the store's other interfaces on it).
+func (s *refusingLoads) Update(ctx context.Context, fn func(tx engine.Tx) error) error {
+	return s.Store.Update(ctx, func(tx engine.Tx) error {
+		if s.refuse.Load() {
+			return fn(refusingTx{tx, s})
+		}
+		return fn(tx)
+	})
+}
+
+type refusingTx struct {
+	engine.Tx
+	s *refusingLoads
+}
+
+func (t refusingTx) PutFlowVersion(v *engine.FlowVersion) error {
+	if t.s.refuse.Load() {
+		return errors.New("refused by the test")
+	}
+	return t.Tx.PutFlowVersion(v)
+}
+
+// TestWritersLoadTogether: a set of flows one writer's store refuses is
+// made current in none of the writers: the contacts of every lane keep
+// the flows loaded before (the other writer served the new ones while
+// this one served the old, until a reload went through).
+func TestWritersLoadTogether(t *testing.T) {
+	var refusing *refusingLoads
+	e, ch, _, _, _ := startWritersWith(t, 2, func(st *postgres.Store) engine.Store {
+		refusing = &refusingLoads{Store: st}
+		return refusing
+	})
+	ctx := context.Background()
+	f, diags := flows.LoadFile(filepath.Join(t.TempDir(), "welcome.yaml"), []byte("name: welcome\ntriggers: [follow]\nsteps:\n  - send: \"Welcome again!\"\n"), flows.Options{})
+	if diags.HasErrors() {
+		t.Fatal(diags.Err())
+	}
+	refusing.refuse.Store(true)
+	if err := e.Load(ctx, &flows.Set{Flows: []*flows.Flow{f}}); err == nil {
+		t.Fatal("a load the store refused succeeded")
+	}
+	refusing.refuse.Store(false)
+	const contacts = 30
+	for c := 0; c < contacts; c++ {
+		if err := e.Ingest(ctx, channels.Event{Account: "main", Contact: fmt.Sprint("f", c), Kind: channels.Follow}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := e.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for c := 0; c < contacts; c++ {
+		id := fmt.Sprint("f", c)
+		var got []string
+		for _, d := range ch.DeliveredTo("main", id) {
+			got = append(got, d.Message.Text)
+		}
+		if !slices.Equal(got, []string{"Welcome!", "Menu"}) {
+			t.Errorf("%s (lane %d) got %v, want the flows loaded before", id, engine.LaneOf("main", id), got)
+		}
+	}
 }

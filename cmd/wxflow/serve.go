@@ -643,7 +643,7 @@ func (s *server) Reload(force bool) {
 	}
 	s.loadErr = ""
 	if len(set.Flows) == 0 {
-		s.log.Warn("flows reloaded: the flows folder holds no flow; every flow is unloaded (runs waiting in one resume when it comes back)", "folder", s.cfg.Flows)
+		s.log.Warn("flows reloaded: the flows folder holds no flow; no trigger starts a run until flows come back (runs already waiting go on, each on its own version)", "folder", s.cfg.Flows)
 		return
 	}
 	s.log.Info("flows reloaded", "flows", len(set.Flows))
