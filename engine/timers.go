@@ -525,24 +525,31 @@ func (w *work) busy(cs *contactState) (bool, error) {
 
 // scheduleOne does a schedule's firing queued for one contact by the
 // node that fired it.
+//
+// A reload that moved the schedule among its flow's triggers gave it
+// another key: the firing is the moved schedule's (the same flow, cron
+// and zone; ScheduleTrigger.Moved), as its due time is (syncSchedules).
 func (w *work) scheduleOne(key string, due time.Time, account, contact string) error {
 	fs := w.e.flows.Load()
-	for _, st := range fs.index.Schedules() {
-		if st.Key != key {
-			continue
-		}
-		p := fs.byName[st.Flow.Name]
-		if p == nil {
-			return nil
-		}
-		err := w.scheduleContact(st, p, due, account, contact)
-		if errors.Is(err, ErrNotFound) {
-			return nil
-		}
-		return err
+	all := fs.index.Schedules()
+	i := slices.IndexFunc(all, func(st triggers.ScheduleTrigger) bool { return st.Key == key })
+	if i < 0 {
+		i = slices.IndexFunc(all, func(st triggers.ScheduleTrigger) bool { return st.Moved(key) })
 	}
-	// The schedule is no longer loaded here (a reload removed it).
-	return nil
+	if i < 0 {
+		// The schedule is no longer loaded here (a reload removed it).
+		return nil
+	}
+	st := all[i]
+	p := fs.byName[st.Flow.Name]
+	if p == nil {
+		return nil
+	}
+	err := w.scheduleContact(st, p, due, account, contact)
+	if errors.Is(err, ErrNotFound) {
+		return nil
+	}
+	return err
 }
 
 // scheduleApplies reports whether a firing of a schedule due at due

@@ -23,6 +23,7 @@ import (
 	"github.com/wxflow/wxflow/engine/postgres/pgtest"
 	"github.com/wxflow/wxflow/engine/sqlite"
 	"github.com/wxflow/wxflow/flows"
+	"github.com/wxflow/wxflow/triggers"
 )
 
 // writersFlows are the flows of startWriters, by file.
@@ -289,5 +290,67 @@ func TestWritersLoadTogether(t *testing.T) {
 		if !slices.Equal(got, []string{"Welcome!", "Menu"}) {
 			t.Errorf("%s (lane %d) got %v, want the flows loaded before", id, engine.LaneOf("main", id), got)
 		}
+	}
+}
+
+// TestQueuedFiringOfAMovedSchedule: a schedule's firing another node
+// queued for a contact is done by the lane's holder after a reload moved
+// the schedule among its flow's triggers (a keyword added above it): the
+// firing names the schedule's old key. It was dropped as a schedule no
+// longer loaded (found by a helper reading scheduleOne after syncSchedules
+// learned to keep a moved schedule's due time).
+func TestQueuedFiringOfAMovedSchedule(t *testing.T) {
+	e, ch, _, dsn, _ := startWriters(t, 2)
+	ctx := context.Background()
+	dir := t.TempDir()
+	load := func(digest string) (key string) {
+		t.Helper()
+		var set flows.Set
+		for name, src := range map[string]string{"echo.yaml": writersFlows["echo.yaml"], "digest.yaml": digest} {
+			f, diags := flows.LoadFile(filepath.Join(dir, name), []byte(src), flows.Options{})
+			if diags.HasErrors() {
+				t.Fatalf("flows: %v", diags.Err())
+			}
+			set.Flows = append(set.Flows, f)
+		}
+		if err := e.Load(ctx, &set); err != nil {
+			t.Fatal(err)
+		}
+		return triggers.NewIndex(set.Flows).Schedules()[0].Key
+	}
+	const digest = "name: digest\ntriggers:\n  - schedule: {cron: \"0 9 * * *\"}\nsteps:\n  - send: \"Your digest\"\n"
+	oldKey := load(digest)
+	const who = "reader"
+	if err := e.Ingest(ctx, channels.Event{Account: "main", Contact: who, Kind: channels.Text, Text: "hi", MsgID: "m1"}); err != nil {
+		t.Fatal(err)
+	}
+	// Another node fired the schedule and queued its firing for the
+	// contact, whose lane it does not hold.
+	other, err := postgres.Open(ctx, dsn, postgres.Options{NodeName: "other"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	q := &engine.Queued{Kind: engine.QueuedSchedule, Account: "main", Contact: who, Name: oldKey, Due: t0,
+		Lane: engine.LaneOf("main", who), QueuedAt: t0}
+	if err := other.Update(ctx, func(tx engine.Tx) error { return tx.(engine.QueueTx).QueueItem(q) }); err != nil {
+		t.Fatal(err)
+	}
+	if newKey := load(strings.Replace(digest, "triggers:\n", "triggers:\n  - keyword: [digest]\n", 1)); newKey == oldKey {
+		t.Fatalf("the schedule kept its key %q: nothing is tested", newKey)
+	}
+	// The contact's next message makes its writer take the queue first.
+	if err := e.Ingest(ctx, channels.Event{Account: "main", Contact: who, Kind: channels.Text, Text: "again", MsgID: "m2"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, d := range ch.DeliveredTo("main", who) {
+		got = append(got, d.Message.Text)
+	}
+	if !slices.Equal(got, []string{"hi", "Your digest", "again"}) {
+		t.Fatalf("delivered %v, want the queued firing before the next message", got)
 	}
 }
