@@ -558,7 +558,9 @@ func (s *server) closeEngine() {
 }
 
 // flowsFingerprint summarises the flow folder's YAML files (names, sizes,
-// modification times), to notice edits without reading every file. A
+// modification times, and on Linux inodes and status change times: a
+// file replaced by a rename, or copied keeping its modification time,
+// with its size unchanged), to notice edits without reading every file. A
 // file that is a symbolic link counts by the file it leads to, as
 // LoadDir reads that one: a Kubernetes ConfigMap's files are links
 // through its ..data link, which an update moves, and a folder of links
@@ -580,7 +582,7 @@ func flowsFingerprint(dir string) (string, error) {
 			lines = append(lines, e.Name()+" unreadable")
 			continue
 		}
-		lines = append(lines, fmt.Sprintf("%s %d %d", e.Name(), info.Size(), info.ModTime().UnixNano()))
+		lines = append(lines, fmt.Sprintf("%s %d %d %s", e.Name(), info.Size(), info.ModTime().UnixNano(), fileStamp(info)))
 	}
 	sort.Strings(lines)
 	h := sha256.New()

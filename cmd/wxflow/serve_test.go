@@ -739,3 +739,39 @@ func TestServeLateRetryOfAnOlderClickKeepsTheMessagesQuota(t *testing.T) {
 	}
 	b.waitSent(5)
 }
+
+// TestFlowsFingerprintSeesAReplacedFile: a flow file replaced by another
+// of the same size and modification time (written beside it and renamed
+// over it, as editors and deploy tools do) is noticed; the watch compared
+// names, sizes and modification times only, and kept the old flows.
+func TestFlowsFingerprintSeesAReplacedFile(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "welcome.yaml")
+	write := func(path, text string) {
+		t.Helper()
+		if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		at := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+		if err := os.Chtimes(path, at, at); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(file, "name: welcome\ntriggers: [follow]\nsteps:\n  - send: \"Hello\"\n")
+	before, err := flowsFingerprint(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	next := filepath.Join(t.TempDir(), "welcome.yaml")
+	write(next, "name: welcome\ntriggers: [follow]\nsteps:\n  - send: \"Howdy\"\n")
+	if err := os.Rename(next, file); err != nil {
+		t.Fatal(err)
+	}
+	after, err := flowsFingerprint(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if before == after {
+		t.Fatal("the fingerprint did not change when the file was replaced")
+	}
+}
