@@ -15,10 +15,12 @@ import (
 	"sort"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/wxflow/wxflow/flows"
 	"github.com/wxflow/wxflow/steps"
 	"golang.org/x/text/encoding/htmlindex"
+	"golang.org/x/text/encoding/simplifiedchinese"
 )
 
 // maxResponseBody is the most of an `http` step's response body kept.
@@ -279,20 +281,33 @@ func decompressed(resp *http.Response) (io.ReadCloser, error) {
 
 // toUTF8 decodes a body in the charset its Content-Type names (GBK and
 // GB 18030 are common in China's services) into UTF-8, which the flows'
-// texts and WeChat's messages are in. A body without a charset, or in
-// UTF-8, is kept as it is; an unknown charset is an error, so that the
-// flow's on_error handles it rather than a follower getting mojibake.
+// texts and WeChat's messages are in. A body in UTF-8, or not text (an
+// image), is kept as it is; a text that names no charset and is not
+// UTF-8 is read as GB 18030 (GBK's superset, which China's services often
+// send without saying so) when it is that, else the call fails; an
+// unknown charset is an error too, so that the flow's on_error handles it
+// rather than a follower getting mojibake.
 func toUTF8(body []byte, contentType string) ([]byte, error) {
-	if contentType == "" || len(body) == 0 {
+	if len(body) == 0 {
 		return body, nil
 	}
-	_, params, err := mime.ParseMediaType(contentType)
-	if err != nil {
-		return body, nil
+	var cs, media string
+	if contentType != "" {
+		if m, params, err := mime.ParseMediaType(contentType); err == nil {
+			media, cs = m, strings.ToLower(strings.TrimSpace(params["charset"]))
+		}
 	}
-	cs := strings.ToLower(strings.TrimSpace(params["charset"]))
 	switch cs {
-	case "", "utf-8", "utf8", "us-ascii", "ascii":
+	case "":
+		if utf8.Valid(body) || !textual(media) {
+			return body, nil
+		}
+		out, err := simplifiedchinese.GB18030.NewDecoder().Bytes(body)
+		if err != nil || bytes.ContainsRune(out, utf8.RuneError) {
+			return nil, errors.New("the response is not UTF-8 and names no charset in its Content-Type")
+		}
+		return out, nil
+	case "utf-8", "utf8", "us-ascii", "ascii":
 		return body, nil
 	}
 	enc, err := htmlindex.Get(cs)
@@ -304,6 +319,18 @@ func toUTF8(body []byte, contentType string) ([]byte, error) {
 		return nil, fmt.Errorf("decoding the response from %s: %w", cs, err)
 	}
 	return out, nil
+}
+
+// textual reports whether a body of a media type ("" when the response
+// names none) is text: what a flow reads as text or JSON.
+func textual(media string) bool {
+	switch {
+	case media == "", strings.HasPrefix(media, "text/"), media == "application/json", strings.HasSuffix(media, "+json"),
+		media == "application/xml", strings.HasSuffix(media, "+xml"), media == "application/x-www-form-urlencoded",
+		media == "application/javascript":
+		return true
+	}
+	return false
 }
 
 // redactResult replaces, in everything a call gave back, each secret's

@@ -644,3 +644,39 @@ steps:
 		t.Errorf("the run holds the secret's value: %s", state)
 	}
 }
+
+// A text answer in GBK whose Content-Type names no charset (as China's
+// services often send) is read as GB 18030; one that is neither UTF-8
+// nor GB 18030 fails the call. It was kept as it was: a follower got
+// "got ����" for 张三.
+func TestHTTPAnswerInGBKWithoutCharset(t *testing.T) {
+	t.Parallel()
+	gbk, err := simplifiedchinese.GBK.NewEncoder().String("张三")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain")
+		if r.URL.Path == "/junk" {
+			io.WriteString(w, "\xff\xfe\xff")
+			return
+		}
+		io.WriteString(w, gbk)
+	}))
+	t.Cleanup(srv.Close)
+	h := newHarnessWith(t, map[string]string{"get.yaml": `name: get
+triggers: [{keyword: [gbk, junk]}]
+steps:
+  - http:
+      url: "` + srv.URL + `/${event.text}"
+      save: vars.res
+    on_error: failed
+  - send: "got ${vars.res.body}"
+  - end
+  - id: failed
+    send: "failed"
+`}, opts{tune: func(c *engine.Config) { c.HTTPClient = plainClient() }})
+	h.say("gbk")
+	h.say("junk")
+	h.wantTranscript("got 张三 | failed")
+}
