@@ -19,6 +19,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+	"unicode/utf8"
 
 	"github.com/wxflow/wxflow/channels"
 	"github.com/wxflow/wxflow/channels/wechat"
@@ -279,6 +280,7 @@ func newServer(ctx context.Context, cfg *config.Config, o serverOptions) (*serve
 	// Flows may read only the secrets the config declares, and assign
 	// only its operators and teams.
 	s := &server{cfg: cfg, log: o.Logger, fenced: make(chan struct{}), loadOpt: flows.Options{Regions: map[string]string{}, CheckSecrets: true, Secrets: cfg.Secrets.Names(), People: cfg.FlowPeople()}}
+	warnShortSecrets(s.log, cfg.Secrets)
 	s.metrics = metrics.New(func() engine.Stats { return s.engine.Stats() })
 	s.metrics.SetBuild(build.Version, build.Go)
 	s.metrics.CountOpenConversations(func(ctx context.Context) (map[string]int, error) { return s.engine.OpenByTeam(ctx) })
@@ -555,6 +557,21 @@ func (s *server) closeEngine() {
 		s.engine.Stop()
 	}
 	s.closeStores()
+}
+
+// shortSecret is the length under which a secret's value is warned of:
+// what a call gives back is redacted by the value's text, wherever it
+// stands, so a short value is also found inside other words and numbers.
+const shortSecret = 8
+
+// warnShortSecrets warns, by name, of each secret whose value is shorter
+// than shortSecret (never showing a value or its length).
+func warnShortSecrets(log *slog.Logger, secrets config.SecretValues) {
+	for _, name := range secrets.Names() {
+		if v := secrets[name]; v != "" && utf8.RuneCountInString(v) < shortSecret {
+			log.Warn(fmt.Sprintf("secret %s is shorter than %d characters: what http calls give back is redacted by its text wherever it stands, also inside other words and numbers of an answer, which then read differently (a number becomes a text); give a longer value where the service allows it", name, shortSecret))
+		}
+	}
 }
 
 // flowsFingerprint summarises the flow folder's YAML files (names, sizes,

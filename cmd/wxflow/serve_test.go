@@ -775,3 +775,18 @@ func TestFlowsFingerprintSeesAReplacedFile(t *testing.T) {
 		t.Fatal("the fingerprint did not change when the file was replaced")
 	}
 }
+
+// TestShortSecretsAreWarnedOf: a secret of fewer than 8 characters is
+// warned of by name at start (its text is redacted wherever it stands in
+// what calls give back, inside numbers too), never with its value.
+func TestShortSecretsAreWarnedOf(t *testing.T) {
+	var logs syncBuffer
+	warnShortSecrets(slog.New(slog.NewTextHandler(&logs, nil)), config.SecretValues{"PIN": "1234", "TOKEN": "a-long-enough-token"})
+	out := logs.String()
+	if !strings.Contains(out, "level=WARN") || !strings.Contains(out, "secret PIN is shorter than 8 characters") {
+		t.Fatalf("the short secret is not warned of:\n%s", out)
+	}
+	if strings.Contains(out, "TOKEN") || strings.Contains(out, "1234") {
+		t.Fatalf("the warning names a long secret or shows a value:\n%s", out)
+	}
+}
