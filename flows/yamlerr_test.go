@@ -129,6 +129,11 @@ func TestYAMLSyntaxColumn(t *testing.T) {
 		{"tab after spaces", head + "  - send: hi\n  \t id: a\n", "5:3", "not tabs"},
 		{"list after a key", head + "  - send: - hi\n", "4:11", "next line"},
 		{"misindented item", head + "  - send: \"Hello\"\n    - send: \"there\"\n", "5:5", "indentation"},
+		// yaml.v3's reader names no line for these: they were at 1:1
+		// with the indentation hint.
+		{"not UTF-8", head + "  - send: hi\n  - send: \"caf\xe9\"\n", "5:15", "save the file as UTF-8"},
+		{"not UTF-8 in a comment", "name: x\n# \xd6\xd0\xce\xc4\ntriggers: [follow]\nsteps:\n  - send: hi\n", "2:3", "GBK"},
+		{"control character", head + "  - send: \"a\x01b\"\n", "4:13", `\x01`},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			_, diags := flows.LoadFile("flow.yaml", []byte(c.src), flows.Options{})

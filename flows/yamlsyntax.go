@@ -3,6 +3,7 @@ package flows
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"regexp"
 	"strconv"
@@ -52,6 +53,25 @@ func PlaceYAMLError(src []byte, err error) YAMLSyntax {
 	}
 	s.Message = msg
 	s.Col = y.indentCol(s.Line)
+	// yaml.v3's reader names no line for bytes that are not UTF-8 or
+	// characters YAML does not allow: place them at the first such byte.
+	if strings.Contains(msg, "UTF-8") || strings.Contains(msg, "control characters") {
+		if off, r, bad := firstUnreadable(src); off >= 0 {
+			s.Line, s.Col = y.posAt(off)
+			if bad {
+				s.Message = fmt.Sprintf("the file is not UTF-8 text (byte 0x%02X here)", src[off])
+				s.Hint = "save the file as UTF-8: an editor set to GBK, GB 18030 or Latin-1 writes other bytes for 中文 or é"
+			} else {
+				s.Message = fmt.Sprintf("control character %U is not allowed in YAML", r)
+				esc := fmt.Sprintf("\\x%02X", r)
+				if r > 0xFF {
+					esc = fmt.Sprintf("\\u%04X", r)
+				}
+				s.Hint = "delete it, or write it as an escape in a double-quoted text (" + esc + ")"
+			}
+			return s
+		}
+	}
 	switch {
 	case strings.Contains(msg, "tab") || y.tabLine(s.Line) > 0:
 		s.Hint = "indent with spaces, not tabs"
@@ -271,4 +291,25 @@ func openBracket(text string, open, close byte) int {
 		return -1
 	}
 	return stack[len(stack)-1]
+}
+
+// firstUnreadable returns the offset of the first byte of src that is not
+// UTF-8 (bad true) or of the first character YAML does not allow (a
+// control character other than tab, line feed and carriage return, or a
+// byte-order mark past the start), and that character; -1 when there is
+// none.
+func firstUnreadable(src []byte) (off int, r rune, bad bool) {
+	for i := 0; i < len(src); {
+		r, size := utf8.DecodeRune(src[i:])
+		if r == utf8.RuneError && size <= 1 {
+			return i, r, true
+		}
+		printable := r == '\t' || r == '\n' || r == '\r' || (r >= 0x20 && r <= 0x7E) || r == 0x85 ||
+			(r >= 0xA0 && r <= 0xD7FF) || (r >= 0xE000 && r <= 0xFFFD && (r != 0xFEFF || i == 0)) || r >= 0x10000
+		if !printable {
+			return i, r, false
+		}
+		i += size
+	}
+	return -1, 0, false
 }

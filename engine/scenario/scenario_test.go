@@ -217,6 +217,9 @@ func TestParseFileProblems(t *testing.T) {
 		// yaml.v3 names line 4 (in a later document it is one short) and
 		// no column: the problem is placed at the bracket not closed.
 		{"syntax", "name: ok\nscript:\n  - follow\n---\nname: [broken\n", "t.test.yaml:5:7: YAML syntax error: did not find expected ',' or ']' (close the list with ] (or quote a text holding [ or ,))"},
+		// yaml.v3 names no line for a byte that is not UTF-8: it was at
+		// 1:1 with a hint about indentation.
+		{"not UTF-8", "name: ok\nscript:\n  - follow\n---\nname: caf\xe9\n", "t.test.yaml:5:10: YAML syntax error: the file is not UTF-8 text (byte 0xE9 here) (save the file as UTF-8: an editor set to GBK, GB 18030 or Latin-1 writes other bytes for 中文 or é)"},
 	} {
 		f := Parse("t.test.yaml", []byte(tc.src))
 		if got := problems(f); got != tc.want {
