@@ -96,12 +96,49 @@ func LoadMenu(file string, src []byte) (*Menu, Diagnostics) {
 		root = root.Content[0]
 	}
 	m.written = writtenKeys(root, p, nil)
-	top := []Field{{Name: "menu", Type: ListOf(ObjectOf("menu button", "menu button", menuButtonFields...), false), Required: true}}
+	// The buttons are parsed one by one, each as far as it goes, so that
+	// a problem of one (an unknown key) does not hide the others' and the
+	// limits' (a list of buttons with one problem had no value at all).
+	buttonList := &Type{Name: "list of menu buttons", kinds: kSeq, parse: func(p *parser, n *yaml.Node) (any, bool) {
+		if n.Kind != yaml.SequenceNode {
+			p.errorAt(n, "write a list: [a, b] or one \"- item\" per line", "expected a list of menu buttons, got %s", describeNode(n))
+			return nil, false
+		}
+		return n, true
+	}}
+	topFields := append([]Field(nil), menuButtonFields...)
+	for i := range topFields {
+		if topFields[i].Name == "items" {
+			topFields[i].Type = buttonList
+		}
+	}
+	subFields := menuButtonFields[len(menuButtonFields)-1].Type.Elem.Fields
+	buttonNodes := func(v any, sub bool) []any {
+		seq, _ := v.(*yaml.Node)
+		if seq == nil {
+			return nil
+		}
+		out := make([]any, 0, len(seq.Content))
+		for _, c := range seq.Content {
+			if c, ok := p.deref(c); ok {
+				fields := topFields
+				if sub {
+					fields = subFields
+				}
+				bo, _ := p.object(c, fields, nil, "menu button")
+				if bo != nil {
+					out = append(out, bo)
+				}
+			}
+		}
+		return out
+	}
+	top := []Field{{Name: "menu", Type: buttonList, Required: true}}
 	o, _ := p.object(root, top, nil, "menu.yaml")
 	if o == nil {
 		return m, p.diags
 	}
-	items, _ := o.Get("menu").([]any)
+	items := buttonNodes(o.Get("menu"), false)
 	if o.Has("menu") && (len(items) < 1 || len(items) > MenuMaxButtons) {
 		p.report(SeverityError, o.At("menu"), "WeChat allows 1 to 3 top-level buttons", fmt.Sprintf("the menu has %d buttons", len(items)))
 	}
@@ -155,7 +192,7 @@ func LoadMenu(file string, src []byte) (*Menu, Diagnostics) {
 				p.report(SeverityError, bo.At("url"), "WeChat allows 1024 bytes", fmt.Sprintf("menu link is %d bytes", len(b.URL)))
 			}
 		}
-		if subs, ok := bo.Get("items").([]any); ok {
+		if subs := buttonNodes(bo.Get("items"), true); bo.Has("items") {
 			if len(subs) < 1 || len(subs) > MenuMaxSubButtons {
 				p.report(SeverityError, bo.At("items"), "WeChat allows 1 to 5 sub-buttons", fmt.Sprintf("menu button %q has %d sub-buttons", b.Name, len(subs)))
 			}
