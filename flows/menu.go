@@ -83,13 +83,31 @@ func LoadMenu(file string, src []byte) (*Menu, Diagnostics) {
 	p := newParser(file, src, &Options{})
 	m := &Menu{File: file}
 	var doc yaml.Node
-	if err := yaml.NewDecoder(bytes.NewReader(src)).Decode(&doc); err != nil {
+	dec := yaml.NewDecoder(bytes.NewReader(src))
+	if err := dec.Decode(&doc); err != nil {
 		if errors.Is(err, io.EOF) {
 			p.report(SeverityError, Pos{1, 1}, "write menu: and a list of buttons", "menu.yaml is empty")
 		} else {
 			p.yamlError(err)
 		}
 		return m, p.diags
+	}
+	// A second document was ignored: the menu pushed was the first one.
+	for {
+		var extra yaml.Node
+		err := dec.Decode(&extra)
+		if err != nil {
+			if !errors.Is(err, io.EOF) {
+				p.yamlError(err)
+			}
+			break
+		}
+		if len(extra.Content) == 1 && isNull(extra.Content[0]) {
+			continue // an empty document, after a final ---
+		}
+		p.report(SeverityError, Pos{extra.Line, extra.Column}, "put every button under the one menu: of the first document",
+			"menu.yaml holds one menu, but this one has another document after ---")
+		break
 	}
 	root := &doc
 	if root.Kind == yaml.DocumentNode && len(root.Content) == 1 {

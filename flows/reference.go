@@ -859,7 +859,7 @@ func (d *refDoc) menu() {
 		fmt.Sprintf("click keys of 1 to %d bytes, unique in the menu;", MenuMaxKeyBytes),
 		fmt.Sprintf("links starting with `https://` or `http://`, of at most %d bytes.", MenuMaxURLBytes),
 	})
-	d.p("Every problem of the file is reported: an unknown key in one button does not hide the others' problems or the limits.")
+	d.p("Every problem of the file is reported: an unknown key in one button does not hide the others' problems or the limits. The file holds one menu: a second YAML document (after `---`) is an error, not ignored.")
 	d.p("It also warns when a click key has no flow with a matching `menu` trigger, and when a `menu` trigger names a key that is not in `menu.yaml` (or there is no `menu.yaml`). `wxflow menu push` publishes it to WeChat after the same checks (see docs/wechat.md).")
 }
 
