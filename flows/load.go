@@ -1078,7 +1078,12 @@ func parseFile(file string, src []byte, opts *Options) (*Flow, *parser) {
 		return f, p
 	}
 	var extra yaml.Node
-	if err := dec.Decode(&extra); err == nil {
+	err := dec.Decode(&extra)
+	for err == nil && len(extra.Content) == 1 && isNull(extra.Content[0]) && extra.Content[0].Value == "" {
+		extra = yaml.Node{} // an empty document, after a final ---, is no other flow
+		err = dec.Decode(&extra)
+	}
+	if err == nil {
 		p.report(SeverityError, Pos{extra.Line, extra.Column}, "put each flow in its own file", "a flow file holds one flow, but this one has another document after ---")
 		// The rest must still be YAML: its syntax error is reported too.
 		for {

@@ -284,7 +284,7 @@ and the JSON Schema, so it describes exactly what ` + "`wxflow validate`" + ` ac
 
 func (d *refDoc) flowFile() {
 	d.heading(2, "A flow file")
-	d.p("One flow per `.yaml` (or `.yml`) file. Files ending `.test.yaml` are [test scenarios](#test-scenarios), and `menu.yaml` declares the account's [menu](#the-menu). A flow's keys:")
+	d.p("One flow per `.yaml` (or `.yml`) file: a second YAML document (after `---`) is an error, an empty one (a final `---`) is not. Files ending `.test.yaml` are [test scenarios](#test-scenarios), and `menu.yaml` declares the account's [menu](#the-menu). A flow's keys:")
 	d.yaml(flowFileExample)
 	maps := d.reserveMaps(fieldTypes(FlowKeys())...)
 	d.fieldTable(FlowKeys())

@@ -179,3 +179,31 @@ func FuzzPlaceYAMLError(f *testing.F) {
 		}
 	})
 }
+
+// TestEmptyDocumentAfterTheFlow: a final --- (an empty document after the
+// flow, as some editors and generators write) is no second flow; a second
+// document with something in it, even after empty ones, still is. Before,
+// the final --- was "a flow file holds one flow, but this one has another
+// document after ---".
+func TestEmptyDocumentAfterTheFlow(t *testing.T) {
+	t.Parallel()
+	flow := "name: a\ntriggers:\n  - follow\nsteps:\n  - send: hi\n"
+	for _, c := range []struct{ name, src, want string }{
+		{"final ---", flow + "---\n", ""},
+		{"final --- and a comment", flow + "---\n# the end\n", ""},
+		{"two empty documents", flow + "---\n---\n", ""},
+		{"a second flow after an empty document", flow + "---\n---\nname: b\n", "7:1"},
+		{"a null document", flow + "--- ~\n", "6:1"},
+	} {
+		_, diags := flows.LoadFile("flow.yaml", []byte(c.src), flows.Options{})
+		got := ""
+		for _, d := range diags {
+			if strings.Contains(d.Message, "another document") {
+				got = strconv.Itoa(d.Line) + ":" + strconv.Itoa(d.Col)
+			}
+		}
+		if got != c.want {
+			t.Errorf("%s: another-document error at %q, want %q (%v)", c.name, got, c.want, diags)
+		}
+	}
+}
