@@ -116,7 +116,7 @@ func flowNameProblems(sc *Scenario, set *flows.Set) Problems {
 		names = append(names, f.Name)
 	}
 	var ps Problems
-	check := func(a *Action, name string) {
+	check := func(at flows.Pos, name string) {
 		if name == "" || set.Flow(name) != nil {
 			return
 		}
@@ -127,15 +127,15 @@ func flowNameProblems(sc *Scenario, set *flows.Set) Problems {
 				hint = "there are no flows beside the test file"
 			}
 		}
-		ps = append(ps, Problem{File: sc.File, Line: a.Pos.Line, Col: a.Pos.Col, Message: fmt.Sprintf("no flow named %q", name), Hint: hint})
+		ps = append(ps, Problem{File: sc.File, Line: at.Line, Col: at.Col, Message: fmt.Sprintf("no flow named %q", name), Hint: hint})
 	}
 	for _, a := range sc.Script {
 		if a.ExpectRun != nil {
-			check(a, a.ExpectRun.Flow)
+			check(a.ExpectRun.FlowPos, a.ExpectRun.Flow)
 		}
 		if a.Expect != nil {
 			if name, ok := strings.CutPrefix(a.Expect.From, "flow "); ok {
-				check(a, name)
+				check(a.Expect.FromPos, name)
 			}
 		}
 	}

@@ -547,13 +547,14 @@ script:
 // TestRunUnknownFlowNames: expect_run's flow: and expect's from: flow
 // NAME that name no flow are problems of the scenario, with a
 // did-you-mean; before, the check ran and failed with "expected a run of
-// welcom, but there is none", which did not say the name was wrong.
+// welcom, but there is none", which did not say the name was wrong. The
+// problem is placed at the name (it was at the action's dash, 4:5).
 func TestRunUnknownFlowNames(t *testing.T) {
 	t.Parallel()
 	set := loadTestFlows(t)
 	for _, tc := range []struct{ src, want string }{
-		{"name: a\nscript:\n  - follow\n  - expect_run: { flow: welcom }\n", `t.test.yaml:4:5: no flow named "welcom" (did you mean "welcome"?)`},
-		{"name: a\nscript:\n  - follow\n  - expect: { from: flow welcom }\n", `t.test.yaml:4:5: no flow named "welcom" (did you mean "welcome"?)`},
+		{"name: a\nscript:\n  - follow\n  - expect_run: { flow: welcom }\n", `t.test.yaml:4:25: no flow named "welcom" (did you mean "welcome"?)`},
+		{"name: a\nscript:\n  - follow\n  - expect: { from: flow welcom }\n", `t.test.yaml:4:21: no flow named "welcom" (did you mean "welcome"?)`},
 		{"name: a\nscript:\n  - follow\n  - expect_run: { flow: zzzzzz }\n", `no flow named "zzzzzz" (the flows are `},
 	} {
 		sum, out := runSource(t, set, tc.src, Options{})

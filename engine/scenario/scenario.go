@@ -210,8 +210,10 @@ type MessageCheck struct {
 	// Reason is why the message failed.
 	Reason string
 	// From, when set, is who sent it: an operator's name, "flow NAME"
-	// (a run of that flow) or "flow" (any flow).
-	From string
+	// (a run of that flow) or "flow" (any flow); FromPos is where it is
+	// written.
+	From    string
+	FromPos flows.Pos
 }
 
 // ContactCheck is what `expect_contact` wants of the contact.
@@ -229,7 +231,9 @@ type ContactCheck struct {
 // RunCheck is what `expect_run` wants of the newest run of a flow (of any
 // flow when Flow is "").
 type RunCheck struct {
-	Flow string
+	// Flow is the flow's name, written at FlowPos.
+	Flow    string
+	FlowPos flows.Pos
 	// Status is the run's status (waiting_reply, completed, ...).
 	Status string
 	// Step is a glob on the run's step: its id, or kind and line.
@@ -1096,6 +1100,7 @@ func (p *parser) messageCheck(n *yaml.Node) *MessageCheck {
 			c.Reason, good = p.oneOf(v, "reason", reasons)
 		case "from":
 			c.From, good = p.from(v)
+			c.FromPos = pos(v)
 		}
 		ok = ok && good
 	}
@@ -1149,6 +1154,7 @@ func (p *parser) runCheck(n *yaml.Node) *RunCheck {
 		switch kv.k.Value {
 		case "flow":
 			c.Flow, good = p.text(kv.v, "flow")
+			c.FlowPos = pos(kv.v)
 		case "status":
 			c.Status, good = p.oneOf(kv.v, "run status", runStatuses)
 		case "step":
