@@ -146,7 +146,12 @@ func flowNameProblems(sc *Scenario, set *flows.Set) Problems {
 func run(ctx context.Context, sc *Scenario, set *flows.Set, cov *Coverage) *Result {
 	res := &Result{Scenario: sc}
 	if len(sc.Problems) > 0 {
-		res.Report = fmt.Sprintf("%s:%d:%d: scenario %q cannot run:\n%s\n", sc.File, sc.Pos.Line, sc.Pos.Col, sc.Name, indent(sc.Problems.Error(), "    "))
+		// The flow names too, so that one run shows every problem.
+		ps := append(append(Problems(nil), sc.Problems...), flowNameProblems(sc, set)...)
+		sort.SliceStable(ps, func(i, j int) bool {
+			return ps[i].Line < ps[j].Line || (ps[i].Line == ps[j].Line && ps[i].Col < ps[j].Col)
+		})
+		res.Report = fmt.Sprintf("%s:%d:%d: scenario %q cannot run:\n%s\n", sc.File, sc.Pos.Line, sc.Pos.Col, sc.Name, indent(ps.Error(), "    "))
 		return res
 	}
 	if set != nil && set.Diags.HasErrors() {

@@ -563,6 +563,12 @@ func TestRunUnknownFlowNames(t *testing.T) {
 		}
 	}
 	mustPass(t, set, "name: a\nscript:\n  - follow\n  - expect: { from: flow welcome }\n  - expect_run: { flow: welcome }\n")
+	// With another problem of the scenario, the flow name is reported
+	// too (it was only once the other was fixed).
+	sum, out := runSource(t, set, "name: a\nscript:\n  - folow\n  - expect_run: { flow: welcom }\n", Options{})
+	if sum.Failed != 1 || !strings.Contains(out, `t.test.yaml:3:5: unknown action "folow"`) || !strings.Contains(out, `t.test.yaml:4:25: no flow named "welcom"`) {
+		t.Errorf("both problems: %s\n%s", sum, out)
+	}
 }
 
 // TestWaitUntilASkippedTime: a wait until a wall-clock time the clocks
