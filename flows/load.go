@@ -716,8 +716,12 @@ func (p *parser) stepList(n *yaml.Node, top bool) ([]*Step, bool) {
 // kindOfItem finds which keys of a step or trigger map are kinds.
 func (p *parser) kindsIn(n *yaml.Node, isKind func(string) bool) []*yaml.Node {
 	var out []*yaml.Node
+	seen := map[string]bool{}
 	for i := 0; i+1 < len(n.Content); i += 2 {
-		if isKind(n.Content[i].Value) {
+		// A kind given twice is a duplicate key (reported as such), not
+		// a second kind.
+		if k := n.Content[i].Value; isKind(k) && !seen[k] {
+			seen[k] = true
 			out = append(out, n.Content[i])
 		}
 	}

@@ -868,11 +868,22 @@ func (p *parser) action(n *yaml.Node) *Action {
 			v = nil
 		}
 	case n.Kind == yaml.MappingNode && len(n.Content) > 2:
+		// A key given twice (say: twice) is a duplicate key, as YAML 1.2
+		// has it, not an action of two kinds.
 		var names []string
+		seen := map[string]int{}
 		for i := 0; i < len(n.Content); i += 2 {
-			names = append(names, n.Content[i].Value)
+			k := n.Content[i]
+			if line, dup := seen[k.Value]; dup {
+				p.errorf(k, fmt.Sprintf("it is first given at line %d", line), "duplicate key %q in an action", k.Value)
+				continue
+			}
+			seen[k.Value] = k.Line
+			names = append(names, k.Value)
 		}
-		p.errorf(n.Content[2], "write each action as its own list item", "an action has one kind, got %s", strings.Join(names, " and "))
+		if len(names) > 1 {
+			p.errorf(n.Content[2], "write each action as its own list item", "an action has one kind, got %s", strings.Join(names, " and "))
+		}
 		return nil
 	default:
 		p.errorf(n, "e.g. - say: hello", "expected an action, got %s", describe(n))

@@ -331,3 +331,17 @@ func TestParseLenientValues(t *testing.T) {
 		}
 	}
 }
+
+// TestParseDuplicateActionKey: a key given twice in an action (say:
+// twice) is a duplicate key, as YAML 1.2 has it; it was "an action has
+// one kind, got say and say".
+func TestParseDuplicateActionKey(t *testing.T) {
+	t.Parallel()
+	f := Parse("t.test.yaml", []byte("name: a\nscript:\n  - say: hi\n    say: ho\n  - say: x\n    expect: y\n    expect: z\n"))
+	want := `t.test.yaml:4:5: duplicate key "say" in an action (it is first given at line 3)
+t.test.yaml:6:5: an action has one kind, got say and expect (write each action as its own list item)
+t.test.yaml:7:5: duplicate key "expect" in an action (it is first given at line 6)`
+	if len(f.Scenarios) != 1 || f.Scenarios[0].Problems.Error() != want {
+		t.Fatalf("problems %v %v\nwant:\n%s", f.Problems, f.Scenarios[0].Problems, want)
+	}
+}
