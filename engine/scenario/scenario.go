@@ -383,6 +383,10 @@ func (p *parser) mapping(n *yaml.Node, what string, keys []string, hint string) 
 		seen[k.Value] = k.Line
 		if keys != nil && !contains(keys, k.Value) {
 			h := flows.DidYouMean(k.Value, keys)
+			if h == "" && what == "a scenario" && contains(actionKinds, k.Value) {
+				// An action written beside script: rather than in it.
+				h = fmt.Sprintf("%s is an action: write it as an item of script: (- %s)", k.Value, k.Value)
+			}
 			if h == "" {
 				h = what + " takes " + strings.Join(keys, ", ")
 			}

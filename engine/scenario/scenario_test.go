@@ -345,3 +345,16 @@ t.test.yaml:7:5: duplicate key "expect" in an action (it is first given at line 
 		t.Fatalf("problems %v %v\nwant:\n%s", f.Problems, f.Scenarios[0].Problems, want)
 	}
 }
+
+// TestParseActionBesideScript: an action written as a key of the
+// scenario (not under script:) says so; the hint listed the scenario's
+// keys.
+func TestParseActionBesideScript(t *testing.T) {
+	t.Parallel()
+	f := Parse("t.test.yaml", []byte("name: a\nscript:\n  - follow\nexpect_none:\nsay: hi\n"))
+	want := `t.test.yaml:4:1: unknown key "expect_none" in a scenario (expect_none is an action: write it as an item of script: (- expect_none))
+t.test.yaml:5:1: unknown key "say" in a scenario (say is an action: write it as an item of script: (- say))`
+	if len(f.Scenarios) != 1 || f.Scenarios[0].Problems.Error() != want {
+		t.Fatalf("problems %v\nwant:\n%s", f.Scenarios[0].Problems, want)
+	}
+}
