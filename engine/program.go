@@ -20,6 +20,8 @@ type program struct {
 	times []string
 	// declared are the types of the variables the flow declares.
 	declared map[string]flows.VarType
+	// steps counts the flow's steps, nested ones too.
+	steps int
 }
 
 func newProgram(f *flows.Flow) *program {
@@ -31,6 +33,7 @@ func newProgram(f *flows.Flow) *program {
 	walk = func(list []*flows.Step, prefix []int) {
 		for i, s := range list {
 			path := append(append([]int(nil), prefix...), i)
+			p.steps++
 			if s.ID != "" {
 				p.ids[flows.StepRef(s.ID)] = path
 			}

@@ -250,10 +250,19 @@ func (x *runner) fromBeforeHandover() bool {
 // only goto can loop, and it is bounded, so this is a safety net.
 const maxStepsPerAdvance = 10000
 
+// stepLimit is the safety net of exec: never less than what the jump
+// limit lets a run do (between two jumps a run goes forward, so it runs
+// each of the flow's steps at most once), so that only the jump limit
+// stops a loop, as looping, however long its body.
+func (x *runner) stepLimit() int {
+	return max(maxStepsPerAdvance, (x.w.e.cfg.MaxJumps+2)*(x.prog.steps+1))
+}
+
 // exec runs steps from the run's position until it suspends or ends.
 func (x *runner) exec() error {
+	limit := x.stepLimit()
 	for n := 0; ; n++ {
-		if n > maxStepsPerAdvance {
+		if n > limit {
 			return x.end(RunFailed, "the run took too many steps without waiting")
 		}
 		s := x.prog.at(x.path)

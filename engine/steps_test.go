@@ -582,6 +582,24 @@ steps:
 	}
 }
 
+func TestStepGotoLongLoopUnderTheJumpLimitCompletes(t *testing.T) {
+	t.Parallel()
+	// A run stops as looping only after 100 jumps (FLOW-LANGUAGE.md,
+	// goto): a loop of 99 jumps over a long body is no loop, however
+	// many steps it runs. (The step safety net stopped it as failed,
+	// "too many steps", after 10,000 steps.)
+	var b strings.Builder
+	b.WriteString("name: long\ntriggers: [{keyword: [long]}]\nsteps:\n  - set: { vars.n: 0 }\n  - id: top\n    set: { vars.n: \"${vars.n + 1}\" }\n")
+	for i := 1; i <= 120; i++ {
+		fmt.Fprintf(&b, "  - if: vars.n == -%d\n    tag: [t%d]\n", i, i)
+	}
+	b.WriteString("  - if: vars.n < 100\n    goto: top\n  - send: \"done ${vars.n}\"\n")
+	h := newHarness(t, map[string]string{"long.yaml": b.String()})
+	h.say("long")
+	h.wantTranscript("done 100")
+	h.wantRuns("long:completed")
+}
+
 func TestStepGotoJumpsResetWhenTheRunWaits(t *testing.T) {
 	t.Parallel()
 	// A menu bot that jumps back to its question after every answer is
