@@ -14,6 +14,7 @@ import (
 	"github.com/expr-lang/expr/file"
 	exprparser "github.com/expr-lang/expr/parser"
 	"github.com/expr-lang/expr/vm"
+	"github.com/expr-lang/expr/vm/runtime"
 )
 
 // ExprKind says what an expression must produce.
@@ -112,6 +113,12 @@ func compileExpr(src string, kind ExprKind) *compiled {
 		c.err = checkConstCalls(src, p.Node())
 	}
 	if c.err == nil {
+		// Checked as written, the expression runs with nothing in no
+		// order (envPatch.order): a patch made where the check found no
+		// error, so that errors are always those of what was written.
+		if po, err := expr.Compile(src, append(opts[:len(opts):len(opts)], expr.Patch(envPatch{order: true}))...); err == nil {
+			p = po
+		}
 		c.program = p
 		c.secrets, c.alone = secretUses(src)
 	}
@@ -128,13 +135,25 @@ func compileExpr(src string, kind ExprKind) *compiled {
 //     fails the run. Only members of values whose type is not known when
 //     the flow loads (JSON answers, variables, fields) are made so; a
 //     method's callee is left as written, for a call needs its member.
+//   - Nothing is in no order: an ordering comparison (<, >, <=, >=) with
+//     nothing on either side is false, and `!nothing` is true, as an
+//     `if:` of nothing is false (`contact.fields.age >= 18` for a contact
+//     without an age), not an error that fails the run. Comparisons whose
+//     operand types are known not to fit are left to the checker's error.
 //   - date() without a zone reads its text in the server's zone (that of
 //     `now`), as every other time of a flow is; expr's own default is UTC.
 //     (date is withDate's function, not expr's builtin.)
-type envPatch struct{}
+type envPatch struct {
+	// order patches the ordering comparisons and `!` (only).
+	order bool
+}
 
 // Visit implements ast.Visitor.
-func (envPatch) Visit(node *ast.Node) {
+func (v envPatch) Visit(node *ast.Node) {
+	if v.order {
+		v.visitOrder(node)
+		return
+	}
 	switch n := (*node).(type) {
 	case *ast.MemberNode:
 		if n.Optional || n.Node.Type() == nil || n.Node.Type().Kind() != reflect.Interface {
@@ -155,6 +174,113 @@ func (envPatch) Visit(node *ast.Node) {
 			n.Arguments = append([]ast.Node{serverZone()}, n.Arguments...)
 		}
 	}
+}
+
+// visitOrder puts exprOrder in place of an ordering comparison and
+// exprNot in place of `!`, where the types allow nothing on a side.
+func (envPatch) visitOrder(node *ast.Node) {
+	switch n := (*node).(type) {
+	case *ast.BinaryNode:
+		switch n.Operator {
+		case "<", ">", "<=", ">=":
+			if orderable(n.Left.Type(), n.Right.Type()) {
+				call := &ast.CallNode{Callee: &ast.IdentifierNode{Value: orderFunc}, Arguments: []ast.Node{&ast.StringNode{Value: n.Operator}, n.Left, n.Right}}
+				ast.Patch(node, call)
+			}
+		}
+	case *ast.UnaryNode:
+		if (n.Operator == "!" || n.Operator == "not") && n.Node.Type() != nil && (n.Node.Type().Kind() == reflect.Interface || n.Node.Type().Kind() == reflect.Bool) {
+			ast.Patch(node, &ast.CallNode{Callee: &ast.IdentifierNode{Value: notFunc}, Arguments: []ast.Node{n.Node}})
+		}
+	}
+}
+
+// orderFunc and notFunc name the functions envPatch calls for an
+// ordering comparison and for `!`; a name no flow can write.
+const (
+	orderFunc = "$order"
+	notFunc   = "$not"
+)
+
+// orderable reports whether values of types a and b may be ordered, as
+// far as their types tell: one is not known (nothing, an interface), or
+// both are numbers, texts, times or durations. A side whose type is not
+// there (its check failed) is left to the checker's error.
+func orderable(a, b reflect.Type) bool {
+	if a == nil || b == nil {
+		// Not typed: the check failed on a side, which its error says.
+		return false
+	}
+	if a.Kind() == reflect.Interface || b.Kind() == reflect.Interface {
+		return true
+	}
+	num := func(t reflect.Type) bool {
+		switch t.Kind() {
+		case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+			reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64,
+			reflect.Float32, reflect.Float64:
+			return t != durationType
+		}
+		return false
+	}
+	switch {
+	case num(a) && num(b):
+		return true
+	case a == durationType || b == durationType:
+		return a == b
+	case a == timeType || b == timeType:
+		return a == b
+	}
+	return a.Kind() == reflect.String && b.Kind() == reflect.String
+}
+
+// exprOrder is an ordering comparison: false when either side is
+// nothing, else expr's own (which fails on values that do not compare).
+func exprOrder(args ...any) (any, error) {
+	if len(args) != 3 {
+		return nil, fmt.Errorf("%s: %d arguments", orderFunc, len(args))
+	}
+	op, _ := args[0].(string)
+	a, b := args[1], args[2]
+	if isNothing(a) || isNothing(b) {
+		return false, nil
+	}
+	switch op {
+	case "<":
+		return runtime.Less(a, b), nil
+	case ">":
+		return runtime.More(a, b), nil
+	case "<=":
+		return runtime.LessOrEqual(a, b), nil
+	case ">=":
+		return runtime.MoreOrEqual(a, b), nil
+	}
+	return nil, fmt.Errorf("%s: operator %q", orderFunc, op)
+}
+
+// exprNot is `!`: true of nothing, else the negation of a boolean.
+func exprNot(args ...any) (any, error) {
+	if len(args) != 1 {
+		return nil, fmt.Errorf("%s: %d arguments", notFunc, len(args))
+	}
+	if isNothing(args[0]) {
+		return true, nil
+	}
+	b, ok := args[0].(bool)
+	if !ok {
+		return nil, fmt.Errorf("invalid operation: ! %T", args[0])
+	}
+	return !b, nil
+}
+
+// isNothing reports whether v is nil, or a nil pointer, map or slice
+// held in an interface.
+func isNothing(v any) bool {
+	if v == nil {
+		return true
+	}
+	r := reflect.ValueOf(v)
+	return r.Kind() == reflect.Pointer && r.IsNil()
 }
 
 // serverZone is the expression now.Location(): the server's zone in a

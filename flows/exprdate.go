@@ -2,6 +2,7 @@ package flows
 
 import (
 	"fmt"
+	"reflect"
 	"time"
 
 	"github.com/expr-lang/expr"
@@ -15,9 +16,26 @@ import (
 // Every compilation of a flow's expressions takes it: with it expr parses
 // date(...) as a call of a function (an ast.CallNode named date), not as
 // its builtin (an ast.BuiltinNode).
+//
+// It also declares the functions envPatch puts in place of the ordering
+// comparisons and of `!` (exprOrder, exprNot).
 var withDate expr.Option = func(c *conf.Config) {
 	b := builtin.Builtins[builtin.Index["date"]]
 	c.Functions["date"] = &builtin.Function{Name: "date", Func: exprDate, Validate: b.Validate, Deref: b.Deref}
+	c.Functions[orderFunc] = &builtin.Function{Name: orderFunc, Func: exprOrder, Validate: givesBool(3)}
+	c.Functions[notFunc] = &builtin.Function{Name: notFunc, Func: exprNot, Validate: givesBool(1)}
+}
+
+// givesBool checks a call of n arguments that gives a boolean; the
+// checker still checks each argument (an unknown name in it is its
+// error).
+func givesBool(n int) func([]reflect.Type) (reflect.Type, error) {
+	return func(args []reflect.Type) (reflect.Type, error) {
+		if len(args) != n {
+			return nil, fmt.Errorf("%d arguments, want %d", len(args), n)
+		}
+		return reflect.TypeOf(false), nil
+	}
 }
 
 // dateLayouts are the layouts date() tries, in order, when it is given

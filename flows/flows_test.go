@@ -533,6 +533,71 @@ steps:
 	}
 }
 
+// TestOrderOfNothingIsFalse: an ordering comparison with nothing (a
+// contact field never set, a declared variable not given) is false, as
+// `if: contact.fields.vip` and `== x` are, and `!nothing` is true: it
+// failed the run ("invalid operation: <nil> >= int"), so that
+// `if: contact.fields.age >= 18` stopped every run of a contact without
+// an age. Values that are there still compare as before, and values that
+// cannot be compared still fail.
+func TestOrderOfNothingIsFalse(t *testing.T) {
+	t.Parallel()
+	src := `name: a
+triggers: [{keyword: [hi]}]
+vars: { n: number, flag: bool, when: time }
+steps:
+  - if: contact.fields.age >= 18
+    tag: [a]
+  - if: contact.fields.age < 18
+    tag: [b]
+  - if: vars.n > 3
+    tag: [c]
+  - if: 3 <= vars.n
+    tag: [d]
+  - if: "!vars.flag"
+    tag: [e]
+  - if: not vars.flag
+    tag: [f]
+  - if: vars.when < now
+    tag: [g]
+  - if: contact.fields.age > vars.n
+    tag: [h]
+`
+	f, diags := load(t, src, flows.Options{})
+	if len(diags) > 0 {
+		t.Fatal(diags)
+	}
+	eval := func(env *flows.Env) (string, error) {
+		var out []string
+		for i, s := range f.Steps {
+			ok, err := s.If.EvalBool(env)
+			if err != nil {
+				return "", fmt.Errorf("step %d: %w", i+1, err)
+			}
+			out = append(out, fmt.Sprint(ok))
+		}
+		return strings.Join(out, " "), nil
+	}
+	now := time.Date(2026, 11, 16, 10, 0, 0, 0, time.UTC)
+	got, err := eval(&flows.Env{Contact: flows.ContactEnv{Fields: map[string]any{}}, Vars: map[string]any{}, Now: now})
+	if want := "false false false false true true false false"; err != nil || got != want {
+		t.Errorf("nothing: got %q, %v, want %q", got, err, want)
+	}
+	got, err = eval(&flows.Env{Contact: flows.ContactEnv{Fields: map[string]any{"age": 20.0}},
+		Vars: map[string]any{"n": 3.0, "flag": true, "when": now.Add(-time.Hour)}, Now: now})
+	if want := "true false false true false false true true"; err != nil || got != want {
+		t.Errorf("values: got %q, %v, want %q", got, err, want)
+	}
+	if _, err := eval(&flows.Env{Contact: flows.ContactEnv{Fields: map[string]any{"age": "old"}}, Vars: map[string]any{}, Now: now}); err == nil || !strings.Contains(err.Error(), "invalid operation") {
+		t.Errorf("text >= number: %v", err)
+	}
+	// A comparison whose types are known not to fit is still refused
+	// when the flow loads.
+	if _, diags := load(t, "name: b\ntriggers: [{keyword: [go]}]\nsteps:\n  - if: contact.id > 3\n    tag: [x]\n", flows.Options{}); len(diags) == 0 {
+		t.Error("text > number loaded")
+	}
+}
+
 // TestDateReadsInTheServersZone: date() without a zone reads its text in
 // the zone of now (the server's, the scenario's), as every other time of
 // a flow; expr's default was UTC, so a wait until date("... 09:00:00")

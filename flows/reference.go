@@ -986,6 +986,13 @@ const templatesText = `
   ` + "`vars.r.body.ok == true`" + ` is false; ` + "`??`" + ` gives a default
   (` + "`${vars.r.body.name ?? 'friend'}`" + `). A position past a list's end
   (` + "`items[0]`" + ` of an empty list) and a method of nothing still fail the run.
+- Nothing is in no order, and not true: a variable not given or not yet written,
+  or a contact field never set, makes an ` + "`if:`" + ` of it false, a comparison
+  ` + "`<`" + `, ` + "`>`" + `, ` + "`<=`" + ` or ` + "`>=`" + ` with it false (` + "`contact.fields.age >= 18`" + ` and
+  ` + "`contact.fields.age < 18`" + ` are both false for a contact without an age), and
+  ` + "`!`" + ` of it true. Arithmetic on nothing (` + "`vars.count + 1`" + `) fails the run: give a
+  default (` + "`(vars.count ?? 0) + 1`" + `). Values that are there but cannot be compared
+  (a text with a number) still fail it.
 - ` + "`$${`" + ` writes a literal ` + "`${`" + `.
 - ` + "`${secret.NAME}`" + ` reads a secret declared in the config, only in an
   ` + "`http`" + ` step's ` + "`url`" + `, ` + "`query`" + `, ` + "`headers`" + `, ` + "`json`" + ` and ` + "`body`" + `, and on its
