@@ -183,17 +183,23 @@ func (envPatch) visitOrder(node *ast.Node) {
 	case *ast.BinaryNode:
 		switch n.Operator {
 		case "<", ">", "<=", ">=":
-			if orderable(n.Left.Type(), n.Right.Type()) {
+			// Only a side of a type not known when the flow loads can
+			// be nothing: typed comparisons run as expr compiles them.
+			if (untyped(n.Left.Type()) || untyped(n.Right.Type())) && orderable(n.Left.Type(), n.Right.Type()) {
 				call := &ast.CallNode{Callee: &ast.IdentifierNode{Value: orderFunc}, Arguments: []ast.Node{&ast.StringNode{Value: n.Operator}, n.Left, n.Right}}
 				ast.Patch(node, call)
 			}
 		}
 	case *ast.UnaryNode:
-		if (n.Operator == "!" || n.Operator == "not") && n.Node.Type() != nil && (n.Node.Type().Kind() == reflect.Interface || n.Node.Type().Kind() == reflect.Bool) {
+		if (n.Operator == "!" || n.Operator == "not") && untyped(n.Node.Type()) {
 			ast.Patch(node, &ast.CallNode{Callee: &ast.IdentifierNode{Value: notFunc}, Arguments: []ast.Node{n.Node}})
 		}
 	}
 }
+
+// untyped reports whether a value of type t may be nothing: its type is
+// not known when the flow loads (an interface).
+func untyped(t reflect.Type) bool { return t != nil && t.Kind() == reflect.Interface }
 
 // orderFunc and notFunc name the functions envPatch calls for an
 // ordering comparison and for `!`; a name no flow can write.
