@@ -80,6 +80,12 @@ func runTest(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	// The closing line is always the last.
 	fmt.Fprintln(stdout, sum.String())
+	if *runPattern != "" && sum.Passed+sum.Failed == 0 {
+		// A -run that matches nothing tested nothing: a misspelt name
+		// must not pass a CI job.
+		fmt.Fprintf(stderr, "wxflow test: no scenario's name matches -run %q\n", *runPattern)
+		return exitProblems
+	}
 	if sum.Failed > 0 || below {
 		return exitProblems
 	}

@@ -119,6 +119,22 @@ func TestTestVerboseAndRun(t *testing.T) {
 	}
 }
 
+// TestTestRunMatchingNothing: a -run that matches no scenario's name
+// fails (1) and says so: it passed with "0 passed, 0 failed", so a
+// misspelt name passed a CI job that tested nothing.
+func TestTestRunMatchingNothing(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{
+		"hello.yaml":      helloFlow,
+		"hello.test.yaml": "name: one\nscript: [follow, { expect: Hello! }]\n",
+	})
+	r := runCLI(t, "test", "-run", "onne", dir)
+	if r.code != exitProblems || r.stdout != "0 passed, 0 failed\n" || r.stderr != "wxflow test: no scenario's name matches -run \"onne\"\n" {
+		t.Errorf("exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	}
+}
+
 // TestTestFolders: each test file runs against its own folder's flows;
 // folders are searched recursively, skipping testdata and hidden ones;
 // files can be named one by one.
