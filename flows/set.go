@@ -286,7 +286,11 @@ func Validate(paths []string, opts Options) (diags Diagnostics, files int, err e
 		if !st.IsDir() {
 			ext := filepath.Ext(path)
 			if ext != ".yaml" && ext != ".yml" {
-				return nil, 0, fmt.Errorf("%s is not a .yaml file", path)
+				return nil, 0, fmt.Errorf("%s is not a flow file (.yaml or .yml)", path)
+			}
+			if stem := strings.TrimSuffix(filepath.Base(path), ext); strings.HasSuffix(stem, ".test") {
+				// Checked as a flow, it counted no flow and passed.
+				return nil, 0, fmt.Errorf("%s is a test scenario file: wxflow test checks and runs it", path)
 			}
 			add(filepath.Dir(path), path)
 			continue

@@ -68,6 +68,25 @@ func TestValidateExamples(t *testing.T) {
 	}
 }
 
+// TestValidateNamesWhatIsNotAFlow: a test scenario file named to
+// validate is a usage error pointing at wxflow test (it was checked as no
+// flow: "0 flows checked", exit 0), and another extension's message names
+// both the extensions taken.
+func TestValidateNamesWhatIsNotAFlow(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{"hello.test.yml": "name: one\nscript: [follow]\n", "notes.txt": "x"})
+	for file, want := range map[string]string{
+		"hello.test.yml": "hello.test.yml is a test scenario file: wxflow test checks and runs it",
+		"notes.txt":      "notes.txt is not a flow file (.yaml or .yml)",
+	} {
+		r := runCLI(t, "validate", filepath.Join(dir, file))
+		if r.code != exitUsage || !strings.Contains(r.stderr, want) {
+			t.Errorf("validate %s: exit %d, stderr %q, want 2 and %q", file, r.code, r.stderr, want)
+		}
+	}
+}
+
 func TestValidateBrokenFlow(t *testing.T) {
 	t.Parallel()
 	dir, file := brokenFolder(t)
