@@ -908,7 +908,7 @@ func (d *refDoc) checks() {
 
 func (d *refDoc) scenarios() {
 	d.heading(2, "Test scenarios")
-	d.p("`wxflow test` runs these scenarios on the simulated channel with a virtual clock (docs/testing.md); `wxflow validate` skips `.test.yaml` files.")
+	d.p("`wxflow test` runs these scenarios on the simulated channel with a virtual clock (docs/testing.md); `wxflow validate` skips `.test.yaml` files in folders, and refuses one named alone (a usage error saying wxflow test checks it).")
 	d.raw(scenariosText)
 }
 
