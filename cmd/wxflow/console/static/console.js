@@ -45,6 +45,14 @@
     if (!st || !form) return;
     var ok = st.getAttribute("data-can-reply") === "1";
     form.querySelectorAll("textarea, input[type=file], button").forEach(function (e) { e.disabled = !ok; });
+    // What the box and the button say follows too: a box opened again
+    // said "no reply can go", one closed since invited a reply.
+    var box = form.querySelector("textarea"), send = form.querySelector("button");
+    if (box) box.placeholder = st.getAttribute("data-placeholder") || "";
+    if (send) {
+      if (ok) send.removeAttribute("title");
+      else send.title = st.getAttribute("data-why") || "";
+    }
   }
   function scrollDown() {
     ["chat", "transcript"].forEach(function (id) {
