@@ -200,7 +200,9 @@ func (c *Console) inbox(ctx context.Context, iq inboxQuery, who actor) ([]Conver
 	if iq.Account != "" && len(c.cfg.Accounts) > 0 && !slices.Contains(c.cfg.Accounts, iq.Account) {
 		return nil, "", badRequest("account %q is not one this server serves (%s)", clipText(iq.Account, 40), strings.Join(c.cfg.Accounts, ", "))
 	}
-	f := engine.ConversationFilter{Account: iq.Account, Status: engine.ConvStatus(iq.Status), Before: iq.Cursor, Limit: iq.Limit}
+	// One more than the page: a next page only when there is a row for
+	// it (a list of exactly the limit had a cursor to an empty page).
+	f := engine.ConversationFilter{Account: iq.Account, Status: engine.ConvStatus(iq.Status), Before: iq.Cursor, Limit: iq.Limit + 1}
 	switch iq.View {
 	case "mine":
 		f.Operator = who.Operator
@@ -217,13 +219,15 @@ func (c *Console) inbox(ctx context.Context, iq inboxQuery, who actor) ([]Conver
 	if err != nil {
 		return nil, "", err
 	}
+	more := len(items) > iq.Limit
+	items = items[:min(len(items), iq.Limit)]
 	now := c.eng.Clock().Now()
 	out := make([]ConversationView, 0, len(items))
 	for _, it := range items {
 		out = append(out, c.conversationView(it.Contact, it.Window, now))
 	}
 	next := ""
-	if len(items) == iq.Limit && len(items) > 0 {
+	if more {
 		last := items[len(items)-1].Contact
 		next = formatCursor(engine.ConvCursor{Seen: last.LastSeen, Account: last.Account, ID: last.ID})
 	}

@@ -1159,3 +1159,44 @@ func TestExportTooLongRefused(t *testing.T) {
 		t.Fatalf("export of two events over a bound of one: %d %s, want 413 saying how to export less", code, body)
 	}
 }
+
+// TestInboxLastPageHasNoNext: a list that ends on a page's last row has
+// no next page: with exactly limit conversations the API gave a
+// next_cursor (and the page an Older link) to a page of nothing, as it
+// said "more" whenever a page was full.
+func TestInboxLastPageHasNoNext(t *testing.T) {
+	f := newInboxFixture(t)
+	ctx := context.Background()
+	for _, id := range []string{"p1", "p2", "p3", "p4"} {
+		if err := f.sb.Say(ctx, id, "person"); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.sb.Advance(ctx, time.Minute); err != nil {
+			t.Fatal(err)
+		}
+	}
+	page := func(query string) ([]string, string) {
+		code, body, _ := f.do("GET", "/api/conversations?"+query, testToken, "")
+		if code != 200 {
+			t.Fatalf("GET /api/conversations?%s: %d %s", query, code, body)
+		}
+		v := decode[struct {
+			Conversations []ConversationView `json:"conversations"`
+			Next          string             `json:"next_cursor"`
+		}](t, body)
+		return contacts(v.Conversations), v.Next
+	}
+	if got, next := page("view=all&limit=4"); len(got) != 4 || next != "" {
+		t.Errorf("limit=4 of 4: %v, next_cursor %q, want the 4 and none", got, next)
+	}
+	got, next := page("view=all&limit=2")
+	if !slices.Equal(got, []string{"p4", "p3"}) || next == "" {
+		t.Fatalf("limit=2 of 4: %v, next_cursor %q, want [p4 p3] and a cursor", got, next)
+	}
+	if got, next = page("view=all&limit=2&cursor=" + next); !slices.Equal(got, []string{"p2", "p1"}) || next != "" {
+		t.Errorf("the second page of 2 of 4: %v, next_cursor %q, want [p2 p1] and none", got, next)
+	}
+	if code, body, _ := f.do("GET", "/inbox?view=all&limit=4", testToken, ""); code != 200 || strings.Contains(body, `rel="next"`) {
+		t.Errorf("the inbox page of all 4 with limit=4: %d, with an Older link: %v", code, strings.Contains(body, `rel="next"`))
+	}
+}
