@@ -174,7 +174,7 @@ func (c *Console) apiFlowStart(w http.ResponseWriter, r *http.Request) {
 }
 
 func (c *Console) apiContacts(w http.ResponseWriter, r *http.Request) {
-	list, err := c.contactList(r.Context(), r.URL.Query())
+	list, err := c.contactList(r.Context(), r.URL.Query(), 0)
 	if err != nil {
 		c.fail(w, r, err, true)
 		return
@@ -192,7 +192,7 @@ func (c *Console) apiContact(w http.ResponseWriter, r *http.Request) {
 }
 
 func (c *Console) apiRuns(w http.ResponseWriter, r *http.Request) {
-	list, err := c.runList(r.Context(), r.URL.Query())
+	list, err := c.runList(r.Context(), r.URL.Query(), 0)
 	if err != nil {
 		c.fail(w, r, err, true)
 		return
@@ -210,7 +210,7 @@ func (c *Console) apiRun(w http.ResponseWriter, r *http.Request) {
 }
 
 func (c *Console) apiMessages(w http.ResponseWriter, r *http.Request) {
-	list, err := c.messageList(r.Context(), r.URL.Query())
+	list, err := c.messageList(r.Context(), r.URL.Query(), 0)
 	if err != nil {
 		c.fail(w, r, err, true)
 		return

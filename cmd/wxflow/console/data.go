@@ -367,11 +367,14 @@ var runStatuses = []engine.RunStatus{engine.RunRunning, engine.RunWaitingReply, 
 
 // runList lists runs by the query's flow, contact, account, status and
 // active filters, newest first.
-func (c *Console) runList(ctx context.Context, q url.Values) ([]RunSummary, error) {
+// It reads extra rows past the query's limit (a page reads one, to know
+// whether there is a next).
+func (c *Console) runList(ctx context.Context, q url.Values, extra int) ([]RunSummary, error) {
 	before, limit, err := listQuery(q)
 	if err != nil {
 		return nil, err
 	}
+	limit += extra
 	f := engine.RunFilter{Account: q.Get("account"), Contact: q.Get("contact"), Flow: q.Get("flow"), BeforeID: before, Limit: limit}
 	switch a := q.Get("active"); a {
 	case "true":
@@ -446,11 +449,14 @@ func (c *Console) runView(ctx context.Context, idText string) (*RunView, error) 
 
 // messageList lists the outbox, newest first, by the query's status,
 // reason, account and contact.
-func (c *Console) messageList(ctx context.Context, q url.Values) ([]MessageView, error) {
+// It reads extra rows past the query's limit (a page reads one, to know
+// whether there is a next).
+func (c *Console) messageList(ctx context.Context, q url.Values, extra int) ([]MessageView, error) {
 	before, limit, err := listQuery(q)
 	if err != nil {
 		return nil, err
 	}
+	limit += extra
 	f := engine.OutboxFilter{Account: q.Get("account"), Contact: q.Get("contact"), BeforeID: before, Limit: limit, Newest: true}
 	if s := q.Get("status"); s != "" {
 		if !slices.Contains(outboxStatuses, engine.OutboxStatus(s)) {
@@ -482,11 +488,14 @@ var reasons = []channels.Reason{channels.ReasonWindowClosed, channels.ReasonQuot
 
 // contactList lists followers, by account and id, after the query's
 // position.
-func (c *Console) contactList(ctx context.Context, q url.Values) ([]ContactView, error) {
+// It reads extra rows past the query's limit (a page reads one, to know
+// whether there is a next).
+func (c *Console) contactList(ctx context.Context, q url.Values, extra int) ([]ContactView, error) {
 	_, limit, err := listQuery(q)
 	if err != nil {
 		return nil, err
 	}
+	limit += extra
 	if (q.Get("after") == "") != (q.Get("after_account") == "") {
 		return nil, badRequest("after and after_account go together: pass both, as the last page's next link does")
 	}

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"image"
 	"image/color"
@@ -1198,5 +1199,35 @@ func TestInboxLastPageHasNoNext(t *testing.T) {
 	}
 	if code, body, _ := f.do("GET", "/inbox?view=all&limit=4", testToken, ""); code != 200 || strings.Contains(body, `rel="next"`) {
 		t.Errorf("the inbox page of all 4 with limit=4: %d, with an Older link: %v", code, strings.Contains(body, `rel="next"`))
+	}
+}
+
+// TestListPagesLinkANextPageOnlyWhenThereIsOne: the contacts, runs and
+// messages pages link to a next page when a row is past the page, for any
+// limit: a full last page linked to an empty one, and a page of a limit
+// under 50 had no link however many rows followed (a helper's finding).
+func TestListPagesLinkANextPageOnlyWhenThereIsOne(t *testing.T) {
+	f := newInboxFixture(t)
+	ctx := context.Background()
+	for _, id := range []string{"p1", "p2", "p3", "p4"} {
+		if err := f.sb.Say(ctx, id, "person"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, list := range []string{"contacts", "runs", "messages"} {
+		code, body, _ := f.do("GET", "/api/"+list+"?limit=500", testToken, "")
+		if code != 200 {
+			t.Fatalf("GET /api/%s: %d %s", list, code, body)
+		}
+		n := len(decode[map[string][]json.RawMessage](t, body)[list])
+		if n < 2 {
+			t.Fatalf("%d %s: too few to page", n, list)
+		}
+		for limit, want := range map[int]bool{n: false, n - 1: true} {
+			code, body, _ := f.do("GET", fmt.Sprintf("/%s?limit=%d", list, limit), testToken, "")
+			if code != 200 || strings.Contains(body, `rel="next"`) != want {
+				t.Errorf("/%s?limit=%d of %d: %d, a next link %v, want %v", list, limit, n, code, !want, want)
+			}
+		}
 	}
 }

@@ -238,13 +238,14 @@ func (c *Console) contactsPage(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/contacts/"+url.PathEscape(account)+"/"+url.PathEscape(id), http.StatusSeeOther)
 		return
 	}
-	list, err := c.contactList(r.Context(), q)
+	list, err := c.contactList(r.Context(), q, 1)
 	if err != nil {
 		c.fail(w, r, err, false)
 		return
 	}
+	list, more := shown(q, list)
 	var next template.URL
-	if len(list) == pageSize {
+	if more {
 		last := list[len(list)-1]
 		nq := url.Values{"after_account": {last.Account}, "after": {last.ID}}
 		if a := q.Get("account"); a != "" {
@@ -266,13 +267,14 @@ func (c *Console) contactPage(w http.ResponseWriter, r *http.Request) {
 
 func (c *Console) runsPage(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	list, err := c.runList(r.Context(), q)
+	list, err := c.runList(r.Context(), q, 1)
 	if err != nil {
 		c.fail(w, r, err, false)
 		return
 	}
+	list, more := shown(q, list)
 	var next template.URL
-	if len(list) == pageSize {
+	if more {
 		next = olderPage("/runs", q, list[len(list)-1].ID)
 	}
 	flowNames, contacts, err := c.runChoices(r.Context(), q.Get("flow"), q.Get("contact"))
@@ -282,6 +284,18 @@ func (c *Console) runsPage(w http.ResponseWriter, r *http.Request) {
 	}
 	c.render(w, r, "runs", "Runs", map[string]any{"Runs": list, "Next": next, "Q": q, "Statuses": runStatuses,
 		"Flows": flowNames, "Contacts": contacts})
+}
+
+// shown cuts a list read one row past the page (the list functions'
+// extra 1) to the page, and reports whether there was a row past it: a
+// next page. (A page that was full had a link to an empty one, and a
+// limit under 50 had none.)
+func shown[T any](q url.Values, list []T) ([]T, bool) {
+	_, limit, err := listQuery(q)
+	if err != nil || len(list) <= limit {
+		return list, false
+	}
+	return list[:limit], true
 }
 
 // olderPage is the link to a list's next page: the same filters, before
@@ -315,13 +329,14 @@ func (c *Console) runPage(w http.ResponseWriter, r *http.Request) {
 
 func (c *Console) messagesPage(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	list, err := c.messageList(r.Context(), q)
+	list, err := c.messageList(r.Context(), q, 1)
 	if err != nil {
 		c.fail(w, r, err, false)
 		return
 	}
+	list, more := shown(q, list)
 	var next template.URL
-	if len(list) == pageSize {
+	if more {
 		next = olderPage("/messages", q, list[len(list)-1].ID)
 	}
 	c.render(w, r, "messages", "Messages", map[string]any{"Messages": list, "Next": next, "Q": q,
