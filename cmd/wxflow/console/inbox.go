@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/wxflow/wxflow/channels"
 	"github.com/wxflow/wxflow/engine"
@@ -186,12 +187,22 @@ func parseCursor(s string) (engine.ConvCursor, error) {
 	return engine.ConvCursor{Seen: time.Unix(0, ns).UTC(), Account: parts[1], ID: parts[2]}, nil
 }
 
-// clipText cuts s to n bytes, for messages that quote input.
+// clipText cuts s to n bytes at most, for messages that quote input,
+// at a character's start: a cut inside a character (Chinese takes 3
+// bytes) showed a broken one before the "…". Invalid UTF-8 is cut where
+// n falls.
 func clipText(s string, n int) string {
-	if len(s) > n {
-		return s[:n] + "…"
+	if len(s) <= n {
+		return s
 	}
-	return s
+	i := n
+	for i > 0 && i > n-utf8.UTFMax && !utf8.RuneStart(s[i]) {
+		i--
+	}
+	if !utf8.RuneStart(s[i]) {
+		i = n
+	}
+	return s[:i] + "…"
 }
 
 // inbox lists a page of conversations, newest interaction first, and

@@ -1231,3 +1231,25 @@ func TestListPagesLinkANextPageOnlyWhenThereIsOne(t *testing.T) {
 		}
 	}
 }
+
+// TestClipTextKeepsCharactersWhole: a quoted input is cut at a
+// character's start, never inside one (an error quoting Chinese showed a
+// broken character before the "…").
+func TestClipTextKeepsCharactersWhole(t *testing.T) {
+	for _, c := range []struct {
+		in   string
+		n    int
+		want string
+	}{
+		{"abc", 3, "abc"},
+		{"abcd", 3, "abc…"},
+		{"客服中心", 4, "客…"},
+		{"客服中心", 6, "客服…"},
+		{"a客服", 3, "a…"},
+		{"\xff\xff\xff\xff\xff", 3, "\xff\xff\xff…"},
+	} {
+		if got := clipText(c.in, c.n); got != c.want {
+			t.Errorf("clipText(%q, %d) = %q, want %q", c.in, c.n, got, c.want)
+		}
+	}
+}
