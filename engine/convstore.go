@@ -395,6 +395,11 @@ type ConversationFilter struct {
 	Operator   string
 	Unassigned bool
 	Teams      []string
+	// Operators, when not nil, are the operators there are: with
+	// Unassigned, a conversation held by one not among them (an operator
+	// removed from the config) is unassigned too, so that it is listed
+	// where someone can take it.
+	Operators []string
 	// Before lists conversations whose contact last interacted before
 	// the cursor (last_seen, account, id), exclusive; zero for the
 	// newest.

@@ -101,7 +101,9 @@ func convListQuery(f engine.ConversationFilter) (q string, args []any, ok bool) 
 			if f.Account != "" {
 				where = append(where, "c.account = "+p.add(f.Account))
 			}
-			if f.Unassigned {
+			if f.Unassigned && f.Operators != nil {
+				where = append(where, "(c.conv_operator = '' OR NOT c.conv_operator = ANY("+p.add(f.Operators)+"))")
+			} else if f.Unassigned {
 				where = append(where, "c.conv_operator = ''")
 			}
 			if len(f.Teams) > 0 && col != "conv_team" {

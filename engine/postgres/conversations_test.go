@@ -64,6 +64,7 @@ func TestInboxUsesIndexes(t *testing.T) {
 		{engine.ConversationFilter{Status: engine.ConvOpen, Limit: 50}, "contacts_conv"},
 		{engine.ConversationFilter{Status: engine.ConvOpen, Account: "main", Limit: 50, Before: cursor}, "contacts_conv"},
 		{engine.ConversationFilter{Unassigned: true, Limit: 50}, "contacts_conv"},
+		{engine.ConversationFilter{Unassigned: true, Operators: []string{"amy", "bob"}, Limit: 50}, "contacts_conv"},
 		{engine.ConversationFilter{Operator: "amy", Status: engine.ConvOpen, Limit: 50}, "contacts_conv_operator"},
 		{engine.ConversationFilter{Operator: "amy", Limit: 50, Before: cursor}, "contacts_conv_operator"},
 		{engine.ConversationFilter{Teams: []string{"support"}, Status: engine.ConvOpen, Limit: 50}, "contacts_conv_team"},

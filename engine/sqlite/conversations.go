@@ -84,7 +84,10 @@ func convListQuery(f engine.ConversationFilter) (q string, args []any, ok bool) 
 		// order (account, id).
 		where, common = append(where, "+c.account = ?"), append(common, f.Account)
 	}
-	if f.Unassigned {
+	if f.Unassigned && f.Operators != nil {
+		b, _ := json.Marshal(f.Operators)
+		where, common = append(where, "(c.conv_operator = '' OR c.conv_operator NOT IN (SELECT value FROM json_each(?)))"), append(common, string(b))
+	} else if f.Unassigned {
 		where = append(where, "c.conv_operator = ''")
 	}
 	if len(f.Teams) > 0 && col != "conv_team" {

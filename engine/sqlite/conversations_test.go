@@ -62,6 +62,7 @@ func TestInboxUsesIndexes(t *testing.T) {
 		{engine.ConversationFilter{Status: engine.ConvOpen, Limit: 50}, "contacts_conv", 1},
 		{engine.ConversationFilter{Status: engine.ConvOpen, Account: "main", Limit: 50, Before: cursor}, "contacts_conv", 1},
 		{engine.ConversationFilter{Unassigned: true, Limit: 50}, "contacts_conv", 1},
+		{engine.ConversationFilter{Unassigned: true, Operators: []string{"amy", "bob"}, Limit: 50}, "contacts_conv", 1},
 		{engine.ConversationFilter{Operator: "amy", Status: engine.ConvOpen, Limit: 50}, "contacts_conv_operator", 1},
 		{engine.ConversationFilter{Operator: "amy", Limit: 50, Before: cursor}, "contacts_conv_operator", 2},
 		{engine.ConversationFilter{Teams: []string{"support"}, Status: engine.ConvOpen, Limit: 50}, "contacts_conv_team", 1},

@@ -286,7 +286,7 @@ func wantConversations(cs []*engine.Contact, f engine.ConversationFilter) []stri
 			f.Account != "" && c.Account != f.Account,
 			f.Status != "" && v.Status != f.Status,
 			f.Operator != "" && v.Operator != f.Operator,
-			f.Unassigned && (v.Operator != "" || v.Status != engine.ConvOpen),
+			f.Unassigned && (v.Status != engine.ConvOpen || v.Operator != "" && (f.Operators == nil || slices.Contains(f.Operators, v.Operator))),
 			len(f.Teams) > 0 && !slices.Contains(f.Teams, v.Team):
 			continue
 		}
@@ -325,6 +325,10 @@ func testConvList(t *testing.T, s engine.Store) {
 		{Unassigned: true, Account: "a"},
 		{Unassigned: true, Status: engine.ConvClosed},
 		{Unassigned: true, Operator: "amy"},
+		{Unassigned: true, Operators: []string{"amy"}},
+		{Unassigned: true, Operators: []string{"amy", "bob"}, Account: "a"},
+		{Unassigned: true, Operators: []string{}},
+		{Unassigned: true, Operators: []string{"bob"}, Teams: []string{"support"}},
 		{Teams: []string{"support"}},
 		{Teams: []string{"support", "sales"}},
 		{Teams: []string{"sales"}, Status: engine.ConvOpen},

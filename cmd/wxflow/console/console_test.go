@@ -61,6 +61,8 @@ type fixture struct {
 	sb  *sandbox.Sandbox
 	c   *Console
 	srv *httptest.Server
+	// db is the sandbox's store file (newInboxFixture's).
+	db string
 }
 
 func newFixture(t *testing.T, token string) *fixture {

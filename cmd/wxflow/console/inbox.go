@@ -219,6 +219,13 @@ func (c *Console) inbox(ctx context.Context, iq inboxQuery, who actor) ([]Conver
 		f.Operator = who.Operator
 	case "unassigned":
 		f.Unassigned = true
+		// A conversation an operator removed from the config holds is
+		// listed here too: nobody's Mine has it, and flows do not answer
+		// while it is held.
+		f.Operators = []string{}
+		for _, op := range c.eng.People().Operators {
+			f.Operators = append(f.Operators, op.Name)
+		}
 	case "teams":
 		op, ok := c.eng.People().Operator(who.Operator)
 		if !ok || len(op.Teams) == 0 {

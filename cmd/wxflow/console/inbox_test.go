@@ -24,6 +24,7 @@ import (
 	"github.com/wxflow/wxflow/cmd/wxflow/internal/metrics"
 	"github.com/wxflow/wxflow/engine"
 	"github.com/wxflow/wxflow/engine/sandbox"
+	"github.com/wxflow/wxflow/engine/sqlite"
 	"github.com/wxflow/wxflow/flows"
 	"github.com/wxflow/wxflow/steps"
 )
@@ -117,7 +118,7 @@ func newInboxFixture(t *testing.T) *fixture {
 	}
 	srv := newTestServer(t, c)
 	t.Cleanup(c.Close) // before the server's Close, which waits for the live streams
-	return &fixture{t: t, sb: sb, c: c, srv: srv}
+	return &fixture{t: t, sb: sb, c: c, srv: srv, db: filepath.Join(dir, "db.sqlite")}
 }
 
 // convList lists the conversations of a view as a token sees them.
@@ -1251,5 +1252,46 @@ func TestClipTextKeepsCharactersWhole(t *testing.T) {
 		if got := clipText(c.in, c.n); got != c.want {
 			t.Errorf("clipText(%q, %d) = %q, want %q", c.in, c.n, got, c.want)
 		}
+	}
+}
+
+// TestUnassignedListsConversationsOfRemovedOperators: a conversation held
+// by an operator the config no longer has (carl, removed while he held
+// it) is listed under Unassigned, where someone can take it: it was in
+// no view but All (nobody's Mine, not Unassigned), and flows do not
+// answer a held conversation (a helper's finding).
+func TestUnassignedListsConversationsOfRemovedOperators(t *testing.T) {
+	f := newInboxFixture(t)
+	ctx := context.Background()
+	if err := f.sb.Say(ctx, "d1", "person"); err != nil {
+		t.Fatal(err)
+	}
+	// d1 was carl's when carl left the config: written as the store
+	// kept it.
+	st, err := sqlite.Open(ctx, f.db, sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	err = st.Update(ctx, func(tx engine.Tx) error {
+		c, err := tx.Contact(f.sb.Account(), "d1")
+		if err != nil {
+			return err
+		}
+		c.Conv.Operator, c.Conv.Team = "carl", ""
+		return tx.PutContact(c)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := contacts(f.convList(testToken, "view=unassigned", http.StatusOK)); !slices.Equal(got, []string{"d1"}) {
+		t.Fatalf("Unassigned lists %v, want [d1] (held by carl, no longer an operator)", got)
+	}
+	// Taken by amy, who is an operator: no longer unassigned.
+	if _, err := f.sb.Engine().Act(ctx, engine.ContactRef{Account: f.sb.Account(), ID: "d1"}, engine.Action{Kind: engine.ActAssign, Handover: steps.Handover{Operator: "amy"}, Operator: "amy"}); err != nil {
+		t.Fatal(err)
+	}
+	if got := contacts(f.convList(testToken, "view=unassigned", http.StatusOK)); len(got) != 0 {
+		t.Fatalf("Unassigned lists %v after amy took d1, want none", got)
 	}
 }
