@@ -637,7 +637,7 @@ func (c *Console) conversationForm(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			q.Set("error", errText(err))
 			q.Set("keep", url.Values{"action": {kind}, "text": {req.Text}}.Encode())
-			http.Redirect(w, r, back+"?"+c.signFlash(q).Encode()+"#reply", http.StatusSeeOther)
+			c.backToConversation(w, r, back, q, "#reply")
 			return
 		}
 		req.image = up
@@ -702,7 +702,31 @@ func (c *Console) conversationForm(w http.ResponseWriter, r *http.Request) {
 	if kind == "reply" && err != nil {
 		anchor = "#reply"
 	}
-	http.Redirect(w, r, back+"?"+c.signFlash(q).Encode()+anchor, http.StatusSeeOther)
+	c.backToConversation(w, r, back, q, anchor)
+}
+
+// maxBackURL bounds the URL a form of the conversation page redirects
+// to: nginx's default buffers (8 KiB) refuse a longer request line (414),
+// and a refused text kept in the URL (twice escaped, 15 bytes a Chinese
+// character) passed it at about 500 characters.
+const maxBackURL = 6 << 10
+
+// backToConversation leads a form's POST back to the conversation page
+// back with the flash keys q: a redirect, or, when the URL would be too
+// long for the proxies in front (maxBackURL), the page itself as this
+// response, so that the text kept is not lost to a 414.
+func (c *Console) backToConversation(w http.ResponseWriter, r *http.Request, back string, q url.Values, anchor string) {
+	query := c.signFlash(q).Encode()
+	if len(back)+1+len(query)+len(anchor) <= maxBackURL {
+		http.Redirect(w, r, back+"?"+query+anchor, http.StatusSeeOther)
+		return
+	}
+	g := r.Clone(r.Context())
+	g.Method, g.Body = http.MethodGet, http.NoBody
+	g.URL = &url.URL{Path: back, RawQuery: query}
+	g.SetPathValue("account", r.PathValue("account"))
+	g.SetPathValue("id", r.PathValue("id"))
+	c.conversationPage(w, g)
 }
 
 // maxKept bounds what a refused form's fields put in the URL of the page
