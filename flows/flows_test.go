@@ -391,7 +391,7 @@ func TestValidateFolderCrossChecks(t *testing.T) {
 		got = append(got, rel+":"+strings.SplitN(d.String(), ":", 2)[1])
 	}
 	want := []string{
-		`b.yaml:4:12: error: start: forms a cycle: a -> b -> a (a flow that starts itself, directly or through others, never ends)`,
+		`b.yaml:4:12: error: start: forms a cycle: a -> b -> a (a flow that starts itself, directly or through others, never ends; to repeat steps (a daily reminder), jump back with goto: after a wait:)`,
 		`b.yaml:5:12: error: no flow named "nope" (flows in this folder: a, b, c)`,
 		`c.yaml:3:5: warning: menu trigger ties with flow "a" (` + filepath.Join(dir, "a.yaml") + `:3) for the same input; "a" wins by name order (give one of them a higher priority)`,
 		`menu.yaml:3:21: warning: no flow handles menu key "MENU_B" (add a flow with the trigger - menu: MENU_B)`,

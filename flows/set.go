@@ -444,7 +444,7 @@ func checkStarts(flows []*Flow, byName map[string]*Flow, names []string, report 
 				}
 				cycle := append(append([]string{}, path[i:]...), u.to)
 				f := byName[name]
-				report(f.File, u.step.ArgPos, SeverityError, "a flow that starts itself, directly or through others, never ends",
+				report(f.File, u.step.ArgPos, SeverityError, "a flow that starts itself, directly or through others, never ends; to repeat steps (a daily reminder), jump back with goto: after a wait:",
 					"start: forms a cycle: %s", strings.Join(cycle, " -> "))
 			}
 		}

@@ -33,7 +33,7 @@ func init() {
 			{Name: "save", Type: flows.SavePath, Doc: "Where the accepted answer goes."},
 			{Name: "retries", Type: flows.Int, Default: "2", Doc: "How many invalid answers are answered with `invalid` before giving up: 0 to 10 (with 0, `invalid` is never sent: a warning)."},
 			{Name: "invalid", Type: flows.Text, Default: "a message saying what is expected", Doc: "The text sent after an invalid answer."},
-			{Name: "timeout", Type: flows.Duration, Default: "24h", Doc: "How long to wait for an answer."},
+			{Name: "timeout", Type: flows.Duration, Default: "24h", Doc: "How long to wait for an answer, from the question: an invalid answer asks again (the `invalid:` text) and the wait starts over."},
 			{Name: "on_timeout", Type: flows.Ref, Doc: "The step to go to when no answer comes in time; without it the run ends."},
 			{Name: "on_invalid", Type: flows.Ref, Doc: "The step to go to after the last invalid answer; without it the run ends."},
 		},
