@@ -86,8 +86,9 @@ type HandlerConfig struct {
 	StoreWait time.Duration
 	// Observe, when set, is told the outcome of every callback: the
 	// account ("" when the URL names no configured account: the sender
-	// chooses it), the event kind ("" when rejected), the HTTP status and
-	// how long the answer took.
+	// chooses it), the event kind ("" when refused before the event was
+	// read; set when the Sink refused or did not store it), the HTTP
+	// status and how long the answer took.
 	Observe func(account string, kind channels.Kind, status int, took time.Duration)
 }
 

@@ -1092,12 +1092,19 @@ func TestHandlerObserve(t *testing.T) {
 	env.post(t, hdlAccount, hdlQuery(hdlToken, hdlTS, hdlNonce), follow)
 	env.post(t, hdlAccount, hdlQuery("wrongToken", hdlTS, hdlNonce), follow)
 	env.post(t, "ghost", hdlQuery(hdlToken, hdlTS, hdlNonce), follow)
-	obs := env.waitObs(t, 4)
+	// A callback read whose event the store did not take (503) has its
+	// type: only a callback refused before its event was read has none.
+	env.sink.mu.Lock()
+	env.sink.ingestErr = errors.New("database away")
+	env.sink.mu.Unlock()
+	env.post(t, hdlAccount, hdlQuery(hdlToken, hdlTS, hdlNonce), follow)
+	obs := env.waitObs(t, 5)
 	want := []hdlObservation{
 		{hdlAccount, channels.Text, 200},
 		{hdlAccount, channels.Follow, 200},
 		{hdlAccount, "", 403},
 		{"", "", 400}, // an unknown account is not named
+		{hdlAccount, channels.Follow, 503},
 	}
 	if !reflect.DeepEqual(obs, want) {
 		t.Errorf("observed\n %+v\nwant\n %+v", obs, want)
