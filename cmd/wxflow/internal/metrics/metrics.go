@@ -64,7 +64,7 @@ func New(stats func() engine.Stats) *Metrics {
 	timers := r.Counter("wxflow_timers_fired_total", "Timers (waits, ask timeouts) that resumed a run.")
 	lag := r.Gauge("wxflow_timer_lag_seconds", "How late the last timer fired, from its due time.")
 	queue := r.Gauge("wxflow_queue_depth", "Work waiting: jobs for the store writer, committed messages for the dispatcher.", "queue")
-	ingest := r.Histogram("wxflow_ingest_duration_seconds", "Time from handing an event to the engine to its commit.", engine.IngestBuckets)
+	ingest := r.Histogram("wxflow_ingest_duration_seconds", "Time from handing an event to the engine to its commit (or to its end when it did not commit).", engine.IngestBuckets)
 	refreshes := r.Counter("wxflow_token_refreshes_total", "WeChat access tokens fetched, by account.", "account")
 	breaker := r.Gauge("wxflow_send_breaker_state", "An account's sends after a storm of WeChat errors: 0 sending, 1 paused (open), 2 probing (half-open).", "account")
 	held := r.Gauge("wxflow_send_held", "Messages held back, pending, while their account's sends are paused.", "account")
