@@ -128,12 +128,6 @@ func Copy(ctx context.Context, from, to string, now time.Time) (*Result, error) 
 	}
 	defer stx.Rollback()
 
-	// The PostgreSQL store, migrated to this wxflow's schema.
-	pst, err := postgres.Open(ctx, to, postgres.Options{ReadConns: 1})
-	if err != nil {
-		return nil, err
-	}
-	pst.Close()
 	cfg, err := pgx.ParseConfig(to)
 	if err != nil {
 		return nil, err
@@ -150,8 +144,29 @@ func Copy(ctx context.Context, from, to string, now time.Time) (*Result, error) 
 	}
 	defer conn.Close(context.Background())
 
+	// Another program's tables (a database or schema that is not
+	// wxflow's) are refused before the migration writes wxflow's beside
+	// them.
+	sqliteTables, err := sqliteTableNames(ctx, stx)
+	if err != nil {
+		return nil, err
+	}
+	if err := foreignTables(ctx, conn, sqliteTables, true); err != nil {
+		return nil, err
+	}
+	// The PostgreSQL store, migrated to this wxflow's schema (a newer
+	// wxflow's is refused here, before its tables are looked at).
+	pst, err := postgres.Open(ctx, to, postgres.Options{ReadConns: 1})
+	if err != nil {
+		return nil, err
+	}
+	pst.Close()
+	if err := foreignTables(ctx, conn, sqliteTables, false); err != nil {
+		return nil, err
+	}
+
 	res := &Result{}
-	tables, err := copiedTables(ctx, stx, conn)
+	tables, err := copiedTables(ctx, sqliteTables, conn)
 	if err != nil {
 		return nil, err
 	}
@@ -253,31 +268,10 @@ func quoteAll(names []string) []string {
 // order. A table of the SQLite store the PostgreSQL one lacks (and the
 // other way round), other than those skipped, is a defect of this wxflow
 // and stops the copy.
-func copiedTables(ctx context.Context, stx *sql.Tx, conn *pgx.Conn) ([]string, error) {
-	var sqliteTables []string
-	rows, err := stx.QueryContext(ctx, `SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY rowid`)
+func copiedTables(ctx context.Context, sqliteTables []string, conn *pgx.Conn) ([]string, error) {
+	pgTables, err := pgTableNames(ctx, conn)
 	if err != nil {
-		return nil, fmt.Errorf("list the SQLite tables: %w", err)
-	}
-	for rows.Next() {
-		var n string
-		if err := rows.Scan(&n); err != nil {
-			rows.Close()
-			return nil, err
-		}
-		sqliteTables = append(sqliteTables, n)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
 		return nil, err
-	}
-	prows, err := conn.Query(ctx, `SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema() AND table_type = 'BASE TABLE'`)
-	if err != nil {
-		return nil, fmt.Errorf("list the PostgreSQL tables: %w", err)
-	}
-	pgTables, err := pgx.CollectRows(prows, pgx.RowTo[string])
-	if err != nil {
-		return nil, fmt.Errorf("list the PostgreSQL tables: %w", err)
 	}
 	var out []string
 	for _, t := range sqliteTables {
@@ -297,6 +291,64 @@ func copiedTables(ctx context.Context, stx *sql.Tx, conn *pgx.Conn) ([]string, e
 		}
 	}
 	return out, nil
+}
+
+// sqliteTableNames are the SQLite store's tables, in the file's order.
+func sqliteTableNames(ctx context.Context, stx *sql.Tx) ([]string, error) {
+	var out []string
+	rows, err := stx.QueryContext(ctx, `SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY rowid`)
+	if err != nil {
+		return nil, fmt.Errorf("list the SQLite tables: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			return nil, err
+		}
+		out = append(out, n)
+	}
+	return out, rows.Err()
+}
+
+// pgTableNames are the tables of the PostgreSQL database's current
+// schema (none when no schema of the search_path exists).
+func pgTableNames(ctx context.Context, conn *pgx.Conn) ([]string, error) {
+	rows, err := conn.Query(ctx, `SELECT table_name::text FROM information_schema.tables WHERE table_schema = current_schema() AND table_type = 'BASE TABLE' ORDER BY table_name`)
+	if err != nil {
+		return nil, fmt.Errorf("list the PostgreSQL tables: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("list the PostgreSQL tables: %w", err)
+	}
+	return out, nil
+}
+
+// foreignTables refuses, with ErrNotEmpty, a PostgreSQL schema holding
+// tables that are not wxflow's: any table when it holds no wxflow store
+// (no schema_migrations), else those neither store knows. Before the
+// migration (before) a wxflow store is left to it: a newer wxflow's,
+// with tables this one does not know, is refused as such.
+func foreignTables(ctx context.Context, conn *pgx.Conn, sqliteTables []string, before bool) error {
+	pgTables, err := pgTableNames(ctx, conn)
+	if err != nil {
+		return err
+	}
+	store := slices.Contains(pgTables, "schema_migrations")
+	if before && store {
+		return nil
+	}
+	var foreign []string
+	for _, t := range pgTables {
+		if !store || !slices.Contains(sqliteTables, t) && !slices.Contains(skipped, t) {
+			foreign = append(foreign, t)
+		}
+	}
+	if len(foreign) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%w: it holds tables that are not wxflow's (%s); copy into a new database, or a new schema (search_path in the URL)", ErrNotEmpty, strings.Join(foreign, ", "))
 }
 
 // startMarks are the ids of the outbox entries whose requests may have

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/wxflow/wxflow/channels"
 	"github.com/wxflow/wxflow/cmd/wxflow/internal/storecopy"
 	"github.com/wxflow/wxflow/engine"
@@ -202,4 +204,54 @@ func TestCopyRefusesAStoreThatChanges(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// TestCopyRefusesAnotherApplicationsSchema: a database (schema) that holds
+// another program's tables is refused as not empty, naming them, and
+// nothing is written to it: the copy created wxflow's tables beside them
+// first, then failed saying that the PostgreSQL store "has a table orders
+// the SQLite store lacks", as if wxflow's stores disagreed.
+func TestCopyRefusesAnotherApplicationsSchema(t *testing.T) {
+	file := sqliteStore(t, func(tx engine.Tx) error { return tx.PutChannelState("k", "v", t0.Add(time.Hour), t0) })
+	dsn, schema := pgtest.Schema(t, "wxcopy_")
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, `CREATE TABLE orders (id integer PRIMARY KEY)`); err != nil {
+		t.Fatal(err)
+	}
+	_, err = storecopy.Copy(ctx, file, dsn, t0)
+	if !errors.Is(err, storecopy.ErrNotEmpty) || !strings.Contains(err.Error(), "orders") {
+		t.Fatalf("a schema with another program's table: %v, want ErrNotEmpty naming it", err)
+	}
+	rows, _ := conn.Query(ctx, `SELECT table_name::text FROM information_schema.tables WHERE table_schema = $1 ORDER BY 1`, schema)
+	tables, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(tables, ",") != "orders" {
+		t.Errorf("the refused copy left the schema with the tables %v, want orders alone", tables)
+	}
+
+	// A wxflow store with another program's table beside it.
+	dsn, _ = pgtest.Schema(t, "wxcopy_")
+	st, err := postgres.Open(ctx, dsn, postgres.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	conn2, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn2.Close(ctx)
+	if _, err := conn2.Exec(ctx, `CREATE TABLE orders (id integer PRIMARY KEY)`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err = storecopy.Copy(ctx, file, dsn, t0); !errors.Is(err, storecopy.ErrNotEmpty) || !strings.Contains(err.Error(), "orders") {
+		t.Fatalf("a wxflow schema with another program's table: %v, want ErrNotEmpty naming it", err)
+	}
 }
