@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"path/filepath"
 	"reflect"
@@ -257,5 +258,37 @@ func TestCopyStoreAsNodeRole(t *testing.T) {
 	if r.code != exitOK || !strings.Contains(r.stderr, "the copy is committed, but ANALYZE after it failed (the role may not analyze ") ||
 		!strings.Contains(r.stderr, "run ANALYZE as their owner") || strings.Contains(r.stdout+r.stderr, "ci-only-secret") {
 		t.Fatalf("copy-store as the node role: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+}
+
+// TestCopyStoreOfAnOlderStoreSaysToMigrate: copy-store of a store an
+// older wxflow migrated says to run wxflow migrate on it first, and
+// doing just that makes the copy go through. It said to start wxflow
+// serve on it, which sends its pending messages and fires its timers
+// on the SQLite store the operator is moving away from.
+func TestCopyStoreOfAnOlderStoreSaysToMigrate(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "wxflow.db")
+	if r := runCLI(t, "migrate", "--database", db); r.code != exitOK {
+		t.Fatalf("migrate: %d\n%s", r.code, r.stderr)
+	}
+	last := strings.TrimSuffix(sqlite.Schema(), ".sql")
+	conn, err := sql.Open("sqlite3", db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Exec(`DROP TABLE uploads; DELETE FROM schema_migrations WHERE name = ?`, last+".sql"); err != nil {
+		t.Fatal(err)
+	}
+	conn.Close()
+	database := pgDatabase(t)
+	r := runCLI(t, "copy-store", "--from", db, "--to", database)
+	if r.code != exitProblems || !strings.Contains(r.stderr, "older wxflow") || !strings.Contains(r.stderr, "first with wxflow migrate") {
+		t.Fatalf("copy-store of an older store: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if r := runCLI(t, "migrate", "--database", db); r.code != exitOK {
+		t.Fatalf("migrate, as copy-store said: %d\n%s", r.code, r.stderr)
+	}
+	if r := runCLI(t, "copy-store", "--from", db, "--to", database); r.code != exitOK {
+		t.Fatalf("copy-store after wxflow migrate: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 }

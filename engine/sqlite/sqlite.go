@@ -394,7 +394,7 @@ func (s *Store) checkSchema(ctx context.Context) error {
 		return err
 	}
 	if len(missing) > 0 {
-		return fmt.Errorf("an older wxflow migrated it (it lacks %s), and this command uses a store as it is, without migrating it: run it with the wxflow that serves the store, or start wxflow serve of this version first (it migrates the store when it starts)", strings.Join(missing, ", "))
+		return fmt.Errorf("an older wxflow migrated it (it lacks %s), and this command uses a store as it is, without migrating it: apply this version's migrations first with wxflow migrate (which only migrates: this version's wxflow serve migrates the store too when it starts, and sends, fires timers and takes callbacks on it), or run it with the wxflow that serves the store", strings.Join(missing, ", "))
 	}
 	return nil
 }
