@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 )
 
@@ -22,31 +23,91 @@ var ErrNotAStore = errors.New("not a wxflow store (no schema_migrations table)")
 // the new file to, while a server may be writing the store: SQLite's
 // VACUUM INTO, on a connection of its own, copies the database as of one
 // read transaction (committed transactions only, the WAL included), and
-// the copy is checked with PRAGMA integrity_check. It refuses to write
-// over an existing file (ErrBackupExists), refuses a file that holds no
-// store (ErrNotAStore) and removes a copy it could not finish. Restoring
-// is copying the backup back in place of the database while no server
-// runs, after removing the database's -wal and -shm
-// files.
+// the copy is checked with PRAGMA integrity_check. The copy is written
+// to a temporary file beside to (to's name, then .partial) that takes
+// to's name only once checked and synced: a backup stopped before it
+// finished (killed, the machine lost) leaves no file named to, only a
+// .partial one, never a file that looks like a backup and is not one.
+// It refuses to write over an existing file (ErrBackupExists), refuses
+// a file that holds no store (ErrNotAStore) and removes a copy it could
+// not finish. Restoring is copying the backup back in place of the
+// database while no server runs, after removing the database's -wal and
+// -shm files.
 func Backup(ctx context.Context, file, to string) error {
 	if _, err := os.Stat(file); err != nil {
 		return fmt.Errorf("backup: the store: %w", err)
 	}
-	// Created empty and exclusively: VACUUM INTO takes an empty file, and
-	// no other backup can take the same name meanwhile.
-	out, err := os.OpenFile(to, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if _, err := os.Lstat(to); err == nil {
+		return fmt.Errorf("backup %s: %w", to, ErrBackupExists)
+	}
+	// Created empty and exclusively, under a name of its own: VACUUM INTO
+	// takes an empty file.
+	out, err := os.CreateTemp(filepath.Dir(to), filepath.Base(to)+".*.partial")
+	if err != nil {
+		return fmt.Errorf("backup: %w", err)
+	}
+	tmp := out.Name()
+	out.Close()
+	defer func() {
+		for _, f := range []string{tmp, tmp + "-journal", tmp + "-wal", tmp + "-shm"} {
+			os.Remove(f)
+		}
+	}()
+	if err := vacuumInto(ctx, file, tmp); err != nil {
+		return err
+	}
+	backupWritten(tmp, to)
+	if err := syncFile(tmp); err != nil {
+		return fmt.Errorf("backup: %w", err)
+	}
+	if err := takeName(tmp, to); err != nil {
+		return err
+	}
+	if err := syncFile(filepath.Dir(to)); err != nil {
+		return fmt.Errorf("backup: %w", err)
+	}
+	return nil
+}
+
+// takeName gives the checked copy tmp the name to, unless a file has it
+// (ErrBackupExists): a hard link, atomically; on a file system without
+// them (FAT, some network mounts), to is created exclusively and tmp
+// renamed over it.
+func takeName(tmp, to string) error {
+	err := os.Link(tmp, to)
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, os.ErrExist) {
+		return fmt.Errorf("backup %s: %w", to, ErrBackupExists)
+	}
+	f, err := os.OpenFile(to, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if errors.Is(err, os.ErrExist) {
 		return fmt.Errorf("backup %s: %w", to, ErrBackupExists)
 	}
 	if err != nil {
 		return fmt.Errorf("backup: %w", err)
 	}
-	out.Close()
-	if err := vacuumInto(ctx, file, to); err != nil {
+	f.Close()
+	if err := os.Rename(tmp, to); err != nil {
 		os.Remove(to)
-		return err
+		return fmt.Errorf("backup: %w", err)
 	}
 	return nil
+}
+
+// backupWritten is called once the copy is written and checked, before
+// it takes its name (tests look at the folder there).
+var backupWritten = func(tmp, to string) {}
+
+// syncFile flushes a file, or a folder's entries, to the disk.
+func syncFile(name string) error {
+	f, err := os.Open(name)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return f.Sync()
 }
 
 func vacuumInto(ctx context.Context, file, to string) error {

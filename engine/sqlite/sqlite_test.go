@@ -467,3 +467,72 @@ func TestFileGoneWhileServing(t *testing.T) {
 		})
 	}
 }
+
+// TestBackupTakesItsNameOnceChecked: the backup's file has its name
+// only once the copy is written and checked; before, VACUUM INTO wrote
+// into the named file itself, and a wxflow backup killed halfway left a
+// file of the full size with a hot -journal under the backup's name:
+// copied in place of a store it was whatever pages were written,
+// opened where it was its journal rolled it back to an empty database,
+// which wxflow migrate and serve then took for a new store. A file made
+// under the name meanwhile is not written over, and nothing is left
+// behind.
+func TestBackupTakesItsNameOnceChecked(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	file := filepath.Join(dir, "wxflow.db")
+	st, err := sqlite.Open(ctx, file, sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Update(ctx, func(tx engine.Tx) error { return tx.SetSchedule("k", time.Unix(1, 0)) }); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	backups := t.TempDir()
+	to := filepath.Join(backups, "b.db")
+	seen := false
+	restore := sqlite.SetBackupWritten(func(tmp, name string) {
+		seen = true
+		if _, err := os.Lstat(to); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("the backup's file exists before the copy is checked (%v)", err)
+		}
+		if filepath.Dir(tmp) != backups || !strings.HasSuffix(tmp, ".partial") {
+			t.Errorf("the copy is written to %s, want a .partial file beside %s", tmp, to)
+		}
+	})
+	defer restore()
+	if err := sqlite.Backup(ctx, file, to); err != nil {
+		t.Fatal(err)
+	}
+	if !seen {
+		t.Fatal("the hook was not called")
+	}
+	r, err := sqlite.Open(ctx, to, sqlite.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatalf("the backup: %v", err)
+	}
+	r.Close()
+
+	// A file made under the name while the copy is written.
+	other := filepath.Join(backups, "c.db")
+	sqlite.SetBackupWritten(func(tmp, name string) {
+		if err := os.WriteFile(other, []byte("mine"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if err := sqlite.Backup(ctx, file, other); !errors.Is(err, sqlite.ErrBackupExists) {
+		t.Errorf("a file made under the name meanwhile: %v, want ErrBackupExists", err)
+	}
+	if data, _ := os.ReadFile(other); string(data) != "mine" {
+		t.Errorf("the file made meanwhile was written over: %q", data)
+	}
+	entries, _ := os.ReadDir(backups)
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	if strings.Join(names, ",") != "b.db,c.db" {
+		t.Errorf("the backups' folder holds %q, want b.db and c.db alone", names)
+	}
+}
