@@ -62,10 +62,10 @@ const apiMaxResponse = 1 << 20
 // ClientConfig configures a Client for one Official Account. Its String,
 // GoString and LogValue methods never show the AppSecret.
 type ClientConfig struct {
-	// Account is the account's id in wxflow's configuration; it keys the
-	// TokenStore and the MediaCache.
+	// Account is the account's id in wxflow's configuration.
 	Account string
-	// AppID and AppSecret are the account's developer credentials.
+	// AppID and AppSecret are the account's developer credentials. AppID
+	// keys the TokenStore and the MediaCache.
 	AppID     string
 	AppSecret string `json:"-"`
 	// APIBase is the API's address (default https://api.weixin.qq.com);

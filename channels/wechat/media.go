@@ -29,14 +29,15 @@ const MediaLifetime = 72 * time.Hour
 // media id is no longer reused.
 const medReuseMargin = time.Hour
 
-// MediaCache remembers uploaded temporary media by a key (the file's
-// content hash and its kind), until the media expires on WeChat.
+// MediaCache remembers uploaded temporary media by AppID (a media id is
+// the app's, whichever account id names it) and a key (the file's content
+// hash and its kind), until the media expires on WeChat.
 type MediaCache interface {
 	// LoadMedia returns the media id saved under key, and when it
 	// expires; ok is false when there is none.
-	LoadMedia(ctx context.Context, account, key string) (mediaID string, expires time.Time, ok bool, err error)
+	LoadMedia(ctx context.Context, appID, key string) (mediaID string, expires time.Time, ok bool, err error)
 	// SaveMedia saves a media id under key, replacing any previous one.
-	SaveMedia(ctx context.Context, account, key, mediaID string, expires time.Time) error
+	SaveMedia(ctx context.Context, appID, key, mediaID string, expires time.Time) error
 }
 
 // UploadReader reads the files kept in the store that messages name by
@@ -62,14 +63,14 @@ type medMemCache struct {
 
 func newMedMemCache() *medMemCache { return &medMemCache{m: map[string]medEntry{}} }
 
-func (c *medMemCache) LoadMedia(_ context.Context, account, key string) (string, time.Time, bool, error) {
+func (c *medMemCache) LoadMedia(_ context.Context, appID, key string) (string, time.Time, bool, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	e, ok := c.m[account+"\x00"+key]
+	e, ok := c.m[appID+"\x00"+key]
 	return e.id, e.expires, ok, nil
 }
 
-func (c *medMemCache) SaveMedia(_ context.Context, account, key, mediaID string, expires time.Time) error {
+func (c *medMemCache) SaveMedia(_ context.Context, appID, key, mediaID string, expires time.Time) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if len(c.m) >= c.sweepAt {
@@ -82,7 +83,7 @@ func (c *medMemCache) SaveMedia(_ context.Context, account, key, mediaID string,
 		}
 		c.sweepAt = 2*len(c.m) + 256
 	}
-	c.m[account+"\x00"+key] = medEntry{mediaID, expires}
+	c.m[appID+"\x00"+key] = medEntry{mediaID, expires}
 	return nil
 }
 
@@ -147,7 +148,7 @@ func (c *Client) uploadMedia(ctx context.Context, m *channels.Media) (id, key st
 	sum := sha256.Sum256(data)
 	key = hex.EncodeToString(sum[:]) + ":" + kind
 	now := c.clock.Now()
-	id, expires, ok, err := c.media.LoadMedia(ctx, c.account, key)
+	id, expires, ok, err := c.media.LoadMedia(ctx, c.appID, key)
 	switch {
 	case err != nil:
 		c.log.Warn("wechat: loading a cached media id failed; uploading", "account", c.account, "kind", kind, "err", err.Error())
@@ -160,7 +161,7 @@ func (c *Client) uploadMedia(ctx context.Context, m *channels.Media) (id, key st
 	}
 	// The lifetime counts from before the upload started: never later
 	// than WeChat's own created_at, whatever the clocks say.
-	if err := c.media.SaveMedia(ctx, c.account, key, id, now.Add(MediaLifetime)); err != nil {
+	if err := c.media.SaveMedia(ctx, c.appID, key, id, now.Add(MediaLifetime)); err != nil {
 		c.log.Warn("wechat: caching a media id failed", "account", c.account, "kind", kind, "err", err.Error())
 	}
 	return id, key, nil
@@ -171,13 +172,13 @@ func (c *Client) uploadMedia(ctx context.Context, m *channels.Media) (id, key st
 // them meanwhile: the next send of the same file uploads it again.
 func (c *Client) forgetMedia(ctx context.Context, used map[string]string) {
 	for key, id := range used {
-		cached, _, ok, err := c.media.LoadMedia(ctx, c.account, key)
+		cached, _, ok, err := c.media.LoadMedia(ctx, c.appID, key)
 		if err == nil && (!ok || cached != id) {
 			continue
 		}
 		if err == nil {
 			// An empty id that expires now is never reused.
-			err = c.media.SaveMedia(ctx, c.account, key, "", c.clock.Now())
+			err = c.media.SaveMedia(ctx, c.appID, key, "", c.clock.Now())
 		}
 		if err != nil {
 			c.log.Warn("wechat: forgetting a refused media id failed", "account", c.account, "err", err.Error())

@@ -159,20 +159,20 @@ type medTestCache struct {
 	saves   int
 }
 
-func (c *medTestCache) LoadMedia(_ context.Context, account, key string) (string, time.Time, bool, error) {
+func (c *medTestCache) LoadMedia(_ context.Context, appID, key string) (string, time.Time, bool, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	e, ok := c.entries[account+"|"+key]
+	e, ok := c.entries[appID+"|"+key]
 	return e.id, e.expires, ok, nil
 }
 
-func (c *medTestCache) SaveMedia(_ context.Context, account, key, id string, expires time.Time) error {
+func (c *medTestCache) SaveMedia(_ context.Context, appID, key, id string, expires time.Time) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.entries == nil {
 		c.entries = map[string]medEntry{}
 	}
-	c.entries[account+"|"+key] = medEntry{id, expires}
+	c.entries[appID+"|"+key] = medEntry{id, expires}
 	c.saves++
 	return nil
 }
@@ -195,8 +195,8 @@ func TestUploadMediaCache(t *testing.T) {
 		t.Fatalf("cache saves = %d, want 1", cache.saves)
 	}
 	for key, e := range cache.entries {
-		if !strings.HasPrefix(key, "main|") || !strings.HasSuffix(key, ":image") || !e.expires.Equal(apiTestT0.Add(72*time.Hour)) {
-			t.Errorf("cache entry %q %+v, want account main, kind image, expiry after 72h", key, e)
+		if !strings.HasPrefix(key, apiTestAppID+"|") || !strings.HasSuffix(key, ":image") || !e.expires.Equal(apiTestT0.Add(72*time.Hour)) {
+			t.Errorf("cache entry %q %+v, want the AppID, kind image, expiry after 72h", key, e)
 		}
 	}
 	// Same content under another name, 70 hours later: reused.

@@ -46,15 +46,17 @@ func (t Token) LogValue() slog.Value {
 	return slog.GroupValue(slog.Time("expires", t.Expires))
 }
 
-// TokenStore keeps access tokens across restarts, by account (the
+// TokenStore keeps access tokens across restarts, by AppID (the
 // engine's SQLite store implements it), so that a restart reuses the token
-// instead of fetching a new one.
+// instead of fetching a new one. A token is the AppID's, not the account
+// id's: an account whose app_id changed in the config never takes the
+// token of the app it had before.
 type TokenStore interface {
-	// LoadToken returns the account's saved token; ok is false when there
+	// LoadToken returns the AppID's saved token; ok is false when there
 	// is none.
-	LoadToken(ctx context.Context, account string) (t Token, ok bool, err error)
-	// SaveToken saves the account's token, replacing the previous one.
-	SaveToken(ctx context.Context, account string, t Token) error
+	LoadToken(ctx context.Context, appID string) (t Token, ok bool, err error)
+	// SaveToken saves the AppID's token, replacing the previous one.
+	SaveToken(ctx context.Context, appID string, t Token) error
 }
 
 // tokFlight is a token refresh in progress: the callers that need a token
@@ -186,14 +188,14 @@ func (c *Client) tokRun(ctx context.Context, f *tokFlight, dead []string) {
 // nor another process (or a restart) takes it back should the fetch fail.
 func (c *Client) tokRefresh(ctx context.Context, dead []string) (Token, error) {
 	if c.tokens != nil {
-		t, ok, err := c.tokens.LoadToken(ctx, c.account)
+		t, ok, err := c.tokens.LoadToken(ctx, c.appID)
 		t = Token{Value: t.Value, Expires: t.Expires}
 		switch {
 		case err != nil:
 			c.log.Warn("wechat: loading the saved access token failed; fetching a new one", "account", c.account, "err", c.scrub(err, dead...).Error())
 		case ok && t.Value != "" && slices.Contains(dead, t.Value):
 			// Saved as expired now: the TokenStore has no token then.
-			if err := c.tokens.SaveToken(ctx, c.account, Token{Expires: c.clock.Now()}); err != nil {
+			if err := c.tokens.SaveToken(ctx, c.appID, Token{Expires: c.clock.Now()}); err != nil {
 				c.log.Warn("wechat: forgetting the refused access token in the store failed", "account", c.account, "err", c.scrub(err, dead...).Error())
 			}
 		case ok && c.tokFresh(t, c.clock.Now()):
@@ -215,7 +217,7 @@ func (c *Client) tokRefresh(ctx context.Context, dead []string) (Token, error) {
 	c.refreshes.Add(1)
 	c.log.Info("wechat access token fetched", "account", c.account, "expires", t.Expires)
 	if c.tokens != nil {
-		if err := c.tokens.SaveToken(ctx, c.account, Token{Value: t.Value, Expires: t.Expires}); err != nil {
+		if err := c.tokens.SaveToken(ctx, c.appID, Token{Value: t.Value, Expires: t.Expires}); err != nil {
 			c.log.Warn("wechat: saving the access token failed", "account", c.account, "err", c.scrub(err, t.Value).Error())
 		}
 	}

@@ -30,15 +30,15 @@ type tokTestStore struct {
 	saveErr error
 }
 
-func (s *tokTestStore) LoadToken(_ context.Context, account string) (Token, bool, error) {
+func (s *tokTestStore) LoadToken(_ context.Context, appID string) (Token, bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.loads++
-	t, ok := s.tokens[account]
+	t, ok := s.tokens[appID]
 	return t, ok, nil
 }
 
-func (s *tokTestStore) SaveToken(_ context.Context, account string, t Token) error {
+func (s *tokTestStore) SaveToken(_ context.Context, appID string, t Token) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.saves++
@@ -48,7 +48,7 @@ func (s *tokTestStore) SaveToken(_ context.Context, account string, t Token) err
 	if s.tokens == nil {
 		s.tokens = map[string]Token{}
 	}
-	s.tokens[account] = t
+	s.tokens[appID] = t
 	return nil
 }
 
@@ -129,7 +129,7 @@ func TestTokenStoreSurvivesRestart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if store.saves != 1 || store.tokens["main"].Value != tok || !store.tokens["main"].Expires.Equal(apiTestT0.Add(7200*time.Second)) {
+	if store.saves != 1 || store.tokens[apiTestAppID].Value != tok || !store.tokens[apiTestAppID].Expires.Equal(apiTestT0.Add(7200*time.Second)) {
 		t.Fatalf("store %+v after the fetch, want the token expiring at %s", store.tokens, apiTestT0.Add(7200*time.Second))
 	}
 
@@ -342,7 +342,7 @@ func TestTokenStoreNewerThanFailedIsUsed(t *testing.T) {
 	if _, err := other.invalidate(ctx, old); err != nil {
 		t.Fatal(err)
 	}
-	fresh := store.tokens["main"].Value
+	fresh := store.tokens[apiTestAppID].Value
 	if fresh == old {
 		t.Fatal("the other client did not refresh")
 	}

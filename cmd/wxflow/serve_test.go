@@ -619,6 +619,26 @@ func TestServeTokensSurviveRestartAndExpiredTokensRefresh(t *testing.T) {
 	}
 }
 
+// TestServeAccountOfAnotherAppIDFetchesItsOwnToken: an account whose
+// app_id changed between two starts (a test account replaced by the real
+// one, under the same id) sends with a token of its new app, never with
+// the one the store kept for the app it had before (its sends reached
+// WeChat as the old app's until that token expired).
+func TestServeAccountOfAnotherAppIDFetchesItsOwnToken(t *testing.T) {
+	const newAppID, newSecret = "wxfedcba9876543210", "the-new-app-secret"
+	b := srvStart(t, map[string]string{"welcome.yaml": srvWelcome}, "")
+	b.api.AddApp(newAppID, newSecret)
+	b.post(followXML("o_gus", time.Now().Unix()), false)
+	b.waitSent(1)
+	b.s.cfg.Accounts[0].AppID, b.s.cfg.Accounts[0].AppSecret = newAppID, newSecret
+	b.restart()
+	b.post(followXML("o_hal", time.Now().Unix()), false)
+	sent := b.waitSent(2)
+	if sent[0].AppID != srvAppID || sent[1].AppID != newAppID {
+		t.Fatalf("sent with the tokens of %s and %s, want %s then %s", sent[0].AppID, sent[1].AppID, srvAppID, newAppID)
+	}
+}
+
 func TestServeCommandRunsUntilCancelled(t *testing.T) {
 	api := wechattest.NewServer()
 	defer api.Close()

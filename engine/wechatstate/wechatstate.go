@@ -61,35 +61,35 @@ func (c *State) save(ctx context.Context, key, value string, exp time.Time) erro
 }
 
 // LoadToken implements wechat.TokenStore.
-func (c *State) LoadToken(ctx context.Context, account string) (wechat.Token, bool, error) {
-	v, exp, ok, err := c.load(ctx, "token|"+account)
+func (c *State) LoadToken(ctx context.Context, appID string) (wechat.Token, bool, error) {
+	v, exp, ok, err := c.load(ctx, "token|"+appID)
 	if err != nil {
-		return wechat.Token{}, false, fmt.Errorf("load the access token of %s: %w", account, err)
+		return wechat.Token{}, false, fmt.Errorf("load the access token of %s: %w", appID, err)
 	}
 	return wechat.Token{Value: v, Expires: exp}, ok, nil
 }
 
 // SaveToken implements wechat.TokenStore.
-func (c *State) SaveToken(ctx context.Context, account string, t wechat.Token) error {
-	if err := c.save(ctx, "token|"+account, t.Value, t.Expires); err != nil {
-		return fmt.Errorf("save the access token of %s: %w", account, err)
+func (c *State) SaveToken(ctx context.Context, appID string, t wechat.Token) error {
+	if err := c.save(ctx, "token|"+appID, t.Value, t.Expires); err != nil {
+		return fmt.Errorf("save the access token of %s: %w", appID, err)
 	}
 	return nil
 }
 
 // LoadMedia implements wechat.MediaCache.
-func (c *State) LoadMedia(ctx context.Context, account, key string) (string, time.Time, bool, error) {
-	v, exp, ok, err := c.load(ctx, "media|"+account+"|"+key)
+func (c *State) LoadMedia(ctx context.Context, appID, key string) (string, time.Time, bool, error) {
+	v, exp, ok, err := c.load(ctx, "media|"+appID+"|"+key)
 	if err != nil {
-		return "", time.Time{}, false, fmt.Errorf("load a media id of %s: %w", account, err)
+		return "", time.Time{}, false, fmt.Errorf("load a media id of %s: %w", appID, err)
 	}
 	return v, exp, ok, nil
 }
 
 // SaveMedia implements wechat.MediaCache.
-func (c *State) SaveMedia(ctx context.Context, account, key, mediaID string, expires time.Time) error {
-	if err := c.save(ctx, "media|"+account+"|"+key, mediaID, expires); err != nil {
-		return fmt.Errorf("save a media id of %s: %w", account, err)
+func (c *State) SaveMedia(ctx context.Context, appID, key, mediaID string, expires time.Time) error {
+	if err := c.save(ctx, "media|"+appID+"|"+key, mediaID, expires); err != nil {
+		return fmt.Errorf("save a media id of %s: %w", appID, err)
 	}
 	return nil
 }
