@@ -124,3 +124,41 @@ operators:
 		}
 	}
 }
+
+// TestServeConsoleExportHasThePeopleAndTheAccountsRules: the console's
+// download of a contact's conversation as a test is the scenario `wxflow
+// export-test` writes, the server's operators and teams and the
+// account's auto_close included: it had neither, so the download of a
+// conversation a flow handed to a team failed as it was (`assign: no team
+// "support" is declared`), and closed at the default 48h.
+func TestServeConsoleExportHasThePeopleAndTheAccountsRules(t *testing.T) {
+	b := srvStart(t, map[string]string{"handoff.yaml": srvHandoff}, `    auto_close: 30m
+admin:
+  listen: localhost:0
+  token: `+srvAdminToken+`
+teams:
+  support:
+operators:
+  amy:
+    teams: [support]
+    token: `+srvAmyToken+`
+`)
+	b.settled()
+	if status, _ := b.post(textXML("o_carol", time.Now().Unix(), 1, "person"), false); status != 200 {
+		t.Fatalf("carol's message: %d", status)
+	}
+	b.waitSent(1)
+	status, src := get(t, b.s.ConsoleURL()+"contacts/main/o_carol/test.yaml", srvAdminToken)
+	if status != http.StatusOK {
+		t.Fatalf("the download: %d %s", status, src)
+	}
+	for _, want := range []string{"auto_close: 30m", "operators:", "teams:"} {
+		if !strings.Contains(src, want) {
+			t.Errorf("the download lacks %q:\n%s", want, src)
+		}
+	}
+	b.writeFlow("carol.test.yaml", src)
+	if r := runCLI(t, "test", b.flows); r.code != exitOK || lastLine(r.stdout) != "1 passed, 0 failed" {
+		t.Fatalf("wxflow test on the download: exit %d\n%s%s\n--- the download:\n%s", r.code, r.stdout, r.stderr, src)
+	}
+}

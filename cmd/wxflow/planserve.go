@@ -27,13 +27,15 @@ func (s *server) plan(ctx context.Context) (*plan.Plan, error) {
 	return plan.Make(in), nil
 }
 
-// exportOptions are the time zone and the account's rules of a
-// contact's test exported from the console.
+// exportOptions are the time zone, the account's rules and the people of
+// a contact's test exported from the console: what `wxflow export-test`
+// writes with the server's config.
 func (s *server) exportOptions(account string) scenario.ExportOptions {
-	o := scenario.ExportOptions{Zone: s.cfg.Timezone, ZoneName: s.cfg.TimezoneName}
+	people := s.cfg.People()
+	o := scenario.ExportOptions{Zone: s.cfg.Timezone, ZoneName: s.cfg.TimezoneName, People: &people}
 	for _, a := range s.cfg.Accounts {
 		if a.ID == account {
-			o.Settings = a.Session
+			o.Settings, o.AutoClose = a.Session, a.AutoClose
 		}
 	}
 	return o
