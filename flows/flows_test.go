@@ -650,6 +650,44 @@ func TestLateSendSaysTheRealWait(t *testing.T) {
 	}
 }
 
+// TestMenuKeyOfOneAccount: menu push publishes menu.yaml to every
+// account, so with the config's accounts known a click key whose flows
+// all serve other accounts (account:) is warned of, naming the accounts
+// where it starts nothing; it was not, as some flow handled the key.
+func TestMenuKeyOfOneAccount(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	write := func(name, src string) { must(t, os.WriteFile(filepath.Join(dir, name), []byte(src), 0o644)) }
+	write("promo.yaml", "name: promo\naccount: main\ntriggers:\n  - menu: MENU_PROMO\nsteps:\n  - send: hi\n")
+	write("help.yaml", "name: help\ntriggers:\n  - menu: MENU_HELP\nsteps:\n  - send: hi\n")
+	write("shop.yaml", "name: shop\naccount: main\ntriggers:\n  - menu: MENU_SHOP\nsteps:\n  - send: hi\n")
+	write("shop_hk.yaml", "name: shop_hk\naccount: hk\ntriggers:\n  - menu: MENU_SHOP\nsteps:\n  - send: hi\n")
+	write("menu.yaml", "menu:\n  - { name: Promo, key: MENU_PROMO }\n  - { name: Help, key: MENU_HELP }\n  - { name: Shop, key: MENU_SHOP }\n")
+	warnings := func(opts flows.Options) []string {
+		diags, _, err := flows.Validate([]string{dir}, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, d := range diags {
+			if filepath.Base(d.File) == "menu.yaml" {
+				got = append(got, "menu.yaml:"+strings.SplitN(d.String(), ":", 2)[1])
+			}
+		}
+		return got
+	}
+	want := `menu.yaml:2:25: warning: no flow handles menu key "MENU_PROMO" on account hk (its flows serve main only) (wxflow menu push publishes this menu to every account: give hk a flow with the trigger - menu: MENU_PROMO (a flow without account: serves every account), or publish the menu with menu push --account)`
+	if got := warnings(flows.Options{Accounts: []string{"main", "hk"}}); strings.Join(got, "\n") != want {
+		t.Errorf("two accounts:\n%s\nwant:\n%s", strings.Join(got, "\n"), want)
+	}
+	// One account, or accounts unknown: nothing to say of the menu.
+	for _, accounts := range [][]string{{"main"}, nil} {
+		if got := warnings(flows.Options{Accounts: accounts}); len(got) != 0 {
+			t.Errorf("accounts %v: %v", accounts, got)
+		}
+	}
+}
+
 // TestFlowAccountChecked: a flow's account is an id a config could
 // declare (an error otherwise), and, when the config is known, one it
 // serves (a warning: the flow never starts); a typo was accepted in

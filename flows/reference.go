@@ -860,7 +860,7 @@ func (d *refDoc) menu() {
 		fmt.Sprintf("links starting with `https://` or `http://`, of at most %d bytes.", MenuMaxURLBytes),
 	})
 	d.p("Every problem of the file is reported: an unknown key in one button does not hide the others' problems or the limits. The file holds one menu: a second YAML document (after `---`) is an error, not ignored.")
-	d.p("It also warns when a click key has no flow with a matching `menu` trigger, and when a `menu` trigger names a key that is not in `menu.yaml` (or there is no `menu.yaml`). `wxflow menu push` publishes it to WeChat after the same checks (see docs/wechat.md).")
+	d.p("It also warns when a click key has no flow with a matching `menu` trigger (with the config known, `wxflow validate --config` and `serve`, also when the key's flows all name an `account:` and leave another account served without one: `menu push` publishes the one menu to every account), and when a `menu` trigger names a key that is not in `menu.yaml` (or there is no `menu.yaml`). `wxflow menu push` publishes it to WeChat after the same checks (see docs/wechat.md).")
 }
 
 func (d *refDoc) checks() {

@@ -2,9 +2,11 @@ package flows
 
 import (
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -247,7 +249,7 @@ func LoadDir(dir string, opts Options) (*Set, error) {
 			set.Diags = append(set.Diags, diags...)
 		}
 	}
-	set.Diags = append(set.Diags, crossCheck(set)...)
+	set.Diags = append(set.Diags, crossCheck(set, opts.Accounts)...)
 	set.Diags.Sort()
 	return set, nil
 }
@@ -334,8 +336,9 @@ func Validate(paths []string, opts Options) (diags Diagnostics, files int, err e
 
 // crossCheck finds the problems between the flows of a set: duplicate
 // names, start: naming a missing flow or forming a cycle, triggers that
-// tie, and menu keys without a flow or flows without a menu key.
-func crossCheck(set *Set) Diagnostics {
+// tie, and menu keys without a flow (on an account the config serves,
+// when accounts are known) or flows without a menu key.
+func crossCheck(set *Set, accounts []string) Diagnostics {
 	var diags Diagnostics
 	report := func(file string, at Pos, sev Severity, hint, format string, args ...any) {
 		diags = append(diags, Diagnostic{File: file, Line: at.Line, Col: at.Col, Severity: sev, Message: fmt.Sprintf(format, args...), Hint: hint})
@@ -358,7 +361,7 @@ func crossCheck(set *Set) Diagnostics {
 	checkStarts(flows, byName, names, report)
 	checkTies(flows, report)
 	lintFollowScan(flows, report)
-	checkMenu(set, flows, report)
+	checkMenu(set, flows, accounts, report)
 	return diags
 }
 
@@ -582,15 +585,18 @@ func checkTies(flows []*Flow, report reportFunc) {
 	}
 }
 
-// checkMenu compares menu.yaml's click keys with the flows' menu triggers.
-func checkMenu(set *Set, flows []*Flow, report reportFunc) {
+// checkMenu compares menu.yaml's click keys with the flows' menu
+// triggers. `wxflow menu push` publishes the one menu to every account:
+// with the accounts known (a config's), a key whose flows all serve other
+// accounts (account:) is a button that starts nothing on the others.
+func checkMenu(set *Set, flows []*Flow, accounts []string, report reportFunc) {
 	// A menu.yaml with errors is compared by the keys written in it, also
 	// those of buttons that have errors; one that is not YAML, not at all.
 	if set.menuBroken && set.Menu != nil && set.Menu.written == nil {
 		return
 	}
 	var menuTriggers []*Trigger
-	var triggerFiles []string
+	var triggerFiles, triggerAccounts []string
 	unsure := false // a trigger that did not parse may handle any key
 	for _, f := range flows {
 		unsure = unsure || f.menuUnsure
@@ -598,6 +604,7 @@ func checkMenu(set *Set, flows []*Flow, report reportFunc) {
 			if t.Kind == "menu" {
 				menuTriggers = append(menuTriggers, t)
 				triggerFiles = append(triggerFiles, f.File)
+				triggerAccounts = append(triggerAccounts, f.Account)
 			}
 		}
 	}
@@ -639,16 +646,33 @@ func checkMenu(set *Set, flows []*Flow, report reportFunc) {
 		return
 	}
 	for _, b := range buttons {
-		handled := false
-		for _, t := range menuTriggers {
+		handled, everyAccount := false, false
+		served := map[string]bool{}
+		for i, t := range menuTriggers {
 			if pattern, _ := t.Arg.(string); MatchGlob(pattern, b.Key) {
 				handled = true
-				break
+				everyAccount = everyAccount || triggerAccounts[i] == ""
+				served[triggerAccounts[i]] = true
 			}
 		}
 		if !handled {
 			report(set.Menu.File, b.KeyPos, SeverityWarning, "add a flow with the trigger - menu: "+b.Key,
 				"no flow handles menu key %q", b.Key)
+			continue
+		}
+		if everyAccount {
+			continue
+		}
+		var missing []string
+		for _, a := range accounts {
+			if !served[a] {
+				missing = append(missing, a)
+			}
+		}
+		if len(missing) > 0 {
+			report(set.Menu.File, b.KeyPos, SeverityWarning,
+				"wxflow menu push publishes this menu to every account: give "+strings.Join(missing, ", ")+" a flow with the trigger - menu: "+b.Key+" (a flow without account: serves every account), or publish the menu with menu push --account",
+				"no flow handles menu key %q on account %s (its flows serve %s only)", b.Key, strings.Join(missing, ", "), strings.Join(slices.Sorted(maps.Keys(served)), ", "))
 		}
 	}
 }
