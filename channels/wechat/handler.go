@@ -48,7 +48,8 @@ type CallbackAccount struct {
 	// Cipher fails.
 	Cipher, Previous *Cipher
 	// OriginalID is the account's gh_ id; when set, callbacks for another
-	// account are refused. Passive replies come from it (or from the
+	// account are refused (when not, those for the OriginalID of another
+	// account of the Handler). Passive replies come from it (or from the
 	// callback's ToUserName).
 	OriginalID string
 	// PassiveReply lets a flow's first message be the callback's answer.
@@ -100,6 +101,10 @@ type Handler struct {
 	cfg     HandlerConfig
 	log     *slog.Logger
 	rejects *rejectLog
+	// owners are the accounts by their original_id, for those that set
+	// one: a callback whose ToUserName is one of them is that account's
+	// only, also at the URL of an account without original_id.
+	owners map[string]string
 }
 
 // NewHandler returns the callback endpoint.
@@ -119,7 +124,13 @@ func NewHandler(cfg HandlerConfig) *Handler {
 	if cfg.StoreWait <= 0 {
 		cfg.StoreWait = replyDeadline
 	}
-	return &Handler{cfg: cfg, log: cfg.Logger, rejects: newRejectLog(cfg.Logger, cfg.Clock, cfg.RejectLogLimit)}
+	owners := map[string]string{}
+	for id, acc := range cfg.Accounts {
+		if acc != nil && acc.OriginalID != "" {
+			owners[acc.OriginalID] = id
+		}
+	}
+	return &Handler{cfg: cfg, log: cfg.Logger, rejects: newRejectLog(cfg.Logger, cfg.Clock, cfg.RejectLogLimit), owners: owners}
 }
 
 // Prefix is the path the callback endpoint serves under.
@@ -257,6 +268,13 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, id string) (chan
 	}
 	if acc.OriginalID != "" && cb.ToUserName != acc.OriginalID {
 		return "", 0, reject(http.StatusBadRequest, checkRecipient, "callback for another account (ToUserName "+cb.ToUserName+")")
+	}
+	if owner, ok := h.owners[cb.ToUserName]; ok && acc.OriginalID == "" && owner != acc.ID {
+		// An account without original_id takes any ToUserName, but not
+		// another account's: its admin console has this account's URL
+		// (and the same token), and its followers would become this
+		// account's contacts, answered with this account's token.
+		return "", 0, reject(http.StatusBadRequest, checkRecipient, "callback for account "+owner+" (ToUserName "+cb.ToUserName+"): its admin console has this account's URL")
 	}
 	ev := cb.Event(acc.ID)
 	if !acc.PassiveReply {

@@ -1180,3 +1180,31 @@ func TestHandlerStoreWait(t *testing.T) {
 		t.Fatal("a passive reply decided after the 503 was never finished (its message would wait for ever)")
 	}
 }
+
+// TestHandlerRefusesAnotherAccountsRecipient: an account without
+// original_id takes a callback for any ToUserName but another configured
+// account's: one whose admin console was given this account's URL (and
+// the same token) had its followers stored as this account's contacts,
+// answered with this account's token. Its own callbacks still pass.
+func TestHandlerRefusesAnotherAccountsRecipient(t *testing.T) {
+	t.Parallel()
+	open := &wechat.CallbackAccount{ID: "open", Token: hdlToken}
+	env := hdlSetup(t, nil, open, hdlPlainAccount())
+	q := hdlQuery(hdlToken, hdlTS, "n1")
+	if a := env.post(t, "open", q, hdlText(hdlOrigID, "hello", "1001")); a.status != http.StatusBadRequest {
+		t.Fatalf("%s's callback at open's URL: %d %s, want 400", hdlAccount, a.status, a.body)
+	}
+	if !strings.Contains(env.log.String(), "callback for account "+hdlAccount+" (ToUserName "+hdlOrigID+")") {
+		t.Errorf("the log does not say whose callback it was:\n%s", env.log.String())
+	}
+	hdlNoEvents(t, env)
+	q = hdlQuery(hdlToken, hdlTS, "n2")
+	if a := env.post(t, "open", q, hdlText("gh_ownid000001", "hello", "1002")); a.status != http.StatusOK {
+		t.Fatalf("open's own callback: %d %s", a.status, a.body)
+	}
+	q = hdlQuery(hdlToken, hdlTS, "n3")
+	if a := env.post(t, hdlAccount, q, hdlText(hdlOrigID, "hello", "1003")); a.status != http.StatusOK {
+		t.Fatalf("%s's callback at its URL: %d %s", hdlAccount, a.status, a.body)
+	}
+	hdlWantEvents(t, env, hdlTextEvent("open", "hello", "1002"), hdlTextEvent(hdlAccount, "hello", "1003"))
+}
