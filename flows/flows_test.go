@@ -688,6 +688,39 @@ func TestMenuKeyOfOneAccount(t *testing.T) {
 	}
 }
 
+// TestStartOfOneAccountsFlow: with the config's accounts known, a flow of
+// every account whose top-level start: (without if:) names a flow of one
+// account is warned of, as the runs of the other accounts' contacts fail
+// there; it was not (a flow of another account starting it is an error).
+func TestStartOfOneAccountsFlow(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	write := func(name, src string) { must(t, os.WriteFile(filepath.Join(dir, name), []byte(src), 0o644)) }
+	write("promo.yaml", "name: promo\naccount: main\ntriggers: []\nsteps:\n  - send: hi\n")
+	write("go.yaml", "name: go\ntriggers:\n  - keyword: [go]\nsteps:\n  - start: promo\n  - start: promo\n    if: account.id == \"main\"\n")
+	write("main_go.yaml", "name: main_go\naccount: main\ntriggers:\n  - keyword: [main]\nsteps:\n  - start: promo\n")
+	validate := func(accounts []string) []string {
+		diags, _, err := flows.Validate([]string{dir}, flows.Options{Accounts: accounts})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, d := range diags {
+			got = append(got, filepath.Base(d.File)+":"+strings.SplitN(d.String(), ":", 2)[1])
+		}
+		return got
+	}
+	want := `go.yaml:5:12: warning: flow "promo" serves account main only: the run of a contact of hk fails at this start (give this flow account: main, or the step if: account.id == "main")`
+	if got := validate([]string{"main", "hk"}); strings.Join(got, "\n") != want {
+		t.Errorf("two accounts:\n%s\nwant:\n%s", strings.Join(got, "\n"), want)
+	}
+	for _, accounts := range [][]string{{"main"}, nil} {
+		if got := validate(accounts); len(got) != 0 {
+			t.Errorf("accounts %v: %v", accounts, got)
+		}
+	}
+}
+
 // TestFlowAccountChecked: a flow's account is an id a config could
 // declare (an error otherwise), and, when the config is known, one it
 // serves (a warning: the flow never starts); a typo was accepted in

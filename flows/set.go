@@ -358,7 +358,7 @@ func crossCheck(set *Set, accounts []string) Diagnostics {
 		byName[f.Name] = f
 		names = append(names, f.Name)
 	}
-	checkStarts(flows, byName, names, report)
+	checkStarts(flows, byName, names, accounts, report)
 	checkTies(flows, report)
 	lintFollowScan(flows, report)
 	checkMenu(set, flows, accounts, report)
@@ -390,8 +390,11 @@ func (f *Flow) triggersParsed() []*Trigger {
 type reportFunc func(file string, at Pos, sev Severity, hint, format string, args ...any)
 
 // checkStarts checks every `start:` names a flow, and that flows do not
-// start each other in a cycle.
-func checkStarts(flows []*Flow, byName map[string]*Flow, names []string, report reportFunc) {
+// start each other in a cycle. With the config's accounts known, a flow of
+// every account that starts a flow of one, unconditionally (a step of the
+// top level without if:), is warned of: the runs of the other accounts'
+// contacts fail there.
+func checkStarts(flows []*Flow, byName map[string]*Flow, names []string, accounts []string, report reportFunc) {
 	type startUse struct {
 		step *Step
 		to   string
@@ -418,6 +421,19 @@ func checkStarts(flows []*Flow, byName map[string]*Flow, names []string, report 
 			if target.Account != "" && f.Account != "" && target.Account != f.Account {
 				report(f.File, startFlowPos(s), SeverityError, fmt.Sprintf("a run starts flows for its own contact: start a flow of account %s, or one without account:", f.Account),
 					"flow %q serves account %s, and this flow account %s", to, target.Account, f.Account)
+			}
+			if target.Account != "" && f.Account == "" && s.If == nil && slices.Contains(f.Steps, s) {
+				var others []string
+				for _, a := range accounts {
+					if a != target.Account {
+						others = append(others, a)
+					}
+				}
+				if len(others) > 0 {
+					report(f.File, startFlowPos(s), SeverityWarning,
+						fmt.Sprintf("give this flow account: %s, or the step if: account.id == %q", target.Account, target.Account),
+						"flow %q serves account %s only: the run of a contact of %s fails at this start", to, target.Account, strings.Join(others, ", "))
+				}
 			}
 			checkStartVars(f, vars, target, report)
 			starts[f.Name] = append(starts[f.Name], startUse{s, to})
