@@ -221,6 +221,14 @@ func (o *benchOptions) check(fl *flag.FlagSet) string {
 	if !o.aes && o.aesKey != "" {
 		return "--aes-key without --aes: add --aes to post encrypted callbacks"
 	}
+	if _, inURL, ok := strings.Cut(o.url, "/wechat/"); ok && o.account != "" {
+		// The URL's account is the one posted to: another --account
+		// was ignored, and the callbacks, signed with that account's
+		// token, were all refused as another account's.
+		if inURL = strings.Trim(strings.SplitN(inURL, "?", 2)[0], "/"); inURL != o.account {
+			return fmt.Sprintf("--account %s, but --url posts to /wechat/%s: give one of them", o.account, inURL)
+		}
+	}
 	if o.account == "" {
 		o.account = "main"
 	}

@@ -13,7 +13,8 @@ import (
 )
 
 // TestBenchNodesUsage: --nodes and --writers need PostgreSQL, a soak
-// does not run on it, and none goes with --url.
+// does not run on it, and none goes with --url; --account goes with a
+// --url that names no other account.
 func TestBenchNodesUsage(t *testing.T) {
 	for _, c := range []struct {
 		args []string
@@ -28,6 +29,8 @@ func TestBenchNodesUsage(t *testing.T) {
 		{[]string{"--writers", "-1", "--database", "postgres://u@h/db"}, "must be at least 1"},
 		{[]string{"--url", "http://127.0.0.1:1", "--token", "x", "--writers", "2"}, "--writers is for the server"},
 		{[]string{"--url", "http://127.0.0.1:1", "--token", "x", "--database", "postgres://u@h/db"}, "--database is for the server"},
+		// The URL names the account: another --account was ignored.
+		{[]string{"--url", "http://127.0.0.1:1/wechat/main", "--token", "x", "--account", "hk"}, "--account hk, but --url posts to /wechat/main"},
 	} {
 		r := runCLI(t, append([]string{"bench"}, c.args...)...)
 		if r.code != exitUsage || !strings.Contains(r.stderr, c.want) {
