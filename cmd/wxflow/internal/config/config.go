@@ -1538,8 +1538,9 @@ func (p *parser) accounts(n *yaml.Node) []AccountConfig {
 		return nil
 	}
 	var out []AccountConfig
-	ids := map[string]int{}    // id -> line
-	appIDs := map[string]int{} // app_id -> index in out
+	ids := map[string]int{}     // id -> line
+	appIDs := map[string]int{}  // app_id -> index in out
+	origIDs := map[string]int{} // original_id -> index in out
 	for _, item := range n.Content {
 		a, m, ok := p.account(item)
 		if !ok {
@@ -1557,6 +1558,13 @@ func (p *parser) accounts(n *yaml.Node) []AccountConfig {
 				p.errorf(m.get("app_id"), "give each Official Account one entry", "app_id %s is also the app_id of account %q (line %d)", a.AppID, out[i].ID, out[i].Line)
 			} else {
 				appIDs[a.AppID] = len(out)
+			}
+		}
+		if a.OriginalID != "" {
+			if i, dup := origIDs[a.OriginalID]; dup {
+				p.errorf(m.get("original_id"), "each Official Account has its own original ID (gh_...): callbacks are told apart by it", "original_id %s is also the original_id of account %q (line %d)", a.OriginalID, out[i].ID, out[i].Line)
+			} else {
+				origIDs[a.OriginalID] = len(out)
 			}
 		}
 		out = append(out, a)

@@ -422,6 +422,10 @@ wxflow.yaml:5:11: error: account id "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa" must be 
 			"  - { id: main, app_id: wx0000000000000002, app_secret: s, token: abc }\n", `
 wxflow.yaml:3:25: error: app_id wx0000000000000001 is also the app_id of account "main" (line 2) (give each Official Account one entry)
 wxflow.yaml:4:11: error: account id "main" is used twice (it is first given at line 2; ids name the callback URL /wechat/{id} and must differ)`},
+		{"duplicate original_id", "accounts:\n" +
+			"  - { id: main, app_id: wx0000000000000001, app_secret: s, token: abc, original_id: gh_0123456789ab }\n" +
+			"  - { id: shop, app_id: wx0000000000000002, app_secret: s, token: abc, original_id: gh_0123456789ab }\n", `
+wxflow.yaml:3:85: error: original_id gh_0123456789ab is also the original_id of account "main" (line 2) (each Official Account has its own original ID (gh_...): callbacks are told apart by it)`},
 		{"duplicate account key", with("token: other"), `
 wxflow.yaml:6:5: error: duplicate key "token" in an account (it is first given at line 5)`},
 		{"bad app_id", account("id: main", "app_id: wx0123", "app_secret: s", "token: abc"), `
