@@ -46,10 +46,9 @@ func runPlan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if *flowsDir != "" {
 		cfg.Flows = *flowsDir
 	}
-	opts := flows.Options{Regions: map[string]string{}, CheckSecrets: true, Secrets: cfg.Secrets.Names()}
-	for _, a := range cfg.Accounts {
-		opts.Regions[a.ID] = a.Region
-	}
+	// The folder as serve's reload loads it: a folder it refuses (a
+	// secret, operator or team the config does not declare) has errors.
+	opts := flowLoadOptions(cfg)
 	set, err := flows.LoadDir(cfg.Flows, opts)
 	if err != nil {
 		fmt.Fprintf(stderr, "wxflow plan: %v\n", err)

@@ -268,6 +268,20 @@ const (
 	sandboxBobToken = "bob-sandbox-token"
 )
 
+// flowLoadOptions are the options serve loads the config's flows with
+// (wxflow plan checks a folder with them too): the accounts' regions and
+// sessions, and only the secrets, operators and teams the config
+// declares.
+func flowLoadOptions(cfg *config.Config) flows.Options {
+	opt := flows.Options{Regions: map[string]string{}, CheckSecrets: true, Secrets: cfg.Secrets.Names(), People: cfg.FlowPeople()}
+	for _, a := range cfg.Accounts {
+		opt.Regions[a.ID] = a.Region
+		opt.Accounts = append(opt.Accounts, a.ID)
+	}
+	sessionOptions(&opt, cfg)
+	return opt
+}
+
 // newServer builds everything serve runs and loads the flows; a flow
 // folder with errors stops it here.
 func newServer(ctx context.Context, cfg *config.Config, o serverOptions) (*server, error) {
@@ -279,7 +293,7 @@ func newServer(ctx context.Context, cfg *config.Config, o serverOptions) (*serve
 	}
 	// Flows may read only the secrets the config declares, and assign
 	// only its operators and teams.
-	s := &server{cfg: cfg, log: o.Logger, fenced: make(chan struct{}), loadOpt: flows.Options{Regions: map[string]string{}, CheckSecrets: true, Secrets: cfg.Secrets.Names(), People: cfg.FlowPeople()}}
+	s := &server{cfg: cfg, log: o.Logger, fenced: make(chan struct{}), loadOpt: flowLoadOptions(cfg)}
 	warnShortSecrets(s.log, cfg.Secrets)
 	s.metrics = metrics.New(func() engine.Stats { return s.engine.Stats() })
 	s.metrics.SetBuild(build.Version, build.Go)
@@ -363,8 +377,6 @@ func (s *server) openAccounts(ctx context.Context, o serverOptions) (http.Handle
 		settings := a.Session
 		settings.Region = a.Region
 		accounts[a.ID] = &wechat.ChannelAccount{Client: client, Settings: settings, Breaker: o.Breaker}
-		s.loadOpt.Regions[a.ID] = a.Region
-		s.loadOpt.Accounts = append(s.loadOpt.Accounts, a.ID)
 		ca := &wechat.CallbackAccount{ID: a.ID, Token: a.Token, OriginalID: a.OriginalID, PassiveReply: cfg.PassiveReply(a)}
 		if a.AESKey != "" {
 			if ca.Cipher, err = wechat.NewCipher(a.AESKey, a.AppID); err == nil && a.AESKeyPrevious != "" {
@@ -377,7 +389,6 @@ func (s *server) openAccounts(ctx context.Context, o serverOptions) (http.Handle
 		}
 		handlerAccounts[a.ID] = ca
 	}
-	sessionOptions(&s.loadOpt, cfg)
 	s.engine, err = engine.New(engine.Config{
 		Store: st, Channel: wechat.NewChannel(accounts), Clock: o.Clock, Zone: cfg.Timezone, Logger: o.Logger, LoadOptions: s.loadOpt,
 		Secrets: cfg.Secrets,
