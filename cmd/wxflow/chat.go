@@ -41,7 +41,7 @@ const chatHelp = `Type a message and press Enter to send it. Commands:
   /wait DURATION         let time pass (90s, 30m, 2h, 3d); due timers fire
   /state                 show the window, the quota left, runs, tags and fields
   /help                  show this help
-  /quit                  leave (so does end of input)
+  /quit                  leave (so do Ctrl-D, end of input, and Ctrl-C)
 A line starting with // sends the text after the first /.`
 
 // runChat is `wxflow chat`: an interactive chat with the flows of a folder
@@ -156,27 +156,47 @@ func chat(ctx context.Context, args []string, in io.Reader, stdout, stderr io.Wr
 	}
 	fmt.Fprintln(stdout, "Type a message, or /follow to start; /help lists the commands.")
 	prompt := isTerminal(in)
-	lines := bufio.NewScanner(in)
-	lines.Buffer(make([]byte, 64<<10), 1<<20)
+	// The lines are read aside, so that Ctrl-C (ctx done) leaves while
+	// the chat waits for one.
+	lines, readErr := make(chan string), make(chan error, 1)
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		sc := bufio.NewScanner(in)
+		sc.Buffer(make([]byte, 64<<10), 1<<20)
+		for sc.Scan() {
+			select {
+			case lines <- sc.Text():
+			case <-done:
+				return
+			}
+		}
+		readErr <- sc.Err()
+		close(lines)
+	}()
 	for {
 		if prompt {
 			fmt.Fprint(stdout, "> ")
 		}
-		if !lines.Scan() {
-			break
-		}
-		if quit := c.handle(lines.Text()); quit {
-			break
-		}
-		if ctx.Err() != nil {
-			break
+		select {
+		case <-ctx.Done():
+			if prompt {
+				fmt.Fprintln(stdout)
+			}
+			return exitOK
+		case line, ok := <-lines:
+			if !ok {
+				if err := <-readErr; err != nil {
+					fmt.Fprintf(stderr, "wxflow chat: %v\n", err)
+					return exitProblems
+				}
+				return exitOK
+			}
+			if quit := c.handle(line); quit || ctx.Err() != nil {
+				return exitOK
+			}
 		}
 	}
-	if err := lines.Err(); err != nil {
-		fmt.Fprintf(stderr, "wxflow chat: %v\n", err)
-		return exitProblems
-	}
-	return exitOK
 }
 
 // isTerminal reports whether r is an interactive terminal, which gets a

@@ -3,9 +3,12 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 )
 
 // chatScript runs `wxflow chat ARGS...` with input as what is typed.
@@ -262,4 +265,40 @@ func TestChatPeople(t *testing.T) {
 	if want := `(run 1 of h failed: assign (line 4): assign: no team "sales" is declared)`; !strings.Contains(r.stdout, want) {
 		t.Errorf("stdout lacks %q:\n%s", want, r.stdout)
 	}
+}
+
+// TestChatLeavesOnInterrupt: Ctrl-C (the context canceled) leaves the
+// chat while it waits for a line; it went on waiting, and the next line
+// was answered "(error: context canceled)" before the chat left.
+func TestChatLeavesOnInterrupt(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithCancel(context.Background())
+	pipe, typing := io.Pipe()
+	t.Cleanup(func() { typing.Close() })
+	in := &readSignal{r: pipe, reading: make(chan struct{})}
+	var stdout, stderr bytes.Buffer
+	done := make(chan int)
+	go func() { done <- chat(ctx, []string{"--flows", examplesDir}, in, &stdout, &stderr) }()
+	<-in.reading // nothing typed: the chat waits for a line
+	cancel()
+	select {
+	case code := <-done:
+		if code != exitOK || strings.Contains(stdout.String(), "context canceled") {
+			t.Errorf("exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout.String(), stderr.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the chat still waits for a line after Ctrl-C")
+	}
+}
+
+// readSignal closes reading at the first Read.
+type readSignal struct {
+	r       io.Reader
+	once    sync.Once
+	reading chan struct{}
+}
+
+func (s *readSignal) Read(p []byte) (int, error) {
+	s.once.Do(func() { close(s.reading) })
+	return s.r.Read(p)
 }
