@@ -158,20 +158,11 @@ func chat(ctx context.Context, args []string, in io.Reader, stdout, stderr io.Wr
 	prompt := isTerminal(in)
 	// The lines are read aside, so that Ctrl-C (ctx done) leaves while
 	// the chat waits for one.
-	lines, readErr := make(chan string), make(chan error, 1)
+	lines, readErr := make(chan typedLine), make(chan error, 1)
 	done := make(chan struct{})
 	defer close(done)
 	go func() {
-		sc := bufio.NewScanner(in)
-		sc.Buffer(make([]byte, 64<<10), 1<<20)
-		for sc.Scan() {
-			select {
-			case lines <- sc.Text():
-			case <-done:
-				return
-			}
-		}
-		readErr <- sc.Err()
+		readErr <- readChatLines(in, lines, done)
 		close(lines)
 	}()
 	for {
@@ -192,9 +183,57 @@ func chat(ctx context.Context, args []string, in io.Reader, stdout, stderr io.Wr
 				}
 				return exitOK
 			}
-			if quit := c.handle(line); quit || ctx.Err() != nil {
+			if line.long > 0 {
+				c.say(fmt.Sprintf("not sent: the line is %d bytes long, more than %d", line.long, maxChatLine))
+				continue
+			}
+			if quit := c.handle(line.text); quit || ctx.Err() != nil {
 				return exitOK
 			}
+		}
+	}
+}
+
+// maxChatLine is the longest line the chat takes, in bytes.
+const maxChatLine = 1 << 20
+
+// typedLine is a line typed, or the length of one too long to take.
+type typedLine struct {
+	text string
+	long int
+}
+
+// readChatLines sends the lines of in (without their line ending) until
+// its end or done; a line longer than maxChatLine is sent as its length
+// only, and reading goes on after it.
+func readChatLines(in io.Reader, lines chan<- typedLine, done <-chan struct{}) error {
+	r := bufio.NewReaderSize(in, 64<<10)
+	var buf []byte
+	n := 0
+	for {
+		frag, more, err := r.ReadLine()
+		if err != nil {
+			if err == io.EOF {
+				return nil
+			}
+			return err
+		}
+		n += len(frag)
+		if n <= maxChatLine {
+			buf = append(buf, frag...)
+		}
+		if more {
+			continue
+		}
+		l := typedLine{text: string(buf)}
+		if n > maxChatLine {
+			l = typedLine{long: n}
+		}
+		buf, n = buf[:0], 0
+		select {
+		case lines <- l:
+		case <-done:
+			return nil
 		}
 	}
 }

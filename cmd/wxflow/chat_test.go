@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"path/filepath"
 	"strings"
@@ -301,4 +302,22 @@ type readSignal struct {
 func (s *readSignal) Read(p []byte) (int, error) {
 	s.once.Do(func() { close(s.reading) })
 	return s.r.Read(p)
+}
+
+// TestChatSkipsOverlongLines: a line longer than the chat takes is not
+// sent, and the chat goes on; it ended the chat, exit 1 with
+// "bufio.Scanner: token too long", and the lines after it were lost.
+func TestChatSkipsOverlongLines(t *testing.T) {
+	t.Parallel()
+	r := chatScript(t, strings.Repeat("a", maxChatLine+10)+"\n/follow\n", "--flows", examplesDir)
+	if r.code != exitOK || r.stderr != "" ||
+		!strings.Contains(r.stdout, fmt.Sprintf("(not sent: the line is %d bytes long, more than %d)\n", maxChatLine+10, maxChatLine)) ||
+		!strings.Contains(r.stdout, "bot: Welcome! Tap Help in the menu, or just write to us.\n") {
+		t.Errorf("exit %d\nstdout:\n%.2000s\nstderr:\n%s", r.code, r.stdout, r.stderr)
+	}
+	// A line of the longest length is taken.
+	r = chatScript(t, "//"+strings.Repeat("a", maxChatLine-2)+"\n", "--flows", examplesDir)
+	if r.code != exitOK || strings.Contains(r.stdout, "not sent: the line") {
+		t.Errorf("the longest line: exit %d\nstdout:\n%.2000s\nstderr:\n%s", r.code, r.stdout, r.stderr)
+	}
 }
