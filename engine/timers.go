@@ -496,7 +496,14 @@ func (w *work) scheduleContact(st triggers.ScheduleTrigger, p *program, due time
 	if err != nil {
 		return err
 	}
-	ev := eventEnvAt("schedule", w.now)
+	// The firing's time: on a node whose clock is behind the firing
+	// node's (a firing queued for this node's contact), its due time,
+	// so that the firing's run is known as its own (scheduleApplies).
+	at := w.now
+	if at.Before(due) {
+		at = due
+	}
+	ev := eventEnvAt("schedule", at)
 	ok, err := w.scheduleApplies(cs, p.flow, due, triggers.Audience(st.Trigger), ev)
 	if err != nil || !ok {
 		return err
@@ -562,7 +569,10 @@ func (w *work) scheduleApplies(cs *contactState, f *flows.Flow, due time.Time, a
 		return false, err
 	}
 	if len(runs) > 0 {
-		if last := runs[0].State.Event; last != nil && last.Type == "schedule" && !last.At.Before(due) && !runs[0].StartedAt.Before(due) {
+		// (Its event's time, not when it started: on a node whose clock
+		// is behind the firing node's, this firing's run started before
+		// the due time by this clock; scheduleContact.)
+		if last := runs[0].State.Event; last != nil && last.Type == "schedule" && !last.At.Before(due) {
 			return false, nil
 		}
 	}

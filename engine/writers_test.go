@@ -354,3 +354,63 @@ func TestQueuedFiringOfAMovedSchedule(t *testing.T) {
 		t.Fatalf("delivered %v, want the queued firing before the next message", got)
 	}
 }
+
+// TestQueuedFiringOnANodeBehindIsNotRepeated: a schedule's firing queued
+// twice for a contact (the firing node stopped between two pages and
+// started the firing again, queueing the first page's contacts once
+// more) starts the flow once on the lane's holder also when the holder's
+// clock is behind the firing node's: the run the first item started
+// counts as the firing's though this node's clock had not reached the
+// firing's due time. It was taken for an older firing's (its time,
+// this node's, was before the due time) and the contact got the digest
+// twice (found by a helper giving two nodes clocks 5 minutes apart).
+func TestQueuedFiringOnANodeBehindIsNotRepeated(t *testing.T) {
+	e, ch, clock, dsn, _ := startWriters(t, 2)
+	ctx := context.Background()
+	var set flows.Set
+	for name, src := range map[string]string{"echo.yaml": writersFlows["echo.yaml"],
+		"digest.yaml": "name: digest\ntriggers:\n  - schedule: {cron: \"0 9 * * *\"}\nsteps:\n  - send: \"Your digest\"\n"} {
+		f, diags := flows.LoadFile(filepath.Join(t.TempDir(), name), []byte(src), flows.Options{})
+		if diags.HasErrors() {
+			t.Fatalf("flows: %v", diags.Err())
+		}
+		set.Flows = append(set.Flows, f)
+	}
+	if err := e.Load(ctx, &set); err != nil {
+		t.Fatal(err)
+	}
+	key := triggers.NewIndex(set.Flows).Schedules()[0].Key
+	const who = "reader"
+	if err := e.Ingest(ctx, channels.Event{Account: "main", Contact: who, Kind: channels.Text, Text: "hi", MsgID: "m1"}); err != nil {
+		t.Fatal(err)
+	}
+	// The other node's clock is 5 minutes ahead of this one's: its
+	// firing came due while this clock reads 5 minutes earlier.
+	due := clock.Now().Add(5 * time.Minute)
+	other, err := postgres.Open(ctx, dsn, postgres.Options{NodeName: "other"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	for i, text := range []string{"again", "more"} {
+		q := &engine.Queued{Kind: engine.QueuedSchedule, Account: "main", Contact: who, Name: key, Due: due,
+			Lane: engine.LaneOf("main", who), QueuedAt: due}
+		if err := other.Update(ctx, func(tx engine.Tx) error { return tx.(engine.QueueTx).QueueItem(q) }); err != nil {
+			t.Fatal(err)
+		}
+		// The contact's next message makes its writer take the queue.
+		if err := e.Ingest(ctx, channels.Event{Account: "main", Contact: who, Kind: channels.Text, Text: text, MsgID: fmt.Sprint("m", i+2)}); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.Sync(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var got []string
+	for _, d := range ch.DeliveredTo("main", who) {
+		got = append(got, d.Message.Text)
+	}
+	if !slices.Equal(got, []string{"hi", "Your digest", "again", "more"}) {
+		t.Fatalf("delivered %v, want the firing's digest once", got)
+	}
+}
