@@ -384,3 +384,56 @@ func TestScheduleFollowsTheServersZone(t *testing.T) {
 		t.Fatalf("server fired %d times before 09:00 in Kolkata", n)
 	}
 }
+
+// jumpClock is a virtual clock whose reading can jump by an offset, also
+// backwards (a VirtualClock never goes back): a machine's clock set
+// wrong and right again.
+type jumpClock struct {
+	*engine.VirtualClock
+	off atomic.Int64
+}
+
+func (c *jumpClock) Now() time.Time { return c.VirtualClock.Now().Add(time.Duration(c.off.Load())) }
+
+// TestScheduleAfterAClockSetRightAgain: a schedule fired while the
+// server's clock ran a year ahead fires again at its next time once the
+// clock is set right, and one fired by a clock 5 minutes ahead does not
+// fire again when the clock goes back over its time. Its next due time,
+// computed from the clock a year ahead, was kept, and the schedule did
+// not fire for a year (found by a helper setting the clock back).
+func TestScheduleAfterAClockSetRightAgain(t *testing.T) {
+	t.Parallel()
+	clock := &jumpClock{VirtualClock: engine.NewVirtualClock(t0)}
+	h := newHarnessWith(t, map[string]string{"digest.yaml": digest, "welcome.yaml": vipWelcome},
+		opts{tune: func(c *engine.Config) { c.Clock = clock }})
+	clock.VirtualClock = h.clock
+	vips(h)
+	clock.off.Store(int64(365 * 24 * time.Hour)) // a year ahead
+	h.fire()
+	if got := fmt.Sprint(h.digests()); got != "map[alice:1 dave:1]" {
+		t.Fatalf("runs with the clock a year ahead %s", got)
+	}
+	clock.off.Store(0) // set right again
+	h.fire()
+	h.clock.Set(time.Date(2026, 11, 21, 8, 56, 0, 0, time.UTC))
+	h.fire()
+	if got := fmt.Sprint(h.digests()); got != "map[alice:1 dave:1]" {
+		t.Fatalf("runs before 9:00 %s", got)
+	}
+	clock.off.Store(int64(5 * time.Minute)) // 9:01: it fires
+	h.fire()
+	if got := fmt.Sprint(h.digests()); got != "map[alice:2 dave:2]" {
+		t.Fatalf("runs at 9:00 the next day %s", got)
+	}
+	clock.off.Store(0) // 8:56 again: 9:00 fired already
+	h.fire()
+	h.advance(10 * time.Minute)
+	if got := fmt.Sprint(h.digests()); got != "map[alice:2 dave:2]" {
+		t.Fatalf("runs once the clock passed 9:00 again %s", got)
+	}
+	h.clock.Set(time.Date(2026, 11, 22, 9, 0, 0, 0, time.UTC))
+	h.fire()
+	if got := fmt.Sprint(h.digests()); got != "map[alice:3 dave:3]" {
+		t.Fatalf("runs the day after %s", got)
+	}
+}

@@ -434,6 +434,14 @@ func (e *Engine) fireSchedules(ctx context.Context) error {
 					return err
 				}
 				at, ok := stored[st.Key]
+				if ok && pageDue.IsZero() && at.After(w.now) {
+					if next := triggers.Next(st.Trigger, w.now, e.cfg.Zone); !next.IsZero() && afterNext(st, next, at, e.cfg.Zone) {
+						// Computed by a clock ahead of this one (set
+						// right since): due at its next time from now.
+						w.quiet = false
+						return w.tx.SetSchedule(st.Key, next)
+					}
+				}
 				if !ok || at.IsZero() || at.After(w.now) || (!pageDue.IsZero() && !at.Equal(pageDue)) {
 					// Not due, fired meanwhile, or never (zero: the cron
 					// has no next time, triggers.Next).
@@ -457,6 +465,19 @@ func (e *Engine) fireSchedules(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// afterNext reports whether a schedule's stored due time at is later
+// than its time after next (its next time from now): no clock that only
+// went forward stored it, since every due time is a next time from the
+// clock's now of then. It was computed while the clock ran ahead (a
+// wrong clock set right again, or another node's clock ahead by more
+// than the cron's period); one time later is kept, so that a firing the
+// clock ahead of this one fired (the clocks 5 minutes apart around its
+// time) is not made again.
+func afterNext(st triggers.ScheduleTrigger, next, at time.Time, zone *time.Location) bool {
+	then := triggers.Next(st.Trigger, next, zone)
+	return !then.IsZero() && at.After(then)
 }
 
 // scheduleRuns starts a schedule's flow, for its firing of due, for one
@@ -571,8 +592,14 @@ func (w *work) scheduleApplies(cs *contactState, f *flows.Flow, due time.Time, a
 	if len(runs) > 0 {
 		// (Its event's time, not when it started: on a node whose clock
 		// is behind the firing node's, this firing's run started before
-		// the due time by this clock; scheduleContact.)
-		if last := runs[0].State.Event; last != nil && last.Type == "schedule" && !last.At.Before(due) {
+		// the due time by this clock; scheduleContact.) A run whose time
+		// is later than now and the due time was started while the clock
+		// ran ahead (set right since): not by this firing.
+		latest := w.now
+		if latest.Before(due) {
+			latest = due
+		}
+		if last := runs[0].State.Event; last != nil && last.Type == "schedule" && !last.At.Before(due) && !last.At.After(latest) {
 			return false, nil
 		}
 	}
