@@ -330,3 +330,43 @@ func TestFirstSeenThroughAMenuLinkFollows(t *testing.T) {
 		}
 	}
 }
+
+// TestTimersAfterAClockJumpForward: a clock that jumps forward (an NTP
+// fix after a VM resumes) fires every timer it passed at once, each send
+// checked against the window at the new time: the window opened 48h30m
+// before has closed, the one opened 1h30m before has not.
+func TestTimersAfterAClockJumpForward(t *testing.T) {
+	t.Parallel()
+	clock := &jumpClock{VirtualClock: engine.NewVirtualClock(t0)}
+	h := newHarnessWith(t, map[string]string{"later.yaml": `name: later
+triggers: [{keyword: [later]}]
+steps:
+  - wait: 1h
+  - send: "an hour later"
+`}, opts{tune: func(c *engine.Config) { c.Clock = clock }})
+	clock.VirtualClock = h.clock
+	h.send(channels.Event{Kind: channels.Text, Contact: "alice", Text: "later", At: clock.Now()})
+	clock.off.Store(int64(47 * time.Hour))
+	h.send(channels.Event{Kind: channels.Text, Contact: "bob", Text: "later", At: clock.Now()})
+	clock.off.Store(int64(48*time.Hour + 30*time.Minute))
+	h.fire()
+	if got := h.transcript(); got != "an hour later [failed window_closed]" {
+		t.Fatalf("alice's %q", got)
+	}
+	if got := transcript(h.outboxOf("bob")); got != "an hour later" {
+		t.Fatalf("bob's %q", got)
+	}
+	if n := len(h.runs("later")); n != 2 {
+		t.Fatalf("%d runs", n)
+	}
+	for _, r := range h.runs("later") {
+		if r.Status.Active() {
+			t.Fatalf("run of %s %s after the jump", r.Contact, r.Status)
+		}
+	}
+	clock.off.Store(0) // and back: nothing fires again
+	h.fire()
+	if got := h.transcript() + " / " + transcript(h.outboxOf("bob")); got != "an hour later [failed window_closed] / an hour later" {
+		t.Fatalf("after the jump back %q", got)
+	}
+}
