@@ -395,6 +395,13 @@ type jumpClock struct {
 
 func (c *jumpClock) Now() time.Time { return c.VirtualClock.Now().Add(time.Duration(c.off.Load())) }
 
+// over makes the engine's clock c, over the harness's virtual clock (a
+// harness's tune: set before the engine starts, which reads it).
+func (c *jumpClock) over(cfg *engine.Config) {
+	c.VirtualClock = cfg.Clock.(*engine.VirtualClock)
+	cfg.Clock = c
+}
+
 // TestScheduleAfterAClockSetRightAgain: a schedule fired while the
 // server's clock ran a year ahead fires again at its next time once the
 // clock is set right, and one fired by a clock 5 minutes ahead does not
@@ -403,10 +410,9 @@ func (c *jumpClock) Now() time.Time { return c.VirtualClock.Now().Add(time.Durat
 // not fire for a year (found by a helper setting the clock back).
 func TestScheduleAfterAClockSetRightAgain(t *testing.T) {
 	t.Parallel()
-	clock := &jumpClock{VirtualClock: engine.NewVirtualClock(t0)}
+	clock := &jumpClock{}
 	h := newHarnessWith(t, map[string]string{"digest.yaml": digest, "welcome.yaml": vipWelcome},
-		opts{tune: func(c *engine.Config) { c.Clock = clock }})
-	clock.VirtualClock = h.clock
+		opts{tune: clock.over})
 	vips(h)
 	clock.off.Store(int64(365 * 24 * time.Hour)) // a year ahead
 	h.fire()

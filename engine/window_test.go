@@ -337,7 +337,7 @@ func TestFirstSeenThroughAMenuLinkFollows(t *testing.T) {
 // before has closed, the one opened 1h30m before has not.
 func TestTimersAfterAClockJumpForward(t *testing.T) {
 	t.Parallel()
-	clock := &jumpClock{VirtualClock: engine.NewVirtualClock(t0)}
+	clock := &jumpClock{}
 	// Alice's wait ends past her window, Bob's within his; neither is
 	// due before the jump (the timer loop, woken by Bob's event, would
 	// fire a timer due then by itself).
@@ -351,8 +351,7 @@ triggers: [{keyword: [much]}]
 steps:
   - wait: 48h15m
   - send: "an hour later"
-`}, opts{tune: func(c *engine.Config) { c.Clock = clock }})
-	clock.VirtualClock = h.clock
+`}, opts{tune: clock.over})
 	h.send(channels.Event{Kind: channels.Text, Contact: "alice", Text: "much", At: clock.Now()})
 	clock.off.Store(int64(47 * time.Hour))
 	h.send(channels.Event{Kind: channels.Text, Contact: "bob", Text: "later", At: clock.Now()})
