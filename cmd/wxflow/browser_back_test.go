@@ -12,14 +12,8 @@ import (
 // form state of the page in the history), so that one click on Send
 // sent the same reply to the contact a second time, spending the quota.
 func TestBrowserBackAfterASend(t *testing.T) {
-	chromium := browserExec(t)
 	const admin = "back-after-send-admin-token-01"
-	cfg := sandboxConfig()
-	cfg.Flows = browserFlows(t)
-	cfg.Admin.Token = admin
-	amy := newBrowser(t, chromium, browserServer(t, cfg))
-	amy.loginAs(sandboxAmyToken)
-	amy.api("POST", "/api/sandbox", admin, `{"contact": "walt", "action": "text", "text": "hello"}`, 200)
+	amy := amyWithWalt(t, admin)
 	for _, c := range []struct{ form, box, text string }{
 		{"#reply", `#reply textarea[name=text]`, "Your order ships today"},
 		{"#comment", `#comment textarea[name=text]`, "asked twice already"},

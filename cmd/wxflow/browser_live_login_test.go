@@ -15,14 +15,8 @@ import (
 // the page stayed as it was, still marked live, updating nothing, its
 // reply box enabled, until a Send answered "log in first".
 func TestBrowserLiveEndsAtLogout(t *testing.T) {
-	chromium := browserExec(t)
 	const admin = "live-logout-admin-token-0123"
-	cfg := sandboxConfig()
-	cfg.Flows = browserFlows(t)
-	cfg.Admin.Token = admin
-	amy := newBrowser(t, chromium, browserServer(t, cfg))
-	amy.loginAs(sandboxAmyToken)
-	amy.api("POST", "/api/sandbox", admin, `{"contact": "walt", "action": "text", "text": "hello"}`, 200)
+	amy := amyWithWalt(t, admin)
 	amy.open("/inbox/sandbox/walt")
 	amy.live()
 	other := amy.newTab()
@@ -91,4 +85,18 @@ func TestBrowserLiveAnotherLogin(t *testing.T) {
 	amy.typeNew(`#reply textarea[name=text]`, "Bob here")
 	amy.submit("reply", `#reply button`, 200)
 	amy.transcriptHas("Bob here")
+}
+
+// amyWithWalt starts a sandbox console with the admin token admin, logs
+// amy in, and has walt write "hello".
+func amyWithWalt(t *testing.T, admin string) *browser {
+	t.Helper()
+	chromium := browserExec(t)
+	cfg := sandboxConfig()
+	cfg.Flows = browserFlows(t)
+	cfg.Admin.Token = admin
+	amy := newBrowser(t, chromium, browserServer(t, cfg))
+	amy.loginAs(sandboxAmyToken)
+	amy.api("POST", "/api/sandbox", admin, `{"contact": "walt", "action": "text", "text": "hello"}`, 200)
+	return amy
 }

@@ -9,14 +9,8 @@ import "testing"
 // reply window is closed" (and the button's tooltip why), and a box
 // disabled when the window closed still invited "Reply to walt".
 func TestBrowserReplyBoxSaysWhatIsTrueNow(t *testing.T) {
-	chromium := browserExec(t)
 	const admin = "reply-state-admin-token-0123"
-	cfg := sandboxConfig()
-	cfg.Flows = browserFlows(t)
-	cfg.Admin.Token = admin
-	amy := newBrowser(t, chromium, browserServer(t, cfg))
-	amy.loginAs(sandboxAmyToken)
-	amy.api("POST", "/api/sandbox", admin, `{"contact": "walt", "action": "text", "text": "hello"}`, 200)
+	amy := amyWithWalt(t, admin)
 	amy.api("POST", "/api/sandbox", admin, `{"contact": "walt", "action": "advance", "duration": "49h"}`, 200)
 	amy.open("/inbox/sandbox/walt")
 	amy.live()

@@ -295,12 +295,17 @@ func copiedTables(ctx context.Context, sqliteTables []string, conn *pgx.Conn) ([
 
 // sqliteTableNames are the SQLite store's tables, in the file's order.
 func sqliteTableNames(ctx context.Context, stx *sql.Tx) ([]string, error) {
-	var out []string
 	rows, err := stx.QueryContext(ctx, `SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY rowid`)
 	if err != nil {
 		return nil, fmt.Errorf("list the SQLite tables: %w", err)
 	}
+	return textColumn(rows)
+}
+
+// textColumn reads rows of one text column, and closes them.
+func textColumn(rows *sql.Rows) ([]string, error) {
 	defer rows.Close()
+	var out []string
 	for rows.Next() {
 		var n string
 		if err := rows.Scan(&n); err != nil {
@@ -444,16 +449,7 @@ func sqliteColumns(ctx context.Context, stx *sql.Tx, table string) ([]string, er
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var n string
-		if err := rows.Scan(&n); err != nil {
-			return nil, err
-		}
-		out = append(out, n)
-	}
-	return out, rows.Err()
+	return textColumn(rows)
 }
 
 // quoteSQLite quotes SQLite identifiers.
