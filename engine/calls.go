@@ -325,7 +325,7 @@ func toUTF8(body []byte, contentType string) ([]byte, error) {
 // names none) is text: what a flow reads as text or JSON.
 func textual(media string) bool {
 	switch {
-	case media == "", strings.HasPrefix(media, "text/"), media == "application/json", strings.HasSuffix(media, "+json"),
+	case media == "", strings.HasPrefix(media, "text/"), steps.JSONMedia(media),
 		media == "application/xml", strings.HasSuffix(media, "+xml"), media == "application/x-www-form-urlencoded",
 		media == "application/javascript":
 		return true

@@ -95,6 +95,10 @@ func checkHTTP(s *flows.Step, r *flows.Reporter) {
 	}
 }
 
+// JSONMedia reports whether a media type (lower case, without
+// parameters) is JSON: application/json, or one ending +json.
+func JSONMedia(mt string) bool { return mt == "application/json" || strings.HasSuffix(mt, "+json") }
+
 // checkJSONContentType warns about a Content-Type header, written out,
 // that is not JSON next to json: (the header given is sent as it is, so
 // the service would read the JSON body as something else).
@@ -105,7 +109,7 @@ func checkJSONContentType(hs *flows.Object, r *flows.Reporter) {
 			continue
 		}
 		mt := strings.ToLower(strings.TrimSpace(strings.SplitN(t.Src, ";", 2)[0]))
-		if mt == "application/json" || strings.HasSuffix(mt, "+json") {
+		if JSONMedia(mt) {
 			continue
 		}
 		r.Warnf(hs.At(k), "json: sends application/json; drop this header, or send the text with body:",

@@ -11,13 +11,8 @@ import (
 // page's last row off the list, and Older, still leading past that row,
 // skipped it (here ben: the second page showed only ann).
 func TestBrowserInboxOlderAfterALiveUpdate(t *testing.T) {
-	chromium := browserExec(t)
 	const admin = "inbox-older-admin-token-0123"
-	cfg := sandboxConfig()
-	cfg.Flows = browserFlows(t)
-	cfg.Admin.Token = admin
-	amy := newBrowser(t, chromium, browserServer(t, cfg))
-	amy.loginAs(sandboxAmyToken)
+	amy := amyOnSandbox(t, admin)
 	write := func(contact string) {
 		// A minute apart: the sandbox's clock stands still otherwise,
 		// and the inbox lists the newest interaction first.

@@ -53,14 +53,8 @@ func TestBrowserLiveEndsAtLogout(t *testing.T) {
 // ended login's CSRF token, so that a reply typed there was refused
 // ("the form's CSRF token is missing or out of date").
 func TestBrowserLiveAnotherLogin(t *testing.T) {
-	chromium := browserExec(t)
 	const admin = "live-login-admin-token-01234"
-	cfg := sandboxConfig()
-	cfg.Flows = browserFlows(t)
-	cfg.Admin.Token = admin
-	amy := newBrowser(t, chromium, browserServer(t, cfg))
-	amy.loginAs(sandboxAmyToken)
-	amy.api("POST", "/api/sandbox", admin, `{"contact": "walt", "action": "text", "text": "hello"}`, 200)
+	amy := amyWithWalt(t, admin)
 	amy.open("/inbox/sandbox/walt")
 	amy.wantText("#me", "Amy")
 	amy.live()
@@ -87,9 +81,9 @@ func TestBrowserLiveAnotherLogin(t *testing.T) {
 	amy.transcriptHas("Bob here")
 }
 
-// amyWithWalt starts a sandbox console with the admin token admin, logs
-// amy in, and has walt write "hello".
-func amyWithWalt(t *testing.T, admin string) *browser {
+// amyOnSandbox starts a sandbox console with the admin token admin and
+// logs amy in.
+func amyOnSandbox(t *testing.T, admin string) *browser {
 	t.Helper()
 	chromium := browserExec(t)
 	cfg := sandboxConfig()
@@ -97,6 +91,13 @@ func amyWithWalt(t *testing.T, admin string) *browser {
 	cfg.Admin.Token = admin
 	amy := newBrowser(t, chromium, browserServer(t, cfg))
 	amy.loginAs(sandboxAmyToken)
+	return amy
+}
+
+// amyWithWalt is amyOnSandbox, with walt having written "hello".
+func amyWithWalt(t *testing.T, admin string) *browser {
+	t.Helper()
+	amy := amyOnSandbox(t, admin)
 	amy.api("POST", "/api/sandbox", admin, `{"contact": "walt", "action": "text", "text": "hello"}`, 200)
 	return amy
 }

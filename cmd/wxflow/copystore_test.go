@@ -271,15 +271,7 @@ func TestCopyStoreOfAnOlderStoreSaysToMigrate(t *testing.T) {
 	if r := runCLI(t, "migrate", "--database", db); r.code != exitOK {
 		t.Fatalf("migrate: %d\n%s", r.code, r.stderr)
 	}
-	last := strings.TrimSuffix(sqlite.Schema(), ".sql")
-	conn, err := sql.Open("sqlite3", db)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := conn.Exec(`DROP TABLE uploads; DELETE FROM schema_migrations WHERE name = ?`, last+".sql"); err != nil {
-		t.Fatal(err)
-	}
-	conn.Close()
+	undoLastMigration(t, db)
 	database := pgDatabase(t)
 	r := runCLI(t, "copy-store", "--from", db, "--to", database)
 	if r.code != exitProblems || !strings.Contains(r.stderr, "older wxflow") || !strings.Contains(r.stderr, "first with wxflow migrate") {
@@ -290,5 +282,19 @@ func TestCopyStoreOfAnOlderStoreSaysToMigrate(t *testing.T) {
 	}
 	if r := runCLI(t, "copy-store", "--from", db, "--to", database); r.code != exitOK {
 		t.Fatalf("copy-store after wxflow migrate: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+}
+
+// undoLastMigration makes the SQLite store db one an older wxflow
+// migrated: its last migration undone (it adds the uploads table).
+func undoLastMigration(t *testing.T, db string) {
+	t.Helper()
+	conn, err := sql.Open("sqlite3", db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.Exec(`DROP TABLE uploads; DELETE FROM schema_migrations WHERE name = ?`, sqlite.Schema()+".sql"); err != nil {
+		t.Fatal(err)
 	}
 }

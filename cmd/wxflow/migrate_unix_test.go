@@ -36,26 +36,18 @@ func TestMigrateRefusesAServedSQLiteStore(t *testing.T) {
 		t.Errorf("migrate of a served store at this schema: exit %d: %s", code, out)
 	}
 	// An older wxflow's store: the last migration undone.
-	last := strings.TrimSuffix(sqlite.Schema(), ".sql")
-	conn, err := sql.Open("sqlite3", db)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := conn.Exec(`DROP TABLE uploads; DELETE FROM schema_migrations WHERE name = ?`, last+".sql"); err != nil {
-		t.Fatal(err)
-	}
-	conn.Close()
+	undoLastMigration(t, db)
 	code, out := migrateCmd(t, "--database", db)
 	if code != exitProblems || !strings.Contains(out, "a wxflow serve is using "+db) {
 		t.Errorf("migrate of a served older store: exit %d: %s", code, out)
 	}
-	conn, err = sql.Open("sqlite3", db)
+	conn, err := sql.Open("sqlite3", db)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer conn.Close()
 	var n int
-	if err := conn.QueryRow(`SELECT count(*) FROM schema_migrations WHERE name = ?`, last+".sql").Scan(&n); err != nil || n != 0 {
+	if err := conn.QueryRow(`SELECT count(*) FROM schema_migrations WHERE name = ?`, sqlite.Schema()+".sql").Scan(&n); err != nil || n != 0 {
 		t.Errorf("the served store was migrated (%d, %v)", n, err)
 	}
 }

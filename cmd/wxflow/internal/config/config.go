@@ -1553,20 +1553,19 @@ func (p *parser) accounts(n *yaml.Node) []AccountConfig {
 				ids[a.ID] = m.get("id").Line
 			}
 		}
-		if a.AppID != "" {
-			if i, dup := appIDs[a.AppID]; dup {
-				p.errorf(m.get("app_id"), "give each Official Account one entry", "app_id %s is also the app_id of account %q (line %d)", a.AppID, out[i].ID, out[i].Line)
+		// Each Official Account once: by its app_id and its original_id.
+		unique := func(seen map[string]int, key, v, hint string) {
+			if v == "" {
+				return
+			}
+			if i, dup := seen[v]; dup {
+				p.errorf(m.get(key), hint, "%s %s is also the %s of account %q (line %d)", key, v, key, out[i].ID, out[i].Line)
 			} else {
-				appIDs[a.AppID] = len(out)
+				seen[v] = len(out)
 			}
 		}
-		if a.OriginalID != "" {
-			if i, dup := origIDs[a.OriginalID]; dup {
-				p.errorf(m.get("original_id"), "each Official Account has its own original ID (gh_...): callbacks are told apart by it", "original_id %s is also the original_id of account %q (line %d)", a.OriginalID, out[i].ID, out[i].Line)
-			} else {
-				origIDs[a.OriginalID] = len(out)
-			}
-		}
+		unique(appIDs, "app_id", a.AppID, "give each Official Account one entry")
+		unique(origIDs, "original_id", a.OriginalID, "each Official Account has its own original ID (gh_...): callbacks are told apart by it")
 		out = append(out, a)
 	}
 	return out
