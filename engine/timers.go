@@ -241,13 +241,27 @@ func (e *Engine) nextAutoClose(tx ReadTx) (time.Time, bool, error) {
 // wakes the dispatcher when accounts are paused (a pause that ended lets
 // its probe go). The timer loop calls it; tests and the sandbox call it
 // after moving a virtual clock, then Sync waits for all of it.
+//
+// On several writers, a writer's firing of a schedule queues the firings
+// of the contacts whose lanes another writer holds; each writer then
+// takes its queue, so that Sync waits for those too (they waited for the
+// holder's next batch with events, or the queue's notification).
 func (e *Engine) FireDue(ctx context.Context) error {
 	for _, w := range e.more {
 		if err := w.fireDue(ctx); err != nil {
 			return err
 		}
 	}
-	return e.fireDue(ctx)
+	if err := e.fireDue(ctx); err != nil || len(e.more) == 0 {
+		return err
+	}
+	for _, w := range e.writers() {
+		w.lanes.queued.Store(true)
+		if err := w.enqueue(ctx, true, func(*work) error { return nil }); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // fireDue is FireDue of this writer's timers, schedules and
