@@ -239,8 +239,9 @@ func (e *Engine) nextAutoClose(tx ReadTx) (time.Time, bool, error) {
 // FireDue resumes every run whose `wait` or `ask` timeout is due by the
 // clock's now, earliest first, fires the schedules that are due, and
 // wakes the dispatcher when accounts are paused (a pause that ended lets
-// its probe go). The timer loop calls it; tests and the sandbox call it
-// after moving a virtual clock, then Sync waits for all of it.
+// its probe go). Each writer's timer loop does so for its own (fireDue);
+// tests and the sandbox call it after moving a virtual clock, then Sync
+// waits for all of it.
 //
 // On several writers, a writer's firing of a schedule queues the firings
 // of the contacts whose lanes another writer holds; each writer then
