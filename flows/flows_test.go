@@ -350,6 +350,10 @@ func TestParseDuration(t *testing.T) {
 			t.Errorf("ParseDuration(%q): want an error", in)
 		}
 	}
+	// More digits than a float holds is too long, as the editor's schema says, not "invalid".
+	if _, err := flows.ParseDuration(strings.Repeat("1", 330) + "h"); err == nil || !strings.Contains(err.Error(), "too long") {
+		t.Errorf("ParseDuration(330 digits): %v; want too long", err)
+	}
 }
 
 func TestMatchGlob(t *testing.T) {

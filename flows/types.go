@@ -706,6 +706,10 @@ func ParseDuration(s string) (time.Duration, error) {
 			return 0, fmt.Errorf("unknown unit %q in duration %q", unit, s)
 		}
 		f, err := strconv.ParseFloat(num, 64)
+		if errors.Is(err, strconv.ErrRange) && f > 0 {
+			tooLong = true // more digits than a float holds: far longer than any wait
+			continue
+		}
 		if err != nil {
 			return 0, fmt.Errorf("invalid duration %q", s)
 		}

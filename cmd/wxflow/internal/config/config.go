@@ -1046,6 +1046,9 @@ func ParseDuration(s string) (time.Duration, error) {
 			return 0, fmt.Errorf("%s has no unit", num)
 		}
 		f, err := strconv.ParseFloat(num, 64)
+		if errors.Is(err, strconv.ErrRange) && f > 0 {
+			return 0, errors.New("too long") // more digits than a float holds
+		}
 		if err != nil {
 			return 0, fmt.Errorf("%q is not a number", num)
 		}

@@ -700,6 +700,8 @@ func TestConfigDurations(t *testing.T) {
 		{"1..2s", 0, `"1..2" is not a number`},
 		{"200000d", 0, "too long"},
 		{"9999999999h", 0, "too long"},
+		{strings.Repeat("1", 330) + "s", 0, "too long"},
+		{strings.Repeat("1", 330) + "d", 0, "too long"},
 	}
 	for _, tt := range tests {
 		got, err := ParseDuration(tt.in)
