@@ -495,9 +495,15 @@ func (e *Engine) dispatchOnce(ctx context.Context, claimed []*OutboxEntry, marke
 				}
 				unmarked = err != nil
 				if prev, ok := refused[[2]string{o.Account, o.Contact}]; ok && err == nil {
-					results[i] = append(results[i], sendResult{o: o, status: OutboxFailed, reason: prev.reason, at: prev.at,
-						detail: fmt.Sprintf("not sent: WeChat refused an earlier message to this contact (errcode %d): %s", prev.code, prev.detail)})
-					continue
+					if !e.interactedSince(ctx, o.Account, o.Contact, prev.at) {
+						results[i] = append(results[i], sendResult{o: o, status: OutboxFailed, reason: prev.reason, at: prev.at,
+							detail: fmt.Sprintf("not sent: WeChat refused an earlier message to this contact (errcode %d): %s", prev.code, prev.detail)})
+						continue
+					}
+					// The contact wrote (or followed again) while the
+					// refused message was at the API: a new window,
+					// which the refusal is not about. WeChat decides.
+					delete(refused, [2]string{o.Account, o.Contact})
 				}
 				r := e.sendStarted(ctx, o, err)
 				if r.status == OutboxFailed && r.code != 0 && closesSession(r.reason) {
@@ -604,6 +610,35 @@ func (e *Engine) pauseSends(d time.Duration) bool {
 	case <-e.stop:
 		return false
 	}
+}
+
+// interactedSince reports whether the contact's last interaction, as
+// the writer holds it, came after at (when a send WeChat refused for the
+// window, quota or follow started): the refusal is then about a window
+// the contact has since replaced (see closeSession). Asked only after
+// such a refusal, of the writer in a job of its own; false when it
+// cannot tell.
+func (e *Engine) interactedSince(ctx context.Context, account, contact string, at time.Time) bool {
+	if at.IsZero() {
+		return false
+	}
+	since := false
+	err := e.enqueue(ctx, true, func(w *work) error {
+		since = false
+		if !w.direct(account, contact) {
+			return nil
+		}
+		cs, err := w.contact(account, contact, false)
+		if errors.Is(err, ErrNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		since = cs.s.Last.After(at)
+		return nil
+	})
+	return err == nil && since
 }
 
 // closesSession reports whether a refusal for this reason, from the

@@ -16,9 +16,12 @@ import (
 // 45015 (the 3 replies after a follow are WeChat's for 1 minute only),
 // and the contact wrote while that send was at the API. The refusal is
 // about the follow's window, not the one the message opened: an
-// operator's reply afterwards goes out. (The refusal closed the session
-// whatever came after it, so the reply was refused locally,
-// window_closed, for the contact's whole new window.)
+// operator's reply afterwards goes out, and so do the welcome's later
+// messages, claimed with the refused one. (The refusal closed the
+// session whatever came after it, so the reply was refused locally,
+// window_closed, for the contact's whole new window; and the welcome's
+// w2 and w3 failed locally, "WeChat refused an earlier message", though
+// the window they would go out in was the new one.)
 func TestRefusalDoesNotCloseANewerWindow(t *testing.T) {
 	r := newStormRig(t, 1)
 	release := r.api.Hold(wechattest.PathSend)
@@ -41,7 +44,12 @@ func TestRefusalDoesNotCloseANewerWindow(t *testing.T) {
 	ingest(channels.Event{Kind: channels.Text, MsgID: "1001", Text: "hello?"})
 	release()
 	r.sync()
-	r.wantSends("after the refusal", 1) // w1 refused; w2, w3 not sent
+	r.waitSends(3)
+	r.wantSends("after the refusal", 3) // w1 refused; w2, w3 sent
+	byStatus := r.outbox()
+	if len(byStatus[OutboxFailed]) != 1 || byStatus[OutboxFailed][0].Message.Text != "w1" || len(byStatus[OutboxSent]) != 2 {
+		t.Fatalf("outbox %v", byStatus)
+	}
 	res, err := r.e.Act(r.ctx, ContactRef{"main", "ann"}, Action{Kind: ActReply, Message: &channels.Message{Type: "text", Text: "hi ann"}})
 	if err != nil {
 		t.Fatalf("reply refused: %v", err)
@@ -50,8 +58,8 @@ func TestRefusalDoesNotCloseANewerWindow(t *testing.T) {
 	if o := res.Outbox; o == nil || o.Status != OutboxPending {
 		t.Fatalf("reply %+v", o)
 	}
-	r.waitSends(2)
-	if got := r.api.Sent(); len(got) != 1 || !strings.Contains(string(got[0].Body), "hi ann") {
+	r.waitSends(4)
+	if got := r.api.Sent(); len(got) != 3 || !strings.Contains(string(got[2].Body), "hi ann") {
 		t.Fatalf("sent %+v", got)
 	}
 }
