@@ -314,6 +314,11 @@ var ErrPaused = errors.New("sending paused")
 type Paused struct {
 	// Until is when the channel lets a message through again, as a probe.
 	Until time.Time
+	// Since is when the pause began: the same for every message held
+	// back until a probe goes through (a failed probe extends the pause,
+	// it starts none), so that the writers that share a channel count
+	// one pause once. Zero when the channel does not tell.
+	Since time.Time
 	// Cause says why, in words for operators ("WeChat answered -1 (system
 	// busy) 5 times in a row").
 	Cause string

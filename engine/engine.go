@@ -258,6 +258,7 @@ func New(cfg Config) (*Engine, error) {
 		stats:     &stats{},
 	}
 	e.busyCond = sync.NewCond(&e.busyMu)
+	e.holds.ledger = &pauseLedger{}
 	e.markAhead = make([]atomic.Int32, cfg.SendWorkers)
 	if n, ok := cfg.Store.(Node); ok {
 		e.lanes = &lanes{node: n}

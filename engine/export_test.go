@@ -3,12 +3,19 @@ package engine
 import (
 	"context"
 	"errors"
+	"testing"
 )
 
 // OpenTestStore opens the store the package's internal tests run on (at
 // a file path). The store packages import engine, so the internal tests
 // cannot import one: an external test file sets this in its init.
 var OpenTestStore func(ctx context.Context, file string) (Store, error)
+
+// OpenSuiteStore opens the store the external suite runs on
+// (WXFLOW_ENGINE_STORE), for the internal tests that need several
+// writers: on PostgreSQL a schema of its own per file, dropped when the
+// test ends.
+var OpenSuiteStore func(t testing.TB, ctx context.Context, file string) (Store, error)
 
 func openTestStore(ctx context.Context, file string) (Store, error) {
 	if OpenTestStore == nil {

@@ -43,9 +43,13 @@ type SendPause struct {
 type holds struct {
 	mu       sync.Mutex
 	accounts map[string]*accountHold
-	// pauses counts, by account, the times its sends were paused; probes
-	// the probes sent.
+	// pauses counts, by account, the times its sends were paused (each
+	// pause once for all the writers, see pauseLedger); probes the probes
+	// sent.
 	pauses, probes map[string]uint64
+	// ledger, shared by an engine's writers, tells whether another
+	// writer counted a pause already (nil: none shared).
+	ledger *pauseLedger
 	// wake is the earliest wake-up armed (zero: none).
 	wake time.Time
 }
@@ -61,6 +65,33 @@ type accountHold struct {
 	// probe among them (0: none).
 	taken map[int64]bool
 	probe int64
+}
+
+// pauseLedger remembers, by account, the start of the last pause one of
+// an engine's writers counted: the channel pauses an account for every
+// writer, and each writer holds its messages back, but it is one pause.
+type pauseLedger struct {
+	mu      sync.Mutex
+	counted map[string]time.Time
+}
+
+// first reports whether the pause p (the one that made a writer hold an
+// account's messages back) is not counted yet, and records it. A pause
+// whose start the channel does not tell counts each time.
+func (l *pauseLedger) first(account string, p *channels.Paused) bool {
+	if l == nil || p == nil || p.Since.IsZero() {
+		return true
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if last, ok := l.counted[account]; ok && last.Equal(p.Since) {
+		return false
+	}
+	if l.counted == nil {
+		l.counted = map[string]time.Time{}
+	}
+	l.counted[account] = p.Since
+	return true
 }
 
 // take picks, in a job, the held messages to send in the next round
@@ -183,7 +214,9 @@ func (h *holds) settle(results [][]sendResult, parked []sendResult, now time.Tim
 		if a == nil {
 			a = &accountHold{since: now, until: now}
 			h.accounts[r.o.Account] = a
-			h.pauses[r.o.Account]++
+			if h.ledger.first(r.o.Account, r.paused) {
+				h.pauses[r.o.Account]++
+			}
 		}
 		a.held = append(a.held, r.o)
 		if p := r.paused; p != nil {

@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
+	"os"
 	"path/filepath"
 	"reflect"
 	"slices"
@@ -44,8 +45,12 @@ type stormRig struct {
 	// sent is signalled after each send request.
 	sent    chan struct{}
 	workers int
+	// writers, when more than one, are the engine's writers (on
+	// PostgreSQL: see usePostgres); more are their other stores.
+	writers int
 	e       *Engine
 	st      Store
+	more    []Store
 }
 
 const stormAppID, stormSecret = "wxSTORM0001", "storm-secret"
@@ -55,8 +60,14 @@ const stormFlow = "name: welcome\ntriggers: [follow]\nsteps:\n  - send: \"w1\"\n
 
 func newStormRig(t *testing.T, workers int) *stormRig {
 	t.Helper()
+	return newStormRigWriters(t, workers, 1)
+}
+
+// newStormRigWriters is newStormRig with an engine of several writers.
+func newStormRigWriters(t *testing.T, workers, writers int) *stormRig {
+	t.Helper()
 	r := &stormRig{t: t, ctx: context.Background(), db: filepath.Join(t.TempDir(), "w.db"),
-		clock: NewVirtualClock(time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)), workers: workers, sent: make(chan struct{}, 1)}
+		clock: NewVirtualClock(time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)), workers: workers, writers: writers, sent: make(chan struct{}, 1)}
 	r.api = wechattest.NewServer()
 	t.Cleanup(r.api.Close)
 	r.api.AddApp(stormAppID, stormSecret)
@@ -118,11 +129,23 @@ func (r *stormRig) open() {
 		r.t.Fatal(err)
 	}
 	ch := wechat.NewChannel(map[string]*wechat.ChannelAccount{"main": {Client: client}})
-	r.st, err = openTestStore(r.ctx, r.db)
+	open := openTestStore
+	if r.writers > 1 {
+		open = func(ctx context.Context, file string) (Store, error) { return OpenSuiteStore(r.t, ctx, file) }
+	}
+	r.st, err = open(r.ctx, r.db)
 	if err != nil {
 		r.t.Fatal(err)
 	}
-	r.e, err = New(Config{Store: r.st, Channel: ch, Clock: r.clock, Zone: time.UTC, SendWorkers: r.workers})
+	r.more = nil
+	for i := 1; i < r.writers; i++ {
+		st, err := open(r.ctx, r.db)
+		if err != nil {
+			r.t.Fatal(err)
+		}
+		r.more = append(r.more, st)
+	}
+	r.e, err = New(Config{Store: r.st, Writers: r.more, Channel: ch, Clock: r.clock, Zone: time.UTC, SendWorkers: r.workers})
 	if err != nil {
 		r.t.Fatal(err)
 	}
@@ -144,6 +167,9 @@ func (r *stormRig) close() {
 	if r.e != nil {
 		r.e.Stop()
 		r.st.Close()
+		for _, st := range r.more {
+			st.Close()
+		}
 		r.e = nil
 	}
 }
@@ -507,5 +533,55 @@ func TestMergePausesOneAccountOnce(t *testing.T) {
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("merged\n%+v\nwant\n%+v", got, want)
+	}
+}
+
+// usePostgres runs the rest of the test's suite stores (OpenSuiteStore)
+// on PostgreSQL (WXFLOW_PG_URL), whatever WXFLOW_ENGINE_STORE says; it
+// skips without a server, unless WXFLOW_REQUIRE_PG=1 (CI).
+func usePostgres(t *testing.T) {
+	t.Helper()
+	if os.Getenv("WXFLOW_PG_URL") == "" {
+		if os.Getenv("WXFLOW_REQUIRE_PG") == "1" {
+			t.Fatal("WXFLOW_REQUIRE_PG=1 but WXFLOW_PG_URL is not set")
+		}
+		t.Skip("WXFLOW_PG_URL is not set")
+	}
+	t.Setenv("WXFLOW_ENGINE_STORE", "postgres")
+}
+
+// TestStormPauseCountedOnceForTwoWriters: the channel pauses an account
+// for every writer, and each holds its messages back, but it is one
+// pause: wxflow_send_pauses_total counted one per writer (2 on a node's
+// default two writers).
+func TestStormPauseCountedOnceForTwoWriters(t *testing.T) {
+	usePostgres(t)
+	r := newStormRigWriters(t, 1, 2)
+	r.storm.Store(true)
+	var contacts []string
+	for i := range 16 {
+		contacts = append(contacts, fmt.Sprintf("c%d", i))
+	}
+	r.follow(contacts...)
+	if len(r.e.more) != 1 {
+		t.Fatalf("%d writers, want 2", 1+len(r.e.more))
+	}
+	for i, w := range r.e.writers() {
+		if p, _, _ := w.holds.report(r.clock.Now()); len(p) != 1 {
+			t.Fatalf("writer %d holds %+v; want main's messages held by both writers", i+1, p)
+		}
+	}
+	if s := r.e.Stats(); s.SendPauses["main"] != 1 {
+		t.Fatalf("pauses %v during the storm; want one of main", s.SendPauses)
+	}
+	r.storm.Store(false)
+	for range 5 {
+		r.advance(time.Second)
+	}
+	if p := r.e.SendPauses(); len(p) != 0 {
+		t.Fatalf("still paused: %+v", p)
+	}
+	if s := r.e.Stats(); s.SendPauses["main"] != 1 {
+		t.Fatalf("pauses %v after the storm; want one of main", s.SendPauses)
 	}
 }

@@ -22,6 +22,7 @@ func init() {
 	engine.OpenTestStore = func(ctx context.Context, file string) (engine.Store, error) {
 		return sqlite.Open(ctx, file, sqlite.Options{Synchronous: "NORMAL"})
 	}
+	engine.OpenSuiteStore = openStore
 }
 
 // onPostgres reports whether the engine's suite runs on PostgreSQL:

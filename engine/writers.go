@@ -50,6 +50,7 @@ func (e *Engine) addWriters(stores []Store) error {
 		}
 		w.parent = e
 		w.stats = e.stats
+		w.holds.ledger = e.holds.ledger
 		e.more = append(e.more, w)
 	}
 	return nil

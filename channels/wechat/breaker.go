@@ -209,7 +209,7 @@ func (b *breaker) doneLocked(probe bool, err error) (_ *channels.Paused, line fu
 	if !undelivered(err) {
 		return nil, line
 	}
-	return &channels.Paused{Until: b.until, Cause: b.cause}, line
+	return &channels.Paused{Until: b.until, Since: b.lines.since, Cause: b.cause}, line
 }
 
 // pausedLineLocked returns the WARN line of a pause that began (probe
@@ -270,7 +270,7 @@ func (b *breaker) pausedLocked(now time.Time) *channels.Paused {
 		// A probe is under way: ask again shortly.
 		until = now.Add(b.set.Pause)
 	}
-	return &channels.Paused{Until: until, Cause: b.cause}
+	return &channels.Paused{Until: until, Since: b.lines.since, Cause: b.cause}
 }
 
 // trip opens the breaker for the next pause.

@@ -86,6 +86,12 @@ func TestBreakerBusyStorm(t *testing.T) {
 	b.clock.Advance(time.Second)
 	brkPaused(t, "a second later", brkSend(ch, "held"), t0.Add(3*time.Second))
 	brkCalls(t, "during the second pause", b, 6)
+	// A failed probe extends the pause, it starts none: the writers that
+	// share the channel count it once (by its start).
+	var p *channels.Paused
+	if err := brkSend(ch, "held"); !errors.As(err, &p) || !p.Since.Equal(t0) {
+		t.Fatalf("pause %+v (%v), want one since %s", p, err, t0)
+	}
 	// The second probe succeeds: the sends resume.
 	b.clock.Advance(time.Second)
 	if err := brkSend(ch, "probe 2"); err != nil {
