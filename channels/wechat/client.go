@@ -60,7 +60,8 @@ const (
 const apiMaxResponse = 1 << 20
 
 // ClientConfig configures a Client for one Official Account. Its String,
-// GoString and LogValue methods never show the AppSecret.
+// GoString and LogValue methods never show the AppSecret, nor the user
+// name and password of APIBase.
 type ClientConfig struct {
 	// Account is the account's id in wxflow's configuration.
 	Account string
@@ -124,9 +125,10 @@ func withoutUser(base string) string {
 // GoString is String, so %#v does not show the secret either.
 func (c ClientConfig) GoString() string { return c.String() }
 
-// LogValue is what slog logs of the configuration: no secret.
+// LogValue is what slog logs of the configuration: no secret, and
+// api_base without its user name and password (a proxy's).
 func (c ClientConfig) LogValue() slog.Value {
-	return slog.GroupValue(slog.String("account", c.Account), slog.String("appid", c.AppID), slog.String("api_base", c.APIBase))
+	return slog.GroupValue(slog.String("account", c.Account), slog.String("appid", c.AppID), slog.String("api_base", withoutUser(c.APIBase)))
 }
 
 // APIError is an error WeChat answered with: a non-zero errcode and its

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -697,7 +698,8 @@ func TestObserveReportsNetworkFailures(t *testing.T) {
 }
 
 // TestAPIBaseUserNeverShown: the user name and password of api_base (a
-// proxy's) appear neither in the config's string nor in a failed call's
+// proxy's) appear neither in the config's string, nor in what slog logs
+// of it (its LogValue showed api_base whole), nor in a failed call's
 // error, which the outbox keeps and the console shows; before, the
 // error showed "wxuser:***@".
 func TestAPIBaseUserNeverShown(t *testing.T) {
@@ -717,7 +719,9 @@ func TestAPIBaseUserNeverShown(t *testing.T) {
 	if err == nil {
 		t.Fatal("a token from nowhere")
 	}
-	for _, s := range []string{err.Error(), fmt.Sprint(cfg), fmt.Sprintf("%#v", cfg)} {
+	var logged strings.Builder
+	slog.New(slog.NewTextHandler(&logged, nil)).Info("account", "config", cfg)
+	for _, s := range []string{err.Error(), fmt.Sprint(cfg), fmt.Sprintf("%#v", cfg), logged.String()} {
 		if strings.Contains(s, "wxuser") || strings.Contains(s, "pr0xyPW") {
 			t.Errorf("shows api_base's user: %s", s)
 		}
