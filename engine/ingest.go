@@ -115,16 +115,25 @@ func (w *work) ingest(ev *channels.Event) error {
 		return err
 	}
 	interaction := ev.Kind.Interaction()
+	// The window opens when the contact acted: the platform's time of
+	// the event (WeChat's CreateTime) when that is earlier than its
+	// arrival. A retry of an older interaction arriving after a newer one
+	// (its first tries got no answer in time) is then seen as older, and
+	// changes nothing (Interact).
+	opened := at
+	if ev.At.Before(opened) {
+		opened = ev.At
+	}
+	if interaction != channels.NoInteraction && unfollowedSince(cs, ev.Kind, opened) {
+		// A retry of an interaction from before the contact unfollowed
+		// (its first tries got no answer in time, the unfollow was
+		// stored meanwhile): stored, and flows see it, but it neither
+		// follows again nor opens a window or a conversation. (It made
+		// the contact a follower again: flows replied, and WeChat
+		// refused with 43004.)
+		interaction = channels.NoInteraction
+	}
 	if interaction != channels.NoInteraction || ev.Kind == channels.Unfollow {
-		// The window opens when the contact acted: the platform's time
-		// of the event (WeChat's CreateTime) when that is earlier than
-		// its arrival. A retry of an older interaction arriving after a
-		// newer one (its first tries got no answer in time) is then
-		// seen as older, and changes nothing (Interact).
-		opened := at
-		if ev.At.Before(opened) {
-			opened = ev.At
-		}
 		cs.s = cs.policy.Interact(cs.s, ev.Kind, opened)
 		cs.dirtyS = true
 		cs.c.LastSeen = at
@@ -240,6 +249,16 @@ func (w *work) ingest(ev *channels.Event) error {
 		return w.answer(cs, waiting, evEnv)
 	}
 	return w.nothingHappened(cs, ev, in, cands, waiting, nil)
+}
+
+// unfollowedSince reports whether an interaction of kind k, made at at,
+// is older than the contact's unfollow: the contact does not follow (an
+// unfollow closed the session), and the unfollow arrived (LastSeen, which
+// only interactions and unfollows move) after at. A follow always counts:
+// only a follower can write, click or scan, while following again is
+// what an unfollowed contact does.
+func unfollowedSince(cs *contactState, k channels.Kind, at time.Time) bool {
+	return k != channels.Follow && !cs.created && !cs.s.Followed && cs.s.Closed && at.Before(cs.c.LastSeen)
 }
 
 // waitingRun returns the contact's run waiting for an answer (an ask), or

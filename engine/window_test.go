@@ -377,3 +377,42 @@ steps:
 		t.Fatalf("after the jump back %q", got)
 	}
 }
+
+// TestLateRetryAfterAnUnfollowDoesNotFollowAgain: WeChat's retry of a
+// message whose first tries got no answer in time arrives after the
+// contact's unfollow was stored. The message is stored and flows see it,
+// but the contact stays unfollowed, with no window and no conversation
+// opened: the flow's reply is refused here (unfollowed), not sent to be
+// refused by WeChat (43004). (The retry made the contact a follower
+// again, with a new window.) A follow afterwards, as always, counts.
+func TestLateRetryAfterAnUnfollowDoesNotFollowAgain(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, map[string]string{"f.yaml": "name: f\ntriggers: [{keyword: [price]}]\nsteps:\n  - send: \"10 yuan\"\n"})
+	h.say("hello")
+	wrote := h.clock.Now()
+	h.clock.Advance(20 * time.Second)
+	h.unfollow()
+	h.clock.Advance(5 * time.Second)
+	h.send(channels.Event{Kind: channels.Text, Text: "price", MsgID: "late-1", At: wrote.Add(10 * time.Second)})
+	session := func() channels.Session {
+		var s channels.Session
+		h.view(func(tx engine.ReadTx) error {
+			var err error
+			s, _, err = tx.Session("main", "alice")
+			return err
+		})
+		return s
+	}
+	if c, s := h.contact("alice"), session(); c.Followed || s.Followed || !s.Closed || c.Conv.Status == engine.ConvOpen {
+		t.Fatalf("after the late retry: contact followed %v, conversation %q, session %+v; want unfollowed, closed", c.Followed, c.Conv.Status, s)
+	}
+	h.wantTranscript("10 yuan [failed unfollowed]")
+	if got := h.ch.DeliveredTo("main", "alice"); len(got) != 0 {
+		t.Fatalf("delivered %+v", got)
+	}
+	// Following again opens a window, whatever the clocks say.
+	h.send(channels.Event{Kind: channels.Follow, At: wrote.Add(15 * time.Second)})
+	if c, s := h.contact("alice"), session(); !c.Followed || !s.Followed || s.Closed {
+		t.Fatalf("after following again: contact followed %v, session %+v", c.Followed, s)
+	}
+}
