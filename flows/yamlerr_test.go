@@ -129,6 +129,13 @@ func TestYAMLSyntaxColumn(t *testing.T) {
 		{"tab after spaces", head + "  - send: hi\n  \t id: a\n", "5:3", "not tabs"},
 		{"list after a key", head + "  - send: - hi\n", "4:11", "next line"},
 		{"misindented item", head + "  - send: \"Hello\"\n    - send: \"there\"\n", "5:5", "indentation"},
+		// Text after a quoted value's closing quote: these were at the
+		// line's first character with the indentation hint.
+		{"quote inside double quotes", head + "  - send: \"Say \"hi\" to us\"\n", "4:17", "closing quote"},
+		{"apostrophe inside single quotes", head + "  - send: 'We're open'\n", "4:15", "''"},
+		{"quoted start of an expression", head + "  - send: hi\n    if: \"vip\" in contact.tags\n", "5:15", "closing quote"},
+		{"quote inside a flow list", head + "  - tag: [\"a\" b]\n", "4:15", "closing quote"},
+		{"quote inside a flow map", head + "  - set: {vars.a: \"x\" y}\n", "4:23", "closing quote"},
 		// yaml.v3's reader names no line for these: they were at 1:1
 		// with the indentation hint.
 		{"not UTF-8", head + "  - send: hi\n  - send: \"caf\xe9\"\n", "5:15", "save the file as UTF-8"},
@@ -160,6 +167,8 @@ func FuzzPlaceYAMLError(f *testing.F) {
 	f.Add("a: - b\n")
 	f.Add("a: *nope\n")
 	f.Add("é: 'ü\r\n")
+	f.Add("a: \"b\"c\" d\n")
+	f.Add("a: ['b' c]\n")
 	f.Fuzz(func(t *testing.T, src string) {
 		err, _ := yamlErr([]byte(src))
 		if err == nil {

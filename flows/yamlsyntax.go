@@ -92,11 +92,22 @@ func PlaceYAMLError(src []byte, err error) YAMLSyntax {
 		if i := openBracket(y.line(s.Line), '[', ']'); i >= 0 {
 			s.Col = y.colOf(s.Line, i)
 			s.Hint = "close the list with ] (or quote a text holding [ or ,)"
+		} else if i := afterClosedQuote(y.line(s.Line)); i >= 0 {
+			s.Col = y.colOf(s.Line, i)
+			s.Hint = quoteEndsHint
 		}
 	case strings.Contains(msg, "did not find expected ',' or '}'"):
 		if i := openBracket(y.line(s.Line), '{', '}'); i >= 0 {
 			s.Col = y.colOf(s.Line, i)
 			s.Hint = "close the map with } (or quote a text holding { or ,)"
+		} else if i := afterClosedQuote(y.line(s.Line)); i >= 0 {
+			s.Col = y.colOf(s.Line, i)
+			s.Hint = quoteEndsHint
+		}
+	case strings.Contains(msg, "did not find expected key") || strings.Contains(msg, "did not find expected '-' indicator"):
+		if i := afterClosedQuote(y.line(s.Line)); i >= 0 {
+			s.Col = y.colOf(s.Line, i)
+			s.Hint = quoteEndsHint
 		}
 	case strings.Contains(msg, "block sequence entries are not allowed"):
 		s.Hint = "a list after a key starts on the next line, indented: key:, then - item"
@@ -112,6 +123,10 @@ func PlaceYAMLError(src []byte, err error) YAMLSyntax {
 	}
 	return s
 }
+
+// quoteEndsHint is the hint for text after a quoted value's closing
+// quote.
+const quoteEndsHint = `a quoted text ends at its closing quote: write a " inside "..." as \", a ' inside '...' as '' ('it''s'), or quote with the other kind ('Say "hi"')`
 
 // yamlText is a file's text with where its lines start.
 type yamlText struct {
@@ -241,6 +256,52 @@ func openQuote(text string) int {
 		}
 		if j >= len(text) {
 			return i
+		}
+		i = j
+	}
+	return -1
+}
+
+// afterClosedQuote returns the offset of the first text after a quoted
+// value that a line closes (`- send: "Say "hi" to us"`, `if: "a" == b`,
+// `send: 'it's'`), where YAML wants the line to end, or -1. Text after
+// the quote that YAML takes (a comment, a colon, a comma or a closing
+// bracket) does not count.
+func afterClosedQuote(text string) int {
+	for i := 0; i < len(text); i++ {
+		q := text[i]
+		if q == '#' && (i == 0 || text[i-1] == ' ' || text[i-1] == '\t') {
+			return -1
+		}
+		if q != '"' && q != '\'' {
+			continue
+		}
+		if i > 0 && !strings.ContainsRune(" -:[{,", rune(text[i-1])) {
+			continue
+		}
+		j := i + 1
+		for ; j < len(text); j++ {
+			if q == '"' && text[j] == '\\' {
+				j++
+				continue
+			}
+			if text[j] == q {
+				if q == '\'' && j+1 < len(text) && text[j+1] == '\'' {
+					j++
+					continue
+				}
+				break
+			}
+		}
+		if j >= len(text) {
+			return -1
+		}
+		k := j + 1
+		for k < len(text) && (text[k] == ' ' || text[k] == '\t') {
+			k++
+		}
+		if k < len(text) && !strings.ContainsRune("#:,]}", rune(text[k])) {
+			return k
 		}
 		i = j
 	}
