@@ -59,6 +59,10 @@ type parser struct {
 	// `audience:`) run before the run starts, without its variables.
 	inTrigger bool
 
+	// viaAlias is the outermost alias (*name) whose anchored value is
+	// being parsed, nil outside one: what it repeats is reported there.
+	viaAlias *yaml.Node
+
 	// What parsed, kept for the checks that run after an error: a list
 	// with an error is not kept in the Flow (Steps, Triggers, VarDecls
 	// are nil then), but the items that did parse are still checked.
@@ -167,8 +171,19 @@ func (p *parser) deref(n *yaml.Node) (*yaml.Node, bool) {
 	return n, true
 }
 
+// enterAlias notes n as the alias being expanded when it is one and no
+// other is; the function it returns undoes that.
+func (p *parser) enterAlias(n *yaml.Node) func() {
+	if n == nil || n.Kind != yaml.AliasNode || p.viaAlias != nil {
+		return func() {}
+	}
+	p.viaAlias = n
+	return func() { p.viaAlias = nil }
+}
+
 // parseValue checks one value against a type.
 func (p *parser) parseValue(t *Type, n *yaml.Node) (any, bool) {
+	defer p.enterAlias(n)()
 	n, ok := p.deref(n)
 	if !ok {
 		return nil, false
@@ -774,6 +789,7 @@ func (p *parser) loseWrites(n *yaml.Node) {
 
 // parseStep parses one step.
 func (p *parser) parseStep(n *yaml.Node) (*Step, bool) {
+	defer p.enterAlias(n)()
 	n, ok := p.deref(n)
 	if !ok {
 		return nil, false
@@ -832,7 +848,13 @@ func (p *parser) parseStep(n *yaml.Node) (*Step, bool) {
 			}
 			if good {
 				s.ID = id.(string)
-				if first, dup := p.ids[s.ID]; dup {
+				if first, dup := p.ids[s.ID]; dup && p.viaAlias != nil {
+					// The anchored step is parsed again: its id is at
+					// the anchor, and the copy is the alias.
+					p.errorAt(p.viaAlias, "an alias copies steps with their ids: write the copy out with another id, or jump to the first with goto: "+s.ID,
+						"duplicate step id %q: the alias *%s copies it from line %d", s.ID, p.viaAlias.Value, first.Line)
+					ok = false
+				} else if dup {
 					p.errorAt(v, fmt.Sprintf("it is first used at line %d", first.Line), "duplicate step id %q", s.ID)
 					ok = false
 				} else {
