@@ -655,6 +655,16 @@ func checkMenu(set *Set, flows []*Flow, accounts []string, report reportFunc) {
 				"menu key %q is not in menu.yaml (there is no menu.yaml in %s)", pattern, set.Dir)
 			continue
 		}
+		if len(keys) == 0 {
+			// A menu of links only (url:), or one whose buttons have no
+			// key yet: there is no key to list.
+			hint := "menu.yaml has no click keys: add a button with key: " + pattern
+			if strings.ContainsAny(pattern, "*?") {
+				hint = "menu.yaml has no click keys: add a button with a key this pattern matches"
+			}
+			report(triggerFiles[i], t.ArgPos, SeverityWarning, hint, "menu key %q is not in menu.yaml", pattern)
+			continue
+		}
 		report(triggerFiles[i], t.ArgPos, SeverityWarning, didYouMeanOr(pattern, keys, "menu.yaml has keys "+strings.Join(keys, ", ")),
 			"menu key %q is not in menu.yaml", pattern)
 	}
