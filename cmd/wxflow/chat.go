@@ -323,6 +323,12 @@ func (c *chatSession) handle(line string) (quit bool) {
 			c.say("usage: /location LAT LNG [LABEL], e.g. /location 31.23 121.47 People's Square")
 			break
 		}
+		// As a scenario's location: is checked, and as WeChat sends
+		// them; NaN and Inf, which ParseFloat takes, could not be stored.
+		if !(lat >= -90 && lat <= 90) || !(lng >= -180 && lng <= 180) {
+			c.say("usage: /location LAT LNG [LABEL]: LAT is between -90 and 90 and LNG between -180 and 180 (east is positive), e.g. /location 31.23 121.47")
+			break
+		}
 		c.act(c.sb.Location(c.ctx, c.contact, lat, lng, strings.Join(fields[2:], " ")))
 	case "wait":
 		d, err := flows.ParseDuration(rest)

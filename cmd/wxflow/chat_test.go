@@ -131,6 +131,33 @@ steps:
 	}
 }
 
+// TestChatLocationRange: /location takes what a scenario's location:
+// takes, a latitude from -90 to 90 and a longitude from -180 to 180.
+// Before, 91 200 was sent as it was, and NaN or Inf (which ParseFloat
+// reads) failed the chat with "ingest: json: unsupported value: NaN".
+func TestChatLocationRange(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{"where.yaml": `name: where
+triggers:
+  - message:
+    type: location
+steps:
+  - send: "at ${event.location.lat},${event.location.lng}"
+`})
+	input := "/location NaN 0\n/location 0 Inf\n/location 91 0\n/location 0 -180.5\n/location -90 180 South Pole\n"
+	r := chatScript(t, input, "--flows", dir, "--start", "2026-11-16T10:00:00+08:00")
+	if r.code != exitOK {
+		t.Fatalf("exit %d\nstderr:\n%s", r.code, r.stderr)
+	}
+	if n := strings.Count(r.stdout, "LAT is between -90 and 90"); n != 4 {
+		t.Errorf("%d out-of-range locations refused, want 4:\n%s", n, r.stdout)
+	}
+	if strings.Contains(r.stdout, "error") || strings.Count(r.stdout, "bot: at ") != 1 || !strings.Contains(r.stdout, "bot: at -90,180\n") {
+		t.Errorf("want only -90 180 sent:\n%s", r.stdout)
+	}
+}
+
 // TestChatShowsFailedRuns: a run that fails or stops looping is said,
 // with why, as wxflow test reports it; before, the chat printed nothing.
 func TestChatShowsFailedRuns(t *testing.T) {
