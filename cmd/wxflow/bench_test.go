@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -279,9 +280,11 @@ func TestBenchUnbalancedBooksExit1(t *testing.T) {
 	if !strings.Contains(strings.Join(rep.Books.Problems, "\n"), "failed:window_closed") {
 		t.Errorf("the problems do not name the failed message:\n%s", strings.Join(rep.Books.Problems, "\n"))
 	}
-	// The table says so too.
+	// The table says so too. (The refused welcome's second message fails
+	// too, unless the follower's text came in while the first was at the
+	// API: then it goes, in the text's window.)
 	r = runCLI(t, "bench", "--scenario", "welcome", "--followers", "3")
-	if r.code != exitProblems || !strings.Contains(r.stdout, "NOT BALANCED") || !strings.Contains(r.stdout, "  - messages not sent: 2 failed:window_closed") {
+	if r.code != exitProblems || !strings.Contains(r.stdout, "NOT BALANCED") || !regexp.MustCompile(`  - messages not sent: [12] failed:window_closed`).MatchString(r.stdout) {
 		t.Errorf("exit %d\n%s", r.code, r.stdout)
 	}
 }
