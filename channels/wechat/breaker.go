@@ -36,7 +36,10 @@ const (
 type BreakerSettings struct {
 	// Threshold is how many storm failures in a row (-1 system busy,
 	// 45011, HTTP 5xx or 429, no usable answer) open the breaker. One
-	// 45009 opens it at once.
+	// 45009 opens it at once, and so does one refusal of an access token
+	// (40164 IP not whitelisted, 40125 wrong AppSecret, 40013 wrong
+	// AppID), with the pauses of a storm: the messages wait until it is
+	// fixed instead of failing, and the token is asked for once a probe.
 	Threshold int
 	// Pause and MaxPause are the first pause and its cap.
 	Pause, MaxPause time.Duration
@@ -191,10 +194,11 @@ func (b *breaker) doneLocked(probe bool, err error) (_ *channels.Paused, line fu
 		return nil, nil
 	case storm:
 		b.fails++
-		if !quota && b.fails < b.set.Threshold {
+		_, refused := tokenRefused(err)
+		if !quota && !refused && b.fails < b.set.Threshold {
 			return nil, nil
 		}
-		if !quota {
+		if !quota && !refused {
 			cause = fmt.Sprintf("%d failures in a row, the last: %s", b.fails, cause)
 		}
 		b.trip(now, quota, cause)
@@ -305,12 +309,15 @@ func (b *breaker) report() breakerState {
 
 // stormFailure reports whether err says WeChat cannot take messages now,
 // whatever the message (system busy, an API limit, HTTP 5xx or 429, no
-// usable answer), and whether it is 45009, the daily API quota; cause
-// describes it. Errors about one message or contact (45015, 45047, a bad
+// usable answer, an access token refused: see tokenRefusals), and whether
+// it is 45009, the daily API quota; cause describes it. Errors about one message or contact (45015, 45047, a bad
 // media file, ...) and a cancelled send are no storm.
 func stormFailure(err error) (quota, storm bool, cause string) {
 	if err == nil || errors.Is(err, context.Canceled) {
 		return false, false, ""
+	}
+	if cause, ok := tokenRefused(err); ok {
+		return false, true, cause
 	}
 	var ae *APIError
 	if errors.As(err, &ae) {

@@ -543,3 +543,40 @@ func TestSendLogUnknown(t *testing.T) {
 		t.Errorf("%d lines, want 2:\n%s", n, logs)
 	}
 }
+
+// TestBreakerTokenRefused: WeChat refuses the access token (40164: the
+// server's IP is not whitelisted): the account is paused at once, its
+// messages wait instead of failing, and the token is asked for once a
+// probe, not once a message (a backlog used up the 2,000 fetches a day,
+// so that the token could not be had even once the whitelist was
+// fixed); once it is fixed, the next probe goes and the sends resume.
+func TestBreakerTokenRefused(t *testing.T) {
+	t.Parallel()
+	ch, b := brkSetup(t)
+	b.srv.FailNext(wechattest.PathStableToken, 40164, 40164)
+	t0 := b.clock.Now()
+	err := brkSend(ch, "m0")
+	brkPaused(t, "the token refused", err, t0.Add(time.Second))
+	var p *channels.Paused
+	if errors.As(err, &p); !strings.Contains(p.Cause, "40164") || !strings.Contains(p.Cause, "whitelist") || strings.Contains(p.Cause, "in a row") {
+		t.Fatalf("cause %q, want the token's refusal", p.Cause)
+	}
+	for i := range 10 {
+		brkPaused(t, fmt.Sprint("paused send ", i), brkSend(ch, "held"), t0.Add(time.Second))
+	}
+	if got := b.srv.Calls(wechattest.PathStableToken); got != 1 {
+		t.Fatalf("%d token fetches while paused, want 1", got)
+	}
+	b.clock.Advance(time.Second)
+	brkPaused(t, "the probe, refused too", brkSend(ch, "probe"), t0.Add(3*time.Second))
+	b.clock.Advance(2 * time.Second)
+	if err := brkSend(ch, "probe 2"); err != nil {
+		t.Fatalf("the probe once fixed: %v", err)
+	}
+	if err := brkSend(ch, "after"); err != nil {
+		t.Fatal(err)
+	}
+	if got, sends := b.srv.Calls(wechattest.PathStableToken), b.srv.Calls(wechattest.PathSend); got != 3 || sends != 2 {
+		t.Fatalf("%d token fetches, %d sends; want 3 and 2", got, sends)
+	}
+}

@@ -2,6 +2,7 @@ package wechat
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -206,7 +207,8 @@ func (c *Client) tokRefresh(ctx context.Context, dead []string) (Token, error) {
 	if err != nil {
 		// A refused fetch (40164: the server's IP is not whitelisted;
 		// 40013, 40125: a wrong AppID or AppSecret) stops every send of
-		// the account: said in the log, once a minute while it lasts.
+		// the account (the channel pauses it: its messages wait, see
+		// breaker): said in the log, once a minute while it lasts.
 		if msg := c.scrub(err, dead...).Error(); msg != c.tokFailLog || c.clock.Now().Sub(c.tokFailAt) >= time.Minute {
 			c.tokFailLog, c.tokFailAt = msg, c.clock.Now()
 			c.log.Error("wechat: fetching an access token failed; the account's messages cannot be sent", "account", c.account, "err", msg)
@@ -248,7 +250,7 @@ func (c *Client) tokFetch(ctx context.Context) (Token, error) {
 		}{"client_credential", c.appID, c.secret, false}
 	}
 	if err := c.do(ctx, r); err != nil {
-		return Token{}, fmt.Errorf("fetch access token of account %q: %w", c.account, err)
+		return Token{}, &tokenFetchError{account: c.account, err: err}
 	}
 	if out.AccessToken == "" || out.ExpiresIn <= 0 {
 		return Token{}, fmt.Errorf("wechat: fetch access token of account %q: the answer has no token or no expiry", c.account)
@@ -258,6 +260,44 @@ func (c *Client) tokFetch(ctx context.Context) (Token, error) {
 	// the past: a fetch before every call).
 	life := time.Duration(min(out.ExpiresIn, maxTokenLife)) * time.Second
 	return Token{Value: out.AccessToken, Expires: start.Add(life), fetched: start}, nil
+}
+
+// tokenFetchError is a failed fetch of an access token.
+type tokenFetchError struct {
+	account string
+	err     error
+}
+
+// Error implements error.
+func (e *tokenFetchError) Error() string {
+	return fmt.Sprintf("fetch access token of account %q: %v", e.account, e.err)
+}
+
+// Unwrap returns the fetch's error.
+func (e *tokenFetchError) Unwrap() error { return e.err }
+
+// tokenRefusals are WeChat's refusals of an access token that no retry
+// mends: the account's settings on WeChat's side, or wxflow's, are wrong
+// until someone fixes them.
+var tokenRefusals = map[int]string{
+	40164: "the server's IP is not in the account's IP whitelist",
+	40125: "the AppSecret is wrong",
+	40013: "the AppID is wrong",
+}
+
+// tokenRefused reports whether err is WeChat's refusal to give an access
+// token (tokenRefusals), and says why.
+func tokenRefused(err error) (cause string, ok bool) {
+	var te *tokenFetchError
+	var ae *APIError
+	if !errors.As(err, &te) || !errors.As(te.err, &ae) {
+		return "", false
+	}
+	why, ok := tokenRefusals[ae.Code]
+	if !ok {
+		return "", false
+	}
+	return fmt.Sprintf("WeChat refused an access token: errcode %d (%s)", ae.Code, why), true
 }
 
 // maxTokenLife is the longest a token is kept, in seconds, whatever the
