@@ -646,9 +646,11 @@ func (c *Console) conversationForm(w http.ResponseWriter, r *http.Request) {
 		if f := c.eng.Flows().Flow(req.Flow); f != nil {
 			vars, err := boxVars(f, r.PostFormValue("vars"))
 			if err != nil {
-				keep := url.Values{"flow": {req.Flow}, "vars": {r.PostFormValue("vars")}}
-				q := c.signFlash(url.Values{"error": {errText(err)}, "keep": {keep.Encode()}})
-				http.Redirect(w, r, back+"?"+q.Encode()+"#end", http.StatusSeeOther)
+				q.Set("error", errText(err))
+				if k := startKept(&req, r); len(k) <= maxKept {
+					q.Set("keep", k)
+				}
+				c.backToConversation(w, r, back, q, "#end")
 				return
 			}
 			req.Vars = vars
@@ -694,7 +696,11 @@ func (c *Console) conversationForm(w http.ResponseWriter, r *http.Request) {
 			keep.Set("note", req.Note)
 			keep.Set("category", req.Category)
 		}
-		if k := keep.Encode(); len(keep) > 1 && len(k) <= maxKept {
+		k := keep.Encode()
+		if kind == "start" {
+			k = startKept(&req, r)
+		}
+		if (len(keep) > 1 || kind == "start") && len(k) <= maxKept {
 			q.Set("keep", k)
 		}
 	}
@@ -716,6 +722,14 @@ const maxBackURL = 6 << 10
 // long for the proxies in front (maxBackURL), the page itself as this
 // response, so that the text kept is not lost to a 414.
 func (c *Console) backToConversation(w http.ResponseWriter, r *http.Request, back string, q url.Values, anchor string) {
+	c.backTo(w, r, back, q, anchor, c.conversationPage, "account", "id")
+}
+
+// backTo leads a form's POST back to the page back (drawn by page, whose
+// path values named are the POST's too) with the flash keys q: a
+// redirect, or, when its URL would pass maxBackURL, the page itself as
+// this response.
+func (c *Console) backTo(w http.ResponseWriter, r *http.Request, back string, q url.Values, anchor string, page http.HandlerFunc, named ...string) {
 	query := c.signFlash(q).Encode()
 	if len(back)+1+len(query)+len(anchor) <= maxBackURL {
 		http.Redirect(w, r, back+"?"+query+anchor, http.StatusSeeOther)
@@ -724,9 +738,17 @@ func (c *Console) backToConversation(w http.ResponseWriter, r *http.Request, bac
 	g := r.Clone(r.Context())
 	g.Method, g.Body = http.MethodGet, http.NoBody
 	g.URL = &url.URL{Path: back, RawQuery: query}
-	g.SetPathValue("account", r.PathValue("account"))
-	g.SetPathValue("id", r.PathValue("id"))
-	c.conversationPage(w, g)
+	for _, n := range named {
+		g.SetPathValue(n, r.PathValue(n))
+	}
+	page(w, g)
+}
+
+// startKept is what the conversation page's Start form was given (the
+// flow chosen and the Variables box), as the flash key keep, to fill
+// the form again when the start is refused.
+func startKept(req *ActRequest, r *http.Request) string {
+	return url.Values{"action": {"start"}, "flow": {req.Flow}, "vars": {r.PostFormValue("vars")}}.Encode()
 }
 
 // maxKept bounds what a refused form's fields put in the URL of the page

@@ -1306,3 +1306,51 @@ func TestUnassignedListsConversationsOfRemovedOperators(t *testing.T) {
 		t.Fatalf("Unassigned lists %v after amy took d1, want none", got)
 	}
 }
+
+// TestStartFormsKeepWhatWasTyped: a start refused by the flow's rules
+// (the contact unfollowed: 409) keeps the flow chosen and the Variables
+// box of the conversation page's Start form; they came back empty. A
+// Variables box (or a flow page's variable) long enough that the
+// redirect keeping it passes a proxy's 8 KiB request line comes as the
+// page itself, as a long reply does; it was a redirect of 9 KB (414).
+func TestStartFormsKeepWhatWasTyped(t *testing.T) {
+	f := newInboxFixture(t)
+	ctx := context.Background()
+	if err := f.sb.Say(ctx, "carol", "person"); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.sb.Unfollow(ctx, "carol"); err != nil {
+		t.Fatal(err)
+	}
+	b := newBrowserish(f)
+	b.login(amyToken)
+	const page = "/inbox/sandbox/carol"
+	box := "order: A-77\nn: 2"
+	code, body, _ := b.act(page+"/start", url.Values{"csrf": {b.csrf(page)}, "flow": {"late"}, "vars": {box}})
+	if code != http.StatusOK || !strings.Contains(body, "unfollowed") {
+		t.Fatalf("the start for a contact who unfollowed: %d\n%s", code, body)
+	}
+	if !strings.Contains(body, `<option value="late" selected>`) || !strings.Contains(body, ">order: A-77\nn: 2</textarea>") {
+		t.Errorf("the refused start's page does not keep the flow and the variables:\n%s", body)
+	}
+
+	long := "bogus: " + strings.Repeat("x", 9000)
+	code, body, h := b.form(page+"/start", url.Values{"csrf": {b.csrf(page)}, "flow": {"late"}, "vars": {long}})
+	if code != http.StatusOK || h.Get("Location") != "" {
+		t.Fatalf("the start form with a long Variables box: %d, Location %d bytes; want the page itself", code, len(h.Get("Location")))
+	}
+	if !strings.Contains(body, "declares no variable") || !strings.Contains(body, ">"+long+"</textarea>") {
+		t.Errorf("the refused start's page does not keep the long Variables box:\n%.2000s", body)
+	}
+
+	// The flow page's form.
+	order := strings.Repeat("订单", 1000)
+	code, body, h = b.form("/flows/late/start", url.Values{"csrf": {b.csrf("/flows/late")}, "contact": {"carol"},
+		"var.order": {order}, "var.n": {"many"}})
+	if code != http.StatusOK || h.Get("Location") != "" {
+		t.Fatalf("the flow page's form with a long variable: %d, Location %d bytes; want the page itself", code, len(h.Get("Location")))
+	}
+	if !strings.Contains(body, "expects a number") || !strings.Contains(body, order) {
+		t.Errorf("the flow page does not keep the long variable:\n%.2000s", body)
+	}
+}

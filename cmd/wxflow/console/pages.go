@@ -195,8 +195,13 @@ func (c *Console) flowStartForm(w http.ResponseWriter, r *http.Request) {
 				keep.Set(k, vs[0])
 			}
 		}
-		q := c.signFlash(url.Values{"error": {msg}, "keep": {keep.Encode()}})
-		http.Redirect(w, r, "/flows/"+url.PathEscape(name)+"?"+q.Encode()+"#start", http.StatusSeeOther)
+		q := url.Values{"error": {msg}}
+		if k := keep.Encode(); len(k) <= maxKept {
+			q.Set("keep", k)
+		}
+		// A long value kept would make the redirect's URL too long for
+		// a proxy (414): the page comes with the response then.
+		c.backTo(w, r, "/flows/"+url.PathEscape(name), q, "#start", c.flowPage, "name")
 	}
 	if f := c.eng.Flows().Flow(name); f != nil {
 		typed := map[string]string{}
