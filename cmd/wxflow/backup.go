@@ -41,6 +41,12 @@ func runBackup(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		return exitUsage
 	}
 	to := fl.Arg(0)
+	if to == "" {
+		// It copied the whole store, then failed to name the copy
+		// ("backup: open : no such file or directory", exit 1).
+		fmt.Fprintln(stderr, "wxflow backup: BACKUP is empty: name the new file to write the copy to")
+		return exitUsage
+	}
 	db, ok := flagDatabase(fl, "backup", "database", *database, *cfgPath, stderr)
 	if !ok {
 		return exitUsage

@@ -278,3 +278,33 @@ func TestBackupRefusesAFileThatIsNotAStore(t *testing.T) {
 		}
 	}
 }
+
+// TestBackupUsageErrors: an empty BACKUP name and a store that is a
+// folder are usage errors saying so, before anything is copied. The
+// first copied the whole store, then said "backup: open : no such file
+// or directory" (exit 1); the second "backup: read the store: disk I/O
+// error: is a directory" (exit 1).
+func TestBackupUsageErrors(t *testing.T) {
+	dir := t.TempDir()
+	db := filepath.Join(dir, "wxflow.db")
+	_, stop := backupEngine(t, db)
+	stop()
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"backup", "--database", db, ""}, "wxflow backup: BACKUP is empty: name the new file to write the copy to\n"},
+		{[]string{"backup", "--database", dir, filepath.Join(dir, "b.db")}, "wxflow backup: " + dir + " is a folder, not a store: pass --database FILE, the database file wxflow serve uses\n"},
+	} {
+		var stdout, stderr bytes.Buffer
+		if code := run(context.Background(), c.args, &stdout, &stderr); code != exitUsage {
+			t.Errorf("wxflow %q = %d, want %d; stderr:\n%s", c.args, code, exitUsage, stderr.String())
+		}
+		if stderr.String() != c.want {
+			t.Errorf("wxflow %q: stderr = %q, want %q", c.args, stderr.String(), c.want)
+		}
+	}
+	if left, _ := filepath.Glob(filepath.Join(dir, "*.partial")); len(left) > 0 {
+		t.Errorf("partial copies left: %v", left)
+	}
+}

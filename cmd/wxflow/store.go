@@ -161,7 +161,7 @@ func storeFlags(fl *flag.FlagSet, cmd, store string, stderr io.Writer) (configGi
 // commands that read one as a file (backup, copy-store): it refuses what
 // config.CheckDatabase refuses, a PostgreSQL URL (onPostgres says what to
 // do instead), ":memory:" and "file:" URIs (flag names the file instead),
-// and a file that does not exist.
+// and a file that does not exist or is a folder.
 func sqliteStoreFile(db, flag, onPostgres string) error {
 	if err := config.CheckDatabase(db); err != nil {
 		return err
@@ -172,8 +172,13 @@ func sqliteStoreFile(db, flag, onPostgres string) error {
 	if db == ":memory:" || strings.HasPrefix(db, "file:") {
 		return fmt.Errorf("database %q is not a file: pass %s FILE", db, flag)
 	}
-	if _, err := os.Stat(db); err != nil {
+	fi, err := os.Stat(db)
+	if err != nil {
 		return fmt.Errorf("no store at %s: %v", db, err)
+	}
+	if fi.IsDir() {
+		// SQLite said "disk I/O error: is a directory" after opening it.
+		return fmt.Errorf("%s is a folder, not a store: pass %s FILE, the database file wxflow serve uses", db, flag)
 	}
 	return nil
 }
