@@ -10,6 +10,7 @@ import (
 	"os"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/wxflow/wxflow/cmd/wxflow/console"
 	"github.com/wxflow/wxflow/cmd/wxflow/internal/config"
@@ -74,6 +75,17 @@ func runNodes(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 			fmt.Fprintf(stderr, "wxflow nodes: %v\n", err)
 			return exitProblems
 		}
+		if *asJSON {
+			// A monitor reading --json got the sentence below, not JSON.
+			if err := writeJSON(stdout, sqliteNodes(name, busy, time.Now())); err != nil {
+				fmt.Fprintf(stderr, "wxflow nodes: %v\n", err)
+				return exitProblems
+			}
+			if !busy {
+				return exitProblems
+			}
+			return exitOK
+		}
 		if !busy {
 			// Exit 0 says a live node holds every lane: none runs here.
 			fmt.Fprintf(stdout, "wxflow nodes: %s is a SQLite store, and no wxflow serve is using it: nobody holds its %d lanes\n", name, engine.LaneCount)
@@ -107,6 +119,19 @@ func runNodes(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return exitProblems
 	}
 	return exitOK
+}
+
+// sqliteNodes is --json's view of a SQLite store named name, as the
+// console's GET /api/nodes gives it on SQLite: no nodes, every lane held
+// while a serve uses the file (busy), none held otherwise. Versions is
+// empty: the file's lock says that a serve runs, not which wxflow.
+func sqliteNodes(name string, busy bool, now time.Time) *console.NodesView {
+	v := &console.NodesView{Store: "sqlite", Database: name, At: now, Lanes: engine.LaneCount,
+		Nodes: []console.NodeView{}, Versions: []string{}}
+	if !busy {
+		v.Unheld, v.Free = engine.LaneCount, engine.LaneCount
+	}
+	return v
 }
 
 // versionOrUnknown is a node's version, "?" for a node of a wxflow

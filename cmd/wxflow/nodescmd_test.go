@@ -112,6 +112,26 @@ func TestNodesCommand(t *testing.T) {
 	if r.code != exitProblems || !strings.Contains(r.stdout, "wxflow.db is a SQLite store, and no wxflow serve is using it") {
 		t.Errorf("nodes on SQLite nobody serves: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
+	// --json prints an object, as GET /api/nodes does on SQLite (it
+	// printed the sentence).
+	sqliteJSON := func(wantCode, wantUnheld int) {
+		t.Helper()
+		r := runCLI(t, "nodes", "--config", sqliteConfig, "--json")
+		var v struct {
+			Store  string `json:"store"`
+			Lanes  int    `json:"lanes"`
+			Unheld int    `json:"unheld"`
+			Free   int    `json:"free"`
+			Nodes  []any  `json:"nodes"`
+		}
+		if err := json.Unmarshal([]byte(r.stdout), &v); err != nil || r.code != wantCode {
+			t.Fatalf("nodes --json on SQLite: exit %d, want %d; %v\n%s%s", r.code, wantCode, err, r.stdout, r.stderr)
+		}
+		if v.Store != "sqlite" || v.Lanes != 256 || v.Unheld != wantUnheld || v.Free != wantUnheld || v.Nodes == nil || len(v.Nodes) != 0 {
+			t.Errorf("nodes --json on SQLite: %+v, want store sqlite, 256 lanes, %d unheld and free, nodes []\n%s", v, wantUnheld, r.stdout)
+		}
+	}
+	sqliteJSON(exitProblems, 256)
 	held, err := sqlite.Open(context.Background(), filepath.Join(dir, "wxflow.db"), sqlite.Options{Exclusive: true})
 	if err != nil {
 		t.Fatal(err)
@@ -120,6 +140,7 @@ func TestNodesCommand(t *testing.T) {
 	if r.code != exitOK || !strings.Contains(r.stdout, "wxflow.db is a SQLite store: one wxflow serve holds all 256 lanes") {
 		t.Errorf("nodes on SQLite: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
+	sqliteJSON(exitOK, 0)
 	// copy-store refuses a store a serve is using: both would send its
 	// pending messages and fire its timers.
 	if r := runCLI(t, "copy-store", "--from", filepath.Join(dir, "wxflow.db"), "--to", "postgres://wx@127.0.0.1:1/x"); r.code != exitProblems || !strings.Contains(r.stderr, "a wxflow serve is using") {
