@@ -62,6 +62,13 @@ type parser struct {
 	// viaAlias is the outermost alias (*name) whose anchored value is
 	// being parsed, nil outside one: what it repeats is reported there.
 	viaAlias *yaml.Node
+	// alias is the innermost alias (*name) whose anchored value is being
+	// parsed, nil outside one: a step list that holds itself through an
+	// alias is reported there.
+	alias *yaml.Node
+	// openLists are the step lists being parsed, outermost first: an
+	// alias to one of them would nest steps without end.
+	openLists []*yaml.Node
 
 	// What parsed, kept for the checks that run after an error: a list
 	// with an error is not kept in the Flow (Steps, Triggers, VarDecls
@@ -181,9 +188,21 @@ func (p *parser) enterAlias(n *yaml.Node) func() {
 	return func() { p.viaAlias = nil }
 }
 
+// innerAlias notes n as the innermost alias being expanded when it is
+// one; the function it returns undoes that.
+func (p *parser) innerAlias(n *yaml.Node) func() {
+	if n == nil || n.Kind != yaml.AliasNode {
+		return func() {}
+	}
+	old := p.alias
+	p.alias = n
+	return func() { p.alias = old }
+}
+
 // parseValue checks one value against a type.
 func (p *parser) parseValue(t *Type, n *yaml.Node) (any, bool) {
 	defer p.enterAlias(n)()
+	defer p.innerAlias(n)()
 	n, ok := p.deref(n)
 	if !ok {
 		return nil, false
@@ -325,7 +344,7 @@ func (p *parser) object(n *yaml.Node, fields []Field, elem *Type, where string) 
 	}
 	for _, f := range fields {
 		if f.Required && !o.Given(f.Name) && !p.keyGiven(n, f.Name) && !misspelt[f.Name] {
-			hint := ""
+			hint := missingHint(f)
 			if where == "flow" && f.Name == "name" {
 				hint = nameHint(p.file)
 			}
@@ -334,6 +353,15 @@ func (p *parser) object(n *yaml.Node, fields []Field, elem *Type, where string) 
 		}
 	}
 	return o, ok
+}
+
+// missingHint says how to add a required key that is missing, with the
+// field's example when it has one.
+func missingHint(f Field) string {
+	if f.Example == "" {
+		return fmt.Sprintf("add %s:", f.Name)
+	}
+	return fmt.Sprintf("add %s:, e.g. %s: %s", f.Name, f.Name, f.Example)
 }
 
 // field parses the value of key k into o. The key's position is kept even
@@ -704,14 +732,24 @@ func (p *parser) stepList(n *yaml.Node, top bool) ([]*Step, bool) {
 		p.errorAt(n, "add at least one step, e.g. - send: \"Hello\"", "a flow needs at least one step")
 		return nil, false
 	}
+	for _, open := range p.openLists {
+		if open == n && p.alias != nil && p.alias.Alias != nil {
+			p.errorAt(p.alias, "an alias cannot repeat what it is in; to do those steps again, give the first an id: and jump to it with goto:",
+				"the alias *%s holds itself: it repeats line %d, which it is in, so the steps would nest without end", p.alias.Value, p.alias.Alias.Line)
+			p.writesUnknown = true
+			return nil, false
+		}
+	}
 	if p.depth >= maxDepth {
-		p.errorAt(n, "", "steps nested more than %d deep", maxDepth)
+		p.errorAt(n, "move the innermost steps to the top level with an id: and jump to them with goto:, or into a flow of their own run by start:",
+			"steps nested more than %d deep", maxDepth)
 		p.writesUnknown = true
 		return nil, false
 	}
 	p.depth++
+	p.openLists = append(p.openLists, n)
 	// Steps nested in a key never inherit its leave to read secrets.
-	defer func(old bool) { p.depth--; p.secretsOK = old }(p.secretsOK)
+	defer func(old bool) { p.depth--; p.openLists = p.openLists[:len(p.openLists)-1]; p.secretsOK = old }(p.secretsOK)
 	p.secretsOK = false
 	steps := make([]*Step, 0, len(n.Content))
 	ok := true
@@ -790,6 +828,7 @@ func (p *parser) loseWrites(n *yaml.Node) {
 // parseStep parses one step.
 func (p *parser) parseStep(n *yaml.Node) (*Step, bool) {
 	defer p.enterAlias(n)()
+	defer p.innerAlias(n)()
 	n, ok := p.deref(n)
 	if !ok {
 		return nil, false
@@ -883,7 +922,7 @@ func (p *parser) parseStep(n *yaml.Node) (*Step, bool) {
 	s.Args = args
 	for _, f := range spec.Keys {
 		if f.Required && !p.keyGiven(n, f.Name) {
-			p.errorAt(n, "", "missing key %q in %s step", f.Name, spec.Kind)
+			p.errorAt(n, missingHint(f), "missing key %q in %s step", f.Name, spec.Kind)
 			ok = false
 		}
 	}

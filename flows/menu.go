@@ -68,10 +68,10 @@ func (m *Menu) Keys() []string {
 }
 
 var menuButtonFields = []Field{
-	{Name: "name", Type: String, Required: true, Doc: "The button's label (16 bytes at most on top, 60 in a sub-menu)."},
+	{Name: "name", Type: String, Required: true, Example: "Help", Doc: "The button's label (16 bytes at most on top, 60 in a sub-menu)."},
 	{Name: "key", Type: String, Doc: "A click key (128 bytes at most); flows start on it with `- menu: KEY`."},
 	{Name: "url", Type: String, Doc: "A link the button opens (1024 bytes at most)."},
-	{Name: "items", Type: ListOf(ObjectOf("menu button", "menu button", Field{Name: "name", Type: String, Required: true},
+	{Name: "items", Type: ListOf(ObjectOf("menu button", "menu button", Field{Name: "name", Type: String, Required: true, Example: "Help"},
 		Field{Name: "key", Type: String}, Field{Name: "url", Type: String}), false), Doc: "Sub-buttons (1 to 5)."},
 }
 
@@ -151,7 +151,7 @@ func LoadMenu(file string, src []byte) (*Menu, Diagnostics) {
 		}
 		return out
 	}
-	top := []Field{{Name: "menu", Type: buttonList, Required: true}}
+	top := []Field{{Name: "menu", Type: buttonList, Required: true, Example: "[{ name: Help, key: MENU_HELP }]"}}
 	o, _ := p.object(root, top, nil, "menu.yaml")
 	if o == nil {
 		return m, p.diags

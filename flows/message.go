@@ -76,7 +76,7 @@ var MediaLimits = map[string]MediaLimit{
 const noMediaTemplate = "write it out; for media that depends on the contact, branch to one send each"
 
 func mediaType(kind string) *Type {
-	byID := ObjectOf("media id", kind, Field{Name: "media_id", Type: String, Required: true, Doc: "The id of media already uploaded to WeChat."})
+	byID := ObjectOf("media id", kind, Field{Name: "media_id", Type: String, Required: true, Example: "MEDIA_ID", Doc: "The id of media already uploaded to WeChat."})
 	t := Refine(OneOf(kind, String, byID), kind,
 		"A file path relative to the flow file, an http(s) URL (whose extension, when it has one, is one of the kind's types: the file is fetched when the message is sent), or `{media_id: ...}`, written out (not a template: `${...}` in it is an error).",
 		func(v any, at Pos, r *Reporter) (any, bool) {
@@ -188,15 +188,15 @@ var messageFields = []Field{
 	{Name: "description", Type: Text, Doc: "The video's description."},
 	{Name: "thumb", Type: mediaType("thumb"), Doc: "The video's thumbnail (jpg, up to 64 KB)."},
 	{Name: "news", Type: ObjectOf("news article", "news article",
-		Field{Name: "title", Type: Text, Required: true, Doc: "The article's title."},
+		Field{Name: "title", Type: Text, Required: true, Example: `"New arrivals"`, Doc: "The article's title."},
 		Field{Name: "description", Type: Text, Doc: "A line under the title."},
-		Field{Name: "url", Type: Text, Required: true, Doc: "Where a tap leads."},
+		Field{Name: "url", Type: Text, Required: true, Example: `"https://shop.example.com/new"`, Doc: "Where a tap leads."},
 		Field{Name: "picurl", Type: Text, Doc: "The picture's URL."}), Doc: "One news article: `title`, `description`, `url`, `picurl`."},
 	{Name: "menu", Type: ObjectOf("message menu", "message menu",
 		Field{Name: "head", Type: Text, Doc: "Text above the items."},
 		Field{Name: "items", Type: ListOf(ObjectOf("menu item", "menu item",
-			Field{Name: "id", Type: Literal(String, "id", "sent back", "write it out: the tap sends the id back to the flow"), Required: true, Doc: "The value the tap sends back: not empty, unique in the menu, and written as is (not a template)."},
-			Field{Name: "text", Type: Text, Required: true, Doc: "The item's text, not empty."}), true), Required: true, Doc: "The items the contact taps: `{id, text}`."},
+			Field{Name: "id", Type: Literal(String, "id", "sent back", "write it out: the tap sends the id back to the flow"), Required: true, Example: "hours", Doc: "The value the tap sends back: not empty, unique in the menu, and written as is (not a template)."},
+			Field{Name: "text", Type: Text, Required: true, Example: `"Opening hours"`, Doc: "The item's text, not empty."}), true), Required: true, Example: `[{ id: hours, text: "Opening hours" }]`, Doc: "The items the contact taps: `{id, text}`."},
 		Field{Name: "tail", Type: Text, Doc: "Text below the items."}), Doc: "A message menu: `head`, `items` (`{id, text}`), `tail`."},
 }
 

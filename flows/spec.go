@@ -16,6 +16,9 @@ type Field struct {
 	// Default is the value used when the key is absent, as the docs show it.
 	Default string
 	Doc     string
+	// Example is a value for the key, as YAML, shown in the hint when a
+	// required key is missing (`support` for an assign's team:).
+	Example string
 	// Secrets lets the key's templates read `${secret.NAME}` (an http
 	// step's url, query, headers, json and body); anywhere else it is a
 	// validation error, since the value would reach a follower or the
@@ -217,12 +220,12 @@ func TriggerCommonKeys() []Field { return triggerCommonKeys }
 func FlowKeys() []Field { return flowKeys }
 
 var flowKeys = []Field{
-	{Name: "name", Type: FlowName, Required: true, Doc: "The flow's unique name: lower-case letters, digits, `_` and `-`."},
+	{Name: "name", Type: FlowName, Required: true, Example: "welcome", Doc: "The flow's unique name: lower-case letters, digits, `_` and `-`."},
 	{Name: "description", Type: String, Doc: "What the flow is for, for people."},
 	{Name: "account", Type: Literal(String, "", "matched", "write the account's id as the config names it"), Doc: "Only events of this account start the flow; a `start:` step, an operator or the admin API start it only for this account's contacts (a flow of another account starting it is a validation error; with the config known, a flow of every account starting it in a step of its top level without `if:` is warned of, as the runs of the other accounts' contacts fail there). An id no config could declare (not 1 to 32 lowercase letters, digits, `_` or `-`) is an error; with the config known (`wxflow validate --config`, `serve`), an account it does not serve is a warning: the flow never starts."},
 	{Name: "cooldown", Type: Duration, Doc: "Not started again for the same contact within this time."},
 	{Name: "reentry", Type: Enum("ignore", "restart"), Default: "ignore", Doc: "When the contact already has a run of this flow: `ignore` the new input, or `restart` (end the old run, start a new one)."},
 	{Name: "vars", Type: varsDecl, Doc: "Variables the flow is given by `start:`, the API or an operator, with their types (`vars: { order_id: text }`; types: " + strings.Join(VarTypes, ", ") + "). A flow may read only the variables it writes (`save:`, `set:`) and those it declares. A value of another type than declared is refused: when the flow loads where its type is known, else when it is given (the admin API answers 400; a `start:` or `set:` step fails, naming it); a `time` may be given as RFC 3339 text (`2027-01-31T09:30:00+08:00`), and stays a time after the run waits. Every value keeps its kind while a run waits: times (also inside maps and lists, and in contact fields), durations, large integers and infinities are the same after a `wait` or an `ask` as before. A value is kept as the flow language has it: a record of the environment (`${event.location}`, `${contact.window}`) as a map of its names (`lat`, `quota_left`), a month or a weekday (`${now.Month()}`) as a number (11, not November)."},
 	{Name: "triggers", Type: triggersType, Doc: "What starts the flow. A flow without triggers (the key left out, or `[]`) is started only by `start:`, the admin API or an operator: a sub-flow."},
-	{Name: "steps", Type: stepsType, Required: true, Doc: "What the flow does, in order; at least one step."},
+	{Name: "steps", Type: stepsType, Required: true, Example: `[{ send: "Hello" }]`, Doc: "What the flow does, in order; at least one step."},
 }

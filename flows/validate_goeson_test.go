@@ -74,7 +74,7 @@ steps:
 `,
 		})
 		checkLines(t, got, []string{
-			`a.yaml:4:12: error: missing key "flow" in start step`,
+			`a.yaml:4:12: error: missing key "flow" in start step (add flow:, e.g. flow: welcome)`,
 			`a.yaml:7:9: error: condition must be true or false, but gives text (vars.plan is text (from the ask step at line 6); compare it, e.g. vars.plan == "yes", or vars.plan != "")`,
 			`a.yaml:9:26: error: unknown variable "vars.u": the flow neither writes nor declares it (the flow's variables are vars.plan; a variable given by start:, the API or an operator is declared: vars: { u: text })`,
 			`b.yaml:3:12: error: start: forms a cycle: a -> b -> a (a flow that starts itself, directly or through others, never ends; to repeat steps (a daily reminder), jump back with goto: after a wait:)`,

@@ -80,7 +80,7 @@ func checkAsk(s *flows.Step, r *flows.Reporter) {
 	}
 	if mn, ok := a.Get("min").(float64); ok {
 		if mx, ok := a.Get("max").(float64); ok && mn > mx {
-			r.Errorf(a.At("min"), "", "min (%v) is larger than max (%v)", mn, mx)
+			r.Errorf(a.At("min"), fmt.Sprintf("swap them: min: %v and max: %v", mx, mn), "min (%v) is larger than max (%v): no number would be a valid answer", mn, mx)
 		}
 	}
 	if n := a.Int("retries", 2); n < 0 || n > 10 {

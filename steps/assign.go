@@ -49,7 +49,7 @@ func init() {
 		Summary: "Hands the contact's conversation to people: while an operator or a team holds it, the contact's messages start no flow and answer no `ask` " +
 			"(see [Conversations and people](#conversations-and-people)).",
 		Arg: flows.OneOf("assignee", operatorName, flows.ObjectOf("team assignment", "assign step",
-			flows.Field{Name: "team", Type: teamName, Required: true, Doc: "The team. Alone, the conversation goes to the team's queue (no operator), which always takes it."},
+			flows.Field{Name: "team", Type: teamName, Required: true, Example: "support", Doc: "The team. Alone, the conversation goes to the team's queue (no operator), which always takes it."},
 			flows.Field{Name: "pick", Type: flows.Enum(PickRoundRobin, PickLeastOpen), Doc: "Assign an operator of the team who is on shift now, and the team: `round_robin` takes them in turn, in the order they are declared; `least_open` the one with the fewest open conversations (ties in declared order)."},
 		)),
 		ArgRequired: true,

@@ -139,7 +139,7 @@ func TestConversationStepRules(t *testing.T) {
 		{"assign empty", "  - assign:\n    id: a\n", `4:12: error: assign needs a value`},
 		{"unknown pick", "  - assign: { team: support, pick: round_robbin }\n", `4:36: error: pick: invalid value "round_robbin" (did you mean "round_robin"?)`},
 		{"other pick", "  - assign: { team: support, pick: random }\n", `4:36: error: pick: invalid value "random" (one of round_robin, least_open)`},
-		{"pick without team", "  - assign: { pick: round_robin }\n", `4:13: error: missing key "team" in assign step`},
+		{"pick without team", "  - assign: { pick: round_robin }\n", `4:13: error: missing key "team" in assign step (add team:, e.g. team: support)`},
 		{"operator key", "  - assign: { team: support, operator: amy }\n", `4:30: error: unknown key "operator" in assign step (allowed keys: team, pick)`},
 		{"a template name", "  - assign: \"${contact.fields.owner}\"\n", `4:13: error: invalid operator name "${contact.fields.owner}" (names are literal, so that wxflow validate can check them; a template cannot name an operator or a team)`},
 		{"a capitalised name", "  - assign: Amy\n", `4:13: error: invalid operator name "Amy" (did you mean "amy"?)`},

@@ -163,7 +163,7 @@ func init() {
 // the server's configuration and a scenario's header (ParseHoursNode).
 var hoursType = flows.ObjectOf("business hours", "hours",
 	flows.Field{Name: "timezone", Type: flows.Timezone, Default: "the server's time zone", Doc: "The zone the hours are in."},
-	flows.Field{Name: "open", Type: openHoursType, Required: true, Doc: "Opening hours per day: `mon-fri: \"09:00-18:00\"`, `sat: \"10:00-14:00\"`; days not listed are closed."},
+	flows.Field{Name: "open", Type: openHoursType, Required: true, Example: `{ mon-fri: "09:00-18:00" }`, Doc: "Opening hours per day: `mon-fri: \"09:00-18:00\"`, `sat: \"10:00-14:00\"`; days not listed are closed."},
 	flows.Field{Name: "holidays", Type: flows.ListOf(flows.DateType, false), Doc: "Dates closed all day; a date listed twice is warned about."},
 	flows.Field{Name: "workdays", Type: flows.ListOf(flows.DateType, false), Doc: "Weekend dates that are working days (China's make-up days); they open with Monday-to-Friday's first listed hours; a date listed twice is warned about."},
 )

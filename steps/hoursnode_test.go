@@ -77,7 +77,7 @@ func TestParseHoursNodeErrors(t *testing.T) {
 		{"no open", `teams:
   support:
     timezone: Asia/Shanghai
-`, `3:5: error: missing key "open" in hours`},
+`, `3:5: error: missing key "open" in hours (add open:, e.g. open: { mon-fri: "09:00-18:00" })`},
 		{"unknown key", `teams:
   support:
     opne: { mon-fri: "09:00-18:00" }

@@ -13,7 +13,7 @@ func init() {
 		Kind:    "start",
 		Summary: "Starts another flow for the contact; this run goes on. The started flow begins once this run waits (a `wait`, an `ask`) or ends, so its messages come after this run's up to there; when it reaches an `ask` it takes the conversation over, and an `ask` of this run waiting then ends as interrupted: end this run with the `start`, or `ask` in the started flow. The started run gets the variables given in `vars:`, which that flow must declare.",
 		Arg: flows.OneOf("flow to start", flows.FlowRef, flows.ObjectOf("start", "start step",
-			flows.Field{Name: "flow", Type: flows.FlowRef, Required: true, Doc: "The name of the flow to start."},
+			flows.Field{Name: "flow", Type: flows.FlowRef, Required: true, Example: "welcome", Doc: "The name of the flow to start."},
 			flows.Field{Name: "vars", Type: flows.MapOf(flows.JSON), Doc: "Values for variables the started flow declares under `vars:` (`name: value`; texts are templates, evaluated in this run)."},
 		)),
 		ArgRequired: true,

@@ -14,7 +14,7 @@ func init() {
 		Kind:    "wait",
 		Summary: "Pauses the run for a duration, or until a time.",
 		Arg: flows.OneOf("duration or until map", flows.Duration, flows.ObjectOf("wait until", "wait step",
-			flows.Field{Name: "until", Type: flows.TimeExpr, Required: true, Doc: "An expression giving the time to wait until."},
+			flows.Field{Name: "until", Type: flows.TimeExpr, Required: true, Example: `now.Add(duration("2h"))`, Doc: "An expression giving the time to wait until."},
 		)),
 		ArgDoc: "a duration (10m, 2h, 3d); or a map with until: (wait: {until: EXPR}); or nothing, with until: beside it",
 		Keys: []flows.Field{

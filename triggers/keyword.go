@@ -17,7 +17,7 @@ type Keywords struct {
 
 var keywordsType = flows.Refine(flows.OneOf("keywords",
 	flows.ListOf(flows.Literal(flows.String, "keyword", "matched", "for a text that depends on the contact, use a message trigger with an if: on event.text"), true),
-	flows.ObjectOf("keyword pattern", "keyword trigger", flows.Field{Name: "pattern", Type: flows.Regex, Required: true, Doc: "A regular expression (Go's RE2 syntax) matched against the trimmed text: case-sensitive unless it starts with `(?i)`, and anywhere in the text unless anchored (`^...$`); its groups land in event.match. Not empty: a `message` trigger with `type: text` takes any text."})),
+	flows.ObjectOf("keyword pattern", "keyword trigger", flows.Field{Name: "pattern", Type: flows.Regex, Required: true, Example: `"^order ([0-9]+)$"`, Doc: "A regular expression (Go's RE2 syntax) matched against the trimmed text: case-sensitive unless it starts with `(?i)`, and anywhere in the text unless anchored (`^...$`); its groups land in event.match. Not empty: a `message` trigger with `type: text` takes any text."})),
 	"keywords", "A list of words (`[hi, hello, 你好]`), or `{pattern: REGEX}`; written as is (not templates: `${...}` in them is an error).",
 	func(v any, at flows.Pos, r *flows.Reporter) (any, bool) {
 		switch v := v.(type) {

@@ -298,7 +298,7 @@ wxflow.yaml:2:8: error: teams must be a map of team names to hours, got a list (
 `, `wxflow.yaml:2:12: error: team support's hours must be a map, got text (write the map of an hours step: { timezone: Asia/Shanghai, open: { mon-fri: "09:00-18:00" } }, or nothing for always)
 wxflow.yaml:4:15: error: team sales: unknown time zone "Asia/Shanghia" (did you mean "Asia/Shanghai"?)
 wxflow.yaml:7:13: error: team night: unknown day "fry" (days are mon, tue, wed, thu, fri, sat, sun; ranges like mon-fri; lists like sat,sun)
-wxflow.yaml:9:5: error: team weekend: missing key "open" in hours`},
+wxflow.yaml:9:5: error: team weekend: missing key "open" in hours (add open:, e.g. open: { mon-fri: "09:00-18:00" })`},
 		{"operator keys elsewhere", `display_name: Amy
 `, `wxflow.yaml:1:1: error: unknown key "display_name" (display_name belongs to an operator: put it under operators:, under the operator's name)`},
 		{"auto_close", `accounts:
