@@ -410,10 +410,24 @@ func contains(list []string, s string) bool {
 // text returns a scalar's text; null and collections are reported.
 func (p *parser) text(n *yaml.Node, what string) (string, bool) {
 	if n.Kind != yaml.ScalarNode || isNull(n) {
-		p.errorf(n, "", "%s must be a text, got %s", what, describe(n))
+		p.errorf(n, textHint(n, what), "%s must be a text, got %s", what, describe(n))
 		return "", false
 	}
 	return n.Value, true
+}
+
+// textHint says how to write a text where n, nothing or a collection,
+// stands.
+func textHint(n *yaml.Node, what string) string {
+	switch {
+	case what == "name" && isNull(n):
+		return `write what the scenario shows after name:, e.g. name: "a new follower is greeted"`
+	case isNull(n):
+		return fmt.Sprintf("write the %s after the colon", what)
+	case n.Kind == yaml.AliasNode:
+		return fmt.Sprintf("write the %s out; the alias names no text", what)
+	}
+	return fmt.Sprintf(`write the %s as one text, in quotes when it holds ": " or starts with [ or {`, what)
 }
 
 // oneOf returns a scalar that must be one of values.

@@ -184,7 +184,7 @@ t.test.yaml:6:5: an http stub has both json: and body: (use json: for JSON, body
 t.test.yaml:7:5: an http stub needs a url: (add url: with a glob such as "https://crm.example.com/*")
 t.test.yaml:8:5: an http stub with error: cannot answer too (a failed request has no answer: drop status:, json: and body:)
 t.test.yaml:10:5: unknown action "sya" (did you mean "say"?)
-t.test.yaml:11:13: follow must be a text, got a list
+t.test.yaml:11:13: follow must be a text, got a list (write the follow as one text, in quotes when it holds ": " or starts with [ or {)
 t.test.yaml:12:5: say needs an argument (- say: hello)
 t.test.yaml:13:13: only a failed message has a reason, but status is sent (drop status:, or make it failed)
 t.test.yaml:14:15: unknown key "reasn" in expect (did you mean "reason"?)
@@ -219,6 +219,9 @@ func TestParseFileProblems(t *testing.T) {
 		{"syntax", "name: ok\nscript:\n  - follow\n---\nname: [broken\n", "t.test.yaml:5:7: YAML syntax error: did not find expected ',' or ']' (close the list with ] (or quote a text holding [ or ,))"},
 		// yaml.v3 names no line for a byte that is not UTF-8: it was at
 		// 1:1 with a hint about indentation.
+		// name: with nothing after it had no hint.
+		{"empty name", "name:\nscript:\n  - follow\n", `t.test.yaml:1:6: name must be a text, got nothing (write what the scenario shows after name:, e.g. name: "a new follower is greeted")`},
+		{"empty operator", "name: x\nscript:\n  - reply: { operator: , text: hi }\n", `t.test.yaml:3:24: operator must be a text, got nothing (write the operator after the colon)`},
 		{"not UTF-8", "name: ok\nscript:\n  - follow\n---\nname: caf\xe9\n", "t.test.yaml:5:10: YAML syntax error: the file is not UTF-8 text (byte 0xE9 here) (save the file as UTF-8: an editor set to GBK, GB 18030 or Latin-1 writes other bytes for 中文 or é)"},
 	} {
 		f := Parse("t.test.yaml", []byte(tc.src))
