@@ -29,7 +29,7 @@ func init() {
 			{Name: "min", Type: flows.Number, Doc: "The smallest number accepted (expect: number)."},
 			{Name: "max", Type: flows.Number, Doc: "The largest number accepted (expect: number)."},
 			{Name: "pattern", Type: flows.Regex, Doc: "A regular expression the whole answer must match; not empty (leave it out to accept any text)."},
-			{Name: "choices", Type: flows.MapOf(flows.ListOf(flows.Literal(flows.String, "choices", "matched", "replies cannot change with the run; for that, save the answer and branch on it"), true)), Doc: "For expect: choice, each value with the replies that choose it (matched case-insensitively; written as is, not templates). A tap on an item of the question's message menu is matched by the item's id (a choice or a reply) and its text; an item that chooses nothing is a warning: a tap on it is always an invalid answer."},
+			{Name: "choices", Type: flows.MapOf(flows.ListOf(choiceReply, true)), Doc: "For expect: choice, each value (not empty) with the replies that choose it (matched case-insensitively, around spaces trimmed, so not blank; written as is, not templates). A tap on an item of the question's message menu is matched by the item's id (a choice or a reply) and its text; an item that chooses nothing is a warning: a tap on it is always an invalid answer."},
 			{Name: "save", Type: flows.SavePath, Doc: "Where the accepted answer goes."},
 			{Name: "retries", Type: flows.Int, Default: "2", Doc: "How many invalid answers are answered with `invalid` before giving up: 0 to 10 (with 0, `invalid` is never sent: a warning)."},
 			{Name: "invalid", Type: flows.Text, Default: "a message saying what is expected", Doc: "The text sent after an invalid answer."},
@@ -51,6 +51,20 @@ func init() {
   on_timeout: gave_up`,
 	})
 }
+
+// choiceReply is one reply that chooses a value of an ask's choices:
+// written as is, and not blank, since answers are trimmed before they are
+// matched.
+var choiceReply = flows.Refine(flows.Literal(flows.String, "choices", "matched", "replies cannot change with the run; for that, save the answer and branch on it"),
+	flows.String.Name, flows.String.Doc,
+	func(v any, at flows.Pos, r *flows.Reporter) (any, bool) {
+		if strings.TrimSpace(v.(string)) == "" {
+			r.Errorf(at, "remove it, or write the word that should choose this value",
+				"blank reply %q: answers are trimmed before they are matched, so no answer can be it", v)
+			return nil, false
+		}
+		return v, true
+	})
 
 func checkAsk(s *flows.Step, r *flows.Reporter) {
 	a := s.Args
@@ -106,6 +120,14 @@ func checkAsk(s *flows.Step, r *flows.Reporter) {
 	if choices, ok := a.Get("choices").(*flows.Object); ok {
 		seen := map[string]string{}
 		for _, value := range choices.Keys {
+			if strings.TrimSpace(value) == "" {
+				word := "empty"
+				if value != "" {
+					word = "blank"
+				}
+				r.Errorf(choices.KeyPos[value], `name the value, e.g. yes: ["1", "yes"]: it is what save: keeps and what a branch compares`,
+					"%s choice value %q: saved, it looks like no answer at all", word, value)
+			}
 			replies, _ := choices.Get(value).([]any)
 			for _, rep := range replies {
 				word := strings.ToLower(strings.TrimSpace(rep.(string)))
