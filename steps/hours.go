@@ -142,8 +142,8 @@ func init() {
 		ArgDoc:      "a map with timezone, open, holidays, workdays",
 		Arg:         hoursType,
 		Keys: []flows.Field{
-			{Name: "when_open", Type: flows.StepsOrRef, Doc: "Steps (or a step id) for when it is open; without it the run goes on. The step needs this key, `when_closed`, or both."},
-			{Name: "when_closed", Type: flows.StepsOrRef, Doc: "Steps (or a step id) for when it is closed; without it the run goes on. The step needs this key, `when_open`, or both."},
+			{Name: "when_open", Type: flows.StepsOrRef, Doc: "Steps (or a step id) for when it is open; without it the run goes on. The step needs this key, `when_closed`, or both; when neither has a step, the step does nothing (a warning), and when `open` lists no day, when_open never runs (a warning)."},
+			{Name: "when_closed", Type: flows.StepsOrRef, Doc: "Steps (or a step id) for when it is closed; without it the run goes on. The step needs this key, `when_open`, or both; when neither has a step, the step does nothing (a warning)."},
 		},
 		Check: checkHours,
 		Exhaustive: func(s *flows.Step) bool {
@@ -176,7 +176,31 @@ func checkHours(s *flows.Step, r *flows.Reporter) {
 	if !s.Args.Given("when_open") && !s.Args.Given("when_closed") {
 		r.Errorf(s.Pos, "add when_open: or when_closed:, each a list of steps or a step id", "hours has neither when_open: nor when_closed:")
 	}
+	if week, ok := o.Get("open").(OpenHours); ok && week.Never() && s.Args.Given("when_open") {
+		r.Warnf(o.At("open"), `give the opening hours, e.g. open: { mon-fri: "09:00-18:00" }, or remove when_open:`,
+			"open: lists no day, so it is always closed and when_open: (line %d) never runs", s.Args.KeyPos["when_open"].Line)
+	}
+	if nothing(s.Args, "when_open") && nothing(s.Args, "when_closed") && (s.Args.Has("when_open") || s.Args.Has("when_closed")) {
+		what := "when_open: and when_closed: have no steps"
+		switch {
+		case !s.Args.Given("when_closed"):
+			what = "when_open: has no steps, and there is no when_closed:"
+		case !s.Args.Given("when_open"):
+			what = "when_closed: has no steps, and there is no when_open:"
+		}
+		r.Warnf(s.Pos, "give when_open: or when_closed: the steps to do, or remove the hours step", "this hours step does nothing: %s", what)
+	}
 	checkHoursDates(o, r)
+}
+
+// nothing reports whether key of an hours step leads nowhere: it is an
+// empty list of steps, or not given.
+func nothing(a *flows.Object, key string) bool {
+	if !a.Given(key) {
+		return true
+	}
+	t, ok := a.Get(key).(*flows.Target)
+	return ok && t.Ref == "" && len(t.Steps) == 0
 }
 
 // checkHoursDates checks holidays and workdays against each other and
@@ -216,6 +240,16 @@ func checkHoursDates(o *flows.Object, r *flows.Reporter) {
 			r.Errorf(o.At("workdays"), "give Monday-to-Friday hours in open:", "workdays open with weekday hours, but open: has none")
 		}
 	}
+}
+
+// Never reports whether the week has no opening hours at all.
+func (w OpenHours) Never() bool {
+	for _, rs := range w {
+		if len(rs) > 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // WorkdayHours returns the ranges a make-up workday opens with: those of
