@@ -427,6 +427,10 @@ func actionLine(ev *channels.Event) (line, note string) {
 		}
 		return "menu: " + quote(ev.Key), ""
 	case channels.Text:
+		if ev.Text == "" {
+			// WeChat sends none, and say: "" is refused; keep the trace.
+			return "", "said an empty text, which a scenario cannot play"
+		}
 		return "say: " + quote(ev.Text), ""
 	case channels.Image:
 		return "image: " + quote(ev.MediaID), ""

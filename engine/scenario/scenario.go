@@ -953,6 +953,10 @@ func (p *parser) action(n *yaml.Node) *Action {
 		if !ok {
 			return nil
 		}
+		if kind == ActSay && s == "" {
+			p.errorf(v, "write what the contact says, e.g. say: hello", "say has an empty text, but WeChat sends no empty text message")
+			return nil
+		}
 		a.Arg = s
 	case ActLocation:
 		if !need() || !p.location(v, a) {
@@ -1136,11 +1140,44 @@ func (p *parser) messageCheck(n *yaml.Node) *MessageCheck {
 	if !ok {
 		return nil
 	}
+	if !p.oneKind(pairs, c.Type) {
+		return nil
+	}
 	if c.Reason != "" && c.Status != "" && c.Status != string(engine.OutboxFailed) {
 		p.errorf(n, "drop status:, or make it failed", "only a failed message has a reason, but status is %s", c.Status)
 		return nil
 	}
 	return c
+}
+
+// messageKinds are the keys of an expected message that each check a
+// kind of message: a message is of one kind, so at most one may be given
+// (and it must agree with type:).
+var messageKinds = []string{"text", "image", "voice", "video", "news", "menu"}
+
+// oneKind reports, at the second kind key, an expected message that
+// checks two kinds (expect: { text: a, image: b }), or a kind key that
+// disagrees with type:: no message could pass.
+func (p *parser) oneKind(pairs []pair, typ string) bool {
+	var first *yaml.Node
+	for _, kv := range pairs {
+		k := kv.k
+		if !contains(messageKinds, k.Value) {
+			continue
+		}
+		if first != nil {
+			p.errorf(k, "a message has one kind: expect them as two messages, one - expect: each",
+				"expect checks both %s: and %s:, but no message is both", first.Value, k.Value)
+			return false
+		}
+		first = k
+	}
+	if first != nil && typ != "" && typ != first.Value {
+		p.errorf(first, fmt.Sprintf("drop type:, or make it type: %s", first.Value),
+			"expect checks %s:, but type: is %s, so no message could pass", first.Value, typ)
+		return false
+	}
+	return true
 }
 
 func (p *parser) contactCheck(n *yaml.Node) *ContactCheck {

@@ -54,7 +54,10 @@ script:
   - expect: "Welcome*"
   - expect: { status: failed, reason: window_closed, text: "Hi*" }
   - expect: { image: "*.png", type: image }
-  - expect: { menu: "Pick*", news: "New*", voice: a, video: b }
+  - expect: { menu: "Pick*", type: menu }
+  - expect: { news: "New*" }
+  - expect: { voice: a }
+  - expect: { video: b }
   - expect_none
   - expect_contact: { fields: { name: Alice, age: null }, tags: [vip], no_tags: [lead], followed: true }
   - expect_run: { flow: welcome, status: completed, step: done, vars: { n: 3 } }
@@ -94,7 +97,7 @@ script:
 	for _, a := range sc.Script {
 		kinds = append(kinds, a.Kind)
 	}
-	if got, want := strings.Join(kinds, " "), "follow follow unfollow scan menu tap say image image location wait fail_next fail_next expect expect expect expect expect_none expect_contact expect_run"; got != want {
+	if got, want := strings.Join(kinds, " "), "follow follow unfollow scan menu tap say image image location wait fail_next fail_next expect expect expect expect expect expect expect expect_none expect_contact expect_run"; got != want {
 		t.Fatalf("actions:\n got %s\nwant %s", got, want)
 	}
 	s := sc.Script
@@ -116,13 +119,13 @@ script:
 	if e := s[14].Expect; e.status() != "failed" || e.Reason != "window_closed" || *e.Text != "Hi*" {
 		t.Errorf("expect 2 = %+v", e)
 	}
-	if e := s[16].Expect; *e.Menu != "Pick*" || *e.News != "New*" || *e.Voice != "a" || *e.Video != "b" {
-		t.Errorf("expect 4 = %+v", e)
+	if e := s[16].Expect; *e.Menu != "Pick*" || e.Type != "menu" || *s[17].Expect.News != "New*" || *s[18].Expect.Voice != "a" || *s[19].Expect.Video != "b" {
+		t.Errorf("expect 4 to 7 = %+v %+v %+v %+v", e, s[17].Expect, s[18].Expect, s[19].Expect)
 	}
-	if c := s[18].ExpectContact; c.Fields["name"] != "Alice" || c.Fields["age"] != nil || len(c.FieldOrder) != 2 || c.NoTags[0] != "lead" || !*c.Followed {
+	if c := s[21].ExpectContact; c.Fields["name"] != "Alice" || c.Fields["age"] != nil || len(c.FieldOrder) != 2 || c.NoTags[0] != "lead" || !*c.Followed {
 		t.Errorf("expect_contact = %+v", c)
 	}
-	if r := s[19].ExpectRun; r.Flow != "welcome" || r.Status != "completed" || *r.Step != "done" || r.Vars["n"] != 3 {
+	if r := s[22].ExpectRun; r.Flow != "welcome" || r.Status != "completed" || *r.Step != "done" || r.Vars["n"] != 3 {
 		t.Errorf("expect_run = %+v", r)
 	}
 }
@@ -222,6 +225,11 @@ func TestParseFileProblems(t *testing.T) {
 		// name: with nothing after it had no hint.
 		{"empty name", "name:\nscript:\n  - follow\n", `t.test.yaml:1:6: name must be a text, got nothing (write what the scenario shows after name:, e.g. name: "a new follower is greeted")`},
 		{"empty operator", "name: x\nscript:\n  - reply: { operator: , text: hi }\n", `t.test.yaml:3:24: operator must be a text, got nothing (write the operator after the colon)`},
+		// These were accepted: no contact can send an empty text, and no
+		// message is of two kinds.
+		{"empty say", "name: x\nscript:\n  - say: \"\"\n", `t.test.yaml:3:10: say has an empty text, but WeChat sends no empty text message (write what the contact says, e.g. say: hello)`},
+		{"two kinds", "name: x\nscript:\n  - follow\n  - expect: { text: a, image: b }\n", `t.test.yaml:4:24: expect checks both text: and image:, but no message is both (a message has one kind: expect them as two messages, one - expect: each)`},
+		{"kind and type", "name: x\nscript:\n  - follow\n  - expect: { type: image, text: a }\n", `t.test.yaml:4:28: expect checks text:, but type: is image, so no message could pass (drop type:, or make it type: text)`},
 		{"not UTF-8", "name: ok\nscript:\n  - follow\n---\nname: caf\xe9\n", "t.test.yaml:5:10: YAML syntax error: the file is not UTF-8 text (byte 0xE9 here) (save the file as UTF-8: an editor set to GBK, GB 18030 or Latin-1 writes other bytes for 中文 or é)"},
 	} {
 		f := Parse("t.test.yaml", []byte(tc.src))
