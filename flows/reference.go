@@ -271,7 +271,9 @@ and the JSON Schema, so it describes exactly what ` + "`wxflow validate`" + ` ac
   wait until all its steps are right); a YAML syntax error is placed at
   the line that is wrong (a misindented item), not where its map or list
   starts, and at the character that is wrong where its message says which
-  (a colon in a plain text, a quote or a bracket not closed, text after a closing quote, a tab). Files are UTF-8 (a byte-order mark and CRLF line ends are fine; a byte that is not UTF-8, as an editor set to GBK writes, is an error at its line and column);
+  (a colon in a plain text, a quote or a bracket not closed, text after a closing quote, a tab); a key
+  at the column of a list's ` + "`-`" + ` or an item out of line with the list's others
+  gets a hint saying which way to move it. Files are UTF-8 (a byte-order mark and CRLF line ends are fine; a byte that is not UTF-8, as an editor set to GBK writes, is an error at its line and column);
   YAML's anchors and aliases (` + "`&greet`" + `, ` + "`*greet`" + `) work, its merge keys
   (` + "`<<: *base`" + `) do not: write the keys out.
 - ` + "`wxflow graph FILE`" + ` prints a flow as a Mermaid flowchart (` + "`--format svg`" + ` as an SVG);

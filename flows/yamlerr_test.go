@@ -109,8 +109,8 @@ func TestYAMLErrorAtItsLine(t *testing.T) {
 	t.Parallel()
 	src := "name: a\ntriggers:\n  - follow\nsteps:\n  - send: \"Hello\"\n  - send: \"there\"\n   - send: \"again\"\n"
 	_, diags := flows.LoadFile("flow.yaml", []byte(src), flows.Options{})
-	if len(diags) != 1 || diags[0].Line != 7 || diags[0].Col != 4 || !strings.Contains(diags[0].Hint, "indentation") {
-		t.Fatalf("got %v, want one YAML syntax error at 7:4 with the indentation hint", diags)
+	if len(diags) != 1 || diags[0].Line != 7 || diags[0].Col != 4 || !strings.Contains(diags[0].Hint, "line them up") {
+		t.Fatalf("got %v, want one YAML syntax error at 7:4 with the hint to line the item up", diags)
 	}
 }
 
@@ -136,6 +136,11 @@ func TestYAMLSyntaxColumn(t *testing.T) {
 		{"quoted start of an expression", head + "  - send: hi\n    if: \"vip\" in contact.tags\n", "5:15", "closing quote"},
 		{"quote inside a flow list", head + "  - tag: [\"a\" b]\n", "4:15", "closing quote"},
 		{"quote inside a flow map", head + "  - set: {vars.a: \"x\" y}\n", "4:23", "closing quote"},
+		// A key or an item out of line with a list's items: these had
+		// only the generic indentation hint.
+		{"key at an item's dash", head + "  - send: \"x\"\n  send: y\n", "5:3", "indent it 2 more spaces"},
+		{"key at a deeper item's dash", head + "  - branch:\n      - if: true\n        then: []\n      else: []\n", "7:7", "indent it 2 more spaces"},
+		{"item out of line", head + "  - send: a\n  - ask: b\n    save: vars.n\n   - send: c\n", "7:4", "line them up"},
 		// yaml.v3's reader names no line for these: they were at 1:1
 		// with the indentation hint.
 		{"not UTF-8", head + "  - send: hi\n  - send: \"caf\xe9\"\n", "5:15", "save the file as UTF-8"},

@@ -108,6 +108,10 @@ func PlaceYAMLError(src []byte, err error) YAMLSyntax {
 		if i := afterClosedQuote(y.line(s.Line)); i >= 0 {
 			s.Col = y.colOf(s.Line, i)
 			s.Hint = quoteEndsHint
+		} else if strings.Contains(msg, "'-' indicator") {
+			if h := y.listIndentHint(s.Line); h != "" {
+				s.Hint = h
+			}
 		}
 	case strings.Contains(msg, "block sequence entries are not allowed"):
 		s.Hint = "a list after a key starts on the next line, indented: key:, then - item"
@@ -122,6 +126,49 @@ func PlaceYAMLError(src []byte, err error) YAMLSyntax {
 		s.Hint = "define it first with &" + m[1]
 	}
 	return s
+}
+
+// reKeyStart matches a line that starts with a map key (plain or quoted).
+var reKeyStart = regexp.MustCompile(`^(?:[^\s#'"\-\[\]{}:,][^:#]*?|"[^"]*"|'[^']*'):(?:\s|$)`)
+
+// listIndentHint explains a line inside a block list that is not one of
+// its items ("did not find expected '-' indicator"), from the list item
+// above it: a key at the indent of the item's "-", which belongs to no
+// item, or a "-" out of line with the items. It returns "" when the lines
+// above show neither.
+func (y yamlText) listIndentHint(line int) string {
+	text := y.line(line)
+	body := strings.TrimLeft(text, " ")
+	indent := len(text) - len(body)
+	// The nearest line above, not blank nor a comment, indented as much
+	// or less: the item (or the key) this line lines up with.
+	for l := line - 1; l >= 1; l-- {
+		above := y.line(l)
+		ab := strings.TrimLeft(above, " ")
+		if ab == "" || strings.HasPrefix(ab, "#") {
+			continue
+		}
+		ai := len(above) - len(ab)
+		if ai > indent {
+			continue
+		}
+		if !strings.HasPrefix(ab, "- ") && ab != "-" {
+			return ""
+		}
+		switch {
+		case strings.HasPrefix(body, "- ") || body == "-":
+			if ai == indent {
+				return ""
+			}
+			return fmt.Sprintf("this item's - is at column %d, but the list's items (line %d) have theirs at column %d: line them up", indent+1, l, ai+1)
+		case ai == indent && reKeyStart.MatchString(body):
+			key := strings.TrimLeft(ab[1:], " ")
+			more := len(ab) - len(key)
+			return fmt.Sprintf("this key is at the column of the list's - (line %d), so it belongs to no item: indent it %d more spaces to put it in the item above, or write - before it to start an item", l, more)
+		}
+		return ""
+	}
+	return ""
 }
 
 // quoteEndsHint is the hint for text after a quoted value's closing
