@@ -272,6 +272,13 @@ func (c *chatSession) handle(line string) (quit bool) {
 	if line == "" {
 		return false
 	}
+	// A NUL or another control character (printf 'a\x00b' | wxflow
+	// chat) went into contact fields and sent messages, where no WeChat
+	// callback can bring one; the commands' arguments are the line's too.
+	if err := sandbox.CheckText("text", line); err != nil {
+		c.say("not sent: " + err.Error())
+		return false
+	}
 	if !strings.HasPrefix(line, "/") || strings.HasPrefix(line, "//") {
 		if strings.HasPrefix(line, "//") {
 			line = line[1:]

@@ -348,3 +348,34 @@ func TestChatSkipsOverlongLines(t *testing.T) {
 		t.Errorf("the longest line: exit %d\nstdout:\n%.2000s\nstderr:\n%s", r.code, r.stdout, r.stderr)
 	}
 }
+
+// TestChatRefusesControlCharacters: a line holding a NUL or another
+// control character no WeChat callback can carry (printf 'a\x00b' |
+// wxflow chat) is not sent, saying why, and the chat goes on. Before, it
+// was played: the NUL reached contact fields and the message sent back.
+func TestChatRefusesControlCharacters(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{"echo.yaml": `name: echo
+triggers:
+  - message:
+steps:
+  - set: { contact.fields.last: "${event.text}" }
+  - send: "got ${event.text}"
+`})
+	input := "a\x00b\n/scan s\x01\n\x1b[31mred\nfine\ttab\n/state\n"
+	r := chatScript(t, input, "--flows", dir, "--start", "2026-11-16T10:00:00+08:00")
+	if r.code != exitOK {
+		t.Fatalf("exit %d\nstderr:\n%s", r.code, r.stderr)
+	}
+	want := "(not sent: a follower's text may not hold control characters other than tab, newline and carriage return (U+0000 at byte 1): WeChat's callbacks are XML 1.0, which cannot carry them)\n"
+	if !strings.Contains(r.stdout, want) {
+		t.Errorf("no line saying the NUL was not sent:\n%s", r.stdout)
+	}
+	if n := strings.Count(r.stdout, "(not sent: a follower's text may not hold control characters"); n != 3 {
+		t.Errorf("%d lines refused, want 3:\n%s", n, r.stdout)
+	}
+	if strings.ContainsAny(r.stdout, "\x00\x01\x1b") || strings.Count(r.stdout, "bot: got ") != 1 || !strings.Contains(r.stdout, "bot: got fine\ttab\n") {
+		t.Errorf("want only the line with a tab sent:\n%q", r.stdout)
+	}
+}

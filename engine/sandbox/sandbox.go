@@ -15,6 +15,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/wxflow/wxflow/channels"
 	"github.com/wxflow/wxflow/channels/sim"
@@ -38,6 +39,43 @@ func ValidContactID(id string) bool { return contactID.MatchString(id) }
 
 // ContactIDRule says what ValidContactID accepts, for errors.
 const ContactIDRule = "a simulated contact's id is 1 to 64 letters, digits, _ or -"
+
+// CheckText returns an error when s, what a simulated follower sends
+// (what names it: "text", "key", "scene", "label"), holds what no WeChat
+// callback can carry: the callbacks are XML 1.0 (channels/wechat's
+// ParseCallback refuses the rest), which has no control character below
+// U+0020 but tab, newline and carriage return, nor U+FFFE, U+FFFF or
+// invalid UTF-8. Such a text would reach contact fields and sent messages
+// that a real follower's never do (and the PostgreSQL store refuses NUL
+// bytes). The error says which character, at which byte; nil otherwise.
+func CheckText(what, s string) error {
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			return fmt.Errorf("a follower's %s must be UTF-8 (byte %d, 0x%02X, is not): WeChat's callbacks are XML 1.0 in UTF-8", what, i, s[i])
+		case r < 0x20 && r != '\t' && r != '\n' && r != '\r', r == 0xFFFE, r == 0xFFFF:
+			return fmt.Errorf("a follower's %s may not hold control characters other than tab, newline and carriage return (U+%04X at byte %d): WeChat's callbacks are XML 1.0, which cannot carry them", what, r, i)
+		}
+		i += size
+	}
+	return nil
+}
+
+// checkEvent refuses an event whose strings no WeChat callback could
+// carry (CheckText), as engine.ErrBadEvent.
+func checkEvent(ev *channels.Event) error {
+	fields := []struct{ what, s string }{{"text", ev.Text}, {"key", ev.Key}, {"scene", ev.Scene}, {"media id", ev.MediaID}}
+	if ev.Location != nil {
+		fields = append(fields, struct{ what, s string }{"label", ev.Location.Label})
+	}
+	for _, f := range fields {
+		if err := CheckText(f.what, f.s); err != nil {
+			return fmt.Errorf("%w: %w", engine.ErrBadEvent, err)
+		}
+	}
+	return nil
+}
 
 // maxFiringsPerAdvance stops Advance when timers keep coming due at the
 // same moment without end: only a flow bug can do that, and the run's jump
@@ -257,8 +295,13 @@ func (s *Sandbox) Now() time.Time { return s.clock.Now() }
 // engine has done everything it caused. The account defaults to the
 // sandbox's; every event gets a fresh MsgID (a sandbox action is never a
 // platform retry, even when two happen in the same second) and At
-// defaults to the clock's now.
+// defaults to the clock's now. An event with a text, key, scene, media id
+// or label no WeChat callback could carry (CheckText) is refused with an
+// error wrapping engine.ErrBadEvent, and changes nothing.
 func (s *Sandbox) Ingest(ctx context.Context, ev channels.Event) error {
+	if err := checkEvent(&ev); err != nil {
+		return err
+	}
 	if ev.Account == "" {
 		ev.Account = s.account
 	}

@@ -1,0 +1,62 @@
+package sandbox_test
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/wxflow/wxflow/channels"
+	"github.com/wxflow/wxflow/engine"
+	"github.com/wxflow/wxflow/engine/sandbox"
+)
+
+// TestSandboxRefusesWhatNoCallbackCarries: a text, key, scene or label
+// with a control character XML 1.0 has not (all below U+0020 but tab,
+// newline and carriage return), U+FFFE or invalid UTF-8 is refused as
+// engine.ErrBadEvent and changes nothing: no WeChat callback brings one.
+// Before, a NUL went into contact fields and the messages sent.
+func TestSandboxRefusesWhatNoCallbackCarries(t *testing.T) {
+	b := newSandbox(t, map[string]string{"ask.yaml": `name: ask
+triggers:
+  - follow:
+steps:
+  - ask: "Name?"
+    save: contact.fields.name
+  - send: "Hi ${contact.fields.name}"
+`}, sandbox.Config{})
+	b.must(b.sb.Follow(b.ctx, "alice", ""))
+	for name, play := range map[string]func() error{
+		"NUL":        func() error { return b.sb.Say(b.ctx, "alice", "a\x00b") },
+		"ESC":        func() error { return b.sb.Say(b.ctx, "alice", "\x1b[31mred") },
+		"U+FFFE":     func() error { return b.sb.Say(b.ctx, "alice", "a\uFFFE") },
+		"invalid":    func() error { return b.sb.Say(b.ctx, "alice", "a\xffb") },
+		"tap text":   func() error { return b.sb.Tap(b.ctx, "alice", "1", "x\x01") },
+		"menu key":   func() error { return b.sb.Menu(b.ctx, "alice", "K\x00") },
+		"scan scene": func() error { return b.sb.Scan(b.ctx, "alice", "s\x00") },
+		"location":   func() error { return b.sb.Location(b.ctx, "alice", 1, 2, "here\x00") },
+		"ingest field": func() error {
+			return b.sb.Ingest(b.ctx, channels.Event{Contact: "alice", Kind: channels.Text, Text: "\x7f\x00"})
+		},
+	} {
+		err := play()
+		if !errors.Is(err, engine.ErrBadEvent) {
+			t.Errorf("%s: %v, want an error wrapping ErrBadEvent", name, err)
+			continue
+		}
+		if !strings.Contains(err.Error(), "a follower's ") {
+			t.Errorf("%s: %v does not say what is wrong", name, err)
+		}
+	}
+	if got := b.transcript(); got != "sent Name?" {
+		t.Errorf("transcript %q: a refused text was taken", got)
+	}
+	b.must(b.sb.Say(b.ctx, "alice", "Al\tice\r\nB"))
+	st, err := b.sb.State(b.ctx, "alice")
+	b.must(err)
+	if got := st.Contact.Fields["name"]; got != "Al\tice\r\nB" {
+		t.Errorf("name = %q: tab, CR and LF are XML 1.0's and go through", got)
+	}
+	if err := sandbox.CheckText("text", "a\x00b"); err == nil || err.Error() != "a follower's text may not hold control characters other than tab, newline and carriage return (U+0000 at byte 1): WeChat's callbacks are XML 1.0, which cannot carry them" {
+		t.Errorf("CheckText = %v", err)
+	}
+}
