@@ -438,22 +438,10 @@ func (c *chatSession) why() {
 }
 
 // menuItem finds the text of item id in the newest message menu that
-// has it.
+// has it (sandbox.Sandbox.MenuItem: the rule wxflow test's tap: follows).
 func (c *chatSession) menuItem(id string) (string, bool) {
-	entries, err := c.sb.Transcript(c.ctx, c.contact, 0)
-	if err != nil {
-		return "", false
-	}
-	for i := len(entries) - 1; i >= 0; i-- {
-		if m := entries[i].Message.Menu; m != nil {
-			for _, it := range m.Items {
-				if it.ID == id {
-					return it.Text, true
-				}
-			}
-		}
-	}
-	return "", false
+	text, ok, err := c.sb.MenuItem(c.ctx, c.contact, id)
+	return text, ok && err == nil
 }
 
 // renderOutbound shows one outbound message as the follower would see

@@ -338,10 +338,62 @@ func (s *Sandbox) Menu(ctx context.Context, contact, key string) error {
 	return s.Ingest(ctx, channels.Event{Contact: contact, Kind: channels.MenuClick, Key: key})
 }
 
-// Tap plays a tap on the item id of a message menu whose text is text: on
-// WeChat a text message carrying bizmsgmenuid.
+// Tap plays a tap on the item id of a message menu sent to contact: on
+// WeChat a text message carrying bizmsgmenuid, whose text is the item's.
+// A text of "" is the item's (of the newest menu that has the id). A
+// follower taps only what a menu offered: an id no message menu sent to
+// contact has, or a text no such item has, is refused as
+// engine.ErrBadEvent, the rule wxflow test's tap: follows (MenuItem).
 func (s *Sandbox) Tap(ctx context.Context, contact, id, text string) error {
-	return s.Ingest(ctx, channels.Event{Contact: contact, Kind: channels.MenuClick, Key: id, Text: text})
+	ev := channels.Event{Contact: contact, Kind: channels.MenuClick, Key: id, Text: text}
+	if err := checkEvent(&ev); err != nil {
+		return err
+	}
+	texts, err := s.menuItems(ctx, contact, id)
+	if err != nil {
+		return err
+	}
+	switch {
+	case len(texts) == 0:
+		return fmt.Errorf("%w: cannot tap %q: no message menu sent so far has an item with this id", engine.ErrBadEvent, id)
+	case text == "":
+		ev.Text = texts[0]
+	case !slices.Contains(texts, text):
+		return fmt.Errorf("%w: cannot tap %q with the text %q: the item's text is %q (a tap sends the text of the item tapped)", engine.ErrBadEvent, id, text, texts[0])
+	}
+	return s.Ingest(ctx, ev)
+}
+
+// MenuItem returns the text of the item id in the newest message menu
+// the account sent contact that has one (whether it was sent, failed or
+// is pending, as wxflow test's tap: finds it); ok is false when no
+// message menu sent to contact has an item id.
+func (s *Sandbox) MenuItem(ctx context.Context, contact, id string) (text string, ok bool, err error) {
+	texts, err := s.menuItems(ctx, contact, id)
+	if err != nil || len(texts) == 0 {
+		return "", false, err
+	}
+	return texts[0], true, nil
+}
+
+// menuItems returns the texts of the items id of the message menus sent
+// to contact, newest first.
+func (s *Sandbox) menuItems(ctx context.Context, contact, id string) ([]string, error) {
+	entries, err := s.Transcript(ctx, contact, 0)
+	if err != nil {
+		return nil, err
+	}
+	var texts []string
+	for i := len(entries) - 1; i >= 0; i-- {
+		if m := entries[i].Message.Menu; m != nil {
+			for _, it := range m.Items {
+				if it.ID == id {
+					texts = append(texts, it.Text)
+				}
+			}
+		}
+	}
+	return texts, nil
 }
 
 // Say plays a text message.

@@ -60,3 +60,40 @@ steps:
 		t.Errorf("CheckText = %v", err)
 	}
 }
+
+// TestSandboxTapOnlyWhatAMenuOffered: Tap takes only the id of an item
+// of a message menu sent to the contact, with that item's text (its text
+// when "" is given); anything else is refused as engine.ErrBadEvent and
+// changes nothing, the rule wxflow test's tap: follows. Before, any id
+// and text were played.
+func TestSandboxTapOnlyWhatAMenuOffered(t *testing.T) {
+	b := newSandbox(t, map[string]string{"pick.yaml": `name: pick
+triggers:
+  - keyword: [pick]
+steps:
+  - ask:
+      menu:
+        items: [{ id: a, text: Apples }, { id: b, text: Bananas }]
+    expect: choice
+    choices: { a: [apples], b: [bananas] }
+    save: vars.fruit
+  - send: "You picked ${vars.fruit}"
+`}, sandbox.Config{})
+	if err := b.sb.Tap(b.ctx, "alice", "a", "Apples"); !errors.Is(err, engine.ErrBadEvent) || !strings.Contains(err.Error(), `cannot tap "a": no message menu sent so far has an item with this id`) {
+		t.Errorf("a tap before any menu: %v", err)
+	}
+	b.must(b.sb.Say(b.ctx, "alice", "pick"))
+	if err := b.sb.Tap(b.ctx, "alice", "zz", "x"); !errors.Is(err, engine.ErrBadEvent) {
+		t.Errorf("a tap of an id no menu has: %v", err)
+	}
+	if err := b.sb.Tap(b.ctx, "alice", "a", "Pears"); !errors.Is(err, engine.ErrBadEvent) || !strings.Contains(err.Error(), `the item's text is "Apples"`) {
+		t.Errorf("a tap with another text: %v", err)
+	}
+	if text, ok, err := b.sb.MenuItem(b.ctx, "alice", "b"); err != nil || !ok || text != "Bananas" {
+		t.Errorf("MenuItem b = %q %v %v", text, ok, err)
+	}
+	b.must(b.sb.Tap(b.ctx, "alice", "b", ""))
+	if got := b.transcript(); got != "sent |sent You picked b" {
+		t.Errorf("transcript %q", got)
+	}
+}

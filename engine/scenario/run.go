@@ -355,22 +355,9 @@ func (r *runner) do(a *Action) string {
 }
 
 // menuItem finds the text of a message menu item by id, newest menu
-// first.
+// first (the rule the simulator and wxflow chat follow too).
 func (r *runner) menuItem(id string) (string, bool, error) {
-	entries, err := r.sb.Transcript(r.ctx, r.contact, 0)
-	if err != nil {
-		return "", false, err
-	}
-	for i := len(entries) - 1; i >= 0; i-- {
-		if m := entries[i].Message.Menu; m != nil {
-			for _, it := range m.Items {
-				if it.ID == id {
-					return it.Text, true, nil
-				}
-			}
-		}
-	}
-	return "", false, nil
+	return r.sb.MenuItem(r.ctx, r.contact, id)
 }
 
 // expect takes the next message of the transcript and checks it.

@@ -28,8 +28,9 @@ const defaultSimContact = "visitor"
 const maxSaid = 200
 
 // SimAction is something the simulated follower does: follow (Scene
-// optional), unfollow, scan (Scene), menu (Key, a menu button), tap (Key
-// and Text, an item of a message menu), text (Text), or advance (the
+// optional), unfollow, scan (Scene), menu (Key, a menu button), tap (Key,
+// the id of an item of a message menu sent to the contact, and Text, the
+// item's, by default), text (Text), or advance (the
 // sandbox clock by Duration, such as "1h" or "2d").
 type SimAction struct {
 	Contact  string `json:"contact"`
@@ -124,8 +125,21 @@ func (c *Console) simAct(ctx context.Context, a SimAction) error {
 		said = "clicked menu " + c.menuName(a.Key)
 		err = sb.Menu(ctx, a.Contact, a.Key)
 	case "tap":
-		if a.Key == "" || a.Text == "" {
-			return badRequest("tap needs the item's id (key) and text")
+		if a.Key == "" {
+			return badRequest("tap needs the item's id (key)")
+		}
+		// A follower taps only an item of a message menu the account
+		// sent: a tap of another id was played, and the export's tap:
+		// then failed wxflow test. Sandbox.Tap refuses it too.
+		text, ok, merr := sb.MenuItem(ctx, a.Contact, a.Key)
+		if merr != nil {
+			return merr
+		}
+		if !ok {
+			return badRequest("cannot tap %q: no message menu sent to %s so far has an item with this id", clipText(a.Key, 70), a.Contact)
+		}
+		if a.Text == "" {
+			a.Text = text
 		}
 		said = a.Text
 		err = sb.Tap(ctx, a.Contact, a.Key, a.Text)
