@@ -21,30 +21,36 @@ import (
 	"github.com/wxflow/wxflow/flows"
 )
 
+// exportTestUsage is export-test's usage line.
+const exportTestUsage = "wxflow export-test --contact ACCOUNT/OPENID [--since T] [--config FILE] [--database FILE|URL] [-o FILE]"
+
 func init() {
 	commands["export-test"] = command{"write a contact's real conversation as a *.test.yaml scenario", runExportTest}
 	commands["plan"] = command{"show what reloading the flows folder does to the runs waiting", runPlan}
 }
 
 // runExportTest is `wxflow export-test --contact ACCOUNT/OPENID [--since
-// T] [--config FILE] [-o FILE]`: the contact's conversation, read from
-// the store, as a test scenario.
+// T] [--config FILE] [--database FILE|URL] [-o FILE]`: the contact's
+// conversation, read from the store, as a test scenario.
 func runExportTest(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fl := flag.NewFlagSet("export-test", flag.ContinueOnError)
 	fl.SetOutput(stderr)
 	cfgPath := fl.String("config", defaultConfigFile, "the configuration file (without one: the sandbox's store, "+config.DefaultDatabase+")")
+	database := fl.String("database", "", "the store to read, a SQLite file or a postgres:// URL (instead of the config's database:, as wxflow serve --database)")
 	contact := fl.String("contact", "", "the contact: ACCOUNT/OPENID (as the console's contact page names it)")
 	since := fl.String("since", "", "leave out what happened before: a time (2026-11-20T10:00:00+08:00, 2026-11-20 10:00, 2026-11-20, in the config's time zone) or a duration back from now (48h, 7d)")
 	out := fl.String("o", "", "write the scenario to this file (default: standard output)")
 	fl.Usage = func() {
 		w := fl.Output()
-		fmt.Fprintln(w, "usage: wxflow export-test --contact ACCOUNT/OPENID [--since T] [--config FILE] [-o FILE]")
+		fmt.Fprintln(w, "usage: "+exportTestUsage)
 		fmt.Fprintln(w, "\nWrites a contact's conversation, as the store recorded it, as a *.test.yaml")
 		fmt.Fprintln(w, "scenario: the contact's actions as script lines, what the flows sent as expect")
 		fmt.Fprintln(w, "lines, the virtual clock placed where the real events were. Put it beside the")
 		fmt.Fprintln(w, "flows and run wxflow test: against the flow versions of the conversation it")
-		fmt.Fprintln(w, "passes. Exit 0 when written, 1 when the store has nothing of the contact, 2 on")
-		fmt.Fprintln(w, "usage errors.")
+		fmt.Fprintln(w, "passes. The store is the config's database (default "+defaultConfigFile+", or")
+		fmt.Fprintln(w, "./"+config.DefaultDatabase+" without it), or --database; the config still gives the time zone,")
+		fmt.Fprintln(w, "the accounts' settings and the people. Exit 0 when written, 1 when the store has")
+		fmt.Fprintln(w, "nothing of the contact, 2 on usage errors.")
 		fl.PrintDefaults()
 	}
 	if code, ok := parseFlags(fl, args, stdout); !ok {
@@ -56,7 +62,7 @@ func runExportTest(ctx context.Context, args []string, stdout, stderr io.Writer)
 		} else {
 			fmt.Fprintf(stderr, "wxflow export-test: unexpected argument %q: export-test takes flags only\n", fl.Arg(0))
 		}
-		fmt.Fprintln(stderr, "usage: wxflow export-test --contact ACCOUNT/OPENID [--since T] [--config FILE] [-o FILE]")
+		fmt.Fprintln(stderr, "usage: "+exportTestUsage)
 		return exitUsage
 	}
 	account, id, ok := strings.Cut(*contact, "/")
@@ -64,7 +70,13 @@ func runExportTest(ctx context.Context, args []string, stdout, stderr io.Writer)
 		fmt.Fprintf(stderr, "wxflow export-test: --contact %q: write ACCOUNT/OPENID, e.g. main/oX1y2z3\n", *contact)
 		return exitUsage
 	}
-	cfg, code, err := loadStoreConfig(fl, *cfgPath)
+	if *database != "" {
+		if err := config.CheckDatabase(*database); err != nil {
+			fmt.Fprintf(stderr, "wxflow export-test: --database: %v\n", err)
+			return exitUsage
+		}
+	}
+	cfg, code, err := loadStoreConfig(fl, *cfgPath, *database)
 	if err != nil {
 		fmt.Fprintf(stderr, "wxflow export-test: %v\n", err)
 		return code
@@ -122,13 +134,25 @@ func runExportTest(ctx context.Context, args []string, stdout, stderr io.Writer)
 // loadStoreConfig loads the config a command that reads the store uses:
 // the file given, or, when --config was not given and the default file
 // does not exist, the sandbox's (its store ./wxflow.db, the example
-// flows). The code is the exit code of an error.
-func loadStoreConfig(fl *flag.FlagSet, path string) (*config.Config, int, error) {
+// flows). A database other than "" (--database) is the store instead of
+// the config's database:, which is then not read (as wxflow serve
+// --database leaves it). The code is the exit code of an error.
+func loadStoreConfig(fl *flag.FlagSet, path, database string) (*config.Config, int, error) {
 	if _, err := os.Stat(path); !flagGiven(fl, "config") && errors.Is(err, fs.ErrNotExist) {
-		return sandboxConfig(), exitOK, nil
+		cfg := sandboxConfig()
+		if database != "" {
+			cfg.Database = database
+		}
+		return cfg, exitOK, nil
 	}
 	// The store's readers need no secret: they are not read.
-	cfg, err := config.LoadWithoutSecrets(path, os.LookupEnv)
+	var cfg *config.Config
+	var err error
+	if database != "" {
+		cfg, err = config.LoadWithoutSecretsOverridingDatabase(path, os.LookupEnv, database)
+	} else {
+		cfg, err = config.LoadWithoutSecrets(path, os.LookupEnv)
+	}
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, exitUsage, err
@@ -149,7 +173,7 @@ func openExistingStore(ctx context.Context, database, cmd string, stderr io.Writ
 		return openReadOnly(ctx, database, cmd, stderr)
 	}
 	if _, err := os.Stat(database); err != nil {
-		return nil, fmt.Errorf("no store at %s (wxflow serve makes it; --config names another)", database)
+		return nil, fmt.Errorf("no store at %s (wxflow serve makes it; --config or --database names another)", database)
 	}
 	st, err := sqlite.Open(ctx, database, sqlite.Options{ReadOnly: true})
 	if err != nil {

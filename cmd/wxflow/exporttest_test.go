@@ -335,3 +335,55 @@ func TestLocalZoneName(t *testing.T) {
 		}
 	}
 }
+
+// TestExportTestDatabase: export-test --database names the store, as
+// backup, migrate and nodes take it: a sandbox started with wxflow serve
+// --database FILE could be exported only through a config file naming
+// FILE. With --config, the config still gives the time zone and the
+// accounts, and its database: is not read (its ${...} need not be set),
+// as wxflow serve --database leaves it.
+func TestExportTestDatabase(t *testing.T) {
+	dir := t.TempDir()
+	flowsDir := filepath.Join(dir, "flows")
+	writeFiles(t, flowsDir, convFlows)
+	db := filepath.Join(dir, "sandbox.db")
+	st, err := openStore(context.Background(), db, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	driveConversations(t, st, flowsDir)
+	t.Setenv("WXFLOW_CONV_SECRET", "conv-secret-0123456789")
+	t.Setenv("WXFLOW_CONV_TOKEN", "convtoken")
+	cfg := convConfig(t, dir, "${WXFLOW_EXPORT_UNSET_DB}")
+
+	r := runCLI(t, "export-test", "--config", cfg, "--database", db, "--contact", "main/o_alice")
+	if r.code != exitOK || !strings.Contains(r.stdout, "timezone: \"Asia/Shanghai\"") || !strings.Contains(r.stdout, "  - say: \"Alice\"\n") {
+		t.Errorf("--config and --database: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	// Without a config here: the sandbox's, on the store given.
+	t.Chdir(t.TempDir())
+	t.Setenv("TZ", "Asia/Shanghai")
+	r = runCLI(t, "export-test", "--database", db, "--contact", "main/o_alice")
+	if r.code != exitOK || !strings.Contains(r.stdout, "  - say: \"Alice\"\n") {
+		t.Errorf("--database alone: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if _, err := os.Stat("wxflow.db"); err == nil {
+		t.Errorf("the sandbox's ./wxflow.db was made")
+	}
+	for _, c := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"export-test", "--database", ":memory:", "--contact", "main/o_alice"}, exitUsage, "wxflow export-test: --database: "},
+		{[]string{"export-test", "--database", "mysql://x/y", "--contact", "main/o_alice"}, exitUsage, "wxflow export-test: --database: a mysql:// URL is not a store"},
+		{[]string{"export-test", "--database", filepath.Join(dir, "none.db"), "--contact", "main/o_alice"}, exitProblems, "no store at " + filepath.Join(dir, "none.db")},
+	} {
+		if r := runCLI(t, c.args...); r.code != c.code || !strings.Contains(r.stderr, c.want) {
+			t.Errorf("%v: exit %d, want %d saying %q\n%s", c.args, r.code, c.code, c.want, r.stderr)
+		}
+	}
+	if r := runCLI(t, "export-test", "--help"); !strings.Contains(r.stdout, "[--database FILE|URL]") || !strings.Contains(r.stdout, "-database") {
+		t.Errorf("export-test --help does not name --database:\n%s", r.stdout)
+	}
+}

@@ -38,7 +38,7 @@ func runPlan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fl.Usage()
 		return exitUsage
 	}
-	cfg, code, err := loadStoreConfig(fl, *cfgPath)
+	cfg, code, err := loadStoreConfig(fl, *cfgPath, "")
 	if err != nil {
 		fmt.Fprintf(stderr, "wxflow plan: %v\n", err)
 		return code

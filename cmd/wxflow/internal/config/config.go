@@ -409,6 +409,25 @@ func LoadOverridingDatabase(path string, lookupEnv func(string) (string, bool), 
 	return c, nil
 }
 
+// LoadWithoutSecretsOverridingDatabase reads the config file at path as
+// LoadWithoutSecrets does, with database given on the command line
+// (export-test --database): the file's database: is neither expanded nor
+// checked, as LoadOverridingDatabase leaves it, and the Config's Database
+// is database as given.
+func LoadWithoutSecretsOverridingDatabase(path string, lookupEnv func(string) (string, bool), database string) (*Config, error) {
+	src, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	p := &parser{file: path, lines: strings.Split(string(src), "\n"), env: lookupEnv, skipDatabase: true, noSecrets: true}
+	c, err := p.parse(src)
+	if err != nil {
+		return nil, err
+	}
+	c.Database = database
+	return c, nil
+}
+
 // parse is Parse, with the secrets left unread when noSecrets is set.
 func parse(file string, src []byte, lookupEnv func(string) (string, bool), noSecrets bool) (*Config, error) {
 	p := &parser{file: file, lines: strings.Split(string(src), "\n"), env: lookupEnv, noSecrets: noSecrets}
