@@ -72,6 +72,12 @@ func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		applied, schema = st.Migrated(), postgres.Schema()
 		st.Close()
 	} else {
+		// A folder said "lock DIR: open DIR: is a directory", a text file
+		// "migrate: file is not a database" (exit 1).
+		if err := notSQLiteFile(db, "--database"); err != nil {
+			fmt.Fprintf(stderr, "wxflow migrate: %v\n", err)
+			return exitUsage
+		}
 		_, statErr := os.Stat(db)
 		created := errors.Is(statErr, fs.ErrNotExist) && sqlite.IsFilePath(db)
 		if _, err := os.Stat(*cfgPath); created && *database == "" && err != nil {

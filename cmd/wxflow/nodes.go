@@ -70,6 +70,12 @@ func runNodes(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 			fmt.Fprintf(stderr, "wxflow nodes: no store at %s (--config names the nodes' config, --database their database)\n", name)
 			return exitProblems
 		}
+		// A text file or a folder was "a SQLite store, and no wxflow
+		// serve is using it".
+		if err := notSQLiteFile(db, "--database"); err != nil {
+			fmt.Fprintf(stderr, "wxflow nodes: %v\n", err)
+			return exitUsage
+		}
 		busy, err := sqlite.InUse(db)
 		if err != nil {
 			fmt.Fprintf(stderr, "wxflow nodes: %v\n", err)

@@ -161,7 +161,7 @@ func storeFlags(fl *flag.FlagSet, cmd, store string, stderr io.Writer) (configGi
 // commands that read one as a file (backup, copy-store): it refuses what
 // config.CheckDatabase refuses, a PostgreSQL URL (onPostgres says what to
 // do instead), ":memory:" and "file:" URIs (flag names the file instead),
-// and a file that does not exist or is a folder.
+// a file that does not exist, and what notSQLiteFile refuses.
 func sqliteStoreFile(db, flag, onPostgres string) error {
 	if err := config.CheckDatabase(db); err != nil {
 		return err
@@ -172,13 +172,64 @@ func sqliteStoreFile(db, flag, onPostgres string) error {
 	if db == ":memory:" || strings.HasPrefix(db, "file:") {
 		return fmt.Errorf("database %q is not a file: pass %s FILE", db, flag)
 	}
-	fi, err := os.Stat(db)
-	if err != nil {
+	if _, err := os.Stat(db); err != nil {
 		return fmt.Errorf("no store at %s: %v", db, err)
 	}
-	if fi.IsDir() {
+	return notSQLiteFile(db, flag)
+}
+
+// sqliteHeader is how every SQLite database file begins.
+const sqliteHeader = "SQLite format 3\x00"
+
+// notSQLiteFile is the check the commands that take a SQLite store's path
+// (backup, copy-store, migrate, nodes, export-test) make before opening
+// it: a folder, a device or a file that is not a SQLite database is a
+// usage error (exit 2), saying what the path is and that flag names the
+// database file wxflow serve uses. Before, each said something else: a
+// folder "lock DIR: open DIR: is a directory" (migrate, exit 1), a text
+// file "is a SQLite store, and no wxflow serve is using it" (nodes) or
+// "file is not a database" (backup, exit 1). A file that is empty (SQLite
+// makes a database in it), does not exist or cannot be read is left to
+// the command, which says what that means for it; so is a path that is
+// no file's (a file: URI).
+func notSQLiteFile(db, flag string) error {
+	if !sqlite.IsFilePath(db) {
+		return nil
+	}
+	fi, err := os.Stat(db)
+	if err != nil {
+		return nil
+	}
+	switch {
+	case fi.IsDir():
 		// SQLite said "disk I/O error: is a directory" after opening it.
 		return fmt.Errorf("%s is a folder, not a store: pass %s FILE, the database file wxflow serve uses", db, flag)
+	case !fi.Mode().IsRegular():
+		return fmt.Errorf("%s is not a regular file (%s), not a store: pass %s FILE, the database file wxflow serve uses", db, fileKind(fi.Mode()), flag)
 	}
-	return nil
+	f, err := os.Open(db)
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	head := make([]byte, len(sqliteHeader))
+	n, _ := io.ReadFull(f, head)
+	if n == 0 || string(head[:n]) == sqliteHeader {
+		return nil
+	}
+	return fmt.Errorf("%s is not a SQLite database (its %d bytes do not begin as one does), not a store: pass %s FILE, the database file wxflow serve uses", db, fi.Size(), flag)
+}
+
+// fileKind names the kind of a file that is neither a regular file nor a
+// folder.
+func fileKind(m os.FileMode) string {
+	switch {
+	case m&os.ModeDevice != 0:
+		return "a device"
+	case m&os.ModeNamedPipe != 0:
+		return "a named pipe"
+	case m&os.ModeSocket != 0:
+		return "a socket"
+	}
+	return "a special file"
 }
