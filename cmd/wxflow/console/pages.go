@@ -178,7 +178,7 @@ func (c *Console) flowPage(w http.ResponseWriter, r *http.Request) {
 	}
 	q := r.URL.Query()
 	c.render(w, r, "flow", "Flow "+v.Name, map[string]any{"Flow": v, "Accounts": c.cfg.Accounts,
-		"Error": c.flash(q, "error"), "Kept": c.kept(q), "Plan": c.flowPlan(r.Context(), v.Name)})
+		"Error": c.flash(q, "error"), "Done": c.flash(q, "done"), "Kept": c.kept(q), "Plan": c.flowPlan(r.Context(), v.Name)})
 }
 
 // flowStartForm starts a flow from the flow page's form and shows the
@@ -219,7 +219,10 @@ func (c *Console) flowStartForm(w http.ResponseWriter, r *http.Request) {
 	}
 	run, err := c.startFlow(r, name, req)
 	if errors.Is(err, engine.ErrQueued) {
-		http.Redirect(w, r, "/flows/"+url.PathEscape(name)+"?"+c.signFlash(url.Values{"error": {"queued: another node holds this contact and starts the flow in a moment"}}).Encode(), http.StatusSeeOther)
+		// Not a failure: the start is stored, for the node holding the
+		// contact's lane (a refusal by the flow's rules is logged there).
+		done := "Queued: another node holds " + req.Contact + " and starts the flow in a moment"
+		http.Redirect(w, r, "/flows/"+url.PathEscape(name)+"?"+c.signFlash(url.Values{"done": {done}}).Encode()+"#start", http.StatusSeeOther)
 		return
 	}
 	if err != nil {
