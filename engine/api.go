@@ -16,11 +16,11 @@ import (
 // them, or it runs already and its reentry is `ignore`.
 var ErrNotStarted = errors.New("flow not started")
 
-// ErrQueued is returned by StartFlow when another node holds the
-// contact's lane (on a store shared by several nodes): the start is
-// queued for that node, which starts the flow, its rules permitting, in a
+// ErrQueued is returned by StartFlow (and Act) when another node holds
+// the contact's lane (on a store shared by several nodes): the start (or
+// the action) is queued for that node, which starts the flow, its rules permitting, in a
 // moment; no run is returned.
-var ErrQueued = errors.New("start queued for the node that holds the contact")
+var ErrQueued = errors.New("queued for the node that holds the contact")
 
 // StartFlow starts a loaded flow for a contact the account knows, as
 // another system asks (the admin API: a CRM, a shop), and runs it until
@@ -67,7 +67,7 @@ func (e *Engine) StartFlow(ctx context.Context, account, contact, flow string, v
 				refused = fmt.Errorf("%w: %s unfollowed the account", ErrNotStarted, contact)
 				return nil
 			}
-			refused = fmt.Errorf("%w: %s for %s", ErrQueued, flow, contact)
+			refused = fmt.Errorf("%w: start of %s for %s", ErrQueued, flow, contact)
 			return w.queue(&Queued{Kind: QueuedStart, Account: account, Contact: contact, Name: flow, Vars: maps.Clone(vars)})
 		}
 		cs, err := w.contact(account, contact, false)

@@ -365,7 +365,13 @@ func (w *work) doQueuedAction(q *Queued) error {
 	}
 	_, refused, err := w.act(ContactRef{q.Account, q.Contact}, &a)
 	if refused != nil {
-		w.e.log.Info("a queued conversation action was refused", "action", a.Kind, "contact", q.Contact, "why", refused)
+		args := []any{"action", a.Kind, "contact", q.Contact, "why", refused}
+		if a.Note != "" || a.Category != "" {
+			// The close's note is kept nowhere else: the operator who
+			// wrote it was told it was queued.
+			args = append(args, "note", a.Note, "category", a.Category)
+		}
+		w.e.log.Info("a queued conversation action was refused", args...)
 	}
 	return err
 }

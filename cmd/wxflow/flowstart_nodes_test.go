@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
@@ -57,4 +58,70 @@ func TestFlowPageStartQueuedIsNotAnError(t *testing.T) {
 		t.Fatalf("the lane of %s moved meanwhile: the test proves nothing", contact)
 	}
 	_ = api
+}
+
+// TestQueuedCloseLogs: a conversation action on a node that does not
+// hold the contact is logged there as queued (not "not done", nor as a
+// "start queued" for a close), the API says what was queued, and a
+// queued close the holding node then refuses (closed meanwhile) is
+// logged there with its note, which is kept nowhere else.
+func TestQueuedCloseLogs(t *testing.T) {
+	database := pgDatabase(t)
+	t.Setenv("WXFLOW_AMY_TOKEN", "amy-close-across-0123456789")
+	flows := map[string]string{"help.yaml": "name: help\ntriggers:\n  - keyword: [help]\nsteps:\n  - assign: amy\n"}
+	path := nodeConfig(t, database, flows, "", "operators:\n  amy:\n    token: ${WXFLOW_AMY_TOKEN}\n")
+	var logs [2]syncBuffer
+	var nodes []*server
+	for i := range logs {
+		s, err := newServer(context.Background(), loadNodeConfig(t, path), serverOptions{Logger: slog.New(slog.NewTextHandler(&logs[i], nil))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Start(); err != nil {
+			s.Close()
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			s.Shutdown(ctx)
+		})
+		nodes = append(nodes, s)
+	}
+	waitBalanced(t, nodes)
+	holder := laneHolders(t, database, nodes)
+	a, b := nodes[0], nodes[1]
+	contact := contactOf(holder, b, "closelog-")
+	nodeCallback(t, b, textXML(contact, time.Now().Unix(), 91, "help"))
+	waitFor := func(what string, ok func() bool) {
+		t.Helper()
+		for deadline := time.Now().Add(15 * time.Second); !ok(); time.Sleep(20 * time.Millisecond) { // polls the nodes' commits, in real time
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: not within 15 s\nnode a:\n%s\nnode b:\n%s", what, logs[0].String(), logs[1].String())
+			}
+		}
+	}
+	waitFor("help assigns amy", func() bool {
+		_, body := get(t, a.ConsoleURL()+"api/conversations/main/"+contact, pgAdminToken)
+		return strings.Contains(body, `"operator": "amy"`)
+	})
+
+	for _, note := range []string{"first note", "second note"} {
+		status, body := postJSON(t, a.ConsoleURL()+"api/conversations/main/"+contact+"/close", pgAdminToken, `{"note": "`+note+`"}`)
+		if status != http.StatusAccepted || !strings.Contains(body, `"queued": true`) {
+			t.Fatalf("close (%s) on node a: %d %s", note, status, body)
+		}
+	}
+	waitFor("node b refuses the second close, with its note", func() bool {
+		return strings.Contains(logs[1].String(), `msg="a queued conversation action was refused" action=close contact=`+contact) &&
+			strings.Contains(logs[1].String(), `note="second note"`)
+	})
+	if holder(contact) != b {
+		t.Fatalf("the lane of %s moved meanwhile: the test proves nothing", contact)
+	}
+	la := logs[0].String()
+	if strings.Contains(la, "conversation action not done") || strings.Contains(la, "start queued") ||
+		!strings.Contains(la, `msg="conversation action queued" action=close account=main contact=`+contact+` by=admin detail="queued for the node that holds the contact: close for `+contact+`"`) {
+		t.Fatalf("node a's log of the queued closes:\n%s", la)
+	}
 }

@@ -377,6 +377,11 @@ func (c *Console) act(r *http.Request, account, id, kind string, req *ActRequest
 	if who.Operator != "" {
 		by = who.Operator
 	}
+	if errors.Is(err, engine.ErrQueued) {
+		// Not a refusal: the node holding the contact does it.
+		c.log.Info("conversation action queued", "action", kind, "account", account, "contact", id, "by", by, "detail", err)
+		return res, err
+	}
 	if err != nil {
 		c.log.Info("conversation action not done", "action", kind, "account", account, "contact", id, "by", by, "why", err)
 		return res, err
