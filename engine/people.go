@@ -133,13 +133,27 @@ func (e *Engine) Act(ctx context.Context, ref ContactRef, a Action) (*ActResult,
 		res, refused = nil, nil
 		if !w.direct(ref.Account, ref.ID) {
 			// The contact's node does it; an unknown contact is told now.
-			if _, err := w.tx.Contact(ref.Account, ref.ID); errors.Is(err, ErrNotFound) {
+			c, err := w.tx.Contact(ref.Account, ref.ID)
+			if errors.Is(err, ErrNotFound) {
 				refused = fmt.Errorf("%w: account %s has no contact %q", ErrNotFound, ref.Account, ref.ID)
 				return nil
 			} else if err != nil {
 				return err
 			}
+			if a.Kind == ActStart {
+				// So is what the contact's node would refuse before
+				// reading its lane, as StartFlow tells it: an unknown
+				// flow, one of another account, a contact who
+				// unfollowed (queued, it was dropped with a log line
+				// there, after a 202 here).
+				if refused = startRefusedNow(w.e.flows.Load(), c, a.Flow); refused != nil {
+					return nil
+				}
+			}
 			refused = fmt.Errorf("%w: %s for %s", ErrQueued, a.Kind, ref.ID)
+			if a.Kind == ActStart {
+				refused = fmt.Errorf("%w: start of %s for %s", ErrQueued, a.Flow, ref.ID)
+			}
 			b, err := json.Marshal(&a)
 			if err != nil {
 				return err
@@ -322,6 +336,23 @@ func (w *work) reply(cs *contactState, a *Action) (*OutboxEntry, error, error) {
 }
 
 // startFor starts a flow for a contact as an operator asks.
+// startRefusedNow is why a start of flow for contact c is refused before
+// its lane's state is read (the flow is not loaded or serves another
+// account, the contact unfollowed), or nil.
+func startRefusedNow(set *flowSet, c *Contact, flow string) error {
+	p, ok := set.byName[flow]
+	if !ok {
+		return fmt.Errorf("%w: no flow %q is loaded", ErrNotFound, flow)
+	}
+	if err := p.serves(c.Account); err != nil {
+		return badRequest(err)
+	}
+	if !c.Followed {
+		return fmt.Errorf("%w: %s unfollowed the account", ErrNotStarted, c.ID)
+	}
+	return nil
+}
+
 func (w *work) startFor(cs *contactState, flow string, vars map[string]any, by string) (*Run, error, error) {
 	p, ok := w.e.flows.Load().byName[flow]
 	if !ok {

@@ -958,7 +958,7 @@ func TestOperatorActionsQueueForTheContactsNode(t *testing.T) {
 	waitFor(t, "the lanes to be shared", func() bool {
 		return engines[0].Stats().Lanes == engine.LaneCount/2 && engines[1].Stats().Lanes == engine.LaneCount/2
 	})
-	queued := 0
+	queued, other := 0, ""
 	for c := 0; c < 12; c++ {
 		id := fmt.Sprint("u", c)
 		if err := engines[0].Ingest(ctx, channels.Event{Account: "main", Contact: id, Kind: channels.Text, Text: "hi", MsgID: id}); err != nil {
@@ -973,6 +973,7 @@ func TestOperatorActionsQueueForTheContactsNode(t *testing.T) {
 		switch {
 		case errors.Is(err, engine.ErrQueued):
 			queued++
+			other = id
 		case err != nil:
 			t.Fatalf("reply to %s: %v", id, err)
 		}
@@ -1026,6 +1027,43 @@ func TestOperatorActionsQueueForTheContactsNode(t *testing.T) {
 		if _, err := engines[0].StartFlow(ctx, "main", id, "promo", nil); !errors.Is(err, engine.ErrNotFound) {
 			t.Errorf("a start for unknown contact %s: %v, want ErrNotFound", id, err)
 		}
+	}
+
+	// An operator's start (the conversation's Start) for a contact of the
+	// other node is refused at once for what that node would refuse
+	// before reading the lane, as StartFlow's is: an unknown flow, a
+	// contact who unfollowed. Before, both were queued (202) and dropped
+	// there. A start it may do is queued.
+	ref := engine.ContactRef{Account: "main", ID: other}
+	start := func(flow string) error {
+		_, err := engines[0].Act(ctx, ref, engine.Action{Kind: engine.ActStart, Operator: "amy", Flow: flow})
+		return err
+	}
+	if err := start("nope"); !errors.Is(err, engine.ErrNotFound) {
+		t.Errorf("an operator's start of an unknown flow for %s: %v, want ErrNotFound", other, err)
+	}
+	if err := start("promo"); !errors.Is(err, engine.ErrQueued) {
+		t.Errorf("an operator's start of promo for %s: %v, want ErrQueued", other, err)
+	}
+	if err := engines[0].Ingest(ctx, channels.Event{Account: "main", Contact: other, Kind: channels.Unfollow, MsgID: "bye-" + other}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the unfollow", func() bool {
+		var followed bool
+		err := engines[0].Store().View(ctx, func(tx engine.ReadTx) error {
+			ct, err := tx.Contact("main", other)
+			if err == nil {
+				followed = ct.Followed
+			}
+			return err
+		})
+		return err == nil && !followed
+	})
+	if err := start("promo"); !errors.Is(err, engine.ErrNotStarted) {
+		t.Errorf("an operator's start for %s, who unfollowed: %v, want ErrNotStarted", other, err)
+	}
+	if _, err := engines[0].StartFlow(ctx, "main", other, "promo", nil); !errors.Is(err, engine.ErrNotStarted) {
+		t.Errorf("a start for %s, who unfollowed: %v, want ErrNotStarted", other, err)
 	}
 }
 
