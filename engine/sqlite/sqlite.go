@@ -368,6 +368,11 @@ func (s *Store) pendingMigrations(ctx context.Context) ([]string, error) {
 // errNoStore is checkSchema's error for a file without a store.
 var errNoStore = errors.New("not a wxflow store (no schema_migrations table)")
 
+// ErrForeign is the error of Open for a SQLite database that holds
+// another application's tables and no wxflow store: wxflow does not add
+// its tables to it (a path mistyped, or the wrong file).
+var ErrForeign = errors.New("a SQLite database of something else, not a wxflow store: wxflow keeps its store in a file of its own (give the path of a new file)")
+
 // migrateIfNew migrates a file without a store, and checks one that
 // holds a store (checkSchema) without migrating it
 // (Options.KeepSchema).
@@ -376,6 +381,34 @@ func (s *Store) migrateIfNew(ctx context.Context) error {
 		return err
 	}
 	return s.migrate(ctx)
+}
+
+// checkEmpty returns ErrForeign, naming a few of them, when the file
+// holds tables, views, indexes or triggers (SQLite's own aside).
+func (s *Store) checkEmpty(ctx context.Context) error {
+	rows, err := s.w.QueryContext(ctx, `SELECT name FROM sqlite_master WHERE name NOT LIKE 'sqlite\_%' ESCAPE '\' ORDER BY type = 'table' DESC, name LIMIT 4`)
+	if err != nil {
+		return fmt.Errorf("read schema: %w", err)
+	}
+	defer rows.Close()
+	var names []string
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			return fmt.Errorf("read schema: %w", err)
+		}
+		names = append(names, name)
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("read schema: %w", err)
+	}
+	if len(names) == 0 {
+		return nil
+	}
+	if len(names) > 3 {
+		names[3] = "..."
+	}
+	return fmt.Errorf("it holds %s: %w", strings.Join(names, ", "), ErrForeign)
 }
 
 // checkSchema is what a read-only Open does instead of migrating: the
@@ -399,7 +432,18 @@ func (s *Store) checkSchema(ctx context.Context) error {
 	return nil
 }
 
+// migrate applies the migrations the store lacks. A file without a store
+// must hold nothing else (ErrForeign).
 func (s *Store) migrate(ctx context.Context) error {
+	var has int
+	if err := s.w.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'`).Scan(&has); err != nil {
+		return fmt.Errorf("read schema: %w", err)
+	}
+	if has == 0 {
+		if err := s.checkEmpty(ctx); err != nil {
+			return err
+		}
+	}
 	if _, err := s.w.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, applied_at INTEGER NOT NULL)`); err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}

@@ -536,3 +536,55 @@ func TestBackupTakesItsNameOnceChecked(t *testing.T) {
 		t.Errorf("the backups' folder holds %q, want b.db and c.db alone", names)
 	}
 }
+
+// TestOpenRefusesAnotherApplicationsDatabase: a SQLite file that holds
+// another application's tables and no store (a path mistyped) is
+// refused, with and without KeepSchema, and left as it was: wxflow added
+// its tables to it. An empty file, or one holding only SQLite's own
+// tables, is made a store as before.
+func TestOpenRefusesAnotherApplicationsDatabase(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	file := filepath.Join(dir, "shop.db")
+	db, err := sql.Open("sqlite3", file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Exec(`CREATE TABLE customers (id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT); INSERT INTO customers (name) VALUES ('ann')`); err != nil {
+		t.Fatal(err)
+	}
+	for _, opts := range []sqlite.Options{{}, {KeepSchema: true}} {
+		s, err := sqlite.Open(ctx, file, opts)
+		if err == nil {
+			s.Close()
+			t.Fatalf("Open(%+v) of another application's database succeeded", opts)
+		}
+		if !errors.Is(err, sqlite.ErrForeign) || !strings.Contains(err.Error(), "customers") {
+			t.Errorf("Open(%+v) = %v; want ErrForeign naming customers", opts, err)
+		}
+	}
+	var names []string
+	rows, err := db.Query(`SELECT name FROM sqlite_master ORDER BY name`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var n string
+		rows.Scan(&n)
+		names = append(names, n)
+	}
+	rows.Close()
+	if strings.Join(names, ",") != "customers,sqlite_sequence" {
+		t.Errorf("the file holds %v after the refusals; want only its own tables", names)
+	}
+	empty := filepath.Join(dir, "empty.db")
+	if err := os.WriteFile(empty, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s, err := sqlite.Open(ctx, empty, sqlite.Options{})
+	if err != nil {
+		t.Fatalf("an empty file: %v", err)
+	}
+	s.Close()
+}
