@@ -502,6 +502,9 @@ func (s *Store) migrate(ctx context.Context) error {
 	}
 	missing := s.known
 	if !have {
+		if err := schemaEmpty(ctx, conn); err != nil {
+			return fmt.Errorf("migrate: %w", err)
+		}
 		if err := mayCreate(ctx, conn); err != nil {
 			return fmt.Errorf("migrate: %w", err)
 		}
@@ -719,6 +722,39 @@ func missingMigrations(ctx context.Context, conn *pgx.Conn, known []string) ([]s
 		return nil, fmt.Errorf("read the migrations applied: %w", err)
 	}
 	return engine.PendingMigrations(known, applied)
+}
+
+// ErrForeign is the error of Open for a database whose schema (the
+// first of the search_path) holds another application's tables and no
+// wxflow store: wxflow does not add its tables among them.
+var ErrForeign = errors.New("another application's tables are there, and no wxflow store: give wxflow a database of its own, or a schema of its own (CREATE SCHEMA wxflow, and search_path=wxflow in the URL)")
+
+// schemaEmpty returns ErrForeign, naming a few of them, when the schema
+// wxflow's tables would go to holds tables, views or sequences of its
+// own (an extension's objects aside: PostGIS's spatial_ref_sys, say).
+func schemaEmpty(ctx context.Context, conn *pgx.Conn) error {
+	rows, err := conn.Query(ctx, `SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+		WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S')
+		AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')
+		ORDER BY c.relkind NOT IN ('r', 'p'), c.relname LIMIT 4`)
+	if err != nil {
+		return fmt.Errorf("read the schema: %w", err)
+	}
+	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return fmt.Errorf("read the schema: %w", err)
+	}
+	if len(names) == 0 {
+		return nil
+	}
+	if len(names) > 3 {
+		names[3] = "..."
+	}
+	var schema string
+	if err := conn.QueryRow(ctx, `SELECT current_schema()`).Scan(&schema); err != nil {
+		return fmt.Errorf("read the schema: %w", err)
+	}
+	return fmt.Errorf("schema %s holds %s: %w", schema, strings.Join(names, ", "), ErrForeign)
 }
 
 // errForeignMigrations refuses a schema_migrations table of another

@@ -195,8 +195,10 @@ func TestNewerSchemaRefused(t *testing.T) {
 	}
 }
 
-// TestFailedFirstMigrationLeavesNoStore: a first migration that fails
-// (a table of that name is there already) leaves no schema_migrations
+// TestFailedFirstMigrationLeavesNoStore: a schema holding another
+// application's table is refused before anything is created there
+// (wxflow added its tables among them); a first migration that fails (a
+// type of a table's name is there already) leaves no schema_migrations
 // behind (an empty one made the read-only commands call the schema an
 // older wxflow's); a schema_migrations table of another tool's layout is
 // refused as such.
@@ -208,14 +210,27 @@ func TestFailedFirstMigrationLeavesNoStore(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, `CREATE TABLE contacts (x int)`); err != nil {
+	if _, err := conn.Exec(ctx, `CREATE TABLE customers (id serial PRIMARY KEY)`); err != nil {
 		t.Fatal(err)
 	}
-	if s, err := postgres.Open(ctx, dsn, postgres.Options{}); err == nil || !strings.Contains(err.Error(), `relation "contacts" already exists`) {
+	if s, err := postgres.Open(ctx, dsn, postgres.Options{}); !errors.Is(err, postgres.ErrForeign) || !strings.Contains(err.Error(), "holds customers, customers_id_seq") {
 		if s != nil {
 			s.Close()
 		}
-		t.Fatalf("Open over a foreign contacts table: %v", err)
+		t.Fatalf("Open over another application's table: %v", err)
+	}
+	var tables int
+	if err := conn.QueryRow(ctx, `SELECT count(*) FROM pg_tables WHERE schemaname = current_schema()`).Scan(&tables); err != nil || tables != 1 {
+		t.Fatalf("%d tables after the refusal (%v); want the application's only", tables, err)
+	}
+	if _, err := conn.Exec(ctx, `DROP TABLE customers; CREATE TYPE contacts AS (x int)`); err != nil {
+		t.Fatal(err)
+	}
+	if s, err := postgres.Open(ctx, dsn, postgres.Options{}); err == nil || !strings.Contains(err.Error(), `"contacts" already exists`) {
+		if s != nil {
+			s.Close()
+		}
+		t.Fatalf("Open over a type named contacts: %v", err)
 	}
 	var have bool
 	if err := conn.QueryRow(ctx, `SELECT to_regclass('schema_migrations') IS NOT NULL`).Scan(&have); err != nil || have {
@@ -227,7 +242,7 @@ func TestFailedFirstMigrationLeavesNoStore(t *testing.T) {
 		}
 		t.Fatalf("a read-only open after it: %v", err)
 	}
-	if _, err := conn.Exec(ctx, `DROP TABLE contacts; CREATE TABLE schema_migrations (version bigint NOT NULL, dirty boolean NOT NULL)`); err != nil {
+	if _, err := conn.Exec(ctx, `DROP TYPE contacts; CREATE TABLE schema_migrations (version bigint NOT NULL, dirty boolean NOT NULL)`); err != nil {
 		t.Fatal(err)
 	}
 	for _, ro := range []bool{false, true} {
