@@ -103,6 +103,8 @@ func TestBrowserInboxAcrossNodes(t *testing.T) {
 	amy.live()
 	amy.typeNew(`#reply textarea[name=text]`, "Hello from amy on node a")
 	amy.submit("reply", `#reply button`, 200)
+	// Queued, not done: node b checks it against the window then.
+	amy.waitFor("the page says the reply is queued", `(document.querySelector('#done')||{innerText:''}).innerText.startsWith('Queued: reply: another node holds this contact and sends it')`)
 	amy.transcriptHas("Hello from amy on node a")
 	amy.waitFor("the reply shows sent", `[...document.querySelectorAll("#transcript > li")].some(li => li.innerText.includes("Hello from amy on node a") && li.innerText.includes("sent"))`)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

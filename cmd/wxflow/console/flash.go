@@ -9,9 +9,10 @@ import (
 )
 
 // flashKeys are the query keys of what a form's action says on the page
-// it leads back to (the error, what was done, a refusal's reason, and
-// what the form was given, to fill it again after an error).
-var flashKeys = []string{"error", "done", "reason", "keep"}
+// it leads back to (the error, what was done or queued for another node,
+// a refusal's reason, and what the form was given, to fill it again
+// after an error).
+var flashKeys = []string{"error", "done", "queued", "reason", "keep"}
 
 // flashKeyOf is the key that signs the flash keys of a console with
 // the admin token token: an HMAC of it, the same on every node serving

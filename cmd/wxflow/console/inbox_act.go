@@ -625,7 +625,7 @@ func (c *Console) conversationPage(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	c.render(w, r, "conversation", "Conversation with "+d.Contact, map[string]any{"Conv": d, "Me": actorOf(r).Operator,
 		"Operators": people.Operators, "Teams": teams, "Flows": c.flowChoices(), "Error": c.flash(q, "error"),
-		"Reason": c.flash(q, "reason"), "Done": c.flash(q, "done"), "Kept": c.kept(q)})
+		"Reason": c.flash(q, "reason"), "Done": c.flash(q, "done"), "Queued": c.flash(q, "queued"), "Kept": c.kept(q)})
 }
 
 // conversationForm does the action of a form of the conversation page
@@ -685,7 +685,13 @@ func (c *Console) conversationForm(w http.ResponseWriter, r *http.Request) {
 		q.Set("error", "Not sent: "+ref.Error())
 		q.Set("reason", string(ref.Reason))
 	case errors.Is(err, engine.ErrQueued):
-		q.Set("done", kind+" (queued: another node holds this contact and does it in a moment)")
+		// Not done yet: a reply, above all, may still be refused there
+		// (the window or the quota, checked when it is sent).
+		queued := kind + ": another node holds this contact and does it in a moment"
+		if kind == "reply" {
+			queued = "reply: another node holds this contact and sends it in a moment, if WeChat's window and quota allow it then; the conversation shows what came of it"
+		}
+		q.Set("queued", queued)
 	case statusOf(err) >= http.StatusInternalServerError:
 		c.fail(w, r, err, false)
 		return
