@@ -289,15 +289,7 @@ func TestWindow(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.sync()
-	session := func() channels.Session {
-		var s channels.Session
-		h.view(func(tx engine.ReadTx) error {
-			var err error
-			s, _, err = tx.Session("main", "alice")
-			return err
-		})
-		return s
-	}
+	session := func() channels.Session { return h.session("alice") }
 	w := h.e.Window("main", session())
 	if !w.Open || w.QuotaLeft != 3 || !w.ExpiresAt.Equal(said.Add(48*time.Hour)) {
 		t.Errorf("window = %+v, want open until +48h with 3 replies left", w)

@@ -310,6 +310,18 @@ func (h *harness) wantTranscript(want string) {
 }
 
 // contact returns a contact of account main.
+// session returns the contact's session of account main, as stored.
+func (h *harness) session(contact string) channels.Session {
+	h.t.Helper()
+	var s channels.Session
+	h.view(func(tx engine.ReadTx) error {
+		var err error
+		s, _, err = tx.Session("main", contact)
+		return err
+	})
+	return s
+}
+
 func (h *harness) contact(id string) *engine.Contact {
 	h.t.Helper()
 	var c *engine.Contact

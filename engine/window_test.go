@@ -168,13 +168,7 @@ steps:
 	h.advance(time.Hour)
 	h.wantTranscript("hi | bye [failed unfollowed] | bye again [failed unfollowed]")
 	h.wantRuns("drip:unfollowed bye:completed")
-	var s channels.Session
-	h.view(func(tx engine.ReadTx) error {
-		var err error
-		s, _, err = tx.Session("main", "alice")
-		return err
-	})
-	if s.Followed || !s.Closed {
+	if s := h.session("alice"); s.Followed || !s.Closed {
 		t.Fatalf("session after unfollow %+v", s)
 	}
 }
@@ -317,12 +311,7 @@ func TestFirstSeenThroughAMenuLinkFollows(t *testing.T) {
 		{Account: "main", Contact: "other", Kind: channels.Other, MsgID: "o1"},
 	} {
 		h.ingest(ev)
-		var s channels.Session
-		h.view(func(tx engine.ReadTx) error {
-			var err error
-			s, _, err = tx.Session("main", ev.Contact)
-			return err
-		})
+		s := h.session(ev.Contact)
 		c := h.contact(ev.Contact)
 		want := ev.Kind != channels.Other
 		if c.Followed != want || s.Followed != want || !s.Last.IsZero() {
@@ -394,16 +383,7 @@ func TestLateRetryAfterAnUnfollowDoesNotFollowAgain(t *testing.T) {
 	h.unfollow()
 	h.clock.Advance(5 * time.Second)
 	h.send(channels.Event{Kind: channels.Text, Text: "price", MsgID: "late-1", At: wrote.Add(10 * time.Second)})
-	session := func() channels.Session {
-		var s channels.Session
-		h.view(func(tx engine.ReadTx) error {
-			var err error
-			s, _, err = tx.Session("main", "alice")
-			return err
-		})
-		return s
-	}
-	if c, s := h.contact("alice"), session(); c.Followed || s.Followed || !s.Closed || c.Conv.Status == engine.ConvOpen {
+	if c, s := h.contact("alice"), h.session("alice"); c.Followed || s.Followed || !s.Closed || c.Conv.Status == engine.ConvOpen {
 		t.Fatalf("after the late retry: contact followed %v, conversation %q, session %+v; want unfollowed, closed", c.Followed, c.Conv.Status, s)
 	}
 	h.wantTranscript("10 yuan [failed unfollowed]")
@@ -412,7 +392,7 @@ func TestLateRetryAfterAnUnfollowDoesNotFollowAgain(t *testing.T) {
 	}
 	// Following again opens a window, whatever the clocks say.
 	h.send(channels.Event{Kind: channels.Follow, At: wrote.Add(15 * time.Second)})
-	if c, s := h.contact("alice"), session(); !c.Followed || !s.Followed || s.Closed {
+	if c, s := h.contact("alice"), h.session("alice"); !c.Followed || !s.Followed || s.Closed {
 		t.Fatalf("after following again: contact followed %v, session %+v", c.Followed, s)
 	}
 }

@@ -287,26 +287,36 @@ func openQuote(text string) int {
 		if i > 0 && !strings.ContainsRune(" -:[{,", rune(text[i-1])) {
 			continue
 		}
-		j := i + 1
-		for ; j < len(text); j++ {
-			if q == '"' && text[j] == '\\' {
-				j++
-				continue
-			}
-			if text[j] == q {
-				if q == '\'' && j+1 < len(text) && text[j+1] == '\'' {
-					j++
-					continue
-				}
-				break
-			}
-		}
+		j := closingQuote(text, i)
 		if j >= len(text) {
 			return i
 		}
 		i = j
 	}
 	return -1
+}
+
+// closingQuote returns the offset of the quote that closes the quoted
+// value opening at text[i] (a backslash escapes in double quotes, a
+// doubled quote in single ones), or len(text) when the line does not
+// close it.
+func closingQuote(text string, i int) int {
+	q := text[i]
+	j := i + 1
+	for ; j < len(text); j++ {
+		if q == '"' && text[j] == '\\' {
+			j++
+			continue
+		}
+		if text[j] == q {
+			if q == '\'' && j+1 < len(text) && text[j+1] == '\'' {
+				j++
+				continue
+			}
+			break
+		}
+	}
+	return min(j, len(text))
 }
 
 // afterClosedQuote returns the offset of the first text after a quoted
@@ -326,20 +336,7 @@ func afterClosedQuote(text string) int {
 		if i > 0 && !strings.ContainsRune(" -:[{,", rune(text[i-1])) {
 			continue
 		}
-		j := i + 1
-		for ; j < len(text); j++ {
-			if q == '"' && text[j] == '\\' {
-				j++
-				continue
-			}
-			if text[j] == q {
-				if q == '\'' && j+1 < len(text) && text[j+1] == '\'' {
-					j++
-					continue
-				}
-				break
-			}
-		}
+		j := closingQuote(text, i)
 		if j >= len(text) {
 			return -1
 		}
