@@ -190,6 +190,15 @@ func (envPatch) visitOrder(node *ast.Node) {
 				ast.Patch(node, call)
 			}
 		}
+	case *ast.MemberNode:
+		// A field of a value that is there but has no fields (a text,
+		// a number, a boolean: the text body of an answer that is not
+		// JSON, the empty body of a failed call or a 204) is nothing,
+		// as a field of nothing is: expr would fail the run with
+		// "invalid operation: int(string)". A method's callee is left.
+		if _, name := n.Property.(*ast.StringNode); name && !n.Method && untyped(n.Node.Type()) {
+			ast.Patch(node, &ast.CallNode{Callee: &ast.IdentifierNode{Value: fieldFunc}, Arguments: []ast.Node{n.Node, n.Property}})
+		}
 	case *ast.UnaryNode:
 		if (n.Operator == "!" || n.Operator == "not") && untyped(n.Node.Type()) {
 			ast.Patch(node, &ast.CallNode{Callee: &ast.IdentifierNode{Value: notFunc}, Arguments: []ast.Node{n.Node}})
@@ -206,6 +215,7 @@ func untyped(t reflect.Type) bool { return t != nil && t.Kind() == reflect.Inter
 const (
 	orderFunc = "$order"
 	notFunc   = "$not"
+	fieldFunc = "$field"
 )
 
 // orderable reports whether values of types a and b may be ordered, as
@@ -277,6 +287,28 @@ func exprNot(args ...any) (any, error) {
 		return nil, fmt.Errorf("invalid operation: ! %T", args[0])
 	}
 	return !b, nil
+}
+
+// exprField is a field of a value whose type is not known when the flow
+// loads: nothing when the value is nothing or has no fields (a text, a
+// number, a boolean), else expr's own member access (a map's key, which
+// may be missing: nothing too).
+func exprField(args ...any) (any, error) {
+	if len(args) != 2 {
+		return nil, fmt.Errorf("%s: %d arguments", fieldFunc, len(args))
+	}
+	from := args[0]
+	if isNothing(from) {
+		return nil, nil
+	}
+	switch reflect.ValueOf(from).Kind() {
+	case reflect.String, reflect.Bool,
+		reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64,
+		reflect.Float32, reflect.Float64:
+		return nil, nil
+	}
+	return runtime.Fetch(from, args[1]), nil
 }
 
 // isNothing reports whether v is nil, or a nil pointer, map or slice

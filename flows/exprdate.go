@@ -24,6 +24,18 @@ var withDate expr.Option = func(c *conf.Config) {
 	c.Functions["date"] = &builtin.Function{Name: "date", Func: exprDate, Validate: b.Validate, Deref: b.Deref}
 	c.Functions[orderFunc] = &builtin.Function{Name: orderFunc, Func: exprOrder, Validate: givesBool(3)}
 	c.Functions[notFunc] = &builtin.Function{Name: notFunc, Func: exprNot, Validate: givesBool(1)}
+	c.Functions[fieldFunc] = &builtin.Function{Name: fieldFunc, Func: exprField, Validate: givesAny(2)}
+}
+
+// givesAny checks a call of n arguments whose value's type is known only
+// when it runs.
+func givesAny(n int) func([]reflect.Type) (reflect.Type, error) {
+	return func(args []reflect.Type) (reflect.Type, error) {
+		if len(args) != n {
+			return nil, fmt.Errorf("%d arguments, want %d", len(args), n)
+		}
+		return reflect.TypeOf((*any)(nil)).Elem(), nil
+	}
 }
 
 // givesBool checks a call of n arguments that gives a boolean; the

@@ -537,6 +537,51 @@ steps:
 	}
 }
 
+// TestMemberOfATextIsNothing: a field of a value that has no fields (the
+// body of an http answer that is not JSON: a failed call's or a 204's
+// empty text, an HTML error page, a truncated JSON answer; a number or a
+// boolean) is nothing, as a field of nothing is. It failed the run with
+// "invalid operation: int(string)", though docs/flows.md promises that
+// `${vars.r.body.id}` is empty when the call failed. Found by calling a
+// local server's 204 and truncated-JSON answers from `wxflow chat`.
+func TestMemberOfATextIsNothing(t *testing.T) {
+	t.Parallel()
+	src := `name: a
+triggers: [{keyword: [hi]}]
+vars: { r: any }
+steps:
+  - send: "id=${vars.r.body.id}; first=${vars.r.body.items[0].name}; h=${http.body.id}"
+  - send: "yes"
+    if: vars.r.body.ok == true
+  - send: "${vars.r.body.name ?? 'friend'} ${vars.r.body['id'] ?? 'none'}"
+`
+	f, diags := load(t, src, flows.Options{})
+	if len(diags) > 0 {
+		t.Fatal(diags)
+	}
+	for _, body := range []any{"", "<html>Bad Gateway</html>", `{"id":`, 5.0, int64(7), true} {
+		env := &flows.Env{Vars: map[string]any{"r": map[string]any{"status": 200, "body": body}}, HTTP: flows.HTTPEnv{Body: body}}
+		got, err := f.Steps[0].Arg.(*flows.Message).Text.Render(env)
+		if err != nil || got != "id=; first=; h=" {
+			t.Errorf("body %#v: %q, %v", body, got, err)
+		}
+		ok, err := f.Steps[1].If.EvalBool(env)
+		if err != nil || ok {
+			t.Errorf("body %#v: if gives %v, %v", body, ok, err)
+		}
+		got, err = f.Steps[2].Arg.(*flows.Message).Text.Render(env)
+		if err != nil || got != "friend none" {
+			t.Errorf("body %#v: %q, %v", body, got, err)
+		}
+	}
+	// A map's fields are read as before.
+	env := &flows.Env{Vars: map[string]any{"r": map[string]any{"body": map[string]any{"id": "x1", "name": "Ann"}}}, HTTP: flows.HTTPEnv{Body: map[string]any{"id": 3.0}}}
+	got, err := f.Steps[0].Arg.(*flows.Message).Text.Render(env)
+	if err != nil || got != "id=x1; first=; h=3" {
+		t.Errorf("%q, %v", got, err)
+	}
+}
+
 // TestOrderOfNothingIsFalse: an ordering comparison with nothing (a
 // contact field never set, a declared variable not given) is false, as
 // `if: contact.fields.vip` and `== x` are, and `!nothing` is true: it

@@ -984,7 +984,9 @@ const templatesText = `
   ` + "`${event.location}`" + ` as a map of its names), a month or a weekday by its name (` + "`${now.Weekday()}`" + ` is
   ` + "`Monday`" + `; kept in a variable, it is a number), ` + "`true`" + ` or ` + "`false`" + `, and nothing as an empty text.
 - A field or an item of nothing is nothing, as with ` + "`?.`" + `: ` + "`${vars.r.body.id}`" + ` is an
-  empty text when the call failed or its answer has no ` + "`body`" + ` or no ` + "`id`" + `, and
+  empty text when the call failed or its answer has no ` + "`body`" + ` or no ` + "`id`" + `
+  (a field of a text, a number or a boolean is nothing too: a body that is not JSON, such as
+  a 204's, an HTML error page's or a cut-off answer's, has no ` + "`id`" + `), and
   ` + "`vars.r.body.ok == true`" + ` is false; ` + "`??`" + ` gives a default
   (` + "`${vars.r.body.name ?? 'friend'}`" + `). A position past a list's end
   (` + "`items[0]`" + ` of an empty list) and a method of nothing still fail the run.
