@@ -260,8 +260,10 @@ type chatSession struct {
 	shown   int64
 	// whySeen counts the event notes shown; trailSeen the trail entries
 	// looked at, by run.
-	whySeen   int
-	trailSeen map[int64]int
+	whySeen int
+	// unsentSeen counts the trail entries looked at for unsent calls.
+	unsentSeen map[int64]int
+	trailSeen  map[int64]int
 	// failSeen holds the runs whose failure was shown.
 	failSeen map[int64]bool
 }
@@ -367,6 +369,7 @@ func (c *chatSession) act(err error) {
 	for _, l := range c.calls.take() {
 		c.say(l)
 	}
+	c.unsent()
 	if err != nil {
 		c.say("error: " + err.Error())
 		return
@@ -405,6 +408,24 @@ func (c *chatSession) failures() {
 	}
 	for _, r := range runs {
 		c.say(fmt.Sprintf("run %d of %s %s: %s", r.ID, r.Flow, r.Status, r.State.Error))
+	}
+}
+
+// unsent says which http steps' calls failed before reaching the
+// network since the last action (a value the request cannot carry, a
+// secret the chat does not have): the transport never saw them, and
+// the chat showed nothing of them while the run went on.
+func (c *chatSession) unsent() {
+	if c.unsentSeen == nil {
+		c.unsentSeen = map[int64]int{}
+	}
+	calls, err := c.sb.UnsentCalls(c.ctx, c.contact, c.unsentSeen)
+	if err != nil {
+		c.say("error: " + err.Error())
+		return
+	}
+	for _, u := range calls {
+		c.say(fmt.Sprintf("http of %s at %s -> error: %s", u.Flow, u.Step, u.Why))
 	}
 }
 

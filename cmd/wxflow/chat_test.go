@@ -186,6 +186,42 @@ steps:
 	}
 }
 
+// TestChatShowsUnsentCalls: an http step whose call fails before it
+// reaches the network (a secret the chat does not have; a value the
+// request cannot carry, here a header with a line break) is said, with
+// why: the chat showed only the calls its transport saw, so these left
+// no line at all while the run went on (no on_error) and sent what
+// followed. Found by posting a json: body holding ${1/0} from wxflow chat.
+func TestChatShowsUnsentCalls(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{"crm.yaml": `name: crm
+triggers: [{keyword: {pattern: "^crm (.*)$"}}]
+steps:
+  - if: event.match[1] == "key"
+    http:
+      url: "http://127.0.0.1:1/leads"
+      headers: { Authorization: "Bearer ${secret.CRM_TOKEN}" }
+  - if: event.match[1] != "key"
+    http:
+      url: "http://127.0.0.1:1/leads"
+      headers: { X-Name: "${event.match[1] + '\\n'}" }
+  - send: "done"
+`})
+	r := chatScript(t, "crm key\ncrm bob\n", "--flows", dir)
+	if r.code != exitOK {
+		t.Fatalf("exit %d\nstderr:\n%s", r.code, r.stderr)
+	}
+	for _, want := range []string{
+		"(http of crm at http (line 4) -> error: secret CRM_TOKEN is not declared in the config)\n",
+		"(http of crm at http (line 8) -> error: not sent: headers: X-Name: a header value cannot have a line break",
+	} {
+		if strings.Count(r.stdout, want) != 1 {
+			t.Errorf("stdout has not once %q:\n%s", want, r.stdout)
+		}
+	}
+}
+
 // TestChatZone: the flows run in --timezone (default the machine's), and
 // the clock is shown in it, whatever offset --start has: before, the
 // clock showed --start's offset while hours were read in the machine's

@@ -131,3 +131,33 @@ func (s *Sandbox) Failures(ctx context.Context, contact string, seen map[int64]b
 	}
 	return out, nil
 }
+
+// Unsent is an http step's call that failed before it reached the
+// network: the run's values made the request impossible (not sent: ...),
+// or a secret it reads is not there.
+type Unsent struct {
+	RunID int64
+	Flow  string
+	// Step names the step (its id, or kind and line).
+	Step string
+	// Why is the call's error, as the run's trail has it.
+	Why string
+}
+
+// callFailedWords starts what a run's trail says of a call that failed.
+const callFailedWords = "the call failed: "
+
+// UnsentCalls returns, oldest run first, the calls of the contact's runs
+// that failed before they were made and that seen does not count yet,
+// and counts them (seen as Skips's, kept apart from it). The chat shows
+// the calls made as its transport sees them; these never reach it.
+func (s *Sandbox) UnsentCalls(ctx context.Context, contact string, seen map[int64]int) ([]Unsent, error) {
+	var out []Unsent
+	err := s.newTrail(ctx, contact, seen, func(what string) bool {
+		why, ok := strings.CutPrefix(what, callFailedWords)
+		return ok && (strings.HasPrefix(why, "not sent: ") || strings.HasPrefix(why, "secret "))
+	}, func(r *engine.Run, e engine.TrailEntry, _ int64) {
+		out = append(out, Unsent{RunID: r.ID, Flow: r.Flow, Step: e.Step, Why: strings.TrimPrefix(e.What, callFailedWords)})
+	})
+	return out, err
+}
