@@ -30,6 +30,11 @@ type runner struct {
 	// abort is a store error a step met through the runtime: it aborts the
 	// transaction rather than failing the run.
 	abort error
+	// undo puts back, last first, what the step running now changed of
+	// the run's variables and the contact's fields and tags: a step that
+	// fails changes none of them (a set: whose second value fails leaves
+	// the first unwritten).
+	undo []func()
 	// msgs are the outbox IDs reserved since the last trail note.
 	msgs []int64
 	// last is the message the last Send reserved.
@@ -142,18 +147,43 @@ func (x *runner) Save(path string, value any) error {
 			}
 			value = fit
 		}
+		x.keep(x.run.State.Vars, name)
 		x.run.State.Vars[name] = value
 	case strings.HasPrefix(path, "contact.fields."):
 		if x.cs.c.Fields == nil {
 			x.cs.c.Fields = map[string]any{}
 			x.env.Contact.Fields = x.cs.c.Fields
 		}
-		x.cs.c.Fields[strings.TrimPrefix(path, "contact.fields.")] = value
+		name := strings.TrimPrefix(path, "contact.fields.")
+		x.keep(x.cs.c.Fields, name)
+		x.cs.c.Fields[name] = value
 		x.cs.dirtyC = true
 	default:
 		return fmt.Errorf("cannot save to %q", path)
 	}
 	return nil
+}
+
+// keep notes, for undo, the value m has at name now (or that it has
+// none).
+func (x *runner) keep(m map[string]any, name string) {
+	old, had := m[name]
+	x.undo = append(x.undo, func() {
+		if had {
+			m[name] = old
+		} else {
+			delete(m, name)
+		}
+	})
+}
+
+// keepTags notes, for undo, the contact's tags as they are now.
+func (x *runner) keepTags() {
+	old := slices.Clone(x.cs.c.Tags)
+	x.undo = append(x.undo, func() {
+		x.cs.c.Tags = old
+		x.env.Contact.Tags = old
+	})
 }
 
 // SetAnswer implements steps.Runtime.
@@ -170,6 +200,7 @@ func (x *runner) SetHTTP(h flows.HTTPEnv) {
 
 // Tag implements steps.Runtime.
 func (x *runner) Tag(tags ...string) {
+	x.keepTags()
 	for _, t := range tags {
 		if !x.cs.c.HasTag(t) {
 			x.cs.c.Tags = append(x.cs.c.Tags, t)
@@ -181,6 +212,7 @@ func (x *runner) Tag(tags ...string) {
 
 // Untag implements steps.Runtime.
 func (x *runner) Untag(tags ...string) {
+	x.keepTags()
 	kept := x.cs.c.Tags[:0]
 	for _, t := range x.cs.c.Tags {
 		drop := false
@@ -300,11 +332,16 @@ func (x *runner) exec() error {
 // handle runs one step's Run or Resume and applies its outcome; done is
 // true when the run suspended or ended.
 func (x *runner) handle(s *flows.Step, step func() (steps.Outcome, error)) (done bool, err error) {
+	x.undo = x.undo[:0]
 	out, err := step()
 	if x.abort != nil {
 		return true, x.abort
 	}
 	if err != nil {
+		for i := len(x.undo) - 1; i >= 0; i-- {
+			x.undo[i]()
+		}
+		x.undo = x.undo[:0]
 		return true, x.fail(s, err)
 	}
 	if out.Kind == steps.WaitSent && !x.awaitable() {

@@ -715,6 +715,40 @@ vars: { missing: any }
 	h.wantTranscript("before")
 }
 
+// TestFailedStepChangesNothing: a step that fails leaves the contact's
+// fields and tags and the run's variables as they were before it: a
+// set: whose second value failed (arithmetic on a variable not given)
+// had written its first, a contact field, which stayed on the contact
+// though the run failed at that step. Found by a scenario whose
+// expect_contact saw the field a failed set: step wrote.
+func TestFailedStepChangesNothing(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, map[string]string{"f.yaml": `name: f
+triggers: [{keyword: [go]}]
+vars: { missing: number }
+steps:
+  - set: { contact.fields.city: Paris, vars.n: 1 }
+  - tag: [seen]
+  - set:
+      contact.fields.city: Rome
+      contact.fields.plan: gold
+      vars.n: 2
+      vars.total: "${vars.missing + 1}"
+`})
+	h.say("go")
+	r := h.only("f")
+	if r.Status != engine.RunFailed || !strings.Contains(r.State.Error, "vars.total") {
+		t.Fatalf("run %s: %q", r.Status, r.State.Error)
+	}
+	if fmt.Sprint(r.State.Vars["n"]) != "1" || len(r.State.Vars) != 1 {
+		t.Errorf("vars %v, want n=1 only", r.State.Vars)
+	}
+	c := h.contact("alice")
+	if c.Fields["city"] != "Paris" || c.Fields["plan"] != nil || len(c.Fields) != 1 || !c.HasTag("seen") {
+		t.Errorf("contact fields %v tags %v, want city=Paris and the tag seen", c.Fields, c.Tags)
+	}
+}
+
 // TestValuesKeepTheirKindAcrossAWait: a run's variables and a contact's
 // fields are kept as JSON while the run waits; a time (also inside a map
 // or a variable of type any), a duration, an integer beyond 2^53 and an
