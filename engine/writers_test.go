@@ -293,6 +293,37 @@ func TestWritersLoadTogether(t *testing.T) {
 	}
 }
 
+// digestFlow sends a digest every day at 9.
+const digestFlow = "name: digest\ntriggers:\n  - schedule: {cron: \"0 9 * * *\"}\nsteps:\n  - send: \"Your digest\"\n"
+
+// loadDigest loads the echo flow and digest (in dir) into e and returns
+// the digest's schedule key.
+func loadDigest(t *testing.T, e *engine.Engine, dir, digest string) string {
+	t.Helper()
+	var set flows.Set
+	for name, src := range map[string]string{"echo.yaml": writersFlows["echo.yaml"], "digest.yaml": digest} {
+		f, diags := flows.LoadFile(filepath.Join(dir, name), []byte(src), flows.Options{})
+		if diags.HasErrors() {
+			t.Fatalf("flows: %v", diags.Err())
+		}
+		set.Flows = append(set.Flows, f)
+	}
+	if err := e.Load(context.Background(), &set); err != nil {
+		t.Fatal(err)
+	}
+	return triggers.NewIndex(set.Flows).Schedules()[0].Key
+}
+
+// textsTo returns the texts the channel delivered to a contact of main,
+// in order.
+func textsTo(ch *sim.Channel, who string) []string {
+	var got []string
+	for _, d := range ch.DeliveredTo("main", who) {
+		got = append(got, d.Message.Text)
+	}
+	return got
+}
+
 // TestQueuedFiringOfAMovedSchedule: a schedule's firing another node
 // queued for a contact is done by the lane's holder after a reload moved
 // the schedule among its flow's triggers (a keyword added above it): the
@@ -303,23 +334,8 @@ func TestQueuedFiringOfAMovedSchedule(t *testing.T) {
 	e, ch, _, dsn, _ := startWriters(t, 2)
 	ctx := context.Background()
 	dir := t.TempDir()
-	load := func(digest string) (key string) {
-		t.Helper()
-		var set flows.Set
-		for name, src := range map[string]string{"echo.yaml": writersFlows["echo.yaml"], "digest.yaml": digest} {
-			f, diags := flows.LoadFile(filepath.Join(dir, name), []byte(src), flows.Options{})
-			if diags.HasErrors() {
-				t.Fatalf("flows: %v", diags.Err())
-			}
-			set.Flows = append(set.Flows, f)
-		}
-		if err := e.Load(ctx, &set); err != nil {
-			t.Fatal(err)
-		}
-		return triggers.NewIndex(set.Flows).Schedules()[0].Key
-	}
-	const digest = "name: digest\ntriggers:\n  - schedule: {cron: \"0 9 * * *\"}\nsteps:\n  - send: \"Your digest\"\n"
-	oldKey := load(digest)
+	load := func(digest string) string { return loadDigest(t, e, dir, digest) }
+	oldKey := load(digestFlow)
 	const who = "reader"
 	if err := e.Ingest(ctx, channels.Event{Account: "main", Contact: who, Kind: channels.Text, Text: "hi", MsgID: "m1"}); err != nil {
 		t.Fatal(err)
@@ -336,7 +352,7 @@ func TestQueuedFiringOfAMovedSchedule(t *testing.T) {
 	if err := other.Update(ctx, func(tx engine.Tx) error { return tx.(engine.QueueTx).QueueItem(q) }); err != nil {
 		t.Fatal(err)
 	}
-	if newKey := load(strings.Replace(digest, "triggers:\n", "triggers:\n  - keyword: [digest]\n", 1)); newKey == oldKey {
+	if newKey := load(strings.Replace(digestFlow, "triggers:\n", "triggers:\n  - keyword: [digest]\n", 1)); newKey == oldKey {
 		t.Fatalf("the schedule kept its key %q: nothing is tested", newKey)
 	}
 	// The contact's next message makes its writer take the queue first.
@@ -346,11 +362,7 @@ func TestQueuedFiringOfAMovedSchedule(t *testing.T) {
 	if err := e.Sync(ctx); err != nil {
 		t.Fatal(err)
 	}
-	var got []string
-	for _, d := range ch.DeliveredTo("main", who) {
-		got = append(got, d.Message.Text)
-	}
-	if !slices.Equal(got, []string{"hi", "Your digest", "again"}) {
+	if got := textsTo(ch, who); !slices.Equal(got, []string{"hi", "Your digest", "again"}) {
 		t.Fatalf("delivered %v, want the queued firing before the next message", got)
 	}
 }
@@ -367,19 +379,7 @@ func TestQueuedFiringOfAMovedSchedule(t *testing.T) {
 func TestQueuedFiringOnANodeBehindIsNotRepeated(t *testing.T) {
 	e, ch, clock, dsn, _ := startWriters(t, 2)
 	ctx := context.Background()
-	var set flows.Set
-	for name, src := range map[string]string{"echo.yaml": writersFlows["echo.yaml"],
-		"digest.yaml": "name: digest\ntriggers:\n  - schedule: {cron: \"0 9 * * *\"}\nsteps:\n  - send: \"Your digest\"\n"} {
-		f, diags := flows.LoadFile(filepath.Join(t.TempDir(), name), []byte(src), flows.Options{})
-		if diags.HasErrors() {
-			t.Fatalf("flows: %v", diags.Err())
-		}
-		set.Flows = append(set.Flows, f)
-	}
-	if err := e.Load(ctx, &set); err != nil {
-		t.Fatal(err)
-	}
-	key := triggers.NewIndex(set.Flows).Schedules()[0].Key
+	key := loadDigest(t, e, t.TempDir(), digestFlow)
 	const who = "reader"
 	if err := e.Ingest(ctx, channels.Event{Account: "main", Contact: who, Kind: channels.Text, Text: "hi", MsgID: "m1"}); err != nil {
 		t.Fatal(err)
@@ -406,11 +406,7 @@ func TestQueuedFiringOnANodeBehindIsNotRepeated(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	var got []string
-	for _, d := range ch.DeliveredTo("main", who) {
-		got = append(got, d.Message.Text)
-	}
-	if !slices.Equal(got, []string{"hi", "Your digest", "again", "more"}) {
+	if got := textsTo(ch, who); !slices.Equal(got, []string{"hi", "Your digest", "again", "more"}) {
 		t.Fatalf("delivered %v, want the firing's digest once", got)
 	}
 }
