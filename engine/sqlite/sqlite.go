@@ -525,6 +525,7 @@ var writeQueries = map[string]string{
 	"insertOut":   `INSERT INTO outbox (run_id, account, contact, message, status, reason, code, detail, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 	"finishOut":   `UPDATE outbox SET status = ?, reason = ?, code = ?, detail = ?, updated_at = ? WHERE id = ?`,
 	"startOut":    `INSERT OR IGNORE INTO outbox_started (id) SELECT id FROM outbox WHERE id = ? AND status = 'pending'`,
+	"startOuts":   `INSERT OR IGNORE INTO outbox_started (id) SELECT id FROM outbox WHERE id IN (SELECT value FROM json_each(?)) AND status = 'pending'`,
 	"unstartOut":  `DELETE FROM outbox_started WHERE id = ?`,
 	"unstartOuts": `DELETE FROM outbox_started WHERE id IN (SELECT value FROM json_each(?))`,
 	"putFlow":     `INSERT INTO flow_versions (version, name, file, source, loaded_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (version) DO NOTHING`,
@@ -670,11 +671,7 @@ func (t *sqliteTx) unstart() error {
 		_, err := t.exec("unstartOut", t.finished[0])
 		return err
 	}
-	b, err := json.Marshal(t.finished)
-	if err != nil {
-		return err
-	}
-	_, err = t.exec("unstartOuts", string(b))
+	_, err := t.exec("unstartOuts", idsJSON(t.finished))
 	return err
 }
 
@@ -1296,13 +1293,31 @@ func (t *sqliteTx) FinishOutbox(id int64, status engine.OutboxStatus, reason cha
 	return nil
 }
 
+// StartOutbox marks the entries in one statement (one for each entry
+// cost the follow ingest 3% of its time).
 func (t *sqliteTx) StartOutbox(ids []int64, at time.Time) error {
-	for _, id := range ids {
-		if _, err := t.exec("startOut", id); err != nil {
-			return err
-		}
+	switch len(ids) {
+	case 0:
+		return nil
+	case 1:
+		_, err := t.exec("startOut", ids[0])
+		return err
 	}
-	return nil
+	_, err := t.exec("startOuts", idsJSON(ids))
+	return err
+}
+
+// idsJSON returns ids as a JSON array, for json_each.
+func idsJSON(ids []int64) string {
+	b := make([]byte, 0, 2+8*len(ids))
+	b = append(b, '[')
+	for i, id := range ids {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = strconv.AppendInt(b, id, 10)
+	}
+	return string(append(b, ']'))
 }
 
 func (t *sqliteTx) RecoverOutbox(at time.Time) (int, error) {

@@ -588,3 +588,64 @@ func TestOpenRefusesAnotherApplicationsDatabase(t *testing.T) {
 	}
 	s.Close()
 }
+
+// TestStartMarksOnlyPending: marking several entries at once (one
+// statement) records the pending ones and leaves no mark of a finished
+// one, and their outcomes take the marks away again.
+func TestStartMarksOnlyPending(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "wxflow.db")
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, file, sqlite.Options{Synchronous: "NORMAL"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	at := time.Date(2026, 12, 5, 9, 0, 0, 0, time.UTC)
+	var ids []int64
+	err = st.Update(ctx, func(tx engine.Tx) error {
+		for _, c := range []string{"a", "b", "c"} {
+			o := &engine.OutboxEntry{RunID: 1, Account: "main", Contact: c, Status: engine.OutboxPending, CreatedAt: at, UpdatedAt: at}
+			if err := tx.InsertOutbox(o); err != nil {
+				return err
+			}
+			ids = append(ids, o.ID)
+		}
+		return tx.FinishOutbox(ids[1], engine.OutboxSent, "", 0, "", at)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	marks := func() string {
+		t.Helper()
+		db, err := sql.Open("sqlite3", "file:"+file+"?mode=ro")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		var got string
+		if err := db.QueryRow(`SELECT coalesce(group_concat(id, ','), '') FROM (SELECT id FROM outbox_started ORDER BY id)`).Scan(&got); err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	if err := st.Update(ctx, func(tx engine.Tx) error { return tx.StartOutbox(ids, at) }); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := marks(), fmt.Sprintf("%d,%d", ids[0], ids[2]); got != want {
+		t.Errorf("marks after StartOutbox of all three = %q, want %q (not the sent one)", got, want)
+	}
+	err = st.Update(ctx, func(tx engine.Tx) error {
+		for _, id := range []int64{ids[0], ids[2]} {
+			if err := tx.FinishOutbox(id, engine.OutboxSent, "", 0, "", at); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := marks(); got != "" {
+		t.Errorf("marks after both were sent = %q, want none", got)
+	}
+}
