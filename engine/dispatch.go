@@ -319,6 +319,13 @@ func (e *Engine) claim(w *work) ([]*OutboxEntry, error) {
 	return batch, w.tx.ClaimOutboxThrough(batch[n-1].ID, w.now)
 }
 
+// SentRecorder is the transaction of a store that records many messages
+// as sent in one statement: FinishOutbox(id, OutboxSent, "", 0, "", at)
+// for each of ids, at the cost of one.
+type SentRecorder interface {
+	FinishSent(ids []int64, at time.Time) error
+}
+
 // IDClaimer is the transaction of a store shared by several nodes: the
 // queued messages a node claims are not a prefix of the outbox, so they
 // are claimed by ID.
@@ -675,9 +682,13 @@ func (e *Engine) finishBatch(ctx context.Context, results [][]sendResult, parked
 	// Recorded even while the engine stops: the messages went out.
 	err = e.enqueue(ctx, true, func(w *work) error {
 		next, marked = nil, nil
+		sr, bulk := storeTx[SentRecorder](w.tx)
+		var sent []int64
 		for _, rs := range results {
 			for _, r := range rs {
-				if err := w.tx.FinishOutbox(r.o.ID, r.status, r.reason, r.code, r.detail, w.now); err != nil {
+				if bulk && r.status == OutboxSent && r.reason == "" && r.code == 0 && r.detail == "" {
+					sent = append(sent, r.o.ID)
+				} else if err := w.tx.FinishOutbox(r.o.ID, r.status, r.reason, r.code, r.detail, w.now); err != nil {
 					return err
 				}
 				w.count().message(r.status, r.reason)
@@ -686,6 +697,11 @@ func (e *Engine) finishBatch(ctx context.Context, results [][]sendResult, parked
 						return err
 					}
 				}
+			}
+		}
+		if len(sent) > 0 {
+			if err := sr.FinishSent(sent, w.now); err != nil {
+				return err
 			}
 		}
 		// The runs that wait for these outcomes (a send with on_fail)

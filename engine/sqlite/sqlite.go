@@ -524,6 +524,7 @@ var writeQueries = map[string]string{
 	"delTimer":    `DELETE FROM timers WHERE run_id = ?`,
 	"insertOut":   `INSERT INTO outbox (run_id, account, contact, message, status, reason, code, detail, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 	"finishOut":   `UPDATE outbox SET status = ?, reason = ?, code = ?, detail = ?, updated_at = ? WHERE id = ?`,
+	"finishSent":  `UPDATE outbox SET status = 'sent', reason = '', code = 0, detail = '', updated_at = ? WHERE id IN (SELECT value FROM json_each(?))`,
 	"startOut":    `INSERT OR IGNORE INTO outbox_started (id) SELECT id FROM outbox WHERE id = ? AND status = 'pending'`,
 	"startOuts":   `INSERT OR IGNORE INTO outbox_started (id) SELECT id FROM outbox WHERE id IN (SELECT value FROM json_each(?)) AND status = 'pending'`,
 	"unstartOut":  `DELETE FROM outbox_started WHERE id = ?`,
@@ -1295,6 +1296,17 @@ func (t *sqliteTx) FinishOutbox(id int64, status engine.OutboxStatus, reason cha
 
 // StartOutbox marks the entries in one statement (one for each entry
 // cost the follow ingest 3% of its time).
+// FinishSent records the entries as sent in one statement (engine's
+// SentRecorder); one statement for each cost the follow ingest about 3%
+// of its time.
+func (t *sqliteTx) FinishSent(ids []int64, at time.Time) error {
+	if _, err := t.exec("finishSent", engine.UnixNanos(at), idsJSON(ids)); err != nil {
+		return err
+	}
+	t.finished = append(t.finished, ids...)
+	return nil
+}
+
 func (t *sqliteTx) StartOutbox(ids []int64, at time.Time) error {
 	switch len(ids) {
 	case 0:

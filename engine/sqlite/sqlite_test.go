@@ -591,7 +591,8 @@ func TestOpenRefusesAnotherApplicationsDatabase(t *testing.T) {
 
 // TestStartMarksOnlyPending: marking several entries at once (one
 // statement) records the pending ones and leaves no mark of a finished
-// one, and their outcomes take the marks away again.
+// one, and their outcomes (FinishOutbox, FinishSent) take the marks away
+// again.
 func TestStartMarksOnlyPending(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "wxflow.db")
 	ctx := context.Background()
@@ -635,12 +636,14 @@ func TestStartMarksOnlyPending(t *testing.T) {
 		t.Errorf("marks after StartOutbox of all three = %q, want %q (not the sent one)", got, want)
 	}
 	err = st.Update(ctx, func(tx engine.Tx) error {
-		for _, id := range []int64{ids[0], ids[2]} {
-			if err := tx.FinishOutbox(id, engine.OutboxSent, "", 0, "", at); err != nil {
-				return err
-			}
+		if err := tx.FinishOutbox(ids[0], engine.OutboxSent, "", 0, "", at); err != nil {
+			return err
 		}
-		return nil
+		sr, ok := tx.(engine.SentRecorder)
+		if !ok {
+			return errors.New("the SQLite store's transaction is no engine.SentRecorder")
+		}
+		return sr.FinishSent(ids[2:], at)
 	})
 	if err != nil {
 		t.Fatal(err)
