@@ -1636,12 +1636,9 @@ func testOutboxFinish(t *testing.T, s engine.Store) {
 func testOutboxFinishSent(t *testing.T, s engine.Store) {
 	var ids []int64
 	update(t, s, func(tx engine.Tx) error {
-		for i := range 4 {
-			o := pending("a", fmt.Sprint("c", i), "m", 1, at(0))
-			if err := tx.InsertOutbox(o); err != nil {
-				return err
-			}
-			ids = append(ids, o.ID)
+		var err error
+		if ids, err = insertFour(tx); err != nil {
+			return err
 		}
 		if _, err := tx.ClaimOutbox(10, at(time.Second)); err != nil {
 			return err
@@ -1692,17 +1689,28 @@ func testOutboxFinishSent(t *testing.T, s engine.Store) {
 	}
 }
 
+// insertFour inserts four pending entries, one for each of the contacts
+// c0-c3 of account a, and returns their IDs in order.
+func insertFour(tx engine.Tx) ([]int64, error) {
+	var ids []int64
+	for i := range 4 {
+		o := pending("a", fmt.Sprint("c", i), "m", 1, at(0))
+		if err := tx.InsertOutbox(o); err != nil {
+			return nil, err
+		}
+		ids = append(ids, o.ID)
+	}
+	return ids, nil
+}
+
 func testOutboxRecover(t *testing.T, s engine.Store) {
 	var ids []int64
 	update(t, s, func(tx engine.Tx) error {
-		for i := range 4 {
-			o := pending("a", fmt.Sprint("c", i), "m", 1, at(0))
-			if err := tx.InsertOutbox(o); err != nil {
-				return err
-			}
-			ids = append(ids, o.ID)
+		var err error
+		if ids, err = insertFour(tx); err != nil {
+			return err
 		}
-		_, err := tx.ClaimOutbox(3, at(time.Second))
+		_, err = tx.ClaimOutbox(3, at(time.Second))
 		return err
 	})
 	// The first two were started (their requests may have begun), the
