@@ -89,6 +89,15 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 			return exitUsage
 		}
 	}
+	// A folder or a text file for the store said "lock DIR: open DIR: is
+	// a directory" or "read schema: file is not a database" (exit 1).
+	if err := notSQLiteFile(cfg.Database, "--database"); err != nil {
+		if *database == "" && !cfg.Sandbox {
+			err = fmt.Errorf("the database: of %s: %w", *cfgPath, err)
+		}
+		fmt.Fprintf(stderr, "wxflow serve: %v\n", err)
+		return exitUsage
+	}
 	if _, serr := os.Stat(cfg.Flows); cfg.Sandbox && errors.Is(serr, fs.ErrNotExist) {
 		fmt.Fprintf(stderr, "wxflow serve: no flow folder %s here (the sandbox runs the example flows of the repository: start it from the repository's root, or pass --flows DIR)\n", cfg.Flows)
 		return exitUsage
