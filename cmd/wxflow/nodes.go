@@ -81,6 +81,19 @@ func runNodes(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 			fmt.Fprintf(stderr, "wxflow nodes: %v\n", err)
 			return exitProblems
 		}
+		if !busy {
+			// An empty file and another program's database were "a
+			// SQLite store".
+			has, err := sqlite.HoldsStore(ctx, db)
+			if err != nil {
+				fmt.Fprintf(stderr, "wxflow nodes: %v\n", err)
+				return exitProblems
+			}
+			if !has {
+				fmt.Fprintf(stderr, "wxflow nodes: no wxflow store in %s (an empty file, or another program's database: --database names the nodes' database): wxflow serve creates it when it starts\n", name)
+				return exitProblems
+			}
+		}
 		if *asJSON {
 			// A monitor reading --json got the sentence below, not JSON.
 			if err := writeJSON(stdout, sqliteNodes(name, busy, time.Now())); err != nil {

@@ -106,7 +106,31 @@ func TestNodesCommand(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "wxflow.db"), nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	// No serve uses the file: nobody holds its lanes (exit 0 said all
+	// An empty file holds no store (it was "a SQLite store, and no
+	// wxflow serve is using it"), nor does another program's database.
+	r = runCLI(t, "nodes", "--config", sqliteConfig)
+	if r.code != exitProblems || r.stdout != "" || !strings.Contains(r.stderr, "wxflow nodes: no wxflow store in "+filepath.Join(dir, "wxflow.db")+" (an empty file") {
+		t.Errorf("nodes on an empty file: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	other := filepath.Join(dir, "other.db")
+	odb, err := sql.Open("sqlite3", other)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := odb.Exec(`CREATE TABLE recipes (name TEXT)`); err != nil {
+		t.Fatal(err)
+	}
+	odb.Close()
+	r = runCLI(t, "nodes", "--database", other, "--json")
+	if r.code != exitProblems || r.stdout != "" || !strings.Contains(r.stderr, "no wxflow store in "+other) {
+		t.Errorf("nodes --json on another program's database: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	st, err := sqlite.Open(context.Background(), filepath.Join(dir, "wxflow.db"), sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	// No serve uses the store: nobody holds its lanes (exit 0 said all
 	// was well); one serve holds it (its file lock): all of them.
 	r = runCLI(t, "nodes", "--config", sqliteConfig)
 	if r.code != exitProblems || !strings.Contains(r.stdout, "wxflow.db is a SQLite store, and no wxflow serve is using it") {

@@ -110,20 +110,52 @@ func syncFile(name string) error {
 	return f.Sync()
 }
 
-func vacuumInto(ctx context.Context, file, to string) error {
+// openReader opens the database file read-only, for a command that
+// reads it as a file.
+func openReader(file string) (*sql.DB, error) {
 	q := url.Values{}
 	q.Set("mode", "ro")
 	q.Set("_busy_timeout", "10000")
-	db, err := sql.Open("sqlite3", fileURI(file)+"?"+q.Encode())
+	return sql.Open("sqlite3", fileURI(file)+"?"+q.Encode())
+}
+
+// holdsStore reports whether db holds a wxflow store: a schema_migrations
+// table.
+func holdsStore(ctx context.Context, db *sql.DB) (bool, error) {
+	var has int
+	if err := db.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'`).Scan(&has); err != nil {
+		return false, err
+	}
+	return has > 0, nil
+}
+
+// HoldsStore reports whether the SQLite database in file holds a wxflow
+// store, reading it without writing anything: false for an empty file
+// or another program's database.
+func HoldsStore(ctx context.Context, file string) (bool, error) {
+	db, err := openReader(file)
+	if err != nil {
+		return false, fmt.Errorf("open %s: %w", file, err)
+	}
+	defer db.Close()
+	ok, err := holdsStore(ctx, db)
+	if err != nil {
+		return false, fmt.Errorf("read %s: %w", file, err)
+	}
+	return ok, nil
+}
+
+func vacuumInto(ctx context.Context, file, to string) error {
+	db, err := openReader(file)
 	if err != nil {
 		return fmt.Errorf("backup: open the store: %w", err)
 	}
 	defer db.Close()
-	var has int
-	if err := db.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'`).Scan(&has); err != nil {
+	has, err := holdsStore(ctx, db)
+	if err != nil {
 		return fmt.Errorf("backup: read the store: %w", err)
 	}
-	if has == 0 {
+	if !has {
 		return fmt.Errorf("backup: %s is %w", file, ErrNotAStore)
 	}
 	if _, err := db.ExecContext(ctx, `VACUUM INTO ?`, to); err != nil {
