@@ -244,16 +244,18 @@ type startReq struct {
 
 // Start implements steps.Runtime.
 func (x *runner) Start(flow string, vars map[string]any) error {
+	// The step says "start: FLOW:" before these errors (they said
+	// "start:" again).
 	p, ok := x.w.e.flows.Load().byName[flow]
 	if !ok {
-		return fmt.Errorf("start: no flow %q is loaded", flow)
+		return errors.New("no flow of this name is loaded")
 	}
 	if err := p.serves(x.run.Account); err != nil {
-		return fmt.Errorf("start: %w", err)
+		return err
 	}
 	vars, err := p.flow.FitVars(vars)
 	if err != nil {
-		return fmt.Errorf("start: %w", err)
+		return err
 	}
 	x.starts = append(x.starts, startReq{flow: flow, vars: vars, step: x.prog.describe(x.path)})
 	return nil

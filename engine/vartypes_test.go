@@ -127,7 +127,7 @@ steps:
 	h.say("xyz")
 	h.wantTranscript("A number? | Anything?")
 	p, q := h.only("p"), h.only("q")
-	if p.Status != engine.RunFailed || !strings.Contains(p.State.Error, `start: variables of flow sub: n: expects a number, but is text "abc"`) {
+	if p.Status != engine.RunFailed || !strings.HasSuffix(p.State.Error, `: start: sub: variables of flow sub: n: expects a number, but is text "abc"`) {
 		t.Errorf("p: %s %q", p.Status, p.State.Error)
 	}
 	if q.Status != engine.RunFailed || !strings.Contains(q.State.Error, `vars.n is declared number: expects a number, but is text "xyz"`) {
@@ -155,7 +155,7 @@ steps:
 `}, opts{})
 	h.say("p")
 	h.wantTranscript("")
-	if r := h.only("p"); r.Status != engine.RunFailed || !strings.Contains(r.State.Error, `start: flow "other-only" serves account other, not main`) {
+	if r := h.only("p"); r.Status != engine.RunFailed || !strings.HasSuffix(r.State.Error, `: start: other-only: flow "other-only" serves account other, not main`) {
 		t.Fatalf("p: %s %q", r.Status, r.State.Error)
 	}
 	_, err := h.e.StartFlow(h.ctx, "main", "alice", "other-only", nil)
