@@ -1294,8 +1294,6 @@ func (t *sqliteTx) FinishOutbox(id int64, status engine.OutboxStatus, reason cha
 	return nil
 }
 
-// StartOutbox marks the entries in one statement (one for each entry
-// cost the follow ingest 3% of its time).
 // FinishSent records the entries as sent in one statement (engine's
 // SentRecorder); one statement for each cost the follow ingest about 3%
 // of its time.
@@ -1307,6 +1305,8 @@ func (t *sqliteTx) FinishSent(ids []int64, at time.Time) error {
 	return nil
 }
 
+// StartOutbox marks the entries in one statement (one for each entry
+// cost the follow ingest 3% of its time).
 func (t *sqliteTx) StartOutbox(ids []int64, at time.Time) error {
 	switch len(ids) {
 	case 0:
