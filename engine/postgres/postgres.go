@@ -619,8 +619,11 @@ func checkPrivileges(ctx context.Context, conn *pgx.Conn) error {
 
 // schemaExists says what to do when no schema of the connection's
 // search_path exists, or none the role may use: PostgreSQL's own error,
-// at the first CREATE, would only say that none was selected. It first
-// checks the database's encoding (checkEncoding).
+// at the first CREATE, would only say that none was selected. A name of
+// the search_path written with capitals and without double quotes is
+// one PostgreSQL lower-cases (search_path=Wxflow is wxflow): when the
+// schema as written exists, the error says to quote it. It first checks
+// the database's encoding (checkEncoding).
 func schemaExists(ctx context.Context, conn *pgx.Conn) error {
 	if err := checkEncoding(ctx, conn); err != nil {
 		return err
@@ -633,12 +636,22 @@ func schemaExists(ctx context.Context, conn *pgx.Conn) error {
 		return nil
 	}
 	var path, role string
-	var denied []string
-	err := conn.QueryRow(ctx, `SELECT current_setting('search_path'), current_user,
-		coalesce(array_agg(n.nspname ORDER BY n.nspname) FILTER (WHERE n.nspname IS NOT NULL), '{}')
-		FROM unnest(string_to_array(current_setting('search_path'), ',')) AS p(name)
-		LEFT JOIN pg_namespace n ON n.nspname = btrim(btrim(p.name), '"')
-			AND NOT has_schema_privilege(n.oid, 'USAGE')`).Scan(&path, &role, &denied)
+	if err := conn.QueryRow(ctx, `SELECT current_setting('search_path'), current_user`).Scan(&path, &role); err != nil {
+		return err
+	}
+	entries := searchPath(path)
+	var names, written []string
+	for _, e := range entries {
+		names = append(names, e.name)
+		if e.written != e.name {
+			written = append(written, e.written)
+		}
+	}
+	var denied, cased []string
+	err := conn.QueryRow(ctx, `SELECT
+		coalesce((SELECT array_agg(nspname::text ORDER BY nspname) FROM pg_namespace WHERE nspname = ANY($1) AND NOT has_schema_privilege(oid, 'USAGE')), '{}'),
+		coalesce((SELECT array_agg(nspname::text ORDER BY nspname) FROM pg_namespace WHERE nspname = ANY($2)), '{}')`,
+		names, written).Scan(&denied, &cased)
 	if err != nil {
 		return err
 	}
@@ -646,7 +659,81 @@ func schemaExists(ctx context.Context, conn *pgx.Conn) error {
 		return fmt.Errorf("the role %s may not use schema %s of the search_path (%s): GRANT USAGE ON SCHEMA %s TO %s (and CREATE, for wxflow serve to make or migrate its tables there)",
 			role, denied[0], path, pgx.Identifier{denied[0]}.Sanitize(), pgx.Identifier{role}.Sanitize())
 	}
+	if len(cased) > 0 {
+		for _, e := range entries {
+			if e.written == cased[0] {
+				q := pgx.Identifier{cased[0]}.Sanitize()
+				return fmt.Errorf("no schema of the search_path (%s) exists: PostgreSQL lower-cases a name not in double quotes, so %s is schema %s, and the schema %s is another: quote its name, search_path=%s in the URL (%s)",
+					path, e.written, e.name, q, url.QueryEscape(q), q)
+			}
+		}
+	}
 	return fmt.Errorf("no schema of the search_path (%s) exists: create it first (CREATE SCHEMA name AUTHORIZATION the_user), or leave search_path out of the URL for the user's default", path)
+}
+
+// pathEntry is a schema of a search_path: its name as written (without
+// its double quotes, if any) and the name PostgreSQL takes it for.
+type pathEntry struct{ written, name string }
+
+// searchPath splits a search_path setting as PostgreSQL does
+// (SplitIdentifierString): names separated by commas, white space around
+// them ignored, a name in double quotes kept as it is ("" for a quote),
+// one without them lower-cased (ASCII letters, as in a UTF8 database).
+func searchPath(path string) []pathEntry {
+	var out []pathEntry
+	rest := path
+	for {
+		rest = strings.TrimLeft(rest, " \t\n\r\f\v")
+		if rest == "" {
+			return out
+		}
+		var e pathEntry
+		if rest[0] == '"' {
+			var b strings.Builder
+			i := 1
+			for i < len(rest) {
+				if rest[i] == '"' {
+					if i+1 < len(rest) && rest[i+1] == '"' {
+						b.WriteByte('"')
+						i += 2
+						continue
+					}
+					i++
+					break
+				}
+				b.WriteByte(rest[i])
+				i++
+			}
+			e = pathEntry{written: b.String(), name: b.String()}
+			rest = rest[i:]
+		} else {
+			end := strings.IndexAny(rest, ", \t\n\r\f\v")
+			if end < 0 {
+				end = len(rest)
+			}
+			w := rest[:end]
+			e = pathEntry{written: w, name: lowerASCII(w)}
+			rest = rest[end:]
+		}
+		out = append(out, e)
+		rest = strings.TrimLeft(rest, " \t\n\r\f\v")
+		if !strings.HasPrefix(rest, ",") {
+			return out
+		}
+		rest = rest[1:]
+	}
+}
+
+// lowerASCII lower-cases the ASCII letters of s, as PostgreSQL does with
+// an identifier not in double quotes.
+func lowerASCII(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if c >= 'A' && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
+		}
+	}
+	return string(b)
 }
 
 // checkWritable refuses a server that takes no writes: a standby (in

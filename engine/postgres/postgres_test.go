@@ -2,6 +2,8 @@ package postgres_test
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"net/url"
 	"strings"
@@ -267,6 +269,53 @@ func TestMissingSchemaExplained(t *testing.T) {
 	}
 	if !strings.Contains(err.Error(), "no schema of the search_path (wxflow_no_such_schema) exists: create it first") {
 		t.Errorf("Open = %v; want the missing schema named, with a hint", err)
+	}
+}
+
+// TestCapitalSchemaExplained: a search_path naming, without double
+// quotes, a schema whose name has capitals is refused saying that
+// PostgreSQL lower-cases it and how to quote it (it said that the schema,
+// which exists, should be created); quoted as it says, the schema is used.
+func TestCapitalSchemaExplained(t *testing.T) {
+	base := pgtest.ServerURL(t)
+	var b [6]byte
+	rand.Read(b[:])
+	schema := "wxtest_Case_" + hex.EncodeToString(b[:])
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Exec(ctx, `CREATE SCHEMA `+pgx.Identifier{schema}.Sanitize()); err != nil {
+		conn.Close(ctx)
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		defer conn.Close(context.Background())
+		if _, err := conn.Exec(context.Background(), `DROP SCHEMA `+pgx.Identifier{schema}.Sanitize()+` CASCADE`); err != nil {
+			t.Errorf("drop schema %s: %v", schema, err)
+		}
+	})
+	for _, ro := range []bool{false, true} {
+		s, err := postgres.Open(ctx, pgtest.WithSchema(t, base, schema), postgres.Options{ReadOnly: ro})
+		if err == nil {
+			s.Close()
+			t.Fatalf("read-only %v: Open with search_path=%s (unquoted) succeeded", ro, schema)
+		}
+		want := "PostgreSQL lower-cases a name not in double quotes, so " + schema + " is schema " + strings.ToLower(schema) +
+			`, and the schema "` + schema + `" is another: quote its name, search_path=%22` + schema + `%22 in the URL`
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("read-only %v: Open = %v\nwant it to say %q", ro, err, want)
+		}
+	}
+	s, err := postgres.Open(ctx, pgtest.WithSchema(t, base, `"`+schema+`"`), postgres.Options{})
+	if err != nil {
+		t.Fatalf("Open with the name quoted: %v", err)
+	}
+	s.Close()
+	var n int
+	if err := conn.QueryRow(ctx, `SELECT count(*) FROM pg_tables WHERE schemaname = $1 AND tablename = 'schema_migrations'`, schema).Scan(&n); err != nil || n != 1 {
+		t.Errorf("schema_migrations in %s: %d, %v; want the store there", schema, n, err)
 	}
 }
 
