@@ -252,6 +252,11 @@ func scrub(err error, dsn string) error {
 	}
 	var pw []string
 	u, perr := url.Parse(dsn)
+	hint := ""
+	if pieces := ambiguousPassword(dsn, u, perr); len(pieces) > 0 {
+		pw = append(pw, pieces...)
+		hint = " (if the password holds @ / ? # or :, percent-encode them in the URL: @ as %40, / as %2F, ? as %3F, # as %23, : as %3A, % as %25; or leave it out of the URL and set PGPASSWORD)"
+	}
 	if perr != nil {
 		// A password pgx takes and Go's URLs do not (Redact).
 		if masked, p, ok := maskPassword(dsn); ok {
@@ -280,10 +285,43 @@ func scrub(err error, dsn string) error {
 		msg = maskWord(msg, url.QueryEscape(p))
 		msg = maskWord(msg, url.PathEscape(p))
 	}
+	msg += hint
 	if msg == err.Error() {
 		return err
 	}
 	return &redacted{msg: msg, err: err}
+}
+
+// ambiguousPassword returns, for a URL whose password holds characters
+// a URL gives a meaning to, written as they are (p@ss:w/o?rd), the
+// password as far as it may reach (up to the URL's last @) and the
+// pieces those characters cut it into, longer than one character: pgx
+// reads such a URL its own way, and its errors showed pieces of the
+// password ("lookup ss@db: no such host"). None when Go's reading of
+// the URL (u, or the error perr) and pgx's agree on the password.
+func ambiguousPassword(dsn string, u *url.URL, perr error) []string {
+	_, first, ok := maskPassword(dsn)
+	if !ok {
+		return nil
+	}
+	if perr == nil {
+		if p, _ := u.User.Password(); p == first {
+			return nil
+		}
+	}
+	rest := dsn[strings.Index(dsn, "://")+3:]
+	colon, last := strings.Index(rest, ":"), strings.LastIndex(rest, "@")
+	if colon < 0 || last <= colon || strings.Count(rest, "@") < 2 {
+		return nil
+	}
+	widest := rest[colon+1 : last]
+	out := []string{widest}
+	for _, piece := range strings.FieldsFunc(widest, func(r rune) bool { return strings.ContainsRune("@/?#:&=", r) }) {
+		if len(piece) > 1 {
+			out = append(out, piece)
+		}
+	}
+	return out
 }
 
 // maskWord replaces the occurrences of secret in s by "xxxxx", but not

@@ -91,3 +91,44 @@ func TestScrubUnparsedURL(t *testing.T) {
 		}
 	}
 }
+
+// TestScrubAmbiguousPassword: a password with @ / ? # or : written as
+// they are, which pgx reads otherwise than Go's URLs (it ends the user
+// information at the first @), leaves no piece of itself in Open's
+// error, and the error says to percent-encode it. Before, the errors
+// read "lookup ss@127.0.0.1: no such host" and "cannot parse
+// `postgres://u:xxxxx@ss:xxxxxx@...`: ... "rd#x%"".
+func TestScrubAmbiguousPassword(t *testing.T) {
+	for _, c := range []struct {
+		dsn    string
+		pieces []string
+	}{
+		{"postgres://u:p@ss@127.0.0.1:1/wxflow?sslmode=disable&connect_timeout=2", []string{"p@ss", "ss@"}},
+		{"postgres://u:p@Qz9:w7/o?Rk3#x%&=1@127.0.0.1:1/wxflow?sslmode=disable&connect_timeout=2", []string{"Qz9", "w7", "Rk3", "x%"}},
+		{"postgresql://u:tw@at@lk@127.0.0.1:1/wxflow?sslmode=disable&connect_timeout=2", []string{"at@", "lk@", "@at", "@lk"}},
+	} {
+		_, err := Open(context.Background(), c.dsn, Options{})
+		if err == nil {
+			t.Fatalf("%s: opened", c.dsn)
+		}
+		for _, p := range c.pieces {
+			if strings.Contains(err.Error(), p) {
+				t.Errorf("%s: the error shows %q of the password: %v", c.dsn, p, err)
+			}
+		}
+		if !strings.Contains(err.Error(), "percent-encode them in the URL: @ as %40") {
+			t.Errorf("%s: no hint to percent-encode the password: %v", c.dsn, err)
+		}
+	}
+	// A password pgx and Go's URLs both read (percent-encoded, or an @
+	// only in the query) gets no hint, and the host is not masked.
+	for _, dsn := range []string{
+		"postgres://u:p%40ss@127.0.0.1:1/wxflow?sslmode=disable&connect_timeout=2",
+		"postgres://u:pw@127.0.0.1:1/wxflow?sslmode=disable&connect_timeout=2&application_name=a@b",
+	} {
+		_, err := Open(context.Background(), dsn, Options{})
+		if err == nil || strings.Contains(err.Error(), "percent-encode") || !strings.Contains(err.Error(), "127.0.0.1:1") {
+			t.Errorf("%s: %v", dsn, err)
+		}
+	}
+}
