@@ -183,7 +183,7 @@ func TestBenchServerFailsToStart(t *testing.T) {
 	if r.code != exitProblems || r.stdout != "" {
 		t.Fatalf("exit %d, want %d\nstdout:\n%s\nstderr:\n%s", r.code, exitProblems, r.stdout, r.stderr)
 	}
-	for _, want := range []string{"the server (wxflow serve", "exited before it listened", "its last lines", "cannot start"} {
+	for _, want := range []string{"the server (wxflow serve", "exited before it listened", "its last lines", "is a folder, not a store"} {
 		if !strings.Contains(r.stderr, want) {
 			t.Errorf("stderr lacks %q:\n%s", want, r.stderr)
 		}
