@@ -790,7 +790,7 @@ func (w *work) doQueued(q *Queued) error {
 			return nil
 		}
 		dropped := func(why string) error {
-			w.e.log.Info("a flow started through the API did not start", "flow", q.Name, "contact", q.Contact, "why", why)
+			w.e.log.Info("a flow started through the API did not start", "flow", q.Name, "account", q.Account, "contact", q.Contact, "why", why)
 			return nil
 		}
 		cs, err := w.contact(q.Account, q.Contact, false)
@@ -809,8 +809,16 @@ func (w *work) doQueued(q *Queued) error {
 			}
 			return err
 		}
-		_, err = w.startFlow(cs, p, eventEnvAt("api", w.now), startOpts{by: startedByAPI, vars: q.Vars})
-		return err
+		r, err := w.startFlow(cs, p, eventEnvAt("api", w.now), startOpts{by: startedByAPI, vars: q.Vars})
+		if err != nil {
+			return err
+		}
+		if r == nil {
+			// The API answered 202 on the node that queued it: this log
+			// is the only word of the start's refusal.
+			return dropped("the flow runs already for the contact (reentry: ignore)")
+		}
+		return nil
 	}
 	w.e.log.Error("lanes: a queued item of an unknown kind is dropped", "kind", q.Kind, "contact", q.Contact)
 	return nil

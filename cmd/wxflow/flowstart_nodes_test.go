@@ -125,3 +125,63 @@ func TestQueuedCloseLogs(t *testing.T) {
 		t.Fatalf("node a's log of the queued closes:\n%s", la)
 	}
 }
+
+// loggedNodes starts n nodes of the config at path, each logging to its
+// own buffer, and waits until they share the lanes.
+func loggedNodes(t *testing.T, database, path string, n int) ([]*server, []*syncBuffer) {
+	t.Helper()
+	logs := make([]*syncBuffer, n)
+	var nodes []*server
+	for i := range logs {
+		logs[i] = &syncBuffer{}
+		s, err := newServer(context.Background(), loadNodeConfig(t, path), serverOptions{Logger: slog.New(slog.NewTextHandler(logs[i], nil))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Start(); err != nil {
+			s.Close()
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			s.Shutdown(ctx)
+		})
+		nodes = append(nodes, s)
+	}
+	waitBalanced(t, nodes)
+	return nodes, logs
+}
+
+// TestQueuedStartReentryLogs: a flow started through the admin API on a
+// node that does not hold the contact is answered 202 there; when the
+// holding node then finds the flow running already (reentry: ignore),
+// it logs that the start did not start, and why, as it does for a
+// cooldown. It did nothing and said nothing: the 202 was the only word.
+func TestQueuedStartReentryLogs(t *testing.T) {
+	database := pgDatabase(t)
+	flows := map[string]string{"hold.yaml": "name: hold\ntriggers:\n  - keyword: [hold]\nsteps:\n  - wait: 1h\n"}
+	path := nodeConfig(t, database, flows, "", "")
+	nodes, logs := loggedNodes(t, database, path, 2)
+	holder := laneHolders(t, database, nodes)
+	a, b := nodes[0], nodes[1]
+	contact := contactOf(holder, b, "reentrylog-")
+	nodeCallback(t, b, followXML(contact, time.Now().Unix()))
+
+	start := `{"account": "main", "contact": "` + contact + `"}`
+	if status, body := postJSON(t, b.ConsoleURL()+"api/flows/hold/start", pgAdminToken, start); status != http.StatusCreated {
+		t.Fatalf("the first start, on node b: %d %s", status, body)
+	}
+	if status, body := postJSON(t, a.ConsoleURL()+"api/flows/hold/start", pgAdminToken, start); status != http.StatusAccepted || !strings.Contains(body, `"queued": true`) {
+		t.Fatalf("the second start, on node a: %d %s", status, body)
+	}
+	want := `msg="a flow started through the API did not start" flow=hold account=main contact=` + contact + ` why="the flow runs already for the contact (reentry: ignore)"`
+	for deadline := time.Now().Add(15 * time.Second); !strings.Contains(logs[1].String(), want); time.Sleep(20 * time.Millisecond) { // polls node b's log, in real time
+		if time.Now().After(deadline) {
+			t.Fatalf("node b did not log the queued start it ignored within 15 s\nnode a:\n%s\nnode b:\n%s", logs[0].String(), logs[1].String())
+		}
+	}
+	if holder(contact) != b {
+		t.Fatalf("the lane of %s moved meanwhile: the test proves nothing", contact)
+	}
+}
