@@ -391,12 +391,18 @@ func (w *work) doQueuedAction(q *Queued) error {
 	s, _ := q.Vars["action"].(string)
 	var a Action
 	if err := json.Unmarshal([]byte(s), &a); err != nil {
-		w.e.log.Error("a queued conversation action cannot be read; it is dropped", "contact", q.Contact, "err", err)
+		w.e.log.Error("a queued conversation action cannot be read; it is dropped", "account", q.Account, "contact", q.Contact, "err", err)
 		return nil
 	}
 	_, refused, err := w.act(ContactRef{q.Account, q.Contact}, &a)
 	if refused != nil {
-		args := []any{"action", a.Kind, "contact", q.Contact, "why", refused}
+		// Who asked, as the node that queued it logged them: its
+		// operator was told only that it was queued.
+		by := a.Operator
+		if by == "" {
+			by = "admin"
+		}
+		args := []any{"action", a.Kind, "account", q.Account, "contact", q.Contact, "by", by, "why", refused}
 		if a.Note != "" || a.Category != "" {
 			// The close's note is kept nowhere else: the operator who
 			// wrote it was told it was queued.

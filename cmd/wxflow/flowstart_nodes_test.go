@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -106,15 +107,21 @@ func TestQueuedCloseLogs(t *testing.T) {
 		return strings.Contains(body, `"operator": "amy"`)
 	})
 
-	for _, note := range []string{"first note", "second note"} {
-		status, body := postJSON(t, a.ConsoleURL()+"api/conversations/main/"+contact+"/close", pgAdminToken, `{"note": "`+note+`"}`)
+	// The second close is amy's: node b's log says whose note it drops,
+	// and of which account's contact (it said neither).
+	for i, note := range []string{"first note", "second note"} {
+		token := pgAdminToken
+		if i == 1 {
+			token = "amy-close-across-0123456789"
+		}
+		status, body := postJSON(t, a.ConsoleURL()+"api/conversations/main/"+contact+"/close", token, `{"note": "`+note+`"}`)
 		if status != http.StatusAccepted || !strings.Contains(body, `"queued": true`) {
 			t.Fatalf("close (%s) on node a: %d %s", note, status, body)
 		}
 	}
-	waitFor("node b refuses the second close, with its note", func() bool {
-		return strings.Contains(logs[1].String(), `msg="a queued conversation action was refused" action=close contact=`+contact) &&
-			strings.Contains(logs[1].String(), `note="second note"`)
+	refused := regexp.MustCompile(`msg="a queued conversation action was refused" (writer=[0-9]+ )?action=close account=main contact=` + regexp.QuoteMeta(contact) + ` by=amy why="conversation already closed by api [^"]*" note="second note"`)
+	waitFor("node b refuses the second close, with its note and who wrote it", func() bool {
+		return refused.MatchString(logs[1].String())
 	})
 	if holder(contact) != b {
 		t.Fatalf("the lane of %s moved meanwhile: the test proves nothing", contact)
