@@ -352,7 +352,9 @@ func (e *Engine) laneLoop() {
 		// held lanes first), even when no event comes to start one.
 		if len(l.list()) > 0 {
 			go func() {
-				if err := e.submit(context.Background(), func(w *work) error { return nil }); err != nil && !errors.Is(err, ErrStopped) {
+				// A node that lost its lease (resumed after a pause past
+				// it) says so once, as it stops: this was an ERROR more.
+				if err := e.submit(context.Background(), func(w *work) error { return nil }); err != nil && !errors.Is(err, ErrStopped) && !errors.Is(err, ErrFenced) {
 					e.log.Error("lanes: taking queued work", "err", err)
 				}
 			}()
