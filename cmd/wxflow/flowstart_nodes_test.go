@@ -71,25 +71,7 @@ func TestQueuedCloseLogs(t *testing.T) {
 	t.Setenv("WXFLOW_AMY_TOKEN", "amy-close-across-0123456789")
 	flows := map[string]string{"help.yaml": "name: help\ntriggers:\n  - keyword: [help]\nsteps:\n  - assign: amy\n"}
 	path := nodeConfig(t, database, flows, "", "operators:\n  amy:\n    token: ${WXFLOW_AMY_TOKEN}\n")
-	var logs [2]syncBuffer
-	var nodes []*server
-	for i := range logs {
-		s, err := newServer(context.Background(), loadNodeConfig(t, path), serverOptions{Logger: slog.New(slog.NewTextHandler(&logs[i], nil))})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := s.Start(); err != nil {
-			s.Close()
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			s.Shutdown(ctx)
-		})
-		nodes = append(nodes, s)
-	}
-	waitBalanced(t, nodes)
+	nodes, logs := loggedNodes(t, database, path, 2)
 	holder := laneHolders(t, database, nodes)
 	a, b := nodes[0], nodes[1]
 	contact := contactOf(holder, b, "closelog-")
