@@ -335,7 +335,6 @@ func (w *work) reply(cs *contactState, a *Action) (*OutboxEntry, error, error) {
 	return o, refused, nil
 }
 
-// startFor starts a flow for a contact as an operator asks.
 // startRefusedNow is why a start of flow for contact c is refused before
 // its lane's state is read (the flow is not loaded or serves another
 // account, the contact unfollowed), or nil.
@@ -353,20 +352,16 @@ func startRefusedNow(set *flowSet, c *Contact, flow string) error {
 	return nil
 }
 
+// startFor starts a flow for a contact as an operator asks.
 func (w *work) startFor(cs *contactState, flow string, vars map[string]any, by string) (*Run, error, error) {
-	p, ok := w.e.flows.Load().byName[flow]
-	if !ok {
-		return nil, fmt.Errorf("%w: no flow %q is loaded", ErrNotFound, flow), nil
+	set := w.e.flows.Load()
+	if refused := startRefusedNow(set, cs.c, flow); refused != nil {
+		return nil, refused, nil
 	}
-	if err := p.serves(cs.c.Account); err != nil {
-		return nil, badRequest(err), nil
-	}
+	p := set.byName[flow]
 	vars, err := p.flow.FitVars(vars)
 	if err != nil {
 		return nil, badRequest(err), nil
-	}
-	if !cs.c.Followed {
-		return nil, fmt.Errorf("%w: %s unfollowed the account", ErrNotStarted, cs.c.ID), nil
 	}
 	cooling, err := w.coolingDown(cs, p.flow)
 	if err != nil {

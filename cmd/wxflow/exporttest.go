@@ -105,11 +105,9 @@ func runExportTest(ctx context.Context, args []string, stdout, stderr io.Writer)
 		}
 		opts.Since = t
 	}
-	if !postgres.IsURL(cfg.Database) {
-		if err := notSQLiteFile(cfg.Database, "--database"); err != nil {
-			fmt.Fprintf(stderr, "wxflow export-test: %v\n", err)
-			return exitUsage
-		}
+	if err := notSQLiteFile(cfg.Database, "--database"); err != nil {
+		fmt.Fprintf(stderr, "wxflow export-test: %v\n", err)
+		return exitUsage
 	}
 	st, err := openExistingStore(ctx, cfg.Database, "export-test", stderr)
 	if err != nil {

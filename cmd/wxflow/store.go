@@ -182,7 +182,7 @@ func sqliteStoreFile(db, flag, onPostgres string) error {
 const sqliteHeader = "SQLite format 3\x00"
 
 // notSQLiteFile is the check the commands that take a SQLite store's path
-// (backup, copy-store, migrate, nodes, export-test) make before opening
+// (serve, backup, copy-store, migrate, nodes, export-test) make before opening
 // it: a folder, a device or a file that is not a SQLite database is a
 // usage error (exit 2), saying what the path is and that flag names the
 // database file wxflow serve uses. Before, each said something else: a
@@ -191,9 +191,9 @@ const sqliteHeader = "SQLite format 3\x00"
 // "file is not a database" (backup, exit 1). A file that is empty (SQLite
 // makes a database in it), does not exist or cannot be read is left to
 // the command, which says what that means for it; so is a path that is
-// no file's (a file: URI).
+// no file's (a file: URI, a PostgreSQL URL).
 func notSQLiteFile(db, flag string) error {
-	if !sqlite.IsFilePath(db) {
+	if postgres.IsURL(db) || !sqlite.IsFilePath(db) {
 		return nil
 	}
 	fi, err := os.Stat(db)

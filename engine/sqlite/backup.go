@@ -15,8 +15,9 @@ import (
 // exists: a backup never overwrites anything.
 var ErrBackupExists = errors.New("the backup file exists")
 
-// ErrNotAStore is returned by Backup when the file holds no wxflow store
-// (an empty file, another program's database): nothing is written.
+// ErrNotAStore is returned by Backup, and by a read-only Open, when the
+// file holds no wxflow store (an empty file, another program's
+// database): nothing is written.
 var ErrNotAStore = errors.New("not a wxflow store (no schema_migrations table)")
 
 // Backup writes a consistent copy of the SQLite store in file to

@@ -365,9 +365,6 @@ func (s *Store) pendingMigrations(ctx context.Context) ([]string, error) {
 	return engine.PendingMigrations(known, applied)
 }
 
-// errNoStore is checkSchema's error for a file without a store.
-var errNoStore = errors.New("not a wxflow store (no schema_migrations table)")
-
 // ErrForeign is the error of Open for a SQLite database that holds
 // another application's tables and no wxflow store: wxflow does not add
 // its tables to it (a path mistyped, or the wrong file).
@@ -377,7 +374,7 @@ var ErrForeign = errors.New("a SQLite database of something else, not a wxflow s
 // holds a store (checkSchema) without migrating it
 // (Options.KeepSchema).
 func (s *Store) migrateIfNew(ctx context.Context) error {
-	if err := s.checkSchema(ctx); !errors.Is(err, errNoStore) {
+	if err := s.checkSchema(ctx); !errors.Is(err, ErrNotAStore) {
 		return err
 	}
 	return s.migrate(ctx)
@@ -415,12 +412,12 @@ func (s *Store) checkEmpty(ctx context.Context) error {
 // file must be a store this wxflow migrated, neither a newer nor an
 // older one's. It writes nothing.
 func (s *Store) checkSchema(ctx context.Context) error {
-	var has int
-	if err := s.w.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'`).Scan(&has); err != nil {
+	has, err := holdsStore(ctx, s.w)
+	if err != nil {
 		return fmt.Errorf("read schema: %w", err)
 	}
-	if has == 0 {
-		return errNoStore
+	if !has {
+		return ErrNotAStore
 	}
 	missing, err := s.pendingMigrations(ctx)
 	if err != nil {
@@ -435,11 +432,11 @@ func (s *Store) checkSchema(ctx context.Context) error {
 // migrate applies the migrations the store lacks. A file without a store
 // must hold nothing else (ErrForeign).
 func (s *Store) migrate(ctx context.Context) error {
-	var has int
-	if err := s.w.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'`).Scan(&has); err != nil {
+	has, err := holdsStore(ctx, s.w)
+	if err != nil {
 		return fmt.Errorf("read schema: %w", err)
 	}
-	if has == 0 {
+	if !has {
 		if err := s.checkEmpty(ctx); err != nil {
 			return err
 		}
